@@ -1,0 +1,3 @@
+from accelscope.cli.app import main
+
+main()

@@ -1,0 +1,227 @@
+"""`accelscope` command line: rich tables for people, `--json` for tools, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ..hardware import SpecError, UnitError, load_hardware, parse_quantity, parse_set_options
+from ..hardware.spec import HardwareSpec
+from ..perf import LevelNotAvailable, estimate
+from ..workload import ops as ir
+from . import render
+
+app = typer.Typer(
+    name="accelscope", help="Hardware/software co-design workbench for AI accelerators.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+hw_app = typer.Typer(help="Hardware specs: list presets, show one.", no_args_is_help=True)
+est_app = typer.Typer(help="Estimate one operator on a chip.", no_args_is_help=True)
+app.add_typer(hw_app, name="hw")
+app.add_typer(est_app, name="estimate")
+
+console = Console()
+
+HwOpt = Annotated[str, typer.Option("--hw", help="Preset id (accelscope hw list) or path to a YAML spec.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a spec field: dotted.path=value, e.g. memory.hbm.bandwidth=6TB/s."),
+]
+LevelOpt = Annotated[str, typer.Option("--level", help="roofline | analytical | sim")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ExplainOpt = Annotated[bool, typer.Option("--explain", help="Print the model's details (mapping, notes).")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="bf16, fp16, fp8_e4m3, mxfp4, nvfp4, ...")]
+
+
+def _spec(hw: str, sets: list[str] | None) -> HardwareSpec:
+    spec = load_hardware(hw)
+    overrides = parse_set_options(sets or [])
+    return spec.with_overrides(overrides) if overrides else spec
+
+
+# ----- hw ---------------------------------------------------------------------------------------------
+@hw_app.command("list")
+def hw_list(as_json: JsonOpt = False) -> None:
+    """List hardware presets with their headline figures."""
+    from ..hardware import list_hardware
+
+    specs = [load_hardware(name) for name in list_hardware()]
+    if as_json:
+        print(json.dumps([render.spec_headline(s) for s in specs], indent=2))
+    else:
+        console.print(render.hw_table(specs))
+
+
+@hw_app.command("show")
+def hw_show(
+    spec: Annotated[str, typer.Argument(help="Preset id or path to a YAML spec.")],
+    sets: SetOpt = None,
+    sources: Annotated[bool, typer.Option("--sources/--no-sources", help="Show where each number is from.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a spec like a datasheet, with derived figures (ridge points, bytes/FLOP, SFU-to-matrix ratio)."""
+    hw = _spec(spec, sets)
+    if as_json:
+        from ..hardware.describe import derived_figures
+
+        print(json.dumps({"spec": hw.model_dump(mode="json"), "derived": derived_figures(hw)}, indent=2))
+    else:
+        render.print_datasheet(console, hw, show_sources=sources)
+
+
+# ----- estimate ---------------------------------------------------------------------------------------
+def _report(op: ir.Op, hw: str, sets: list[str] | None, level: str, as_json: bool, explain: bool) -> None:
+    spec = _spec(hw, sets)
+    est = estimate(op, spec, level=level)
+    if as_json:
+        print(json.dumps({"input": render.op_dict(op), **est.to_dict()}, indent=2))
+        return
+    render.print_estimate(console, op, spec, est, explain=explain)
+
+
+@est_app.command("gemm")
+def est_gemm(
+    m: Annotated[int, typer.Option(help="Rows of A and C.")],
+    n: Annotated[int, typer.Option(help="Columns of B and C.")],
+    k: Annotated[int, typer.Option(help="Reduction dimension.")],
+    hw: HwOpt,
+    dtype: DtypeOpt = "bf16",
+    batch: Annotated[int, typer.Option(help="Batch count.")] = 1,
+    out_dtype: Annotated[str | None, typer.Option(help="Output dtype (default: input, or bf16 for <16-bit).")] = None,
+    b_dtype: Annotated[str | None, typer.Option(help="Weight (B) dtype when it differs, e.g. int4.")] = None,
+    sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
+) -> None:
+    """C = A @ B: 2·M·N·K FLOPs."""
+    op = ir.Gemm(m=m, n=n, k=k, dtype=dtype, batch=batch, out_dtype=out_dtype, b_dtype=b_dtype)
+    _report(op, hw, sets, level, as_json, explain)
+
+
+@est_app.command("grouped-gemm")
+def est_grouped_gemm(
+    groups: Annotated[int, typer.Option(help="Number of experts/groups.")],
+    n: Annotated[int, typer.Option(help="Output features per group.")],
+    k: Annotated[int, typer.Option(help="Input features.")],
+    hw: HwOpt,
+    tokens: Annotated[int | None, typer.Option(help="Total rows, spread evenly.")] = None,
+    m_per_group: Annotated[str | None, typer.Option(help="Comma-separated rows per group (uneven MoE).")] = None,
+    dtype: DtypeOpt = "bf16",
+    sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
+) -> None:
+    """MoE expert GEMMs with their own weights."""
+    rows = tuple(int(x) for x in m_per_group.split(",")) if m_per_group else None
+    op = ir.GroupedGemm(groups=groups, n=n, k=k, tokens=tokens, m_per_group=rows, dtype=dtype)
+    _report(op, hw, sets, level, as_json, explain)
+
+
+@est_app.command("attention")
+def est_attention(
+    batch: Annotated[int, typer.Option()],
+    heads: Annotated[int, typer.Option()],
+    head_dim: Annotated[int, typer.Option()],
+    q_len: Annotated[int, typer.Option(help="Query length (1 for decode).")],
+    kv_len: Annotated[int, typer.Option(help="Key/value length (the KV-cache length in decode).")],
+    hw: HwOpt,
+    kv_heads: Annotated[int | None, typer.Option(help="KV heads (GQA/MQA); default = heads.")] = None,
+    causal: Annotated[bool, typer.Option("--causal/--no-causal")] = False,
+    dtype: DtypeOpt = "bf16",
+    phase: Annotated[str, typer.Option(help="fwd | bwd | fwd_bwd")] = "fwd",
+    v_head_dim: Annotated[int | None, typer.Option(help="Value head dim if different (MLA).")] = None,
+    kv_dtype: Annotated[str | None, typer.Option(help="KV-cache dtype if different.")] = None,
+    variant: Annotated[str | None, typer.Option(help="fa2 | fa3 (analytical level)")] = None,
+    sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
+) -> None:
+    """FlashAttention-style attention: 4·B·H·Sq·Skv·D forward FLOPs (half when causal)."""
+    op = ir.Attention(batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
+                      causal=causal, dtype=dtype, phase=phase, v_head_dim=v_head_dim, kv_dtype=kv_dtype,
+                      variant=variant)  # type: ignore[arg-type]
+    _report(op, hw, sets, level, as_json, explain)
+
+
+@est_app.command("softmax")
+def est_softmax(
+    rows: Annotated[int, typer.Option()], cols: Annotated[int, typer.Option()], hw: HwOpt,
+    dtype: DtypeOpt = "bf16",
+    sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
+) -> None:
+    """Row softmax (unfused)."""
+    _report(ir.Softmax(rows=rows, cols=cols, dtype=dtype), hw, sets, level, as_json, explain)
+
+
+@est_app.command("norm")
+def est_norm(
+    rows: Annotated[int, typer.Option()], hidden: Annotated[int, typer.Option()], hw: HwOpt,
+    kind: Annotated[str, typer.Option(help="rms | layer")] = "rms",
+    dtype: DtypeOpt = "bf16",
+    sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
+) -> None:
+    """RMSNorm or LayerNorm."""
+    _report(ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype), hw, sets, level, as_json,  # type: ignore[arg-type]
+            explain)
+
+
+@est_app.command("elementwise")
+def est_elementwise(
+    op: Annotated[str, typer.Option("--op", help=f"One of: {', '.join(ir.ELEMENTWISE_OPS)}")],
+    elements: Annotated[int, typer.Option()], hw: HwOpt,
+    dtype: DtypeOpt = "bf16",
+    sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
+) -> None:
+    """A named pointwise op."""
+    _report(ir.Elementwise(op=op, elements=elements, dtype=dtype), hw, sets, level, as_json, explain)
+
+
+@est_app.command("collective")
+def est_collective(
+    op: Annotated[str, typer.Option("--op", help=", ".join(ir.COLLECTIVES))],
+    size: Annotated[str, typer.Option("--bytes", help="Buffer per device, e.g. '1 GiB' or 1073741824.")],
+    group: Annotated[int, typer.Option(help="Devices in the group.")],
+    hw: HwOpt,
+    sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
+) -> None:
+    """A collective over the spec's interconnect (hierarchical beyond one scale-up domain)."""
+    nbytes = parse_quantity(size, "bytes")
+    _report(ir.Collective(op=op, bytes=nbytes, group=group), hw, sets, level, as_json, explain)
+
+
+@est_app.command("quantize")
+def est_quantize(
+    elements: Annotated[int, typer.Option()], hw: HwOpt,
+    fmt: Annotated[str, typer.Option(help="Target format: mxfp8, mxfp4, nvfp4, fp8_e4m3, ...")] = "mxfp8",
+    block: Annotated[int, typer.Option(help="Elements per scale block.")] = 32,
+    src_dtype: Annotated[str, typer.Option(help="Source dtype.")] = "bf16",
+    sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
+) -> None:
+    """Quantize to a (block-)scaled format."""
+    _report(ir.Quantize(elements=elements, fmt=fmt, block=block, src_dtype=src_dtype), hw, sets, level, as_json,
+            explain)
+
+
+def _mount_optional() -> None:
+    """Sub-apps of other layers, mounted when their module is present."""
+    try:
+        from .numerics_cmd import numerics_app
+    except ImportError:
+        return
+    app.add_typer(numerics_app, name="numerics", help="Low-precision formats: list, quantize.")
+
+
+_mount_optional()
+
+USER_ERRORS: tuple[type[Exception], ...] = (SpecError, UnitError, LevelNotAvailable, ValueError)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: user errors print one message and exit 2, never a traceback."""
+    try:
+        return app(args=argv, standalone_mode=True)
+    except USER_ERRORS as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

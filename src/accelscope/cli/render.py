@@ -1,0 +1,185 @@
+"""Rich rendering of specs and estimates for the terminal."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..hardware.describe import derived_figures
+from ..hardware.spec import HardwareSpec, Section
+from ..hardware.units import format_quantity as fq
+from ..perf import Estimate
+from ..workload.ops import Op
+
+
+def spec_headline(hw: HardwareSpec) -> dict[str, Any]:
+    return {
+        "id": hw.id, "name": hw.name, "kind": hw.kind,
+        "bf16_flops": hw.matrix.peak.get("bf16"), "fp8_flops": hw.matrix.peak.get("fp8_e4m3"),
+        "fp4_flops": hw.matrix.peak.get("fp4_e2m1") or hw.matrix.peak.get("nvfp4"),
+        "memory_bytes": hw.main_memory.capacity, "memory_bandwidth": hw.hbm_bandwidth,
+        "tdp_w": hw.power.tdp if hw.power else None,
+    }
+
+
+def _maybe(value: float | None, dim: str) -> str:
+    return fq(value, dim) if value else "—"
+
+
+def hw_table(specs: list[HardwareSpec]) -> Table:
+    table = Table(title="Hardware presets (dense peaks)", header_style="bold")
+    for col in ("id", "chip", "BF16", "FP8", "FP4", "memory", "bandwidth", "TDP"):
+        table.add_column(col, justify="left" if col in ("id", "chip") else "right")
+    for hw in specs:
+        h = spec_headline(hw)
+        table.add_row(hw.id, hw.name, _maybe(h["bf16_flops"], "flops"), _maybe(h["fp8_flops"], "flops"),
+                      _maybe(h["fp4_flops"], "flops"), fq(h["memory_bytes"], "bytes"),
+                      fq(h["memory_bandwidth"], "bandwidth"), _maybe(h["tdp_w"], "power"))
+    return table
+
+
+def _source_note(section: Section | None, field: str | None = None) -> str:
+    if section is None:
+        return ""
+    if field and field in section.sources:
+        return section.sources[field]
+    return section.source or ""
+
+
+def print_datasheet(console: Console, hw: HardwareSpec, show_sources: bool = True) -> None:
+    """A datasheet: sections in order, every number with its unit, sources in a dim column."""
+    console.print(f"[bold]{hw.name}[/]  [dim]({hw.id}, {hw.vendor} {hw.kind}{', ' + str(hw.year) if hw.year else ''})[/]")
+    if hw.description:
+        console.print(hw.description)
+    table = Table(show_header=True, header_style="bold", expand=False)
+    table.add_column("section")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    notes: list[str] = []
+    if show_sources:
+        table.add_column("src", justify="right", style="dim")
+    for section, figure, value, source in datasheet_rows(hw):
+        cells = [section, figure, value]
+        if show_sources:
+            if source and source not in notes:
+                notes.append(source)
+            cells.append(f"[{notes.index(source) + 1}]" if source else "")
+        table.add_row(*cells)
+    console.print(table)
+    if notes:
+        console.print("[bold]Sources[/]")
+        for number, note in enumerate(notes, 1):
+            console.print(f"  [{number}] {note}", highlight=False, style="dim")
+    console.print(derived_table(hw))
+
+
+def datasheet_rows(hw: HardwareSpec) -> list[tuple[str, str, str, str]]:
+    c, m, v = hw.compute, hw.matrix, hw.vector
+    rows = [
+        ("compute", f"{c.core_name}s", str(c.cores), _source_note(c, "cores")),
+        ("compute", "clock", fq(c.clock, "frequency"), _source_note(c, "clock")),
+    ]
+    rows += [("matrix", f"{dtype} dense", fq(peak, "flops"), _source_note(m, "peak")) for dtype, peak in m.peak.items()]
+    if m.tile:
+        rows.append(("matrix", "instruction tile (m,n,k)", "x".join(map(str, m.tile)), _source_note(m, "tile")))
+    if m.systolic:
+        rows.append(("matrix", "systolic array", "x".join(map(str, m.systolic)), _source_note(m, "systolic")))
+    rows.append(("matrix", f"units per {c.core_name}", str(m.units_per_core), _source_note(m, "units_per_core")))
+    rows.append(("vector", f"fp32 lanes per {c.core_name}", str(v.lanes_per_core), _source_note(v, "lanes_per_core")))
+    rows += [("vector", dtype, fq(peak, "flops"), _source_note(v, "peak")) for dtype, peak in v.peak.items()]
+    if hw.sfu:
+        for fn, rate in hw.sfu.ops_per_clock_per_core.items():
+            total = rate * c.cores * c.clock
+            rows.append(("sfu", fn, f"{rate:g}/clk/{c.core_name} = {total / 1e12:.2f} Tops/s", _source_note(hw.sfu)))
+    for name, level in hw.memory.items():
+        per = f" per {c.core_name}" if level.scope == "core" else ""
+        rows.append((f"memory.{name}", f"{level.kind} capacity{per}", fq(level.capacity, "bytes"),
+                     _source_note(level, "capacity")))
+        rows.append((f"memory.{name}", f"bandwidth{per}", fq(level.bandwidth, "bandwidth"),
+                     _source_note(level, "bandwidth")))
+        if level.latency is not None:
+            rows.append((f"memory.{name}", "latency", fq(level.latency, "time"), _source_note(level, "latency")))
+    rows += _interconnect_rows(hw)
+    if hw.power:
+        rows.append(("power", "TDP", fq(hw.power.tdp, "power"), _source_note(hw.power, "tdp")))
+    if hw.physical:
+        p = hw.physical
+        rows.append(("physical", "process", f"{p.process} ({p.node_nm:g} nm class)", _source_note(p, "process")))
+        if p.die_area:
+            rows.append(("physical", f"die area ({p.dies} die{'s' if p.dies > 1 else ''})", fq(p.die_area, "area"),
+                         _source_note(p, "die_area")))
+        if p.transistors:
+            rows.append(("physical", "transistors", f"{p.transistors / 1e9:.1f} B", _source_note(p, "transistors")))
+    if hw.cost:
+        rows.append(("cost", "unit price", fq(hw.cost.unit_price, "money"), _source_note(hw.cost, "unit_price")))
+    rows.append(("runtime", "kernel launch", fq(hw.runtime.launch_latency, "time"), _source_note(hw.runtime)))
+    return rows
+
+
+def _interconnect_rows(hw: HardwareSpec) -> list[tuple[str, str, str, str]]:
+    ic = hw.interconnect
+    rows = []
+    if ic.scale_up:
+        s = ic.scale_up
+        rows += [
+            ("scale-up", "domain", f"{s.domain_size} devices, {s.topology}", _source_note(s, "domain_size")),
+            ("scale-up", "bandwidth per direction", fq(s.bandwidth, "bandwidth"), _source_note(s, "bandwidth")),
+            ("scale-up", "latency", fq(s.latency, "time"), _source_note(s, "latency")),
+        ]
+    if ic.scale_out:
+        s = ic.scale_out
+        rows += [
+            ("scale-out", f"bandwidth per direction ({s.topology})", fq(s.bandwidth, "bandwidth"),
+             _source_note(s, "bandwidth")),
+            ("scale-out", "latency", fq(s.latency, "time"), _source_note(s, "latency")),
+        ]
+    if ic.host:
+        rows.append(("host link", "bandwidth per direction", fq(ic.host.bandwidth, "bandwidth"), _source_note(ic.host)))
+    return rows
+
+
+def derived_table(hw: HardwareSpec) -> Table:
+    d = derived_figures(hw)
+    table = Table(title="Derived figures", header_style="bold")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for dtype, ridge in d["ridge_point_flop_per_byte"].items():  # type: ignore[union-attr]
+        table.add_row(f"ridge point {dtype}", f"{ridge:,.0f} FLOP/B  ({1 / ridge:.4f} B/FLOP)")
+    if d["sfu_exp2_ops_per_s"]:
+        ratio = d["sfu_to_matrix_bf16_ratio"]
+        table.add_row("SFU exp2 rate", f"{d['sfu_exp2_ops_per_s'] / 1e12:.2f} Tops/s")  # type: ignore[operator]
+        if ratio:
+            table.add_row("SFU-to-matrix (bf16) ratio", f"1 : {1 / ratio:,.0f}")  # type: ignore[operator]
+    table.add_row("on-chip SRAM + caches", fq(d["on_chip_sram_bytes"], "bytes"))  # type: ignore[arg-type]
+    return table
+
+
+def op_dict(op: Op) -> dict[str, Any]:
+    return {"op": type(op).__name__, **{k: v for k, v in dataclasses.asdict(op).items()}}  # type: ignore[call-overload]
+
+
+def print_estimate(console: Console, op: Op, hw: HardwareSpec, est: Estimate, explain: bool = False) -> None:
+    console.print(f"[bold]{op.describe()}[/] on [bold]{hw.name}[/] — level {est.level}")
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("resource")
+    table.add_column("busy time", justify="right")
+    table.add_column("share of wall time", justify="left")
+    for resource, seconds in est.breakdown.items():
+        if seconds <= 0:
+            continue
+        share = seconds / est.seconds if est.seconds else 0.0
+        bar = "█" * max(1, round(30 * min(share, 1.0)))
+        style = "bold green" if resource == est.bound else ""
+        table.add_row(f"[{style}]{resource}[/]" if style else resource, fq(seconds, "time"), f"{bar} {share:.0%}")
+    console.print(table)
+    console.print(
+        f"time [bold]{fq(est.seconds, 'time')}[/], bound by [bold]{est.bound}[/]; "
+        f"{est.flops / 1e9:,.2f} GFLOP at {fq(est.achieved_flops, 'flops')}, "
+        f"{fq(est.bytes, 'bytes')} moved at {fq(est.achieved_bandwidth, 'bandwidth')}"
+    )
+    if explain and est.details:
+        for key, value in est.details.items():
+            console.print(f"  {key}: {value}")

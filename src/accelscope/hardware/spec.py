@@ -1,0 +1,260 @@
+"""The hardware spec: one typed, frozen description of an accelerator, real or hypothetical.
+
+Conventions (the README's "Hardware specs" page repeats them):
+- Every value is SI inside (Hz, B, B/s, FLOP/s, s, W, mm², USD); YAML may use unit strings.
+- Matrix and vector peaks are dense (no 2:4 sparsity) and for the whole chip, at `compute.clock`.
+- A memory level with `scope: core` gives capacity and bandwidth *per core*; `scope: chip` gives the total.
+- Link bandwidths are per device and per direction.
+- Each section carries `source:` (one note for the section) and/or `sources:` (field -> note).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from .dtypes import DTYPE_BITS, MATRIX_FALLBACK, VECTOR_FALLBACK, canonical_dtype
+from .units import parse_quantity
+
+
+def _quantity(dimension: str) -> BeforeValidator:
+    return BeforeValidator(lambda value: parse_quantity(value, dimension))
+
+
+Positive = Field(gt=0)
+Bytes = Annotated[float, _quantity("bytes"), Positive]
+Bandwidth = Annotated[float, _quantity("bandwidth"), Positive]
+FlopRate = Annotated[float, _quantity("flops"), Positive]
+Frequency = Annotated[float, _quantity("frequency"), Positive]
+Seconds = Annotated[float, _quantity("time"), Field(ge=0)]
+Watts = Annotated[float, _quantity("power"), Positive]
+Area = Annotated[float, _quantity("area"), Positive]
+Usd = Annotated[float, _quantity("money"), Positive]
+
+
+class Section(BaseModel):
+    """Base of every spec section: strict (unknown keys are errors), frozen, and sourced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str | None = None
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    def has_source(self) -> bool:
+        return bool((self.source or "").strip()) or bool(self.sources)
+
+
+def _dtype_keyed(table: dict[str, Any]) -> dict[str, Any]:
+    """Validate dtype keys of a peak table; error names the bad key."""
+    if not isinstance(table, dict):
+        return table  # pydantic reports the type error with its path
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        out[canonical_dtype(str(key))] = value
+    return out
+
+
+class Compute(Section):
+    clock: Frequency  # the clock the vendor's peaks are quoted at (boost), Hz
+    cores: int = Field(gt=0)  # SMs / CUs / TensorCores / CPU cores
+    core_name: str = "core"
+
+
+class Matrix(Section):
+    """Matrix (tensor-core / systolic / MXU) unit."""
+
+    peak: dict[str, FlopRate]  # dtype -> dense FLOP/s for the whole chip
+    units_per_core: int = Field(default=1, gt=0)  # e.g. 4 tensor cores per SM
+    tile: tuple[int, int, int] | None = None  # (m, n, k) of one matrix instruction, e.g. wgmma 64x256x16
+    systolic: tuple[int, int] | None = None  # (rows, cols) of a systolic array, if the unit is one
+    pipeline_latency_cycles: int | None = Field(default=None, ge=0)
+
+    @field_validator("peak", mode="before")
+    @classmethod
+    def _canonical_keys(cls, table: dict[str, Any]) -> dict[str, Any]:
+        return _dtype_keyed(table)
+
+
+class Vector(Section):
+    """SIMD / CUDA-core unit that runs elementwise, reduction and softmax arithmetic."""
+
+    lanes_per_core: int = Field(gt=0)  # fp32 lanes per core (CUDA cores per SM)
+    peak: dict[str, FlopRate]  # dtype -> FLOP/s for the whole chip (an FMA counts 2)
+
+    @field_validator("peak", mode="before")
+    @classmethod
+    def _canonical_keys(cls, table: dict[str, Any]) -> dict[str, Any]:
+        return _dtype_keyed(table)
+
+
+SfuFunction = Literal["exp2", "log2", "rcp", "rsqrt", "sqrt", "sin", "cos", "tanh"]
+SFU_FUNCTIONS: tuple[str, ...] = SfuFunction.__args__  # type: ignore[attr-defined]
+
+
+class Sfu(Section):
+    """Special-function unit (NVIDIA MUFU, AMD transcendental unit): ops per clock per core by function."""
+
+    ops_per_clock_per_core: dict[SfuFunction, Annotated[float, Field(gt=0)]]
+
+
+class MemoryLevel(Section):
+    kind: Literal["registers", "sram", "cache", "dram", "host"]
+    scope: Literal["core", "chip", "host"]
+    capacity: Bytes  # per core if scope == "core"
+    bandwidth: Bandwidth  # per core if scope == "core"; read bandwidth
+    latency: Seconds | None = None
+
+
+class ScaleUp(Section):
+    """The fast domain (NVLink/NVSwitch, Infinity Fabric, ICI): devices that talk at link speed."""
+
+    domain_size: int = Field(gt=0)  # devices in one scale-up domain (8 for an HGX board, 72 for NVL72)
+    bandwidth: Bandwidth  # per device, per direction, all links together
+    latency: Seconds  # one-hop small-message latency
+    topology: Literal["switch", "fully_connected", "ring", "torus", "mesh"]
+    links: int | None = Field(default=None, gt=0)
+    torus_dims: tuple[int, ...] | None = None
+
+
+class ScaleOut(Section):
+    """The network between scale-up domains (InfiniBand, RoCE, EFA, DCN)."""
+
+    bandwidth: Bandwidth  # per device, per direction
+    latency: Seconds
+    topology: Literal["fat_tree", "rail_optimized", "dragonfly", "torus", "ethernet"] = "fat_tree"
+
+
+class HostLink(Section):
+    bandwidth: Bandwidth  # per direction (PCIe/C2C)
+    latency: Seconds | None = None
+
+
+class Interconnect(Section):
+    scale_up: ScaleUp | None = None
+    scale_out: ScaleOut | None = None
+    host: HostLink | None = None
+
+
+class Power(Section):
+    tdp: Watts
+
+
+class Physical(Section):
+    process: str  # e.g. "TSMC 4N"
+    node_nm: float = Field(gt=0)  # marketing node number, for the area model
+    die_area: Area | None = None  # all compute dies together
+    dies: int = Field(default=1, gt=0)
+    transistors: float | None = Field(default=None, gt=0)
+
+
+class Cost(Section):
+    unit_price: Usd
+
+
+class Runtime(Section):
+    """Software-visible overheads that are properties of the chip and its driver stack."""
+
+    launch_latency: Seconds  # per kernel, back to back (launch + ramp + drain)
+
+
+class HardwareSpec(BaseModel):
+    """A complete accelerator description. Frozen: use `with_overrides` to derive a variant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str
+    vendor: str
+    kind: Literal["gpu", "tpu", "npu", "cpu", "systolic", "hypothetical"]
+    year: int | None = None
+    description: str | None = None
+    source: str | None = None
+    compute: Compute
+    matrix: Matrix
+    vector: Vector
+    sfu: Sfu | None = None
+    memory: dict[str, MemoryLevel]  # ordered innermost -> outermost
+    interconnect: Interconnect = Field(default_factory=Interconnect)
+    power: Power | None = None
+    physical: Physical | None = None
+    cost: Cost | None = None
+    runtime: Runtime
+
+    @model_validator(mode="after")
+    def _has_main_memory(self) -> HardwareSpec:
+        if not any(level.kind == "dram" for level in self.memory.values()):
+            raise ValueError("memory: needs one level with kind: dram (HBM/DDR) for the main memory")
+        return self
+
+    # ----- derived figures (never stored) -------------------------------------------------------------
+    @property
+    def main_memory_name(self) -> str:
+        return next(name for name, level in self.memory.items() if level.kind == "dram")
+
+    @property
+    def main_memory(self) -> MemoryLevel:
+        return self.memory[self.main_memory_name]
+
+    @property
+    def hbm_bandwidth(self) -> float:
+        """Main-memory bandwidth, B/s."""
+        return self.main_memory.bandwidth
+
+    def level_total(self, name: str) -> tuple[float, float]:
+        """(capacity B, bandwidth B/s) of a memory level for the whole chip."""
+        level = self.memory[name]
+        scale = self.compute.cores if level.scope == "core" else 1
+        return level.capacity * scale, level.bandwidth * scale
+
+    def matrix_dtype(self, dtype: str) -> str | None:
+        """The dtype whose matrix peak prices `dtype` on this chip (native, else the next wider), or None."""
+        for candidate in MATRIX_FALLBACK[canonical_dtype(dtype)]:
+            if candidate in self.matrix.peak:
+                return candidate
+        return None
+
+    def matrix_peak(self, dtype: str) -> float:
+        """Dense matrix FLOP/s for `dtype` (falling back to the path the chip would use)."""
+        chosen = self.matrix_dtype(dtype)
+        if chosen is None:
+            raise ValueError(f"{self.id}: no matrix peak for {dtype} or any wider dtype; add matrix.peak.{dtype}")
+        return self.matrix.peak[chosen]
+
+    def vector_peak(self, dtype: str = "fp32") -> float:
+        dtype = canonical_dtype(dtype)
+        for candidate in VECTOR_FALLBACK.get(dtype, ("fp16", "bf16", "fp32")):
+            if candidate in self.vector.peak:
+                return self.vector.peak[candidate]
+        if "fp32" in self.vector.peak:
+            return self.vector.peak["fp32"]
+        raise ValueError(f"{self.id}: no vector peak for {dtype}; add vector.peak.fp32")
+
+    def sfu_rate(self, function: str) -> float | None:
+        """Special-function ops/s for the whole chip, or None when the chip has no unit for it."""
+        if self.sfu is None or function not in self.sfu.ops_per_clock_per_core:
+            return None
+        return self.sfu.ops_per_clock_per_core[function] * self.compute.cores * self.compute.clock
+
+    def ridge_point(self, dtype: str) -> float:
+        """FLOP per byte of main-memory traffic at which matrix compute and bandwidth balance."""
+        return self.matrix_peak(dtype) / self.hbm_bandwidth
+
+    def with_overrides(self, overrides: dict[str, Any]) -> HardwareSpec:
+        """A new validated spec with dotted-path values replaced: {"memory.hbm.bandwidth": "6 TB/s"}."""
+        from .loader import apply_overrides  # local import: loader imports this module
+
+        return apply_overrides(self, overrides)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in self.summary().items())
+        return f"<table><caption>{self.name}</caption>{rows}</table>"
+
+    def summary(self) -> dict[str, str]:
+        from .describe import summary_rows
+
+        return summary_rows(self)
+
+
+def bits(dtype: str) -> float:
+    return DTYPE_BITS[canonical_dtype(dtype)]

@@ -1,0 +1,67 @@
+"""Collective communication time from the spec's interconnect: the bandwidth floor of each collective.
+
+Per device, a ring-style collective over n devices must send (and receive):
+  all_reduce      2(n-1)/n x bytes     (reduce-scatter then all-gather)
+  reduce_scatter   (n-1)/n x bytes
+  all_gather       (n-1)/n x bytes     (bytes = the gathered output)
+  all_to_all       (n-1)/n x bytes
+  broadcast / send_recv    1 x bytes
+(Patarasuk & Yuan, "Bandwidth optimal all-reduce algorithms", JPDC 2009; NCCL's busbw convention.)
+
+A group larger than one scale-up domain is hierarchical: the intra-domain part runs on scale-up links and the
+inter-domain part on the scale-out network with 1/d of the data per device (after an intra-domain
+reduce-scatter, each of the d devices owns 1/d). The two phases pipeline, so the floor is the slower one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..hardware import HardwareSpec
+
+
+@dataclass(frozen=True, slots=True)
+class CollectiveTime:
+    seconds: float
+    bandwidth_seconds: float
+    latency_seconds: float
+    network: str  # "scale_up", "scale_out" or "hierarchical"
+
+
+def wire_factor(kind: str, n: int) -> float:
+    """Bytes each device sends, as a multiple of the buffer size, for a bandwidth-optimal algorithm."""
+    if n <= 1:
+        return 0.0
+    if kind == "all_reduce":
+        return 2.0 * (n - 1) / n
+    if kind in ("all_gather", "reduce_scatter", "all_to_all"):
+        return (n - 1) / n
+    if kind in ("broadcast", "send_recv"):
+        return 1.0
+    raise ValueError(f"unknown collective {kind!r}")
+
+
+def collective_floor(kind: str, nbytes: float, group: int, hw: HardwareSpec) -> CollectiveTime:
+    """Lower bound on the time of one collective: the slowest link phase plus one hop of latency."""
+    if group <= 1 or nbytes <= 0:
+        return CollectiveTime(0.0, 0.0, 0.0, "none")
+    up, out = hw.interconnect.scale_up, hw.interconnect.scale_out
+    domain = up.domain_size if up else 1
+    if up is not None and group <= domain:
+        bw_time = wire_factor(kind, group) * nbytes / up.bandwidth
+        return CollectiveTime(bw_time + up.latency, bw_time, up.latency, "scale_up")
+    if out is None:
+        raise ValueError(
+            f"{hw.id}: a collective over {group} devices needs interconnect.scale_out "
+            f"(the scale-up domain holds {domain}); add it to the spec"
+        )
+    inner = min(domain, group)
+    outer = max(group // inner, 1)
+    inner_time = wire_factor(kind, inner) * nbytes / up.bandwidth if (up and inner > 1) else 0.0
+    outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
+    outer_fraction = wire_factor(kind, outer) if kind != "all_to_all" else (group - inner) / group
+    outer_time = outer_fraction * outer_bytes / out.bandwidth
+    latency = out.latency + (up.latency if up and inner > 1 else 0.0)
+    bw_time = max(inner_time, outer_time)
+    network = "hierarchical" if inner > 1 else "scale_out"
+    return CollectiveTime(bw_time + latency, bw_time, latency, network)

@@ -1,0 +1,181 @@
+"""`Estimate`, the one result type of every performance level, and `estimate()`, the one entry point."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ..hardware import HardwareSpec, load_hardware
+from ..workload.ops import Graph, Node, Op
+
+RESOURCES = ("matrix", "vector", "sfu", "memory", "interconnect", "launch")
+LEVELS = ("roofline", "analytical", "sim")
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """How long an op or graph takes on a chip, and why.
+
+    seconds      wall time
+    flops        matrix + vector FLOPs executed
+    bytes        main-memory bytes moved
+    bound        the resource that sets the time: matrix | vector | sfu | memory | interconnect | launch
+    breakdown    resource -> seconds that resource is busy (they overlap, so they need not add up to `seconds`)
+    attribution  resource -> seconds of wall time charged to it (adds up to `seconds`)
+    level        the model that produced it
+    details      model-specific facts (the chosen mapping, notes)
+    parts        for graphs: (name, count, estimate of one occurrence) per node
+    """
+
+    seconds: float
+    flops: float
+    bytes: float
+    bound: str
+    breakdown: Mapping[str, float]
+    level: str
+    op: str = ""
+    hw: str = ""
+    attribution: Mapping[str, float] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    parts: tuple[tuple[str, float, Estimate], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "breakdown", _frozen(self.breakdown))
+        object.__setattr__(self, "attribution", _frozen(self.attribution))
+        object.__setattr__(self, "details", _frozen(self.details))
+
+    def __mul__(self, count: float) -> Estimate:
+        """`count` back-to-back repetitions."""
+        return Estimate(
+            seconds=self.seconds * count, flops=self.flops * count, bytes=self.bytes * count, bound=self.bound,
+            breakdown={k: v * count for k, v in self.breakdown.items()}, level=self.level, op=self.op,
+            hw=self.hw, attribution={k: v * count for k, v in self.attribution.items()}, details=self.details,
+            parts=self.parts,
+        )
+
+    __rmul__ = __mul__
+
+    def __add__(self, other: Estimate) -> Estimate:
+        """Sequential composition: the second starts when the first ends."""
+        return combine([("", 1.0, self), ("", 1.0, other)], name="sum", level=self.level, hw=self.hw)
+
+    @property
+    def achieved_flops(self) -> float:
+        return self.flops / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def achieved_bandwidth(self) -> float:
+        return self.bytes / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self, parts: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "op": self.op, "hw": self.hw, "level": self.level, "seconds": self.seconds, "flops": self.flops,
+            "bytes": self.bytes, "bound": self.bound, "breakdown": dict(self.breakdown),
+            "attribution": dict(self.attribution),
+            "achieved_flops_per_s": self.achieved_flops, "achieved_bytes_per_s": self.achieved_bandwidth,
+            "details": _jsonable(dict(self.details)),
+        }
+        if parts and self.parts:
+            out["parts"] = [{"name": n, "count": c, **e.to_dict(parts=False)} for n, c, e in self.parts]
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        rows = [("op", self.op), ("hw", self.hw), ("level", self.level), ("time", f"{self.seconds * 1e6:.2f} µs"),
+                ("bound", self.bound), ("FLOP/s", f"{self.achieved_flops / 1e12:.1f} T"),
+                ("B/s", f"{self.achieved_bandwidth / 1e12:.3f} T")]
+        rows += [(f"busy: {k}", f"{v * 1e6:.2f} µs") for k, v in self.breakdown.items() if v]
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows)
+        return f"<table>{body}</table>"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def combine(items: list[tuple[str, float, Estimate]], name: str, level: str, hw: str) -> Estimate:
+    """Sum of estimates run one after another, each `count` times."""
+    seconds = flops = nbytes = 0.0
+    breakdown = dict.fromkeys(RESOURCES, 0.0)
+    attribution = dict.fromkeys(RESOURCES, 0.0)
+    for _, count, est in items:
+        seconds += est.seconds * count
+        flops += est.flops * count
+        nbytes += est.bytes * count
+        for key, value in est.breakdown.items():
+            breakdown[key] = breakdown.get(key, 0.0) + value * count
+        for key, value in est.attribution.items():
+            attribution[key] = attribution.get(key, 0.0) + value * count
+    bound = max(attribution, key=lambda k: attribution[k]) if seconds > 0 else "launch"
+    return Estimate(seconds=seconds, flops=flops, bytes=nbytes, bound=bound, breakdown=breakdown, level=level,
+                    op=name, hw=hw, attribution=attribution, parts=tuple(items))
+
+
+class LevelNotAvailable(ValueError):
+    """Asked for a performance level that is not built yet."""
+
+
+OpModel = Callable[[Op, HardwareSpec], Estimate]
+_MODELS: dict[str, OpModel] = {}
+_PENDING = {
+    "analytical": "the tile-level analytical model (issue: 'Analytical level') is not available yet; "
+    "use level='roofline'",
+    "sim": "the cycle-level simulator (issue: 'Cycle-level level') is not available yet; use level='roofline'",
+}
+
+
+def register_level(name: str, model: OpModel) -> None:
+    """Register the per-op model of a level. Registering a name twice is an error (no silent overrides)."""
+    if name in _MODELS:
+        raise ValueError(f"performance level {name!r} is already registered")
+    _MODELS[name] = model
+
+
+def available_levels() -> list[str]:
+    return [name for name in LEVELS if name in _MODELS]
+
+
+def estimate(work: Op | Graph, hw: HardwareSpec | str, level: str = "roofline") -> Estimate:
+    """Estimate an op or a graph on a chip at one level of detail ("roofline", "analytical", "sim")."""
+    spec = load_hardware(hw)
+    model = _model(level)
+    if isinstance(work, Graph):
+        return _estimate_graph(work, spec, model, level)
+    if isinstance(work, Node):
+        return model(work.op, spec) * work.count
+    if not isinstance(work, Op):
+        raise TypeError(f"estimate() takes an op or a Graph (got {type(work).__name__})")
+    return model(work, spec)
+
+
+def _model(level: str) -> OpModel:
+    if level in _MODELS:
+        return _MODELS[level]
+    if level in _PENDING:
+        raise LevelNotAvailable(f"level={level!r}: {_PENDING[level]}")
+    raise ValueError(f"level: expected one of {', '.join(LEVELS)} (got {level!r})")
+
+
+def _estimate_graph(graph: Graph, hw: HardwareSpec, model: OpModel, level: str) -> Estimate:
+    cache: dict[Op, Estimate] = {}
+    items = []
+    for node in graph.nodes:
+        if node.op not in cache:
+            cache[node.op] = model(node.op, hw)
+        items.append((node.name, float(node.count), cache[node.op]))
+    return combine(items, name=graph.name, level=level, hw=hw.id)

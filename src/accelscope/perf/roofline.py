@@ -1,0 +1,65 @@
+"""The roofline level: each resource runs at its peak, resources overlap perfectly, plus one kernel launch.
+
+time = max(matrix, vector, SFU, main memory, interconnect) + launch latency, where
+  matrix  = matrix FLOPs / matrix peak of the dtype (or the next wider path the chip has)
+  vector  = vector FLOPs / vector peak (fp32 lanes unless the op says otherwise)
+  SFU     = special-function ops / (ops per clock per core x cores x clock); a function the chip has no unit
+            for runs as a polynomial on the vector unit (SFU_POLYNOMIAL_FLOPS)
+  memory  = minimum bytes / main-memory bandwidth
+  interconnect = bandwidth floor of the collective (collectives.py)
+It is a lower bound for every other level on the same spec.
+"""
+
+from __future__ import annotations
+
+from ..hardware import HardwareSpec
+from ..workload.ops import Op, OpCost
+from .collectives import collective_floor
+from .estimate import RESOURCES, Estimate, register_level
+
+# Vector FLOPs to evaluate a special function in software when there is no hardware unit for it:
+# range reduction + a degree-5/6 minimax polynomial + exponent reconstruction, as in common fp32 libm
+# vector kernels (e.g. SLEEF's expf/exp2f, ~10 FMAs). Used for CPUs and for chips without the function.
+SFU_POLYNOMIAL_FLOPS = {"exp2": 12, "log2": 14, "rcp": 6, "rsqrt": 8, "sqrt": 8, "sin": 16, "cos": 16, "tanh": 20}
+
+
+def resource_times(cost: OpCost, hw: HardwareSpec) -> dict[str, float]:
+    """Seconds each resource needs at its peak."""
+    matrix = cost.matrix_flops / hw.matrix_peak(cost.matrix_dtype) if cost.matrix_flops else 0.0
+    vector_peak = hw.vector_peak(cost.vector_dtype)
+    vector = cost.vector_flops / vector_peak
+    sfu = 0.0
+    for function, count in cost.sfu_ops:
+        rate = hw.sfu_rate(function)
+        if rate is None:
+            vector += count * SFU_POLYNOMIAL_FLOPS[function] / vector_peak
+        else:
+            sfu += count / rate
+    memory = cost.bytes / hw.hbm_bandwidth
+    comm = collective_floor(cost.comm_kind, cost.comm_bytes, cost.comm_group, hw).seconds if cost.comm_kind else 0.0
+    return {"matrix": matrix, "vector": vector, "sfu": sfu, "memory": memory, "interconnect": comm}
+
+
+def roofline(op: Op, hw: HardwareSpec) -> Estimate:
+    cost = op.cost()
+    busy = resource_times(cost, hw)
+    launch = hw.runtime.launch_latency
+    bound = max(busy, key=lambda k: busy[k])
+    peak_time = busy[bound]
+    if launch >= peak_time:
+        bound = "launch"
+    busy["launch"] = launch
+    attribution = dict.fromkeys(RESOURCES, 0.0)
+    attribution["launch"] += launch
+    if bound != "launch":
+        attribution[bound] += peak_time
+    else:
+        attribution["launch"] += peak_time  # latency-dominated: the whole op is overhead-bound
+    details = {"matrix_dtype": hw.matrix_dtype(cost.matrix_dtype) if cost.matrix_dtype else None}
+    return Estimate(
+        seconds=peak_time + launch, flops=cost.flops, bytes=cost.bytes, bound=bound, breakdown=busy,
+        level="roofline", op=op.name, hw=hw.id, attribution=attribution, details=details,
+    )
+
+
+register_level("roofline", roofline)

@@ -1,0 +1,41 @@
+"""Workloads: the operator IR and graphs (LLM builders and torch capture arrive with the LLM issue)."""
+
+from .ops import (
+    COLLECTIVES,
+    ELEMENTWISE_OPS,
+    Attention,
+    Collective,
+    Dequantize,
+    Elementwise,
+    Embedding,
+    Gemm,
+    Graph,
+    GroupedGemm,
+    Node,
+    Norm,
+    Op,
+    OpCost,
+    Quantize,
+    Reduction,
+    Softmax,
+)
+
+__all__ = [
+    "COLLECTIVES",
+    "ELEMENTWISE_OPS",
+    "Attention",
+    "Collective",
+    "Dequantize",
+    "Elementwise",
+    "Embedding",
+    "Gemm",
+    "Graph",
+    "GroupedGemm",
+    "Node",
+    "Norm",
+    "Op",
+    "OpCost",
+    "Quantize",
+    "Reduction",
+    "Softmax",
+]

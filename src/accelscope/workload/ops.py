@@ -1,0 +1,575 @@
+"""The operator IR: frozen dataclasses that know their own work.
+
+Each op reports an `OpCost`: matrix FLOPs (and the dtype that prices them), vector FLOPs, special-function ops
+by function, and the *minimum* bytes it must move to and from main memory (each input read once, each output
+written once). Performance models decide how far reality is above that minimum.
+
+Counting conventions (DESIGN.md): 2 FLOPs per multiply-add; attention forward = 4·B·H·Sq·Skv·D, half when
+causal and Sq == Skv; backward = 2.5x forward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from ..hardware.dtypes import canonical_dtype, dtype_bytes, wider
+
+FMA_FLOPS = 2  # one multiply-add = 2 FLOPs
+
+# Vector FLOPs per score element of an online (FlashAttention) softmax, forward: one max-compare, one
+# subtract-and-scale (an FMA: x*log2e - m*log2e), one add into the row sum; the exp is on the SFU.
+# NB: the per-block rescale of the output accumulator (Dv per row per KV block) is second order and not counted.
+ONLINE_SOFTMAX_VECTOR_FLOPS = 4
+# Backward per score: recompute P (FMA + exp), dS = P * (dP - delta): subtract and multiply.
+ATTENTION_BWD_VECTOR_FLOPS = 4
+# FlashAttention FLOP convention: backward = 2.5x forward matrix work (DESIGN.md, FA2 benchmark script).
+ATTENTION_BWD_MATRIX_FACTOR = 2.5
+
+
+@dataclass(frozen=True, slots=True)
+class OpCost:
+    """The work of one op, independent of any hardware."""
+
+    matrix_flops: float = 0.0
+    matrix_dtype: str | None = None  # dtype whose matrix peak prices matrix_flops
+    vector_flops: float = 0.0
+    vector_dtype: str = "fp32"
+    sfu_ops: tuple[tuple[str, float], ...] = ()  # (function, count): exp2, rcp, rsqrt, ...
+    bytes_read: float = 0.0
+    bytes_written: float = 0.0
+    comm_bytes: float = 0.0  # payload per device for collectives
+    comm_kind: str | None = None
+    comm_group: int = 1
+
+    @property
+    def bytes(self) -> float:
+        return self.bytes_read + self.bytes_written
+
+    @property
+    def flops(self) -> float:
+        return self.matrix_flops + self.vector_flops
+
+
+class Op:
+    """Base of every IR op. Subclasses are frozen dataclasses and implement `cost()`."""
+
+    kind: ClassVar[str] = "op"
+
+    def cost(self) -> OpCost:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError(type(self).__name__)
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    def describe(self) -> str:
+        shown = (f for f in dataclasses.fields(self) if getattr(self, f.name) != f.default)  # type: ignore[arg-type]
+        return f"{type(self).__name__}({', '.join(f'{f.name}={getattr(self, f.name)}' for f in shown)})"
+
+
+def _positive(op: object, **values: float) -> None:
+    for key, value in values.items():
+        if value is None or value <= 0:
+            raise ValueError(f"{type(op).__name__}.{key}: must be > 0 (got {value})")
+
+
+def _check_dtype(op: object, key: str, value: str | None) -> None:
+    if value is None:
+        return
+    try:
+        canonical_dtype(value)
+    except ValueError as exc:
+        raise ValueError(f"{type(op).__name__}.{key}: {exc}") from None
+
+
+def _out_dtype(dtype: str, out_dtype: str | None) -> str:
+    """Default output: the input dtype if it is 16 bits or wider, else bf16 (FP8/FP4 GEMMs emit bf16)."""
+    if out_dtype is not None:
+        return canonical_dtype(out_dtype)
+    return dtype if dtype_bytes(dtype) >= 2 else "bf16"
+
+
+@dataclass(frozen=True, slots=True)
+class Gemm(Op):
+    """C[batch, m, n] = A[batch, m, k] @ B[(batch,) k, n].
+
+    `b_dtype` is the weight dtype when it differs (W4A16, FP8 weights); the product runs in the wider one.
+    `shared_b`: B is one matrix shared by every batch entry (weights), read once.
+    """
+
+    m: int
+    n: int
+    k: int
+    dtype: str = "bf16"
+    batch: int = 1
+    out_dtype: str | None = None
+    b_dtype: str | None = None
+    shared_b: bool = False
+    kind: ClassVar[str] = "gemm"
+
+    def __post_init__(self) -> None:
+        _positive(self, m=self.m, n=self.n, k=self.k, batch=self.batch)
+        for key in ("dtype", "out_dtype", "b_dtype"):
+            _check_dtype(self, key, getattr(self, key))
+
+    def cost(self) -> OpCost:
+        a_dtype = canonical_dtype(self.dtype)
+        b_dtype = canonical_dtype(self.b_dtype or self.dtype)
+        b_copies = 1 if self.shared_b else self.batch
+        read = self.batch * self.m * self.k * dtype_bytes(a_dtype) + b_copies * self.k * self.n * dtype_bytes(b_dtype)
+        written = self.batch * self.m * self.n * dtype_bytes(_out_dtype(a_dtype, self.out_dtype))
+        return OpCost(
+            matrix_flops=FMA_FLOPS * self.batch * self.m * self.n * self.k,
+            matrix_dtype=wider(a_dtype, b_dtype),
+            bytes_read=read,
+            bytes_written=written,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupedGemm(Op):
+    """MoE expert GEMMs: group g multiplies m_g tokens [m_g, k] by its own weight [k, n].
+
+    Give either `m_per_group` (an exact, possibly uneven distribution) or `tokens` (spread evenly).
+    Groups with no tokens read no weights.
+    """
+
+    groups: int
+    n: int
+    k: int
+    dtype: str = "bf16"
+    m_per_group: tuple[int, ...] | None = None
+    tokens: int | None = None
+    out_dtype: str | None = None
+    b_dtype: str | None = None
+    kind: ClassVar[str] = "grouped_gemm"
+
+    def __post_init__(self) -> None:
+        _positive(self, groups=self.groups, n=self.n, k=self.k)
+        if (self.m_per_group is None) == (self.tokens is None):
+            raise ValueError("GroupedGemm: give exactly one of m_per_group (per-group rows) or tokens (total rows)")
+        if self.m_per_group is not None:
+            if len(self.m_per_group) != self.groups:
+                raise ValueError(
+                    f"GroupedGemm.m_per_group: has {len(self.m_per_group)} entries; expected groups={self.groups}"
+                )
+            if any(m < 0 for m in self.m_per_group):
+                raise ValueError("GroupedGemm.m_per_group: entries must be >= 0")
+        elif self.tokens is not None and self.tokens < 0:
+            raise ValueError(f"GroupedGemm.tokens: must be >= 0 (got {self.tokens})")
+        for key in ("dtype", "out_dtype", "b_dtype"):
+            _check_dtype(self, key, getattr(self, key))
+
+    @property
+    def rows(self) -> tuple[float, ...]:
+        if self.m_per_group is not None:
+            return tuple(float(m) for m in self.m_per_group)
+        return (self.tokens / self.groups,) * self.groups  # type: ignore[operator]
+
+    def cost(self) -> OpCost:
+        a_dtype = canonical_dtype(self.dtype)
+        b_dtype = canonical_dtype(self.b_dtype or self.dtype)
+        rows = self.rows
+        total = sum(rows)
+        active = sum(1 for m in rows if m > 0)
+        read = total * self.k * dtype_bytes(a_dtype) + active * self.k * self.n * dtype_bytes(b_dtype)
+        return OpCost(
+            matrix_flops=FMA_FLOPS * total * self.n * self.k,
+            matrix_dtype=wider(a_dtype, b_dtype),
+            bytes_read=read,
+            bytes_written=total * self.n * dtype_bytes(_out_dtype(a_dtype, self.out_dtype)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Attention(Op):
+    """Scaled dot-product attention, FlashAttention style (scores never written to memory).
+
+    GQA/MQA: kv_heads < heads. MLA and other asymmetric heads: `v_head_dim` differs from `head_dim`.
+    Decode with a KV cache: q_len=1, kv_len=cache length. `window` limits each query to the last `window` keys.
+    `variant` ("fa2", "fa3", None = best for the chip) is read by the analytical level.
+    """
+
+    batch: int
+    heads: int
+    head_dim: int
+    q_len: int
+    kv_len: int
+    kv_heads: int | None = None
+    causal: bool = False
+    dtype: str = "bf16"
+    phase: Literal["fwd", "bwd", "fwd_bwd"] = "fwd"
+    v_head_dim: int | None = None
+    kv_dtype: str | None = None
+    window: int | None = None
+    variant: Literal["fa2", "fa3"] | None = None
+    kind: ClassVar[str] = "attention"
+
+    def __post_init__(self) -> None:
+        _positive(self, batch=self.batch, heads=self.heads, head_dim=self.head_dim, q_len=self.q_len,
+                  kv_len=self.kv_len)
+        kv_heads = self.kv_heads or self.heads
+        if kv_heads <= 0 or self.heads % kv_heads:
+            raise ValueError(f"Attention.kv_heads: must divide heads={self.heads} (got {self.kv_heads})")
+        if self.phase not in ("fwd", "bwd", "fwd_bwd"):
+            raise ValueError(f"Attention.phase: expected fwd, bwd or fwd_bwd (got {self.phase!r})")
+        if self.variant not in (None, "fa2", "fa3"):
+            raise ValueError(f"Attention.variant: expected fa2, fa3 or None (got {self.variant!r})")
+        if self.causal and self.q_len > self.kv_len:
+            raise ValueError(f"Attention: causal needs q_len <= kv_len (got {self.q_len} > {self.kv_len})")
+        if self.window is not None:
+            _positive(self, window=self.window)
+        _check_dtype(self, "dtype", self.dtype)
+        _check_dtype(self, "kv_dtype", self.kv_dtype)
+
+    @property
+    def scores(self) -> float:
+        """Visible (query, key) pairs per head, per batch entry.
+
+        Causal with queries at the end of the sequence: query i sees kv_len - q_len + i + 1 keys; we use the
+        continuous form Sq*Skv - Sq²/2, which is exactly half of Sq² when Sq == Skv (the FLOP convention).
+        """
+        sq, skv = float(self.q_len), float(self.kv_len)
+        pairs = sq * skv - sq * sq / 2 if self.causal else sq * skv
+        if self.window is not None and self.window < skv:
+            pairs = min(pairs, sq * float(self.window))
+        return pairs
+
+    def forward_matrix_flops(self) -> float:
+        dv = self.v_head_dim or self.head_dim
+        return FMA_FLOPS * self.batch * self.heads * self.scores * (self.head_dim + dv)
+
+    def cost(self) -> OpCost:
+        fwd_flops = self.forward_matrix_flops()
+        score_elems = self.batch * self.heads * self.scores
+        matrix = {"fwd": 1.0, "bwd": ATTENTION_BWD_MATRIX_FACTOR, "fwd_bwd": 1 + ATTENTION_BWD_MATRIX_FACTOR}
+        vector = {"fwd": ONLINE_SOFTMAX_VECTOR_FLOPS, "bwd": ATTENTION_BWD_VECTOR_FLOPS,
+                  "fwd_bwd": ONLINE_SOFTMAX_VECTOR_FLOPS + ATTENTION_BWD_VECTOR_FLOPS}
+        exps = {"fwd": 1, "bwd": 1, "fwd_bwd": 2}  # the backward recomputes P = exp(S - lse)
+        read, written = self._traffic()
+        return OpCost(
+            matrix_flops=fwd_flops * matrix[self.phase],
+            matrix_dtype=canonical_dtype(self.dtype),
+            vector_flops=score_elems * vector[self.phase],
+            sfu_ops=(("exp2", score_elems * exps[self.phase]),),
+            bytes_read=read,
+            bytes_written=written,
+        )
+
+    def _traffic(self) -> tuple[float, float]:
+        """Minimum bytes: Q, K, V in and O (+ fp32 log-sum-exp) out; backward also dO in and dQ, dK, dV out."""
+        act = dtype_bytes(self.dtype)
+        kv = dtype_bytes(self.kv_dtype or self.dtype)
+        dv = self.v_head_dim or self.head_dim
+        kv_heads = self.kv_heads or self.heads
+        keys = min(self.kv_len, self.window) if (self.window and self.q_len == 1) else self.kv_len
+        q = self.batch * self.heads * self.q_len * self.head_dim * act
+        o = self.batch * self.heads * self.q_len * dv * act
+        kvb = self.batch * kv_heads * keys * (self.head_dim + dv) * kv
+        lse = self.batch * self.heads * self.q_len * 4
+        if self.phase == "fwd":
+            return q + kvb, o + lse
+        bwd_read, bwd_written = q + kvb + 2 * o + lse, q + kvb * act / kv  # dQ, dK, dV in activation dtype
+        if self.phase == "bwd":
+            return bwd_read, bwd_written
+        return q + kvb + bwd_read, o + lse + bwd_written
+
+
+@dataclass(frozen=True, slots=True)
+class Softmax(Op):
+    """Row softmax over `cols` for `rows` rows (unfused: reads the scores, writes probabilities)."""
+
+    rows: int
+    cols: int
+    dtype: str = "bf16"
+    kind: ClassVar[str] = "softmax"
+    # max, subtract, sum, multiply by 1/sum (the reciprocal is one SFU op per row)
+    VECTOR_FLOPS: ClassVar[int] = 4
+
+    def __post_init__(self) -> None:
+        _positive(self, rows=self.rows, cols=self.cols)
+        _check_dtype(self, "dtype", self.dtype)
+
+    def cost(self) -> OpCost:
+        elems = self.rows * self.cols
+        size = elems * dtype_bytes(self.dtype)
+        return OpCost(vector_flops=self.VECTOR_FLOPS * elems,
+                      sfu_ops=(("exp2", float(elems)), ("rcp", float(self.rows))),
+                      bytes_read=size, bytes_written=size)
+
+
+@dataclass(frozen=True, slots=True)
+class Norm(Op):
+    """LayerNorm or RMSNorm over `hidden` for `rows` rows, with a learned scale (and bias for layer)."""
+
+    rows: int
+    hidden: int
+    norm: Literal["rms", "layer"] = "rms"
+    dtype: str = "bf16"
+    kind: ClassVar[str] = "norm"
+    # per element: rms = square-accumulate (FMA, 2) + scale by rstd and weight (2); layer adds the mean pass,
+    # centring and the bias (3 more). NB: Welford updates are counted as the two-pass equivalent.
+    VECTOR_FLOPS: ClassVar[dict[str, int]] = {"rms": 4, "layer": 7}
+
+    def __post_init__(self) -> None:
+        _positive(self, rows=self.rows, hidden=self.hidden)
+        if self.norm not in ("rms", "layer"):
+            raise ValueError(f"Norm.norm: expected 'rms' or 'layer' (got {self.norm!r})")
+        _check_dtype(self, "dtype", self.dtype)
+
+    @property
+    def name(self) -> str:
+        return f"{self.norm}_norm"
+
+    def cost(self) -> OpCost:
+        elems = self.rows * self.hidden
+        width = dtype_bytes(self.dtype)
+        params = self.hidden * width * (2 if self.norm == "layer" else 1)
+        return OpCost(vector_flops=self.VECTOR_FLOPS[self.norm] * elems,
+                      sfu_ops=(("rsqrt", float(self.rows)),),
+                      bytes_read=elems * width + params, bytes_written=elems * width)
+
+
+# name -> (vector FLOPs per element, SFU ops per element by function, default inputs, default outputs)
+ELEMENTWISE_OPS: dict[str, tuple[int, tuple[tuple[str, int], ...], int, int]] = {
+    "copy": (0, (), 1, 1),
+    "add": (1, (), 2, 1),
+    "mul": (1, (), 2, 1),
+    "scale": (1, (), 1, 1),
+    "relu": (1, (), 1, 1),
+    # silu(x) = x * sigmoid(x) = x / (1 + exp(-x)): FMA for -x*log2e, add, multiply; exp2 and rcp on the SFU
+    "silu": (3, (("exp2", 1), ("rcp", 1)), 1, 1),
+    # swiglu(a, b) = silu(a) * b: silu plus one multiply, two inputs
+    "swiglu": (4, (("exp2", 1), ("rcp", 1)), 2, 1),
+    # gelu tanh form: 0.5x(1 + tanh(c(x + 0.044715x³))): ~7 FMAs/mults; tanh as exp2 + rcp
+    "gelu": (8, (("exp2", 1), ("rcp", 1)), 1, 1),
+    "geglu": (9, (("exp2", 1), ("rcp", 1)), 2, 1),
+    "exp": (1, (("exp2", 1),), 1, 1),
+    "residual_add": (1, (), 2, 1),
+    "rope": (3, (), 1, 1),  # x*cos + rotate(x)*sin with cached tables: 1 mult + 1 FMA per element (+table reads)
+    "cast": (0, (), 1, 1),
+    "adam": (12, (("rsqrt", 1),), 4, 3),  # p, g, m, v in; p, m, v out; fp32 state
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Elementwise(Op):
+    """A named pointwise op over `elements` (see ELEMENTWISE_OPS), or a custom one with explicit counts."""
+
+    op: str
+    elements: int
+    dtype: str = "bf16"
+    inputs: int | None = None
+    outputs: int | None = None
+    flops_per_element: float | None = None
+    out_dtype: str | None = None
+    kind: ClassVar[str] = "elementwise"
+
+    def __post_init__(self) -> None:
+        _positive(self, elements=self.elements)
+        if self.op not in ELEMENTWISE_OPS and self.flops_per_element is None:
+            raise ValueError(
+                f"Elementwise.op: unknown op {self.op!r}; use one of {', '.join(ELEMENTWISE_OPS)} "
+                "or give flops_per_element for a custom op"
+            )
+        _check_dtype(self, "dtype", self.dtype)
+        _check_dtype(self, "out_dtype", self.out_dtype)
+
+    @property
+    def name(self) -> str:
+        return self.op
+
+    def cost(self) -> OpCost:
+        flops, sfu, n_in, n_out = ELEMENTWISE_OPS.get(self.op, (0, (), 1, 1))
+        flops = self.flops_per_element if self.flops_per_element is not None else flops
+        n_in = self.inputs if self.inputs is not None else n_in
+        n_out = self.outputs if self.outputs is not None else n_out
+        width_in = dtype_bytes(self.dtype)
+        width_out = dtype_bytes(self.out_dtype or self.dtype)
+        return OpCost(vector_flops=flops * self.elements,
+                      sfu_ops=tuple((fn, float(count * self.elements)) for fn, count in sfu),
+                      bytes_read=n_in * self.elements * width_in,
+                      bytes_written=n_out * self.elements * width_out)
+
+
+@dataclass(frozen=True, slots=True)
+class Reduction(Op):
+    """Reduce `cols` to one value per row (sum, max, mean, amax)."""
+
+    rows: int
+    cols: int
+    dtype: str = "bf16"
+    op: Literal["sum", "max", "mean", "amax"] = "sum"
+    kind: ClassVar[str] = "reduction"
+
+    def __post_init__(self) -> None:
+        _positive(self, rows=self.rows, cols=self.cols)
+        _check_dtype(self, "dtype", self.dtype)
+
+    def cost(self) -> OpCost:
+        width = dtype_bytes(self.dtype)
+        return OpCost(vector_flops=float(self.rows * self.cols), bytes_read=self.rows * self.cols * width,
+                      bytes_written=self.rows * width)
+
+
+@dataclass(frozen=True, slots=True)
+class Embedding(Op):
+    """Gather `tokens` rows of width `hidden` from a [vocab, hidden] table (int32 indices)."""
+
+    tokens: int
+    hidden: int
+    vocab: int
+    dtype: str = "bf16"
+    kind: ClassVar[str] = "embedding"
+
+    def __post_init__(self) -> None:
+        _positive(self, tokens=self.tokens, hidden=self.hidden, vocab=self.vocab)
+        _check_dtype(self, "dtype", self.dtype)
+
+    def cost(self) -> OpCost:
+        row = self.hidden * dtype_bytes(self.dtype)
+        rows_read = min(self.tokens, self.vocab)  # a row used twice is read once at best
+        return OpCost(bytes_read=rows_read * row + self.tokens * 4, bytes_written=self.tokens * row)
+
+
+COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "send_recv")
+
+
+@dataclass(frozen=True, slots=True)
+class Collective(Op):
+    """A collective over `group` devices. `bytes` is the full buffer per device:
+    the input of all_reduce/reduce_scatter/all_to_all/broadcast/send_recv, the output of all_gather."""
+
+    op: str
+    bytes: float
+    group: int
+    dtype: str = "bf16"
+    kind: ClassVar[str] = "collective"
+
+    def __post_init__(self) -> None:
+        if self.op not in COLLECTIVES:
+            raise ValueError(f"Collective.op: expected one of {', '.join(COLLECTIVES)} (got {self.op!r})")
+        _positive(self, bytes=self.bytes, group=self.group)
+        _check_dtype(self, "dtype", self.dtype)
+
+    @property
+    def name(self) -> str:
+        return self.op
+
+    def cost(self) -> OpCost:
+        elements = self.bytes / dtype_bytes(self.dtype)
+        reduce_flops = elements * (self.group - 1) / self.group if self.op in ("all_reduce", "reduce_scatter") else 0
+        return OpCost(vector_flops=reduce_flops, bytes_read=self.bytes, bytes_written=self.bytes,
+                      comm_bytes=self.bytes, comm_kind=self.op, comm_group=self.group)
+
+
+@dataclass(frozen=True, slots=True)
+class Quantize(Op):
+    """Quantize `elements` from `src_dtype` to a (block-)scaled format, computing a scale per `block`.
+
+    Per element: |x| into the block max (1), multiply by the inverse scale (1), round/convert (1);
+    per block one exp2/log2-type op on the SFU for the power-of-two (E8M0) or E4M3 scale.
+    """
+
+    elements: int
+    fmt: str = "mxfp8"
+    src_dtype: str = "bf16"
+    block: int = 32
+    kind: ClassVar[str] = "quantize"
+    VECTOR_FLOPS: ClassVar[int] = 3
+
+    def __post_init__(self) -> None:
+        _positive(self, elements=self.elements, block=self.block)
+        _check_dtype(self, "fmt", self.fmt)
+        _check_dtype(self, "src_dtype", self.src_dtype)
+
+    def cost(self) -> OpCost:
+        blocks = self.elements / self.block
+        return OpCost(vector_flops=self.VECTOR_FLOPS * self.elements, sfu_ops=(("log2", blocks),),
+                      bytes_read=self.elements * dtype_bytes(self.src_dtype),
+                      bytes_written=self.elements * dtype_bytes(self.fmt))
+
+
+@dataclass(frozen=True, slots=True)
+class Dequantize(Op):
+    """Expand a (block-)scaled format back to `dst_dtype`: one multiply by the block scale per element."""
+
+    elements: int
+    fmt: str = "mxfp8"
+    dst_dtype: str = "bf16"
+    block: int = 32
+    kind: ClassVar[str] = "dequantize"
+
+    def __post_init__(self) -> None:
+        _positive(self, elements=self.elements, block=self.block)
+        _check_dtype(self, "fmt", self.fmt)
+        _check_dtype(self, "dst_dtype", self.dst_dtype)
+
+    def cost(self) -> OpCost:
+        return OpCost(vector_flops=float(self.elements),
+                      bytes_read=self.elements * dtype_bytes(self.fmt),
+                      bytes_written=self.elements * dtype_bytes(self.dst_dtype))
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One op in a graph, repeated `count` times (e.g. once per layer)."""
+
+    op: Op
+    count: float = 1
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.op.name
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """A sequence of ops with multiplicities. Its estimate is the sum of its nodes' estimates."""
+
+    nodes: tuple[Node, ...]
+    name: str = "graph"
+    meta: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def of(cls, *items: Op | Node | tuple[Op, float], name: str = "graph") -> Graph:
+        nodes = []
+        for item in items:
+            if isinstance(item, Node):
+                nodes.append(item)
+            elif isinstance(item, tuple):
+                nodes.append(Node(item[0], item[1]))
+            else:
+                nodes.append(Node(item))
+        return cls(tuple(nodes), name=name)
+
+    def __add__(self, other: Graph) -> Graph:
+        return Graph(self.nodes + other.nodes, name=self.name)
+
+    def scaled(self, factor: float) -> Graph:
+        return Graph(tuple(Node(n.op, n.count * factor, n.label) for n in self.nodes), name=self.name)
+
+    def cost(self) -> OpCost:
+        """Total work (sum over nodes): useful for FLOP counts; SFU ops merged by function."""
+        total = OpCost()
+        for node in self.nodes:
+            total = add_costs(total, node.op.cost(), node.count)
+        return total
+
+
+def add_costs(a: OpCost, b: OpCost, count: float = 1.0) -> OpCost:
+    sfu: dict[str, float] = dict(a.sfu_ops)
+    for fn, n in b.sfu_ops:
+        sfu[fn] = sfu.get(fn, 0.0) + n * count
+    return OpCost(
+        matrix_flops=a.matrix_flops + b.matrix_flops * count,
+        matrix_dtype=a.matrix_dtype or b.matrix_dtype,
+        vector_flops=a.vector_flops + b.vector_flops * count,
+        sfu_ops=tuple(sfu.items()),
+        bytes_read=a.bytes_read + b.bytes_read * count,
+        bytes_written=a.bytes_written + b.bytes_written * count,
+        comm_bytes=a.comm_bytes + b.comm_bytes * count,
+    )

@@ -1,0 +1,102 @@
+"""CLI: real subprocess runs for exit codes and no-traceback guarantees; in-process for the rest."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from accelscope.cli.app import app, main
+
+runner = CliRunner()
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "accelscope", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_hw_list_shows_presets():
+    result = runner.invoke(app, ["hw", "list", "--json"])
+    assert result.exit_code == 0
+    ids = {row["id"] for row in json.loads(result.stdout)}
+    assert "h100-sxm" in ids
+
+
+def test_hw_show_reads_like_a_datasheet():
+    result = runner.invoke(app, ["hw", "show", "h100-sxm"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0
+    for text in ("989.4 TFLOP/s", "3.35 TB/s", "ridge point bf16", "1 : 256", "Sources", "700 W"):
+        assert text in result.stdout
+
+
+def test_hw_show_json_with_override():
+    result = runner.invoke(app, ["hw", "show", "h100-sxm", "--set", "memory.hbm.bandwidth=6TB/s", "--json"])
+    data = json.loads(result.stdout)
+    assert data["spec"]["memory"]["hbm"]["bandwidth"] == 6e12
+    assert data["derived"]["ridge_point_flop_per_byte"]["bf16"] == pytest.approx(989.4e12 / 6e12)
+
+
+def test_estimate_gemm_json():
+    result = runner.invoke(app, ["estimate", "gemm", "--m", "8192", "--n", "8192", "--k", "8192", "--hw", "h100-sxm",
+                                 "--json"])
+    assert result.exit_code == 0, result.stdout
+    data = json.loads(result.stdout)
+    assert data["seconds"] == pytest.approx(2 * 8192**3 / 989.4e12, rel=0.01)
+    assert data["bound"] == "matrix" and data["input"]["m"] == 8192
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["estimate", "attention", "--batch", "1", "--heads", "8", "--head-dim", "128", "--q-len", "1", "--kv-len",
+         "4096", "--kv-heads", "1", "--hw", "h100-sxm"],
+        ["estimate", "softmax", "--rows", "4096", "--cols", "4096", "--hw", "h100-sxm"],
+        ["estimate", "norm", "--rows", "4096", "--hidden", "8192", "--kind", "layer", "--hw", "h100-sxm"],
+        ["estimate", "elementwise", "--op", "silu", "--elements", "1000000", "--hw", "h100-sxm"],
+        ["estimate", "collective", "--op", "all_reduce", "--bytes", "1 GiB", "--group", "8", "--hw", "h100-sxm"],
+        ["estimate", "grouped-gemm", "--groups", "4", "--n", "1024", "--k", "512", "--m-per-group", "1,2,3,0",
+         "--hw", "h100-sxm"],
+        ["estimate", "quantize", "--elements", "1048576", "--fmt", "nvfp4", "--block", "16", "--hw", "h100-sxm"],
+    ],
+)
+def test_every_estimate_command_runs(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stdout
+    assert "bound by" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["estimate", "gemm", "--m", "1", "--n", "1", "--k", "1", "--hw", "h100-sxm", "--set",
+          "memory.hbm.bandwidth=6GHz"], "memory.hbm.bandwidth: expected a bandwidth"),
+        (["estimate", "gemm", "--m", "0", "--n", "1", "--k", "1", "--hw", "h100-sxm"], "Gemm.m: must be > 0"),
+        (["estimate", "gemm", "--m", "1", "--n", "1", "--k", "1", "--hw", "nope"], "no preset or file"),
+        (["estimate", "gemm", "--m", "1", "--n", "1", "--k", "1", "--hw", "h100-sxm", "--level", "sim"],
+         "not available yet"),
+        (["estimate", "gemm", "--m", "1", "--n", "1", "--k", "1", "--hw", "h100-sxm", "--set", "oops"],
+         "expected dotted.path=value"),
+        (["hw", "show", "/no/such/chip.yaml"], "file not found"),
+    ],
+)
+def test_user_errors_exit_2_with_one_message_and_no_traceback(args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_bad_spec_file_from_the_cli(tmp_path):
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("id: mine\nname: x\nvendor: y\nkind: gpu\ncompute: {clock: 1 GHz, cores: -4}\n")
+    result = run("hw", "show", str(bad))
+    assert result.returncode == 2
+    assert "mine.yaml: compute.cores" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_main_returns_normally_for_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
