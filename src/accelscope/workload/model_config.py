@@ -1,0 +1,277 @@
+"""LLM architecture configs read from Hugging Face `config.json` files (or dicts of their keys).
+
+One `ModelConfig` describes every family we support with the same fields; `from_hf` maps each family's key
+names onto them. Shapes only: nothing here downloads or allocates weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+MODEL_DIR = Path(__file__).parent / "models"
+
+
+@dataclass(frozen=True, slots=True)
+class MoE:
+    experts: int  # routed experts per MoE layer
+    top_k: int  # routed experts per token
+    intermediate: int  # hidden width of one routed expert
+    shared_experts: int = 0
+    shared_intermediate: int = 0  # width of the shared expert(s) together
+    first_dense_layers: int = 0  # DeepSeek's first_k_dense_replace
+    every: int = 1  # an MoE layer every `every` layers (decoder_sparse_step)
+    imbalance: float = 1.0  # tokens on the busiest expert / the mean (1.0 = perfectly balanced routing)
+
+
+@dataclass(frozen=True, slots=True)
+class MLA:
+    """DeepSeek multi-head latent attention ranks."""
+
+    q_lora_rank: int | None
+    kv_lora_rank: int
+    qk_nope_head_dim: int
+    qk_rope_head_dim: int
+    v_head_dim: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    family: str
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int  # dense MLP width
+    vocab: int
+    mlp: Literal["swiglu", "gelu"] = "swiglu"
+    norm: Literal["rms", "layer"] = "rms"
+    tie_embeddings: bool = False
+    qkv_bias: bool = False
+    moe: MoE | None = None
+    mla: MLA | None = None
+    sliding_window: int | None = None
+    sliding_layers: int = 0  # how many of the layers use the sliding window
+    max_position: int | None = None
+    source: str = ""
+    published_params: float | None = field(default=None, compare=False)
+
+    # ----- structure ---------------------------------------------------------------------------------------
+    def is_moe_layer(self, index: int) -> bool:
+        if self.moe is None or index < self.moe.first_dense_layers:
+            return False
+        return (index + 1) % self.moe.every == 0
+
+    @property
+    def moe_layers(self) -> int:
+        return sum(self.is_moe_layer(i) for i in range(self.layers))
+
+    @property
+    def attention_kind(self) -> str:
+        if self.mla:
+            return "MLA"
+        if self.kv_heads == 1:
+            return "MQA"
+        return "GQA" if self.kv_heads < self.heads else "MHA"
+
+    # ----- parameters --------------------------------------------------------------------------------------
+    def attention_params(self) -> int:
+        h = self.hidden
+        if self.mla:
+            m = self.mla
+            qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+            q = h * m.q_lora_rank + m.q_lora_rank + m.q_lora_rank * self.heads * qk if m.q_lora_rank else h * self.heads * qk
+            kv = h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank  # + kv norm
+            kv += m.kv_lora_rank * self.heads * (m.qk_nope_head_dim + m.v_head_dim)
+            return q + kv + self.heads * m.v_head_dim * h
+        qkv = h * (self.heads + 2 * self.kv_heads) * self.head_dim
+        bias = (self.heads + 2 * self.kv_heads) * self.head_dim if self.qkv_bias else 0
+        return qkv + bias + self.heads * self.head_dim * h
+
+    def mlp_params(self, width: int) -> int:
+        matrices = 3 if self.mlp == "swiglu" else 2
+        bias = (width + self.hidden) if self.mlp == "gelu" and self.family in ("gpt2", "gptj", "gpt") else 0
+        return matrices * self.hidden * width + bias
+
+    def layer_params(self, index: int, active: bool = False) -> int:
+        norms = 2 * self.hidden * (2 if self.norm == "layer" else 1)
+        if not self.is_moe_layer(index):
+            return self.attention_params() + self.mlp_params(self.intermediate) + norms
+        moe = self.moe
+        assert moe is not None
+        routed = (moe.top_k if active else moe.experts) * self.mlp_params(moe.intermediate)
+        shared = self.mlp_params(moe.shared_intermediate) if moe.shared_experts else 0
+        router = self.hidden * moe.experts
+        return self.attention_params() + routed + shared + router + norms
+
+    def params(self, active: bool = False) -> int:
+        """Total (or, for MoE, active-per-token) parameters, embeddings and LM head included."""
+        embed = self.vocab * self.hidden
+        head = 0 if self.tie_embeddings else self.vocab * self.hidden
+        final_norm = self.hidden * (2 if self.norm == "layer" else 1)
+        return embed + head + final_norm + sum(self.layer_params(i, active) for i in range(self.layers))
+
+    def kv_bytes_per_token(self, kv_bytes: float = 2.0) -> float:
+        """KV-cache bytes per token across all layers (MLA caches the compressed latent plus the rope key)."""
+        if self.mla:
+            per_layer = self.mla.kv_lora_rank + self.mla.qk_rope_head_dim
+        else:
+            per_layer = 2 * self.kv_heads * self.head_dim
+        return per_layer * self.layers * kv_bytes
+
+
+# ----- loading -----------------------------------------------------------------------------------------------
+def list_models() -> list[str]:
+    return sorted(p.stem for p in MODEL_DIR.glob("*.json"))
+
+
+def load_model(model: str | Path | dict[str, Any] | ModelConfig) -> ModelConfig:
+    """A preset id ("llama-3.1-70b"), a path to a config.json (or its directory), a dict of HF keys, or a config."""
+    if isinstance(model, ModelConfig):
+        return model
+    if isinstance(model, dict):
+        return from_hf(model, name=str(model.get("_name_or_path") or model.get("model_type", "model")))
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        path = path / "config.json"
+    if path.suffix == ".json" or path.exists():
+        return from_hf(_read_json(path), name=path.parent.name if path.name == "config.json" else path.stem,
+                       origin=str(path))
+    preset = MODEL_DIR / f"{text}.json"
+    if preset.exists():
+        return from_hf(_read_json(preset), name=text, origin=preset.name)
+    raise ValueError(f"model {text!r}: no preset, file or directory by that name; presets: {', '.join(list_models())}")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: file not found; pass a model preset id or a path to a config.json") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of config keys")
+    return data
+
+
+def from_hf(cfg: dict[str, Any], name: str = "model", origin: str = "config") -> ModelConfig:
+    """Map a Hugging Face config (any supported family) onto ModelConfig."""
+    family = str(cfg.get("model_type", "gpt"))
+    builder = _FAMILIES.get(family)
+    if builder is None:
+        raise ValueError(f"{origin}: model_type: unsupported family {family!r}; supported: {', '.join(_FAMILIES)}")
+    try:
+        config = builder(cfg, name)
+    except KeyError as exc:
+        raise ValueError(f"{origin}: {exc.args[0]}: required key for model_type {family!r} is missing") from None
+    meta = cfg.get("_accelscope", {})
+    published = meta.get("params_total") if isinstance(meta, dict) else None
+    source = meta.get("source", origin) if isinstance(meta, dict) else origin
+    return _replace(config, source=source, published_params=published)
+
+
+def _replace(config: ModelConfig, **changes: Any) -> ModelConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
+
+
+def _common(cfg: dict[str, Any], name: str, family: str) -> dict[str, Any]:
+    heads = cfg["num_attention_heads"]
+    hidden = cfg["hidden_size"]
+    return dict(
+        name=name, family=family, hidden=hidden, layers=cfg["num_hidden_layers"], heads=heads,
+        kv_heads=cfg.get("num_key_value_heads") or heads, head_dim=cfg.get("head_dim") or hidden // heads,
+        intermediate=cfg.get("intermediate_size") or 4 * hidden, vocab=cfg["vocab_size"],
+        tie_embeddings=bool(cfg.get("tie_word_embeddings", False)), max_position=cfg.get("max_position_embeddings"),
+    )
+
+
+def _sliding(cfg: dict[str, Any], layers: int) -> dict[str, Any]:
+    window = cfg.get("sliding_window")
+    if not window or cfg.get("use_sliding_window") is False:
+        return {}
+    types = cfg.get("layer_types")
+    count = sum(t == "sliding_attention" for t in types) if types else layers
+    return {"sliding_window": int(window), "sliding_layers": count}
+
+
+def _llama(cfg: dict[str, Any], name: str) -> ModelConfig:
+    base = _common(cfg, name, cfg.get("model_type", "llama"))
+    qkv_bias = bool(cfg.get("attention_bias", False)) or cfg.get("model_type") == "qwen2"
+    return ModelConfig(**base, qkv_bias=qkv_bias, **_sliding(cfg, base["layers"]))
+
+
+def _mixtral(cfg: dict[str, Any], name: str) -> ModelConfig:
+    base = _common(cfg, name, "mixtral")
+    moe = MoE(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"], intermediate=base["intermediate"])
+    return ModelConfig(**base, moe=moe, **_sliding(cfg, base["layers"]))
+
+
+def _qwen_moe(cfg: dict[str, Any], name: str) -> ModelConfig:
+    base = _common(cfg, name, cfg["model_type"])
+    shared = cfg.get("shared_expert_intermediate_size") or 0
+    moe = MoE(experts=cfg["num_experts"], top_k=cfg["num_experts_per_tok"], intermediate=cfg["moe_intermediate_size"],
+              shared_experts=1 if shared else 0, shared_intermediate=shared, every=cfg.get("decoder_sparse_step", 1))
+    return ModelConfig(**base, moe=moe, qkv_bias=cfg["model_type"] == "qwen2_moe", **_sliding(cfg, base["layers"]))
+
+
+def _deepseek(cfg: dict[str, Any], name: str) -> ModelConfig:
+    base = _common(cfg, name, cfg["model_type"])
+    mla = MLA(q_lora_rank=cfg.get("q_lora_rank"), kv_lora_rank=cfg["kv_lora_rank"],
+              qk_nope_head_dim=cfg["qk_nope_head_dim"], qk_rope_head_dim=cfg["qk_rope_head_dim"],
+              v_head_dim=cfg["v_head_dim"])
+    shared = cfg.get("n_shared_experts") or 0
+    moe = MoE(experts=cfg["n_routed_experts"], top_k=cfg["num_experts_per_tok"],
+              intermediate=cfg["moe_intermediate_size"], shared_experts=shared,
+              shared_intermediate=shared * cfg["moe_intermediate_size"],
+              first_dense_layers=cfg.get("first_k_dense_replace", 0), every=cfg.get("moe_layer_freq", 1))
+    base["head_dim"] = mla.qk_nope_head_dim + mla.qk_rope_head_dim
+    return ModelConfig(**base, mla=mla, moe=moe)
+
+
+def _gpt_oss(cfg: dict[str, Any], name: str) -> ModelConfig:
+    base = _common(cfg, name, "gpt_oss")
+    top_k = cfg.get("num_experts_per_tok") or cfg["experts_per_token"]
+    moe = MoE(experts=cfg["num_local_experts"], top_k=top_k, intermediate=base["intermediate"])
+    return ModelConfig(**base, moe=moe, qkv_bias=bool(cfg.get("attention_bias", True)),
+                       **_sliding(cfg, base["layers"]))
+
+
+def _gpt2(cfg: dict[str, Any], name: str) -> ModelConfig:
+    hidden = cfg["n_embd"]
+    return ModelConfig(
+        name=name, family="gpt2", hidden=hidden, layers=cfg["n_layer"], heads=cfg["n_head"], kv_heads=cfg["n_head"],
+        head_dim=hidden // cfg["n_head"], intermediate=cfg.get("n_inner") or 4 * hidden, vocab=cfg["vocab_size"],
+        mlp="gelu", norm="layer", tie_embeddings=cfg.get("tie_word_embeddings", True), qkv_bias=True,
+        max_position=cfg.get("n_positions"),
+    )
+
+
+def _gptj(cfg: dict[str, Any], name: str) -> ModelConfig:
+    hidden = cfg["n_embd"]
+    return ModelConfig(
+        name=name, family="gptj", hidden=hidden, layers=cfg["n_layer"], heads=cfg["n_head"], kv_heads=cfg["n_head"],
+        head_dim=hidden // cfg["n_head"], intermediate=cfg.get("n_inner") or 4 * hidden, vocab=cfg["vocab_size"],
+        mlp="gelu", norm="layer", tie_embeddings=False, max_position=cfg.get("n_positions"),
+    )
+
+
+def _plain_gpt(cfg: dict[str, Any], name: str) -> ModelConfig:
+    """Megatron-style GPT defined by hidden size, layers, heads, vocab (GELU MLP of 4x hidden, LayerNorm)."""
+    base = _common(cfg, name, "gpt")
+    return ModelConfig(**base, mlp="gelu", norm="layer", qkv_bias=True)
+
+
+_FAMILIES = {
+    "llama": _llama, "mistral": _llama, "qwen2": _llama, "qwen3": _llama,
+    "mixtral": _mixtral, "qwen2_moe": _qwen_moe, "qwen3_moe": _qwen_moe,
+    "deepseek_v3": _deepseek, "deepseek_v2": _deepseek, "gpt_oss": _gpt_oss,
+    "gpt2": _gpt2, "gptj": _gptj, "gpt": _plain_gpt,
+}
