@@ -100,3 +100,35 @@ def test_main_returns_normally_for_help(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
+
+
+@pytest.fixture()
+def llama70_dir(tmp_path):
+    from .test_model_config import LLAMA_31_70B
+
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_31_70B))
+    return tmp_path
+
+
+def test_llm_infer_json(llama70_dir):
+    result = runner.invoke(app, ["llm", "infer", str(llama70_dir), "--hw", "h100-sxm", "--tp", "8", "--batch", "max",
+                                 "--json"])
+    assert result.exit_code == 0, result.stdout
+    data = json.loads(result.stdout)
+    assert data["batch"] > 1 and data["memory"]["total"] <= data["memory"]["usable_capacity"]
+    assert {"ttft_s", "tpot_s", "output_tokens_per_s", "memory_per_device_bytes"} <= set(data)
+
+
+def test_llm_train_and_show_json(llama70_dir):
+    result = runner.invoke(app, ["llm", "train", str(llama70_dir), "--hw", "h100-sxm", "--tp", "8", "--pp", "4",
+                                 "--dp", "16", "--global-batch", "512", "--json"])
+    assert result.exit_code == 0, result.stdout
+    assert 0 < json.loads(result.stdout)["mfu"] < 1
+    shown = json.loads(runner.invoke(app, ["llm", "show", str(llama70_dir), "--json"]).stdout)
+    assert shown["params"] == pytest.approx(70.55e9, rel=1e-3)
+
+
+def test_llm_does_not_fit_is_a_clean_error(llama70_dir):
+    result = run("llm", "infer", str(llama70_dir), "--hw", "h100-sxm")
+    assert result.returncode == 2
+    assert "does not fit" in result.stderr and "Traceback" not in result.stderr

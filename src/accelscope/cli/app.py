@@ -9,11 +9,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ..hardware import SpecError, UnitError, load_hardware, parse_quantity, parse_set_options
+from ..hardware import SpecError, UnitError, load_hardware, parse_quantity
 from ..hardware.spec import HardwareSpec
 from ..perf import LevelNotAvailable, estimate
 from ..workload import ops as ir
 from . import render
+from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
 
 app = typer.Typer(
     name="accelscope", help="Hardware/software co-design workbench for AI accelerators.",
@@ -26,21 +27,10 @@ app.add_typer(est_app, name="estimate")
 
 console = Console()
 
-HwOpt = Annotated[str, typer.Option("--hw", help="Preset id (accelscope hw list) or path to a YAML spec.")]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a spec field: dotted.path=value, e.g. memory.hbm.bandwidth=6TB/s."),
-]
-LevelOpt = Annotated[str, typer.Option("--level", help="roofline | analytical | sim")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-ExplainOpt = Annotated[bool, typer.Option("--explain", help="Print the model's details (mapping, notes).")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", help="bf16, fp16, fp8_e4m3, mxfp4, nvfp4, ...")]
 
 
 def _spec(hw: str, sets: list[str] | None) -> HardwareSpec:
-    spec = load_hardware(hw)
-    overrides = parse_set_options(sets or [])
-    return spec.with_overrides(overrides) if overrides else spec
+    return spec_from(hw, sets)
 
 
 # ----- hw ---------------------------------------------------------------------------------------------
@@ -202,6 +192,9 @@ def est_quantize(
 
 def _mount_optional() -> None:
     """Sub-apps of other layers, mounted when their module is present."""
+    from .llm_cmd import llm_app
+
+    app.add_typer(llm_app, name="llm")
     try:
         from .numerics_cmd import numerics_app
     except ImportError:

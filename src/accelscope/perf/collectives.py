@@ -8,7 +8,8 @@ Per device, a ring-style collective over n devices must send (and receive):
   broadcast / send_recv    1 x bytes
 (Patarasuk & Yuan, "Bandwidth optimal all-reduce algorithms", JPDC 2009; NCCL's busbw convention.)
 
-A group larger than one scale-up domain is hierarchical: the intra-domain part runs on scale-up links and the
+Group members sit `stride` devices apart (a data-parallel group skips the TP ranks in between), so one
+scale-up domain of d devices holds d // stride of them. A group larger than that is hierarchical: the intra-domain part runs on scale-up links and the
 inter-domain part on the scale-out network with 1/d of the data per device (after an intra-domain
 reduce-scatter, each of the d devices owns 1/d). The two phases pipeline, so the floor is the slower one.
 """
@@ -41,12 +42,12 @@ def wire_factor(kind: str, n: int) -> float:
     raise ValueError(f"unknown collective {kind!r}")
 
 
-def collective_floor(kind: str, nbytes: float, group: int, hw: HardwareSpec) -> CollectiveTime:
+def collective_floor(kind: str, nbytes: float, group: int, hw: HardwareSpec, stride: int = 1) -> CollectiveTime:
     """Lower bound on the time of one collective: the slowest link phase plus one hop of latency."""
     if group <= 1 or nbytes <= 0:
         return CollectiveTime(0.0, 0.0, 0.0, "none")
     up, out = hw.interconnect.scale_up, hw.interconnect.scale_out
-    domain = up.domain_size if up else 1
+    domain = max(up.domain_size // stride, 1) if up else 1  # members of this group inside one domain
     if up is not None and group <= domain:
         bw_time = wire_factor(kind, group) * nbytes / up.bandwidth
         return CollectiveTime(bw_time + up.latency, bw_time, up.latency, "scale_up")

@@ -36,7 +36,8 @@ def resource_times(cost: OpCost, hw: HardwareSpec) -> dict[str, float]:
         else:
             sfu += count / rate
     memory = cost.bytes / hw.hbm_bandwidth
-    comm = collective_floor(cost.comm_kind, cost.comm_bytes, cost.comm_group, hw).seconds if cost.comm_kind else 0.0
+    comm = collective_floor(cost.comm_kind, cost.comm_bytes, cost.comm_group, hw,
+                                                 cost.comm_stride).seconds if cost.comm_kind else 0.0
     return {"matrix": matrix, "vector": vector, "sfu": sfu, "memory": memory, "interconnect": comm}
 
 

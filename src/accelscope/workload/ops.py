@@ -42,6 +42,7 @@ class OpCost:
     comm_bytes: float = 0.0  # payload per device for collectives
     comm_kind: str | None = None
     comm_group: int = 1
+    comm_stride: int = 1
 
     @property
     def bytes(self) -> float:
@@ -446,12 +447,13 @@ class Collective(Op):
     bytes: float
     group: int
     dtype: str = "bf16"
+    stride: int = 1  # distance between consecutive group members in device order (DP groups skip TP ranks)
     kind: ClassVar[str] = "collective"
 
     def __post_init__(self) -> None:
         if self.op not in COLLECTIVES:
             raise ValueError(f"Collective.op: expected one of {', '.join(COLLECTIVES)} (got {self.op!r})")
-        _positive(self, bytes=self.bytes, group=self.group)
+        _positive(self, bytes=self.bytes, group=self.group, stride=self.stride)
         _check_dtype(self, "dtype", self.dtype)
 
     @property
@@ -462,7 +464,7 @@ class Collective(Op):
         elements = self.bytes / dtype_bytes(self.dtype)
         reduce_flops = elements * (self.group - 1) / self.group if self.op in ("all_reduce", "reduce_scatter") else 0
         return OpCost(vector_flops=reduce_flops, bytes_read=self.bytes, bytes_written=self.bytes,
-                      comm_bytes=self.bytes, comm_kind=self.op, comm_group=self.group)
+                      comm_bytes=self.bytes, comm_kind=self.op, comm_group=self.group, comm_stride=self.stride)
 
 
 @dataclass(frozen=True, slots=True)

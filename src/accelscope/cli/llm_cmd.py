@@ -1,0 +1,157 @@
+"""`accelscope llm infer|train|show|list`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..hardware.units import format_quantity as fq
+from ..llm import infer, train
+from ..workload.model_config import list_models, load_model
+from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
+
+llm_app = typer.Typer(help="LLM serving and training estimates.", no_args_is_help=True)
+console = Console()
+ModelArg = Annotated[str, typer.Argument(help="Model preset id (accelscope llm list), a config.json or its folder.")]
+
+
+@llm_app.command("list")
+def llm_list(as_json: JsonOpt = False) -> None:
+    """Model presets with their size."""
+    models = [load_model(name) for name in list_models()]
+    if as_json:
+        print(json.dumps([{"id": m.name, "family": m.family, "params": m.params(),
+                           "active_params": m.params(active=True)} for m in models], indent=2))
+        return
+    table = Table(title="Model presets", header_style="bold")
+    for col in ("id", "family", "layers", "hidden", "attention", "experts", "params", "active"):
+        table.add_column(col, justify="left" if col in ("id", "family", "attention") else "right")
+    for m in models:
+        experts = f"{m.moe.experts} (top {m.moe.top_k})" if m.moe else "—"
+        table.add_row(m.name, m.family, str(m.layers), str(m.hidden), f"{m.attention_kind} {m.heads}/{m.kv_heads}",
+                      experts, f"{m.params() / 1e9:.1f} B", f"{m.params(active=True) / 1e9:.1f} B")
+    console.print(table)
+
+
+@llm_app.command("show")
+def llm_show(model: ModelArg, as_json: JsonOpt = False) -> None:
+    """Architecture, parameters, FLOPs per token and KV-cache size."""
+    m = load_model(model)
+    facts = {
+        "family": m.family, "layers": m.layers, "hidden": m.hidden, "heads": m.heads, "kv_heads": m.kv_heads,
+        "head_dim": m.head_dim, "attention": m.attention_kind, "mlp": m.mlp, "intermediate": m.intermediate,
+        "vocab": m.vocab, "params": m.params(), "active_params": m.params(active=True),
+        # forward FLOPs per token ~ 2 x active non-embedding params (attention over the context comes on top)
+        "forward_flops_per_token": 2 * (m.params(active=True) - m.vocab * m.hidden),
+        "kv_cache_bytes_per_token_bf16": m.kv_bytes_per_token(2),
+        "weights_bytes_bf16": 2 * m.params(),
+    }
+    if m.moe:
+        facts.update(experts=m.moe.experts, top_k=m.moe.top_k, shared_experts=m.moe.shared_experts,
+                     moe_layers=m.moe_layers)
+    if m.sliding_window:
+        facts.update(sliding_window=m.sliding_window, sliding_layers=m.sliding_layers)
+    if as_json:
+        print(json.dumps({"model": m.name, "source": m.source, **facts}, indent=2))
+        return
+    table = Table(title=f"{m.name} ({m.source})", header_style="bold")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in facts.items():
+        if key.endswith("params"):
+            value = f"{value / 1e9:.2f} B"
+        elif key.startswith("weights_bytes") or key.startswith("kv_cache"):
+            value = fq(value, "bytes")
+        elif key.endswith("flops_per_token"):
+            value = f"{value / 1e9:.1f} GFLOP"
+        table.add_row(key.replace("_", " "), str(value))
+    console.print(table)
+
+
+@llm_app.command("infer")
+def llm_infer(
+    model: ModelArg, hw: HwOpt,
+    tp: Annotated[int, typer.Option(help="Tensor-parallel devices.")] = 1,
+    pp: Annotated[int, typer.Option(help="Pipeline stages.")] = 1,
+    ep: Annotated[int, typer.Option(help="Expert-parallel ways (inside the TP group).")] = 1,
+    batch: Annotated[str, typer.Option(help="Sequences per batch, or 'max' for the largest that fits.")] = "1",
+    input_len: Annotated[int, typer.Option(help="Prompt tokens.")] = 2048,
+    output_len: Annotated[int, typer.Option(help="Generated tokens.")] = 256,
+    dtype: Annotated[str, typer.Option(help="Weights/matmul dtype: bf16, fp8_e4m3, int4 (W4A16), nvfp4, ...")] = "bf16",
+    kv_dtype: Annotated[str, typer.Option(help="KV-cache dtype.")] = "bf16",
+    moe_imbalance: Annotated[float | None, typer.Option(help="Busiest expert's tokens / mean (>= 1).")] = None,
+    sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
+) -> None:
+    """Serving: TTFT, TPOT, tokens/s and memory per device."""
+    spec = spec_from(hw, sets)
+    size: int | str = "max" if batch == "max" else _int(batch, "batch")
+    r = infer(model, spec, tp=tp, pp=pp, ep=ep, batch=size, input_len=input_len, output_len=output_len, dtype=dtype,
+              kv_dtype=kv_dtype, level=level, moe_imbalance=moe_imbalance)
+    if as_json:
+        print(json.dumps(r.to_dict(), indent=2))
+        return
+    console.print(f"[bold]{r.model}[/] on {r.devices} x [bold]{spec.name}[/] (tp={tp} pp={pp} ep={ep}), "
+                  f"batch {r.batch}, {input_len} in / {output_len} out, {dtype} weights, {kv_dtype} KV — {level}")
+    table = Table(header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("bound by")
+    table.add_row("time to first token", fq(r.ttft_s, "time"), r.prefill.bound)
+    table.add_row("time per output token", fq(r.tpot_s, "time"), r.decode.bound)
+    table.add_row("end-to-end latency", fq(r.e2e_latency_s, "time"), "")
+    table.add_row("output tokens/s (replica)", f"{r.output_tokens_per_s:,.0f}", "")
+    table.add_row("decode tokens/s (replica)", f"{r.decode_tokens_per_s:,.0f}", "")
+    for part, value in r.memory.to_dict().items():
+        table.add_row(f"memory/device: {part}", fq(value, "bytes") if value >= 0 else f"-{fq(-value, 'bytes')}", "")
+    console.print(table)
+
+
+@llm_app.command("train")
+def llm_train(
+    model: ModelArg, hw: HwOpt,
+    tp: Annotated[int, typer.Option()] = 1, pp: Annotated[int, typer.Option()] = 1,
+    dp: Annotated[int, typer.Option()] = 1, cp: Annotated[int, typer.Option()] = 1,
+    ep: Annotated[int, typer.Option()] = 1,
+    vpp: Annotated[int, typer.Option(help="Interleaved virtual stages per device.")] = 1,
+    zero: Annotated[int, typer.Option(help="ZeRO stage 0-3 (3 = FSDP).")] = 1,
+    seq_len: Annotated[int, typer.Option()] = 4096,
+    global_batch: Annotated[int, typer.Option(help="Sequences per optimizer step.")] = 1024,
+    micro_batch: Annotated[int, typer.Option()] = 1,
+    dtype: Annotated[str, typer.Option(help="Matmul dtype: bf16, or fp8_e4m3 for FP8 linears.")] = "bf16",
+    recompute: Annotated[str, typer.Option(help="none | selective | full")] = "selective",
+    check_memory: Annotated[bool, typer.Option("--check-memory/--no-check-memory")] = True,
+    sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
+) -> None:
+    """Training: step time, tokens/s/device, MFU, memory and the time breakdown."""
+    spec = spec_from(hw, sets)
+    r = train(model, spec, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
+              global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
+              check_memory=check_memory)
+    if as_json:
+        print(json.dumps(r.to_dict(), indent=2))
+        return
+    console.print(f"[bold]{r.model}[/] on {r.devices:,} x [bold]{spec.name}[/] (tp={tp} pp={pp} dp={dp} cp={cp} "
+                  f"ep={ep} vpp={vpp} zero={zero}), seq {seq_len}, {global_batch} seqs/step, recompute {recompute}")
+    table = Table(header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("step time", fq(r.step_s, "time"))
+    for part, seconds in r.breakdown.items():
+        table.add_row(f"  {part.replace('_', ' ')}", f"{fq(seconds, 'time')} ({seconds / r.step_s:.0%})")
+    table.add_row("tokens/s/device", f"{r.tokens_per_s_per_device:,.0f}")
+    table.add_row("model TFLOP/s/device", f"{r.model_tflops_per_device:,.0f}")
+    table.add_row("MFU", f"{r.mfu:.1%}")
+    for part, value in r.memory.to_dict().items():
+        table.add_row(f"memory/device: {part}", fq(value, "bytes"))
+    console.print(table)
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name}: expected an integer or 'max' (got {text!r})") from None

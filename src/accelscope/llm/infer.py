@@ -1,0 +1,262 @@
+"""LLM serving estimates: prefill and decode with a KV cache on one model replica (tp x pp devices).
+
+Model (the README's "how the models work" repeats it):
+- TTFT = the prefill forward pass of the whole batch (batch x input_len tokens) through every pipeline stage.
+- TPOT = one decode step (batch tokens) through every stage, at the mean context input_len + output_len/2
+  (decode attention time is linear in the context, so the mean context gives the mean step time).
+- Static batching: the replica turns out batch x output_len tokens in TTFT + (output_len - 1) x TPOT; that is
+  `output_tokens_per_s`. `decode_tokens_per_s` = batch / TPOT is the steady-state decode rate.
+- Pipeline stages run one after another for a batch (no micro-batching): PP adds memory, not speed.
+- Memory per device: weights of its stage (its 1/tp share), KV cache of its layers and KV heads for
+  batch x (input_len + output_len) tokens, and the activations of one prefill chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..hardware import HardwareSpec, load_hardware
+from ..hardware.dtypes import dtype_bytes
+from ..perf import Estimate, estimate
+from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
+from ..workload.model_config import ModelConfig, load_model
+
+# Fraction of device memory the serving engine may use: vLLM's default `gpu_memory_utilization` = 0.9
+# (vLLM engine arguments documentation); the rest is CUDA context, allocator slack and graphs.
+DEFAULT_MEMORY_FRACTION = 0.9
+# Prefill runs in chunks of at most this many tokens, which bounds activation memory (vLLM's chunked-prefill
+# `max_num_batched_tokens` default of 8192 for online serving).
+PREFILL_CHUNK_TOKENS = 8192
+MAX_SEARCH_BATCH = 1 << 20
+
+
+class DoesNotFit(ValueError):
+    """The configuration needs more memory per device than the chip has."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryUse:
+    weights: float
+    kv_cache: float
+    activations: float
+    capacity: float  # usable bytes per device (memory_fraction x capacity)
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.kv_cache + self.activations
+
+    @property
+    def headroom(self) -> float:
+        return self.capacity - self.total
+
+    def to_dict(self) -> dict[str, float]:
+        return {"weights": self.weights, "kv_cache": self.kv_cache, "activations": self.activations,
+                "total": self.total, "usable_capacity": self.capacity, "headroom": self.headroom}
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceResult:
+    model: str
+    hw: str
+    level: str
+    batch: int
+    input_len: int
+    output_len: int
+    tp: int
+    pp: int
+    ep: int
+    dtype: str
+    kv_dtype: str
+    ttft_s: float
+    tpot_s: float
+    e2e_latency_s: float
+    output_tokens_per_s: float
+    decode_tokens_per_s: float
+    memory: MemoryUse
+    prefill: Estimate = field(repr=False)
+    decode: Estimate = field(repr=False)
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def memory_per_device_bytes(self) -> float:
+        return self.memory.total
+
+    @property
+    def output_tokens_per_s_per_device(self) -> float:
+        return self.output_tokens_per_s / self.devices
+
+    def to_dict(self, parts: bool = False) -> dict[str, Any]:
+        return {
+            "model": self.model, "hw": self.hw, "level": self.level, "batch": self.batch,
+            "input_len": self.input_len, "output_len": self.output_len, "tp": self.tp, "pp": self.pp, "ep": self.ep,
+            "devices": self.devices, "dtype": self.dtype, "kv_dtype": self.kv_dtype, "ttft_s": self.ttft_s,
+            "tpot_s": self.tpot_s, "e2e_latency_s": self.e2e_latency_s,
+            "output_tokens_per_s": self.output_tokens_per_s, "decode_tokens_per_s": self.decode_tokens_per_s,
+            "output_tokens_per_s_per_device": self.output_tokens_per_s_per_device,
+            "memory_per_device_bytes": self.memory_per_device_bytes, "memory": self.memory.to_dict(),
+            "prefill": self.prefill.to_dict(parts=parts), "decode": self.decode.to_dict(parts=parts),
+        }
+
+    def _repr_html_(self) -> str:
+        rows = [("model", self.model), ("hw", f"{self.devices} x {self.hw}"), ("batch", self.batch),
+                ("TTFT", f"{self.ttft_s * 1e3:.2f} ms"), ("TPOT", f"{self.tpot_s * 1e3:.2f} ms"),
+                ("output tokens/s", f"{self.output_tokens_per_s:,.0f}"),
+                ("memory/device", f"{self.memory.total / 1e9:.1f} GB of {self.memory.capacity / 1e9:.1f} GB")]
+        return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def infer(
+    model: str | dict | ModelConfig,
+    hw: HardwareSpec | str,
+    tp: int = 1,
+    pp: int = 1,
+    ep: int = 1,
+    batch: int | str = 1,
+    input_len: int = 2048,
+    output_len: int = 256,
+    dtype: str = "bf16",
+    kv_dtype: str = "bf16",
+    level: str = "roofline",
+    moe_imbalance: float | None = None,
+    memory_fraction: float = DEFAULT_MEMORY_FRACTION,
+) -> InferenceResult:
+    """Serve `model` on a replica of tp x pp devices of `hw`. `batch="max"` picks the largest batch that fits."""
+    config = load_model(model)
+    spec = load_hardware(hw)
+    if moe_imbalance is not None:
+        config = _with_imbalance(config, moe_imbalance)
+    par = Parallelism(tp=tp, pp=pp, ep=ep)
+    par.check(config)
+    prec = Precision(dtype=dtype, kv_dtype=kv_dtype)
+    _check_lengths(input_len, output_len)
+    if batch == "max":
+        chosen = max_batch(config, spec, par, prec, input_len, output_len, memory_fraction)
+    elif isinstance(batch, int) and batch >= 1:
+        chosen = batch
+    else:
+        raise ValueError(f"batch: expected a positive integer or 'max' (got {batch!r})")
+    memory = memory_use(config, spec, par, prec, chosen, input_len, output_len, memory_fraction)
+    if memory.total > memory.capacity:
+        raise DoesNotFit(_does_not_fit(config, spec, par, memory, chosen))
+    prefill = _pass(config, spec, par, prec, Step(chosen, input_len, 0, logits_tokens=1), level)
+    decode = _pass(config, spec, par, prec, Step(chosen, 1, input_len + output_len // 2), level)
+    e2e = prefill.seconds + (output_len - 1) * decode.seconds
+    return InferenceResult(
+        model=config.name, hw=spec.id, level=level, batch=chosen, input_len=input_len, output_len=output_len,
+        tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype, ttft_s=prefill.seconds, tpot_s=decode.seconds,
+        e2e_latency_s=e2e, output_tokens_per_s=chosen * output_len / e2e, decode_tokens_per_s=chosen / decode.seconds,
+        memory=memory, prefill=prefill, decode=decode,
+    )
+
+
+def _with_imbalance(config: ModelConfig, imbalance: float) -> ModelConfig:
+    if config.moe is None:
+        raise ValueError(f"moe_imbalance: {config.name} has no experts")
+    if imbalance < 1:
+        raise ValueError(f"moe_imbalance: must be >= 1 (busiest expert / mean), got {imbalance}")
+    return replace(config, moe=replace(config.moe, imbalance=imbalance))
+
+
+def _check_lengths(input_len: int, output_len: int) -> None:
+    if input_len < 1 or output_len < 1:
+        raise ValueError(f"input_len and output_len: must be >= 1 (got {input_len}, {output_len})")
+
+
+def _pass(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
+          level: str) -> Estimate:
+    """One forward pass through all pipeline stages, one after another."""
+    stages = [estimate(forward_graph(config, step, par, prec, stage), hw, level) for stage in range(par.pp)]
+    if len(stages) == 1:
+        return stages[0]
+    total = stages[0]
+    for stage in stages[1:]:
+        total = total + stage
+    return total
+
+
+# ----- memory --------------------------------------------------------------------------------------------------
+def weight_bytes_per_device(config: ModelConfig, par: Parallelism, prec: Precision) -> float:
+    """The largest stage's weights / tp: linear weights in the weight dtype, embeddings and norms in act dtype."""
+    linear = dtype_bytes(prec.weight_dtype)
+    act = dtype_bytes(prec.act_dtype)
+    worst = 0.0
+    for stage in range(par.pp):
+        layers = sum(config.layer_params(i) for i in stage_layers(config, par.pp, stage)) * linear
+        if stage == 0:
+            layers += config.vocab * config.hidden * act
+        if stage == par.pp - 1 and not config.tie_embeddings:
+            layers += config.vocab * config.hidden * linear
+        worst = max(worst, layers)
+    return worst / par.tp
+
+
+def kv_bytes_per_token_per_device(config: ModelConfig, par: Parallelism, prec: Precision, context: int) -> float:
+    """KV-cache bytes one token of context costs on the busiest device."""
+    width = dtype_bytes(prec.kv_dtype)
+    layers = max(len(stage_layers(config, par.pp, s)) for s in range(par.pp))
+    if config.mla:  # the compressed latent is not split by heads: every TP rank keeps all of it
+        return layers * (config.mla.kv_lora_rank + config.mla.qk_rope_head_dim) * width
+    per_layer = 2 * max(config.kv_heads // par.tp, 1) * config.head_dim * width
+    if config.sliding_window and context > config.sliding_window:
+        sliding = config.sliding_layers * layers / config.layers
+        effective = (layers - sliding) + sliding * config.sliding_window / context
+        return effective * per_layer
+    return layers * per_layer
+
+
+def activation_bytes(config: ModelConfig, par: Parallelism, prec: Precision, batch: int, input_len: int) -> float:
+    """Peak transient activations of one prefill chunk: residual stream, MLP intermediate, logits in fp32."""
+    chunk = min(batch * input_len, PREFILL_CHUNK_TOKENS)
+    width = config.intermediate if config.moe is None else max(config.intermediate, config.moe.intermediate)
+    per_token = (4 * config.hidden + 3 * width / par.tp) * dtype_bytes(prec.act_dtype)
+    logits = batch * config.vocab / par.tp * 4
+    return chunk * per_token + logits
+
+
+def memory_use(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, batch: int, input_len: int,
+               output_len: int, memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> MemoryUse:
+    if not 0 < memory_fraction <= 1:
+        raise ValueError(f"memory_fraction: must be in (0, 1] (got {memory_fraction})")
+    context = input_len + output_len
+    return MemoryUse(
+        weights=weight_bytes_per_device(config, par, prec),
+        kv_cache=batch * context * kv_bytes_per_token_per_device(config, par, prec, context),
+        activations=activation_bytes(config, par, prec, batch, input_len),
+        capacity=hw.main_memory.capacity * memory_fraction,
+    )
+
+
+def max_batch(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, input_len: int,
+              output_len: int, memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> int:
+    """Largest batch whose weights + KV cache + activations fit; DoesNotFit if not even one sequence does."""
+    def fits(b: int) -> bool:
+        return memory_use(config, hw, par, prec, b, input_len, output_len, memory_fraction).headroom >= 0
+
+    if not fits(1):
+        memory = memory_use(config, hw, par, prec, 1, input_len, output_len, memory_fraction)
+        raise DoesNotFit(_does_not_fit(config, hw, par, memory, 1))
+    low, high = 1, 2
+    while high <= MAX_SEARCH_BATCH and fits(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid)
+    return low
+
+
+def _does_not_fit(config: ModelConfig, hw: HardwareSpec, par: Parallelism, memory: MemoryUse, batch: int) -> str:
+    gb = 1e9
+    need = math.ceil(memory.weights * par.tp * par.pp / max(memory.capacity - memory.kv_cache / (par.tp * par.pp)
+                                                               - memory.activations, 1))
+    return (
+        f"{config.name} with batch {batch} does not fit on {par.tp * par.pp} x {hw.id}: per device it needs "
+        f"{memory.weights / gb:.1f} GB of weights + {memory.kv_cache / gb:.1f} GB of KV cache + "
+        f"{memory.activations / gb:.1f} GB of activations = {memory.total / gb:.1f} GB, but "
+        f"{memory.capacity / gb:.1f} GB is usable. Use more devices (tp x pp of about {max(need, 2)} or more), "
+        f"a smaller weight dtype (fp8, int4, nvfp4), a smaller batch or shorter sequences."
+    )

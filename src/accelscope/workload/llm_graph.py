@@ -1,0 +1,291 @@
+"""Per-device operator graphs of a decoder-only LLM step, built analytically from a `ModelConfig`.
+
+One graph = the work one device does for one forward pass of `tokens` new tokens per sequence over its share of
+the model: tensor parallelism (tp) splits heads and MLP widths, pipeline parallelism (pp) splits layers, expert
+parallelism (ep, inside the TP group) splits routed experts. Collectives appear as `Collective` ops.
+
+Choices, each the common practice of serving/training stacks (Megatron-LM, vLLM, SGLang):
+- Attention and dense MLP are Megatron tensor-parallel: column-parallel QKV / gate-up, row-parallel O / down,
+  one all-reduce after each (sequence parallelism turns each into reduce-scatter + all-gather of the same bytes).
+- KV heads are split across TP ranks; when there are fewer KV heads than ranks they are replicated.
+- MLA (DeepSeek) prefill runs the expanded ("naive") form; decode runs the weight-absorbed form over the
+  compressed latent (an MQA with head dim kv_lora_rank + rope dim), as DeepSeek's inference code does.
+- MoE: routed experts split `ep` ways across the TP group, each expert's width split tp/ep ways; tokens reach
+  their experts with an all-to-all (dispatch and combine) when ep > 1. The busiest device sets the pace:
+  its token count is the mean times `moe.imbalance`. At small batch only the experts actually hit read weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..hardware.dtypes import canonical_dtype, dtype_bytes
+from .model_config import ModelConfig
+from .ops import Attention, Collective, Elementwise, Embedding, Gemm, Graph, GroupedGemm, Node, Norm, Op
+
+# Weight-only formats: the matmul runs in the activation dtype after dequantizing weights on the fly (W4A16).
+WEIGHT_ONLY = {"int4"}
+
+
+@dataclass(frozen=True, slots=True)
+class Parallelism:
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    dp: int = 1
+    cp: int = 1
+    sp: bool = False  # sequence parallelism: TP all-reduces become reduce-scatter + all-gather
+
+    def check(self, model: ModelConfig) -> None:
+        for key in ("tp", "pp", "ep", "dp", "cp"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}: must be >= 1 (got {getattr(self, key)})")
+        if model.heads % self.tp:
+            raise ValueError(f"tp={self.tp}: must divide the {model.heads} attention heads of {model.name}")
+        if model.layers < self.pp:
+            raise ValueError(f"pp={self.pp}: more pipeline stages than the {model.layers} layers of {model.name}")
+        if self.ep > 1:
+            if model.moe is None:
+                raise ValueError(f"ep={self.ep}: {model.name} has no experts; use ep=1")
+            if model.moe.experts % self.ep or (self.tp % self.ep and self.ep % self.tp):
+                raise ValueError(f"ep={self.ep}: must divide the {model.moe.experts} experts and nest with tp={self.tp}")
+
+
+@dataclass(frozen=True, slots=True)
+class Precision:
+    """Dtypes of a run: GEMM inputs (`dtype`), other activations, and the KV cache."""
+
+    dtype: str = "bf16"  # matmul inputs: weights and activations (weight-only for int4)
+    kv_dtype: str = "bf16"
+    act_dtype: str = "bf16"  # norms, residuals, communication
+
+    @property
+    def weight_dtype(self) -> str:
+        return canonical_dtype(self.dtype)
+
+    @property
+    def matmul_input_dtype(self) -> str:
+        """Activation dtype fed to GEMMs: W4A16 keeps activations in act_dtype."""
+        return self.act_dtype if self.weight_dtype in WEIGHT_ONLY else self.weight_dtype
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One forward pass: `batch` sequences, each adding `new_tokens` after `context` cached tokens."""
+
+    batch: int
+    new_tokens: int
+    context: int = 0
+    logits_tokens: int | None = None  # tokens per sequence that need logits (1 when serving, all when training)
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.new_tokens
+
+    @property
+    def kv_len(self) -> int:
+        return self.context + self.new_tokens
+
+
+def layer_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, index: int) -> list[Node]:
+    """The ops of decoder layer `index` on one device."""
+    nodes = [Node(Norm(rows=step.tokens, hidden=model.hidden, norm=model.norm, dtype=prec.act_dtype), 1, "attn_norm")]
+    nodes += attention_nodes(model, step, par, prec, sliding=index < model.sliding_layers)
+    nodes += tp_reduce(model, step, par, prec, "attn_allreduce")
+    nodes.append(Node(Elementwise("residual_add", step.tokens * model.hidden, prec.act_dtype), 1, "residual"))
+    nodes.append(Node(Norm(rows=step.tokens, hidden=model.hidden, norm=model.norm, dtype=prec.act_dtype), 1,
+                      "mlp_norm"))
+    nodes += moe_nodes(model, step, par, prec) if model.is_moe_layer(index) else mlp_nodes(
+        model, step, par, prec, model.intermediate, "mlp")
+    nodes += tp_reduce(model, step, par, prec, "mlp_allreduce")
+    nodes.append(Node(Elementwise("residual_add", step.tokens * model.hidden, prec.act_dtype), 1, "residual"))
+    return nodes
+
+
+def _gemm(tokens: int, n: int, k: int, prec: Precision) -> Gemm:
+    return Gemm(m=tokens, n=max(n, 1), k=max(k, 1), dtype=prec.matmul_input_dtype, b_dtype=prec.weight_dtype,
+                out_dtype=prec.act_dtype, shared_b=True)
+
+
+def attention_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, sliding: bool) -> list[Node]:
+    heads = model.heads // par.tp
+    kv_heads = max(model.kv_heads // par.tp, 1)
+    window = model.sliding_window if sliding else None
+    causal = step.new_tokens > 1
+    if model.mla is not None:
+        return _mla_nodes(model, step, par, prec, heads, causal)
+    qkv = _gemm(step.tokens, (heads + 2 * kv_heads) * model.head_dim, model.hidden, prec)
+    out = _gemm(step.tokens, model.hidden, heads * model.head_dim, prec)
+    rope = Elementwise("rope", step.tokens * (heads + kv_heads) * model.head_dim, prec.act_dtype)
+    nodes = [Node(qkv, 1, "qkv_proj"), Node(rope, 1, "rope")]
+    if par.cp > 1 and causal:
+        # Context parallelism with load-balanced chunks (Megatron-LM CP): each rank holds seq/cp queries and,
+        # after gathering K/V from the group, computes 1/cp of the causal pairs = half its (seq/cp x seq) block.
+        attn = Attention(batch=step.batch, heads=heads, kv_heads=kv_heads, head_dim=model.head_dim,
+                         q_len=step.new_tokens, kv_len=step.kv_len, dtype=prec.act_dtype, kv_dtype=prec.kv_dtype,
+                         window=window)
+        kv_bytes = step.batch * step.kv_len * 2 * kv_heads * model.head_dim * dtype_bytes(prec.kv_dtype)
+        nodes.append(Node(Collective("all_gather", float(kv_bytes), par.cp, prec.act_dtype, stride=par.tp), 1,
+                          "cp_kv_allgather"))
+        nodes.append(Node(attn, 0.5, "attention"))
+    else:
+        attn = Attention(batch=step.batch, heads=heads, kv_heads=kv_heads, head_dim=model.head_dim,
+                         q_len=step.new_tokens, kv_len=step.kv_len, causal=causal, dtype=prec.act_dtype,
+                         kv_dtype=prec.kv_dtype, window=window)
+        nodes.append(Node(attn, 1, "attention"))
+    return [*nodes, Node(out, 1, "o_proj")]
+
+
+def _mla_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, heads: int,
+               causal: bool) -> list[Node]:
+    m = model.mla
+    assert m is not None
+    qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+    nodes = []
+    if m.q_lora_rank:
+        nodes += [Node(_gemm(step.tokens, m.q_lora_rank, model.hidden, prec), 1, "q_a_proj"),
+                  Node(_gemm(step.tokens, heads * qk, m.q_lora_rank, prec), 1, "q_b_proj")]
+    else:
+        nodes.append(Node(_gemm(step.tokens, heads * qk, model.hidden, prec), 1, "q_proj"))
+    nodes.append(Node(_gemm(step.tokens, m.kv_lora_rank + m.qk_rope_head_dim, model.hidden, prec), 1, "kv_a_proj"))
+    if step.new_tokens > 1:  # prefill: expand the latent to per-head K and V, then ordinary attention
+        nodes.append(Node(_gemm(step.tokens, heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, prec), 1,
+                          "kv_b_proj"))
+        attn = Attention(batch=step.batch, heads=heads, head_dim=qk, v_head_dim=m.v_head_dim, q_len=step.new_tokens,
+                         kv_len=step.kv_len, causal=causal, dtype=prec.act_dtype, kv_dtype=prec.act_dtype)
+    else:  # decode: absorb W_UK into the query and W_UV into the output; attend over the cached latent (MQA)
+        nodes.append(Node(Gemm(m=heads, n=m.kv_lora_rank, k=m.qk_nope_head_dim, batch=step.tokens,
+                               dtype=prec.matmul_input_dtype, b_dtype=prec.weight_dtype, out_dtype=prec.act_dtype),
+                          1, "q_absorb"))
+        attn = Attention(batch=step.batch, heads=heads, kv_heads=1, head_dim=m.kv_lora_rank + m.qk_rope_head_dim,
+                         v_head_dim=m.kv_lora_rank, q_len=1, kv_len=step.kv_len, dtype=prec.act_dtype,
+                         kv_dtype=prec.kv_dtype)
+    nodes.append(Node(attn, 1, "attention"))
+    if step.new_tokens == 1:
+        nodes.append(Node(Gemm(m=heads, n=m.v_head_dim, k=m.kv_lora_rank, batch=step.tokens,
+                               dtype=prec.matmul_input_dtype, b_dtype=prec.weight_dtype, out_dtype=prec.act_dtype),
+                          1, "v_absorb"))
+    nodes.append(Node(_gemm(step.tokens, model.hidden, heads * m.v_head_dim, prec), 1, "o_proj"))
+    return nodes
+
+
+def mlp_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, width: int, label: str) -> list[Node]:
+    local = max(width // par.tp, 1)
+    if model.mlp == "swiglu":
+        return [Node(_gemm(step.tokens, 2 * local, model.hidden, prec), 1, f"{label}_gate_up"),
+                Node(Elementwise("swiglu", step.tokens * local, prec.act_dtype), 1, f"{label}_act"),
+                Node(_gemm(step.tokens, model.hidden, local, prec), 1, f"{label}_down")]
+    return [Node(_gemm(step.tokens, local, model.hidden, prec), 1, f"{label}_up"),
+            Node(Elementwise("gelu", step.tokens * local, prec.act_dtype), 1, f"{label}_act"),
+            Node(_gemm(step.tokens, model.hidden, local, prec), 1, f"{label}_down")]
+
+
+def expected_active_experts(experts: int, top_k: int, tokens: float) -> float:
+    """Distinct experts hit when `tokens` tokens each pick top_k of `experts` uniformly: E·(1 - (1 - k/E)^T)."""
+    return experts * (1.0 - (1.0 - top_k / experts) ** tokens)
+
+
+def moe_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision) -> list[Node]:
+    moe = model.moe
+    assert moe is not None
+    moe_tp = max(par.tp // par.ep, 1)
+    local_experts = moe.experts // par.ep
+    width = max(moe.intermediate // moe_tp, 1)
+    # distinct tokens in one EP group: EP nested in TP shares the TP group's tokens; EP beyond TP spans
+    # ep/tp data-parallel ranks, each with its own tokens
+    distinct = step.tokens * max(par.ep / par.tp, 1.0)
+    routed = distinct * moe.top_k / par.ep * moe.imbalance  # token-expert pairs on the busiest device
+    active = max(1, min(local_experts, round(expected_active_experts(local_experts, moe.top_k * local_experts
+                                                                      / moe.experts, distinct))))
+    rows = _spread(routed, active, local_experts)
+    router = Gemm(m=step.tokens, n=moe.experts, k=model.hidden, dtype=prec.act_dtype, out_dtype="fp32", shared_b=True)
+    nodes = [Node(router, 1, "router")]
+    nodes += _a2a(model, step, par, prec, "moe_dispatch")
+    if model.mlp == "swiglu":
+        nodes += [
+            Node(_grouped(local_experts, 2 * width, model.hidden, rows, prec), 1, "experts_gate_up"),
+            Node(Elementwise("swiglu", max(int(routed) * width, 1), prec.act_dtype), 1, "experts_act"),
+            Node(_grouped(local_experts, model.hidden, width, rows, prec), 1, "experts_down"),
+        ]
+    else:
+        nodes += [Node(_grouped(local_experts, width, model.hidden, rows, prec), 1, "experts_up"),
+                  Node(Elementwise("gelu", max(int(routed) * width, 1), prec.act_dtype), 1, "experts_act"),
+                  Node(_grouped(local_experts, model.hidden, width, rows, prec), 1, "experts_down")]
+    nodes += _a2a(model, step, par, prec, "moe_combine")
+    if moe.shared_experts:
+        nodes += mlp_nodes(model, step, par, prec, moe.shared_intermediate, "shared_expert")
+    return nodes
+
+
+def _spread(rows: float, active: int, groups: int) -> tuple[int, ...]:
+    per = math.ceil(rows / active) if rows > 0 else 0
+    return tuple([per] * active + [0] * (groups - active))
+
+
+def _grouped(groups: int, n: int, k: int, rows: tuple[int, ...], prec: Precision) -> GroupedGemm:
+    return GroupedGemm(groups=groups, n=n, k=k, m_per_group=rows, dtype=prec.matmul_input_dtype,
+                       b_dtype=prec.weight_dtype, out_dtype=prec.act_dtype)
+
+
+def _a2a(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, label: str) -> list[Node]:
+    if par.ep <= 1:
+        return []
+    moe = model.moe
+    assert moe is not None
+    # each device sends its share of tokens (1/tp of them), top_k copies of the hidden vector
+    nbytes = step.tokens / par.tp * moe.top_k * model.hidden * dtype_bytes(prec.act_dtype)
+    return [Node(Collective("all_to_all", max(nbytes, 1.0), par.ep, prec.act_dtype), 1, label)]
+
+
+def tp_reduce(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, label: str) -> list[Node]:
+    if par.tp <= 1:
+        return []
+    nbytes = float(step.tokens * model.hidden * dtype_bytes(prec.act_dtype))
+    if par.sp:
+        return [Node(Collective("reduce_scatter", nbytes, par.tp, prec.act_dtype), 1, f"{label}_rs"),
+                Node(Collective("all_gather", nbytes, par.tp, prec.act_dtype), 1, f"{label}_ag")]
+    return [Node(Collective("all_reduce", nbytes, par.tp, prec.act_dtype), 1, label)]
+
+
+def stage_layers(model: ModelConfig, pp: int, stage: int) -> range:
+    """Layers of pipeline stage `stage` (the first stages take the remainder)."""
+    base, extra = divmod(model.layers, pp)
+    start = stage * base + min(stage, extra)
+    return range(start, start + base + (1 if stage < extra else 0))
+
+
+def forward_graph(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int = 0) -> Graph:
+    """One device's forward pass for pipeline stage `stage`: embedding on the first, LM head on the last.
+
+    Identical layers are merged into one node with a count, so an 80-layer model is a ~20-node graph.
+    """
+    counts: dict[tuple[str, Op], float] = {}
+    layers = stage_layers(model, par.pp, stage)
+    if stage == 0:
+        _add(counts, "embedding", Embedding(tokens=step.tokens, hidden=model.hidden, vocab=model.vocab,
+                                            dtype=prec.act_dtype))
+    for index, repeat in _layer_kinds(model, layers).items():
+        for node in layer_nodes(model, step, par, prec, index):
+            _add(counts, node.name, node.op, node.count * repeat)
+    if stage == par.pp - 1:
+        logits = step.batch * (step.logits_tokens or step.new_tokens)
+        _add(counts, "final_norm", Norm(rows=logits, hidden=model.hidden, norm=model.norm, dtype=prec.act_dtype))
+        _add(counts, "lm_head", _gemm(logits, max(model.vocab // par.tp, 1), model.hidden, prec))
+    if par.pp > 1 and stage < par.pp - 1:
+        nbytes = float(step.tokens * model.hidden * dtype_bytes(prec.act_dtype))
+        _add(counts, "pp_send", Collective("send_recv", nbytes, 2, prec.act_dtype))
+    nodes = tuple(Node(op, count, name) for (name, op), count in counts.items())
+    return Graph(nodes, name=f"{model.name} stage {stage}")
+
+
+def _layer_kinds(model: ModelConfig, layers: range) -> dict[int, int]:
+    """One representative layer index per distinct kind (MoE or dense, sliding or full), with its count."""
+    kinds: dict[tuple[bool, bool], list[int]] = {}
+    for index in layers:
+        kinds.setdefault((model.is_moe_layer(index), index < model.sliding_layers), []).append(index)
+    return {members[0]: len(members) for members in kinds.values()}
+
+
+def _add(counts: dict[tuple[str, Op], float], name: str, op: Op, count: float = 1.0) -> None:
+    counts[(name, op)] = counts.get((name, op), 0.0) + count

@@ -1,0 +1,121 @@
+"""LLM serving and training estimates: the issue's checks and hand-derived invariants."""
+
+import pytest
+
+import accelscope as acs
+from accelscope import llm
+from accelscope.workload.llm_graph import Parallelism, Precision, Step, expected_active_experts, forward_graph
+from accelscope.workload.model_config import from_hf
+
+from .test_model_config import CASES, LLAMA_31_70B
+
+L70 = {**LLAMA_31_70B, "_name_or_path": "llama-3.1-70b"}
+L405 = {**CASES["llama-3.1-405b"][0], "_name_or_path": "llama-3.1-405b"}
+DSV3 = {**CASES["deepseek-v3"][0], "_name_or_path": "deepseek-v3"}
+QWEN_MOE = {**CASES["qwen3-30b-a3b"][0], "_name_or_path": "qwen3-30b-a3b"}
+
+
+def test_70b_tp8_decode_is_between_the_weight_read_floor_and_twice_it():
+    r = llm.infer(L70, "h100-sxm", tp=8, batch=1, input_len=128, output_len=128)
+    floor = 2 * 70.55e9 / 8 / 3.35e12  # bf16 weights / 8 devices / HBM bandwidth = 5.26 ms
+    assert floor <= r.tpot_s <= 2 * floor
+    assert r.decode.bound == "memory" or r.decode.attribution["memory"] > 0.5 * r.tpot_s
+
+
+def test_forward_flops_are_2_params_per_token():
+    model = from_hf(L70)
+    g = forward_graph(model, Step(batch=1, new_tokens=1, context=0), Parallelism(), Precision())
+    # one token, no context: every weight is used once (2 FLOPs per MAC); attention over 1 key is negligible
+    non_embedding = model.params() - model.vocab * model.hidden - model.hidden  # the embedding is a gather
+    assert g.cost().matrix_flops == pytest.approx(2 * non_embedding, rel=1e-3)
+
+
+def test_tensor_parallelism_splits_the_work_and_adds_all_reduces():
+    model = from_hf(L70)
+    step = Step(batch=4, new_tokens=512)
+    one = forward_graph(model, step, Parallelism(tp=1), Precision()).cost()
+    eight = forward_graph(model, step, Parallelism(tp=8), Precision()).cost()
+    lm_and_layers = one.matrix_flops
+    assert eight.matrix_flops == pytest.approx(lm_and_layers / 8, rel=1e-6)
+    # two all-reduces per layer of tokens x hidden x 2 bytes
+    assert eight.comm_bytes == pytest.approx(80 * 2 * 4 * 512 * 8192 * 2)
+
+
+def test_fp8_weights_halve_the_weight_memory_and_use_the_fp8_peak():
+    bf16 = llm.infer(L70, "h100-sxm", tp=8, batch=1, input_len=1024, output_len=64)
+    fp8 = llm.infer(L70, "h100-sxm", tp=8, batch=1, input_len=1024, output_len=64, dtype="fp8_e4m3",
+                    kv_dtype="fp8_e4m3")
+    assert fp8.memory.weights == pytest.approx(bf16.memory.weights / 2, rel=0.02)  # embeddings stay bf16
+    assert fp8.memory.kv_cache == pytest.approx(bf16.memory.kv_cache / 2)
+    assert fp8.tpot_s < bf16.tpot_s and fp8.ttft_s < bf16.ttft_s
+
+
+def test_batch_max_fits_and_one_more_does_not():
+    r = llm.infer(L70, "h100-sxm", tp=8, batch="max", input_len=2048, output_len=256)
+    assert r.memory.total <= r.memory.capacity
+    with pytest.raises(llm.DoesNotFit):
+        llm.infer(L70, "h100-sxm", tp=8, batch=r.batch + 1, input_len=2048, output_len=256)
+    # KV per sequence per device: 80 layers x 2 x 1 KV head x 128 x 2 B x 2304 tokens = 94.4 MB
+    per_seq = 80 * 2 * 1 * 128 * 2 * 2304
+    assert r.memory.kv_cache == pytest.approx(r.batch * per_seq)
+
+
+def test_does_not_fit_message_has_the_numbers():
+    with pytest.raises(llm.DoesNotFit, match=r"141\.\d GB of weights.*72\.0 GB is usable"):
+        llm.infer(L70, "h100-sxm", tp=1, batch=1)
+
+
+def test_moe_decode_reads_only_the_experts_it_hits():
+    model = from_hf(QWEN_MOE)
+    # one token picks 8 of 128 experts
+    assert expected_active_experts(128, 8, 1) == pytest.approx(8)
+    assert expected_active_experts(128, 8, 1000) == pytest.approx(128, rel=1e-3)
+    small = llm.infer(QWEN_MOE, "h100-sxm", batch=1, input_len=128, output_len=32)
+    big = llm.infer(QWEN_MOE, "h100-sxm", batch=256, input_len=128, output_len=32)
+    assert small.decode.bytes < 0.3 * big.decode.bytes  # active params ~3.3B of 30.5B at batch 1
+    assert model.moe is not None
+
+
+def test_expert_parallelism_adds_all_to_all_and_imbalance_slows_it():
+    even = llm.infer(DSV3, "h200-sxm" if "h200-sxm" in acs.list_hardware() else "h100-sxm", tp=8, pp=2, ep=8,
+                     batch=64, input_len=1024, output_len=64, dtype="fp8_e4m3")
+    assert even.decode.breakdown["interconnect"] > 0
+    skewed = llm.infer(DSV3, even.hw, tp=8, pp=2, ep=8, batch=64, input_len=1024, output_len=64, dtype="fp8_e4m3",
+                       moe_imbalance=2.0)
+    assert skewed.ttft_s > even.ttft_s
+
+
+def test_llama_405b_training_mfu_is_in_metas_range():
+    # Llama 3 paper, Table 4: 405B on 16,384 H100s, TP8 CP1 PP16 DP128, seq 8192, 16M-token batches: 38-43 % MFU
+    r = llm.train(L405, "h100-sxm", tp=8, pp=16, dp=128, seq_len=8192, global_batch=2048, micro_batch=1, vpp=4,
+                  recompute="full", zero=1)
+    assert 0.38 <= r.mfu <= 0.48  # roofline: an upper bound on the real 38-43 %
+    assert r.devices == 16384
+    assert sum(r.breakdown.values()) == pytest.approx(r.step_s)
+    # bubble of the interleaved 1F1B schedule: (pp - 1) / vpp micro-batch times
+    per_micro = r.forward.seconds + r.backward.seconds
+    assert r.breakdown["bubble"] == pytest.approx(15 / 4 * per_micro)
+
+
+def test_training_memory_and_zero_sharding():
+    base = dict(model=L70, hw="h100-sxm", tp=8, pp=4, dp=16, seq_len=4096, global_batch=512, check_memory=False)
+    z0, z1, z3 = (llm.train(**base, zero=z) for z in (0, 1, 3))
+    assert z1.memory.optimizer == pytest.approx(z0.memory.optimizer / 16)  # ZeRO-1 shards Adam states over dp
+    assert z3.memory.weights == pytest.approx(z0.memory.weights / 16)
+    assert z0.memory.optimizer == pytest.approx(z0.memory.weights * 6)  # 12 B vs 2 B per parameter
+
+
+def test_training_args_are_checked():
+    with pytest.raises(ValueError, match="multiple of dp x micro_batch"):
+        llm.train(L70, "h100-sxm", tp=8, dp=3, global_batch=10)
+    with pytest.raises(ValueError, match="recompute"):
+        llm.train(L70, "h100-sxm", tp=8, recompute="some")
+    with pytest.raises(ValueError, match="must divide the 64 attention heads"):
+        llm.infer(L70, "h100-sxm", tp=6)
+
+
+def test_results_render_for_notebooks_and_json():
+    r = llm.infer(L70, "h100-sxm", tp=8, batch=2, input_len=64, output_len=8)
+    assert "<table>" in r._repr_html_()
+    d = r.to_dict()
+    assert d["output_tokens_per_s"] == pytest.approx(2 * 8 / (r.ttft_s + 7 * r.tpot_s))
