@@ -57,6 +57,7 @@ class ModelConfig:
     sliding_window: int | None = None
     sliding_layers: int = 0  # how many of the layers use the sliding window
     max_position: int | None = None
+    learned_positions: int = 0  # rows of a learned absolute position embedding (GPT-2, GPT-3), 0 for RoPE
     source: str = ""
     published_params: float | None = field(default=None, compare=False)
 
@@ -110,7 +111,7 @@ class ModelConfig:
 
     def params(self, active: bool = False) -> int:
         """Total (or, for MoE, active-per-token) parameters, embeddings and LM head included."""
-        embed = self.vocab * self.hidden
+        embed = (self.vocab + self.learned_positions) * self.hidden
         head = 0 if self.tie_embeddings else self.vocab * self.hidden
         final_norm = self.hidden * (2 if self.norm == "layer" else 1)
         return embed + head + final_norm + sum(self.layer_params(i, active) for i in range(self.layers))
@@ -250,7 +251,7 @@ def _gpt2(cfg: dict[str, Any], name: str) -> ModelConfig:
         name=name, family="gpt2", hidden=hidden, layers=cfg["n_layer"], heads=cfg["n_head"], kv_heads=cfg["n_head"],
         head_dim=hidden // cfg["n_head"], intermediate=cfg.get("n_inner") or 4 * hidden, vocab=cfg["vocab_size"],
         mlp="gelu", norm="layer", tie_embeddings=cfg.get("tie_word_embeddings", True), qkv_bias=True,
-        max_position=cfg.get("n_positions"),
+        max_position=cfg.get("n_positions"), learned_positions=cfg.get("n_positions", 1024),
     )
 
 
@@ -266,7 +267,8 @@ def _gptj(cfg: dict[str, Any], name: str) -> ModelConfig:
 def _plain_gpt(cfg: dict[str, Any], name: str) -> ModelConfig:
     """Megatron-style GPT defined by hidden size, layers, heads, vocab (GELU MLP of 4x hidden, LayerNorm)."""
     base = _common(cfg, name, "gpt")
-    return ModelConfig(**base, mlp="gelu", norm="layer", qkv_bias=True)
+    return ModelConfig(**base, mlp="gelu", norm="layer", qkv_bias=True,
+                       learned_positions=cfg.get("max_position_embeddings") or 0)
 
 
 _FAMILIES = {
