@@ -124,15 +124,19 @@ def infer(
     level: str = "roofline",
     moe_imbalance: float | None = None,
     memory_fraction: float = DEFAULT_MEMORY_FRACTION,
+    weight_dtype: str | None = None,
 ) -> InferenceResult:
-    """Serve `model` on a replica of tp x pp devices of `hw`. `batch="max"` picks the largest batch that fits."""
+    """Serve `model` on a replica of tp x pp devices of `hw`. `batch="max"` picks the largest batch that fits.
+
+    `dtype` prices the matmuls and stores the weights; `weight_dtype` stores the weights in another format
+    (weight-only quantization: dtype="bf16", weight_dtype="int8" is W8A16)."""
     config = load_model(model)
     spec = load_hardware(hw)
     if moe_imbalance is not None:
         config = _with_imbalance(config, moe_imbalance)
     par = Parallelism(tp=tp, pp=pp, ep=ep)
     par.check(config)
-    prec = Precision(dtype=dtype, kv_dtype=kv_dtype)
+    prec = Precision(dtype=dtype, kv_dtype=kv_dtype, weights=weight_dtype)
     _check_lengths(input_len, output_len)
     if batch == "max":
         chosen = max_batch(config, spec, par, prec, input_len, output_len, memory_fraction)

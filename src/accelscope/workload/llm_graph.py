@@ -59,14 +59,17 @@ class Precision:
     dtype: str = "bf16"  # matmul inputs: weights and activations (weight-only for int4)
     kv_dtype: str = "bf16"
     act_dtype: str = "bf16"  # norms, residuals, communication
+    weights: str | None = None  # weight storage when it differs from `dtype` (weight-only quantization)
 
     @property
     def weight_dtype(self) -> str:
-        return canonical_dtype(self.dtype)
+        return canonical_dtype(self.weights or self.dtype)
 
     @property
     def matmul_input_dtype(self) -> str:
-        """Activation dtype fed to GEMMs: W4A16 keeps activations in act_dtype."""
+        """Activation dtype fed to GEMMs: weight-only formats (W4A16, W8A16) keep activations in act_dtype."""
+        if self.weights is not None:
+            return canonical_dtype(self.dtype)
         return self.act_dtype if self.weight_dtype in WEIGHT_ONLY else self.weight_dtype
 
 

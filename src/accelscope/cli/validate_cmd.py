@@ -1,0 +1,49 @@
+"""`accelscope validate FILE|--dataset NAME [--levels ...] [--json]`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..measure import markdown_table, summarize, validate
+from ..measure.validate import to_json
+from .app_options import JsonOpt
+
+console = Console()
+
+
+def validate_command(
+    file: Annotated[str | None, typer.Argument(help="CSV/Parquet of measured rows (accelscope schema).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="A named dataset instead of a file: 'dev'.")] = None,
+    levels: Annotated[str, typer.Option(help="Comma-separated levels: roofline,analytical,sim")] = "roofline",
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the summary as a Markdown table.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Predict every measured row at each level and print the error per category."""
+    source = dataset or file
+    if source is None:
+        raise ValueError("validate: give a FILE or --dataset NAME (e.g. --dataset dev)")
+    results = validate(source, [level.strip() for level in levels.split(",") if level.strip()])
+    summary = summarize(results)
+    if as_json:
+        print(json.dumps(to_json(results, summary), indent=2))
+        return
+    if markdown:
+        print(markdown_table(summary))
+        return
+    table = Table(title=f"Prediction error vs measured ({source})", header_style="bold")
+    for col in ("category", "level", "rows", "mean |err|", "median |err|", "mean signed", "worst rows"):
+        table.add_column(col, justify="left" if col in ("category", "level", "worst rows") else "right")
+    for c in summary:
+        table.add_row(c.category, c.level, str(c.rows), f"{c.mean_abs:.1%}", f"{c.median_abs:.1%}",
+                      f"{c.mean_signed:+.1%}", ", ".join(f"{i} ({e:+.0%})" for i, e in c.worst))
+    console.print(table)
+    skipped = Counter(r.skip.split(":")[0] for r in results if r.skip)
+    if skipped:
+        console.print(f"[dim]skipped {sum(skipped.values())} row-levels: "
+                      + "; ".join(f"{n} x {reason}" for reason, n in skipped.most_common(6)) + "[/]")

@@ -1,0 +1,244 @@
+"""Turn a measured row into a prediction in the row's own metric and unit, at a given model level.
+
+Each category has one mapper. A row the models cannot express yet is a `Skip` with the reason, never dropped
+silently. Conventions of the sources are applied here, once:
+- FlashAttention benchmark TFLOP/s: fwd = 4·B·S²·H·D (half if causal), fwd+bwd = 3.5x fwd.
+- nccl-tests busbw: all-reduce busbw = algbw x 2(n-1)/n, algbw = bytes / time.
+- Megatron-LM SC21 Table 1 "achieved TFLOP/s per GPU" counts the recomputed forward pass (96·B·s·l·h²
+  formula = 4 passes over the weights), so it is compared with 4/3 x our model FLOPs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..hardware import list_hardware, load_hardware
+from ..llm import DoesNotFit, infer, train
+from ..perf import LevelNotAvailable, estimate
+from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Reduction, Softmax
+from ..workload.model_config import list_models, load_model
+from .dataset import MeasuredRow
+
+# Hardware name in a row -> preset id; first match wins (more specific first).
+HARDWARE_RULES: list[tuple[str, str]] = [
+    (r"\bGB200\b", "gb200"), (r"\bB300\b", "b300"), (r"\bB200\b", "b200"), (r"\bGH200\b", "gh200"),
+    (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"), (r"\bH100\b", "h100-sxm"),
+    (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b", "a100-sxm-80gb"),
+    (r"\bMI355X\b", "mi355x"), (r"\bMI325X\b", "mi325x"), (r"\bMI300X\b", "mi300x"), (r"\bMI250X\b", "mi250x"),
+    (r"\bMI210\b", "mi210"),
+]
+# Model name in a row -> preset id
+MODEL_RULES: list[tuple[str, str]] = [
+    (r"llama-?2-7b", "llama-2-7b"), (r"llama-?2-13b", "llama-2-13b"), (r"llama-?2-70b", "llama-2-70b"),
+    (r"llama-?3\.1-8b|llama 3 \(8b\)", "llama-3.1-8b"), (r"llama-?3\.1-70b|llama 3 \(70b\)", "llama-3.1-70b"),
+    (r"llama-?3\.1-405b|llama 3 \(405b\)", "llama-3.1-405b"), (r"mistral", "mistral-7b"), (r"gpt-j", "gpt-j-6b"),
+]
+# Megatron-LM SC21 Table 1 (Narayanan et al. 2021): TP x PP split and heads per model size (from the paper).
+MEGATRON_SC21 = {
+    1.7: (1, 1, 24), 3.6: (2, 1, 32), 7.5: (4, 1, 32), 18.4: (8, 1, 48), 39.1: (8, 2, 64), 76.1: (8, 4, 80),
+    145.6: (8, 8, 96), 310.1: (8, 16, 128), 529.6: (8, 35, 128), 1008.0: (8, 64, 160),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    value: float  # in the row's unit
+    bound: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    reason: str
+
+
+def hardware_id(name: str) -> str | None:
+    for pattern, preset in HARDWARE_RULES:
+        if re.search(pattern, name, flags=re.IGNORECASE):
+            return preset
+    return None
+
+
+def model_id(name: str) -> str | None:
+    for pattern, preset in MODEL_RULES:
+        if re.search(pattern, name, flags=re.IGNORECASE):
+            return preset
+    return None
+
+
+def predict(row: MeasuredRow, level: str) -> Prediction | Skip:
+    hw_id = hardware_id(row.hardware)
+    if hw_id is None or hw_id not in list_hardware():
+        return Skip(f"no preset for hardware {row.hardware!r}")
+    mapper = MAPPERS.get(row.category)
+    if mapper is None:
+        return Skip(f"category {row.category!r} has no mapper")
+    try:
+        return mapper(row, hw_id, level)
+    except LevelNotAvailable as exc:
+        return Skip(str(exc))
+    except DoesNotFit as exc:
+        return Skip(f"does not fit: {exc}")
+
+
+def _dtype(text: str) -> str:
+    text = text.lower()
+    for key, name in (("fp8", "fp8_e4m3"), ("bf16", "bf16"), ("fp16", "fp16"), ("tf32", "tf32"), ("fp32", "fp32"),
+                      ("fp64", "fp64"), ("int8", "int8")):
+        if key in text:
+            return name
+    return "fp16"
+
+
+def _seconds(value: float, unit: str) -> float:
+    return value * {"ms": 1e-3, "us": 1e-6, "µs": 1e-6, "s": 1.0}[unit.strip()]
+
+
+def _time_or_rate(row: MeasuredRow, seconds: float, work: float, per: str = "flops") -> Prediction:
+    """Express a predicted time in the row's unit: a time, or work per second (TFLOP/s, GB/s, G elements/s)."""
+    unit = row.unit.strip()
+    if unit in ("ms", "us", "µs", "s"):
+        return Prediction(seconds / _seconds(1.0, unit))
+    scale = {"TFLOP/s": 1e12, "GB/s": 1e9, "G elements/s": 1e9, "tokens/s": 1.0}
+    for prefix, factor in scale.items():
+        if unit.startswith(prefix):
+            return Prediction(work / seconds / factor)
+    raise ValueError(f"{row.id}: unit {unit!r} not understood")
+
+
+def _gemm(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+    s = row.shape
+    if not {"M", "N", "K"} <= set(s):
+        return Skip("no M/N/K in the shape")
+    op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype=_dtype(row.dtype), batch=int(s.get("batch", 1)))
+    est = estimate(op, hw, level)
+    return _with_bound(_time_or_rate(row, est.seconds, op.cost().matrix_flops), est.bound)
+
+
+def _with_bound(prediction: Prediction, bound: str) -> Prediction:
+    return Prediction(prediction.value, bound)
+
+
+def _attention(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+    s = row.shape
+    phase = "fwd_bwd" if "backward" in row.op.lower() or row.metric == "throughput_fwd_bwd" else "fwd"
+    op = Attention(batch=int(s["batch"]), heads=int(s["heads"]), head_dim=int(s["head_dim"]),
+                   q_len=int(s["seqlen_q"]), kv_len=int(s["seqlen_k"]), causal=bool(s.get("causal")),
+                   dtype=_dtype(row.dtype), phase=phase)  # type: ignore[arg-type]
+    fwd = 4 * op.batch * op.q_len * op.kv_len * op.heads * op.head_dim / (2 if op.causal else 1)
+    convention = fwd * (3.5 if phase == "fwd_bwd" else 1.0)  # the benchmark's own FLOP count
+    est = estimate(op, hw, level)
+    return _with_bound(_time_or_rate(row, est.seconds, convention), est.bound)
+
+
+BABELSTREAM = {"copy": ("copy", 1, 1), "triad": ("add", 2, 1), "add": ("add", 2, 1), "mul": ("scale", 1, 1)}
+BABELSTREAM_ELEMENTS = 2**25  # BabelStream default array size (doubles)
+
+
+def _memory(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+    kernel = str(row.shape.get("kernel", "")).lower()
+    if kernel == "dot":
+        op = Reduction(rows=1, cols=BABELSTREAM_ELEMENTS, dtype="fp64")
+        nbytes = 2 * BABELSTREAM_ELEMENTS * 8  # reads a and b
+        est = estimate(op, hw, level)
+        return _with_bound(_time_or_rate(row, est.seconds, nbytes), est.bound)
+    if kernel in BABELSTREAM:
+        name, n_in, n_out = BABELSTREAM[kernel]
+        op = Elementwise(name, BABELSTREAM_ELEMENTS, "fp64", inputs=n_in, outputs=n_out)
+        est = estimate(op, hw, level)
+        return _with_bound(_time_or_rate(row, est.seconds, op.cost().bytes), est.bound)
+    return Skip("host<->device copies are not an IR op yet")
+
+
+def _elementwise(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+    s, op_name, dtype = row.shape, row.op.lower(), _dtype(row.dtype)
+    if "softmax" in op_name:
+        op: Any = Softmax(rows=int(s["M"]), cols=int(s["N"]), dtype=dtype)
+        elements = int(s["M"]) * int(s["N"])
+    elif "layernorm" in op_name:
+        op, elements = Norm(rows=int(s["M"]), hidden=int(s["N"]), norm="layer", dtype=dtype), int(s["M"]) * int(s["N"])
+    elif "rmsnorm" in op_name:
+        op = Norm(rows=int(s["num_tokens"]), hidden=int(s["hidden"]), norm="rms", dtype=dtype)
+        elements = int(s["num_tokens"]) * int(s["hidden"])
+    elif "gelu" in op_name:
+        op, elements = Elementwise("gelu", int(s["elements"]), dtype), int(s["elements"])
+    elif "siluandmul" in op_name:
+        rows, width = s["output_shape"]
+        op, elements = Elementwise("swiglu", int(rows) * int(width), dtype), int(rows) * int(width)
+    else:
+        return Skip(f"elementwise op {row.op!r} not mapped")
+    est = estimate(op, hw, level)
+    return _with_bound(_time_or_rate(row, est.seconds, elements), est.bound)
+
+
+def _collective(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+    s = row.shape
+    gpus = s.get("gpus")
+    nbytes = s.get("payload_bytes") or s.get("payload_bytes_approx")
+    if "all_reduce" not in row.op or not gpus or not nbytes:
+        return Skip("only all-reduce rows with a payload and a GPU count are mapped")
+    n = int(gpus) * int(s.get("nodes", 1)) if "nodes" in s and int(s.get("nodes", 1)) > 1 else int(gpus)
+    op = Collective("all_reduce", float(nbytes), n)
+    est = estimate(op, hw, level)
+    if row.metric == "busbw":
+        return Prediction(float(nbytes) / est.seconds * 2 * (n - 1) / n / 1e9, est.bound)
+    return _with_bound(_time_or_rate(row, est.seconds, float(nbytes)), est.bound)
+
+
+def _llm_inference(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+    s = row.shape
+    model = model_id(str(s.get("model", "")))
+    if model is None or model not in list_models():
+        return Skip(f"no model preset for {s.get('model')!r}")
+    tp = int(s.get("TP", 1)) if str(s.get("TP", 1)).isdigit() else 1
+    dtype_text = row.dtype.lower()
+    weight_only = "weight-only" in dtype_text
+    dtype = "bf16" if weight_only else _dtype(dtype_text)
+    weights = ("int4" if "int4" in dtype_text else "int8") if weight_only else None
+    kv = "fp8_e4m3" if "fp8 kv" in dtype_text else ("bf16" if dtype.startswith("int") or weight_only else dtype)
+    batch = int(s.get("batch", 1))
+    if row.metric == "decode_throughput":
+        r = infer(model, hw, tp=tp, batch=batch, input_len=int(s.get("prompt_len", 5)), output_len=200, dtype=dtype,
+                  kv_dtype=kv, weight_dtype=weights, level=level)
+        return Prediction(batch / r.tpot_s, r.decode.bound)
+    isl, osl = int(s.get("isl", 128)), int(s.get("osl", 128))
+    r = infer(model, hw, tp=tp, batch=batch, input_len=isl, output_len=osl, dtype=dtype, kv_dtype=kv, level=level,
+              memory_fraction=1.0)
+    if row.metric == "ttft":
+        return Prediction(r.ttft_s / _seconds(1.0, row.unit), r.prefill.bound)
+    if row.metric == "output_throughput_per_gpu":
+        return Prediction(r.output_tokens_per_s / tp, r.decode.bound)
+    if row.metric in ("output_throughput", "throughput_total"):
+        return Prediction(r.output_tokens_per_s, r.decode.bound)
+    return Skip(f"metric {row.metric!r} not mapped")
+
+
+def _llm_training(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+    s = row.shape
+    gpus, seq = int(s["gpus"]), int(s["seq_len"])
+    if "TP" in s:
+        tp, pp, heads = int(s["TP"]), int(s["PP"]), int(s["heads"])
+    else:
+        size = min(MEGATRON_SC21, key=lambda b: abs(b - float(s["params_B"])))
+        tp, pp, heads = MEGATRON_SC21[size]
+    config = {"model_type": "gpt", "hidden_size": int(s["hidden"]), "num_hidden_layers": int(s["layers"]),
+              "num_attention_heads": heads, "vocab_size": int(s.get("vocab", 51200)), "max_position_embeddings": seq,
+              "_name_or_path": str(s.get("model", "gpt"))}
+    dp = gpus // (tp * pp)
+    global_batch = int(s["global_batch"])
+    r = train(load_model(config), hw, tp=tp, pp=pp, dp=dp, seq_len=seq, global_batch=global_batch,
+              micro_batch=int(s.get("micro_batch", 1)), dtype=_dtype(row.dtype), recompute="full", level=level,
+              check_memory=False)
+    if row.metric == "iteration_time":
+        return Prediction(r.step_s, "")
+    return Prediction(r.model_tflops_per_device * 4 / 3, "")  # SC21 counts the recompute pass
+
+
+MAPPERS = {"gemm": _gemm, "attention": _attention, "memory": _memory, "elementwise": _elementwise,
+           "collective": _collective, "llm_inference": _llm_inference, "llm_training": _llm_training}
+
+
+def hw_spec(row: MeasuredRow) -> Any:
+    hw_id = hardware_id(row.hardware)
+    return load_hardware(hw_id) if hw_id else None

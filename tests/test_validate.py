@@ -1,0 +1,79 @@
+"""Validation harness: the dev set loads, rows map to predictions, errors are computed as defined."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from accelscope.cli.app import app
+from accelscope.measure import MeasuredRow, load_rows, summarize, validate, write_rows
+from accelscope.measure.predict import Prediction, Skip, hardware_id, model_id, predict
+
+
+def test_dev_dataset_ships_with_the_package():
+    rows = load_rows("dev")
+    assert len(rows) >= 250
+    assert {r.category for r in rows} >= {"gemm", "attention", "llm_inference", "llm_training", "collective"}
+
+
+@pytest.mark.parametrize(
+    ("name", "preset"),
+    [("NVIDIA H100 SXM5 80GB HBM3 (Azure ND H100 v5)", "h100-sxm"), ("NVIDIA A100 80GB (form factor not stated)",
+     "a100-sxm-80gb"), ("AMD Instinct MI300X (8-GPU node)", "mi300x"), ("NVIDIA H200 SXM 141GB", "h200-sxm")],
+)
+def test_hardware_names_map_to_presets(name, preset):
+    assert hardware_id(name) == preset
+
+
+def test_model_names_map_to_presets():
+    assert model_id("LLAMA 3 (70B)") == "llama-3.1-70b"
+    assert model_id("Llama-2-7B") == "llama-2-7b"
+    assert model_id("Mistral (7B)") == "mistral-7b"
+
+
+def _gemm_row(**shape):
+    return MeasuredRow(id="T-1", hardware="NVIDIA H100 SXM5", category="gemm", op="matmul", dtype="bf16",
+                       shape=shape, metric="throughput", value=900.0, unit="TFLOP/s")
+
+
+def test_gemm_row_prediction_and_error_by_hand():
+    row = _gemm_row(M=8192, N=8192, K=8192)
+    prediction = predict(row, "roofline")
+    assert isinstance(prediction, Prediction)
+    # roofline: 2*8192^3 / (2*8192^3/989.4e12 + 2.5 us) = 987.2 TFLOP/s
+    assert prediction.value == pytest.approx(987.2, rel=1e-3)
+    (result,) = validate([row], ["roofline"])
+    assert result.error == pytest.approx((987.2 - 900) / 900, rel=1e-2)
+
+
+def test_unmappable_rows_are_skipped_with_a_reason():
+    row = _gemm_row()  # no M/N/K
+    assert isinstance(predict(row, "roofline"), Skip)
+    other = MeasuredRow(id="T-2", hardware="Imaginary X1", category="gemm", op="mm", dtype="bf16", shape={},
+                        metric="throughput", value=1.0, unit="TFLOP/s")
+    assert "no preset" in predict(other, "roofline").reason  # type: ignore[union-attr]
+
+
+def test_summary_over_the_dev_set():
+    summary = summarize(validate("dev", ["roofline"]))
+    gemm = next(c for c in summary if c.category == "gemm")
+    assert gemm.rows >= 5 and gemm.mean_abs >= gemm.median_abs * 0.5
+
+
+def test_rows_round_trip_through_csv(tmp_path):
+    rows = load_rows("dev")[:5]
+    path = write_rows(rows, tmp_path / "x.csv")
+    again = load_rows(path)
+    assert [(r.id, r.value, r.shape) for r in again] == [(r.id, r.value, r.shape) for r in rows]
+
+
+def test_validate_cli_json_and_bad_input(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["validate", "--dataset", "dev", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["summary"] and data["rows"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,value\n1,2\n")
+    with pytest.raises(ValueError, match="missing columns"):
+        load_rows(bad)
