@@ -59,6 +59,13 @@ class Compute(Section):
     clock: Frequency  # the clock the vendor's peaks are quoted at (boost), Hz
     cores: int = Field(gt=0)  # SMs / CUs / TensorCores / CPU cores
     core_name: str = "core"
+    # Clock held under sustained full matrix load (power/thermal limited). The analytical and sim levels scale
+    # matrix and vector peaks by sustained_clock / clock; unset means the quoted clock is held.
+    sustained_clock: Frequency | None = None
+
+    @property
+    def clock_ratio(self) -> float:
+        return min(self.sustained_clock / self.clock, 1.0) if self.sustained_clock else 1.0
 
 
 class Matrix(Section):
@@ -69,6 +76,12 @@ class Matrix(Section):
     tile: tuple[int, int, int] | None = None  # (m, n, k) of one matrix instruction, e.g. wgmma 64x256x16
     systolic: tuple[int, int] | None = None  # (rows, cols) of a systolic array, if the unit is one
     pipeline_latency_cycles: int | None = Field(default=None, ge=0)
+    # Asynchronous, warp-specialized matrix instructions (Hopper wgmma, Blackwell tcgen05): other work (softmax)
+    # can run while the matrix unit is busy. FlashAttention-3's ping-pong schedule needs it.
+    async_overlap: bool = False
+    # Largest group of cores that can share one operand tile load from L2 (Hopper TMA multicast within a
+    # thread-block cluster). 1 = no sharing.
+    cluster_multicast: int = Field(default=1, ge=1)
 
     @field_validator("peak", mode="before")
     @classmethod
@@ -104,6 +117,9 @@ class MemoryLevel(Section):
     capacity: Bytes  # per core if scope == "core"
     bandwidth: Bandwidth  # per core if scope == "core"; read bandwidth
     latency: Seconds | None = None
+    # Achievable fraction of `bandwidth` for a streaming kernel (refresh, bank conflicts, protocol overhead).
+    # Used by the analytical and sim levels; the roofline uses the nominal bandwidth.
+    efficiency: float = Field(default=1.0, gt=0, le=1)
 
 
 class ScaleUp(Section):
@@ -115,6 +131,10 @@ class ScaleUp(Section):
     topology: Literal["switch", "fully_connected", "ring", "torus", "mesh"]
     links: int | None = Field(default=None, gt=0)
     torus_dims: tuple[int, ...] | None = None
+    # Achievable fraction of `bandwidth` for large transfers (protocol and flow-control overhead).
+    efficiency: float = Field(default=1.0, gt=0, le=1)
+    # In-switch reduction (NVLink SHARP / NVLS): an all-reduce sends and receives each byte once.
+    in_network_reduction: bool = False
 
 
 class ScaleOut(Section):
@@ -123,6 +143,7 @@ class ScaleOut(Section):
     bandwidth: Bandwidth  # per device, per direction
     latency: Seconds
     topology: Literal["fat_tree", "rail_optimized", "dragonfly", "torus", "ethernet"] = "fat_tree"
+    efficiency: float = Field(default=1.0, gt=0, le=1)  # achievable fraction of `bandwidth`
 
 
 class HostLink(Section):

@@ -1,5 +1,6 @@
 """Performance models behind one interface: `estimate(op_or_graph, hw, level)`."""
 
+from . import analytical as _analytical  # noqa: F401  (registers the level)
 from . import roofline as _roofline  # noqa: F401  (registers the level)
 from .collectives import collective_floor, wire_factor
 from .estimate import LEVELS, RESOURCES, Estimate, LevelNotAvailable, available_levels, estimate

@@ -49,7 +49,10 @@ def collective_floor(kind: str, nbytes: float, group: int, hw: HardwareSpec, str
     up, out = hw.interconnect.scale_up, hw.interconnect.scale_out
     domain = max(up.domain_size // stride, 1) if up else 1  # members of this group inside one domain
     if up is not None and group <= domain:
-        bw_time = wire_factor(kind, group) * nbytes / up.bandwidth
+        factor = wire_factor(kind, group)
+        if kind == "all_reduce" and up.in_network_reduction:
+            factor = min(factor, 1.0)  # the switch reduces: each byte goes up once and comes back once
+        bw_time = factor * nbytes / up.bandwidth
         return CollectiveTime(bw_time + up.latency, bw_time, up.latency, "scale_up")
     if out is None:
         raise ValueError(

@@ -133,8 +133,6 @@ class LevelNotAvailable(ValueError):
 OpModel = Callable[[Op, HardwareSpec], Estimate]
 _MODELS: dict[str, OpModel] = {}
 _PENDING = {
-    "analytical": "the tile-level analytical model (issue: 'Analytical level') is not available yet; "
-    "use level='roofline'",
     "sim": "the cycle-level simulator (issue: 'Cycle-level level') is not available yet; use level='roofline'",
 }
 

@@ -1,0 +1,51 @@
+"""Analytical level speed: one GEMM including the mapping search (target < 1 ms), full LLM estimates (< 10 ms).
+
+    .venv/bin/python benchmarks/bench_analytical.py
+"""
+
+from __future__ import annotations
+
+import time
+
+import accelscope as acs
+from accelscope import llm
+from accelscope.workload import Attention, Gemm
+from accelscope.workload.model_config import from_hf
+
+L70 = dict(model_type="llama", hidden_size=8192, num_hidden_layers=80, num_attention_heads=64, num_key_value_heads=8,
+           intermediate_size=28672, vocab_size=128256)
+L405 = dict(model_type="llama", hidden_size=16384, num_hidden_layers=126, num_attention_heads=128,
+            num_key_value_heads=8, intermediate_size=53248, vocab_size=128256)
+
+
+def per_call(fn, repeat: int) -> float:
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def main() -> None:
+    hw = acs.load_hardware("h100-sxm")
+    shapes = iter(range(10**9))
+    m70, m405 = from_hf(L70, "llama-3.1-70b"), from_hf(L405, "llama-3.1-405b")
+    cases = [
+        # a new shape every call, so nothing is cached
+        ("one GEMM incl. mapping search", lambda: acs.estimate(Gemm(1000 + next(shapes), 4096, 4096), hw,
+                                                               level="analytical"), 500),
+        ("one attention (prefill 8k, causal)", lambda: acs.estimate(
+            Attention(batch=1, heads=64, kv_heads=8, head_dim=128, q_len=8192, kv_len=8192 + next(shapes) % 7,
+                      causal=True), hw, level="analytical"), 200),
+        ("70B serve TP8 batch 64", lambda: llm.infer(m70, hw, tp=8, batch=64 + next(shapes) % 3, input_len=2048,
+                                                     output_len=256, level="analytical"), 50),
+        ("405B train TP8 PP16 DP128", lambda: llm.train(m405, hw, tp=8, pp=16, dp=128, seq_len=8192,
+                                                        global_batch=2048, vpp=4, recompute="full",
+                                                        level="analytical"), 20),
+    ]
+    for name, fn, repeat in cases:
+        print(f"analytical: {name:<36} {per_call(fn, repeat) * 1e3:8.3f} ms")
+
+
+if __name__ == "__main__":
+    main()

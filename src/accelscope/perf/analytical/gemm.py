@@ -1,0 +1,177 @@
+"""Tile-level GEMM model with a vectorized mapping search (what a kernel autotuner would pick).
+
+For every candidate mapping (CTA tile BM x BN x BK, pipeline stages, split-K factor) that fits one core's SRAM:
+  tiles        = ceil(M/BM) · ceil(N/BN) · batch · splitK          (partial tiles cost full tiles)
+  waves        = ceil(tiles / cores)                                (wave quantization, tail wave included)
+  t_mma(tile)  = 2·BM·BN·Kc / (per-core matrix peak · sustained clock ratio)       Kc = K / splitK, padded
+  t_l2(tile)   = (BM + BN)·Kc·bytes / (L2 bandwidth / active cores)                 operand loads from L2
+  t_tile       = max(t_mma, t_l2)                     (multi-stage pipelining overlaps loads and MMAs)
+  HBM bytes    = waves · (rows·BM + cols·BN) · K · bytes, a wave covering a rows x cols block of tiles
+                 (rasterized), but no less than A + B once, and exactly A + B once when both fit in L2
+  time         = max(waves · t_tile + prologue, HBM bytes / (HBM bw · efficiency)) + epilogue + split-K
+                 reduction + launch
+The prologue fills the pipeline (one HBM latency plus stages-1 slabs); the epilogue writes C (overlapped with
+the next wave except the last). Candidates are numpy arrays, so one search costs well under a millisecond.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ...hardware import HardwareSpec
+
+# Candidate tile edges and pipeline depths. These are the shapes production GEMM libraries ship (CUTLASS 3
+# Hopper kernels: 64-256 in M and N, K slabs of 32-128 bytes-per-element-scaled, 2-7 stages).
+TILE_EDGES = (64, 128, 256)
+K_SLAB_BYTES = (64, 128)  # BK x element bytes: 32..128 elements per slab
+STAGES = (2, 3, 4, 5, 6)
+SPLIT_K = (1, 2, 3, 4, 6, 8, 12, 16)
+CLUSTERS = (1, 2, 4)  # CTAs sharing an operand tile by multicast, capped by matrix.cluster_multicast
+ACC_BYTES = 4  # fp32 accumulators
+DEFAULT_INSTRUCTION_TILE = (64, 64, 16)
+
+
+@dataclass(frozen=True, slots=True)
+class GemmMapping:
+    block_m: int
+    block_n: int
+    block_k: int
+    stages: int
+    split_k: int
+    cluster: int
+    tiles: int
+    waves: int
+    tail_tiles: int
+    tile_seconds: float
+    mma_seconds: float
+    l2_seconds: float
+    hbm_bytes: float
+    l2_bytes: float
+    hbm_seconds: float
+    prologue_seconds: float
+    epilogue_seconds: float
+    reduction_seconds: float
+    bound: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=64)
+def _candidates(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_limit: float,
+                max_cluster: int) -> tuple[np.ndarray, ...]:
+    """Tile candidates that fit: stages x (BM + BN) x BK x bytes <= SRAM, accumulators <= the register budget."""
+    clusters = [c for c in CLUSTERS if c <= max_cluster]
+    edges_m = [e for e in TILE_EDGES if e % instr_m == 0] or [instr_m]
+    edges_n = [e for e in TILE_EDGES if e % instr_n == 0] or [instr_n]
+    rows = []
+    for bm in edges_m:
+        for bn in edges_n:
+            if bm * bn * ACC_BYTES > acc_limit:
+                continue
+            for slab in K_SLAB_BYTES:
+                bk = max(int(slab / elem_bytes), 16)
+                for stages in STAGES:
+                    if stages * (bm + bn) * bk * elem_bytes <= smem:
+                        rows.extend((bm, bn, bk, stages, s, c) for s in SPLIT_K for c in clusters)
+    if not rows:  # a tiny SRAM: the smallest tile, double-buffered
+        bk = max(int(K_SLAB_BYTES[0] / elem_bytes), 16)
+        rows = [(edges_m[0], edges_n[0], bk, 2, s, 1) for s in SPLIT_K]
+    table = np.array(rows, dtype=np.float64)
+    return tuple(table[:, i] for i in range(6))
+
+
+def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float]:
+    """(SRAM per core B, accumulator budget B, L2 capacity B, L2 bandwidth B/s, L2 latency s)."""
+    smem = acc = None
+    l2_cap, l2_bw, l2_lat = 0.0, 0.0, 0.0
+    for name, level in hw.memory.items():
+        if level.kind == "sram" and level.scope == "core" and smem is None:
+            smem = level.capacity
+        elif level.kind == "registers" and level.scope == "core" and acc is None:
+            acc = level.capacity / 2  # half the register file for accumulators
+        elif level.kind == "cache" and level.scope == "chip" and not l2_cap:
+            l2_cap, l2_bw = hw.level_total(name)
+            l2_bw *= level.efficiency
+            l2_lat = level.latency or 0.0
+    smem = smem or 64 * 1024.0
+    return smem, acc or smem, l2_cap, l2_bw, l2_lat
+
+
+def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
+                 matrix_peak: float, hw: HardwareSpec, shared_b: bool = False) -> GemmMapping:
+    """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`."""
+    cores = hw.compute.cores
+    instr = hw.matrix.tile or ((*hw.matrix.systolic, 16) if hw.matrix.systolic else DEFAULT_INSTRUCTION_TILE)
+    elem = max(a_bytes, b_bytes)
+    smem, acc_limit, l2_cap, l2_bw, l2_lat = _on_chip(hw)
+    bm, bn, bk, stages, split, cluster = _candidates(int(instr[0]), int(instr[1]), float(elem), float(smem),
+                                                     float(acc_limit), hw.matrix.cluster_multicast)
+    hbm = hw.main_memory
+    hbm_bw = hbm.bandwidth * hbm.efficiency
+    core_peak = matrix_peak * hw.compute.clock_ratio / cores
+
+    tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
+    k_chunk = np.ceil(np.ceil(k / split) / bk) * bk  # each split's K, padded to whole slabs
+    valid = split <= np.maximum(np.ceil(k / bk), 1)  # no split finer than one slab
+    valid &= cluster <= np.maximum(tiles_m, tiles_n)  # a cluster needs that many tiles along one edge
+    tiles = tiles_m * tiles_n * batch * split
+    waves = np.ceil(tiles / cores)
+    active = np.minimum(tiles, cores)
+    mma = 2.0 * bm * bn * k_chunk / core_peak
+    # a cluster of c CTAs along M shares the B tile (or along N the A tile): one of them is loaded once per c
+    operand_bytes = np.minimum(bm * a_bytes + bn * b_bytes / cluster, bm * a_bytes / cluster + bn * b_bytes) * k_chunk
+    l2 = operand_bytes / (l2_bw / active) if l2_bw else np.zeros_like(mma)
+    tile_time = np.maximum(mma, l2)
+
+    # HBM traffic: a wave covers a near-square block of tiles; each reads its A row-panels and B column-panels.
+    a_total = batch * m * k * a_bytes
+    b_total = (1 if shared_b else batch) * k * n * b_bytes
+    rows = np.minimum(np.ceil(np.sqrt(active)), tiles_m)
+    cols = np.minimum(np.ceil(active / rows), tiles_n)
+    per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
+    streamed = np.maximum(waves * per_wave, a_total + b_total)
+    fits_l2 = (a_total + b_total) <= 0.5 * l2_cap  # half of L2 for operands: both stay resident
+    hbm_bytes = np.where(fits_l2, a_total + b_total, streamed)
+    c_total = batch * m * n * c_bytes
+    hbm_time = (hbm_bytes + c_total) / hbm_bw
+
+    slab_time = (bm * a_bytes + bn * b_bytes) * bk / (hbm_bw / active)
+    prologue = (hbm.latency or 0.0) + l2_lat + (stages - 1) * slab_time
+    epilogue = (bm * bn * c_bytes) / (hbm_bw / active)  # the last wave's C tiles
+    reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw, 0.0)
+    compute_time = waves * tile_time + prologue
+    total = np.maximum(compute_time, hbm_time) + epilogue + reduction
+    total = np.where(valid, total, np.inf)
+    best = int(np.argmin(total))
+    bound = "matrix" if mma[best] >= l2[best] else "l2"
+    if hbm_time[best] > compute_time[best]:
+        bound = "memory"
+    return GemmMapping(
+        block_m=int(bm[best]), block_n=int(bn[best]), block_k=int(bk[best]), stages=int(stages[best]),
+        split_k=int(split[best]), cluster=int(cluster[best]), tiles=int(tiles[best]), waves=int(waves[best]),
+        tail_tiles=int(tiles[best] - (waves[best] - 1) * cores), tile_seconds=float(tile_time[best]),
+        mma_seconds=float(waves[best] * mma[best]), l2_seconds=float(waves[best] * l2[best]),
+        hbm_bytes=float(hbm_bytes[best] + c_total), l2_bytes=float(tiles[best] * operand_bytes[best]),
+        hbm_seconds=float(hbm_time[best]), prologue_seconds=float(prologue[best]),
+        epilogue_seconds=float(epilogue[best]), reduction_seconds=float(reduction[best]), bound=bound,
+    )
+
+
+def gemm_seconds(mapping: GemmMapping) -> float:
+    compute = mapping.waves * mapping.tile_seconds + mapping.prologue_seconds
+    return max(compute, mapping.hbm_seconds) + mapping.epilogue_seconds + mapping.reduction_seconds
+
+
+def grouped_rows(rows: tuple[float, ...]) -> list[tuple[int, int]]:
+    """Distinct non-zero group sizes with their multiplicity: (m, count)."""
+    counts: dict[int, int] = {}
+    for m in rows:
+        if m > 0:
+            key = math.ceil(m)
+            counts[key] = counts.get(key, 0) + 1
+    return sorted(counts.items())

@@ -1,0 +1,216 @@
+"""The analytical level, op by op. Every parameter is a named spec field (see spec.py) or a constant below
+with its reason; nothing is keyed by shape.
+
+GEMM / grouped GEMM: tile search (gemm.py).
+Attention (FlashAttention): Q blocks x KV blocks per (batch, head), causal block skipping, matrix work on the
+  matrix unit, exp on the SFU, online-softmax arithmetic on the vector unit. fa2 runs softmax after each block's
+  matmuls; fa3 (needs matrix.async_overlap) overlaps them (ping-pong). Decode splits the KV sequence across
+  cores (split-KV) and is bound by reading the cache.
+Memory-bound ops: one kernel streams its bytes: launch + DRAM latency + bytes / achievable bandwidth, from L2
+  when the inputs fit in half of it (produced by the previous kernel), plus vector and SFU time if larger.
+Collectives: alpha-beta model of ring, double-binary-tree and in-switch (NVLS) all-reduce; NCCL picks the
+  fastest, and so do we. Hierarchical beyond a scale-up domain.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...hardware import HardwareSpec
+from ...hardware.dtypes import dtype_bytes
+from ...workload.ops import (
+    ONLINE_SOFTMAX_VECTOR_FLOPS,
+    Attention,
+    Collective,
+    Gemm,
+    GroupedGemm,
+    Op,
+    OpCost,
+    _out_dtype,
+)
+from ..collectives import wire_factor
+from ..estimate import RESOURCES, Estimate
+from ..roofline import SFU_POLYNOMIAL_FLOPS
+from .gemm import gemm_mapping, gemm_seconds, grouped_rows
+
+# FlashAttention block sizes: 128 query rows x 128 keys for head_dim <= 128, 64 keys above (FA2/FA3 defaults
+# for these head dims, flash-attention/hopper/tile_size.py and csrc/flash_attn/src/flash_fwd_launch_template.h).
+Q_BLOCK = 128
+
+
+def _kv_block(head_dim: int) -> int:
+    return 128 if head_dim <= 128 else 64
+
+
+def _estimate(op: Op, hw: HardwareSpec, busy: dict[str, float], seconds: float, cost: OpCost,
+              details: dict[str, object]) -> Estimate:
+    launch = hw.runtime.launch_latency
+    busy = {**dict.fromkeys(RESOURCES, 0.0), **busy, "launch": launch}
+    core = {k: v for k, v in busy.items() if k != "launch"}
+    bound = max(core, key=lambda k: core[k])
+    if launch >= seconds:
+        bound = "launch"
+    attribution = dict.fromkeys(RESOURCES, 0.0)
+    attribution[bound] += seconds
+    attribution["launch"] += launch
+    return Estimate(seconds=seconds + launch, flops=cost.flops, bytes=cost.bytes, bound=bound, breakdown=busy,
+                    level="analytical", op=op.name, hw=hw.id, attribution=attribution, details=details)
+
+
+# ----- GEMM -----------------------------------------------------------------------------------------------------
+def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
+    cost = op.cost()
+    a_bytes = dtype_bytes(op.dtype)
+    b_bytes = dtype_bytes(op.b_dtype or op.dtype)
+    c_bytes = dtype_bytes(_out_dtype(op.dtype, op.out_dtype))
+    mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, hw.matrix_peak(cost.matrix_dtype),
+                           hw, shared_b=op.shared_b)
+    seconds = gemm_seconds(mapping)
+    busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds)}
+    details = {"mapping": mapping.as_dict(), "matrix_dtype": hw.matrix_dtype(cost.matrix_dtype)}
+    return _estimate(op, hw, busy, seconds, cost, details)
+
+
+def grouped_gemm(op: GroupedGemm, hw: HardwareSpec) -> Estimate:
+    """One persistent launch over all groups: each distinct group size is a batch of same-shape GEMMs."""
+    cost = op.cost()
+    a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
+    c_bytes = dtype_bytes(_out_dtype(op.dtype, op.out_dtype))
+    peak = hw.matrix_peak(cost.matrix_dtype)
+    seconds = mma = memory = 0.0
+    parts = []
+    for m, count in grouped_rows(op.rows):
+        mapping = gemm_mapping(m, op.n, op.k, count, a_bytes, b_bytes, c_bytes, peak, hw)
+        seconds += gemm_seconds(mapping)
+        mma += mapping.mma_seconds
+        memory += max(mapping.hbm_seconds, mapping.l2_seconds)
+        parts.append({"m": m, "groups": count, "tile": (mapping.block_m, mapping.block_n), "waves": mapping.waves})
+    return _estimate(op, hw, {"matrix": mma, "memory": memory}, seconds, cost, {"groups": parts})
+
+
+# ----- attention ------------------------------------------------------------------------------------------------
+def _variant(op: Attention, hw: HardwareSpec) -> str:
+    if op.variant == "fa3" and not hw.matrix.async_overlap:
+        raise ValueError(f"Attention.variant='fa3' needs asynchronous matrix instructions; {hw.id} has "
+                         "matrix.async_overlap: false (use variant='fa2')")
+    return op.variant or ("fa3" if hw.matrix.async_overlap else "fa2")
+
+
+def _sfu_seconds(function: str, count: float, hw: HardwareSpec, vector_rate: float) -> tuple[float, float]:
+    """(SFU seconds, extra vector seconds) for `count` calls of `function`."""
+    rate = hw.sfu_rate(function)
+    if rate is None:
+        return 0.0, count * SFU_POLYNOMIAL_FLOPS[function] / vector_rate
+    return count / (rate * hw.compute.clock_ratio), 0.0
+
+
+def attention(op: Attention, hw: HardwareSpec) -> Estimate:
+    cost = op.cost()
+    variant = _variant(op, hw)
+    ratio = hw.compute.clock_ratio
+    cores = hw.compute.cores
+    kv_block = _kv_block(op.head_dim)
+    q_blocks = math.ceil(op.q_len / Q_BLOCK)
+    kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
+    # causal: a query block sees the key blocks up to the diagonal (the whole prefix of kv_len - q_len first)
+    if op.causal and op.q_len > 1:
+        offset = (op.kv_len - op.q_len) / kv_block
+        pairs_per_head = sum(min(kv_blocks, math.ceil(offset + (i + 1) * Q_BLOCK / kv_block)) for i in range(q_blocks))
+    else:
+        pairs_per_head = q_blocks * kv_blocks
+    heads = op.batch * op.heads
+    rows = min(op.q_len, Q_BLOCK)
+    phase_matrix = {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase]
+    dv = op.v_head_dim or op.head_dim
+    pair_flops = 2.0 * rows * kv_block * (op.head_dim + dv) * phase_matrix
+    core_peak = hw.matrix_peak(op.dtype) * ratio / cores
+    vector_core = hw.vector_peak("fp32") * ratio / cores
+    exps = rows * kv_block * {"fwd": 1, "bwd": 1, "fwd_bwd": 2}[op.phase]
+    sfu_chip, extra_vector = _sfu_seconds("exp2", exps, hw, vector_core)
+    sfu_core = sfu_chip * cores  # one core's share of the chip's SFU rate
+    vector_flops = rows * kv_block * ONLINE_SOFTMAX_VECTOR_FLOPS * {"fwd": 1, "bwd": 1, "fwd_bwd": 2}[op.phase]
+    t_matrix = pair_flops / core_peak
+    t_softmax = sfu_core + vector_flops / vector_core + extra_vector
+    pair_time = max(t_matrix, t_softmax) if variant == "fa3" else t_matrix + t_softmax
+
+    # Work units: one (batch, head, query block); decode splits the KV sequence to use every core (split-KV).
+    units = heads * q_blocks
+    splits = max(1, min(kv_blocks, cores // max(units, 1))) if op.q_len <= Q_BLOCK else 1
+    units *= splits
+    waves = math.ceil(units / cores)
+    longest = math.ceil(pairs_per_head / q_blocks / splits) if not op.causal else math.ceil(kv_blocks / splits)
+    mean = pairs_per_head / q_blocks / splits
+    # waves of units; the last wave waits for its longest unit (causal: the query block on the diagonal)
+    compute = (waves - 1) * mean * pair_time + longest * pair_time
+    hbm = hw.main_memory
+    memory = cost.bytes / (hbm.bandwidth * hbm.efficiency) + (hbm.latency or 0.0)
+    combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
+    seconds = max(compute, memory) + combine
+    busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
+            "vector": waves * mean * (t_softmax - sfu_core), "memory": memory}
+    details = {"variant": variant, "q_block": Q_BLOCK, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
+               "units": units, "waves": waves, "split_kv": splits, "pair_seconds": pair_time}
+    return _estimate(op, hw, busy, seconds, cost, details)
+
+
+# ----- memory-bound ops -----------------------------------------------------------------------------------------
+def streaming(op: Op, hw: HardwareSpec) -> Estimate:
+    """One streaming kernel: DRAM latency + bytes / achievable bandwidth, or its arithmetic if that is longer.
+
+    Inputs come from main memory. NB: a consumer right after its producer can hit in L2; measured PyTorch
+    softmax/layernorm throughputs on A100 (LLMCompass's data) show no such gain, so it is not modelled."""
+    cost = op.cost()
+    ratio = hw.compute.clock_ratio
+    hbm = hw.main_memory
+    memory = cost.bytes / (hbm.bandwidth * hbm.efficiency)
+    vector_rate = hw.vector_peak(cost.vector_dtype) * ratio
+    vector = cost.vector_flops / vector_rate
+    sfu = 0.0
+    for function, count in cost.sfu_ops:
+        t_sfu, extra = _sfu_seconds(function, count, hw, vector_rate)
+        sfu += t_sfu
+        vector += extra
+    seconds = (hbm.latency or 0.0) + max(memory, vector, sfu)
+    return _estimate(op, hw, {"memory": memory, "vector": vector, "sfu": sfu}, seconds, cost,
+                     {"source": hw.main_memory_name})
+
+
+# ----- collectives ----------------------------------------------------------------------------------------------
+def collective(op: Collective, hw: HardwareSpec) -> Estimate:
+    cost = op.cost()
+    seconds, algorithm = collective_seconds(op.op, op.bytes, op.group, hw, op.stride)
+    return _estimate(op, hw, {"interconnect": seconds}, seconds, cost, {"algorithm": algorithm})
+
+
+def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, stride: int = 1) -> tuple[float, str]:
+    if group <= 1:
+        return 0.0, "none"
+    up, out = hw.interconnect.scale_up, hw.interconnect.scale_out
+    domain = max(up.domain_size // stride, 1) if up else 1
+    if up is not None and group <= domain:
+        return _flat(kind, nbytes, group, up.bandwidth * up.efficiency, up.latency, up.in_network_reduction)
+    if out is None:
+        raise ValueError(f"{hw.id}: a collective over {group} devices needs interconnect.scale_out")
+    inner = min(domain, group) if up else 1
+    outer = max(group // inner, 1)
+    inner_t, inner_alg = (_flat(kind, nbytes, inner, up.bandwidth * up.efficiency, up.latency,
+                                up.in_network_reduction) if (up and inner > 1) else (0.0, ""))
+    outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
+    outer_t, outer_alg = _flat(kind, outer_bytes, outer, out.bandwidth * out.efficiency, out.latency, False)
+    return inner_t + outer_t, f"hierarchical({inner_alg or '-'} x {inner}, {outer_alg} x {outer})"
+
+
+def _flat(kind: str, nbytes: float, n: int, bandwidth: float, alpha: float, nvls: bool) -> tuple[float, str]:
+    """Fastest algorithm in one flat group: alpha-beta costs (Thakur et al. 2005; NCCL's algorithms)."""
+    if kind != "all_reduce":
+        steps = n - 1 if kind != "send_recv" else 1
+        return steps * alpha + wire_factor(kind, n) * nbytes / bandwidth, "ring"
+    options = {
+        "ring": 2 * (n - 1) * alpha + 2 * (n - 1) / n * nbytes / bandwidth,
+        # double binary tree: 2 log2(n) latency hops, each byte up and down a tree (pipelined)
+        "tree": 2 * math.ceil(math.log2(n)) * alpha + 2 * nbytes / bandwidth,
+    }
+    if nvls:  # in-switch reduction: each GPU sends its buffer once and receives the result once
+        options["nvls"] = 2 * alpha + nbytes / bandwidth
+    best = min(options, key=lambda k: options[k])
+    return options[best], best

@@ -1,0 +1,110 @@
+"""Analytical level: mapping search, wave quantization, FlashAttention variants, streaming ops, collectives."""
+
+import math
+
+import pytest
+
+import accelscope as acs
+from accelscope.perf.analytical import gemm_mapping
+from accelscope.workload import Attention, Collective, Elementwise, Gemm, GroupedGemm, Softmax
+
+
+@pytest.fixture(scope="module")
+def h100():
+    return acs.load_hardware("h100-sxm")
+
+
+def test_gemm_mapping_fits_sram_and_counts_waves(h100):
+    est = acs.estimate(Gemm(8192, 8192, 8192), h100, level="analytical")
+    m = est.details["mapping"]
+    smem = h100.memory["smem"].capacity
+    assert m["stages"] * (m["block_m"] + m["block_n"]) * m["block_k"] * 2 <= smem
+    tiles = math.ceil(8192 / m["block_m"]) * math.ceil(8192 / m["block_n"]) * m["split_k"]
+    assert m["tiles"] == tiles and m["waves"] == math.ceil(tiles / 132)
+
+
+def test_wave_quantization_makes_one_extra_tile_cost_a_wave(h100):
+    # 132 tiles of 128x256 fill one wave exactly; 133 tiles need two waves
+    one = gemm_mapping(128 * 12, 256 * 11, 4096, 1, 2, 2, 2, 989.4e12, h100)
+    assert one.tiles >= 132
+    base = acs.estimate(Gemm(128 * 12, 256 * 11, 8192), h100, level="analytical").seconds
+    more = acs.estimate(Gemm(128 * 12 + 1, 256 * 11, 8192), h100, level="analytical").seconds
+    assert more > base * 1.02  # a sliver of extra M costs far more than its FLOPs
+
+
+def test_small_m_gemm_is_bound_by_reading_the_weights(h100):
+    est = acs.estimate(Gemm(16, 22016, 4096, "fp16", shared_b=True), h100, level="analytical")
+    weights = 22016 * 4096 * 2  # 180 MB of fp16 weights at 3.35 TB/s = 53.8 us
+    assert est.bound == "memory"
+    assert est.seconds >= weights / 3.35e12
+
+
+def test_split_k_is_chosen_when_tiles_cannot_fill_the_chip(h100):
+    est = acs.estimate(Gemm(256, 256, 65536), h100, level="analytical")
+    assert est.details["mapping"]["split_k"] > 1
+
+
+def test_grouped_gemm_with_uneven_groups_costs_more_than_even(h100):
+    even = GroupedGemm(groups=8, n=4096, k=4096, m_per_group=(512,) * 8)
+    skew = GroupedGemm(groups=8, n=4096, k=4096, m_per_group=(2048, 512, 512, 512, 256, 128, 64, 64))
+    assert sum(skew.rows) == sum(even.rows)
+    assert acs.estimate(skew, h100, level="analytical").seconds > acs.estimate(even, h100, level="analytical").seconds
+
+
+def test_fa3_overlaps_softmax_and_fa2_does_not(h100):
+    hopper = h100.with_overrides({"matrix.async_overlap": True})
+    op = dict(batch=4, heads=32, head_dim=128, q_len=4096, kv_len=4096, causal=True)
+    fa2 = acs.estimate(Attention(**op, variant="fa2"), hopper, level="analytical")
+    fa3 = acs.estimate(Attention(**op, variant="fa3"), hopper, level="analytical")
+    assert fa3.seconds < fa2.seconds
+    assert fa3.details["variant"] == "fa3"
+    # FA3 sec 3.2: exp costs ~50 % of matmul time for head dim 128; without overlap it adds to it
+    assert fa2.seconds / fa3.seconds == pytest.approx(1.5, rel=0.15)
+    with pytest.raises(ValueError, match="async_overlap"):
+        acs.estimate(Attention(**op, variant="fa3"), h100.with_overrides({"matrix.async_overlap": False}),
+                     level="analytical")
+
+
+def test_causal_skips_about_half_the_blocks(h100):
+    full = acs.estimate(Attention(batch=1, heads=32, head_dim=128, q_len=8192, kv_len=8192), h100, level="analytical")
+    causal = acs.estimate(Attention(batch=1, heads=32, head_dim=128, q_len=8192, kv_len=8192, causal=True), h100,
+                          level="analytical")
+    # 64 q blocks: causal visits 64*65/2 = 2080 of 4096 block pairs
+    assert causal.details["block_pairs"] == 32 * 2080
+    assert causal.seconds / full.seconds == pytest.approx(2080 / 4096, rel=0.1)
+
+
+def test_decode_attention_splits_kv_and_reads_the_cache(h100):
+    est = acs.estimate(Attention(batch=1, heads=64, kv_heads=8, head_dim=128, q_len=1, kv_len=32768), h100,
+                       level="analytical")
+    assert est.details["split_kv"] > 1
+    assert est.bound == "memory"
+
+
+def test_streaming_op_is_latency_plus_bandwidth(h100):
+    est = acs.estimate(Elementwise("copy", 1 << 28, "fp16"), h100, level="analytical")
+    nbytes = 2 * (1 << 28) * 2  # read + write, fp16
+    expected = 600e-9 + nbytes / 3.35e12 + 2.5e-6  # DRAM latency + bytes / bandwidth + launch
+    assert est.seconds == pytest.approx(expected, rel=1e-6)
+
+
+def test_memory_efficiency_slows_streaming_ops(h100):
+    slower = h100.with_overrides({"memory.hbm.efficiency": 0.8})
+    op = Softmax(rows=8192, cols=8192)
+    assert acs.estimate(op, slower, level="analytical").seconds > acs.estimate(op, h100, level="analytical").seconds
+
+
+def test_small_all_reduce_picks_a_tree_and_large_a_ring(h100):
+    small = acs.estimate(Collective("all_reduce", 1 << 16, 8), h100, level="analytical")
+    large = acs.estimate(Collective("all_reduce", 1 << 30, 8), h100, level="analytical")
+    assert small.details["algorithm"] == "tree" and large.details["algorithm"] == "ring"
+    # ring: 2*7 steps x 0.94 us + 2*7/8 x 1 GiB / 450 GB/s
+    ring = 14 * 0.94e-6 + 1.75 * (1 << 30) / 450e9
+    assert large.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
+
+
+def test_nvls_halves_large_all_reduce_traffic(h100):
+    nvls = h100.with_overrides({"interconnect.scale_up.in_network_reduction": True})
+    est = acs.estimate(Collective("all_reduce", 1 << 30, 8), nvls, level="analytical")
+    assert est.details["algorithm"] == "nvls"
+    assert est.seconds >= acs.estimate(Collective("all_reduce", 1 << 30, 8), nvls).seconds  # roofline floor
