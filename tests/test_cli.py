@@ -132,3 +132,10 @@ def test_llm_does_not_fit_is_a_clean_error(llama70_dir):
     result = run("llm", "infer", str(llama70_dir), "--hw", "h100-sxm")
     assert result.returncode == 2
     assert "does not fit" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_explain_prints_the_chosen_mapping():
+    result = runner.invoke(app, ["estimate", "gemm", "--m", "4096", "--n", "4096", "--k", "4096", "--hw", "h100-sxm",
+                                 "--level", "analytical", "--explain"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stdout
+    assert "CTA tile" in result.stdout and "waves" in result.stdout and "bound by" in result.stdout

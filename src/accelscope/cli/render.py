@@ -181,5 +181,27 @@ def print_estimate(console: Console, op: Op, hw: HardwareSpec, est: Estimate, ex
         f"{fq(est.bytes, 'bytes')} moved at {fq(est.achieved_bandwidth, 'bandwidth')}"
     )
     if explain and est.details:
-        for key, value in est.details.items():
-            console.print(f"  {key}: {value}")
+        for line in explain_lines(est):
+            console.print(f"  {line}", highlight=False)
+
+
+def explain_lines(est: Estimate) -> list[str]:
+    """The model's reasoning in sentences: the chosen mapping, traffic per level, what bounds it."""
+    d = dict(est.details)
+    lines = []
+    mapping = d.pop("mapping", None)
+    if mapping:
+        m = mapping
+        lines += [
+            f"mapping: CTA tile {m['block_m']}x{m['block_n']}x{m['block_k']}, {m['stages']} pipeline stages, "
+            f"split-K {m['split_k']}, cluster multicast {m['cluster']}",
+            f"waves: {m['tiles']} tiles over the cores = {m['waves']} waves (last wave {m['tail_tiles']} tiles), "
+            f"{fq(m['tile_seconds'], 'time')} per tile",
+            f"traffic: HBM {fq(m['hbm_bytes'], 'bytes')} ({fq(m['hbm_seconds'], 'time')}), "
+            f"L2 {fq(m['l2_bytes'], 'bytes')} ({fq(m['l2_seconds'], 'time')}); matrix busy "
+            f"{fq(m['mma_seconds'], 'time')}",
+            f"overheads: prologue {fq(m['prologue_seconds'], 'time')}, epilogue {fq(m['epilogue_seconds'], 'time')}, "
+            f"split-K reduction {fq(m['reduction_seconds'], 'time')}; bound by {m['bound']}",
+        ]
+    lines += [f"{key.replace('_', ' ')}: {value}" for key, value in d.items()]
+    return lines

@@ -17,7 +17,7 @@ from typing import Any
 from ..hardware import list_hardware, load_hardware
 from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
-from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Reduction, Softmax
+from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
 from .dataset import MeasuredRow
 
@@ -138,11 +138,10 @@ BABELSTREAM_ELEMENTS = 2**25  # BabelStream default array size (doubles)
 
 def _memory(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
     kernel = str(row.shape.get("kernel", "")).lower()
-    if kernel == "dot":
-        op = Reduction(rows=1, cols=BABELSTREAM_ELEMENTS, dtype="fp64")
-        nbytes = 2 * BABELSTREAM_ELEMENTS * 8  # reads a and b
+    if kernel == "dot":  # sum(a * b): reads two arrays, writes a scalar
+        op = Elementwise("mul", BABELSTREAM_ELEMENTS, "fp64", inputs=2, outputs=0)
         est = estimate(op, hw, level)
-        return _with_bound(_time_or_rate(row, est.seconds, nbytes), est.bound)
+        return _with_bound(_time_or_rate(row, est.seconds, op.cost().bytes), est.bound)
     if kernel in BABELSTREAM:
         name, n_in, n_out = BABELSTREAM[kernel]
         op = Elementwise(name, BABELSTREAM_ELEMENTS, "fp64", inputs=n_in, outputs=n_out)
