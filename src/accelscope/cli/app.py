@@ -192,11 +192,13 @@ def est_quantize(
 
 def _mount_optional() -> None:
     """Sub-apps of other layers, mounted when their module is present."""
+    from .calibrate_cmd import calibrate_command
     from .llm_cmd import llm_app
     from .validate_cmd import validate_command
 
     app.add_typer(llm_app, name="llm")
     app.command("validate")(validate_command)
+    app.command("calibrate")(calibrate_command)
     try:
         from .numerics_cmd import numerics_app
     except ImportError:

@@ -57,7 +57,24 @@ def _load_file(path: Path) -> HardwareSpec:
     if not path.is_file():
         raise SpecError(origin, [("", "file not found; pass a preset id or the path to a .yaml spec")])
     data = read_yaml(path, origin)
+    if "base" in data:
+        return _load_overlay(data, origin)
     return validate_spec(data, origin)
+
+
+def _load_overlay(data: dict[str, Any], origin: str) -> HardwareSpec:
+    """An overlay: `base: <preset or path>`, `overrides: {dotted.path: value}`, optional `id`, `name`, and a
+    free-form `provenance` block (what a calibration was fitted on). Used for calibrated and derived specs."""
+    unknown = set(data) - {"base", "overrides", "id", "name", "provenance", "description"}
+    if unknown:
+        raise SpecError(origin, [(sorted(unknown)[0], "unknown key in an overlay; expected base, overrides, id, name, "
+                                                      "provenance, description")])
+    overrides = data.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise SpecError(origin, [("overrides", "expected a mapping of dotted.path: value")])
+    base = load_hardware(str(data["base"]))
+    extra = {key: data[key] for key in ("id", "name", "description") if key in data}
+    return apply_overrides(base, {**overrides, **extra}, origin=origin)
 
 
 def read_yaml(path: Path, origin: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..hardware import list_hardware, load_hardware
+from ..hardware import HardwareSpec, list_hardware, load_hardware
 from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
 from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Softmax
@@ -67,15 +67,21 @@ def model_id(name: str) -> str | None:
     return None
 
 
-def predict(row: MeasuredRow, level: str) -> Prediction | Skip:
-    hw_id = hardware_id(row.hardware)
-    if hw_id is None or hw_id not in list_hardware():
-        return Skip(f"no preset for hardware {row.hardware!r}")
+def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> Prediction | Skip:
+    """Predict one row; `spec` replaces the preset its hardware name maps to (e.g. a calibrated variant)."""
+    hw: HardwareSpec | str
+    if spec is not None:
+        hw = spec
+    else:
+        hw_id = hardware_id(row.hardware)
+        if hw_id is None or hw_id not in list_hardware():
+            return Skip(f"no preset for hardware {row.hardware!r}")
+        hw = hw_id
     mapper = MAPPERS.get(row.category)
     if mapper is None:
         return Skip(f"category {row.category!r} has no mapper")
     try:
-        return mapper(row, hw_id, level)
+        return mapper(row, hw, level)
     except LevelNotAvailable as exc:
         return Skip(str(exc))
     except DoesNotFit as exc:
@@ -107,7 +113,7 @@ def _time_or_rate(row: MeasuredRow, seconds: float, work: float, per: str = "flo
     raise ValueError(f"{row.id}: unit {unit!r} not understood")
 
 
-def _gemm(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+def _gemm(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     if not {"M", "N", "K"} <= set(s):
         return Skip("no M/N/K in the shape")
@@ -120,7 +126,7 @@ def _with_bound(prediction: Prediction, bound: str) -> Prediction:
     return Prediction(prediction.value, bound)
 
 
-def _attention(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+def _attention(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     phase = "fwd_bwd" if "backward" in row.op.lower() or row.metric == "throughput_fwd_bwd" else "fwd"
     op = Attention(batch=int(s["batch"]), heads=int(s["heads"]), head_dim=int(s["head_dim"]),
@@ -136,7 +142,7 @@ BABELSTREAM = {"copy": ("copy", 1, 1), "triad": ("add", 2, 1), "add": ("add", 2,
 BABELSTREAM_ELEMENTS = 2**25  # BabelStream default array size (doubles)
 
 
-def _memory(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     kernel = str(row.shape.get("kernel", "")).lower()
     if kernel == "dot":  # sum(a * b): reads two arrays, writes a scalar
         op = Elementwise("mul", BABELSTREAM_ELEMENTS, "fp64", inputs=2, outputs=0)
@@ -150,7 +156,7 @@ def _memory(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
     return Skip("host<->device copies are not an IR op yet")
 
 
-def _elementwise(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s, op_name, dtype = row.shape, row.op.lower(), _dtype(row.dtype)
     if "softmax" in op_name:
         op: Any = Softmax(rows=int(s["M"]), cols=int(s["N"]), dtype=dtype)
@@ -171,7 +177,7 @@ def _elementwise(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
     return _with_bound(_time_or_rate(row, est.seconds, elements), est.bound)
 
 
-def _collective(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     gpus = s.get("gpus")
     nbytes = s.get("payload_bytes") or s.get("payload_bytes_approx")
@@ -185,7 +191,7 @@ def _collective(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
     return _with_bound(_time_or_rate(row, est.seconds, float(nbytes)), est.bound)
 
 
-def _llm_inference(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     model = model_id(str(s.get("model", "")))
     if model is None or model not in list_models():
@@ -213,7 +219,7 @@ def _llm_inference(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
     return Skip(f"metric {row.metric!r} not mapped")
 
 
-def _llm_training(row: MeasuredRow, hw: str, level: str) -> Prediction | Skip:
+def _llm_training(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     gpus, seq = int(s["gpus"]), int(s["seq_len"])
     if "TP" in s:

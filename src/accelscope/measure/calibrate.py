@@ -1,0 +1,153 @@
+"""Fit a chip's physically meaningful spec fields to measured rows, with cross-validation.
+
+Only named numeric fields of the spec can be fitted (clock under load, achievable bandwidth fractions, link
+latency, launch latency, an unpublished cache bandwidth); anything else is refused. The objective is the mean
+absolute log error over the chip's rows at one model level, minimised with scipy's bounded Powell method. The
+reported error is the k-fold held-out error (fit on k-1 folds, score the held-out fold), not the training error.
+The result is an overlay spec (`base:` + `overrides:` + `provenance:`) that `load_hardware` reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..hardware import HardwareSpec, load_hardware
+from .dataset import MeasuredRow
+from .predict import Prediction, hardware_id, predict
+
+# field -> (low, high) as multiples of the preset value, or absolute bounds for fractions; log-scaled if "log"
+DEFAULT_FIELDS = ("compute.sustained_clock", "memory.{main}.efficiency", "interconnect.scale_up.efficiency",
+                  "interconnect.scale_up.latency", "runtime.launch_latency")
+FRACTION_BOUNDS = (0.3, 1.0)
+RELATIVE_BOUNDS = (0.2, 5.0)  # for absolute quantities (latencies, bandwidths): 1/5x .. 5x the preset's value
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationResult:
+    hw: str
+    level: str
+    overrides: dict[str, float]
+    rows: list[str]
+    train_error: float  # mean |log(pred / meas)| on all rows with the final fit
+    cv_error: float  # mean over folds of the held-out error
+    baseline_error: float  # before calibration
+    folds: int
+    fold_errors: list[float] = field(default_factory=list)
+
+    def overlay(self, command: str = "") -> dict[str, Any]:
+        return {
+            "base": self.hw, "id": f"{self.hw}-calibrated", "overrides": self.overrides,
+            "provenance": {
+                "method": f"scipy Powell on mean |log(pred/meas)|, {self.folds}-fold cross-validation",
+                "level": self.level, "rows": self.rows, "baseline_mean_abs_log_error": self.baseline_error,
+                "train_mean_abs_log_error": self.train_error, "cv_mean_abs_log_error": self.cv_error,
+                "date": dt.date.today().isoformat(), "command": command,
+            },
+        }
+
+    def write(self, path: str | Path, command: str = "") -> Path:
+        path = Path(path)
+        data = self.overlay(command)
+        data["name"] = f"{load_hardware(self.hw).name} (calibrated)"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+
+def resolve_fields(hw: HardwareSpec, fields: list[str] | None) -> list[str]:
+    """Expand defaults and check every field is an existing numeric (or unset optional numeric) spec field."""
+    wanted = [f.format(main=hw.main_memory_name) for f in (fields or DEFAULT_FIELDS)]
+    data = hw.model_dump()
+    out = []
+    for path in wanted:
+        node: Any = data
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ValueError(f"calibrate: {path!r} is not a named field of the {hw.id} spec; only spec fields "
+                                 "(efficiencies, clocks, latencies, bandwidths) can be fitted")
+            node = node[part]
+        if node is not None and (isinstance(node, bool) or not isinstance(node, int | float)):
+            raise ValueError(f"calibrate: {path!r} is not numeric ({node!r}); only numeric fields can be fitted")
+        out.append(path)
+    return out
+
+
+def _bounds(hw: HardwareSpec, path: str) -> tuple[float, float, bool]:
+    """(low, high, log-scale) for a field."""
+    if path.endswith("efficiency"):
+        return (*FRACTION_BOUNDS, False)
+    if path == "compute.sustained_clock":
+        return 0.5 * hw.compute.clock, hw.compute.clock, False
+    current = _get(hw, path)
+    return current * RELATIVE_BOUNDS[0], current * RELATIVE_BOUNDS[1], True
+
+
+def _get(hw: HardwareSpec, path: str) -> float:
+    node: Any = hw.model_dump()
+    for part in path.split("."):
+        node = node[part]
+    return float(node)
+
+
+def _decode(x: np.ndarray, bounds: list[tuple[float, float, bool]]) -> list[float]:
+    values = []
+    for xi, (low, high, log) in zip(np.clip(x, 0.0, 1.0), bounds, strict=True):
+        values.append(math.exp(math.log(low) + xi * (math.log(high) - math.log(low))) if log else low + xi * (high - low))
+    return values
+
+
+def _error(rows: list[MeasuredRow], hw: HardwareSpec, level: str) -> float:
+    errors = []
+    for row in rows:
+        outcome = predict(row, level, spec=hw)
+        if isinstance(outcome, Prediction) and outcome.value > 0:
+            errors.append(abs(math.log(outcome.value / row.value)))
+    return float(np.mean(errors)) if errors else float("inf")
+
+
+def _fit(rows: list[MeasuredRow], hw: HardwareSpec, paths: list[str], level: str) -> dict[str, float]:
+    from scipy.optimize import minimize
+
+    bounds = [_bounds(hw, p) for p in paths]
+
+    def objective(x: np.ndarray) -> float:
+        candidate = hw.with_overrides(dict(zip(paths, _decode(x, bounds), strict=True)))
+        return _error(rows, candidate, level)
+
+    start = np.full(len(paths), 0.5)
+    result = minimize(objective, start, method="Powell", bounds=[(0.0, 1.0)] * len(paths),
+                      options={"xtol": 1e-3, "ftol": 1e-4, "maxfev": 400})
+    return dict(zip(paths, _decode(result.x, bounds), strict=True))
+
+
+def calibrate(rows: list[MeasuredRow], hw: str, fields: list[str] | None = None, level: str = "analytical",
+              folds: int = 5, seed: int = 0) -> CalibrationResult:
+    spec = load_hardware(hw)
+    paths = resolve_fields(spec, fields)
+    mine = [r for r in rows if hardware_id(r.hardware) == spec.id and isinstance(predict(r, level, spec=spec),
+                                                                                   Prediction)]
+    if len(mine) < 2:
+        raise ValueError(f"calibrate: only {len(mine)} usable rows for {spec.id}; need at least 2 measured rows")
+    order = list(range(len(mine)))
+    random.Random(seed).shuffle(order)
+    k = max(2, min(folds, len(mine)))
+    fold_errors = []
+    for fold in range(k):
+        held = [mine[i] for i in order[fold::k]]
+        train = [mine[i] for i in order if i not in set(order[fold::k])]
+        fitted = spec.with_overrides(_fit(train, spec, paths, level))
+        fold_errors.append(_error(held, fitted, level))
+    overrides = _fit(mine, spec, paths, level)
+    final = spec.with_overrides(overrides)
+    return CalibrationResult(
+        hw=spec.id, level=level, overrides={p: float(v) for p, v in overrides.items()},
+        rows=[r.id for r in mine], train_error=_error(mine, final, level), cv_error=float(np.mean(fold_errors)),
+        baseline_error=_error(mine, spec, level), folds=k, fold_errors=fold_errors,
+    )
