@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/accelscope hw list
-	$(BIN)/accelscope estimate gemm --m 8192 --n 8192 --k 8192 --dtype bf16 --hw h100-sxm
+	$(BIN)/accelscope estimate gemm --m 8192 --n 8192 --k 8192 --dtype bf16 --hw h100-sxm --level analytical --explain
+	$(BIN)/accelscope llm infer llama-3.1-70b --hw h100-sxm --tp 8 --batch max --input-len 2048 --output-len 256
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
