@@ -192,6 +192,7 @@ def est_quantize(
 
 def _mount_optional() -> None:
     """Sub-apps of other layers, mounted when their module is present."""
+    from .bench_cmd import bench_command
     from .calibrate_cmd import calibrate_command
     from .llm_cmd import llm_app
     from .validate_cmd import validate_command
@@ -199,6 +200,7 @@ def _mount_optional() -> None:
     app.add_typer(llm_app, name="llm")
     app.command("validate")(validate_command)
     app.command("calibrate")(calibrate_command)
+    app.command("bench")(bench_command)
     try:
         from .numerics_cmd import numerics_app
     except ImportError:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .spec import HardwareSpec
 
 PRESET_DIR = Path(__file__).parent / "presets"
+LOCAL_CPU = "local-cpu"  # a spec generated from the machine we run on (hardware/local.py)
 
 
 class SpecError(ValueError):
@@ -44,7 +45,17 @@ def load_hardware(spec: str | Path | HardwareSpec) -> HardwareSpec:
         return _load_file(path.resolve())
     if (PRESET_DIR / f"{text}.yaml").exists():
         return _load_preset(text)
-    raise SpecError(text, [("", f"no preset or file by that name; presets: {', '.join(list_hardware())}")])
+    if text == LOCAL_CPU:
+        return _load_local_cpu()
+    raise SpecError(text, [("", f"no preset or file by that name; presets: {', '.join(list_hardware())}, "
+                                f"or {LOCAL_CPU} for this machine")])
+
+
+@lru_cache(maxsize=1)
+def _load_local_cpu() -> HardwareSpec:
+    from .local import local_cpu_spec_dict
+
+    return validate_spec(local_cpu_spec_dict(), LOCAL_CPU)
 
 
 @lru_cache(maxsize=64)

@@ -27,6 +27,7 @@ from .predict import Prediction, hardware_id, predict
 DEFAULT_FIELDS = ("compute.sustained_clock", "memory.{main}.efficiency", "interconnect.scale_up.efficiency",
                   "interconnect.scale_up.latency", "runtime.launch_latency")
 FRACTION_BOUNDS = (0.3, 1.0)
+_MISSING = object()
 RELATIVE_BOUNDS = (0.2, 5.0)  # for absolute quantities (latencies, bandwidths): 1/5x .. 5x the preset's value
 
 
@@ -63,6 +64,7 @@ class CalibrationResult:
 
 def resolve_fields(hw: HardwareSpec, fields: list[str] | None) -> list[str]:
     """Expand defaults and check every field is an existing numeric (or unset optional numeric) spec field."""
+    defaults = fields is None
     wanted = [f.format(main=hw.main_memory_name) for f in (fields or DEFAULT_FIELDS)]
     data = hw.model_dump()
     out = []
@@ -70,9 +72,14 @@ def resolve_fields(hw: HardwareSpec, fields: list[str] | None) -> list[str]:
         node: Any = data
         for part in path.split("."):
             if not isinstance(node, dict) or part not in node:
+                if defaults:  # a default the spec has no section for (a CPU has no interconnect): skip it
+                    node = _MISSING
+                    break
                 raise ValueError(f"calibrate: {path!r} is not a named field of the {hw.id} spec; only spec fields "
                                  "(efficiencies, clocks, latencies, bandwidths) can be fitted")
             node = node[part]
+        if node is _MISSING:
+            continue
         if node is not None and (isinstance(node, bool) or not isinstance(node, int | float)):
             raise ValueError(f"calibrate: {path!r} is not numeric ({node!r}); only numeric fields can be fitted")
         out.append(path)

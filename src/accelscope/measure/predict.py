@@ -23,6 +23,7 @@ from .dataset import MeasuredRow
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
 HARDWARE_RULES: list[tuple[str, str]] = [
+    (r"^local-cpu", "local-cpu"),
     (r"\bGB200\b", "gb200"), (r"\bB300\b", "b300"), (r"\bB200\b", "b200"), (r"\bGH200\b", "gh200"),
     (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"), (r"\bH100\b", "h100-sxm"),
     (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b", "a100-sxm-80gb"),
@@ -74,7 +75,7 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         hw = spec
     else:
         hw_id = hardware_id(row.hardware)
-        if hw_id is None or hw_id not in list_hardware():
+        if hw_id is None or (hw_id not in list_hardware() and hw_id != "local-cpu"):
             return Skip(f"no preset for hardware {row.hardware!r}")
         hw = hw_id
     mapper = MAPPERS.get(row.category)
@@ -144,6 +145,8 @@ BABELSTREAM_ELEMENTS = 2**25  # BabelStream default array size (doubles)
 
 def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     kernel = str(row.shape.get("kernel", "")).lower()
+    if "elements" in row.shape:  # accelscope bench rows: explicit size and dtype
+        return _stream(row, hw, level, kernel, int(row.shape["elements"]), _dtype(row.dtype))
     if kernel == "dot":  # sum(a * b): reads two arrays, writes a scalar
         op = Elementwise("mul", BABELSTREAM_ELEMENTS, "fp64", inputs=2, outputs=0)
         est = estimate(op, hw, level)
@@ -154,6 +157,19 @@ def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction 
         est = estimate(op, hw, level)
         return _with_bound(_time_or_rate(row, est.seconds, op.cost().bytes), est.bound)
     return Skip("host<->device copies are not an IR op yet")
+
+
+STREAM_KERNELS = {"copy": ("copy", 1, 1), "triad": ("add", 2, 1), "read": ("copy", 1, 0)}
+
+
+def _stream(row: MeasuredRow, hw: HardwareSpec | str, level: str, kernel: str, elements: int,
+            dtype: str) -> Prediction | Skip:
+    if kernel not in STREAM_KERNELS:
+        return Skip(f"memory kernel {kernel!r} not mapped")
+    name, n_in, n_out = STREAM_KERNELS[kernel]
+    op = Elementwise(name, elements, dtype, inputs=n_in, outputs=n_out)
+    est = estimate(op, hw, level)
+    return _with_bound(_time_or_rate(row, est.seconds, op.cost().bytes), est.bound)
 
 
 def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:

@@ -1,0 +1,40 @@
+"""`accelscope bench --device cpu [--quick] --out FILE`."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..measure import write_rows
+
+console = Console()
+
+
+def bench_command(
+    out: Annotated[str, typer.Option("--out", help="Where to write the measured rows (.csv or .parquet).")],
+    device: Annotated[str, typer.Option(help="cpu (torch + numpy) or cuda.")] = "cpu",
+    quick: Annotated[bool, typer.Option("--quick/--full", help="Quick suite: under a minute on a CPU.")] = True,
+) -> None:
+    """Run the microbenchmark suite on this machine and write measured rows with provenance."""
+    if device == "cuda":
+        raise ValueError("bench --device cuda: the GPU suite runs only where torch.cuda.is_available(); "
+                         "this build measures the CPU (use --device cpu)")
+    if device != "cpu":
+        raise ValueError(f"bench --device: expected cpu or cuda (got {device!r})")
+    from ..measure.bench import run_cpu_suite
+
+    start = time.perf_counter()
+    rows = run_cpu_suite(quick=quick)
+    path = write_rows(rows, out)
+    table = Table(title=f"{len(rows)} measurements on {rows[0].device if rows else 'this CPU'}", header_style="bold")
+    for col in ("id", "op", "dtype", "shape", "value"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for row in rows:
+        table.add_row(row.id, row.op, row.dtype, ", ".join(f"{k}={v}" for k, v in row.shape.items()),
+                      f"{row.value:.4g} {row.unit}")
+    console.print(table)
+    console.print(f"wrote {path} in {time.perf_counter() - start:.1f} s; next: accelscope validate {path}")

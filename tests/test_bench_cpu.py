@@ -1,0 +1,51 @@
+"""The CPU measurement loop, for real: generate the local spec, benchmark, validate, calibrate."""
+
+import pytest
+
+pytest.importorskip("torch")
+
+import accelscope as acs
+from accelscope.measure import load_rows, summarize, validate, write_rows
+from accelscope.measure.bench import BenchConfig, median_seconds, run_cpu_suite
+from accelscope.measure.calibrate import calibrate
+
+
+def test_local_cpu_spec_is_generated_from_the_machine():
+    hw = acs.load_hardware("local-cpu")
+    assert hw.kind == "cpu" and hw.compute.cores >= 1
+    assert hw.matrix.peak["fp32"] > 0 and hw.main_memory.capacity > 1e9
+    assert all(level.has_source() for level in hw.memory.values())
+
+
+def test_median_seconds_uses_rotating_buffers_and_the_median():
+    seen = []
+    median_seconds(lambda i: seen.append(i), warmup=2, repeats=5, budget_s=10)
+    assert seen == [0, 1, 0, 1, 2, 3, 4]  # warm-up calls, then one call per buffer index
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return run_cpu_suite(quick=True, command="pytest", config=BenchConfig(quick=True, warmup=1, repeats=3,
+                                                                          budget_s=0.3))
+
+
+def test_bench_rows_carry_provenance(rows, tmp_path):
+    assert {r.category for r in rows} == {"gemm", "memory"}
+    assert all(r.value > 0 and r.device and r.torch and r.date and r.command == "pytest" for r in rows)
+    again = load_rows(write_rows(rows, tmp_path / "cpu.csv"))
+    assert [r.value for r in again] == [r.value for r in rows]
+
+
+def test_validate_predicts_every_bench_row(rows):
+    results = validate(rows, ["roofline", "analytical"])
+    assert all(r.skip is None for r in results), [r.skip for r in results if r.skip]
+    assert {c.category for c in summarize(results)} == {"gemm", "memory"}
+
+
+def test_calibration_fits_this_machines_dram_bandwidth(rows):
+    memory = [r for r in rows if r.category == "memory"]
+    result = calibrate(memory, "local-cpu", ["memory.dram.bandwidth"], folds=2)
+    measured = sorted(r.value for r in memory)[len(memory) // 2] * 1e9  # median measured GB/s
+    # streaming ops are bandwidth-bound at these sizes: the fitted bandwidth lands near what was measured
+    assert result.overrides["memory.dram.bandwidth"] == pytest.approx(measured, rel=0.35)
+    assert result.cv_error <= result.baseline_error
