@@ -77,3 +77,17 @@ def test_validate_cli_json_and_bad_input(tmp_path):
     bad.write_text("id,value\n1,2\n")
     with pytest.raises(ValueError, match="missing columns"):
         load_rows(bad)
+
+
+def test_validation_plots_are_written(tmp_path):
+    from accelscope.measure.plots import write_validation_plots
+
+    paths = write_validation_plots(validate("dev", ["roofline"]), tmp_path)
+    assert {p.suffix for p in paths} == {".png", ".svg"}
+    assert all(p.stat().st_size > 5000 for p in paths)
+
+
+def test_time_ratio_inverts_rates():
+    row = _gemm_row(M=8192, N=8192, K=8192)  # a TFLOP/s row: faster prediction = smaller time ratio
+    (result,) = validate([row], ["roofline"])
+    assert result.time_ratio == pytest.approx(900 / result.predicted)

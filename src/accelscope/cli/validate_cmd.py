@@ -22,6 +22,8 @@ def validate_command(
     dataset: Annotated[str | None, typer.Option(help="A named dataset instead of a file: 'dev'.")] = None,
     levels: Annotated[str, typer.Option(help="Comma-separated levels: roofline,analytical,sim")] = "roofline",
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the summary as a Markdown table.")] = False,
+    plots: Annotated[str | None, typer.Option(help="Write predicted-vs-measured and error-vs-intensity figures "
+                                                   "(PNG + SVG) to this folder.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict every measured row at each level and print the error per category."""
@@ -30,6 +32,12 @@ def validate_command(
         raise ValueError("validate: give a FILE or --dataset NAME (e.g. --dataset dev)")
     results = validate(source, [level.strip() for level in levels.split(",") if level.strip()])
     summary = summarize(results)
+    if plots:
+        from ..measure.plots import write_validation_plots
+
+        written = write_validation_plots(results, plots)
+        if not as_json:
+            console.print(f"[dim]figures: {', '.join(str(p) for p in written)}[/]")
     if as_json:
         print(json.dumps(to_json(results, summary), indent=2))
         return

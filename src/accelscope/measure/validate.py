@@ -24,6 +24,14 @@ class RowResult:
     skip: str | None = None
 
     @property
+    def time_ratio(self) -> float | None:
+        """Predicted time / measured time (> 1: the model is too slow), whatever the row's metric."""
+        if self.predicted is None or self.predicted <= 0 or self.row.value <= 0:
+            return None
+        ratio = self.predicted / self.row.value
+        return 1 / ratio if "/s" in self.row.unit else ratio
+
+    @property
     def error(self) -> float | None:
         if self.predicted is None or self.row.value == 0:
             return None
