@@ -30,7 +30,7 @@ def rows():
 
 
 def test_bench_rows_carry_provenance(rows, tmp_path):
-    assert {r.category for r in rows} == {"gemm", "memory"}
+    assert {r.category for r in rows} == {"gemm", "memory", "attention", "elementwise"}
     assert all(r.value > 0 and r.device and r.torch and r.date and r.command == "pytest" for r in rows)
     again = load_rows(write_rows(rows, tmp_path / "cpu.csv"))
     assert [r.value for r in again] == [r.value for r in rows]
@@ -39,7 +39,7 @@ def test_bench_rows_carry_provenance(rows, tmp_path):
 def test_validate_predicts_every_bench_row(rows):
     results = validate(rows, ["roofline", "analytical"])
     assert all(r.skip is None for r in results), [r.skip for r in results if r.skip]
-    assert {c.category for c in summarize(results)} == {"gemm", "memory"}
+    assert {c.category for c in summarize(results)} == {"gemm", "memory", "attention", "elementwise"}
 
 
 def test_calibration_fits_this_machines_dram_bandwidth(rows):

@@ -1,11 +1,14 @@
 """`accelscope bench`: microbenchmarks on the local device, written as measured rows with provenance.
 
-CPU (torch and numpy), so the measure -> validate -> calibrate loop runs for real on any machine:
-- GEMM: torch.matmul in fp32 and bf16 and numpy.matmul in fp32 over square, skinny (decode-like) and odd shapes;
-- memory: copy, triad (a = b + s*c) and read (sum) over arrays from just above the last-level cache to many
-  times it, so they stream from DRAM.
-Timing: warm-up calls, then the median of many timed calls (time.perf_counter around a synchronous CPU op), fresh
-random data (never zeros), and rotating buffers (each call touches a different copy) so caches do not help.
+One suite, two devices. Every case is plain PyTorch (plus numpy on the CPU); the device decides the timer and
+which cases exist:
+- CPU: torch/numpy GEMM, copy/triad/read bandwidth from DRAM, SDPA attention (math backend), softmax, layer and
+  RMS norm, SiLU-and-mul. Timer: time.perf_counter around synchronous calls.
+- CUDA: the same plus fp16/tf32 GEMMs, FP8 GEMMs through torch._scaled_mm, SDPA with the flash and cuDNN backends
+  (fwd and fwd+bwd, causal or not, decode), and L2-resident bandwidth. Timer: CUDA events, with an L2 flush (a
+  write over twice the L2 size) before every timed call.
+Timing rules everywhere: warm-up calls, the median of many timed calls, fresh random data (never zeros), rotating
+buffers so a call does not reuse the previous call's cache lines.
 """
 
 from __future__ import annotations
@@ -13,18 +16,20 @@ from __future__ import annotations
 import datetime as dt
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..hardware import load_hardware
 from .dataset import MeasuredRow
 
 QUICK_GEMMS = [(1024, 1024, 1024), (1, 4096, 4096), (2048, 2048, 2048), (1000, 1000, 1000)]
 FULL_GEMMS = [*QUICK_GEMMS, (512, 512, 512), (16, 4096, 4096), (4096, 4096, 1024), (128, 11008, 4096),
-              (3000, 2000, 1000)]
-MEMORY_KERNELS = ("copy", "triad", "read")
+              (3000, 2000, 1000), (8192, 8192, 8192), (4096, 14336, 4096), (32, 8192, 28672)]
+ROTATE = 3  # buffers per case
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +37,24 @@ class BenchConfig:
     quick: bool = True
     warmup: int = 2
     repeats: int = 7
-    budget_s: float = 2.0  # per case: stop repeating after this long (keeps --quick under a minute)
+    budget_s: float = 2.0  # per case: stop repeating after this long once 3 samples exist
+
+
+@dataclass
+class Device:
+    """What differs between devices: the torch device, the timer, the L2 flush, the capabilities."""
+
+    name: str  # "cpu" | "cuda"
+    spec_name: str
+    l2_bytes: float
+    hardware: str  # the `hardware` column of the rows
+    flush_buffer: Any = None
+    capabilities: set[str] = field(default_factory=set)
+
+    def time(self, fn: Callable[[int], object], config: BenchConfig) -> float:
+        if self.name == "cpu":
+            return median_seconds(fn, config.warmup, config.repeats, config.budget_s)
+        return _cuda_median(fn, config, self)
 
 
 def median_seconds(fn: Callable[[int], object], warmup: int, repeats: int, budget_s: float) -> float:
@@ -50,86 +72,249 @@ def median_seconds(fn: Callable[[int], object], warmup: int, repeats: int, budge
     return statistics.median(times)
 
 
-def _provenance(command: str) -> dict[str, str]:
+def _cuda_median(fn: Callable[[int], object], config: BenchConfig, device: Device) -> float:
     import torch
 
+    for i in range(config.warmup):
+        fn(i)
+    torch.cuda.synchronize()
+    times: list[float] = []
+    start = time.perf_counter()
+    for i in range(config.repeats):
+        if device.flush_buffer is not None:
+            device.flush_buffer.zero_()  # evict the operands from L2: the timed call reads from HBM
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        fn(i)
+        end.record()
+        end.synchronize()
+        times.append(begin.elapsed_time(end) / 1e3)
+        if time.perf_counter() - start > config.budget_s and len(times) >= 5:
+            break
+    return statistics.median(times)
+
+
+def detect_device(requested: str) -> Device:
+    import torch
+
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("bench --device cuda: torch.cuda.is_available() is False on this machine; "
+                             "use --device cpu")
+        props = torch.cuda.get_device_properties(0)
+        l2 = float(getattr(props, "L2_cache_size", 50 * 2**20))
+        caps = {"fp16", "tf32", "flash", "cudnn"}
+        if props.major >= 9 or (props.major == 8 and props.minor >= 9):
+            caps.add("fp8")
+        flush = torch.empty(int(2 * l2), dtype=torch.uint8, device="cuda")
+        return Device("cuda", props.name, l2, f"cuda: {props.name}", flush, caps)
+    if requested != "cpu":
+        raise ValueError(f"bench --device: expected cpu or cuda (got {requested!r})")
     spec = load_hardware("local-cpu")
-    return {"device": spec.name, "torch": torch.__version__, "cuda": "", "driver": "",
-            "clock_mhz": f"{spec.compute.clock / 1e6:.0f}", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": command,
-            "notes": f"{spec.compute.cores} threads, python {platform.python_version()}, numpy "
-                     f"{__import__('numpy').__version__}"}
+    l2 = max((lv.capacity for lv in spec.memory.values() if lv.kind in ("cache", "sram")), default=32e6)
+    return Device("cpu", spec.name, l2, "local-cpu", None, {"numpy"})
 
 
-def _row(kind: str, number: int, category: str, op: str, dtype: str, shape: dict, metric: str, value: float,
-         unit: str, prov: dict[str, str]) -> MeasuredRow:
-    return MeasuredRow(id=f"CPU-{kind}-{number:03d}", hardware="local-cpu", category=category, op=op, dtype=dtype,
-                       shape=shape, metric=metric, value=value, unit=unit, source="accelscope bench (this machine)",
-                       **prov)
+# ----- provenance ----------------------------------------------------------------------------------------------
+def _nvidia_smi() -> dict[str, str]:
+    query = "driver_version,clocks.sm,clocks.max.sm,power.limit"
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return {}
+    driver, sm, max_sm, power = (part.strip() for part in out.split(","))
+    return {"driver": driver, "clock_mhz": f"{sm} (max {max_sm}), power limit {power}"}
 
 
-def gemm_rows(config: BenchConfig, prov: dict[str, str]) -> list[MeasuredRow]:
-    import numpy as np
+def provenance(device: Device, command: str) -> dict[str, str]:
+    import numpy
     import torch
 
-    rows = []
-    shapes = QUICK_GEMMS if config.quick else FULL_GEMMS
-    generator = torch.Generator().manual_seed(0)
-    for dtype_name, torch_dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+    base = {"device": device.spec_name, "torch": torch.__version__, "cuda": torch.version.cuda or "",
+            "driver": "", "clock_mhz": "", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "command": command}
+    if device.name == "cuda":
+        base.update(_nvidia_smi())
+    else:
+        base["clock_mhz"] = f"{load_hardware('local-cpu').compute.clock / 1e6:.0f}"
+    base["notes"] = f"python {platform.python_version()}, numpy {numpy.__version__}, {platform.platform()}"
+    return base
+
+
+# ----- cases ---------------------------------------------------------------------------------------------------
+class Suite:
+    def __init__(self, device: Device, config: BenchConfig, prov: dict[str, str]):
+        import torch
+
+        self.torch = torch
+        self.device, self.config, self.prov = device, config, prov
+        self.rows: list[MeasuredRow] = []
+        self.generator = torch.Generator(device=device.name).manual_seed(0)
+
+    def randn(self, *shape: int, dtype: Any = None) -> Any:
+        t = self.torch.randn(*shape, generator=self.generator, device=self.device.name)
+        return t.to(dtype) if dtype is not None else t
+
+    def add(self, category: str, op: str, dtype: str, shape: dict, metric: str, value: float, unit: str) -> None:
+        kind = {"gemm": "GEMM", "memory": "MEM", "attention": "ATTN", "elementwise": "ELT"}[category]
+        number = sum(1 for r in self.rows if r.category == category) + 1
+        self.rows.append(MeasuredRow(
+            id=f"{self.device.name.upper()}-{kind}-{number:03d}", hardware=self.device.hardware, category=category,
+            op=op, dtype=dtype, shape=shape, metric=metric, value=value, unit=unit,
+            source="accelscope bench (this machine)", **self.prov))
+
+    def time(self, fn: Callable[[int], object]) -> float:
+        return self.device.time(fn, self.config)
+
+    # GEMMs -------------------------------------------------------------------------------------------------
+    def gemms(self) -> None:
+        torch = self.torch
+        shapes = QUICK_GEMMS if self.config.quick else FULL_GEMMS
+        dtypes = [("fp32", torch.float32), ("bf16", torch.bfloat16)]
+        if "fp16" in self.device.capabilities:
+            dtypes.append(("fp16", torch.float16))
+        for name, dtype in dtypes:
+            for m, n, k in shapes:
+                a = [self.randn(m, k, dtype=dtype) for _ in range(ROTATE)]
+                b = [self.randn(k, n, dtype=dtype) for _ in range(ROTATE)]
+                seconds = self.time(lambda i, a=a, b=b: torch.matmul(a[i % ROTATE], b[i % ROTATE]))
+                label = "tf32" if (name == "fp32" and self.device.name == "cuda"
+                                   and torch.backends.cuda.matmul.allow_tf32) else name
+                self.add("gemm", f"torch.matmul ({self.device.name})", label, {"M": m, "N": n, "K": k},
+                         "throughput", 2 * m * n * k / seconds / 1e12, "TFLOP/s")
+        if "fp8" in self.device.capabilities:
+            self._fp8_gemms(shapes)
+        if "numpy" in self.device.capabilities:
+            self._numpy_gemms(shapes[:3])
+
+    def _fp8_gemms(self, shapes: list[tuple[int, int, int]]) -> None:
+        torch = self.torch
+        one = torch.ones((), device="cuda")  # unit per-tensor scales
         for m, n, k in shapes:
-            copies = 2
-            a = [torch.randn(m, k, generator=generator).to(torch_dtype) for _ in range(copies)]
-            b = [torch.randn(k, n, generator=generator).to(torch_dtype) for _ in range(copies)]
-            seconds = median_seconds(lambda i, a=a, b=b, c=copies: torch.matmul(a[i % c], b[i % c]), config.warmup,
-                                     config.repeats, config.budget_s)
-            rows.append(_row("GEMM", len(rows) + 1, "gemm", "torch.matmul (CPU)", dtype_name,
-                             {"M": m, "N": n, "K": k}, "throughput", 2 * m * n * k / seconds / 1e12, "TFLOP/s", prov))
-    rng = np.random.default_rng(0)
-    for m, n, k in shapes[:3]:
-        a = [rng.standard_normal((m, k), dtype=np.float32) for _ in range(2)]
-        b = [rng.standard_normal((k, n), dtype=np.float32) for _ in range(2)]
-        seconds = median_seconds(lambda i, a=a, b=b: np.matmul(a[i % 2], b[i % 2]), config.warmup, config.repeats,
-                                 config.budget_s)
-        rows.append(_row("GEMM", len(rows) + 1, "gemm", "numpy.matmul (CPU)", "fp32", {"M": m, "N": n, "K": k},
-                         "throughput", 2 * m * n * k / seconds / 1e12, "TFLOP/s", prov))
-    return rows
+            if m % 16 or n % 16 or k % 16:
+                continue  # _scaled_mm needs multiples of 16
+            a = [self.randn(m, k).to(torch.float8_e4m3fn) for _ in range(ROTATE)]
+            b = [self.randn(n, k).to(torch.float8_e4m3fn).t() for _ in range(ROTATE)]  # column-major B
+            seconds = self.time(lambda i, a=a, b=b: torch._scaled_mm(a[i % ROTATE], b[i % ROTATE], scale_a=one,
+                                                                      scale_b=one, out_dtype=torch.bfloat16))
+            self.add("gemm", "torch._scaled_mm (cuda)", "fp8_e4m3", {"M": m, "N": n, "K": k}, "throughput",
+                     2 * m * n * k / seconds / 1e12, "TFLOP/s")
+
+    def _numpy_gemms(self, shapes: list[tuple[int, int, int]]) -> None:
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        for m, n, k in shapes:
+            a = [rng.standard_normal((m, k), dtype=np.float32) for _ in range(ROTATE)]
+            b = [rng.standard_normal((k, n), dtype=np.float32) for _ in range(ROTATE)]
+            seconds = self.time(lambda i, a=a, b=b: np.matmul(a[i % ROTATE], b[i % ROTATE]))
+            self.add("gemm", "numpy.matmul (cpu)", "fp32", {"M": m, "N": n, "K": k}, "throughput",
+                     2 * m * n * k / seconds / 1e12, "TFLOP/s")
+
+    # memory ------------------------------------------------------------------------------------------------
+    def memory(self) -> None:
+        multiples = (4, 16) if self.config.quick else (2, 4, 8, 16, 64)
+        for multiple in multiples:
+            elements = int(multiple * self.device.l2_bytes / 4)
+            cases = _stream_cases(self.torch, [self.randn(elements) for _ in range(ROTATE)],
+                                  self.torch.empty(elements, device=self.device.name))
+            for kernel, (fn, arrays) in cases.items():
+                seconds = self.time(fn)
+                nbytes = arrays * elements * 4
+                self.add("memory", f"torch {kernel} ({self.device.name})", "fp32",
+                         {"kernel": kernel, "elements": elements, "bytes": nbytes, "l2_multiple": multiple},
+                         "bandwidth", nbytes / seconds / 1e9, "GB/s")
+
+    # attention and memory-bound ops ------------------------------------------------------------------------
+    def attention(self) -> None:
+        torch = self.torch
+        dtype = torch.bfloat16
+        configs = [(4, 16, 128, 1024, 1024, True), (1, 32, 128, 1, 4096, False)]
+        if not self.config.quick:
+            configs += [(8, 32, 128, 2048, 2048, True), (2, 16, 64, 4096, 4096, False), (16, 32, 128, 1, 8192, False)]
+        backends = ["math"] if self.device.name == "cpu" else [b for b in ("flash", "cudnn") if b in
+                                                              self.device.capabilities]
+        phases = ["fwd"] if self.device.name == "cpu" else ["fwd", "fwd_bwd"]
+        for batch, heads, dim, q_len, kv_len, causal in configs:
+            for backend in backends:
+                for phase in phases:
+                    if phase == "fwd_bwd" and q_len == 1:
+                        continue
+                    seconds = self._sdpa(batch, heads, dim, q_len, kv_len, causal, dtype, backend, phase)
+                    fwd_flops = 4 * batch * heads * q_len * kv_len * dim / (2 if causal else 1)
+                    flops = fwd_flops * (3.5 if phase == "fwd_bwd" else 1.0)
+                    self.add("attention", f"scaled_dot_product_attention {backend} {phase} ({self.device.name})",
+                             "bf16", {"batch": batch, "heads": heads, "head_dim": dim, "seqlen_q": q_len,
+                                      "seqlen_k": kv_len, "causal": causal, "phase": phase},
+                             "throughput_fwd_bwd" if phase == "fwd_bwd" else "throughput_fwd",
+                             flops / seconds / 1e12, "TFLOP/s")
+
+    def _sdpa(self, batch: int, heads: int, dim: int, q_len: int, kv_len: int, causal: bool, dtype: Any,
+              backend: str, phase: str) -> float:
+        torch = self.torch
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        kind = {"math": SDPBackend.MATH, "flash": SDPBackend.FLASH_ATTENTION,
+                "cudnn": SDPBackend.CUDNN_ATTENTION}[backend]
+        grad = phase == "fwd_bwd"
+        q = [self.randn(batch, heads, q_len, dim, dtype=dtype).requires_grad_(grad) for _ in range(ROTATE)]
+        k = [self.randn(batch, heads, kv_len, dim, dtype=dtype).requires_grad_(grad) for _ in range(ROTATE)]
+        v = [self.randn(batch, heads, kv_len, dim, dtype=dtype).requires_grad_(grad) for _ in range(ROTATE)]
+
+        def call(i: int) -> object:
+            out = torch.nn.functional.scaled_dot_product_attention(q[i % ROTATE], k[i % ROTATE], v[i % ROTATE],
+                                                                   is_causal=causal)
+            if grad:
+                out.sum().backward()
+            return out
+
+        with sdpa_kernel(kind):
+            return self.time(call)
+
+    def memory_bound_ops(self) -> None:
+        torch = self.torch
+        rows = 4096 if self.config.quick else 16384
+        for hidden in (1024, 4096):
+            x = [self.randn(rows, hidden, dtype=torch.bfloat16) for _ in range(ROTATE)]
+            w = torch.ones(hidden, dtype=torch.bfloat16, device=self.device.name)
+            cases = {
+                "softmax": lambda i, x=x: torch.softmax(x[i % ROTATE], dim=-1),
+                "layernorm": lambda i, x=x, w=w: torch.nn.functional.layer_norm(x[i % ROTATE], (x[0].shape[-1],), w),
+                "rmsnorm": lambda i, x=x, w=w: torch.nn.functional.rms_norm(x[i % ROTATE], (x[0].shape[-1],), w),
+                "siluandmul": lambda i, x=x: torch.nn.functional.silu(x[i % ROTATE]) * x[(i + 1) % ROTATE],
+            }
+            for name, fn in cases.items():
+                seconds = self.time(fn)
+                shape = ({"num_tokens": rows, "hidden": hidden} if name == "rmsnorm" else
+                         {"output_shape": [rows, hidden]} if name == "siluandmul" else {"M": rows, "N": hidden})
+                self.add("elementwise", f"{name} ({self.device.name})", "bf16", shape, "time", seconds * 1e3, "ms")
 
 
-def memory_rows(config: BenchConfig, prov: dict[str, str]) -> list[MeasuredRow]:
-    import torch
-
-    spec = load_hardware("local-cpu")
-    llc = max((level.capacity for level in spec.memory.values() if level.kind in ("cache", "sram")), default=32e6)
-    multiples = (4, 16) if config.quick else (2, 4, 8, 16, 32)
-    rows = []
-    for multiple in multiples:
-        elements = int(multiple * llc / 4)  # fp32 arrays of `multiple` x the last-level cache
-        cases = _stream_cases([torch.rand(elements) for _ in range(3)], torch.empty(elements))
-        for kernel, (fn, arrays) in cases.items():
-            seconds = median_seconds(fn, config.warmup, config.repeats, config.budget_s)
-            nbytes = arrays * elements * 4
-            rows.append(_row("MEM", len(rows) + 1, "memory", f"torch {kernel} (CPU)", "fp32",
-                             {"kernel": kernel, "elements": elements, "bytes": nbytes, "llc_multiple": multiple},
-                             "bandwidth", nbytes / seconds / 1e9, "GB/s", prov))
-    return rows
-
-
-def _stream_cases(bufs: list, out: object) -> dict[str, tuple[Callable[[int], object], int]]:
+def _stream_cases(torch: Any, bufs: list, out: Any) -> dict[str, tuple[Callable[[int], object], int]]:
     """kernel -> (call on rotating buffer i, arrays moved per call)."""
-    import torch
-
     return {
-        "copy": (lambda i: out.copy_(bufs[i % 3]), 2),  # type: ignore[attr-defined]  read + write
-        "triad": (lambda i: torch.add(bufs[i % 3], bufs[(i + 1) % 3], alpha=1.5, out=out), 3),
-        "read": (lambda i: bufs[i % 3].sum(), 1),
+        "copy": (lambda i: out.copy_(bufs[i % ROTATE]), 2),  # read + write
+        "triad": (lambda i: torch.add(bufs[i % ROTATE], bufs[(i + 1) % ROTATE], alpha=1.5, out=out), 3),
+        "read": (lambda i: bufs[i % ROTATE].sum(), 1),
     }
 
 
-def run_cpu_suite(quick: bool = True, command: str | None = None, config: BenchConfig | None = None) -> list[MeasuredRow]:
+def run_suite(device: str = "cpu", quick: bool = True, command: str | None = None,
+              config: BenchConfig | None = None) -> list[MeasuredRow]:
     import torch
 
-    spec = load_hardware("local-cpu")
-    torch.set_num_threads(spec.compute.cores)
-    config = config or BenchConfig(quick=quick, repeats=7 if quick else 25, budget_s=2.0 if quick else 10.0)
-    prov = _provenance(command or "accelscope " + " ".join(sys.argv[1:]))
-    return gemm_rows(config, prov) + memory_rows(config, prov)
+    dev = detect_device(device)
+    if dev.name == "cpu":
+        torch.set_num_threads(load_hardware("local-cpu").compute.cores)
+    config = config or BenchConfig(quick=quick, repeats=7 if quick else 25, budget_s=1.5 if quick else 10.0)
+    suite = Suite(dev, config, provenance(dev, command or "accelscope " + " ".join(sys.argv[1:])))
+    suite.gemms()
+    suite.memory()
+    suite.attention()
+    suite.memory_bound_ops()
+    return suite.rows
+
+
+def run_cpu_suite(quick: bool = True, command: str | None = None, config: BenchConfig | None = None) -> list[MeasuredRow]:
+    return run_suite("cpu", quick, command, config)
