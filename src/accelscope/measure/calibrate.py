@@ -134,8 +134,9 @@ def _fit(rows: list[MeasuredRow], hw: HardwareSpec, paths: list[str], level: str
     return dict(zip(paths, _decode(result.x, bounds), strict=True))
 
 
-def calibrate(rows: list[MeasuredRow], hw: str, fields: list[str] | None = None, level: str = "analytical",
-              folds: int = 5, seed: int = 0) -> CalibrationResult:
+def calibrate(rows: list[MeasuredRow], hw: str | HardwareSpec, fields: list[str] | None = None,
+              level: str = "analytical", folds: int = 5, seed: int = 0) -> CalibrationResult:
+    """Fit `fields` of `hw` (a preset id, a file, or a spec) to the rows measured on that chip."""
     spec = load_hardware(hw)
     paths = resolve_fields(spec, fields)
     mine = [r for r in rows if hardware_id(r.hardware) == spec.id and isinstance(predict(r, level, spec=spec),

@@ -178,8 +178,11 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
 # ----- collectives ----------------------------------------------------------------------------------------------
 def collective(op: Collective, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
-    seconds, algorithm = collective_seconds(op.op, op.bytes, op.group, hw, op.stride)
-    return _estimate(op, hw, {"interconnect": seconds}, seconds, cost, {"algorithm": algorithm})
+    link, algorithm = collective_seconds(op.op, op.bytes, op.group, hw, op.stride)
+    hbm = hw.main_memory
+    memory = cost.bytes / (hbm.bandwidth * hbm.efficiency)  # the buffers are read and written locally too
+    return _estimate(op, hw, {"interconnect": link, "memory": memory}, max(link, memory), cost,
+                     {"algorithm": algorithm})
 
 
 def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, stride: int = 1) -> tuple[float, str]:
