@@ -108,3 +108,13 @@ def test_nvls_halves_large_all_reduce_traffic(h100):
     est = acs.estimate(Collective("all_reduce", 1 << 30, 8), nvls, level="analytical")
     assert est.details["algorithm"] == "nvls"
     assert est.seconds >= acs.estimate(Collective("all_reduce", 1 << 30, 8), nvls).seconds  # roofline floor
+
+
+def test_unfused_math_attention_pays_for_the_score_matrix(h100):
+    op = dict(batch=4, heads=16, head_dim=128, q_len=2048, kv_len=2048, causal=True)
+    flash = acs.estimate(Attention(**op, variant="fa2"), h100, level="analytical")
+    math_ = acs.estimate(Attention(**op, variant="math"), h100, level="analytical")
+    # S and P (4*16*2048*2048 bf16 = 512 MiB each) go through HBM: write S, read S + write P, read P
+    assert math_.bytes == flash.bytes  # the op's minimum bytes are the same...
+    assert math_.breakdown["memory"] >= 4 * 4 * 16 * 2048 * 2048 * 2 / 3.35e12  # ...the kernel moves far more
+    assert math_.seconds > flash.seconds >= acs.estimate(Attention(**op), h100).seconds

@@ -130,9 +130,10 @@ def _with_bound(prediction: Prediction, bound: str) -> Prediction:
 def _attention(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     phase = "fwd_bwd" if "backward" in row.op.lower() or row.metric == "throughput_fwd_bwd" else "fwd"
+    variant = "math" if " math " in f" {row.op.lower()} " else None  # PyTorch's unfused SDPA backend
     op = Attention(batch=int(s["batch"]), heads=int(s["heads"]), head_dim=int(s["head_dim"]),
                    q_len=int(s["seqlen_q"]), kv_len=int(s["seqlen_k"]), causal=bool(s.get("causal")),
-                   dtype=_dtype(row.dtype), phase=phase)  # type: ignore[arg-type]
+                   dtype=_dtype(row.dtype), phase=phase, variant=variant)  # type: ignore[arg-type]
     fwd = 4 * op.batch * op.q_len * op.kv_len * op.heads * op.head_dim / (2 if op.causal else 1)
     convention = fwd * (3.5 if phase == "fwd_bwd" else 1.0)  # the benchmark's own FLOP count
     est = estimate(op, hw, level)

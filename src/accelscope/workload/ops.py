@@ -190,7 +190,7 @@ class Attention(Op):
 
     GQA/MQA: kv_heads < heads. MLA and other asymmetric heads: `v_head_dim` differs from `head_dim`.
     Decode with a KV cache: q_len=1, kv_len=cache length. `window` limits each query to the last `window` keys.
-    `variant` ("fa2", "fa3", None = best for the chip) is read by the analytical level.
+    `variant` ("fa2", "fa3", "math" = unfused, None = best for the chip) is read by the analytical level.
     """
 
     batch: int
@@ -205,7 +205,7 @@ class Attention(Op):
     v_head_dim: int | None = None
     kv_dtype: str | None = None
     window: int | None = None
-    variant: Literal["fa2", "fa3"] | None = None
+    variant: Literal["fa2", "fa3", "math"] | None = None
     kind: ClassVar[str] = "attention"
 
     def __post_init__(self) -> None:
@@ -216,8 +216,8 @@ class Attention(Op):
             raise ValueError(f"Attention.kv_heads: must divide heads={self.heads} (got {self.kv_heads})")
         if self.phase not in ("fwd", "bwd", "fwd_bwd"):
             raise ValueError(f"Attention.phase: expected fwd, bwd or fwd_bwd (got {self.phase!r})")
-        if self.variant not in (None, "fa2", "fa3"):
-            raise ValueError(f"Attention.variant: expected fa2, fa3 or None (got {self.variant!r})")
+        if self.variant not in (None, "fa2", "fa3", "math"):
+            raise ValueError(f"Attention.variant: expected fa2, fa3, math or None (got {self.variant!r})")
         if self.causal and self.q_len > self.kv_len:
             raise ValueError(f"Attention: causal needs q_len <= kv_len (got {self.q_len} > {self.kv_len})")
         if self.window is not None:

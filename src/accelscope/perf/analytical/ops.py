@@ -104,7 +104,28 @@ def _sfu_seconds(function: str, count: float, hw: HardwareSpec, vector_rate: flo
     return count / (rate * hw.compute.clock_ratio), 0.0
 
 
+def unfused_attention(op: Attention, hw: HardwareSpec) -> Estimate:
+    """PyTorch's math backend / eager attention: S = QK^T written to memory, softmax, then P V, as three kernels.
+
+    The full Sq x Skv score matrix is computed and stored even when causal (the mask is applied to it)."""
+    from ...workload.ops import Softmax
+
+    heads = op.batch * op.heads
+    dv = op.v_head_dim or op.head_dim
+    passes = {"fwd": 1.0, "bwd": 2.0, "fwd_bwd": 3.0}[op.phase]  # backward: two GEMMs per forward GEMM
+    parts = [Gemm(m=op.q_len, n=op.kv_len, k=op.head_dim, batch=heads, dtype=op.dtype),
+             Softmax(rows=heads * op.q_len, cols=op.kv_len, dtype=op.dtype),
+             Gemm(m=op.q_len, n=dv, k=op.kv_len, batch=heads, dtype=op.dtype)]
+    estimates = [gemm(parts[0], hw), streaming(parts[1], hw), gemm(parts[2], hw)]
+    launch = hw.runtime.launch_latency
+    seconds = passes * sum(e.seconds for e in estimates) - launch  # _estimate adds one launch back
+    busy = {r: passes * sum(e.breakdown.get(r, 0.0) for e in estimates) for r in ("matrix", "vector", "sfu", "memory")}
+    return _estimate(op, hw, busy, seconds, op.cost(), {"variant": "math", "kernels": 3 * passes})
+
+
 def attention(op: Attention, hw: HardwareSpec) -> Estimate:
+    if op.variant == "math":
+        return unfused_attention(op, hw)
     cost = op.cost()
     variant = _variant(op, hw)
     ratio = hw.compute.clock_ratio
