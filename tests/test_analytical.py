@@ -95,8 +95,9 @@ def test_memory_efficiency_slows_streaming_ops(h100):
 
 
 def test_small_all_reduce_picks_a_tree_and_large_a_ring(h100):
-    small = acs.estimate(Collective("all_reduce", 1 << 16, 8), h100, level="analytical")
-    large = acs.estimate(Collective("all_reduce", 1 << 30, 8), h100, level="analytical")
+    no_nvls = h100.with_overrides({"interconnect.scale_up.in_network_reduction": False})
+    small = acs.estimate(Collective("all_reduce", 1 << 16, 8), no_nvls, level="analytical")
+    large = acs.estimate(Collective("all_reduce", 1 << 30, 8), no_nvls, level="analytical")
     assert small.details["algorithm"] == "tree" and large.details["algorithm"] == "ring"
     # ring: 2*7 steps x 0.94 us + 2*7/8 x 1 GiB / 450 GB/s
     ring = 14 * 0.94e-6 + 1.75 * (1 << 30) / 450e9

@@ -65,10 +65,14 @@ def test_tiny_op_is_launch_bound(h100):
 
 
 def test_all_reduce_in_one_node_is_the_ring_bandwidth_floor(h100):
-    est = acs.estimate(Collective(op="all_reduce", bytes=1e9, group=8), h100)
+    no_nvls = h100.with_overrides({"interconnect.scale_up.in_network_reduction": False})
+    est = acs.estimate(Collective(op="all_reduce", bytes=1e9, group=8), no_nvls)
     # 2*(8-1)/8 * 1 GB / 450 GB/s = 3.889 ms, plus 0.94 us link latency and the 2.5 us launch
     assert est.breakdown["interconnect"] == pytest.approx(2 * 7 / 8 * 1e9 / 450e9 + 0.94e-6, rel=1e-3)
     assert est.bound == "interconnect"
+    # with in-switch reduction (NVLS) each byte crosses the link once: 1 GB / 450 GB/s = 2.222 ms
+    nvls = acs.estimate(Collective(op="all_reduce", bytes=1e9, group=8), h100)
+    assert nvls.breakdown["interconnect"] == pytest.approx(1e9 / 450e9 + 0.94e-6, rel=1e-3)
 
 
 def test_all_reduce_across_nodes_is_limited_by_scale_out(h100):
