@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..hardware import HardwareSpec
+from ..hardware.spec import ScaleUp
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,17 @@ class CollectiveTime:
     bandwidth_seconds: float
     latency_seconds: float
     network: str  # "scale_up", "scale_out" or "hierarchical"
+
+
+def group_bandwidth(up: ScaleUp, group: int) -> float:
+    """Per-device bandwidth a group of `group` devices can use inside one scale-up domain.
+
+    Behind a switch every device drives all its links whatever the group. In a fully connected mesh (AMD
+    Infinity Fabric: one link per peer) a group of n uses only its n - 1 peer links: (n - 1)/(domain - 1)
+    of the aggregate. Rings and tori use their neighbour links in either case."""
+    if up.topology == "fully_connected" and up.domain_size > 1:
+        return up.bandwidth * min(group - 1, up.domain_size - 1) / (up.domain_size - 1)
+    return up.bandwidth
 
 
 def wire_factor(kind: str, n: int) -> float:
@@ -52,7 +64,7 @@ def collective_floor(kind: str, nbytes: float, group: int, hw: HardwareSpec, str
         factor = wire_factor(kind, group)
         if kind == "all_reduce" and up.in_network_reduction:
             factor = min(factor, 1.0)  # the switch reduces: each byte goes up once and comes back once
-        bw_time = factor * nbytes / up.bandwidth
+        bw_time = factor * nbytes / group_bandwidth(up, group)
         return CollectiveTime(bw_time + up.latency, bw_time, up.latency, "scale_up")
     if out is None:
         raise ValueError(
@@ -61,7 +73,7 @@ def collective_floor(kind: str, nbytes: float, group: int, hw: HardwareSpec, str
         )
     inner = min(domain, group)
     outer = max(group // inner, 1)
-    inner_time = wire_factor(kind, inner) * nbytes / up.bandwidth if (up and inner > 1) else 0.0
+    inner_time = wire_factor(kind, inner) * nbytes / group_bandwidth(up, inner) if (up and inner > 1) else 0.0
     outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
     outer_fraction = wire_factor(kind, outer) if kind != "all_to_all" else (group - inner) / group
     outer_time = outer_fraction * outer_bytes / out.bandwidth

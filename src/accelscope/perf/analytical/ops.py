@@ -28,7 +28,7 @@ from ...workload.ops import (
     OpCost,
     _out_dtype,
 )
-from ..collectives import wire_factor
+from ..collectives import group_bandwidth, wire_factor
 from ..estimate import RESOURCES, Estimate
 from ..roofline import SFU_POLYNOMIAL_FLOPS
 from .gemm import gemm_mapping, gemm_seconds, grouped_rows
@@ -212,12 +212,13 @@ def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, s
     up, out = hw.interconnect.scale_up, hw.interconnect.scale_out
     domain = max(up.domain_size // stride, 1) if up else 1
     if up is not None and group <= domain:
-        return _flat(kind, nbytes, group, up.bandwidth * up.efficiency, up.latency, up.in_network_reduction)
+        return _flat(kind, nbytes, group, group_bandwidth(up, group) * up.efficiency, up.latency,
+                     up.in_network_reduction)
     if out is None:
         raise ValueError(f"{hw.id}: a collective over {group} devices needs interconnect.scale_out")
     inner = min(domain, group) if up else 1
     outer = max(group // inner, 1)
-    inner_t, inner_alg = (_flat(kind, nbytes, inner, up.bandwidth * up.efficiency, up.latency,
+    inner_t, inner_alg = (_flat(kind, nbytes, inner, group_bandwidth(up, inner) * up.efficiency, up.latency,
                                 up.in_network_reduction) if (up and inner > 1) else (0.0, ""))
     outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
     outer_t, outer_alg = _flat(kind, outer_bytes, outer, out.bandwidth * out.efficiency, out.latency, False)
