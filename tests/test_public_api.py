@@ -19,6 +19,17 @@ def test_design_md_names_exist():
     est = acs.estimate(acs.ops.Gemm(m=4096, n=4096, k=4096, dtype="bf16"), hw, level="roofline")
     for field in ("seconds", "flops", "bytes", "bound", "breakdown", "level"):
         assert hasattr(est, field), field
+    inf = acs.llm.infer(model="llama-3.1-70b", hw=hw, tp=8, pp=1, ep=1, batch=64, input_len=2048, output_len=256,
+                        dtype="bf16", kv_dtype="bf16", level="analytical")
+    for field in ("ttft_s", "tpot_s", "output_tokens_per_s", "memory_per_device_bytes", "batch"):
+        assert hasattr(inf, field), field
+    tr = acs.llm.train(model="llama-3.1-405b", hw=hw, tp=8, pp=16, dp=64, cp=1, ep=1, vpp=1, zero=1, seq_len=8192,
+                       global_batch=2048, micro_batch=1, dtype="bf16", recompute="selective", level="analytical",
+                       check_memory=False)
+    for field in ("step_s", "tokens_per_s_per_device", "model_tflops_per_device", "mfu", "memory_per_device_bytes"):
+        assert hasattr(tr, field), field
+    assert set(acs.list_hardware()) >= {"a100-sxm-80gb", "h100-sxm", "h800-sxm", "h200-sxm", "b200", "mi300x",
+                                        "tpu-v5p"}
 
 
 def test_signatures_match_design_md():
@@ -31,7 +42,7 @@ def test_signatures_match_design_md():
 
 
 def test_all_is_explicit():
-    assert set(acs.__all__) >= {"list_hardware", "load_hardware", "estimate", "ops", "Estimate", "HardwareSpec"}
+    assert set(acs.__all__) >= {"list_hardware", "load_hardware", "estimate", "ops", "llm", "Estimate", "HardwareSpec"}
 
 
 # layer -> layers it may import (DESIGN.md)

@@ -5,6 +5,7 @@
     est = acs.estimate(acs.ops.Gemm(m=4096, n=4096, k=4096, dtype="bf16"), hw)
 """
 
+from . import llm
 from . import workload as ops
 from .hardware import HardwareSpec, SpecError, list_hardware, load_hardware
 from .perf import Estimate, LevelNotAvailable, estimate
@@ -21,6 +22,7 @@ __all__ = [
     "__version__",
     "estimate",
     "list_hardware",
+    "llm",
     "load_hardware",
     "ops",
 ]
