@@ -5,27 +5,14 @@
 
 from __future__ import annotations
 
-import time
+from _timing import per_call
 
 from accelscope import llm
-from accelscope.workload.model_config import from_hf
-
-L70 = dict(model_type="llama", hidden_size=8192, num_hidden_layers=80, num_attention_heads=64, num_key_value_heads=8,
-           intermediate_size=28672, vocab_size=128256)
-L405 = dict(model_type="llama", hidden_size=16384, num_hidden_layers=126, num_attention_heads=128,
-            num_key_value_heads=8, intermediate_size=53248, vocab_size=128256)
-
-
-def per_call(fn, repeat: int) -> float:
-    fn()
-    start = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - start) / repeat
+from accelscope.workload.model_config import load_model
 
 
 def main() -> None:
-    m70, m405 = from_hf(L70, "llama-3.1-70b"), from_hf(L405, "llama-3.1-405b")
+    m70, m405 = load_model("llama-3.1-70b"), load_model("llama-3.1-405b")
     cases = [
         ("70B serve, TP8, batch 64 (roofline)",
          lambda: llm.infer(m70, "h100-sxm", tp=8, batch=64, input_len=2048, output_len=256)),

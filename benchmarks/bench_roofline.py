@@ -5,18 +5,10 @@
 
 from __future__ import annotations
 
-import time
+from _timing import per_call
 
 import accelscope as acs
 from accelscope.workload import Attention, Gemm, Graph, Norm
-
-
-def per_call(fn, repeat: int) -> float:
-    fn()  # warm caches (preset load)
-    start = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - start) / repeat
 
 
 def main() -> None:
