@@ -71,7 +71,8 @@ def test_causal_skips_about_half_the_blocks(h100):
                           level="analytical")
     # 64 q blocks: causal visits 64*65/2 = 2080 of 4096 block pairs
     assert causal.details["block_pairs"] == 32 * 2080
-    assert causal.seconds / full.seconds == pytest.approx(2080 / 4096, rel=0.1)
+    # time roughly halves; the per-unit tile loads (same number of units) do not
+    assert 2080 / 4096 < causal.seconds / full.seconds < 0.62
 
 
 def test_decode_attention_splits_kv_and_reads_the_cache(h100):

@@ -19,6 +19,7 @@ import math
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import dtype_bytes
 from ...workload.ops import (
+    ATTENTION_BWD_VECTOR_FLOPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
     Attention,
     Collective,
@@ -141,18 +142,31 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         pairs_per_head = q_blocks * kv_blocks
     heads = op.batch * op.heads
     rows = min(op.q_len, Q_BLOCK)
-    phase_matrix = {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase]
     dv = op.v_head_dim or op.head_dim
-    pair_flops = 2.0 * rows * kv_block * (op.head_dim + dv) * phase_matrix
     core_peak = hw.matrix_peak(op.dtype) * ratio / cores
     vector_core = hw.vector_peak("fp32") * ratio / cores
-    exps = rows * kv_block * {"fwd": 1, "bwd": 1, "fwd_bwd": 2}[op.phase]
-    sfu_chip, extra_vector = _sfu_seconds("exp2", exps, hw, vector_core)
+    scores = rows * kv_block
+    sfu_chip, extra_vector = _sfu_seconds("exp2", scores, hw, vector_core)
     sfu_core = sfu_chip * cores  # one core's share of the chip's SFU rate
-    vector_flops = rows * kv_block * ONLINE_SOFTMAX_VECTOR_FLOPS * {"fwd": 1, "bwd": 1, "fwd_bwd": 2}[op.phase]
-    t_matrix = pair_flops / core_peak
-    t_softmax = sfu_core + vector_flops / vector_core + extra_vector
-    pair_time = max(t_matrix, t_softmax) if variant == "fa3" else t_matrix + t_softmax
+    t_matrix_fwd = 2.0 * scores * (op.head_dim + dv) / core_peak
+    t_softmax_fwd = sfu_core + scores * ONLINE_SOFTMAX_VECTOR_FLOPS / vector_core + extra_vector
+    # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
+    # accumulated in fp32 through L2 with atomics (read + write of a rows x head_dim tile) after every KV block
+    # (FlashAttention-2, Algorithm 2); FA3 hides the atomics and the softmax behind a separate warpgroup.
+    t_matrix_bwd = 2.5 * t_matrix_fwd
+    t_softmax_bwd = sfu_core + scores * ATTENTION_BWD_VECTOR_FLOPS / vector_core + extra_vector
+    l2_core = _l2_bandwidth(hw) / cores
+    t_atomic = 2 * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
+    if variant == "fa3":
+        fwd_pair = max(t_matrix_fwd, t_softmax_fwd)
+        bwd_pair = max(t_matrix_bwd, t_softmax_bwd + t_atomic)
+    else:
+        fwd_pair = t_matrix_fwd + t_softmax_fwd
+        bwd_pair = t_matrix_bwd + t_softmax_bwd + t_atomic
+    pair_time = {"fwd": fwd_pair, "bwd": bwd_pair, "fwd_bwd": fwd_pair + bwd_pair}[op.phase]
+    t_matrix = {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase] * t_matrix_fwd
+    t_softmax = {"fwd": t_softmax_fwd, "bwd": t_softmax_bwd, "fwd_bwd": t_softmax_fwd + t_softmax_bwd}[op.phase]
+    sfu_core *= 2 if op.phase == "fwd_bwd" else 1
 
     # Work units: one (batch, head, query block); decode splits the KV sequence to use every core (split-KV).
     units = heads * q_blocks
@@ -161,17 +175,34 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     waves = math.ceil(units / cores)
     longest = math.ceil(pairs_per_head / q_blocks / splits) if not op.causal else math.ceil(kv_blocks / splits)
     mean = pairs_per_head / q_blocks / splits
-    # waves of units; the last wave waits for its longest unit (causal: the query block on the diagonal)
-    compute = (waves - 1) * mean * pair_time + longest * pair_time
+    # Each unit also loads its own tiles from HBM (its share of the bandwidth) before its first block pair and
+    # writes its outputs after the last: Q in and O out forward; backward also K, V in and dK, dV out (FA2 runs
+    # the backward per KV block). A DRAM latency fills the pipeline.
     hbm = hw.main_memory
+    width = dtype_bytes(op.dtype)
+    tile_bytes = {"fwd": rows * (op.head_dim + dv), "bwd": 2 * kv_block * (op.head_dim + dv) + rows * op.head_dim,
+                  "fwd_bwd": rows * (op.head_dim + dv) + 2 * kv_block * (op.head_dim + dv) + rows * op.head_dim}
+    active = min(units, cores)
+    unit_overhead = (hbm.latency or 0.0) + tile_bytes[op.phase] * width / (hbm.bandwidth * hbm.efficiency / active)
+    # waves of units; the last wave waits for its longest unit (causal: the query block on the diagonal)
+    compute = (waves - 1) * (mean * pair_time + unit_overhead) + longest * pair_time + unit_overhead
     memory = cost.bytes / (hbm.bandwidth * hbm.efficiency) + (hbm.latency or 0.0)
     combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
     seconds = max(compute, memory) + combine
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
             "vector": waves * mean * (t_softmax - sfu_core), "memory": memory}
     details = {"variant": variant, "q_block": Q_BLOCK, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
-               "units": units, "waves": waves, "split_kv": splits, "pair_seconds": pair_time}
+               "units": units, "waves": waves, "split_kv": splits, "pair_seconds": pair_time,
+               "unit_overhead_seconds": unit_overhead}
     return _estimate(op, hw, busy, seconds, cost, details)
+
+
+def _l2_bandwidth(hw: HardwareSpec) -> float:
+    """Achievable bandwidth of the first chip-wide cache (0 if the chip has none)."""
+    for name, level in hw.memory.items():
+        if level.kind == "cache" and level.scope == "chip":
+            return hw.level_total(name)[1] * level.efficiency
+    return 0.0
 
 
 # ----- memory-bound ops -----------------------------------------------------------------------------------------
