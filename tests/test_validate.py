@@ -91,3 +91,10 @@ def test_time_ratio_inverts_rates():
     row = _gemm_row(M=8192, N=8192, K=8192)  # a TFLOP/s row: faster prediction = smaller time ratio
     (result,) = validate([row], ["roofline"])
     assert result.time_ratio == pytest.approx(900 / result.predicted)
+
+
+def test_rows_round_trip_through_parquet(tmp_path):
+    pytest.importorskip("pyarrow")
+    rows = load_rows("dev")[:7]
+    again = load_rows(write_rows(rows, tmp_path / "x.parquet"))
+    assert [(r.id, r.value, r.shape, r.unit) for r in again] == [(r.id, r.value, r.shape, r.unit) for r in rows]
