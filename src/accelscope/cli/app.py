@@ -46,6 +46,12 @@ def hw_list(as_json: JsonOpt = False) -> None:
         console.print(render.hw_table(specs))
 
 
+@hw_app.command("schema")
+def hw_schema() -> None:
+    """Print the spec schema (JSON Schema of every section and field)."""
+    print(json.dumps(HardwareSpec.model_json_schema(), indent=2))
+
+
 @hw_app.command("show")
 def hw_show(
     spec: Annotated[str, typer.Argument(help="Preset id or path to a YAML spec.")],

@@ -114,12 +114,43 @@ def _describe(error: Any) -> tuple[str, str]:
     kind = error["type"]
     message = error["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        message = "unknown field; remove it or check its spelling against the schema (accelscope hw show --schema)"
+        valid = _fields_at(error["loc"][:-1])
+        hint = f"; valid fields here: {', '.join(valid)}" if valid else ""
+        message = f"unknown field; remove it or fix its spelling{hint}"
     elif kind == "missing":
         message = "required field is missing"
     elif "input" in error and kind != "value_error" and not isinstance(error["input"], dict):
         message = f"{message} (got {error['input']!r})"
     return path, message
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Field names the schema allows at a location (walking models, dict values and optional sections)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    node: Any = HardwareSpec
+    for part in loc:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(part))
+            if field is None:
+                return []
+            node = field.annotation
+        elif typing.get_origin(node) is dict:
+            node = typing.get_args(node)[1]
+        node = _unwrap_optional(node)
+    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    import types
+    import typing
+
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
 
 
 # ----- dotted overrides -------------------------------------------------------------------------------
