@@ -100,8 +100,8 @@ def test_small_all_reduce_picks_a_tree_and_large_a_ring(h100):
     small = acs.estimate(Collective("all_reduce", 1 << 16, 8), no_nvls, level="analytical")
     large = acs.estimate(Collective("all_reduce", 1 << 30, 8), no_nvls, level="analytical")
     assert small.details["algorithm"] == "tree" and large.details["algorithm"] == "ring"
-    # ring: 2*7 steps x 0.94 us + 2*7/8 x 1 GiB / 450 GB/s
-    ring = 14 * 0.94e-6 + 1.75 * (1 << 30) / 450e9
+    # ring: 2*7 steps x 0.94 us + 2*7/8 x 1 GiB / (450 GB/s x 0.88 achievable)
+    ring = 14 * 0.94e-6 + 1.75 * (1 << 30) / (450e9 * 0.88)
     assert large.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
 
 

@@ -190,6 +190,17 @@ def test_nvfp4_zero_tensor():
     assert (dequantize(q) == 0).all()
 
 
+def test_nvfp4_tiny_tensor_clamps_like_te():
+    # amax 1e-37: 2688 / 1e-37 overflows FP32, so s_enc clamps to the FP32 max; a zero block still gets b = 0
+    x = np.zeros(48, np.float32)
+    x[:3] = [1e-37, -3e-38, 1e-45]
+    x[32] = 2e-38
+    q = quantize(x, "nvfp4")
+    assert q.tensor_scale == np.finfo(np.float32).max
+    assert q.scale_values()[1] == 0
+    assert same_bits(fake_quantize(x, "nvfp4"), fake_quantize_ref(x, "nvfp4"))
+
+
 def test_stochastic_draws_are_counter_based():
     # the draw of element i depends on (seed, offset + i) only
     assert stochastic_uniform(1, 10, 8) == stochastic_uniform(1, 10, 8)
