@@ -1,0 +1,148 @@
+"""`accelscope numerics formats|quantize`: low-precision formats and what quantising does to numbers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+numerics_app = typer.Typer(help="Low-precision formats: list them, quantize numbers.", no_args_is_help=True)
+console = Console()
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+USER_ERROR_EXIT = 2
+
+
+def _user_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Bad input (ValueError) becomes one line on stderr and exit code 2, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(USER_ERROR_EXIT) from None
+
+    return wrapper
+
+
+def _number(value: object) -> object:
+    """JSON-safe number: NaN/Inf as strings (JSON has no such literals)."""
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return str(float(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+@numerics_app.command("formats")
+@_user_errors
+def formats_command(as_json: JsonOpt = False) -> None:
+    """Every format with its range and precision."""
+    from ..numerics import BLOCK_FORMATS, ELEMENT_FORMATS
+
+    elements = [f.describe() for f in ELEMENT_FORMATS]
+    blocks = [f.describe() for f in BLOCK_FORMATS]
+    if as_json:
+        print(json.dumps({"element_formats": elements, "block_formats": blocks}, indent=2, default=_number))
+        return
+    table = Table(title="Element formats", header_style="bold")
+    for col in ("name", "bits", "E/M", "bias", "max", "min normal", "min subn.", "Inf", "NaN", "specials"):
+        table.add_column(col, justify="left" if col in ("name", "specials") else "right", no_wrap=True)
+    for d in elements:
+        em = f"{d['exp_bits']}/{d['man_bits']}" if d["kind"] == "float" else "int"
+        table.add_row(str(d["name"]), str(d["bits"]), em, str(d.get("bias", "—")), f"{d['max']:.6g}",
+                      f"{d['min_normal']:.4g}" if "min_normal" in d else "—", f"{d['min_subnormal']:.4g}",
+                      "yes" if d["has_inf"] else "no", "yes" if d["has_nan"] else "no", str(d.get("specials", "int")))
+    console.print(table)
+    blocks_table = Table(title="Block formats", header_style="bold")
+    for col in ("name", "element", "block", "scale", "bits/elem", "max elem"):
+        blocks_table.add_column(col, justify="left" if col in ("name", "element", "scale") else "right",
+                                no_wrap=True)
+    for d in blocks:
+        blocks_table.add_row(str(d["name"]), str(d["element"]), str(d["block"]), str(d["scale"]),
+                             f"{d['bits_per_element']:.4g}", f"{d['max_element']:.6g}")
+    console.print(blocks_table)
+
+
+def _parse_values(values: str | None, random: int | None, seed: int) -> np.ndarray:
+    if (values is None) == (random is None):
+        raise ValueError("values: give exactly one of --values 1.0,2.5,... or --random N")
+    if random is not None:
+        if random < 1:
+            raise ValueError(f"random: must be >= 1 (got {random})")
+        return np.random.default_rng(seed).standard_normal(random).astype(np.float32)
+    try:
+        return np.array([float(v) for v in values.split(",") if v.strip()], dtype=np.float32)
+    except ValueError:
+        raise ValueError(f"values: must be comma-separated numbers, e.g. 1.0,2.5,-3 (got {values!r})") from None
+
+
+@numerics_app.command("quantize")
+@_user_errors
+def quantize_command(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Format name (accelscope numerics formats).")],
+    values: Annotated[str | None, typer.Option("--values", help="Comma-separated inputs, e.g. 1.0,2.5,-3.")] = None,
+    random: Annotated[int | None, typer.Option("--random", help="Use N standard-normal inputs.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --random and stochastic rounding.")] = 0,
+    rounding: Annotated[str, typer.Option("--rounding", help="rne | rna | rtz | raz | stochastic")] = "rne",
+    overflow: Annotated[str, typer.Option("--overflow", help="saturate | infnan")] = "saturate",
+    scaling: Annotated[str | None, typer.Option("--scaling", help="Element formats: none|tensor|channel|token")] = None,
+    scale_rule: Annotated[str | None, typer.Option("--scale-rule", help="MX: floor|ceil|rceil; FP32: amax|pow2")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows shown in the table.")] = 32,
+    as_json: JsonOpt = False,
+) -> None:
+    """Quantize numbers: codes, scales, dequantized values and error metrics."""
+    from ..numerics import dequantize, error_report, quantize
+
+    x = _parse_values(values, random, seed)
+    q = quantize(x, fmt, rounding=rounding, overflow=overflow, scaling=scaling, scale_rule=scale_rule, seed=seed)
+    y = dequantize(q)
+    codes = q.element_codes().ravel()
+    scales = q.scale_values()
+    finite = np.isfinite(x) & np.isfinite(y)
+    metrics = error_report(x[finite], y[finite]) if finite.any() else {}
+    result = {
+        "format": q.fmt.name, "rounding": rounding, "overflow": overflow, "scaling": q.scaling,
+        "scale_rule": q.scale_rule, "input": x.tolist(), "codes": codes.tolist(),
+        "scale_codes": None if q.scales is None else np.asarray(q.scales).ravel().tolist(),
+        "scales": None if scales is None else np.asarray(scales).ravel().tolist(),
+        "tensor_scale": None if q.tensor_scale is None else float(q.tensor_scale),
+        "dequantized": y.tolist(), "metrics": metrics, "bytes": q.nbytes,
+    }
+    if as_json:
+        print(json.dumps(result, indent=2, default=_number))
+        return
+    _print_quantized(x, y, codes, q, result, limit)
+
+
+def _print_quantized(x, y, codes, q, result, limit: int) -> None:
+    code_width = (q.element_format.bits + 3) // 4
+    table = Table(title=f"{result['format']} ({result['rounding']}, {result['overflow']})", header_style="bold")
+    for col in ("#", "input", "code", "dequantized", "error"):
+        table.add_column(col, justify="right")
+    for i in range(min(limit, x.size)):
+        table.add_row(str(i), f"{x[i]:.8g}", f"0x{int(codes[i]):0{code_width}X}", f"{y[i]:.8g}",
+                      f"{float(y[i]) - float(x[i]):.3g}")
+    console.print(table)
+    if x.size > limit:
+        console.print(f"... {x.size - limit} more (use --limit or --json)")
+    if result["scales"] is not None:
+        shown = ", ".join(f"{s:.6g}" for s in result["scales"][:8])
+        more = " ..." if len(result["scales"]) > 8 else ""
+        console.print(f"scales: {shown}{more}")
+    if result["tensor_scale"] is not None:
+        console.print(f"tensor scale s_enc: {result['tensor_scale']:.8g}")
+    m = result["metrics"]
+    if m:
+        console.print(f"SQNR {m['sqnr_db']:.2f} dB, relative error {m['relative_error']:.4g}, "
+                      f"max |error| {m['max_abs_error']:.4g}, {result['bytes']} bytes")
