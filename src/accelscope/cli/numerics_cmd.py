@@ -146,3 +146,32 @@ def _print_quantized(x, y, codes, q, result, limit: int) -> None:
     if m:
         console.print(f"SQNR {m['sqnr_db']:.2f} dB, relative error {m['relative_error']:.4g}, "
                       f"max |error| {m['max_abs_error']:.4g}, {result['bytes']} bytes")
+
+
+@numerics_app.command("tradeoff")
+def tradeoff(
+    model: Annotated[str, typer.Argument(help="Model preset id or config.json.")],
+    hw: Annotated[str, typer.Option("--hw", help="Preset id or spec file.")],
+    tp: Annotated[int, typer.Option(help="Tensor-parallel devices.")] = 1,
+    batch: Annotated[int, typer.Option(help="Sequences per batch.")] = 1,
+    input_len: Annotated[int, typer.Option(help="Prompt tokens.")] = 2048,
+    output_len: Annotated[int, typer.Option(help="Generated tokens.")] = 256,
+    level: Annotated[str, typer.Option(help="Performance level.")] = "analytical",
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Accuracy (GEMM error at the model's hidden size) and estimated serving speed per number format."""
+    from ..llm.tradeoff import format_tradeoff
+
+    rows = format_tradeoff(model, hw, tp=tp, batch=batch, input_len=input_len, output_len=output_len, level=level)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{model} on {tp} x {hw}: accuracy vs speed per format ({level})", header_style="bold")
+    for col in ("format", "priced as", "GEMM rel. error", "SQNR dB", "TTFT", "TPOT", "tokens/s", "weights/dev"):
+        table.add_column(col, justify="left" if col in ("format", "priced as") else "right")
+    for r in rows:
+        speed = ([f"{r['ttft_s'] * 1e3:.1f} ms", f"{r['tpot_s'] * 1e3:.2f} ms", f"{r['output_tokens_per_s']:,.0f}",
+                  f"{r['weights_bytes_per_device'] / 1e9:.1f} GB"] if r["fits"] else ["does not fit", "", "", ""])
+        table.add_row(r["format"], str(r["priced_as"]), f"{r['gemm_relative_error']:.2%}", f"{r['gemm_sqnr_db']:.1f}",
+                      *speed)
+    Console().print(table)
