@@ -48,3 +48,18 @@ def test_bad_input_is_one_line_and_exit_2():
     assert result.exit_code == 2 and "values: must be comma-separated numbers" in result.stderr
     result = runner.invoke(numerics_app, ["quantize", "-f", "fp8_e4m3"])
     assert result.exit_code == 2 and "give exactly one of --values" in result.stderr
+
+
+def test_study_gemm_cli_json():
+    import json
+
+    from typer.testing import CliRunner
+
+    from accelscope.cli.app import app
+
+    result = CliRunner().invoke(app, ["numerics", "study", "gemm", "--formats", "fp8_e4m3,mxfp4", "--k", "256",
+                                      "--json"])
+    assert result.exit_code == 0, result.stdout
+    records = json.loads(result.stdout)
+    errors = {r["format"]: r["relative_error"] for r in records}
+    assert errors["fp8_e4m3"] < errors["mxfp4"]

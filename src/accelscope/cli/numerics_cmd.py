@@ -175,3 +175,43 @@ def tradeoff(
         table.add_row(r["format"], str(r["priced_as"]), f"{r['gemm_relative_error']:.2%}", f"{r['gemm_sqnr_db']:.1f}",
                       *speed)
     Console().print(table)
+
+
+study_app = typer.Typer(help="Accuracy studies: GEMM error vs format and K, perplexity of a small LM per format.",
+                        no_args_is_help=True)
+numerics_app.add_typer(study_app, name="study")
+
+
+@study_app.command("gemm")
+def study_gemm(
+    formats: Annotated[str, typer.Option(help="Comma-separated formats.")] = "bf16,fp8_e4m3,mxfp8_e4m3,mxfp6_e3m2,"
+                                                                              "mxfp4,nvfp4",
+    k: Annotated[str, typer.Option(help="Comma-separated reduction lengths.")] = "256,1024,4096",
+    seed: Annotated[int, typer.Option(help="Operand seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """GEMM relative error and SQNR per format and K (standard-normal operands, exact accumulation)."""
+    from ..numerics.studies import gemm_error_vs_format
+
+    names = [f.strip() for f in formats.split(",") if f.strip()]
+    records = [r for kk in (int(x) for x in k.split(",")) for r in gemm_error_vs_format(names, k=kk, seed=seed)]
+    if as_json:
+        print(json.dumps(records, indent=2, default=float))
+        return
+    table = Table(title="GEMM error vs format and K", header_style="bold")
+    for col in ("format", "K", "relative error", "SQNR dB"):
+        table.add_column(col, justify="left" if col == "format" else "right")
+    for r in records:
+        table.add_row(str(r["format"]), str(r["k"]), f"{r['relative_error']:.3%}", f"{r['sqnr_db']:.1f}")
+    Console().print(table)
+
+
+@study_app.command("lm")
+def study_lm(
+    steps: Annotated[int, typer.Option(help="Training steps of the TinyGPT (the docs use 300).")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+) -> None:
+    """Train a byte-level TinyGPT on the Python standard library and print perplexity per format (Markdown)."""
+    from ..numerics import lm_study
+
+    lm_study.main(steps=steps, seed=seed)
