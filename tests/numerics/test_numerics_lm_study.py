@@ -93,3 +93,24 @@ def test_local_hugging_face_checkpoint(tmp_path, data):
         pass
     with pytest.raises(ValueError, match=r"path: .* is not a Hugging Face checkpoint directory"):
         load_hf_causal_lm(tmp_path / "missing")
+
+
+def test_checkpoint_with_its_own_tokenizer(tmp_path):
+    """A checkpoint directory with a tokenizer: text is encoded by that tokenizer, not as bytes."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from accelscope.numerics.lm_study import checkpoint_ptq_study, checkpoint_tokens, stdlib_corpus
+
+    text = stdlib_corpus(60_000).decode("utf-8", errors="replace")
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel()
+    bpe.train_from_iterator([text], trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>"]))
+    PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>").save_pretrained(tmp_path)
+    config = LlamaConfig(vocab_size=bpe.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
+    LlamaForCausalLM(config).save_pretrained(tmp_path)
+    tokens = checkpoint_tokens(tmp_path, b"def f(x):\n    return x\n", config.vocab_size)
+    assert 0 < len(tokens) < len(b"def f(x):\n    return x\n")  # BPE merges: fewer tokens than bytes
+    records = checkpoint_ptq_study(tmp_path, ["mxfp8_e4m3"], context=32, max_bytes=40_000)
+    assert records[0]["mode"] == "none" and all(r["perplexity"] > 1 for r in records)

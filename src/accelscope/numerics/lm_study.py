@@ -268,6 +268,32 @@ def load_hf_causal_lm(path: str | Path) -> nn.Module:
     return AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, torch_dtype=torch.float32)
 
 
+def checkpoint_tokens(path: str | Path, text: bytes, vocab_size: int) -> torch.Tensor:
+    """Token ids for `text` as the checkpoint would see them: its own tokenizer when the directory has one
+    (tokenizer.json / tokenizer_config.json, loaded offline), else raw byte ids (which need a vocabulary >= 256)."""
+    directory = Path(path)
+    if (directory / "tokenizer.json").exists() or (directory / "tokenizer_config.json").exists():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        ids = tokenizer(text.decode("utf-8", errors="replace"), add_special_tokens=False)["input_ids"]
+        return torch.tensor(ids, dtype=torch.long)
+    if vocab_size < 256:
+        raise ValueError(f"{path}: no tokenizer files and a vocabulary of {vocab_size} < 256; add the checkpoint's "
+                         "tokenizer (tokenizer.json) so the text can be encoded")
+    return torch.tensor(list(text), dtype=torch.long)
+
+
+def checkpoint_ptq_study(path: str | Path, formats: Iterable[str], *, context: int = 128, max_bytes: int = 200_000,
+                         modes: Iterable[str] = ("weights", "weights+activations"),
+                         roundings: Iterable[str] = ("rne",)) -> list[dict[str, object]]:
+    """Perplexity of a local Hugging Face checkpoint on held-out standard-library text, per format."""
+    model = load_hf_causal_lm(path)
+    text = stdlib_corpus(max_bytes)
+    tokens = checkpoint_tokens(path, text[int(0.9 * len(text)):], model.config.vocab_size)
+    return ptq_study(model, tokens, formats, context=context, roundings=roundings, modes=modes)
+
+
 # ----- the documented study (python -m accelscope.numerics.lm_study) --------------------------------------
 PTQ_FORMATS = ("fp8_e4m3", "fp8_e5m2", "mxfp8_e4m3", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "nvfp4", "mxint8",
                "int8", "int4")
