@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/accelscope demo --out report
 	$(BIN)/accelscope hw list
 	$(BIN)/accelscope estimate gemm --m 8192 --n 8192 --k 8192 --dtype bf16 --hw h100-sxm --level analytical --explain
 	$(BIN)/accelscope llm infer llama-3.1-70b --hw h100-sxm --tp 8 --batch 64 --input-len 2048 --output-len 256 --level analytical

@@ -200,6 +200,7 @@ def _mount_optional() -> None:
     """Sub-apps of other layers, mounted when their module is present."""
     from .bench_cmd import bench_command
     from .calibrate_cmd import calibrate_command
+    from .demo_cmd import demo_command
     from .llm_cmd import llm_app
     from .validate_cmd import validate_command
 
@@ -207,6 +208,7 @@ def _mount_optional() -> None:
     app.command("validate")(validate_command)
     app.command("calibrate")(calibrate_command)
     app.command("bench")(bench_command)
+    app.command("demo")(demo_command)
     try:
         from .numerics_cmd import numerics_app
     except ImportError:

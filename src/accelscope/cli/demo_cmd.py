@@ -1,0 +1,24 @@
+"""`accelscope demo --out DIR`: the main job, a report a hardware vendor can read."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+
+def demo_command(
+    out: Annotated[str, typer.Option("--out", help="Folder for index.html, figures/ and results.json.")] = "report",
+) -> None:
+    """Evaluate LLM serving, training and critical kernels on current and hypothetical chips; write the report."""
+    from ..report import write_demo_report
+
+    start = time.perf_counter()
+    path, results = write_demo_report(out)
+    console = Console()
+    console.print(f"evaluated {len(results.chips)} chips, {len(results.kernels)} kernel estimates, "
+                  f"{len(results.serving)} serving and {len(results.training)} training scenarios "
+                  f"in {time.perf_counter() - start:.1f} s")
+    console.print(f"report: [bold]{path.resolve()}[/]")

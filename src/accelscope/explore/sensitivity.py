@@ -1,0 +1,43 @@
+"""Elasticities: d log(metric) / d log(parameter) around a design, by central differences of ±step.
+
+An elasticity of 0.93 for HBM bandwidth on decode tokens/s means +1 % bandwidth gives +0.93 % tokens/s; 0 means
+the parameter does not limit the workload at this design point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from ..hardware import HardwareSpec
+
+# Parameters a co-design study varies first, as dotted spec paths (only those the spec has are used).
+DEFAULT_PARAMETERS = (
+    "memory.{main}.bandwidth", "matrix.peak.bf16", "matrix.peak.fp8_e4m3", "vector.peak.fp32",
+    "sfu.ops_per_clock_per_core.exp2", "memory.l2.bandwidth", "interconnect.scale_up.bandwidth",
+    "runtime.launch_latency",
+)
+
+
+def _value(hw: HardwareSpec, path: str) -> float | None:
+    node: object = hw.model_dump()
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return float(node) if isinstance(node, int | float) and not isinstance(node, bool) else None
+
+
+def elasticities(metric: Callable[[HardwareSpec], float], hw: HardwareSpec,
+                 parameters: tuple[str, ...] = DEFAULT_PARAMETERS, step: float = 0.1) -> dict[str, float]:
+    """Elasticity of `metric(hw)` (higher is better or worse, as the caller defines) per parameter."""
+    out = {}
+    for template in parameters:
+        path = template.format(main=hw.main_memory_name)
+        value = _value(hw, path)
+        if value is None or value <= 0:
+            continue
+        up = metric(hw.with_overrides({path: value * (1 + step)}))
+        down = metric(hw.with_overrides({path: value * (1 - step)}))
+        out[path] = (math.log(up) - math.log(down)) / (math.log(1 + step) - math.log(1 - step))
+    return out
