@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("plotly")
 
-from accelscope.report import write_demo_report  # noqa: E402
+from accelscope.report import write_demo_report
 
 
 @pytest.fixture(scope="module")

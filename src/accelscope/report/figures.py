@@ -1,0 +1,147 @@
+"""Figures from demo records: interactive (plotly) for the HTML report, static (matplotlib PNG + SVG) for slides.
+
+Every function takes plain records (DemoResults) and returns figures; nothing here calls a performance model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .demo import DemoResults
+
+RESOURCE_COLORS = {"matrix": "#1f77b4", "vector": "#ff7f0e", "sfu": "#9467bd", "memory": "#2ca02c",
+                   "interconnect": "#d62728", "launch": "#7f7f7f"}
+ATTENTION_HEAD_DIM = 128  # the SFU roof is drawn for attention at this head dim: 4·D matrix FLOPs per exp
+
+
+def roofline_traces(results: DemoResults, chip: dict[str, Any]) -> dict[str, Any]:
+    """Roofs (memory slope, bf16 and fp8 matrix peaks, vector peak, SFU roof for attention) and the kernels."""
+    import numpy as np
+
+    x = np.logspace(-1, 5, 200)
+    roofs = {
+        "HBM slope": np.minimum(x * chip["bandwidth"], chip["fp8"]),
+        "matrix bf16": np.full_like(x, chip["bf16"]),
+        "matrix fp8": np.full_like(x, chip["fp8"]),
+        "vector fp32": np.full_like(x, chip["vector"]),
+    }
+    if chip["exp2"]:
+        roofs[f"SFU roof (attention, D={ATTENTION_HEAD_DIM})"] = np.full_like(x, chip["exp2"] * 4 * ATTENTION_HEAD_DIM)
+    points = [k for k in results.kernels if k["hw"] == chip["id"] and k["intensity"]]
+    return {"x": x, "roofs": roofs, "points": points}
+
+
+def plotly_roofline(results: DemoResults, chip: dict[str, Any]) -> Any:
+    import plotly.graph_objects as go
+
+    data = roofline_traces(results, chip)
+    fig = go.Figure()
+    for name, y in data["roofs"].items():
+        dash = "dot" if name.startswith(("vector", "SFU")) else None
+        fig.add_trace(go.Scatter(x=data["x"], y=y / 1e12, mode="lines", name=name, line={"dash": dash}))
+    for p in data["points"]:
+        fig.add_trace(go.Scatter(x=[p["intensity"]], y=[p["achieved"] / 1e12], mode="markers", name=p["kernel"],
+                                 marker={"size": 10, "color": RESOURCE_COLORS.get(p["bound"], "black")},
+                                 hovertemplate=f"{p['kernel']}<br>bound: {p['bound']}<br>%{{y:.0f}} TFLOP/s"
+                                               f"<br>%{{x:.1f}} FLOP/B<extra></extra>"))
+    fig.update_layout(title=f"Roofline: {chip['name']}", xaxis={"type": "log", "title": "FLOP / byte of HBM traffic"},
+                      yaxis={"type": "log", "title": "TFLOP/s"}, height=460, legend={"font": {"size": 10}})
+    return fig
+
+
+def plotly_breakdown(results: DemoResults, phase: str) -> Any:
+    """Stacked bars: wall time of one decode step (or the prefill) charged to its limiting resource, per chip."""
+    import plotly.graph_objects as go
+
+    rows = [s for s in results.serving if s["dtype"] == "bf16"]
+    key = f"{phase}_attribution"
+    fig = go.Figure()
+    for resource, color in RESOURCE_COLORS.items():
+        values = [s[key].get(resource, 0.0) * 1e3 for s in rows]
+        if any(values):
+            fig.add_trace(go.Bar(name=resource, x=[s["hw"] for s in rows], y=values, marker_color=color))
+    unit = "ms per decode step" if phase == "decode" else "ms of prefill"
+    fig.update_layout(barmode="stack", title=f"Llama-3.1-70B {phase}: time by limiting resource (bf16, TP8)",
+                      yaxis={"title": unit}, height=420)
+    return fig
+
+
+def plotly_tornado(results: DemoResults) -> Any:
+    import plotly.graph_objects as go
+
+    items = sorted(results.elasticity.items(), key=lambda kv: abs(kv[1]))
+    fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h",
+                           marker_color=["#2ca02c" if v > 0 else "#d62728" for _, v in items]))
+    fig.update_layout(title=f"What limits 70B decode on {results.elasticity_chip}: elasticity of tokens/s",
+                      xaxis={"title": "d log(tokens/s) / d log(parameter)"}, height=420, margin={"l": 260})
+    return fig
+
+
+def plotly_training(results: DemoResults) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for part, color in (("compute", "#1f77b4"), ("bubble", "#bcbd22"), ("exposed_comm", "#d62728"),
+                        ("optimizer", "#7f7f7f")):
+        fig.add_trace(go.Bar(name=part, x=[t["hw"] for t in results.training],
+                             y=[t["breakdown"][part] for t in results.training], marker_color=color))
+    fig.update_layout(barmode="stack", title="Llama-3.1-405B training step on 16,384 devices (TP8 PP16 DP128)",
+                      yaxis={"title": "seconds per step"}, height=420)
+    return fig
+
+
+# ----- static figures (matplotlib) -------------------------------------------------------------------------------
+def write_static_figures(results: DemoResults, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths: list[Path] = []
+    chips = results.chips
+    fig, axes = plt.subplots(1, len(chips), figsize=(4.2 * len(chips), 4), squeeze=False)
+    for ax, chip in zip(axes[0], chips, strict=True):
+        data = roofline_traces(results, chip)
+        for name, y in data["roofs"].items():
+            ax.plot(data["x"], y / 1e12, ls=":" if name.startswith(("vector", "SFU")) else "-", label=name)
+        for p in data["points"]:
+            ax.scatter(p["intensity"], p["achieved"] / 1e12, color=RESOURCE_COLORS.get(p["bound"], "k"), zorder=3)
+        ax.set(xscale="log", yscale="log", title=chip["id"], xlabel="FLOP/B")
+    axes[0][0].set_ylabel("TFLOP/s")
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    paths += _save(fig, out / "roofline")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    items = sorted(results.elasticity.items(), key=lambda kv: abs(kv[1]))
+    ax.barh([k for k, _ in items], [v for _, v in items], color=["#2ca02c" if v > 0 else "#d62728" for _, v in items])
+    ax.set_xlabel("elasticity of 70B decode tokens/s")
+    fig.tight_layout()
+    paths += _save(fig, out / "tornado")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    rows = [s for s in results.serving if s["dtype"] == "bf16"]
+    bottom = [0.0] * len(rows)
+    for resource, color in RESOURCE_COLORS.items():
+        values = [s["decode_attribution"].get(resource, 0.0) * 1e3 for s in rows]
+        if any(values):
+            ax.bar([s["hw"] for s in rows], values, bottom=bottom, color=color, label=resource)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_ylabel("ms per decode step")
+    ax.legend(fontsize=7)
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    paths += _save(fig, out / "decode_breakdown")
+    plt.close(fig)
+    return paths
+
+
+def _save(fig: Any, stem: Path) -> list[Path]:
+    paths = []
+    for suffix in (".png", ".svg"):
+        fig.savefig(stem.with_suffix(suffix), dpi=130)
+        paths.append(stem.with_suffix(suffix))
+    return paths
