@@ -50,4 +50,4 @@ def test_decode_elasticity_is_dominated_by_memory_or_launch(report):
     positive = max(results.elasticity, key=lambda k: results.elasticity[k])
     assert positive == "memory.hbm.bandwidth"
     assert results.elasticity["runtime.launch_latency"] < 0
-    assert re.search(r"\+1 % HBM bandwidth gives \+0\.\d\d %", page)
+    assert re.search(r"70B decode is HBM-bound: \+1 % memory\.hbm\.bandwidth gives \+0\.\d\d % tokens/s", page)
