@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -20,7 +20,13 @@ demo: $(STAMP)
 	$(BIN)/accelscope estimate gemm --m 8192 --n 8192 --k 8192 --dtype bf16 --hw h100-sxm --level analytical --explain
 	$(BIN)/accelscope llm infer llama-3.1-70b --hw h100-sxm --tp 8 --batch 64 --input-len 2048 --output-len 256 --level analytical
 
-test: $(STAMP)
+# Debian's chromium + chromedriver for the report's browser test (skipped with a message if they cannot be had)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	   >/dev/null) || echo "chromium not installed: the browser test will be skipped"
+
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 tests
 
