@@ -22,10 +22,11 @@ def test_report_is_self_contained_with_every_section(report):
     assert "<script src=" not in page  # plotly's JavaScript is inlined: the file works offline
     assert "Plotly" in page
     for title in ("Hardware comparison", "What limits decode", "Time breakdown by resource", "Training at scale",
-                  "Rooflines with the critical kernels"):
+                  "Rooflines with the critical kernels", "Decode by op type", "Accuracy vs speed per number format",
+                  "How far to trust these numbers"):
         assert title in page
-    assert page.count("class='conclusion'") == 5
-    assert page.count("Reproduce:") == 5
+    assert page.count("class='conclusion'") == 8
+    assert page.count("Reproduce:") == 8
 
 
 def test_key_numbers_appear(report):
@@ -51,3 +52,8 @@ def test_decode_elasticity_is_dominated_by_memory_or_launch(report):
     assert positive == "memory.hbm.bandwidth"
     assert results.elasticity["runtime.launch_latency"] < 0
     assert re.search(r"70B decode is HBM-bound: \+1 % memory\.hbm\.bandwidth gives \+0\.\d\d % tokens/s", page)
+
+
+def test_results_render_in_notebooks(report):
+    _, _, results = report
+    assert results._repr_html_().startswith("<table>")

@@ -55,7 +55,8 @@ def test_loads_without_console_errors(loaded):
 
 def test_every_chart_renders(loaded):
     browser, results, charts = loaded
-    assert charts == 4 + len(results.chips)  # tornado, 2 breakdowns, training, one roofline per chip
+    # tornado, 2 resource breakdowns, op-type breakdown, tradeoff, validation, training, one roofline per chip
+    assert charts == 7 + len(results.chips)
     sizes = browser.execute_script(
         "return [...document.querySelectorAll('.plotly-graph-div')].map(d => {"
         "  const svg = d.querySelector('.main-svg'); const r = svg.getBoundingClientRect();"

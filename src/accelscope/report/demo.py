@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import llm
 from ..explore import elasticities
+from ..llm.tradeoff import format_tradeoff
 from ..hardware import load_hardware
 from ..perf import estimate
 from ..workload import Attention, Gemm, GroupedGemm, Norm, Quantize
@@ -34,6 +35,11 @@ KERNELS = {
     "quantize 64M to mxfp8": Quantize(elements=1 << 26, fmt="mxfp8", block=32),
 }
 ELASTICITY_CHIP = "h100-sxm"
+TRADEOFF_CHIP = "b200"  # native FP4/FP6/FP8: every format runs on its own matrix path
+# op-type groups of the decode graph's node names, for the per-op breakdown
+OP_GROUPS = {"attention": ("attention",), "GEMMs": ("proj", "mlp_", "experts", "lm_head", "router", "absorb"),
+             "norms": ("norm",), "communication": ("allreduce", "_rs", "_ag", "dispatch", "combine", "send"),
+             "elementwise": ("rope", "residual", "act", "embedding")}
 
 
 @dataclass
@@ -44,6 +50,15 @@ class DemoResults:
     chips: list[dict[str, Any]] = field(default_factory=list)
     elasticity: dict[str, float] = field(default_factory=dict)
     elasticity_chip: str = ELASTICITY_CHIP
+    tradeoff: list[dict[str, Any]] = field(default_factory=list)  # accuracy vs speed per number format
+    tradeoff_chip: str = TRADEOFF_CHIP
+    validation: list[dict[str, Any]] = field(default_factory=list)  # dev-set error per category and level
+
+    def _repr_html_(self) -> str:  # Jupyter: the serving comparison as a table
+        head = "<tr><th>chip</th><th>dtype</th><th>TTFT ms</th><th>TPOT ms</th><th>tokens/s</th></tr>"
+        rows = "".join(f"<tr><td>{s['hw']}</td><td>{s['dtype']}</td><td>{s['ttft_s'] * 1e3:.1f}</td>"
+                       f"<td>{s['tpot_s'] * 1e3:.2f}</td><td>{s['tokens_per_s']:,.0f}</td></tr>" for s in self.serving)
+        return f"<table>{head}{rows}</table>"
 
 
 def _chip_record(hw_id: str) -> dict[str, Any]:
@@ -64,7 +79,17 @@ def _serving(hw_id: str, dtype: str) -> dict[str, Any]:
             "tokens_per_s_per_kusd": per_device / hw.cost.unit_price * 1e3 if hw.cost else None,
             "memory_used": r.memory.total, "memory_capacity": r.memory.capacity, "headroom": r.memory.headroom,
             "decode_bound": r.decode.bound, "prefill_bound": r.prefill.bound,
-            "decode_attribution": dict(r.decode.attribution), "prefill_attribution": dict(r.prefill.attribution)}
+            "decode_attribution": dict(r.decode.attribution), "prefill_attribution": dict(r.prefill.attribution),
+            "decode_by_op": _by_op(r.decode)}
+
+
+def _by_op(est: Any) -> dict[str, float]:
+    """Seconds of one pass per op group (attention, GEMMs, norms, communication, elementwise)."""
+    out: dict[str, float] = dict.fromkeys(OP_GROUPS, 0.0)
+    for name, count, part in est.parts:
+        group = next((g for g, keys in OP_GROUPS.items() if any(k in name for k in keys)), "elementwise")
+        out[group] += count * part.seconds
+    return out
 
 
 def _training(hw_id: str) -> dict[str, Any]:
@@ -95,4 +120,14 @@ def run_demo(chips: tuple[str, ...] = CHIPS) -> DemoResults:
         return llm.infer(hw=hw, level=LEVEL, **SERVING).decode_tokens_per_s  # type: ignore[arg-type]
 
     results.elasticity = elasticities(decode_rate, load_hardware(ELASTICITY_CHIP))
+    results.tradeoff = format_tradeoff(SERVING["model"], TRADEOFF_CHIP, tp=SERVING["tp"], batch=SERVING["batch"],
+                                       input_len=SERVING["input_len"], output_len=SERVING["output_len"], level=LEVEL)
+    results.validation = _validation()
     return results
+
+
+def _validation() -> list[dict[str, Any]]:
+    from ..measure import summarize, validate
+
+    return [{"category": c.category, "level": c.level, "rows": c.rows, "mean_abs": c.mean_abs,
+             "median_abs": c.median_abs} for c in summarize(validate("dev", ["roofline", LEVEL]))]

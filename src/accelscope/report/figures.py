@@ -145,3 +145,43 @@ def _save(fig: Any, stem: Path) -> list[Path]:
         fig.savefig(stem.with_suffix(suffix), dpi=130)
         paths.append(stem.with_suffix(suffix))
     return paths
+
+
+def plotly_by_op(results: DemoResults) -> Any:
+    """Stacked bars: one decode step split by op type (attention, GEMMs, norms, communication, elementwise)."""
+    import plotly.graph_objects as go
+
+    rows = [s for s in results.serving if s["dtype"] == "bf16"]
+    fig = go.Figure()
+    for group in rows[0]["decode_by_op"] if rows else []:
+        fig.add_trace(go.Bar(name=group, x=[s["hw"] for s in rows], y=[s["decode_by_op"][group] * 1e3 for s in rows]))
+    fig.update_layout(barmode="stack", title="Llama-3.1-70B decode step by op type (bf16, TP8)",
+                      yaxis={"title": "ms per decode step"}, height=420)
+    return fig
+
+
+def plotly_tradeoff(results: DemoResults) -> Any:
+    """Accuracy vs speed per number format: GEMM relative error against serving throughput."""
+    import plotly.graph_objects as go
+
+    rows = [r for r in results.tradeoff if r.get("fits")]
+    fig = go.Figure(go.Scatter(
+        x=[100 * r["gemm_relative_error"] for r in rows], y=[r["output_tokens_per_s"] for r in rows],
+        mode="markers+text", text=[r["format"] for r in rows], textposition="top center", marker={"size": 12}))
+    fig.update_layout(title=f"Accuracy vs speed per format: Llama-3.1-70B on 8 x {results.tradeoff_chip}",
+                      xaxis={"title": "GEMM relative error at K = hidden size (%)", "type": "log"},
+                      yaxis={"title": "output tokens/s (replica)"}, height=440)
+    return fig
+
+
+def plotly_validation(results: DemoResults) -> Any:
+    """Mean absolute error against the public measured dev set, per category and level."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for level in dict.fromkeys(v["level"] for v in results.validation):
+        rows = [v for v in results.validation if v["level"] == level]
+        fig.add_trace(go.Bar(name=level, x=[v["category"] for v in rows], y=[100 * v["mean_abs"] for v in rows]))
+    fig.update_layout(barmode="group", title="Error vs published measurements (dev set), mean |error|",
+                      yaxis={"title": "%", "type": "log"}, height=420)
+    return fig

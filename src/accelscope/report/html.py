@@ -88,7 +88,24 @@ def _conclusions(results: DemoResults) -> dict[str, str]:
     bound_share = {hw: max(s["decode_attribution"], key=lambda r: s["decode_attribution"][r]) for hw, s in bf16.items()}
     best_train = max(results.training, key=lambda t: t["mfu"])
     fp8_gain = fp8[base["hw"]]["tokens_per_s"] / base["tokens_per_s"] if base["hw"] in fp8 else 1.0
+    by_op = {hw: max(s["decode_by_op"], key=lambda g: s["decode_by_op"][g]) for hw, s in bf16.items()}
+    gemm_share = base["decode_by_op"]["GEMMs"] / sum(base["decode_by_op"].values())
+    fits = [r for r in results.tradeoff if r.get("fits")]
+    fastest = max(fits, key=lambda r: r["output_tokens_per_s"]) if fits else None
+    bf16_row = next((r for r in fits if r["format"] == "bf16"), None)
+    validation = {(v["category"], v["level"]): v["mean_abs"] for v in results.validation}
+    best_cat = min((c for c, lv in validation if lv == LEVEL), key=lambda c: validation[(c, LEVEL)], default="")
     return {
+        "by_op": (f"GEMMs (weight reads) take {100 * gemm_share:.0f} % of a decode step on {base['hw']}; the largest "
+                  "op type per chip: " + ", ".join(f"{hw}: {g}" for hw, g in by_op.items()) + "."),
+        "tradeoff": (f"On {results.tradeoff_chip}, {fastest['format']} serves "
+                     f"{fastest['output_tokens_per_s'] / bf16_row['output_tokens_per_s']:.1f}x the bf16 throughput at "
+                     f"{100 * fastest['gemm_relative_error']:.1f} % GEMM error (bf16: "
+                     f"{100 * bf16_row['gemm_relative_error']:.2f} %)." if fastest and bf16_row else
+                     "No format fits."),
+        "validation": (f"The analytical level is closest on {best_cat} ({100 * validation[(best_cat, LEVEL)]:.0f} % "
+                       "mean error) and still optimistic elsewhere; treat absolute numbers as upper bounds until "
+                       "calibrated, and compare chips with the same model." if best_cat else "No validation rows."),
         "comparison": (f"{best['hw']} serves Llama-3.1-70B fastest, {best['tokens_per_s']:,.0f} output tokens/s per "
                        f"8-device replica ({best['tokens_per_s'] / base['tokens_per_s']:.1f}x {base['hw']}); the most "
                        f"tokens per watt come from {per_watt['hw']}; FP8 weights and KV cache add "
@@ -128,6 +145,18 @@ def render(results: DemoResults, out_dir: Path, elapsed_s: float) -> Path:
                  + div(figures.plotly_breakdown(results, "prefill")) + "</div>",
                  "Each kernel's time is charged to the resource that limits it; launch = per-kernel overhead.",
                  f"accelscope llm infer llama-3.1-70b --hw CHIP {serving_args} --level {LEVEL} --json"),
+        _section("Decode by op type", text["by_op"], div(figures.plotly_by_op(results)),
+                 "Each op's estimated time, launch included, grouped by kind.",
+                 f"accelscope llm infer llama-3.1-70b --hw CHIP {serving_args} --level {LEVEL} --json"),
+        _section("Accuracy vs speed per number format", text["tradeoff"], div(figures.plotly_tradeoff(results)),
+                 "Accuracy: relative error of a GEMM with K = 8192 on standard-normal operands quantized by each "
+                 "format's recipe (accelscope.numerics, bit-exact emulation); speed: serving with that dtype for "
+                 "weights, activations and KV cache.",
+                 f"accelscope numerics tradeoff llama-3.1-70b --hw {results.tradeoff_chip} --tp 8 --batch 64"),
+        _section("How far to trust these numbers", text["validation"], div(figures.plotly_validation(results)),
+                 "Every predictable row of the public development set (259 published measurements), presets as "
+                 "shipped; docs/validation.md discusses each category and the calibrated, held-out errors.",
+                 "accelscope validate --dataset dev --levels roofline,analytical"),
         _section("Training at scale", text["training"], div(figures.plotly_training(results)),
                  "1F1B with interleaving; DP gradient collectives overlapped with the last backward.",
                  f"accelscope llm train llama-3.1-405b --hw CHIP {training_args} --level {LEVEL}"),
