@@ -13,8 +13,8 @@ from typing import Any
 
 from .. import llm
 from ..explore import elasticities
-from ..llm.tradeoff import format_tradeoff
 from ..hardware import load_hardware
+from ..llm.tradeoff import format_tradeoff
 from ..perf import estimate
 from ..workload import Attention, Gemm, GroupedGemm, Norm, Quantize
 
