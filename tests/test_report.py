@@ -51,9 +51,45 @@ def test_decode_elasticity_is_dominated_by_memory_or_launch(report):
     positive = max(results.elasticity, key=lambda k: results.elasticity[k])
     assert positive == "memory.hbm.bandwidth"
     assert results.elasticity["runtime.launch_latency"] < 0
-    assert re.search(r"70B decode is HBM-bound: \+1 % memory\.hbm\.bandwidth gives \+0\.\d\d % tokens/s", page)
+    assert re.search(r"llama-3.1-70b decode is HBM-bound: \+1 % memory\.hbm\.bandwidth gives \+0\.\d\d % tokens/s", page)
 
 
 def test_results_render_in_notebooks(report):
     _, _, results = report
     assert results._repr_html_().startswith("<table>")
+
+
+def test_report_for_a_user_scenario_with_a_spec_file(tmp_path):
+    import yaml
+
+    from accelscope.cli.app import main
+    from accelscope.hardware.loader import PRESET_DIR
+
+    chip = yaml.safe_load((PRESET_DIR / "h100-sxm.yaml").read_text())
+    chip.update(id="my-chip", name="My chip (H100 with 2x HBM)")
+    chip["memory"]["hbm"]["bandwidth"] = "6.7 TB/s"
+    (tmp_path / "my-chip.yaml").write_text(yaml.safe_dump(chip))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({
+        "title": "Doubling HBM", "hardware": ["h100-sxm", str(tmp_path / "my-chip.yaml")],
+        "serving": {"model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64, "dtypes": ["bf16"]},
+        "kernels": False, "validation": False}))
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")])
+    assert done.value.code == 0
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "Doubling HBM" in page and "My chip (H100 with 2x HBM)" in page
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    tpot = {s["hw"]: s["tpot_s"] for s in data["serving"]}
+    assert tpot["my-chip"] < tpot["h100-sxm"]  # twice the bandwidth: faster decode
+
+
+def test_bad_scenario_names_the_file_and_field(tmp_path):
+    from accelscope.report import load_scenario
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hardware: [h100-sxm]\nserving: {model: llama-3.1-8b, batch: 0}\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: serving\.batch"):
+        load_scenario(bad)
+    bad.write_text("hardwares: [h100-sxm]\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: hardware"):
+        load_scenario(bad)

@@ -200,7 +200,7 @@ def _mount_optional() -> None:
     """Sub-apps of other layers, mounted when their module is present."""
     from .bench_cmd import bench_command
     from .calibrate_cmd import calibrate_command
-    from .demo_cmd import demo_command
+    from .demo_cmd import demo_command, report_command
     from .llm_cmd import llm_app
     from .validate_cmd import validate_command
 
@@ -209,6 +209,7 @@ def _mount_optional() -> None:
     app.command("calibrate")(calibrate_command)
     app.command("bench")(bench_command)
     app.command("demo")(demo_command)
+    app.command("report")(report_command)
     try:
         from .numerics_cmd import numerics_app
     except ImportError:

@@ -1,9 +1,9 @@
-"""The demo scenario: what `accelscope demo` evaluates, as plain records the report renders.
+"""Evaluate a report scenario into plain records the renderer consumes.
 
-Llama-3.1-70B serving (TP8, BF16 and FP8), Llama-3.1-405B training (TP8 PP16 on 16,384 devices) and a set of
-critical kernels (GEMMs, attention prefill and decode, RMSNorm, an MoE grouped GEMM, MXFP8 quantize) on current
-chips and a hypothetical next-generation design, at the analytical level, plus the elasticity of decode
-throughput to each hardware parameter.
+The demo (`accelscope demo`) is one scenario (scenario.DEMO): Llama-3.1-70B serving (BF16 and FP8), Llama-3.1-405B
+training on 16,384 devices and a set of critical kernels on current chips and a hypothetical next-generation
+design, plus the elasticity of decode throughput to each hardware parameter, accuracy vs speed per number format,
+and the dev-set validation summary.
 """
 
 from __future__ import annotations
@@ -17,12 +17,8 @@ from ..hardware import load_hardware
 from ..llm.tradeoff import format_tradeoff
 from ..perf import estimate
 from ..workload import Attention, Gemm, GroupedGemm, Norm, Quantize
+from .scenario import DEMO, Scenario
 
-CHIPS = ("h100-sxm", "h200-sxm", "b200", "mi300x", "generic-next-gen")
-LEVEL = "analytical"
-SERVING = dict(model="llama-3.1-70b", tp=8, batch=64, input_len=2048, output_len=256)
-TRAINING = dict(model="llama-3.1-405b", tp=8, pp=16, dp=128, seq_len=8192, global_batch=2048, vpp=4,
-                recompute="full")
 KERNELS = {
     "GEMM 8192³ bf16": Gemm(8192, 8192, 8192, "bf16"),
     "GEMM decode 64x8192x28672 bf16": Gemm(64, 28672, 8192, "bf16", shared_b=True),
@@ -34,8 +30,6 @@ KERNELS = {
     "MoE experts 128x768 (qwen3-30b, 4k tokens)": GroupedGemm(groups=128, n=2 * 768, k=2048, tokens=4096 * 8),
     "quantize 64M to mxfp8": Quantize(elements=1 << 26, fmt="mxfp8", block=32),
 }
-ELASTICITY_CHIP = "h100-sxm"
-TRADEOFF_CHIP = "b200"  # native FP4/FP6/FP8: every format runs on its own matrix path
 # op-type groups of the decode graph's node names, for the per-op breakdown
 OP_GROUPS = {"attention": ("attention",), "GEMMs": ("proj", "mlp_", "experts", "lm_head", "router", "absorb"),
              "norms": ("norm",), "communication": ("allreduce", "_rs", "_ag", "dispatch", "combine", "send"),
@@ -44,15 +38,20 @@ OP_GROUPS = {"attention": ("attention",), "GEMMs": ("proj", "mlp_", "experts", "
 
 @dataclass
 class DemoResults:
+    scenario: dict[str, Any] = field(default_factory=dict)
     serving: list[dict[str, Any]] = field(default_factory=list)
     training: list[dict[str, Any]] = field(default_factory=list)
     kernels: list[dict[str, Any]] = field(default_factory=list)
     chips: list[dict[str, Any]] = field(default_factory=list)
     elasticity: dict[str, float] = field(default_factory=dict)
-    elasticity_chip: str = ELASTICITY_CHIP
+    elasticity_chip: str = ""
     tradeoff: list[dict[str, Any]] = field(default_factory=list)  # accuracy vs speed per number format
-    tradeoff_chip: str = TRADEOFF_CHIP
+    tradeoff_chip: str = ""
     validation: list[dict[str, Any]] = field(default_factory=list)  # dev-set error per category and level
+
+    @property
+    def level(self) -> str:
+        return str(self.scenario.get("level", "analytical"))
 
     def _repr_html_(self) -> str:  # Jupyter: the serving comparison as a table
         head = "<tr><th>chip</th><th>dtype</th><th>TTFT ms</th><th>TPOT ms</th><th>tokens/s</th></tr>"
@@ -69,11 +68,16 @@ def _chip_record(hw_id: str) -> dict[str, Any]:
             "price": hw.cost.unit_price if hw.cost else None, "memory": hw.main_memory.capacity}
 
 
-def _serving(hw_id: str, dtype: str) -> dict[str, Any]:
-    r = llm.infer(hw=hw_id, dtype=dtype, kv_dtype=dtype, level=LEVEL, **SERVING)  # type: ignore[arg-type]
+def _serving_args(scenario: Scenario) -> dict[str, Any]:
+    assert scenario.serving is not None
+    return scenario.serving.model_dump(exclude={"dtypes"})
+
+
+def _serving(scenario: Scenario, hw_id: str, dtype: str) -> dict[str, Any]:
+    r = llm.infer(hw=hw_id, dtype=dtype, kv_dtype=dtype, level=scenario.level, **_serving_args(scenario))
     per_device = r.output_tokens_per_s / r.devices
     hw = load_hardware(hw_id)
-    return {"hw": hw_id, "dtype": dtype, "ttft_s": r.ttft_s, "tpot_s": r.tpot_s,
+    return {"hw": hw.id, "dtype": dtype, "ttft_s": r.ttft_s, "tpot_s": r.tpot_s,
             "tokens_per_s": r.output_tokens_per_s, "tokens_per_s_per_device": per_device,
             "tokens_per_s_per_w": per_device / hw.power.tdp if hw.power else None,
             "tokens_per_s_per_kusd": per_device / hw.cost.unit_price * 1e3 if hw.cost else None,
@@ -87,47 +91,69 @@ def _by_op(est: Any) -> dict[str, float]:
     """Seconds of one pass per op group (attention, GEMMs, norms, communication, elementwise)."""
     out: dict[str, float] = dict.fromkeys(OP_GROUPS, 0.0)
     for name, count, part in est.parts:
+        if part.parts:  # a pipeline stage: descend into its ops
+            for sub in _by_op(part).items():
+                out[sub[0]] += count * sub[1]
+            continue
         group = next((g for g, keys in OP_GROUPS.items() if any(k in name for k in keys)), "elementwise")
         out[group] += count * part.seconds
     return out
 
 
-def _training(hw_id: str) -> dict[str, Any]:
-    r = llm.train(hw=hw_id, level=LEVEL, check_memory=False, **TRAINING)  # type: ignore[arg-type]
-    return {"hw": hw_id, "step_s": r.step_s, "mfu": r.mfu, "tokens_per_s_per_device": r.tokens_per_s_per_device,
-            "model_tflops": r.model_tflops_per_device, "breakdown": dict(r.breakdown), "memory": r.memory.total,
-            "capacity": r.memory.capacity}
+def _training(scenario: Scenario, hw_id: str) -> dict[str, Any]:
+    assert scenario.training is not None
+    r = llm.train(hw=hw_id, level=scenario.level, check_memory=False, **scenario.training.model_dump())
+    return {"hw": load_hardware(hw_id).id, "step_s": r.step_s, "mfu": r.mfu,
+            "tokens_per_s_per_device": r.tokens_per_s_per_device, "model_tflops": r.model_tflops_per_device,
+            "breakdown": dict(r.breakdown), "memory": r.memory.total, "capacity": r.memory.capacity}
 
 
-def _kernel(name: str, hw_id: str) -> dict[str, Any]:
-    op = KERNELS[name]
-    est = estimate(op, hw_id, LEVEL)
-    return {"kernel": name, "hw": hw_id, "seconds": est.seconds, "flops": est.flops, "bytes": est.bytes,
-            "intensity": est.flops / est.bytes if est.bytes else None, "achieved": est.achieved_flops,
-            "bound": est.bound, "attribution": dict(est.attribution)}
+def _kernel(name: str, hw_id: str, level: str) -> dict[str, Any]:
+    est = estimate(KERNELS[name], hw_id, level)
+    return {"kernel": name, "hw": load_hardware(hw_id).id, "seconds": est.seconds, "flops": est.flops,
+            "bytes": est.bytes, "intensity": est.flops / est.bytes if est.bytes else None,
+            "achieved": est.achieved_flops, "bound": est.bound, "attribution": dict(est.attribution)}
 
 
-def run_demo(chips: tuple[str, ...] = CHIPS) -> DemoResults:
-    results = DemoResults()
-    for hw_id in chips:
+def run_scenario(scenario: Scenario) -> DemoResults:
+    results = DemoResults(scenario=scenario.model_dump())
+    for hw_id in scenario.hardware:
         results.chips.append(_chip_record(hw_id))
-        for dtype in ("bf16", "fp8_e4m3"):
-            results.serving.append(_serving(hw_id, dtype))
-        results.training.append(_training(hw_id))
-        results.kernels.extend(_kernel(name, hw_id) for name in KERNELS)
-
-    def decode_rate(hw: Any) -> float:
-        return llm.infer(hw=hw, level=LEVEL, **SERVING).decode_tokens_per_s  # type: ignore[arg-type]
-
-    results.elasticity = elasticities(decode_rate, load_hardware(ELASTICITY_CHIP))
-    results.tradeoff = format_tradeoff(SERVING["model"], TRADEOFF_CHIP, tp=SERVING["tp"], batch=SERVING["batch"],
-                                       input_len=SERVING["input_len"], output_len=SERVING["output_len"], level=LEVEL)
-    results.validation = _validation()
+        if scenario.serving:
+            results.serving += [_serving(scenario, hw_id, dtype) for dtype in scenario.serving.dtypes]
+        if scenario.training:
+            results.training.append(_training(scenario, hw_id))
+        if scenario.kernels:
+            results.kernels += [_kernel(name, hw_id, scenario.level) for name in KERNELS]
+    if scenario.serving:
+        _serving_studies(scenario, results)
+    if scenario.validation:
+        results.validation = _validation(scenario.level)
     return results
 
 
-def _validation() -> list[dict[str, Any]]:
+def _serving_studies(scenario: Scenario, results: DemoResults) -> None:
+    args = _serving_args(scenario)
+    elastic_hw = load_hardware(scenario.elasticity_hw or scenario.hardware[0])
+
+    def decode_rate(hw: Any) -> float:
+        return llm.infer(hw=hw, level=scenario.level, **args).decode_tokens_per_s
+
+    results.elasticity, results.elasticity_chip = elasticities(decode_rate, elastic_hw), elastic_hw.id
+    tradeoff_hw = scenario.tradeoff_hw or scenario.hardware[-1]
+    results.tradeoff = format_tradeoff(args["model"], tradeoff_hw, tp=args["tp"], batch=args["batch"],
+                                       input_len=args["input_len"], output_len=args["output_len"],
+                                       level=scenario.level)
+    results.tradeoff_chip = load_hardware(tradeoff_hw).id
+
+
+def _validation(level: str) -> list[dict[str, Any]]:
     from ..measure import summarize, validate
 
+    levels = ["roofline"] if level == "roofline" else ["roofline", level]
     return [{"category": c.category, "level": c.level, "rows": c.rows, "mean_abs": c.mean_abs,
-             "median_abs": c.median_abs} for c in summarize(validate("dev", ["roofline", LEVEL]))]
+             "median_abs": c.median_abs} for c in summarize(validate("dev", levels))]
+
+
+def run_demo() -> DemoResults:
+    return run_scenario(DEMO)

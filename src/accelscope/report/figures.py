@@ -54,7 +54,7 @@ def plotly_breakdown(results: DemoResults, phase: str) -> Any:
     """Stacked bars: wall time of one decode step (or the prefill) charged to its limiting resource, per chip."""
     import plotly.graph_objects as go
 
-    rows = [s for s in results.serving if s["dtype"] == "bf16"]
+    rows = _first_dtype_rows(results)
     key = f"{phase}_attribution"
     fig = go.Figure()
     for resource, color in RESOURCE_COLORS.items():
@@ -62,7 +62,7 @@ def plotly_breakdown(results: DemoResults, phase: str) -> Any:
         if any(values):
             fig.add_trace(go.Bar(name=resource, x=[s["hw"] for s in rows], y=values, marker_color=color))
     unit = "ms per decode step" if phase == "decode" else "ms of prefill"
-    fig.update_layout(barmode="stack", title=f"Llama-3.1-70B {phase}: time by limiting resource (bf16, TP8)",
+    fig.update_layout(barmode="stack", title=f"{_serving_label(results)} {phase}: time by limiting resource ({rows[0]['dtype'] if rows else ''})",
                       yaxis={"title": unit}, height=420)
     return fig
 
@@ -73,7 +73,7 @@ def plotly_tornado(results: DemoResults) -> Any:
     items = sorted(results.elasticity.items(), key=lambda kv: abs(kv[1]))
     fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h",
                            marker_color=["#2ca02c" if v > 0 else "#d62728" for _, v in items]))
-    fig.update_layout(title=f"What limits 70B decode on {results.elasticity_chip}: elasticity of tokens/s",
+    fig.update_layout(title=f"What limits {_serving_label(results)} decode on {results.elasticity_chip}: elasticity of tokens/s",
                       xaxis={"title": "d log(tokens/s) / d log(parameter)"}, height=420, margin={"l": 260})
     return fig
 
@@ -86,9 +86,28 @@ def plotly_training(results: DemoResults) -> Any:
                         ("optimizer", "#7f7f7f")):
         fig.add_trace(go.Bar(name=part, x=[t["hw"] for t in results.training],
                              y=[t["breakdown"][part] for t in results.training], marker_color=color))
-    fig.update_layout(barmode="stack", title="Llama-3.1-405B training step on 16,384 devices (TP8 PP16 DP128)",
+    fig.update_layout(barmode="stack", title=f"{_training_label(results)}: time per step",
                       yaxis={"title": "seconds per step"}, height=420)
     return fig
+
+
+def _serving_label(results: DemoResults) -> str:
+    serving = results.scenario.get("serving") or {}
+    return f"{serving.get('model', 'model')} TP{serving.get('tp', 1)}"
+
+
+def _training_label(results: DemoResults) -> str:
+    t = results.scenario.get("training") or {}
+    devices = t.get("tp", 1) * t.get("pp", 1) * t.get("dp", 1) * t.get("cp", 1)
+    return f"{t.get('model', 'model')} training on {devices:,} devices (TP{t.get('tp')} PP{t.get('pp')} DP{t.get('dp')})"
+
+
+def _first_dtype_rows(results: DemoResults) -> list[dict[str, Any]]:
+    """Serving rows of the scenario's first dtype, one per chip."""
+    if not results.serving:
+        return []
+    first = results.serving[0]["dtype"]
+    return [s for s in results.serving if s["dtype"] == first]
 
 
 # ----- static figures (matplotlib) -------------------------------------------------------------------------------
@@ -114,16 +133,18 @@ def write_static_figures(results: DemoResults, out: Path) -> list[Path]:
     paths += _save(fig, out / "roofline")
     plt.close(fig)
 
+    if not results.serving:
+        return paths
     fig, ax = plt.subplots(figsize=(6.5, 4))
     items = sorted(results.elasticity.items(), key=lambda kv: abs(kv[1]))
     ax.barh([k for k, _ in items], [v for _, v in items], color=["#2ca02c" if v > 0 else "#d62728" for _, v in items])
-    ax.set_xlabel("elasticity of 70B decode tokens/s")
+    ax.set_xlabel(f"elasticity of {_serving_label(results)} decode tokens/s")
     fig.tight_layout()
     paths += _save(fig, out / "tornado")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    rows = [s for s in results.serving if s["dtype"] == "bf16"]
+    rows = _first_dtype_rows(results)
     bottom = [0.0] * len(rows)
     for resource, color in RESOURCE_COLORS.items():
         values = [s["decode_attribution"].get(resource, 0.0) * 1e3 for s in rows]
@@ -151,11 +172,11 @@ def plotly_by_op(results: DemoResults) -> Any:
     """Stacked bars: one decode step split by op type (attention, GEMMs, norms, communication, elementwise)."""
     import plotly.graph_objects as go
 
-    rows = [s for s in results.serving if s["dtype"] == "bf16"]
+    rows = _first_dtype_rows(results)
     fig = go.Figure()
     for group in rows[0]["decode_by_op"] if rows else []:
         fig.add_trace(go.Bar(name=group, x=[s["hw"] for s in rows], y=[s["decode_by_op"][group] * 1e3 for s in rows]))
-    fig.update_layout(barmode="stack", title="Llama-3.1-70B decode step by op type (bf16, TP8)",
+    fig.update_layout(barmode="stack", title=f"{_serving_label(results)} decode step by op type",
                       yaxis={"title": "ms per decode step"}, height=420)
     return fig
 
@@ -168,7 +189,7 @@ def plotly_tradeoff(results: DemoResults) -> Any:
     fig = go.Figure(go.Scatter(
         x=[100 * r["gemm_relative_error"] for r in rows], y=[r["output_tokens_per_s"] for r in rows],
         mode="markers+text", text=[r["format"] for r in rows], textposition="top center", marker={"size": 12}))
-    fig.update_layout(title=f"Accuracy vs speed per format: Llama-3.1-70B on 8 x {results.tradeoff_chip}",
+    fig.update_layout(title=f"Accuracy vs speed per format: {_serving_label(results)} on {results.tradeoff_chip}",
                       xaxis={"title": "GEMM relative error at K = hidden size (%)", "type": "log"},
                       yaxis={"title": "output tokens/s (replica)"}, height=440)
     return fig

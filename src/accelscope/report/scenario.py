@@ -1,0 +1,96 @@
+"""Report scenarios: what a report evaluates, as a validated YAML file (`accelscope report SCENARIO.yaml`).
+
+    title: FP8 serving on next-gen parts
+    hardware: [h100-sxm, b200, my_chip.yaml]     # preset ids or spec files; the first is the reference
+    level: analytical                              # roofline | analytical
+    serving: {model: llama-3.1-70b, tp: 8, batch: 64, input_len: 2048, output_len: 256, dtypes: [bf16, fp8_e4m3]}
+    training: {model: llama-3.1-405b, tp: 8, pp: 16, dp: 128, seq_len: 8192, global_batch: 2048, vpp: 4,
+               recompute: full}
+    kernels: true                                  # the standard set of critical kernels
+    elasticity_hw: h100-sxm                        # where to compute what limits decode (default: the first chip)
+    tradeoff_hw: b200                              # where to compare number formats (default: the last chip)
+    validation: true                               # include the dev-set error summary
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Serving(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    tp: int = Field(default=1, ge=1)
+    pp: int = Field(default=1, ge=1)
+    ep: int = Field(default=1, ge=1)
+    batch: int = Field(default=1, ge=1)
+    input_len: int = Field(default=2048, ge=1)
+    output_len: int = Field(default=256, ge=1)
+    dtypes: list[str] = Field(default_factory=lambda: ["bf16", "fp8_e4m3"], min_length=1)
+
+
+class Training(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    tp: int = Field(default=1, ge=1)
+    pp: int = Field(default=1, ge=1)
+    dp: int = Field(default=1, ge=1)
+    cp: int = Field(default=1, ge=1)
+    ep: int = Field(default=1, ge=1)
+    vpp: int = Field(default=1, ge=1)
+    zero: int = Field(default=1, ge=0, le=3)
+    seq_len: int = Field(default=4096, ge=1)
+    global_batch: int = Field(default=1024, ge=1)
+    micro_batch: int = Field(default=1, ge=1)
+    dtype: str = "bf16"
+    recompute: Literal["none", "selective", "full"] = "selective"
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = "accelscope report"
+    hardware: list[str] = Field(min_length=1)
+    level: Literal["roofline", "analytical"] = "analytical"
+    serving: Serving | None = None
+    training: Training | None = None
+    kernels: bool = True
+    elasticity_hw: str | None = None
+    tradeoff_hw: str | None = None
+    validation: bool = True
+
+    @property
+    def reference_hw(self) -> str:
+        return self.hardware[0]
+
+
+DEMO = Scenario(
+    title="accelscope: LLM serving, training and kernels across accelerators",
+    hardware=["h100-sxm", "h200-sxm", "b200", "mi300x", "generic-next-gen"],
+    serving=Serving(model="llama-3.1-70b", tp=8, batch=64, input_len=2048, output_len=256),
+    training=Training(model="llama-3.1-405b", tp=8, pp=16, dp=128, seq_len=8192, global_batch=2048, vpp=4,
+                      recompute="full"),
+    elasticity_hw="h100-sxm", tradeoff_hw="b200",
+)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; errors name the file, the field and the expected form."""
+    path = Path(path)
+    try:
+        data: Any = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the scenario ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping with at least 'hardware: [...]'")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"{path}: {where}: {first['msg']} (see accelscope report --help for the scenario keys)") from None
