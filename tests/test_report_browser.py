@@ -55,12 +55,13 @@ def test_loads_without_console_errors(loaded):
 
 def test_every_chart_renders(loaded):
     browser, results, charts = loaded
-    # tornado, 2 resource breakdowns, op-type breakdown, tradeoff, validation, training, one roofline per chip
-    assert charts == 7 + len(results.chips)
+    # tornado, 2 resource breakdowns, op-type breakdown, tradeoff, 2 validation, training, one roofline per chip
+    assert charts == 8 + len(results.chips)
     sizes = browser.execute_script(
         "return [...document.querySelectorAll('.plotly-graph-div')].map(d => {"
         "  const svg = d.querySelector('.main-svg'); const r = svg.getBoundingClientRect();"
-        "  return [r.width, r.height, d.querySelectorAll('.point, .bars path, .scatterlayer path').length]; })")
+        "  return [r.width, r.height, d.querySelectorAll('.point, .bars path, .scatterlayer path, .boxlayer path')"
+        "    .length]; })")
     for width, height, marks in sizes:
         assert width > 100 and height > 100 and marks > 0
 

@@ -48,6 +48,7 @@ class DemoResults:
     tradeoff: list[dict[str, Any]] = field(default_factory=list)  # accuracy vs speed per number format
     tradeoff_chip: str = ""
     validation: list[dict[str, Any]] = field(default_factory=list)  # dev-set error per category and level
+    validation_rows: list[dict[str, Any]] = field(default_factory=list)  # per row: predicted / measured time
 
     @property
     def level(self) -> str:
@@ -128,7 +129,7 @@ def run_scenario(scenario: Scenario) -> DemoResults:
     if scenario.serving:
         _serving_studies(scenario, results)
     if scenario.validation:
-        results.validation = _validation(scenario.level)
+        results.validation, results.validation_rows = _validation(scenario.level)
     return results
 
 
@@ -147,12 +148,16 @@ def _serving_studies(scenario: Scenario, results: DemoResults) -> None:
     results.tradeoff_chip = load_hardware(tradeoff_hw).id
 
 
-def _validation(level: str) -> list[dict[str, Any]]:
+def _validation(level: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     from ..measure import summarize, validate
 
     levels = ["roofline"] if level == "roofline" else ["roofline", level]
-    return [{"category": c.category, "level": c.level, "rows": c.rows, "mean_abs": c.mean_abs,
-             "median_abs": c.median_abs} for c in summarize(validate("dev", levels))]
+    results = validate("dev", levels)
+    summary = [{"category": c.category, "level": c.level, "rows": c.rows, "mean_abs": c.mean_abs,
+                "median_abs": c.median_abs} for c in summarize(results)]
+    rows = [{"id": r.row.id, "category": r.row.category, "level": r.level, "time_ratio": r.time_ratio}
+            for r in results if r.time_ratio is not None]
+    return summary, rows
 
 
 def run_demo() -> DemoResults:

@@ -206,3 +206,18 @@ def plotly_validation(results: DemoResults) -> Any:
     fig.update_layout(barmode="group", title="Error vs published measurements (dev set), mean |error|",
                       yaxis={"title": "%", "type": "log"}, height=420)
     return fig
+
+
+def plotly_predicted_vs_measured(results: DemoResults) -> Any:
+    """Every dev-set row: predicted time / measured time (> 1: the model is too slow), per category and level."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for level in dict.fromkeys(r["level"] for r in results.validation_rows):
+        rows = [r for r in results.validation_rows if r["level"] == level]
+        fig.add_trace(go.Box(x=[r["category"] for r in rows], y=[r["time_ratio"] for r in rows], name=level,
+                             boxpoints="all", jitter=0.4, text=[r["id"] for r in rows]))
+    fig.add_hline(y=1.0, line_color="black")
+    fig.update_layout(boxmode="group", title="Predicted / measured time per dev-set row (1 = exact, > 1 = model slow)",
+                      yaxis={"type": "log", "title": "predicted / measured time"}, height=440)
+    return fig

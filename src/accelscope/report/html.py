@@ -170,7 +170,9 @@ def _sections(results: DemoResults) -> list[str]:
         conclusion = (f"The {level} level is closest on {best} ({100 * scores[(best, level)]:.0f} % mean error) and "
                       "still optimistic elsewhere; treat absolute numbers as upper bounds until calibrated, and "
                       "compare chips with the same model." if best else "No validation rows.")
-        sections.append(_section("How far to trust these numbers", conclusion, div(figures.plotly_validation(results)),
+        body = ("<div class='grid'>" + div(figures.plotly_validation(results))
+                + div(figures.plotly_predicted_vs_measured(results)) + "</div>")
+        sections.append(_section("How far to trust these numbers", conclusion, body,
                                  "Every predictable row of the public development set (259 published measurements); "
                                  "docs/validation.md discusses each category and the calibrated, held-out errors.",
                                  "accelscope validate --dataset dev --levels roofline,analytical", level))
