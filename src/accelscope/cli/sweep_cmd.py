@@ -1,0 +1,65 @@
+"""`accelscope sweep SPEC --out DIR` and `accelscope sweep pareto DIR`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+def sweep_command(
+    target: Annotated[str, typer.Argument(help="A sweep spec YAML, or 'pareto' followed by a results folder.")],
+    folder: Annotated[str | None, typer.Argument(help="With 'pareto': the sweep's --out folder.")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Results folder (re-run to resume).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Evaluate at most this many new points.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Sweep hardware parameters over an LLM scenario; results are stored incrementally and resume after a crash."""
+    from ..explore.space import load_sweep
+    from ..explore.sweep import load_results, pareto_front, run_sweep
+
+    if target == "pareto":
+        if folder is None:
+            raise ValueError("sweep pareto: give the results folder, e.g. accelscope sweep pareto sweep-70b")
+        spec = json.loads((Path(folder) / "spec.json").read_text())
+        front = pareto_front(load_results(folder), spec["objectives"])
+        if as_json:
+            print(front.to_json(orient="records", indent=2))
+        else:
+            _print_front(front, spec["objectives"])
+        return
+    if out is None:
+        raise ValueError("sweep: --out DIR is required (where results are written and resumed from)")
+    spec = load_sweep(target)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]:.1f} points/s"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=as_json) as bar:
+        task = bar.add_task(spec.name, total=None, rate=0.0)
+
+        def progress(done: int, total: int) -> None:
+            elapsed = bar.tasks[0].elapsed or 1e-9
+            bar.update(task, completed=done, total=total, rate=done / elapsed)
+
+        summary = run_sweep(spec, out, limit=limit, progress=progress)
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        Console().print(f"{summary.evaluated} points evaluated ({summary.resumed} already done, {summary.failed} "
+                        f"failed) of {summary.points} in {summary.seconds:.1f} s; results in {summary.out}/results; "
+                        f"next: accelscope sweep pareto {summary.out}")
+
+
+def _print_front(front: object, objectives: list[str]) -> None:
+    table = Table(title=f"Pareto front ({', '.join(objectives)})", header_style="bold")
+    columns = [c for c in front.columns if c.startswith("axis:")] + [o.split(" ", 1)[1] for o in objectives]  # type: ignore[attr-defined]
+    for column in ["point", *columns]:
+        table.add_column(column.removeprefix("axis:"), justify="right")
+    for _, row in front.iterrows():  # type: ignore[attr-defined]
+        table.add_row(str(row["point"]), *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
+                                           for c in columns))
+    Console().print(table)

@@ -1,0 +1,145 @@
+"""Run a sweep into a folder, incrementally and resumably, and extract its Pareto front.
+
+Store: DIR/spec.json (the validated spec; a re-run with a different spec is refused) and DIR/results/part-*.parquet,
+one file per finished chunk of points, written atomically (temporary name, then rename). A re-run after a crash
+or `kill -9` reads the parts, skips the points they hold and evaluates the rest; the final table is the same as an
+uninterrupted run. A point that fails (an invalid spec value, a model that does not fit) is recorded with its
+error and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..hardware import SpecError, load_hardware
+from ..llm import DoesNotFit, infer
+from .space import SweepSpec, _number
+
+CHUNK = 64  # points per Parquet part: small enough that a crash loses little work
+
+
+@dataclass(frozen=True, slots=True)
+class SweepSummary:
+    points: int
+    evaluated: int
+    resumed: int
+    failed: int
+    seconds: float
+    out: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"points": self.points, "evaluated": self.evaluated, "resumed": self.resumed, "failed": self.failed,
+                "seconds": self.seconds, "out": self.out}
+
+
+def evaluate_point(spec: SweepSpec, index: int, point: dict[str, Any]) -> dict[str, Any]:
+    record: dict[str, Any] = {"point": index, **{f"axis:{k}": _si(v) for k, v in point.items()}, "error": None}
+    try:
+        hw = load_hardware(spec.base).with_overrides(point)
+        w = spec.workload
+        r = infer(w.model, hw, tp=w.tp, pp=w.pp, batch=w.batch, input_len=w.input_len, output_len=w.output_len,
+                  dtype=w.dtype, kv_dtype=w.kv_dtype, level=spec.level,
+                  memory_fraction=0.9 if "memory_fits" in spec.constraints else 10.0)
+        record.update(tokens_per_s=r.output_tokens_per_s, tokens_per_s_per_device=r.output_tokens_per_s / r.devices,
+                      tpot_s=r.tpot_s, ttft_s=r.ttft_s, memory_headroom_bytes=r.memory.headroom,
+                      decode_bound=r.decode.bound, feasible=True)
+    except (SpecError, DoesNotFit, ValueError) as exc:
+        record.update(feasible=False, error=f"{type(exc).__name__}: {exc}")
+    return record
+
+
+def _si(value: Any) -> Any:
+    """Unit strings as SI numbers, so each axis column has one type."""
+    if isinstance(value, str):
+        try:
+            return _number(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _done_points(results_dir: Path) -> set[int]:
+    import pandas as pd
+
+    done: set[int] = set()
+    for part in sorted(results_dir.glob("part-*.parquet")):
+        done |= set(pd.read_parquet(part, columns=["point"])["point"].tolist())
+    return done
+
+
+def _write_part(results_dir: Path, records: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    number = len(list(results_dir.glob("part-*.parquet")))
+    final = results_dir / f"part-{number:05d}.parquet"
+    temporary = final.with_suffix(".tmp")
+    pd.DataFrame(records).to_parquet(temporary, index=False)
+    os.replace(temporary, final)  # atomic: a killed run leaves whole parts only
+
+
+def _check_spec(out: Path, spec: SweepSpec) -> None:
+    saved = out / "spec.json"
+    current = spec.model_dump(mode="json")
+    if saved.exists():
+        if json.loads(saved.read_text()) != current:
+            raise ValueError(f"{out}: holds results of a different sweep spec; use another --out folder")
+    else:
+        saved.write_text(json.dumps(current, indent=2))
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
+              progress: Callable[[int, int], None] | None = None) -> SweepSummary:
+    """Evaluate the points not yet in `out_dir` (at most `limit` of them this call)."""
+    start = time.perf_counter()
+    out = Path(out_dir)
+    results_dir = out / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    _check_spec(out, spec)
+    points = spec.design_points()
+    done = _done_points(results_dir)
+    todo = [i for i in range(len(points)) if i not in done]
+    if limit is not None:
+        todo = todo[:limit]
+    chunk: list[dict[str, Any]] = []
+    failed = 0
+    for count, index in enumerate(todo, start=1):
+        record = evaluate_point(spec, index, points[index])
+        failed += record["error"] is not None
+        chunk.append(record)
+        if len(chunk) == CHUNK:
+            _write_part(results_dir, chunk)
+            chunk = []
+        if progress:
+            progress(count, len(todo))
+    if chunk:
+        _write_part(results_dir, chunk)
+    return SweepSummary(points=len(points), evaluated=len(todo), resumed=len(done), failed=failed,
+                        seconds=time.perf_counter() - start, out=str(out))
+
+
+def load_results(out_dir: str | Path) -> Any:
+    """All finished points as one DataFrame, ordered by point id."""
+    import pandas as pd
+
+    parts = sorted((Path(out_dir) / "results").glob("part-*.parquet"))
+    if not parts:
+        raise ValueError(f"{out_dir}: no sweep results (run accelscope sweep SPEC --out {out_dir} first)")
+    return pd.concat([pd.read_parquet(p) for p in parts]).sort_values("point").reset_index(drop=True)
+
+
+def pareto_front(table: Any, objectives: list[str]) -> Any:
+    """Feasible points no other feasible point beats on every objective ('max X' / 'min Y')."""
+    feasible = table[table["feasible"]].copy()
+    senses = [(o.split(" ", 1)[1], 1.0 if o.startswith("max") else -1.0) for o in objectives]
+    values = feasible[[m for m, _ in senses]].to_numpy() * [s for _, s in senses]  # larger is better on every column
+    keep = []
+    for i in range(len(values)):
+        dominated = ((values >= values[i]).all(axis=1) & (values > values[i]).any(axis=1)).any()
+        keep.append(not dominated)
+    return feasible[keep]

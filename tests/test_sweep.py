@@ -1,0 +1,79 @@
+"""Sweeps: spec validation, incremental Parquet store, resume after interruption, failures recorded, Pareto."""
+
+import json
+
+import pytest
+
+pytest.importorskip("pyarrow")
+
+from typer.testing import CliRunner
+
+from accelscope.cli.app import app
+from accelscope.explore import sweep as sweep_module
+from accelscope.explore.space import SweepSpec, load_sweep
+from accelscope.explore.sweep import load_results, pareto_front, run_sweep
+
+SPEC = {
+    "name": "t", "base": "h100-sxm",
+    "axes": {"memory.hbm.bandwidth": {"values": ["2 TB/s", "3.35 TB/s", "6 TB/s"]},
+             "matrix.peak.bf16": {"range": ["0.5 PFLOP/s", "2 PFLOP/s"], "steps": 3, "log": True},
+             "compute.cores": {"values": [132, -1]}},  # -1 is invalid: those points must fail and be recorded
+    "workload": {"model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64},
+    "objectives": ["max tokens_per_s", "min tpot_s"], "constraints": ["memory_fits"],
+}
+
+
+def test_grid_points_and_axis_values():
+    spec = SweepSpec.model_validate(SPEC)
+    points = spec.design_points()
+    assert len(points) == 3 * 3 * 2
+    peaks = sorted({p["matrix.peak.bf16"] for p in points})
+    assert peaks == pytest.approx([0.5e15, 1e15, 2e15])  # log range: geometric steps
+
+
+def test_interrupted_sweep_resumes_to_the_same_results(tmp_path, monkeypatch):
+    spec = SweepSpec.model_validate(SPEC)
+    monkeypatch.setattr(sweep_module, "CHUNK", 4)
+    whole = run_sweep(spec, tmp_path / "whole")
+    first = run_sweep(spec, tmp_path / "resumed", limit=7)  # stops early, as after a kill
+    second = run_sweep(spec, tmp_path / "resumed")
+    assert (first.evaluated, second.resumed, second.evaluated) == (7, 7, 11)
+    a, b = load_results(tmp_path / "whole"), load_results(tmp_path / "resumed")
+    assert a.drop(columns=[]).equals(b)
+    assert whole.failed == 9 and a["error"].notna().sum() == 9  # every cores=-1 point failed with its error
+    assert a.loc[a["error"].notna(), "error"].str.contains("compute.cores").all()
+
+
+def test_more_bandwidth_is_on_the_pareto_front(tmp_path):
+    spec = SweepSpec.model_validate(SPEC)
+    run_sweep(spec, tmp_path)
+    front = pareto_front(load_results(tmp_path), spec.objectives)
+    assert (front["axis:memory.hbm.bandwidth"] == 6e12).all()
+
+
+def test_a_different_spec_is_refused_in_the_same_folder(tmp_path):
+    run_sweep(SweepSpec.model_validate(SPEC), tmp_path, limit=1)
+    other = SweepSpec.model_validate({**SPEC, "name": "other"})
+    with pytest.raises(ValueError, match="different sweep spec"):
+        run_sweep(other, tmp_path)
+
+
+def test_bad_spec_names_the_file_and_field(tmp_path):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("base: h100-sxm\naxes: {x: {values: [1]}}\nworkload: {model: m}\nobjectives: [max speed]\n")
+    with pytest.raises(ValueError, match=r"s\.yaml: objectives: objective 'max speed'"):
+        load_sweep(bad)
+
+
+def test_cli_summary_and_pareto(tmp_path):
+    import yaml
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(SPEC))
+    runner = CliRunner()
+    result = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.stdout
+    summary = json.loads(result.stdout)
+    assert {"points", "seconds", "resumed"} <= set(summary) and summary["points"] == 18
+    front = runner.invoke(app, ["sweep", "pareto", str(tmp_path / "out"), "--json"])
+    assert front.exit_code == 0 and json.loads(front.stdout)
