@@ -77,3 +77,33 @@ def test_cli_summary_and_pareto(tmp_path):
     assert {"points", "seconds", "resumed"} <= set(summary) and summary["points"] == 18
     front = runner.invoke(app, ["sweep", "pareto", str(tmp_path / "out"), "--json"])
     assert front.exit_code == 0 and json.loads(front.stdout)
+
+
+def test_vectorized_roofline_equals_the_per_point_path(tmp_path):
+    from accelscope import llm
+    from accelscope.explore.vectorized import evaluate_vectorized, supported
+    from accelscope.hardware import load_hardware
+
+    spec = SweepSpec.model_validate({
+        "base": "h100-sxm", "level": "roofline",
+        "workload": {"model": "llama-3.1-70b", "tp": 8, "batch": 64, "input_len": 2048, "output_len": 256},
+        "axes": {"memory.hbm.bandwidth": {"values": ["2 TB/s", "6 TB/s"]},
+                 "matrix.peak.bf16": {"values": [5e14, 2e15]}, "runtime.launch_latency": {"values": [1e-6, 3e-6]},
+                 "memory.l2.bandwidth": {"values": [1e12]}}})  # a cache: no effect at the roofline
+    base = load_hardware("h100-sxm")
+    assert supported(spec, base)
+    points = spec.design_points()
+    fast = evaluate_vectorized(spec, points)
+    for i, point in enumerate(points):
+        r = llm.infer("llama-3.1-70b", base.with_overrides(point), tp=8, batch=64, input_len=2048, output_len=256)
+        assert fast["tpot_s"][i] == pytest.approx(r.tpot_s, rel=1e-12)
+        assert fast["tokens_per_s"][i] == pytest.approx(r.output_tokens_per_s, rel=1e-12)
+
+
+def test_unconstrained_analytical_sweep_evaluates_every_point(tmp_path):
+    spec = SweepSpec.model_validate({**SPEC, "level": "analytical", "constraints": [],
+                                     "axes": {"memory.hbm.bandwidth": {"values": ["3.35 TB/s", "8 TB/s"]}}})
+    summary = run_sweep(spec, tmp_path)
+    assert summary.failed == 0
+    table = load_results(tmp_path)
+    assert table["tokens_per_s"].iloc[1] > table["tokens_per_s"].iloc[0]

@@ -45,7 +45,7 @@ def evaluate_point(spec: SweepSpec, index: int, point: dict[str, Any]) -> dict[s
         w = spec.workload
         r = infer(w.model, hw, tp=w.tp, pp=w.pp, batch=w.batch, input_len=w.input_len, output_len=w.output_len,
                   dtype=w.dtype, kv_dtype=w.kv_dtype, level=spec.level,
-                  memory_fraction=0.9 if "memory_fits" in spec.constraints else 10.0)
+                  check_memory="memory_fits" in spec.constraints)
         record.update(tokens_per_s=r.output_tokens_per_s, tokens_per_s_per_device=r.output_tokens_per_s / r.devices,
                       tpot_s=r.tpot_s, ttft_s=r.ttft_s, memory_headroom_bytes=r.memory.headroom,
                       decode_bound=r.decode.bound, feasible=True)
@@ -76,11 +76,7 @@ def _done_points(results_dir: Path) -> set[int]:
 def _write_part(results_dir: Path, records: list[dict[str, Any]]) -> None:
     import pandas as pd
 
-    number = len(list(results_dir.glob("part-*.parquet")))
-    final = results_dir / f"part-{number:05d}.parquet"
-    temporary = final.with_suffix(".tmp")
-    pd.DataFrame(records).to_parquet(temporary, index=False)
-    os.replace(temporary, final)  # atomic: a killed run leaves whole parts only
+    _write_table(results_dir, pd.DataFrame(records))  # atomic: a killed run leaves whole parts only
 
 
 def _check_spec(out: Path, spec: SweepSpec) -> None:
@@ -106,6 +102,12 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
     todo = [i for i in range(len(points)) if i not in done]
     if limit is not None:
         todo = todo[:limit]
+    from .vectorized import supported
+
+    if supported(spec, load_hardware(spec.base)):
+        failed = _run_vectorized(spec, points, todo, results_dir, progress)
+        return SweepSummary(points=len(points), evaluated=len(todo), resumed=len(done), failed=failed,
+                            seconds=time.perf_counter() - start, out=str(out))
     chunk: list[dict[str, Any]] = []
     failed = 0
     for count, index in enumerate(todo, start=1):
@@ -121,6 +123,42 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
         _write_part(results_dir, chunk)
     return SweepSummary(points=len(points), evaluated=len(todo), resumed=len(done), failed=failed,
                         seconds=time.perf_counter() - start, out=str(out))
+
+
+VECTOR_BLOCK = 250_000  # points per vectorized block (and Parquet part)
+
+
+def _run_vectorized(spec: SweepSpec, points: list[dict[str, Any]], todo: list[int], results_dir: Path,
+                    progress: Callable[[int, int], None] | None) -> int:
+    """Roofline sweeps over supported parameters: numpy over whole blocks of points (explore/vectorized.py)."""
+    import pandas as pd
+
+    from .vectorized import evaluate_vectorized
+
+    failed = 0
+    for begin in range(0, len(todo), VECTOR_BLOCK):
+        block = todo[begin:begin + VECTOR_BLOCK]
+        block_points = [points[i] for i in block]
+        metrics = evaluate_vectorized(spec, block_points)
+        table = pd.DataFrame({"point": block})
+        for name in spec.axes:
+            table[f"axis:{name}"] = [_si(pt[name]) for pt in block_points]
+        for name, values in metrics.items():
+            table[name] = values
+        table["error"] = [None if ok else "DoesNotFit: memory per device exceeds capacity" for ok in metrics["feasible"]]
+        failed += int((~metrics["feasible"]).sum())
+        _write_table(results_dir, table)
+        if progress:
+            progress(begin + len(block), len(todo))
+    return failed
+
+
+def _write_table(results_dir: Path, table: Any) -> None:
+    number = len(list(results_dir.glob("part-*.parquet")))
+    final = results_dir / f"part-{number:05d}.parquet"
+    temporary = final.with_suffix(".tmp")
+    table.to_parquet(temporary, index=False)
+    os.replace(temporary, final)
 
 
 def load_results(out_dir: str | Path) -> Any:

@@ -125,11 +125,13 @@ def infer(
     moe_imbalance: float | None = None,
     memory_fraction: float = DEFAULT_MEMORY_FRACTION,
     weight_dtype: str | None = None,
+    check_memory: bool = True,
 ) -> InferenceResult:
     """Serve `model` on a replica of tp x pp devices of `hw`. `batch="max"` picks the largest batch that fits.
 
     `dtype` prices the matmuls and stores the weights; `weight_dtype` stores the weights in another format
-    (weight-only quantization: dtype="bf16", weight_dtype="int8" is W8A16)."""
+    (weight-only quantization: dtype="bf16", weight_dtype="int8" is W8A16). `check_memory=False` returns the
+    estimate even when the memory per device exceeds the chip's (memory.headroom is then negative)."""
     config = load_model(model)
     spec = load_hardware(hw)
     if moe_imbalance is not None:
@@ -145,7 +147,7 @@ def infer(
     else:
         raise ValueError(f"batch: expected a positive integer or 'max' (got {batch!r})")
     memory = memory_use(config, spec, par, prec, chosen, input_len, output_len, memory_fraction)
-    if memory.total > memory.capacity:
+    if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_does_not_fit(config, spec, par, memory, chosen))
     prefill = _pass(config, spec, par, prec, Step(chosen, input_len, 0, logits_tokens=1), level)
     decode = _pass(config, spec, par, prec, Step(chosen, 1, input_len + output_len // 2), level)
