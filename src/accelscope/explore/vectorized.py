@@ -71,7 +71,7 @@ def _op_seconds(cost: Any, p: _Params) -> np.ndarray | float:
 
 
 def _collective_floor(cost: Any, p: _Params) -> Any:
-    hw, up = p.hw, p.hw.interconnect.scale_up
+    up = p.hw.interconnect.scale_up
     domain = max(up.domain_size // cost.comm_stride, 1) if up else 1
     if up is None or cost.comm_group > domain:
         raise ValueError("vectorized roofline: collectives beyond one scale-up domain use the per-point path")
