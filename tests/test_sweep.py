@@ -107,3 +107,30 @@ def test_unconstrained_analytical_sweep_evaluates_every_point(tmp_path):
     assert summary.failed == 0
     table = load_results(tmp_path)
     assert table["tokens_per_s"].iloc[1] > table["tokens_per_s"].iloc[0]
+
+
+@pytest.mark.parametrize("algorithm", ["nsga2", "tpe"])
+def test_optuna_search_resumes_after_a_crash(tmp_path, monkeypatch, algorithm):
+    pytest.importorskip("optuna")
+    from accelscope.explore import search
+
+    spec = SweepSpec.model_validate({**SPEC, "sample": "optuna", "algorithm": algorithm, "points": 6, "seed": 1})
+    real = search.evaluate_point
+    calls = {"n": 0}
+
+    def crash_on_fourth(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise SystemExit("killed")  # like a kill in the middle of trial 4
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search, "evaluate_point", crash_on_fourth)
+    with pytest.raises(SystemExit):
+        run_sweep(spec, tmp_path)
+    monkeypatch.setattr(search, "evaluate_point", real)
+    resumed = run_sweep(spec, tmp_path)
+    assert resumed.resumed == 3  # the three finished trials are in the SQLite study
+    table = load_results(tmp_path)
+    assert len(table) == 6 and (tmp_path / "optuna.db").exists()  # 3 before the crash + 3 after
+    failed = table[table["error"].notna()]
+    assert failed.empty or failed["error"].str.contains("compute.cores").all()  # cores=-1 points are recorded

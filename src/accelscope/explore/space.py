@@ -10,7 +10,7 @@
     level: roofline
     objectives: [max tokens_per_s, min tpot_s]
     constraints: [memory_fits]
-    sample: grid            # grid | random (with points: and seed:)
+    sample: grid            # grid | random (points:, seed:) | optuna (points: trials, algorithm: nsga2|tpe)
 """
 
 from __future__ import annotations
@@ -82,9 +82,11 @@ class SweepSpec(BaseModel):
     level: Literal["roofline", "analytical"] = "roofline"
     objectives: list[str] = Field(default_factory=lambda: ["max tokens_per_s"], min_length=1)
     constraints: list[Literal["memory_fits"]] = Field(default_factory=list)
-    sample: Literal["grid", "random"] = "grid"
-    points: int = Field(default=100, ge=1)  # for random sampling
+    sample: Literal["grid", "random", "optuna"] = "grid"
+    points: int = Field(default=100, ge=1)  # random: points drawn; optuna: trials to complete
     seed: int = 0
+    algorithm: Literal["nsga2", "tpe"] = "nsga2"  # optuna sampler
+    storage: str | None = None  # optuna: a database URL (default: sqlite in the output folder)
 
     @field_validator("objectives")
     @classmethod

@@ -92,6 +92,10 @@ def _check_spec(out: Path, spec: SweepSpec) -> None:
 def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
               progress: Callable[[int, int], None] | None = None) -> SweepSummary:
     """Evaluate the points not yet in `out_dir` (at most `limit` of them this call)."""
+    if spec.sample == "optuna":
+        from .search import run_search
+
+        return run_search(spec, out_dir)
     start = time.perf_counter()
     out = Path(out_dir)
     results_dir = out / "results"
