@@ -134,3 +134,28 @@ def test_optuna_search_resumes_after_a_crash(tmp_path, monkeypatch, algorithm):
     assert len(table) == 6 and (tmp_path / "optuna.db").exists()  # 3 before the crash + 3 after
     failed = table[table["error"].notna()]
     assert failed.empty or failed["error"].str.contains("compute.cores").all()  # cores=-1 points are recorded
+
+
+def test_process_pool_gives_the_same_results(tmp_path, monkeypatch):
+    spec = SweepSpec.model_validate({**SPEC, "level": "analytical"})
+    monkeypatch.setattr(sweep_module, "CHUNK", 5)
+    run_sweep(spec, tmp_path / "serial")
+    summary = run_sweep(spec, tmp_path / "pool", workers=2)
+    assert summary.evaluated == 18
+    serial, pool = load_results(tmp_path / "serial"), load_results(tmp_path / "pool")
+    assert serial.equals(pool)
+
+
+def test_ray_executor_on_a_local_instance(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    spec = SweepSpec.model_validate({**SPEC, "level": "analytical",
+                                     "axes": {"memory.hbm.bandwidth": {"values": ["2 TB/s", "3.35 TB/s", "6 TB/s"]},
+                                              "compute.cores": {"values": [132, -1]}}})
+    monkeypatch.setattr(sweep_module, "CHUNK", 2)
+    run_sweep(spec, tmp_path / "serial")
+    try:
+        summary = run_sweep(spec, tmp_path / "ray", workers=2, executor="ray")
+    finally:
+        ray.shutdown()
+    assert (summary.evaluated, summary.failed) == (6, 3)
+    assert load_results(tmp_path / "serial").equals(load_results(tmp_path / "ray"))

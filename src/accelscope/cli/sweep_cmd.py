@@ -17,6 +17,9 @@ def sweep_command(
     folder: Annotated[str | None, typer.Argument(help="With 'pareto': the sweep's --out folder.")] = None,
     out: Annotated[str | None, typer.Option("--out", help="Results folder (re-run to resume).")] = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate at most this many new points.")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel workers (processes, or Ray tasks).")] = 1,
+    executor: Annotated[str, typer.Option(help="local (processes) or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Sweep hardware parameters over an LLM scenario; results are stored incrementally and resume after a crash."""
@@ -45,7 +48,8 @@ def sweep_command(
             elapsed = bar.tasks[0].elapsed or 1e-9
             bar.update(task, completed=done, total=total, rate=done / elapsed)
 
-        summary = run_sweep(spec, out, limit=limit, progress=progress)
+        summary = run_sweep(spec, out, limit=limit, progress=progress, workers=workers, executor=executor,
+                            address=address)
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:

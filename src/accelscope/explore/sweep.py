@@ -89,9 +89,21 @@ def _check_spec(out: Path, spec: SweepSpec) -> None:
         saved.write_text(json.dumps(current, indent=2))
 
 
+def evaluate_chunk(spec_json: dict[str, Any], indices: list[int]) -> list[dict[str, Any]]:
+    """Evaluate a chunk of points by index (top-level and picklable, for process pools and Ray)."""
+    spec = SweepSpec.model_validate(spec_json)
+    points = spec.design_points()
+    return [evaluate_point(spec, i, points[i]) for i in indices]
+
+
 def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> SweepSummary:
-    """Evaluate the points not yet in `out_dir` (at most `limit` of them this call)."""
+              progress: Callable[[int, int], None] | None = None, workers: int = 1,
+              executor: str = "local", address: str | None = None) -> SweepSummary:
+    """Evaluate the points not yet in `out_dir` (at most `limit` of them this call).
+
+    `workers` > 1 evaluates chunks in parallel: local processes (`executor="local"`) or Ray tasks
+    (`executor="ray"`, on the cluster at `address` or a local Ray instance). The main process writes every
+    finished chunk, so resuming works the same whatever ran the points."""
     if spec.sample == "optuna":
         from .search import run_search
 
@@ -112,6 +124,10 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
         failed = _run_vectorized(spec, points, todo, results_dir, progress)
         return SweepSummary(points=len(points), evaluated=len(todo), resumed=len(done), failed=failed,
                             seconds=time.perf_counter() - start, out=str(out))
+    if workers > 1 or executor == "ray":
+        failed = _run_parallel(spec, todo, results_dir, progress, workers, executor, address)
+        return SweepSummary(points=len(points), evaluated=len(todo), resumed=len(done), failed=failed,
+                            seconds=time.perf_counter() - start, out=str(out))
     chunk: list[dict[str, Any]] = []
     failed = 0
     for count, index in enumerate(todo, start=1):
@@ -127,6 +143,44 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
         _write_part(results_dir, chunk)
     return SweepSummary(points=len(points), evaluated=len(todo), resumed=len(done), failed=failed,
                         seconds=time.perf_counter() - start, out=str(out))
+
+
+def _run_parallel(spec: SweepSpec, todo: list[int], results_dir: Path, progress: Callable[[int, int], None] | None,
+                  workers: int, executor: str, address: str | None) -> int:
+    chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
+    spec_json = spec.model_dump(mode="json")
+    failed = done = 0
+    for records in _map_chunks(spec_json, chunks, workers, executor, address):
+        failed += sum(r["error"] is not None for r in records)
+        _write_part(results_dir, records)
+        done += len(records)
+        if progress:
+            progress(done, len(todo))
+    return failed
+
+
+def _map_chunks(spec_json: dict[str, Any], chunks: list[list[int]], workers: int, executor: str,
+                address: str | None) -> Any:
+    """Yield each chunk's records as it finishes."""
+    if executor == "ray":
+        import ray
+
+        ray.init(address=address, num_cpus=None if address else workers, ignore_reinit_error=True,
+                 include_dashboard=False, log_to_driver=False)
+        remote = ray.remote(evaluate_chunk)
+        pending = [remote.remote(spec_json, chunk) for chunk in chunks]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+        return
+    if executor != "local":
+        raise ValueError(f"executor: expected local or ray (got {executor!r})")
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(evaluate_chunk, spec_json, chunk) for chunk in chunks]
+        for future in as_completed(futures):
+            yield future.result()
 
 
 VECTOR_BLOCK = 250_000  # points per vectorized block (and Parquet part)
@@ -172,7 +226,18 @@ def load_results(out_dir: str | Path) -> Any:
     parts = sorted((Path(out_dir) / "results").glob("part-*.parquet"))
     if not parts:
         raise ValueError(f"{out_dir}: no sweep results (run accelscope sweep SPEC --out {out_dir} first)")
-    return pd.concat([pd.read_parquet(p) for p in parts]).sort_values("point").reset_index(drop=True)
+    table = pd.concat([pd.read_parquet(p) for p in parts]).sort_values("point").reset_index(drop=True)
+    return table[_column_order(list(table.columns))]
+
+
+def _column_order(columns: list[str]) -> list[str]:
+    """point, the axes, the metrics in a fixed order, anything else, error: the same whatever wrote the parts."""
+    from .space import METRICS
+
+    axes = sorted(c for c in columns if c.startswith("axis:"))
+    metrics = [m for m in (*METRICS, "decode_bound", "feasible") if m in columns]
+    rest = sorted(set(columns) - {"point", "error", *axes, *metrics})
+    return ["point", *axes, *metrics, *rest, *(["error"] if "error" in columns else [])]
 
 
 def pareto_front(table: Any, objectives: list[str]) -> Any:
