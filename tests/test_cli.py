@@ -78,6 +78,10 @@ def test_every_estimate_command_runs(args):
         (["estimate", "gemm", "--m", "1", "--n", "1", "--k", "1", "--hw", "h100-sxm", "--set", "oops"],
          "expected dotted.path=value"),
         (["hw", "show", "/no/such/chip.yaml"], "file not found"),
+        (["sweep", "pareto", "/no/such/folder"], "not a sweep folder"),
+        (["sweep", "examples/sweeps/hbm-sram-matrix-70b-decode.yaml", "--out", "/tmp/acs-x", "--executor", "dask"],
+         "expected local or ray"),
+        (["report", "/no/such/scenario.yaml"], "cannot read the report scenario"),
     ],
 )
 def test_user_errors_exit_2_with_one_message_and_no_traceback(args, message):

@@ -221,7 +221,9 @@ def _mount_optional() -> None:
 
 _mount_optional()
 
-USER_ERRORS: tuple[type[Exception], ...] = (SpecError, UnitError, LevelNotAvailable, ValueError)
+# ValueError carries our located messages; missing or unreadable files are the user's to fix, not tracebacks.
+USER_ERRORS: tuple[type[Exception], ...] = (SpecError, UnitError, LevelNotAvailable, ValueError, FileNotFoundError,
+                                            PermissionError, IsADirectoryError)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -96,18 +96,12 @@ def llm_infer(
         return
     console.print(f"[bold]{r.model}[/] on {r.devices} x [bold]{spec.name}[/] (tp={tp} pp={pp} ep={ep}), "
                   f"batch {r.batch}, {input_len} in / {output_len} out, {dtype} weights, {kv_dtype} KV — {level}")
-    table = Table(header_style="bold")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("bound by")
-    table.add_row("time to first token", fq(r.ttft_s, "time"), r.prefill.bound)
-    table.add_row("time per output token", fq(r.tpot_s, "time"), r.decode.bound)
-    table.add_row("end-to-end latency", fq(r.e2e_latency_s, "time"), "")
-    table.add_row("output tokens/s (replica)", f"{r.output_tokens_per_s:,.0f}", "")
-    table.add_row("decode tokens/s (replica)", f"{r.decode_tokens_per_s:,.0f}", "")
-    for part, value in r.memory.to_dict().items():
-        table.add_row(f"memory/device: {part}", fq(value, "bytes") if value >= 0 else f"-{fq(-value, 'bytes')}", "")
-    console.print(table)
+    rows = [("time to first token", fq(r.ttft_s, "time"), r.prefill.bound),
+            ("time per output token", fq(r.tpot_s, "time"), r.decode.bound),
+            ("end-to-end latency", fq(r.e2e_latency_s, "time"), ""),
+            ("output tokens/s (replica)", f"{r.output_tokens_per_s:,.0f}", ""),
+            ("decode tokens/s (replica)", f"{r.decode_tokens_per_s:,.0f}", "")]
+    console.print(_metric_table([*rows, *_memory_rows(r.memory.to_dict(), extra="")], ("metric", "value", "bound by")))
 
 
 @llm_app.command("train")
@@ -136,18 +130,31 @@ def llm_train(
         return
     console.print(f"[bold]{r.model}[/] on {r.devices:,} x [bold]{spec.name}[/] (tp={tp} pp={pp} dp={dp} cp={cp} "
                   f"ep={ep} vpp={vpp} zero={zero}), seq {seq_len}, {global_batch} seqs/step, recompute {recompute}")
+    rows = [("step time", fq(r.step_s, "time")),
+            *((f"  {part.replace('_', ' ')}", f"{fq(seconds, 'time')} ({seconds / r.step_s:.0%})")
+              for part, seconds in r.breakdown.items()),
+            ("tokens/s/device", f"{r.tokens_per_s_per_device:,.0f}"),
+            ("model TFLOP/s/device", f"{r.model_tflops_per_device:,.0f}"),
+            ("MFU", f"{r.mfu:.1%}")]
+    console.print(_metric_table([*rows, *_memory_rows(r.memory.to_dict())], ("metric", "value")))
+
+
+def _memory_rows(parts: dict[str, float], extra: str | None = None) -> list[tuple[str, ...]]:
+    """memory/device rows in bytes (a negative headroom printed with its sign); `extra` fills a third column."""
+    rows = []
+    for part, value in parts.items():
+        text = fq(value, "bytes") if value >= 0 else f"-{fq(-value, 'bytes')}"
+        rows.append((f"memory/device: {part}", text) if extra is None else (f"memory/device: {part}", text, extra))
+    return rows
+
+
+def _metric_table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> Table:
     table = Table(header_style="bold")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_row("step time", fq(r.step_s, "time"))
-    for part, seconds in r.breakdown.items():
-        table.add_row(f"  {part.replace('_', ' ')}", f"{fq(seconds, 'time')} ({seconds / r.step_s:.0%})")
-    table.add_row("tokens/s/device", f"{r.tokens_per_s_per_device:,.0f}")
-    table.add_row("model TFLOP/s/device", f"{r.model_tflops_per_device:,.0f}")
-    table.add_row("MFU", f"{r.mfu:.1%}")
-    for part, value in r.memory.to_dict().items():
-        table.add_row(f"memory/device: {part}", fq(value, "bytes"))
-    console.print(table)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="right" if i == 1 else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def _int(text: str, name: str) -> int:

@@ -29,7 +29,10 @@ def sweep_command(
     if target == "pareto":
         if folder is None:
             raise ValueError("sweep pareto: give the results folder, e.g. accelscope sweep pareto sweep-70b")
-        spec = json.loads((Path(folder) / "spec.json").read_text())
+        saved = Path(folder) / "spec.json"
+        if not saved.is_file():
+            raise ValueError(f"{folder}: not a sweep folder (no spec.json); run accelscope sweep SPEC --out {folder}")
+        spec = json.loads(saved.read_text())
         front = pareto_front(load_results(folder), spec["objectives"])
         if as_json:
             print(front.to_json(orient="records", indent=2))
@@ -38,6 +41,8 @@ def sweep_command(
         return
     if out is None:
         raise ValueError("sweep: --out DIR is required (where results are written and resumed from)")
+    if executor not in ("local", "ray"):
+        raise ValueError(f"sweep --executor: expected local or ray (got {executor!r})")
     spec = load_sweep(target)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]:.1f} points/s"), TimeRemainingColumn())

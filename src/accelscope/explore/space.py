@@ -19,13 +19,14 @@ import itertools
 import math
 import random
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..hardware.units import DIMENSIONS, parse_quantity
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 METRICS = ("tokens_per_s", "tokens_per_s_per_device", "tpot_s", "ttft_s", "memory_headroom_bytes")
 
 
@@ -60,15 +61,20 @@ def _number(value: Any) -> float:
     raise ValueError(f"not a number or a quantity with a unit: {value!r}")
 
 
-class InferWorkload(BaseModel):
+class InferArgs(BaseModel):
+    """An `llm.infer` serving scenario without its dtypes (shared by sweep specs and report scenarios)."""
+
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["infer"] = "infer"
     model: str
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
     batch: int = Field(default=1, ge=1)
     input_len: int = Field(default=2048, ge=1)
     output_len: int = Field(default=256, ge=1)
+
+
+class InferWorkload(InferArgs):
+    kind: Literal["infer"] = "infer"
     dtype: str = "bf16"
     kv_dtype: str = "bf16"
 
@@ -110,25 +116,30 @@ class SweepSpec(BaseModel):
         return [dict(zip(names, combo, strict=True)) for combo in combos]
 
 
-def load_sweep(path: str | Path) -> SweepSpec:
+def load_validated_yaml(path: str | Path, model: type[ModelT], what: str) -> ModelT:
+    """Read a YAML file into a pydantic model; every failure names the file, the field and the expected form."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read the sweep spec ({exc.strerror})") from None
+        raise ValueError(f"{path}: cannot read the {what} ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of {what} keys at the top")
     try:
-        spec = SweepSpec.model_validate(data)
-        for name, axis in spec.axes.items():
-            try:
-                axis.points()
-            except ValueError as exc:
-                raise ValueError(f"axes.{name}: {exc}") from None
-        return spec
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ValueError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    spec = load_validated_yaml(path, SweepSpec, "sweep spec")
+    for name, axis in spec.axes.items():
+        try:
+            axis.points()
+        except ValueError as exc:
+            raise ValueError(f"{path}: axes.{name}: {exc}") from None
+    return spec

@@ -15,21 +15,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..explore.space import InferArgs, load_validated_yaml
 
 
-class Serving(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model: str
-    tp: int = Field(default=1, ge=1)
-    pp: int = Field(default=1, ge=1)
+class Serving(InferArgs):
     ep: int = Field(default=1, ge=1)
-    batch: int = Field(default=1, ge=1)
-    input_len: int = Field(default=2048, ge=1)
-    output_len: int = Field(default=256, ge=1)
     dtypes: list[str] = Field(default_factory=lambda: ["bf16", "fp8_e4m3"], min_length=1)
 
 
@@ -79,18 +73,4 @@ DEMO = Scenario(
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; errors name the file, the field and the expected form."""
-    path = Path(path)
-    try:
-        data: Any = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the scenario ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping with at least 'hardware: [...]'")
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{path}: {where}: {first['msg']} (see accelscope report --help for the scenario keys)") from None
+    return load_validated_yaml(path, Scenario, "report scenario")
