@@ -159,3 +159,152 @@ def test_ray_executor_on_a_local_instance(tmp_path, monkeypatch):
         ray.shutdown()
     assert (summary.evaluated, summary.failed) == (6, 3)
     assert load_results(tmp_path / "serial").equals(load_results(tmp_path / "ray"))
+
+
+# ----- workloads, coupled axes, constraints, attribution ------------------------------------------------------
+MIXED = {
+    "base": "h100-sxm", "level": "analytical",
+    "axes": {"memory.hbm.bandwidth": {"values": ["3.35 TB/s", "6.7 TB/s"]}},
+    "coupled": {"links": {"interconnect.scale_up.bandwidth": ["450 GB/s", "900 GB/s"],
+                          "interconnect.scale_out.bandwidth": ["50 GB/s", "100 GB/s"]}},
+    "workloads": {
+        "decode": {"kind": "infer", "model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64},
+        "step": {"kind": "train", "model": "llama-3.1-8b", "tp": 8, "dp": 4, "seq_len": 4096, "global_batch": 64},
+        "gemm": {"kind": "op", "op": "gemm", "args": {"m": 4096, "n": 4096, "k": 4096}},
+    },
+    "objectives": ["max decode.tokens_per_s", "max step.mfu"],
+}
+
+
+def test_coupled_groups_move_together_and_multiply_with_axes():
+    points = SweepSpec.model_validate(MIXED).design_points()
+    assert len(points) == 2 * 2  # one axis of 2 values x one coupled group of 2 rows
+    pairs = {(p["interconnect.scale_up.bandwidth"], p["interconnect.scale_out.bandwidth"]) for p in points}
+    assert pairs == {("450 GB/s", "50 GB/s"), ("900 GB/s", "100 GB/s")}  # never 450 with 100
+
+
+def test_every_workload_kind_gets_its_metrics_and_what_limits_it(tmp_path):
+    from accelscope import estimate, llm
+    from accelscope.hardware import load_hardware
+    from accelscope.workload import Gemm
+
+    spec = SweepSpec.model_validate(MIXED)
+    run_sweep(spec, tmp_path)
+    table = load_results(tmp_path)
+    assert table["feasible"].all() and table["error"].isna().all()
+    row = table.iloc[0]  # point 0: 3.35 TB/s, NVLink 450 GB/s, 50 GB/s NIC = the h100-sxm preset itself
+    hw = load_hardware("h100-sxm")
+    gemm = estimate(Gemm(4096, 4096, 4096), hw, level="analytical")
+    assert row["gemm.seconds"] == pytest.approx(gemm.seconds) and row["gemm.bound"] == gemm.bound
+    step = llm.train("llama-3.1-8b", hw, tp=8, dp=4, seq_len=4096, global_batch=64, level="analytical")
+    assert row["step.mfu"] == pytest.approx(step.mfu)
+    assert row["step.tokens_per_s"] == pytest.approx(step.tokens_per_s_per_device * 32)  # 8 x 4 devices
+    decode = llm.infer("llama-3.1-8b", hw, batch=8, input_len=512, output_len=64, level="analytical")
+    assert row["decode.tokens_per_s"] == pytest.approx(decode.output_tokens_per_s)
+    for name in ("decode", "step", "gemm"):  # the shares of time charged to each cause add up to one
+        limits = table[[c for c in table.columns if c.startswith(f"{name}.limit.")]]
+        assert limits.sum(axis=1).to_numpy() == pytest.approx(1.0)
+    assert (table["decode.bound"] == "memory").all()  # batch-8 decode of an 8B model streams weights
+
+
+def test_constraints_mark_points_infeasible_without_an_error(tmp_path):
+    spec = SweepSpec.model_validate({**MIXED, "constraints": ["step.mfu >= 0.4"]})
+    run_sweep(spec, tmp_path)
+    table = load_results(tmp_path)
+    assert table["error"].isna().all()
+    assert (table["feasible"] == (table["step.mfu"] >= 0.4)).all()
+    assert 0 < table["feasible"].sum() < len(table)  # the constraint cuts the space (faster links reach 40 %)
+
+
+def test_objectives_and_constraints_must_name_metrics_of_the_sweep():
+    with pytest.raises(ValueError, match="objective 'max tokens_per_s'"):  # with several workloads: prefixed
+        SweepSpec.model_validate({**MIXED, "objectives": ["max tokens_per_s"]})
+    with pytest.raises(ValueError, match=r"'step\.speed' is not a metric"):
+        SweepSpec.model_validate({**MIXED, "constraints": ["step.speed >= 1"]})
+    with pytest.raises(ValueError, match="expected memory_fits or 'METRIC <= VALUE'"):
+        SweepSpec.model_validate({**MIXED, "constraints": ["area < 3"]})
+    with pytest.raises(ValueError, match="value lists of one length"):
+        SweepSpec.model_validate({**MIXED, "coupled": {"g": {"a.b": [1, 2], "c.d": [1]}}})
+    with pytest.raises(ValueError, match=r"args: .*unexpected keyword"):
+        SweepSpec.model_validate({**MIXED, "workloads": {"g": {"kind": "op", "op": "gemm", "args": {"q": 1}}}})
+
+
+def test_vectorized_bound_and_limits_equal_the_per_point_path():
+    from accelscope import llm
+    from accelscope.explore.vectorized import evaluate_vectorized
+    from accelscope.hardware import load_hardware
+
+    spec = SweepSpec.model_validate({
+        "base": "h100-sxm", "workload": {"model": "llama-3.1-8b", "batch": 64, "input_len": 512, "output_len": 64},
+        "axes": {"matrix.peak.bf16": {"values": [2e13, 1e15]}, "runtime.launch_latency": {"values": [1e-6, 3e-5]}}})
+    points = spec.design_points()
+    fast = evaluate_vectorized(spec, points)
+    for i, point in enumerate(points):
+        r = llm.infer("llama-3.1-8b", load_hardware("h100-sxm").with_overrides(point), batch=64, input_len=512,
+                      output_len=64)
+        assert fast["bound"][i] == r.decode.bound
+        for resource, seconds in r.decode.attribution.items():
+            assert fast[f"limit.{resource}"][i] == pytest.approx(seconds / r.decode.seconds, abs=1e-12)
+    assert set(fast["bound"]) == {"matrix", "memory", "launch"}  # the axes move the bound around
+
+
+def test_killed_sweep_process_resumes_to_identical_results(tmp_path):
+    """A real `kill -9` of `accelscope sweep` mid-run, then a re-run: nothing lost, nothing computed twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    spec = {"name": "kill", "base": "h100-sxm", "level": "roofline",
+            "axes": {"memory.hbm.bandwidth": {"range": ["1 TB/s", "8 TB/s"], "steps": 40},
+                     "compute.cores": {"values": [66, 132, 264]},  # not vectorizable: the per-point path
+                     "runtime.launch_latency": {"values": ["1 us", "3 us", "5 us", "7 us", "9 us"]}},
+            "workload": {"model": "llama-3.1-8b", "batch": 8, "input_len": 256, "output_len": 32}}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    command = [sys.executable, "-m", "accelscope", "sweep", str(path), "--json", "--out"]
+    victim = subprocess.Popen([*command, str(tmp_path / "killed")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    results = tmp_path / "killed" / "results"
+    deadline = time.monotonic() + 120
+    while not list(results.glob("part-*.parquet")) and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.02)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    parts_at_kill = len(list(results.glob("part-*.parquet")))
+    assert parts_at_kill >= 1  # a part being written at the kill stays a .tmp file, which a resume ignores
+    resumed = json.loads(subprocess.run([*command, str(tmp_path / "killed")], capture_output=True, text=True,
+                                        check=True).stdout)
+    whole = json.loads(subprocess.run([*command, str(tmp_path / "whole")], capture_output=True, text=True,
+                                      check=True).stdout)
+    assert whole["points"] == resumed["points"] == 600
+    assert resumed["resumed"] + resumed["evaluated"] == 600 and resumed["resumed"] >= 64  # at least one part kept
+    assert load_results(tmp_path / "killed").equals(load_results(tmp_path / "whole"))
+
+
+def test_sensitivity_cli_and_sweep_figures(tmp_path):
+    import yaml
+
+    spec = {**MIXED, "axes": {"memory.hbm.bandwidth": {"values": ["2 TB/s", "3.35 TB/s", "6.7 TB/s"]},
+                              "matrix.peak.bf16": {"values": ["0.5 PFLOP/s", "1 PFLOP/s"]}}}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    runner = CliRunner()
+    result = runner.invoke(app, ["sensitivity", str(path), "--param", "memory.hbm.bandwidth", "--json"])
+    assert result.exit_code == 0, result.stdout
+    values = json.loads(result.stdout)["elasticity"]
+    assert 0.3 < values["decode.tokens_per_s"]["memory.hbm.bandwidth"] <= 1.0  # memory-bound decode
+    serving = runner.invoke(app, ["sensitivity", "--model", "llama-3.1-8b", "--tp", "1", "--batch", "8",
+                                  "--set", "memory.hbm.bandwidth=1 TB/s", "--param", "matrix.peak.bf16", "--json"])
+    assert serving.exit_code == 0, serving.stdout
+    assert abs(json.loads(serving.stdout)["elasticity"]["tokens_per_s"]["matrix.peak.bf16"]) < 0.05
+    assert runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out"), "--json"]).exit_code == 0
+    plot = runner.invoke(app, ["sweep", "plot", str(tmp_path / "out"), "--json"])
+    assert plot.exit_code == 0, plot.stdout
+    names = {p.rsplit("/", 1)[1] for p in json.loads(plot.stdout)["figures"]}
+    assert {"pareto.png", "heatmap_decode_tokens_per_s.png", "figures.html"} <= names
+    html = (tmp_path / "out" / "figures" / "figures.html").read_text()
+    assert html.count("Plotly.newPlot") >= 4  # pareto, two heatmaps, two tornados: plotly inlined once

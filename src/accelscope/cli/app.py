@@ -202,6 +202,7 @@ def _mount_optional() -> None:
     from .calibrate_cmd import calibrate_command
     from .demo_cmd import demo_command, report_command
     from .llm_cmd import llm_app
+    from .sensitivity_cmd import sensitivity_command
     from .sweep_cmd import sweep_command
     from .validate_cmd import validate_command
 
@@ -212,6 +213,7 @@ def _mount_optional() -> None:
     app.command("demo")(demo_command)
     app.command("report")(report_command)
     app.command("sweep")(sweep_command)
+    app.command("sensitivity")(sensitivity_command)
     try:
         from .numerics_cmd import numerics_app
     except ImportError:

@@ -13,9 +13,13 @@ from rich.table import Table
 
 
 def sweep_command(
-    target: Annotated[str, typer.Argument(help="A sweep spec YAML, or 'pareto' followed by a results folder.")],
-    folder: Annotated[str | None, typer.Argument(help="With 'pareto': the sweep's --out folder.")] = None,
-    out: Annotated[str | None, typer.Option("--out", help="Results folder (re-run to resume).")] = None,
+    target: Annotated[str, typer.Argument(help="A sweep spec YAML, or 'pareto' / 'plot' followed by a results "
+                                                 "folder.")],
+    folder: Annotated[str | None, typer.Argument(help="With 'pareto' or 'plot': the sweep's --out folder.")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Results folder (re-run to resume); with 'plot': the "
+                                                          "figures folder (default FOLDER/figures).")] = None,
+    sensitivity: Annotated[bool, typer.Option(help="With 'plot': add tornado charts of the objectives' "
+                                                   "elasticities around the base design.")] = True,
     limit: Annotated[int | None, typer.Option(help="Evaluate at most this many new points.")] = None,
     workers: Annotated[int, typer.Option(help="Parallel workers (processes, or Ray tasks).")] = 1,
     executor: Annotated[str, typer.Option(help="local (processes) or ray.")] = "local",
@@ -26,14 +30,18 @@ def sweep_command(
     from ..explore.space import load_sweep
     from ..explore.sweep import load_results, pareto_front, run_sweep
 
-    if target == "pareto":
+    if target in ("pareto", "plot"):
         if folder is None:
-            raise ValueError("sweep pareto: give the results folder, e.g. accelscope sweep pareto sweep-70b")
+            raise ValueError(f"sweep {target}: give the results folder, e.g. accelscope sweep {target} sweep-70b")
         saved = Path(folder) / "spec.json"
         if not saved.is_file():
             raise ValueError(f"{folder}: not a sweep folder (no spec.json); run accelscope sweep SPEC --out {folder}")
         spec = json.loads(saved.read_text())
-        front = pareto_front(load_results(folder), spec["objectives"])
+        table = load_results(folder)
+        front = pareto_front(table, spec["objectives"])
+        if target == "plot":
+            _plot(table, front, spec, Path(out) if out else Path(folder) / "figures", sensitivity, as_json)
+            return
         if as_json:
             print(front.to_json(orient="records", indent=2))
         else:
@@ -61,6 +69,20 @@ def sweep_command(
         Console().print(f"{summary.evaluated} points evaluated ({summary.resumed} already done, {summary.failed} "
                         f"failed) of {summary.points} in {summary.seconds:.1f} s; results in {summary.out}/results; "
                         f"next: accelscope sweep pareto {summary.out}")
+
+
+def _plot(table: object, front: object, spec: dict, out: Path, sensitivity: bool, as_json: bool) -> None:
+    from ..explore.sensitivity import sweep_elasticities
+    from ..explore.space import SweepSpec
+    from ..report.sweep_figures import write_sweep_figures
+
+    elasticity = sweep_elasticities(SweepSpec.model_validate(spec)) if sensitivity else None
+    paths = write_sweep_figures(table, front, spec, out, elasticity)
+    if as_json:
+        print(json.dumps({"figures": [str(p) for p in paths], "elasticity": elasticity}, indent=2))
+    else:
+        Console().print("\n".join(f"wrote {p}" for p in paths) or "no figures: the sweep needs two objectives or "
+                        "two varied axes")
 
 
 def _print_front(front: object, objectives: list[str]) -> None:

@@ -1,5 +1,9 @@
-"""Design-space exploration: sensitivity today; sweeps, search and Pareto fronts arrive with the DSE issue."""
+"""Design-space exploration: sweep specs, sweeps (vectorized, local processes, Ray), Optuna search, Pareto fronts,
+elasticities, and the area/power/cost model."""
 
-from .sensitivity import DEFAULT_PARAMETERS, elasticities
+from .sensitivity import DEFAULT_PARAMETERS, elasticities, sweep_elasticities
+from .space import SweepSpec, load_sweep
+from .sweep import evaluate_workload, load_results, pareto_front, run_sweep
 
-__all__ = ["DEFAULT_PARAMETERS", "elasticities"]
+__all__ = ["DEFAULT_PARAMETERS", "SweepSpec", "elasticities", "evaluate_workload", "load_results", "load_sweep",
+           "pareto_front", "run_sweep", "sweep_elasticities"]

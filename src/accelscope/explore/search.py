@@ -33,15 +33,19 @@ def run_search(spec: SweepSpec, out_dir: str | Path) -> SweepSummary:
                                 load_if_exists=True)
     finished = [t for t in study.trials if t.state.is_finished()]
     resumed = len(finished)
-    grids = {name: axis.points() for name, axis in spec.axes.items()}
+    dimensions = spec.dimensions()
 
     def objective(trial: Any) -> list[float]:
-        point = {name: trial.suggest_categorical(name, values) for name, values in grids.items()}
+        point: dict[str, Any] = {}
+        for name, options in dimensions:  # an axis's values, or a coupled group's rows, by index
+            point.update(options[trial.suggest_categorical(name, list(range(len(options))))])
         record = evaluate_point(spec, trial.number, point)
         for key, value in record.items():
             trial.set_user_attr(key, value if not isinstance(value, float) or value == value else None)
         if record["error"] is not None:
             raise ValueError(record["error"])  # recorded as a failed trial; the search goes on
+        if not record["feasible"]:
+            raise ValueError("violates a constraint")  # pruned from the front; kept in the table
         return [record[o.split(" ", 1)[1]] for o in spec.objectives]
 
     remaining = max(spec.points - resumed, 0)

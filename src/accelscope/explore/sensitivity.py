@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ..hardware import HardwareSpec
+from ..hardware import HardwareSpec, load_hardware
+from .space import SweepSpec
 
 # Parameters a co-design study varies first, as dotted spec paths (only those the spec has are used).
 DEFAULT_PARAMETERS = (
@@ -40,4 +41,29 @@ def elasticities(metric: Callable[[HardwareSpec], float], hw: HardwareSpec,
         up = metric(hw.with_overrides({path: value * (1 + step)}))
         down = metric(hw.with_overrides({path: value * (1 - step)}))
         out[path] = (math.log(up) - math.log(down)) / (math.log(1 + step) - math.log(1 - step))
+    return out
+
+
+def sweep_elasticities(spec: SweepSpec, parameters: list[str] | None = None, step: float = 0.1,
+                       base: HardwareSpec | None = None) -> dict[str, dict[str, float]]:
+    """Elasticity of every objective of a sweep spec around its base design: metric -> parameter -> value.
+
+    The parameters default to the sweep's numeric axes plus DEFAULT_PARAMETERS; each is varied by ±`step`
+    around the base spec's value (or `base`'s), and every workload of the spec is evaluated at both ends."""
+    from .sweep import evaluate_point
+
+    hw = base if base is not None else load_hardware(spec.base)
+    paths = parameters or list(dict.fromkeys([*spec.axis_paths(),
+                                               *(p.format(main=hw.main_memory_name) for p in DEFAULT_PARAMETERS)]))
+    metrics = [objective.partition(" ")[2] for objective in spec.objectives]
+    out: dict[str, dict[str, float]] = {metric: {} for metric in metrics}
+    for path in paths:
+        value = _value(hw, path)
+        if value is None or value <= 0:
+            continue
+        ends = [evaluate_point(spec, 0, {path: value * factor}, base=hw) for factor in (1 + step, 1 - step)]
+        for metric in metrics:
+            up, down = (record.get(metric) for record in ends)
+            if isinstance(up, float) and isinstance(down, float) and up > 0 and down > 0:
+                out[metric][path] = (math.log(up) - math.log(down)) / (math.log(1 + step) - math.log(1 - step))
     return out

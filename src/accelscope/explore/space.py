@@ -1,4 +1,4 @@
-"""Sweep specs: a base chip, axes over dotted spec paths, one LLM scenario, objectives and constraints (YAML).
+"""Sweep specs: a base chip, axes over dotted spec paths, workloads, objectives and constraints (YAML).
 
     name: hbm-sram-matrix-70b-decode
     base: h100-sxm
@@ -6,11 +6,20 @@
       memory.hbm.bandwidth: {values: [3.35e12, 4.8e12, 8e12]}        # explicit values (SI or unit strings)
       memory.smem.capacity: {range: [114 KiB, 456 KiB], steps: 3}     # linear range
       matrix.peak.bf16: {range: [0.5 PFLOP/s, 2 PFLOP/s], steps: 4, log: true}
+    coupled:                # groups of paths that move together (one axis of the grid; lists zipped)
+      hbm-generation: {memory.hbm.bandwidth: [3.35 TB/s, 8 TB/s], memory.hbm.capacity: [80 GB, 192 GB]}
     workload: {kind: infer, model: llama-3.1-70b, tp: 8, batch: 64, input_len: 2048, output_len: 256}
-    level: roofline
-    objectives: [max tokens_per_s, min tpot_s]
-    constraints: [memory_fits]
+    # or several, each metric then prefixed with the workload's name ("decode.tokens_per_s"):
+    # workloads: {decode: {kind: infer, ...}, step: {kind: train, ...}, fa: {kind: op, op: attention, args: {...}}}
+    level: roofline         # roofline | analytical | sim
+    objectives: [max tokens_per_s, min tpot_s, max tokens_per_s_per_w]
+    constraints: [memory_fits, area_mm2 <= 900, tdp_w <= 1000]
     sample: grid            # grid | random (points:, seed:) | optuna (points: trials, algorithm: nsga2|tpe)
+
+Metrics per workload kind (`metrics_of`): infer and train give tokens/s (whole replica or job), tokens/s per device,
+latencies, memory headroom; op gives seconds and FLOP/s. With a physical model in play (any objective or constraint
+on area, power or cost, or `physical: true`) every point also gets area_mm2, tdp_w, cost_usd per device (from
+explore/physical.py) and each workload gets its throughput per W, per USD and per mm² of one device.
 """
 
 from __future__ import annotations
@@ -18,16 +27,25 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..hardware.units import DIMENSIONS, parse_quantity
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-METRICS = ("tokens_per_s", "tokens_per_s_per_device", "tpot_s", "ttft_s", "memory_headroom_bytes")
 
 
 class Axis(BaseModel):
@@ -75,45 +93,209 @@ class InferArgs(BaseModel):
 
 class InferWorkload(InferArgs):
     kind: Literal["infer"] = "infer"
+    ep: int = Field(default=1, ge=1)
     dtype: str = "bf16"
     kv_dtype: str = "bf16"
+
+
+class TrainArgs(BaseModel):
+    """An `llm.train` scenario (shared by sweep specs and report scenarios)."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    tp: int = Field(default=1, ge=1)
+    pp: int = Field(default=1, ge=1)
+    dp: int = Field(default=1, ge=1)
+    cp: int = Field(default=1, ge=1)
+    ep: int = Field(default=1, ge=1)
+    vpp: int = Field(default=1, ge=1)
+    zero: int = Field(default=1, ge=0, le=3)
+    seq_len: int = Field(default=4096, ge=1)
+    global_batch: int = Field(default=1024, ge=1)
+    micro_batch: int = Field(default=1, ge=1)
+    dtype: str = "bf16"
+    recompute: Literal["none", "selective", "full"] = "selective"
+
+
+class TrainWorkload(TrainArgs):
+    kind: Literal["train"] = "train"
+
+
+OP_KINDS = ("gemm", "grouped_gemm", "attention", "softmax", "norm", "elementwise", "reduction", "collective",
+            "quantize", "dequantize")
+
+
+class OpWorkload(BaseModel):
+    """One operator of the IR, e.g. {kind: op, op: attention, args: {batch: 8, heads: 64, ...}}."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["op"] = "op"
+    op: Literal[OP_KINDS]  # type: ignore[valid-type]
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _builds(self) -> OpWorkload:
+        self.build()  # bad arguments fail at validation time, with the op's own message
+        return self
+
+    def build(self) -> Any:
+        from ..workload import ops
+
+        cls = getattr(ops, "".join(part.capitalize() for part in self.op.split("_")))  # grouped_gemm -> GroupedGemm
+        try:
+            return cls(**self.args)
+        except TypeError as exc:
+            raise ValueError(f"args: {exc}") from None
+
+
+def _workload_kind(value: Any) -> str:
+    return value.get("kind", "infer") if isinstance(value, dict) else getattr(value, "kind", "infer")
+
+
+Workload = Annotated[Annotated[InferWorkload, Tag("infer")] | Annotated[TrainWorkload, Tag("train")]
+                     | Annotated[OpWorkload, Tag("op")], Discriminator(_workload_kind)]
+
+KIND_METRICS = {
+    "infer": ("tokens_per_s", "tokens_per_s_per_device", "tpot_s", "ttft_s", "memory_headroom_bytes"),
+    "train": ("tokens_per_s", "tokens_per_s_per_device", "step_s", "mfu", "memory_headroom_bytes"),
+    "op": ("seconds", "flops_per_s"),
+}
+# Throughput of one device divided by its modelled power, build cost and area (explore/physical.py).
+KIND_EFFICIENCY = {
+    "infer": ("tokens_per_s_per_w", "tokens_per_s_per_usd", "tokens_per_s_per_mm2"),
+    "train": ("tokens_per_s_per_w", "tokens_per_s_per_usd", "tokens_per_s_per_mm2"),
+    "op": ("flops_per_s_per_w", "flops_per_s_per_usd", "flops_per_s_per_mm2"),
+}
+PHYSICAL_METRICS = ("area_mm2", "tdp_w", "cost_usd")
+METRICS = tuple(dict.fromkeys(m for group in (*KIND_METRICS.values(), *KIND_EFFICIENCY.values(), PHYSICAL_METRICS)
+                              for m in group))
+_CONSTRAINT = re.compile(r"^\s*([\w.]+)\s*(<=|>=)\s*(.+?)\s*$")
+
+
+class Constraint(BaseModel):
+    """`memory_fits`, or `METRIC <= VALUE` / `METRIC >= VALUE` (VALUE a number or a unit string)."""
+
+    metric: str
+    op: Literal["<=", ">=", "fits"]
+    value: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> Constraint:
+        if text.strip() == "memory_fits":
+            return cls(metric="memory", op="fits")
+        match = _CONSTRAINT.match(text)
+        if not match:
+            raise ValueError(f"constraint {text!r}: expected memory_fits or 'METRIC <= VALUE' (e.g. area_mm2 <= 900)")
+        metric, op, value = match.groups()
+        try:
+            number = _number(value)
+        except ValueError:
+            raise ValueError(f"constraint {text!r}: {value!r} is not a number or a quantity") from None
+        return cls(metric=metric, op=op, value=number)
+
+    def holds(self, record: dict[str, Any]) -> bool:
+        value = record.get(self.metric)
+        if value is None or value != value:  # a metric that failed to evaluate violates the constraint
+            return False
+        return value <= self.value if self.op == "<=" else value >= self.value
 
 
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = "sweep"
     base: str
-    axes: dict[str, Axis] = Field(min_length=1)
-    workload: InferWorkload
-    level: Literal["roofline", "analytical"] = "roofline"
+    axes: dict[str, Axis] = Field(default_factory=dict)
+    coupled: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
+    workload: Workload | None = None
+    workloads: dict[str, Workload] | None = None
+    level: Literal["roofline", "analytical", "sim"] = "roofline"
     objectives: list[str] = Field(default_factory=lambda: ["max tokens_per_s"], min_length=1)
-    constraints: list[Literal["memory_fits"]] = Field(default_factory=list)
+    constraints: list[str] = Field(default_factory=list)
+    physical: bool | None = None  # add area/power/cost columns (default: when an objective or constraint needs them)
     sample: Literal["grid", "random", "optuna"] = "grid"
     points: int = Field(default=100, ge=1)  # random: points drawn; optuna: trials to complete
     seed: int = 0
     algorithm: Literal["nsga2", "tpe"] = "nsga2"  # optuna sampler
     storage: str | None = None  # optuna: a database URL (default: sqlite in the output folder)
 
-    @field_validator("objectives")
+    @field_validator("coupled")
     @classmethod
-    def _known_objectives(cls, objectives: list[str]) -> list[str]:
-        for objective in objectives:
+    def _equal_lengths(cls, groups: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list[Any]]]:
+        for name, group in groups.items():
+            lengths = {len(values) for values in group.values()}
+            if not group or len(lengths) != 1 or 0 in lengths:
+                raise ValueError(f"coupled group {name!r}: give two or more paths with value lists of one length")
+        return groups
+
+    @field_validator("constraints")
+    @classmethod
+    def _parse_constraints(cls, constraints: list[str]) -> list[str]:
+        for text in constraints:
+            Constraint.parse(text)
+        return constraints
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepSpec:
+        if (self.workload is None) == (self.workloads is None):
+            raise ValueError("workload: give one of workload: {...} or workloads: {name: {...}, ...}")
+        overlap = set(self.axes) & {path for group in self.coupled.values() for path in group}
+        if overlap:
+            raise ValueError(f"coupled: {sorted(overlap)[0]} is both an axis and in a coupled group; keep one")
+        known = self.metric_names()
+        for objective in self.objectives:
             sense, _, metric = objective.partition(" ")
-            if sense not in ("max", "min") or metric not in METRICS:
-                raise ValueError(f"objective {objective!r}: expected 'max METRIC' or 'min METRIC' with METRIC one "
-                                 f"of {', '.join(METRICS)}")
-        return objectives
+            if sense not in ("max", "min") or metric not in known:
+                raise ValueError(f"objectives: objective {objective!r}: expected 'max METRIC' or 'min METRIC' with METRIC one "
+                                 f"of {', '.join(known)}")
+        for constraint in self.parsed_constraints():
+            if constraint.op != "fits" and constraint.metric not in known:
+                raise ValueError(f"constraints: {constraint.metric!r} is not a metric of this sweep; one of "
+                                 f"{', '.join(known)}")
+        return self
+
+    # ----- derived ---------------------------------------------------------------------------------------
+    def named_workloads(self) -> dict[str, Any]:
+        """name -> workload; the single `workload:` has the empty name (its metrics are not prefixed)."""
+        return {"": self.workload} if self.workload is not None else dict(self.workloads or {})
+
+    def parsed_constraints(self) -> list[Constraint]:
+        return [Constraint.parse(text) for text in self.constraints]
+
+    def needs_physical(self) -> bool:
+        if self.physical is not None:
+            return self.physical
+        physical = {*PHYSICAL_METRICS, *(m for group in KIND_EFFICIENCY.values() for m in group)}
+        used = [o.partition(" ")[2] for o in self.objectives] + [c.metric for c in self.parsed_constraints()]
+        return any(name.rpartition(".")[2] in physical for name in used)
+
+    def metric_names(self) -> list[str]:
+        """Every metric column a point of this sweep can have (objectives and constraints pick from these)."""
+        names: list[str] = []
+        for name, workload in self.named_workloads().items():
+            prefix = f"{name}." if name else ""
+            names += [prefix + m for m in (*KIND_METRICS[workload.kind], *KIND_EFFICIENCY[workload.kind])]
+        return names + list(PHYSICAL_METRICS)
+
+    def dimensions(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The grid's dimensions: (name, options), each option a {path: value} assignment."""
+        dims = [(name, [{name: v} for v in axis.points()]) for name, axis in self.axes.items()]
+        for name, group in self.coupled.items():
+            length = len(next(iter(group.values())))
+            dims.append((name, [{path: values[i] for path, values in group.items()} for i in range(length)]))
+        return dims
+
+    def axis_paths(self) -> list[str]:
+        return [*self.axes, *(path for group in self.coupled.values() for path in group)]
 
     def design_points(self) -> list[dict[str, Any]]:
         """Every point of the space, in a deterministic order (each gets a stable id)."""
-        names = list(self.axes)
-        grids = [self.axes[name].points() for name in names]
+        options = [opts for _, opts in self.dimensions()]
         if self.sample == "grid":
-            combos = list(itertools.product(*grids))
+            combos = list(itertools.product(*options))
         else:
             rng = random.Random(self.seed)
-            combos = [tuple(rng.choice(grid) for grid in grids) for _ in range(self.points)]
-        return [dict(zip(names, combo, strict=True)) for combo in combos]
+            combos = [tuple(rng.choice(opts) for opts in options) for _ in range(self.points)]
+        return [{path: value for part in combo for path, value in part.items()} for combo in combos]
 
 
 def load_validated_yaml(path: str | Path, model: type[ModelT], what: str) -> ModelT:
@@ -132,11 +314,14 @@ def load_validated_yaml(path: str | Path, model: type[ModelT], what: str) -> Mod
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise ValueError(f"{path}: {where}: {message}" if where else f"{path}: {message}") from None
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
     spec = load_validated_yaml(path, SweepSpec, "sweep spec")
+    if not spec.axes and not spec.coupled:
+        raise ValueError(f"{path}: axes: give at least one axis (or a coupled: group)")
     for name, axis in spec.axes.items():
         try:
             axis.points()

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..hardware import SpecError, load_hardware
-from ..llm import DoesNotFit, infer
+from ..llm import infer, train
+from ..perf import estimate
 from .space import SweepSpec, _number
 
 CHUNK = 64  # points per Parquet part: small enough that a crash loses little work
@@ -38,20 +39,79 @@ class SweepSummary:
                 "seconds": self.seconds, "out": self.out}
 
 
-def evaluate_point(spec: SweepSpec, index: int, point: dict[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {"point": index, **{f"axis:{k}": _si(v) for k, v in point.items()}, "error": None}
+def evaluate_point(spec: SweepSpec, index: int, point: dict[str, Any], base: Any = None) -> dict[str, Any]:
+    """One design point: every workload's metrics, the physical model if asked, constraints, what limits it.
+
+    A failure (an invalid spec value, a model that does not fit) is recorded in `error` and the point marked
+    infeasible; the other workloads of the point are still evaluated. `base` replaces the spec's base chip."""
+    record: dict[str, Any] = {"point": index, **{f"axis:{k}": _si(v) for k, v in point.items()}}
+    errors: list[str] = []
     try:
-        hw = load_hardware(spec.base).with_overrides(point)
-        w = spec.workload
-        r = infer(w.model, hw, tp=w.tp, pp=w.pp, batch=w.batch, input_len=w.input_len, output_len=w.output_len,
-                  dtype=w.dtype, kv_dtype=w.kv_dtype, level=spec.level,
-                  check_memory="memory_fits" in spec.constraints)
-        record.update(tokens_per_s=r.output_tokens_per_s, tokens_per_s_per_device=r.output_tokens_per_s / r.devices,
-                      tpot_s=r.tpot_s, ttft_s=r.ttft_s, memory_headroom_bytes=r.memory.headroom,
-                      decode_bound=r.decode.bound, feasible=True)
-    except (SpecError, DoesNotFit, ValueError) as exc:
-        record.update(feasible=False, error=f"{type(exc).__name__}: {exc}")
-    return record
+        hw = load_hardware(base if base is not None else spec.base).with_overrides(point)
+    except (SpecError, ValueError) as exc:
+        return {**record, "feasible": False, "error": f"{type(exc).__name__}: {exc}"}
+    physical = _physical(hw) if spec.needs_physical() else None
+    if physical is not None:
+        record.update(area_mm2=physical.area_mm2, tdp_w=physical.tdp_w, cost_usd=physical.cost_usd)
+    fits = True
+    for name, workload in spec.named_workloads().items():
+        prefix = f"{name}." if name else ""
+        try:
+            metrics = evaluate_workload(workload, hw, spec.level, check_memory=False)
+        except (SpecError, ValueError) as exc:
+            errors.append(f"{prefix}{type(exc).__name__}: {exc}")
+            continue
+        fits &= metrics.get("memory_headroom_bytes", 0.0) >= 0
+        if physical is not None:
+            metrics.update(_efficiency(workload.kind, metrics, physical))
+        record.update({prefix + key: value for key, value in metrics.items()})
+    feasible = not errors and all(c.holds(record) if c.op != "fits" else fits for c in spec.parsed_constraints())
+    if not errors and not fits and any(c.op == "fits" for c in spec.parsed_constraints()):
+        errors.append("DoesNotFit: memory per device exceeds capacity")
+    return {**record, "feasible": feasible, "error": "; ".join(errors) or None}
+
+
+def evaluate_workload(workload: Any, hw: Any, level: str, check_memory: bool = False) -> dict[str, Any]:
+    """Metrics of one workload on one chip (KIND_METRICS), plus `bound` and `limit.<resource>` shares of time."""
+    if workload.kind == "op":
+        est = estimate(workload.build(), hw, level=level)
+        return {"seconds": est.seconds, "flops_per_s": est.achieved_flops, "bound": est.bound,
+                **_limits(est.attribution, est.seconds)}
+    if workload.kind == "train":
+        w = workload
+        t = train(w.model, hw, tp=w.tp, pp=w.pp, dp=w.dp, cp=w.cp, ep=w.ep, vpp=w.vpp, zero=w.zero,
+                  seq_len=w.seq_len, global_batch=w.global_batch, micro_batch=w.micro_batch, dtype=w.dtype,
+                  recompute=w.recompute, level=level, check_memory=check_memory)
+        shares = _limits(t.breakdown, t.step_s)
+        return {"tokens_per_s": t.tokens_per_s_per_device * t.devices, "tokens_per_s_per_device":
+                t.tokens_per_s_per_device, "step_s": t.step_s, "mfu": t.mfu,
+                "memory_headroom_bytes": t.memory.headroom, "bound": max(shares, key=shares.__getitem__)
+                .removeprefix("limit."), **shares}
+    w = workload
+    r = infer(w.model, hw, tp=w.tp, pp=w.pp, ep=w.ep, batch=w.batch, input_len=w.input_len,
+              output_len=w.output_len, dtype=w.dtype, kv_dtype=w.kv_dtype, level=level, check_memory=check_memory)
+    return {"tokens_per_s": r.output_tokens_per_s, "tokens_per_s_per_device": r.output_tokens_per_s / r.devices,
+            "tpot_s": r.tpot_s, "ttft_s": r.ttft_s, "memory_headroom_bytes": r.memory.headroom,
+            "bound": r.decode.bound, **_limits(r.decode.attribution, r.decode.seconds)}
+
+
+def _limits(seconds_by_cause: Any, total: float) -> dict[str, float]:
+    """What limits the workload: the share of its time charged to each cause (adds up to 1)."""
+    return {f"limit.{cause}": (value / total if total > 0 else 0.0) for cause, value in seconds_by_cause.items()}
+
+
+def _efficiency(kind: str, metrics: dict[str, Any], physical: Any) -> dict[str, float]:
+    """Throughput of one device per W (modelled TDP), per USD (modelled build cost) and per mm² (silicon)."""
+    per_device = metrics["flops_per_s"] if kind == "op" else metrics["tokens_per_s_per_device"]
+    unit = "flops_per_s" if kind == "op" else "tokens_per_s"
+    return {f"{unit}_per_w": per_device / physical.tdp_w, f"{unit}_per_usd": per_device / physical.cost_usd,
+            f"{unit}_per_mm2": per_device / physical.area_mm2}
+
+
+def _physical(hw: Any) -> Any:
+    from .physical import estimate_physical
+
+    return estimate_physical(hw)
 
 
 def _si(value: Any) -> Any:
@@ -109,6 +169,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
 
         return run_search(spec, out_dir)
     start = time.perf_counter()
+    if not spec.axes and not spec.coupled:
+        raise ValueError("axes: a sweep needs at least one axis (or a coupled: group)")
     out = Path(out_dir)
     results_dir = out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -199,10 +261,12 @@ def _run_vectorized(spec: SweepSpec, points: list[dict[str, Any]], todo: list[in
         block_points = [points[i] for i in block]
         metrics = evaluate_vectorized(spec, block_points)
         table = pd.DataFrame({"point": block})
-        for name in spec.axes:
+        for name in spec.axis_paths():
             table[f"axis:{name}"] = [_si(pt[name]) for pt in block_points]
         for name, values in metrics.items():
-            table[name] = values
+            if name != "feasible":
+                table[name] = values
+        table["feasible"] = metrics["feasible"]
         table["error"] = [None if ok else "DoesNotFit: memory per device exceeds capacity" for ok in metrics["feasible"]]
         failed += int((~metrics["feasible"]).sum())
         _write_table(results_dir, table)
@@ -231,13 +295,24 @@ def load_results(out_dir: str | Path) -> Any:
 
 
 def _column_order(columns: list[str]) -> list[str]:
-    """point, the axes, the metrics in a fixed order, anything else, error: the same whatever wrote the parts."""
-    from .space import METRICS
+    """point, the axes, physical metrics, then per workload its metrics, bound and limits, feasible, error: the
+    same order whatever wrote the parts."""
+    from .space import METRICS, PHYSICAL_METRICS
+
+    rank = {m: i for i, m in enumerate((*METRICS, "bound"))}
+
+    def key(column: str) -> tuple[str, int, str]:
+        prefix, _, metric = column.rpartition(".") if not column.startswith("limit.") else ("", "", column)
+        if ".limit." in column:
+            prefix, metric = column.split(".limit.", 1)[0], "limit." + column.split(".limit.", 1)[1]
+        return prefix, rank.get(metric, len(rank)), metric
 
     axes = sorted(c for c in columns if c.startswith("axis:"))
-    metrics = [m for m in (*METRICS, "decode_bound", "feasible") if m in columns]
-    rest = sorted(set(columns) - {"point", "error", *axes, *metrics})
-    return ["point", *axes, *metrics, *rest, *(["error"] if "error" in columns else [])]
+    physical = [m for m in PHYSICAL_METRICS if m in columns]
+    special = {"point", "error", "feasible", *axes, *physical}
+    metrics = sorted((c for c in columns if c not in special), key=key)
+    tail = [c for c in ("feasible", "error") if c in columns]
+    return ["point", *axes, *physical, *metrics, *tail]
 
 
 def pareto_front(table: Any, objectives: list[str]) -> Any:

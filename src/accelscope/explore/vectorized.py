@@ -10,7 +10,6 @@ per-point path.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from ..hardware import HardwareSpec, load_hardware
 from ..llm.infer import memory_use
 from ..perf.collectives import group_bandwidth, wire_factor
+from ..perf.estimate import RESOURCES
 from ..perf.roofline import SFU_POLYNOMIAL_FLOPS
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph
 from ..workload.model_config import load_model
@@ -32,8 +32,11 @@ def supported(spec: SweepSpec, hw: HardwareSpec) -> bool:
     allowed |= {f"matrix.peak.{d}" for d in hw.matrix.peak}
     allowed |= {f"sfu.ops_per_clock_per_core.{f}" for f in (hw.sfu.ops_per_clock_per_core if hw.sfu else {})}
     ignored = {name for name, level in hw.memory.items() if level.kind != "dram"}  # caches: no roofline effect
-    return spec.level == "roofline" and all(
-        path in allowed or path.split(".")[:2] in (["memory", n] for n in ignored) for path in spec.axes)
+    workloads = list(spec.named_workloads().values())
+    return (spec.level == "roofline" and len(workloads) == 1 and workloads[0].kind == "infer"
+            and workloads[0].ep == 1 and not spec.needs_physical() and all(
+                path in allowed or path.split(".")[:2] in (["memory", n] for n in ignored)
+                for path in spec.axis_paths()))
 
 
 class _Params:
@@ -46,12 +49,13 @@ class _Params:
         return self.columns.get(path, default)
 
 
-def _op_seconds(cost: Any, p: _Params) -> np.ndarray | float:
+def _op_times(cost: Any, p: _Params) -> tuple[dict[str, Any], Any]:
+    """Busy time per resource (arrays or scalars) and the launch latency of one op."""
     hw = p.hw
-    times: list[Any] = []
+    times: dict[str, Any] = {}
     if cost.matrix_flops:
         dtype = hw.matrix_dtype(cost.matrix_dtype)
-        times.append(cost.matrix_flops / p.get(f"matrix.peak.{dtype}", hw.matrix.peak[dtype]))
+        times["matrix"] = cost.matrix_flops / p.get(f"matrix.peak.{dtype}", hw.matrix.peak[dtype])
     vector_peak = p.get("vector.peak.fp32", hw.vector_peak("fp32")) if cost.vector_dtype == "fp32" else \
         hw.vector_peak(cost.vector_dtype)
     vector = cost.vector_flops / vector_peak
@@ -64,10 +68,11 @@ def _op_seconds(cost: Any, p: _Params) -> np.ndarray | float:
         else:
             rate = p.get(f"sfu.ops_per_clock_per_core.{function}", per_clock) * hw.compute.cores * clock
             sfu = sfu + count / rate
-    times += [vector, sfu, cost.bytes / p.get(f"memory.{hw.main_memory_name}.bandwidth", hw.hbm_bandwidth)]
+    times.update(vector=vector, sfu=sfu,
+                 memory=cost.bytes / p.get(f"memory.{hw.main_memory_name}.bandwidth", hw.hbm_bandwidth))
     if cost.comm_kind:
-        times.append(_collective_floor(cost, p))
-    return functools.reduce(np.maximum, times) + p.get("runtime.launch_latency", hw.runtime.launch_latency)
+        times["interconnect"] = _collective_floor(cost, p)
+    return times, p.get("runtime.launch_latency", hw.runtime.launch_latency)
 
 
 def _collective_floor(cost: Any, p: _Params) -> Any:
@@ -83,10 +88,25 @@ def _collective_floor(cost: Any, p: _Params) -> Any:
     return factor * cost.comm_bytes / bandwidth + p.get("interconnect.scale_up.latency", up.latency)
 
 
-def _graph_seconds(graph: Any, p: _Params) -> np.ndarray:
+def _graph_seconds(graph: Any, p: _Params, attribution: dict[str, Any] | None = None) -> np.ndarray:
+    """Sum over the graph's ops of max(busy times) + launch; charges each op's time to its bound resource
+    (the roofline level's attribution: an op whose launch exceeds its busy time is charged to launch)."""
     total: Any = 0.0
     for node in graph.nodes:
-        total = total + node.count * _op_seconds(node.op.cost(), p)
+        times, launch = _op_times(node.op.cost(), p)
+        names = list(times)
+        stacked = np.broadcast_arrays(*(np.asarray(times[n], dtype=float) for n in names), np.asarray(launch))
+        busy = np.stack(stacked[:-1])
+        peak = busy.max(axis=0)
+        total = total + node.count * (peak + launch)
+        if attribution is not None:
+            winner = busy.argmax(axis=0)
+            overhead = launch >= peak
+            for i, name in enumerate(names):
+                attribution[name] = attribution.get(name, 0.0) + node.count * np.where(
+                    (winner == i) & ~overhead, peak, 0.0)
+            attribution["launch"] = attribution.get("launch", 0.0) + node.count * (launch + np.where(
+                overhead, peak, 0.0))
     return np.asarray(total, dtype=float)
 
 
@@ -96,16 +116,18 @@ def evaluate_vectorized(spec: SweepSpec, points: list[dict[str, Any]]) -> dict[s
 
     hw = load_hardware(spec.base)
     w = spec.workload
+    assert w is not None and w.kind == "infer", "vectorized sweeps take one infer workload"
     model = load_model(w.model)
     par, prec = Parallelism(tp=w.tp, pp=w.pp), Precision(dtype=w.dtype, kv_dtype=w.kv_dtype)
     par.check(model)
     columns = {path: np.array([_number(pt[path]) if isinstance(pt[path], str) else float(pt[path]) for pt in points])
-               for path in spec.axes}
+               for path in spec.axis_paths()}
     p = _Params(hw, columns)
     prefill = sum(_graph_seconds(forward_graph(model, Step(w.batch, w.input_len, 0, logits_tokens=1), par, prec, s), p)
                   for s in range(par.pp))
+    attribution: dict[str, Any] = {}
     decode = sum(_graph_seconds(forward_graph(model, Step(w.batch, 1, w.input_len + w.output_len // 2), par, prec, s),
-                                p) for s in range(par.pp))
+                                p, attribution) for s in range(par.pp))
     ones = np.ones(len(points))
     ttft, tpot = prefill * ones, decode * ones
     e2e = ttft + (w.output_len - 1) * tpot
@@ -115,4 +137,14 @@ def evaluate_vectorized(spec: SweepSpec, points: list[dict[str, Any]]) -> dict[s
     feasible = headroom >= 0 if "memory_fits" in spec.constraints else np.ones(len(points), dtype=bool)
     return {"tokens_per_s": w.batch * w.output_len / e2e, "tpot_s": tpot, "ttft_s": ttft,
             "tokens_per_s_per_device": w.batch * w.output_len / e2e / (w.tp * w.pp),
-            "memory_headroom_bytes": headroom * ones, "feasible": np.asarray(feasible) & np.ones(len(points), bool)}
+            "memory_headroom_bytes": headroom * ones, "feasible": np.asarray(feasible) & np.ones(len(points), bool),
+            **_bound_and_limits(attribution, decode * ones)}
+
+
+def _bound_and_limits(attribution: dict[str, Any], total: np.ndarray) -> dict[str, Any]:
+    """Decode's bound (the resource with the most attributed time) and each resource's share, per point."""
+    names = list(RESOURCES)
+    shares = np.stack([np.broadcast_to(np.asarray(attribution.get(n, 0.0), dtype=float), total.shape) / total
+                       for n in names])
+    return {"bound": np.array(names, dtype=object)[shares.argmax(axis=0)],
+            **{f"limit.{n}": shares[i] for i, n in enumerate(names)}}

@@ -53,6 +53,10 @@ class TrainMemory:
     def total(self) -> float:
         return self.weights + self.gradients + self.optimizer + self.activations
 
+    @property
+    def headroom(self) -> float:
+        return self.capacity - self.total
+
     def to_dict(self) -> dict[str, float]:
         return {"weights": self.weights, "gradients": self.gradients, "optimizer": self.optimizer,
                 "activations": self.activations, "total": self.total, "capacity": self.capacity}

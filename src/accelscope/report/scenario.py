@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..explore.space import InferArgs, load_validated_yaml
+from ..explore.space import InferArgs, TrainArgs, load_validated_yaml
 
 
 class Serving(InferArgs):
@@ -27,21 +27,8 @@ class Serving(InferArgs):
     dtypes: list[str] = Field(default_factory=lambda: ["bf16", "fp8_e4m3"], min_length=1)
 
 
-class Training(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model: str
-    tp: int = Field(default=1, ge=1)
-    pp: int = Field(default=1, ge=1)
-    dp: int = Field(default=1, ge=1)
-    cp: int = Field(default=1, ge=1)
-    ep: int = Field(default=1, ge=1)
-    vpp: int = Field(default=1, ge=1)
-    zero: int = Field(default=1, ge=0, le=3)
-    seq_len: int = Field(default=4096, ge=1)
-    global_batch: int = Field(default=1024, ge=1)
-    micro_batch: int = Field(default=1, ge=1)
-    dtype: str = "bf16"
-    recompute: Literal["none", "selective", "full"] = "selective"
+class Training(TrainArgs):
+    """The training run of a report (an `llm.train` scenario)."""
 
 
 class Scenario(BaseModel):
