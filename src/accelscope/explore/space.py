@@ -62,9 +62,11 @@ class Axis(BaseModel):
             raise ValueError("axis: give values: [...] or range: [low, high]")
         low, high = (_number(v) for v in self.range)
         if self.log:
-            return [math.exp(math.log(low) + i * (math.log(high) - math.log(low)) / (self.steps - 1))
-                    for i in range(self.steps)]
-        return [low + i * (high - low) / (self.steps - 1) for i in range(self.steps)]
+            inner = [math.exp(math.log(low) + i * (math.log(high) - math.log(low)) / (self.steps - 1))
+                     for i in range(1, self.steps - 1)]
+        else:
+            inner = [low + i * (high - low) / (self.steps - 1) for i in range(1, self.steps - 1)]
+        return [low, *inner, high]  # the ends exactly as written (exp(log(x)) is not always x)
 
 
 def _number(value: Any) -> float:
