@@ -308,3 +308,27 @@ def test_sensitivity_cli_and_sweep_figures(tmp_path):
     assert {"pareto.png", "heatmap_decode_tokens_per_s.png", "figures.html"} <= names
     html = (tmp_path / "out" / "figures" / "figures.html").read_text()
     assert html.count("Plotly.newPlot") >= 4  # pareto, two heatmaps, two tornados: plotly inlined once
+
+
+def test_physical_objectives_and_constraints_use_the_area_power_cost_model(tmp_path):
+    from accelscope.explore import estimate_physical
+    from accelscope.explore.vectorized import supported
+    from accelscope.hardware import load_hardware
+
+    spec = SweepSpec.model_validate({
+        "base": "h100-sxm", "workload": {"model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64},
+        "axes": {"memory.l2.capacity": {"values": ["25 MiB", "50 MiB", "200 MiB"]}},
+        "objectives": ["max tokens_per_s", "max tokens_per_s_per_usd"], "constraints": ["area_mm2 <= 900"]})
+    assert spec.needs_physical() and not supported(spec, load_hardware("h100-sxm"))  # per point: physics per chip
+    run_sweep(spec, tmp_path)
+    table = load_results(tmp_path)
+    physical = estimate_physical(load_hardware("h100-sxm").with_overrides({"memory.l2.capacity": "50 MiB"}))
+    row = table.iloc[1]
+    assert row["area_mm2"] == pytest.approx(physical.area_mm2) and row["cost_usd"] == pytest.approx(physical.cost_usd)
+    assert row["tokens_per_s_per_w"] == pytest.approx(row["tokens_per_s_per_device"] / physical.tdp_w)
+    assert row["tokens_per_s_per_usd"] == pytest.approx(row["tokens_per_s_per_device"] / physical.cost_usd)
+    assert row["tokens_per_s_per_mm2"] == pytest.approx(row["tokens_per_s_per_device"] / physical.area_mm2)
+    assert table["area_mm2"].is_monotonic_increasing  # more L2 SRAM, more silicon
+    assert (table["feasible"] == (table["area_mm2"] <= 900)).all() and not table["feasible"].iloc[2]
+    front = pareto_front(table, spec.objectives)
+    assert list(front["point"]) == [0]  # the L2 does not speed up decode here, so the cheapest chip wins

@@ -89,7 +89,7 @@ def _print_front(front: object, objectives: list[str]) -> None:
     table = Table(title=f"Pareto front ({', '.join(objectives)})", header_style="bold")
     columns = [c for c in front.columns if c.startswith("axis:")] + [o.split(" ", 1)[1] for o in objectives]  # type: ignore[attr-defined]
     for column in ["point", *columns]:
-        table.add_column(column.removeprefix("axis:"), justify="right")
+        table.add_column(column.removeprefix("axis:"), justify="right", overflow="fold")
     for _, row in front.iterrows():  # type: ignore[attr-defined]
         table.add_row(str(row["point"]), *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
                                            for c in columns))
