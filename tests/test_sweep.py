@@ -171,6 +171,8 @@ MIXED = {
         "decode": {"kind": "infer", "model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64},
         "step": {"kind": "train", "model": "llama-3.1-8b", "tp": 8, "dp": 4, "seq_len": 4096, "global_batch": 64},
         "gemm": {"kind": "op", "op": "gemm", "args": {"m": 4096, "n": 4096, "k": 4096}},
+        "block": {"kind": "graph", "nodes": [{"op": "gemm", "args": {"m": 4096, "n": 4096, "k": 4096}, "count": 3},
+                                             {"op": "norm", "args": {"rows": 4096, "hidden": 4096}}]},
     },
     "objectives": ["max decode.tokens_per_s", "max step.mfu"],
 }
@@ -186,7 +188,7 @@ def test_coupled_groups_move_together_and_multiply_with_axes():
 def test_every_workload_kind_gets_its_metrics_and_what_limits_it(tmp_path):
     from accelscope import estimate, llm
     from accelscope.hardware import load_hardware
-    from accelscope.workload import Gemm
+    from accelscope.workload import Gemm, Norm
 
     spec = SweepSpec.model_validate(MIXED)
     run_sweep(spec, tmp_path)
@@ -196,12 +198,14 @@ def test_every_workload_kind_gets_its_metrics_and_what_limits_it(tmp_path):
     hw = load_hardware("h100-sxm")
     gemm = estimate(Gemm(4096, 4096, 4096), hw, level="analytical")
     assert row["gemm.seconds"] == pytest.approx(gemm.seconds) and row["gemm.bound"] == gemm.bound
+    norm = estimate(Norm(rows=4096, hidden=4096), hw, level="analytical")
+    assert row["block.seconds"] == pytest.approx(3 * gemm.seconds + norm.seconds)  # a graph sums its nodes
     step = llm.train("llama-3.1-8b", hw, tp=8, dp=4, seq_len=4096, global_batch=64, level="analytical")
     assert row["step.mfu"] == pytest.approx(step.mfu)
     assert row["step.tokens_per_s"] == pytest.approx(step.tokens_per_s_per_device * 32)  # 8 x 4 devices
     decode = llm.infer("llama-3.1-8b", hw, batch=8, input_len=512, output_len=64, level="analytical")
     assert row["decode.tokens_per_s"] == pytest.approx(decode.output_tokens_per_s)
-    for name in ("decode", "step", "gemm"):  # the shares of time charged to each cause add up to one
+    for name in ("decode", "step", "gemm", "block"):  # the shares of time charged to each cause add up to one
         limits = table[[c for c in table.columns if c.startswith(f"{name}.limit.")]]
         assert limits.sum(axis=1).to_numpy() == pytest.approx(1.0)
     assert (table["decode.bound"] == "memory").all()  # batch-8 decode of an 8B model streams weights

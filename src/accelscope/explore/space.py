@@ -150,23 +150,49 @@ class OpWorkload(BaseModel):
             raise ValueError(f"args: {exc}") from None
 
 
+class GraphNodeSpec(OpWorkload):
+    """One node of a user-defined graph: an op repeated `count` times (e.g. once per layer)."""
+
+    kind: Literal["op"] = "op"
+    count: float = Field(default=1, gt=0)
+    label: str | None = None
+
+
+class GraphWorkload(BaseModel):
+    """A sequence of ops with multiplicities, e.g. one transformer block:
+    {kind: graph, nodes: [{op: gemm, args: {...}, count: 4}, {op: attention, args: {...}}]}."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["graph"] = "graph"
+    name: str = "graph"
+    nodes: list[GraphNodeSpec] = Field(min_length=1)
+
+    def build(self) -> Any:
+        from ..workload.ops import Graph, Node
+
+        return Graph(tuple(Node(n.build(), n.count, n.label) for n in self.nodes), name=self.name)
+
+
 def _workload_kind(value: Any) -> str:
     return value.get("kind", "infer") if isinstance(value, dict) else getattr(value, "kind", "infer")
 
 
 Workload = Annotated[Annotated[InferWorkload, Tag("infer")] | Annotated[TrainWorkload, Tag("train")]
-                     | Annotated[OpWorkload, Tag("op")], Discriminator(_workload_kind)]
+                     | Annotated[OpWorkload, Tag("op")] | Annotated[GraphWorkload, Tag("graph")],
+                     Discriminator(_workload_kind)]
 
 KIND_METRICS = {
     "infer": ("tokens_per_s", "tokens_per_s_per_device", "tpot_s", "ttft_s", "memory_headroom_bytes"),
     "train": ("tokens_per_s", "tokens_per_s_per_device", "step_s", "mfu", "memory_headroom_bytes"),
     "op": ("seconds", "flops_per_s"),
+    "graph": ("seconds", "flops_per_s"),
 }
 # Throughput of one device divided by its modelled power, build cost and area (explore/physical.py).
 KIND_EFFICIENCY = {
     "infer": ("tokens_per_s_per_w", "tokens_per_s_per_usd", "tokens_per_s_per_mm2"),
     "train": ("tokens_per_s_per_w", "tokens_per_s_per_usd", "tokens_per_s_per_mm2"),
     "op": ("flops_per_s_per_w", "flops_per_s_per_usd", "flops_per_s_per_mm2"),
+    "graph": ("flops_per_s_per_w", "flops_per_s_per_usd", "flops_per_s_per_mm2"),
 }
 PHYSICAL_METRICS = ("area_mm2", "tdp_w", "cost_usd")
 METRICS = tuple(dict.fromkeys(m for group in (*KIND_METRICS.values(), *KIND_EFFICIENCY.values(), PHYSICAL_METRICS)

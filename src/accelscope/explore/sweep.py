@@ -73,7 +73,7 @@ def evaluate_point(spec: SweepSpec, index: int, point: dict[str, Any], base: Any
 
 def evaluate_workload(workload: Any, hw: Any, level: str, check_memory: bool = False) -> dict[str, Any]:
     """Metrics of one workload on one chip (KIND_METRICS), plus `bound` and `limit.<resource>` shares of time."""
-    if workload.kind == "op":
+    if workload.kind in ("op", "graph"):
         est = estimate(workload.build(), hw, level=level)
         return {"seconds": est.seconds, "flops_per_s": est.achieved_flops, "bound": est.bound,
                 **_limits(est.attribution, est.seconds)}
@@ -102,8 +102,8 @@ def _limits(seconds_by_cause: Any, total: float) -> dict[str, float]:
 
 def _efficiency(kind: str, metrics: dict[str, Any], physical: Any) -> dict[str, float]:
     """Throughput of one device per W (modelled TDP), per USD (modelled build cost) and per mm² (silicon)."""
-    per_device = metrics["flops_per_s"] if kind == "op" else metrics["tokens_per_s_per_device"]
-    unit = "flops_per_s" if kind == "op" else "tokens_per_s"
+    per_device = metrics["flops_per_s"] if kind in ("op", "graph") else metrics["tokens_per_s_per_device"]
+    unit = "flops_per_s" if kind in ("op", "graph") else "tokens_per_s"
     return {f"{unit}_per_w": per_device / physical.tdp_w, f"{unit}_per_usd": per_device / physical.cost_usd,
             f"{unit}_per_mm2": per_device / physical.area_mm2}
 
