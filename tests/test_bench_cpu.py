@@ -38,12 +38,15 @@ def test_bench_rows_carry_provenance(rows, tmp_path):
 
 def test_validate_predicts_every_bench_row(rows):
     results = validate(rows, ["roofline", "analytical"])
-    assert all(r.skip is None for r in results), [r.skip for r in results if r.skip]
+    resident = [r for r in results if r.row.shape.get("resident")]
+    assert len(resident) == 2 * 4  # quick suite: 4 kernels at 1/4 of the last-level cache, two levels
+    assert all("cache-resident" in (r.skip or "") for r in resident)  # measured, said why it is not predicted
+    assert all(r.skip is None for r in results if r not in resident), [r.skip for r in results if r.skip]
     assert {c.category for c in summarize(results)} == {"gemm", "memory", "attention", "elementwise"}
 
 
 def test_calibration_fits_this_machines_dram_bandwidth(rows):
-    memory = [r for r in rows if r.category == "memory"]
+    memory = [r for r in rows if r.category == "memory" and not r.shape.get("resident")]
     result = calibrate(memory, "local-cpu", ["memory.dram.bandwidth"], folds=2)
     measured = [r.value * 1e9 for r in memory]  # GB/s -> B/s
     # streaming ops are bandwidth-bound at these sizes: the fitted bandwidth lies within what was measured

@@ -5,8 +5,9 @@ which cases exist:
 - CPU: torch/numpy GEMM, copy/triad/read bandwidth from DRAM, SDPA attention (math backend), softmax, layer and
   RMS norm, SiLU-and-mul. Timer: time.perf_counter around synchronous calls.
 - CUDA: the same plus fp16/tf32 GEMMs, FP8 GEMMs through torch._scaled_mm, SDPA with the flash and cuDNN backends
-  (fwd and fwd+bwd, causal or not, decode), and L2-resident bandwidth. Timer: CUDA events, with an L2 flush (a
-  write over twice the L2 size) before every timed call.
+  (fwd and fwd+bwd, causal or not, decode). Timer: CUDA events, with an L2 flush (a write over twice the L2 size)
+  before every timed call, except the cache-resident bandwidth cases, which measure the L2 (the last-level cache on
+  a CPU) by leaving their operands in it.
 Timing rules everywhere: warm-up calls, the median of many timed calls, fresh random data (never zeros), rotating
 buffers so a call does not reuse the previous call's cache lines.
 """
@@ -51,10 +52,11 @@ class Device:
     flush_buffer: Any = None
     capabilities: set[str] = field(default_factory=set)
 
-    def time(self, fn: Callable[[int], object], config: BenchConfig) -> float:
+    def time(self, fn: Callable[[int], object], config: BenchConfig, flush: bool = True) -> float:
+        """Median seconds of fn; `flush=False` keeps the operands cache-resident (for L2-bandwidth cases)."""
         if self.name == "cpu":
             return median_seconds(fn, config.warmup, config.repeats, config.budget_s)
-        return _cuda_median(fn, config, self)
+        return _cuda_median(fn, config, self, flush)
 
 
 def median_seconds(fn: Callable[[int], object], warmup: int, repeats: int, budget_s: float) -> float:
@@ -72,7 +74,7 @@ def median_seconds(fn: Callable[[int], object], warmup: int, repeats: int, budge
     return statistics.median(times)
 
 
-def _cuda_median(fn: Callable[[int], object], config: BenchConfig, device: Device) -> float:
+def _cuda_median(fn: Callable[[int], object], config: BenchConfig, device: Device, flush: bool = True) -> float:
     import torch
 
     for i in range(config.warmup):
@@ -81,7 +83,7 @@ def _cuda_median(fn: Callable[[int], object], config: BenchConfig, device: Devic
     times: list[float] = []
     start = time.perf_counter()
     for i in range(config.repeats):
-        if device.flush_buffer is not None:
+        if flush and device.flush_buffer is not None:
             device.flush_buffer.zero_()  # evict the operands from L2: the timed call reads from HBM
         begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         begin.record()
@@ -164,8 +166,8 @@ class Suite:
             op=op, dtype=dtype, shape=shape, metric=metric, value=value, unit=unit,
             source="accelscope bench (this machine)", **self.prov))
 
-    def time(self, fn: Callable[[int], object]) -> float:
-        return self.device.time(fn, self.config)
+    def time(self, fn: Callable[[int], object], flush: bool = True) -> float:
+        return self.device.time(fn, self.config, flush)
 
     # GEMMs -------------------------------------------------------------------------------------------------
     def gemms(self) -> None:
@@ -214,16 +216,20 @@ class Suite:
 
     # memory ------------------------------------------------------------------------------------------------
     def memory(self) -> None:
-        multiples = (4, 16) if self.config.quick else (2, 4, 8, 16, 64)
+        """Streaming bandwidth from cache-resident sizes (a fraction of the last-level cache, operands left in it:
+        on a GPU the L2 bandwidth) to many times the cache (main memory, flushed before every call on a GPU)."""
+        multiples = (0.25, 4, 16) if self.config.quick else (0.125, 0.25, 0.5, 2, 4, 8, 16, 64)
         for multiple in multiples:
-            elements = int(multiple * self.device.l2_bytes / 4)
+            resident = multiple < 1  # ROTATE buffers of multiple x cache still fit in it
+            elements = int(multiple * self.device.l2_bytes / 4 / (ROTATE if resident else 1))
             cases = _stream_cases(self.torch, [self.randn(elements) for _ in range(ROTATE)],
                                   self.torch.empty(elements, device=self.device.name))
             for kernel, (fn, arrays) in cases.items():
-                seconds = self.time(fn)
+                seconds = self.time(fn, flush=not resident)
                 nbytes = arrays * elements * 4
                 self.add("memory", f"torch {kernel} ({self.device.name})", "fp32",
-                         {"kernel": kernel, "elements": elements, "bytes": nbytes, "l2_multiple": multiple},
+                         {"kernel": kernel, "elements": elements, "bytes": nbytes, "l2_multiple": multiple,
+                          "resident": resident},
                          "bandwidth", nbytes / seconds / 1e9, "GB/s")
 
     # attention and memory-bound ops ------------------------------------------------------------------------
@@ -297,6 +303,7 @@ def _stream_cases(torch: Any, bufs: list, out: Any) -> dict[str, tuple[Callable[
         "copy": (lambda i: out.copy_(bufs[i % ROTATE]), 2),  # read + write
         "triad": (lambda i: torch.add(bufs[i % ROTATE], bufs[(i + 1) % ROTATE], alpha=1.5, out=out), 3),
         "read": (lambda i: bufs[i % ROTATE].sum(), 1),
+        "write": (lambda i: out.fill_(float(i)), 1),  # a new value each call: no write-elision
     }
 
 

@@ -146,6 +146,8 @@ BABELSTREAM_ELEMENTS = 2**25  # BabelStream default array size (doubles)
 
 def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     kernel = str(row.shape.get("kernel", "")).lower()
+    if row.shape.get("resident"):
+        return Skip("cache-resident bandwidth: the models read a standalone op's operands from main memory")
     if "elements" in row.shape:  # accelscope bench rows: explicit size and dtype
         return _stream(row, hw, level, kernel, int(row.shape["elements"]), _dtype(row.dtype))
     if kernel == "dot":  # sum(a * b): reads two arrays, writes a scalar
@@ -160,7 +162,8 @@ def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction 
     return Skip("host<->device copies are not an IR op yet")
 
 
-STREAM_KERNELS = {"copy": ("copy", 1, 1), "triad": ("add", 2, 1), "read": ("copy", 1, 0)}
+STREAM_KERNELS = {"copy": ("copy", 1, 1), "triad": ("add", 2, 1), "read": ("copy", 1, 0),
+                  "write": ("copy", 0, 1)}
 
 
 def _stream(row: MeasuredRow, hw: HardwareSpec | str, level: str, kernel: str, elements: int,
