@@ -54,3 +54,17 @@ def test_calibration_fits_this_machines_dram_bandwidth(rows):
     assert 0.9 * min(measured) <= result.overrides["memory.dram.bandwidth"] <= 1.1 * max(measured)
     # the search starts at the preset's value and keeps its best point: fitting never makes the rows worse
     assert result.train_error <= result.baseline_error + 1e-12
+
+
+def test_gloo_collectives_between_two_cpu_processes_for_real():
+    """The collective bench is the NCCL code path with the gloo backend: two spawned ranks, real all-reduce,
+    all-gather and reduce-scatter, reported as nccl-tests' bus bandwidth."""
+    from accelscope.measure.collectives import QUICK_PAYLOADS, bus_factor, run_collectives
+
+    rows = run_collectives("cpu", {"command": "pytest"}, "local-cpu", quick=True, warmup=1, repeats=3)
+    assert sorted((r.op.split()[0], r.shape["payload_bytes"]) for r in rows) == sorted(
+        (c, p) for c in ("all_reduce", "all_gather", "reduce_scatter") for p in QUICK_PAYLOADS)
+    assert all(r.value > 0 and r.metric == "busbw" and r.shape["ranks"] == 2 for r in rows)
+    assert bus_factor("all_reduce", 8) == 2 * 7 / 8 and bus_factor("all_gather", 8) == 7 / 8
+    results = validate(rows, ["roofline"])
+    assert all("no interconnect" in (r.skip or "") for r in results)  # measured; the CPU spec has no link model

@@ -21,7 +21,14 @@ def test_fake_quantize_is_idempotent(x, name):
     once = fake_quantize(x, name)
     if name == "nvfp4":  # the tensor scale moves with amax(once) != amax(x), so only element formats/MX
         return
-    assert np.array_equal(fake_quantize(once, name), once, equal_nan=True)
+    twice = fake_quantize(once, name)
+    if name == "fp8_block_1x128":
+        # FP32 scale s = amax/448: fp32(448 * s) need not equal amax, so the re-derived scale can move by one
+        # FP32 rounding (found by Hypothesis: 4.609949e16 -> 4.6099495e16 -> 4.60995e16). Power-of-two (E8M0)
+        # scales and element formats are exactly idempotent.
+        np.testing.assert_allclose(twice, once, rtol=2 * 2.0**-23, atol=0)
+        return
+    assert np.array_equal(twice, once, equal_nan=True)
 
 
 @settings(max_examples=40, deadline=None)

@@ -18,12 +18,15 @@ def bench_command(
     out: Annotated[str, typer.Option("--out", help="Where to write the measured rows (.csv or .parquet).")],
     device: Annotated[str, typer.Option(help="cpu (torch + numpy) or cuda.")] = "cpu",
     quick: Annotated[bool, typer.Option("--quick/--full", help="Quick suite: under a minute on a CPU.")] = True,
+    collectives: Annotated[bool | None, typer.Option(
+        "--collectives/--no-collectives", help="NCCL collectives across the local GPUs (default when there are two "
+        "or more), or gloo across two CPU processes.")] = None,
 ) -> None:
     """Run the microbenchmark suite on this machine and write measured rows with provenance."""
     from ..measure.bench import run_suite
 
     start = time.perf_counter()
-    rows = run_suite(device, quick=quick)
+    rows = run_suite(device, quick=quick, collectives=collectives)
     path = write_rows(rows, out)
     table = Table(title=f"{len(rows)} measurements on {rows[0].device if rows else 'this CPU'}", header_style="bold")
     for col in ("id", "op", "dtype", "shape", "value"):

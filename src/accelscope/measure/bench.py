@@ -308,7 +308,9 @@ def _stream_cases(torch: Any, bufs: list, out: Any) -> dict[str, tuple[Callable[
 
 
 def run_suite(device: str = "cpu", quick: bool = True, command: str | None = None,
-              config: BenchConfig | None = None) -> list[MeasuredRow]:
+              config: BenchConfig | None = None, collectives: bool | None = None) -> list[MeasuredRow]:
+    """Every case for the device. `collectives` (default: on CUDA with two or more GPUs) adds NCCL collectives
+    across the local GPUs, or gloo collectives across two CPU processes (measure/collectives.py)."""
     import torch
 
     dev = detect_device(device)
@@ -320,6 +322,12 @@ def run_suite(device: str = "cpu", quick: bool = True, command: str | None = Non
     suite.memory()
     suite.attention()
     suite.memory_bound_ops()
+    if collectives is None:
+        collectives = dev.name == "cuda" and torch.cuda.device_count() > 1
+    if collectives:
+        from .collectives import run_collectives
+
+        suite.rows += run_collectives(dev.name, suite.prov, dev.hardware, quick=quick)
     return suite.rows
 
 

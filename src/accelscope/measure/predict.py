@@ -199,15 +199,19 @@ def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predic
 
 def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
+    if s.get("backend") == "gloo":
+        return Skip("gloo collectives between CPU processes: the local-cpu spec has no interconnect to predict them")
     gpus = s.get("gpus")
     nbytes = s.get("payload_bytes") or s.get("payload_bytes_approx")
-    if "all_reduce" not in row.op or not gpus or not nbytes:
-        return Skip("only all-reduce rows with a payload and a GPU count are mapped")
+    kind = next((k for k in ("all_reduce", "all_gather", "reduce_scatter") if k in row.op), None)
+    if kind is None or not gpus or not nbytes:
+        return Skip("only all-reduce / all-gather / reduce-scatter rows with a payload and a GPU count are mapped")
     n = int(gpus) * int(s.get("nodes", 1)) if "nodes" in s and int(s.get("nodes", 1)) > 1 else int(gpus)
-    op = Collective("all_reduce", float(nbytes), n)
+    op = Collective(kind, float(nbytes), n)
     est = estimate(op, hw, level)
-    if row.metric == "busbw":
-        return Prediction(float(nbytes) / est.seconds * 2 * (n - 1) / n / 1e9, est.bound)
+    if row.metric == "busbw":  # nccl-tests' bus bandwidth (measure/collectives.py: bus_factor)
+        factor = 2 * (n - 1) / n if kind == "all_reduce" else (n - 1) / n
+        return Prediction(float(nbytes) / est.seconds * factor / 1e9, est.bound)
     return _with_bound(_time_or_rate(row, est.seconds, float(nbytes)), est.bound)
 
 
