@@ -120,3 +120,36 @@ def test_unfused_math_attention_pays_for_the_score_matrix(h100):
     assert math_.bytes == flash.bytes  # the op's minimum bytes are the same...
     assert math_.breakdown["memory"] >= 4 * 4 * 16 * 2048 * 2048 * 2 / 3.35e12  # ...the kernel moves far more
     assert math_.seconds > flash.seconds >= acs.estimate(Attention(**op), h100).seconds
+
+
+# ----- block-scaled GEMMs ---------------------------------------------------------------------------------------
+def test_fp8_block_scaling_costs_promotion_flops_and_scale_bytes():
+    plain, scaled = Gemm(4096, 4096, 4096, "fp8_e4m3"), Gemm(4096, 4096, 4096, "fp8_e4m3", scale_block=128)
+    # 3 FLOPs per output per 128 of K; FP32 scales: A 4096 x 32, B 32 x 32
+    assert scaled.cost().vector_flops == 3 * 4096 * 4096 * 32
+    assert scaled.cost().bytes - plain.cost().bytes == 4 * (4096 * 32 + 32 * 32)
+
+
+def test_promotion_hides_under_async_mma_but_not_on_a_synchronous_chip():
+    h100, a100 = acs.load_hardware("h100-sxm"), acs.load_hardware("a100-sxm-80gb")
+    plain, scaled = Gemm(8192, 8192, 8192, "fp8_e4m3"), Gemm(8192, 8192, 8192, "fp8_e4m3", scale_block=128)
+    hopper = acs.estimate(scaled, h100, level="analytical")
+    # per tile: 3/128 vector FLOPs per MMA FLOP pair at 66.9 TFLOP/s vs 1979 TFLOP/s: ~35 % of the MMA time,
+    # overlapped by warp-specialized promotion (DeepGEMM), so the GEMM stays matrix-bound
+    assert hopper.bound == "matrix"
+    assert hopper.seconds == pytest.approx(acs.estimate(plain, h100, level="analytical").seconds, rel=1e-9)
+    assert 0.3 < hopper.breakdown["vector"] / hopper.breakdown["matrix"] < 0.4
+    ampere = acs.estimate(scaled, a100, level="analytical")
+    assert ampere.seconds > 1.1 * acs.estimate(plain, a100, level="analytical").seconds  # serial promotion
+
+
+def test_mx_formats_are_free_only_with_a_native_block_scaled_matrix_rate():
+    b200, h100, a100 = (acs.load_hardware(c) for c in ("b200", "h100-sxm", "a100-sxm-80gb"))
+    native = acs.estimate(Gemm(8192, 8192, 8192, "mxfp8"), b200, level="analytical")
+    assert native.details["block_scaling"] == "native" and native.breakdown["vector"] == 0
+    emulated = acs.estimate(Gemm(8192, 8192, 8192, "mxfp8"), h100, level="analytical")
+    assert "promoted every 32" in emulated.details["block_scaling"] and emulated.bound == "vector"
+    fp8 = acs.estimate(Gemm(8192, 8192, 8192, "fp8_e4m3"), h100, level="analytical")
+    assert emulated.seconds > 1.2 * fp8.seconds  # every 32 of K instead of never: 4x the 1x128 recipe's work
+    dequant = acs.estimate(Gemm(8192, 8192, 8192, "nvfp4"), a100, level="analytical")
+    assert "dequantized to" in dequant.details["block_scaling"] and dequant.breakdown["vector"] > 0

@@ -11,6 +11,7 @@ causal and Sq == Skv; backward = 2.5x forward.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -98,6 +99,10 @@ class Gemm(Op):
 
     `b_dtype` is the weight dtype when it differs (W4A16, FP8 weights); the product runs in the wider one.
     `shared_b`: B is one matrix shared by every batch entry (weights), read once.
+    `scale_block`: fine-grained software scaling along K with FP32 scales, as DeepSeek-V3 trains in FP8 (arXiv
+    2412.19437 sec. 3.3): A scaled per row per 1 x `scale_block` tile, B per `scale_block` x `scale_block` block;
+    every `scale_block` of K the tensor-core partial sums are promoted to FP32 and scaled on the vector unit,
+    3 FLOPs per output element (scale_a * scale_b, then an FMA into the FP32 accumulator).
     """
 
     m: int
@@ -108,10 +113,15 @@ class Gemm(Op):
     out_dtype: str | None = None
     b_dtype: str | None = None
     shared_b: bool = False
+    scale_block: int | None = None
     kind: ClassVar[str] = "gemm"
+
+    PROMOTION_FLOPS: ClassVar[int] = 3  # per output element per K block
 
     def __post_init__(self) -> None:
         _positive(self, m=self.m, n=self.n, k=self.k, batch=self.batch)
+        if self.scale_block is not None:
+            _positive(self, scale_block=self.scale_block)
         for key in ("dtype", "out_dtype", "b_dtype"):
             _check_dtype(self, key, getattr(self, key))
 
@@ -121,9 +131,15 @@ class Gemm(Op):
         b_copies = 1 if self.shared_b else self.batch
         read = self.batch * self.m * self.k * dtype_bytes(a_dtype) + b_copies * self.k * self.n * dtype_bytes(b_dtype)
         written = self.batch * self.m * self.n * dtype_bytes(_out_dtype(a_dtype, self.out_dtype))
+        promotion = 0.0
+        if self.scale_block:
+            blocks = math.ceil(self.k / self.scale_block)
+            read += 4 * (self.batch * self.m * blocks + b_copies * blocks * math.ceil(self.n / self.scale_block))
+            promotion = self.PROMOTION_FLOPS * self.batch * self.m * self.n * blocks
         return OpCost(
             matrix_flops=FMA_FLOPS * self.batch * self.m * self.n * self.k,
             matrix_dtype=wider(a_dtype, b_dtype),
+            vector_flops=promotion,
             bytes_read=read,
             bytes_written=written,
         )

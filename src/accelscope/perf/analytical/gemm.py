@@ -12,6 +12,12 @@ For every candidate mapping (CTA tile BM x BN x BK, pipeline stages, split-K fac
                  reduction + launch
 The prologue fills the pipeline (one HBM latency plus stages-1 slabs); the epilogue writes C (overlapped with
 the next wave except the last). Candidates are numpy arrays, so one search costs well under a millisecond.
+
+Block-scaled operands add vector work per tile (`BlockScaling`): promoting the partial sums to FP32 and scaling
+them every `promote_every` of K (DeepSeek-V3's FP8 recipe; MX/NVFP4 on a chip without native block-scaled MMA),
+or dequantizing each operand element on load when the kernel falls back to a 16-bit path. With asynchronous
+matrix instructions (`matrix.async_overlap`, warp specialization as in DeepGEMM) it overlaps the MMAs; without,
+it adds to each tile.
 """
 
 from __future__ import annotations
@@ -56,9 +62,24 @@ class GemmMapping:
     epilogue_seconds: float
     reduction_seconds: float
     bound: str
+    vector_seconds: float = 0.0  # block-scaling work on the vector unit (BlockScaling)
 
     def as_dict(self) -> dict[str, object]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockScaling:
+    """Vector work a block-scaled GEMM adds to each tile (FP32 FLOPs on the vector unit).
+
+    promote_every   K elements between promotions of the partial sums (0: none)
+    promote_flops   FLOPs per output element per promotion
+    dequant_flops   FLOPs per operand element loaded into a tile (0: operands enter the MMA as stored)
+    """
+
+    promote_every: int = 0
+    promote_flops: float = 0.0
+    dequant_flops: float = 0.0
 
 
 @lru_cache(maxsize=64)
@@ -103,7 +124,8 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float]:
 
 
 def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
-                 matrix_peak: float, hw: HardwareSpec, shared_b: bool = False) -> GemmMapping:
+                 matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
+                 scaling: BlockScaling | None = None) -> GemmMapping:
     """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`."""
     cores = hw.compute.cores
     instr = hw.matrix.tile or ((*hw.matrix.systolic, 16) if hw.matrix.systolic else DEFAULT_INSTRUCTION_TILE)
@@ -126,7 +148,9 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     # a cluster of c CTAs along M shares the B tile (or along N the A tile): one of them is loaded once per c
     operand_bytes = np.minimum(bm * a_bytes + bn * b_bytes / cluster, bm * a_bytes / cluster + bn * b_bytes) * k_chunk
     l2 = operand_bytes / (l2_bw / active) if l2_bw else np.zeros_like(mma)
-    tile_time = np.maximum(mma, l2)
+    vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
+    overlap = hw.matrix.async_overlap
+    tile_time = np.maximum(np.maximum(mma, l2), vector) if overlap else np.maximum(mma, l2) + vector
 
     # HBM traffic: a wave covers a near-square block of tiles; each reads its A row-panels and B column-panels.
     a_total = batch * m * k * a_bytes
@@ -149,6 +173,8 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     total = np.where(valid, total, np.inf)
     best = int(np.argmin(total))
     bound = "matrix" if mma[best] >= l2[best] else "l2"
+    if vector[best] > max(mma[best], l2[best]) or (not overlap and vector[best] > 0.5 * tile_time[best]):
+        bound = "vector"
     if hbm_time[best] > compute_time[best]:
         bound = "memory"
     return GemmMapping(
@@ -159,7 +185,21 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         hbm_bytes=float(hbm_bytes[best] + c_total), l2_bytes=float(tiles[best] * operand_bytes[best]),
         hbm_seconds=float(hbm_time[best]), prologue_seconds=float(prologue[best]),
         epilogue_seconds=float(epilogue[best]), reduction_seconds=float(reduction[best]), bound=bound,
+        vector_seconds=float(waves[best] * vector[best]),
     )
+
+
+def _scaling_seconds(scaling: BlockScaling | None, bm: np.ndarray, bn: np.ndarray, k_chunk: np.ndarray,
+                     hw: HardwareSpec) -> np.ndarray:
+    """Vector-unit seconds per tile for block scaling (zeros without it)."""
+    if scaling is None or not (scaling.promote_every or scaling.dequant_flops):
+        return np.zeros_like(bm, dtype=float)
+    core_rate = hw.vector_peak("fp32") * hw.compute.clock_ratio / hw.compute.cores
+    flops = np.zeros_like(bm, dtype=float)
+    if scaling.promote_every:
+        flops = flops + scaling.promote_flops * bm * bn * np.ceil(k_chunk / scaling.promote_every)
+    flops = flops + scaling.dequant_flops * (bm + bn) * k_chunk
+    return flops / core_rate
 
 
 def gemm_seconds(mapping: GemmMapping) -> float:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from ...hardware import HardwareSpec
-from ...hardware.dtypes import dtype_bytes
+from ...hardware.dtypes import canonical_dtype, dtype_bytes
 from ...workload.ops import (
     ATTENTION_BWD_VECTOR_FLOPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
@@ -32,7 +32,7 @@ from ...workload.ops import (
 from ..collectives import group_bandwidth, wire_factor
 from ..estimate import RESOURCES, Estimate
 from ..roofline import SFU_POLYNOMIAL_FLOPS
-from .gemm import gemm_mapping, gemm_seconds, grouped_rows
+from .gemm import BlockScaling, gemm_mapping, gemm_seconds, grouped_rows
 
 # FlashAttention block sizes: 128 query rows x 128 keys for head_dim <= 128, 64 keys above (FA2/FA3 defaults
 # for these head dims, flash-attention/hopper/tile_size.py and csrc/flash_attn/src/flash_fwd_launch_template.h).
@@ -59,16 +59,45 @@ def _estimate(op: Op, hw: HardwareSpec, busy: dict[str, float], seconds: float, 
 
 
 # ----- GEMM -----------------------------------------------------------------------------------------------------
+# Block formats: elements per shared scale (OCP MX v1.0: 32; NVIDIA NVFP4: 16).
+SCALE_BLOCK = {"mxfp8": 32, "mxfp6": 32, "mxfp4": 32, "nvfp4": 16}
+DEQUANT_FLOPS = 1  # one multiply per operand element by its block scale, converting on load
+
+
+def block_scaling(op: Gemm, hw: HardwareSpec) -> tuple[BlockScaling | None, str]:
+    """The vector work block scaling costs this GEMM on this chip, and why (for --explain).
+
+    - explicit `scale_block` (FP8 with FP32 block scales, DeepSeek-V3): promote every scale_block of K;
+    - an MX/NVFP4 dtype with a native block-scaled matrix rate (Blackwell tcgen05, MI355X): scales are applied
+      inside the MMA, nothing extra;
+    - an MX/NVFP4 dtype priced on a plain 8-bit path: promote at every scale block of K (16 or 32);
+    - on a 16-bit path (no narrow matrix unit): dequantize each operand element as it is loaded."""
+    dtype = canonical_dtype(op.dtype)
+    chosen = hw.matrix_dtype(op.cost().matrix_dtype) or dtype
+    if op.scale_block:
+        return BlockScaling(op.scale_block, Gemm.PROMOTION_FLOPS), f"FP32 block scales every {op.scale_block} of K"
+    if dtype not in SCALE_BLOCK or chosen in SCALE_BLOCK:
+        return None, "native" if dtype in SCALE_BLOCK else ""
+    if dtype_bytes(chosen) >= 2:
+        return BlockScaling(dequant_flops=DEQUANT_FLOPS), f"{dtype} dequantized to {chosen} on load"
+    return BlockScaling(SCALE_BLOCK[dtype], Gemm.PROMOTION_FLOPS), (
+        f"{dtype} on the {chosen} path: partial sums promoted every {SCALE_BLOCK[dtype]} of K")
+
+
 def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
     a_bytes = dtype_bytes(op.dtype)
     b_bytes = dtype_bytes(op.b_dtype or op.dtype)
     c_bytes = dtype_bytes(_out_dtype(op.dtype, op.out_dtype))
+    scaling, why = block_scaling(op, hw)
     mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, hw.matrix_peak(cost.matrix_dtype),
-                           hw, shared_b=op.shared_b)
+                           hw, shared_b=op.shared_b, scaling=scaling)
     seconds = gemm_seconds(mapping)
-    busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds)}
+    busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds),
+            "vector": mapping.vector_seconds}
     details = {"mapping": mapping.as_dict(), "matrix_dtype": hw.matrix_dtype(cost.matrix_dtype)}
+    if why:
+        details["block_scaling"] = why
     return _estimate(op, hw, busy, seconds, cost, details)
 
 
