@@ -49,7 +49,8 @@ GPU_TILES = ((128, 256), (256, 128), (128, 128), (128, 64), (64, 128), (64, 64))
 TILE_TOLERANCE = 1.25  # padded-work slack a bigger tile may cost (it saves operand traffic)
 SYSTOLIC_ROWS = (2048, 1024, 512, 256, 128, 64, 32, 16, 8)
 STREAM_TILE_ELEMENTS = 32768  # elements per streaming tile (a CTA's worth: e.g. 8 rows x 4096)
-STREAM_STAGES = 3
+STREAM_STAGES = 6  # buffer sets per core: tiles in flight across the load -> vector -> SFU -> store pipeline
+STREAM_AHEAD = 2  # loads issued this many tiles ahead
 Q_BLOCK = 128  # FlashAttention query rows per block (FA2/FA3 defaults, as in the analytical level)
 
 
@@ -65,16 +66,25 @@ class Step:
     work: tuple[Instr, ...]
 
 
-def schedule(steps: list[Step], ahead: int) -> list[Instr]:
-    """List scheduling by prefetch distance: step j's loads are issued before step j - ahead's work."""
-    out: list[Instr] = []
-    for j in range(min(ahead, len(steps))):
-        out.extend(steps[j].loads)
+def schedule(steps: list[Step], ahead: int, by_phase: bool = False) -> list[Instr]:
+    """List scheduling with rate-independent priorities (so the sim stays monotone in every rate).
+
+    Loads of step j are issued just before step j - ahead's work (prefetch distance). With `by_phase`, a step's
+    work is cut into phases where the unit class changes (vector -> SFU -> vector ...) and phase p of step j gets
+    priority j + p, older steps first: a modulo schedule with one step per interval, so the in-order unit queues
+    overlap consecutive tiles (tile j's exp2 on the SFU while tile j + 1's max runs on the vector unit)."""
+    keyed = []
     for j, step in enumerate(steps):
-        if j + ahead < len(steps):
-            out.extend(steps[j + ahead].loads)
-        out.extend(step.work)
-    return out
+        keyed += [((j - ahead, -1, j, q), ins) for q, ins in enumerate(step.loads)]
+        phase, previous = 0, None
+        for q, ins in enumerate(step.work):
+            unit = "vector" if ins.cls == "convert" else ins.cls
+            if by_phase and previous is not None and unit != previous:
+                phase += 1
+            previous = unit
+            keyed.append(((j + phase, j, 0, q), ins))
+    keyed.sort(key=lambda item: item[0])
+    return [ins for _, ins in keyed]
 
 
 # ----- spreading work over cores ----------------------------------------------------------------------------------
@@ -96,7 +106,8 @@ def spread(units: int, cores: int) -> Spread:
 
 
 def sampled_program(name: str, spread_: Spread, unit_instrs: Callable[[int, int], list[Step]],
-                    per_unit: int, ahead: int, cores: int, notes: dict[str, object]) -> Program:
+                    per_unit: int, ahead: int, cores: int, notes: dict[str, object], by_phase: bool = False
+                    ) -> Program:
     """The busiest core's program: a sample of its full-round units, then its tail unit; `extra` scales the sample.
 
     unit_instrs(index, active cores) -> the steps of one unit."""
@@ -107,7 +118,7 @@ def sampled_program(name: str, spread_: Spread, unit_instrs: Callable[[int, int]
     mark_steps = len(steps)
     if spread_.tail:
         steps += unit_instrs(sample, spread_.tail_active)
-    instrs = schedule(steps, ahead)
+    instrs = schedule(steps, ahead, by_phase)
     mark = None
     extra = 0.0
     if sample and spread_.full > sample:
@@ -141,6 +152,7 @@ class GemmPlan:
     dtype: str
     multicast_a: int
     multicast_b: int
+    sim_k_slab: int  # the slab the program simulates (a multiple of block_k when the k-loop is coarsened)
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -152,7 +164,7 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
     c_dtype = _out_dtype(canonical_dtype(op.dtype), op.out_dtype)
     c_bytes = dtype_bytes(c_dtype) if plan.split_k == 1 else ACC_BYTES
     sp = spread(plan.tiles, core.cores)
-    slab_k = plan.block_k
+    slab_k = plan.sim_k_slab
     order = _tile_order(plan, sp)
 
     def unit(i: int, active: int) -> list[Step]:
@@ -217,16 +229,17 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> GemmPlan:
     split = _split_k(tiles, op.k, bk, core.cores)
     k_chunk = math.ceil(op.k / split)
     k_steps = math.ceil(k_chunk / bk)
+    slab = bk
     if k_steps > MAX_K_STEPS:  # macro-slabs: same bytes and FLOPs, fewer instructions
-        bk *= math.ceil(k_steps / MAX_K_STEPS)
-        k_steps = math.ceil(k_chunk / bk)
-    panel = bm * k_steps * bk * elem
+        slab = bk * math.ceil(k_steps / MAX_K_STEPS)
+        k_steps = math.ceil(k_chunk / slab)
+    panel = bm * k_steps * slab * elem
     a_resident = (not core.has_l2) and 2 * panel + stages * bk * bn * elem <= core.sram_bytes
-    fraction = _hbm_fraction(op, core, bm, bn, k_steps * bk, tiles_m, tiles_n, tiles * split) if core.has_l2 else 1.0
+    fraction = _hbm_fraction(op, core, bm, bn, k_steps * slab, tiles_m, tiles_n, tiles * split) if core.has_l2 else 1.0
     mc_a, mc_b = _multicast(hw, bm * dtype_bytes(op.dtype), bn * dtype_bytes(op.b_dtype or op.dtype), tiles_m,
                             tiles_n)
     return GemmPlan(bm, bn, bk, k_steps, stages, split, tiles * split, tiles_m, tiles_n, fraction, a_resident,
-                    dtype, mc_a, mc_b)
+                    dtype, mc_a, mc_b, slab)
 
 
 def _multicast(hw: HardwareSpec, a_row: float, b_col: float, tiles_m: int, tiles_n: int) -> tuple[int, int]:
@@ -341,7 +354,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
 
     per_unit = 2 + len(body("0", elements, 1, 1))
     info = {"tile": f"{rows_per_tile} rows x {tile_cols} cols", "tiles": tiles, **(notes or {})}
-    return sampled_program(name, sp, unit, per_unit, STREAM_STAGES - 1, core.cores, info)
+    return sampled_program(name, sp, unit, per_unit, STREAM_AHEAD, core.cores, info, by_phase=True)
 
 
 def _convert_out(slot: str, elements: float, dtype: str, src: str) -> Convert:

@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from .core import CoreModel, Cost
-from .isa import Instr
+from .isa import Instr, Special
 
 
 @dataclass(frozen=True)
@@ -112,10 +112,16 @@ def run(program: Program, core: CoreModel, trace: bool = False) -> RunResult:
         end = max(end, done)
         issue += step
         if trace and units:
-            events.append(Event(primary, start, occupancy, ins.label, reason if gap > 0 else ""))
+            events.append(Event(primary, start, occupancy, _trace_label(ins, primary), reason if gap > 0 else ""))
         if program.mark is not None and index == program.mark:
             snapshot = (end, dict(busy), {u: dict(r) for u, r in stalls.items()})
     return _result(program, end, busy, stalls, events, snapshot)
+
+
+def _trace_label(ins: Instr, unit: str) -> str:
+    if isinstance(ins, Special) and unit == "vector":
+        return f"{ins.label} [no native {ins.fn}: polynomial on the FMA pipe]"
+    return ins.label
 
 
 def _base(unit: str) -> str:
