@@ -97,10 +97,9 @@ def test_estimate_algebra(h100):
     assert "seconds" in e.to_dict() and e._repr_html_().startswith("<table>")
 
 
-@pytest.mark.parametrize("level", ["sim"])
-def test_unbuilt_levels_say_so(h100, level):
-    with pytest.raises(acs.LevelNotAvailable, match="not available yet"):
-        acs.estimate(Gemm(1, 1, 1), h100, level=level)
+def test_every_planned_level_is_available(h100):
+    assert acs.perf.available_levels() == ["roofline", "analytical", "sim"]
+    assert acs.estimate(Gemm(1, 1, 1), h100, level="sim").level == "sim"
 
 
 def test_unknown_level(h100):

@@ -203,10 +203,12 @@ def _mount_optional() -> None:
     from .demo_cmd import demo_command, report_command
     from .llm_cmd import llm_app
     from .sensitivity_cmd import sensitivity_command
+    from .sim_cmd import sim_app
     from .sweep_cmd import sweep_command
     from .validate_cmd import validate_command
 
     app.add_typer(llm_app, name="llm")
+    app.add_typer(sim_app, name="sim")
     app.command("validate")(validate_command)
     app.command("calibrate")(calibrate_command)
     app.command("bench")(bench_command)

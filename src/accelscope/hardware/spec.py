@@ -179,6 +179,44 @@ class Runtime(Section):
     launch_latency: Seconds  # per kernel, back to back (launch + ramp + drain)
 
 
+class Isa(Section):
+    """Which instructions a core has natively, and what the missing ones cost (read by the sim level).
+
+    A flag left unset is derived from the rest of the spec: a special function is native when `sfu` lists it;
+    `fp8_convert` when the matrix unit has an FP8 peak; `mx_scale` when it has an MX/NVFP4 peak; `dot4_accumulate`
+    is off. `hw.with_overrides({"isa.exp2": False})` removes one. Costs of emulated instructions are vector
+    operations per element (`emulation_ops`, keys: exp2, log2, rcp, rsqrt, sqrt, sin, cos, tanh, fp8_convert,
+    mx_scale); unset keys take the defaults in perf/sim/core.py.
+    """
+
+    exp2: bool | None = None  # native exp2 on the SFU; else range reduction + polynomial on the FMA pipe
+    log2: bool | None = None
+    rcp: bool | None = None
+    rsqrt: bool | None = None
+    fp8_convert: bool | None = None  # packed float -> FP8/FP4 convert with rounding and saturation
+    mx_scale: bool | None = None  # one instruction turns a block's amax into its E8M0/E4M3 scale
+    dot4_accumulate: bool | None = None  # 4-element dot product + accumulate per lane (sum of squares, dp4a)
+    convert_elements_per_op: float = Field(default=2.0, gt=0)  # a native convert packs this many (cvt x2)
+    emulation_ops: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+
+
+class Microarch(Section):
+    """Per-core details the cycle-level sim reads; every field is optional and derived when unset (sim details say
+    how)."""
+
+    register_file: Bytes | None = None  # per core
+    sram_banks: int | None = Field(default=None, gt=0)
+    sram_bank_bytes: Bytes | None = None  # bytes per bank per clock
+    sram_ports: int | None = Field(default=None, gt=0)
+    dma_engines: int | None = Field(default=None, gt=0)  # per core (TMA units, DMA queues)
+    dma_bandwidth: Bandwidth | None = None  # per engine
+    dma_latency: Seconds | None = None  # issue to first byte, on top of the memory level's latency
+    dma_outstanding: int | None = Field(default=None, gt=0)  # requests in flight per engine
+    vector_latency_cycles: int | None = Field(default=None, ge=0)
+    sfu_latency_cycles: int | None = Field(default=None, ge=0)
+    scalar_issue_per_cycle: float | None = Field(default=None, gt=0)  # tile instructions issued per clock
+
+
 class HardwareSpec(BaseModel):
     """A complete accelerator description. Frozen: use `with_overrides` to derive a variant."""
 
@@ -201,6 +239,8 @@ class HardwareSpec(BaseModel):
     physical: Physical | None = None
     cost: Cost | None = None
     runtime: Runtime
+    isa: Isa = Field(default_factory=Isa)
+    core: Microarch = Field(default_factory=Microarch)
 
     @model_validator(mode="after")
     def _has_main_memory(self) -> HardwareSpec:

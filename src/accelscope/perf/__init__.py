@@ -2,6 +2,7 @@
 
 from . import analytical as _analytical  # noqa: F401  (registers the level)
 from . import roofline as _roofline  # noqa: F401  (registers the level)
+from . import sim as _sim  # noqa: F401  (registers the level)
 from .collectives import collective_floor, wire_factor
 from .estimate import LEVELS, RESOURCES, Estimate, LevelNotAvailable, available_levels, estimate
 

@@ -132,9 +132,7 @@ class LevelNotAvailable(ValueError):
 
 OpModel = Callable[[Op, HardwareSpec], Estimate]
 _MODELS: dict[str, OpModel] = {}
-_PENDING = {
-    "sim": "the cycle-level simulator (issue: 'Cycle-level level') is not available yet; use level='roofline'",
-}
+_PENDING: dict[str, str] = {}  # level -> why it is not available yet
 
 
 def register_level(name: str, model: OpModel) -> None:

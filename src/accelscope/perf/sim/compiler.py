@@ -1,0 +1,624 @@
+"""The compiler: IR ops -> tile programs for one core of a chip.
+
+Each lowering (1) tiles the op so a tile's buffers fit the core's SRAM with `stages`-deep multi-buffering,
+(2) spreads tiles over cores in contiguous blocks (the busiest core sets the time; the cores of one round share
+L2/HBM bandwidth, so each Load/Store carries how many cores are active while it runs), (3) selects instructions from
+the `isa` section (exp2 on the SFU or as a polynomial on the FMA pipe, native or emulated FP8 converts and MX
+scales, dot4 sums of squares), and (4) list-schedules them: loads are issued `stages - 1` steps ahead of the
+compute that consumes them (software pipelining); FlashAttention on chips with asynchronous matrix instructions
+issues the next block's QK^T before the current block's PV (FA3 ping-pong).
+
+Programs depend only on shapes, dtypes and capacities, never on rates, so the engine's max-plus monotonicity holds
+for the whole level. To stay fast on huge ops the busiest core's program is sampled: at most SAMPLE_INSTRUCTIONS
+instructions of identical full-round tiles are simulated (plus the tail round), and the sample's time is scaled to
+the rest (`Program.extra`); k-loops longer than MAX_K_STEPS slabs are simulated as MAX_K_STEPS macro-slabs.
+Both are reported in `details`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ...hardware import HardwareSpec
+from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes
+from ...workload.ops import (
+    ELEMENTWISE_OPS,
+    Attention,
+    Dequantize,
+    Elementwise,
+    Gemm,
+    GroupedGemm,
+    Norm,
+    Op,
+    Quantize,
+    Reduction,
+    Softmax,
+    _out_dtype,
+)
+from ..analytical.gemm import grouped_rows
+from .core import CoreModel
+from .engine import Program
+from .isa import BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
+
+SAMPLE_INSTRUCTIONS = 1200
+MAX_K_STEPS = 48
+ACC_BYTES = 4
+GPU_TILES = ((128, 256), (256, 128), (128, 128), (128, 64), (64, 128), (64, 64))
+TILE_TOLERANCE = 1.25  # padded-work slack a bigger tile may cost (it saves operand traffic)
+SYSTOLIC_ROWS = (2048, 1024, 512, 256, 128, 64, 32, 16, 8)
+STREAM_TILE_ELEMENTS = 32768  # elements per streaming tile (a CTA's worth: e.g. 8 rows x 4096)
+STREAM_STAGES = 6  # buffer sets per core: tiles in flight across the load -> vector -> SFU -> store pipeline
+STREAM_AHEAD = 2  # loads issued this many tiles ahead
+Q_BLOCK = 128  # FlashAttention query rows per block (FA2/FA3 defaults, as in the analytical level)
+
+
+class NotLowered(Exception):
+    """The compiler has no lowering for this op; the sim level falls back to the analytical level."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pipeline step of a program: its loads (issued ahead) and the work that consumes them."""
+
+    loads: tuple[Instr, ...]
+    work: tuple[Instr, ...]
+
+
+def schedule(steps: list[Step], ahead: int, by_phase: bool = False) -> list[Instr]:
+    """List scheduling with rate-independent priorities (so the sim stays monotone in every rate).
+
+    Loads of step j are issued just before step j - ahead's work (prefetch distance). With `by_phase`, a step's
+    work is cut into phases where the unit class changes (vector -> SFU -> vector ...) and phase p of step j gets
+    priority j + p, older steps first: a modulo schedule with one step per interval, so the in-order unit queues
+    overlap consecutive tiles (tile j's exp2 on the SFU while tile j + 1's max runs on the vector unit)."""
+    keyed = []
+    for j, step in enumerate(steps):
+        keyed += [((j - ahead, -1, j, q), ins) for q, ins in enumerate(step.loads)]
+        phase, previous = 0, None
+        for q, ins in enumerate(step.work):
+            unit = "vector" if ins.cls == "convert" else ins.cls
+            if by_phase and previous is not None and unit != previous:
+                phase += 1
+            previous = unit
+            keyed.append(((j + phase, j, 0, q), ins))
+    keyed.sort(key=lambda item: item[0])
+    return [ins for _, ins in keyed]
+
+
+# ----- spreading work over cores ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Spread:
+    """The busiest core's work: `full` units while `active` cores run, then `tail` units while `tail_active` do."""
+
+    full: int
+    active: int
+    tail: int
+    tail_active: int
+
+
+def spread(units: int, cores: int) -> Spread:
+    per_core, extra = divmod(units, cores)
+    if per_core == 0:
+        return Spread(full=0, active=0, tail=1, tail_active=extra)
+    return Spread(full=per_core, active=cores, tail=1 if extra else 0, tail_active=extra)
+
+
+def sampled_program(name: str, spread_: Spread, unit_instrs: Callable[[int, int], list[Step]],
+                    per_unit: int, ahead: int, cores: int, notes: dict[str, object], by_phase: bool = False
+                    ) -> Program:
+    """The busiest core's program: a sample of its full-round units, then its tail unit; `extra` scales the sample.
+
+    unit_instrs(index, active cores) -> the steps of one unit."""
+    sample = min(spread_.full, max(1, SAMPLE_INSTRUCTIONS // max(per_unit, 1)))
+    steps: list[Step] = []
+    for i in range(sample):
+        steps += unit_instrs(i, spread_.active)
+    mark_steps = len(steps)
+    if spread_.tail:
+        steps += unit_instrs(sample, spread_.tail_active)
+    instrs = schedule(steps, ahead, by_phase)
+    mark = None
+    extra = 0.0
+    if sample and spread_.full > sample:
+        mark = _last_index_of(instrs, steps[:mark_steps])
+        extra = (spread_.full - sample) / sample
+        notes = {**notes, "sampled_units": f"{sample} of {spread_.full} per core simulated, time scaled"}
+    return Program(name, tuple(instrs), cores=max(spread_.active, spread_.tail_active), mark=mark, extra=extra,
+                   notes=notes)
+
+
+def _last_index_of(instrs: list[Instr], steps: list[Step]) -> int:
+    """Index in the scheduled program of the last instruction that belongs to `steps` (the sample)."""
+    members = {id(i) for s in steps for i in (*s.loads, *s.work)}
+    return max(k for k, ins in enumerate(instrs) if id(ins) in members)
+
+
+# ----- GEMM -------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GemmPlan:
+    block_m: int
+    block_n: int
+    block_k: int
+    k_steps: int
+    stages: int
+    split_k: int
+    tiles: int
+    tiles_m: int
+    tiles_n: int
+    hbm_fraction: float
+    a_resident: bool
+    dtype: str
+    multicast_a: int
+    multicast_b: int
+    sim_k_slab: int  # the slab the program simulates (a multiple of block_k when the k-loop is coarsened)
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    plan = plan_gemm(op, core, hw)
+    a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
+    c_dtype = _out_dtype(canonical_dtype(op.dtype), op.out_dtype)
+    c_bytes = dtype_bytes(c_dtype) if plan.split_k == 1 else ACC_BYTES
+    sp = spread(plan.tiles, core.cores)
+    slab_k = plan.sim_k_slab
+    order = _tile_order(plan, sp)
+
+    def unit(i: int, active: int) -> list[Step]:
+        mt, first_in_row = order(i)
+        acc, c = f"acc{i % 2}", f"c{i % 2}"
+        steps = []
+        for s in range(plan.k_steps):
+            slot = s % plan.stages
+            a_name = f"A{mt % 2}.{s}" if plan.a_resident else f"a{slot}"
+            loads = []
+            if not plan.a_resident or first_in_row:
+                a_tile = plan.block_m * slab_k * a_bytes
+                loads.append(Load((), (a_name,), f"load A[{mt}] k{s}", a_tile, a_tile * plan.hbm_fraction, active,
+                                  plan.multicast_a))
+            b_tile = slab_k * plan.block_n * b_bytes
+            loads.append(Load((), (f"b{slot}",), f"load B k{s}", b_tile, b_tile * plan.hbm_fraction, active,
+                              plan.multicast_b))
+            reads = (a_name, f"b{slot}") + ((acc,) if s else ())
+            work: list[Instr] = [Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k,
+                                     plan.dtype)]
+            if s == plan.k_steps - 1:
+                elements = plan.block_m * plan.block_n
+                work.append(Convert((acc,), (c,), f"epilogue tile {i}", c_dtype, elements))
+                work.append(Store((c,), (), f"store C tile {i}", elements * c_bytes, active))
+            steps.append(Step(tuple(loads), tuple(work)))
+        return steps
+
+    per_unit = plan.k_steps * 3 + 2
+    notes = {"mapping": plan.as_dict()}
+    programs = [sampled_program("gemm", sp, unit, per_unit, plan.stages - 1, core.cores, notes)]
+    if plan.split_k > 1:
+        elements = op.batch * op.m * op.n
+        reduce_op = Elementwise(op="add", elements=elements, dtype="fp32", inputs=plan.split_k,
+                                flops_per_element=plan.split_k - 1, out_dtype=c_dtype)
+        programs += lower_elementwise(reduce_op, core, hw, name="split-k reduction")
+    return programs
+
+
+def _tile_order(plan: GemmPlan, sp: Spread) -> Callable[[int], tuple[int, bool]]:
+    """Core 0's i-th tile: its M-tile index and whether it starts a new row of tiles (A panel (re)load).
+    Tiles are handed out in contiguous blocks in N-fastest order, so a core walks along rows of C."""
+
+    def order(i: int) -> tuple[int, bool]:
+        mt = i // plan.tiles_n
+        return mt, i == 0 or i % plan.tiles_n == 0
+
+    return order
+
+
+def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> GemmPlan:
+    cost = op.cost()
+    dtype = hw.matrix_dtype(cost.matrix_dtype or op.dtype)
+    if dtype is None:
+        raise ValueError(f"{hw.id}: no matrix peak for {op.dtype} or any wider dtype; add matrix.peak.{op.dtype}")
+    elem = max(dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype))
+    if core.systolic:
+        bm, bn, bk, stages = _systolic_tile(op, core, elem)
+    else:
+        bm, bn, bk, stages = _gpu_tile(op, core, elem)
+    tiles_m, tiles_n = math.ceil(op.m / bm), math.ceil(op.n / bn)
+    tiles = tiles_m * tiles_n * op.batch
+    split = _split_k(tiles, op.k, bk, core.cores)
+    k_chunk = math.ceil(op.k / split)
+    k_steps = math.ceil(k_chunk / bk)
+    slab = bk
+    if k_steps > MAX_K_STEPS:  # macro-slabs: same bytes and FLOPs, fewer instructions
+        slab = bk * math.ceil(k_steps / MAX_K_STEPS)
+        k_steps = math.ceil(k_chunk / slab)
+    panel = bm * k_steps * slab * elem
+    a_resident = (not core.has_l2) and 2 * panel + stages * bk * bn * elem <= core.sram_bytes
+    fraction = _hbm_fraction(op, core, bm, bn, k_steps * slab, tiles_m, tiles_n, tiles * split) if core.has_l2 else 1.0
+    mc_a, mc_b = _multicast(hw, bm * dtype_bytes(op.dtype), bn * dtype_bytes(op.b_dtype or op.dtype), tiles_m,
+                            tiles_n)
+    return GemmPlan(bm, bn, bk, k_steps, stages, split, tiles * split, tiles_m, tiles_n, fraction, a_resident,
+                    dtype, mc_a, mc_b, slab)
+
+
+def _multicast(hw: HardwareSpec, a_row: float, b_col: float, tiles_m: int, tiles_n: int) -> tuple[int, int]:
+    """Thread-block clusters (matrix.cluster_multicast, at most 4 as in the analytical level): the CTAs of a
+    cluster along M share each B tile (one L2 read), or along N each A tile; the larger operand is shared."""
+    limit = min(hw.matrix.cluster_multicast, 4)
+    if b_col >= a_row:
+        return 1, max(c for c in (1, 2, 4) if c <= limit and c <= tiles_m)
+    return max(c for c in (1, 2, 4) if c <= limit and c <= tiles_n), 1
+
+
+def _gpu_tile(op: Gemm, core: CoreModel, elem: float) -> tuple[int, int, int, int]:
+    """The tile a heuristic autotuner picks from shapes alone: among tiles whose padded work on the busiest core
+    (rounds x tile area) is within 25 % of the least, the largest (fewest operand bytes per FLOP); accumulators in
+    half the register file; K slabs of 128 bytes; as many stages (2-4) as SRAM holds."""
+    bk = max(16, int(128 // elem))
+    options = []
+    for bm, bn in GPU_TILES:
+        if bm * bn * ACC_BYTES > core.register_bytes / 2 or 2 * (bm + bn) * bk * elem > core.sram_bytes:
+            continue
+        tiles = math.ceil(op.m / bm) * math.ceil(op.n / bn) * op.batch
+        options.append((math.ceil(tiles / core.cores) * bm * bn, bm, bn))
+    if not options:
+        options = [(0, 64, 64)]
+    least = min(w for w, _, _ in options)
+    _, bm, bn = max((o for o in options if o[0] <= TILE_TOLERANCE * least), key=lambda o: (o[1] * o[2], o[2]))
+    stages = max(1, min(4, int(core.sram_bytes // ((bm + bn) * bk * elem))))
+    return bm, bn, bk, stages
+
+
+def _systolic_tile(op: Gemm, core: CoreModel, elem: float) -> tuple[int, int, int, int]:
+    """Weight-stationary folds: B slabs of R x (C x arrays) stay in the array while a block of A rows streams
+    through. The row block is the candidate with the least streamed-plus-fold-overhead cycles on the busiest core
+    (long streams amortize each fold's 2R + C - 2 fill and drain; short ones spread work over more cores), among
+    those whose buffers fit SRAM; ties go to the taller block."""
+    rows, cols = core.systolic or (128, 128)
+    bn, bk = cols * core.matrix_units, rows
+    m_cap = max(SYSTOLIC_ROWS[-1], 2 ** math.ceil(math.log2(max(op.m, 1))))
+    best: tuple[tuple[float, int], int] | None = None
+    for candidate in SYSTOLIC_ROWS:
+        fits = 2 * (candidate * bk + bk * bn) * elem + candidate * bn * ACC_BYTES <= core.sram_bytes
+        if candidate > m_cap or not fits:
+            continue
+        tiles = math.ceil(op.m / candidate) * math.ceil(op.n / bn) * op.batch
+        key = (math.ceil(tiles / core.cores) * (min(candidate, op.m) + 2 * rows + cols - 2), -candidate)
+        if best is None or key < best[0]:
+            best = (key, candidate)
+    bm = best[1] if best else SYSTOLIC_ROWS[-1]
+    return min(bm, op.m), bn, bk, 2
+
+
+def _split_k(tiles: int, k: int, bk: int, cores: int) -> int:
+    """Split K when the output has too few tiles to occupy half the cores and K is long (>= 8 slabs per split)."""
+    if tiles * 2 > cores:
+        return 1
+    return max(1, min(cores // tiles, k // (8 * bk)))
+
+
+def _hbm_fraction(op: Gemm, core: CoreModel, bm: int, bn: int, k_chunk: int, tiles_m: int, tiles_n: int,
+                  tiles: int) -> float:
+    """Share of operand loads that miss L2: a round of `active` tiles covers a near-square block of C and reads its
+    A row panels and B column panels once; both operands stay resident when they fit in half of L2 (the
+    analytical level's traffic model)."""
+    a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
+    a_total = op.batch * op.m * op.k * a_bytes
+    b_total = (1 if op.shared_b else op.batch) * op.k * op.n * b_bytes
+    active = min(tiles, core.cores)
+    rounds = math.ceil(tiles / core.cores)
+    rows = min(math.ceil(math.sqrt(active)), tiles_m)
+    cols = min(math.ceil(active / rows), tiles_n)
+    streamed = max(rounds * (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk, a_total + b_total)
+    hbm = a_total + b_total if a_total + b_total <= 0.5 * core.l2_bytes else streamed
+    loaded = tiles * (bm * a_bytes + bn * b_bytes) * k_chunk
+    return min(1.0, hbm / loaded)
+
+
+def lower_grouped_gemm(op: GroupedGemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    """Each distinct group size runs as a batch of same-shape GEMMs (one persistent launch over all groups)."""
+    programs: list[Program] = []
+    for m, count in grouped_rows(op.rows):
+        gemm = Gemm(m=m, n=op.n, k=op.k, dtype=op.dtype, batch=count, out_dtype=op.out_dtype, b_dtype=op.b_dtype)
+        programs += lower_gemm(gemm, core, hw)
+    return programs
+
+
+# ----- streaming ops (softmax, norms, elementwise, reductions, (de)quantize) --------------------------------------
+Body = Callable[[str, float, float, int], list[Instr]]  # (slot, elements, rows, active) -> compute instructions
+
+
+def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
+              out_per_row: float = 0.0, notes: dict[str, object] | None = None) -> Program:
+    """Rows x cols elements in tiles of whole rows (or column chunks of one row): load, compute, store, with
+    STREAM_STAGES-deep buffering. `in_bytes`/`out_bytes` per element; `out_per_row` extra bytes out per row."""
+    tile_cols = min(cols, STREAM_TILE_ELEMENTS)
+    budget = core.sram_bytes / (STREAM_STAGES * max(in_bytes + out_bytes, 1.0))
+    tile_cols = max(1, int(min(tile_cols, budget)))
+    rows_per_tile = max(1, min(rows, int(min(STREAM_TILE_ELEMENTS, budget) // tile_cols)))
+    chunks = math.ceil(cols / tile_cols)
+    tiles = math.ceil(rows / rows_per_tile) * chunks
+    sp = spread(tiles, core.cores)
+    elements = rows_per_tile * tile_cols
+
+    def unit(i: int, active: int) -> list[Step]:
+        slot = str(i % STREAM_STAGES)
+        row_count = rows_per_tile / chunks
+        load = Load((), (f"x{slot}",), f"load tile {i}", elements * in_bytes, elements * in_bytes, active)
+        work = body(slot, elements, row_count, active)
+        out = elements * out_bytes + row_count * out_per_row
+        if out > 0:
+            work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active))
+        return [Step((load,), tuple(work))]
+
+    per_unit = 2 + len(body("0", elements, 1, 1))
+    info = {"tile": f"{rows_per_tile} rows x {tile_cols} cols", "tiles": tiles, **(notes or {})}
+    return sampled_program(name, sp, unit, per_unit, STREAM_AHEAD, core.cores, info, by_phase=True)
+
+
+def _convert_out(slot: str, elements: float, dtype: str, src: str) -> Convert:
+    return Convert((src,), (f"y{slot}",), f"convert to {dtype}", dtype, elements)
+
+
+def lower_softmax(op: Softmax, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    width = dtype_bytes(op.dtype)
+    row_fits = op.cols * (width * 2 + 4) * STREAM_STAGES <= core.sram_bytes
+
+    def one_pass(slot: str, e: float, r: float, active: int) -> list[Instr]:
+        x, t = f"x{slot}", f"t{slot}"
+        return [Reduce((x,), (f"m{slot}",), "row max", "max", e),
+                VecOp((x, f"m{slot}"), (t,), "x*log2e - max*log2e", "fma", e),
+                Special((t,), (t,), "exp2", "exp2", e),
+                Reduce((t,), (f"s{slot}",), "row sum", "sum", e),
+                Special((f"s{slot}",), (f"s{slot}",), "1/sum", "rcp", r),
+                VecOp((t, f"s{slot}"), (t,), "p * (1/sum)", "mul", e),
+                _convert_out(slot, e, op.dtype, t)]
+
+    if row_fits:
+        return [streaming("softmax", op.rows, op.cols, width, width, one_pass, core, notes={"passes": 1})]
+
+    def stats_pass(slot: str, e: float, r: float, active: int) -> list[Instr]:  # online max and sum
+        x, t = f"x{slot}", f"t{slot}"
+        return [Reduce((x,), (f"m{slot}",), "chunk max", "max", e),
+                VecOp((x, f"m{slot}"), (t,), "x*log2e - max*log2e", "fma", e),
+                Special((t,), (t,), "exp2", "exp2", e),
+                Reduce((t,), (f"s{slot}",), "chunk sum (rescaled)", "sum", e)]
+
+    def normalize_pass(slot: str, e: float, r: float, active: int) -> list[Instr]:
+        x, t = f"x{slot}", f"t{slot}"
+        return [VecOp((x,), (t,), "x*log2e - max*log2e", "fma", e), Special((t,), (t,), "exp2", "exp2", e),
+                VecOp((t,), (t,), "p * (1/sum)", "mul", e), _convert_out(slot, e, op.dtype, t)]
+
+    notes = {"passes": 2, "why": "a row does not fit in SRAM: online max/sum pass, then a normalize pass"}
+    return [streaming("softmax stats", op.rows, op.cols, width, 0.0, stats_pass, core, notes=notes),
+            streaming("softmax normalize", op.rows, op.cols, width, width, normalize_pass, core, notes=notes)]
+
+
+def lower_norm(op: Norm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    width = dtype_bytes(op.dtype)
+
+    def body(slot: str, e: float, r: float, active: int) -> list[Instr]:
+        x, t = f"x{slot}", f"t{slot}"
+        out: list[Instr] = []
+        if op.norm == "layer":
+            out += [Reduce((x,), (f"mu{slot}",), "row mean", "sum", e),
+                    VecOp((x, f"mu{slot}"), (x,), "x - mean", "sub", e)]
+        out += [Reduce((x,), (f"v{slot}",), "sum of squares", "sumsq", e),
+                Special((f"v{slot}",), (f"v{slot}",), "rstd", "rsqrt", r),
+                VecOp((x, f"v{slot}", "w"), (t,), "x * rstd * weight", "fma", e, 2.0)]
+        if op.norm == "layer":
+            out.append(VecOp((t, "w"), (t,), "+ bias", "add", e))
+        out.append(_convert_out(slot, e, op.dtype, t))
+        return out
+
+    params = op.hidden * width * (2 if op.norm == "layer" else 1)
+    program = streaming(op.name, op.rows, op.hidden, width, width, body, core)
+    weights = Load((), ("w",), "load weights", params, params, program.cores)
+    return [_prepend(program, weights)]
+
+
+def _prepend(program: Program, instr: Instr) -> Program:
+    mark = None if program.mark is None else program.mark + 1
+    return Program(program.name, (instr, *program.instrs), program.cores, mark, program.extra, program.notes)
+
+
+def lower_elementwise(op: Elementwise, core: CoreModel, hw: HardwareSpec, name: str | None = None) -> list[Program]:
+    flops, sfu, n_in, n_out = ELEMENTWISE_OPS.get(op.op, (0, (), 1, 1))
+    flops = op.flops_per_element if op.flops_per_element is not None else flops
+    n_in = op.inputs if op.inputs is not None else n_in
+    n_out = op.outputs if op.outputs is not None else n_out
+    w_in, out_dtype = dtype_bytes(op.dtype), canonical_dtype(op.out_dtype or op.dtype)
+
+    def body(slot: str, e: float, r: float, active: int) -> list[Instr]:
+        x, t = f"x{slot}", f"t{slot}"
+        out: list[Instr] = [Special((x,), (x,), fn, fn, e * count) for fn, count in sfu]
+        if flops:
+            out.append(VecOp((x,), (t,), op.op, op.op, e, float(flops)))
+        if n_out:
+            out.append(_convert_out(slot, e * n_out, out_dtype, t if flops else x))
+        return out
+
+    cols = max(1, min(op.elements, STREAM_TILE_ELEMENTS))
+    rows = math.ceil(op.elements / cols)
+    return [streaming(name or op.op, rows, cols, n_in * w_in, n_out * dtype_bytes(out_dtype), body, core)]
+
+
+def lower_reduction(op: Reduction, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    width = dtype_bytes(op.dtype)
+
+    def body(slot: str, e: float, r: float, active: int) -> list[Instr]:
+        return [Reduce((f"x{slot}",), (f"y{slot}",), f"row {op.op}", op.op, e)]
+
+    return [streaming("reduction", op.rows, op.cols, width, 0.0, body, core, out_per_row=width)]
+
+
+def lower_quantize(op: Quantize, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    """Per block: amax, scale (E8M0 / E4M3: native mx_scale or integer ops), x * (1/scale), round to the format."""
+    src, fmt = dtype_bytes(op.src_dtype), canonical_dtype(op.fmt)
+
+    def body(slot: str, e: float, r: float, active: int) -> list[Instr]:
+        x, t = f"x{slot}", f"t{slot}"
+        blocks = e / op.block
+        return [Reduce((x,), (f"a{slot}",), "block amax", "max", e),
+                BlockScale((f"a{slot}",), (f"sc{slot}",), "block scale", blocks),
+                VecOp((x, f"sc{slot}"), (t,), "x * (1/scale)", "mul", e),
+                Convert((t,), (f"y{slot}",), f"round to {fmt}", fmt, e, True)]
+
+    cols = max(op.block, (STREAM_TILE_ELEMENTS // op.block) * op.block)
+    rows = math.ceil(op.elements / cols)
+    return [streaming("quantize", rows, min(cols, op.elements), src, dtype_bytes(fmt), body, core)]
+
+
+def lower_dequantize(op: Dequantize, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    fmt, dst = canonical_dtype(op.fmt), canonical_dtype(op.dst_dtype)
+
+    def body(slot: str, e: float, r: float, active: int) -> list[Instr]:
+        x = f"x{slot}"
+        return [Convert((x,), (x,), f"decode {fmt}", dst, e), VecOp((x,), (f"t{slot}",), "x * scale", "mul", e),
+                _convert_out(slot, e, dst, f"t{slot}")]
+
+    cols = max(1, min(op.elements, STREAM_TILE_ELEMENTS))
+    rows = math.ceil(op.elements / cols)
+    return [streaming("dequantize", rows, cols, dtype_bytes(fmt), dtype_bytes(dst), body, core)]
+
+
+# ----- FlashAttention forward -------------------------------------------------------------------------------------
+def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    if op.phase != "fwd" or op.variant == "math":
+        raise NotLowered(f"attention phase={op.phase} variant={op.variant}: only the fused forward is lowered")
+    kv_block = 128 if op.head_dim <= 128 else 64
+    rows = min(op.q_len, Q_BLOCK)
+    q_blocks = math.ceil(op.q_len / Q_BLOCK)
+    kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
+    lengths = _attention_lengths(op, q_blocks, kv_blocks, kv_block)
+    heads = op.batch * op.heads
+    units = heads * q_blocks
+    mine = _busiest_core_units(lengths, heads, core.cores)
+    pingpong = hw.matrix.async_overlap
+    width, kv_width = dtype_bytes(op.dtype), dtype_bytes(op.kv_dtype or op.dtype)
+    dv = op.v_head_dim or op.head_dim
+    dtype = hw.matrix_dtype(op.dtype) or "bf16"
+    kv_fraction = _kv_hbm_fraction(op, core, lengths, heads, kv_block, kv_blocks)
+    active = min(units, core.cores)
+    budget = max(1, SAMPLE_INSTRUCTIONS // 12)
+    sample, scanned = [], 0
+    for length in mine:
+        if scanned >= budget:
+            break
+        sample.append(length)
+        scanned += length
+    extra = (sum(mine) - scanned) / scanned if scanned and len(sample) < len(mine) else 0.0
+    steps: list[Step] = []
+    for u, length in enumerate(sample):
+        steps += _attention_unit(u, length, rows, kv_block, op.head_dim, dv, width, kv_width, kv_fraction, active,
+                                 dtype, op.dtype, pingpong)
+    instrs = schedule(steps, 1)
+    notes: dict[str, object] = {"q_block": Q_BLOCK, "kv_block": kv_block, "units": units,
+                                "schedule": "fa3 ping-pong" if pingpong else "fa2 (serial softmax)"}
+    mark = len(instrs) - 1 if extra else None
+    if extra:
+        notes["sampled_units"] = f"{len(sample)} of {len(mine)} query blocks on the busiest core, time scaled"
+    return [Program("attention fwd", tuple(instrs), cores=active, mark=mark, extra=extra, notes=notes)]
+
+
+def _attention_lengths(op: Attention, q_blocks: int, kv_blocks: int, kv_block: int) -> list[int]:
+    """KV blocks each query block visits (causal: up to the diagonal, after the kv_len - q_len prefix)."""
+    if not (op.causal and op.q_len > 1):
+        return [kv_blocks] * q_blocks
+    offset = (op.kv_len - op.q_len) / kv_block
+    return [min(kv_blocks, math.ceil(offset + (i + 1) * Q_BLOCK / kv_block)) for i in range(q_blocks)]
+
+
+def _busiest_core_units(lengths: list[int], heads: int, cores: int) -> list[int]:
+    """Query blocks of every head, longest first, dealt round-robin to cores (FA3's longest-first causal order);
+    returns the KV-block counts of core 0, which gets the longest block of every round."""
+    import numpy as np
+
+    dealt = np.repeat(np.sort(np.asarray(lengths))[::-1], heads)
+    return [int(x) for x in dealt[::cores]]
+
+
+def _kv_hbm_fraction(op: Attention, core: CoreModel, lengths: list[int], heads: int, kv_block: int,
+                     kv_blocks: int) -> float:
+    """Share of K/V block loads served by HBM: each KV head's blocks are read from HBM once and from L2 by the other
+    query blocks and query heads of the group (no L2: every load goes to HBM)."""
+    if not core.has_l2:
+        return 1.0
+    loads = heads * sum(lengths)
+    unique = op.batch * (op.kv_heads or op.heads) * kv_blocks
+    return min(1.0, unique / max(loads, 1))
+
+
+def _attention_unit(u: int, length: int, rows: int, kv_block: int, d: int, dv: int, width: float,
+                    kv_width: float, kv_fraction: float, active: int, dtype: str, act_dtype: str,
+                    pingpong: bool) -> list[Step]:
+    """One (batch, head, query block): Q in, then per KV block S = QK^T, online softmax, O += PV; O out."""
+    q, o = f"q{u % 2}", f"o{u % 2}"
+    scores = rows * kv_block
+    q_load = Load((), (q,), f"load Q unit {u}", rows * d * width, rows * d * width, active)
+    steps: list[Step] = []
+    for j in range(length):
+        k, v, s, p = f"k{j % 2}", f"v{j % 2}", f"s{j % 2}", f"p{j % 2}"
+        kv_bytes = kv_block * d * kv_width
+        loads = [Load((), (k,), f"load K block {j}", kv_bytes, kv_bytes * kv_fraction, active),
+                 Load((), (v,), f"load V block {j}", kv_block * dv * kv_width,
+                      kv_block * dv * kv_width * kv_fraction, active)]
+        if j == 0:
+            loads.insert(0, q_load)
+        qk = Mma((q, k), (s,), f"S = QK^T u{u} b{j}", rows, kv_block, d, dtype)
+        softmax: list[Instr] = [
+            Reduce((s,), (f"m{u % 2}",), "row max", "max", scores),
+            VecOp((s, f"m{u % 2}"), (s,), "s*scale*log2e - max", "fma", scores),
+            Special((s,), (s,), "exp2(s)", "exp2", scores),
+            Special((f"m{u % 2}",), (f"al{u % 2}",), "exp2(old max - max)", "exp2", rows),
+            Reduce((s,), (f"l{u % 2}",), "row sum", "sum", scores),
+            VecOp((o, f"al{u % 2}"), (o,), "rescale O", "mul", rows * dv),
+            Convert((s,), (p,), "P to bf16", act_dtype, scores),
+        ]
+        pv = Mma((p, v, o), (o,), f"O += PV u{u} b{j}", rows, dv, kv_block, dtype)
+        steps.append(Step(tuple(loads), (qk, *softmax, pv)))
+    if pingpong and length > 1:  # issue block j+1's QK^T before block j's PV: the matrix unit overlaps softmax
+        steps = _pingpong(steps)
+    last = steps[-1]
+    epilogue = (Special((f"l{u % 2}",), (f"l{u % 2}",), "1/rowsum", "rcp", rows),
+                VecOp((o, f"l{u % 2}"), (o,), "O / rowsum", "mul", rows * dv),
+                Convert((o,), (f"out{u % 2}",), "O to bf16", act_dtype, rows * dv),
+                Store((f"out{u % 2}",), (), f"store O unit {u}", rows * dv * width + rows * 4, active))
+    steps[-1] = Step(last.loads, (*last.work, *epilogue))
+    return steps
+
+
+def _pingpong(steps: list[Step]) -> list[Step]:
+    """Move each block's QK^T into the previous step, ahead of that step's PV."""
+    out = []
+    for j, step in enumerate(steps):
+        work = list(step.work[1:]) if j else list(step.work)
+        if j + 1 < len(steps):
+            work.insert(len(work) - 1, steps[j + 1].work[0])
+        out.append(Step(step.loads, tuple(work)))
+    return out
+
+
+# ----- dispatch ---------------------------------------------------------------------------------------------------
+LOWERINGS: dict[type, Callable[[Op, CoreModel, HardwareSpec], list[Program]]] = {
+    Gemm: lower_gemm, GroupedGemm: lower_grouped_gemm, Softmax: lower_softmax, Norm: lower_norm,
+    Elementwise: lower_elementwise, Reduction: lower_reduction, Quantize: lower_quantize,
+    Dequantize: lower_dequantize, Attention: lower_attention,
+}
+
+
+def compile_op(op: Op, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    """Tile programs for `op`, run one after another. Raises NotLowered for ops without a lowering."""
+    lowering = LOWERINGS.get(type(op))
+    if lowering is None:
+        raise NotLowered(f"no tile lowering for {type(op).__name__}")
+    return lowering(op, core, hw)
+
+
+def low_precision(fmt: str) -> bool:
+    return DTYPE_BITS[canonical_dtype(fmt)] <= 8
+
+
+def flatten(programs: Iterable[Program]) -> list[Instr]:
+    return [i for p in programs for i in p.instrs]

@@ -1,0 +1,319 @@
+"""The core model: what one core of a chip can do per clock, derived from a `HardwareSpec`, and what each tile
+instruction costs on it.
+
+Everything is per core and in cycles of the sustained clock (`compute.sustained_clock`, else `compute.clock`).
+Rates come from the chip-wide peaks (matrix, vector, SFU, memory bandwidths) divided by the core count, so the sim
+reads the same figures as the roofline and more bandwidth or peak can only make it faster. Fields the spec does not
+give (the `core:` section) are derived; `CoreModel.derived` says how, and the sim puts that into `details`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...hardware import HardwareSpec
+from ...hardware.dtypes import dtype_bytes
+from .isa import Barrier, BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
+
+# Vector operations per element to run an instruction the core lacks (the `isa` section turns these on).
+# exp2: Cody-Waite range reduction (floor + subtract, 2), a degree-6 minimax polynomial in Horner form (6 FMAs) and
+#   the exponent insertion (shift + integer add, 2) = 10, the fp32-accurate form of e.g. SLEEF's exp2f; bf16 outputs
+#   can use a degree-3 polynomial (FlashAttention-4 on Blackwell does) -> set isa.emulation_ops.exp2: 7.
+# log2: exponent/mantissa split (2) + degree-7 polynomial (7) + scale and add (3) = 12. rcp, rsqrt, sqrt: a
+#   bit-trick seed (1-2) + 2 Newton-Raphson steps (2-3 ops each). sin/cos: range reduction + degree-9 odd/even
+#   polynomial. tanh: exp2-based (10) + reciprocal (6) + 4.
+# fp8_convert: per element extract exponent and mantissa, round to nearest even, saturate, pack = 8 integer ops.
+# mx_scale: per block exponent of the amax (1), round up for the format's max (2), clamp and bias (2) = 5.
+# Every default is at least the roofline's SFU_POLYNOMIAL_FLOPS / 2 lane-slots, so the sim is never faster.
+EMULATION_OPS = {"exp2": 10.0, "log2": 12.0, "rcp": 6.0, "rsqrt": 7.0, "sqrt": 7.0, "sin": 16.0, "cos": 16.0,
+                 "tanh": 20.0, "fp8_convert": 8.0, "mx_scale": 5.0}
+LOW_PRECISION_BITS = 8  # converts to formats this narrow or narrower need isa.fp8_convert
+
+# Defaults for fields a spec leaves out (each one also lands in `CoreModel.derived`).
+DEFAULT_VECTOR_LATENCY = 4  # cycles: dependent FMA latency on recent GPUs and CPUs (4-6 cycles)
+DEFAULT_SFU_LATENCY = 18  # cycles: MUFU.EX2 dependent-issue latency is ~18-23 cycles on Volta-Hopper microbenchmarks
+DEFAULT_MMA_LATENCY = 32  # cycles from the last operand to the accumulator for a tensor-core tile (order of)
+DEFAULT_DMA_OUTSTANDING = 8
+DEFAULT_ISSUE_PER_CYCLE = 1.0
+DEFAULT_SRAM_BYTES_PER_CYCLE = 128.0  # 32 banks x 4 B, the GPU shared-memory layout
+DMA_BURST = 2.0  # one DMA engine can pull up to 2x a core's fair share of the chip's bandwidth
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """One instruction on one core: (unit, busy cycles) for every unit it occupies from its start, and the cycles
+    from the end of its occupancy until its result can be used by another unit."""
+
+    units: tuple[tuple[str, float], ...]
+    latency: float
+
+    @property
+    def primary(self) -> str:
+        return self.units[0][0] if self.units else "none"
+
+    @property
+    def occupancy(self) -> float:
+        return max((c for _, c in self.units), default=0.0)
+
+
+@dataclass(frozen=True)
+class CoreModel:
+    hw_id: str
+    cores: int
+    clock: float  # sustained Hz
+    matrix_flops_per_cycle: dict[str, float]  # dtype -> FLOP per cycle per core (quoted-clock peak / cores / clock)
+    systolic: tuple[int, int] | None
+    matrix_units: int
+    matrix_latency: float
+    lanes: float  # vector lane-slots per cycle per core (fp32; an FMA is one slot)
+    vector_latency: float
+    sfu_rate: dict[str, float]  # native special functions: results per cycle per core
+    sfu_latency: float
+    emulation_ops: dict[str, float]
+    native: dict[str, bool]  # fp8_convert, mx_scale, dot4_accumulate
+    convert_per_op: float
+    sram_bytes: float
+    sram_bytes_per_cycle: float
+    register_bytes: float
+    dma_engines: int
+    dma_bytes_per_cycle: float  # per engine
+    dma_latency: float  # cycles
+    dma_outstanding: int
+    l2_bytes: float
+    l2_bytes_per_cycle: float  # chip, achievable
+    l2_latency: float
+    hbm_bytes_per_cycle: float  # chip, achievable
+    hbm_latency: float
+    issue_per_cycle: float
+    derived: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_l2(self) -> bool:
+        return self.l2_bytes_per_cycle > 0
+
+    def matrix_rate(self, dtype: str) -> float:
+        return self.matrix_flops_per_cycle[dtype]
+
+    def cost(self, instr: Instr) -> Cost:
+        return _COSTERS[type(instr)](self, instr)
+
+
+# ----- building the model from a spec -----------------------------------------------------------------------------
+_MODELS: dict[int, tuple[HardwareSpec, CoreModel]] = {}
+
+
+def core_model(hw: HardwareSpec) -> CoreModel:
+    """The core model of a spec (cached per spec object; specs are frozen)."""
+    hit = _MODELS.get(id(hw))
+    if hit is not None and hit[0] is hw:
+        return hit[1]
+    if len(_MODELS) > 256:
+        _MODELS.clear()
+    model = _core_model(hw)
+    _MODELS[id(hw)] = (hw, model)
+    return model
+
+
+def _core_model(hw: HardwareSpec) -> CoreModel:
+    derived: dict[str, str] = {}
+    cores, quoted = hw.compute.cores, hw.compute.clock
+    clock = quoted * hw.compute.clock_ratio
+    micro = hw.core
+    matrix = {d: hw.matrix_peak(d) / cores / quoted for d in hw.matrix.peak}
+    lanes = hw.vector_peak("fp32") / cores / quoted / 2
+    sram, sram_bpc = _sram(hw, derived)
+    l2_cap, l2_bpc, l2_lat = _l2(hw, clock)
+    hbm = hw.main_memory
+    hbm_bpc = hbm.bandwidth * hbm.efficiency / clock
+    feed = max(l2_bpc, hbm_bpc) / cores  # a core's fair share of the chip's outermost on-chip bandwidth
+    engines = micro.dma_engines or 1
+    if micro.dma_engines is None:
+        derived["core.dma_engines"] = "1 per core (estimate)"
+    if micro.dma_bandwidth is None:
+        dma_bpc = max(sram_bpc, DMA_BURST * feed) / engines
+        derived["core.dma_bandwidth"] = (f"the SRAM fill rate or {DMA_BURST:g} x the core's share of L2/HBM "
+                                         "bandwidth, whichever is larger, split over engines")
+    else:
+        dma_bpc = micro.dma_bandwidth / clock
+    registers = _registers(hw, derived)
+    return CoreModel(
+        hw_id=hw.id, cores=cores, clock=clock, matrix_flops_per_cycle=matrix, systolic=hw.matrix.systolic,
+        matrix_units=hw.matrix.units_per_core, matrix_latency=_mma_latency(hw, derived), lanes=lanes,
+        vector_latency=_or(micro.vector_latency_cycles, DEFAULT_VECTOR_LATENCY, "core.vector_latency_cycles", derived),
+        sfu_rate=_sfu(hw), sfu_latency=_or(micro.sfu_latency_cycles, DEFAULT_SFU_LATENCY, "core.sfu_latency_cycles",
+                                           derived),
+        emulation_ops={**EMULATION_OPS, **hw.isa.emulation_ops}, native=_native(hw),
+        convert_per_op=hw.isa.convert_elements_per_op, sram_bytes=sram, sram_bytes_per_cycle=sram_bpc,
+        register_bytes=registers, dma_engines=engines, dma_bytes_per_cycle=dma_bpc,
+        dma_latency=(micro.dma_latency or 0.0) * clock,
+        dma_outstanding=_or(micro.dma_outstanding, DEFAULT_DMA_OUTSTANDING, "core.dma_outstanding", derived),
+        l2_bytes=l2_cap, l2_bytes_per_cycle=l2_bpc, l2_latency=l2_lat, hbm_bytes_per_cycle=hbm_bpc,
+        hbm_latency=(hbm.latency or 0.0) * clock,
+        issue_per_cycle=_or(micro.scalar_issue_per_cycle, DEFAULT_ISSUE_PER_CYCLE, "core.scalar_issue_per_cycle",
+                            derived),
+        derived=derived,
+    )
+
+
+def _or(value: float | None, default: float, name: str, derived: dict[str, str]) -> float:
+    if value is None:
+        derived[name] = f"{default:g} (default, see perf/sim/core.py)"
+        return default
+    return value
+
+
+def _sram(hw: HardwareSpec, derived: dict[str, str]) -> tuple[float, float]:
+    """(capacity B, bytes per cycle) of the core's scratchpad / shared memory."""
+    micro = hw.core
+    level = next((lv for lv in hw.memory.values() if lv.kind == "sram" and lv.scope == "core"), None)
+    if level is not None:
+        capacity, bpc = level.capacity, level.bandwidth / hw.compute.clock
+    else:
+        capacity = 16 * 2**20 if hw.kind in ("tpu", "systolic", "npu") else 64 * 1024.0
+        bpc = DEFAULT_SRAM_BYTES_PER_CYCLE
+        derived["sram"] = f"{capacity / 2**20:g} MiB per core (estimate: the spec has no core SRAM level)"
+    if micro.sram_banks and micro.sram_bank_bytes:
+        bpc = micro.sram_banks * micro.sram_bank_bytes * (micro.sram_ports or 1)
+    return capacity, bpc
+
+
+def _l2(hw: HardwareSpec, clock: float) -> tuple[float, float, float]:
+    for name, level in hw.memory.items():
+        if level.kind == "cache" and level.scope == "chip":
+            capacity, bandwidth = hw.level_total(name)
+            return capacity, bandwidth * level.efficiency / clock, (level.latency or 0.0) * clock
+    return 0.0, 0.0, 0.0
+
+
+def _registers(hw: HardwareSpec, derived: dict[str, str]) -> float:
+    if hw.core.register_file:
+        return hw.core.register_file
+    level = next((lv for lv in hw.memory.values() if lv.kind == "registers" and lv.scope == "core"), None)
+    if level is not None:
+        return level.capacity
+    derived["core.register_file"] = "256 KiB per core (default: the GPU SM register file)"
+    return 256 * 1024.0
+
+
+def _mma_latency(hw: HardwareSpec, derived: dict[str, str]) -> float:
+    if hw.matrix.pipeline_latency_cycles is not None:
+        return hw.matrix.pipeline_latency_cycles
+    if hw.matrix.systolic:
+        return 0.0  # the fold model (fill + drain) already holds the array's latency
+    derived["matrix.pipeline_latency_cycles"] = f"{DEFAULT_MMA_LATENCY} (default)"
+    return DEFAULT_MMA_LATENCY
+
+
+def _sfu(hw: HardwareSpec) -> dict[str, float]:
+    """Native special functions (per the isa section) and their results per cycle per core."""
+    table = dict(hw.sfu.ops_per_clock_per_core) if hw.sfu else {}
+    for fn in ("exp2", "log2", "rcp", "rsqrt"):
+        flag = getattr(hw.isa, fn)
+        if flag is False:
+            table.pop(fn, None)
+        elif flag is True and fn not in table:
+            raise ValueError(f"{hw.id}: isa.{fn} is true but sfu.ops_per_clock_per_core has no {fn} rate; add one")
+    return table
+
+
+def _native(hw: HardwareSpec) -> dict[str, bool]:
+    isa, peaks = hw.isa, hw.matrix.peak
+    fp8 = any(d.startswith("fp8") or d.startswith("mxfp") or d.startswith("nvfp") for d in peaks)
+    mx = any(d.startswith("mx") or d == "nvfp4" for d in peaks)
+    return {
+        "fp8_convert": fp8 if isa.fp8_convert is None else isa.fp8_convert,
+        "mx_scale": mx if isa.mx_scale is None else isa.mx_scale,
+        "dot4_accumulate": bool(isa.dot4_accumulate),
+    }
+
+
+# ----- instruction costs --------------------------------------------------------------------------------------------
+def _load(core: CoreModel, ins: Load) -> Cost:
+    latency = _dma_latency(core, ins.hbm_bytes)
+    engine = max(ins.l2_bytes / core.dma_bytes_per_cycle, ins.l2_bytes / core.sram_bytes_per_cycle)
+    units = [("dma", engine + latency / core.dma_outstanding)]
+    if core.has_l2:
+        units.append(("l2", ins.l2_bytes / ins.multicast * ins.active / core.l2_bytes_per_cycle))
+    if ins.hbm_bytes:
+        units.append(("hbm", ins.hbm_bytes * ins.active / core.hbm_bytes_per_cycle))
+    return Cost(tuple(units), latency)
+
+
+def _store(core: CoreModel, ins: Store) -> Cost:
+    latency = _dma_latency(core, ins.hbm_bytes)
+    engine = max(ins.hbm_bytes / core.dma_bytes_per_cycle, ins.hbm_bytes / core.sram_bytes_per_cycle)
+    return Cost((("dma", engine + latency / core.dma_outstanding),
+                 ("hbm", ins.hbm_bytes * ins.active / core.hbm_bytes_per_cycle)), latency)
+
+
+def _dma_latency(core: CoreModel, hbm_bytes: float) -> float:
+    return core.dma_latency + (core.hbm_latency if hbm_bytes or not core.has_l2 else core.l2_latency)
+
+
+def mma_cycles(core: CoreModel, m: int, n: int, k: int, dtype: str) -> float:
+    """Matrix-unit cycles of one tile MMA.
+
+    Systolic (weight stationary, SCALE-Sim's fold model, Samajdar et al. arXiv 1811.02883): the array holds an
+    R x C block of B; the m rows of A stream through. One fold costs 2R + C + m - 2 cycles (fill, stream, drain);
+    folds = ceil(k/R) x ceil(n/C), spread over the core's arrays. The streaming part scales with the spec's peak
+    (it equals m cycles when the peak matches R x C x 2 FLOP per clock per array).
+    Otherwise (tensor cores): 2mnk / (matrix FLOP per cycle per core).
+    """
+    rate = core.matrix_rate(dtype)
+    if core.systolic is None:
+        return 2.0 * m * n * k / rate
+    rows, cols = core.systolic
+    folds = -(-k // rows) * -(-n // cols)
+    per_array = -(-folds // core.matrix_units)
+    stream = m * (2.0 * rows * cols * core.matrix_units) / rate
+    return per_array * (2 * rows + cols - 2 + stream)
+
+
+def _mma(core: CoreModel, ins: Mma) -> Cost:
+    width = dtype_bytes(ins.dtype)
+    operands = (ins.m * ins.k + ins.k * ins.n) * width
+    # SRAM ports cap the operand feed rate of this instruction (contention between units is not modelled)
+    cycles = max(mma_cycles(core, ins.m, ins.n, ins.k, ins.dtype), operands / core.sram_bytes_per_cycle)
+    return Cost((("matrix", cycles),), core.matrix_latency)
+
+
+def _vector(core: CoreModel, slots: float) -> Cost:
+    return Cost((("vector", slots / core.lanes),), core.vector_latency)
+
+
+def _vecop(core: CoreModel, ins: VecOp) -> Cost:
+    return _vector(core, ins.elements * ins.ops)
+
+
+def _reduce(core: CoreModel, ins: Reduce) -> Cost:
+    per_element = 0.25 if (ins.op == "sumsq" and core.native["dot4_accumulate"]) else 1.0
+    return _vector(core, ins.elements * per_element)
+
+
+def _special(core: CoreModel, ins: Special) -> Cost:
+    rate = core.sfu_rate.get(ins.fn)
+    if rate is None:  # emulated on the FMA pipe
+        return _vector(core, ins.elements * core.emulation_ops[ins.fn])
+    return Cost((("sfu", ins.elements / rate),), core.sfu_latency)
+
+
+def _convert(core: CoreModel, ins: Convert) -> Cost:
+    from ...hardware.dtypes import DTYPE_BITS, canonical_dtype
+
+    narrow = DTYPE_BITS[canonical_dtype(ins.fmt)] <= LOW_PRECISION_BITS
+    if narrow and not core.native["fp8_convert"]:
+        return _vector(core, ins.elements * core.emulation_ops["fp8_convert"])
+    return _vector(core, ins.elements / core.convert_per_op)
+
+
+def _block_scale(core: CoreModel, ins: BlockScale) -> Cost:
+    ops = 1.0 if core.native["mx_scale"] else core.emulation_ops["mx_scale"]
+    return _vector(core, ins.blocks * ops)
+
+
+def _barrier(core: CoreModel, ins: Instr) -> Cost:
+    return Cost((), 0.0)
+
+
+_COSTERS = {Load: _load, Store: _store, Mma: _mma, VecOp: _vecop, Reduce: _reduce, Special: _special,
+            Convert: _convert, BlockScale: _block_scale, Barrier: _barrier}

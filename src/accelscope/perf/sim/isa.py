@@ -1,0 +1,159 @@
+"""The tile ISA: instructions at tile granularity, as frozen Python data.
+
+A program is a tuple of instructions in issue order. Instructions name the SRAM/register buffers they read and
+write; the engine derives every dependency from those names (read-after-write, and write-after-read/write when a
+buffer slot is reused, which is how multi-buffering shows up). Each core has in-order queues per unit and runs
+the queues concurrently (decoupled access/execute, as TPU VLIW slots or warp-specialized Hopper kernels do).
+
+| class     | instruction                | unit            | cost (core.py)                                         |
+|-----------|----------------------------|-----------------|--------------------------------------------------------|
+| dma       | Load, Store                | dma engine, L2 / HBM share, SRAM port | bytes / min(engine, core's L2/HBM share) + latency |
+| matrix    | Mma                        | matrix          | systolic fold model, or tile FLOPs / per-core MMA rate  |
+| vector    | VecOp, Reduce              | vector          | elements x ops / lanes per clock + pipeline latency     |
+| special   | Special                    | sfu (native) or vector (emulated polynomial) | per `isa` section     |
+| convert   | Convert                    | vector          | native packed convert or emulated bit manipulation      |
+| sync      | Barrier                    | none            | waits for its buffers                                    |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Instr:
+    """Base: `reads`/`writes` are buffer names; `label` is what the trace and --show-program print."""
+
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    label: str
+
+    @property
+    def cls(self) -> str:
+        return "sync"
+
+
+@dataclass(frozen=True, slots=True)
+class Load(Instr):
+    """DMA a tile into SRAM. `l2_bytes` cross the chip's shared cache, `hbm_bytes` of those miss to main memory;
+    `active` cores share those bandwidths while this tile moves (contention)."""
+
+    l2_bytes: float
+    hbm_bytes: float
+    active: int
+    multicast: int = 1  # cores of a cluster receiving this tile from one L2 read (TMA multicast)
+
+    @property
+    def cls(self) -> str:
+        return "dma"
+
+
+@dataclass(frozen=True, slots=True)
+class Store(Instr):
+    """DMA a tile from SRAM to main memory."""
+
+    hbm_bytes: float
+    active: int
+
+    @property
+    def cls(self) -> str:
+        return "dma"
+
+
+@dataclass(frozen=True, slots=True)
+class Mma(Instr):
+    """acc[m, n] += a[m, k] @ b[k, n] on the matrix unit, in `dtype`."""
+
+    m: int
+    n: int
+    k: int
+    dtype: str
+
+    @property
+    def cls(self) -> str:
+        return "matrix"
+
+
+@dataclass(frozen=True, slots=True)
+class VecOp(Instr):
+    """`ops` vector operations per element over `elements` (add, max, fma, mul, scale: one lane-slot each)."""
+
+    op: str
+    elements: float
+    ops: float = 1.0
+
+    @property
+    def cls(self) -> str:
+        return "vector"
+
+
+@dataclass(frozen=True, slots=True)
+class Reduce(Instr):
+    """Row reduction (sum, max, sum of squares) of `elements` into one value per row."""
+
+    op: str
+    elements: float
+
+    @property
+    def cls(self) -> str:
+        return "vector"
+
+
+@dataclass(frozen=True, slots=True)
+class Special(Instr):
+    """A special function (exp2, log2, rcp, rsqrt, ...) per element: SFU when native, else a polynomial."""
+
+    fn: str
+    elements: float
+
+    @property
+    def cls(self) -> str:
+        return "special"
+
+
+@dataclass(frozen=True, slots=True)
+class Convert(Instr):
+    """Round `elements` to `fmt` (FP8/FP4 element codes), `scaled` by a per-block scale already computed."""
+
+    fmt: str
+    elements: float
+    scaled: bool = False
+
+    @property
+    def cls(self) -> str:
+        return "convert"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockScale(Instr):
+    """Turn `blocks` block maxima into power-of-two (E8M0) or E4M3 scales (the MX / NVFP4 scale step)."""
+
+    blocks: float
+
+    @property
+    def cls(self) -> str:
+        return "convert"
+
+
+@dataclass(frozen=True, slots=True)
+class Barrier(Instr):
+    """Wait until every buffer in `reads` is ready; takes no unit time."""
+
+
+def describe(instr: Instr) -> str:
+    """One line of assembly-like text."""
+    kind = type(instr).__name__.lower()
+    fields = {
+        Load: lambda i: (f"{i.l2_bytes / 1024:.1f} KiB (hbm {i.hbm_bytes / 1024:.1f} KiB, {i.active} cores"
+                         f"{f', multicast x{i.multicast}' if i.multicast > 1 else ''})"),
+        Store: lambda i: f"{i.hbm_bytes / 1024:.1f} KiB ({i.active} cores)",
+        Mma: lambda i: f"{i.m}x{i.n}x{i.k} {i.dtype}",
+        VecOp: lambda i: f"{i.op} {i.elements:.0f} el x{i.ops:g}",
+        Reduce: lambda i: f"{i.op} {i.elements:.0f} el",
+        Special: lambda i: f"{i.fn} {i.elements:.0f} el",
+        Convert: lambda i: f"-> {i.fmt} {i.elements:.0f} el{' scaled' if i.scaled else ''}",
+        BlockScale: lambda i: f"{i.blocks:.0f} blocks",
+        Barrier: lambda i: "",
+    }[type(instr)](instr)
+    deps = f"{','.join(instr.writes) or '-'} <- {','.join(instr.reads) or '-'}"
+    return f"{kind:<10} {deps:<28} {fields}  ; {instr.label}"

@@ -1,0 +1,228 @@
+"""The cycle-level level: hand-derived cycle counts, ISA toggles, traces, buffering, contention, CLI."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import accelscope as acs
+from accelscope.cli.app import app
+from accelscope.hardware import SpecError
+from accelscope.perf.sim import Program, chrome_trace, core_model, mma_cycles, run, simulate
+from accelscope.perf.sim.compiler import Step, schedule
+from accelscope.perf.sim.isa import Load, Special, VecOp, describe
+from accelscope.workload import Attention, Collective, Gemm, Norm, Quantize, Softmax
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def systolic():
+    return acs.load_hardware("systolic-128")
+
+
+@pytest.fixture(scope="module")
+def h100():
+    return acs.load_hardware("h100-sxm")
+
+
+def test_systolic_fold_matches_scale_sim(systolic):
+    core = core_model(systolic)
+    # SCALE-Sim: one fold = 2*Sr + Sc + T - 2 = 2*128 + 128 + 1024 - 2 = 1406 cycles (weight stationary, T = rows
+    # of A streamed); a 128x128 B block is one fold.
+    assert mma_cycles(core, 1024, 128, 128, "bf16") == pytest.approx(1406)
+    # 1024^3 on one 128x128 array = 64 folds = 89,984 cycles, SCALE-Sim's count for this layer
+    assert 8 * 8 * mma_cycles(core, 1024, 128, 128, "bf16") == pytest.approx(89_984)
+
+
+def test_systolic_gemm_1024_cube(systolic):
+    est = acs.estimate(Gemm(1024, 1024, 1024), systolic, level="sim")
+    cycles = est.details["cycles"]
+    # 4 cores x 16 folds each: 22,496 fold cycles; plus the first loads (HBM latency) and the last store
+    assert 22_496 < cycles < 22_496 * 1.25
+    assert est.bound == "matrix" and est.level == "sim"
+    assert est.seconds >= acs.estimate(Gemm(1024, 1024, 1024), systolic).seconds
+
+
+def test_one_core_gives_the_scale_sim_layer(systolic):
+    one = systolic.with_overrides({"compute.cores": 1, "matrix.peak.bf16": "32.768 TFLOP/s"})
+    cycles = acs.estimate(Gemm(1024, 1024, 1024), one, level="sim").details["cycles"]
+    assert 89_984 <= cycles < 89_984 * 1.06
+
+
+def test_sim_agrees_with_analytical_on_large_gemms(h100):
+    for shape in ((4096, 4096, 4096), (8192, 8192, 8192)):
+        sim = acs.estimate(Gemm(*shape), h100, level="sim").seconds
+        analytical = acs.estimate(Gemm(*shape), h100, level="analytical").seconds
+        assert abs(sim / analytical - 1) < 0.15, shape
+
+
+def test_exp2_off_slows_softmax_and_the_trace_shows_why(systolic):
+    # FP8 in and out (1 B/element, native converts): on-chip work, not HBM, sets the time
+    op = Softmax(rows=4096, cols=4096, dtype="fp8_e4m3")
+    spec = systolic.with_overrides({"isa.fp8_convert": True})
+    native = simulate(op, spec, trace=True)
+    emulated = simulate(op, spec.with_overrides({"isa.exp2": False}), trace=True)
+    assert emulated.estimate.seconds > 1.5 * native.estimate.seconds
+    assert emulated.estimate.bound == "vector"
+    assert "sfu" in native.estimate.details["utilization"]
+    assert native.estimate.details["utilization"].get("vector", 0) < emulated.estimate.details["utilization"]["vector"]
+    names = {e["name"] for e in chrome_trace(emulated)["traceEvents"] if e.get("tid") is not None}
+    assert any("polynomial on the FMA pipe" in n for n in names)
+    sfu_events = [e for e in chrome_trace(native)["traceEvents"] if e.get("cat") == "sfu"]
+    assert sfu_events and all(e["ph"] == "X" for e in sfu_events)
+
+
+def test_trace_json_structure(h100, tmp_path):
+    result = simulate(Gemm(2048, 2048, 2048), h100, trace=True)
+    trace = chrome_trace(result)
+    events = trace["traceEvents"]
+    complete = [e for e in events if e["ph"] == "X"]
+    assert complete and all({"name", "ts", "dur", "pid", "tid"} <= set(e) for e in complete)
+    assert {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"} >= {"matrix", "dma0"}
+    assert max(e["ts"] + e["dur"] for e in complete) <= result.estimate.seconds * 1e6 * 1.001
+    json.dumps(trace)
+
+
+def _stream_program(bytes_per_tile: float, ops: float, tiles: int, stages: int, core) -> Program:
+    steps = [Step((Load((), (f"x{i % stages}",), f"load {i}", bytes_per_tile, bytes_per_tile, 1),),
+                  (VecOp((f"x{i % stages}",), (f"y{i % stages}",), f"work {i}", "fma", 1024, ops),))
+             for i in range(tiles)]
+    return Program("stream", tuple(schedule(steps, stages - 1)))
+
+
+def test_multi_buffering_beats_single_buffering(h100):
+    core = core_model(h100)
+    single = run(_stream_program(64 * 1024, 64, 16, 1, core), core).cycles
+    double = run(_stream_program(64 * 1024, 64, 16, 2, core), core).cycles
+    assert double < 0.8 * single
+
+
+def test_dma_bound_and_compute_bound_cases(h100):
+    core = core_model(h100)
+    dma_bound = run(_stream_program(256 * 1024, 1, 8, 2, core), core)
+    compute_bound = run(_stream_program(1024, 512, 8, 2, core), core)
+    assert max(dma_bound.busy, key=dma_bound.busy.get) in ("dma", "hbm")
+    assert "wait:dma" in dma_bound.stalls["vector"]
+    assert max(compute_bound.busy, key=compute_bound.busy.get) == "vector"
+
+
+def test_dependencies_and_latency_are_respected(h100):
+    core = core_model(h100)
+    program = Program("chain", (
+        VecOp((), ("a",), "v", "fma", 1024, 1),
+        Special(("a",), ("b",), "e", "exp2", 1024),
+        VecOp(("b",), ("c",), "w", "fma", 1024, 1),
+    ))
+    result = run(program, core, trace=True)
+    v, e, w = result.events
+    assert e.start == pytest.approx(v.start + v.cycles + core.vector_latency)  # across units: full latency
+    assert w.start == pytest.approx(e.start + e.cycles + core.sfu_latency)
+    assert e.reason == "wait:vector" and w.reason == "wait:sfu"
+
+
+def test_tiles_fit_sram(h100, systolic):
+    for hw in (h100, systolic):
+        core = core_model(hw)
+        mapping = acs.estimate(Gemm(8192, 8192, 8192), hw, level="sim").details["programs"][0]["mapping"]
+        footprint = mapping["stages"] * (mapping["block_m"] + mapping["block_n"]) * mapping["block_k"] * 2
+        if not mapping["a_resident"]:
+            assert footprint <= core.sram_bytes
+
+
+def test_more_cores_sharing_hbm_are_slower_per_core(h100):
+    one = simulate(Softmax(rows=132, cols=32768), h100)  # one tile-row per core: all 132 cores stream at once
+    few = simulate(Softmax(rows=8, cols=32768), h100)  # 8 rows: 8 cores share the same HBM
+    per_tile_one = one.runs[0].cycles / 1
+    per_tile_few = few.runs[0].cycles / 1
+    assert per_tile_one > per_tile_few
+
+
+def test_unknown_isa_key_is_a_clear_error(h100):
+    with pytest.raises(SpecError, match=r"isa\.exp3: unknown field.*exp2"):
+        h100.with_overrides({"isa.exp3": False})
+
+
+def test_isa_flag_needing_a_rate_is_explained(h100):
+    spec = h100.with_overrides({"isa.log2": True, "sfu.ops_per_clock_per_core": {"exp2": 16}})
+    with pytest.raises(ValueError, match=r"isa\.log2 is true but sfu"):
+        acs.estimate(Quantize(elements=1024), spec, level="sim")
+
+
+def test_derived_fields_are_reported(h100):
+    a100 = acs.load_hardware("a100-sxm-80gb")
+    details = acs.estimate(Norm(rows=1024, hidden=4096), a100, level="sim").details
+    assert "core.dma_engines" in details["derived"]
+    assert "core.dma_engines" not in acs.estimate(Norm(rows=1024, hidden=4096), h100, level="sim").details["derived"]
+
+
+def test_unlowered_ops_fall_back_to_analytical(h100):
+    for op in (Collective(op="all_reduce", bytes=2**30, group=8),
+               Attention(batch=1, heads=8, head_dim=128, q_len=1024, kv_len=1024, phase="bwd")):
+        est = acs.estimate(op, h100, level="sim")
+        assert est.level == "sim" and "sim_fallback" in est.details
+
+
+def test_fa3_pingpong_overlaps_softmax_with_matrix(h100):
+    op = Attention(batch=1, heads=32, head_dim=128, q_len=2048, kv_len=2048)
+    pingpong = acs.estimate(op, h100, level="sim").seconds
+    serial = acs.estimate(op, h100.with_overrides({"matrix.async_overlap": False}), level="sim").seconds
+    assert pingpong < serial
+
+
+def test_native_mx_scale_and_convert_help_a_compute_bound_quantize(systolic):
+    op = Quantize(elements=1 << 22, fmt="mxfp8", src_dtype="fp8_e4m3")
+    base = acs.estimate(op, systolic, level="sim").seconds
+    native = systolic.with_overrides({"isa.fp8_convert": True, "isa.mx_scale": True})
+    assert acs.estimate(op, native, level="sim").seconds < base
+
+
+def test_show_program_lists_instructions(h100):
+    result = simulate(Gemm(256, 256, 256), h100)
+    text = "\n".join(describe(i) for i in result.programs[0].instrs)
+    assert "load" in text and "mma" in text and "store" in text
+
+
+# ----- CLI ----------------------------------------------------------------------------------------------------------
+def test_cli_sim_gemm_json_with_trace(tmp_path):
+    trace = tmp_path / "t.json"
+    result = runner.invoke(app, ["sim", "gemm", "--m", "1024", "--n", "1024", "--k", "1024", "--hw", "systolic-128",
+                                 "--trace", str(trace), "--show-program", "--json"])
+    assert result.exit_code == 0, result.stdout
+    data = json.loads(result.stdout)
+    assert data["level"] == "sim" and data["program"]["gemm"]
+    assert "traceEvents" in json.loads(trace.read_text())
+
+
+@pytest.mark.parametrize("args", [
+    ["sim", "softmax", "--rows", "1024", "--cols", "4096", "--hw", "h100-sxm", "--show-program"],
+    ["sim", "norm", "--rows", "1024", "--hidden", "4096", "--kind", "layer", "--hw", "h100-sxm"],
+    ["sim", "attention", "--batch", "1", "--heads", "8", "--head-dim", "128", "--q-len", "1024", "--kv-len", "1024",
+     "--causal", "--hw", "h100-sxm"],
+    ["sim", "quantize", "--elements", "1048576", "--fmt", "nvfp4", "--block", "16", "--hw", "b200"],
+])
+def test_cli_sim_commands_run(args):
+    result = runner.invoke(app, args, env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.stdout
+    assert "bound by" in result.stdout
+
+
+def test_cli_isa_study_table_and_json():
+    result = runner.invoke(app, ["sim", "isa-study", "--kernel", "softmax", "--hw", "systolic-128", "--arg",
+                                 "dtype=fp8_e4m3", "--set", "isa.fp8_convert=true", "--vary", "isa.exp2", "--vary",
+                                 "vector.peak.fp32*2", "--json"])
+    assert result.exit_code == 0, result.stdout
+    rows = json.loads(result.stdout)
+    assert [r["variant"] for r in rows] == ["baseline", "isa.exp2 off", "vector.peak.fp32 x2"]
+    assert rows[1]["vs_baseline"] > 0.2
+    table = runner.invoke(app, ["sim", "isa-study", "--kernel", "attention", "--hw", "h100-sxm", "--arg", "q_len=1024",
+                                "--arg", "kv_len=1024"], env={"COLUMNS": "160"})
+    assert table.exit_code == 0 and "isa.exp2 off" in table.stdout
+
+
+def test_cli_bad_vary_is_one_line(tmp_path):
+    from accelscope.cli.app import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sim", "isa-study", "--hw", "h100-sxm", "--vary", "isa.exp3"])
+    assert exit_info.value.code == 2
