@@ -100,9 +100,23 @@ def test_small_all_reduce_picks_a_tree_and_large_a_ring(h100):
     small = acs.estimate(Collective("all_reduce", 1 << 16, 8), no_nvls, level="analytical")
     large = acs.estimate(Collective("all_reduce", 1 << 30, 8), no_nvls, level="analytical")
     assert small.details["algorithm"] == "tree" and large.details["algorithm"] == "ring"
-    # ring: 2*7 steps x 0.94 us + 2*7/8 x 1 GiB / (450 GB/s x 0.88 achievable)
-    ring = 14 * 0.94e-6 + 1.75 * (1 << 30) / (450e9 * 0.88)
+    # ring: 6.6 us per NCCL call + 2*7 steps x 0.94 us + 2*7/8 x 1 GiB / (450 GB/s x 0.88 achievable) + launch
+    ring = 6.6e-6 + 14 * 0.94e-6 + 1.75 * (1 << 30) / (450e9 * 0.88)
     assert large.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
+
+
+def test_collective_call_latency_and_nvls_efficiency_are_spec_fields(h100):
+    op = Collective("all_reduce", 1 << 30, 8)
+    base = acs.estimate(op, h100, level="analytical").seconds
+    no_call = h100.with_overrides({"interconnect.scale_up.collective_latency": 0})
+    assert base - acs.estimate(op, no_call, level="analytical").seconds == pytest.approx(6.6e-6, rel=1e-6)
+    derated = h100.with_overrides({"interconnect.scale_up.nvls_efficiency": 0.5})
+    nvls = acs.estimate(op, derated, level="analytical")
+    # at half the NVLS ideal NVLS moves 1 / 0.5 = 2 x the payload's time, a ring 2*7/8 = 1.75 x: the ring wins
+    ring = 6.6e-6 + 14 * 0.94e-6 + 1.75 * (1 << 30) / (450e9 * 0.88)
+    nvls_time = 6.6e-6 + 2 * 0.94e-6 + (1 << 30) / (450e9 * 0.88 * 0.5)
+    assert nvls.seconds - 2.5e-6 == pytest.approx(min(ring, nvls_time), rel=1e-6) == pytest.approx(ring)
+    assert nvls.details["algorithm"] == "ring"
 
 
 def test_nvls_halves_large_all_reduce_traffic(h100):

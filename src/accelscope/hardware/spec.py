@@ -135,6 +135,12 @@ class ScaleUp(Section):
     efficiency: float = Field(default=1.0, gt=0, le=1)
     # In-switch reduction (NVLink SHARP / NVLS): an all-reduce sends and receives each byte once.
     in_network_reduction: bool = False
+    # Achievable fraction of the NVLS ideal (each byte sent and received once at `efficiency` x bandwidth): the
+    # switch's reduction throughput and multimem traffic make NVLS reach less than its wire ideal. 1 = the ideal.
+    nvls_efficiency: float = Field(default=1.0, gt=0, le=1)
+    # Fixed cost of one collective call in the communication library (kernel launch, protocol handshakes),
+    # added once per collective on top of the per-hop `latency`.
+    collective_latency: Seconds = 0.0
 
 
 class ScaleOut(Section):

@@ -272,20 +272,23 @@ def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, s
     up, out = hw.interconnect.scale_up, hw.interconnect.scale_out
     domain = max(up.domain_size // stride, 1) if up else 1
     if up is not None and group <= domain:
-        return _flat(kind, nbytes, group, group_bandwidth(up, group) * up.efficiency, up.latency,
-                     up.in_network_reduction)
+        seconds, algorithm = _flat(kind, nbytes, group, group_bandwidth(up, group) * up.efficiency, up.latency,
+                                   up.in_network_reduction, up.nvls_efficiency)
+        return seconds + up.collective_latency, algorithm
     if out is None:
         raise ValueError(f"{hw.id}: a collective over {group} devices needs interconnect.scale_out")
     inner = min(domain, group) if up else 1
     outer = max(group // inner, 1)
     inner_t, inner_alg = (_flat(kind, nbytes, inner, group_bandwidth(up, inner) * up.efficiency, up.latency,
-                                up.in_network_reduction) if (up and inner > 1) else (0.0, ""))
+                                up.in_network_reduction, up.nvls_efficiency) if (up and inner > 1) else (0.0, ""))
     outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
     outer_t, outer_alg = _flat(kind, outer_bytes, outer, out.bandwidth * out.efficiency, out.latency, False)
+    inner_t += up.collective_latency if up else 0.0
     return inner_t + outer_t, f"hierarchical({inner_alg or '-'} x {inner}, {outer_alg} x {outer})"
 
 
-def _flat(kind: str, nbytes: float, n: int, bandwidth: float, alpha: float, nvls: bool) -> tuple[float, str]:
+def _flat(kind: str, nbytes: float, n: int, bandwidth: float, alpha: float, nvls: bool,
+          nvls_efficiency: float = 1.0) -> tuple[float, str]:
     """Fastest algorithm in one flat group: alpha-beta costs (Thakur et al. 2005; NCCL's algorithms)."""
     if kind != "all_reduce":
         steps = n - 1 if kind != "send_recv" else 1
@@ -296,6 +299,6 @@ def _flat(kind: str, nbytes: float, n: int, bandwidth: float, alpha: float, nvls
         "tree": 2 * math.ceil(math.log2(n)) * alpha + 2 * nbytes / bandwidth,
     }
     if nvls:  # in-switch reduction: each GPU sends its buffer once and receives the result once
-        options["nvls"] = 2 * alpha + nbytes / bandwidth
+        options["nvls"] = 2 * alpha + nbytes / (bandwidth * nvls_efficiency)
     best = min(options, key=lambda k: options[k])
     return options[best], best
