@@ -247,3 +247,13 @@ def test_energy_joules(h100):
     )
     with pytest.raises(ValueError, match="unknown memory level"):
         energy_joules(h100, {}, {"dram": 1.0}, 0.0)
+
+
+def test_sfu_functions_removed_from_the_isa_are_not_paid_for():
+    hw = acs.load_hardware("systolic-128")
+    full = estimate_physical(hw)
+    # exp2 alone off: log2/rcp/rsqrt still need the 128-lane SFU, so nothing changes
+    assert estimate_physical(hw.with_overrides({"isa.exp2": False})).area_mm2 == pytest.approx(full.area_mm2)
+    none = estimate_physical(hw.with_overrides({f"isa.{f}": False for f in hw.sfu.ops_per_clock_per_core}))
+    assert "sfu" not in none.area_breakdown and none.area_mm2 < full.area_mm2
+    assert "sfu" not in none.power_breakdown and none.tdp_w < full.tdp_w

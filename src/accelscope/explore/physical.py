@@ -273,9 +273,9 @@ def _area(hw: HardwareSpec, node: _Node, stacks: int, gen: str, notes: list[str]
     # Shared datapath: the widest-demand dtype sizes the array (max, not sum).
     area["matrix"] = max(n * _mac_transistors(d) for d, n in _matrix_macs(hw).items()) / per_mm2
     area["vector"] = max(p / (2 * hw.compute.clock) * _mac_transistors(d) for d, p in hw.vector.peak.items()) / per_mm2
-    if hw.sfu is not None and hw.sfu.ops_per_clock_per_core:
-        lanes = max(hw.sfu.ops_per_clock_per_core.values()) * cores
-        area["sfu"] = lanes * c["sfu_transistors"] / per_mm2
+    sfu_rate = _native_sfu_ops_per_clock(hw)
+    if sfu_rate:
+        area["sfu"] = sfu_rate * cores * c["sfu_transistors"] / per_mm2
     levels = _on_chip_levels(hw)
     if not any(kind == "registers" for _, kind, *_ in levels):
         rf_bytes = hw.vector.lanes_per_core * cores * c["register_bytes_per_vector_lane"]
@@ -322,8 +322,8 @@ def _power(
     power["matrix"] = max(per_flop[d] * p for d, p in hw.matrix.peak.items()) * ratio
     vec = max(_mac_energy_45nm_pj(d, matrix=False) * scale / 2 * p for d, p in hw.vector.peak.items())
     power["vector"] = vec * ratio * c["vector_activity"]
-    if hw.sfu is not None and hw.sfu.ops_per_clock_per_core:
-        rate = max(hw.sfu.ops_per_clock_per_core.values()) * hw.compute.cores * hw.compute.clock * ratio
+    if _native_sfu_ops_per_clock(hw):
+        rate = _native_sfu_ops_per_clock(hw) * hw.compute.cores * hw.compute.clock * ratio
         power["sfu"] = rate * 2 * _mac_energy_45nm_pj("fp32", matrix=False) * scale * c["sfu_activity"]
     power["sram"] = sum(bw * per_byte[name] for name, _, _, bw, _ in _on_chip_levels(hw)) * ratio * c["sram_activity"]
     power["hbm"] = hw.hbm_bandwidth * per_byte[hw.main_memory_name] * c["hbm_activity"]
@@ -435,3 +435,14 @@ def published_area_view(est: PhysicalEstimate, exclude: Iterable[str] = ()) -> f
     skip = set(exclude) | {"other"}
     f = _c()["uncore_fraction"]
     return sum(v for k, v in est.area_breakdown.items() if k not in skip) / (1 - f)
+
+
+def _native_sfu_ops_per_clock(hw: HardwareSpec) -> float:
+    """SFU lanes per core: its fastest function among those the ISA keeps native (`isa.exp2: false` removes exp2;
+    with every function removed the chip has no SFU to pay for)."""
+    if hw.sfu is None:
+        return 0.0
+    rates = [rate for function, rate in hw.sfu.ops_per_clock_per_core.items()
+             if getattr(hw.isa, function, None) is not False]
+    return max(rates, default=0.0)
+
