@@ -27,6 +27,11 @@ ONLINE_SOFTMAX_VECTOR_FLOPS = 4
 ATTENTION_BWD_VECTOR_FLOPS = 4
 # FlashAttention FLOP convention: backward = 2.5x forward matrix work (DESIGN.md, FA2 benchmark script).
 ATTENTION_BWD_MATRIX_FACTOR = 2.5
+# Paged KV caches (vLLM's PagedAttention, Kwon et al. SOSP 2023): a block table of int32 page ids per sequence,
+# and each page fetched from DRAM in whole 32-byte sectors (CUDA C++ Best Practices Guide, "Coalesced Access to
+# Global Memory": accesses are serviced in 32-byte segments).
+BLOCK_TABLE_ENTRY_BYTES = 4
+DRAM_SECTOR_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +227,7 @@ class Attention(Op):
     kv_dtype: str | None = None
     window: int | None = None
     variant: Literal["fa2", "fa3", "math"] | None = None
+    page_size: int | None = None  # paged KV cache: tokens per page (vLLM block_size); None = contiguous
     kind: ClassVar[str] = "attention"
 
     def __post_init__(self) -> None:
@@ -238,6 +244,8 @@ class Attention(Op):
             raise ValueError(f"Attention: causal needs q_len <= kv_len (got {self.q_len} > {self.kv_len})")
         if self.window is not None:
             _positive(self, window=self.window)
+        if self.page_size is not None:
+            _positive(self, page_size=self.page_size)
         _check_dtype(self, "dtype", self.dtype)
         _check_dtype(self, "kv_dtype", self.kv_dtype)
 
@@ -275,6 +283,15 @@ class Attention(Op):
             bytes_written=written,
         )
 
+    def _paged(self, nbytes: float) -> float:
+        """Bytes one KV head's K (or V) occupies in DRAM transactions: with a paged cache each page is its own
+        contiguous run of page_size x head_dim elements, fetched in whole 32-byte sectors."""
+        if not self.page_size:
+            return nbytes
+        keys = min(self.kv_len, self.window) if (self.window and self.q_len == 1) else self.kv_len
+        per_page = nbytes / max(keys, 1) * self.page_size
+        return math.ceil(keys / self.page_size) * math.ceil(per_page / DRAM_SECTOR_BYTES) * DRAM_SECTOR_BYTES
+
     def _traffic(self) -> tuple[float, float]:
         """Minimum bytes: Q, K, V in and O (+ fp32 log-sum-exp) out; backward also dO in and dQ, dK, dV out."""
         act = dtype_bytes(self.dtype)
@@ -284,7 +301,8 @@ class Attention(Op):
         keys = min(self.kv_len, self.window) if (self.window and self.q_len == 1) else self.kv_len
         q = self.batch * self.heads * self.q_len * self.head_dim * act
         o = self.batch * self.heads * self.q_len * dv * act
-        kvb = self.batch * kv_heads * keys * (self.head_dim + dv) * kv
+        kvb = self.batch * kv_heads * (self._paged(keys * self.head_dim * kv) + self._paged(keys * dv * kv))
+        kvb += self.batch * math.ceil(keys / self.page_size) * BLOCK_TABLE_ENTRY_BYTES if self.page_size else 0.0
         lse = self.batch * self.heads * self.q_len * 4
         if self.phase == "fwd":
             return q + kvb, o + lse

@@ -488,18 +488,27 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     if op.phase != "fwd" or op.variant == "math":
         raise NotLowered(f"attention phase={op.phase} variant={op.variant}: only the fused forward is lowered")
     kv_block = 128 if op.head_dim <= 128 else 64
-    rows = min(op.q_len, Q_BLOCK)
-    q_blocks = math.ceil(op.q_len / Q_BLOCK)
+    # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
+    # together (decode, short queries), one unit computes them all and reads its KV blocks once.
+    group = op.heads // (op.kv_heads or op.heads)
+    packed = group > 1 and op.q_len * group <= Q_BLOCK
+    rows = op.q_len * group if packed else min(op.q_len, Q_BLOCK)
+    q_blocks = 1 if packed else math.ceil(op.q_len / Q_BLOCK)
     kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
     lengths = _attention_lengths(op, q_blocks, kv_blocks, kv_block)
-    heads = op.batch * op.heads
+    heads = op.batch * (op.kv_heads or op.heads) if packed else op.batch * op.heads
+    # split-KV (FlashDecoding): too few units to fill the cores -> each unit's KV range is split across cores
+    split = max(1, min(core.cores // max(heads * q_blocks, 1), max(lengths)))
+    if split > 1:
+        lengths = [math.ceil(length / split) for length in lengths]
+        heads *= split
     units = heads * q_blocks
     mine = _busiest_core_units(lengths, heads, core.cores)
     pingpong = hw.matrix.async_overlap
     width, kv_width = dtype_bytes(op.dtype), dtype_bytes(op.kv_dtype or op.dtype)
     dv = op.v_head_dim or op.head_dim
     dtype = hw.matrix_dtype(op.dtype) or "bf16"
-    kv_fraction = _kv_hbm_fraction(op, core, lengths, heads, kv_block, kv_blocks)
+    kv_fraction = _kv_hbm_fraction(op, core, lengths, heads // split, kv_block, kv_blocks, split)
     active = min(units, core.cores)
     budget = max(1, SAMPLE_INSTRUCTIONS // 12)
     sample, scanned = [], 0
@@ -514,7 +523,8 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
         steps += _attention_unit(u, length, rows, kv_block, op.head_dim, dv, width, kv_width, kv_fraction, active,
                                  dtype, op.dtype, pingpong)
     instrs = schedule(steps, 1)
-    notes: dict[str, object] = {"q_block": Q_BLOCK, "kv_block": kv_block, "units": units,
+    notes: dict[str, object] = {"q_block": rows if packed else Q_BLOCK, "kv_block": kv_block, "units": units,
+                                "gqa_packed": packed, "split_kv": split,
                                 "schedule": "fa3 ping-pong" if pingpong else "fa2 (serial softmax)"}
     mark = len(instrs) - 1 if extra else None
     if extra:
@@ -540,12 +550,12 @@ def _busiest_core_units(lengths: list[int], heads: int, cores: int) -> list[int]
 
 
 def _kv_hbm_fraction(op: Attention, core: CoreModel, lengths: list[int], heads: int, kv_block: int,
-                     kv_blocks: int) -> float:
+                     kv_blocks: int, split: int = 1) -> float:
     """Share of K/V block loads served by HBM: each KV head's blocks are read from HBM once and from L2 by the other
     query blocks and query heads of the group (no L2: every load goes to HBM)."""
     if not core.has_l2:
         return 1.0
-    loads = heads * sum(lengths)
+    loads = heads * sum(lengths) * split
     unique = op.batch * (op.kv_heads or op.heads) * kv_blocks
     return min(1.0, unique / max(loads, 1))
 
