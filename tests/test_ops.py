@@ -129,3 +129,19 @@ def test_ops_are_frozen_and_hashable():
     assert hash(op) == hash(Gemm(m=1, n=2, k=3))
     with pytest.raises(AttributeError):
         op.m = 5  # type: ignore[misc]
+
+
+def test_paged_kv_reads_its_block_table_and_whole_sectors():
+    from accelscope.workload import Attention
+
+    flat = Attention(batch=2, heads=8, kv_heads=2, head_dim=128, q_len=1, kv_len=1000)
+    paged = Attention(batch=2, heads=8, kv_heads=2, head_dim=128, q_len=1, kv_len=1000, page_size=16)
+    # 16 x 128 bf16 = 4 KiB per page per head: sector-aligned; 63 pages (the last one part-full) read whole
+    # K and V: 2 x 2 x 2 x 63 x 4096 B vs 2 x 2 x 2 x 1000 x 256 B; block table: 2 sequences x 63 x 4 B
+    extra = 2 * 2 * 2 * (63 * 4096 - 1000 * 256) + 2 * 63 * 4
+    assert paged.cost().bytes - flat.cost().bytes == extra
+    tiny = Attention(batch=1, heads=1, head_dim=8, q_len=1, kv_len=64, page_size=1, kv_dtype="fp8_e4m3")
+    # one token per page: 8 fp8 bytes per page per tensor, fetched as one 32-byte sector
+    assert tiny.cost().bytes_read == 1 * 8 * 2 + 2 * 64 * 32 + 64 * 4  # Q + K,V sectors + block table
+    with pytest.raises(ValueError, match="page_size"):
+        Attention(batch=1, heads=1, head_dim=8, q_len=1, kv_len=8, page_size=0)
