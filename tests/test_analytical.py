@@ -95,22 +95,29 @@ def test_memory_efficiency_slows_streaming_ops(h100):
     assert acs.estimate(op, slower, level="analytical").seconds > acs.estimate(op, h100, level="analytical").seconds
 
 
-def test_small_all_reduce_picks_a_tree_and_large_a_ring(h100):
-    no_nvls = h100.with_overrides({"interconnect.scale_up.in_network_reduction": False})
+@pytest.fixture
+def alpha_beta(h100):
+    """The h100 with plain alpha-beta collectives (no library cost model) and a 6.6 us per-call latency."""
+    return h100.with_overrides({"interconnect.scale_up.library": None,
+                                "interconnect.scale_up.collective_latency": "6.6 us"})
+
+
+def test_small_all_reduce_picks_a_tree_and_large_a_ring(alpha_beta):
+    no_nvls = alpha_beta.with_overrides({"interconnect.scale_up.in_network_reduction": False})
     small = acs.estimate(Collective("all_reduce", 1 << 16, 8), no_nvls, level="analytical")
     large = acs.estimate(Collective("all_reduce", 1 << 30, 8), no_nvls, level="analytical")
     assert small.details["algorithm"] == "tree" and large.details["algorithm"] == "ring"
-    # ring: 6.6 us per NCCL call + 2*7 steps x 0.94 us + 2*7/8 x 1 GiB / (450 GB/s x 0.88 achievable) + launch
+    # ring: 6.6 us per call + 2*7 steps x 0.94 us + 2*7/8 x 1 GiB / (450 GB/s x 0.88 achievable) + launch
     ring = 6.6e-6 + 14 * 0.94e-6 + 1.75 * (1 << 30) / (450e9 * 0.88)
     assert large.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
 
 
-def test_collective_call_latency_and_nvls_efficiency_are_spec_fields(h100):
+def test_collective_call_latency_and_nvls_efficiency_are_spec_fields(alpha_beta):
     op = Collective("all_reduce", 1 << 30, 8)
-    base = acs.estimate(op, h100, level="analytical").seconds
-    no_call = h100.with_overrides({"interconnect.scale_up.collective_latency": 0})
+    base = acs.estimate(op, alpha_beta, level="analytical").seconds
+    no_call = alpha_beta.with_overrides({"interconnect.scale_up.collective_latency": 0})
     assert base - acs.estimate(op, no_call, level="analytical").seconds == pytest.approx(6.6e-6, rel=1e-6)
-    derated = h100.with_overrides({"interconnect.scale_up.nvls_efficiency": 0.5})
+    derated = alpha_beta.with_overrides({"interconnect.scale_up.nvls_efficiency": 0.5})
     nvls = acs.estimate(op, derated, level="analytical")
     # at half the NVLS ideal NVLS moves 1 / 0.5 = 2 x the payload's time, a ring 2*7/8 = 1.75 x: the ring wins
     ring = 6.6e-6 + 14 * 0.94e-6 + 1.75 * (1 << 30) / (450e9 * 0.88)
@@ -119,11 +126,29 @@ def test_collective_call_latency_and_nvls_efficiency_are_spec_fields(h100):
     assert nvls.details["algorithm"] == "ring"
 
 
-def test_nvls_halves_large_all_reduce_traffic(h100):
-    nvls = h100.with_overrides({"interconnect.scale_up.in_network_reduction": True})
-    est = acs.estimate(Collective("all_reduce", 1 << 30, 8), nvls, level="analytical")
+def test_nvls_halves_large_all_reduce_traffic(alpha_beta):
+    est = acs.estimate(Collective("all_reduce", 1 << 30, 8), alpha_beta, level="analytical")
     assert est.details["algorithm"] == "nvls"
-    assert est.seconds >= acs.estimate(Collective("all_reduce", 1 << 30, 8), nvls).seconds  # roofline floor
+    assert est.seconds >= acs.estimate(Collective("all_reduce", 1 << 30, 8), alpha_beta).seconds  # roofline floor
+
+
+def test_nccl_cost_model_picks_its_protocols_like_nccl(h100):
+    """h100-sxm names `library: nccl`: NCCL's tuning.cc model, bus bandwidth 450 GB/s x 0.88 = 396 GB/s."""
+    bus = 450e9 * 0.88
+    small = acs.estimate(Collective("all_reduce", 1 << 16, 8), h100, level="analytical")
+    # 64 KiB: ring/LL = 6.6 + 2*7 x 0.6 us + 64 KiB / (min(396/4, 87.7) GB/s x 8/14 ranks per step) = 16.3 us,
+    # just ahead of tree/LL (16.7 us); LL128 and Simple pay 14 and 8.4 us base + 1.9 and 3.4 us per step
+    ring_ll = (6.6 + 14 * 0.6) * 1e-6 + (1 << 16) / (87.7e9 * 8 / 14)
+    assert small.details["algorithm"] == "ring/ll"
+    assert small.seconds == pytest.approx(ring_ll + 2.5e-6, rel=1e-6)
+    large = acs.estimate(Collective("all_reduce", 1 << 30, 8), h100, level="analytical")
+    # 1 GiB: NVLS = 23 us + 1 GiB / (396 GB/s x 5/6), faster than ring/simple (8.4 + 14 x 3.4 us + 1.75 GiB/396)
+    assert large.details["algorithm"] == "nvls/simple"
+    assert large.seconds == pytest.approx(23e-6 + (1 << 30) / (bus * 5 / 6) + 2.5e-6, rel=1e-6)
+    gather = acs.estimate(Collective("all_gather", 1 << 30, 8), h100.with_overrides(
+        {"interconnect.scale_up.in_network_reduction": False}), level="analytical")
+    ring = (8.4 + 7 * 3.4) * 1e-6 + (1 << 30) * 7 / 8 / bus  # ring/simple: 7 steps, (n-1)/n of the buffer
+    assert gather.details["algorithm"] == "ring/simple" and gather.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
 
 
 def test_unfused_math_attention_pays_for_the_score_matrix(h100):

@@ -139,8 +139,11 @@ class ScaleUp(Section):
     # switch's reduction throughput and multimem traffic make NVLS reach less than its wire ideal. 1 = the ideal.
     nvls_efficiency: float = Field(default=1.0, gt=0, le=1)
     # Fixed cost of one collective call in the communication library (kernel launch, protocol handshakes),
-    # added once per collective on top of the per-hop `latency`.
+    # added once per collective on top of the per-hop `latency` (not used with `library`, whose model has its own).
     collective_latency: Seconds = 0.0
+    # The collective library whose published cost model prices collectives in this domain (perf/nccl.py: NCCL's
+    # algorithms x protocols with its base and per-step latencies); None: alpha-beta with `latency` per hop.
+    library: Literal["nccl"] | None = None
 
 
 class ScaleOut(Section):

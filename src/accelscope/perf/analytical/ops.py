@@ -18,6 +18,7 @@ import math
 
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import canonical_dtype, dtype_bytes
+from ...hardware.spec import ScaleUp
 from ...workload.ops import (
     ATTENTION_BWD_VECTOR_FLOPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
@@ -31,6 +32,7 @@ from ...workload.ops import (
 )
 from ..collectives import group_bandwidth, wire_factor
 from ..estimate import RESOURCES, Estimate
+from ..nccl import nccl_seconds
 from ..roofline import SFU_POLYNOMIAL_FLOPS
 from .gemm import BlockScaling, gemm_mapping, gemm_seconds, grouped_rows
 
@@ -272,19 +274,25 @@ def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, s
     up, out = hw.interconnect.scale_up, hw.interconnect.scale_out
     domain = max(up.domain_size // stride, 1) if up else 1
     if up is not None and group <= domain:
-        seconds, algorithm = _flat(kind, nbytes, group, group_bandwidth(up, group) * up.efficiency, up.latency,
-                                   up.in_network_reduction, up.nvls_efficiency)
-        return seconds + up.collective_latency, algorithm
+        return _in_domain(kind, nbytes, group, up)
     if out is None:
         raise ValueError(f"{hw.id}: a collective over {group} devices needs interconnect.scale_out")
     inner = min(domain, group) if up else 1
     outer = max(group // inner, 1)
-    inner_t, inner_alg = (_flat(kind, nbytes, inner, group_bandwidth(up, inner) * up.efficiency, up.latency,
-                                up.in_network_reduction, up.nvls_efficiency) if (up and inner > 1) else (0.0, ""))
+    inner_t, inner_alg = _in_domain(kind, nbytes, inner, up) if (up and inner > 1) else (0.0, "")
     outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
     outer_t, outer_alg = _flat(kind, outer_bytes, outer, out.bandwidth * out.efficiency, out.latency, False)
-    inner_t += up.collective_latency if up else 0.0
     return inner_t + outer_t, f"hierarchical({inner_alg or '-'} x {inner}, {outer_alg} x {outer})"
+
+
+def _in_domain(kind: str, nbytes: float, group: int, up: ScaleUp) -> tuple[float, str]:
+    """A collective inside one scale-up domain: the library's cost model if the spec names one, else alpha-beta."""
+    bandwidth = group_bandwidth(up, group) * up.efficiency
+    if up.library == "nccl":
+        return nccl_seconds(kind, nbytes, group, bandwidth, up.in_network_reduction, up.nvls_efficiency)
+    seconds, algorithm = _flat(kind, nbytes, group, bandwidth, up.latency, up.in_network_reduction,
+                               up.nvls_efficiency)
+    return seconds + up.collective_latency, algorithm
 
 
 def _flat(kind: str, nbytes: float, n: int, bandwidth: float, alpha: float, nvls: bool,

@@ -1,0 +1,61 @@
+"""NCCL's own cost model of a collective inside one NVLink domain: algorithms x protocols.
+
+NCCL picks, per call, the algorithm (ring, tree, NVLS) and protocol (LL, LL128, Simple) its tuning model says is
+fastest, and that model is public: NVIDIA/nccl src/graph/tuning.cc (ncclTopoTuneModel, ncclTopoGetAlgoTime).
+    time = base latency[algorithm][protocol] + steps x per-step latency[NVLink][algorithm][protocol]
+           + bytes / algorithm bandwidth
+with the protocols' bandwidth fractions: LL moves 8-byte words that carry 4 bytes of data and a 4-byte flag (NCCL
+charges a ring 1/4 of the bus bandwidth for all-reduce, 1/3 otherwise, capped at 87.7 GB/s per node on
+Ampere/Hopper), LL128 128-byte lines with 120 bytes of data (0.92), Simple the full bandwidth behind a fence per
+step. The bus bandwidth here is the spec's scale-up link bandwidth x its achievable efficiency; everything else
+is NCCL's constants, quoted below with their tuning.cc names. These are the library's planning numbers, not
+measurements, so the model inherits their error; it is used when a scale-up domain says `library: nccl`.
+"""
+
+from __future__ import annotations
+
+PROTOCOLS = ("ll", "ll128", "simple")
+# baseLat [Tree|Ring][LL, LL128, Simple], us
+BASE_LATENCY_US = {"tree": (6.8, 14.0, 0.0), "ring": (6.6, 14.0, 8.4)}
+# hwLat[NCCL_HW_NVLINK][Tree|Ring|NVLS][LL, LL128, Simple], us per step
+STEP_LATENCY_US = {"tree": (0.6, 1.25, 28.0), "ring": (0.6, 1.9, 3.4)}
+NVLS_LATENCY_US = 23.0  # hwLat[NVLINK][NVLS][Simple]; NVLS has no base latency and runs Simple only
+LL_MAX_BUS_BW = 87.7e9  # llMaxBws[Ampere/Hopper][one node], B/s
+TREE_BW_FRACTION = 0.92  # busBw * .92 for trees
+TREE_PROTOCOL_FRACTION = (1 / 3.8, 7 / 9, 1.0)  # tree LL, LL128 (one node), Simple
+RING_LL128_FRACTION = 0.92  # 120/128
+NVLS_ALGBW_RATIO = 5 / 6  # busBw -> algorithm bandwidth for NVLS
+
+
+def nccl_seconds(kind: str, nbytes: float, ranks: int, bus_bandwidth: float, nvls: bool,
+                 nvls_efficiency: float = 1.0) -> tuple[float, str]:
+    """(seconds, "algorithm/protocol") of the option NCCL's model ranks fastest, for one collective call."""
+    if ranks <= 1:
+        return 0.0, "none"
+    options = {f"ring/{p}": _ring(kind, nbytes, ranks, bus_bandwidth, i, p) for i, p in enumerate(PROTOCOLS)}
+    if kind == "all_reduce":
+        options |= {f"tree/{p}": _tree(nbytes, ranks, bus_bandwidth, i) for i, p in enumerate(PROTOCOLS)}
+    if nvls and kind in ("all_reduce", "all_gather", "reduce_scatter"):
+        algbw = bus_bandwidth * nvls_efficiency * NVLS_ALGBW_RATIO
+        options["nvls/simple"] = NVLS_LATENCY_US * 1e-6 + nbytes / algbw
+    best = min(options, key=options.__getitem__)
+    return options[best], best
+
+
+def _ring(kind: str, nbytes: float, ranks: int, bus: float, index: int, protocol: str) -> float:
+    steps = 2 * (ranks - 1) if kind == "all_reduce" else (1 if kind == "send_recv" else ranks - 1)
+    if protocol == "ll":
+        bus = min(LL_MAX_BUS_BW, bus * (0.25 if kind == "all_reduce" else 1 / 3))
+    elif protocol == "ll128":
+        bus *= RING_LL128_FRACTION
+    algbw = bus * ranks / steps if kind != "send_recv" else bus
+    latency = BASE_LATENCY_US["ring"][index] + steps * STEP_LATENCY_US["ring"][index]
+    return latency * 1e-6 + nbytes / algbw
+
+
+def _tree(nbytes: float, ranks: int, bus: float, index: int) -> float:
+    bus = bus * TREE_BW_FRACTION * TREE_PROTOCOL_FRACTION[index]
+    if index == 0:
+        bus = min(bus, LL_MAX_BUS_BW)
+    latency = BASE_LATENCY_US["tree"][index] + 2 * (ranks - 1) * STEP_LATENCY_US["tree"][index]
+    return latency * 1e-6 + nbytes / (bus * 0.5)
