@@ -84,13 +84,15 @@ def llm_infer(
     dtype: Annotated[str, typer.Option(help="Weights/matmul dtype: bf16, fp8_e4m3, int4 (W4A16), nvfp4, ...")] = "bf16",
     kv_dtype: Annotated[str, typer.Option(help="KV-cache dtype.")] = "bf16",
     moe_imbalance: Annotated[float | None, typer.Option(help="Busiest expert's tokens / mean (>= 1).")] = None,
+    allreduce: Annotated[str, typer.Option(help="TP all-reduce: custom (vLLM/TRT-LLM peer-memory kernels) or "
+                                                "library (NCCL).")] = "custom",
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Serving: TTFT, TPOT, tokens/s and memory per device."""
     spec = spec_from(hw, sets)
     size: int | str = "max" if batch == "max" else _int(batch, "batch")
     r = infer(model, spec, tp=tp, pp=pp, ep=ep, batch=size, input_len=input_len, output_len=output_len, dtype=dtype,
-              kv_dtype=kv_dtype, level=level, moe_imbalance=moe_imbalance)
+              kv_dtype=kv_dtype, level=level, moe_imbalance=moe_imbalance, allreduce=allreduce)
     if as_json:
         print(json.dumps(r.to_dict(), indent=2))
         return

@@ -126,17 +126,22 @@ def infer(
     memory_fraction: float = DEFAULT_MEMORY_FRACTION,
     weight_dtype: str | None = None,
     check_memory: bool = True,
+    allreduce: str = "custom",
 ) -> InferenceResult:
     """Serve `model` on a replica of tp x pp devices of `hw`. `batch="max"` picks the largest batch that fits.
 
     `dtype` prices the matmuls and stores the weights; `weight_dtype` stores the weights in another format
     (weight-only quantization: dtype="bf16", weight_dtype="int8" is W8A16). `check_memory=False` returns the
-    estimate even when the memory per device exceeds the chip's (memory.headroom is then negative)."""
+    estimate even when the memory per device exceeds the chip's (memory.headroom is then negative).
+    `allreduce`: "custom" prices tensor-parallel all-reduces as the peer-memory kernels vLLM, SGLang and
+    TensorRT-LLM run on NVLink systems (up to 8 MiB); "library" as collective-library calls (NCCL)."""
     config = load_model(model)
     spec = load_hardware(hw)
     if moe_imbalance is not None:
         config = _with_imbalance(config, moe_imbalance)
-    par = Parallelism(tp=tp, pp=pp, ep=ep)
+    if allreduce not in ("custom", "library"):
+        raise ValueError(f"allreduce: expected custom or library (got {allreduce!r})")
+    par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom")
     par.check(config)
     prec = Precision(dtype=dtype, kv_dtype=kv_dtype, weights=weight_dtype)
     _check_lengths(input_len, output_len)

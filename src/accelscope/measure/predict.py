@@ -227,13 +227,15 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     weights = ("int4" if "int4" in dtype_text else "int8") if weight_only else None
     kv = "fp8_e4m3" if "fp8 kv" in dtype_text else ("bf16" if dtype.startswith("int") or weight_only else dtype)
     batch = int(s.get("batch", 1))
+    # gpt-fast all-reduces through torch.distributed (NCCL); the TensorRT-LLM rows keep the serving default
+    allreduce = "library" if "gpt-fast" in f"{row.op} {row.source}".lower() else "custom"
     if row.metric == "decode_throughput":
         r = infer(model, hw, tp=tp, batch=batch, input_len=int(s.get("prompt_len", 5)), output_len=200, dtype=dtype,
-                  kv_dtype=kv, weight_dtype=weights, level=level)
+                  kv_dtype=kv, weight_dtype=weights, level=level, allreduce=allreduce)
         return Prediction(batch / r.tpot_s, r.decode.bound)
     isl, osl = int(s.get("isl", 128)), int(s.get("osl", 128))
     r = infer(model, hw, tp=tp, batch=batch, input_len=isl, output_len=osl, dtype=dtype, kv_dtype=kv, level=level,
-              memory_fraction=1.0)
+              memory_fraction=1.0, allreduce=allreduce)
     if row.metric == "ttft":
         return Prediction(r.ttft_s / _seconds(1.0, row.unit), r.prefill.bound)
     if row.metric == "output_throughput_per_gpu" or (row.metric == "output_throughput" and row.id.startswith("T6")):

@@ -36,6 +36,7 @@ class Parallelism:
     dp: int = 1
     cp: int = 1
     sp: bool = False  # sequence parallelism: TP all-reduces become reduce-scatter + all-gather
+    custom_allreduce: bool = False  # TP all-reduces by a serving engine's custom kernels (Collective impl="custom")
 
     def check(self, model: ModelConfig) -> None:
         for key in ("tp", "pp", "ep", "dp", "cp"):
@@ -248,7 +249,8 @@ def tp_reduce(model: ModelConfig, step: Step, par: Parallelism, prec: Precision,
     if par.sp:
         return [Node(Collective("reduce_scatter", nbytes, par.tp, prec.act_dtype), 1, f"{label}_rs"),
                 Node(Collective("all_gather", nbytes, par.tp, prec.act_dtype), 1, f"{label}_ag")]
-    return [Node(Collective("all_reduce", nbytes, par.tp, prec.act_dtype), 1, label)]
+    impl = "custom" if par.custom_allreduce else "library"
+    return [Node(Collective("all_reduce", nbytes, par.tp, prec.act_dtype, impl=impl), 1, label)]
 
 
 def stage_layers(model: ModelConfig, pp: int, stage: int) -> range:

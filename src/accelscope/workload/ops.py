@@ -475,18 +475,25 @@ COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broa
 @dataclass(frozen=True, slots=True)
 class Collective(Op):
     """A collective over `group` devices. `bytes` is the full buffer per device:
-    the input of all_reduce/reduce_scatter/all_to_all/broadcast/send_recv, the output of all_gather."""
+    the input of all_reduce/reduce_scatter/all_to_all/broadcast/send_recv, the output of all_gather.
+
+    `impl="custom"`: the all-reduce kernels serving engines run instead of the collective library for small
+    tensor-parallel all-reduces inside one NVLink domain (vLLM's custom_all_reduce, TensorRT-LLM's one-shot /
+    two-shot all-reduce): peers' buffers are read directly over NVLink between flag barriers."""
 
     op: str
     bytes: float
     group: int
     dtype: str = "bf16"
     stride: int = 1  # distance between consecutive group members in device order (DP groups skip TP ranks)
+    impl: Literal["library", "custom"] = "library"
     kind: ClassVar[str] = "collective"
 
     def __post_init__(self) -> None:
         if self.op not in COLLECTIVES:
             raise ValueError(f"Collective.op: expected one of {', '.join(COLLECTIVES)} (got {self.op!r})")
+        if self.impl not in ("library", "custom"):
+            raise ValueError(f"Collective.impl: expected library or custom (got {self.impl!r})")
         _positive(self, bytes=self.bytes, group=self.group, stride=self.stride)
         _check_dtype(self, "dtype", self.dtype)
 

@@ -259,13 +259,39 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
 
 
 # ----- collectives ----------------------------------------------------------------------------------------------
+# vLLM's custom all-reduce handles buffers up to 8 MiB (custom_all_reduce.py, max_size = 8192 * 1024); larger
+# ones go to NCCL.
+CUSTOM_ALLREDUCE_MAX_BYTES = 8 * 2**20
+
+
 def collective(op: Collective, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
-    link, algorithm = collective_seconds(op.op, op.bytes, op.group, hw, op.stride)
+    custom = _custom_allreduce(op, hw)
+    link, algorithm = custom if custom else collective_seconds(op.op, op.bytes, op.group, hw, op.stride)
     hbm = hw.main_memory
     memory = cost.bytes / (hbm.bandwidth * hbm.efficiency)  # the buffers are read and written locally too
     return _estimate(op, hw, {"interconnect": link, "memory": memory}, max(link, memory), cost,
                      {"algorithm": algorithm})
+
+
+def _custom_allreduce(op: Collective, hw: HardwareSpec) -> tuple[float, str] | None:
+    """A serving engine's all-reduce over NVLink peer memory, or None where it does not apply (not an all-reduce,
+    beyond one switched / fully connected domain, larger than its buffer).
+
+    one-shot: a barrier, every device reads the n-1 peers' buffers and reduces locally, a barrier:
+        2 x link latency + (n-1) x bytes / link bandwidth
+    two-shot: reduce-scatter then all-gather through peer memory, three barriers:
+        3 x link latency + 2 (n-1)/n x bytes / link bandwidth
+    whichever is faster (vLLM picks one-shot for small buffers, two-shot above)."""
+    up = hw.interconnect.scale_up
+    if (op.impl != "custom" or op.op != "all_reduce" or up is None or op.bytes > CUSTOM_ALLREDUCE_MAX_BYTES
+            or op.group > max(up.domain_size // op.stride, 1) or up.topology not in ("switch", "fully_connected")):
+        return None
+    n = op.group
+    bandwidth = group_bandwidth(up, n) * up.efficiency
+    one_shot = 2 * up.latency + (n - 1) * op.bytes / bandwidth
+    two_shot = 3 * up.latency + 2 * (n - 1) / n * op.bytes / bandwidth
+    return (one_shot, "custom one-shot") if one_shot <= two_shot else (two_shot, "custom two-shot")
 
 
 def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, stride: int = 1) -> tuple[float, str]:
