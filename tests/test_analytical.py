@@ -204,7 +204,7 @@ def test_serving_engines_custom_allreduce_reads_peer_memory(h100):
     assert nccl.seconds > 3 * custom.seconds
     big = acs.estimate(Collective("all_reduce", 1 << 24, 8, impl="custom"), h100, level="analytical")
     assert big.details["algorithm"] == "nvls/simple"  # 16 MiB is past the custom kernels' 8 MiB buffer: NCCL
-    with pytest.raises(ValueError, match="Collective.impl"):
+    with pytest.raises(ValueError, match=r"Collective\.impl"):
         Collective("all_reduce", 1 << 14, 8, impl="fast")
 
 
