@@ -336,3 +336,20 @@ def test_physical_objectives_and_constraints_use_the_area_power_cost_model(tmp_p
     assert (table["feasible"] == (table["area_mm2"] <= 900)).all() and not table["feasible"].iloc[2]
     front = pareto_front(table, spec.objectives)
     assert list(front["point"]) == [0]  # the L2 does not speed up decode here, so the cheapest chip wins
+
+
+def test_every_example_sweep_is_valid_and_the_sim_isa_study_runs(tmp_path):
+    from pathlib import Path
+
+    examples = sorted((Path(__file__).parents[1] / "examples" / "sweeps").glob("*.yaml"))
+    assert len(examples) >= 4
+    for path in examples:
+        assert load_sweep(path).design_points(), path
+    spec = load_sweep(Path(__file__).parents[1] / "examples" / "sweeps" / "isa-softmax-sim.yaml")
+    run_sweep(spec, tmp_path)
+    table = load_results(tmp_path)
+    assert table["error"].isna().all() and len(table) == 12
+    preset = table[(table["axis:isa.exp2"] == True) & (table["axis:isa.fp8_convert"] == True)  # noqa: E712
+                   & (table["axis:vector.lanes_per_core"] == 1024)]
+    assert preset["softmax.bound"].iloc[0] == "sfu"  # FP8 softmax on systolic-128 waits on exp2
+    assert 0 in set(pareto_front(table, spec.objectives)["point"])
