@@ -57,3 +57,15 @@ def test_overlay_errors_are_located(tmp_path):
     bad.write_text("base: h100-sxm\noverrides: {memory.hbm.bandwidth: 3 GHz}\n")
     with pytest.raises(acs.SpecError, match=r"o\.yaml: memory\.hbm\.bandwidth"):
         acs.load_hardware(bad)
+
+
+def test_default_fields_are_the_ones_the_model_uses():
+    import accelscope as acs
+    from accelscope.measure.calibrate import resolve_fields
+
+    h100 = resolve_fields(acs.load_hardware("h100-sxm"), None)  # NCCL's cost model prices its NVLink collectives
+    assert "interconnect.scale_up.latency" not in h100 and "interconnect.scale_up.nvls_efficiency" in h100
+    a100 = resolve_fields(acs.load_hardware("a100-sxm-80gb"), None)  # NCCL, no NVLS
+    assert not any(f.startswith("interconnect.scale_up.") and "efficiency" not in f for f in a100)
+    assert "interconnect.scale_up.nvls_efficiency" not in a100
+    assert "interconnect.scale_up.latency" in resolve_fields(acs.load_hardware("mi300x"), None)  # alpha-beta

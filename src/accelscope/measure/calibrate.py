@@ -62,10 +62,24 @@ class CalibrationResult:
         return path
 
 
+def default_fields(hw: HardwareSpec) -> list[str]:
+    """DEFAULT_FIELDS as they apply to this chip: a scale-up domain priced by a library cost model (NCCL) has no
+    use for the per-hop latency, and one with in-switch reduction gets the NVLS efficiency instead."""
+    up = hw.interconnect.scale_up
+    out = []
+    for field_ in DEFAULT_FIELDS:
+        if field_ == "interconnect.scale_up.latency" and up is not None and up.library is not None:
+            if up.in_network_reduction:
+                out.append("interconnect.scale_up.nvls_efficiency")
+            continue
+        out.append(field_)
+    return out
+
+
 def resolve_fields(hw: HardwareSpec, fields: list[str] | None) -> list[str]:
     """Expand defaults and check every field is an existing numeric (or unset optional numeric) spec field."""
     defaults = fields is None
-    wanted = [f.format(main=hw.main_memory_name) for f in (fields or DEFAULT_FIELDS)]
+    wanted = [f.format(main=hw.main_memory_name) for f in (fields or default_fields(hw))]
     data = hw.model_dump()
     out = []
     for path in wanted:
