@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..hardware import load_hardware
 from .space import SweepSpec
 from .sweep import SweepSummary, _check_spec, _write_table, evaluate_point
 
@@ -34,12 +35,13 @@ def run_search(spec: SweepSpec, out_dir: str | Path) -> SweepSummary:
     finished = [t for t in study.trials if t.state.is_finished()]
     resumed = len(finished)
     dimensions = spec.dimensions()
+    base = load_hardware(spec.base)
 
     def objective(trial: Any) -> list[float]:
         point: dict[str, Any] = {}
         for name, options in dimensions:  # an axis's values, or a coupled group's rows, by index
             point.update(options[trial.suggest_categorical(name, list(range(len(options))))])
-        record = evaluate_point(spec, trial.number, point)
+        record = evaluate_point(spec, trial.number, point, base)
         for key, value in record.items():
             trial.set_user_attr(key, value if not isinstance(value, float) or value == value else None)
         if record["error"] is not None:

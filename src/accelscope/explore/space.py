@@ -37,6 +37,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     field_validator,
@@ -245,6 +246,7 @@ class SweepSpec(BaseModel):
     seed: int = 0
     algorithm: Literal["nsga2", "tpe"] = "nsga2"  # optuna sampler
     storage: str | None = None  # optuna: a database URL (default: sqlite in the output folder)
+    _constraints: list[Constraint] = PrivateAttr(default_factory=list)  # parsed once, read for every point
 
     @field_validator("coupled")
     @classmethod
@@ -269,6 +271,7 @@ class SweepSpec(BaseModel):
         overlap = set(self.axes) & {path for group in self.coupled.values() for path in group}
         if overlap:
             raise ValueError(f"coupled: {sorted(overlap)[0]} is both an axis and in a coupled group; keep one")
+        self._constraints = [Constraint.parse(text) for text in self.constraints]
         known = self.metric_names()
         for objective in self.objectives:
             sense, _, metric = objective.partition(" ")
@@ -287,7 +290,7 @@ class SweepSpec(BaseModel):
         return {"": self.workload} if self.workload is not None else dict(self.workloads or {})
 
     def parsed_constraints(self) -> list[Constraint]:
-        return [Constraint.parse(text) for text in self.constraints]
+        return self._constraints
 
     def needs_physical(self) -> bool:
         if self.physical is not None:

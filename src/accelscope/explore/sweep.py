@@ -65,8 +65,9 @@ def evaluate_point(spec: SweepSpec, index: int, point: dict[str, Any], base: Any
         if physical is not None:
             metrics.update(_efficiency(workload.kind, metrics, physical))
         record.update({prefix + key: value for key, value in metrics.items()})
-    feasible = not errors and all(c.holds(record) if c.op != "fits" else fits for c in spec.parsed_constraints())
-    if not errors and not fits and any(c.op == "fits" for c in spec.parsed_constraints()):
+    constraints = spec.parsed_constraints()
+    feasible = not errors and all(c.holds(record) if c.op != "fits" else fits for c in constraints)
+    if not errors and not fits and any(c.op == "fits" for c in constraints):
         errors.append("DoesNotFit: memory per device exceeds capacity")
     return {**record, "feasible": feasible, "error": "; ".join(errors) or None}
 
@@ -153,7 +154,8 @@ def evaluate_chunk(spec_json: dict[str, Any], indices: list[int]) -> list[dict[s
     """Evaluate a chunk of points by index (top-level and picklable, for process pools and Ray)."""
     spec = SweepSpec.model_validate(spec_json)
     points = spec.design_points()
-    return [evaluate_point(spec, i, points[i]) for i in indices]
+    base = load_hardware(spec.base)  # once per chunk: a spec file is not re-read for every point
+    return [evaluate_point(spec, i, points[i], base) for i in indices]
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
@@ -192,8 +194,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
                             seconds=time.perf_counter() - start, out=str(out))
     chunk: list[dict[str, Any]] = []
     failed = 0
+    base = load_hardware(spec.base)
     for count, index in enumerate(todo, start=1):
-        record = evaluate_point(spec, index, points[index])
+        record = evaluate_point(spec, index, points[index], base)
         failed += record["error"] is not None
         chunk.append(record)
         if len(chunk) == CHUNK:

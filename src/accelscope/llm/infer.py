@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import dtype_bytes
 from ..perf import Estimate, estimate
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
+from .memory import MemoryParts
 
 # Fraction of device memory the serving engine may use: vLLM's default `gpu_memory_utilization` = 0.9
 # (vLLM engine arguments documentation); the rest is CUDA context, allocator slack and graphs.
@@ -37,23 +38,14 @@ class DoesNotFit(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class MemoryUse:
+class MemoryUse(MemoryParts):
     weights: float
     kv_cache: float
     activations: float
     capacity: float  # usable bytes per device (memory_fraction x capacity)
 
-    @property
-    def total(self) -> float:
-        return self.weights + self.kv_cache + self.activations
-
-    @property
-    def headroom(self) -> float:
-        return self.capacity - self.total
-
-    def to_dict(self) -> dict[str, float]:
-        return {"weights": self.weights, "kv_cache": self.kv_cache, "activations": self.activations,
-                "total": self.total, "usable_capacity": self.capacity, "headroom": self.headroom}
+    PARTS: ClassVar[tuple[str, ...]] = ("weights", "kv_cache", "activations")
+    CAPACITY_KEY: ClassVar[str] = "usable_capacity"
 
 
 @dataclass(frozen=True, slots=True)

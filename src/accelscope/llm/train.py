@@ -24,7 +24,7 @@ Model (the README's "how the models work" repeats it):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import canonical_dtype
@@ -34,6 +34,7 @@ from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, st
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Graph, Node
 from .infer import DoesNotFit
+from .memory import MemoryParts
 
 GRAD_BYTES = 4  # fp32 main gradients (Megatron-LM default for bf16 training: grads accumulated in fp32)
 PARAM_BYTES = 2  # bf16 model weights (FP8 training keeps bf16 weights and casts per GEMM)
@@ -42,24 +43,14 @@ RECOMPUTE_MODES = ("none", "selective", "full")
 
 
 @dataclass(frozen=True, slots=True)
-class TrainMemory:
+class TrainMemory(MemoryParts):
     weights: float
     gradients: float
     optimizer: float
     activations: float
     capacity: float
 
-    @property
-    def total(self) -> float:
-        return self.weights + self.gradients + self.optimizer + self.activations
-
-    @property
-    def headroom(self) -> float:
-        return self.capacity - self.total
-
-    def to_dict(self) -> dict[str, float]:
-        return {"weights": self.weights, "gradients": self.gradients, "optimizer": self.optimizer,
-                "activations": self.activations, "total": self.total, "capacity": self.capacity}
+    PARTS: ClassVar[tuple[str, ...]] = ("weights", "gradients", "optimizer", "activations")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,19 +18,18 @@ the queues concurrently (decoupled access/execute, as TPU VLIW slots or warp-spe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
 class Instr:
     """Base: `reads`/`writes` are buffer names; `label` is what the trace and --show-program print."""
 
+    cls: ClassVar[str] = "sync"  # the instruction class of the table above
+
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     label: str
-
-    @property
-    def cls(self) -> str:
-        return "sync"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +42,7 @@ class Load(Instr):
     active: int
     multicast: int = 1  # cores of a cluster receiving this tile from one L2 read (TMA multicast)
 
-    @property
-    def cls(self) -> str:
-        return "dma"
+    cls: ClassVar[str] = "dma"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +52,7 @@ class Store(Instr):
     hbm_bytes: float
     active: int
 
-    @property
-    def cls(self) -> str:
-        return "dma"
+    cls: ClassVar[str] = "dma"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +64,7 @@ class Mma(Instr):
     k: int
     dtype: str
 
-    @property
-    def cls(self) -> str:
-        return "matrix"
+    cls: ClassVar[str] = "matrix"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +75,7 @@ class VecOp(Instr):
     elements: float
     ops: float = 1.0
 
-    @property
-    def cls(self) -> str:
-        return "vector"
+    cls: ClassVar[str] = "vector"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +85,7 @@ class Reduce(Instr):
     op: str
     elements: float
 
-    @property
-    def cls(self) -> str:
-        return "vector"
+    cls: ClassVar[str] = "vector"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +95,7 @@ class Special(Instr):
     fn: str
     elements: float
 
-    @property
-    def cls(self) -> str:
-        return "special"
+    cls: ClassVar[str] = "special"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +106,7 @@ class Convert(Instr):
     elements: float
     scaled: bool = False
 
-    @property
-    def cls(self) -> str:
-        return "convert"
+    cls: ClassVar[str] = "convert"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +115,7 @@ class BlockScale(Instr):
 
     blocks: float
 
-    @property
-    def cls(self) -> str:
-        return "convert"
+    cls: ClassVar[str] = "convert"
 
 
 @dataclass(frozen=True, slots=True)
