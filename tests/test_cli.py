@@ -82,6 +82,13 @@ def test_every_estimate_command_runs(args):
         (["sweep", "examples/sweeps/hbm-sram-matrix-70b-decode.yaml", "--out", "/tmp/acs-x", "--executor", "dask"],
          "expected local or ray"),
         (["report", "/no/such/scenario.yaml"], "cannot read the report scenario"),
+        (["sensitivity", "--metric", "speed"], "'speed' is not a serving metric"),
+        (["sensitivity", "--model", "llama-3.1-8b", "--tp", "1", "--param", "foo.bar"],
+         "'foo.bar' is not a positive numeric field"),
+        (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--allreduce", "gloo"],
+         "allreduce: expected custom or library"),
+        (["sim", "softmax", "--rows", "8", "--cols", "8", "--hw", "h100-sxm", "--set", "isa.exp3=false"],
+         "isa.exp3: unknown field"),
     ],
 )
 def test_user_errors_exit_2_with_one_message_and_no_traceback(args, message):

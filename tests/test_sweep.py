@@ -353,3 +353,4 @@ def test_every_example_sweep_is_valid_and_the_sim_isa_study_runs(tmp_path):
                    & (table["axis:vector.lanes_per_core"] == 1024)]
     assert preset["softmax.bound"].iloc[0] == "sfu"  # FP8 softmax on systolic-128 waits on exp2
     assert 0 in set(pareto_front(table, spec.objectives)["point"])
+

@@ -43,6 +43,11 @@ def sensitivity_command(
         if sets:
             raise ValueError("sensitivity: --set applies to the serving scenario; with a SPEC_FILE edit its base")
     else:
+        from ..explore.space import KIND_METRICS
+
+        if metric not in KIND_METRICS["infer"]:
+            raise ValueError(f"sensitivity --metric: {metric!r} is not a serving metric; use one of "
+                             f"{', '.join(KIND_METRICS['infer'])} (or a sweep spec for other workloads)")
         spec = SweepSpec.model_validate({
             "base": hw, "level": level, "objectives": [f"max {metric}"],
             "workload": {"kind": "infer", "model": model, "tp": tp, "batch": batch, "input_len": input_len,

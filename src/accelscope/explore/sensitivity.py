@@ -59,6 +59,9 @@ def sweep_elasticities(spec: SweepSpec, parameters: list[str] | None = None, ste
     out: dict[str, dict[str, float]] = {metric: {} for metric in metrics}
     for path in paths:
         value = _value(hw, path)
+        if parameters and (value is None or value <= 0):  # asked for by name: say why it cannot be varied
+            raise ValueError(f"sensitivity: {path!r} is not a positive numeric field of the {hw.id} spec "
+                             "(use a dotted path such as memory.hbm.bandwidth; see accelscope hw show)")
         if value is None or value <= 0:
             continue
         ends = [evaluate_point(spec, 0, {path: value * factor}, base=hw) for factor in (1 + step, 1 - step)]
