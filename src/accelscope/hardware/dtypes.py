@@ -10,6 +10,8 @@ Sizes include the block-scale overhead of block formats, because that is what me
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 # bits per stored element, including amortised block scales
 DTYPE_BITS: dict[str, float] = {
     "fp64": 64, "fp32": 32, "tf32": 32, "bf16": 16, "fp16": 16,
@@ -60,8 +62,9 @@ VECTOR_FALLBACK: dict[str, tuple[str, ...]] = {
 DTYPES: tuple[str, ...] = tuple(DTYPE_BITS)
 
 
+@lru_cache(maxsize=256)
 def canonical_dtype(name: str) -> str:
-    """Canonical dtype name, or ValueError listing the valid names."""
+    """Canonical dtype name, or ValueError listing the valid names (cached: called for every op of every graph)."""
     key = name.strip().lower()
     key = DTYPE_ALIASES.get(key, key)
     if key not in DTYPE_BITS:

@@ -66,7 +66,7 @@ SCALE_BLOCK = {"mxfp8": 32, "mxfp6": 32, "mxfp4": 32, "nvfp4": 16}
 DEQUANT_FLOPS = 1  # one multiply per operand element by its block scale, converting on load
 
 
-def block_scaling(op: Gemm, hw: HardwareSpec) -> tuple[BlockScaling | None, str]:
+def block_scaling(op: Gemm, hw: HardwareSpec, cost: OpCost | None = None) -> tuple[BlockScaling | None, str]:
     """The vector work block scaling costs this GEMM on this chip, and why (for --explain).
 
     - explicit `scale_block` (FP8 with FP32 block scales, DeepSeek-V3): promote every scale_block of K;
@@ -75,7 +75,7 @@ def block_scaling(op: Gemm, hw: HardwareSpec) -> tuple[BlockScaling | None, str]
     - an MX/NVFP4 dtype priced on a plain 8-bit path: promote at every scale block of K (16 or 32);
     - on a 16-bit path (no narrow matrix unit): dequantize each operand element as it is loaded."""
     dtype = canonical_dtype(op.dtype)
-    chosen = hw.matrix_dtype(op.cost().matrix_dtype) or dtype
+    chosen = hw.matrix_dtype((cost or op.cost()).matrix_dtype) or dtype
     if op.scale_block:
         return BlockScaling(op.scale_block, Gemm.PROMOTION_FLOPS), f"FP32 block scales every {op.scale_block} of K"
     if dtype not in SCALE_BLOCK or chosen in SCALE_BLOCK:
@@ -91,7 +91,7 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     a_bytes = dtype_bytes(op.dtype)
     b_bytes = dtype_bytes(op.b_dtype or op.dtype)
     c_bytes = dtype_bytes(_out_dtype(op.dtype, op.out_dtype))
-    scaling, why = block_scaling(op, hw)
+    scaling, why = block_scaling(op, hw, cost)
     mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, hw.matrix_peak(cost.matrix_dtype),
                            hw, shared_b=op.shared_b, scaling=scaling)
     seconds = gemm_seconds(mapping)
