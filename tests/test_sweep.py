@@ -212,12 +212,12 @@ def test_every_workload_kind_gets_its_metrics_and_what_limits_it(tmp_path):
 
 
 def test_constraints_mark_points_infeasible_without_an_error(tmp_path):
-    spec = SweepSpec.model_validate({**MIXED, "constraints": ["step.mfu >= 0.4"]})
+    spec = SweepSpec.model_validate({**MIXED, "constraints": ["step.mfu >= 0.35"]})
     run_sweep(spec, tmp_path)
     table = load_results(tmp_path)
     assert table["error"].isna().all()
-    assert (table["feasible"] == (table["step.mfu"] >= 0.4)).all()
-    assert 0 < table["feasible"].sum() < len(table)  # the constraint cuts the space (faster links reach 40 %)
+    assert (table["feasible"] == (table["step.mfu"] >= 0.35)).all()
+    assert 0 < table["feasible"].sum() < len(table)  # the constraint cuts the space (faster links reach 35 %)
 
 
 def test_objectives_and_constraints_must_name_metrics_of_the_sweep():

@@ -24,12 +24,18 @@ def validate_command(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the summary as a Markdown table.")] = False,
     plots: Annotated[str | None, typer.Option(help="Write predicted-vs-measured and error-vs-intensity figures "
                                                    "(PNG + SVG) to this folder.")] = None,
+    loco: Annotated[bool, typer.Option("--loco", help="Leave one chip out: refit the cross-chip constants "
+                                       "(DRAM efficiency and write cost, matrix efficiency) without each chip and "
+                                       "report that chip's error with them (measure/globalfit.py).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict every measured row at each level and print the error per category."""
     source = dataset or file
     if source is None:
         raise ValueError("validate: give a FILE or --dataset NAME (e.g. --dataset dev)")
+    if loco:
+        _print_loco(source, [level.strip() for level in levels.split(",") if level.strip()])
+        return
     results = validate(source, [level.strip() for level in levels.split(",") if level.strip()])
     summary = summarize(results)
     if plots:
@@ -55,3 +61,15 @@ def validate_command(
     if skipped:
         console.print(f"[dim]skipped {sum(skipped.values())} row-levels: "
                       + "; ".join(f"{n} x {reason}" for reason, n in skipped.most_common(6)) + "[/]")
+
+
+def _print_loco(source: str, levels: list[str]) -> None:
+    from ..measure.dataset import load_rows
+    from ..measure.globalfit import fit_constants, leave_one_chip_out, loco_markdown
+
+    rows = load_rows(source)
+    for level in levels:
+        if level == "roofline":
+            continue  # the roofline uses nominal peaks: nothing to fit
+        print(f"### {level}: each chip predicted with constants fitted on the other chips\n")
+        print(loco_markdown(leave_one_chip_out(rows, level), fit_constants(rows, level=level)) + "\n")

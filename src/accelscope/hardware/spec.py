@@ -68,6 +68,17 @@ class Compute(Section):
         return min(self.sustained_clock / self.clock, 1.0) if self.sustained_clock else 1.0
 
 
+# Fraction of the quoted matrix peak that vendor-library GEMMs sustain, for a chip whose spec has no measured
+# value, by operand width: one pair for every chip, fitted across chips to public GEMM measurements and checked on
+# each chip left out of the fit (measure/globalfit.py; docs/validation.md). It lumps the clock a chip holds under a
+# full tensor load with the main loop's issue efficiency. 8-bit (and narrower) paths get their own value because
+# they do twice the work per clock and throttle harder on power-limited parts (H100/H200 FP8 vs BF16 in the
+# ml-engineering MAMF table). A chip with a measured clock under load (compute.sustained_clock) or its own
+# matrix.efficiency is better served by those.
+MATRIX_EFFICIENCY_WIDE = 0.82  # 16-bit and wider operands
+MATRIX_EFFICIENCY_NARROW = 0.69  # 8-bit and narrower
+
+
 class Matrix(Section):
     """Matrix (tensor-core / systolic / MXU) unit."""
 
@@ -82,8 +93,12 @@ class Matrix(Section):
     # Largest group of cores that can share one operand tile load from L2 (Hopper TMA multicast within a
     # thread-block cluster). 1 = no sharing.
     cluster_multicast: int = Field(default=1, ge=1)
+    # dtype -> fraction of that peak a tuned library kernel's main loop sustains: the clock under a full matrix
+    # load (power-limited) x issue efficiency (synchronisation, operand staging). A dtype not listed takes
+    # MATRIX_EFFICIENCY_WIDE / _NARROW, fitted across chips (see there); HardwareSpec.matrix_efficiency.
+    efficiency: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=dict)
 
-    @field_validator("peak", mode="before")
+    @field_validator("peak", "efficiency", mode="before")
     @classmethod
     def _canonical_keys(cls, table: dict[str, Any]) -> dict[str, Any]:
         return _dtype_keyed(table)
@@ -111,15 +126,40 @@ class Sfu(Section):
     ops_per_clock_per_core: dict[SfuFunction, Annotated[float, Field(gt=0)]]
 
 
+# What a DRAM level (HBM, GDDR, DDR) sustains for a streaming kernel when its spec does not say: reads lose
+# refresh and row-activation time (efficiency), and a written byte costs more than a read one in a mixed
+# stream, since the bus turns around between reads and writes (JEDEC tWTR / tRTW) and writes wait for write
+# recovery (write_cost, x a read byte). One pair for every chip, fitted across chips to public STREAM-type
+# measurements (BabelStream Dot / Copy / Triad on A100, H100, H200) and checked on each chip left out of the
+# fit: scripts/fit_global_constants.py; numbers in docs/validation.md.
+DRAM_EFFICIENCY = 0.95
+DRAM_WRITE_COST = 1.24
+
+
 class MemoryLevel(Section):
     kind: Literal["registers", "sram", "cache", "dram", "host"]
     scope: Literal["core", "chip", "host"]
     capacity: Bytes  # per core if scope == "core"
     bandwidth: Bandwidth  # per core if scope == "core"; read bandwidth
     latency: Seconds | None = None
-    # Achievable fraction of `bandwidth` for a streaming kernel (refresh, bank conflicts, protocol overhead).
-    # Used by the analytical and sim levels; the roofline uses the nominal bandwidth.
+    # Achievable fraction of `bandwidth` for a streaming read (refresh, bank conflicts, protocol overhead).
+    # Used by the analytical and sim levels; the roofline uses the nominal bandwidth. DRAM levels default to
+    # DRAM_EFFICIENCY, the others to 1.
     efficiency: float = Field(default=1.0, gt=0, le=1)
+    # Time to write one byte relative to reading one (bus turnaround, write recovery); DRAM default
+    # DRAM_WRITE_COST, others 1.
+    write_cost: float = Field(default=1.0, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dram_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "dram":
+            data = {"efficiency": DRAM_EFFICIENCY, "write_cost": DRAM_WRITE_COST, **data}
+        return data
+
+    def transfer_seconds(self, read_bytes: float, written_bytes: float, bandwidth: float | None = None) -> float:
+        """Seconds to stream these bytes at the achievable rate (`bandwidth` overrides the level's, e.g. a share)."""
+        return (read_bytes + written_bytes * self.write_cost) / ((bandwidth or self.bandwidth) * self.efficiency)
 
 
 class ScaleUp(Section):
@@ -283,6 +323,13 @@ class HardwareSpec(BaseModel):
             if candidate in self.matrix.peak:
                 return candidate
         return None
+
+    def matrix_efficiency(self, dtype: str) -> float:
+        """Sustained fraction of the matrix peak for `dtype` (the spec's own, else the cross-chip default)."""
+        chosen = self.matrix_dtype(dtype) or canonical_dtype(dtype)
+        if chosen in self.matrix.efficiency:
+            return self.matrix.efficiency[chosen]
+        return MATRIX_EFFICIENCY_NARROW if DTYPE_BITS.get(chosen, 16) <= 8 else MATRIX_EFFICIENCY_WIDE
 
     def matrix_peak(self, dtype: str) -> float:
         """Dense matrix FLOP/s for `dtype` (falling back to the path the chip would use)."""

@@ -6,6 +6,7 @@ silently. Conventions of the sources are applied here, once:
 - nccl-tests busbw: all-reduce busbw = algbw x 2(n-1)/n, algbw = bytes / time.
 - Megatron-LM SC21 Table 1 "achieved TFLOP/s per GPU" counts the recomputed forward pass (96·B·s·l·h²
   formula = 4 passes over the weights), so it is compared with 4/3 x our model FLOPs.
+- Host-timed harnesses (LLMCompass's run_on_gpu): the harness's published per-call floor (HOST_TIMED_FLOORS).
 """
 
 from __future__ import annotations
@@ -114,13 +115,45 @@ def _time_or_rate(row: MeasuredRow, seconds: float, work: float, per: str = "flo
     raise ValueError(f"{row.id}: unit {unit!r} not understood")
 
 
+# Rows timed on the host around one synchronous call (t0 = time.time(); op(x); torch.cuda.synchronize()) include
+# the framework's dispatch and the synchronisation round trip, which a kernel model does not. LLMCompass measured
+# that floor per operator on its A100 with a 1x1 input (<Op>.gpu_kernel_launch_overhead) and adds it to every
+# simulated latency in its artifact, so it is the harness's own published number, not a fit:
+# ae/figure5/ab/test_matmul.py 21 us, cf/test_softmax.py 12 us, de/test_layernorm.py and g/test_gelu.py 45 us
+# (both torch.compile'd, whose guards cost more) @ b95c6c95a80071414d31da8ba8d2e62334753f3d.
+HOST_TIMED_FLOORS: dict[tuple[str, str, str], float] = {
+    ("LLMCompass", "a100", "matmul"): 21e-6, ("LLMCompass", "a100", "softmax"): 12e-6,
+    ("LLMCompass", "a100", "layernorm"): 45e-6, ("LLMCompass", "a100", "gelu"): 45e-6,
+}
+
+
+def host_timed_floor(row: MeasuredRow) -> float | None:
+    """The published host-side floor of the row's timing harness, or None if it was timed on the device."""
+    for (source, chip, op), floor in HOST_TIMED_FLOORS.items():
+        if source in row.source and chip in row.hardware.lower() and op in row.op.lower():
+            return floor
+    return None
+
+
+def _device_seconds(row: MeasuredRow, op: Any, trivial: Any, hw: HardwareSpec | str, level: str) -> tuple[float, str]:
+    """Estimated seconds as the row's harness saw them: a host-timed harness's floor replaces the model's own
+    time for a trivial call (`trivial`: the same op on one element), the rest is added on top."""
+    est = estimate(op, hw, level)
+    floor = host_timed_floor(row)
+    if floor is None:
+        return est.seconds, est.bound
+    extra = max(est.seconds - estimate(trivial, hw, level).seconds, 0.0)
+    return floor + extra, est.bound if extra > floor else "host"
+
+
 def _gemm(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     if not {"M", "N", "K"} <= set(s):
         return Skip("no M/N/K in the shape")
-    op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype=_dtype(row.dtype), batch=int(s.get("batch", 1)))
-    est = estimate(op, hw, level)
-    return _with_bound(_time_or_rate(row, est.seconds, op.cost().matrix_flops), est.bound)
+    dtype = _dtype(row.dtype)
+    op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype=dtype, batch=int(s.get("batch", 1)))
+    seconds, bound = _device_seconds(row, op, Gemm(m=1, n=1, k=1, dtype=dtype), hw, level)
+    return _with_bound(_time_or_rate(row, seconds, op.cost().matrix_flops), bound)
 
 
 def _with_bound(prediction: Prediction, bound: str) -> Prediction:
@@ -180,21 +213,26 @@ def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predic
     s, op_name, dtype = row.shape, row.op.lower(), _dtype(row.dtype)
     if "softmax" in op_name:
         op: Any = Softmax(rows=int(s["M"]), cols=int(s["N"]), dtype=dtype)
+        trivial: Any = Softmax(rows=1, cols=1, dtype=dtype)
         elements = int(s["M"]) * int(s["N"])
     elif "layernorm" in op_name:
         op, elements = Norm(rows=int(s["M"]), hidden=int(s["N"]), norm="layer", dtype=dtype), int(s["M"]) * int(s["N"])
+        trivial = Norm(rows=1, hidden=1, norm="layer", dtype=dtype)
     elif "rmsnorm" in op_name:
         op = Norm(rows=int(s["num_tokens"]), hidden=int(s["hidden"]), norm="rms", dtype=dtype)
+        trivial = Norm(rows=1, hidden=1, norm="rms", dtype=dtype)
         elements = int(s["num_tokens"]) * int(s["hidden"])
     elif "gelu" in op_name:
         op, elements = Elementwise("gelu", int(s["elements"]), dtype), int(s["elements"])
+        trivial = Elementwise("gelu", 1, dtype)
     elif "siluandmul" in op_name:
         rows, width = s["output_shape"]
         op, elements = Elementwise("swiglu", int(rows) * int(width), dtype), int(rows) * int(width)
+        trivial = Elementwise("swiglu", 1, dtype)
     else:
         return Skip(f"elementwise op {row.op!r} not mapped")
-    est = estimate(op, hw, level)
-    return _with_bound(_time_or_rate(row, est.seconds, elements), est.bound)
+    seconds, bound = _device_seconds(row, op, trivial, hw, level)
+    return _with_bound(_time_or_rate(row, seconds, elements), bound)
 
 
 def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:

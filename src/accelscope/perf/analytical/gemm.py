@@ -135,7 +135,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
                                                      float(acc_limit), hw.matrix.cluster_multicast)
     hbm = hw.main_memory
     hbm_bw = hbm.bandwidth * hbm.efficiency
-    core_peak = matrix_peak * hw.compute.clock_ratio / cores
+    core_peak = matrix_peak * hw.compute.clock_ratio / cores  # matrix_peak: the sustained one (x efficiency)
 
     tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
     k_chunk = np.ceil(np.ceil(k / split) / bk) * bk  # each split's K, padded to whole slabs
@@ -162,11 +162,11 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     fits_l2 = (a_total + b_total) <= 0.5 * l2_cap  # half of L2 for operands: both stay resident
     hbm_bytes = np.where(fits_l2, a_total + b_total, streamed)
     c_total = batch * m * n * c_bytes
-    hbm_time = (hbm_bytes + c_total) / hbm_bw
+    hbm_time = (hbm_bytes + c_total * hbm.write_cost) / hbm_bw
 
     slab_time = (bm * a_bytes + bn * b_bytes) * bk / (hbm_bw / active)
     prologue = (hbm.latency or 0.0) + l2_lat + (stages - 1) * slab_time
-    epilogue = (bm * bn * c_bytes) / (hbm_bw / active)  # the last wave's C tiles
+    epilogue = (bm * bn * c_bytes * hbm.write_cost) / (hbm_bw / active)  # the last wave's C tiles
     reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw, 0.0)
     compute_time = waves * tile_time + prologue
     total = np.maximum(compute_time, hbm_time) + epilogue + reduction

@@ -92,8 +92,9 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     b_bytes = dtype_bytes(op.b_dtype or op.dtype)
     c_bytes = dtype_bytes(_out_dtype(op.dtype, op.out_dtype))
     scaling, why = block_scaling(op, hw, cost)
-    mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, hw.matrix_peak(cost.matrix_dtype),
-                           hw, shared_b=op.shared_b, scaling=scaling)
+    peak = hw.matrix_peak(cost.matrix_dtype) * hw.matrix_efficiency(cost.matrix_dtype)
+    mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, peak, hw, shared_b=op.shared_b,
+                           scaling=scaling)
     seconds = gemm_seconds(mapping)
     busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds),
             "vector": mapping.vector_seconds}
@@ -108,7 +109,7 @@ def grouped_gemm(op: GroupedGemm, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
     c_bytes = dtype_bytes(_out_dtype(op.dtype, op.out_dtype))
-    peak = hw.matrix_peak(cost.matrix_dtype)
+    peak = hw.matrix_peak(cost.matrix_dtype) * hw.matrix_efficiency(cost.matrix_dtype)
     seconds = mma = memory = 0.0
     parts = []
     for m, count in grouped_rows(op.rows):
@@ -174,7 +175,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     heads = op.batch * op.heads
     rows = min(op.q_len, Q_BLOCK)
     dv = op.v_head_dim or op.head_dim
-    core_peak = hw.matrix_peak(op.dtype) * ratio / cores
+    core_peak = hw.matrix_peak(op.dtype) * ratio * hw.matrix_efficiency(op.dtype) / cores
     vector_core = hw.vector_peak("fp32") * ratio / cores
     scores = rows * kv_block
     sfu_chip, extra_vector = _sfu_seconds("exp2", scores, hw, vector_core)
@@ -217,7 +218,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     unit_overhead = (hbm.latency or 0.0) + tile_bytes[op.phase] * width / (hbm.bandwidth * hbm.efficiency / active)
     # waves of units; the last wave waits for its longest unit (causal: the query block on the diagonal)
     compute = (waves - 1) * (mean * pair_time + unit_overhead) + longest * pair_time + unit_overhead
-    memory = cost.bytes / (hbm.bandwidth * hbm.efficiency) + (hbm.latency or 0.0)
+    memory = hbm.transfer_seconds(cost.bytes_read, cost.bytes_written) + (hbm.latency or 0.0)
     combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
     seconds = max(compute, memory) + combine
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
@@ -245,7 +246,7 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
     ratio = hw.compute.clock_ratio
     hbm = hw.main_memory
-    memory = cost.bytes / (hbm.bandwidth * hbm.efficiency)
+    memory = hbm.transfer_seconds(cost.bytes_read, cost.bytes_written)
     vector_rate = hw.vector_peak(cost.vector_dtype) * ratio
     vector = cost.vector_flops / vector_rate
     sfu = 0.0
@@ -269,7 +270,7 @@ def collective(op: Collective, hw: HardwareSpec) -> Estimate:
     custom = _custom_allreduce(op, hw)
     link, algorithm = custom if custom else collective_seconds(op.op, op.bytes, op.group, hw, op.stride)
     hbm = hw.main_memory
-    memory = cost.bytes / (hbm.bandwidth * hbm.efficiency)  # the buffers are read and written locally too
+    memory = hbm.transfer_seconds(cost.bytes_read, cost.bytes_written)  # the buffers are read and written locally too
     return _estimate(op, hw, {"interconnect": link, "memory": memory}, max(link, memory), cost,
                      {"algorithm": algorithm})
 

@@ -119,7 +119,9 @@ def _core_model(hw: HardwareSpec) -> CoreModel:
     cores, quoted = hw.compute.cores, hw.compute.clock
     clock = quoted * hw.compute.clock_ratio
     micro = hw.core
-    matrix = {d: hw.matrix_peak(d) / cores / quoted for d in hw.matrix.peak}
+    # matrix.efficiency (clock under a full tensor load x issue efficiency) derates the rate like a clock; the
+    # engine models issue and dependency stalls too, so part of it is counted twice (docs/sim.md).
+    matrix = {d: hw.matrix_peak(d) * hw.matrix_efficiency(d) / cores / quoted for d in hw.matrix.peak}
     lanes = hw.vector_peak("fp32") / cores / quoted / 2
     sram, sram_bpc = _sram(hw, derived)
     l2_cap, l2_bpc, l2_lat = _l2(hw, clock)
