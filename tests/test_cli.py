@@ -150,3 +150,12 @@ def test_explain_prints_the_chosen_mapping():
                                  "--level", "analytical", "--explain"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.stdout
     assert "CTA tile" in result.stdout and "waves" in result.stdout and "bound by" in result.stdout
+
+
+def test_validate_loco_prints_each_chip_with_constants_fitted_without_it():
+    result = runner.invoke(app, ["validate", "--dataset", "dev", "--levels", "roofline,analytical", "--loco"])
+    assert result.exit_code == 0, result.stdout
+    assert "### analytical" in result.stdout and "### roofline" not in result.stdout  # nothing to fit there
+    a100 = next(line for line in result.stdout.splitlines() if line.startswith("| a100-sxm-80gb"))
+    assert "0.77 / 0.69" in a100  # its 16-bit matrix efficiency, fitted on the other chips' GEMMs (not 0.82)
+    assert "all chips held out in turn" in result.stdout
