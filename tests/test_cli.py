@@ -28,6 +28,10 @@ def test_hw_show_reads_like_a_datasheet():
     assert result.exit_code == 0
     for text in ("989.4 TFLOP/s", "3.35 TB/s", "ridge point bf16", "1 : 256", "Sources", "700 W"):
         assert text in result.stdout
+    # the sustained fractions the analytical level uses, with where they come from (cross-chip defaults here)
+    for text in ("bf16 sustained fraction", "0.82", "fp8_e4m3 sustained fraction", "0.69", "0.95 / 1.24x",
+                 "validate --dataset dev --loco"):
+        assert text in result.stdout
 
 
 def test_hw_show_json_with_override():

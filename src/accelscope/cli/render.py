@@ -76,6 +76,11 @@ def print_datasheet(console: Console, hw: HardwareSpec, show_sources: bool = Tru
     console.print(derived_table(hw))
 
 
+# Source note of a value the spec leaves to the model's cross-chip constants (hardware/spec.py).
+CROSS_CHIP_DEFAULT = ("model default, fitted across chips and checked leaving each out: "
+                      "accelscope validate --dataset dev --loco (docs/validation.md)")
+
+
 def datasheet_rows(hw: HardwareSpec) -> list[tuple[str, str, str, str]]:
     c, m, v = hw.compute, hw.matrix, hw.vector
     rows = [
@@ -88,6 +93,8 @@ def datasheet_rows(hw: HardwareSpec) -> list[tuple[str, str, str, str]]:
     if m.systolic:
         rows.append(("matrix", "systolic array", "x".join(map(str, m.systolic)), _source_note(m, "systolic")))
     rows.append(("matrix", f"units per {c.core_name}", str(m.units_per_core), _source_note(m, "units_per_core")))
+    rows += [("matrix", f"{dtype} sustained fraction", f"{hw.matrix_efficiency(dtype):.2f}",
+              _source_note(m, "efficiency") if dtype in m.efficiency else CROSS_CHIP_DEFAULT) for dtype in m.peak]
     rows.append(("vector", f"fp32 lanes per {c.core_name}", str(v.lanes_per_core), _source_note(v, "lanes_per_core")))
     rows += [("vector", dtype, fq(peak, "flops"), _source_note(v, "peak")) for dtype, peak in v.peak.items()]
     if hw.sfu:
@@ -102,6 +109,10 @@ def datasheet_rows(hw: HardwareSpec) -> list[tuple[str, str, str, str]]:
                      _source_note(level, "bandwidth")))
         if level.latency is not None:
             rows.append((f"memory.{name}", "latency", fq(level.latency, "time"), _source_note(level, "latency")))
+        if level.kind == "dram" or level.efficiency < 1 or level.write_cost > 1:
+            note = _source_note(level, "efficiency") if "efficiency" in level.sources else CROSS_CHIP_DEFAULT
+            rows.append((f"memory.{name}", "achievable read fraction / write cost",
+                         f"{level.efficiency:.2f} / {level.write_cost:.2f}x", note))
     rows += _interconnect_rows(hw)
     if hw.power:
         rows.append(("power", "TDP", fq(hw.power.tdp, "power"), _source_note(hw.power, "tdp")))

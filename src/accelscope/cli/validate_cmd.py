@@ -33,10 +33,11 @@ def validate_command(
     source = dataset or file
     if source is None:
         raise ValueError("validate: give a FILE or --dataset NAME (e.g. --dataset dev)")
+    wanted = [level.strip() for level in levels.split(",") if level.strip()]
     if loco:
-        _print_loco(source, [level.strip() for level in levels.split(",") if level.strip()])
+        _print_loco(source, wanted)
         return
-    results = validate(source, [level.strip() for level in levels.split(",") if level.strip()])
+    results = validate(source, wanted)
     summary = summarize(results)
     if plots:
         from ..measure.plots import write_validation_plots

@@ -79,6 +79,11 @@ MATRIX_EFFICIENCY_WIDE = 0.82  # 16-bit and wider operands
 MATRIX_EFFICIENCY_NARROW = 0.69  # 8-bit and narrower
 
 
+def narrow_operands(dtype: str) -> bool:
+    """8-bit or narrower operands: the width MATRIX_EFFICIENCY_NARROW applies to."""
+    return DTYPE_BITS.get(canonical_dtype(dtype), 16) <= 8
+
+
 class Matrix(Section):
     """Matrix (tensor-core / systolic / MXU) unit."""
 
@@ -131,7 +136,7 @@ class Sfu(Section):
 # stream, since the bus turns around between reads and writes (JEDEC tWTR / tRTW) and writes wait for write
 # recovery (write_cost, x a read byte). One pair for every chip, fitted across chips to public STREAM-type
 # measurements (BabelStream Dot / Copy / Triad on A100, H100, H200) and checked on each chip left out of the
-# fit: scripts/fit_global_constants.py; numbers in docs/validation.md.
+# fit: measure/globalfit.py, `accelscope validate --dataset dev --loco`; numbers in docs/validation.md.
 DRAM_EFFICIENCY = 0.95
 DRAM_WRITE_COST = 1.24
 
@@ -157,9 +162,9 @@ class MemoryLevel(Section):
             data = {"efficiency": DRAM_EFFICIENCY, "write_cost": DRAM_WRITE_COST, **data}
         return data
 
-    def transfer_seconds(self, read_bytes: float, written_bytes: float, bandwidth: float | None = None) -> float:
-        """Seconds to stream these bytes at the achievable rate (`bandwidth` overrides the level's, e.g. a share)."""
-        return (read_bytes + written_bytes * self.write_cost) / ((bandwidth or self.bandwidth) * self.efficiency)
+    def transfer_seconds(self, read_bytes: float, written_bytes: float) -> float:
+        """Seconds to stream these bytes through the level at its achievable rate."""
+        return (read_bytes + written_bytes * self.write_cost) / (self.bandwidth * self.efficiency)
 
 
 class ScaleUp(Section):
@@ -329,7 +334,7 @@ class HardwareSpec(BaseModel):
         chosen = self.matrix_dtype(dtype) or canonical_dtype(dtype)
         if chosen in self.matrix.efficiency:
             return self.matrix.efficiency[chosen]
-        return MATRIX_EFFICIENCY_NARROW if DTYPE_BITS.get(chosen, 16) <= 8 else MATRIX_EFFICIENCY_WIDE
+        return MATRIX_EFFICIENCY_NARROW if narrow_operands(chosen) else MATRIX_EFFICIENCY_WIDE
 
     def matrix_peak(self, dtype: str) -> float:
         """Dense matrix FLOP/s for `dtype` (falling back to the path the chip would use)."""

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..hardware import HardwareSpec, list_hardware, load_hardware
-from ..hardware.dtypes import DTYPE_BITS
+from ..hardware.spec import narrow_operands
 from .dataset import MeasuredRow
-from .predict import Prediction, hardware_id, predict
+from .predict import Prediction, hardware_id, predict, row_dtype
 
 DRAM_EFFICIENCY_GRID = tuple(np.round(np.arange(0.70, 1.0001, 0.01), 2))
 DRAM_WRITE_COST_GRID = tuple(np.round(np.arange(1.0, 1.6001, 0.02), 2))
@@ -58,7 +58,7 @@ def with_constants(hw: HardwareSpec, c: Constants) -> HardwareSpec:
     if memory[main].kind == "dram":
         memory[main] = memory[main].model_copy(update={"efficiency": c.dram_efficiency,
                                                        "write_cost": c.dram_write_cost})
-    efficiency = {d: c.matrix_narrow if DTYPE_BITS.get(d, 16) <= 8 else c.matrix_wide for d in hw.matrix.peak}
+    efficiency = {d: c.matrix_narrow if narrow_operands(d) else c.matrix_wide for d in hw.matrix.peak}
     return hw.model_copy(update={"memory": memory, "matrix": hw.matrix.model_copy(update={"efficiency": efficiency})})
 
 
@@ -91,10 +91,6 @@ def _fit(by_chip: dict[str, list[MeasuredRow]], chips: Sequence[str], grid: list
     return best
 
 
-def _narrow(row: MeasuredRow) -> bool:
-    return any(key in row.dtype.lower() for key in ("fp8", "int8", "fp6", "fp4", "int4"))
-
-
 def fit_constants(rows: Sequence[MeasuredRow], chips: Sequence[str] | None = None,
                   level: str = "analytical") -> Constants:
     """Fit the DRAM pair on the memory rows, then the matrix efficiencies on the GEMM rows of each operand width,
@@ -105,7 +101,7 @@ def fit_constants(rows: Sequence[MeasuredRow], chips: Sequence[str] | None = Non
                                      for w in DRAM_WRITE_COST_GRID], level)
     fitted = {}
     for narrow in (False, True):
-        gemm_rows = _chip_rows([r for r in rows if _narrow(r) == narrow], MATRIX_CATEGORIES)
+        gemm_rows = _chip_rows([r for r in rows if narrow_operands(row_dtype(r.dtype)) == narrow], MATRIX_CATEGORIES)
         gemm_chips = [c for c in (chips or gemm_rows) if c in gemm_rows]
         best = _fit(gemm_rows, gemm_chips, [Constants(d.dram_efficiency, d.dram_write_cost, m, m)
                                             for m in MATRIX_EFFICIENCY_GRID], level)

@@ -90,7 +90,8 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         return Skip(f"does not fit: {exc}")
 
 
-def _dtype(text: str) -> str:
+def row_dtype(text: str) -> str:
+    """The canonical dtype a row's dtype text names (fp16 when it names none)."""
     text = text.lower()
     for key, name in (("fp8", "fp8_e4m3"), ("bf16", "bf16"), ("fp16", "fp16"), ("tf32", "tf32"), ("fp32", "fp32"),
                       ("fp64", "fp64"), ("int8", "int8")):
@@ -150,7 +151,7 @@ def _gemm(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | 
     s = row.shape
     if not {"M", "N", "K"} <= set(s):
         return Skip("no M/N/K in the shape")
-    dtype = _dtype(row.dtype)
+    dtype = row_dtype(row.dtype)
     op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype=dtype, batch=int(s.get("batch", 1)))
     seconds, bound = _device_seconds(row, op, Gemm(m=1, n=1, k=1, dtype=dtype), hw, level)
     return _with_bound(_time_or_rate(row, seconds, op.cost().matrix_flops), bound)
@@ -166,7 +167,7 @@ def _attention(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predicti
     variant = "math" if " math " in f" {row.op.lower()} " else None  # PyTorch's unfused SDPA backend
     op = Attention(batch=int(s["batch"]), heads=int(s["heads"]), head_dim=int(s["head_dim"]),
                    q_len=int(s["seqlen_q"]), kv_len=int(s["seqlen_k"]), causal=bool(s.get("causal")),
-                   dtype=_dtype(row.dtype), phase=phase, variant=variant)  # type: ignore[arg-type]
+                   dtype=row_dtype(row.dtype), phase=phase, variant=variant)  # type: ignore[arg-type]
     fwd = 4 * op.batch * op.q_len * op.kv_len * op.heads * op.head_dim / (2 if op.causal else 1)
     convention = fwd * (3.5 if phase == "fwd_bwd" else 1.0)  # the benchmark's own FLOP count
     est = estimate(op, hw, level)
@@ -182,7 +183,7 @@ def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction 
     if row.shape.get("resident"):
         return Skip("cache-resident bandwidth: the models read a standalone op's operands from main memory")
     if "elements" in row.shape:  # accelscope bench rows: explicit size and dtype
-        return _stream(row, hw, level, kernel, int(row.shape["elements"]), _dtype(row.dtype))
+        return _stream(row, hw, level, kernel, int(row.shape["elements"]), row_dtype(row.dtype))
     if kernel == "dot":  # sum(a * b): reads two arrays, writes a scalar
         op = Elementwise("mul", BABELSTREAM_ELEMENTS, "fp64", inputs=2, outputs=0)
         est = estimate(op, hw, level)
@@ -210,7 +211,7 @@ def _stream(row: MeasuredRow, hw: HardwareSpec | str, level: str, kernel: str, e
 
 
 def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
-    s, op_name, dtype = row.shape, row.op.lower(), _dtype(row.dtype)
+    s, op_name, dtype = row.shape, row.op.lower(), row_dtype(row.dtype)
     if "softmax" in op_name:
         op: Any = Softmax(rows=int(s["M"]), cols=int(s["N"]), dtype=dtype)
         trivial: Any = Softmax(rows=1, cols=1, dtype=dtype)
@@ -261,7 +262,7 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     tp = int(s.get("TP", 1)) if str(s.get("TP", 1)).isdigit() else 1
     dtype_text = row.dtype.lower()
     weight_only = "weight-only" in dtype_text
-    dtype = "bf16" if weight_only else _dtype(dtype_text)
+    dtype = "bf16" if weight_only else row_dtype(dtype_text)
     weights = ("int4" if "int4" in dtype_text else "int8") if weight_only else None
     kv = "fp8_e4m3" if "fp8 kv" in dtype_text else ("bf16" if dtype.startswith("int") or weight_only else dtype)
     batch = int(s.get("batch", 1))
@@ -299,7 +300,7 @@ def _llm_training(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predi
     dp = gpus // (tp * pp)
     global_batch = int(s["global_batch"])
     r = train(load_model(config), hw, tp=tp, pp=pp, dp=dp, seq_len=seq, global_batch=global_batch,
-              micro_batch=int(s.get("micro_batch", 1)), dtype=_dtype(row.dtype), recompute="full", level=level,
+              micro_batch=int(s.get("micro_batch", 1)), dtype=row_dtype(row.dtype), recompute="full", level=level,
               check_memory=False)
     if row.metric == "iteration_time":
         return Prediction(r.step_s, "")
