@@ -6,7 +6,7 @@ import pytest
 
 import accelscope as acs
 from accelscope.perf.analytical import gemm_mapping
-from accelscope.workload import Attention, Collective, Elementwise, Gemm, GroupedGemm, Softmax
+from accelscope.workload import Attention, Collective, Elementwise, Gemm, GroupedGemm, Norm, Softmax
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +111,45 @@ def test_matrix_efficiency_by_operand_width_and_spec_override(h100):
     op = Gemm(8192, 8192, 8192, "bf16")
     ratio = acs.estimate(op, h100, level="analytical").seconds / acs.estimate(op, measured, level="analytical").seconds
     assert ratio == pytest.approx(0.9 / MATRIX_EFFICIENCY_WIDE, rel=0.02)
+
+
+def test_scalar_kernel_is_bound_by_bytes_in_flight(h100):
+    """Little's law: vLLM's scalar RMSNorm keeps one 2-byte load per thread in flight and reads each row twice."""
+    op = Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16", kernel="scalar")
+    est = acs.estimate(op, h100, level="analytical")
+    in_flight = 132 * 2048 * 2  # SMs x resident threads x one fp16 element = 540,672 B
+    first = 4096 * 4096 * 2 + 4096 * 2  # the rows from DRAM (600 ns), plus the weight
+    again = 4096 * 4096 * 2  # the second pass from L2 (260 ns)
+    bound = (first * 600e-9 + again * 260e-9) / in_flight  # 53.4 us, longer than the 23.6 us of DRAM traffic
+    assert est.details["latency_bound_seconds"] == pytest.approx(bound, rel=1e-9)
+    assert est.seconds == pytest.approx(600e-9 + bound + 2.5e-6, rel=1e-9)
+    # the vectorized kernel (16 B x 4 in flight per thread) reads once and is bound by DRAM bandwidth instead
+    tuned = acs.estimate(Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16"), h100, level="analytical")
+    assert tuned.seconds < est.seconds / 2 and tuned.bound == "memory"
+
+
+def test_more_bandwidth_does_not_help_a_latency_bound_kernel(h100):
+    """What-if for a chip designer: doubling HBM bandwidth leaves a kernel short of bytes in flight as slow."""
+    op = Elementwise("swiglu", 4096 * 11008, "fp16", kernel="scalar")
+    faster = h100.with_overrides({"memory.hbm.bandwidth": "6.7 TB/s"})
+    base, doubled = (acs.estimate(op, hw, level="analytical").seconds for hw in (h100, faster))
+    assert doubled == pytest.approx(base, rel=1e-9)
+    tuned = Elementwise("swiglu", 4096 * 11008, "fp16")
+    assert acs.estimate(tuned, faster, level="analytical").seconds < acs.estimate(tuned, h100, level="analytical").seconds
+
+
+def test_unknown_streaming_kernel_names_the_choices():
+    with pytest.raises(ValueError, match=r"Norm.kernel: unknown kernel 'warp'; use one of vectorized, scalar"):
+        Norm(rows=1, hidden=8, kernel="warp")
+
+
+def test_published_clock_under_load_is_used_for_amd_gemms():
+    """MI300X: AMD's max-achievable 708 TFLOP/s BF16 (median 1207 MHz under load) / 1307.4 peak = 0.542."""
+    mi300x = acs.load_hardware("mi300x")
+    assert mi300x.matrix_efficiency("bf16") == 0.542 and mi300x.matrix_efficiency("fp8") == 0.487
+    from accelscope.measure.globalfit import Constants, with_constants
+    refit = with_constants(mi300x, Constants(0.9, 1.1, 0.8, 0.7))
+    assert refit.matrix_efficiency("bf16") == 0.542 and refit.matrix_efficiency("fp32") == 0.8  # own value kept
 
 
 def test_memory_efficiency_slows_streaming_ops(h100):

@@ -137,14 +137,20 @@ def est_attention(
     _report(op, hw, sets, level, as_json, explain)
 
 
+KernelOpt = Annotated[str, typer.Option(
+    help="How the kernel loads: vectorized (16-B loads, 4 in flight) | scalar (one element at a time, row read "
+         "twice); the analytical level bounds reads by Little's law")]
+
+
 @est_app.command("softmax")
 def est_softmax(
     rows: Annotated[int, typer.Option()], cols: Annotated[int, typer.Option()], hw: HwOpt,
     dtype: DtypeOpt = "bf16",
+    kernel: KernelOpt = "vectorized",
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """Row softmax (unfused)."""
-    _report(ir.Softmax(rows=rows, cols=cols, dtype=dtype), hw, sets, level, as_json, explain)
+    _report(ir.Softmax(rows=rows, cols=cols, dtype=dtype, kernel=kernel), hw, sets, level, as_json, explain)
 
 
 @est_app.command("norm")
@@ -152,11 +158,12 @@ def est_norm(
     rows: Annotated[int, typer.Option()], hidden: Annotated[int, typer.Option()], hw: HwOpt,
     kind: Annotated[str, typer.Option(help="rms | layer")] = "rms",
     dtype: DtypeOpt = "bf16",
+    kernel: KernelOpt = "vectorized",
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """RMSNorm or LayerNorm."""
-    _report(ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype), hw, sets, level, as_json,  # type: ignore[arg-type]
-            explain)
+    _report(ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype, kernel=kernel),  # type: ignore[arg-type]
+            hw, sets, level, as_json, explain)
 
 
 @est_app.command("elementwise")
@@ -164,10 +171,11 @@ def est_elementwise(
     op: Annotated[str, typer.Option("--op", help=f"One of: {', '.join(ir.ELEMENTWISE_OPS)}")],
     elements: Annotated[int, typer.Option()], hw: HwOpt,
     dtype: DtypeOpt = "bf16",
+    kernel: KernelOpt = "vectorized",
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """A named pointwise op."""
-    _report(ir.Elementwise(op=op, elements=elements, dtype=dtype), hw, sets, level, as_json, explain)
+    _report(ir.Elementwise(op=op, elements=elements, dtype=dtype, kernel=kernel), hw, sets, level, as_json, explain)
 
 
 @est_app.command("collective")

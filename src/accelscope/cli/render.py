@@ -214,5 +214,7 @@ def explain_lines(est: Estimate) -> list[str]:
             f"overheads: prologue {fq(m['prologue_seconds'], 'time')}, epilogue {fq(m['epilogue_seconds'], 'time')}, "
             f"split-K reduction {fq(m['reduction_seconds'], 'time')}; bound by {m['bound']}",
         ]
-    lines += [f"{key.replace('_', ' ')}: {value}" for key, value in d.items()]
+    lines += [f"{key.replace('_seconds', '_time').replace('_', ' ')}: "
+              f"{fq(value, 'time') if key.endswith('_seconds') and isinstance(value, float) else value}"
+              for key, value in d.items()]
     return lines

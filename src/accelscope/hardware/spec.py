@@ -62,6 +62,9 @@ class Compute(Section):
     # Clock held under sustained full matrix load (power/thermal limited). The analytical and sim levels scale
     # matrix and vector peaks by sustained_clock / clock; unset means the quoted clock is held.
     sustained_clock: Frequency | None = None
+    # Threads a core keeps resident (NVIDIA: 2048 per SM from compute capability 8.0 to 10.x). With the DRAM
+    # latency it bounds the bytes a streaming kernel can have in flight (Little's law); unset: no such bound.
+    max_threads_per_core: int | None = Field(default=None, gt=0)
 
     @property
     def clock_ratio(self) -> float:
@@ -75,7 +78,7 @@ class Compute(Section):
 # they do twice the work per clock and throttle harder on power-limited parts (H100/H200 FP8 vs BF16 in the
 # ml-engineering MAMF table). A chip with a measured clock under load (compute.sustained_clock) or its own
 # matrix.efficiency is better served by those.
-MATRIX_EFFICIENCY_WIDE = 0.82  # 16-bit and wider operands
+MATRIX_EFFICIENCY_WIDE = 0.81  # 16-bit and wider operands
 MATRIX_EFFICIENCY_NARROW = 0.69  # 8-bit and narrower
 
 

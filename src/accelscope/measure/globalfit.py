@@ -52,13 +52,15 @@ class HeldOut:
 
 
 def with_constants(hw: HardwareSpec, c: Constants) -> HardwareSpec:
-    """`hw` with the constants applied to its main memory (if DRAM) and matrix unit."""
+    """`hw` with the constants applied to its main memory (if DRAM) and to each matrix dtype the spec gives no
+    sourced fraction of its own (a chip's published clock under load is kept, as in normal use)."""
     memory = dict(hw.memory)
     main = hw.main_memory_name
     if memory[main].kind == "dram":
         memory[main] = memory[main].model_copy(update={"efficiency": c.dram_efficiency,
                                                        "write_cost": c.dram_write_cost})
-    efficiency = {d: c.matrix_narrow if narrow_operands(d) else c.matrix_wide for d in hw.matrix.peak}
+    default = {d: c.matrix_narrow if narrow_operands(d) else c.matrix_wide for d in hw.matrix.peak}
+    efficiency = {**default, **hw.matrix.efficiency}
     return hw.model_copy(update={"memory": memory, "matrix": hw.matrix.model_copy(update={"efficiency": efficiency})})
 
 

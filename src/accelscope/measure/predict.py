@@ -210,6 +210,12 @@ def _stream(row: MeasuredRow, hw: HardwareSpec | str, level: str, kernel: str, e
     return _with_bound(_time_or_rate(row, est.seconds, op.cost().bytes), est.bound)
 
 
+def _streaming_kernel(row: MeasuredRow) -> str:
+    """The kernel a row's harness ran: Vidur profiles Sarathi-Serve's layers, whose RMSNorm and SiluAndMul are
+    vLLM's scalar CUDA kernels (workload.ops.STREAMING_KERNELS["scalar"]); other rows: a vectorized kernel."""
+    return "scalar" if "vidur" in (row.source + row.hardware).lower() else "vectorized"
+
+
 def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s, op_name, dtype = row.shape, row.op.lower(), row_dtype(row.dtype)
     if "softmax" in op_name:
@@ -220,7 +226,8 @@ def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predic
         op, elements = Norm(rows=int(s["M"]), hidden=int(s["N"]), norm="layer", dtype=dtype), int(s["M"]) * int(s["N"])
         trivial = Norm(rows=1, hidden=1, norm="layer", dtype=dtype)
     elif "rmsnorm" in op_name:
-        op = Norm(rows=int(s["num_tokens"]), hidden=int(s["hidden"]), norm="rms", dtype=dtype)
+        op = Norm(rows=int(s["num_tokens"]), hidden=int(s["hidden"]), norm="rms", dtype=dtype,
+                  kernel=_streaming_kernel(row))
         trivial = Norm(rows=1, hidden=1, norm="rms", dtype=dtype)
         elements = int(s["num_tokens"]) * int(s["hidden"])
     elif "gelu" in op_name:
@@ -228,7 +235,8 @@ def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predic
         trivial = Elementwise("gelu", 1, dtype)
     elif "siluandmul" in op_name:
         rows, width = s["output_shape"]
-        op, elements = Elementwise("swiglu", int(rows) * int(width), dtype), int(rows) * int(width)
+        op = Elementwise("swiglu", int(rows) * int(width), dtype, kernel=_streaming_kernel(row))
+        elements = int(rows) * int(width)
         trivial = Elementwise("swiglu", 1, dtype)
     else:
         return Skip(f"elementwise op {row.op!r} not mapped")

@@ -313,12 +313,41 @@ class Attention(Op):
 
 
 @dataclass(frozen=True, slots=True)
+class StreamingKernel:
+    """How a memory-bound kernel issues its loads, which sets the bytes it can keep in flight (Little's law:
+    achievable bandwidth <= bytes in flight / memory latency), and how often a row reduction reads its row."""
+
+    load_bytes: int | None  # bytes one thread loads per input per load instruction; None: one element
+    outstanding: int  # independent loads per input each thread keeps in flight (loop unrolling)
+    row_passes: int  # times a row reduction (norm, softmax) reads its input row; passes after the first hit L2
+    note: str
+
+
+STREAMING_KERNELS: dict[str, StreamingKernel] = {
+    # 16-byte vector loads, several in flight per thread, the row kept on chip between the reduction and the
+    # write: what tuned libraries ship (e.g. Apex/TransformerEngine norms, Triton persistent reductions).
+    "vectorized": StreamingKernel(16, 4, 1, "16-B loads, 4 outstanding per thread, one pass"),
+    # One element per thread per loop iteration, loop not unrolled, the row re-read for the normalisation:
+    # vLLM <= 0.4 csrc/layernorm_kernels.cu rms_norm_kernel and csrc/activation_kernels.cu silu_and_mul_kernel
+    # (one 1024-thread block per token), as used by Sarathi-Serve and profiled by Vidur.
+    "scalar": StreamingKernel(None, 1, 2, "one element load per thread at a time, row read twice"),
+}
+
+
+def _check_kernel(op: object, kernel: str) -> None:
+    if kernel not in STREAMING_KERNELS:
+        raise ValueError(f"{type(op).__name__}.kernel: unknown kernel {kernel!r}; use one of "
+                         f"{', '.join(STREAMING_KERNELS)}")
+
+
+@dataclass(frozen=True, slots=True)
 class Softmax(Op):
     """Row softmax over `cols` for `rows` rows (unfused: reads the scores, writes probabilities)."""
 
     rows: int
     cols: int
     dtype: str = "bf16"
+    kernel: str = "vectorized"  # STREAMING_KERNELS
     kind: ClassVar[str] = "softmax"
     # max, subtract, sum, multiply by 1/sum (the reciprocal is one SFU op per row)
     VECTOR_FLOPS: ClassVar[int] = 4
@@ -326,6 +355,7 @@ class Softmax(Op):
     def __post_init__(self) -> None:
         _positive(self, rows=self.rows, cols=self.cols)
         _check_dtype(self, "dtype", self.dtype)
+        _check_kernel(self, self.kernel)
 
     def cost(self) -> OpCost:
         elems = self.rows * self.cols
@@ -343,6 +373,7 @@ class Norm(Op):
     hidden: int
     norm: Literal["rms", "layer"] = "rms"
     dtype: str = "bf16"
+    kernel: str = "vectorized"  # STREAMING_KERNELS
     kind: ClassVar[str] = "norm"
     # per element: rms = square-accumulate (FMA, 2) + scale by rstd and weight (2); layer adds the mean pass,
     # centring and the bias (3 more). NB: Welford updates are counted as the two-pass equivalent.
@@ -353,6 +384,7 @@ class Norm(Op):
         if self.norm not in ("rms", "layer"):
             raise ValueError(f"Norm.norm: expected 'rms' or 'layer' (got {self.norm!r})")
         _check_dtype(self, "dtype", self.dtype)
+        _check_kernel(self, self.kernel)
 
     @property
     def name(self) -> str:
@@ -400,6 +432,7 @@ class Elementwise(Op):
     outputs: int | None = None
     flops_per_element: float | None = None
     out_dtype: str | None = None
+    kernel: str = "vectorized"  # STREAMING_KERNELS
     kind: ClassVar[str] = "elementwise"
 
     def __post_init__(self) -> None:
@@ -411,6 +444,7 @@ class Elementwise(Op):
             )
         _check_dtype(self, "dtype", self.dtype)
         _check_dtype(self, "out_dtype", self.out_dtype)
+        _check_kernel(self, self.kernel)
 
     @property
     def name(self) -> str:

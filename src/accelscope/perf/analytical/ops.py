@@ -6,8 +6,9 @@ Attention (FlashAttention): Q blocks x KV blocks per (batch, head), causal block
   matrix unit, exp on the SFU, online-softmax arithmetic on the vector unit. fa2 runs softmax after each block's
   matmuls; fa3 (needs matrix.async_overlap) overlaps them (ping-pong). Decode splits the KV sequence across
   cores (split-KV) and is bound by reading the cache.
-Memory-bound ops: one kernel streams its bytes: launch + DRAM latency + bytes / achievable bandwidth, from L2
-  when the inputs fit in half of it (produced by the previous kernel), plus vector and SFU time if larger.
+Memory-bound ops: one kernel streams its bytes from main memory: launch + DRAM latency + the longest of
+  bytes / achievable bandwidth, its Little's-law bound (bytes in flight per thread x resident threads / DRAM
+  latency) and its vector and SFU time.
 Collectives: alpha-beta model of ring, double-binary-tree and in-switch (NVLS) all-reduce; NCCL picks the
   fastest, and so do we. Hierarchical beyond a scale-up domain.
 """
@@ -21,13 +22,18 @@ from ...hardware.dtypes import canonical_dtype, dtype_bytes
 from ...hardware.spec import ScaleUp
 from ...workload.ops import (
     ATTENTION_BWD_VECTOR_FLOPS,
+    ELEMENTWISE_OPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
+    STREAMING_KERNELS,
     Attention,
     Collective,
+    Elementwise,
     Gemm,
     GroupedGemm,
+    Norm,
     Op,
     OpCost,
+    Softmax,
     _out_dtype,
 )
 from ..collectives import group_bandwidth, wire_factor
@@ -141,7 +147,6 @@ def unfused_attention(op: Attention, hw: HardwareSpec) -> Estimate:
     """PyTorch's math backend / eager attention: S = QK^T written to memory, softmax, then P V, as three kernels.
 
     The full Sq x Skv score matrix is computed and stored even when causal (the mask is applied to it)."""
-    from ...workload.ops import Softmax
 
     heads = op.batch * op.heads
     dv = op.v_head_dim or op.head_dim
@@ -239,10 +244,16 @@ def _l2_bandwidth(hw: HardwareSpec) -> float:
 
 # ----- memory-bound ops -----------------------------------------------------------------------------------------
 def streaming(op: Op, hw: HardwareSpec) -> Estimate:
-    """One streaming kernel: DRAM latency + bytes / achievable bandwidth, or its arithmetic if that is longer.
+    """One streaming kernel: DRAM latency + the longest of its DRAM traffic, its latency bound, its arithmetic.
 
     Inputs come from main memory. NB: a consumer right after its producer can hit in L2; measured PyTorch
-    softmax/layernorm throughputs on A100 (LLMCompass's data) show no such gain, so it is not modelled."""
+    softmax/layernorm throughputs on A100 (LLMCompass's data) show no such gain, so it is not modelled.
+
+    Latency bound (Little's law): a chip keeps at most cores x max_threads_per_core threads resident, each with
+    the kernel's loads in flight (`StreamingKernel`), so reads cannot arrive faster than bytes in flight / DRAM
+    latency. A tuned kernel (16-B loads, 4 outstanding) clears this on today's GPUs; a scalar one does not, and
+    neither would a tuned one on a chip whose bandwidth outgrew its threads. A row reduction that re-reads its
+    row (row_passes > 1) serves the re-reads from L2, at L2 latency and bandwidth."""
     cost = op.cost()
     ratio = hw.compute.clock_ratio
     hbm = hw.main_memory
@@ -254,9 +265,50 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
         t_sfu, extra = _sfu_seconds(function, count, hw, vector_rate)
         sfu += t_sfu
         vector += extra
-    seconds = (hbm.latency or 0.0) + max(memory, vector, sfu)
-    return _estimate(op, hw, {"memory": memory, "vector": vector, "sfu": sfu}, seconds, cost,
-                     {"source": hw.main_memory_name})
+    reread, latency_bound, kernel = _latency_bound(op, cost.bytes_read, hw)
+    memory += reread
+    seconds = (hbm.latency or 0.0) + max(memory, latency_bound, vector, sfu)
+    details: dict[str, object] = {"source": hw.main_memory_name, "kernel": kernel}
+    if latency_bound:
+        details["latency_bound_seconds"] = latency_bound
+    busy = {"memory": max(memory, latency_bound), "vector": vector, "sfu": sfu}
+    return _estimate(op, hw, busy, seconds, cost, details)
+
+
+def _latency_bound(op: Op, bytes_read: float, hw: HardwareSpec) -> tuple[float, float, str]:
+    """(seconds of L2 re-reads, Little's-law seconds for all reads (0 if the spec lacks the facts), kernel name)."""
+    name = getattr(op, "kernel", "vectorized")
+    kernel = STREAMING_KERNELS[name]
+    width = dtype_bytes(getattr(op, "dtype", "bf16"))
+    if isinstance(op, (Norm, Softmax)):
+        streams, row_bytes = 1, op.rows * (op.hidden if isinstance(op, Norm) else op.cols) * width
+        reread_bytes = (kernel.row_passes - 1) * row_bytes
+    else:
+        streams = _input_streams(op)
+        reread_bytes = 0.0
+    l2_bw = _l2_bandwidth(hw) if reread_bytes else 0.0
+    reread = reread_bytes / l2_bw if l2_bw else 0.0
+    threads, dram_latency = hw.compute.max_threads_per_core, hw.main_memory.latency
+    if not threads or not dram_latency:
+        return reread, 0.0, name
+    in_flight = hw.compute.cores * threads * streams * (kernel.load_bytes or width) * kernel.outstanding
+    l2_latency = (_l2_latency(hw) or dram_latency) if reread_bytes else 0.0
+    bound = (bytes_read * dram_latency + reread_bytes * l2_latency) / in_flight
+    return reread, bound, name
+
+
+def _input_streams(op: Op) -> int:
+    """Arrays a pointwise kernel reads per element (each thread has a load of each in flight)."""
+    if isinstance(op, Elementwise):
+        return max(op.inputs if op.inputs is not None else ELEMENTWISE_OPS.get(op.op, (0, (), 1, 1))[2], 1)
+    return 1
+
+
+def _l2_latency(hw: HardwareSpec) -> float:
+    for level in hw.memory.values():
+        if level.kind == "cache" and level.scope == "chip":
+            return level.latency or 0.0
+    return 0.0
 
 
 # ----- collectives ----------------------------------------------------------------------------------------------
