@@ -5,6 +5,7 @@ import pytest
 pytest.importorskip("torch")
 
 import accelscope as acs
+from accelscope.hardware.spec import DRAM_WRITE_COST
 from accelscope.measure import load_rows, summarize, validate, write_rows
 from accelscope.measure.bench import BenchConfig, median_seconds, run_cpu_suite
 from accelscope.measure.calibrate import calibrate
@@ -48,10 +49,13 @@ def test_validate_predicts_every_bench_row(rows):
 def test_calibration_fits_this_machines_dram_bandwidth(rows):
     memory = [r for r in rows if r.category == "memory" and not r.shape.get("resident")]
     result = calibrate(memory, "local-cpu", ["memory.dram.bandwidth"], folds=2)
-    measured = [r.value * 1e9 for r in memory]  # GB/s -> B/s
-    # streaming ops are bandwidth-bound at these sizes: the fitted bandwidth lies within what was measured
-    # (copy, triad and read spread under load, so no tighter claim holds on a shared machine)
-    assert 0.9 * min(measured) <= result.overrides["memory.dram.bandwidth"] <= 1.1 * max(measured)
+    measured = [r.value * 1e9 for r in memory]  # GB/s -> B/s, read + written bytes over time
+    # streaming ops are bandwidth-bound at these sizes. The fitted field is the nominal bandwidth: x the DRAM read
+    # efficiency it is what a read stream sustains, and a written byte costs DRAM_WRITE_COST read bytes, so copy
+    # and triad rates (which count written bytes) sit up to that factor below it. Copy, triad and read spread
+    # under load, so no tighter claim holds on a shared machine.
+    read_rate = result.overrides["memory.dram.bandwidth"] * acs.load_hardware("local-cpu").main_memory.efficiency
+    assert 0.9 * min(measured) <= read_rate <= 1.1 * DRAM_WRITE_COST * max(measured)
     # the search starts at the preset's value and keeps its best point: fitting never makes the rows worse
     assert result.train_error <= result.baseline_error + 1e-12
 
