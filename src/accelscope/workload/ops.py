@@ -330,7 +330,7 @@ STREAMING_KERNELS: dict[str, StreamingKernel] = {
     # One element per thread per loop iteration, loop not unrolled, the row re-read for the normalisation:
     # vLLM <= 0.4 csrc/layernorm_kernels.cu rms_norm_kernel and csrc/activation_kernels.cu silu_and_mul_kernel
     # (one 1024-thread block per token), as used by Sarathi-Serve and profiled by Vidur.
-    "scalar": StreamingKernel(None, 1, 2, "one element load per thread at a time, row read twice"),
+    "scalar": StreamingKernel(None, 1, 2, "one element load per thread at a time; a row reduction reads its row twice"),
 }
 
 
@@ -450,10 +450,15 @@ class Elementwise(Op):
     def name(self) -> str:
         return self.op
 
+    @property
+    def input_arrays(self) -> int:
+        """Arrays read per element: `inputs`, else the named op's default."""
+        return self.inputs if self.inputs is not None else ELEMENTWISE_OPS.get(self.op, (0, (), 1, 1))[2]
+
     def cost(self) -> OpCost:
-        flops, sfu, n_in, n_out = ELEMENTWISE_OPS.get(self.op, (0, (), 1, 1))
+        flops, sfu, _, n_out = ELEMENTWISE_OPS.get(self.op, (0, (), 1, 1))
         flops = self.flops_per_element if self.flops_per_element is not None else flops
-        n_in = self.inputs if self.inputs is not None else n_in
+        n_in = self.input_arrays
         n_out = self.outputs if self.outputs is not None else n_out
         width_in = dtype_bytes(self.dtype)
         width_out = dtype_bytes(self.out_dtype or self.dtype)

@@ -22,7 +22,6 @@ from ...hardware.dtypes import canonical_dtype, dtype_bytes
 from ...hardware.spec import ScaleUp
 from ...workload.ops import (
     ATTENTION_BWD_VECTOR_FLOPS,
-    ELEMENTWISE_OPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
     STREAMING_KERNELS,
     Attention,
@@ -192,7 +191,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     # (FlashAttention-2, Algorithm 2); FA3 hides the atomics and the softmax behind a separate warpgroup.
     t_matrix_bwd = 2.5 * t_matrix_fwd
     t_softmax_bwd = sfu_core + scores * ATTENTION_BWD_VECTOR_FLOPS / vector_core + extra_vector
-    l2_core = _l2_bandwidth(hw) / cores
+    l2_core = _chip_cache(hw)[0] / cores
     t_atomic = 2 * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
     if variant == "fa3":
         fwd_pair = max(t_matrix_fwd, t_softmax_fwd)
@@ -234,12 +233,12 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     return _estimate(op, hw, busy, seconds, cost, details)
 
 
-def _l2_bandwidth(hw: HardwareSpec) -> float:
-    """Achievable bandwidth of the first chip-wide cache (0 if the chip has none)."""
+def _chip_cache(hw: HardwareSpec) -> tuple[float, float]:
+    """(achievable bandwidth B/s, latency s) of the first chip-wide cache; zeros if the chip has none."""
     for name, level in hw.memory.items():
         if level.kind == "cache" and level.scope == "chip":
-            return hw.level_total(name)[1] * level.efficiency
-    return 0.0
+            return hw.level_total(name)[1] * level.efficiency, level.latency or 0.0
+    return 0.0, 0.0
 
 
 # ----- memory-bound ops -----------------------------------------------------------------------------------------
@@ -268,7 +267,8 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
     reread, latency_bound, kernel = _latency_bound(op, cost.bytes_read, hw)
     memory += reread
     seconds = (hbm.latency or 0.0) + max(memory, latency_bound, vector, sfu)
-    details: dict[str, object] = {"source": hw.main_memory_name, "kernel": kernel}
+    details: dict[str, object] = {"source": hw.main_memory_name,
+                                  "kernel": f"{kernel} ({STREAMING_KERNELS[kernel].note})"}
     if latency_bound:
         details["latency_bound_seconds"] = latency_bound
     busy = {"memory": max(memory, latency_bound), "vector": vector, "sfu": sfu}
@@ -283,32 +283,19 @@ def _latency_bound(op: Op, bytes_read: float, hw: HardwareSpec) -> tuple[float, 
     if isinstance(op, (Norm, Softmax)):
         streams, row_bytes = 1, op.rows * (op.hidden if isinstance(op, Norm) else op.cols) * width
         reread_bytes = (kernel.row_passes - 1) * row_bytes
-    else:
-        streams = _input_streams(op)
+    else:  # a pointwise kernel has a load of each input array in flight per thread
+        streams = max(op.input_arrays, 1) if isinstance(op, Elementwise) else 1
         reread_bytes = 0.0
-    l2_bw = _l2_bandwidth(hw) if reread_bytes else 0.0
+    l2_bw, l2_latency = _chip_cache(hw) if reread_bytes else (0.0, 0.0)
     reread = reread_bytes / l2_bw if l2_bw else 0.0
     threads, dram_latency = hw.compute.max_threads_per_core, hw.main_memory.latency
     if not threads or not dram_latency:
         return reread, 0.0, name
     in_flight = hw.compute.cores * threads * streams * (kernel.load_bytes or width) * kernel.outstanding
-    l2_latency = (_l2_latency(hw) or dram_latency) if reread_bytes else 0.0
-    bound = (bytes_read * dram_latency + reread_bytes * l2_latency) / in_flight
+    bound = (bytes_read * dram_latency + reread_bytes * (l2_latency or dram_latency)) / in_flight
     return reread, bound, name
 
 
-def _input_streams(op: Op) -> int:
-    """Arrays a pointwise kernel reads per element (each thread has a load of each in flight)."""
-    if isinstance(op, Elementwise):
-        return max(op.inputs if op.inputs is not None else ELEMENTWISE_OPS.get(op.op, (0, (), 1, 1))[2], 1)
-    return 1
-
-
-def _l2_latency(hw: HardwareSpec) -> float:
-    for level in hw.memory.values():
-        if level.kind == "cache" and level.scope == "chip":
-            return level.latency or 0.0
-    return 0.0
 
 
 # ----- collectives ----------------------------------------------------------------------------------------------
