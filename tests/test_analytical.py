@@ -32,6 +32,31 @@ def test_wave_quantization_makes_one_extra_tile_cost_a_wave(h100):
     assert more > base * 1.02  # a sliver of extra M costs far more than its FLOPs
 
 
+def test_stream_k_removes_the_tail_wave(h100):
+    # 1024 x 9216 in 64x256 tiles = 576 tiles = 4.36 waves over 132 SMs: data-parallel pays 5 full waves
+    shape = dict(m=1024, n=9216, k=14336, dtype="fp8_e4m3")
+    dp = acs.estimate(Gemm(**shape), h100, level="analytical")
+    sk = acs.estimate(Gemm(**shape, schedule="stream-k"), h100, level="analytical")
+    m = sk.details["mapping"]
+    assert dp.details["mapping"]["schedule"] == "data-parallel" and m["schedule"] == "stream-k"
+    # each CTA computes ceil(tiles * iters / 132) K iterations = tiles/132 tiles' worth (4.36, not 5)
+    iters = 14336 / m["block_k"]
+    share = math.ceil(m["tiles"] * iters / 132) / iters
+    core_peak = (h100.matrix_peak("fp8_e4m3") * h100.matrix_efficiency("fp8_e4m3") * h100.compute.clock_ratio
+                 / 132)
+    tile_mma = 2 * m["block_m"] * m["block_n"] * 14336 / core_peak
+    assert m["mma_seconds"] == pytest.approx(share * tile_mma)
+    assert share < m["waves"] == 5
+    assert m["compute_seconds"] >= share * m["tile_seconds"]  # plus prologue and the partial-tile fixup
+    assert sk.seconds < dp.seconds * 0.95
+    # an exact number of waves leaves nothing for stream-K to balance: same time either way
+    full = dict(m=128 * 12, n=256 * 11, k=8192)
+    assert acs.estimate(Gemm(**full, schedule="stream-k"), h100, level="analytical").seconds == pytest.approx(
+        acs.estimate(Gemm(**full), h100, level="analytical").seconds, rel=1e-3)
+    with pytest.raises(ValueError, match=r"Gemm\.schedule"):
+        Gemm(**shape, schedule="persistent")
+
+
 def test_small_m_gemm_is_bound_by_reading_the_weights(h100):
     est = acs.estimate(Gemm(16, 22016, 4096, "fp16", shared_b=True), h100, level="analytical")
     weights = 22016 * 4096 * 2  # 180 MB of fp16 weights at 3.35 TB/s = 53.8 us

@@ -89,10 +89,13 @@ def est_gemm(
     batch: Annotated[int, typer.Option(help="Batch count.")] = 1,
     out_dtype: Annotated[str | None, typer.Option(help="Output dtype (default: input, or bf16 for <16-bit).")] = None,
     b_dtype: Annotated[str | None, typer.Option(help="Weight (B) dtype when it differs, e.g. int4.")] = None,
+    schedule: Annotated[str, typer.Option(
+        help="data-parallel (waves, split-K) | stream-k (also persistent stream-K kernels: no tail wave); "
+             "read by the analytical level")] = "data-parallel",
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """C = A @ B: 2·M·N·K FLOPs."""
-    op = ir.Gemm(m=m, n=n, k=k, dtype=dtype, batch=batch, out_dtype=out_dtype, b_dtype=b_dtype)
+    op = ir.Gemm(m=m, n=n, k=k, dtype=dtype, batch=batch, out_dtype=out_dtype, b_dtype=b_dtype, schedule=schedule)
     _report(op, hw, sets, level, as_json, explain)
 
 

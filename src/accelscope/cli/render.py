@@ -196,6 +196,16 @@ def print_estimate(console: Console, op: Op, hw: HardwareSpec, est: Estimate, ex
             console.print(f"  {line}", highlight=False)
 
 
+def _schedule_line(m: dict) -> str:
+    per_tile = f"{fq(m['tile_seconds'], 'time')} per tile"
+    if m.get("schedule") == "stream-k":
+        return (f"stream-k: {m['tiles']} tiles' K iterations shared evenly by persistent CTAs, one per core "
+                f"(no tail wave; data-parallel would need {m['waves']} waves), {per_tile}, "
+                f"{fq(m['compute_seconds'], 'time')} busy per core")
+    return (f"waves: {m['tiles']} tiles over the cores = {m['waves']} waves (last wave {m['tail_tiles']} tiles), "
+            f"{per_tile}")
+
+
 def explain_lines(est: Estimate) -> list[str]:
     """The model's reasoning in sentences: the chosen mapping, traffic per level, what bounds it."""
     d = dict(est.details)
@@ -206,8 +216,7 @@ def explain_lines(est: Estimate) -> list[str]:
         lines += [
             f"mapping: CTA tile {m['block_m']}x{m['block_n']}x{m['block_k']}, {m['stages']} pipeline stages, "
             f"split-K {m['split_k']}, cluster multicast {m['cluster']}",
-            f"waves: {m['tiles']} tiles over the cores = {m['waves']} waves (last wave {m['tail_tiles']} tiles), "
-            f"{fq(m['tile_seconds'], 'time')} per tile",
+            _schedule_line(m),
             f"traffic: HBM {fq(m['hbm_bytes'], 'bytes')} ({fq(m['hbm_seconds'], 'time')}), "
             f"L2 {fq(m['l2_bytes'], 'bytes')} ({fq(m['l2_seconds'], 'time')}); matrix busy "
             f"{fq(m['mma_seconds'], 'time')}",

@@ -78,7 +78,7 @@ class Compute(Section):
 # they do twice the work per clock and throttle harder on power-limited parts (H100/H200 FP8 vs BF16 in the
 # ml-engineering MAMF table). A chip with a measured clock under load (compute.sustained_clock) or its own
 # matrix.efficiency is better served by those.
-MATRIX_EFFICIENCY_WIDE = 0.81  # 16-bit and wider operands
+MATRIX_EFFICIENCY_WIDE = 0.82  # 16-bit and wider operands
 MATRIX_EFFICIENCY_NARROW = 0.69  # 8-bit and narrower
 
 

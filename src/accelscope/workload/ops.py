@@ -98,6 +98,9 @@ def _out_dtype(dtype: str, out_dtype: str | None) -> str:
     return dtype if dtype_bytes(dtype) >= 2 else "bf16"
 
 
+GEMM_SCHEDULES = ("data-parallel", "stream-k")
+
+
 @dataclass(frozen=True, slots=True)
 class Gemm(Op):
     """C[batch, m, n] = A[batch, m, k] @ B[(batch,) k, n].
@@ -108,6 +111,9 @@ class Gemm(Op):
     2412.19437 sec. 3.3): A scaled per row per 1 x `scale_block` tile, B per `scale_block` x `scale_block` block;
     every `scale_block` of K the tensor-core partial sums are promoted to FP32 and scaled on the vector unit,
     3 FLOPs per output element (scale_a * scale_b, then an FMA into the FP32 accumulator).
+    `schedule` (read by the analytical level): "data-parallel" tiles in waves over the cores, with split-K where
+    the tiles cannot fill the chip (what the measured cuBLAS/hipBLASLt rows behave like); "stream-k" also offers
+    persistent stream-K kernels (Osama et al., PPoPP 2023), which trade the tail wave for a partial-tile fixup.
     """
 
     m: int
@@ -119,6 +125,7 @@ class Gemm(Op):
     b_dtype: str | None = None
     shared_b: bool = False
     scale_block: int | None = None
+    schedule: str = "data-parallel"  # GEMM_SCHEDULES
     kind: ClassVar[str] = "gemm"
 
     PROMOTION_FLOPS: ClassVar[int] = 3  # per output element per K block
@@ -127,6 +134,9 @@ class Gemm(Op):
         _positive(self, m=self.m, n=self.n, k=self.k, batch=self.batch)
         if self.scale_block is not None:
             _positive(self, scale_block=self.scale_block)
+        if self.schedule not in GEMM_SCHEDULES:
+            raise ValueError(f"Gemm.schedule: unknown schedule {self.schedule!r}; use one of "
+                             f"{', '.join(GEMM_SCHEDULES)}")
         for key in ("dtype", "out_dtype", "b_dtype"):
             _check_dtype(self, key, getattr(self, key))
 

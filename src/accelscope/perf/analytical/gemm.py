@@ -13,6 +13,16 @@ For every candidate mapping (CTA tile BM x BN x BK, pipeline stages, split-K fac
 The prologue fills the pipeline (one HBM latency plus stages-1 slabs); the epilogue writes C (overlapped with
 the next wave except the last). Candidates are numpy arrays, so one search costs well under a millisecond.
 
+With `stream_k` (Gemm.schedule="stream-k"), stream-K (Osama et al., PPoPP 2023; CUTLASS's persistent
+kernels, hipBLASLt's StreamK) is a second schedule for every split-K = 1 candidate: one persistent CTA per core walks an even share of all the
+tiles' K iterations, so there is no tail wave:
+  t_stream     = ceil(tiles · iters / cores) · t_tile / iters + fixup         iters = Kc / BK
+  fixup        = one partial tile (BM·BN fp32 accumulators) written and read back through L2, plus one L2
+                 latency for the flag the owning CTA waits on; none when the shares end on tile boundaries
+The search takes whichever schedule is faster. It is not the default: on the dev set the measured cuBLAS rows
+show the tail waves a data-parallel schedule predicts (Vidur's H100 projections, Azure's A100 GEMMs), and adding
+stream-K to the default search raised the dev GEMM error from 10.9 % to 11.2 % (docs/validation.md).
+
 Block-scaled operands add vector work per tile (`BlockScaling`): promoting the partial sums to FP32 and scaling
 them every `promote_every` of K (DeepSeek-V3's FP8 recipe; MX/NVFP4 on a chip without native block-scaled MMA),
 or dequantizing each operand element on load when the kernel falls back to a 16-bit path. With asynchronous
@@ -63,6 +73,8 @@ class GemmMapping:
     reduction_seconds: float
     bound: str
     vector_seconds: float = 0.0  # block-scaling work on the vector unit (BlockScaling)
+    schedule: str = "data-parallel"  # or "stream-k": persistent CTAs over an even share of all K iterations
+    compute_seconds: float = 0.0  # the cores' busy time, prologue included (waves x tile, or the stream-K share)
 
     def as_dict(self) -> dict[str, object]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}  # type: ignore[attr-defined]
@@ -125,7 +137,7 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float]:
 
 def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
                  matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
-                 scaling: BlockScaling | None = None) -> GemmMapping:
+                 scaling: BlockScaling | None = None, stream_k: bool = False) -> GemmMapping:
     """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`."""
     cores = hw.compute.cores
     instr = hw.matrix.tile or ((*hw.matrix.systolic, 16) if hw.matrix.systolic else DEFAULT_INSTRUCTION_TILE)
@@ -168,10 +180,15 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     prologue = (hbm.latency or 0.0) + l2_lat + (stages - 1) * slab_time
     epilogue = (bm * bn * c_bytes * hbm.write_cost) / (hbm_bw / active)  # the last wave's C tiles
     reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw, 0.0)
-    compute_time = waves * tile_time + prologue
+    data_parallel = waves * tile_time + prologue
+    stream, share = _stream_k(tiles, k_chunk / bk, cores, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
+    use_stream_k = (split == 1) & (stream + prologue < data_parallel) & stream_k
+    compute_time = np.where(use_stream_k, stream + prologue, data_parallel)
     total = np.maximum(compute_time, hbm_time) + epilogue + reduction
     total = np.where(valid, total, np.inf)
     best = int(np.argmin(total))
+    # the matrix-unit and L2 busy time of the busiest core: whole tiles per wave, or its stream-K share of tiles
+    tiles_per_core = share[best] if use_stream_k[best] else waves[best]
     bound = "matrix" if mma[best] >= l2[best] else "l2"
     if vector[best] > max(mma[best], l2[best]) or (not overlap and vector[best] > 0.5 * tile_time[best]):
         bound = "vector"
@@ -181,12 +198,24 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         block_m=int(bm[best]), block_n=int(bn[best]), block_k=int(bk[best]), stages=int(stages[best]),
         split_k=int(split[best]), cluster=int(cluster[best]), tiles=int(tiles[best]), waves=int(waves[best]),
         tail_tiles=int(tiles[best] - (waves[best] - 1) * cores), tile_seconds=float(tile_time[best]),
-        mma_seconds=float(waves[best] * mma[best]), l2_seconds=float(waves[best] * l2[best]),
+        mma_seconds=float(tiles_per_core * mma[best]), l2_seconds=float(tiles_per_core * l2[best]),
         hbm_bytes=float(hbm_bytes[best] + c_total), l2_bytes=float(tiles[best] * operand_bytes[best]),
         hbm_seconds=float(hbm_time[best]), prologue_seconds=float(prologue[best]),
         epilogue_seconds=float(epilogue[best]), reduction_seconds=float(reduction[best]), bound=bound,
-        vector_seconds=float(waves[best] * vector[best]),
+        vector_seconds=float(tiles_per_core * vector[best]),
+        schedule="stream-k" if use_stream_k[best] else "data-parallel", compute_seconds=float(compute_time[best]),
     )
+
+
+def _stream_k(tiles: np.ndarray, iters: np.ndarray, cores: int, tile_time: np.ndarray, partial_bytes: np.ndarray,
+              l2_bw: float, l2_lat: float) -> tuple[np.ndarray, np.ndarray]:
+    """Stream-K busy time per core (fixup included) and the share of tiles the busiest core computes."""
+    iters_per_core = np.ceil(tiles * iters / cores)
+    share = iters_per_core / iters
+    # a share that ends inside a tile hands its partial accumulators to the tile's owner through L2
+    splits_a_tile = np.mod(iters_per_core, iters) > 0
+    fixup = 2.0 * partial_bytes / (l2_bw / cores) + l2_lat if l2_bw else 0.0
+    return share * tile_time + np.where(splits_a_tile, fixup, 0.0), share
 
 
 def _scaling_seconds(scaling: BlockScaling | None, bm: np.ndarray, bn: np.ndarray, k_chunk: np.ndarray,
@@ -203,8 +232,7 @@ def _scaling_seconds(scaling: BlockScaling | None, bm: np.ndarray, bn: np.ndarra
 
 
 def gemm_seconds(mapping: GemmMapping) -> float:
-    compute = mapping.waves * mapping.tile_seconds + mapping.prologue_seconds
-    return max(compute, mapping.hbm_seconds) + mapping.epilogue_seconds + mapping.reduction_seconds
+    return max(mapping.compute_seconds, mapping.hbm_seconds) + mapping.epilogue_seconds + mapping.reduction_seconds
 
 
 def grouped_rows(rows: tuple[float, ...]) -> list[tuple[int, int]]:

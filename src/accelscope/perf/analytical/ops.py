@@ -99,7 +99,7 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     scaling, why = block_scaling(op, hw, cost)
     peak = hw.matrix_peak(cost.matrix_dtype) * hw.matrix_efficiency(cost.matrix_dtype)
     mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, peak, hw, shared_b=op.shared_b,
-                           scaling=scaling)
+                           scaling=scaling, stream_k=op.schedule == "stream-k")
     seconds = gemm_seconds(mapping)
     busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds),
             "vector": mapping.vector_seconds}
