@@ -121,6 +121,24 @@ def test_dependencies_and_latency_are_respected(h100):
     assert e.reason == "wait:vector" and w.reason == "wait:sfu"
 
 
+def test_scalar_kernel_is_bound_by_bytes_in_flight_in_the_sim(h100):
+    """The sim applies the analytical level's Little's law to thread-issued loads: vLLM's scalar RMSNorm keeps
+    2048 threads x one fp16 element = 4 KiB in flight per SM, so a DMA of a tile takes bytes x latency / 4 KiB."""
+    op = Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16", kernel="scalar")
+    est = acs.estimate(op, h100, level="sim")
+    analytical = acs.estimate(op, h100, level="analytical").seconds  # 56.5 us: (first x 600 ns + again x 260 ns)
+    assert est.seconds == pytest.approx(analytical, rel=0.25)  # / 540,672 B in flight (test_analytical)
+    assert est.details["programs"][0]["thread_loads_in_flight_bytes_per_core"] == 2048 * 2
+    tuned = acs.estimate(Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16"), h100, level="sim").seconds
+    assert tuned < est.seconds / 2
+    # doubling HBM bandwidth barely helps the scalar kernel (only its stores, which no thread waits on, speed up)
+    # and nearly halves the tuned one
+    faster = h100.with_overrides({"memory.hbm.bandwidth": "6.7 TB/s"})
+    assert acs.estimate(op, faster, level="sim").seconds > 0.9 * est.seconds
+    tuned_faster = acs.estimate(Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16"), faster, level="sim").seconds
+    assert tuned_faster < 0.7 * tuned
+
+
 def test_tiles_fit_sram(h100, systolic):
     for hw in (h100, systolic):
         core = core_model(hw)

@@ -25,6 +25,7 @@ from ...hardware import HardwareSpec
 from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes
 from ...workload.ops import (
     ELEMENTWISE_OPS,
+    STREAMING_KERNELS,
     Attention,
     Dequantize,
     Elementwise,
@@ -329,10 +330,34 @@ def lower_grouped_gemm(op: GroupedGemm, core: CoreModel, hw: HardwareSpec) -> li
 Body = Callable[[str, float, float, int], list[Instr]]  # (slot, elements, rows, active) -> compute instructions
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadLoads:
+    """A SIMT kernel's loads (`StreamingKernel`): bytes it keeps in flight per core, and how often it reads a row."""
+
+    in_flight: float = 0.0  # 0: DMA-driven, no thread-level limit
+    row_passes: int = 1  # reads after the first hit L2
+
+
+def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
+    """The kernel's resident threads x loads in flight x bytes per load, per core (as the analytical level's
+    Little's-law bound); no limit when the spec has no compute.max_threads_per_core."""
+    kernel = STREAMING_KERNELS[op.kernel]
+    streams = max(op.input_arrays, 1) if isinstance(op, Elementwise) else 1
+    passes = 1 if isinstance(op, Elementwise) else kernel.row_passes
+    threads = hw.compute.max_threads_per_core
+    if not threads:
+        return ThreadLoads(0.0, passes)
+    load = kernel.load_bytes or dtype_bytes(op.dtype)
+    return ThreadLoads(threads * streams * load * kernel.outstanding, passes)
+
+
 def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
-              out_per_row: float = 0.0, notes: dict[str, object] | None = None) -> Program:
+              out_per_row: float = 0.0, notes: dict[str, object] | None = None,
+              loads: ThreadLoads = ThreadLoads()) -> Program:
     """Rows x cols elements in tiles of whole rows (or column chunks of one row): load, compute, store, with
-    STREAM_STAGES-deep buffering. `in_bytes`/`out_bytes` per element; `out_per_row` extra bytes out per row."""
+    STREAM_STAGES-deep buffering. `in_bytes`/`out_bytes` per element; `out_per_row` extra bytes out per row.
+    `loads`: a thread-issued kernel's in-flight limit, and the re-reads (from L2) of a kernel that reads its rows
+    more than once."""
     tile_cols = min(cols, STREAM_TILE_ELEMENTS)
     budget = core.sram_bytes / (STREAM_STAGES * max(in_bytes + out_bytes, 1.0))
     tile_cols = max(1, int(min(tile_cols, budget)))
@@ -345,15 +370,20 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     def unit(i: int, active: int) -> list[Step]:
         slot = str(i % STREAM_STAGES)
         row_count = rows_per_tile / chunks
-        load = Load((), (f"x{slot}",), f"load tile {i}", elements * in_bytes, elements * in_bytes, active)
+        tile_bytes = elements * in_bytes
+        fetch = [Load((), (f"x{slot}",), f"load tile {i}", tile_bytes, tile_bytes, active, in_flight=loads.in_flight)]
+        fetch += [Load((), (f"x{slot}",), f"re-read tile {i} (pass {p + 2}, L2)", tile_bytes, 0.0, active,
+                       in_flight=loads.in_flight) for p in range(loads.row_passes - 1)]
         work = body(slot, elements, row_count, active)
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
             work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active))
-        return [Step((load,), tuple(work))]
+        return [Step(tuple(fetch), tuple(work))]
 
-    per_unit = 2 + len(body("0", elements, 1, 1))
+    per_unit = 1 + loads.row_passes + len(body("0", elements, 1, 1))
     info = {"tile": f"{rows_per_tile} rows x {tile_cols} cols", "tiles": tiles, **(notes or {})}
+    if loads.in_flight:
+        info["thread_loads_in_flight_bytes_per_core"] = loads.in_flight
     return sampled_program(name, sp, unit, per_unit, STREAM_AHEAD, core.cores, info, by_phase=True)
 
 
@@ -375,8 +405,10 @@ def lower_softmax(op: Softmax, core: CoreModel, hw: HardwareSpec) -> list[Progra
                 VecOp((t, f"s{slot}"), (t,), "p * (1/sum)", "mul", e),
                 _convert_out(slot, e, op.dtype, t)]
 
+    loads = thread_loads(op, hw)
     if row_fits:
-        return [streaming("softmax", op.rows, op.cols, width, width, one_pass, core, notes={"passes": 1})]
+        return [streaming("softmax", op.rows, op.cols, width, width, one_pass, core,
+                          notes={"passes": loads.row_passes}, loads=loads)]
 
     def stats_pass(slot: str, e: float, r: float, active: int) -> list[Instr]:  # online max and sum
         x, t = f"x{slot}", f"t{slot}"
@@ -391,8 +423,10 @@ def lower_softmax(op: Softmax, core: CoreModel, hw: HardwareSpec) -> list[Progra
                 VecOp((t,), (t,), "p * (1/sum)", "mul", e), _convert_out(slot, e, op.dtype, t)]
 
     notes = {"passes": 2, "why": "a row does not fit in SRAM: online max/sum pass, then a normalize pass"}
-    return [streaming("softmax stats", op.rows, op.cols, width, 0.0, stats_pass, core, notes=notes),
-            streaming("softmax normalize", op.rows, op.cols, width, width, normalize_pass, core, notes=notes)]
+    single = ThreadLoads(loads.in_flight)  # the two passes already read the row twice
+    return [streaming("softmax stats", op.rows, op.cols, width, 0.0, stats_pass, core, notes=notes, loads=single),
+            streaming("softmax normalize", op.rows, op.cols, width, width, normalize_pass, core, notes=notes,
+                      loads=single)]
 
 
 def lower_norm(op: Norm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
@@ -413,7 +447,7 @@ def lower_norm(op: Norm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
         return out
 
     params = op.hidden * width * (2 if op.norm == "layer" else 1)
-    program = streaming(op.name, op.rows, op.hidden, width, width, body, core)
+    program = streaming(op.name, op.rows, op.hidden, width, width, body, core, loads=thread_loads(op, hw))
     weights = Load((), ("w",), "load weights", params, params, program.cores)
     return [_prepend(program, weights)]
 
@@ -441,7 +475,8 @@ def lower_elementwise(op: Elementwise, core: CoreModel, hw: HardwareSpec, name: 
 
     cols = max(1, min(op.elements, STREAM_TILE_ELEMENTS))
     rows = math.ceil(op.elements / cols)
-    return [streaming(name or op.op, rows, cols, n_in * w_in, n_out * dtype_bytes(out_dtype), body, core)]
+    return [streaming(name or op.op, rows, cols, n_in * w_in, n_out * dtype_bytes(out_dtype), body, core,
+                      loads=thread_loads(op, hw))]
 
 
 def lower_reduction(op: Reduction, core: CoreModel, hw: HardwareSpec) -> list[Program]:

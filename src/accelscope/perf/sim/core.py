@@ -233,7 +233,11 @@ def _native(hw: HardwareSpec) -> dict[str, bool]:
 def _load(core: CoreModel, ins: Load) -> Cost:
     latency = _dma_latency(core, ins.hbm_bytes)
     engine = max(ins.l2_bytes / core.dma_bytes_per_cycle, ins.l2_bytes / core.sram_bytes_per_cycle)
-    units = [("dma", engine + latency / core.dma_outstanding)]
+    occupancy = engine + latency / core.dma_outstanding
+    if ins.in_flight:  # Little's law: the core's thread loads deliver at most in-flight bytes per latency,
+        # whichever DMA engine the load is queued on (the engines run concurrently, so each gets a share)
+        occupancy = max(occupancy, ins.l2_bytes * latency * core.dma_engines / ins.in_flight)
+    units = [("dma", occupancy)]
     if core.has_l2:
         units.append(("l2", ins.l2_bytes / ins.multicast * ins.active / core.l2_bytes_per_cycle))
     if ins.hbm_bytes:

@@ -41,6 +41,9 @@ class Load(Instr):
     hbm_bytes: float
     active: int
     multicast: int = 1  # cores of a cluster receiving this tile from one L2 read (TMA multicast)
+    # Bytes the issuing kernel keeps in flight per core when its threads load (not a DMA engine): resident threads
+    # x loads in flight x bytes per load (workload.ops.STREAMING_KERNELS). 0: the DMA engines' own limit.
+    in_flight: float = 0.0
 
     cls: ClassVar[str] = "dma"
 
