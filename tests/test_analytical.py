@@ -239,6 +239,27 @@ def test_nccl_cost_model_picks_its_protocols_like_nccl(h100):
     assert gather.details["algorithm"] == "ring/simple" and gather.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
 
 
+def test_pinned_algorithm_is_priced_like_nccl_algo(h100, alpha_beta):
+    """NCCL_ALGO=Ring on h100-sxm: 1 GiB ring/simple = 8.4 us + 2*7 x 3.4 us + 1.75 x 1 GiB / 396 GB/s; its bus
+    bandwidth (bytes x 2*7/8 / time) can never beat the link's 396 GB/s, which NVLS's in-switch reduction does."""
+    bus = 450e9 * 0.88
+    ring = acs.estimate(Collective("all_reduce", 1 << 30, 8, algorithm="ring"), h100, level="analytical")
+    expected = (8.4 + 14 * 3.4) * 1e-6 + 1.75 * (1 << 30) / bus
+    assert ring.details["algorithm"] == "ring/simple"
+    assert ring.seconds == pytest.approx(expected + 2.5e-6, rel=1e-6)
+    assert (1 << 30) * 1.75 / ring.seconds < bus
+    auto = acs.estimate(Collective("all_reduce", 1 << 30, 8), h100, level="analytical")
+    assert auto.details["algorithm"] == "nvls/simple" and auto.seconds < ring.seconds
+    # alpha-beta domains honour the pin too; NVLS where the switch cannot reduce is a clear error
+    assert acs.estimate(Collective("all_reduce", 1 << 30, 8, algorithm="tree"), alpha_beta,
+                        level="analytical").details["algorithm"] == "tree"
+    no_sharp = h100.with_overrides({"interconnect.scale_up.in_network_reduction": False})
+    with pytest.raises(ValueError, match=r"nvls needs interconnect\.scale_up\.in_network_reduction"):
+        acs.estimate(Collective("all_reduce", 1 << 30, 8, algorithm="nvls"), no_sharp, level="analytical")
+    with pytest.raises(ValueError, match=r"Collective\.algorithm"):
+        Collective("all_reduce", 1 << 30, 8, algorithm="mesh")
+
+
 def test_unfused_math_attention_pays_for_the_score_matrix(h100):
     op = dict(batch=4, heads=16, head_dim=128, q_len=2048, kv_len=2048, causal=True)
     flash = acs.estimate(Attention(**op, variant="fa2"), h100, level="analytical")

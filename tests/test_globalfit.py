@@ -43,3 +43,13 @@ def test_leave_one_chip_out_meets_the_memory_and_attention_targets(dev):
     attention = [e for h in held for e in h.errors.get("attention", [])]
     assert len(memory) == 9 and statistics.fmean(memory) <= 0.10
     assert len(attention) == 21 and statistics.fmean(attention) <= 0.08
+
+
+def test_leave_one_chip_out_gemm_error_does_not_regress(dev):
+    """The GEMM target (<= 5 %) is not met; this guards what is: 9.5 % over 62 held-out rows (docs/validation.md),
+    with AMD's MI210/MI355X at the mean of AMD's published MI300X/MI325X sustained fractions."""
+    held = leave_one_chip_out([r for r in dev if r.category == "gemm"])
+    gemm = [e for h in held for e in h.errors.get("gemm", [])]
+    assert len(gemm) == 62 and statistics.fmean(gemm) <= 0.10
+    mi210 = next(h for h in held if h.chip == "mi210")
+    assert statistics.fmean(mi210.errors["gemm"]) < 0.15  # 25.8 % at the NVIDIA-dominated cross-chip fraction

@@ -187,11 +187,13 @@ def est_collective(
     size: Annotated[str, typer.Option("--bytes", help="Buffer per device, e.g. '1 GiB' or 1073741824.")],
     group: Annotated[int, typer.Option(help="Devices in the group.")],
     hw: HwOpt,
+    algorithm: Annotated[str, typer.Option(
+        help="auto | ring | tree | nvls: pin the library's algorithm as NCCL_ALGO does (analytical level)")] = "auto",
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """A collective over the spec's interconnect (hierarchical beyond one scale-up domain)."""
     nbytes = parse_quantity(size, "bytes")
-    _report(ir.Collective(op=op, bytes=nbytes, group=group), hw, sets, level, as_json, explain)
+    _report(ir.Collective(op=op, bytes=nbytes, group=group, algorithm=algorithm), hw, sets, level, as_json, explain)
 
 
 @est_app.command("quantize")

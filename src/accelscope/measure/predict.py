@@ -244,6 +244,12 @@ def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predic
     return _with_bound(_time_or_rate(row, seconds, elements), bound)
 
 
+def _nccl_algorithm(recorded: object) -> str:
+    """The algorithm a row says NCCL ran ("Ring", "NVLS", "Ring (NVLS disabled)"), else let the model choose."""
+    text = str(recorded or "").lower()
+    return next((name for name in ("nvls", "ring", "tree") if text.startswith(name)), "auto")
+
+
 def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     if s.get("backend") == "gloo":
@@ -254,7 +260,7 @@ def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predict
     if kind is None or not gpus or not nbytes:
         return Skip("only all-reduce / all-gather / reduce-scatter rows with a payload and a GPU count are mapped")
     n = int(gpus) * int(s.get("nodes", 1)) if "nodes" in s and int(s.get("nodes", 1)) > 1 else int(gpus)
-    op = Collective(kind, float(nbytes), n)
+    op = Collective(kind, float(nbytes), n, algorithm=_nccl_algorithm(s.get("nccl_algo")))
     est = estimate(op, hw, level)
     if row.metric == "busbw":  # nccl-tests' bus bandwidth (measure/collectives.py: bus_factor)
         factor = 2 * (n - 1) / n if kind == "all_reduce" else (n - 1) / n

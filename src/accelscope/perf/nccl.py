@@ -28,8 +28,9 @@ NVLS_ALGBW_RATIO = 5 / 6  # busBw -> algorithm bandwidth for NVLS
 
 
 def nccl_seconds(kind: str, nbytes: float, ranks: int, bus_bandwidth: float, nvls: bool,
-                 nvls_efficiency: float = 1.0) -> tuple[float, str]:
-    """(seconds, "algorithm/protocol") of the option NCCL's model ranks fastest, for one collective call."""
+                 nvls_efficiency: float = 1.0, algorithm: str = "auto") -> tuple[float, str]:
+    """(seconds, "algorithm/protocol") of the option NCCL's model ranks fastest, for one collective call;
+    `algorithm` ("ring", "tree", "nvls") restricts the choice to that algorithm's protocols, as NCCL_ALGO does."""
     if ranks <= 1:
         return 0.0, "none"
     options = {f"ring/{p}": _ring(kind, nbytes, ranks, bus_bandwidth, i, p) for i, p in enumerate(PROTOCOLS)}
@@ -38,8 +39,21 @@ def nccl_seconds(kind: str, nbytes: float, ranks: int, bus_bandwidth: float, nvl
     if nvls and kind in ("all_reduce", "all_gather", "reduce_scatter"):
         algbw = bus_bandwidth * nvls_efficiency * NVLS_ALGBW_RATIO
         options["nvls/simple"] = NVLS_LATENCY_US * 1e-6 + nbytes / algbw
+    options = restrict(options, algorithm, kind)
     best = min(options, key=options.__getitem__)
     return options[best], best
+
+
+def restrict(options: dict[str, float], algorithm: str, kind: str) -> dict[str, float]:
+    """The options of one algorithm ("auto": all), or a clear error when the collective cannot run that way."""
+    if algorithm == "auto":
+        return options
+    kept = {name: t for name, t in options.items() if name.split("/")[0] == algorithm}
+    if not kept:
+        offered = sorted({name.split("/")[0] for name in options})
+        raise ValueError(f"Collective.algorithm={algorithm!r} is not available for {kind} here (the library offers "
+                         f"{', '.join(offered)}; nvls needs interconnect.scale_up.in_network_reduction)")
+    return kept
 
 
 def _ring(kind: str, nbytes: float, ranks: int, bus: float, index: int, protocol: str) -> float:

@@ -519,6 +519,7 @@ class Embedding(Op):
 
 
 COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "send_recv")
+COLLECTIVE_ALGORITHMS = ("auto", "ring", "tree", "nvls")
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,7 +529,10 @@ class Collective(Op):
 
     `impl="custom"`: the all-reduce kernels serving engines run instead of the collective library for small
     tensor-parallel all-reduces inside one NVLink domain (vLLM's custom_all_reduce, TensorRT-LLM's one-shot /
-    two-shot all-reduce): peers' buffers are read directly over NVLink between flag barriers."""
+    two-shot all-reduce): peers' buffers are read directly over NVLink between flag barriers.
+    `algorithm` pins the library's algorithm as NCCL_ALGO does ("ring", "tree", "nvls"; "auto": the fastest the
+    library's model offers), read by the analytical level; "tree" and "nvls" exist for all-reduce (NVLS also for
+    all-gather / reduce-scatter) and "nvls" only inside a domain with in-network reduction."""
 
     op: str
     bytes: float
@@ -536,6 +540,7 @@ class Collective(Op):
     dtype: str = "bf16"
     stride: int = 1  # distance between consecutive group members in device order (DP groups skip TP ranks)
     impl: Literal["library", "custom"] = "library"
+    algorithm: str = "auto"  # COLLECTIVE_ALGORITHMS
     kind: ClassVar[str] = "collective"
 
     def __post_init__(self) -> None:
@@ -543,6 +548,9 @@ class Collective(Op):
             raise ValueError(f"Collective.op: expected one of {', '.join(COLLECTIVES)} (got {self.op!r})")
         if self.impl not in ("library", "custom"):
             raise ValueError(f"Collective.impl: expected library or custom (got {self.impl!r})")
+        if self.algorithm not in COLLECTIVE_ALGORITHMS:
+            raise ValueError(f"Collective.algorithm: expected one of {', '.join(COLLECTIVE_ALGORITHMS)} "
+                             f"(got {self.algorithm!r})")
         _positive(self, bytes=self.bytes, group=self.group, stride=self.stride)
         _check_dtype(self, "dtype", self.dtype)
 

@@ -21,7 +21,7 @@ tiles' K iterations, so there is no tail wave:
                  latency for the flag the owning CTA waits on; none when the shares end on tile boundaries
 The search takes whichever schedule is faster. It is not the default: on the dev set the measured cuBLAS rows
 show the tail waves a data-parallel schedule predicts (Vidur's H100 projections, Azure's A100 GEMMs), and adding
-stream-K to the default search raised the dev GEMM error from 10.9 % to 11.2 % (docs/validation.md).
+stream-K to the default search raised the dev GEMM error from 9.6 % to 9.8 % (docs/validation.md).
 
 Block-scaled operands add vector work per tile (`BlockScaling`): promoting the partial sums to FP32 and scaling
 them every `promote_every` of K (DeepSeek-V3's FP8 recipe; MX/NVFP4 on a chip without native block-scaled MMA),

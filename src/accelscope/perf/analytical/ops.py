@@ -37,7 +37,7 @@ from ...workload.ops import (
 )
 from ..collectives import group_bandwidth, wire_factor
 from ..estimate import RESOURCES, Estimate
-from ..nccl import nccl_seconds
+from ..nccl import nccl_seconds, restrict
 from ..roofline import SFU_POLYNOMIAL_FLOPS
 from .gemm import BlockScaling, gemm_mapping, gemm_seconds, grouped_rows
 
@@ -307,7 +307,8 @@ CUSTOM_ALLREDUCE_MAX_BYTES = 8 * 2**20
 def collective(op: Collective, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
     custom = _custom_allreduce(op, hw)
-    link, algorithm = custom if custom else collective_seconds(op.op, op.bytes, op.group, hw, op.stride)
+    link, algorithm = custom if custom else collective_seconds(op.op, op.bytes, op.group, hw, op.stride,
+                                                               op.algorithm)
     hbm = hw.main_memory
     memory = hbm.transfer_seconds(cost.bytes_read, cost.bytes_written)  # the buffers are read and written locally too
     return _estimate(op, hw, {"interconnect": link, "memory": memory}, max(link, memory), cost,
@@ -334,38 +335,43 @@ def _custom_allreduce(op: Collective, hw: HardwareSpec) -> tuple[float, str] | N
     return (one_shot, "custom one-shot") if one_shot <= two_shot else (two_shot, "custom two-shot")
 
 
-def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, stride: int = 1) -> tuple[float, str]:
+def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, stride: int = 1,
+                       algorithm: str = "auto") -> tuple[float, str]:
+    """`algorithm` pins the library's algorithm inside the domain; across domains the network level keeps ring or
+    tree when asked for one and picks the faster of the two otherwise (NVLS exists only inside a switch)."""
     if group <= 1:
         return 0.0, "none"
     up, out = hw.interconnect.scale_up, hw.interconnect.scale_out
     domain = max(up.domain_size // stride, 1) if up else 1
     if up is not None and group <= domain:
-        return _in_domain(kind, nbytes, group, up)
+        return _in_domain(kind, nbytes, group, up, algorithm)
     if out is None:
         raise ValueError(f"{hw.id}: a collective over {group} devices needs interconnect.scale_out")
     inner = min(domain, group) if up else 1
     outer = max(group // inner, 1)
-    inner_t, inner_alg = _in_domain(kind, nbytes, inner, up) if (up and inner > 1) else (0.0, "")
+    inner_t, inner_alg = _in_domain(kind, nbytes, inner, up, algorithm) if (up and inner > 1) else (0.0, "")
     outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
-    outer_t, outer_alg = _flat(kind, outer_bytes, outer, out.bandwidth * out.efficiency, out.latency, False)
+    outer_t, outer_alg = _flat(kind, outer_bytes, outer, out.bandwidth * out.efficiency, out.latency, False,
+                               algorithm=algorithm if algorithm in ("ring", "tree") else "auto")
     return inner_t + outer_t, f"hierarchical({inner_alg or '-'} x {inner}, {outer_alg} x {outer})"
 
 
-def _in_domain(kind: str, nbytes: float, group: int, up: ScaleUp) -> tuple[float, str]:
+def _in_domain(kind: str, nbytes: float, group: int, up: ScaleUp, algorithm: str = "auto") -> tuple[float, str]:
     """A collective inside one scale-up domain: the library's cost model if the spec names one, else alpha-beta."""
     bandwidth = group_bandwidth(up, group) * up.efficiency
     if up.library == "nccl":
-        return nccl_seconds(kind, nbytes, group, bandwidth, up.in_network_reduction, up.nvls_efficiency)
-    seconds, algorithm = _flat(kind, nbytes, group, bandwidth, up.latency, up.in_network_reduction,
-                               up.nvls_efficiency)
-    return seconds + up.collective_latency, algorithm
+        return nccl_seconds(kind, nbytes, group, bandwidth, up.in_network_reduction, up.nvls_efficiency, algorithm)
+    seconds, chosen = _flat(kind, nbytes, group, bandwidth, up.latency, up.in_network_reduction,
+                            up.nvls_efficiency, algorithm)
+    return seconds + up.collective_latency, chosen
 
 
 def _flat(kind: str, nbytes: float, n: int, bandwidth: float, alpha: float, nvls: bool,
-          nvls_efficiency: float = 1.0) -> tuple[float, str]:
+          nvls_efficiency: float = 1.0, algorithm: str = "auto") -> tuple[float, str]:
     """Fastest algorithm in one flat group: alpha-beta costs (Thakur et al. 2005; NCCL's algorithms)."""
     if kind != "all_reduce":
         steps = n - 1 if kind != "send_recv" else 1
+        restrict({"ring": 0.0}, algorithm, kind)  # alpha-beta prices these as rings only
         return steps * alpha + wire_factor(kind, n) * nbytes / bandwidth, "ring"
     options = {
         "ring": 2 * (n - 1) * alpha + 2 * (n - 1) / n * nbytes / bandwidth,
@@ -374,5 +380,6 @@ def _flat(kind: str, nbytes: float, n: int, bandwidth: float, alpha: float, nvls
     }
     if nvls:  # in-switch reduction: each GPU sends its buffer once and receives the result once
         options["nvls"] = 2 * alpha + nbytes / (bandwidth * nvls_efficiency)
+    options = restrict(options, algorithm, kind)
     best = min(options, key=lambda k: options[k])
     return options[best], best
