@@ -49,12 +49,13 @@ def any_op(draw: st.DrawFn) -> acs.ops.Op:
                          causal=draw(st.booleans()), phase=draw(st.sampled_from(["fwd", "bwd", "fwd_bwd"])),
                          dtype=draw(st.sampled_from(["bf16", "fp8_e4m3"])))
     if kind == "softmax":
-        return Softmax(rows=draw(DIM), cols=draw(DIM))
+        return Softmax(rows=draw(DIM), cols=draw(DIM), cached=draw(st.booleans()))
     if kind == "norm":
-        return Norm(rows=draw(DIM), hidden=draw(DIM), norm=draw(st.sampled_from(["rms", "layer"])))
+        return Norm(rows=draw(DIM), hidden=draw(DIM), norm=draw(st.sampled_from(["rms", "layer"])),
+                    cached=draw(st.booleans()))
     if kind == "elementwise":
         return Elementwise(op=draw(st.sampled_from(["add", "silu", "swiglu", "gelu", "copy"])),
-                           elements=draw(st.integers(1, 1 << 28)))
+                           elements=draw(st.integers(1, 1 << 28)), cached=draw(st.booleans()))
     if kind == "reduction":
         return Reduction(rows=draw(DIM), cols=draw(DIM))
     if kind == "collective":

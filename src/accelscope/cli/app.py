@@ -143,17 +143,20 @@ def est_attention(
 KernelOpt = Annotated[str, typer.Option(
     help="How the kernel loads: vectorized (16-B loads, 4 in flight) | scalar (one element at a time, row read "
          "twice); the analytical level bounds reads by Little's law")]
+CachedOpt = Annotated[bool, typer.Option(
+    "--cached", help="Operands already in the chip-wide cache (the previous kernel wrote them): read and written "
+                     "there when the working set fits half of it")]
 
 
 @est_app.command("softmax")
 def est_softmax(
     rows: Annotated[int, typer.Option()], cols: Annotated[int, typer.Option()], hw: HwOpt,
     dtype: DtypeOpt = "bf16",
-    kernel: KernelOpt = "vectorized",
+    kernel: KernelOpt = "vectorized", cached: CachedOpt = False,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """Row softmax (unfused)."""
-    _report(ir.Softmax(rows=rows, cols=cols, dtype=dtype, kernel=kernel), hw, sets, level, as_json, explain)
+    _report(ir.Softmax(rows=rows, cols=cols, dtype=dtype, kernel=kernel, cached=cached), hw, sets, level, as_json, explain)
 
 
 @est_app.command("norm")
@@ -161,11 +164,11 @@ def est_norm(
     rows: Annotated[int, typer.Option()], hidden: Annotated[int, typer.Option()], hw: HwOpt,
     kind: Annotated[str, typer.Option(help="rms | layer")] = "rms",
     dtype: DtypeOpt = "bf16",
-    kernel: KernelOpt = "vectorized",
+    kernel: KernelOpt = "vectorized", cached: CachedOpt = False,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """RMSNorm or LayerNorm."""
-    _report(ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype, kernel=kernel),  # type: ignore[arg-type]
+    _report(ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype, kernel=kernel, cached=cached),  # type: ignore[arg-type]
             hw, sets, level, as_json, explain)
 
 
@@ -174,11 +177,11 @@ def est_elementwise(
     op: Annotated[str, typer.Option("--op", help=f"One of: {', '.join(ir.ELEMENTWISE_OPS)}")],
     elements: Annotated[int, typer.Option()], hw: HwOpt,
     dtype: DtypeOpt = "bf16",
-    kernel: KernelOpt = "vectorized",
+    kernel: KernelOpt = "vectorized", cached: CachedOpt = False,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """A named pointwise op."""
-    _report(ir.Elementwise(op=op, elements=elements, dtype=dtype, kernel=kernel), hw, sets, level, as_json, explain)
+    _report(ir.Elementwise(op=op, elements=elements, dtype=dtype, kernel=kernel, cached=cached), hw, sets, level, as_json, explain)
 
 
 @est_app.command("collective")

@@ -82,6 +82,14 @@ MATRIX_EFFICIENCY_WIDE = 0.82  # 16-bit and wider operands
 MATRIX_EFFICIENCY_NARROW = 0.69  # 8-bit and narrower
 
 
+# Share of the chip-wide cache a working set may occupy and still stay resident across kernels. NVIDIA's A100 and
+# H100 L2 is two partitions, and an SM reading lines homed in the far one keeps a copy in its near one, so the
+# bandwidth plateau of L2-resident microbenchmarks ends near half the nominal capacity (Jia et al., "Dissecting
+# the Ampere GPU architecture via microbenchmarking", GTC 2021; Chips and Cheese H100 cache bandwidth plots).
+# The GEMM model keeps both operands resident under the same rule.
+CACHE_RESIDENT_FRACTION = 0.5
+
+
 def narrow_operands(dtype: str) -> bool:
     """8-bit or narrower operands: the width MATRIX_EFFICIENCY_NARROW applies to."""
     return DTYPE_BITS.get(canonical_dtype(dtype), 16) <= 8
@@ -318,6 +326,13 @@ class HardwareSpec(BaseModel):
     def hbm_bandwidth(self) -> float:
         """Main-memory bandwidth, B/s."""
         return self.main_memory.bandwidth
+
+    def resident_cache(self, nbytes: float) -> str | None:
+        """The chip-wide cache that keeps `nbytes` resident (CACHE_RESIDENT_FRACTION of its capacity), or None."""
+        for name, level in self.memory.items():
+            if level.kind == "cache" and level.scope == "chip":
+                return name if nbytes <= CACHE_RESIDENT_FRACTION * self.level_total(name)[0] else None
+        return None
 
     def level_total(self, name: str) -> tuple[float, float]:
         """(capacity B, bandwidth B/s) of a memory level for the whole chip."""

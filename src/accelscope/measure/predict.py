@@ -180,10 +180,11 @@ BABELSTREAM_ELEMENTS = 2**25  # BabelStream default array size (doubles)
 
 def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     kernel = str(row.shape.get("kernel", "")).lower()
+    if "elements" in row.shape:  # accelscope bench rows: explicit size and dtype; "resident": buffers left in cache
+        return _stream(row, hw, level, kernel, int(row.shape["elements"]), row_dtype(row.dtype),
+                       cached=bool(row.shape.get("resident")))
     if row.shape.get("resident"):
-        return Skip("cache-resident bandwidth: the models read a standalone op's operands from main memory")
-    if "elements" in row.shape:  # accelscope bench rows: explicit size and dtype
-        return _stream(row, hw, level, kernel, int(row.shape["elements"]), row_dtype(row.dtype))
+        return Skip("cache-resident bandwidth without an element count")
     if kernel == "dot":  # sum(a * b): reads two arrays, writes a scalar
         op = Elementwise("mul", BABELSTREAM_ELEMENTS, "fp64", inputs=2, outputs=0)
         est = estimate(op, hw, level)
@@ -201,11 +202,11 @@ STREAM_KERNELS = {"copy": ("copy", 1, 1), "triad": ("add", 2, 1), "read": ("copy
 
 
 def _stream(row: MeasuredRow, hw: HardwareSpec | str, level: str, kernel: str, elements: int,
-            dtype: str) -> Prediction | Skip:
+            dtype: str, cached: bool = False) -> Prediction | Skip:
     if kernel not in STREAM_KERNELS:
         return Skip(f"memory kernel {kernel!r} not mapped")
     name, n_in, n_out = STREAM_KERNELS[kernel]
-    op = Elementwise(name, elements, dtype, inputs=n_in, outputs=n_out)
+    op = Elementwise(name, elements, dtype, inputs=n_in, outputs=n_out, cached=cached)
     est = estimate(op, hw, level)
     return _with_bound(_time_or_rate(row, est.seconds, op.cost().bytes), est.bound)
 

@@ -5,7 +5,8 @@ time = max(matrix, vector, SFU, main memory, interconnect) + launch latency, whe
   vector  = vector FLOPs / vector peak (fp32 lanes unless the op says otherwise)
   SFU     = special-function ops / (ops per clock per core x cores x clock); a function the chip has no unit
             for runs as a polynomial on the vector unit (SFU_POLYNOMIAL_FLOPS)
-  memory  = minimum bytes / main-memory bandwidth
+  memory  = minimum bytes / main-memory bandwidth (the chip-wide cache's, for an op whose operands are cached
+            and fit: `OpCost.cached`, `HardwareSpec.resident_cache`)
   interconnect = bandwidth floor of the collective (collectives.py)
 It is a lower bound for every other level on the same spec.
 """
@@ -23,6 +24,12 @@ from .estimate import RESOURCES, Estimate, register_level
 SFU_POLYNOMIAL_FLOPS = {"exp2": 12, "log2": 14, "rcp": 6, "rsqrt": 8, "sqrt": 8, "sin": 16, "cos": 16, "tanh": 20}
 
 
+def memory_peak(cost: OpCost, hw: HardwareSpec) -> float:
+    """Peak bandwidth of the level the op's bytes move through: main memory, or the cache holding them."""
+    cache = hw.resident_cache(cost.bytes) if cost.cached else None
+    return hw.level_total(cache)[1] if cache else hw.hbm_bandwidth
+
+
 def resource_times(cost: OpCost, hw: HardwareSpec) -> dict[str, float]:
     """Seconds each resource needs at its peak."""
     matrix = cost.matrix_flops / hw.matrix_peak(cost.matrix_dtype) if cost.matrix_flops else 0.0
@@ -35,7 +42,7 @@ def resource_times(cost: OpCost, hw: HardwareSpec) -> dict[str, float]:
             vector += count * SFU_POLYNOMIAL_FLOPS[function] / vector_peak
         else:
             sfu += count / rate
-    memory = cost.bytes / hw.hbm_bandwidth
+    memory = cost.bytes / memory_peak(cost, hw)
     comm = collective_floor(cost.comm_kind, cost.comm_bytes, cost.comm_group, hw,
                                                  cost.comm_stride).seconds if cost.comm_kind else 0.0
     return {"matrix": matrix, "vector": vector, "sfu": sfu, "memory": memory, "interconnect": comm}

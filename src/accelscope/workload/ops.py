@@ -49,6 +49,9 @@ class OpCost:
     comm_kind: str | None = None
     comm_group: int = 1
     comm_stride: int = 1
+    # operands start in the chip-wide cache (the previous kernel wrote them, or a benchmark loop re-runs on buffers
+    # that fit) and results stay there: memory time at the cache's bandwidth when the working set fits
+    cached: bool = False
 
     @property
     def bytes(self) -> float:
@@ -358,6 +361,7 @@ class Softmax(Op):
     cols: int
     dtype: str = "bf16"
     kernel: str = "vectorized"  # STREAMING_KERNELS
+    cached: bool = False  # operands already in the chip-wide cache (OpCost.cached)
     kind: ClassVar[str] = "softmax"
     # max, subtract, sum, multiply by 1/sum (the reciprocal is one SFU op per row)
     VECTOR_FLOPS: ClassVar[int] = 4
@@ -372,7 +376,7 @@ class Softmax(Op):
         size = elems * dtype_bytes(self.dtype)
         return OpCost(vector_flops=self.VECTOR_FLOPS * elems,
                       sfu_ops=(("exp2", float(elems)), ("rcp", float(self.rows))),
-                      bytes_read=size, bytes_written=size)
+                      bytes_read=size, bytes_written=size, cached=self.cached)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +388,7 @@ class Norm(Op):
     norm: Literal["rms", "layer"] = "rms"
     dtype: str = "bf16"
     kernel: str = "vectorized"  # STREAMING_KERNELS
+    cached: bool = False  # operands already in the chip-wide cache (OpCost.cached)
     kind: ClassVar[str] = "norm"
     # per element: rms = square-accumulate (FMA, 2) + scale by rstd and weight (2); layer adds the mean pass,
     # centring and the bias (3 more). NB: Welford updates are counted as the two-pass equivalent.
@@ -406,7 +411,7 @@ class Norm(Op):
         params = self.hidden * width * (2 if self.norm == "layer" else 1)
         return OpCost(vector_flops=self.VECTOR_FLOPS[self.norm] * elems,
                       sfu_ops=(("rsqrt", float(self.rows)),),
-                      bytes_read=elems * width + params, bytes_written=elems * width)
+                      bytes_read=elems * width + params, bytes_written=elems * width, cached=self.cached)
 
 
 # name -> (vector FLOPs per element, SFU ops per element by function, default inputs, default outputs)
@@ -443,6 +448,7 @@ class Elementwise(Op):
     flops_per_element: float | None = None
     out_dtype: str | None = None
     kernel: str = "vectorized"  # STREAMING_KERNELS
+    cached: bool = False  # operands already in the chip-wide cache (OpCost.cached)
     kind: ClassVar[str] = "elementwise"
 
     def __post_init__(self) -> None:
@@ -475,7 +481,7 @@ class Elementwise(Op):
         return OpCost(vector_flops=flops * self.elements,
                       sfu_ops=tuple((fn, float(count * self.elements)) for fn, count in sfu),
                       bytes_read=n_in * self.elements * width_in,
-                      bytes_written=n_out * self.elements * width_out)
+                      bytes_written=n_out * self.elements * width_out, cached=self.cached)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from functools import lru_cache
 import numpy as np
 
 from ...hardware import HardwareSpec
+from ...hardware.spec import CACHE_RESIDENT_FRACTION
 
 # Candidate tile edges and pipeline depths. These are the shapes production GEMM libraries ship (CUTLASS 3
 # Hopper kernels: 64-256 in M and N, K slabs of 32-128 bytes-per-element-scaled, 2-7 stages).
@@ -171,7 +172,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     cols = np.minimum(np.ceil(active / rows), tiles_n)
     per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
     streamed = np.maximum(waves * per_wave, a_total + b_total)
-    fits_l2 = (a_total + b_total) <= 0.5 * l2_cap  # half of L2 for operands: both stay resident
+    fits_l2 = (a_total + b_total) <= CACHE_RESIDENT_FRACTION * l2_cap  # both operands stay resident
     hbm_bytes = np.where(fits_l2, a_total + b_total, streamed)
     c_total = batch * m * n * c_bytes
     hbm_time = (hbm_bytes + c_total * hbm.write_cost) / hbm_bw

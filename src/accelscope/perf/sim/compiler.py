@@ -336,6 +336,7 @@ class ThreadLoads:
 
     in_flight: float = 0.0  # 0: DMA-driven, no thread-level limit
     row_passes: int = 1  # reads after the first hit L2
+    cached: bool = False  # the working set stays in the chip-wide cache (OpCost.cached and it fits)
 
 
 def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
@@ -344,11 +345,13 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
     kernel = STREAMING_KERNELS[op.kernel]
     streams = max(op.input_arrays, 1) if isinstance(op, Elementwise) else 1
     passes = 1 if isinstance(op, Elementwise) else kernel.row_passes
+    cost = op.cost()
+    cached = bool(cost.cached and hw.resident_cache(cost.bytes))
     threads = hw.compute.max_threads_per_core
     if not threads:
-        return ThreadLoads(0.0, passes)
+        return ThreadLoads(0.0, passes, cached)
     load = kernel.load_bytes or dtype_bytes(op.dtype)
-    return ThreadLoads(threads * streams * load * kernel.outstanding, passes)
+    return ThreadLoads(threads * streams * load * kernel.outstanding, passes, cached)
 
 
 def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
@@ -371,19 +374,22 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         slot = str(i % STREAM_STAGES)
         row_count = rows_per_tile / chunks
         tile_bytes = elements * in_bytes
-        fetch = [Load((), (f"x{slot}",), f"load tile {i}", tile_bytes, tile_bytes, active, in_flight=loads.in_flight)]
+        from_hbm = 0.0 if loads.cached else tile_bytes
+        fetch = [Load((), (f"x{slot}",), f"load tile {i}", tile_bytes, from_hbm, active, in_flight=loads.in_flight)]
         fetch += [Load((), (f"x{slot}",), f"re-read tile {i} (pass {p + 2}, L2)", tile_bytes, 0.0, active,
                        in_flight=loads.in_flight) for p in range(loads.row_passes - 1)]
         work = body(slot, elements, row_count, active)
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
-            work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active))
+            work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active, to_cache=loads.cached))
         return [Step(tuple(fetch), tuple(work))]
 
     per_unit = 1 + loads.row_passes + len(body("0", elements, 1, 1))
     info = {"tile": f"{rows_per_tile} rows x {tile_cols} cols", "tiles": tiles, **(notes or {})}
     if loads.in_flight:
         info["thread_loads_in_flight_bytes_per_core"] = loads.in_flight
+    if loads.cached:
+        info["cached"] = "operands and results stay in the chip-wide cache"
     return sampled_program(name, sp, unit, per_unit, STREAM_AHEAD, core.cores, info, by_phase=True)
 
 
@@ -423,7 +429,7 @@ def lower_softmax(op: Softmax, core: CoreModel, hw: HardwareSpec) -> list[Progra
                 VecOp((t,), (t,), "p * (1/sum)", "mul", e), _convert_out(slot, e, op.dtype, t)]
 
     notes = {"passes": 2, "why": "a row does not fit in SRAM: online max/sum pass, then a normalize pass"}
-    single = ThreadLoads(loads.in_flight)  # the two passes already read the row twice
+    single = ThreadLoads(loads.in_flight, 1, loads.cached)  # the two passes already read the row twice
     return [streaming("softmax stats", op.rows, op.cols, width, 0.0, stats_pass, core, notes=notes, loads=single),
             streaming("softmax normalize", op.rows, op.cols, width, width, normalize_pass, core, notes=notes,
                       loads=single)]

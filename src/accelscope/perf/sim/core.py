@@ -246,10 +246,12 @@ def _load(core: CoreModel, ins: Load) -> Cost:
 
 
 def _store(core: CoreModel, ins: Store) -> Cost:
-    latency = _dma_latency(core, ins.hbm_bytes)
+    to_cache = ins.to_cache and core.has_l2
+    latency = core.dma_latency + core.l2_latency if to_cache else _dma_latency(core, ins.hbm_bytes)
     engine = max(ins.hbm_bytes / core.dma_bytes_per_cycle, ins.hbm_bytes / core.sram_bytes_per_cycle)
-    return Cost((("dma", engine + latency / core.dma_outstanding),
-                 ("hbm", ins.hbm_bytes * ins.active / core.hbm_bytes_per_cycle)), latency)
+    shared = ("l2", ins.hbm_bytes * ins.active / core.l2_bytes_per_cycle) if to_cache else \
+        ("hbm", ins.hbm_bytes * ins.active / core.hbm_bytes_per_cycle)
+    return Cost((("dma", engine + latency / core.dma_outstanding), shared), latency)
 
 
 def _dma_latency(core: CoreModel, hbm_bytes: float) -> float:

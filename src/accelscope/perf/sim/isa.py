@@ -50,10 +50,12 @@ class Load(Instr):
 
 @dataclass(frozen=True, slots=True)
 class Store(Instr):
-    """DMA a tile from SRAM to main memory."""
+    """DMA a tile from SRAM to main memory (`to_cache`: into the chip-wide cache, where a cached op's results
+    stay)."""
 
     hbm_bytes: float
     active: int
+    to_cache: bool = False
 
     cls: ClassVar[str] = "dma"
 
