@@ -90,6 +90,24 @@ def test_fa3_overlaps_softmax_and_fa2_does_not(h100):
                      level="analytical")
 
 
+def test_masked_mha_rereads_a_gqa_groups_kv_from_l2(h100):
+    """TensorRT-LLM <= 0.7 decode (variant="mmha"): one block per query head, so Llama-2-70B's 8 q heads per KV
+    head read the same K/V 8 times; the first from HBM, the other 7 from L2 (6.65 TB/s on H100)."""
+    op = dict(batch=480, heads=16, kv_heads=2, head_dim=128, q_len=1, kv_len=1152, kv_dtype="fp8_e4m3")
+    mmha = acs.estimate(Attention(**op, variant="mmha"), h100, level="analytical")
+    kv_bytes = 480 * 2 * 1152 * (128 + 128) * 1  # 283 MB of fp8 K and V
+    l2 = 8 * kv_bytes / 6.65e12  # 340.6 us, against 283 MB / 3.35 TB/s = 85 us from HBM once
+    assert mmha.details["group_rereads"] == 8 and mmha.bound == "memory"
+    assert mmha.seconds == pytest.approx(600e-9 + l2 + 2.5e-6, rel=1e-9)
+    # dot products, softmax and the fp8 -> fp32 conversion per q head on the vector unit: 2*256 + 4 + 256 FLOPs
+    # per score x 480*16*1152 scores / 66.9 TFLOP/s = 102 us, hidden under the L2 traffic
+    assert mmha.breakdown["vector"] == pytest.approx(480 * 16 * 1152 * (2 * 256 + 4 + 256) / 66.9e12, rel=0.01)
+    flash = acs.estimate(Attention(**op), h100, level="analytical")
+    assert flash.seconds < mmha.seconds / 3  # XQA-style sharing of the group's loads (TRT-LLM v0.8)
+    with pytest.raises(ValueError, match="decode kernel"):
+        Attention(batch=1, heads=8, head_dim=128, q_len=16, kv_len=64, variant="mmha")
+
+
 def test_causal_skips_about_half_the_blocks(h100):
     full = acs.estimate(Attention(batch=1, heads=32, head_dim=128, q_len=8192, kv_len=8192), h100, level="analytical")
     causal = acs.estimate(Attention(batch=1, heads=32, head_dim=128, q_len=8192, kv_len=8192, causal=True), h100,

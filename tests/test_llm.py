@@ -119,3 +119,15 @@ def test_results_render_for_notebooks_and_json():
     assert "<table>" in r._repr_html_()
     d = r.to_dict()
     assert d["output_tokens_per_s"] == pytest.approx(2 * 8 / (r.ttft_s + 7 * r.tpot_s))
+
+
+def test_decode_attention_kernel_is_an_engine_choice():
+    """TensorRT-LLM <= 0.7's masked MHA on a GQA model: only the decode attention changes, and it gets slower
+    (each of the 8 q heads per KV head re-reads the cache); prefill keeps the fused kernel."""
+    args = dict(tp=4, batch=64, input_len=2048, output_len=256, level="analytical")
+    best = llm.infer("llama-3.1-70b", "h100-sxm", **args)
+    mmha = llm.infer("llama-3.1-70b", "h100-sxm", **args, decode_attention="mmha")
+    assert mmha.ttft_s == pytest.approx(best.ttft_s)
+    assert mmha.tpot_s > 1.5 * best.tpot_s
+    with pytest.raises(ValueError, match="decode_attention"):
+        llm.infer("llama-3.1-70b", "h100-sxm", **args, decode_attention="xqa")

@@ -86,13 +86,17 @@ def llm_infer(
     moe_imbalance: Annotated[float | None, typer.Option(help="Busiest expert's tokens / mean (>= 1).")] = None,
     allreduce: Annotated[str, typer.Option(help="TP all-reduce: custom (vLLM/TRT-LLM peer-memory kernels) or "
                                                 "library (NCCL).")] = "custom",
+    decode_attention: Annotated[str | None, typer.Option(
+        help="Decode attention kernel: fa2 | fa3 | mmha (TensorRT-LLM <= 0.7's masked MHA); default: the best "
+             "for the chip (analytical level).")] = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Serving: TTFT, TPOT, tokens/s and memory per device."""
     spec = spec_from(hw, sets)
     size: int | str = "max" if batch == "max" else _int(batch, "batch")
     r = infer(model, spec, tp=tp, pp=pp, ep=ep, batch=size, input_len=input_len, output_len=output_len, dtype=dtype,
-              kv_dtype=kv_dtype, level=level, moe_imbalance=moe_imbalance, allreduce=allreduce)
+              kv_dtype=kv_dtype, level=level, moe_imbalance=moe_imbalance, allreduce=allreduce,
+              decode_attention=decode_attention)
     if as_json:
         print(json.dumps(r.to_dict(), indent=2))
         return

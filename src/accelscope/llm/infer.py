@@ -119,6 +119,7 @@ def infer(
     weight_dtype: str | None = None,
     check_memory: bool = True,
     allreduce: str = "custom",
+    decode_attention: str | None = None,
 ) -> InferenceResult:
     """Serve `model` on a replica of tp x pp devices of `hw`. `batch="max"` picks the largest batch that fits.
 
@@ -126,14 +127,18 @@ def infer(
     (weight-only quantization: dtype="bf16", weight_dtype="int8" is W8A16). `check_memory=False` returns the
     estimate even when the memory per device exceeds the chip's (memory.headroom is then negative).
     `allreduce`: "custom" prices tensor-parallel all-reduces as the peer-memory kernels vLLM, SGLang and
-    TensorRT-LLM run on NVLink systems (up to 8 MiB); "library" as collective-library calls (NCCL)."""
+    TensorRT-LLM run on NVLink systems (up to 8 MiB); "library" as collective-library calls (NCCL).
+    `decode_attention`: the engine's decode attention kernel (`Attention.variant`), e.g. "mmha" for the masked
+    multi-head attention of TensorRT-LLM <= 0.7 and FasterTransformer; None: the best for the chip."""
     config = load_model(model)
     spec = load_hardware(hw)
     if moe_imbalance is not None:
         config = _with_imbalance(config, moe_imbalance)
     if allreduce not in ("custom", "library"):
         raise ValueError(f"allreduce: expected custom or library (got {allreduce!r})")
-    par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom")
+    if decode_attention not in (None, "fa2", "fa3", "mmha"):
+        raise ValueError(f"decode_attention: expected fa2, fa3, mmha or None (got {decode_attention!r})")
+    par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom", decode_attention=decode_attention)
     par.check(config)
     prec = Precision(dtype=dtype, kv_dtype=kv_dtype, weights=weight_dtype)
     _check_lengths(input_len, output_len)

@@ -269,6 +269,13 @@ def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predict
     return _with_bound(_time_or_rate(row, est.seconds, float(nbytes)), est.bound)
 
 
+def _decode_kernel(row: MeasuredRow) -> str | None:
+    """TensorRT-LLM before v0.8 decodes with masked multi-head attention: its XQA kernel for GQA/MQA decode came
+    with v0.8 (TensorRT-LLM docs/source/blogs/XQA-kernel.md: "will be included in the v0.8 releases")."""
+    match = re.search(r"TensorRT-LLM v0\.(\d+)", f"{row.op} {row.source}")
+    return "mmha" if match and int(match.group(1)) < 8 else None
+
+
 def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     model = model_id(str(s.get("model", "")))
@@ -289,7 +296,7 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
         return Prediction(batch / r.tpot_s, r.decode.bound)
     isl, osl = int(s.get("isl", 128)), int(s.get("osl", 128))
     r = infer(model, hw, tp=tp, batch=batch, input_len=isl, output_len=osl, dtype=dtype, kv_dtype=kv, level=level,
-              memory_fraction=1.0, allreduce=allreduce)
+              memory_fraction=1.0, allreduce=allreduce, decode_attention=_decode_kernel(row))
     if row.metric == "ttft":
         return Prediction(r.ttft_s / _seconds(1.0, row.unit), r.prefill.bound)
     if row.metric == "output_throughput_per_gpu" or (row.metric == "output_throughput" and row.id.startswith("T6")):

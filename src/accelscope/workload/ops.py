@@ -224,7 +224,9 @@ class Attention(Op):
 
     GQA/MQA: kv_heads < heads. MLA and other asymmetric heads: `v_head_dim` differs from `head_dim`.
     Decode with a KV cache: q_len=1, kv_len=cache length. `window` limits each query to the last `window` keys.
-    `variant` ("fa2", "fa3", "math" = unfused, None = best for the chip) is read by the analytical level.
+    `variant` ("fa2", "fa3", "math" = unfused, None = best for the chip) is read by the analytical level;
+    "mmha" (decode only) is the masked multi-head attention kernel of FasterTransformer and TensorRT-LLM <= 0.7:
+    one thread block per (sequence, query head) on the vector units, each reading its KV head itself.
     """
 
     batch: int
@@ -239,7 +241,7 @@ class Attention(Op):
     v_head_dim: int | None = None
     kv_dtype: str | None = None
     window: int | None = None
-    variant: Literal["fa2", "fa3", "math"] | None = None
+    variant: Literal["fa2", "fa3", "math", "mmha"] | None = None
     page_size: int | None = None  # paged KV cache: tokens per page (vLLM block_size); None = contiguous
     kind: ClassVar[str] = "attention"
 
@@ -251,8 +253,11 @@ class Attention(Op):
             raise ValueError(f"Attention.kv_heads: must divide heads={self.heads} (got {self.kv_heads})")
         if self.phase not in ("fwd", "bwd", "fwd_bwd"):
             raise ValueError(f"Attention.phase: expected fwd, bwd or fwd_bwd (got {self.phase!r})")
-        if self.variant not in (None, "fa2", "fa3", "math"):
-            raise ValueError(f"Attention.variant: expected fa2, fa3, math or None (got {self.variant!r})")
+        if self.variant not in (None, "fa2", "fa3", "math", "mmha"):
+            raise ValueError(f"Attention.variant: expected fa2, fa3, math, mmha or None (got {self.variant!r})")
+        if self.variant == "mmha" and (self.q_len != 1 or self.phase != "fwd"):
+            raise ValueError("Attention.variant='mmha' is a decode kernel: it needs q_len=1 and phase='fwd' "
+                             f"(got q_len={self.q_len}, phase={self.phase!r}); use fa2/fa3 otherwise")
         if self.causal and self.q_len > self.kv_len:
             raise ValueError(f"Attention: causal needs q_len <= kv_len (got {self.q_len} > {self.kv_len})")
         if self.window is not None:

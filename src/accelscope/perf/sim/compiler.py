@@ -526,8 +526,9 @@ def lower_dequantize(op: Dequantize, core: CoreModel, hw: HardwareSpec) -> list[
 
 # ----- FlashAttention forward -------------------------------------------------------------------------------------
 def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Program]:
-    if op.phase != "fwd" or op.variant == "math":
-        raise NotLowered(f"attention phase={op.phase} variant={op.variant}: only the fused forward is lowered")
+    if op.phase != "fwd" or op.variant in ("math", "mmha"):
+        raise NotLowered(f"attention phase={op.phase} variant={op.variant}: only the fused (FlashAttention) forward "
+                         "is lowered")
     kv_block = 128 if op.head_dim <= 128 else 64
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and reads its KV blocks once.
