@@ -21,6 +21,8 @@ def main() -> None:
         # a new shape every call, so nothing is cached
         ("one GEMM incl. mapping search", lambda: acs.estimate(Gemm(1000 + next(shapes), 4096, 4096), hw,
                                                                level="analytical"), 500),
+        ("one GEMM, search incl. stream-K", lambda: acs.estimate(
+            Gemm(1000 + next(shapes), 4096, 4096, schedule="stream-k"), hw, level="analytical"), 500),
         ("one attention (prefill 8k, causal)", lambda: acs.estimate(
             Attention(batch=1, heads=64, kv_heads=8, head_dim=128, q_len=8192, kv_len=8192 + next(shapes) % 7,
                       causal=True), hw, level="analytical"), 200),

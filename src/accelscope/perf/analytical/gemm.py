@@ -182,9 +182,12 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     epilogue = (bm * bn * c_bytes * hbm.write_cost) / (hbm_bw / active)  # the last wave's C tiles
     reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw, 0.0)
     data_parallel = waves * tile_time + prologue
-    stream, share = _stream_k(tiles, k_chunk / bk, cores, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
-    use_stream_k = (split == 1) & (stream + prologue < data_parallel) & stream_k
-    compute_time = np.where(use_stream_k, stream + prologue, data_parallel)
+    if stream_k:
+        stream, share = _stream_k(tiles, k_chunk / bk, cores, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
+        use_stream_k = (split == 1) & (stream + prologue < data_parallel)
+        compute_time = np.where(use_stream_k, stream + prologue, data_parallel)
+    else:
+        share, use_stream_k, compute_time = waves, np.zeros_like(waves, dtype=bool), data_parallel
     total = np.maximum(compute_time, hbm_time) + epilogue + reduction
     total = np.where(valid, total, np.inf)
     best = int(np.argmin(total))
