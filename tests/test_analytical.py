@@ -171,6 +171,23 @@ def test_scalar_kernel_is_bound_by_bytes_in_flight(h100):
     assert tuned.seconds < est.seconds / 2 and tuned.bound == "memory"
 
 
+def test_looped_reduction_rereads_dram_when_its_rows_in_flight_outgrow_l2():
+    """TorchInductor's looped LayerNorm (kernel="looped"): 2048 / 256 = 8 row programs per SM x 108 SMs = 864
+    rows in flight between a row's first pass and its second."""
+    a100 = acs.load_hardware("a100-sxm-80gb")
+
+    def seconds(cols: int, kernel: str) -> float:
+        op = Norm(rows=4096, hidden=cols, norm="layer", dtype="fp16", kernel=kernel)
+        return acs.estimate(op, a100, level="analytical").seconds
+
+    # 16384 fp16 columns: 864 x 32 KiB = 28.3 MB > half the 40 MiB L2, so the second pass reads DRAM again:
+    # 4096 x 16384 x 2 B = 134 MB more at 2.039 TB/s x 0.95 = 69.3 us
+    assert seconds(16384, "looped") - seconds(16384, "vectorized") == pytest.approx(
+        4096 * 16384 * 2 / (2.039e12 * 0.95), rel=1e-6)
+    # 4096 columns: 864 x 8 KiB = 7.1 MB stays in L2; the re-read crosses L2 only, hidden under the DRAM stream
+    assert seconds(4096, "looped") == pytest.approx(seconds(4096, "vectorized"), rel=1e-9)
+
+
 def test_more_bandwidth_does_not_help_a_latency_bound_kernel(h100):
     """What-if for a chip designer: doubling HBM bandwidth leaves a kernel short of bytes in flight as slow."""
     op = Elementwise("swiglu", 4096 * 11008, "fp16", kernel="scalar")

@@ -217,6 +217,17 @@ def _streaming_kernel(row: MeasuredRow) -> str:
     return "scalar" if "vidur" in (row.source + row.hardware).lower() else "vectorized"
 
 
+# TorchInductor generates a persistent reduction (the row held in registers, one pass) for rows up to 1024
+# elements and a looped one (the row read twice) beyond (torch/_inductor codegen/triton.py
+# should_use_persistent_reduction, INNER threshold 1024).
+INDUCTOR_PERSISTENT_MAX = 1024
+
+
+def _compiled_reduction(row: MeasuredRow) -> str:
+    """LLMCompass's layernorm rows are torch.compile'd (HOST_TIMED_FLOORS): the Inductor kernel for the row length."""
+    return "looped" if int(row.shape["N"]) > INDUCTOR_PERSISTENT_MAX else "vectorized"
+
+
 def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s, op_name, dtype = row.shape, row.op.lower(), row_dtype(row.dtype)
     if "softmax" in op_name:
@@ -224,7 +235,8 @@ def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predic
         trivial: Any = Softmax(rows=1, cols=1, dtype=dtype)
         elements = int(s["M"]) * int(s["N"])
     elif "layernorm" in op_name:
-        op, elements = Norm(rows=int(s["M"]), hidden=int(s["N"]), norm="layer", dtype=dtype), int(s["M"]) * int(s["N"])
+        op = Norm(rows=int(s["M"]), hidden=int(s["N"]), norm="layer", dtype=dtype, kernel=_compiled_reduction(row))
+        elements = int(s["M"]) * int(s["N"])
         trivial = Norm(rows=1, hidden=1, norm="layer", dtype=dtype)
     elif "rmsnorm" in op_name:
         op = Norm(rows=int(s["num_tokens"]), hidden=int(s["hidden"]), norm="rms", dtype=dtype,

@@ -337,8 +337,11 @@ class StreamingKernel:
 
     load_bytes: int | None  # bytes one thread loads per input per load instruction; None: one element
     outstanding: int  # independent loads per input each thread keeps in flight (loop unrolling)
-    row_passes: int  # times a row reduction (norm, softmax) reads its input row; passes after the first hit L2
+    row_passes: int  # times a row reduction (norm, softmax) reads its input row
     note: str
+    # threads working on one row of a row reduction: with the resident threads per core this sets the rows in
+    # flight, whose footprint decides whether a re-read pass finds its row still in L2 (else it reads DRAM again)
+    threads_per_row: int | None = None
 
 
 STREAMING_KERNELS: dict[str, StreamingKernel] = {
@@ -348,7 +351,14 @@ STREAMING_KERNELS: dict[str, StreamingKernel] = {
     # One element per thread per loop iteration, loop not unrolled, the row re-read for the normalisation:
     # vLLM <= 0.4 csrc/layernorm_kernels.cu rms_norm_kernel and csrc/activation_kernels.cu silu_and_mul_kernel
     # (one 1024-thread block per token), as used by Sarathi-Serve and profiled by Vidur.
-    "scalar": StreamingKernel(None, 1, 2, "one element load per thread at a time; a row reduction reads its row twice"),
+    "scalar": StreamingKernel(None, 1, 2, "one element load per thread at a time; a row reduction reads its row twice",
+                              threads_per_row=1024),
+    # TorchInductor's looped reduction, generated for rows longer than its persistent-reduction limit (1024 for
+    # inner reductions): one 8-warp program per row (XBLOCK=1, RBLOCK=2048, num_warps = 2048 // 128 capped at 8),
+    # 16-B loads, and the normalisation loop reads the row a second time (torch/_inductor triton_heuristics.py
+    # reduction(): triton_config_reduction(size_hints, 1, 2048); codegen/triton.py should_use_persistent_reduction).
+    "looped": StreamingKernel(16, 1, 2, "16-B loads, one 256-thread program per row, the row read twice "
+                              "(TorchInductor looped reduction)", threads_per_row=256),
 }
 
 

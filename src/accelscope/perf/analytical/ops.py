@@ -34,6 +34,7 @@ from ...workload.ops import (
     Op,
     OpCost,
     Softmax,
+    StreamingKernel,
     _out_dtype,
 )
 from ..collectives import group_bandwidth, wire_factor
@@ -302,8 +303,10 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
         t_sfu, extra = _sfu_seconds(function, count, hw, vector_rate)
         sfu += t_sfu
         vector += extra
-    reread, latency_bound, kernel = _latency_bound(op, cost.bytes_read, hw, latency)
-    memory += reread
+    reread_dram, reread_l2, latency_bound, kernel = _latency_bound(op, cost.bytes_read, hw, latency)
+    # a re-read pass adds to DRAM's time when the row left L2, else to L2's, which every byte crosses anyway
+    l2_bw = _chip_cache(hw)[0] if reread_l2 else 0.0
+    memory = max(memory + reread_dram, cost.bytes / l2_bw + reread_l2 if l2_bw else memory + reread_l2)
     seconds = latency + max(memory, latency_bound, vector, sfu)
     details: dict[str, object] = {"source": source, "kernel": f"{kernel} ({STREAMING_KERNELS[kernel].note})"}
     if source != hw.main_memory_name:
@@ -325,9 +328,11 @@ def _stream_source(cost: OpCost, hw: HardwareSpec) -> tuple[str, float, float]:
     return cache, cost.bytes / (hw.level_total(cache)[1] * level.efficiency), level.latency or 0.0
 
 
-def _latency_bound(op: Op, bytes_read: float, hw: HardwareSpec, read_latency: float) -> tuple[float, float, str]:
-    """(seconds of L2 re-reads, Little's-law seconds for all reads (0 if the spec lacks the facts), kernel name).
-    `read_latency`: of the level the first reads come from (DRAM, or the cache holding a cached op)."""
+def _latency_bound(op: Op, bytes_read: float, hw: HardwareSpec,
+                   read_latency: float) -> tuple[float, float, float, str]:
+    """(DRAM seconds of re-read passes, L2 seconds of re-read passes, Little's-law seconds for all reads (0 if
+    the spec lacks the facts), kernel name). `read_latency`: of the level the first reads come from (DRAM, or the
+    cache holding a cached op)."""
     name = getattr(op, "kernel", "vectorized")
     kernel = STREAMING_KERNELS[name]
     width = dtype_bytes(getattr(op, "dtype", "bf16"))
@@ -338,13 +343,31 @@ def _latency_bound(op: Op, bytes_read: float, hw: HardwareSpec, read_latency: fl
         streams = max(op.input_arrays, 1) if isinstance(op, Elementwise) else 1
         reread_bytes = 0.0
     l2_bw, l2_latency = _chip_cache(hw) if reread_bytes else (0.0, 0.0)
-    reread = reread_bytes / l2_bw if l2_bw else 0.0
+    reread_dram = reread_l2 = 0.0
+    if reread_bytes and not rereads_hit_cache(op, kernel, hw):  # the row left L2 before its second pass
+        l2_latency = read_latency
+        reread_dram = hw.main_memory.transfer_seconds(reread_bytes, 0.0)
+    elif l2_bw:
+        reread_l2 = reread_bytes / l2_bw
     threads = hw.compute.max_threads_per_core
     if not threads or not read_latency:
-        return reread, 0.0, name
+        return reread_dram, reread_l2, 0.0, name
     in_flight = hw.compute.cores * threads * streams * (kernel.load_bytes or width) * kernel.outstanding
     bound = (bytes_read * read_latency + reread_bytes * (l2_latency or read_latency)) / in_flight
-    return reread, bound, name
+    return reread_dram, reread_l2, bound, name
+
+
+def rereads_hit_cache(op: Norm | Softmax, kernel: StreamingKernel, hw: HardwareSpec) -> bool:
+    """Whether a row reduction's later passes find their row in the chip-wide cache: the rows in flight (resident
+    threads per core / threads per row, on every core) must fit CACHE_RESIDENT_FRACTION of it, since every row
+    in flight streams through between a row's first read and its re-read (LRU reuse distance). Unknown thread
+    counts: assume they fit."""
+    threads = hw.compute.max_threads_per_core
+    if not (threads and kernel.threads_per_row):
+        return True
+    row_bytes = (op.hidden if isinstance(op, Norm) else op.cols) * dtype_bytes(op.dtype)
+    rows_in_flight = min(op.rows, hw.compute.cores * max(threads // kernel.threads_per_row, 1))
+    return hw.resident_cache(rows_in_flight * row_bytes) is not None
 
 
 # ----- collectives ----------------------------------------------------------------------------------------------

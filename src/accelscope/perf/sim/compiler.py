@@ -39,6 +39,7 @@ from ...workload.ops import (
     _out_dtype,
 )
 from ..analytical.gemm import grouped_rows
+from ..analytical.ops import rereads_hit_cache
 from .core import CoreModel
 from .engine import Program
 from .isa import BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
@@ -337,6 +338,7 @@ class ThreadLoads:
     in_flight: float = 0.0  # 0: DMA-driven, no thread-level limit
     row_passes: int = 1  # reads after the first hit L2
     cached: bool = False  # the working set stays in the chip-wide cache (OpCost.cached and it fits)
+    reread_dram: bool = False  # later passes miss L2: the rows in flight outgrow it (rereads_hit_cache)
 
 
 def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
@@ -347,11 +349,12 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
     passes = 1 if isinstance(op, Elementwise) else kernel.row_passes
     cost = op.cost()
     cached = bool(cost.cached and hw.resident_cache(cost.bytes))
+    dram = passes > 1 and not isinstance(op, Elementwise) and not rereads_hit_cache(op, kernel, hw)
     threads = hw.compute.max_threads_per_core
     if not threads:
-        return ThreadLoads(0.0, passes, cached)
+        return ThreadLoads(0.0, passes, cached, dram)
     load = kernel.load_bytes or dtype_bytes(op.dtype)
-    return ThreadLoads(threads * streams * load * kernel.outstanding, passes, cached)
+    return ThreadLoads(threads * streams * load * kernel.outstanding, passes, cached, dram)
 
 
 def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
@@ -376,7 +379,8 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         tile_bytes = elements * in_bytes
         from_hbm = 0.0 if loads.cached else tile_bytes
         fetch = [Load((), (f"x{slot}",), f"load tile {i}", tile_bytes, from_hbm, active, in_flight=loads.in_flight)]
-        fetch += [Load((), (f"x{slot}",), f"re-read tile {i} (pass {p + 2}, L2)", tile_bytes, 0.0, active,
+        again, where = (tile_bytes, "DRAM") if loads.reread_dram else (0.0, "L2")
+        fetch += [Load((), (f"x{slot}",), f"re-read tile {i} (pass {p + 2}, {where})", tile_bytes, again, active,
                        in_flight=loads.in_flight) for p in range(loads.row_passes - 1)]
         work = body(slot, elements, row_count, active)
         out = elements * out_bytes + row_count * out_per_row
