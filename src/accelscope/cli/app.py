@@ -130,7 +130,7 @@ def est_attention(
     phase: Annotated[str, typer.Option(help="fwd | bwd | fwd_bwd")] = "fwd",
     v_head_dim: Annotated[int | None, typer.Option(help="Value head dim if different (MLA).")] = None,
     kv_dtype: Annotated[str | None, typer.Option(help="KV-cache dtype if different.")] = None,
-    variant: Annotated[str | None, typer.Option(help="fa2 | fa3 (analytical level)")] = None,
+    variant: Annotated[str | None, typer.Option(help="fa2 | fa3 | math (unfused) | mmha (TensorRT-LLM <= 0.7 decode kernel); analytical level")] = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """FlashAttention-style attention: 4·B·H·Sq·Skv·D forward FLOPs (half when causal)."""
