@@ -130,7 +130,8 @@ def est_attention(
     phase: Annotated[str, typer.Option(help="fwd | bwd | fwd_bwd")] = "fwd",
     v_head_dim: Annotated[int | None, typer.Option(help="Value head dim if different (MLA).")] = None,
     kv_dtype: Annotated[str | None, typer.Option(help="KV-cache dtype if different.")] = None,
-    variant: Annotated[str | None, typer.Option(help="fa2 | fa3 | math (unfused) | mmha (TensorRT-LLM <= 0.7 decode kernel); analytical level")] = None,
+    variant: Annotated[str | None, typer.Option(
+        help="fa2 | fa3 | math (unfused) | mmha (TensorRT-LLM <= 0.7 decode kernel); analytical level")] = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """FlashAttention-style attention: 4·B·H·Sq·Skv·D forward FLOPs (half when causal)."""
@@ -156,7 +157,8 @@ def est_softmax(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """Row softmax (unfused)."""
-    _report(ir.Softmax(rows=rows, cols=cols, dtype=dtype, kernel=kernel, cached=cached), hw, sets, level, as_json, explain)
+    op = ir.Softmax(rows=rows, cols=cols, dtype=dtype, kernel=kernel, cached=cached)
+    _report(op, hw, sets, level, as_json, explain)
 
 
 @est_app.command("norm")
@@ -168,8 +170,8 @@ def est_norm(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """RMSNorm or LayerNorm."""
-    _report(ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype, kernel=kernel, cached=cached),  # type: ignore[arg-type]
-            hw, sets, level, as_json, explain)
+    op = ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype, kernel=kernel, cached=cached)  # type: ignore[arg-type]
+    _report(op, hw, sets, level, as_json, explain)
 
 
 @est_app.command("elementwise")
@@ -181,7 +183,8 @@ def est_elementwise(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """A named pointwise op."""
-    _report(ir.Elementwise(op=op, elements=elements, dtype=dtype, kernel=kernel, cached=cached), hw, sets, level, as_json, explain)
+    work = ir.Elementwise(op=op, elements=elements, dtype=dtype, kernel=kernel, cached=cached)
+    _report(work, hw, sets, level, as_json, explain)
 
 
 @est_app.command("collective")

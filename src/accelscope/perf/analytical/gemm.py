@@ -13,9 +13,9 @@ For every candidate mapping (CTA tile BM x BN x BK, pipeline stages, split-K fac
 The prologue fills the pipeline (one HBM latency plus stages-1 slabs); the epilogue writes C (overlapped with
 the next wave except the last). Candidates are numpy arrays, so one search costs well under a millisecond.
 
-With `stream_k` (Gemm.schedule="stream-k"), stream-K (Osama et al., PPoPP 2023; CUTLASS's persistent
-kernels, hipBLASLt's StreamK) is a second schedule for every split-K = 1 candidate: one persistent CTA per core walks an even share of all the
-tiles' K iterations, so there is no tail wave:
+With `stream_k` (Gemm.schedule="stream-k"), stream-K (Osama et al., PPoPP 2023; CUTLASS's persistent kernels,
+hipBLASLt's StreamK) is a second schedule for every split-K = 1 candidate: one persistent CTA per core walks an
+even share of all the tiles' K iterations, so there is no tail wave:
   t_stream     = ceil(tiles · iters / cores) · t_tile / iters + fixup         iters = Kc / BK
   fixup        = one partial tile (BM·BN fp32 accumulators) written and read back through L2, plus one L2
                  latency for the flag the owning CTA waits on; none when the shares end on tile boundaries
