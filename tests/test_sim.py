@@ -127,7 +127,9 @@ def test_scalar_kernel_is_bound_by_bytes_in_flight_in_the_sim(h100):
     op = Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16", kernel="scalar")
     est = acs.estimate(op, h100, level="sim")
     analytical = acs.estimate(op, h100, level="analytical").seconds  # 56.5 us: (first x 600 ns + again x 260 ns)
-    assert est.seconds == pytest.approx(analytical, rel=0.25)  # / 540,672 B in flight (test_analytical)
+    # / 540,672 B in flight (test_analytical); the sim also queues each tile's store (at the DRAM write cost)
+    # behind its loads on the SM's DMA queue, which the analytical level overlaps
+    assert analytical < est.seconds < 1.3 * analytical
     assert est.details["programs"][0]["thread_loads_in_flight_bytes_per_core"] == 2048 * 2
     tuned = acs.estimate(Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16"), h100, level="sim").seconds
     assert tuned < est.seconds / 2

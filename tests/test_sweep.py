@@ -351,6 +351,10 @@ def test_every_example_sweep_is_valid_and_the_sim_isa_study_runs(tmp_path):
     assert table["error"].isna().all() and len(table) == 12
     preset = table[(table["axis:isa.exp2"] == True) & (table["axis:isa.fp8_convert"] == True)  # noqa: E712
                    & (table["axis:vector.lanes_per_core"] == 1024)]
-    assert preset["softmax.bound"].iloc[0] == "sfu"  # FP8 softmax on systolic-128 waits on exp2
+    # FP8 softmax on systolic-128 keeps the SFU (exp2) and HBM equally busy, ~33 us each
+    assert preset["softmax.bound"].iloc[0] in ("sfu", "memory")
+    no_exp2 = table[(table["axis:isa.exp2"] == False) & (table["axis:isa.fp8_convert"] == True)  # noqa: E712
+                    & (table["axis:vector.lanes_per_core"] == 1024)]
+    assert no_exp2["softmax.seconds"].iloc[0] > 1.5 * preset["softmax.seconds"].iloc[0]  # emulated on the FMA pipe
     assert 0 in set(pareto_front(table, spec.objectives)["point"])
 

@@ -84,6 +84,7 @@ class CoreModel:
     l2_latency: float
     hbm_bytes_per_cycle: float  # chip, achievable
     hbm_latency: float
+    hbm_write_cost: float  # a written byte's time in read bytes (bus turnaround; MemoryLevel.write_cost)
     issue_per_cycle: float
     derived: dict[str, str] = field(default_factory=dict)
 
@@ -150,7 +151,7 @@ def _core_model(hw: HardwareSpec) -> CoreModel:
         dma_latency=(micro.dma_latency or 0.0) * clock,
         dma_outstanding=_or(micro.dma_outstanding, DEFAULT_DMA_OUTSTANDING, "core.dma_outstanding", derived),
         l2_bytes=l2_cap, l2_bytes_per_cycle=l2_bpc, l2_latency=l2_lat, hbm_bytes_per_cycle=hbm_bpc,
-        hbm_latency=(hbm.latency or 0.0) * clock,
+        hbm_latency=(hbm.latency or 0.0) * clock, hbm_write_cost=hbm.write_cost,
         issue_per_cycle=_or(micro.scalar_issue_per_cycle, DEFAULT_ISSUE_PER_CYCLE, "core.scalar_issue_per_cycle",
                             derived),
         derived=derived,
@@ -250,7 +251,7 @@ def _store(core: CoreModel, ins: Store) -> Cost:
     latency = core.dma_latency + core.l2_latency if to_cache else _dma_latency(core, ins.hbm_bytes)
     engine = max(ins.hbm_bytes / core.dma_bytes_per_cycle, ins.hbm_bytes / core.sram_bytes_per_cycle)
     shared = ("l2", ins.hbm_bytes * ins.active / core.l2_bytes_per_cycle) if to_cache else \
-        ("hbm", ins.hbm_bytes * ins.active / core.hbm_bytes_per_cycle)
+        ("hbm", ins.hbm_bytes * core.hbm_write_cost * ins.active / core.hbm_bytes_per_cycle)
     return Cost((("dma", engine + latency / core.dma_outstanding), shared), latency)
 
 
