@@ -99,6 +99,9 @@ class InferWorkload(InferArgs):
     ep: int = Field(default=1, ge=1)
     dtype: str = "bf16"
     kv_dtype: str = "bf16"
+    # serving-engine kernels (llm.infer): TP all-reduce implementation, decode attention kernel
+    allreduce: Literal["custom", "library"] = "custom"
+    decode_attention: Literal["fa2", "fa3", "mmha"] | None = None
 
 
 class TrainArgs(BaseModel):

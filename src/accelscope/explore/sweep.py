@@ -90,7 +90,8 @@ def evaluate_workload(workload: Any, hw: Any, level: str, check_memory: bool = F
                 .removeprefix("limit."), **shares}
     w = workload
     r = infer(w.model, hw, tp=w.tp, pp=w.pp, ep=w.ep, batch=w.batch, input_len=w.input_len,
-              output_len=w.output_len, dtype=w.dtype, kv_dtype=w.kv_dtype, level=level, check_memory=check_memory)
+              output_len=w.output_len, dtype=w.dtype, kv_dtype=w.kv_dtype, level=level, check_memory=check_memory,
+              allreduce=w.allreduce, decode_attention=w.decode_attention)
     return {"tokens_per_s": r.output_tokens_per_s, "tokens_per_s_per_device": r.output_tokens_per_s / r.devices,
             "tpot_s": r.tpot_s, "ttft_s": r.ttft_s, "memory_headroom_bytes": r.memory.headroom,
             "bound": r.decode.bound, **_limits(r.decode.attribution, r.decode.seconds)}
