@@ -51,8 +51,10 @@ def restrict(options: dict[str, float], algorithm: str, kind: str) -> dict[str, 
     kept = {name: t for name, t in options.items() if name.split("/")[0] == algorithm}
     if not kept:
         offered = sorted({name.split("/")[0] for name in options})
+        why = ("; nvls needs interconnect.scale_up.in_network_reduction" if algorithm == "nvls"
+               else "; tree is an all-reduce algorithm")
         raise ValueError(f"Collective.algorithm={algorithm!r} is not available for {kind} here (the library offers "
-                         f"{', '.join(offered)}; nvls needs interconnect.scale_up.in_network_reduction)")
+                         f"{', '.join(offered)}{why})")
     return kept
 
 
