@@ -49,10 +49,11 @@ def any_op(draw: st.DrawFn) -> acs.ops.Op:
                          causal=draw(st.booleans()), phase=draw(st.sampled_from(["fwd", "bwd", "fwd_bwd"])),
                          dtype=draw(st.sampled_from(["bf16", "fp8_e4m3"])))
     if kind == "softmax":
-        return Softmax(rows=draw(DIM), cols=draw(DIM), cached=draw(st.booleans()))
+        return Softmax(rows=draw(DIM), cols=draw(DIM), cached=draw(st.booleans()),
+                       kernel=draw(st.sampled_from(["vectorized", "scalar", "aten"])))
     if kind == "norm":
         return Norm(rows=draw(DIM), hidden=draw(DIM), norm=draw(st.sampled_from(["rms", "layer"])),
-                    cached=draw(st.booleans()))
+                    cached=draw(st.booleans()), kernel=draw(st.sampled_from(["vectorized", "scalar", "looped"])))
     if kind == "elementwise":
         return Elementwise(op=draw(st.sampled_from(["add", "silu", "swiglu", "gelu", "copy"])),
                            elements=draw(st.integers(1, 1 << 28)), cached=draw(st.booleans()))

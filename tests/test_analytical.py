@@ -188,6 +188,28 @@ def test_looped_reduction_rereads_dram_when_its_rows_in_flight_outgrow_l2():
     assert seconds(4096, "looped") == pytest.approx(seconds(4096, "vectorized"), rel=1e-9)
 
 
+def test_eager_softmax_runs_its_three_passes_in_step():
+    """PyTorch's eager softmax on A100 (kernel="aten"), 4096 x 4096 fp16 = 33.6 MB in and out: every block runs
+    the max pass, the sum-of-exp pass and the write pass in step with the others, so the passes add up."""
+    a100 = acs.load_hardware("a100-sxm-80gb")
+    est = acs.estimate(Softmax(rows=4096, cols=4096, dtype="fp16", kernel="aten"), a100, level="analytical")
+    n, size = 4096 * 4096, 4096 * 4096 * 2
+    dram = 2.039e12 * 0.95
+    instructions = 19.5e12 / 2  # FP32 instructions per second: 108 SMs x 64 lanes x 1.41 GHz
+    first = size / dram  # 17.3 us: the max pass reads DRAM (2 instructions per element hide under it)
+    second = n * (3 + 7) / instructions  # 17.2 us: convert, subtract, expf (7 FP32 + ex2), add; L2 re-read hides
+    third = n * (3 + 7 + 6) / instructions  # 27.5 us: ... and the IEEE division, over the 21.5 us write
+    assert est.details["phase_seconds"] == pytest.approx([first, second, third], rel=1e-3)
+    assert est.seconds == pytest.approx(first + second + third + 2.5e-6, rel=1e-3)  # 64.6 us
+    fused = acs.estimate(Softmax(rows=4096, cols=4096, dtype="fp16"), a100, level="analytical").seconds
+    assert fused < est.seconds / 1.5  # one pass at DRAM speed: 41.3 us
+    # rows of at most 1024: ATen's warp-per-row kernel reads once, then computes and writes
+    short = acs.estimate(Softmax(rows=4096, cols=1024, dtype="fp16", kernel="aten"), a100, level="analytical")
+    assert len(short.details["phase_seconds"]) == 2
+    with pytest.raises(ValueError, match="softmax kernel"):
+        Norm(rows=1, hidden=8, kernel="aten")
+
+
 def test_more_bandwidth_does_not_help_a_latency_bound_kernel(h100):
     """What-if for a chip designer: doubling HBM bandwidth leaves a kernel short of bytes in flight as slow."""
     op = Elementwise("swiglu", 4096 * 11008, "fp16", kernel="scalar")

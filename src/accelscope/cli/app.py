@@ -142,8 +142,9 @@ def est_attention(
 
 
 KernelOpt = Annotated[str, typer.Option(
-    help="How the kernel loads: vectorized (16-B loads, 4 in flight) | scalar (one element at a time, row read "
-         "twice); the analytical level bounds reads by Little's law")]
+    help="The kernel that runs: vectorized (16-B loads, 4 in flight) | scalar (vLLM: one element at a time, row "
+         "read twice) | looped (TorchInductor, rows > 1024: row read twice) | aten (PyTorch eager softmax: three "
+         "passes in step); see workload.ops.STREAMING_KERNELS")]
 CachedOpt = Annotated[bool, typer.Option(
     "--cached", help="Operands already in the chip-wide cache (the previous kernel wrote them): read and written "
                      "there when the working set fits half of it")]

@@ -230,8 +230,8 @@ def _compiled_reduction(row: MeasuredRow) -> str:
 
 def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s, op_name, dtype = row.shape, row.op.lower(), row_dtype(row.dtype)
-    if "softmax" in op_name:
-        op: Any = Softmax(rows=int(s["M"]), cols=int(s["N"]), dtype=dtype)
+    if "softmax" in op_name:  # LLMCompass times eager PyTorch (torch.softmax, not compiled: HOST_TIMED_FLOORS)
+        op: Any = Softmax(rows=int(s["M"]), cols=int(s["N"]), dtype=dtype, kernel="aten")
         trivial: Any = Softmax(rows=1, cols=1, dtype=dtype)
         elements = int(s["M"]) * int(s["N"])
     elif "layernorm" in op_name:

@@ -331,6 +331,17 @@ class Attention(Op):
 
 
 @dataclass(frozen=True, slots=True)
+class KernelPhase:
+    """One phase of a phased kernel: whether it reads the row (the first read from memory, later ones re-reads),
+    the FP32 instructions and special-function calls it spends per element, whether it writes the result."""
+
+    reads: bool
+    fp32_ops: float
+    sfu: tuple[tuple[str, float], ...] = ()
+    writes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class StreamingKernel:
     """How a memory-bound kernel issues its loads, which sets the bytes it can keep in flight (Little's law:
     achievable bandwidth <= bytes in flight / memory latency), and how often a row reduction reads its row."""
@@ -342,6 +353,25 @@ class StreamingKernel:
     # threads working on one row of a row reduction: with the resident threads per core this sets the rows in
     # flight, whose footprint decides whether a re-read pass finds its row still in L2 (else it reads DRAM again)
     threads_per_row: int | None = None
+    # one thread per this many bytes of the row, up to threads_per_row (a block sized from the row length)
+    bytes_per_thread: int | None = None
+    # phases that every thread block runs in the same order, all blocks starting together: each phase is bound by
+    # its own resource and the phases add up (empty: one fused stream, the longest resource sets the time)
+    phases: tuple[KernelPhase, ...] = ()
+
+    def row_threads(self, row_bytes: float) -> int | None:
+        if self.threads_per_row is None or self.bytes_per_thread is None:
+            return self.threads_per_row
+        return min(self.threads_per_row, max(32, 1 << max(math.ceil(row_bytes / self.bytes_per_thread) - 1, 0)
+                                             .bit_length()))
+
+
+# FP32 instructions of the accurate (not --use_fast_math) expf and IEEE-rounded fp32 division nvcc emits around
+# their one MUFU op (ex2 / rcp): range reduction FFMA.SAT, FFMA.RM, FADD, 2 FFMA and the SHF/FMUL exponent
+# scaling for expf; the FFMA Newton-Raphson refinement and correction for the division. Estimates read from sm_80
+# SASS, not re-counted on a GPU here (±2 instructions).
+EXPF_FP32_OPS = 7
+FDIV_FP32_OPS = 6
 
 
 STREAMING_KERNELS: dict[str, StreamingKernel] = {
@@ -359,13 +389,43 @@ STREAMING_KERNELS: dict[str, StreamingKernel] = {
     # reduction(): triton_config_reduction(size_hints, 1, 2048); codegen/triton.py should_use_persistent_reduction).
     "looped": StreamingKernel(16, 1, 2, "16-B loads, one 256-thread program per row, the row read twice "
                               "(TorchInductor looped reduction)", threads_per_row=256),
+    # PyTorch's eager (ATen) softmax before 2.4, rows over 1024: cunn_SoftMaxForward (aten/src/ATen/native/cuda/
+    # SoftMax.cu), one block per row sized from the row (SoftMax_getBlockSize: 16-B loads, half the row's vectors,
+    # <= 512 threads), three passes: the max; the sum of std::exp(x - max); the write of std::exp(x - max) / sum,
+    # with accurate expf and IEEE division per element and a block-wide reduction between passes. Every block
+    # does the same work and the grid starts together, so the passes run across the chip in step: the read-bound
+    # first pass, then the instruction-bound second and third.
+    "aten": StreamingKernel(16, 1, 3, "PyTorch eager softmax: three passes in step (max; sum of exp; exp / sum "
+                            "and write), accurate expf and division", threads_per_row=512, bytes_per_thread=32,
+                            phases=(KernelPhase(True, 2),  # half -> float, max
+                                    KernelPhase(True, 3 + EXPF_FP32_OPS, (("exp2", 1),)),  # cvt, sub, exp, add
+                                    KernelPhase(True, 3 + EXPF_FP32_OPS + FDIV_FP32_OPS,  # cvt, sub, exp, /, cvt
+                                                (("exp2", 1), ("rcp", 1)), writes=True))),
 }
+# ATen's softmax for rows of at most 1024 elements: softmax_warp_forward (persistent_softmax.cuh), a warp per row
+# holding it in registers: one read, then the max, exp, sum, division and write in one pass.
+ATEN_WARP_SOFTMAX_MAX_COLS = 1024
+ATEN_WARP_SOFTMAX = StreamingKernel(16, 1, 1, "PyTorch eager softmax, rows <= 1024: one warp per row in registers; "
+                                    "the load phase, then the exp / sum / division and write phase",
+                                    phases=(KernelPhase(True, 2),
+                                            KernelPhase(False, 4 + EXPF_FP32_OPS + FDIV_FP32_OPS,
+                                                        (("exp2", 1), ("rcp", 1)), writes=True)))
+
+
+def streaming_kernel(op: object) -> StreamingKernel:
+    """The kernel an op runs: its `kernel` name, with ATen's row-length switch for the eager softmax."""
+    name = getattr(op, "kernel", "vectorized")
+    if name == "aten" and getattr(op, "cols", ATEN_WARP_SOFTMAX_MAX_COLS + 1) <= ATEN_WARP_SOFTMAX_MAX_COLS:
+        return ATEN_WARP_SOFTMAX
+    return STREAMING_KERNELS[name]
 
 
 def _check_kernel(op: object, kernel: str) -> None:
     if kernel not in STREAMING_KERNELS:
         raise ValueError(f"{type(op).__name__}.kernel: unknown kernel {kernel!r}; use one of "
                          f"{', '.join(STREAMING_KERNELS)}")
+    if STREAMING_KERNELS[kernel].phases and type(op).__name__ != "Softmax":
+        raise ValueError(f"{type(op).__name__}.kernel: {kernel!r} is PyTorch's softmax kernel; use it on Softmax")
 
 
 @dataclass(frozen=True, slots=True)

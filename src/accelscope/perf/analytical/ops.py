@@ -24,7 +24,6 @@ from ...workload.ops import (
     ATTENTION_BWD_VECTOR_FLOPS,
     FMA_FLOPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
-    STREAMING_KERNELS,
     Attention,
     Collective,
     Elementwise,
@@ -36,6 +35,7 @@ from ...workload.ops import (
     Softmax,
     StreamingKernel,
     _out_dtype,
+    streaming_kernel,
 )
 from ..collectives import group_bandwidth, wire_factor
 from ..estimate import RESOURCES, Estimate
@@ -304,16 +304,56 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
         sfu += t_sfu
         vector += extra
     reread_dram, reread_l2, latency_bound, kernel = _latency_bound(op, cost.bytes_read, hw, latency)
+    if streaming_kernel(op).phases and isinstance(op, Softmax):
+        return _phased(op, hw, source, latency, latency_bound, kernel)
     # a re-read pass adds to DRAM's time when the row left L2, else to L2's, which every byte crosses anyway
     l2_bw = _chip_cache(hw)[0] if reread_l2 else 0.0
     memory = max(memory + reread_dram, cost.bytes / l2_bw + reread_l2 if l2_bw else memory + reread_l2)
     seconds = latency + max(memory, latency_bound, vector, sfu)
-    details: dict[str, object] = {"source": source, "kernel": f"{kernel} ({STREAMING_KERNELS[kernel].note})"}
+    details: dict[str, object] = {"source": source, "kernel": f"{kernel} ({streaming_kernel(op).note})"}
     if source != hw.main_memory_name:
         details["cached"] = f"{cost.bytes / 1e6:.4g} MB read + written stay in {source}"
     if latency_bound:
         details["latency_bound_seconds"] = latency_bound
     busy = {"memory": max(memory, latency_bound), "vector": vector, "sfu": sfu}
+    return _estimate(op, hw, busy, seconds, cost, details)
+
+
+def _phased(op: Softmax, hw: HardwareSpec, source: str, latency: float, latency_bound: float,
+            name: str) -> Estimate:
+    """A kernel whose blocks all run the same phases in step (`StreamingKernel.phases`, PyTorch's eager softmax):
+    each phase is bound by its own resource (its reads, its writes, its FP32 instructions, its special-function
+    calls) and the phases add up, after one first-access latency:
+        time = latency + sum over phases of max(memory, FP32 instructions, SFU)
+    The first read comes from `source`; re-reads from L2 if the rows in flight fit it, else from DRAM again."""
+    cost, kernel = op.cost(), streaming_kernel(op)
+    elements = op.rows * op.cols
+    row_bytes = elements * dtype_bytes(op.dtype)
+    hbm = hw.main_memory
+    l2_bw, _ = _chip_cache(hw)
+    first_read = (row_bytes / (hw.level_total(source)[1] * hw.memory[source].efficiency)
+                  if source != hw.main_memory_name else hbm.transfer_seconds(row_bytes, 0.0))
+    reread = row_bytes / l2_bw if (l2_bw and rereads_hit_cache(op, kernel, hw)) else hbm.transfer_seconds(row_bytes, 0)
+    write = (row_bytes / (hw.level_total(source)[1] * hw.memory[source].efficiency)
+             if source != hw.main_memory_name else hbm.transfer_seconds(0.0, row_bytes))
+    instruction_rate = hw.vector_peak("fp32") * hw.compute.clock_ratio / FMA_FLOPS  # FP32 instructions per second
+    phases, busy, seen = [], {"memory": 0.0, "vector": 0.0, "sfu": 0.0}, False
+    for phase in kernel.phases:
+        memory = (reread if seen else first_read) if phase.reads else 0.0
+        seen = seen or phase.reads
+        memory += write if phase.writes else 0.0
+        vector = elements * phase.fp32_ops / instruction_rate
+        sfu = 0.0
+        for function, count in phase.sfu:
+            t_sfu, extra = _sfu_seconds(function, elements * count, hw, instruction_rate * FMA_FLOPS)
+            sfu, vector = sfu + t_sfu, vector + extra
+        phases.append(max(memory, vector, sfu))
+        busy = {"memory": busy["memory"] + memory, "vector": busy["vector"] + vector, "sfu": busy["sfu"] + sfu}
+    seconds = latency + max(sum(phases), latency_bound)
+    details: dict[str, object] = {"source": source, "kernel": f"{name} ({kernel.note})",
+                                  "phase_seconds": [round(t, 12) for t in phases]}
+    if latency_bound:
+        details["latency_bound_seconds"] = latency_bound
     return _estimate(op, hw, busy, seconds, cost, details)
 
 
@@ -334,7 +374,7 @@ def _latency_bound(op: Op, bytes_read: float, hw: HardwareSpec,
     the spec lacks the facts), kernel name). `read_latency`: of the level the first reads come from (DRAM, or the
     cache holding a cached op)."""
     name = getattr(op, "kernel", "vectorized")
-    kernel = STREAMING_KERNELS[name]
+    kernel = streaming_kernel(op)
     width = dtype_bytes(getattr(op, "dtype", "bf16"))
     if isinstance(op, (Norm, Softmax)):
         streams, row_bytes = 1, op.rows * (op.hidden if isinstance(op, Norm) else op.cols) * width
@@ -363,10 +403,11 @@ def rereads_hit_cache(op: Norm | Softmax, kernel: StreamingKernel, hw: HardwareS
     in flight streams through between a row's first read and its re-read (LRU reuse distance). Unknown thread
     counts: assume they fit."""
     threads = hw.compute.max_threads_per_core
-    if not (threads and kernel.threads_per_row):
-        return True
     row_bytes = (op.hidden if isinstance(op, Norm) else op.cols) * dtype_bytes(op.dtype)
-    rows_in_flight = min(op.rows, hw.compute.cores * max(threads // kernel.threads_per_row, 1))
+    per_row = kernel.row_threads(row_bytes)
+    if not (threads and per_row):
+        return True
+    rows_in_flight = min(op.rows, hw.compute.cores * max(threads // per_row, 1))
     return hw.resident_cache(rows_in_flight * row_bytes) is not None
 
 

@@ -25,7 +25,6 @@ from ...hardware import HardwareSpec
 from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes
 from ...workload.ops import (
     ELEMENTWISE_OPS,
-    STREAMING_KERNELS,
     Attention,
     Dequantize,
     Elementwise,
@@ -37,6 +36,7 @@ from ...workload.ops import (
     Reduction,
     Softmax,
     _out_dtype,
+    streaming_kernel,
 )
 from ..analytical.gemm import grouped_rows
 from ..analytical.ops import rereads_hit_cache
@@ -344,7 +344,7 @@ class ThreadLoads:
 def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
     """The kernel's resident threads x loads in flight x bytes per load, per core (as the analytical level's
     Little's-law bound); no limit when the spec has no compute.max_threads_per_core."""
-    kernel = STREAMING_KERNELS[op.kernel]
+    kernel = streaming_kernel(op)
     streams = max(op.input_arrays, 1) if isinstance(op, Elementwise) else 1
     passes = 1 if isinstance(op, Elementwise) else kernel.row_passes
     cost = op.cost()
