@@ -31,10 +31,11 @@ def test_with_constants_sets_dram_and_matrix_by_width():
     assert h100.memory["l2"].efficiency == 1.0  # only the DRAM level
 
 
-def test_leave_one_chip_out_meets_the_memory_and_attention_targets(dev):
+def test_leave_one_chip_out_meets_the_memory_attention_and_elementwise_targets(dev):
     """Issue targets on chips the constants were not fitted on: memory-bound streams <= 10 %, attention <= 8 %
-    (attention rows are all A100 FlashAttention-2; A100 is then left out of the matrix-efficiency fit)."""
-    held = leave_one_chip_out([r for r in dev if r.category in ("memory", "gemm", "attention")])
+    (attention rows are all A100 FlashAttention-2; A100 is then left out of the matrix-efficiency fit),
+    elementwise ops <= 10 % (9.1 %: norms, softmax and activations with the kernel each harness ran)."""
+    held = leave_one_chip_out([r for r in dev if r.category in ("memory", "gemm", "attention", "elementwise")])
     chips = {h.chip for h in held}
     assert {"a100-sxm-80gb", "h100-sxm", "h200-sxm"} <= chips
     a100 = next(h for h in held if h.chip == "a100-sxm-80gb")
@@ -43,6 +44,8 @@ def test_leave_one_chip_out_meets_the_memory_and_attention_targets(dev):
     attention = [e for h in held for e in h.errors.get("attention", [])]
     assert len(memory) == 9 and statistics.fmean(memory) <= 0.10
     assert len(attention) == 21 and statistics.fmean(attention) <= 0.08
+    elementwise = [e for h in held for e in h.errors.get("elementwise", [])]
+    assert len(elementwise) == 14 and statistics.fmean(elementwise) <= 0.10
 
 
 def test_leave_one_chip_out_gemm_error_does_not_regress(dev):
