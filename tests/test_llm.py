@@ -131,3 +131,16 @@ def test_decode_attention_kernel_is_an_engine_choice():
     assert mmha.tpot_s > 1.5 * best.tpot_s
     with pytest.raises(ValueError, match="decode_attention"):
         llm.infer("llama-3.1-70b", "h100-sxm", **args, decode_attention="xqa")
+
+
+def test_unfused_attention_is_a_training_choice():
+    """Megatron-LM before FlashAttention writes and re-reads the score matrix: a small-hidden GPT (h=2304, s=2048)
+    spends a visible share of its step there, so the step is slower than with a fused kernel."""
+    gpt = {"model_type": "gpt", "hidden_size": 2304, "num_hidden_layers": 24, "num_attention_heads": 24,
+           "vocab_size": 51200, "max_position_embeddings": 2048, "_name_or_path": "gpt-1.7b"}
+    args = dict(tp=1, pp=1, dp=32, seq_len=2048, global_batch=512, recompute="full", level="analytical")
+    fused = llm.train(gpt, "a100-sxm-80gb", **args)
+    unfused = llm.train(gpt, "a100-sxm-80gb", **args, attention="math")
+    assert unfused.step_s > 1.1 * fused.step_s
+    with pytest.raises(ValueError, match="attention"):
+        llm.train(gpt, "a100-sxm-80gb", **args, attention="mmha")

@@ -124,13 +124,16 @@ def llm_train(
     dtype: Annotated[str, typer.Option(help="Matmul dtype: bf16, or fp8_e4m3 for FP8 linears.")] = "bf16",
     recompute: Annotated[str, typer.Option(help="none | selective | full")] = "selective",
     check_memory: Annotated[bool, typer.Option("--check-memory/--no-check-memory")] = True,
+    attention: Annotated[str | None, typer.Option(
+        help="Attention kernel: fa2 | fa3 | math (unfused, pre-FlashAttention frameworks); default: the best for "
+             "the chip (analytical level).")] = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Training: step time, tokens/s/device, MFU, memory and the time breakdown."""
     spec = spec_from(hw, sets)
     r = train(model, spec, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
               global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
-              check_memory=check_memory)
+              check_memory=check_memory, attention=attention)
     if as_json:
         print(json.dumps(r.to_dict(), indent=2))
         return

@@ -120,14 +120,19 @@ def train(
     sp: bool | None = None,
     overlap: bool = True,
     check_memory: bool = True,
+    attention: str | None = None,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
     Raises DoesNotFit (with the numbers) when the memory per device exceeds the chip's; `check_memory=False`
-    returns the estimate anyway, with `memory.total` above `memory.capacity`."""
+    returns the estimate anyway, with `memory.total` above `memory.capacity`. `attention`: the framework's attention
+    kernel (`Attention.variant`): "math" for unfused attention (Megatron-LM before FlashAttention: the score matrix
+    written, softmax, read back), "fa2"/"fa3"; None: the best for the chip."""
     config = load_model(model)
     spec = load_hardware(hw)
-    par = Parallelism(tp=tp, pp=pp, ep=ep, dp=dp, cp=cp, sp=tp > 1 if sp is None else sp)
+    if attention not in (None, "fa2", "fa3", "math"):
+        raise ValueError(f"attention: expected fa2, fa3, math or None (got {attention!r})")
+    par = Parallelism(tp=tp, pp=pp, ep=ep, dp=dp, cp=cp, sp=tp > 1 if sp is None else sp, attention=attention)
     par.check(config)
     micro_batches = _check_train_args(config, par, vpp, zero, seq_len, global_batch, micro_batch, recompute)
     prec = Precision(dtype=canonical_dtype(dtype))

@@ -38,6 +38,7 @@ class Parallelism:
     sp: bool = False  # sequence parallelism: TP all-reduces become reduce-scatter + all-gather
     custom_allreduce: bool = False  # TP all-reduces by a serving engine's custom kernels (Collective impl="custom")
     decode_attention: str | None = None  # the engine's decode kernel (Attention.variant, e.g. "mmha"); None: best
+    attention: str | None = None  # the kernel for prefill / training attention (Attention.variant, e.g. "math")
 
     def check(self, model: ModelConfig) -> None:
         for key in ("tp", "pp", "ep", "dp", "cp"):
@@ -135,7 +136,7 @@ def attention_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Prec
                           "cp_kv_allgather"))
         nodes.append(Node(attn, 0.5, "attention"))
     else:
-        variant = par.decode_attention if step.new_tokens == 1 else None
+        variant = par.decode_attention if step.new_tokens == 1 else par.attention
         attn = Attention(batch=step.batch, heads=heads, kv_heads=kv_heads, head_dim=model.head_dim,
                          q_len=step.new_tokens, kv_len=step.kv_len, causal=causal, dtype=prec.act_dtype,
                          kv_dtype=prec.kv_dtype, window=window, variant=variant)  # type: ignore[arg-type]
