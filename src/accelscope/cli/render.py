@@ -223,7 +223,15 @@ def explain_lines(est: Estimate) -> list[str]:
             f"overheads: prologue {fq(m['prologue_seconds'], 'time')}, epilogue {fq(m['epilogue_seconds'], 'time')}, "
             f"split-K reduction {fq(m['reduction_seconds'], 'time')}; bound by {m['bound']}",
         ]
-    lines += [f"{key.replace('_seconds', '_time').replace('_', ' ')}: "
-              f"{fq(value, 'time') if key.endswith('_seconds') and isinstance(value, float) else value}"
+    lines += [f"{key.replace('_seconds', '_time').replace('_', ' ')}: {_detail_value(key, value)}"
               for key, value in d.items()]
     return lines
+
+
+def _detail_value(key: str, value: object) -> object:
+    """Times as times (one or a list of them, e.g. a phased kernel's phases); anything else as it is."""
+    if key.endswith("_seconds") and isinstance(value, float):
+        return fq(value, "time")
+    if key.endswith("_seconds") and isinstance(value, list) and all(isinstance(v, float) for v in value):
+        return " + ".join(fq(v, "time") for v in value)
+    return value
