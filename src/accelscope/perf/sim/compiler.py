@@ -339,6 +339,7 @@ class ThreadLoads:
     row_passes: int = 1  # reads after the first hit L2
     cached: bool = False  # the working set stays in the chip-wide cache (OpCost.cached and it fits)
     reread_dram: bool = False  # later passes miss L2: the rows in flight outgrow it (rereads_hit_cache)
+    loads_from_cache: bool = False  # this program's loads hit the chip-wide cache (a phased kernel's re-read)
 
 
 def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
@@ -367,8 +368,9 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     tile_cols = min(cols, STREAM_TILE_ELEMENTS)
     budget = core.sram_bytes / (STREAM_STAGES * max(in_bytes + out_bytes, 1.0))
     tile_cols = max(1, int(min(tile_cols, budget)))
-    rows_per_tile = max(1, min(rows, int(min(STREAM_TILE_ELEMENTS, budget) // tile_cols)))
     chunks = math.ceil(cols / tile_cols)
+    tile_cols = math.ceil(cols / chunks)  # equal chunks: a row split in two is two half rows, not two full tiles
+    rows_per_tile = max(1, min(rows, int(min(STREAM_TILE_ELEMENTS, budget) // tile_cols)))
     tiles = math.ceil(rows / rows_per_tile) * chunks
     sp = spread(tiles, core.cores)
     elements = rows_per_tile * tile_cols
@@ -377,7 +379,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         slot = str(i % STREAM_STAGES)
         row_count = rows_per_tile / chunks
         tile_bytes = elements * in_bytes
-        from_hbm = 0.0 if loads.cached else tile_bytes
+        from_hbm = 0.0 if (loads.cached or loads.loads_from_cache) else tile_bytes
         fetch = [Load((), (f"x{slot}",), f"load tile {i}", tile_bytes, from_hbm, active, in_flight=loads.in_flight)]
         again, where = (tile_bytes, "DRAM") if loads.reread_dram else (0.0, "L2")
         fetch += [Load((), (f"x{slot}",), f"re-read tile {i} (pass {p + 2}, {where})", tile_bytes, again, active,
@@ -401,7 +403,38 @@ def _convert_out(slot: str, elements: float, dtype: str, src: str) -> Convert:
     return Convert((src,), (f"y{slot}",), f"convert to {dtype}", dtype, elements)
 
 
+def lower_phased(op: Softmax, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    """A kernel whose blocks run their phases in step (StreamingKernel.phases, PyTorch's eager softmax): one
+    program per phase, run one after the other. The first phase reads the rows from memory, later ones re-read
+    them from L2 (or DRAM when the rows in flight outgrow it), the phase that writes stores the result; each
+    spends its FP32 instructions on the vector unit and its special functions on the SFU."""
+    width = dtype_bytes(op.dtype)
+    kernel = streaming_kernel(op)
+    loads = thread_loads(op, hw)
+    programs, seen = [], False
+    for i, phase in enumerate(kernel.phases):
+        def body(slot: str, e: float, r: float, active: int, phase=phase) -> list[Instr]:
+            x, t = f"x{slot}", f"t{slot}"
+            out: list[Instr] = [VecOp((x,), (t,), f"{phase.fp32_ops:g} FP32 instructions per element", "fma", e,
+                                      phase.fp32_ops)]  # one lane-slot per FP32 instruction
+            out += [Special((t,), (t,), fn, fn, e * count) for fn, count in phase.sfu]
+            if phase.writes:
+                out.append(_convert_out(slot, e, op.dtype, t))
+            return out
+
+        again = seen and not loads.reread_dram
+        phase_loads = ThreadLoads(loads.in_flight, 1, loads.cached, False, again) if phase.reads else loads
+        in_bytes = width if phase.reads else 0.0
+        programs.append(streaming(f"softmax phase {i + 1}", op.rows, op.cols, in_bytes,
+                                  width if phase.writes else 0.0, body, core,
+                                  notes={"phases": len(kernel.phases), "kernel": op.kernel}, loads=phase_loads))
+        seen = seen or phase.reads
+    return programs
+
+
 def lower_softmax(op: Softmax, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+    if streaming_kernel(op).phases:
+        return lower_phased(op, core, hw)
     width = dtype_bytes(op.dtype)
     row_fits = op.cols * (width * 2 + 4) * STREAM_STAGES <= core.sram_bytes
 
