@@ -130,7 +130,7 @@ def attention_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Prec
         # after gathering K/V from the group, computes 1/cp of the causal pairs = half its (seq/cp x seq) block.
         attn = Attention(batch=step.batch, heads=heads, kv_heads=kv_heads, head_dim=model.head_dim,
                          q_len=step.new_tokens, kv_len=step.kv_len, dtype=prec.act_dtype, kv_dtype=prec.kv_dtype,
-                         window=window)
+                         window=window, variant=par.attention)  # type: ignore[arg-type]
         kv_bytes = step.batch * step.kv_len * 2 * kv_heads * model.head_dim * dtype_bytes(prec.kv_dtype)
         nodes.append(Node(Collective("all_gather", float(kv_bytes), par.cp, prec.act_dtype, stride=par.tp), 1,
                           "cp_kv_allgather"))

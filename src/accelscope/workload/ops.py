@@ -360,10 +360,12 @@ class StreamingKernel:
     phases: tuple[KernelPhase, ...] = ()
 
     def row_threads(self, row_bytes: float) -> int | None:
+        """Threads on one row: threads_per_row, or for a block sized from the row one thread per bytes_per_thread
+        rounded up to a power of two, at least a warp (32) and at most threads_per_row."""
         if self.threads_per_row is None or self.bytes_per_thread is None:
             return self.threads_per_row
-        return min(self.threads_per_row, max(32, 1 << max(math.ceil(row_bytes / self.bytes_per_thread) - 1, 0)
-                                             .bit_length()))
+        wanted = math.ceil(row_bytes / self.bytes_per_thread)
+        return min(self.threads_per_row, max(32, 1 << (wanted - 1).bit_length()))
 
 
 # FP32 instructions of the accurate (not --use_fast_math) expf and IEEE-rounded fp32 division nvcc emits around

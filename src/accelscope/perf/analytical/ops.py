@@ -6,9 +6,11 @@ Attention (FlashAttention): Q blocks x KV blocks per (batch, head), causal block
   matrix unit, exp on the SFU, online-softmax arithmetic on the vector unit. fa2 runs softmax after each block's
   matmuls; fa3 (needs matrix.async_overlap) overlaps them (ping-pong). Decode splits the KV sequence across
   cores (split-KV) and is bound by reading the cache.
-Memory-bound ops: one kernel streams its bytes from main memory: launch + DRAM latency + the longest of
-  bytes / achievable bandwidth, its Little's-law bound (bytes in flight per thread x resident threads / DRAM
-  latency) and its vector and SFU time.
+Memory-bound ops: one kernel streams its bytes from main memory (or the chip-wide cache, `cached=True` when the
+  working set fits): launch + first-access latency + the longest of bytes / achievable bandwidth, its Little's-law
+  bound (bytes in flight per thread x resident threads / latency) and its vector and SFU time. The kernel that
+  runs (`StreamingKernel`) sets the bytes in flight, how often a row is re-read (from L2 when the rows in flight
+  fit, else from DRAM), and for a phased kernel (PyTorch's eager softmax) phases whose times add up.
 Collectives: alpha-beta model of ring, double-binary-tree and in-switch (NVLS) all-reduce; NCCL picks the
   fastest, and so do we. Hierarchical beyond a scale-up domain.
 """
@@ -292,50 +294,47 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
     the kernel's loads in flight (`StreamingKernel`), so reads cannot arrive faster than bytes in flight / DRAM
     latency. A tuned kernel (16-B loads, 4 outstanding) clears this on today's GPUs; a scalar one does not, and
     neither would a tuned one on a chip whose bandwidth outgrew its threads. A row reduction that re-reads its
-    row (row_passes > 1) serves the re-reads from L2, at L2 latency and bandwidth."""
+    row (row_passes > 1) serves the re-reads from L2, at L2 latency and bandwidth, when its rows in flight fit
+    there (`rereads_hit_cache`), else from DRAM again."""
     cost = op.cost()
-    ratio = hw.compute.clock_ratio
+    kernel = streaming_kernel(op)
     source, memory, latency = _stream_source(cost, hw)
-    vector_rate = hw.vector_peak(cost.vector_dtype) * ratio
+    reread_dram, reread_l2, latency_bound = _latency_bound(op, kernel, cost.bytes_read, hw, latency)
+    details: dict[str, object] = {"source": source, "kernel": f"{getattr(op, 'kernel', 'vectorized')} ({kernel.note})"}
+    if source != hw.main_memory_name:
+        details["cached"] = f"{cost.bytes / 1e6:.4g} MB read + written stay in {source}"
+    if latency_bound:
+        details["latency_bound_seconds"] = latency_bound
+    if kernel.phases and isinstance(op, Softmax):
+        return _phased(op, kernel, hw, source, latency, latency_bound, details)
+    vector_rate = hw.vector_peak(cost.vector_dtype) * hw.compute.clock_ratio
     vector = cost.vector_flops / vector_rate
     sfu = 0.0
     for function, count in cost.sfu_ops:
         t_sfu, extra = _sfu_seconds(function, count, hw, vector_rate)
         sfu += t_sfu
         vector += extra
-    reread_dram, reread_l2, latency_bound, kernel = _latency_bound(op, cost.bytes_read, hw, latency)
-    if streaming_kernel(op).phases and isinstance(op, Softmax):
-        return _phased(op, hw, source, latency, latency_bound, kernel)
     # a re-read pass adds to DRAM's time when the row left L2, else to L2's, which every byte crosses anyway
     l2_bw = _chip_cache(hw)[0] if reread_l2 else 0.0
     memory = max(memory + reread_dram, cost.bytes / l2_bw + reread_l2 if l2_bw else memory + reread_l2)
     seconds = latency + max(memory, latency_bound, vector, sfu)
-    details: dict[str, object] = {"source": source, "kernel": f"{kernel} ({streaming_kernel(op).note})"}
-    if source != hw.main_memory_name:
-        details["cached"] = f"{cost.bytes / 1e6:.4g} MB read + written stay in {source}"
-    if latency_bound:
-        details["latency_bound_seconds"] = latency_bound
     busy = {"memory": max(memory, latency_bound), "vector": vector, "sfu": sfu}
     return _estimate(op, hw, busy, seconds, cost, details)
 
 
-def _phased(op: Softmax, hw: HardwareSpec, source: str, latency: float, latency_bound: float,
-            name: str) -> Estimate:
+def _phased(op: Softmax, kernel: StreamingKernel, hw: HardwareSpec, source: str, latency: float,
+            latency_bound: float, details: dict[str, object]) -> Estimate:
     """A kernel whose blocks all run the same phases in step (`StreamingKernel.phases`, PyTorch's eager softmax):
     each phase is bound by its own resource (its reads, its writes, its FP32 instructions, its special-function
     calls) and the phases add up, after one first-access latency:
         time = latency + sum over phases of max(memory, FP32 instructions, SFU)
     The first read comes from `source`; re-reads from L2 if the rows in flight fit it, else from DRAM again."""
-    cost, kernel = op.cost(), streaming_kernel(op)
     elements = op.rows * op.cols
-    row_bytes = elements * dtype_bytes(op.dtype)
-    hbm = hw.main_memory
+    size = elements * dtype_bytes(op.dtype)  # the whole input (and output) matrix
     l2_bw, _ = _chip_cache(hw)
-    first_read = (row_bytes / (hw.level_total(source)[1] * hw.memory[source].efficiency)
-                  if source != hw.main_memory_name else hbm.transfer_seconds(row_bytes, 0.0))
-    reread = row_bytes / l2_bw if (l2_bw and rereads_hit_cache(op, kernel, hw)) else hbm.transfer_seconds(row_bytes, 0)
-    write = (row_bytes / (hw.level_total(source)[1] * hw.memory[source].efficiency)
-             if source != hw.main_memory_name else hbm.transfer_seconds(0.0, row_bytes))
+    first_read, write = _transfer_seconds(hw, source, size, 0.0), _transfer_seconds(hw, source, 0.0, size)
+    reread = size / l2_bw if (l2_bw and rereads_hit_cache(op, kernel, hw)) else _transfer_seconds(
+        hw, hw.main_memory_name, size, 0.0)
     instruction_rate = hw.vector_peak("fp32") * hw.compute.clock_ratio / FMA_FLOPS  # FP32 instructions per second
     phases, busy, seen = [], {"memory": 0.0, "vector": 0.0, "sfu": 0.0}, False
     for phase in kernel.phases:
@@ -350,31 +349,30 @@ def _phased(op: Softmax, hw: HardwareSpec, source: str, latency: float, latency_
         phases.append(max(memory, vector, sfu))
         busy = {"memory": busy["memory"] + memory, "vector": busy["vector"] + vector, "sfu": busy["sfu"] + sfu}
     seconds = latency + max(sum(phases), latency_bound)
-    details: dict[str, object] = {"source": source, "kernel": f"{name} ({kernel.note})",
-                                  "phase_seconds": [round(t, 12) for t in phases]}
-    if latency_bound:
-        details["latency_bound_seconds"] = latency_bound
-    return _estimate(op, hw, busy, seconds, cost, details)
+    return _estimate(op, hw, busy, seconds, op.cost(), {**details, "phase_seconds": phases})
+
+
+def _transfer_seconds(hw: HardwareSpec, level_name: str, read: float, written: float) -> float:
+    """Seconds to move these bytes through a memory level: main memory at its read efficiency and write cost, a
+    cache at its achievable bandwidth for both."""
+    if level_name == hw.main_memory_name:
+        return hw.main_memory.transfer_seconds(read, written)
+    return (read + written) / (hw.level_total(level_name)[1] * hw.memory[level_name].efficiency)
 
 
 def _stream_source(cost: OpCost, hw: HardwareSpec) -> tuple[str, float, float]:
     """(level the bytes move through, its transfer seconds, its latency): main memory, or the cache holding a
     cached op's working set."""
     cache = hw.resident_cache(cost.bytes) if cost.cached else None
-    if cache is None:
-        hbm = hw.main_memory
-        return hw.main_memory_name, hbm.transfer_seconds(cost.bytes_read, cost.bytes_written), hbm.latency or 0.0
-    level = hw.memory[cache]
-    return cache, cost.bytes / (hw.level_total(cache)[1] * level.efficiency), level.latency or 0.0
+    name = cache or hw.main_memory_name
+    return name, _transfer_seconds(hw, name, cost.bytes_read, cost.bytes_written), hw.memory[name].latency or 0.0
 
 
-def _latency_bound(op: Op, bytes_read: float, hw: HardwareSpec,
-                   read_latency: float) -> tuple[float, float, float, str]:
+def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: HardwareSpec,
+                   read_latency: float) -> tuple[float, float, float]:
     """(DRAM seconds of re-read passes, L2 seconds of re-read passes, Little's-law seconds for all reads (0 if
-    the spec lacks the facts), kernel name). `read_latency`: of the level the first reads come from (DRAM, or the
-    cache holding a cached op)."""
-    name = getattr(op, "kernel", "vectorized")
-    kernel = streaming_kernel(op)
+    the spec lacks the facts)). `read_latency`: of the level the first reads come from (DRAM, or the cache
+    holding a cached op)."""
     width = dtype_bytes(getattr(op, "dtype", "bf16"))
     if isinstance(op, (Norm, Softmax)):
         streams, row_bytes = 1, op.rows * (op.hidden if isinstance(op, Norm) else op.cols) * width
@@ -391,10 +389,10 @@ def _latency_bound(op: Op, bytes_read: float, hw: HardwareSpec,
         reread_l2 = reread_bytes / l2_bw
     threads = hw.compute.max_threads_per_core
     if not threads or not read_latency:
-        return reread_dram, reread_l2, 0.0, name
+        return reread_dram, reread_l2, 0.0
     in_flight = hw.compute.cores * threads * streams * (kernel.load_bytes or width) * kernel.outstanding
     bound = (bytes_read * read_latency + reread_bytes * (l2_latency or read_latency)) / in_flight
-    return reread_dram, reread_l2, bound, name
+    return reread_dram, reread_l2, bound
 
 
 def rereads_hit_cache(op: Norm | Softmax, kernel: StreamingKernel, hw: HardwareSpec) -> bool:

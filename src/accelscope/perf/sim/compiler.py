@@ -422,8 +422,9 @@ def lower_phased(op: Softmax, core: CoreModel, hw: HardwareSpec) -> list[Program
                 out.append(_convert_out(slot, e, op.dtype, t))
             return out
 
-        again = seen and not loads.reread_dram
-        phase_loads = ThreadLoads(loads.in_flight, 1, loads.cached, False, again) if phase.reads else loads
+        # one read per phase that reads: the first from memory, later ones from L2 unless the rows left it
+        phase_loads = ThreadLoads(loads.in_flight, 1, loads.cached,
+                                  loads_from_cache=seen and phase.reads and not loads.reread_dram)
         in_bytes = width if phase.reads else 0.0
         programs.append(streaming(f"softmax phase {i + 1}", op.rows, op.cols, in_bytes,
                                   width if phase.writes else 0.0, body, core,
