@@ -82,11 +82,12 @@ MATRIX_EFFICIENCY_WIDE = 0.82  # 16-bit and wider operands
 MATRIX_EFFICIENCY_NARROW = 0.69  # 8-bit and narrower
 
 
-# Share of the chip-wide cache a working set may occupy and still stay resident across kernels. NVIDIA's A100 and
-# H100 L2 is two partitions, and an SM reading lines homed in the far one keeps a copy in its near one, so the
-# bandwidth plateau of L2-resident microbenchmarks ends near half the nominal capacity (Jia et al., "Dissecting
-# the Ampere GPU architecture via microbenchmarking", GTC 2021; Chips and Cheese H100 cache bandwidth plots).
-# The GEMM model keeps both operands resident under the same rule.
+# Share of the chip-wide cache a working set may occupy and still stay resident across kernels. NVIDIA A100
+# whitepaper: "The L2 cache is divided into two partitions ... Each L2 partition localizes and caches data for
+# memory accesses from SMs in the GPCs directly connected to the partition" (H100 keeps the split), so data that
+# SMs on both sides read is held twice and a working set read by the whole chip fits in about half the nominal
+# capacity. A derivation from that layout, not a measured plateau; the GEMM model keeps both operands resident
+# under the same rule.
 CACHE_RESIDENT_FRACTION = 0.5
 
 
