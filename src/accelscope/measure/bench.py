@@ -30,6 +30,23 @@ from .dataset import MeasuredRow
 QUICK_GEMMS = [(1024, 1024, 1024), (1, 4096, 4096), (2048, 2048, 2048), (1000, 1000, 1000)]
 FULL_GEMMS = [*QUICK_GEMMS, (512, 512, 512), (16, 4096, 4096), (4096, 4096, 1024), (128, 11008, 4096),
               (3000, 2000, 1000), (8192, 8192, 8192), (4096, 14336, 4096), (32, 8192, 28672)]
+# GEMMs the public measurements disagree on, or the analytical model misses (docs/validation.md, GEMM rows): the
+# full CUDA suite measures them on one machine so the next validation can tell model error from source error.
+# (M, N, K, dtype, dev-set rows it answers)
+DISPUTED_GEMMS = [
+    (802816, 192, 768, "fp16", "AZ-008: skinny, matrix unit, L2 and HBM all near saturation"),
+    (802816, 192, 768, "fp8_e4m3", "AZ-032/AZ-057: the same on Hopper in FP8"),
+    (1024, 2145, 1024, "fp16", "AZ-006: N not a multiple of 8"),
+    (1024, 9216, 14336, "fp8_e4m3", "ME-016: MAMF best FP8 shape, 2.2 waves of 128x256 tiles on 132 SMs"),
+    (1280, 4096, 12032, "fp8_e4m3", "ME-014: MAMF best FP8 shape on H200"),
+    (2048, 2048, 13312, "bf16", "ME-004: MAMF best BF16 shape on H100"),
+    (512, 12288, 4096, "fp16", "VD-006: Vidur QKV projection, M=512"),
+    (4096, 1280, 8192, "fp16", "VD-014: Vidur 70B TP8 QKV projection"),
+    (16384, 12288, 12288, "fp16", "LC-005: LLMCompass's largest GEMM"),
+]
+# Wave quantization, measured: M and K fixed, N stepped by 256 so the count of 128x256 output tiles crosses whole
+# waves of cores. A data-parallel schedule shows a sawtooth in throughput; stream-K (no tail wave) a smooth curve.
+WAVE_SWEEP = [(2048, n, 8192) for n in range(1024, 8192 + 1, 256)]
 ROTATE = 3  # buffers per case
 
 
@@ -177,20 +194,40 @@ class Suite:
         if "fp16" in self.device.capabilities:
             dtypes.append(("fp16", torch.float16))
         for name, dtype in dtypes:
+            label = "tf32" if (name == "fp32" and self.device.name == "cuda"
+                               and torch.backends.cuda.matmul.allow_tf32) else name
             for m, n, k in shapes:
-                a = [self.randn(m, k, dtype=dtype) for _ in range(ROTATE)]
-                b = [self.randn(k, n, dtype=dtype) for _ in range(ROTATE)]
-                seconds = self.time(lambda i, a=a, b=b: torch.matmul(a[i % ROTATE], b[i % ROTATE]))
-                label = "tf32" if (name == "fp32" and self.device.name == "cuda"
-                                   and torch.backends.cuda.matmul.allow_tf32) else name
-                self.add("gemm", f"torch.matmul ({self.device.name})", label, {"M": m, "N": n, "K": k},
-                         "throughput", 2 * m * n * k / seconds / 1e12, "TFLOP/s")
+                self._torch_gemm(m, n, k, label, dtype)
         if "fp8" in self.device.capabilities:
             self._fp8_gemms(shapes)
         if "numpy" in self.device.capabilities:
             self._numpy_gemms(shapes[:3])
+        if self.device.name == "cuda" and not self.config.quick:
+            self.gemm_questions()
 
-    def _fp8_gemms(self, shapes: list[tuple[int, int, int]]) -> None:
+    def gemm_questions(self) -> None:
+        """The disputed dev-set shapes and the wave-quantization sweep (GPU only: the shapes need GBs)."""
+        torch = self.torch
+        for m, n, k, dtype, why in DISPUTED_GEMMS:
+            extra = {"question": why}
+            if dtype.startswith("fp8"):
+                if "fp8" in self.device.capabilities:
+                    self._fp8_gemms([(m, n, k)], extra)
+            else:
+                self._torch_gemm(m, n, k, dtype, getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype]),
+                                 extra)
+        for m, n, k in WAVE_SWEEP:
+            self._torch_gemm(m, n, k, "bf16", torch.bfloat16, {"question": "wave sweep"})
+
+    def _torch_gemm(self, m: int, n: int, k: int, name: str, dtype: Any, extra: dict | None = None) -> None:
+        torch = self.torch
+        a = [self.randn(m, k, dtype=dtype) for _ in range(ROTATE)]
+        b = [self.randn(k, n, dtype=dtype) for _ in range(ROTATE)]
+        seconds = self.time(lambda i: torch.matmul(a[i % ROTATE], b[i % ROTATE]))
+        self.add("gemm", f"torch.matmul ({self.device.name})", name, {"M": m, "N": n, "K": k, **(extra or {})},
+                 "throughput", 2 * m * n * k / seconds / 1e12, "TFLOP/s")
+
+    def _fp8_gemms(self, shapes: list[tuple[int, int, int]], extra: dict | None = None) -> None:
         torch = self.torch
         one = torch.ones((), device="cuda")  # unit per-tensor scales
         for m, n, k in shapes:
@@ -200,7 +237,8 @@ class Suite:
             b = [self.randn(n, k).to(torch.float8_e4m3fn).t() for _ in range(ROTATE)]  # column-major B
             seconds = self.time(lambda i, a=a, b=b: torch._scaled_mm(a[i % ROTATE], b[i % ROTATE], scale_a=one,
                                                                       scale_b=one, out_dtype=torch.bfloat16))
-            self.add("gemm", "torch._scaled_mm (cuda)", "fp8_e4m3", {"M": m, "N": n, "K": k}, "throughput",
+            self.add("gemm", "torch._scaled_mm (cuda)", "fp8_e4m3", {"M": m, "N": n, "K": k, **(extra or {})},
+                     "throughput",
                      2 * m * n * k / seconds / 1e12, "TFLOP/s")
 
     def _numpy_gemms(self, shapes: list[tuple[int, int, int]]) -> None:
