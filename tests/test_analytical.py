@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 import accelscope as acs
@@ -55,6 +56,37 @@ def test_stream_k_removes_the_tail_wave(h100):
         acs.estimate(Gemm(**full), h100, level="analytical").seconds, rel=1e-3)
     with pytest.raises(ValueError, match=r"Gemm\.schedule"):
         Gemm(**shape, schedule="persistent")
+
+
+def test_sram_traffic_per_tile_by_how_the_matrix_unit_reads_its_operands():
+    from accelscope.perf.analytical.gemm import _smem_bytes
+
+    def per_k(bm, bn, instr, asynchronous, b_share=1.0):  # bytes through one core's SRAM per unit of K, fp16
+        return float(_smem_bytes(np.array([bm]), np.array([bn]), np.array([1.0]), 2, 2, instr, asynchronous,
+                                 b_share)[0])
+
+    # A100 mma.sync, 64x64 tile = 2x2 warps of 32x32: written (64 + 64) x 2 B; read A and B twice each
+    assert per_k(64, 64, (16, 8, 16), False) == (64 + 64) * 2 + (64 * 2 * 2 + 64 * 2 * 2)  # 768 B
+    # 128x256 = 8 warps, 2x4 of 64x64: A read once per warp column (4), B once per warp row (2)
+    assert per_k(128, 256, (16, 8, 16), False) == (128 + 256) * 2 + (128 * 2 * 4 + 256 * 2 * 2)  # 2816 B
+    # H100 wgmma, 128x256 = two warpgroups of 64 rows: A read once, B once per warpgroup
+    assert per_k(128, 256, (64, 256, 16), True) == (128 + 256) * 2 + (128 * 2 + 2 * 256 * 2)  # 1792 B
+    # B200 tcgen05 over a CTA pair: each core's SRAM holds and serves half of B
+    assert per_k(128, 256, (128, 256, 16), True, 0.5) == (128 + 128) * 2 + (128 * 2 + 128 * 2)  # 1024 B
+
+
+def test_small_tiles_are_bound_by_sram_bandwidth_on_a_synchronous_chip():
+    a100 = acs.load_hardware("a100-sxm-80gb")
+    # a 64x64 tile: 768 B per K through SRAM (above) for 2*64*64 = 8192 FLOP per K. An A100 SM does
+    # 312e12 / 108 / 1.41e9 = 2048 FLOP and moves 128 B per clock: 4 clocks of MMA need 6 of SRAM
+    m = gemm_mapping(4096, 4096, 4096, 1, 2, 2, 2, 312e12, a100)
+    assert m.block_m * m.block_n >= 128 * 128  # so the search takes a bigger tile, where the MMAs bind
+    assert m.sram_seconds <= m.mma_seconds and m.bound == "matrix"
+    small = acs.estimate(Gemm(1024, 1024, 1024, dtype="fp16"), a100, level="analytical")
+    fast_sram = acs.estimate(Gemm(1024, 1024, 1024, dtype="fp16"), a100.with_overrides(
+        {"memory.smem.bandwidth": 2 * a100.memory["smem"].bandwidth}), level="analytical")
+    assert fast_sram.seconds < small.seconds  # a small GEMM's best tile is held back by SRAM
+    assert small.details["mapping"]["sram_seconds"] > small.details["mapping"]["mma_seconds"]
 
 
 def test_small_m_gemm_is_bound_by_reading_the_weights(h100):

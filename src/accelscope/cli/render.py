@@ -218,7 +218,8 @@ def explain_lines(est: Estimate) -> list[str]:
             f"split-K {m['split_k']}, cluster multicast {m['cluster']}",
             _schedule_line(m),
             f"traffic: HBM {fq(m['hbm_bytes'], 'bytes')} ({fq(m['hbm_seconds'], 'time')}), "
-            f"L2 {fq(m['l2_bytes'], 'bytes')} ({fq(m['l2_seconds'], 'time')}); matrix busy "
+            f"L2 {fq(m['l2_bytes'], 'bytes')} ({fq(m['l2_seconds'], 'time')}), SRAM "
+            f"{fq(m['sram_bytes'], 'bytes')} per tile ({fq(m['sram_seconds'], 'time')}); matrix busy "
             f"{fq(m['mma_seconds'], 'time')}",
             f"overheads: prologue {fq(m['prologue_seconds'], 'time')}, epilogue {fq(m['epilogue_seconds'], 'time')}, "
             f"split-K reduction {fq(m['reduction_seconds'], 'time')}; bound by {m['bound']}",

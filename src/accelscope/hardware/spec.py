@@ -78,7 +78,7 @@ class Compute(Section):
 # they do twice the work per clock and throttle harder on power-limited parts (H100/H200 FP8 vs BF16 in the
 # ml-engineering MAMF table). A chip with a measured clock under load (compute.sustained_clock) or its own
 # matrix.efficiency is better served by those.
-MATRIX_EFFICIENCY_WIDE = 0.82  # 16-bit and wider operands
+MATRIX_EFFICIENCY_WIDE = 0.83  # 16-bit and wider operands
 MATRIX_EFFICIENCY_NARROW = 0.69  # 8-bit and narrower
 
 
@@ -110,6 +110,10 @@ class Matrix(Section):
     # Largest group of cores that can share one operand tile load from L2 (Hopper TMA multicast within a
     # thread-block cluster). 1 = no sharing.
     cluster_multicast: int = Field(default=1, ge=1)
+    # One matrix instruction can span a pair of cores (Blackwell tcgen05.mma.cta_group::2): the pair computes a
+    # 2*M-row tile and each core's SRAM holds only its half of the B operand tile, which halves B's share of the
+    # SRAM traffic per core (perf/analytical/gemm.py, _smem_bytes).
+    paired_cores: bool = False
     # dtype -> fraction of that peak a tuned library kernel's main loop sustains: the clock under a full matrix
     # load (power-limited) x issue efficiency (synchronisation, operand staging). A dtype not listed takes
     # MATRIX_EFFICIENCY_WIDE / _NARROW, fitted across chips (see there); HardwareSpec.matrix_efficiency.

@@ -5,7 +5,8 @@ For every candidate mapping (CTA tile BM x BN x BK, pipeline stages, split-K fac
   waves        = ceil(tiles / cores)                                (wave quantization, tail wave included)
   t_mma(tile)  = 2·BM·BN·Kc / (per-core matrix peak · sustained clock ratio)       Kc = K / splitK, padded
   t_l2(tile)   = (BM + BN)·Kc·bytes / (L2 bandwidth / active cores)                 operand loads from L2
-  t_tile       = max(t_mma, t_l2)                     (multi-stage pipelining overlaps loads and MMAs)
+  t_sram(tile) = (slabs written in + operands read by the MMAs) / SRAM bandwidth of one core      (_smem_bytes)
+  t_tile       = max(t_mma, t_l2, t_sram)             (multi-stage pipelining overlaps loads and MMAs)
   HBM bytes    = waves · (rows·BM + cols·BN) · K · bytes, a wave covering a rows x cols block of tiles
                  (rasterized), but no less than A + B once, and exactly A + B once when both fit in L2
   time         = max(waves · t_tile + prologue, HBM bytes / (HBM bw · efficiency)) + epilogue + split-K
@@ -76,6 +77,8 @@ class GemmMapping:
     vector_seconds: float = 0.0  # block-scaling work on the vector unit (BlockScaling)
     schedule: str = "data-parallel"  # or "stream-k": persistent CTAs over an even share of all K iterations
     compute_seconds: float = 0.0  # the cores' busy time, prologue included (waves x tile, or the stream-K share)
+    sram_seconds: float = 0.0  # the busiest core's SRAM busy time: operand slabs written in and read by the MMAs
+    sram_bytes: float = 0.0  # through one core's SRAM per tile
 
     def as_dict(self) -> dict[str, object]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}  # type: ignore[attr-defined]
@@ -117,6 +120,37 @@ def _candidates(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_
         rows = [(edges_m[0], edges_n[0], bk, 2, s, 1) for s in SPLIT_K]
     table = np.array(rows, dtype=np.float64)
     return tuple(table[:, i] for i in range(6))
+
+
+def _smem_bandwidth(hw: HardwareSpec) -> float:
+    """Bytes/s one core's SRAM serves (0: not in the spec)."""
+    for level in hw.memory.values():
+        if level.kind == "sram" and level.scope == "core":
+            return level.bandwidth * level.efficiency
+    return 0.0
+
+
+def _smem_bytes(bm: np.ndarray, bn: np.ndarray, k_chunk: np.ndarray, a_bytes: float, b_bytes: float,
+                instr: tuple[int, ...], asynchronous: bool, b_share: np.ndarray | float = 1.0) -> np.ndarray:
+    """Bytes through one core's SRAM per tile: the operand slabs written in, and read out by the matrix unit.
+
+    Every group of threads that issues matrix instructions reads its own rows of A and columns of B from SRAM.
+    Asynchronous MMAs (Hopper wgmma, Blackwell tcgen05) are issued per warpgroup on instr_m rows and the whole BN:
+    B is read once per instr_m rows. Synchronous ones (mma.sync, MFMA) are issued per warp on a warp tile, 64x64
+    at most, four warps per CTA up to 128x128 tiles and eight beyond (2x2, or 2x4 along the longer edge: CUTLASS's
+    default warp shapes): A is read once per warp column, B once per warp row. `b_share`: the fraction of the B
+    tile this core's SRAM holds (1/2 for a pair of cores sharing one instruction, Matrix.paired_cores)."""
+    b_bytes = b_bytes * b_share
+    written = (bm * a_bytes + bn * b_bytes) * k_chunk
+    if asynchronous:
+        read = (bm * a_bytes + np.ceil(bm / instr[0]) * bn * b_bytes) * k_chunk
+    else:
+        warps = np.where(bm * bn > 128 * 128, 8, 4)
+        long_n = bn >= bm
+        warps_n = np.where(warps == 8, np.where(long_n, 4, 2), 2)
+        warps_m = warps / warps_n
+        read = (bm * a_bytes * warps_n + bn * b_bytes * warps_m) * k_chunk
+    return written + read
 
 
 def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float]:
@@ -161,9 +195,15 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     # a cluster of c CTAs along M shares the B tile (or along N the A tile): one of them is loaded once per c
     operand_bytes = np.minimum(bm * a_bytes + bn * b_bytes / cluster, bm * a_bytes / cluster + bn * b_bytes) * k_chunk
     l2 = operand_bytes / (l2_bw / active) if l2_bw else np.zeros_like(mma)
-    vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
+    # the core's SRAM serves the operand slabs twice, written in from L2 and read out by the matrix unit
     overlap = hw.matrix.async_overlap
-    tile_time = np.maximum(np.maximum(mma, l2), vector) if overlap else np.maximum(mma, l2) + vector
+    b_share = np.where(cluster >= 2, 0.5, 1.0) if hw.matrix.paired_cores else 1.0
+    sram_bytes = _smem_bytes(bm, bn, k_chunk, a_bytes, b_bytes, tuple(instr), overlap, b_share)
+    smem_bw = _smem_bandwidth(hw) * hw.compute.clock_ratio
+    sram = sram_bytes / smem_bw if smem_bw else np.zeros_like(mma)
+    feed = np.maximum(l2, sram)  # operand delivery: L2 to the core, then SRAM to the matrix unit
+    vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
+    tile_time = np.maximum(np.maximum(mma, feed), vector) if overlap else np.maximum(mma, feed) + vector
 
     # HBM traffic: a wave covers a near-square block of tiles; each reads its A row-panels and B column-panels.
     a_total = batch * m * k * a_bytes
@@ -193,8 +233,8 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     best = int(np.argmin(total))
     # the matrix-unit and L2 busy time of the busiest core: whole tiles per wave, or its stream-K share of tiles
     tiles_per_core = share[best] if use_stream_k[best] else waves[best]
-    bound = "matrix" if mma[best] >= l2[best] else "l2"
-    if vector[best] > max(mma[best], l2[best]) or (not overlap and vector[best] > 0.5 * tile_time[best]):
+    bound = "matrix" if mma[best] >= feed[best] else ("sram" if sram[best] > l2[best] else "l2")
+    if vector[best] > max(mma[best], feed[best]) or (not overlap and vector[best] > 0.5 * tile_time[best]):
         bound = "vector"
     if hbm_time[best] > compute_time[best]:
         bound = "memory"
@@ -206,7 +246,8 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         hbm_bytes=float(hbm_bytes[best] + c_total), l2_bytes=float(tiles[best] * operand_bytes[best]),
         hbm_seconds=float(hbm_time[best]), prologue_seconds=float(prologue[best]),
         epilogue_seconds=float(epilogue[best]), reduction_seconds=float(reduction[best]), bound=bound,
-        vector_seconds=float(tiles_per_core * vector[best]),
+        vector_seconds=float(tiles_per_core * vector[best]), sram_seconds=float(tiles_per_core * sram[best]),
+        sram_bytes=float(sram_bytes[best]),
         schedule="stream-k" if use_stream_k[best] else "data-parallel", compute_seconds=float(compute_time[best]),
     )
 

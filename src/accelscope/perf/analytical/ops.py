@@ -105,8 +105,8 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, peak, hw, shared_b=op.shared_b,
                            scaling=scaling, stream_k=op.schedule == "stream-k")
     seconds = gemm_seconds(mapping)
-    busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds),
-            "vector": mapping.vector_seconds}
+    busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds,
+                                                         mapping.sram_seconds), "vector": mapping.vector_seconds}
     details = {"mapping": mapping.as_dict(), "matrix_dtype": hw.matrix_dtype(cost.matrix_dtype)}
     if why:
         details["block_scaling"] = why
@@ -125,7 +125,7 @@ def grouped_gemm(op: GroupedGemm, hw: HardwareSpec) -> Estimate:
         mapping = gemm_mapping(m, op.n, op.k, count, a_bytes, b_bytes, c_bytes, peak, hw)
         seconds += gemm_seconds(mapping)
         mma += mapping.mma_seconds
-        memory += max(mapping.hbm_seconds, mapping.l2_seconds)
+        memory += max(mapping.hbm_seconds, mapping.l2_seconds, mapping.sram_seconds)
         parts.append({"m": m, "groups": count, "tile": (mapping.block_m, mapping.block_n), "waves": mapping.waves})
     return _estimate(op, hw, {"matrix": mma, "memory": memory}, seconds, cost, {"groups": parts})
 
