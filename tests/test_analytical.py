@@ -87,6 +87,9 @@ def test_small_tiles_are_bound_by_sram_bandwidth_on_a_synchronous_chip():
         {"memory.smem.bandwidth": 2 * a100.memory["smem"].bandwidth}), level="analytical")
     assert fast_sram.seconds < small.seconds  # a small GEMM's best tile is held back by SRAM
     assert small.details["mapping"]["sram_seconds"] > small.details["mapping"]["mma_seconds"]
+    # a systolic array is fed by its shift registers, not per warp tile: no SRAM roof there
+    systolic = acs.estimate(Gemm(8192, 8192, 8192), acs.load_hardware("systolic-128"), level="analytical")
+    assert systolic.details["mapping"]["sram_seconds"] == 0.0
 
 
 def test_small_m_gemm_is_bound_by_reading_the_weights(h100):

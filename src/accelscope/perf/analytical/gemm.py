@@ -199,7 +199,9 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     overlap = hw.matrix.async_overlap
     b_share = np.where(cluster >= 2, 0.5, 1.0) if hw.matrix.paired_cores else 1.0
     sram_bytes = _smem_bytes(bm, bn, k_chunk, a_bytes, b_bytes, tuple(instr), overlap, b_share)
-    smem_bw = _smem_bandwidth(hw) * hw.compute.clock_ratio
+    # a systolic array is fed by its own operand shift registers, not by threads reading SRAM per warp tile: the
+    # roof applies to tile-instruction (SIMT) matrix units only; the sim models a systolic array's fill and drain
+    smem_bw = 0.0 if hw.matrix.systolic else _smem_bandwidth(hw) * hw.compute.clock_ratio
     sram = sram_bytes / smem_bw if smem_bw else np.zeros_like(mma)
     feed = np.maximum(l2, sram)  # operand delivery: L2 to the core, then SRAM to the matrix unit
     vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
