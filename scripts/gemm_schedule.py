@@ -11,10 +11,11 @@ verdict rests on the pattern across shapes (tail waves or none), not on the matr
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 
 from accelscope.measure.dataset import load_rows
-from accelscope.measure.schedule import _preset, measured_seconds, predicted_seconds, schedule_fits
+from accelscope.measure.schedule import measured_seconds, predicted_seconds, preset_id, schedule_fits
 
 
 def main() -> None:
@@ -23,10 +24,20 @@ def main() -> None:
     parser.add_argument("--question", help="only rows whose shape's 'question' contains this text")
     parser.add_argument("--each", action="store_true", help="print every row under both schedules")
     args = parser.parse_args()
-    rows = [r for r in load_rows(args.rows) if r.category == "gemm" and {"M", "N", "K"} <= set(r.shape)
-            and _preset(r)]
-    if args.question:
-        rows = [r for r in rows if args.question in str(r.shape.get("question", ""))]
+    try:
+        report(args.rows, args.question, args.each)
+    except ValueError as exc:  # a missing file, a malformed row, no usable rows: say so, no traceback
+        sys.exit(f"gemm_schedule: {exc}")
+
+
+def report(source: str, question: str | None, each: bool) -> None:
+    rows = [r for r in load_rows(source) if r.category == "gemm" and {"M", "N", "K"} <= set(r.shape)
+            and preset_id(r)]
+    if question:
+        rows = [r for r in rows if question in str(r.shape.get("question", ""))]
+    if not rows:
+        raise ValueError(f"{source}: no GEMM rows with M/N/K on a chip with a preset"
+                         + (f" and a question containing {question!r}" if question else ""))
     groups: dict[tuple[str, str, str], list] = defaultdict(list)
     for row in rows:
         groups[(row.id.split("-")[0], row.hardware, row.dtype)].append(row)  # id prefix: the source
@@ -37,7 +48,7 @@ def main() -> None:
         fits = schedule_fits(members)
         scores = ", ".join(f"{f.schedule} {f.shape_error:.1%} (x{f.scale:.3f})" for f in fits)
         print(f"{source[:14]:14s} {chip[:44]:44s} {dtype[:10]:10s} {len(members):4d}  {fits[0].schedule:11s} {scores}")
-        if args.each:
+        if each:
             for row in members:
                 measured = measured_seconds(row)
                 print(f"    {row.id:14s} M={row.shape['M']} N={row.shape['N']} K={row.shape['K']}: measured "

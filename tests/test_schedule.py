@@ -46,6 +46,10 @@ def test_rows_without_a_preset_are_a_clear_error():
     row = dataclasses.replace(_row(0, 64, 64, 64, 1.0), hardware="Some unknown accelerator")
     with pytest.raises(ValueError, match="no GEMM rows"):
         schedule_fits([row])
+    with pytest.raises(ValueError, match="T-000: no preset for hardware 'Some unknown accelerator'"):
+        predicted_seconds(row, "data-parallel")
+    with pytest.raises(ValueError, match="unit 'GB/s' is neither a time"):
+        measured_seconds(dataclasses.replace(row, unit="GB/s"))
 
 
 def test_the_gemm_questions_are_valid_bench_cases():

@@ -214,8 +214,7 @@ class Suite:
                 if "fp8" in self.device.capabilities:
                     self._fp8_gemms([(m, n, k)], extra)
             else:
-                self._torch_gemm(m, n, k, dtype, getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype]),
-                                 extra)
+                self._torch_gemm(m, n, k, dtype, {"fp16": torch.float16, "bf16": torch.bfloat16}[dtype], extra)
         for m, n, k in WAVE_SWEEP:
             self._torch_gemm(m, n, k, "bf16", torch.bfloat16, {"question": "wave sweep"})
 
@@ -238,8 +237,7 @@ class Suite:
             seconds = self.time(lambda i, a=a, b=b: torch._scaled_mm(a[i % ROTATE], b[i % ROTATE], scale_a=one,
                                                                       scale_b=one, out_dtype=torch.bfloat16))
             self.add("gemm", "torch._scaled_mm (cuda)", "fp8_e4m3", {"M": m, "N": n, "K": k, **(extra or {})},
-                     "throughput",
-                     2 * m * n * k / seconds / 1e12, "TFLOP/s")
+                     "throughput", 2 * m * n * k / seconds / 1e12, "TFLOP/s")
 
     def _numpy_gemms(self, shapes: list[tuple[int, int, int]]) -> None:
         import numpy as np

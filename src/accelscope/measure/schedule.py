@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ..hardware import list_hardware
 from ..workload.ops import Gemm
 from .dataset import MeasuredRow
-from .predict import _device_seconds, hardware_id, row_dtype
+from .predict import _device_seconds, _seconds, hardware_id, row_dtype
 
 SCHEDULES = ("data-parallel", "stream-k")
 
@@ -32,29 +32,37 @@ class ScheduleFit:
 
 
 def measured_seconds(row: MeasuredRow) -> float:
+    """The row's time in seconds, from a time or a TFLOP/s rate (2·M·N·K·batch FLOPs)."""
     s = row.shape
     flops = 2.0 * float(s["M"]) * float(s["N"]) * float(s["K"]) * float(s.get("batch", 1))
-    if row.unit == "TFLOP/s":
+    if row.unit.strip() == "TFLOP/s":
         return flops / (row.value * 1e12)
-    return row.value * {"ms": 1e-3, "us": 1e-6, "µs": 1e-6, "s": 1.0}[row.unit]
+    try:
+        return _seconds(row.value, row.unit)
+    except KeyError:
+        raise ValueError(f"{row.id}: unit {row.unit!r} is neither a time (s, ms, us) nor TFLOP/s") from None
 
 
 def predicted_seconds(row: MeasuredRow, schedule: str) -> float:
     """The analytical level's time for the row under `schedule`, as the row's harness saw it (host floor too)."""
+    preset = preset_id(row)
+    if preset is None:
+        raise ValueError(f"{row.id}: no preset for hardware {row.hardware!r} (accelscope hw list)")
     s, dtype = row.shape, row_dtype(row.dtype)
     op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype=dtype, batch=int(s.get("batch", 1)),
               schedule=schedule)
-    return _device_seconds(row, op, Gemm(m=1, n=1, k=1, dtype=dtype), _preset(row) or "", "analytical")[0]
+    return _device_seconds(row, op, Gemm(m=1, n=1, k=1, dtype=dtype), preset, "analytical")[0]
 
 
-def _preset(row: MeasuredRow) -> str | None:
+def preset_id(row: MeasuredRow) -> str | None:
+    """The preset the row's hardware name maps to, if it exists (as `predict` maps it)."""
     preset = hardware_id(row.hardware)
     return preset if preset in (*list_hardware(), "local-cpu") else None
 
 
 def schedule_fits(rows: list[MeasuredRow]) -> list[ScheduleFit]:
     """Both schedules scored on the GEMM rows whose hardware has a preset; best fit first."""
-    usable = [r for r in rows if r.category == "gemm" and {"M", "N", "K"} <= set(r.shape) and _preset(r)]
+    usable = [r for r in rows if r.category == "gemm" and {"M", "N", "K"} <= set(r.shape) and preset_id(r)]
     if not usable:
         raise ValueError("schedule_fits: no GEMM rows with M/N/K on a chip with a preset")
     measured = [measured_seconds(r) for r in usable]

@@ -22,7 +22,7 @@ even share of all the tiles' K iterations, so there is no tail wave:
                  latency for the flag the owning CTA waits on; none when the shares end on tile boundaries
 The search takes whichever schedule is faster. It is not the default: on the dev set the measured cuBLAS rows
 show the tail waves a data-parallel schedule predicts (Vidur's H100 projections, Azure's A100 GEMMs), and adding
-stream-K to the default search raised the dev GEMM error from 9.6 % to 9.8 % (docs/validation.md).
+stream-K to the default search raises the dev GEMM error from 9.4 % to 9.7 % (scripts/model_what_ifs.py).
 
 Block-scaled operands add vector work per tile (`BlockScaling`): promoting the partial sums to FP32 and scaling
 them every `promote_every` of K (DeepSeek-V3's FP8 recipe; MX/NVFP4 on a chip without native block-scaled MMA),
@@ -122,14 +122,6 @@ def _candidates(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_
     return tuple(table[:, i] for i in range(6))
 
 
-def _smem_bandwidth(hw: HardwareSpec) -> float:
-    """Bytes/s one core's SRAM serves (0: not in the spec)."""
-    for level in hw.memory.values():
-        if level.kind == "sram" and level.scope == "core":
-            return level.bandwidth * level.efficiency
-    return 0.0
-
-
 def _smem_bytes(bm: np.ndarray, bn: np.ndarray, k_chunk: np.ndarray, a_bytes: float, b_bytes: float,
                 instr: tuple[int, ...], asynchronous: bool, b_share: np.ndarray | float = 1.0) -> np.ndarray:
     """Bytes through one core's SRAM per tile: the operand slabs written in, and read out by the matrix unit.
@@ -153,13 +145,15 @@ def _smem_bytes(bm: np.ndarray, bn: np.ndarray, k_chunk: np.ndarray, a_bytes: fl
     return written + read
 
 
-def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float]:
-    """(SRAM per core B, accumulator budget B, L2 capacity B, L2 bandwidth B/s, L2 latency s)."""
+def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float, float]:
+    """(SRAM per core B, its bandwidth B/s (0: not in the spec), accumulator budget B, L2 capacity B,
+    L2 bandwidth B/s, L2 latency s)."""
     smem = acc = None
+    smem_bw = 0.0
     l2_cap, l2_bw, l2_lat = 0.0, 0.0, 0.0
     for name, level in hw.memory.items():
         if level.kind == "sram" and level.scope == "core" and smem is None:
-            smem = level.capacity
+            smem, smem_bw = level.capacity, level.bandwidth * level.efficiency
         elif level.kind == "registers" and level.scope == "core" and acc is None:
             acc = level.capacity / 2  # half the register file for accumulators
         elif level.kind == "cache" and level.scope == "chip" and not l2_cap:
@@ -167,7 +161,7 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float]:
             l2_bw *= level.efficiency
             l2_lat = level.latency or 0.0
     smem = smem or 64 * 1024.0
-    return smem, acc or smem, l2_cap, l2_bw, l2_lat
+    return smem, smem_bw, acc or smem, l2_cap, l2_bw, l2_lat
 
 
 def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
@@ -177,7 +171,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     cores = hw.compute.cores
     instr = hw.matrix.tile or ((*hw.matrix.systolic, 16) if hw.matrix.systolic else DEFAULT_INSTRUCTION_TILE)
     elem = max(a_bytes, b_bytes)
-    smem, acc_limit, l2_cap, l2_bw, l2_lat = _on_chip(hw)
+    smem, smem_bw, acc_limit, l2_cap, l2_bw, l2_lat = _on_chip(hw)
     bm, bn, bk, stages, split, cluster = _candidates(int(instr[0]), int(instr[1]), float(elem), float(smem),
                                                      float(acc_limit), hw.matrix.cluster_multicast)
     hbm = hw.main_memory
@@ -201,8 +195,8 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     sram_bytes = _smem_bytes(bm, bn, k_chunk, a_bytes, b_bytes, tuple(instr), overlap, b_share)
     # a systolic array is fed by its own operand shift registers, not by threads reading SRAM per warp tile: the
     # roof applies to tile-instruction (SIMT) matrix units only; the sim models a systolic array's fill and drain
-    smem_bw = 0.0 if hw.matrix.systolic else _smem_bandwidth(hw) * hw.compute.clock_ratio
-    sram = sram_bytes / smem_bw if smem_bw else np.zeros_like(mma)
+    sram_rate = 0.0 if hw.matrix.systolic else smem_bw * hw.compute.clock_ratio
+    sram = sram_bytes / sram_rate if sram_rate else np.zeros_like(mma)
     feed = np.maximum(l2, sram)  # operand delivery: L2 to the core, then SRAM to the matrix unit
     vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
     tile_time = np.maximum(np.maximum(mma, feed), vector) if overlap else np.maximum(mma, feed) + vector
