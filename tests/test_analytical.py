@@ -305,8 +305,8 @@ def test_small_all_reduce_picks_a_tree_and_large_a_ring(alpha_beta):
     small = acs.estimate(Collective("all_reduce", 1 << 16, 8), no_nvls, level="analytical")
     large = acs.estimate(Collective("all_reduce", 1 << 30, 8), no_nvls, level="analytical")
     assert small.details["algorithm"] == "tree" and large.details["algorithm"] == "ring"
-    # ring: 6.6 us per call + 2*7 steps x 0.94 us + 2*7/8 x 1 GiB / (450 GB/s x 0.88 achievable) + launch
-    ring = 6.6e-6 + 14 * 0.94e-6 + 1.75 * (1 << 30) / (450e9 * 0.88)
+    # ring: 6.6 us per call + 2*7 steps x 0.94 us + 2*7/8 x 1 GiB / (450 GB/s x 0.824 achievable) + launch
+    ring = 6.6e-6 + 14 * 0.94e-6 + 1.75 * (1 << 30) / (450e9 * 0.824)
     assert large.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
 
 
@@ -318,8 +318,8 @@ def test_collective_call_latency_and_nvls_efficiency_are_spec_fields(alpha_beta)
     derated = alpha_beta.with_overrides({"interconnect.scale_up.nvls_efficiency": 0.5})
     nvls = acs.estimate(op, derated, level="analytical")
     # at half the NVLS ideal NVLS moves 1 / 0.5 = 2 x the payload's time, a ring 2*7/8 = 1.75 x: the ring wins
-    ring = 6.6e-6 + 14 * 0.94e-6 + 1.75 * (1 << 30) / (450e9 * 0.88)
-    nvls_time = 6.6e-6 + 2 * 0.94e-6 + (1 << 30) / (450e9 * 0.88 * 0.5)
+    ring = 6.6e-6 + 14 * 0.94e-6 + 1.75 * (1 << 30) / (450e9 * 0.824)
+    nvls_time = 6.6e-6 + 2 * 0.94e-6 + (1 << 30) / (450e9 * 0.824 * 0.5)
     assert nvls.seconds - 2.5e-6 == pytest.approx(min(ring, nvls_time), rel=1e-6) == pytest.approx(ring)
     assert nvls.details["algorithm"] == "ring"
 
@@ -331,18 +331,20 @@ def test_nvls_halves_large_all_reduce_traffic(alpha_beta):
 
 
 def test_nccl_cost_model_picks_its_protocols_like_nccl(h100):
-    """h100-sxm names `library: nccl`: NCCL's tuning.cc model, bus bandwidth 450 GB/s x 0.88 = 396 GB/s."""
-    bus = 450e9 * 0.88
+    """h100-sxm names `library: nccl`: NCCL's tuning.cc model, bus bandwidth 450 GB/s x 0.824 = 370.8 GB/s (NCCL's
+    topo.h: 18 links x 20.6 GB/s), NVLS at 0.89 of its ideal."""
+    bus = 450e9 * 0.824
     small = acs.estimate(Collective("all_reduce", 1 << 16, 8), h100, level="analytical")
-    # 64 KiB: ring/LL = 6.6 + 2*7 x 0.6 us + 64 KiB / (min(396/4, 87.7) GB/s x 8/14 ranks per step) = 16.3 us,
+    # 64 KiB: ring/LL = 6.6 + 2*7 x 0.6 us + 64 KiB / (min(370.8/4, 87.7) GB/s x 8/14 ranks per step) = 16.3 us,
     # just ahead of tree/LL (16.7 us); LL128 and Simple pay 14 and 8.4 us base + 1.9 and 3.4 us per step
     ring_ll = (6.6 + 14 * 0.6) * 1e-6 + (1 << 16) / (87.7e9 * 8 / 14)
     assert small.details["algorithm"] == "ring/ll"
     assert small.seconds == pytest.approx(ring_ll + 2.5e-6, rel=1e-6)
     large = acs.estimate(Collective("all_reduce", 1 << 30, 8), h100, level="analytical")
-    # 1 GiB: NVLS = 23 us + 1 GiB / (396 GB/s x 5/6), faster than ring/simple (8.4 + 14 x 3.4 us + 1.75 GiB/396)
+    # 1 GiB: NVLS = 23 us + 1 GiB / (370.8 GB/s x 0.89 x 5/6), faster than ring/simple (8.4 + 14 x 3.4 us +
+    # 1.75 GiB / 370.8 GB/s)
     assert large.details["algorithm"] == "nvls/simple"
-    assert large.seconds == pytest.approx(23e-6 + (1 << 30) / (bus * 5 / 6) + 2.5e-6, rel=1e-6)
+    assert large.seconds == pytest.approx(23e-6 + (1 << 30) / (bus * 0.89 * 5 / 6) + 2.5e-6, rel=1e-6)
     gather = acs.estimate(Collective("all_gather", 1 << 30, 8), h100.with_overrides(
         {"interconnect.scale_up.in_network_reduction": False}), level="analytical")
     ring = (8.4 + 7 * 3.4) * 1e-6 + (1 << 30) * 7 / 8 / bus  # ring/simple: 7 steps, (n-1)/n of the buffer
@@ -350,9 +352,9 @@ def test_nccl_cost_model_picks_its_protocols_like_nccl(h100):
 
 
 def test_pinned_algorithm_is_priced_like_nccl_algo(h100, alpha_beta):
-    """NCCL_ALGO=Ring on h100-sxm: 1 GiB ring/simple = 8.4 us + 2*7 x 3.4 us + 1.75 x 1 GiB / 396 GB/s; its bus
-    bandwidth (bytes x 2*7/8 / time) can never beat the link's 396 GB/s, which NVLS's in-switch reduction does."""
-    bus = 450e9 * 0.88
+    """NCCL_ALGO=Ring on h100-sxm: 1 GiB ring/simple = 8.4 us + 2*7 x 3.4 us + 1.75 x 1 GiB / 370.8 GB/s; its bus
+    bandwidth (bytes x 2*7/8 / time) can never beat the link's 370.8 GB/s, which NVLS's in-switch reduction does."""
+    bus = 450e9 * 0.824
     ring = acs.estimate(Collective("all_reduce", 1 << 30, 8, algorithm="ring"), h100, level="analytical")
     expected = (8.4 + 14 * 3.4) * 1e-6 + 1.75 * (1 << 30) / bus
     assert ring.details["algorithm"] == "ring/simple"
@@ -419,10 +421,10 @@ def test_mx_formats_are_free_only_with_a_native_block_scaled_matrix_rate():
 
 def test_serving_engines_custom_allreduce_reads_peer_memory(h100):
     """vLLM/TRT-LLM one-shot all-reduce of a 16 KiB TP buffer on 8 H100s: 2 flag barriers x 0.94 us + 7 peers'
-    buffers over 450 GB/s x 0.88, against NCCL's ring/LL (6.6 + 14 x 0.6 us + 16 KiB / (87.7 GB/s x 8/14))."""
+    buffers over 450 GB/s x 0.824, against NCCL's ring/LL (6.6 + 14 x 0.6 us + 16 KiB / (87.7 GB/s x 8/14))."""
     custom = acs.estimate(Collective("all_reduce", 1 << 14, 8, impl="custom"), h100, level="analytical")
     assert custom.details["algorithm"] == "custom one-shot"
-    assert custom.seconds == pytest.approx(2 * 0.94e-6 + 7 * (1 << 14) / (450e9 * 0.88) + 2.5e-6, rel=1e-6)
+    assert custom.seconds == pytest.approx(2 * 0.94e-6 + 7 * (1 << 14) / (450e9 * 0.824) + 2.5e-6, rel=1e-6)
     nccl = acs.estimate(Collective("all_reduce", 1 << 14, 8), h100, level="analytical")
     assert nccl.seconds > 3 * custom.seconds
     big = acs.estimate(Collective("all_reduce", 1 << 24, 8, impl="custom"), h100, level="analytical")

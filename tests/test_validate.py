@@ -46,6 +46,23 @@ def test_gemm_row_prediction_and_error_by_hand():
     assert result.error == pytest.approx((987.2 - 900) / 900, rel=1e-2)
 
 
+def _all_reduce_row(**shape):
+    return MeasuredRow(id="T-3", hardware="NVIDIA B200 (HGX)", category="collective", op="all_reduce",
+                       dtype="float", shape={"payload_bytes": 1 << 30, **shape}, metric="busbw", value=300.0,
+                       unit="GB/s")
+
+
+def test_collective_row_group_is_the_whole_gpu_count():
+    """ME rows give 32 GPUs on 4 nodes: the group is 32, not 4 x 32; `gpus_per_node` is the per-node spelling."""
+    total = predict(_all_reduce_row(gpus=32, nodes=4), "roofline")
+    per_node = predict(_all_reduce_row(gpus_per_node=8, gpus=8, nodes=4), "roofline")
+    assert isinstance(total, Prediction) and isinstance(per_node, Prediction)
+    assert total.value == pytest.approx(per_node.value, rel=1e-12)
+    # the misreading (4 x 32 = 128 ranks, 16 domains of 8) crosses more nodes: a lower bus bandwidth
+    wrong = predict(_all_reduce_row(gpus=128, nodes=1), "roofline")
+    assert isinstance(wrong, Prediction) and wrong.value < 0.9 * total.value
+
+
 def test_unmappable_rows_are_skipped_with_a_reason():
     row = _gemm_row()  # no M/N/K
     assert isinstance(predict(row, "roofline"), Skip)

@@ -272,7 +272,9 @@ def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predict
     kind = next((k for k in ("all_reduce", "all_gather", "reduce_scatter") if k in row.op), None)
     if kind is None or not gpus or not nbytes:
         return Skip("only all-reduce / all-gather / reduce-scatter rows with a payload and a GPU count are mapped")
-    n = int(gpus) * int(s.get("nodes", 1)) if "nodes" in s and int(s.get("nodes", 1)) > 1 else int(gpus)
+    # `gpus` is the whole group: the multi-node rows give it with their node count (32 GPUs = 4 nodes x 8/node);
+    # a row that counts per node says so with `gpus_per_node`
+    n = int(s["gpus_per_node"]) * int(s.get("nodes", 1)) if "gpus_per_node" in s else int(gpus)
     op = Collective(kind, float(nbytes), n, algorithm=_nccl_algorithm(s.get("nccl_algo")))
     est = estimate(op, hw, level)
     if row.metric == "busbw":  # nccl-tests' bus bandwidth (measure/collectives.py: bus_factor)
