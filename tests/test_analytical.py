@@ -441,3 +441,21 @@ def test_infer_prices_tp_allreduce_as_the_engine_does(h100):
     assert 1.5e-3 < nccl.tpot_s - custom.tpot_s < 2.5e-3
     with pytest.raises(ValueError, match="allreduce"):
         acs.llm.infer("llama-3.1-8b", h100, allreduce="gloo")
+
+
+def test_multi_node_all_reduce_pipelines_nvls_with_a_tree_between_nodes():
+    """NCCL's NVLS_TREE on 4 x 8 B200: NVLS in each node, 1/8 of the buffer per GPU up and down a tree over its own
+    50 GB/s NIC, the stages pipelined: the slower stage's transfer plus both latencies."""
+    b200 = acs.load_hardware("b200")
+    size = 4 * (1 << 30)
+    est = acs.estimate(Collective("all_reduce", size, 32), b200, level="analytical")
+    assert est.details["algorithm"].startswith("nvls-tree")
+    nvls_latency = 23e-6  # NCCL's NVLS base latency (perf/nccl.py)
+    nvls = size / (900e9 * 0.802 * 0.80 * 5 / 6)  # 8.9 ms in the node
+    tree_latency = 2 * math.ceil(math.log2(4)) * 3e-6
+    tree = 2 * (size / 8) / 50e9  # 21.5 ms between nodes: the slower stage
+    assert tree > nvls
+    assert est.seconds == pytest.approx(max(nvls, tree) + nvls_latency + tree_latency + 2.5e-6, rel=1e-6)
+    # adding the stages whole (the hierarchical estimate, still the choice without in-switch reduction) is slower
+    no_sharp = b200.with_overrides({"interconnect.scale_up.in_network_reduction": False})
+    assert acs.estimate(Collective("all_reduce", size, 32), no_sharp, level="analytical").seconds > est.seconds

@@ -12,7 +12,8 @@ Memory-bound ops: one kernel streams its bytes from main memory (or the chip-wid
   runs (`StreamingKernel`) sets the bytes in flight, how often a row is re-read (from L2 when the rows in flight
   fit, else from DRAM), and for a phased kernel (PyTorch's eager softmax) phases whose times add up.
 Collectives: alpha-beta model of ring, double-binary-tree and in-switch (NVLS) all-reduce; NCCL picks the
-  fastest, and so do we. Hierarchical beyond a scale-up domain.
+  fastest, and so do we. Hierarchical beyond a scale-up domain (the stages added), or, where the switch reduces,
+  NCCL's NVLS_TREE (NVLS in each domain, a tree between domains, pipelined: the slower stage plus both latencies).
 """
 
 from __future__ import annotations
@@ -462,9 +463,28 @@ def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, s
     outer = max(group // inner, 1)
     inner_t, inner_alg = _in_domain(kind, nbytes, inner, up, algorithm) if (up and inner > 1) else (0.0, "")
     outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
-    outer_t, outer_alg = _flat(kind, outer_bytes, outer, out.bandwidth * out.efficiency, out.latency, False,
+    out_bw = out.bandwidth * out.efficiency
+    outer_t, outer_alg = _flat(kind, outer_bytes, outer, out_bw, out.latency, False,
                                algorithm=algorithm if algorithm in ("ring", "tree") else "auto")
-    return inner_t + outer_t, f"hierarchical({inner_alg or '-'} x {inner}, {outer_alg} x {outer})"
+    options = {f"hierarchical({inner_alg or '-'} x {inner}, {outer_alg} x {outer})": inner_t + outer_t}
+    if (up is not None and up.in_network_reduction and inner > 1 and kind == "all_reduce"
+            and algorithm in ("auto", "nvls")):
+        options[f"nvls-tree(nvls x {inner}, tree x {outer})"] = _nvls_tree(nbytes, inner, outer, up, out_bw,
+                                                                           out.latency)
+    best = min(options, key=options.__getitem__)
+    return options[best], best
+
+
+def _nvls_tree(nbytes: float, inner: int, outer: int, up: ScaleUp, out_bw: float, out_latency: float) -> float:
+    """NCCL's NVLS_TREE all-reduce across domains: NVLS inside each switch domain, each device carrying 1/inner of
+    the buffer up and down a tree between domains over its own NIC, the two stages pipelined chunk by chunk
+    (NCCL src/device/all_reduce.h, runTreeSplit over NVLS): the slower stage's transfer time plus both latencies,
+    where the hierarchical estimate adds the two stages whole."""
+    inner_t, _ = _in_domain("all_reduce", nbytes, inner, up, "nvls")
+    inner_lat, _ = _in_domain("all_reduce", 0.0, inner, up, "nvls")
+    outer_t, _ = _flat("all_reduce", nbytes / inner, outer, out_bw, out_latency, False, algorithm="tree")
+    outer_lat, _ = _flat("all_reduce", 0.0, outer, out_bw, out_latency, False, algorithm="tree")
+    return max(inner_t - inner_lat, outer_t - outer_lat) + inner_lat + outer_lat
 
 
 def _in_domain(kind: str, nbytes: float, group: int, up: ScaleUp, algorithm: str = "auto") -> tuple[float, str]:
