@@ -183,3 +183,14 @@ def test_estimate_norm_kernel_option_explains_the_latency_bound():
     bad = run("estimate", "norm", "--rows", "8", "--hidden", "8", "--hw", "h100-sxm", "--kernel", "warp")
     assert bad.returncode == 2 and "Norm.kernel: unknown kernel 'warp'" in bad.stderr + bad.stdout
     assert "Traceback" not in bad.stderr
+
+
+def test_validate_names_file_row_and_field_of_a_bad_count(tmp_path):
+    bad = tmp_path / "rows.csv"
+    bad.write_text('id,hardware,category,op,dtype,shape_json,metric,value,unit\n'
+                   'X-1,NVIDIA H100 SXM5,collective,all_reduce,float,"{""payload_bytes"":1048576,""gpus"":""eight""}",'
+                   'busbw,40,GB/s\n')
+    result = run("validate", str(bad), "--levels", "analytical")
+    assert result.returncode == 2
+    assert f"{bad}: row X-1: shape_json field 'gpus' is 'eight'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -37,7 +37,11 @@ def validate_command(
     if loco:
         _print_loco(source, wanted)
         return
-    results = validate(source, wanted)
+    try:
+        results = validate(source, wanted)
+    except ValueError as exc:  # a row the mappers cannot read: name the file as well as the row and field
+        message = str(exc)
+        raise ValueError(message if message.startswith(str(source)) else f"{source}: {message}") from None
     summary = summarize(results)
     if plots:
         from ..measure.plots import write_validation_plots

@@ -274,13 +274,26 @@ def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predict
         return Skip("only all-reduce / all-gather / reduce-scatter rows with a payload and a GPU count are mapped")
     # `gpus` is the whole group: the multi-node rows give it with their node count (32 GPUs = 4 nodes x 8/node);
     # a row that counts per node says so with `gpus_per_node`
-    n = int(s["gpus_per_node"]) * int(s.get("nodes", 1)) if "gpus_per_node" in s else int(gpus)
+    n = _count(row, "gpus_per_node") * _count(row, "nodes") if "gpus_per_node" in s else _count(row, "gpus")
     op = Collective(kind, float(nbytes), n, algorithm=_nccl_algorithm(s.get("nccl_algo")))
     est = estimate(op, hw, level)
     if row.metric == "busbw":  # nccl-tests' bus bandwidth (measure/collectives.py: bus_factor)
         factor = 2 * (n - 1) / n if kind == "all_reduce" else (n - 1) / n
         return Prediction(float(nbytes) / est.seconds * factor / 1e9, est.bound)
     return _with_bound(_time_or_rate(row, est.seconds, float(nbytes)), est.bound)
+
+
+def _count(row: MeasuredRow, field: str) -> int:
+    """A positive whole count from the row's shape_json (1 where an optional `nodes` is absent)."""
+    value = row.shape.get(field, 1 if field == "nodes" else None)
+    try:
+        count = int(float(value)) if float(value) == int(float(value)) else 0  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        count = 0
+    if count < 1:
+        raise ValueError(f"row {row.id}: shape_json field {field!r} is {value!r}; give a whole number of devices "
+                         f"(e.g. \"{field}\": 8)")
+    return count
 
 
 def _decode_kernel(row: MeasuredRow) -> str | None:

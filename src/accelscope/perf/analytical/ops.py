@@ -478,8 +478,9 @@ def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, s
 def _nvls_tree(nbytes: float, inner: int, outer: int, up: ScaleUp, out_bw: float, out_latency: float) -> float:
     """NCCL's NVLS_TREE all-reduce across domains: NVLS inside each switch domain, each device carrying 1/inner of
     the buffer up and down a tree between domains over its own NIC, the two stages pipelined chunk by chunk
-    (NCCL src/device/all_reduce.h, runTreeSplit over NVLS): the slower stage's transfer time plus both latencies,
-    where the hierarchical estimate adds the two stages whole."""
+    (NCCL_ALGO_NVLS_TREE, the algorithm NCCL runs across nodes when NVLS is on): the slower stage's transfer time
+    plus both latencies (each stage's time for an empty buffer), where the hierarchical estimate adds the two
+    stages whole."""
     inner_t, _ = _in_domain("all_reduce", nbytes, inner, up, "nvls")
     inner_lat, _ = _in_domain("all_reduce", 0.0, inner, up, "nvls")
     outer_t, _ = _flat("all_reduce", nbytes / inner, outer, out_bw, out_latency, False, algorithm="tree")
