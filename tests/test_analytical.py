@@ -416,7 +416,46 @@ def test_mx_formats_are_free_only_with_a_native_block_scaled_matrix_rate():
     fp8 = acs.estimate(Gemm(8192, 8192, 8192, "fp8_e4m3"), h100, level="analytical")
     assert emulated.seconds >= fp8.seconds
     dequant = acs.estimate(Gemm(8192, 8192, 8192, "nvfp4"), a100, level="analytical")
-    assert "dequantized to" in dequant.details["block_scaling"] and dequant.breakdown["vector"] > 0
+    assert dequant.details["block_scaling"] == "A and B (nvfp4) converted to bf16 on load"
+    assert dequant.breakdown["vector"] > 0
+    assert dequant.seconds > acs.estimate(Gemm(8192, 8192, 8192, "bf16"), a100, level="analytical").seconds
+
+
+# ----- weight-only quantized GEMMs (W4A16) ------------------------------------------------------------------------
+def test_weight_only_gemm_converts_each_weight_once_at_the_op_level():
+    # 2 FP32-FLOP-equivalents (one lane slot) per weight element: LOP3/PRMT + packed HSUB2 + packed scale HMUL2
+    op = Gemm(4096, 8192, 8192, "bf16", b_dtype="int4")
+    assert op.cost().vector_flops == 2 * 8192 * 8192
+    assert Gemm(4096, 8192, 8192, "bf16").cost().vector_flops == 0  # nothing to convert
+    assert Gemm(4096, 8192, 8192, "fp8_e4m3", b_dtype="fp8_e4m3").cost().vector_flops == 0
+
+
+def test_w4a16_prefill_pays_the_dequantization_on_a_synchronous_chip_only():
+    a100, h100 = acs.load_hardware("a100-sxm-80gb"), acs.load_hardware("h100-sxm")
+    plain, w4 = Gemm(16384, 8192, 8192, "bf16"), Gemm(16384, 8192, 8192, "bf16", b_dtype="int4")
+    ampere = acs.estimate(w4, a100, level="analytical")
+    assert ampere.details["block_scaling"] == "B (int4) converted to bf16 on load"
+    # mma.sync warps issue the conversions too: per tile 2 FLOPs x BN x K at 19.5/108 TFLOP/s per SM against
+    # 2 x BM x BN x K at 312 x 0.83 / 108, i.e. +(259 / 19.5) / BM = +5.2 % for BM = 256 (+10.4 % at 128);
+    # Marlin (arXiv 2408.11743) reports W4A16 ~10 % slower than FP16 at >= 1024 tokens on Ampere
+    ratio = ampere.seconds / acs.estimate(plain, a100, level="analytical").seconds
+    assert 1.03 < ratio < 1.11
+    # warp-specialized wgmma kernels convert while the tensor cores run: hidden, and B is a quarter of the bytes
+    hopper = acs.estimate(w4, h100, level="analytical").seconds / acs.estimate(plain, h100, level="analytical").seconds
+    assert 0.95 < hopper <= 1.0
+
+
+def test_int4_decode_gemv_streams_four_bit_weights_in_sixteen_row_tiles():
+    a100 = acs.load_hardware("a100-sxm-80gb")
+    bf16 = acs.estimate(Gemm(1, 8192, 8192, "bf16"), a100, level="analytical")
+    w4 = acs.estimate(Gemm(1, 8192, 8192, "bf16", b_dtype="int4"), a100, level="analytical")
+    # mma m16n8k16: one row pads to a 16-row tile (not 64), so the tensor cores idle and the 32 MiB of 4-bit weights
+    # stream at 2.039 TB/s x 0.95: 17.3 us + the 2.5 us launch; bf16 reads 4x the bytes
+    assert w4.bound == "memory" and w4.details["mapping"]["block_m"] == 16
+    assert w4.seconds == pytest.approx(8192 * 8192 / 2 / (2.039e12 * 0.95) + 2.5e-6, rel=0.08)
+    assert bf16.seconds / w4.seconds > 3.2  # Marlin: near the ideal 3.87x up to batch 16-32
+    grouped = acs.estimate(GroupedGemm(8, 8192, 8192, "bf16", tokens=64, b_dtype="int4"), a100, level="analytical")
+    assert grouped.details["block_scaling"] == "B (int4) converted to bf16 on load" and grouped.breakdown["vector"] > 0
 
 
 def test_serving_engines_custom_allreduce_reads_peer_memory(h100):

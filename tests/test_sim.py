@@ -259,3 +259,13 @@ def test_cli_bad_vary_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["sim", "isa-study", "--hw", "h100-sxm", "--vary", "isa.exp3"])
     assert exit_info.value.code == 2
+
+
+def test_sim_converts_int4_weights_on_the_vector_unit_and_streams_them():
+    a100 = acs.load_hardware("a100-sxm-80gb")
+    w4 = acs.estimate(Gemm(1, 8192, 8192, "bf16", b_dtype="int4"), a100, level="sim")
+    bf16 = acs.estimate(Gemm(1, 8192, 8192, "bf16"), a100, level="sim")
+    assert w4.bound == "memory" and w4.breakdown["vector"] > 0
+    assert w4.details["programs"][0]["mapping"]["block_m"] == 16  # one row in a 16-row tile, as Marlin
+    assert bf16.seconds / w4.seconds > 3.2  # 4x fewer bytes, launch and ramp aside
+    assert acs.estimate(Gemm(1, 8192, 8192, "bf16"), a100, level="sim").breakdown["vector"] < w4.breakdown["vector"]

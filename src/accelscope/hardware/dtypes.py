@@ -77,6 +77,16 @@ def dtype_bytes(name: str) -> float:
     return DTYPE_BITS[canonical_dtype(name)] / 8
 
 
+# The element encoding a block format carries: an MX/NVFP4 operand on a plain matrix path of its element format
+# enters the MMA as stored (only its scales cost extra); any other mismatch is converted as it is loaded.
+ELEMENT_FORMAT = {"mxfp8": "fp8_e4m3", "mxfp6": "fp6_e3m2", "mxfp4": "fp4_e2m1", "nvfp4": "fp4_e2m1"}
+
+
+def element_format(dtype: str) -> str:
+    dtype = canonical_dtype(dtype)
+    return ELEMENT_FORMAT.get(dtype, dtype)
+
+
 def wider(a: str, b: str) -> str:
     """The dtype with more bits: the one a mixed-precision matrix product computes in (W4A16 -> bf16)."""
     a, b = canonical_dtype(a), canonical_dtype(b)

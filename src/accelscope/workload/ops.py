@@ -19,6 +19,17 @@ from ..hardware.dtypes import canonical_dtype, dtype_bytes, wider
 
 FMA_FLOPS = 2  # one multiply-add = 2 FLOPs
 
+# Vector work to convert one operand element from the format it is stored in to the matrix path's (weight-only
+# quantization: int4/int8/fp8/fp4 weights into a bf16/fp16 MMA), in FP32 FLOPs at the FP32 vector rate (one lane
+# instruction = one FMA slot = 2 FLOPs). The fast paths kernels use (vLLM's Marlin dequant.h, after
+# FasterTransformer's interleaved_numeric_conversion.h) turn 4 packed weights into 2 half2 registers with 2 LOP3
+# (int4) or PRMT (int8) on the 32-bit integer pipe and 2 packed HSUB2/HFMA2 that finish the magic-number convert
+# (zero point folded in), then apply the group scale with 2 packed HMUL2: per element 0.5 integer + 1 packed-half
+# instruction; packed half instructions issue at twice the FP32 rate on A100/H100/B200 (CUDA C++ Programming
+# Guide throughput table: 16-bit add/mul/FMA 256 results per clock per SM vs 64 FP32 on cc 8.0, 9.0), so
+# 0.5 + 1/2 = 1 FP32 lane slot = 2 FLOPs per element.
+OPERAND_CONVERT_FLOPS = 2
+
 # Vector FLOPs per score element of an online (FlashAttention) softmax, forward: one max-compare, one
 # subtract-and-scale (an FMA: x*log2e - m*log2e), one add into the row sum; the exp is on the SFU.
 # NB: the per-block rescale of the output accumulator (Dv per row per KV block) is second order and not counted.
@@ -104,11 +115,18 @@ def _out_dtype(dtype: str, out_dtype: str | None) -> str:
 GEMM_SCHEDULES = ("data-parallel", "stream-k")
 
 
+def weight_convert_flops(b_dtype: str, matrix_dtype: str, weights: float) -> float:
+    """The least vector work of converting `weights` elements stored as `b_dtype` to the matrix dtype: once each
+    (a tiled kernel converts B again for every row of tiles; the analytical level counts that)."""
+    return OPERAND_CONVERT_FLOPS * weights if canonical_dtype(b_dtype) != matrix_dtype else 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Gemm(Op):
     """C[batch, m, n] = A[batch, m, k] @ B[(batch,) k, n].
 
-    `b_dtype` is the weight dtype when it differs (W4A16, FP8 weights); the product runs in the wider one.
+    `b_dtype` is the weight dtype when it differs (W4A16, FP8 weights); the product runs in the wider one, and
+    each weight element is converted to it as it is loaded (OPERAND_CONVERT_FLOPS on the vector unit).
     `shared_b`: B is one matrix shared by every batch entry (weights), read once.
     `scale_block`: fine-grained software scaling along K with FP32 scales, as DeepSeek-V3 trains in FP8 (arXiv
     2412.19437 sec. 3.3): A scaled per row per 1 x `scale_block` tile, B per `scale_block` x `scale_block` block;
@@ -154,10 +172,11 @@ class Gemm(Op):
             blocks = math.ceil(self.k / self.scale_block)
             read += 4 * (self.batch * self.m * blocks + b_copies * blocks * math.ceil(self.n / self.scale_block))
             promotion = self.PROMOTION_FLOPS * self.batch * self.m * self.n * blocks
+        matrix_dtype = wider(a_dtype, b_dtype)
         return OpCost(
             matrix_flops=FMA_FLOPS * self.batch * self.m * self.n * self.k,
-            matrix_dtype=wider(a_dtype, b_dtype),
-            vector_flops=promotion,
+            matrix_dtype=matrix_dtype,
+            vector_flops=promotion + weight_convert_flops(b_dtype, matrix_dtype, b_copies * self.k * self.n),
             bytes_read=read,
             bytes_written=written,
         )
@@ -210,9 +229,11 @@ class GroupedGemm(Op):
         total = sum(rows)
         active = sum(1 for m in rows if m > 0)
         read = total * self.k * dtype_bytes(a_dtype) + active * self.k * self.n * dtype_bytes(b_dtype)
+        matrix_dtype = wider(a_dtype, b_dtype)
         return OpCost(
             matrix_flops=FMA_FLOPS * total * self.n * self.k,
-            matrix_dtype=wider(a_dtype, b_dtype),
+            matrix_dtype=matrix_dtype,
+            vector_flops=weight_convert_flops(b_dtype, matrix_dtype, active * self.k * self.n),
             bytes_read=read,
             bytes_written=total * self.n * dtype_bytes(_out_dtype(a_dtype, self.out_dtype)),
         )

@@ -24,11 +24,13 @@ The search takes whichever schedule is faster. It is not the default: on the dev
 show the tail waves a data-parallel schedule predicts (Vidur's H100 projections, Azure's A100 GEMMs), and adding
 stream-K to the default search raises the dev GEMM error from 9.4 % to 9.7 % (scripts/model_what_ifs.py).
 
-Block-scaled operands add vector work per tile (`BlockScaling`): promoting the partial sums to FP32 and scaling
-them every `promote_every` of K (DeepSeek-V3's FP8 recipe; MX/NVFP4 on a chip without native block-scaled MMA),
-or dequantizing each operand element on load when the kernel falls back to a 16-bit path. With asynchronous
-matrix instructions (`matrix.async_overlap`, warp specialization as in DeepGEMM) it overlaps the MMAs; without,
-it adds to each tile.
+Block-scaled or converted operands add vector work per tile (`BlockScaling`): promoting the partial sums to FP32
+and scaling them every `promote_every` of K (DeepSeek-V3's FP8 recipe; MX/NVFP4 on a chip without native
+block-scaled MMA), and converting each element of an operand stored in another format than the matrix path's as
+it is loaded (weight-only quantization: W4A16 / W8A16 dequantize B; a format the chip has no matrix rate for).
+With asynchronous matrix instructions (`matrix.async_overlap`, warp specialization as in DeepGEMM) it overlaps the
+MMAs; without, the warps that issue the MMAs issue it too, so it adds to the MMA time of each tile (the operand
+loads still overlap both: cp.async multi-stage pipelining): t_tile = max(t_mma + t_vector, t_l2, t_sram).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ...hardware.spec import CACHE_RESIDENT_FRACTION
 
 # Candidate tile edges and pipeline depths. These are the shapes production GEMM libraries ship (CUTLASS 3
 # Hopper kernels: 64-256 in M and N, K slabs of 32-128 bytes-per-element-scaled, 2-7 stages).
-TILE_EDGES = (64, 128, 256)
+TILE_EDGES = (16, 32, 64, 128, 256)
 K_SLAB_BYTES = (64, 128)  # BK x element bytes: 32..128 elements per slab
 STAGES = (2, 3, 4, 5, 6)
 SPLIT_K = (1, 2, 3, 4, 6, 8, 12, 16)
@@ -86,22 +88,25 @@ class GemmMapping:
 
 @dataclass(frozen=True, slots=True)
 class BlockScaling:
-    """Vector work a block-scaled GEMM adds to each tile (FP32 FLOPs on the vector unit).
+    """Vector work a block-scaled or converted GEMM adds to each tile (FP32 FLOPs on the vector unit).
 
-    promote_every   K elements between promotions of the partial sums (0: none)
-    promote_flops   FLOPs per output element per promotion
-    dequant_flops   FLOPs per operand element loaded into a tile (0: operands enter the MMA as stored)
+    promote_every    K elements between promotions of the partial sums (0: none)
+    promote_flops    FLOPs per output element per promotion
+    a_convert_flops  FLOPs per A element loaded into a tile (0: A enters the MMA as stored)
+    b_convert_flops  FLOPs per B element loaded into a tile (weight-only quantization dequantizes B)
     """
 
     promote_every: int = 0
     promote_flops: float = 0.0
-    dequant_flops: float = 0.0
+    a_convert_flops: float = 0.0
+    b_convert_flops: float = 0.0
 
 
 @lru_cache(maxsize=64)
 def _candidates(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_limit: float,
                 max_cluster: int) -> tuple[np.ndarray, ...]:
-    """Tile candidates that fit: stages x (BM + BN) x BK x bytes <= SRAM, accumulators <= the register budget."""
+    """Tile candidates that fit: stages x (BM + BN) x BK x bytes <= SRAM, accumulators <= the register budget.
+    Edges are whole instructions: multiples of the instruction's M and N."""
     clusters = [c for c in CLUSTERS if c <= max_cluster]
     edges_m = [e for e in TILE_EDGES if e % instr_m == 0] or [instr_m]
     edges_n = [e for e in TILE_EDGES if e % instr_n == 0] or [instr_n]
@@ -199,7 +204,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     sram = sram_bytes / sram_rate if sram_rate else np.zeros_like(mma)
     feed = np.maximum(l2, sram)  # operand delivery: L2 to the core, then SRAM to the matrix unit
     vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
-    tile_time = np.maximum(np.maximum(mma, feed), vector) if overlap else np.maximum(mma, feed) + vector
+    tile_time = np.maximum(np.maximum(mma, feed), vector) if overlap else np.maximum(mma + vector, feed)
 
     # HBM traffic: a wave covers a near-square block of tiles; each reads its A row-panels and B column-panels.
     a_total = batch * m * k * a_bytes
@@ -262,13 +267,14 @@ def _stream_k(tiles: np.ndarray, iters: np.ndarray, cores: int, tile_time: np.nd
 def _scaling_seconds(scaling: BlockScaling | None, bm: np.ndarray, bn: np.ndarray, k_chunk: np.ndarray,
                      hw: HardwareSpec) -> np.ndarray:
     """Vector-unit seconds per tile for block scaling (zeros without it)."""
-    if scaling is None or not (scaling.promote_every or scaling.dequant_flops):
+    if scaling is None or not (scaling.promote_every or scaling.a_convert_flops or scaling.b_convert_flops):
         return np.zeros_like(bm, dtype=float)
     core_rate = hw.vector_peak("fp32") * hw.compute.clock_ratio / hw.compute.cores
     flops = np.zeros_like(bm, dtype=float)
     if scaling.promote_every:
         flops = flops + scaling.promote_flops * bm * bn * np.ceil(k_chunk / scaling.promote_every)
-    flops = flops + scaling.dequant_flops * (bm + bn) * k_chunk
+    # every tile converts the operand slabs it loads: B again for each row of tiles, A for each column
+    flops = flops + (scaling.a_convert_flops * bm + scaling.b_convert_flops * bn) * k_chunk
     return flops / core_rate
 
 

@@ -21,12 +21,13 @@ from __future__ import annotations
 import math
 
 from ...hardware import HardwareSpec
-from ...hardware.dtypes import canonical_dtype, dtype_bytes
+from ...hardware.dtypes import canonical_dtype, dtype_bytes, element_format
 from ...hardware.spec import ScaleUp
 from ...workload.ops import (
     ATTENTION_BWD_VECTOR_FLOPS,
     FMA_FLOPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
+    OPERAND_CONVERT_FLOPS,
     Attention,
     Collective,
     Elementwise,
@@ -73,27 +74,41 @@ def _estimate(op: Op, hw: HardwareSpec, busy: dict[str, float], seconds: float, 
 # ----- GEMM -----------------------------------------------------------------------------------------------------
 # Block formats: elements per shared scale (OCP MX v1.0: 32; NVIDIA NVFP4: 16).
 SCALE_BLOCK = {"mxfp8": 32, "mxfp6": 32, "mxfp4": 32, "nvfp4": 16}
-DEQUANT_FLOPS = 1  # one multiply per operand element by its block scale, converting on load
 
 
-def block_scaling(op: Gemm, hw: HardwareSpec, cost: OpCost | None = None) -> tuple[BlockScaling | None, str]:
-    """The vector work block scaling costs this GEMM on this chip, and why (for --explain).
+def block_scaling(op: Gemm | GroupedGemm, hw: HardwareSpec,
+                  cost: OpCost | None = None) -> tuple[BlockScaling | None, str]:
+    """The vector work block scaling and operand conversion cost this GEMM on this chip, and why (--explain).
 
+    - an operand stored in another element format than the matrix path the chip runs the product on (W4A16 /
+      W8A16 weights into a 16-bit MMA; FP8 or MX on a chip without that rate) is converted as it is loaded:
+      OPERAND_CONVERT_FLOPS per element, a block format's scale multiply included;
     - explicit `scale_block` (FP8 with FP32 block scales, DeepSeek-V3): promote every scale_block of K;
     - an MX/NVFP4 dtype with a native block-scaled matrix rate (Blackwell tcgen05, MI355X): scales are applied
       inside the MMA, nothing extra;
-    - an MX/NVFP4 dtype priced on a plain 8-bit path: promote at every scale block of K (16 or 32);
-    - on a 16-bit path (no narrow matrix unit): dequantize each operand element as it is loaded."""
-    dtype = canonical_dtype(op.dtype)
-    chosen = hw.matrix_dtype((cost or op.cost()).matrix_dtype) or dtype
-    if op.scale_block:
-        return BlockScaling(op.scale_block, Gemm.PROMOTION_FLOPS), f"FP32 block scales every {op.scale_block} of K"
-    if dtype not in SCALE_BLOCK or chosen in SCALE_BLOCK:
-        return None, "native" if dtype in SCALE_BLOCK else ""
-    if dtype_bytes(chosen) >= 2:
-        return BlockScaling(dequant_flops=DEQUANT_FLOPS), f"{dtype} dequantized to {chosen} on load"
-    return BlockScaling(SCALE_BLOCK[dtype], Gemm.PROMOTION_FLOPS), (
-        f"{dtype} on the {chosen} path: partial sums promoted every {SCALE_BLOCK[dtype]} of K")
+    - an MX/NVFP4 dtype on a plain path of its element format: promote at every scale block of K (16 or 32)."""
+    cost = cost or op.cost()
+    dtype, b_dtype = canonical_dtype(op.dtype), canonical_dtype(op.b_dtype or op.dtype)
+    chosen = hw.matrix_dtype(cost.matrix_dtype) or cost.matrix_dtype
+    converted = [(name, d) for name, d in (("A", dtype), ("B", b_dtype)) if element_format(d) != element_format(chosen)]
+    a_flops = OPERAND_CONVERT_FLOPS if any(name == "A" for name, _ in converted) else 0.0
+    b_flops = OPERAND_CONVERT_FLOPS if any(name == "B" for name, _ in converted) else 0.0
+    reasons = [f"{' and '.join(n for n, d in converted if d == fmt)} ({fmt}) converted to {chosen} on load"
+               for fmt in dict.fromkeys(d for _, d in converted)]
+    promote_every = 0
+    scale_block = getattr(op, "scale_block", None)  # a grouped GEMM has none
+    if scale_block:
+        promote_every = scale_block
+        reasons.append(f"FP32 block scales every {scale_block} of K")
+    elif dtype in SCALE_BLOCK and chosen not in SCALE_BLOCK and not a_flops:
+        promote_every = SCALE_BLOCK[dtype]
+        reasons.append(f"{dtype} on the {chosen} path: partial sums promoted every {promote_every} of K")
+    elif dtype in SCALE_BLOCK and chosen in SCALE_BLOCK:
+        reasons.append("native")
+    if not (promote_every or a_flops or b_flops):
+        return None, "; ".join(reasons)
+    scaling = BlockScaling(promote_every, Gemm.PROMOTION_FLOPS if promote_every else 0.0, a_flops, b_flops)
+    return scaling, "; ".join(reasons)
 
 
 def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
@@ -120,15 +135,20 @@ def grouped_gemm(op: GroupedGemm, hw: HardwareSpec) -> Estimate:
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
     c_bytes = dtype_bytes(_out_dtype(op.dtype, op.out_dtype))
     peak = hw.matrix_peak(cost.matrix_dtype) * hw.matrix_efficiency(cost.matrix_dtype)
-    seconds = mma = memory = 0.0
+    scaling, why = block_scaling(op, hw, cost)
+    seconds = mma = memory = vector = 0.0
     parts = []
     for m, count in grouped_rows(op.rows):
-        mapping = gemm_mapping(m, op.n, op.k, count, a_bytes, b_bytes, c_bytes, peak, hw)
+        mapping = gemm_mapping(m, op.n, op.k, count, a_bytes, b_bytes, c_bytes, peak, hw, scaling=scaling)
         seconds += gemm_seconds(mapping)
         mma += mapping.mma_seconds
         memory += max(mapping.hbm_seconds, mapping.l2_seconds, mapping.sram_seconds)
+        vector += mapping.vector_seconds
         parts.append({"m": m, "groups": count, "tile": (mapping.block_m, mapping.block_n), "waves": mapping.waves})
-    return _estimate(op, hw, {"matrix": mma, "memory": memory}, seconds, cost, {"groups": parts})
+    details: dict[str, object] = {"groups": parts}
+    if why:
+        details["block_scaling"] = why
+    return _estimate(op, hw, {"matrix": mma, "memory": memory, "vector": vector}, seconds, cost, details)
 
 
 # ----- attention ------------------------------------------------------------------------------------------------

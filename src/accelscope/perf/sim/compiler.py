@@ -22,9 +22,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ...hardware import HardwareSpec
-from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes
+from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes, element_format
 from ...workload.ops import (
     ELEMENTWISE_OPS,
+    FMA_FLOPS,
+    OPERAND_CONVERT_FLOPS,
     Attention,
     Dequantize,
     Elementwise,
@@ -48,6 +50,10 @@ SAMPLE_INSTRUCTIONS = 1200
 MAX_K_STEPS = 48
 ACC_BYTES = 4
 GPU_TILES = ((128, 256), (256, 128), (128, 128), (128, 64), (64, 128), (64, 64))
+# Skinny tiles for a few rows (decode GEMMs, GEMV-like; offered when one row of them covers M): usable where the
+# instruction is that short in M (A100's mma m16n8k16, CDNA's 32x32 MFMA), as Marlin's 16-row tiles are;
+# wgmma/tcgen05 chips pad to 64/128 rows.
+SKINNY_TILES = ((32, 128), (16, 128), (16, 256))
 TILE_TOLERANCE = 1.25  # padded-work slack a bigger tile may cost (it saves operand traffic)
 SYSTOLIC_ROWS = (2048, 1024, 512, 256, 128, 64, 32, 16, 8)
 STREAM_TILE_ELEMENTS = 32768  # elements per streaming tile (a CTA's worth: e.g. 8 rows x 4096)
@@ -168,6 +174,10 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
     sp = spread(plan.tiles, core.cores)
     slab_k = plan.sim_k_slab
     order = _tile_order(plan, sp)
+    # an operand stored in another format than the matrix path's is converted as each slab arrives (W4A16 weights
+    # into a bf16 MMA): OPERAND_CONVERT_FLOPS per element on the vector unit, as at the analytical level
+    convert_ops = OPERAND_CONVERT_FLOPS / FMA_FLOPS
+    convert_a, convert_b = (element_format(d) != element_format(plan.dtype) for d in (op.dtype, op.b_dtype or op.dtype))
 
     def unit(i: int, active: int) -> list[Step]:
         mt, first_in_row = order(i)
@@ -184,9 +194,18 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
             b_tile = slab_k * plan.block_n * b_bytes
             loads.append(Load((), (f"b{slot}",), f"load B k{s}", b_tile, b_tile * plan.hbm_fraction, active,
                               plan.multicast_b))
-            reads = (a_name, f"b{slot}") + ((acc,) if s else ())
-            work: list[Instr] = [Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k,
-                                     plan.dtype)]
+            a_in, b_in = a_name, f"b{slot}"
+            work: list[Instr] = []
+            if convert_a:
+                work.append(VecOp((a_in,), (f"ac{slot}",), f"convert A to {plan.dtype}", "convert",
+                                  plan.block_m * slab_k, convert_ops))
+                a_in = f"ac{slot}"
+            if convert_b:
+                work.append(VecOp((b_in,), (f"bc{slot}",), f"convert B to {plan.dtype}", "convert",
+                                  slab_k * plan.block_n, convert_ops))
+                b_in = f"bc{slot}"
+            reads = (a_in, b_in) + ((acc,) if s else ())
+            work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype))
             if s == plan.k_steps - 1:
                 elements = plan.block_m * plan.block_n
                 work.append(Convert((acc,), (c,), f"epilogue tile {i}", c_dtype, elements))
@@ -194,7 +213,7 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
             steps.append(Step(tuple(loads), tuple(work)))
         return steps
 
-    per_unit = plan.k_steps * 3 + 2
+    per_unit = plan.k_steps * (3 + convert_a + convert_b) + 2
     notes = {"mapping": plan.as_dict()}
     programs = [sampled_program("gemm", sp, unit, per_unit, plan.stages - 1, core.cores, notes)]
     if plan.split_k > 1:
@@ -225,7 +244,7 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> GemmPlan:
     if core.systolic:
         bm, bn, bk, stages = _systolic_tile(op, core, elem)
     else:
-        bm, bn, bk, stages = _gpu_tile(op, core, elem)
+        bm, bn, bk, stages = _gpu_tile(op, core, elem, hw.matrix.tile[0] if hw.matrix.tile else 16)
     tiles_m, tiles_n = math.ceil(op.m / bm), math.ceil(op.n / bn)
     tiles = tiles_m * tiles_n * op.batch
     split = _split_k(tiles, op.k, bk, core.cores)
@@ -253,13 +272,14 @@ def _multicast(hw: HardwareSpec, a_row: float, b_col: float, tiles_m: int, tiles
     return max(c for c in (1, 2, 4) if c <= limit and c <= tiles_n), 1
 
 
-def _gpu_tile(op: Gemm, core: CoreModel, elem: float) -> tuple[int, int, int, int]:
+def _gpu_tile(op: Gemm, core: CoreModel, elem: float, instr_m: int) -> tuple[int, int, int, int]:
     """The tile a heuristic autotuner picks from shapes alone: among tiles whose padded work on the busiest core
     (rounds x tile area) is within 25 % of the least, the largest (fewest operand bytes per FLOP); accumulators in
     half the register file; K slabs of 128 bytes; as many stages (2-4) as SRAM holds."""
     bk = max(16, int(128 // elem))
     options = []
-    for bm, bn in GPU_TILES:
+    skinny = tuple(t for t in SKINNY_TILES if t[0] % instr_m == 0 and op.m <= t[0])  # one row of tiles covers M
+    for bm, bn in GPU_TILES + skinny:
         if bm * bn * ACC_BYTES > core.register_bytes / 2 or 2 * (bm + bn) * bk * elem > core.sram_bytes:
             continue
         tiles = math.ceil(op.m / bm) * math.ceil(op.n / bn) * op.batch
