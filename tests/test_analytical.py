@@ -454,6 +454,10 @@ def test_int4_decode_gemv_streams_four_bit_weights_in_sixteen_row_tiles():
     assert w4.bound == "memory" and w4.details["mapping"]["block_m"] == 16
     assert w4.seconds == pytest.approx(8192 * 8192 / 2 / (2.039e12 * 0.95) + 2.5e-6, rel=0.08)
     assert bf16.seconds / w4.seconds > 3.2  # Marlin: near the ideal 3.87x up to batch 16-32
+    # group-32 int4 carries a bf16 scale and zero point per 32 weights: 5 bits a weight, a quarter more to stream
+    g32 = Gemm(1, 8192, 8192, "bf16", b_dtype="int4_g32")
+    assert g32.cost().bytes_read == 8192 * 8192 * 5 / 8 + 8192 * 2
+    assert acs.estimate(g32, a100, level="analytical").seconds > 1.2 * (w4.seconds - 2.5e-6)
     grouped = acs.estimate(GroupedGemm(8, 8192, 8192, "bf16", tokens=64, b_dtype="int4"), a100, level="analytical")
     assert grouped.details["block_scaling"] == "B (int4) converted to bf16 on load" and grouped.breakdown["vector"] > 0
 

@@ -115,3 +115,11 @@ def test_rows_round_trip_through_parquet(tmp_path):
     rows = load_rows("dev")[:7]
     again = load_rows(write_rows(rows, tmp_path / "x.parquet"))
     assert [(r.id, r.value, r.shape, r.unit) for r in again] == [(r.id, r.value, r.shape, r.unit) for r in rows]
+
+
+def test_group_quantized_int4_rows_stream_their_group_scales():
+    from accelscope.measure.predict import _weight_only_dtype
+
+    assert _weight_only_dtype("int4 weight-only (group 32)") == "int4_g32"  # 4 + 32/32 bits
+    assert _weight_only_dtype("int4 weight-only") == "int4"
+    assert _weight_only_dtype("int8 weight-only") == "int8"

@@ -81,7 +81,7 @@ def llm_infer(
     batch: Annotated[str, typer.Option(help="Sequences per batch, or 'max' for the largest that fits.")] = "1",
     input_len: Annotated[int, typer.Option(help="Prompt tokens.")] = 2048,
     output_len: Annotated[int, typer.Option(help="Generated tokens.")] = 256,
-    dtype: Annotated[str, typer.Option(help="Weights/matmul dtype: bf16, fp8_e4m3, int4 (W4A16), nvfp4, ...")] = "bf16",
+    dtype: Annotated[str, typer.Option(help="Weights/matmul dtype: bf16, fp8_e4m3, int4 (W4A16), int4_g128 (with group scales), nvfp4, ...")] = "bf16",
     kv_dtype: Annotated[str, typer.Option(help="KV-cache dtype.")] = "bf16",
     moe_imbalance: Annotated[float | None, typer.Option(help="Busiest expert's tokens / mean (>= 1).")] = None,
     allreduce: Annotated[str, typer.Option(help="TP all-reduce: custom (vLLM/TRT-LLM peer-memory kernels) or "

@@ -6,6 +6,10 @@ Sizes include the block-scale overhead of block formats, because that is what me
   mxfp4  = 4 bits + 8/32                                   = 4.25 bits
   nvfp4  = 4 bits + one 8-bit E4M3 scale per 16 elements   = 4.5 bits    (NVIDIA NVFP4, block 16)
 (the per-tensor FP32 scale of NVFP4 is negligible and not counted).
+Group-quantized int4 weights (weight-only, W4A16) carry a bf16 scale and a bf16 zero point per group of g weights
+along K, the layout of gpt-fast and PyTorch's _weight_int4pack_mm (GPTQ/AWQ pack the zero point in 4 bits: 20
+bits per group, 4.16 bits at g = 128 against the 4.25 here):
+  int4_g32 = 4 + 32/32 = 5 bits;  int4_g64 = 4.5;  int4_g128 = 4.25
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from functools import lru_cache
 DTYPE_BITS: dict[str, float] = {
     "fp64": 64, "fp32": 32, "tf32": 32, "bf16": 16, "fp16": 16,
     "fp8_e4m3": 8, "fp8_e5m2": 8, "fp6_e3m2": 6, "fp6_e2m3": 6, "fp4_e2m1": 4,
-    "int32": 32, "int8": 8, "int4": 4,
+    "int32": 32, "int8": 8, "int4": 4, "int4_g32": 4 + 32 / 32, "int4_g64": 4 + 32 / 64, "int4_g128": 4 + 32 / 128,
     "mxfp8": 8 + 8 / 32, "mxfp6": 6 + 8 / 32, "mxfp4": 4 + 8 / 32, "nvfp4": 4 + 8 / 16,
 }
 
@@ -41,6 +45,10 @@ MATRIX_FALLBACK: dict[str, tuple[str, ...]] = {
     "fp8_e4m3": ("fp8_e4m3", "fp8_e5m2", "bf16", "fp16"),
     "fp8_e5m2": ("fp8_e5m2", "fp8_e4m3", "bf16", "fp16"),
     "int4": ("int4", "int8", "fp8_e4m3", "fp16", "bf16"),
+    # group-scaled int4 is a weight format: its scales and zero points are applied as it is converted
+    "int4_g32": ("fp16", "bf16"),
+    "int4_g64": ("fp16", "bf16"),
+    "int4_g128": ("fp16", "bf16"),
     "int8": ("int8", "fp8_e4m3", "fp16", "bf16"),
     "bf16": ("bf16", "fp16", "fp32"),
     "fp16": ("fp16", "bf16", "fp32"),

@@ -303,6 +303,14 @@ def _decode_kernel(row: MeasuredRow) -> str | None:
     return "mmha" if match and int(match.group(1)) < 8 else None
 
 
+def _weight_only_dtype(dtype_text: str) -> str:
+    """'int4 weight-only (group 32)' -> int4_g32 (its group scales are memory traffic); 'int8 weight-only' -> int8."""
+    if "int4" not in dtype_text:
+        return "int8"
+    group = re.search(r"group\s*(\d+)", dtype_text)
+    return f"int4_g{group.group(1)}" if group and group.group(1) in ("32", "64", "128") else "int4"
+
+
 def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     model = model_id(str(s.get("model", "")))
@@ -312,7 +320,7 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     dtype_text = row.dtype.lower()
     weight_only = "weight-only" in dtype_text
     dtype = "bf16" if weight_only else row_dtype(dtype_text)
-    weights = ("int4" if "int4" in dtype_text else "int8") if weight_only else None
+    weights = _weight_only_dtype(dtype_text) if weight_only else None
     kv = "fp8_e4m3" if "fp8 kv" in dtype_text else ("bf16" if dtype.startswith("int") or weight_only else dtype)
     batch = int(s.get("batch", 1))
     # gpt-fast all-reduces through torch.distributed (NCCL); the TensorRT-LLM rows keep the serving default

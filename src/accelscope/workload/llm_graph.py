@@ -25,7 +25,7 @@ from .model_config import ModelConfig
 from .ops import Attention, Collective, Elementwise, Embedding, Gemm, Graph, GroupedGemm, Node, Norm, Op
 
 # Weight-only formats: the matmul runs in the activation dtype after dequantizing weights on the fly (W4A16).
-WEIGHT_ONLY = {"int4"}
+WEIGHT_ONLY = {"int4", "int4_g32", "int4_g64", "int4_g128"}
 
 
 @dataclass(frozen=True, slots=True)
