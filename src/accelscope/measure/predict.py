@@ -304,7 +304,8 @@ def _decode_kernel(row: MeasuredRow) -> str | None:
 
 
 def _weight_only_dtype(dtype_text: str) -> str:
-    """'int4 weight-only (group 32)' -> int4_g32 (its group scales are memory traffic); 'int8 weight-only' -> int8."""
+    """'int4 weight-only (group 32)' -> int4_g32 (its group scales are memory traffic); 'int8 weight-only' -> int8.
+    A group size without a dtype (not 32, 64 or 128), or none given, prices plain 4-bit int4."""
     if "int4" not in dtype_text:
         return "int8"
     group = re.search(r"group\s*(\d+)", dtype_text)

@@ -25,9 +25,11 @@ FMA_FLOPS = 2  # one multiply-add = 2 FLOPs
 # FasterTransformer's interleaved_numeric_conversion.h) turn 4 packed weights into 2 half2 registers with 2 LOP3
 # (int4) or PRMT (int8) on the 32-bit integer pipe and 2 packed HSUB2/HFMA2 that finish the magic-number convert
 # (zero point folded in), then apply the group scale with 2 packed HMUL2: per element 0.5 integer + 1 packed-half
-# instruction; packed half instructions issue at twice the FP32 rate on A100/H100/B200 (CUDA C++ Programming
-# Guide throughput table: 16-bit add/mul/FMA 256 results per clock per SM vs 64 FP32 on cc 8.0, 9.0), so
-# 0.5 + 1/2 = 1 FP32 lane slot = 2 FLOPs per element.
+# instruction. On A100 (cc 8.0) packed half instructions issue at twice the FP32 rate and 32-bit logic at the FP32
+# rate (CUDA C++ Programming Guide throughput table: 256 16-bit results, 64 FP32 and 64 LOP3 per clock per SM), so
+# 0.5 + 1/2 = 1 FP32 lane slot = 2 FLOPs per element. On Hopper (cc 9.0: 128 FP32 lanes, still 256 16-bit results
+# and 64 LOP3) the same instructions take ~2 FP32 slots; one constant keeps A100's count, which understates
+# Hopper's and Blackwell's, where the conversion runs under asynchronous MMAs (perf/analytical/gemm.py).
 OPERAND_CONVERT_FLOPS = 2
 
 # Vector FLOPs per score element of an online (FlashAttention) softmax, forward: one max-compare, one
