@@ -50,6 +50,20 @@ def test_estimate_gemm_json():
     assert data["bound"] == "matrix" and data["input"]["m"] == 8192
 
 
+def test_paged_and_windowed_attention_from_the_cli():
+    base = ["estimate", "attention", "--batch", "1", "--heads", "8", "--head-dim", "128", "--q-len", "1",
+            "--kv-len", "4096", "--kv-heads", "1", "--hw", "h100-sxm", "--json"]
+    plain = json.loads(runner.invoke(app, base).stdout)
+    paged = json.loads(runner.invoke(app, [*base, "--page-size", "16"]).stdout)
+    # 256 pages of 16 keys: each page's K (and V) is 16 x 128 x 2 B = 4 KiB, whole sectors, plus a 4-byte
+    # block-table entry per page
+    assert paged["bytes"] - plain["bytes"] == 256 * 4
+    windowed = json.loads(runner.invoke(app, [*base, "--window", "1024"]).stdout)
+    # a quarter of the keys: K and V of 1024 keys, 1 KV head, 128 x 2 B each, plus Q in and O out (8 heads) and
+    # each row's fp32 log-sum-exp
+    assert windowed["bytes"] == 2 * 1024 * 128 * 2 + 2 * 8 * 128 * 2 + 8 * 4
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -132,12 +132,15 @@ def est_attention(
     kv_dtype: Annotated[str | None, typer.Option(help="KV-cache dtype if different.")] = None,
     variant: Annotated[str | None, typer.Option(
         help="fa2 | fa3 | math (unfused) | mmha (TensorRT-LLM <= 0.7 decode kernel); analytical level")] = None,
+    page_size: Annotated[int | None, typer.Option(
+        help="Paged KV cache: tokens per page (vLLM block_size); default contiguous.")] = None,
+    window: Annotated[int | None, typer.Option(help="Sliding window: each query sees the last N keys.")] = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """FlashAttention-style attention: 4·B·H·Sq·Skv·D forward FLOPs (half when causal)."""
     op = ir.Attention(batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
                       causal=causal, dtype=dtype, phase=phase, v_head_dim=v_head_dim, kv_dtype=kv_dtype,
-                      variant=variant)  # type: ignore[arg-type]
+                      variant=variant, page_size=page_size, window=window)  # type: ignore[arg-type]
     _report(op, hw, sets, level, as_json, explain)
 
 

@@ -28,7 +28,8 @@ def supported(spec: SweepSpec, hw: HardwareSpec) -> bool:
     """Whether every axis is a parameter the vectorized roofline reads (or one it provably ignores)."""
     main = hw.main_memory_name
     allowed = {f"memory.{main}.bandwidth", f"memory.{main}.capacity", "vector.peak.fp32", "runtime.launch_latency",
-               "interconnect.scale_up.bandwidth", "interconnect.scale_up.latency", "compute.clock"}
+               "interconnect.scale_up.bandwidth", "interconnect.scale_up.latency", "compute.clock",
+               *(f"isa.dequantize_ops.{d}" for d in hw.matrix.peak)}
     allowed |= {f"matrix.peak.{d}" for d in hw.matrix.peak}
     allowed |= {f"sfu.ops_per_clock_per_core.{f}" for f in (hw.sfu.ops_per_clock_per_core if hw.sfu else {})}
     ignored = {name for name, level in hw.memory.items() if level.kind != "dram"}  # caches: no roofline effect
@@ -59,6 +60,10 @@ def _op_times(cost: Any, p: _Params) -> tuple[dict[str, Any], Any]:
     vector_peak = p.get("vector.peak.fp32", hw.vector_peak("fp32")) if cost.vector_dtype == "fp32" else \
         hw.vector_peak(cost.vector_dtype)
     vector = cost.vector_flops / vector_peak
+    if cost.convert_elements:  # dequantized weights: FP32 lane slots (2 FLOPs each) at the FP32 vector rate
+        path = hw.matrix_dtype(cost.matrix_dtype)
+        slots = p.get(f"isa.dequantize_ops.{path}", hw.dequantize_flops(path) / 2.0)
+        vector = vector + cost.convert_elements * 2.0 * slots / p.get("vector.peak.fp32", hw.vector_peak("fp32"))
     sfu = 0.0
     clock = p.get("compute.clock", hw.compute.clock)
     for function, count in cost.sfu_ops:

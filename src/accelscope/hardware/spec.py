@@ -249,8 +249,23 @@ class Runtime(Section):
     launch_latency: Seconds  # per kernel, back to back (launch + ramp + drain)
 
 
+# FP32 lane slots (one FMA-pipe instruction per lane, 2 FLOPs of the FMA-counted vector peak) to dequantize one
+# operand element stored in another format than the matrix path's (weight-only quantization: int4/int8/fp8/fp4
+# weights with their group or block scale into a bf16/fp16 MMA), for a chip whose spec gives no
+# `isa.dequantize_ops` for that path. The fast path kernels use (vLLM's Marlin dequant.h, after FasterTransformer's
+# interleaved_numeric_conversion.h) turns 4 packed weights into 2 half2 registers with 2 LOP3 (int4) or PRMT
+# (int8) on the 32-bit integer pipe and 2 packed HSUB2/HFMA2 that finish the magic-number convert (zero point
+# folded in), then applies the group scale with 2 packed HMUL2: per element 0.5 integer + 1 packed 16-bit
+# instruction. On A100 in fp16 (compute capability 8.0: 256 fp16 results, 64 FP32 results and 64 LOP3 per clock
+# per SM, CUDA C++ Programming Guide throughput table) that is 0.5/64 + 1/128 = 1/64 clock per element per SM: one
+# FP32 lane slot. Presets give their own count per path (A100 bf16 runs at half the fp16 rate; Hopper has twice
+# the FP32 lanes at the same 16-bit and integer rates).
+DEQUANTIZE_OPS = 1.0
+
+
 class Isa(Section):
-    """Which instructions a core has natively, and what the missing ones cost (read by the sim level).
+    """Which instructions a core has natively, and what the missing ones cost (read by the sim level;
+    `dequantize_ops` by every level).
 
     A flag left unset is derived from the rest of the spec: a special function is native when `sfu` lists it;
     `fp8_convert` when the matrix unit has an FP8 peak; `mx_scale` when it has an MX/NVFP4 peak; `dot4_accumulate`
@@ -267,7 +282,15 @@ class Isa(Section):
     mx_scale: bool | None = None  # one instruction turns a block's amax into its E8M0/E4M3 scale
     dot4_accumulate: bool | None = None  # 4-element dot product + accumulate per lane (sum of squares, dp4a)
     convert_elements_per_op: float = Field(default=2.0, gt=0)  # a native convert packs this many (cvt x2)
+    # FP32 lane slots to dequantize one stored operand element into the matrix path's format, keyed by that path's
+    # dtype (fp16, bf16); a path not listed costs DEQUANTIZE_OPS. A native int4/fp4 -> bf16 converter makes it < 1.
+    dequantize_ops: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     emulation_ops: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+
+    @field_validator("dequantize_ops", mode="before")
+    @classmethod
+    def _canonical_keys(cls, table: dict[str, Any]) -> dict[str, Any]:
+        return _dtype_keyed(table)
 
 
 class Microarch(Section):
@@ -374,6 +397,11 @@ class HardwareSpec(BaseModel):
         if "fp32" in self.vector.peak:
             return self.vector.peak["fp32"]
         raise ValueError(f"{self.id}: no vector peak for {dtype}; add vector.peak.fp32")
+
+    def dequantize_flops(self, path: str | None) -> float:
+        """FP32 vector FLOPs (an FMA counts 2) one operand element converted for the `path` matrix dtype costs."""
+        slots = self.isa.dequantize_ops.get(canonical_dtype(path), DEQUANTIZE_OPS) if path else DEQUANTIZE_OPS
+        return 2.0 * slots
 
     def sfu_rate(self, function: str) -> float | None:
         """Special-function ops/s for the whole chip, or None when the chip has no unit for it."""

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import dtype_bytes
-from ..perf import Estimate, estimate
+from ..perf import Estimate
+from ..perf.estimate import estimate_graphs
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
 from .memory import MemoryParts
@@ -178,7 +179,7 @@ def _check_lengths(input_len: int, output_len: int) -> None:
 def _pass(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
           level: str) -> Estimate:
     """One forward pass through all pipeline stages, one after another."""
-    stages = [estimate(forward_graph(config, step, par, prec, stage), hw, level) for stage in range(par.pp)]
+    stages = estimate_graphs([forward_graph(config, step, par, prec, stage) for stage in range(par.pp)], hw, level)
     if len(stages) == 1:
         return stages[0]
     total = stages[0]

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import canonical_dtype
 from ..perf import Estimate, estimate
+from ..perf.estimate import estimate_graphs
 from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
@@ -137,7 +138,7 @@ def train(
     micro_batches = _check_train_args(config, par, vpp, zero, seq_len, global_batch, micro_batch, recompute)
     prec = Precision(dtype=canonical_dtype(dtype))
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
-    stages = [_stage_times(config, spec, par, prec, step, recompute, level, s) for s in _distinct_stages(config, pp)]
+    stages = _stage_times(config, spec, par, prec, step, recompute, level, _distinct_stages(config, pp))
     fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
     per_micro = fwd.seconds + bwd.seconds
     compute = micro_batches * per_micro
@@ -181,15 +182,20 @@ def _check_train_args(config: ModelConfig, par: Parallelism, vpp: int, zero: int
 
 
 def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
-                 recompute: str, level: str, stage: int) -> tuple[Estimate, Estimate]:
-    forward = forward_graph(config, step, par, prec, stage)
-    backward = backward_graph(forward)
-    if recompute == "full":
-        backward = forward + backward
-    elif recompute == "selective":
-        core = tuple(n for n in forward.nodes if n.name == "attention")
-        backward = Graph(core, name="recompute") + backward
-    return estimate(forward, hw, level), estimate(backward, hw, level)
+                 recompute: str, level: str, stages: list[int]) -> list[tuple[Estimate, Estimate]]:
+    """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op."""
+    graphs = []
+    for stage in stages:
+        forward = forward_graph(config, step, par, prec, stage)
+        backward = backward_graph(forward)
+        if recompute == "full":
+            backward = forward + backward
+        elif recompute == "selective":
+            core = tuple(n for n in forward.nodes if n.name == "attention")
+            backward = Graph(core, name="recompute") + backward
+        graphs += [forward, backward]
+    times = estimate_graphs(graphs, hw, level)
+    return list(zip(times[::2], times[1::2], strict=True))
 
 
 def _distinct_stages(config: ModelConfig, pp: int) -> list[int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -167,8 +167,18 @@ def _model(level: str) -> OpModel:
     raise ValueError(f"level: expected one of {', '.join(LEVELS)} (got {level!r})")
 
 
-def _estimate_graph(graph: Graph, hw: HardwareSpec, model: OpModel, level: str) -> Estimate:
+def estimate_graphs(graphs: Sequence[Graph], hw: HardwareSpec | str, level: str = "roofline") -> list[Estimate]:
+    """`estimate` of several graphs on one chip, each distinct op estimated once across all of them (the pipeline
+    stages of one model, a forward and its recomputing backward share most of their ops)."""
+    spec = load_hardware(hw)
+    model = _model(level)
     cache: dict[Op, Estimate] = {}
+    return [_estimate_graph(graph, spec, model, level, cache) for graph in graphs]
+
+
+def _estimate_graph(graph: Graph, hw: HardwareSpec, model: OpModel, level: str,
+                    cache: dict[Op, Estimate] | None = None) -> Estimate:
+    cache = {} if cache is None else cache
     items = []
     for node in graph.nodes:
         if node.op not in cache:

@@ -34,7 +34,11 @@ def resource_times(cost: OpCost, hw: HardwareSpec) -> dict[str, float]:
     """Seconds each resource needs at its peak."""
     matrix = cost.matrix_flops / hw.matrix_peak(cost.matrix_dtype) if cost.matrix_flops else 0.0
     vector_peak = hw.vector_peak(cost.vector_dtype)
+    # dequantized operand elements: FP32 lane slots at this chip's count (HardwareSpec.dequantize_flops)
     vector = cost.vector_flops / vector_peak
+    if cost.convert_elements:
+        path = hw.matrix_dtype(cost.matrix_dtype) if cost.matrix_dtype else None
+        vector += cost.convert_elements * hw.dequantize_flops(path) / hw.vector_peak("fp32")
     sfu = 0.0
     for function, count in cost.sfu_ops:
         rate = hw.sfu_rate(function)

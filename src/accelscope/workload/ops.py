@@ -19,19 +19,6 @@ from ..hardware.dtypes import canonical_dtype, dtype_bytes, wider
 
 FMA_FLOPS = 2  # one multiply-add = 2 FLOPs
 
-# Vector work to convert one operand element from the format it is stored in to the matrix path's (weight-only
-# quantization: int4/int8/fp8/fp4 weights into a bf16/fp16 MMA), in FP32 FLOPs at the FP32 vector rate (one lane
-# instruction = one FMA slot = 2 FLOPs). The fast paths kernels use (vLLM's Marlin dequant.h, after
-# FasterTransformer's interleaved_numeric_conversion.h) turn 4 packed weights into 2 half2 registers with 2 LOP3
-# (int4) or PRMT (int8) on the 32-bit integer pipe and 2 packed HSUB2/HFMA2 that finish the magic-number convert
-# (zero point folded in), then apply the group scale with 2 packed HMUL2: per element 0.5 integer + 1 packed-half
-# instruction. On A100 (cc 8.0) packed half instructions issue at twice the FP32 rate and 32-bit logic at the FP32
-# rate (CUDA C++ Programming Guide throughput table: 256 16-bit results, 64 FP32 and 64 LOP3 per clock per SM), so
-# 0.5 + 1/2 = 1 FP32 lane slot = 2 FLOPs per element. On Hopper (cc 9.0: 128 FP32 lanes, still 256 16-bit results
-# and 64 LOP3) the same instructions take ~2 FP32 slots; one constant keeps A100's count, which understates
-# Hopper's and Blackwell's, where the conversion runs under asynchronous MMAs (perf/analytical/gemm.py).
-OPERAND_CONVERT_FLOPS = 2
-
 # Vector FLOPs per score element of an online (FlashAttention) softmax, forward: one max-compare, one
 # subtract-and-scale (an FMA: x*log2e - m*log2e), one add into the row sum; the exp is on the SFU.
 # NB: the per-block rescale of the output accumulator (Dv per row per KV block) is second order and not counted.
@@ -55,6 +42,9 @@ class OpCost:
     matrix_dtype: str | None = None  # dtype whose matrix peak prices matrix_flops
     vector_flops: float = 0.0
     vector_dtype: str = "fp32"
+    # operand elements converted from their stored format to the matrix path's as they are loaded (weight-only
+    # quantization); priced per chip at HardwareSpec.dequantize_flops on the FP32 vector unit, not counted in flops
+    convert_elements: float = 0.0
     sfu_ops: tuple[tuple[str, float], ...] = ()  # (function, count): exp2, rcp, rsqrt, ...
     bytes_read: float = 0.0
     bytes_written: float = 0.0
@@ -117,10 +107,10 @@ def _out_dtype(dtype: str, out_dtype: str | None) -> str:
 GEMM_SCHEDULES = ("data-parallel", "stream-k")
 
 
-def weight_convert_flops(b_dtype: str, matrix_dtype: str, weights: float) -> float:
-    """The least vector work of converting `weights` elements stored as `b_dtype` to the matrix dtype: once each
-    (a tiled kernel converts B again for every row of tiles; the analytical level counts that)."""
-    return OPERAND_CONVERT_FLOPS * weights if canonical_dtype(b_dtype) != matrix_dtype else 0.0
+def converted_weights(b_dtype: str, matrix_dtype: str, weights: float) -> float:
+    """The least number of weight elements converted to the matrix dtype: each once (a tiled kernel converts B again
+    for every row of tiles; the analytical level counts that)."""
+    return weights if canonical_dtype(b_dtype) != matrix_dtype else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +118,7 @@ class Gemm(Op):
     """C[batch, m, n] = A[batch, m, k] @ B[(batch,) k, n].
 
     `b_dtype` is the weight dtype when it differs (W4A16, FP8 weights); the product runs in the wider one, and
-    each weight element is converted to it as it is loaded (OPERAND_CONVERT_FLOPS on the vector unit).
+    each weight element is converted to it as it is loaded (HardwareSpec.dequantize_flops on the vector unit).
     `shared_b`: B is one matrix shared by every batch entry (weights), read once.
     `scale_block`: fine-grained software scaling along K with FP32 scales, as DeepSeek-V3 trains in FP8 (arXiv
     2412.19437 sec. 3.3): A scaled per row per 1 x `scale_block` tile, B per `scale_block` x `scale_block` block;
@@ -178,7 +168,8 @@ class Gemm(Op):
         return OpCost(
             matrix_flops=FMA_FLOPS * self.batch * self.m * self.n * self.k,
             matrix_dtype=matrix_dtype,
-            vector_flops=promotion + weight_convert_flops(b_dtype, matrix_dtype, b_copies * self.k * self.n),
+            vector_flops=promotion,
+            convert_elements=converted_weights(b_dtype, matrix_dtype, b_copies * self.k * self.n),
             bytes_read=read,
             bytes_written=written,
         )
@@ -235,7 +226,7 @@ class GroupedGemm(Op):
         return OpCost(
             matrix_flops=FMA_FLOPS * total * self.n * self.k,
             matrix_dtype=matrix_dtype,
-            vector_flops=weight_convert_flops(b_dtype, matrix_dtype, active * self.k * self.n),
+            convert_elements=converted_weights(b_dtype, matrix_dtype, active * self.k * self.n),
             bytes_read=read,
             bytes_written=total * self.n * dtype_bytes(_out_dtype(a_dtype, self.out_dtype)),
         )

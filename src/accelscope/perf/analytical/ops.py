@@ -27,7 +27,6 @@ from ...workload.ops import (
     ATTENTION_BWD_VECTOR_FLOPS,
     FMA_FLOPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
-    OPERAND_CONVERT_FLOPS,
     Attention,
     Collective,
     Elementwise,
@@ -57,11 +56,13 @@ def _kv_block(head_dim: int) -> int:
 
 
 def _estimate(op: Op, hw: HardwareSpec, busy: dict[str, float], seconds: float, cost: OpCost,
-              details: dict[str, object]) -> Estimate:
+              details: dict[str, object], bound: str | None = None) -> Estimate:
+    """`bound`: the limiting resource when the model knows it (a GEMM's mapping: MMAs and conversions issued by
+    the same warps add up); else the busiest one."""
     launch = hw.runtime.launch_latency
     busy = {**dict.fromkeys(RESOURCES, 0.0), **busy, "launch": launch}
     core = {k: v for k, v in busy.items() if k != "launch"}
-    bound = max(core, key=lambda k: core[k])
+    bound = bound or max(core, key=lambda k: core[k])
     if launch >= seconds:
         bound = "launch"
     attribution = dict.fromkeys(RESOURCES, 0.0)
@@ -82,7 +83,8 @@ def block_scaling(op: Gemm | GroupedGemm, hw: HardwareSpec,
 
     - an operand stored in another element format than the matrix path the chip runs the product on (W4A16 /
       W8A16 weights into a 16-bit MMA; FP8 or MX on a chip without that rate) is converted as it is loaded:
-      OPERAND_CONVERT_FLOPS per element, a block format's scale multiply included;
+      HardwareSpec.dequantize_flops(path) per element (isa.dequantize_ops lane slots), a block format's
+      scale multiply included;
     - explicit `scale_block` (FP8 with FP32 block scales, DeepSeek-V3): promote every scale_block of K;
     - an MX/NVFP4 dtype with a native block-scaled matrix rate (Blackwell tcgen05, MI355X): scales are applied
       inside the MMA, nothing extra;
@@ -91,8 +93,8 @@ def block_scaling(op: Gemm | GroupedGemm, hw: HardwareSpec,
     dtype, b_dtype = canonical_dtype(op.dtype), canonical_dtype(op.b_dtype or op.dtype)
     chosen = hw.matrix_dtype(cost.matrix_dtype) or cost.matrix_dtype
     converted = [(name, d) for name, d in (("A", dtype), ("B", b_dtype)) if element_format(d) != element_format(chosen)]
-    a_flops = OPERAND_CONVERT_FLOPS if any(name == "A" for name, _ in converted) else 0.0
-    b_flops = OPERAND_CONVERT_FLOPS if any(name == "B" for name, _ in converted) else 0.0
+    a_flops = hw.dequantize_flops(chosen) if any(name == "A" for name, _ in converted) else 0.0
+    b_flops = hw.dequantize_flops(chosen) if any(name == "B" for name, _ in converted) else 0.0
     reasons = [f"{' and '.join(n for n, d in converted if d == fmt)} ({fmt}) converted to {chosen} on load"
                for fmt in dict.fromkeys(d for _, d in converted)]
     promote_every = 0
@@ -126,7 +128,8 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     details = {"mapping": mapping.as_dict(), "matrix_dtype": hw.matrix_dtype(cost.matrix_dtype)}
     if why:
         details["block_scaling"] = why
-    return _estimate(op, hw, busy, seconds, cost, details)
+    bound = "memory" if mapping.bound in ("l2", "sram") else mapping.bound
+    return _estimate(op, hw, busy, seconds, cost, details, bound)
 
 
 def grouped_gemm(op: GroupedGemm, hw: HardwareSpec) -> Estimate:
@@ -236,8 +239,12 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         pairs_per_head = sum(min(kv_blocks, math.ceil(offset + (i + 1) * Q_BLOCK / kv_block)) for i in range(q_blocks))
     else:
         pairs_per_head = q_blocks * kv_blocks
-    heads = op.batch * op.heads
-    rows = min(op.q_len, Q_BLOCK)
+    # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
+    # together (decode, short queries), one unit computes them all and loads (and converts) its KV blocks once
+    group = op.heads // (op.kv_heads or op.heads)
+    packed = group > 1 and op.q_len * group <= Q_BLOCK
+    heads = op.batch * (op.kv_heads or op.heads) if packed else op.batch * op.heads
+    rows = op.q_len * group if packed else min(op.q_len, Q_BLOCK)
     dv = op.v_head_dim or op.head_dim
     core_peak = hw.matrix_peak(op.dtype) * ratio * hw.matrix_efficiency(op.dtype) / cores
     vector_core = hw.vector_peak("fp32") * ratio / cores
@@ -245,7 +252,12 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     sfu_chip, extra_vector = _sfu_seconds("exp2", scores, hw, vector_core)
     sfu_core = sfu_chip * cores  # one core's share of the chip's SFU rate
     t_matrix_fwd = 2.0 * scores * (op.head_dim + dv) / core_peak
-    t_softmax_fwd = sfu_core + scores * ONLINE_SOFTMAX_VECTOR_FLOPS / vector_core + extra_vector
+    # a KV cache stored in another format than the matrix path's (fp8 KV into a bf16 kernel; any fp8 attention on
+    # a chip without an fp8 rate) is dequantized block by block as it is loaded, on the vector unit
+    path = hw.matrix_dtype(op.dtype) or canonical_dtype(op.dtype)
+    kv_converted = element_format(canonical_dtype(op.kv_dtype or op.dtype)) != element_format(path)
+    t_convert = kv_block * (op.head_dim + dv) * hw.dequantize_flops(path) / vector_core if kv_converted else 0.0
+    t_softmax_fwd = sfu_core + scores * ONLINE_SOFTMAX_VECTOR_FLOPS / vector_core + extra_vector + t_convert
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
     # accumulated in fp32 through L2 with atomics (read + write of a rows x head_dim tile) after every KV block
     # (FlashAttention-2, Algorithm 2); FA3 hides the atomics and the softmax behind a separate warpgroup.
@@ -288,8 +300,10 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
             "vector": waves * mean * (t_softmax - sfu_core), "memory": memory}
     details = {"variant": variant, "q_block": Q_BLOCK, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
-               "units": units, "waves": waves, "split_kv": splits, "pair_seconds": pair_time,
+               "units": units, "gqa_packed": packed, "waves": waves, "split_kv": splits, "pair_seconds": pair_time,
                "unit_overhead_seconds": unit_overhead}
+    if kv_converted:
+        details["kv_conversion"] = f"K and V ({canonical_dtype(op.kv_dtype or op.dtype)}) converted to {path} on load"
     return _estimate(op, hw, busy, seconds, cost, details)
 
 

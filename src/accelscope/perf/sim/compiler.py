@@ -26,7 +26,6 @@ from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes, element
 from ...workload.ops import (
     ELEMENTWISE_OPS,
     FMA_FLOPS,
-    OPERAND_CONVERT_FLOPS,
     Attention,
     Dequantize,
     Elementwise,
@@ -175,8 +174,8 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
     slab_k = plan.sim_k_slab
     order = _tile_order(plan, sp)
     # an operand stored in another format than the matrix path's is converted as each slab arrives (W4A16 weights
-    # into a bf16 MMA): OPERAND_CONVERT_FLOPS per element on the vector unit, as at the analytical level
-    convert_ops = OPERAND_CONVERT_FLOPS / FMA_FLOPS
+    # into a bf16 MMA): isa.dequantize_ops lane slots per element on the vector unit, as at the analytical level
+    convert_ops = hw.dequantize_flops(plan.dtype) / FMA_FLOPS
     convert_a, convert_b = (element_format(d) != element_format(plan.dtype) for d in (op.dtype, op.b_dtype or op.dtype))
 
     def unit(i: int, active: int) -> list[Step]:
@@ -619,13 +618,19 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
         scanned += length
     extra = (sum(mine) - scanned) / scanned if scanned and len(sample) < len(mine) else 0.0
     steps: list[Step] = []
+    # a KV cache in another format than the matrix path's is dequantized as each block arrives (as at the
+    # analytical level): isa.dequantize_ops lane slots per element
+    kv_converted = element_format(canonical_dtype(op.kv_dtype or op.dtype)) != element_format(dtype)
+    convert_ops = hw.dequantize_flops(dtype) / FMA_FLOPS if kv_converted else 0.0
     for u, length in enumerate(sample):
         steps += _attention_unit(u, length, rows, kv_block, op.head_dim, dv, width, kv_width, kv_fraction, active,
-                                 dtype, op.dtype, pingpong)
+                                 dtype, op.dtype, pingpong, convert_ops)
     instrs = schedule(steps, 1)
     notes: dict[str, object] = {"q_block": rows if packed else Q_BLOCK, "kv_block": kv_block, "units": units,
                                 "gqa_packed": packed, "split_kv": split,
                                 "schedule": "fa3 ping-pong" if pingpong else "fa2 (serial softmax)"}
+    if kv_converted:
+        notes["kv_conversion"] = f"K and V ({canonical_dtype(op.kv_dtype or op.dtype)}) converted to {dtype} on load"
     mark = len(instrs) - 1 if extra else None
     if extra:
         notes["sampled_units"] = f"{len(sample)} of {len(mine)} query blocks on the busiest core, time scaled"
@@ -662,8 +667,9 @@ def _kv_hbm_fraction(op: Attention, core: CoreModel, lengths: list[int], heads: 
 
 def _attention_unit(u: int, length: int, rows: int, kv_block: int, d: int, dv: int, width: float,
                     kv_width: float, kv_fraction: float, active: int, dtype: str, act_dtype: str,
-                    pingpong: bool) -> list[Step]:
-    """One (batch, head, query block): Q in, then per KV block S = QK^T, online softmax, O += PV; O out."""
+                    pingpong: bool, convert_ops: float = 0.0) -> list[Step]:
+    """One (batch, head, query block): Q in, then per KV block S = QK^T, online softmax, O += PV; O out.
+    `convert_ops`: lane slots per K/V element to dequantize a KV cache stored in another format (0: none)."""
     q, o = f"q{u % 2}", f"o{u % 2}"
     scores = rows * kv_block
     q_load = Load((), (q,), f"load Q unit {u}", rows * d * width, rows * d * width, active)
@@ -676,6 +682,11 @@ def _attention_unit(u: int, length: int, rows: int, kv_block: int, d: int, dv: i
                       kv_block * dv * kv_width * kv_fraction, active)]
         if j == 0:
             loads.insert(0, q_load)
+        convert_k: list[Instr] = []
+        convert_v: list[Instr] = []
+        if convert_ops:
+            convert_k = [VecOp((k,), (k,), f"convert K to {dtype}", "convert", kv_block * d, convert_ops)]
+            convert_v = [VecOp((v,), (v,), f"convert V to {dtype}", "convert", kv_block * dv, convert_ops)]
         qk = Mma((q, k), (s,), f"S = QK^T u{u} b{j}", rows, kv_block, d, dtype)
         softmax: list[Instr] = [
             Reduce((s,), (f"m{u % 2}",), "row max", "max", scores),
@@ -687,7 +698,7 @@ def _attention_unit(u: int, length: int, rows: int, kv_block: int, d: int, dv: i
             Convert((s,), (p,), "P to bf16", act_dtype, scores),
         ]
         pv = Mma((p, v, o), (o,), f"O += PV u{u} b{j}", rows, dv, kv_block, dtype)
-        steps.append(Step(tuple(loads), (qk, *softmax, pv)))
+        steps.append(Step(tuple(loads), (*convert_k, qk, *softmax, *convert_v, pv)))
     if pingpong and length > 1:  # issue block j+1's QK^T before block j's PV: the matrix unit overlaps softmax
         steps = _pingpong(steps)
     last = steps[-1]
@@ -700,12 +711,17 @@ def _attention_unit(u: int, length: int, rows: int, kv_block: int, d: int, dv: i
 
 
 def _pingpong(steps: list[Step]) -> list[Step]:
-    """Move each block's QK^T into the previous step, ahead of that step's PV."""
+    """Move each block's QK^T (with the K conversion before it, if any) into the previous step, ahead of that
+    step's PV."""
+    def head(step: Step) -> int:  # instructions up to and including the first MMA
+        return next(i for i, ins in enumerate(step.work) if isinstance(ins, Mma)) + 1
+
     out = []
     for j, step in enumerate(steps):
-        work = list(step.work[1:]) if j else list(step.work)
+        work = list(step.work[head(step):]) if j else list(step.work)
         if j + 1 < len(steps):
-            work.insert(len(work) - 1, steps[j + 1].work[0])
+            nxt = steps[j + 1]
+            work[len(work) - 1:len(work) - 1] = nxt.work[:head(nxt)]
         out.append(Step(step.loads, tuple(work)))
     return out
 
