@@ -35,7 +35,11 @@ def any_op(draw: st.DrawFn) -> acs.ops.Op:
     kind = draw(st.sampled_from(["gemm", "grouped", "attention", "softmax", "norm", "elementwise", "reduction",
                                  "collective", "quantize"]))
     if kind == "gemm":
-        return Gemm(m=draw(DIM), n=draw(DIM), k=draw(DIM), dtype=draw(DTYPES), batch=draw(st.integers(1, 8)))
+        dtype = draw(DTYPES)
+        # weight-only quantized B (converted on the vector unit) only under a 16-bit product
+        b_dtype = draw(st.sampled_from([None, "int4", "int8", "int4_g128"])) if dtype in ("bf16", "fp16") else None
+        return Gemm(m=draw(DIM), n=draw(DIM), k=draw(DIM), dtype=dtype, batch=draw(st.integers(1, 8)),
+                    b_dtype=b_dtype)
     if kind == "grouped":
         groups = draw(st.integers(1, 16))
         rows = tuple(draw(st.lists(st.integers(0, 4096), min_size=groups, max_size=groups)))
@@ -47,7 +51,8 @@ def any_op(draw: st.DrawFn) -> acs.ops.Op:
         return Attention(batch=draw(st.integers(1, 16)), heads=kv_heads * draw(st.integers(1, 8)), kv_heads=kv_heads,
                          head_dim=draw(st.sampled_from([64, 128, 192])), q_len=q_len, kv_len=kv_len,
                          causal=draw(st.booleans()), phase=draw(st.sampled_from(["fwd", "bwd", "fwd_bwd"])),
-                         dtype=draw(st.sampled_from(["bf16", "fp8_e4m3"])))
+                         dtype=draw(st.sampled_from(["bf16", "fp8_e4m3"])),
+                         kv_dtype=draw(st.sampled_from([None, "fp8_e4m3"])))
     if kind == "softmax":
         return Softmax(rows=draw(DIM), cols=draw(DIM), cached=draw(st.booleans()),
                        kernel=draw(st.sampled_from(["vectorized", "scalar", "aten"])))
@@ -74,6 +79,9 @@ def faster_variants(hw: acs.HardwareSpec, factor: float) -> list[tuple[str, acs.
     if hw.sfu:
         variants += [(f"sfu.{fn}", {f"sfu.ops_per_clock_per_core.{fn}": r * factor})
                      for fn, r in hw.sfu.ops_per_clock_per_core.items()]
+    # a cheaper weight conversion (fewer lane slots per element) is a faster vector path
+    variants += [(f"isa.dequantize_ops.{d}", {f"isa.dequantize_ops.{d}": hw.dequantize_flops(d) / 2 / factor})
+                 for d in ("fp16", "bf16")]
     if hw.interconnect.scale_up:
         variants.append(("scale_up", {"interconnect.scale_up.bandwidth": hw.interconnect.scale_up.bandwidth * factor}))
     if hw.interconnect.scale_out:

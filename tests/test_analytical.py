@@ -560,3 +560,16 @@ def test_multi_node_all_reduce_pipelines_nvls_with_a_tree_between_nodes():
     # adding the stages whole (the hierarchical estimate, still the choice without in-switch reduction) is slower
     no_sharp = b200.with_overrides({"interconnect.scale_up.in_network_reduction": False})
     assert acs.estimate(Collective("all_reduce", size, 32), no_sharp, level="analytical").seconds > est.seconds
+
+
+def test_graphs_estimated_together_share_each_ops_estimate(h100):
+    from accelscope.perf.estimate import estimate_graphs
+
+    gemm = Gemm(4096, 8192, 8192)
+    first = acs.Graph((acs.ops.Node(gemm, count=2), acs.ops.Node(Softmax(4096, 8192))), name="a")
+    second = acs.Graph((acs.ops.Node(gemm, count=3),), name="b")
+    together = estimate_graphs([first, second], h100, "analytical")
+    alone = [acs.estimate(g, h100, level="analytical") for g in (first, second)]
+    assert [e.seconds for e in together] == [e.seconds for e in alone]
+    # the shared GEMM is the same estimate object in both graphs' parts
+    assert together[0].parts[0][2] is together[1].parts[0][2]
