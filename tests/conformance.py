@@ -18,6 +18,7 @@ from accelscope.workload import (
     Attention,
     Collective,
     Elementwise,
+    Fused,
     Gemm,
     GroupedGemm,
     Norm,
@@ -33,7 +34,7 @@ DIM = st.integers(min_value=1, max_value=16384)
 @st.composite
 def any_op(draw: st.DrawFn) -> acs.ops.Op:
     kind = draw(st.sampled_from(["gemm", "grouped", "attention", "softmax", "norm", "elementwise", "reduction",
-                                 "collective", "quantize"]))
+                                 "collective", "quantize", "fused"]))
     if kind == "gemm":
         dtype = draw(DTYPES)
         # weight-only quantized B (converted on the vector unit) only under a 16-bit product
@@ -62,6 +63,13 @@ def any_op(draw: st.DrawFn) -> acs.ops.Op:
     if kind == "elementwise":
         return Elementwise(op=draw(st.sampled_from(["add", "silu", "swiglu", "gelu", "copy"])),
                            elements=draw(st.integers(1, 1 << 28)), cached=draw(st.booleans()))
+    if kind == "fused":  # residual add (+ the new residual written or not) into a norm, then maybe fp8 codes
+        rows, hidden = draw(DIM), draw(DIM)
+        chain = [Elementwise("residual_add", rows * hidden, outputs=draw(st.sampled_from([1, 2]))),
+                 Norm(rows=rows, hidden=hidden, norm=draw(st.sampled_from(["rms", "layer"])))]
+        if draw(st.booleans()):
+            chain.append(Quantize(elements=rows * hidden, fmt="fp8_e4m3", block=128))
+        return Fused(tuple(chain))
     if kind == "reduction":
         return Reduction(rows=draw(DIM), cols=draw(DIM))
     if kind == "collective":

@@ -573,3 +573,17 @@ def test_graphs_estimated_together_share_each_ops_estimate(h100):
     assert [e.seconds for e in together] == [e.seconds for e in alone]
     # the shared GEMM is the same estimate object in both graphs' parts
     assert together[0].parts[0][2] is together[1].parts[0][2]
+
+
+def test_a_fused_add_and_norm_is_one_stream_of_the_bytes_that_leave_the_chip(h100):
+    from accelscope.workload import Fused
+
+    rows, hidden = 8192, 8192
+    n = rows * hidden
+    add, norm = Elementwise("residual_add", n), Norm(rows, hidden)
+    unfused = acs.estimate(acs.Graph.of(add, norm), h100, level="analytical")
+    fused = acs.estimate(Fused((add, norm)), h100, level="analytical")
+    # one launch: DRAM latency + (2n read + n written x write cost 1.24) x 2 B / (3.35 TB/s x 0.95) + launch
+    expected = 600e-9 + (2 * n * 2 + hidden * 2 + 1.24 * n * 2) / (3.35e12 * 0.95) + 2.5e-6
+    assert fused.seconds == pytest.approx(expected, rel=1e-6) and fused.bound == "memory"
+    assert fused.seconds < 0.62 * unfused.seconds  # 3.24n of 5.48n byte-equivalents, one launch of two

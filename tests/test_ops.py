@@ -7,6 +7,7 @@ from accelscope.workload import (
     Collective,
     Elementwise,
     Embedding,
+    Fused,
     Gemm,
     Graph,
     GroupedGemm,
@@ -145,3 +146,32 @@ def test_paged_kv_reads_its_block_table_and_whole_sectors():
     assert tiny.cost().bytes_read == 1 * 8 * 2 + 2 * 64 * 32 + 64 * 4  # Q + K,V sectors + block table
     with pytest.raises(ValueError, match="page_size"):
         Attention(batch=1, heads=1, head_dim=8, q_len=1, kv_len=8, page_size=0)
+
+
+def test_fused_residual_add_and_norm_keep_the_sum_on_chip():
+    rows, hidden = 4096, 8192
+    n = rows * hidden
+    add, norm = Elementwise("residual_add", n), Norm(rows, hidden)
+    fused = Fused((add, norm))
+    # unfused: add reads 2 arrays and writes 1, norm reads it back (+ the bf16 weight) and writes 1: 5n x 2 B + 2h.
+    # fused: the sum stays on chip: reads 2n, writes n (x 2 B), + the weight
+    assert add.cost().bytes + norm.cost().bytes == 5 * n * 2 + hidden * 2
+    assert (fused.cost().bytes_read, fused.cost().bytes_written) == (2 * n * 2 + hidden * 2, n * 2)
+    assert fused.cost().vector_flops == add.cost().vector_flops + norm.cost().vector_flops
+    assert fused.name == "residual_add+rms_norm"
+    # vLLM's fused_add_rms_norm also writes the new residual: the add's second output still moves
+    vllm = Fused((Elementwise("residual_add", n, outputs=2), norm))
+    assert vllm.cost().bytes_written == 2 * n * 2
+    # norm + quantize to fp8: the normed bf16 tensor never leaves the chip, 1-byte codes do
+    quantized = Fused((norm, Quantize(n, fmt="fp8_e4m3", src_dtype="bf16", block=128)))
+    assert quantized.cost().bytes_written == n * 1
+
+
+@pytest.mark.parametrize(("ops", "message"), [
+    ((Elementwise("add", 10),), r"Fused\.ops: needs at least two ops"),
+    ((Elementwise("add", 10), Gemm(1, 2, 3)), r"Fused\.ops\[1\]: Gemm is not a streaming op"),
+    ((Elementwise("add", 10), Norm(2, 4)), r"Fused\.ops: every op must stream the same number of elements"),
+])
+def test_fused_rejects_what_one_streaming_kernel_cannot_be(ops, message):
+    with pytest.raises(ValueError, match=message):
+        Fused(ops)

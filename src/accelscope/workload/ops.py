@@ -710,6 +710,71 @@ class Dequantize(Op):
                       bytes_written=self.elements * dtype_bytes(self.dst_dtype))
 
 
+def _streamed(op: Op) -> tuple[int, str, str] | None:
+    """(elements, dtype read, dtype written) of a memory-bound op whose one main tensor streams through it
+    element for element, or None for an op that cannot join a fused chain."""
+    if isinstance(op, Elementwise):
+        return op.elements, op.dtype, op.out_dtype or op.dtype
+    if isinstance(op, Norm):
+        return op.rows * op.hidden, op.dtype, op.dtype
+    if isinstance(op, Softmax):
+        return op.rows * op.cols, op.dtype, op.dtype
+    if isinstance(op, Quantize):
+        return op.elements, op.src_dtype, op.fmt
+    if isinstance(op, Dequantize):
+        return op.elements, op.fmt, op.dst_dtype
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Fused(Op):
+    """Memory-bound ops fused into one kernel, as a compiler (torch.compile/Inductor, XLA) or a hand-written kernel
+    runs them: residual add + RMSNorm, bias + activation, norm + quantize. Each op after the first takes the
+    previous op's output on chip, so that tensor is neither written to memory nor read back, and the chain is one
+    launch; every other input and the last op's outputs still move, and so does any further output of an earlier
+    op (vLLM's fused_add_rms_norm: `Fused((Elementwise("residual_add", n, outputs=2), Norm(rows, hidden)))` reads x
+    and the residual and writes the new residual and the normed x). All ops stream the same number of elements.
+
+    The work is the sum of the ops' work; the analytical level runs it as one streaming kernel (a row-wise op's
+    row stays on chip: one pass). Unfused, the same ops are separate nodes of a graph."""
+
+    ops: tuple[Op, ...]
+    label: str | None = None
+    kind: ClassVar[str] = "fused"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ops", tuple(self.ops))
+        if len(self.ops) < 2:
+            raise ValueError(f"Fused.ops: needs at least two ops to fuse (got {len(self.ops)})")
+        streams = []
+        for i, op in enumerate(self.ops):
+            streamed = _streamed(op)
+            if streamed is None:
+                raise ValueError(f"Fused.ops[{i}]: {type(op).__name__} is not a streaming op; fuse Elementwise, "
+                                 "Norm, Softmax, Quantize or Dequantize ops")
+            streams.append(streamed)
+        sizes = {n for n, _, _ in streams}
+        if len(sizes) > 1:
+            raise ValueError(f"Fused.ops: every op must stream the same number of elements (got "
+                             f"{', '.join(str(n) for n, _, _ in streams)}); fuse ops over one tensor")
+
+    @property
+    def name(self) -> str:
+        return self.label or "+".join(op.name for op in self.ops)
+
+    def cost(self) -> OpCost:
+        total = OpCost()
+        for op in self.ops:
+            total = add_costs(total, op.cost())
+        streams = [_streamed(op) for op in self.ops]
+        # each link keeps one tensor on chip: the producer does not write it and the consumer does not read it
+        kept_written = sum(n * dtype_bytes(out) for n, _, out in streams[:-1])  # type: ignore[misc]
+        kept_read = sum(n * dtype_bytes(dtype_in) for n, dtype_in, _ in streams[1:])  # type: ignore[misc]
+        return dataclasses.replace(total, bytes_read=total.bytes_read - kept_read,
+                                   bytes_written=total.bytes_written - kept_written,
+                                   cached=all(op.cost().cached for op in self.ops))
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """One op in a graph, repeated `count` times (e.g. once per layer)."""
@@ -769,4 +834,5 @@ def add_costs(a: OpCost, b: OpCost, count: float = 1.0) -> OpCost:
         bytes_read=a.bytes_read + b.bytes_read * count,
         bytes_written=a.bytes_written + b.bytes_written * count,
         comm_bytes=a.comm_bytes + b.comm_bytes * count,
+        convert_elements=a.convert_elements + b.convert_elements * count,
     )
