@@ -171,6 +171,8 @@ def test_fused_residual_add_and_norm_keep_the_sum_on_chip():
     ((Elementwise("add", 10),), r"Fused\.ops: needs at least two ops"),
     ((Elementwise("add", 10), Gemm(1, 2, 3)), r"Fused\.ops\[1\]: Gemm is not a streaming op"),
     ((Elementwise("add", 10), Norm(2, 4)), r"Fused\.ops: every op must stream the same number of elements"),
+    ((Elementwise("sink", 8, outputs=0, flops_per_element=1), Norm(2, 4)), r"Fused\.ops\[0\]: sink writes no array"),
+    ((Norm(2, 4), Elementwise("gen", 8, inputs=0, flops_per_element=1)), r"Fused\.ops\[1\]: gen reads no array"),
 ])
 def test_fused_rejects_what_one_streaming_kernel_cannot_be(ops, message):
     with pytest.raises(ValueError, match=message):

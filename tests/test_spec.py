@@ -165,3 +165,13 @@ def test_numeric_leaves_cover_every_section():
 def test_public_load_accepts_a_spec_object():
     hw = acs.load_hardware("h100-sxm")
     assert acs.load_hardware(hw) is hw
+
+
+def test_dequantize_ops_is_one_value_per_matrix_path():
+    from accelscope.hardware.loader import SpecError
+
+    a100 = acs.load_hardware("a100-sxm-80gb")
+    assert a100.with_overrides({"isa.dequantize_ops.bf16": 0.25}).dequantize_flops("bf16") == 0.5
+    assert a100.dequantize_flops("fp32") == 2.0  # a path the preset does not list: one lane slot
+    with pytest.raises(SpecError, match=r"isa\.dequantize_ops: give one value per matrix path.*bf16=1\.5"):
+        a100.with_overrides({"isa.dequantize_ops": 0.25})

@@ -289,7 +289,10 @@ class Isa(Section):
 
     @field_validator("dequantize_ops", mode="before")
     @classmethod
-    def _canonical_keys(cls, table: dict[str, Any]) -> dict[str, Any]:
+    def _canonical_keys(cls, table: Any) -> dict[str, Any]:
+        if not isinstance(table, dict):
+            raise ValueError(f"give one value per matrix path, e.g. dequantize_ops: {{bf16: 1.5}} or --set "
+                             f"isa.dequantize_ops.bf16=1.5 (got {table!r})")
         return _dtype_keyed(table)
 
 

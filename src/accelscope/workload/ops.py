@@ -753,6 +753,13 @@ class Fused(Op):
                 raise ValueError(f"Fused.ops[{i}]: {type(op).__name__} is not a streaming op; fuse Elementwise, "
                                  "Norm, Softmax, Quantize or Dequantize ops")
             streams.append(streamed)
+            # a link needs a tensor to hand on: the producer writes one array and the consumer reads one
+            if i < len(self.ops) - 1 and isinstance(op, Elementwise) and op.outputs == 0:
+                raise ValueError(f"Fused.ops[{i}]: {op.op} writes no array for the next op to take; give it "
+                                 "outputs >= 1 or put it last")
+            if i > 0 and isinstance(op, Elementwise) and op.input_arrays == 0:
+                raise ValueError(f"Fused.ops[{i}]: {op.op} reads no array, so it cannot take the previous op's "
+                                 "output; give it inputs >= 1 or put it first")
         sizes = {n for n, _, _ in streams}
         if len(sizes) > 1:
             raise ValueError(f"Fused.ops: every op must stream the same number of elements (got "
@@ -763,16 +770,17 @@ class Fused(Op):
         return self.label or "+".join(op.name for op in self.ops)
 
     def cost(self) -> OpCost:
+        costs = [op.cost() for op in self.ops]
         total = OpCost()
-        for op in self.ops:
-            total = add_costs(total, op.cost())
+        for cost in costs:
+            total = add_costs(total, cost)
         streams = [_streamed(op) for op in self.ops]
         # each link keeps one tensor on chip: the producer does not write it and the consumer does not read it
         kept_written = sum(n * dtype_bytes(out) for n, _, out in streams[:-1])  # type: ignore[misc]
         kept_read = sum(n * dtype_bytes(dtype_in) for n, dtype_in, _ in streams[1:])  # type: ignore[misc]
         return dataclasses.replace(total, bytes_read=total.bytes_read - kept_read,
                                    bytes_written=total.bytes_written - kept_written,
-                                   cached=all(op.cost().cached for op in self.ops))
+                                   cached=all(cost.cached for cost in costs))
 
 
 @dataclass(frozen=True, slots=True)
