@@ -4,15 +4,29 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean browser
+LOCK := requirements.lock
 
-$(STAMP): pyproject.toml
+.PHONY: demo test fuzz lint bench clean browser lock
+
+# Installs exactly the locked versions (requirements.lock), then the project itself without resolving again.
+$(STAMP): pyproject.toml $(LOCK)
 	test -d $(VENV) || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch 2.13.0 first: on our machines that is a local CPU build; an unpinned torch pulls GBs of CUDA wheels
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,torch]'
+	$(BIN)/pip install --quiet "$$(grep '^pip==' $(LOCK))"
+	# torch==2.13.0+cpu in the lock is the local CPU build; an unpinned torch pulls GBs of CUDA wheels
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# Re-resolves pyproject.toml's dependencies (newest allowed versions) in a throw-away environment and writes
+# requirements.lock. Commit the result; tests/test_lock.py fails while the two disagree.
+lock:
+	rm -rf .lock-venv && $(PY) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet torch==2.13.0
+	.lock-venv/bin/pip install --quiet '.[test,torch]'
+	$(PY) scripts/lock.py --python .lock-venv/bin/python
+	rm -rf .lock-venv
 
 demo: $(STAMP)
 	$(BIN)/accelscope demo --out report
