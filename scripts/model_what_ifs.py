@@ -15,7 +15,7 @@ import math
 import statistics
 from collections import defaultdict
 
-import accelscope.perf.analytical.ops as analytical_ops
+import accelscope.perf.analytical.matmul as analytical_ops
 import accelscope.workload.ops as ir
 from accelscope.measure.dataset import load_rows
 from accelscope.measure.validate import validate

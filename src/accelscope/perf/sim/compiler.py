@@ -36,11 +36,11 @@ from ...workload.ops import (
     Quantize,
     Reduction,
     Softmax,
-    _out_dtype,
+    default_out_dtype,
     streaming_kernel,
 )
 from ..analytical.gemm import grouped_rows
-from ..analytical.ops import rereads_hit_cache
+from ..analytical.streaming import rereads_hit_cache
 from .core import CoreModel
 from .engine import Program
 from .isa import BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
@@ -168,7 +168,7 @@ class GemmPlan:
 def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
     plan = plan_gemm(op, core, hw)
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
-    c_dtype = _out_dtype(canonical_dtype(op.dtype), op.out_dtype)
+    c_dtype = default_out_dtype(canonical_dtype(op.dtype), op.out_dtype)
     c_bytes = dtype_bytes(c_dtype) if plan.split_k == 1 else ACC_BYTES
     sp = spread(plan.tiles, core.cores)
     slab_k = plan.sim_k_slab

@@ -1,0 +1,165 @@
+"""Memory-bound ops: one kernel streams its bytes from main memory (or the chip-wide cache, `cached=True` when the
+working set fits): launch + first-access latency + the longest of bytes / achievable bandwidth, its Little's-law
+bound (bytes in flight per thread x resident threads / latency) and its vector and SFU time. The kernel that
+runs (`StreamingKernel`) sets the bytes in flight, how often a row is re-read (from L2 when the rows in flight
+fit, else from DRAM), and for a phased kernel (PyTorch's eager softmax) phases whose times add up.
+"""
+
+from __future__ import annotations
+
+from ...hardware import HardwareSpec
+from ...hardware.dtypes import dtype_bytes
+from ...workload.ops import (
+    FMA_FLOPS,
+    Elementwise,
+    Norm,
+    Op,
+    OpCost,
+    Softmax,
+    StreamingKernel,
+    streaming_kernel,
+)
+from ..estimate import Estimate
+from .common import _estimate, _sfu_seconds
+
+
+def _chip_cache(hw: HardwareSpec) -> tuple[float, float]:
+    """(achievable bandwidth B/s, latency s) of the first chip-wide cache; zeros if the chip has none."""
+    for name, level in hw.memory.items():
+        if level.kind == "cache" and level.scope == "chip":
+            return hw.level_total(name)[1] * level.efficiency, level.latency or 0.0
+    return 0.0, 0.0
+
+
+# ----- memory-bound ops -----------------------------------------------------------------------------------------
+def streaming(op: Op, hw: HardwareSpec) -> Estimate:
+    """One streaming kernel: first-access latency + the longest of its traffic, its latency bound, its arithmetic.
+
+    Inputs come from main memory, unless the op says they are cached (`cached=True`: the previous kernel wrote
+    them, or a benchmark loop re-runs on the same buffers) and the working set, read + written, fits the chip-wide
+    cache (`HardwareSpec.resident_cache`); then every byte moves at that cache's achievable bandwidth and latency,
+    and the results stay there. NB: not assumed by default, because the measured PyTorch softmax/layernorm
+    throughputs on A100 (LLMCompass's data) show no such gain between dependent kernels.
+
+    Latency bound (Little's law): a chip keeps at most cores x max_threads_per_core threads resident, each with
+    the kernel's loads in flight (`StreamingKernel`), so reads cannot arrive faster than bytes in flight / DRAM
+    latency. A tuned kernel (16-B loads, 4 outstanding) clears this on today's GPUs; a scalar one does not, and
+    neither would a tuned one on a chip whose bandwidth outgrew its threads. A row reduction that re-reads its
+    row (row_passes > 1) serves the re-reads from L2, at L2 latency and bandwidth, when its rows in flight fit
+    there (`rereads_hit_cache`), else from DRAM again."""
+    cost = op.cost()
+    kernel = streaming_kernel(op)
+    source, memory, latency = _stream_source(cost, hw)
+    reread_dram, reread_l2, latency_bound = _latency_bound(op, kernel, cost.bytes_read, hw, latency)
+    details: dict[str, object] = {"source": source, "kernel": f"{getattr(op, 'kernel', 'vectorized')} ({kernel.note})"}
+    if source != hw.main_memory_name:
+        details["cached"] = f"{cost.bytes / 1e6:.4g} MB read + written stay in {source}"
+    if latency_bound:
+        details["latency_bound_seconds"] = latency_bound
+    if kernel.phases and isinstance(op, Softmax):
+        return _phased(op, kernel, hw, source, latency, latency_bound, details)
+    vector_rate = hw.vector_peak(cost.vector_dtype) * hw.compute.clock_ratio
+    vector = cost.vector_flops / vector_rate
+    sfu = 0.0
+    for function, count in cost.sfu_ops:
+        t_sfu, extra = _sfu_seconds(function, count, hw, vector_rate)
+        sfu += t_sfu
+        vector += extra
+    # a re-read pass adds to DRAM's time when the row left L2, else to L2's, which every byte crosses anyway
+    l2_bw = _chip_cache(hw)[0] if reread_l2 else 0.0
+    memory = max(memory + reread_dram, cost.bytes / l2_bw + reread_l2 if l2_bw else memory + reread_l2)
+    seconds = latency + max(memory, latency_bound, vector, sfu)
+    busy = {"memory": max(memory, latency_bound), "vector": vector, "sfu": sfu}
+    return _estimate(op, hw, busy, seconds, cost, details)
+
+
+def _phased(op: Softmax, kernel: StreamingKernel, hw: HardwareSpec, source: str, latency: float,
+            latency_bound: float, details: dict[str, object]) -> Estimate:
+    """A kernel whose blocks all run the same phases in step (`StreamingKernel.phases`, PyTorch's eager softmax):
+    each phase is bound by its own resource (its reads, its writes, its FP32 instructions, its special-function
+    calls) and the phases add up, after one first-access latency:
+        time = latency + sum over phases of max(memory, FP32 instructions, SFU)
+    The first read comes from `source`; re-reads from L2 if the rows in flight fit it, else from DRAM again."""
+    elements = op.rows * op.cols
+    size = elements * dtype_bytes(op.dtype)  # the whole input (and output) matrix
+    l2_bw, _ = _chip_cache(hw)
+    first_read, write = _transfer_seconds(hw, source, size, 0.0), _transfer_seconds(hw, source, 0.0, size)
+    reread = size / l2_bw if (l2_bw and rereads_hit_cache(op, kernel, hw)) else _transfer_seconds(
+        hw, hw.main_memory_name, size, 0.0)
+    instruction_rate = hw.vector_peak("fp32") * hw.compute.clock_ratio / FMA_FLOPS  # FP32 instructions per second
+    phases, busy, seen = [], {"memory": 0.0, "vector": 0.0, "sfu": 0.0}, False
+    for phase in kernel.phases:
+        memory = (reread if seen else first_read) if phase.reads else 0.0
+        seen = seen or phase.reads
+        memory += write if phase.writes else 0.0
+        vector = elements * phase.fp32_ops / instruction_rate
+        sfu = 0.0
+        for function, count in phase.sfu:
+            t_sfu, extra = _sfu_seconds(function, elements * count, hw, instruction_rate * FMA_FLOPS)
+            sfu, vector = sfu + t_sfu, vector + extra
+        phases.append(max(memory, vector, sfu))
+        busy = {"memory": busy["memory"] + memory, "vector": busy["vector"] + vector, "sfu": busy["sfu"] + sfu}
+    seconds = latency + max(sum(phases), latency_bound)
+    return _estimate(op, hw, busy, seconds, op.cost(), {**details, "phase_seconds": phases})
+
+
+def _transfer_seconds(hw: HardwareSpec, level_name: str, read: float, written: float) -> float:
+    """Seconds to move these bytes through a memory level: main memory at its read efficiency and write cost, a
+    cache at its achievable bandwidth for both."""
+    if level_name == hw.main_memory_name:
+        return hw.main_memory.transfer_seconds(read, written)
+    return (read + written) / (hw.level_total(level_name)[1] * hw.memory[level_name].efficiency)
+
+
+def _stream_source(cost: OpCost, hw: HardwareSpec) -> tuple[str, float, float]:
+    """(level the bytes move through, its transfer seconds, its latency): main memory, or the cache holding a
+    cached op's working set."""
+    cache = hw.resident_cache(cost.bytes) if cost.cached else None
+    name = cache or hw.main_memory_name
+    return name, _transfer_seconds(hw, name, cost.bytes_read, cost.bytes_written), hw.memory[name].latency or 0.0
+
+
+def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: HardwareSpec,
+                   read_latency: float) -> tuple[float, float, float]:
+    """(DRAM seconds of re-read passes, L2 seconds of re-read passes, Little's-law seconds for all reads (0 if
+    the spec lacks the facts)). `read_latency`: of the level the first reads come from (DRAM, or the cache
+    holding a cached op)."""
+    width = dtype_bytes(getattr(op, "dtype", "bf16"))
+    if isinstance(op, (Norm, Softmax)):
+        streams, row_bytes = 1, op.rows * (op.hidden if isinstance(op, Norm) else op.cols) * width
+        reread_bytes = (kernel.row_passes - 1) * row_bytes
+    else:  # a pointwise kernel has a load of each input array in flight per thread
+        streams = max(op.input_arrays, 1) if isinstance(op, Elementwise) else 1
+        reread_bytes = 0.0
+    l2_bw, l2_latency = _chip_cache(hw) if reread_bytes else (0.0, 0.0)
+    reread_dram = reread_l2 = 0.0
+    if reread_bytes and not rereads_hit_cache(op, kernel, hw):  # the row left L2 before its second pass
+        l2_latency = read_latency
+        reread_dram = hw.main_memory.transfer_seconds(reread_bytes, 0.0)
+    elif l2_bw:
+        reread_l2 = reread_bytes / l2_bw
+    threads = hw.compute.max_threads_per_core
+    if not threads or not read_latency:
+        return reread_dram, reread_l2, 0.0
+    in_flight = hw.compute.cores * threads * streams * (kernel.load_bytes or width) * kernel.outstanding
+    bound = (bytes_read * read_latency + reread_bytes * (l2_latency or read_latency)) / in_flight
+    return reread_dram, reread_l2, bound
+
+
+def rereads_hit_cache(op: Norm | Softmax, kernel: StreamingKernel, hw: HardwareSpec) -> bool:
+    """Whether a row reduction's later passes find their row in the chip-wide cache: the rows in flight (resident
+    threads per core / threads per row, on every core) must fit CACHE_RESIDENT_FRACTION of it, since every row
+    in flight streams through between a row's first read and its re-read (LRU reuse distance). Unknown thread
+    counts: assume they fit."""
+    threads = hw.compute.max_threads_per_core
+    row_bytes = (op.hidden if isinstance(op, Norm) else op.cols) * dtype_bytes(op.dtype)
+    per_row = kernel.row_threads(row_bytes)
+    if not (threads and per_row):
+        return True
+    rows_in_flight = min(op.rows, hw.compute.cores * max(threads // per_row, 1))
+    return hw.resident_cache(rows_in_flight * row_bytes) is not None
+
+
+# ----- collectives ----------------------------------------------------------------------------------------------
+# vLLM's custom all-reduce handles buffers up to 8 MiB (custom_all_reduce.py, max_size = 8192 * 1024); larger
+# ones go to NCCL.
