@@ -44,6 +44,10 @@ test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 tests
 
+# Generated bad inputs (specs, CLI arguments, sweep points) by the thousand: 0 tracebacks, 0 accepted nonsense.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 -m fuzz -p no:cacheprovider tests
+
 bench: $(STAMP)
 	for f in benchmarks/*.py; do $(BIN)/python $$f; done
 
