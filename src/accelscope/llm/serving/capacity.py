@@ -3,7 +3,8 @@
 The SLO is met at a rate when the chosen percentile (P99 by default) of TTFT and of TPOT over the simulated
 requests is within its limit. Latency grows with the rate (queues build as the engine nears saturation), so the
 highest such rate is found by bisection between an idle server (rate -> 0) and the saturated throughput (every
-request at time 0). Every simulation shares one memo of iteration costs, so a search costs about one simulation's
+request queued at time 0): a rate above that is unstable (the queue grows without bound), even where a finite
+run has not yet shown it. Every simulation shares one memo of iteration costs, so a search costs about one simulation's
 worth of estimates. Same seed for every rate: the arrival pattern is scaled, not redrawn, between rates.
 """
 
@@ -81,7 +82,12 @@ def capacity(model: str | dict | ModelConfig, hw: HardwareSpec | str, slo_ttft: 
                   f"TPOT {idle.tpot_s[key] * 1e3:.2f} ms")
         return _result(config, spec, costs.level, saturated, percentile, slo_ttft, slo_tpot, 0.0, None, [], reason,
                        started)
-    low, high = ceiling * 1e-4, ceiling * 1.5
+    # a rate above the saturated throughput only looks fine while the finite queue has not yet grown: it is
+    # unstable, so the saturated throughput bounds the search
+    if meets(saturated):
+        return _result(config, spec, costs.level, saturated, percentile, slo_ttft, slo_tpot, ceiling, saturated,
+                       _curve(run, ceiling, key), "", started, devices)
+    low, high = ceiling * 1e-4, ceiling
     best = idle
     for _ in range(BISECTION_STEPS):
         mid = math.sqrt(low * high)  # geometric: the bracket spans decades
@@ -90,14 +96,19 @@ def capacity(model: str | dict | ModelConfig, hw: HardwareSpec | str, slo_ttft: 
             low, best = mid, result
         else:
             high = mid
+    return _result(config, spec, costs.level, saturated, percentile, slo_ttft, slo_tpot, low, best,
+                   _curve(run, low, key), "", started, devices)
+
+
+def _curve(run: Any, rate: float, key: str) -> list[dict[str, float]]:
+    """Latency percentiles and throughput at fractions of the capacity `rate`."""
     curve = []
     for fraction in CURVE_FRACTIONS:
-        point = run(low * fraction)
-        curve.append({"rate": low * fraction, f"ttft_{key}_s": point.ttft_s[key], f"tpot_{key}_s": point.tpot_s[key],
+        point = run(rate * fraction)
+        curve.append({"rate": rate * fraction, f"ttft_{key}_s": point.ttft_s[key], f"tpot_{key}_s": point.tpot_s[key],
                       "output_tokens_per_s": point.output_tokens_per_s,
                       "goodput_requests_per_s": point.goodput_requests_per_s})
-    return _result(config, spec, costs.level, saturated, percentile, slo_ttft, slo_tpot, low, best, curve, "",
-                   started, devices)
+    return curve
 
 
 def _result(config: ModelConfig, spec: HardwareSpec, level: str, saturated: ServeResult, percentile: int,
