@@ -221,7 +221,7 @@ def est_quantize(
 
 def _mount_optional() -> None:
     """Sub-apps of other layers, mounted when their module is present."""
-    from . import serve_cmd  # noqa: F401  (registers `llm serve` and `llm capacity` on llm_app)
+    from . import plan_cmd, serve_cmd  # noqa: F401  (register `llm serve|capacity|plan` on llm_app)
     from .bench_cmd import bench_command
     from .calibrate_cmd import calibrate_command
     from .demo_cmd import demo_command, report_command

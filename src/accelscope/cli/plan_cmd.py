@@ -1,0 +1,96 @@
+"""`accelscope llm plan`: the best software mapping of a model on a cluster, for training or serving."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..hardware.units import format_quantity as fq
+from ..llm.plan import plan
+from .app_options import HwOpt, JsonOpt, SetOpt, spec_from
+from .llm_cmd import ModelArg, llm_app
+
+console = Console()
+
+
+@llm_app.command("plan")
+def llm_plan(
+    model: ModelArg, hw: HwOpt,
+    devices: Annotated[int, typer.Option(help="Devices in the cluster (the scale-up domain comes from the spec).")],
+    serve_goal: Annotated[bool, typer.Option("--serve/--train", help="Plan serving instead of training.")] = False,
+    top: Annotated[int, typer.Option(help="Layouts to show, best first.")] = 5,
+    seq_len: Annotated[int, typer.Option(help="Training: tokens per sequence.")] = 4096,
+    global_batch: Annotated[int, typer.Option(help="Training: sequences per optimizer step.")] = 1024,
+    dtype: Annotated[str, typer.Option(help="Training: matmul dtype (bf16, fp8_e4m3).")] = "bf16",
+    tp: Annotated[int | None, typer.Option(help="Pin tensor parallelism instead of searching it.")] = None,
+    pp: Annotated[int | None, typer.Option(help="Pin pipeline stages instead of searching them.")] = None,
+    input_len: Annotated[int, typer.Option(help="Serving: prompt tokens.")] = 2048,
+    output_len: Annotated[int, typer.Option(help="Serving: output tokens.")] = 256,
+    dtypes: Annotated[str, typer.Option(help="Serving: weight dtypes to try, comma-separated.")] = "bf16",
+    kv_dtypes: Annotated[str, typer.Option(help="Serving: KV-cache dtypes to try, comma-separated.")] = "bf16",
+    slo_tpot: Annotated[float | None, typer.Option(help="Serving: TPOT limit in milliseconds.")] = None,
+    slo_ttft: Annotated[float | None, typer.Option(help="Serving: TTFT limit in milliseconds.")] = None,
+    sets: SetOpt = None, level: Annotated[str, typer.Option("--level", help="roofline | analytical | sim")]
+    = "analytical", as_json: JsonOpt = False,
+) -> None:
+    """Search TP/PP/CP/EP/ZeRO/micro-batch/recompute (training) or TP/PP/dtypes/batch (serving): top layouts."""
+    spec = spec_from(hw, sets)
+    pins = {k: v for k, v in (("tp", tp), ("pp", pp)) if v is not None}
+    if serve_goal:
+        workload = {"input_len": input_len, "output_len": output_len, "dtypes": _names(dtypes, "--dtypes"),
+                    "kv_dtypes": _names(kv_dtypes, "--kv-dtypes"),
+                    "slo_tpot": None if slo_tpot is None else slo_tpot / 1e3,
+                    "slo_ttft": None if slo_ttft is None else slo_ttft / 1e3, **pins}
+    else:
+        workload = {"seq_len": seq_len, "global_batch": global_batch, "dtype": dtype, **pins}
+    result = plan(model, spec, devices=devices, goal="serve" if serve_goal else "train", top=top, level=level,
+                  **workload)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    console.print(f"[bold]{escape(result.model)}[/] on {devices:,} x [bold]{escape(spec.name)}[/], "
+                  f"{'serving' if serve_goal else 'training'} — {level}: {result.estimated:,} layouts estimated of "
+                  f"{result.candidates:,} ({result.search_s:.1f} s)")
+    table = Table(header_style="bold")
+    metric_keys = list(result.configs[0].metrics)
+    table.add_column("#", justify="right")
+    table.add_column("layout", overflow="fold")
+    for key in metric_keys:
+        table.add_column(_header(key), justify="right")
+    for rank, config in enumerate(result.configs, start=1):
+        layout = " ".join(f"{k}={v}" for k, v in config.layout.items())
+        table.add_row(str(rank), escape(layout), *(_value(k, config.metrics[k]) for k in metric_keys))
+    console.print(table)
+    console.print(f"why the best: {escape(result.why)}")
+    if result.pruned:
+        console.print("pruned: " + ", ".join(f"{n:,} ({escape(reason)})" for reason, n in result.pruned.items()))
+
+
+def _names(text: str, option: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise ValueError(f"{option}: expected one or more dtypes, comma-separated (got {text!r})")
+    return names
+
+
+def _header(key: str) -> str:
+    return {"tokens_per_s_per_device": "tokens/s/device", "step_s": "step (s)", "mfu": "MFU",
+            "memory_per_device_bytes": "memory/device (GB)", "output_tokens_per_s": "output tokens/s",
+            "tpot_s": "TPOT (ms)", "ttft_s": "TTFT (ms)", "micro_batch": "micro-batch"}.get(key, key)
+
+
+def _value(key: str, value: float) -> str:
+    if key == "mfu":
+        return f"{value:.1%}"
+    if key == "memory_per_device_bytes":
+        return f"{value / 1e9:,.1f}"
+    if key in ("tpot_s", "ttft_s"):
+        return f"{value * 1e3:,.1f}"
+    if key == "step_s":
+        return f"{value:,.2f}"
+    return f"{value:,.0f}" if abs(value) >= 100 else fq(value, "time") if key.endswith("_s") else f"{value:,.2f}"

@@ -1,0 +1,323 @@
+"""`acs.llm.plan`: the best software mapping of a model onto a cluster, for training or serving.
+
+Training: the search space is TP x PP x CP x EP x virtual stages x ZeRO stage x micro-batch x recompute policy
+(DP fills the devices). Serving: TP x PP x weight dtype x KV dtype, the batch as large as memory and the latency
+SLOs allow, replicas filling the devices. The goal is the most tokens per second per device (training) or output
+tokens per second per device within the SLOs (serving).
+
+Pruning is exact, before any estimate:
+- divisibility: TP divides the attention heads and fits the scale-up domain, the devices split into whole groups,
+  the global batch into whole micro-batches per DP rank, the sequence into CP chunks, the experts into EP groups;
+- memory lower bounds: weights, gradients and optimizer state per device under the layout (no activations, no
+  reserve) already above the chip's memory rule the layout out, whatever the activations.
+The rest is estimated exhaustively (`train`/`infer` at the chosen level; a layout the model refuses as not fitting
+is counted as pruned by memory). The search is exhaustive over the space; the space is documented by `SPACE`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..hardware import HardwareSpec, load_hardware
+from ..hardware.dtypes import dtype_bytes
+from ..workload.model_config import ModelConfig, load_model
+from .infer import DoesNotFit, infer, max_batch
+from .train import GRAD_BYTES, OPTIMIZER_BYTES, train
+from .train import PARAM_BYTES as WEIGHT_BYTES
+
+GOALS = ("train", "serve")
+# Training search space (each list is searched whole unless the caller pins the field).
+SPACE = {
+    "tp": (1, 2, 4, 8, 16, 32, 64),
+    "pp": (1, 2, 4, 8, 16, 32, 64),
+    "cp": (1, 2, 4, 8, 16),
+    "ep": (1, 2, 4, 8, 16, 32, 64),
+    "vpp": (1, 2, 4, 8),
+    "zero": (1, 3),
+    "micro_batch": (1, 2, 4),
+    "recompute": ("none", "selective", "full"),
+}
+SERVE_SPACE = {"tp": (1, 2, 4, 8, 16, 32, 64), "pp": (1, 2, 4, 8)}
+MIN_CP_TOKENS = 1024  # a context-parallel chunk shorter than this only adds exchanges (Megatron-LM CP guidance)
+
+
+@dataclass(frozen=True)
+class PlannedConfig:
+    layout: dict[str, Any]
+    metrics: dict[str, float]
+    result: Any = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.layout, **self.metrics}
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    goal: str
+    model: str
+    hw: str
+    devices: int
+    level: str
+    configs: list[PlannedConfig]  # best first
+    candidates: int  # layouts in the space
+    estimated: int  # layouts estimated after pruning
+    pruned: dict[str, int]  # reason -> layouts
+    why: str  # why the best beats the runner-up
+    search_s: float
+
+    @property
+    def best(self) -> PlannedConfig:
+        return self.configs[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"goal": self.goal, "model": self.model, "hw": self.hw, "devices": self.devices, "level": self.level,
+                "configs": [c.to_dict() for c in self.configs], "candidates": self.candidates,
+                "estimated": self.estimated, "pruned": self.pruned, "why": self.why, "search_s": self.search_s}
+
+
+def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, goal: str = "train",
+         top: int = 5, level: str = "analytical", **workload: Any) -> PlanResult:
+    """Search the software mappings of `model` on `devices` devices of `hw`; the `top` best, best first.
+
+    Training workload keys: seq_len (4096), global_batch (1024 sequences), dtype ("bf16"), and any of SPACE's
+    fields to pin them (e.g. tp=8) or a tuple to search only those values. Serving keys: input_len (2048),
+    output_len (256), dtypes (("bf16",)), kv_dtypes (("bf16",)), slo_tpot / slo_ttft (seconds), tp/pp pins."""
+    started = time.perf_counter()
+    if goal not in GOALS:
+        raise ValueError(f"goal: expected train or serve (got {goal!r})")
+    if not isinstance(devices, int) or not 1 <= devices <= 10_000_000:
+        raise ValueError(f"devices: expected an integer from 1 to 10,000,000 (got {devices!r})")
+    if not isinstance(top, int) or top < 1:
+        raise ValueError(f"top: expected an integer >= 1 (got {top!r})")
+    config = load_model(model)
+    spec = load_hardware(hw)
+    search = _plan_training if goal == "train" else _plan_serving
+    configs, candidates, pruned = search(config, spec, devices, level, dict(workload))
+    if not configs:
+        reasons = ", ".join(f"{n} by {why}" for why, n in pruned.items()) or "none"
+        raise DoesNotFit(f"no layout of {config.name} on {devices} x {spec.id} works: {candidates} candidates, "
+                         f"pruned {reasons}; use more devices or a chip with more memory")
+    key = "tokens_per_s_per_device"
+    configs.sort(key=lambda c: -c.metrics[key])
+    estimated = len(configs)
+    best = configs[:top]
+    why = _why(best[0], best[1]) if len(best) > 1 else "the only layout that works"
+    return PlanResult(goal=goal, model=config.name, hw=spec.id, devices=devices, level=level, configs=best,
+                      candidates=candidates, estimated=estimated, pruned=pruned, why=why,
+                      search_s=time.perf_counter() - started)
+
+
+# ----- training ---------------------------------------------------------------------------------------------------
+def _choices(workload: dict[str, Any], key: str, space: dict[str, tuple]) -> tuple:
+    """A pinned value, a tuple of values to search, or the whole space."""
+    value = workload.pop(key, None)
+    if value is None:
+        return space[key]
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
+
+
+def _plan_training(config: ModelConfig, hw: HardwareSpec, devices: int, level: str,
+                   workload: dict[str, Any]) -> tuple[list[PlannedConfig], int, dict[str, int]]:
+    choices = {key: _choices(workload, key, SPACE) for key in SPACE}
+    seq_len = int(workload.pop("seq_len", 4096))
+    global_batch = int(workload.pop("global_batch", 1024))
+    dtype = str(workload.pop("dtype", "bf16"))
+    if workload:
+        raise ValueError(f"plan(goal='train'): unknown workload option(s): {', '.join(sorted(workload))}")
+    domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
+    capacity = hw.main_memory.capacity
+    pruned: dict[str, int] = {}
+    configs: list[PlannedConfig] = []
+    candidates = 0
+
+    def prune(reason: str, count: int = 1) -> None:
+        pruned[reason] = pruned.get(reason, 0) + count
+
+    per_layout = len(choices["vpp"]) * len(choices["zero"]) * len(choices["micro_batch"]) * len(choices["recompute"])
+    for tp in choices["tp"]:
+        for pp in choices["pp"]:
+            for cp in choices["cp"]:
+                for ep in choices["ep"]:
+                    candidates += per_layout
+                    reason = _shape_reason(config, devices, domain, seq_len, tp, pp, cp, ep)
+                    if reason:
+                        prune(reason, per_layout)
+                        continue
+                    dp = devices // (tp * pp * cp)
+                    configs += _train_layouts(config, hw, level, choices, dict(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp),
+                                              seq_len, global_batch, dtype, capacity, prune)
+    return configs, candidates, pruned
+
+
+def _shape_reason(config: ModelConfig, devices: int, domain: int, seq_len: int, tp: int, pp: int, cp: int,
+                  ep: int) -> str | None:
+    """Why a (tp, pp, cp, ep) split cannot run, or None."""
+    if devices % (tp * pp * cp):
+        return "devices not divisible by tp x pp x cp"
+    if config.heads % tp or tp > domain:
+        return "tp not dividing the heads or beyond the scale-up domain"
+    if pp > config.layers:
+        return "pp beyond the layers"
+    if seq_len % cp or (cp > 1 and seq_len // cp < MIN_CP_TOKENS):
+        return f"cp chunks not whole or under {MIN_CP_TOKENS} tokens"
+    if ep > 1 and (config.moe is None or config.moe.experts % ep or (tp % ep and ep % tp)
+                   or ep > tp * devices // (tp * pp * cp)):
+        return "ep not dividing the experts or not nesting with tp"
+    return None
+
+
+def _train_layouts(config: ModelConfig, hw: HardwareSpec, level: str, choices: dict[str, tuple],
+                   split: dict[str, int], seq_len: int, global_batch: int, dtype: str, capacity: float,
+                   prune: Any) -> list[PlannedConfig]:
+    out = []
+    for zero in choices["zero"]:
+        if state_lower_bound(config, split, zero) > capacity:
+            prune("memory (weights + gradients + optimizer alone)",
+                  len(choices["vpp"]) * len(choices["micro_batch"]) * len(choices["recompute"]))
+            continue
+        for vpp in choices["vpp"]:
+            if vpp > 1 and (split["pp"] == 1 or config.layers < split["pp"] * vpp):
+                prune("vpp without enough layers per stage", len(choices["micro_batch"]) * len(choices["recompute"]))
+                continue
+            for micro_batch in choices["micro_batch"]:
+                if global_batch % (split["dp"] * micro_batch):
+                    prune("global batch not divisible into micro-batches", len(choices["recompute"]))
+                    continue
+                for recompute in choices["recompute"]:
+                    layout = {**split, "vpp": vpp, "zero": zero, "micro_batch": micro_batch, "recompute": recompute}
+                    try:
+                        result = train(config, hw, seq_len=seq_len, global_batch=global_batch, dtype=dtype,
+                                       level=level, **layout)
+                    except DoesNotFit:
+                        prune("memory (estimated)")
+                        continue
+                    except ValueError as exc:
+                        prune(f"refused: {str(exc).split(':')[0]}")
+                        continue
+                    out.append(PlannedConfig(layout, _train_metrics(result), result))
+    return out
+
+
+def state_lower_bound(config: ModelConfig, split: dict[str, int], zero: int) -> float:
+    """Bytes per device of weights, gradients and Adam state alone under the layout: a lower bound of the
+    memory any recompute policy or micro-batch needs. Dense parameters shard over TP x PP, expert parameters
+    over EP as well; ZeRO shards the optimizer over DP (stage >= 1), gradients (>= 2) and weights (3)."""
+    tp, pp, dp, ep = split["tp"], split["pp"], split["dp"], split["ep"]
+    total = config.params()
+    experts = 0.0
+    if config.moe is not None:
+        per_expert = config.mlp_params(config.moe.intermediate)
+        experts = per_expert * config.moe.experts * sum(1 for i in range(config.layers) if config.is_moe_layer(i))
+    dense = (total - experts) / (tp * pp)
+    routed = experts / (tp * pp * ep) if experts else 0.0
+    params = dense + routed
+    weights = WEIGHT_BYTES * params / (dp if zero >= 3 else 1)
+    grads = GRAD_BYTES * params / (dp if zero >= 2 else 1)
+    optimizer = OPTIMIZER_BYTES * params / (dp if zero >= 1 else 1)
+    # the embedding and LM head sit on the first and last stages: a stage holds at least an even share
+    return weights + grads + optimizer
+
+
+def _train_metrics(r: Any) -> dict[str, float]:
+    return {"tokens_per_s_per_device": r.tokens_per_s_per_device, "step_s": r.step_s, "mfu": r.mfu,
+            "memory_per_device_bytes": r.memory_per_device_bytes}
+
+
+# ----- serving ----------------------------------------------------------------------------------------------------
+def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: str,
+                  workload: dict[str, Any]) -> tuple[list[PlannedConfig], int, dict[str, int]]:
+    tps = _choices(workload, "tp", SERVE_SPACE)
+    pps = _choices(workload, "pp", SERVE_SPACE)
+    input_len = int(workload.pop("input_len", 2048))
+    output_len = int(workload.pop("output_len", 256))
+    dtypes = tuple(workload.pop("dtypes", ("bf16",)))
+    kv_dtypes = tuple(workload.pop("kv_dtypes", ("bf16",)))
+    slo_tpot = workload.pop("slo_tpot", None)
+    slo_ttft = workload.pop("slo_ttft", None)
+    if workload:
+        raise ValueError(f"plan(goal='serve'): unknown workload option(s): {', '.join(sorted(workload))}")
+    domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
+    pruned: dict[str, int] = {}
+    configs: list[PlannedConfig] = []
+    candidates = 0
+    for tp in tps:
+        for pp in pps:
+            for dtype in dtypes:
+                for kv_dtype in kv_dtypes:
+                    candidates += 1
+                    if devices % (tp * pp) or config.heads % tp or tp > domain or pp > config.layers:
+                        pruned["devices, heads or domain"] = pruned.get("devices, heads or domain", 0) + 1
+                        continue
+                    if dtype_bytes(dtype) * config.params() / (tp * pp) > hw.main_memory.capacity:
+                        pruned["memory (weights alone)"] = pruned.get("memory (weights alone)", 0) + 1
+                        continue
+                    found = _best_batch(config, hw, tp, pp, dtype, kv_dtype, input_len, output_len, level, slo_tpot,
+                                        slo_ttft)
+                    if isinstance(found, str):
+                        pruned[found] = pruned.get(found, 0) + 1
+                        continue
+                    replicas = devices // (tp * pp)
+                    layout = {"tp": tp, "pp": pp, "replicas": replicas, "dtype": dtype, "kv_dtype": kv_dtype,
+                              "batch": found.batch}
+                    metrics = {"tokens_per_s_per_device": found.output_tokens_per_s / (tp * pp),
+                               "output_tokens_per_s": found.output_tokens_per_s * replicas,
+                               "tpot_s": found.tpot_s, "ttft_s": found.ttft_s,
+                               "memory_per_device_bytes": found.memory_per_device_bytes}
+                    configs.append(PlannedConfig(layout, metrics, found))
+    return configs, candidates, pruned
+
+
+def _best_batch(config: ModelConfig, hw: HardwareSpec, tp: int, pp: int, dtype: str, kv_dtype: str, input_len: int,
+                output_len: int, level: str, slo_tpot: float | None, slo_ttft: float | None) -> Any:
+    """The largest batch that fits and meets the SLOs (TPOT and TTFT grow with the batch), or why none does."""
+    from ..workload.llm_graph import Parallelism, Precision
+
+    try:
+        largest = max_batch(config, hw, Parallelism(tp=tp, pp=pp), Precision(dtype=dtype, kv_dtype=kv_dtype),
+                            input_len, output_len)
+    except DoesNotFit:
+        return "memory (estimated)"
+
+    def run(batch: int) -> Any:
+        return infer(config, hw, tp=tp, pp=pp, batch=batch, input_len=input_len, output_len=output_len, dtype=dtype,
+                     kv_dtype=kv_dtype, level=level)
+
+    def meets(result: Any) -> bool:
+        return (slo_tpot is None or result.tpot_s <= slo_tpot) and (slo_ttft is None or result.ttft_s <= slo_ttft)
+
+    best = run(largest)
+    if meets(best):
+        return best
+    low = run(1)
+    if not meets(low):
+        return "SLO missed at batch 1"
+    lo, hi = 1, largest
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if meets(run(mid)) else (lo, mid)
+    return run(lo)
+
+
+# ----- explanation ------------------------------------------------------------------------------------------------
+def _why(best: PlannedConfig, runner: PlannedConfig) -> str:
+    """What differs between the two layouts, and which parts of the time account for the gap."""
+    changed = [f"{k} {runner.layout[k]} -> {best.layout[k]}" for k in best.layout if best.layout[k] != runner.layout[k]]
+    key = "tokens_per_s_per_device"
+    gain = best.metrics[key] / runner.metrics[key] - 1
+    parts = _time_parts(best.result), _time_parts(runner.result)
+    deltas = sorted(((parts[1].get(k, 0.0) - parts[0].get(k, 0.0), k) for k in set(parts[0]) | set(parts[1])),
+                    reverse=True)
+    gaps = ", ".join(f"{name.replace('_', ' ')} {-d * 1e3:+.1f} ms" for d, name in deltas[:3] if abs(d) > 0)
+    layout = "; ".join(changed) or "the same layout"
+    return f"{gain:+.1%} tokens/s per device over the runner-up ({layout}): {gaps or 'same time split'}"
+
+
+def _time_parts(result: Any) -> dict[str, float]:
+    """Seconds by part of a step (training breakdown) or of a token (serving TTFT and TPOT)."""
+    breakdown = getattr(result, "breakdown", None)
+    if isinstance(breakdown, dict):
+        return {k: float(v) for k, v in breakdown.items() if isinstance(v, int | float) and math.isfinite(v)}
+    return {"time per output token": result.tpot_s, "time to first token": result.ttft_s}
