@@ -71,10 +71,10 @@ def test_serving_plan_meets_the_tpot_slo():
 
 
 def test_no_layout_that_fits_is_a_clear_error():
-    with pytest.raises(DoesNotFit, match="no layout of llama-3.1-405b on 2 x h100-sxm works"):
+    with pytest.raises(DoesNotFit, match=r"no layout of llama-3\.1-405b on 2 x h100-sxm works"):
         plan("llama-3.1-405b", "h100-sxm", devices=2, seq_len=4096, global_batch=8, **NARROW)
 
 
 def test_unknown_workload_options_are_named():
-    with pytest.raises(ValueError, match="unknown workload option.*seqlen"):
+    with pytest.raises(ValueError, match=r"unknown workload option.*seqlen"):
         plan("llama-3.1-8b", "h100-sxm", devices=8, seqlen=4096)
