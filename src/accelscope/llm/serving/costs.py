@@ -31,18 +31,38 @@ EXACT_BELOW = 256  # counts up to this are priced exactly
 GRID_POINTS_PER_DOUBLING = 32
 
 
+def _grid_point(step: int) -> int:
+    return round(EXACT_BELOW * 2 ** (step / GRID_POINTS_PER_DOUBLING))
+
+
+def _grid_step(x: float) -> int:
+    """The grid step whose (rounded) point is the largest at or below x (x > EXACT_BELOW)."""
+    step = math.floor(GRID_POINTS_PER_DOUBLING * math.log2(x / EXACT_BELOW) + 1e-9)
+    while _grid_point(step + 1) <= x:
+        step += 1
+    while step > 0 and _grid_point(step) > x:
+        step -= 1
+    return step
+
+
 def grid_neighbours(x: float) -> tuple[int, int, float]:
     """(low, high, weight of high) bracketing x on the pricing grid; exact counts give (x, x, 0)."""
     if x <= EXACT_BELOW:
         n = max(1, math.ceil(x))
         return n, n, 0.0
-    steps = GRID_POINTS_PER_DOUBLING * math.log2(x / EXACT_BELOW)
-    low_step = math.floor(steps + 1e-9)
-    low = round(EXACT_BELOW * 2 ** (low_step / GRID_POINTS_PER_DOUBLING))
-    high = round(EXACT_BELOW * 2 ** ((low_step + 1) / GRID_POINTS_PER_DOUBLING))
-    if x <= low:
+    step = _grid_step(x)
+    low, high = _grid_point(step), _grid_point(step + 1)
+    if x == low:
         return low, low, 0.0
     return low, high, (x - low) / (high - low)
+
+
+def cell_end(x: float) -> float:
+    """The largest count priced by the same linear piece as x: up to 256 every whole count is its own point
+    (counts in (n - 1, n] price as n), above it the next grid point."""
+    if x <= EXACT_BELOW:
+        return float(max(1, math.ceil(x)))
+    return float(_grid_point(_grid_step(x) + 1))
 
 
 class IterationCosts:
@@ -92,13 +112,6 @@ class IterationCosts:
         if w:
             value += w * (self._body_at(high, decode_form) - value)
         return value + self._head_at(max(1, sampled))
-
-    @staticmethod
-    def same_grid_cell(a: float, b: float) -> bool:
-        """Whether two counts are priced by the same linear piece of the grid."""
-        low_a, high_a, _ = grid_neighbours(a)
-        low_b, high_b, _ = grid_neighbours(b)
-        return (low_a, high_a) == (low_b, high_b)
 
     def decode_iterations(self, sequences: int, contexts: np.ndarray, verify_tokens: int = 1) -> np.ndarray:
         """Seconds of consecutive decode-only iterations of the same sequences at these mean contexts."""

@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .costs import IterationCosts
+from .costs import IterationCosts, cell_end
 from .requests import Requests
 
 MODES = ("mixed", "prefill", "decode")
-SCALAR_RUN = 48  # decode runs up to this many iterations are priced one by one
 
 
 @dataclass(frozen=True)
@@ -342,15 +341,22 @@ def _decode_run(decodes: _Decodes, costs: IterationCosts, speculation: Speculati
 
 def _decode_durations(costs: IterationCosts, sequences: int, context: float, per_step: float, steps: int,
                       verify: int) -> np.ndarray:
-    """Seconds of `steps` decode iterations from mean context `context`, growing by `per_step` each. Decode
-    time is piecewise linear in the context (costs.py's pricing grid), so a run inside one grid cell is a line."""
-    last = context + per_step * (steps - 1)
-    if steps > 2 and costs.same_grid_cell(context, last):
-        return np.linspace(costs.iteration(sequences, context, [], verify),
-                           costs.iteration(sequences, last, [], verify), steps)
-    if steps <= SCALAR_RUN:  # a short run: scalar look-ups beat numpy's per-call overhead
-        return np.array([costs.iteration(sequences, context + per_step * j, [], verify) for j in range(steps)])
-    return costs.decode_iterations(sequences, context + per_step * np.arange(steps), verify)
+    """Seconds of `steps` decode iterations from mean context `context`, growing by `per_step` each. Decode time
+    is piecewise linear in the context (costs.py's pricing grid), so each stretch of the run inside one grid cell is
+    priced from its two ends."""
+    pieces = []
+    j = 0
+    while j < steps:
+        start = context + per_step * j
+        last = min(steps - 1, j + max(0, math.floor((cell_end(start) - start) / per_step + 1e-9)))
+        first_s = costs.iteration(sequences, start, [], verify)
+        if last == j:
+            pieces.append(np.array([first_s]))
+        else:
+            last_s = costs.iteration(sequences, context + per_step * last, [], verify)
+            pieces.append(np.linspace(first_s, last_s, last - j + 1))
+        j = last + 1
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def _record_decode_run(trace: Trace, decodes: _Decodes, limits: Limits, free: int, per_step: float, t: float,
