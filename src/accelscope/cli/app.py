@@ -14,7 +14,7 @@ from ..hardware.spec import HardwareSpec
 from ..perf import LevelNotAvailable, estimate
 from ..workload import ops as ir
 from . import render
-from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
+from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
 
 app = typer.Typer(
     name="accelscope", help="Hardware/software co-design workbench for AI accelerators.",
@@ -64,7 +64,7 @@ def hw_show(
     if as_json:
         from ..hardware.describe import derived_figures
 
-        print(json.dumps({"spec": hw.model_dump(mode="json"), "derived": derived_figures(hw)}, indent=2))
+        print(json.dumps(named({"spec": hw.model_dump(mode="json"), "derived": derived_figures(hw)}, hw), indent=2))
     else:
         render.print_datasheet(console, hw, show_sources=sources)
 

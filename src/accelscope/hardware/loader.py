@@ -159,7 +159,10 @@ def apply_overrides(spec: HardwareSpec, overrides: dict[str, Any], origin: str |
     data = spec.model_dump(exclude_none=True)
     for dotted, value in overrides.items():
         _set_path(data, dotted, value, origin or f"{spec.id} --set")
-    return validate_spec(data, origin or f"{spec.id} --set")
+    out = validate_spec(data, origin or f"{spec.id} --set")
+    if "id" not in overrides:  # a new id is a new design; else results name what changed next to the id
+        out._overrides = {**spec.overrides, **copy.deepcopy(overrides)}
+    return out
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any, origin: str) -> None:

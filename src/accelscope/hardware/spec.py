@@ -12,9 +12,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
-from .dtypes import DTYPE_BITS, MATRIX_FALLBACK, VECTOR_FALLBACK, canonical_dtype
+from .dtypes import (
+    DTYPE_BITS,
+    MATRIX_FALLBACK,
+    VECTOR_FALLBACK,
+    canonical_dtype,
+    element_bits,
+    element_format,
+)
 from .units import parse_quantity
 
 
@@ -92,8 +107,9 @@ CACHE_RESIDENT_FRACTION = 0.5
 
 
 def narrow_operands(dtype: str) -> bool:
-    """8-bit or narrower operands: the width MATRIX_EFFICIENCY_NARROW applies to."""
-    return DTYPE_BITS.get(canonical_dtype(dtype), 16) <= 8
+    """8-bit or narrower operands: the width MATRIX_EFFICIENCY_NARROW applies to. A block-scaled format counts its
+    element width (mxfp8: 8 bits, not the 8.25 its scales add to memory traffic): the MMA runs on the elements."""
+    return element_bits(dtype) <= 8
 
 
 class Matrix(Section):
@@ -337,6 +353,9 @@ class HardwareSpec(BaseModel):
     runtime: Runtime
     isa: Isa = Field(default_factory=Isa)
     core: Microarch = Field(default_factory=Microarch)
+    # dotted path -> value of every `with_overrides`/--set applied since the spec got its id (not a spec field:
+    # results name them next to the id, `overrides` and `label`)
+    _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _has_main_memory(self) -> HardwareSpec:
@@ -345,6 +364,17 @@ class HardwareSpec(BaseModel):
         return self
 
     # ----- derived figures (never stored) -------------------------------------------------------------
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """Dotted path -> value of the overrides applied to the spec named `id` ({} for a spec as loaded)."""
+        return dict(self._overrides)
+
+    @property
+    def label(self) -> str:
+        """The id as tables show it: "h200-sxm", or "h200-sxm (+1 override)" for a spec changed by --set."""
+        count = len(self._overrides)
+        return f"{self.id} (+{count} override{'s' if count > 1 else ''})" if count else self.id
+
     @property
     def main_memory_name(self) -> str:
         return next(name for name, level in self.memory.items() if level.kind == "dram")
@@ -381,8 +411,10 @@ class HardwareSpec(BaseModel):
     def matrix_efficiency(self, dtype: str) -> float:
         """Sustained fraction of the matrix peak for `dtype` (the spec's own, else the cross-chip default)."""
         chosen = self.matrix_dtype(dtype) or canonical_dtype(dtype)
-        if chosen in self.matrix.efficiency:
-            return self.matrix.efficiency[chosen]
+        # a block-scaled path with no value of its own runs the MMA of its element format (mxfp8: fp8_e4m3)
+        for key in (chosen, element_format(chosen)):
+            if key in self.matrix.efficiency:
+                return self.matrix.efficiency[key]
         return MATRIX_EFFICIENCY_NARROW if narrow_operands(chosen) else MATRIX_EFFICIENCY_WIDE
 
     def matrix_peak(self, dtype: str) -> float:

@@ -171,11 +171,15 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float, float
 
 def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
                  matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
-                 scaling: BlockScaling | None = None, stream_k: bool = False) -> GemmMapping:
-    """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`."""
+                 scaling: BlockScaling | None = None, stream_k: bool = False,
+                 tile_bytes: float | None = None) -> GemmMapping:
+    """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`.
+
+    `tile_bytes`: the element bytes K slabs are sized by (a block-scaled format's element width: mxfp8 tiles as
+    fp8, its scales, 1/32 of the operand bytes, ride along and are moved at every level); default max(a, b)."""
     cores = hw.compute.cores
     instr = hw.matrix.tile or ((*hw.matrix.systolic, 16) if hw.matrix.systolic else DEFAULT_INSTRUCTION_TILE)
-    elem = max(a_bytes, b_bytes)
+    elem = tile_bytes or max(a_bytes, b_bytes)
     smem, smem_bw, acc_limit, l2_cap, l2_bw, l2_lat = _on_chip(hw)
     bm, bn, bk, stages, split, cluster = _candidates(int(instr[0]), int(instr[1]), float(elem), float(smem),
                                                      float(acc_limit), hw.matrix.cluster_multicast)

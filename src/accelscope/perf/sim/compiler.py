@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ...hardware import HardwareSpec
-from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes, element_format
+from ...hardware.dtypes import canonical_dtype, dtype_bytes, element_bits, element_format
 from ...workload.ops import (
     ELEMENTWISE_OPS,
     FMA_FLOPS,
@@ -239,7 +239,8 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> GemmPlan:
     dtype = hw.matrix_dtype(cost.matrix_dtype or op.dtype)
     if dtype is None:
         raise ValueError(f"{hw.id}: no matrix peak for {op.dtype} or any wider dtype; add matrix.peak.{op.dtype}")
-    elem = max(dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype))
+    # tiles are sized on element width (mxfp8 tiles as fp8_e4m3); a block format's scales ride along in the loads
+    elem = max(element_bits(op.dtype), element_bits(op.b_dtype or op.dtype)) / 8
     if core.systolic:
         bm, bn, bk, stages = _systolic_tile(op, core, elem)
     else:
@@ -743,7 +744,7 @@ def compile_op(op: Op, core: CoreModel, hw: HardwareSpec) -> list[Program]:
 
 
 def low_precision(fmt: str) -> bool:
-    return DTYPE_BITS[canonical_dtype(fmt)] <= 8
+    return element_bits(fmt) <= 8  # block scales do not widen the elements (mxfp8: 8 bits)
 
 
 def flatten(programs: Iterable[Program]) -> list[Instr]:

@@ -307,9 +307,9 @@ def _special(core: CoreModel, ins: Special) -> Cost:
 
 
 def _convert(core: CoreModel, ins: Convert) -> Cost:
-    from ...hardware.dtypes import DTYPE_BITS, canonical_dtype
+    from ...hardware.dtypes import element_bits
 
-    narrow = DTYPE_BITS[canonical_dtype(ins.fmt)] <= LOW_PRECISION_BITS
+    narrow = element_bits(ins.fmt) <= LOW_PRECISION_BITS  # an MX/NVFP4 convert packs its elements to FP8/FP4
     if narrow and not core.native["fp8_convert"]:
         return _vector(core, ins.elements * core.emulation_ops["fp8_convert"])
     return _vector(core, ins.elements / core.convert_per_op)
