@@ -19,7 +19,8 @@ purpose). The checks:
   FP32 vector peak; SRAM banks x bank bytes x ports x clock = the SRAM bandwidth; core.register_file = the
   registers level), within RATIO_TOLERANCE.
 - sustained-clock: compute.sustained_clock is at most compute.clock and not implausibly low.
-- hierarchy: chip-total bandwidth does not grow outward, capacity does not shrink outward.
+- hierarchy: chip-total bandwidth does not grow outward, capacity does not shrink outward (between chip-wide
+  levels); a chip scratchpad (`scope: chip` SRAM) sits beside the chain and must be faster than main memory.
 - capacity: on-chip memory is smaller than main memory; one chip-wide SRAM at most (only the first is modelled).
 - peak-ratios: narrower formats are 1-2x the next wider one (fp8 = 2 x bf16 on NVIDIA and AMD parts since
   Hopper / CDNA3; tf32 = bf16 / 2; fp4 = 2 x fp8 on Blackwell); fp16 = bf16; a block-scaled format runs at its
@@ -131,21 +132,23 @@ def _accumulator_budget(hw: HardwareSpec) -> float:
 
 
 def _sram_feed(hw: HardwareSpec) -> list[Finding]:
-    level = next(((n, lv) for n, lv in hw.memory.items() if lv.kind == "sram" and lv.scope == "core"), None)
-    if level is None or hw.matrix.systolic or not hw.matrix.peak:
+    core = next((n for n, lv in hw.memory.items() if lv.kind == "sram" and lv.scope == "core"), None)
+    name = core or hw.scratchpad_name  # without a core SRAM, each core's share of the chip scratchpad
+    if name is None or hw.matrix.systolic or not hw.matrix.peak:
         return []
-    name, sram = level
+    bandwidth = hw.level_total(name)[1] / hw.compute.cores
     dtype = max(hw.matrix.peak, key=lambda d: (hw.matrix.peak[d] * element_bits(d), hw.matrix.peak[d]))
     per_flop, tile = sram_bytes_per_flop(hw, element_bits(dtype) / 8)
     core_rate = hw.matrix.peak[dtype] / hw.compute.cores
     need = core_rate * per_flop
-    ratio = sram.bandwidth / need
+    ratio = bandwidth / need
     verdict = "feeds it" if ratio >= 1 - 1e-3 else f"feeds {ratio:.0%} of it: GEMMs are SRAM-bound"
     fix = "" if ratio >= 1 - 1e-3 else f"; memory.{name}.bandwidth >= {_fmt(need, 'bandwidth')} would feed it"
     return [Finding("sram-feed", ratio >= 1 - 1e-3,
                     f"{dtype} MMAs at {_fmt(core_rate, 'flops')} per {hw.compute.core_name} on a {tile[0]}x{tile[1]} "
                     f"tile move {per_flop * 1e3:.2f} B per kFLOP through SRAM = {_fmt(need, 'bandwidth')}; "
-                    f"memory.{name}.bandwidth {_fmt(sram.bandwidth, 'bandwidth')} {verdict}{fix}")]
+                    f"memory.{name}.bandwidth{'' if core else ' / cores'} {_fmt(bandwidth, 'bandwidth')} "
+                    f"{verdict}{fix}")]
 
 
 # ----- per-core figures vs chip figures ---------------------------------------------------------------------
@@ -193,7 +196,9 @@ def _hierarchy(hw: HardwareSpec) -> list[Finding]:
     """Bandwidth over every step outward; capacity only between chip-wide levels (the cores' private SRAMs
     together may hold more than a shared L2: MI355X's 256 x 160 KiB of LDS = 40 MiB against 32 MiB of L2)."""
     out = []
-    levels = [(name, *hw.level_total(name), lv.scope) for name, lv in hw.memory.items() if lv.kind != "host"]
+    pad = hw.scratchpad_name  # beside the chain, not in it: a second home for data (HardwareSpec.memory_seconds)
+    levels = [(name, *hw.level_total(name), lv.scope) for name, lv in hw.memory.items()
+              if lv.kind != "host" and name != pad]
     for (inner, inner_cap, inner_bw, scope), (outer, outer_cap, outer_bw, _) in itertools.pairwise(levels):
         ok_bw = outer_bw <= inner_bw * (1 + 1e-9)
         out.append(Finding("hierarchy", ok_bw, f"chip bandwidth {inner} {_fmt(inner_bw, 'bandwidth')} -> {outer} "
@@ -204,6 +209,11 @@ def _hierarchy(hw: HardwareSpec) -> list[Finding]:
         if not ok_cap:
             out.append(Finding("hierarchy", False, f"chip capacity {inner} {_fmt(inner_cap, 'bytes')} -> {outer} "
                                                    f"{_fmt(outer_cap, 'bytes')}: shrinks outward"))
+    if pad is not None:
+        pad_bw, dram_bw = hw.memory[pad].bandwidth, hw.hbm_bandwidth
+        out.append(Finding("hierarchy", pad_bw > dram_bw, f"scratchpad {pad} {_fmt(pad_bw, 'bandwidth')} vs main "
+                           f"memory {_fmt(dram_bw, 'bandwidth')}" + ("" if pad_bw > dram_bw else
+                                                                     ": a scratchpad no faster than DRAM")))
     return out
 
 

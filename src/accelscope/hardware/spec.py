@@ -395,6 +395,56 @@ class HardwareSpec(BaseModel):
                 return name if nbytes <= CACHE_RESIDENT_FRACTION * self.level_total(name)[0] else None
         return None
 
+    @property
+    def scratchpad_name(self) -> str | None:
+        """The chip-wide SRAM (kind: sram, scope: chip; a software-managed scratchpad that can hold weights, as on
+        SRAM-heavy designs), or None. Only the first is modelled (`accelscope hw check` warns about a second)."""
+        return next((n for n, lv in self.memory.items() if lv.kind == "sram" and lv.scope == "chip"), None)
+
+    def core_sram(self) -> tuple[float, float] | None:
+        """(capacity B, bandwidth B/s) one core works out of: its `scope: core` SRAM, else its share of a chip
+        scratchpad (capacity / cores, bandwidth / cores), else None (the models then use their own defaults)."""
+        for level in self.memory.values():
+            if level.kind == "sram" and level.scope == "core":
+                return level.capacity, level.bandwidth * level.efficiency
+        pad = self.scratchpad_name
+        if pad is None:
+            return None
+        level = self.memory[pad]
+        return level.capacity / self.compute.cores, level.bandwidth * level.efficiency / self.compute.cores
+
+    def scratchpad_share(self, working_set: float, achievable: bool = True) -> float:
+        """Share of an op's working set (its operands and results, bytes) held in the chip scratchpad: the share
+        that balances the scratchpad's stream against main memory's, at most what fits (0 without one):
+            f = min(capacity / working_set, s / (s + d))      s, d: scratchpad and main-memory bandwidth
+        The placement software would choose: streaming both at once, a larger share would wait on the scratchpad
+        and a smaller one on DRAM; the rest of the working set streams from main memory."""
+        pad = self.scratchpad_name
+        if pad is None or working_set <= 0:
+            return 0.0
+        level, dram = self.memory[pad], self.main_memory
+        s = level.bandwidth * (level.efficiency if achievable else 1.0)
+        d = dram.bandwidth * (dram.efficiency if achievable else 1.0)
+        return min(level.capacity / working_set, s / (s + d))
+
+    def memory_seconds(self, read: float, written: float, working_set: float, achievable: bool = True) -> float:
+        """Seconds to move `read` + `written` bytes of an op whose working set is `working_set` bytes between the
+        cores and where its data lives: main memory (at its achievable rate and write cost; nominal rate and no
+        write penalty with achievable=False, the roofline's), and for the share f of the working set a chip
+        scratchpad holds (`scratchpad_share`), that scratchpad, both streaming at once:
+            time = max(f (read + written) / s, (1 - f) (read + written x write_cost) / d)"""
+        dram = self.main_memory
+        share = self.scratchpad_share(working_set, achievable)
+        if achievable:
+            dram_time = (1 - share) * dram.transfer_seconds(read, written)
+        else:
+            dram_time = (1 - share) * (read + written) / dram.bandwidth
+        if not share:
+            return dram_time
+        level = self.memory[self.scratchpad_name]  # type: ignore[index]
+        pad_time = share * (read + written) / (level.bandwidth * (level.efficiency if achievable else 1.0))
+        return (pad_time + dram_time + abs(pad_time - dram_time)) / 2  # the max, for numbers and numpy arrays
+
     def level_total(self, name: str) -> tuple[float, float]:
         """(capacity B, bandwidth B/s) of a memory level for the whole chip."""
         level = self.memory[name]

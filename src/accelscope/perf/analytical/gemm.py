@@ -165,6 +165,8 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float, float
             l2_cap, l2_bw = hw.level_total(name)
             l2_bw *= level.efficiency
             l2_lat = level.latency or 0.0
+    if smem is None and hw.core_sram():  # no core SRAM: each core works out of its share of a chip scratchpad
+        smem, smem_bw = hw.core_sram()  # type: ignore[misc]
     smem = smem or 64 * 1024.0
     return smem, smem_bw, acc or smem, l2_cap, l2_bw, l2_lat
 
@@ -220,7 +222,8 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     fits_l2 = (a_total + b_total) <= CACHE_RESIDENT_FRACTION * l2_cap  # both operands stay resident
     hbm_bytes = np.where(fits_l2, a_total + b_total, streamed)
     c_total = batch * m * n * c_bytes
-    hbm_time = (hbm_bytes + c_total * hbm.write_cost) / hbm_bw
+    # main memory, and a chip scratchpad's share of the working set streaming at once (HardwareSpec.memory_seconds)
+    hbm_time = hw.memory_seconds(hbm_bytes, c_total, a_total + b_total + c_total)
 
     slab_time = (bm * a_bytes + bn * b_bytes) * bk / (hbm_bw / active)
     prologue = (hbm.latency or 0.0) + l2_lat + (stages - 1) * slab_time

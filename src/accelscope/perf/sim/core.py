@@ -169,8 +169,13 @@ def _sram(hw: HardwareSpec, derived: dict[str, str]) -> tuple[float, float]:
     """(capacity B, bytes per cycle) of the core's scratchpad / shared memory."""
     micro = hw.core
     level = next((lv for lv in hw.memory.values() if lv.kind == "sram" and lv.scope == "core"), None)
+    pad = hw.scratchpad_name
     if level is not None:
         capacity, bpc = level.capacity, level.bandwidth / hw.compute.clock
+    elif pad is not None:  # no per-core SRAM: each core works out of its share of the chip scratchpad
+        capacity, bandwidth = hw.level_total(pad)
+        capacity, bpc = capacity / hw.compute.cores, bandwidth / hw.compute.cores / hw.compute.clock
+        derived["sram"] = f"memory.{pad} / {hw.compute.cores} cores (the spec has no core SRAM level)"
     else:
         capacity = 16 * 2**20 if hw.kind in ("tpu", "systolic", "npu") else 64 * 1024.0
         bpc = DEFAULT_SRAM_BYTES_PER_CYCLE
