@@ -282,7 +282,9 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__
     from ..hardware.check import SpecWarning
 
     label = "warning" if issubclass(category, SpecWarning) else category.__name__
-    Console(stderr=True).print(f"[yellow]{label}:[/] {message}", highlight=False, soft_wrap=True, markup=False)
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[yellow]{label}:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":
