@@ -12,9 +12,11 @@ purpose). The checks:
   operand is re-read: asynchronous MMAs (wgmma, tcgen05) are issued per instruction row block, so B is read
   BM / m_instr times and A once; synchronous ones (mma.sync, MFMA) per warp tile of at most 64 x 64 (CUTLASS's
   default warp shapes: 2 x 2 warps up to 128 x 128 outputs). The check takes the best tile that the instruction
-  allows (edges multiples of the instruction, at most 256, fp32 accumulators in half the register file, or in
-  the SRAM when the spec gives no register level), and the dtype that needs the most bytes per second (peak x
-  element bytes). Systolic arrays are fed by their own shift registers and skipped.
+  allows among the analytical search's edges (16-256, multiples of the instruction; fp32 accumulators in half a
+  `registers` level, else in the SRAM, as the analytical model budgets them), the MMA rate the estimates use
+  (peak x sustained fraction, `HardwareSpec.matrix_efficiency`) and the dtype that needs the most bytes per
+  second. A warning therefore means the analytical level prices that dtype's large GEMMs as SRAM-bound. Systolic
+  arrays are fed by their own shift registers and skipped.
 - per-core-vs-chip: figures given both per core and for the chip agree (vector lanes x cores x 2 x clock = the
   FP32 vector peak; SRAM banks x bank bytes x ports x clock = the SRAM bandwidth; core.register_file = the
   registers level), within RATIO_TOLERANCE.
@@ -40,7 +42,8 @@ from .spec import HardwareSpec
 from .units import format_quantity
 
 RATIO_TOLERANCE = 0.10  # per-core x cores vs chip figures: quoted clocks and rounding differ by a few per cent
-TILE_LIMIT = 256  # largest CTA tile edge production GEMM libraries ship (CUTLASS 3, hipBLASLt)
+# CTA tile edges the analytical GEMM's search tries (perf/analytical/gemm.py TILE_EDGES: CUTLASS 3's 64-256)
+TILE_EDGES = (16, 32, 64, 128, 256)
 ACC_BYTES = 4  # fp32 accumulators
 WARP_TILE = 64  # synchronous MMAs: operands staged per warp tile of at most 64 x 64 (CUTLASS default warp shape)
 MIN_SUSTAINED = 0.5  # a clock under load below half the quoted one is more likely a typo than a power limit
@@ -109,8 +112,8 @@ def sram_bytes_per_flop(hw: HardwareSpec, elem_bytes: float) -> tuple[float, tup
     budget = _accumulator_budget(hw)
     share = 0.5 if hw.matrix.paired_cores else 1.0
     best = (math.inf, (instr_m, instr_n))
-    for bm in range(instr_m, max(TILE_LIMIT, instr_m) + 1, instr_m):
-        for bn in range(instr_n, max(TILE_LIMIT, instr_n) + 1, instr_n):
+    for bm in [e for e in TILE_EDGES if e % instr_m == 0] or [instr_m]:
+        for bn in [e for e in TILE_EDGES if e % instr_n == 0] or [instr_n]:
             if bm * bn * ACC_BYTES > budget and (bm, bn) != (instr_m, instr_n):
                 continue
             written = bm + share * bn
@@ -124,11 +127,13 @@ def sram_bytes_per_flop(hw: HardwareSpec, elem_bytes: float) -> tuple[float, tup
 
 
 def _accumulator_budget(hw: HardwareSpec) -> float:
-    registers = hw.core.register_file or next(
-        (lv.capacity for lv in hw.memory.values() if lv.kind == "registers" and lv.scope == "core"), None)
+    """Bytes of fp32 accumulators a tile may hold, by the analytical GEMM's rule: half a `registers` memory level,
+    else the core's SRAM (as perf/analytical/gemm.py `_on_chip`)."""
+    registers = next((lv.capacity for lv in hw.memory.values() if lv.kind == "registers" and lv.scope == "core"), None)
     if registers:
         return registers / 2
-    return next((lv.capacity for lv in hw.memory.values() if lv.kind == "sram" and lv.scope == "core"), math.inf)
+    sram = hw.core_sram()
+    return sram[0] if sram else math.inf
 
 
 def _sram_feed(hw: HardwareSpec) -> list[Finding]:
@@ -137,15 +142,19 @@ def _sram_feed(hw: HardwareSpec) -> list[Finding]:
     if name is None or hw.matrix.systolic or not hw.matrix.peak:
         return []
     bandwidth = hw.level_total(name)[1] / hw.compute.cores
-    dtype = max(hw.matrix.peak, key=lambda d: (hw.matrix.peak[d] * element_bits(d), hw.matrix.peak[d]))
+    def sustained(d: str) -> float:  # per core; the clock under load scales SRAM and MMA alike and cancels
+        return hw.matrix.peak[d] * hw.matrix_efficiency(d) / hw.compute.cores
+
+    dtype = max(hw.matrix.peak, key=lambda d: (sustained(d) * element_bits(d), hw.matrix.peak[d]))
     per_flop, tile = sram_bytes_per_flop(hw, element_bits(dtype) / 8)
-    core_rate = hw.matrix.peak[dtype] / hw.compute.cores
+    core_rate = sustained(dtype)
     need = core_rate * per_flop
     ratio = bandwidth / need
-    verdict = "feeds it" if ratio >= 1 - 1e-3 else f"feeds {ratio:.0%} of it: GEMMs are SRAM-bound"
+    verdict = "feeds it" if ratio >= 1 - 1e-3 else f"feeds {ratio:.1%} of it: GEMMs are SRAM-bound"
     fix = "" if ratio >= 1 - 1e-3 else f"; memory.{name}.bandwidth >= {_fmt(need, 'bandwidth')} would feed it"
     return [Finding("sram-feed", ratio >= 1 - 1e-3,
-                    f"{dtype} MMAs at {_fmt(core_rate, 'flops')} per {hw.compute.core_name} on a {tile[0]}x{tile[1]} "
+                    f"{dtype} MMAs at {_fmt(core_rate, 'flops')} per {hw.compute.core_name} (peak x "
+                    f"{hw.matrix_efficiency(dtype):.2f} sustained) on a {tile[0]}x{tile[1]} "
                     f"tile move {per_flop * 1e3:.2f} B per kFLOP through SRAM = {_fmt(need, 'bandwidth')}; "
                     f"memory.{name}.bandwidth{'' if core else ' / cores'} {_fmt(bandwidth, 'bandwidth')} "
                     f"{verdict}{fix}")]
