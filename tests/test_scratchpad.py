@@ -65,6 +65,9 @@ def test_analytical_streaming_op_by_hand():
     est = acs.estimate(op, pad_chip(), level="analytical")
     assert est.breakdown["memory"] == pytest.approx(dram, rel=1e-9)
     assert est.seconds == pytest.approx(dram + 1e-6, rel=1e-9)
+    # the scratchpad's own write cost: at 2 its side takes 0.98826 x (2^27 + 2 x 2^26) / 80e12 = 3.316 us, longer
+    slow_writes = acs.estimate(op, pad_chip(**{"memory.pad.write_cost": 2}), level="analytical")
+    assert slow_writes.breakdown["memory"] == pytest.approx(share * 2**28 / 80e12, rel=1e-9)
 
 
 @pytest.mark.parametrize("level", LEVELS)

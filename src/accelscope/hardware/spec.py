@@ -431,8 +431,9 @@ class HardwareSpec(BaseModel):
         """Seconds to move `read` + `written` bytes of an op whose working set is `working_set` bytes between the
         cores and where its data lives: main memory (at its achievable rate and write cost; nominal rate and no
         write penalty with achievable=False, the roofline's), and for the share f of the working set a chip
-        scratchpad holds (`scratchpad_share`), that scratchpad, both streaming at once:
-            time = max(f (read + written) / s, (1 - f) (read + written x write_cost) / d)"""
+        scratchpad holds (`scratchpad_share`), that scratchpad, both streaming at once (each at its own achievable
+        rate and write cost w):
+            time = max(f (read + written x w_s) / s, (1 - f) (read + written x w_d) / d)"""
         dram = self.main_memory
         share = self.scratchpad_share(working_set, achievable)
         if achievable:
@@ -442,7 +443,10 @@ class HardwareSpec(BaseModel):
         if not share:
             return dram_time
         level = self.memory[self.scratchpad_name]  # type: ignore[index]
-        pad_time = share * (read + written) / (level.bandwidth * (level.efficiency if achievable else 1.0))
+        if achievable:
+            pad_time = share * level.transfer_seconds(read, written)
+        else:
+            pad_time = share * (read + written) / level.bandwidth
         return (pad_time + dram_time + abs(pad_time - dram_time)) / 2  # the max, for numbers and numpy arrays
 
     def level_total(self, name: str) -> tuple[float, float]:
