@@ -227,7 +227,7 @@ def sim_isa_study(
     spec = spec_from(hw, sets)
     rows = isa_study(kernel, spec, vary or [], parse_set_options(arg or []))
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([named({"hw": spec.id, **row}, spec) for row in rows], indent=2))
         return
     table = Table(title=f"ISA study: {rows[0]['op']} on {spec.label} (level=sim)", header_style="bold")
     for col in ("variant", "time", "vs baseline", "bound", "busiest unit", "its top stall"):
