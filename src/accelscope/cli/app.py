@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +15,8 @@ from ..hardware.spec import HardwareSpec
 from ..perf import LevelNotAvailable, estimate
 from ..workload import ops as ir
 from . import render
-from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
+from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
+from .check_cmd import check_command
 
 app = typer.Typer(
     name="accelscope", help="Hardware/software co-design workbench for AI accelerators.",
@@ -59,14 +61,27 @@ def hw_show(
     sources: Annotated[bool, typer.Option("--sources/--no-sources", help="Show where each number is from.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a spec like a datasheet, with derived figures (ridge points, bytes/FLOP, SFU-to-matrix ratio)."""
-    hw = _spec(spec, sets)
+    """Show a spec like a datasheet, with derived figures (ridge points, bytes/FLOP, SFU-to-matrix ratio) and the
+    warnings of `hw check`."""
+    from ..hardware.check import SpecWarning, check_spec
+    from .check_cmd import print_warnings
+
+    with warnings.catch_warnings():  # printed below, with the datasheet
+        warnings.simplefilter("ignore", SpecWarning)
+        hw = _spec(spec, sets)
+    findings = check_spec(hw)
     if as_json:
         from ..hardware.describe import derived_figures
 
-        print(json.dumps({"spec": hw.model_dump(mode="json"), "derived": derived_figures(hw)}, indent=2))
+        checks = [{"check": f.check, "message": f.message, "explained": f.explained} for f in findings if not f.ok]
+        print(json.dumps(named({"spec": hw.model_dump(mode="json"), "derived": derived_figures(hw),
+                                "warnings": checks}, hw), indent=2))
     else:
         render.print_datasheet(console, hw, show_sources=sources)
+        print_warnings(console, findings)
+
+
+hw_app.command("check")(check_command)
 
 
 # ----- estimate ---------------------------------------------------------------------------------------
@@ -255,12 +270,22 @@ USER_ERRORS: tuple[type[Exception], ...] = (SpecError, UnitError, LevelNotAvaila
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: user errors print one message and exit 2, never a traceback."""
+    """Entry point: user errors print one message and exit 2, never a traceback; spec warnings print one line."""
+    warnings.showwarning = _show_warning
     try:
         return app(args=argv, standalone_mode=True)
     except USER_ERRORS as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    from ..hardware.check import SpecWarning
+
+    label = "warning" if issubclass(category, SpecWarning) else category.__name__
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[yellow]{label}:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,3 +25,9 @@ def spec_from(hw: str, sets: list[str] | None) -> HardwareSpec:
     spec = load_hardware(hw)
     overrides = parse_set_options(sets or [])
     return spec.with_overrides(overrides) if overrides else spec
+
+
+def named(record: dict[str, Any], spec: HardwareSpec) -> dict[str, Any]:
+    """A JSON record with the spec's --set overrides next to its "hw" id (one truth: a result never shows the
+    preset's id for a changed spec without saying what changed)."""
+    return {**record, "overrides": spec.overrides} if spec.overrides else record

@@ -12,7 +12,7 @@ from rich.table import Table
 from ..hardware.units import format_quantity as fq
 from ..llm import infer, train
 from ..workload.model_config import list_models, load_model
-from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
+from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
 
 llm_app = typer.Typer(help="LLM serving and training estimates.", no_args_is_help=True)
 console = Console()
@@ -98,9 +98,9 @@ def llm_infer(
               kv_dtype=kv_dtype, level=level, moe_imbalance=moe_imbalance, allreduce=allreduce,
               decode_attention=decode_attention)
     if as_json:
-        print(json.dumps(r.to_dict(), indent=2))
+        print(json.dumps(named(r.to_dict(), spec), indent=2))
         return
-    console.print(f"[bold]{r.model}[/] on {r.devices} x [bold]{spec.name}[/] (tp={tp} pp={pp} ep={ep}), "
+    console.print(f"[bold]{r.model}[/] on {r.devices} x [bold]{spec.name}[/] ({spec.label}, tp={tp} pp={pp} ep={ep}), "
                   f"batch {r.batch}, {input_len} in / {output_len} out, {dtype} weights, {kv_dtype} KV — {level}")
     rows = [("time to first token", fq(r.ttft_s, "time"), r.prefill.bound),
             ("time per output token", fq(r.tpot_s, "time"), r.decode.bound),
@@ -135,9 +135,9 @@ def llm_train(
               global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
               check_memory=check_memory, attention=attention)
     if as_json:
-        print(json.dumps(r.to_dict(), indent=2))
+        print(json.dumps(named(r.to_dict(), spec), indent=2))
         return
-    console.print(f"[bold]{r.model}[/] on {r.devices:,} x [bold]{spec.name}[/] (tp={tp} pp={pp} dp={dp} cp={cp} "
+    console.print(f"[bold]{r.model}[/] on {r.devices:,} x [bold]{spec.name}[/] ({spec.label}, tp={tp} pp={pp} dp={dp} cp={cp} "
                   f"ep={ep} vpp={vpp} zero={zero}), seq {seq_len}, {global_batch} seqs/step, recompute {recompute}")
     rows = [("step time", fq(r.step_s, "time")),
             *((f"  {part.replace('_', ' ')}", f"{fq(seconds, 'time')} ({seconds / r.step_s:.0%})")

@@ -51,7 +51,7 @@ def _source_note(section: Section | None, field: str | None = None) -> str:
 
 def print_datasheet(console: Console, hw: HardwareSpec, show_sources: bool = True) -> None:
     """A datasheet: sections in order, every number with its unit, sources in a dim column."""
-    console.print(f"[bold]{hw.name}[/]  [dim]({hw.id}, {hw.vendor} {hw.kind}{', ' + str(hw.year) if hw.year else ''})[/]")
+    console.print(f"[bold]{hw.name}[/]  [dim]({hw.label}, {hw.vendor} {hw.kind}{', ' + str(hw.year) if hw.year else ''})[/]")
     if hw.description:
         console.print(hw.description)
     table = Table(show_header=True, header_style="bold", expand=False)
@@ -173,7 +173,7 @@ def op_dict(op: Op) -> dict[str, Any]:
 
 
 def print_estimate(console: Console, op: Op, hw: HardwareSpec, est: Estimate, explain: bool = False) -> None:
-    console.print(f"[bold]{op.describe()}[/] on [bold]{hw.name}[/] — level {est.level}")
+    console.print(f"[bold]{op.describe()}[/] on [bold]{hw.name}[/] ({est.hw_label}) — level {est.level}")
     table = Table(show_header=True, header_style="bold")
     table.add_column("resource")
     table.add_column("busy time", justify="right")
@@ -187,7 +187,7 @@ def print_estimate(console: Console, op: Op, hw: HardwareSpec, est: Estimate, ex
         table.add_row(f"[{style}]{resource}[/]" if style else resource, fq(seconds, "time"), f"{bar} {share:.0%}")
     console.print(table)
     console.print(
-        f"time [bold]{fq(est.seconds, 'time')}[/], bound by [bold]{est.bound}[/]; "
+        f"time [bold]{fq(est.seconds, 'time')}[/], bound by [bold]{est.bound_label}[/]; "
         f"{est.flops / 1e9:,.2f} GFLOP at {fq(est.achieved_flops, 'flops')}, "
         f"{fq(est.bytes, 'bytes')} moved at {fq(est.achieved_bandwidth, 'bandwidth')}"
     )
@@ -213,6 +213,7 @@ def explain_lines(est: Estimate) -> list[str]:
     mapping = d.pop("mapping", None)
     if mapping:
         m = mapping
+        d.pop("memory_level", None)  # said once, in the bound below
         lines += [
             f"mapping: CTA tile {m['block_m']}x{m['block_n']}x{m['block_k']}, {m['stages']} pipeline stages, "
             f"split-K {m['split_k']}, cluster multicast {m['cluster']}",
@@ -222,7 +223,7 @@ def explain_lines(est: Estimate) -> list[str]:
             f"{fq(m['sram_bytes'], 'bytes')} per tile ({fq(m['sram_seconds'], 'time')}); matrix busy "
             f"{fq(m['mma_seconds'], 'time')}",
             f"overheads: prologue {fq(m['prologue_seconds'], 'time')}, epilogue {fq(m['epilogue_seconds'], 'time')}, "
-            f"split-K reduction {fq(m['reduction_seconds'], 'time')}; bound by {m['bound']}",
+            f"split-K reduction {fq(m['reduction_seconds'], 'time')}; bound by {est.bound_label}",
         ]
     lines += [f"{key.replace('_seconds', '_time').replace('_', ' ')}: {_detail_value(key, value)}"
               for key, value in d.items()]

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
+from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
 
 
 def sensitivity_command(
@@ -62,11 +62,12 @@ def sensitivity_command(
         paths = [png_tornado(v, m, out / f"tornado_{m.replace('.', '_')}.png") for m, v in values.items() if v]
         write_html([plotly_tornado(v, m) for m, v in values.items() if v], "sensitivity", out / "figures.html")
     if as_json:
-        print(json.dumps({"base": spec.base, "level": spec.level, "step": step, "elasticity": values}, indent=2))
+        record = {"base": spec.base, "level": spec.level, "step": step, "elasticity": values}
+        print(json.dumps(named(record, base) if base is not None else record, indent=2))
         return
     console = Console()
     for name, table_values in values.items():
-        table = Table(title=f"elasticity of {name} on {spec.base} ({spec.level})", header_style="bold")
+        table = Table(title=f"elasticity of {name} on {base.label if base is not None else spec.base} ({spec.level})", header_style="bold")
         table.add_column("parameter")
         table.add_column("elasticity", justify="right")
         table.add_column("meaning")

@@ -14,7 +14,7 @@ from ..perf.sim import chrome_trace, core_model, simulate
 from ..perf.sim.isa import describe
 from ..perf.sim.model import SimResult
 from ..workload import ops as ir
-from .app_options import DtypeOpt, HwOpt, JsonOpt, SetOpt, spec_from
+from .app_options import DtypeOpt, HwOpt, JsonOpt, SetOpt, named, spec_from
 
 sim_app = typer.Typer(help="Cycle-level simulation: tile programs on a core model, traces, ISA studies.",
                       no_args_is_help=True)
@@ -31,7 +31,7 @@ def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bo
         with open(trace, "w") as handle:
             json.dump(chrome_trace(result), handle)
     if as_json:
-        out: dict[str, Any] = result.estimate.to_dict()
+        out: dict[str, Any] = named(result.estimate.to_dict(), spec)
         if show:
             out["program"] = {p.name: [describe(i) for i in p.instrs] for p in result.programs}
         if trace:
@@ -46,8 +46,8 @@ def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bo
 def _print_result(result: SimResult, spec: HardwareSpec, show: bool) -> None:
     est = result.estimate
     d = est.details
-    console.print(f"[bold]{est.op}[/] on {spec.name}: [bold]{est.seconds * 1e6:.2f} µs[/], bound by "
-                  f"[bold]{est.bound}[/]" + (f" ({d['cycles']:.0f} cycles at {d['clock_hz'] / 1e9:.2f} GHz)"
+    console.print(f"[bold]{est.op}[/] on {spec.name} ({spec.label}): [bold]{est.seconds * 1e6:.2f} µs[/], bound by "
+                  f"[bold]{est.bound_label}[/]" + (f" ({d['cycles']:.0f} cycles at {d['clock_hz'] / 1e9:.2f} GHz)"
                                               if "cycles" in d else ""))
     if "sim_fallback" in d:
         console.print(f"[yellow]not simulated:[/] {d['sim_fallback']}")
@@ -227,9 +227,9 @@ def sim_isa_study(
     spec = spec_from(hw, sets)
     rows = isa_study(kernel, spec, vary or [], parse_set_options(arg or []))
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([named({"hw": spec.id, **row}, spec) for row in rows], indent=2))
         return
-    table = Table(title=f"ISA study: {rows[0]['op']} on {spec.id} (level=sim)", header_style="bold")
+    table = Table(title=f"ISA study: {rows[0]['op']} on {spec.label} (level=sim)", header_style="bold")
     for col in ("variant", "time", "vs baseline", "bound", "busiest unit", "its top stall"):
         table.add_column(col, justify="right" if col in ("time", "vs baseline") else "left")
     for r in rows:

@@ -12,12 +12,19 @@ from collections.abc import Callable
 from ..hardware import HardwareSpec, load_hardware
 from .space import SweepSpec
 
-# Parameters a co-design study varies first, as dotted spec paths (only those the spec has are used).
+# Parameters a co-design study varies first, as dotted spec paths (only those the spec has are used). {main}: the
+# main memory level's name; {pad}: the chip scratchpad's (a `scope: chip` SRAM), skipped on chips without one.
 DEFAULT_PARAMETERS = (
-    "memory.{main}.bandwidth", "matrix.peak.bf16", "matrix.peak.fp8_e4m3", "vector.peak.fp32",
-    "sfu.ops_per_clock_per_core.exp2", "memory.l2.bandwidth", "interconnect.scale_up.bandwidth",
-    "runtime.launch_latency",
+    "memory.{main}.bandwidth", "memory.{pad}.bandwidth", "memory.{pad}.capacity", "matrix.peak.bf16",
+    "matrix.peak.fp8_e4m3", "vector.peak.fp32", "sfu.ops_per_clock_per_core.exp2", "memory.l2.bandwidth",
+    "interconnect.scale_up.bandwidth", "runtime.launch_latency",
 )
+
+
+def default_paths(hw: HardwareSpec, templates: tuple[str, ...] = DEFAULT_PARAMETERS) -> list[str]:
+    """The templates filled in for `hw` (a scratchpad template dropped when the chip has none)."""
+    pad = hw.scratchpad_name
+    return [t.format(main=hw.main_memory_name, pad=pad) for t in templates if pad is not None or "{pad}" not in t]
 
 
 def _value(hw: HardwareSpec, path: str) -> float | None:
@@ -33,8 +40,7 @@ def elasticities(metric: Callable[[HardwareSpec], float], hw: HardwareSpec,
                  parameters: tuple[str, ...] = DEFAULT_PARAMETERS, step: float = 0.1) -> dict[str, float]:
     """Elasticity of `metric(hw)` (higher is better or worse, as the caller defines) per parameter."""
     out = {}
-    for template in parameters:
-        path = template.format(main=hw.main_memory_name)
+    for path in default_paths(hw, parameters):
         value = _value(hw, path)
         if value is None or value <= 0:
             continue
@@ -53,8 +59,7 @@ def sweep_elasticities(spec: SweepSpec, parameters: list[str] | None = None, ste
     from .sweep import evaluate_point
 
     hw = base if base is not None else load_hardware(spec.base)
-    paths = parameters or list(dict.fromkeys([*spec.axis_paths(),
-                                               *(p.format(main=hw.main_memory_name) for p in DEFAULT_PARAMETERS)]))
+    paths = parameters or list(dict.fromkeys([*spec.axis_paths(), *default_paths(hw)]))
     metrics = [objective.partition(" ")[2] for objective in spec.objectives]
     out: dict[str, dict[str, float]] = {metric: {} for metric in metrics}
     for path in paths:

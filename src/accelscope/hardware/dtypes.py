@@ -95,6 +95,12 @@ def element_format(dtype: str) -> str:
     return ELEMENT_FORMAT.get(dtype, dtype)
 
 
+def element_bits(dtype: str) -> float:
+    """Bits of one element's encoding, block scales left out (mxfp8: 8, nvfp4: 4): the width that decides a
+    matrix path's rate and sustained fraction. Memory traffic pays `dtype_bytes`, scales included."""
+    return DTYPE_BITS[element_format(dtype)]
+
+
 def wider(a: str, b: str) -> str:
     """The dtype with more bits: the one a mixed-precision matrix product computes in (W4A16 -> bf16)."""
     a, b = canonical_dtype(a), canonical_dtype(b)

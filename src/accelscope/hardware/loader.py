@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .check import warn_if_inconsistent
 from .spec import HardwareSpec
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -68,9 +69,9 @@ def _load_file(path: Path) -> HardwareSpec:
     if not path.is_file():
         raise SpecError(origin, [("", "file not found; pass a preset id or the path to a .yaml spec")])
     data = read_yaml(path, origin)
-    if "base" in data:
-        return _load_overlay(data, origin)
-    return validate_spec(data, origin)
+    spec = _load_overlay(data, origin) if "base" in data else validate_spec(data, origin)
+    warn_if_inconsistent(spec, origin)  # derived consistency checks: SpecWarning, never an error (hw check)
+    return spec
 
 
 def _load_overlay(data: dict[str, Any], origin: str) -> HardwareSpec:
@@ -159,7 +160,10 @@ def apply_overrides(spec: HardwareSpec, overrides: dict[str, Any], origin: str |
     data = spec.model_dump(exclude_none=True)
     for dotted, value in overrides.items():
         _set_path(data, dotted, value, origin or f"{spec.id} --set")
-    return validate_spec(data, origin or f"{spec.id} --set")
+    out = validate_spec(data, origin or f"{spec.id} --set")
+    if "id" not in overrides:  # a new id is a new design; else results name what changed next to the id
+        out._overrides = {**spec.overrides, **copy.deepcopy(overrides)}
+    return out
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any, origin: str) -> None:

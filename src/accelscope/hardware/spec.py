@@ -12,9 +12,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
-from .dtypes import DTYPE_BITS, MATRIX_FALLBACK, VECTOR_FALLBACK, canonical_dtype
+from .dtypes import (
+    DTYPE_BITS,
+    MATRIX_FALLBACK,
+    VECTOR_FALLBACK,
+    canonical_dtype,
+    element_bits,
+    element_format,
+)
 from .units import parse_quantity
 
 
@@ -92,8 +107,9 @@ CACHE_RESIDENT_FRACTION = 0.5
 
 
 def narrow_operands(dtype: str) -> bool:
-    """8-bit or narrower operands: the width MATRIX_EFFICIENCY_NARROW applies to."""
-    return DTYPE_BITS.get(canonical_dtype(dtype), 16) <= 8
+    """8-bit or narrower operands: the width MATRIX_EFFICIENCY_NARROW applies to. A block-scaled format counts its
+    element width (mxfp8: 8 bits, not the 8.25 its scales add to memory traffic): the MMA runs on the elements."""
+    return element_bits(dtype) <= 8
 
 
 class Matrix(Section):
@@ -337,6 +353,9 @@ class HardwareSpec(BaseModel):
     runtime: Runtime
     isa: Isa = Field(default_factory=Isa)
     core: Microarch = Field(default_factory=Microarch)
+    # dotted path -> value of every `with_overrides`/--set applied since the spec got its id (not a spec field:
+    # results name them next to the id, `overrides` and `label`)
+    _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _has_main_memory(self) -> HardwareSpec:
@@ -345,6 +364,17 @@ class HardwareSpec(BaseModel):
         return self
 
     # ----- derived figures (never stored) -------------------------------------------------------------
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """Dotted path -> value of the overrides applied to the spec named `id` ({} for a spec as loaded)."""
+        return dict(self._overrides)
+
+    @property
+    def label(self) -> str:
+        """The id as tables show it: "h200-sxm", or "h200-sxm (+1 override)" for a spec changed by --set."""
+        count = len(self._overrides)
+        return f"{self.id} (+{count} override{'s' if count > 1 else ''})" if count else self.id
+
     @property
     def main_memory_name(self) -> str:
         return next(name for name, level in self.memory.items() if level.kind == "dram")
@@ -365,6 +395,60 @@ class HardwareSpec(BaseModel):
                 return name if nbytes <= CACHE_RESIDENT_FRACTION * self.level_total(name)[0] else None
         return None
 
+    @property
+    def scratchpad_name(self) -> str | None:
+        """The chip-wide SRAM (kind: sram, scope: chip; a software-managed scratchpad that can hold weights, as on
+        SRAM-heavy designs), or None. Only the first is modelled (`accelscope hw check` warns about a second)."""
+        return next((n for n, lv in self.memory.items() if lv.kind == "sram" and lv.scope == "chip"), None)
+
+    def core_sram(self) -> tuple[float, float] | None:
+        """(capacity B, bandwidth B/s) one core works out of: its `scope: core` SRAM, else its share of a chip
+        scratchpad (capacity / cores, bandwidth / cores), else None (the models then use their own defaults)."""
+        for level in self.memory.values():
+            if level.kind == "sram" and level.scope == "core":
+                return level.capacity, level.bandwidth * level.efficiency
+        pad = self.scratchpad_name
+        if pad is None:
+            return None
+        level = self.memory[pad]
+        return level.capacity / self.compute.cores, level.bandwidth * level.efficiency / self.compute.cores
+
+    def scratchpad_share(self, working_set: float, achievable: bool = True) -> float:
+        """Share of an op's working set (its operands and results, bytes) held in the chip scratchpad: the share
+        that balances the scratchpad's stream against main memory's, at most what fits (0 without one):
+            f = min(capacity / working_set, s / (s + d))      s, d: scratchpad and main-memory bandwidth
+        The placement software would choose: streaming both at once, a larger share would wait on the scratchpad
+        and a smaller one on DRAM; the rest of the working set streams from main memory."""
+        pad = self.scratchpad_name
+        if pad is None or working_set <= 0:
+            return 0.0
+        level, dram = self.memory[pad], self.main_memory
+        s = level.bandwidth * (level.efficiency if achievable else 1.0)
+        d = dram.bandwidth * (dram.efficiency if achievable else 1.0)
+        return min(level.capacity / working_set, s / (s + d))
+
+    def memory_seconds(self, read: float, written: float, working_set: float, achievable: bool = True) -> float:
+        """Seconds to move `read` + `written` bytes of an op whose working set is `working_set` bytes between the
+        cores and where its data lives: main memory (at its achievable rate and write cost; nominal rate and no
+        write penalty with achievable=False, the roofline's), and for the share f of the working set a chip
+        scratchpad holds (`scratchpad_share`), that scratchpad, both streaming at once (each at its own achievable
+        rate and write cost w):
+            time = max(f (read + written x w_s) / s, (1 - f) (read + written x w_d) / d)"""
+        dram = self.main_memory
+        share = self.scratchpad_share(working_set, achievable)
+        if achievable:
+            dram_time = (1 - share) * dram.transfer_seconds(read, written)
+        else:
+            dram_time = (1 - share) * (read + written) / dram.bandwidth
+        if not share:
+            return dram_time
+        level = self.memory[self.scratchpad_name]  # type: ignore[index]
+        if achievable:
+            pad_time = share * level.transfer_seconds(read, written)
+        else:
+            pad_time = share * (read + written) / level.bandwidth
+        return (pad_time + dram_time + abs(pad_time - dram_time)) / 2  # the max, for numbers and numpy arrays
+
     def level_total(self, name: str) -> tuple[float, float]:
         """(capacity B, bandwidth B/s) of a memory level for the whole chip."""
         level = self.memory[name]
@@ -381,8 +465,10 @@ class HardwareSpec(BaseModel):
     def matrix_efficiency(self, dtype: str) -> float:
         """Sustained fraction of the matrix peak for `dtype` (the spec's own, else the cross-chip default)."""
         chosen = self.matrix_dtype(dtype) or canonical_dtype(dtype)
-        if chosen in self.matrix.efficiency:
-            return self.matrix.efficiency[chosen]
+        # a block-scaled path with no value of its own runs the MMA of its element format (mxfp8: fp8_e4m3)
+        for key in (chosen, element_format(chosen)):
+            if key in self.matrix.efficiency:
+                return self.matrix.efficiency[key]
         return MATRIX_EFFICIENCY_NARROW if narrow_operands(chosen) else MATRIX_EFFICIENCY_WIDE
 
     def matrix_peak(self, dtype: str) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -45,8 +45,10 @@ class Estimate:
     attribution: Mapping[str, float] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
     parts: tuple[tuple[str, float, Estimate], ...] = ()
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # spec overrides (--set) the hw id does not name
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "overrides", _frozen(self.overrides))
         object.__setattr__(self, "breakdown", _frozen(self.breakdown))
         object.__setattr__(self, "attribution", _frozen(self.attribution))
         object.__setattr__(self, "details", _frozen(self.details))
@@ -57,7 +59,7 @@ class Estimate:
             seconds=self.seconds * count, flops=self.flops * count, bytes=self.bytes * count, bound=self.bound,
             breakdown={k: v * count for k, v in self.breakdown.items()}, level=self.level, op=self.op,
             hw=self.hw, attribution={k: v * count for k, v in self.attribution.items()}, details=self.details,
-            parts=self.parts,
+            parts=self.parts, overrides=self.overrides,
         )
 
     __rmul__ = __mul__
@@ -65,6 +67,19 @@ class Estimate:
     def __add__(self, other: Estimate) -> Estimate:
         """Sequential composition: the second starts when the first ends."""
         return combine([("", 1.0, self), ("", 1.0, other)], name="sum", level=self.level, hw=self.hw)
+
+    @property
+    def hw_label(self) -> str:
+        """The hw id as tables show it: "h200-sxm (+1 override)" when --set changed the spec."""
+        count = len(self.overrides)
+        return f"{self.hw} (+{count} override{'s' if count > 1 else ''})" if count else self.hw
+
+    @property
+    def bound_label(self) -> str:
+        """The limiter as every printer shows it (one truth): the resource, and for memory the spec's level that
+        limits it when the model knows it (`details["memory_level"]`): "memory (smem)", "memory (hbm)"."""
+        level = self.details.get("memory_level")
+        return f"{self.bound} ({level})" if self.bound == "memory" and level else self.bound
 
     @property
     def achieved_flops(self) -> float:
@@ -82,6 +97,8 @@ class Estimate:
             "achieved_flops_per_s": self.achieved_flops, "achieved_bytes_per_s": self.achieved_bandwidth,
             "details": _jsonable(dict(self.details)),
         }
+        if self.overrides:
+            out["overrides"] = _jsonable(dict(self.overrides))
         if parts and self.parts:
             out["parts"] = [{"name": n, "count": c, **e.to_dict(parts=False)} for n, c, e in self.parts]
         return out
@@ -90,8 +107,8 @@ class Estimate:
         return json.dumps(self.to_dict(), indent=2)
 
     def _repr_html_(self) -> str:  # Jupyter
-        rows = [("op", self.op), ("hw", self.hw), ("level", self.level), ("time", f"{self.seconds * 1e6:.2f} µs"),
-                ("bound", self.bound), ("FLOP/s", f"{self.achieved_flops / 1e12:.1f} T"),
+        rows = [("op", self.op), ("hw", self.hw_label), ("level", self.level), ("time", f"{self.seconds * 1e6:.2f} µs"),
+                ("bound", self.bound_label), ("FLOP/s", f"{self.achieved_flops / 1e12:.1f} T"),
                 ("B/s", f"{self.achieved_bandwidth / 1e12:.3f} T")]
         rows += [(f"busy: {k}", f"{v * 1e6:.2f} µs") for k, v in self.breakdown.items() if v]
         body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows)
@@ -122,8 +139,9 @@ def combine(items: list[tuple[str, float, Estimate]], name: str, level: str, hw:
         for key, value in est.attribution.items():
             attribution[key] = attribution.get(key, 0.0) + value * count
     bound = max(attribution, key=lambda k: attribution[k]) if seconds > 0 else "launch"
+    overrides = items[0][2].overrides if items else {}
     return Estimate(seconds=seconds, flops=flops, bytes=nbytes, bound=bound, breakdown=breakdown, level=level,
-                    op=name, hw=hw, attribution=attribution, parts=tuple(items))
+                    op=name, hw=hw, attribution=attribution, parts=tuple(items), overrides=overrides)
 
 
 class LevelNotAvailable(ValueError):
@@ -149,7 +167,7 @@ def available_levels() -> list[str]:
 def estimate(work: Op | Graph, hw: HardwareSpec | str, level: str = "roofline") -> Estimate:
     """Estimate an op or a graph on a chip at one level of detail ("roofline", "analytical", "sim")."""
     spec = load_hardware(hw)
-    model = _model(level)
+    model = _tagged(_model(level))
     if isinstance(work, Graph):
         return _estimate_graph(work, spec, model, level)
     if isinstance(work, Node):
@@ -157,6 +175,16 @@ def estimate(work: Op | Graph, hw: HardwareSpec | str, level: str = "roofline") 
     if not isinstance(work, Op):
         raise TypeError(f"estimate() takes an op or a Graph (got {type(work).__name__})")
     return model(work, spec)
+
+
+def _tagged(model: OpModel) -> OpModel:
+    """The level's model, its estimates naming the spec's overrides (one truth: hw id + what --set changed)."""
+
+    def run(op: Op, spec: HardwareSpec) -> Estimate:
+        est = model(op, spec)
+        return replace(est, overrides=spec.overrides) if spec.overrides else est
+
+    return run
 
 
 def _model(level: str) -> OpModel:
@@ -171,7 +199,7 @@ def estimate_graphs(graphs: Sequence[Graph], hw: HardwareSpec | str, level: str 
     """`estimate` of several graphs on one chip, each distinct op estimated once across all of them (the pipeline
     stages of one model, a forward and its recomputing backward share most of their ops)."""
     spec = load_hardware(hw)
-    model = _model(level)
+    model = _tagged(_model(level))
     cache: dict[Op, Estimate] = {}
     return [_estimate_graph(graph, spec, model, level, cache) for graph in graphs]
 

@@ -6,7 +6,9 @@ time = max(matrix, vector, SFU, main memory, interconnect) + launch latency, whe
   SFU     = special-function ops / (ops per clock per core x cores x clock); a function the chip has no unit
             for runs as a polynomial on the vector unit (SFU_POLYNOMIAL_FLOPS)
   memory  = minimum bytes / main-memory bandwidth (the chip-wide cache's, for an op whose operands are cached
-            and fit: `OpCost.cached`, `HardwareSpec.resident_cache`)
+            and fit: `OpCost.cached`, `HardwareSpec.resident_cache`); on a chip with a scratchpad (a `scope: chip`
+            SRAM) the share of the working set it holds streams from it at the same time
+            (`HardwareSpec.memory_seconds`)
   interconnect = bandwidth floor of the collective (collectives.py)
 It is a lower bound for every other level on the same spec.
 """
@@ -22,12 +24,6 @@ from .estimate import RESOURCES, Estimate, register_level
 # range reduction + a degree-5/6 minimax polynomial + exponent reconstruction, as in common fp32 libm
 # vector kernels (e.g. SLEEF's expf/exp2f, ~10 FMAs). Used for CPUs and for chips without the function.
 SFU_POLYNOMIAL_FLOPS = {"exp2": 12, "log2": 14, "rcp": 6, "rsqrt": 8, "sqrt": 8, "sin": 16, "cos": 16, "tanh": 20}
-
-
-def memory_peak(cost: OpCost, hw: HardwareSpec) -> float:
-    """Peak bandwidth of the level the op's bytes move through: main memory, or the cache holding them."""
-    cache = hw.resident_cache(cost.bytes) if cost.cached else None
-    return hw.level_total(cache)[1] if cache else hw.hbm_bandwidth
 
 
 def resource_times(cost: OpCost, hw: HardwareSpec) -> dict[str, float]:
@@ -46,7 +42,10 @@ def resource_times(cost: OpCost, hw: HardwareSpec) -> dict[str, float]:
             vector += count * SFU_POLYNOMIAL_FLOPS[function] / vector_peak
         else:
             sfu += count / rate
-    memory = cost.bytes / memory_peak(cost, hw)
+    cache = hw.resident_cache(cost.bytes) if cost.cached else None
+    # main memory, and the share of the working set a chip scratchpad holds, at nominal rates
+    memory = cost.bytes / hw.level_total(cache)[1] if cache else hw.memory_seconds(cost.bytes, 0.0, cost.bytes,
+                                                                                   achievable=False)
     comm = collective_floor(cost.comm_kind, cost.comm_bytes, cost.comm_group, hw,
                                                  cost.comm_stride).seconds if cost.comm_kind else 0.0
     return {"matrix": matrix, "vector": vector, "sfu": sfu, "memory": memory, "interconnect": comm}

@@ -77,7 +77,7 @@ def masked_mha(op: Attention, hw: HardwareSpec) -> Estimate:
     kv_width = dtype_bytes(op.kv_dtype or op.dtype)
     kv_bytes = op.batch * kv_heads * keys * (op.head_dim + dv) * kv_width
     hbm = hw.main_memory
-    dram = hbm.transfer_seconds(cost.bytes_read, cost.bytes_written)
+    dram = hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes)  # a chip scratchpad's share too
     l2_bw, _ = _chip_cache(hw)
     l2 = group * kv_bytes / l2_bw if l2_bw else group * dram
     scores = op.batch * op.heads * keys
@@ -165,7 +165,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     unit_overhead = (hbm.latency or 0.0) + tile_bytes[op.phase] * width / (hbm.bandwidth * hbm.efficiency / active)
     # waves of units; the last wave waits for its longest unit (causal: the query block on the diagonal)
     compute = (waves - 1) * (mean * pair_time + unit_overhead) + longest * pair_time + unit_overhead
-    memory = hbm.transfer_seconds(cost.bytes_read, cost.bytes_written) + (hbm.latency or 0.0)
+    memory = hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes) + (hbm.latency or 0.0)
     combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
     seconds = max(compute, memory) + combine
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,

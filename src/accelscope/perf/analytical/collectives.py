@@ -26,8 +26,8 @@ def collective(op: Collective, hw: HardwareSpec) -> Estimate:
     custom = _custom_allreduce(op, hw)
     link, algorithm = custom if custom else collective_seconds(op.op, op.bytes, op.group, hw, op.stride,
                                                                op.algorithm)
-    hbm = hw.main_memory
-    memory = hbm.transfer_seconds(cost.bytes_read, cost.bytes_written)  # the buffers are read and written locally too
+    # the buffers are read and written locally too (a chip scratchpad holds its share)
+    memory = hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes)
     return _estimate(op, hw, {"interconnect": link, "memory": memory}, max(link, memory), cost,
                      {"algorithm": algorithm})
 

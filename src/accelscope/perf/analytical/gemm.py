@@ -165,17 +165,23 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float, float
             l2_cap, l2_bw = hw.level_total(name)
             l2_bw *= level.efficiency
             l2_lat = level.latency or 0.0
+    if smem is None and hw.core_sram():  # no core SRAM: each core works out of its share of a chip scratchpad
+        smem, smem_bw = hw.core_sram()  # type: ignore[misc]
     smem = smem or 64 * 1024.0
     return smem, smem_bw, acc or smem, l2_cap, l2_bw, l2_lat
 
 
 def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
                  matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
-                 scaling: BlockScaling | None = None, stream_k: bool = False) -> GemmMapping:
-    """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`."""
+                 scaling: BlockScaling | None = None, stream_k: bool = False,
+                 tile_bytes: float | None = None) -> GemmMapping:
+    """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`.
+
+    `tile_bytes`: the element bytes K slabs are sized by (a block-scaled format's element width: mxfp8 tiles as
+    fp8, its scales, 1/32 of the operand bytes, ride along and are moved at every level); default max(a, b)."""
     cores = hw.compute.cores
     instr = hw.matrix.tile or ((*hw.matrix.systolic, 16) if hw.matrix.systolic else DEFAULT_INSTRUCTION_TILE)
-    elem = max(a_bytes, b_bytes)
+    elem = tile_bytes or max(a_bytes, b_bytes)
     smem, smem_bw, acc_limit, l2_cap, l2_bw, l2_lat = _on_chip(hw)
     bm, bn, bk, stages, split, cluster = _candidates(int(instr[0]), int(instr[1]), float(elem), float(smem),
                                                      float(acc_limit), hw.matrix.cluster_multicast)
@@ -216,7 +222,8 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     fits_l2 = (a_total + b_total) <= CACHE_RESIDENT_FRACTION * l2_cap  # both operands stay resident
     hbm_bytes = np.where(fits_l2, a_total + b_total, streamed)
     c_total = batch * m * n * c_bytes
-    hbm_time = (hbm_bytes + c_total * hbm.write_cost) / hbm_bw
+    # main memory, and a chip scratchpad's share of the working set streaming at once (HardwareSpec.memory_seconds)
+    hbm_time = hw.memory_seconds(hbm_bytes, c_total, a_total + b_total + c_total)
 
     slab_time = (bm * a_bytes + bn * b_bytes) * bk / (hbm_bw / active)
     prologue = (hbm.latency or 0.0) + l2_lat + (stages - 1) * slab_time

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ...hardware import HardwareSpec
-from ...hardware.dtypes import canonical_dtype, dtype_bytes, element_format
+from ...hardware.dtypes import canonical_dtype, dtype_bytes, element_bits, element_format
 from ...workload.ops import (
     Gemm,
     GroupedGemm,
@@ -54,6 +54,11 @@ def block_scaling(op: Gemm | GroupedGemm, hw: HardwareSpec,
     return scaling, "; ".join(reasons)
 
 
+def _tile_bytes(op: Gemm | GroupedGemm) -> float:
+    """Element bytes the tile search sizes slabs by: a block format's element width (mxfp8 tiles as fp8_e4m3)."""
+    return max(element_bits(op.dtype), element_bits(op.b_dtype or op.dtype)) / 8
+
+
 def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
     a_bytes = dtype_bytes(op.dtype)
@@ -62,15 +67,27 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     scaling, why = block_scaling(op, hw, cost)
     peak = hw.matrix_peak(cost.matrix_dtype) * hw.matrix_efficiency(cost.matrix_dtype)
     mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, peak, hw, shared_b=op.shared_b,
-                           scaling=scaling, stream_k=op.schedule == "stream-k")
+                           scaling=scaling, stream_k=op.schedule == "stream-k", tile_bytes=_tile_bytes(op))
     seconds = gemm_seconds(mapping)
     busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds,
                                                          mapping.sram_seconds), "vector": mapping.vector_seconds}
-    details = {"mapping": mapping.as_dict(), "matrix_dtype": hw.matrix_dtype(cost.matrix_dtype)}
+    # one truth: the estimate's bound is the resource ("memory"); which level of it limits is memory_level
+    mapped = {k: v for k, v in mapping.as_dict().items() if k != "bound"}
+    details: dict[str, object] = {"mapping": mapped, "matrix_dtype": hw.matrix_dtype(cost.matrix_dtype)}
     if why:
         details["block_scaling"] = why
     bound = "memory" if mapping.bound in ("l2", "sram") else mapping.bound
+    if bound == "memory":
+        details["memory_level"] = _memory_level(hw, mapping.bound)
     return _estimate(op, hw, busy, seconds, cost, details, bound)
+
+
+def _memory_level(hw: HardwareSpec, limiter: str) -> str:
+    """The spec's name of the memory level a GEMM mapping is bound by ("sram": the core's, "l2": the chip cache,
+    "memory": main memory)."""
+    kind, scope = {"sram": ("sram", "core"), "l2": ("cache", "chip")}.get(limiter, ("dram", "chip"))
+    return next((name for name, lv in hw.memory.items() if lv.kind == kind and lv.scope == scope),
+                hw.main_memory_name)
 
 
 def grouped_gemm(op: GroupedGemm, hw: HardwareSpec) -> Estimate:
@@ -83,7 +100,8 @@ def grouped_gemm(op: GroupedGemm, hw: HardwareSpec) -> Estimate:
     seconds = mma = memory = vector = 0.0
     parts = []
     for m, count in grouped_rows(op.rows):
-        mapping = gemm_mapping(m, op.n, op.k, count, a_bytes, b_bytes, c_bytes, peak, hw, scaling=scaling)
+        mapping = gemm_mapping(m, op.n, op.k, count, a_bytes, b_bytes, c_bytes, peak, hw, scaling=scaling,
+                               tile_bytes=_tile_bytes(op))
         seconds += gemm_seconds(mapping)
         mma += mapping.mma_seconds
         memory += max(mapping.hbm_seconds, mapping.l2_seconds, mapping.sram_seconds)

@@ -83,9 +83,10 @@ def _phased(op: Softmax, kernel: StreamingKernel, hw: HardwareSpec, source: str,
     elements = op.rows * op.cols
     size = elements * dtype_bytes(op.dtype)  # the whole input (and output) matrix
     l2_bw, _ = _chip_cache(hw)
-    first_read, write = _transfer_seconds(hw, source, size, 0.0), _transfer_seconds(hw, source, 0.0, size)
+    first_read, write = (_transfer_seconds(hw, source, size, 0.0, 2 * size),
+                         _transfer_seconds(hw, source, 0.0, size, 2 * size))
     reread = size / l2_bw if (l2_bw and rereads_hit_cache(op, kernel, hw)) else _transfer_seconds(
-        hw, hw.main_memory_name, size, 0.0)
+        hw, hw.main_memory_name, size, 0.0, 2 * size)
     instruction_rate = hw.vector_peak("fp32") * hw.compute.clock_ratio / FMA_FLOPS  # FP32 instructions per second
     phases, busy, seen = [], {"memory": 0.0, "vector": 0.0, "sfu": 0.0}, False
     for phase in kernel.phases:
@@ -103,11 +104,13 @@ def _phased(op: Softmax, kernel: StreamingKernel, hw: HardwareSpec, source: str,
     return _estimate(op, hw, busy, seconds, op.cost(), {**details, "phase_seconds": phases})
 
 
-def _transfer_seconds(hw: HardwareSpec, level_name: str, read: float, written: float) -> float:
-    """Seconds to move these bytes through a memory level: main memory at its read efficiency and write cost, a
-    cache at its achievable bandwidth for both."""
+def _transfer_seconds(hw: HardwareSpec, level_name: str, read: float, written: float,
+                      working_set: float | None = None) -> float:
+    """Seconds to move these bytes through a memory level: main memory at its read efficiency and write cost (and
+    a chip scratchpad's share of the working set, default read + written: HardwareSpec.memory_seconds), a cache
+    at its achievable bandwidth for both."""
     if level_name == hw.main_memory_name:
-        return hw.main_memory.transfer_seconds(read, written)
+        return hw.memory_seconds(read, written, read + written if working_set is None else working_set)
     return (read + written) / (hw.level_total(level_name)[1] * hw.memory[level_name].efficiency)
 
 
@@ -116,7 +119,8 @@ def _stream_source(cost: OpCost, hw: HardwareSpec) -> tuple[str, float, float]:
     cached op's working set."""
     cache = hw.resident_cache(cost.bytes) if cost.cached else None
     name = cache or hw.main_memory_name
-    return name, _transfer_seconds(hw, name, cost.bytes_read, cost.bytes_written), hw.memory[name].latency or 0.0
+    return (name, _transfer_seconds(hw, name, cost.bytes_read, cost.bytes_written, cost.bytes),
+            hw.memory[name].latency or 0.0)
 
 
 def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: HardwareSpec,
@@ -135,7 +139,7 @@ def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: Hardw
     reread_dram = reread_l2 = 0.0
     if reread_bytes and not rereads_hit_cache(op, kernel, hw):  # the row left L2 before its second pass
         l2_latency = read_latency
-        reread_dram = hw.main_memory.transfer_seconds(reread_bytes, 0.0)
+        reread_dram = hw.memory_seconds(reread_bytes, 0.0, bytes_read)
     elif l2_bw:
         reread_l2 = reread_bytes / l2_bw
     threads = hw.compute.max_threads_per_core

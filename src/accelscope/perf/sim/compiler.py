@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ...hardware import HardwareSpec
-from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes, element_format
+from ...hardware.dtypes import canonical_dtype, dtype_bytes, element_bits, element_format
 from ...workload.ops import (
     ELEMENTWISE_OPS,
     FMA_FLOPS,
@@ -40,6 +40,7 @@ from ...workload.ops import (
     streaming_kernel,
 )
 from ..analytical.gemm import grouped_rows
+from ..analytical.matmul import block_scaling
 from ..analytical.streaming import rereads_hit_cache
 from .core import CoreModel
 from .engine import Program
@@ -177,6 +178,23 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
     # into a bf16 MMA): isa.dequantize_ops lane slots per element on the vector unit, as at the analytical level
     convert_ops = hw.dequantize_flops(plan.dtype) / FMA_FLOPS
     convert_a, convert_b = (element_format(d) != element_format(plan.dtype) for d in (op.dtype, op.b_dtype or op.dtype))
+    # block scales applied outside the MMA (MX/NVFP4 on a chip without a block-scaled rate, FP8 with FP32 block
+    # scales): each K block's partial sums are scaled into an FP32 master accumulator on the vector unit, as at the
+    # analytical level (matmul.block_scaling). Asynchronous MMAs (warp specialization, DeepGEMM) accumulate each
+    # slab into one of two fresh accumulators that promotion warps drain while the next slab runs; synchronous ones
+    # are promoted by the warps that issue them, between MMAs.
+    scaling, _ = block_scaling(op, hw)
+    promote = scaling.promote_every if scaling else 0
+    split_acc = bool(promote) and hw.matrix.async_overlap
+
+    def promotion(i: int, s: int, acc: str) -> tuple[tuple[str, ...], list[Instr]]:
+        """(buffers the slab's MMA reads besides its operands, its promotion instructions)."""
+        blocks = math.ceil(slab_k / promote)
+        elements, ops = plan.block_m * plan.block_n * blocks, Gemm.PROMOTION_FLOPS / FMA_FLOPS
+        if split_acc:
+            part = f"t{i % 2}.{s % 2}"
+            return (), [VecOp((part, acc) if s else (part,), (acc,), f"promote tile {i} k{s}", "fma", elements, ops)]
+        return ((acc,) if s else ()), [VecOp((acc,), (acc,), f"promote tile {i} k{s}", "fma", elements, ops)]
 
     def unit(i: int, active: int) -> list[Step]:
         mt, first_in_row = order(i)
@@ -203,8 +221,15 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
                 work.append(VecOp((b_in,), (f"bc{slot}",), f"convert B to {plan.dtype}", "convert",
                                   slab_k * plan.block_n, convert_ops))
                 b_in = f"bc{slot}"
-            reads = (a_in, b_in) + ((acc,) if s else ())
-            work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype))
+            if promote:
+                chained, promoting = promotion(i, s, acc)
+                mma_out = f"t{i % 2}.{s % 2}" if split_acc else acc
+                work.append(Mma((a_in, b_in, *chained), (mma_out,), f"mma tile {i} k{s}", plan.block_m, plan.block_n,
+                                slab_k, plan.dtype))
+                work.extend(promoting)
+            else:
+                reads = (a_in, b_in) + ((acc,) if s else ())
+                work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype))
             if s == plan.k_steps - 1:
                 elements = plan.block_m * plan.block_n
                 work.append(Convert((acc,), (c,), f"epilogue tile {i}", c_dtype, elements))
@@ -212,7 +237,7 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
             steps.append(Step(tuple(loads), tuple(work)))
         return steps
 
-    per_unit = plan.k_steps * (3 + convert_a + convert_b) + 2
+    per_unit = plan.k_steps * (3 + convert_a + convert_b + bool(promote)) + 2
     notes = {"mapping": plan.as_dict()}
     programs = [sampled_program("gemm", sp, unit, per_unit, plan.stages - 1, core.cores, notes)]
     if plan.split_k > 1:
@@ -239,7 +264,8 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> GemmPlan:
     dtype = hw.matrix_dtype(cost.matrix_dtype or op.dtype)
     if dtype is None:
         raise ValueError(f"{hw.id}: no matrix peak for {op.dtype} or any wider dtype; add matrix.peak.{op.dtype}")
-    elem = max(dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype))
+    # tiles are sized on element width (mxfp8 tiles as fp8_e4m3); a block format's scales ride along in the loads
+    elem = max(element_bits(op.dtype), element_bits(op.b_dtype or op.dtype)) / 8
     if core.systolic:
         bm, bn, bk, stages = _systolic_tile(op, core, elem)
     else:
@@ -743,7 +769,7 @@ def compile_op(op: Op, core: CoreModel, hw: HardwareSpec) -> list[Program]:
 
 
 def low_precision(fmt: str) -> bool:
-    return DTYPE_BITS[canonical_dtype(fmt)] <= 8
+    return element_bits(fmt) <= 8  # block scales do not widen the elements (mxfp8: 8 bits)
 
 
 def flatten(programs: Iterable[Program]) -> list[Instr]:

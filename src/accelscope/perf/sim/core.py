@@ -169,8 +169,13 @@ def _sram(hw: HardwareSpec, derived: dict[str, str]) -> tuple[float, float]:
     """(capacity B, bytes per cycle) of the core's scratchpad / shared memory."""
     micro = hw.core
     level = next((lv for lv in hw.memory.values() if lv.kind == "sram" and lv.scope == "core"), None)
+    pad = hw.scratchpad_name
     if level is not None:
         capacity, bpc = level.capacity, level.bandwidth / hw.compute.clock
+    elif pad is not None:  # no per-core SRAM: each core works out of its share of the chip scratchpad
+        capacity, bandwidth = hw.level_total(pad)
+        capacity, bpc = capacity / hw.compute.cores, bandwidth / hw.compute.cores / hw.compute.clock
+        derived["sram"] = f"memory.{pad} / {hw.compute.cores} cores (the spec has no core SRAM level)"
     else:
         capacity = 16 * 2**20 if hw.kind in ("tpu", "systolic", "npu") else 64 * 1024.0
         bpc = DEFAULT_SRAM_BYTES_PER_CYCLE
@@ -307,9 +312,9 @@ def _special(core: CoreModel, ins: Special) -> Cost:
 
 
 def _convert(core: CoreModel, ins: Convert) -> Cost:
-    from ...hardware.dtypes import DTYPE_BITS, canonical_dtype
+    from ...hardware.dtypes import element_bits
 
-    narrow = DTYPE_BITS[canonical_dtype(ins.fmt)] <= LOW_PRECISION_BITS
+    narrow = element_bits(ins.fmt) <= LOW_PRECISION_BITS  # an MX/NVFP4 convert packs its elements to FP8/FP4
     if narrow and not core.native["fp8_convert"]:
         return _vector(core, ins.elements * core.emulation_ops["fp8_convert"])
     return _vector(core, ins.elements / core.convert_per_op)

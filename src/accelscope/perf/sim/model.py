@@ -33,13 +33,24 @@ class SimResult:
 
 def simulate(op: Op, hw: HardwareSpec, trace: bool = False) -> SimResult:
     """Run `op` on `hw` at the cycle level; `trace=True` keeps one event per instruction for `chrome_trace`."""
-    core = core_model(hw)
+    core = with_scratchpad(core_model(hw), hw, op.cost().bytes)
     try:
         programs = compile_op(op, core, hw)
     except NotLowered as why:
         return SimResult(_fallback(op, hw, str(why)), (), (), core.clock)
     runs = tuple(run(p, core, trace=trace) for p in programs)
     return SimResult(_estimate(op, hw, core, programs, runs), tuple(programs), runs, core.clock)
+
+
+def with_scratchpad(core: CoreModel, hw: HardwareSpec, working_set: float) -> CoreModel:
+    """The core model for one op on a chip with a scratchpad: its DMA reads and writes to "HBM" go to main memory
+    and, for the share of the op's working set the scratchpad holds, to the scratchpad at the same time, so the
+    memory behind the DMA engines moves bytes at the combined rate of HardwareSpec.memory_seconds."""
+    if hw.scratchpad_name is None or working_set <= 0:
+        return core
+    read = hw.memory_seconds(working_set, 0.0, working_set)  # seconds for working_set bytes read ...
+    written = hw.memory_seconds(0.0, working_set, working_set)  # ... and written
+    return replace(core, hbm_bytes_per_cycle=working_set / read / core.clock, hbm_write_cost=written / read)
 
 
 def sim(op: Op, hw: HardwareSpec) -> Estimate:
