@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from ..hardware import SpecError, UnitError, load_hardware, parse_quantity
-from ..hardware.spec import HardwareSpec
-from ..perf import LevelNotAvailable, estimate
 from ..workload import ops as ir
-from . import render
 from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
+
+if TYPE_CHECKING:  # pydantic, YAML and the perf models load in the commands that use them
+    from ..hardware.spec import HardwareSpec
 
 app = typer.Typer(
     name="accelscope", help="Hardware/software co-design workbench for AI accelerators.",
@@ -28,6 +27,19 @@ app.add_typer(est_app, name="estimate")
 console = Console()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"accelscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                 help="Print the version and exit.")] = False) -> None:
+    """Hardware/software co-design workbench for AI accelerators."""
+
 
 def _spec(hw: str, sets: list[str] | None) -> HardwareSpec:
     return spec_from(hw, sets)
@@ -37,7 +49,8 @@ def _spec(hw: str, sets: list[str] | None) -> HardwareSpec:
 @hw_app.command("list")
 def hw_list(as_json: JsonOpt = False) -> None:
     """List hardware presets with their headline figures."""
-    from ..hardware import list_hardware
+    from ..hardware import list_hardware, load_hardware
+    from . import render
 
     specs = [load_hardware(name) for name in list_hardware()]
     if as_json:
@@ -49,6 +62,8 @@ def hw_list(as_json: JsonOpt = False) -> None:
 @hw_app.command("schema")
 def hw_schema() -> None:
     """Print the spec schema (JSON Schema of every section and field)."""
+    from ..hardware.spec import HardwareSpec
+
     print(json.dumps(HardwareSpec.model_json_schema(), indent=2))
 
 
@@ -60,6 +75,8 @@ def hw_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a spec like a datasheet, with derived figures (ridge points, bytes/FLOP, SFU-to-matrix ratio)."""
+    from . import render
+
     hw = _spec(spec, sets)
     if as_json:
         from ..hardware.describe import derived_figures
@@ -71,6 +88,9 @@ def hw_show(
 
 # ----- estimate ---------------------------------------------------------------------------------------
 def _report(op: ir.Op, hw: str, sets: list[str] | None, level: str, as_json: bool, explain: bool) -> None:
+    from ..perf import estimate
+    from . import render
+
     spec = _spec(hw, sets)
     est = estimate(op, spec, level=level)
     if as_json:
@@ -202,6 +222,8 @@ def est_collective(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """A collective over the spec's interconnect (hierarchical beyond one scale-up domain)."""
+    from ..hardware import parse_quantity
+
     nbytes = parse_quantity(size, "bytes")
     _report(ir.Collective(op=op, bytes=nbytes, group=group, algorithm=algorithm), hw, sets, level, as_json, explain)
 
@@ -248,9 +270,9 @@ def _mount_optional() -> None:
 
 _mount_optional()
 
-# ValueError carries our located messages; missing or unreadable files are the user's to fix, not tracebacks.
-USER_ERRORS: tuple[type[Exception], ...] = (SpecError, UnitError, LevelNotAvailable, ValueError, FileNotFoundError,
-                                            PermissionError, IsADirectoryError)
+# ValueError carries our located messages (SpecError, UnitError and perf's LevelNotAvailable are ValueErrors);
+# missing or unreadable files are the user's to fix, not tracebacks.
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, PermissionError, IsADirectoryError)
 
 
 def main(argv: list[str] | None = None) -> Any:

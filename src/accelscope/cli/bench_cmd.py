@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..measure import write_rows
-
 console = Console()
 
 
@@ -23,6 +21,7 @@ def bench_command(
         "or more), or gloo across two CPU processes.")] = None,
 ) -> None:
     """Run the microbenchmark suite on this machine and write measured rows with provenance."""
+    from ..measure import write_rows
     from ..measure.bench import run_suite
 
     start = time.perf_counter()

@@ -10,8 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..measure import load_rows
-from ..measure.calibrate import calibrate
 from .app_options import JsonOpt
 
 console = Console()
@@ -29,6 +27,9 @@ def calibrate_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Fit named spec fields of one chip to measured rows; report held-out (cross-validated) error."""
+    from ..measure import load_rows
+    from ..measure.calibrate import calibrate
+
     source = dataset or file
     if source is None:
         raise ValueError("calibrate: give a FILE or --dataset NAME (e.g. --dataset dev)")

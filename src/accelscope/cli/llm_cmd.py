@@ -10,8 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
-from ..llm import infer, train
-from ..workload.model_config import list_models, load_model
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
 
 llm_app = typer.Typer(help="LLM serving and training estimates.", no_args_is_help=True)
@@ -22,6 +20,8 @@ ModelArg = Annotated[str, typer.Argument(help="Model preset id (accelscope llm l
 @llm_app.command("list")
 def llm_list(as_json: JsonOpt = False) -> None:
     """Model presets with their size."""
+    from ..workload.model_config import list_models, load_model
+
     models = [load_model(name) for name in list_models()]
     if as_json:
         print(json.dumps([{"id": m.name, "family": m.family, "params": m.params(),
@@ -40,6 +40,8 @@ def llm_list(as_json: JsonOpt = False) -> None:
 @llm_app.command("show")
 def llm_show(model: ModelArg, as_json: JsonOpt = False) -> None:
     """Architecture, parameters, FLOPs per token and KV-cache size."""
+    from ..workload.model_config import load_model
+
     m = load_model(model)
     facts = {
         "family": m.family, "layers": m.layers, "hidden": m.hidden, "heads": m.heads, "kv_heads": m.kv_heads,
@@ -92,6 +94,8 @@ def llm_infer(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Serving: TTFT, TPOT, tokens/s and memory per device."""
+    from ..llm import infer
+
     spec = spec_from(hw, sets)
     size: int | str = "max" if batch == "max" else _int(batch, "batch")
     r = infer(model, spec, tp=tp, pp=pp, ep=ep, batch=size, input_len=input_len, output_len=output_len, dtype=dtype,
@@ -130,6 +134,8 @@ def llm_train(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Training: step time, tokens/s/device, MFU, memory and the time breakdown."""
+    from ..llm import train
+
     spec = spec_from(hw, sets)
     r = train(model, spec, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
               global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,

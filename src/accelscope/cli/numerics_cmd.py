@@ -6,12 +6,14 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import numpy as np
 
 numerics_app = typer.Typer(help="Low-precision formats: list them, quantize numbers.", no_args_is_help=True)
 console = Console()
@@ -35,6 +37,8 @@ def _user_errors(command: Callable[..., None]) -> Callable[..., None]:
 
 def _number(value: object) -> object:
     """JSON-safe number: NaN/Inf as strings (JSON has no such literals)."""
+    import numpy as np
+
     if isinstance(value, float | np.floating) and not np.isfinite(value):
         return str(float(value))
     if isinstance(value, np.integer):
@@ -75,6 +79,8 @@ def formats_command(as_json: JsonOpt = False) -> None:
 
 
 def _parse_values(values: str | None, random: int | None, seed: int) -> np.ndarray:
+    import numpy as np
+
     if (values is None) == (random is None):
         raise ValueError("values: give exactly one of --values 1.0,2.5,... or --random N")
     if random is not None:
@@ -102,6 +108,8 @@ def quantize_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Quantize numbers: codes, scales, dequantized values and error metrics."""
+    import numpy as np
+
     from ..numerics import dequantize, error_report, quantize
 
     x = _parse_values(values, random, seed)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from ..hardware.describe import derived_figures
-from ..hardware.spec import HardwareSpec, Section
 from ..hardware.units import format_quantity as fq
-from ..perf import Estimate
-from ..workload.ops import Op
+
+if TYPE_CHECKING:
+    from ..hardware.spec import HardwareSpec, Section
+    from ..perf import Estimate
+    from ..workload.ops import Op
 
 
 def spec_headline(hw: HardwareSpec) -> dict[str, Any]:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..hardware.spec import HardwareSpec
-from ..perf.sim import chrome_trace, core_model, simulate
-from ..perf.sim.isa import describe
-from ..perf.sim.model import SimResult
 from ..workload import ops as ir
 from .app_options import DtypeOpt, HwOpt, JsonOpt, SetOpt, spec_from
+
+if TYPE_CHECKING:
+    from ..hardware.spec import HardwareSpec
+    from ..perf.sim.model import SimResult
 
 sim_app = typer.Typer(help="Cycle-level simulation: tile programs on a core model, traces, ISA studies.",
                       no_args_is_help=True)
@@ -25,6 +25,9 @@ PROGRAM_LINES = 60  # instructions shown per program
 
 
 def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bool, as_json: bool) -> None:
+    from ..perf.sim import chrome_trace, simulate
+    from ..perf.sim.isa import describe
+
     spec = spec_from(hw, sets)
     result = simulate(op, spec, trace=trace is not None)
     if trace:
@@ -44,6 +47,8 @@ def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bo
 
 
 def _print_result(result: SimResult, spec: HardwareSpec, show: bool) -> None:
+    from ..perf.sim.isa import describe
+
     est = result.estimate
     d = est.details
     console.print(f"[bold]{est.op}[/] on {spec.name}: [bold]{est.seconds * 1e6:.2f} µs[/], bound by "
@@ -181,6 +186,8 @@ def _current(spec: HardwareSpec, path: str) -> Any:
 
 
 def _native_flag(spec: HardwareSpec, name: str) -> bool:
+    from ..perf.sim import core_model
+
     core = core_model(spec)
     if name in ("exp2", "log2", "rcp", "rsqrt"):
         return name in core.sfu_rate
@@ -192,6 +199,8 @@ def _native_flag(spec: HardwareSpec, name: str) -> bool:
 
 def isa_study(kernel: str, spec: HardwareSpec, varies: list[str], args: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per variant: the baseline spec, then each `--vary` applied alone."""
+    from ..perf.sim import simulate
+
     if kernel not in KERNELS:
         raise ValueError(f"--kernel: expected one of {', '.join(KERNELS)} (got {kernel!r})")
     build, defaults = KERNELS[kernel]

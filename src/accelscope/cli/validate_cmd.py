@@ -10,8 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..measure import markdown_table, summarize, validate
-from ..measure.validate import to_json
 from .app_options import JsonOpt
 
 console = Console()
@@ -30,6 +28,9 @@ def validate_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Predict every measured row at each level and print the error per category."""
+    from ..measure import markdown_table, summarize, validate
+    from ..measure.validate import to_json
+
     source = dataset or file
     if source is None:
         raise ValueError("validate: give a FILE or --dataset NAME (e.g. --dataset dev)")
