@@ -56,7 +56,7 @@ def hw_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print(json.dumps([render.spec_headline(s) for s in specs], indent=2))
     else:
-        console.print(render.hw_table(specs))
+        console.print(render.hw_table(specs, width=console.width))
 
 
 @hw_app.command("schema")
@@ -138,14 +138,14 @@ def est_grouped_gemm(
 
 @est_app.command("attention")
 def est_attention(
-    batch: Annotated[int, typer.Option()],
-    heads: Annotated[int, typer.Option()],
-    head_dim: Annotated[int, typer.Option()],
+    batch: Annotated[int, typer.Option(help="Sequences in the batch.")],
+    heads: Annotated[int, typer.Option(help="Query heads.")],
+    head_dim: Annotated[int, typer.Option(help="Dimension of each query/key head.")],
     q_len: Annotated[int, typer.Option(help="Query length (1 for decode).")],
     kv_len: Annotated[int, typer.Option(help="Key/value length (the KV-cache length in decode).")],
     hw: HwOpt,
     kv_heads: Annotated[int | None, typer.Option(help="KV heads (GQA/MQA); default = heads.")] = None,
-    causal: Annotated[bool, typer.Option("--causal/--no-causal")] = False,
+    causal: Annotated[bool, typer.Option("--causal/--no-causal", help="Causal mask: half the score blocks.")] = False,
     dtype: DtypeOpt = "bf16",
     phase: Annotated[str, typer.Option(help="fwd | bwd | fwd_bwd")] = "fwd",
     v_head_dim: Annotated[int | None, typer.Option(help="Value head dim if different (MLA).")] = None,
@@ -175,7 +175,8 @@ CachedOpt = Annotated[bool, typer.Option(
 
 @est_app.command("softmax")
 def est_softmax(
-    rows: Annotated[int, typer.Option()], cols: Annotated[int, typer.Option()], hw: HwOpt,
+    rows: Annotated[int, typer.Option(help="Rows (tokens x heads).")],
+    cols: Annotated[int, typer.Option(help="Elements per row (softmax length).")], hw: HwOpt,
     dtype: DtypeOpt = "bf16",
     kernel: KernelOpt = "vectorized", cached: CachedOpt = False,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
@@ -187,7 +188,8 @@ def est_softmax(
 
 @est_app.command("norm")
 def est_norm(
-    rows: Annotated[int, typer.Option()], hidden: Annotated[int, typer.Option()], hw: HwOpt,
+    rows: Annotated[int, typer.Option(help="Rows (tokens).")],
+    hidden: Annotated[int, typer.Option(help="Hidden size: elements normalized per row.")], hw: HwOpt,
     kind: Annotated[str, typer.Option(help="rms | layer")] = "rms",
     dtype: DtypeOpt = "bf16",
     kernel: KernelOpt = "vectorized", cached: CachedOpt = False,
@@ -201,7 +203,7 @@ def est_norm(
 @est_app.command("elementwise")
 def est_elementwise(
     op: Annotated[str, typer.Option("--op", help=f"One of: {', '.join(ir.ELEMENTWISE_OPS)}")],
-    elements: Annotated[int, typer.Option()], hw: HwOpt,
+    elements: Annotated[int, typer.Option(help="Elements in the tensor.")], hw: HwOpt,
     dtype: DtypeOpt = "bf16",
     kernel: KernelOpt = "vectorized", cached: CachedOpt = False,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
@@ -230,7 +232,7 @@ def est_collective(
 
 @est_app.command("quantize")
 def est_quantize(
-    elements: Annotated[int, typer.Option()], hw: HwOpt,
+    elements: Annotated[int, typer.Option(help="Elements in the tensor.")], hw: HwOpt,
     fmt: Annotated[str, typer.Option(help="Target format: mxfp8, mxfp4, nvfp4, fp8_e4m3, ...")] = "mxfp8",
     block: Annotated[int, typer.Option(help="Elements per scale block.")] = 32,
     src_dtype: Annotated[str, typer.Option(help="Source dtype.")] = "bf16",
@@ -265,7 +267,7 @@ def _mount_optional() -> None:
         from .numerics_cmd import numerics_app
     except ImportError:
         return
-    app.add_typer(numerics_app, name="numerics", help="Low-precision formats: list, quantize.")
+    app.add_typer(numerics_app, name="numerics")
 
 
 _mount_optional()

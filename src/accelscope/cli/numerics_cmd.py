@@ -15,7 +15,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     import numpy as np
 
-numerics_app = typer.Typer(help="Low-precision formats: list them, quantize numbers.", no_args_is_help=True)
+numerics_app = typer.Typer(help="Low-precision formats: list them (formats), quantize numbers (quantize), accuracy vs "
+                                "speed per format (tradeoff), accuracy studies (study gemm|lm).", no_args_is_help=True)
 console = Console()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 USER_ERROR_EXIT = 2

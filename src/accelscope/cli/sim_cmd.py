@@ -93,7 +93,8 @@ def sim_gemm(
 
 @sim_app.command("softmax")
 def sim_softmax(
-    rows: Annotated[int, typer.Option()], cols: Annotated[int, typer.Option()], hw: HwOpt,
+    rows: Annotated[int, typer.Option(help="Rows (tokens x heads).")],
+    cols: Annotated[int, typer.Option(help="Elements per row (softmax length).")], hw: HwOpt,
     dtype: DtypeOpt = "bf16", sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -103,7 +104,8 @@ def sim_softmax(
 
 @sim_app.command("norm")
 def sim_norm(
-    rows: Annotated[int, typer.Option()], hidden: Annotated[int, typer.Option()], hw: HwOpt,
+    rows: Annotated[int, typer.Option(help="Rows (tokens).")],
+    hidden: Annotated[int, typer.Option(help="Hidden size: elements normalized per row.")], hw: HwOpt,
     kind: Annotated[str, typer.Option(help="rms | layer")] = "rms", dtype: DtypeOpt = "bf16",
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
@@ -114,11 +116,14 @@ def sim_norm(
 
 @sim_app.command("attention")
 def sim_attention(
-    batch: Annotated[int, typer.Option()], heads: Annotated[int, typer.Option()],
-    head_dim: Annotated[int, typer.Option()], q_len: Annotated[int, typer.Option()],
-    kv_len: Annotated[int, typer.Option()], hw: HwOpt,
+    batch: Annotated[int, typer.Option(help="Sequences in the batch.")],
+    heads: Annotated[int, typer.Option(help="Query heads.")],
+    head_dim: Annotated[int, typer.Option(help="Dimension of each query/key head.")],
+    q_len: Annotated[int, typer.Option(help="Query length (1 for decode).")],
+    kv_len: Annotated[int, typer.Option(help="Key/value length.")], hw: HwOpt,
     kv_heads: Annotated[int | None, typer.Option(help="KV heads (GQA); default = heads.")] = None,
-    causal: Annotated[bool, typer.Option("--causal/--no-causal")] = False, dtype: DtypeOpt = "bf16",
+    causal: Annotated[bool, typer.Option("--causal/--no-causal", help="Causal mask: half the score blocks.")] = False,
+    dtype: DtypeOpt = "bf16",
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """FlashAttention forward: QK^T, online softmax, PV per KV block."""
@@ -129,7 +134,7 @@ def sim_attention(
 
 @sim_app.command("quantize")
 def sim_quantize(
-    elements: Annotated[int, typer.Option()], hw: HwOpt,
+    elements: Annotated[int, typer.Option(help="Elements in the tensor.")], hw: HwOpt,
     fmt: Annotated[str, typer.Option(help="mxfp8, mxfp4, nvfp4, ...")] = "mxfp8",
     block: Annotated[int, typer.Option(help="Elements per scale block.")] = 32,
     src_dtype: Annotated[str, typer.Option(help="Source dtype.")] = "bf16",
