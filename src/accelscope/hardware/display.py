@@ -41,8 +41,11 @@ def field_dimension(path: str) -> str | None:
 
 
 def metric_dimension(name: str) -> str | None:
-    """The dimension of a result metric by its name: `tpot_s` a time, `*_bytes` a size, `*_w` a power."""
-    if name.endswith("_s") and not name.endswith("_per_s"):
+    """The dimension of a result metric by its name: `tpot_s` a time, `*_bytes` a size, `*_w` a power; a ratio
+    (`tokens_per_s_per_usd`) has none."""
+    if "_per_" in name:
+        return None
+    if name.endswith("_s"):
         return "time"
     if name.endswith("_bytes"):
         return "bytes"
@@ -53,6 +56,16 @@ def metric_dimension(name: str) -> str | None:
     if name.endswith("_usd"):
         return "money"
     return None
+
+
+def metric_label(name: str) -> str:
+    """A metric's name for a column header: tokens_per_s_per_usd -> 'tokens/s per USD', tpot_s -> 'tpot'."""
+    text = name.removesuffix("_bytes")
+    if metric_dimension(name) == "time":
+        text = text.removesuffix("_s")
+    words = text.replace("_per_s", "/s").replace("_per_", " per ").split("_")
+    nice = {"usd": "USD", "mm2": "mm²", "w": "W", "tdp": "TDP", "tpot": "TPOT", "ttft": "TTFT", "mfu": "MFU"}
+    return " ".join(" ".join(nice.get(w, w) for w in word.split(" ")) for word in words)
 
 
 def plain_number(value: float, digits: int = 4) -> str:
