@@ -50,10 +50,10 @@ def _roof_style(name: str) -> tuple[str, str, float]:
 
 
 def _coincides(roofs: dict[str, Any], name: str) -> str | None:
-    """The roof the SFU roof lies on (within 3 %), to say so in its label."""
+    """The flat roof the SFU roof lies on (within 3 %), to say so in its label."""
     level = float(roofs[name][-1])
     return next((other for other, y in roofs.items()
-                 if other != name and abs(float(y[-1]) / level - 1) < 0.03), None)
+                 if other != name and not other.startswith("HBM") and abs(float(y[-1]) / level - 1) < 0.03), None)
 
 
 def _roof_label(roofs: dict[str, Any], name: str) -> str:
@@ -117,8 +117,8 @@ def plotly_tornado(results: DemoResults) -> Any:
     items = sorted(results.elasticity.items(), key=lambda kv: abs(kv[1]))
     fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h",
                            marker_color=["#2ca02c" if v > 0 else "#d62728" for _, v in items]))
-    fig.update_layout(title=f"What limits {_serving_label(results)} decode on {results.elasticity_chip}: elasticity of "
-                            f"tokens/s<br><sup>{serving_config(results)}; ±10 % central differences</sup>",
+    fig.update_layout(title=f"What limits decode: elasticity of tokens/s<br><sup>{_serving_label(results)} on "
+                            f"{results.elasticity_chip}, {serving_config(results)}; ±10 % central differences</sup>",
                       xaxis={"title": "d log(tokens/s) / d log(parameter)"}, height=420, margin={"l": 260})
     return fig
 
@@ -300,8 +300,9 @@ def plotly_tradeoff(results: DemoResults) -> Any:
         span = max(max(ys) - min(ys), 0.05 * max(ys))
         fig.update_xaxes(range=[lo - 0.15 * (hi - lo or 1), hi + 0.15 * (hi - lo or 1)])
         fig.update_yaxes(range=[min(ys) - 0.15 * span, max(ys) + 0.18 * span])
-    fig.update_layout(title=f"Accuracy vs speed per format: {_serving_label(results)} on {results.tradeoff_chip}"
-                            f"<br><sup>{serving_config(results)}; weights, activations and KV cache in the format</sup>",
+    fig.update_layout(title=f"Accuracy vs speed per number format<br><sup>{_serving_label(results)} on "
+                            f"{results.tradeoff_chip}, {serving_config(results)}; weights, activations and KV cache "
+                            "in the format</sup>",
                       xaxis={"title": "GEMM relative error at K = hidden size (%)", "type": "log"},
                       yaxis={"title": "output tokens/s (replica)"}, height=460)
     return fig

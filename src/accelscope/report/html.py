@@ -28,6 +28,9 @@ code{background:#f4f4f4;padding:.1em .3em;border-radius:3px;overflow-wrap:anywhe
 .note{color:#555;font-size:.85em} caption{text-align:left;color:#444;padding-bottom:.3em}
 @media (max-width:1000px){#comparison{font-size:.8em} #comparison th,#comparison td{padding:.25em .35em}
  .grid{grid-template-columns:1fr}}
+@media (max-width:700px){#comparison{font-size:.72em} #comparison th,#comparison td{padding:.2em .25em}
+ #comparison .chipname{display:none}}
+#comparison b{white-space:nowrap}
 """
 
 
@@ -101,8 +104,12 @@ def _comparison(results: DemoResults) -> str:
 
 def _comparison_notes(results: DemoResults, per_w: bool, per_usd: bool) -> str:
     """Footnotes: emulated dtypes, and which per-W / per-$ figures are missing and why."""
-    notes = [f"* {s['dtype']} on {s['hw']} is emulated: the chip has no {s['dtype']} matrix hardware, so it runs on "
-             f"its {s['emulated_on']} path (priced at that rate)." for s in results.serving if s.get("emulated_on")]
+    emulated: dict[tuple[str, str], list[str]] = {}
+    for s in results.serving:
+        if s.get("emulated_on"):
+            emulated.setdefault((s["dtype"], s["emulated_on"]), []).append(s["hw"])
+    notes = [f"* {dtype} is emulated on {', '.join(chips)}: no {dtype} matrix hardware, so it runs on the "
+             f"{path} path (priced at that rate)." for (dtype, path), chips in emulated.items()]
     first = _first_dtype_rows(results)
     for shown, key, unit, what in ((per_w, "tokens_per_s_per_w", "W", "TDP"),
                                    (per_usd, "tokens_per_s_per_kusd", "$", "unit price")):
