@@ -319,7 +319,7 @@ def label_positions(xs: list[float], ys: list[float]) -> list[str]:
     order = sorted(range(len(xs)), key=lambda i: (lx[i], ys[i]))
     positions = ["top center"] * len(xs)
     for rank, i in enumerate(order):
-        crowded = [j for j in order[:rank] if abs(lx[i] - lx[j]) / x_span < 0.12 and abs(ys[i] - ys[j]) / y_span < 0.15]
+        crowded = [j for j in order[:rank] if abs(lx[i] - lx[j]) / x_span < 0.12 and abs(ys[i] - ys[j]) / y_span < 0.25]
         if crowded:
             j = crowded[-1]
             below = ys[i] < ys[j] or (ys[i] == ys[j] and positions[j].startswith("top"))
