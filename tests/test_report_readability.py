@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("plotly")
 
-from accelscope.report import write_report  # noqa: E402
-from accelscope.report.figures import label_positions, png_roofline_grid  # noqa: E402
-from accelscope.report.scenario import Scenario  # noqa: E402
-from accelscope.workload.model_config import MODEL_DIR  # noqa: E402
+from accelscope.report import write_report
+from accelscope.report.figures import label_positions, png_roofline_grid
+from accelscope.report.scenario import Scenario
+from accelscope.workload.model_config import MODEL_DIR
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def small(tmp_path_factory):
 
 
 def test_kernels_come_from_the_scenarios_model(small):
-    page, results, _ = small
+    _, results, _ = small
     names = {k["kernel"] for k in results.kernels}
     assert all(name.startswith("Llama-8B-instruct ") for name in names), names
     # 8B shapes: hidden 4096, 2 x 14336 MLP-up width; nothing of the 70B (hidden 8192) demo set
