@@ -153,3 +153,12 @@ def test_sweep_heatmap_axes_are_independent():
     assert axes[1][0] == "matrix (coupled; matrix.peak.bf16 shown)"
     assert fixed_axes(table) == {"matrix.peak.fp64": 1e12}
     assert tick("axis:memory.hbm.bandwidth", 3.35e12) == "3.35 TB/s"
+
+
+def test_format_ranges_read_as_powers_of_two():
+    from accelscope.hardware.display import magnitude
+
+    assert magnitude(2.0**-126) == "2⁻¹²⁶" and magnitude(448.0) == "448" and magnitude(0.25) == "0.25"
+    assert magnitude(3.4028234663852886e38, 6) == "3.40282 × 10³⁸"
+    out = run("numerics", "formats", columns=120).stdout
+    assert "e+" not in out and "e-0" not in out and "2⁻¹⁴⁹" in out

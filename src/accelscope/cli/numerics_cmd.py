@@ -53,6 +53,7 @@ def _number(value: object) -> object:
 @_user_errors
 def formats_command(as_json: JsonOpt = False) -> None:
     """Every format with its range and precision."""
+    from ..hardware.display import magnitude
     from ..numerics import BLOCK_FORMATS, ELEMENT_FORMATS
 
     elements = [f.describe() for f in ELEMENT_FORMATS]
@@ -65,8 +66,8 @@ def formats_command(as_json: JsonOpt = False) -> None:
         table.add_column(col, justify="left" if col in ("name", "specials") else "right", no_wrap=True)
     for d in elements:
         em = f"{d['exp_bits']}/{d['man_bits']}" if d["kind"] == "float" else "int"
-        table.add_row(str(d["name"]), str(d["bits"]), em, str(d.get("bias", "—")), f"{d['max']:.6g}",
-                      f"{d['min_normal']:.4g}" if "min_normal" in d else "—", f"{d['min_subnormal']:.4g}",
+        table.add_row(str(d["name"]), str(d["bits"]), em, str(d.get("bias", "—")), magnitude(d["max"], 6),
+                      magnitude(d["min_normal"]) if "min_normal" in d else "—", magnitude(d["min_subnormal"]),
                       "yes" if d["has_inf"] else "no", "yes" if d["has_nan"] else "no", str(d.get("specials", "int")))
     console.print(table)
     blocks_table = Table(title="Block formats", header_style="bold")
@@ -75,7 +76,7 @@ def formats_command(as_json: JsonOpt = False) -> None:
                                 no_wrap=True)
     for d in blocks:
         blocks_table.add_row(str(d["name"]), str(d["element"]), str(d["block"]), str(d["scale"]),
-                             f"{d['bits_per_element']:.4g}", f"{d['max_element']:.6g}")
+                             f"{d['bits_per_element']:.4g}", magnitude(d["max_element"], 6))
     console.print(blocks_table)
 
 

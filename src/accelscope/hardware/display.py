@@ -68,6 +68,24 @@ def metric_label(name: str) -> str:
     return " ".join(" ".join(nice.get(w, w) for w in word.split(" ")) for word in words)
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def magnitude(value: float, digits: int = 4) -> str:
+    """A number format's range figure: an exact power of two as 2⁻¹²⁶, a huge or tiny value as 3.403 × 10³⁸,
+    anything else plainly (448, 57,344)."""
+    if value == 0 or value != value or math.isinf(value):
+        return plain_number(value)
+    mantissa, exponent = math.frexp(abs(value))
+    sign = "-" if value < 0 else ""
+    if mantissa == 0.5 and abs(exponent - 1) >= 4:
+        return f"{sign}2{str(exponent - 1).translate(_SUPERSCRIPT)}"
+    power = math.floor(math.log10(abs(value)))
+    if -4 <= power < 7:
+        return plain_number(value, digits)
+    return f"{sign}{abs(value) / 10**power:.{digits - 1}f} × 10{str(power).translate(_SUPERSCRIPT)}"
+
+
 def plain_number(value: float, digits: int = 4) -> str:
     """A number without exponent: thousands separators from 1,000 up, `digits` significant digits below."""
     if value != value or math.isinf(value):
