@@ -88,3 +88,17 @@ def test_crowded_labels_alternate_sides():
     positions = label_positions([0.23, 3.8, 4.1, 7.7], [4000, 5010, 5210, 5070])
     assert positions[0] == "top center"
     assert positions[1] != positions[2] and positions[1].split()[0] != positions[2].split()[0]
+
+
+def test_training_kernels_are_forward_passes_of_its_model():
+    from accelscope.report.demo import scenario_kernels
+
+    scenario = Scenario(hardware=["h100-sxm"], training={"model": "qwen3-30b-a3b", "tp": 4, "dp": 8,
+                                                         "seq_len": 4096, "global_batch": 256})
+    kernels = scenario_kernels(scenario)
+    # every layer of qwen3-30b-a3b is MoE: the shared weight GEMM is QKV ((32/4 + 2 x 4/4) heads x 128), no decode
+    assert list(kernels) == ["qwen3-30b-a3b QKV GEMM, forward 4,096 tokens bf16",
+                             "qwen3-30b-a3b attention forward 4,096 causal", "qwen3-30b-a3b RMSNorm 4,096 x 2,048",
+                             "qwen3-30b-a3b MoE experts 128 x 768"]
+    qkv = kernels["qwen3-30b-a3b QKV GEMM, forward 4,096 tokens bf16"]
+    assert (qkv.m, qkv.n, qkv.k) == (4096, (8 + 2) * 128, 2048)

@@ -69,13 +69,18 @@ def scenario_kernels(scenario: Scenario) -> dict[str, Op]:
     context = prompt + (serving.output_len // 2 if serving else 0)
     dtypes = serving.dtypes if serving else [work.dtype]  # type: ignore[union-attr]
     tokens = min(batch * prompt, PREFILL_TOKENS_CAP)
-    width = (2 if m.mlp == "swiglu" else 1) * m.intermediate // tp
     heads, kv_heads = max(1, m.heads // tp), max(1, m.kv_heads // tp)
+    dense = m.moe is None or m.moe.first_dense_layers > 0 or m.moe.every > 1
+    # the weight GEMM every token goes through: the dense MLP's up projection, or (all-MoE models) QKV
+    gemm, width = (("MLP-up GEMM", (2 if m.mlp == "swiglu" else 1) * m.intermediate // tp) if dense
+                   else ("QKV GEMM", (heads + 2 * kv_heads) * m.head_dim))
+    phase = "prefill" if serving else "forward"
     kernels: dict[str, Op] = {
-        f"{name} MLP-up GEMM, prefill {tokens:,} tokens {d}": Gemm(tokens, width, m.hidden, d) for d in dtypes}
-    kernels[f"{name} MLP-up GEMM, decode batch {batch} {dtypes[0]}"] = Gemm(batch, width, m.hidden, dtypes[0],
-                                                                            shared_b=True)
-    kernels[f"{name} attention prefill {prompt:,} causal"] = Attention(
+        f"{name} {gemm}, {phase} {tokens:,} tokens {d}": Gemm(tokens, width, m.hidden, d) for d in dtypes}
+    if serving:
+        kernels[f"{name} {gemm}, decode batch {batch} {dtypes[0]}"] = Gemm(batch, width, m.hidden, dtypes[0],
+                                                                           shared_b=True)
+    kernels[f"{name} attention {phase} {prompt:,} causal"] = Attention(
         batch=1, heads=heads, kv_heads=kv_heads, head_dim=m.head_dim, q_len=prompt, kv_len=prompt, causal=True)
     if serving:
         kernels[f"{name} attention decode batch {batch}, kv {context:,}"] = Attention(
