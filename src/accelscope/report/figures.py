@@ -84,7 +84,8 @@ def plotly_roofline(results: DemoResults, chip: dict[str, Any]) -> Any:
                     "line": {"width": 1, "color": "black"}},
             hovertemplate=f"{p['kernel']}{emulated}<br>bound: {p['bound']}<br>%{{y:.0f}} TFLOP/s"
                           f"<br>%{{x:.1f}} FLOP/B<extra></extra>"))
-    fig.update_layout(title=f"Roofline: {chip['name']} ({results.level} level; colour = limiting resource)",
+    fig.update_layout(title=f"Roofline: {chip['name']}<br><sup>{results.level} level; marker = kernel, "
+                            "colour = limiting resource</sup>",
                       xaxis={"type": "log", "title": "FLOP / byte of HBM traffic"},
                       yaxis={"type": "log", "title": "TFLOP/s"}, height=520,
                       legend={"font": {"size": 10}, "orientation": "h", "y": -0.22, "x": 0},
@@ -338,7 +339,8 @@ def plotly_validation(results: DemoResults) -> Any:
     for level in dict.fromkeys(v["level"] for v in results.validation):
         rows = [v for v in results.validation if v["level"] == level]
         fig.add_trace(go.Bar(name=level, x=[v["category"] for v in rows], y=[100 * v["mean_abs"] for v in rows]))
-    fig.update_layout(barmode="group", title="Error vs published measurements (dev set), mean |error|",
+    fig.update_layout(barmode="group", title="Error vs published measurements<br><sup>dev set, mean |error| per "
+                                             "category and level</sup>",
                       yaxis={"title": "%", "type": "log"}, height=420)
     return fig
 
@@ -353,6 +355,6 @@ def plotly_predicted_vs_measured(results: DemoResults) -> Any:
         fig.add_trace(go.Box(x=[r["category"] for r in rows], y=[r["time_ratio"] for r in rows], name=level,
                              boxpoints="all", jitter=0.4, text=[r["id"] for r in rows]))
     fig.add_hline(y=1.0, line_color="black")
-    fig.update_layout(boxmode="group", title="Predicted / measured time per dev-set row (1 = exact, > 1 = model slow)",
+    fig.update_layout(boxmode="group", title="Predicted / measured time per dev-set row<br><sup>1 = exact, > 1 = the model is slow</sup>",
                       yaxis={"type": "log", "title": "predicted / measured time"}, height=440)
     return fig
