@@ -1,5 +1,6 @@
 """CLI start-up: wall time of `accelscope --help`, `--version`, `hw list` and `import accelscope`, each in a fresh
-process, best of N (the minimum is the least disturbed by other load on the machine). Prints its numbers.
+process, best of N (the minimum is the least disturbed by other load on the machine), and the process's CPU time
+(user + system, best of N: what the start-up costs when the machine is shared). Prints its numbers.
 
     .venv/bin/python benchmarks/bench_cli_startup.py [--repeat 7] [--src PATH]
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -25,15 +27,21 @@ CASES: list[tuple[str, list[str]]] = [
 ]
 
 
-def best_of(args: list[str], repeat: int, env: dict[str, str]) -> float:
-    """Minimum wall time of `python ARGS` over `repeat` fresh processes (output discarded)."""
-    times = []
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def best_of(args: list[str], repeat: int, env: dict[str, str]) -> tuple[float, float]:
+    """Minimum wall time and minimum CPU time of `python ARGS` over `repeat` fresh processes (output discarded)."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         subprocess.run([sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        check=False)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_cpu() - cpu)
+    return min(walls), min(cpus)
 
 
 def main() -> None:
@@ -42,9 +50,11 @@ def main() -> None:
     parser.add_argument("--src", default=str(Path(__file__).resolve().parents[1] / "src"))
     opts = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": opts.src, "COLUMNS": "100"}
-    print(f"sources: {opts.src}  (best of {opts.repeat})")
+    print(f"sources: {opts.src}  (best of {opts.repeat}; load average {os.getloadavg()[0]:.1f})")
+    print(f"{'':<34} {'wall':>8} {'CPU':>8}")
     for name, args in CASES:
-        print(f"{name:<34} {best_of(args, opts.repeat, env) * 1e3:8.0f} ms")
+        wall, cpu = best_of(args, opts.repeat, env)
+        print(f"{name:<34} {wall * 1e3:5.0f} ms {cpu * 1e3:5.0f} ms")
 
 
 if __name__ == "__main__":
