@@ -162,3 +162,11 @@ def test_format_ranges_read_as_powers_of_two():
     assert magnitude(3.4028234663852886e38, 6) == "3.40282 × 10³⁸"
     out = run("numerics", "formats", columns=120).stdout
     assert "e+" not in out and "e-0" not in out and "2⁻¹⁴⁹" in out
+
+
+def test_estimate_busy_times_share_one_unit():
+    out = run("estimate", "gemm", "--m", "8192", "--n", "8192", "--k", "8192", "--hw", "h100-sxm", "--level",
+              "analytical", columns=120).stdout
+    assert "busy time µs" in out
+    rows = [line for line in out.splitlines() if "%" in line and "│" in line]
+    assert rows and not any(unit in row for row in rows for unit in (" ms ", " µs ", " ns "))

@@ -156,8 +156,13 @@ def llm_train(
         return
     console.print(f"[bold]{r.model}[/] on {r.devices:,} x [bold]{spec.name}[/] (tp={tp} pp={pp} dp={dp} cp={cp} "
                   f"ep={ep} vpp={vpp} zero={zero}), seq {seq_len}, {global_batch} seqs/step, recompute {recompute}")
-    rows = [("step time", fq(r.step_s, "time")),
-            *((f"  {part.replace('_', ' ')}", f"{fq(seconds, 'time')} ({seconds / r.step_s:.0%})")
+    unit, scale = ("s", 1.0) if r.step_s >= 1 else ("ms", 1e3)  # the step and its parts in one unit
+
+    def in_unit(seconds: float) -> str:
+        return f"{seconds * scale:,.2f} {unit}"
+
+    rows = [("step time", in_unit(r.step_s)),
+            *((f"  {part.replace('_', ' ')}", f"{in_unit(seconds)} ({seconds / r.step_s:.0%})")
               for part, seconds in r.breakdown.items()),
             ("tokens/s/device", f"{r.tokens_per_s_per_device:,.0f}"),
             ("model TFLOP/s/device", f"{r.model_tflops_per_device:,.0f}"),

@@ -190,17 +190,18 @@ def op_dict(op: Op) -> dict[str, Any]:
 
 def print_estimate(console: Console, op: Op, hw: HardwareSpec, est: Estimate, explain: bool = False) -> None:
     console.print(f"[bold]{op.describe()}[/] on [bold]{hw.name}[/] — level {est.level}")
+    busy = {resource: seconds for resource, seconds in est.breakdown.items() if seconds > 0}
+    unit, factor = column_unit([*busy.values(), est.seconds], "time")
     table = Table(show_header=True, header_style="bold")
     table.add_column("resource")
-    table.add_column("busy time", justify="right")
+    table.add_column(f"busy time {unit}", justify="right")
     table.add_column("share of wall time", justify="left")
-    for resource, seconds in est.breakdown.items():
-        if seconds <= 0:
-            continue
+    for resource, seconds in busy.items():
         share = seconds / est.seconds if est.seconds else 0.0
         bar = "█" * max(1, round(30 * min(share, 1.0)))
         style = "bold green" if resource == est.bound else ""
-        table.add_row(f"[{style}]{resource}[/]" if style else resource, fq(seconds, "time"), f"{bar} {share:.0%}")
+        table.add_row(f"[{style}]{resource}[/]" if style else resource, format_in(seconds, factor),
+                      f"{bar} {share:.0%}")
     console.print(table)
     console.print(
         f"time [bold]{fq(est.seconds, 'time')}[/], bound by [bold]{est.bound}[/]; "
