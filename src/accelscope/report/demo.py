@@ -20,7 +20,7 @@ from ..hardware.loader import PRESET_DIR
 from ..llm.tradeoff import format_tradeoff
 from ..perf import estimate
 from ..workload import Attention, Gemm, GroupedGemm, Norm, Op, Quantize
-from ..workload.model_config import MODEL_DIR, load_model
+from ..workload.model_config import MODEL_DIR, ModelConfig, load_model
 from .scenario import DEMO, Scenario
 
 PREFILL_TOKENS_CAP = 8192  # a prefill GEMM's rows: the batch's prompt tokens, at most one 8k chunk
@@ -54,45 +54,80 @@ def emulated_on(hw: Any, dtype: str) -> str | None:
     return path if path is not None and path != canonical_dtype(dtype) else None
 
 
+@dataclass(frozen=True)
+class KernelShapes:
+    """What sizes a scenario's kernels: per-device heads, the rows of one prefill (or forward) pass, the decode
+    batch and context, and the dtypes."""
+
+    name: str
+    serving: bool
+    tp: int
+    batch: int
+    prompt: int
+    context: int
+    tokens: int
+    dtypes: list[str]
+
+
+def _shapes(scenario: Scenario) -> KernelShapes | None:
+    serving, work = scenario.serving, scenario.serving or scenario.training
+    if work is None:
+        return None
+    if serving:
+        batch, prompt, dtypes = serving.batch, serving.input_len, serving.dtypes
+        context = prompt + serving.output_len // 2
+    else:
+        assert scenario.training is not None
+        batch, prompt, dtypes = scenario.training.micro_batch, scenario.training.seq_len, [scenario.training.dtype]
+        context = prompt
+    return KernelShapes(model_name(work.model), serving is not None, work.tp, batch, prompt, context,
+                        min(batch * prompt, PREFILL_TOKENS_CAP), list(dtypes))
+
+
 def scenario_kernels(scenario: Scenario) -> dict[str, Op]:
     """The critical kernels of the scenario's own model (serving, else training), at its shapes per device:
     a prefill GEMM per dtype, the decode GEMM, prefill and decode attention, RMSNorm, the MoE experts if any, and
     the activation quantize of a block-scaled dtype."""
-    work = scenario.serving or scenario.training
-    if work is None:
+    s = _shapes(scenario)
+    if s is None:
         return {}
-    m, tp = load_model(work.model), work.tp
-    name = model_name(work.model)
-    serving = scenario.serving
-    batch = serving.batch if serving else work.micro_batch  # type: ignore[union-attr]
-    prompt = serving.input_len if serving else work.seq_len  # type: ignore[union-attr]
-    context = prompt + (serving.output_len // 2 if serving else 0)
-    dtypes = serving.dtypes if serving else [work.dtype]  # type: ignore[union-attr]
-    tokens = min(batch * prompt, PREFILL_TOKENS_CAP)
-    heads, kv_heads = max(1, m.heads // tp), max(1, m.kv_heads // tp)
-    dense = m.moe is None or m.moe.first_dense_layers > 0 or m.moe.every > 1
-    # the weight GEMM every token goes through: the dense MLP's up projection, or (all-MoE models) QKV
-    gemm, width = (("MLP-up GEMM", (2 if m.mlp == "swiglu" else 1) * m.intermediate // tp) if dense
-                   else ("QKV GEMM", (heads + 2 * kv_heads) * m.head_dim))
-    phase = "prefill" if serving else "forward"
-    kernels: dict[str, Op] = {
-        f"{name} {gemm}, {phase} {tokens:,} tokens {d}": Gemm(tokens, width, m.hidden, d) for d in dtypes}
-    if serving:
-        kernels[f"{name} {gemm}, decode batch {batch} {dtypes[0]}"] = Gemm(batch, width, m.hidden, dtypes[0],
-                                                                           shared_b=True)
-    kernels[f"{name} attention {phase} {prompt:,} causal"] = Attention(
-        batch=1, heads=heads, kv_heads=kv_heads, head_dim=m.head_dim, q_len=prompt, kv_len=prompt, causal=True)
-    if serving:
-        kernels[f"{name} attention decode batch {batch}, kv {context:,}"] = Attention(
-            batch=batch, heads=heads, kv_heads=kv_heads, head_dim=m.head_dim, q_len=1, kv_len=context)
-    kernels[f"{name} RMSNorm {tokens:,} x {m.hidden:,}"] = Norm(rows=tokens, hidden=m.hidden)
+    m = load_model((scenario.serving or scenario.training).model)  # type: ignore[union-attr]
+    kernels = {**_gemm_kernels(m, s), **_attention_kernels(m, s)}
+    kernels[f"{s.name} RMSNorm {s.tokens:,} x {m.hidden:,}"] = Norm(rows=s.tokens, hidden=m.hidden)
     if m.moe:
-        kernels[f"{name} MoE experts {m.moe.experts} x {m.moe.intermediate}"] = GroupedGemm(
-            groups=m.moe.experts, n=2 * m.moe.intermediate // tp, k=m.hidden, tokens=tokens * m.moe.top_k)
-    scaled = next((d for d in dtypes if canonical_dtype(d) in BLOCK_SCALED), None)
+        kernels[f"{s.name} MoE experts {m.moe.experts} x {m.moe.intermediate}"] = GroupedGemm(
+            groups=m.moe.experts, n=2 * m.moe.intermediate // s.tp, k=m.hidden, tokens=s.tokens * m.moe.top_k)
+    scaled = next((d for d in s.dtypes if canonical_dtype(d) in BLOCK_SCALED), None)
     if scaled:
-        kernels[f"{name} quantize activations to {scaled}"] = Quantize(
-            elements=tokens * m.hidden, fmt=canonical_dtype(scaled), block=16 if "nv" in scaled else 32)
+        kernels[f"{s.name} quantize activations to {scaled}"] = Quantize(
+            elements=s.tokens * m.hidden, fmt=canonical_dtype(scaled), block=16 if "nv" in scaled else 32)
+    return kernels
+
+
+def _gemm_kernels(m: ModelConfig, s: KernelShapes) -> dict[str, Op]:
+    """The weight GEMM every token goes through (the dense MLP's up projection, or QKV in an all-MoE model): a
+    prefill pass per dtype and, when serving, one decode step."""
+    heads, kv_heads = max(1, m.heads // s.tp), max(1, m.kv_heads // s.tp)
+    dense = m.moe is None or m.moe.first_dense_layers > 0 or m.moe.every > 1
+    gemm, width = (("MLP-up GEMM", (2 if m.mlp == "swiglu" else 1) * m.intermediate // s.tp) if dense
+                   else ("QKV GEMM", (heads + 2 * kv_heads) * m.head_dim))
+    phase = "prefill" if s.serving else "forward"
+    kernels: dict[str, Op] = {f"{s.name} {gemm}, {phase} {s.tokens:,} tokens {d}": Gemm(s.tokens, width, m.hidden, d)
+                              for d in s.dtypes}
+    if s.serving:
+        kernels[f"{s.name} {gemm}, decode batch {s.batch} {s.dtypes[0]}"] = Gemm(s.batch, width, m.hidden,
+                                                                                 s.dtypes[0], shared_b=True)
+    return kernels
+
+
+def _attention_kernels(m: ModelConfig, s: KernelShapes) -> dict[str, Op]:
+    heads, kv_heads = max(1, m.heads // s.tp), max(1, m.kv_heads // s.tp)
+    phase = "prefill" if s.serving else "forward"
+    kernels: dict[str, Op] = {f"{s.name} attention {phase} {s.prompt:,} causal": Attention(
+        batch=1, heads=heads, kv_heads=kv_heads, head_dim=m.head_dim, q_len=s.prompt, kv_len=s.prompt, causal=True)}
+    if s.serving:
+        kernels[f"{s.name} attention decode batch {s.batch}, kv {s.context:,}"] = Attention(
+            batch=s.batch, heads=heads, kv_heads=kv_heads, head_dim=m.head_dim, q_len=1, kv_len=s.context)
     return kernels
 
 
@@ -100,7 +135,6 @@ def scenario_kernels(scenario: Scenario) -> dict[str, Op]:
 class DemoResults:
     scenario: dict[str, Any] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # the scenario's model arguments -> their display names
-    preset_hardware: bool = True  # every chip of the scenario is a preset (not a spec file)
     serving: list[dict[str, Any]] = field(default_factory=list)
     training: list[dict[str, Any]] = field(default_factory=list)
     kernels: list[dict[str, Any]] = field(default_factory=list)
@@ -183,7 +217,7 @@ def _kernel(name: str, op: Op, hw_id: str, level: str) -> dict[str, Any]:
 
 
 def run_scenario(scenario: Scenario) -> DemoResults:
-    results = DemoResults(scenario=scenario.model_dump(), preset_hardware=all(map(is_preset, scenario.hardware)))
+    results = DemoResults(scenario=scenario.model_dump())
     results.names = {w.model: model_name(w.model) for w in (scenario.serving, scenario.training) if w}
     kernels = scenario_kernels(scenario) if scenario.kernels else {}
     for hw_id in scenario.hardware:
