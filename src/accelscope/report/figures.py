@@ -97,7 +97,7 @@ def plotly_breakdown(results: DemoResults, phase: str) -> Any:
     """Stacked bars: wall time of one decode step (or the prefill) charged to its limiting resource, per chip."""
     import plotly.graph_objects as go
 
-    rows = _first_dtype_rows(results)
+    rows = first_dtype_rows(results)
     key = f"{phase}_attribution"
     scale, unit = (1e3, "ms per decode step") if phase == "decode" else (1.0, "seconds of prefill (whole batch)")
     fig = go.Figure()
@@ -157,7 +157,7 @@ def _training_label(results: DemoResults) -> str:
     return f"{model} training on {devices:,} devices (TP{t.get('tp')} PP{t.get('pp')} DP{t.get('dp')})"
 
 
-def _first_dtype_rows(results: DemoResults) -> list[dict[str, Any]]:
+def first_dtype_rows(results: DemoResults) -> list[dict[str, Any]]:
     """Serving rows of the scenario's first dtype, one per chip."""
     if not results.serving:
         return []
@@ -192,7 +192,7 @@ def write_static_figures(results: DemoResults, out: Path) -> list[Path]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    rows = _first_dtype_rows(results)
+    rows = first_dtype_rows(results)
     bottom = [0.0] * len(rows)
     for resource, color in RESOURCE_COLORS.items():
         values = [s["decode_attribution"].get(resource, 0.0) * 1e3 for s in rows]
@@ -275,7 +275,7 @@ def plotly_by_op(results: DemoResults) -> Any:
     """Stacked bars: one decode step split by op type (attention, GEMMs, norms, communication, elementwise)."""
     import plotly.graph_objects as go
 
-    rows = _first_dtype_rows(results)
+    rows = first_dtype_rows(results)
     fig = go.Figure()
     for group in rows[0]["decode_by_op"] if rows else []:
         fig.add_trace(go.Bar(name=group, x=[s["hw"] for s in rows], y=[s["decode_by_op"][group] * 1e3 for s in rows]))

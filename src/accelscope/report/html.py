@@ -11,9 +11,8 @@ from typing import Any
 
 from .. import __version__
 from . import figures
-from .demo import DemoResults, run_scenario
-from .demo import is_preset as _is_preset
-from .figures import _first_dtype_rows
+from .demo import DemoResults, is_preset, run_scenario
+from .figures import first_dtype_rows
 from .scenario import DEMO, Scenario
 
 CSS = """
@@ -54,7 +53,7 @@ def _name(results: DemoResults, model: str) -> str:
 
 def _priced(results: DemoResults, key: str) -> bool:
     """Show a per-W or per-$ column only where at least two chips have the figure (else it compares nothing)."""
-    first = _first_dtype_rows(results)
+    first = first_dtype_rows(results)
     return sum(s[key] is not None for s in first) >= 2
 
 
@@ -110,7 +109,7 @@ def _comparison_notes(results: DemoResults, per_w: bool, per_usd: bool) -> str:
             emulated.setdefault((s["dtype"], s["emulated_on"]), []).append(s["hw"])
     notes = [f"* {dtype} is emulated on {', '.join(chips)}: no {dtype} matrix hardware, so it runs on the "
              f"{path} path (priced at that rate)." for (dtype, path), chips in emulated.items()]
-    first = _first_dtype_rows(results)
+    first = first_dtype_rows(results)
     for shown, key, unit, what in ((per_w, "tokens_per_s_per_w", "W", "TDP"),
                                    (per_usd, "tokens_per_s_per_kusd", "$", "unit price")):
         lacking = [s["hw"] for s in first if s[key] is None]
@@ -262,7 +261,7 @@ def _sections(results: DemoResults) -> list[str]:
 def _specs_as_given(results: DemoResults) -> str:
     """What the chips' numbers are: preset datasheets, or the user's own spec files."""
     ids = [c["id"] for c in results.chips]
-    files = [hw for hw in results.scenario.get("hardware", []) if not _is_preset(hw)]
+    files = [hw for hw in results.scenario.get("hardware", []) if not is_preset(hw)]
     if not files:
         return "presets as given (datasheet peaks, no calibration)"
     if len(files) == len(ids):
