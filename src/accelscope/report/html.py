@@ -27,7 +27,7 @@ code{background:#f4f4f4;padding:.1em .3em;border-radius:3px;overflow-wrap:anywhe
 .note{color:#555;font-size:.85em} caption{text-align:left;color:#444;padding-bottom:.3em}
 @media (max-width:1000px){#comparison{font-size:.8em} #comparison th,#comparison td{padding:.25em .35em}
  .grid{grid-template-columns:1fr}}
-@media (max-width:700px){#comparison{font-size:.72em} #comparison th,#comparison td{padding:.2em .25em}
+@media (max-width:700px){#comparison{font-size:.66em} #comparison th,#comparison td{padding:.2em .2em}
  #comparison .chipname{display:none}}
 #comparison b{white-space:nowrap}
 """
