@@ -36,7 +36,7 @@ def _fit_table(result: CalibrationResult) -> Table:
             preset = preset.get(part) if isinstance(preset, dict) else None
         span = plausible_range(spec, path)
         style = "yellow" if span and not span[0] <= value <= span[1] else ""
-        table.add_row(path, "—" if preset is None else format_field(path, preset),
+        table.add_row(path, "unset" if preset is None else format_field(path, preset),
                       f"[{style}]{format_field(path, value)}[/]" if style else format_field(path, value),
                       f"{format_field(path, span[0])} – {format_field(path, span[1])}" if span else "—")
     return table
