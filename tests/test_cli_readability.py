@@ -170,3 +170,21 @@ def test_estimate_busy_times_share_one_unit():
     assert "busy time µs" in out
     rows = [line for line in out.splitlines() if "%" in line and "│" in line]
     assert rows and not any(unit in row for row in rows for unit in (" ms ", " µs ", " ns "))
+
+
+def test_sweep_pareto_reads_at_80_columns(tmp_path):
+    import yaml
+
+    spec = {"name": "t", "base": "h100-sxm", "level": "roofline",
+            "axes": {"memory.hbm.bandwidth": {"values": ["2 TB/s", "3.35 TB/s", "6 TB/s"]},
+                     "matrix.peak.fp64": {"values": ["1 TFLOP/s"]}},
+            "coupled": {"matrix": {"matrix.peak.tf32": ["0.25 PFLOP/s", "1 PFLOP/s"],
+                                   "matrix.peak.bf16": ["0.5 PFLOP/s", "2 PFLOP/s"]}},
+            "workload": {"model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64},
+            "objectives": ["max tokens_per_s", "min tpot_s"], "constraints": ["memory_fits"]}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    assert run("sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")).returncode == 0
+    out = run("sweep", "pareto", str(tmp_path / "out")).stdout
+    assert max(len(line) for line in out.splitlines()) <= 80 and "e+" not in out and "e-" not in out
+    assert "TB/s" in out and "TFLOP/s" in out and "(peak.bf16)" in out  # the coupled group once, by its bf16 peak
+    assert "fixed: matrix.peak.fp64 = 1 TFLOP/s" in out and "TPOT" in out
