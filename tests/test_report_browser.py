@@ -72,3 +72,54 @@ def test_key_numbers_are_visible(loaded):
     h100 = next(s for s in results.serving if s["hw"] == "h100-sxm" and s["dtype"] == "bf16")
     assert f"{h100['tokens_per_s']:,.0f}" in text
     assert "Hardware comparison" in text and "HBM-bound" in text
+
+
+WIDTHS = (1400, 900, 600)
+LAYOUT = """
+const wrap = document.querySelector('#comparison').parentElement;
+const box = wrap.getBoundingClientRect();
+const heads = [...document.querySelectorAll('#comparison th')].map(th => th.getBoundingClientRect());
+const legends = [...document.querySelectorAll('.plotly-graph-div')].map(d => d.querySelectorAll('.legend .traces').length);
+return {page: document.documentElement.scrollWidth, window: window.innerWidth,
+        wrapScroll: wrap.scrollWidth, wrapWidth: wrap.clientWidth,
+        columns: heads.length, visible: heads.filter(r => r.left >= box.left - 1 && r.right <= box.right + 1).length,
+        legends: legends};
+"""
+
+
+@pytest.fixture(scope="module")
+def layouts(loaded, tmp_path_factory):
+    """The page at three window widths: layout facts and a screenshot of each (in /tmp, to look at)."""
+    browser, _, charts = loaded
+    shots = tmp_path_factory.mktemp("screenshots")
+    out = {}
+    for width in WIDTHS:
+        browser.set_window_size(width, 1600)
+        browser.refresh()
+        WebDriverWait(browser, 60).until(lambda d: d.execute_script(
+            "return document.querySelectorAll('.plotly-graph-div .main-svg').length") >= charts)
+        browser.save_screenshot(str(shots / f"report-{width}.png"))
+        out[width] = browser.execute_script(LAYOUT)
+    browser.set_window_size(1280, 2000)
+    return out
+
+
+def test_comparison_table_fits_900px_with_every_column(layouts):
+    for width in (1400, 900):
+        layout = layouts[width]
+        assert layout["wrapScroll"] <= layout["wrapWidth"] + 1, (width, layout)  # no horizontal overflow
+        assert layout["visible"] == layout["columns"] >= 8, (width, layout)  # every column in view
+
+
+def test_page_never_scrolls_sideways(layouts):
+    for width, layout in layouts.items():
+        assert layout["page"] <= layout["window"] + 1, (width, layout)  # a wide table scrolls inside its box
+
+
+def test_every_chart_with_several_series_has_a_legend(layouts, loaded):
+    _, results, _ = loaded
+    kernels = len({k["kernel"] for k in results.kernels})
+    for width, layout in layouts.items():
+        rooflines = layout["legends"][-len(results.chips):]
+        # each roofline names its roofs and every kernel it places
+        assert all(n >= kernels + 4 for n in rooflines), (width, rooflines)

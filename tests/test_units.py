@@ -49,7 +49,7 @@ def test_format_then_parse_round_trips_within_display_precision(value):
 
 def test_format_prefers_the_units_a_datasheet_uses():
     assert format_quantity(80e9, "bytes") == "80 GB"  # HBM is quoted in decimal GB
-    assert format_quantity(50 * 2**20, "bytes") == "50 MiB"  # caches in binary units
+    assert format_quantity(50 * 2**20, "bytes") == "52.43 MB"  # one convention: decimal, caches too
     assert format_quantity(3.35e12, "bandwidth") == "3.35 TB/s"
     assert format_quantity(2.5e-6, "time") == "2.5 µs"
     assert format_quantity(700, "power") == "700 W"

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from ..hardware import SpecError, UnitError, load_hardware, parse_quantity
-from ..hardware.spec import HardwareSpec
-from ..perf import LevelNotAvailable, estimate
 from ..workload import ops as ir
-from . import render
 from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
 from .check_cmd import check_command
+
+if TYPE_CHECKING:  # pydantic, YAML and the perf models load in the commands that use them
+    from ..hardware.spec import HardwareSpec
 
 app = typer.Typer(
     name="accelscope", help="Hardware/software co-design workbench for AI accelerators.",
@@ -30,6 +29,19 @@ app.add_typer(est_app, name="estimate")
 console = Console()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"accelscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                 help="Print the version and exit.")] = False) -> None:
+    """Hardware/software co-design workbench for AI accelerators."""
+
 
 def _spec(hw: str, sets: list[str] | None) -> HardwareSpec:
     return spec_from(hw, sets)
@@ -39,18 +51,21 @@ def _spec(hw: str, sets: list[str] | None) -> HardwareSpec:
 @hw_app.command("list")
 def hw_list(as_json: JsonOpt = False) -> None:
     """List hardware presets with their headline figures."""
-    from ..hardware import list_hardware
+    from ..hardware import list_hardware, load_hardware
+    from . import render
 
     specs = [load_hardware(name) for name in list_hardware()]
     if as_json:
         print(json.dumps([render.spec_headline(s) for s in specs], indent=2))
     else:
-        console.print(render.hw_table(specs))
+        console.print(render.hw_table(specs, width=console.width))
 
 
 @hw_app.command("schema")
 def hw_schema() -> None:
     """Print the spec schema (JSON Schema of every section and field)."""
+    from ..hardware.spec import HardwareSpec
+
     print(json.dumps(HardwareSpec.model_json_schema(), indent=2))
 
 
@@ -64,6 +79,7 @@ def hw_show(
     """Show a spec like a datasheet, with derived figures (ridge points, bytes/FLOP, SFU-to-matrix ratio) and the
     warnings of `hw check`."""
     from ..hardware.check import SpecWarning, check_spec
+    from . import render
     from .check_cmd import print_warnings
 
     with warnings.catch_warnings():  # printed below, with the datasheet
@@ -86,6 +102,9 @@ hw_app.command("check")(check_command)
 
 # ----- estimate ---------------------------------------------------------------------------------------
 def _report(op: ir.Op, hw: str, sets: list[str] | None, level: str, as_json: bool, explain: bool) -> None:
+    from ..perf import estimate
+    from . import render
+
     spec = _spec(hw, sets)
     est = estimate(op, spec, level=level)
     if as_json:
@@ -133,14 +152,14 @@ def est_grouped_gemm(
 
 @est_app.command("attention")
 def est_attention(
-    batch: Annotated[int, typer.Option()],
-    heads: Annotated[int, typer.Option()],
-    head_dim: Annotated[int, typer.Option()],
+    batch: Annotated[int, typer.Option(help="Sequences in the batch.")],
+    heads: Annotated[int, typer.Option(help="Query heads.")],
+    head_dim: Annotated[int, typer.Option(help="Dimension of each query/key head.")],
     q_len: Annotated[int, typer.Option(help="Query length (1 for decode).")],
     kv_len: Annotated[int, typer.Option(help="Key/value length (the KV-cache length in decode).")],
     hw: HwOpt,
     kv_heads: Annotated[int | None, typer.Option(help="KV heads (GQA/MQA); default = heads.")] = None,
-    causal: Annotated[bool, typer.Option("--causal/--no-causal")] = False,
+    causal: Annotated[bool, typer.Option("--causal/--no-causal", help="Causal mask: half the score blocks.")] = False,
     dtype: DtypeOpt = "bf16",
     phase: Annotated[str, typer.Option(help="fwd | bwd | fwd_bwd")] = "fwd",
     v_head_dim: Annotated[int | None, typer.Option(help="Value head dim if different (MLA).")] = None,
@@ -170,7 +189,8 @@ CachedOpt = Annotated[bool, typer.Option(
 
 @est_app.command("softmax")
 def est_softmax(
-    rows: Annotated[int, typer.Option()], cols: Annotated[int, typer.Option()], hw: HwOpt,
+    rows: Annotated[int, typer.Option(help="Rows (tokens x heads).")],
+    cols: Annotated[int, typer.Option(help="Elements per row (softmax length).")], hw: HwOpt,
     dtype: DtypeOpt = "bf16",
     kernel: KernelOpt = "vectorized", cached: CachedOpt = False,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
@@ -182,7 +202,8 @@ def est_softmax(
 
 @est_app.command("norm")
 def est_norm(
-    rows: Annotated[int, typer.Option()], hidden: Annotated[int, typer.Option()], hw: HwOpt,
+    rows: Annotated[int, typer.Option(help="Rows (tokens).")],
+    hidden: Annotated[int, typer.Option(help="Hidden size: elements normalized per row.")], hw: HwOpt,
     kind: Annotated[str, typer.Option(help="rms | layer")] = "rms",
     dtype: DtypeOpt = "bf16",
     kernel: KernelOpt = "vectorized", cached: CachedOpt = False,
@@ -196,7 +217,7 @@ def est_norm(
 @est_app.command("elementwise")
 def est_elementwise(
     op: Annotated[str, typer.Option("--op", help=f"One of: {', '.join(ir.ELEMENTWISE_OPS)}")],
-    elements: Annotated[int, typer.Option()], hw: HwOpt,
+    elements: Annotated[int, typer.Option(help="Elements in the tensor.")], hw: HwOpt,
     dtype: DtypeOpt = "bf16",
     kernel: KernelOpt = "vectorized", cached: CachedOpt = False,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
@@ -217,13 +238,15 @@ def est_collective(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """A collective over the spec's interconnect (hierarchical beyond one scale-up domain)."""
+    from ..hardware import parse_quantity
+
     nbytes = parse_quantity(size, "bytes")
     _report(ir.Collective(op=op, bytes=nbytes, group=group, algorithm=algorithm), hw, sets, level, as_json, explain)
 
 
 @est_app.command("quantize")
 def est_quantize(
-    elements: Annotated[int, typer.Option()], hw: HwOpt,
+    elements: Annotated[int, typer.Option(help="Elements in the tensor.")], hw: HwOpt,
     fmt: Annotated[str, typer.Option(help="Target format: mxfp8, mxfp4, nvfp4, fp8_e4m3, ...")] = "mxfp8",
     block: Annotated[int, typer.Option(help="Elements per scale block.")] = 32,
     src_dtype: Annotated[str, typer.Option(help="Source dtype.")] = "bf16",
@@ -259,14 +282,14 @@ def _mount_optional() -> None:
         from .numerics_cmd import numerics_app
     except ImportError:
         return
-    app.add_typer(numerics_app, name="numerics", help="Low-precision formats: list, quantize.")
+    app.add_typer(numerics_app, name="numerics")
 
 
 _mount_optional()
 
-# ValueError carries our located messages; missing or unreadable files are the user's to fix, not tracebacks.
-USER_ERRORS: tuple[type[Exception], ...] = (SpecError, UnitError, LevelNotAvailable, ValueError, FileNotFoundError,
-                                            PermissionError, IsADirectoryError)
+# ValueError carries our located messages (SpecError, UnitError and perf's LevelNotAvailable are ValueErrors);
+# missing or unreadable files are the user's to fix, not tracebacks.
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, PermissionError, IsADirectoryError)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..hardware import load_hardware, parse_set_options
-from ..hardware.spec import HardwareSpec
+if TYPE_CHECKING:
+    from ..hardware.spec import HardwareSpec
 
 HwOpt = Annotated[str, typer.Option("--hw", help="Preset id (accelscope hw list) or path to a YAML spec.")]
 SetOpt = Annotated[
@@ -22,6 +22,8 @@ DtypeOpt = Annotated[str, typer.Option("--dtype", help="bf16, fp16, fp8_e4m3, mx
 
 def spec_from(hw: str, sets: list[str] | None) -> HardwareSpec:
     """Load a spec and apply `--set` overrides."""
+    from ..hardware import load_hardware, parse_set_options
+
     spec = load_hardware(hw)
     overrides = parse_set_options(sets or [])
     return spec.with_overrides(overrides) if overrides else spec

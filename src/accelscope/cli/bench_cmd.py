@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..measure import write_rows
-
 console = Console()
 
 
@@ -23,6 +21,8 @@ def bench_command(
         "or more), or gloo across two CPU processes.")] = None,
 ) -> None:
     """Run the microbenchmark suite on this machine and write measured rows with provenance."""
+    from ..hardware.display import plain_number
+    from ..measure import write_rows
     from ..measure.bench import run_suite
 
     start = time.perf_counter()
@@ -33,6 +33,6 @@ def bench_command(
         table.add_column(col, justify="right" if col == "value" else "left")
     for row in rows:
         table.add_row(row.id, row.op, row.dtype, ", ".join(f"{k}={v}" for k, v in row.shape.items()),
-                      f"{row.value:.4g} {row.unit}")
+                      f"{plain_number(row.value)} {row.unit}")
     console.print(table)
     console.print(f"wrote {path} in {time.perf_counter() - start:.1f} s; next: accelscope validate {path}")

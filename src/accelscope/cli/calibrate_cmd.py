@@ -4,17 +4,42 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from ..measure import load_rows
-from ..measure.calibrate import calibrate
 from .app_options import JsonOpt
 
+if TYPE_CHECKING:
+    from ..measure.calibrate import CalibrationResult
+
 console = Console()
+
+
+def _fit_table(result: CalibrationResult) -> Table:
+    """Each fitted field with its unit, next to the preset's value and the physical range it should be in."""
+    from ..hardware import load_hardware
+    from ..hardware.display import format_field
+    from ..measure.calibrate import plausible_range
+
+    spec = load_hardware(result.hw)
+    table = Table(title=f"Calibration of {result.hw} on {len(result.rows)} rows ({result.level} level)",
+                  header_style="bold")
+    for col in ("field", "preset", "fitted", "plausible range"):
+        table.add_column(col, justify="left" if col == "field" else "right")
+    for path, value in result.overrides.items():
+        preset = spec.model_dump()
+        for part in path.split("."):
+            preset = preset.get(part) if isinstance(preset, dict) else None
+        span = plausible_range(spec, path)
+        style = "yellow" if span and not span[0] <= value <= span[1] else ""
+        table.add_row(path, "unset" if preset is None else format_field(path, preset),
+                      f"[{style}]{format_field(path, value)}[/]" if style else format_field(path, value),
+                      f"{format_field(path, span[0])} – {format_field(path, span[1])}" if span else "—")
+    return table
 
 
 def calibrate_command(
@@ -29,22 +54,24 @@ def calibrate_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Fit named spec fields of one chip to measured rows; report held-out (cross-validated) error."""
+    from ..measure import load_rows
+    from ..measure.calibrate import calibrate
+
     source = dataset or file
     if source is None:
         raise ValueError("calibrate: give a FILE or --dataset NAME (e.g. --dataset dev)")
     chosen = [f.strip() for f in fields.split(",")] if fields else None
-    result = calibrate(load_rows(source), hw, chosen, level=level, folds=folds)
+    status = Console(stderr=True)
+    result = calibrate(load_rows(source), hw, chosen, level=level, folds=folds,
+                       progress=None if as_json else lambda line: status.print(f"[dim]calibrate: {line}[/]"))
     if out:
         result.write(out, command="accelscope " + " ".join(sys.argv[1:]))
     if as_json:
         print(json.dumps(result.overlay(), indent=2))
         return
-    table = Table(title=f"Calibration of {result.hw} on {len(result.rows)} rows ({level} level)", header_style="bold")
-    table.add_column("field")
-    table.add_column("fitted value", justify="right")
-    for path, value in result.overrides.items():
-        table.add_row(path, f"{value:.4g}")
-    console.print(table)
+    console.print(_fit_table(result))
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     console.print(f"mean |log error|: before {result.baseline_error:.3f}, fitted (train) {result.train_error:.3f}, "
                   f"held-out ({result.folds}-fold CV) [bold]{result.cv_error:.3f}[/]")
     if out:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..hardware.check import Finding, SpecWarning, check_spec
 from .app_options import JsonOpt, SetOpt, named, spec_from
+
+if TYPE_CHECKING:  # the checks load the spec models: imported where a command runs (CLI start-up)
+    from ..hardware.check import Finding
 
 
 def check_command(
@@ -28,6 +30,8 @@ def check_command(
 ) -> None:
     """Check that a spec's figures agree with each other: SRAM vs MMA rate, per-core vs chip, clocks, memory
     hierarchy, capacities, peak ratios between dtypes, units. Each check prints its numbers."""
+    from ..hardware.check import SpecWarning, check_spec
+
     with warnings.catch_warnings():  # the table says it all
         warnings.simplefilter("ignore", SpecWarning)
         hw = spec_from(spec, sets)

@@ -6,12 +6,11 @@ import json
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
-from ..llm import infer, train
-from ..workload.model_config import list_models, load_model
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
 
 llm_app = typer.Typer(help="LLM serving and training estimates.", no_args_is_help=True)
@@ -22,24 +21,33 @@ ModelArg = Annotated[str, typer.Argument(help="Model preset id (accelscope llm l
 @llm_app.command("list")
 def llm_list(as_json: JsonOpt = False) -> None:
     """Model presets with their size."""
+    from ..workload.model_config import list_models, load_model
+
     models = [load_model(name) for name in list_models()]
     if as_json:
         print(json.dumps([{"id": m.name, "family": m.family, "params": m.params(),
                            "active_params": m.params(active=True)} for m in models], indent=2))
         return
-    table = Table(title="Model presets", header_style="bold")
-    for col in ("id", "family", "layers", "hidden", "attention", "experts", "params", "active"):
-        table.add_column(col, justify="left" if col in ("id", "family", "attention") else "right")
+    wide = console.width >= 96  # the family column only where it fits: ids are never cut
+    table = Table(title="Model presets (parameters in billions)", header_style="bold", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    table.add_column("id", no_wrap=True)
+    columns = ["family"] * wide + ["layers", "hidden", "attention", "experts", "params", "active"]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("family", "attention") else "right", no_wrap=True)
     for m in models:
-        experts = f"{m.moe.experts} (top {m.moe.top_k})" if m.moe else "—"
-        table.add_row(m.name, m.family, str(m.layers), str(m.hidden), f"{m.attention_kind} {m.heads}/{m.kv_heads}",
-                      experts, f"{m.params() / 1e9:.1f} B", f"{m.params(active=True) / 1e9:.1f} B")
+        experts = f"{m.moe.experts} top {m.moe.top_k}" if m.moe else "—"
+        table.add_row(m.name, *[m.family] * wide, str(m.layers), f"{m.hidden:,}",
+                      f"{m.attention_kind} {m.heads}/{m.kv_heads}", experts, f"{m.params() / 1e9:.1f}",
+                      f"{m.params(active=True) / 1e9:.1f}")
     console.print(table)
 
 
 @llm_app.command("show")
 def llm_show(model: ModelArg, as_json: JsonOpt = False) -> None:
     """Architecture, parameters, FLOPs per token and KV-cache size."""
+    from ..workload.model_config import load_model
+
     m = load_model(model)
     facts = {
         "family": m.family, "layers": m.layers, "hidden": m.hidden, "heads": m.heads, "kv_heads": m.kv_heads,
@@ -64,8 +72,10 @@ def llm_show(model: ModelArg, as_json: JsonOpt = False) -> None:
     for key, value in facts.items():
         if key.endswith("params"):
             value = f"{value / 1e9:.2f} B"
-        elif key.startswith("weights_bytes") or key.startswith("kv_cache"):
-            value = fq(value, "bytes")
+        elif key.startswith("weights_bytes"):
+            value = f"{value / 1e9:.2f} GB"
+        elif key.startswith("kv_cache"):
+            value = f"{value / 1e6:.3g} MB"
         elif key.endswith("flops_per_token"):
             value = f"{value / 1e9:.1f} GFLOP"
         table.add_row(key.replace("_", " "), str(value))
@@ -92,6 +102,8 @@ def llm_infer(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Serving: TTFT, TPOT, tokens/s and memory per device."""
+    from ..llm import infer
+
     spec = spec_from(hw, sets)
     size: int | str = "max" if batch == "max" else _int(batch, "batch")
     r = infer(model, spec, tp=tp, pp=pp, ep=ep, batch=size, input_len=input_len, output_len=output_len, dtype=dtype,
@@ -113,23 +125,28 @@ def llm_infer(
 @llm_app.command("train")
 def llm_train(
     model: ModelArg, hw: HwOpt,
-    tp: Annotated[int, typer.Option()] = 1, pp: Annotated[int, typer.Option()] = 1,
-    dp: Annotated[int, typer.Option()] = 1, cp: Annotated[int, typer.Option()] = 1,
-    ep: Annotated[int, typer.Option()] = 1,
+    tp: Annotated[int, typer.Option(help="Tensor-parallel devices.")] = 1,
+    pp: Annotated[int, typer.Option(help="Pipeline stages.")] = 1,
+    dp: Annotated[int, typer.Option(help="Data-parallel replicas.")] = 1,
+    cp: Annotated[int, typer.Option(help="Context-parallel ways (the sequence split across devices).")] = 1,
+    ep: Annotated[int, typer.Option(help="Expert-parallel ways (MoE).")] = 1,
     vpp: Annotated[int, typer.Option(help="Interleaved virtual stages per device.")] = 1,
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3 (3 = FSDP).")] = 1,
-    seq_len: Annotated[int, typer.Option()] = 4096,
+    seq_len: Annotated[int, typer.Option(help="Tokens per training sequence.")] = 4096,
     global_batch: Annotated[int, typer.Option(help="Sequences per optimizer step.")] = 1024,
-    micro_batch: Annotated[int, typer.Option()] = 1,
+    micro_batch: Annotated[int, typer.Option(help="Sequences per micro-batch (per pipeline step).")] = 1,
     dtype: Annotated[str, typer.Option(help="Matmul dtype: bf16, or fp8_e4m3 for FP8 linears.")] = "bf16",
     recompute: Annotated[str, typer.Option(help="none | selective | full")] = "selective",
-    check_memory: Annotated[bool, typer.Option("--check-memory/--no-check-memory")] = True,
+    check_memory: Annotated[bool, typer.Option(
+        "--check-memory/--no-check-memory", help="Refuse a configuration whose memory per device does not fit.")] = True,
     attention: Annotated[str | None, typer.Option(
         help="Attention kernel: fa2 | fa3 | math (unfused, pre-FlashAttention frameworks); default: the best for "
              "the chip (analytical level).")] = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Training: step time, tokens/s/device, MFU, memory and the time breakdown."""
+    from ..llm import train
+
     spec = spec_from(hw, sets)
     r = train(model, spec, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
               global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
@@ -139,8 +156,13 @@ def llm_train(
         return
     console.print(f"[bold]{r.model}[/] on {r.devices:,} x [bold]{spec.name}[/] ({spec.label}, tp={tp} pp={pp} dp={dp} cp={cp} "
                   f"ep={ep} vpp={vpp} zero={zero}), seq {seq_len}, {global_batch} seqs/step, recompute {recompute}")
-    rows = [("step time", fq(r.step_s, "time")),
-            *((f"  {part.replace('_', ' ')}", f"{fq(seconds, 'time')} ({seconds / r.step_s:.0%})")
+    unit, scale = ("s", 1.0) if r.step_s >= 1 else ("ms", 1e3)  # the step and its parts in one unit
+
+    def in_unit(seconds: float) -> str:
+        return f"{seconds * scale:,.2f} {unit}"
+
+    rows = [("step time", in_unit(r.step_s)),
+            *((f"  {part.replace('_', ' ')}", f"{in_unit(seconds)} ({seconds / r.step_s:.0%})")
               for part, seconds in r.breakdown.items()),
             ("tokens/s/device", f"{r.tokens_per_s_per_device:,.0f}"),
             ("model TFLOP/s/device", f"{r.model_tflops_per_device:,.0f}"),
@@ -149,10 +171,11 @@ def llm_train(
 
 
 def _memory_rows(parts: dict[str, float], extra: str | None = None) -> list[tuple[str, ...]]:
-    """memory/device rows in bytes (a negative headroom printed with its sign); `extra` fills a third column."""
+    """memory/device rows, all in GB (one unit for the table's memory; a negative headroom keeps its sign);
+    `extra` fills a third column."""
     rows = []
     for part, value in parts.items():
-        text = fq(value, "bytes") if value >= 0 else f"-{fq(-value, 'bytes')}"
+        text = f"{value / 1e9:,.2f} GB"
         rows.append((f"memory/device: {part}", text) if extra is None else (f"memory/device: {part}", text, extra))
     return rows
 

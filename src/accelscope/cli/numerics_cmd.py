@@ -6,14 +6,17 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-numerics_app = typer.Typer(help="Low-precision formats: list them, quantize numbers.", no_args_is_help=True)
+if TYPE_CHECKING:
+    import numpy as np
+
+numerics_app = typer.Typer(help="Low-precision formats: list them (formats), quantize numbers (quantize), accuracy vs "
+                                "speed per format (tradeoff), accuracy studies (study gemm|lm).", no_args_is_help=True)
 console = Console()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 USER_ERROR_EXIT = 2
@@ -35,6 +38,8 @@ def _user_errors(command: Callable[..., None]) -> Callable[..., None]:
 
 def _number(value: object) -> object:
     """JSON-safe number: NaN/Inf as strings (JSON has no such literals)."""
+    import numpy as np
+
     if isinstance(value, float | np.floating) and not np.isfinite(value):
         return str(float(value))
     if isinstance(value, np.integer):
@@ -48,6 +53,7 @@ def _number(value: object) -> object:
 @_user_errors
 def formats_command(as_json: JsonOpt = False) -> None:
     """Every format with its range and precision."""
+    from ..hardware.display import magnitude
     from ..numerics import BLOCK_FORMATS, ELEMENT_FORMATS
 
     elements = [f.describe() for f in ELEMENT_FORMATS]
@@ -60,8 +66,8 @@ def formats_command(as_json: JsonOpt = False) -> None:
         table.add_column(col, justify="left" if col in ("name", "specials") else "right", no_wrap=True)
     for d in elements:
         em = f"{d['exp_bits']}/{d['man_bits']}" if d["kind"] == "float" else "int"
-        table.add_row(str(d["name"]), str(d["bits"]), em, str(d.get("bias", "—")), f"{d['max']:.6g}",
-                      f"{d['min_normal']:.4g}" if "min_normal" in d else "—", f"{d['min_subnormal']:.4g}",
+        table.add_row(str(d["name"]), str(d["bits"]), em, str(d.get("bias", "—")), magnitude(d["max"], 6),
+                      magnitude(d["min_normal"]) if "min_normal" in d else "—", magnitude(d["min_subnormal"]),
                       "yes" if d["has_inf"] else "no", "yes" if d["has_nan"] else "no", str(d.get("specials", "int")))
     console.print(table)
     blocks_table = Table(title="Block formats", header_style="bold")
@@ -70,11 +76,13 @@ def formats_command(as_json: JsonOpt = False) -> None:
                                 no_wrap=True)
     for d in blocks:
         blocks_table.add_row(str(d["name"]), str(d["element"]), str(d["block"]), str(d["scale"]),
-                             f"{d['bits_per_element']:.4g}", f"{d['max_element']:.6g}")
+                             f"{d['bits_per_element']:.4g}", magnitude(d["max_element"], 6))
     console.print(blocks_table)
 
 
 def _parse_values(values: str | None, random: int | None, seed: int) -> np.ndarray:
+    import numpy as np
+
     if (values is None) == (random is None):
         raise ValueError("values: give exactly one of --values 1.0,2.5,... or --random N")
     if random is not None:
@@ -102,6 +110,8 @@ def quantize_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Quantize numbers: codes, scales, dequantized values and error metrics."""
+    import numpy as np
+
     from ..numerics import dequantize, error_report, quantize
 
     x = _parse_values(values, random, seed)

@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
-from ..llm.plan import plan
 from .app_options import HwOpt, JsonOpt, SetOpt, spec_from
 from .llm_cmd import ModelArg, llm_app
 
@@ -39,6 +38,8 @@ def llm_plan(
     = "analytical", as_json: JsonOpt = False,
 ) -> None:
     """Search TP/PP/CP/EP/ZeRO/micro-batch/recompute (training) or TP/PP/dtypes/batch (serving): top layouts."""
+    from ..llm.plan import plan
+
     spec = spec_from(hw, sets)
     pins = {k: v for k, v in (("tp", tp), ("pp", pp)) if v is not None}
     if serve_goal:

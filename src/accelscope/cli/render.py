@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from ..hardware.describe import derived_figures
-from ..hardware.spec import HardwareSpec, Section
+from ..hardware.display import column_unit, format_in
 from ..hardware.units import format_quantity as fq
-from ..perf import Estimate
-from ..workload.ops import Op
+
+if TYPE_CHECKING:
+    from ..hardware.spec import HardwareSpec, Section
+    from ..perf import Estimate
+    from ..workload.ops import Op
 
 
 def spec_headline(hw: HardwareSpec) -> dict[str, Any]:
@@ -25,19 +29,31 @@ def spec_headline(hw: HardwareSpec) -> dict[str, Any]:
     }
 
 
-def _maybe(value: float | None, dim: str) -> str:
-    return fq(value, dim) if value else "—"
+# hw list: (header, headline key, dimension); each column in one unit, named in its header
+HW_COLUMNS = [("BF16", "bf16_flops", "flops"), ("FP8", "fp8_flops", "flops"), ("FP4", "fp4_flops", "flops"),
+              ("memory", "memory_bytes", "bytes"), ("mem bw", "memory_bandwidth", "bandwidth"),
+              ("TDP", "tdp_w", "power")]
 
 
-def hw_table(specs: list[HardwareSpec]) -> Table:
-    table = Table(title="Hardware presets (dense peaks)", header_style="bold")
-    for col in ("id", "chip", "BF16", "FP8", "FP4", "memory", "bandwidth", "TDP"):
-        table.add_column(col, justify="left" if col in ("id", "chip") else "right")
-    for hw in specs:
-        h = spec_headline(hw)
-        table.add_row(hw.id, hw.name, _maybe(h["bf16_flops"], "flops"), _maybe(h["fp8_flops"], "flops"),
-                      _maybe(h["fp4_flops"], "flops"), fq(h["memory_bytes"], "bytes"),
-                      fq(h["memory_bandwidth"], "bandwidth"), _maybe(h["tdp_w"], "power"))
+def hw_table(specs: list[HardwareSpec], width: int = 120) -> Table:
+    """Presets with headline figures: ids never cut (the chip name only in a terminal `width` >= 100 wide), one
+    unit per column (the three peaks share one, so they compare across as well as down)."""
+    heads = [spec_headline(hw) for hw in specs]
+    table = Table(title="Hardware presets (dense peaks)", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("id", no_wrap=True, min_width=max((len(hw.id) for hw in specs), default=2))
+    wide = width >= 100
+    if wide:
+        table.add_column("chip", overflow="fold", ratio=1)
+    units = []
+    for header, _key, dimension in HW_COLUMNS:
+        same = [h[k] for h in heads for _, k, d in HW_COLUMNS if d == dimension and h[k]]
+        label, factor = ("TB/s", 1e12) if dimension == "bandwidth" else column_unit(same, dimension)
+        units.append(factor)
+        table.add_column(f"{header}\n{label}", justify="right", no_wrap=True)
+    for hw, h in zip(specs, heads, strict=True):
+        cells = [format_in(h[key] or None, factor, digits=3) for (_, key, _), factor in zip(HW_COLUMNS, units,
+                                                                                          strict=True)]
+        table.add_row(hw.id, *[hw.name] * wide, *cells)
     return table
 
 
@@ -174,17 +190,18 @@ def op_dict(op: Op) -> dict[str, Any]:
 
 def print_estimate(console: Console, op: Op, hw: HardwareSpec, est: Estimate, explain: bool = False) -> None:
     console.print(f"[bold]{op.describe()}[/] on [bold]{hw.name}[/] ({est.hw_label}) — level {est.level}")
+    busy = {resource: seconds for resource, seconds in est.breakdown.items() if seconds > 0}
+    unit, factor = column_unit([*busy.values(), est.seconds], "time")
     table = Table(show_header=True, header_style="bold")
     table.add_column("resource")
-    table.add_column("busy time", justify="right")
+    table.add_column(f"busy time {unit}", justify="right")
     table.add_column("share of wall time", justify="left")
-    for resource, seconds in est.breakdown.items():
-        if seconds <= 0:
-            continue
+    for resource, seconds in busy.items():
         share = seconds / est.seconds if est.seconds else 0.0
         bar = "█" * max(1, round(30 * min(share, 1.0)))
         style = "bold green" if resource == est.bound else ""
-        table.add_row(f"[{style}]{resource}[/]" if style else resource, fq(seconds, "time"), f"{bar} {share:.0%}")
+        table.add_row(f"[{style}]{resource}[/]" if style else resource, format_in(seconds, factor),
+                      f"{bar} {share:.0%}")
     console.print(table)
     console.print(
         f"time [bold]{fq(est.seconds, 'time')}[/], bound by [bold]{est.bound_label}[/]; "

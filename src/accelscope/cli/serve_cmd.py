@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..llm.serving import SCHEDULERS, capacity, serve
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
 from .llm_cmd import ModelArg, llm_app
 
@@ -23,7 +22,7 @@ EpOpt = Annotated[int, typer.Option(help="Expert-parallel ways (inside the TP gr
 InputOpt = Annotated[str, typer.Option(help="Prompt tokens: a count, uniform:LO:HI or exp:MEAN.")]
 OutputOpt = Annotated[str, typer.Option(help="Output tokens: a count, uniform:LO:HI or exp:MEAN.")]
 RequestsOpt = Annotated[int, typer.Option(help="Requests to simulate.")]
-SchedulerOpt = Annotated[str, typer.Option(help=f"{' | '.join(SCHEDULERS)}: continuous batching with chunked "
+SchedulerOpt = Annotated[str, typer.Option(help="vllm | static | disaggregated: continuous batching with chunked "
                                                 "prefill (vLLM), static batches, or prefill/decode pools.")]
 SloTtftOpt = Annotated[float | None, typer.Option(help="TTFT limit in milliseconds (goodput, capacity).")]
 SloTpotOpt = Annotated[float | None, typer.Option(help="TPOT limit in milliseconds (goodput, capacity).")]
@@ -67,6 +66,8 @@ def llm_serve(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Request-level serving simulation: latency percentiles, throughput, goodput under SLOs, KV cache use."""
+    from ..llm.serving import serve
+
     spec = spec_from(hw, sets)
     result = serve(model, spec, tp=tp, pp=pp, ep=ep, rate=_rate(rate), requests=requests, input_len=input_len,
                    output_len=output_len, trace=trace, arrival=arrival, cv=cv, seed=seed, scheduler=scheduler,
@@ -123,6 +124,8 @@ def llm_capacity(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Capacity planning: the highest request rate whose latency percentile meets the SLOs, and the curve."""
+    from ..llm.serving import capacity
+
     spec = spec_from(hw, sets)
     result = capacity(model, spec, slo_ttft=_seconds(slo_ttft, "--slo-ttft"), slo_tpot=_seconds(slo_tpot, "--slo-tpot"),
                       percentile=percentile, requests=requests, tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype,

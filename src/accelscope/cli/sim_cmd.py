@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..hardware.spec import HardwareSpec
-from ..perf.sim import chrome_trace, core_model, simulate
-from ..perf.sim.isa import describe
-from ..perf.sim.model import SimResult
 from ..workload import ops as ir
 from .app_options import DtypeOpt, HwOpt, JsonOpt, SetOpt, named, spec_from
+
+if TYPE_CHECKING:
+    from ..hardware.spec import HardwareSpec
+    from ..perf.sim.model import SimResult
 
 sim_app = typer.Typer(help="Cycle-level simulation: tile programs on a core model, traces, ISA studies.",
                       no_args_is_help=True)
@@ -25,6 +25,9 @@ PROGRAM_LINES = 60  # instructions shown per program
 
 
 def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bool, as_json: bool) -> None:
+    from ..perf.sim import chrome_trace, simulate
+    from ..perf.sim.isa import describe
+
     spec = spec_from(hw, sets)
     result = simulate(op, spec, trace=trace is not None)
     if trace:
@@ -44,6 +47,8 @@ def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bo
 
 
 def _print_result(result: SimResult, spec: HardwareSpec, show: bool) -> None:
+    from ..perf.sim.isa import describe
+
     est = result.estimate
     d = est.details
     console.print(f"[bold]{est.op}[/] on {spec.name} ({spec.label}): [bold]{est.seconds * 1e6:.2f} µs[/], bound by "
@@ -88,7 +93,8 @@ def sim_gemm(
 
 @sim_app.command("softmax")
 def sim_softmax(
-    rows: Annotated[int, typer.Option()], cols: Annotated[int, typer.Option()], hw: HwOpt,
+    rows: Annotated[int, typer.Option(help="Rows (tokens x heads).")],
+    cols: Annotated[int, typer.Option(help="Elements per row (softmax length).")], hw: HwOpt,
     dtype: DtypeOpt = "bf16", sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -98,7 +104,8 @@ def sim_softmax(
 
 @sim_app.command("norm")
 def sim_norm(
-    rows: Annotated[int, typer.Option()], hidden: Annotated[int, typer.Option()], hw: HwOpt,
+    rows: Annotated[int, typer.Option(help="Rows (tokens).")],
+    hidden: Annotated[int, typer.Option(help="Hidden size: elements normalized per row.")], hw: HwOpt,
     kind: Annotated[str, typer.Option(help="rms | layer")] = "rms", dtype: DtypeOpt = "bf16",
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
@@ -109,11 +116,14 @@ def sim_norm(
 
 @sim_app.command("attention")
 def sim_attention(
-    batch: Annotated[int, typer.Option()], heads: Annotated[int, typer.Option()],
-    head_dim: Annotated[int, typer.Option()], q_len: Annotated[int, typer.Option()],
-    kv_len: Annotated[int, typer.Option()], hw: HwOpt,
+    batch: Annotated[int, typer.Option(help="Sequences in the batch.")],
+    heads: Annotated[int, typer.Option(help="Query heads.")],
+    head_dim: Annotated[int, typer.Option(help="Dimension of each query/key head.")],
+    q_len: Annotated[int, typer.Option(help="Query length (1 for decode).")],
+    kv_len: Annotated[int, typer.Option(help="Key/value length.")], hw: HwOpt,
     kv_heads: Annotated[int | None, typer.Option(help="KV heads (GQA); default = heads.")] = None,
-    causal: Annotated[bool, typer.Option("--causal/--no-causal")] = False, dtype: DtypeOpt = "bf16",
+    causal: Annotated[bool, typer.Option("--causal/--no-causal", help="Causal mask: half the score blocks.")] = False,
+    dtype: DtypeOpt = "bf16",
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """FlashAttention forward: QK^T, online softmax, PV per KV block."""
@@ -124,7 +134,7 @@ def sim_attention(
 
 @sim_app.command("quantize")
 def sim_quantize(
-    elements: Annotated[int, typer.Option()], hw: HwOpt,
+    elements: Annotated[int, typer.Option(help="Elements in the tensor.")], hw: HwOpt,
     fmt: Annotated[str, typer.Option(help="mxfp8, mxfp4, nvfp4, ...")] = "mxfp8",
     block: Annotated[int, typer.Option(help="Elements per scale block.")] = 32,
     src_dtype: Annotated[str, typer.Option(help="Source dtype.")] = "bf16",
@@ -181,6 +191,8 @@ def _current(spec: HardwareSpec, path: str) -> Any:
 
 
 def _native_flag(spec: HardwareSpec, name: str) -> bool:
+    from ..perf.sim import core_model
+
     core = core_model(spec)
     if name in ("exp2", "log2", "rcp", "rsqrt"):
         return name in core.sfu_rate
@@ -192,6 +204,8 @@ def _native_flag(spec: HardwareSpec, name: str) -> bool:
 
 def isa_study(kernel: str, spec: HardwareSpec, varies: list[str], args: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per variant: the baseline spec, then each `--vary` applied alone."""
+    from ..perf.sim import simulate
+
     if kernel not in KERNELS:
         raise ValueError(f"--kernel: expected one of {', '.join(KERNELS)} (got {kernel!r})")
     build, defaults = KERNELS[kernel]

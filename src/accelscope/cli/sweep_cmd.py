@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 
@@ -45,12 +45,14 @@ def sweep_command(
         if as_json:
             print(front.to_json(orient="records", indent=2))
         else:
-            _print_front(front, spec["objectives"])
+            _print_front(table, front, spec)
         return
     if out is None:
         raise ValueError("sweep: --out DIR is required (where results are written and resumed from)")
     if executor not in ("local", "ray"):
         raise ValueError(f"sweep --executor: expected local or ray (got {executor!r})")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     spec = load_sweep(target)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]:.1f} points/s"), TimeRemainingColumn())
@@ -85,12 +87,39 @@ def _plot(table: object, front: object, spec: dict, out: Path, sensitivity: bool
                         "two varied axes")
 
 
-def _print_front(front: object, objectives: list[str]) -> None:
-    table = Table(title=f"Pareto front ({', '.join(objectives)})", header_style="bold")
-    columns = [c for c in front.columns if c.startswith("axis:")] + [o.split(" ", 1)[1] for o in objectives]  # type: ignore[attr-defined]
-    for column in ["point", *columns]:
-        table.add_column(column.removeprefix("axis:"), justify="right", overflow="fold")
-    for _, row in front.iterrows():  # type: ignore[attr-defined]
-        table.add_row(str(row["point"]), *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
-                                           for c in columns))
+def _print_front(results: Any, front: Any, spec: dict) -> None:
+    """The front: one column per independent axis (a coupled group once) and per objective, each in one unit
+    named in its header; axes the sweep holds fixed go in the caption."""
+    from ..hardware.display import (
+        column_unit,
+        field_dimension,
+        format_field,
+        format_in,
+        metric_dimension,
+        metric_label,
+    )
+    from ..report.sweep_figures import fixed_axes, independent_axes
+
+    objectives = [o.split(" ", 1)[1] for o in spec["objectives"]]
+    fixed = fixed_axes(results)
+    table = Table(title=f"Pareto front ({', '.join(spec['objectives'])}): {len(front)} points", header_style="bold",
+                  box=box.SIMPLE_HEAD, pad_edge=False, caption_justify="left",
+                  caption="fixed: " + ", ".join(f"{p} = {format_field(p, v)}" for p, v in fixed.items()) if fixed
+                  else None)
+    table.add_column("point", justify="right", no_wrap=True)
+    columns = []
+    for label, column in [*independent_axes(results, spec), *((o, o) for o in objectives)]:
+        path = column.removeprefix("axis:")
+        dimension = field_dimension(path) if column.startswith("axis:") else metric_dimension(column)
+        unit, factor = column_unit(front[column], dimension)
+        if not column.startswith("axis:"):
+            header = metric_label(column)
+        elif label == path:
+            header = "\n".join(path.split(".")[-2:])
+        else:  # a coupled group: its name and the member whose values stand for it
+            header = f"{label.split(' ')[0]}\n({'.'.join(path.split('.')[-2:])})"
+        table.add_column(f"{header}\n{unit}" if unit else header, justify="right", overflow="fold")
+        columns.append((column, factor))
+    for _, row in front.iterrows():
+        table.add_row(str(row["point"]), *(format_in(row[c], factor) for c, factor in columns))
     Console().print(table)

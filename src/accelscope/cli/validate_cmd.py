@@ -10,8 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..measure import markdown_table, summarize, validate
-from ..measure.validate import to_json
 from .app_options import JsonOpt
 
 console = Console()
@@ -30,6 +28,9 @@ def validate_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Predict every measured row at each level and print the error per category."""
+    from ..measure import markdown_table, summarize, validate
+    from ..measure.validate import SIGN_NOTE, to_json
+
     source = dataset or file
     if source is None:
         raise ValueError("validate: give a FILE or --dataset NAME (e.g. --dataset dev)")
@@ -55,7 +56,8 @@ def validate_command(
     if markdown:
         print(markdown_table(summary))
         return
-    table = Table(title=f"Prediction error vs measured ({source})", header_style="bold")
+    table = Table(title=f"Prediction error vs measured ({source})", header_style="bold",
+                  caption=SIGN_NOTE, caption_justify="left")
     for col in ("category", "level", "rows", "mean |err|", "median |err|", "mean signed", "worst rows"):
         table.add_column(col, justify="left" if col in ("category", "level", "worst rows") else "right")
     for c in summary:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,17 @@ DEFAULT_FIELDS = ("compute.sustained_clock", "memory.{main}.efficiency", "interc
 FRACTION_BOUNDS = (0.3, 1.0)
 _MISSING = object()
 RELATIVE_BOUNDS = (0.2, 5.0)  # for absolute quantities (latencies, bandwidths): 1/5x .. 5x the preset's value
+# What a real part reaches (field suffix -> (low, high), SI; fractions of the clock for the clock): a fit outside
+# is more likely the model making up for something it does not capture than a fact about the chip.
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "runtime.launch_latency": (1e-6, 6e-6),  # CUDA/HIP back-to-back kernel launch + ramp + drain
+    "interconnect.scale_up.latency": (0.3e-6, 3e-6),  # NVLink / Infinity Fabric one hop, small message
+    "interconnect.scale_up.efficiency": (0.6, 0.95),  # NCCL bus bandwidth / link bandwidth
+    "interconnect.scale_up.nvls_efficiency": (0.5, 0.95),
+    "compute.sustained_clock": (0.6, 1.0),  # x the boost clock
+    ".efficiency": (0.7, 0.97),  # DRAM: STREAM-like kernels reach 80-95 % of the datasheet bandwidth
+}
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +54,7 @@ class CalibrationResult:
     baseline_error: float  # before calibration
     folds: int
     fold_errors: list[float] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # fitted values outside a physical range, or at a bound
 
     def overlay(self, command: str = "") -> dict[str, Any]:
         return {
@@ -50,7 +63,7 @@ class CalibrationResult:
                 "method": f"scipy Powell on mean |log(pred/meas)|, {self.folds}-fold cross-validation",
                 "level": self.level, "rows": self.rows, "baseline_mean_abs_log_error": self.baseline_error,
                 "train_mean_abs_log_error": self.train_error, "cv_mean_abs_log_error": self.cv_error,
-                "date": dt.date.today().isoformat(), "command": command,
+                "warnings": self.warnings, "date": dt.date.today().isoformat(), "command": command,
             },
         }
 
@@ -98,6 +111,42 @@ def resolve_fields(hw: HardwareSpec, fields: list[str] | None) -> list[str]:
             raise ValueError(f"calibrate: {path!r} is not numeric ({node!r}); only numeric fields can be fitted")
         out.append(path)
     return out
+
+
+def plausible_range(hw: HardwareSpec, path: str) -> tuple[float, float] | None:
+    """The physical range of a fitted field (SI), or None when there is no rule for it."""
+    if path in PLAUSIBLE:
+        low, high = PLAUSIBLE[path]
+        return (low * hw.compute.clock, high * hw.compute.clock) if path == "compute.sustained_clock" else (low, high)
+    if path.startswith("memory.") and path.endswith(".efficiency"):
+        return PLAUSIBLE[".efficiency"]
+    return None
+
+
+def fit_warnings(hw: HardwareSpec, overrides: dict[str, float]) -> list[str]:
+    """One sentence per fitted value outside its physical range or pinned at the search bound, with the value."""
+    from ..hardware.display import format_field
+
+    out = []
+    for path, value in overrides.items():
+        span = plausible_range(hw, path)
+        low, high, _ = _bounds(hw, path)
+        shown = format_field(path, value)
+        if span and not span[0] <= value <= span[1]:
+            out.append(f"{path} = {shown} is outside the plausible {format_field(path, span[0])} to "
+                       f"{format_field(path, span[1])} (preset {format_field(path, _get_or_nan(hw, path))}): the fit "
+                       "is likely making up for something the model does not capture")
+        elif math.isclose(value, low, rel_tol=1e-3) or math.isclose(value, high, rel_tol=1e-3):
+            out.append(f"{path} = {shown} sits at the edge of the search range ({format_field(path, low)} to "
+                       f"{format_field(path, high)}): the data push it further than the fit allows")
+    return out
+
+
+def _get_or_nan(hw: HardwareSpec, path: str) -> float:
+    try:
+        return _get(hw, path)
+    except (KeyError, TypeError):
+        return float("nan")
 
 
 def _bounds(hw: HardwareSpec, path: str) -> tuple[float, float, bool]:
@@ -149,8 +198,11 @@ def _fit(rows: list[MeasuredRow], hw: HardwareSpec, paths: list[str], level: str
 
 
 def calibrate(rows: list[MeasuredRow], hw: str | HardwareSpec, fields: list[str] | None = None,
-              level: str = "analytical", folds: int = 5, seed: int = 0) -> CalibrationResult:
-    """Fit `fields` of `hw` (a preset id, a file, or a spec) to the rows measured on that chip."""
+              level: str = "analytical", folds: int = 5, seed: int = 0,
+              progress: Progress | None = None) -> CalibrationResult:
+    """Fit `fields` of `hw` (a preset id, a file, or a spec) to the rows measured on that chip. `progress` is
+    called with one line per step (each fold, the final fit)."""
+    say = progress or (lambda _line: None)
     spec = load_hardware(hw)
     paths = resolve_fields(spec, fields)
     mine = [r for r in rows if hardware_id(r.hardware) == spec.id and isinstance(predict(r, level, spec=spec),
@@ -164,12 +216,16 @@ def calibrate(rows: list[MeasuredRow], hw: str | HardwareSpec, fields: list[str]
     for fold in range(k):
         held = [mine[i] for i in order[fold::k]]
         train = [mine[i] for i in order if i not in set(order[fold::k])]
+        say(f"fold {fold + 1}/{k}: fitting {len(paths)} fields on {len(train)} rows, scoring {len(held)} held out")
         fitted = spec.with_overrides(_fit(train, spec, paths, level))
         fold_errors.append(_error(held, fitted, level))
+        say(f"fold {fold + 1}/{k}: held-out mean |log error| {fold_errors[-1]:.3f}")
+    say(f"final fit on all {len(mine)} rows")
     overrides = _fit(mine, spec, paths, level)
     final = spec.with_overrides(overrides)
     return CalibrationResult(
         hw=spec.id, level=level, overrides={p: float(v) for p, v in overrides.items()},
         rows=[r.id for r in mine], train_error=_error(mine, final, level), cv_error=float(np.mean(fold_errors)),
         baseline_error=_error(mine, spec, level), folds=k, fold_errors=fold_errors,
+        warnings=fit_warnings(spec, overrides),
     )

@@ -14,6 +14,11 @@ from typing import Any
 from .dataset import CATEGORIES, MeasuredRow, load_rows
 from .predict import Prediction, Skip, predict
 
+# printed under every error table (CLI, Markdown): what the sign of a signed error means
+SIGN_NOTE = ("signed error = (predicted - measured) / measured in the row's own metric: + = predicted higher than "
+             "measured, i.e. the model is too slow for a time and too fast for a rate (TFLOP/s, GB/s, tokens/s); "
+             "- = the opposite")
+
 
 @dataclass(frozen=True, slots=True)
 class RowResult:
@@ -83,6 +88,7 @@ def summarize(results: list[RowResult]) -> list[CategoryError]:
 
 def to_json(results: list[RowResult], summary: list[CategoryError]) -> dict[str, Any]:
     return {
+        "error_definition": SIGN_NOTE,
         "summary": [{"category": c.category, "level": c.level, "rows": c.rows, "mean_abs_error": c.mean_abs,
                      "median_abs_error": c.median_abs, "mean_signed_error": c.mean_signed,
                      "worst": [{"id": i, "error": e} for i, e in c.worst]} for c in summary],
@@ -99,4 +105,4 @@ def markdown_table(summary: list[CategoryError]) -> str:
         worst = ", ".join(f"{i} ({e:+.0%})" for i, e in c.worst)
         lines.append(f"| {c.category} | {c.level} | {c.rows} | {c.mean_abs:.1%} | {c.median_abs:.1%} | "
                      f"{c.mean_signed:+.1%} | {worst} |")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", f"*{SIGN_NOTE}.*"])

@@ -8,37 +8,133 @@ and the dev-set validation summary.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import llm
 from ..explore import elasticities
-from ..hardware import load_hardware
+from ..hardware import canonical_dtype, load_hardware
+from ..hardware.loader import PRESET_DIR
 from ..llm.tradeoff import format_tradeoff
 from ..perf import estimate
-from ..workload import Attention, Gemm, GroupedGemm, Norm, Quantize
+from ..workload import Attention, Gemm, GroupedGemm, Norm, Op, Quantize
+from ..workload.model_config import MODEL_DIR, ModelConfig, load_model
 from .scenario import DEMO, Scenario
 
-KERNELS = {
-    "GEMM 8192³ bf16": Gemm(8192, 8192, 8192, "bf16"),
-    "GEMM decode 64x8192x28672 bf16": Gemm(64, 28672, 8192, "bf16", shared_b=True),
-    "GEMM 8192³ fp8": Gemm(8192, 8192, 8192, "fp8_e4m3"),
-    "attention prefill 8k causal": Attention(batch=1, heads=64, kv_heads=8, head_dim=128, q_len=8192, kv_len=8192,
-                                             causal=True),
-    "attention decode b64 kv8k": Attention(batch=64, heads=64, kv_heads=8, head_dim=128, q_len=1, kv_len=8192),
-    "RMSNorm 16k x 8192": Norm(rows=16384, hidden=8192),
-    "MoE experts 128x768 (qwen3-30b, 4k tokens)": GroupedGemm(groups=128, n=2 * 768, k=2048, tokens=4096 * 8),
-    "quantize 64M to mxfp8": Quantize(elements=1 << 26, fmt="mxfp8", block=32),
-}
+PREFILL_TOKENS_CAP = 8192  # a prefill GEMM's rows: the batch's prompt tokens, at most one 8k chunk
+BLOCK_SCALED = ("mxfp8", "mxfp6", "mxfp4", "nvfp4")
 # op-type groups of the decode graph's node names, for the per-op breakdown
 OP_GROUPS = {"attention": ("attention",), "GEMMs": ("proj", "mlp_", "experts", "lm_head", "router", "absorb"),
              "norms": ("norm",), "communication": ("allreduce", "_rs", "_ag", "dispatch", "combine", "send"),
              "elementwise": ("rope", "residual", "act", "embedding")}
 
 
+def model_name(model: str) -> str:
+    """How a report names a model: a preset by its id; a config.json by what it says it is (`_name_or_path`,
+    else its model_type and size), never by where the file happens to be."""
+    if (MODEL_DIR / f"{model}.json").exists():
+        return model
+    config = load_model(model)
+    path = Path(model).expanduser()
+    path = path / "config.json" if path.is_dir() else path
+    raw = json.loads(path.read_text()) if path.is_file() else {}
+    named = str(raw.get("_name_or_path") or raw.get("name") or "").rstrip("/").rsplit("/", 1)[-1]
+    return named or f"{config.family} {config.params() / 1e9:.1f}B"
+
+
+def is_preset(hw: str) -> bool:
+    return (PRESET_DIR / f"{hw}.yaml").exists()
+
+
+def emulated_on(hw: Any, dtype: str) -> str | None:
+    """The matrix path a chip with no hardware for `dtype` runs it on (nvfp4 on H100: fp8_e4m3), else None."""
+    path = hw.matrix_dtype(dtype)
+    return path if path is not None and path != canonical_dtype(dtype) else None
+
+
+@dataclass(frozen=True)
+class KernelShapes:
+    """What sizes a scenario's kernels: per-device heads, the rows of one prefill (or forward) pass, the decode
+    batch and context, and the dtypes."""
+
+    name: str
+    serving: bool
+    tp: int
+    batch: int
+    prompt: int
+    context: int
+    tokens: int
+    dtypes: list[str]
+
+
+def _shapes(scenario: Scenario) -> KernelShapes | None:
+    serving, work = scenario.serving, scenario.serving or scenario.training
+    if work is None:
+        return None
+    if serving:
+        batch, prompt, dtypes = serving.batch, serving.input_len, serving.dtypes
+        context = prompt + serving.output_len // 2
+    else:
+        assert scenario.training is not None
+        batch, prompt, dtypes = scenario.training.micro_batch, scenario.training.seq_len, [scenario.training.dtype]
+        context = prompt
+    return KernelShapes(model_name(work.model), serving is not None, work.tp, batch, prompt, context,
+                        min(batch * prompt, PREFILL_TOKENS_CAP), list(dtypes))
+
+
+def scenario_kernels(scenario: Scenario) -> dict[str, Op]:
+    """The critical kernels of the scenario's own model (serving, else training), at its shapes per device:
+    a prefill GEMM per dtype, the decode GEMM, prefill and decode attention, RMSNorm, the MoE experts if any, and
+    the activation quantize of a block-scaled dtype."""
+    s = _shapes(scenario)
+    if s is None:
+        return {}
+    m = load_model((scenario.serving or scenario.training).model)  # type: ignore[union-attr]
+    kernels = {**_gemm_kernels(m, s), **_attention_kernels(m, s)}
+    kernels[f"{s.name} RMSNorm {s.tokens:,} x {m.hidden:,}"] = Norm(rows=s.tokens, hidden=m.hidden)
+    if m.moe:
+        kernels[f"{s.name} MoE experts {m.moe.experts} x {m.moe.intermediate}"] = GroupedGemm(
+            groups=m.moe.experts, n=2 * m.moe.intermediate // s.tp, k=m.hidden, tokens=s.tokens * m.moe.top_k)
+    scaled = next((d for d in s.dtypes if canonical_dtype(d) in BLOCK_SCALED), None)
+    if scaled:
+        kernels[f"{s.name} quantize activations to {scaled}"] = Quantize(
+            elements=s.tokens * m.hidden, fmt=canonical_dtype(scaled), block=16 if "nv" in scaled else 32)
+    return kernels
+
+
+def _gemm_kernels(m: ModelConfig, s: KernelShapes) -> dict[str, Op]:
+    """The weight GEMM every token goes through (the dense MLP's up projection, or QKV in an all-MoE model): a
+    prefill pass per dtype and, when serving, one decode step."""
+    heads, kv_heads = max(1, m.heads // s.tp), max(1, m.kv_heads // s.tp)
+    dense = m.moe is None or m.moe.first_dense_layers > 0 or m.moe.every > 1
+    gemm, width = (("MLP-up GEMM", (2 if m.mlp == "swiglu" else 1) * m.intermediate // s.tp) if dense
+                   else ("QKV GEMM", (heads + 2 * kv_heads) * m.head_dim))
+    phase = "prefill" if s.serving else "forward"
+    kernels: dict[str, Op] = {f"{s.name} {gemm}, {phase} {s.tokens:,} tokens {d}": Gemm(s.tokens, width, m.hidden, d)
+                              for d in s.dtypes}
+    if s.serving:
+        kernels[f"{s.name} {gemm}, decode batch {s.batch} {s.dtypes[0]}"] = Gemm(s.batch, width, m.hidden,
+                                                                                 s.dtypes[0], shared_b=True)
+    return kernels
+
+
+def _attention_kernels(m: ModelConfig, s: KernelShapes) -> dict[str, Op]:
+    heads, kv_heads = max(1, m.heads // s.tp), max(1, m.kv_heads // s.tp)
+    phase = "prefill" if s.serving else "forward"
+    kernels: dict[str, Op] = {f"{s.name} attention {phase} {s.prompt:,} causal": Attention(
+        batch=1, heads=heads, kv_heads=kv_heads, head_dim=m.head_dim, q_len=s.prompt, kv_len=s.prompt, causal=True)}
+    if s.serving:
+        kernels[f"{s.name} attention decode batch {s.batch}, kv {s.context:,}"] = Attention(
+            batch=s.batch, heads=heads, kv_heads=kv_heads, head_dim=m.head_dim, q_len=1, kv_len=s.context)
+    return kernels
+
+
 @dataclass
 class DemoResults:
     scenario: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # the scenario's model arguments -> their display names
     serving: list[dict[str, Any]] = field(default_factory=list)
     training: list[dict[str, Any]] = field(default_factory=list)
     kernels: list[dict[str, Any]] = field(default_factory=list)
@@ -78,7 +174,8 @@ def _serving(scenario: Scenario, hw_id: str, dtype: str) -> dict[str, Any]:
     r = llm.infer(hw=hw_id, dtype=dtype, kv_dtype=dtype, level=scenario.level, **_serving_args(scenario))
     per_device = r.output_tokens_per_s / r.devices
     hw = load_hardware(hw_id)
-    return {"hw": hw.id, "dtype": dtype, "ttft_s": r.ttft_s, "tpot_s": r.tpot_s,
+    return {"hw": hw.id, "dtype": dtype, "emulated_on": emulated_on(hw, dtype), "ttft_s": r.ttft_s,
+            "tpot_s": r.tpot_s,
             "tokens_per_s": r.output_tokens_per_s, "tokens_per_s_per_device": per_device,
             "tokens_per_s_per_w": per_device / hw.power.tdp if hw.power else None,
             "tokens_per_s_per_kusd": per_device / hw.cost.unit_price * 1e3 if hw.cost else None,
@@ -109,23 +206,27 @@ def _training(scenario: Scenario, hw_id: str) -> dict[str, Any]:
             "breakdown": dict(r.breakdown), "memory": r.memory.total, "capacity": r.memory.capacity}
 
 
-def _kernel(name: str, hw_id: str, level: str) -> dict[str, Any]:
-    est = estimate(KERNELS[name], hw_id, level)
-    return {"kernel": name, "hw": load_hardware(hw_id).id, "seconds": est.seconds, "flops": est.flops,
+def _kernel(name: str, op: Op, hw_id: str, level: str) -> dict[str, Any]:
+    est = estimate(op, hw_id, level)
+    hw = load_hardware(hw_id)
+    dtype = getattr(op, "dtype", None) if isinstance(op, Gemm | GroupedGemm | Attention) else None
+    return {"kernel": name, "hw": hw.id, "seconds": est.seconds, "flops": est.flops,
             "bytes": est.bytes, "intensity": est.flops / est.bytes if est.bytes else None,
-            "achieved": est.achieved_flops, "bound": est.bound, "attribution": dict(est.attribution)}
+            "achieved": est.achieved_flops, "bound": est.bound, "attribution": dict(est.attribution),
+            "emulated_on": emulated_on(hw, dtype) if dtype else None}
 
 
 def run_scenario(scenario: Scenario) -> DemoResults:
     results = DemoResults(scenario=scenario.model_dump())
+    results.names = {w.model: model_name(w.model) for w in (scenario.serving, scenario.training) if w}
+    kernels = scenario_kernels(scenario) if scenario.kernels else {}
     for hw_id in scenario.hardware:
         results.chips.append(_chip_record(hw_id))
         if scenario.serving:
             results.serving += [_serving(scenario, hw_id, dtype) for dtype in scenario.serving.dtypes]
         if scenario.training:
             results.training.append(_training(scenario, hw_id))
-        if scenario.kernels:
-            results.kernels += [_kernel(name, hw_id, scenario.level) for name in KERNELS]
+        results.kernels += [_kernel(name, op, hw_id, scenario.level) for name, op in kernels.items()]
     if scenario.serving:
         _serving_studies(scenario, results)
     if scenario.validation:

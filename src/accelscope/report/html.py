@@ -11,7 +11,8 @@ from typing import Any
 
 from .. import __version__
 from . import figures
-from .demo import DemoResults, run_scenario
+from .demo import DemoResults, is_preset, run_scenario
+from .figures import first_dtype_rows
 from .scenario import DEMO, Scenario
 
 CSS = """
@@ -20,7 +21,15 @@ line-height:1.45;padding:0 1em} h1{margin-bottom:.2em} h2{border-bottom:2px soli
 .conclusion{font-size:1.15em;background:#f3f7fb;border-left:4px solid #1f77b4;padding:.6em .9em;margin:.8em 0}
 table{border-collapse:collapse;font-size:.92em;margin:.8em 0} th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right}
 th{background:#f6f6f6} td:first-child,th:first-child{text-align:left} .meta{color:#555;font-size:.9em}
-code{background:#f4f4f4;padding:.1em .3em;border-radius:3px} .grid{display:grid;grid-template-columns:1fr 1fr;gap:1em}
+code{background:#f4f4f4;padding:.1em .3em;border-radius:3px;overflow-wrap:anywhere}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:1em} .grid>*{min-width:0}
+.table-wrap{max-width:100%;overflow-x:auto} .chipname{display:block;color:#666;font-size:.8em;font-weight:normal}
+.note{color:#555;font-size:.85em} caption{text-align:left;color:#444;padding-bottom:.3em}
+@media (max-width:1000px){#comparison{font-size:.8em} #comparison th,#comparison td{padding:.25em .35em}
+ .grid{grid-template-columns:1fr}}
+@media (max-width:700px){#comparison{font-size:.66em} #comparison th,#comparison td{padding:.2em .2em}
+ #comparison .chipname{display:none}}
+#comparison b{white-space:nowrap}
 """
 
 
@@ -38,38 +47,86 @@ def _args(options: dict[str, Any], skip: tuple[str, ...] = ("model", "dtypes")) 
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items() if k not in skip)
 
 
+def _name(results: DemoResults, model: str) -> str:
+    return results.names.get(model, model)
+
+
+def _priced(results: DemoResults, key: str) -> bool:
+    """Show a per-W or per-$ column only where at least two chips have the figure (else it compares nothing)."""
+    first = first_dtype_rows(results)
+    return sum(s[key] is not None for s in first) >= 2
+
+
+def _throughput_cell(row: dict[str, Any]) -> str:
+    """Tokens/s, marked when the chip has no hardware for the dtype and runs it on a wider matrix path."""
+    value = _fmt(row["tokens_per_s"])
+    if not row.get("emulated_on"):
+        return value
+    note = f"emulated: no {row['dtype']} hardware on {row['hw']}, priced on its {row['emulated_on']} path"
+    return f"<span title='{html.escape(note)}'>{value}*</span>"
+
+
 def _comparison(results: DemoResults) -> str:
-    serving_model = (results.scenario.get("serving") or {}).get("model", "")
-    training_model = (results.scenario.get("training") or {}).get("model", "")
+    serving = results.scenario.get("serving") or {}
+    training_args = results.scenario.get("training") or {}
     dtypes = list(dict.fromkeys(s["dtype"] for s in results.serving))
     training = {t["hw"]: t for t in results.training}
+    per_w, per_usd = _priced(results, "tokens_per_s_per_w"), _priced(results, "tokens_per_s_per_kusd")
     header = "<tr><th>chip</th><th>BF16 TFLOP/s</th><th>HBM TB/s</th>"
     if dtypes:
         header += f"<th>TPOT ms ({dtypes[0]})</th>" + "".join(f"<th>tok/s {d}</th>" for d in dtypes)
-        header += "<th>tok/s/device per W</th><th>tok/s/device per k$</th><th>memory headroom GB</th>"
+        header += "<th>tok/s/dev. per W</th>" * per_w + "<th>tok/s/dev. per k$</th>" * per_usd
+        header += "<th>memory headroom GB</th>"
     if training:
         header += "<th>training MFU</th><th>step s</th>"
     rows = []
     for chip in results.chips:
-        cells = [html.escape(chip["name"]), _fmt(chip["bf16"], 1e12), _fmt(chip["bandwidth"], 1e12, 2)]
-        serving = {s["dtype"]: s for s in results.serving if s["hw"] == chip["id"]}
+        cells = [f"<b>{html.escape(chip['id'])}</b><span class='chipname'>{html.escape(chip['name'])}</span>",
+                 _fmt(chip["bf16"], 1e12), _fmt(chip["bandwidth"], 1e12, 2)]
+        mine = {s["dtype"]: s for s in results.serving if s["hw"] == chip["id"]}
         if dtypes:
-            first = serving[dtypes[0]]
-            cells += [_fmt(first["tpot_s"], 1e-3, 2), *(_fmt(serving[d]["tokens_per_s"]) for d in dtypes),
-                      _fmt(first["tokens_per_s_per_w"], 1, 2), _fmt(first["tokens_per_s_per_kusd"], 1, 2),
-                      _fmt(first["headroom"], 1e9, 1)]
+            first = mine[dtypes[0]]
+            cells += [_fmt(first["tpot_s"], 1e-3, 2), *(_throughput_cell(mine[d]) for d in dtypes)]
+            cells += [_fmt(first["tokens_per_s_per_w"], 1, 2)] * per_w
+            cells += [_fmt(first["tokens_per_s_per_kusd"], 1, 2)] * per_usd
+            cells.append(_fmt(first["headroom"], 1e9, 1))
         if training:
             t = training[chip["id"]]
             cells += [_fmt(t["mfu"] * 100, 1, 1, " %"), _fmt(t["step_s"], 1, 2)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    caption = ", ".join(x for x in (f"serving {serving_model}" if serving_model else "",
-                                     f"training {training_model}" if training_model else "") if x)
-    return f"<table id='comparison'><caption>{html.escape(caption)}</caption>{header}</tr>{''.join(rows)}</table>"
+    caption = ", ".join(x for x in (
+        f"serving {_name(results, serving['model'])}" if serving else "",
+        f"training {_name(results, training_args['model'])}" if training_args else "") if x)
+    return (f"<div class='table-wrap'><table id='comparison'><caption>{html.escape(caption)}</caption>{header}</tr>"
+            f"{''.join(rows)}</table></div>{_comparison_notes(results, per_w, per_usd)}")
+
+
+def _comparison_notes(results: DemoResults, per_w: bool, per_usd: bool) -> str:
+    """Footnotes: emulated dtypes, and which per-W / per-$ figures are missing and why."""
+    emulated: dict[tuple[str, str], list[str]] = {}
+    for s in results.serving:
+        if s.get("emulated_on"):
+            emulated.setdefault((s["dtype"], s["emulated_on"]), []).append(s["hw"])
+    notes = [f"* {dtype} is emulated on {', '.join(chips)}: no {dtype} matrix hardware, so it runs on the "
+             f"{path} path (priced at that rate)." for (dtype, path), chips in emulated.items()]
+    first = first_dtype_rows(results)
+    for shown, key, unit, what in ((per_w, "tokens_per_s_per_w", "W", "TDP"),
+                                   (per_usd, "tokens_per_s_per_kusd", "$", "unit price")):
+        lacking = [s["hw"] for s in first if s[key] is None]
+        if lacking:
+            column = "shown where known" if shown else "no column (fewer than two chips have the figure)"
+            notes.append(f"Tokens/s per {unit}: {column}; no {what} in the spec of {', '.join(lacking)}.")
+    return "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
+
+
+def _kernel_label(kernel: dict[str, Any]) -> str:
+    emulated = f" (emulated on {kernel['emulated_on']})" if kernel.get("emulated_on") else ""
+    return html.escape(kernel["kernel"] + emulated)
 
 
 def _kernel_table(results: DemoResults, chip: str) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(k['kernel'])}</td><td>{_fmt(k['seconds'], 1e-6, 1)}</td>"
+        f"<tr><td>{_kernel_label(k)}</td><td>{_fmt(k['seconds'], 1e-6, 1)}</td>"
         f"<td>{_fmt(k['achieved'], 1e12, 1)}</td><td>{_fmt(k['intensity'], 1, 1)}</td><td>{k['bound']}</td></tr>"
         for k in results.kernels if k["hw"] == chip)
     return ("<table><tr><th>kernel</th><th>µs</th><th>TFLOP/s</th><th>FLOP/B</th><th>bound</th></tr>"
@@ -89,13 +146,13 @@ def _tornado_sentence(results: DemoResults) -> str:
         label = "HBM-bound"
     second = sorted((k for k in elastic if k != top), key=lambda k: -abs(elastic[k]))[:1]
     tail = f"; next comes {second[0]} ({elastic[second[0]]:+.2f} %)" if second else ""
-    model = (results.scenario.get("serving") or {}).get("model", "the model")
+    model = _name(results, (results.scenario.get("serving") or {}).get("model", "the model"))
     return (f"On {results.elasticity_chip}, {model} decode is {label}: +1 % {top} gives {elastic[top]:+.2f} % "
             f"tokens/s{tail}.")
 
 
 def _serving_conclusions(results: DemoResults) -> dict[str, str]:
-    model = results.scenario["serving"]["model"]
+    model = _name(results, results.scenario["serving"]["model"])
     first = results.serving[0]["dtype"]
     rows = {s["hw"]: s for s in results.serving if s["dtype"] == first}
     base = rows[results.chips[0]["id"]]
@@ -117,7 +174,8 @@ def _serving_conclusions(results: DemoResults) -> dict[str, str]:
                        f"come from {per_watt}{gain}."),
         "tornado": _tornado_sentence(results),
         "breakdown": "Decode steps are limited by " + ", ".join(f"{hw}: {b}" for hw, b in bound.items())
-                     + " — where launch overhead leads, CUDA graphs and kernel fusion matter more than hardware.",
+                     + (" — where launch overhead leads, CUDA graphs and kernel fusion matter more than hardware."
+                        if "launch" in bound.values() else "."),
         "by_op": (f"GEMMs (weight reads) take {100 * gemm_share:.0f} % of a decode step on {base['hw']}; the largest "
                   "op type per chip: " + ", ".join(f"{hw}: {g}" for hw, g in by_op.items()) + "."),
         "tradeoff": (f"On {results.tradeoff_chip}, {fastest['format']} serves "
@@ -137,13 +195,14 @@ def _sections(results: DemoResults) -> list[str]:
 
     sections = []
     serving, training = results.scenario.get("serving"), results.scenario.get("training")
+    given = _specs_as_given(results)
     if results.serving:
         text = _serving_conclusions(results)
         infer = f"accelscope llm infer {serving['model']} --hw CHIP {_args(serving)} --level {level}"
         sections += [
             _section("Hardware comparison", text["comparison"], _comparison(results),
-                     f"{serving['model']} serving, {_args(serving)}, static batching; presets as given (datasheet "
-                     "peaks, no calibration).", infer, level),
+                     f"{_name(results, serving['model'])} serving, {_args(serving)}, static batching; {given}.",
+                     infer, level),
             _section("What limits decode (elasticities)", text["tornado"], div(figures.plotly_tornado(results)),
                      "Central differences of ±10 % of each spec field around the chip's spec.",
                      "accelscope report SCENARIO.yaml (explore.elasticities of decode tokens/s)", level),
@@ -163,7 +222,7 @@ def _sections(results: DemoResults) -> list[str]:
         ]
     elif results.training:
         sections.append(_section("Hardware comparison", "Training throughput per chip.", _comparison(results),
-                                 "Presets as given.", "accelscope report SCENARIO.yaml", level))
+                                 given[0].upper() + given[1:] + ".", "accelscope report SCENARIO.yaml", level))
     if results.validation:
         scores = {(v["category"], v["level"]): v["mean_abs"] for v in results.validation}
         best = min((c for c, lv in scores if lv == level), key=lambda c: scores[(c, level)], default="")
@@ -179,7 +238,7 @@ def _sections(results: DemoResults) -> list[str]:
     if results.training:
         best_train = max(results.training, key=lambda t: t["mfu"])
         sections.append(_section(
-            "Training at scale", f"{training['model']} reaches the highest MFU on {best_train['hw']} "
+            "Training at scale", f"{_name(results, training['model'])} reaches the highest MFU on {best_train['hw']} "
             f"({100 * best_train['mfu']:.1f} %); the breakdown shows what the rest of the step is spent on.",
             div(figures.plotly_training(results)),
             "1F1B with interleaving; DP gradient collectives overlapped with the last backward.",
@@ -187,13 +246,28 @@ def _sections(results: DemoResults) -> list[str]:
     if results.kernels:
         rooflines = "".join(f"<div>{div(figures.plotly_roofline(results, c))}{_kernel_table(results, c['id'])}</div>"
                             for c in results.chips)
+        work = serving or training
         sections.append(_section(
-            "Rooflines with the critical kernels", "Each chip's roofs (HBM slope, BF16 and FP8 matrix, FP32 vector, "
-            "and the special-function roof for attention at head dim 128) with the kernels placed by arithmetic "
-            "intensity and achieved FLOP/s; marker colour = limiting resource.", rooflines,
-            "Kernels at the scenario's level (tile search for GEMMs, FlashAttention model for attention).",
-            "accelscope estimate gemm --m 8192 --n 8192 --k 8192 --hw CHIP --level analytical --explain", level))
+            "Rooflines with the critical kernels", f"The critical kernels of {_name(results, work['model'])} "
+            f"(TP{work['tp']} shapes per device) on each chip's roofs (HBM slope, BF16 and FP8 matrix, FP32 vector, "
+            "and the special-function roof for attention at head dim 128), placed by arithmetic intensity and "
+            "achieved FLOP/s; each kernel has its own marker, its colour is the limiting resource.", rooflines,
+            "Kernels at the scenario's level (tile search for GEMMs, FlashAttention model for attention); a dtype "
+            "the chip has no hardware for runs on its next wider matrix path (marked emulated).",
+            "accelscope estimate gemm --m M --n N --k K --hw CHIP --level analytical --explain", level))
     return sections
+
+
+def _specs_as_given(results: DemoResults) -> str:
+    """What the chips' numbers are: preset datasheets, or the user's own spec files."""
+    ids = [c["id"] for c in results.chips]
+    files = [hw for hw in results.scenario.get("hardware", []) if not is_preset(hw)]
+    if not files:
+        return "presets as given (datasheet peaks, no calibration)"
+    if len(files) == len(ids):
+        return "each chip as its spec file gives it"
+    return (f"presets as given (datasheet peaks, no calibration) and {', '.join(html.escape(f) for f in files)} "
+            "as its spec file gives it")
 
 
 def render(results: DemoResults, out_dir: Path, elapsed_s: float) -> Path:

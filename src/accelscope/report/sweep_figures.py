@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..hardware.display import field_dimension, format_field, metric_label
 from .figures import RESOURCE_COLORS
 
 GREY = "#c7c7c7"
@@ -17,6 +18,30 @@ GREY = "#c7c7c7"
 
 def _label(column: str) -> str:
     return column.removeprefix("axis:")
+
+
+def independent_axes(table: Any, spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, column) per axis the sweep varies independently: each axis, and each coupled group once (by its
+    first varied member, whose values stand for the group's), so no two of them move together."""
+    varied = [c for c in table.columns if c.startswith("axis:") and table[c].nunique() > 1]
+    out = [(path, f"axis:{path}") for path in (spec.get("axes") or {}) if f"axis:{path}" in varied]
+    for group, members in (spec.get("coupled") or {}).items():
+        shown = [path for path in members if f"axis:{path}" in varied]
+        first = next((path for path in shown if path.endswith("bf16")), shown[0] if shown else None)
+        if first:
+            out.append((f"{group} (coupled; {first} shown)", f"axis:{first}"))
+    listed = {column for _, column in out} | {f"axis:{p}" for m in (spec.get("coupled") or {}).values() for p in m}
+    return out + [(_label(c), c) for c in varied if c not in listed]  # a table whose spec lacks the axes
+
+
+def fixed_axes(table: Any) -> dict[str, Any]:
+    """Axes that keep one value over the whole sweep: path -> that value."""
+    return {_label(c): table[c].iloc[0] for c in table.columns if c.startswith("axis:") and table[c].nunique() == 1}
+
+
+def tick(column: str, value: Any) -> str:
+    """An axis value with its unit: '3.35 TB/s', '233.5 kB', '1.98 PFLOP/s'."""
+    return format_field(_label(column), float(value)) if field_dimension(_label(column)) else f"{value:.4g}"
 
 
 def _objective_columns(spec: dict[str, Any]) -> list[tuple[str, bool]]:
@@ -60,14 +85,16 @@ def heatmap_grid(table: Any, metric: str, larger_is_better: bool, x_axis: str, y
                                 aggfunc="max" if larger_is_better else "min")
 
 
-def plotly_heatmap(grid: Any, metric: str, x_axis: str, y_axis: str) -> Any:
+def plotly_heatmap(grid: Any, metric: str, x_axis: str, y_axis: str, labels: tuple[str, str] | None = None) -> Any:
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Heatmap(z=grid.to_numpy(), x=[f"{v:.4g}" for v in grid.columns],
-                               y=[f"{v:.4g}" for v in grid.index], colorscale="Viridis",
-                               colorbar={"title": metric}, hovertemplate="%{x}, %{y}: %{z:.4g}<extra></extra>"))
-    fig.update_layout(title=f"best {metric} over the other axes", xaxis={"title": _label(x_axis), "type": "category"},
-                      yaxis={"title": _label(y_axis), "type": "category"}, height=420)
+    x_label, y_label = labels or (_label(x_axis), _label(y_axis))
+    fig = go.Figure(go.Heatmap(z=grid.to_numpy(), x=[tick(x_axis, v) for v in grid.columns],
+                               y=[tick(y_axis, v) for v in grid.index], colorscale="Viridis",
+                               colorbar={"title": metric_label(metric)},
+                               hovertemplate="%{x}, %{y}: %{z:.4g}<extra></extra>"))
+    fig.update_layout(title=f"best {metric_label(metric)} over the other axes (blank: no feasible design)", xaxis={"title": x_label, "type": "category"},
+                      yaxis={"title": y_label, "type": "category"}, height=420)
     return fig
 
 
@@ -110,14 +137,18 @@ def png_pareto(table: Any, front: Any, spec: dict[str, Any], path: Path) -> Path
     return path
 
 
-def png_heatmap(grid: Any, metric: str, x_axis: str, y_axis: str, path: Path) -> Path:
+def png_heatmap(grid: Any, metric: str, x_axis: str, y_axis: str, path: Path,
+                labels: tuple[str, str] | None = None) -> Path:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    x_label, y_label = labels or (_label(x_axis), _label(y_axis))
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
     image = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(grid.columns)), [f"{v:.3g}" for v in grid.columns], rotation=45, fontsize=7)
-    ax.set_yticks(range(len(grid.index)), [f"{v:.3g}" for v in grid.index], fontsize=7)
-    ax.set(xlabel=_label(x_axis), ylabel=_label(y_axis), title=f"best {metric}")
-    fig.colorbar(image, ax=ax, label=metric)
+    ax.set_xticks(range(len(grid.columns)), [tick(x_axis, v) for v in grid.columns], rotation=30, ha="right",
+                  fontsize=8)
+    ax.set_yticks(range(len(grid.index)), [tick(y_axis, v) for v in grid.index], fontsize=8)
+    ax.set(xlabel=x_label, ylabel=y_label, title=f"best {metric_label(metric)} over the other axes\n"
+                                                  "(blank: no feasible design)")
+    fig.colorbar(image, ax=ax, label=metric_label(metric))
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
@@ -153,8 +184,8 @@ def write_html(figures: list[Any], title: str, path: Path) -> Path:
 
 def write_sweep_figures(table: Any, front: Any, spec: dict[str, Any], out: Path,
                         elasticity: dict[str, dict[str, float]] | None = None) -> list[Path]:
-    """Pareto scatter (with two or more objectives), a heatmap per objective over the first two axes with more
-    than one value, and a tornado chart per objective when elasticities are given."""
+    """Pareto scatter (with two or more objectives), a heatmap per objective over the first two independent axes
+    (a coupled group counts once), and a tornado chart per objective when elasticities are given."""
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     figures: list[Any] = []
@@ -162,13 +193,14 @@ def write_sweep_figures(table: Any, front: Any, spec: dict[str, Any], out: Path,
     if len(objectives) >= 2 and len(front):
         figures.append(plotly_pareto(table, front, spec))
         paths.append(png_pareto(table, front, spec, out / "pareto.png"))
-    varied = [c for c in table.columns if c.startswith("axis:") and table[c].nunique() > 1]
-    if len(varied) >= 2 and table["feasible"].any():
-        x_axis, y_axis = varied[:2]
+    axes = independent_axes(table, spec)
+    if len(axes) >= 2 and table["feasible"].any():
+        (x_label, x_axis), (y_label, y_axis) = axes[:2]
         for metric, larger in objectives:
             grid = heatmap_grid(table, metric, larger, x_axis, y_axis)
-            figures.append(plotly_heatmap(grid, metric, x_axis, y_axis))
-            paths.append(png_heatmap(grid, metric, x_axis, y_axis, out / f"heatmap_{_safe(metric)}.png"))
+            figures.append(plotly_heatmap(grid, metric, x_axis, y_axis, (x_label, y_label)))
+            paths.append(png_heatmap(grid, metric, x_axis, y_axis, out / f"heatmap_{_safe(metric)}.png",
+                                     (x_label, y_label)))
     for metric, values in (elasticity or {}).items():
         if values:
             figures.append(plotly_tornado(values, metric))
