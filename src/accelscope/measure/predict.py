@@ -20,6 +20,7 @@ from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
 from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
+from .conditions import spec_for_row
 from .dataset import MeasuredRow
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
@@ -83,6 +84,7 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
     mapper = MAPPERS.get(row.category)
     if mapper is None:
         return Skip(f"category {row.category!r} has no mapper")
+    hw = spec_for_row(row, hw)  # the row's clock lock / power limit, if it states one (measure/conditions.py)
     try:
         return mapper(row, hw, level)
     except LevelNotAvailable as exc:
