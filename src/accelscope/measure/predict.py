@@ -91,6 +91,8 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         return Skip(str(exc))
     except DoesNotFit as exc:
         return Skip(f"does not fit: {exc}")
+    except KeyError as exc:  # a row of a mapped category without a field its mapper needs
+        return Skip(f"{row.category} rows need shape_json field {exc.args[0]!r}")
 
 
 def row_dtype(text: str) -> str:
