@@ -93,6 +93,8 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         return Skip(f"does not fit: {exc}")
     except KeyError as exc:  # a row of a mapped category without a field its mapper needs
         return Skip(f"{row.category} rows need shape_json field {exc.args[0]!r}")
+    except TypeError:  # a field the mapper needs is null: the source does not say
+        return Skip(f"{row.category}: a shape_json field the mapper needs is null (not stated by the source)")
 
 
 def row_dtype(text: str) -> str:
