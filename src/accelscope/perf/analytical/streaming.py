@@ -68,7 +68,8 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
     # a re-read pass adds to DRAM's time when the row left L2, else to L2's, which every byte crosses anyway
     l2_bw = _chip_cache(hw)[0] if reread_l2 else 0.0
     memory = max(memory + reread_dram, cost.bytes / l2_bw + reread_l2 if l2_bw else memory + reread_l2)
-    seconds = latency + max(memory, latency_bound, vector, sfu)
+    # the Little's-law time counts whole round trips from the first one: it contains the first-access latency
+    seconds = max(latency + max(memory, vector, sfu), latency_bound)
     busy = {"memory": max(memory, latency_bound), "vector": vector, "sfu": sfu}
     return _estimate(op, hw, busy, seconds, cost, details)
 
@@ -141,9 +142,27 @@ def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: Hardw
     threads = hw.compute.max_threads_per_core
     if not threads or not read_latency:
         return reread_dram, reread_l2, 0.0
-    in_flight = hw.compute.cores * threads * streams * (kernel.load_bytes or width) * kernel.outstanding
-    bound = (bytes_read * read_latency + reread_bytes * (l2_latency or read_latency)) / in_flight
+    per_thread = streams * (kernel.load_bytes or width) * kernel.outstanding  # bytes one thread has in flight
+    resident = hw.compute.cores * threads
+    in_flight = min(resident, launched_threads(op, kernel, per_thread)) * per_thread
+    first = bytes_read * read_latency / in_flight
+    bound = max(first, read_latency) + reread_bytes * (l2_latency or read_latency) / in_flight
     return reread_dram, reread_l2, bound
+
+
+def launched_threads(op: Op, kernel: StreamingKernel, per_thread_bytes: float) -> float:
+    """Threads the kernel's grid launches: a row kernel (a norm, or an Elementwise with `rows`) one block of
+    `row_threads` per row, at most one thread per element of the row; a flat grid one thread per `per_thread_bytes`
+    of its input (all of it in flight in one round). Only the resident ones have loads in flight (the caller caps)."""
+    width = dtype_bytes(getattr(op, "dtype", "bf16"))
+    if isinstance(op, (Norm, Softmax)):
+        cols = op.hidden if isinstance(op, Norm) else op.cols
+        per_row = kernel.row_threads(cols * width)
+        return op.rows * min(per_row, cols) if per_row else float("inf")
+    if isinstance(op, Elementwise) and op.rows and kernel.threads_per_row:
+        cols = op.elements / op.rows
+        return op.rows * min(kernel.threads_per_row, cols)
+    return max(1.0, op.cost().bytes_read / max(per_thread_bytes, 1.0))
 
 
 def rereads_hit_cache(op: Norm | Softmax, kernel: StreamingKernel, hw: HardwareSpec) -> bool:
