@@ -68,7 +68,13 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
     # a re-read pass adds to DRAM's time when the row left L2, else to L2's, which every byte crosses anyway
     l2_bw = _chip_cache(hw)[0] if reread_l2 else 0.0
     memory = max(memory + reread_dram, cost.bytes / l2_bw + reread_l2 if l2_bw else memory + reread_l2)
-    # the Little's-law time counts whole round trips from the first one: it contains the first-access latency
+    # the Little's-law time counts whole round trips from the first one: it contains the first-access latency.
+    # While reads are latency-bound the results still have to be written, and the DRAM bus turned around for
+    # them: reads queue behind each write drain, so a latency-bound kernel's writes add their bus time to it.
+    if latency_bound and source == hw.main_memory_name:
+        drain = hw.main_memory.transfer_seconds(0.0, cost.bytes_written)
+        details["write_drain_seconds"] = drain
+        latency_bound += drain
     seconds = max(latency + max(memory, vector, sfu), latency_bound)
     busy = {"memory": max(memory, latency_bound), "vector": vector, "sfu": sfu}
     return _estimate(op, hw, busy, seconds, cost, details)
@@ -129,6 +135,9 @@ def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: Hardw
     if isinstance(op, (Norm, Softmax)):
         streams, row_bytes = 1, op.rows * (op.hidden if isinstance(op, Norm) else op.cols) * width
         reread_bytes = (kernel.row_passes - 1) * row_bytes
+        # the weight (and bias) vector is loaded alongside the row by the same threads, not after it: only the
+        # rows' bytes queue behind the loads in flight
+        bytes_read = min(bytes_read, row_bytes)
     else:  # a pointwise kernel has a load of each input array in flight per thread
         streams = max(op.input_arrays, 1) if isinstance(op, Elementwise) else 1
         reread_bytes = 0.0
