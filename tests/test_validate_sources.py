@@ -156,3 +156,12 @@ def test_vidur_collective_across_nodes_uses_the_scale_out_network():
                       "stated)", category="elementwise", op="x", dtype="fp16", shape={}, metric="t", value=1,
                       unit="ms")
     assert isinstance(predict(bad, "analytical"), Skip) and "form factor" in predict(bad, "analytical").reason
+
+
+def test_cli_loso_json(tmp_path):
+    path = write_rows([_read_row("AA-1", 0.80), _read_row("BB-1", 0.90)], tmp_path / "streams.csv")
+    result = CliRunner().invoke(app, ["validate", str(path), "--levels", "analytical", "--loso", "--json"])
+    assert result.exit_code == 0, result.output
+    held = {h["held_out"]: h for h in json.loads(result.output)["analytical"]["held_out"]}
+    assert held["AA"]["constants"]["dram_efficiency"] == pytest.approx(0.90)
+    assert held["AA"]["mean_abs_error"]["memory"] == pytest.approx(0.125, abs=0.002)
