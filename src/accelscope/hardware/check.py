@@ -57,6 +57,13 @@ EXPLAINED: dict[tuple[str, str], str] = {
         "both come from shared memory is SRAM-bound; Blackwell kernels can hold A in tensor memory (tcgen05.mma "
         "with A from TMEM, PTX ISA 8.7), which the models do not have: expect FP4 GEMM estimates on b300 to be "
         "pessimistic"),
+    ("gb300", "sram-feed"): "kept: the same silicon and FP4 rate as b300 (see b300's explanation)",
+    ("h100-nvl", "per-core-vs-chip"): (
+        "kept: NVIDIA quotes the H100 NVL's FP32 peak (60 TFLOP/s) at the CUDA-core boost clock (~1.78 GHz) and its "
+        "tensor peaks at 1.545 GHz, the preset's compute.clock; the models use the quoted vector peak"),
+    ("gb200", "per-core-vs-chip"): (
+        "kept: the 90 TFLOP/s FP32 figure is a third-party one (the preset's source) that implies a ~2.4 GHz CUDA-"
+        "core clock, above the estimated 2.06 GHz tensor clock; NVIDIA publishes no GB200 FP32 peak to check it"),
 }
 
 
