@@ -11,7 +11,6 @@ import math
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import canonical_dtype, dtype_bytes, element_format
 from ...workload.ops import (
-    ATTENTION_BWD_VECTOR_FLOPS,
     FMA_FLOPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
     Attention,
@@ -19,26 +18,91 @@ from ...workload.ops import (
     Softmax,
 )
 from ..estimate import Estimate
+from ..roofline import SFU_POLYNOMIAL_FLOPS
 from .common import _estimate, _sfu_seconds
 from .matmul import gemm
 from .streaming import _chip_cache, streaming
 
-# FlashAttention block sizes: 128 query rows x 128 keys for head_dim <= 128, 64 keys above (FA2/FA3 defaults
-# for these head dims, flash-attention/hopper/tile_size.py and csrc/flash_attn/src/flash_fwd_launch_template.h).
+# FlashAttention block sizes: 128 query rows per unit; keys per block by the kernel's storage (_kv_block).
 Q_BLOCK = 128
+# Tensor memory per SM on tcgen05 chips: 128 lanes x 512 columns of 32-bit cells (PTX ISA 8.7, "Tensor Memory").
+# FA4 / cuDNN keep two query tiles' S (Bc columns) and O (Dv columns) accumulators there (two softmax warpgroups
+# ping-pong), so a 128-key block fits while 2 (128 + Dv) <= 512 columns.
+TMEM_COLUMNS = 512
+# FA3's register budget per consumer-warpgroup thread for the S and O accumulators of a 64-row slice:
+# (Bc + Dv) / 2 fp32 registers; its tile table (flash-attention hopper/tile_size.py) keeps Bc + Dv near 304
+# (hd128: 128 x 176, hd192: 128 x 112, hd256: 128 x 80 with Dv 256 -> the 64-key floor).
+FA3_ACCUMULATOR_COLUMNS = 304
 
 
-def _kv_block(head_dim: int) -> int:
+def _kv_block(head_dim: int, dv: int | None = None, path: str = "sync") -> int:
+    """Keys per block: FA2 128 for head_dim <= 128, 64 above (csrc/flash_attn/src/flash_fwd_launch_template.h);
+    FA3 what its accumulator registers leave (FA3_ACCUMULATOR_COLUMNS); tcgen05 kernels 128 while S and O fit
+    tensor memory twice, else 64."""
+    dv = dv or head_dim
+    if path == "tcgen05":
+        return 128 if 2 * (128 + dv) <= TMEM_COLUMNS else 64
+    if path == "wgmma":
+        return max(64, min(176, (FA3_ACCUMULATOR_COLUMNS - dv) // 16 * 16))
     return 128 if head_dim <= 128 else 64
 
 
-
-
-def _variant(op: Attention, hw: HardwareSpec) -> str:
+def kernel(op: Attention, hw: HardwareSpec) -> str:
+    """The kernel that runs: the op's variant, else the chip's default (fa4 where the chip has tensor-memory MMAs,
+    fa3 where it has asynchronous warpgroup MMAs, fa2 elsewhere)."""
     if op.variant == "fa3" and not hw.matrix.async_overlap:
         raise ValueError(f"Attention.variant='fa3' needs asynchronous matrix instructions; {hw.id} has "
                          "matrix.async_overlap: false (use variant='fa2')")
-    return op.variant or ("fa3" if hw.matrix.async_overlap else "fa2")
+    if op.variant == "fa4" and not (hw.matrix.async_overlap and hw.matrix.paired_cores):
+        raise ValueError(f"Attention.variant='fa4' needs tensor-memory MMAs (tcgen05: matrix.async_overlap and "
+                         f"matrix.paired_cores); {hw.id} has not (use fa3 or fa2)")
+    if op.variant:
+        return op.variant
+    return _native(hw)
+
+
+def _native(hw: HardwareSpec) -> str:
+    if hw.matrix.async_overlap and hw.matrix.paired_cores:
+        return "fa4"
+    return "fa3" if hw.matrix.async_overlap else "fa2"
+
+
+def matrix_path(name: str, hw: HardwareSpec) -> str:
+    """The matrix instruction a kernel issues: "sync" (mma.sync, FA2), "wgmma" (FA3; cuDNN on Hopper), "tcgen05"
+    (FA4; cuDNN on Blackwell)."""
+    if name == "cudnn":
+        name = _native(hw)
+    return {"fa2": "sync", "fa3": "wgmma", "fa4": "tcgen05"}[name]
+
+
+# Lane slots (one FP32-pipe instruction per thread) per score element of the online softmax, as the FlashAttention
+# kernels issue it; an FMA and a max or an add each take one slot, so FLOP counts undercount non-FMA work.
+# Forward: scale-and-subtract-max (FFMA), row max (FMNMX), row sum (FADD), P to 16 bits (F2FP packs two: 0.5),
+# plus rescaling the O accumulator (Dv multiplies per row per KV block = Dv / Bc per score): FA2 / FA3 rescale
+# after every block, FA4 only when the row max grew past a threshold (FA4 write-up: ~90 % of rescales skipped).
+# Backward: P recomputed (FFMA), dS = P * (dP - delta) (FADD + FMUL), P and dS to 16 bits (2 x 0.5).
+SOFTMAX_FWD_SLOTS = 3.5
+SOFTMAX_BWD_SLOTS = 4.0
+FA4_RESCALE_SHARE = 0.1
+
+
+def _softmax_exp(scores: float, slots: float, lane_rate: float, sfu_core_rate: float,
+                 emulate: bool) -> tuple[float, float, float]:
+    """(SFU seconds, FP32-pipe seconds, share of exps emulated) for `scores` exps plus `slots` lane slots per
+    score of other softmax work on one core (`lane_rate`: lane slots per second).
+
+    FA4 (and cuDNN on Blackwell) computes part of the exps as a polynomial on the FMA pipes (Cody-Waite range
+    reduction + a degree-3 polynomial, SFU_POLYNOMIAL_FLOPS["exp2"] / 2 lane slots each), so that the MUFU and the
+    FMA pipes finish together: e emulated exps with (scores - e) / S = (scores x slots + e P) / V."""
+    poly = SFU_POLYNOMIAL_FLOPS["exp2"] / FMA_FLOPS
+    if sfu_core_rate <= 0:  # no SFU exp: every exp is a polynomial
+        return 0.0, scores * (slots + poly) / lane_rate, 1.0
+    sfu = scores / sfu_core_rate
+    vector = scores * slots / lane_rate
+    if not emulate or sfu <= vector:
+        return sfu, vector, 0.0
+    e = (sfu - vector) / (1 / sfu_core_rate + poly / lane_rate)
+    return (scores - e) / sfu_core_rate, vector + e * poly / lane_rate, e / scores
 
 
 def unfused_attention(op: Attention, hw: HardwareSpec) -> Estimate:
@@ -93,18 +157,34 @@ def masked_mha(op: Attention, hw: HardwareSpec) -> Estimate:
 
 
 def attention(op: Attention, hw: HardwareSpec) -> Estimate:
+    """FlashAttention-style fused attention, as the named kernel (`kernel`) issues it on this chip.
+
+    Per (query block, KV block) pair on one core: the matrix time of S = QK^T and O += PV at the rate of the
+    kernel's matrix instruction (mma.sync: matrix.sync_fraction of the peak on chips whose full rate needs wgmma /
+    tcgen05), the softmax (exp on the SFU, FA4 / cuDNN-on-Blackwell moving part of it to the FMA pipes), and how
+    the kernel overlaps them: FA2 serially in each warp, FA3 (ping-pong warpgroups) and tcgen05 kernels (softmax
+    warpgroups beside a single-thread MMA issuer) overlapped. Backward: 2.5x the matrix work, P recomputed, dS on
+    the vector unit and dQ reduced into L2 with fp32 atomics after every pair (FA2 serial, FA3/FA4 overlapped).
+    NB deterministic mode (ordered dQ reduction) is priced as the atomic one: measured it costs 0-19 % on cuDNN
+    (cudnn-frontend rows), a cost this model does not capture yet.
+    Decode splits the KV sequence across cores (split-KV)."""
     if op.variant == "math":
         return unfused_attention(op, hw)
     if op.variant == "mmha":
         return masked_mha(op, hw)
     cost = op.cost()
-    variant = _variant(op, hw)
+    name = kernel(op, hw)
+    path = matrix_path(name, hw)
     ratio = hw.compute.clock_ratio
     cores = hw.compute.cores
-    kv_block = _kv_block(op.head_dim)
+    dv = op.v_head_dim or op.head_dim
+    kv_block = _kv_block(op.head_dim, dv, path)
     q_blocks = math.ceil(op.q_len / Q_BLOCK)
     kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
-    # causal: a query block sees the key blocks up to the diagonal (the whole prefix of kv_len - q_len first)
+    # causal: a query block sees the key blocks up to the diagonal (the whole prefix of kv_len - q_len first);
+    # a sliding window: the blocks its window of keys touches (one more than window / block when not aligned)
+    if op.window and op.window < op.kv_len and op.q_len > 1:
+        kv_blocks = min(math.ceil(op.kv_len / kv_block), math.ceil((op.window + Q_BLOCK - 1) / kv_block) + 1)
     if op.causal and op.q_len > 1:
         offset = (op.kv_len - op.q_len) / kv_block
         pairs_per_head = sum(min(kv_blocks, math.ceil(offset + (i + 1) * Q_BLOCK / kv_block)) for i in range(q_blocks))
@@ -116,36 +196,49 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     packed = group > 1 and op.q_len * group <= Q_BLOCK
     heads = op.batch * (op.kv_heads or op.heads) if packed else op.batch * op.heads
     rows = op.q_len * group if packed else min(op.q_len, Q_BLOCK)
-    dv = op.v_head_dim or op.head_dim
-    core_peak = hw.matrix_peak(op.dtype) * ratio * hw.matrix_efficiency(op.dtype) / cores
+    sync = hw.matrix.sync_fraction if path == "sync" and hw.matrix.sync_fraction else 1.0
+    core_peak = hw.matrix_peak(op.dtype) * ratio * hw.matrix_efficiency(op.dtype) * sync / cores
     vector_core = hw.vector_peak("fp32") * ratio / cores
     scores = rows * kv_block
-    sfu_chip, extra_vector = _sfu_seconds("exp2", scores, hw, vector_core)
-    sfu_core = sfu_chip * cores  # one core's share of the chip's SFU rate
+    sfu_rate = hw.sfu_rate("exp2")
+    sfu_core_rate = sfu_rate * ratio / cores if sfu_rate else 0.0
+    emulate = name == "fa4"  # FA4's exp2 emulation; cuDNN's kernels are not documented to do it
     t_matrix_fwd = 2.0 * scores * (op.head_dim + dv) / core_peak
     # a KV cache stored in another format than the matrix path's (fp8 KV into a bf16 kernel; any fp8 attention on
     # a chip without an fp8 rate) is dequantized block by block as it is loaded, on the vector unit
-    path = hw.matrix_dtype(op.dtype) or canonical_dtype(op.dtype)
-    kv_converted = element_format(canonical_dtype(op.kv_dtype or op.dtype)) != element_format(path)
-    t_convert = kv_block * (op.head_dim + dv) * hw.dequantize_flops(path) / vector_core if kv_converted else 0.0
-    t_softmax_fwd = sfu_core + scores * ONLINE_SOFTMAX_VECTOR_FLOPS / vector_core + extra_vector + t_convert
+    mpath = hw.matrix_dtype(op.dtype) or canonical_dtype(op.dtype)
+    kv_converted = element_format(canonical_dtype(op.kv_dtype or op.dtype)) != element_format(mpath)
+    t_convert = kv_block * (op.head_dim + dv) * hw.dequantize_flops(mpath) / vector_core if kv_converted else 0.0
+    lane_rate = vector_core / FMA_FLOPS  # FP32-pipe instructions per second per core
+    rescale = (FA4_RESCALE_SHARE if path == "tcgen05" else 1.0) * dv / kv_block
+    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_SLOTS + rescale, lane_rate, sfu_core_rate, emulate)
+    t_softmax_fwd = sfu_fwd + vec_fwd + t_convert
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
-    # accumulated in fp32 through L2 with atomics (read + write of a rows x head_dim tile) after every KV block
-    # (FlashAttention-2, Algorithm 2); FA3 hides the atomics and the softmax behind a separate warpgroup.
+    # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile read and written there) after every pair
     t_matrix_bwd = 2.5 * t_matrix_fwd
-    t_softmax_bwd = sfu_core + scores * ATTENTION_BWD_VECTOR_FLOPS / vector_core + extra_vector
+    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_SLOTS, lane_rate, sfu_core_rate, emulate)
+    t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
-    t_atomic = 2 * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
-    if variant == "fa3":
-        fwd_pair = max(t_matrix_fwd, t_softmax_fwd)
-        bwd_pair = max(t_matrix_bwd, t_softmax_bwd + t_atomic)
-    else:
+    t_atomic = 2 * rows * op.head_dim * 4 / l2_core if l2_core else 0.0  # read-modify-write at L2
+    if path == "sync":  # FA2: each warp runs its MMAs, then its softmax
         fwd_pair = t_matrix_fwd + t_softmax_fwd
         bwd_pair = t_matrix_bwd + t_softmax_bwd + t_atomic
+        sfu_share = sfu_fwd
+    else:  # warp-specialized: the softmax (and the dQ writer) run beside the MMAs
+        # Within the softmax warps each exp feeds the next instructions (row sum, convert), so MUFU and FP32-pipe
+        # time add up; FA4 splits the exps between MUFU and a polynomial on the FMA pipes, which then run side by
+        # side (max). The MMAs of the other query tile (ping-pong) overlap all of it.
+        if emulate:
+            fwd_pair = max(t_matrix_fwd, max(sfu_fwd, vec_fwd) + t_convert)
+            bwd_pair = max(t_matrix_bwd, max(sfu_bwd, vec_bwd) + t_atomic)
+        else:
+            fwd_pair = max(t_matrix_fwd, t_softmax_fwd)
+            bwd_pair = max(t_matrix_bwd, t_softmax_bwd + t_atomic)
+        sfu_share = sfu_fwd
     pair_time = {"fwd": fwd_pair, "bwd": bwd_pair, "fwd_bwd": fwd_pair + bwd_pair}[op.phase]
     t_matrix = {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase] * t_matrix_fwd
     t_softmax = {"fwd": t_softmax_fwd, "bwd": t_softmax_bwd, "fwd_bwd": t_softmax_fwd + t_softmax_bwd}[op.phase]
-    sfu_core *= 2 if op.phase == "fwd_bwd" else 1
+    sfu_core = {"fwd": sfu_share, "bwd": sfu_bwd, "fwd_bwd": sfu_share + sfu_bwd}[op.phase]
 
     # Work units: one (batch, head, query block); decode splits the KV sequence to use every core (split-KV).
     units = heads * q_blocks
@@ -169,12 +262,15 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
     seconds = max(compute, memory) + combine
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
-            "vector": waves * mean * (t_softmax - sfu_core), "memory": memory}
-    details = {"variant": variant, "q_block": Q_BLOCK, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
+            "vector": waves * mean * max(t_softmax - sfu_core, 0.0), "memory": memory}
+    details = {"variant": name, "matrix_instruction": {"sync": "mma.sync", "wgmma": "wgmma", "tcgen05": "tcgen05.mma"}[path],
+               "q_block": Q_BLOCK, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
                "units": units, "gqa_packed": packed, "waves": waves, "split_kv": splits, "pair_seconds": pair_time,
                "unit_overhead_seconds": unit_overhead}
+    if sync < 1.0:
+        details["mma_sync_fraction"] = sync
+    if emulated:
+        details["exp2_emulated_share"] = round(emulated, 3)
     if kv_converted:
-        details["kv_conversion"] = f"K and V ({canonical_dtype(op.kv_dtype or op.dtype)}) converted to {path} on load"
+        details["kv_conversion"] = f"K and V ({canonical_dtype(op.kv_dtype or op.dtype)}) converted to {mpath} on load"
     return _estimate(op, hw, busy, seconds, cost, details)
-
-

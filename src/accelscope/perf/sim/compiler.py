@@ -586,6 +586,16 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     if op.phase != "fwd" or op.variant in ("math", "mmha"):
         raise NotLowered(f"attention phase={op.phase} variant={op.variant}: only the fused (FlashAttention) forward "
                          "is lowered")
+    # The tile program below is FA2 (serial softmax) on chips whose native MMA is mma.sync and FA3 (ping-pong) on
+    # wgmma chips. Kernels it does not describe fall back to the analytical level, which models them: tcgen05
+    # kernels (FA4, cuDNN on Blackwell: tensor memory, exp2 emulation), cuDNN, and FA2's mma.sync on a chip whose
+    # full rate needs an asynchronous instruction (matrix.sync_fraction).
+    tcgen05 = hw.matrix.async_overlap and hw.matrix.paired_cores
+    if op.variant in ("fa4", "cudnn") or (op.variant is None and tcgen05) or (
+            op.variant in (None, "fa2") and not hw.matrix.async_overlap and hw.matrix.sync_fraction) or (
+            op.variant == "fa2" and hw.matrix.async_overlap):
+        raise NotLowered(f"attention kernel {op.variant or 'default'} on {hw.id}: the tile program covers FA2 on "
+                         "mma.sync chips and FA3 on wgmma chips")
     kv_block = 128 if op.head_dim <= 128 else 64
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and reads its KV blocks once.
