@@ -21,6 +21,7 @@ from ..perf import LevelNotAvailable, estimate
 from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
 from . import rows_attention
+from .conditions import spec_for_row
 from .dataset import MeasuredRow
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
@@ -84,12 +85,15 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
     mapper = MAPPERS.get(row.category)
     if mapper is None:
         return Skip(f"category {row.category!r} has no mapper")
+    hw = spec_for_row(row, hw)  # the row's clock lock / power limit, if it states one (measure/conditions.py)
     try:
         return mapper(row, hw, level)
     except LevelNotAvailable as exc:
         return Skip(str(exc))
     except DoesNotFit as exc:
         return Skip(f"does not fit: {exc}")
+    except KeyError as exc:  # a row of a mapped category without a field its mapper needs
+        return Skip(f"{row.category} rows need shape_json field {exc.args[0]!r}")
 
 
 def row_dtype(text: str) -> str:
