@@ -18,7 +18,7 @@ from typing import Any
 from ..hardware import HardwareSpec, list_hardware, load_hardware
 from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
-from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Softmax
+from ..workload import Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
 from . import rows_attention
 from .conditions import spec_for_row

@@ -20,7 +20,6 @@ from .base import (
     _positive,
 )
 
-
 ATTENTION_KERNELS = (None, "fa2", "fa3", "fa4", "cudnn", "math", "mmha")
 
 
