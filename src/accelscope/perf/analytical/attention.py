@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from ...hardware import HardwareSpec
-from ...hardware.dtypes import canonical_dtype, dtype_bytes, element_format
+from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes, element_format
 from ...workload.ops import (
     FMA_FLOPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
@@ -45,6 +45,10 @@ def _kv_block(head_dim: int, dv: int | None = None, path: str = "sync") -> int:
     if path == "wgmma":
         return max(64, min(176, (FA3_ACCUMULATOR_COLUMNS - dv) // 16 * 16))
     return 128 if head_dim <= 128 else 64
+
+
+def low_precision_matrix(dtype: str) -> bool:
+    return DTYPE_BITS.get(canonical_dtype(dtype), 16) < 9  # 8-bit elements, block scales included (mxfp8: 8.25)
 
 
 def kernel(op: Attention, hw: HardwareSpec) -> str:
@@ -84,6 +88,7 @@ def matrix_path(name: str, hw: HardwareSpec) -> str:
 SOFTMAX_FWD_SLOTS = 3.5
 SOFTMAX_BWD_SLOTS = 4.0
 FA4_RESCALE_SHARE = 0.1
+MASK_SLOTS = 2.0
 
 
 def _softmax_exp(scores: float, slots: float, lane_rate: float, sfu_core_rate: float,
@@ -180,16 +185,29 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     dv = op.v_head_dim or op.head_dim
     kv_block = _kv_block(op.head_dim, dv, path)
     q_blocks = math.ceil(op.q_len / Q_BLOCK)
+    window = op.window if op.window and op.window < op.kv_len and op.q_len > 1 else None
+    if window and name == "cudnn" and op.phase != "fwd" and low_precision_matrix(op.dtype):
+        # cuDNN's FP8 backward (9.17-9.22) masks the window instead of skipping the blocks outside it: measured it
+        # takes 7-15x its BF16 time on GPT-OSS's 128-key window (cudnn-frontend rows CU-0200..0207), about the
+        # whole causal triangle
+        window = None
     kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
+    diagonal = math.ceil(Q_BLOCK / kv_block)  # key blocks a query block's diagonal crosses
     # causal: a query block sees the key blocks up to the diagonal (the whole prefix of kv_len - q_len first);
-    # a sliding window: the blocks its window of keys touches (one more than window / block when not aligned)
-    if op.window and op.window < op.kv_len and op.q_len > 1:
-        kv_blocks = min(math.ceil(op.kv_len / kv_block), math.ceil((op.window + Q_BLOCK - 1) / kv_block) + 1)
+    # a sliding window of W keys: a Q_BLOCK-row block touches ceil((W - 1) / kv_block) blocks behind its own
+    if window:
+        kv_blocks = min(math.ceil(op.kv_len / kv_block), math.ceil((window - 1) / kv_block) + diagonal)
+    elif op.window and op.q_len > 1:
+        kv_blocks = math.ceil(op.kv_len / kv_block)
     if op.causal and op.q_len > 1:
         offset = (op.kv_len - op.q_len) / kv_block
         pairs_per_head = sum(min(kv_blocks, math.ceil(offset + (i + 1) * Q_BLOCK / kv_block)) for i in range(q_blocks))
     else:
         pairs_per_head = q_blocks * kv_blocks
+    # block pairs that apply a mask element by element (the diagonal ones when causal, the window's far edge):
+    # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots
+    masked = q_blocks * ((diagonal if op.causal and op.q_len > 1 else 0) + (1 if window else 0))
+    mask_slots = MASK_SLOTS * min(1.0, masked / max(pairs_per_head, 1))
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and loads (and converts) its KV blocks once
     group = op.heads // (op.kv_heads or op.heads)
@@ -211,12 +229,13 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     t_convert = kv_block * (op.head_dim + dv) * hw.dequantize_flops(mpath) / vector_core if kv_converted else 0.0
     lane_rate = vector_core / FMA_FLOPS  # FP32-pipe instructions per second per core
     rescale = (FA4_RESCALE_SHARE if path == "tcgen05" else 1.0) * dv / kv_block
-    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_SLOTS + rescale, lane_rate, sfu_core_rate, emulate)
+    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_SLOTS + rescale + mask_slots, lane_rate,
+                                              sfu_core_rate, emulate)
     t_softmax_fwd = sfu_fwd + vec_fwd + t_convert
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
     # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile read and written there) after every pair
     t_matrix_bwd = 2.5 * t_matrix_fwd
-    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_SLOTS, lane_rate, sfu_core_rate, emulate)
+    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_SLOTS + mask_slots, lane_rate, sfu_core_rate, emulate)
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
     t_atomic = 2 * rows * op.head_dim * 4 / l2_core if l2_core else 0.0  # read-modify-write at L2
@@ -228,12 +247,15 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         # Within the softmax warps each exp feeds the next instructions (row sum, convert), so MUFU and FP32-pipe
         # time add up; FA4 splits the exps between MUFU and a polynomial on the FMA pipes, which then run side by
         # side (max). The MMAs of the other query tile (ping-pong) overlap all of it.
+        # Backward has no second query tile to ping-pong with: dS = P * (dP - delta) needs this pair's dP MMA and
+        # the dK / dQ MMAs need dS, so the MMAs and the softmax work of a pair add up; a dedicated warp (FA3, FA4)
+        # reduces dQ into L2 beside them.
         if emulate:
             fwd_pair = max(t_matrix_fwd, max(sfu_fwd, vec_fwd) + t_convert)
-            bwd_pair = max(t_matrix_bwd, max(sfu_bwd, vec_bwd) + t_atomic)
+            bwd_pair = max(t_matrix_bwd + max(sfu_bwd, vec_bwd), t_atomic)
         else:
             fwd_pair = max(t_matrix_fwd, t_softmax_fwd)
-            bwd_pair = max(t_matrix_bwd, t_softmax_bwd + t_atomic)
+            bwd_pair = max(t_matrix_bwd + t_softmax_bwd, t_atomic)
         sfu_share = sfu_fwd
     pair_time = {"fwd": fwd_pair, "bwd": bwd_pair, "fwd_bwd": fwd_pair + bwd_pair}[op.phase]
     t_matrix = {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase] * t_matrix_fwd
