@@ -47,6 +47,19 @@ def _kv_block(head_dim: int, dv: int | None = None, path: str = "sync") -> int:
     return 128 if head_dim <= 128 else 64
 
 
+def _causal_pairs(q_blocks: int, kv_blocks: int, offset: float, step: float) -> int:
+    """Sum over query blocks i of min(kv_blocks, ceil(offset + (i + 1) step)): the key blocks up to each query
+    block's diagonal. Closed form when offset and step are whole (the usual case), else the sum."""
+    if offset == int(offset) and step == int(step) and step > 0:
+        a, b = int(offset), int(step)
+        uncapped = max(0, min(q_blocks, (kv_blocks - a) // b))  # terms a + (i + 1) b <= kv_blocks
+        return uncapped * a + b * uncapped * (uncapped + 1) // 2 + (q_blocks - uncapped) * kv_blocks
+    import numpy as np
+
+    ends = np.ceil(offset + np.arange(1, q_blocks + 1) * step - 1e-9)
+    return int(np.minimum(kv_blocks, ends).sum())
+
+
 def low_precision_matrix(dtype: str) -> bool:
     return DTYPE_BITS.get(canonical_dtype(dtype), 16) < 9  # 8-bit elements, block scales included (mxfp8: 8.25)
 
@@ -200,8 +213,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     elif op.window and op.q_len > 1:
         kv_blocks = math.ceil(op.kv_len / kv_block)
     if op.causal and op.q_len > 1:
-        offset = (op.kv_len - op.q_len) / kv_block
-        pairs_per_head = sum(min(kv_blocks, math.ceil(offset + (i + 1) * Q_BLOCK / kv_block)) for i in range(q_blocks))
+        pairs_per_head = _causal_pairs(q_blocks, kv_blocks, (op.kv_len - op.q_len) / kv_block, Q_BLOCK / kv_block)
     else:
         pairs_per_head = q_blocks * kv_blocks
     # block pairs that apply a mask element by element (the diagonal ones when causal, the window's far edge):
