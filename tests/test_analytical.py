@@ -113,7 +113,7 @@ def test_grouped_gemm_with_uneven_groups_costs_more_than_even(h100):
 
 def test_fa3_overlaps_softmax_and_fa2_does_not(h100):
     hopper = h100.with_overrides({"matrix.async_overlap": True})
-    op = dict(batch=4, heads=32, head_dim=128, q_len=4096, kv_len=4096, causal=True)
+    op = dict(batch=4, heads=32, head_dim=128, q_len=4096, kv_len=4096)
     fa2 = acs.estimate(Attention(**op, variant="fa2"), hopper, level="analytical")
     fa3 = acs.estimate(Attention(**op, variant="fa3"), hopper, level="analytical")
     assert fa3.seconds < fa2.seconds
@@ -122,11 +122,11 @@ def test_fa3_overlaps_softmax_and_fa2_does_not(h100):
     # lanes), d = 128:
     #   FA2 (mma.sync at 2/3 of the peak, 128-key blocks, softmax after the MMAs): 2*2*128 / (4096 * 2/3 * 0.83)
     #       + 1/16 (MUFU) + (3.5 + 128/128) / 128 (FP32 lane slots) = 0.2259 + 0.0625 + 0.0352 = 0.3236 clk
-    #   FA3 (wgmma, 176-key blocks, softmax beside the MMAs): max(2*2*128 / (4096 * 0.83), 1/16 + (3.5 +
-    #       128/176) / 128) = max(0.1506, 0.0955) = 0.1506 clk
-    # ratio 2.15; FA3 paper: FA2 ~35 % of the H100 peak, FA3 60-75 %
+    #   FA3 (wgmma, 176-key blocks, softmax beside the other warpgroup's MMAs): max(2*2*128 / (4096 * 0.83),
+    #       1/16 + (3.5 + 128/176) / 128) + PINGPONG_LOSS 0.2 x the shorter = 0.1506 + 0.2 x 0.0955 = 0.1697 clk
+    # ratio 1.91; FA3 paper: FA2 ~35 % of the H100 peak, FA3 60-75 %
     per_score = [e.details["pair_seconds"] / (128 * e.details["kv_block"]) for e in (fa2, fa3)]
-    assert per_score[0] / per_score[1] == pytest.approx(0.3236 / 0.1506, rel=0.02)
+    assert per_score[0] / per_score[1] == pytest.approx(0.3236 / 0.1697, rel=0.02)
     assert 1.6 < fa2.seconds / fa3.seconds < 2.3
     with pytest.raises(ValueError, match="async_overlap"):
         acs.estimate(Attention(**op, variant="fa3"), h100.with_overrides({"matrix.async_overlap": False}),
@@ -190,7 +190,8 @@ def test_an_fp8_kv_cache_is_converted_as_it_is_loaded_on_a_synchronous_chip():
     assert fp8.details["pair_seconds"] - plain.details["pair_seconds"] == pytest.approx(extra, rel=1e-9)
     # FA3 on H100 converts under the asynchronous QK^T / PV MMAs: the block-pair time does not move
     hopper = [acs.estimate(Attention(**shape, kv_dtype=kv), h100, level="analytical") for kv in (None, "fp8_e4m3")]
-    assert hopper[0].details["pair_seconds"] == hopper[1].details["pair_seconds"]
+    # (only the ping-pong handoff share, PINGPONG_LOSS x the softmax stream, moves with it)
+    assert hopper[1].details["pair_seconds"] == pytest.approx(hopper[0].details["pair_seconds"], rel=0.05)
     # decode is memory-bound: half the KV bytes, half the time, at both levels
     decode = dict(batch=64, heads=32, kv_heads=8, head_dim=128, q_len=1, kv_len=8192, dtype="bf16")
     for level in ("analytical", "sim"):

@@ -47,6 +47,33 @@ def _kv_block(head_dim: int, dv: int | None = None, path: str = "sync") -> int:
     return 128 if head_dim <= 128 else 64
 
 
+def _bwd_rows(d: int, dv: int, path: str) -> int:
+    """Query rows per backward iteration: tcgen05 kernels keep S^T and dP^T (2 Br columns) and the dK, dV
+    accumulators (d + Dv columns) in tensor memory, so Br = 128 while that fits 512 columns, else 64 (MLA's 192/128
+    heads); FA3's backward iterates 64 query rows (hopper/tile_size.py, hd > 64)."""
+    if path == "tcgen05":
+        return 128 if 2 * 128 + d + dv <= TMEM_COLUMNS else 64
+    return 64 if d > 64 else 128
+
+
+def _bwd_smem_bytes_per_score(br: int, bc: int, d: int, dv: int, width: float) -> float:
+    """Shared-memory bytes per score of one backward iteration (Br query rows x Bc keys) of an asynchronous-MMA
+    kernel, whose MMAs read their operands from shared memory (tcgen05 / wgmma descriptors; P^T and dS^T come from
+    tensor memory or registers): S^T = K Q^T (K, Q), dP^T = V dO^T (V, dO), dV += P^T dO (dO), dK += dS^T Q (Q),
+    dQ = dS K (dS, K); plus dS written once and the Q, dO tiles the TMA writes in."""
+    operands = (bc + br) * d + (bc + br) * dv + br * dv + br * d + br * bc + bc * d
+    writes = br * bc + br * (d + dv)
+    return width * (operands + writes) / (br * bc)
+
+
+def _core_sram(hw: HardwareSpec) -> float:
+    """Achievable bandwidth (B/s) of one core's shared memory (0 if the spec has none)."""
+    for level in hw.memory.values():
+        if level.kind == "sram" and level.scope == "core":
+            return level.bandwidth * level.efficiency
+    return 0.0
+
+
 def _causal_pairs(q_blocks: int, kv_blocks: int, offset: float, step: float) -> int:
     """Sum over query blocks i of min(kv_blocks, ceil(offset + (i + 1) step)): the key blocks up to each query
     block's diagonal. Closed form when offset and step are whole (the usual case), else the sum."""
@@ -102,6 +129,16 @@ SOFTMAX_FWD_SLOTS = 3.5
 SOFTMAX_BWD_SLOTS = 4.0
 FA4_RESCALE_SHARE = 0.1
 MASK_SLOTS = 2.0
+# FP8 attention (FA3 sec. 3.3, cuDNN FP8 SDPA): P (and dS in the backward) is multiplied by its quantization scale
+# before the E4M3 convert (one FMUL per score; the pack is counted above), and on Hopper the FP8 wgmma's register
+# operand needs P's bytes permuted into its layout (PRMT, about one per two scores).
+FP8_SCALE_SLOTS = 1.0
+# Share of the shorter of the MMA and softmax streams per block pair that a warp-specialized ping-pong schedule
+# (FA3, FA4, cuDNN) leaves exposed: named-barrier / mbarrier handoffs between the MMA issuer and the softmax
+# warps. One constant for every warp-specialized kernel on every chip, fitted to the cudnn-frontend forward rows
+# (docs/validation.md, with its leave-one-source-out check).
+PINGPONG_LOSS = 0.2
+FP8_PERMUTE_SLOTS = 0.5
 
 
 def _softmax_exp(scores: float, slots: float, lane_rate: float, sfu_core_rate: float,
@@ -240,14 +277,18 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     kv_converted = element_format(canonical_dtype(op.kv_dtype or op.dtype)) != element_format(mpath)
     t_convert = kv_block * (op.head_dim + dv) * hw.dequantize_flops(mpath) / vector_core if kv_converted else 0.0
     lane_rate = vector_core / FMA_FLOPS  # FP32-pipe instructions per second per core
+    width = dtype_bytes(op.dtype)
+    fp8 = low_precision_matrix(op.dtype)
+    fp8_slots = (FP8_SCALE_SLOTS + (FP8_PERMUTE_SLOTS if path == "wgmma" else 0.0)) if fp8 else 0.0
     rescale = (FA4_RESCALE_SHARE if path == "tcgen05" else 1.0) * dv / kv_block
-    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_SLOTS + rescale + mask_slots, lane_rate,
-                                              sfu_core_rate, emulate)
+    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_SLOTS + rescale + mask_slots + fp8_slots,
+                                              lane_rate, sfu_core_rate, emulate)
     t_softmax_fwd = sfu_fwd + vec_fwd + t_convert
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
     # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile read and written there) after every pair
     t_matrix_bwd = 2.5 * t_matrix_fwd
-    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_SLOTS + mask_slots, lane_rate, sfu_core_rate, emulate)
+    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_SLOTS + mask_slots + 2 * fp8_slots, lane_rate,
+                                       sfu_core_rate, emulate)
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
     t_atomic = 2 * rows * op.head_dim * 4 / l2_core if l2_core else 0.0  # read-modify-write at L2
@@ -256,18 +297,26 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         bwd_pair = t_matrix_bwd + t_softmax_bwd + t_atomic
         sfu_share = sfu_fwd
     else:  # warp-specialized: the softmax (and the dQ writer) run beside the MMAs
-        # Within the softmax warps each exp feeds the next instructions (row sum, convert), so MUFU and FP32-pipe
-        # time add up; FA4 splits the exps between MUFU and a polynomial on the FMA pipes, which then run side by
-        # side (max). The MMAs of the other query tile (ping-pong) overlap all of it.
+        # Hopper (FA3, cuDNN sm90): the consumer warpgroups that issue the wgmmas also run the softmax on S in their
+        # registers, and each exp feeds the next instructions (row sum, convert): MUFU and FP32-pipe time add up.
+        # Blackwell (FA4, cuDNN sm100): softmax warpgroups of their own read S from tensor memory, many rows each,
+        # so MUFU and FP32 pipes run side by side (max); FA4 also moves part of the exps to the FMA pipes.
+        # The other query tile's MMAs (ping-pong) hide the softmax up to the handoffs between the MMA issuer and
+        # the softmax warps: PINGPONG_LOSS of the shorter stream stays exposed.
+        soft_fwd = max(sfu_fwd, vec_fwd) + t_convert if path == "tcgen05" else t_softmax_fwd
+        # backward: dS = P * (dP - delta) consumes each exp at once and there is no second tile: MUFU + FP32 add up
+        soft_bwd = t_softmax_bwd if not emulate else max(sfu_bwd, vec_bwd)
+        fwd_pair = max(t_matrix_fwd, soft_fwd) + PINGPONG_LOSS * min(t_matrix_fwd, soft_fwd)
         # Backward has no second query tile to ping-pong with: dS = P * (dP - delta) needs this pair's dP MMA and
         # the dK / dQ MMAs need dS, so the MMAs and the softmax work of a pair add up; a dedicated warp (FA3, FA4)
         # reduces dQ into L2 beside them.
-        if emulate:
-            fwd_pair = max(t_matrix_fwd, max(sfu_fwd, vec_fwd) + t_convert)
-            bwd_pair = max(t_matrix_bwd + max(sfu_bwd, vec_bwd), t_atomic)
-        else:
-            fwd_pair = max(t_matrix_fwd, t_softmax_fwd)
-            bwd_pair = max(t_matrix_bwd + t_softmax_bwd, t_atomic)
+        # The MMAs read their operands from shared memory: at Br = Bc = 128 (tcgen05) that is about the port's 128
+        # B/clock at the full MMA rate (FA4 write-up: the backward is bound by shared-memory bandwidth), more for
+        # the 64-row iterations MLA heads need.
+        br = _bwd_rows(op.head_dim, dv, path)
+        sram = _core_sram(hw) * ratio
+        t_smem_bwd = scores * _bwd_smem_bytes_per_score(br, 128, op.head_dim, dv, width) / sram if sram else 0.0
+        bwd_pair = max(max(t_matrix_bwd, t_smem_bwd) + soft_bwd, t_atomic)
         sfu_share = sfu_fwd
     pair_time = {"fwd": fwd_pair, "bwd": bwd_pair, "fwd_bwd": fwd_pair + bwd_pair}[op.phase]
     t_matrix = {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase] * t_matrix_fwd
@@ -285,7 +334,6 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     # writes its outputs after the last: Q in and O out forward; backward also K, V in and dK, dV out (FA2 runs
     # the backward per KV block). A DRAM latency fills the pipeline.
     hbm = hw.main_memory
-    width = dtype_bytes(op.dtype)
     tile_bytes = {"fwd": rows * (op.head_dim + dv), "bwd": 2 * kv_block * (op.head_dim + dv) + rows * op.head_dim,
                   "fwd_bwd": rows * (op.head_dim + dv) + 2 * kv_block * (op.head_dim + dv) + rows * op.head_dim}
     active = min(units, cores)
