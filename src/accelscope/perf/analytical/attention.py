@@ -133,6 +133,9 @@ MASK_SLOTS = 2.0
 # before the E4M3 convert (one FMUL per score; the pack is counted above), and on Hopper the FP8 wgmma's register
 # operand needs P's bytes permuted into its layout (PRMT, about one per two scores).
 FP8_SCALE_SLOTS = 1.0
+# Block-scaled FP8 (MXFP8, OCP MX v1.0: one E8M0 scale per 32 elements): P (and dS) also need the amax of every
+# 32-score block before the scale is known (one FMNMX per score; the butterfly and the exponent are per block).
+MX_AMAX_SLOTS = 1.0
 # Share of the shorter of the MMA and softmax streams per block pair that a warp-specialized ping-pong schedule
 # (FA3, FA4, cuDNN) leaves exposed: named-barrier / mbarrier handoffs between the MMA issuer and the softmax
 # warps. One constant for every warp-specialized kernel on every chip, fitted to the cudnn-frontend forward rows
@@ -280,6 +283,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     width = dtype_bytes(op.dtype)
     fp8 = low_precision_matrix(op.dtype)
     fp8_slots = (FP8_SCALE_SLOTS + (FP8_PERMUTE_SLOTS if path == "wgmma" else 0.0)) if fp8 else 0.0
+    if fp8 and canonical_dtype(op.dtype).startswith("mx"):
+        fp8_slots += MX_AMAX_SLOTS
     rescale = (FA4_RESCALE_SHARE if path == "tcgen05" else 1.0) * dv / kv_block
     sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_SLOTS + rescale + mask_slots + fp8_slots,
                                               lane_rate, sfu_core_rate, emulate)
