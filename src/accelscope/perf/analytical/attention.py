@@ -60,10 +60,12 @@ def _bwd_smem_bytes_per_score(br: int, bc: int, d: int, dv: int, width: float) -
     """Shared-memory bytes per score of one backward iteration (Br query rows x Bc keys) of an asynchronous-MMA
     kernel, whose MMAs read their operands from shared memory (tcgen05 / wgmma descriptors; P^T and dS^T come from
     tensor memory or registers): S^T = K Q^T (K, Q), dP^T = V dO^T (V, dO), dV += P^T dO (dO), dK += dS^T Q (Q),
-    dQ = dS K (dS, K); plus dS written once and the Q, dO tiles the TMA writes in."""
+    dQ = dS K (dS, K); plus dS written once, the Q, dO tiles the TMA writes in, and the fp32 dQ partial staged for
+    the TMA's reduce-add into L2 (FA3 / FA4: written by the MMA warps, read by the TMA)."""
     operands = (bc + br) * d + (bc + br) * dv + br * dv + br * d + br * bc + bc * d
     writes = br * bc + br * (d + dv)
-    return width * (operands + writes) / (br * bc)
+    dq = 2 * br * d * 4  # the fp32 dQ partial staged in shared memory for the TMA reduce-add into L2 (in and out)
+    return (width * (operands + writes) + dq) / (br * bc)
 
 
 def _core_sram(hw: HardwareSpec) -> float:
@@ -125,8 +127,13 @@ def matrix_path(name: str, hw: HardwareSpec) -> str:
 # plus rescaling the O accumulator (Dv multiplies per row per KV block = Dv / Bc per score): FA2 / FA3 rescale
 # after every block, FA4 only when the row max grew past a threshold (FA4 write-up: ~90 % of rescales skipped).
 # Backward: P recomputed (FFMA), dS = P * (dP - delta) (FADD + FMUL), P and dS to 16 bits (2 x 0.5).
-SOFTMAX_FWD_SLOTS = 3.5
-SOFTMAX_BWD_SLOTS = 4.0
+SOFTMAX_FWD_FMA, SOFTMAX_FWD_ALU = 2.0, 1.5  # FFMA + FADD (+ the O rescale, below) | FMNMX + F2FP/2
+SOFTMAX_BWD_FMA, SOFTMAX_BWD_ALU = 3.0, 1.0  # FFMA + FADD + FMUL | 2 x F2FP/2
+# The non-FMA softmax instructions (FMNMX, FSEL, ISETP, F2FP, PRMT) issue to the ALU pipe, which runs beside the
+# FMA pipe: 64 results per clock per SM on compute capability 8.0-10.0 (CUDA C++ Programming Guide, arithmetic
+# instruction throughput: compare / minimum / maximum, conversions), against 64 (A100) or 128 (Hopper, Blackwell)
+# FP32 FMA lanes.
+ALU_LANES = 64
 FA4_RESCALE_SHARE = 0.1
 MASK_SLOTS = 2.0
 # FP8 attention (FA3 sec. 3.3, cuDNN FP8 SDPA): P (and dS in the backward) is multiplied by its quantization scale
@@ -144,23 +151,25 @@ PINGPONG_LOSS = 0.2
 FP8_PERMUTE_SLOTS = 0.5
 
 
-def _softmax_exp(scores: float, slots: float, lane_rate: float, sfu_core_rate: float,
-                 emulate: bool) -> tuple[float, float, float]:
-    """(SFU seconds, FP32-pipe seconds, share of exps emulated) for `scores` exps plus `slots` lane slots per
-    score of other softmax work on one core (`lane_rate`: lane slots per second).
+def _softmax_exp(scores: float, fma_slots: float, alu_slots: float, lane_rate: float, alu_rate: float,
+                 sfu_core_rate: float, emulate: bool) -> tuple[float, float, float]:
+    """(SFU seconds, FP32-pipe seconds, share of exps emulated) for `scores` exps plus, per score, `fma_slots`
+    instructions on the FMA pipe (`lane_rate` a second) and `alu_slots` on the ALU pipe (compare, min/max, select,
+    convert, permute; `alu_rate` a second), which issue side by side.
 
     FA4 (and cuDNN on Blackwell) computes part of the exps as a polynomial on the FMA pipes (Cody-Waite range
     reduction + a degree-3 polynomial, SFU_POLYNOMIAL_FLOPS["exp2"] / 2 lane slots each), so that the MUFU and the
-    FMA pipes finish together: e emulated exps with (scores - e) / S = (scores x slots + e P) / V."""
+    FMA pipes finish together: e emulated exps with (scores - e) / S = (scores x fma_slots + e P) / V."""
     poly = SFU_POLYNOMIAL_FLOPS["exp2"] / FMA_FLOPS
+    alu = scores * alu_slots / alu_rate
+    fma = scores * fma_slots / lane_rate
     if sfu_core_rate <= 0:  # no SFU exp: every exp is a polynomial
-        return 0.0, scores * (slots + poly) / lane_rate, 1.0
+        return 0.0, max(fma + scores * poly / lane_rate, alu), 1.0
     sfu = scores / sfu_core_rate
-    vector = scores * slots / lane_rate
-    if not emulate or sfu <= vector:
-        return sfu, vector, 0.0
-    e = (sfu - vector) / (1 / sfu_core_rate + poly / lane_rate)
-    return (scores - e) / sfu_core_rate, vector + e * poly / lane_rate, e / scores
+    if not emulate or sfu <= max(fma, alu):
+        return sfu, max(fma, alu), 0.0
+    e = max(0.0, (sfu - fma) / (1 / sfu_core_rate + poly / lane_rate))
+    return (scores - e) / sfu_core_rate, max(fma + e * poly / lane_rate, alu), e / scores
 
 
 def unfused_attention(op: Attention, hw: HardwareSpec) -> Estimate:
@@ -282,18 +291,20 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     lane_rate = vector_core / FMA_FLOPS  # FP32-pipe instructions per second per core
     width = dtype_bytes(op.dtype)
     fp8 = low_precision_matrix(op.dtype)
-    fp8_slots = (FP8_SCALE_SLOTS + (FP8_PERMUTE_SLOTS if path == "wgmma" else 0.0)) if fp8 else 0.0
-    if fp8 and canonical_dtype(op.dtype).startswith("mx"):
-        fp8_slots += MX_AMAX_SLOTS
+    fp8_fma = FP8_SCALE_SLOTS if fp8 else 0.0
+    fp8_alu = ((FP8_PERMUTE_SLOTS if path == "wgmma" else 0.0)
+               + (MX_AMAX_SLOTS if canonical_dtype(op.dtype).startswith("mx") else 0.0)) if fp8 else 0.0
     rescale = (FA4_RESCALE_SHARE if path == "tcgen05" else 1.0) * dv / kv_block
-    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_SLOTS + rescale + mask_slots + fp8_slots,
-                                              lane_rate, sfu_core_rate, emulate)
+    alu_rate = lane_rate * min(1.0, ALU_LANES / hw.vector.lanes_per_core)
+    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_FMA + rescale + fp8_fma,
+                                              SOFTMAX_FWD_ALU + mask_slots + fp8_alu, lane_rate, alu_rate,
+                                              sfu_core_rate, emulate)
     t_softmax_fwd = sfu_fwd + vec_fwd + t_convert
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
     # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile read and written there) after every pair
     t_matrix_bwd = 2.5 * t_matrix_fwd
-    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_SLOTS + mask_slots + 2 * fp8_slots, lane_rate,
-                                       sfu_core_rate, emulate)
+    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma, SOFTMAX_BWD_ALU + mask_slots
+                                       + 2 * fp8_alu, lane_rate, alu_rate, sfu_core_rate, emulate)
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
     t_atomic = 2 * rows * op.head_dim * 4 / l2_core if l2_core else 0.0  # read-modify-write at L2
