@@ -303,6 +303,13 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
     # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile read and written there) after every pair
     t_matrix_bwd = 2.5 * t_matrix_fwd
+    if fp8 and path == "wgmma":
+        # FP8 wgmma takes both operands K-major only (PTX ISA: imm-trans-a/-b exist for .f16/.bf16 alone), and
+        # three of the five backward GEMMs reduce over the sequence (dV = P^T dO, dK = dS^T Q, dQ = dS K): their
+        # operands are transposed and run as 16-bit wgmma; S = Q K^T and dP = dO V^T keep the FP8 rate.
+        wide = hw.matrix_peak("bf16") * ratio * hw.matrix_efficiency("bf16") / cores
+        t_matrix_bwd = (2.0 * scores * (op.head_dim + dv) / core_peak
+                        + 2.0 * scores * (dv + 2 * op.head_dim) / wide)
     sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma, SOFTMAX_BWD_ALU + mask_slots
                                        + 2 * fp8_alu, lane_rate, alu_rate, sfu_core_rate, emulate)
     t_softmax_bwd = sfu_bwd + vec_bwd
