@@ -76,6 +76,21 @@ def _core_sram(hw: HardwareSpec) -> float:
     return 0.0
 
 
+def _bwd_side_passes(op: Attention, hw: HardwareSpec, dv: int) -> float:
+    """The backward's two memory-bound kernels beside the main one (FA2 / FA3 / FA4 flash_bwd preprocess and
+    postprocess; cuDNN likewise): delta = rowsum(dO * O) (reads O and dO, writes fp32 delta) with the fp32 dQ
+    accumulator zeroed, and dQ converted from that accumulator to the activation dtype afterwards. Each is a
+    launch, a DRAM latency and its bytes at the DRAM's achievable bandwidth."""
+    if op.phase == "fwd" or op.q_len <= 1:
+        return 0.0
+    rows = op.batch * op.heads * op.q_len
+    width = dtype_bytes(op.dtype if not low_precision_matrix(op.dtype) else "bf16")  # O, dO, dQ in 16 bits
+    hbm = hw.main_memory
+    pre = hbm.transfer_seconds(2 * rows * dv * width, rows * 4 + rows * op.head_dim * 4)
+    post = hbm.transfer_seconds(rows * op.head_dim * 4, rows * op.head_dim * width)
+    return pre + post + 2 * ((hbm.latency or 0.0) + hw.runtime.launch_latency)
+
+
 def _causal_pairs(q_blocks: int, kv_blocks: int, offset: float, step: float) -> int:
     """Sum over query blocks i of min(kv_blocks, ceil(offset + (i + 1) step)): the key blocks up to each query
     block's diagonal. Closed form when offset and step are whole (the usual case), else the sum."""
@@ -365,7 +380,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     compute = (waves - 1) * (mean * pair_time + unit_overhead) + longest * pair_time + unit_overhead
     memory = hbm.transfer_seconds(cost.bytes_read, cost.bytes_written) + (hbm.latency or 0.0)
     combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
-    seconds = max(compute, memory) + combine
+    seconds = max(compute, memory) + combine + _bwd_side_passes(op, hw, dv)
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
             "vector": waves * mean * max(t_softmax - sfu_core, 0.0), "memory": memory}
     details = {"variant": name, "matrix_instruction": {"sync": "mma.sync", "wgmma": "wgmma", "tcgen05": "tcgen05.mma"}[path],
