@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from score_attention import DEFAULT_CU, source  # noqa: E402
+from score_attention import DEFAULT_CU, source
 
-from accelscope.measure.dataset import load_rows  # noqa: E402
-from accelscope.measure.predict import Skip, predict  # noqa: E402
+from accelscope.measure.dataset import load_rows
+from accelscope.measure.predict import Skip, predict
 
 model = importlib.import_module("accelscope.perf.analytical.attention")
 GRID = [round(0.05 * i, 2) for i in range(11)]
