@@ -60,12 +60,13 @@ def _bwd_smem_bytes_per_score(br: int, bc: int, d: int, dv: int, width: float) -
     """Shared-memory bytes per score of one backward iteration (Br query rows x Bc keys) of an asynchronous-MMA
     kernel, whose MMAs read their operands from shared memory (tcgen05 / wgmma descriptors; P^T and dS^T come from
     tensor memory or registers): S^T = K Q^T (K, Q), dP^T = V dO^T (V, dO), dV += P^T dO (dO), dK += dS^T Q (Q),
-    dQ = dS K (dS, K); plus dS written once, the Q, dO tiles the TMA writes in, and the fp32 dQ partial staged for
-    the TMA's reduce-add into L2 (FA3 / FA4: written by the MMA warps, read by the TMA)."""
+    dQ = dS K (dS, K); plus dS written once and the Q, dO tiles the TMA writes in. The fp32 dQ partial goes to L2
+    from registers (red.global.add), not through shared memory: staging it there would make cuDNN's FP8 backward
+    on MLA heads shared-memory-bound at 1.4x its measured time (GB200/GB300 rows), where the MMAs and the
+    softmax alone match it."""
     operands = (bc + br) * d + (bc + br) * dv + br * dv + br * d + br * bc + bc * d
     writes = br * bc + br * (d + dv)
-    dq = 2 * br * d * 4  # the fp32 dQ partial staged in shared memory for the TMA reduce-add into L2 (in and out)
-    return (width * (operands + writes) + dq) / (br * bc)
+    return width * (operands + writes) / (br * bc)
 
 
 def _core_sram(hw: HardwareSpec) -> float:
