@@ -152,6 +152,9 @@ SOFTMAX_BWD_FMA, SOFTMAX_BWD_ALU = 3.0, 1.0  # FFMA + FADD + FMUL | 2 x F2FP/2
 ALU_LANES = 64
 FA4_RESCALE_SHARE = 0.1
 MASK_SLOTS = 2.0
+# dQ reductions (red.global.add.f32 / TMA reduce-add) carry each fp32 element to its L2 slice once; the slice does
+# the read-modify-write itself, so the SM-to-L2 traffic is one pass of the rows x head_dim tile per block pair.
+ATOMIC_PASSES = 1
 # FP8 attention (FA3 sec. 3.3, cuDNN FP8 SDPA): P (and dS in the backward) is multiplied by its quantization scale
 # before the E4M3 convert (one FMUL per score; the pack is counted above), and on Hopper the FP8 wgmma's register
 # operand needs P's bytes permuted into its layout (PRMT, about one per two scores).
@@ -317,7 +320,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
                                               sfu_core_rate, emulate)
     t_softmax_fwd = sfu_fwd + vec_fwd + t_convert
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
-    # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile read and written there) after every pair
+    # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile sent to L2) after every pair
     t_matrix_bwd = 2.5 * t_matrix_fwd
     if fp8 and path == "wgmma":
         # FP8 wgmma takes both operands K-major only (PTX ISA: imm-trans-a/-b exist for .f16/.bf16 alone), and
@@ -330,7 +333,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
                                        + 2 * fp8_alu, lane_rate, alu_rate, sfu_core_rate, emulate)
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
-    t_atomic = 2 * rows * op.head_dim * 4 / l2_core if l2_core else 0.0  # read-modify-write at L2
+    t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
     if path == "sync":  # FA2: each warp runs its MMAs, then its softmax
         fwd_pair = t_matrix_fwd + t_softmax_fwd
         bwd_pair = t_matrix_bwd + t_softmax_bwd + t_atomic
