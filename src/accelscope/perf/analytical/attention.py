@@ -18,33 +18,44 @@ from ...workload.ops import (
     Softmax,
 )
 from ..estimate import Estimate
-from ..roofline import SFU_POLYNOMIAL_FLOPS
+from ..roofline import SFU_POLYNOMIAL_FLOPS, resource_times
 from .common import _estimate, _sfu_seconds
 from .matmul import gemm
 from .streaming import _chip_cache, streaming
 
-# FlashAttention block sizes: 128 query rows per unit; keys per block by the kernel's storage (_kv_block).
+# FlashAttention block sizes: 128 query rows per unit unless the kernel picks otherwise (_tile), keys per block by it.
 Q_BLOCK = 128
 # Tensor memory per SM on tcgen05 chips: 128 lanes x 512 columns of 32-bit cells (PTX ISA 8.7, "Tensor Memory").
 # FA4 / cuDNN keep two query tiles' S (Bc columns) and O (Dv columns) accumulators there (two softmax warpgroups
 # ping-pong), so a 128-key block fits while 2 (128 + Dv) <= 512 columns.
 TMEM_COLUMNS = 512
-# FA3's register budget per consumer-warpgroup thread for the S and O accumulators of a 64-row slice:
-# (Bc + Dv) / 2 fp32 registers; its tile table (flash-attention hopper/tile_size.py) keeps Bc + Dv near 304
-# (hd128: 128 x 176, hd192: 128 x 112, hd256: 128 x 80 with Dv 256 -> the 64-key floor).
-FA3_ACCUMULATOR_COLUMNS = 304
 
 
-def _kv_block(head_dim: int, dv: int | None = None, path: str = "sync") -> int:
-    """Keys per block: FA2 128 for head_dim <= 128, 64 above (csrc/flash_attn/src/flash_fwd_launch_template.h);
-    FA3 what its accumulator registers leave (FA3_ACCUMULATOR_COLUMNS); tcgen05 kernels 128 while S and O fit
-    tensor memory twice, else 64."""
-    dv = dv or head_dim
+def _tile(head_dim: int, dv: int, path: str, causal: bool = False, fp8: bool = False) -> tuple[int, int]:
+    """(query rows, keys) per forward block, as each kernel picks them:
+    - FA2 (csrc/flash_attn/src/flash_fwd_launch_template.h, A100/H100, no dropout): 128 x 128 for head_dim <= 64,
+      128 x 64 above (hd128: 4 warps; hd192/256: 8 warps).
+    - FA3 (hopper/tile_size.h tile_size_fwd_sm90, shared-memory limited): 16-bit hd <= 64: 192 x (causal 128, else
+      192); <= 96: 192 x 144; <= 128: 128 x (causal 128, else 176); <= 192: 128 x (Dv <= 128: 128, else 112);
+      256: 128 x 80. FP8: 192 x 160, 192 x 128, 128 x 224, 128 x 160, 128 x 128.
+    - tcgen05 kernels (FA4, cuDNN sm100): 128-row tiles, 128 keys while two tiles' S and O fit tensor memory
+      (2 (128 + Dv) <= 512 columns), else 64."""
     if path == "tcgen05":
-        return 128 if 2 * (128 + dv) <= TMEM_COLUMNS else 64
+        return Q_BLOCK, 128 if 2 * (128 + dv) <= TMEM_COLUMNS else 64
     if path == "wgmma":
-        return max(64, min(176, (FA3_ACCUMULATOR_COLUMNS - dv) // 16 * 16))
-    return 128 if head_dim <= 128 else 64
+        if fp8:
+            table = ((64, 192, 160), (96, 192, 128), (128, 128, 224), (192, 128, 160))
+            return next(((m, n) for hd, m, n in table if head_dim <= hd), (128, 128))
+        if head_dim <= 64:
+            return 192, 128 if causal else 192
+        if head_dim <= 96:
+            return 192, 144
+        if head_dim <= 128:
+            return 128, 128 if causal else 176
+        if head_dim <= 192:
+            return 128, 128 if dv <= 128 else 112
+        return 128, 80
+    return Q_BLOCK, 128 if head_dim <= 64 else 64
 
 
 def _bwd_rows(d: int, dv: int, path: str) -> int:
@@ -264,8 +275,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     ratio = hw.compute.clock_ratio
     cores = hw.compute.cores
     dv = op.v_head_dim or op.head_dim
-    kv_block = _kv_block(op.head_dim, dv, path)
-    q_blocks = math.ceil(op.q_len / Q_BLOCK)
+    q_block, kv_block = _tile(op.head_dim, dv, path, op.causal, low_precision_matrix(op.dtype))
+    q_blocks = math.ceil(op.q_len / q_block)
     window = op.window if op.window and op.window < op.kv_len and op.q_len > 1 else None
     if window and name == "cudnn" and op.phase != "fwd" and low_precision_matrix(op.dtype):
         # cuDNN's FP8 backward (9.17-9.22) masks the window instead of skipping the blocks outside it: measured it
@@ -273,15 +284,15 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         # whole causal triangle
         window = None
     kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
-    diagonal = math.ceil(Q_BLOCK / kv_block)  # key blocks a query block's diagonal crosses
+    diagonal = math.ceil(q_block / kv_block)  # key blocks a query block's diagonal crosses
     # causal: a query block sees the key blocks up to the diagonal (the whole prefix of kv_len - q_len first);
-    # a sliding window of W keys: a Q_BLOCK-row block touches ceil((W - 1) / kv_block) blocks behind its own
+    # a sliding window of W keys: a query block touches ceil((W - 1) / kv_block) blocks behind its own
     if window:
         kv_blocks = min(math.ceil(op.kv_len / kv_block), math.ceil((window - 1) / kv_block) + diagonal)
     elif op.window and op.q_len > 1:
         kv_blocks = math.ceil(op.kv_len / kv_block)
     if op.causal and op.q_len > 1:
-        pairs_per_head = _causal_pairs(q_blocks, kv_blocks, (op.kv_len - op.q_len) / kv_block, Q_BLOCK / kv_block)
+        pairs_per_head = _causal_pairs(q_blocks, kv_blocks, (op.kv_len - op.q_len) / kv_block, q_block / kv_block)
     else:
         pairs_per_head = q_blocks * kv_blocks
     # block pairs that apply a mask element by element (the diagonal ones when causal, the window's far edge):
@@ -293,7 +304,9 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     group = op.heads // (op.kv_heads or op.heads)
     packed = group > 1 and op.q_len * group <= Q_BLOCK
     heads = op.batch * (op.kv_heads or op.heads) if packed else op.batch * op.heads
-    rows = op.q_len * group if packed else min(op.q_len, Q_BLOCK)
+    if packed:
+        q_blocks = 1
+    rows = op.q_len * group if packed else min(op.q_len, q_block)
     sync = hw.matrix.sync_fraction if path == "sync" and hw.matrix.sync_fraction else 1.0
     core_peak = hw.matrix_peak(op.dtype) * ratio * hw.matrix_efficiency(op.dtype) * sync / cores
     vector_core = hw.vector_peak("fp32") * ratio / cores
@@ -388,13 +401,19 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
             "vector": waves * mean * max(t_softmax - sfu_core, 0.0), "memory": memory}
     details = {"variant": name, "matrix_instruction": {"sync": "mma.sync", "wgmma": "wgmma", "tcgen05": "tcgen05.mma"}[path],
-               "q_block": Q_BLOCK, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
+               "q_block": q_block, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
                "units": units, "gqa_packed": packed, "waves": waves, "split_kv": splits, "pair_seconds": pair_time,
                "unit_overhead_seconds": unit_overhead}
     if sync < 1.0:
         details["mma_sync_fraction"] = sync
     if emulated:
         details["exp2_emulated_share"] = round(emulated, 3)
+        # the roofline prices every exp on the SFU, which FA4's polynomial exps get around; the roofline stays the
+        # lower bound of every level (DESIGN.md), as the sim's guard keeps it
+        floor = max(resource_times(cost, hw).values())
+        if seconds < floor:
+            seconds = floor
+            details["floored_at_roofline"] = True
     if kv_converted:
         details["kv_conversion"] = f"K and V ({canonical_dtype(op.kv_dtype or op.dtype)}) converted to {mpath} on load"
     return _estimate(op, hw, busy, seconds, cost, details)
