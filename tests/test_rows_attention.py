@@ -70,12 +70,15 @@ def test_flash_attention_dev_row_is_fwd_bwd():
 
 
 def test_sim_uses_the_same_kernel_choice():
-    """The sim's tile program is FA2 on mma.sync chips and FA3 on wgmma chips; FA4 / cuDNN and FA2 on a wgmma chip
-    fall back to the analytical level, so the two levels agree there."""
+    """The sim's tile program is FA2 on mma.sync chips and the ping-pong schedule of FA3 / FA4 on wgmma / tcgen05
+    chips, with the kernel's own tile; cuDNN and FA2 on an asynchronous-MMA chip fall back to the analytical level,
+    so the two levels agree there."""
     shape = dict(batch=1, heads=16, head_dim=128, q_len=4096, kv_len=4096, causal=True)
-    for hw, variant in (("b200", "cudnn"), ("b200", None), ("h100-sxm", "fa2"), ("h100-sxm", "cudnn")):
+    for hw, variant in (("b200", "cudnn"), ("h100-sxm", "fa2"), ("h100-sxm", "cudnn")):
         op = acs.ops.Attention(**shape, variant=variant)
         sim, ana = acs.estimate(op, hw, level="sim"), acs.estimate(op, hw, level="analytical")
         assert sim.details.get("sim_fallback") and sim.seconds == pytest.approx(ana.seconds)
-    lowered = acs.estimate(acs.ops.Attention(**shape), "h100-sxm", level="sim")
-    assert "sim_fallback" not in lowered.details
+    for hw in ("h100-sxm", "b200", "a100-sxm-80gb"):
+        op = acs.ops.Attention(**shape)
+        sim, ana = acs.estimate(op, hw, level="sim"), acs.estimate(op, hw, level="analytical")
+        assert "sim_fallback" not in sim.details and sim.seconds == pytest.approx(ana.seconds, rel=0.25)

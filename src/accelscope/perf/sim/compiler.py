@@ -587,20 +587,21 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     if op.phase != "fwd" or op.variant in ("math", "mmha"):
         raise NotLowered(f"attention phase={op.phase} variant={op.variant}: only the fused (FlashAttention) forward "
                          "is lowered")
-    # The tile program below is FA2 (serial softmax) on chips whose native MMA is mma.sync and FA3 (ping-pong) on
-    # wgmma chips. Kernels it does not describe fall back to the analytical level, which models them: tcgen05
-    # kernels (FA4, cuDNN on Blackwell: tensor memory, exp2 emulation), cuDNN, and FA2's mma.sync on a chip whose
-    # full rate needs an asynchronous instruction (matrix.sync_fraction).
+    # The tile program below is FA2 (serial softmax) on chips whose native MMA is mma.sync, and the ping-pong schedule
+    # of FA3 on wgmma chips and of FA4 on tcgen05 chips (whose exp2 emulation is what `sim isa-study --vary
+    # isa.exp2` explores; the analytical level balances it). Kernels it does not describe fall back to the
+    # analytical level: cuDNN, and FA2's mma.sync on a chip whose full rate needs an asynchronous instruction
+    # (matrix.sync_fraction).
     tcgen05 = hw.matrix.async_overlap and hw.matrix.paired_cores
-    if op.variant in ("fa4", "cudnn") or (op.variant is None and tcgen05) or (
+    if op.variant == "cudnn" or (op.variant == "fa4" and not tcgen05) or (
             op.variant in (None, "fa2") and not hw.matrix.async_overlap and hw.matrix.sync_fraction) or (
-            op.variant == "fa2" and hw.matrix.async_overlap):
+            op.variant == "fa2" and hw.matrix.async_overlap) or (op.variant == "fa3" and tcgen05):
         raise NotLowered(f"attention kernel {op.variant or 'default'} on {hw.id}: the tile program covers FA2 on "
-                         "mma.sync chips and FA3 on wgmma chips")
-    # the kernel's own tile (as at the analytical level): FA2's launch template on mma.sync chips, FA3's tile table
-    # on wgmma chips
+                         "mma.sync chips, FA3 on wgmma chips and FA4 on tcgen05 chips")
+    # the kernel's own tile (as at the analytical level): FA2's launch template, FA3's tile table, FA4's TMEM fit
     dv_ = op.v_head_dim or op.head_dim
-    q_block, kv_block = attention_tile(op.head_dim, dv_, "wgmma" if hw.matrix.async_overlap else "sync", op.causal,
+    path = "tcgen05" if tcgen05 else "wgmma" if hw.matrix.async_overlap else "sync"
+    q_block, kv_block = attention_tile(op.head_dim, dv_, path, op.causal,
                                        DTYPE_BITS.get(canonical_dtype(op.dtype), 16) < 9)
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and reads its KV blocks once.
