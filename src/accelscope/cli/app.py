@@ -165,16 +165,21 @@ def est_attention(
     v_head_dim: Annotated[int | None, typer.Option(help="Value head dim if different (MLA).")] = None,
     kv_dtype: Annotated[str | None, typer.Option(help="KV-cache dtype if different.")] = None,
     variant: Annotated[str | None, typer.Option(
-        help="fa2 | fa3 | math (unfused) | mmha (TensorRT-LLM <= 0.7 decode kernel); analytical level")] = None,
+        "--kernel", "--variant",
+        help="The attention kernel: fa2 (mma.sync) | fa3 (Hopper wgmma) | fa4 (Blackwell tcgen05) | cudnn | math "
+             "(unfused SDPA fallback) | mmha (TensorRT-LLM <= 0.7 decode); default: the chip's (fa2 / fa3 / fa4 "
+             "by its matrix instruction)")] = None,
     page_size: Annotated[int | None, typer.Option(
         help="Paged KV cache: tokens per page (vLLM block_size); default contiguous.")] = None,
     window: Annotated[int | None, typer.Option(help="Sliding window: each query sees the last N keys.")] = None,
+    deterministic: Annotated[bool, typer.Option(help="Backward with an ordered (non-atomic) dQ reduction.")] = False,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """FlashAttention-style attention: 4·B·H·Sq·Skv·D forward FLOPs (half when causal)."""
     op = ir.Attention(batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
                       causal=causal, dtype=dtype, phase=phase, v_head_dim=v_head_dim, kv_dtype=kv_dtype,
-                      variant=variant, page_size=page_size, window=window)  # type: ignore[arg-type]
+                      variant=variant, page_size=page_size, window=window,  # type: ignore[arg-type]
+                      deterministic=deterministic)
     _report(op, hw, sets, level, as_json, explain)
 
 

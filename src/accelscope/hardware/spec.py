@@ -137,6 +137,10 @@ class Matrix(Section):
     # 2*M-row tile and each core's SRAM holds only its half of the B operand tile, which halves B's share of the
     # SRAM traffic per core (perf/analytical/gemm.py, _smem_bytes).
     paired_cores: bool = False
+    # Fraction of the dense peak that the warp-synchronous Ampere instruction (mma.sync m16n8k16) sustains on a chip
+    # whose full rate needs its asynchronous instruction (Hopper wgmma, Blackwell tcgen05): what FlashAttention-2
+    # and other sm80 kernels get there. None: mma.sync is the chip's native path (fraction 1).
+    sync_fraction: float | None = Field(default=None, gt=0, le=1)
     # dtype -> fraction of that peak a tuned library kernel's main loop sustains: the clock under a full matrix
     # load (power-limited) x issue efficiency (synchronisation, operand staging). A dtype not listed takes
     # MATRIX_EFFICIENCY_WIDE / _NARROW, fitted across chips (see there); HardwareSpec.matrix_efficiency.

@@ -18,9 +18,9 @@ from typing import Any
 from ..hardware import HardwareSpec, list_hardware, load_hardware
 from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
-from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Softmax
+from ..workload import Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
-from . import rows_elementwise
+from . import rows_attention, rows_elementwise
 from .conditions import spec_for_row
 from .dataset import MeasuredRow
 
@@ -172,16 +172,9 @@ def _with_bound(prediction: Prediction, bound: str) -> Prediction:
 
 
 def _attention(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
-    s = row.shape
-    phase = "fwd_bwd" if "backward" in row.op.lower() or row.metric == "throughput_fwd_bwd" else "fwd"
-    variant = "math" if " math " in f" {row.op.lower()} " else None  # PyTorch's unfused SDPA backend
-    op = Attention(batch=int(s["batch"]), heads=int(s["heads"]), head_dim=int(s["head_dim"]),
-                   q_len=int(s["seqlen_q"]), kv_len=int(s["seqlen_k"]), causal=bool(s.get("causal")),
-                   dtype=row_dtype(row.dtype), phase=phase, variant=variant)  # type: ignore[arg-type]
-    fwd = 4 * op.batch * op.q_len * op.kv_len * op.heads * op.head_dim / (2 if op.causal else 1)
-    convention = fwd * (3.5 if phase == "fwd_bwd" else 1.0)  # the benchmark's own FLOP count
+    op = rows_attention.attention_op(row)  # backend -> kernel, pass, deterministic, fp8, MLA dims, window, GQA
     est = estimate(op, hw, level)
-    return _with_bound(_time_or_rate(row, est.seconds, convention), est.bound)
+    return _with_bound(_time_or_rate(row, est.seconds, rows_attention.convention_flops(op)), est.bound)
 
 
 BABELSTREAM = {"copy": ("copy", 1, 1), "triad": ("add", 2, 1), "add": ("add", 2, 1), "mul": ("scale", 1, 1)}

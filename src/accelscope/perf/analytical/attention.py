@@ -9,9 +9,8 @@ from __future__ import annotations
 import math
 
 from ...hardware import HardwareSpec
-from ...hardware.dtypes import canonical_dtype, dtype_bytes, element_format
+from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes, element_format
 from ...workload.ops import (
-    ATTENTION_BWD_VECTOR_FLOPS,
     FMA_FLOPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
     Attention,
@@ -19,26 +18,188 @@ from ...workload.ops import (
     Softmax,
 )
 from ..estimate import Estimate
+from ..roofline import SFU_POLYNOMIAL_FLOPS, resource_times
 from .common import _estimate, _sfu_seconds
 from .matmul import gemm
 from .streaming import _chip_cache, streaming
 
-# FlashAttention block sizes: 128 query rows x 128 keys for head_dim <= 128, 64 keys above (FA2/FA3 defaults
-# for these head dims, flash-attention/hopper/tile_size.py and csrc/flash_attn/src/flash_fwd_launch_template.h).
+# FlashAttention block sizes: 128 query rows per unit unless the kernel picks otherwise (_tile), keys per block by it.
 Q_BLOCK = 128
+# Tensor memory per SM on tcgen05 chips: 128 lanes x 512 columns of 32-bit cells (PTX ISA 8.7, "Tensor Memory").
+# FA4 / cuDNN keep two query tiles' S (Bc columns) and O (Dv columns) accumulators there (two softmax warpgroups
+# ping-pong), so a 128-key block fits while 2 (128 + Dv) <= 512 columns.
+TMEM_COLUMNS = 512
 
 
-def _kv_block(head_dim: int) -> int:
-    return 128 if head_dim <= 128 else 64
+def _tile(head_dim: int, dv: int, path: str, causal: bool = False, fp8: bool = False) -> tuple[int, int]:
+    """(query rows, keys) per forward block, as each kernel picks them:
+    - FA2 (csrc/flash_attn/src/flash_fwd_launch_template.h, A100/H100, no dropout): 128 x 128 for head_dim <= 64,
+      128 x 64 above (hd128: 4 warps; hd192/256: 8 warps).
+    - FA3 (hopper/tile_size.h tile_size_fwd_sm90, shared-memory limited): 16-bit hd <= 64: 192 x (causal 128, else
+      192); <= 96: 192 x 144; <= 128: 128 x (causal 128, else 176); <= 192: 128 x (Dv <= 128: 128, else 112);
+      256: 128 x 80. FP8: 192 x 160, 192 x 128, 128 x 224, 128 x 160, 128 x 128.
+    - tcgen05 kernels (FA4, cuDNN sm100): 128-row tiles, 128 keys while two tiles' S and O fit tensor memory
+      (2 (128 + Dv) <= 512 columns), else 64."""
+    if path == "tcgen05":
+        return Q_BLOCK, 128 if 2 * (128 + dv) <= TMEM_COLUMNS else 64
+    if path == "wgmma":
+        if fp8:
+            table = ((64, 192, 160), (96, 192, 128), (128, 128, 224), (192, 128, 160))
+            return next(((m, n) for hd, m, n in table if head_dim <= hd), (128, 128))
+        if head_dim <= 64:
+            return 192, 128 if causal else 192
+        if head_dim <= 96:
+            return 192, 144
+        if head_dim <= 128:
+            return 128, 128 if causal else 176
+        if head_dim <= 192:
+            return 128, 128 if dv <= 128 else 112
+        return 128, 80
+    return Q_BLOCK, 128 if head_dim <= 64 else 64
 
 
+def _bwd_rows(d: int, dv: int, path: str) -> int:
+    """Query rows per backward iteration: tcgen05 kernels keep S^T and dP^T (2 Br columns) and the dK, dV
+    accumulators (d + Dv columns) in tensor memory, so Br = 128 while that fits 512 columns, else 64 (MLA's 192/128
+    heads); FA3's backward iterates 64 query rows (hopper/tile_size.py, hd > 64)."""
+    if path == "tcgen05":
+        return 128 if 2 * 128 + d + dv <= TMEM_COLUMNS else 64
+    return 64 if d > 64 else 128
 
 
-def _variant(op: Attention, hw: HardwareSpec) -> str:
+def _bwd_smem_bytes_per_score(br: int, bc: int, d: int, dv: int, width: float) -> float:
+    """Shared-memory bytes per score of one backward iteration (Br query rows x Bc keys) of an asynchronous-MMA
+    kernel, whose MMAs read their operands from shared memory (tcgen05 / wgmma descriptors; P^T and dS^T come from
+    tensor memory or registers): S^T = K Q^T (K, Q), dP^T = V dO^T (V, dO), dV += P^T dO (dO), dK += dS^T Q (Q),
+    dQ = dS K (dS, K); plus dS written once and the Q, dO tiles the TMA writes in. The fp32 dQ partial goes to L2
+    from registers (red.global.add), not through shared memory: staging it there would make cuDNN's FP8 backward
+    on MLA heads shared-memory-bound at 1.4x its measured time (GB200/GB300 rows), where the MMAs and the
+    softmax alone match it."""
+    operands = (bc + br) * d + (bc + br) * dv + br * dv + br * d + br * bc + bc * d
+    writes = br * bc + br * (d + dv)
+    return width * (operands + writes) / (br * bc)
+
+
+def _core_sram(hw: HardwareSpec) -> float:
+    """Achievable bandwidth (B/s) of one core's shared memory (0 if the spec has none)."""
+    for level in hw.memory.values():
+        if level.kind == "sram" and level.scope == "core":
+            return level.bandwidth * level.efficiency
+    return 0.0
+
+
+def _bwd_side_passes(op: Attention, hw: HardwareSpec, dv: int) -> float:
+    """The backward's two memory-bound kernels beside the main one (FA2 / FA3 / FA4 flash_bwd preprocess and
+    postprocess; cuDNN likewise): delta = rowsum(dO * O) (reads O and dO, writes fp32 delta) with the fp32 dQ
+    accumulator zeroed, and dQ converted from that accumulator to the activation dtype afterwards. Each is a
+    launch, a DRAM latency and its bytes at the DRAM's achievable bandwidth."""
+    if op.phase == "fwd" or op.q_len <= 1:
+        return 0.0
+    rows = op.batch * op.heads * op.q_len
+    width = dtype_bytes(op.dtype if not low_precision_matrix(op.dtype) else "bf16")  # O, dO, dQ in 16 bits
+    hbm = hw.main_memory
+    pre = hbm.transfer_seconds(2 * rows * dv * width, rows * 4 + rows * op.head_dim * 4)
+    post = hbm.transfer_seconds(rows * op.head_dim * 4, rows * op.head_dim * width)
+    return pre + post + 2 * ((hbm.latency or 0.0) + hw.runtime.launch_latency)
+
+
+def _causal_pairs(q_blocks: int, kv_blocks: int, offset: float, step: float) -> int:
+    """Sum over query blocks i of min(kv_blocks, ceil(offset + (i + 1) step)): the key blocks up to each query
+    block's diagonal. Closed form when offset and step are whole (the usual case), else the sum."""
+    if offset == int(offset) and step == int(step) and step > 0:
+        a, b = int(offset), int(step)
+        uncapped = max(0, min(q_blocks, (kv_blocks - a) // b))  # terms a + (i + 1) b <= kv_blocks
+        return uncapped * a + b * uncapped * (uncapped + 1) // 2 + (q_blocks - uncapped) * kv_blocks
+    import numpy as np
+
+    ends = np.ceil(offset + np.arange(1, q_blocks + 1) * step - 1e-9)
+    return int(np.minimum(kv_blocks, ends).sum())
+
+
+def low_precision_matrix(dtype: str) -> bool:
+    return DTYPE_BITS.get(canonical_dtype(dtype), 16) < 9  # 8-bit elements, block scales included (mxfp8: 8.25)
+
+
+def kernel(op: Attention, hw: HardwareSpec) -> str:
+    """The kernel that runs: the op's variant, else the chip's default (fa4 where the chip has tensor-memory MMAs,
+    fa3 where it has asynchronous warpgroup MMAs, fa2 elsewhere)."""
     if op.variant == "fa3" and not hw.matrix.async_overlap:
         raise ValueError(f"Attention.variant='fa3' needs asynchronous matrix instructions; {hw.id} has "
                          "matrix.async_overlap: false (use variant='fa2')")
-    return op.variant or ("fa3" if hw.matrix.async_overlap else "fa2")
+    if op.variant == "fa4" and not (hw.matrix.async_overlap and hw.matrix.paired_cores):
+        raise ValueError(f"Attention.variant='fa4' needs tensor-memory MMAs (tcgen05: matrix.async_overlap and "
+                         f"matrix.paired_cores); {hw.id} has not (use fa3 or fa2)")
+    if op.variant:
+        return op.variant
+    return _native(hw)
+
+
+def _native(hw: HardwareSpec) -> str:
+    if hw.matrix.async_overlap and hw.matrix.paired_cores:
+        return "fa4"
+    return "fa3" if hw.matrix.async_overlap else "fa2"
+
+
+def matrix_path(name: str, hw: HardwareSpec) -> str:
+    """The matrix instruction a kernel issues: "sync" (mma.sync, FA2), "wgmma" (FA3; cuDNN on Hopper), "tcgen05"
+    (FA4; cuDNN on Blackwell)."""
+    if name == "cudnn":
+        name = _native(hw)
+    return {"fa2": "sync", "fa3": "wgmma", "fa4": "tcgen05"}[name]
+
+
+# Lane slots (one FP32-pipe instruction per thread) per score element of the online softmax, as the FlashAttention
+# kernels issue it; an FMA and a max or an add each take one slot, so FLOP counts undercount non-FMA work.
+# Forward: scale-and-subtract-max (FFMA), row max (FMNMX), row sum (FADD), P to 16 bits (F2FP packs two: 0.5),
+# plus rescaling the O accumulator (Dv multiplies per row per KV block = Dv / Bc per score): FA2 / FA3 rescale
+# after every block, FA4 only when the row max grew past a threshold (FA4 write-up: ~90 % of rescales skipped).
+# Backward: P recomputed (FFMA), dS = P * (dP - delta) (FADD + FMUL), P and dS to 16 bits (2 x 0.5).
+SOFTMAX_FWD_FMA, SOFTMAX_FWD_ALU = 2.0, 1.5  # FFMA + FADD (+ the O rescale, below) | FMNMX + F2FP/2
+SOFTMAX_BWD_FMA, SOFTMAX_BWD_ALU = 3.0, 1.0  # FFMA + FADD + FMUL | 2 x F2FP/2
+# The non-FMA softmax instructions (FMNMX, FSEL, ISETP, F2FP, PRMT) issue to the ALU pipe, which runs beside the
+# FMA pipe: 64 results per clock per SM on compute capability 8.0-10.0 (CUDA C++ Programming Guide, arithmetic
+# instruction throughput: compare / minimum / maximum, conversions), against 64 (A100) or 128 (Hopper, Blackwell)
+# FP32 FMA lanes.
+ALU_LANES = 64
+FA4_RESCALE_SHARE = 0.1
+MASK_SLOTS = 2.0
+# dQ reductions (red.global.add.f32 / TMA reduce-add) carry each fp32 element to its L2 slice once; the slice does
+# the read-modify-write itself, so the SM-to-L2 traffic is one pass of the rows x head_dim tile per block pair.
+ATOMIC_PASSES = 1
+# FP8 attention (FA3 sec. 3.3, cuDNN FP8 SDPA): P (and dS in the backward) is multiplied by its quantization scale
+# before the E4M3 convert (one FMUL per score; the pack is counted above), and on Hopper the FP8 wgmma's register
+# operand needs P's bytes permuted into its layout (PRMT, about one per two scores).
+FP8_SCALE_SLOTS = 1.0
+# Block-scaled FP8 (MXFP8, OCP MX v1.0: one E8M0 scale per 32 elements): P (and dS) also need the amax of every
+# 32-score block before the scale is known (one FMNMX per score; the butterfly and the exponent are per block).
+MX_AMAX_SLOTS = 1.0
+# Share of the shorter of the MMA and softmax streams per block pair that a warp-specialized ping-pong schedule
+# (FA3, FA4, cuDNN) leaves exposed: named-barrier / mbarrier handoffs between the MMA issuer and the softmax
+# warps. One constant for every warp-specialized kernel on every chip, fitted to the cudnn-frontend forward rows
+# (docs/validation.md, with its leave-one-source-out check).
+PINGPONG_LOSS = 0.2
+FP8_PERMUTE_SLOTS = 0.5
+
+
+def _softmax_exp(scores: float, fma_slots: float, alu_slots: float, lane_rate: float, alu_rate: float,
+                 sfu_core_rate: float, emulate: bool) -> tuple[float, float, float]:
+    """(SFU seconds, FP32-pipe seconds, share of exps emulated) for `scores` exps plus, per score, `fma_slots`
+    instructions on the FMA pipe (`lane_rate` a second) and `alu_slots` on the ALU pipe (compare, min/max, select,
+    convert, permute; `alu_rate` a second), which issue side by side.
+
+    FA4 (and cuDNN on Blackwell) computes part of the exps as a polynomial on the FMA pipes (Cody-Waite range
+    reduction + a degree-3 polynomial, SFU_POLYNOMIAL_FLOPS["exp2"] / 2 lane slots each), so that the MUFU and the
+    FMA pipes finish together: e emulated exps with (scores - e) / S = (scores x fma_slots + e P) / V."""
+    poly = SFU_POLYNOMIAL_FLOPS["exp2"] / FMA_FLOPS
+    alu = scores * alu_slots / alu_rate
+    fma = scores * fma_slots / lane_rate
+    if sfu_core_rate <= 0:  # no SFU exp: every exp is a polynomial
+        return 0.0, max(fma + scores * poly / lane_rate, alu), 1.0
+    sfu = scores / sfu_core_rate
+    if not emulate or sfu <= max(fma, alu):
+        return sfu, max(fma, alu), 0.0
+    e = max(0.0, (sfu - fma) / (1 / sfu_core_rate + poly / lane_rate))
+    return (scores - e) / sfu_core_rate, max(fma + e * poly / lane_rate, alu), e / scores
 
 
 def unfused_attention(op: Attention, hw: HardwareSpec) -> Estimate:
@@ -93,59 +254,129 @@ def masked_mha(op: Attention, hw: HardwareSpec) -> Estimate:
 
 
 def attention(op: Attention, hw: HardwareSpec) -> Estimate:
+    """FlashAttention-style fused attention, as the named kernel (`kernel`) issues it on this chip.
+
+    Per (query block, KV block) pair on one core: the matrix time of S = QK^T and O += PV at the rate of the
+    kernel's matrix instruction (mma.sync: matrix.sync_fraction of the peak on chips whose full rate needs wgmma /
+    tcgen05), the softmax (exp on the SFU, FA4 / cuDNN-on-Blackwell moving part of it to the FMA pipes), and how
+    the kernel overlaps them: FA2 serially in each warp, FA3 (ping-pong warpgroups) and tcgen05 kernels (softmax
+    warpgroups beside a single-thread MMA issuer) overlapped. Backward: 2.5x the matrix work, P recomputed, dS on
+    the vector unit and dQ reduced into L2 with fp32 atomics after every pair (FA2 serial, FA3/FA4 overlapped).
+    NB deterministic mode (ordered dQ reduction) is priced as the atomic one: measured it costs 0-19 % on cuDNN
+    (cudnn-frontend rows), a cost this model does not capture yet.
+    Decode splits the KV sequence across cores (split-KV)."""
     if op.variant == "math":
         return unfused_attention(op, hw)
     if op.variant == "mmha":
         return masked_mha(op, hw)
     cost = op.cost()
-    variant = _variant(op, hw)
+    name = kernel(op, hw)
+    path = matrix_path(name, hw)
     ratio = hw.compute.clock_ratio
     cores = hw.compute.cores
-    kv_block = _kv_block(op.head_dim)
-    q_blocks = math.ceil(op.q_len / Q_BLOCK)
+    dv = op.v_head_dim or op.head_dim
+    q_block, kv_block = _tile(op.head_dim, dv, path, op.causal, low_precision_matrix(op.dtype))
+    q_blocks = math.ceil(op.q_len / q_block)
+    window = op.window if op.window and op.window < op.kv_len and op.q_len > 1 else None
+    if window and name == "cudnn" and op.phase != "fwd" and low_precision_matrix(op.dtype):
+        # cuDNN's FP8 backward (9.17-9.22) masks the window instead of skipping the blocks outside it: measured it
+        # takes 7-15x its BF16 time on GPT-OSS's 128-key window (cudnn-frontend rows CU-0200..0207), about the
+        # whole causal triangle
+        window = None
     kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
-    # causal: a query block sees the key blocks up to the diagonal (the whole prefix of kv_len - q_len first)
+    diagonal = math.ceil(q_block / kv_block)  # key blocks a query block's diagonal crosses
+    # causal: a query block sees the key blocks up to the diagonal (the whole prefix of kv_len - q_len first);
+    # a sliding window of W keys: a query block touches ceil((W - 1) / kv_block) blocks behind its own
+    if window:
+        kv_blocks = min(math.ceil(op.kv_len / kv_block), math.ceil((window - 1) / kv_block) + diagonal)
+    elif op.window and op.q_len > 1:
+        kv_blocks = math.ceil(op.kv_len / kv_block)
     if op.causal and op.q_len > 1:
-        offset = (op.kv_len - op.q_len) / kv_block
-        pairs_per_head = sum(min(kv_blocks, math.ceil(offset + (i + 1) * Q_BLOCK / kv_block)) for i in range(q_blocks))
+        pairs_per_head = _causal_pairs(q_blocks, kv_blocks, (op.kv_len - op.q_len) / kv_block, q_block / kv_block)
     else:
         pairs_per_head = q_blocks * kv_blocks
+    # block pairs that apply a mask element by element (the diagonal ones when causal, the window's far edge):
+    # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots
+    masked = q_blocks * ((diagonal if op.causal and op.q_len > 1 else 0) + (1 if window else 0))
+    mask_slots = MASK_SLOTS * min(1.0, masked / max(pairs_per_head, 1))
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and loads (and converts) its KV blocks once
     group = op.heads // (op.kv_heads or op.heads)
     packed = group > 1 and op.q_len * group <= Q_BLOCK
     heads = op.batch * (op.kv_heads or op.heads) if packed else op.batch * op.heads
-    rows = op.q_len * group if packed else min(op.q_len, Q_BLOCK)
-    dv = op.v_head_dim or op.head_dim
-    core_peak = hw.matrix_peak(op.dtype) * ratio * hw.matrix_efficiency(op.dtype) / cores
+    if packed:
+        q_blocks = 1
+    rows = op.q_len * group if packed else min(op.q_len, q_block)
+    sync = hw.matrix.sync_fraction if path == "sync" and hw.matrix.sync_fraction else 1.0
+    core_peak = hw.matrix_peak(op.dtype) * ratio * hw.matrix_efficiency(op.dtype) * sync / cores
     vector_core = hw.vector_peak("fp32") * ratio / cores
     scores = rows * kv_block
-    sfu_chip, extra_vector = _sfu_seconds("exp2", scores, hw, vector_core)
-    sfu_core = sfu_chip * cores  # one core's share of the chip's SFU rate
+    sfu_rate = hw.sfu_rate("exp2")
+    sfu_core_rate = sfu_rate * ratio / cores if sfu_rate else 0.0
+    emulate = name == "fa4"  # FA4's exp2 emulation; cuDNN's kernels are not documented to do it
     t_matrix_fwd = 2.0 * scores * (op.head_dim + dv) / core_peak
     # a KV cache stored in another format than the matrix path's (fp8 KV into a bf16 kernel; any fp8 attention on
     # a chip without an fp8 rate) is dequantized block by block as it is loaded, on the vector unit
-    path = hw.matrix_dtype(op.dtype) or canonical_dtype(op.dtype)
-    kv_converted = element_format(canonical_dtype(op.kv_dtype or op.dtype)) != element_format(path)
-    t_convert = kv_block * (op.head_dim + dv) * hw.dequantize_flops(path) / vector_core if kv_converted else 0.0
-    t_softmax_fwd = sfu_core + scores * ONLINE_SOFTMAX_VECTOR_FLOPS / vector_core + extra_vector + t_convert
+    mpath = hw.matrix_dtype(op.dtype) or canonical_dtype(op.dtype)
+    kv_converted = element_format(canonical_dtype(op.kv_dtype or op.dtype)) != element_format(mpath)
+    t_convert = kv_block * (op.head_dim + dv) * hw.dequantize_flops(mpath) / vector_core if kv_converted else 0.0
+    lane_rate = vector_core / FMA_FLOPS  # FP32-pipe instructions per second per core
+    width = dtype_bytes(op.dtype)
+    fp8 = low_precision_matrix(op.dtype)
+    fp8_fma = FP8_SCALE_SLOTS if fp8 else 0.0
+    fp8_alu = ((FP8_PERMUTE_SLOTS if path == "wgmma" else 0.0)
+               + (MX_AMAX_SLOTS if canonical_dtype(op.dtype).startswith("mx") else 0.0)) if fp8 else 0.0
+    rescale = (FA4_RESCALE_SHARE if path == "tcgen05" else 1.0) * dv / kv_block
+    alu_rate = lane_rate * min(1.0, ALU_LANES / hw.vector.lanes_per_core)
+    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_FMA + rescale + fp8_fma,
+                                              SOFTMAX_FWD_ALU + mask_slots + fp8_alu, lane_rate, alu_rate,
+                                              sfu_core_rate, emulate)
+    t_softmax_fwd = sfu_fwd + vec_fwd + t_convert
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
-    # accumulated in fp32 through L2 with atomics (read + write of a rows x head_dim tile) after every KV block
-    # (FlashAttention-2, Algorithm 2); FA3 hides the atomics and the softmax behind a separate warpgroup.
+    # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile sent to L2) after every pair
     t_matrix_bwd = 2.5 * t_matrix_fwd
-    t_softmax_bwd = sfu_core + scores * ATTENTION_BWD_VECTOR_FLOPS / vector_core + extra_vector
+    if fp8 and path == "wgmma":
+        # FP8 wgmma takes both operands K-major only (PTX ISA: imm-trans-a/-b exist for .f16/.bf16 alone), and
+        # three of the five backward GEMMs reduce over the sequence (dV = P^T dO, dK = dS^T Q, dQ = dS K): their
+        # operands are transposed and run as 16-bit wgmma; S = Q K^T and dP = dO V^T keep the FP8 rate.
+        wide = hw.matrix_peak("bf16") * ratio * hw.matrix_efficiency("bf16") / cores
+        t_matrix_bwd = (2.0 * scores * (op.head_dim + dv) / core_peak
+                        + 2.0 * scores * (dv + 2 * op.head_dim) / wide)
+    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma, SOFTMAX_BWD_ALU + mask_slots
+                                       + 2 * fp8_alu, lane_rate, alu_rate, sfu_core_rate, emulate)
+    t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
-    t_atomic = 2 * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
-    if variant == "fa3":
-        fwd_pair = max(t_matrix_fwd, t_softmax_fwd)
-        bwd_pair = max(t_matrix_bwd, t_softmax_bwd + t_atomic)
-    else:
+    t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
+    if path == "sync":  # FA2: each warp runs its MMAs, then its softmax
         fwd_pair = t_matrix_fwd + t_softmax_fwd
         bwd_pair = t_matrix_bwd + t_softmax_bwd + t_atomic
+        sfu_share = sfu_fwd
+    else:  # warp-specialized: the softmax (and the dQ writer) run beside the MMAs
+        # Hopper (FA3, cuDNN sm90): the consumer warpgroups that issue the wgmmas also run the softmax on S in their
+        # registers, and each exp feeds the next instructions (row sum, convert): MUFU and FP32-pipe time add up.
+        # Blackwell (FA4, cuDNN sm100): softmax warpgroups of their own read S from tensor memory, many rows each,
+        # so MUFU and FP32 pipes run side by side (max); FA4 also moves part of the exps to the FMA pipes.
+        # The other query tile's MMAs (ping-pong) hide the softmax up to the handoffs between the MMA issuer and
+        # the softmax warps: PINGPONG_LOSS of the shorter stream stays exposed.
+        soft_fwd = max(sfu_fwd, vec_fwd) + t_convert if path == "tcgen05" else t_softmax_fwd
+        # backward: dS = P * (dP - delta) consumes each exp at once and there is no second tile: MUFU + FP32 add up
+        soft_bwd = t_softmax_bwd if not emulate else max(sfu_bwd, vec_bwd)
+        fwd_pair = max(t_matrix_fwd, soft_fwd) + PINGPONG_LOSS * min(t_matrix_fwd, soft_fwd)
+        # Backward has no second query tile to ping-pong with: dS = P * (dP - delta) needs this pair's dP MMA and
+        # the dK / dQ MMAs need dS, so the MMAs and the softmax work of a pair add up; a dedicated warp (FA3, FA4)
+        # reduces dQ into L2 beside them.
+        # The MMAs read their operands from shared memory: at Br = Bc = 128 (tcgen05) that is about the port's 128
+        # B/clock at the full MMA rate (FA4 write-up: the backward is bound by shared-memory bandwidth), more for
+        # the 64-row iterations MLA heads need.
+        br = _bwd_rows(op.head_dim, dv, path)
+        sram = _core_sram(hw) * ratio
+        t_smem_bwd = scores * _bwd_smem_bytes_per_score(br, 128, op.head_dim, dv, width) / sram if sram else 0.0
+        bwd_pair = max(max(t_matrix_bwd, t_smem_bwd) + soft_bwd, t_atomic)
+        sfu_share = sfu_fwd
     pair_time = {"fwd": fwd_pair, "bwd": bwd_pair, "fwd_bwd": fwd_pair + bwd_pair}[op.phase]
     t_matrix = {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase] * t_matrix_fwd
     t_softmax = {"fwd": t_softmax_fwd, "bwd": t_softmax_bwd, "fwd_bwd": t_softmax_fwd + t_softmax_bwd}[op.phase]
-    sfu_core *= 2 if op.phase == "fwd_bwd" else 1
+    sfu_core = {"fwd": sfu_share, "bwd": sfu_bwd, "fwd_bwd": sfu_share + sfu_bwd}[op.phase]
 
     # Work units: one (batch, head, query block); decode splits the KV sequence to use every core (split-KV).
     units = heads * q_blocks
@@ -158,7 +389,6 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     # writes its outputs after the last: Q in and O out forward; backward also K, V in and dK, dV out (FA2 runs
     # the backward per KV block). A DRAM latency fills the pipeline.
     hbm = hw.main_memory
-    width = dtype_bytes(op.dtype)
     tile_bytes = {"fwd": rows * (op.head_dim + dv), "bwd": 2 * kv_block * (op.head_dim + dv) + rows * op.head_dim,
                   "fwd_bwd": rows * (op.head_dim + dv) + 2 * kv_block * (op.head_dim + dv) + rows * op.head_dim}
     active = min(units, cores)
@@ -167,14 +397,23 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     compute = (waves - 1) * (mean * pair_time + unit_overhead) + longest * pair_time + unit_overhead
     memory = hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes) + (hbm.latency or 0.0)
     combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
-    seconds = max(compute, memory) + combine
+    seconds = max(compute, memory) + combine + _bwd_side_passes(op, hw, dv)
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
-            "vector": waves * mean * (t_softmax - sfu_core), "memory": memory}
-    details = {"variant": variant, "q_block": Q_BLOCK, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
+            "vector": waves * mean * max(t_softmax - sfu_core, 0.0), "memory": memory}
+    details = {"variant": name, "matrix_instruction": {"sync": "mma.sync", "wgmma": "wgmma", "tcgen05": "tcgen05.mma"}[path],
+               "q_block": q_block, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
                "units": units, "gqa_packed": packed, "waves": waves, "split_kv": splits, "pair_seconds": pair_time,
                "unit_overhead_seconds": unit_overhead}
+    if sync < 1.0:
+        details["mma_sync_fraction"] = sync
+    if emulated:
+        details["exp2_emulated_share"] = round(emulated, 3)
+        # the roofline prices every exp on the SFU, which FA4's polynomial exps get around; the roofline stays the
+        # lower bound of every level (DESIGN.md), as the sim's guard keeps it
+        floor = max(resource_times(cost, hw).values())
+        if seconds < floor:
+            seconds = floor
+            details["floored_at_roofline"] = True
     if kv_converted:
-        details["kv_conversion"] = f"K and V ({canonical_dtype(op.kv_dtype or op.dtype)}) converted to {path} on load"
+        details["kv_conversion"] = f"K and V ({canonical_dtype(op.kv_dtype or op.dtype)}) converted to {mpath} on load"
     return _estimate(op, hw, busy, seconds, cost, details)
-
-

@@ -39,6 +39,7 @@ from ...workload.ops import (
     default_out_dtype,
     streaming_kernel,
 )
+from ..analytical.attention import _tile as attention_tile
 from ..analytical.gemm import grouped_rows
 from ..analytical.matmul import block_scaling
 from ..analytical.streaming import rereads_hit_cache
@@ -612,15 +613,30 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     if op.phase != "fwd" or op.variant in ("math", "mmha"):
         raise NotLowered(f"attention phase={op.phase} variant={op.variant}: only the fused (FlashAttention) forward "
                          "is lowered")
-    kv_block = 128 if op.head_dim <= 128 else 64
+    # The tile program below is FA2 (serial softmax) on chips whose native MMA is mma.sync, and the ping-pong schedule
+    # of FA3 on wgmma chips and of FA4 on tcgen05 chips (whose exp2 emulation is what `sim isa-study --vary
+    # isa.exp2` explores; the analytical level balances it). Kernels it does not describe fall back to the
+    # analytical level: cuDNN, and FA2's mma.sync on a chip whose full rate needs an asynchronous instruction
+    # (matrix.sync_fraction).
+    tcgen05 = hw.matrix.async_overlap and hw.matrix.paired_cores
+    if op.variant == "cudnn" or (op.variant == "fa4" and not tcgen05) or (
+            op.variant in (None, "fa2") and not hw.matrix.async_overlap and hw.matrix.sync_fraction) or (
+            op.variant == "fa2" and hw.matrix.async_overlap) or (op.variant == "fa3" and tcgen05):
+        raise NotLowered(f"attention kernel {op.variant or 'default'} on {hw.id}: the tile program covers FA2 on "
+                         "mma.sync chips, FA3 on wgmma chips and FA4 on tcgen05 chips")
+    # the kernel's own tile (as at the analytical level): FA2's launch template, FA3's tile table, FA4's TMEM fit
+    dv_ = op.v_head_dim or op.head_dim
+    path = "tcgen05" if tcgen05 else "wgmma" if hw.matrix.async_overlap else "sync"
+    q_block, kv_block = attention_tile(op.head_dim, dv_, path, op.causal,
+                                       DTYPE_BITS.get(canonical_dtype(op.dtype), 16) < 9)
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and reads its KV blocks once.
     group = op.heads // (op.kv_heads or op.heads)
     packed = group > 1 and op.q_len * group <= Q_BLOCK
-    rows = op.q_len * group if packed else min(op.q_len, Q_BLOCK)
-    q_blocks = 1 if packed else math.ceil(op.q_len / Q_BLOCK)
+    rows = op.q_len * group if packed else min(op.q_len, q_block)
+    q_blocks = 1 if packed else math.ceil(op.q_len / q_block)
     kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
-    lengths = _attention_lengths(op, q_blocks, kv_blocks, kv_block)
+    lengths = _attention_lengths(op, q_blocks, kv_blocks, kv_block, q_block)
     heads = op.batch * (op.kv_heads or op.heads) if packed else op.batch * op.heads
     # split-KV (FlashDecoding): too few units to fill the cores -> each unit's KV range is split across cores
     split = max(1, min(core.cores // max(heads * q_blocks, 1), max(lengths)))
@@ -652,7 +668,7 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
         steps += _attention_unit(u, length, rows, kv_block, op.head_dim, dv, width, kv_width, kv_fraction, active,
                                  dtype, op.dtype, pingpong, convert_ops)
     instrs = schedule(steps, 1)
-    notes: dict[str, object] = {"q_block": rows if packed else Q_BLOCK, "kv_block": kv_block, "units": units,
+    notes: dict[str, object] = {"q_block": rows if packed else q_block, "kv_block": kv_block, "units": units,
                                 "gqa_packed": packed, "split_kv": split,
                                 "schedule": "fa3 ping-pong" if pingpong else "fa2 (serial softmax)"}
     if kv_converted:
@@ -663,12 +679,13 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     return [Program("attention fwd", tuple(instrs), cores=active, mark=mark, extra=extra, notes=notes)]
 
 
-def _attention_lengths(op: Attention, q_blocks: int, kv_blocks: int, kv_block: int) -> list[int]:
+def _attention_lengths(op: Attention, q_blocks: int, kv_blocks: int, kv_block: int,
+                       q_block: int = Q_BLOCK) -> list[int]:
     """KV blocks each query block visits (causal: up to the diagonal, after the kv_len - q_len prefix)."""
     if not (op.causal and op.q_len > 1):
         return [kv_blocks] * q_blocks
     offset = (op.kv_len - op.q_len) / kv_block
-    return [min(kv_blocks, math.ceil(offset + (i + 1) * Q_BLOCK / kv_block)) for i in range(q_blocks)]
+    return [min(kv_blocks, math.ceil(offset + (i + 1) * q_block / kv_block)) for i in range(q_blocks)]
 
 
 def _busiest_core_units(lengths: list[int], heads: int, cores: int) -> list[int]:

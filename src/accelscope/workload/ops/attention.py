@@ -20,6 +20,8 @@ from .base import (
     _positive,
 )
 
+ATTENTION_KERNELS = (None, "fa2", "fa3", "fa4", "cudnn", "math", "mmha")
+
 
 @dataclass(frozen=True, slots=True)
 class Attention(Op):
@@ -27,9 +29,13 @@ class Attention(Op):
 
     GQA/MQA: kv_heads < heads. MLA and other asymmetric heads: `v_head_dim` differs from `head_dim`.
     Decode with a KV cache: q_len=1, kv_len=cache length. `window` limits each query to the last `window` keys.
-    `variant` ("fa2", "fa3", "math" = unfused, None = best for the chip) is read by the analytical level;
-    "mmha" (decode only) is the masked multi-head attention kernel of FasterTransformer and TensorRT-LLM <= 0.7:
-    one thread block per (sequence, query head) on the vector units, each reading its KV head itself.
+    `variant` names the kernel (None = the chip's default: fa2 on chips with warp-synchronous MMAs only, fa3 with
+    asynchronous warpgroup MMAs, fa4 with tensor-memory MMAs): "fa2" (FlashAttention-2, mma.sync), "fa3"
+    (FlashAttention-3, Hopper wgmma + TMA, warp-specialized), "fa4" (FlashAttention-4, Blackwell tcgen05),
+    "cudnn" (cuDNN's fused SDPA: the chip's newest MMA path, as fa3 on Hopper and fa4 on Blackwell), "math"
+    (PyTorch's unfused SDPA fallback) and "mmha" (decode only: the masked multi-head attention kernel of
+    FasterTransformer and TensorRT-LLM <= 0.7, one thread block per (sequence, query head) on the vector units).
+    `deterministic` (backward): dQ is accumulated in a fixed order instead of with atomics.
     """
 
     batch: int
@@ -44,8 +50,9 @@ class Attention(Op):
     v_head_dim: int | None = None
     kv_dtype: str | None = None
     window: int | None = None
-    variant: Literal["fa2", "fa3", "math", "mmha"] | None = None
+    variant: Literal["fa2", "fa3", "fa4", "cudnn", "math", "mmha"] | None = None
     page_size: int | None = None  # paged KV cache: tokens per page (vLLM block_size); None = contiguous
+    deterministic: bool = False  # backward: dQ accumulated in a fixed order (serialized), not with atomics
     kind: ClassVar[str] = "attention"
 
     def __post_init__(self) -> None:
@@ -56,8 +63,9 @@ class Attention(Op):
             raise ValueError(f"Attention.kv_heads: must divide heads={self.heads} (got {self.kv_heads})")
         if self.phase not in ("fwd", "bwd", "fwd_bwd"):
             raise ValueError(f"Attention.phase: expected fwd, bwd or fwd_bwd (got {self.phase!r})")
-        if self.variant not in (None, "fa2", "fa3", "math", "mmha"):
-            raise ValueError(f"Attention.variant: expected fa2, fa3, math, mmha or None (got {self.variant!r})")
+        if self.variant not in ATTENTION_KERNELS:
+            raise ValueError("Attention.variant: expected fa2, fa3, fa4, cudnn, math, mmha or None "
+                             f"(got {self.variant!r})")
         if self.variant == "mmha" and (self.q_len != 1 or self.phase != "fwd"):
             raise ValueError("Attention.variant='mmha' is a decode kernel: it needs q_len=1 and phase='fwd' "
                              f"(got q_len={self.q_len}, phase={self.phase!r}); use fa2/fa3 otherwise")

@@ -1,0 +1,90 @@
+"""Attention rows -> an `Attention` op and the row's own FLOP count.
+
+Two families of rows:
+- FlashAttention's benchmark (dev set, FA-*): `seqlen_q/seqlen_k/head_dim`, TFLOP/s of fwd or fwd+bwd.
+- cudnn-frontend's SDPA benchmarks (CU-*, shared/data/more/README.md "CU"): `q_len/kv_len`, `head_dim` or
+  `head_dim_qk/head_dim_vo` (MLA-shaped heads), `kv_heads` (GQA), `sliding_window`, `backend`, `mode` (fwd | bwd)
+  and `deterministic_bwd`; the time of one call (ms), or TFLOP/s for the early sample (cuDNN 9.1).
+
+The backend names the kernel:
+- cudnn, cudnn bf16 / fp8, cudnn_fe, cudnn_fe_fp8, cuDNN BF16 / FP8, pyt_cudnn -> "cudnn" (cuDNN's fused SDPA);
+  "fp8" in the backend name is the dtype (cudnn_fe_fp8 rows carry dtype "bf16", the script's input dtype).
+- flash_attention (the native `flash_attn` package of NGC 25.09 / 25.11 on B200 / GB200: flash-attn 2.x, whose
+  csrc/ kernels are the Ampere mma.sync ones; FA3 lives in `flash_attn_interface`, FA4 in `flash_attn.cute`),
+  pyt_flash_attention and "Pytorch" (torch SDPA's flash backend, a vendored FlashAttention-2) -> "fa2".
+- pyt_math -> "math" (torch SDPA's unfused fallback).
+- A FlashAttention-3 / -4 row would say so in the backend or op text ("fa3", "flash_attn_interface", "fa4",
+  "cute").
+Script FLOP counts (CU notes): 2·B·Hq·Sq·Skv·(Dqk+Dvo), half when causal, backward 2.5x; FA: 4·B·H·S²·D, half
+when causal, fwd+bwd 3.5x.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..workload import Attention
+from .dataset import MeasuredRow
+
+
+def kernel(backend: str, op_text: str = "") -> str | None:
+    """The Attention.variant a row's backend (or op text) names; None when it names none."""
+    text = f"{backend} {op_text}".lower()
+    if "math" in text.split() or "pyt_math" in text:
+        return "math"
+    if "cudnn" in text:
+        return "cudnn"
+    if "fa4" in text or "flash_attn.cute" in text or "flashattention-4" in text:
+        return "fa4"
+    if "fa3" in text or "flash_attn_interface" in text or "flashattention-3" in text:
+        return "fa3"
+    if "flash" in text or "pytorch" in text or "flashattention-2" in text:
+        return "fa2"
+    return None
+
+
+def dtype(row: MeasuredRow) -> str:
+    """The dtype Q, K and V are in: the backend's name wins over the dtype column (cudnn_fe_fp8 rows say bf16)."""
+    backend = str(row.shape.get("backend", "")).lower()
+    text = f"{backend} {row.dtype}".lower()
+    if "mxfp8" in text:
+        return "mxfp8"
+    if "fp8" in text:
+        return "fp8_e4m3"
+    if "bf16" in text or "bfloat16" in text:
+        return "bf16"
+    return "fp16"
+
+
+def phase(row: MeasuredRow) -> str:
+    mode = str(row.shape.get("mode", "")).lower()
+    if mode in ("fwd", "bwd"):
+        return mode
+    text = f"{row.op} {row.metric}".lower()
+    if "forward+backward" in text or "fwd_bwd" in text:
+        return "fwd_bwd"
+    return "bwd" if "backward" in text or "bwd" in text else "fwd"
+
+
+def attention_op(row: MeasuredRow) -> Attention:
+    s: dict[str, Any] = row.shape
+    d = int(s.get("head_dim_qk") or s["head_dim"])
+    dv = int(s.get("head_dim_vo") or d)
+    heads = int(s["heads"])
+    kv_heads = int(s.get("kv_heads") or heads)
+    window = s.get("sliding_window")
+    return Attention(batch=int(s["batch"]), heads=heads, kv_heads=kv_heads if kv_heads != heads else None,
+                     head_dim=d, v_head_dim=dv if dv != d else None,
+                     q_len=int(s.get("q_len") or s["seqlen_q"]), kv_len=int(s.get("kv_len") or s["seqlen_k"]),
+                     causal=bool(s.get("causal")), dtype=dtype(row), phase=phase(row),  # type: ignore[arg-type]
+                     window=int(window) if window else None,
+                     variant=kernel(str(s.get("backend", "")), row.op),  # type: ignore[arg-type]
+                     deterministic=bool(s.get("deterministic_bwd")))
+
+
+def convention_flops(op: Attention) -> float:
+    """The benchmarks' FLOP count: 2·B·H·Sq·Skv·(Dqk+Dvo), half when causal; bwd 2.5x, fwd+bwd 3.5x (the sliding
+    window is not discounted: no TFLOP/s row has one)."""
+    dv = op.v_head_dim or op.head_dim
+    fwd = 2 * op.batch * op.heads * op.q_len * op.kv_len * (op.head_dim + dv) / (2 if op.causal else 1)
+    return fwd * {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase]
