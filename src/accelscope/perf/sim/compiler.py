@@ -628,7 +628,7 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     dv_ = op.v_head_dim or op.head_dim
     path = "tcgen05" if tcgen05 else "wgmma" if hw.matrix.async_overlap else "sync"
     q_block, kv_block = attention_tile(op.head_dim, dv_, path, op.causal,
-                                       DTYPE_BITS.get(canonical_dtype(op.dtype), 16) < 9)
+                                       element_bits(op.dtype) < 9)
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and reads its KV blocks once.
     group = op.heads // (op.kv_heads or op.heads)
