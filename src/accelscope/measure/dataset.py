@@ -15,7 +15,8 @@ from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATASETS = {"dev": DATA_DIR / "public_measured_dev.csv"}
-CATEGORIES = ("gemm", "attention", "memory", "elementwise", "collective", "llm_inference", "llm_training")
+CATEGORIES = ("gemm", "attention", "memory", "elementwise", "collective", "llm_inference", "llm_training",
+              "memory_footprint")
 
 
 @dataclass(frozen=True, slots=True)
