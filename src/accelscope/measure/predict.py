@@ -20,13 +20,15 @@ from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
 from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
+from .conditions import spec_for_row
 from .dataset import MeasuredRow
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
 HARDWARE_RULES: list[tuple[str, str]] = [
     (r"^local-cpu", "local-cpu"),
-    (r"\bGB200\b", "gb200"), (r"\bB300\b", "b300"), (r"\bB200\b", "b200"), (r"\bGH200\b", "gh200"),
-    (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"), (r"\bH100\b", "h100-sxm"),
+    (r"\bGB300\b", "gb300"), (r"\bGB200\b", "gb200"), (r"\bB300\b", "b300"), (r"\bB200\b", "b200"),
+    (r"\bGH200\b", "gh200"), (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"),
+    (r"\bH100\b.*\bNVL\b|\bH100NVL\b|h100_pairwise_nvlink", "h100-nvl"), (r"\bH100\b", "h100-sxm"),
     (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b", "a100-sxm-80gb"),
     (r"\bMI355X\b", "mi355x"), (r"\bMI325X\b", "mi325x"), (r"\bMI300X\b", "mi300x"), (r"\bMI250X\b", "mi250x"),
     (r"\bMI210\b", "mi210"),
@@ -82,12 +84,15 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
     mapper = MAPPERS.get(row.category)
     if mapper is None:
         return Skip(f"category {row.category!r} has no mapper")
+    hw = spec_for_row(row, hw)  # the row's clock lock / power limit, if it states one (measure/conditions.py)
     try:
         return mapper(row, hw, level)
     except LevelNotAvailable as exc:
         return Skip(str(exc))
     except DoesNotFit as exc:
         return Skip(f"does not fit: {exc}")
+    except KeyError as exc:  # a row of a mapped category without a field its mapper needs
+        return Skip(f"{row.category} rows need shape_json field {exc.args[0]!r}")
 
 
 def row_dtype(text: str) -> str:
