@@ -41,6 +41,7 @@ from .train_memory import (
     RUNTIME_RESERVE_BYTES,
     MemoryOptions,
     TrainMemory,
+    library_workspace,
     replica_groups,
     stage_params,
     train_memory,
@@ -193,7 +194,8 @@ def train(
                          micro_batches=micro_batches, etp=etp, attention=attention, hidden_dropout=hidden_dropout,
                          attention_dropout=attention_dropout, fp8=prec.matmul_input_dtype.startswith(("fp8", "mx")),
                          fp8_weight_cache=fp8_weight_cache, cross_entropy=cross_entropy,
-                         reserve=RUNTIME_RESERVE_BYTES if reserve is None else reserve)
+                         reserve=RUNTIME_RESERVE_BYTES if reserve is None else reserve,
+                         workspace=library_workspace("fp8_e4m3" in spec.matrix.peak))
     memory = train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
     if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_train_does_not_fit(config, spec, par, zero, memory, recompute))
@@ -399,6 +401,7 @@ def _train_does_not_fit(config: ModelConfig, hw: HardwareSpec, par: Parallelism,
         "gradients": "zero=2..3 or more tp/pp",
         "fp8_weights": "fp8_weight_cache=False",
         "reserve": "a smaller reserve",
+        "workspace": "smaller library workspaces",
     }[largest]
     parts = " + ".join(f"{getattr(mem, p) / gb:.1f} GB {p}" for p in TrainMemory.PARTS if getattr(mem, p) > 0)
     return (

@@ -53,7 +53,17 @@ MASTER_BYTES = 4  # fp32 master weights
 MOMENT_BYTES = 8  # Adam m + v in fp32
 OPTIMIZER_BYTES = MASTER_BYTES + MOMENT_BYTES
 FP8_WEIGHT_BYTES = 2  # Transformer Engine: FP8 weight + its FP8 transpose, kept across micro-batches
-LOGIT_BYTES = {"fp32": 2 + 4 + 4, "fused": 2 + 4}  # bf16 logits + fp32 copy (+ fp32 softmax saved) per element
+# Per logit at the loss: the bf16 logits and their fp32 copy, which Megatron-LM's vocab-parallel cross entropy
+# shifts, exponentiates and normalises in place and saves as the softmax for the backward (cross_entropy.py:
+# `vocab_parallel_logits -= logits_max`, `torch.exp(..., out=...)`, `ctx.save_for_backward(exp_logits, ...)`);
+# the backward writes the gradient into the same fp32 buffer. The fused variant keeps the same two buffers.
+LOGIT_BYTES = {"fp32": 2 + 4, "fused": 2 + 4}
+# cuBLAS workspaces held in PyTorch's allocator: PyTorch's handle takes 32 MiB on Hopper by default
+# (CublasHandlePool.cpp getDefaultWorkspaceSize: 4096 KiB x 8 on sm90) and the same under the
+# CUBLAS_WORKSPACE_CONFIG=:4096:8 that deterministic runs set; Transformer Engine's GEMM workspace follows
+# cuBLAS's recommendation (cublasSetWorkspace docs: 4 MiB before Hopper, 32 MiB on Hopper and later).
+TORCH_CUBLAS_WORKSPACE = 32 * 2**20
+CUBLAS_WORKSPACE = {"pre-hopper": 4 * 2**20, "hopper+": 32 * 2**20}
 # The CUDA context, cuBLAS/cuDNN workspaces and NCCL's channel buffers of a training process on a Hopper-class
 # GPU (PyTorch's notes on CUDA memory: the context is "usually 300-500 MB" plus lazily loaded kernels). Not in
 # PyTorch's allocator statistics; counted when asking whether a run fits.
@@ -69,17 +79,18 @@ class TrainMemory(MemoryParts):
     capacity: float
     fp8_weights: float = 0.0
     transient: float = 0.0  # logits, gathered FSDP layers, a recomputed layer: the largest at any moment
-    reserve: float = 0.0  # CUDA context / library workspaces / allocator pool (not PyTorch allocations)
+    reserve: float = 0.0  # CUDA context / NCCL buffers / allocator pool (outside PyTorch's allocations)
+    workspace: float = 0.0  # library workspaces held in PyTorch's allocator (cuBLAS / Transformer Engine)
     stage: int = 0  # the pipeline stage these figures are for
     transient_kind: str = ""
 
-    PARTS: ClassVar[tuple[str, ...]] = ("weights", "gradients", "optimizer", "fp8_weights", "activations",
-                                        "transient", "reserve")
+    PARTS: ClassVar[tuple[str, ...]] = ("weights", "gradients", "optimizer", "fp8_weights", "workspace",
+                                        "activations", "transient", "reserve")
 
     @property
     def steady(self) -> float:
         """Allocated bytes between steps: the persistent state (what Megatron-LM logs after a step)."""
-        return self.weights + self.gradients + self.optimizer + self.fp8_weights
+        return self.weights + self.gradients + self.optimizer + self.fp8_weights + self.workspace
 
     @property
     def peak_allocated(self) -> float:
@@ -116,6 +127,11 @@ class MemoryOptions:
     cross_entropy: str = "fp32"  # "fp32" | "fused"
     act_bytes: float = 2.0
     reserve: float = 0.0
+    workspace: float = 0.0
+
+
+def library_workspace(hopper_or_later: bool) -> float:
+    return TORCH_CUBLAS_WORKSPACE + CUBLAS_WORKSPACE["hopper+" if hopper_or_later else "pre-hopper"]
 
 
 def expert_tp(par: Parallelism, etp: int | None) -> int:
@@ -260,6 +276,7 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
     kind = max(transients, key=transients.__getitem__)
     return TrainMemory(weights=weights, gradients=gradients, optimizer=optimizer, activations=activations,
                        capacity=capacity, fp8_weights=fp8_weights, transient=transients[kind], reserve=opts.reserve,
+                       workspace=opts.workspace,
                        stage=stage, transient_kind=kind)
 
 
