@@ -33,7 +33,7 @@ from ..perf.estimate import estimate_graphs
 from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
-from ..workload.ops import Collective, Elementwise, Graph, Node
+from ..workload.ops import Collective, Elementwise, Gemm, Graph, Node, Quantize
 from .infer import DoesNotFit
 from .train_memory import (
     GRAD_BYTES,
@@ -136,6 +136,7 @@ def train(
     fp8_weight_cache: bool | None = None,
     memory_stage: int | None = None,
     reserve: float | None = None,
+    fp8_recipe: str | None = None,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -151,7 +152,9 @@ def train(
     masks (Megatron-LM defaults to 0.1 for both). `fp8_weight_cache`: FP8 weight copies kept between
     micro-batches (Transformer Engine; None: when dtype is FP8 and zero < 3). `memory_stage`: the pipeline stage
     whose memory is reported (None: the one with the highest peak; -1: the last, which Megatron-LM logs).
-    `reserve`: bytes the runtime holds outside PyTorch's allocator (default RUNTIME_RESERVE_BYTES)."""
+    `reserve`: bytes the runtime holds outside PyTorch's allocator (default RUNTIME_RESERVE_BYTES).
+    `fp8_recipe` (with an FP8 dtype): the scaling recipe whose quantize kernels run around each GEMM
+    (tensorwise | rowwise | mxfp8 | blockwise | delayed); None: "tensorwise" for fp8 dtypes, "mxfp8" for mxfp8."""
     config = load_model(model)
     spec = load_hardware(hw)
     if attention not in (None, "fa2", "fa3", "math"):
@@ -162,9 +165,14 @@ def train(
     par.check(config)
     micro_batches = _check_train_args(config, par, vpp, zero, seq_len, global_batch, micro_batch, recompute)
     prec = Precision(dtype=canonical_dtype(dtype))
+    low_precision = prec.matmul_input_dtype.startswith(("fp8", "mx"))
+    if fp8_recipe is None and low_precision:
+        fp8_recipe = "mxfp8" if prec.matmul_input_dtype.startswith("mx") else "tensorwise"
+    if fp8_recipe is not None and fp8_recipe not in FP8_RECIPES:
+        raise ValueError(f"fp8_recipe: expected one of {', '.join(FP8_RECIPES)} (got {fp8_recipe!r})")
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
     stages = _stage_times(config, spec, par, prec, step, recompute, level, _distinct_stages(config, pp),
-                          cross_entropy)
+                          cross_entropy, fp8_recipe if low_precision else None)
     fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
     classes = _classify(fwd, bwd)
     comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
@@ -229,6 +237,8 @@ def _op_class(name: str) -> str:
             return f"comm_{kind}"
     if "cross_entropy" in name:
         return "cross_entropy"
+    if name.startswith("fp8_"):
+        return "fp8_cast"
     if name.startswith("attention"):
         return "attention"
     if "norm" in name:
@@ -270,8 +280,8 @@ def _loss_nodes(config: ModelConfig, step: Step, par: Parallelism, cross_entropy
 
 
 def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
-                 recompute: str, level: str, stages: list[int], cross_entropy: str = "fp32"
-                 ) -> list[tuple[Estimate, Estimate]]:
+                 recompute: str, level: str, stages: list[int], cross_entropy: str = "fp32",
+                 fp8_recipe: str | None = None) -> list[tuple[Estimate, Estimate]]:
     """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op. The backward
     includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
@@ -286,22 +296,63 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
         elif recompute == "selective":
             redo = tuple(n for n in forward.nodes if n.name == "attention")
         elif recompute == "op_sac":
-            redo = tuple(n for n in forward.nodes if _sac_recomputed(n.name))
+            redo = tuple(Node(n.op, n.count * _sac_fraction(config, n.name), n.name) for n in forward.nodes
+                         if _sac_fraction(config, n.name) > 0)
         else:
             redo = ()
         if redo:
             backward = Graph(tuple(Node(n.op, n.count, f"recompute:{n.name}") for n in redo),
                              name="recompute") + backward
+        if fp8_recipe is not None:
+            forward, backward = _with_fp8_casts(forward, backward, fp8_recipe)
         graphs += [forward, backward]
     times = estimate_graphs(graphs, hw, level)
     return list(zip(times[::2], times[1::2], strict=True))
 
 
-def _sac_recomputed(name: str) -> bool:
-    """torchtitan's per-op SAC re-runs every op it does not save: norms, rope, activations, residual adds and
-    every other matmul (wk, wo, w3 of the seven; here: half of the GEMM work, the fused QKV counted as saved)."""
-    return name in ("attn_norm", "mlp_norm", "rope", "mlp_act", "experts_act", "o_proj") or name.endswith(
-        "_gate_up")
+def _sac_fraction(config: ModelConfig, name: str) -> float:
+    """The share of a forward node torchtitan's per-op SAC runs again in the backward: every op it does not save
+    (norms, rope, activations) and every other matmul in execution order (wq, wk, wv, wo, w1, w3, w2: wk, wo and
+    w3 are recomputed; torchtitan/models/llama3/infra/parallelize.py, `_save_list`, "only save every other mm").
+    Our fused QKV and gate/up GEMMs re-run the recomputed projections' share."""
+    if name in ("attn_norm", "mlp_norm", "rope", "mlp_act", "experts_act", "o_proj"):
+        return 1.0
+    if name == "qkv_proj":
+        return config.kv_heads / (config.heads + 2 * config.kv_heads)
+    if name.endswith("_gate_up"):
+        return 0.5
+    return 0.0
+
+
+FP8_RECIPES = ("tensorwise", "rowwise", "mxfp8", "blockwise", "delayed")
+
+
+def _with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph, Graph]:
+    """The quantize kernels of an FP8 recipe around every FP8 GEMM (dynamic scaling: torchao float8,
+    Transformer Engine current scaling and MXFP8). Forward: the activation (m x k) and the weight (k x n).
+    Backward: the output gradient for dgrad and, transposed, for wgrad (2 x m x n), the transposed activation
+    (m x k) and weight (k x n). Tensorwise scaling needs the tensor's amax before it can scale, an extra read
+    pass (`amax`); rowwise / blockwise / MXFP8 scale per row or block inside the cast; delayed scaling uses
+    the previous step's amax (no extra pass)."""
+    scale_block = {"tensorwise": 0, "delayed": 0, "rowwise": 0, "mxfp8": 32, "blockwise": 128}[recipe]
+    fwd_nodes, bwd_nodes = [], []
+    for node in forward.nodes:
+        op = node.op
+        if not isinstance(op, Gemm) or not op.dtype.startswith(("fp8", "mx")):
+            continue
+        m, n, k = op.m * op.batch, op.n, op.k
+        for label, elements, nodes in (("a", m * k, fwd_nodes), ("w", k * n, fwd_nodes),
+                                       ("dy", 2 * m * n, bwd_nodes), ("at", m * k, bwd_nodes),
+                                       ("wt", k * n, bwd_nodes)):
+            block = scale_block or (k if label in ("a", "at") else n)
+            cast = Quantize(elements=max(int(elements), 1), fmt="fp8_e4m3", src_dtype="bf16", block=block)
+            nodes.append(Node(cast, node.count, f"fp8_cast_{label}:{node.name}"))
+            if recipe == "tensorwise":
+                amax = Elementwise("amax", max(int(elements), 1), "bf16", inputs=1, outputs=0,
+                                   flops_per_element=1)
+                nodes.append(Node(amax, node.count, f"fp8_amax_{label}:{node.name}"))
+    return (Graph(forward.nodes + tuple(fwd_nodes), name=forward.name),
+            Graph(backward.nodes + tuple(bwd_nodes), name=backward.name))
 
 
 def _distinct_stages(config: ModelConfig, pp: int) -> list[int]:

@@ -32,6 +32,9 @@ from ..workload.model_config import MLA, ModelConfig, MoE
 from ..workload.ops import Graph
 
 GIB = 2**30
+# PyTorch's scaled_dot_product_attention flash backend is FlashAttention-2 (aten/src/ATen/native/transformers/
+# cuda/flash_attn): torchtitan and HF transformers train with it
+SDPA_FLASH = "fa2"
 # Composer's GPU_AVAILABLE_FLOPS (composer/callbacks/speed_monitor.py), the peak llm-foundry's MFU divides by
 COMPOSER_PEAK = {("h100", "bf16"): 989e12, ("h100", "fp8"): 1979e12, ("a100", "bf16"): 312e12}
 
@@ -82,6 +85,12 @@ def _memory_value(row: Any, nbytes: float) -> Any:
     return _prediction(nbytes / scale)
 
 
+# MPT's attn_impl "triton" (llm-foundry submit_benchmarks.py default): the Triton port of FlashAttention
+# (llmfoundry/models/layers/flash_attn_triton.py), a FlashAttention-2-style kernel without Hopper's
+# asynchronous MMA pipeline: priced as "fa2"
+MPT_ATTENTION = "fa2"
+
+
 # ----- LF: llm-foundry MPT ---------------------------------------------------------------------------------------
 def _lf(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     s = row.shape
@@ -96,7 +105,7 @@ def _lf(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     r = train(config, hw, dp=gpus, zero=zero, seq_len=seq, global_batch=int(s["global_batch_seqs"]),
               micro_batch=int(s["micro_batch"]), dtype="fp8_e4m3" if fp8 else "bf16",
               recompute="full" if s.get("activation_checkpointing") else "none", level=level, check_memory=False,
-              fp8_weight_cache=False)
+              fp8_weight_cache=False, attention=MPT_ATTENTION)
     if row.metric == "throughput_per_gpu":
         return _prediction(r.tokens_per_s_per_device)
     if row.metric == "mfu":
@@ -172,6 +181,13 @@ def _dropout(args: dict, key: str) -> bool:
     return True if value is None else float(value) > 0  # Megatron-LM's default is 0.1
 
 
+def _mt_fp8_recipe(args: dict) -> str:
+    """Megatron-LM --fp8-recipe: delayed (Transformer Engine's default), tensorwise (current scaling),
+    blockwise, mxfp8."""
+    recipe = str(args.get("fp8-recipe") or "delayed")
+    return recipe if recipe in ("delayed", "tensorwise", "blockwise", "mxfp8") else "delayed"
+
+
 def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     s = row.shape
     args = s["model_args"]
@@ -221,7 +237,8 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   etp=int(etp) if etp else (tp if config.moe else None), tp_overlap=_flag(args, "tp-comm-overlap"),
                   cross_entropy="fused" if _flag(args, "cross-entropy-loss-fusion") else "fp32",
                   hidden_dropout=_dropout(args, "hidden-dropout"),
-                  attention_dropout=_dropout(args, "attention-dropout"), memory_stage=-1, reserve=0.0)
+                  attention_dropout=_dropout(args, "attention-dropout"), memory_stage=-1, reserve=0.0,
+                  fp8_recipe=_mt_fp8_recipe(args) if dtype.startswith("fp8") else None)
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     if row.metric == "iteration_time_median":
@@ -241,8 +258,21 @@ def _ta_recipe(row: Any) -> str:
     return "fp8_e4m3" if "float8" in text or "fp8" in text or "wise" in text else "bf16"
 
 
+# torchtitan's benchmark platform (docs/performance.md: "Grand Teton", H100 with 96 GB HBM2e at 2.4 TB/s,
+# "the default 500W power limit"): the torchao float8 tables come from the same team's runs and state no
+# other H100; we read their H100 as this one.
+GRAND_TETON_H100 = {"power.limit": "500 W", "memory.hbm.bandwidth": "2.4 TB/s", "memory.hbm.capacity": "96 GB"}
+
+
+def _ta_fp8_recipe(row: Any) -> str | None:
+    text = f"{row.dtype} {row.shape.get('precision_recipe', '')} {row.shape.get('config', '')}".lower()
+    return next((r for r in ("mxfp8", "rowwise", "tensorwise") if r in text), None)
+
+
 def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     s = row.shape
+    if "H100" in row.hardware:
+        hw = load_hardware(hw).with_overrides(GRAND_TETON_H100)
     if "Llama3-8B" in str(s.get("model", "")):
         config = ModelConfig(name="llama3-8b", family="llama", hidden=int(s["hidden"]), layers=int(s["layers"]),
                              heads=int(s["heads"]), kv_heads=int(s["kv_heads"]),
@@ -251,7 +281,7 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
         r = train(config, hw, dp=gpus, zero=3, seq_len=int(s["seq_len"]), global_batch=gpus * micro,
                   micro_batch=micro, dtype=_ta_recipe(row), recompute="op_sac", level=level, check_memory=False,
-                  fp8_weight_cache=False, reserve=0.0)
+                  fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row))
     elif "Llama4" in str(s.get("model", "")) and s.get("gpus") == 4:
         # torchtitan llama4 17Bx16E, 2 layers: dim 5120, 40 heads / 8 KV heads, 16 experts top-1 of width 8192
         # plus one shared expert of 8192, vocab 202048 (torchtitan/models/llama4/__init__.py)
@@ -262,7 +292,7 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
         r = train(config, hw, dp=gpus, ep=int(s.get("EP", 1)), zero=3, seq_len=int(s["seq_len"]),
                   global_batch=gpus * micro, micro_batch=micro, dtype=_ta_recipe(row), recompute="none", level=level,
-                  check_memory=False, fp8_weight_cache=False, reserve=0.0)
+                  check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row))
     else:
         raise _Unmapped("torchao row without a reproducible configuration (GPU count inconsistent in the source, "
                         "or a kernel microbenchmark without a model)")
@@ -304,7 +334,8 @@ def _moe_layer_peak(config: ModelConfig, par: Parallelism, tokens: int, fp8: boo
     experts, shared expert, router) and their bf16 gradients (the harness keeps .grad in the parameter dtype),
     what autograd keeps per token (the bf16 input, fp32 router logits, top-k permuted tokens, FC1 and activation
     outputs at top-k, the expert outputs before the weighted combine; the shared expert's FC1 and activation
-    outputs) and the backward's gradients of the permuted tokens (dY, dX)."""
+    outputs) and the expert backward's working set (dY, dX of the permuted tokens, gradients of the FC1 and
+    activation outputs)."""
     moe = config.moe
     assert moe is not None
     local = moe.experts // par.ep * config.mlp_params(moe.intermediate)
@@ -314,7 +345,8 @@ def _moe_layer_peak(config: ModelConfig, par: Parallelism, tokens: int, fp8: boo
     per_token = a * h + 4 * moe.experts + k * a * (h + 2 * w + w + h)
     if moe.shared_experts:
         per_token += a * 3 * moe.shared_intermediate
-    backward = k * a * h * 2
+    # the expert backward: dY and dX of the permuted tokens, and the gradients of the FC1 and activation outputs
+    backward = k * a * (2 * h + 2 * w + w)
     fp8_copies = (local + shared) * 2 if fp8 else 0  # FP8 weight + transpose cached by Transformer Engine
     return params * 2 * PARAM_BYTES + tokens * (per_token + backward) + fp8_copies
 
