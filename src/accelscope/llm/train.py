@@ -33,7 +33,7 @@ from ..perf.estimate import estimate_graphs
 from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
-from ..workload.ops import Collective, Elementwise, Gemm, Graph, Node, Quantize
+from ..workload.ops import Collective, Elementwise, Gemm, Graph, Node, Norm, Quantize
 from .infer import DoesNotFit
 from .train_memory import (
     GRAD_BYTES,
@@ -137,6 +137,7 @@ def train(
     memory_stage: int | None = None,
     reserve: float | None = None,
     fp8_recipe: str | None = None,
+    elementwise: str = "fused",
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -154,11 +155,16 @@ def train(
     whose memory is reported (None: the one with the highest peak; -1: the last, which Megatron-LM logs).
     `reserve`: bytes the runtime holds outside PyTorch's allocator (default RUNTIME_RESERVE_BYTES).
     `fp8_recipe` (with an FP8 dtype): the scaling recipe whose quantize kernels run around each GEMM
-    (tensorwise | rowwise | mxfp8 | blockwise | delayed); None: "tensorwise" for fp8 dtypes, "mxfp8" for mxfp8."""
+    (tensorwise | rowwise | mxfp8 | blockwise | delayed); None: "tensorwise" for fp8 dtypes, "mxfp8" for mxfp8.
+    `elementwise`: "fused" (Transformer Engine, torch.compile: a norm, rotary or activation is one kernel) or
+    "eager" (PyTorch eager modules, e.g. Hugging Face transformers: RMSNorm, rotary and SwiGLU as their chains
+    of aten kernels)."""
     config = load_model(model)
     spec = load_hardware(hw)
     if attention not in (None, "fa2", "fa3", "math"):
         raise ValueError(f"attention: expected fa2, fa3, math or None (got {attention!r})")
+    if elementwise not in ELEMENTWISE_MODES:
+        raise ValueError(f"elementwise: expected one of {', '.join(ELEMENTWISE_MODES)} (got {elementwise!r})")
     if cross_entropy not in CROSS_ENTROPY:
         raise ValueError(f"cross_entropy: expected one of {', '.join(CROSS_ENTROPY)} (got {cross_entropy!r})")
     par = Parallelism(tp=tp, pp=pp, ep=ep, dp=dp, cp=cp, sp=tp > 1 if sp is None else sp, attention=attention)
@@ -172,7 +178,7 @@ def train(
         raise ValueError(f"fp8_recipe: expected one of {', '.join(FP8_RECIPES)} (got {fp8_recipe!r})")
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
     stages = _stage_times(config, spec, par, prec, step, recompute, level, _distinct_stages(config, pp),
-                          cross_entropy, fp8_recipe if low_precision else None)
+                          cross_entropy, fp8_recipe if low_precision else None, elementwise)
     fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
     classes = _classify(fwd, bwd)
     comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
@@ -281,12 +287,14 @@ def _loss_nodes(config: ModelConfig, step: Step, par: Parallelism, cross_entropy
 
 def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
                  recompute: str, level: str, stages: list[int], cross_entropy: str = "fp32",
-                 fp8_recipe: str | None = None) -> list[tuple[Estimate, Estimate]]:
+                 fp8_recipe: str | None = None, elementwise: str = "fused") -> list[tuple[Estimate, Estimate]]:
     """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op. The backward
     includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
     for stage in stages:
         forward = forward_graph(config, step, par, prec, stage)
+        if elementwise == "eager":
+            forward = _eager(forward)
         if stage == par.pp - 1:
             forward = forward + Graph(tuple(_loss_nodes(config, step, par, cross_entropy)), name="loss")
         backward = backward_graph(forward)
@@ -322,6 +330,38 @@ def _sac_fraction(config: ModelConfig, name: str) -> float:
     if name.endswith("_gate_up"):
         return 0.5
     return 0.0
+
+
+ELEMENTWISE_MODES = ("fused", "eager")
+
+
+def _eager(forward: Graph) -> Graph:
+    """PyTorch eager modules (Hugging Face transformers without torch.compile): each elementwise step its own
+    kernel. RMSNorm (modeling_llama.LlamaRMSNorm): cast to fp32, pow, mean, multiply by rsqrt, cast back,
+    multiply by the weight; LayerNorm stays one aten kernel. Rotary (apply_rotary_pos_emb): q*cos, the
+    rotate_half slice/negate/cat, *sin, add. SwiGLU: silu(gate), then * up. Fused (Transformer Engine,
+    torch.compile, the graph as built): one kernel each."""
+    nodes = []
+    for node in forward.nodes:
+        op = node.op
+        if isinstance(op, Norm) and op.norm == "rms":
+            n = op.rows * op.hidden
+            steps = [Elementwise("cast", n, "bf16", out_dtype="fp32"), Elementwise("mul", n, "fp32", inputs=1),
+                     Elementwise("mean", n, "fp32", inputs=1, outputs=0, flops_per_element=1),
+                     Elementwise("mul", n, "fp32"), Elementwise("cast", n, "fp32", out_dtype="bf16"),
+                     Elementwise("mul", n, "bf16", inputs=1)]
+        elif isinstance(op, Elementwise) and op.op == "rope":
+            n = op.elements
+            steps = [Elementwise("mul", n, op.dtype), Elementwise("copy", max(n // 2, 1), op.dtype),
+                     Elementwise("copy", n, op.dtype), Elementwise("mul", n, op.dtype),
+                     Elementwise("add", n, op.dtype)]
+        elif isinstance(op, Elementwise) and op.op == "swiglu":
+            steps = [Elementwise("silu", op.elements, op.dtype), Elementwise("mul", op.elements, op.dtype)]
+        else:
+            nodes.append(node)
+            continue
+        nodes += [Node(step, node.count, f"{node.name}_eager{i}") for i, step in enumerate(steps)]
+    return Graph(tuple(nodes), name=forward.name)
 
 
 FP8_RECIPES = ("tensorwise", "rowwise", "mxfp8", "blockwise", "delayed")

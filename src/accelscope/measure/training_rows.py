@@ -354,17 +354,20 @@ def _moe_layer_peak(config: ModelConfig, par: Parallelism, tokens: int, fp8: boo
 # ----- CU: cudnn-frontend Llama-3.2-1B -------------------------------------------------------------------------
 def _cu(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     s = row.shape
-    clock = re.search(r"locked at (\d+) MHz", row.hardware)
-    spec = load_hardware(hw)
-    if clock:
-        spec = spec.with_overrides({"compute.sustained_clock": f"{clock.group(1)} MHz"})
+    spec = hw  # predict() has applied the row's clock lock (measure/conditions.py)
     # meta-llama/Llama-3.2-1B config.json: hidden 2048, 16 layers, 32 heads / 8 KV heads, MLP 8192,
     # vocab 128256, tied embeddings
     config = ModelConfig(name="llama-3.2-1b", family="llama", hidden=2048, layers=int(s.get("layers", 16)), heads=32,
                          kv_heads=8, head_dim=64, intermediate=8192, vocab=128256, tie_embeddings=True)
     batch = int(s["batch"])
+    backend = str(s.get("sdpa_backend", "")).upper()
+    # PyTorch SDPA backends: FLASH_ATTENTION is FlashAttention-2, EFFICIENT_ATTENTION the xformers
+    # memory-efficient kernel (no faster than FA2: priced as fa2), CUDNN_ATTENTION cuDNN's fused kernel (the
+    # chip's best)
+    attention = None if "CUDNN" in backend else "fa2"
     r = train(config, spec, dp=1, zero=0, seq_len=int(s["seq_len"]), global_batch=batch, micro_batch=batch,
-              recompute="none", level=level, check_memory=False, reserve=0.0)
+              recompute="none", level=level, check_memory=False, reserve=0.0, attention=attention,
+              elementwise="eager")
     if row.metric == "iteration_time_mean":
         return _prediction(r.step_s)
     raise _Unmapped(f"CU metric {row.metric!r} not mapped")
