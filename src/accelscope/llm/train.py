@@ -84,8 +84,9 @@ class TrainResult:
     memory: TrainMemory
     forward: Estimate = field(repr=False)
     backward: Estimate = field(repr=False)  # the backward pass, recomputation included
-    # compute by op class (gemm, attention, norm, elementwise, cross_entropy, recompute) and exposed
-    # communication by kind (tp, cp, ep, pp, dp), seconds per step; `breakdown` sums them
+    # compute by op class (gemm, attention, norm, elementwise, cross_entropy, fp8_cast: they add up to
+    # breakdown["compute"]) and exposed communication by kind (exposed_tp, _cp, _ep, _pp, _dp: they add up to
+    # breakdown["exposed_comm"]), seconds per step
     detail: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -196,7 +197,6 @@ def train(
     exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
     step_s = compute + recompute_s + bubble + exposed_comm + optimizer
     detail = {k: micro_batches * v for k, v in classes.items()}
-    detail["recompute"] = recompute_s
     detail.update({f"exposed_{k}": micro_batches * v for k, v in exposed.items()})
     detail["exposed_dp"] = dp_exposed
     devices = tp * pp * cp * dp
