@@ -407,9 +407,12 @@ def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision
     """Matrix FLOPs of one micro-batch's forward on one device of an average stage (sum over stages / pp).
 
     Counted from the graph: causal attention at half, the LM head on every token (training)."""
-    total = 0.0
+    kinds: dict[tuple[int, bool, bool], list[int]] = {}
     for stage in range(par.pp):
-        total += forward_graph(config, step, par, prec, stage).cost().matrix_flops
+        kinds.setdefault((len(stage_layers(config, par.pp, stage)), stage == 0, stage == par.pp - 1), []).append(stage)
+    total = 0.0
+    for members in kinds.values():  # stages of one kind have identical graphs: build one
+        total += len(members) * forward_graph(config, step, par, prec, members[0]).cost().matrix_flops
     return total / par.pp
 
 
