@@ -33,7 +33,7 @@ from ..perf.estimate import estimate_graphs
 from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
-from ..workload.ops import Collective, Elementwise, Gemm, Graph, Node, Norm, Quantize
+from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
 from .infer import DoesNotFit
 from .train_memory import (
     GRAD_BYTES,
@@ -47,7 +47,7 @@ from .train_memory import (
     train_memory,
 )
 
-__all__ = ["RECOMPUTE_MODES", "TrainMemory", "TrainResult", "train"]
+__all__ = ["RECOMPUTE_MODES", "TrainMemory", "TrainResult", "train", "with_fp8_casts"]
 
 RECOMPUTE_MODES = ("none", "selective", "full", "op_sac")
 CROSS_ENTROPY = ("fp32", "fused")
@@ -312,7 +312,7 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
             backward = Graph(tuple(Node(n.op, n.count, f"recompute:{n.name}") for n in redo),
                              name="recompute") + backward
         if fp8_recipe is not None:
-            forward, backward = _with_fp8_casts(forward, backward, fp8_recipe)
+            forward, backward = with_fp8_casts(forward, backward, fp8_recipe)
         graphs += [forward, backward]
     times = estimate_graphs(graphs, hw, level)
     return list(zip(times[::2], times[1::2], strict=True))
@@ -367,7 +367,7 @@ def _eager(forward: Graph) -> Graph:
 FP8_RECIPES = ("tensorwise", "rowwise", "mxfp8", "blockwise", "delayed")
 
 
-def _with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph, Graph]:
+def with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph, Graph]:
     """The quantize kernels of an FP8 recipe around every FP8 GEMM (dynamic scaling: torchao float8,
     Transformer Engine current scaling and MXFP8). Forward: the activation (m x k) and the weight (k x n).
     Backward: the output gradient for dgrad and, transposed, for wgrad (2 x m x n), the transposed activation
@@ -378,12 +378,17 @@ def _with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph
     fwd_nodes, bwd_nodes = [], []
     for node in forward.nodes:
         op = node.op
-        if not isinstance(op, Gemm) or not op.dtype.startswith(("fp8", "mx")):
+        if not isinstance(op, Gemm | GroupedGemm) or not op.dtype.startswith(("fp8", "mx")):
             continue
-        m, n, k = op.m * op.batch, op.n, op.k
-        for label, elements, nodes in (("a", m * k, fwd_nodes), ("w", k * n, fwd_nodes),
+        if isinstance(op, GroupedGemm):  # grouped: every group's rows; each group's own weight
+            m, n, k = sum(op.m_per_group or ()) or (op.tokens or 1), op.n, op.k
+            k_weights = op.groups * k
+        else:
+            m, n, k = op.m * op.batch, op.n, op.k
+            k_weights = k
+        for label, elements, nodes in (("a", m * k, fwd_nodes), ("w", k_weights * n, fwd_nodes),
                                        ("dy", 2 * m * n, bwd_nodes), ("at", m * k, bwd_nodes),
-                                       ("wt", k * n, bwd_nodes)):
+                                       ("wt", k_weights * n, bwd_nodes)):
             block = scale_block or (k if label in ("a", "at") else n)
             cast = Quantize(elements=max(int(elements), 1), fmt="fp8_e4m3", src_dtype="bf16", block=block)
             nodes.append(Node(cast, node.count, f"fp8_cast_{label}:{node.name}"))

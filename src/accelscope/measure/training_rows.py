@@ -24,6 +24,7 @@ from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..llm import train
+from ..llm.train import with_fp8_casts
 from ..llm.train_memory import PARAM_BYTES
 from ..perf import estimate
 from ..workload.backward import backward_graph
@@ -320,10 +321,13 @@ def _mm(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     tokens = int(s.get("seq_length", 4096)) * int(s.get("micro_batch_size", 1))
     step = Step(batch=1, new_tokens=tokens)
     forward = Graph(tuple(moe_nodes(config, step, par, prec)), name="moe layer")
+    backward = backward_graph(forward)
+    if fp8:  # Transformer Engine's FP8 blockwise recipe: 1x128 / 128x128 scaled casts around every GEMM
+        forward, backward = with_fp8_casts(forward, backward, "blockwise")
     if row.metric == "forward_time_mean":
         return _prediction(estimate(forward, hw, level).seconds * 1e3)
     if row.metric == "backward_time_mean":
-        return _prediction(estimate(backward_graph(forward), hw, level).seconds * 1e3)
+        return _prediction(estimate(backward, hw, level).seconds * 1e3)
     if row.metric == "peak_allocated_bytes":
         return _memory_value(row, _moe_layer_peak(config, par, tokens, fp8))
     raise _Unmapped(f"MM metric {row.metric!r} not mapped")
