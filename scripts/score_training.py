@@ -17,6 +17,7 @@ from pathlib import Path
 
 from accelscope.measure.dataset import load_rows
 from accelscope.measure.predict import Skip, predict
+from accelscope.measure.training_rows import FIT_CHECKS
 
 DATA = Path("/work/shared/data/more")
 FILES = ["llm_foundry_mpt.csv", "megatron_functional_tests.csv", "torchao_docs.csv", "megatron_moe_layer_perf.csv",
@@ -63,6 +64,11 @@ def main() -> None:
     print(f"unmapped {len(skips)} (refused as does-not-fit: {refused})")
     for reason, count in reasons.most_common():
         print(f"  {count:4d}  {reason}")
+    over = {rid: fit for rid, fit in FIT_CHECKS.items() if fit[0] > fit[1]}
+    print(f"runs the sources report that the memory model would refuse (peak + runtime reserve > capacity): "
+          f"{len(over)}")
+    for rid, (need, capacity) in sorted(over.items()):
+        print(f"  {rid}: {need / 1e9:.1f} GB > {capacity / 1e9:.1f} GB")
     if args.skips:
         for rid, reason in skips:
             print(f"  {rid}: {reason[:200]}")

@@ -72,6 +72,17 @@ class _Unmapped(Exception):
     pass
 
 
+# row id -> (peak bytes incl. the runtime reserve, capacity) of the last estimate: a run a source reported must
+# fit (scripts/score_training.py lists the ones that would be refused with check_memory=True)
+FIT_CHECKS: dict[str, tuple[float, float]] = {}
+
+
+def _note_fit(row: Any, r: Any) -> None:
+    from ..llm.train_memory import RUNTIME_RESERVE_BYTES
+
+    FIT_CHECKS[row.id] = (r.memory.peak_allocated + RUNTIME_RESERVE_BYTES, r.memory.capacity)
+
+
 def _prediction(value: float, bound: str = "") -> Any:
     from .predict import Prediction
 
@@ -107,6 +118,7 @@ def _lf(row: Any, hw: HardwareSpec | str, level: str) -> Any:
               micro_batch=int(s["micro_batch"]), dtype="fp8_e4m3" if fp8 else "bf16",
               recompute="full" if s.get("activation_checkpointing") else "none", level=level, check_memory=False,
               fp8_weight_cache=False, attention=MPT_ATTENTION)
+    _note_fit(row, r)
     if row.metric == "throughput_per_gpu":
         return _prediction(r.tokens_per_s_per_device)
     if row.metric == "mfu":
@@ -201,6 +213,9 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     if args.get("pipeline-model-parallel-layout") or args.get("decoder-first-pipeline-num-layers") or args.get(
             "decoder-last-pipeline-num-layers"):
         raise _Unmapped("uneven pipeline layouts are not modelled (layers split evenly)")
+    if _flag(args, "account-for-embedding-in-pipeline-split") or _flag(args, "account-for-loss-in-pipeline-split"):
+        raise _Unmapped("account-for-embedding-in-pipeline-split (embedding and loss as pipeline layers) is not "
+                        "modelled")
     tp, pp, cp, ep = (int(s.get(k) or 1) for k in ("TP", "PP", "CP", "EP"))
     gpus = int(s["gpus"])
     if gpus % (tp * pp * cp):
@@ -242,6 +257,7 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   fp8_recipe=_mt_fp8_recipe(args) if dtype.startswith("fp8") else None)
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
+    _note_fit(row, r)
     if row.metric == "iteration_time_median":
         return _prediction(r.step_s)
     if row.metric == "peak_allocated_bytes":
@@ -297,6 +313,7 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     else:
         raise _Unmapped("torchao row without a reproducible configuration (GPU count inconsistent in the source, "
                         "or a kernel microbenchmark without a model)")
+    _note_fit(row, r)
     if row.category == "memory_footprint":
         return _memory_value(row, r.memory.peak_allocated)
     if row.metric == "throughput_per_gpu":
@@ -372,6 +389,7 @@ def _cu(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     r = train(config, spec, dp=1, zero=0, seq_len=int(s["seq_len"]), global_batch=batch, micro_batch=batch,
               recompute="none", level=level, check_memory=False, reserve=0.0, attention=attention,
               elementwise="eager")
+    _note_fit(row, r)
     if row.metric == "iteration_time_mean":
         return _prediction(r.step_s)
     raise _Unmapped(f"CU metric {row.metric!r} not mapped")
