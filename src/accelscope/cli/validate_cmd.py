@@ -91,6 +91,7 @@ def _print_held_out(sources_in: list[str], levels: list[str], categories: list[s
                     sources: list[str] | None, loso: bool) -> None:
     from ..measure.dataset import load_rows
     from ..measure.globalfit import (
+        SourceFit,
         fit_constants,
         leave_one_chip_out,
         leave_one_source_out,
@@ -106,8 +107,9 @@ def _print_held_out(sources_in: list[str], levels: list[str], categories: list[s
             continue  # the roofline uses nominal peaks: nothing to fit
         if loso:
             print(f"### {level}: each source predicted with constants fitted on the other sources\n")
-            print(loso_markdown(leave_one_source_out(rows, level, scored=scored), fit_constants(rows, level=level))
-                  + "\n")
+            fitter = SourceFit(rows, level)
+            held = leave_one_source_out(rows, level, scored=scored, fitter=fitter)
+            print(loso_markdown(held, fitter.constants()) + "\n")
         else:
             print(f"### {level}: each chip predicted with constants fitted on the other chips\n")
             print(loco_markdown(leave_one_chip_out(scored, level), fit_constants(scored, level=level)) + "\n")

@@ -172,6 +172,18 @@ class HeldOutSource:
     signed: dict[str, list[float]] = field(default_factory=dict)  # category -> relative error per scored row
 
 
+def fit_eligible(row: MeasuredRow) -> bool:
+    """Rows that measure what a constant is defined as. DRAM pair: STREAM-type kernels (a `kernel` named in the
+    shape: BabelStream, accelscope bench), not quantize/cast kernels whose own arithmetic and scale writes are part
+    of their time (TA's MXFP8 casts). Matrix efficiencies: vendor-library or production GEMMs, not teaching
+    kernels (ThunderKittens' educational levels, "useful as lower-bound anchors" per the data's README)."""
+    if row.category in DRAM_CATEGORIES:
+        return "kernel" in row.shape
+    if row.category in MATRIX_CATEGORIES:
+        return "educational" not in row.op.lower()
+    return True
+
+
 def _subsample(rows: Sequence[MeasuredRow], per_group: int) -> list[MeasuredRow]:
     from .dataset import source_of
 
@@ -214,39 +226,53 @@ def _argmin(errors: dict[str, np.ndarray], keep: Iterable[str]) -> int | None:
     return int(np.nanargmin(np.nanmean(np.vstack(stack), axis=0)))
 
 
+class SourceFit:
+    """The cross-chip constants fitted on every source but one, from per-row errors cached per grid point."""
+
+    def __init__(self, rows: Sequence[MeasuredRow], level: str = "analytical",
+                 per_group: int = FIT_ROWS_PER_GROUP) -> None:
+        from .dataset import source_of
+
+        self.level = level
+        fit_rows = _subsample([r for r in rows if r.category in DRAM_CATEGORIES + MATRIX_CATEGORIES
+                               and fit_eligible(r)], per_group)
+        self.source = {r.id: source_of(r) for r in fit_rows}
+        self.dram_grid = [Constants(e, w, 1.0, 1.0) for e in DRAM_EFFICIENCY_GRID for w in DRAM_WRITE_COST_GRID]
+        self.dram_err = _row_errors([r for r in fit_rows if r.category in DRAM_CATEGORIES], self.dram_grid, level)
+        self.gemm_rows = {narrow: [r for r in fit_rows if r.category in MATRIX_CATEGORIES
+                                   and narrow_operands(row_dtype(r.dtype)) == narrow] for narrow in (False, True)}
+        self.gemm_cache: dict[tuple[float, float, bool], dict[str, np.ndarray]] = {}
+
+    def constants(self, without: str | None = None) -> Constants:
+        """Fitted on all sources except `without` (None: all); a group with no rows keeps the shipped value."""
+        best = _argmin(self.dram_err, [i for i in self.dram_err if self.source[i] != without])
+        d = self.dram_grid[best] if best is not None else Constants(DRAM_EFFICIENCY_DEFAULT, DRAM_WRITE_COST_DEFAULT,
+                                                                    1.0, 1.0)
+        matrix = {}
+        for narrow, members in self.gemm_rows.items():
+            key = (d.dram_efficiency, d.dram_write_cost, narrow)
+            if key not in self.gemm_cache:
+                grid = [Constants(d.dram_efficiency, d.dram_write_cost, m, m) for m in MATRIX_EFFICIENCY_GRID]
+                self.gemm_cache[key] = _row_errors(members, grid, self.level)
+            errs = self.gemm_cache[key]
+            best = _argmin(errs, [i for i in errs if self.source[i] != without])
+            fallback = MATRIX_EFFICIENCY_NARROW if narrow else MATRIX_EFFICIENCY_WIDE
+            matrix[narrow] = float(MATRIX_EFFICIENCY_GRID[best]) if best is not None else fallback
+        return Constants(float(d.dram_efficiency), float(d.dram_write_cost), matrix[False], matrix[True])
+
+
 def leave_one_source_out(rows: Sequence[MeasuredRow], level: str = "analytical",
-                         scored: Sequence[MeasuredRow] | None = None,
-                         per_group: int = FIT_ROWS_PER_GROUP) -> list[HeldOutSource]:
+                         scored: Sequence[MeasuredRow] | None = None, per_group: int = FIT_ROWS_PER_GROUP,
+                         fitter: SourceFit | None = None) -> list[HeldOutSource]:
     """For every source with rows in `scored` (default: all rows): fit the DRAM pair on the other sources' memory
     rows, then the 16- and 8-bit matrix efficiencies on their GEMM rows, and score that source's rows with them."""
     from .dataset import source_of
 
     scored = list(rows if scored is None else scored)
-    fit_rows = _subsample([r for r in rows if r.category in DRAM_CATEGORIES + MATRIX_CATEGORIES], per_group)
-    src = {r.id: source_of(r) for r in rows}
-    dram_grid = [Constants(e, w, 1.0, 1.0) for e in DRAM_EFFICIENCY_GRID for w in DRAM_WRITE_COST_GRID]
-    dram_err = _row_errors([r for r in fit_rows if r.category in DRAM_CATEGORIES], dram_grid, level)
-    gemm_by_width = {narrow: [r for r in fit_rows if r.category in MATRIX_CATEGORIES
-                              and narrow_operands(row_dtype(r.dtype)) == narrow] for narrow in (False, True)}
-    gemm_cache: dict[tuple[float, float, bool], dict[str, np.ndarray]] = {}
-    default = Constants(DRAM_EFFICIENCY_DEFAULT, DRAM_WRITE_COST_DEFAULT, MATRIX_EFFICIENCY_WIDE,
-                        MATRIX_EFFICIENCY_NARROW)
+    fitter = fitter or SourceFit(rows, level, per_group)
     out = []
     for source in sorted({source_of(r) for r in scored}):
-        keep_d = [i for i in dram_err if src[i] != source]
-        best = _argmin(dram_err, keep_d)
-        d = dram_grid[best] if best is not None else default
-        matrix = {}
-        for narrow, members in gemm_by_width.items():
-            key = (d.dram_efficiency, d.dram_write_cost, narrow)
-            if key not in gemm_cache:
-                grid = [Constants(d.dram_efficiency, d.dram_write_cost, m, m) for m in MATRIX_EFFICIENCY_GRID]
-                gemm_cache[key] = _row_errors(members, grid, level)
-            errs = gemm_cache[key]
-            best = _argmin(errs, [i for i in errs if src[i] != source])
-            fallback = MATRIX_EFFICIENCY_NARROW if narrow else MATRIX_EFFICIENCY_WIDE
-            matrix[narrow] = MATRIX_EFFICIENCY_GRID[best] if best is not None else fallback
-        constants = Constants(d.dram_efficiency, d.dram_write_cost, matrix[False], matrix[True])
+        constants = fitter.constants(without=source)
         held = HeldOutSource(source, constants)
         specs: dict[str, HardwareSpec] = {}
         for row in (r for r in scored if source_of(r) == source):

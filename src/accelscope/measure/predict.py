@@ -20,6 +20,7 @@ from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
 from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
+from . import rows_elementwise
 from .conditions import spec_for_row
 from .dataset import MeasuredRow
 
@@ -78,6 +79,8 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         hw = spec
     else:
         hw_id = hardware_id(row.hardware)
+        if "vidur" in row.hardware and re.search(r"form factor not stated|variant not recorded", row.hardware):
+            return Skip("A100 form factor (SXM4 or PCIe) not stated by the source (vidur's a100 profile)")
         if hw_id is None or (hw_id not in list_hardware() and hw_id != "local-cpu"):
             return Skip(f"no preset for hardware {row.hardware!r}")
         hw = hw_id
@@ -93,6 +96,8 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         return Skip(f"does not fit: {exc}")
     except KeyError as exc:  # a row of a mapped category without a field its mapper needs
         return Skip(f"{row.category} rows need shape_json field {exc.args[0]!r}")
+    except TypeError:  # a field the mapper needs is null: the source does not say
+        return Skip(f"{row.category}: a shape_json field the mapper needs is null (not stated by the source)")
 
 
 def row_dtype(text: str) -> str:
@@ -184,6 +189,8 @@ BABELSTREAM_ELEMENTS = 2**25  # BabelStream default array size (doubles)
 
 
 def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
+    if (own := rows_elementwise.memory_row(row, hw, level)) is not None:  # TA casts (measure/rows_elementwise.py)
+        return _own(own, row)
     kernel = str(row.shape.get("kernel", "")).lower()
     if "elements" in row.shape:  # accelscope bench rows: explicit size and dtype; "resident": buffers left in cache
         return _stream(row, hw, level, kernel, int(row.shape["elements"]), row_dtype(row.dtype),
@@ -233,7 +240,16 @@ def _compiled_reduction(row: MeasuredRow) -> str:
     return "looped" if int(row.shape["N"]) > INDUCTOR_PERSISTENT_MAX else "vectorized"
 
 
+def _own(outcome: tuple[float, str] | str, row: MeasuredRow) -> Prediction | Skip:
+    """A mapper module's (seconds, bound) or skip reason as a Prediction / Skip in the row's unit."""
+    if isinstance(outcome, str):
+        return Skip(outcome)
+    return Prediction(outcome[0] / _seconds(1.0, row.unit), outcome[1])
+
+
 def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
+    if (own := rows_elementwise.elementwise_row(row, hw, level)) is not None:  # VP, CU (measure/rows_elementwise.py)
+        return _own(own, row)
     s, op_name, dtype = row.shape, row.op.lower(), row_dtype(row.dtype)
     if "softmax" in op_name:  # LLMCompass times eager PyTorch (torch.softmax, not compiled: HOST_TIMED_FLOORS)
         op: Any = Softmax(rows=int(s["M"]), cols=int(s["N"]), dtype=dtype, kernel="aten")
@@ -269,6 +285,8 @@ def _nccl_algorithm(recorded: object) -> str:
 
 
 def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
+    if (own := rows_elementwise.collective_row(row, hw, level)) is not None:  # VP (measure/rows_elementwise.py)
+        return _own(own, row)
     s = row.shape
     if s.get("backend") == "gloo":
         return Skip("gloo collectives between CPU processes: the local-cpu spec has no interconnect to predict them")
