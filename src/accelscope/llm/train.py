@@ -431,7 +431,7 @@ def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, et
     """Gradient reduction and parameter gathers of one step over the groups that hold replicas (dense parameters
     over dp x cp, expert parameters over the expert-data-parallel group)."""
     out = []
-    stride = par.tp * par.pp  # DP peers are this many devices apart
+    stride = par.tp * par.pp * par.cp  # DP peers are this many devices apart (DP outermost, as Llama 3's order)
     for count, group in zip(params, replica_groups(par, etp), strict=True):
         if group <= 1 or count <= 0:
             continue
