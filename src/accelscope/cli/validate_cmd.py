@@ -47,7 +47,7 @@ def validate_command(
     wanted = [level.strip() for level in levels.split(",") if level.strip()]
     categories, sources = _split(category), _split(source)
     if loco or loso:
-        _print_held_out(sources_in, wanted, categories, sources, loso)
+        _print_held_out(sources_in, wanted, categories, sources, loso, as_json)
         return
     try:
         results = validate(sources_in, wanted, categories=categories, sources=sources)
@@ -88,7 +88,7 @@ def validate_command(
 
 
 def _print_held_out(sources_in: list[str], levels: list[str], categories: list[str] | None,
-                    sources: list[str] | None, loso: bool) -> None:
+                    sources: list[str] | None, loso: bool, as_json: bool = False) -> None:
     from ..measure.dataset import load_rows
     from ..measure.globalfit import (
         SourceFit,
@@ -102,6 +102,9 @@ def _print_held_out(sources_in: list[str], levels: list[str], categories: list[s
 
     rows = load_rows(sources_in)
     scored = select(rows, categories, sources)
+    if as_json:
+        print(json.dumps(_held_out_json(rows, scored, levels, loso), indent=2))
+        return
     for level in levels:
         if level == "roofline":
             continue  # the roofline uses nominal peaks: nothing to fit
@@ -113,3 +116,30 @@ def _print_held_out(sources_in: list[str], levels: list[str], categories: list[s
         else:
             print(f"### {level}: each chip predicted with constants fitted on the other chips\n")
             print(loco_markdown(leave_one_chip_out(scored, level), fit_constants(scored, level=level)) + "\n")
+
+
+def _held_out_json(rows: list, scored: list, levels: list[str], loso: bool) -> dict:
+    """Per level: each held-out source (or chip), the constants fitted without it, and its errors per category."""
+    import statistics
+    from dataclasses import asdict
+
+    from ..measure.globalfit import SourceFit, fit_constants, leave_one_chip_out, leave_one_source_out
+
+    out: dict = {}
+    for level in (lv for lv in levels if lv != "roofline"):
+        if loso:
+            fitter = SourceFit(rows, level)
+            held: list = leave_one_source_out(rows, level, scored=scored, fitter=fitter)
+            on_all = fitter.constants()
+        else:
+            held, on_all = leave_one_chip_out(scored, level), fit_constants(scored, level=level)
+        out[level] = {
+            "fitted_on_all": asdict(on_all),
+            "held_out": [{"held_out": getattr(h, "source", getattr(h, "chip", "")), "constants": asdict(h.constants),
+                          "mean_abs_error": {c: statistics.fmean(e) for c, e in h.errors.items()},
+                          "rows": {c: len(e) for c, e in h.errors.items()},
+                          "mean_abs_error_by_chip": {c: statistics.fmean(e)
+                                                     for c, e in getattr(h, "by_chip", {}).items()}}
+                         for h in held],
+        }
+    return out

@@ -70,8 +70,8 @@ def vidur_ops(row: MeasuredRow) -> list[Any] | str:
     return f"vidur elementwise op not mapped: {row.op.split(' ', 1)[-1][:40]}"
 
 
-def cudnn_norm_ops(row: MeasuredRow) -> list[Any] | str:
-    """cudnn-frontend benchmark/norms: N rows x C hidden, bf16, forward or backward."""
+def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
+    """cudnn-frontend benchmark/norms: N rows x C hidden, bf16, forward or backward (`cores`: the chip's SMs)."""
     s = row.shape
     n, c = int(s["N_rows"]), int(s["C_hidden"])
     kind = "layer" if "layer" in str(s.get("norm", "")) else "rms"
@@ -82,13 +82,22 @@ def cudnn_norm_ops(row: MeasuredRow) -> list[Any] | str:
     # gradient is a column reduction over rows whose partial sums are a second, small pass
     flops = 8 if kind == "rms" else 12
     dx = Elementwise(f"{kind}_norm_bwd", n * c, dtype, inputs=2, outputs=1, flops_per_element=flops)
-    if s.get("backend") == "cudnn":  # one fused kernel: dx, and the weight gradient's per-block partial sums
-        return [dx]
+    if s.get("backend") == "cudnn":
+        # one fused kernel writes dx and per-CTA partial sums of the weight gradient (one persistent CTA per SM,
+        # fp32), then a finalize kernel reduces the partials: the two-stage scheme of TransformerEngine's
+        # ln_bwd_tuned_kernel + ln_bwd_finalize_tuned_kernel and Apex's cuComputePartGradGammaBeta +
+        # cuComputeGradGammaBeta (cuDNN does not document its kernels; assumed the same structure)
+        # (the partials' cores x C x 4 B of writes are under 5 % of the dx kernel's bytes and left out)
+        return [dx, Elementwise("add", cores * c, "fp32", inputs=1, outputs=0)]
     # PyTorch eager and torch.compile: the weight (and bias) gradient is a separate column reduction over the rows
     # (Inductor emits it as its own reduction kernel; ATen's norm backward runs a gamma/beta kernel after the dx
     # kernel), which reads x and dy a second time
     dgamma = Elementwise(f"{kind}_norm_bwd_weight", n * c, dtype, inputs=2, outputs=0, flops_per_element=2)
-    return [dx, dgamma]
+    if s.get("backend") == "torch_compile":
+        # Inductor splits a long column reduction in two (torch/_inductor/ir.py Reduction.num_splits: a kernel of
+        # partial sums into a temporary buffer, then a reduction of the partials)
+        return [dx, dgamma, Elementwise("add", cores * c, "fp32", inputs=1, outputs=0)]
+    return [dx, dgamma]  # ATen: the input-gradient kernel, then GammaBetaBackwardCUDAKernel
 
 
 def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[float, str] | str | None:
@@ -97,7 +106,7 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
     if source == "VP":
         ops = vidur_ops(row)
     elif source == "CU" and "N_rows" in row.shape:
-        ops = cudnn_norm_ops(row)
+        ops = cudnn_norm_ops(row, _spec(hw).compute.cores)
     else:
         return None
     if isinstance(ops, str):
@@ -150,11 +159,14 @@ def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[fl
     return f"TA memory kernel not mapped: {row.op[:40]}"
 
 
-def _launch(hw: HardwareSpec | str) -> float:
+def _spec(hw: HardwareSpec | str) -> HardwareSpec:
     from ..hardware import load_hardware
 
-    spec = load_hardware(hw) if isinstance(hw, str) else hw
-    return spec.runtime.launch_latency
+    return load_hardware(hw) if isinstance(hw, str) else hw
+
+
+def _launch(hw: HardwareSpec | str) -> float:
+    return _spec(hw).runtime.launch_latency
 
 
 def _first_access(hw: HardwareSpec | str) -> float:
