@@ -136,7 +136,11 @@ def llm_train(
     global_batch: Annotated[int, typer.Option(help="Sequences per optimizer step.")] = 1024,
     micro_batch: Annotated[int, typer.Option(help="Sequences per micro-batch (per pipeline step).")] = 1,
     dtype: Annotated[str, typer.Option(help="Matmul dtype: bf16, or fp8_e4m3 for FP8 linears.")] = "bf16",
-    recompute: Annotated[str, typer.Option(help="none | selective | full")] = "selective",
+    recompute: Annotated[str, typer.Option(help="none | selective | full | op_sac (torchtitan per-op)")] = "selective",
+    etp: Annotated[int | None, typer.Option(help="Expert tensor-parallel size (default tp / ep).")] = None,
+    tp_overlap: Annotated[bool, typer.Option("--tp-overlap/--no-tp-overlap",
+                                             help="TP communication overlapped with GEMMs.")] = False,
+    elementwise: Annotated[str, typer.Option(help="fused (TE, torch.compile) | eager (PyTorch eager)")] = "fused",
     check_memory: Annotated[bool, typer.Option(
         "--check-memory/--no-check-memory", help="Refuse a configuration whose memory per device does not fit.")] = True,
     attention: Annotated[str | None, typer.Option(
@@ -150,7 +154,8 @@ def llm_train(
     spec = spec_from(hw, sets)
     r = train(model, spec, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
               global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
-              check_memory=check_memory, attention=attention)
+              check_memory=check_memory, attention=attention, etp=etp, tp_overlap=tp_overlap,
+              elementwise=elementwise)
     if as_json:
         print(json.dumps(named(r.to_dict(), spec), indent=2))
         return
@@ -164,10 +169,13 @@ def llm_train(
     rows = [("step time", in_unit(r.step_s)),
             *((f"  {part.replace('_', ' ')}", f"{in_unit(seconds)} ({seconds / r.step_s:.0%})")
               for part, seconds in r.breakdown.items()),
+            *((f"    {part.replace('_', ' ')}", f"{fq(seconds, 'time')} ({seconds / r.step_s:.0%})")
+              for part, seconds in r.detail.items() if seconds > 0),
             ("tokens/s/device", f"{r.tokens_per_s_per_device:,.0f}"),
             ("model TFLOP/s/device", f"{r.model_tflops_per_device:,.0f}"),
             ("MFU", f"{r.mfu:.1%}")]
-    console.print(_metric_table([*rows, *_memory_rows(r.memory.to_dict())], ("metric", "value")))
+    memory = {k: v for k, v in r.memory.to_dict().items() if k != "stage" and v}
+    console.print(_metric_table([*rows, *_memory_rows(memory)], ("metric", "value")))
 
 
 def _memory_rows(parts: dict[str, float], extra: str | None = None) -> list[tuple[str, ...]]:

@@ -23,10 +23,11 @@ from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import dtype_bytes
+from ..workload.llm_graph import Parallelism
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DoesNotFit, infer, max_batch
-from .train import GRAD_BYTES, OPTIMIZER_BYTES, train
-from .train import PARAM_BYTES as WEIGHT_BYTES
+from .train import train
+from .train_memory import MemoryOptions, stage_memory
 
 GOALS = ("train", "serve")
 # Training search space (each list is searched whole unless the caller pins the field).
@@ -202,23 +203,17 @@ def _train_layouts(config: ModelConfig, hw: HardwareSpec, level: str, choices: d
 
 
 def state_lower_bound(config: ModelConfig, split: dict[str, int], zero: int) -> float:
-    """Bytes per device of weights, gradients and Adam state alone under the layout: a lower bound of the
-    memory any recompute policy or micro-batch needs. Dense parameters shard over TP x PP, expert parameters
-    over EP as well; ZeRO shards the optimizer over DP (stage >= 1), gradients (>= 2) and weights (3)."""
-    tp, pp, dp, ep = split["tp"], split["pp"], split["dp"], split["ep"]
-    total = config.params()
-    experts = 0.0
-    if config.moe is not None:
-        per_expert = config.mlp_params(config.moe.intermediate)
-        experts = per_expert * config.moe.experts * sum(1 for i in range(config.layers) if config.is_moe_layer(i))
-    dense = (total - experts) / (tp * pp)
-    routed = experts / (tp * pp * ep) if experts else 0.0
-    params = dense + routed
-    weights = WEIGHT_BYTES * params / (dp if zero >= 3 else 1)
-    grads = GRAD_BYTES * params / (dp if zero >= 2 else 1)
-    optimizer = OPTIMIZER_BYTES * params / (dp if zero >= 1 else 1)
-    # the embedding and LM head sit on the first and last stages: a stage holds at least an even share
-    return weights + grads + optimizer
+    """Bytes per device of weights, gradients and optimizer state alone under the layout (the largest over the
+    first and last pipeline stages), from the training memory model's own sharding rules (llm/train_memory.py):
+    a lower bound of the memory any recompute policy or micro-batch needs, so pruning on it is exact."""
+    par = Parallelism(tp=split["tp"], pp=split["pp"], dp=split["dp"], cp=split.get("cp", 1), ep=split["ep"])
+    opts = MemoryOptions(zero=zero)
+    stages = {0, par.pp - 1}
+    return max(_persistent(stage_memory(config, 0.0, par, stage, opts)) for stage in stages)
+
+
+def _persistent(memory: Any) -> float:
+    return memory.weights + memory.gradients + memory.optimizer
 
 
 def _train_metrics(r: Any) -> dict[str, float]:

@@ -24,7 +24,7 @@ Model (the README's "how the models work" repeats it):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import canonical_dtype
@@ -33,25 +33,28 @@ from ..perf.estimate import estimate_graphs
 from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
-from ..workload.ops import Collective, Elementwise, Graph, Node
+from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
 from .infer import DoesNotFit
-from .memory import MemoryParts
+from .train_memory import (
+    GRAD_BYTES,
+    PARAM_BYTES,
+    RUNTIME_RESERVE_BYTES,
+    MemoryOptions,
+    TrainMemory,
+    library_workspace,
+    replica_groups,
+    stage_params,
+    train_memory,
+)
 
-GRAD_BYTES = 4  # fp32 main gradients (Megatron-LM default for bf16 training: grads accumulated in fp32)
-PARAM_BYTES = 2  # bf16 model weights (FP8 training keeps bf16 weights and casts per GEMM)
-OPTIMIZER_BYTES = 12  # fp32 master weights + Adam m + v
-RECOMPUTE_MODES = ("none", "selective", "full")
+__all__ = ["RECOMPUTE_MODES", "TrainMemory", "TrainResult", "train", "with_fp8_casts"]
 
-
-@dataclass(frozen=True, slots=True)
-class TrainMemory(MemoryParts):
-    weights: float
-    gradients: float
-    optimizer: float
-    activations: float
-    capacity: float
-
-    PARTS: ClassVar[tuple[str, ...]] = ("weights", "gradients", "optimizer", "activations")
+RECOMPUTE_MODES = ("none", "selective", "full", "op_sac")
+CROSS_ENTROPY = ("fp32", "fused")
+# Op classes of the step breakdown, by node name (workload.llm_graph labels; backward suffixes _dgrad/_wgrad/_bwd)
+COMM_CLASSES = (("tp", ("allreduce",)), ("cp", ("cp_kv",)), ("ep", ("moe_dispatch", "moe_combine")),
+                ("pp", ("pp_send",)))
+GEMM_NAMES = ("proj", "gate_up", "_up", "_down", "router", "lm_head")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +80,14 @@ class TrainResult:
     tokens_per_s_per_device: float
     model_tflops_per_device: float
     mfu: float
-    breakdown: dict[str, float]  # compute, bubble, exposed_comm, optimizer (seconds; they add up to step_s)
+    breakdown: dict[str, float]  # compute, recompute, bubble, exposed_comm, optimizer (seconds; add up to step_s)
     memory: TrainMemory
     forward: Estimate = field(repr=False)
-    backward: Estimate = field(repr=False)
+    backward: Estimate = field(repr=False)  # the backward pass, recomputation included
+    # compute by op class (gemm, attention, norm, elementwise, cross_entropy, fp8_cast: they add up to
+    # breakdown["compute"]) and exposed communication by kind (exposed_tp, _cp, _ep, _pp, _dp: they add up to
+    # breakdown["exposed_comm"]), seconds per step
+    detail: dict[str, float] = field(default_factory=dict)
 
     @property
     def memory_per_device_bytes(self) -> float:
@@ -91,7 +98,7 @@ class TrainResult:
                 "global_batch", "micro_batch", "micro_batches", "recompute", "dtype", "step_s",
                 "tokens_per_s_per_device", "model_tflops_per_device", "mfu")
         out: dict[str, Any] = {k: getattr(self, k) for k in keys}
-        out.update(breakdown=self.breakdown, memory=self.memory.to_dict(),
+        out.update(breakdown=self.breakdown, breakdown_detail=self.detail, memory=self.memory.to_dict(),
                    memory_per_device_bytes=self.memory_per_device_bytes,
                    forward=self.forward.to_dict(parts=parts), backward=self.backward.to_dict(parts=parts))
         return out
@@ -122,47 +129,129 @@ def train(
     overlap: bool = True,
     check_memory: bool = True,
     attention: str | None = None,
+    etp: int | None = None,
+    tp_overlap: bool = False,
+    cross_entropy: str = "fp32",
+    hidden_dropout: bool = False,
+    attention_dropout: bool = False,
+    fp8_weight_cache: bool | None = None,
+    memory_stage: int | None = None,
+    reserve: float | None = None,
+    fp8_recipe: str | None = None,
+    elementwise: str = "fused",
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
-    Raises DoesNotFit (with the numbers) when the memory per device exceeds the chip's; `check_memory=False`
-    returns the estimate anyway, with `memory.total` above `memory.capacity`. `attention`: the framework's attention
-    kernel (`Attention.variant`): "math" for unfused attention (Megatron-LM before FlashAttention: the score matrix
-    written, softmax, read back), "fa2"/"fa3"; None: the best for the chip."""
+    Raises DoesNotFit (with the numbers, naming the largest term) when the memory per device exceeds the chip's;
+    `check_memory=False` returns the estimate anyway, with `memory.total` above `memory.capacity`.
+    `attention`: the framework's attention kernel (`Attention.variant`): "math" for unfused attention (Megatron-LM
+    before FlashAttention: the score matrix written, softmax, read back), "fa2"/"fa3"; None: the best for the chip.
+    `recompute`: none | selective (Megatron-LM core attention) | full | op_sac (torchtitan's per-op selective AC).
+    `etp`: expert tensor-parallel size (default: tp / ep, at least 1). `tp_overlap`: TP communication overlapped
+    with the GEMMs (Transformer Engine userbuffers, async TP); off by default, as in Megatron-LM.
+    `cross_entropy`: "fp32" (logits cast to fp32 and softmaxed in several passes, Megatron-LM's
+    vocab-parallel cross entropy) or "fused" (one kernel). `hidden_dropout` / `attention_dropout`: keep dropout
+    masks (Megatron-LM defaults to 0.1 for both). `fp8_weight_cache`: FP8 weight copies kept between
+    micro-batches (Transformer Engine; None: when dtype is FP8 and zero < 3). `memory_stage`: the pipeline stage
+    whose memory is reported (None: the one with the highest peak; -1: the last, which Megatron-LM logs).
+    `reserve`: bytes the runtime holds outside PyTorch's allocator (default RUNTIME_RESERVE_BYTES).
+    `fp8_recipe` (with an FP8 dtype): the scaling recipe whose quantize kernels run around each GEMM
+    (tensorwise | rowwise | mxfp8 | blockwise | delayed); None: "tensorwise" for fp8 dtypes, "mxfp8" for mxfp8.
+    `elementwise`: "fused" (Transformer Engine, torch.compile: a norm, rotary or activation is one kernel) or
+    "eager" (PyTorch eager modules, e.g. Hugging Face transformers: RMSNorm, rotary and SwiGLU as their chains
+    of aten kernels)."""
     config = load_model(model)
     spec = load_hardware(hw)
     if attention not in (None, "fa2", "fa3", "math"):
         raise ValueError(f"attention: expected fa2, fa3, math or None (got {attention!r})")
+    if elementwise not in ELEMENTWISE_MODES:
+        raise ValueError(f"elementwise: expected one of {', '.join(ELEMENTWISE_MODES)} (got {elementwise!r})")
+    if cross_entropy not in CROSS_ENTROPY:
+        raise ValueError(f"cross_entropy: expected one of {', '.join(CROSS_ENTROPY)} (got {cross_entropy!r})")
     par = Parallelism(tp=tp, pp=pp, ep=ep, dp=dp, cp=cp, sp=tp > 1 if sp is None else sp, attention=attention)
     par.check(config)
     micro_batches = _check_train_args(config, par, vpp, zero, seq_len, global_batch, micro_batch, recompute)
     prec = Precision(dtype=canonical_dtype(dtype))
+    low_precision = prec.matmul_input_dtype.startswith(("fp8", "mx"))
+    if fp8_recipe is None and low_precision:
+        fp8_recipe = "mxfp8" if prec.matmul_input_dtype.startswith("mx") else "tensorwise"
+    if fp8_recipe is not None and fp8_recipe not in FP8_RECIPES:
+        raise ValueError(f"fp8_recipe: expected one of {', '.join(FP8_RECIPES)} (got {fp8_recipe!r})")
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
-    stages = _stage_times(config, spec, par, prec, step, recompute, level, _distinct_stages(config, pp))
+    stages = _stage_times(config, spec, par, prec, step, recompute, level, _distinct_stages(config, pp),
+                          cross_entropy, fp8_recipe if low_precision else None, elementwise)
     fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
-    per_micro = fwd.seconds + bwd.seconds
-    compute = micro_batches * per_micro
+    classes = _classify(fwd, bwd)
+    comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
+    exposed = dict(comm)
+    if tp_overlap:
+        exposed["tp"] = max(0.0, comm["tp"] - classes.get("gemm", 0.0))
+    # ring attention (Megatron-LM CP) sends the next K/V block while the current one is attended
+    exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
+    per_micro = sum(classes.values()) + sum(exposed.values())
     bubble = (pp - 1) / vpp * per_micro
-    comm = _exposed_dp_comm(config, spec, par, prec, zero, micro_batches, fwd, bwd, overlap, level)
-    optimizer = _optimizer_time(config, spec, par, zero, level)
-    step_s = compute + bubble + comm + optimizer
+    dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp)
+    optimizer = _optimizer_time(config, spec, par, zero, level, etp)
+    recompute_s = micro_batches * classes.pop("recompute", 0.0)
+    compute = micro_batches * sum(classes.values())
+    exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
+    step_s = compute + recompute_s + bubble + exposed_comm + optimizer
+    detail = {k: micro_batches * v for k, v in classes.items()}
+    detail.update({f"exposed_{k}": micro_batches * v for k, v in exposed.items()})
+    detail["exposed_dp"] = dp_exposed
     devices = tp * pp * cp * dp
-    # model FLOPs of the step: 3 x forward (no recompute), all stages, all TP ranks, all replicas
-    model_flops = 3 * _forward_matrix_flops(config, par, prec, step) * pp * tp * micro_batches * dp
+    # model FLOPs of the step: 3 x forward (no recompute), all stages, all TP and CP ranks, all replicas
+    model_flops = 3 * _forward_matrix_flops(config, par, prec, step) * pp * tp * cp * micro_batches * dp
     peak = spec.matrix_peak(prec.matmul_input_dtype)
     tokens = global_batch * seq_len
-    memory = _memory(config, spec, par, zero, micro_batch, seq_len, recompute, vpp)
+    opts = MemoryOptions(zero=zero, micro_batch=micro_batch, seq_len=seq_len, recompute=recompute, vpp=vpp,
+                         micro_batches=micro_batches, etp=etp, attention=attention, hidden_dropout=hidden_dropout,
+                         attention_dropout=attention_dropout, fp8=prec.matmul_input_dtype.startswith(("fp8", "mx")),
+                         fp8_weight_cache=fp8_weight_cache, cross_entropy=cross_entropy,
+                         reserve=RUNTIME_RESERVE_BYTES if reserve is None else reserve,
+                         workspace=library_workspace("fp8_e4m3" in spec.matrix.peak))
+    memory = train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
     if check_memory and memory.total > memory.capacity:
-        raise DoesNotFit(_train_does_not_fit(config, spec, par, zero, memory))
+        raise DoesNotFit(_train_does_not_fit(config, spec, par, zero, memory, recompute))
     return TrainResult(
         model=config.name, hw=spec.id, level=level, devices=devices, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp,
         zero=zero, seq_len=seq_len, global_batch=global_batch, micro_batch=micro_batch,
         micro_batches=micro_batches, recompute=recompute, dtype=prec.weight_dtype, step_s=step_s,
         tokens_per_s_per_device=tokens / step_s / devices, model_tflops_per_device=model_flops / step_s / devices / 1e12,
         mfu=model_flops / step_s / devices / peak,
-        breakdown={"compute": compute, "bubble": bubble, "exposed_comm": comm, "optimizer": optimizer},
-        memory=memory, forward=fwd, backward=bwd,
+        breakdown={"compute": compute, "recompute": recompute_s, "bubble": bubble, "exposed_comm": exposed_comm,
+                   "optimizer": optimizer},
+        memory=memory, forward=fwd, backward=bwd, detail=detail,
     )
+
+
+def _classify(fwd: Estimate, bwd: Estimate) -> dict[str, float]:
+    """Seconds of one micro-batch's forward + backward by op class; communication as comm_<kind>."""
+    out: dict[str, float] = {}
+    for graph in (fwd, bwd):
+        for name, count, est in graph.parts:
+            key = _op_class(name)
+            out[key] = out.get(key, 0.0) + count * est.seconds
+    return out
+
+
+def _op_class(name: str) -> str:
+    if name.startswith("recompute:"):
+        return "recompute"
+    for kind, keys in COMM_CLASSES:
+        if any(k in name for k in keys):
+            return f"comm_{kind}"
+    if "cross_entropy" in name:
+        return "cross_entropy"
+    if name.startswith("fp8_"):
+        return "fp8_cast"
+    if name.startswith("attention"):
+        return "attention"
+    if "norm" in name:
+        return "norm"
+    if any(k in name for k in GEMM_NAMES):
+        return "gemm"
+    return "elementwise"
 
 
 def _check_train_args(config: ModelConfig, par: Parallelism, vpp: int, zero: int, seq_len: int, global_batch: int,
@@ -181,21 +270,134 @@ def _check_train_args(config: ModelConfig, par: Parallelism, vpp: int, zero: int
     return global_batch // (par.dp * micro_batch)
 
 
+def _loss_nodes(config: ModelConfig, step: Step, par: Parallelism, cross_entropy: str) -> list[Node]:
+    """The cross-entropy over the vocabulary on the last stage's logits (this TP rank's vocabulary slice).
+
+    fp32 (Megatron-LM's vocab-parallel cross entropy, PyTorch's F.cross_entropy on .float() logits): the bf16
+    logits cast to fp32, the max, the shifted exp and its sum, the normalisation, each a pass over fp32 logits
+    (4 arrays read, 3 written); fused: one pass reading the bf16 logits and writing the fp32 result."""
+    elements = max(int(step.tokens * config.vocab / par.tp), 1)
+    if cross_entropy == "fused":
+        op = Elementwise("cross_entropy", elements, "bf16", inputs=1, outputs=1, flops_per_element=6,
+                         out_dtype="fp32")
+    else:
+        op = Elementwise("cross_entropy", elements, "fp32", inputs=4, outputs=3, flops_per_element=6)
+    return [Node(op, 1, "cross_entropy")]
+
+
 def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
-                 recompute: str, level: str, stages: list[int]) -> list[tuple[Estimate, Estimate]]:
-    """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op."""
+                 recompute: str, level: str, stages: list[int], cross_entropy: str = "fp32",
+                 fp8_recipe: str | None = None, elementwise: str = "fused") -> list[tuple[Estimate, Estimate]]:
+    """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op. The backward
+    includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
     for stage in stages:
         forward = forward_graph(config, step, par, prec, stage)
+        if elementwise == "eager":
+            forward = _eager(forward)
+        if stage == par.pp - 1:
+            forward = forward + Graph(tuple(_loss_nodes(config, step, par, cross_entropy)), name="loss")
         backward = backward_graph(forward)
         if recompute == "full":
-            backward = forward + backward
+            redo = tuple(n for n in forward.nodes if n.name not in ("embedding", "cross_entropy", "lm_head",
+                                                                      "final_norm", "pp_send"))
         elif recompute == "selective":
-            core = tuple(n for n in forward.nodes if n.name == "attention")
-            backward = Graph(core, name="recompute") + backward
+            redo = tuple(n for n in forward.nodes if n.name == "attention")
+        elif recompute == "op_sac":
+            redo = tuple(Node(n.op, n.count * _sac_fraction(config, n.name), n.name) for n in forward.nodes
+                         if _sac_fraction(config, n.name) > 0)
+        else:
+            redo = ()
+        if redo:
+            backward = Graph(tuple(Node(n.op, n.count, f"recompute:{n.name}") for n in redo),
+                             name="recompute") + backward
+        if fp8_recipe is not None:
+            forward, backward = with_fp8_casts(forward, backward, fp8_recipe)
         graphs += [forward, backward]
     times = estimate_graphs(graphs, hw, level)
     return list(zip(times[::2], times[1::2], strict=True))
+
+
+def _sac_fraction(config: ModelConfig, name: str) -> float:
+    """The share of a forward node torchtitan's per-op SAC runs again in the backward: every op it does not save
+    (norms, rope, activations) and every other matmul in execution order (wq, wk, wv, wo, w1, w3, w2: wk, wo and
+    w3 are recomputed; torchtitan/models/llama3/infra/parallelize.py, `_save_list`, "only save every other mm").
+    Our fused QKV and gate/up GEMMs re-run the recomputed projections' share."""
+    if name in ("attn_norm", "mlp_norm", "rope", "mlp_act", "experts_act", "o_proj"):
+        return 1.0
+    if name == "qkv_proj":
+        return config.kv_heads / (config.heads + 2 * config.kv_heads)
+    if name.endswith("_gate_up"):
+        return 0.5
+    return 0.0
+
+
+ELEMENTWISE_MODES = ("fused", "eager")
+
+
+def _eager(forward: Graph) -> Graph:
+    """PyTorch eager modules (Hugging Face transformers without torch.compile): each elementwise step its own
+    kernel. RMSNorm (modeling_llama.LlamaRMSNorm): cast to fp32, pow, mean, multiply by rsqrt, cast back,
+    multiply by the weight; LayerNorm stays one aten kernel. Rotary (apply_rotary_pos_emb): q*cos, the
+    rotate_half slice/negate/cat, *sin, add. SwiGLU: silu(gate), then * up. Fused (Transformer Engine,
+    torch.compile, the graph as built): one kernel each."""
+    nodes = []
+    for node in forward.nodes:
+        op = node.op
+        if isinstance(op, Norm) and op.norm == "rms":
+            n = op.rows * op.hidden
+            steps = [Elementwise("cast", n, "bf16", out_dtype="fp32"), Elementwise("mul", n, "fp32", inputs=1),
+                     Elementwise("mean", n, "fp32", inputs=1, outputs=0, flops_per_element=1),
+                     Elementwise("mul", n, "fp32"), Elementwise("cast", n, "fp32", out_dtype="bf16"),
+                     Elementwise("mul", n, "bf16", inputs=1)]
+        elif isinstance(op, Elementwise) and op.op == "rope":
+            n = op.elements
+            steps = [Elementwise("mul", n, op.dtype), Elementwise("copy", max(n // 2, 1), op.dtype),
+                     Elementwise("copy", n, op.dtype), Elementwise("mul", n, op.dtype),
+                     Elementwise("add", n, op.dtype)]
+        elif isinstance(op, Elementwise) and op.op == "swiglu":
+            steps = [Elementwise("silu", op.elements, op.dtype), Elementwise("mul", op.elements, op.dtype)]
+        else:
+            nodes.append(node)
+            continue
+        nodes += [Node(step, node.count, f"{node.name}_eager{i}") for i, step in enumerate(steps)]
+    return Graph(tuple(nodes), name=forward.name)
+
+
+FP8_RECIPES = ("tensorwise", "rowwise", "mxfp8", "blockwise", "delayed")
+
+
+def with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph, Graph]:
+    """The quantize kernels of an FP8 recipe around every FP8 GEMM (dynamic scaling: torchao float8,
+    Transformer Engine current scaling and MXFP8). Forward: the activation (m x k) and the weight (k x n).
+    Backward: the output gradient for dgrad and, transposed, for wgrad (2 x m x n), the transposed activation
+    (m x k) and weight (k x n). Tensorwise scaling needs the tensor's amax before it can scale, an extra read
+    pass (`amax`); rowwise / blockwise / MXFP8 scale per row or block inside the cast; delayed scaling uses
+    the previous step's amax (no extra pass)."""
+    scale_block = {"tensorwise": 0, "delayed": 0, "rowwise": 0, "mxfp8": 32, "blockwise": 128}[recipe]
+    fwd_nodes, bwd_nodes = [], []
+    for node in forward.nodes:
+        op = node.op
+        if not isinstance(op, Gemm | GroupedGemm) or not op.dtype.startswith(("fp8", "mx")):
+            continue
+        if isinstance(op, GroupedGemm):  # grouped: every group's rows; each group's own weight
+            m, n, k = sum(op.m_per_group or ()) or (op.tokens or 1), op.n, op.k
+            k_weights = op.groups * k
+        else:
+            m, n, k = op.m * op.batch, op.n, op.k
+            k_weights = k
+        for label, elements, nodes in (("a", m * k, fwd_nodes), ("w", k_weights * n, fwd_nodes),
+                                       ("dy", 2 * m * n, bwd_nodes), ("at", m * k, bwd_nodes),
+                                       ("wt", k_weights * n, bwd_nodes)):
+            block = scale_block or (k if label in ("a", "at") else n)
+            cast = Quantize(elements=max(int(elements), 1), fmt="fp8_e4m3", src_dtype="bf16", block=block)
+            nodes.append(Node(cast, node.count, f"fp8_cast_{label}:{node.name}"))
+            if recipe == "tensorwise":
+                amax = Elementwise("amax", max(int(elements), 1), "bf16", inputs=1, outputs=0,
+                                   flops_per_element=1)
+                nodes.append(Node(amax, node.count, f"fp8_amax_{label}:{node.name}"))
+    return (Graph(forward.nodes + tuple(fwd_nodes), name=forward.name),
+            Graph(backward.nodes + tuple(bwd_nodes), name=backward.name))
 
 
 def _distinct_stages(config: ModelConfig, pp: int) -> list[int]:
@@ -210,91 +412,99 @@ def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision
     """Matrix FLOPs of one micro-batch's forward on one device of an average stage (sum over stages / pp).
 
     Counted from the graph: causal attention at half, the LM head on every token (training)."""
-    total = 0.0
+    kinds: dict[tuple[int, bool, bool], list[int]] = {}
     for stage in range(par.pp):
-        total += forward_graph(config, step, par, prec, stage).cost().matrix_flops
+        kinds.setdefault((len(stage_layers(config, par.pp, stage)), stage == 0, stage == par.pp - 1), []).append(stage)
+    total = 0.0
+    for members in kinds.values():  # stages of one kind have identical graphs: build one
+        total += len(members) * forward_graph(config, step, par, prec, members[0]).cost().matrix_flops
     return total / par.pp
 
 
-def _local_params(config: ModelConfig, par: Parallelism) -> float:
-    """Parameters on the busiest device (largest stage, 1/tp of it)."""
-    worst = 0.0
-    for stage in range(par.pp):
-        params = sum(config.layer_params(i) for i in stage_layers(config, par.pp, stage))
-        if stage == 0:
-            params += config.vocab * config.hidden
-        if stage == par.pp - 1 and not config.tie_embeddings:
-            params += config.vocab * config.hidden
-        worst = max(worst, params)
-    return worst / par.tp
+def _local_params(config: ModelConfig, par: Parallelism, etp: int | None = None) -> tuple[float, float]:
+    """(dense, expert) parameters on the busiest device (largest stage)."""
+    return max((stage_params(config, par, s, etp) for s in range(par.pp)), key=sum)
 
 
-def _dp_collectives(params: float, par: Parallelism, zero: int) -> list[tuple[str, Collective]]:
-    stride = par.tp * par.pp * par.cp  # DP peers are this many devices apart
-    if par.dp <= 1:
-        return []
-    if zero == 0:
-        return [("grad_allreduce", Collective("all_reduce", params * GRAD_BYTES, par.dp, "fp32", stride))]
-    return [("grad_reduce_scatter", Collective("reduce_scatter", params * GRAD_BYTES, par.dp, "fp32", stride)),
-            ("param_allgather", Collective("all_gather", params * PARAM_BYTES, par.dp, "bf16", stride))]
+def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, etp: int | None
+                    ) -> list[tuple[str, Collective]]:
+    """Gradient reduction and parameter gathers of one step over the groups that hold replicas (dense parameters
+    over dp x cp, expert parameters over the expert-data-parallel group)."""
+    out = []
+    stride = par.tp * par.pp * par.cp  # DP peers are this many devices apart (DP outermost, as Llama 3's order)
+    for count, group in zip(params, replica_groups(par, etp), strict=True):
+        if group <= 1 or count <= 0:
+            continue
+        if zero == 0:
+            out.append(("grad_allreduce", Collective("all_reduce", count * GRAD_BYTES, group, "fp32", stride)))
+        else:
+            out += [("grad_reduce_scatter", Collective("reduce_scatter", count * GRAD_BYTES, group, "fp32", stride)),
+                    ("param_allgather", Collective("all_gather", count * PARAM_BYTES, group, "bf16", stride))]
+    return out
 
 
-def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, zero: int,
-                     micro_batches: int, fwd: Estimate, bwd: Estimate, overlap: bool, level: str) -> float:
-    params = _local_params(config, par)
-    exposed = 0.0
-    for name, op in _dp_collectives(params, par, zero):
-        seconds = estimate(op, hw, level).seconds
-        hide = (bwd.seconds if name.startswith("grad") else fwd.seconds) if overlap else 0.0
-        exposed += max(0.0, seconds - hide)
-    if zero == 3 and par.dp > 1:
-        # parameters gathered before every forward and backward, prefetched behind the previous layer's compute
-        gather = estimate(Collective("all_gather", params * PARAM_BYTES, par.dp, "bf16", par.tp * par.pp * par.cp),
-                          hw, level).seconds
-        per_micro = 2 * gather - (fwd.seconds + bwd.seconds if overlap else 0.0)
-        exposed += micro_batches * max(0.0, per_micro)
-    return exposed
+def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, micro_batches: int,
+                     fwd: Estimate, bwd: Estimate, overlap: bool, level: str, etp: int | None = None) -> float:
+    """Data-parallel communication not hidden behind compute.
+
+    ZeRO 0-2 / Megatron-LM's distributed optimizer: the gradient reduce hides behind the last micro-batch's
+    backward, the parameter all-gather behind the first forward (--overlap-grad-reduce / --overlap-param-gather).
+    ZeRO-3 / FSDP: every micro-batch gathers each layer's parameters before its forward and again before its
+    backward and reduce-scatters its gradients after; the next layer's gather is prefetched behind the current
+    layer's compute, so a pass exposes max(0, its communication - its compute) plus the first layer's gather."""
+    params = _local_params(config, par, etp)
+    ops = _dp_collectives(params, par, zero, etp)
+    if zero < 3:
+        exposed = 0.0
+        for name, op in ops:
+            seconds = estimate(op, hw, level).seconds
+            hide = (bwd.seconds if name.startswith("grad") else fwd.seconds) if overlap else 0.0
+            exposed += max(0.0, seconds - hide)
+        return exposed
+    gather = sum(estimate(op, hw, level).seconds for name, op in ops if name == "param_allgather")
+    scatter = sum(estimate(op, hw, level).seconds for name, op in ops if name == "grad_reduce_scatter")
+    layers = max(len(stage_layers(config, par.pp, 0)), 1)
+    if not overlap:
+        return micro_batches * (2 * gather + scatter)
+    fwd_exposed = max(0.0, gather - fwd.seconds) + gather / layers
+    bwd_exposed = max(0.0, gather + scatter - bwd.seconds) + scatter / layers
+    return micro_batches * (fwd_exposed + bwd_exposed)
 
 
-def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str) -> float:
-    shard = _local_params(config, par) / (par.dp if zero >= 1 else 1)
-    adam = Elementwise("adam", max(int(shard), 1), "fp32")
-    return estimate(Graph((Node(adam),), name="optimizer"), hw, level).seconds
+def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,
+                    etp: int | None = None) -> float:
+    """Adam over the local shard (fp32 master, moments and gradient: Elementwise "adam"), preceded by the global
+    gradient-norm for clipping (one fp32 read of the local gradients) and followed by the bf16 copy of the
+    updated master weights."""
+    dense, expert = _local_params(config, par, etp)
+    groups = replica_groups(par, etp)
+    shard = dense / (groups[0] if zero >= 1 else 1) + expert / (groups[1] if zero >= 1 else 1)
+    n = max(int(shard), 1)
+    nodes = (Node(Elementwise("adam", n, "fp32"), 1, "adam"),
+             Node(Elementwise("grad_norm", n, "fp32", inputs=1, outputs=0, flops_per_element=2), 1, "grad_norm"),
+             Node(Elementwise("cast", n, "fp32", out_dtype="bf16"), 1, "param_copy"))
+    return estimate(Graph(nodes, name="optimizer"), hw, level).seconds
 
 
-def _activation_bytes(config: ModelConfig, par: Parallelism, micro_batch: int, seq_len: int, recompute: str,
-                      vpp: int) -> float:
-    s, b, h, a, t = seq_len / par.cp, micro_batch, config.hidden, config.heads, par.tp
-    layers = max(len(stage_layers(config, par.pp, st)) for st in range(par.pp))
-    if recompute == "full":
-        per_layer = 2 * s * b * h / (t if par.sp else 1)
-    else:
-        per_layer = 34 * s * b * h / t
-        if recompute == "none":
-            per_layer += 5 * a * s * s * b / t
-    # 1F1B: the first stage holds pp micro-batches in flight; interleaving adds (pp - 1) / (pp x vpp) more
-    in_flight = par.pp * (1 + (par.pp - 1) / (par.pp * vpp)) if vpp > 1 else par.pp
-    return per_layer * layers * min(in_flight, par.pp * 2)
-
-
-def _memory(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, micro_batch: int, seq_len: int,
-            recompute: str, vpp: int) -> TrainMemory:
-    params = _local_params(config, par)
-    return TrainMemory(
-        weights=params * PARAM_BYTES / (par.dp if zero >= 3 else 1),
-        gradients=params * GRAD_BYTES / (par.dp if zero >= 2 else 1),
-        optimizer=params * OPTIMIZER_BYTES / (par.dp if zero >= 1 else 1),
-        activations=_activation_bytes(config, par, micro_batch, seq_len, recompute, vpp),
-        capacity=hw.main_memory.capacity,
-    )
-
-
-def _train_does_not_fit(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, mem: TrainMemory) -> str:
+def _train_does_not_fit(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, mem: TrainMemory,
+                        recompute: str) -> str:
     gb = 1e9
+    largest = mem.largest()
+    advice = {
+        "activations": f"recompute='full' (now {recompute!r}), a smaller micro_batch, more tp (with sequence "
+                       "parallelism) or cp",
+        "transient": f"the largest transient is {mem.transient_kind or 'none'}: a fused cross entropy, more tp "
+                     "or a smaller micro_batch",
+        "optimizer": "zero=1..3 over more dp (the distributed optimizer shards it)",
+        "weights": "more tp or pp (or ep for experts), or zero=3",
+        "gradients": "zero=2..3 or more tp/pp",
+        "fp8_weights": "fp8_weight_cache=False",
+        "reserve": "a smaller reserve",
+        "workspace": "smaller library workspaces",
+    }[largest]
+    parts = " + ".join(f"{getattr(mem, p) / gb:.1f} GB {p}" for p in TrainMemory.PARTS if getattr(mem, p) > 0)
     return (
-        f"training {config.name} does not fit on {hw.id} with tp={par.tp} pp={par.pp} dp={par.dp} zero={zero}: "
-        f"per device {mem.weights / gb:.1f} GB weights + {mem.gradients / gb:.1f} GB gradients + "
-        f"{mem.optimizer / gb:.1f} GB optimizer + {mem.activations / gb:.1f} GB activations = {mem.total / gb:.1f} GB "
-        f"> {mem.capacity / gb:.1f} GB. Raise tp or pp, use zero=1..3 with more dp, recompute='full', "
-        f"or a smaller micro_batch."
+        f"training {config.name} does not fit on {hw.id} with tp={par.tp} pp={par.pp} cp={par.cp} ep={par.ep} "
+        f"dp={par.dp} zero={zero}: per device (pipeline stage {mem.stage}) {parts} = {mem.total / gb:.1f} GB "
+        f"> {mem.capacity / gb:.1f} GB. The largest term is {largest}: try {advice}."
     )

@@ -383,8 +383,21 @@ def _llm_training(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predi
     return Prediction(r.model_tflops_per_device * 4 / 3, "")  # SC21 counts the recompute pass
 
 
+def _training_rows(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
+    from .training_rows import predict_training
+
+    return predict_training(row, hw, level, fallback=_llm_training)
+
+
+def _memory_footprint(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
+    from .training_rows import predict_memory
+
+    return predict_memory(row, hw, level)
+
+
 MAPPERS = {"gemm": _gemm, "attention": _attention, "memory": _memory, "elementwise": _elementwise,
-           "collective": _collective, "llm_inference": _llm_inference, "llm_training": _llm_training}
+           "collective": _collective, "llm_inference": _llm_inference, "llm_training": _training_rows,
+           "memory_footprint": _memory_footprint}
 
 
 def hw_spec(row: MeasuredRow) -> Any:

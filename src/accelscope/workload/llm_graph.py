@@ -208,6 +208,12 @@ def moe_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision)
     rows = _spread(routed, active, local_experts)
     router = Gemm(m=step.tokens, n=moe.experts, k=model.hidden, dtype=prec.act_dtype, out_dtype="fp32", shared_b=True)
     nodes = [Node(router, 1, "router")]
+    # token permute: each routed copy of a token gathered into its expert's contiguous rows (reads the tokens,
+    # writes top_k copies); unpermute: the expert outputs read back and summed with the routing weights
+    # (Megatron-LM moe_utils permute / unpermute, vLLM's moe permute kernels)
+    tokens_h = max(int(step.tokens), 1) * model.hidden
+    nodes.append(Node(Elementwise("copy", tokens_h, prec.act_dtype, inputs=1, outputs=moe.top_k), 1,
+                      "moe_permute"))
     nodes += _a2a(model, step, par, prec, "moe_dispatch")
     if model.mlp == "swiglu":
         nodes += [
@@ -220,6 +226,8 @@ def moe_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision)
                   Node(Elementwise("gelu", max(int(routed) * width, 1), prec.act_dtype), 1, "experts_act"),
                   Node(_grouped(local_experts, model.hidden, width, rows, prec), 1, "experts_down")]
     nodes += _a2a(model, step, par, prec, "moe_combine")
+    nodes.append(Node(Elementwise("unpermute", tokens_h, prec.act_dtype, inputs=moe.top_k, outputs=1,
+                                  flops_per_element=2 * moe.top_k), 1, "moe_unpermute"))
     if moe.shared_experts:
         nodes += mlp_nodes(model, step, par, prec, moe.shared_intermediate, "shared_expert")
     return nodes

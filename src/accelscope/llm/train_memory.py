@@ -1,0 +1,297 @@
+"""Training memory per device, term by term, from the model's structure and the framework's sharding.
+
+Persistent state (what `torch.cuda.memory_allocated()` shows after an optimizer step, "steady"):
+- weights: bf16 parameters of the device's share of its pipeline stage. Dense parameters (attention, dense MLP,
+  shared experts, router, norms) are split over TP; routed-expert parameters over EP x ETP (expert tensor
+  parallel); the word embedding (first stage) and the output layer (last stage; a tied embedding keeps its copy
+  there too, as Megatron-LM does when pp > 1) over TP. ZeRO-3 / FSDP keeps no bf16 copy between steps: its
+  weights are the fp32 master shard (4 B / parameter / shard group).
+- gradients: fp32 main gradients (Megatron-LM's contiguous grad buffer, 4 B; ZeRO-2/3 shard them).
+- optimizer: Adam moments (8 B) plus the fp32 master copy (4 B) where the weights are bf16, sharded by ZeRO >= 1
+  (Megatron-LM's distributed optimizer) over the data-parallel group that holds replicas: dp x cp ranks for
+  dense parameters, dp x cp x tp / (ep x etp) ranks for expert parameters.
+- fp8_weights: Transformer Engine keeps an FP8 copy of every linear weight and its transpose (2 x 1 B) between
+  micro-batches when the GEMMs run in FP8 (torchao casts per GEMM instead: `fp8_weight_cache=False`).
+
+Peak = steady + activations of the micro-batches in flight + the largest transient:
+- activations per layer and micro-batch, counted tensor by tensor (bf16 unless noted) from what autograd saves:
+  attention: norm input, QKV-GEMM input, Q, K, V (GQA: K/V at kv_heads), the attention output (also the
+  O-projection input) and its fp32 log-sum-exp (FlashAttention stores no score matrix; unfused "math"
+  attention stores the softmax and, with attention dropout, its mask and output: Korthikanti et al. 2022);
+  MLP: norm input, FC1 input, FC1 output (2 x ffn for SwiGLU), activation output; MoE: router logits (fp32),
+  the permuted tokens (top-k copies), FC1/activation outputs at top-k x tokens, the expert outputs before the
+  weighted combine; dropout masks (1 B) where hidden dropout is on. Sequence parallelism divides the
+  hidden-sized tensors by tp; context parallelism divides every token count by cp.
+- recompute "full": only each layer's input (plus one layer's full set while it is recomputed); "selective":
+  Megatron-LM's core-attention recompute (drops only the unfused score matrix); "op_sac": torchtitan's per-op
+  selective AC (saves the outputs of every other matmul and of attention, recomputes the rest from the layer
+  input: torchtitan/models/llama3/infra/parallelize.py `_save_list`, "only save every other mm").
+- micro-batches in flight at pipeline stage r of p (Megatron-LM schedules.py warm-up counts): 1F1B holds
+  p - r; interleaved with v virtual stages holds (2(p - r - 1) + (v - 1)p + 1) chunks of 1/v of the stage.
+- transients: the output logits of the last stage (bf16 logits, their fp32 copy and the fp32 softmax kept for
+  the backward: 10 B per logit, 6 B with a fused cross-entropy), FSDP's all-gathered bf16 layers (the current
+  and the prefetched one) and one layer's unsharded fp32 gradients before its reduce-scatter.
+
+`reserve`: what the runtime holds besides PyTorch's allocations (CUDA context and library workspaces) and the
+caching allocator's reserved-but-unallocated pool; 0 unless asked for (Megatron-LM's and most logged figures
+are allocator bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..hardware.dtypes import dtype_bytes
+from ..workload.llm_graph import Parallelism, stage_layers
+from ..workload.model_config import ModelConfig
+from .memory import MemoryParts
+
+GRAD_BYTES = 4  # fp32 main gradients (Megatron-LM default for bf16 training: grads accumulated in fp32)
+PARAM_BYTES = 2  # bf16 model weights (FP8 training keeps bf16 weights and casts per GEMM)
+MASTER_BYTES = 4  # fp32 master weights
+MOMENT_BYTES = 8  # Adam m + v in fp32
+OPTIMIZER_BYTES = MASTER_BYTES + MOMENT_BYTES
+FP8_WEIGHT_BYTES = 2  # Transformer Engine: FP8 weight + its FP8 transpose, kept across micro-batches
+# Per logit at the loss: the bf16 logits and their fp32 copy, which Megatron-LM's vocab-parallel cross entropy
+# shifts, exponentiates and normalises in place and saves as the softmax for the backward (cross_entropy.py:
+# `vocab_parallel_logits -= logits_max`, `torch.exp(..., out=...)`, `ctx.save_for_backward(exp_logits, ...)`);
+# the backward writes the gradient into the same fp32 buffer. The fused variant keeps the same two buffers.
+LOGIT_BYTES = {"fp32": 2 + 4, "fused": 2 + 4}
+# cuBLAS workspaces held in PyTorch's allocator: PyTorch's handle takes 32 MiB on Hopper by default
+# (CublasHandlePool.cpp getDefaultWorkspaceSize: 4096 KiB x 8 on sm90) and the same under the
+# CUBLAS_WORKSPACE_CONFIG=:4096:8 that deterministic runs set; Transformer Engine's GEMM workspace follows
+# cuBLAS's recommendation (cublasSetWorkspace docs: 4 MiB before Hopper, 32 MiB on Hopper and later).
+TORCH_CUBLAS_WORKSPACE = 32 * 2**20
+CUBLAS_WORKSPACE = {"pre-hopper": 4 * 2**20, "hopper+": 32 * 2**20}
+# The CUDA context, cuBLAS/cuDNN workspaces and NCCL's channel buffers of a training process on a Hopper-class
+# GPU (PyTorch's notes on CUDA memory: the context is "usually 300-500 MB" plus lazily loaded kernels). Not in
+# PyTorch's allocator statistics; counted when asking whether a run fits.
+RUNTIME_RESERVE_BYTES = 1.0e9
+
+
+@dataclass(frozen=True, slots=True)
+class TrainMemory(MemoryParts):
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float
+    capacity: float
+    fp8_weights: float = 0.0
+    transient: float = 0.0  # logits, gathered FSDP layers, a recomputed layer: the largest at any moment
+    reserve: float = 0.0  # CUDA context / NCCL buffers / allocator pool (outside PyTorch's allocations)
+    workspace: float = 0.0  # library workspaces held in PyTorch's allocator (cuBLAS / Transformer Engine)
+    stage: int = 0  # the pipeline stage these figures are for
+    transient_kind: str = ""
+
+    PARTS: ClassVar[tuple[str, ...]] = ("weights", "gradients", "optimizer", "fp8_weights", "workspace",
+                                        "activations", "transient", "reserve")
+
+    @property
+    def steady(self) -> float:
+        """Allocated bytes between steps: the persistent state (what Megatron-LM logs after a step)."""
+        return self.weights + self.gradients + self.optimizer + self.fp8_weights + self.workspace
+
+    @property
+    def peak_allocated(self) -> float:
+        """The allocator's peak: persistent state, activations in flight and the largest transient."""
+        return self.steady + self.activations + self.transient
+
+    @property
+    def peak(self) -> float:
+        return self.total
+
+    def to_dict(self) -> dict[str, float]:
+        out = MemoryParts.to_dict(self)
+        out.update(steady=self.steady, peak_allocated=self.peak_allocated, stage=self.stage)
+        return out
+
+    def largest(self) -> str:
+        return max(self.PARTS, key=lambda part: getattr(self, part))
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryOptions:
+    zero: int = 1
+    micro_batch: int = 1
+    seq_len: int = 4096
+    recompute: str = "selective"
+    vpp: int = 1
+    micro_batches: int = 1
+    etp: int | None = None
+    attention: str | None = None  # "math": unfused attention stores its score matrix
+    attention_dropout: bool = False
+    hidden_dropout: bool = False
+    fp8: bool = False
+    fp8_weight_cache: bool | None = None  # None: Transformer Engine's behaviour when fp8 (a cached FP8 copy)
+    cross_entropy: str = "fp32"  # "fp32" | "fused"
+    act_bytes: float = 2.0
+    reserve: float = 0.0
+    workspace: float = 0.0
+
+
+def library_workspace(hopper_or_later: bool) -> float:
+    return TORCH_CUBLAS_WORKSPACE + CUBLAS_WORKSPACE["hopper+" if hopper_or_later else "pre-hopper"]
+
+
+def expert_tp(par: Parallelism, etp: int | None) -> int:
+    return etp if etp is not None else max(par.tp // par.ep, 1)
+
+
+def stage_params(config: ModelConfig, par: Parallelism, stage: int, etp: int | None = None
+                 ) -> tuple[float, float]:
+    """(dense, expert) parameters held by one device of pipeline stage `stage`."""
+    dense = expert = 0.0
+    for index in stage_layers(config, par.pp, stage):
+        params = config.layer_params(index)
+        if config.is_moe_layer(index):
+            assert config.moe is not None
+            routed = config.moe.experts * config.mlp_params(config.moe.intermediate)
+            expert += routed
+            params -= routed
+        dense += params
+    if stage == 0:
+        dense += (config.vocab + config.learned_positions) * config.hidden
+    if stage == par.pp - 1 and (not config.tie_embeddings or par.pp > 1):
+        dense += config.vocab * config.hidden
+    return dense / par.tp, expert / (par.ep * expert_tp(par, etp))
+
+
+def replica_groups(par: Parallelism, etp: int | None) -> tuple[int, int]:
+    """Ranks holding a replica of a dense / an expert parameter: ZeRO shards states over them."""
+    dense = par.dp * par.cp
+    expert = max(par.dp * par.cp * par.tp // (par.ep * expert_tp(par, etp)), 1)
+    return dense, expert
+
+
+def layer_activation_bytes(config: ModelConfig, index: int, par: Parallelism, tokens: float,
+                           opts: MemoryOptions) -> float:
+    """Bytes autograd keeps for one layer of one micro-batch of `tokens` tokens (this CP rank's)."""
+    a, t = opts.act_bytes, par.tp
+    h = config.hidden
+    hs = h / (t if par.sp else 1)  # hidden-sized tensors: split by tp under sequence parallelism
+    mask = (1.0 if opts.hidden_dropout else 0.0) * hs
+    heads = config.heads / t
+    kv_heads = max(config.kv_heads / t, 1.0)
+    if config.mla is not None:
+        m = config.mla
+        q_dim = heads * (m.qk_nope_head_dim + m.qk_rope_head_dim)
+        kv_dim = q_dim + heads * m.v_head_dim
+        o_dim = heads * m.v_head_dim
+        latents = (m.q_lora_rank or 0) + m.kv_lora_rank + m.qk_rope_head_dim
+        qkv = a * (q_dim + kv_dim + latents)
+    else:
+        o_dim = heads * config.head_dim
+        qkv = a * (heads + 2 * kv_heads) * config.head_dim
+    attention = 2 * a * hs + qkv + a * o_dim + 4 * heads + mask  # norm in, QKV in, Q/K/V, O, lse, mask
+    scores = 0.0
+    if opts.attention == "math":
+        seq = opts.seq_len / par.cp
+        per_score = a + ((1 + a) if opts.attention_dropout else 0)  # softmax (+ dropout mask and output)
+        scores = heads * seq * per_score  # per token: a row of seq scores per head
+    if config.is_moe_layer(index):
+        moe = config.moe
+        assert moe is not None
+        width = moe.intermediate / expert_tp(par, opts.etp)
+        up = 2 * width if config.mlp == "swiglu" else width
+        routed = moe.top_k * moe.imbalance  # token copies reaching this device's experts, per local token
+        mlp = 2 * a * hs + 4 * moe.experts + routed * (a * h + a * up + a * width + a * h)
+        if moe.shared_experts:
+            sw = moe.shared_intermediate / t
+            mlp += a * ((2 * sw if config.mlp == "swiglu" else sw) + sw)
+        mlp += mask
+    else:
+        width = config.intermediate / t
+        up = 2 * width if config.mlp == "swiglu" else width
+        mlp = 2 * a * hs + a * up + a * width + mask  # norm in, FC1 in, FC1 out, act out
+    full = attention + scores + mlp
+    if opts.recompute == "full":
+        return a * hs * tokens
+    if opts.recompute == "selective":
+        return (attention + mlp) * tokens
+    if opts.recompute == "op_sac":
+        return a * hs * tokens + _sac_saved(config, index, par, opts) * tokens
+    return full * tokens
+
+
+def _sac_saved(config: ModelConfig, index: int, par: Parallelism, opts: MemoryOptions) -> float:
+    """Bytes per token torchtitan's per-op SAC saves in a layer: attention's output and log-sum-exp, and the output
+    of every other matmul in execution order (wq, wk, wv, wo, w1, w3, w2: wq, wv, w1, w2 kept)."""
+    a, t = opts.act_bytes, par.tp
+    heads = config.heads / t
+    kv_heads = max(config.kv_heads / t, 1.0)
+    outs = [heads * config.head_dim, kv_heads * config.head_dim, kv_heads * config.head_dim, config.hidden]
+    if config.is_moe_layer(index):
+        moe = config.moe
+        assert moe is not None
+        width = moe.intermediate / expert_tp(par, opts.etp) * moe.top_k
+    else:
+        width = config.intermediate / t
+    outs += [width, width, config.hidden] if config.mlp == "swiglu" else [width, config.hidden]
+    kept = sum(out for i, out in enumerate(outs) if i % 2 == 0)
+    return a * (kept + heads * config.head_dim) + 4 * heads
+
+
+def in_flight(pp: int, stage: int, vpp: int, micro_batches: int) -> float:
+    """Micro-batches of this stage's layers whose activations are held at once (Megatron-LM's warm-up counts)."""
+    if pp == 1:
+        return 1.0
+    if vpp == 1:
+        return float(min(pp - stage, micro_batches))
+    chunks = 2 * (pp - stage - 1) + (vpp - 1) * pp + 1
+    return min(chunks, micro_batches * vpp) / vpp
+
+
+def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: int, opts: MemoryOptions
+                 ) -> TrainMemory:
+    dense, expert = stage_params(config, par, stage, opts.etp)
+    dense_group, expert_group = replica_groups(par, opts.etp)
+    zero = opts.zero
+    params = dense + expert
+    sharded = dense / dense_group + expert / expert_group  # one ZeRO shard of this device's parameters
+    if zero >= 3:
+        weights = sharded * MASTER_BYTES  # the fp32 shard is the only persistent copy (FSDP)
+        optimizer = sharded * MOMENT_BYTES
+    else:
+        weights = params * PARAM_BYTES
+        optimizer = (sharded if zero >= 1 else params) * OPTIMIZER_BYTES
+    gradients = (sharded if zero >= 2 else params) * GRAD_BYTES
+    cache = opts.fp8_weight_cache if opts.fp8_weight_cache is not None else (opts.fp8 and zero < 3)
+    fp8_weights = params * FP8_WEIGHT_BYTES if opts.fp8 and cache else 0.0
+    tokens = opts.micro_batch * opts.seq_len / par.cp
+    layers = stage_layers(config, par.pp, stage)
+    per_micro = sum(layer_activation_bytes(config, i, par, tokens, opts) for i in layers)
+    if stage == 0:
+        per_micro += opts.act_bytes * tokens * config.hidden / (par.tp if par.sp else 1)  # embedding output
+    activations = per_micro * in_flight(par.pp, stage, opts.vpp, opts.micro_batches)
+    transients = {"none": 0.0}
+    if stage == par.pp - 1:
+        transients["logits"] = tokens * config.vocab / par.tp * LOGIT_BYTES.get(opts.cross_entropy, 10)
+    if opts.recompute in ("full", "op_sac") and len(layers):
+        redo = MemoryOptions(**{**_fields(opts), "recompute": "none"})
+        transients["recomputed_layer"] = layer_activation_bytes(config, layers[0], par, tokens, redo)
+    if zero >= 3 and len(layers):
+        layer = (dense + expert) / max(len(layers), 1)
+        transients["gathered_layers"] = layer * (2 * PARAM_BYTES + GRAD_BYTES)
+    kind = max(transients, key=transients.__getitem__)
+    return TrainMemory(weights=weights, gradients=gradients, optimizer=optimizer, activations=activations,
+                       capacity=capacity, fp8_weights=fp8_weights, transient=transients[kind], reserve=opts.reserve,
+                       workspace=opts.workspace,
+                       stage=stage, transient_kind=kind)
+
+
+def _fields(opts: MemoryOptions) -> dict:
+    return {name: getattr(opts, name) for name in MemoryOptions.__dataclass_fields__}
+
+
+def train_memory(config: ModelConfig, capacity: float, par: Parallelism, opts: MemoryOptions,
+                 stage: int | None = None) -> TrainMemory:
+    """Memory of one device of pipeline stage `stage` (None: the stage with the highest peak; -1: the last)."""
+    if stage is not None:
+        return stage_memory(config, capacity, par, stage % par.pp, opts)
+    candidates = sorted({0, par.pp - 1, min(1, par.pp - 1)})
+    return max((stage_memory(config, capacity, par, s, opts) for s in candidates), key=lambda m: m.total)
+
+
+def act_bytes(dtype: str) -> float:
+    return float(dtype_bytes(dtype))

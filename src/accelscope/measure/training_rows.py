@@ -1,0 +1,395 @@
+"""Training-step and training-memory rows of the published sources, mapped onto `acs.llm.train`.
+
+Each source is read in its own conventions (shared/data/more/README.md), once, here:
+- LF (llm-foundry MPT tables): PyTorch FSDP FULL_SHARD (zero=3) or SHARD_GRAD_OP (zero=2), pure data parallel,
+  activation checkpointing = full recompute, MPT (GELU MLP x expansion ratio, learned positions, LayerNorm,
+  vocab 50368). Its MFU counts 3·(2·N·s + 4·L·d·s²) FLOPs per sequence (N: the row's num_params) over the dense
+  peak Composer assumes (H100 989 / 1979 TFLOP/s bf16 / fp8, A100 312): we predict its throughput and apply
+  the same formula.
+- MT (Megatron-LM functional tests): the model built from its model_args (Megatron-LM defaults where an argument
+  is absent: tied embeddings, learned absolute positions, GELU 4h MLP, LayerNorm, dropout 0.1, padded vocab);
+  memory is the LAST rank's PyTorch allocator bytes (no CUDA context): `memory_stage=-1`, `reserve=0`.
+- TA (torchao docs: torchtitan): FSDP2 (zero=3), per-op SAC, torch.compile, float8 recipes cast per GEMM
+  (no cached FP8 weights). torchtitan logs the caching allocator's max *reserved* bytes in GiB.
+- MM (Megatron-LM MoE-layer baseline): one MoE layer (router, dispatch, grouped GEMMs, combine) on EP8, forward
+  and backward times and the peak allocated bytes of the layer's parameters, gradients and activations.
+- CU (cudnn-frontend Llama-3.2-1B): HF transformers on one GPU, eager (no fusion), SM clock locked.
+Every row we cannot express returns a Skip with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..hardware import HardwareSpec, load_hardware
+from ..llm import train
+from ..llm.train import with_fp8_casts
+from ..llm.train_memory import PARAM_BYTES
+from ..perf import estimate
+from ..workload.backward import backward_graph
+from ..workload.llm_graph import Parallelism, Precision, Step, moe_nodes
+from ..workload.model_config import MLA, ModelConfig, MoE
+from ..workload.ops import Graph
+
+GIB = 2**30
+# PyTorch's scaled_dot_product_attention flash backend is FlashAttention-2 (aten/src/ATen/native/transformers/
+# cuda/flash_attn): torchtitan and HF transformers train with it
+SDPA_FLASH = "fa2"
+# Composer's GPU_AVAILABLE_FLOPS (composer/callbacks/speed_monitor.py), the peak llm-foundry's MFU divides by
+COMPOSER_PEAK = {("h100", "bf16"): 989e12, ("h100", "fp8"): 1979e12, ("a100", "bf16"): 312e12}
+
+
+def predict_training(row: Any, hw: HardwareSpec | str, level: str, fallback: Any) -> Any:
+    """llm_training rows: dispatch on the row's source prefix; other rows go to `fallback` (the dev set's)."""
+    from .predict import Skip
+
+    prefix = row.id.split("-")[0]
+    mapper = {"LF": _lf, "MT": _mt, "TA": _ta, "MM": _mm, "CU": _cu}.get(prefix)
+    if mapper is None:
+        return fallback(row, hw, level)
+    try:
+        return mapper(row, hw, level)
+    except _Unmapped as exc:
+        return Skip(str(exc))
+
+
+def predict_memory(row: Any, hw: HardwareSpec | str, level: str) -> Any:
+    """memory_footprint rows (bytes, GB or GiB per GPU)."""
+    from .predict import Skip
+
+    prefix = row.id.split("-")[0]
+    mapper = {"MT": _mt, "TA": _ta, "MM": _mm}.get(prefix)
+    if mapper is None:
+        return Skip(f"memory_footprint rows of source {prefix!r} have no mapper")
+    try:
+        return mapper(row, hw, level)
+    except _Unmapped as exc:
+        return Skip(str(exc))
+
+
+class _Unmapped(Exception):
+    pass
+
+
+# row id -> (peak bytes incl. the runtime reserve, capacity) of the last estimate: a run a source reported must
+# fit (scripts/score_training.py lists the ones that would be refused with check_memory=True)
+FIT_CHECKS: dict[str, tuple[float, float]] = {}
+
+
+def _note_fit(row: Any, r: Any) -> None:
+    from ..llm.train_memory import RUNTIME_RESERVE_BYTES
+
+    FIT_CHECKS[row.id] = (r.memory.peak_allocated + RUNTIME_RESERVE_BYTES, r.memory.capacity)
+
+
+def _prediction(value: float, bound: str = "") -> Any:
+    from .predict import Prediction
+
+    return Prediction(value, bound)
+
+
+def _memory_value(row: Any, nbytes: float) -> Any:
+    unit = row.unit.strip()
+    scale = {"bytes": 1.0, "GiB": GIB, "GB": 1e9}.get(unit)
+    if scale is None:
+        raise _Unmapped(f"memory unit {unit!r} not understood")
+    return _prediction(nbytes / scale)
+
+
+# MPT's attn_impl "triton" (llm-foundry submit_benchmarks.py default): the Triton port of FlashAttention
+# (llmfoundry/models/layers/flash_attn_triton.py), a FlashAttention-2-style kernel without Hopper's
+# asynchronous MMA pipeline: priced as "fa2"
+MPT_ATTENTION = "fa2"
+
+
+# ----- LF: llm-foundry MPT ---------------------------------------------------------------------------------------
+def _lf(row: Any, hw: HardwareSpec | str, level: str) -> Any:
+    s = row.shape
+    d, seq = int(s["d_model"]), int(s["seq_len"])
+    config = ModelConfig(name=str(s.get("model", "mpt")), family="mpt", hidden=d, layers=int(s["n_layers"]),
+                         heads=int(s["n_heads"]), kv_heads=int(s["n_heads"]), head_dim=d // int(s["n_heads"]),
+                         intermediate=int(s.get("expansion_ratio", 4)) * d, vocab=int(s.get("vocab_size", 50368)),
+                         mlp="gelu", norm="layer", tie_embeddings=True, learned_positions=seq)
+    gpus = int(s["gpus"])
+    fp8 = "fp8" in str(s.get("precision", "")) or "fp8" in row.dtype.lower()
+    zero = 2 if s.get("sharding_strategy") == "SHARD_GRAD_OP" else 3
+    r = train(config, hw, dp=gpus, zero=zero, seq_len=seq, global_batch=int(s["global_batch_seqs"]),
+              micro_batch=int(s["micro_batch"]), dtype="fp8_e4m3" if fp8 else "bf16",
+              recompute="full" if s.get("activation_checkpointing") else "none", level=level, check_memory=False,
+              fp8_weight_cache=False, attention=MPT_ATTENTION)
+    _note_fit(row, r)
+    if row.metric == "throughput_per_gpu":
+        return _prediction(r.tokens_per_s_per_device)
+    if row.metric == "mfu":
+        chip = "h100" if "H100" in row.hardware else "a100"
+        peak = COMPOSER_PEAK.get((chip, "fp8" if fp8 else "bf16"))
+        if peak is None:
+            raise _Unmapped(f"no Composer peak for {chip} {'fp8' if fp8 else 'bf16'}")
+        flops_per_seq = 3 * (2 * float(s["num_params"]) * seq + 4 * config.layers * d * seq * seq)
+        return _prediction(100 * flops_per_seq * r.tokens_per_s_per_device / seq / peak)
+    raise _Unmapped(f"LF metric {row.metric!r} not mapped")
+
+
+# ----- MT: Megatron-LM functional tests ------------------------------------------------------------------------
+TOKENIZER_VOCAB = {"GPT2BPETokenizer": 50257, "Llama2Tokenizer": 32000, "GPTSentencePieceTokenizer": 256000}
+
+
+def _flag(args: dict, key: str) -> bool:
+    return bool(args.get(key)) and args.get(key) not in ("false", "False")
+
+
+def megatron_config(args: dict, tp: int, name: str) -> ModelConfig:
+    """The model Megatron-LM builds from these arguments (its defaults where one is absent)."""
+    h, heads = int(args["hidden-size"]), int(args["num-attention-heads"])
+    head_dim = int(args.get("kv-channels") or h // heads)
+    kv = int(args["num-query-groups"]) if _flag(args, "group-query-attention") else heads
+    swiglu = _flag(args, "swiglu")
+    ffn = args.get("ffn-hidden-size")
+    if ffn is None:
+        ffn = int(4 * h * 2 / 3 / 64) * 64 if swiglu else 4 * h
+    tokenizer = str(args.get("tokenizer-type") or "GPT2BPETokenizer")
+    vocab = int(args.get("vocab-size") or TOKENIZER_VOCAB.get(tokenizer, 50257))
+    multiple = int(args.get("make-vocab-size-divisible-by") or 128) * tp
+    vocab = -(-vocab // multiple) * multiple
+    learned = 0 if str(args.get("position-embedding-type", "learned_absolute")) in ("rope", "none", "mrope") else int(
+        args.get("max-position-embeddings") or args["seq-length"])
+    moe = None
+    if args.get("num-experts"):
+        shared = int(args.get("moe-shared-expert-intermediate-size") or 0)
+        first_dense, every = _moe_layout(args.get("moe-layer-freq", 1))
+        moe = MoE(experts=int(args["num-experts"]), top_k=int(args.get("moe-router-topk") or 2),
+                  intermediate=int(args.get("moe-ffn-hidden-size") or ffn), shared_experts=1 if shared else 0,
+                  shared_intermediate=shared, first_dense_layers=first_dense, every=every)
+    mla = None
+    if _flag(args, "multi-latent-attention"):
+        q_rank = args.get("q-lora-rank")
+        mla = MLA(q_lora_rank=int(q_rank) if q_rank else None, kv_lora_rank=int(args.get("kv-lora-rank") or 512),
+                  qk_nope_head_dim=int(args.get("qk-head-dim") or 128),
+                  qk_rope_head_dim=int(args.get("qk-pos-emb-head-dim") or 64),
+                  v_head_dim=int(args.get("v-head-dim") or 128))
+        head_dim = mla.qk_nope_head_dim + mla.qk_rope_head_dim
+    return ModelConfig(name=name, family="gpt", hidden=h, layers=int(args["num-layers"]), heads=heads, kv_heads=kv,
+                       head_dim=head_dim, intermediate=int(ffn), vocab=vocab, mlp="swiglu" if swiglu else "gelu",
+                       norm="rms" if str(args.get("normalization")) == "RMSNorm" else "layer",
+                       tie_embeddings=not _flag(args, "untie-embeddings-and-output-weights"),
+                       qkv_bias=not _flag(args, "disable-bias-linear"), moe=moe, mla=mla, learned_positions=learned)
+
+
+def _moe_layout(freq: Any) -> tuple[int, int]:
+    """(first dense layers, MoE every n layers) from --moe-layer-freq: an int, or a pattern "([0]*3+[1]*11)"."""
+    if isinstance(freq, int | float):
+        return 0, int(freq)
+    text = str(freq).replace(" ", "")
+    if text.isdigit():
+        return 0, int(text)
+    dense = re.match(r"\(?\[0\]\*(\d+)\+\[1\]\*\d+\)?$", text)
+    if dense:
+        return int(dense.group(1)), 1
+    raise _Unmapped(f"moe-layer-freq pattern {freq!r} not understood")
+
+
+def _dropout(args: dict, key: str) -> bool:
+    value = args.get(key)
+    return True if value is None else float(value) > 0  # Megatron-LM's default is 0.1
+
+
+def _mt_fp8_recipe(args: dict) -> str:
+    """Megatron-LM --fp8-recipe: delayed (Transformer Engine's default), tensorwise (current scaling),
+    blockwise, mxfp8."""
+    recipe = str(args.get("fp8-recipe") or "delayed")
+    return recipe if recipe in ("delayed", "tensorwise", "blockwise", "mxfp8") else "delayed"
+
+
+def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
+    s = row.shape
+    args = s["model_args"]
+    if not s.get("gpus"):
+        raise _Unmapped("GPU count not public (release test not in any public recipe): data-parallel size unknown")
+    if args.get("optimizer") == "muon":
+        raise _Unmapped("Muon optimizer: its state and step are not modelled (Adam only)")
+    if _flag(args, "mtp-num-layers") or args.get("mtp-num-layers"):
+        raise _Unmapped("multi-token-prediction layers are not modelled")
+    if args.get("pipeline-model-parallel-layout") or args.get("decoder-first-pipeline-num-layers") or args.get(
+            "decoder-last-pipeline-num-layers"):
+        raise _Unmapped("uneven pipeline layouts are not modelled (layers split evenly)")
+    if _flag(args, "account-for-embedding-in-pipeline-split") or _flag(args, "account-for-loss-in-pipeline-split"):
+        raise _Unmapped("account-for-embedding-in-pipeline-split (embedding and loss as pipeline layers) is not "
+                        "modelled")
+    tp, pp, cp, ep = (int(s.get(k) or 1) for k in ("TP", "PP", "CP", "EP"))
+    gpus = int(s["gpus"])
+    if gpus % (tp * pp * cp):
+        raise _Unmapped(f"{gpus} GPUs not divisible by tp x pp x cp = {tp * pp * cp}")
+    dp = gpus // (tp * pp * cp)
+    config = megatron_config(args, tp, str(s.get("test_case", "megatron")))
+    layers = config.layers
+    vpp = 1
+    if args.get("num-layers-per-virtual-pipeline-stage"):
+        vpp = max(layers // pp // int(args["num-layers-per-virtual-pipeline-stage"]), 1)
+    elif args.get("num-virtual-stages-per-pipeline-rank"):
+        vpp = int(args["num-virtual-stages-per-pipeline-rank"])
+    micro = int(args.get("micro-batch-size") or 1)
+    global_batch = int(args.get("global-batch-size") or micro * dp)
+    if global_batch % (dp * micro):
+        raise _Unmapped(f"global batch {global_batch} not a multiple of dp x micro batch = {dp * micro}")
+    zero = 1 if _flag(args, "use-distributed-optimizer") else 0
+    if _flag(args, "use-megatron-fsdp"):
+        zero = 3 if "optim_grads_params" in str(args.get("data-parallel-sharding-strategy", "")) else 2
+    granularity = args.get("recompute-granularity")
+    recompute = {"full": "full", "selective": "selective"}.get(str(granularity), "none")
+    dtype = "fp8_e4m3" if args.get("fp8-format") or args.get("fp8-recipe") else (
+        "fp16" if _flag(args, "fp16") else "bf16")
+    impl = str(args.get("transformer-impl", "transformer_engine"))
+    backend = str(args.get("attention-backend") or "")
+    unfused = backend == "unfused" or (impl == "local" and not _flag(args, "use-flash-attn"))
+    etp = args.get("expert-tensor-parallel-size")
+    if ep > 1 and config.moe is None:
+        raise _Unmapped(f"EP {ep} without experts in model_args")
+    try:
+        r = train(config, hw, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=int(args["seq-length"]),
+                  global_batch=global_batch, micro_batch=micro, dtype=dtype, recompute=recompute, level=level,
+                  sp=_flag(args, "sequence-parallel") if tp > 1 else False, overlap=_flag(args, "overlap-grad-reduce"),
+                  check_memory=False, attention="math" if unfused else None,
+                  etp=int(etp) if etp else (tp if config.moe else None), tp_overlap=_flag(args, "tp-comm-overlap"),
+                  cross_entropy="fused" if _flag(args, "cross-entropy-loss-fusion") else "fp32",
+                  hidden_dropout=_dropout(args, "hidden-dropout"),
+                  attention_dropout=_dropout(args, "attention-dropout"), memory_stage=-1, reserve=0.0,
+                  fp8_recipe=_mt_fp8_recipe(args) if dtype.startswith("fp8") else None)
+    except ValueError as exc:
+        raise _Unmapped(f"configuration not expressible: {exc}") from None
+    _note_fit(row, r)
+    if row.metric == "iteration_time_median":
+        return _prediction(r.step_s)
+    if row.metric == "peak_allocated_bytes":
+        return _memory_value(row, r.memory.peak_allocated)
+    if row.metric == "allocated_bytes_after_step":
+        return _memory_value(row, r.memory.steady)
+    raise _Unmapped(f"MT metric {row.metric!r} not mapped")
+
+
+# ----- TA: torchao docs (torchtitan) ---------------------------------------------------------------------------
+def _ta_recipe(row: Any) -> str:
+    text = f"{row.dtype} {row.shape.get('precision_recipe', '')} {row.shape.get('config', '')}".lower()
+    if "mxfp8" in text:
+        return "mxfp8"
+    return "fp8_e4m3" if "float8" in text or "fp8" in text or "wise" in text else "bf16"
+
+
+# torchtitan's benchmark platform (docs/performance.md: "Grand Teton", H100 with 96 GB HBM2e at 2.4 TB/s,
+# "the default 500W power limit"): the torchao float8 tables come from the same team's runs and state no
+# other H100; we read their H100 as this one.
+GRAND_TETON_H100 = {"power.limit": "500 W", "memory.hbm.bandwidth": "2.4 TB/s", "memory.hbm.capacity": "96 GB"}
+
+
+def _ta_fp8_recipe(row: Any) -> str | None:
+    text = f"{row.dtype} {row.shape.get('precision_recipe', '')} {row.shape.get('config', '')}".lower()
+    return next((r for r in ("mxfp8", "rowwise", "tensorwise") if r in text), None)
+
+
+def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
+    s = row.shape
+    if "H100" in row.hardware:
+        hw = load_hardware(hw).with_overrides(GRAND_TETON_H100)
+    if "Llama3-8B" in str(s.get("model", "")):
+        config = ModelConfig(name="llama3-8b", family="llama", hidden=int(s["hidden"]), layers=int(s["layers"]),
+                             heads=int(s["heads"]), kv_heads=int(s["kv_heads"]),
+                             head_dim=int(s["hidden"]) // int(s["heads"]), intermediate=int(s["ffn_hidden"]),
+                             vocab=int(s["vocab"]))
+        gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
+        r = train(config, hw, dp=gpus, zero=3, seq_len=int(s["seq_len"]), global_batch=gpus * micro,
+                  micro_batch=micro, dtype=_ta_recipe(row), recompute="op_sac", level=level, check_memory=False,
+                  fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row))
+    elif "Llama4" in str(s.get("model", "")) and s.get("gpus") == 4:
+        # torchtitan llama4 17Bx16E, 2 layers: dim 5120, 40 heads / 8 KV heads, 16 experts top-1 of width 8192
+        # plus one shared expert of 8192, vocab 202048 (torchtitan/models/llama4/__init__.py)
+        config = ModelConfig(name="llama4-scout-2l", family="llama", hidden=5120, layers=2, heads=40, kv_heads=8,
+                             head_dim=128, intermediate=8192, vocab=202048,
+                             moe=MoE(experts=16, top_k=1, intermediate=8192, shared_experts=1,
+                                     shared_intermediate=8192))
+        gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
+        r = train(config, hw, dp=gpus, ep=int(s.get("EP", 1)), zero=3, seq_len=int(s["seq_len"]),
+                  global_batch=gpus * micro, micro_batch=micro, dtype=_ta_recipe(row), recompute="none", level=level,
+                  check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row))
+    else:
+        raise _Unmapped("torchao row without a reproducible configuration (GPU count inconsistent in the source, "
+                        "or a kernel microbenchmark without a model)")
+    _note_fit(row, r)
+    if row.category == "memory_footprint":
+        return _memory_value(row, r.memory.peak_allocated)
+    if row.metric == "throughput_per_gpu":
+        return _prediction(r.tokens_per_s_per_device)
+    raise _Unmapped(f"TA metric {row.metric!r} not mapped")
+
+
+# ----- MM: one Megatron-Core MoE layer -------------------------------------------------------------------------
+def _mm(row: Any, hw: HardwareSpec | str, level: str) -> Any:
+    s = row.shape
+    h, ffn = int(s["hidden_size"]), int(s["moe_ffn_hidden_size"])
+    shared = int(s.get("moe_shared_expert_intermediate_size") or 0)
+    moe = MoE(experts=int(s["num_experts"]), top_k=int(s["router_topk"]), intermediate=ffn,
+              shared_experts=1 if shared else 0, shared_intermediate=shared)
+    config = ModelConfig(name=str(s.get("proxy", "moe")), family="mixtral", hidden=h, layers=1,
+                         heads=int(s.get("num_attention_heads", 8)), kv_heads=int(s.get("num_attention_heads", 8)),
+                         head_dim=128, intermediate=ffn, vocab=32000, moe=moe)
+    tp, ep = int(s.get("TP", 1)), int(s.get("EP", 1))
+    par = Parallelism(tp=tp, ep=ep, dp=int(s.get("gpus", 8)) // tp)
+    fp8 = "fp8" in row.dtype.lower() or "fp8" in str(s.get("case", ""))
+    prec = Precision(dtype="fp8_e4m3" if fp8 else "bf16")
+    tokens = int(s.get("seq_length", 4096)) * int(s.get("micro_batch_size", 1))
+    step = Step(batch=1, new_tokens=tokens)
+    forward = Graph(tuple(moe_nodes(config, step, par, prec)), name="moe layer")
+    backward = backward_graph(forward)
+    if fp8:  # Transformer Engine's FP8 blockwise recipe: 1x128 / 128x128 scaled casts around every GEMM
+        forward, backward = with_fp8_casts(forward, backward, "blockwise")
+    if row.metric == "forward_time_mean":
+        return _prediction(estimate(forward, hw, level).seconds * 1e3)
+    if row.metric == "backward_time_mean":
+        return _prediction(estimate(backward, hw, level).seconds * 1e3)
+    if row.metric == "peak_allocated_bytes":
+        return _memory_value(row, _moe_layer_peak(config, par, tokens, fp8))
+    raise _Unmapped(f"MM metric {row.metric!r} not mapped")
+
+
+def _moe_layer_peak(config: ModelConfig, par: Parallelism, tokens: int, fp8: bool) -> float:
+    """Peak allocated bytes of one MoE layer's forward + backward without an optimizer: bf16 parameters (local
+    experts, shared expert, router) and their bf16 gradients (the harness keeps .grad in the parameter dtype),
+    what autograd keeps per token (the bf16 input, fp32 router logits, top-k permuted tokens, FC1 and activation
+    outputs at top-k, the expert outputs before the weighted combine; the shared expert's FC1 and activation
+    outputs) and the expert backward's working set (dY, dX of the permuted tokens, gradients of the FC1 and
+    activation outputs)."""
+    moe = config.moe
+    assert moe is not None
+    local = moe.experts // par.ep * config.mlp_params(moe.intermediate)
+    shared = config.mlp_params(moe.shared_intermediate) if moe.shared_experts else 0
+    params = local + shared + config.hidden * moe.experts
+    h, w, k, a = config.hidden, moe.intermediate, moe.top_k, PARAM_BYTES
+    per_token = a * h + 4 * moe.experts + k * a * (h + 2 * w + w + h)
+    if moe.shared_experts:
+        per_token += a * 3 * moe.shared_intermediate
+    # the expert backward: dY and dX of the permuted tokens, and the gradients of the FC1 and activation outputs
+    backward = k * a * (2 * h + 2 * w + w)
+    fp8_copies = (local + shared) * 2 if fp8 else 0  # FP8 weight + transpose cached by Transformer Engine
+    return params * 2 * PARAM_BYTES + tokens * (per_token + backward) + fp8_copies
+
+
+# ----- CU: cudnn-frontend Llama-3.2-1B -------------------------------------------------------------------------
+def _cu(row: Any, hw: HardwareSpec | str, level: str) -> Any:
+    s = row.shape
+    spec = hw  # predict() has applied the row's clock lock (measure/conditions.py)
+    # meta-llama/Llama-3.2-1B config.json: hidden 2048, 16 layers, 32 heads / 8 KV heads, MLP 8192,
+    # vocab 128256, tied embeddings
+    config = ModelConfig(name="llama-3.2-1b", family="llama", hidden=2048, layers=int(s.get("layers", 16)), heads=32,
+                         kv_heads=8, head_dim=64, intermediate=8192, vocab=128256, tie_embeddings=True)
+    batch = int(s["batch"])
+    backend = str(s.get("sdpa_backend", "")).upper()
+    # PyTorch SDPA backends: FLASH_ATTENTION is FlashAttention-2, EFFICIENT_ATTENTION the xformers
+    # memory-efficient kernel (no faster than FA2: priced as fa2), CUDNN_ATTENTION cuDNN's fused kernel (the
+    # chip's best)
+    attention = None if "CUDNN" in backend else "fa2"
+    r = train(config, spec, dp=1, zero=0, seq_len=int(s["seq_len"]), global_batch=batch, micro_batch=batch,
+              recompute="none", level=level, check_memory=False, reserve=0.0, attention=attention,
+              elementwise="eager")
+    _note_fit(row, r)
+    if row.metric == "iteration_time_mean":
+        return _prediction(r.step_s)
+    raise _Unmapped(f"CU metric {row.metric!r} not mapped")

@@ -1,0 +1,111 @@
+"""Training memory by term and the training-step bugs of issue 21, each checked against a hand derivation."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelscope import llm
+from accelscope.llm.train_memory import (
+    CUBLAS_WORKSPACE,
+    TORCH_CUBLAS_WORKSPACE,
+    MemoryOptions,
+    in_flight,
+    layer_activation_bytes,
+)
+from accelscope.workload.llm_graph import Parallelism
+from accelscope.workload.model_config import ModelConfig
+
+
+def test_moe_experts_are_sharded_over_ep():
+    """Qwen3-30B-A3B on 8 GPUs with EP 8 (tp 1): each device holds 1/8 of the routed experts, all of the rest.
+    By hand, per layer: QKV 2048 x (32 + 2 x 4) x 128 = 10,485,760, O 4096 x 2048 = 8,388,608, router
+    2048 x 128 = 262,144, norms 2 x 2048 = 4,096 -> 19,140,608 dense; experts 128 x 3 x 2048 x 768 = 603,979,776.
+    48 layers: dense 918,749,184 + embedding and LM head 2 x 151,936 x 2048 = 622,329,856 -> 1,541,079,040;
+    experts 28,991,029,248 / 8 = 3,623,878,656. bf16 weights: 2 x 5,164,957,696 = 10,329,915,392 B (it was
+    61 GB: every expert on every device)."""
+    r = llm.train("qwen3-30b-a3b", "h100-sxm", ep=8, dp=8, seq_len=4096, global_batch=64, zero=1,
+                  check_memory=False)
+    assert r.memory.weights == pytest.approx(10_329_915_392)
+    # ZeRO-1 shards Adam + fp32 master (12 B) over the replicas: dense over dp = 8, experts over dp / ep = 1
+    assert r.memory.optimizer == pytest.approx(12 * (1_541_079_040 / 8 + 3_623_878_656 / 1))
+
+
+def test_activation_bytes_by_tensor():
+    """One GELU layer, h 1024, 8 heads of 128 (MHA), FFN 4096, tp 1, FlashAttention, no dropout, 1024 tokens.
+    Bytes per token (bf16 unless noted): norm input 2h, QKV input 2h, Q/K/V 3 x 2h, attention output 2h,
+    log-sum-exp 4 x 8 heads (fp32), MLP norm input 2h, FC1 input 2h, FC1 output 2 x 4096, GELU output 2 x 4096
+    = 8192 + 6144 + 2048 + 32 + 16384 = 32,800 B -> 33,587,200 B for 1024 tokens. Full recompute keeps the
+    layer input only: 2h x 1024 = 2,097,152 B."""
+    config = ModelConfig(name="t", family="gpt", hidden=1024, layers=2, heads=8, kv_heads=8, head_dim=128,
+                         intermediate=4096, vocab=1000, mlp="gelu", norm="layer")
+    par = Parallelism()
+    opts = MemoryOptions(recompute="none", seq_len=1024)
+    assert layer_activation_bytes(config, 0, par, 1024, opts) == pytest.approx(33_587_200)
+    full = MemoryOptions(recompute="full", seq_len=1024)
+    assert layer_activation_bytes(config, 0, par, 1024, full) == pytest.approx(2_097_152)
+    # sequence parallelism at tp 2 halves every tensor here (hidden-sized ones by SP, the rest by TP)
+    sp = Parallelism(tp=2, sp=True)
+    assert layer_activation_bytes(config, 0, sp, 1024, opts) == pytest.approx(33_587_200 / 2)
+
+
+def test_micro_batches_in_flight_per_schedule():
+    """Megatron-LM's warm-up counts: 1F1B stage r of p holds p - r micro-batches; interleaved with v chunks
+    holds 2(p - r - 1) + (v - 1)p + 1 chunks of 1/v of the stage: p=4, v=2, r=0: (6 + 4 + 1) / 2 = 5.5; the
+    last stage (r=3): (0 + 4 + 1) / 2 = 2.5."""
+    assert in_flight(4, 0, 1, 8) == 4
+    assert in_flight(4, 3, 1, 8) == 1
+    assert in_flight(4, 0, 2, 8) == 5.5
+    assert in_flight(4, 3, 2, 8) == 2.5
+    assert in_flight(4, 0, 1, 2) == 2  # fewer micro-batches than stages
+
+
+def test_fsdp_8b_fits_and_its_memory_adds_up():
+    """torchtitan's Llama-3-8B on 8 H100 (FSDP2, seq 8192, per-op SAC) ran; per device: fp32 master shard
+    4 B/8 + fp32 gradient shard 4 B/8 + Adam 8 B/8 per parameter = 2 B per parameter, ~16 GB for 8.03 B."""
+    r = llm.train("llama-3.1-8b", "h100-sxm", dp=8, zero=3, seq_len=8192, global_batch=8, recompute="op_sac")
+    params = 8_030_261_248
+    steady = r.memory.weights + r.memory.gradients + r.memory.optimizer
+    assert steady == pytest.approx(2 * params, rel=0.01)
+    assert r.memory.total < r.memory.capacity
+    assert r.memory.steady == pytest.approx(steady + TORCH_CUBLAS_WORKSPACE + CUBLAS_WORKSPACE["hopper+"])
+
+
+def test_does_not_fit_names_the_largest_term():
+    """Llama-3.1-405B at TP8 x PP16 x DP64, seq 8192, selective recompute: the first stage holds 16 micro-batches
+    of its 8 layers; per token and layer (TP8 + SP, bytes): norm inputs and GEMM inputs 4 x 2h/8 = 16,384,
+    Q 2 x 16 x 128 = 4,096, K+V 2 x 2 x 128 = 512, O 4,096, lse 64, FC1 output 2 x 2 x 6,656 = 26,624, SwiGLU
+    output 13,312 -> 65,088 B; x 8192 tokens x 8 layers x 16, plus the embedding output (2h/8 per token) of the
+    16 micro-batches = 68.8 GB of activations, more than the 80 GB part holds with the 20.7 GB of weights and
+    gradients. It fits with full recompute."""
+    args = dict(model="llama-3.1-405b", hw="h100-sxm", tp=8, pp=16, dp=64, seq_len=8192, global_batch=2048)
+    r = llm.train(**args, recompute="selective", check_memory=False)
+    assert r.memory.activations == pytest.approx((65_088 * 8 + 4096) * 8192 * 16, rel=1e-6)
+    with pytest.raises(llm.DoesNotFit, match="largest term is activations"):
+        llm.train(**args, recompute="selective")
+    assert llm.train(**args, recompute="full").memory.total < 80e9
+
+
+def test_context_parallel_counts_every_rank_tokens():
+    """Model FLOPs of a step do not depend on how the sequence is split: with CP each rank runs 1/cp of the
+    GEMM tokens and 1/cp of the causal attention pairs, so the step's model FLOPs (TFLOP/s/device x devices x
+    step time) equal the cp=1 count. They were 1/cp of it (405B at CP16, 128k: 14 TFLOP/s per GPU)."""
+    args = dict(model="llama-3.1-8b", hw="h100-sxm", tp=1, dp=1, seq_len=16384, global_batch=8, check_memory=False)
+    one = llm.train(**args, cp=1)
+    two = llm.train(**args, cp=2)
+    total = [r.model_tflops_per_device * r.devices * r.step_s for r in (one, two)]
+    assert total[1] == pytest.approx(total[0], rel=1e-9)
+    big = llm.train("llama-3.1-405b", "h100-sxm", tp=8, pp=16, cp=16, dp=8, seq_len=131072, global_batch=64,
+                    recompute="full", check_memory=False)
+    assert big.model_tflops_per_device > 100
+
+
+def test_breakdown_shows_tensor_parallel_communication():
+    """Megatron-LM without TP comm overlap runs the TP all-gathers / reduce-scatters between the GEMMs: they are
+    exposed. The breakdown names them (it showed "exposed comm 0 s" for an 8B model at TP8)."""
+    r = llm.train("llama-3.1-8b", "h100-sxm", tp=8, dp=4, seq_len=4096, global_batch=64, level="analytical")
+    assert sum(r.breakdown.values()) == pytest.approx(r.step_s)
+    assert r.detail["exposed_tp"] > 0.05 * r.step_s
+    assert r.breakdown["exposed_comm"] >= r.detail["exposed_tp"]
+    hidden = llm.train("llama-3.1-8b", "h100-sxm", tp=8, dp=4, seq_len=4096, global_batch=64, level="analytical",
+                       tp_overlap=True)
+    assert hidden.detail["exposed_tp"] < r.detail["exposed_tp"]
