@@ -1,0 +1,122 @@
+"""Spec data -> a validated model, every failure as one located `SpecError`; dotted overrides and `--set`.
+
+This module never imports the schema: the model class comes in as an argument (or as `type(spec)`), so that
+spec.py can import it for `HardwareSpec.with_overrides` without an import circle.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+import typing
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import FieldProblem, SpecError, brief
+from .yaml_text import load_yaml
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class SetOptions(dict[str, Any]):
+    """Overrides parsed from CLI `--set` text: `with_overrides` then requires units and names `--set`."""
+
+
+def validate_model(model: type[Model], data: Any, origin: str, *, text: bool = False) -> Model:
+    """`model` validated from `data`. `text`: the data is what a person typed (YAML, --set), so a physical
+    quantity needs its unit; Python callers may pass SI numbers."""
+    try:
+        return model.model_validate(data, context={"text": text})
+    except ValidationError as exc:
+        raise SpecError(origin, [describe_error(model, error) for error in exc.errors()]) from None
+
+
+def describe_error(model: type[BaseModel], error: Any) -> tuple[str, str]:
+    """(dotted field path, message with the fix) for one pydantic error."""
+    loc = [str(part) for part in error["loc"] if part != "[key]"]
+    kind = error["type"]
+    message = error["msg"].removeprefix("Value error, ")
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldProblem):  # a cross-field check names the field below its model
+        loc.append(cause.field)
+    if kind == "extra_forbidden":
+        valid = fields_at(model, tuple(error["loc"][:-1]))
+        hint = f"; valid fields here: {', '.join(valid)}" if valid else ""
+        message = f"unknown field; remove it or fix its spelling{hint}"
+    elif kind == "missing":
+        message = "required field is missing"
+    elif "[key]" in error["loc"]:
+        message = f"{message} as a key (got {brief(error.get('input'))})"
+    elif "input" in error and kind != "value_error" and not isinstance(error["input"], dict):
+        message = f"{message} (got {brief(error['input'])})"
+    return ".".join(loc), message
+
+
+def fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names the schema allows at a location (walking models, dict values and optional sections)."""
+    node: Any = model
+    for part in loc:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(part))
+            if field is None:
+                return []
+            node = field.annotation
+        elif typing.get_origin(node) is dict:
+            node = typing.get_args(node)[1]
+        node = _unwrap_optional(node)
+    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
+
+
+# ----- dotted overrides -------------------------------------------------------------------------------
+def apply_overrides(spec: Model, overrides: dict[Any, Any], origin: str, *, text: bool = False) -> Model:
+    """A new validated spec with each dotted path set to its value; unit strings are parsed as usual.
+
+    `text`: the values are what a person typed (an overlay file, `--set`), so a bare number where a unit belongs
+    is an error; the spec's own values are then passed as exact SI text ('1830000000.0 Hz') to pass that check."""
+    if not isinstance(overrides, dict):
+        raise SpecError(origin, [("", f"expected a mapping of dotted.path: value (got {brief(overrides)})")])
+    data = spec.model_dump(exclude_none=True, context={"units": True} if text else None)
+    for dotted, value in overrides.items():
+        _set_path(data, _dotted_parts(dotted, origin), value, origin)
+    return validate_model(type(spec), data, origin, text=text)
+
+
+def _dotted_parts(dotted: Any, origin: str) -> list[str]:
+    parts = dotted.split(".") if isinstance(dotted, str) else []
+    if not parts or not all(part.strip() for part in parts):
+        raise SpecError(origin, [(brief(dotted), "override keys are dotted.path strings, e.g. "
+                                                 "memory.hbm.bandwidth or compute.clock")])
+    return parts
+
+
+def _set_path(data: dict[str, Any], parts: list[str], value: Any, origin: str) -> None:
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            known = ", ".join(node) if isinstance(node, dict) else "(a value, not a section)"
+            where = ".".join(parts[: depth + 1])
+            raise SpecError(origin, [(where, f"no such section; choose from: {known}")])
+        node = node[part]
+    if not isinstance(node, dict):
+        raise SpecError(origin, [(".".join(parts), "parent is a value, not a section")])
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def parse_set_options(items: list[str]) -> SetOptions:
+    """CLI `--set a.b=value` strings -> overrides; values are YAML ("6TB/s", "false", "8", "[64, 256, 16]"), read
+    with the same limits as a spec file (duplicate keys, depth, alias expansion)."""
+    out = SetOptions()
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError("--set", [(brief(item), "expected dotted.path=value, e.g. memory.hbm.bandwidth=6TB/s")])
+        out[key.strip()] = load_yaml(raw, "--set", field=key.strip(), lenient=True)
+    return out
