@@ -92,6 +92,10 @@ def _load_overlay(data: dict[str, Any], origin: str, path: Path, chain: tuple[st
     overrides = data.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise SpecError(origin, [("overrides", f"expected a mapping of dotted.path: value (got {brief(overrides)})")])
+    for key in overrides:
+        if not isinstance(key, str):
+            raise SpecError(origin, [("overrides", f"keys are dotted.path strings like compute.clock (got "
+                                                   f"{brief(key)})")])
     base = _overlay_base(data["base"], origin, path, chain)
     extra = {key: data[key] for key in ("id", "name", "description") if key in data}
     return apply_overrides(base, {**overrides, **extra}, origin=origin, text=True)
@@ -108,7 +112,7 @@ def _overlay_base(base: Any, origin: str, path: Path, chain: tuple[str, ...]) ->
     try:
         return _load(base.strip(), folder=path.parent, chain=(*chain, here))
     except SpecError as exc:
-        if exc.problems and exc.problems[0][0] == "base" and exc.origin != origin:  # inner overlay: keep its words
+        if exc.problems and exc.problems[0][0] == "base":  # an overlay further down named its own bad base
             raise
         raise SpecError(origin, [("base", line) for line in str(exc).splitlines()]) from None
 

@@ -70,7 +70,7 @@ def _number(low: float, high: float, *, integer: bool = False, above_low: bool =
         return number
 
     bound = Field(gt=low, le=high) if above_low else Field(ge=low, le=high)
-    return Annotated[int if integer else float, BeforeValidator(check), bound]
+    return Annotated[int if integer else float, bound, BeforeValidator(check)]
 
 
 def _type_hint(value: Any, integer: bool) -> str:
@@ -515,8 +515,8 @@ class HardwareSpec(BaseModel):
             raise FieldProblem("memory", "needs one level with kind: dram (HBM/DDR) for the main memory")
         if len(drams) > 1:
             raise FieldProblem(f"memory.{drams[1]}.kind", (
-                f"a second dram level (memory.{drams[0]} is the main memory); a spec has one main memory: merge them "
-                "into one level, or give the host's memory kind: host, scope: host"))
+                f"memory.{drams[0]} and memory.{drams[1]} are both kind: dram; a spec has one main memory: merge "
+                "them into one level, or give the host's memory kind: host, scope: host"))
         return self
 
     @model_validator(mode="after")

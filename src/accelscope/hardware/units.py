@@ -128,7 +128,7 @@ def _to_si(value: object, dimension: str, require_unit: bool) -> float:
         raise UnitError(f"expected {dim.name} like {dim.example} (got {brief(value)})")
     if isinstance(value, int | float):
         if require_unit and value != 0:  # 0 is 0 in every unit
-            raise UnitError(f"{brief(value)} has no unit; write {missing_unit_hint(value, dimension)}")
+            raise UnitError(_no_unit(value, value, dimension))
         return _finite(value, dim, value)
     match = _PATTERN.match(value) if len(value) < 100 else None
     if match is None:
@@ -138,7 +138,7 @@ def _to_si(value: object, dimension: str, require_unit: bool) -> float:
         unit = unit or "USD"
     if not unit:
         if require_unit and float(match["num"]) != 0:
-            raise UnitError(f"{brief(value)} has no unit; write {missing_unit_hint(float(match['num']), dimension)}")
+            raise UnitError(_no_unit(value, float(match["num"]), dimension))
         return _finite(float(match["num"]), dim, value)
     factor = _unit_factor(unit, dim)
     if factor is None:
@@ -146,16 +146,29 @@ def _to_si(value: object, dimension: str, require_unit: bool) -> float:
     return _finite(float(match["num"]) * factor, dim, value)
 
 
-def missing_unit_hint(number: float, dimension: str) -> str:
-    """What a bare number most likely meant: '1.8 GHz' for a clock of 1.8; '1.98 GHz' for 1.98e9 (already SI)."""
+def _no_unit(raw: object, number: float, dimension: str) -> str:
+    hint = missing_unit_hint(number, dimension)
+    if hint is None:
+        dim = DIMENSIONS[dimension]
+        return (f"{brief(raw)} has no unit, and no unit makes it plausible; write {dim.name} from "
+                f"{_bound(dim.low, dimension)} to {_bound(dim.high, dimension)}, like {dim.example}")
+    return f"{brief(raw)} has no unit; write {hint}"
+
+
+def missing_unit_hint(number: float, dimension: str) -> str | None:
+    """What a bare number most likely meant: '1.8 GHz' for a clock of 1.8, '1.98 GHz' for 1.98e9 (already SI);
+    None when neither reading is in the dimension's plausible range (5e-324, inf)."""
     dim = DIMENSIONS[dimension]
-    as_si = _as_float(number)
-    plausible_si = dim.low <= abs(as_si) <= dim.high and (dimension == "time" or abs(as_si) >= 1000)
-    if plausible_si and dimension not in ("power", "area", "money"):
-        return format_quantity(as_si, dimension, digits=6)
+    as_si = abs(_as_float(number))
     if not math.isfinite(as_si):
-        return f"a value with its unit, like {dim.example}"
-    unit = next(unit for smallest, unit in dim.likely if abs(as_si) >= smallest)
+        return None
+    if dim.low <= as_si <= dim.high and (dimension == "time" or as_si >= 1000):  # plausible as SI: say it so
+        return format_quantity(as_si, dimension, digits=6) if dimension not in ("power", "area", "money") \
+            else f"{as_si:g} {dim.si_unit}"
+    unit = next(unit for smallest, unit in dim.likely if as_si >= smallest)
+    factor = _unit_factor(unit, dim)
+    if factor is None or not dim.low <= as_si * factor <= dim.high:
+        return None
     return f"{as_si:g} {unit}"
 
 

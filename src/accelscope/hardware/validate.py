@@ -46,6 +46,8 @@ def describe_error(model: type[BaseModel], error: Any) -> tuple[str, str]:
         message = f"unknown field; remove it or fix its spelling{hint}"
     elif kind == "missing":
         message = "required field is missing"
+    elif kind == "too_short":
+        message = f"needs at least {error['ctx']['min_length']} item(s) (got {brief(error.get('input'))})"
     elif "[key]" in error["loc"]:
         message = f"{message} as a key (got {brief(error.get('input'))})"
     elif "input" in error and kind != "value_error" and not isinstance(error["input"], dict):
@@ -119,4 +121,18 @@ def parse_set_options(items: list[str]) -> SetOptions:
         if not sep or not key.strip():
             raise SpecError("--set", [(brief(item), "expected dotted.path=value, e.g. memory.hbm.bandwidth=6TB/s")])
         out[key.strip()] = load_yaml(raw, "--set", field=key.strip(), lenient=True)
+    return out
+
+
+def overrides_as_text(spec: BaseModel, overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` (SI numbers from Python) as an overlay file writes them: physical quantities as exact SI text
+    ('1.2e-05 s'), so that loading the file back passes the units check; plain numbers stay numbers."""
+    applied = apply_overrides(spec, overrides, origin=f"{getattr(spec, 'id', 'spec')} overrides")
+    dumped: Any = applied.model_dump(context={"units": True})
+    out = {}
+    for dotted in overrides:
+        node = dumped
+        for part in dotted.split("."):
+            node = node[part]
+        out[dotted] = node
     return out
