@@ -340,6 +340,14 @@ def test_big_files_are_refused_before_parsing(tmp_path):
     assert "file is larger than 1024 KiB" in _file_error(tmp_path, "# x\n" * 300_000)
 
 
+def test_control_characters_in_keys_do_not_split_the_message():
+    # found by the fuzz profile: a key '\x1e0' made str.splitlines() see two lines, one of them without a field
+    with pytest.raises(SpecError) as err:
+        load_hardware("h100-sxm").with_overrides({"\x1e0\nx": 1})
+    assert str(err.value).startswith("h100-sxm overrides: \\x1e0\\nx: unknown field")
+    assert len(str(err.value).splitlines()) == 1
+
+
 def test_echoed_values_are_cut(tmp_path):
     data = _h100_dict()
     data["compute"]["clock"] = "9" * 5000

@@ -16,8 +16,10 @@ class SpecError(ValueError):
     """A hardware spec (file, preset or override) that cannot be used, with where and how to fix it."""
 
     def __init__(self, origin: str, problems: list[tuple[str, str]]):
-        self.origin = origin
-        self.problems = problems
+        self.origin = origin = printable(origin)
+        # user keys reach field paths: a control character (a line break, \x1e) must not split or garble a line
+        self.problems = [(clip(printable(path), 200), printable(message)) for path, message in problems]
+        problems = self.problems
         shown = [f"{origin}: {path}: {message}" if path else f"{origin}: {message}"
                  for path, message in problems[:MAX_PROBLEMS]]
         if len(problems) > MAX_PROBLEMS:
@@ -33,6 +35,13 @@ class FieldProblem(ValueError):
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(message)
+
+
+def printable(text: str) -> str:
+    """`text` with each non-printable character written as its escape (\\n, \\x1e)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def clip(text: str, limit: int = 200) -> str:

@@ -107,7 +107,7 @@ Cycles = _number(0, 10**6, integer=True)
 Dim = _number(1, 65536, integer=True)  # one side of a tile, array or torus
 OpsPerElement = _number(0, 10**4, above_low=True)
 WriteCost = _number(1, 100)
-NodeNm = _number(1, 1000)
+NodeNm = _number(0.1, 1000)
 Transistors = _number(1e6, 1e15)
 ElementsPerOp = _number(0, 64, above_low=True)
 IssueRate = _number(0, 64, above_low=True)
@@ -380,7 +380,7 @@ class Physical(Section):
     """Silicon facts for the area model."""
 
     process: Text = Field(description="Process name, e.g. 'TSMC 4N'.")
-    node_nm: NodeNm = Field(description="Marketing node number in nm, 1 to 1000 (a plain number).")
+    node_nm: NodeNm = Field(description="Marketing node number in nm, 0.1 to 1000 (a plain number).")
     die_area: Area | None = Field(default=None, description=f"All compute dies together, {_in('area')}.")
     dies: Count = Field(default=1, description="Compute dies in the package.")
     transistors: Transistors | None = Field(default=None, description=(
