@@ -10,6 +10,7 @@ from itertools import islice
 
 MAX_ECHO = 60  # characters of a user value repeated in a message: an alias bomb must not make a 400 MB message
 MAX_PROBLEMS = 20  # problems listed in one SpecError; the rest are counted
+MAX_MESSAGE = 1000  # characters of one problem's message, a safety net behind MAX_ECHO
 
 
 class SpecError(ValueError):
@@ -18,7 +19,8 @@ class SpecError(ValueError):
     def __init__(self, origin: str, problems: list[tuple[str, str]]):
         self.origin = origin = printable(origin)
         # user keys reach field paths: a control character (a line break, \x1e) must not split or garble a line
-        self.problems = [(clip(printable(path), 200), printable(message)) for path, message in problems]
+        self.problems = [(clip(printable(path), 200), clip(printable(message), MAX_MESSAGE))
+                         for path, message in problems]
         problems = self.problems
         shown = [f"{origin}: {path}: {message}" if path else f"{origin}: {message}"
                  for path, message in problems[:MAX_PROBLEMS]]

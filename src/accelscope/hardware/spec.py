@@ -152,7 +152,11 @@ def _dtype_keyed(table: dict[str, Any]) -> dict[str, Any]:
         return table  # pydantic reports the type error with its path
     out: dict[str, Any] = {}
     for key, value in table.items():
-        out[canonical_dtype(str(key))] = value
+        try:
+            out[canonical_dtype(str(key))] = value
+        except ValueError:
+            raise FieldProblem(brief(key, 40).strip("'"), "unknown dtype as a key; expected one of: "
+                                                          f"{', '.join(DTYPE_BITS)}") from None
     return out
 
 
