@@ -251,8 +251,11 @@ def test_python_callers_may_still_pass_si_numbers():
     (("year=false",), "year: expected a whole number from 1950 to 2100 (got False)"),
     (("matrix.async_overlap=1",), "matrix.async_overlap: Input should be a valid boolean (got 1)"),
     (("memory.hbm.bandwidth=.inf",), "memory.hbm.bandwidth: inf has no unit, and no unit makes it plausible"),
-    (("memory.hbm.efficiency=.nan",), "memory.hbm.efficiency: nan is out of range; expected a number above 0 up "
+    (("memory.hbm.efficiency=.nan",), "memory.hbm.efficiency: nan is out of range; expected a number from 0.01 "
                                       "to 1"),
+    (("matrix.efficiency.bf16=5e-324",), "matrix.efficiency.bf16: 5e-324 is out of range; expected a number from "
+                                         "0.01 to 1"),  # found by the fuzz profile: an infinite GEMM time
+    (("vector.peak={fp64: 37 TFLOP/s}",), "vector.peak.fp32: required"),  # fuzz: estimate raised ValueError
     (("interconnect.scale_up.torus_dims=[]",), "interconnect.scale_up.torus_dims: needs at least 1 item(s)"),
     (("compute.sustained_clock=2 GHz",), "compute.sustained_clock: 2 GHz is above compute.clock 1.83 GHz"),
     (("memory.l2.kind=dram",), "memory.hbm.kind: memory.l2 and memory.hbm are both kind: dram"),

@@ -151,6 +151,10 @@ def _check_spec(hw: acs.HardwareSpec) -> None:
     json.dumps({"spec": dumped, "derived": derived_figures(hw)}, allow_nan=False)
     for value in _numbers(dumped):
         assert math.isfinite(value)
+    if hw.matrix_dtype("bf16") is None:  # an int8-only chip is legal; a bf16 GEMM on it is refused, by name
+        with pytest.raises(ValueError, match=f"{hw.id}: no matrix peak for bf16"):
+            hw.matrix_peak("bf16")
+        return
     for level in ("roofline", "analytical"):  # the reproducers failed downstream: ZeroDivision, Overflow
         est = estimate(acs.ops.Gemm(m=256, n=256, k=256, dtype="bf16"), hw, level=level)
         assert math.isfinite(est.seconds) and est.seconds > 0

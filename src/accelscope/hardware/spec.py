@@ -55,22 +55,21 @@ def _quantity(dimension: str, low: float | None = None, high: float | None = Non
     return Annotated[float, BeforeValidator(check), PlainSerializer(dump), WithJsonSchema(schema)]
 
 
-def _number(low: float, high: float, *, integer: bool = False, above_low: bool = False) -> Any:
-    """A plain number (a count, a fraction, a ratio) in [low, high] (above low when `above_low`). Strict: YAML
-    `false` or '132' is not a number; a count is a whole number, not 132.0."""
+def _number(low: float, high: float, *, integer: bool = False) -> Any:
+    """A plain number (a count, a fraction, a ratio) from low to high. Strict: YAML `false` or '132' is not a
+    number; a count is a whole number, not 132.0."""
     kind = "a whole number" if integer else "a number"
-    span = f"{'above' if above_low else 'from'} {low:g} {'up to' if above_low else 'to'} {high:g}"
+    span = f"from {low:g} to {high:g}"
 
     def check(value: Any) -> int | float:
         if isinstance(value, bool) or not isinstance(value, int | float) or (integer and isinstance(value, float)):
             raise ValueError(f"expected {kind} {span} (got {brief(value)}){_type_hint(value, integer)}")
         number = value if integer else _finite_float(value)
-        if not (low < number if above_low else low <= number) or not number <= high:
+        if not low <= number <= high:  # NaN fails both comparisons
             raise ValueError(f"{brief(value)} is out of range; expected {kind} {span}")
         return number
 
-    bound = Field(gt=low, le=high) if above_low else Field(ge=low, le=high)
-    return Annotated[int if integer else float, bound, BeforeValidator(check)]
+    return Annotated[int if integer else float, Field(ge=low, le=high), BeforeValidator(check)]
 
 
 def _type_hint(value: Any, integer: bool) -> str:
@@ -101,16 +100,17 @@ Seconds = _quantity("time")
 Watts = _quantity("power")
 Area = _quantity("area")
 Usd = _quantity("money")
-Fraction = _number(0, 1, above_low=True)  # an achievable share of a peak, 0 < f <= 1
+# An achievable share of a peak: below 1 % the unit does not work (and 5e-324 would make every time infinite).
+Fraction = _number(0.01, 1)
 Count = _number(1, 10**7, integer=True)  # cores, lanes, engines, devices
 Cycles = _number(0, 10**6, integer=True)
 Dim = _number(1, 65536, integer=True)  # one side of a tile, array or torus
-OpsPerElement = _number(0, 10**4, above_low=True)
+OpsPerElement = _number(1e-3, 1e4)
 WriteCost = _number(1, 100)
 NodeNm = _number(0.1, 1000)
 Transistors = _number(1e6, 1e15)
-ElementsPerOp = _number(0, 64, above_low=True)
-IssueRate = _number(0, 64, above_low=True)
+ElementsPerOp = _number(0.01, 64)
+IssueRate = _number(0.01, 64)
 BankBytes = _quantity("bytes", low=1, high=1024)
 Flag = Annotated[bool, Strict()]  # YAML true/false only; 1, "yes", "on" are refused
 Text = Annotated[str, Field(min_length=1)]
@@ -238,7 +238,7 @@ class Matrix(Section):
         "One matrix instruction spans a pair of cores (Blackwell tcgen05.mma.cta_group::2): the pair computes a "
         "2*M-row tile and each core's SRAM holds half of the B tile, halving B's SRAM traffic per core."))
     efficiency: dict[str, Fraction] = Field(default_factory=dict, description=(
-        "dtype -> fraction (0 to 1] of that dtype's peak a tuned library GEMM's main loop sustains (clock under "
+        "dtype -> fraction (0.01 to 1) of that dtype's peak a tuned library GEMM's main loop sustains (clock under "
         "load x issue efficiency). A dtype not listed takes the cross-chip default (0.83 for 16-bit and wider, "
         "0.69 for 8-bit and narrower); each key needs a matrix.peak entry."))
 
@@ -261,12 +261,20 @@ class Vector(Section):
 
     lanes_per_core: Count = Field(description="FP32 lanes per core (CUDA cores per SM).")
     peak: dict[str, FlopRate] = Field(min_length=1, description=(
-        f"dtype -> vector FLOP/s for the whole chip (an FMA counts 2), {_in('flops')}; at least one (fp32)."))
+        f"dtype -> vector FLOP/s for the whole chip (an FMA counts 2), {_in('flops')}; fp32 is required (every "
+        "dtype without its own rate falls back to it)."))
 
     @field_validator("peak", mode="before")
     @classmethod
     def _canonical_keys(cls, table: dict[str, Any]) -> dict[str, Any]:
         return _dtype_keyed(table)
+
+    @model_validator(mode="after")
+    def _has_fp32(self) -> Vector:
+        if "fp32" not in self.peak:
+            raise FieldProblem("peak.fp32", "required: the FP32 rate that every dtype without its own vector rate "
+                                            "falls back to, e.g. fp32: 66.9 TFLOP/s")
+        return self
 
 
 SfuFunction = Literal["exp2", "log2", "rcp", "rsqrt", "sqrt", "sin", "cos", "tanh"]
@@ -278,7 +286,7 @@ class Sfu(Section):
 
     ops_per_clock_per_core: dict[SfuFunction, OpsPerElement] = Field(min_length=1, description=(
         "Function (exp2, log2, rcp, rsqrt, sqrt, sin, cos, tanh) -> results per clock per core, a plain number "
-        "above 0 (H100 MUFU: 16); a function not listed is emulated on the vector unit."))
+        "from 0.001 to 10000 (H100 MUFU: 16); a function not listed is emulated on the vector unit."))
 
 
 # What a DRAM level (HBM, GDDR, DDR) sustains for a streaming kernel when its spec does not say: reads lose
@@ -306,7 +314,7 @@ class MemoryLevel(Section):
     bandwidth: Bandwidth = Field(description=f"Read bandwidth (per core when scope is core), {_in('bandwidth')}.")
     latency: Seconds | None = Field(default=None, description=f"Load-to-use latency, {_in('time')}.")
     efficiency: Fraction = Field(default=1.0, description=(
-        "Achievable fraction (0 to 1] of `bandwidth` for a streaming read (refresh, bank conflicts, protocol "
+        "Achievable fraction (0.01 to 1) of `bandwidth` for a streaming read (refresh, bank conflicts, protocol "
         f"overhead), read by the analytical and sim levels; dram default {DRAM_EFFICIENCY}, others 1."))
     write_cost: WriteCost = Field(default=1.0, description=(
         "Time to write one byte relative to reading one (bus turnaround, write recovery), a ratio from 1 to 100; "
@@ -336,11 +344,11 @@ class ScaleUp(Section):
     torus_dims: tuple[Dim, ...] | None = Field(default=None, min_length=1, max_length=6, description=(
         "Devices along each torus dimension, e.g. [16, 16]; 1 to 6 dimensions, each from 1 to 65536."))
     efficiency: Fraction = Field(default=1.0, description=(
-        "Achievable fraction (0 to 1] of `bandwidth` for large transfers (protocol and flow-control overhead)."))
+        "Achievable fraction (0.01 to 1) of `bandwidth` for large transfers (protocol and flow-control overhead)."))
     in_network_reduction: Flag = Field(default=False, description=(
         "In-switch reduction (NVLink SHARP / NVLS): an all-reduce sends and receives each byte once."))
     nvls_efficiency: Fraction = Field(default=1.0, description=(
-        "Achievable fraction (0 to 1] of the NVLS ideal (each byte sent and received once at efficiency x "
+        "Achievable fraction (0.01 to 1) of the NVLS ideal (each byte sent and received once at efficiency x "
         "bandwidth): the switch's reduction throughput makes NVLS reach less than its wire ideal."))
     collective_latency: Seconds = Field(default=0.0, description=(
         "Fixed cost of one collective call in the communication library (launch, handshakes), added once per "
@@ -356,7 +364,7 @@ class ScaleOut(Section):
     latency: Seconds = Field(description=f"End-to-end small-message latency between domains, {_in('time')}.")
     topology: Literal["fat_tree", "rail_optimized", "dragonfly", "torus", "ethernet"] = Field(
         default="fat_tree", description="fat_tree, rail_optimized, dragonfly, torus or ethernet.")
-    efficiency: Fraction = Field(default=1.0, description="Achievable fraction (0 to 1] of `bandwidth`.")
+    efficiency: Fraction = Field(default=1.0, description="Achievable fraction (0.01 to 1) of `bandwidth`.")
 
 
 class HostLink(Section):
@@ -446,7 +454,7 @@ class Isa(Section):
     dot4_accumulate: Flag | None = Field(default=None, description=(
         "4-element dot product + accumulate per lane (sum of squares, dp4a); unset: off."))
     convert_elements_per_op: ElementsPerOp = Field(default=2.0, description=(
-        "Elements one native convert instruction packs (cvt x2 = 2), a plain number from above 0 to 64."))
+        "Elements one native convert instruction packs (cvt x2 = 2), a plain number from 0.01 to 64."))
     dequantize_ops: dict[str, OpsPerElement] = Field(default_factory=dict, description=(
         "Matrix path dtype (fp16, bf16) -> FP32 lane slots to dequantize one stored operand element (int4/fp8 "
         f"weights) into that path's format; a path not listed costs {DEQUANTIZE_OPS}; each key needs a "
@@ -481,7 +489,7 @@ class Microarch(Section):
     vector_latency_cycles: Cycles | None = Field(default=None, description="Dependent vector FMA latency, cycles.")
     sfu_latency_cycles: Cycles | None = Field(default=None, description="Dependent SFU op latency, cycles.")
     scalar_issue_per_cycle: IssueRate | None = Field(default=None, description=(
-        "Tile instructions issued per clock, a plain number above 0 up to 64."))
+        "Tile instructions issued per clock, a plain number from 0.01 to 64."))
 
 class HardwareSpec(BaseModel):
     """A complete accelerator description. Frozen: use `with_overrides` to derive a variant."""

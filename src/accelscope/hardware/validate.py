@@ -112,15 +112,16 @@ def _set_path(data: dict[str, Any], parts: list[str], value: Any, origin: str) -
     node[parts[-1]] = copy.deepcopy(value)
 
 
-def parse_set_options(items: list[str]) -> SetOptions:
+def parse_set_options(items: list[str], option: str = "--set") -> SetOptions:
     """CLI `--set a.b=value` strings -> overrides; values are YAML ("6TB/s", "false", "8", "[64, 256, 16]"), read
-    with the same limits as a spec file (duplicate keys, depth, alias expansion)."""
+    with the same limits as a spec file (duplicate keys, depth, alias expansion). `option` names the CLI option in
+    messages."""
     out = SetOptions()
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise SpecError("--set", [(brief(item), "expected dotted.path=value, e.g. memory.hbm.bandwidth=6TB/s")])
-        out[key.strip()] = load_yaml(raw, "--set", field=key.strip(), lenient=True)
+            raise SpecError(option, [(brief(item), "expected dotted.path=value, e.g. memory.hbm.bandwidth=6TB/s")])
+        out[key.strip()] = load_yaml(raw, option, field=key.strip(), lenient=True)
     return out
 
 
