@@ -339,6 +339,17 @@ def test_recursive_alias_and_deep_nesting_are_refused(tmp_path):
     assert "line 1: nested more than 32 levels deep" in _file_error(tmp_path, deep)
 
 
+def test_deep_python_override_values_are_refused_without_recursion():
+    deep: object = 1
+    for _ in range(5000):
+        deep = {"a": deep}
+    looped: list = []
+    looped.append(looped)
+    for value in (deep, looped):
+        with pytest.raises(SpecError, match=r"h100-sxm overrides: compute\.sources: value nested more than 32 levels"):
+            load_hardware("h100-sxm").with_overrides({"compute.sources": value})
+
+
 def test_big_files_are_refused_before_parsing(tmp_path):
     assert "file is larger than 1024 KiB" in _file_error(tmp_path, "# x\n" * 300_000)
 

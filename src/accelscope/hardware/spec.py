@@ -30,7 +30,7 @@ from pydantic import (
 from .describe import summary_rows
 from .dtypes import DTYPE_BITS, MATRIX_FALLBACK, VECTOR_FALLBACK, canonical_dtype
 from .errors import FieldProblem, brief
-from .units import DIMENSIONS, format_quantity, parse_quantity, si_text
+from .units import DIMENSIONS, format_quantity, parse_quantity, range_text, si_text
 from .validate import SetOptions, apply_overrides
 
 
@@ -50,8 +50,7 @@ def _quantity(dimension: str, low: float | None = None, high: float | None = Non
         return si_text(value, dimension) if info.context and info.context.get("units") else value
 
     schema = {"type": "string", "unit": dim.si_unit, "examples": [dim.example.split("'")[1]],
-              "range": f"{format_quantity(bounds[0], dimension, 3) if bounds[0] else 0} to "
-                       f"{format_quantity(bounds[1], dimension, 3)}"}
+              "range": range_text(*bounds, dimension)}
     return Annotated[float, BeforeValidator(check), PlainSerializer(dump), WithJsonSchema(schema)]
 
 

@@ -114,8 +114,8 @@ def parse_quantity(value: object, dimension: str, *, require_unit: bool = False,
     if bounds:
         low, high = (dim.low, dim.high) if bounds is True else bounds
         if not low <= number <= high:
-            raise UnitError(f"{brief(value)} is out of range; expected {dim.name} from {_bound(low, dimension)} "
-                            f"to {_bound(high, dimension)}")
+            raise UnitError(f"{brief(value)} is out of range; expected {dim.name} from "
+                            f"{range_text(low, high, dimension)}")
     elif not math.isfinite(number):
         raise UnitError(f"expected a finite {dim.name} like {dim.example} (got {brief(value)})")
     return number
@@ -151,7 +151,7 @@ def _no_unit(raw: object, number: float, dimension: str) -> str:
     if hint is None:
         dim = DIMENSIONS[dimension]
         return (f"{brief(raw)} has no unit, and no unit makes it plausible; write {dim.name} from "
-                f"{_bound(dim.low, dimension)} to {_bound(dim.high, dimension)}, like {dim.example}")
+                f"{range_text(dim.low, dim.high, dimension)}, like {dim.example}")
     return f"{brief(raw)} has no unit; write {hint}"
 
 
@@ -175,6 +175,11 @@ def missing_unit_hint(number: float, dimension: str) -> str | None:
 def si_text(value: float, dimension: str) -> str:
     """An SI float written back as text with its SI unit, exactly ('1830000000.0 Hz'): parses to the same float."""
     return f"{value!r} {DIMENSIONS[dimension].si_unit}"
+
+
+def range_text(low: float, high: float, dimension: str) -> str:
+    """'1 MHz to 100 GHz': a field's plausible range, for messages and the schema."""
+    return f"{_bound(low, dimension)} to {_bound(high, dimension)}"
 
 
 def _bound(value: float, dimension: str) -> str:

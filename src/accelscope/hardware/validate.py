@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .errors import FieldProblem, SpecError, brief
-from .yaml_text import load_yaml
+from .yaml_text import MAX_DEPTH, MAX_VALUES, load_yaml
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -87,8 +87,26 @@ def apply_overrides(spec: Model, overrides: dict[Any, Any], origin: str, *, text
         raise SpecError(origin, [("", f"expected a mapping of dotted.path: value (got {brief(overrides)})")])
     data = spec.model_dump(exclude_none=True, context={"units": True} if text else None)
     for dotted, value in overrides.items():
-        _set_path(data, _dotted_parts(dotted, origin), value, origin)
+        parts = _dotted_parts(dotted, origin)
+        if _too_big(value):  # a Python value YAML's limits never saw: deepcopy and pydantic would recurse on it
+            raise SpecError(origin, [(dotted, f"value nested more than {MAX_DEPTH} levels deep or holding more than "
+                                              f"{MAX_VALUES:,} values; a spec needs about 5 levels")])
+        _set_path(data, parts, value, origin)
     return validate_model(type(spec), data, origin, text=text)
+
+
+def _too_big(value: Any) -> bool:
+    """Deeper than MAX_DEPTH or larger than MAX_VALUES (walked without recursion; a self-containing list is deep)."""
+    stack, count = [(value, 0)], 0
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, dict | list | tuple):
+            continue
+        count += 1
+        if depth >= MAX_DEPTH or count > MAX_VALUES:
+            return True
+        stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
 
 
 def _dotted_parts(dotted: Any, origin: str) -> list[str]:
