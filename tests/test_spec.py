@@ -238,6 +238,8 @@ def test_python_callers_may_still_pass_si_numbers():
                                         "rate from 1 GFLOP/s to 1e+21 FLOP/s"),
     (("matrix.tile=[0,256,16]",), "matrix.tile.0: 0 is out of range; expected a whole number from 1 to 65536"),
     (("matrix.tile=[-64,256,16]",), "matrix.tile.0: -64 is out of range"),
+    (("matrix.tile=[64,256]",), "matrix.tile: too few values: item 3 is missing"),
+    (("matrix.tile=[64,256,16,8]",), "matrix.tile: Tuple should have at most 3 items after validation, not 4"),
     (("memory.hbm.bandwidth=1e-320",), "memory.hbm.bandwidth: 1e-320 has no unit, and no unit makes it plausible"),
     (("memory.hbm.bandwidth=1e-300 TB/s",), "'1e-300 TB/s' is out of range; expected a bandwidth from 1 MB/s to "
                                             "1e+18 B/s"),

@@ -44,6 +44,9 @@ def describe_error(model: type[BaseModel], error: Any) -> tuple[str, str]:
         valid = fields_at(model, tuple(error["loc"][:-1]))
         hint = f"; valid fields here: {', '.join(valid)}" if valid else ""
         message = f"unknown field; remove it or fix its spelling{hint}"
+    elif kind == "missing" and isinstance(error["loc"][-1], int):  # a tuple given too few values
+        loc.pop()
+        message = f"too few values: item {error['loc'][-1] + 1} is missing"
     elif kind == "missing":
         message = "required field is missing"
     elif kind == "too_short":
