@@ -117,7 +117,7 @@ def parse_quantity(value: object, dimension: str, *, require_unit: bool = False,
             raise UnitError(f"{brief(value)} is out of range; expected {dim.name} from "
                             f"{range_text(low, high, dimension)}")
     elif not math.isfinite(number):
-        raise UnitError(f"expected a finite {dim.name} like {dim.example} (got {brief(value)})")
+        raise UnitError(f"expected {dim.name} like {dim.example}, finite (got {brief(value)})")
     return number
 
 
