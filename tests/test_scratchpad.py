@@ -29,7 +29,7 @@ LEVELS = ("roofline", "analytical", "sim")
 
 
 def pad_chip(**overrides) -> acs.HardwareSpec:
-    hw = validate_spec(PAD_CHIP, "pad-chip")
+    hw = validate_spec(PAD_CHIP, "pad-chip", text=False)
     return hw.with_overrides(overrides) if overrides else hw
 
 
@@ -39,7 +39,7 @@ def b200_with_pad() -> acs.HardwareSpec:
     data["memory"] = {"smem": memory["smem"], "l2": memory["l2"],
                       "pad": {"kind": "sram", "scope": "chip", "capacity": 512 * 2**20, "bandwidth": 40e12},
                       "hbm": memory["hbm"]}
-    return validate_spec({**data, "id": "b200-pad"}, "b200-pad")
+    return validate_spec({**data, "id": "b200-pad"}, "b200-pad", text=False)
 
 
 def test_roofline_reads_what_fits_at_the_scratchpads_bandwidth():

@@ -53,3 +53,58 @@ def test_format_prefers_the_units_a_datasheet_uses():
     assert format_quantity(3.35e12, "bandwidth") == "3.35 TB/s"
     assert format_quantity(2.5e-6, "time") == "2.5 µs"
     assert format_quantity(700, "power") == "700 W"
+
+
+@pytest.mark.parametrize(("value", "dimension", "hint"), [
+    (1.8, "frequency", "1.8 GHz"),  # a bare clock of 1.8 meant GHz
+    (1830, "frequency", "1830 MHz"),
+    (1.98e9, "frequency", "1.98 GHz"),  # already SI: said with its unit
+    (96, "bytes", "96 GB"),
+    (3.35, "bandwidth", "3.35 GB/s"),
+    (989.4, "flops", "989.4 TFLOP/s"),
+    (2, "time", "2 us"),
+    (6e-7, "time", "600 ns"),
+    (700, "power", "700 W"),
+    (5e-324, "flops", None),  # no unit makes it plausible
+    (float("inf"), "bandwidth", None),
+])
+def test_missing_unit_hint(value, dimension, hint):
+    from accelscope.hardware.units import missing_unit_hint
+
+    assert missing_unit_hint(value, dimension) == hint
+
+
+def test_text_input_needs_the_unit_but_python_may_pass_si():
+    assert parse_quantity(1.83e9, "frequency") == 1.83e9
+    with pytest.raises(UnitError, match=r"^1\.8 has no unit; write 1\.8 GHz$"):
+        parse_quantity(1.8, "frequency", require_unit=True)
+    with pytest.raises(UnitError, match=r"^'1\.8' has no unit; write 1\.8 GHz$"):
+        parse_quantity("1.8", "frequency", require_unit=True)
+    assert parse_quantity(0, "time", require_unit=True) == 0.0  # zero is zero in every unit
+
+
+@pytest.mark.parametrize(("value", "dimension", "message"), [
+    ("0.5 MHz", "frequency", "'0.5 MHz' is out of range; expected a frequency from 1 MHz to 100 GHz"),
+    ("1e-300 TB/s", "bandwidth", "'1e-300 TB/s' is out of range; expected a bandwidth from 1 MB/s to 1e+18 B/s"),
+    ("2 s", "time", "'2 s' is out of range; expected a time from 0 s to 1 s"),
+    (10**400, "frequency", "<an integer of about 401 digits> is out of range; expected a frequency from 1 MHz"),
+    ("1e999 TB/s", "bandwidth", "'1e999 TB/s' is out of range"),
+])
+def test_plausible_ranges(value, dimension, message):
+    with pytest.raises(UnitError) as err:
+        parse_quantity(value, dimension, bounds=True)
+    assert str(err.value).startswith(message)
+
+
+def test_nan_is_refused_and_infinity_is_out_of_range():
+    with pytest.raises(UnitError, match="not NaN"):
+        parse_quantity(float("nan"), "bytes")
+    with pytest.raises(UnitError, match=r"expected a size like .*, finite"):
+        parse_quantity(10**400, "bytes")  # no bounds asked: still finite
+
+
+@given(st.floats(min_value=1e6, max_value=1e18), st.sampled_from(["bandwidth", "frequency", "flops", "bytes"]))
+def test_si_text_round_trips_exactly(value, dimension):
+    from accelscope.hardware.units import si_text
+
+    assert parse_quantity(si_text(value, dimension), dimension, require_unit=True) == value

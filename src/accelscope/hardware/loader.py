@@ -1,4 +1,4 @@
-"""Load specs from presets or files, apply dotted overrides, and turn every failure into a `SpecError`.
+"""Load specs from presets or files (plain or overlays), and turn every failure into a `SpecError`.
 
 A `SpecError` names the file, the field path and the expected form, e.g.
     h100.yaml: memory.hbm.bandwidth: expected a bandwidth like '3.35 TB/s' or '400 Gb/s' (got '3 GHz')
@@ -6,31 +6,22 @@ A `SpecError` names the file, the field path and the expected form, e.g.
 
 from __future__ import annotations
 
-import copy
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
 from .check import warn_if_inconsistent
+from .errors import SpecError, brief
 from .spec import HardwareSpec
+from .validate import apply_overrides, parse_set_options, validate_model
+from .yaml_text import read_yaml_file
+
+__all__ = ["LOCAL_CPU", "PRESET_DIR", "SpecError", "apply_overrides", "list_hardware", "load_hardware",
+           "parse_set_options", "read_yaml", "validate_spec"]
 
 PRESET_DIR = Path(__file__).parent / "presets"
 LOCAL_CPU = "local-cpu"  # a spec generated from the machine we run on (hardware/local.py)
-# libyaml's parser when PyYAML has it: 9x faster than the pure-Python one (`hw list` parses every preset)
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class SpecError(ValueError):
-    """A hardware spec (file, preset or override) that cannot be used, with where and how to fix it."""
-
-    def __init__(self, origin: str, problems: list[tuple[str, str]]):
-        self.origin = origin
-        self.problems = problems
-        lines = [f"{origin}: {path}: {message}" if path else f"{origin}: {message}" for path, message in problems]
-        super().__init__("\n".join(lines))
+OVERLAY_KEYS = ("base", "overrides", "id", "name", "provenance", "description")
 
 
 def list_hardware() -> list[str]:
@@ -42,155 +33,98 @@ def load_hardware(spec: str | Path | HardwareSpec) -> HardwareSpec:
     """A preset id ("h100-sxm"), a path to a YAML file, or a spec (returned as is)."""
     if isinstance(spec, HardwareSpec):
         return spec
-    text = str(spec)
-    path = Path(text).expanduser()
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return _load_file(path.resolve())
-    if (PRESET_DIR / f"{text}.yaml").exists():
-        return _load_preset(text)
+    return _load(str(spec), folder=None, chain=())
+
+
+def _load(text: str, folder: Path | None, chain: tuple[str, ...]) -> HardwareSpec:
+    """`text` as a path (relative to `folder`, the overlay's folder, when given) or a preset id. `chain`: the
+    files being loaded around this one (overlay bases), to refuse a cycle."""
+    path = _as_path(text, folder)
+    if path is not None:
+        return _load_file(path.resolve(), chain)
+    if (PRESET_DIR / f"{text}.yaml").is_file() and "/" not in text:
+        return _load_preset(text) if not chain else _load_file(PRESET_DIR / f"{text}.yaml", chain)
     if text == LOCAL_CPU:
         return _load_local_cpu()
-    raise SpecError(text, [("", f"no preset or file by that name; presets: {', '.join(list_hardware())}, "
-                                f"or {LOCAL_CPU} for this machine")])
+    raise SpecError(brief(text, 80).strip("'"), [("", f"no preset or file by that name; presets: "
+                                                       f"{', '.join(list_hardware())}, or {LOCAL_CPU} for this "
+                                                       "machine")])
+
+
+def _as_path(text: str, folder: Path | None) -> Path | None:
+    """The file `text` names, or None for a preset id."""
+    path = Path(text).expanduser()
+    if folder is not None and not path.is_absolute():
+        path = folder / path
+    looks_like_file = path.suffix in (".yaml", ".yml") or "/" in text or "\\" in text
+    return path if looks_like_file or path.exists() else None
 
 
 @lru_cache(maxsize=1)
 def _load_local_cpu() -> HardwareSpec:
     from .local import local_cpu_spec_dict
 
-    return validate_spec(local_cpu_spec_dict(), LOCAL_CPU)
+    return validate_spec(local_cpu_spec_dict(), LOCAL_CPU, text=False)
 
 
 @lru_cache(maxsize=64)
 def _load_preset(preset_id: str) -> HardwareSpec:
-    return _load_file(PRESET_DIR / f"{preset_id}.yaml")
+    return _load_file(PRESET_DIR / f"{preset_id}.yaml", chain=())
 
 
-def _load_file(path: Path) -> HardwareSpec:
+def _load_file(path: Path, chain: tuple[str, ...]) -> HardwareSpec:
     origin = path.name if path.parent == PRESET_DIR else str(path)
     if not path.is_file():
         raise SpecError(origin, [("", "file not found; pass a preset id or the path to a .yaml spec")])
     data = read_yaml(path, origin)
-    spec = _load_overlay(data, origin) if "base" in data else validate_spec(data, origin)
+    spec = _load_overlay(data, origin, path, chain) if "base" in data else validate_spec(data, origin)
     warn_if_inconsistent(spec, origin)  # derived consistency checks: SpecWarning, never an error (hw check)
     return spec
 
 
-def _load_overlay(data: dict[str, Any], origin: str) -> HardwareSpec:
-    """An overlay: `base: <preset or path>`, `overrides: {dotted.path: value}`, optional `id`, `name`, and a
-    free-form `provenance` block (what a calibration was fitted on). Used for calibrated and derived specs."""
-    unknown = set(data) - {"base", "overrides", "id", "name", "provenance", "description"}
+def _load_overlay(data: dict[str, Any], origin: str, path: Path, chain: tuple[str, ...]) -> HardwareSpec:
+    """An overlay: `base: <preset or path>` (a relative path is read from the overlay's folder), `overrides:
+    {dotted.path: value}`, optional `id`, `name`, `description`, and a free-form `provenance` block (what a
+    calibration was fitted on). Used for calibrated and derived specs."""
+    unknown = sorted(str(key) for key in data if key not in OVERLAY_KEYS)
     if unknown:
-        raise SpecError(origin, [(sorted(unknown)[0], "unknown key in an overlay; expected base, overrides, id, name, "
-                                                      "provenance, description")])
+        raise SpecError(origin, [(brief(unknown[0], 40).strip("'"), "unknown key in an overlay; expected "
+                                                                   f"{', '.join(OVERLAY_KEYS)}")])
     overrides = data.get("overrides") or {}
     if not isinstance(overrides, dict):
-        raise SpecError(origin, [("overrides", "expected a mapping of dotted.path: value")])
-    base = load_hardware(str(data["base"]))
+        raise SpecError(origin, [("overrides", f"expected a mapping of dotted.path: value (got {brief(overrides)})")])
+    for key in overrides:
+        if not isinstance(key, str):
+            raise SpecError(origin, [("overrides", f"keys are dotted.path strings like compute.clock (got "
+                                                   f"{brief(key)})")])
+    base = _overlay_base(data["base"], origin, path, chain)
     extra = {key: data[key] for key in ("id", "name", "description") if key in data}
-    return apply_overrides(base, {**overrides, **extra}, origin=origin)
+    return apply_overrides(base, {**overrides, **extra}, origin=origin, text=True)
+
+
+def _overlay_base(base: Any, origin: str, path: Path, chain: tuple[str, ...]) -> HardwareSpec:
+    """The spec an overlay's `base:` names; a failure there names the overlay and the field `base`."""
+    if not isinstance(base, str) or not base.strip():
+        raise SpecError(origin, [("base", f"expected a preset id or a path to a .yaml spec (got {brief(base)})")])
+    here = str(path)
+    if here in chain:
+        cycle = " -> ".join(Path(p).name for p in (*chain[chain.index(here):], here))
+        raise SpecError(origin, [("base", f"overlays form a cycle ({cycle}); a spec cannot be its own base")])
+    try:
+        return _load(base.strip(), folder=path.parent, chain=(*chain, here))
+    except SpecError as exc:
+        if exc.problems and exc.problems[0][0] == "base":  # an overlay further down named its own bad base
+            raise
+        raise SpecError(origin, [("base", line) for line in str(exc).splitlines()]) from None
 
 
 def read_yaml(path: Path, origin: str) -> dict[str, Any]:
-    try:
-        data = yaml.load(path.read_text(), Loader=YAML_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        raise SpecError(origin, [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(origin, [("", f"cannot read the file: {exc}")]) from None
+    data = read_yaml_file(path, origin)
     if not isinstance(data, dict):
         raise SpecError(origin, [("", "expected a mapping of sections (id, name, compute, memory, ...) at the top")])
     return data
 
 
-def validate_spec(data: dict[str, Any], origin: str) -> HardwareSpec:
-    try:
-        return HardwareSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(origin, [_describe(error) for error in exc.errors()]) from None
-
-
-def _describe(error: Any) -> tuple[str, str]:
-    path = ".".join(str(part) for part in error["loc"])
-    kind = error["type"]
-    message = error["msg"].removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        valid = _fields_at(error["loc"][:-1])
-        hint = f"; valid fields here: {', '.join(valid)}" if valid else ""
-        message = f"unknown field; remove it or fix its spelling{hint}"
-    elif kind == "missing":
-        message = "required field is missing"
-    elif "input" in error and kind != "value_error" and not isinstance(error["input"], dict):
-        message = f"{message} (got {error['input']!r})"
-    return path, message
-
-
-def _fields_at(loc: tuple) -> list[str]:
-    """Field names the schema allows at a location (walking models, dict values and optional sections)."""
-    import typing
-
-    from pydantic import BaseModel
-
-    node: Any = HardwareSpec
-    for part in loc:
-        if isinstance(node, type) and issubclass(node, BaseModel):
-            field = node.model_fields.get(str(part))
-            if field is None:
-                return []
-            node = field.annotation
-        elif typing.get_origin(node) is dict:
-            node = typing.get_args(node)[1]
-        node = _unwrap_optional(node)
-    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
-
-
-def _unwrap_optional(annotation: Any) -> Any:
-    import types
-    import typing
-
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0] if len(args) == 1 else annotation
-    return annotation
-
-
-# ----- dotted overrides -------------------------------------------------------------------------------
-def apply_overrides(spec: HardwareSpec, overrides: dict[str, Any], origin: str | None = None) -> HardwareSpec:
-    """A new validated spec with each dotted path set to its value; unit strings are parsed as usual."""
-    data = spec.model_dump(exclude_none=True)
-    for dotted, value in overrides.items():
-        _set_path(data, dotted, value, origin or f"{spec.id} --set")
-    out = validate_spec(data, origin or f"{spec.id} --set")
-    if "id" not in overrides:  # a new id is a new design; else results name what changed next to the id
-        out._overrides = {**spec.overrides, **copy.deepcopy(overrides)}
-    return out
-
-
-def _set_path(data: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
-    parts = dotted.split(".")
-    node: Any = data
-    for depth, part in enumerate(parts[:-1]):
-        if not isinstance(node, dict) or part not in node:
-            known = ", ".join(node) if isinstance(node, dict) else "(a value, not a section)"
-            where = ".".join(parts[: depth + 1])
-            raise SpecError(origin, [(where, f"no such section; choose from: {known}")])
-        node = node[part]
-    if not isinstance(node, dict):
-        raise SpecError(origin, [(dotted, "parent is a value, not a section")])
-    node[parts[-1]] = copy.deepcopy(value)
-
-
-def parse_set_options(items: list[str]) -> dict[str, Any]:
-    """CLI `--set a.b=value` strings -> overrides dict; values are YAML scalars ("6TB/s", "false", "8")."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise SpecError("--set", [(item, "expected dotted.path=value, e.g. memory.hbm.bandwidth=6TB/s")])
-        try:
-            out[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            out[key.strip()] = raw
-    return out
+def validate_spec(data: dict[str, Any], origin: str, *, text: bool = True) -> HardwareSpec:
+    """A spec from parsed data; `text` (the default, for files): physical quantities need their units."""
+    return validate_model(HardwareSpec, data, origin, text=text)

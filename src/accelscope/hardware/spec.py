@@ -10,6 +10,7 @@ Conventions (the README's "Hardware specs" page repeats them):
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,11 +18,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     PrivateAttr,
+    SerializationInfo,
+    Strict,
+    ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from .describe import summary_rows
 from .dtypes import (
     DTYPE_BITS,
     MATRIX_FALLBACK,
@@ -30,22 +37,98 @@ from .dtypes import (
     element_bits,
     element_format,
 )
-from .units import parse_quantity
+from .errors import FieldProblem, brief
+from .units import DIMENSIONS, format_quantity, parse_quantity, range_text, si_text
+from .validate import SetOptions, apply_overrides
 
 
-def _quantity(dimension: str) -> BeforeValidator:
-    return BeforeValidator(lambda value: parse_quantity(value, dimension))
+# ----- field types: every number has a type, a plausible range and (for physical quantities) a unit ----------
+def _quantity(dimension: str, low: float | None = None, high: float | None = None) -> Any:
+    """A physical quantity: an SI float inside; text input (YAML, --set) must carry a unit ("1.83 GHz"), Python
+    callers may pass SI numbers. Bounds default to the dimension's plausible range (units.DIMENSIONS)."""
+    dim = DIMENSIONS[dimension]
+    bounds = (dim.low if low is None else low, dim.high if high is None else high)
+
+    def check(value: Any, info: ValidationInfo) -> float:
+        text = bool(info.context and info.context.get("text"))
+        return parse_quantity(value, dimension, require_unit=text, bounds=bounds)
+
+    def dump(value: float, info: SerializationInfo) -> float | str:
+        # with context {"units": True}, as text that re-parses to the same float (validate.apply_overrides)
+        return si_text(value, dimension) if info.context and info.context.get("units") else value
+
+    schema = {"type": "string", "unit": dim.si_unit, "examples": [dim.example.split("'")[1]],
+              "range": range_text(*bounds, dimension)}
+    return Annotated[float, BeforeValidator(check), PlainSerializer(dump), WithJsonSchema(schema)]
 
 
-Positive = Field(gt=0)
-Bytes = Annotated[float, _quantity("bytes"), Positive]
-Bandwidth = Annotated[float, _quantity("bandwidth"), Positive]
-FlopRate = Annotated[float, _quantity("flops"), Positive]
-Frequency = Annotated[float, _quantity("frequency"), Positive]
-Seconds = Annotated[float, _quantity("time"), Field(ge=0)]
-Watts = Annotated[float, _quantity("power"), Positive]
-Area = Annotated[float, _quantity("area"), Positive]
-Usd = Annotated[float, _quantity("money"), Positive]
+def _number(low: float, high: float, *, integer: bool = False) -> Any:
+    """A plain number (a count, a fraction, a ratio) from low to high. Strict: YAML `false` or '132' is not a
+    number; a count is a whole number, not 132.0."""
+    kind = "a whole number" if integer else "a number"
+    span = f"from {low:g} to {high:g}"
+
+    def check(value: Any) -> int | float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or (integer and isinstance(value, float)):
+            raise ValueError(f"expected {kind} {span} (got {brief(value)}){_type_hint(value, integer)}")
+        number = value if integer else _finite_float(value)
+        if not low <= number <= high:  # NaN fails both comparisons
+            raise ValueError(f"{brief(value)} is out of range; expected {kind} {span}")
+        return number
+
+    return Annotated[int if integer else float, Field(ge=low, le=high), BeforeValidator(check)]
+
+
+def _type_hint(value: Any, integer: bool) -> str:
+    """How to write a near-miss: '132' quoted, or 132.0 for a count."""
+    if isinstance(value, str) and len(value) < 40:
+        try:
+            if math.isfinite(float(value)):
+                return f"; write {value.strip()} without quotes"
+        except ValueError:
+            pass
+    if integer and isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return f"; write {int(value)}"
+    return ""
+
+
+def _finite_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer past float range: out of every range
+        return math.inf
+
+
+Bytes = _quantity("bytes")
+Bandwidth = _quantity("bandwidth")
+FlopRate = _quantity("flops")
+Frequency = _quantity("frequency")
+Seconds = _quantity("time")
+Watts = _quantity("power")
+Area = _quantity("area")
+Usd = _quantity("money")
+# An achievable share of a peak: below 1 % the unit does not work (and 5e-324 would make every time infinite).
+Fraction = _number(0.01, 1)
+Count = _number(1, 10**7, integer=True)  # cores, lanes, engines, devices
+Cycles = _number(0, 10**6, integer=True)
+Dim = _number(1, 65536, integer=True)  # one side of a tile, array or torus
+OpsPerElement = _number(1e-3, 1e4)
+WriteCost = _number(1, 100)
+NodeNm = _number(0.1, 1000)
+Transistors = _number(1e6, 1e15)
+ElementsPerOp = _number(0.01, 64)
+IssueRate = _number(0.01, 64)
+BankBytes = _quantity("bytes", low=1, high=1024)
+Flag = Annotated[bool, Strict()]  # YAML true/false only; 1, "yes", "on" are refused
+Text = Annotated[str, Field(min_length=1)]
+Year = _number(1950, 2100, integer=True)
+StaticShare = _number(0, 0.95)  # of a TDP that does not scale with the clock
+
+
+def _in(dimension: str) -> str:
+    """The unit clause of a field description: 'in Hz; YAML takes '1.83 GHz''."""
+    dim = DIMENSIONS[dimension]
+    return f"in {dim.si_unit}; YAML takes {dim.example}"
 
 
 class Section(BaseModel):
@@ -53,8 +136,19 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str | None = None
-    sources: dict[str, str] = Field(default_factory=dict)
+    source: str | None = Field(default=None, description="Where the section's numbers come from (one note for "
+                                                         "the section): a datasheet, paper or measurement.")
+    sources: dict[str, str] = Field(default_factory=dict, description="Per-field notes: field name -> where that "
+                                                                      "field's number comes from.")
+
+    @model_validator(mode="after")
+    def _sources_name_fields(self) -> Section:
+        # a note for a misspelled field documents nothing: the keys are this section's field names
+        for key in self.sources:
+            if key not in type(self).model_fields or key in ("source", "sources"):
+                fields = ", ".join(f for f in type(self).model_fields if f not in ("source", "sources"))
+                raise FieldProblem(f"sources.{key}", f"no field by that name in this section; choose from: {fields}")
+        return self
 
     def has_source(self) -> bool:
         return bool((self.source or "").strip()) or bool(self.sources)
@@ -66,20 +160,37 @@ def _dtype_keyed(table: dict[str, Any]) -> dict[str, Any]:
         return table  # pydantic reports the type error with its path
     out: dict[str, Any] = {}
     for key, value in table.items():
-        out[canonical_dtype(str(key))] = value
+        try:
+            out[canonical_dtype(str(key))] = value
+        except ValueError:
+            raise FieldProblem(brief(key, 40).strip("'"), "unknown dtype as a key; expected one of: "
+                                                          f"{', '.join(DTYPE_BITS)}") from None
     return out
 
 
 class Compute(Section):
-    clock: Frequency  # the clock the vendor's peaks are quoted at (boost), Hz
-    cores: int = Field(gt=0)  # SMs / CUs / TensorCores / CPU cores
-    core_name: str = "core"
-    # Clock held under sustained full matrix load (power/thermal limited). The analytical and sim levels scale
-    # matrix and vector peaks by sustained_clock / clock; unset means the quoted clock is held.
-    sustained_clock: Frequency | None = None
-    # Threads a core keeps resident (NVIDIA: 2048 per SM from compute capability 8.0 to 10.x). With the DRAM
-    # latency it bounds the bytes a streaming kernel can have in flight (Little's law); unset: no such bound.
-    max_threads_per_core: int | None = Field(default=None, gt=0)
+    """The cores and their clock."""
+
+    clock: Frequency = Field(description=f"Clock the vendor's peaks are quoted at (boost), {_in('frequency')}.")
+    cores: Count = Field(description="Cores on the chip: SMs, CUs, TensorCores or CPU cores (a whole number).")
+    core_name: Text = Field(default="core", description="What the vendor calls a core (SM, CU, TensorCore), "
+                                                        "for printing.")
+    sustained_clock: Frequency | None = Field(default=None, description=(
+        "Clock held under sustained full matrix load (power/thermal limited), at most `clock`. The analytical and "
+        "sim levels scale matrix and vector peaks by sustained_clock / clock; unset: the quoted clock is held; "
+        f"{_in('frequency')}."))
+    max_threads_per_core: Count | None = Field(default=None, description=(
+        "Threads a core keeps resident (NVIDIA: 2048 per SM for compute capability 8.0 to 10.x). With the DRAM "
+        "latency it bounds the bytes a streaming kernel has in flight (Little's law); unset: no such bound."))
+
+    @model_validator(mode="after")
+    def _sustained_at_most_quoted(self) -> Compute:
+        if self.sustained_clock is not None and self.sustained_clock > self.clock:
+            raise FieldProblem("sustained_clock", (
+                f"{format_quantity(self.sustained_clock, 'frequency')} is above compute.clock "
+                f"{format_quantity(self.clock, 'frequency')}; the clock held under load is at most the quoted "
+                "clock (raise clock, or lower sustained_clock)"))
+        return self
 
     # Set by HardwareSpec from its power section (power.limit below the TDP): the clock the chip holds under that
     # limit relative to the clock it holds at its TDP (power_limited_clock_ratio). 1 when there is no limit.
@@ -122,46 +233,68 @@ def narrow_operands(dtype: str) -> bool:
 class Matrix(Section):
     """Matrix (tensor-core / systolic / MXU) unit."""
 
-    peak: dict[str, FlopRate]  # dtype -> dense FLOP/s for the whole chip
-    units_per_core: int = Field(default=1, gt=0)  # e.g. 4 tensor cores per SM
-    tile: tuple[int, int, int] | None = None  # (m, n, k) of one matrix instruction, e.g. wgmma 64x256x16
-    systolic: tuple[int, int] | None = None  # (rows, cols) of a systolic array, if the unit is one
-    pipeline_latency_cycles: int | None = Field(default=None, ge=0)
-    # Asynchronous, warp-specialized matrix instructions (Hopper wgmma, Blackwell tcgen05): other work (softmax)
-    # can run while the matrix unit is busy. FlashAttention-3's ping-pong schedule needs it.
-    async_overlap: bool = False
-    # Largest group of cores that can share one operand tile load from L2 (Hopper TMA multicast within a
-    # thread-block cluster). 1 = no sharing.
-    cluster_multicast: int = Field(default=1, ge=1)
-    # One matrix instruction can span a pair of cores (Blackwell tcgen05.mma.cta_group::2): the pair computes a
-    # 2*M-row tile and each core's SRAM holds only its half of the B operand tile, which halves B's share of the
-    # SRAM traffic per core (perf/analytical/gemm.py, _smem_bytes).
-    paired_cores: bool = False
-    # Fraction of the dense peak that the warp-synchronous Ampere instruction (mma.sync m16n8k16) sustains on a chip
-    # whose full rate needs its asynchronous instruction (Hopper wgmma, Blackwell tcgen05): what FlashAttention-2
-    # and other sm80 kernels get there. None: mma.sync is the chip's native path (fraction 1).
-    sync_fraction: float | None = Field(default=None, gt=0, le=1)
-    # dtype -> fraction of that peak a tuned library kernel's main loop sustains: the clock under a full matrix
-    # load (power-limited) x issue efficiency (synchronisation, operand staging). A dtype not listed takes
-    # MATRIX_EFFICIENCY_WIDE / _NARROW, fitted across chips (see there); HardwareSpec.matrix_efficiency.
-    efficiency: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=dict)
+    peak: dict[str, FlopRate] = Field(min_length=1, description=(
+        "dtype -> dense (no 2:4 sparsity) matrix FLOP/s for the whole chip at compute.clock, "
+        f"{_in('flops')}; at least one. A dtype not listed runs on the next wider path."))
+    units_per_core: Count = Field(default=1, description="Matrix units per core (4 tensor cores per SM on "
+                                                         "Hopper).")
+    tile: tuple[Dim, Dim, Dim] | None = Field(default=None, description=(
+        "(m, n, k) of one matrix instruction, e.g. Hopper wgmma [64, 256, 16]; each from 1 to 65536."))
+    systolic: tuple[Dim, Dim] | None = Field(default=None, description=(
+        "(rows, cols) of a systolic array, when the unit is one (TPU MXU [128, 128]); each from 1 to 65536."))
+    pipeline_latency_cycles: Cycles | None = Field(default=None, description=(
+        "Cycles from the last operand into the unit to the accumulator (the sim level); unset: derived."))
+    async_overlap: Flag = Field(default=False, description=(
+        "Asynchronous, warp-specialized matrix instructions (Hopper wgmma, Blackwell tcgen05): other work "
+        "(softmax) runs while the matrix unit is busy, as FlashAttention-3's ping-pong schedule needs."))
+    cluster_multicast: Count = Field(default=1, description=(
+        "Largest group of cores that share one operand tile load from L2 (Hopper TMA multicast within a "
+        "thread-block cluster); 1 = no sharing."))
+    paired_cores: Flag = Field(default=False, description=(
+        "One matrix instruction spans a pair of cores (Blackwell tcgen05.mma.cta_group::2): the pair computes a "
+        "2*M-row tile and each core's SRAM holds half of the B tile, halving B's SRAM traffic per core."))
+    sync_fraction: Fraction | None = Field(default=None, description=(
+        "Fraction (0.01 to 1) of the dense peak the warp-synchronous Ampere instruction (mma.sync m16n8k16) "
+        "sustains on a chip whose full rate needs its asynchronous one (Hopper wgmma, Blackwell tcgen05): what "
+        "FlashAttention-2 and other sm80 kernels get there. Unset: mma.sync is the chip's native path (1)."))
+    efficiency: dict[str, Fraction] = Field(default_factory=dict, description=(
+        "dtype -> fraction (0.01 to 1) of that dtype's peak a tuned library GEMM's main loop sustains (clock under "
+        "load x issue efficiency). A dtype not listed takes the cross-chip default (0.83 for 16-bit and wider, "
+        "0.69 for 8-bit and narrower); each key needs a matrix.peak entry."))
 
     @field_validator("peak", "efficiency", mode="before")
     @classmethod
     def _canonical_keys(cls, table: dict[str, Any]) -> dict[str, Any]:
         return _dtype_keyed(table)
 
+    @model_validator(mode="after")
+    def _efficiency_of_a_peak(self) -> Matrix:
+        for dtype in self.efficiency:
+            if dtype not in self.peak:
+                raise FieldProblem(f"efficiency.{dtype}", f"no matrix.peak.{dtype} to apply it to; add that peak "
+                                                          "or remove this efficiency")
+        return self
+
 
 class Vector(Section):
     """SIMD / CUDA-core unit that runs elementwise, reduction and softmax arithmetic."""
 
-    lanes_per_core: int = Field(gt=0)  # fp32 lanes per core (CUDA cores per SM)
-    peak: dict[str, FlopRate]  # dtype -> FLOP/s for the whole chip (an FMA counts 2)
+    lanes_per_core: Count = Field(description="FP32 lanes per core (CUDA cores per SM).")
+    peak: dict[str, FlopRate] = Field(min_length=1, description=(
+        f"dtype -> vector FLOP/s for the whole chip (an FMA counts 2), {_in('flops')}; fp32 is required (every "
+        "dtype without its own rate falls back to it)."))
 
     @field_validator("peak", mode="before")
     @classmethod
     def _canonical_keys(cls, table: dict[str, Any]) -> dict[str, Any]:
         return _dtype_keyed(table)
+
+    @model_validator(mode="after")
+    def _has_fp32(self) -> Vector:
+        if "fp32" not in self.peak:
+            raise FieldProblem("peak.fp32", "required: the FP32 rate that every dtype without its own vector rate "
+                                            "falls back to, e.g. fp32: 66.9 TFLOP/s")
+        return self
 
 
 SfuFunction = Literal["exp2", "log2", "rcp", "rsqrt", "sqrt", "sin", "cos", "tanh"]
@@ -171,7 +304,9 @@ SFU_FUNCTIONS: tuple[str, ...] = SfuFunction.__args__  # type: ignore[attr-defin
 class Sfu(Section):
     """Special-function unit (NVIDIA MUFU, AMD transcendental unit): ops per clock per core by function."""
 
-    ops_per_clock_per_core: dict[SfuFunction, Annotated[float, Field(gt=0)]]
+    ops_per_clock_per_core: dict[SfuFunction, OpsPerElement] = Field(min_length=1, description=(
+        "Function (exp2, log2, rcp, rsqrt, sqrt, sin, cos, tanh) -> results per clock per core, a plain number "
+        "from 0.001 to 10000 (H100 MUFU: 16); a function not listed is emulated on the vector unit."))
 
 
 # What a DRAM level (HBM, GDDR, DDR) sustains for a streaming kernel when its spec does not say: reads lose
@@ -184,19 +319,26 @@ DRAM_EFFICIENCY = 0.95
 DRAM_WRITE_COST = 1.24
 
 
+ON_CHIP = ("registers", "sram", "cache")
+
+
 class MemoryLevel(Section):
-    kind: Literal["registers", "sram", "cache", "dram", "host"]
-    scope: Literal["core", "chip", "host"]
-    capacity: Bytes  # per core if scope == "core"
-    bandwidth: Bandwidth  # per core if scope == "core"; read bandwidth
-    latency: Seconds | None = None
-    # Achievable fraction of `bandwidth` for a streaming read (refresh, bank conflicts, protocol overhead).
-    # Used by the analytical and sim levels; the roofline uses the nominal bandwidth. DRAM levels default to
-    # DRAM_EFFICIENCY, the others to 1.
-    efficiency: float = Field(default=1.0, gt=0, le=1)
-    # Time to write one byte relative to reading one (bus turnaround, write recovery); DRAM default
-    # DRAM_WRITE_COST, others 1.
-    write_cost: float = Field(default=1.0, ge=1)
+    """One level of the memory hierarchy, named by its key under `memory:` (smem, l2, hbm)."""
+
+    kind: Literal["registers", "sram", "cache", "dram", "host"] = Field(description=(
+        "registers, sram (software-managed scratchpad), cache, dram (the main memory: HBM/GDDR/DDR; exactly one "
+        "level) or host."))
+    scope: Literal["core", "chip", "host"] = Field(description=(
+        "core: capacity and bandwidth are per core; chip: totals for the chip; host: the host's memory."))
+    capacity: Bytes = Field(description=f"Capacity (per core when scope is core), {_in('bytes')}.")
+    bandwidth: Bandwidth = Field(description=f"Read bandwidth (per core when scope is core), {_in('bandwidth')}.")
+    latency: Seconds | None = Field(default=None, description=f"Load-to-use latency, {_in('time')}.")
+    efficiency: Fraction = Field(default=1.0, description=(
+        "Achievable fraction (0.01 to 1) of `bandwidth` for a streaming read (refresh, bank conflicts, protocol "
+        f"overhead), read by the analytical and sim levels; dram default {DRAM_EFFICIENCY}, others 1."))
+    write_cost: WriteCost = Field(default=1.0, description=(
+        "Time to write one byte relative to reading one (bus turnaround, write recovery), a ratio from 1 to 100; "
+        f"dram default {DRAM_WRITE_COST}, others 1."))
 
     @model_validator(mode="before")
     @classmethod
@@ -213,45 +355,51 @@ class MemoryLevel(Section):
 class ScaleUp(Section):
     """The fast domain (NVLink/NVSwitch, Infinity Fabric, ICI): devices that talk at link speed."""
 
-    domain_size: int = Field(gt=0)  # devices in one scale-up domain (8 for an HGX board, 72 for NVL72)
-    bandwidth: Bandwidth  # per device, per direction, all links together
-    latency: Seconds  # one-hop small-message latency
-    topology: Literal["switch", "fully_connected", "ring", "torus", "mesh"]
-    links: int | None = Field(default=None, gt=0)
-    torus_dims: tuple[int, ...] | None = None
-    # Achievable fraction of `bandwidth` for large transfers (protocol and flow-control overhead).
-    efficiency: float = Field(default=1.0, gt=0, le=1)
-    # In-switch reduction (NVLink SHARP / NVLS): an all-reduce sends and receives each byte once.
-    in_network_reduction: bool = False
-    # Achievable fraction of the NVLS ideal (each byte sent and received once at `efficiency` x bandwidth): the
-    # switch's reduction throughput and multimem traffic make NVLS reach less than its wire ideal. 1 = the ideal.
-    nvls_efficiency: float = Field(default=1.0, gt=0, le=1)
-    # Fixed cost of one collective call in the communication library (kernel launch, protocol handshakes),
-    # added once per collective on top of the per-hop `latency` (not used with `library`, whose model has its own).
-    collective_latency: Seconds = 0.0
-    # The collective library whose published cost model prices collectives in this domain (perf/nccl.py: NCCL's
-    # algorithms x protocols with its base and per-step latencies); None: alpha-beta with `latency` per hop.
-    library: Literal["nccl"] | None = None
-
+    domain_size: Count = Field(description="Devices in one scale-up domain (8 for an HGX board, 72 for NVL72).")
+    bandwidth: Bandwidth = Field(description=f"Per device, per direction, all links together, {_in('bandwidth')}.")
+    latency: Seconds = Field(description=f"One-hop small-message latency, {_in('time')}.")
+    topology: Literal["switch", "fully_connected", "ring", "torus", "mesh"] = Field(description=(
+        "switch (NVSwitch), fully_connected (xGMI), ring, torus (TPU ICI, give torus_dims) or mesh."))
+    links: Count | None = Field(default=None, description="Links per device (18 NVLink4 links on H100).")
+    torus_dims: tuple[Dim, ...] | None = Field(default=None, min_length=1, max_length=6, description=(
+        "Devices along each torus dimension, e.g. [16, 16]; 1 to 6 dimensions, each from 1 to 65536."))
+    efficiency: Fraction = Field(default=1.0, description=(
+        "Achievable fraction (0.01 to 1) of `bandwidth` for large transfers (protocol and flow-control overhead)."))
+    in_network_reduction: Flag = Field(default=False, description=(
+        "In-switch reduction (NVLink SHARP / NVLS): an all-reduce sends and receives each byte once."))
+    nvls_efficiency: Fraction = Field(default=1.0, description=(
+        "Achievable fraction (0.01 to 1) of the NVLS ideal (each byte sent and received once at efficiency x "
+        "bandwidth): the switch's reduction throughput makes NVLS reach less than its wire ideal."))
+    collective_latency: Seconds = Field(default=0.0, description=(
+        "Fixed cost of one collective call in the communication library (launch, handshakes), added once per "
+        f"collective on top of the per-hop latency; not used with `library`; {_in('time')}."))
+    library: Literal["nccl"] | None = Field(default=None, description=(
+        "Collective library whose published cost model prices collectives here (nccl: NCCL's algorithms x "
+        "protocols, perf/nccl.py); unset: alpha-beta with `latency` per hop."))
 
 class ScaleOut(Section):
     """The network between scale-up domains (InfiniBand, RoCE, EFA, DCN)."""
 
-    bandwidth: Bandwidth  # per device, per direction
-    latency: Seconds
-    topology: Literal["fat_tree", "rail_optimized", "dragonfly", "torus", "ethernet"] = "fat_tree"
-    efficiency: float = Field(default=1.0, gt=0, le=1)  # achievable fraction of `bandwidth`
+    bandwidth: Bandwidth = Field(description=f"Per device, per direction, {_in('bandwidth')}.")
+    latency: Seconds = Field(description=f"End-to-end small-message latency between domains, {_in('time')}.")
+    topology: Literal["fat_tree", "rail_optimized", "dragonfly", "torus", "ethernet"] = Field(
+        default="fat_tree", description="fat_tree, rail_optimized, dragonfly, torus or ethernet.")
+    efficiency: Fraction = Field(default=1.0, description="Achievable fraction (0.01 to 1) of `bandwidth`.")
 
 
 class HostLink(Section):
-    bandwidth: Bandwidth  # per direction (PCIe/C2C)
-    latency: Seconds | None = None
+    """The link to the host CPU (PCIe, C2C)."""
+
+    bandwidth: Bandwidth = Field(description=f"Per direction, {_in('bandwidth')}.")
+    latency: Seconds | None = Field(default=None, description=f"Small-transfer latency, {_in('time')}.")
 
 
 class Interconnect(Section):
-    scale_up: ScaleUp | None = None
-    scale_out: ScaleOut | None = None
-    host: HostLink | None = None
+    """Links between devices and to the host; each part optional."""
+
+    scale_up: ScaleUp | None = Field(default=None, description="The fast domain (NVLink, Infinity Fabric, ICI).")
+    scale_out: ScaleOut | None = Field(default=None, description="The network between scale-up domains.")
+    host: HostLink | None = Field(default=None, description="The link to the host CPU.")
 
 
 # Clock under a power limit. Board power at clock f: P(f) = P_static + (TDP - P_static) * (f / f_tdp)^3, where
@@ -279,11 +427,15 @@ def power_limited_clock_ratio(tdp: float, limit: float | None, static_fraction: 
 
 
 class Power(Section):
-    tdp: Watts
-    # Board power limit the part runs under (nvidia-smi -pl; a "power-limited" deployment). Below the TDP it lowers
-    # the clock every level uses (compute.clock_ratio) by power_limited_clock_ratio; unset: the TDP.
-    limit: Watts | None = None
-    static_fraction: float = Field(default=POWER_STATIC_FRACTION, ge=0, lt=1)  # of the TDP; see above
+    """Board power."""
+
+    tdp: Watts = Field(description=f"Thermal design power of the device, {_in('power')}.")
+    limit: Watts | None = Field(default=None, description=(
+        f"Board power limit the part runs under (nvidia-smi -pl), {_in('power')}. Below the TDP it lowers the clock "
+        "every level uses (compute.clock_ratio) by power_limited_clock_ratio; unset: the TDP."))
+    static_fraction: StaticShare = Field(default=POWER_STATIC_FRACTION, description=(
+        "Share of the TDP that does not scale with the clock (leakage, memory, board), 0 to 0.95; the rest "
+        "scales with the cube of the clock (see power_limited_clock_ratio)."))
 
     @property
     def clock_ratio(self) -> float:
@@ -291,21 +443,27 @@ class Power(Section):
 
 
 class Physical(Section):
-    process: str  # e.g. "TSMC 4N"
-    node_nm: float = Field(gt=0)  # marketing node number, for the area model
-    die_area: Area | None = None  # all compute dies together
-    dies: int = Field(default=1, gt=0)
-    transistors: float | None = Field(default=None, gt=0)
+    """Silicon facts for the area model."""
+
+    process: Text = Field(description="Process name, e.g. 'TSMC 4N'.")
+    node_nm: NodeNm = Field(description="Marketing node number in nm, 0.1 to 1000 (a plain number).")
+    die_area: Area | None = Field(default=None, description=f"All compute dies together, {_in('area')}.")
+    dies: Count = Field(default=1, description="Compute dies in the package.")
+    transistors: Transistors | None = Field(default=None, description=(
+        "Transistors on all dies, a plain number (80.0e9), 1e6 to 1e15."))
 
 
 class Cost(Section):
-    unit_price: Usd
+    """What one device costs."""
+
+    unit_price: Usd = Field(description=f"Price of one device, {_in('money')}.")
 
 
 class Runtime(Section):
     """Software-visible overheads that are properties of the chip and its driver stack."""
 
-    launch_latency: Seconds  # per kernel, back to back (launch + ramp + drain)
+    launch_latency: Seconds = Field(description=(
+        f"Per kernel, back to back (launch + ramp-up + tail drain), {_in('time')}."))
 
 
 # FP32 lane slots (one FMA-pipe instruction per lane, 2 FLOPs of the FMA-counted vector peak) to dequantize one
@@ -322,6 +480,9 @@ class Runtime(Section):
 DEQUANTIZE_OPS = 1.0
 
 
+EmulatedOp = Literal["exp2", "log2", "rcp", "rsqrt", "sqrt", "sin", "cos", "tanh", "fp8_convert", "mx_scale"]
+
+
 class Isa(Section):
     """Which instructions a core has natively, and what the missing ones cost (read by the sim level;
     `dequantize_ops` by every level).
@@ -333,25 +494,35 @@ class Isa(Section):
     mx_scale); unset keys take the defaults in perf/sim/core.py.
     """
 
-    exp2: bool | None = None  # native exp2 on the SFU; else range reduction + polynomial on the FMA pipe
-    log2: bool | None = None
-    rcp: bool | None = None
-    rsqrt: bool | None = None
-    fp8_convert: bool | None = None  # packed float -> FP8/FP4 convert with rounding and saturation
-    mx_scale: bool | None = None  # one instruction turns a block's amax into its E8M0/E4M3 scale
-    dot4_accumulate: bool | None = None  # 4-element dot product + accumulate per lane (sum of squares, dp4a)
-    convert_elements_per_op: float = Field(default=2.0, gt=0)  # a native convert packs this many (cvt x2)
-    # FP32 lane slots to dequantize one stored operand element into the matrix path's format, keyed by that path's
-    # dtype (fp16, bf16); a path not listed costs DEQUANTIZE_OPS. A native int4/fp4 -> bf16 converter makes it < 1.
-    dequantize_ops: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
-    emulation_ops: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    exp2: Flag | None = Field(default=None, description=(
+        "Native exp2 on the SFU; false: range reduction + polynomial on the FMA pipe; unset: native when sfu "
+        "lists it."))
+    log2: Flag | None = Field(default=None, description="Native log2; unset: native when sfu lists it.")
+    rcp: Flag | None = Field(default=None, description="Native reciprocal; unset: native when sfu lists it.")
+    rsqrt: Flag | None = Field(default=None, description="Native rsqrt; unset: native when sfu lists it.")
+    fp8_convert: Flag | None = Field(default=None, description=(
+        "Packed float -> FP8/FP4 convert with rounding and saturation; unset: when matrix.peak has an FP8 path."))
+    mx_scale: Flag | None = Field(default=None, description=(
+        "One instruction turns a block's amax into its E8M0/E4M3 scale; unset: when matrix.peak has an MX/NVFP4 "
+        "path."))
+    dot4_accumulate: Flag | None = Field(default=None, description=(
+        "4-element dot product + accumulate per lane (sum of squares, dp4a); unset: off."))
+    convert_elements_per_op: ElementsPerOp = Field(default=2.0, description=(
+        "Elements one native convert instruction packs (cvt x2 = 2), a plain number from 0.01 to 64."))
+    dequantize_ops: dict[str, OpsPerElement] = Field(default_factory=dict, description=(
+        "Matrix path dtype (fp16, bf16) -> FP32 lane slots to dequantize one stored operand element (int4/fp8 "
+        f"weights) into that path's format; a path not listed costs {DEQUANTIZE_OPS}; each key needs a "
+        "matrix.peak entry."))
+    emulation_ops: dict[EmulatedOp, OpsPerElement] = Field(default_factory=dict, description=(
+        "Instruction -> vector operations per element when it is emulated (keys: exp2, log2, rcp, rsqrt, sqrt, "
+        "sin, cos, tanh, fp8_convert, mx_scale); a key not listed takes the sim's default (perf/sim/core.py)."))
 
     @field_validator("dequantize_ops", mode="before")
     @classmethod
     def _canonical_keys(cls, table: Any) -> dict[str, Any]:
         if not isinstance(table, dict):
             raise ValueError(f"give one value per matrix path, e.g. dequantize_ops: {{bf16: 1.5}} or --set "
-                             f"isa.dequantize_ops.bf16=1.5 (got {table!r})")
+                             f"isa.dequantize_ops.bf16=1.5 (got {brief(table)})")
         return _dtype_keyed(table)
 
 
@@ -359,51 +530,85 @@ class Microarch(Section):
     """Per-core details the cycle-level sim reads; every field is optional and derived when unset (sim details say
     how)."""
 
-    register_file: Bytes | None = None  # per core
-    sram_banks: int | None = Field(default=None, gt=0)
-    sram_bank_bytes: Bytes | None = None  # bytes per bank per clock
-    sram_ports: int | None = Field(default=None, gt=0)
-    dma_engines: int | None = Field(default=None, gt=0)  # per core (TMA units, DMA queues)
-    dma_bandwidth: Bandwidth | None = None  # per engine
-    dma_latency: Seconds | None = None  # issue to first byte, on top of the memory level's latency
-    dma_outstanding: int | None = Field(default=None, gt=0)  # requests in flight per engine
-    vector_latency_cycles: int | None = Field(default=None, ge=0)
-    sfu_latency_cycles: int | None = Field(default=None, ge=0)
-    scalar_issue_per_cycle: float | None = Field(default=None, gt=0)  # tile instructions issued per clock
-
+    register_file: Bytes | None = Field(default=None, description=f"Register file per core, {_in('bytes')}.")
+    sram_banks: Count | None = Field(default=None, description="Banks of the core's SRAM (32 on NVIDIA SMs).")
+    sram_bank_bytes: BankBytes | None = Field(default=None, description=(
+        f"Bytes one bank delivers per clock (4 B on NVIDIA), 1 B to 1 KiB, {_in('bytes')}."))
+    sram_ports: Count | None = Field(default=None, description="SRAM ports per core.")
+    dma_engines: Count | None = Field(default=None, description="DMA engines per core (TMA units, DMA queues).")
+    dma_bandwidth: Bandwidth | None = Field(default=None, description=f"Per engine, {_in('bandwidth')}.")
+    dma_latency: Seconds | None = Field(default=None, description=(
+        f"Issue to first byte, on top of the memory level's latency, {_in('time')}."))
+    dma_outstanding: Count | None = Field(default=None, description="Requests in flight per engine.")
+    vector_latency_cycles: Cycles | None = Field(default=None, description="Dependent vector FMA latency, cycles.")
+    sfu_latency_cycles: Cycles | None = Field(default=None, description="Dependent SFU op latency, cycles.")
+    scalar_issue_per_cycle: IssueRate | None = Field(default=None, description=(
+        "Tile instructions issued per clock, a plain number from 0.01 to 64."))
 
 class HardwareSpec(BaseModel):
     """A complete accelerator description. Frozen: use `with_overrides` to derive a variant."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str
-    name: str
-    vendor: str
-    kind: Literal["gpu", "tpu", "npu", "cpu", "systolic", "hypothetical"]
-    year: int | None = None
-    description: str | None = None
-    source: str | None = None
-    compute: Compute
-    matrix: Matrix
-    vector: Vector
-    sfu: Sfu | None = None
-    memory: dict[str, MemoryLevel]  # ordered innermost -> outermost
-    interconnect: Interconnect = Field(default_factory=Interconnect)
-    power: Power | None = None
-    physical: Physical | None = None
-    cost: Cost | None = None
-    runtime: Runtime
-    isa: Isa = Field(default_factory=Isa)
-    core: Microarch = Field(default_factory=Microarch)
+    id: Text = Field(description="Short id; a preset's file name (h100-sxm).")
+    name: Text = Field(description="Full name for reports (NVIDIA H100 SXM5 80GB).")
+    vendor: Text = Field(description="Vendor, or 'hypothetical'.")
+    kind: Literal["gpu", "tpu", "npu", "cpu", "systolic", "hypothetical"] = Field(description=(
+        "gpu, tpu, npu, cpu, systolic or hypothetical."))
+    year: Year | None = Field(default=None, description="Year of release, a whole number from 1950 to 2100.")
+    description: str | None = Field(default=None, description="Free text about the chip.")
+    source: str | None = Field(default=None, description="Where the spec as a whole comes from.")
+    compute: Compute = Field(description="Cores and clock.")
+    matrix: Matrix = Field(description="The matrix unit (tensor cores, MXU, systolic array).")
+    vector: Vector = Field(description="The vector (SIMD, CUDA-core) unit.")
+    sfu: Sfu | None = Field(default=None, description="The special-function unit (exp2, rsqrt, ...).")
+    memory: dict[str, MemoryLevel] = Field(description=(
+        "Level name -> memory level, innermost first (smem, l2, hbm); exactly one level of kind dram (the main "
+        "memory), and no on-chip level larger than it."))
+    interconnect: Interconnect = Field(default_factory=Interconnect, description="Scale-up, scale-out and host "
+                                                                                 "links.")
+    power: Power | None = Field(default=None, description="Power (TDP).")
+    physical: Physical | None = Field(default=None, description="Process, die area, transistors.")
+    cost: Cost | None = Field(default=None, description="Unit price.")
+    runtime: Runtime = Field(description="Driver-stack overheads (kernel launch latency).")
+    isa: Isa = Field(default_factory=Isa, description="Native instructions and the cost of emulated ones.")
+    core: Microarch = Field(default_factory=Microarch, description="Per-core details for the cycle-level sim.")
     # dotted path -> value of every `with_overrides`/--set applied since the spec got its id (not a spec field:
     # results name them next to the id, `overrides` and `label`)
     _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _has_main_memory(self) -> HardwareSpec:
-        if not any(level.kind == "dram" for level in self.memory.values()):
-            raise ValueError("memory: needs one level with kind: dram (HBM/DDR) for the main memory")
+    def _one_main_memory(self) -> HardwareSpec:
+        drams = [name for name, level in self.memory.items() if level.kind == "dram"]
+        if not drams:
+            raise FieldProblem("memory", "needs one level with kind: dram (HBM/DDR) for the main memory")
+        if len(drams) > 1:
+            raise FieldProblem(f"memory.{drams[1]}.kind", (
+                f"memory.{drams[0]} and memory.{drams[1]} are both kind: dram; a spec has one main memory: merge "
+                "them into one level, or give the host's memory kind: host, scope: host"))
+        return self
+
+    @model_validator(mode="after")
+    def _on_chip_fits_in_main_memory(self) -> HardwareSpec:
+        main = self.main_memory.capacity
+        for name, level in self.memory.items():
+            total = self.level_total(name)[0]
+            if level.kind in ON_CHIP and total > main:
+                per_core = f" ({self.compute.cores} cores x {format_quantity(level.capacity, 'bytes')})" \
+                    if level.scope == "core" else ""
+                raise FieldProblem(f"memory.{name}.capacity", (
+                    f"{format_quantity(total, 'bytes')} on chip{per_core} is more than the main memory "
+                    f"memory.{self.main_memory_name}.capacity ({format_quantity(main, 'bytes')}); an on-chip level is "
+                    "smaller than main memory (check the unit, and scope: core means per core)"))
+        return self
+
+    @model_validator(mode="after")
+    def _dequantize_paths_exist(self) -> HardwareSpec:
+        for dtype in self.isa.dequantize_ops:
+            if dtype not in self.matrix.peak:
+                raise FieldProblem(f"isa.dequantize_ops.{dtype}", (
+                    f"no matrix.peak.{dtype}: the key is the matrix path the weights are converted for; choose "
+                    f"from {', '.join(self.matrix.peak)}"))
         return self
 
     @model_validator(mode="after")
@@ -551,18 +756,19 @@ class HardwareSpec(BaseModel):
         return self.matrix_peak(dtype) / self.hbm_bandwidth
 
     def with_overrides(self, overrides: dict[str, Any]) -> HardwareSpec:
-        """A new validated spec with dotted-path values replaced: {"memory.hbm.bandwidth": "6 TB/s"}."""
-        from .loader import apply_overrides  # local import: loader imports this module
+        """A new validated spec with dotted-path values replaced: {"memory.hbm.bandwidth": "6 TB/s"}.
 
-        return apply_overrides(self, overrides)
+        Python callers may give SI numbers; options parsed by `parse_set_options` (CLI `--set`) are text a person
+        typed, so they need their units and errors name `--set`."""
+        if isinstance(overrides, SetOptions):
+            return apply_overrides(self, overrides, origin=f"--set (on {self.id})", text=True)
+        return apply_overrides(self, overrides, origin=f"{self.id} overrides")
 
     def _repr_html_(self) -> str:  # Jupyter
         rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in self.summary().items())
         return f"<table><caption>{self.name}</caption>{rows}</table>"
 
     def summary(self) -> dict[str, str]:
-        from .describe import summary_rows
-
         return summary_rows(self)
 
 

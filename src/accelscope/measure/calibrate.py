@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from ..hardware import HardwareSpec, load_hardware
+from ..hardware.validate import overrides_as_text
 from .dataset import MeasuredRow
 from .predict import Prediction, hardware_id, predict
 
@@ -70,7 +71,9 @@ class CalibrationResult:
     def write(self, path: str | Path, command: str = "") -> Path:
         path = Path(path)
         data = self.overlay(command)
-        data["name"] = f"{load_hardware(self.hw).name} (calibrated)"
+        base = load_hardware(self.hw)
+        data["name"] = f"{base.name} (calibrated)"
+        data["overrides"] = overrides_as_text(base, self.overrides)  # a file needs units: '1.2e-05 s', not 1.2e-05
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 

@@ -77,6 +77,13 @@ def _with_conditions(hw: Any, overrides: tuple[tuple[str, Any], ...]) -> Any:
 
     spec = load_hardware(hw) if isinstance(hw, str) else hw
     wanted = {k: v for k, v in overrides if not (k == "power.limit" and spec.power is None)}
+    if "compute.sustained_clock" in wanted:
+        # a lock above the quoted clock (application clocks at the boost, -ac ...,1980 on a 1.83 GHz preset) runs
+        # at most at the quoted clock: the clock the preset's peaks are stated at
+        from ..hardware import parse_quantity
+
+        locked = parse_quantity(wanted["compute.sustained_clock"], "frequency")
+        wanted["compute.sustained_clock"] = f"{min(locked, spec.compute.clock)} Hz"
     result = spec.with_overrides(wanted) if wanted else spec
     if len(_CACHE) > 256:
         _CACHE.clear()
