@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from ..hardware import SpecError, UnitError, load_hardware, parse_quantity
+from ..hardware import load_hardware, parse_quantity
 from ..hardware.spec import HardwareSpec
-from ..perf import LevelNotAvailable, estimate
+from ..perf import estimate
 from ..workload import ops as ir
 from . import render
 from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
+from .errors import USER_ERRORS, OneLineErrors, naming_options
 
 app = typer.Typer(
     name="accelscope", help="Hardware/software co-design workbench for AI accelerators.",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, cls=OneLineErrors,
 )
 hw_app = typer.Typer(help="Hardware specs: list presets, show one.", no_args_is_help=True)
 est_app = typer.Typer(help="Estimate one operator on a chip.", no_args_is_help=True)
@@ -26,7 +26,6 @@ app.add_typer(hw_app, name="hw")
 app.add_typer(est_app, name="estimate")
 
 console = Console()
-
 
 
 def _spec(hw: str, sets: list[str] | None) -> HardwareSpec:
@@ -70,9 +69,16 @@ def hw_show(
 
 
 # ----- estimate ---------------------------------------------------------------------------------------
+def _op(cls: type[ir.Op], renamed: dict[str, str] | None = None, **fields: Any) -> ir.Op:
+    """Build an op from a command's options; a bad field is reported under its option (`--kind`, not `Norm.norm`)."""
+    with naming_options(renamed):
+        return cls(**fields)
+
+
 def _report(op: ir.Op, hw: str, sets: list[str] | None, level: str, as_json: bool, explain: bool) -> None:
     spec = _spec(hw, sets)
-    est = estimate(op, spec, level=level)
+    with naming_options({"norm": "--kind"}):
+        est = estimate(op, spec, level=level)
     if as_json:
         print(json.dumps({"input": render.op_dict(op), **est.to_dict()}, indent=2))
         return
@@ -95,7 +101,7 @@ def est_gemm(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """C = A @ B: 2·M·N·K FLOPs."""
-    op = ir.Gemm(m=m, n=n, k=k, dtype=dtype, batch=batch, out_dtype=out_dtype, b_dtype=b_dtype, schedule=schedule)
+    op = _op(ir.Gemm, m=m, n=n, k=k, dtype=dtype, batch=batch, out_dtype=out_dtype, b_dtype=b_dtype, schedule=schedule)
     _report(op, hw, sets, level, as_json, explain)
 
 
@@ -112,7 +118,7 @@ def est_grouped_gemm(
 ) -> None:
     """MoE expert GEMMs with their own weights."""
     rows = tuple(int(x) for x in m_per_group.split(",")) if m_per_group else None
-    op = ir.GroupedGemm(groups=groups, n=n, k=k, tokens=tokens, m_per_group=rows, dtype=dtype)
+    op = _op(ir.GroupedGemm, groups=groups, n=n, k=k, tokens=tokens, m_per_group=rows, dtype=dtype)
     _report(op, hw, sets, level, as_json, explain)
 
 
@@ -138,7 +144,7 @@ def est_attention(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """FlashAttention-style attention: 4·B·H·Sq·Skv·D forward FLOPs (half when causal)."""
-    op = ir.Attention(batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
+    op = _op(ir.Attention, batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
                       causal=causal, dtype=dtype, phase=phase, v_head_dim=v_head_dim, kv_dtype=kv_dtype,
                       variant=variant, page_size=page_size, window=window)  # type: ignore[arg-type]
     _report(op, hw, sets, level, as_json, explain)
@@ -161,7 +167,7 @@ def est_softmax(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """Row softmax (unfused)."""
-    op = ir.Softmax(rows=rows, cols=cols, dtype=dtype, kernel=kernel, cached=cached)
+    op = _op(ir.Softmax, rows=rows, cols=cols, dtype=dtype, kernel=kernel, cached=cached)
     _report(op, hw, sets, level, as_json, explain)
 
 
@@ -174,7 +180,7 @@ def est_norm(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """RMSNorm or LayerNorm."""
-    op = ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype, kernel=kernel, cached=cached)  # type: ignore[arg-type]
+    op = _op(ir.Norm, {"norm": "--kind"}, rows=rows, hidden=hidden, norm=kind, dtype=dtype, kernel=kernel, cached=cached)  # type: ignore[arg-type]
     _report(op, hw, sets, level, as_json, explain)
 
 
@@ -187,7 +193,7 @@ def est_elementwise(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """A named pointwise op."""
-    work = ir.Elementwise(op=op, elements=elements, dtype=dtype, kernel=kernel, cached=cached)
+    work = _op(ir.Elementwise, op=op, elements=elements, dtype=dtype, kernel=kernel, cached=cached)
     _report(work, hw, sets, level, as_json, explain)
 
 
@@ -203,7 +209,7 @@ def est_collective(
 ) -> None:
     """A collective over the spec's interconnect (hierarchical beyond one scale-up domain)."""
     nbytes = parse_quantity(size, "bytes")
-    _report(ir.Collective(op=op, bytes=nbytes, group=group, algorithm=algorithm), hw, sets, level, as_json, explain)
+    _report(_op(ir.Collective, op=op, bytes=nbytes, group=group, algorithm=algorithm), hw, sets, level, as_json, explain)
 
 
 @est_app.command("quantize")
@@ -215,7 +221,7 @@ def est_quantize(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """Quantize to a (block-)scaled format."""
-    _report(ir.Quantize(elements=elements, fmt=fmt, block=block, src_dtype=src_dtype), hw, sets, level, as_json,
+    _report(_op(ir.Quantize, elements=elements, fmt=fmt, block=block, src_dtype=src_dtype), hw, sets, level, as_json,
             explain)
 
 
@@ -248,18 +254,12 @@ def _mount_optional() -> None:
 
 _mount_optional()
 
-# ValueError carries our located messages; missing or unreadable files are the user's to fix, not tracebacks.
-USER_ERRORS: tuple[type[Exception], ...] = (SpecError, UnitError, LevelNotAvailable, ValueError, FileNotFoundError,
-                                            PermissionError, IsADirectoryError)
+__all__ = ["USER_ERRORS", "app", "main"]
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: user errors print one message and exit 2, never a traceback."""
-    try:
-        return app(args=argv, standalone_mode=True)
-    except USER_ERRORS as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+    """Entry point: user errors print one message and exit 2, never a traceback (cli/errors.py)."""
+    return app(args=argv, standalone_mode=True)
 
 
 if __name__ == "__main__":
