@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..measure import load_rows
@@ -39,13 +40,14 @@ def calibrate_command(
     if as_json:
         print(json.dumps(result.overlay(), indent=2))
         return
-    table = Table(title=f"Calibration of {result.hw} on {len(result.rows)} rows ({level} level)", header_style="bold")
+    table = Table(title=escape(f"Calibration of {result.hw} on {len(result.rows)} rows ({level} level)"),
+                  header_style="bold")
     table.add_column("field")
     table.add_column("fitted value", justify="right")
     for path, value in result.overrides.items():
-        table.add_row(path, f"{value:.4g}")
+        table.add_row(escape(path), f"{value:.4g}")
     console.print(table)
     console.print(f"mean |log error|: before {result.baseline_error:.3f}, fitted (train) {result.train_error:.3f}, "
                   f"held-out ({result.folds}-fold CV) [bold]{result.cv_error:.3f}[/]")
     if out:
-        console.print(f"overlay written to {out} (use it as --hw {out})")
+        console.print(escape(f"overlay written to {out} (use it as --hw {out})"))

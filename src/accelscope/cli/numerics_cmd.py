@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 numerics_app = typer.Typer(help="Low-precision formats: list them, quantize numbers.", no_args_is_help=True)
@@ -166,7 +167,8 @@ def tradeoff(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"{model} on {tp} x {hw}: accuracy vs speed per format ({level})", header_style="bold")
+    table = Table(title=escape(f"{model} on {tp} x {hw}: accuracy vs speed per format ({level})"),
+                  header_style="bold")
     for col in ("format", "priced as", "GEMM rel. error", "SQNR dB", "TTFT", "TPOT", "tokens/s", "weights/dev"):
         table.add_column(col, justify="left" if col in ("format", "priced as") else "right")
     for r in rows:

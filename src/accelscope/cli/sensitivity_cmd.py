@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
@@ -66,15 +67,15 @@ def sensitivity_command(
         return
     console = Console()
     for name, table_values in values.items():
-        table = Table(title=f"elasticity of {name} on {spec.base} ({spec.level})", header_style="bold")
+        table = Table(title=escape(f"elasticity of {name} on {spec.base} ({spec.level})"), header_style="bold")
         table.add_column("parameter")
         table.add_column("elasticity", justify="right")
         table.add_column("meaning")
         for path, value in sorted(table_values.items(), key=lambda kv: -abs(kv[1])):
-            table.add_row(path, f"{value:+.3f}", _meaning(value))
+            table.add_row(escape(path), f"{value:+.3f}", _meaning(value))
         console.print(table)
     if plot:
-        console.print(f"wrote {', '.join(str(p) for p in paths)} and {Path(plot) / 'figures.html'}")
+        console.print(escape(f"wrote {', '.join(str(p) for p in paths)} and {Path(plot) / 'figures.html'}"))
 
 
 def _meaning(value: float) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..hardware.spec import HardwareSpec
@@ -40,17 +41,17 @@ def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bo
         return
     _print_result(result, spec, show)
     if trace:
-        console.print(f"trace: {trace} (open in ui.perfetto.dev or chrome://tracing)")
+        console.print(f"trace: {escape(trace)} (open in ui.perfetto.dev or chrome://tracing)")
 
 
 def _print_result(result: SimResult, spec: HardwareSpec, show: bool) -> None:
     est = result.estimate
     d = est.details
-    console.print(f"[bold]{est.op}[/] on {spec.name}: [bold]{est.seconds * 1e6:.2f} µs[/], bound by "
+    console.print(f"[bold]{escape(est.op)}[/] on {escape(spec.name)}: [bold]{est.seconds * 1e6:.2f} µs[/], bound by "
                   f"[bold]{est.bound}[/]" + (f" ({d['cycles']:.0f} cycles at {d['clock_hz'] / 1e9:.2f} GHz)"
                                               if "cycles" in d else ""))
     if "sim_fallback" in d:
-        console.print(f"[yellow]not simulated:[/] {d['sim_fallback']}")
+        console.print(f"[yellow]not simulated:[/] {escape(str(d['sim_fallback']))}")
         return
     table = Table(header_style="bold", title="busiest core")
     for col in ("unit", "utilization", "idle because (cycles)"):
@@ -62,14 +63,14 @@ def _print_result(result: SimResult, spec: HardwareSpec, show: bool) -> None:
     console.print(table)
     for program in d["programs"]:
         notes = {k: v for k, v in program.items() if k not in ("name", "cycles", "mapping")}
-        console.print(f"  {program['name']}: {program['cycles']:.0f} cycles; {notes}", highlight=False)
+        console.print(escape(f"  {program['name']}: {program['cycles']:.0f} cycles; {notes}"), highlight=False)
         if "mapping" in program:
-            console.print(f"    mapping: {program['mapping']}", highlight=False)
+            console.print(escape(f"    mapping: {program['mapping']}"), highlight=False)
     if show:
         for program in result.programs:
             console.print(f"[bold]program {program.name}[/] ({len(program.instrs)} instructions simulated)")
             for instr in program.instrs[:PROGRAM_LINES]:
-                console.print("  " + describe(instr), highlight=False)
+                console.print("  " + escape(describe(instr)), highlight=False)
             if len(program.instrs) > PROGRAM_LINES:
                 console.print(f"  ... {len(program.instrs) - PROGRAM_LINES} more")
 
@@ -229,10 +230,10 @@ def sim_isa_study(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"ISA study: {rows[0]['op']} on {spec.id} (level=sim)", header_style="bold")
+    table = Table(title=escape(f"ISA study: {rows[0]['op']} on {spec.id} (level=sim)"), header_style="bold")
     for col in ("variant", "time", "vs baseline", "bound", "busiest unit", "its top stall"):
         table.add_column(col, justify="right" if col in ("time", "vs baseline") else "left")
     for r in rows:
-        table.add_row(r["variant"], f"{r['seconds'] * 1e6:.2f} µs", f"{r['vs_baseline']:+.1%}", r["bound"],
+        table.add_row(escape(r["variant"]), f"{r['seconds'] * 1e6:.2f} µs", f"{r['vs_baseline']:+.1%}", r["bound"],
                       f"{r['busiest_unit']} {r['busiest_utilization']:.0%}", r["busiest_unit_waits_on"])
     console.print(table)

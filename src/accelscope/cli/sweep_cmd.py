@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -55,7 +56,7 @@ def sweep_command(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]:.1f} points/s"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), disable=as_json) as bar:
-        task = bar.add_task(spec.name, total=None, rate=0.0)
+        task = bar.add_task(escape(spec.name), total=None, rate=0.0)
 
         def progress(done: int, total: int) -> None:
             elapsed = bar.tasks[0].elapsed or 1e-9
@@ -66,9 +67,9 @@ def sweep_command(
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
-        Console().print(f"{summary.evaluated} points evaluated ({summary.resumed} already done, {summary.failed} "
+        Console().print(escape(f"{summary.evaluated} points evaluated ({summary.resumed} already done, {summary.failed} "
                         f"failed) of {summary.points} in {summary.seconds:.1f} s; results in {summary.out}/results; "
-                        f"next: accelscope sweep pareto {summary.out}")
+                        f"next: accelscope sweep pareto {summary.out}"))
 
 
 def _plot(table: object, front: object, spec: dict, out: Path, sensitivity: bool, as_json: bool) -> None:
@@ -81,16 +82,16 @@ def _plot(table: object, front: object, spec: dict, out: Path, sensitivity: bool
     if as_json:
         print(json.dumps({"figures": [str(p) for p in paths], "elasticity": elasticity}, indent=2))
     else:
-        Console().print("\n".join(f"wrote {p}" for p in paths) or "no figures: the sweep needs two objectives or "
+        Console().print(escape("\n".join(f"wrote {p}" for p in paths)) or "no figures: the sweep needs two objectives or "
                         "two varied axes")
 
 
 def _print_front(front: object, objectives: list[str]) -> None:
-    table = Table(title=f"Pareto front ({', '.join(objectives)})", header_style="bold")
+    table = Table(title=escape(f"Pareto front ({', '.join(objectives)})"), header_style="bold")
     columns = [c for c in front.columns if c.startswith("axis:")] + [o.split(" ", 1)[1] for o in objectives]  # type: ignore[attr-defined]
     for column in ["point", *columns]:
-        table.add_column(column.removeprefix("axis:"), justify="right", overflow="fold")
+        table.add_column(escape(column.removeprefix("axis:")), justify="right", overflow="fold")
     for _, row in front.iterrows():  # type: ignore[attr-defined]
-        table.add_row(str(row["point"]), *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
+        table.add_row(str(row["point"]), *(f"{row[c]:.4g}" if isinstance(row[c], float) else escape(str(row[c]))
                                            for c in columns))
     Console().print(table)

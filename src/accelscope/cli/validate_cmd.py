@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..measure import markdown_table, summarize, validate
@@ -48,24 +49,24 @@ def validate_command(
 
         written = write_validation_plots(results, plots)
         if not as_json:
-            console.print(f"[dim]figures: {', '.join(str(p) for p in written)}[/]")
+            console.print(f"[dim]figures: {escape(', '.join(str(p) for p in written))}[/]")
     if as_json:
         print(json.dumps(to_json(results, summary), indent=2))
         return
     if markdown:
         print(markdown_table(summary))
         return
-    table = Table(title=f"Prediction error vs measured ({source})", header_style="bold")
+    table = Table(title=escape(f"Prediction error vs measured ({source})"), header_style="bold")
     for col in ("category", "level", "rows", "mean |err|", "median |err|", "mean signed", "worst rows"):
         table.add_column(col, justify="left" if col in ("category", "level", "worst rows") else "right")
     for c in summary:
-        table.add_row(c.category, c.level, str(c.rows), f"{c.mean_abs:.1%}", f"{c.median_abs:.1%}",
-                      f"{c.mean_signed:+.1%}", ", ".join(f"{i} ({e:+.0%})" for i, e in c.worst))
+        table.add_row(escape(c.category), escape(c.level), str(c.rows), f"{c.mean_abs:.1%}", f"{c.median_abs:.1%}",
+                      f"{c.mean_signed:+.1%}", escape(", ".join(f"{i} ({e:+.0%})" for i, e in c.worst)))
     console.print(table)
     skipped = Counter(r.skip.split(":")[0] for r in results if r.skip)
     if skipped:
         console.print(f"[dim]skipped {sum(skipped.values())} row-levels: "
-                      + "; ".join(f"{n} x {reason}" for reason, n in skipped.most_common(6)) + "[/]")
+                      + escape("; ".join(f"{n} x {reason}" for reason, n in skipped.most_common(6))) + "[/]")
 
 
 def _print_loco(source: str, levels: list[str]) -> None:
