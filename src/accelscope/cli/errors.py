@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import typer
 import typer._click as click  # typer's own copy of click: the one that parses our options
 import typer._click.exceptions as click_errors
 from rich.console import Console
@@ -104,7 +105,7 @@ class OneLineErrors(TyperGroup):
         except USER_ERRORS as exc:
             print_error(str(exc))
             result = USER_ERROR_EXIT
-        except click_errors.Abort:
+        except typer.Abort:
             print_error("aborted")
             result = 1
         if not standalone_mode:

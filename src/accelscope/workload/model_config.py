@@ -190,6 +190,7 @@ POSITIVE_KEYS = (
 )
 NON_NEGATIVE_KEYS = ("n_shared_experts", "shared_expert_intermediate_size", "first_k_dense_replace")
 MAX_SIZE = 10**15  # as for op dimensions (workload/ops/base.py MAX_DIM): products of a few stay finite floats
+MAX_EXPERTS = 1 << 16  # as for GroupedGemm.groups (workload/ops/matmul.py)
 
 
 def _check_keys(cfg: dict[str, Any], origin: str) -> None:
@@ -219,6 +220,8 @@ def _check_shapes(config: ModelConfig, cfg: dict[str, Any], origin: str) -> None
         raise ValueError(f"{origin}: {hidden_key}: {config.hidden} does not split into {head_key} = {config.heads} "
                          "heads; give head_dim")
     moe = config.moe
+    if moe is not None and moe.experts > MAX_EXPERTS:
+        raise ValueError(f"{origin}: experts: {moe.experts:,} routed experts; at most {MAX_EXPERTS:,} are modelled")
     if moe is not None and moe.top_k > moe.experts:
         raise ValueError(f"{origin}: num_experts_per_tok: routes each token to {moe.top_k} experts of {moe.experts}; "
                          "must be at most the number of experts")

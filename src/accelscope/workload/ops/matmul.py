@@ -80,6 +80,9 @@ class Gemm(Op):
         )
 
 
+MAX_GROUPS = 1 << 16  # experts of one grouped GEMM: MoE models have up to a few hundred
+
+
 @dataclass(frozen=True, slots=True)
 class GroupedGemm(Op):
     """MoE expert GEMMs: group g multiplies m_g tokens [m_g, k] by its own weight [k, n].
@@ -100,6 +103,8 @@ class GroupedGemm(Op):
 
     def __post_init__(self) -> None:
         _positive(self, groups=self.groups, n=self.n, k=self.k)
+        if self.groups > MAX_GROUPS:  # each group is a row count in a tuple: bound the tuple
+            raise ValueError(f"GroupedGemm.groups: at most {MAX_GROUPS:,} (got {self.groups:,})")
         if (self.m_per_group is None) == (self.tokens is None):
             raise ValueError("GroupedGemm.tokens: give exactly one of tokens (total rows) or m_per_group (rows per "
                              "group)")
