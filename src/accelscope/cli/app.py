@@ -14,7 +14,8 @@ from ..perf import estimate
 from ..workload import ops as ir
 from . import render
 from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
-from .errors import USER_ERRORS, OneLineErrors, naming_options
+from .errors import USER_ERRORS, OneLineErrors, naming_options, short
+from .errors import build_op as _op
 
 app = typer.Typer(
     name="accelscope", help="Hardware/software co-design workbench for AI accelerators.",
@@ -69,12 +70,6 @@ def hw_show(
 
 
 # ----- estimate ---------------------------------------------------------------------------------------
-def _op(cls: type[ir.Op], renamed: dict[str, str] | None = None, **fields: Any) -> ir.Op:
-    """Build an op from a command's options; a bad field is reported under its option (`--kind`, not `Norm.norm`)."""
-    with naming_options(renamed):
-        return cls(**fields)
-
-
 def _report(op: ir.Op, hw: str, sets: list[str] | None, level: str, as_json: bool, explain: bool) -> None:
     spec = _spec(hw, sets)
     with naming_options({"norm": "--kind"}):
@@ -117,9 +112,17 @@ def est_grouped_gemm(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """MoE expert GEMMs with their own weights."""
-    rows = tuple(int(x) for x in m_per_group.split(",")) if m_per_group else None
+    rows = _row_counts(m_per_group) if m_per_group else None
     op = _op(ir.GroupedGemm, groups=groups, n=n, k=k, tokens=tokens, m_per_group=rows, dtype=dtype)
     _report(op, hw, sets, level, as_json, explain)
+
+
+def _row_counts(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--m-per-group: expected comma-separated whole numbers like 96,160,128 (got "
+                         f"{short(text)!r})") from None
 
 
 @est_app.command("attention")

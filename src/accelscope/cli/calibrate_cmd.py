@@ -33,6 +33,8 @@ def calibrate_command(
     source = dataset or file
     if source is None:
         raise ValueError("calibrate: give a FILE or --dataset NAME (e.g. --dataset dev)")
+    if folds < 2:
+        raise ValueError(f"--folds: cross-validation needs at least 2 folds (got {folds})")
     chosen = [f.strip() for f in fields.split(",")] if fields else None
     result = calibrate(load_rows(source), hw, chosen, level=level, folds=folds)
     if out:

@@ -178,3 +178,9 @@ def naming_arguments(options: Iterable[str]) -> Iterator[None]:
         if match is None or match.group(1) not in options or type(exc) is not ValueError:
             raise
         raise ValueError(f"{option_name(match.group(1))}{message[match.end(1):]}") from None
+
+
+def build_op(cls: type[ir.Op], renamed: Mapping[str, str] | None = None, **fields: Any) -> ir.Op:
+    """An op from a command's options; a bad field is reported under its option (`--kind`, not `Norm.norm`)."""
+    with naming_options(renamed):
+        return cls(**fields)

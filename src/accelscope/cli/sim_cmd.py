@@ -16,6 +16,7 @@ from ..perf.sim.isa import describe
 from ..perf.sim.model import SimResult
 from ..workload import ops as ir
 from .app_options import DtypeOpt, HwOpt, JsonOpt, SetOpt, spec_from
+from .errors import MAX_INT, build_op, naming_options, short
 
 sim_app = typer.Typer(help="Cycle-level simulation: tile programs on a core model, traces, ISA studies.",
                       no_args_is_help=True)
@@ -27,7 +28,8 @@ PROGRAM_LINES = 60  # instructions shown per program
 
 def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bool, as_json: bool) -> None:
     spec = spec_from(hw, sets)
-    result = simulate(op, spec, trace=trace is not None)
+    with naming_options({"norm": "--kind"}):
+        result = simulate(op, spec, trace=trace is not None)
     if trace:
         with open(trace, "w") as handle:
             json.dump(chrome_trace(result), handle)
@@ -84,7 +86,7 @@ def sim_gemm(
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """C = A @ B on the matrix unit: tiles, multi-buffered DMA, epilogue."""
-    _run(ir.Gemm(m=m, n=n, k=k, dtype=dtype, batch=batch), hw, sets, trace, show, as_json)
+    _run(build_op(ir.Gemm, m=m, n=n, k=k, dtype=dtype, batch=batch), hw, sets, trace, show, as_json)
 
 
 @sim_app.command("softmax")
@@ -94,7 +96,7 @@ def sim_softmax(
     as_json: JsonOpt = False,
 ) -> None:
     """Row softmax: max, exp2 (SFU or polynomial), sum, reciprocal, scale."""
-    _run(ir.Softmax(rows=rows, cols=cols, dtype=dtype), hw, sets, trace, show, as_json)
+    _run(build_op(ir.Softmax, rows=rows, cols=cols, dtype=dtype), hw, sets, trace, show, as_json)
 
 
 @sim_app.command("norm")
@@ -104,7 +106,7 @@ def sim_norm(
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """RMSNorm or LayerNorm: sum of squares (dot4 when native), rsqrt, scale."""
-    _run(ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype), hw, sets, trace, show,  # type: ignore[arg-type]
+    _run(build_op(ir.Norm, {"norm": "--kind"}, rows=rows, hidden=hidden, norm=kind, dtype=dtype), hw, sets, trace, show,  # type: ignore[arg-type]
          as_json)
 
 
@@ -118,7 +120,7 @@ def sim_attention(
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """FlashAttention forward: QK^T, online softmax, PV per KV block."""
-    op = ir.Attention(batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
+    op = build_op(ir.Attention, batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
                       causal=causal, dtype=dtype)
     _run(op, hw, sets, trace, show, as_json)
 
@@ -132,7 +134,7 @@ def sim_quantize(
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """MX / NVFP4 quantize: block amax, scale, multiply, round to the element format."""
-    _run(ir.Quantize(elements=elements, fmt=fmt, block=block, src_dtype=src_dtype), hw, sets, trace, show, as_json)
+    _run(build_op(ir.Quantize, elements=elements, fmt=fmt, block=block, src_dtype=src_dtype), hw, sets, trace, show, as_json)
 
 
 # ----- ISA study --------------------------------------------------------------------------------------------------
@@ -191,12 +193,34 @@ def _native_flag(spec: HardwareSpec, name: str) -> bool:
                      "mx_scale, dot4_accumulate")
 
 
+# The shape keys each kernel reads from --arg (the others default); dtype-like keys take names, the rest sizes.
+KERNEL_ARGS = {"softmax": ("rows", "cols", "dtype"), "attention": ("batch", "heads", "head_dim", "q_len", "kv_len",
+                                                                  "dtype"),
+               "quantize": ("elements", "fmt", "block", "src_dtype"), "norm": ("rows", "hidden"),
+               "gemm": ("m", "n", "k", "dtype")}
+NAME_ARGS = ("dtype", "fmt", "src_dtype")
+
+
+def _check_kernel_args(kernel: str, args: dict[str, Any]) -> None:
+    """--arg keys the kernel reads (an unknown one would be ignored in silence), sizes as whole numbers."""
+    for key, value in args.items():
+        if key not in KERNEL_ARGS[kernel]:
+            raise ValueError(f"--arg {key}: {kernel} takes {', '.join(KERNEL_ARGS[kernel])}")
+        if key in NAME_ARGS:
+            if not isinstance(value, str):
+                raise ValueError(f"--arg {key}: expected a name like bf16 (got {short(value)})")
+        elif isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_INT:
+            raise ValueError(f"--arg {key}: expected a whole number up to 1e15 (got {short(value)})")
+
+
 def isa_study(kernel: str, spec: HardwareSpec, varies: list[str], args: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per variant: the baseline spec, then each `--vary` applied alone."""
     if kernel not in KERNELS:
         raise ValueError(f"--kernel: expected one of {', '.join(KERNELS)} (got {kernel!r})")
     build, defaults = KERNELS[kernel]
-    op = build(args)
+    _check_kernel_args(kernel, args)
+    with naming_options({field: f"--arg {field}" for field in args}):
+        op = build(args)
     rows = []
     base = None
     for label, overrides in [("baseline", {}), *(variant(spec, v) for v in (varies or defaults))]:

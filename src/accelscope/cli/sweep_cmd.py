@@ -12,6 +12,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .errors import require_positive
+
 
 def sweep_command(
     target: Annotated[str, typer.Argument(help="A sweep spec YAML, or 'pareto' / 'plot' followed by a results "
@@ -50,6 +52,9 @@ def sweep_command(
         return
     if out is None:
         raise ValueError("sweep: --out DIR is required (where results are written and resumed from)")
+    require_positive(workers=workers)
+    if limit is not None and limit < 0:
+        raise ValueError(f"--limit: must be >= 0 new points (got {limit})")
     if executor not in ("local", "ray"):
         raise ValueError(f"sweep --executor: expected local or ray (got {executor!r})")
     spec = load_sweep(target)
