@@ -34,6 +34,20 @@ def _user_errors(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def _dumps(value: object) -> str:
+    """JSON text with NaN/Inf as strings: json.dumps writes them as `NaN`/`Infinity`, which are not JSON, and never
+    asks `default` about a float."""
+    return json.dumps(_jsonable(value), indent=2, default=_number, allow_nan=False)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return _number(value)
+
+
 def _number(value: object) -> object:
     """JSON-safe number: NaN/Inf as strings (JSON has no such literals)."""
     if isinstance(value, float | np.floating) and not np.isfinite(value):
@@ -54,7 +68,7 @@ def formats_command(as_json: JsonOpt = False) -> None:
     elements = [f.describe() for f in ELEMENT_FORMATS]
     blocks = [f.describe() for f in BLOCK_FORMATS]
     if as_json:
-        print(json.dumps({"element_formats": elements, "block_formats": blocks}, indent=2, default=_number))
+        print(_dumps({"element_formats": elements, "block_formats": blocks}))
         return
     table = Table(title="Element formats", header_style="bold")
     for col in ("name", "bits", "E/M", "bias", "max", "min normal", "min subn.", "Inf", "NaN", "specials"):
@@ -75,17 +89,22 @@ def formats_command(as_json: JsonOpt = False) -> None:
     console.print(blocks_table)
 
 
+MAX_RANDOM = 1 << 20  # --random inputs: 1 Mi, plenty for error metrics (and --json prints every one of them)
+
+
 def _parse_values(values: str | None, random: int | None, seed: int) -> np.ndarray:
     if (values is None) == (random is None):
-        raise ValueError("values: give exactly one of --values 1.0,2.5,... or --random N")
+        raise ValueError("--values: give exactly one of --values 1.0,2.5,... or --random N")
+    if seed < 0:
+        raise ValueError(f"--seed: must be >= 0 (got {seed})")
     if random is not None:
-        if random < 1:
-            raise ValueError(f"random: must be >= 1 (got {random})")
+        if not 1 <= random <= MAX_RANDOM:
+            raise ValueError(f"--random: must be between 1 and {MAX_RANDOM:,} inputs (got {random})")
         return np.random.default_rng(seed).standard_normal(random).astype(np.float32)
     try:
         return np.array([float(v) for v in values.split(",") if v.strip()], dtype=np.float32)
     except ValueError:
-        raise ValueError(f"values: must be comma-separated numbers, e.g. 1.0,2.5,-3 (got {values!r})") from None
+        raise ValueError(f"--values: must be comma-separated numbers, e.g. 1.0,2.5,-3 (got {values[:40]!r})") from None
 
 
 @numerics_app.command("quantize")
@@ -105,6 +124,8 @@ def quantize_command(
     """Quantize numbers: codes, scales, dequantized values and error metrics."""
     from ..numerics import dequantize, error_report, quantize
 
+    if limit < 0:
+        raise ValueError(f"--limit: rows shown must be >= 0 (got {limit})")
     x = _parse_values(values, random, seed)
     q = quantize(x, fmt, rounding=rounding, overflow=overflow, scaling=scaling, scale_rule=scale_rule, seed=seed)
     y = dequantize(q)
@@ -121,7 +142,7 @@ def quantize_command(
         "dequantized": y.tolist(), "metrics": metrics, "bytes": q.nbytes,
     }
     if as_json:
-        print(json.dumps(result, indent=2, default=_number))
+        print(_dumps(result))
         return
     _print_quantized(x, y, codes, q, result, limit)
 
@@ -165,7 +186,7 @@ def tradeoff(
 
     rows = format_tradeoff(model, hw, tp=tp, batch=batch, input_len=input_len, output_len=output_len, level=level)
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(_dumps(rows))
         return
     table = Table(title=escape(f"{model} on {tp} x {hw}: accuracy vs speed per format ({level})"),
                   header_style="bold")
@@ -198,7 +219,7 @@ def study_gemm(
     names = [f.strip() for f in formats.split(",") if f.strip()]
     records = [r for kk in (int(x) for x in k.split(",")) for r in gemm_error_vs_format(names, k=kk, seed=seed)]
     if as_json:
-        print(json.dumps(records, indent=2, default=float))
+        print(_dumps(records))
         return
     table = Table(title="GEMM error vs format and K", header_style="bold")
     for col in ("format", "K", "relative error", "SQNR dB"):
