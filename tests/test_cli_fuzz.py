@@ -161,7 +161,7 @@ def estimate_commands(files: dict[str, str]) -> dict[str, tuple[list[str], dict[
     }
 
 
-@settings(max_examples=fuzz_examples(ci=100, fuzz=4000))
+@settings(max_examples=fuzz_examples(ci=100, fuzz=3000))
 @given(data=st.data())
 def test_estimate_commands(files, data):
     commands = estimate_commands(files)
@@ -170,7 +170,7 @@ def test_estimate_commands(files, data):
 
 
 # ----- hw, llm ----------------------------------------------------------------------------------------------------
-@settings(max_examples=fuzz_examples(ci=20, fuzz=300))
+@settings(max_examples=fuzz_examples(ci=20, fuzz=200))
 @given(data=st.data())
 def test_hw_commands(files, data):
     which = data.draw(st.sampled_from(["list", "show", "schema"]))
@@ -187,7 +187,7 @@ def model_values(files: dict[str, str]) -> list[str]:
             files["layers_list"], files["experts0"], files["markup"], files["not-json"], "/no/such/config.json"]
 
 
-@settings(max_examples=fuzz_examples(ci=50, fuzz=2000))
+@settings(max_examples=fuzz_examples(ci=50, fuzz=1500))
 @given(data=st.data())
 def test_llm_commands(files, data):
     which = data.draw(st.sampled_from(["infer", "train", "show", "list"]))
@@ -213,7 +213,7 @@ def test_llm_commands(files, data):
 
 
 # ----- sim, numerics ------------------------------------------------------------------------------------------------
-@settings(max_examples=fuzz_examples(ci=25, fuzz=800))
+@settings(max_examples=fuzz_examples(ci=25, fuzz=500))
 @given(data=st.data())
 def test_sim_commands(files, data):
     hw = {"--hw": hw_values(files)}
@@ -234,7 +234,7 @@ def test_sim_commands(files, data):
     check(command_line(data, ["sim", which], commands[which], flags=("--json",)))
 
 
-@settings(max_examples=fuzz_examples(ci=12, fuzz=500))
+@settings(max_examples=fuzz_examples(ci=12, fuzz=400))
 @given(data=st.data())
 def test_numerics_commands(data):
     if data.draw(st.booleans()):
@@ -248,7 +248,7 @@ def test_numerics_commands(data):
 
 
 # ----- sweep, sensitivity, validate, calibrate ------------------------------------------------------------------------
-@settings(max_examples=fuzz_examples(ci=8, fuzz=150))
+@settings(max_examples=fuzz_examples(ci=8, fuzz=100))
 @given(data=st.data())
 def test_sweep_commands(files, data):
     """Sweeps whose points fail (negative and zero cores, zero bandwidth) complete with those points recorded."""
@@ -273,7 +273,7 @@ def test_a_sweep_with_failing_points_completes_and_records_them(files, tmp_path)
     assert (summary["points"], summary["failed"]) == (6, 5)  # only 132 cores at 3 TB/s is a valid chip
 
 
-@settings(max_examples=fuzz_examples(ci=4, fuzz=40))
+@settings(max_examples=fuzz_examples(ci=4, fuzz=30))
 @given(data=st.data())
 def test_sensitivity_validate_calibrate(files, data):
     """Cheap variants only (a valid calibration fits for tens of seconds): each case gets at least one bad value
