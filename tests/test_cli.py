@@ -298,3 +298,14 @@ def test_a_config_with_zero_experts_is_refused_naming_file_and_key(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**config, "num_local_experts": 0}))
     line = one_error(["llm", "train", str(tmp_path), "--hw", "h100-sxm", "--no-check-memory"])
     assert f"{tmp_path / 'config.json'}: num_local_experts: must be >= 1" in line
+
+
+def test_an_estimate_that_is_not_finite_is_an_error_not_inf():
+    """Sizes in range can still multiply past float range (here a node count): estimate() refuses to return inf."""
+    import accelscope as acs
+
+    graph = acs.Graph.of((acs.ops.Gemm(m=10**15, n=10**15, k=10**15), 1e300))
+    with pytest.raises(ValueError, match=r"graph on h100-sxm \(roofline\): no finite estimate \(time inf"):
+        acs.estimate(graph, "h100-sxm")
+    assert acs.estimate(acs.ops.Gemm(m=10**15, n=10**15, k=10**15), "h100-sxm").seconds == pytest.approx(
+        2e45 / 989.4e12, rel=0.01)  # the largest sizes alone stay finite: 2·M·N·K at the bf16 peak

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -95,7 +96,11 @@ class OneLineErrors(TyperGroup):
              standalone_mode: bool = True, **extra: Any) -> Any:
         harden(self)
         try:
-            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                # numpy's "overflow encountered" notes are not for a command's user: every estimate is checked to
+                # be finite (perf/estimate.py) and reported as one error line when it is not
+                warnings.simplefilter("ignore", RuntimeWarning)
+                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click_errors.NoArgsIsHelpError as exc:  # `accelscope llm`: the help, as click prints it
             click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
             result = 0
