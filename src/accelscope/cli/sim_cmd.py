@@ -31,8 +31,7 @@ def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bo
     with naming_options({"norm": "--kind"}):
         result = simulate(op, spec, trace=trace is not None)
     if trace:
-        with open(trace, "w") as handle:
-            json.dump(chrome_trace(result), handle)
+        _write_trace(trace, result)
     if as_json:
         out: dict[str, Any] = result.estimate.to_dict()
         if show:
@@ -44,6 +43,14 @@ def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bo
     _print_result(result, spec, show)
     if trace:
         console.print(f"trace: {escape(trace)} (open in ui.perfetto.dev or chrome://tracing)")
+
+
+def _write_trace(path: str, result: SimResult) -> None:
+    try:
+        with open(path, "w") as handle:
+            json.dump(chrome_trace(result), handle)
+    except OSError as exc:
+        raise ValueError(f"--trace: cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _print_result(result: SimResult, spec: HardwareSpec, show: bool) -> None:
