@@ -14,6 +14,8 @@ from rich.table import Table
 
 from .errors import require_positive
 
+MAX_WORKERS = 1024  # parallel workers of one sweep: a guard against a typo starting a million processes
+
 
 def sweep_command(
     target: Annotated[str, typer.Argument(help="A sweep spec YAML, or 'pareto' / 'plot' followed by a results "
@@ -53,6 +55,8 @@ def sweep_command(
     if out is None:
         raise ValueError("sweep: --out DIR is required (where results are written and resumed from)")
     require_positive(workers=workers)
+    if workers > MAX_WORKERS:
+        raise ValueError(f"--workers: at most {MAX_WORKERS} processes or Ray tasks at a time (got {workers})")
     if limit is not None and limit < 0:
         raise ValueError(f"--limit: must be >= 0 new points (got {limit})")
     if executor not in ("local", "ray"):

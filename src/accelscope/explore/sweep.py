@@ -121,7 +121,8 @@ def _map_chunks(spec_json: dict[str, Any], chunks: list[list[int]], workers: int
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     on_main_thread = threading.current_thread() is threading.main_thread()
-    with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent,
+    # no more processes than chunks to run: `--workers 64` on a 6-point sweep starts one
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(chunks))), initializer=exit_with_parent,
                              initargs=(os.getpid(), on_main_thread)) as pool:
         futures = [pool.submit(evaluate_chunk, spec_json, chunk) for chunk in chunks]
         for future in as_completed(futures):
