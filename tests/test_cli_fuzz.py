@@ -237,8 +237,15 @@ def test_sim_commands(files, data):
 @settings(max_examples=fuzz_examples(ci=12, fuzz=400))
 @given(data=st.data())
 def test_numerics_commands(data):
-    if data.draw(st.booleans()):
+    which = data.draw(st.sampled_from(["formats", "quantize", "quantize", "study"]))
+    if which == "formats":
         check(command_line(data, ["numerics", "formats"], {}, flags=("--json",)))
+        return
+    if which == "study":
+        options = {"--formats": ["fp8_e4m3,mxfp4", "nope", "", MARKUP[0]], "--k": ["64", "0", "-1", "a,b", BIG,
+                                                                                 "64,", "1000000000"],
+                   "--seed": ["0", *INTS]}
+        check(command_line(data, ["numerics", "study", "gemm"], options, flags=("--json",)))
         return
     options = {"-f": ["mxfp8", *NAMES], "--values": ["1,2,3", "1,inf,nan", "x", "", BIG, "1e400", MARKUP[0], None],
                "--random": [None, "16", *INTS], "--seed": ["0", *INTS], "--limit": ["32", *INTS],

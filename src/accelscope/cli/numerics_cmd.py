@@ -28,7 +28,9 @@ def _user_errors(command: Callable[..., None]) -> Callable[..., None]:
         try:
             command(*args, **kwargs)
         except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            message = str(exc)  # the library names its argument `fmt`; the user typed --format (-f)
+            message = "--format:" + message.removeprefix("fmt:") if message.startswith("fmt:") else message
+            print(f"error: {' '.join(message.split())}", file=sys.stderr)
             raise typer.Exit(USER_ERROR_EXIT) from None
 
     return wrapper
@@ -183,7 +185,9 @@ def tradeoff(
 ) -> None:
     """Accuracy (GEMM error at the model's hidden size) and estimated serving speed per number format."""
     from ..llm.tradeoff import format_tradeoff
+    from .errors import require_positive
 
+    require_positive(tp=tp, batch=batch, input_len=input_len, output_len=output_len)
     rows = format_tradeoff(model, hw, tp=tp, batch=batch, input_len=input_len, output_len=output_len, level=level)
     if as_json:
         print(_dumps(rows))
@@ -205,7 +209,22 @@ study_app = typer.Typer(help="Accuracy studies: GEMM error vs format and K, perp
 numerics_app.add_typer(study_app, name="study")
 
 
+MAX_STUDY_K = 1 << 20  # K of the study's 32 x K x 32 GEMM: 32 Mi operand elements per format at most
+
+
+def _study_ks(text: str) -> list[int]:
+    try:
+        ks = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--k: expected comma-separated whole numbers like 256,1024 (got {text[:40]!r})") from None
+    for kk in ks:
+        if not 1 <= kk <= MAX_STUDY_K:
+            raise ValueError(f"--k: each K must be between 1 and {MAX_STUDY_K:,} (got {str(kk)[:20]})")
+    return ks
+
+
 @study_app.command("gemm")
+@_user_errors
 def study_gemm(
     formats: Annotated[str, typer.Option(help="Comma-separated formats.")] = "bf16,fp8_e4m3,mxfp8_e4m3,mxfp6_e3m2,"
                                                                               "mxfp4,nvfp4",
@@ -214,10 +233,18 @@ def study_gemm(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """GEMM relative error and SQNR per format and K (standard-normal operands, exact accumulation)."""
+    from ..numerics import get_format
     from ..numerics.studies import gemm_error_vs_format
 
     names = [f.strip() for f in formats.split(",") if f.strip()]
-    records = [r for kk in (int(x) for x in k.split(",")) for r in gemm_error_vs_format(names, k=kk, seed=seed)]
+    for name in names or [formats]:
+        try:
+            get_format(name)
+        except ValueError as exc:
+            raise ValueError(f"--formats: {str(exc).removeprefix('fmt: ')}") from None
+    if seed < 0:
+        raise ValueError(f"--seed: must be >= 0 (got {seed})")
+    records = [r for kk in _study_ks(k) for r in gemm_error_vs_format(names, k=kk, seed=seed)]
     if as_json:
         print(_dumps(records))
         return
@@ -230,11 +257,15 @@ def study_gemm(
 
 
 @study_app.command("lm")
+@_user_errors
 def study_lm(
     steps: Annotated[int, typer.Option(help="Training steps of the TinyGPT (the docs use 300).")] = 300,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Train a byte-level TinyGPT on the Python standard library and print perplexity per format (Markdown)."""
     from ..numerics import lm_study
+
+    if steps < 1 or seed < 0:
+        raise ValueError(f"--steps: must be >= 1 and --seed >= 0 (got {steps}, {seed})")
 
     lm_study.main(steps=steps, seed=seed)
