@@ -193,7 +193,7 @@ def model_values(files: dict[str, str]) -> list[str]:
             files["layers_list"], files["experts0"], files["markup"], files["not-json"], "/no/such/config.json"]
 
 
-@settings(max_examples=fuzz_examples(ci=50, fuzz=1500))
+@settings(max_examples=fuzz_examples(ci=40, fuzz=1500))
 @given(data=st.data())
 def test_llm_commands(files, data):
     which = data.draw(st.sampled_from(["infer", "train", "show", "list"]))
@@ -240,7 +240,7 @@ def test_sim_commands(files, data):
     check(command_line(data, ["sim", which], commands[which], flags=("--json",)))
 
 
-@settings(max_examples=fuzz_examples(ci=12, fuzz=400))
+@settings(max_examples=fuzz_examples(ci=8, fuzz=400))
 @given(data=st.data())
 def test_numerics_commands(data):
     which = data.draw(st.sampled_from(["formats", "quantize", "quantize", "study"]))
@@ -261,7 +261,7 @@ def test_numerics_commands(data):
 
 
 # ----- sweep, sensitivity, validate, calibrate ------------------------------------------------------------------------
-@settings(max_examples=fuzz_examples(ci=8, fuzz=100))
+@settings(max_examples=fuzz_examples(ci=6, fuzz=100))
 @given(data=st.data())
 def test_sweep_commands(files, data):
     """Sweeps whose points fail (negative and zero cores, zero bandwidth) complete with those points recorded."""
