@@ -14,7 +14,7 @@ from ..perf import estimate
 from ..workload import ops as ir
 from . import render
 from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
-from .errors import USER_ERRORS, OneLineErrors, naming_options, short
+from .errors import USER_ERRORS, OneLineErrors, naming_arguments, naming_options, short
 from .errors import build_op as _op
 
 app = typer.Typer(
@@ -72,7 +72,7 @@ def hw_show(
 # ----- estimate ---------------------------------------------------------------------------------------
 def _report(op: ir.Op, hw: str, sets: list[str] | None, level: str, as_json: bool, explain: bool) -> None:
     spec = _spec(hw, sets)
-    with naming_options({"norm": "--kind"}):
+    with naming_options({"norm": "--kind"}), naming_arguments(("level",)):
         est = estimate(op, spec, level=level)
     if as_json:
         print(json.dumps({"input": render.op_dict(op), **est.to_dict()}, indent=2))
