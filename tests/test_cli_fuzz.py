@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -98,6 +98,7 @@ def _no_constant(name: str) -> Any:
 def check(args: list[str]) -> None:
     """Run one command line in process and hold it to the invariant."""
     result = runner.invoke(app, args, env={"COLUMNS": "120"})
+    event(f"{args[0]}: exit {result.exit_code}")  # shown by --hypothesis-show-statistics
     shown = f"accelscope {' '.join(args)}\nexit {result.exit_code}\nstdout: {result.stdout[-2000:]}\n" \
             f"stderr: {result.stderr[-2000:]}\nexception: {result.exception!r}"
     assert "Traceback" not in result.stdout + result.stderr, shown
