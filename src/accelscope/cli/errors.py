@@ -101,9 +101,9 @@ class OneLineErrors(TyperGroup):
                 # be finite (perf/estimate.py) and reported as one error line when it is not
                 warnings.simplefilter("ignore", RuntimeWarning)
                 result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click_errors.NoArgsIsHelpError as exc:  # `accelscope llm`: the help, as click prints it
+        except click_errors.NoArgsIsHelpError as exc:  # `accelscope llm`: the help, and click's usage-error status
             click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
-            result = 0
+            result = USER_ERROR_EXIT
         except click_errors.UsageError as exc:
             print_error(_usage_message(exc))
             result = USER_ERROR_EXIT
