@@ -309,3 +309,11 @@ def test_an_estimate_that_is_not_finite_is_an_error_not_inf():
         acs.estimate(graph, "h100-sxm")
     assert acs.estimate(acs.ops.Gemm(m=10**15, n=10**15, k=10**15), "h100-sxm").seconds == pytest.approx(
         2e45 / 989.4e12, rel=0.01)  # the largest sizes alone stay finite: 2·M·N·K at the bf16 peak
+
+
+def test_the_python_api_refuses_a_negative_global_batch_too():
+    """It used to return a negative step time and an MFU of 0.88 (-64 is a multiple of dp x micro_batch)."""
+    import accelscope as acs
+
+    with pytest.raises(ValueError, match="global_batch=-64: must be a multiple"):
+        acs.llm.train(model="llama-3.1-8b", hw="h100-sxm", global_batch=-64, check_memory=False)
