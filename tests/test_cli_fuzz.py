@@ -168,7 +168,7 @@ def estimate_commands(files: dict[str, str]) -> dict[str, tuple[list[str], dict[
     }
 
 
-@settings(max_examples=fuzz_examples(ci=100, fuzz=3000))
+@settings(max_examples=fuzz_examples(ci=100, fuzz=2000))
 @given(data=st.data())
 def test_estimate_commands(files, data):
     commands = estimate_commands(files)
@@ -194,7 +194,7 @@ def model_values(files: dict[str, str]) -> list[str]:
             files["layers_list"], files["experts0"], files["markup"], files["not-json"], "/no/such/config.json"]
 
 
-@settings(max_examples=fuzz_examples(ci=40, fuzz=1500))
+@settings(max_examples=fuzz_examples(ci=40, fuzz=700))
 @given(data=st.data())
 def test_llm_commands(files, data):
     which = data.draw(st.sampled_from(["infer", "train", "show", "list"]))
