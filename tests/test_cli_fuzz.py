@@ -176,6 +176,24 @@ def test_estimate_commands(files, data):
     check(command_line(data, base, options, flags=("--json", "--explain", "--cached", "--causal")))
 
 
+SIZES = st.one_of(st.integers(1, 4096), st.integers(1, 10**15), st.sampled_from([1, 10**6, 10**12, 10**15]))
+
+
+@settings(max_examples=fuzz_examples(ci=30, fuzz=600))
+@given(data=st.data(), level=st.sampled_from(["roofline", "analytical", "sim"]))
+def test_estimates_of_valid_extreme_sizes_are_finite(data, level):
+    """Every size in range (1 to 1e15) at every level: a finite estimate, or a refusal naming its limit."""
+    which = data.draw(st.sampled_from(["gemm", "attention", "norm", "softmax", "elementwise", "quantize"]))
+    size = {name: str(data.draw(SIZES)) for name in ("a", "b", "c", "d", "e")}
+    args = {"gemm": ["--m", size["a"], "--n", size["b"], "--k", size["c"]],
+            "attention": ["--batch", size["a"], "--heads", "8", "--head-dim", str(data.draw(st.integers(1, 512))),
+                          "--q-len", size["b"], "--kv-len", size["c"], "--kv-heads", "1"],
+            "norm": ["--rows", size["a"], "--hidden", size["b"]], "softmax": ["--rows", size["a"], "--cols", size["b"]],
+            "elementwise": ["--op", "silu", "--elements", size["a"]], "quantize": ["--elements", size["a"]]}[which]
+    hw = data.draw(st.sampled_from(["h100-sxm", "tpu-v5e", "mi300x", "systolic-128"]))
+    check(["estimate", which, *args, "--hw", hw, "--level", level, "--json"])
+
+
 # ----- hw, llm ----------------------------------------------------------------------------------------------------
 @settings(max_examples=fuzz_examples(ci=20, fuzz=200))
 @given(data=st.data())
