@@ -89,7 +89,7 @@ def faster_variants(hw: acs.HardwareSpec, factor: float) -> list[tuple[str, acs.
                      for fn, r in hw.sfu.ops_per_clock_per_core.items()]
     # a cheaper weight conversion (fewer lane slots per element) is a faster vector path
     variants += [(f"isa.dequantize_ops.{d}", {f"isa.dequantize_ops.{d}": hw.dequantize_flops(d) / 2 / factor})
-                 for d in ("fp16", "bf16")]
+                 for d in ("fp16", "bf16") if d in hw.matrix.peak]  # a key needs its matrix path
     if hw.interconnect.scale_up:
         variants.append(("scale_up", {"interconnect.scale_up.bandwidth": hw.interconnect.scale_up.bandwidth * factor}))
     if hw.interconnect.scale_out:

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -89,7 +90,7 @@ def test_every_estimate_command_runs(args):
     [
         (["estimate", "gemm", "--m", "1", "--n", "1", "--k", "1", "--hw", "h100-sxm", "--set",
           "memory.hbm.bandwidth=6GHz"], "memory.hbm.bandwidth: expected a bandwidth"),
-        (["estimate", "gemm", "--m", "0", "--n", "1", "--k", "1", "--hw", "h100-sxm"], "Gemm.m: must be > 0"),
+        (["estimate", "gemm", "--m", "0", "--n", "1", "--k", "1", "--hw", "h100-sxm"], "--m: must be > 0"),
         (["estimate", "gemm", "--m", "1", "--n", "1", "--k", "1", "--hw", "nope"], "no preset or file"),
         (["estimate", "gemm", "--m", "1", "--n", "1", "--k", "1", "--hw", "h100-sxm", "--level", "cycle"],
          "level: expected one of roofline, analytical, sim"),
@@ -104,13 +105,13 @@ def test_every_estimate_command_runs(args):
         (["sensitivity", "--model", "llama-3.1-8b", "--tp", "1", "--param", "foo.bar"],
          "'foo.bar' is not a positive numeric field"),
         (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--allreduce", "gloo"],
-         "allreduce: expected custom or library"),
+         "--allreduce: expected custom or library"),
         (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--decode-attention", "xqa"],
-         "decode_attention: expected fa2, fa3, mmha or None"),
+         "--decode-attention: expected fa2, fa3, mmha or None"),
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
-          "--attention", "sdpa"], "attention: expected fa2, fa3, math or None"),
+          "--attention", "sdpa"], "--attention: expected fa2, fa3, math or None"),
         (["estimate", "gemm", "--m", "8", "--n", "8", "--k", "8", "--hw", "h100-sxm", "--schedule", "persistent"],
-         "Gemm.schedule: unknown schedule"),
+         "--schedule: unknown schedule"),
         (["estimate", "norm", "--rows", "8", "--hidden", "8", "--hw", "h100-sxm", "--kernel", "aten"],
          "is PyTorch's softmax kernel"),
         (["estimate", "collective", "--op", "all_gather", "--bytes", "1MiB", "--group", "8", "--hw", "mi300x",
@@ -195,7 +196,7 @@ def test_estimate_norm_kernel_option_explains_the_latency_bound():
     assert result.exit_code == 0, result.stdout
     assert "kernel: scalar" in result.stdout and "latency bound time: 53.37 µs" in result.stdout  # test_analytical
     bad = run("estimate", "norm", "--rows", "8", "--hidden", "8", "--hw", "h100-sxm", "--kernel", "warp")
-    assert bad.returncode == 2 and "Norm.kernel: unknown kernel 'warp'" in bad.stderr + bad.stdout
+    assert bad.returncode == 2 and "--kernel: unknown kernel 'warp'" in bad.stderr + bad.stdout
     assert "Traceback" not in bad.stderr
 
 
@@ -208,3 +209,111 @@ def test_validate_names_file_row_and_field_of_a_bad_count(tmp_path):
     assert result.returncode == 2
     assert f"{bad}: row X-1: shape_json field 'gpus' is 'eight'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ----- bad input: one `error:` line naming the option, exit 2 (issue 20 reproducers) ----------------------------
+BIG = "9" * 400
+PACKAGE = Path(__file__).parents[1] / "src" / "accelscope"
+
+
+def one_error(args: list[str]) -> str:
+    """Run in process; assert exit 2 with exactly one stderr line `error: ...` and return it."""
+    result = runner.invoke(app, args)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (result.exit_code,
+                                                                                          result.stderr)
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["estimate", "gemm", "--m", BIG, "--n", "1", "--k", "1", "--hw", "h100-sxm"],
+         "error: Invalid value for '--m': 999999999999... (a 400-digit number) is out of range (at most 1e15)"),
+        (["estimate", "gemm", "--m", "1000000000000001", "--n", "1", "--k", "1", "--hw", "h100-sxm"],
+         "is out of range (at most 1e15)"),
+        (["llm", "infer", "mixtral-8x7b", "--hw", "h100-sxm", "--tp", "8", "--moe-imbalance", "inf"],
+         "error: Invalid value for '--moe-imbalance': inf is not a finite number"),
+        (["llm", "infer", "mixtral-8x7b", "--hw", "h100-sxm", "--tp", "8", "--moe-imbalance", "5"],
+         "--moe-imbalance: must be between 1 (even routing) and experts / top_k = 4"),
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--global-batch", "-64"],
+         "error: --global-batch: must be >= 1 (got -64)"),
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--global-batch", "0"], "--global-batch: must be >= 1"),
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--vpp", "0"], "error: --vpp: must be >= 1 (got 0)"),
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "4", "--global-batch", "10"],
+         "--global-batch: 10 sequences do not split into --dp 4 replicas x --micro-batch 1; use a multiple of 4"),
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--zero", "4"], "--zero: expected a ZeRO stage"),
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--tp", "3"], "--tp=3: must divide the 32 attention"),
+        (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--output-len", "0"], "--output-len: must be >= 1"),
+        (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--kv-dtype", "fp7"], "--kv-dtype: unknown dtype"),
+        (["estimate", "norm", "--rows", "8", "--hidden", "8", "--hw", "h100-sxm", "--kind", "x"],
+         "error: --kind: expected 'rms' or 'layer'"),
+        (["estimate", "attention", "--batch", "1", "--heads", "8", "--head-dim", "64", "--q-len", "9", "--kv-len",
+          "4", "--causal", "--hw", "h100-sxm"], "error: --q-len: causal needs q_len <= kv_len"),
+        (["estimate", "attention", "--batch", "1", "--heads", "8", "--head-dim", "64", "--q-len", "1", "--kv-len",
+          "4", "--kv-heads", "0", "--hw", "h100-sxm"], "error: --kv-heads: must be > 0"),
+        (["estimate", "attention", "--batch", "1", "--heads", "8", "--head-dim", "128", "--q-len", "1000000000000",
+          "--kv-len", "1000000000000", "--hw", "h100-sxm", "--level", "sim"],
+         "the sim handles at most 4,194,304: use the analytical level"),
+        (["sim", "attention", "--batch", "1", "--heads", "8", "--head-dim", "128", "--q-len", "100000000",
+          "--kv-len", "100000000", "--hw", "h100-sxm"], "sim: attention has 6,250,000 units"),
+        (["estimate", "grouped-gemm", "--groups", "100000", "--n", "8", "--k", "8", "--tokens", "8", "--hw",
+          "h100-sxm"], "--groups: at most 65,536"),
+        (["estimate", "gemm", "--m", "abc", "--n", "1", "--k", "1", "--hw", "h100-sxm"],
+         "Invalid value for '--m'"),
+        (["estimate", "gemm", "--n", "1", "--k", "1", "--hw", "h100-sxm"], "Missing option '--m'"),
+        (["sweep", "examples/sweeps/isa-softmax-sim.yaml", "--out", "/tmp/never", "--limit", "-1"],
+         "--limit: must be >= 0"),
+        (["sim", "isa-study", "--hw", "h100-sxm", "--arg", "foo=1"], "--arg foo: softmax takes rows, cols, dtype"),
+        (["calibrate", "--hw", "h100-sxm", "--dataset", "dev", "--folds", "1"], "--folds: cross-validation needs"),
+        (["numerics", "quantize", "-f", "mxfp8", "--random", "1000000000000"], "--random: must be between 1 and"),
+    ],
+)
+def test_bad_options_give_one_error_line_naming_the_option(args, message):
+    assert message in one_error(args)
+
+
+def test_markup_in_user_strings_is_printed_as_text(tmp_path):
+    """A spec name or an unknown preset id that looks like rich markup is text, never a MarkupError."""
+    import yaml
+
+    chip = yaml.safe_load((PACKAGE / "hardware" / "presets" / "h100-sxm.yaml").read_text())
+    chip["name"] = "[/oops]"
+    (tmp_path / "chip.yaml").write_text(yaml.safe_dump(chip))
+    shown = runner.invoke(app, ["hw", "show", str(tmp_path / "chip.yaml")])
+    assert shown.exit_code == 0 and "[/oops]" in shown.stdout
+    assert "[/x]: file not found" in one_error(["hw", "show", "[/x]"])  # a name with a / is a path
+    result = run("estimate", "gemm", "--m", "1", "--n", "1", "--k", "1", "--hw", "[/x]")  # a real process
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "[/x]: file not found" in result.stderr
+
+
+def test_a_huge_integer_is_refused_by_a_real_process():
+    result = run("estimate", "gemm", "--m", BIG, "--n", "1", "--k", "1", "--hw", "h100-sxm")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "'--m'" in result.stderr
+
+
+def test_a_config_with_zero_experts_is_refused_naming_file_and_key(tmp_path):
+    config = json.loads((PACKAGE / "workload" / "models" / "mixtral-8x7b.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "num_local_experts": 0}))
+    line = one_error(["llm", "train", str(tmp_path), "--hw", "h100-sxm", "--no-check-memory"])
+    assert f"{tmp_path / 'config.json'}: num_local_experts: must be >= 1" in line
+
+
+def test_an_estimate_that_is_not_finite_is_an_error_not_inf():
+    """Sizes in range can still multiply past float range (here a node count): estimate() refuses to return inf."""
+    import accelscope as acs
+
+    graph = acs.Graph.of((acs.ops.Gemm(m=10**15, n=10**15, k=10**15), 1e300))
+    with pytest.raises(ValueError, match=r"graph on h100-sxm \(roofline\): no finite estimate \(time inf"):
+        acs.estimate(graph, "h100-sxm")
+    assert acs.estimate(acs.ops.Gemm(m=10**15, n=10**15, k=10**15), "h100-sxm").seconds == pytest.approx(
+        2e45 / 989.4e12, rel=0.01)  # the largest sizes alone stay finite: 2·M·N·K at the bf16 peak
+
+
+def test_the_python_api_refuses_a_negative_global_batch_too():
+    """It used to return a negative step time and an MFU of 0.88 (-64 is a multiple of dp x micro_batch)."""
+    import accelscope as acs
+
+    with pytest.raises(ValueError, match="global_batch=-64: must be a multiple"):
+        acs.llm.train(model="llama-3.1-8b", hw="h100-sxm", global_batch=-64, check_memory=False)

@@ -94,3 +94,41 @@ def test_every_preset_parses_and_matches_its_published_count(preset):
     assert model.params() > 0
     if model.published_params:
         assert model.params() == pytest.approx(model.published_params, rel=0.03)
+
+
+MIXTRAL = CASES["mixtral-8x7b"][0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"num_attention_heads": 0}, r"config: num_attention_heads: must be >= 1 and at most 1e15 \(got 0\)"),
+        ({"num_attention_heads": "32"}, r"num_attention_heads: expected a whole number >= 1 \(got '32'\)"),
+        ({"num_hidden_layers": [32]}, r"num_hidden_layers: expected a whole number >= 1 \(got \[32\]\)"),
+        ({"num_hidden_layers": True}, "num_hidden_layers: expected a whole number"),
+        ({"hidden_size": 4096.0}, "hidden_size: expected a whole number"),
+        ({"vocab_size": 10**400}, r"vocab_size: must be >= 1 and at most 1e15 \(got a 401-digit number\)"),
+        ({"num_local_experts": 0}, "num_local_experts: must be >= 1"),
+        ({"num_experts_per_tok": 9}, "num_experts_per_tok: routes each token to 9 experts of 8"),
+        ({"num_key_value_heads": 5}, "num_key_value_heads: 5 must divide num_attention_heads = 32"),
+        ({"hidden_size": 4097}, "hidden_size: 4097 does not split into num_attention_heads = 32 heads"),
+        ({"layer_types": "sliding_attention"}, "layer_types: expected a list"),
+        ({"model_type": ["mixtral"]}, "model_type: unsupported family"),
+    ],
+)
+def test_config_values_are_checked_by_key(changes, message):
+    """Wrong types, zeros and shapes that do not fit are refused naming the key (they used to raise TypeError or
+    ZeroDivisionError deep in the graph builder)."""
+    with pytest.raises(ValueError, match=message):
+        from_hf({**MIXTRAL, **changes})
+
+
+def test_a_bad_config_file_is_named_in_the_message(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({**MIXTRAL, "n_routed_experts": 0, "num_local_experts": 0}))
+    with pytest.raises(ValueError, match=f"{tmp_path / 'config.json'}: num_local_experts: must be >= 1"):
+        load_model(tmp_path)
+
+
+def test_null_optional_keys_keep_their_defaults():
+    model = from_hf({**LLAMA_31_70B, "head_dim": None, "sliding_window": None, "num_key_value_heads": None})
+    assert model.head_dim == 128 and model.kv_heads == 64 and model.sliding_window is None

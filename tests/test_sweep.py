@@ -380,3 +380,150 @@ def test_every_example_sweep_is_valid_and_the_sim_isa_study_runs(tmp_path):
     assert no_exp2["softmax.seconds"].iloc[0] > 1.5 * preset["softmax.seconds"].iloc[0]  # emulated on the FMA pipe
     assert 0 in set(pareto_front(table, spec.objectives)["point"])
 
+
+
+# ----- failures of any kind, workers that die with the sweep ---------------------------------------------------
+def test_any_exception_in_a_point_is_recorded_and_the_sweep_completes(tmp_path, monkeypatch):
+    """A point whose model raises something other than ValueError (a bug, an overflow) is recorded with the
+    exception's type and message; the other points, and the point's other workloads, are still evaluated."""
+    from accelscope.explore import point as point_module
+
+    spec = SweepSpec.model_validate({
+        "base": "h100-sxm", "level": "roofline",
+        "axes": {"memory.hbm.bandwidth": {"values": ["2 TB/s", "3 TB/s", "4 TB/s"]}},
+        "workloads": {"a": {"kind": "op", "op": "gemm", "args": {"m": 64, "n": 64, "k": 64}},
+                      "b": {"kind": "op", "op": "norm", "args": {"rows": 64, "hidden": 64}}},
+        "objectives": ["min a.seconds"]})
+    real = point_module.evaluate_workload
+
+    def broken_at_3_tbps(workload, hw, level, check_memory=False):
+        if hw.hbm_bandwidth == 3e12 and workload.kind == "op" and workload.op == "gemm":
+            raise ZeroDivisionError("float division by zero")
+        if hw.hbm_bandwidth == 4e12:
+            raise KeyError("mapping")
+        return real(workload, hw, level, check_memory)
+
+    monkeypatch.setattr(point_module, "evaluate_workload", broken_at_3_tbps)
+    monkeypatch.setattr("accelscope.explore.vectorized.supported", lambda spec, hw: False)  # per point
+    summary = run_sweep(spec, tmp_path)
+    table = load_results(tmp_path)
+    assert (summary.evaluated, summary.failed) == (3, 2)
+    assert table["error"].isna().tolist() == [True, False, False]
+    assert table["error"].tolist()[1:] == ["a.ZeroDivisionError: float division by zero",
+                                           "a.KeyError: 'mapping'; b.KeyError: 'mapping'"]
+    assert table["b.seconds"].notna().tolist() == [True, True, False]  # the 3 TB/s point's norm still ran
+    assert table["feasible"].tolist() == [True, False, False]
+
+
+def test_a_failing_chip_is_recorded_with_its_type(tmp_path, monkeypatch):
+    from accelscope.explore import point as point_module
+
+    spec = SweepSpec.model_validate({**SPEC, "axes": {"memory.hbm.bandwidth": {"values": ["2 TB/s", "3 TB/s"]}}})
+
+    def physical_crash(hw):
+        raise OverflowError("int too large to convert to float")
+
+    monkeypatch.setattr(point_module, "_physical", physical_crash)
+    monkeypatch.setattr(SweepSpec, "needs_physical", lambda self: True)
+    run_sweep(spec, tmp_path)
+    errors = load_results(tmp_path)["error"].tolist()
+    assert errors == ["OverflowError: int too large to convert to float"] * 2
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child whose new parent has not reaped it yet)."""
+    from pathlib import Path
+
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
+    """`kill -9` of the sweep process runs no cleanup; its pool's processes must not go on evaluating points for
+    nobody (they exit through PR_SET_PDEATHSIG, or the watchdog that polls the parent pid)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    spec = {"name": "long", "base": "h100-sxm", "level": "analytical",
+            "axes": {"memory.hbm.bandwidth": {"range": ["1 TB/s", "9 TB/s"], "steps": 20000}},
+            "workload": {"model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64},
+            "objectives": ["max tokens_per_s"]}
+    (tmp_path / "long.yaml").write_text(yaml.safe_dump(spec))
+    sweep = subprocess.Popen([sys.executable, "-m", "accelscope", "sweep", str(tmp_path / "long.yaml"), "--out",
+                              str(tmp_path / "out"), "--workers", "2", "--json"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline and sweep.poll() is None:
+            time.sleep(0.2)
+            workers = _children(sweep.pid)
+        assert len(workers) == 2, "the sweep did not start its 2 workers"
+        os.kill(sweep.pid, signal.SIGKILL)
+        sweep.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(_running(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(w) for w in workers), "pool workers outlived the killed sweep"
+    finally:
+        for pid in [sweep.pid, *workers]:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+def test_the_watchdog_alone_ends_an_orphaned_worker():
+    """The portable fallback (no PR_SET_PDEATHSIG): a worker polls its parent pid and exits once re-parented."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import os, time\nfrom accelscope.explore.sweep import exit_with_parent\npid = os.fork()\n"
+              "if pid == 0:\n    exit_with_parent(os.getppid(), death_signal=False)\n    time.sleep(60)\n"
+              "    os._exit(0)\nprint(pid, flush=True)\ntime.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    try:
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(child)
+    finally:
+        if _running(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_search_and_sweep_share_modules_instead_of_importing_each_other():
+    """search.py used sweep.py's private helpers while sweep.py imported search.py lazily: a cycle. Both now import
+    the result store (store.py) and point evaluation (point.py), and only sweep.py imports search.py."""
+    import ast
+    from pathlib import Path
+
+    import accelscope.explore as explore
+
+    def imported(name: str) -> set[str]:
+        tree = ast.parse((Path(explore.__file__).parent / f"{name}.py").read_text())
+        return {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+
+    assert "sweep" not in imported("search") and {"store", "point"} <= imported("search")
+    assert "search" in imported("sweep") and not {"sweep", "search"} & (imported("store") | imported("point"))

@@ -42,7 +42,7 @@ def test_quantize_random_table():
 def test_bad_input_is_one_line_and_exit_2():
     result = runner.invoke(numerics_app, ["quantize", "-f", "fp7", "--values", "1"])
     assert result.exit_code == 2
-    assert result.stderr.strip().startswith("error: fmt: unknown format 'fp7'")
+    assert result.stderr.strip().startswith("error: --format: unknown format 'fp7'")
     assert "Traceback" not in result.output
     result = runner.invoke(numerics_app, ["quantize", "-f", "fp8_e4m3", "--values", "1,x"])
     assert result.exit_code == 2 and "values: must be comma-separated numbers" in result.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,13 +12,15 @@ from rich.console import Console
 from ..workload import ops as ir
 from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
 from .check_cmd import check_command
+from .errors import USER_ERRORS, OneLineErrors, naming_arguments, naming_options, short
+from .errors import build_op as _op
 
 if TYPE_CHECKING:  # pydantic, YAML and the perf models load in the commands that use them
     from ..hardware.spec import HardwareSpec
 
 app = typer.Typer(
     name="accelscope", help="Hardware/software co-design workbench for AI accelerators.",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, cls=OneLineErrors,
 )
 hw_app = typer.Typer(help="Hardware specs: list presets, show one.", no_args_is_help=True)
 est_app = typer.Typer(help="Estimate one operator on a chip.", no_args_is_help=True)
@@ -41,6 +42,7 @@ def _version(value: bool) -> None:
 def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                  help="Print the version and exit.")] = False) -> None:
     """Hardware/software co-design workbench for AI accelerators."""
+    warnings.showwarning = _show_warning  # one `warning:` line each, however the app is invoked
 
 
 def _spec(hw: str, sets: list[str] | None) -> HardwareSpec:
@@ -106,7 +108,8 @@ def _report(op: ir.Op, hw: str, sets: list[str] | None, level: str, as_json: boo
     from . import render
 
     spec = _spec(hw, sets)
-    est = estimate(op, spec, level=level)
+    with naming_options({"norm": "--kind"}), naming_arguments(("level",)):
+        est = estimate(op, spec, level=level)
     if as_json:
         print(json.dumps({"input": render.op_dict(op), **est.to_dict()}, indent=2))
         return
@@ -129,7 +132,7 @@ def est_gemm(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """C = A @ B: 2·M·N·K FLOPs."""
-    op = ir.Gemm(m=m, n=n, k=k, dtype=dtype, batch=batch, out_dtype=out_dtype, b_dtype=b_dtype, schedule=schedule)
+    op = _op(ir.Gemm, m=m, n=n, k=k, dtype=dtype, batch=batch, out_dtype=out_dtype, b_dtype=b_dtype, schedule=schedule)
     _report(op, hw, sets, level, as_json, explain)
 
 
@@ -145,9 +148,17 @@ def est_grouped_gemm(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """MoE expert GEMMs with their own weights."""
-    rows = tuple(int(x) for x in m_per_group.split(",")) if m_per_group else None
-    op = ir.GroupedGemm(groups=groups, n=n, k=k, tokens=tokens, m_per_group=rows, dtype=dtype)
+    rows = _row_counts(m_per_group) if m_per_group else None
+    op = _op(ir.GroupedGemm, groups=groups, n=n, k=k, tokens=tokens, m_per_group=rows, dtype=dtype)
     _report(op, hw, sets, level, as_json, explain)
+
+
+def _row_counts(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--m-per-group: expected comma-separated whole numbers like 96,160,128 (got "
+                         f"{short(text)!r})") from None
 
 
 @est_app.command("attention")
@@ -176,7 +187,7 @@ def est_attention(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """FlashAttention-style attention: 4·B·H·Sq·Skv·D forward FLOPs (half when causal)."""
-    op = ir.Attention(batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
+    op = _op(ir.Attention, batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
                       causal=causal, dtype=dtype, phase=phase, v_head_dim=v_head_dim, kv_dtype=kv_dtype,
                       variant=variant, page_size=page_size, window=window,  # type: ignore[arg-type]
                       deterministic=deterministic)
@@ -201,7 +212,7 @@ def est_softmax(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """Row softmax (unfused)."""
-    op = ir.Softmax(rows=rows, cols=cols, dtype=dtype, kernel=kernel, cached=cached)
+    op = _op(ir.Softmax, rows=rows, cols=cols, dtype=dtype, kernel=kernel, cached=cached)
     _report(op, hw, sets, level, as_json, explain)
 
 
@@ -215,7 +226,7 @@ def est_norm(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """RMSNorm or LayerNorm."""
-    op = ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype, kernel=kernel, cached=cached)  # type: ignore[arg-type]
+    op = _op(ir.Norm, {"norm": "--kind"}, rows=rows, hidden=hidden, norm=kind, dtype=dtype, kernel=kernel, cached=cached)  # type: ignore[arg-type]
     _report(op, hw, sets, level, as_json, explain)
 
 
@@ -228,7 +239,7 @@ def est_elementwise(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """A named pointwise op."""
-    work = ir.Elementwise(op=op, elements=elements, dtype=dtype, kernel=kernel, cached=cached)
+    work = _op(ir.Elementwise, op=op, elements=elements, dtype=dtype, kernel=kernel, cached=cached)
     _report(work, hw, sets, level, as_json, explain)
 
 
@@ -246,7 +257,7 @@ def est_collective(
     from ..hardware import parse_quantity
 
     nbytes = parse_quantity(size, "bytes")
-    _report(ir.Collective(op=op, bytes=nbytes, group=group, algorithm=algorithm), hw, sets, level, as_json, explain)
+    _report(_op(ir.Collective, op=op, bytes=nbytes, group=group, algorithm=algorithm), hw, sets, level, as_json, explain)
 
 
 @est_app.command("quantize")
@@ -258,7 +269,7 @@ def est_quantize(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """Quantize to a (block-)scaled format."""
-    _report(ir.Quantize(elements=elements, fmt=fmt, block=block, src_dtype=src_dtype), hw, sets, level, as_json,
+    _report(_op(ir.Quantize, elements=elements, fmt=fmt, block=block, src_dtype=src_dtype), hw, sets, level, as_json,
             explain)
 
 
@@ -292,26 +303,22 @@ def _mount_optional() -> None:
 
 _mount_optional()
 
-# ValueError carries our located messages (SpecError, UnitError and perf's LevelNotAvailable are ValueErrors);
-# missing or unreadable files are the user's to fix, not tracebacks.
-USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, PermissionError, IsADirectoryError)
+__all__ = ["USER_ERRORS", "app", "main"]
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: user errors print one message and exit 2, never a traceback; spec warnings print one line."""
+    """Entry point: user errors print one message and exit 2, never a traceback (cli/errors.py); spec warnings
+    print one line."""
     warnings.showwarning = _show_warning
-    try:
-        return app(args=argv, standalone_mode=True)
-    except USER_ERRORS as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+    return app(args=argv, standalone_mode=True)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    from rich.markup import escape
+
     from ..hardware.check import SpecWarning
 
     label = "warning" if issubclass(category, SpecWarning) else category.__name__
-    from rich.markup import escape
 
     Console(stderr=True).print(f"[yellow]{label}:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 

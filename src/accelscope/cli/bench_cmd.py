@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -25,6 +27,10 @@ def bench_command(
     from ..measure import write_rows
     from ..measure.bench import run_suite
 
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"--device: expected cpu or cuda (got {device!r})")
+    if Path(out).is_dir():  # refused before the suite runs, not after
+        raise ValueError(f"--out: {out} is a folder; give a file name ending in .csv or .parquet")
     start = time.perf_counter()
     rows = run_suite(device, quick=quick, collectives=collectives)
     path = write_rows(rows, out)
@@ -32,7 +38,7 @@ def bench_command(
     for col in ("id", "op", "dtype", "shape", "value"):
         table.add_column(col, justify="right" if col == "value" else "left")
     for row in rows:
-        table.add_row(row.id, row.op, row.dtype, ", ".join(f"{k}={v}" for k, v in row.shape.items()),
+        table.add_row(escape(row.id), row.op, row.dtype, ", ".join(f"{k}={v}" for k, v in row.shape.items()),
                       f"{plain_number(row.value)} {row.unit}")
     console.print(table)
-    console.print(f"wrote {path} in {time.perf_counter() - start:.1f} s; next: accelscope validate {path}")
+    console.print(escape(f"wrote {path} in {time.perf_counter() - start:.1f} s; next: accelscope validate {path}"))

@@ -60,6 +60,8 @@ def calibrate_command(
     source = dataset or file
     if source is None:
         raise ValueError("calibrate: give a FILE or --dataset NAME (e.g. --dataset dev)")
+    if folds < 2:
+        raise ValueError(f"--folds: cross-validation needs at least 2 folds (got {folds})")
     chosen = [f.strip() for f in fields.split(",")] if fields else None
     status = Console(stderr=True)
     result = calibrate(load_rows(source), hw, chosen, level=level, folds=folds,
@@ -75,4 +77,4 @@ def calibrate_command(
     console.print(f"mean |log error|: before {result.baseline_error:.3f}, fitted (train) {result.train_error:.3f}, "
                   f"held-out ({result.folds}-fold CV) [bold]{result.cv_error:.3f}[/]")
     if out:
-        console.print(f"overlay written to {out} (use it as --hw {out})")
+        console.print(escape(f"overlay written to {out} (use it as --hw {out})"))

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 
 def demo_command(
@@ -21,7 +22,7 @@ def demo_command(
     console.print(f"evaluated {len(results.chips)} chips, {len(results.kernels)} kernel estimates, "
                   f"{len(results.serving)} serving and {len(results.training)} training scenarios "
                   f"in {time.perf_counter() - start:.1f} s")
-    console.print(f"report: [bold]{path.resolve()}[/]")
+    console.print(f"report: [bold]{escape(str(path.resolve()))}[/]")
 
 
 def report_command(
@@ -37,4 +38,4 @@ def report_command(
     start = time.perf_counter()
     path, results = write_report(spec, out)
     Console().print(f"evaluated {len(results.chips)} chips in {time.perf_counter() - start:.1f} s; "
-                    f"report: [bold]{path.resolve()}[/]")
+                    f"report: [bold]{escape(str(path.resolve()))}[/]")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
+from .errors import MAX_INT, check_dtypes, naming_arguments, require_positive, short
 
 llm_app = typer.Typer(help="LLM serving and training estimates.", no_args_is_help=True)
 console = Console()
@@ -37,7 +39,7 @@ def llm_list(as_json: JsonOpt = False) -> None:
         table.add_column(col, justify="left" if col in ("family", "attention") else "right", no_wrap=True)
     for m in models:
         experts = f"{m.moe.experts} top {m.moe.top_k}" if m.moe else "—"
-        table.add_row(m.name, *[m.family] * wide, str(m.layers), f"{m.hidden:,}",
+        table.add_row(escape(m.name), *[m.family] * wide, str(m.layers), f"{m.hidden:,}",
                       f"{m.attention_kind} {m.heads}/{m.kv_heads}", experts, f"{m.params() / 1e9:.1f}",
                       f"{m.params(active=True) / 1e9:.1f}")
     console.print(table)
@@ -66,7 +68,7 @@ def llm_show(model: ModelArg, as_json: JsonOpt = False) -> None:
     if as_json:
         print(json.dumps({"model": m.name, "source": m.source, **facts}, indent=2))
         return
-    table = Table(title=f"{m.name} ({m.source})", header_style="bold")
+    table = Table(title=escape(f"{m.name} ({m.source})"), header_style="bold")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in facts.items():
@@ -78,7 +80,7 @@ def llm_show(model: ModelArg, as_json: JsonOpt = False) -> None:
             value = f"{value / 1e6:.3g} MB"
         elif key.endswith("flops_per_token"):
             value = f"{value / 1e9:.1f} GFLOP"
-        table.add_row(key.replace("_", " "), str(value))
+        table.add_row(key.replace("_", " "), escape(str(value)))
     console.print(table)
 
 
@@ -103,16 +105,23 @@ def llm_infer(
 ) -> None:
     """Serving: TTFT, TPOT, tokens/s and memory per device."""
     from ..llm import infer
+    from ..workload.model_config import load_model
 
+    size: int | str = "max" if batch == "max" else _int(batch, "--batch")
+    require_positive(tp=tp, pp=pp, ep=ep, input_len=input_len, output_len=output_len,
+                     batch=size if isinstance(size, int) else None)
+    check_dtypes(dtype=dtype, kv_dtype=kv_dtype)
+    if moe_imbalance is not None:
+        _check_imbalance(load_model(model), moe_imbalance)
     spec = spec_from(hw, sets)
-    size: int | str = "max" if batch == "max" else _int(batch, "batch")
-    r = infer(model, spec, tp=tp, pp=pp, ep=ep, batch=size, input_len=input_len, output_len=output_len, dtype=dtype,
-              kv_dtype=kv_dtype, level=level, moe_imbalance=moe_imbalance, allreduce=allreduce,
-              decode_attention=decode_attention)
+    with naming_arguments(INFER_OPTIONS):
+        r = infer(model, spec, tp=tp, pp=pp, ep=ep, batch=size, input_len=input_len, output_len=output_len,
+                  dtype=dtype, kv_dtype=kv_dtype, level=level, moe_imbalance=moe_imbalance, allreduce=allreduce,
+                  decode_attention=decode_attention)
     if as_json:
         print(json.dumps(named(r.to_dict(), spec), indent=2))
         return
-    console.print(f"[bold]{r.model}[/] on {r.devices} x [bold]{spec.name}[/] ({spec.label}, tp={tp} pp={pp} ep={ep}), "
+    console.print(f"[bold]{escape(r.model)}[/] on {r.devices} x [bold]{escape(spec.name)}[/] ({escape(spec.label)}, tp={tp} pp={pp} ep={ep}), "
                   f"batch {r.batch}, {input_len} in / {output_len} out, {dtype} weights, {kv_dtype} KV — {level}")
     rows = [("time to first token", fq(r.ttft_s, "time"), r.prefill.bound),
             ("time per output token", fq(r.tpot_s, "time"), r.decode.bound),
@@ -149,17 +158,21 @@ def llm_train(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Training: step time, tokens/s/device, MFU, memory and the time breakdown."""
+    _check_train_options(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
+                         global_batch=global_batch, micro_batch=micro_batch)
+    check_dtypes(dtype=dtype)
     from ..llm import train
 
     spec = spec_from(hw, sets)
-    r = train(model, spec, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
-              global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
-              check_memory=check_memory, attention=attention, etp=etp, tp_overlap=tp_overlap,
-              elementwise=elementwise)
+    with naming_arguments(TRAIN_OPTIONS):
+        r = train(model, spec, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
+                  global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
+                  check_memory=check_memory, attention=attention, etp=etp, tp_overlap=tp_overlap,
+                  elementwise=elementwise)
     if as_json:
         print(json.dumps(named(r.to_dict(), spec), indent=2))
         return
-    console.print(f"[bold]{r.model}[/] on {r.devices:,} x [bold]{spec.name}[/] ({spec.label}, tp={tp} pp={pp} dp={dp} cp={cp} "
+    console.print(f"[bold]{escape(r.model)}[/] on {r.devices:,} x [bold]{escape(spec.name)}[/] ({escape(spec.label)}, tp={tp} pp={pp} dp={dp} cp={cp} "
                   f"ep={ep} vpp={vpp} zero={zero}), seq {seq_len}, {global_batch} seqs/step, recompute {recompute}")
     unit, scale = ("s", 1.0) if r.step_s >= 1 else ("ms", 1e3)  # the step and its parts in one unit
 
@@ -197,8 +210,39 @@ def _metric_table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> Tabl
     return table
 
 
-def _int(text: str, name: str) -> int:
+# Keyword arguments of infer() / train() that are also options: their errors are reported under the option.
+INFER_OPTIONS = ("tp", "pp", "ep", "batch", "input_len", "output_len", "dtype", "kv_dtype", "moe_imbalance",
+                 "allreduce", "decode_attention", "level")
+TRAIN_OPTIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "seq_len", "global_batch", "micro_batch", "dtype",
+                 "recompute", "level", "attention")
+
+
+def _check_train_options(zero: int, global_batch: int, dp: int, micro_batch: int, **counts: int) -> None:
+    """Parallel degrees, lengths and batches >= 1, a ZeRO stage, and a global batch that splits into micro-batches."""
+    require_positive(global_batch=global_batch, dp=dp, micro_batch=micro_batch, **counts)
+    if zero not in (0, 1, 2, 3):
+        raise ValueError(f"--zero: expected a ZeRO stage 0, 1, 2 or 3 (got {zero})")
+    if global_batch % (dp * micro_batch):
+        raise ValueError(f"--global-batch: {global_batch} sequences do not split into --dp {dp} replicas x "
+                         f"--micro-batch {micro_batch}; use a multiple of {dp * micro_batch}")
+
+
+def _check_imbalance(config: Any, imbalance: float) -> None:
+    """Busiest expert / mean: at least 1 (even routing), at most experts / top_k (the busiest expert gets every
+    token, while the mean expert gets top_k / experts of them)."""
+    if config.moe is None:
+        raise ValueError(f"--moe-imbalance: {config.name} has no experts")
+    most = config.moe.experts / config.moe.top_k
+    if not 1 <= imbalance <= most:
+        raise ValueError(f"--moe-imbalance: must be between 1 (even routing) and experts / top_k = {most:g} (the "
+                         f"busiest expert gets every token) for {config.name} (got {imbalance:g})")
+
+
+def _int(text: str, option: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        raise ValueError(f"{name}: expected an integer or 'max' (got {text!r})") from None
+        raise ValueError(f"{option}: expected an integer or 'max' (got {short(text)!r})") from None
+    if abs(value) > MAX_INT:
+        raise ValueError(f"{option}: {short(value)} is out of range (at most 1e15)")
+    return value

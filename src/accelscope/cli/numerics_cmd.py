@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -30,10 +31,26 @@ def _user_errors(command: Callable[..., None]) -> Callable[..., None]:
         try:
             command(*args, **kwargs)
         except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            message = str(exc)  # the library names its argument `fmt`; the user typed --format (-f)
+            message = "--format:" + message.removeprefix("fmt:") if message.startswith("fmt:") else message
+            print(f"error: {' '.join(message.split())}", file=sys.stderr)
             raise typer.Exit(USER_ERROR_EXIT) from None
 
     return wrapper
+
+
+def _dumps(value: object) -> str:
+    """JSON text with NaN/Inf as strings: json.dumps writes them as `NaN`/`Infinity`, which are not JSON, and never
+    asks `default` about a float."""
+    return json.dumps(_jsonable(value), indent=2, default=_number, allow_nan=False)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return _number(value)
 
 
 def _number(value: object) -> object:
@@ -59,7 +76,7 @@ def formats_command(as_json: JsonOpt = False) -> None:
     elements = [f.describe() for f in ELEMENT_FORMATS]
     blocks = [f.describe() for f in BLOCK_FORMATS]
     if as_json:
-        print(json.dumps({"element_formats": elements, "block_formats": blocks}, indent=2, default=_number))
+        print(_dumps({"element_formats": elements, "block_formats": blocks}))
         return
     table = Table(title="Element formats", header_style="bold")
     for col in ("name", "bits", "E/M", "bias", "max", "min normal", "min subn.", "Inf", "NaN", "specials"):
@@ -80,19 +97,24 @@ def formats_command(as_json: JsonOpt = False) -> None:
     console.print(blocks_table)
 
 
+MAX_RANDOM = 1 << 20  # --random inputs: 1 Mi, plenty for error metrics (and --json prints every one of them)
+
+
 def _parse_values(values: str | None, random: int | None, seed: int) -> np.ndarray:
     import numpy as np
 
     if (values is None) == (random is None):
-        raise ValueError("values: give exactly one of --values 1.0,2.5,... or --random N")
+        raise ValueError("--values: give exactly one of --values 1.0,2.5,... or --random N")
+    if seed < 0:
+        raise ValueError(f"--seed: must be >= 0 (got {seed})")
     if random is not None:
-        if random < 1:
-            raise ValueError(f"random: must be >= 1 (got {random})")
+        if not 1 <= random <= MAX_RANDOM:
+            raise ValueError(f"--random: must be between 1 and {MAX_RANDOM:,} inputs (got {random})")
         return np.random.default_rng(seed).standard_normal(random).astype(np.float32)
     try:
         return np.array([float(v) for v in values.split(",") if v.strip()], dtype=np.float32)
     except ValueError:
-        raise ValueError(f"values: must be comma-separated numbers, e.g. 1.0,2.5,-3 (got {values!r})") from None
+        raise ValueError(f"--values: must be comma-separated numbers, e.g. 1.0,2.5,-3 (got {values[:40]!r})") from None
 
 
 @numerics_app.command("quantize")
@@ -114,6 +136,8 @@ def quantize_command(
 
     from ..numerics import dequantize, error_report, quantize
 
+    if limit < 0:
+        raise ValueError(f"--limit: rows shown must be >= 0 (got {limit})")
     x = _parse_values(values, random, seed)
     q = quantize(x, fmt, rounding=rounding, overflow=overflow, scaling=scaling, scale_rule=scale_rule, seed=seed)
     y = dequantize(q)
@@ -130,7 +154,7 @@ def quantize_command(
         "dequantized": y.tolist(), "metrics": metrics, "bytes": q.nbytes,
     }
     if as_json:
-        print(json.dumps(result, indent=2, default=_number))
+        print(_dumps(result))
         return
     _print_quantized(x, y, codes, q, result, limit)
 
@@ -171,12 +195,15 @@ def tradeoff(
 ) -> None:
     """Accuracy (GEMM error at the model's hidden size) and estimated serving speed per number format."""
     from ..llm.tradeoff import format_tradeoff
+    from .errors import require_positive
 
+    require_positive(tp=tp, batch=batch, input_len=input_len, output_len=output_len)
     rows = format_tradeoff(model, hw, tp=tp, batch=batch, input_len=input_len, output_len=output_len, level=level)
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(_dumps(rows))
         return
-    table = Table(title=f"{model} on {tp} x {hw}: accuracy vs speed per format ({level})", header_style="bold")
+    table = Table(title=escape(f"{model} on {tp} x {hw}: accuracy vs speed per format ({level})"),
+                  header_style="bold")
     for col in ("format", "priced as", "GEMM rel. error", "SQNR dB", "TTFT", "TPOT", "tokens/s", "weights/dev"):
         table.add_column(col, justify="left" if col in ("format", "priced as") else "right")
     for r in rows:
@@ -192,7 +219,22 @@ study_app = typer.Typer(help="Accuracy studies: GEMM error vs format and K, perp
 numerics_app.add_typer(study_app, name="study")
 
 
+MAX_STUDY_K = 1 << 20  # K of the study's 32 x K x 32 GEMM: 32 Mi operand elements per format at most
+
+
+def _study_ks(text: str) -> list[int]:
+    try:
+        ks = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--k: expected comma-separated whole numbers like 256,1024 (got {text[:40]!r})") from None
+    for kk in ks:
+        if not 1 <= kk <= MAX_STUDY_K:
+            raise ValueError(f"--k: each K must be between 1 and {MAX_STUDY_K:,} (got {str(kk)[:20]})")
+    return ks
+
+
 @study_app.command("gemm")
+@_user_errors
 def study_gemm(
     formats: Annotated[str, typer.Option(help="Comma-separated formats.")] = "bf16,fp8_e4m3,mxfp8_e4m3,mxfp6_e3m2,"
                                                                               "mxfp4,nvfp4",
@@ -201,12 +243,20 @@ def study_gemm(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """GEMM relative error and SQNR per format and K (standard-normal operands, exact accumulation)."""
+    from ..numerics import get_format
     from ..numerics.studies import gemm_error_vs_format
 
     names = [f.strip() for f in formats.split(",") if f.strip()]
-    records = [r for kk in (int(x) for x in k.split(",")) for r in gemm_error_vs_format(names, k=kk, seed=seed)]
+    for name in names or [formats]:
+        try:
+            get_format(name)
+        except ValueError as exc:
+            raise ValueError(f"--formats: {str(exc).removeprefix('fmt: ')}") from None
+    if seed < 0:
+        raise ValueError(f"--seed: must be >= 0 (got {seed})")
+    records = [r for kk in _study_ks(k) for r in gemm_error_vs_format(names, k=kk, seed=seed)]
     if as_json:
-        print(json.dumps(records, indent=2, default=float))
+        print(_dumps(records))
         return
     table = Table(title="GEMM error vs format and K", header_style="bold")
     for col in ("format", "K", "relative error", "SQNR dB"):
@@ -217,11 +267,15 @@ def study_gemm(
 
 
 @study_app.command("lm")
+@_user_errors
 def study_lm(
     steps: Annotated[int, typer.Option(help="Training steps of the TinyGPT (the docs use 300).")] = 300,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Train a byte-level TinyGPT on the Python standard library and print perplexity per format (Markdown)."""
     from ..numerics import lm_study
+
+    if steps < 1 or seed < 0:
+        raise ValueError(f"--steps: must be >= 1 and --seed >= 0 (got {steps}, {seed})")
 
     lm_study.main(steps=steps, seed=seed)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..hardware.describe import derived_figures
@@ -53,7 +54,7 @@ def hw_table(specs: list[HardwareSpec], width: int = 120) -> Table:
     for hw, h in zip(specs, heads, strict=True):
         cells = [format_in(h[key] or None, factor, digits=3) for (_, key, _), factor in zip(HW_COLUMNS, units,
                                                                                           strict=True)]
-        table.add_row(hw.id, *[hw.name] * wide, *cells)
+        table.add_row(escape(hw.id), *[escape(hw.name)] * wide, *cells)
     return table
 
 
@@ -67,9 +68,11 @@ def _source_note(section: Section | None, field: str | None = None) -> str:
 
 def print_datasheet(console: Console, hw: HardwareSpec, show_sources: bool = True) -> None:
     """A datasheet: sections in order, every number with its unit, sources in a dim column."""
-    console.print(f"[bold]{hw.name}[/]  [dim]({hw.label}, {hw.vendor} {hw.kind}{', ' + str(hw.year) if hw.year else ''})[/]")
+    # every string from the spec file is escaped: a name like "[/oops]" is text, not rich markup
+    about = f"{hw.label}, {hw.vendor} {hw.kind}{', ' + str(hw.year) if hw.year else ''}"
+    console.print(f"[bold]{escape(hw.name)}[/]  [dim]({escape(about)})[/]")
     if hw.description:
-        console.print(hw.description)
+        console.print(escape(hw.description))
     table = Table(show_header=True, header_style="bold", expand=False)
     table.add_column("section")
     table.add_column("figure")
@@ -78,7 +81,7 @@ def print_datasheet(console: Console, hw: HardwareSpec, show_sources: bool = Tru
     if show_sources:
         table.add_column("src", justify="right", style="dim")
     for section, figure, value, source in datasheet_rows(hw):
-        cells = [section, figure, value]
+        cells = [escape(section), escape(figure), escape(value)]
         if show_sources:
             if source and source not in notes:
                 notes.append(source)
@@ -88,7 +91,7 @@ def print_datasheet(console: Console, hw: HardwareSpec, show_sources: bool = Tru
     if notes:
         console.print("[bold]Sources[/]")
         for number, note in enumerate(notes, 1):
-            console.print(f"  [{number}] {note}", highlight=False, style="dim")
+            console.print(f"  [{number}] {escape(note)}", highlight=False, style="dim")
     console.print(derived_table(hw))
 
 
@@ -174,7 +177,7 @@ def derived_table(hw: HardwareSpec) -> Table:
     table.add_column("figure")
     table.add_column("value", justify="right")
     for dtype, ridge in d["ridge_point_flop_per_byte"].items():  # type: ignore[union-attr]
-        table.add_row(f"ridge point {dtype}", f"{ridge:,.0f} FLOP/B  ({1 / ridge:.4f} B/FLOP)")
+        table.add_row(escape(f"ridge point {dtype}"), f"{ridge:,.0f} FLOP/B  ({1 / ridge:.4f} B/FLOP)")
     if d["sfu_exp2_ops_per_s"]:
         ratio = d["sfu_to_matrix_bf16_ratio"]
         table.add_row("SFU exp2 rate", f"{d['sfu_exp2_ops_per_s'] / 1e12:.2f} Tops/s")  # type: ignore[operator]
@@ -189,7 +192,7 @@ def op_dict(op: Op) -> dict[str, Any]:
 
 
 def print_estimate(console: Console, op: Op, hw: HardwareSpec, est: Estimate, explain: bool = False) -> None:
-    console.print(f"[bold]{op.describe()}[/] on [bold]{hw.name}[/] ({est.hw_label}) — level {est.level}")
+    console.print(f"[bold]{escape(op.describe())}[/] on [bold]{escape(hw.name)}[/] ({escape(est.hw_label)}) — level {est.level}")
     busy = {resource: seconds for resource, seconds in est.breakdown.items() if seconds > 0}
     unit, factor = column_unit([*busy.values(), est.seconds], "time")
     table = Table(show_header=True, header_style="bold")
@@ -210,7 +213,7 @@ def print_estimate(console: Console, op: Op, hw: HardwareSpec, est: Estimate, ex
     )
     if explain and est.details:
         for line in explain_lines(est):
-            console.print(f"  {line}", highlight=False)
+            console.print(f"  {escape(line)}", highlight=False)
 
 
 def _schedule_line(m: dict) -> str:

@@ -8,9 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
+from .errors import check_dtypes, require_positive
 
 
 def sensitivity_command(
@@ -45,6 +47,8 @@ def sensitivity_command(
     else:
         from ..explore.space import KIND_METRICS
 
+        require_positive(tp=tp, batch=batch, input_len=input_len, output_len=output_len)
+        check_dtypes(dtype=dtype)
         if metric not in KIND_METRICS["infer"]:
             raise ValueError(f"sensitivity --metric: {metric!r} is not a serving metric; use one of "
                              f"{', '.join(KIND_METRICS['infer'])} (or a sweep spec for other workloads)")
@@ -67,15 +71,16 @@ def sensitivity_command(
         return
     console = Console()
     for name, table_values in values.items():
-        table = Table(title=f"elasticity of {name} on {base.label if base is not None else spec.base} ({spec.level})", header_style="bold")
+        table = Table(title=escape(f"elasticity of {name} on {base.label if base is not None else spec.base} ({spec.level})"),
+                      header_style="bold")
         table.add_column("parameter")
         table.add_column("elasticity", justify="right")
         table.add_column("meaning")
         for path, value in sorted(table_values.items(), key=lambda kv: -abs(kv[1])):
-            table.add_row(path, f"{value:+.3f}", _meaning(value))
+            table.add_row(escape(path), f"{value:+.3f}", _meaning(value))
         console.print(table)
     if plot:
-        console.print(f"wrote {', '.join(str(p) for p in paths)} and {Path(plot) / 'figures.html'}")
+        console.print(escape(f"wrote {', '.join(str(p) for p in paths)} and {Path(plot) / 'figures.html'}"))
 
 
 def _meaning(value: float) -> str:

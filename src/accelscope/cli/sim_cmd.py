@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..workload import ops as ir
 from .app_options import DtypeOpt, HwOpt, JsonOpt, SetOpt, named, spec_from
+from .errors import MAX_INT, build_op, naming_options, short
 
 if TYPE_CHECKING:
     from ..hardware.spec import HardwareSpec
@@ -25,14 +27,14 @@ PROGRAM_LINES = 60  # instructions shown per program
 
 
 def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bool, as_json: bool) -> None:
-    from ..perf.sim import chrome_trace, simulate
+    from ..perf.sim import simulate
     from ..perf.sim.isa import describe
 
     spec = spec_from(hw, sets)
-    result = simulate(op, spec, trace=trace is not None)
+    with naming_options({"norm": "--kind"}):
+        result = simulate(op, spec, trace=trace is not None)
     if trace:
-        with open(trace, "w") as handle:
-            json.dump(chrome_trace(result), handle)
+        _write_trace(trace, result)
     if as_json:
         out: dict[str, Any] = named(result.estimate.to_dict(), spec)
         if show:
@@ -43,7 +45,17 @@ def _run(op: ir.Op, hw: str, sets: list[str] | None, trace: str | None, show: bo
         return
     _print_result(result, spec, show)
     if trace:
-        console.print(f"trace: {trace} (open in ui.perfetto.dev or chrome://tracing)")
+        console.print(f"trace: {escape(trace)} (open in ui.perfetto.dev or chrome://tracing)")
+
+
+def _write_trace(path: str, result: SimResult) -> None:
+    from ..perf.sim import chrome_trace
+
+    try:
+        with open(path, "w") as handle:
+            json.dump(chrome_trace(result), handle)
+    except OSError as exc:
+        raise ValueError(f"--trace: cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _print_result(result: SimResult, spec: HardwareSpec, show: bool) -> None:
@@ -51,11 +63,11 @@ def _print_result(result: SimResult, spec: HardwareSpec, show: bool) -> None:
 
     est = result.estimate
     d = est.details
-    console.print(f"[bold]{est.op}[/] on {spec.name} ({spec.label}): [bold]{est.seconds * 1e6:.2f} µs[/], bound by "
+    console.print(f"[bold]{escape(est.op)}[/] on {escape(spec.name)} ({escape(spec.label)}): [bold]{est.seconds * 1e6:.2f} µs[/], bound by "
                   f"[bold]{est.bound_label}[/]" + (f" ({d['cycles']:.0f} cycles at {d['clock_hz'] / 1e9:.2f} GHz)"
                                               if "cycles" in d else ""))
     if "sim_fallback" in d:
-        console.print(f"[yellow]not simulated:[/] {d['sim_fallback']}")
+        console.print(f"[yellow]not simulated:[/] {escape(str(d['sim_fallback']))}")
         return
     table = Table(header_style="bold", title="busiest core")
     for col in ("unit", "utilization", "idle because (cycles)"):
@@ -67,14 +79,14 @@ def _print_result(result: SimResult, spec: HardwareSpec, show: bool) -> None:
     console.print(table)
     for program in d["programs"]:
         notes = {k: v for k, v in program.items() if k not in ("name", "cycles", "mapping")}
-        console.print(f"  {program['name']}: {program['cycles']:.0f} cycles; {notes}", highlight=False)
+        console.print(escape(f"  {program['name']}: {program['cycles']:.0f} cycles; {notes}"), highlight=False)
         if "mapping" in program:
-            console.print(f"    mapping: {program['mapping']}", highlight=False)
+            console.print(escape(f"    mapping: {program['mapping']}"), highlight=False)
     if show:
         for program in result.programs:
             console.print(f"[bold]program {program.name}[/] ({len(program.instrs)} instructions simulated)")
             for instr in program.instrs[:PROGRAM_LINES]:
-                console.print("  " + describe(instr), highlight=False)
+                console.print("  " + escape(describe(instr)), highlight=False)
             if len(program.instrs) > PROGRAM_LINES:
                 console.print(f"  ... {len(program.instrs) - PROGRAM_LINES} more")
 
@@ -88,7 +100,7 @@ def sim_gemm(
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """C = A @ B on the matrix unit: tiles, multi-buffered DMA, epilogue."""
-    _run(ir.Gemm(m=m, n=n, k=k, dtype=dtype, batch=batch), hw, sets, trace, show, as_json)
+    _run(build_op(ir.Gemm, m=m, n=n, k=k, dtype=dtype, batch=batch), hw, sets, trace, show, as_json)
 
 
 @sim_app.command("softmax")
@@ -99,7 +111,7 @@ def sim_softmax(
     as_json: JsonOpt = False,
 ) -> None:
     """Row softmax: max, exp2 (SFU or polynomial), sum, reciprocal, scale."""
-    _run(ir.Softmax(rows=rows, cols=cols, dtype=dtype), hw, sets, trace, show, as_json)
+    _run(build_op(ir.Softmax, rows=rows, cols=cols, dtype=dtype), hw, sets, trace, show, as_json)
 
 
 @sim_app.command("norm")
@@ -110,7 +122,7 @@ def sim_norm(
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """RMSNorm or LayerNorm: sum of squares (dot4 when native), rsqrt, scale."""
-    _run(ir.Norm(rows=rows, hidden=hidden, norm=kind, dtype=dtype), hw, sets, trace, show,  # type: ignore[arg-type]
+    _run(build_op(ir.Norm, {"norm": "--kind"}, rows=rows, hidden=hidden, norm=kind, dtype=dtype), hw, sets, trace, show,  # type: ignore[arg-type]
          as_json)
 
 
@@ -127,7 +139,7 @@ def sim_attention(
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """FlashAttention forward: QK^T, online softmax, PV per KV block."""
-    op = ir.Attention(batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
+    op = build_op(ir.Attention, batch=batch, heads=heads, kv_heads=kv_heads, head_dim=head_dim, q_len=q_len, kv_len=kv_len,
                       causal=causal, dtype=dtype)
     _run(op, hw, sets, trace, show, as_json)
 
@@ -141,7 +153,7 @@ def sim_quantize(
     sets: SetOpt = None, trace: TraceOpt = None, show: ShowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """MX / NVFP4 quantize: block amax, scale, multiply, round to the element format."""
-    _run(ir.Quantize(elements=elements, fmt=fmt, block=block, src_dtype=src_dtype), hw, sets, trace, show, as_json)
+    _run(build_op(ir.Quantize, elements=elements, fmt=fmt, block=block, src_dtype=src_dtype), hw, sets, trace, show, as_json)
 
 
 # ----- ISA study --------------------------------------------------------------------------------------------------
@@ -202,6 +214,26 @@ def _native_flag(spec: HardwareSpec, name: str) -> bool:
                      "mx_scale, dot4_accumulate")
 
 
+# The shape keys each kernel reads from --arg (the others default); dtype-like keys take names, the rest sizes.
+KERNEL_ARGS = {"softmax": ("rows", "cols", "dtype"), "attention": ("batch", "heads", "head_dim", "q_len", "kv_len",
+                                                                  "dtype"),
+               "quantize": ("elements", "fmt", "block", "src_dtype"), "norm": ("rows", "hidden"),
+               "gemm": ("m", "n", "k", "dtype")}
+NAME_ARGS = ("dtype", "fmt", "src_dtype")
+
+
+def _check_kernel_args(kernel: str, args: dict[str, Any]) -> None:
+    """--arg keys the kernel reads (an unknown one would be ignored in silence), sizes as whole numbers."""
+    for key, value in args.items():
+        if key not in KERNEL_ARGS[kernel]:
+            raise ValueError(f"--arg {key}: {kernel} takes {', '.join(KERNEL_ARGS[kernel])}")
+        if key in NAME_ARGS:
+            if not isinstance(value, str):
+                raise ValueError(f"--arg {key}: expected a name like bf16 (got {short(value)})")
+        elif isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_INT:
+            raise ValueError(f"--arg {key}: expected a whole number up to 1e15 (got {short(value)})")
+
+
 def isa_study(kernel: str, spec: HardwareSpec, varies: list[str], args: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per variant: the baseline spec, then each `--vary` applied alone."""
     from ..perf.sim import simulate
@@ -209,7 +241,9 @@ def isa_study(kernel: str, spec: HardwareSpec, varies: list[str], args: dict[str
     if kernel not in KERNELS:
         raise ValueError(f"--kernel: expected one of {', '.join(KERNELS)} (got {kernel!r})")
     build, defaults = KERNELS[kernel]
-    op = build(args)
+    _check_kernel_args(kernel, args)
+    with naming_options({field: f"--arg {field}" for field in args}):
+        op = build(args)
     rows = []
     base = None
     for label, overrides in [("baseline", {}), *(variant(spec, v) for v in (varies or defaults))]:
@@ -243,10 +277,10 @@ def sim_isa_study(
     if as_json:
         print(json.dumps([named({"hw": spec.id, **row}, spec) for row in rows], indent=2))
         return
-    table = Table(title=f"ISA study: {rows[0]['op']} on {spec.label} (level=sim)", header_style="bold")
+    table = Table(title=escape(f"ISA study: {rows[0]['op']} on {spec.label} (level=sim)"), header_style="bold")
     for col in ("variant", "time", "vs baseline", "bound", "busiest unit", "its top stall"):
         table.add_column(col, justify="right" if col in ("time", "vs baseline") else "left")
     for r in rows:
-        table.add_row(r["variant"], f"{r['seconds'] * 1e6:.2f} µs", f"{r['vs_baseline']:+.1%}", r["bound"],
+        table.add_row(escape(r["variant"]), f"{r['seconds'] * 1e6:.2f} µs", f"{r['vs_baseline']:+.1%}", r["bound"],
                       f"{r['busiest_unit']} {r['busiest_utilization']:.0%}", r["busiest_unit_waits_on"])
     console.print(table)

@@ -9,7 +9,13 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from .errors import require_positive
+
+MAX_WORKERS = 1024  # parallel workers of one sweep: a guard against a typo starting a million processes
 
 
 def sweep_command(
@@ -49,15 +55,19 @@ def sweep_command(
         return
     if out is None:
         raise ValueError("sweep: --out DIR is required (where results are written and resumed from)")
+    require_positive(workers=workers)
+    if workers > MAX_WORKERS:
+        raise ValueError(f"--workers: at most {MAX_WORKERS} processes or Ray tasks at a time (got {workers})")
+    if limit is not None and limit < 0:
+        raise ValueError(f"--limit: must be >= 0 new points (got {limit})")
     if executor not in ("local", "ray"):
         raise ValueError(f"sweep --executor: expected local or ray (got {executor!r})")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     spec = load_sweep(target)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]:.1f} points/s"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), disable=as_json) as bar:
-        task = bar.add_task(spec.name, total=None, rate=0.0)
+        task = bar.add_task(escape(spec.name), total=None, rate=0.0)
 
         def progress(done: int, total: int) -> None:
             elapsed = bar.tasks[0].elapsed or 1e-9
@@ -68,9 +78,9 @@ def sweep_command(
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
-        Console().print(f"{summary.evaluated} points evaluated ({summary.resumed} already done, {summary.failed} "
+        Console().print(escape(f"{summary.evaluated} points evaluated ({summary.resumed} already done, {summary.failed} "
                         f"failed) of {summary.points} in {summary.seconds:.1f} s; results in {summary.out}/results; "
-                        f"next: accelscope sweep pareto {summary.out}")
+                        f"next: accelscope sweep pareto {summary.out}"))
 
 
 def _plot(table: object, front: object, spec: dict, out: Path, sensitivity: bool, as_json: bool) -> None:
@@ -83,7 +93,7 @@ def _plot(table: object, front: object, spec: dict, out: Path, sensitivity: bool
     if as_json:
         print(json.dumps({"figures": [str(p) for p in paths], "elasticity": elasticity}, indent=2))
     else:
-        Console().print("\n".join(f"wrote {p}" for p in paths) or "no figures: the sweep needs two objectives or "
+        Console().print(escape("\n".join(f"wrote {p}" for p in paths)) or "no figures: the sweep needs two objectives or "
                         "two varied axes")
 
 
@@ -102,7 +112,7 @@ def _print_front(results: Any, front: Any, spec: dict) -> None:
 
     objectives = [o.split(" ", 1)[1] for o in spec["objectives"]]
     fixed = fixed_axes(results)
-    table = Table(title=f"Pareto front ({', '.join(spec['objectives'])}): {len(front)} points", header_style="bold",
+    table = Table(title=escape(f"Pareto front ({', '.join(spec['objectives'])}): {len(front)} points"), header_style="bold",
                   box=box.SIMPLE_HEAD, pad_edge=False, caption_justify="left",
                   caption="fixed: " + ", ".join(f"{p} = {format_field(p, v)}" for p, v in fixed.items()) if fixed
                   else None)
@@ -121,5 +131,6 @@ def _print_front(results: Any, front: Any, spec: dict) -> None:
         table.add_column(f"{header}\n{unit}" if unit else header, justify="right", overflow="fold")
         columns.append((column, factor))
     for _, row in front.iterrows():
-        table.add_row(str(row["point"]), *(format_in(row[c], factor) for c, factor in columns))
+        table.add_row(str(row["point"]), *(format_in(row[c], factor) if isinstance(row[c], int | float)
+                                           else escape(str(row[c])) for c, factor in columns))
     Console().print(table)

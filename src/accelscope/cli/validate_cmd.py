@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .app_options import JsonOpt
@@ -62,7 +63,7 @@ def validate_command(
 
         written = write_validation_plots(results, plots)
         if not as_json:
-            console.print(f"[dim]figures: {', '.join(str(p) for p in written)}[/]")
+            console.print(f"[dim]figures: {escape(', '.join(str(p) for p in written))}[/]")
     if as_json:
         print(json.dumps(to_json(results, summary), indent=2))
         return
@@ -70,13 +71,13 @@ def validate_command(
         print(full_markdown(results))
         return
     for by, title in (("category", "category"), ("source", "source"), ("source_chip", "source / chip")):
-        table = Table(title=f"Prediction error vs measured per {title} ({label})", header_style="bold",
+        table = Table(title=escape(f"Prediction error vs measured per {title} ({label})"), header_style="bold",
                       caption=SIGN_NOTE, caption_justify="left")
         for col in (title, "level", "rows", "mean |err|", "median |err|", "mean signed", "worst rows"):
             table.add_column(col, justify="left" if col in (title, "level", "worst rows") else "right")
         for c in summarize(results, by):
-            table.add_row(c.category, c.level, str(c.rows), f"{c.mean_abs:.1%}", f"{c.median_abs:.1%}",
-                          f"{c.mean_signed:+.1%}", ", ".join(f"{i} ({e:+.0%})" for i, e in c.worst))
+            table.add_row(escape(c.category), escape(c.level), str(c.rows), f"{c.mean_abs:.1%}", f"{c.median_abs:.1%}",
+                          f"{c.mean_signed:+.1%}", escape(", ".join(f"{i} ({e:+.0%})" for i, e in c.worst)))
         console.print(table)
     for level, groups in unmapped(results).items():
         if groups:
@@ -84,7 +85,7 @@ def validate_command(
             console.print(f"[dim]{level}: {total} rows not mapped:[/]")
             for reason, ids in groups[:12]:
                 more = f" ... (+{len(ids) - 5})" if len(ids) > 5 else ""
-                console.print(f"[dim]  {len(ids)} x {reason} [{', '.join(ids[:5])}{more}][/]")
+                console.print(f"[dim]  {len(ids)} x {escape(reason)} \\[{escape(', '.join(ids[:5]))}{more}][/]")
             if len(groups) > 12:
                 console.print(f"[dim]  ... {len(groups) - 12} more reasons (--json or --markdown lists all)[/]")
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..hardware import load_hardware
+from .point import evaluate_point
 from .space import SweepSpec
-from .sweep import SweepSummary, _check_spec, _write_table, evaluate_point
+from .store import SweepSummary, check_spec, write_table
 
 
 def run_search(spec: SweepSpec, out_dir: str | Path) -> SweepSummary:
@@ -25,7 +26,7 @@ def run_search(spec: SweepSpec, out_dir: str | Path) -> SweepSummary:
     start = time.perf_counter()
     out = Path(out_dir)
     (out / "results").mkdir(parents=True, exist_ok=True)
-    _check_spec(out, spec)
+    check_spec(out, spec)
     storage = spec.storage or f"sqlite:///{(out / 'optuna.db').resolve()}"
     sampler = (optuna.samplers.NSGAIISampler(seed=spec.seed) if spec.algorithm == "nsga2"
                else optuna.samplers.TPESampler(seed=spec.seed, multivariate=True))
@@ -57,7 +58,7 @@ def run_search(spec: SweepSpec, out_dir: str | Path) -> SweepSummary:
     table = pd.DataFrame([t.user_attrs for t in trials]).sort_values("point")
     for old in (out / "results").glob("part-*.parquet"):
         old.unlink()
-    _write_table(out / "results", table)
+    write_table(out / "results", table)
     failed = int(table["error"].notna().sum()) if "error" in table else 0
     return SweepSummary(points=spec.points, evaluated=len(trials) - resumed, resumed=resumed, failed=failed,
                         seconds=time.perf_counter() - start, out=str(out))

@@ -9,146 +9,25 @@ error and the sweep goes on.
 
 from __future__ import annotations
 
-import json
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..hardware import SpecError, load_hardware
-from ..llm import infer, train
-from ..perf import estimate
-from .space import SweepSpec, _number
+from ..hardware import load_hardware
+from .point import _si, evaluate_point, evaluate_workload
+from .search import run_search
+from .space import SweepSpec
+from .store import SweepSummary, check_spec, done_points, load_results, write_part, write_table
+
+__all__ = ["SweepSummary", "evaluate_chunk", "evaluate_point", "evaluate_workload", "load_results", "pareto_front",
+           "run_sweep"]
 
 CHUNK = 64  # points per Parquet part: small enough that a crash loses little work
-
-
-@dataclass(frozen=True, slots=True)
-class SweepSummary:
-    points: int
-    evaluated: int
-    resumed: int
-    failed: int
-    seconds: float
-    out: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"points": self.points, "evaluated": self.evaluated, "resumed": self.resumed, "failed": self.failed,
-                "seconds": self.seconds, "out": self.out}
-
-
-def evaluate_point(spec: SweepSpec, index: int, point: dict[str, Any], base: Any = None) -> dict[str, Any]:
-    """One design point: every workload's metrics, the physical model if asked, constraints, what limits it.
-
-    A failure (an invalid spec value, a model that does not fit) is recorded in `error` and the point marked
-    infeasible; the other workloads of the point are still evaluated. `base` replaces the spec's base chip."""
-    record: dict[str, Any] = {"point": index, **{f"axis:{k}": _si(v) for k, v in point.items()}}
-    errors: list[str] = []
-    try:
-        hw = load_hardware(base if base is not None else spec.base).with_overrides(point)
-    except (SpecError, ValueError) as exc:
-        return {**record, "feasible": False, "error": f"{type(exc).__name__}: {exc}"}
-    physical = _physical(hw) if spec.needs_physical() else None
-    if physical is not None:
-        record.update(area_mm2=physical.area_mm2, tdp_w=physical.tdp_w, cost_usd=physical.cost_usd)
-    fits = True
-    for name, workload in spec.named_workloads().items():
-        prefix = f"{name}." if name else ""
-        try:
-            metrics = evaluate_workload(workload, hw, spec.level, check_memory=False)
-        except (SpecError, ValueError) as exc:
-            errors.append(f"{prefix}{type(exc).__name__}: {exc}")
-            continue
-        fits &= metrics.get("memory_headroom_bytes", 0.0) >= 0
-        if physical is not None:
-            metrics.update(_efficiency(workload.kind, metrics, physical))
-        record.update({prefix + key: value for key, value in metrics.items()})
-    constraints = spec.parsed_constraints()
-    feasible = not errors and all(c.holds(record) if c.op != "fits" else fits for c in constraints)
-    if not errors and not fits and any(c.op == "fits" for c in constraints):
-        errors.append("DoesNotFit: memory per device exceeds capacity")
-    return {**record, "feasible": feasible, "error": "; ".join(errors) or None}
-
-
-def evaluate_workload(workload: Any, hw: Any, level: str, check_memory: bool = False) -> dict[str, Any]:
-    """Metrics of one workload on one chip (KIND_METRICS), plus `bound` and `limit.<resource>` shares of time."""
-    if workload.kind in ("op", "graph"):
-        est = estimate(workload.build(), hw, level=level)
-        return {"seconds": est.seconds, "flops_per_s": est.achieved_flops, "bound": est.bound,
-                **_limits(est.attribution, est.seconds)}
-    if workload.kind == "train":
-        w = workload
-        t = train(w.model, hw, tp=w.tp, pp=w.pp, dp=w.dp, cp=w.cp, ep=w.ep, vpp=w.vpp, zero=w.zero,
-                  seq_len=w.seq_len, global_batch=w.global_batch, micro_batch=w.micro_batch, dtype=w.dtype,
-                  recompute=w.recompute, level=level, check_memory=check_memory, attention=w.attention)
-        shares = _limits(t.breakdown, t.step_s)
-        return {"tokens_per_s": t.tokens_per_s_per_device * t.devices, "tokens_per_s_per_device":
-                t.tokens_per_s_per_device, "step_s": t.step_s, "mfu": t.mfu,
-                "memory_headroom_bytes": t.memory.headroom, "bound": max(shares, key=shares.__getitem__)
-                .removeprefix("limit."), **shares}
-    w = workload
-    r = infer(w.model, hw, tp=w.tp, pp=w.pp, ep=w.ep, batch=w.batch, input_len=w.input_len,
-              output_len=w.output_len, dtype=w.dtype, kv_dtype=w.kv_dtype, level=level, check_memory=check_memory,
-              allreduce=w.allreduce, decode_attention=w.decode_attention)
-    return {"tokens_per_s": r.output_tokens_per_s, "tokens_per_s_per_device": r.output_tokens_per_s / r.devices,
-            "tpot_s": r.tpot_s, "ttft_s": r.ttft_s, "memory_headroom_bytes": r.memory.headroom,
-            "bound": r.decode.bound, **_limits(r.decode.attribution, r.decode.seconds)}
-
-
-def _limits(seconds_by_cause: Any, total: float) -> dict[str, float]:
-    """What limits the workload: the share of its time charged to each cause (adds up to 1)."""
-    return {f"limit.{cause}": (value / total if total > 0 else 0.0) for cause, value in seconds_by_cause.items()}
-
-
-def _efficiency(kind: str, metrics: dict[str, Any], physical: Any) -> dict[str, float]:
-    """Throughput of one device per W (modelled TDP), per USD (modelled build cost) and per mm² (silicon)."""
-    per_device = metrics["flops_per_s"] if kind in ("op", "graph") else metrics["tokens_per_s_per_device"]
-    unit = "flops_per_s" if kind in ("op", "graph") else "tokens_per_s"
-    return {f"{unit}_per_w": per_device / physical.tdp_w, f"{unit}_per_usd": per_device / physical.cost_usd,
-            f"{unit}_per_mm2": per_device / physical.area_mm2}
-
-
-def _physical(hw: Any) -> Any:
-    from .physical import estimate_physical
-
-    return estimate_physical(hw)
-
-
-def _si(value: Any) -> Any:
-    """Unit strings as SI numbers, so each axis column has one type."""
-    if isinstance(value, str):
-        try:
-            return _number(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _done_points(results_dir: Path) -> set[int]:
-    import pandas as pd
-
-    done: set[int] = set()
-    for part in sorted(results_dir.glob("part-*.parquet")):
-        done |= set(pd.read_parquet(part, columns=["point"])["point"].tolist())
-    return done
-
-
-def _write_part(results_dir: Path, records: list[dict[str, Any]]) -> None:
-    import pandas as pd
-
-    _write_table(results_dir, pd.DataFrame(records))  # atomic: a killed run leaves whole parts only
-
-
-def _check_spec(out: Path, spec: SweepSpec) -> None:
-    saved = out / "spec.json"
-    current = spec.model_dump(mode="json")
-    if saved.exists():
-        if json.loads(saved.read_text()) != current:
-            raise ValueError(f"{out}: holds results of a different sweep spec; use another --out folder")
-    else:
-        saved.write_text(json.dumps(current, indent=2))
 
 
 def evaluate_chunk(spec_json: dict[str, Any], indices: list[int]) -> list[dict[str, Any]]:
@@ -168,8 +47,6 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
     (`executor="ray"`, on the cluster at `address` or a local Ray instance). The main process writes every
     finished chunk, so resuming works the same whatever ran the points."""
     if spec.sample == "optuna":
-        from .search import run_search
-
         return run_search(spec, out_dir)
     start = time.perf_counter()
     if not spec.axes and not spec.coupled:
@@ -177,9 +54,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
     out = Path(out_dir)
     results_dir = out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    _check_spec(out, spec)
+    check_spec(out, spec)
     points = spec.design_points()
-    done = _done_points(results_dir)
+    done = done_points(results_dir)
     todo = [i for i in range(len(points)) if i not in done]
     if limit is not None:
         todo = todo[:limit]
@@ -201,12 +78,12 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
         failed += record["error"] is not None
         chunk.append(record)
         if len(chunk) == CHUNK:
-            _write_part(results_dir, chunk)
+            write_part(results_dir, chunk)
             chunk = []
         if progress:
             progress(count, len(todo))
     if chunk:
-        _write_part(results_dir, chunk)
+        write_part(results_dir, chunk)
     return SweepSummary(points=len(points), evaluated=len(todo), resumed=len(done), failed=failed,
                         seconds=time.perf_counter() - start, out=str(out))
 
@@ -218,7 +95,7 @@ def _run_parallel(spec: SweepSpec, todo: list[int], results_dir: Path, progress:
     failed = done = 0
     for records in _map_chunks(spec_json, chunks, workers, executor, address):
         failed += sum(r["error"] is not None for r in records)
-        _write_part(results_dir, records)
+        write_part(results_dir, records)
         done += len(records)
         if progress:
             progress(done, len(todo))
@@ -243,10 +120,46 @@ def _map_chunks(spec_json: dict[str, Any], chunks: list[list[int]], workers: int
         raise ValueError(f"executor: expected local or ray (got {executor!r})")
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    # no more processes than chunks to run: `--workers 64` on a 6-point sweep starts one
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(chunks))), initializer=exit_with_parent,
+                             initargs=(os.getpid(), on_main_thread)) as pool:
         futures = [pool.submit(evaluate_chunk, spec_json, chunk) for chunk in chunks]
         for future in as_completed(futures):
             yield future.result()
+
+
+# ----- workers that die with the sweep -----------------------------------------------------------------------------
+PARENT_POLL_S = 0.5  # how often a worker checks that the sweep's process is still its parent
+
+
+def exit_with_parent(parent: int, death_signal: bool = True) -> None:
+    """Pool initializer: the worker exits when the sweep's process dies, even by `kill -9` (which runs no cleanup
+    and would leave the pool's processes evaluating points for nobody).
+
+    On Linux the kernel kills the worker (prctl PR_SET_PDEATHSIG) when the thread that started it ends, so only when
+    the pool was started on the main thread (`death_signal`); everywhere a watchdog thread also exits once the
+    parent pid changes (the worker was re-parented to init or a subreaper)."""
+    if death_signal and sys.platform.startswith("linux"):
+        _linux_death_signal()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="sweep-parent-watchdog", daemon=True).start()
+
+
+def _linux_death_signal() -> None:
+    import ctypes
+    from contextlib import suppress
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    with suppress(OSError, AttributeError):  # no libc prctl: the watchdog thread still ends the worker
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 VECTOR_BLOCK = 250_000  # points per vectorized block (and Parquet part)
@@ -273,50 +186,10 @@ def _run_vectorized(spec: SweepSpec, points: list[dict[str, Any]], todo: list[in
         table["feasible"] = metrics["feasible"]
         table["error"] = [None if ok else "DoesNotFit: memory per device exceeds capacity" for ok in metrics["feasible"]]
         failed += int((~metrics["feasible"]).sum())
-        _write_table(results_dir, table)
+        write_table(results_dir, table)
         if progress:
             progress(begin + len(block), len(todo))
     return failed
-
-
-def _write_table(results_dir: Path, table: Any) -> None:
-    number = len(list(results_dir.glob("part-*.parquet")))
-    final = results_dir / f"part-{number:05d}.parquet"
-    temporary = final.with_suffix(".tmp")
-    table.to_parquet(temporary, index=False)
-    os.replace(temporary, final)
-
-
-def load_results(out_dir: str | Path) -> Any:
-    """All finished points as one DataFrame, ordered by point id."""
-    import pandas as pd
-
-    parts = sorted((Path(out_dir) / "results").glob("part-*.parquet"))
-    if not parts:
-        raise ValueError(f"{out_dir}: no sweep results (run accelscope sweep SPEC --out {out_dir} first)")
-    table = pd.concat([pd.read_parquet(p) for p in parts]).sort_values("point").reset_index(drop=True)
-    return table[_column_order(list(table.columns))]
-
-
-def _column_order(columns: list[str]) -> list[str]:
-    """point, the axes, physical metrics, then per workload its metrics, bound and limits, feasible, error: the
-    same order whatever wrote the parts."""
-    from .space import METRICS, PHYSICAL_METRICS
-
-    rank = {m: i for i, m in enumerate((*METRICS, "bound"))}
-
-    def key(column: str) -> tuple[str, int, str]:
-        prefix, _, metric = column.rpartition(".") if not column.startswith("limit.") else ("", "", column)
-        if ".limit." in column:
-            prefix, metric = column.split(".limit.", 1)[0], "limit." + column.split(".limit.", 1)[1]
-        return prefix, rank.get(metric, len(rank)), metric
-
-    axes = sorted(c for c in columns if c.startswith("axis:"))
-    physical = [m for m in PHYSICAL_METRICS if m in columns]
-    special = {"point", "error", "feasible", *axes, *physical}
-    metrics = sorted((c for c in columns if c not in special), key=key)
-    tail = [c for c in ("feasible", "error") if c in columns]
-    return ["point", *axes, *physical, *metrics, *tail]
 
 
 def pareto_front(table: Any, objectives: list[str]) -> Any:

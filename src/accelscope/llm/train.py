@@ -264,7 +264,7 @@ def _check_train_args(config: ModelConfig, par: Parallelism, vpp: int, zero: int
         raise ValueError(f"vpp={vpp}: needs at least pp x vpp = {par.pp * vpp} layers (the model has {config.layers})")
     if seq_len % par.cp:
         raise ValueError(f"seq_len={seq_len}: must be divisible by cp={par.cp}")
-    if micro_batch < 1 or global_batch % (par.dp * micro_batch):
+    if micro_batch < 1 or global_batch < 1 or global_batch % (par.dp * micro_batch):  # -64 % 8 == 0 too
         raise ValueError(
             f"global_batch={global_batch}: must be a multiple of dp x micro_batch = {par.dp * micro_batch}")
     return global_batch // (par.dp * micro_batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -165,16 +166,30 @@ def available_levels() -> list[str]:
 
 
 def estimate(work: Op | Graph, hw: HardwareSpec | str, level: str = "roofline") -> Estimate:
-    """Estimate an op or a graph on a chip at one level of detail ("roofline", "analytical", "sim")."""
+    """Estimate an op or a graph on a chip at one level of detail ("roofline", "analytical", "sim").
+
+    Raises ValueError rather than returning a time that is not a finite number (absurd sizes or spec figures)."""
     spec = load_hardware(hw)
     model = _tagged(_model(level))
-    if isinstance(work, Graph):
-        return _estimate_graph(work, spec, model, level)
-    if isinstance(work, Node):
-        return model(work.op, spec) * work.count
-    if not isinstance(work, Op):
+    if not isinstance(work, Graph | Node | Op):
         raise TypeError(f"estimate() takes an op or a Graph (got {type(work).__name__})")
-    return model(work, spec)
+    try:
+        if isinstance(work, Graph):
+            est = _estimate_graph(work, spec, model, level)
+        else:
+            est = model(work.op, spec) * work.count if isinstance(work, Node) else model(work, spec)
+    except OverflowError as exc:  # a float overflow deep in a model: the inputs are out of any modelled range
+        raise ValueError(f"{_label(work)} on {spec.id}: too large to model ({exc})") from None
+    if not all(math.isfinite(x) for x in (est.seconds, est.flops, est.bytes)):
+        raise ValueError(f"{_label(work)} on {spec.id} ({level}): no finite estimate (time {est.seconds}, "
+                         f"{est.flops} FLOPs, {est.bytes} bytes); a size or a spec figure is out of range")
+    return est
+
+
+def _label(work: Op | Graph | Node) -> str:
+    if isinstance(work, Graph):
+        return "graph" if work.name in ("", "graph") else f"graph {work.name}"
+    return (work.op if isinstance(work, Node) else work).describe()
 
 
 def _tagged(model: OpModel) -> OpModel:

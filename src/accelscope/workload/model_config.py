@@ -163,18 +163,71 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def from_hf(cfg: dict[str, Any], name: str = "model", origin: str = "config") -> ModelConfig:
     """Map a Hugging Face config (any supported family) onto ModelConfig."""
-    family = str(cfg.get("model_type", "gpt"))
-    builder = _FAMILIES.get(family)
+    family = cfg.get("model_type", "gpt")
+    builder = _FAMILIES.get(family) if isinstance(family, str) else None
     if builder is None:
         raise ValueError(f"{origin}: model_type: unsupported family {family!r}; supported: {', '.join(_FAMILIES)}")
+    _check_keys(cfg, origin)
     try:
         config = builder(cfg, name)
     except KeyError as exc:
         raise ValueError(f"{origin}: {exc.args[0]}: required key for model_type {family!r} is missing") from None
+    _check_shapes(config, cfg, origin)
     meta = cfg.get("_accelscope", {})
     published = meta.get("params_total") if isinstance(meta, dict) else None
     source = meta.get("source", origin) if isinstance(meta, dict) else origin
     return _replace(config, source=source, published_params=published)
+
+
+# ----- validation: every key we read is an integer in range, and the shapes fit together --------------------------
+# Sizes and counts read from a config: > 0 when given (null or absent: the family's default applies).
+POSITIVE_KEYS = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "intermediate_size",
+    "vocab_size", "max_position_embeddings", "n_embd", "n_layer", "n_head", "n_inner", "n_positions",
+    "num_local_experts", "num_experts", "num_experts_per_tok", "experts_per_token", "moe_intermediate_size",
+    "n_routed_experts", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+    "sliding_window", "decoder_sparse_step", "moe_layer_freq",
+)
+NON_NEGATIVE_KEYS = ("n_shared_experts", "shared_expert_intermediate_size", "first_k_dense_replace")
+MAX_SIZE = 10**15  # as for op dimensions (workload/ops/base.py MAX_DIM): products of a few stay finite floats
+MAX_EXPERTS = 1 << 16  # as for GroupedGemm.groups (workload/ops/matmul.py)
+
+
+def _check_keys(cfg: dict[str, Any], origin: str) -> None:
+    """Each size key we read, when set, is a whole number (not a bool, string or list) in its range."""
+    for key in (*POSITIVE_KEYS, *NON_NEGATIVE_KEYS):
+        value = cfg.get(key)
+        if value is None:
+            continue
+        least = 1 if key in POSITIVE_KEYS else 0
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{origin}: {key}: expected a whole number >= {least} (got {value!r:.40})")
+        if not least <= value <= MAX_SIZE:
+            shown = value if abs(value) < 10**20 else f"a {len(str(value))}-digit number"
+            raise ValueError(f"{origin}: {key}: must be >= {least} and at most 1e15 (got {shown})")
+    types = cfg.get("layer_types")
+    if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
+        raise ValueError(f"{origin}: layer_types: expected a list of layer type names (got {types!r:.40})")
+
+
+def _check_shapes(config: ModelConfig, cfg: dict[str, Any], origin: str) -> None:
+    """Relations the model needs: heads split into KV groups, a hidden size split into heads, top-k of the experts."""
+    head_key = "n_head" if "n_head" in cfg else "num_attention_heads"
+    if config.heads % config.kv_heads:
+        raise ValueError(f"{origin}: num_key_value_heads: {config.kv_heads} must divide {head_key} = {config.heads}")
+    if config.mla is None and not cfg.get("head_dim") and config.hidden % config.heads:
+        hidden_key = "n_embd" if "n_embd" in cfg else "hidden_size"
+        raise ValueError(f"{origin}: {hidden_key}: {config.hidden} does not split into {head_key} = {config.heads} "
+                         "heads; give head_dim")
+    moe = config.moe
+    if moe is not None and moe.experts > MAX_EXPERTS:
+        raise ValueError(f"{origin}: experts: {moe.experts:,} routed experts; at most {MAX_EXPERTS:,} are modelled")
+    if moe is not None and moe.top_k > moe.experts:
+        raise ValueError(f"{origin}: num_experts_per_tok: routes each token to {moe.top_k} experts of {moe.experts}; "
+                         "must be at most the number of experts")
+    if moe is not None and moe.first_dense_layers > config.layers:
+        raise ValueError(f"{origin}: first_k_dense_replace: {moe.first_dense_layers} dense layers of "
+                         f"{config.layers}; must be at most num_hidden_layers")
 
 
 def _replace(config: ModelConfig, **changes: Any) -> ModelConfig:

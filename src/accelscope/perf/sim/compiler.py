@@ -61,6 +61,12 @@ STREAM_TILE_ELEMENTS = 32768  # elements per streaming tile (a CTA's worth: e.g.
 STREAM_STAGES = 6  # buffer sets per core: tiles in flight across the load -> vector -> SFU -> store pipeline
 STREAM_AHEAD = 2  # loads issued this many tiles ahead
 Q_BLOCK = 128  # FlashAttention query rows per block (FA2/FA3 defaults, as in the analytical level)
+# Work bounds of the attention lowering: the units (batch x heads x query blocks) it deals to cores are listed, so
+# at most 4 Mi of them (tens of MB; a 128k-token prefill of batch 32 x 64 heads is 2 Mi); a unit longer than
+# MAX_KV_STEPS KV blocks (a 128k-key non-causal row) is sampled like a program: its first MAX_KV_STEPS blocks
+# simulated, its time scaled (the unit's Q load and O store are scaled with it: a small overstatement).
+MAX_ATTENTION_UNITS = 1 << 22
+MAX_KV_STEPS = 1024
 
 
 class NotLowered(Exception):
@@ -635,6 +641,7 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     packed = group > 1 and op.q_len * group <= Q_BLOCK
     rows = op.q_len * group if packed else min(op.q_len, q_block)
     q_blocks = 1 if packed else math.ceil(op.q_len / q_block)
+    _check_attention_units(op.batch * (op.kv_heads or op.heads) if packed else op.batch * op.heads * q_blocks)
     kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
     lengths = _attention_lengths(op, q_blocks, kv_blocks, kv_block, q_block)
     heads = op.batch * (op.kv_heads or op.heads) if packed else op.batch * op.heads
@@ -656,9 +663,11 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     for length in mine:
         if scanned >= budget:
             break
-        sample.append(length)
-        scanned += length
-    extra = (sum(mine) - scanned) / scanned if scanned and len(sample) < len(mine) else 0.0
+        take = min(length, MAX_KV_STEPS)  # a very long unit is itself sampled: its first MAX_KV_STEPS KV blocks
+        sample.append(take)
+        scanned += take
+    total = sum(mine)
+    extra = (total - scanned) / scanned if scanned and scanned < total else 0.0
     steps: list[Step] = []
     # a KV cache in another format than the matrix path's is dequantized as each block arrives (as at the
     # analytical level): isa.dequantize_ops lane slots per element
@@ -675,8 +684,16 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
         notes["kv_conversion"] = f"K and V ({canonical_dtype(op.kv_dtype or op.dtype)}) converted to {dtype} on load"
     mark = len(instrs) - 1 if extra else None
     if extra:
-        notes["sampled_units"] = f"{len(sample)} of {len(mine)} query blocks on the busiest core, time scaled"
+        notes["sampled_units"] = (f"{len(sample)} of {len(mine)} query blocks on the busiest core ({scanned:,} of "
+                                  f"{total:,} KV blocks), time scaled")
     return [Program("attention fwd", tuple(instrs), cores=active, mark=mark, extra=extra, notes=notes)]
+
+
+def _check_attention_units(units: int) -> None:
+    """The busiest core's share is picked from a list of every unit: refuse an op whose list would not fit."""
+    if units > MAX_ATTENTION_UNITS:
+        raise ValueError(f"sim: attention has {units:,} units (batch x heads x query blocks); the sim "
+                         f"handles at most {MAX_ATTENTION_UNITS:,}: use the analytical level for this size")
 
 
 def _attention_lengths(op: Attention, q_blocks: int, kv_blocks: int, kv_block: int,

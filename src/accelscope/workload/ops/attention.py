@@ -58,8 +58,12 @@ class Attention(Op):
     def __post_init__(self) -> None:
         _positive(self, batch=self.batch, heads=self.heads, head_dim=self.head_dim, q_len=self.q_len,
                   kv_len=self.kv_len)
+        if self.kv_heads is not None:  # 0 is an error, not "the default"
+            _positive(self, kv_heads=self.kv_heads)
+        if self.v_head_dim is not None:
+            _positive(self, v_head_dim=self.v_head_dim)
         kv_heads = self.kv_heads or self.heads
-        if kv_heads <= 0 or self.heads % kv_heads:
+        if self.heads % kv_heads:
             raise ValueError(f"Attention.kv_heads: must divide heads={self.heads} (got {self.kv_heads})")
         if self.phase not in ("fwd", "bwd", "fwd_bwd"):
             raise ValueError(f"Attention.phase: expected fwd, bwd or fwd_bwd (got {self.phase!r})")
@@ -70,7 +74,7 @@ class Attention(Op):
             raise ValueError("Attention.variant='mmha' is a decode kernel: it needs q_len=1 and phase='fwd' "
                              f"(got q_len={self.q_len}, phase={self.phase!r}); use fa2/fa3 otherwise")
         if self.causal and self.q_len > self.kv_len:
-            raise ValueError(f"Attention: causal needs q_len <= kv_len (got {self.q_len} > {self.kv_len})")
+            raise ValueError(f"Attention.q_len: causal needs q_len <= kv_len (got {self.q_len} > {self.kv_len})")
         if self.window is not None:
             _positive(self, window=self.window)
         if self.page_size is not None:

@@ -74,10 +74,19 @@ class Op:
         return f"{type(self).__name__}({', '.join(f'{f.name}={getattr(self, f.name)}' for f in shown)})"
 
 
+# Largest size any op dimension (rows, lengths, elements, bytes) may have: far above real ones (a 671B-parameter
+# optimizer step streams 7e11 elements) and small enough that products of several stay finite as floats.
+MAX_DIM = 10**15
+
+
 def _positive(op: object, **values: float) -> None:
+    """Sizes: > 0 and at most MAX_DIM (NaN fails both)."""
     for key, value in values.items():
-        if value is None or value <= 0:
+        if value is None or not value > 0:
             raise ValueError(f"{type(op).__name__}.{key}: must be > 0 (got {value})")
+        if not value <= MAX_DIM:
+            shown = f"a {len(str(value))}-digit number" if isinstance(value, int) else f"{value:g}"
+            raise ValueError(f"{type(op).__name__}.{key}: must be at most 1e15 (got {shown})")
 
 
 def _check_dtype(op: object, key: str, value: str | None) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ...hardware.dtypes import canonical_dtype, dtype_bytes, wider
-from .base import FMA_FLOPS, Op, OpCost, _check_dtype, _positive, default_out_dtype
+from .base import FMA_FLOPS, MAX_DIM, Op, OpCost, _check_dtype, _positive, default_out_dtype
 
 GEMM_SCHEDULES = ("data-parallel", "stream-k")
 
@@ -80,6 +80,9 @@ class Gemm(Op):
         )
 
 
+MAX_GROUPS = 1 << 16  # experts of one grouped GEMM: MoE models have up to a few hundred
+
+
 @dataclass(frozen=True, slots=True)
 class GroupedGemm(Op):
     """MoE expert GEMMs: group g multiplies m_g tokens [m_g, k] by its own weight [k, n].
@@ -100,17 +103,20 @@ class GroupedGemm(Op):
 
     def __post_init__(self) -> None:
         _positive(self, groups=self.groups, n=self.n, k=self.k)
+        if self.groups > MAX_GROUPS:  # each group is a row count in a tuple: bound the tuple
+            raise ValueError(f"GroupedGemm.groups: at most {MAX_GROUPS:,} (got {self.groups:,})")
         if (self.m_per_group is None) == (self.tokens is None):
-            raise ValueError("GroupedGemm: give exactly one of m_per_group (per-group rows) or tokens (total rows)")
+            raise ValueError("GroupedGemm.tokens: give exactly one of tokens (total rows) or m_per_group (rows per "
+                             "group)")
         if self.m_per_group is not None:
             if len(self.m_per_group) != self.groups:
                 raise ValueError(
                     f"GroupedGemm.m_per_group: has {len(self.m_per_group)} entries; expected groups={self.groups}"
                 )
-            if any(m < 0 for m in self.m_per_group):
-                raise ValueError("GroupedGemm.m_per_group: entries must be >= 0")
-        elif self.tokens is not None and self.tokens < 0:
-            raise ValueError(f"GroupedGemm.tokens: must be >= 0 (got {self.tokens})")
+            if any(not 0 <= m <= MAX_DIM for m in self.m_per_group):
+                raise ValueError("GroupedGemm.m_per_group: entries must be >= 0 and at most 1e15")
+        elif self.tokens is not None and not 0 <= self.tokens <= MAX_DIM:
+            raise ValueError(f"GroupedGemm.tokens: must be >= 0 and at most 1e15 (got {self.tokens})")
         for key in ("dtype", "out_dtype", "b_dtype"):
             _check_dtype(self, key, getattr(self, key))
 

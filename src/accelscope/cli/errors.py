@@ -1,0 +1,190 @@
+"""Bad input on the command line: one line on stderr that starts with `error:`, exit status 2, never a traceback.
+
+Three pieces, all applied to the whole command tree so no command can forget them:
+- `OneLineErrors`, the root group class: located user errors (ValueError, SpecError, ...) and click's own usage
+  errors (a missing option, `--m abc`) print one line and exit 2;
+- `harden`: every integer option is at most `MAX_INT` and every float option is finite, checked as each option is
+  parsed, so the message names the option as typed (`--moe-imbalance`);
+- `naming_options`: an op's field error (`Norm.norm: ...`) is reworded with the option that set it (`--kind: ...`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+import typer._click as click  # typer's own copy of click: the one that parses our options
+import typer._click.exceptions as click_errors
+from rich.console import Console
+from rich.text import Text
+from typer.core import TyperGroup
+
+from ..workload import ops as ir
+
+USER_ERROR_EXIT = 2
+# Largest integer any option takes: far above any real dimension (a 405B model's Adam step streams 4e11
+# elements) yet small enough that products of a handful of them stay finite floats (1e15^5 = 1e75 << 1.8e308).
+MAX_INT = 10**15
+
+# our located messages are ValueErrors (SpecError, UnitError and perf's LevelNotAvailable derive from it; not
+# imported here, which would load the models at start-up); missing or unreadable files are the user's to fix
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
+                                            NotADirectoryError)
+
+
+def print_error(message: str) -> None:
+    """`error: MESSAGE` on stderr as plain text: a user string that looks like rich markup prints as it is."""
+    line = " ".join(message.split())  # one line, whatever the message's own line breaks
+    Console(stderr=True, soft_wrap=True, highlight=False).print(Text.assemble(("error:", "bold red"), " ", line))
+
+
+def short(value: object, width: int = 40) -> str:
+    """A user value for a message, cut to `width` characters (a 400-digit number is not repeated in full)."""
+    text = str(value)
+    if len(text) <= width:
+        return text
+    kind = f"a {len(text)}-digit number" if text.lstrip("+-").isdigit() else f"{len(text)} characters"
+    return f"{text[:12]}... ({kind})"
+
+
+# ----- numeric options: finite floats, bounded integers ----------------------------------------------------------
+def _number_problem(value: Any) -> str | None:
+    """Why a parsed option value is not accepted (None: it is), for each item of a repeated option."""
+    items = value if isinstance(value, list | tuple) else (value,)
+    for item in items:
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{item} is not a finite number"
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INT:
+            return f"{short(item)} is out of range (at most 1e15)"
+    return None
+
+
+def _checked(callback: Callable[..., Any] | None) -> Callable[..., Any]:
+    """A parameter callback that checks the parsed number first, then runs the parameter's own callback."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        problem = _number_problem(value)
+        if problem:
+            raise click_errors.BadParameter(problem, ctx=ctx, param=param)
+        return callback(ctx, param, value) if callback else value
+
+    check.checked = True  # type: ignore[attr-defined]
+    return check
+
+
+def harden(command: click.Command) -> None:
+    """Check every numeric option of `command` and its subcommands after it is parsed (in place)."""
+    for param in command.params:
+        if not getattr(param.callback, "checked", False):
+            param.callback = _checked(param.callback)
+    for sub in getattr(command, "commands", {}).values():
+        harden(sub)
+
+
+# ----- the root group ---------------------------------------------------------------------------------------------
+class OneLineErrors(TyperGroup):
+    """The root command: user errors and usage errors as one `error:` line and exit 2."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        harden(self)
+        try:
+            with warnings.catch_warnings():
+                # numpy's "overflow encountered" notes are not for a command's user: every estimate is checked to
+                # be finite (perf/estimate.py) and reported as one error line when it is not
+                warnings.simplefilter("ignore", RuntimeWarning)
+                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as exc:  # `accelscope llm`: the help, and click's usage-error status
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            result = USER_ERROR_EXIT
+        except click_errors.UsageError as exc:
+            print_error(_usage_message(exc))
+            result = USER_ERROR_EXIT
+        except USER_ERRORS as exc:
+            print_error(str(exc))
+            result = USER_ERROR_EXIT
+        except typer.Abort:
+            print_error("aborted")
+            result = 1
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _usage_message(exc: click_errors.UsageError) -> str:
+    """click's message ("Invalid value for '--m': ...") and where to look for the right form."""
+    where = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+    return f"{exc.format_message()}{where}"
+
+
+# ----- option checks ------------------------------------------------------------------------------------------
+def option_name(field: str) -> str:
+    """The CLI option of a keyword argument: `global_batch` -> `--global-batch`."""
+    return "--" + field.replace("_", "-")
+
+
+def require_positive(**options: int | None) -> None:
+    """Counts and lengths given as options (keyword = option with underscores) must be >= 1; None is unset."""
+    for key, value in options.items():
+        if value is not None and value < 1:
+            raise ValueError(f"{option_name(key)}: must be >= 1 (got {value})")
+
+
+def check_dtypes(**options: str | None) -> None:
+    """Dtype options (keyword = option with underscores) name a known dtype; None is unset."""
+    from ..hardware.dtypes import canonical_dtype
+
+    for key, value in options.items():
+        if value is not None:
+            try:
+                canonical_dtype(value)
+            except ValueError as exc:
+                raise ValueError(f"{option_name(key)}: {exc}") from None
+
+
+# ----- op fields -> CLI options -----------------------------------------------------------------------------------
+_FIELD_ERROR = re.compile(r"^([A-Z][A-Za-z]*)\.([a-z_]+)(\W)")
+_ARGUMENT_ERROR = re.compile(r"^([a-z_]+)([=:])")
+
+
+@contextmanager
+def naming_options(renamed: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Reword `Op.field: ...` errors raised inside as `--field: ...` (the option the user typed).
+
+    Options are the fields with dashes (`q_len` -> `--q-len`); `renamed` maps the others (`{"norm": "--kind"}`)."""
+    try:
+        yield
+    except ValueError as exc:
+        message = str(exc)
+        match = _FIELD_ERROR.match(message)
+        if match is None or not isinstance(getattr(ir, match.group(1), None), type):
+            raise
+        field = match.group(2)
+        option = (renamed or {}).get(field) or option_name(field)
+        raise ValueError(f"{option}{match.group(3)}{message[match.end():]}") from None
+
+
+@contextmanager
+def naming_arguments(options: Iterable[str]) -> Iterator[None]:
+    """Reword errors of a Python API call that start with one of its keyword arguments (`global_batch=100: ...`,
+    `moe_imbalance: ...`) with the option the user typed (`--global-batch=100: ...`)."""
+    try:
+        yield
+    except ValueError as exc:
+        message = str(exc)
+        match = _ARGUMENT_ERROR.match(message)
+        if match is None or match.group(1) not in options or type(exc) is not ValueError:
+            raise
+        raise ValueError(f"{option_name(match.group(1))}{message[match.end(1):]}") from None
+
+
+def build_op(cls: type[ir.Op], renamed: Mapping[str, str] | None = None, **fields: Any) -> ir.Op:
+    """An op from a command's options; a bad field is reported under its option (`--kind`, not `Norm.norm`)."""
+    with naming_options(renamed):
+        return cls(**fields)

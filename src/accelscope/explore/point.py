@@ -1,0 +1,114 @@
+"""One design point of a sweep: its chip, every workload's metrics, the physical model, constraints and what limits
+it. A point that fails for any reason is recorded with its error (exception type and message) and never costs the
+other points. Shared by the grid sweep (sweep.py), the search (search.py) and sensitivity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..hardware import load_hardware
+from ..llm import infer, train
+from ..perf import estimate
+from .space import SweepSpec, _number
+
+
+def evaluate_point(spec: SweepSpec, index: int, point: dict[str, Any], base: Any = None) -> dict[str, Any]:
+    """One design point: every workload's metrics, the physical model if asked, constraints, what limits it.
+
+    A failure of any kind (an invalid spec value, a model that does not fit, a bug in a model) is recorded in
+    `error` as its exception type and message and the point marked infeasible; a failing workload does not stop the
+    point's other workloads, and a failing point never stops the sweep. `base` replaces the spec's base chip."""
+    record: dict[str, Any] = {"point": index, **{f"axis:{k}": _si(v) for k, v in point.items()}}
+    try:
+        return _evaluate(spec, dict(record), point, base)
+    except Exception as exc:  # anything a point raises is that point's result, not the sweep's end
+        return {**record, "feasible": False, "error": failure(exc)}
+
+
+MAX_ERROR_CHARS = 1000  # an error message kept per point (a pathological input can produce megabytes)
+
+
+def failure(exc: BaseException) -> str:
+    """How a failed point or workload is recorded: `Type: message`, cut to MAX_ERROR_CHARS."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + f"... ({len(text):,} characters)"
+
+
+def _evaluate(spec: SweepSpec, record: dict[str, Any], point: dict[str, Any], base: Any) -> dict[str, Any]:
+    hw = load_hardware(base if base is not None else spec.base).with_overrides(point)
+    physical = _physical(hw) if spec.needs_physical() else None
+    if physical is not None:
+        record.update(area_mm2=physical.area_mm2, tdp_w=physical.tdp_w, cost_usd=physical.cost_usd)
+    errors: list[str] = []
+    fits = True
+    for name, workload in spec.named_workloads().items():
+        prefix = f"{name}." if name else ""
+        try:
+            metrics = evaluate_workload(workload, hw, spec.level, check_memory=False)
+        except Exception as exc:  # recorded; the point's other workloads still run
+            errors.append(prefix + failure(exc))
+            continue
+        fits &= metrics.get("memory_headroom_bytes", 0.0) >= 0
+        if physical is not None:
+            metrics.update(_efficiency(workload.kind, metrics, physical))
+        record.update({prefix + key: value for key, value in metrics.items()})
+    constraints = spec.parsed_constraints()
+    feasible = not errors and all(c.holds(record) if c.op != "fits" else fits for c in constraints)
+    if not errors and not fits and any(c.op == "fits" for c in constraints):
+        errors.append("DoesNotFit: memory per device exceeds capacity")
+    return {**record, "feasible": feasible, "error": "; ".join(errors) or None}
+
+
+def evaluate_workload(workload: Any, hw: Any, level: str, check_memory: bool = False) -> dict[str, Any]:
+    """Metrics of one workload on one chip (KIND_METRICS), plus `bound` and `limit.<resource>` shares of time."""
+    if workload.kind in ("op", "graph"):
+        est = estimate(workload.build(), hw, level=level)
+        return {"seconds": est.seconds, "flops_per_s": est.achieved_flops, "bound": est.bound,
+                **_limits(est.attribution, est.seconds)}
+    if workload.kind == "train":
+        w = workload
+        t = train(w.model, hw, tp=w.tp, pp=w.pp, dp=w.dp, cp=w.cp, ep=w.ep, vpp=w.vpp, zero=w.zero,
+                  seq_len=w.seq_len, global_batch=w.global_batch, micro_batch=w.micro_batch, dtype=w.dtype,
+                  recompute=w.recompute, level=level, check_memory=check_memory, attention=w.attention)
+        shares = _limits(t.breakdown, t.step_s)
+        return {"tokens_per_s": t.tokens_per_s_per_device * t.devices, "tokens_per_s_per_device":
+                t.tokens_per_s_per_device, "step_s": t.step_s, "mfu": t.mfu,
+                "memory_headroom_bytes": t.memory.headroom, "bound": max(shares, key=shares.__getitem__)
+                .removeprefix("limit."), **shares}
+    w = workload
+    r = infer(w.model, hw, tp=w.tp, pp=w.pp, ep=w.ep, batch=w.batch, input_len=w.input_len,
+              output_len=w.output_len, dtype=w.dtype, kv_dtype=w.kv_dtype, level=level, check_memory=check_memory,
+              allreduce=w.allreduce, decode_attention=w.decode_attention)
+    return {"tokens_per_s": r.output_tokens_per_s, "tokens_per_s_per_device": r.output_tokens_per_s / r.devices,
+            "tpot_s": r.tpot_s, "ttft_s": r.ttft_s, "memory_headroom_bytes": r.memory.headroom,
+            "bound": r.decode.bound, **_limits(r.decode.attribution, r.decode.seconds)}
+
+
+def _limits(seconds_by_cause: Any, total: float) -> dict[str, float]:
+    """What limits the workload: the share of its time charged to each cause (adds up to 1)."""
+    return {f"limit.{cause}": (value / total if total > 0 else 0.0) for cause, value in seconds_by_cause.items()}
+
+
+def _efficiency(kind: str, metrics: dict[str, Any], physical: Any) -> dict[str, float]:
+    """Throughput of one device per W (modelled TDP), per USD (modelled build cost) and per mm² (silicon)."""
+    per_device = metrics["flops_per_s"] if kind in ("op", "graph") else metrics["tokens_per_s_per_device"]
+    unit = "flops_per_s" if kind in ("op", "graph") else "tokens_per_s"
+    return {f"{unit}_per_w": per_device / physical.tdp_w, f"{unit}_per_usd": per_device / physical.cost_usd,
+            f"{unit}_per_mm2": per_device / physical.area_mm2}
+
+
+def _physical(hw: Any) -> Any:
+    from .physical import estimate_physical
+
+    return estimate_physical(hw)
+
+
+def _si(value: Any) -> Any:
+    """Unit strings as SI numbers, so each axis column has one type."""
+    if isinstance(value, str):
+        try:
+            return _number(value)
+        except ValueError:
+            return value
+    return value

@@ -1,0 +1,327 @@
+"""Generated command lines for every command: huge integers, zeros, negatives, inf/nan, markup-looking strings,
+unknown names, sweep specs whose points fail.
+
+The invariant, whatever the input: exit 0 with sane output (valid JSON with finite numbers for `--json`), or exit 2
+with exactly one stderr line starting `error:`; never a traceback, never exit 1. In-process (typer's CliRunner) for
+speed; `test_cli.py` runs the reproducers as real processes. `make fuzz` runs thousands of cases
+(HYPOTHESIS_PROFILE=fuzz); the normal suite a few hundred.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from accelscope.cli.app import app
+
+from .conftest import FUZZ, fuzz_examples
+
+pytestmark = pytest.mark.fuzz
+runner = CliRunner()
+
+BIG = "9" * 400
+MARKUP = ["[/x]", "[bold]x", "[/]", "[red]oops[/red]", "[link=x]y"]
+INTS = ["0", "-1", "-64", "1", "3", "64", "4096", BIG, "-" + BIG, "1000000000000000", "1000000000000001", "1.5",
+        "1e3", "inf", "nan", "", "abc", *MARKUP[:2]]
+FLOATS = ["0", "-1", "0.5", "1", "1.5", "4", "1e300", "1e-320", "inf", "-inf", "nan", BIG, "", "abc", MARKUP[0]]
+NAMES = ["bf16", "fp8_e4m3", "nvfp4", "int4", "fp32", "nope", "", "inf", *MARKUP]
+LEVELS = ["roofline", "analytical", "sim", "cycle", "", MARKUP[0]]
+BYTES = ["1 GiB", "1MiB", "0", "-1 GiB", "1e400 B", "inf", "nan B", "3 GHz", BIG, "", MARKUP[0]]
+OPS = {"--op": ["add", "silu", "swiglu", "all_reduce", "all_gather", "nope", "", MARKUP[0]]}
+
+
+def _root() -> Path:
+    return Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Inputs from files: a spec named like markup, model configs with zero / string / list fields, sweep specs
+    whose points fail in several ways."""
+    root = tmp_path_factory.mktemp("fuzz")
+    chip = yaml.safe_load((_root() / "src/accelscope/hardware/presets/h100-sxm.yaml").read_text())
+    chip.update(name="[/oops]", id="[bold]mine", description="[red]not markup")
+    (root / "chip.yaml").write_text(yaml.safe_dump(chip))
+    model = json.loads((_root() / "src/accelscope/workload/models/mixtral-8x7b.json").read_text())
+    configs = {"heads0": {"num_attention_heads": 0}, "heads_str": {"num_attention_heads": "32"},
+               "layers_list": {"num_hidden_layers": [32]}, "experts0": {"num_local_experts": 0},
+               "markup": {"_name_or_path": "[/x]"}}
+    for name, change in configs.items():
+        (root / name).mkdir()
+        (root / name / "config.json").write_text(json.dumps({**model, **change}))
+    (root / "not-json").mkdir()
+    (root / "not-json" / "config.json").write_text("{oops")
+    sweep = {"name": "[/fuzz]", "base": "h100-sxm", "level": "analytical",
+             "axes": {"compute.cores": {"values": [132, -1, 0]}, "memory.hbm.bandwidth": {"values": ["3 TB/s", "0"]}},
+             "workloads": {"gemm": {"kind": "op", "op": "gemm", "args": {"m": 256, "n": 256, "k": 256}},
+                           "norm": {"kind": "op", "op": "norm", "args": {"rows": 64, "hidden": 64}}},
+             "objectives": ["min gemm.seconds"]}
+    (root / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+    (root / "sweep-bad.yaml").write_text("name: x\nbase: [/x]\naxes: {}\n")
+    (root / "sweep-train.yaml").write_text(yaml.safe_dump({
+        "name": "train", "base": "h100-sxm", "axes": {"memory.hbm.bandwidth": {"values": ["3 TB/s", "6 TB/s"]}},
+        "workload": {"kind": "train", "model": "llama-3.1-8b", "tp": 8, "dp": 4, "seq_len": 4096,
+                     "global_batch": 64}, "objectives": ["max mfu"]}))
+    return {"chip": str(root / "chip.yaml"), "root": str(root),
+            **{name: str(root / name) for name in (*configs, "not-json", "sweep.yaml", "sweep-bad.yaml",
+                                                     "sweep-train.yaml")}}
+
+
+# ----- the invariant ------------------------------------------------------------------------------------------------
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+NOT_A_NUMBER = re.compile(r"(?<![\w.])-?(nan|inf)(?!\w)", re.IGNORECASE)  # in a table or a sentence
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def check(args: list[str]) -> None:
+    """Run one command line in process and hold it to the invariant."""
+    result = runner.invoke(app, args, env={"COLUMNS": "120"})
+    event(f"{args[0]}: exit {result.exit_code}")  # shown by --hypothesis-show-statistics
+    shown = f"accelscope {' '.join(args)}\nexit {result.exit_code}\nstdout: {result.stdout[-2000:]}\n" \
+            f"stderr: {result.stderr[-2000:]}\nexception: {result.exception!r}"
+    assert "Traceback" not in result.stdout + result.stderr, shown
+    assert result.exit_code in (0, 2), shown
+    if result.exit_code == 2:
+        # spec warnings (hw check) print their own `warning:` lines beside the one error
+        lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+        assert len(lines) == 1 and lines[0].startswith("error:"), shown
+        assert len(lines[0]) < 4000, shown  # a message, not a dump
+        return
+    if "--json" in args or args[:2] == ["hw", "schema"]:
+        data = json.loads(result.stdout, parse_constant=_no_constant)
+        assert _finite(data), shown
+    elif args[0] != "numerics":  # (quantizing inf and nan inputs is what numerics is for)
+        assert not NOT_A_NUMBER.search(result.stdout), shown
+
+
+def command_line(data: st.DataObject, base: list[str], options: dict[str, list[str]], flags: tuple[str, ...] = (),
+                 most: int = 3) -> list[str]:
+    """`base` plus each option at a valid value (its list's first) except up to `most` drawn from its list."""
+    names = list(options)
+    bad = data.draw(st.lists(st.sampled_from(names), max_size=min(most, len(names)), unique=True)) if names else []
+    args = list(base)
+    for name in names:
+        value = data.draw(st.sampled_from(options[name])) if name in bad else options[name][0]
+        if value is not None:
+            args += [name, value]
+    args += [flag for flag in flags if data.draw(st.booleans())]
+    return args
+
+
+def hw_values(files: dict[str, str]) -> list[str]:
+    return ["h100-sxm", "tpu-v5e", "systolic-128", files["chip"], "nope", "/no/such/chip.yaml", files["root"],
+            *MARKUP[:2]]
+
+
+# ----- estimate ---------------------------------------------------------------------------------------------------
+def estimate_commands(files: dict[str, str]) -> dict[str, tuple[list[str], dict[str, list[str]]]]:
+    common = {"--hw": hw_values(files), "--dtype": NAMES, "--level": LEVELS,
+              "--set": ["memory.hbm.bandwidth=6TB/s", "oops", "nope.field=1", "compute.clock=1.5 GHz"]}
+    streaming = {"--kernel": ["vectorized", "scalar", "looped", "aten", "warp", MARKUP[0]]}
+    return {
+        "gemm": (["estimate", "gemm"], {"--m": ["512", *INTS], "--n": ["512", *INTS], "--k": ["512", *INTS],
+                                        "--batch": ["1", *INTS], "--b-dtype": [None, *NAMES],
+                                        "--schedule": ["data-parallel", "stream-k", "nope"], **common}),
+        "grouped-gemm": (["estimate", "grouped-gemm"], {
+            "--groups": ["8", *INTS], "--n": ["1024", *INTS], "--k": ["1024", *INTS], "--tokens": ["4096", *INTS],
+            "--m-per-group": [None, "1,2,3,4,5,6,7,8", "1,2", "a,b", "-1,1,1,1,1,1,1,1", BIG], **common}),
+        "attention": (["estimate", "attention"], {
+            "--batch": ["2", *INTS], "--heads": ["8", *INTS], "--head-dim": ["128", *INTS], "--q-len": ["1", *INTS],
+            "--kv-len": ["4096", *INTS, "1000000000000"], "--kv-heads": [None, *INTS], "--phase": ["fwd", "bwd",
+                                                                                                    "nope"],
+            "--variant": [None, "fa2", "fa3", "math", "mmha", "nope"], "--page-size": [None, *INTS],
+            "--window": [None, *INTS], "--v-head-dim": [None, *INTS], "--kv-dtype": [None, *NAMES], **common}),
+        "softmax": (["estimate", "softmax"], {"--rows": ["64", *INTS], "--cols": ["4096", *INTS], **streaming,
+                                              **common}),
+        "norm": (["estimate", "norm"], {"--rows": ["64", *INTS], "--hidden": ["4096", *INTS],
+                                        "--kind": ["rms", "layer", "nope", MARKUP[0]], **streaming, **common}),
+        "elementwise": (["estimate", "elementwise"], {"--op": OPS["--op"], "--elements": ["4096", *INTS],
+                                                      **streaming, **common}),
+        "collective": (["estimate", "collective"], {"--op": ["all_reduce", *OPS["--op"]], "--bytes": BYTES,
+                                                    "--group": ["8", *INTS],
+                                                    "--algorithm": ["auto", "ring", "tree", "nvls", "nope"],
+                                                    **common}),
+        "quantize": (["estimate", "quantize"], {"--elements": ["4096", *INTS], "--fmt": ["mxfp8", *NAMES],
+                                                "--block": ["32", *INTS], "--src-dtype": ["bf16", *NAMES],
+                                                **common}),
+    }
+
+
+@settings(max_examples=fuzz_examples(ci=100, fuzz=2000))
+@given(data=st.data())
+def test_estimate_commands(files, data):
+    commands = estimate_commands(files)
+    base, options = commands[data.draw(st.sampled_from(sorted(commands)))]
+    check(command_line(data, base, options, flags=("--json", "--explain", "--cached", "--causal")))
+
+
+SIZES = st.one_of(st.integers(1, 4096), st.integers(1, 10**15), st.sampled_from([1, 10**6, 10**12, 10**15]))
+
+
+@settings(max_examples=fuzz_examples(ci=30, fuzz=600))
+@given(data=st.data(), level=st.sampled_from(["roofline", "analytical", "sim"]))
+def test_estimates_of_valid_extreme_sizes_are_finite(data, level):
+    """Every size in range (1 to 1e15) at every level: a finite estimate, or a refusal naming its limit."""
+    which = data.draw(st.sampled_from(["gemm", "attention", "norm", "softmax", "elementwise", "quantize"]))
+    size = {name: str(data.draw(SIZES)) for name in ("a", "b", "c", "d", "e")}
+    args = {"gemm": ["--m", size["a"], "--n", size["b"], "--k", size["c"]],
+            "attention": ["--batch", size["a"], "--heads", "8", "--head-dim", str(data.draw(st.integers(1, 512))),
+                          "--q-len", size["b"], "--kv-len", size["c"], "--kv-heads", "1"],
+            "norm": ["--rows", size["a"], "--hidden", size["b"]], "softmax": ["--rows", size["a"], "--cols", size["b"]],
+            "elementwise": ["--op", "silu", "--elements", size["a"]], "quantize": ["--elements", size["a"]]}[which]
+    hw = data.draw(st.sampled_from(["h100-sxm", "tpu-v5e", "mi300x", "systolic-128"]))
+    check(["estimate", which, *args, "--hw", hw, "--level", level, "--json"])
+
+
+# ----- hw, llm ----------------------------------------------------------------------------------------------------
+@settings(max_examples=fuzz_examples(ci=20, fuzz=200))
+@given(data=st.data())
+def test_hw_commands(files, data):
+    which = data.draw(st.sampled_from(["list", "show", "schema"]))
+    if which == "show":
+        spec = data.draw(st.sampled_from(hw_values(files)))
+        check(command_line(data, ["hw", "show", spec], {"--set": [None, "memory.hbm.bandwidth=6TB/s", "oops"]},
+                           flags=("--json", "--no-sources")))
+    else:
+        check(command_line(data, ["hw", which], {}, flags=("--json",) if which == "list" else ()))
+
+
+def model_values(files: dict[str, str]) -> list[str]:
+    return ["llama-3.1-8b", "mixtral-8x7b", "nope", "", MARKUP[0], files["heads0"], files["heads_str"],
+            files["layers_list"], files["experts0"], files["markup"], files["not-json"], "/no/such/config.json"]
+
+
+@settings(max_examples=fuzz_examples(ci=40, fuzz=700))
+@given(data=st.data())
+def test_llm_commands(files, data):
+    which = data.draw(st.sampled_from(["infer", "train", "show", "list"]))
+    models = model_values(files)
+    model = data.draw(st.sampled_from(models)) if data.draw(st.booleans()) else models[0]
+    common = {"--hw": hw_values(files), "--level": LEVELS, "--tp": ["1", *INTS], "--pp": ["1", *INTS],
+              "--ep": ["1", *INTS], "--dtype": NAMES}
+    if which == "infer":
+        options = {**common, "--batch": ["8", "max", *INTS], "--input-len": ["512", *INTS],
+                   "--output-len": ["64", *INTS], "--kv-dtype": NAMES, "--moe-imbalance": [None, *FLOATS],
+                   "--allreduce": ["custom", "library", "nope"], "--decode-attention": [None, "fa2", "mmha", "x"]}
+        check(command_line(data, ["llm", "infer", model], options, flags=("--json",)))
+    elif which == "train":
+        options = {**common, "--dp": ["1", *INTS], "--cp": ["1", *INTS], "--vpp": ["1", *INTS],
+                   "--zero": ["1", *INTS], "--seq-len": ["2048", *INTS], "--global-batch": ["64", *INTS],
+                   "--micro-batch": ["1", *INTS], "--recompute": ["full", "selective", "none", "nope"],
+                   "--attention": [None, "fa2", "math", "nope"]}
+        check(command_line(data, ["llm", "train", model], options, flags=("--json", "--no-check-memory")))
+    elif which == "show":
+        check(command_line(data, ["llm", "show", model], {}, flags=("--json",)))
+    else:
+        check(command_line(data, ["llm", "list"], {}, flags=("--json",)))
+
+
+# ----- sim, numerics ------------------------------------------------------------------------------------------------
+@settings(max_examples=fuzz_examples(ci=25, fuzz=500))
+@given(data=st.data())
+def test_sim_commands(files, data):
+    hw = {"--hw": hw_values(files)}
+    commands = {
+        "gemm": {"--m": ["256", *INTS], "--n": ["256", *INTS], "--k": ["256", *INTS], "--dtype": NAMES, **hw},
+        "softmax": {"--rows": ["64", *INTS], "--cols": ["1024", *INTS], **hw},
+        "norm": {"--rows": ["64", *INTS], "--hidden": ["1024", *INTS], "--kind": ["rms", "nope"], **hw},
+        "attention": {"--batch": ["1", *INTS], "--heads": ["8", *INTS], "--head-dim": ["128", *INTS],
+                      "--q-len": ["128", *INTS, "100000000"], "--kv-len": ["1024", *INTS, "100000000"],
+                      "--kv-heads": [None, *INTS], **hw},
+        "quantize": {"--elements": ["4096", *INTS], "--fmt": ["mxfp8", *NAMES], "--block": ["32", *INTS], **hw},
+        "isa-study": {"--kernel": ["softmax", "gemm", "norm", "nope"],
+                      "--vary": [None, "isa.exp2", "isa.exp3", "vector.peak.fp32*2", "vector.peak.fp32*inf",
+                                 "vector.peak.fp32*abc", "oops"],
+                      "--arg": [None, "rows=64", "rows=0", "rows=abc", "foo=1", f"rows={BIG}", "dtype=[/x]"], **hw},
+    }
+    which = data.draw(st.sampled_from(sorted(commands)))
+    check(command_line(data, ["sim", which], commands[which], flags=("--json",)))
+
+
+@settings(max_examples=fuzz_examples(ci=8, fuzz=400))
+@given(data=st.data())
+def test_numerics_commands(data):
+    which = data.draw(st.sampled_from(["formats", "quantize", "quantize", "study"]))
+    if which == "formats":
+        check(command_line(data, ["numerics", "formats"], {}, flags=("--json",)))
+        return
+    if which == "study":
+        options = {"--formats": ["fp8_e4m3,mxfp4", "nope", "", MARKUP[0]], "--k": ["64", "0", "-1", "a,b", BIG,
+                                                                                 "64,", "1000000000"],
+                   "--seed": ["0", *INTS]}
+        check(command_line(data, ["numerics", "study", "gemm"], options, flags=("--json",)))
+        return
+    options = {"-f": ["mxfp8", *NAMES], "--values": ["1,2,3", "1,inf,nan", "x", "", BIG, "1e400", MARKUP[0], None],
+               "--random": [None, "16", *INTS], "--seed": ["0", *INTS], "--limit": ["32", *INTS],
+               "--rounding": ["rne", "rtz", "stochastic", "nope", MARKUP[0]], "--overflow": ["saturate", "infnan", "x"],
+               "--scaling": [None, "tensor", "channel", "nope"], "--scale-rule": [None, "floor", "rceil", "amax", "x"]}
+    check(command_line(data, ["numerics", "quantize"], options, flags=("--json",)))
+
+
+# ----- sweep, sensitivity, validate, calibrate ------------------------------------------------------------------------
+@settings(max_examples=fuzz_examples(ci=6, fuzz=100))
+@given(data=st.data())
+def test_sweep_commands(files, data):
+    """Sweeps whose points fail (negative and zero cores, zero bandwidth) complete with those points recorded."""
+    which = data.draw(st.sampled_from(["run", "pareto", "plot"]))
+    out = os.path.join(files["root"], f"out-{data.draw(st.integers(0, 3))}")
+    if which == "run":
+        spec = data.draw(st.sampled_from([files["sweep.yaml"], files["sweep-bad.yaml"], "/no/such.yaml",
+                                          MARKUP[0]]))
+        options = {"--out": [out, None], "--workers": ["1", *INTS], "--limit": [None, *INTS],
+                   "--executor": ["local", "nope"]}
+        check(command_line(data, ["sweep", spec], options, flags=("--json",)))
+    else:
+        folder = data.draw(st.sampled_from([out, "/no/such/folder", MARKUP[0]]))
+        check(command_line(data, ["sweep", which, folder], {"--out": [os.path.join(out, "fig")]},
+                           flags=("--json", "--no-sensitivity")))
+
+
+def test_a_sweep_with_failing_points_completes_and_records_them(files, tmp_path):
+    result = runner.invoke(app, ["sweep", files["sweep.yaml"], "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["points"], summary["failed"]) == (6, 5)  # only 132 cores at 3 TB/s is a valid chip
+
+
+@settings(max_examples=fuzz_examples(ci=4, fuzz=30))
+@given(data=st.data())
+def test_sensitivity_validate_calibrate(files, data):
+    """Cheap variants only (a valid calibration fits for tens of seconds): each case gets at least one bad value
+    of an option these commands check before any work, unless the fuzz profile runs."""
+    which = data.draw(st.sampled_from(["sensitivity", "validate", "calibrate"]))
+    if which == "sensitivity":
+        options = {"--tp": ["0", *INTS], "--batch": ["8", *INTS], "--model": ["llama-3.1-8b", *model_values(files)],
+                   "--metric": ["tokens_per_s", "speed"], "--step": ["0.1", *FLOATS], "--param": [None, "foo.bar"],
+                   "--hw": hw_values(files)}
+        check(command_line(data, ["sensitivity"], options, flags=("--json",)))
+    elif which == "validate":
+        options = {"--dataset": ["nope", "dev", MARKUP[0], ""], "--levels": ["foo", "roofline", MARKUP[0]]}
+        check(command_line(data, ["validate"], options, flags=("--json",)))
+    else:
+        options = {"--folds": ["0", "1", "-3", BIG, "abc", *([] if not FUZZ else ["2"])], "--hw": hw_values(files),
+                   "--dataset": ["dev", "nope"], "--fields": [None, "nope.field", MARKUP[0]],
+                   "--level": ["roofline", *LEVELS]}
+        check(command_line(data, ["calibrate"], options, flags=("--json",)))
