@@ -127,6 +127,41 @@ def _candidates(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_
     return tuple(table[:, i] for i in range(6))
 
 
+# Row blocks a weight-stationary array streams per fold (the sim's SYSTOLIC_ROWS): taller blocks amortize each
+# fold's fill and drain, shorter ones spread the folds over more cores.
+SYSTOLIC_ROWS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+@lru_cache(maxsize=16)
+def _systolic_candidates(rows: int, cols: int, units: int, elem_bytes: float, smem: float) -> tuple[np.ndarray, ...]:
+    """Weight-stationary tiles: a K slab of `rows` (one fold deep), N of `cols` x arrays per core, a block of BM
+    streamed A rows; double-buffered A and B slabs plus the BM x BN fp32 accumulators fit the core's SRAM (the
+    sim's rule, compiler._systolic_tile)."""
+    bn, bk = cols * units, rows
+    edges = [bm for bm in SYSTOLIC_ROWS if 2 * (bm * bk + bk * bn) * elem_bytes + bm * bn * ACC_BYTES <= smem]
+    table = np.array([(bm, bn, bk, 2, s, 1) for bm in edges or [SYSTOLIC_ROWS[0]] for s in SPLIT_K], dtype=np.float64)
+    return tuple(table[:, i] for i in range(6))
+
+
+def fold_seconds(m_rows: np.ndarray, n: np.ndarray, k: np.ndarray, array: tuple[int, int], units: int,
+                 core_peak: float, clock: float) -> np.ndarray:
+    """Seconds one core's systolic arrays take for an m_rows x n x k product, weight stationary, in closed form
+    (SCALE-Sim's fold model, Samajdar et al. arXiv 1811.02883; the sim's core.mma_cycles):
+
+      folds    = ceil(k / R) x ceil(n / C)          an R x C block of B is held by the array per fold
+      per fold = 2R + C - 2 cycles                  fill (load the weights, skew the first row in) and drain
+                 + m_rows x (2·R·C·units / core_peak) seconds    the A rows stream through, one per cycle at peak
+      time     = ceil(folds / units) x per fold     folds spread over the core's arrays
+
+    A fold that only partly fills the array (an edge of n or k not a multiple of C or R) costs a whole fold: its
+    utilization is the filled fraction. `clock` is the sustained clock (Hz)."""
+    rows, cols = array
+    folds = np.ceil(k / rows) * np.ceil(n / cols)
+    per_array = np.ceil(folds / units)
+    stream = m_rows * (2.0 * rows * cols * units) / core_peak
+    return per_array * ((2 * rows + cols - 2) / clock + stream)
+
+
 def _smem_bytes(bm: np.ndarray, bn: np.ndarray, k_chunk: np.ndarray, a_bytes: float, b_bytes: float,
                 instr: tuple[int, ...], asynchronous: bool, b_share: np.ndarray | float = 1.0) -> np.ndarray:
     """Bytes through one core's SRAM per tile: the operand slabs written in, and read out by the matrix unit.
@@ -177,8 +212,13 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     instr = hw.matrix.tile or ((*hw.matrix.systolic, 16) if hw.matrix.systolic else DEFAULT_INSTRUCTION_TILE)
     elem = max(a_bytes, b_bytes)
     smem, smem_bw, acc_limit, l2_cap, l2_bw, l2_lat = _on_chip(hw)
-    bm, bn, bk, stages, split, cluster = _candidates(int(instr[0]), int(instr[1]), float(elem), float(smem),
-                                                     float(acc_limit), hw.matrix.cluster_multicast)
+    systolic = hw.matrix.systolic
+    if systolic:
+        bm, bn, bk, stages, split, cluster = _systolic_candidates(int(systolic[0]), int(systolic[1]),
+                                                                  hw.matrix.units_per_core, float(elem), float(smem))
+    else:
+        bm, bn, bk, stages, split, cluster = _candidates(int(instr[0]), int(instr[1]), float(elem), float(smem),
+                                                         float(acc_limit), hw.matrix.cluster_multicast)
     hbm = hw.main_memory
     hbm_bw = hbm.bandwidth * hbm.efficiency
     core_peak = matrix_peak * hw.compute.clock_ratio / cores  # matrix_peak: the sustained one (x efficiency)
@@ -191,6 +231,9 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     waves = np.ceil(tiles / cores)
     active = np.minimum(tiles, cores)
     mma = 2.0 * bm * bn * k_chunk / core_peak
+    if systolic:
+        mma = fold_seconds(np.minimum(bm, m), bn, k_chunk, systolic, hw.matrix.units_per_core, core_peak,
+                           hw.compute.clock * hw.compute.clock_ratio)
     # a cluster of c CTAs along M shares the B tile (or along N the A tile): one of them is loaded once per c
     operand_bytes = np.minimum(bm * a_bytes + bn * b_bytes / cluster, bm * a_bytes / cluster + bn * b_bytes) * k_chunk
     l2 = operand_bytes / (l2_bw / active) if l2_bw else np.zeros_like(mma)
@@ -215,6 +258,9 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     streamed = np.maximum(waves * per_wave, a_total + b_total)
     fits_l2 = (a_total + b_total) <= CACHE_RESIDENT_FRACTION * l2_cap  # both operands stay resident
     hbm_bytes = np.where(fits_l2, a_total + b_total, streamed)
+    if not l2_cap:
+        hbm_bytes = _uncached_bytes(tiles, waves, active, tiles_n, bm, bn, bk, stages, k_chunk, a_bytes, b_bytes, smem,
+                                    a_total + b_total)
     c_total = batch * m * n * c_bytes
     hbm_time = (hbm_bytes + c_total * hbm.write_cost) / hbm_bw
 
@@ -251,6 +297,20 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         sram_bytes=float(sram_bytes[best]),
         schedule="stream-k" if use_stream_k[best] else "data-parallel", compute_seconds=float(compute_time[best]),
     )
+
+
+def _uncached_bytes(tiles: np.ndarray, waves: np.ndarray, active: np.ndarray, tiles_n: np.ndarray, bm: np.ndarray,
+                    bn: np.ndarray, bk: np.ndarray, stages: np.ndarray, k_chunk: np.ndarray, a_bytes: float,
+                    b_bytes: float, smem: float, once: float) -> np.ndarray:
+    """Operand bytes from DRAM on a chip with no chip-level cache (TPU-like, systolic-128): no read is shared
+    between cores. Every tile loads its B column panel; a core walks a contiguous run of tiles along N and keeps its
+    A row panel resident in SRAM across them when two panels and the B slabs fit (the sim's a_resident rule), so A
+    is read once per row of tiles the core visits; otherwise every tile loads it too. Never less than A + B once."""
+    b_reads = tiles * bn * k_chunk * b_bytes
+    panel = bm * k_chunk * a_bytes
+    resident = 2 * panel + stages * bk * bn * b_bytes <= smem
+    a_reads = np.where(resident, active * np.ceil(waves / tiles_n + 1.0 - 1.0 / tiles_n) * panel, tiles * panel)
+    return np.maximum(a_reads + b_reads, once)
 
 
 def _stream_k(tiles: np.ndarray, iters: np.ndarray, cores: int, tile_time: np.ndarray, partial_bytes: np.ndarray,
