@@ -20,6 +20,7 @@ from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
 from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
+from . import rows_gemm
 from .dataset import MeasuredRow
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
@@ -27,7 +28,8 @@ HARDWARE_RULES: list[tuple[str, str]] = [
     (r"^local-cpu", "local-cpu"),
     (r"\bGB200\b", "gb200"), (r"\bB300\b", "b300"), (r"\bB200\b", "b200"), (r"\bGH200\b", "gh200"),
     (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"), (r"\bH100\b", "h100-sxm"),
-    (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b", "a100-sxm-80gb"),
+    # vidur's "a100" compute profile (DGX A100 SXM4 or Azure's PCIe A100: not stated) maps as the dev set's rows do
+    (r'vidur "a100"', "a100-sxm-80gb"), (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b", "a100-sxm-80gb"),
     (r"\bMI355X\b", "mi355x"), (r"\bMI325X\b", "mi325x"), (r"\bMI300X\b", "mi300x"), (r"\bMI250X\b", "mi250x"),
     (r"\bMI210\b", "mi210"),
 ]
@@ -148,6 +150,11 @@ def _device_seconds(row: MeasuredRow, op: Any, trivial: Any, hw: HardwareSpec | 
 
 
 def _gemm(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
+    if rows_gemm.handles(row):  # per-layer, grouped and fwd+bwd rows (measure/rows_gemm.py)
+        mapped = rows_gemm.parts_seconds(row, hw, level)
+        if isinstance(mapped, str):
+            return Skip(mapped)
+        return _with_bound(_time_or_rate(row, mapped[0], mapped[2]), mapped[1])
     s = row.shape
     if not {"M", "N", "K"} <= set(s):
         return Skip("no M/N/K in the shape")

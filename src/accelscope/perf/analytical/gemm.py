@@ -53,6 +53,8 @@ SPLIT_K = (1, 2, 3, 4, 6, 8, 12, 16)
 CLUSTERS = (1, 2, 4)  # CTAs sharing an operand tile by multicast, capped by matrix.cluster_multicast
 ACC_BYTES = 4  # fp32 accumulators
 DEFAULT_INSTRUCTION_TILE = (64, 64, 16)
+import os as _os
+_NO_VARN = bool(_os.environ.get("GS_NO_VARN"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +106,14 @@ class BlockScaling:
 
 @lru_cache(maxsize=64)
 def _candidates(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_limit: float,
-                max_cluster: int) -> tuple[np.ndarray, ...]:
+                max_cluster: int, variable_n: bool = False) -> tuple[np.ndarray, ...]:
     """Tile candidates that fit: stages x (BM + BN) x BK x bytes <= SRAM, accumulators <= the register budget.
-    Edges are whole instructions: multiples of the instruction's M and N."""
+    Edges are whole instructions: multiples of the instruction's M and N. `variable_n`: the instruction's N is a
+    maximum, not a fixed width (Hopper wgmma.m64nNk16: N = 8..256 in steps of 8; Blackwell tcgen05.mma: N = 16..256
+    in steps of 16; PTX ISA), so narrower tiles of 64 and 128 columns are whole instructions too."""
     clusters = [c for c in CLUSTERS if c <= max_cluster]
     edges_m = [e for e in TILE_EDGES if e % instr_m == 0] or [instr_m]
-    edges_n = [e for e in TILE_EDGES if e % instr_n == 0] or [instr_n]
+    edges_n = [e for e in TILE_EDGES if e % instr_n == 0 or (variable_n and e >= 64 and instr_n % e == 0)] or [instr_n]
     rows = []
     for bm in edges_m:
         for bn in edges_n:
@@ -218,7 +222,8 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
                                                                   hw.matrix.units_per_core, float(elem), float(smem))
     else:
         bm, bn, bk, stages, split, cluster = _candidates(int(instr[0]), int(instr[1]), float(elem), float(smem),
-                                                         float(acc_limit), hw.matrix.cluster_multicast)
+                                                         float(acc_limit), hw.matrix.cluster_multicast,
+                                                         hw.matrix.async_overlap and not _NO_VARN)
     hbm = hw.main_memory
     hbm_bw = hbm.bandwidth * hbm.efficiency
     core_peak = matrix_peak * hw.compute.clock_ratio / cores  # matrix_peak: the sustained one (x efficiency)
@@ -262,12 +267,25 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         hbm_bytes = _uncached_bytes(tiles, waves, active, tiles_n, bm, bn, bk, stages, k_chunk, a_bytes, b_bytes, smem,
                                     a_total + b_total)
     c_total = batch * m * n * c_bytes
-    hbm_time = (hbm_bytes + c_total * hbm.write_cost) / hbm_bw
+    # a stream's first bytes arrive one DRAM latency after the first request (the pipeline's fill): a kernel bound
+    # by DRAM pays it once on top of its bytes, as a compute-bound one pays it in its prologue. Little's law: the
+    # reads cannot arrive faster than the bytes in flight (each active CTA's stages - 1 slabs issued ahead of the
+    # one its MMAs consume) per DRAM latency, which binds when few CTAs stream a skinny GEMM's weights
+    dram_latency = hbm.latency or 0.0
+    in_flight = active * (stages - 1) * (bm * a_bytes + bn * b_bytes) * bk
+    read_rate = np.minimum(hbm_bw, in_flight / dram_latency) if dram_latency else hbm_bw
+    hbm_time = hbm_bytes / read_rate + c_total * hbm.write_cost / hbm_bw + dram_latency
 
     slab_time = (bm * a_bytes + bn * b_bytes) * bk / (hbm_bw / active)
     prologue = (hbm.latency or 0.0) + l2_lat + (stages - 1) * slab_time
-    epilogue = (bm * bn * c_bytes * hbm.write_cost) / (hbm_bw / active)  # the last wave's C tiles
-    reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw, 0.0)
+    # the last wave's C tiles, and the time their stores take to land: in L2 (write-back) where there is one, else
+    # in DRAM; the kernel ends when they have
+    write_latency = l2_lat if l2_cap else (hbm.latency or 0.0)
+    epilogue = (bm * bn * c_bytes * hbm.write_cost) / (hbm_bw / active) + write_latency
+    # split-K without stream-K (cuBLAS's splitKreduce_kernel, CUTLASS's parallel split-K): the partial sums go to
+    # DRAM and a second kernel reduces them, with its own launch
+    reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw
+                         + hw.runtime.launch_latency, 0.0)
     data_parallel = waves * tile_time + prologue
     if stream_k:
         stream, share = _stream_k(tiles, k_chunk / bk, cores, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
@@ -309,7 +327,12 @@ def _uncached_bytes(tiles: np.ndarray, waves: np.ndarray, active: np.ndarray, ti
     b_reads = tiles * bn * k_chunk * b_bytes
     panel = bm * k_chunk * a_bytes
     resident = 2 * panel + stages * bk * bn * b_bytes <= smem
-    a_reads = np.where(resident, active * np.ceil(waves / tiles_n + 1.0 - 1.0 / tiles_n) * panel, tiles * panel)
+    # core c walks tiles c·waves .. c·waves + waves - 1 in N-fastest order: the rows of tiles it visits
+    core = np.arange(int(np.max(active)))[None, :]
+    first = np.floor(core * waves[:, None] / tiles_n[:, None])
+    last = np.floor((core * waves[:, None] + waves[:, None] - 1) / tiles_n[:, None])
+    visits = np.where(core < active[:, None], last - first + 1, 0.0).sum(axis=1)
+    a_reads = np.where(resident, visits * panel, tiles * panel)
     return np.maximum(a_reads + b_reads, once)
 
 
