@@ -226,11 +226,15 @@ def test_scalar_kernel_is_bound_by_bytes_in_flight(h100):
     op = Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16", kernel="scalar")
     est = acs.estimate(op, h100, level="analytical")
     in_flight = 132 * 2048 * 2  # SMs x resident threads x one fp16 element = 540,672 B
-    first = 4096 * 4096 * 2 + 4096 * 2  # the rows from DRAM (600 ns), plus the weight
+    first = 4096 * 4096 * 2  # the rows from DRAM (600 ns); the weight loads alongside them
     again = 4096 * 4096 * 2  # the second pass from L2 (260 ns)
     bound = (first * 600e-9 + again * 260e-9) / in_flight  # 53.4 us, longer than the 23.6 us of DRAM traffic
     assert est.details["latency_bound_seconds"] == pytest.approx(bound, rel=1e-9)
-    assert est.seconds == pytest.approx(600e-9 + bound + 2.5e-6, rel=1e-9)
+    # reads queue behind the write drains: the 33.6 MB written add their bus time (x 1.24 write cost at
+    # 3.35 TB/s x 0.95) to the latency-bound reads; the first round trip is inside the bound
+    drain = 4096 * 4096 * 2 * 1.24 / (3.35e12 * 0.95)
+    assert est.details["write_drain_seconds"] == pytest.approx(drain, rel=1e-9)
+    assert est.seconds == pytest.approx(bound + drain + 2.5e-6, rel=1e-9)
     # the vectorized kernel (16 B x 4 in flight per thread) reads once and is bound by DRAM bandwidth instead
     tuned = acs.estimate(Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16"), h100, level="analytical")
     assert tuned.seconds < est.seconds / 2 and tuned.bound == "memory"
@@ -280,7 +284,7 @@ def test_more_bandwidth_does_not_help_a_latency_bound_kernel(h100):
     op = Elementwise("swiglu", 4096 * 11008, "fp16", kernel="scalar")
     faster = h100.with_overrides({"memory.hbm.bandwidth": "6.7 TB/s"})
     base, doubled = (acs.estimate(op, hw, level="analytical").seconds for hw in (h100, faster))
-    assert doubled == pytest.approx(base, rel=1e-9)
+    assert 0.85 * base < doubled < base  # only the write drains (no thread waits on a store) speed up
     tuned = Elementwise("swiglu", 4096 * 11008, "fp16")
     assert acs.estimate(tuned, faster, level="analytical").seconds < acs.estimate(tuned, h100, level="analytical").seconds
 

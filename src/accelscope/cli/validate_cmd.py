@@ -1,47 +1,60 @@
-"""`accelscope validate FILE|--dataset NAME [--levels ...] [--json]`."""
+"""`accelscope validate [FILE|FOLDER|DATASET ...] [--dataset NAME] [--levels ...] [--category ...] [--source ...]
+[--loso|--loco] [--markdown|--json]`."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..measure import markdown_table, summarize, validate
-from ..measure.validate import to_json
+from ..measure.validate import full_markdown, summarize, to_json, unmapped, validate
 from .app_options import JsonOpt
 
 console = Console()
 
 
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
 def validate_command(
-    file: Annotated[str | None, typer.Argument(help="CSV/Parquet of measured rows (accelscope schema).")] = None,
-    dataset: Annotated[str | None, typer.Option(help="A named dataset instead of a file: 'dev'.")] = None,
+    files: Annotated[list[str] | None, typer.Argument(
+        help="CSV/Parquet files, folders of them, or dataset names (dev, more, all), in the accelscope schema.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Named datasets, comma-separated: dev, more, all.")] = None,
     levels: Annotated[str, typer.Option(help="Comma-separated levels: roofline,analytical,sim")] = "roofline",
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the summary as a Markdown table.")] = False,
+    category: Annotated[str | None, typer.Option(help="Only these categories (comma-separated).")] = None,
+    source: Annotated[str | None, typer.Option(help="Only these sources: id prefixes, comma-separated (VP,CU).")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown: per category, per "
+                                           "source, per (source, chip), unmapped rows by reason.")] = False,
     plots: Annotated[str | None, typer.Option(help="Write predicted-vs-measured and error-vs-intensity figures "
                                                    "(PNG + SVG) to this folder.")] = None,
     loco: Annotated[bool, typer.Option("--loco", help="Leave one chip out: refit the cross-chip constants "
                                        "(DRAM efficiency and write cost, matrix efficiency) without each chip and "
                                        "report that chip's error with them (measure/globalfit.py).")] = False,
+    loso: Annotated[bool, typer.Option("--loso", help="Leave one source out: refit every cross-chip constant "
+                                       "without the source (id prefix) it is scored on; per-source held-out table "
+                                       "(measure/globalfit.py).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Predict every measured row at each level and print the error per category."""
-    source = dataset or file
-    if source is None:
-        raise ValueError("validate: give a FILE or --dataset NAME (e.g. --dataset dev)")
+    """Predict every measured row at each level and print the error per category and per source."""
+    sources_in = list(files or []) + (_split(dataset) or [])
+    if not sources_in:
+        raise ValueError("validate: give FILEs, FOLDERs or dataset names (dev, more, all), or --dataset NAME")
+    label = ", ".join(sources_in)
     wanted = [level.strip() for level in levels.split(",") if level.strip()]
-    if loco:
-        _print_loco(source, wanted)
+    categories, sources = _split(category), _split(source)
+    if loco or loso:
+        _print_held_out(sources_in, wanted, categories, sources, loso, as_json)
         return
     try:
-        results = validate(source, wanted)
+        results = validate(sources_in, wanted, categories=categories, sources=sources)
     except ValueError as exc:  # a row the mappers cannot read: name the file as well as the row and field
         message = str(exc)
-        raise ValueError(message if message.startswith(str(source)) else f"{source}: {message}") from None
+        known = any(message.startswith(s) for s in sources_in) or "/" in message.split(":")[0]
+        raise ValueError(message if known or message.startswith("--") else f"{label}: {message}") from None
     summary = summarize(results)
     if plots:
         from ..measure.plots import write_validation_plots
@@ -53,28 +66,80 @@ def validate_command(
         print(json.dumps(to_json(results, summary), indent=2))
         return
     if markdown:
-        print(markdown_table(summary))
+        print(full_markdown(results))
         return
-    table = Table(title=f"Prediction error vs measured ({source})", header_style="bold")
-    for col in ("category", "level", "rows", "mean |err|", "median |err|", "mean signed", "worst rows"):
-        table.add_column(col, justify="left" if col in ("category", "level", "worst rows") else "right")
-    for c in summary:
-        table.add_row(c.category, c.level, str(c.rows), f"{c.mean_abs:.1%}", f"{c.median_abs:.1%}",
-                      f"{c.mean_signed:+.1%}", ", ".join(f"{i} ({e:+.0%})" for i, e in c.worst))
-    console.print(table)
-    skipped = Counter(r.skip.split(":")[0] for r in results if r.skip)
-    if skipped:
-        console.print(f"[dim]skipped {sum(skipped.values())} row-levels: "
-                      + "; ".join(f"{n} x {reason}" for reason, n in skipped.most_common(6)) + "[/]")
+    for by, title in (("category", "category"), ("source", "source"), ("source_chip", "source / chip")):
+        table = Table(title=f"Prediction error vs measured per {title} ({label})", header_style="bold")
+        for col in (title, "level", "rows", "mean |err|", "median |err|", "mean signed", "worst rows"):
+            table.add_column(col, justify="left" if col in (title, "level", "worst rows") else "right")
+        for c in summarize(results, by):
+            table.add_row(c.category, c.level, str(c.rows), f"{c.mean_abs:.1%}", f"{c.median_abs:.1%}",
+                          f"{c.mean_signed:+.1%}", ", ".join(f"{i} ({e:+.0%})" for i, e in c.worst))
+        console.print(table)
+    for level, groups in unmapped(results).items():
+        if groups:
+            total = sum(len(ids) for _, ids in groups)
+            console.print(f"[dim]{level}: {total} rows not mapped:[/]")
+            for reason, ids in groups[:12]:
+                more = f" ... (+{len(ids) - 5})" if len(ids) > 5 else ""
+                console.print(f"[dim]  {len(ids)} x {reason} [{', '.join(ids[:5])}{more}][/]")
+            if len(groups) > 12:
+                console.print(f"[dim]  ... {len(groups) - 12} more reasons (--json or --markdown lists all)[/]")
 
 
-def _print_loco(source: str, levels: list[str]) -> None:
+def _print_held_out(sources_in: list[str], levels: list[str], categories: list[str] | None,
+                    sources: list[str] | None, loso: bool, as_json: bool = False) -> None:
     from ..measure.dataset import load_rows
-    from ..measure.globalfit import fit_constants, leave_one_chip_out, loco_markdown
+    from ..measure.globalfit import (
+        SourceFit,
+        fit_constants,
+        leave_one_chip_out,
+        leave_one_source_out,
+        loco_markdown,
+        loso_markdown,
+    )
+    from ..measure.validate import select
 
-    rows = load_rows(source)
+    rows = load_rows(sources_in)
+    scored = select(rows, categories, sources)
+    if as_json:
+        print(json.dumps(_held_out_json(rows, scored, levels, loso), indent=2))
+        return
     for level in levels:
         if level == "roofline":
             continue  # the roofline uses nominal peaks: nothing to fit
-        print(f"### {level}: each chip predicted with constants fitted on the other chips\n")
-        print(loco_markdown(leave_one_chip_out(rows, level), fit_constants(rows, level=level)) + "\n")
+        if loso:
+            print(f"### {level}: each source predicted with constants fitted on the other sources\n")
+            fitter = SourceFit(rows, level)
+            held = leave_one_source_out(rows, level, scored=scored, fitter=fitter)
+            print(loso_markdown(held, fitter.constants()) + "\n")
+        else:
+            print(f"### {level}: each chip predicted with constants fitted on the other chips\n")
+            print(loco_markdown(leave_one_chip_out(scored, level), fit_constants(scored, level=level)) + "\n")
+
+
+def _held_out_json(rows: list, scored: list, levels: list[str], loso: bool) -> dict:
+    """Per level: each held-out source (or chip), the constants fitted without it, and its errors per category."""
+    import statistics
+    from dataclasses import asdict
+
+    from ..measure.globalfit import SourceFit, fit_constants, leave_one_chip_out, leave_one_source_out
+
+    out: dict = {}
+    for level in (lv for lv in levels if lv != "roofline"):
+        if loso:
+            fitter = SourceFit(rows, level)
+            held: list = leave_one_source_out(rows, level, scored=scored, fitter=fitter)
+            on_all = fitter.constants()
+        else:
+            held, on_all = leave_one_chip_out(scored, level), fit_constants(scored, level=level)
+        out[level] = {
+            "fitted_on_all": asdict(on_all),
+            "held_out": [{"held_out": getattr(h, "source", getattr(h, "chip", "")), "constants": asdict(h.constants),
+                          "mean_abs_error": {c: statistics.fmean(e) for c, e in h.errors.items()},
+                          "rows": {c: len(e) for c, e in h.errors.items()},
+                          "mean_abs_error_by_chip": {c: statistics.fmean(e)
+                                                     for c, e in getattr(h, "by_chip", {}).items()}}
+                         for h in held],
+        }
+    return out

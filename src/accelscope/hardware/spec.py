@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from .dtypes import DTYPE_BITS, MATRIX_FALLBACK, VECTOR_FALLBACK, canonical_dtype
 from .units import parse_quantity
@@ -66,9 +74,16 @@ class Compute(Section):
     # latency it bounds the bytes a streaming kernel can have in flight (Little's law); unset: no such bound.
     max_threads_per_core: int | None = Field(default=None, gt=0)
 
+    # Set by HardwareSpec from its power section (power.limit below the TDP): the clock the chip holds under that
+    # limit relative to the clock it holds at its TDP (power_limited_clock_ratio). 1 when there is no limit.
+    _power_ratio: float = PrivateAttr(default=1.0)
+
     @property
     def clock_ratio(self) -> float:
-        return min(self.sustained_clock / self.clock, 1.0) if self.sustained_clock else 1.0
+        """Sustained clock / quoted clock: a clock lock or measured clock under load (sustained_clock), times the
+        drop a power limit below the TDP forces (power.limit; power_limited_clock_ratio)."""
+        held = min(self.sustained_clock / self.clock, 1.0) if self.sustained_clock else 1.0
+        return held * self._power_ratio
 
 
 # Fraction of the quoted matrix peak that vendor-library GEMMs sustain, for a chip whose spec has no measured
@@ -227,8 +242,40 @@ class Interconnect(Section):
     host: HostLink | None = None
 
 
+# Clock under a power limit. Board power at clock f: P(f) = P_static + (TDP - P_static) * (f / f_tdp)^3, where
+# f_tdp is the clock held at the TDP. The exponent: CMOS dynamic power is alpha * C * V^2 * f (Hennessy & Patterson,
+# Computer Architecture, 6th ed., sec. 1.5 "Trends in Power and Energy"), and across a GPU's DVFS range the voltage
+# is raised roughly in proportion to the clock, so dynamic power grows as f^3. P_static (leakage, HBM and I/O
+# power, fans/VRM losses that do not scale with the SM clock) is POWER_STATIC_FRACTION x TDP unless the spec says.
+POWER_CLOCK_EXPONENT = 3.0
+# estimate, not a fit: no public row in the data names both a power cap and the clock it produced, so this cannot
+# be fitted here; a quarter of the TDP is a modelling assumption (override with power.static_fraction).
+POWER_STATIC_FRACTION = 0.25
+
+
+def power_limited_clock_ratio(tdp: float, limit: float | None, static_fraction: float = POWER_STATIC_FRACTION,
+                              exponent: float = POWER_CLOCK_EXPONENT) -> float:
+    """Clock under `limit` / clock at `tdp` from P(f) = P_s + (TDP - P_s) (f/f_tdp)^exponent; 1 at or above the TDP.
+    A limit at or below the static power leaves no dynamic budget: an error, not a zero clock."""
+    if limit is None or limit >= tdp:
+        return 1.0
+    static = static_fraction * tdp
+    if limit <= static:
+        raise ValueError(f"power.limit {limit:g} W is at or below the static power {static:g} W "
+                         f"(power.static_fraction {static_fraction:g} x TDP {tdp:g} W): no clock meets it")
+    return ((limit - static) / (tdp - static)) ** (1.0 / exponent)
+
+
 class Power(Section):
     tdp: Watts
+    # Board power limit the part runs under (nvidia-smi -pl; a "power-limited" deployment). Below the TDP it lowers
+    # the clock every level uses (compute.clock_ratio) by power_limited_clock_ratio; unset: the TDP.
+    limit: Watts | None = None
+    static_fraction: float = Field(default=POWER_STATIC_FRACTION, ge=0, lt=1)  # of the TDP; see above
+
+    @property
+    def clock_ratio(self) -> float:
+        return power_limited_clock_ratio(self.tdp, self.limit, self.static_fraction)
 
 
 class Physical(Section):
@@ -342,6 +389,11 @@ class HardwareSpec(BaseModel):
     def _has_main_memory(self) -> HardwareSpec:
         if not any(level.kind == "dram" for level in self.memory.values()):
             raise ValueError("memory: needs one level with kind: dram (HBM/DDR) for the main memory")
+        return self
+
+    @model_validator(mode="after")
+    def _power_limited_clock(self) -> HardwareSpec:
+        self.compute._power_ratio = self.power.clock_ratio if self.power is not None else 1.0
         return self
 
     # ----- derived figures (never stored) -------------------------------------------------------------

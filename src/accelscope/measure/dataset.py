@@ -14,8 +14,14 @@ from pathlib import Path
 from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-DATASETS = {"dev": DATA_DIR / "public_measured_dev.csv"}
-CATEGORIES = ("gemm", "attention", "memory", "elementwise", "collective", "llm_inference", "llm_training")
+# Named datasets: a file, or a folder whose *.csv files are read in name order (see each one's README).
+DATASETS: dict[str, Path | tuple[str, ...]] = {
+    "dev": DATA_DIR / "public_measured_dev.csv",  # 259 rows (public_measured_dev.README.md)
+    "more": DATA_DIR / "more",  # 7,602 rows, Hopper/Blackwell kernels and training (more/README.md)
+    "all": ("dev", "more"),
+}
+CATEGORIES = ("gemm", "attention", "memory", "elementwise", "collective", "llm_inference", "llm_training",
+              "memory_footprint")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +57,43 @@ COLUMNS = ["id", "hardware", "category", "op", "dtype", "shape_json", "metric", 
            "device", "driver", "cuda", "torch", "clock_mhz", "date", "command"]
 
 
-def load_rows(path_or_name: str | Path) -> list[MeasuredRow]:
-    """Rows from a named dataset ("dev") or a CSV/Parquet file in the schema above."""
-    path = DATASETS.get(str(path_or_name), Path(path_or_name))
+def load_rows(path_or_name: str | Path | list[str | Path] | tuple[str | Path, ...]) -> list[MeasuredRow]:
+    """Rows from named datasets ("dev", "more", "all"), CSV/Parquet files in the schema above, or folders of them
+    (their *.csv and *.parquet files in name order); a list reads each in turn. Ids must be unique across all."""
+    rows: list[MeasuredRow] = []
+    seen: dict[str, Path | str] = {}
+    for path in _paths(path_or_name):
+        records = _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
+        for number, record in enumerate(records, start=2):
+            row = _row(record, path, number)
+            if row.id in seen:
+                raise ValueError(f"{path}: line {number}: field 'id': {row.id!r} is already a row of {seen[row.id]}; "
+                                 "ids must be unique across the files validated together")
+            seen[row.id] = path
+            rows.append(row)
+    return rows
+
+
+def _paths(source: str | Path | list[str | Path] | tuple[str | Path, ...]) -> list[Path]:
+    if isinstance(source, (list, tuple)):
+        return [p for item in source for p in _paths(item)]
+    named = DATASETS.get(str(source))
+    if isinstance(named, tuple):
+        return _paths(list(named))
+    path = named if named is not None else Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".csv", ".parquet"))
+        if not files:
+            raise ValueError(f"{source}: folder has no .csv or .parquet files")
+        return files
     if not path.exists():
-        raise ValueError(f"{path_or_name}: no such file or dataset; datasets: {', '.join(DATASETS)}")
-    records = _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
-    return [_row(record, path, number) for number, record in enumerate(records, start=2)]
+        raise ValueError(f"{source}: no such file, folder or dataset; datasets: {', '.join(DATASETS)}")
+    return [path]
+
+
+def source_of(row: MeasuredRow) -> str:
+    """The row's source: its id prefix (VP-0001 -> VP; the dev set's AZ, FA, GF, ...)."""
+    return row.id.split("-", 1)[0] if "-" in row.id else row.id
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -77,12 +113,24 @@ def _read_parquet(path: Path) -> list[dict[str, str]]:
 
 def _row(record: dict[str, str], path: Path, line: int) -> MeasuredRow:
     known = {f.name for f in fields(MeasuredRow)} - {"shape", "extra", "value"}
+    rid = record.get("id") or "?"
     try:
         shape = json.loads(record.get("shape_json") or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: line {line}: row {rid}: field 'shape_json': not JSON ({exc})") from None
+    if not isinstance(shape, dict):
+        raise ValueError(f"{path}: line {line}: row {rid}: field 'shape_json': expected a JSON object")
+    try:
         value = float(record["value"])
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise ValueError(f"{path}: line {line}: bad shape_json or value ({exc})") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: line {line}: row {rid}: field 'value': {record.get('value')!r} is not a number"
+                         ) from None
     values = {k: (record.get(k) or "") for k in known}
+    if values["category"] not in CATEGORIES:
+        raise ValueError(f"{path}: line {line}: row {values['id'] or '?'}: field 'category': "
+                         f"{values['category']!r} is not one of {', '.join(CATEGORIES)}")
+    if not values["id"]:
+        raise ValueError(f"{path}: line {line}: field 'id' is empty")
     extra = {k: v for k, v in record.items() if k not in known and k not in ("shape_json", "value")}
     return MeasuredRow(shape=shape, value=value, extra=extra, **values)
 

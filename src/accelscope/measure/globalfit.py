@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..hardware import HardwareSpec, list_hardware, load_hardware
-from ..hardware.spec import narrow_operands
-from .dataset import MeasuredRow
+from ..hardware.spec import DRAM_EFFICIENCY as DRAM_EFFICIENCY_DEFAULT
+from ..hardware.spec import DRAM_WRITE_COST as DRAM_WRITE_COST_DEFAULT
+from ..hardware.spec import MATRIX_EFFICIENCY_NARROW, MATRIX_EFFICIENCY_WIDE, narrow_operands
+from .dataset import CATEGORIES, MeasuredRow
 from .predict import Prediction, hardware_id, predict, row_dtype
 
 DRAM_EFFICIENCY_GRID = tuple(np.round(np.arange(0.70, 1.0001, 0.01), 2))
@@ -145,4 +147,170 @@ def loco_markdown(results: Sequence[HeldOut], fitted_on_all: Constants) -> str:
     k = fitted_on_all
     lines.append(f"| all chips held out in turn | fit on all: {k.dram_efficiency:.2f} | {k.dram_write_cost:.2f} | "
                  f"{k.matrix_wide:.2f} / {k.matrix_narrow:.2f} | " + " | ".join(pooled) + " |")
+    return "\n".join(lines)
+
+
+# ----- leave one source out ----------------------------------------------------------------------------------
+# A source (the id prefix: VP, CU, MT, ..., and the dev set's AZ, FA, ...) is one harness, software stack and set of
+# machines: a constant fitted on it learns that source as much as the hardware. Leave-one-source-out refits every
+# cross-chip constant without the source it is scored on.
+#
+# Speed: a row's error at a grid point does not depend on which source is held out, so each fitting row is
+# estimated once per grid point and every fold only re-aggregates those cached errors. The fitting rows are a
+# deterministic subsample: at most FIT_ROWS_PER_GROUP per (source, chip, category, operand width), evenly spaced in
+# id order (the 2,672 vidur GEMMs would otherwise dominate the fit and the run time); every row of the held-out
+# source is scored.
+FIT_ROWS_PER_GROUP = 30
+
+
+@dataclass(slots=True)
+class HeldOutSource:
+    source: str
+    constants: Constants
+    errors: dict[str, list[float]] = field(default_factory=dict)  # category -> |relative error| per scored row
+    by_chip: dict[str, list[float]] = field(default_factory=dict)  # chip -> |relative error| per scored row
+    signed: dict[str, list[float]] = field(default_factory=dict)  # category -> relative error per scored row
+
+
+def fit_eligible(row: MeasuredRow) -> bool:
+    """Rows that measure what a constant is defined as. DRAM pair: STREAM-type kernels (a `kernel` named in the
+    shape: BabelStream, accelscope bench), not quantize/cast kernels whose own arithmetic and scale writes are part
+    of their time (TA's MXFP8 casts). Matrix efficiencies: vendor-library or production GEMMs, not teaching
+    kernels (ThunderKittens' educational levels, "useful as lower-bound anchors" per the data's README)."""
+    if row.category in DRAM_CATEGORIES:
+        return "kernel" in row.shape
+    if row.category in MATRIX_CATEGORIES:
+        return "educational" not in row.op.lower()
+    return True
+
+
+def _subsample(rows: Sequence[MeasuredRow], per_group: int) -> list[MeasuredRow]:
+    from .dataset import source_of
+
+    groups: dict[tuple[str, str | None, str, bool], list[MeasuredRow]] = {}
+    for row in rows:
+        key = (source_of(row), hardware_id(row.hardware), row.category, narrow_operands(row_dtype(row.dtype)))
+        groups.setdefault(key, []).append(row)
+    out = []
+    for members in groups.values():
+        members = sorted(members, key=lambda r: r.id)
+        step = max(1, -(-len(members) // per_group))
+        out.extend(members[::step])
+    return out
+
+
+def _row_errors(rows: Sequence[MeasuredRow], grid: Sequence[Constants], level: str) -> dict[str, np.ndarray]:
+    """row id -> |relative error| at each grid point (NaN where the row is not predicted)."""
+    specs: dict[str, HardwareSpec] = {}
+    out = {}
+    for row in rows:
+        chip = hardware_id(row.hardware)
+        if chip not in list_hardware():
+            continue
+        base = specs.setdefault(chip, load_hardware(chip))
+        errs = np.full(len(grid), np.nan)
+        for i, c in enumerate(grid):
+            outcome = predict(row, level, spec=with_constants(base, c))
+            if not isinstance(outcome, Prediction) or not row.value:
+                break
+            errs[i] = abs(outcome.value - row.value) / row.value
+        if not np.isnan(errs).all():
+            out[row.id] = errs
+    return out
+
+
+def _argmin(errors: dict[str, np.ndarray], keep: Iterable[str]) -> int | None:
+    stack = [errors[i] for i in keep if i in errors]
+    if not stack:
+        return None
+    return int(np.nanargmin(np.nanmean(np.vstack(stack), axis=0)))
+
+
+class SourceFit:
+    """The cross-chip constants fitted on every source but one, from per-row errors cached per grid point."""
+
+    def __init__(self, rows: Sequence[MeasuredRow], level: str = "analytical",
+                 per_group: int = FIT_ROWS_PER_GROUP) -> None:
+        from .dataset import source_of
+
+        self.level = level
+        fit_rows = _subsample([r for r in rows if r.category in DRAM_CATEGORIES + MATRIX_CATEGORIES
+                               and fit_eligible(r)], per_group)
+        self.source = {r.id: source_of(r) for r in fit_rows}
+        self.dram_grid = [Constants(e, w, 1.0, 1.0) for e in DRAM_EFFICIENCY_GRID for w in DRAM_WRITE_COST_GRID]
+        self.dram_err = _row_errors([r for r in fit_rows if r.category in DRAM_CATEGORIES], self.dram_grid, level)
+        self.gemm_rows = {narrow: [r for r in fit_rows if r.category in MATRIX_CATEGORIES
+                                   and narrow_operands(row_dtype(r.dtype)) == narrow] for narrow in (False, True)}
+        self.gemm_cache: dict[tuple[float, float, bool], dict[str, np.ndarray]] = {}
+
+    def constants(self, without: str | None = None) -> Constants:
+        """Fitted on all sources except `without` (None: all); a group with no rows keeps the shipped value."""
+        best = _argmin(self.dram_err, [i for i in self.dram_err if self.source[i] != without])
+        d = self.dram_grid[best] if best is not None else Constants(DRAM_EFFICIENCY_DEFAULT, DRAM_WRITE_COST_DEFAULT,
+                                                                    1.0, 1.0)
+        matrix = {}
+        for narrow, members in self.gemm_rows.items():
+            key = (d.dram_efficiency, d.dram_write_cost, narrow)
+            if key not in self.gemm_cache:
+                grid = [Constants(d.dram_efficiency, d.dram_write_cost, m, m) for m in MATRIX_EFFICIENCY_GRID]
+                self.gemm_cache[key] = _row_errors(members, grid, self.level)
+            errs = self.gemm_cache[key]
+            best = _argmin(errs, [i for i in errs if self.source[i] != without])
+            fallback = MATRIX_EFFICIENCY_NARROW if narrow else MATRIX_EFFICIENCY_WIDE
+            matrix[narrow] = float(MATRIX_EFFICIENCY_GRID[best]) if best is not None else fallback
+        return Constants(float(d.dram_efficiency), float(d.dram_write_cost), matrix[False], matrix[True])
+
+
+def leave_one_source_out(rows: Sequence[MeasuredRow], level: str = "analytical",
+                         scored: Sequence[MeasuredRow] | None = None, per_group: int = FIT_ROWS_PER_GROUP,
+                         fitter: SourceFit | None = None) -> list[HeldOutSource]:
+    """For every source with rows in `scored` (default: all rows): fit the DRAM pair on the other sources' memory
+    rows, then the 16- and 8-bit matrix efficiencies on their GEMM rows, and score that source's rows with them."""
+    from .dataset import source_of
+
+    scored = list(rows if scored is None else scored)
+    fitter = fitter or SourceFit(rows, level, per_group)
+    out = []
+    for source in sorted({source_of(r) for r in scored}):
+        constants = fitter.constants(without=source)
+        held = HeldOutSource(source, constants)
+        specs: dict[str, HardwareSpec] = {}
+        for row in (r for r in scored if source_of(r) == source):
+            chip = hardware_id(row.hardware)
+            if chip not in list_hardware() or not row.value:
+                continue
+            spec = specs.setdefault(chip, with_constants(load_hardware(chip), constants))
+            outcome = predict(row, level, spec=spec)
+            if isinstance(outcome, Prediction):
+                signed = (outcome.value - row.value) / row.value
+                held.errors.setdefault(row.category, []).append(abs(signed))
+                held.signed.setdefault(row.category, []).append(signed)
+                held.by_chip.setdefault(chip, []).append(abs(signed))
+        out.append(held)
+    return out
+
+
+def loso_markdown(results: Sequence[HeldOut | HeldOutSource], fitted_on_all: Constants) -> str:
+    """Per held-out source: the constants fitted without it, its mean |error| per category and per chip, then
+    pooled per category."""
+    categories = [c for c in CATEGORIES if any(c in h.errors for h in results)]
+    head = "| held-out source | DRAM eff. | write cost | matrix eff. 16/8-bit | " + " | ".join(categories) + \
+        " | per chip |"
+    lines = [head, "|" + "---|" * (5 + len(categories))]
+    for h in results:
+        cells = [f"{100 * statistics.fmean(h.errors[c]):.1f}% ({len(h.errors[c])})" if c in h.errors else "-"
+                 for c in categories]
+        chips = ", ".join(f"{chip} {100 * statistics.fmean(e):.1f}% ({len(e)})"
+                          for chip, e in sorted(getattr(h, "by_chip", {}).items()))
+        k = h.constants
+        lines.append(f"| {getattr(h, 'source', getattr(h, 'chip', ''))} | {k.dram_efficiency:.2f} | "
+                     f"{k.dram_write_cost:.2f} | {k.matrix_wide:.2f} / {k.matrix_narrow:.2f} | "
+                     + " | ".join(cells) + f" | {chips or '-'} |")
+    pooled = []
+    for c in categories:
+        errs = [e for h in results for e in h.errors.get(c, [])]
+        pooled.append(f"**{100 * statistics.fmean(errs):.1f}%** ({len(errs)})" if errs else "-")
+    k = fitted_on_all
+    lines.append(f"| all sources held out in turn | fit on all: {k.dram_efficiency:.2f} | {k.dram_write_cost:.2f} | "
+                 f"{k.matrix_wide:.2f} / {k.matrix_narrow:.2f} | " + " | ".join(pooled) + " | |")
     return "\n".join(lines)

@@ -20,16 +20,17 @@ from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
 from ..workload import Attention, Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
-from . import rows_gemm
+from . import rows_elementwise, rows_gemm
+from .conditions import spec_for_row
 from .dataset import MeasuredRow
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
 HARDWARE_RULES: list[tuple[str, str]] = [
     (r"^local-cpu", "local-cpu"),
-    (r"\bGB200\b", "gb200"), (r"\bB300\b", "b300"), (r"\bB200\b", "b200"), (r"\bGH200\b", "gh200"),
-    (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"), (r"\bH100\b", "h100-sxm"),
-    # vidur's "a100" compute profile (DGX A100 SXM4 or Azure's PCIe A100: not stated) maps as the dev set's rows do
-    (r'vidur "a100"', "a100-sxm-80gb"), (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b", "a100-sxm-80gb"),
+    (r"\bGB300\b", "gb300"), (r"\bGB200\b", "gb200"), (r"\bB300\b", "b300"), (r"\bB200\b", "b200"),
+    (r"\bGH200\b", "gh200"), (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"),
+    (r"\bH100\b.*\bNVL\b|\bH100NVL\b|h100_pairwise_nvlink", "h100-nvl"), (r"\bH100\b", "h100-sxm"),
+    (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b", "a100-sxm-80gb"),
     (r"\bMI355X\b", "mi355x"), (r"\bMI325X\b", "mi325x"), (r"\bMI300X\b", "mi300x"), (r"\bMI250X\b", "mi250x"),
     (r"\bMI210\b", "mi210"),
 ]
@@ -78,18 +79,25 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         hw = spec
     else:
         hw_id = hardware_id(row.hardware)
+        if "vidur" in row.hardware and re.search(r"form factor not stated|variant not recorded", row.hardware):
+            return Skip("A100 form factor (SXM4 or PCIe) not stated by the source (vidur's a100 profile)")
         if hw_id is None or (hw_id not in list_hardware() and hw_id != "local-cpu"):
             return Skip(f"no preset for hardware {row.hardware!r}")
         hw = hw_id
     mapper = MAPPERS.get(row.category)
     if mapper is None:
         return Skip(f"category {row.category!r} has no mapper")
+    hw = spec_for_row(row, hw)  # the row's clock lock / power limit, if it states one (measure/conditions.py)
     try:
         return mapper(row, hw, level)
     except LevelNotAvailable as exc:
         return Skip(str(exc))
     except DoesNotFit as exc:
         return Skip(f"does not fit: {exc}")
+    except KeyError as exc:  # a row of a mapped category without a field its mapper needs
+        return Skip(f"{row.category} rows need shape_json field {exc.args[0]!r}")
+    except TypeError:  # a field the mapper needs is null: the source does not say
+        return Skip(f"{row.category}: a shape_json field the mapper needs is null (not stated by the source)")
 
 
 def row_dtype(text: str) -> str:
@@ -186,6 +194,8 @@ BABELSTREAM_ELEMENTS = 2**25  # BabelStream default array size (doubles)
 
 
 def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
+    if (own := rows_elementwise.memory_row(row, hw, level)) is not None:  # TA casts (measure/rows_elementwise.py)
+        return _own(own, row)
     kernel = str(row.shape.get("kernel", "")).lower()
     if "elements" in row.shape:  # accelscope bench rows: explicit size and dtype; "resident": buffers left in cache
         return _stream(row, hw, level, kernel, int(row.shape["elements"]), row_dtype(row.dtype),
@@ -235,7 +245,16 @@ def _compiled_reduction(row: MeasuredRow) -> str:
     return "looped" if int(row.shape["N"]) > INDUCTOR_PERSISTENT_MAX else "vectorized"
 
 
+def _own(outcome: tuple[float, str] | str, row: MeasuredRow) -> Prediction | Skip:
+    """A mapper module's (seconds, bound) or skip reason as a Prediction / Skip in the row's unit."""
+    if isinstance(outcome, str):
+        return Skip(outcome)
+    return Prediction(outcome[0] / _seconds(1.0, row.unit), outcome[1])
+
+
 def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
+    if (own := rows_elementwise.elementwise_row(row, hw, level)) is not None:  # VP, CU (measure/rows_elementwise.py)
+        return _own(own, row)
     s, op_name, dtype = row.shape, row.op.lower(), row_dtype(row.dtype)
     if "softmax" in op_name:  # LLMCompass times eager PyTorch (torch.softmax, not compiled: HOST_TIMED_FLOORS)
         op: Any = Softmax(rows=int(s["M"]), cols=int(s["N"]), dtype=dtype, kernel="aten")
@@ -271,6 +290,8 @@ def _nccl_algorithm(recorded: object) -> str:
 
 
 def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
+    if (own := rows_elementwise.collective_row(row, hw, level)) is not None:  # VP (measure/rows_elementwise.py)
+        return _own(own, row)
     s = row.shape
     if s.get("backend") == "gloo":
         return Skip("gloo collectives between CPU processes: the local-cpu spec has no interconnect to predict them")

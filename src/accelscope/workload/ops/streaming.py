@@ -208,10 +208,16 @@ class Elementwise(Op):
     out_dtype: str | None = None
     kernel: str = "vectorized"  # STREAMING_KERNELS
     cached: bool = False  # operands already in the chip-wide cache (OpCost.cached)
+    # The kernel launches one thread block per row of `elements / rows` (vLLM's per-token activation and rotary
+    # kernels: grid = num_tokens, up to the kernel's threads_per_row threads each), so a few rows launch few
+    # threads and few loads are in flight; None: a flat grid sized from the elements.
+    rows: int | None = None
     kind: ClassVar[str] = "elementwise"
 
     def __post_init__(self) -> None:
         _positive(self, elements=self.elements)
+        if self.rows is not None:
+            _positive(self, rows=self.rows)
         if self.op not in ELEMENTWISE_OPS and self.flops_per_element is None:
             raise ValueError(
                 f"Elementwise.op: unknown op {self.op!r}; use one of {', '.join(ELEMENTWISE_OPS)} "

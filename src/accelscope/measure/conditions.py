@@ -1,0 +1,84 @@
+"""Run conditions a measured row states (clock locks, power limits) as spec overrides for that row.
+
+A row's hardware text or notes may say how the GPU was held while it was measured:
+- "SM clock locked at 1665 MHz" (cudnn-frontend Llama-3.2-1B training artifacts, `nvidia-smi -lgc`);
+- "-ac 3201,1980" (`nvidia-smi -ac MEM,SM`: application clocks, the SM clock in MHz second) and "-pl 700"
+  (`nvidia-smi -pl WATTS`, a board power limit), as in cudnn-frontend's README clock-lock example;
+- "(1000 W limit)": a stated board power limit.
+
+A clock lock becomes `compute.sustained_clock` (the clock every level runs the chip at; clock_ratio caps it at the
+quoted clock), a power limit `power.limit` (the clock it forces: hardware/spec.py power_limited_clock_ratio).
+A "power limited" remark without a number cannot be applied; `unapplied` says so.
+
+Caveat: a chip without a measured clock under load takes the cross-chip MATRIX_EFFICIENCY_*, which lumps the
+clock it holds at its TDP with issue efficiency; a lock below that clock is charged on top of it (no public split).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .dataset import MeasuredRow
+
+_LOCK = re.compile(r"clock locked at (\d+(?:\.\d+)?)\s*MHz", re.IGNORECASE)
+_AC = re.compile(r"-ac\s+(\d+)\s*,\s*(\d+)")
+_PL = re.compile(r"-pl\s+(\d+(?:\.\d+)?)")
+_LIMIT = re.compile(r"\b(\d+(?:\.\d+)?)\s*W\s+(?:power\s+)?limit\b", re.IGNORECASE)
+_UNSTATED = re.compile(r"power[- ]limited", re.IGNORECASE)
+
+
+def _text(row: MeasuredRow) -> str:
+    return f"{row.hardware} {row.notes}"
+
+
+def clock_overrides(row: MeasuredRow) -> dict[str, Any]:
+    """Spec overrides ({"compute.sustained_clock": "1665 MHz", "power.limit": "700 W"}) for the row's stated run
+    conditions; empty when it states none."""
+    text = _text(row)
+    out: dict[str, Any] = {}
+    lock = _LOCK.search(text)
+    ac = _AC.search(text)
+    if lock:
+        out["compute.sustained_clock"] = f"{lock.group(1)} MHz"
+    elif ac:
+        out["compute.sustained_clock"] = f"{ac.group(2)} MHz"
+    limit = _PL.search(text) or _LIMIT.search(text)
+    if limit:
+        out["power.limit"] = f"{limit.group(1)} W"
+    return out
+
+
+def unapplied(row: MeasuredRow) -> str | None:
+    """A run condition the row names but does not quantify (e.g. "'power limited' per doc; limit not stated")."""
+    text = _text(row)
+    if _UNSTATED.search(text) and "power.limit" not in clock_overrides(row):
+        return "power limited, limit not stated: run at the preset's TDP"
+    return None
+
+
+def spec_for_row(row: MeasuredRow, hw: Any) -> Any:
+    """`hw` (a spec or preset id) with the row's clock lock / power limit applied; unchanged when it has none."""
+    overrides = clock_overrides(row)
+    if not overrides:
+        return hw
+    return _with_conditions(hw, tuple(sorted(overrides.items())))
+
+
+_CACHE: dict[tuple[Any, tuple[tuple[str, Any], ...]], Any] = {}
+
+
+def _with_conditions(hw: Any, overrides: tuple[tuple[str, Any], ...]) -> Any:
+    key = (hw if isinstance(hw, str) else id(hw), overrides)
+    cached = _CACHE.get(key)
+    if cached is not None and (isinstance(hw, str) or cached[0] is hw):
+        return cached[1]
+    from ..hardware import load_hardware
+
+    spec = load_hardware(hw) if isinstance(hw, str) else hw
+    wanted = {k: v for k, v in overrides if not (k == "power.limit" and spec.power is None)}
+    result = spec.with_overrides(wanted) if wanted else spec
+    if len(_CACHE) > 256:
+        _CACHE.clear()
+    _CACHE[key] = (hw, result)
+    return result

@@ -1,0 +1,196 @@
+"""Rows of the `more` dataset for small memory-bound ops and collectives, as the kernels that were timed run them.
+
+- VP (vidur profiles, Sarathi-Serve layers on H100; kernel durations summed, launch gaps excluded): vLLM's
+  custom RMSNorm, SiluAndMul and rotary kernels (one thread block per token, scalar loads: the "scalar" streaming
+  kernel with `rows`), PyTorch eager residual adds, GELU and LayerNorm.
+- CU (cudnn-frontend benchmark/norms, GB200 / GB300 / H200): RMSNorm and LayerNorm forward and backward with cuDNN,
+  PyTorch eager and torch.compile, timed as kernels over 20 iterations.
+- TA (pytorch/ao, B200): MXFP8 cast (quantize) kernels and scale-layout rearrangements.
+- VP collectives: all-reduce and send/recv through torch.distributed/NCCL, inside and across nodes.
+
+Each mapper returns None for a row that is not its own (predict.py's generic mapper handles it).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ..hardware import HardwareSpec
+from ..perf import estimate
+from ..workload import Collective, Elementwise, Norm
+from .dataset import MeasuredRow, source_of
+
+# ----- elementwise --------------------------------------------------------------------------------------------
+
+
+def _ms(row: MeasuredRow, seconds: float) -> float:
+    return seconds / {"ms": 1e-3, "us": 1e-6, "s": 1.0}[row.unit.strip()]
+
+
+def vidur_ops(row: MeasuredRow) -> list[Any] | str:
+    """The ops (each one kernel) a vidur elementwise row timed, or a skip reason."""
+    s, op = row.shape, row.op.lower()
+    dtype = "fp16"  # vidur profiles in FP16 (README)
+    tokens = int(s["num_tokens"])
+    if "siluandmul" in op:
+        rows_, width = s["output_shape"]
+        # vLLM csrc/activation_kernels.cu act_and_mul_kernel: grid = num_tokens, block = min(d, 1024) threads,
+        # each thread loops over its share of the token's d outputs with scalar loads of x and y
+        return [Elementwise("swiglu", int(rows_) * int(width), dtype, kernel="scalar", rows=int(rows_))]
+    if "rmsnorm" in op:
+        rows_, hidden = s["input_shape"]
+        return [Norm(rows=int(rows_), hidden=int(hidden), norm="rms", dtype=dtype, kernel="scalar")]
+    if "rotary" in op:
+        q, k = s["q_shape"], s["k_shape"]
+        rot = int(s.get("rotary_dim") or s["head_dim"])
+        head = int(s["head_dim"])
+        width = (int(q[1]) + int(k[1])) * rot // head  # rotated elements per token (q and k heads)
+        # vLLM csrc/pos_encoding_kernels.cu rotary_embedding_kernel: grid = num_tokens, block = min(heads *
+        # rot_dim / 2, 512); each thread rotates (x, y) pairs in place: 2 loads + 2 stores, 6 FLOPs per pair,
+        # cos/sin from the per-position cache (rot_dim values per token, L2-resident)
+        pairs = tokens * width // 2
+        return [Elementwise("rope", pairs, dtype, inputs=2, outputs=2, flops_per_element=6, kernel="scalar",
+                            rows=tokens)]
+    if "residual add" in op:
+        rows_, hidden = s["input_shape"]
+        n = int(rows_) * int(hidden)
+        adds = int(s.get("operands", 2)) - 1  # "a+b+c" in eager PyTorch: two a+b kernels
+        return [Elementwise("add", n, dtype) for _ in range(adds)]
+    if "gelu" in op:
+        rows_, width = s["input_shape"]
+        # torch.nn.GELU() default approximate="none": erf form, ATen vectorized elementwise kernel
+        return [Elementwise("gelu", int(rows_) * int(width), dtype)]
+    if "layernorm" in op:
+        rows_, hidden = s["input_shape"]
+        # ATen vectorized_layer_norm_kernel: one block per row, Welford over the row, then a second pass
+        # normalising it (re-read from cache): the "looped" shape (16-B loads, the row read twice)
+        return [Norm(rows=int(rows_), hidden=int(hidden), norm="layer", dtype=dtype, kernel="looped")]
+    return f"vidur elementwise op not mapped: {row.op.split(' ', 1)[-1][:40]}"
+
+
+def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
+    """cudnn-frontend benchmark/norms: N rows x C hidden, bf16, forward or backward (`cores`: the chip's SMs)."""
+    s = row.shape
+    n, c = int(s["N_rows"]), int(s["C_hidden"])
+    kind = "layer" if "layer" in str(s.get("norm", "")) else "rms"
+    dtype = "bf16"
+    if s.get("mode") == "fwd":
+        return [Norm(rows=n, hidden=c, norm=kind, dtype=dtype, kernel="vectorized")]
+    # backward: read x and dy (+ the saved 1/rms, and mean for layer norm), write dx; the weight (and bias)
+    # gradient is a column reduction over rows whose partial sums are a second, small pass
+    flops = 8 if kind == "rms" else 12
+    dx = Elementwise(f"{kind}_norm_bwd", n * c, dtype, inputs=2, outputs=1, flops_per_element=flops)
+    if s.get("backend") == "cudnn":
+        # one fused kernel writes dx and per-CTA partial sums of the weight gradient (one persistent CTA per SM,
+        # fp32), then a finalize kernel reduces the partials: the two-stage scheme of TransformerEngine's
+        # ln_bwd_tuned_kernel + ln_bwd_finalize_tuned_kernel and Apex's cuComputePartGradGammaBeta +
+        # cuComputeGradGammaBeta (cuDNN does not document its kernels; assumed the same structure)
+        # (the partials' cores x C x 4 B of writes are under 5 % of the dx kernel's bytes and left out)
+        return [dx, Elementwise("add", cores * c, "fp32", inputs=1, outputs=0)]
+    # PyTorch eager and torch.compile: the weight (and bias) gradient is a separate column reduction over the rows
+    # (Inductor emits it as its own reduction kernel; ATen's norm backward runs a gamma/beta kernel after the dx
+    # kernel), which reads x and dy a second time
+    dgamma = Elementwise(f"{kind}_norm_bwd_weight", n * c, dtype, inputs=2, outputs=0, flops_per_element=2)
+    if s.get("backend") == "torch_compile":
+        # Inductor splits a long column reduction in two (torch/_inductor/ir.py Reduction.num_splits: a kernel of
+        # partial sums into a temporary buffer, then a reduction of the partials)
+        return [dx, dgamma, Elementwise("add", cores * c, "fp32", inputs=1, outputs=0)]
+    return [dx, dgamma]  # ATen: the input-gradient kernel, then GammaBetaBackwardCUDAKernel
+
+
+def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[float, str] | str | None:
+    """(seconds, bound) of the row's kernels, a skip reason, or None when the row is not one of these sources."""
+    source = source_of(row)
+    if source == "VP":
+        ops = vidur_ops(row)
+    elif source == "CU" and "N_rows" in row.shape:
+        ops = cudnn_norm_ops(row, _spec(hw).compute.cores)
+    else:
+        return None
+    if isinstance(ops, str):
+        return ops
+    ests = [estimate(op, hw, level) for op in ops]
+    seconds = sum(e.seconds for e in ests)
+    if kernel_timed(row):  # the host launch overhead between kernels is not in a kernel's duration
+        seconds -= len(ests) * _launch(hw)
+    return seconds, max(ests, key=lambda e: e.seconds).bound
+
+
+def kernel_timed(row: MeasuredRow) -> bool:
+    """Rows whose value sums CUDA kernel durations (profiler / CUPTI records), so the launch gaps between kernels
+    are not in it: vidur's record_function profiles ("launch gaps excluded", the data's README)."""
+    return "vidur" in (row.source + row.hardware).lower() and row.category == "elementwise"
+
+
+# ----- memory: MXFP8 casts --------------------------------------------------------------------------------------
+MX_BLOCK = 32
+
+
+def _dims(text: object) -> list[int]:
+    return [int(x) for x in re.findall(r"\d+", str(text))]
+
+
+def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[float, str] | str | None:
+    """TA's MXFP8 kernels on B200: a cast reads bf16 and writes e4m3 codes plus one e8m0 scale per 32 elements;
+    a scale rearrangement copies the 1-byte scales into the layout the grouped GEMM reads."""
+    if source_of(row) != "TA":
+        return None
+    s, op = row.shape, row.op.lower()
+    if "M" in s and "K" in s:
+        elements = int(s["M"]) * int(s["K"])
+    elif "input_shape" in s:
+        elements = math.prod(_dims(s["input_shape"]))
+    else:
+        return "TA memory row without a shape"
+    if "rearrange" in op:  # scales: 1 byte in, 1 byte out
+        est = estimate(Elementwise("copy", elements, "fp8_e4m3"), hw, level)
+        return est.seconds, est.bound
+    if "mxfp8" in op or "quantiz" in op or "cast" in op:
+        # read bf16 (2 B), write the code (1 B) and the scale (1/32 B): an elementwise pass of 1 input and
+        # 1 + 1/32 output bytes, with the block max, scale and convert (3 FLOPs) per element
+        cast = Elementwise("cast", elements, "bf16", inputs=1, outputs=1, out_dtype="fp8_e4m3", flops_per_element=3)
+        scales = Elementwise("copy", max(1, elements // MX_BLOCK), "fp8_e4m3", inputs=0, outputs=1)
+        a, b = estimate(cast, hw, level), estimate(scales, hw, level)
+        # one kernel: the scale bytes stream with the codes (no second launch)
+        launch = _launch(hw)
+        return a.seconds + max(b.seconds - launch - _first_access(hw), 0.0), a.bound
+    return f"TA memory kernel not mapped: {row.op[:40]}"
+
+
+def _spec(hw: HardwareSpec | str) -> HardwareSpec:
+    from ..hardware import load_hardware
+
+    return load_hardware(hw) if isinstance(hw, str) else hw
+
+
+def _launch(hw: HardwareSpec | str) -> float:
+    return _spec(hw).runtime.launch_latency
+
+
+def _first_access(hw: HardwareSpec | str) -> float:
+    from ..hardware import load_hardware
+
+    spec = load_hardware(hw) if isinstance(hw, str) else hw
+    return spec.main_memory.latency or 0.0
+
+
+# ----- collectives ----------------------------------------------------------------------------------------------
+
+
+def collective_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[float, str] | str | None:
+    """vidur's all_reduce / send_recv rows: the group spans `nodes` nodes of `gpus_per_node` ranks each, placed
+    `max_gpus_per_node // gpus_per_node` apart (ranks spread evenly over each node's GPUs)."""
+    s = row.shape
+    if source_of(row) != "VP" or "collective" not in s:
+        return None
+    kind = str(s["collective"])
+    if kind not in ("all_reduce", "send_recv"):
+        return f"vidur collective {kind!r} not mapped"
+    per_node, nodes = int(s["gpus_per_node"]), int(s["nodes"])
+    group = per_node * nodes
+    stride = max(1, int(s.get("max_gpus_per_node") or per_node) // per_node) if nodes > 1 else 1
+    op = Collective(kind, float(s["payload_bytes"]), group, dtype="fp16", stride=stride)
+    est = estimate(op, hw, level)
+    return est.seconds, est.bound

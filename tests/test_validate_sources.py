@@ -1,0 +1,173 @@
+"""`accelscope validate` over several files, folders and named datasets; per-source tables; unmapped rows by
+reason; leave-one-source-out; the small-op mappers (hand-derived where a number is checked)."""
+
+import json
+from dataclasses import replace
+
+import pytest
+from typer.testing import CliRunner
+
+from accelscope import estimate, load_hardware
+from accelscope.cli.app import app
+from accelscope.measure import MeasuredRow, load_rows, summarize, validate, write_rows
+from accelscope.measure.dataset import source_of
+from accelscope.measure.globalfit import SourceFit, leave_one_source_out
+from accelscope.measure.predict import Prediction, Skip, predict
+from accelscope.measure.validate import unmapped
+from accelscope.workload import Elementwise, Norm
+
+GIB = 2**28  # fp32 elements in 1 GiB
+
+
+def _row(rid, category="gemm", hardware="NVIDIA H100 SXM5", **kw):
+    base = {"op": "matmul", "dtype": "bf16", "shape": {"M": 4096, "N": 4096, "K": 4096}, "metric": "throughput",
+            "value": 600.0, "unit": "TFLOP/s"}
+    return MeasuredRow(id=rid, hardware=hardware, category=category, **{**base, **kw})
+
+
+def test_more_and_all_datasets_ship_with_the_package():
+    more = load_rows("more")
+    assert len(more) == 7602
+    assert {source_of(r) for r in more} == {"VP", "CU", "MT", "LF", "TA", "MM", "TK"}
+    assert "memory_footprint" in {r.category for r in more}
+    assert len(load_rows("all")) == len(more) + len(load_rows("dev"))
+
+
+def test_files_and_folders_together_and_duplicate_ids(tmp_path):
+    write_rows([_row("AA-1"), _row("AA-2")], tmp_path / "a" / "one.csv")
+    write_rows([_row("BB-1")], tmp_path / "a" / "two.csv")
+    write_rows([_row("CC-1")], tmp_path / "three.csv")
+    rows = load_rows([tmp_path / "a", tmp_path / "three.csv"])
+    assert [r.id for r in rows] == ["AA-1", "AA-2", "BB-1", "CC-1"]
+    write_rows([_row("AA-1")], tmp_path / "dup.csv")
+    with pytest.raises(ValueError, match=r"dup\.csv: line 2: field 'id': 'AA-1' is already a row of"):
+        load_rows([tmp_path / "a", tmp_path / "dup.csv"])
+
+
+def test_bad_category_names_file_line_row_and_field(tmp_path):
+    path = write_rows([_row("AA-1")], tmp_path / "bad.csv")
+    path.write_text(path.read_text().replace(",gemm,", ",gemmm,"))
+    with pytest.raises(ValueError, match=r"bad\.csv: line 2: row AA-1: field 'category': 'gemmm' is not one of"):
+        load_rows(path)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert "field 'category'" in str(result.exception)  # main() prints it as one line and exits with 2
+
+
+def test_filters_per_source_tables_and_unmapped_reasons():
+    rows = [_row("AA-1"), _row("AA-2", hardware="Imaginary GPU 9000"), _row("BB-1", category="elementwise",
+            op="mystery op", shape={"x": 1}, unit="ms", metric="time", value=1.0)]
+    results = validate(rows, ["roofline"])
+    by_source = {c.category: c for c in summarize(results, "source")}
+    assert set(by_source) == {"AA"} and by_source["AA"].rows == 1
+    reasons = dict(unmapped(results)["roofline"])
+    assert reasons["no preset for hardware 'Imaginary GPU 9000'"] == ["AA-2"]
+    assert reasons["elementwise op 'mystery op' not mapped"] == ["BB-1"]
+    assert [r.row.id for r in validate(rows, ["roofline"], sources=["bb"])] == ["BB-1"]
+    assert [r.row.id for r in validate(rows, ["roofline"], categories=["gemm"])] == ["AA-1", "AA-2"]
+    with pytest.raises(ValueError, match="--category: unknown gemmm"):
+        validate(rows, ["roofline"], categories=["gemmm"])
+    with pytest.raises(ValueError, match="--source: no rows with id prefix ZZ"):
+        validate(rows, ["roofline"], sources=["ZZ"])
+
+
+def test_cli_several_sources_json_has_per_source_and_unmapped(tmp_path):
+    a = write_rows([_row("AA-1"), _row("AA-2", hardware="Imaginary GPU 9000")], tmp_path / "a.csv")
+    b = write_rows([_row("BB-1", value=700.0)], tmp_path / "b.csv")
+    result = CliRunner().invoke(app, ["validate", str(a), str(b), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert {s["source"] for s in data["by_source"]} == {"AA", "BB"}
+    assert {s["source_chip"] for s in data["by_source_chip"]} == {"AA / h100-sxm", "BB / h100-sxm"}
+    assert data["unmapped"]["roofline"] == [{"reason": "no preset for hardware 'Imaginary GPU 9000'", "count": 1,
+                                             "ids": ["AA-2"]}]
+    md = CliRunner().invoke(app, ["validate", str(a), str(b), "--markdown", "--source", "BB"])
+    assert "| BB / h100-sxm |" in md.output and "AA-1" not in md.output
+
+
+def _read_row(rid, measured_efficiency):
+    """An accelscope-bench 'read' stream of 1 GiB on H100 whose measured GB/s is what the model predicts with
+    the DRAM efficiency `measured_efficiency` (so a fit on it alone finds that value)."""
+    row = MeasuredRow(id=rid, hardware="NVIDIA H100 SXM5", category="memory", op="stream read", dtype="fp32",
+                      shape={"kernel": "read", "elements": GIB}, metric="bandwidth", value=1.0, unit="GB/s")
+    spec = load_hardware("h100-sxm").with_overrides({"memory.hbm.efficiency": measured_efficiency})
+    return replace(row, value=predict(row, "analytical", spec=spec).value)
+
+
+def test_leave_one_source_out_fits_without_the_scored_source():
+    rows = [_read_row("AA-1", 0.80), _read_row("BB-1", 0.90), _read_row("BB-2", 0.90)]
+    fitter = SourceFit(rows, "analytical")
+    assert fitter.constants(without="AA").dram_efficiency == pytest.approx(0.90)
+    assert fitter.constants(without="BB").dram_efficiency == pytest.approx(0.80)
+    held = {h.source: h for h in leave_one_source_out(rows, "analytical", fitter=fitter)}
+    # AA measured at 0.80 of the bandwidth, predicted at 0.90: a rate 0.90 / 0.80 - 1 = +12.5 % too fast (the
+    # ~3 us of launch and latency on ~360 us of streaming move it by under 0.1 points)
+    assert held["AA"].signed["memory"][0] == pytest.approx(0.125, abs=0.002)
+    assert held["BB"].signed["memory"][0] == pytest.approx(0.80 / 0.90 - 1, abs=0.002)
+
+
+def test_vidur_per_token_kernel_launches_few_threads():
+    """vLLM's SiluAndMul at 1 token: one block of 1024 threads, 2-byte loads of x and y, one in flight each: 4 KiB
+    in flight against 2 x 11008 x 2 B = 43 KiB to read, so 10.75 round trips of the 600 ns DRAM latency."""
+    hw = load_hardware("h100-sxm")
+    one = Elementwise("swiglu", 11008, "fp16", kernel="scalar", rows=1)
+    est = estimate(one, hw, "analytical")
+    rounds = 2 * 11008 * 2 / (1024 * 2 * 2)
+    assert est.seconds - hw.runtime.launch_latency == pytest.approx(rounds * 600e-9, rel=0.01)
+    flat = estimate(Elementwise("swiglu", 11008, "fp16", kernel="scalar"), hw, "analytical")
+    assert flat.seconds < est.seconds  # without `rows` the grid spreads over the chip
+
+
+def test_vidur_rows_exclude_the_host_launch():
+    row = MeasuredRow(id="VP-1", hardware="NVIDIA H100 SXM5 80GB (DGX H100 per vidur README)",
+                      category="elementwise", op="Llama residual add (torch a+b)", dtype="fp16",
+                      shape={"input_shape": [4096, 8192], "operands": 3, "num_tokens": 4096}, metric="time_median",
+                      value=0.1, unit="ms", source="github.com/microsoft/vidur")
+    hw = load_hardware("h100-sxm")
+    one = estimate(Elementwise("add", 4096 * 8192, "fp16"), hw, "analytical").seconds
+    # two a+b kernels, each without the host launch overhead
+    assert predict(row, "analytical").value == pytest.approx(2 * (one - hw.runtime.launch_latency) * 1e3)
+
+
+def test_cudnn_norm_rows():
+    def row(mode, backend):
+        return MeasuredRow(id="CU-1", hardware="NVIDIA GB200 (Blackwell GPU of a GB200 superchip)",
+                           category="elementwise", op=f"rms_norm {mode} ({backend})", dtype="bfloat16",
+                           shape={"norm": "rms_norm", "N_rows": 16384, "C_hidden": 4096, "mode": mode,
+                                  "backend": backend}, metric="time", value=0.05, unit="ms")
+    fwd = predict(row("fwd", "cudnn"), "analytical").value
+    assert fwd == pytest.approx(estimate(Norm(16384, 4096, "rms", "bf16"), "gb200", "analytical").seconds * 1e3)
+    # backward, cuDNN: x and dy read, dx written (3 tensors vs the forward's 2: (2 + 1.24) / (1 + 1.24) = 1.45),
+    # then a finalize kernel over 148 SMs x 4096 fp32 partial sums (2.4 MB: its launch and latency, ~3 us)
+    cudnn, compiled = (predict(row("bwd", b), "analytical").value for b in ("cudnn", "torch_compile"))
+    dx = Elementwise("rms_norm_bwd", 16384 * 4096, "bf16", inputs=2, outputs=1, flops_per_element=10)
+    finalize = Elementwise("add", 148 * 4096, "fp32", inputs=1, outputs=0)
+    assert cudnn == pytest.approx(sum(estimate(op, "gb200", "analytical").seconds for op in (dx, finalize)) * 1e3)
+    assert 1.45 < cudnn / fwd < 1.55
+    # torch.compile: the weight gradient is its own column reduction reading x and dy again (2 of the 3.24
+    # tensor-times of dx), split in two kernels by Inductor
+    assert compiled / cudnn == pytest.approx(1 + 2 / (2 + 1.24), rel=0.05)
+
+
+def test_vidur_collective_across_nodes_uses_the_scale_out_network():
+    def row(per_node, nodes):
+        return MeasuredRow(id="VP-2", hardware="NVIDIA H100 SXM5 80GB (DGX H100)", category="collective",
+                           op="send_recv", dtype="fp16", shape={"collective": "send_recv", "payload_bytes": 2**30,
+                           "gpus": per_node * nodes, "gpus_per_node": per_node, "nodes": nodes,
+                           "max_gpus_per_node": 8}, metric="time_median", value=1.0, unit="ms")
+    inside, across = predict(row(2, 1), "analytical"), predict(row(1, 2), "analytical")
+    assert isinstance(inside, Prediction) and isinstance(across, Prediction)
+    # 1 GiB over NVLink (450 GB/s x 0.824 planned) vs one 400 Gb/s NIC (50 GB/s): about 7x slower across nodes
+    assert 5 < across.value / inside.value < 9
+    bad = MeasuredRow(id="VP-3", hardware="NVIDIA A100 80GB (vidur \"a100\" compute profile; form factor not "
+                      "stated)", category="elementwise", op="x", dtype="fp16", shape={}, metric="t", value=1,
+                      unit="ms")
+    assert isinstance(predict(bad, "analytical"), Skip) and "form factor" in predict(bad, "analytical").reason
+
+
+def test_cli_loso_json(tmp_path):
+    path = write_rows([_read_row("AA-1", 0.80), _read_row("BB-1", 0.90)], tmp_path / "streams.csv")
+    result = CliRunner().invoke(app, ["validate", str(path), "--levels", "analytical", "--loso", "--json"])
+    assert result.exit_code == 0, result.output
+    held = {h["held_out"]: h for h in json.loads(result.output)["analytical"]["held_out"]}
+    assert held["AA"]["constants"]["dram_efficiency"] == pytest.approx(0.90)
+    assert held["AA"]["mean_abs_error"]["memory"] == pytest.approx(0.125, abs=0.002)
