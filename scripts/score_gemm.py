@@ -1,15 +1,15 @@
 """Score the GEMM model on every GEMM row we have: mean |error| per (source, chip, M bucket), leave-one-source-out.
 
-    PYTHONPATH=src .venv/bin/python scripts/score_gemm.py [--levels analytical,sim] [--sim-every 8] [--fit-every 3]
+    PYTHONPATH=src .venv/bin/python scripts/score_gemm.py [--levels analytical,sim] [--sim-every 8] [--no-loso]
 
-Rows: the dev set's GEMM rows (sources AZ, LC, ME, VD) and ../shared/data/more's Vidur per-layer GEMMs (VP),
-ThunderKittens' B200 GEMM (TK) and torchao's grouped / MXFP8 GEMMs (TA) (measure/rows_gemm.py maps them).
-For each source, the cross-chip constants (measure/globalfit.py: DRAM efficiency and write cost from the memory
-rows, the 16-bit and 8-bit matrix efficiencies from the GEMM rows) are fitted without that source's rows, and the
-source is scored with them: the error on a source the constants never saw. The fit runs at the analytical level
-on every `--fit-every`-th VP row (the 2,672 Vidur rows would dominate the fit's cost, not its answer); the sim
-scores every `--sim-every`-th VP row with the constants the analytical fit found.
-M bucket: the GEMM's M (tokens), rounded down to a power of 4 (1, 4, 16, 64, 256, 1024, 4096+).
+Rows: the GEMM rows of `load_rows("all")`: the dev set's (sources AZ, LC, ME, VD) and data/more's Vidur per-layer
+GEMMs (VP), ThunderKittens' B200 GEMMs (TK) and torchao's grouped / MXFP8 GEMMs (TA), mapped by
+measure/rows_gemm.py. For each source, the cross-chip constants (DRAM efficiency and write cost, 16- and 8-bit
+matrix efficiencies) are refitted without that source's rows by measure/globalfit.SourceFit, the fitter behind
+`accelscope validate --dataset all --loso` (same subsample, same grid), and the source is scored with them at every
+level (the sim with the constants the analytical fit found; every `--sim-every`-th VP row). Errors are of the time
+(a TFLOP/s row's error is inverted into a time error). M bucket: the GEMM's M (tokens), rounded down to a power of
+4 (1, 4, 16, 64, 256, 1024, 4096+).
 """
 
 from __future__ import annotations
@@ -25,19 +25,9 @@ from pathlib import Path
 
 from accelscope.hardware import load_hardware
 from accelscope.measure.dataset import load_rows
-from accelscope.measure.globalfit import fit_constants, with_constants
+from accelscope.measure.globalfit import SourceFit, with_constants
 from accelscope.measure.predict import Prediction, hardware_id, predict
 from accelscope.measure.rows_gemm import source_of
-
-MORE = Path(__file__).resolve().parents[1].parent.parent / "shared" / "data" / "more"
-FILES = ("vidur_profiles.csv", "thunderkittens.csv", "torchao_docs.csv")
-
-
-def more_dir() -> Path:
-    for candidate in (MORE, Path("/work/shared/data/more")):
-        if candidate.exists():
-            return candidate
-    sys.exit("no shared/data/more folder found")
 
 
 def m_bucket(row) -> str:
@@ -54,30 +44,15 @@ def m_bucket(row) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--levels", default="analytical,sim")
-    ap.add_argument("--fit-every", type=int, default=3)
     ap.add_argument("--sim-every", type=int, default=8)
     ap.add_argument("--no-loso", action="store_true", help="score with the constants in the presets (no refit)")
-    ap.add_argument("--fit-exclude", default="", help="sources never fitted on (comma-separated, e.g. TA)")
     ap.add_argument("--json", type=Path, help="write the per-row errors here")
     args = ap.parse_args()
     levels = args.levels.split(",")
-    folder = more_dir()
-    gemm = [r for r in load_rows("dev") if r.category == "gemm"]
-    for name in FILES:
-        gemm += [r for r in load_rows(folder / name) if r.category == "gemm"]
-    memory = [r for r in load_rows("dev") if r.category == "memory"]
+    everything = load_rows("all")
+    gemm = [r for r in everything if r.category == "gemm"]
     sources = sorted({source_of(r) for r in gemm})
-    vp_seen = 0
-    fit_rows = []
-    excluded = set(filter(None, args.fit_exclude.split(",")))
-    for r in gemm:
-        if source_of(r) in excluded:
-            continue
-        if source_of(r) == "VP":
-            vp_seen += 1
-            if vp_seen % args.fit_every:
-                continue
-        fit_rows.append(r)
+    fitter = None if args.no_loso else SourceFit(everything, "analytical")
     errors: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
     skipped: dict[str, int] = defaultdict(int)
     per_row = []
@@ -85,8 +60,8 @@ def main() -> None:
     for source in sources:
         held = [r for r in gemm if source_of(r) == source]
         constants = None
-        if not args.no_loso:
-            constants = fit_constants(memory + [r for r in fit_rows if source_of(r) != source], level="analytical")
+        if fitter is not None:
+            constants = fitter.constants(without=source)
         specs: dict[str, object] = {}
         for level in levels:
             for i, row in enumerate(held):
@@ -116,7 +91,7 @@ def main() -> None:
             print(f"# {source} held out: fit on the others -> DRAM eff {k.dram_efficiency:.2f}, write cost "
                   f"{k.dram_write_cost:.2f}, matrix 16-bit {k.matrix_wide:.2f}, 8-bit {k.matrix_narrow:.2f}",
                   file=sys.stderr)
-    print(f"| source | chip | M bucket | rows | " + " | ".join(f"{lv} mean abs % (bias %)" for lv in levels) + " |")
+    print("| source | chip | M bucket | rows | " + " | ".join(f"{lv} mean abs % (bias %)" for lv in levels) + " |")
     print("|---|---|---|---:|" + "---:|" * len(levels))
     keys = sorted({k[:3] for k in errors}, key=lambda k: (k[0], k[1], _bucket_order(k[2])))
     for key in keys:
@@ -127,7 +102,7 @@ def main() -> None:
             n = max(n, len(e))
             cells.append(f"{100 * statistics.fmean(map(abs, e)):.1f} ({100 * statistics.fmean(e):+.1f})" if e else "-")
         print(f"| {key[0]} | {key[1]} | {key[2]} | {n} | " + " | ".join(cells) + " |")
-    for group, label in ((lambda k: k[0], "source"), (lambda k: "all", "all")):
+    for group in (lambda k: k[0], lambda k: "all"):
         agg: dict[tuple[str, str], list[float]] = defaultdict(list)
         for k, e in errors.items():
             agg[(group(k), k[3])] += e

@@ -9,10 +9,23 @@ For every candidate mapping (CTA tile BM x BN x BK, pipeline stages, split-K fac
   t_tile       = max(t_mma, t_l2, t_sram)             (multi-stage pipelining overlaps loads and MMAs)
   HBM bytes    = waves · (rows·BM + cols·BN) · K · bytes, a wave covering a rows x cols block of tiles
                  (rasterized), but no less than A + B once, and exactly A + B once when both fit in L2
-  time         = max(waves · t_tile + prologue, HBM bytes / (HBM bw · efficiency)) + epilogue + split-K
-                 reduction + launch
+  t_dram       = DRAM latency + operand bytes / min(HBM bw · efficiency, bytes in flight / DRAM latency)
+                 + C bytes · write cost / (HBM bw · efficiency)
+                 bytes in flight = active CTAs x (stages - 1) slabs (Little's law: binds when few CTAs stream a
+                 skinny GEMM's weights); the first bytes arrive one DRAM latency after the first request
+  time         = max(waves · t_tile + prologue, t_dram) + epilogue + split-K reduction + launch
 The prologue fills the pipeline (one HBM latency plus stages-1 slabs); the epilogue writes C (overlapped with
-the next wave except the last). Candidates are numpy arrays, so one search costs well under a millisecond.
+the next wave except the last) and waits for the last stores to land (L2 latency; DRAM latency on a chip without
+L2). Split-K without stream-K reduces the partial sums in a second kernel (cuBLAS's splitKreduce_kernel, CUTLASS's
+parallel split-K): its traffic plus one launch. Tiles narrower than the instruction's widest N (wgmma and tcgen05
+take N = 64-256) are offered when one row of tiles covers M: a skinny GEMM spread over the SMs, as the sim's
+skinny tiles. Candidates are numpy arrays, so one search costs well under a millisecond.
+
+Systolic arrays (`matrix.systolic`, weight stationary): a tile is BM streamed rows x (C x arrays) columns x R of K,
+and its MMA time is its folds in closed form (`fold_seconds`, SCALE-Sim's count: 2R + C - 2 cycles of fill and
+drain plus one cycle per streamed row, per fold; a partly filled fold costs a whole one); row blocks up to 2048,
+as the sim picks. With no chip-level cache nothing is shared between cores: each tile loads its B panel and a
+core keeps its A panel resident across its run of tiles (`_uncached_bytes`).
 
 With `stream_k` (Gemm.schedule="stream-k"), stream-K (Osama et al., PPoPP 2023; CUTLASS's persistent kernels,
 hipBLASLt's StreamK) is a second schedule for every split-K = 1 candidate: one persistent CTA per core walks an
@@ -53,8 +66,6 @@ SPLIT_K = (1, 2, 3, 4, 6, 8, 12, 16)
 CLUSTERS = (1, 2, 4)  # CTAs sharing an operand tile by multicast, capped by matrix.cluster_multicast
 ACC_BYTES = 4  # fp32 accumulators
 DEFAULT_INSTRUCTION_TILE = (64, 64, 16)
-import os as _os
-_NO_VARN = bool(_os.environ.get("GS_NO_VARN"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +234,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     else:
         bm, bn, bk, stages, split, cluster = _candidates(int(instr[0]), int(instr[1]), float(elem), float(smem),
                                                          float(acc_limit), hw.matrix.cluster_multicast,
-                                                         hw.matrix.async_overlap and not _NO_VARN)
+                                                         hw.matrix.async_overlap)
     hbm = hw.main_memory
     hbm_bw = hbm.bandwidth * hbm.efficiency
     core_peak = matrix_peak * hw.compute.clock_ratio / cores  # matrix_peak: the sustained one (x efficiency)
@@ -232,6 +243,8 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     k_chunk = np.ceil(np.ceil(k / split) / bk) * bk  # each split's K, padded to whole slabs
     valid = split <= np.maximum(np.ceil(k / bk), 1)  # no split finer than one slab
     valid &= cluster <= np.maximum(tiles_m, tiles_n)  # a cluster needs that many tiles along one edge
+    if not systolic:  # tiles narrower than the instruction's widest N only when one row of them covers M (a
+        valid &= (bn >= instr[1]) | (m <= bm)  # skinny GEMM spread over the SMs, as the sim's SKINNY_TILES)
     tiles = tiles_m * tiles_n * batch * split
     waves = np.ceil(tiles / cores)
     active = np.minimum(tiles, cores)
@@ -283,9 +296,10 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     write_latency = l2_lat if l2_cap else (hbm.latency or 0.0)
     epilogue = (bm * bn * c_bytes * hbm.write_cost) / (hbm_bw / active) + write_latency
     # split-K without stream-K (cuBLAS's splitKreduce_kernel, CUTLASS's parallel split-K): the partial sums go to
-    # DRAM and a second kernel reduces them, with its own launch
-    reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw
-                         + hw.runtime.launch_latency, 0.0)
+    # DRAM and a second kernel reduces them, with its own launch. Weight-only kernels (Marlin) reduce in the kernel
+    # through L2, with no second launch
+    second_kernel = 0.0 if scaling is not None and scaling.b_convert_flops else hw.runtime.launch_latency
+    reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw + second_kernel, 0.0)
     data_parallel = waves * tile_time + prologue
     if stream_k:
         stream, share = _stream_k(tiles, k_chunk / bk, cores, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
