@@ -115,6 +115,15 @@ def _groups(shape: dict[str, Any]) -> int:
     return int(match.group(1)) if match else 1
 
 
+def only_gemms(row: MeasuredRow) -> bool:
+    """Whether the row times GEMM kernels only (a plain M/N/K row, or a mapping whose parts are all GEMMs): the rows
+    a matrix efficiency may be fitted on. torchao's MXFP8 forward+backward also times its dynamic casts."""
+    if not handles(row):
+        return True
+    mapped = parts(row)
+    return not isinstance(mapped, str) and all(isinstance(op, Gemm) for op in mapped.ops)
+
+
 def parts_seconds(row: MeasuredRow, hw: Any, level: str) -> tuple[float, str, float] | str:
     """(seconds as the row's harness saw them, the bound of the longest part, FLOPs) or the reason it is skipped.
     A kernel-duration harness does not see the host's launch, so each part's launch latency is taken off."""
