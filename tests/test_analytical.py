@@ -193,8 +193,9 @@ def test_an_fp8_kv_cache_is_converted_as_it_is_loaded_on_a_synchronous_chip():
 def test_streaming_op_is_latency_plus_bandwidth(h100):
     est = acs.estimate(Elementwise("copy", 1 << 28, "fp16"), h100, level="analytical")
     nbytes = (1 << 28) * 2  # read, and as much written, fp16
-    # DRAM latency + (read + written x write cost 1.24) / (bandwidth x DRAM efficiency 0.95) + launch
-    expected = 600e-9 + (nbytes + 1.24 * nbytes) / (3.35e12 * 0.95) + 2.5e-6
+    # DRAM latency + (read + written x write cost 1.24) / (bandwidth x DRAM efficiency 0.95) + the last stores'
+    # 260 ns to L2 + launch
+    expected = 600e-9 + (nbytes + 1.24 * nbytes) / (3.35e12 * 0.95) + 260e-9 + 2.5e-6
     assert est.seconds == pytest.approx(expected, rel=1e-6)
 
 
@@ -234,7 +235,7 @@ def test_scalar_kernel_is_bound_by_bytes_in_flight(h100):
     # 3.35 TB/s x 0.95) to the latency-bound reads; the first round trip is inside the bound
     drain = 4096 * 4096 * 2 * 1.24 / (3.35e12 * 0.95)
     assert est.details["write_drain_seconds"] == pytest.approx(drain, rel=1e-9)
-    assert est.seconds == pytest.approx(bound + drain + 2.5e-6, rel=1e-9)
+    assert est.seconds == pytest.approx(bound + drain + 260e-9 + 2.5e-6, rel=1e-9)  # + the last stores to L2
     # the vectorized kernel (16 B x 4 in flight per thread) reads once and is bound by DRAM bandwidth instead
     tuned = acs.estimate(Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16"), h100, level="analytical")
     assert tuned.seconds < est.seconds / 2 and tuned.bound == "memory"
@@ -294,13 +295,16 @@ def test_cached_operands_stream_from_l2_when_they_fit(h100):
     working set fits half of the 50 MB L2 (two partitions: CACHE_RESIDENT_FRACTION)."""
     op = Elementwise("add", 2**20, "fp32", cached=True)  # 2 x 4 MiB read + 4 MiB written = 12.58 MB
     est = acs.estimate(op, h100, level="analytical")
-    # 12.58 MB / 6.65 TB/s L2 = 1.892 us, after one 260 ns L2 latency, plus the 2.5 us launch
+    # 12.58 MB / 6.65 TB/s L2 = 1.892 us, after one 260 ns L2 latency and before the last stores' 260 ns, plus
+    # the 2.5 us launch
     assert est.details["source"] == "l2"
-    assert est.seconds == pytest.approx(3 * 2**22 / 6.65e12 + 260e-9 + 2.5e-6, rel=1e-9)
+    assert est.seconds == pytest.approx(3 * 2**22 / 6.65e12 + 2 * 260e-9 + 2.5e-6, rel=1e-9)
     cold = acs.estimate(Elementwise("add", 2**20, "fp32"), h100, level="analytical")
     assert cold.details["source"] == "hbm" and cold.seconds > est.seconds
-    # the roofline prices the same bytes at the L2 peak, so it stays a lower bound; so does the sim
-    assert acs.estimate(op, h100).seconds <= est.seconds <= acs.estimate(op, h100, level="sim").seconds * 1.01
+    # the roofline prices the same bytes at the L2 peak, so it stays a lower bound of both model levels (the sim
+    # does not charge the last stores' L2 latency the analytical level adds: they agree within 6 %)
+    sim = acs.estimate(op, h100, level="sim").seconds
+    assert acs.estimate(op, h100).seconds <= min(est.seconds, sim) and est.seconds == pytest.approx(sim, rel=0.06)
     # 16 Mi elements (201 MB) cannot stay in a 25 MB share of L2: cached or not, it streams from HBM
     big = Elementwise("add", 2**24, "fp32", cached=True)
     assert acs.estimate(big, h100, level="analytical").seconds == pytest.approx(
@@ -588,7 +592,7 @@ def test_a_fused_add_and_norm_is_one_stream_of_the_bytes_that_leave_the_chip(h10
     unfused = acs.estimate(acs.Graph.of(add, norm), h100, level="analytical")
     fused = acs.estimate(Fused((add, norm)), h100, level="analytical")
     # one launch: DRAM latency + (2n read + n written x write cost 1.24) x 2 B / (3.35 TB/s x 0.95) + launch
-    expected = 600e-9 + (2 * n * 2 + hidden * 2 + 1.24 * n * 2) / (3.35e12 * 0.95) + 2.5e-6
+    expected = 600e-9 + (2 * n * 2 + hidden * 2 + 1.24 * n * 2) / (3.35e12 * 0.95) + 260e-9 + 2.5e-6
     assert fused.seconds == pytest.approx(expected, rel=1e-6) and fused.bound == "memory"
     assert fused.seconds < 0.62 * unfused.seconds  # 3.24n of 5.48n byte-equivalents, one launch of two
 

@@ -112,7 +112,9 @@ def test_vidur_per_token_kernel_launches_few_threads():
     one = Elementwise("swiglu", 11008, "fp16", kernel="scalar", rows=1)
     est = estimate(one, hw, "analytical")
     rounds = 2 * 11008 * 2 / (1024 * 2 * 2)
-    assert est.seconds - hw.runtime.launch_latency == pytest.approx(rounds * 600e-9, rel=0.01)
+    drain = 11008 * 2 * 1.24 / (3.35e12 * 0.95)  # the writes' bus time, which the reads queue behind
+    tail = 260e-9  # the last stores reach L2
+    assert est.seconds - hw.runtime.launch_latency == pytest.approx(rounds * 600e-9 + drain + tail, rel=0.01)
     flat = estimate(Elementwise("swiglu", 11008, "fp16", kernel="scalar"), hw, "analytical")
     assert flat.seconds < est.seconds  # without `rows` the grid spreads over the chip
 

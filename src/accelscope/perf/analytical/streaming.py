@@ -33,7 +33,8 @@ def _chip_cache(hw: HardwareSpec) -> tuple[float, float]:
 
 # ----- memory-bound ops -----------------------------------------------------------------------------------------
 def streaming(op: Op, hw: HardwareSpec) -> Estimate:
-    """One streaming kernel: first-access latency + the longest of its traffic, its latency bound, its arithmetic.
+    """One streaming kernel: first-access latency + the longest of its traffic, its latency bound, its arithmetic,
+    then the write-back of its last results (_write_tail).
 
     Inputs come from main memory, unless the op says they are cached (`cached=True`: the previous kernel wrote
     them, or a benchmark loop re-runs on the same buffers) and the working set, read + written, fits the chip-wide
@@ -75,7 +76,7 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
         drain = hw.main_memory.transfer_seconds(0.0, cost.bytes_written)
         details["write_drain_seconds"] = drain
         latency_bound += drain
-    seconds = max(latency + max(memory, vector, sfu), latency_bound)
+    seconds = max(latency + max(memory, vector, sfu), latency_bound) + _write_tail(hw, cost.bytes_written)
     busy = {"memory": max(memory, latency_bound), "vector": vector, "sfu": sfu}
     return _estimate(op, hw, busy, seconds, cost, details)
 
@@ -108,6 +109,13 @@ def _phased(op: Softmax, kernel: StreamingKernel, hw: HardwareSpec, source: str,
         busy = {"memory": busy["memory"] + memory, "vector": busy["vector"] + vector, "sfu": busy["sfu"] + sfu}
     seconds = latency + max(sum(phases), latency_bound)
     return _estimate(op, hw, busy, seconds, op.cost(), {**details, "phase_seconds": phases})
+
+
+def _write_tail(hw: HardwareSpec, bytes_written: float) -> float:
+    """The last results are written after the last reads return: the kernel ends when those stores reach the
+    chip-wide cache (the point of coherence a grid's completion waits for), one cache latency after its last
+    load; the first-access latency covers only the loads. 0 for a kernel that writes nothing."""
+    return _chip_cache(hw)[1] if bytes_written else 0.0
 
 
 def _transfer_seconds(hw: HardwareSpec, level_name: str, read: float, written: float) -> float:
