@@ -239,12 +239,14 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     hbm_bw = hbm.bandwidth * hbm.efficiency
     core_peak = matrix_peak * hw.compute.clock_ratio / cores  # matrix_peak: the sustained one (x efficiency)
 
+    if not systolic:  # tiles narrower than the instruction's widest N only when one row of them covers M (a
+        keep = (bn >= instr[1]) | (m <= bm)  # skinny GEMM spread over the SMs, as the sim's SKINNY_TILES)
+        if not keep.all():
+            bm, bn, bk, stages, split, cluster = (a[keep] for a in (bm, bn, bk, stages, split, cluster))
     tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
     k_chunk = np.ceil(np.ceil(k / split) / bk) * bk  # each split's K, padded to whole slabs
     valid = split <= np.maximum(np.ceil(k / bk), 1)  # no split finer than one slab
     valid &= cluster <= np.maximum(tiles_m, tiles_n)  # a cluster needs that many tiles along one edge
-    if not systolic:  # tiles narrower than the instruction's widest N only when one row of them covers M (a
-        valid &= (bn >= instr[1]) | (m <= bm)  # skinny GEMM spread over the SMs, as the sim's SKINNY_TILES)
     tiles = tiles_m * tiles_n * batch * split
     waves = np.ceil(tiles / cores)
     active = np.minimum(tiles, cores)
