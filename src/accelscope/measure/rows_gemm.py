@@ -1,8 +1,12 @@
 """GEMM rows whose shape is more than one M x N x K product: what each source's harness ran, as IR ops.
 
 - Vidur per-layer profiles (VP): one `F.linear` per row (y = x·Wᵀ, x: M x K tokens), fp16, timed as the sum of
-  its CUDA kernel durations (no launch gaps: `launch=False`). A row with a bias adds one read of the bias vector
-  in cuBLAS's epilogue, which the GEMM model's C write already dominates: mapped as the plain GEMM.
+  its CUDA kernel durations. The launch latency stays in (`launch=True`): the presets' `runtime.launch_latency`
+  (2.5 µs) is mostly the grid's ramp-up and tail drain, which a kernel's duration contains, and vidur's H100
+  GEMMs at M <= 128 fit 4.4-6.4 µs + bytes / bandwidth, an intercept the model reaches only with it (its DRAM
+  latencies give ~1-2 µs). rows_elementwise takes the launch off its kernel-timed rows instead; which part of the
+  2.5 µs a kernel's duration holds needs a GPU measurement (docs/validation.md, "Tiny kernels"). A row with a bias
+  adds one read of the bias vector in cuBLAS's epilogue, which the C write dominates: mapped as the plain GEMM.
 - ThunderKittens (TK): the full bf16 B200 kernel (TK-010) is a library-grade GEMM (tcgen05, 2-CTA, pipelined);
   the educational levels 1-9 each leave out a mechanism the model assumes (tensor cores, TMA, warp specialization,
   epilogue pipelining, the CTA pair) and are skipped with that reason.
