@@ -660,3 +660,84 @@ def test_tensor_memory_sets_the_kv_block_for_mla_heads():
     wide = Attention(batch=1, heads=32, head_dim=256, q_len=4096, kv_len=4096, variant="cudnn")
     assert acs.estimate(mla, "b200", level="analytical").details["kv_block"] == 128
     assert acs.estimate(wide, "b200", level="analytical").details["kv_block"] == 64
+
+
+# ----- systolic arrays: weight-stationary folds in closed form -------------------------------------------------------
+def test_fold_seconds_is_scale_sims_fold_count():
+    from accelscope.perf.analytical.gemm import fold_seconds
+
+    # one 128x128 array at 1 GHz (peak 2 x 128 x 128 FLOP per cycle): 128 rows of A against a 4096 x 128 slab of B
+    # = 32 folds of 2*128 + 128 - 2 = 382 fill/drain cycles + 128 streamed rows = 510 cycles each
+    peak, clock = 2 * 128 * 128 * 1e9, 1e9
+    one = fold_seconds(np.array([128.0]), np.array([128.0]), np.array([4096.0]), (128, 128), 1, peak, clock)
+    assert one[0] == pytest.approx(32 * 510e-9)
+    # a partly filled fold (100 columns, 100 of K) costs a whole fold: utilization 100/128 x 100/128
+    part = fold_seconds(np.array([128.0]), np.array([100.0]), np.array([100.0]), (128, 128), 1, peak, clock)
+    assert part[0] == pytest.approx(510e-9)
+    # two arrays per core share the folds
+    two = fold_seconds(np.array([128.0]), np.array([256.0]), np.array([4096.0]), (128, 128), 2, 2 * peak, clock)
+    assert two[0] == pytest.approx(32 * 510e-9)
+
+
+def test_systolic_128x4096x4096_pays_fill_and_drain_at_the_analytical_level():
+    hw = acs.load_hardware("systolic-128")
+    est = acs.estimate(Gemm(128, 4096, 4096), hw, level="analytical")
+    # 32 column tiles of 128 over 4 cores = 8 tiles each, 32 folds of 510 cycles per tile (1 GHz): 130.56 us, 4x the
+    # peak-rate time (128 of the 510 cycles stream rows)
+    assert est.seconds >= 8 * 32 * 510e-9
+    assert est.seconds < 8 * 32 * 510e-9 * 1.1
+
+
+@pytest.mark.parametrize("shape", [(128, 4096, 4096), (64, 4096, 4096), (1, 4096, 4096), (512, 512, 512),
+                                   (1024, 1024, 1024), (2048, 2048, 2048), (4096, 4096, 128), (4096, 128, 4096),
+                                   (8192, 8192, 1024), (1000, 1000, 1000)])
+def test_systolic_analytical_and_sim_agree_within_10_percent(shape):
+    hw = acs.load_hardware("systolic-128")
+    op = Gemm(*shape)
+    analytical = acs.estimate(op, hw, level="analytical").seconds
+    sim = acs.estimate(op, hw, level="sim").seconds
+    assert abs(analytical / sim - 1) < 0.10
+
+
+def test_no_l2_chip_keeps_the_a_panel_resident_per_core():
+    hw = acs.load_hardware("systolic-128")  # no chip-level cache: a core re-reads nothing another core read
+    m = acs.estimate(Gemm(4096, 4096, 128), hw, level="analytical").details["mapping"]
+    # 2048x128 tiles: 2 rows x 32 columns, 16 contiguous tiles per core (N fastest), so each core stays in one row
+    # and reads its 2048 x 128 A panel once (4 x 512 KiB); every tile loads its 128 x 128 B panel (64 x 32 KiB);
+    # C (32 MiB) is written once
+    assert (m["block_m"], m["block_n"]) == (2048, 128)
+    a_reads, b_reads, c = 4 * 2048 * 128 * 2, 64 * 128 * 128 * 2, 4096 * 4096 * 2
+    assert m["hbm_bytes"] == pytest.approx(a_reads + b_reads + c)
+
+
+# ----- skinny GEMMs: what limits a decode GEMM --------------------------------------------------------------------
+def test_memory_bound_gemm_pays_the_first_dram_latency(h100):
+    est = acs.estimate(Gemm(1, 8192, 8192, "fp16"), h100, level="analytical")
+    m = est.details["mapping"]
+    weights = 8192 * 8192 * 2
+    hbm = h100.main_memory
+    # 134 MB at 3.35 TB/s x 0.95 = 42.2 us, after one 600 ns DRAM latency
+    assert m["hbm_seconds"] >= weights / (hbm.bandwidth * hbm.efficiency) + hbm.latency
+
+
+def test_few_ctas_stream_at_bytes_in_flight_over_latency():
+    # one CTA: a 64x256 tile, 2 stages of 64-element K slabs -> one (64 + 256) x 64 x 2 B = 40 KiB slab in flight
+    hw = acs.load_hardware("h100-sxm").with_overrides({"compute.cores": 1})
+    m = acs.estimate(Gemm(64, 256, 65536, "fp16"), hw, level="analytical").details["mapping"]
+    slab = (m["block_m"] + m["block_n"]) * m["block_k"] * 2
+    rate = (m["stages"] - 1) * slab / hw.main_memory.latency  # Little's law, B/s
+    operands = (64 + 256) * 65536 * 2
+    assert rate < hw.main_memory.bandwidth * hw.main_memory.efficiency
+    assert m["hbm_seconds"] >= operands / rate * 0.99
+
+
+def test_split_k_reduction_is_a_second_kernel(h100):
+    m = acs.estimate(Gemm(256, 256, 65536), h100, level="analytical").details["mapping"]
+    assert m["split_k"] > 1
+    assert m["reduction_seconds"] >= h100.runtime.launch_latency
+
+
+def test_wgmma_and_tcgen05_tiles_may_be_narrower_than_256_columns(h100):
+    # wgmma.m64nNk16 takes N = 8..256: a 4096-wide skinny GEMM can spread over 64-column tiles (64 CTAs)
+    m = acs.estimate(Gemm(16, 4096, 4096, "fp16"), h100, level="analytical").details["mapping"]
+    assert m["block_n"] < 256

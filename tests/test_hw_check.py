@@ -92,7 +92,9 @@ def test_fixed_generic_next_gen_decodes_faster_than_b200():
     # (with b200's SRAM width the decode GEMM was SRAM-bound at 68.4 us against b200's 66.4 us)
     gemm = acs.ops.Gemm(64, 28672, 8192, "bf16", shared_b=True)
     new, b200 = (acs.estimate(gemm, hw, level="analytical") for hw in ("generic-next-gen", "b200"))
-    assert new.seconds < 0.75 * b200.seconds
+    # both stream their weights from HBM now: 1.5x the bandwidth, the same first DRAM latency and epilogue
+    assert new.seconds < 0.9 * b200.seconds
+    assert new.bound == "memory" and new.details["memory_level"] == "hbm"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpecWarning)
         old = acs.estimate(gemm, acs.load_hardware("generic-next-gen").with_overrides(OLD_NEXT_GEN), "analytical")

@@ -123,3 +123,66 @@ def test_group_quantized_int4_rows_stream_their_group_scales():
     assert _weight_only_dtype("int4 weight-only (group 32)") == "int4_g32"  # 4 + 32/32 bits
     assert _weight_only_dtype("int4 weight-only") == "int4"
     assert _weight_only_dtype("int8 weight-only") == "int8"
+
+
+def _row(id_, op, dtype, shape, unit="us", metric="time", hardware="NVIDIA B200"):
+    return MeasuredRow(id=id_, hardware=hardware, category="gemm", op=op, dtype=dtype, shape=shape, metric=metric,
+                       value=1.0, unit=unit)
+
+
+def test_torchao_forward_backward_is_three_grouped_gemms_plus_the_mxfp8_casts():
+    from accelscope.measure import rows_gemm
+    from accelscope.workload import Gemm
+    from accelscope.workload.ops import Quantize
+
+    shape = {"M_total": 128000, "N": 8192, "K": 5120, "groups": 4}
+    bf16 = rows_gemm.parts(_row("TA-1", "grouped GEMM forward+backward, torch._grouped_mm (bf16)", "bf16", shape))
+    # 4 experts of 32,000 tokens: out (32000 x 8192 x 5120), dgrad (32000 x 5120 x 8192), wgrad (5120 x 8192 x 32000)
+    assert [(g.m, g.n, g.k, g.batch) for g in bf16.ops] == [(32000, 8192, 5120, 4), (32000, 5120, 8192, 4),
+                                                            (5120, 8192, 32000, 4)]
+    mx = rows_gemm.parts(_row("TA-2", "grouped GEMM forward+backward, torchao _to_mxfp8_then_scaled_grouped_mm",
+                              "mxfp8", shape))
+    gemms = [o for o in mx.ops if isinstance(o, Gemm)]
+    casts = [o for o in mx.ops if isinstance(o, Quantize)]
+    assert all(g.dtype == "mxfp8" for g in gemms) and len(gemms) == 3
+    # x, dY and W each cast twice (along each GEMM's contraction dimension)
+    assert sum(c.elements for c in casts) == 2 * (128000 * 5120 + 128000 * 8192 + 4 * 5120 * 8192)
+    assert rows_gemm.only_gemms(_row("TA-1", "grouped GEMM forward+backward", "bf16", shape))
+    assert not rows_gemm.only_gemms(_row("TA-2", "x", "mxfp8", shape))
+
+
+def test_torchao_kernel_rows_and_thunderkittens_levels():
+    from accelscope.measure import rows_gemm
+
+    fwd = rows_gemm.parts(_row("TA-3", "MXFP8 MoE kernel (Forward: 2D-3D scaled grouped GEMM)", "mxfp8 e4m3",
+                               {"input_shape": "(131072, 7168) @ (8, 7168, 2048)"}))
+    assert [(g.m, g.n, g.k, g.batch) for g in fwd.ops] == [(16384, 2048, 7168, 8)]
+    wgrad = rows_gemm.parts(_row("TA-4", "MXFP8 MoE kernel (Backward (dB): 2D-2D scaled grouped GEMM)", "mxfp8",
+                                 {"input_shape": "(2048, 131072) @ (131072, 7168)",
+                                  "model_shapes": "dim 7168, hidden 2048, total_tokens 131072, groups 8"}))
+    assert [(g.m, g.n, g.k, g.batch) for g in wgrad.ops] == [(2048, 7168, 16384, 8)]
+    teaching = _row("TK-001", "ThunderKittens educational B200 GEMM, level 01", "bf16",
+                    {"M": 4096, "N": 4096, "K": 4096, "level": 1}, unit="TFLOP/s")
+    assert isinstance(predict(teaching, "analytical"), Skip)
+    full = _row("TK-010", "ThunderKittens bf16 GEMM, full kernel", "bf16", {"M": 4096, "N": 4096, "K": 4096},
+                unit="TFLOP/s", metric="throughput")
+    assert isinstance(predict(full, "analytical"), Prediction)
+
+
+def test_vidur_gemm_rows_are_fp16_linears_with_the_launch():
+    from accelscope.measure import rows_gemm
+
+    row = _row("VP-1", "Llama-2-7b QKV projection", "fp16", {"M": 16, "N": 12288, "K": 4096},
+               hardware="NVIDIA H100 SXM5 80GB (DGX H100 per vidur README)", unit="ms", metric="time_median")
+    mapped = rows_gemm.parts(row)
+    assert [(g.m, g.n, g.k, g.dtype) for g in mapped.ops] == [(16, 12288, 4096, "fp16")] and mapped.launch
+    seconds, _, flops = rows_gemm.parts_seconds(row, "h100-sxm", "analytical")
+    assert flops == 2 * 16 * 12288 * 4096
+    assert seconds == acs_seconds(16, 12288, 4096)
+
+
+def acs_seconds(m, n, k):
+    import accelscope as acs
+    from accelscope.workload import Gemm
+
+    return acs.estimate(Gemm(m, n, k, "fp16"), "h100-sxm", level="analytical").seconds

@@ -26,6 +26,7 @@ from ..hardware import HardwareSpec, list_hardware, load_hardware
 from ..hardware.spec import DRAM_EFFICIENCY as DRAM_EFFICIENCY_DEFAULT
 from ..hardware.spec import DRAM_WRITE_COST as DRAM_WRITE_COST_DEFAULT
 from ..hardware.spec import MATRIX_EFFICIENCY_NARROW, MATRIX_EFFICIENCY_WIDE, narrow_operands
+from . import rows_gemm
 from .dataset import CATEGORIES, MeasuredRow
 from .predict import Prediction, hardware_id, predict, row_dtype
 
@@ -176,11 +177,13 @@ def fit_eligible(row: MeasuredRow) -> bool:
     """Rows that measure what a constant is defined as. DRAM pair: STREAM-type kernels (a `kernel` named in the
     shape: BabelStream, accelscope bench), not quantize/cast kernels whose own arithmetic and scale writes are part
     of their time (TA's MXFP8 casts). Matrix efficiencies: vendor-library or production GEMMs, not teaching
-    kernels (ThunderKittens' educational levels, "useful as lower-bound anchors" per the data's README)."""
+    kernels (ThunderKittens' educational levels, "useful as lower-bound anchors" per the data's README), and not
+    rows whose time includes other kernels than GEMMs (torchao's MXFP8 forward+backward with its dynamic casts:
+    measure/rows_gemm.only_gemms)."""
     if row.category in DRAM_CATEGORIES:
         return "kernel" in row.shape
     if row.category in MATRIX_CATEGORIES:
-        return "educational" not in row.op.lower()
+        return "educational" not in row.op.lower() and rows_gemm.only_gemms(row)
     return True
 
 

@@ -20,7 +20,7 @@ from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
 from ..workload import Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
-from . import rows_attention, rows_elementwise
+from . import rows_attention, rows_elementwise, rows_gemm
 from .conditions import spec_for_row
 from .dataset import MeasuredRow
 
@@ -158,6 +158,11 @@ def _device_seconds(row: MeasuredRow, op: Any, trivial: Any, hw: HardwareSpec | 
 
 
 def _gemm(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
+    if rows_gemm.handles(row):  # per-layer, grouped and fwd+bwd rows (measure/rows_gemm.py)
+        mapped = rows_gemm.parts_seconds(row, hw, level)
+        if isinstance(mapped, str):
+            return Skip(mapped)
+        return _with_bound(_time_or_rate(row, mapped[0], mapped[2]), mapped[1])
     s = row.shape
     if not {"M", "N", "K"} <= set(s):
         return Skip("no M/N/K in the shape")

@@ -9,10 +9,23 @@ For every candidate mapping (CTA tile BM x BN x BK, pipeline stages, split-K fac
   t_tile       = max(t_mma, t_l2, t_sram)             (multi-stage pipelining overlaps loads and MMAs)
   HBM bytes    = waves · (rows·BM + cols·BN) · K · bytes, a wave covering a rows x cols block of tiles
                  (rasterized), but no less than A + B once, and exactly A + B once when both fit in L2
-  time         = max(waves · t_tile + prologue, HBM bytes / (HBM bw · efficiency)) + epilogue + split-K
-                 reduction + launch
+  t_dram       = DRAM latency + operand bytes / min(HBM bw · efficiency, bytes in flight / DRAM latency)
+                 + C bytes · write cost / (HBM bw · efficiency)
+                 bytes in flight = active CTAs x (stages - 1) slabs (Little's law: binds when few CTAs stream a
+                 skinny GEMM's weights); the first bytes arrive one DRAM latency after the first request
+  time         = max(waves · t_tile + prologue, t_dram) + epilogue + split-K reduction + launch
 The prologue fills the pipeline (one HBM latency plus stages-1 slabs); the epilogue writes C (overlapped with
-the next wave except the last). Candidates are numpy arrays, so one search costs well under a millisecond.
+the next wave except the last) and waits for the last stores to land (L2 latency; DRAM latency on a chip without
+L2). Split-K without stream-K reduces the partial sums in a second kernel (cuBLAS's splitKreduce_kernel, CUTLASS's
+parallel split-K): its traffic plus one launch. Tiles narrower than the instruction's widest N (wgmma and tcgen05
+take N = 64-256) are offered when one row of tiles covers M: a skinny GEMM spread over the SMs, as the sim's
+skinny tiles. Candidates are numpy arrays, so one search costs well under a millisecond.
+
+Systolic arrays (`matrix.systolic`, weight stationary): a tile is BM streamed rows x (C x arrays) columns x R of K,
+and its MMA time is its folds in closed form (`fold_seconds`, SCALE-Sim's count: 2R + C - 2 cycles of fill and
+drain plus one cycle per streamed row, per fold; a partly filled fold costs a whole one); row blocks up to 2048,
+as the sim picks. With no chip-level cache nothing is shared between cores: each tile loads its B panel and a
+core keeps its A panel resident across its run of tiles (`_uncached_bytes`).
 
 With `stream_k` (Gemm.schedule="stream-k"), stream-K (Osama et al., PPoPP 2023; CUTLASS's persistent kernels,
 hipBLASLt's StreamK) is a second schedule for every split-K = 1 candidate: one persistent CTA per core walks an
@@ -104,12 +117,14 @@ class BlockScaling:
 
 @lru_cache(maxsize=64)
 def _candidates(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_limit: float,
-                max_cluster: int) -> tuple[np.ndarray, ...]:
+                max_cluster: int, variable_n: bool = False) -> tuple[np.ndarray, ...]:
     """Tile candidates that fit: stages x (BM + BN) x BK x bytes <= SRAM, accumulators <= the register budget.
-    Edges are whole instructions: multiples of the instruction's M and N."""
+    Edges are whole instructions: multiples of the instruction's M and N. `variable_n`: the instruction's N is a
+    maximum, not a fixed width (Hopper wgmma.m64nNk16: N = 8..256 in steps of 8; Blackwell tcgen05.mma: N = 16..256
+    in steps of 16; PTX ISA), so narrower tiles of 64 and 128 columns are whole instructions too."""
     clusters = [c for c in CLUSTERS if c <= max_cluster]
     edges_m = [e for e in TILE_EDGES if e % instr_m == 0] or [instr_m]
-    edges_n = [e for e in TILE_EDGES if e % instr_n == 0] or [instr_n]
+    edges_n = [e for e in TILE_EDGES if e % instr_n == 0 or (variable_n and e >= 64 and instr_n % e == 0)] or [instr_n]
     rows = []
     for bm in edges_m:
         for bn in edges_n:
@@ -125,6 +140,41 @@ def _candidates(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_
         rows = [(edges_m[0], edges_n[0], bk, 2, s, 1) for s in SPLIT_K]
     table = np.array(rows, dtype=np.float64)
     return tuple(table[:, i] for i in range(6))
+
+
+# Row blocks a weight-stationary array streams per fold (the sim's SYSTOLIC_ROWS): taller blocks amortize each
+# fold's fill and drain, shorter ones spread the folds over more cores.
+SYSTOLIC_ROWS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+@lru_cache(maxsize=16)
+def _systolic_candidates(rows: int, cols: int, units: int, elem_bytes: float, smem: float) -> tuple[np.ndarray, ...]:
+    """Weight-stationary tiles: a K slab of `rows` (one fold deep), N of `cols` x arrays per core, a block of BM
+    streamed A rows; double-buffered A and B slabs plus the BM x BN fp32 accumulators fit the core's SRAM (the
+    sim's rule, compiler._systolic_tile)."""
+    bn, bk = cols * units, rows
+    edges = [bm for bm in SYSTOLIC_ROWS if 2 * (bm * bk + bk * bn) * elem_bytes + bm * bn * ACC_BYTES <= smem]
+    table = np.array([(bm, bn, bk, 2, s, 1) for bm in edges or [SYSTOLIC_ROWS[0]] for s in SPLIT_K], dtype=np.float64)
+    return tuple(table[:, i] for i in range(6))
+
+
+def fold_seconds(m_rows: np.ndarray, n: np.ndarray, k: np.ndarray, array: tuple[int, int], units: int,
+                 core_peak: float, clock: float) -> np.ndarray:
+    """Seconds one core's systolic arrays take for an m_rows x n x k product, weight stationary, in closed form
+    (SCALE-Sim's fold model, Samajdar et al. arXiv 1811.02883; the sim's core.mma_cycles):
+
+      folds    = ceil(k / R) x ceil(n / C)          an R x C block of B is held by the array per fold
+      per fold = 2R + C - 2 cycles                  fill (load the weights, skew the first row in) and drain
+                 + m_rows x (2·R·C·units / core_peak) seconds    the A rows stream through, one per cycle at peak
+      time     = ceil(folds / units) x per fold     folds spread over the core's arrays
+
+    A fold that only partly fills the array (an edge of n or k not a multiple of C or R) costs a whole fold: its
+    utilization is the filled fraction. `clock` is the sustained clock (Hz)."""
+    rows, cols = array
+    folds = np.ceil(k / rows) * np.ceil(n / cols)
+    per_array = np.ceil(folds / units)
+    stream = m_rows * (2.0 * rows * cols * units) / core_peak
+    return per_array * ((2 * rows + cols - 2) / clock + stream)
 
 
 def _smem_bytes(bm: np.ndarray, bn: np.ndarray, k_chunk: np.ndarray, a_bytes: float, b_bytes: float,
@@ -183,12 +233,22 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     instr = hw.matrix.tile or ((*hw.matrix.systolic, 16) if hw.matrix.systolic else DEFAULT_INSTRUCTION_TILE)
     elem = tile_bytes or max(a_bytes, b_bytes)
     smem, smem_bw, acc_limit, l2_cap, l2_bw, l2_lat = _on_chip(hw)
-    bm, bn, bk, stages, split, cluster = _candidates(int(instr[0]), int(instr[1]), float(elem), float(smem),
-                                                     float(acc_limit), hw.matrix.cluster_multicast)
+    systolic = hw.matrix.systolic
+    if systolic:
+        bm, bn, bk, stages, split, cluster = _systolic_candidates(int(systolic[0]), int(systolic[1]),
+                                                                  hw.matrix.units_per_core, float(elem), float(smem))
+    else:
+        bm, bn, bk, stages, split, cluster = _candidates(int(instr[0]), int(instr[1]), float(elem), float(smem),
+                                                         float(acc_limit), hw.matrix.cluster_multicast,
+                                                         hw.matrix.async_overlap)
     hbm = hw.main_memory
     hbm_bw = hbm.bandwidth * hbm.efficiency
     core_peak = matrix_peak * hw.compute.clock_ratio / cores  # matrix_peak: the sustained one (x efficiency)
 
+    if not systolic:  # tiles narrower than the instruction's widest N only when one row of them covers M (a
+        keep = (bn >= instr[1]) | (m <= bm)  # skinny GEMM spread over the SMs, as the sim's SKINNY_TILES)
+        if keep.any() and not keep.all():  # (when only narrow tiles fit the SRAM, they are all there is)
+            bm, bn, bk, stages, split, cluster = (a[keep] for a in (bm, bn, bk, stages, split, cluster))
     tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
     k_chunk = np.ceil(np.ceil(k / split) / bk) * bk  # each split's K, padded to whole slabs
     valid = split <= np.maximum(np.ceil(k / bk), 1)  # no split finer than one slab
@@ -197,6 +257,9 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     waves = np.ceil(tiles / cores)
     active = np.minimum(tiles, cores)
     mma = 2.0 * bm * bn * k_chunk / core_peak
+    if systolic:
+        mma = fold_seconds(np.minimum(bm, m), bn, k_chunk, systolic, hw.matrix.units_per_core, core_peak,
+                           hw.compute.clock * hw.compute.clock_ratio)
     # a cluster of c CTAs along M shares the B tile (or along N the A tile): one of them is loaded once per c
     operand_bytes = np.minimum(bm * a_bytes + bn * b_bytes / cluster, bm * a_bytes / cluster + bn * b_bytes) * k_chunk
     l2 = operand_bytes / (l2_bw / active) if l2_bw else np.zeros_like(mma)
@@ -221,14 +284,33 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     streamed = np.maximum(waves * per_wave, a_total + b_total)
     fits_l2 = (a_total + b_total) <= CACHE_RESIDENT_FRACTION * l2_cap  # both operands stay resident
     hbm_bytes = np.where(fits_l2, a_total + b_total, streamed)
+    if not l2_cap:
+        hbm_bytes = _uncached_bytes(tiles, waves, active, tiles_n, bm, bn, bk, stages, k_chunk, a_bytes, b_bytes, smem,
+                                    a_total + b_total)
     c_total = batch * m * n * c_bytes
-    # main memory, and a chip scratchpad's share of the working set streaming at once (HardwareSpec.memory_seconds)
-    hbm_time = hw.memory_seconds(hbm_bytes, c_total, a_total + b_total + c_total)
+    # main memory, and a chip scratchpad's share of the working set streaming at once (HardwareSpec.memory_seconds).
+    # A stream's first bytes arrive one DRAM latency after the first request (the pipeline's fill): a kernel bound
+    # by DRAM pays it once on top of its bytes, as a compute-bound one pays it in its prologue. Little's law: the
+    # reads cannot arrive faster than the bytes in flight (each active CTA's stages - 1 slabs issued ahead of the
+    # one its MMAs consume) per DRAM latency, which binds when few CTAs stream a skinny GEMM's weights: the reads
+    # then take that much longer than at the achievable bandwidth
+    dram_latency = hbm.latency or 0.0
+    in_flight = active * (stages - 1) * (bm * a_bytes + bn * b_bytes) * bk
+    read_rate = np.minimum(hbm_bw, in_flight / dram_latency) if dram_latency else hbm_bw
+    little = hbm_bytes / read_rate - hbm_bytes / hbm_bw
+    hbm_time = hw.memory_seconds(hbm_bytes, c_total, a_total + b_total + c_total) + little + dram_latency
 
     slab_time = (bm * a_bytes + bn * b_bytes) * bk / (hbm_bw / active)
     prologue = (hbm.latency or 0.0) + l2_lat + (stages - 1) * slab_time
-    epilogue = (bm * bn * c_bytes * hbm.write_cost) / (hbm_bw / active)  # the last wave's C tiles
-    reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw, 0.0)
+    # the last wave's C tiles, and the time their stores take to land: in L2 (write-back) where there is one, else
+    # in DRAM; the kernel ends when they have
+    write_latency = l2_lat if l2_cap else (hbm.latency or 0.0)
+    epilogue = (bm * bn * c_bytes * hbm.write_cost) / (hbm_bw / active) + write_latency
+    # split-K without stream-K (cuBLAS's splitKreduce_kernel, CUTLASS's parallel split-K): the partial sums go to
+    # DRAM and a second kernel reduces them, with its own launch. Weight-only kernels (Marlin) reduce in the kernel
+    # through L2, with no second launch
+    second_kernel = 0.0 if scaling is not None and scaling.b_convert_flops else hw.runtime.launch_latency
+    reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw + second_kernel, 0.0)
     data_parallel = waves * tile_time + prologue
     if stream_k:
         stream, share = _stream_k(tiles, k_chunk / bk, cores, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
@@ -258,6 +340,25 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         sram_bytes=float(sram_bytes[best]),
         schedule="stream-k" if use_stream_k[best] else "data-parallel", compute_seconds=float(compute_time[best]),
     )
+
+
+def _uncached_bytes(tiles: np.ndarray, waves: np.ndarray, active: np.ndarray, tiles_n: np.ndarray, bm: np.ndarray,
+                    bn: np.ndarray, bk: np.ndarray, stages: np.ndarray, k_chunk: np.ndarray, a_bytes: float,
+                    b_bytes: float, smem: float, once: float) -> np.ndarray:
+    """Operand bytes from DRAM on a chip with no chip-level cache (TPU-like, systolic-128): no read is shared
+    between cores. Every tile loads its B column panel; a core walks a contiguous run of tiles along N and keeps its
+    A row panel resident in SRAM across them when two panels and the B slabs fit (the sim's a_resident rule), so A
+    is read once per row of tiles the core visits; otherwise every tile loads it too. Never less than A + B once."""
+    b_reads = tiles * bn * k_chunk * b_bytes
+    panel = bm * k_chunk * a_bytes
+    resident = 2 * panel + stages * bk * bn * b_bytes <= smem
+    # core c walks tiles c·waves .. c·waves + waves - 1 in N-fastest order: the rows of tiles it visits
+    core = np.arange(int(np.max(active)))[None, :]
+    first = np.floor(core * waves[:, None] / tiles_n[:, None])
+    last = np.floor((core * waves[:, None] + waves[:, None] - 1) / tiles_n[:, None])
+    visits = np.where(core < active[:, None], last - first + 1, 0.0).sum(axis=1)
+    a_reads = np.where(resident, visits * panel, tiles * panel)
+    return np.maximum(a_reads + b_reads, once)
 
 
 def _stream_k(tiles: np.ndarray, iters: np.ndarray, cores: int, tile_time: np.ndarray, partial_bytes: np.ndarray,

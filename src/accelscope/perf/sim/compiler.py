@@ -43,7 +43,7 @@ from ..analytical.attention import _tile as attention_tile
 from ..analytical.gemm import grouped_rows
 from ..analytical.matmul import block_scaling
 from ..analytical.streaming import rereads_hit_cache
-from .core import CoreModel
+from .core import CoreModel, mma_cycles
 from .engine import Program
 from .isa import BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
 
@@ -57,6 +57,7 @@ GPU_TILES = ((128, 256), (256, 128), (128, 128), (128, 64), (64, 128), (64, 64))
 SKINNY_TILES = ((32, 128), (16, 128), (16, 256))
 TILE_TOLERANCE = 1.25  # padded-work slack a bigger tile may cost (it saves operand traffic)
 SYSTOLIC_ROWS = (2048, 1024, 512, 256, 128, 64, 32, 16, 8)
+MAX_SYSTOLIC_STAGES = 8
 STREAM_TILE_ELEMENTS = 32768  # elements per streaming tile (a CTA's worth: e.g. 8 rows x 4096)
 STREAM_STAGES = 6  # buffer sets per core: tiles in flight across the load -> vector -> SFU -> store pipeline
 STREAM_AHEAD = 2  # loads issued this many tiles ahead
@@ -208,7 +209,7 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
         acc, c = f"acc{i % 2}", f"c{i % 2}"
         steps = []
         for s in range(plan.k_steps):
-            slot = s % plan.stages
+            slot = (i * plan.k_steps + s) % plan.stages  # buffers rotate across tiles too (short K)
             a_name = f"A{mt % 2}.{s}" if plan.a_resident else f"a{slot}"
             loads = []
             if not plan.a_resident or first_in_row:
@@ -274,7 +275,7 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> GemmPlan:
     # tiles are sized on element width (mxfp8 tiles as fp8_e4m3); a block format's scales ride along in the loads
     elem = max(element_bits(op.dtype), element_bits(op.b_dtype or op.dtype)) / 8
     if core.systolic:
-        bm, bn, bk, stages = _systolic_tile(op, core, elem)
+        bm, bn, bk, stages = _systolic_tile(op, core, elem, dtype)
     else:
         bm, bn, bk, stages = _gpu_tile(op, core, elem, hw.matrix.tile[0] if hw.matrix.tile else 16)
     tiles_m, tiles_n = math.ceil(op.m / bm), math.ceil(op.n / bn)
@@ -324,11 +325,13 @@ def _gpu_tile(op: Gemm, core: CoreModel, elem: float, instr_m: int) -> tuple[int
     return bm, bn, bk, stages
 
 
-def _systolic_tile(op: Gemm, core: CoreModel, elem: float) -> tuple[int, int, int, int]:
+def _systolic_tile(op: Gemm, core: CoreModel, elem: float, dtype: str) -> tuple[int, int, int, int]:
     """Weight-stationary folds: B slabs of R x (C x arrays) stay in the array while a block of A rows streams
     through. The row block is the candidate with the least streamed-plus-fold-overhead cycles on the busiest core
     (long streams amortize each fold's 2R + C - 2 fill and drain; short ones spread work over more cores), among
-    those whose buffers fit SRAM; ties go to the taller block."""
+    those whose buffers fit SRAM; ties go to the taller block. Stages: enough slabs in flight to cover a load's
+    latency (DMA descriptor + HBM/L2) and transfer with the folds of the steps before it, as a compiler's software
+    pipeline does (2 to MAX_SYSTOLIC_STAGES, as SRAM allows)."""
     rows, cols = core.systolic or (128, 128)
     bn, bk = cols * core.matrix_units, rows
     m_cap = max(SYSTOLIC_ROWS[-1], 2 ** math.ceil(math.log2(max(op.m, 1))))
@@ -341,8 +344,14 @@ def _systolic_tile(op: Gemm, core: CoreModel, elem: float) -> tuple[int, int, in
         key = (math.ceil(tiles / core.cores) * (min(candidate, op.m) + 2 * rows + cols - 2), -candidate)
         if best is None or key < best[0]:
             best = (key, candidate)
-    bm = best[1] if best else SYSTOLIC_ROWS[-1]
-    return min(bm, op.m), bn, bk, 2
+    bm = min(best[1] if best else SYSTOLIC_ROWS[-1], op.m)
+    slab = (bm * bk + bk * bn) * elem
+    latency = core.dma_latency + (core.l2_latency if core.has_l2 else core.hbm_latency) + slab / core.dma_bytes_per_cycle
+    step = mma_cycles(core, bm, bn, bk, dtype)
+    stages = min(MAX_SYSTOLIC_STAGES, 1 + math.ceil(latency / step))
+    while stages > 2 and stages * slab + bm * bn * ACC_BYTES > core.sram_bytes:
+        stages -= 1
+    return bm, bn, bk, max(2, stages)
 
 
 def _split_k(tiles: int, k: int, bk: int, cores: int) -> int:

@@ -1,0 +1,147 @@
+"""GEMM rows whose shape is more than one M x N x K product: what each source's harness ran, as IR ops.
+
+- Vidur per-layer profiles (VP): one `F.linear` per row (y = x·Wᵀ, x: M x K tokens), fp16, timed as the sum of
+  its CUDA kernel durations. The launch latency stays in (`launch=True`): the presets' `runtime.launch_latency`
+  (2.5 µs) is mostly the grid's ramp-up and tail drain, which a kernel's duration contains, and vidur's H100
+  GEMMs at M <= 128 fit 4.4-6.4 µs + bytes / bandwidth, an intercept the model reaches only with it (its DRAM
+  latencies give ~1-2 µs). rows_elementwise takes the launch off its kernel-timed rows instead; which part of the
+  2.5 µs a kernel's duration holds needs a GPU measurement (docs/validation.md, "Tiny kernels"). A row with a bias
+  adds one read of the bias vector in cuBLAS's epilogue, which the C write dominates: mapped as the plain GEMM.
+- ThunderKittens (TK): the full bf16 B200 kernel (TK-010) is a library-grade GEMM (tcgen05, 2-CTA, pipelined);
+  the educational levels 1-9 each leave out a mechanism the model assumes (tensor cores, TMA, warp specialization,
+  epilogue pipelining, the CTA pair) and are skipped with that reason.
+- torchao MoE training (TA):
+  - `time_fwd_bwd` rows (torchao/prototype/moe_training README, "Autograd function"): one grouped linear forward
+    and backward, three grouped GEMMs with balanced tokens (M_total / groups rows per expert):
+      out   = x  · W     per group: (M/G) x N x K
+      dgrad = dY · Wᵀ    per group: (M/G) x K x N
+      wgrad = xᵀ · dY    per group: K x N x (M/G)
+    The MXFP8 variant (`_to_mxfp8_then_scaled_grouped_mm`) quantizes dynamically: each GEMM's two operands along
+    its contraction dimension, x and dY twice (row- and column-wise), W twice: 2·(M·K + M·N + G·K·N) elements from
+    bf16 to MXFP8 (block 32), as `Quantize` ops.
+  - kernel rows ("2D-3D" / "2D-2D scaled grouped GEMM"): one grouped GEMM from its `input_shape`.
+Every part is one kernel launch in the source's timing (CUDA events around the whole call, or kernel sums).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..workload import Gemm
+from ..workload.ops import Quantize
+from .dataset import MeasuredRow
+
+MX_BLOCK = 32  # OCP MX v1.0 elements per shared scale
+
+
+@dataclass(frozen=True, slots=True)
+class GemmParts:
+    """The ops a row's harness ran, and how its time is read: a sum of kernel durations (no launch gaps) or a
+    wall time of the whole call. `work`: FLOPs for a TFLOP/s row."""
+
+    ops: tuple[Any, ...]
+    launch: bool = True
+    work: float = 0.0
+
+
+def source_of(row: MeasuredRow) -> str:
+    """The source prefix of a row id (VP, TK, TA, AZ, ...)."""
+    return row.id.split("-")[0]
+
+
+def handles(row: MeasuredRow) -> bool:
+    return row.category == "gemm" and source_of(row) in ("VP", "TK", "TA")
+
+
+def parts(row: MeasuredRow) -> GemmParts | str:
+    """The row as ops, or the reason it cannot be mapped."""
+    prefix = source_of(row)
+    if prefix == "VP":
+        return _vidur(row)
+    if prefix == "TK":
+        return _thunderkittens(row)
+    if prefix == "TA":
+        return _torchao(row)
+    return f"{prefix}: no GEMM mapping"
+
+
+def _vidur(row: MeasuredRow) -> GemmParts:
+    s = row.shape
+    op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype="fp16")
+    return GemmParts((op,), launch=True, work=op.cost().matrix_flops)
+
+
+def _thunderkittens(row: MeasuredRow) -> GemmParts | str:
+    s = row.shape
+    level = s.get("level")
+    if level is not None:
+        return (f"ThunderKittens educational level {level}: a teaching kernel missing mechanisms a library GEMM has "
+                "(the model prices the full kernel, TK-010)")
+    op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype="bf16")
+    return GemmParts((op,), work=op.cost().matrix_flops)
+
+
+def _torchao(row: MeasuredRow) -> GemmParts | str:
+    s = row.shape
+    mx = "mxfp8" in row.dtype.lower() or "mxfp8" in row.op.lower()
+    dtype = "mxfp8" if mx else "bf16"
+    if "M_total" in s:
+        m, n, k, g = int(s["M_total"]), int(s["N"]), int(s["K"]), int(s["groups"])
+        rows = m // g
+        ops: list[Any] = [
+            Gemm(m=rows, n=n, k=k, dtype=dtype, batch=g, out_dtype="bf16"),  # out
+            Gemm(m=rows, n=k, k=n, dtype=dtype, batch=g, out_dtype="bf16"),  # dgrad
+            Gemm(m=k, n=n, k=rows, dtype=dtype, batch=g, out_dtype="bf16"),  # wgrad
+        ]
+        if mx:
+            ops += [Quantize(elements=2 * e, fmt="mxfp8", src_dtype="bf16", block=MX_BLOCK)
+                    for e in (m * k, m * n, g * k * n)]
+        return GemmParts(tuple(ops))
+    shape = str(s.get("input_shape", ""))
+    dims = [tuple(int(x) for x in part.split(",") if x.strip()) for part in re.findall(r"\(([^)]*)\)", shape)]
+    if len(dims) != 2:
+        return f"input_shape {shape!r} not understood"
+    (a0, a1), b = dims
+    if len(b) == 3:  # 2D-3D: (M_total, K) @ (G, K, N): G groups of M_total / G rows
+        g, kk, n = b
+        op = Gemm(m=a0 // g, n=n, k=kk, dtype=dtype, batch=g, out_dtype="bf16")
+    else:  # 2D-2D: (M, K_total) @ (K_total, N): the contraction split into G groups (weight gradient)
+        g = _groups(s)
+        op = Gemm(m=a0, n=b[1], k=a1 // g, dtype=dtype, batch=g, out_dtype="bf16")
+    return GemmParts((op,), work=op.cost().matrix_flops)
+
+
+def _groups(shape: dict[str, Any]) -> int:
+    match = re.search(r"groups\s+(\d+)", json.dumps(shape))
+    return int(match.group(1)) if match else 1
+
+
+def only_gemms(row: MeasuredRow) -> bool:
+    """Whether the row times GEMM kernels only (a plain M/N/K row, or a mapping whose parts are all GEMMs): the rows
+    a matrix efficiency may be fitted on. torchao's MXFP8 forward+backward also times its dynamic casts."""
+    if not handles(row):
+        return True
+    mapped = parts(row)
+    return not isinstance(mapped, str) and all(isinstance(op, Gemm) for op in mapped.ops)
+
+
+def parts_seconds(row: MeasuredRow, hw: Any, level: str) -> tuple[float, str, float] | str:
+    """(seconds as the row's harness saw them, the bound of the longest part, FLOPs) or the reason it is skipped.
+    A kernel-duration harness does not see the host's launch, so each part's launch latency is taken off."""
+    from ..perf import estimate  # the perf layer imports nothing from measure
+
+    mapped = parts(row)
+    if isinstance(mapped, str):
+        return mapped
+    total, longest, bound = 0.0, -1.0, ""
+    for op in mapped.ops:
+        est = estimate(op, hw, level)
+        seconds = est.seconds if mapped.launch else est.seconds - est.breakdown.get("launch", 0.0)
+        total += seconds
+        if seconds > longest:
+            longest, bound = seconds, est.bound
+    work = mapped.work or sum(op.cost().matrix_flops for op in mapped.ops)
+    return total, bound, work
