@@ -34,7 +34,9 @@ def test_doubling_hbm_bandwidth_halves_a_gemv(h100):
 def test_fp8_gemm_uses_the_fp8_peak_and_falls_back_on_a_chip_without_it(h100):
     fp8 = acs.estimate(Gemm(8192, 8192, 8192, "fp8_e4m3"), h100)
     assert fp8.seconds == pytest.approx(2 * 8192**3 / 1978.9e12 + h100.runtime.launch_latency, rel=1e-9)
-    no_fp8 = h100.with_overrides({"matrix.peak": {"bf16": "989.4 TFLOP/s"}})
+    # (the weight-conversion costs are keyed by matrix path too: keep bf16's)
+    no_fp8 = h100.with_overrides({"matrix.peak": {"bf16": "989.4 TFLOP/s"},
+                                  "isa.dequantize_ops": {"bf16": h100.isa.dequantize_ops["bf16"]}})
     assert acs.estimate(Gemm(8192, 8192, 8192, "fp8_e4m3"), no_fp8).details["matrix_dtype"] == "bf16"
 
 
