@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..hardware import load_hardware
-from ..llm import infer, train
+from ..llm import capacity, infer, plan, train
 from ..perf import estimate
 from .space import SweepSpec, _number
 
@@ -66,23 +66,63 @@ def evaluate_workload(workload: Any, hw: Any, level: str, check_memory: bool = F
         est = estimate(workload.build(), hw, level=level)
         return {"seconds": est.seconds, "flops_per_s": est.achieved_flops, "bound": est.bound,
                 **_limits(est.attribution, est.seconds)}
+    if workload.kind == "serve":
+        return _serve_metrics(workload, hw, level)
     if workload.kind == "train":
-        w = workload
+        return _train_metrics(workload, hw, level, check_memory)
+    return _infer_metrics(workload, hw, level, check_memory)
+
+
+def _train_metrics(w: Any, hw: Any, level: str, check_memory: bool) -> dict[str, Any]:
+    layout: dict[str, Any] = {}
+    if w.plan == "auto":  # this hardware point's own best layout on the same devices
+        best = plan(w.model, hw, devices=w.tp * w.pp * w.dp * w.cp, goal="train", top=1, level=level,
+                    seq_len=w.seq_len, global_batch=w.global_batch, dtype=w.dtype, **(w.search or {})).best
+        t, layout = best.result, {f"plan.{k}": v for k, v in best.layout.items()}
+    else:
         t = train(w.model, hw, tp=w.tp, pp=w.pp, dp=w.dp, cp=w.cp, ep=w.ep, vpp=w.vpp, zero=w.zero,
                   seq_len=w.seq_len, global_batch=w.global_batch, micro_batch=w.micro_batch, dtype=w.dtype,
                   recompute=w.recompute, level=level, check_memory=check_memory, attention=w.attention)
-        shares = _limits(t.breakdown, t.step_s)
-        return {"tokens_per_s": t.tokens_per_s_per_device * t.devices, "tokens_per_s_per_device":
-                t.tokens_per_s_per_device, "step_s": t.step_s, "mfu": t.mfu,
-                "memory_headroom_bytes": t.memory.headroom, "bound": max(shares, key=shares.__getitem__)
-                .removeprefix("limit."), **shares}
-    w = workload
+    shares = _limits(t.breakdown, t.step_s)
+    return {"tokens_per_s": t.tokens_per_s_per_device * t.devices, "tokens_per_s_per_device":
+            t.tokens_per_s_per_device, "step_s": t.step_s, "mfu": t.mfu,
+            "memory_headroom_bytes": t.memory.headroom, "bound": max(shares, key=shares.__getitem__)
+            .removeprefix("limit."), **shares, **layout}
+
+
+def _infer_metrics(w: Any, hw: Any, level: str, check_memory: bool) -> dict[str, Any]:
+    if w.plan == "auto":  # the best serving layout on the same tp x pp devices: TP x PP x replicas, batch
+        best = plan(w.model, hw, devices=w.tp * w.pp, goal="serve", top=1, level=level, input_len=w.input_len,
+                    output_len=w.output_len, dtypes=(w.dtype,), kv_dtypes=(w.kv_dtype,), slo_tpot=w.slo_tpot_s,
+                    slo_ttft=w.slo_ttft_s).best
+        r, replicas = best.result, best.layout["replicas"]
+        return {"tokens_per_s": r.output_tokens_per_s * replicas,
+                "tokens_per_s_per_device": r.output_tokens_per_s / r.devices, "tpot_s": r.tpot_s,
+                "ttft_s": r.ttft_s, "memory_headroom_bytes": r.memory.headroom, "bound": r.decode.bound,
+                **_limits(r.decode.attribution, r.decode.seconds),
+                **{f"plan.{k}": v for k, v in best.layout.items()}}
     r = infer(w.model, hw, tp=w.tp, pp=w.pp, ep=w.ep, batch=w.batch, input_len=w.input_len,
               output_len=w.output_len, dtype=w.dtype, kv_dtype=w.kv_dtype, level=level, check_memory=check_memory,
               allreduce=w.allreduce, decode_attention=w.decode_attention)
     return {"tokens_per_s": r.output_tokens_per_s, "tokens_per_s_per_device": r.output_tokens_per_s / r.devices,
             "tpot_s": r.tpot_s, "ttft_s": r.ttft_s, "memory_headroom_bytes": r.memory.headroom,
             "bound": r.decode.bound, **_limits(r.decode.attribution, r.decode.seconds)}
+
+
+def _serve_metrics(w: Any, hw: Any, level: str) -> dict[str, Any]:
+    """Capacity at the SLOs from the request-level simulation; 0 requests/s when an idle server misses them."""
+    result = capacity(w.model, hw, slo_ttft=w.slo_ttft_s, slo_tpot=w.slo_tpot_s, percentile=w.percentile,
+                      requests=w.requests, tp=w.tp, pp=w.pp, ep=w.ep, dtype=w.dtype, kv_dtype=w.kv_dtype, level=level,
+                      input_len=w.input_len, output_len=w.output_len, max_seqs=w.max_seqs,
+                      max_batched_tokens=w.max_batched_tokens, seed=w.seed)
+    best = result.at_capacity
+    key = f"p{w.percentile}"
+    return {"requests_per_s": result.capacity_requests_per_s,
+            "requests_per_s_per_device": result.capacity_per_device,
+            "tokens_per_s": best.output_tokens_per_s if best else 0.0,
+            "tokens_per_s_per_device": best.output_tokens_per_s / result.devices if best else 0.0,
+            "ttft_s": best.ttft_s[key] if best else float("nan"), "tpot_s": best.tpot_s[key] if best else float("nan"),
+            "bound": "slo" if result.reason else "capacity"}
 
 
 def _limits(seconds_by_cause: Any, total: float) -> dict[str, float]:
@@ -92,8 +132,10 @@ def _limits(seconds_by_cause: Any, total: float) -> dict[str, float]:
 
 def _efficiency(kind: str, metrics: dict[str, Any], physical: Any) -> dict[str, float]:
     """Throughput of one device per W (modelled TDP), per USD (modelled build cost) and per mm² (silicon)."""
-    per_device = metrics["flops_per_s"] if kind in ("op", "graph") else metrics["tokens_per_s_per_device"]
-    unit = "flops_per_s" if kind in ("op", "graph") else "tokens_per_s"
+    per_device, unit = {"op": (metrics.get("flops_per_s"), "flops_per_s"),
+                        "graph": (metrics.get("flops_per_s"), "flops_per_s"),
+                        "serve": (metrics.get("requests_per_s_per_device"), "requests_per_s")}.get(
+        kind, (metrics.get("tokens_per_s_per_device"), "tokens_per_s"))
     return {f"{unit}_per_w": per_device / physical.tdp_w, f"{unit}_per_usd": per_device / physical.cost_usd,
             f"{unit}_per_mm2": per_device / physical.area_mm2}
 

@@ -102,6 +102,11 @@ class InferWorkload(InferArgs):
     # serving-engine kernels (llm.infer): TP all-reduce implementation, decode attention kernel
     allreduce: Literal["custom", "library"] = "custom"
     decode_attention: Literal["fa2", "fa3", "mmha"] | None = None
+    # plan: auto evaluates each hardware point at its own best serving layout on tp x pp devices (llm.plan:
+    # TP x PP x replicas, the largest batch within the SLOs), recording the layout beside the metrics
+    plan: Literal["auto"] | None = None
+    slo_tpot_s: float | None = Field(default=None, gt=0)
+    slo_ttft_s: float | None = Field(default=None, gt=0)
 
 
 class TrainArgs(BaseModel):
@@ -126,6 +131,34 @@ class TrainArgs(BaseModel):
 class TrainWorkload(TrainArgs):
     kind: Literal["train"] = "train"
     attention: Literal["fa2", "fa3", "math"] | None = None  # the framework's attention kernel (llm.train)
+    # plan: auto evaluates each hardware point at its own best layout on tp x pp x dp x cp devices (llm.plan),
+    # recording it beside the metrics; `search` narrows llm.plan's space, e.g. {tp: [4, 8], recompute: [full]}
+    plan: Literal["auto"] | None = None
+    search: dict[Literal["tp", "pp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute"], list[int | str]] | None \
+        = None
+
+
+class ServeWorkload(BaseModel):
+    """Capacity at latency SLOs (llm.capacity): the highest request rate whose percentile TTFT / TPOT meet them,
+    from a request-level simulation; a sweep can then optimize requests/s at the SLO per dollar."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["serve"] = "serve"
+    model: str
+    tp: int = Field(default=1, ge=1)
+    pp: int = Field(default=1, ge=1)
+    ep: int = Field(default=1, ge=1)
+    dtype: str = "bf16"
+    kv_dtype: str = "bf16"
+    input_len: int | str = 2048
+    output_len: int | str = 256
+    requests: int = Field(default=300, ge=10, le=100_000)
+    slo_ttft_s: float | None = Field(default=None, gt=0)
+    slo_tpot_s: float | None = Field(default=0.05, gt=0)
+    percentile: Literal[50, 90, 99] = 99
+    max_seqs: int = Field(default=256, ge=1)
+    max_batched_tokens: int = Field(default=8192, ge=1)
+    seed: int = 0
 
 
 OP_KINDS = ("gemm", "grouped_gemm", "attention", "softmax", "norm", "elementwise", "reduction", "collective",
@@ -183,12 +216,15 @@ def _workload_kind(value: Any) -> str:
 
 
 Workload = Annotated[Annotated[InferWorkload, Tag("infer")] | Annotated[TrainWorkload, Tag("train")]
+                     | Annotated[ServeWorkload, Tag("serve")]
                      | Annotated[OpWorkload, Tag("op")] | Annotated[GraphWorkload, Tag("graph")],
                      Discriminator(_workload_kind)]
 
 KIND_METRICS = {
     "infer": ("tokens_per_s", "tokens_per_s_per_device", "tpot_s", "ttft_s", "memory_headroom_bytes"),
     "train": ("tokens_per_s", "tokens_per_s_per_device", "step_s", "mfu", "memory_headroom_bytes"),
+    "serve": ("requests_per_s", "requests_per_s_per_device", "tokens_per_s", "tokens_per_s_per_device", "ttft_s",
+              "tpot_s"),
     "op": ("seconds", "flops_per_s"),
     "graph": ("seconds", "flops_per_s"),
 }
@@ -196,6 +232,7 @@ KIND_METRICS = {
 KIND_EFFICIENCY = {
     "infer": ("tokens_per_s_per_w", "tokens_per_s_per_usd", "tokens_per_s_per_mm2"),
     "train": ("tokens_per_s_per_w", "tokens_per_s_per_usd", "tokens_per_s_per_mm2"),
+    "serve": ("requests_per_s_per_w", "requests_per_s_per_usd", "requests_per_s_per_mm2"),
     "op": ("flops_per_s_per_w", "flops_per_s_per_usd", "flops_per_s_per_mm2"),
     "graph": ("flops_per_s_per_w", "flops_per_s_per_usd", "flops_per_s_per_mm2"),
 }
