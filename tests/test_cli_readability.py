@@ -188,3 +188,13 @@ def test_sweep_pareto_reads_at_80_columns(tmp_path):
     assert max(len(line) for line in out.splitlines()) <= 80 and "e+" not in out and "e-" not in out
     assert "TB/s" in out and "TFLOP/s" in out and "(peak.bf16)" in out  # the coupled group once, by its bf16 peak
     assert "fixed: matrix.peak.fp64 = 1 TFLOP/s" in out and "TPOT" in out
+
+
+def test_hw_list_headlines_read_from_the_files_equal_the_validated_specs():
+    """`hw list` reads its figures from the preset YAML without the schema (start-up); they must be the specs'."""
+    from accelscope.cli.render import spec_headline
+    from accelscope.hardware import load_hardware
+    from accelscope.hardware.headline import preset_headlines
+
+    for head in preset_headlines():
+        assert head == spec_headline(load_hardware(head["id"])), head["id"]

@@ -21,13 +21,9 @@ if TYPE_CHECKING:
 
 
 def spec_headline(hw: HardwareSpec) -> dict[str, Any]:
-    return {
-        "id": hw.id, "name": hw.name, "kind": hw.kind,
-        "bf16_flops": hw.matrix.peak.get("bf16"), "fp8_flops": hw.matrix.peak.get("fp8_e4m3"),
-        "fp4_flops": hw.matrix.peak.get("fp4_e2m1") or hw.matrix.peak.get("nvfp4"),
-        "memory_bytes": hw.main_memory.capacity, "memory_bandwidth": hw.hbm_bandwidth,
-        "tdp_w": hw.power.tdp if hw.power else None,
-    }
+    from ..hardware.headline import _validated_headline
+
+    return _validated_headline(hw)
 
 
 # hw list: (header, headline key, dimension); each column in one unit, named in its header
@@ -36,12 +32,11 @@ HW_COLUMNS = [("BF16", "bf16_flops", "flops"), ("FP8", "fp8_flops", "flops"), ("
               ("TDP", "tdp_w", "power")]
 
 
-def hw_table(specs: list[HardwareSpec], width: int = 120) -> Table:
-    """Presets with headline figures: ids never cut (the chip name only in a terminal `width` >= 100 wide), one
-    unit per column (the three peaks share one, so they compare across as well as down)."""
-    heads = [spec_headline(hw) for hw in specs]
+def hw_table(heads: list[dict[str, Any]], width: int = 120) -> Table:
+    """Presets with headline figures (hardware/headline.py): ids never cut (the chip name only in a terminal
+    `width` >= 100 wide), one unit per column (the three peaks share one, so they compare across as well as down)."""
     table = Table(title="Hardware presets (dense peaks)", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("id", no_wrap=True, min_width=max((len(hw.id) for hw in specs), default=2))
+    table.add_column("id", no_wrap=True, min_width=max((len(h["id"]) for h in heads), default=2))
     wide = width >= 100
     if wide:
         table.add_column("chip", overflow="fold", ratio=1)
@@ -51,10 +46,10 @@ def hw_table(specs: list[HardwareSpec], width: int = 120) -> Table:
         label, factor = ("TB/s", 1e12) if dimension == "bandwidth" else column_unit(same, dimension)
         units.append(factor)
         table.add_column(f"{header}\n{label}", justify="right", no_wrap=True)
-    for hw, h in zip(specs, heads, strict=True):
+    for h in heads:
         cells = [format_in(h[key] or None, factor, digits=3) for (_, key, _), factor in zip(HW_COLUMNS, units,
                                                                                           strict=True)]
-        table.add_row(escape(hw.id), *[escape(hw.name)] * wide, *cells)
+        table.add_row(escape(h["id"]), *[escape(h["name"])] * wide, *cells)
     return table
 
 
