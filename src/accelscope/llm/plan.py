@@ -23,6 +23,7 @@ from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import dtype_bytes
+from ..perf.estimate import shared_estimates
 from ..workload.llm_graph import Parallelism
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DoesNotFit, infer, max_batch
@@ -96,7 +97,8 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
     config = load_model(model)
     spec = load_hardware(hw)
     search = _plan_training if goal == "train" else _plan_serving
-    configs, candidates, pruned = search(config, spec, devices, level, dict(workload))
+    with shared_estimates():  # layouts of one model on one chip repeat most of their ops: estimate each once
+        configs, candidates, pruned = search(config, spec, devices, level, dict(workload))
     if not configs:
         reasons = ", ".join(f"{n} by {why}" for why, n in pruned.items()) or "none"
         raise DoesNotFit(f"no layout of {config.name} on {devices} x {spec.id} works: {candidates} candidates, "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -212,11 +213,34 @@ def _model(level: str) -> OpModel:
 
 def estimate_graphs(graphs: Sequence[Graph], hw: HardwareSpec | str, level: str = "roofline") -> list[Estimate]:
     """`estimate` of several graphs on one chip, each distinct op estimated once across all of them (the pipeline
-    stages of one model, a forward and its recomputing backward share most of their ops)."""
+    stages of one model, a forward and its recomputing backward share most of their ops), and across calls inside
+    `shared_estimates()`."""
     spec = load_hardware(hw)
     model = _tagged(_model(level))
-    cache: dict[Op, Estimate] = {}
+    cache = _shared_cache(spec, level)
     return [_estimate_graph(graph, spec, model, level, cache) for graph in graphs]
+
+
+# Op estimates shared by every estimate_graphs call inside `shared_estimates()` (a planner estimating thousands of
+# layouts of one model on one chip: most of their ops repeat). Keyed by (level, spec identity); the spec is kept
+# in the entry so its id cannot be reused while the cache lives.
+_SHARED: list[dict[tuple[str, int], tuple[HardwareSpec, dict[Op, Estimate]]]] = []
+
+
+@contextmanager
+def shared_estimates() -> Iterator[None]:
+    """Within the block, estimate_graphs reuses op estimates across calls (same spec object and level)."""
+    _SHARED.append({})
+    try:
+        yield
+    finally:
+        _SHARED.pop()
+
+
+def _shared_cache(spec: HardwareSpec, level: str) -> dict[Op, Estimate]:
+    if not _SHARED:
+        return {}
+    return _SHARED[-1].setdefault((level, id(spec)), (spec, {}))[1]
 
 
 def _estimate_graph(graph: Graph, hw: HardwareSpec, model: OpModel, level: str,
