@@ -784,3 +784,23 @@ def test_triton_flash_attention_backward_autotunes_sequence_parallel():
     fwd = acs.estimate(Attention(batch=1, heads=1, head_dim=128, q_len=4096, kv_len=4096, causal=True,
                                  variant="triton"), a100, level="analytical")
     assert both.seconds == pytest.approx(fwd.seconds + one.seconds)  # two kernels, a launch each
+
+
+def test_triton_flash_attention_pays_its_round_trips_and_masks_every_causal_pair():
+    """As flash_attn_triton.py's forward loop is written: the K load, the rescale's store-and-reload through TMP
+    and the V load are three dependent L2 round trips per pair. H100 (L2 260 ns, 6.65 TB/s over 132 SMs):
+    3 x 260 ns + 65,536 B / 50.38 GB/s = 0.78 + 1.30 = 2.081 us. The causal mask is applied to every pair (not
+    only the diagonal), so a causal head costs more per pair than a non-causal one; FA2 masks only the diagonal
+    pairs."""
+    op = Attention(batch=1, heads=1, head_dim=128, q_len=1024, kv_len=1024, causal=True, variant="triton")
+    est = acs.estimate(op, "h100-sxm", level="analytical")
+    assert est.details["serial_load_seconds"] == pytest.approx(3 * 260e-9 + 65536 / (6.65e12 / 132), rel=1e-6)
+    args = dict(batch=8, heads=16, head_dim=128, q_len=4096, kv_len=4096)
+
+    def pair(variant, causal):
+        return acs.estimate(Attention(**args, causal=causal, variant=variant), "a100-sxm-80gb",
+                            level="analytical").details["pair_seconds"]
+
+    assert pair("triton", True) > pair("triton", False)
+    # FA2 masks its 32 x 2 = 64 diagonal pairs of 2 x 528 = 1056 (4096 tokens, 128 x 64 tiles): a smaller share
+    assert pair("triton", True) / pair("triton", False) > pair("fa2", True) / pair("fa2", False)

@@ -164,6 +164,7 @@ def matrix_path(name: str, hw: HardwareSpec) -> str:
 #   adding and storing the fp32 dQ tile per pair; True one program per key block, dQ by tl.atomic_add;
 #   the autotuner keeps the faster (priced both ways here, the shorter kept).
 TRITON_BLOCK = 128
+TRITON_FWD_ROUND_TRIPS, TRITON_BWD_ROUND_TRIPS = 3, 4
 
 
 # Lane slots (one FP32-pipe instruction per thread) per score element of the online softmax, as the FlashAttention
@@ -330,6 +331,13 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots
     masked = q_blocks * ((diagonal if op.causal and op.q_len > 1 else 0) + (1 if window else 0))
     mask_slots = MASK_SLOTS * min(1.0, masked / max(pairs_per_head, 1))
+    exp_slots = 0.0
+    if triton:
+        # the Triton kernel masks every block pair of a causal head (`if IS_CAUSAL: qk += tl.where(...)` inside
+        # the loop: compare, select, and the forward's add), not only the diagonal ones, and calls tl.exp, which
+        # lowers to ex2.approx after a multiply by log2(e): one more FMA-pipe slot per score each pass
+        mask_slots = (MASK_SLOTS + 1.0) if op.causal and op.q_len > 1 else 0.0
+        exp_slots = 1.0
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and loads (and converts) its KV blocks once
     group = op.heads // (op.kv_heads or op.heads)
@@ -359,7 +367,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
                + (MX_AMAX_SLOTS if canonical_dtype(op.dtype).startswith("mx") else 0.0)) if fp8 else 0.0
     rescale = (FA4_RESCALE_SHARE if path == "tcgen05" else 1.0) * mma_dv / kv_block  # the O accumulator's columns
     alu_rate = lane_rate * min(1.0, ALU_LANES / hw.vector.lanes_per_core)
-    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_FMA + rescale + fp8_fma,
+    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_FMA + rescale + fp8_fma + exp_slots,
                                               SOFTMAX_FWD_ALU + mask_slots + fp8_alu, lane_rate, alu_rate,
                                               sfu_core_rate, emulate)
     t_softmax_fwd = sfu_fwd + vec_fwd + t_convert
@@ -373,16 +381,22 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         wide = hw.matrix_peak("bf16") * ratio * hw.matrix_efficiency("bf16") / cores
         t_matrix_bwd = (2.0 * scores * (op.head_dim + dv) / core_peak
                         + 2.0 * scores * (dv + 2 * op.head_dim) / wide)
-    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma, SOFTMAX_BWD_ALU + mask_slots
+    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma + exp_slots,
+                                       SOFTMAX_BWD_ALU + mask_slots - (1.0 if triton and mask_slots else 0.0)
                                        + 2 * fp8_alu, lane_rate, alu_rate, sfu_core_rate, emulate)
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
     t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
     t_load_fwd = t_load_bwd = t_dq_serial = 0.0
     if triton:  # num_stages=1: each pair's tiles arrive from L2 before its MMAs start (TRITON_BLOCK note)
+        # one L2 round trip per dependent global access of a pair, as the source orders them: forward the K load,
+        # the rescale's store-and-reload through TMP ("BUG: have to store and immediately load") and the V load
+        # after the softmax; backward the Q, LSE, dO and D loads (each consumed before the next is issued)
         l2_latency = _chip_cache(hw)[1]
-        t_load_fwd = l2_latency + kv_block * (mma_d + mma_dv) * width / l2_core if l2_core else 0.0
-        t_load_bwd = l2_latency + rows * (mma_d + mma_dv) * width / l2_core if l2_core else 0.0  # Q, dO
+        t_load_fwd = TRITON_FWD_ROUND_TRIPS * l2_latency + (kv_block * (mma_d + mma_dv) * width / l2_core
+                                                            if l2_core else 0.0)
+        t_load_bwd = TRITON_BWD_ROUND_TRIPS * l2_latency + (rows * (mma_d + mma_dv) * width / l2_core
+                                                            if l2_core else 0.0)  # Q, dO
         t_atomic = ATOMIC_PASSES * rows * mma_d * 4 / l2_core if l2_core else 0.0  # tl.atomic_add of dQ
         t_dq_serial = l2_latency + 2 * rows * mma_d * 4 / l2_core if l2_core else 0.0  # dQ load + store
     if path == "sync":  # FA2: each warp runs its MMAs, then its softmax
