@@ -125,7 +125,7 @@ class TrainArgs(BaseModel):
 
 class TrainWorkload(TrainArgs):
     kind: Literal["train"] = "train"
-    attention: Literal["fa2", "fa3", "math"] | None = None  # the framework's attention kernel (llm.train)
+    attention: Literal["fa2", "fa3", "math", "triton"] | None = None  # the framework's attention kernel (llm.train)
 
 
 OP_KINDS = ("gemm", "grouped_gemm", "attention", "softmax", "norm", "elementwise", "reduction", "collective",
