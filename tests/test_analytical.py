@@ -741,3 +741,66 @@ def test_wgmma_and_tcgen05_tiles_may_be_narrower_than_256_columns(h100):
     # wgmma.m64nNk16 takes N = 8..256: a 4096-wide skinny GEMM can spread over 64-column tiles (64 CTAs)
     m = acs.estimate(Gemm(16, 4096, 4096, "fp16"), h100, level="analytical").details["mapping"]
     assert m["block_n"] < 256
+
+
+def test_triton_flash_attention_blocks_padding_and_serial_loads():
+    """MPT's Triton FlashAttention (flash_attn_triton.py): 128 x 128 blocks, head dim padded to a power of two,
+    each pair's K/V tiles loaded before its MMAs (num_stages=1). By hand, A100, one head of 1024 causal tokens:
+    - pairs: 8 query blocks x 8 key blocks, causal: 1 + 2 + ... + 8 = 36 (FA2's 128 x 64 tiles: 2 x 36 = 72);
+    - serial load per forward pair: 128 keys x (128 + 128) x 2 B = 65,536 B at the core's share of the L2
+      (7.22 TB/s / 108 SMs = 66.85 GB/s; the A100 preset gives the L2 no latency) = 0.980 us;
+    - d = 80 and d = 112 run the MMAs at BLOCK_HEADDIM 128: the same pair time as d = 128."""
+    a100 = "a100-sxm-80gb"
+    op = Attention(batch=1, heads=1, head_dim=128, q_len=1024, kv_len=1024, causal=True, variant="triton")
+    fwd = acs.estimate(op, a100, level="analytical")
+    fa2 = acs.estimate(Attention(batch=1, heads=1, head_dim=128, q_len=1024, kv_len=1024, causal=True,
+                                 variant="fa2"), a100, level="analytical")
+    assert fwd.details["block_pairs"] == 36 and fa2.details["block_pairs"] == 72
+    assert (fwd.details["q_block"], fwd.details["kv_block"]) == (128, 128)
+    assert fwd.details["serial_load_seconds"] == pytest.approx(65536 / (7.22e12 / 108), rel=1e-3)
+    pair = {d: acs.estimate(Attention(batch=8, heads=16, head_dim=d, q_len=2048, kv_len=2048, causal=True,
+                                      variant="triton"), a100, level="analytical").details for d in (80, 112, 128)}
+    assert pair[80]["block_headdim"] == pair[112]["block_headdim"] == 128
+    assert pair[80]["pair_seconds"] == pytest.approx(pair[128]["pair_seconds"])
+    assert pair[112]["pair_seconds"] == pytest.approx(pair[128]["pair_seconds"])
+    # on Hopper tl.dot is mma.sync (no wgmma in pre-MLIR Triton): slower than FA3 and than FA2
+    h100 = {v: acs.estimate(Attention(batch=8, heads=16, head_dim=128, q_len=2048, kv_len=2048, causal=True,
+                                      variant=v), "h100-sxm", level="analytical") for v in ("triton", "fa2", "fa3")}
+    assert h100["triton"].details["mma_sync_fraction"] == 0.667
+    assert h100["triton"].seconds > h100["fa2"].seconds > h100["fa3"].seconds
+
+
+def test_triton_flash_attention_backward_autotunes_sequence_parallel():
+    """The backward's autotuner keeps the faster of SEQUENCE_PARALLEL False (one program per (batch, head) over
+    all its key blocks) and True (one per key block, dQ by atomics). One head of 4096 tokens: False would run all
+    32 x 33 / 2 = 528 pairs on one SM while True spreads them over 32 programs, so True wins. Forward and
+    backward together are the two kernels' sum."""
+    a100 = "a100-sxm-80gb"
+    one = acs.estimate(Attention(batch=1, heads=1, head_dim=128, q_len=4096, kv_len=4096, causal=True,
+                                 phase="bwd", variant="triton"), a100, level="analytical")
+    assert one.details["sequence_parallel"] is True
+    both = acs.estimate(Attention(batch=1, heads=1, head_dim=128, q_len=4096, kv_len=4096, causal=True,
+                                  phase="fwd_bwd", variant="triton"), a100, level="analytical")
+    fwd = acs.estimate(Attention(batch=1, heads=1, head_dim=128, q_len=4096, kv_len=4096, causal=True,
+                                 variant="triton"), a100, level="analytical")
+    assert both.seconds == pytest.approx(fwd.seconds + one.seconds)  # two kernels, a launch each
+
+
+def test_triton_flash_attention_pays_its_round_trips_and_masks_every_causal_pair():
+    """As flash_attn_triton.py's forward loop is written: the K load, the rescale's store-and-reload through TMP
+    and the V load are three dependent L2 round trips per pair. H100 (L2 260 ns, 6.65 TB/s over 132 SMs):
+    3 x 260 ns + 65,536 B / 50.38 GB/s = 0.78 + 1.30 = 2.081 us. The causal mask is applied to every pair (not
+    only the diagonal), so a causal head costs more per pair than a non-causal one; FA2 masks only the diagonal
+    pairs."""
+    op = Attention(batch=1, heads=1, head_dim=128, q_len=1024, kv_len=1024, causal=True, variant="triton")
+    est = acs.estimate(op, "h100-sxm", level="analytical")
+    assert est.details["serial_load_seconds"] == pytest.approx(3 * 260e-9 + 65536 / (6.65e12 / 132), rel=1e-6)
+    args = dict(batch=8, heads=16, head_dim=128, q_len=4096, kv_len=4096)
+
+    def pair(variant, causal):
+        return acs.estimate(Attention(**args, causal=causal, variant=variant), "a100-sxm-80gb",
+                            level="analytical").details["pair_seconds"]
+
+    assert pair("triton", True) > pair("triton", False)
+    # FA2 masks its 32 x 2 = 64 diagonal pairs of 2 x 528 = 1056 (4096 tokens, 128 x 64 tiles): a smaller share
+    assert pair("triton", True) / pair("triton", False) > pair("fa2", True) / pair("fa2", False)

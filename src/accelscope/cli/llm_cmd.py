@@ -153,7 +153,8 @@ def llm_train(
     check_memory: Annotated[bool, typer.Option(
         "--check-memory/--no-check-memory", help="Refuse a configuration whose memory per device does not fit.")] = True,
     attention: Annotated[str | None, typer.Option(
-        help="Attention kernel: fa2 | fa3 | math (unfused, pre-FlashAttention frameworks); default: the best for "
+        help="Attention kernel: fa2 | fa3 | math (unfused, pre-FlashAttention frameworks) | triton (MPT's Triton "
+             "FlashAttention); default: the best for "
              "the chip (analytical level).")] = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:

@@ -97,10 +97,10 @@ def _memory_value(row: Any, nbytes: float) -> Any:
     return _prediction(nbytes / scale)
 
 
-# MPT's attn_impl "triton" (llm-foundry submit_benchmarks.py default): the Triton port of FlashAttention
-# (llmfoundry/models/layers/flash_attn_triton.py), a FlashAttention-2-style kernel without Hopper's
-# asynchronous MMA pipeline: priced as "fa2"
-MPT_ATTENTION = "fa2"
+# MPT's attn_impl "triton" (llm-foundry submit_benchmarks.py default): the Triton FlashAttention of
+# flash-attention's flash_attn_triton.py (llmfoundry/models/layers/flash_attn_triton.py, pre-MLIR Triton):
+# Attention.variant "triton" (perf/analytical/attention.py, TRITON_BLOCK)
+MPT_ATTENTION = "triton"
 
 
 # ----- LF: llm-foundry MPT ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ cores (split-KV) and is bound by reading the cache. Also unfused (math) attentio
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import DTYPE_BITS, canonical_dtype, dtype_bytes, element_format
@@ -145,7 +146,25 @@ def matrix_path(name: str, hw: HardwareSpec) -> str:
     (FA4; cuDNN on Blackwell)."""
     if name == "cudnn":
         name = _native(hw)
-    return {"fa2": "sync", "fa3": "wgmma", "fa4": "tcgen05"}[name]
+    return {"fa2": "sync", "fa3": "wgmma", "fa4": "tcgen05", "triton": "sync"}[name]
+
+
+# The Triton FlashAttention of flash-attention's flash_attn/flash_attn_triton.py (Tri Dao, tested with
+# triton==2.0.0.dev20221202), which llm-foundry copied as llmfoundry/models/layers/flash_attn_triton.py and ran as
+# MPT's attn_impl "triton" with the pre-MLIR Triton compiler (setup.py: triton-pre-mlir, a fork patched to build
+# for sm_90). As its source writes it:
+# - forward: BLOCK = 128 query rows x 128 keys (BLOCK_M = BLOCK_N), num_warps 4 (d <= 64) or 8, num_stages=1;
+#   backward: the autotune configs 128 x 128, 8 warps, num_stages=1 (the others are disabled as buggy);
+# - BLOCK_HEADDIM = max(next_power_of_2(d), 16): the head is padded, so the MMAs of d = 80 or 112 run at 128;
+# - num_stages=1: no cp.async multi-stage pipeline, so each block pair's tl.load (K, V forward; Q, dO and the
+#   dQ tile backward) completes before the tl.dot that uses it: the load is serial with the MMAs, at the
+#   core's share of the L2 bandwidth after an L2 latency (the blocks are shared by the head's other units);
+# - tl.dot lowers to mma.sync (no wgmma before Triton's MLIR Hopper backend): matrix.sync_fraction on Hopper;
+# - backward: SEQUENCE_PARALLEL False runs one program per (batch, head) over all its key blocks, reading,
+#   adding and storing the fp32 dQ tile per pair; True one program per key block, dQ by tl.atomic_add;
+#   the autotuner keeps the faster (priced both ways here, the shorter kept).
+TRITON_BLOCK = 128
+TRITON_FWD_ROUND_TRIPS, TRITON_BWD_ROUND_TRIPS = 3, 4
 
 
 # Lane slots (one FP32-pipe instruction per thread) per score element of the online softmax, as the FlashAttention
@@ -276,6 +295,19 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     cores = hw.compute.cores
     dv = op.v_head_dim or op.head_dim
     q_block, kv_block = _tile(op.head_dim, dv, path, op.causal, low_precision_matrix(op.dtype))
+    triton = name == "triton"
+    if triton and op.phase == "fwd_bwd":  # two launches, each its own grid
+        fwd = attention(replace(op, phase="fwd"), hw)
+        bwd = attention(replace(op, phase="bwd"), hw)
+        busy = {r: fwd.breakdown.get(r, 0.0) + bwd.breakdown.get(r, 0.0) for r in ("matrix", "vector", "sfu",
+                                                                                   "memory")}
+        return _estimate(op, hw, busy, fwd.seconds + bwd.seconds - hw.runtime.launch_latency, cost,
+                         {"variant": "triton", "fwd_seconds": fwd.seconds, "bwd_seconds": bwd.seconds})
+    # the MMAs' head dimensions: the Triton kernel pads them to a power of two (BLOCK_HEADDIM)
+    mma_d, mma_dv = op.head_dim, dv
+    if triton:
+        q_block = kv_block = TRITON_BLOCK
+        mma_d, mma_dv = max(1 << (op.head_dim - 1).bit_length(), 16), max(1 << (dv - 1).bit_length(), 16)
     q_blocks = math.ceil(op.q_len / q_block)
     window = op.window if op.window and op.window < op.kv_len and op.q_len > 1 else None
     if window and name == "cudnn" and op.phase != "fwd" and low_precision_matrix(op.dtype):
@@ -299,6 +331,13 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots
     masked = q_blocks * ((diagonal if op.causal and op.q_len > 1 else 0) + (1 if window else 0))
     mask_slots = MASK_SLOTS * min(1.0, masked / max(pairs_per_head, 1))
+    exp_slots = 0.0
+    if triton:
+        # the Triton kernel masks every block pair of a causal head (`if IS_CAUSAL: qk += tl.where(...)` inside
+        # the loop: compare, select, and the forward's add), not only the diagonal ones, and calls tl.exp, which
+        # lowers to ex2.approx after a multiply by log2(e): one more FMA-pipe slot per score each pass
+        mask_slots = (MASK_SLOTS + 1.0) if op.causal and op.q_len > 1 else 0.0
+        exp_slots = 1.0
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and loads (and converts) its KV blocks once
     group = op.heads // (op.kv_heads or op.heads)
@@ -314,7 +353,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     sfu_rate = hw.sfu_rate("exp2")
     sfu_core_rate = sfu_rate * ratio / cores if sfu_rate else 0.0
     emulate = name == "fa4"  # FA4's exp2 emulation; cuDNN's kernels are not documented to do it
-    t_matrix_fwd = 2.0 * scores * (op.head_dim + dv) / core_peak
+    t_matrix_fwd = 2.0 * scores * (mma_d + mma_dv) / core_peak
     # a KV cache stored in another format than the matrix path's (fp8 KV into a bf16 kernel; any fp8 attention on
     # a chip without an fp8 rate) is dequantized block by block as it is loaded, on the vector unit
     mpath = hw.matrix_dtype(op.dtype) or canonical_dtype(op.dtype)
@@ -326,9 +365,9 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     fp8_fma = FP8_SCALE_SLOTS if fp8 else 0.0
     fp8_alu = ((FP8_PERMUTE_SLOTS if path == "wgmma" else 0.0)
                + (MX_AMAX_SLOTS if canonical_dtype(op.dtype).startswith("mx") else 0.0)) if fp8 else 0.0
-    rescale = (FA4_RESCALE_SHARE if path == "tcgen05" else 1.0) * dv / kv_block
+    rescale = (FA4_RESCALE_SHARE if path == "tcgen05" else 1.0) * mma_dv / kv_block  # the O accumulator's columns
     alu_rate = lane_rate * min(1.0, ALU_LANES / hw.vector.lanes_per_core)
-    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_FMA + rescale + fp8_fma,
+    sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_FMA + rescale + fp8_fma + exp_slots,
                                               SOFTMAX_FWD_ALU + mask_slots + fp8_alu, lane_rate, alu_rate,
                                               sfu_core_rate, emulate)
     t_softmax_fwd = sfu_fwd + vec_fwd + t_convert
@@ -342,14 +381,27 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         wide = hw.matrix_peak("bf16") * ratio * hw.matrix_efficiency("bf16") / cores
         t_matrix_bwd = (2.0 * scores * (op.head_dim + dv) / core_peak
                         + 2.0 * scores * (dv + 2 * op.head_dim) / wide)
-    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma, SOFTMAX_BWD_ALU + mask_slots
+    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma + exp_slots,
+                                       SOFTMAX_BWD_ALU + mask_slots - (1.0 if triton and mask_slots else 0.0)
                                        + 2 * fp8_alu, lane_rate, alu_rate, sfu_core_rate, emulate)
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
     t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
+    t_load_fwd = t_load_bwd = t_dq_serial = 0.0
+    if triton:  # num_stages=1: each pair's tiles arrive from L2 before its MMAs start (TRITON_BLOCK note)
+        # one L2 round trip per dependent global access of a pair, as the source orders them: forward the K load,
+        # the rescale's store-and-reload through TMP ("BUG: have to store and immediately load") and the V load
+        # after the softmax; backward the Q, LSE, dO and D loads (each consumed before the next is issued)
+        l2_latency = _chip_cache(hw)[1]
+        t_load_fwd = TRITON_FWD_ROUND_TRIPS * l2_latency + (kv_block * (mma_d + mma_dv) * width / l2_core
+                                                            if l2_core else 0.0)
+        t_load_bwd = TRITON_BWD_ROUND_TRIPS * l2_latency + (rows * (mma_d + mma_dv) * width / l2_core
+                                                            if l2_core else 0.0)  # Q, dO
+        t_atomic = ATOMIC_PASSES * rows * mma_d * 4 / l2_core if l2_core else 0.0  # tl.atomic_add of dQ
+        t_dq_serial = l2_latency + 2 * rows * mma_d * 4 / l2_core if l2_core else 0.0  # dQ load + store
     if path == "sync":  # FA2: each warp runs its MMAs, then its softmax
-        fwd_pair = t_matrix_fwd + t_softmax_fwd
-        bwd_pair = t_matrix_bwd + t_softmax_bwd + t_atomic
+        fwd_pair = t_load_fwd + t_matrix_fwd + t_softmax_fwd
+        bwd_pair = t_load_bwd + t_matrix_bwd + t_softmax_bwd + t_atomic
         sfu_share = sfu_fwd
     else:  # warp-specialized: the softmax (and the dQ writer) run beside the MMAs
         # Hopper (FA3, cuDNN sm90): the consumer warpgroups that issue the wgmmas also run the softmax on S in their
@@ -395,6 +447,15 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     unit_overhead = (hbm.latency or 0.0) + tile_bytes[op.phase] * width / (hbm.bandwidth * hbm.efficiency / active)
     # waves of units; the last wave waits for its longest unit (causal: the query block on the diagonal)
     compute = (waves - 1) * (mean * pair_time + unit_overhead) + longest * pair_time + unit_overhead
+    sequence_parallel = True
+    if triton and op.phase == "bwd":
+        # SEQUENCE_PARALLEL False: one program per (batch, head) walks all its pairs, dQ read-added-stored in place
+        serial_pair = pair_time - t_atomic + t_dq_serial
+        serial_waves = math.ceil(heads / cores)
+        serial = serial_waves * (pairs_per_head * serial_pair + unit_overhead)
+        if serial < compute:
+            compute, sequence_parallel, pair_time = serial, False, serial_pair
+            units, waves, mean = heads, serial_waves, pairs_per_head
     memory = hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes) + (hbm.latency or 0.0)
     combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
     seconds = max(compute, memory) + combine + _bwd_side_passes(op, hw, dv)
@@ -406,6 +467,10 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
                "unit_overhead_seconds": unit_overhead}
     if sync < 1.0:
         details["mma_sync_fraction"] = sync
+    if triton:
+        details.update(block_headdim=mma_d, serial_load_seconds=t_load_fwd if op.phase == "fwd" else t_load_bwd)
+        if op.phase == "bwd":
+            details["sequence_parallel"] = sequence_parallel
     if emulated:
         details["exp2_emulated_share"] = round(emulated, 3)
         # the roofline prices every exp on the SFU, which FA4's polynomial exps get around; the roofline stays the
