@@ -1,5 +1,6 @@
 """Analytical level: mapping search, wave quantization, FlashAttention variants, streaming ops, collectives."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -248,6 +249,20 @@ def test_scalar_kernel_is_bound_by_bytes_in_flight(h100):
     # the vectorized kernel (16 B x 4 in flight per thread) reads once and is bound by DRAM bandwidth instead
     tuned = acs.estimate(Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16"), h100, level="analytical")
     assert tuned.seconds < est.seconds / 2 and tuned.bound == "memory"
+
+
+def test_rotary_waits_on_its_position_gather_before_streaming(h100):
+    """vLLM's rotary kernel (kernel="rope"): one 512-thread block per token; positions[token], then the cos/sin
+    row it points to, are two dependent DRAM loads before the pairs stream. One token of 8 heads x 64 pairs =
+    512 pairs: 512 threads x 2 fp16 loads (x and y) = 2048 B in flight = the 2048 B read, one round trip (600 ns)
+    that waits on the cos/sin load, after the positions load (600 ns): 1.2 us."""
+    op = Elementwise("rope", 512, "fp16", inputs=2, outputs=2, flops_per_element=6, kernel="rope", rows=1)
+    est = acs.estimate(op, h100, level="analytical")
+    assert est.details["latency_bound_seconds"] == pytest.approx(2 * 600e-9, rel=1e-9)
+    # 4096 pairs (32 q + 32 k heads): 8 pairs per thread, one at a time (in place: the next pair's loads wait
+    # for this pair's stores), 8 round trips + the positions load = 9 x 600 ns
+    wide = acs.estimate(dataclasses.replace(op, elements=4096), h100, level="analytical")
+    assert wide.details["latency_bound_seconds"] == pytest.approx(9 * 600e-9, rel=1e-9)
 
 
 def test_looped_reduction_rereads_dram_when_its_rows_in_flight_outgrow_l2():

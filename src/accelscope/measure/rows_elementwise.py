@@ -51,7 +51,7 @@ def vidur_ops(row: MeasuredRow) -> list[Any] | str:
         # rot_dim / 2, 512); each thread rotates (x, y) pairs in place: 2 loads + 2 stores, 6 FLOPs per pair,
         # cos/sin from the per-position cache (rot_dim values per token, L2-resident)
         pairs = tokens * width // 2
-        return [Elementwise("rope", pairs, dtype, inputs=2, outputs=2, flops_per_element=6, kernel="scalar",
+        return [Elementwise("rope", pairs, dtype, inputs=2, outputs=2, flops_per_element=6, kernel="rope",
                             rows=tokens)]
     if "residual add" in op:
         rows_, hidden = s["input_shape"]
