@@ -440,6 +440,8 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     chunks = math.ceil(cols / tile_cols)
     tile_cols = math.ceil(cols / chunks)  # equal chunks: a row split in two is two half rows, not two full tiles
     rows_per_tile = max(1, min(rows, int(min(STREAM_TILE_ELEMENTS, budget) // tile_cols)))
+    if chunks == 1:  # a grid's row blocks spread over the cores before any core takes a second one
+        rows_per_tile = min(rows_per_tile, max(1, math.ceil(rows / core.cores)))
     tiles = math.ceil(rows / rows_per_tile) * chunks
     sp = spread(tiles, core.cores)
     elements = rows_per_tile * tile_cols
@@ -599,6 +601,8 @@ def lower_elementwise(op: Elementwise, core: CoreModel, hw: HardwareSpec, name: 
 
     cols = max(1, min(op.elements, STREAM_TILE_ELEMENTS))
     rows = math.ceil(op.elements / cols)
+    if op.rows:  # one thread block per row (vLLM's per-token kernels): tiles of whole rows
+        rows, cols = op.rows, math.ceil(op.elements / op.rows)
     return [streaming(name or op.op, rows, cols, n_in * w_in, n_out * dtype_bytes(out_dtype), body, core,
                       loads=thread_loads(op, hw))]
 
