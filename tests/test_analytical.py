@@ -282,6 +282,22 @@ def test_looped_reduction_rereads_dram_when_its_rows_in_flight_outgrow_l2():
     assert seconds(4096, "looped") == pytest.approx(seconds(4096, "vectorized"), rel=1e-9)
 
 
+def test_eager_norm_rereads_dram_when_its_128_thread_rows_outgrow_l2(h100):
+    """PyTorch's eager norm (kernel="aten_norm", ATen's vectorized_layer_norm_kernel): 128-thread blocks, 2048 / 128
+    = 16 rows per SM x 132 SMs = 2112 rows in flight between a row's statistics pass and its apply pass."""
+
+    def seconds(cols: int, kernel: str) -> float:
+        op = Norm(rows=4096, hidden=cols, norm="rms", dtype="bf16", kernel=kernel)
+        return acs.estimate(op, h100, level="analytical").seconds
+
+    # 8192 columns: 2112 x 16 KiB = 34.6 MB > half the 50 MiB L2: the apply pass reads the row from DRAM again,
+    # 4096 x 8192 x 2 B = 67 MB more at 3.35 TB/s x 0.95 = 21.1 us over the one-pass kernel
+    assert seconds(8192, "aten_norm") - seconds(8192, "vectorized") == pytest.approx(
+        4096 * 8192 * 2 / (3.35e12 * 0.95), rel=1e-6)
+    # 4096 columns: 2112 x 8 KiB = 17.3 MB stays in L2; only the 8-B loads' shorter reach shows (under 3 us)
+    assert 0 < seconds(4096, "aten_norm") - seconds(4096, "vectorized") < 3e-6
+
+
 def test_eager_softmax_runs_its_three_passes_in_step():
     """PyTorch's eager softmax on A100 (kernel="aten"), 4096 x 4096 fp16 = 33.6 MB in and out: every block runs
     the max pass, the sum-of-exp pass and the write pass in step with the others, so the passes add up."""

@@ -64,9 +64,9 @@ def vidur_ops(row: MeasuredRow) -> list[Any] | str:
         return [Elementwise("gelu", int(rows_) * int(width), dtype)]
     if "layernorm" in op:
         rows_, hidden = s["input_shape"]
-        # ATen vectorized_layer_norm_kernel: one block per row, Welford over the row, then a second pass
-        # normalising it (re-read from cache): the "looped" shape (16-B loads, the row read twice)
-        return [Norm(rows=int(rows_), hidden=int(hidden), norm="layer", dtype=dtype, kernel="looped")]
+        # ATen vectorized_layer_norm_kernel: one 128-thread block per row, Welford over the row, then a second
+        # pass normalising it (re-read from L2 or DRAM): the "aten_norm" kernel
+        return [Norm(rows=int(rows_), hidden=int(hidden), norm="layer", dtype=dtype, kernel="aten_norm")]
     return f"vidur elementwise op not mapped: {row.op.split(' ', 1)[-1][:40]}"
 
 
@@ -77,7 +77,10 @@ def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
     kind = "layer" if "layer" in str(s.get("norm", "")) else "rms"
     dtype = "bf16"
     if s.get("mode") == "fwd":
-        return [Norm(rows=n, hidden=c, norm=kind, dtype=dtype, kernel="vectorized")]
+        # PyTorch eager: ATen's vectorized_layer_norm_kernel (RMSNorm through its rms_norm flag, PyTorch >= 2.8;
+        # the rows are PyTorch 2.9 / 2.10); cuDNN and Inductor: one pass with the row on chip
+        kernel = "aten_norm" if s.get("backend") == "pytorch" else "vectorized"
+        return [Norm(rows=n, hidden=c, norm=kind, dtype=dtype, kernel=kernel)]
     # backward: read x and dy (+ the saved 1/rms, and mean for layer norm), write dx; the weight (and bias)
     # gradient is a column reduction over rows whose partial sums are a second, small pass
     flops = 8 if kind == "rms" else 12

@@ -79,6 +79,14 @@ STREAMING_KERNELS: dict[str, StreamingKernel] = {
     # the next iteration's loads above this one's stores: one pair's loads in flight per thread at a time.
     "rope": StreamingKernel(None, 1, 1, "vLLM rotary: 512-thread block per token, positions -> cos/sin "
                             "gather, in-place pairs one at a time", threads_per_row=512, dependent_loads=2),
+    # PyTorch's eager (ATen) LayerNorm, and RMSNorm since it shares the kernel (rms_norm template flag):
+    # vectorized_layer_norm_kernel (aten/src/ATen/native/cuda/layer_norm_kernel.cu, launch_vectorized_layer_norm_
+    # kernel): one block of num_threads() = 4 warps = 128 threads per row, aligned_vector<T, 4> loads (8 B for
+    # 16-bit types), Welford statistics over the row, then the apply loop reads the row from global memory again.
+    # 128-thread blocks put 16 rows on an SM: the rows in flight decide whether that second read finds its row in
+    # L2 (rereads_hit_cache).
+    "aten_norm": StreamingKernel(8, 1, 2, "PyTorch eager norm: 128 threads per row, 4-element vector loads, "
+                                 "the row read twice", threads_per_row=128),
     # TorchInductor's looped reduction, generated for rows longer than its persistent-reduction limit (1024 for
     # inner reductions): one 8-warp program per row (XBLOCK=1, RBLOCK=2048, num_warps = 2048 // 128 capped at 8),
     # 16-B loads, and the normalisation loop reads the row a second time (torch/_inductor triton_heuristics.py
