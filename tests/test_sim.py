@@ -151,6 +151,20 @@ def test_row_blocks_spread_over_the_cores_in_the_sim(h100):
     assert sim == pytest.approx(analytical, rel=0.1)
 
 
+def test_flat_grid_blocks_spread_over_the_cores_in_the_sim(h100):
+    """An eager GELU over one token of phi-2's 10,240 MLP outputs: ATen's vectorized kernel runs 128-thread blocks
+    of 4 elements per thread = 512 elements, so 20 blocks on 20 SMs, not one 10,240-element tile on one SM whose
+    exp2 and rcp would queue on a single SM's special-function unit."""
+    op = Elementwise("gelu", 10240, "fp16")
+    program = acs.estimate(op, h100, level="sim").details["programs"][0]
+    assert (program["cores"], program["tiles"], program["tile"]) == (20, 20, "1 rows x 512 cols")
+    # 1,024 elements stay one 512-element block per core (2 cores); 8M elements keep 32,768-element rows, each cut
+    # in 4 chunks of 8,192 by the SRAM budget (228 KiB / (6 stages x 4 B in + out) = 9,728 elements), as before
+    assert acs.estimate(Elementwise("gelu", 1024, "fp16"), h100, level="sim").details["programs"][0]["tiles"] == 2
+    big = acs.estimate(Elementwise("gelu", 1 << 23, "fp16"), h100, level="sim").details["programs"][0]
+    assert (big["tiles"], big["tile"]) == (1024, "1 rows x 8192 cols")
+
+
 def test_scalar_kernel_is_bound_by_bytes_in_flight_in_the_sim(h100):
     """The sim applies the analytical level's Little's law to thread-issued loads: vLLM's scalar RMSNorm keeps
     2048 threads x one fp16 element = 4 KiB in flight per SM, so a DMA of a tile takes bytes x latency / 4 KiB."""

@@ -61,6 +61,9 @@ MAX_SYSTOLIC_STAGES = 8
 STREAM_TILE_ELEMENTS = 32768  # elements per streaming tile (a CTA's worth: e.g. 8 rows x 4096)
 STREAM_STAGES = 6  # buffer sets per core: tiles in flight across the load -> vector -> SFU -> store pipeline
 STREAM_AHEAD = 2  # loads issued this many tiles ahead
+# elements one block of a flat elementwise grid handles: ATen's vectorized_elementwise_kernel, num_threads() = 128
+# threads x thread_work_size() = 4 elements (aten/src/ATen/native/cuda/CUDALoops.cuh, thread_constants.h)
+FLAT_BLOCK_ELEMENTS = 512
 Q_BLOCK = 128  # FlashAttention query rows per block (FA2/FA3 defaults, as in the analytical level)
 # Work bounds of the attention lowering: the units (batch x heads x query blocks) it deals to cores are listed, so
 # at most 4 Mi of them (tens of MB; a 128k-token prefill of batch 32 x 64 heads is 2 Mi); a unit longer than
@@ -599,7 +602,8 @@ def lower_elementwise(op: Elementwise, core: CoreModel, hw: HardwareSpec, name: 
             out.append(_convert_out(slot, e * n_out, out_dtype, t if flops else x))
         return out
 
-    cols = max(1, min(op.elements, STREAM_TILE_ELEMENTS))
+    # a flat grid's blocks spread over the cores too: a tile per core down to one block's elements
+    cols = max(1, min(op.elements, STREAM_TILE_ELEMENTS, max(math.ceil(op.elements / core.cores), FLAT_BLOCK_ELEMENTS)))
     rows = math.ceil(op.elements / cols)
     if op.rows:  # one thread block per row (vLLM's per-token kernels): tiles of whole rows
         rows, cols = op.rows, math.ceil(op.elements / op.rows)
