@@ -407,7 +407,7 @@ class ThreadLoads:
     # bytes the whole grid keeps in flight (launched threads x per-thread bytes, as the analytical level's
     # launched_threads): a grid of few row blocks has fewer threads than the cores it lands on hold. 0: no limit
     grid_in_flight: float = 0.0
-    dependent_loads: int = 0  # StreamingKernel.dependent_loads: a chain of loads before the first tile's
+    dependent_loads: int = 0  # StreamingKernel.dependent_loads: loads, one after another, before the first tile
 
 
 def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
