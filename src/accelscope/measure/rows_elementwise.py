@@ -116,9 +116,30 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
         return ops
     ests = [estimate(op, hw, level) for op in ops]
     seconds = sum(e.seconds for e in ests)
+    if source == "CU" and row.shape.get("backend") == "pytorch" and row.shape.get("mode") != "fwd":
+        seconds += _aten_grad_input_reread(row, hw, level)
     if kernel_timed(row):  # the host launch overhead between kernels is not in a kernel's duration
         seconds -= len(ests) * _launch(hw)
     return seconds, max(ests, key=lambda e: e.seconds).bound
+
+
+def _aten_grad_input_reread(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> float:
+    """ATen's norm input gradient (layer_norm_grad_input_kernel_vectorized, RMSNorm through its rms_norm flag) runs
+    one num_threads() = 128-thread block per row: a first loop over the row's dy and x for its two sums, then a
+    second loop that reads them again for dx. The second read finds the row in L2 when the rows in flight, each
+    2 x C elements, fit (rereads_hit_cache, as the eager forward's "aten_norm" kernel); else it streams both arrays
+    from DRAM again, inside the same kernel (no launch, no first access of its own)."""
+    from ..perf.analytical.streaming import rereads_hit_cache
+    from ..workload.ops import streaming_kernel
+
+    s = row.shape
+    n, c = int(s["N_rows"]), int(s["C_hidden"])
+    spec = _spec(hw)
+    rows = Norm(rows=n, hidden=2 * c, norm="rms", dtype="bf16", kernel="aten_norm")  # dy and x of a row
+    if rereads_hit_cache(rows, streaming_kernel(rows), spec):
+        return 0.0
+    again = estimate(Elementwise("copy", n * c, "bf16", inputs=2, outputs=0), hw, level)
+    return max(again.seconds - _launch(spec) - _first_access(spec), 0.0)
 
 
 def kernel_timed(row: MeasuredRow) -> bool:
