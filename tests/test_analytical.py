@@ -1,5 +1,6 @@
 """Analytical level: mapping search, wave quantization, FlashAttention variants, streaming ops, collectives."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -250,6 +251,20 @@ def test_scalar_kernel_is_bound_by_bytes_in_flight(h100):
     assert tuned.seconds < est.seconds / 2 and tuned.bound == "memory"
 
 
+def test_rotary_waits_on_its_position_gather_before_streaming(h100):
+    """vLLM's rotary kernel (kernel="rope"): one 512-thread block per token; positions[token], then the cos/sin
+    row it points to, are two dependent DRAM loads before the pairs stream. One token of 8 heads x 64 pairs =
+    512 pairs: 512 threads x 2 fp16 loads (x and y) = 2048 B in flight = the 2048 B read, one round trip (600 ns)
+    that waits on the cos/sin load, after the positions load (600 ns): 1.2 us."""
+    op = Elementwise("rope", 512, "fp16", inputs=2, outputs=2, flops_per_element=6, kernel="rope", rows=1)
+    est = acs.estimate(op, h100, level="analytical")
+    assert est.details["latency_bound_seconds"] == pytest.approx(2 * 600e-9, rel=1e-9)
+    # 4096 pairs (32 q + 32 k heads): 8 pairs per thread, one at a time (in place: the next pair's loads wait
+    # for this pair's stores), 8 round trips + the positions load = 9 x 600 ns
+    wide = acs.estimate(dataclasses.replace(op, elements=4096), h100, level="analytical")
+    assert wide.details["latency_bound_seconds"] == pytest.approx(9 * 600e-9, rel=1e-9)
+
+
 def test_looped_reduction_rereads_dram_when_its_rows_in_flight_outgrow_l2():
     """TorchInductor's looped LayerNorm (kernel="looped"): 2048 / 256 = 8 row programs per SM x 108 SMs = 864
     rows in flight between a row's first pass and its second."""
@@ -265,6 +280,22 @@ def test_looped_reduction_rereads_dram_when_its_rows_in_flight_outgrow_l2():
         4096 * 16384 * 2 / (2.039e12 * 0.95), rel=1e-6)
     # 4096 columns: 864 x 8 KiB = 7.1 MB stays in L2; the re-read crosses L2 only, hidden under the DRAM stream
     assert seconds(4096, "looped") == pytest.approx(seconds(4096, "vectorized"), rel=1e-9)
+
+
+def test_eager_norm_rereads_dram_when_its_128_thread_rows_outgrow_l2(h100):
+    """PyTorch's eager norm (kernel="aten_norm", ATen's vectorized_layer_norm_kernel): 128-thread blocks, 2048 / 128
+    = 16 rows per SM x 132 SMs = 2112 rows in flight between a row's statistics pass and its apply pass."""
+
+    def seconds(cols: int, kernel: str) -> float:
+        op = Norm(rows=4096, hidden=cols, norm="rms", dtype="bf16", kernel=kernel)
+        return acs.estimate(op, h100, level="analytical").seconds
+
+    # 8192 columns: 2112 x 16 KiB = 34.6 MB > half the 50 MiB L2: the apply pass reads the row from DRAM again,
+    # 4096 x 8192 x 2 B = 67 MB more at 3.35 TB/s x 0.95 = 21.1 us over the one-pass kernel
+    assert seconds(8192, "aten_norm") - seconds(8192, "vectorized") == pytest.approx(
+        4096 * 8192 * 2 / (3.35e12 * 0.95), rel=1e-6)
+    # 4096 columns: 2112 x 8 KiB = 17.3 MB stays in L2; only the 8-B loads' shorter reach shows (under 3 us)
+    assert 0 < seconds(4096, "aten_norm") - seconds(4096, "vectorized") < 3e-6
 
 
 def test_eager_softmax_runs_its_three_passes_in_step():

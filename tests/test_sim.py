@@ -11,7 +11,7 @@ from accelscope.hardware import SpecError
 from accelscope.perf.sim import Program, chrome_trace, core_model, mma_cycles, run, simulate
 from accelscope.perf.sim.compiler import Step, schedule
 from accelscope.perf.sim.isa import Load, Special, VecOp, describe
-from accelscope.workload import Attention, Collective, Gemm, Norm, Quantize, Softmax
+from accelscope.workload import Attention, Collective, Elementwise, Gemm, Norm, Quantize, Softmax
 
 runner = CliRunner()
 
@@ -121,13 +121,57 @@ def test_dependencies_and_latency_are_respected(h100):
     assert e.reason == "wait:vector" and w.reason == "wait:sfu"
 
 
+def test_few_row_grid_and_position_gather_in_the_sim(h100):
+    """vLLM's rotary kernel on one token (kernel="rope", 512 pairs): the grid is one 512-thread block, so its one
+    SM has 512 x 2 fp16 loads = 2048 B in flight, not 2048 resident threads' worth; the 2048 B tile is one
+    round trip (600 ns), the load's whole latency (its rounds end it). The positions -> cos/sin gather puts one
+    more DRAM latency (600 ns, dma_latency 0 on h100) in front of it: exactly the difference from the same
+    grid without the gather (kernel="scalar", min(1024, 512) threads)."""
+    rope = Elementwise("rope", 512, "fp16", inputs=2, outputs=2, flops_per_element=6, kernel="rope", rows=1)
+    plain = Elementwise("rope", 512, "fp16", inputs=2, outputs=2, flops_per_element=6, kernel="scalar", rows=1)
+    est = acs.estimate(rope, h100, level="sim")
+    assert est.details["programs"][0]["thread_loads_in_flight_bytes_per_core"] == 512 * 2 * 2
+    gap = est.seconds - acs.estimate(plain, h100, level="sim").seconds
+    assert gap == pytest.approx(600e-9, rel=1e-6)
+    # and the sim stays within a store's L2 latency of the analytical level's 1.2 us bound + 260 ns write tail
+    analytical = acs.estimate(rope, h100, level="analytical").seconds
+    assert abs(est.seconds - analytical) < 260e-9
+
+
+def test_row_blocks_spread_over_the_cores_in_the_sim(h100):
+    """vLLM's SiluAndMul on 16 tokens at TP8 (16 x 1376 outputs, one 1024-thread block per token): the 16 blocks
+    land on 16 SMs, one each, not packed into one 32768-element tile on one SM; each SM has its block's
+    1024 threads x 2 fp16 loads (x and y) = 4 KiB in flight, and the sim stays within 10 % of the analytical
+    level (1.34 rounds of 600 ns + the write tail)."""
+    op = Elementwise("swiglu", 16 * 1376, "fp16", kernel="scalar", rows=16)
+    program = acs.estimate(op, h100, level="sim").details["programs"][0]
+    assert (program["cores"], program["tiles"], program["tile"]) == (16, 16, "1 rows x 1376 cols")
+    assert program["thread_loads_in_flight_bytes_per_core"] == 1024 * 2 * 2
+    sim, analytical = (acs.estimate(op, h100, level=level).seconds for level in ("sim", "analytical"))
+    assert sim == pytest.approx(analytical, rel=0.1)
+
+
+def test_flat_grid_blocks_spread_over_the_cores_in_the_sim(h100):
+    """An eager GELU over one token of phi-2's 10,240 MLP outputs: ATen's vectorized kernel runs 128-thread blocks
+    of 4 elements per thread = 512 elements, so 20 blocks on 20 SMs, not one 10,240-element tile on one SM whose
+    exp2 and rcp would queue on a single SM's special-function unit."""
+    op = Elementwise("gelu", 10240, "fp16")
+    program = acs.estimate(op, h100, level="sim").details["programs"][0]
+    assert (program["cores"], program["tiles"], program["tile"]) == (20, 20, "1 rows x 512 cols")
+    # 1,024 elements stay one 512-element block per core (2 cores); 8M elements keep 32,768-element rows, each cut
+    # in 4 chunks of 8,192 by the SRAM budget (228 KiB / (6 stages x 4 B in + out) = 9,728 elements), as before
+    assert acs.estimate(Elementwise("gelu", 1024, "fp16"), h100, level="sim").details["programs"][0]["tiles"] == 2
+    big = acs.estimate(Elementwise("gelu", 1 << 23, "fp16"), h100, level="sim").details["programs"][0]
+    assert (big["tiles"], big["tile"]) == (1024, "1 rows x 8192 cols")
+
+
 def test_scalar_kernel_is_bound_by_bytes_in_flight_in_the_sim(h100):
     """The sim applies the analytical level's Little's law to thread-issued loads: vLLM's scalar RMSNorm keeps
     2048 threads x one fp16 element = 4 KiB in flight per SM, so a DMA of a tile takes bytes x latency / 4 KiB."""
     op = Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16", kernel="scalar")
     est = acs.estimate(op, h100, level="sim")
-    analytical = acs.estimate(op, h100, level="analytical").seconds  # 56.5 us: (first x 600 ns + again x 260 ns)
-    # / 540,672 B in flight (test_analytical); the sim also queues each tile's store (at the DRAM write cost)
+    analytical = acs.estimate(op, h100, level="analytical").seconds  # 69.2 us: (first x 600 ns + again x 260 ns)
+    # / 540,672 B in flight + the write drain (test_analytical); the sim also queues each tile's store (at the DRAM write cost)
     # behind its loads on the SM's DMA queue, which the analytical level overlaps
     assert analytical < est.seconds < 1.3 * analytical
     assert est.details["programs"][0]["thread_loads_in_flight_bytes_per_core"] == 2048 * 2

@@ -173,3 +173,21 @@ def test_cli_loso_json(tmp_path):
     held = {h["held_out"]: h for h in json.loads(result.output)["analytical"]["held_out"]}
     assert held["AA"]["constants"]["dram_efficiency"] == pytest.approx(0.90)
     assert held["AA"]["mean_abs_error"]["memory"] == pytest.approx(0.125, abs=0.002)
+
+
+def test_eager_norm_backward_rereads_dy_and_x_when_its_rows_outgrow_l2():
+    """ATen's norm input gradient: one 128-thread block per row reads the row's dy and x for its sums, then again
+    for dx. On H200 (132 SMs x 16 blocks = 2112 rows in flight, half of the 50 MiB L2 = 26.2 MB):
+    C = 8192: 2112 x 2 x 16 KiB = 69 MB do not fit, so dy and x stream from DRAM twice: 2 x 8192 x 8192 x 2 B =
+    268 MB more at 4.8 TB/s x 0.95 = 58.9 us; C = 2048: 2112 x 2 x 4 KiB = 17.3 MB fit, the re-read is L2's."""
+    from accelscope.measure.dataset import MeasuredRow
+    from accelscope.measure.rows_elementwise import _aten_grad_input_reread
+
+    def reread(n: int, c: int) -> float:
+        shape = {"N_rows": n, "C_hidden": c, "norm": "rms_norm", "backend": "pytorch", "mode": "bwd"}
+        row = MeasuredRow(id="CU-9998", hardware="NVIDIA H200", category="elementwise", op="rms_norm bwd",
+                          dtype="bf16", shape=shape, metric="time_median", value=1.0, unit="ms")
+        return _aten_grad_input_reread(row, "h200-sxm", "analytical")
+
+    assert reread(8192, 8192) == pytest.approx(2 * 8192 * 8192 * 2 / (4.8e12 * 0.95), rel=1e-3)
+    assert reread(4096, 2048) == 0.0

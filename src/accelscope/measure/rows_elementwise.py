@@ -51,7 +51,7 @@ def vidur_ops(row: MeasuredRow) -> list[Any] | str:
         # rot_dim / 2, 512); each thread rotates (x, y) pairs in place: 2 loads + 2 stores, 6 FLOPs per pair,
         # cos/sin from the per-position cache (rot_dim values per token, L2-resident)
         pairs = tokens * width // 2
-        return [Elementwise("rope", pairs, dtype, inputs=2, outputs=2, flops_per_element=6, kernel="scalar",
+        return [Elementwise("rope", pairs, dtype, inputs=2, outputs=2, flops_per_element=6, kernel="rope",
                             rows=tokens)]
     if "residual add" in op:
         rows_, hidden = s["input_shape"]
@@ -64,9 +64,9 @@ def vidur_ops(row: MeasuredRow) -> list[Any] | str:
         return [Elementwise("gelu", int(rows_) * int(width), dtype)]
     if "layernorm" in op:
         rows_, hidden = s["input_shape"]
-        # ATen vectorized_layer_norm_kernel: one block per row, Welford over the row, then a second pass
-        # normalising it (re-read from cache): the "looped" shape (16-B loads, the row read twice)
-        return [Norm(rows=int(rows_), hidden=int(hidden), norm="layer", dtype=dtype, kernel="looped")]
+        # ATen vectorized_layer_norm_kernel: one 128-thread block per row, Welford over the row, then a second
+        # pass normalising it (re-read from L2 or DRAM): the "aten_norm" kernel
+        return [Norm(rows=int(rows_), hidden=int(hidden), norm="layer", dtype=dtype, kernel="aten_norm")]
     return f"vidur elementwise op not mapped: {row.op.split(' ', 1)[-1][:40]}"
 
 
@@ -77,7 +77,10 @@ def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
     kind = "layer" if "layer" in str(s.get("norm", "")) else "rms"
     dtype = "bf16"
     if s.get("mode") == "fwd":
-        return [Norm(rows=n, hidden=c, norm=kind, dtype=dtype, kernel="vectorized")]
+        # PyTorch eager: ATen's vectorized_layer_norm_kernel (RMSNorm through its rms_norm flag, PyTorch >= 2.8;
+        # the rows are PyTorch 2.9 / 2.10); cuDNN and Inductor: one pass with the row on chip
+        kernel = "aten_norm" if s.get("backend") == "pytorch" else "vectorized"
+        return [Norm(rows=n, hidden=c, norm=kind, dtype=dtype, kernel=kernel)]
     # backward: read x and dy (+ the saved 1/rms, and mean for layer norm), write dx; the weight (and bias)
     # gradient is a column reduction over rows whose partial sums are a second, small pass
     flops = 8 if kind == "rms" else 12
@@ -113,9 +116,30 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
         return ops
     ests = [estimate(op, hw, level) for op in ops]
     seconds = sum(e.seconds for e in ests)
+    if source == "CU" and row.shape.get("backend") == "pytorch" and row.shape.get("mode") != "fwd":
+        seconds += _aten_grad_input_reread(row, hw, level)
     if kernel_timed(row):  # the host launch overhead between kernels is not in a kernel's duration
         seconds -= len(ests) * _launch(hw)
     return seconds, max(ests, key=lambda e: e.seconds).bound
+
+
+def _aten_grad_input_reread(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> float:
+    """ATen's norm input gradient (layer_norm_grad_input_kernel_vectorized, RMSNorm through its rms_norm flag) runs
+    one num_threads() = 128-thread block per row: a first loop over the row's dy and x for its two sums, then a
+    second loop that reads them again for dx. The second read finds the row in L2 when the rows in flight, each
+    2 x C elements, fit (rereads_hit_cache, as the eager forward's "aten_norm" kernel); else it streams both arrays
+    from DRAM again, inside the same kernel (no launch, no first access of its own)."""
+    from ..perf.analytical.streaming import rereads_hit_cache
+    from ..workload.ops import streaming_kernel
+
+    s = row.shape
+    n, c = int(s["N_rows"]), int(s["C_hidden"])
+    spec = _spec(hw)
+    rows = Norm(rows=n, hidden=2 * c, norm="rms", dtype="bf16", kernel="aten_norm")  # dy and x of a row
+    if rereads_hit_cache(rows, streaming_kernel(rows), spec):
+        return 0.0
+    again = estimate(Elementwise("copy", n * c, "bf16", inputs=2, outputs=0), hw, level)
+    return max(again.seconds - _launch(spec) - _first_access(spec), 0.0)
 
 
 def kernel_timed(row: MeasuredRow) -> bool:

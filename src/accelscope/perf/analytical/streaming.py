@@ -168,6 +168,9 @@ def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: Hardw
     in_flight = min(resident, launched_threads(op, kernel, per_thread)) * per_thread
     first = bytes_read * read_latency / in_flight
     bound = max(first, read_latency) + reread_bytes * (l2_latency or read_latency) / in_flight
+    # a gather in front of the stream (StreamingKernel.dependent_loads): its chain of loads, less the one the
+    # stream's first round trip already overlaps (the streaming loads of the first round wait on the last link)
+    bound += max(kernel.dependent_loads - 1, 0) * read_latency
     return reread_dram, reread_l2, bound
 
 

@@ -42,7 +42,7 @@ from ...workload.ops import (
 from ..analytical.attention import _tile as attention_tile
 from ..analytical.gemm import grouped_rows
 from ..analytical.matmul import block_scaling
-from ..analytical.streaming import rereads_hit_cache
+from ..analytical.streaming import launched_threads, rereads_hit_cache
 from .core import CoreModel, mma_cycles
 from .engine import Program
 from .isa import BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
@@ -61,6 +61,9 @@ MAX_SYSTOLIC_STAGES = 8
 STREAM_TILE_ELEMENTS = 32768  # elements per streaming tile (a CTA's worth: e.g. 8 rows x 4096)
 STREAM_STAGES = 6  # buffer sets per core: tiles in flight across the load -> vector -> SFU -> store pipeline
 STREAM_AHEAD = 2  # loads issued this many tiles ahead
+# elements one block of a flat elementwise grid handles: ATen's vectorized_elementwise_kernel, num_threads() = 128
+# threads x thread_work_size() = 4 elements (aten/src/ATen/native/cuda/CUDALoops.cuh, thread_constants.h)
+FLAT_BLOCK_ELEMENTS = 512
 Q_BLOCK = 128  # FlashAttention query rows per block (FA2/FA3 defaults, as in the analytical level)
 # Work bounds of the attention lowering: the units (batch x heads x query blocks) it deals to cores are listed, so
 # at most 4 Mi of them (tens of MB; a 128k-token prefill of batch 32 x 64 heads is 2 Mi); a unit longer than
@@ -401,6 +404,10 @@ class ThreadLoads:
     cached: bool = False  # the working set stays in the chip-wide cache (OpCost.cached and it fits)
     reread_dram: bool = False  # later passes miss L2: the rows in flight outgrow it (rereads_hit_cache)
     loads_from_cache: bool = False  # this program's loads hit the chip-wide cache (a phased kernel's re-read)
+    # bytes the whole grid keeps in flight (launched threads x per-thread bytes, as the analytical level's
+    # launched_threads): a grid of few row blocks has fewer threads than the cores it lands on hold. 0: no limit
+    grid_in_flight: float = 0.0
+    dependent_loads: int = 0  # StreamingKernel.dependent_loads: loads, one after another, before the first tile
 
 
 def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
@@ -416,7 +423,11 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
     if not threads:
         return ThreadLoads(0.0, passes, cached, dram)
     load = kernel.load_bytes or dtype_bytes(op.dtype)
-    return ThreadLoads(threads * streams * load * kernel.outstanding, passes, cached, dram)
+    per_thread = streams * load * kernel.outstanding
+    launched = launched_threads(op, kernel, per_thread)
+    grid = launched * per_thread if launched < hw.compute.cores * threads else 0.0
+    return ThreadLoads(threads * per_thread, passes, cached, dram, grid_in_flight=grid,
+                       dependent_loads=kernel.dependent_loads)
 
 
 def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
@@ -432,19 +443,32 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     chunks = math.ceil(cols / tile_cols)
     tile_cols = math.ceil(cols / chunks)  # equal chunks: a row split in two is two half rows, not two full tiles
     rows_per_tile = max(1, min(rows, int(min(STREAM_TILE_ELEMENTS, budget) // tile_cols)))
+    if chunks == 1:  # a grid's row blocks spread over the cores before any core takes a second one
+        rows_per_tile = min(rows_per_tile, max(1, math.ceil(rows / core.cores)))
     tiles = math.ceil(rows / rows_per_tile) * chunks
     sp = spread(tiles, core.cores)
     elements = rows_per_tile * tile_cols
+    in_flight = loads.in_flight
+    if loads.grid_in_flight and in_flight:  # the launched threads, shared by the cores the tiles land on
+        in_flight = min(in_flight, loads.grid_in_flight / max(sp.active, sp.tail_active, 1))
+    per_core = sp.full + sp.tail
+    if in_flight and per_core < core.dma_engines:
+        # core._load splits a core's thread loads over its DMA engines (each tile queues on the next one); a core
+        # with fewer tiles than engines has all its threads' loads on the engines it uses
+        in_flight *= core.dma_engines / per_core
+    # a gather in front of the stream: its chain of loads (the last overlaps the first tile's round trip)
+    chain = max(loads.dependent_loads - 1, 0)
 
     def unit(i: int, active: int) -> list[Step]:
         slot = str(i % STREAM_STAGES)
         row_count = rows_per_tile / chunks
         tile_bytes = elements * in_bytes
         from_hbm = 0.0 if (loads.cached or loads.loads_from_cache) else tile_bytes
-        fetch = [Load((), (f"x{slot}",), f"load tile {i}", tile_bytes, from_hbm, active, in_flight=loads.in_flight)]
+        fetch = [Load((), (f"x{slot}",), f"load tile {i}", tile_bytes, from_hbm, active, in_flight=in_flight,
+                      chain=chain if i == 0 else 0)]
         again, where = (tile_bytes, "DRAM") if loads.reread_dram else (0.0, "L2")
         fetch += [Load((), (f"x{slot}",), f"re-read tile {i} (pass {p + 2}, {where})", tile_bytes, again, active,
-                       in_flight=loads.in_flight) for p in range(loads.row_passes - 1)]
+                       in_flight=in_flight) for p in range(loads.row_passes - 1)]
         work = body(slot, elements, row_count, active)
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
@@ -454,7 +478,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     per_unit = 1 + loads.row_passes + len(body("0", elements, 1, 1))
     info = {"tile": f"{rows_per_tile} rows x {tile_cols} cols", "tiles": tiles, **(notes or {})}
     if loads.in_flight:
-        info["thread_loads_in_flight_bytes_per_core"] = loads.in_flight
+        info["thread_loads_in_flight_bytes_per_core"] = in_flight
     if loads.cached:
         info["cached"] = "operands and results stay in the chip-wide cache"
     return sampled_program(name, sp, unit, per_unit, STREAM_AHEAD, core.cores, info, by_phase=True)
@@ -578,8 +602,11 @@ def lower_elementwise(op: Elementwise, core: CoreModel, hw: HardwareSpec, name: 
             out.append(_convert_out(slot, e * n_out, out_dtype, t if flops else x))
         return out
 
-    cols = max(1, min(op.elements, STREAM_TILE_ELEMENTS))
+    # a flat grid's blocks spread over the cores too: a tile per core down to one block's elements
+    cols = max(1, min(op.elements, STREAM_TILE_ELEMENTS, max(math.ceil(op.elements / core.cores), FLAT_BLOCK_ELEMENTS)))
     rows = math.ceil(op.elements / cols)
+    if op.rows:  # one thread block per row (vLLM's per-token kernels): tiles of whole rows
+        rows, cols = op.rows, math.ceil(op.elements / op.rows)
     return [streaming(name or op.op, rows, cols, n_in * w_in, n_out * dtype_bytes(out_dtype), body, core,
                       loads=thread_loads(op, hw))]
 

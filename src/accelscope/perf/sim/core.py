@@ -242,7 +242,13 @@ def _load(core: CoreModel, ins: Load) -> Cost:
     occupancy = engine + latency / core.dma_outstanding
     if ins.in_flight:  # Little's law: the core's thread loads deliver at most in-flight bytes per latency,
         # whichever DMA engine the load is queued on (the engines run concurrently, so each gets a share)
-        occupancy = max(occupancy, ins.l2_bytes * latency * core.dma_engines / ins.in_flight)
+        # round trips of in-flight bytes one after another: the last one ends the load, so what the rounds take
+        # beyond the DMA's own occupancy comes out of its latency (one tile: max(rounds x latency, latency), as
+        # the analytical level's bound; back-to-back tiles: their rounds add up)
+        rounds = ins.l2_bytes * latency * core.dma_engines / ins.in_flight
+        latency = max(occupancy + latency - max(occupancy, rounds), 0.0)
+        occupancy = max(occupancy, rounds)
+    latency += ins.chain * _dma_latency(core, 1.0)  # the gather's loads, one after another, before this one issues
     units = [("dma", occupancy)]
     if core.has_l2:
         units.append(("l2", ins.l2_bytes / ins.multicast * ins.active / core.l2_bytes_per_cycle))
@@ -253,7 +259,9 @@ def _load(core: CoreModel, ins: Load) -> Cost:
 
 def _store(core: CoreModel, ins: Store) -> Cost:
     to_cache = ins.to_cache and core.has_l2
-    latency = core.dma_latency + core.l2_latency if to_cache else _dma_latency(core, ins.hbm_bytes)
+    # a store is done when it reaches the chip-wide cache (the point of coherence a grid's completion waits for,
+    # as the analytical level's _write_tail); its write-back to main memory is the "hbm" unit's time below
+    latency = core.dma_latency + core.l2_latency if core.has_l2 else _dma_latency(core, ins.hbm_bytes)
     engine = max(ins.hbm_bytes / core.dma_bytes_per_cycle, ins.hbm_bytes / core.sram_bytes_per_cycle)
     shared = ("l2", ins.hbm_bytes * ins.active / core.l2_bytes_per_cycle) if to_cache else \
         ("hbm", ins.hbm_bytes * core.hbm_write_cost * ins.active / core.hbm_bytes_per_cycle)

@@ -44,6 +44,9 @@ class Load(Instr):
     # Bytes the issuing kernel keeps in flight per core when its threads load (not a DMA engine): resident threads
     # x loads in flight x bytes per load (workload.ops.STREAMING_KERNELS). 0: the DMA engines' own limit.
     in_flight: float = 0.0
+    # dependent main-memory loads the tile's addresses wait on (a gather through an index: StreamingKernel.
+    # dependent_loads less the one this load's own round trip overlaps), each one memory latency in front
+    chain: int = 0
 
     cls: ClassVar[str] = "dma"
 

@@ -40,6 +40,10 @@ class StreamingKernel:
     # phases that every thread block runs in the same order, all blocks starting together: each phase is bound by
     # its own resource and the phases add up (empty: one fused stream, the longest resource sets the time)
     phases: tuple[KernelPhase, ...] = ()
+    # loads a thread waits on, one after another, before its first streaming load can be addressed: a gather
+    # through an index (vLLM's rotary kernel reads positions[token], then the cos/sin row it points to), each a
+    # full memory latency in front of the stream
+    dependent_loads: int = 0
 
     def row_threads(self, row_bytes: float) -> int | None:
         """Threads on one row: threads_per_row, or for a block sized from the row one thread per bytes_per_thread
@@ -67,6 +71,22 @@ STREAMING_KERNELS: dict[str, StreamingKernel] = {
     # (one 1024-thread block per token), as used by Sarathi-Serve and profiled by Vidur.
     "scalar": StreamingKernel(None, 1, 2, "one element load per thread at a time; a row reduction reads its row twice",
                               threads_per_row=1024),
+    # vLLM <= 0.4 csrc/pos_encoding_kernels.cu rotary_embedding_kernel (Sarathi-Serve, profiled by Vidur): one
+    # block of min(heads * rot_dim / 2, 512) threads per token; each thread first loads positions[token], then
+    # the cos/sin row at that position (a dependent chain of two DRAM latencies: the cache table is evicted by
+    # the layer's GEMMs between calls), then loops over (x, y) pairs. The rotation is in place (query[i] read and
+    # written through the same pointer at runtime offsets i / embed_dim, i % embed_dim), so nvcc cannot hoist
+    # the next iteration's loads above this one's stores: one pair's loads in flight per thread at a time.
+    "rope": StreamingKernel(None, 1, 1, "vLLM rotary: 512-thread block per token, positions -> cos/sin "
+                            "gather, in-place pairs one at a time", threads_per_row=512, dependent_loads=2),
+    # PyTorch's eager (ATen) LayerNorm, and RMSNorm since it shares the kernel (rms_norm template flag):
+    # vectorized_layer_norm_kernel (aten/src/ATen/native/cuda/layer_norm_kernel.cu, launch_vectorized_layer_norm_
+    # kernel): one block of num_threads() = 4 warps = 128 threads per row, aligned_vector<T, 4> loads (8 B for
+    # 16-bit types), Welford statistics over the row, then the apply loop reads the row from global memory again.
+    # 128-thread blocks put 16 rows on an SM: the rows in flight decide whether that second read finds its row in
+    # L2 (rereads_hit_cache).
+    "aten_norm": StreamingKernel(8, 1, 2, "PyTorch eager norm: 128 threads per row, 4-element vector loads, "
+                                 "the row read twice", threads_per_row=128),
     # TorchInductor's looped reduction, generated for rows longer than its persistent-reduction limit (1024 for
     # inner reductions): one 8-warp program per row (XBLOCK=1, RBLOCK=2048, num_warps = 2048 // 128 capped at 8),
     # 16-B loads, and the normalisation loop reads the row a second time (torch/_inductor triton_heuristics.py
