@@ -269,3 +269,58 @@ def test_sim_converts_int4_weights_on_the_vector_unit_and_streams_them():
     assert w4.details["programs"][0]["mapping"]["block_m"] == 16  # one row in a 16-row tile, as Marlin
     assert bf16.seconds / w4.seconds > 3.2  # 4x fewer bytes, launch and ramp aside
     assert acs.estimate(Gemm(1, 8192, 8192, "bf16"), a100, level="sim").breakdown["vector"] < w4.breakdown["vector"]
+
+
+def test_gemm_tile_is_the_fastest_candidate_and_beats_the_shape_heuristic(h100):
+    """256 x 6144 x 8192 (a vidur prefill shape): the shape heuristic's tile is 64x64 (384 tiles = 3 rounds on 132
+    SMs, 3 x 64 x 64 = 12,288 padded rows x cols per SM; 128x128 gives 96 tiles, 1 round of 16,384, more than
+    1.25x). But 64x64 tiles move 160 B of operands per K row per tile (A 64 x 2 B, B 64 x 2 B shared by a cluster
+    of 4) while all 384 tiles run, the busiest SM's 3 sharing L2 with the others (2 rounds of 132, then 120); a
+    64x256 tile 256 B (B shared by 4 again) while the 96 tiles run: 2.6x less L2 traffic. K is simulated as 43
+    macro-slabs of 192 (8256: 128 slabs of 64 > MAX_K_STEPS). The sim runs the candidates and keeps the fastest,
+    which is the minimum of running each one."""
+    from accelscope.perf.sim.compiler import compile_op, gemm_alternatives
+    from accelscope.perf.sim.model import work_cycles
+
+    op = Gemm(256, 6144, 8192, "fp16")
+    core = core_model(h100)
+    result = simulate(op, h100)
+    choice = result.estimate.details["tile_choice"]
+    assert choice["candidates"][0] == "64x64" and choice["chosen"] != "64x64"
+    each = [sum(run(p, core).cycles for p in alt.build()) for alt in gemm_alternatives(op, core, h100)]
+    assert result.estimate.details["cycles"] == pytest.approx(min(each), rel=1e-12)
+    heuristic = sum(run(p, core).cycles for p in compile_op(op, core, h100))
+    assert heuristic == each[0] and min(each) < 0.8 * heuristic
+    works = {alt.label: alt.work for alt in gemm_alternatives(op, core, h100)}
+    l2_64 = works["64x64"].l2_bytes
+    assert l2_64 == pytest.approx((2 * 132 + 120) * 160 * 8256)
+    assert works["64x256"].l2_bytes == pytest.approx(96 * 256 * 8256)
+    # the work bound used to skip candidates never exceeds a candidate's simulated cycles
+    for alt, cycles in zip(gemm_alternatives(op, core, h100), each, strict=True):
+        assert work_cycles(alt.work, core) <= cycles
+
+
+def test_gemm_work_bound_is_a_lower_bound():
+    from accelscope.perf.sim.compiler import gemm_alternatives
+    from accelscope.perf.sim.model import work_cycles
+
+    for chip in ("h100-sxm", "a100-sxm-80gb", "b200", "mi300x"):
+        hw = acs.load_hardware(chip)
+        core = core_model(hw)
+        for op in (Gemm(1, 8192, 8192), Gemm(64, 4096, 4096, "bf16", b_dtype="int4"), Gemm(512, 2560, 8192),
+                   Gemm(3000, 5000, 700, "fp8_e4m3"), Gemm(8192, 8192, 8192, batch=2)):
+            for alt in gemm_alternatives(op, core, hw):
+                cycles = sum(run(p, core).cycles for p in alt.build())
+                assert work_cycles(alt.work, core) <= cycles * (1 + 1e-12), (chip, op.describe(), alt.label)
+
+
+def test_gemm_tile_choice_is_monotone_in_every_rate():
+    """The fastest of a fixed candidate set: a faster chip may pick another tile but is never slower."""
+    from .conformance import check_monotone, faster_variants
+
+    for chip in ("h100-sxm", "b200"):
+        hw = acs.load_hardware(chip)
+        variants = faster_variants(hw, 1.5) + faster_variants(hw, 4.0)
+        for op in (Gemm(256, 6144, 8192, "fp16"), Gemm(512, 2560, 8192, "fp16"), Gemm(128, 10240, 8192, "fp16"),
+                   Gemm(16384, 16384, 4096)):
+            check_monotone(op, variants, hw, "sim")
