@@ -324,3 +324,52 @@ def test_gemm_tile_choice_is_monotone_in_every_rate():
         for op in (Gemm(256, 6144, 8192, "fp16"), Gemm(512, 2560, 8192, "fp16"), Gemm(128, 10240, 8192, "fp16"),
                    Gemm(16384, 16384, 4096)):
             check_monotone(op, variants, hw, "sim")
+
+
+def test_schedule_issues_drain_instructions_one_per_later_step():
+    """Step j's drain instruction c goes with step j + 1 + c: after that step's prefetch, before its work."""
+    steps = [Step((VecOp((), (f"l{j}",), f"L{j}", "add", 1),), (VecOp((), (), f"W{j}", "add", 1),),
+                  tuple(VecOp((), (), f"D{c}", "add", 1) for c in range(2)) if j == 0 else ()) for j in range(4)]
+    order = [i.label for i in schedule(steps, ahead=1)]
+    assert order == ["L0", "L1", "W0", "L2", "D0", "W1", "L3", "D1", "W2", "W3"]
+
+
+def test_gemm_c_store_drains_while_the_next_tile_runs(monkeypatch):
+    """b300, 12288 x 18432 x 1024 bf16 on 128x256 tiles: a C tile is 128 x 256 x 2 B = 64 KiB; with all 160 SMs
+    storing, its HBM share takes 65,536 B x write cost x 160 / HBM bytes per cycle (~2,900 cycles), longer than
+    the 3 slabs of prefetch (3 x ~618 cycles of MMA). Stored in one piece it holds the HBM pipe while the next
+    tile's fourth slab load waits behind it (up to ~1,100 of a tile's ~16 x 618 cycles); in 4 pieces over the
+    next tile's first steps the loads go in between, and the MMAs wait less for operands."""
+    from accelscope.perf.sim import compiler
+
+    b300 = acs.load_hardware("b300")
+    op = Gemm(12288, 18432, 1024, "bf16")
+    core = core_model(b300)
+
+    def simulated(chunks: int) -> tuple[float, float]:
+        monkeypatch.setattr(compiler, "STORE_CHUNKS", chunks)
+        result = run(compiler.lower_gemm(op, core, b300, (128, 256, 64, 4))[0], core)
+        return result.cycles, result.stalls["matrix"].get("wait:dma", 0.0)
+
+    (one, one_wait), (four, four_wait) = simulated(1), simulated(4)
+    assert four < 0.97 * one and four_wait < 0.75 * one_wait
+    assert one - four < 1100 / (16 * 618) * one  # no more than the store's excess over the prefetch
+
+
+def test_cta_pair_splits_b_between_the_two_sms():
+    """Blackwell's tcgen05 cta_group::2: two CTAs along M share B, each SM's SRAM holding half. 4096³ bf16 on
+    128x256 tiles: K slabs of 64 are coarsened to 128 (64 steps > MAX_K_STEPS), so a B slab is 128 x 256 x 2 B =
+    64 KiB; on b200 an SM loads 32 KiB of it, multicast to half as many SMs, and HBM still serves the whole slab
+    (its miss share); on h100 (no pairs) the SM loads all 64 KiB."""
+    from accelscope.perf.sim.compiler import lower_gemm, plan_gemm
+
+    op, tile = Gemm(4096, 4096, 4096), (128, 256, 64, 4)
+    for chip, share in (("b200", 2), ("h100-sxm", 1)):
+        hw = acs.load_hardware(chip)
+        core = core_model(hw)
+        plan = plan_gemm(op, core, hw, tile)
+        load_b = next(i for i in lower_gemm(op, core, hw, tile)[0].instrs if i.label.startswith("load B k0"))
+        assert plan.sim_k_slab == 128 and plan.multicast_b >= 2
+        assert load_b.l2_bytes == 65536 / share
+        assert load_b.multicast == plan.multicast_b // share
+        assert load_b.hbm_bytes == pytest.approx(65536 * plan.hbm_fraction)

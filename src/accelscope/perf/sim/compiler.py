@@ -58,6 +58,7 @@ EXTRA_TILES = ((64, 256), (256, 64))
 # instruction is that short in M (A100's mma m16n8k16, CDNA's 32x32 MFMA), as Marlin's 16-row tiles are;
 # wgmma/tcgen05 chips pad to 64/128 rows.
 SKINNY_TILES = ((32, 128), (16, 128), (16, 256))
+STORE_CHUNKS = 4  # a GEMM's C tile is stored in this many pieces, one per step of the next tile (Step.drain)
 TILE_TOLERANCE = 1.25  # padded-work slack a bigger tile may cost (it saves operand traffic)
 SYSTOLIC_ROWS = (2048, 1024, 512, 256, 128, 64, 32, 16, 8)
 MAX_SYSTOLIC_STAGES = 8
@@ -79,10 +80,13 @@ class NotLowered(Exception):
 
 @dataclass(frozen=True)
 class Step:
-    """One pipeline step of a program: its loads (issued ahead) and the work that consumes them."""
+    """One pipeline step of a program: its loads (issued ahead) and the work that consumes them; `drain`: stores
+    issued one per later step, each after that step's prefetch (a GEMM's C tile leaving while the next tile's
+    main loop runs, as an asynchronous TMA store does, instead of holding the memory queue in one block)."""
 
     loads: tuple[Instr, ...]
     work: tuple[Instr, ...]
+    drain: tuple[Instr, ...] = ()
 
 
 def schedule(steps: list[Step], ahead: int, by_phase: bool = False) -> list[Instr]:
@@ -91,7 +95,8 @@ def schedule(steps: list[Step], ahead: int, by_phase: bool = False) -> list[Inst
     Loads of step j are issued just before step j - ahead's work (prefetch distance). With `by_phase`, a step's
     work is cut into phases where the unit class changes (vector -> SFU -> vector ...) and phase p of step j gets
     priority j + p, older steps first: a modulo schedule with one step per interval, so the in-order unit queues
-    overlap consecutive tiles (tile j's exp2 on the SFU while tile j + 1's max runs on the vector unit)."""
+    overlap consecutive tiles (tile j's exp2 on the SFU while tile j + 1's max runs on the vector unit). Drain
+    instruction c of step j is issued with step j + 1 + c, after its loads and before its work."""
     keyed = []
     for j, step in enumerate(steps):
         keyed += [((j - ahead, -1, j, q), ins) for q, ins in enumerate(step.loads)]
@@ -102,6 +107,7 @@ def schedule(steps: list[Step], ahead: int, by_phase: bool = False) -> list[Inst
                 phase += 1
             previous = unit
             keyed.append(((j + phase, j, 0, q), ins))
+        keyed += [((j + 1 + c, -0.5, j, c), ins) for c, ins in enumerate(step.drain)]
     keyed.sort(key=lambda item: item[0])
     return [ins for _, ins in keyed]
 
@@ -185,6 +191,8 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
     sp = spread(plan.tiles, core.cores)
     slab_k = plan.sim_k_slab
     order = _tile_order(plan, sp)
+    pair = hw.matrix.paired_cores and plan.multicast_b >= 2  # two CTAs along M share B: one MMA over the pair
+    pair_share = 2 if pair else 1
     # an operand stored in another format than the matrix path's is converted as each slab arrives (W4A16 weights
     # into a bf16 MMA): isa.dequantize_ops lane slots per element on the vector unit, as at the analytical level
     convert_ops = hw.dequantize_flops(plan.dtype) / FMA_FLOPS
@@ -220,8 +228,11 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
                 loads.append(Load((), (a_name,), f"load A[{mt}] k{s}", a_tile, a_tile * plan.hbm_fraction, active,
                                   plan.multicast_a))
             b_tile = slab_k * plan.block_n * b_bytes
-            loads.append(Load((), (f"b{slot}",), f"load B k{s}", b_tile, b_tile * plan.hbm_fraction, active,
-                              plan.multicast_b))
+            # a CTA pair (tcgen05 cta_group::2) splits B between its two SMs: this core's DMA and SRAM take half,
+            # multicast to the other pairs of the cluster (L2 and HBM still serve the whole tile once per cluster)
+            loads.append(Load((), (f"b{slot}",), f"load B k{s}" + (" (this SM's half)" if pair else ""),
+                              b_tile / pair_share, b_tile * plan.hbm_fraction, active,
+                              max(1, plan.multicast_b // pair_share)))
             a_in, b_in = a_name, f"b{slot}"
             work: list[Instr] = []
             if convert_a:
@@ -241,15 +252,20 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
             else:
                 reads = (a_in, b_in) + ((acc,) if s else ())
                 work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype))
+            drain: tuple[Instr, ...] = ()
             if s == plan.k_steps - 1:
                 elements = plan.block_m * plan.block_n
                 work.append(Convert((acc,), (c,), f"epilogue tile {i}", c_dtype, elements))
-                work.append(Store((c,), (), f"store C tile {i}", elements * c_bytes, active))
-            steps.append(Step(tuple(loads), tuple(work)))
+                drain = tuple(Store((c,), (), f"store C tile {i} ({q + 1}/{chunks})", elements * c_bytes / chunks,
+                                    active) for q in range(chunks))
+            steps.append(Step(tuple(loads), tuple(work), drain))
         return steps
 
-    per_unit = plan.k_steps * (3 + convert_a + convert_b + bool(promote)) + 2
-    notes = {"mapping": plan.as_dict()}
+    # the C tile leaves in chunks over the next tile's first steps (an asynchronous TMA store draining while the
+    # next main loop runs): the next slabs' loads share the HBM pipe with it instead of queueing behind all of it
+    chunks = min(plan.k_steps, STORE_CHUNKS)
+    per_unit = plan.k_steps * (3 + convert_a + convert_b + bool(promote)) + 1 + chunks
+    notes = {"mapping": {**plan.as_dict(), "cta_pair": pair}}
     programs = [sampled_program("gemm", sp, unit, per_unit, plan.stages - 1, core.cores, notes)]
     if plan.split_k > 1:
         elements = op.batch * op.m * op.n
