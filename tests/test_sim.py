@@ -313,3 +313,107 @@ def test_sim_converts_int4_weights_on_the_vector_unit_and_streams_them():
     assert w4.details["programs"][0]["mapping"]["block_m"] == 16  # one row in a 16-row tile, as Marlin
     assert bf16.seconds / w4.seconds > 3.2  # 4x fewer bytes, launch and ramp aside
     assert acs.estimate(Gemm(1, 8192, 8192, "bf16"), a100, level="sim").breakdown["vector"] < w4.breakdown["vector"]
+
+
+def test_gemm_tile_is_the_fastest_candidate_and_beats_the_shape_heuristic(h100):
+    """256 x 6144 x 8192 (a vidur prefill shape): the shape heuristic's tile is 64x64 (384 tiles = 3 rounds on 132
+    SMs, 3 x 64 x 64 = 12,288 padded rows x cols per SM; 128x128 gives 96 tiles, 1 round of 16,384, more than
+    1.25x). But 64x64 tiles move 160 B of operands per K row per tile (A 64 x 2 B, B 64 x 2 B shared by a cluster
+    of 4) while all 384 tiles run, the busiest SM's 3 sharing L2 with the others (2 rounds of 132, then 120); a
+    64x256 tile 256 B (B shared by 4 again) while the 96 tiles run: 2.6x less L2 traffic. K is simulated as 43
+    macro-slabs of 192 (8256: 128 slabs of 64 > MAX_K_STEPS). The sim runs the candidates and keeps the fastest,
+    which is the minimum of running each one."""
+    from accelscope.perf.sim.compiler import compile_op, gemm_alternatives
+    from accelscope.perf.sim.model import work_cycles
+
+    op = Gemm(256, 6144, 8192, "fp16")
+    core = core_model(h100)
+    result = simulate(op, h100)
+    choice = result.estimate.details["tile_choice"]
+    assert choice["candidates"][0] == "64x64" and choice["chosen"] != "64x64"
+    each = [sum(run(p, core).cycles for p in alt.build()) for alt in gemm_alternatives(op, core, h100)]
+    assert result.estimate.details["cycles"] == pytest.approx(min(each), rel=1e-12)
+    heuristic = sum(run(p, core).cycles for p in compile_op(op, core, h100))
+    assert heuristic == each[0] and min(each) < 0.8 * heuristic
+    works = {alt.label: alt.work for alt in gemm_alternatives(op, core, h100)}
+    l2_64 = works["64x64"].l2_bytes
+    assert l2_64 == pytest.approx((2 * 132 + 120) * 160 * 8256)
+    assert works["64x256"].l2_bytes == pytest.approx(96 * 256 * 8256)
+    # the work bound used to skip candidates never exceeds a candidate's simulated cycles
+    for alt, cycles in zip(gemm_alternatives(op, core, h100), each, strict=True):
+        assert work_cycles(alt.work, core) <= cycles
+
+
+def test_gemm_work_bound_is_a_lower_bound():
+    from accelscope.perf.sim.compiler import gemm_alternatives
+    from accelscope.perf.sim.model import work_cycles
+
+    for chip in ("h100-sxm", "a100-sxm-80gb", "b200", "mi300x"):
+        hw = acs.load_hardware(chip)
+        core = core_model(hw)
+        for op in (Gemm(1, 8192, 8192), Gemm(64, 4096, 4096, "bf16", b_dtype="int4"), Gemm(512, 2560, 8192),
+                   Gemm(3000, 5000, 700, "fp8_e4m3"), Gemm(8192, 8192, 8192, batch=2)):
+            for alt in gemm_alternatives(op, core, hw):
+                cycles = sum(run(p, core).cycles for p in alt.build())
+                assert work_cycles(alt.work, core) <= cycles * (1 + 1e-12), (chip, op.describe(), alt.label)
+
+
+def test_gemm_tile_choice_is_monotone_in_every_rate():
+    """The fastest of a fixed candidate set: a faster chip may pick another tile but is never slower."""
+    from .conformance import check_monotone, faster_variants
+
+    for chip in ("h100-sxm", "b200"):
+        hw = acs.load_hardware(chip)
+        variants = faster_variants(hw, 1.5) + faster_variants(hw, 4.0)
+        for op in (Gemm(256, 6144, 8192, "fp16"), Gemm(512, 2560, 8192, "fp16"), Gemm(128, 10240, 8192, "fp16"),
+                   Gemm(16384, 16384, 4096)):
+            check_monotone(op, variants, hw, "sim")
+
+
+def test_schedule_issues_drain_instructions_one_per_later_step():
+    """Step j's drain instruction c goes with step j + 1 + c: after that step's prefetch, before its work."""
+    steps = [Step((VecOp((), (f"l{j}",), f"L{j}", "add", 1),), (VecOp((), (), f"W{j}", "add", 1),),
+                  tuple(VecOp((), (), f"D{c}", "add", 1) for c in range(2)) if j == 0 else ()) for j in range(4)]
+    order = [i.label for i in schedule(steps, ahead=1)]
+    assert order == ["L0", "L1", "W0", "L2", "D0", "W1", "L3", "D1", "W2", "W3"]
+
+
+def test_gemm_c_store_drains_while_the_next_tile_runs(monkeypatch):
+    """b300, 12288 x 18432 x 1024 bf16 on 128x256 tiles: a C tile is 128 x 256 x 2 B = 64 KiB; with all 160 SMs
+    storing, its HBM share takes 65,536 B x write cost x 160 / HBM bytes per cycle (~2,900 cycles), longer than
+    the 3 slabs of prefetch (3 x ~618 cycles of MMA). Stored in one piece it holds the HBM pipe while the next
+    tile's fourth slab load waits behind it (up to ~1,100 of a tile's ~16 x 618 cycles); in 4 pieces over the
+    next tile's first steps the loads go in between, and the MMAs wait less for operands."""
+    from accelscope.perf.sim import compiler
+
+    b300 = acs.load_hardware("b300")
+    op = Gemm(12288, 18432, 1024, "bf16")
+    core = core_model(b300)
+
+    def simulated(chunks: int) -> tuple[float, float]:
+        monkeypatch.setattr(compiler, "STORE_CHUNKS", chunks)
+        result = run(compiler.lower_gemm(op, core, b300, (128, 256, 64, 4))[0], core)
+        return result.cycles, result.stalls["matrix"].get("wait:dma", 0.0)
+
+    (one, one_wait), (four, four_wait) = simulated(1), simulated(4)
+    assert four < 0.97 * one and four_wait < 0.75 * one_wait
+    assert one - four < 1100 / (16 * 618) * one  # no more than the store's excess over the prefetch
+
+
+def test_cta_pair_splits_b_between_the_two_sms():
+    """Blackwell's tcgen05 cta_group::2: two CTAs along M share B, each SM's SRAM holding half. 4096³ bf16 on
+    128x256 tiles: K slabs of 64 are coarsened to 128 (64 steps > MAX_K_STEPS), so a B slab is 128 x 256 x 2 B =
+    64 KiB; on b200 an SM loads 32 KiB of it, multicast to half as many SMs, and HBM still serves the whole slab
+    (its miss share); on h100 (no pairs) the SM loads all 64 KiB."""
+    from accelscope.perf.sim.compiler import lower_gemm, plan_gemm
+
+    op, tile = Gemm(4096, 4096, 4096), (128, 256, 64, 4)
+    for chip, share in (("b200", 2), ("h100-sxm", 1)):
+        hw = acs.load_hardware(chip)
+        core = core_model(hw)
+        plan = plan_gemm(op, core, hw, tile)
+        load_b = next(i for i in lower_gemm(op, core, hw, tile)[0].instrs if i.label.startswith("load B k0"))
+        assert plan.sim_k_slab == 128 and plan.multicast_b >= 2
+        assert load_b.l2_bytes == 65536 / share
+        assert load_b.multicast == plan.multicast_b // share
+        assert load_b.hbm_bytes == pytest.approx(65536 * plan.hbm_fraction)

@@ -51,10 +51,14 @@ SAMPLE_INSTRUCTIONS = 1200
 MAX_K_STEPS = 48
 ACC_BYTES = 4
 GPU_TILES = ((128, 256), (256, 128), (128, 128), (128, 64), (64, 128), (64, 64))
+# More tiles a library ships (CUTLASS 3's Hopper 64x256, its transpose): not the shape heuristic's first pick, but
+# candidates the sim times (gemm_tiles): a skinny-M GEMM that streams wide weights runs them (cuBLAS's sm90 64x256)
+EXTRA_TILES = ((64, 256), (256, 64))
 # Skinny tiles for a few rows (decode GEMMs, GEMV-like; offered when one row of them covers M): usable where the
 # instruction is that short in M (A100's mma m16n8k16, CDNA's 32x32 MFMA), as Marlin's 16-row tiles are;
 # wgmma/tcgen05 chips pad to 64/128 rows.
 SKINNY_TILES = ((32, 128), (16, 128), (16, 256))
+STORE_CHUNKS = 4  # a GEMM's C tile is stored in this many pieces, one per step of the next tile (Step.drain)
 TILE_TOLERANCE = 1.25  # padded-work slack a bigger tile may cost (it saves operand traffic)
 SYSTOLIC_ROWS = (2048, 1024, 512, 256, 128, 64, 32, 16, 8)
 MAX_SYSTOLIC_STAGES = 8
@@ -79,10 +83,13 @@ class NotLowered(Exception):
 
 @dataclass(frozen=True)
 class Step:
-    """One pipeline step of a program: its loads (issued ahead) and the work that consumes them."""
+    """One pipeline step of a program: its loads (issued ahead) and the work that consumes them; `drain`: stores
+    issued one per later step, each after that step's prefetch (a GEMM's C tile leaving while the next tile's
+    main loop runs, as an asynchronous TMA store does, instead of holding the memory queue in one block)."""
 
     loads: tuple[Instr, ...]
     work: tuple[Instr, ...]
+    drain: tuple[Instr, ...] = ()
 
 
 def schedule(steps: list[Step], ahead: int, by_phase: bool = False) -> list[Instr]:
@@ -91,7 +98,8 @@ def schedule(steps: list[Step], ahead: int, by_phase: bool = False) -> list[Inst
     Loads of step j are issued just before step j - ahead's work (prefetch distance). With `by_phase`, a step's
     work is cut into phases where the unit class changes (vector -> SFU -> vector ...) and phase p of step j gets
     priority j + p, older steps first: a modulo schedule with one step per interval, so the in-order unit queues
-    overlap consecutive tiles (tile j's exp2 on the SFU while tile j + 1's max runs on the vector unit)."""
+    overlap consecutive tiles (tile j's exp2 on the SFU while tile j + 1's max runs on the vector unit). Drain
+    instruction c of step j is issued with step j + 1 + c, after its loads and before its work."""
     keyed = []
     for j, step in enumerate(steps):
         keyed += [((j - ahead, -1, j, q), ins) for q, ins in enumerate(step.loads)]
@@ -102,6 +110,7 @@ def schedule(steps: list[Step], ahead: int, by_phase: bool = False) -> list[Inst
                 phase += 1
             previous = unit
             keyed.append(((j + phase, j, 0, q), ins))
+        keyed += [((j + 1 + c, -0.5, j, c), ins) for c, ins in enumerate(step.drain)]
     keyed.sort(key=lambda item: item[0])
     return [ins for _, ins in keyed]
 
@@ -177,14 +186,16 @@ class GemmPlan:
         return dict(self.__dict__)
 
 
-def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
-    plan = plan_gemm(op, core, hw)
+def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = None) -> list[Program]:
+    plan = plan_gemm(op, core, hw, tile)
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
     c_dtype = default_out_dtype(canonical_dtype(op.dtype), op.out_dtype)
     c_bytes = dtype_bytes(c_dtype) if plan.split_k == 1 else ACC_BYTES
     sp = spread(plan.tiles, core.cores)
     slab_k = plan.sim_k_slab
     order = _tile_order(plan, sp)
+    pair = hw.matrix.paired_cores and plan.multicast_b >= 2  # two CTAs along M share B: one MMA over the pair
+    pair_share = 2 if pair else 1
     # an operand stored in another format than the matrix path's is converted as each slab arrives (W4A16 weights
     # into a bf16 MMA): isa.dequantize_ops lane slots per element on the vector unit, as at the analytical level
     convert_ops = hw.dequantize_flops(plan.dtype) / FMA_FLOPS
@@ -220,8 +231,11 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
                 loads.append(Load((), (a_name,), f"load A[{mt}] k{s}", a_tile, a_tile * plan.hbm_fraction, active,
                                   plan.multicast_a))
             b_tile = slab_k * plan.block_n * b_bytes
-            loads.append(Load((), (f"b{slot}",), f"load B k{s}", b_tile, b_tile * plan.hbm_fraction, active,
-                              plan.multicast_b))
+            # a CTA pair (tcgen05 cta_group::2) splits B between its two SMs: this core's DMA and SRAM take half,
+            # multicast to the other pairs of the cluster (L2 and HBM still serve the whole tile once per cluster)
+            loads.append(Load((), (f"b{slot}",), f"load B k{s}" + (" (this SM's half)" if pair else ""),
+                              b_tile / pair_share, b_tile * plan.hbm_fraction, active,
+                              max(1, plan.multicast_b // pair_share)))
             a_in, b_in = a_name, f"b{slot}"
             work: list[Instr] = []
             if convert_a:
@@ -241,15 +255,20 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
             else:
                 reads = (a_in, b_in) + ((acc,) if s else ())
                 work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype))
+            drain: tuple[Instr, ...] = ()
             if s == plan.k_steps - 1:
                 elements = plan.block_m * plan.block_n
                 work.append(Convert((acc,), (c,), f"epilogue tile {i}", c_dtype, elements))
-                work.append(Store((c,), (), f"store C tile {i}", elements * c_bytes, active))
-            steps.append(Step(tuple(loads), tuple(work)))
+                drain = tuple(Store((c,), (), f"store C tile {i} ({q + 1}/{chunks})", elements * c_bytes / chunks,
+                                    active) for q in range(chunks))
+            steps.append(Step(tuple(loads), tuple(work), drain))
         return steps
 
-    per_unit = plan.k_steps * (3 + convert_a + convert_b + bool(promote)) + 2
-    notes = {"mapping": plan.as_dict()}
+    # the C tile leaves in chunks over the next tile's first steps (an asynchronous TMA store draining while the
+    # next main loop runs): the next slabs' loads share the HBM pipe with it instead of queueing behind all of it
+    chunks = min(plan.k_steps, STORE_CHUNKS)
+    per_unit = plan.k_steps * (3 + convert_a + convert_b + bool(promote)) + 1 + chunks
+    notes = {"mapping": {**plan.as_dict(), "cta_pair": pair}}
     programs = [sampled_program("gemm", sp, unit, per_unit, plan.stages - 1, core.cores, notes)]
     if plan.split_k > 1:
         elements = op.batch * op.m * op.n
@@ -270,14 +289,131 @@ def _tile_order(plan: GemmPlan, sp: Spread) -> Callable[[int], tuple[int, bool]]
     return order
 
 
-def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec) -> GemmPlan:
-    cost = op.cost()
-    dtype = hw.matrix_dtype(cost.matrix_dtype or op.dtype)
+Tile = tuple[int, int, int, int]  # block_m, block_n, block_k, stages
+
+
+@dataclass(frozen=True)
+class TileWork:
+    """The busiest core's work on one tile choice, in rate-free counts: what lower_gemm's instructions occupy
+    each unit with (L2 and HBM bytes x the cores sharing them while they move). Divided by the core's rates it is
+    a lower bound on the program's cycles (model.fastest)."""
+
+    mma_flops: float
+    sram_bytes: float  # operand bytes the MMAs read (their SRAM-port floor, core._mma)
+    l2_bytes: float
+    hbm_read: float
+    hbm_written: float
+    vector_slots: float  # conversions and promotions
+    dtype: str  # the matrix path's
+
+    def counts(self) -> tuple[float, ...]:
+        return (self.mma_flops, self.sram_bytes, self.l2_bytes, self.hbm_read, self.hbm_written, self.vector_slots)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One way to run an op: `build()` gives its programs (run one after another); `work`, when known, bounds
+    their time from below without building them."""
+
+    build: Callable[[], list[Program]]
+    work: TileWork | None = None
+    label: str = ""
+
+
+def gemm_alternatives(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Alternative]:
+    """The programs of every candidate tile (gemm_tiles), the shape heuristic's first: the sim runs them and keeps
+    the fastest (model.fastest), as an autotuner times its kernels. The candidates depend on shapes and
+    capacities only, so the fastest of them, each monotone in every rate, is monotone too."""
+    return [Alternative(lambda tile=tile: lower_gemm(op, core, hw, tile), work, f"{tile[0]}x{tile[1]}")
+            for tile, work in _gemm_candidates(op, core, hw)]
+
+
+def gemm_tiles(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[Tile]:
+    return [tile for tile, _ in _gemm_candidates(op, core, hw)]
+
+
+def _gemm_candidates(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[tuple[Tile, TileWork | None]]:
+    """Candidate tiles of a GEMM, from shapes and capacities alone: the shape heuristic's pick (_gpu_tile), then
+    the other library tiles (GPU_TILES, EXTRA_TILES, SKINNY_TILES when one row of them covers M) whose accumulators
+    fit half the register file and whose double-buffered slabs fit SRAM and that no other candidate dominates:
+    one dominates another when its busiest core has no more of any work (_tile_work: MMA FLOPs, bytes through
+    SRAM, L2 and HBM, vector work), so it is no slower on any unit at any rates. Least padded work first. A
+    systolic array has one candidate (its row block is already the least fill-and-drain cycles, _systolic_tile)."""
+    dtype, elem = _gemm_dtype(op, hw)
+    if core.systolic:
+        return [(_systolic_tile(op, core, elem, dtype), None)]
+    instr_m = hw.matrix.tile[0] if hw.matrix.tile else 16
+    first = _gpu_tile(op, core, elem, instr_m)
+    bk = first[2]
+    ranked = []
+    for bm, bn in _fitting_tiles(op, core, elem, bk, instr_m, GPU_TILES + EXTRA_TILES):
+        if (bm, bn) == first[:2]:
+            continue
+        stages = max(1, min(4, int(core.sram_bytes // ((bm + bn) * bk * elem))))
+        ranked.append((bm, bn, bk, stages))
+    works = {t: _tile_work(op, core, hw, t) for t in [first, *ranked]}
+    ordered = [first, *sorted(ranked, key=lambda t: (works[t].mma_flops, -t[0] * t[1]))]
+    counts = [works[t].counts() for t in ordered]
+    kept = []
+    for i, tile in enumerate(ordered):  # dominated: another has no more of any work (less of some, or is earlier)
+        if not any(j != i and all(a <= b for a, b in zip(counts[j], counts[i], strict=True))
+                   and (j < i or counts[j] != counts[i]) for j in range(len(ordered))):
+            kept.append((tile, works[tile]))
+    return kept
+
+
+def _tile_work(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile) -> TileWork:
+    """The busiest core's work on `tile` (TileWork), counted as lower_gemm's instructions are."""
+    plan = plan_gemm(op, core, hw, tile)
+    sp = spread(plan.tiles, core.cores)
+    a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
+    slab = plan.sim_k_slab
+    units = sp.full + sp.tail
+    share = sp.full * sp.active + sp.tail * sp.tail_active  # units x cores sharing L2 and HBM while each runs
+    a_tile, b_tile = plan.block_m * slab * a_bytes, slab * plan.block_n * b_bytes
+    loads = plan.k_steps * (a_tile / plan.multicast_a + b_tile / plan.multicast_b)
+    c_tile = plan.block_m * plan.block_n * (dtype_bytes(default_out_dtype(canonical_dtype(op.dtype), op.out_dtype))
+                                            if plan.split_k == 1 else ACC_BYTES)
+    convert = hw.dequantize_flops(plan.dtype) / FMA_FLOPS
+    converted = sum(e for d, e in ((op.dtype, plan.block_m), (op.b_dtype or op.dtype, plan.block_n))
+                    if element_format(d) != element_format(plan.dtype))
+    scaling, _ = block_scaling(op, hw)
+    promote = plan.block_m * plan.block_n * math.ceil(slab / scaling.promote_every) if scaling and \
+        scaling.promote_every else 0
+    width = dtype_bytes(plan.dtype)  # the MMA reads its operands in the matrix path's format (core._mma)
+    return TileWork(units * plan.k_steps * 2.0 * plan.block_m * plan.block_n * slab,
+                    units * plan.k_steps * (plan.block_m + plan.block_n) * slab * width,
+                    share * loads if core.has_l2 else 0.0,
+                    share * plan.k_steps * (a_tile + b_tile) * plan.hbm_fraction if core.has_l2 else 0.0,
+                    share * c_tile,
+                    units * plan.k_steps * (converted * slab * convert + promote * Gemm.PROMOTION_FLOPS / FMA_FLOPS),
+                    plan.dtype)
+
+
+def _fitting_tiles(op: Gemm, core: CoreModel, elem: float, bk: int, instr_m: int,
+                   table: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
+    """Tiles of `table` (and the skinny ones whose single row covers M) whose accumulators fit half the register
+    file and whose double-buffered K slabs fit SRAM."""
+    skinny = tuple(t for t in SKINNY_TILES if t[0] % instr_m == 0 and op.m <= t[0])  # one row of tiles covers M
+    return [(bm, bn) for bm, bn in table + skinny
+            if bm * bn * ACC_BYTES <= core.register_bytes / 2 and 2 * (bm + bn) * bk * elem <= core.sram_bytes]
+
+
+def _gemm_dtype(op: Gemm, hw: HardwareSpec) -> tuple[str, float]:
+    """The matrix path's dtype and the element bytes tiles are sized on (mxfp8 tiles as fp8_e4m3; a block format's
+    scales ride along in the loads)."""
+    dtype = hw.matrix_dtype(op.cost().matrix_dtype or op.dtype)
     if dtype is None:
         raise ValueError(f"{hw.id}: no matrix peak for {op.dtype} or any wider dtype; add matrix.peak.{op.dtype}")
-    # tiles are sized on element width (mxfp8 tiles as fp8_e4m3); a block format's scales ride along in the loads
-    elem = max(element_bits(op.dtype), element_bits(op.b_dtype or op.dtype)) / 8
-    if core.systolic:
+    return dtype, max(element_bits(op.dtype), element_bits(op.b_dtype or op.dtype)) / 8
+
+
+def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = None) -> GemmPlan:
+    """The mapping of one GEMM on `tile` (default: the shape heuristic's, _gpu_tile / _systolic_tile)."""
+    dtype, elem = _gemm_dtype(op, hw)
+    if tile is not None:
+        bm, bn, bk, stages = tile
+    elif core.systolic:
         bm, bn, bk, stages = _systolic_tile(op, core, elem, dtype)
     else:
         bm, bn, bk, stages = _gpu_tile(op, core, elem, hw.matrix.tile[0] if hw.matrix.tile else 16)
@@ -314,10 +450,7 @@ def _gpu_tile(op: Gemm, core: CoreModel, elem: float, instr_m: int) -> tuple[int
     half the register file; K slabs of 128 bytes; as many stages (2-4) as SRAM holds."""
     bk = max(16, int(128 // elem))
     options = []
-    skinny = tuple(t for t in SKINNY_TILES if t[0] % instr_m == 0 and op.m <= t[0])  # one row of tiles covers M
-    for bm, bn in GPU_TILES + skinny:
-        if bm * bn * ACC_BYTES > core.register_bytes / 2 or 2 * (bm + bn) * bk * elem > core.sram_bytes:
-            continue
+    for bm, bn in _fitting_tiles(op, core, elem, bk, instr_m, GPU_TILES):
         tiles = math.ceil(op.m / bm) * math.ceil(op.n / bn) * op.batch
         options.append((math.ceil(tiles / core.cores) * bm * bn, bm, bn))
     if not options:
@@ -384,11 +517,13 @@ def _hbm_fraction(op: Gemm, core: CoreModel, bm: int, bn: int, k_chunk: int, til
 
 def lower_grouped_gemm(op: GroupedGemm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
     """Each distinct group size runs as a batch of same-shape GEMMs (one persistent launch over all groups)."""
-    programs: list[Program] = []
-    for m, count in grouped_rows(op.rows):
-        gemm = Gemm(m=m, n=op.n, k=op.k, dtype=op.dtype, batch=count, out_dtype=op.out_dtype, b_dtype=op.b_dtype)
-        programs += lower_gemm(gemm, core, hw)
-    return programs
+    return [p for segment in grouped_alternatives(op, core, hw) for p in segment[0].build()]
+
+
+def grouped_alternatives(op: GroupedGemm, core: CoreModel, hw: HardwareSpec) -> list[list[Alternative]]:
+    """Per distinct group size (a batch of same-shape GEMMs), the programs of each of its candidate tiles."""
+    return [gemm_alternatives(Gemm(m=m, n=op.n, k=op.k, dtype=op.dtype, batch=count, out_dtype=op.out_dtype,
+                                   b_dtype=op.b_dtype), core, hw) for m, count in grouped_rows(op.rows)]
 
 
 # ----- streaming ops (softmax, norms, elementwise, reductions, (de)quantize) --------------------------------------
@@ -831,11 +966,24 @@ LOWERINGS: dict[type, Callable[[Op, CoreModel, HardwareSpec], list[Program]]] = 
 
 
 def compile_op(op: Op, core: CoreModel, hw: HardwareSpec) -> list[Program]:
-    """Tile programs for `op`, run one after another. Raises NotLowered for ops without a lowering."""
+    """Tile programs for `op`, run one after another (a GEMM on the shape heuristic's tile; the sim level times
+    every candidate, compile_choices). Raises NotLowered for ops without a lowering."""
     lowering = LOWERINGS.get(type(op))
     if lowering is None:
         raise NotLowered(f"no tile lowering for {type(op).__name__}")
     return lowering(op, core, hw)
+
+
+def compile_choices(op: Op, core: CoreModel, hw: HardwareSpec) -> list[list[Alternative]]:
+    """`op` as segments run one after another, each a list of alternatives of which the sim runs the fastest: a
+    GEMM's candidate tiles (gemm_alternatives), one segment per group size of a grouped GEMM; every other op is one
+    segment with one alternative, compile_op's."""
+    if isinstance(op, Gemm):
+        return [gemm_alternatives(op, core, hw)]
+    if isinstance(op, GroupedGemm):
+        return grouped_alternatives(op, core, hw)
+    programs = compile_op(op, core, hw)  # lowered now: NotLowered surfaces here
+    return [[Alternative(lambda: programs)]]
 
 
 def low_precision(fmt: str) -> bool:

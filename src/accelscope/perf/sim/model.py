@@ -13,7 +13,7 @@ from typing import Any
 from ...hardware import HardwareSpec
 from ...workload.ops import Op
 from ..estimate import RESOURCES, Estimate, register_level
-from .compiler import NotLowered, compile_op
+from .compiler import Alternative, NotLowered, TileWork, compile_choices
 from .core import CoreModel, core_model
 from .engine import Program, RunResult, run
 
@@ -35,11 +35,59 @@ def simulate(op: Op, hw: HardwareSpec, trace: bool = False) -> SimResult:
     """Run `op` on `hw` at the cycle level; `trace=True` keeps one event per instruction for `chrome_trace`."""
     core = with_scratchpad(core_model(hw), hw, op.cost().bytes)
     try:
-        programs = compile_op(op, core, hw)
+        segments = compile_choices(op, core, hw)
     except NotLowered as why:
         return SimResult(_fallback(op, hw, str(why)), (), (), core.clock)
-    runs = tuple(run(p, core, trace=trace) for p in programs)
-    return SimResult(_estimate(op, hw, core, programs, runs), tuple(programs), runs, core.clock)
+    programs: list[Program] = []
+    runs: list[RunResult] = []
+    choices = []
+    for alternatives in segments:
+        chosen, chosen_runs, choice = fastest(alternatives, core, trace)
+        programs += chosen
+        runs += chosen_runs
+        choices.append(choice)
+    est = _estimate(op, hw, core, programs, tuple(runs))
+    if any(len(c["candidates"]) > 1 for c in choices):
+        est = replace(est, details={**est.details, "tile_choice": choices if len(choices) > 1 else choices[0]})
+    return SimResult(est, tuple(programs), tuple(runs), core.clock)
+
+
+def fastest(alternatives: list[Alternative], core: CoreModel, trace: bool = False
+            ) -> tuple[list[Program], list[RunResult], dict[str, Any]]:
+    """The alternative whose programs take the fewest cycles, as an autotuner times its candidate kernels and keeps
+    the fastest; the first wins ties. One whose work bound (work_cycles) is no less than the best run so far is
+    neither built nor run: it cannot be faster, so the result is the exact minimum; since every alternative is
+    monotone in every rate (max-plus) and the set depends on shapes and capacities only, so is the minimum."""
+    best: tuple[float, int, list[Program], list[RunResult]] | None = None
+    simulated = 0
+    for index, alternative in enumerate(alternatives):
+        if best is not None and alternative.work is not None and work_cycles(alternative.work, core) >= best[0]:
+            continue
+        programs = alternative.build()
+        results = [run(p, core) for p in programs]
+        simulated += 1
+        cycles = sum(r.cycles for r in results)
+        if best is None or cycles < best[0]:
+            best = (cycles, index, programs, results)
+    assert best is not None
+    _, index, chosen, results = best
+    if trace:
+        results = [run(p, core, trace=True) for p in chosen]
+    return chosen, results, {"candidates": [a.label for a in alternatives], "simulated": simulated,
+                             "chosen": alternatives[index].label}
+
+
+def work_cycles(work: TileWork, core: CoreModel) -> float:
+    """Cycles no program with this work can beat: its busiest unit's. The matrix unit takes each MMA at the lesser
+    of its FLOP and SRAM-port rates (core._mma: a sum of maxima is at least the maximum of the sums), the core's
+    share of L2 and HBM carries its loads and stores (core._load, core._store), the vector unit its conversions.
+    A sampled run's scaled time is at least its scaled busy time (engine._result), so this bounds it too."""
+    if core.systolic:  # fold fill and drain are not in the counts
+        return 0.0
+    matrix = max(work.mma_flops / core.matrix_rate(work.dtype), work.sram_bytes / core.sram_bytes_per_cycle)
+    l2 = work.l2_bytes / core.l2_bytes_per_cycle if core.has_l2 else 0.0
+    hbm = (work.hbm_read + work.hbm_written * core.hbm_write_cost) / core.hbm_bytes_per_cycle
+    return max(matrix, l2, hbm, work.vector_slots / core.lanes)
 
 
 def with_scratchpad(core: CoreModel, hw: HardwareSpec, working_set: float) -> CoreModel:
