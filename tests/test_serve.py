@@ -184,3 +184,27 @@ def test_interpolation_error_of_the_token_parallel_time_is_small(costs):
     middle = (low + high) // 2
     exact = costs._stages_seconds(acs.llm.serving.costs.Step(1, middle, 0, logits_tokens=1), "body")
     assert costs.token_parallel(middle, 1, decode_only=False) - costs._head_at(1) == pytest.approx(exact, rel=5e-3)
+
+
+def test_cli_serve_capacity_and_plan():
+    """The commands' JSON has the issue's keys; bad options are one `error:` line with exit 2."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from accelscope.cli.app import app
+
+    runner = CliRunner()
+    base = ["--hw", HW, "--requests", "30", "--input-len", "256", "--output-len", "16", "--json"]
+    out = json.loads(runner.invoke(app, ["llm", "serve", MODEL, "--rate", "5", *base]).stdout)
+    assert {"ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s", "requests_per_s", "goodput_requests_per_s",
+            "completed"} <= set(out) and set(out["ttft_s"]) == {"p50", "p90", "p99", "mean"}
+    assert out["completed"] == 30
+    cap = json.loads(runner.invoke(app, ["llm", "capacity", MODEL, "--slo-tpot", "20", *base]).stdout)
+    assert cap["capacity_requests_per_s"] > 0
+    plan = json.loads(runner.invoke(app, ["llm", "plan", MODEL, "--hw", HW, "--devices", "8", "--serve",
+                                          "--level", "roofline", "--json"]).stdout)
+    assert plan["configs"][0]["tp"] * plan["configs"][0]["replicas"] * plan["configs"][0]["pp"] == 8
+    bad = runner.invoke(app, ["llm", "serve", MODEL, "--rate", "-1", *base])
+    lines = [line for line in bad.output.splitlines() if line.strip()]
+    assert bad.exit_code == 2 and len(lines) == 1 and "--rate" in lines[0]

@@ -39,8 +39,9 @@ PlotOpt = Annotated[str | None, typer.Option(help="Write PNG and SVG figures to 
 @llm_app.command("serve")
 def llm_serve(
     model: ModelArg, hw: HwOpt,
-    rate: Annotated[float, typer.Option(help="Requests per second (Poisson or gamma arrivals); inf: all at once.")]
-    = 1.0,
+    rate: Annotated[float, typer.Option(help="Requests per second (Poisson or gamma arrivals).")] = 1.0,
+    at_once: Annotated[bool, typer.Option("--at-once", help="Queue every request at time 0 (saturated throughput; "
+                                                            "replaces --rate).")] = False,
     requests: RequestsOpt = 1000, input_len: InputOpt = "2048", output_len: OutputOpt = "256",
     trace: Annotated[str | None, typer.Option(help="Replay a trace: CSV or JSONL with arrival_s, input_tokens, "
                                                    "output_tokens (replaces --rate/--requests/lengths).")] = None,
@@ -69,7 +70,7 @@ def llm_serve(
     from ..llm.serving import serve
 
     spec = spec_from(hw, sets)
-    result = serve(model, spec, tp=tp, pp=pp, ep=ep, rate=_rate(rate), requests=requests, input_len=input_len,
+    result = serve(model, spec, tp=tp, pp=pp, ep=ep, rate=math.inf if at_once else _rate(rate), requests=requests, input_len=input_len,
                    output_len=output_len, trace=trace, arrival=arrival, cv=cv, seed=seed, scheduler=scheduler,
                    dtype=dtype, kv_dtype=kv_dtype, level=level, max_batched_tokens=max_batched_tokens,
                    max_seqs=max_seqs, batch=batch, replicas=replicas, prefill_replicas=prefill_replicas,
@@ -161,7 +162,7 @@ def llm_capacity(
 
 def _rate(rate: float) -> float:
     if math.isnan(rate) or rate <= 0:
-        raise ValueError(f"--rate: expected requests per second > 0, or inf for all at once (got {rate})")
+        raise ValueError(f"--rate: expected requests per second > 0, or --at-once (got {rate})")
     return rate
 
 

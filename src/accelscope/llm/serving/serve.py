@@ -136,6 +136,10 @@ def serve(
     spec = load_hardware(hw)
     if costs is None:
         costs = iteration_costs(config, spec, tp, pp, ep, dtype, kv_dtype, level, allreduce)
+    elif (costs.config.name, costs.hw.id, costs.level, costs.par.tp, costs.par.pp) != (config.name, spec.id, level,
+                                                                                      tp, pp):
+        raise ValueError("costs: these iteration costs were built for another model, chip, level or layout "
+                         f"({costs.config.name} on {costs.hw.id}, {costs.level}, tp={costs.par.tp} pp={costs.par.pp})")
     reqs = trace if isinstance(trace, Requests) else load_trace(trace) if trace is not None else generate(
         rate, requests, input_len, output_len, arrival, cv, seed)
     limits = Limits(kv_blocks=_kv_blocks(costs, reqs, max_batched_tokens, max_seqs, block_size, memory_fraction),
