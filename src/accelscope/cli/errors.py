@@ -16,7 +16,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import typer._click as click  # typer's own copy of click: the one that parses our options
@@ -25,7 +25,9 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
-from ..workload import ops as ir
+if TYPE_CHECKING:  # the op IR loads with the first command that builds an op
+    from ..workload import ops as ir
+
 
 USER_ERROR_EXIT = 2
 # Largest integer any option takes: far above any real dimension (a 405B model's Adam step streams 4e11
@@ -163,6 +165,8 @@ def naming_options(renamed: Mapping[str, str] | None = None) -> Iterator[None]:
     except ValueError as exc:
         message = str(exc)
         match = _FIELD_ERROR.match(message)
+        from ..workload import ops as ir
+
         if match is None or not isinstance(getattr(ir, match.group(1), None), type):
             raise
         field = match.group(2)
