@@ -29,6 +29,16 @@ def test_listed_short_help_is_each_loaded_commands_own():
     assert root.list_commands(None) == list(LazyRoot.lazy)  # nothing registered outside the lazy table
 
 
+def test_only_the_root_could_offer_shell_completion():
+    def options(command, path=()):
+        yield path, {opt for param in command.params for opt in param.opts}
+        for name in getattr(command, "list_commands", lambda _: [])(None):
+            yield from options(command.get_command(None, name), (*path, name))
+
+    offered = [path for path, opts in options(typer.main.get_command(app)) if "--install-completion" in opts]
+    assert offered == []  # the app is built with add_completion=False, and so is every lazily built command
+
+
 def test_help_lists_every_command_and_a_typo_gets_the_lazy_names():
     runner = CliRunner()
     listing = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output

@@ -36,10 +36,10 @@ class LazyCommand:
             importlib.import_module(f"{__package__}.{module}")
         module, attribute = self.target.split(":")
         obj = getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
-        if isinstance(obj, typer.Typer):
-            command = typer.main.get_command(obj)
+        if isinstance(obj, typer.Typer):  # as `add_typer` builds it: no shell-completion options on a sub-group
+            command = typer.main.get_group(obj)
         else:  # a function: a one-command typer app becomes that command
-            single = typer.Typer()
+            single = typer.Typer(add_completion=False)
             single.command(self.name)(obj)
             command = typer.main.get_command(single)
         command.name = self.name
