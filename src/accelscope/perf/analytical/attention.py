@@ -167,6 +167,30 @@ TRITON_BLOCK = 128
 TRITON_FWD_ROUND_TRIPS, TRITON_BWD_ROUND_TRIPS = 3, 4
 
 
+def triton_smem_bytes(phase: str, d: int, dv: int, warps: int, block: int = TRITON_BLOCK,
+                      width: float = 2.0) -> float:
+    """Shared-memory bytes one block pair of flash_attn_triton.py moves (phase "fwd" or "bwd").
+
+    Triton lowers tl.dot to mma.sync (no wgmma before its MLIR Hopper backend): every operand is converted from
+    its load layout through shared memory (one store) and read back with ldmatrix. Its legacy MMA layout puts a
+    128-row dot's warps along M (warpsPerTile doubles M first while M / (16 x warps) > 1), so each warp reads its
+    own rows of the A operand but the WHOLE B operand: B is read `warps` times per dot.
+    Forward (`num_warps` 8 for d > 64, else 4): S = Q K^T (A = Q, B = K^T), O += P V (A = P, B = V); stored: the
+    K, V and P tiles (Q is loop-invariant). Backward (8 warps, one program per key block): S = Q K^T, dV += P^T
+    dO, dP = dO V^T, dK += dS^T Q, dQ = dS K: A operands Q, P^T, dO, dS^T, dS; B operands K, dO, V, Q, K;
+    stored per pair: Q, dO, P, dS (K and V are loop-invariant). Bytes of 16-bit operands (`width`)."""
+    n = block * block
+    if phase == "fwd":
+        a_reads = block * d + n
+        b_reads = warps * (block * d + block * dv)
+        stores = block * d + block * dv + n
+    else:
+        a_reads = block * d + n + block * dv + 2 * n
+        b_reads = warps * block * (3 * d + 2 * dv)
+        stores = block * d + block * dv + 2 * n
+    return width * (a_reads + b_reads + stores)
+
+
 # Lane slots (one FP32-pipe instruction per thread) per score element of the online softmax, as the FlashAttention
 # kernels issue it; an FMA and a max or an add each take one slot, so FLOP counts undercount non-FMA work.
 # Forward: scale-and-subtract-max (FFMA), row max (FMNMX), row sum (FADD), P to 16 bits (F2FP packs two: 0.5),
@@ -387,7 +411,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
     t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
-    t_load_fwd = t_load_bwd = t_dq_serial = 0.0
+    t_load_fwd = t_load_bwd = t_dq_serial = sram = 0.0
     if triton:  # num_stages=1: each pair's tiles arrive from L2 before its MMAs start (TRITON_BLOCK note)
         # one L2 round trip per dependent global access of a pair, as the source orders them: forward the K load,
         # the rescale's store-and-reload through TMP ("BUG: have to store and immediately load") and the V load
@@ -399,9 +423,19 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
                                                             if l2_core else 0.0)  # Q, dO
         t_atomic = ATOMIC_PASSES * rows * mma_d * 4 / l2_core if l2_core else 0.0  # tl.atomic_add of dQ
         t_dq_serial = l2_latency + 2 * rows * mma_d * 4 / l2_core if l2_core else 0.0  # dQ load + store
+        # the mma.sync operands come through shared memory (triton_smem_bytes): the MMAs cannot issue faster
+        # than ldmatrix feeds them, so a pair takes the longer of the two
+        sram = _core_sram(hw) * ratio
+        if sram:
+            fwd_warps = 8 if op.head_dim > 64 else 4
+            t_matrix_fwd_smem = triton_smem_bytes("fwd", mma_d, mma_dv, fwd_warps, kv_block, width) / sram
+            t_matrix_bwd_smem = triton_smem_bytes("bwd", mma_d, mma_dv, 8, kv_block, width) / sram
+            t_matrix_fwd_eff, t_matrix_bwd_eff = max(t_matrix_fwd, t_matrix_fwd_smem), max(t_matrix_bwd,
+                                                                                           t_matrix_bwd_smem)
     if path == "sync":  # FA2: each warp runs its MMAs, then its softmax
-        fwd_pair = t_load_fwd + t_matrix_fwd + t_softmax_fwd
-        bwd_pair = t_load_bwd + t_matrix_bwd + t_softmax_bwd + t_atomic
+        mma_fwd, mma_bwd = (t_matrix_fwd_eff, t_matrix_bwd_eff) if triton and sram else (t_matrix_fwd, t_matrix_bwd)
+        fwd_pair = t_load_fwd + mma_fwd + t_softmax_fwd
+        bwd_pair = t_load_bwd + mma_bwd + t_softmax_bwd + t_atomic
         sfu_share = sfu_fwd
     else:  # warp-specialized: the softmax (and the dQ writer) run beside the MMAs
         # Hopper (FA3, cuDNN sm90): the consumer warpgroups that issue the wgmmas also run the softmax on S in their
@@ -469,6 +503,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         details["mma_sync_fraction"] = sync
     if triton:
         details.update(block_headdim=mma_d, serial_load_seconds=t_load_fwd if op.phase == "fwd" else t_load_bwd)
+        if sram:
+            details["smem_seconds_per_pair"] = t_matrix_fwd_smem if op.phase == "fwd" else t_matrix_bwd_smem
         if op.phase == "bwd":
             details["sequence_parallel"] = sequence_parallel
     if emulated:
