@@ -23,7 +23,7 @@ Model (the README's "how the models work" repeats it):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
@@ -34,6 +34,7 @@ from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
+from .fsdp import fsdp_exposed, gather_bytes_per_param, nccl_sm_share
 from .infer import DoesNotFit
 from .train_memory import (
     GRAD_BYTES,
@@ -139,6 +140,7 @@ def train(
     reserve: float | None = None,
     fp8_recipe: str | None = None,
     elementwise: str = "fused",
+    fp8_all_gather: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -160,7 +162,8 @@ def train(
     (tensorwise | rowwise | mxfp8 | blockwise | delayed); None: "tensorwise" for fp8 dtypes, "mxfp8" for mxfp8.
     `elementwise`: "fused" (Transformer Engine, torch.compile: a norm, rotary or activation is one kernel) or
     "eager" (PyTorch eager modules, e.g. Hugging Face transformers: RMSNorm, rotary and SwiGLU as their chains
-    of aten kernels)."""
+    of aten kernels). `fp8_all_gather` (zero=3): FSDP gathers the layers' weights in float8 (torchao
+    enable_fsdp_float8_all_gather), half the bytes of bf16 (llm/fsdp.py)."""
     config = load_model(model)
     spec = load_hardware(hw)
     if attention not in (None, "fa2", "fa3", "math", "triton"):
@@ -191,7 +194,8 @@ def train(
     exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
     per_micro = sum(classes.values()) + sum(exposed.values())
     bubble = (pp - 1) / vpp * per_micro
-    dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp)
+    dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
+                                  fp8_all_gather)
     optimizer = _optimizer_time(config, spec, par, zero, level, etp)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
@@ -445,14 +449,17 @@ def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, et
 
 
 def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, micro_batches: int,
-                     fwd: Estimate, bwd: Estimate, overlap: bool, level: str, etp: int | None = None) -> float:
+                     fwd: Estimate, bwd: Estimate, overlap: bool, level: str, etp: int | None = None,
+                     fp8_all_gather: bool = False) -> float:
     """Data-parallel communication not hidden behind compute.
 
     ZeRO 0-2 / Megatron-LM's distributed optimizer: the gradient reduce hides behind the last micro-batch's
     backward, the parameter all-gather behind the first forward (--overlap-grad-reduce / --overlap-param-gather).
     ZeRO-3 / FSDP: every micro-batch gathers each layer's parameters before its forward and again before its
     backward and reduce-scatters its gradients after; the next layer's gather is prefetched behind the current
-    layer's compute, so a pass exposes max(0, its communication - its compute) plus the first layer's gather."""
+    layer's compute on the SMs NCCL leaves free (llm/fsdp.py: a pass exposes max(C - X, share x C)) plus the
+    first layer's gather and the last layer's reduce-scatter. `fp8_all_gather`: torchao's float8 all-gather
+    sends the layers' weights in one byte."""
     params = _local_params(config, par, etp)
     ops = _dp_collectives(params, par, zero, etp)
     if zero < 3:
@@ -462,14 +469,15 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
             hide = (bwd.seconds if name.startswith("grad") else fwd.seconds) if overlap else 0.0
             exposed += max(0.0, seconds - hide)
         return exposed
-    gather = sum(estimate(op, hw, level).seconds for name, op in ops if name == "param_allgather")
+    per_param = gather_bytes_per_param(config, fp8_all_gather)
+    gather = sum(estimate(replace(op, bytes=op.bytes * per_param / PARAM_BYTES), hw, level).seconds
+                 for name, op in ops if name == "param_allgather")
     scatter = sum(estimate(op, hw, level).seconds for name, op in ops if name == "grad_reduce_scatter")
     layers = max(len(stage_layers(config, par.pp, 0)), 1)
     if not overlap:
         return micro_batches * (2 * gather + scatter)
-    fwd_exposed = max(0.0, gather - fwd.seconds) + gather / layers
-    bwd_exposed = max(0.0, gather + scatter - bwd.seconds) + scatter / layers
-    return micro_batches * (fwd_exposed + bwd_exposed)
+    # llm/fsdp.py: per-layer gathers and reduce-scatters overlapped with compute on the SMs NCCL leaves free
+    return fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers, nccl_sm_share(hw), micro_batches)
 
 
 def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,

@@ -286,6 +286,13 @@ def _ta_fp8_recipe(row: Any) -> str | None:
     return next((r for r in ("mxfp8", "rowwise", "tensorwise") if r in text), None)
 
 
+def _ta_fp8_all_gather(row: Any) -> bool:
+    """torchao's float8 all-gather (enable_fsdp_float8_all_gather), as the recipe names it: "with float8
+    all-gather", "(f8 all-gather)"; "bfloat16 all-gather" is the default bf16 gather."""
+    text = f"{row.dtype} {row.shape.get('precision_recipe', '')}".lower()
+    return "float8 all-gather" in text or "f8 all-gather" in text
+
+
 def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     s = row.shape
     if "H100" in row.hardware:
@@ -298,7 +305,8 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
         r = train(config, hw, dp=gpus, zero=3, seq_len=int(s["seq_len"]), global_batch=gpus * micro,
                   micro_batch=micro, dtype=_ta_recipe(row), recompute="op_sac", level=level, check_memory=False,
-                  fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row))
+                  fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row),
+                  fp8_all_gather=_ta_fp8_all_gather(row))
     elif "Llama4" in str(s.get("model", "")) and s.get("gpus") == 4:
         # torchtitan llama4 17Bx16E, 2 layers: dim 5120, 40 heads / 8 KV heads, 16 experts top-1 of width 8192
         # plus one shared expert of 8192, vocab 202048 (torchtitan/models/llama4/__init__.py)

@@ -1,0 +1,57 @@
+"""FSDP per-layer collectives overlapped with compute on the SMs NCCL leaves free (llm/fsdp.py)."""
+
+import pytest
+
+from accelscope import llm
+from accelscope.hardware import load_hardware
+from accelscope.llm.fsdp import (
+    fsdp_exposed,
+    gather_bytes_per_param,
+    linear_param_fraction,
+    nccl_sm_share,
+    overlap_exposed,
+)
+from accelscope.workload.model_config import load_model
+
+
+def test_nccl_holds_16_sms():
+    """16 NCCL channels (NVIDIA/nccl#689) of H100's 132 SMs = 0.1212; A100's 108 = 0.1481."""
+    assert nccl_sm_share(load_hardware("h100-sxm")) == pytest.approx(16 / 132)
+    assert nccl_sm_share(load_hardware("a100-sxm-80gb")) == pytest.approx(16 / 108)
+
+
+def test_overlap_exposes_the_sm_share_or_the_excess():
+    """X = 10 ms of compute, s = 0.125. C = 4 ms: compute runs 4 ms at 7/8 (3.5 ms of work), the other 6.5 ms
+    after: 10.5 ms, 0.5 ms = s x C exposed. C = 12 ms >= X / (1 - s) = 11.43 ms: the pass is the collective's
+    12 ms, 2 ms exposed. No collective: nothing."""
+    assert overlap_exposed(10e-3, 4e-3, 0.125) == pytest.approx(0.5e-3)
+    assert overlap_exposed(10e-3, 12e-3, 0.125) == pytest.approx(2e-3)
+    assert overlap_exposed(10e-3, 0.0, 0.125) == 0.0
+
+
+def test_fsdp_exposed_by_hand():
+    """4 layers, gather 4 ms, reduce-scatter 8 ms, forward 10 ms, backward 20 ms, s = 0.125, 2 micro-batches.
+    Forward: max(4 - 10, 0.5) + 4 / 4 = 1.5 ms; backward: max(12 - 20, 1.5) + 8 / 4 = 3.5 ms; x 2 = 10 ms."""
+    assert fsdp_exposed(4e-3, 8e-3, 10e-3, 20e-3, 4, 0.125, 2) == pytest.approx(10e-3)
+
+
+def test_float8_all_gather_halves_the_layers_bytes():
+    """Llama-3.1-8B: 8,030,261,248 parameters, of which embedding + untied output 2 x 128,256 x 4,096 =
+    1,050,673,152 stay bf16: layer share 6,979,588,096 / 8,030,261,248 = 0.86916; bytes per parameter
+    0.86916 x 1 + 0.13084 x 2 = 1.13084."""
+    config = load_model("llama-3.1-8b")
+    assert config.params() == 8_030_261_248
+    assert linear_param_fraction(config) == pytest.approx(6_979_588_096 / 8_030_261_248)
+    assert gather_bytes_per_param(config, True) == pytest.approx(2 - 6_979_588_096 / 8_030_261_248)
+    assert gather_bytes_per_param(config, False) == 2
+
+
+def test_fsdp_step_pays_the_sm_share_and_float8_gathers_less():
+    """Llama-3.1-8B, FSDP over 8 H100 at 8k: the step exposes at least s x C of its gathers (it did not when
+    overlap was free), and gathering float8 weights exposes less than bf16."""
+    args = dict(dp=8, zero=3, seq_len=8192, global_batch=8, recompute="none", level="analytical",
+                check_memory=False, dtype="fp8_e4m3")
+    bf16_gather = llm.train("llama-3.1-8b", "h100-sxm", **args)
+    fp8_gather = llm.train("llama-3.1-8b", "h100-sxm", **args, fp8_all_gather=True)
+    assert bf16_gather.detail["exposed_dp"] > 0
+    assert fp8_gather.detail["exposed_dp"] < bf16_gather.detail["exposed_dp"]
