@@ -55,3 +55,22 @@ def test_fsdp_step_pays_the_sm_share_and_float8_gathers_less():
     fp8_gather = llm.train("llama-3.1-8b", "h100-sxm", **args, fp8_all_gather=True)
     assert bf16_gather.detail["exposed_dp"] > 0
     assert fp8_gather.detail["exposed_dp"] < bf16_gather.detail["exposed_dp"]
+
+
+def test_backward_post_exposes_the_backward_gathers():
+    """The case above with BACKWARD_POST (Composer's default): the forward is unchanged (1.5 ms); the backward
+    waits for each gather whole (4 ms) and overlaps only the reduce-scatter: max(8 - 20, 0.125 x 8) + 8 / 4 =
+    3 ms; per micro-batch 1.5 + 4 + 3 = 8.5 ms, x 2 = 17 ms."""
+    assert fsdp_exposed(4e-3, 8e-3, 10e-3, 20e-3, 4, 0.125, 2, "post") == pytest.approx(17e-3)
+
+
+def test_backward_post_costs_more_in_a_step():
+    """Llama-3.1-8B over 64 H100 at 4 x 4k tokens per micro-batch (compute longer than the collectives):
+    "post" exposes the backward's gathers, "pre" hides them; an unknown mode is refused."""
+    args = dict(dp=64, zero=3, seq_len=4096, global_batch=256, micro_batch=4, recompute="none", level="analytical",
+                check_memory=False)
+    pre = llm.train("llama-3.1-8b", "h100-sxm", **args)
+    post = llm.train("llama-3.1-8b", "h100-sxm", **args, fsdp_backward_prefetch="post")
+    assert post.detail["exposed_dp"] > pre.detail["exposed_dp"]
+    with pytest.raises(ValueError, match="fsdp_backward_prefetch"):
+        llm.train("llama-3.1-8b", "h100-sxm", **args, fsdp_backward_prefetch="never")

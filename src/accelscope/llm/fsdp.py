@@ -61,12 +61,26 @@ def gather_bytes_per_param(config: ModelConfig, fp8_all_gather: bool) -> float:
     return f * FP8_PARAM_BYTES + (1 - f) * BF16_PARAM_BYTES
 
 
+# When the backward issues the next layer's all-gather (torch.distributed.fsdp.BackwardPrefetch):
+# "pre": before this layer's gradient computation (FSDP1 BACKWARD_PRE; FSDP2 prefetches so by default), so the
+#   gather overlaps it;
+# "post": after it, reordered before this layer's reduce-scatter (FSDP1 BACKWARD_POST, the default of
+#   Composer's FSDPConfig, which llm-foundry trains with): the next layer's backward needs those parameters and
+#   no compute is left to hide the gather behind, so every backward gather is exposed; only the reduce-scatter
+#   overlaps the next layer's gradient computation.
+BACKWARD_PREFETCH = ("pre", "post")
+
+
 def fsdp_exposed(gather_s: float, scatter_s: float, fwd_s: float, bwd_s: float, layers: int, share: float,
-                 micro_batches: int) -> float:
+                 micro_batches: int, backward_prefetch: str = "pre") -> float:
     """Exposed FSDP communication of a step: per micro-batch, the forward's gathers over its compute, the
     backward's gathers and reduce-scatters over its compute (recompute included), each sharing the SMs (share),
-    plus the first gather and the last reduce-scatter, which nothing hides (one layer's share of each)."""
+    plus the first gather and the last reduce-scatter, which nothing hides (one layer's share of each).
+    With `backward_prefetch` "post" the backward's gathers are exposed whole (BACKWARD_PREFETCH)."""
     layers = max(layers, 1)
     forward = overlap_exposed(fwd_s, gather_s, share) + gather_s / layers
-    backward = overlap_exposed(bwd_s, gather_s + scatter_s, share) + scatter_s / layers
+    if backward_prefetch == "post":
+        backward = gather_s + overlap_exposed(bwd_s, scatter_s, share) + scatter_s / layers
+    else:
+        backward = overlap_exposed(bwd_s, gather_s + scatter_s, share) + scatter_s / layers
     return micro_batches * (forward + backward)

@@ -34,7 +34,7 @@ from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
-from .fsdp import fsdp_exposed, gather_bytes_per_param, nccl_sm_share
+from .fsdp import BACKWARD_PREFETCH, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
 from .infer import DoesNotFit
 from .train_memory import (
     GRAD_BYTES,
@@ -141,6 +141,7 @@ def train(
     fp8_recipe: str | None = None,
     elementwise: str = "fused",
     fp8_all_gather: bool = False,
+    fsdp_backward_prefetch: str = "pre",
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -163,7 +164,12 @@ def train(
     `elementwise`: "fused" (Transformer Engine, torch.compile: a norm, rotary or activation is one kernel) or
     "eager" (PyTorch eager modules, e.g. Hugging Face transformers: RMSNorm, rotary and SwiGLU as their chains
     of aten kernels). `fp8_all_gather` (zero=3): FSDP gathers the layers' weights in float8 (torchao
-    enable_fsdp_float8_all_gather), half the bytes of bf16 (llm/fsdp.py)."""
+    enable_fsdp_float8_all_gather), half the bytes of bf16 (llm/fsdp.py). `fsdp_backward_prefetch` (zero=3):
+    "pre" (FSDP2, torchtitan; FSDP1 BACKWARD_PRE: the next layer's gather overlaps this layer's backward) or
+    "post" (FSDP1 BACKWARD_POST, Composer's default: issued after this layer's backward, it waits exposed)."""
+    if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
+        raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
+                         f"(got {fsdp_backward_prefetch!r})")
     config = load_model(model)
     spec = load_hardware(hw)
     if attention not in (None, "fa2", "fa3", "math", "triton"):
@@ -195,7 +201,7 @@ def train(
     per_micro = sum(classes.values()) + sum(exposed.values())
     bubble = (pp - 1) / vpp * per_micro
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
-                                  fp8_all_gather)
+                                  fp8_all_gather, fsdp_backward_prefetch)
     optimizer = _optimizer_time(config, spec, par, zero, level, etp)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
@@ -450,7 +456,7 @@ def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, et
 
 def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, micro_batches: int,
                      fwd: Estimate, bwd: Estimate, overlap: bool, level: str, etp: int | None = None,
-                     fp8_all_gather: bool = False) -> float:
+                     fp8_all_gather: bool = False, backward_prefetch: str = "pre") -> float:
     """Data-parallel communication not hidden behind compute.
 
     ZeRO 0-2 / Megatron-LM's distributed optimizer: the gradient reduce hides behind the last micro-batch's
@@ -469,15 +475,18 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
             hide = (bwd.seconds if name.startswith("grad") else fwd.seconds) if overlap else 0.0
             exposed += max(0.0, seconds - hide)
         return exposed
-    per_param = gather_bytes_per_param(config, fp8_all_gather)
-    gather = sum(estimate(replace(op, bytes=op.bytes * per_param / PARAM_BYTES), hw, level).seconds
-                 for name, op in ops if name == "param_allgather")
-    scatter = sum(estimate(op, hw, level).seconds for name, op in ops if name == "grad_reduce_scatter")
     layers = max(len(stage_layers(config, par.pp, 0)), 1)
+    # FSDP wraps each layer: one gather / reduce-scatter call per layer, each paying its own latency
+    per_param = gather_bytes_per_param(config, fp8_all_gather)
+    gather = layers * sum(estimate(replace(op, bytes=op.bytes * per_param / PARAM_BYTES / layers), hw,
+                                   level).seconds for name, op in ops if name == "param_allgather")
+    scatter = layers * sum(estimate(replace(op, bytes=op.bytes / layers), hw, level).seconds
+                           for name, op in ops if name == "grad_reduce_scatter")
     if not overlap:
         return micro_batches * (2 * gather + scatter)
     # llm/fsdp.py: per-layer gathers and reduce-scatters overlapped with compute on the SMs NCCL leaves free
-    return fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers, nccl_sm_share(hw), micro_batches)
+    return fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers, nccl_sm_share(hw), micro_batches,
+                        backward_prefetch)
 
 
 def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,

@@ -101,6 +101,9 @@ def _memory_value(row: Any, nbytes: float) -> Any:
 # flash-attention's flash_attn_triton.py (llmfoundry/models/layers/flash_attn_triton.py, pre-MLIR Triton):
 # Attention.variant "triton" (perf/analytical/attention.py, TRITON_BLOCK)
 MPT_ATTENTION = "triton"
+# Composer's FSDPConfig: backward_prefetch = 'BACKWARD_POST' by default (composer/utils/parallelism.py), and
+# llm-foundry's benchmark configs do not set it
+COMPOSER_BACKWARD_PREFETCH = "post"
 
 
 # ----- LF: llm-foundry MPT ---------------------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def _lf(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     r = train(config, hw, dp=gpus, zero=zero, seq_len=seq, global_batch=int(s["global_batch_seqs"]),
               micro_batch=int(s["micro_batch"]), dtype="fp8_e4m3" if fp8 else "bf16",
               recompute="full" if s.get("activation_checkpointing") else "none", level=level, check_memory=False,
-              fp8_weight_cache=False, attention=MPT_ATTENTION)
+              fp8_weight_cache=False, attention=MPT_ATTENTION, fsdp_backward_prefetch=COMPOSER_BACKWARD_PREFETCH)
     _note_fit(row, r)
     if row.metric == "throughput_per_gpu":
         return _prediction(r.tokens_per_s_per_device)
