@@ -74,3 +74,17 @@ def test_backward_post_costs_more_in_a_step():
     assert post.detail["exposed_dp"] > pre.detail["exposed_dp"]
     with pytest.raises(ValueError, match="fsdp_backward_prefetch"):
         llm.train("llama-3.1-8b", "h100-sxm", **args, fsdp_backward_prefetch="never")
+
+
+def test_learned_positions_replace_rotary_in_the_graph():
+    """A model with a learned absolute position table (GPT-2, MPT, Megatron learned_absolute) runs no rotary
+    kernel; its first stage gathers a position row per token and adds it: 2,048 tokens x 768 = 1,572,864
+    elements. A RoPE model (Llama) keeps its rope node and has no position table."""
+    from accelscope.workload.llm_graph import Parallelism, Precision, Step, forward_graph
+
+    step, par, prec = Step(batch=1, new_tokens=2048), Parallelism(), Precision()
+    gpt2 = {n.name: n.op for n in forward_graph(load_model("gpt2"), step, par, prec).nodes}
+    llama = {n.name: n.op for n in forward_graph(load_model("llama-3.1-8b"), step, par, prec).nodes}
+    assert "rope" not in gpt2 and gpt2["pos_embedding"].vocab == 1024
+    assert gpt2["pos_add"].elements == 2048 * 768
+    assert "rope" in llama and "pos_embedding" not in llama
