@@ -23,7 +23,9 @@ Model (the README's "how the models work" repeats it):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
@@ -36,6 +38,7 @@ from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
 from .fsdp import BACKWARD_PREFETCH, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
 from .infer import DoesNotFit
+from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
 from .train_memory import (
     GRAD_BYTES,
     PARAM_BYTES,
@@ -142,6 +145,7 @@ def train(
     elementwise: str = "fused",
     fp8_all_gather: bool = False,
     fsdp_backward_prefetch: str = "pre",
+    fp8_casts: str = "te",
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -166,7 +170,10 @@ def train(
     of aten kernels). `fp8_all_gather` (zero=3): FSDP gathers the layers' weights in float8 (torchao
     enable_fsdp_float8_all_gather), half the bytes of bf16 (llm/fsdp.py). `fsdp_backward_prefetch` (zero=3):
     "pre" (FSDP2, torchtitan; FSDP1 BACKWARD_PRE: the next layer's gather overlaps this layer's backward) or
-    "post" (FSDP1 BACKWARD_POST, Composer's default: issued after this layer's backward, it waits exposed)."""
+    "post" (FSDP1 BACKWARD_POST, Composer's default: issued after this layer's backward, it waits exposed).
+    `fp8_casts`: whose quantize kernels surround the FP8 GEMMs: "te" (with_fp8_casts: Transformer Engine and the
+    generic recipes) or "torchao" (llm/torchao_float8.py: Float8Linear's casts as torch.compile runs them; recipes
+    tensorwise | rowwise | rowwise_gw_hp | mxfp8)."""
     if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
         raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
                          f"(got {fsdp_backward_prefetch!r})")
@@ -185,11 +192,18 @@ def train(
     low_precision = prec.matmul_input_dtype.startswith(("fp8", "mx"))
     if fp8_recipe is None and low_precision:
         fp8_recipe = "mxfp8" if prec.matmul_input_dtype.startswith("mx") else "tensorwise"
-    if fp8_recipe is not None and fp8_recipe not in FP8_RECIPES:
-        raise ValueError(f"fp8_recipe: expected one of {', '.join(FP8_RECIPES)} (got {fp8_recipe!r})")
+    if fp8_casts not in ("te", "torchao"):
+        raise ValueError(f"fp8_casts: expected te or torchao (got {fp8_casts!r})")
+    recipes = TORCHAO_RECIPES if fp8_casts == "torchao" else FP8_RECIPES
+    if fp8_recipe is not None and fp8_recipe not in recipes:
+        raise ValueError(f"fp8_recipe: expected one of {', '.join(recipes)} (got {fp8_recipe!r})")
+    cast_fn = with_fp8_casts
+    if fp8_casts == "torchao":  # float8 all-gather: each rank casts its shard of the weights before the gather
+        shard = dp * cp if fp8_all_gather and zero == 3 else 1
+        cast_fn = partial(torchao_float8_casts, weight_shard=shard)
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
     stages = _stage_times(config, spec, par, prec, step, recompute, level, _distinct_stages(config, pp),
-                          cross_entropy, fp8_recipe if low_precision else None, elementwise)
+                          cross_entropy, fp8_recipe if low_precision else None, elementwise, cast_fn)
     fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
     classes = _classify(fwd, bwd)
     comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
@@ -298,7 +312,9 @@ def _loss_nodes(config: ModelConfig, step: Step, par: Parallelism, cross_entropy
 
 def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
                  recompute: str, level: str, stages: list[int], cross_entropy: str = "fp32",
-                 fp8_recipe: str | None = None, elementwise: str = "fused") -> list[tuple[Estimate, Estimate]]:
+                 fp8_recipe: str | None = None, elementwise: str = "fused",
+                 cast_fn: Callable[[Graph, Graph, str], tuple[Graph, Graph]] | None = None
+                 ) -> list[tuple[Estimate, Estimate]]:
     """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op. The backward
     includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
@@ -323,7 +339,7 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
             backward = Graph(tuple(Node(n.op, n.count, f"recompute:{n.name}") for n in redo),
                              name="recompute") + backward
         if fp8_recipe is not None:
-            forward, backward = with_fp8_casts(forward, backward, fp8_recipe)
+            forward, backward = (cast_fn or with_fp8_casts)(forward, backward, fp8_recipe)
         graphs += [forward, backward]
     times = estimate_graphs(graphs, hw, level)
     return list(zip(times[::2], times[1::2], strict=True))

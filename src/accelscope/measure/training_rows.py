@@ -285,7 +285,10 @@ GRAND_TETON_H100 = {"power.limit": "500 W", "memory.hbm.bandwidth": "2.4 TB/s", 
 
 
 def _ta_fp8_recipe(row: Any) -> str | None:
+    """torchao's recipe name (llm/torchao_float8.py): rowwise_with_gw_hp keeps the weight gradient in bf16."""
     text = f"{row.dtype} {row.shape.get('precision_recipe', '')} {row.shape.get('config', '')}".lower()
+    if "rowwise_with_gw_hp" in text:
+        return "rowwise_gw_hp"
     return next((r for r in ("mxfp8", "rowwise", "tensorwise") if r in text), None)
 
 
@@ -309,7 +312,7 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         r = train(config, hw, dp=gpus, zero=3, seq_len=int(s["seq_len"]), global_batch=gpus * micro,
                   micro_batch=micro, dtype=_ta_recipe(row), recompute="op_sac", level=level, check_memory=False,
                   fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row),
-                  fp8_all_gather=_ta_fp8_all_gather(row))
+                  fp8_all_gather=_ta_fp8_all_gather(row), fp8_casts="torchao")
     elif "Llama4" in str(s.get("model", "")) and s.get("gpus") == 4:
         # torchtitan llama4 17Bx16E, 2 layers: dim 5120, 40 heads / 8 KV heads, 16 experts top-1 of width 8192
         # plus one shared expert of 8192, vocab 202048 (torchtitan/models/llama4/__init__.py)
@@ -320,7 +323,8 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
         r = train(config, hw, dp=gpus, ep=int(s.get("EP", 1)), zero=3, seq_len=int(s["seq_len"]),
                   global_batch=gpus * micro, micro_batch=micro, dtype=_ta_recipe(row), recompute="none", level=level,
-                  check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row))
+                  check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH,
+                  fp8_recipe=_ta_fp8_recipe(row), fp8_casts="torchao")
     else:
         raise _Unmapped("torchao row without a reproducible configuration (GPU count inconsistent in the source, "
                         "or a kernel microbenchmark without a model)")
