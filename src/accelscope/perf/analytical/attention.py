@@ -30,6 +30,9 @@ Q_BLOCK = 128
 # FA4 / cuDNN keep two query tiles' S (Bc columns) and O (Dv columns) accumulators there (two softmax warpgroups
 # ping-pong), so a 128-key block fits while 2 (128 + Dv) <= 512 columns.
 TMEM_COLUMNS = 512
+# Query tiles per forward CTA of FA4 (flash_attn/cute/flash_fwd_sm100.py, q_stage = 2): each CTA owns 2 x 128
+# query rows, one per softmax warpgroup, so that one tile's MMAs run while the other's softmax does.
+Q_TILES_PER_CTA = 2
 
 
 def _tile(head_dim: int, dv: int, path: str, causal: bool = False, fp8: bool = False) -> tuple[int, int]:
@@ -57,6 +60,56 @@ def _tile(head_dim: int, dv: int, path: str, causal: bool = False, fp8: bool = F
             return 128, 128 if dv <= 128 else 112
         return 128, 80
     return Q_BLOCK, 128 if head_dim <= 64 else 64
+
+
+def _tiles_per_cta(name: str, phase: str, q_blocks: int, packed: bool, splits: int) -> int:
+    """Query tiles one forward CTA owns: Q_TILES_PER_CTA for FA4 (flash_fwd_sm100.py: q_stage = 2, a 2 x 128-row
+    CTA tile, the two tiles' softmax warpgroups ping-ponging on the one MMA pipe), else 1; 1 too when the query is
+    one tile (decode, GQA-packed) or the KV sequence is split. cuDNN's sm100 forward is closed source: it is
+    priced with one tile per CTA, which its measured rows (cudnn-frontend, B200 / GB200 / GB300) fit better
+    (held-out attention error 12.6 % against 13.2 % with two)."""
+    if name != "fa4" or phase != "fwd" or packed or splits > 1:
+        return 1
+    return min(Q_TILES_PER_CTA, q_blocks)
+
+
+def _longest_cta(pairs_per_head: int, q_blocks: int, kv_blocks: int, tiles: int, op: Attention, kv_block: int,
+                 q_block: int, longest_tile: int) -> int:
+    """Block pairs of the busiest CTA of `tiles` adjacent query tiles: causal (no window), the last CTA, whose
+    tiles end on the diagonal: all pairs less those of the first q_blocks - tiles tiles; else tiles x the
+    busiest tile's pairs."""
+    if op.causal and op.q_len > 1 and not op.window:
+        before = _causal_pairs(q_blocks - tiles, kv_blocks, (op.kv_len - op.q_len) / kv_block, q_block / kv_block)
+        return pairs_per_head - before
+    return tiles * longest_tile
+
+
+def _fill_drain(t_matrix_pair: float) -> float:
+    """Seconds a tcgen05 forward CTA's pipeline leaves exposed at its two ends: its first S = Q K^T MMA runs before
+    any softmax can start, and its last O += P V after the last softmax has ended; in between the MMAs of one tile
+    hide under the softmax (of the other tile, or of the next block). `t_matrix_pair`: both MMAs of one pair
+    (2 Bc (d + dv) FLOP per row), of which S takes d / (d + dv) and P V dv / (d + dv): one pair's MMA time in
+    all, exposed once per CTA."""
+    return t_matrix_pair
+
+
+def _deterministic_handoff(op: Attention, hw: HardwareSpec, name: str, path: str) -> float:
+    """Seconds a deterministic backward adds to every block pair (0 when not deterministic).
+
+    FA3 (hopper/flash_bwd_kernel.h, Deterministic) orders the dQ reduction of each query block across the KV-block
+    CTAs with a semaphore in global memory: before its reductions a CTA polls until its predecessor's release is
+    visible, after them it fences until L2 holds them, then releases. With one dQ staging buffer the next pair's
+    dQ waits for that handoff, so each pair pays DETERMINISTIC_L2_TRIPS round trips to L2 at the chip's L2
+    latency. Measured cuDNN (cudnn-frontend rows, GB200 / GB300) runs its 16-bit backward 12-30 % slower when
+    deterministic at every sequence length (a per-pair cost, not a per-wave one), but its FP8 / MXFP8 backward and
+    its MLA-shaped (192 / 128) one on Blackwell equally fast either way (ratio 0.94-1.05): those kernels do not
+    reduce dQ with atomics across CTAs, so the flag changes nothing there."""
+    if not op.deterministic or op.phase == "fwd" or path == "sync" or op.q_len <= 1:
+        return 0.0
+    dv = op.v_head_dim or op.head_dim
+    if name == "cudnn" and path == "tcgen05" and (low_precision_matrix(op.dtype) or dv != op.head_dim):
+        return 0.0
+    return DETERMINISTIC_L2_TRIPS * _chip_cache(hw)[1]
 
 
 def _bwd_rows(d: int, dv: int, path: str) -> int:
@@ -209,6 +262,11 @@ MASK_SLOTS = 2.0
 # dQ reductions (red.global.add.f32 / TMA reduce-add) carry each fp32 element to its L2 slice once; the slice does
 # the read-modify-write itself, so the SM-to-L2 traffic is one pass of the rows x head_dim tile per block pair.
 ATOMIC_PASSES = 1
+# Deterministic backward: L2 round trips per dQ handoff between consecutive KV-block CTAs of a head, each pair:
+# the poll of the per-query-block semaphore that sees the predecessor's release, the fence after this CTA's dQ
+# reductions (until L2 has them), and the release store the successor's poll must see. FA3
+# hopper/flash_bwd_kernel.h (Deterministic) and hopper/named_barrier / Barrier::wait_eq, arrive_inc.
+DETERMINISTIC_L2_TRIPS = 3
 # FP8 attention (FA3 sec. 3.3, cuDNN FP8 SDPA): P (and dS in the backward) is multiplied by its quantization scale
 # before the E4M3 convert (one FMUL per score; the pack is counted above), and on Hopper the FP8 wgmma's register
 # operand needs P's bytes permuted into its layout (PRMT, about one per two scores).
@@ -305,8 +363,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     the kernel overlaps them: FA2 serially in each warp, FA3 (ping-pong warpgroups) and tcgen05 kernels (softmax
     warpgroups beside a single-thread MMA issuer) overlapped. Backward: 2.5x the matrix work, P recomputed, dS on
     the vector unit and dQ reduced into L2 with fp32 atomics after every pair (FA2 serial, FA3/FA4 overlapped).
-    NB deterministic mode (ordered dQ reduction) is priced as the atomic one: measured it costs 0-19 % on cuDNN
-    (cudnn-frontend rows), a cost this model does not capture yet.
+    Deterministic mode orders the dQ reduction across the KV-block CTAs of a head (_deterministic_seconds).
     Decode splits the KV sequence across cores (split-KV)."""
     if op.variant == "math":
         return unfused_attention(op, hw)
@@ -459,6 +516,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         t_smem_bwd = scores * _bwd_smem_bytes_per_score(br, 128, op.head_dim, dv, width) / sram if sram else 0.0
         bwd_pair = max(max(t_matrix_bwd, t_smem_bwd) + soft_bwd, t_atomic)
         sfu_share = sfu_fwd
+    bwd_pair += _deterministic_handoff(op, hw, name, path)
     pair_time = {"fwd": fwd_pair, "bwd": bwd_pair, "fwd_bwd": fwd_pair + bwd_pair}[op.phase]
     t_matrix = {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase] * t_matrix_fwd
     t_softmax = {"fwd": t_softmax_fwd, "bwd": t_softmax_bwd, "fwd_bwd": t_softmax_fwd + t_softmax_bwd}[op.phase]
@@ -468,9 +526,17 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     units = heads * q_blocks
     splits = max(1, min(kv_blocks, cores // max(units, 1))) if op.q_len <= Q_BLOCK else 1
     units *= splits
-    waves = math.ceil(units / cores)
     longest = math.ceil(pairs_per_head / q_blocks / splits) if not op.causal else math.ceil(kv_blocks / splits)
     mean = pairs_per_head / q_blocks / splits
+    # tcgen05 forward: one CTA per Q_TILES_PER_CTA adjacent query tiles (FA4's two softmax warpgroups ping-pong
+    # on them, sharing each K / V block), so a unit is a CTA: its pairs, its wave slot, its pipeline ends
+    tiles = _tiles_per_cta(name, op.phase, q_blocks, packed, splits)
+    if tiles > 1:
+        ctas = math.ceil(q_blocks / tiles)
+        units = heads * ctas
+        mean = pairs_per_head / ctas
+        longest = _longest_cta(pairs_per_head, q_blocks, kv_blocks, tiles, op, kv_block, q_block, longest)
+    waves = math.ceil(units / cores)
     # Each unit also loads its own tiles from HBM (its share of the bandwidth) before its first block pair and
     # writes its outputs after the last: Q in and O out forward; backward also K, V in and dK, dV out (FA2 runs
     # the backward per KV block). A DRAM latency fills the pipeline.
@@ -478,7 +544,10 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     tile_bytes = {"fwd": rows * (op.head_dim + dv), "bwd": 2 * kv_block * (op.head_dim + dv) + rows * op.head_dim,
                   "fwd_bwd": rows * (op.head_dim + dv) + 2 * kv_block * (op.head_dim + dv) + rows * op.head_dim}
     active = min(units, cores)
-    unit_overhead = (hbm.latency or 0.0) + tile_bytes[op.phase] * width / (hbm.bandwidth * hbm.efficiency / active)
+    unit_overhead = (hbm.latency or 0.0) + tiles * tile_bytes[op.phase] * width / (hbm.bandwidth * hbm.efficiency
+                                                                                    / active)
+    if path == "tcgen05" and op.phase == "fwd":
+        unit_overhead += _fill_drain(t_matrix_fwd)
     # waves of units; the last wave waits for its longest unit (causal: the query block on the diagonal)
     compute = (waves - 1) * (mean * pair_time + unit_overhead) + longest * pair_time + unit_overhead
     sequence_parallel = True
@@ -498,7 +567,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     details = {"variant": name, "matrix_instruction": {"sync": "mma.sync", "wgmma": "wgmma", "tcgen05": "tcgen05.mma"}[path],
                "q_block": q_block, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
                "units": units, "gqa_packed": packed, "waves": waves, "split_kv": splits, "pair_seconds": pair_time,
-               "unit_overhead_seconds": unit_overhead}
+               "unit_overhead_seconds": unit_overhead, "q_tiles_per_cta": tiles}
     if sync < 1.0:
         details["mma_sync_fraction"] = sync
     if triton:
