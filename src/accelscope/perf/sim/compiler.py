@@ -40,7 +40,7 @@ from ...workload.ops import (
     streaming_kernel,
 )
 from ..analytical.attention import _tile as attention_tile
-from ..analytical.gemm import grouped_rows
+from ..analytical.gemm import GemmKernel, grouped_rows, library_kernel, overlap_mma
 from ..analytical.matmul import block_scaling
 from ..analytical.streaming import launched_threads, rereads_hit_cache
 from .core import CoreModel, mma_cycles
@@ -194,7 +194,11 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
     sp = spread(plan.tiles, core.cores)
     slab_k = plan.sim_k_slab
     order = _tile_order(plan, sp)
-    pair = hw.matrix.paired_cores and plan.multicast_b >= 2  # two CTAs along M share B: one MMA over the pair
+    kernel = _library_kernel(op, hw)
+    paired = kernel.paired if kernel is not None else hw.matrix.paired_cores
+    pair = paired and plan.multicast_b >= 2  # two CTAs along M share B: one MMA over the pair
+    # a fixed kernel's MMA shorter than the instruction's full-rate M occupies the datapath as a full one
+    issue_m = hw.matrix.tile[0] if kernel is not None and overlap_mma(hw) and hw.matrix.tile else 0
     pair_share = 2 if pair else 1
     # an operand stored in another format than the matrix path's is converted as each slab arrives (W4A16 weights
     # into a bf16 MMA): isa.dequantize_ops lane slots per element on the vector unit, as at the analytical level
@@ -250,11 +254,12 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
                 chained, promoting = promotion(i, s, acc)
                 mma_out = f"t{i % 2}.{s % 2}" if split_acc else acc
                 work.append(Mma((a_in, b_in, *chained), (mma_out,), f"mma tile {i} k{s}", plan.block_m, plan.block_n,
-                                slab_k, plan.dtype))
+                                slab_k, plan.dtype, issue_m))
                 work.extend(promoting)
             else:
                 reads = (a_in, b_in) + ((acc,) if s else ())
-                work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype))
+                work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype,
+                                issue_m))
             drain: tuple[Instr, ...] = ()
             if s == plan.k_steps - 1:
                 elements = plan.block_m * plan.block_n
@@ -340,6 +345,11 @@ def _gemm_candidates(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[tuple[
     SRAM, L2 and HBM, vector work), so it is no slower on any unit at any rates. Least padded work first. A
     systolic array has one candidate (its row block is already the least fill-and-drain cycles, _systolic_tile)."""
     dtype, elem = _gemm_dtype(op, hw)
+    kernel = _library_kernel(op, hw)
+    if kernel is not None:  # a fixed library kernel: its tile, as many stages (up to 4) as SRAM holds
+        per_stage = (kernel.block_m + kernel.block_n / (2 if kernel.paired else 1)) * kernel.block_k * elem
+        stages = max(2, min(4, int(core.sram_bytes // per_stage)))
+        return [((kernel.block_m, kernel.block_n, kernel.block_k, stages), None)]
     if core.systolic:
         return [(_systolic_tile(op, core, elem, dtype), None)]
     instr_m = hw.matrix.tile[0] if hw.matrix.tile else 16
@@ -360,6 +370,11 @@ def _gemm_candidates(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[tuple[
                    and (j < i or counts[j] != counts[i]) for j in range(len(ordered))):
             kept.append((tile, works[tile]))
     return kept
+
+
+def _library_kernel(op: Gemm, hw: HardwareSpec) -> GemmKernel | None:
+    """The fixed library kernel a GEMM names (Gemm.kernel), as the analytical level prices it (library_kernel)."""
+    return library_kernel(op.kernel, op.m, op.n, op.k, hw) if op.kernel else None
 
 
 def _tile_work(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile) -> TileWork:
@@ -419,7 +434,8 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = N
         bm, bn, bk, stages = _gpu_tile(op, core, elem, hw.matrix.tile[0] if hw.matrix.tile else 16)
     tiles_m, tiles_n = math.ceil(op.m / bm), math.ceil(op.n / bn)
     tiles = tiles_m * tiles_n * op.batch
-    split = _split_k(tiles, op.k, bk, core.cores)
+    kernel = _library_kernel(op, hw)
+    split = 1 if kernel is not None else _split_k(tiles, op.k, bk, core.cores)
     k_chunk = math.ceil(op.k / split)
     k_steps = math.ceil(k_chunk / bk)
     slab = bk
@@ -431,6 +447,8 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = N
     fraction = _hbm_fraction(op, core, bm, bn, k_steps * slab, tiles_m, tiles_n, tiles * split) if core.has_l2 else 1.0
     mc_a, mc_b = _multicast(hw, bm * dtype_bytes(op.dtype), bn * dtype_bytes(op.b_dtype or op.dtype), tiles_m,
                             tiles_n)
+    if kernel is not None:  # its cluster runs along M: the CTAs share each B tile
+        mc_a, mc_b = 1, max(c for c in (1, 2, 4) if c <= kernel.cluster and c <= tiles_m)
     return GemmPlan(bm, bn, bk, k_steps, stages, split, tiles * split, tiles_m, tiles_n, fraction, a_resident,
                     dtype, mc_a, mc_b, slab)
 

@@ -295,7 +295,9 @@ def _mma(core: CoreModel, ins: Mma) -> Cost:
     width = dtype_bytes(ins.dtype)
     operands = (ins.m * ins.k + ins.k * ins.n) * width
     # SRAM ports cap the operand feed rate of this instruction (contention between units is not modelled)
-    cycles = max(mma_cycles(core, ins.m, ins.n, ins.k, ins.dtype), operands / core.sram_bytes_per_cycle)
+    # a short MMA (ins.issue_m > ins.m) occupies the datapath as a full-M one (analytical gemm_mapping's kernel note)
+    cycles = max(mma_cycles(core, max(ins.m, ins.issue_m), ins.n, ins.k, ins.dtype),
+                 operands / core.sram_bytes_per_cycle)
     return Cost((("matrix", cycles),), core.matrix_latency)
 
 

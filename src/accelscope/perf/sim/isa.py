@@ -71,6 +71,7 @@ class Mma(Instr):
     n: int
     k: int
     dtype: str
+    issue_m: int = 0  # rows the datapath is busy for, when more than m (a fixed kernel's MMA shorter than full rate)
 
     cls: ClassVar[str] = "matrix"
 
