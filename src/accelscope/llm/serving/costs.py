@@ -31,7 +31,8 @@ from .moe import WideEP, a2a_seconds, compute_slowdown, overlapped_seconds
 
 HEAD_NODES = ("final_norm", "lm_head")
 A2A_NODES = ("moe_dispatch", "moe_combine")  # llm_graph.moe_nodes' all-to-alls (wide EP prices them in moe.py)
-TP_COLLECTIVES = ("all_reduce", "reduce_scatter", "all_gather")  # llm_graph.tp_reduce  # llm_graph.forward_graph's labels of the per-sampled-token work
+TP_COLLECTIVES = ("all_reduce", "reduce_scatter", "all_gather")  # llm_graph.tp_reduce
+EXPERT_NODES = ("experts_", "shared_expert_")  # the work between dispatch and combine (llm_graph.moe_nodes)  # llm_graph.forward_graph's labels of the per-sampled-token work
 EXACT_BELOW = 256  # counts up to this are priced exactly
 GRID_POINTS_PER_DOUBLING = 32
 
@@ -144,8 +145,12 @@ class IterationCosts:
         if wide is not None:
             mode = "low_latency" if decode_only else "normal"
             if wide.two_batch_overlap and tokens >= 2:
-                compute = (self.body(tokens / 2, decode_form) + attention / 2) * compute_slowdown(self.hw, wide, mode)
-                seconds = overlapped_seconds(compute, self.a2a(tokens / 2, mode))
+                slowdown = compute_slowdown(self.hw, wide, mode)
+                experts = self._body_terms(tokens / 2, decode_form)[3]
+                before = (self.body(tokens / 2, decode_form) - experts + attention / 2) * slowdown
+                dispatch, combine = (self.moe_layers * a2a_seconds(self.config, self.hw, wide, tokens / 2, mode, p)
+                                     for p in ("dispatch", "combine"))
+                seconds = overlapped_seconds(before, experts * slowdown, dispatch, combine)
             else:
                 seconds += self.a2a(tokens, mode)
         seconds += self._head_at(max(1, sampled))
@@ -185,7 +190,7 @@ class IterationCosts:
 
     def body(self, tokens: float, decode_form: bool) -> float:
         """The layers' token-parallel work for `tokens` tokens (wide-EP all-to-alls left out)."""
-        other, gemm, comm = self._body_terms(tokens, decode_form)
+        other, gemm, comm, _ = self._body_terms(tokens, decode_form)
         plain = other + gemm + comm
         chunks = self.par.tp
         if not (self.features.tp_overlap and comm and tokens >= chunks):
@@ -193,11 +198,12 @@ class IterationCosts:
         # async TP: `tp` chunks of tokens/tp, chunk i's collective under chunk i+1's GEMMs (a pipeline of n
         # stages: n x max(g, c) + min(g, c)); each chunk re-reads the weights, so a weight-bound (decode) GEMM
         # loses what the overlap gains: engines turn it on where it pays, so the faster of the two is taken
-        _, g, c = self._body_terms(tokens / chunks, decode_form)
+        _, g, c, _ = self._body_terms(tokens / chunks, decode_form)
         return min(plain, other + chunks * max(g, c) + min(g, c))
 
     def _body_terms(self, tokens: float, decode_form: bool) -> np.ndarray:
-        """(other, GEMM, TP-collective) seconds of the body, interpolated on the pricing grid."""
+        """(other, GEMM, TP-collective, expert-side) seconds of the body, interpolated on the pricing grid; the
+        first three add up to the body, the expert side (routed and shared experts) is part of them."""
         low, high, w = grid_neighbours(tokens)
         value = self._body_at(low, decode_form)
         if w:
@@ -288,11 +294,13 @@ class IterationCosts:
         """A stage's body as (other, GEMM, TP-collective) seconds; wide-EP dispatch/combine taken out (moe.py
         prices them)."""
         ops = {node.name: node.op for node in graph.nodes}
-        gemm = comm = other = 0.0
+        gemm = comm = other = experts = 0.0
         for name, count, one in estimate.parts:
             seconds = count * one.seconds
             if self.features.wide_ep is not None and name in A2A_NODES:
                 continue
+            if name.startswith(EXPERT_NODES):
+                experts += seconds  # also counted in its category below
             op = ops.get(name)
             if isinstance(op, Gemm | GroupedGemm):
                 gemm += seconds
@@ -300,7 +308,7 @@ class IterationCosts:
                 comm += seconds
             else:
                 other += seconds
-        return np.array([other, gemm, comm])
+        return np.array([other, gemm, comm, experts])
 
 
 def _part(node_name: str) -> str:

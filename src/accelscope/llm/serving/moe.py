@@ -19,9 +19,10 @@ Time of one transfer = launch + scale-out latency + max(remote bytes / NIC bandw
 bandwidth x its efficiency), on the busiest rank, which receives `imbalance` times the mean (EPLB lowers it).
 
 **Two-batch overlap** (TBO, SGLang; DeepSeek's "dual micro-batch overlap"): the iteration is split into two
-micro-batches; one's dispatch/combine runs while the other computes, so a layer takes
+micro-batches; one's dispatch/combine runs while the other computes, so a layer takes at best
 2 x max(compute of half the batch, communication of half the batch) instead of compute + communication of the
-whole. Half a batch is not half the work: decode's expert GEMMs read the same weights for each micro-batch.
+whole, when the stages pair up evenly (`overlapped_seconds` pairs them stage by stage). Half a batch is not
+half the work: decode's expert GEMMs read the same weights for each micro-batch.
 """
 
 from __future__ import annotations
@@ -134,20 +135,25 @@ def normal_seconds(config: ModelConfig, hw: HardwareSpec, wide: WideEP, tokens: 
                                                                              load * forwarded / up_bw)
 
 
-def a2a_seconds(config: ModelConfig, hw: HardwareSpec, wide: WideEP, tokens: float, mode: str) -> float:
-    """Dispatch + combine of one MoE layer for `tokens` tokens per rank in `mode` (low_latency or normal)."""
+def a2a_seconds(config: ModelConfig, hw: HardwareSpec, wide: WideEP, tokens: float, mode: str,
+                phase: str | None = None) -> float:
+    """Dispatch + combine (or the one `phase`) of one MoE layer for `tokens` tokens per rank in `mode`."""
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {', '.join(MODES)} (got {mode!r})")
     if tokens <= 0:
         return 0.0
     price = low_latency_seconds if mode == "low_latency" else normal_seconds
-    return price(config, hw, wide, tokens, "dispatch") + price(config, hw, wide, tokens, "combine")
+    phases = ("dispatch", "combine") if phase is None else (phase,)
+    return sum(price(config, hw, wide, tokens, p) for p in phases)
 
 
-def overlapped_seconds(compute_half: float, comm_half: float) -> float:
-    """A layer under two-batch overlap: each micro-batch's communication runs under the other's compute, so the
-    pair takes 2 x max(compute, communication) of one micro-batch."""
-    return 2 * max(compute_half, comm_half)
+def overlapped_seconds(before: float, experts: float, dispatch: float, combine: float) -> float:
+    """Two micro-batches A and B of a layer under two-batch overlap, each term for one micro-batch: A's dispatch
+    runs under B's attention side (`before`: attention, projections, router), B's dispatch under A's experts, A's
+    combine under B's experts, B's combine under A's next attention side (SGLang's two-batch-overlap operation
+    order; DeepSeek's "dual micro-batch overlap"). Each pair takes the longer of its two, so a communication
+    stage longer than the compute it is paired with shows, even when the layer's totals would balance."""
+    return max(dispatch, before) + max(experts, dispatch) + max(combine, experts) + max(combine, before)
 
 
 def compute_slowdown(hw: HardwareSpec, wide: WideEP, mode: str) -> float:
