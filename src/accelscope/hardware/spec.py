@@ -464,6 +464,9 @@ class Runtime(Section):
 
     launch_latency: Seconds = Field(description=(
         f"Per kernel, back to back (launch + ramp-up + tail drain), {_in('time')}."))
+    host_op_latency: Seconds | None = Field(default=None, description=(
+        "Host (framework) time per op between kernel launches when a model runs eagerly, without CUDA graphs: "
+        f"Python, dispatch and the launch call, {_in('time')}. Unset: each model that needs it states its default."))
 
 
 # FP32 lane slots (one FMA-pipe instruction per lane, 2 FLOPs of the FMA-counted vector peak) to dequantize one
