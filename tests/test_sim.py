@@ -1,5 +1,6 @@
 """The cycle-level level: hand-derived cycle counts, ISA toggles, traces, buffering, contention, CLI."""
 
+import dataclasses
 import json
 
 import pytest
@@ -418,3 +419,28 @@ def test_cta_pair_splits_b_between_the_two_sms():
         assert load_b.l2_bytes == 65536 / share
         assert load_b.multicast == plan.multicast_b // share
         assert load_b.hbm_bytes == pytest.approx(65536 * plan.hbm_fraction)
+
+
+def test_thread_stores_behind_latency_bound_reads_leave_the_load_queue_free(h100):
+    """A row kernel whose writes drain behind its reads (analytical writes_behind_reads: vLLM's RMSNorm, one wave)
+    stores from its threads into L2: the store costs only its L2 crossing (bytes x active cores / the chip's L2
+    bytes per cycle) and ends the tile one L2 latency later; it holds no DMA engine."""
+    from accelscope.perf.sim.core import _store
+    from accelscope.perf.sim.isa import Store
+
+    core = core_model(h100)
+    cost = _store(core, Store(("y",), (), "store", 16384, 132, to_cache=True, by_threads=True))
+    assert cost.units == (("l2", 16384 * 132 / core.l2_bytes_per_cycle),)
+    assert cost.latency == pytest.approx(core.l2_latency)  # 260 ns x 1.83 GHz = 475.8 cycles (no DMA latency)
+    engine = _store(core, Store(("y",), (), "store", 16384, 132, to_cache=True))
+    assert [unit for unit, _ in engine.units] == ["dma", "l2"]
+    # one wave of RMSNorm rows (256 x 8192, fp16) is a thread-store kernel in the sim; 4096 rows (16 waves,
+    # re-reads from L2) too; vLLM's SiluAndMul on 1056 tokens (1024-thread blocks, 264 a wave: 4 waves, one pass)
+    # stores through the DMA queue
+    norm = Norm(rows=256, hidden=8192, norm="rms", dtype="fp16", kernel="scalar")
+    from accelscope.perf.sim.compiler import thread_loads
+
+    assert thread_loads(norm, h100).writes_behind
+    assert thread_loads(dataclasses.replace(norm, rows=4096), h100).writes_behind
+    assert not thread_loads(Elementwise("swiglu", 1056 * 3584, "fp16", kernel="scalar", rows=1056),
+                            h100).writes_behind

@@ -644,7 +644,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
             work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active,
-                              to_cache=loads.cached or loads.writes_behind))
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind))
         return [Step(tuple(fetch), tuple(work))]
 
     per_unit = 1 + loads.row_passes + len(body("0", elements, 1, 1))
