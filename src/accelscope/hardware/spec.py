@@ -464,6 +464,10 @@ class Runtime(Section):
 
     launch_latency: Seconds = Field(description=(
         f"Per kernel, back to back (launch + ramp-up + tail drain), {_in('time')}."))
+    host_op_latency: Seconds | None = Field(default=None, description=(
+        "Framework host time per op of a training step (Python module, autograd and dispatcher path that "
+        "issues one op of an eager PyTorch / Megatron-LM graph), " + _in('time') + "; a step of a small model is "
+        "bound by it when its kernels finish sooner. Unset: the host is never the bound."))
 
 
 # FP32 lane slots (one FMA-pipe instruction per lane, 2 FLOPs of the FMA-counted vector peak) to dequantize one

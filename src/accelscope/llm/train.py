@@ -35,6 +35,7 @@ from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, st
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
 from .infer import DoesNotFit
+from .train_host import HOST_OP_LATENCY, host_excess, micro_batch_ops, optimizer_host_excess
 from .train_memory import (
     GRAD_BYTES,
     PARAM_BYTES,
@@ -80,7 +81,8 @@ class TrainResult:
     tokens_per_s_per_device: float
     model_tflops_per_device: float
     mfu: float
-    breakdown: dict[str, float]  # compute, recompute, bubble, exposed_comm, optimizer (seconds; add up to step_s)
+    # compute, recompute, bubble, exposed_comm, optimizer, host (the host's time beyond the GPU's: llm/train_host.py)
+    breakdown: dict[str, float]  # seconds; they add up to step_s
     memory: TrainMemory
     forward: Estimate = field(repr=False)
     backward: Estimate = field(repr=False)  # the backward pass, recomputation included
@@ -139,6 +141,8 @@ def train(
     reserve: float | None = None,
     fp8_recipe: str | None = None,
     elementwise: str = "fused",
+    host_op_latency: float | None = None,
+    grad_accumulation_fusion: bool = True,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -160,7 +164,10 @@ def train(
     (tensorwise | rowwise | mxfp8 | blockwise | delayed); None: "tensorwise" for fp8 dtypes, "mxfp8" for mxfp8.
     `elementwise`: "fused" (Transformer Engine, torch.compile: a norm, rotary or activation is one kernel) or
     "eager" (PyTorch eager modules, e.g. Hugging Face transformers: RMSNorm, rotary and SwiGLU as their chains
-    of aten kernels)."""
+    of aten kernels).
+    `host_op_latency`: framework host seconds per op (None: the chip's `runtime.host_op_latency`, else the fitted
+    train_host.HOST_OP_LATENCY; 0: no host bound); a micro-batch takes max(GPU time, ops x latency) and the excess is `breakdown["host"]` (llm/train_host.py).
+    `grad_accumulation_fusion`: Megatron-LM's fused wgrad into main_grad (off: one more op per weight gradient)."""
     config = load_model(model)
     spec = load_hardware(hw)
     if attention not in (None, "fa2", "fa3", "math", "triton"):
@@ -190,13 +197,18 @@ def train(
     # ring attention (Megatron-LM CP) sends the next K/V block while the current one is attended
     exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
     per_micro = sum(classes.values()) + sum(exposed.values())
-    bubble = (pp - 1) / vpp * per_micro
+    latency = host_op_latency if host_op_latency is not None else (
+        spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else HOST_OP_LATENCY)
+    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion), latency)
+    bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp)
     optimizer = _optimizer_time(config, spec, par, zero, level, etp)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
     exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
-    step_s = compute + recompute_s + bubble + exposed_comm + optimizer
+    host_s = micro_batches * host + optimizer_host_excess(optimizer, fwd, config.qkv_bias or config.norm == "layer",
+                                                          latency)
+    step_s = compute + recompute_s + bubble + exposed_comm + optimizer + host_s
     detail = {k: micro_batches * v for k, v in classes.items()}
     detail.update({f"exposed_{k}": micro_batches * v for k, v in exposed.items()})
     detail["exposed_dp"] = dp_exposed
@@ -221,7 +233,7 @@ def train(
         tokens_per_s_per_device=tokens / step_s / devices, model_tflops_per_device=model_flops / step_s / devices / 1e12,
         mfu=model_flops / step_s / devices / peak,
         breakdown={"compute": compute, "recompute": recompute_s, "bubble": bubble, "exposed_comm": exposed_comm,
-                   "optimizer": optimizer},
+                   "optimizer": optimizer, "host": host_s},
         memory=memory, forward=fwd, backward=bwd, detail=detail,
     )
 
