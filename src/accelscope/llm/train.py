@@ -35,7 +35,7 @@ from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, st
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
 from .infer import DoesNotFit
-from .train_host import HOST_OP_LATENCY, host_excess, micro_batch_ops, optimizer_host_excess
+from .train_host import default_host_op_latency, host_excess, micro_batch_ops, optimizer_host_excess
 from .train_memory import (
     GRAD_BYTES,
     PARAM_BYTES,
@@ -198,7 +198,7 @@ def train(
     exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
     per_micro = sum(classes.values()) + sum(exposed.values())
     latency = host_op_latency if host_op_latency is not None else (
-        spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else HOST_OP_LATENCY)
+        spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else default_host_op_latency())
     host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion), latency)
     bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp)
