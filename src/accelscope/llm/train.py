@@ -143,6 +143,7 @@ def train(
     elementwise: str = "fused",
     host_op_latency: float | None = None,
     grad_accumulation_fusion: bool = True,
+    moe_grouped_gemm: bool = True,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -167,7 +168,9 @@ def train(
     of aten kernels).
     `host_op_latency`: framework host seconds per op (None: the chip's `runtime.host_op_latency`, else the fitted
     train_host.HOST_OP_LATENCY; 0: no host bound); a micro-batch takes max(GPU time, ops x latency) and the excess is `breakdown["host"]` (llm/train_host.py).
-    `grad_accumulation_fusion`: Megatron-LM's fused wgrad into main_grad (off: one more op per weight gradient)."""
+    `grad_accumulation_fusion`: Megatron-LM's fused wgrad into main_grad (off: one more op per weight gradient).
+    `moe_grouped_gemm`: the local experts as one grouped GEMM (off: Megatron-LM's SequentialMLP, one module call
+    per local expert: more host ops; the GPU time is priced as grouped either way)."""
     config = load_model(model)
     spec = load_hardware(hw)
     if attention not in (None, "fa2", "fa3", "math", "triton"):
@@ -199,7 +202,8 @@ def train(
     per_micro = sum(classes.values()) + sum(exposed.values())
     latency = host_op_latency if host_op_latency is not None else (
         spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else default_host_op_latency())
-    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion), latency)
+    local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
+    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
     bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp)
     optimizer = _optimizer_time(config, spec, par, zero, level, etp)

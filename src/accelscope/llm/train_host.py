@@ -19,6 +19,7 @@ per weight-gradient GEMM; with the fusion the wgrad GEMM accumulates into `main_
 from __future__ import annotations
 
 import contextvars
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,7 +29,7 @@ from ..perf import Estimate
 # property of the host CPU and the eager framework stack, shared across chips like hardware/spec.py's efficiency
 # defaults. Fitted by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the
 # llm_training rows of every source (`accelscope validate all --loso --category llm_training`, "fit on all"):
-# 140 us. Fitted without one source: MT 120, CU 160, the others 130-140 us. Alone, the Megatron-LM CI runs
+# 140 us. Fitted without one source: MT 120, CU 150, the others 140 us. Alone, the Megatron-LM CI runs
 # (MT) prefer ~160 us and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~60-80 us.
 HOST_OP_LATENCY = 140e-6
 _DEFAULT: contextvars.ContextVar[float] = contextvars.ContextVar("host_op_latency", default=HOST_OP_LATENCY)
@@ -51,8 +52,13 @@ def host_op_latency_default(seconds: float) -> Iterator[None]:
 
 
 def graph_ops(graph: Estimate) -> float:
-    """Ops the host issues for one pass of `graph`: the node occurrences (a node's count: one per layer)."""
-    return float(sum(count for _name, count, _est in graph.parts))
+    """Ops the host issues for one pass of `graph`: the node occurrences (a node's count: one per layer). An op is
+    a module call of the graph as built: the aten kernels an eager module is split into (llm/train.py `_eager`:
+    `<name>_eager<i>`, e.g. Hugging Face's LlamaRMSNorm as 6 kernels) are one call, counted at its first kernel."""
+    return float(sum(count for name, count, _est in graph.parts if not _EAGER_CONTINUATION.search(name)))
+
+
+_EAGER_CONTINUATION = re.compile(r"_eager[1-9][0-9]*(_bwd)?$")
 
 
 def wgrad_ops(backward: Estimate) -> float:
@@ -60,10 +66,20 @@ def wgrad_ops(backward: Estimate) -> float:
     return float(sum(count for name, count, _est in backward.parts if name.endswith("_wgrad")))
 
 
-def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fusion: bool = True) -> float:
+def expert_ops(graph: Estimate) -> float:
+    """Ops of the routed experts' GEMMs and activation in a pass (nodes named `experts_*`, workload.llm_graph)."""
+    return float(sum(count for name, count, _est in graph.parts if name.startswith("experts_")))
+
+
+def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fusion: bool = True,
+                    local_experts: int = 1) -> float:
     """Ops of one micro-batch's forward + backward; without gradient-accumulation fusion, one `main_grad.add_`
-    per weight gradient more."""
+    per weight gradient more. `local_experts` > 1: the experts run one after the other, each its own module call
+    (Megatron-LM without --moe-grouped-gemm: megatron/core/transformer/moe/experts.py `SequentialMLP` loops over
+    its local experts, each an MLP of fc1, activation and fc2), so each expert op of the graph is issued
+    `local_experts` times; grouped (TEGroupedMLP, the graph's GroupedGemm) it is one call."""
     extra = 0.0 if grad_accumulation_fusion else wgrad_ops(backward)
+    extra += (local_experts - 1) * (expert_ops(forward) + expert_ops(backward))
     return graph_ops(forward) + graph_ops(backward) + extra
 
 

@@ -277,7 +277,8 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   hidden_dropout=_dropout(args, "hidden-dropout"),
                   attention_dropout=_dropout(args, "attention-dropout"), memory_stage=-1, reserve=0.0,
                   fp8_recipe=_mt_fp8_recipe(args) if dtype.startswith("fp8") else None,
-                  grad_accumulation_fusion=not _flag(args, "no-gradient-accumulation-fusion"))
+                  grad_accumulation_fusion=not _flag(args, "no-gradient-accumulation-fusion"),
+                  moe_grouped_gemm=_flag(args, "moe-grouped-gemm"))
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)
