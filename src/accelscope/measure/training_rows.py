@@ -217,8 +217,8 @@ def mt_unsteady(row: Any) -> str | None:
     ratio = row.value / float(fastest.group(1))
     if ratio <= UNSTEADY_RATIO:
         return None
-    return (f"not steady: the median iteration time is {ratio:.2f} x the fastest logged step (> {UNSTEADY_RATIO}); "
-            "the CI run's step times vary, a property of the measurement")
+    return (f"not steady: the median iteration time is more than {UNSTEADY_RATIO} x the fastest logged step; the CI "
+            "run's step times vary (a property of the measurement, not of the configuration)")
 
 
 def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
