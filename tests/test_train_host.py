@@ -9,8 +9,10 @@ from accelscope.llm.train_host import (
     expert_ops,
     graph_ops,
     host_excess,
+    issue_order,
     micro_batch_ops,
     param_tensors,
+    queue_seconds,
     wgrad_ops,
 )
 from accelscope.measure.dataset import MeasuredRow
@@ -72,6 +74,33 @@ def test_experts_without_grouped_gemm_are_one_module_call_per_local_expert():
     assert sequential.breakdown["host"] - grouped.breakdown["host"] == pytest.approx(48e-3)
     assert micro_batch_ops(grouped.forward, grouped.backward, local_experts=4) == \
         micro_batch_ops(grouped.forward, grouped.backward) + 48
+
+
+def test_after_a_device_sync_a_long_kernel_at_the_end_adds_to_the_host_time():
+    # 3 ops of 1 ms host time each; the 5 ms kernel first: it runs while the host issues the others, 6 ms
+    assert queue_seconds([(1, 5e-3), (1, 0.0), (1, 0.0)], 1e-3) == pytest.approx(6e-3)
+    # the 5 ms kernel last (the LM head and loss of a last pipeline stage): issued at 3 ms, done at 8 ms
+    assert queue_seconds([(1, 0.0), (1, 0.0), (1, 5e-3)], 1e-3) == pytest.approx(8e-3)
+
+
+def test_issue_order_rebuilds_the_layers_between_embedding_and_loss():
+    r = llm.train(TINY, "h100-sxm", seq_len=1024, global_batch=4, micro_batch=4, recompute="none",
+                  level="analytical", check_memory=False)
+    order = issue_order(r.forward)
+    # embedding; 2 layers of 11 ops (2 residual adds each); final norm, LM head, cross entropy: 26 as counted above
+    assert len(order) == 26
+    seconds = {name: est.seconds for name, _count, est in r.forward.parts}
+    assert order[0][1] == seconds["embedding"] and order[-1][1] == seconds["cross_entropy"]
+    assert order[1][1] == order[12][1] == seconds["attn_norm"]  # the second layer starts 11 ops later
+
+
+def test_pipeline_p2p_sync_adds_host_time_when_the_last_stage_ends_on_long_kernels():
+    kwargs = dict(pp=2, seq_len=1024, global_batch=8, micro_batch=4, recompute="none", level="analytical",
+                  check_memory=False, host_op_latency=150e-6)
+    free = llm.train(TINY, "h100-sxm", **kwargs)
+    synced = llm.train(TINY, "h100-sxm", p2p_sync=True, **kwargs)
+    assert synced.step_s > free.step_s
+    assert sum(synced.breakdown.values()) == pytest.approx(synced.step_s)
 
 
 def _mt_row(value: float, notes: str) -> MeasuredRow:

@@ -35,7 +35,13 @@ from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, st
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
 from .infer import DoesNotFit
-from .train_host import default_host_op_latency, host_excess, micro_batch_ops, optimizer_host_excess
+from .train_host import (
+    default_host_op_latency,
+    host_excess,
+    micro_batch_ops,
+    optimizer_host_excess,
+    synced_host_excess,
+)
 from .train_memory import (
     GRAD_BYTES,
     PARAM_BYTES,
@@ -144,6 +150,7 @@ def train(
     host_op_latency: float | None = None,
     grad_accumulation_fusion: bool = True,
     moe_grouped_gemm: bool = True,
+    p2p_sync: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -170,7 +177,9 @@ def train(
     train_host.HOST_OP_LATENCY; 0: no host bound); a micro-batch takes max(GPU time, ops x latency) and the excess is `breakdown["host"]` (llm/train_host.py).
     `grad_accumulation_fusion`: Megatron-LM's fused wgrad into main_grad (off: one more op per weight gradient).
     `moe_grouped_gemm`: the local experts as one grouped GEMM (off: Megatron-LM's SequentialMLP, one module call
-    per local expert: more host ops; the GPU time is priced as grouped either way)."""
+    per local expert: more host ops; the GPU time is priced as grouped either way). `p2p_sync` (pp > 1): the
+    device is synchronised after each pipeline send/receive (Megatron-LM's batch_p2p_sync, its default without
+    the interleaved schedule's overlapped P2P): each forward and backward pass starts on an idle GPU."""
     config = load_model(model)
     spec = load_hardware(hw)
     if attention not in (None, "fa2", "fa3", "math", "triton"):
@@ -204,6 +213,8 @@ def train(
         spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else default_host_op_latency())
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
     host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
+    if p2p_sync and pp > 1:
+        host = max(host, synced_host_excess(fwd, bwd, latency))
     bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp)
     optimizer = _optimizer_time(config, spec, par, zero, level, etp)

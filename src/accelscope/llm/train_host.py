@@ -112,3 +112,51 @@ def optimizer_host_excess(gpu_seconds: float, forward: Estimate, biases: bool, h
                           ) -> float:
     """Seconds the optimizer step waits on the host beyond its GPU time (per-tensor copy loops, above)."""
     return host_excess(gpu_seconds, OPTIMIZER_OPS_PER_TENSOR * param_tensors(forward, biases), host_op_latency)
+
+
+def issue_order(graph: Estimate) -> list[tuple[float, float]]:
+    """(host ops, GPU seconds) of each op of one pass in execution order. The graph keeps one node per op with a
+    count (one per layer); a layer block is rebuilt from the repeated nodes (each `count / block` times per block,
+    `block` = the smallest repeat count) and repeated `block` times, between the once-only nodes that come before
+    (embedding) and after it (final norm, LM head, loss)."""
+    parts = graph.parts
+    repeated = [i for i, (_n, count, _e) in enumerate(parts) if count > 1]
+    if not repeated:
+        return [(_host_ops(name), est.seconds) for name, count, est in parts for _ in range(int(count))]
+    block = min(parts[i][1] for i in repeated)
+    pre = [p for i, p in enumerate(parts) if p[1] <= 1 and i < repeated[0]]
+    post = [p for i, p in enumerate(parts) if p[1] <= 1 and i > repeated[0]]
+    layer = [(_host_ops(name), est.seconds) for name, count, est in parts if count > 1
+             for _ in range(max(round(count / block), 1))]
+    return ([(_host_ops(n), e.seconds) for n, _c, e in pre] + layer * int(block)
+            + [(_host_ops(n), e.seconds) for n, _c, e in post])
+
+
+def _host_ops(name: str) -> float:
+    return 0.0 if _EAGER_CONTINUATION.search(name) else 1.0
+
+
+def queue_seconds(ops: list[tuple[float, float]], host_op_latency: float) -> float:
+    """Wall time of ops issued by the host and run by the GPU in order, from an idle GPU and an empty queue:
+    op i is issued when the host has spent its host time on ops 0..i, starts when it is issued and the GPU has
+    finished op i-1, and runs for its GPU time. Between device synchronisations this is the step's time: the GPU
+    waits for a slow host, and the host cannot run ahead into the next segment."""
+    issued = finished = 0.0
+    for host_ops, gpu in ops:
+        issued += host_ops * host_op_latency
+        finished = max(issued, finished) + gpu
+    return max(issued, finished)
+
+
+def synced_host_excess(forward: Estimate, backward: Estimate, host_op_latency: float | None) -> float:
+    """Seconds a micro-batch's forward and backward take beyond their GPU time when the device is synchronised
+    after each (Megatron-LM's pipeline P2P with `batch_p2p_sync`, megatron/core/pipeline_parallel/
+    p2p_communication.py: `torch.cuda.synchronize()` after `batch_isend_irecv` "to protect against race
+    condition"): each pass starts on an idle GPU, so the host's ops and the GPU's long kernels (the LM head and
+    cross entropy at the end of the last stage) no longer overlap across passes."""
+    if not host_op_latency:
+        return 0.0
+    gpu = forward.seconds + backward.seconds
+    wall = queue_seconds(issue_order(forward), host_op_latency) + queue_seconds(issue_order(backward),
+                                                                                 host_op_latency)
+    return max(0.0, wall - gpu)

@@ -278,7 +278,10 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   attention_dropout=_dropout(args, "attention-dropout"), memory_stage=-1, reserve=0.0,
                   fp8_recipe=_mt_fp8_recipe(args) if dtype.startswith("fp8") else None,
                   grad_accumulation_fusion=not _flag(args, "no-gradient-accumulation-fusion"),
-                  moe_grouped_gemm=_flag(args, "moe-grouped-gemm"))
+                  moe_grouped_gemm=_flag(args, "moe-grouped-gemm"),
+                  # batch_p2p_sync (ModelParallelConfig default) applies where P2P is batched: pp > 1 without
+                  # the interleaved schedule, which overlaps its P2P instead (--overlap-p2p-communication)
+                  p2p_sync=pp > 1 and vpp == 1)
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)
