@@ -36,7 +36,7 @@ from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
-from .fsdp import BACKWARD_PREFETCH, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
+from .fsdp import BACKWARD_PREFETCH, fsdp_copy_graph, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
 from .infer import DoesNotFit
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
 from .train_memory import (
@@ -498,11 +498,13 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
                                    level).seconds for name, op in ops if name == "param_allgather")
     scatter = layers * sum(estimate(replace(op, bytes=op.bytes / layers), hw, level).seconds
                            for name, op in ops if name == "grad_reduce_scatter")
+    # the casts and copies around FSDP's collectives, on the compute's SMs and HBM (llm/fsdp.py)
+    copies = micro_batches * estimate(fsdp_copy_graph(sum(params), fp8_all_gather), hw, level).seconds
     if not overlap:
-        return micro_batches * (2 * gather + scatter)
+        return micro_batches * (2 * gather + scatter) + copies
     # llm/fsdp.py: per-layer gathers and reduce-scatters overlapped with compute on the SMs NCCL leaves free
-    return fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers, nccl_sm_share(hw), micro_batches,
-                        backward_prefetch)
+    return copies + fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers, nccl_sm_share(hw),
+                                 micro_batches, backward_prefetch)
 
 
 def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,
