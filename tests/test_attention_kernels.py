@@ -77,3 +77,15 @@ def test_fa4_forward_owns_two_query_tiles_per_cta():
     # cuDNN on the same chip: one tile per CTA, 512 units
     cudnn = acs.estimate(replace(op, variant="cudnn"), "b200", level="analytical")
     assert cudnn.details["units"] == 512
+
+
+def test_mxfp8_backward_quantizes_ds_a_second_time():
+    # GB200, cuDNN, non-causal hd 128, 128 x 128 pair (16384 scores). FP8 per score: FMA pipe 3 (softmax) + 2 (P, dS
+    # scale) = 5 slots, ALU 1 (two converts); MXFP8 adds the P and dS block amaxes (2 ALU) and dS's second
+    # quantization (1 FMA, 1.5 ALU): FMA 6, ALU 4.5. The ALU pipe issues half the FMA pipe's rate (64 of 128
+    # lanes), so the FP32-pipe time goes from 5 / L to max(6 / L, 9 / L) = 9 / L per score: 4 / L more
+    hw = load_hardware("gb200")
+    lane_rate = hw.vector_peak("fp32") / hw.compute.cores / 2  # FP32-pipe instructions per second per SM
+    fp8 = acs.ops.Attention(**{**BWD, "dtype": "fp8_e4m3"}, variant="cudnn")
+    mx = acs.ops.Attention(**{**BWD, "dtype": "mxfp8"}, variant="cudnn")
+    assert _pair(mx, "gb200") - _pair(fp8, "gb200") == pytest.approx(16384 * 4 / lane_rate, rel=1e-9)
