@@ -89,3 +89,16 @@ def test_mxfp8_backward_quantizes_ds_a_second_time():
     fp8 = acs.ops.Attention(**{**BWD, "dtype": "fp8_e4m3"}, variant="cudnn")
     mx = acs.ops.Attention(**{**BWD, "dtype": "mxfp8"}, variant="cudnn")
     assert _pair(mx, "gb200") - _pair(fp8, "gb200") == pytest.approx(16384 * 4 / lane_rate, rel=1e-9)
+
+
+def test_cudnn_fp8_backward_masks_every_pair_of_a_window_it_does_not_skip():
+    # GB200, cuDNN FP8 bwd, causal hd 128, 4096 tokens, 128-key window: the window's blocks are not skipped, and
+    # every pair applies the mask (a compare and a select: 2 ALU slots per score). FP32-pipe per score: FMA 3 + 2
+    # (P, dS scales) = 5 / L; ALU with the mask (1 + 2) x 2 / L = 6 / L, without it (only the 32 diagonal pairs of
+    # 528 masked: 1 + 2 x 32 / 528) x 2 / L < 5 / L. So the window adds 1 / L per score, 16384 / L per pair.
+    hw = load_hardware("gb200")
+    lane_rate = hw.vector_peak("fp32") / hw.compute.cores / 2
+    shape = {**BWD, "dtype": "fp8_e4m3", "causal": True}
+    causal = acs.ops.Attention(**shape, variant="cudnn")
+    windowed = acs.ops.Attention(**shape, window=128, variant="cudnn")
+    assert _pair(windowed, "gb200") - _pair(causal, "gb200") == pytest.approx(16384 / lane_rate, rel=1e-9)

@@ -373,11 +373,13 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         mma_d, mma_dv = max(1 << (op.head_dim - 1).bit_length(), 16), max(1 << (dv - 1).bit_length(), 16)
     q_blocks = math.ceil(op.q_len / q_block)
     window = op.window if op.window and op.window < op.kv_len and op.q_len > 1 else None
+    mask_every_pair = False
     if window and name == "cudnn" and op.phase != "fwd" and low_precision_matrix(op.dtype):
         # cuDNN's FP8 backward (9.17-9.22) masks the window instead of skipping the blocks outside it: measured it
         # takes 7-15x its BF16 time on GPT-OSS's 128-key window (cudnn-frontend rows CU-0200..0207), about the
-        # whole causal triangle
+        # whole causal triangle, every block pair of it masked element by element (the window's compare and select)
         window = None
+        mask_every_pair = True
     kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
     diagonal = math.ceil(q_block / kv_block)  # key blocks a query block's diagonal crosses
     # causal: a query block sees the key blocks up to the diagonal (the whole prefix of kv_len - q_len first);
@@ -393,7 +395,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     # block pairs that apply a mask element by element (the diagonal ones when causal, the window's far edge):
     # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots
     masked = q_blocks * ((diagonal if op.causal and op.q_len > 1 else 0) + (1 if window else 0))
-    mask_slots = MASK_SLOTS * min(1.0, masked / max(pairs_per_head, 1))
+    mask_slots = MASK_SLOTS * (1.0 if mask_every_pair else min(1.0, masked / max(pairs_per_head, 1)))
     exp_slots = 0.0
     if triton:
         # the Triton kernel masks every block pair of a causal head (`if IS_CAUSAL: qk += tl.where(...)` inside
