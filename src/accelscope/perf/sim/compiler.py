@@ -191,7 +191,7 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
     c_dtype = default_out_dtype(canonical_dtype(op.dtype), op.out_dtype)
     c_bytes = dtype_bytes(c_dtype) if plan.split_k == 1 else ACC_BYTES
-    sp = spread(plan.tiles, core.cores)
+    sp = spread(plan.tiles, _gemm_slots(plan, core, hw))
     slab_k = plan.sim_k_slab
     order = _tile_order(plan, sp)
     kernel = _library_kernel(op, hw)
@@ -372,6 +372,12 @@ def _gemm_candidates(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[tuple[
     return kept
 
 
+def _gemm_slots(plan: GemmPlan, core: CoreModel, hw: HardwareSpec) -> int:
+    """Cores the GEMM's CTAs occupy at once: clusters of the plan's multicast size co-reside within one GPC
+    (compute.cluster_cores; the analytical level's cluster_limit)."""
+    return min(core.cores, hw.compute.cluster_capacity(max(plan.multicast_a, plan.multicast_b)))
+
+
 def _library_kernel(op: Gemm, hw: HardwareSpec) -> GemmKernel | None:
     """The fixed library kernel a GEMM names (Gemm.kernel), as the analytical level prices it (library_kernel)."""
     return library_kernel(op.kernel, op.m, op.n, op.k, hw) if op.kernel else None
@@ -380,7 +386,7 @@ def _library_kernel(op: Gemm, hw: HardwareSpec) -> GemmKernel | None:
 def _tile_work(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile) -> TileWork:
     """The busiest core's work on `tile` (TileWork), counted as lower_gemm's instructions are."""
     plan = plan_gemm(op, core, hw, tile)
-    sp = spread(plan.tiles, core.cores)
+    sp = spread(plan.tiles, _gemm_slots(plan, core, hw))
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
     slab = plan.sim_k_slab
     units = sp.full + sp.tail
