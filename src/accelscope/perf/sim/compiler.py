@@ -42,7 +42,12 @@ from ...workload.ops import (
 from ..analytical.attention import _tile as attention_tile
 from ..analytical.gemm import GemmKernel, grouped_rows, library_kernel, overlap_mma
 from ..analytical.matmul import block_scaling
-from ..analytical.streaming import launched_threads, rereads_hit_cache
+from ..analytical.streaming import (
+    launched_threads,
+    rereads_hit_cache,
+    row_blocks,
+    writes_behind_reads,
+)
 from .core import CoreModel, mma_cycles
 from .engine import Program
 from .isa import BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
@@ -567,6 +572,12 @@ class ThreadLoads:
     # launched_threads): a grid of few row blocks has fewer threads than the cores it lands on hold. 0: no limit
     grid_in_flight: float = 0.0
     dependent_loads: int = 0  # StreamingKernel.dependent_loads: loads, one after another, before the first tile
+    # the kernel's stores drain behind its latency-bound reads (analytical writes_behind_reads): they reach L2
+    # and leave for DRAM on the bus time the reads leave idle, off the tiles' critical path
+    writes_behind: bool = False
+    # a row kernel's round trips per pass (analytical row_blocks: whole waves x whole load rounds per row); the
+    # busiest core's tiles then deliver their bytes in that many round trips. 0: Little's law on in_flight
+    rounds: int = 0
 
 
 def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
@@ -585,8 +596,13 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
     per_thread = streams * load * kernel.outstanding
     launched = launched_threads(op, kernel, per_thread)
     grid = launched * per_thread if launched < hw.compute.cores * threads else 0.0
+    blocks = row_blocks(op, kernel, hw)
+    # a row kernel runs whole waves of blocks, each a chain of whole load rounds (the analytical level's
+    # row_blocks): a pass takes waves x rounds round trips however the tiles land
+    rounds = blocks.waves * blocks.rounds if blocks is not None else 0
+    behind = writes_behind_reads(op, kernel, hw, 1.0 if dram else 0.0)
     return ThreadLoads(threads * per_thread, passes, cached, dram, grid_in_flight=grid,
-                       dependent_loads=kernel.dependent_loads)
+                       dependent_loads=kernel.dependent_loads, writes_behind=behind, rounds=rounds)
 
 
 def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
@@ -611,7 +627,9 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     if loads.grid_in_flight and in_flight:  # the launched threads, shared by the cores the tiles land on
         in_flight = min(in_flight, loads.grid_in_flight / max(sp.active, sp.tail_active, 1))
     per_core = sp.full + sp.tail
-    if in_flight and per_core < core.dma_engines:
+    if in_flight and loads.rounds:  # the busiest core's tiles in the kernel's whole round trips (_load's rounds)
+        in_flight = per_core * elements * in_bytes * core.dma_engines / loads.rounds
+    elif in_flight and per_core < core.dma_engines:
         # core._load splits a core's thread loads over its DMA engines (each tile queues on the next one); a core
         # with fewer tiles than engines has all its threads' loads on the engines it uses
         in_flight *= core.dma_engines / per_core
@@ -631,7 +649,8 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         work = body(slot, elements, row_count, active)
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
-            work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active, to_cache=loads.cached))
+            work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active,
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind))
         return [Step(tuple(fetch), tuple(work))]
 
     per_unit = 1 + loads.row_passes + len(body("0", elements, 1, 1))

@@ -265,6 +265,8 @@ def _store(core: CoreModel, ins: Store) -> Cost:
     engine = max(ins.hbm_bytes / core.dma_bytes_per_cycle, ins.hbm_bytes / core.sram_bytes_per_cycle)
     shared = ("l2", ins.hbm_bytes * ins.active / core.l2_bytes_per_cycle) if to_cache else \
         ("hbm", ins.hbm_bytes * core.hbm_write_cost * ins.active / core.hbm_bytes_per_cycle)
+    if ins.by_threads:  # the threads' stores leave the load queue free (isa.Store.by_threads)
+        return Cost((shared,), latency)
     return Cost((("dma", engine + latency / core.dma_outstanding), shared), latency)
 
 
