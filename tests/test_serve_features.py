@@ -231,3 +231,25 @@ def test_report_serving_under_load(tmp_path):
     page = path.read_text()
     assert "Serving under load" in page and "accelscope llm capacity llama-3.1-8b" in page
     assert (tmp_path / "out" / "figures" / "serving_load.png").exists()
+
+
+def test_sweep_serve_workload_takes_the_features():
+    """A sweep's serve workload passes the features to llm.capacity: eagerly every Llama-3.1-8B step takes at
+    least 355 ops x 24 us = 8.52 ms, above the roofline's ~4.8 ms weight read at small batch, so the capacity
+    at a 12 ms TPOT SLO falls and the P99 TPOT at it is at least 8.52 ms; a wide-EP DeepSeek-V3 workload is 16
+    devices; tbo without wide_ep is refused."""
+    from accelscope.explore.point import evaluate_workload
+    from accelscope.explore.space import ServeWorkload
+
+    hw = load_hardware("h100-sxm")
+    base = {"model": "llama-3.1-8b", "input_len": 256, "output_len": 32, "requests": 40, "slo_tpot_s": 0.012}
+    graphs = evaluate_workload(ServeWorkload(**base), hw, "roofline")
+    eager = evaluate_workload(ServeWorkload(**base, cuda_graphs=False), hw, "roofline")
+    assert 0 < eager["requests_per_s"] < graphs["requests_per_s"]
+    assert eager["tpot_s"] >= 355 * 24e-6
+    wide = ServeWorkload(model="deepseek-v3", dtype="fp8_e4m3", input_len=256, output_len=8, requests=40,
+                         slo_tpot_s=1.0, wide_ep=16, tbo=True)
+    metrics = evaluate_workload(wide, hw, "roofline")
+    assert metrics["requests_per_s"] == pytest.approx(16 * metrics["requests_per_s_per_device"])
+    with pytest.raises(ValueError, match="need wide_ep"):
+        evaluate_workload(ServeWorkload(**base, tbo=True), hw, "roofline")
