@@ -105,7 +105,7 @@ class IterationCosts:
                  features: Features | None = None):
         self.config, self.hw, self.par, self.prec, self.level = config, hw, par, prec, level
         self.features = features or Features()
-        self._memo: dict[tuple, float] = {}
+        self._memo: dict[tuple, Any] = {}  # floats, and the body terms (arrays)
         self.estimates = 0  # distinct pieces estimated (a measure of the simulation's cost)
         # launch latency of one attention kernel in every layer of every stage
         self.attention_launch_s = hw.runtime.launch_latency * sum(
@@ -190,11 +190,14 @@ class IterationCosts:
 
     def body(self, tokens: float, decode_form: bool) -> float:
         """The layers' token-parallel work for `tokens` tokens (wide-EP all-to-alls left out)."""
-        other, gemm, comm, _ = self._body_terms(tokens, decode_form)
-        plain = other + gemm + comm
+        low, high, w = grid_neighbours(tokens)
+        plain = self._body_sum(low, decode_form)  # floats, not the terms: the simulation's hot path
+        if w:
+            plain += w * (self._body_sum(high, decode_form) - plain)
         chunks = self.par.tp
-        if not (self.features.tp_overlap and comm and tokens >= chunks):
+        if not (self.features.tp_overlap and chunks > 1 and tokens >= chunks):
             return plain
+        other = self._body_terms(tokens, decode_form)[0]
         # async TP: `tp` chunks of tokens/tp, chunk i's collective under chunk i+1's GEMMs (a pipeline of n
         # stages: n x max(g, c) + min(g, c)); each chunk re-reads the weights, so a weight-bound (decode) GEMM
         # loses what the overlap gains: engines turn it on where it pays, so the faster of the two is taken
@@ -263,6 +266,12 @@ class IterationCosts:
             # decode-only iterations use the decode form of the layers (MLA's absorbed projections)
             step = Step(tokens, 1, 0) if decode_form else Step(1, tokens, 0, logits_tokens=1)
             self._memo[key] = self._stages_seconds(step, "body")
+        return self._memo[key]
+
+    def _body_sum(self, tokens: int, decode_form: bool) -> float:
+        key = ("body_sum", tokens, decode_form)
+        if key not in self._memo:
+            self._memo[key] = float(self._body_at(tokens, decode_form)[:3].sum())
         return self._memo[key]
 
     def _head_at(self, sampled: int) -> float:
