@@ -474,7 +474,9 @@ class Runtime(Section):
         f"Per kernel, back to back (launch + ramp-up + tail drain), {_in('time')}."))
     host_op_latency: Seconds | None = Field(default=None, description=(
         "Host (framework) time per op between kernel launches when a model runs eagerly, without CUDA graphs: "
-        f"Python, dispatch and the launch call, {_in('time')}. Unset: each model that needs it states its default."))
+        f"Python, autograd, dispatch and the launch call, {_in('time')}; a step or iteration whose kernels finish "
+        "sooner is bound by it. Unset: each model states its default (serving: llm/serving/costs.py, one op of an "
+        "inference engine's forward; training: llm/train_host.py, fitted per op of an eager training graph)."))
 
 
 # FP32 lane slots (one FMA-pipe instruction per lane, 2 FLOPs of the FMA-counted vector peak) to dequantize one

@@ -39,6 +39,7 @@ from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, No
 from .fsdp import BACKWARD_PREFETCH, fsdp_copy_graph, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
 from .infer import DoesNotFit
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
+from .train_host import HOST_OP_LATENCY, host_excess, micro_batch_ops, optimizer_host_excess
 from .train_memory import (
     GRAD_BYTES,
     PARAM_BYTES,
@@ -84,7 +85,8 @@ class TrainResult:
     tokens_per_s_per_device: float
     model_tflops_per_device: float
     mfu: float
-    breakdown: dict[str, float]  # compute, recompute, bubble, exposed_comm, optimizer (seconds; add up to step_s)
+    # compute, recompute, bubble, exposed_comm, optimizer, host (the host's time beyond the GPU's: llm/train_host.py)
+    breakdown: dict[str, float]  # seconds; they add up to step_s
     memory: TrainMemory
     forward: Estimate = field(repr=False)
     backward: Estimate = field(repr=False)  # the backward pass, recomputation included
@@ -146,6 +148,8 @@ def train(
     fp8_all_gather: bool = False,
     fsdp_backward_prefetch: str = "pre",
     fp8_casts: str = "te",
+    host_op_latency: float | None = None,
+    grad_accumulation_fusion: bool = True,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -173,7 +177,11 @@ def train(
     "post" (FSDP1 BACKWARD_POST, Composer's default: issued after this layer's backward, it waits exposed).
     `fp8_casts`: whose quantize kernels surround the FP8 GEMMs: "te" (with_fp8_casts: Transformer Engine and the
     generic recipes) or "torchao" (llm/torchao_float8.py: Float8Linear's casts as torch.compile runs them; recipes
-    tensorwise | rowwise | rowwise_gw_hp | mxfp8)."""
+    tensorwise | rowwise | rowwise_gw_hp | mxfp8).
+    `host_op_latency`: framework host seconds per op (None: the chip's `runtime.host_op_latency`, else the fitted
+    train_host.HOST_OP_LATENCY; 0: no host bound); a micro-batch takes max(GPU time, ops x latency) and the
+    excess is `breakdown["host"]` (llm/train_host.py).
+    `grad_accumulation_fusion`: Megatron-LM's fused wgrad into main_grad (off: one more op per weight gradient)."""
     if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
         raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
                          f"(got {fsdp_backward_prefetch!r})")
@@ -213,14 +221,19 @@ def train(
     # ring attention (Megatron-LM CP) sends the next K/V block while the current one is attended
     exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
     per_micro = sum(classes.values()) + sum(exposed.values())
-    bubble = (pp - 1) / vpp * per_micro
+    latency = host_op_latency if host_op_latency is not None else (
+        spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else HOST_OP_LATENCY)
+    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion), latency)
+    bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
                                   fp8_all_gather, fsdp_backward_prefetch)
     optimizer = _optimizer_time(config, spec, par, zero, level, etp)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
     exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
-    step_s = compute + recompute_s + bubble + exposed_comm + optimizer
+    host_s = micro_batches * host + optimizer_host_excess(optimizer, fwd, config.qkv_bias or config.norm == "layer",
+                                                          latency)
+    step_s = compute + recompute_s + bubble + exposed_comm + optimizer + host_s
     detail = {k: micro_batches * v for k, v in classes.items()}
     detail.update({f"exposed_{k}": micro_batches * v for k, v in exposed.items()})
     detail["exposed_dp"] = dp_exposed
@@ -245,7 +258,7 @@ def train(
         tokens_per_s_per_device=tokens / step_s / devices, model_tflops_per_device=model_flops / step_s / devices / 1e12,
         mfu=model_flops / step_s / devices / peak,
         breakdown={"compute": compute, "recompute": recompute_s, "bubble": bubble, "exposed_comm": exposed_comm,
-                   "optimizer": optimizer},
+                   "optimizer": optimizer, "host": host_s},
         memory=memory, forward=fwd, backward=bwd, detail=detail,
     )
 
