@@ -34,6 +34,18 @@ ArrivalOpt = Annotated[str, typer.Option(help="poisson | gamma (with --cv).")]
 CvOpt = Annotated[float, typer.Option(help="Coefficient of variation of inter-arrival gaps (gamma; 1 = Poisson).")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed of arrivals and lengths.")]
 PlotOpt = Annotated[str | None, typer.Option(help="Write PNG and SVG figures to this folder.")]
+CudaGraphsOpt = Annotated[bool, typer.Option("--cuda-graphs/--eager", help="Replay CUDA graphs (default) or run "
+                                                                        "eagerly: host time per op "
+                                                                        "(runtime.host_op_latency).")]
+TpOverlapOpt = Annotated[bool, typer.Option("--tp-overlap", help="Overlap TP collectives with the GEMMs (async TP).")]
+WideEpOpt = Annotated[int | None, typer.Option(help="MoE wide expert parallelism: this many attention-DP ranks of one "
+                                                    "device, experts spread over them, DeepEP dispatch/combine "
+                                                    "(replaces --tp/--ep).")]
+TboOpt = Annotated[bool, typer.Option("--tbo", help="Two-batch overlap (with --wide-ep): hide one micro-batch's "
+                                                    "dispatch/combine under the other's compute.")]
+ImbalanceOpt = Annotated[float, typer.Option(help="With --wide-ep: routed tokens on the busiest rank / the mean.")]
+MaxNodesOpt = Annotated[int | None, typer.Option(help="With --wide-ep: nodes a token's experts may span "
+                                                      "(DeepSeek-V3: 4).")]
 
 
 @llm_app.command("serve")
@@ -63,6 +75,8 @@ def llm_serve(
                                                          "the served model); default: free (n-gram lookup).")] = None,
     prefix_hit_rate: Annotated[float, typer.Option(help="Fraction of each prompt already in the prefix cache.")]
     = 0.0,
+    cuda_graphs: CudaGraphsOpt = True, tp_overlap: TpOverlapOpt = False, wide_ep: WideEpOpt = None,
+    tbo: TboOpt = False, expert_imbalance: ImbalanceOpt = 1.0, max_nodes: MaxNodesOpt = None,
     plot: PlotOpt = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
@@ -76,7 +90,8 @@ def llm_serve(
                    max_seqs=max_seqs, batch=batch, replicas=replicas, prefill_replicas=prefill_replicas,
                    decode_replicas=decode_replicas, slo_ttft=_seconds(slo_ttft, "--slo-ttft"),
                    slo_tpot=_seconds(slo_tpot, "--slo-tpot"), draft_tokens=draft_tokens, acceptance=acceptance,
-                   draft_model=draft_model, prefix_hit_rate=prefix_hit_rate)
+                   draft_model=draft_model, prefix_hit_rate=prefix_hit_rate,
+                   **_features(cuda_graphs, tp_overlap, wide_ep, tbo, expert_imbalance, max_nodes))
     figures = _plots(plot, result, "serve")
     if as_json:
         print(json.dumps({**result.to_dict(), "figures": figures}, indent=2))
@@ -121,6 +136,8 @@ def llm_capacity(
     dtype: DtypeOpt = "bf16", kv_dtype: KvDtypeOpt = "bf16",
     max_batched_tokens: MaxTokensOpt = 8192, max_seqs: MaxSeqsOpt = 256,
     arrival: ArrivalOpt = "poisson", cv: CvOpt = 1.0, seed: SeedOpt = 0,
+    cuda_graphs: CudaGraphsOpt = True, tp_overlap: TpOverlapOpt = False, wide_ep: WideEpOpt = None,
+    tbo: TboOpt = False, expert_imbalance: ImbalanceOpt = 1.0, max_nodes: MaxNodesOpt = None,
     plot: PlotOpt = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
@@ -131,7 +148,8 @@ def llm_capacity(
     result = capacity(model, spec, slo_ttft=_seconds(slo_ttft, "--slo-ttft"), slo_tpot=_seconds(slo_tpot, "--slo-tpot"),
                       percentile=percentile, requests=requests, tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype,
                       level=level, input_len=input_len, output_len=output_len, scheduler=scheduler,
-                      max_batched_tokens=max_batched_tokens, max_seqs=max_seqs, arrival=arrival, cv=cv, seed=seed)
+                      max_batched_tokens=max_batched_tokens, max_seqs=max_seqs, arrival=arrival, cv=cv, seed=seed,
+                      **_features(cuda_graphs, tp_overlap, wide_ep, tbo, expert_imbalance, max_nodes))
     figures = _plots(plot, result, "capacity")
     if as_json:
         print(json.dumps({**result.to_dict(), "figures": figures}, indent=2))
@@ -158,6 +176,17 @@ def llm_capacity(
     console.print(table)
     for path in figures:
         console.print(f"wrote {escape(path)}")
+
+
+def _features(cuda_graphs: bool, tp_overlap: bool, wide_ep: int | None, tbo: bool, imbalance: float,
+              max_nodes: int | None) -> dict[str, object]:
+    from ..llm.serving.moe import WideEP
+
+    if wide_ep is None and (tbo or imbalance != 1.0 or max_nodes is not None):
+        raise ValueError("--tbo, --expert-imbalance and --max-nodes need --wide-ep")
+    wide = None if wide_ep is None else WideEP(wide_ep, imbalance=imbalance, two_batch_overlap=tbo,
+                                                max_nodes=max_nodes)
+    return {"cuda_graphs": cuda_graphs, "tp_overlap": tp_overlap, "wide_ep": wide}
 
 
 def _rate(rate: float) -> float:

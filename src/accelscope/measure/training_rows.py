@@ -101,6 +101,9 @@ def _memory_value(row: Any, nbytes: float) -> Any:
 # flash-attention's flash_attn_triton.py (llmfoundry/models/layers/flash_attn_triton.py, pre-MLIR Triton):
 # Attention.variant "triton" (perf/analytical/attention.py, TRITON_BLOCK)
 MPT_ATTENTION = "triton"
+# Composer's FSDPConfig: backward_prefetch = 'BACKWARD_POST' by default (composer/utils/parallelism.py), and
+# llm-foundry's benchmark configs do not set it
+COMPOSER_BACKWARD_PREFETCH = "post"
 
 
 # ----- LF: llm-foundry MPT ---------------------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def _lf(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     r = train(config, hw, dp=gpus, zero=zero, seq_len=seq, global_batch=int(s["global_batch_seqs"]),
               micro_batch=int(s["micro_batch"]), dtype="fp8_e4m3" if fp8 else "bf16",
               recompute="full" if s.get("activation_checkpointing") else "none", level=level, check_memory=False,
-              fp8_weight_cache=False, attention=MPT_ATTENTION)
+              fp8_weight_cache=False, attention=MPT_ATTENTION, fsdp_backward_prefetch=COMPOSER_BACKWARD_PREFETCH)
     _note_fit(row, r)
     if row.metric == "throughput_per_gpu":
         return _prediction(r.tokens_per_s_per_device)
@@ -309,8 +312,18 @@ GRAND_TETON_H100 = {"power.limit": "500 W", "memory.hbm.bandwidth": "2.4 TB/s", 
 
 
 def _ta_fp8_recipe(row: Any) -> str | None:
+    """torchao's recipe name (llm/torchao_float8.py): rowwise_with_gw_hp keeps the weight gradient in bf16."""
     text = f"{row.dtype} {row.shape.get('precision_recipe', '')} {row.shape.get('config', '')}".lower()
+    if "rowwise_with_gw_hp" in text:
+        return "rowwise_gw_hp"
     return next((r for r in ("mxfp8", "rowwise", "tensorwise") if r in text), None)
+
+
+def _ta_fp8_all_gather(row: Any) -> bool:
+    """torchao's float8 all-gather (enable_fsdp_float8_all_gather), as the recipe names it: "with float8
+    all-gather", "(f8 all-gather)"; "bfloat16 all-gather" is the default bf16 gather."""
+    text = f"{row.dtype} {row.shape.get('precision_recipe', '')}".lower()
+    return "float8 all-gather" in text or "f8 all-gather" in text
 
 
 def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
@@ -325,7 +338,8 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
         r = train(config, hw, dp=gpus, zero=3, seq_len=int(s["seq_len"]), global_batch=gpus * micro,
                   micro_batch=micro, dtype=_ta_recipe(row), recompute="op_sac", level=level, check_memory=False,
-                  fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row))
+                  fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row),
+                  fp8_all_gather=_ta_fp8_all_gather(row), fp8_casts="torchao")
     elif "Llama4" in str(s.get("model", "")) and s.get("gpus") == 4:
         # torchtitan llama4 17Bx16E, 2 layers: dim 5120, 40 heads / 8 KV heads, 16 experts top-1 of width 8192
         # plus one shared expert of 8192, vocab 202048 (torchtitan/models/llama4/__init__.py)
@@ -336,7 +350,8 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
         r = train(config, hw, dp=gpus, ep=int(s.get("EP", 1)), zero=3, seq_len=int(s["seq_len"]),
                   global_batch=gpus * micro, micro_batch=micro, dtype=_ta_recipe(row), recompute="none", level=level,
-                  check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row))
+                  check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH,
+                  fp8_recipe=_ta_fp8_recipe(row), fp8_casts="torchao")
     else:
         raise _Unmapped("torchao row without a reproducible configuration (GPU count inconsistent in the source, "
                         "or a kernel microbenchmark without a model)")

@@ -62,7 +62,8 @@ def capacity(model: str | dict | ModelConfig, hw: HardwareSpec | str, slo_ttft: 
         raise ValueError(f"percentile: expected 50, 90 or 99 (got {percentile!r})")
     config = load_model(model)
     spec = load_hardware(hw)
-    costs = iteration_costs(config, spec, tp, pp, ep, dtype, kv_dtype, level, allreduce)
+    features = {key: serve_options[key] for key in ("cuda_graphs", "tp_overlap", "wide_ep") if key in serve_options}
+    costs = iteration_costs(config, spec, tp, pp, ep, dtype, kv_dtype, level, allreduce, **features)
     key = f"p{percentile}"
 
     def run(rate: float) -> ServeResult:

@@ -17,16 +17,22 @@ and interpolated linearly between grid points: the token-parallel time is close 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ...hardware import HardwareSpec
-from ...perf.estimate import estimate_graphs
+from ...perf.estimate import Estimate, estimate_graphs
 from ...workload.llm_graph import Parallelism, Precision, Step, forward_graph
 from ...workload.model_config import ModelConfig
-from ...workload.ops import Graph
+from ...workload.ops import Collective, Gemm, Graph, GroupedGemm
+from .moe import WideEP, a2a_seconds, compute_slowdown, overlapped_seconds
 
-HEAD_NODES = ("final_norm", "lm_head")  # llm_graph.forward_graph's labels of the per-sampled-token work
+HEAD_NODES = ("final_norm", "lm_head")
+A2A_NODES = ("moe_dispatch", "moe_combine")  # llm_graph.moe_nodes' all-to-alls (wide EP prices them in moe.py)
+TP_COLLECTIVES = ("all_reduce", "reduce_scatter", "all_gather")  # llm_graph.tp_reduce
+EXPERT_NODES = ("experts_", "shared_expert_")  # the work between dispatch and combine (llm_graph.moe_nodes)  # llm_graph.forward_graph's labels of the per-sampled-token work
 EXACT_BELOW = 256  # counts up to this are priced exactly
 GRID_POINTS_PER_DOUBLING = 32
 
@@ -65,17 +71,49 @@ def cell_end(x: float) -> float:
     return float(_grid_point(_grid_step(x) + 1))
 
 
+@dataclass(frozen=True)
+class Features:
+    """Serving-engine options that change an iteration's time.
+
+    `cuda_graphs`: iterations replay captured CUDA graphs, so the host issues no per-kernel work (the perf
+    levels' per-kernel device launch cost stays); False runs eagerly: the host spends `runtime.host_op_latency`
+    per kernel (HOST_OP_LATENCY when the spec gives none) and the GPU waits when that exceeds the kernels' time.
+    `tp_overlap`: tensor-parallel collectives decomposed into per-rank chunks that run under the neighbouring
+    GEMMs (async / micro-pipelined TP, Wang et al. ASPLOS 2023; PyTorch's async TP): a layer's GEMMs and TP
+    collectives take max(G, C) + min(G, C) / tp instead of G + C (the first chunk cannot overlap).
+    `wide_ep`: DeepSeek-style expert parallelism over attention-DP ranks (moe.py)."""
+
+    cuda_graphs: bool = True
+    tp_overlap: bool = False
+    wide_ep: WideEP | None = None
+
+
+# Host time per eagerly launched op (framework dispatch, the engine's Python model code and the CUDA launch call)
+# when the spec gives no runtime.host_op_latency. The host issues kernels asynchronously, so an eager iteration
+# takes max(GPU time, ops x host time per op) (`compose`). Llama-3.1-8B decode at batch 1 on H100 SXM takes 8.4 ms
+# eager and 5.1 ms as a CUDA graph (cloudai.pt, "CUDA Graphs + torch.compile: 1.65x LLM Decode Speedup"): eager
+# is host-bound, 8.4 ms over the 355 kernels of a step (this graph's count: 32 layers x 11 + embedding, final
+# norm, LM head) = 24 us per op. Bare PyTorch dispatch of a small op is ~3.3 us (operator micro-benchmarks in
+# pytorch/pytorch #32194); the rest is module and engine Python (dev-discuss.pytorch.org "Overhead in nn.Module").
+HOST_OP_LATENCY = 24e-6
+
+
 class IterationCosts:
     """Memoized iteration pieces of one model replica (tp x pp devices) at one perf level."""
 
-    def __init__(self, config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, level: str):
+    def __init__(self, config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, level: str,
+                 features: Features | None = None):
         self.config, self.hw, self.par, self.prec, self.level = config, hw, par, prec, level
-        self._memo: dict[tuple, float] = {}
+        self.features = features or Features()
+        self._memo: dict[tuple, Any] = {}  # floats, and the body terms (arrays)
         self.estimates = 0  # distinct pieces estimated (a measure of the simulation's cost)
         # launch latency of one attention kernel in every layer of every stage
         self.attention_launch_s = hw.runtime.launch_latency * sum(
             node.count for stage in range(par.pp)
             for node in forward_graph(config, Step(1, 1, 1), par, prec, stage).nodes if node.name == "attention")
+        self.host_op_s = hw.runtime.host_op_latency or HOST_OP_LATENCY
+        wide = self.features.wide_ep
+        self.moe_layers = sum(1 for i in range(config.layers) if config.is_moe_layer(i)) if wide else 0
 
     def iteration(self, decodes: int, decode_context: float, chunks: list[tuple[int, int]],
                   verify_tokens: int = 1) -> float:
@@ -86,15 +124,54 @@ class IterationCosts:
         if tokens == 0:
             return 0.0
         completing = decodes + len(chunks)  # at most one sampled position per sequence reaches the LM head
-        seconds = self.token_parallel(tokens, completing, decode_only=not chunks)
+        attention = 0.0
         if decodes:
-            seconds += self.decode_attention(decodes, decode_context, verify_tokens)
+            attention += self.decode_attention(decodes, decode_context, verify_tokens)
         for new, context in chunks:
-            seconds += self.prefill_attention(new, context)
+            attention += self.prefill_attention(new, context)
         # one varlen attention kernel per layer runs every sequence of the iteration (vLLM's FlashAttention
         # call), so the pieces priced apart share one launch per layer
         pieces = len(chunks) + (1 if decodes else 0)
-        return seconds - (pieces - 1) * self.attention_launch_s if pieces > 1 else seconds
+        if pieces > 1:
+            attention -= (pieces - 1) * self.attention_launch_s
+        return self.compose(tokens, completing, not chunks, attention)
+
+    def compose(self, tokens: float, sampled: int, decode_only: bool, attention: float) -> float:
+        """An iteration's seconds from its token count, sampled tokens and attention time, with the features:
+        wide-EP dispatch/combine (and two-batch overlap), TP overlap (inside the body), eager host time."""
+        decode_form = decode_only and self.config.mla is not None  # only MLA's layers differ in decode
+        seconds = self.body(tokens, decode_form) + attention
+        wide = self.features.wide_ep
+        if wide is not None:
+            mode = "low_latency" if decode_only else "normal"
+            if wide.two_batch_overlap and tokens >= 2:
+                slowdown = compute_slowdown(self.hw, wide, mode)
+                experts = self._body_terms(tokens / 2, decode_form)[3]
+                before = (self.body(tokens / 2, decode_form) - experts + attention / 2) * slowdown
+                dispatch, combine = (self.moe_layers * a2a_seconds(self.config, self.hw, wide, tokens / 2, mode, p)
+                                     for p in ("dispatch", "combine"))
+                seconds = overlapped_seconds(before, experts * slowdown, dispatch, combine)
+            else:
+                seconds += self.a2a(tokens, mode)
+        seconds += self._head_at(max(1, sampled))
+        if not self.features.cuda_graphs:  # the GPU waits for a host that issues one op per host_op_s
+            seconds = max(seconds, self.eager_ops(decode_form) * self.host_op_s)
+        return seconds
+
+    def a2a(self, tokens: float, mode: str) -> float:
+        """Wide-EP dispatch + combine of every MoE layer for `tokens` tokens on this rank (0 without wide EP)."""
+        wide = self.features.wide_ep
+        return self.moe_layers * a2a_seconds(self.config, self.hw, wide, tokens, mode) if wide else 0.0
+
+    def eager_ops(self, decode_form: bool) -> float:
+        """Kernels one forward pass launches (every node's count, every stage): the host's work when eager."""
+        key = ("ops", decode_form)
+        if key not in self._memo:
+            step = Step(1, 1, 1) if decode_form else Step(1, 2, 0, logits_tokens=1)
+            self._memo[key] = float(sum(node.count for stage in range(self.par.pp)
+                                        for node in forward_graph(self.config, step, self.par, self.prec,
+                                                                  stage).nodes))
+        return self._memo[key]
 
     def prefill_attention_batch(self, sequences: int, new_tokens: int) -> float:
         """`sequences` identical fresh prompts as one batched attention kernel per layer (static batching)."""
@@ -105,18 +182,41 @@ class IterationCosts:
         return value
 
     def token_parallel(self, tokens: int, sampled: int, decode_only: bool) -> float:
-        """Everything but attention for `tokens` tokens of which `sampled` reach the LM head."""
+        """Everything but attention for `tokens` tokens of which `sampled` reach the LM head (wide-EP
+        dispatch/combine included, no two-batch overlap, no eager host floor: `compose` applies those)."""
         decode_form = decode_only and self.config.mla is not None  # only MLA's layers differ in decode
+        a2a = self.a2a(tokens, "low_latency" if decode_only else "normal")
+        return self.body(tokens, decode_form) + a2a + self._head_at(max(1, sampled))
+
+    def body(self, tokens: float, decode_form: bool) -> float:
+        """The layers' token-parallel work for `tokens` tokens (wide-EP all-to-alls left out)."""
+        low, high, w = grid_neighbours(tokens)
+        plain = self._body_sum(low, decode_form)  # floats, not the terms: the simulation's hot path
+        if w:
+            plain += w * (self._body_sum(high, decode_form) - plain)
+        chunks = self.par.tp
+        if not (self.features.tp_overlap and chunks > 1 and tokens >= chunks):
+            return plain
+        other = self._body_terms(tokens, decode_form)[0]
+        # async TP: `tp` chunks of tokens/tp, chunk i's collective under chunk i+1's GEMMs (a pipeline of n
+        # stages: n x max(g, c) + min(g, c)); each chunk re-reads the weights, so a weight-bound (decode) GEMM
+        # loses what the overlap gains: engines turn it on where it pays, so the faster of the two is taken
+        _, g, c, _ = self._body_terms(tokens / chunks, decode_form)
+        return min(plain, other + chunks * max(g, c) + min(g, c))
+
+    def _body_terms(self, tokens: float, decode_form: bool) -> np.ndarray:
+        """(other, GEMM, TP-collective, expert-side) seconds of the body, interpolated on the pricing grid; the
+        first three add up to the body, the expert side (routed and shared experts) is part of them."""
         low, high, w = grid_neighbours(tokens)
         value = self._body_at(low, decode_form)
         if w:
-            value += w * (self._body_at(high, decode_form) - value)
-        return value + self._head_at(max(1, sampled))
+            value = value + w * (self._body_at(high, decode_form) - value)
+        return value
 
     def decode_iterations(self, sequences: int, contexts: np.ndarray, verify_tokens: int = 1) -> np.ndarray:
         """Seconds of consecutive decode-only iterations of the same sequences at these mean contexts."""
-        fixed = self.token_parallel(sequences * verify_tokens, sequences, decode_only=True)
-        return fixed + self.decode_attention_many(sequences, contexts, verify_tokens)
+        attention = self.decode_attention_many(sequences, contexts, verify_tokens)
+        return np.array([self.compose(sequences * verify_tokens, sequences, True, float(a)) for a in attention])
 
     def decode_attention_many(self, sequences: int, contexts: np.ndarray, new_tokens: int = 1) -> np.ndarray:
         """`decode_attention` for an array of contexts (vectorized over the pricing grid)."""
@@ -159,13 +259,19 @@ class IterationCosts:
         return value
 
     # ----- memoized estimates -------------------------------------------------------------------------------
-    def _body_at(self, tokens: int, decode_form: bool) -> float:
+    def _body_at(self, tokens: int, decode_form: bool) -> np.ndarray:
         """The layers' token-parallel work (and embedding, pipeline sends), without the LM head."""
         key = ("body", tokens, decode_form)
         if key not in self._memo:
             # decode-only iterations use the decode form of the layers (MLA's absorbed projections)
             step = Step(tokens, 1, 0) if decode_form else Step(1, tokens, 0, logits_tokens=1)
             self._memo[key] = self._stages_seconds(step, "body")
+        return self._memo[key]
+
+    def _body_sum(self, tokens: int, decode_form: bool) -> float:
+        key = ("body_sum", tokens, decode_form)
+        if key not in self._memo:
+            self._memo[key] = float(self._body_at(tokens, decode_form)[:3].sum())
         return self._memo[key]
 
     def _head_at(self, sampled: int) -> float:
@@ -181,14 +287,37 @@ class IterationCosts:
             self._memo[key] = self._stages_seconds(Step(sequences, new_tokens, context), "attention")
         return self._memo[key]
 
-    def _stages_seconds(self, step: Step, part: str) -> float:
+    def _stages_seconds(self, step: Step, part: str) -> Any:
         graphs = []
         for stage in range(self.par.pp):
             graph = forward_graph(self.config, step, self.par, self.prec, stage)
             nodes = tuple(n for n in graph.nodes if _part(n.name) == part)
             graphs.append(Graph(nodes, name=graph.name))
         self.estimates += 1
-        return sum(e.seconds for e in estimate_graphs(graphs, self.hw, self.level))
+        estimates = estimate_graphs(graphs, self.hw, self.level)
+        if part != "body":
+            return sum(e.seconds for e in estimates)
+        return sum(self._body_terms_of(graph, estimate) for graph, estimate in zip(graphs, estimates, strict=True))
+
+    def _body_terms_of(self, graph: Graph, estimate: Estimate) -> np.ndarray:
+        """A stage's body as (other, GEMM, TP-collective) seconds; wide-EP dispatch/combine taken out (moe.py
+        prices them)."""
+        ops = {node.name: node.op for node in graph.nodes}
+        gemm = comm = other = experts = 0.0
+        for name, count, one in estimate.parts:
+            seconds = count * one.seconds
+            if self.features.wide_ep is not None and name in A2A_NODES:
+                continue
+            if name.startswith(EXPERT_NODES):
+                experts += seconds  # also counted in its category below
+            op = ops.get(name)
+            if isinstance(op, Gemm | GroupedGemm):
+                gemm += seconds
+            elif isinstance(op, Collective) and op.op in TP_COLLECTIVES:
+                comm += seconds
+            else:
+                other += seconds
+        return np.array([other, gemm, comm, experts])
 
 
 def _part(node_name: str) -> str:

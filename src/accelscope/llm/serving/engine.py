@@ -293,11 +293,11 @@ def static(requests: Requests, costs: IterationCosts, batch: int) -> Trace:
         group = np.arange(start, min(start + batch, n))
         t = max(t, float(requests.arrival_s[group].max()))
         inputs = requests.input_tokens[group]
-        prefill = costs.token_parallel(int(inputs.sum()), len(group), decode_only=False)
         lengths, counts = np.unique(inputs, return_counts=True)
-        for length, count in zip(lengths, counts, strict=True):
-            prefill += costs.prefill_attention_batch(int(count), int(length))
-        prefill -= (len(lengths) - 1) * costs.attention_launch_s  # one varlen kernel per layer
+        attention = sum(costs.prefill_attention_batch(int(count), int(length))
+                        for length, count in zip(lengths, counts, strict=True))
+        attention -= (len(lengths) - 1) * costs.attention_launch_s  # one varlen kernel per layer
+        prefill = costs.compose(int(inputs.sum()), len(group), False, attention)
         _sample_static(trace, t, len(group), prefill)
         t += prefill
         trace.first_token_s[group] = t

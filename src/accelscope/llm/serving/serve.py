@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ...hardware import HardwareSpec, load_hardware
+from ...hardware.dtypes import dtype_bytes
 from ...workload.llm_graph import Parallelism, Precision
 from ...workload.model_config import ModelConfig, load_model
 from ..infer import (
@@ -33,8 +34,9 @@ from ..infer import (
     kv_bytes_per_token_per_device,
     weight_bytes_per_device,
 )
-from .costs import IterationCosts
+from .costs import Features, IterationCosts
 from .engine import Limits, Speculation, Trace, continuous, static
+from .moe import WideEP, expert_weight_bytes
 from .requests import Requests, generate, load_trace
 
 SCHEDULERS = ("vllm", "static", "disaggregated")
@@ -120,6 +122,9 @@ def serve(
     acceptance: float = 0.7,
     draft_model: str | dict | ModelConfig | None = None,
     prefix_hit_rate: float = 0.0,
+    cuda_graphs: bool = True,
+    tp_overlap: bool = False,
+    wide_ep: WideEP | None = None,
     costs: IterationCosts | None = None,
 ) -> ServeResult:
     """Simulate serving `requests` requests (or a `trace`) on `replicas` replicas of tp x pp devices of `hw`.
@@ -127,19 +132,28 @@ def serve(
     `draft_tokens` > 0 turns on speculative decoding with i.i.d. `acceptance`; `draft_model` proposes (a model id,
     config, or "mtp" for one extra decoder layer of the served model, DeepSeek-V3's multi-token prediction);
     None proposes for free (n-gram / prompt lookup). `prefix_hit_rate`: the fraction of each prompt found in the
-    prefix cache (its prefill is skipped; the rest attends to it). `costs` reuses the memoized iteration costs of
-    an earlier call with the same model, hardware, layout and level (capacity searches do)."""
+    prefix cache (its prefill is skipped; the rest attends to it). `cuda_graphs=False` runs eagerly (host time
+    per op, `runtime.host_op_latency`); `tp_overlap` overlaps TP collectives with GEMMs; `wide_ep` serves an MoE
+    model DeepSeek-style: `wide_ep.ep` attention-DP ranks of one device each (tp = pp = 1), experts spread over
+    them, DeepEP dispatch/combine (moe.py); the colocated schedulers then run one engine per rank (`replicas` =
+    ep). `costs` reuses the memoized iteration costs of an earlier call with the same model, hardware, layout,
+    level and features (capacity searches do)."""
     started = time.perf_counter()
     _check_options(scheduler, replicas, prefill_replicas, decode_replicas, slo_ttft, slo_tpot, draft_tokens,
                    acceptance, prefix_hit_rate, max_batched_tokens, max_seqs, block_size, batch)
     config = load_model(model)
     spec = load_hardware(hw)
+    features = Features(cuda_graphs=cuda_graphs, tp_overlap=tp_overlap, wide_ep=wide_ep)
+    if wide_ep is not None:
+        replicas = _wide_ep_replicas(config, wide_ep, tp, pp, ep, replicas, scheduler)
     if costs is None:
-        costs = iteration_costs(config, spec, tp, pp, ep, dtype, kv_dtype, level, allreduce)
-    elif (costs.config.name, costs.hw.id, costs.level, costs.par.tp, costs.par.pp) != (config.name, spec.id, level,
-                                                                                      tp, pp):
-        raise ValueError("costs: these iteration costs were built for another model, chip, level or layout "
-                         f"({costs.config.name} on {costs.hw.id}, {costs.level}, tp={costs.par.tp} pp={costs.par.pp})")
+        costs = iteration_costs(config, spec, tp, pp, ep, dtype, kv_dtype, level, allreduce, cuda_graphs=cuda_graphs,
+                                tp_overlap=tp_overlap, wide_ep=wide_ep)
+    elif (costs.config.name, costs.hw.id, costs.level, costs.par.tp, costs.par.pp, costs.features) != (
+            config.name, spec.id, level, tp, pp, features):
+        raise ValueError("costs: these iteration costs were built for another model, chip, level, layout or "
+                         f"features ({costs.config.name} on {costs.hw.id}, {costs.level}, tp={costs.par.tp} "
+                         f"pp={costs.par.pp}, {costs.features})")
     reqs = trace if isinstance(trace, Requests) else load_trace(trace) if trace is not None else generate(
         rate, requests, input_len, output_len, arrival, cv, seed)
     limits = Limits(kv_blocks=_kv_blocks(costs, reqs, max_batched_tokens, max_seqs, block_size, memory_fraction),
@@ -162,14 +176,39 @@ def serve(
 
 def iteration_costs(model: str | dict | ModelConfig, hw: HardwareSpec | str, tp: int = 1, pp: int = 1, ep: int = 1,
                     dtype: str = "bf16", kv_dtype: str = "bf16", level: str = "roofline",
-                    allreduce: str = "custom") -> IterationCosts:
-    """The memoized iteration costs of one replica layout (shared by several `serve` calls)."""
+                    allreduce: str = "custom", cuda_graphs: bool = True, tp_overlap: bool = False,
+                    wide_ep: WideEP | None = None) -> IterationCosts:
+    """The memoized iteration costs of one replica layout (shared by several `serve` calls); with `wide_ep`, of
+    one attention-DP rank of the expert-parallel group (tp = pp = 1, ep = wide_ep.ep)."""
     if allreduce not in ("custom", "library"):
         raise ValueError(f"allreduce: expected custom or library (got {allreduce!r})")
     config = load_model(model)
+    if wide_ep is not None:
+        wide_ep.check(config)
+        if (tp, pp, ep) != (1, 1, 1) and (tp, pp, ep) != (1, 1, wide_ep.ep):
+            raise ValueError(f"wide_ep: each attention-DP rank is one device (tp=1, pp=1; got tp={tp} pp={pp}); "
+                             f"the expert group is wide_ep.ep={wide_ep.ep} (got ep={ep})")
+        ep = wide_ep.ep
+        if wide_ep.imbalance != 1.0:
+            from dataclasses import replace
+
+            config = replace(config, moe=replace(config.moe, imbalance=wide_ep.imbalance))
     par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom")
     par.check(config)
-    return IterationCosts(config, load_hardware(hw), par, Precision(dtype=dtype, kv_dtype=kv_dtype), level)
+    return IterationCosts(config, load_hardware(hw), par, Precision(dtype=dtype, kv_dtype=kv_dtype), level,
+                          Features(cuda_graphs=cuda_graphs, tp_overlap=tp_overlap, wide_ep=wide_ep))
+
+
+def _wide_ep_replicas(config: ModelConfig, wide_ep: WideEP, tp: int, pp: int, ep: int, replicas: int,
+                      scheduler: str) -> int:
+    """Colocated engines under wide EP: one per attention-DP rank (SGLang's DP attention)."""
+    wide_ep.check(config)
+    if scheduler == "disaggregated":
+        return replicas
+    if replicas not in (1, wide_ep.ep):
+        raise ValueError(f"replicas: wide_ep runs one engine per rank ({wide_ep.ep}); leave replicas at 1 "
+                         f"(got {replicas})")
+    return wide_ep.ep
 
 
 def _check_options(scheduler: str, replicas: int, prefill_replicas: int, decode_replicas: int,
@@ -205,6 +244,8 @@ def _kv_blocks(costs: IterationCosts, reqs: Requests, max_batched_tokens: int, m
     config, par, prec = costs.config, costs.par, costs.prec
     usable = costs.hw.main_memory.capacity * memory_fraction
     weights = weight_bytes_per_device(config, par, prec)
+    if costs.features.wide_ep is not None:  # each rank keeps 1/ep of the routed experts, all of the rest
+        weights -= expert_weight_bytes(config, dtype_bytes(prec.weight_dtype)) * (1 - 1 / par.ep)
     activations = activation_bytes(config, par, prec, max_seqs, max(1, max_batched_tokens // max_seqs))
     per_token = kv_bytes_per_token_per_device(config, par, prec, reqs.max_context)
     blocks = int((usable - weights - activations) // (per_token * block_size))
