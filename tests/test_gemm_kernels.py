@@ -60,3 +60,13 @@ def test_clusters_of_four_leave_h100_sms_idle() -> None:
     mapping = gemm_mapping(256, 8192, 4096, 1, 2, 2, 2, 989.4e12 * 0.83, h100)
     slots = h100.compute.cluster_capacity(mapping.cluster)
     assert mapping.waves == -(-mapping.tiles // slots)
+
+
+def test_sim_takes_the_largest_cluster_that_costs_no_wave() -> None:
+    from accelscope.perf.sim.compiler import _multicast
+
+    h100 = acs.load_hardware("h100-sxm")
+    # B (256 columns x 2 B) wider than A (64 rows x 2 B): the cluster runs along M. 128 tiles: one wave of 132 SMs,
+    # two in clusters of 4 (124 SMs) -> clusters of 2; 100 tiles fit 124 -> clusters of 4
+    assert _multicast(h100, 64 * 2, 256 * 2, 4, 32, 128) == (1, 2)
+    assert _multicast(h100, 64 * 2, 256 * 2, 4, 25, 100) == (1, 4)

@@ -412,9 +412,8 @@ def cluster_limit(hw: HardwareSpec, cluster: np.ndarray) -> np.ndarray:
     """CTAs that run at once for each candidate's cluster size: every CTA of a thread-block cluster is placed in one
     GPC (CUDA C++ Programming Guide, "Thread Block Clusters"), so on a chip whose GPCs hold uneven SM counts
     clusters of 4 or 8 leave SMs idle and a wave holds fewer tiles (compute.cluster_cores)."""
-    sizes = {int(c) for c in np.unique(cluster)}
     slots = np.full_like(cluster, float(hw.compute.cores))
-    for size in sizes:
+    for size in hw.compute.cluster_cores or {}:
         slots = np.where(cluster == size, float(hw.compute.cluster_capacity(size)), slots)
     return slots
 

@@ -457,20 +457,26 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = N
     a_resident = (not core.has_l2) and 2 * panel + stages * bk * bn * elem <= core.sram_bytes
     fraction = _hbm_fraction(op, core, bm, bn, k_steps * slab, tiles_m, tiles_n, tiles * split) if core.has_l2 else 1.0
     mc_a, mc_b = _multicast(hw, bm * dtype_bytes(op.dtype), bn * dtype_bytes(op.b_dtype or op.dtype), tiles_m,
-                            tiles_n)
+                            tiles_n, tiles * split)
     if kernel is not None:  # its cluster runs along M: the CTAs share each B tile
         mc_a, mc_b = 1, max(c for c in (1, 2, 4) if c <= kernel.cluster and c <= tiles_m)
     return GemmPlan(bm, bn, bk, k_steps, stages, split, tiles * split, tiles_m, tiles_n, fraction, a_resident,
                     dtype, mc_a, mc_b, slab)
 
 
-def _multicast(hw: HardwareSpec, a_row: float, b_col: float, tiles_m: int, tiles_n: int) -> tuple[int, int]:
+def _multicast(hw: HardwareSpec, a_row: float, b_col: float, tiles_m: int, tiles_n: int,
+               tiles: int) -> tuple[int, int]:
     """Thread-block clusters (matrix.cluster_multicast, at most 4 as in the analytical level): the CTAs of a
-    cluster along M share each B tile (one L2 read), or along N each A tile; the larger operand is shared."""
+    cluster along M share each B tile (one L2 read), or along N each A tile; the larger operand is shared. The
+    largest cluster that costs no extra wave: clusters co-reside in one GPC (compute.cluster_cores), and a size
+    that leaves SMs idle is worth it only when the tiles still run in as many waves (the analytical level searches
+    the cluster with the tile)."""
     limit = min(hw.matrix.cluster_multicast, 4)
+    waves = math.ceil(tiles / hw.compute.cores)
+    keeps = [c for c in (1, 2, 4) if c <= limit and math.ceil(tiles / hw.compute.cluster_capacity(c)) == waves]
     if b_col >= a_row:
-        return 1, max(c for c in (1, 2, 4) if c <= limit and c <= tiles_m)
-    return max(c for c in (1, 2, 4) if c <= limit and c <= tiles_n), 1
+        return 1, max(c for c in keeps if c <= tiles_m)
+    return max(c for c in keeps if c <= tiles_n), 1
 
 
 def _gpu_tile(op: Gemm, core: CoreModel, elem: float, instr_m: int) -> tuple[int, int, int, int]:
