@@ -1,5 +1,6 @@
 """The cycle-level level: hand-derived cycle counts, ISA toggles, traces, buffering, contention, CLI."""
 
+import dataclasses
 import json
 
 import pytest
@@ -140,13 +141,14 @@ def test_few_row_grid_and_position_gather_in_the_sim(h100):
 
 def test_row_blocks_spread_over_the_cores_in_the_sim(h100):
     """vLLM's SiluAndMul on 16 tokens at TP8 (16 x 1376 outputs, one 1024-thread block per token): the 16 blocks
-    land on 16 SMs, one each, not packed into one 32768-element tile on one SM; each SM has its block's
-    1024 threads x 2 fp16 loads (x and y) = 4 KiB in flight, and the sim stays within 10 % of the analytical
-    level (1.34 rounds of 600 ns + the write tail)."""
+    land on 16 SMs, one each, not packed into one 32768-element tile on one SM; a block's 1024 threads walk its
+    1376 outputs in ceil(1376 / 1024) = 2 whole rounds of loads (the second with 352 threads), so an SM's tile of
+    1376 x 2 inputs x 2 B = 5504 B arrives in 2 round trips: 2752 B in flight per round, and the sim stays within
+    10 % of the analytical level (2 rounds of 600 ns + the write tail)."""
     op = Elementwise("swiglu", 16 * 1376, "fp16", kernel="scalar", rows=16)
     program = acs.estimate(op, h100, level="sim").details["programs"][0]
     assert (program["cores"], program["tiles"], program["tile"]) == (16, 16, "1 rows x 1376 cols")
-    assert program["thread_loads_in_flight_bytes_per_core"] == 1024 * 2 * 2
+    assert program["thread_loads_in_flight_bytes_per_core"] == 1376 * 2 * 2 / 2
     sim, analytical = (acs.estimate(op, h100, level=level).seconds for level in ("sim", "analytical"))
     assert sim == pytest.approx(analytical, rel=0.1)
 
@@ -166,15 +168,15 @@ def test_flat_grid_blocks_spread_over_the_cores_in_the_sim(h100):
 
 
 def test_scalar_kernel_is_bound_by_bytes_in_flight_in_the_sim(h100):
-    """The sim applies the analytical level's Little's law to thread-issued loads: vLLM's scalar RMSNorm keeps
-    2048 threads x one fp16 element = 4 KiB in flight per SM, so a DMA of a tile takes bytes x latency / 4 KiB."""
+    """The sim runs the analytical level's whole waves of row blocks: vLLM's scalar RMSNorm on 4096 rows takes
+    16 waves x 4 load rounds = 64 round trips a pass (test_analytical); the busiest SM's 16 tiles of 2 rows x
+    4096 x 2 B = 16 KiB arrive in those 64 round trips, 16 x 16 KiB / 64 = 4 KiB in flight per round."""
     op = Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16", kernel="scalar")
     est = acs.estimate(op, h100, level="sim")
-    analytical = acs.estimate(op, h100, level="analytical").seconds  # 69.2 us: (first x 600 ns + again x 260 ns)
-    # / 540,672 B in flight + the write drain (test_analytical); the sim also queues each tile's store (at the DRAM write cost)
-    # behind its loads on the SM's DMA queue, which the analytical level overlaps
+    analytical = acs.estimate(op, h100, level="analytical").seconds  # 57.8 us: 64 x (600 + 260) ns + tail, launch
+    # the sim also queues each tile's store behind its loads on the SM's DMA queue, which the analytical level overlaps
     assert analytical < est.seconds < 1.3 * analytical
-    assert est.details["programs"][0]["thread_loads_in_flight_bytes_per_core"] == 2048 * 2
+    assert est.details["programs"][0]["thread_loads_in_flight_bytes_per_core"] == 16 * 2 * 4096 * 2 / 64
     tuned = acs.estimate(Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16"), h100, level="sim").seconds
     assert tuned < est.seconds / 2
     # doubling HBM bandwidth barely helps the scalar kernel (only its stores, which no thread waits on, speed up)
@@ -326,6 +328,8 @@ def test_gemm_tile_is_the_fastest_candidate_and_beats_the_shape_heuristic(h100):
     from accelscope.perf.sim.compiler import compile_op, gemm_alternatives
     from accelscope.perf.sim.model import work_cycles
 
+    # every SM takes a cluster of 4 here (no compute.cluster_cores): the candidate search is under test
+    h100 = h100.with_overrides({"compute.cluster_cores": {}})
     op = Gemm(256, 6144, 8192, "fp16")
     core = core_model(h100)
     result = simulate(op, h100)
@@ -417,3 +421,28 @@ def test_cta_pair_splits_b_between_the_two_sms():
         assert load_b.l2_bytes == 65536 / share
         assert load_b.multicast == plan.multicast_b // share
         assert load_b.hbm_bytes == pytest.approx(65536 * plan.hbm_fraction)
+
+
+def test_thread_stores_behind_latency_bound_reads_leave_the_load_queue_free(h100):
+    """A row kernel whose writes drain behind its reads (analytical writes_behind_reads: vLLM's RMSNorm, one wave)
+    stores from its threads into L2: the store costs only its L2 crossing (bytes x active cores / the chip's L2
+    bytes per cycle) and ends the tile one L2 latency later; it holds no DMA engine."""
+    from accelscope.perf.sim.core import _store
+    from accelscope.perf.sim.isa import Store
+
+    core = core_model(h100)
+    cost = _store(core, Store(("y",), (), "store", 16384, 132, to_cache=True, by_threads=True))
+    assert cost.units == (("l2", 16384 * 132 / core.l2_bytes_per_cycle),)
+    assert cost.latency == pytest.approx(core.l2_latency)  # 260 ns x 1.83 GHz = 475.8 cycles (no DMA latency)
+    engine = _store(core, Store(("y",), (), "store", 16384, 132, to_cache=True))
+    assert [unit for unit, _ in engine.units] == ["dma", "l2"]
+    # one wave of RMSNorm rows (256 x 8192, fp16) is a thread-store kernel in the sim; 4096 rows (16 waves,
+    # re-reads from L2) too; vLLM's SiluAndMul on 1056 tokens (1024-thread blocks, 264 a wave: 4 waves, one pass)
+    # stores through the DMA queue
+    norm = Norm(rows=256, hidden=8192, norm="rms", dtype="fp16", kernel="scalar")
+    from accelscope.perf.sim.compiler import thread_loads
+
+    assert thread_loads(norm, h100).writes_behind
+    assert thread_loads(dataclasses.replace(norm, rows=4096), h100).writes_behind
+    assert not thread_loads(Elementwise("swiglu", 1056 * 3584, "fp16", kernel="scalar", rows=1056),
+                            h100).writes_behind

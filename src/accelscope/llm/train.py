@@ -23,7 +23,9 @@ Model (the README's "how the models work" repeats it):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
@@ -34,7 +36,10 @@ from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
+from .fsdp import BACKWARD_PREFETCH, fsdp_copy_graph, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
 from .infer import DoesNotFit
+from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
+from .train_host import HOST_OP_LATENCY, host_excess, micro_batch_ops, optimizer_host_excess
 from .train_memory import (
     GRAD_BYTES,
     PARAM_BYTES,
@@ -80,7 +85,8 @@ class TrainResult:
     tokens_per_s_per_device: float
     model_tflops_per_device: float
     mfu: float
-    breakdown: dict[str, float]  # compute, recompute, bubble, exposed_comm, optimizer (seconds; add up to step_s)
+    # compute, recompute, bubble, exposed_comm, optimizer, host (the host's time beyond the GPU's: llm/train_host.py)
+    breakdown: dict[str, float]  # seconds; they add up to step_s
     memory: TrainMemory
     forward: Estimate = field(repr=False)
     backward: Estimate = field(repr=False)  # the backward pass, recomputation included
@@ -139,6 +145,11 @@ def train(
     reserve: float | None = None,
     fp8_recipe: str | None = None,
     elementwise: str = "fused",
+    fp8_all_gather: bool = False,
+    fsdp_backward_prefetch: str = "pre",
+    fp8_casts: str = "te",
+    host_op_latency: float | None = None,
+    grad_accumulation_fusion: bool = True,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -160,7 +171,20 @@ def train(
     (tensorwise | rowwise | mxfp8 | blockwise | delayed); None: "tensorwise" for fp8 dtypes, "mxfp8" for mxfp8.
     `elementwise`: "fused" (Transformer Engine, torch.compile: a norm, rotary or activation is one kernel) or
     "eager" (PyTorch eager modules, e.g. Hugging Face transformers: RMSNorm, rotary and SwiGLU as their chains
-    of aten kernels)."""
+    of aten kernels). `fp8_all_gather` (zero=3): FSDP gathers the layers' weights in float8 (torchao
+    enable_fsdp_float8_all_gather), half the bytes of bf16 (llm/fsdp.py). `fsdp_backward_prefetch` (zero=3):
+    "pre" (FSDP2, torchtitan; FSDP1 BACKWARD_PRE: the next layer's gather overlaps this layer's backward) or
+    "post" (FSDP1 BACKWARD_POST, Composer's default: issued after this layer's backward, it waits exposed).
+    `fp8_casts`: whose quantize kernels surround the FP8 GEMMs: "te" (with_fp8_casts: Transformer Engine and the
+    generic recipes) or "torchao" (llm/torchao_float8.py: Float8Linear's casts as torch.compile runs them; recipes
+    tensorwise | rowwise | rowwise_gw_hp | mxfp8).
+    `host_op_latency`: framework host seconds per op (None: the chip's `runtime.host_op_latency`, else the fitted
+    train_host.HOST_OP_LATENCY; 0: no host bound); a micro-batch takes max(GPU time, ops x latency) and the
+    excess is `breakdown["host"]` (llm/train_host.py).
+    `grad_accumulation_fusion`: Megatron-LM's fused wgrad into main_grad (off: one more op per weight gradient)."""
+    if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
+        raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
+                         f"(got {fsdp_backward_prefetch!r})")
     config = load_model(model)
     spec = load_hardware(hw)
     if attention not in (None, "fa2", "fa3", "math", "triton"):
@@ -176,11 +200,18 @@ def train(
     low_precision = prec.matmul_input_dtype.startswith(("fp8", "mx"))
     if fp8_recipe is None and low_precision:
         fp8_recipe = "mxfp8" if prec.matmul_input_dtype.startswith("mx") else "tensorwise"
-    if fp8_recipe is not None and fp8_recipe not in FP8_RECIPES:
-        raise ValueError(f"fp8_recipe: expected one of {', '.join(FP8_RECIPES)} (got {fp8_recipe!r})")
+    if fp8_casts not in ("te", "torchao"):
+        raise ValueError(f"fp8_casts: expected te or torchao (got {fp8_casts!r})")
+    recipes = TORCHAO_RECIPES if fp8_casts == "torchao" else FP8_RECIPES
+    if fp8_recipe is not None and fp8_recipe not in recipes:
+        raise ValueError(f"fp8_recipe: expected one of {', '.join(recipes)} (got {fp8_recipe!r})")
+    cast_fn = with_fp8_casts
+    if fp8_casts == "torchao":  # float8 all-gather: each rank casts its shard of the weights before the gather
+        shard = dp * cp if fp8_all_gather and zero == 3 else 1
+        cast_fn = partial(torchao_float8_casts, weight_shard=shard)
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
     stages = _stage_times(config, spec, par, prec, step, recompute, level, _distinct_stages(config, pp),
-                          cross_entropy, fp8_recipe if low_precision else None, elementwise)
+                          cross_entropy, fp8_recipe if low_precision else None, elementwise, cast_fn)
     fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
     classes = _classify(fwd, bwd)
     comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
@@ -190,13 +221,19 @@ def train(
     # ring attention (Megatron-LM CP) sends the next K/V block while the current one is attended
     exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
     per_micro = sum(classes.values()) + sum(exposed.values())
-    bubble = (pp - 1) / vpp * per_micro
-    dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp)
+    latency = host_op_latency if host_op_latency is not None else (
+        spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else HOST_OP_LATENCY)
+    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion), latency)
+    bubble = (pp - 1) / vpp * (per_micro + host)
+    dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
+                                  fp8_all_gather, fsdp_backward_prefetch)
     optimizer = _optimizer_time(config, spec, par, zero, level, etp)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
     exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
-    step_s = compute + recompute_s + bubble + exposed_comm + optimizer
+    host_s = micro_batches * host + optimizer_host_excess(optimizer, fwd, config.qkv_bias or config.norm == "layer",
+                                                          latency)
+    step_s = compute + recompute_s + bubble + exposed_comm + optimizer + host_s
     detail = {k: micro_batches * v for k, v in classes.items()}
     detail.update({f"exposed_{k}": micro_batches * v for k, v in exposed.items()})
     detail["exposed_dp"] = dp_exposed
@@ -221,7 +258,7 @@ def train(
         tokens_per_s_per_device=tokens / step_s / devices, model_tflops_per_device=model_flops / step_s / devices / 1e12,
         mfu=model_flops / step_s / devices / peak,
         breakdown={"compute": compute, "recompute": recompute_s, "bubble": bubble, "exposed_comm": exposed_comm,
-                   "optimizer": optimizer},
+                   "optimizer": optimizer, "host": host_s},
         memory=memory, forward=fwd, backward=bwd, detail=detail,
     )
 
@@ -288,7 +325,9 @@ def _loss_nodes(config: ModelConfig, step: Step, par: Parallelism, cross_entropy
 
 def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
                  recompute: str, level: str, stages: list[int], cross_entropy: str = "fp32",
-                 fp8_recipe: str | None = None, elementwise: str = "fused") -> list[tuple[Estimate, Estimate]]:
+                 fp8_recipe: str | None = None, elementwise: str = "fused",
+                 cast_fn: Callable[[Graph, Graph, str], tuple[Graph, Graph]] | None = None
+                 ) -> list[tuple[Estimate, Estimate]]:
     """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op. The backward
     includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
@@ -313,7 +352,7 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
             backward = Graph(tuple(Node(n.op, n.count, f"recompute:{n.name}") for n in redo),
                              name="recompute") + backward
         if fp8_recipe is not None:
-            forward, backward = with_fp8_casts(forward, backward, fp8_recipe)
+            forward, backward = (cast_fn or with_fp8_casts)(forward, backward, fp8_recipe)
         graphs += [forward, backward]
     times = estimate_graphs(graphs, hw, level)
     return list(zip(times[::2], times[1::2], strict=True))
@@ -445,14 +484,17 @@ def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, et
 
 
 def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, micro_batches: int,
-                     fwd: Estimate, bwd: Estimate, overlap: bool, level: str, etp: int | None = None) -> float:
+                     fwd: Estimate, bwd: Estimate, overlap: bool, level: str, etp: int | None = None,
+                     fp8_all_gather: bool = False, backward_prefetch: str = "pre") -> float:
     """Data-parallel communication not hidden behind compute.
 
     ZeRO 0-2 / Megatron-LM's distributed optimizer: the gradient reduce hides behind the last micro-batch's
     backward, the parameter all-gather behind the first forward (--overlap-grad-reduce / --overlap-param-gather).
     ZeRO-3 / FSDP: every micro-batch gathers each layer's parameters before its forward and again before its
     backward and reduce-scatters its gradients after; the next layer's gather is prefetched behind the current
-    layer's compute, so a pass exposes max(0, its communication - its compute) plus the first layer's gather."""
+    layer's compute on the SMs NCCL leaves free (llm/fsdp.py: a pass exposes max(C - X, share x C)) plus the
+    first layer's gather and the last layer's reduce-scatter. `fp8_all_gather`: torchao's float8 all-gather
+    sends the layers' weights in one byte."""
     params = _local_params(config, par, etp)
     ops = _dp_collectives(params, par, zero, etp)
     if zero < 3:
@@ -462,14 +504,20 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
             hide = (bwd.seconds if name.startswith("grad") else fwd.seconds) if overlap else 0.0
             exposed += max(0.0, seconds - hide)
         return exposed
-    gather = sum(estimate(op, hw, level).seconds for name, op in ops if name == "param_allgather")
-    scatter = sum(estimate(op, hw, level).seconds for name, op in ops if name == "grad_reduce_scatter")
     layers = max(len(stage_layers(config, par.pp, 0)), 1)
+    # FSDP wraps each layer: one gather / reduce-scatter call per layer, each paying its own latency
+    per_param = gather_bytes_per_param(config, fp8_all_gather)
+    gather = layers * sum(estimate(replace(op, bytes=op.bytes * per_param / PARAM_BYTES / layers), hw,
+                                   level).seconds for name, op in ops if name == "param_allgather")
+    scatter = layers * sum(estimate(replace(op, bytes=op.bytes / layers), hw, level).seconds
+                           for name, op in ops if name == "grad_reduce_scatter")
+    # the casts and copies around FSDP's collectives, on the compute's SMs and HBM (llm/fsdp.py)
+    copies = micro_batches * estimate(fsdp_copy_graph(sum(params), fp8_all_gather), hw, level).seconds
     if not overlap:
-        return micro_batches * (2 * gather + scatter)
-    fwd_exposed = max(0.0, gather - fwd.seconds) + gather / layers
-    bwd_exposed = max(0.0, gather + scatter - bwd.seconds) + scatter / layers
-    return micro_batches * (fwd_exposed + bwd_exposed)
+        return micro_batches * (2 * gather + scatter) + copies
+    # llm/fsdp.py: per-layer gathers and reduce-scatters overlapped with compute on the SMs NCCL leaves free
+    return copies + fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers, nccl_sm_share(hw),
+                                 micro_batches, backward_prefetch)
 
 
 def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,

@@ -50,9 +50,11 @@ def vidur_ops(row: MeasuredRow) -> list[Any] | str:
         # vLLM csrc/pos_encoding_kernels.cu rotary_embedding_kernel: grid = num_tokens, block = min(heads *
         # rot_dim / 2, 512); each thread rotates (x, y) pairs in place: 2 loads + 2 stores, 6 FLOPs per pair,
         # cos/sin from the per-position cache (rot_dim values per token, L2-resident)
-        pairs = tokens * width // 2
+        # the block loops over the query heads' pairs, then the key heads' (row_loops)
+        loops = (int(q[1]) * rot // head // 2, int(k[1]) * rot // head // 2)
+        pairs = tokens * sum(loops)
         return [Elementwise("rope", pairs, dtype, inputs=2, outputs=2, flops_per_element=6, kernel="rope",
-                            rows=tokens)]
+                            rows=tokens, row_loops=loops)]
     if "residual add" in op:
         rows_, hidden = s["input_shape"]
         n = int(rows_) * int(hidden)

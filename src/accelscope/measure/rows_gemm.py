@@ -88,13 +88,16 @@ def _torchao(row: MeasuredRow) -> GemmParts | str:
     s = row.shape
     mx = "mxfp8" in row.dtype.lower() or "mxfp8" in row.op.lower()
     dtype = "mxfp8" if mx else "bf16"
+    # the library kernel each harness calls: torch._grouped_mm (bf16) or, through torch._scaled_grouped_mm, FBGEMM's
+    # MXFP8 grouped GEMM; each runs its own fixed tile (perf/analytical/gemm.py library_kernel)
+    kernel = "fbgemm-mx8-grouped" if mx else "torch-grouped-mm"
     if "M_total" in s:
         m, n, k, g = int(s["M_total"]), int(s["N"]), int(s["K"]), int(s["groups"])
         rows = m // g
         ops: list[Any] = [
-            Gemm(m=rows, n=n, k=k, dtype=dtype, batch=g, out_dtype="bf16"),  # out
-            Gemm(m=rows, n=k, k=n, dtype=dtype, batch=g, out_dtype="bf16"),  # dgrad
-            Gemm(m=k, n=n, k=rows, dtype=dtype, batch=g, out_dtype="bf16"),  # wgrad
+            Gemm(m=rows, n=n, k=k, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel),  # out
+            Gemm(m=rows, n=k, k=n, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel),  # dgrad
+            Gemm(m=k, n=n, k=rows, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel),  # wgrad
         ]
         if mx:
             ops += [Quantize(elements=2 * e, fmt="mxfp8", src_dtype="bf16", block=MX_BLOCK)
@@ -107,10 +110,10 @@ def _torchao(row: MeasuredRow) -> GemmParts | str:
     (a0, a1), b = dims
     if len(b) == 3:  # 2D-3D: (M_total, K) @ (G, K, N): G groups of M_total / G rows
         g, kk, n = b
-        op = Gemm(m=a0 // g, n=n, k=kk, dtype=dtype, batch=g, out_dtype="bf16")
+        op = Gemm(m=a0 // g, n=n, k=kk, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel)
     else:  # 2D-2D: (M, K_total) @ (K_total, N): the contraction split into G groups (weight gradient)
         g = _groups(s)
-        op = Gemm(m=a0, n=b[1], k=a1 // g, dtype=dtype, batch=g, out_dtype="bf16")
+        op = Gemm(m=a0, n=b[1], k=a1 // g, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel)
     return GemmParts((op,), work=op.cost().matrix_flops)
 
 

@@ -129,9 +129,9 @@ def plotly_training(results: DemoResults) -> Any:
 
     fig = go.Figure()
     for part, color in (("compute", "#1f77b4"), ("bubble", "#bcbd22"), ("exposed_comm", "#d62728"),
-                        ("optimizer", "#7f7f7f")):
+                        ("optimizer", "#7f7f7f"), ("host", "#9467bd")):  # host: the framework's time beyond the GPU's
         fig.add_trace(go.Bar(name=part, x=[t["hw"] for t in results.training],
-                             y=[t["breakdown"][part] for t in results.training], marker_color=color))
+                             y=[t["breakdown"].get(part, 0.0) for t in results.training], marker_color=color))
     fig.update_layout(barmode="stack", title=f"{_training_label(results)}: time per step",
                       yaxis={"title": "seconds per step"}, height=420)
     return fig

@@ -123,8 +123,10 @@ def attention_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Prec
         return _mla_nodes(model, step, par, prec, heads, causal)
     qkv = _gemm(step.tokens, (heads + 2 * kv_heads) * model.head_dim, model.hidden, prec)
     out = _gemm(step.tokens, model.hidden, heads * model.head_dim, prec)
-    rope = Elementwise("rope", step.tokens * (heads + kv_heads) * model.head_dim, prec.act_dtype)
-    nodes = [Node(qkv, 1, "qkv_proj"), Node(rope, 1, "rope")]
+    nodes = [Node(qkv, 1, "qkv_proj")]
+    if not model.learned_positions:  # rotary embedding on Q and K; a learned absolute position is added at the input
+        rope = Elementwise("rope", step.tokens * (heads + kv_heads) * model.head_dim, prec.act_dtype)
+        nodes.append(Node(rope, 1, "rope"))
     if par.cp > 1 and causal:
         # Context parallelism with load-balanced chunks (Megatron-LM CP): each rank holds seq/cp queries and,
         # after gathering K/V from the group, computes 1/cp of the causal pairs = half its (seq/cp x seq) block.
@@ -281,6 +283,10 @@ def forward_graph(model: ModelConfig, step: Step, par: Parallelism, prec: Precis
     if stage == 0:
         _add(counts, "embedding", Embedding(tokens=step.tokens, hidden=model.hidden, vocab=model.vocab,
                                             dtype=prec.act_dtype))
+        if model.learned_positions:  # GPT-2/3, Megatron learned_absolute, MPT: wpe(positions) added to wte(tokens)
+            _add(counts, "pos_embedding", Embedding(tokens=step.tokens, hidden=model.hidden,
+                                                    vocab=model.learned_positions, dtype=prec.act_dtype))
+            _add(counts, "pos_add", Elementwise("residual_add", step.tokens * model.hidden, prec.act_dtype))
     for index, repeat in _layer_kinds(model, layers).items():
         for node in layer_nodes(model, step, par, prec, index):
             _add(counts, node.name, node.op, node.count * repeat)

@@ -30,6 +30,9 @@ Q_BLOCK = 128
 # FA4 / cuDNN keep two query tiles' S (Bc columns) and O (Dv columns) accumulators there (two softmax warpgroups
 # ping-pong), so a 128-key block fits while 2 (128 + Dv) <= 512 columns.
 TMEM_COLUMNS = 512
+# Query tiles per forward CTA of FA4 (flash_attn/cute/flash_fwd_sm100.py, q_stage = 2): each CTA owns 2 x 128
+# query rows, one per softmax warpgroup, so that one tile's MMAs run while the other's softmax does.
+Q_TILES_PER_CTA = 2
 
 
 def _tile(head_dim: int, dv: int, path: str, causal: bool = False, fp8: bool = False) -> tuple[int, int]:
@@ -57,6 +60,56 @@ def _tile(head_dim: int, dv: int, path: str, causal: bool = False, fp8: bool = F
             return 128, 128 if dv <= 128 else 112
         return 128, 80
     return Q_BLOCK, 128 if head_dim <= 64 else 64
+
+
+def _tiles_per_cta(name: str, phase: str, q_blocks: int, packed: bool, splits: int) -> int:
+    """Query tiles one forward CTA owns: Q_TILES_PER_CTA for FA4 (flash_fwd_sm100.py: q_stage = 2, a 2 x 128-row
+    CTA tile, the two tiles' softmax warpgroups ping-ponging on the one MMA pipe), else 1; 1 too when the query is
+    one tile (decode, GQA-packed) or the KV sequence is split. cuDNN's sm100 forward is closed source: it is
+    priced with one tile per CTA, which its measured rows (cudnn-frontend, B200 / GB200 / GB300) fit better
+    (held-out attention error 12.6 % against 13.2 % with two)."""
+    if name != "fa4" or phase != "fwd" or packed or splits > 1:
+        return 1
+    return min(Q_TILES_PER_CTA, q_blocks)
+
+
+def _longest_cta(pairs_per_head: int, q_blocks: int, kv_blocks: int, tiles: int, op: Attention, kv_block: int,
+                 q_block: int, longest_tile: int) -> int:
+    """Block pairs of the busiest CTA of `tiles` adjacent query tiles: causal (no window), the last CTA, whose
+    tiles end on the diagonal: all pairs less those of the first q_blocks - tiles tiles; else tiles x the
+    busiest tile's pairs."""
+    if op.causal and op.q_len > 1 and not op.window:
+        before = _causal_pairs(q_blocks - tiles, kv_blocks, (op.kv_len - op.q_len) / kv_block, q_block / kv_block)
+        return pairs_per_head - before
+    return tiles * longest_tile
+
+
+def _fill_drain(t_matrix_pair: float) -> float:
+    """Seconds a tcgen05 forward CTA's pipeline leaves exposed at its two ends: its first S = Q K^T MMA runs before
+    any softmax can start, and its last O += P V after the last softmax has ended; in between the MMAs of one tile
+    hide under the softmax (of the other tile, or of the next block). `t_matrix_pair`: both MMAs of one pair
+    (2 Bc (d + dv) FLOP per row), of which S takes d / (d + dv) and P V dv / (d + dv): one pair's MMA time in
+    all, exposed once per CTA."""
+    return t_matrix_pair
+
+
+def _deterministic_handoff(op: Attention, hw: HardwareSpec, name: str, path: str) -> float:
+    """Seconds a deterministic backward adds to every block pair (0 when not deterministic).
+
+    FA3 (hopper/flash_bwd_kernel.h, Deterministic) orders the dQ reduction of each query block across the KV-block
+    CTAs with a semaphore in global memory: before its reductions a CTA polls until its predecessor's release is
+    visible, after them it fences until L2 holds them, then releases. With one dQ staging buffer the next pair's
+    dQ waits for that handoff, so each pair pays DETERMINISTIC_L2_TRIPS round trips to L2 at the chip's L2
+    latency. Measured cuDNN (cudnn-frontend rows, GB200 / GB300) runs its 16-bit backward 12-30 % slower when
+    deterministic at every sequence length (a per-pair cost, not a per-wave one), but its FP8 / MXFP8 backward and
+    its MLA-shaped (192 / 128) one on Blackwell equally fast either way (ratio 0.94-1.05): those kernels do not
+    reduce dQ with atomics across CTAs, so the flag changes nothing there."""
+    if not op.deterministic or op.phase == "fwd" or path == "sync" or op.q_len <= 1:
+        return 0.0
+    dv = op.v_head_dim or op.head_dim
+    if name == "cudnn" and path == "tcgen05" and (low_precision_matrix(op.dtype) or dv != op.head_dim):
+        return 0.0
+    return DETERMINISTIC_L2_TRIPS * _chip_cache(hw)[1]
 
 
 def _bwd_rows(d: int, dv: int, path: str) -> int:
@@ -167,6 +220,30 @@ TRITON_BLOCK = 128
 TRITON_FWD_ROUND_TRIPS, TRITON_BWD_ROUND_TRIPS = 3, 4
 
 
+def triton_smem_bytes(phase: str, d: int, dv: int, warps: int, block: int = TRITON_BLOCK,
+                      width: float = 2.0) -> float:
+    """Shared-memory bytes one block pair of flash_attn_triton.py moves (phase "fwd" or "bwd").
+
+    Triton lowers tl.dot to mma.sync (no wgmma before its MLIR Hopper backend): every operand is converted from
+    its load layout through shared memory (one store) and read back with ldmatrix. Its legacy MMA layout puts a
+    128-row dot's warps along M (warpsPerTile doubles M first while M / (16 x warps) > 1), so each warp reads its
+    own rows of the A operand but the WHOLE B operand: B is read `warps` times per dot.
+    Forward (`num_warps` 8 for d > 64, else 4): S = Q K^T (A = Q, B = K^T), O += P V (A = P, B = V); stored: the
+    K, V and P tiles (Q is loop-invariant). Backward (8 warps, one program per key block): S = Q K^T, dV += P^T
+    dO, dP = dO V^T, dK += dS^T Q, dQ = dS K: A operands Q, P^T, dO, dS^T, dS; B operands K, dO, V, Q, K;
+    stored per pair: Q, dO, P, dS (K and V are loop-invariant). Bytes of 16-bit operands (`width`)."""
+    n = block * block
+    if phase == "fwd":
+        a_reads = block * d + n
+        b_reads = warps * (block * d + block * dv)
+        stores = block * d + block * dv + n
+    else:
+        a_reads = block * d + n + block * dv + 2 * n
+        b_reads = warps * block * (3 * d + 2 * dv)
+        stores = block * d + block * dv + 2 * n
+    return width * (a_reads + b_reads + stores)
+
+
 # Lane slots (one FP32-pipe instruction per thread) per score element of the online softmax, as the FlashAttention
 # kernels issue it; an FMA and a max or an add each take one slot, so FLOP counts undercount non-FMA work.
 # Forward: scale-and-subtract-max (FFMA), row max (FMNMX), row sum (FADD), P to 16 bits (F2FP packs two: 0.5),
@@ -185,6 +262,11 @@ MASK_SLOTS = 2.0
 # dQ reductions (red.global.add.f32 / TMA reduce-add) carry each fp32 element to its L2 slice once; the slice does
 # the read-modify-write itself, so the SM-to-L2 traffic is one pass of the rows x head_dim tile per block pair.
 ATOMIC_PASSES = 1
+# Deterministic backward: L2 round trips per dQ handoff between consecutive KV-block CTAs of a head, each pair:
+# the poll of the per-query-block semaphore that sees the predecessor's release, the fence after this CTA's dQ
+# reductions (until L2 has them), and the release store the successor's poll must see. FA3
+# hopper/flash_bwd_kernel.h (Deterministic) and hopper/named_barrier / Barrier::wait_eq, arrive_inc.
+DETERMINISTIC_L2_TRIPS = 3
 # FP8 attention (FA3 sec. 3.3, cuDNN FP8 SDPA): P (and dS in the backward) is multiplied by its quantization scale
 # before the E4M3 convert (one FMUL per score; the pack is counted above), and on Hopper the FP8 wgmma's register
 # operand needs P's bytes permuted into its layout (PRMT, about one per two scores).
@@ -192,6 +274,12 @@ FP8_SCALE_SLOTS = 1.0
 # Block-scaled FP8 (MXFP8, OCP MX v1.0: one E8M0 scale per 32 elements): P (and dS) also need the amax of every
 # 32-score block before the scale is known (one FMNMX per score; the butterfly and the exponent are per block).
 MX_AMAX_SLOTS = 1.0
+# Block-scaled FP8 backward: an MX block scale runs along the reduction dimension of the MMA that reads the operand
+# (OCP MX v1.0; tcgen05.mma kind::mxf8f6f4 scale factors per 32 elements of K), and dS feeds two MMAs that reduce
+# over different dimensions, dQ = dS K (over keys) and dK = dS^T Q (over queries): dS is quantized a second time,
+# with blocks along the other dimension, its own amax (FMNMX), scale multiply (FMUL) and convert (F2FP, two per
+# instruction). A per-tensor FP8 scale serves both orientations, so plain FP8 pays this once.
+MX_REQUANT_FMA, MX_REQUANT_ALU = 1.0, 1.5
 # Share of the shorter of the MMA and softmax streams per block pair that a warp-specialized ping-pong schedule
 # (FA3, FA4, cuDNN) leaves exposed: named-barrier / mbarrier handoffs between the MMA issuer and the softmax
 # warps. One constant for every warp-specialized kernel on every chip, fitted to the cudnn-frontend forward rows
@@ -281,8 +369,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     the kernel overlaps them: FA2 serially in each warp, FA3 (ping-pong warpgroups) and tcgen05 kernels (softmax
     warpgroups beside a single-thread MMA issuer) overlapped. Backward: 2.5x the matrix work, P recomputed, dS on
     the vector unit and dQ reduced into L2 with fp32 atomics after every pair (FA2 serial, FA3/FA4 overlapped).
-    NB deterministic mode (ordered dQ reduction) is priced as the atomic one: measured it costs 0-19 % on cuDNN
-    (cudnn-frontend rows), a cost this model does not capture yet.
+    Deterministic mode orders the dQ reduction across the KV-block CTAs of a head (_deterministic_seconds).
     Decode splits the KV sequence across cores (split-KV)."""
     if op.variant == "math":
         return unfused_attention(op, hw)
@@ -310,11 +397,13 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         mma_d, mma_dv = max(1 << (op.head_dim - 1).bit_length(), 16), max(1 << (dv - 1).bit_length(), 16)
     q_blocks = math.ceil(op.q_len / q_block)
     window = op.window if op.window and op.window < op.kv_len and op.q_len > 1 else None
+    mask_every_pair = False
     if window and name == "cudnn" and op.phase != "fwd" and low_precision_matrix(op.dtype):
         # cuDNN's FP8 backward (9.17-9.22) masks the window instead of skipping the blocks outside it: measured it
         # takes 7-15x its BF16 time on GPT-OSS's 128-key window (cudnn-frontend rows CU-0200..0207), about the
-        # whole causal triangle
+        # whole causal triangle, every block pair of it masked element by element (the window's compare and select)
         window = None
+        mask_every_pair = True
     kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
     diagonal = math.ceil(q_block / kv_block)  # key blocks a query block's diagonal crosses
     # causal: a query block sees the key blocks up to the diagonal (the whole prefix of kv_len - q_len first);
@@ -330,7 +419,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     # block pairs that apply a mask element by element (the diagonal ones when causal, the window's far edge):
     # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots
     masked = q_blocks * ((diagonal if op.causal and op.q_len > 1 else 0) + (1 if window else 0))
-    mask_slots = MASK_SLOTS * min(1.0, masked / max(pairs_per_head, 1))
+    mask_slots = MASK_SLOTS * (1.0 if mask_every_pair else min(1.0, masked / max(pairs_per_head, 1)))
     exp_slots = 0.0
     if triton:
         # the Triton kernel masks every block pair of a causal head (`if IS_CAUSAL: qk += tl.where(...)` inside
@@ -381,13 +470,16 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         wide = hw.matrix_peak("bf16") * ratio * hw.matrix_efficiency("bf16") / cores
         t_matrix_bwd = (2.0 * scores * (op.head_dim + dv) / core_peak
                         + 2.0 * scores * (dv + 2 * op.head_dim) / wide)
-    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma + exp_slots,
+    mx = fp8 and canonical_dtype(op.dtype).startswith("mx")
+    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma + exp_slots
+                                       + (MX_REQUANT_FMA if mx else 0.0),
                                        SOFTMAX_BWD_ALU + mask_slots - (1.0 if triton and mask_slots else 0.0)
-                                       + 2 * fp8_alu, lane_rate, alu_rate, sfu_core_rate, emulate)
+                                       + 2 * fp8_alu + (MX_REQUANT_ALU if mx else 0.0), lane_rate, alu_rate,
+                                       sfu_core_rate, emulate)
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
     t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
-    t_load_fwd = t_load_bwd = t_dq_serial = 0.0
+    t_load_fwd = t_load_bwd = t_dq_serial = sram = 0.0
     if triton:  # num_stages=1: each pair's tiles arrive from L2 before its MMAs start (TRITON_BLOCK note)
         # one L2 round trip per dependent global access of a pair, as the source orders them: forward the K load,
         # the rescale's store-and-reload through TMP ("BUG: have to store and immediately load") and the V load
@@ -399,9 +491,19 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
                                                             if l2_core else 0.0)  # Q, dO
         t_atomic = ATOMIC_PASSES * rows * mma_d * 4 / l2_core if l2_core else 0.0  # tl.atomic_add of dQ
         t_dq_serial = l2_latency + 2 * rows * mma_d * 4 / l2_core if l2_core else 0.0  # dQ load + store
+        # the mma.sync operands come through shared memory (triton_smem_bytes): the MMAs cannot issue faster
+        # than ldmatrix feeds them, so a pair takes the longer of the two
+        sram = _core_sram(hw) * ratio
+        if sram:
+            fwd_warps = 8 if op.head_dim > 64 else 4
+            t_matrix_fwd_smem = triton_smem_bytes("fwd", mma_d, mma_dv, fwd_warps, kv_block, width) / sram
+            t_matrix_bwd_smem = triton_smem_bytes("bwd", mma_d, mma_dv, 8, kv_block, width) / sram
+            t_matrix_fwd_eff, t_matrix_bwd_eff = max(t_matrix_fwd, t_matrix_fwd_smem), max(t_matrix_bwd,
+                                                                                           t_matrix_bwd_smem)
     if path == "sync":  # FA2: each warp runs its MMAs, then its softmax
-        fwd_pair = t_load_fwd + t_matrix_fwd + t_softmax_fwd
-        bwd_pair = t_load_bwd + t_matrix_bwd + t_softmax_bwd + t_atomic
+        mma_fwd, mma_bwd = (t_matrix_fwd_eff, t_matrix_bwd_eff) if triton and sram else (t_matrix_fwd, t_matrix_bwd)
+        fwd_pair = t_load_fwd + mma_fwd + t_softmax_fwd
+        bwd_pair = t_load_bwd + mma_bwd + t_softmax_bwd + t_atomic
         sfu_share = sfu_fwd
     else:  # warp-specialized: the softmax (and the dQ writer) run beside the MMAs
         # Hopper (FA3, cuDNN sm90): the consumer warpgroups that issue the wgmmas also run the softmax on S in their
@@ -425,6 +527,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         t_smem_bwd = scores * _bwd_smem_bytes_per_score(br, 128, op.head_dim, dv, width) / sram if sram else 0.0
         bwd_pair = max(max(t_matrix_bwd, t_smem_bwd) + soft_bwd, t_atomic)
         sfu_share = sfu_fwd
+    bwd_pair += _deterministic_handoff(op, hw, name, path)
     pair_time = {"fwd": fwd_pair, "bwd": bwd_pair, "fwd_bwd": fwd_pair + bwd_pair}[op.phase]
     t_matrix = {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase] * t_matrix_fwd
     t_softmax = {"fwd": t_softmax_fwd, "bwd": t_softmax_bwd, "fwd_bwd": t_softmax_fwd + t_softmax_bwd}[op.phase]
@@ -434,9 +537,17 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     units = heads * q_blocks
     splits = max(1, min(kv_blocks, cores // max(units, 1))) if op.q_len <= Q_BLOCK else 1
     units *= splits
-    waves = math.ceil(units / cores)
     longest = math.ceil(pairs_per_head / q_blocks / splits) if not op.causal else math.ceil(kv_blocks / splits)
     mean = pairs_per_head / q_blocks / splits
+    # tcgen05 forward: one CTA per Q_TILES_PER_CTA adjacent query tiles (FA4's two softmax warpgroups ping-pong
+    # on them, sharing each K / V block), so a unit is a CTA: its pairs, its wave slot, its pipeline ends
+    tiles = _tiles_per_cta(name, op.phase, q_blocks, packed, splits)
+    if tiles > 1:
+        ctas = math.ceil(q_blocks / tiles)
+        units = heads * ctas
+        mean = pairs_per_head / ctas
+        longest = _longest_cta(pairs_per_head, q_blocks, kv_blocks, tiles, op, kv_block, q_block, longest)
+    waves = math.ceil(units / cores)
     # Each unit also loads its own tiles from HBM (its share of the bandwidth) before its first block pair and
     # writes its outputs after the last: Q in and O out forward; backward also K, V in and dK, dV out (FA2 runs
     # the backward per KV block). A DRAM latency fills the pipeline.
@@ -444,7 +555,10 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     tile_bytes = {"fwd": rows * (op.head_dim + dv), "bwd": 2 * kv_block * (op.head_dim + dv) + rows * op.head_dim,
                   "fwd_bwd": rows * (op.head_dim + dv) + 2 * kv_block * (op.head_dim + dv) + rows * op.head_dim}
     active = min(units, cores)
-    unit_overhead = (hbm.latency or 0.0) + tile_bytes[op.phase] * width / (hbm.bandwidth * hbm.efficiency / active)
+    unit_overhead = (hbm.latency or 0.0) + tiles * tile_bytes[op.phase] * width / (hbm.bandwidth * hbm.efficiency
+                                                                                    / active)
+    if path == "tcgen05" and op.phase == "fwd":
+        unit_overhead += _fill_drain(t_matrix_fwd)
     # waves of units; the last wave waits for its longest unit (causal: the query block on the diagonal)
     compute = (waves - 1) * (mean * pair_time + unit_overhead) + longest * pair_time + unit_overhead
     sequence_parallel = True
@@ -464,11 +578,13 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     details = {"variant": name, "matrix_instruction": {"sync": "mma.sync", "wgmma": "wgmma", "tcgen05": "tcgen05.mma"}[path],
                "q_block": q_block, "kv_block": kv_block, "block_pairs": pairs_per_head * heads,
                "units": units, "gqa_packed": packed, "waves": waves, "split_kv": splits, "pair_seconds": pair_time,
-               "unit_overhead_seconds": unit_overhead}
+               "unit_overhead_seconds": unit_overhead, "q_tiles_per_cta": tiles}
     if sync < 1.0:
         details["mma_sync_fraction"] = sync
     if triton:
         details.update(block_headdim=mma_d, serial_load_seconds=t_load_fwd if op.phase == "fwd" else t_load_bwd)
+        if sram:
+            details["smem_seconds_per_pair"] = t_matrix_fwd_smem if op.phase == "fwd" else t_matrix_bwd_smem
         if op.phase == "bwd":
             details["sequence_parallel"] = sequence_parallel
     if emulated:

@@ -115,6 +115,60 @@ class BlockScaling:
     b_convert_flops: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class GemmKernel:
+    """A fixed library kernel's CTA tile: rows and columns of C per SM (a 2-SM MMA's pair covers 2 x block_m rows),
+    K elements per pipeline stage, CTAs per thread-block cluster (along M: they share each B tile by TMA multicast)
+    and whether its MMA spans the pair of SMs (tcgen05 cta_group::2, each SM holding half the B tile)."""
+
+    name: str
+    block_m: int
+    block_n: int
+    block_k: int
+    cluster: int = 1
+    paired: bool = False
+
+
+def library_kernel(name: str, m: int, n: int, k: int, hw: HardwareSpec) -> GemmKernel | None:
+    """The tile a fixed library kernel (Gemm.kernel) runs an m x n x k group with on `hw`, as its source dispatches
+    (None: the library has no such kernel for this chip; the tile is then searched).
+
+    torch-grouped-mm, torch._grouped_mm (pytorch/pytorch aten/src/ATen/native/cuda/GroupMM.cu,
+    dispatch_bf16_grouped_kernel_on_tile_size): cluster 2x1x1 always; on Blackwell (sm10x) a 1-SM tcgen05 kernel
+    with a 64 x 128 x 128 tile for every shape (KernelPtrArrayTmaWarpSpecialized1SmSm100); on Hopper 64 x 128 x 128
+    ping-pong when M <= 128 or N <= 128, else 128 x 256 x 64 cooperative.
+    fbgemm-mx8-grouped, FBGEMM / MSLK mx8mx8bf16_grouped_mm (csrc/gemm/cutlass/mx8mx8bf16_grouped.cu,
+    get_kernel_via_heuristics; Blackwell only): 2-SM kernels of 256 x 128 x 256 (per SM 128 x 128) for most shapes,
+    256 x 256 x 256 where K <= 512 (and M <= 1024 with N <= 2048 and K <= 1024), 256 x 64 x 256 or the 1-SM
+    128 x 64 x 256 for M <= 128 with N <= 1024. m is the rows of one group (the heuristic's M / G)."""
+    blackwell = bool(hw.matrix.paired_cores and hw.matrix.async_overlap)
+    hopper = hw.matrix.async_overlap and not hw.matrix.paired_cores and not hw.matrix.systolic
+    if name == "torch-grouped-mm":
+        if blackwell:
+            return GemmKernel(name, 64, 128, 128, cluster=2)
+        if hopper:
+            small = m <= 128 or n <= 128
+            return GemmKernel(name, 64, 128, 128, cluster=2) if small else GemmKernel(name, 128, 256, 64, cluster=2)
+        return None
+    if name == "fbgemm-mx8-grouped" and blackwell:
+        if m <= 128 and n <= 1024:
+            wide = n <= 512 or k <= 4096
+            return GemmKernel(name, 128, 64, 256, cluster=2, paired=True) if wide else GemmKernel(name, 128, 64, 256)
+        if k <= 512 or (m <= 1024 and n <= 2048 and k <= 1024):
+            return GemmKernel(name, 128, 256, 256, cluster=2, paired=True)
+        return GemmKernel(name, 128, 128, 256, cluster=2, paired=True)
+    return None
+
+
+def _kernel_candidates(kernel: GemmKernel, elem_bytes: float, smem: float) -> tuple[np.ndarray, ...]:
+    """The fixed kernel's one candidate: its tile with as many pipeline stages as the core's SRAM holds (CUTLASS's
+    StageCountAutoCarveout fills the shared memory with stages; the epilogue's share is ignored), no split-K."""
+    per_stage = (kernel.block_m + kernel.block_n / (2 if kernel.paired else 1)) * kernel.block_k * elem_bytes
+    stages = max(2, int(smem // per_stage))
+    table = np.array([(kernel.block_m, kernel.block_n, kernel.block_k, stages, 1, kernel.cluster)], dtype=np.float64)
+    return tuple(table[:, i] for i in range(6))
+
+
 @lru_cache(maxsize=64)
 def _candidates(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_limit: float,
                 max_cluster: int, variable_n: bool = False) -> tuple[np.ndarray, ...]:
@@ -224,8 +278,13 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float, float
 def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
                  matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
                  scaling: BlockScaling | None = None, stream_k: bool = False,
-                 tile_bytes: float | None = None) -> GemmMapping:
+                 tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> GemmMapping:
     """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`.
+
+    `kernel`: a fixed library kernel (library_kernel): its tile and cluster, not searched. Its MMA may be shorter
+    than the matrix instruction's full-rate M (torch._grouped_mm's 64-row tcgen05 MMA on Blackwell, whose full rate
+    needs M = 128 per SM): it takes the issue time of a full-M instruction (PTX ISA 8.7, tcgen05.mma shapes and
+    data-path layouts: an M = 64 MMA uses half of the tensor memory's 128 lanes, i.e. half the datapath).
 
     `tile_bytes`: the element bytes K slabs are sized by (a block-scaled format's element width: mxfp8 tiles as
     fp8, its scales, 1/32 of the operand bytes, ride along and are moved at every level); default max(a, b)."""
@@ -234,7 +293,9 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     elem = tile_bytes or max(a_bytes, b_bytes)
     smem, smem_bw, acc_limit, l2_cap, l2_bw, l2_lat = _on_chip(hw)
     systolic = hw.matrix.systolic
-    if systolic:
+    if kernel is not None:
+        bm, bn, bk, stages, split, cluster = _kernel_candidates(kernel, float(elem), float(smem))
+    elif systolic:
         bm, bn, bk, stages, split, cluster = _systolic_candidates(int(systolic[0]), int(systolic[1]),
                                                                   hw.matrix.units_per_core, float(elem), float(smem))
     else:
@@ -245,7 +306,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     hbm_bw = hbm.bandwidth * hbm.efficiency
     core_peak = matrix_peak * hw.compute.clock_ratio / cores  # matrix_peak: the sustained one (x efficiency)
 
-    if not systolic:  # tiles narrower than the instruction's widest N only when one row of them covers M (a
+    if not systolic and kernel is None:  # tiles narrower than the instruction's widest N only when one row of them covers M (a
         keep = (bn >= instr[1]) | (m <= bm)  # skinny GEMM spread over the SMs, as the sim's SKINNY_TILES)
         if keep.any() and not keep.all():  # (when only narrow tiles fit the SRAM, they are all there is)
             bm, bn, bk, stages, split, cluster = (a[keep] for a in (bm, bn, bk, stages, split, cluster))
@@ -254,9 +315,13 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     valid = split <= np.maximum(np.ceil(k / bk), 1)  # no split finer than one slab
     valid &= cluster <= np.maximum(tiles_m, tiles_n)  # a cluster needs that many tiles along one edge
     tiles = tiles_m * tiles_n * batch * split
-    waves = np.ceil(tiles / cores)
-    active = np.minimum(tiles, cores)
-    mma = 2.0 * bm * bn * k_chunk / core_peak
+    # clusters co-reside within a GPC: a size that does not divide a GPC's SMs leaves some idle (cluster_limit)
+    slots = cluster_limit(hw, cluster)
+    waves = np.ceil(tiles / slots)
+    active = np.minimum(tiles, slots)
+    # a fixed kernel's MMA shorter than the instruction's full-rate M costs a full-M instruction
+    mma_m = np.maximum(bm, instr[0]) if kernel is not None and overlap_mma(hw) else bm
+    mma = 2.0 * mma_m * bn * k_chunk / core_peak
     if systolic:
         mma = fold_seconds(np.minimum(bm, m), bn, k_chunk, systolic, hw.matrix.units_per_core, core_peak,
                            hw.compute.clock * hw.compute.clock_ratio)
@@ -265,7 +330,8 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     l2 = operand_bytes / (l2_bw / active) if l2_bw else np.zeros_like(mma)
     # the core's SRAM serves the operand slabs twice, written in from L2 and read out by the matrix unit
     overlap = hw.matrix.async_overlap
-    b_share = np.where(cluster >= 2, 0.5, 1.0) if hw.matrix.paired_cores else 1.0
+    paired = hw.matrix.paired_cores if kernel is None else kernel.paired
+    b_share = np.where(cluster >= 2, 0.5, 1.0) if paired else 1.0
     sram_bytes = _smem_bytes(bm, bn, k_chunk, a_bytes, b_bytes, tuple(instr), overlap, b_share)
     # a systolic array is fed by its own operand shift registers, not by threads reading SRAM per warp tile: the
     # roof applies to tile-instruction (SIMT) matrix units only; the sim models a systolic array's fill and drain
@@ -313,7 +379,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw + second_kernel, 0.0)
     data_parallel = waves * tile_time + prologue
     if stream_k:
-        stream, share = _stream_k(tiles, k_chunk / bk, cores, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
+        stream, share = _stream_k(tiles, k_chunk / bk, slots, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
         use_stream_k = (split == 1) & (stream + prologue < data_parallel)
         compute_time = np.where(use_stream_k, stream + prologue, data_parallel)
     else:
@@ -331,7 +397,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     return GemmMapping(
         block_m=int(bm[best]), block_n=int(bn[best]), block_k=int(bk[best]), stages=int(stages[best]),
         split_k=int(split[best]), cluster=int(cluster[best]), tiles=int(tiles[best]), waves=int(waves[best]),
-        tail_tiles=int(tiles[best] - (waves[best] - 1) * cores), tile_seconds=float(tile_time[best]),
+        tail_tiles=int(tiles[best] - (waves[best] - 1) * slots[best]), tile_seconds=float(tile_time[best]),
         mma_seconds=float(tiles_per_core * mma[best]), l2_seconds=float(tiles_per_core * l2[best]),
         hbm_bytes=float(hbm_bytes[best] + c_total), l2_bytes=float(tiles[best] * operand_bytes[best]),
         hbm_seconds=float(hbm_time[best]), prologue_seconds=float(prologue[best]),
@@ -340,6 +406,22 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         sram_bytes=float(sram_bytes[best]),
         schedule="stream-k" if use_stream_k[best] else "data-parallel", compute_seconds=float(compute_time[best]),
     )
+
+
+def cluster_limit(hw: HardwareSpec, cluster: np.ndarray) -> np.ndarray:
+    """CTAs that run at once for each candidate's cluster size: every CTA of a thread-block cluster is placed in one
+    GPC (CUDA C++ Programming Guide, "Thread Block Clusters"), so on a chip whose GPCs hold uneven SM counts
+    clusters of 4 or 8 leave SMs idle and a wave holds fewer tiles (compute.cluster_cores)."""
+    sizes = {int(c) for c in np.unique(cluster)}
+    slots = np.full_like(cluster, float(hw.compute.cores))
+    for size in sizes:
+        slots = np.where(cluster == size, float(hw.compute.cluster_capacity(size)), slots)
+    return slots
+
+
+def overlap_mma(hw: HardwareSpec) -> bool:
+    """Whether the chip's matrix instruction has a fixed full-rate M per core (asynchronous wgmma / tcgen05 tiles)."""
+    return bool(hw.matrix.async_overlap and hw.matrix.tile and not hw.matrix.systolic)
 
 
 def _uncached_bytes(tiles: np.ndarray, waves: np.ndarray, active: np.ndarray, tiles_n: np.ndarray, bm: np.ndarray,
@@ -361,7 +443,7 @@ def _uncached_bytes(tiles: np.ndarray, waves: np.ndarray, active: np.ndarray, ti
     return np.maximum(a_reads + b_reads, once)
 
 
-def _stream_k(tiles: np.ndarray, iters: np.ndarray, cores: int, tile_time: np.ndarray, partial_bytes: np.ndarray,
+def _stream_k(tiles: np.ndarray, iters: np.ndarray, cores: np.ndarray | int, tile_time: np.ndarray, partial_bytes: np.ndarray,
               l2_bw: float, l2_lat: float) -> tuple[np.ndarray, np.ndarray]:
     """Stream-K busy time per core (fixup included) and the share of tiles the busiest core computes."""
     iters_per_core = np.ceil(tiles * iters / cores)

@@ -13,7 +13,7 @@ from ...workload.ops import (
 )
 from ..estimate import Estimate
 from .common import _estimate
-from .gemm import BlockScaling, gemm_mapping, gemm_seconds, grouped_rows
+from .gemm import BlockScaling, gemm_mapping, gemm_seconds, grouped_rows, library_kernel
 
 SCALE_BLOCK = {"mxfp8": 32, "mxfp6": 32, "mxfp4": 32, "nvfp4": 16}
 
@@ -66,14 +66,18 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     c_bytes = dtype_bytes(default_out_dtype(op.dtype, op.out_dtype))
     scaling, why = block_scaling(op, hw, cost)
     peak = hw.matrix_peak(cost.matrix_dtype) * hw.matrix_efficiency(cost.matrix_dtype)
+    kernel = library_kernel(op.kernel, op.m, op.n, op.k, hw) if op.kernel else None
     mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, peak, hw, shared_b=op.shared_b,
-                           scaling=scaling, stream_k=op.schedule == "stream-k", tile_bytes=_tile_bytes(op))
+                           scaling=scaling, stream_k=op.schedule == "stream-k", tile_bytes=_tile_bytes(op),
+                           kernel=kernel)
     seconds = gemm_seconds(mapping)
     busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds,
                                                          mapping.sram_seconds), "vector": mapping.vector_seconds}
     # one truth: the estimate's bound is the resource ("memory"); which level of it limits is memory_level
     mapped = {k: v for k, v in mapping.as_dict().items() if k != "bound"}
     details: dict[str, object] = {"mapping": mapped, "matrix_dtype": hw.matrix_dtype(cost.matrix_dtype)}
+    if kernel is not None:
+        details["kernel"] = kernel.name
     if why:
         details["block_scaling"] = why
     bound = "memory" if mapping.bound in ("l2", "sram") else mapping.bound

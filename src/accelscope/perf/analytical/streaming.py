@@ -7,6 +7,9 @@ fit, else from DRAM), and for a phased kernel (PyTorch's eager softmax) phases w
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import dtype_bytes
 from ...workload.ops import (
@@ -72,7 +75,7 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
     # the Little's-law time counts whole round trips from the first one: it contains the first-access latency.
     # While reads are latency-bound the results still have to be written, and the DRAM bus turned around for
     # them: reads queue behind each write drain, so a latency-bound kernel's writes add their bus time to it.
-    if latency_bound and source == hw.main_memory_name:
+    if latency_bound and source == hw.main_memory_name and not writes_behind_reads(op, kernel, hw, reread_dram):
         drain = hw.main_memory.transfer_seconds(0.0, cost.bytes_written)
         details["write_drain_seconds"] = drain
         latency_bound += drain
@@ -163,6 +166,11 @@ def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: Hardw
     threads = hw.compute.max_threads_per_core
     if not threads or not read_latency:
         return reread_dram, reread_l2, 0.0
+    blocks = row_blocks(op, kernel, hw)
+    if blocks is not None:  # a row kernel: whole waves of blocks, each a chain of whole load rounds per pass
+        passes = kernel.row_passes if reread_bytes else 1
+        per_wave = blocks.rounds * (read_latency + (passes - 1) * (l2_latency or read_latency))
+        return reread_dram, reread_l2, blocks.waves * (per_wave + max(kernel.dependent_loads - 1, 0) * read_latency)
     per_thread = streams * (kernel.load_bytes or width) * kernel.outstanding  # bytes one thread has in flight
     resident = hw.compute.cores * threads
     in_flight = min(resident, launched_threads(op, kernel, per_thread)) * per_thread
@@ -172,6 +180,70 @@ def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: Hardw
     # stream's first round trip already overlaps (the streaming loads of the first round wait on the last link)
     bound += max(kernel.dependent_loads - 1, 0) * read_latency
     return reread_dram, reread_l2, bound
+
+
+@dataclass(frozen=True, slots=True)
+class RowBlocks:
+    """A row kernel's grid (one thread block per row): the block's threads, the rows one wave holds (every core
+    full of blocks), the waves the rows take, and the load rounds one pass over a row costs its threads."""
+
+    threads: int
+    rows_per_wave: int
+    waves: int
+    rounds: int
+
+
+def writes_behind_reads(op: Op, kernel: StreamingKernel, hw: HardwareSpec, reread_dram: float) -> bool:
+    """Whether a latency-bound row kernel's writes drain behind its DRAM reads instead of adding their bus time:
+    - one wave (every block resident from the start): no read waits for a block to finish, and the rows' writes
+      drain while the other blocks' reads are outstanding;
+    - a row reduction whose last pass re-reads its row from L2 (vLLM's RMSNorm): a block writes only in that
+      pass, when it has no DRAM read outstanding, so its stores use the bus the latency-bound reads leave idle.
+    A single-pass kernel over several waves (an activation, the in-place rotary) interleaves each round's
+    stores with the next round's loads in the same threads: those reads queue behind the write drains."""
+    blocks = row_blocks(op, kernel, hw)
+    if blocks is None:
+        return False
+    rereads = isinstance(op, (Norm, Softmax)) and kernel.row_passes > 1
+    return blocks.waves == 1 or (rereads and not reread_dram)
+
+
+def row_blocks(op: Op, kernel: StreamingKernel, hw: HardwareSpec) -> RowBlocks | None:
+    """The whole waves and whole load rounds of a kernel that runs one block per row (a norm or softmax whose
+    kernel sets threads_per_row, an Elementwise with `rows` on such a kernel); None for a flat grid, or when the
+    spec lacks compute.max_threads_per_core.
+
+    Each block's threads walk the row in rounds of one load group each (threads x elements per load x loads in
+    flight), waiting a round trip per round; a block of a later wave starts when one of the first wave ends, so
+    partial waves and partial rounds cost whole ones. A kernel that loops over the row several times
+    (Elementwise.row_loops: vLLM's rotary loops over the query heads, then the key heads) pays each loop's
+    rounds in turn, with the block sized from the longest loop."""
+    resident = hw.compute.max_threads_per_core
+    width = dtype_bytes(getattr(op, "dtype", "bf16"))
+    per_round = max((kernel.load_bytes or width) // width, 1) * kernel.outstanding  # elements per thread a round
+    if isinstance(op, (Norm, Softmax)):
+        cols = op.hidden if isinstance(op, Norm) else op.cols
+        wanted, loops = kernel.row_threads(cols * width), (cols,)
+    elif isinstance(op, Elementwise) and op.rows and kernel.threads_per_row:
+        wanted = kernel.threads_per_row
+        loops = op.row_loops or (math.ceil(op.elements / op.rows),)
+    else:
+        return None
+    if not (resident and wanted):
+        return None
+    threads = max(1, min(wanted, max(loops)))
+    rows_per_wave = hw.compute.cores * max(resident // threads, 1)
+    rows = op.rows
+    return RowBlocks(threads, rows_per_wave, math.ceil(rows / rows_per_wave),
+                     sum(math.ceil(n / (threads * per_round)) for n in loops))
+
+
+def first_pass_bytes(op: Op) -> float:
+    """Bytes one pass of a row kernel reads: a norm's or softmax's rows (the weights load alongside them), an
+    Elementwise's inputs."""
+    if isinstance(op, (Norm, Softmax)):
+        return op.rows * (op.hidden if isinstance(op, Norm) else op.cols) * dtype_bytes(op.dtype)
+    return op.cost().bytes_read
 
 
 def launched_threads(op: Op, kernel: StreamingKernel, per_thread_bytes: float) -> float:

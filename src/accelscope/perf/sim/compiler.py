@@ -40,9 +40,14 @@ from ...workload.ops import (
     streaming_kernel,
 )
 from ..analytical.attention import _tile as attention_tile
-from ..analytical.gemm import grouped_rows
+from ..analytical.gemm import GemmKernel, grouped_rows, library_kernel, overlap_mma
 from ..analytical.matmul import block_scaling
-from ..analytical.streaming import launched_threads, rereads_hit_cache
+from ..analytical.streaming import (
+    launched_threads,
+    rereads_hit_cache,
+    row_blocks,
+    writes_behind_reads,
+)
 from .core import CoreModel, mma_cycles
 from .engine import Program
 from .isa import BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
@@ -191,10 +196,14 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
     c_dtype = default_out_dtype(canonical_dtype(op.dtype), op.out_dtype)
     c_bytes = dtype_bytes(c_dtype) if plan.split_k == 1 else ACC_BYTES
-    sp = spread(plan.tiles, core.cores)
+    sp = spread(plan.tiles, _gemm_slots(plan, core, hw))
     slab_k = plan.sim_k_slab
     order = _tile_order(plan, sp)
-    pair = hw.matrix.paired_cores and plan.multicast_b >= 2  # two CTAs along M share B: one MMA over the pair
+    kernel = _library_kernel(op, hw)
+    paired = kernel.paired if kernel is not None else hw.matrix.paired_cores
+    pair = paired and plan.multicast_b >= 2  # two CTAs along M share B: one MMA over the pair
+    # a fixed kernel's MMA shorter than the instruction's full-rate M occupies the datapath as a full one
+    issue_m = hw.matrix.tile[0] if kernel is not None and overlap_mma(hw) and hw.matrix.tile else 0
     pair_share = 2 if pair else 1
     # an operand stored in another format than the matrix path's is converted as each slab arrives (W4A16 weights
     # into a bf16 MMA): isa.dequantize_ops lane slots per element on the vector unit, as at the analytical level
@@ -250,11 +259,12 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
                 chained, promoting = promotion(i, s, acc)
                 mma_out = f"t{i % 2}.{s % 2}" if split_acc else acc
                 work.append(Mma((a_in, b_in, *chained), (mma_out,), f"mma tile {i} k{s}", plan.block_m, plan.block_n,
-                                slab_k, plan.dtype))
+                                slab_k, plan.dtype, issue_m))
                 work.extend(promoting)
             else:
                 reads = (a_in, b_in) + ((acc,) if s else ())
-                work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype))
+                work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype,
+                                issue_m))
             drain: tuple[Instr, ...] = ()
             if s == plan.k_steps - 1:
                 elements = plan.block_m * plan.block_n
@@ -340,6 +350,11 @@ def _gemm_candidates(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[tuple[
     SRAM, L2 and HBM, vector work), so it is no slower on any unit at any rates. Least padded work first. A
     systolic array has one candidate (its row block is already the least fill-and-drain cycles, _systolic_tile)."""
     dtype, elem = _gemm_dtype(op, hw)
+    kernel = _library_kernel(op, hw)
+    if kernel is not None:  # a fixed library kernel: its tile, as many stages (up to 4) as SRAM holds
+        per_stage = (kernel.block_m + kernel.block_n / (2 if kernel.paired else 1)) * kernel.block_k * elem
+        stages = max(2, min(4, int(core.sram_bytes // per_stage)))
+        return [((kernel.block_m, kernel.block_n, kernel.block_k, stages), None)]
     if core.systolic:
         return [(_systolic_tile(op, core, elem, dtype), None)]
     instr_m = hw.matrix.tile[0] if hw.matrix.tile else 16
@@ -362,10 +377,21 @@ def _gemm_candidates(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[tuple[
     return kept
 
 
+def _gemm_slots(plan: GemmPlan, core: CoreModel, hw: HardwareSpec) -> int:
+    """Cores the GEMM's CTAs occupy at once: clusters of the plan's multicast size co-reside within one GPC
+    (compute.cluster_cores; the analytical level's cluster_limit)."""
+    return min(core.cores, hw.compute.cluster_capacity(max(plan.multicast_a, plan.multicast_b)))
+
+
+def _library_kernel(op: Gemm, hw: HardwareSpec) -> GemmKernel | None:
+    """The fixed library kernel a GEMM names (Gemm.kernel), as the analytical level prices it (library_kernel)."""
+    return library_kernel(op.kernel, op.m, op.n, op.k, hw) if op.kernel else None
+
+
 def _tile_work(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile) -> TileWork:
     """The busiest core's work on `tile` (TileWork), counted as lower_gemm's instructions are."""
     plan = plan_gemm(op, core, hw, tile)
-    sp = spread(plan.tiles, core.cores)
+    sp = spread(plan.tiles, _gemm_slots(plan, core, hw))
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
     slab = plan.sim_k_slab
     units = sp.full + sp.tail
@@ -419,7 +445,8 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = N
         bm, bn, bk, stages = _gpu_tile(op, core, elem, hw.matrix.tile[0] if hw.matrix.tile else 16)
     tiles_m, tiles_n = math.ceil(op.m / bm), math.ceil(op.n / bn)
     tiles = tiles_m * tiles_n * op.batch
-    split = _split_k(tiles, op.k, bk, core.cores)
+    kernel = _library_kernel(op, hw)
+    split = 1 if kernel is not None else _split_k(tiles, op.k, bk, core.cores)
     k_chunk = math.ceil(op.k / split)
     k_steps = math.ceil(k_chunk / bk)
     slab = bk
@@ -431,6 +458,8 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = N
     fraction = _hbm_fraction(op, core, bm, bn, k_steps * slab, tiles_m, tiles_n, tiles * split) if core.has_l2 else 1.0
     mc_a, mc_b = _multicast(hw, bm * dtype_bytes(op.dtype), bn * dtype_bytes(op.b_dtype or op.dtype), tiles_m,
                             tiles_n)
+    if kernel is not None:  # its cluster runs along M: the CTAs share each B tile
+        mc_a, mc_b = 1, max(c for c in (1, 2, 4) if c <= kernel.cluster and c <= tiles_m)
     return GemmPlan(bm, bn, bk, k_steps, stages, split, tiles * split, tiles_m, tiles_n, fraction, a_resident,
                     dtype, mc_a, mc_b, slab)
 
@@ -543,6 +572,12 @@ class ThreadLoads:
     # launched_threads): a grid of few row blocks has fewer threads than the cores it lands on hold. 0: no limit
     grid_in_flight: float = 0.0
     dependent_loads: int = 0  # StreamingKernel.dependent_loads: loads, one after another, before the first tile
+    # the kernel's stores drain behind its latency-bound reads (analytical writes_behind_reads): they reach L2
+    # and leave for DRAM on the bus time the reads leave idle, off the tiles' critical path
+    writes_behind: bool = False
+    # a row kernel's round trips per pass (analytical row_blocks: whole waves x whole load rounds per row); the
+    # busiest core's tiles then deliver their bytes in that many round trips. 0: Little's law on in_flight
+    rounds: int = 0
 
 
 def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
@@ -561,8 +596,13 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
     per_thread = streams * load * kernel.outstanding
     launched = launched_threads(op, kernel, per_thread)
     grid = launched * per_thread if launched < hw.compute.cores * threads else 0.0
+    blocks = row_blocks(op, kernel, hw)
+    # a row kernel runs whole waves of blocks, each a chain of whole load rounds (the analytical level's
+    # row_blocks): a pass takes waves x rounds round trips however the tiles land
+    rounds = blocks.waves * blocks.rounds if blocks is not None else 0
+    behind = writes_behind_reads(op, kernel, hw, 1.0 if dram else 0.0)
     return ThreadLoads(threads * per_thread, passes, cached, dram, grid_in_flight=grid,
-                       dependent_loads=kernel.dependent_loads)
+                       dependent_loads=kernel.dependent_loads, writes_behind=behind, rounds=rounds)
 
 
 def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
@@ -587,7 +627,9 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     if loads.grid_in_flight and in_flight:  # the launched threads, shared by the cores the tiles land on
         in_flight = min(in_flight, loads.grid_in_flight / max(sp.active, sp.tail_active, 1))
     per_core = sp.full + sp.tail
-    if in_flight and per_core < core.dma_engines:
+    if in_flight and loads.rounds:  # the busiest core's tiles in the kernel's whole round trips (_load's rounds)
+        in_flight = per_core * elements * in_bytes * core.dma_engines / loads.rounds
+    elif in_flight and per_core < core.dma_engines:
         # core._load splits a core's thread loads over its DMA engines (each tile queues on the next one); a core
         # with fewer tiles than engines has all its threads' loads on the engines it uses
         in_flight *= core.dma_engines / per_core
@@ -607,7 +649,8 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         work = body(slot, elements, row_count, active)
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
-            work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active, to_cache=loads.cached))
+            work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active,
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind))
         return [Step(tuple(fetch), tuple(work))]
 
     per_unit = 1 + loads.row_passes + len(body("0", elements, 1, 1))

@@ -265,6 +265,8 @@ def _store(core: CoreModel, ins: Store) -> Cost:
     engine = max(ins.hbm_bytes / core.dma_bytes_per_cycle, ins.hbm_bytes / core.sram_bytes_per_cycle)
     shared = ("l2", ins.hbm_bytes * ins.active / core.l2_bytes_per_cycle) if to_cache else \
         ("hbm", ins.hbm_bytes * core.hbm_write_cost * ins.active / core.hbm_bytes_per_cycle)
+    if ins.by_threads:  # the threads' stores leave the load queue free (isa.Store.by_threads)
+        return Cost((shared,), latency)
     return Cost((("dma", engine + latency / core.dma_outstanding), shared), latency)
 
 
@@ -295,7 +297,9 @@ def _mma(core: CoreModel, ins: Mma) -> Cost:
     width = dtype_bytes(ins.dtype)
     operands = (ins.m * ins.k + ins.k * ins.n) * width
     # SRAM ports cap the operand feed rate of this instruction (contention between units is not modelled)
-    cycles = max(mma_cycles(core, ins.m, ins.n, ins.k, ins.dtype), operands / core.sram_bytes_per_cycle)
+    # a short MMA (ins.issue_m > ins.m) occupies the datapath as a full-M one (analytical gemm_mapping's kernel note)
+    cycles = max(mma_cycles(core, max(ins.m, ins.issue_m), ins.n, ins.k, ins.dtype),
+                 operands / core.sram_bytes_per_cycle)
     return Cost((("matrix", cycles),), core.matrix_latency)
 
 

@@ -59,6 +59,10 @@ class Store(Instr):
     hbm_bytes: float
     active: int
     to_cache: bool = False
+    # issued by the kernel's threads (st.global from registers, a SIMT kernel's StreamingKernel), not by a DMA
+    # engine: no thread waits on a store, so it does not hold the core's load queue; it still ends the tile
+    # when it reaches the chip-wide cache and still crosses L2 / DRAM
+    by_threads: bool = False
 
     cls: ClassVar[str] = "dma"
 
@@ -71,6 +75,7 @@ class Mma(Instr):
     n: int
     k: int
     dtype: str
+    issue_m: int = 0  # rows the datapath is busy for, when more than m (a fixed kernel's MMA shorter than full rate)
 
     cls: ClassVar[str] = "matrix"
 

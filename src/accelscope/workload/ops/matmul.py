@@ -10,6 +10,10 @@ from ...hardware.dtypes import canonical_dtype, dtype_bytes, wider
 from .base import FMA_FLOPS, MAX_DIM, Op, OpCost, _check_dtype, _positive, default_out_dtype
 
 GEMM_SCHEDULES = ("data-parallel", "stream-k")
+# Fixed library kernels whose tiles are not searched (perf/analytical/gemm.py library_kernel gives each one's tile,
+# cluster and MMA from its source): torch._grouped_mm's CUTLASS grouped GEMM (aten/src/ATen/native/cuda/GroupMM.cu)
+# and FBGEMM's MXFP8 grouped GEMM (mx8mx8bf16_grouped, behind torch._scaled_grouped_mm on Blackwell).
+GEMM_KERNELS = ("torch-grouped-mm", "fbgemm-mx8-grouped")
 
 
 def converted_weights(b_dtype: str, matrix_dtype: str, weights: float) -> float:
@@ -32,6 +36,8 @@ class Gemm(Op):
     `schedule` (read by the analytical level): "data-parallel" tiles in waves over the cores, with split-K where
     the tiles cannot fill the chip (what the measured cuBLAS/hipBLASLt rows behave like); "stream-k" also offers
     persistent stream-K kernels (Osama et al., PPoPP 2023), which trade the tail wave for a partial-tile fixup.
+    `kernel`: a fixed library kernel (GEMM_KERNELS) that runs the product with its own tile, cluster and MMA
+    instead of the tile an autotuner would search for (None: searched).
     """
 
     m: int
@@ -44,6 +50,7 @@ class Gemm(Op):
     shared_b: bool = False
     scale_block: int | None = None
     schedule: str = "data-parallel"  # GEMM_SCHEDULES
+    kernel: str | None = None  # GEMM_KERNELS
     kind: ClassVar[str] = "gemm"
 
     PROMOTION_FLOPS: ClassVar[int] = 3  # per output element per K block
@@ -55,6 +62,8 @@ class Gemm(Op):
         if self.schedule not in GEMM_SCHEDULES:
             raise ValueError(f"Gemm.schedule: unknown schedule {self.schedule!r}; use one of "
                              f"{', '.join(GEMM_SCHEDULES)}")
+        if self.kernel is not None and self.kernel not in GEMM_KERNELS:
+            raise ValueError(f"Gemm.kernel: unknown kernel {self.kernel!r}; use one of {', '.join(GEMM_KERNELS)}")
         for key in ("dtype", "out_dtype", "b_dtype"):
             _check_dtype(self, key, getattr(self, key))
 

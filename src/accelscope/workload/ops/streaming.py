@@ -232,12 +232,22 @@ class Elementwise(Op):
     # kernels: grid = num_tokens, up to the kernel's threads_per_row threads each), so a few rows launch few
     # threads and few loads are in flight; None: a flat grid sized from the elements.
     rows: int | None = None
+    # With `rows`: the loops a block runs over its row one after another, in elements each (vLLM's rotary kernel
+    # rotates the query heads' pairs, then the key heads'); None: one loop over the row's elements / rows.
+    row_loops: tuple[int, ...] | None = None
     kind: ClassVar[str] = "elementwise"
 
     def __post_init__(self) -> None:
         _positive(self, elements=self.elements)
         if self.rows is not None:
             _positive(self, rows=self.rows)
+        if self.row_loops is not None:
+            object.__setattr__(self, "row_loops", tuple(self.row_loops))
+            if self.rows is None or not self.row_loops or min(self.row_loops) < 1:
+                raise ValueError("Elementwise.row_loops: give positive loop lengths, and only with rows")
+            if sum(self.row_loops) * self.rows != self.elements:
+                raise ValueError(f"Elementwise.row_loops: {sum(self.row_loops)} elements per row x {self.rows} "
+                                 f"rows != elements ({self.elements})")
         if self.op not in ELEMENTWISE_OPS and self.flops_per_element is None:
             raise ValueError(
                 f"Elementwise.op: unknown op {self.op!r}; use one of {', '.join(ELEMENTWISE_OPS)} "

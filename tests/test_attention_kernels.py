@@ -1,0 +1,104 @@
+"""Hopper / Blackwell attention kernel mechanisms (perf/analytical/attention.py), each checked against a value
+derived by hand in a comment."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+import accelscope as acs
+from accelscope.hardware import load_hardware
+from accelscope.perf.analytical.attention import _longest_cta
+
+BWD = dict(batch=1, heads=16, head_dim=128, q_len=4096, kv_len=4096, causal=False, phase="bwd", dtype="bf16")
+
+
+@pytest.mark.parametrize("chip", ["b200", "gb200", "gb300"])
+def test_blackwell_presets_carry_memory_latencies(chip):
+    # Chips and Cheese's B200 article: ~150 ns L2 hit latency within a die; DRAM estimated at 800 ns (above H100's
+    # ~600 ns, as the article measures)
+    hw = load_hardware(chip)
+    assert hw.memory["l2"].latency == pytest.approx(150e-9)
+    assert hw.main_memory.latency == pytest.approx(800e-9)
+
+
+def _pair(op: acs.ops.Attention, chip: str) -> float:
+    return acs.estimate(op, chip, level="analytical").details["pair_seconds"]
+
+
+def test_deterministic_backward_pays_three_l2_round_trips_per_pair():
+    # cuDNN 16-bit on B200: 3 trips x 150 ns = 450 ns more per block pair than with atomics
+    op = acs.ops.Attention(**BWD, variant="cudnn")
+    det = acs.ops.Attention(**BWD, variant="cudnn", deterministic=True)
+    assert _pair(det, "b200") - _pair(op, "b200") == pytest.approx(3 * 150e-9, rel=1e-9)
+    # FA3 on H100: 3 x 260 ns (the h100-sxm preset's L2 latency) = 780 ns
+    op3 = acs.ops.Attention(**BWD, variant="fa3")
+    det3 = acs.ops.Attention(**BWD, variant="fa3", deterministic=True)
+    assert _pair(det3, "h100-sxm") - _pair(op3, "h100-sxm") == pytest.approx(3 * 260e-9, rel=1e-9)
+    # and the whole call: 16 heads x 32 query blocks = 512 units on 148 SMs = 4 waves (3 of mean pairs + the last
+    # one's longest, all 32 key blocks here): 4 x 32 pairs x 450 ns = 57.6 us slower
+    slower = acs.estimate(det, "b200", level="analytical").seconds - acs.estimate(op, "b200", level="analytical").seconds
+    assert slower == pytest.approx(4 * 32 * 450e-9, rel=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(dtype="fp8_e4m3"), dict(head_dim=192, v_head_dim=128)])
+def test_deterministic_is_free_where_cudnn_measured_it_free(kw):
+    # cuDNN's FP8 and MLA-shaped backward on Blackwell: deterministic and not measured within 0.94-1.05 of each other
+    shape = {**BWD, **kw}
+    op = acs.ops.Attention(**shape, variant="cudnn")
+    det = acs.ops.Attention(**shape, variant="cudnn", deterministic=True)
+    assert _pair(det, "gb200") == _pair(op, "gb200")
+
+
+def test_forward_fill_and_drain_expose_one_pairs_mmas_per_cta():
+    # B200 bf16, hd 128, 128 x 128 tile: one pair's MMAs are 2 x 128 x 128 x (128 + 128) FLOP = 8.39 MFLOP at
+    # the SM's share of the sustained peak, 2250e12 x eff(bf16) / 148 FLOP/s
+    hw = load_hardware("b200")
+    op = acs.ops.Attention(batch=1, heads=16, head_dim=128, q_len=4096, kv_len=4096, variant="cudnn")
+    est = acs.estimate(op, hw, level="analytical")
+    mma = 2 * 128 * 128 * 256 / (2250e12 * hw.matrix_efficiency("bf16") / 148)
+    # the rest of the unit overhead: DRAM latency (800 ns) + Q in and O out, 128 x (128 + 128) x 2 B, at the share
+    # of the HBM's achievable bandwidth each of the 148 active units gets
+    hbm = hw.main_memory
+    load = 800e-9 + 128 * 256 * 2 / (hbm.bandwidth * hbm.efficiency / 148)
+    assert est.details["unit_overhead_seconds"] == pytest.approx(load + mma, rel=1e-9)
+    assert est.details["q_tiles_per_cta"] == 1  # cuDNN: one query tile per CTA
+
+
+def test_fa4_forward_owns_two_query_tiles_per_cta():
+    # 4096 rows = 32 tiles of 128 -> 16 CTAs per head, 16 heads -> 256 CTAs = 2 waves on 148 SMs
+    op = acs.ops.Attention(batch=1, heads=16, head_dim=128, q_len=4096, kv_len=4096, causal=True, variant="fa4")
+    d = acs.estimate(op, "b200", level="analytical").details
+    assert d["q_tiles_per_cta"] == 2 and d["units"] == 16 * 16 and d["waves"] == math.ceil(256 / 148) == 2
+    # the busiest CTA holds the last two tiles, 31 + 32 key blocks up to the diagonal
+    assert _longest_cta(32 * 33 // 2, 32, 32, 2, op, 128, 128, 32) == 63
+    # cuDNN on the same chip: one tile per CTA, 512 units
+    cudnn = acs.estimate(replace(op, variant="cudnn"), "b200", level="analytical")
+    assert cudnn.details["units"] == 512
+
+
+def test_mxfp8_backward_quantizes_ds_a_second_time():
+    # GB200, cuDNN, non-causal hd 128, 128 x 128 pair (16384 scores). FP8 per score: FMA pipe 3 (softmax) + 2 (P, dS
+    # scale) = 5 slots, ALU 1 (two converts); MXFP8 adds the P and dS block amaxes (2 ALU) and dS's second
+    # quantization (1 FMA, 1.5 ALU): FMA 6, ALU 4.5. The ALU pipe issues half the FMA pipe's rate (64 of 128
+    # lanes), so the FP32-pipe time goes from 5 / L to max(6 / L, 9 / L) = 9 / L per score: 4 / L more
+    hw = load_hardware("gb200")
+    lane_rate = hw.vector_peak("fp32") / hw.compute.cores / 2  # FP32-pipe instructions per second per SM
+    fp8 = acs.ops.Attention(**{**BWD, "dtype": "fp8_e4m3"}, variant="cudnn")
+    mx = acs.ops.Attention(**{**BWD, "dtype": "mxfp8"}, variant="cudnn")
+    assert _pair(mx, "gb200") - _pair(fp8, "gb200") == pytest.approx(16384 * 4 / lane_rate, rel=1e-9)
+
+
+def test_cudnn_fp8_backward_masks_every_pair_of_a_window_it_does_not_skip():
+    # GB200, cuDNN FP8 bwd, causal hd 128, 4096 tokens, 128-key window: the window's blocks are not skipped, and
+    # every pair applies the mask (a compare and a select: 2 ALU slots per score). FP32-pipe per score: FMA 3 + 2
+    # (P, dS scales) = 5 / L; ALU with the mask (1 + 2) x 2 / L = 6 / L, without it (only the 32 diagonal pairs of
+    # 528 masked: 1 + 2 x 32 / 528) x 2 / L < 5 / L. So the window adds 1 / L per score, 16384 / L per pair.
+    hw = load_hardware("gb200")
+    lane_rate = hw.vector_peak("fp32") / hw.compute.cores / 2
+    shape = {**BWD, "dtype": "fp8_e4m3", "causal": True}
+    causal = acs.ops.Attention(**shape, variant="cudnn")
+    windowed = acs.ops.Attention(**shape, window=128, variant="cudnn")
+    assert _pair(windowed, "gb200") - _pair(causal, "gb200") == pytest.approx(16384 / lane_rate, rel=1e-9)

@@ -1,0 +1,101 @@
+"""FSDP per-layer collectives overlapped with compute on the SMs NCCL leaves free (llm/fsdp.py)."""
+
+import pytest
+
+from accelscope import llm
+from accelscope.hardware import load_hardware
+from accelscope.llm.fsdp import (
+    fsdp_exposed,
+    gather_bytes_per_param,
+    linear_param_fraction,
+    nccl_sm_share,
+    overlap_exposed,
+)
+from accelscope.workload.model_config import load_model
+
+
+def test_nccl_holds_16_sms():
+    """16 NCCL channels (NVIDIA/nccl#689) of H100's 132 SMs = 0.1212; A100's 108 = 0.1481."""
+    assert nccl_sm_share(load_hardware("h100-sxm")) == pytest.approx(16 / 132)
+    assert nccl_sm_share(load_hardware("a100-sxm-80gb")) == pytest.approx(16 / 108)
+
+
+def test_overlap_exposes_the_sm_share_or_the_excess():
+    """X = 10 ms of compute, s = 0.125. C = 4 ms: compute runs 4 ms at 7/8 (3.5 ms of work), the other 6.5 ms
+    after: 10.5 ms, 0.5 ms = s x C exposed. C = 12 ms >= X / (1 - s) = 11.43 ms: the pass is the collective's
+    12 ms, 2 ms exposed. No collective: nothing."""
+    assert overlap_exposed(10e-3, 4e-3, 0.125) == pytest.approx(0.5e-3)
+    assert overlap_exposed(10e-3, 12e-3, 0.125) == pytest.approx(2e-3)
+    assert overlap_exposed(10e-3, 0.0, 0.125) == 0.0
+
+
+def test_fsdp_exposed_by_hand():
+    """4 layers, gather 4 ms, reduce-scatter 8 ms, forward 10 ms, backward 20 ms, s = 0.125, 2 micro-batches.
+    Forward: max(4 - 10, 0.5) + 4 / 4 = 1.5 ms; backward: max(12 - 20, 1.5) + 8 / 4 = 3.5 ms; x 2 = 10 ms."""
+    assert fsdp_exposed(4e-3, 8e-3, 10e-3, 20e-3, 4, 0.125, 2) == pytest.approx(10e-3)
+
+
+def test_float8_all_gather_halves_the_layers_bytes():
+    """Llama-3.1-8B: 8,030,261,248 parameters, of which embedding + untied output 2 x 128,256 x 4,096 =
+    1,050,673,152 stay bf16: layer share 6,979,588,096 / 8,030,261,248 = 0.86916; bytes per parameter
+    0.86916 x 1 + 0.13084 x 2 = 1.13084."""
+    config = load_model("llama-3.1-8b")
+    assert config.params() == 8_030_261_248
+    assert linear_param_fraction(config) == pytest.approx(6_979_588_096 / 8_030_261_248)
+    assert gather_bytes_per_param(config, True) == pytest.approx(2 - 6_979_588_096 / 8_030_261_248)
+    assert gather_bytes_per_param(config, False) == 2
+
+
+def test_fsdp_step_pays_the_sm_share_and_float8_gathers_less():
+    """Llama-3.1-8B, FSDP over 8 H100 at 8k: the step exposes at least s x C of its gathers (it did not when
+    overlap was free), and gathering float8 weights exposes less than bf16."""
+    args = dict(dp=8, zero=3, seq_len=8192, global_batch=8, recompute="none", level="analytical",
+                check_memory=False, dtype="fp8_e4m3")
+    bf16_gather = llm.train("llama-3.1-8b", "h100-sxm", **args)
+    fp8_gather = llm.train("llama-3.1-8b", "h100-sxm", **args, fp8_all_gather=True)
+    assert bf16_gather.detail["exposed_dp"] > 0
+    assert fp8_gather.detail["exposed_dp"] < bf16_gather.detail["exposed_dp"]
+
+
+def test_backward_post_exposes_the_backward_gathers():
+    """The case above with BACKWARD_POST (Composer's default): the forward is unchanged (1.5 ms); the backward
+    waits for each gather whole (4 ms) and overlaps only the reduce-scatter: max(8 - 20, 0.125 x 8) + 8 / 4 =
+    3 ms; per micro-batch 1.5 + 4 + 3 = 8.5 ms, x 2 = 17 ms."""
+    assert fsdp_exposed(4e-3, 8e-3, 10e-3, 20e-3, 4, 0.125, 2, "post") == pytest.approx(17e-3)
+
+
+def test_backward_post_costs_more_in_a_step():
+    """Llama-3.1-8B over 64 H100 at 4 x 4k tokens per micro-batch (compute longer than the collectives):
+    "post" exposes the backward's gathers, "pre" hides them; an unknown mode is refused."""
+    args = dict(dp=64, zero=3, seq_len=4096, global_batch=256, micro_batch=4, recompute="none", level="analytical",
+                check_memory=False)
+    pre = llm.train("llama-3.1-8b", "h100-sxm", **args)
+    post = llm.train("llama-3.1-8b", "h100-sxm", **args, fsdp_backward_prefetch="post")
+    assert post.detail["exposed_dp"] > pre.detail["exposed_dp"]
+    with pytest.raises(ValueError, match="fsdp_backward_prefetch"):
+        llm.train("llama-3.1-8b", "h100-sxm", **args, fsdp_backward_prefetch="never")
+
+
+def test_learned_positions_replace_rotary_in_the_graph():
+    """A model with a learned absolute position table (GPT-2, MPT, Megatron learned_absolute) runs no rotary
+    kernel; its first stage gathers a position row per token and adds it: 2,048 tokens x 768 = 1,572,864
+    elements. A RoPE model (Llama) keeps its rope node and has no position table."""
+    from accelscope.workload.llm_graph import Parallelism, Precision, Step, forward_graph
+
+    step, par, prec = Step(batch=1, new_tokens=2048), Parallelism(), Precision()
+    gpt2 = {n.name: n.op for n in forward_graph(load_model("gpt2"), step, par, prec).nodes}
+    llama = {n.name: n.op for n in forward_graph(load_model("llama-3.1-8b"), step, par, prec).nodes}
+    assert "rope" not in gpt2 and gpt2["pos_embedding"].vocab == 1024
+    assert gpt2["pos_add"].elements == 2048 * 768
+    assert "rope" in llama and "pos_embedding" not in llama
+
+
+def test_fsdp_copies_move_14_bytes_per_parameter():
+    """10^9 local parameters: bf16 -> fp32 gradient cast (2 + 4 B) and FSDP1's in-place pre-divide (4 + 4 B):
+    14 GB per micro-batch; with float8 all-gather the cast and two 1-byte copy-outs: 6 + 2 x (1 + 1) = 10 GB."""
+    from accelscope.llm.fsdp import fsdp_copy_graph
+
+    bf16 = fsdp_copy_graph(1e9).cost()
+    fp8 = fsdp_copy_graph(1e9, fp8_all_gather=True).cost()
+    assert bf16.bytes_read + bf16.bytes_written == pytest.approx(14e9)
+    assert fp8.bytes_read + fp8.bytes_written == pytest.approx(10e9)

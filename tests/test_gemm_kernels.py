@@ -1,0 +1,62 @@
+"""Fixed library GEMM kernels (Gemm.kernel): their tiles as the library dispatches them, and the short-M MMA cost."""
+
+import pytest
+
+import accelscope as acs
+from accelscope.perf.analytical.gemm import GemmKernel, gemm_mapping, library_kernel
+from accelscope.workload import Gemm
+
+
+def test_torch_grouped_mm_tiles_follow_groupmm_dispatch() -> None:
+    b200, h100 = acs.load_hardware("b200"), acs.load_hardware("h100-sxm")
+    # GroupMM.cu: sm10x -> 1-SM 64x128x128 for every shape; sm90 -> 64x128x128 when M or N <= 128, else 128x256x64
+    assert library_kernel("torch-grouped-mm", 16384, 2048, 7168, b200) == GemmKernel("torch-grouped-mm", 64, 128, 128, 2)
+    assert library_kernel("torch-grouped-mm", 16384, 2048, 7168, h100) == GemmKernel("torch-grouped-mm", 128, 256, 64, 2)
+    assert library_kernel("torch-grouped-mm", 64, 2048, 7168, h100) == GemmKernel("torch-grouped-mm", 64, 128, 128, 2)
+
+
+def test_fbgemm_mx8_tiles_follow_its_heuristic() -> None:
+    b200 = acs.load_hardware("b200")
+    # mx8mx8bf16_grouped.cu get_kernel_via_heuristics: M/G = 16384 > 8192, N <= 8192, K > 512 -> 256_128_256_2_1_1,
+    # a 2-SM kernel: 128 x 128 of C per SM
+    assert library_kernel("fbgemm-mx8-grouped", 16384, 2048, 7168, b200) == GemmKernel(
+        "fbgemm-mx8-grouped", 128, 128, 256, 2, True)
+    # M <= 128, N <= 512 -> 256_64_256_2_1_1: 128 x 64 per SM; N = 1024 with K > 4096 -> the 1-SM 128_64_256_1_1_1
+    assert library_kernel("fbgemm-mx8-grouped", 64, 512, 7168, b200) == GemmKernel(
+        "fbgemm-mx8-grouped", 128, 64, 256, 2, True)
+    assert library_kernel("fbgemm-mx8-grouped", 64, 1024, 7168, b200) == GemmKernel("fbgemm-mx8-grouped", 128, 64, 256)
+    # Blackwell only: no such kernel on Hopper, the tile is searched there
+    assert library_kernel("fbgemm-mx8-grouped", 16384, 2048, 7168, acs.load_hardware("h100-sxm")) is None
+
+
+def test_short_mma_costs_a_full_rate_instruction_on_blackwell() -> None:
+    b200 = acs.load_hardware("b200")
+    peak = 2250e12  # bf16 FLOP/s passed as the sustained peak
+    kernel = library_kernel("torch-grouped-mm", 64, 128 * 148, 4096, b200)
+    assert kernel is not None
+    # 1 x 148 tiles of 64 x 128 = one wave on 148 SMs; each tile's M = 64 tcgen05 MMA takes the time of M = 128:
+    # 2 x 128 x 128 x 4096 FLOP / (2250e12 x clock ratio / 148 SMs per s)
+    mapping = gemm_mapping(64, 128 * 148, 4096, 1, 2, 2, 2, peak, b200, kernel=kernel)
+    assert (mapping.block_m, mapping.block_n, mapping.waves, mapping.split_k) == (64, 128, 1, 1)
+    core_peak = peak * b200.compute.clock_ratio / 148
+    assert mapping.mma_seconds == pytest.approx(2 * 128 * 128 * 4096 / core_peak)
+
+
+def test_unknown_kernel_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"Gemm\.kernel"):
+        Gemm(m=64, n=64, k=64, kernel="cublas-magic")
+
+
+def test_clusters_of_four_leave_h100_sms_idle() -> None:
+    import numpy as np
+
+    from accelscope.perf.analytical.gemm import cluster_limit
+
+    h100, b200 = acs.load_hardware("h100-sxm"), acs.load_hardware("b200")
+    # h100-sxm compute.cluster_cores: clusters of 8 fill 120 SMs (measured), of 4 124, of 2 (one TPC) all 132
+    assert list(cluster_limit(h100, np.array([1.0, 2.0, 4.0, 8.0]))) == [132, 132, 124, 120]
+    assert list(cluster_limit(b200, np.array([1.0, 4.0]))) == [148, 148]  # none listed: every SM
+    # whichever tile and cluster the search keeps, a wave holds as many tiles as its cluster size lets run at once
+    mapping = gemm_mapping(256, 8192, 4096, 1, 2, 2, 2, 989.4e12 * 0.83, h100)
+    slots = h100.compute.cluster_capacity(mapping.cluster)
+    assert mapping.waves == -(-mapping.tiles // slots)

@@ -1,0 +1,62 @@
+"""torchao float8 training casts (llm/torchao_float8.py)."""
+
+import pytest
+
+from accelscope import llm
+from accelscope.llm.torchao_float8 import linear_casts, torchao_float8_casts
+from accelscope.workload.backward import backward_graph
+from accelscope.workload.ops import Elementwise, Gemm, Graph, Node, Quantize
+
+M, N, K = 8192, 4096, 4096
+W = N * K  # 16,777,216
+
+
+def _sizes(kernels):
+    return {label: op.elements for label, op in kernels}
+
+
+def test_tensorwise_with_float8_all_gather_by_hand():
+    """A (8192 x 4096) = 33,554,432 elements: amax + cast forward, amax + cast again backward (saved in bf16);
+    W over 8 ranks: amax + cast of 16,777,216 / 8 = 2,097,152 on the shard; backward only its float8 transpose
+    (16,777,216). dY (8192 x 4096): one amax, two casts (both layouts)."""
+    fwd, bwd = linear_casts(M, N, K, W, "tensorwise", weight_shard=8)
+    assert _sizes(fwd) == {"a_amax": 33_554_432, "a": 33_554_432, "w_amax": 2_097_152, "w": 2_097_152}
+    assert _sizes(bwd) == {"dy_amax": 33_554_432, "dy": 33_554_432, "dyt": 33_554_432, "at_amax": 33_554_432,
+                           "at": 33_554_432, "wt": 16_777_216}
+    wt = dict(bwd)["wt"]
+    assert isinstance(wt, Elementwise) and wt.dtype == "fp8_e4m3"  # 1 byte in, 1 byte out
+    _, bf16_gather = linear_casts(M, N, K, W, "tensorwise")
+    assert isinstance(dict(bf16_gather)["wt"], Quantize) and "wt_amax" in dict(bf16_gather)
+
+
+def test_rowwise_casts_along_each_gemms_reduction_axis():
+    """Rowwise: 6 casts, a column amax pass for the three along the non-contiguous axis (W for dA, dY and A for
+    dW); scales per row of K (forward), N (dA) and M (dW). With the weight gradient in bf16, dY^T and A^T are
+    not cast: 3 backward kernels."""
+    fwd, bwd = linear_casts(M, N, K, W, "rowwise")
+    assert [label for label, _ in fwd] == ["a", "w"] and dict(fwd)["a"].block == K
+    assert [label for label, _ in bwd] == ["dy", "wt_amax", "wt", "dyt_amax", "dyt", "at_amax", "at"]
+    assert dict(bwd)["dy"].block == N and dict(bwd)["at"].block == M
+    _, hp = linear_casts(M, N, K, W, "rowwise_gw_hp")
+    assert [label for label, _ in hp] == ["dy", "wt_amax", "wt"]
+    with pytest.raises(ValueError, match="torchao float8 recipe"):
+        linear_casts(M, N, K, W, "delayed")
+
+
+def test_gw_hp_runs_the_weight_gradient_in_bf16():
+    forward = Graph((Node(Gemm(M, N, K, "fp8_e4m3", b_dtype="fp8_e4m3"), 1, "qkv_proj"),), name="f")
+    _, backward = torchao_float8_casts(forward, backward_graph(forward), "rowwise_gw_hp")
+    dtypes = {n.name: n.op.dtype for n in backward.nodes if isinstance(n.op, Gemm)}
+    assert dtypes == {"qkv_proj_dgrad": "fp8_e4m3", "qkv_proj_wgrad": "bf16"}
+
+
+def test_torchao_tensorwise_beats_rowwise_in_a_step():
+    """Llama-3.1-8B, FSDP over 8 H100 at 8k: tensorwise with float8 all-gather casts less (a shard of each weight,
+    its transpose copied in float8) than rowwise, whose backward casts every operand again from bf16."""
+    args = dict(dp=8, zero=3, seq_len=8192, global_batch=8, recompute="op_sac", level="analytical",
+                check_memory=False, dtype="fp8_e4m3", fp8_casts="torchao")
+    tensorwise = llm.train("llama-3.1-8b", "h100-sxm", **args, fp8_recipe="tensorwise", fp8_all_gather=True)
+    rowwise = llm.train("llama-3.1-8b", "h100-sxm", **args, fp8_recipe="rowwise")
+    assert tensorwise.detail["fp8_cast"] < rowwise.detail["fp8_cast"]
+    with pytest.raises(ValueError, match="fp8_casts"):
+        llm.train("llama-3.1-8b", "h100-sxm", **{**args, "fp8_casts": "cuda"})
