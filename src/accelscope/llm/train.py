@@ -493,7 +493,8 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
     ZeRO-3 / FSDP: every micro-batch gathers each layer's parameters before its forward and again before its
     backward and reduce-scatters its gradients after; the next layer's gather is prefetched behind the current
     layer's compute on the SMs NCCL leaves free (llm/fsdp.py: a pass exposes max(C - X, share x C)) plus the
-    first layer's gather and the last layer's reduce-scatter. `fp8_all_gather`: torchao's float8 all-gather
+    first layer's gather and the last layer's reduce-scatter, and FSDP's casts and copies around its collectives
+    (fsdp_copy_graph, 14 B per local parameter per micro-batch). `fp8_all_gather`: torchao's float8 all-gather
     sends the layers' weights in one byte."""
     params = _local_params(config, par, etp)
     ops = _dp_collectives(params, par, zero, etp)
