@@ -275,8 +275,11 @@ def _speculation(costs: IterationCosts, config: ModelConfig, draft_tokens: int, 
         draft = replace(config, name=f"{config.name} MTP", layers=1, sliding_layers=min(config.sliding_layers, 1))
     else:
         draft = load_model(draft_model)
+    # the proposer runs in the same engine: eager or graphed, TP overlapped or not, as the target (its experts,
+    # if any, stay on the rank: no wide EP for a draft)
+    features = Features(cuda_graphs=costs.features.cuda_graphs, tp_overlap=costs.features.tp_overlap)
     return Speculation(draft_tokens, acceptance, IterationCosts(draft, costs.hw, Parallelism(tp=costs.par.tp),
-                                                                 costs.prec, costs.level))
+                                                                 costs.prec, costs.level, features))
 
 
 def _static_batch(limits: Limits, reqs: Requests) -> int:
