@@ -115,6 +115,7 @@ class IterationCosts:
         self._mla = config.mla is not None
         self._tp_overlap = self.features.tp_overlap
         self._plain = self.features == Features()  # no feature changes an iteration's composition
+        self.derived: dict[Any, IterationCosts] = {}  # costs of related layouts (a decode pool's own expert group)
         wide = self.features.wide_ep
         self.moe_layers = sum(1 for i in range(config.layers) if config.is_moe_layer(i)) if wide else 0
 
