@@ -191,8 +191,8 @@ MIXED = {
                           "interconnect.scale_out.bandwidth": ["50 GB/s", "100 GB/s"]}},
     "workloads": {
         "decode": {"kind": "infer", "model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64},
-        # micro-batch 4: at micro-batch 1 an 8B model's TP8 micro-batch issues ~1,150 ops whose 150 us of host
-        # time each (llm/train_host.py) outlast its ~84 ms of kernels, and every point is host-bound at 14 % MFU
+        # micro-batch 4: at micro-batch 1 an 8B model's TP8 micro-batch issues ~1,150 ops whose 140 us of host
+        # time each (162 ms, llm/train_host.py) outlast its ~80 ms of kernels: every point is host-bound at 15 % MFU
         "step": {"kind": "train", "model": "llama-3.1-8b", "tp": 8, "dp": 4, "seq_len": 4096, "global_batch": 64,
                  "micro_batch": 4},
         "gemm": {"kind": "op", "op": "gemm", "args": {"m": 4096, "n": 4096, "k": 4096}},
@@ -243,7 +243,7 @@ def test_constraints_mark_points_infeasible_without_an_error(tmp_path):
     table = load_results(tmp_path)
     assert table["error"].isna().all()
     assert (table["feasible"] == (table["step.mfu"] >= 0.35)).all()
-    # the constraint cuts the space: MFU 0.333 with 450 GB/s links, 0.385 with 900 GB/s (either HBM bandwidth)
+    # the constraint cuts the space: MFU 0.334 with 450 GB/s links, 0.386 with 900 GB/s (either HBM bandwidth)
     assert 0 < table["feasible"].sum() < len(table)
 
 

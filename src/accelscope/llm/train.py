@@ -39,7 +39,13 @@ from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, No
 from .fsdp import BACKWARD_PREFETCH, fsdp_copy_graph, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
 from .infer import DoesNotFit
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
-from .train_host import HOST_OP_LATENCY, host_excess, micro_batch_ops, optimizer_host_excess
+from .train_host import (
+    default_host_op_latency,
+    host_excess,
+    micro_batch_ops,
+    optimizer_host_excess,
+    synced_host_excess,
+)
 from .train_memory import (
     GRAD_BYTES,
     PARAM_BYTES,
@@ -150,6 +156,8 @@ def train(
     fp8_casts: str = "te",
     host_op_latency: float | None = None,
     grad_accumulation_fusion: bool = True,
+    moe_grouped_gemm: bool = True,
+    p2p_sync: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -181,7 +189,11 @@ def train(
     `host_op_latency`: framework host seconds per op (None: the chip's `runtime.host_op_latency`, else the fitted
     train_host.HOST_OP_LATENCY; 0: no host bound); a micro-batch takes max(GPU time, ops x latency) and the
     excess is `breakdown["host"]` (llm/train_host.py).
-    `grad_accumulation_fusion`: Megatron-LM's fused wgrad into main_grad (off: one more op per weight gradient)."""
+    `grad_accumulation_fusion`: Megatron-LM's fused wgrad into main_grad (off: one more op per weight gradient).
+    `moe_grouped_gemm`: the local experts as one grouped GEMM (off: Megatron-LM's SequentialMLP, one module call
+    per local expert: more host ops; the GPU time is priced as grouped either way). `p2p_sync` (pp > 1): the
+    device is synchronised after each pipeline send/receive (Megatron-LM's batch_p2p_sync, its default without
+    the interleaved schedule's overlapped P2P): each forward and backward pass starts on an idle GPU."""
     if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
         raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
                          f"(got {fsdp_backward_prefetch!r})")
@@ -222,8 +234,11 @@ def train(
     exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
     per_micro = sum(classes.values()) + sum(exposed.values())
     latency = host_op_latency if host_op_latency is not None else (
-        spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else HOST_OP_LATENCY)
-    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion), latency)
+        spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else default_host_op_latency())
+    local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
+    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
+    if p2p_sync and pp > 1:
+        host = max(host, synced_host_excess(fwd, bwd, latency))
     bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
                                   fp8_all_gather, fsdp_backward_prefetch)

@@ -18,21 +18,47 @@ per weight-gradient GEMM; with the fusion the wgrad GEMM accumulates into `main_
 
 from __future__ import annotations
 
+import contextvars
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ..perf import Estimate
 
 # Framework host seconds per graph op, for every chip whose spec gives no `runtime.host_op_latency` of its own: a
 # property of the host CPU and the eager framework stack, shared across chips like hardware/spec.py's efficiency
-# defaults. Fitted (grid 60-180 us in 10 us steps, least mean |relative error|) on the llm_training rows of the
-# eager-framework sources whose steps the host bounds: Megatron-LM CI runs (MT, steady rows) and Hugging Face
-# Llama-3.2-1B (CU): optimum 150-160 us pooled; MT alone ~160 us, CU alone ~60-80 us (its graph is built of aten
-# ops, lighter than Megatron's Transformer Engine modules). `accelscope validate --loso` refits it without the
-# held-out source (measure/globalfit.py).
-HOST_OP_LATENCY = 150e-6
+# defaults. Fitted by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the
+# llm_training rows of every source (`accelscope validate all --loso --category llm_training`, "fit on all"):
+# 140 us. Fitted without one source: MT 120, CU 150, the others 140 us. Alone, the Megatron-LM CI runs
+# (MT) prefer ~160 us and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~60-80 us.
+HOST_OP_LATENCY = 140e-6
+_DEFAULT: contextvars.ContextVar[float] = contextvars.ContextVar("host_op_latency", default=HOST_OP_LATENCY)
+
+
+def default_host_op_latency() -> float:
+    """The host seconds per op for a chip whose spec gives none: HOST_OP_LATENCY, or a refit's value inside
+    `host_op_latency_default` (leave-one-source-out scoring, measure/hostfit.py)."""
+    return _DEFAULT.get()
+
+
+@contextmanager
+def host_op_latency_default(seconds: float) -> Iterator[None]:
+    """Within the block, chips without their own `runtime.host_op_latency` use `seconds` (a refitted value)."""
+    token = _DEFAULT.set(seconds)
+    try:
+        yield
+    finally:
+        _DEFAULT.reset(token)
 
 
 def graph_ops(graph: Estimate) -> float:
-    """Ops the host issues for one pass of `graph`: the node occurrences (a node's count: one per layer)."""
-    return float(sum(count for _name, count, _est in graph.parts))
+    """Ops the host issues for one pass of `graph`: the node occurrences (a node's count: one per layer). An op is
+    a module call of the graph as built: the aten kernels an eager module is split into (llm/train.py `_eager`:
+    `<name>_eager<i>`, e.g. Hugging Face's LlamaRMSNorm as 6 kernels) are one call, counted at its first kernel."""
+    return float(sum(count for name, count, _est in graph.parts if not _EAGER_CONTINUATION.search(name)))
+
+
+_EAGER_CONTINUATION = re.compile(r"_eager[1-9][0-9]*(_bwd)?$")
 
 
 def wgrad_ops(backward: Estimate) -> float:
@@ -40,10 +66,20 @@ def wgrad_ops(backward: Estimate) -> float:
     return float(sum(count for name, count, _est in backward.parts if name.endswith("_wgrad")))
 
 
-def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fusion: bool = True) -> float:
+def expert_ops(graph: Estimate) -> float:
+    """Ops of the routed experts' GEMMs and activation in a pass (nodes named `experts_*`, workload.llm_graph)."""
+    return float(sum(count for name, count, _est in graph.parts if name.startswith("experts_")))
+
+
+def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fusion: bool = True,
+                    local_experts: int = 1) -> float:
     """Ops of one micro-batch's forward + backward; without gradient-accumulation fusion, one `main_grad.add_`
-    per weight gradient more."""
+    per weight gradient more. `local_experts` > 1: the experts run one after the other, each its own module call
+    (Megatron-LM without --moe-grouped-gemm: megatron/core/transformer/moe/experts.py `SequentialMLP` loops over
+    its local experts, each an MLP of fc1, activation and fc2), so each expert op of the graph is issued
+    `local_experts` times; grouped (TEGroupedMLP, the graph's GroupedGemm) it is one call."""
     extra = 0.0 if grad_accumulation_fusion else wgrad_ops(backward)
+    extra += (local_experts - 1) * (expert_ops(forward) + expert_ops(backward))
     return graph_ops(forward) + graph_ops(backward) + extra
 
 
@@ -76,3 +112,51 @@ def optimizer_host_excess(gpu_seconds: float, forward: Estimate, biases: bool, h
                           ) -> float:
     """Seconds the optimizer step waits on the host beyond its GPU time (per-tensor copy loops, above)."""
     return host_excess(gpu_seconds, OPTIMIZER_OPS_PER_TENSOR * param_tensors(forward, biases), host_op_latency)
+
+
+def issue_order(graph: Estimate) -> list[tuple[float, float]]:
+    """(host ops, GPU seconds) of each op of one pass in execution order. The graph keeps one node per op with a
+    count (one per layer); a layer block is rebuilt from the repeated nodes (each `count / block` times per block,
+    `block` = the smallest repeat count) and repeated `block` times, between the once-only nodes that come before
+    (embedding) and after it (final norm, LM head, loss)."""
+    parts = graph.parts
+    repeated = [i for i, (_n, count, _e) in enumerate(parts) if count > 1]
+    if not repeated:
+        return [(_host_ops(name), est.seconds) for name, count, est in parts for _ in range(int(count))]
+    block = min(parts[i][1] for i in repeated)
+    pre = [p for i, p in enumerate(parts) if p[1] <= 1 and i < repeated[0]]
+    post = [p for i, p in enumerate(parts) if p[1] <= 1 and i > repeated[0]]
+    layer = [(_host_ops(name), est.seconds) for name, count, est in parts if count > 1
+             for _ in range(max(round(count / block), 1))]
+    return ([(_host_ops(n), e.seconds) for n, _c, e in pre] + layer * int(block)
+            + [(_host_ops(n), e.seconds) for n, _c, e in post])
+
+
+def _host_ops(name: str) -> float:
+    return 0.0 if _EAGER_CONTINUATION.search(name) else 1.0
+
+
+def queue_seconds(ops: list[tuple[float, float]], host_op_latency: float) -> float:
+    """Wall time of ops issued by the host and run by the GPU in order, from an idle GPU and an empty queue:
+    op i is issued when the host has spent its host time on ops 0..i, starts when it is issued and the GPU has
+    finished op i-1, and runs for its GPU time. Between device synchronisations this is the step's time: the GPU
+    waits for a slow host, and the host cannot run ahead into the next segment."""
+    issued = finished = 0.0
+    for host_ops, gpu in ops:
+        issued += host_ops * host_op_latency
+        finished = max(issued, finished) + gpu
+    return max(issued, finished)
+
+
+def synced_host_excess(forward: Estimate, backward: Estimate, host_op_latency: float | None) -> float:
+    """Seconds a micro-batch's forward and backward take beyond their GPU time when the device is synchronised
+    after each (Megatron-LM's pipeline P2P with `batch_p2p_sync`, megatron/core/pipeline_parallel/
+    p2p_communication.py: `torch.cuda.synchronize()` after `batch_isend_irecv` "to protect against race
+    condition"): each pass starts on an idle GPU, so the host's ops and the GPU's long kernels (the LM head and
+    cross entropy at the end of the last stage) no longer overlap across passes."""
+    if not host_op_latency:
+        return 0.0
+    gpu = forward.seconds + backward.seconds
+    wall = queue_seconds(issue_order(forward), host_op_latency) + queue_seconds(issue_order(backward),
+                                                                                 host_op_latency)
+    return max(0.0, wall - gpu)

@@ -220,8 +220,8 @@ def mt_unsteady(row: Any) -> str | None:
     ratio = row.value / float(fastest.group(1))
     if ratio <= UNSTEADY_RATIO:
         return None
-    return (f"not steady: the median iteration time is {ratio:.2f} x the fastest logged step (> {UNSTEADY_RATIO}); "
-            "the CI run's step times vary, a property of the measurement")
+    return (f"not steady: the median iteration time is more than {UNSTEADY_RATIO} x the fastest logged step; the CI "
+            "run's step times vary (a property of the measurement, not of the configuration)")
 
 
 def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
@@ -280,7 +280,11 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   hidden_dropout=_dropout(args, "hidden-dropout"),
                   attention_dropout=_dropout(args, "attention-dropout"), memory_stage=-1, reserve=0.0,
                   fp8_recipe=_mt_fp8_recipe(args) if dtype.startswith("fp8") else None,
-                  grad_accumulation_fusion=not _flag(args, "no-gradient-accumulation-fusion"))
+                  grad_accumulation_fusion=not _flag(args, "no-gradient-accumulation-fusion"),
+                  moe_grouped_gemm=_flag(args, "moe-grouped-gemm"),
+                  # batch_p2p_sync (ModelParallelConfig default) applies where P2P is batched: pp > 1 without
+                  # the interleaved schedule, which overlaps its P2P instead (--overlap-p2p-communication)
+                  p2p_sync=pp > 1 and vpp == 1)
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)
