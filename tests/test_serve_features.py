@@ -195,6 +195,25 @@ def test_cli_wide_ep_options():
     assert json.loads(out.stdout)["devices"] == 16
     bad = runner.invoke(app, [*base, "--tbo"])
     assert bad.exit_code == 2 and "--wide-ep" in bad.output
+    pools = runner.invoke(app, [*base, "--wide-ep", "16", "--decode-wide-ep", "32", "--scheduler", "disaggregated"])
+    assert pools.exit_code == 0, pools.stdout
+    assert json.loads(pools.stdout)["devices"] == 48  # a 16-rank prefill pool and a 32-rank decode pool
+
+
+def test_disaggregated_pools_have_their_own_expert_groups():
+    """SGLang's layout in small: prefill EP16, decode EP32 -> 48 devices. The decode pool's low-latency
+    all-to-all reaches 3 of 4 nodes' ranks remotely instead of 1 of 2, and its ranks keep 8 experts instead of 16:
+    its steps differ from an EP16 decode pool's, so the TPOT does; a decode group without a prefill group is
+    refused."""
+    kwargs = {"scheduler": "disaggregated", "dtype": "fp8_e4m3", "level": "roofline", "rate": 20, "requests": 64,
+              "input_len": 256, "output_len": 16}
+    same = serve("deepseek-v3", "h100-sxm", wide_ep=WideEP(16), **kwargs)
+    pools = serve("deepseek-v3", "h100-sxm", wide_ep=WideEP(16), decode_wide_ep=WideEP(32), **kwargs)
+    assert (same.devices, pools.devices) == (32, 48)
+    assert pools.tpot_s["mean"] != same.tpot_s["mean"]
+    assert pools.ttft_s["p50"] == pytest.approx(same.ttft_s["p50"], rel=1e-9)  # the same prefill pool
+    with pytest.raises(ValueError, match="needs wide_ep"):
+        serve("deepseek-v3", "h100-sxm", decode_wide_ep=WideEP(32), **kwargs)
 
 
 # ----- report: "Serving under load" (scenario key serving.load) ---------------------------------------------------
@@ -253,3 +272,16 @@ def test_sweep_serve_workload_takes_the_features():
     assert metrics["requests_per_s"] == pytest.approx(16 * metrics["requests_per_s_per_device"])
     with pytest.raises(ValueError, match="need wide_ep"):
         evaluate_workload(ServeWorkload(**base, tbo=True), hw, "roofline")
+
+
+def test_an_eager_engine_runs_its_draft_model_eagerly_too():
+    """Speculative decoding for Llama-3.1-70B TP8 with a Llama-3.1-8B draft (TP8, 4 tokens, acceptance 0: one
+    token per step). At TP8 a layer launches 13 kernels (the 11 of test_eager_decode_is_host_bound_at_batch_one
+    and 2 all-reduces): the target 1 + 80 x 13 + 2 = 1043, the draft 1 + 32 x 13 + 2 = 419. Eager at batch 1 every
+    pass is host-bound, so each step takes (1043 + 4 x 419) x 24 us = 65.256 ms; with graphs far less."""
+    kwargs = {"tp": 8, "level": "roofline", "rate": 0.05, "requests": 10, "input_len": 256, "output_len": 32,
+              "draft_tokens": 4, "acceptance": 0.0, "draft_model": "llama-3.1-8b"}
+    graphs = serve("llama-3.1-70b", "h100-sxm", **kwargs)
+    eager = serve("llama-3.1-70b", "h100-sxm", cuda_graphs=False, **kwargs)
+    assert eager.tpot_s["mean"] == pytest.approx((1043 + 4 * 419) * 24e-6, rel=1e-9)
+    assert graphs.tpot_s["mean"] < 0.5 * eager.tpot_s["mean"]

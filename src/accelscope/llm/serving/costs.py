@@ -112,6 +112,10 @@ class IterationCosts:
             node.count for stage in range(par.pp)
             for node in forward_graph(config, Step(1, 1, 1), par, prec, stage).nodes if node.name == "attention")
         self.host_op_s = hw.runtime.host_op_latency or HOST_OP_LATENCY
+        self._mla = config.mla is not None
+        self._tp_overlap = self.features.tp_overlap
+        self._plain = self.features == Features()  # no feature changes an iteration's composition
+        self.derived: dict[Any, IterationCosts] = {}  # costs of related layouts (a decode pool's own expert group)
         wide = self.features.wide_ep
         self.moe_layers = sum(1 for i in range(config.layers) if config.is_moe_layer(i)) if wide else 0
 
@@ -139,7 +143,9 @@ class IterationCosts:
     def compose(self, tokens: float, sampled: int, decode_only: bool, attention: float) -> float:
         """An iteration's seconds from its token count, sampled tokens and attention time, with the features:
         wide-EP dispatch/combine (and two-batch overlap), TP overlap (inside the body), eager host time."""
-        decode_form = decode_only and self.config.mla is not None  # only MLA's layers differ in decode
+        decode_form = decode_only and self._mla  # only MLA's layers differ in decode
+        if self._plain:  # the default engine: the simulation's hot path
+            return self.body(tokens, decode_form) + attention + self._head_at(max(1, sampled))
         seconds = self.body(tokens, decode_form) + attention
         wide = self.features.wide_ep
         if wide is not None:
@@ -195,7 +201,7 @@ class IterationCosts:
         if w:
             plain += w * (self._body_sum(high, decode_form) - plain)
         chunks = self.par.tp
-        if not (self.features.tp_overlap and chunks > 1 and tokens >= chunks):
+        if not (self._tp_overlap and chunks > 1 and tokens >= chunks):
             return plain
         other = self._body_terms(tokens, decode_form)[0]
         # async TP: `tp` chunks of tokens/tp, chunk i's collective under chunk i+1's GEMMs (a pipeline of n
