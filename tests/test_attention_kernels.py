@@ -77,3 +77,28 @@ def test_fa4_forward_owns_two_query_tiles_per_cta():
     # cuDNN on the same chip: one tile per CTA, 512 units
     cudnn = acs.estimate(replace(op, variant="cudnn"), "b200", level="analytical")
     assert cudnn.details["units"] == 512
+
+
+def test_mxfp8_backward_quantizes_ds_a_second_time():
+    # GB200, cuDNN, non-causal hd 128, 128 x 128 pair (16384 scores). FP8 per score: FMA pipe 3 (softmax) + 2 (P, dS
+    # scale) = 5 slots, ALU 1 (two converts); MXFP8 adds the P and dS block amaxes (2 ALU) and dS's second
+    # quantization (1 FMA, 1.5 ALU): FMA 6, ALU 4.5. The ALU pipe issues half the FMA pipe's rate (64 of 128
+    # lanes), so the FP32-pipe time goes from 5 / L to max(6 / L, 9 / L) = 9 / L per score: 4 / L more
+    hw = load_hardware("gb200")
+    lane_rate = hw.vector_peak("fp32") / hw.compute.cores / 2  # FP32-pipe instructions per second per SM
+    fp8 = acs.ops.Attention(**{**BWD, "dtype": "fp8_e4m3"}, variant="cudnn")
+    mx = acs.ops.Attention(**{**BWD, "dtype": "mxfp8"}, variant="cudnn")
+    assert _pair(mx, "gb200") - _pair(fp8, "gb200") == pytest.approx(16384 * 4 / lane_rate, rel=1e-9)
+
+
+def test_cudnn_fp8_backward_masks_every_pair_of_a_window_it_does_not_skip():
+    # GB200, cuDNN FP8 bwd, causal hd 128, 4096 tokens, 128-key window: the window's blocks are not skipped, and
+    # every pair applies the mask (a compare and a select: 2 ALU slots per score). FP32-pipe per score: FMA 3 + 2
+    # (P, dS scales) = 5 / L; ALU with the mask (1 + 2) x 2 / L = 6 / L, without it (only the 32 diagonal pairs of
+    # 528 masked: 1 + 2 x 32 / 528) x 2 / L < 5 / L. So the window adds 1 / L per score, 16384 / L per pair.
+    hw = load_hardware("gb200")
+    lane_rate = hw.vector_peak("fp32") / hw.compute.cores / 2
+    shape = {**BWD, "dtype": "fp8_e4m3", "causal": True}
+    causal = acs.ops.Attention(**shape, variant="cudnn")
+    windowed = acs.ops.Attention(**shape, window=128, variant="cudnn")
+    assert _pair(windowed, "gb200") - _pair(causal, "gb200") == pytest.approx(16384 / lane_rate, rel=1e-9)

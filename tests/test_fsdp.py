@@ -88,3 +88,14 @@ def test_learned_positions_replace_rotary_in_the_graph():
     assert "rope" not in gpt2 and gpt2["pos_embedding"].vocab == 1024
     assert gpt2["pos_add"].elements == 2048 * 768
     assert "rope" in llama and "pos_embedding" not in llama
+
+
+def test_fsdp_copies_move_14_bytes_per_parameter():
+    """10^9 local parameters: bf16 -> fp32 gradient cast (2 + 4 B) and FSDP1's in-place pre-divide (4 + 4 B):
+    14 GB per micro-batch; with float8 all-gather the cast and two 1-byte copy-outs: 6 + 2 x (1 + 1) = 10 GB."""
+    from accelscope.llm.fsdp import fsdp_copy_graph
+
+    bf16 = fsdp_copy_graph(1e9).cost()
+    fp8 = fsdp_copy_graph(1e9, fp8_all_gather=True).cost()
+    assert bf16.bytes_read + bf16.bytes_written == pytest.approx(14e9)
+    assert fp8.bytes_read + fp8.bytes_written == pytest.approx(10e9)

@@ -45,3 +45,28 @@ def test_short_mma_costs_a_full_rate_instruction_on_blackwell() -> None:
 def test_unknown_kernel_is_refused() -> None:
     with pytest.raises(ValueError, match=r"Gemm\.kernel"):
         Gemm(m=64, n=64, k=64, kernel="cublas-magic")
+
+
+def test_clusters_of_four_leave_h100_sms_idle() -> None:
+    import numpy as np
+
+    from accelscope.perf.analytical.gemm import cluster_limit
+
+    h100, b200 = acs.load_hardware("h100-sxm"), acs.load_hardware("b200")
+    # h100-sxm compute.cluster_cores: clusters of 8 fill 120 SMs (measured), of 4 124, of 2 (one TPC) all 132
+    assert list(cluster_limit(h100, np.array([1.0, 2.0, 4.0, 8.0]))) == [132, 132, 124, 120]
+    assert list(cluster_limit(b200, np.array([1.0, 4.0]))) == [148, 148]  # none listed: every SM
+    # whichever tile and cluster the search keeps, a wave holds as many tiles as its cluster size lets run at once
+    mapping = gemm_mapping(256, 8192, 4096, 1, 2, 2, 2, 989.4e12 * 0.83, h100)
+    slots = h100.compute.cluster_capacity(mapping.cluster)
+    assert mapping.waves == -(-mapping.tiles // slots)
+
+
+def test_sim_takes_the_largest_cluster_that_costs_no_wave() -> None:
+    from accelscope.perf.sim.compiler import _multicast
+
+    h100 = acs.load_hardware("h100-sxm")
+    # B (256 columns x 2 B) wider than A (64 rows x 2 B): the cluster runs along M. 128 tiles: one wave of 132 SMs,
+    # two in clusters of 4 (124 SMs) -> clusters of 2; 100 tiles fit 124 -> clusters of 4
+    assert _multicast(h100, 64 * 2, 256 * 2, 4, 32, 128) == (1, 2)
+    assert _multicast(h100, 64 * 2, 256 * 2, 4, 25, 100) == (1, 4)

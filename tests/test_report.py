@@ -23,10 +23,10 @@ def test_report_is_self_contained_with_every_section(report):
     assert "Plotly" in page
     for title in ("Hardware comparison", "What limits decode", "Time breakdown by resource", "Training at scale",
                   "Rooflines with the critical kernels", "Decode by op type", "Accuracy vs speed per number format",
-                  "How far to trust these numbers"):
+                  "How far to trust these numbers", "Serving under load"):
         assert title in page
-    assert page.count("class='conclusion'") == 8
-    assert page.count("Reproduce:") == 8
+    assert page.count("class='conclusion'") == 9
+    assert page.count("Reproduce:") == 9
 
 
 def test_key_numbers_appear(report):

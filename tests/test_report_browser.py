@@ -55,8 +55,9 @@ def test_loads_without_console_errors(loaded):
 
 def test_every_chart_renders(loaded):
     browser, results, charts = loaded
-    # tornado, 2 resource breakdowns, op-type breakdown, tradeoff, 2 validation, training, one roofline per chip
-    assert charts == 8 + len(results.chips)
+    # tornado, 2 resource breakdowns, op-type breakdown, tradeoff, 2 validation, training, serving under load,
+    # one roofline per chip
+    assert charts == 9 + len(results.chips)
     sizes = browser.execute_script(
         "return [...document.querySelectorAll('.plotly-graph-div')].map(d => {"
         "  const svg = d.querySelector('.main-svg'); const r = svg.getBoundingClientRect();"

@@ -195,3 +195,93 @@ def test_cli_wide_ep_options():
     assert json.loads(out.stdout)["devices"] == 16
     bad = runner.invoke(app, [*base, "--tbo"])
     assert bad.exit_code == 2 and "--wide-ep" in bad.output
+    pools = runner.invoke(app, [*base, "--wide-ep", "16", "--decode-wide-ep", "32", "--scheduler", "disaggregated"])
+    assert pools.exit_code == 0, pools.stdout
+    assert json.loads(pools.stdout)["devices"] == 48  # a 16-rank prefill pool and a 32-rank decode pool
+
+
+def test_disaggregated_pools_have_their_own_expert_groups():
+    """SGLang's layout in small: prefill EP16, decode EP32 -> 48 devices. The decode pool's low-latency
+    all-to-all reaches 3 of 4 nodes' ranks remotely instead of 1 of 2, and its ranks keep 8 experts instead of 16:
+    its steps differ from an EP16 decode pool's, so the TPOT does; a decode group without a prefill group is
+    refused."""
+    kwargs = {"scheduler": "disaggregated", "dtype": "fp8_e4m3", "level": "roofline", "rate": 20, "requests": 64,
+              "input_len": 256, "output_len": 16}
+    same = serve("deepseek-v3", "h100-sxm", wide_ep=WideEP(16), **kwargs)
+    pools = serve("deepseek-v3", "h100-sxm", wide_ep=WideEP(16), decode_wide_ep=WideEP(32), **kwargs)
+    assert (same.devices, pools.devices) == (32, 48)
+    assert pools.tpot_s["mean"] != same.tpot_s["mean"]
+    assert pools.ttft_s["p50"] == pytest.approx(same.ttft_s["p50"], rel=1e-9)  # the same prefill pool
+    with pytest.raises(ValueError, match="needs wide_ep"):
+        serve("deepseek-v3", "h100-sxm", decode_wide_ep=WideEP(32), **kwargs)
+
+
+# ----- report: "Serving under load" (scenario key serving.load) ---------------------------------------------------
+def test_report_serving_under_load(tmp_path):
+    """A scenario with serving.load gets the section: per chip, one row per rate fraction at the same absolute
+    rates; P99 TTFT grows with the rate; a chip with twice the HBM bandwidth meets the SLOs at every rate the
+    reference meets (decode is memory-bound), and the reference saturates at the rate its fraction 1.0 names."""
+    pytest.importorskip("plotly")
+    import yaml
+
+    from accelscope.hardware.loader import PRESET_DIR
+    from accelscope.report.html import write_report
+    from accelscope.report.scenario import load_scenario
+
+    chip = yaml.safe_load((PRESET_DIR / "h100-sxm.yaml").read_text())
+    chip.update(id="fast-hbm", name="H100 with 2x HBM bandwidth")
+    chip["memory"]["hbm"]["bandwidth"] = "6.7 TB/s"
+    (tmp_path / "fast.yaml").write_text(yaml.safe_dump(chip))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({
+        "title": "load", "hardware": ["h100-sxm", str(tmp_path / "fast.yaml")], "level": "roofline",
+        "serving": {"model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64, "dtypes": ["bf16"],
+                    "load": {"requests": 60, "fractions": [0.2, 0.6, 1.0], "slo_ttft_ms": 1000,
+                             "slo_tpot_ms": 30}},
+        "kernels": False, "validation": False}))
+    path, results = write_report(load_scenario(tmp_path / "s.yaml"), tmp_path / "out")
+    assert [(row["hw"], round(row["rate"] / results.load[0]["rate"], 9)) for row in results.load] == [
+        ("h100-sxm", 1.0), ("h100-sxm", 3.0), ("h100-sxm", 5.0), ("fast-hbm", 1.0), ("fast-hbm", 3.0),
+        ("fast-hbm", 5.0)]
+    reference = [row for row in results.load if row["hw"] == "h100-sxm"]
+    fast = [row for row in results.load if row["hw"] == "fast-hbm"]
+    assert reference[0]["ttft_p99_s"] < reference[2]["ttft_p99_s"]
+    assert all(f["meets"] for f, r in zip(fast, reference, strict=True) if r["meets"])
+    assert reference[2]["rate"] == pytest.approx(reference[2]["saturated_requests_per_s"], rel=1e-9)
+    page = path.read_text()
+    assert "Serving under load" in page and "accelscope llm capacity llama-3.1-8b" in page
+    assert (tmp_path / "out" / "figures" / "serving_load.png").exists()
+
+
+def test_sweep_serve_workload_takes_the_features():
+    """A sweep's serve workload passes the features to llm.capacity: eagerly every Llama-3.1-8B step takes at
+    least 355 ops x 24 us = 8.52 ms, above the roofline's ~4.8 ms weight read at small batch, so the capacity
+    at a 12 ms TPOT SLO falls and the P99 TPOT at it is at least 8.52 ms; a wide-EP DeepSeek-V3 workload is 16
+    devices; tbo without wide_ep is refused."""
+    from accelscope.explore.point import evaluate_workload
+    from accelscope.explore.space import ServeWorkload
+
+    hw = load_hardware("h100-sxm")
+    base = {"model": "llama-3.1-8b", "input_len": 256, "output_len": 32, "requests": 40, "slo_tpot_s": 0.012}
+    graphs = evaluate_workload(ServeWorkload(**base), hw, "roofline")
+    eager = evaluate_workload(ServeWorkload(**base, cuda_graphs=False), hw, "roofline")
+    assert 0 < eager["requests_per_s"] < graphs["requests_per_s"]
+    assert eager["tpot_s"] >= 355 * 24e-6
+    wide = ServeWorkload(model="deepseek-v3", dtype="fp8_e4m3", input_len=256, output_len=8, requests=40,
+                         slo_tpot_s=1.0, wide_ep=16, tbo=True)
+    metrics = evaluate_workload(wide, hw, "roofline")
+    assert metrics["requests_per_s"] == pytest.approx(16 * metrics["requests_per_s_per_device"])
+    with pytest.raises(ValueError, match="need wide_ep"):
+        evaluate_workload(ServeWorkload(**base, tbo=True), hw, "roofline")
+
+
+def test_an_eager_engine_runs_its_draft_model_eagerly_too():
+    """Speculative decoding for Llama-3.1-70B TP8 with a Llama-3.1-8B draft (TP8, 4 tokens, acceptance 0: one
+    token per step). At TP8 a layer launches 13 kernels (the 11 of test_eager_decode_is_host_bound_at_batch_one
+    and 2 all-reduces): the target 1 + 80 x 13 + 2 = 1043, the draft 1 + 32 x 13 + 2 = 419. Eager at batch 1 every
+    pass is host-bound, so each step takes (1043 + 4 x 419) x 24 us = 65.256 ms; with graphs far less."""
+    kwargs = {"tp": 8, "level": "roofline", "rate": 0.05, "requests": 10, "input_len": 256, "output_len": 32,
+              "draft_tokens": 4, "acceptance": 0.0, "draft_model": "llama-3.1-8b"}
+    graphs = serve("llama-3.1-70b", "h100-sxm", **kwargs)
+    eager = serve("llama-3.1-70b", "h100-sxm", cuda_graphs=False, **kwargs)
+    assert eager.tpot_s["mean"] == pytest.approx((1043 + 4 * 419) * 24e-6, rel=1e-9)
+    assert graphs.tpot_s["mean"] < 0.5 * eager.tpot_s["mean"]

@@ -328,6 +328,8 @@ def test_gemm_tile_is_the_fastest_candidate_and_beats_the_shape_heuristic(h100):
     from accelscope.perf.sim.compiler import compile_op, gemm_alternatives
     from accelscope.perf.sim.model import work_cycles
 
+    # every SM takes a cluster of 4 here (no compute.cluster_cores): the candidate search is under test
+    h100 = h100.with_overrides({"compute.cluster_cores": {}})
     op = Gemm(256, 6144, 8192, "fp16")
     core = core_model(h100)
     result = simulate(op, h100)

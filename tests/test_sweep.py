@@ -191,7 +191,10 @@ MIXED = {
                           "interconnect.scale_out.bandwidth": ["50 GB/s", "100 GB/s"]}},
     "workloads": {
         "decode": {"kind": "infer", "model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64},
-        "step": {"kind": "train", "model": "llama-3.1-8b", "tp": 8, "dp": 4, "seq_len": 4096, "global_batch": 64},
+        # micro-batch 4: at micro-batch 1 an 8B model's TP8 micro-batch issues ~1,150 ops whose 140 us of host
+        # time each (162 ms, llm/train_host.py) outlast its ~80 ms of kernels: every point is host-bound at 15 % MFU
+        "step": {"kind": "train", "model": "llama-3.1-8b", "tp": 8, "dp": 4, "seq_len": 4096, "global_batch": 64,
+                 "micro_batch": 4},
         "gemm": {"kind": "op", "op": "gemm", "args": {"m": 4096, "n": 4096, "k": 4096}},
         "block": {"kind": "graph", "nodes": [{"op": "gemm", "args": {"m": 4096, "n": 4096, "k": 4096}, "count": 3},
                                              {"op": "norm", "args": {"rows": 4096, "hidden": 4096}}]},
@@ -222,7 +225,8 @@ def test_every_workload_kind_gets_its_metrics_and_what_limits_it(tmp_path):
     assert row["gemm.seconds"] == pytest.approx(gemm.seconds) and row["gemm.bound"] == gemm.bound
     norm = estimate(Norm(rows=4096, hidden=4096), hw, level="analytical")
     assert row["block.seconds"] == pytest.approx(3 * gemm.seconds + norm.seconds)  # a graph sums its nodes
-    step = llm.train("llama-3.1-8b", hw, tp=8, dp=4, seq_len=4096, global_batch=64, level="analytical")
+    step = llm.train("llama-3.1-8b", hw, tp=8, dp=4, seq_len=4096, global_batch=64, micro_batch=4,
+                     level="analytical")
     assert row["step.mfu"] == pytest.approx(step.mfu)
     assert row["step.tokens_per_s"] == pytest.approx(step.tokens_per_s_per_device * 32)  # 8 x 4 devices
     decode = llm.infer("llama-3.1-8b", hw, batch=8, input_len=512, output_len=64, level="analytical")
@@ -239,7 +243,8 @@ def test_constraints_mark_points_infeasible_without_an_error(tmp_path):
     table = load_results(tmp_path)
     assert table["error"].isna().all()
     assert (table["feasible"] == (table["step.mfu"] >= 0.35)).all()
-    assert 0 < table["feasible"].sum() < len(table)  # the constraint cuts the space (faster links reach 35 %)
+    # the constraint cuts the space: MFU 0.334 with 450 GB/s links, 0.386 with 900 GB/s (either HBM bandwidth)
+    assert 0 < table["feasible"].sum() < len(table)
 
 
 def test_objectives_and_constraints_must_name_metrics_of_the_sweep():

@@ -141,6 +141,9 @@ def datasheet_rows(hw: HardwareSpec) -> list[tuple[str, str, str, str]]:
     if hw.cost:
         rows.append(("cost", "unit price", fq(hw.cost.unit_price, "money"), _source_note(hw.cost, "unit_price")))
     rows.append(("runtime", "kernel launch", fq(hw.runtime.launch_latency, "time"), _source_note(hw.runtime)))
+    if hw.runtime.host_op_latency is not None:
+        rows.append(("runtime", "host time per eager op", fq(hw.runtime.host_op_latency, "time"),
+                     _source_note(hw.runtime, "host_op_latency")))
     return rows
 
 

@@ -41,6 +41,8 @@ TpOverlapOpt = Annotated[bool, typer.Option("--tp-overlap", help="Overlap TP col
 WideEpOpt = Annotated[int | None, typer.Option(help="MoE wide expert parallelism: this many attention-DP ranks of one "
                                                     "device, experts spread over them, DeepEP dispatch/combine "
                                                     "(replaces --tp/--ep).")]
+DecodeWideEpOpt = Annotated[int | None, typer.Option(help="With --wide-ep and --scheduler disaggregated: the decode "
+                                                         "pool's expert group (ranks); default: --wide-ep.")]
 TboOpt = Annotated[bool, typer.Option("--tbo", help="Two-batch overlap (with --wide-ep): hide one micro-batch's "
                                                     "dispatch/combine under the other's compute.")]
 ImbalanceOpt = Annotated[float, typer.Option(help="With --wide-ep: routed tokens on the busiest rank / the mean.")]
@@ -76,6 +78,7 @@ def llm_serve(
     prefix_hit_rate: Annotated[float, typer.Option(help="Fraction of each prompt already in the prefix cache.")]
     = 0.0,
     cuda_graphs: CudaGraphsOpt = True, tp_overlap: TpOverlapOpt = False, wide_ep: WideEpOpt = None,
+    decode_wide_ep: DecodeWideEpOpt = None,
     tbo: TboOpt = False, expert_imbalance: ImbalanceOpt = 1.0, max_nodes: MaxNodesOpt = None,
     plot: PlotOpt = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
@@ -91,7 +94,7 @@ def llm_serve(
                    decode_replicas=decode_replicas, slo_ttft=_seconds(slo_ttft, "--slo-ttft"),
                    slo_tpot=_seconds(slo_tpot, "--slo-tpot"), draft_tokens=draft_tokens, acceptance=acceptance,
                    draft_model=draft_model, prefix_hit_rate=prefix_hit_rate,
-                   **_features(cuda_graphs, tp_overlap, wide_ep, tbo, expert_imbalance, max_nodes))
+                   **_features(cuda_graphs, tp_overlap, wide_ep, tbo, expert_imbalance, max_nodes, decode_wide_ep))
     figures = _plots(plot, result, "serve")
     if as_json:
         print(json.dumps({**result.to_dict(), "figures": figures}, indent=2))
@@ -137,6 +140,7 @@ def llm_capacity(
     max_batched_tokens: MaxTokensOpt = 8192, max_seqs: MaxSeqsOpt = 256,
     arrival: ArrivalOpt = "poisson", cv: CvOpt = 1.0, seed: SeedOpt = 0,
     cuda_graphs: CudaGraphsOpt = True, tp_overlap: TpOverlapOpt = False, wide_ep: WideEpOpt = None,
+    decode_wide_ep: DecodeWideEpOpt = None,
     tbo: TboOpt = False, expert_imbalance: ImbalanceOpt = 1.0, max_nodes: MaxNodesOpt = None,
     plot: PlotOpt = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
@@ -149,7 +153,7 @@ def llm_capacity(
                       percentile=percentile, requests=requests, tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype,
                       level=level, input_len=input_len, output_len=output_len, scheduler=scheduler,
                       max_batched_tokens=max_batched_tokens, max_seqs=max_seqs, arrival=arrival, cv=cv, seed=seed,
-                      **_features(cuda_graphs, tp_overlap, wide_ep, tbo, expert_imbalance, max_nodes))
+                      **_features(cuda_graphs, tp_overlap, wide_ep, tbo, expert_imbalance, max_nodes, decode_wide_ep))
     figures = _plots(plot, result, "capacity")
     if as_json:
         print(json.dumps({**result.to_dict(), "figures": figures}, indent=2))
@@ -179,14 +183,18 @@ def llm_capacity(
 
 
 def _features(cuda_graphs: bool, tp_overlap: bool, wide_ep: int | None, tbo: bool, imbalance: float,
-              max_nodes: int | None) -> dict[str, object]:
+              max_nodes: int | None, decode_wide_ep: int | None = None) -> dict[str, object]:
     from ..llm.serving.moe import WideEP
 
-    if wide_ep is None and (tbo or imbalance != 1.0 or max_nodes is not None):
-        raise ValueError("--tbo, --expert-imbalance and --max-nodes need --wide-ep")
+    if wide_ep is None and (tbo or imbalance != 1.0 or max_nodes is not None or decode_wide_ep is not None):
+        raise ValueError("--tbo, --expert-imbalance, --max-nodes and --decode-wide-ep need --wide-ep")
     wide = None if wide_ep is None else WideEP(wide_ep, imbalance=imbalance, two_batch_overlap=tbo,
                                                 max_nodes=max_nodes)
-    return {"cuda_graphs": cuda_graphs, "tp_overlap": tp_overlap, "wide_ep": wide}
+    options: dict[str, object] = {"cuda_graphs": cuda_graphs, "tp_overlap": tp_overlap, "wide_ep": wide}
+    if decode_wide_ep is not None:
+        options["decode_wide_ep"] = WideEP(decode_wide_ep, imbalance=imbalance, two_batch_overlap=tbo,
+                                           max_nodes=max_nodes)
+    return options
 
 
 def _rate(rate: float) -> float:

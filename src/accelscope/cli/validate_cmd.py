@@ -101,6 +101,7 @@ def _print_held_out(sources_in: list[str], levels: list[str], categories: list[s
         loco_markdown,
         loso_markdown,
     )
+    from ..measure.hostfit import host_scored
     from ..measure.validate import select
 
     rows = load_rows(sources_in)
@@ -115,7 +116,7 @@ def _print_held_out(sources_in: list[str], levels: list[str], categories: list[s
             print(f"### {level}: each source predicted with constants fitted on the other sources\n")
             fitter = SourceFit(rows, level)
             held = leave_one_source_out(rows, level, scored=scored, fitter=fitter)
-            print(loso_markdown(held, fitter.constants()) + "\n")
+            print(loso_markdown(held, fitter.constants(with_host=host_scored(scored))) + "\n")
         else:
             print(f"### {level}: each chip predicted with constants fitted on the other chips\n")
             print(loco_markdown(leave_one_chip_out(scored, level), fit_constants(scored, level=level)) + "\n")
@@ -127,13 +128,14 @@ def _held_out_json(rows: list, scored: list, levels: list[str], loso: bool) -> d
     from dataclasses import asdict
 
     from ..measure.globalfit import SourceFit, fit_constants, leave_one_chip_out, leave_one_source_out
+    from ..measure.hostfit import host_scored
 
     out: dict = {}
     for level in (lv for lv in levels if lv != "roofline"):
         if loso:
             fitter = SourceFit(rows, level)
             held: list = leave_one_source_out(rows, level, scored=scored, fitter=fitter)
-            on_all = fitter.constants()
+            on_all = fitter.constants(with_host=host_scored(scored))
         else:
             held, on_all = leave_one_chip_out(scored, level), fit_constants(scored, level=level)
         out[level] = {

@@ -114,7 +114,8 @@ def _serve_metrics(w: Any, hw: Any, level: str) -> dict[str, Any]:
     result = capacity(w.model, hw, slo_ttft=w.slo_ttft_s, slo_tpot=w.slo_tpot_s, percentile=w.percentile,
                       requests=w.requests, tp=w.tp, pp=w.pp, ep=w.ep, dtype=w.dtype, kv_dtype=w.kv_dtype, level=level,
                       input_len=w.input_len, output_len=w.output_len, max_seqs=w.max_seqs,
-                      max_batched_tokens=w.max_batched_tokens, seed=w.seed)
+                      max_batched_tokens=w.max_batched_tokens, seed=w.seed, cuda_graphs=w.cuda_graphs,
+                      tp_overlap=w.tp_overlap, wide_ep=_wide_ep(w))
     best = result.at_capacity
     key = f"p{w.percentile}"
     return {"requests_per_s": result.capacity_requests_per_s,
@@ -123,6 +124,17 @@ def _serve_metrics(w: Any, hw: Any, level: str) -> dict[str, Any]:
             "tokens_per_s_per_device": best.output_tokens_per_s / result.devices if best else 0.0,
             "ttft_s": best.ttft_s[key] if best else float("nan"), "tpot_s": best.tpot_s[key] if best else float("nan"),
             "bound": "slo" if result.reason else "capacity"}
+
+
+def _wide_ep(w: Any) -> Any:
+    """The serve workload's wide expert parallelism (None when off); tbo and the rest need it."""
+    from ..llm.serving import WideEP
+
+    if w.wide_ep is None:
+        if w.tbo or w.expert_imbalance != 1.0 or w.max_nodes is not None:
+            raise ValueError("serve workload: tbo, expert_imbalance and max_nodes need wide_ep")
+        return None
+    return WideEP(w.wide_ep, imbalance=w.expert_imbalance, two_batch_overlap=w.tbo, max_nodes=w.max_nodes)
 
 
 def _limits(seconds_by_cause: Any, total: float) -> dict[str, float]:

@@ -159,6 +159,14 @@ class ServeWorkload(BaseModel):
     max_seqs: int = Field(default=256, ge=1)
     max_batched_tokens: int = Field(default=8192, ge=1)
     seed: int = 0
+    # serving features (llm.serve): CUDA graphs or eager, async TP, wide expert parallelism (attention-DP ranks
+    # of one device, DeepEP dispatch/combine) with two-batch overlap, load imbalance and a node limit per token
+    cuda_graphs: bool = True
+    tp_overlap: bool = False
+    wide_ep: int | None = Field(default=None, ge=2)
+    tbo: bool = False
+    expert_imbalance: float = Field(default=1.0, ge=1)
+    max_nodes: int | None = Field(default=None, ge=1)
 
 
 OP_KINDS = ("gemm", "grouped_gemm", "attention", "softmax", "norm", "elementwise", "reduction", "collective",

@@ -19,7 +19,7 @@ TIME_UNITS = [("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)]
 # last component of a dotted spec path -> dimension (hardware/spec.py's field names)
 _FIELD_DIMENSIONS = {
     "clock": "frequency", "sustained_clock": "frequency", "capacity": "bytes", "bandwidth": "bandwidth",
-    "latency": "time", "launch_latency": "time", "library_latency": "time", "tdp": "power", "die_area": "area",
+    "latency": "time", "launch_latency": "time", "host_op_latency": "time", "library_latency": "time", "tdp": "power", "die_area": "area",
     "unit_price": "money",
 }
 _FIELD_PARENTS = {"peak": "flops"}  # matrix.peak.bf16, vector.peak.fp32

@@ -182,6 +182,14 @@ class Compute(Section):
     max_threads_per_core: Count | None = Field(default=None, description=(
         "Threads a core keeps resident (NVIDIA: 2048 per SM for compute capability 8.0 to 10.x). With the DRAM "
         "latency it bounds the bytes a streaming kernel has in flight (Little's law); unset: no such bound."))
+    cluster_cores: dict[Count, Count] | None = Field(default=None, description=(
+        "Cores thread-block clusters of each size (CTAs per cluster) can occupy at once: every CTA of a cluster "
+        "runs in one GPC, so a GPC whose SM count is not a multiple of the size leaves SMs idle "
+        "(cudaOccupancyMaxActiveClusters x size). Sizes not listed, and unset: all cores."))
+
+    def cluster_capacity(self, size: int) -> int:
+        """Cores clusters of `size` CTAs occupy at once (cluster_cores; all cores when not listed)."""
+        return min(self.cores, (self.cluster_cores or {}).get(size, self.cores))
 
     @model_validator(mode="after")
     def _sustained_at_most_quoted(self) -> Compute:
@@ -212,7 +220,7 @@ class Compute(Section):
 # ml-engineering MAMF table). A chip with a measured clock under load (compute.sustained_clock) or its own
 # matrix.efficiency is better served by those.
 MATRIX_EFFICIENCY_WIDE = 0.83  # 16-bit and wider operands
-MATRIX_EFFICIENCY_NARROW = 0.69  # 8-bit and narrower
+MATRIX_EFFICIENCY_NARROW = 0.70  # 8-bit and narrower
 
 
 # Share of the chip-wide cache a working set may occupy and still stay resident across kernels. NVIDIA A100
@@ -260,7 +268,7 @@ class Matrix(Section):
     efficiency: dict[str, Fraction] = Field(default_factory=dict, description=(
         "dtype -> fraction (0.01 to 1) of that dtype's peak a tuned library GEMM's main loop sustains (clock under "
         "load x issue efficiency). A dtype not listed takes the cross-chip default (0.83 for 16-bit and wider, "
-        "0.69 for 8-bit and narrower); each key needs a matrix.peak entry."))
+        "0.70 for 8-bit and narrower); each key needs a matrix.peak entry."))
 
     @field_validator("peak", "efficiency", mode="before")
     @classmethod
@@ -466,7 +474,9 @@ class Runtime(Section):
         f"Per kernel, back to back (launch + ramp-up + tail drain), {_in('time')}."))
     host_op_latency: Seconds | None = Field(default=None, description=(
         "Host (framework) time per op between kernel launches when a model runs eagerly, without CUDA graphs: "
-        f"Python, dispatch and the launch call, {_in('time')}. Unset: each model that needs it states its default."))
+        f"Python, autograd, dispatch and the launch call, {_in('time')}; a step or iteration whose kernels finish "
+        "sooner is bound by it. Unset: each model states its default (serving: llm/serving/costs.py, one op of an "
+        "inference engine's forward; training: llm/train_host.py, fitted per op of an eager training graph)."))
 
 
 # FP32 lane slots (one FMA-pipe instruction per lane, 2 FLOPs of the FMA-counted vector peak) to dequantize one

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ..hardware import HardwareSpec
 from ..workload.model_config import ModelConfig
+from ..workload.ops import Elementwise, Graph, Node
 
 # SMs NCCL occupies on a DGX-class node with one NIC per GPU: "If you are on DGX with 8 NICs and a top speed of
 # 190 GB/s, then it would use 16 SMs" (S. Jeaugey, NVIDIA/nccl issue #689, 2023); one CTA per channel, alone on
@@ -84,3 +85,24 @@ def fsdp_exposed(gather_s: float, scatter_s: float, fwd_s: float, bwd_s: float, 
     else:
         backward = overlap_exposed(bwd_s, gather_s + scatter_s, share) + scatter_s / layers
     return micro_batches * (forward + backward)
+
+
+def fsdp_copy_graph(params: float, fp8_all_gather: bool = False) -> Graph:
+    """The memory-bound kernels FSDP runs around one micro-batch's collectives over `params` local (unsharded)
+    parameters, each a pass over all of them. Both FSDP versions move 14 bytes per parameter in bf16:
+    - the gradients cast from bf16 into the fp32 reduce-scatter input (read 2 B, write 4 B): FSDP1's
+      _post_backward_hook casts the unsharded gradient to the reduce dtype, FSDP2's foreach_reduce copies the
+      gradients into it with _chunk_cat (torch/distributed/fsdp/_runtime_utils.py, _fully_shard/_fsdp_collectives.py);
+    - FSDP1 then divides that fp32 gradient in place before the reduce-scatter (_reduce_grad: _div_if_needed by
+      the gradient pre-divide factor: read 4 B, write 4 B); FSDP2 instead copies each gathered parameter out of
+      the all-gather buffer, forward and backward (foreach_all_gather_copy_out, split_with_sizes_copy: read 2 B,
+      write 2 B, twice); a float8 all-gather copies 1-byte weights (1 B + 1 B, twice).
+    Priced as the FSDP1 sequence (cast + divide); with float8 all-gather, as FSDP2's (cast + two 1-byte copies)."""
+    n = max(int(params), 1)
+    cast = Node(Elementwise("cast", n, "bf16", inputs=1, outputs=1, out_dtype="fp32"), 1, "fsdp_grad_cast")
+    if fp8_all_gather:
+        copy = Node(Elementwise("copy", n, "fp8_e4m3", inputs=1, outputs=1, flops_per_element=0), 2,
+                    "fsdp_copy_out")
+        return Graph((cast, copy), name="fsdp copies")
+    divide = Node(Elementwise("scale", n, "fp32", inputs=1, outputs=1), 1, "fsdp_grad_predivide")
+    return Graph((cast, divide), name="fsdp copies")

@@ -36,9 +36,16 @@ from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
-from .fsdp import BACKWARD_PREFETCH, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
+from .fsdp import BACKWARD_PREFETCH, fsdp_copy_graph, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
 from .infer import DoesNotFit
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
+from .train_host import (
+    default_host_op_latency,
+    host_excess,
+    micro_batch_ops,
+    optimizer_host_excess,
+    synced_host_excess,
+)
 from .train_memory import (
     GRAD_BYTES,
     PARAM_BYTES,
@@ -84,7 +91,8 @@ class TrainResult:
     tokens_per_s_per_device: float
     model_tflops_per_device: float
     mfu: float
-    breakdown: dict[str, float]  # compute, recompute, bubble, exposed_comm, optimizer (seconds; add up to step_s)
+    # compute, recompute, bubble, exposed_comm, optimizer, host (the host's time beyond the GPU's: llm/train_host.py)
+    breakdown: dict[str, float]  # seconds; they add up to step_s
     memory: TrainMemory
     forward: Estimate = field(repr=False)
     backward: Estimate = field(repr=False)  # the backward pass, recomputation included
@@ -146,6 +154,10 @@ def train(
     fp8_all_gather: bool = False,
     fsdp_backward_prefetch: str = "pre",
     fp8_casts: str = "te",
+    host_op_latency: float | None = None,
+    grad_accumulation_fusion: bool = True,
+    moe_grouped_gemm: bool = True,
+    p2p_sync: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -173,7 +185,15 @@ def train(
     "post" (FSDP1 BACKWARD_POST, Composer's default: issued after this layer's backward, it waits exposed).
     `fp8_casts`: whose quantize kernels surround the FP8 GEMMs: "te" (with_fp8_casts: Transformer Engine and the
     generic recipes) or "torchao" (llm/torchao_float8.py: Float8Linear's casts as torch.compile runs them; recipes
-    tensorwise | rowwise | rowwise_gw_hp | mxfp8)."""
+    tensorwise | rowwise | rowwise_gw_hp | mxfp8).
+    `host_op_latency`: framework host seconds per op (None: the chip's `runtime.host_op_latency`, else the fitted
+    train_host.HOST_OP_LATENCY; 0: no host bound); a micro-batch takes max(GPU time, ops x latency) and the
+    excess is `breakdown["host"]` (llm/train_host.py).
+    `grad_accumulation_fusion`: Megatron-LM's fused wgrad into main_grad (off: one more op per weight gradient).
+    `moe_grouped_gemm`: the local experts as one grouped GEMM (off: Megatron-LM's SequentialMLP, one module call
+    per local expert: more host ops; the GPU time is priced as grouped either way). `p2p_sync` (pp > 1): the
+    device is synchronised after each pipeline send/receive (Megatron-LM's batch_p2p_sync, its default without
+    the interleaved schedule's overlapped P2P): each forward and backward pass starts on an idle GPU."""
     if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
         raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
                          f"(got {fsdp_backward_prefetch!r})")
@@ -213,14 +233,22 @@ def train(
     # ring attention (Megatron-LM CP) sends the next K/V block while the current one is attended
     exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
     per_micro = sum(classes.values()) + sum(exposed.values())
-    bubble = (pp - 1) / vpp * per_micro
+    latency = host_op_latency if host_op_latency is not None else (
+        spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else default_host_op_latency())
+    local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
+    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
+    if p2p_sync and pp > 1:
+        host = max(host, synced_host_excess(fwd, bwd, latency))
+    bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
                                   fp8_all_gather, fsdp_backward_prefetch)
     optimizer = _optimizer_time(config, spec, par, zero, level, etp)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
     exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
-    step_s = compute + recompute_s + bubble + exposed_comm + optimizer
+    host_s = micro_batches * host + optimizer_host_excess(optimizer, fwd, config.qkv_bias or config.norm == "layer",
+                                                          latency)
+    step_s = compute + recompute_s + bubble + exposed_comm + optimizer + host_s
     detail = {k: micro_batches * v for k, v in classes.items()}
     detail.update({f"exposed_{k}": micro_batches * v for k, v in exposed.items()})
     detail["exposed_dp"] = dp_exposed
@@ -245,7 +273,7 @@ def train(
         tokens_per_s_per_device=tokens / step_s / devices, model_tflops_per_device=model_flops / step_s / devices / 1e12,
         mfu=model_flops / step_s / devices / peak,
         breakdown={"compute": compute, "recompute": recompute_s, "bubble": bubble, "exposed_comm": exposed_comm,
-                   "optimizer": optimizer},
+                   "optimizer": optimizer, "host": host_s},
         memory=memory, forward=fwd, backward=bwd, detail=detail,
     )
 
@@ -480,7 +508,8 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
     ZeRO-3 / FSDP: every micro-batch gathers each layer's parameters before its forward and again before its
     backward and reduce-scatters its gradients after; the next layer's gather is prefetched behind the current
     layer's compute on the SMs NCCL leaves free (llm/fsdp.py: a pass exposes max(C - X, share x C)) plus the
-    first layer's gather and the last layer's reduce-scatter. `fp8_all_gather`: torchao's float8 all-gather
+    first layer's gather and the last layer's reduce-scatter, and FSDP's casts and copies around its collectives
+    (fsdp_copy_graph, 14 B per local parameter per micro-batch). `fp8_all_gather`: torchao's float8 all-gather
     sends the layers' weights in one byte."""
     params = _local_params(config, par, etp)
     ops = _dp_collectives(params, par, zero, etp)
@@ -498,11 +527,13 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
                                    level).seconds for name, op in ops if name == "param_allgather")
     scatter = layers * sum(estimate(replace(op, bytes=op.bytes / layers), hw, level).seconds
                            for name, op in ops if name == "grad_reduce_scatter")
+    # the casts and copies around FSDP's collectives, on the compute's SMs and HBM (llm/fsdp.py)
+    copies = micro_batches * estimate(fsdp_copy_graph(sum(params), fp8_all_gather), hw, level).seconds
     if not overlap:
-        return micro_batches * (2 * gather + scatter)
+        return micro_batches * (2 * gather + scatter) + copies
     # llm/fsdp.py: per-layer gathers and reduce-scatters overlapped with compute on the SMs NCCL leaves free
-    return fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers, nccl_sm_share(hw), micro_batches,
-                        backward_prefetch)
+    return copies + fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers, nccl_sm_share(hw),
+                                 micro_batches, backward_prefetch)
 
 
 def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,8 +27,10 @@ from ..hardware import HardwareSpec, list_hardware, load_hardware
 from ..hardware.spec import DRAM_EFFICIENCY as DRAM_EFFICIENCY_DEFAULT
 from ..hardware.spec import DRAM_WRITE_COST as DRAM_WRITE_COST_DEFAULT
 from ..hardware.spec import MATRIX_EFFICIENCY_NARROW, MATRIX_EFFICIENCY_WIDE, narrow_operands
+from ..llm.train_host import host_op_latency_default
 from . import rows_gemm
 from .dataset import CATEGORIES, MeasuredRow
+from .hostfit import HostFit, host_scored
 from .predict import Prediction, hardware_id, predict, row_dtype
 
 DRAM_EFFICIENCY_GRID = tuple(np.round(np.arange(0.70, 1.0001, 0.01), 2))
@@ -45,6 +48,7 @@ class Constants:
     dram_write_cost: float
     matrix_wide: float  # 16-bit and wider operands
     matrix_narrow: float  # 8-bit and narrower
+    host_op_latency: float | None = None  # seconds per op of framework host time (measure/hostfit.py); None: shipped
 
 
 @dataclass(slots=True)
@@ -245,9 +249,18 @@ class SourceFit:
         self.gemm_rows = {narrow: [r for r in fit_rows if r.category in MATRIX_CATEGORIES
                                    and narrow_operands(row_dtype(r.dtype)) == narrow] for narrow in (False, True)}
         self.gemm_cache: dict[tuple[float, float, bool], dict[str, np.ndarray]] = {}
+        self.rows, self.per_group = rows, per_group
+        self._host: HostFit | None = None
 
-    def constants(self, without: str | None = None) -> Constants:
-        """Fitted on all sources except `without` (None: all); a group with no rows keeps the shipped value."""
+    def host_latency(self, without: str | None = None) -> float | None:
+        """The host time per op fitted on the training rows of every source but `without` (measure/hostfit.py)."""
+        if self._host is None:
+            self._host = HostFit(self.rows, self.level, self.constants(), self.per_group)
+        return self._host.latency(without)
+
+    def constants(self, without: str | None = None, with_host: bool = False) -> Constants:
+        """Fitted on all sources except `without` (None: all); a group with no rows keeps the shipped value.
+        `with_host`: also the host time per op (fitted on training rows; slower)."""
         best = _argmin(self.dram_err, [i for i in self.dram_err if self.source[i] != without])
         d = self.dram_grid[best] if best is not None else Constants(DRAM_EFFICIENCY_DEFAULT, DRAM_WRITE_COST_DEFAULT,
                                                                     1.0, 1.0)
@@ -261,7 +274,8 @@ class SourceFit:
             best = _argmin(errs, [i for i in errs if self.source[i] != without])
             fallback = MATRIX_EFFICIENCY_NARROW if narrow else MATRIX_EFFICIENCY_WIDE
             matrix[narrow] = float(MATRIX_EFFICIENCY_GRID[best]) if best is not None else fallback
-        return Constants(float(d.dram_efficiency), float(d.dram_write_cost), matrix[False], matrix[True])
+        host = self.host_latency(without) if with_host else None
+        return Constants(float(d.dram_efficiency), float(d.dram_write_cost), matrix[False], matrix[True], host)
 
 
 def leave_one_source_out(rows: Sequence[MeasuredRow], level: str = "analytical",
@@ -274,32 +288,42 @@ def leave_one_source_out(rows: Sequence[MeasuredRow], level: str = "analytical",
     scored = list(rows if scored is None else scored)
     fitter = fitter or SourceFit(rows, level, per_group)
     out = []
+    with_host = host_scored(scored)
     for source in sorted({source_of(r) for r in scored}):
-        constants = fitter.constants(without=source)
+        constants = fitter.constants(without=source, with_host=with_host)
         held = HeldOutSource(source, constants)
-        specs: dict[str, HardwareSpec] = {}
-        for row in (r for r in scored if source_of(r) == source):
-            chip = hardware_id(row.hardware)
-            if chip not in list_hardware() or not row.value:
-                continue
-            spec = specs.setdefault(chip, with_constants(load_hardware(chip), constants))
-            outcome = predict(row, level, spec=spec)
-            if isinstance(outcome, Prediction):
-                signed = (outcome.value - row.value) / row.value
-                held.errors.setdefault(row.category, []).append(abs(signed))
-                held.signed.setdefault(row.category, []).append(signed)
-                held.by_chip.setdefault(chip, []).append(abs(signed))
+        host = host_op_latency_default(constants.host_op_latency) if constants.host_op_latency else nullcontext()
+        with host:
+            _score_source(held, [r for r in scored if source_of(r) == source], level)
         out.append(held)
     return out
+
+
+def _score_source(held: HeldOutSource, rows: Sequence[MeasuredRow], level: str) -> None:
+    """Score `rows` (one source's) with `held.constants`, into `held`'s errors."""
+    constants = held.constants
+    specs: dict[str, HardwareSpec] = {}
+    for row in rows:
+        chip = hardware_id(row.hardware)
+        if chip not in list_hardware() or not row.value:
+            continue
+        spec = specs.setdefault(chip, with_constants(load_hardware(chip), constants))
+        outcome = predict(row, level, spec=spec)
+        if isinstance(outcome, Prediction):
+            signed = (outcome.value - row.value) / row.value
+            held.errors.setdefault(row.category, []).append(abs(signed))
+            held.signed.setdefault(row.category, []).append(signed)
+            held.by_chip.setdefault(chip, []).append(abs(signed))
 
 
 def loso_markdown(results: Sequence[HeldOut | HeldOutSource], fitted_on_all: Constants) -> str:
     """Per held-out source: the constants fitted without it, its mean |error| per category and per chip, then
     pooled per category."""
     categories = [c for c in CATEGORIES if any(c in h.errors for h in results)]
-    head = "| held-out source | DRAM eff. | write cost | matrix eff. 16/8-bit | " + " | ".join(categories) + \
-        " | per chip |"
-    lines = [head, "|" + "---|" * (5 + len(categories))]
+    host = any(getattr(h.constants, "host_op_latency", None) for h in results)
+    head = "| held-out source | DRAM eff. | write cost | matrix eff. 16/8-bit | " + ("host us/op | " if host else "") \
+        + " | ".join(categories) + " | per chip |"
+    lines = [head, "|" + "---|" * (5 + host + len(categories))]
     for h in results:
         cells = [f"{100 * statistics.fmean(h.errors[c]):.1f}% ({len(h.errors[c])})" if c in h.errors else "-"
                  for c in categories]
@@ -307,7 +331,7 @@ def loso_markdown(results: Sequence[HeldOut | HeldOutSource], fitted_on_all: Con
                           for chip, e in sorted(getattr(h, "by_chip", {}).items()))
         k = h.constants
         lines.append(f"| {getattr(h, 'source', getattr(h, 'chip', ''))} | {k.dram_efficiency:.2f} | "
-                     f"{k.dram_write_cost:.2f} | {k.matrix_wide:.2f} / {k.matrix_narrow:.2f} | "
+                     f"{k.dram_write_cost:.2f} | {k.matrix_wide:.2f} / {k.matrix_narrow:.2f} | " + _host_cell(k, host)
                      + " | ".join(cells) + f" | {chips or '-'} |")
     pooled = []
     for c in categories:
@@ -315,5 +339,11 @@ def loso_markdown(results: Sequence[HeldOut | HeldOutSource], fitted_on_all: Con
         pooled.append(f"**{100 * statistics.fmean(errs):.1f}%** ({len(errs)})" if errs else "-")
     k = fitted_on_all
     lines.append(f"| all sources held out in turn | fit on all: {k.dram_efficiency:.2f} | {k.dram_write_cost:.2f} | "
-                 f"{k.matrix_wide:.2f} / {k.matrix_narrow:.2f} | " + " | ".join(pooled) + " | |")
+                 f"{k.matrix_wide:.2f} / {k.matrix_narrow:.2f} | " + _host_cell(k, host) + " | ".join(pooled) + " | |")
     return "\n".join(lines)
+
+
+def _host_cell(k: Constants, shown: bool) -> str:
+    if not shown:
+        return ""
+    return f"{k.host_op_latency * 1e6:.0f} | " if k.host_op_latency else "- | "

@@ -9,6 +9,7 @@ and the dev-set validation summary.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,7 @@ class DemoResults:
     tradeoff_chip: str = ""
     validation: list[dict[str, Any]] = field(default_factory=list)  # dev-set error per category and level
     validation_rows: list[dict[str, Any]] = field(default_factory=list)  # per row: predicted / measured time
+    load: list[dict[str, Any]] = field(default_factory=list)  # serving.load: per chip and rate, latency and goodput
 
     @property
     def level(self) -> str:
@@ -167,7 +169,7 @@ def _chip_record(hw_id: str) -> dict[str, Any]:
 
 def _serving_args(scenario: Scenario) -> dict[str, Any]:
     assert scenario.serving is not None
-    return scenario.serving.model_dump(exclude={"dtypes"})
+    return scenario.serving.model_dump(exclude={"dtypes", "load"})
 
 
 def _serving(scenario: Scenario, hw_id: str, dtype: str) -> dict[str, Any]:
@@ -229,6 +231,8 @@ def run_scenario(scenario: Scenario) -> DemoResults:
         results.kernels += [_kernel(name, op, hw_id, scenario.level) for name, op in kernels.items()]
     if scenario.serving:
         _serving_studies(scenario, results)
+        if scenario.serving.load:
+            results.load = serving_load(scenario)
     if scenario.validation:
         results.validation, results.validation_rows = _validation(scenario.level)
     return results
@@ -247,6 +251,36 @@ def _serving_studies(scenario: Scenario, results: DemoResults) -> None:
                                        input_len=args["input_len"], output_len=args["output_len"],
                                        level=scenario.level)
     results.tradeoff_chip = load_hardware(tradeoff_hw).id
+
+
+def serving_load(scenario: Scenario) -> list[dict[str, Any]]:
+    """`serving.load`: each chip serves Poisson arrivals (vLLM-style continuous batching, the scenario's model,
+    layout, lengths and first dtype) at the same absolute rates, fractions of the reference chip's saturated
+    throughput; P99 TTFT/TPOT and goodput under the SLOs at each."""
+    from ..llm.serving import iteration_costs, serve
+
+    assert scenario.serving is not None and scenario.serving.load is not None
+    s, load = scenario.serving, scenario.serving.load
+    dtype = s.dtypes[0]
+    options = {"tp": s.tp, "pp": s.pp, "ep": s.ep, "dtype": dtype, "kv_dtype": dtype, "level": scenario.level,
+               "requests": load.requests, "input_len": s.input_len, "output_len": s.output_len,
+               "max_seqs": load.max_seqs, "slo_ttft": load.slo_ttft_ms / 1e3, "slo_tpot": load.slo_tpot_ms / 1e3}
+    costs = {hw: iteration_costs(s.model, hw, s.tp, s.pp, s.ep, dtype, dtype, scenario.level)
+             for hw in scenario.hardware}
+    reference = serve(s.model, scenario.hardware[0], rate=math.inf, costs=costs[scenario.hardware[0]], **options)
+    rows = []
+    for hw_id in scenario.hardware:
+        saturated = serve(s.model, hw_id, rate=math.inf, costs=costs[hw_id], **options)
+        for fraction in load.fractions:
+            rate = fraction * reference.requests_per_s
+            r = serve(s.model, hw_id, rate=rate, costs=costs[hw_id], **options)
+            rows.append({"hw": load_hardware(hw_id).id, "rate": rate, "ttft_p99_s": r.ttft_s["p99"],
+                         "tpot_p99_s": r.tpot_s["p99"], "goodput": r.goodput_requests_per_s,
+                         "requests_per_s": r.requests_per_s, "output_tokens_per_s": r.output_tokens_per_s,
+                         "saturated_requests_per_s": saturated.requests_per_s,
+                         "meets": r.ttft_s["p99"] <= load.slo_ttft_ms / 1e3
+                         and not r.tpot_s["p99"] > load.slo_tpot_ms / 1e3})
+    return rows
 
 
 def _validation(level: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

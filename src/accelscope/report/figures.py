@@ -129,11 +129,37 @@ def plotly_training(results: DemoResults) -> Any:
 
     fig = go.Figure()
     for part, color in (("compute", "#1f77b4"), ("bubble", "#bcbd22"), ("exposed_comm", "#d62728"),
-                        ("optimizer", "#7f7f7f")):
+                        ("optimizer", "#7f7f7f"), ("host", "#9467bd")):  # host: the framework's time beyond the GPU's
         fig.add_trace(go.Bar(name=part, x=[t["hw"] for t in results.training],
-                             y=[t["breakdown"][part] for t in results.training], marker_color=color))
+                             y=[t["breakdown"].get(part, 0.0) for t in results.training], marker_color=color))
     fig.update_layout(barmode="stack", title=f"{_training_label(results)}: time per step",
                       yaxis={"title": "seconds per step"}, height=420)
+    return fig
+
+
+def plotly_load(results: DemoResults) -> Any:
+    """Serving under load: P99 TPOT and P99 TTFT (left) and goodput (right) against the request rate, per chip,
+    with the SLOs as dashed lines."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    load = (results.scenario.get("serving") or {}).get("load") or {}
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("P99 TPOT (ms)", "P99 TTFT (ms)",
+                                                        "goodput (requests/s within SLOs)"))
+    chips = list(dict.fromkeys(row["hw"] for row in results.load))
+    for index, chip in enumerate(chips):
+        rows = [row for row in results.load if row["hw"] == chip]
+        rates = [row["rate"] for row in rows]
+        color = f"hsl({int(360 * index / max(len(chips), 1))},60%,45%)"
+        for col, key, scale in ((1, "tpot_p99_s", 1e3), (2, "ttft_p99_s", 1e3), (3, "goodput", 1.0)):
+            fig.add_trace(go.Scatter(x=rates, y=[row[key] * scale for row in rows], name=chip, legendgroup=chip,
+                                     showlegend=col == 1, mode="lines+markers", line={"color": color}),
+                          row=1, col=col)
+    for col, key in ((1, "slo_tpot_ms"), (2, "slo_ttft_ms")):
+        if load.get(key):
+            fig.add_hline(y=load[key], line_dash="dash", line_color="grey", row=1, col=col)
+    fig.update_xaxes(title_text="request rate (requests/s)")
+    fig.update_layout(title=f"{_serving_label(results)} under Poisson load", height=420)
     return fig
 
 
@@ -166,6 +192,25 @@ def first_dtype_rows(results: DemoResults) -> list[dict[str, Any]]:
 
 
 # ----- static figures (matplotlib) -------------------------------------------------------------------------------
+def png_load(plt: Any, results: DemoResults) -> Any:
+    """Serving under load for slides: P99 TPOT and goodput against the request rate, per chip."""
+    load = (results.scenario.get("serving") or {}).get("load") or {}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.0))
+    for chip in dict.fromkeys(row["hw"] for row in results.load):
+        rows = [row for row in results.load if row["hw"] == chip]
+        rates = [row["rate"] for row in rows]
+        left.plot(rates, [row["tpot_p99_s"] * 1e3 for row in rows], marker="o", label=chip)
+        right.plot(rates, [row["goodput"] for row in rows], marker="o", label=chip)
+    if load.get("slo_tpot_ms"):
+        left.axhline(load["slo_tpot_ms"], color="grey", ls="--", lw=0.8)
+    left.set(xlabel="request rate (requests/s)", ylabel="P99 TPOT (ms)")
+    right.set(xlabel="request rate (requests/s)", ylabel="goodput (requests/s within SLOs)")
+    left.legend(fontsize=8, frameon=False)
+    fig.suptitle(f"{_serving_label(results)} under Poisson load ({results.level} level)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def write_static_figures(results: DemoResults, out: Path) -> list[Path]:
     import matplotlib
 
@@ -180,6 +225,10 @@ def write_static_figures(results: DemoResults, out: Path) -> list[Path]:
 
     if not results.serving:
         return paths
+    if results.load:
+        fig = png_load(plt, results)
+        paths += _save(fig, out / "serving_load")
+        plt.close(fig)
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     items = sorted(results.elasticity.items(), key=lambda kv: abs(kv[1]))
     ax.barh([k for k, _ in items], [v for _, v in items], color=["#2ca02c" if v > 0 else "#d62728" for _, v in items])

@@ -43,7 +43,7 @@ def _section(title: str, conclusion: str, body: str, assumptions: str, command: 
             f"<b>Reproduce:</b> <code>{html.escape(command)}</code></p></section>")
 
 
-def _args(options: dict[str, Any], skip: tuple[str, ...] = ("model", "dtypes")) -> str:
+def _args(options: dict[str, Any], skip: tuple[str, ...] = ("model", "dtypes", "load")) -> str:
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items() if k not in skip)
 
 
@@ -151,6 +151,19 @@ def _tornado_sentence(results: DemoResults) -> str:
             f"tokens/s{tail}.")
 
 
+def _load_conclusion(results: DemoResults) -> str:
+    """The highest simulated rate each chip serves within the SLOs, and who serves most."""
+    load = (results.scenario.get("serving") or {}).get("load") or {}
+    chips = list(dict.fromkeys(row["hw"] for row in results.load))
+    best = {chip: max((row["rate"] for row in results.load if row["hw"] == chip and row["meets"]), default=0.0)
+            for chip in chips}
+    top = max(best, key=lambda chip: best[chip])
+    listed = ", ".join(f"{chip} {rate:,.2f}" for chip, rate in best.items())
+    return (f"Within P99 TTFT ≤ {load.get('slo_ttft_ms', 0):g} ms and P99 TPOT ≤ {load.get('slo_tpot_ms', 0):g} ms, "
+            f"the highest simulated rate met (requests/s): {html.escape(listed)}; {html.escape(top)} serves the most. "
+            "Past each chip's knee, queueing makes TTFT climb while goodput falls away from the offered rate.")
+
+
 def _serving_conclusions(results: DemoResults) -> dict[str, str]:
     model = _name(results, results.scenario["serving"]["model"])
     first = results.serving[0]["dtype"]
@@ -223,6 +236,17 @@ def _sections(results: DemoResults) -> list[str]:
     elif results.training:
         sections.append(_section("Hardware comparison", "Training throughput per chip.", _comparison(results),
                                  given[0].upper() + given[1:] + ".", "accelscope report SCENARIO.yaml", level))
+    if results.load:
+        load = serving.get("load") or {}
+        sections.append(_section(
+            "Serving under load", _load_conclusion(results), div(figures.plotly_load(results)),
+            f"{_name(results, serving['model'])}, {_args(serving, ('model', 'dtypes', 'load', 'batch'))}, "
+            f"{results.serving[0]['dtype']}, vLLM-style continuous batching (chunked prefill, at most "
+            f"{load.get('max_seqs')} sequences), {load.get('requests')} Poisson requests per rate; rates are "
+            "fractions of the first chip's saturated throughput, the same on every chip.",
+            f"accelscope llm capacity {serving['model']} --hw CHIP --tp {serving['tp']} --input-len "
+            f"{serving['input_len']} --output-len {serving['output_len']} --slo-ttft {load.get('slo_ttft_ms'):g} "
+            f"--slo-tpot {load.get('slo_tpot_ms'):g} --level {level}", level))
     if results.validation:
         scores = {(v["category"], v["level"]): v["mean_abs"] for v in results.validation}
         best = min((c for c, lv in scores if lv == level), key=lambda c: scores[(c, level)], default="")

@@ -3,7 +3,8 @@
     title: FP8 serving on next-gen parts
     hardware: [h100-sxm, b200, my_chip.yaml]     # preset ids or spec files; the first is the reference
     level: analytical                              # roofline | analytical
-    serving: {model: llama-3.1-70b, tp: 8, batch: 64, input_len: 2048, output_len: 256, dtypes: [bf16, fp8_e4m3]}
+    serving: {model: llama-3.1-70b, tp: 8, batch: 64, input_len: 2048, output_len: 256, dtypes: [bf16, fp8_e4m3],
+              load: {slo_ttft_ms: 2000, slo_tpot_ms: 50, requests: 300}}   # "Serving under load" (optional)
     training: {model: llama-3.1-405b, tp: 8, pp: 16, dp: 128, seq_len: 8192, global_batch: 2048, vpp: 4,
                recompute: full}
     kernels: true                                  # the standard set of critical kernels
@@ -22,9 +23,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..explore.space import InferArgs, TrainArgs, load_validated_yaml
 
 
+class Load(BaseModel):
+    """`serving.load`: the request-level simulation of the serving model under Poisson arrivals (the report's
+    "Serving under load" section): latency percentiles and goodput against the request rate, per chip, in the
+    first dtype. Rates: `fractions` of the reference chip's saturated throughput, the same rates on every chip."""
+
+    model_config = ConfigDict(extra="forbid")
+    slo_ttft_ms: float = Field(default=2000.0, gt=0)
+    slo_tpot_ms: float = Field(default=50.0, gt=0)
+    requests: int = Field(default=300, ge=10, le=100_000)
+    fractions: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.7, 0.85, 1.0, 1.2], min_length=2)
+    max_seqs: int = Field(default=256, ge=1)
+
+
 class Serving(InferArgs):
     ep: int = Field(default=1, ge=1)
     dtypes: list[str] = Field(default_factory=lambda: ["bf16", "fp8_e4m3"], min_length=1)
+    load: Load | None = None
 
 
 class Training(TrainArgs):
@@ -51,7 +66,7 @@ class Scenario(BaseModel):
 DEMO = Scenario(
     title="accelscope: LLM serving, training and kernels across accelerators",
     hardware=["h100-sxm", "h200-sxm", "b200", "mi300x", "generic-next-gen"],
-    serving=Serving(model="llama-3.1-70b", tp=8, batch=64, input_len=2048, output_len=256),
+    serving=Serving(model="llama-3.1-70b", tp=8, batch=64, input_len=2048, output_len=256, load=Load(requests=200)),
     training=Training(model="llama-3.1-405b", tp=8, pp=16, dp=128, seq_len=8192, global_batch=2048, vpp=4,
                       recompute="full"),
     elasticity_hw="h100-sxm", tradeoff_hw="b200",

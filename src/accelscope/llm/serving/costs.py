@@ -105,13 +105,17 @@ class IterationCosts:
                  features: Features | None = None):
         self.config, self.hw, self.par, self.prec, self.level = config, hw, par, prec, level
         self.features = features or Features()
-        self._memo: dict[tuple, float] = {}
+        self._memo: dict[tuple, Any] = {}  # floats, and the body terms (arrays)
         self.estimates = 0  # distinct pieces estimated (a measure of the simulation's cost)
         # launch latency of one attention kernel in every layer of every stage
         self.attention_launch_s = hw.runtime.launch_latency * sum(
             node.count for stage in range(par.pp)
             for node in forward_graph(config, Step(1, 1, 1), par, prec, stage).nodes if node.name == "attention")
         self.host_op_s = hw.runtime.host_op_latency or HOST_OP_LATENCY
+        self._mla = config.mla is not None
+        self._tp_overlap = self.features.tp_overlap
+        self._plain = self.features == Features()  # no feature changes an iteration's composition
+        self.derived: dict[Any, IterationCosts] = {}  # costs of related layouts (a decode pool's own expert group)
         wide = self.features.wide_ep
         self.moe_layers = sum(1 for i in range(config.layers) if config.is_moe_layer(i)) if wide else 0
 
@@ -139,7 +143,9 @@ class IterationCosts:
     def compose(self, tokens: float, sampled: int, decode_only: bool, attention: float) -> float:
         """An iteration's seconds from its token count, sampled tokens and attention time, with the features:
         wide-EP dispatch/combine (and two-batch overlap), TP overlap (inside the body), eager host time."""
-        decode_form = decode_only and self.config.mla is not None  # only MLA's layers differ in decode
+        decode_form = decode_only and self._mla  # only MLA's layers differ in decode
+        if self._plain:  # the default engine: the simulation's hot path
+            return self.body(tokens, decode_form) + attention + self._head_at(max(1, sampled))
         seconds = self.body(tokens, decode_form) + attention
         wide = self.features.wide_ep
         if wide is not None:
@@ -190,11 +196,14 @@ class IterationCosts:
 
     def body(self, tokens: float, decode_form: bool) -> float:
         """The layers' token-parallel work for `tokens` tokens (wide-EP all-to-alls left out)."""
-        other, gemm, comm, _ = self._body_terms(tokens, decode_form)
-        plain = other + gemm + comm
+        low, high, w = grid_neighbours(tokens)
+        plain = self._body_sum(low, decode_form)  # floats, not the terms: the simulation's hot path
+        if w:
+            plain += w * (self._body_sum(high, decode_form) - plain)
         chunks = self.par.tp
-        if not (self.features.tp_overlap and comm and tokens >= chunks):
+        if not (self._tp_overlap and chunks > 1 and tokens >= chunks):
             return plain
+        other = self._body_terms(tokens, decode_form)[0]
         # async TP: `tp` chunks of tokens/tp, chunk i's collective under chunk i+1's GEMMs (a pipeline of n
         # stages: n x max(g, c) + min(g, c)); each chunk re-reads the weights, so a weight-bound (decode) GEMM
         # loses what the overlap gains: engines turn it on where it pays, so the faster of the two is taken
@@ -263,6 +272,12 @@ class IterationCosts:
             # decode-only iterations use the decode form of the layers (MLA's absorbed projections)
             step = Step(tokens, 1, 0) if decode_form else Step(1, tokens, 0, logits_tokens=1)
             self._memo[key] = self._stages_seconds(step, "body")
+        return self._memo[key]
+
+    def _body_sum(self, tokens: int, decode_form: bool) -> float:
+        key = ("body_sum", tokens, decode_form)
+        if key not in self._memo:
+            self._memo[key] = float(self._body_at(tokens, decode_form)[:3].sum())
         return self._memo[key]
 
     def _head_at(self, sampled: int) -> float:

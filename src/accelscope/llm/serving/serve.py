@@ -18,7 +18,7 @@ completion); goodput: requests per second that met every SLO given.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -125,6 +125,7 @@ def serve(
     cuda_graphs: bool = True,
     tp_overlap: bool = False,
     wide_ep: WideEP | None = None,
+    decode_wide_ep: WideEP | None = None,
     costs: IterationCosts | None = None,
 ) -> ServeResult:
     """Simulate serving `requests` requests (or a `trace`) on `replicas` replicas of tp x pp devices of `hw`.
@@ -136,7 +137,8 @@ def serve(
     per op, `runtime.host_op_latency`); `tp_overlap` overlaps TP collectives with GEMMs; `wide_ep` serves an MoE
     model DeepSeek-style: `wide_ep.ep` attention-DP ranks of one device each (tp = pp = 1), experts spread over
     them, DeepEP dispatch/combine (moe.py); the colocated schedulers then run one engine per rank (`replicas` =
-    ep). `costs` reuses the memoized iteration costs of an earlier call with the same model, hardware, layout,
+    ep); disaggregated, the prefill pool is `wide_ep.ep` ranks and the decode pool `decode_wide_ep.ep` (default: the
+    same group size), as SGLang deploys DeepSeek-V3 (prefill EP32, decode EP72). `costs` reuses the memoized iteration costs of an earlier call with the same model, hardware, layout,
     level and features (capacity searches do)."""
     started = time.perf_counter()
     _check_options(scheduler, replicas, prefill_replicas, decode_replicas, slo_ttft, slo_tpot, draft_tokens,
@@ -146,6 +148,10 @@ def serve(
     features = Features(cuda_graphs=cuda_graphs, tp_overlap=tp_overlap, wide_ep=wide_ep)
     if wide_ep is not None:
         replicas = _wide_ep_replicas(config, wide_ep, tp, pp, ep, replicas, scheduler)
+        if scheduler == "disaggregated":
+            prefill_replicas, decode_replicas = wide_ep.ep, (decode_wide_ep or wide_ep).ep
+    elif decode_wide_ep is not None:
+        raise ValueError("decode_wide_ep: needs wide_ep (the prefill pool's expert group)")
     if costs is None:
         costs = iteration_costs(config, spec, tp, pp, ep, dtype, kv_dtype, level, allreduce, cuda_graphs=cuda_graphs,
                                 tp_overlap=tp_overlap, wide_ep=wide_ep)
@@ -167,8 +173,13 @@ def serve(
                                                                    prefix_hit_rate))
         first, finish = _merge(reqs, replicas, traces)
     else:
+        decode_costs, decode_limits = costs, limits
+        if decode_wide_ep is not None and decode_wide_ep != wide_ep:
+            decode_costs = _decode_pool_costs(costs, decode_wide_ep)
+            decode_limits = replace(limits, kv_blocks=_kv_blocks(decode_costs, reqs, max_batched_tokens, max_seqs,
+                                                                 block_size, memory_fraction))
         first, finish, traces = _disaggregated(reqs, costs, limits, prefill_replicas, decode_replicas, speculation,
-                                               prefix_hit_rate)
+                                               prefix_hit_rate, decode_costs, decode_limits)
     used = replicas if scheduler != "disaggregated" else prefill_replicas + decode_replicas
     return _result(config, spec, costs, scheduler, tp, pp, used, reqs, first, finish, traces, limits,
                    {"ttft_s": slo_ttft, "tpot_s": slo_tpot}, time.perf_counter() - started)
@@ -190,8 +201,6 @@ def iteration_costs(model: str | dict | ModelConfig, hw: HardwareSpec | str, tp:
                              f"the expert group is wide_ep.ep={wide_ep.ep} (got ep={ep})")
         ep = wide_ep.ep
         if wide_ep.imbalance != 1.0:
-            from dataclasses import replace
-
             config = replace(config, moe=replace(config.moe, imbalance=wide_ep.imbalance))
     par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom")
     par.check(config)
@@ -270,13 +279,14 @@ def _speculation(costs: IterationCosts, config: ModelConfig, draft_tokens: int, 
     if draft_model is None:
         return Speculation(draft_tokens, acceptance)
     if draft_model == "mtp":  # one more decoder layer of the served model proposes (DeepSeek-V3 MTP module)
-        from dataclasses import replace
-
         draft = replace(config, name=f"{config.name} MTP", layers=1, sliding_layers=min(config.sliding_layers, 1))
     else:
         draft = load_model(draft_model)
+    # the proposer runs in the same engine: eager or graphed, TP overlapped or not, as the target (its experts,
+    # if any, stay on the rank: no wide EP for a draft)
+    features = Features(cuda_graphs=costs.features.cuda_graphs, tp_overlap=costs.features.tp_overlap)
     return Speculation(draft_tokens, acceptance, IterationCosts(draft, costs.hw, Parallelism(tp=costs.par.tp),
-                                                                 costs.prec, costs.level))
+                                                                 costs.prec, costs.level, features))
 
 
 def _static_batch(limits: Limits, reqs: Requests) -> int:
@@ -303,10 +313,24 @@ def _merge(reqs: Requests, replicas: int, traces: list[tuple[np.ndarray, Trace]]
     return first, finish
 
 
+def _decode_pool_costs(costs: IterationCosts, wide: WideEP) -> IterationCosts:
+    """The decode pool's iteration costs under its own expert group, kept beside the prefill pool's (a capacity
+    search reuses both memos)."""
+    if wide not in costs.derived:
+        wide.check(costs.config)
+        par = Parallelism(tp=1, pp=1, ep=wide.ep, custom_allreduce=costs.par.custom_allreduce)
+        config = replace(costs.config, moe=replace(costs.config.moe, imbalance=wide.imbalance))
+        costs.derived[wide] = IterationCosts(config, costs.hw, par, costs.prec, costs.level,
+                                             replace(costs.features, wide_ep=wide))
+    return costs.derived[wide]
+
+
 def _disaggregated(reqs: Requests, costs: IterationCosts, limits: Limits, prefill_replicas: int,
-                   decode_replicas: int, speculation: Speculation | None,
-                   prefix_hit_rate: float) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, Trace]]]:
+                   decode_replicas: int, speculation: Speculation | None, prefix_hit_rate: float,
+                   decode_costs: IterationCosts | None = None, decode_limits: Limits | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, Trace]]]:
     """Prefill pool first (it does not wait on the decode pool), then the decode pool with the KV arrivals."""
+    decode_costs, decode_limits = decode_costs or costs, decode_limits or limits
     prefill = _round_robin(reqs, prefill_replicas, lambda r: continuous(r, costs, limits, "prefill", None,
                                                                         prefix_hit_rate))
     first, _ = _merge(reqs, prefill_replicas, prefill)
@@ -316,7 +340,8 @@ def _disaggregated(reqs: Requests, costs: IterationCosts, limits: Limits, prefil
     decode_in = Requests(first[more] + transfer[more], reqs.input_tokens[more], reqs.output_tokens[more])
     order = np.argsort(decode_in.arrival_s, kind="stable")
     decode_reqs = decode_in.subset(order)
-    decode = _round_robin(decode_reqs, decode_replicas, lambda r: continuous(r, costs, limits, "decode", speculation))
+    decode = _round_robin(decode_reqs, decode_replicas, lambda r: continuous(r, decode_costs, decode_limits, "decode",
+                                                                             speculation))
     finish_sorted = np.full(len(decode_reqs), np.nan)
     for indices, trace in decode:
         finish_sorted[indices] = trace.finish_s

@@ -67,7 +67,7 @@ def _tiles_per_cta(name: str, phase: str, q_blocks: int, packed: bool, splits: i
     CTA tile, the two tiles' softmax warpgroups ping-ponging on the one MMA pipe), else 1; 1 too when the query is
     one tile (decode, GQA-packed) or the KV sequence is split. cuDNN's sm100 forward is closed source: it is
     priced with one tile per CTA, which its measured rows (cudnn-frontend, B200 / GB200 / GB300) fit better
-    (held-out attention error 12.6 % against 13.2 % with two)."""
+    (in-sample attention error 12.6 % against 13.2 % with two, when this was chosen)."""
     if name != "fa4" or phase != "fwd" or packed or splits > 1:
         return 1
     return min(Q_TILES_PER_CTA, q_blocks)
@@ -274,6 +274,12 @@ FP8_SCALE_SLOTS = 1.0
 # Block-scaled FP8 (MXFP8, OCP MX v1.0: one E8M0 scale per 32 elements): P (and dS) also need the amax of every
 # 32-score block before the scale is known (one FMNMX per score; the butterfly and the exponent are per block).
 MX_AMAX_SLOTS = 1.0
+# Block-scaled FP8 backward: an MX block scale runs along the reduction dimension of the MMA that reads the operand
+# (OCP MX v1.0; tcgen05.mma kind::mxf8f6f4 scale factors per 32 elements of K), and dS feeds two MMAs that reduce
+# over different dimensions, dQ = dS K (over keys) and dK = dS^T Q (over queries): dS is quantized a second time,
+# with blocks along the other dimension, its own amax (FMNMX), scale multiply (FMUL) and convert (F2FP, two per
+# instruction). A per-tensor FP8 scale serves both orientations, so plain FP8 pays this once.
+MX_REQUANT_FMA, MX_REQUANT_ALU = 1.0, 1.5
 # Share of the shorter of the MMA and softmax streams per block pair that a warp-specialized ping-pong schedule
 # (FA3, FA4, cuDNN) leaves exposed: named-barrier / mbarrier handoffs between the MMA issuer and the softmax
 # warps. One constant for every warp-specialized kernel on every chip, fitted to the cudnn-frontend forward rows
@@ -363,7 +369,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     the kernel overlaps them: FA2 serially in each warp, FA3 (ping-pong warpgroups) and tcgen05 kernels (softmax
     warpgroups beside a single-thread MMA issuer) overlapped. Backward: 2.5x the matrix work, P recomputed, dS on
     the vector unit and dQ reduced into L2 with fp32 atomics after every pair (FA2 serial, FA3/FA4 overlapped).
-    Deterministic mode orders the dQ reduction across the KV-block CTAs of a head (_deterministic_seconds).
+    Deterministic mode orders the dQ reduction across the KV-block CTAs of a head (_deterministic_handoff).
     Decode splits the KV sequence across cores (split-KV)."""
     if op.variant == "math":
         return unfused_attention(op, hw)
@@ -391,11 +397,13 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         mma_d, mma_dv = max(1 << (op.head_dim - 1).bit_length(), 16), max(1 << (dv - 1).bit_length(), 16)
     q_blocks = math.ceil(op.q_len / q_block)
     window = op.window if op.window and op.window < op.kv_len and op.q_len > 1 else None
+    mask_every_pair = False
     if window and name == "cudnn" and op.phase != "fwd" and low_precision_matrix(op.dtype):
         # cuDNN's FP8 backward (9.17-9.22) masks the window instead of skipping the blocks outside it: measured it
         # takes 7-15x its BF16 time on GPT-OSS's 128-key window (cudnn-frontend rows CU-0200..0207), about the
-        # whole causal triangle
+        # whole causal triangle, every block pair of it masked element by element (the window's compare and select)
         window = None
+        mask_every_pair = True
     kv_blocks = math.ceil(min(op.kv_len, op.window or op.kv_len) / kv_block)
     diagonal = math.ceil(q_block / kv_block)  # key blocks a query block's diagonal crosses
     # causal: a query block sees the key blocks up to the diagonal (the whole prefix of kv_len - q_len first);
@@ -411,7 +419,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     # block pairs that apply a mask element by element (the diagonal ones when causal, the window's far edge):
     # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots
     masked = q_blocks * ((diagonal if op.causal and op.q_len > 1 else 0) + (1 if window else 0))
-    mask_slots = MASK_SLOTS * min(1.0, masked / max(pairs_per_head, 1))
+    mask_slots = MASK_SLOTS * (1.0 if mask_every_pair else min(1.0, masked / max(pairs_per_head, 1)))
     exp_slots = 0.0
     if triton:
         # the Triton kernel masks every block pair of a causal head (`if IS_CAUSAL: qk += tl.where(...)` inside
@@ -462,9 +470,12 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         wide = hw.matrix_peak("bf16") * ratio * hw.matrix_efficiency("bf16") / cores
         t_matrix_bwd = (2.0 * scores * (op.head_dim + dv) / core_peak
                         + 2.0 * scores * (dv + 2 * op.head_dim) / wide)
-    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma + exp_slots,
+    mx = fp8 and canonical_dtype(op.dtype).startswith("mx")
+    sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma + exp_slots
+                                       + (MX_REQUANT_FMA if mx else 0.0),
                                        SOFTMAX_BWD_ALU + mask_slots - (1.0 if triton and mask_slots else 0.0)
-                                       + 2 * fp8_alu, lane_rate, alu_rate, sfu_core_rate, emulate)
+                                       + 2 * fp8_alu + (MX_REQUANT_ALU if mx else 0.0), lane_rate, alu_rate,
+                                       sfu_core_rate, emulate)
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
     t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / l2_core if l2_core else 0.0

@@ -115,7 +115,6 @@ class BlockScaling:
     b_convert_flops: float = 0.0
 
 
-@lru_cache(maxsize=64)
 @dataclass(frozen=True, slots=True)
 class GemmKernel:
     """A fixed library kernel's CTA tile: rows and columns of C per SM (a 2-SM MMA's pair covers 2 x block_m rows),
@@ -170,6 +169,7 @@ def _kernel_candidates(kernel: GemmKernel, elem_bytes: float, smem: float) -> tu
     return tuple(table[:, i] for i in range(6))
 
 
+@lru_cache(maxsize=64)
 def _candidates(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_limit: float,
                 max_cluster: int, variable_n: bool = False) -> tuple[np.ndarray, ...]:
     """Tile candidates that fit: stages x (BM + BN) x BK x bytes <= SRAM, accumulators <= the register budget.
@@ -315,8 +315,10 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     valid = split <= np.maximum(np.ceil(k / bk), 1)  # no split finer than one slab
     valid &= cluster <= np.maximum(tiles_m, tiles_n)  # a cluster needs that many tiles along one edge
     tiles = tiles_m * tiles_n * batch * split
-    waves = np.ceil(tiles / cores)
-    active = np.minimum(tiles, cores)
+    # clusters co-reside within a GPC: a size that does not divide a GPC's SMs leaves some idle (cluster_limit)
+    slots = cluster_limit(hw, cluster)
+    waves = np.ceil(tiles / slots)
+    active = np.minimum(tiles, slots)
     # a fixed kernel's MMA shorter than the instruction's full-rate M costs a full-M instruction
     mma_m = np.maximum(bm, instr[0]) if kernel is not None and overlap_mma(hw) else bm
     mma = 2.0 * mma_m * bn * k_chunk / core_peak
@@ -377,7 +379,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw + second_kernel, 0.0)
     data_parallel = waves * tile_time + prologue
     if stream_k:
-        stream, share = _stream_k(tiles, k_chunk / bk, cores, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
+        stream, share = _stream_k(tiles, k_chunk / bk, slots, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
         use_stream_k = (split == 1) & (stream + prologue < data_parallel)
         compute_time = np.where(use_stream_k, stream + prologue, data_parallel)
     else:
@@ -395,7 +397,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     return GemmMapping(
         block_m=int(bm[best]), block_n=int(bn[best]), block_k=int(bk[best]), stages=int(stages[best]),
         split_k=int(split[best]), cluster=int(cluster[best]), tiles=int(tiles[best]), waves=int(waves[best]),
-        tail_tiles=int(tiles[best] - (waves[best] - 1) * cores), tile_seconds=float(tile_time[best]),
+        tail_tiles=int(tiles[best] - (waves[best] - 1) * slots[best]), tile_seconds=float(tile_time[best]),
         mma_seconds=float(tiles_per_core * mma[best]), l2_seconds=float(tiles_per_core * l2[best]),
         hbm_bytes=float(hbm_bytes[best] + c_total), l2_bytes=float(tiles[best] * operand_bytes[best]),
         hbm_seconds=float(hbm_time[best]), prologue_seconds=float(prologue[best]),
@@ -404,6 +406,16 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         sram_bytes=float(sram_bytes[best]),
         schedule="stream-k" if use_stream_k[best] else "data-parallel", compute_seconds=float(compute_time[best]),
     )
+
+
+def cluster_limit(hw: HardwareSpec, cluster: np.ndarray) -> np.ndarray:
+    """CTAs that run at once for each candidate's cluster size: every CTA of a thread-block cluster is placed in one
+    GPC (CUDA C++ Programming Guide, "Thread Block Clusters"), so on a chip whose GPCs hold uneven SM counts
+    clusters of 4 or 8 leave SMs idle and a wave holds fewer tiles (compute.cluster_cores)."""
+    slots = np.full_like(cluster, float(hw.compute.cores))
+    for size in hw.compute.cluster_cores or {}:
+        slots = np.where(cluster == size, float(hw.compute.cluster_capacity(size)), slots)
+    return slots
 
 
 def overlap_mma(hw: HardwareSpec) -> bool:
@@ -430,7 +442,7 @@ def _uncached_bytes(tiles: np.ndarray, waves: np.ndarray, active: np.ndarray, ti
     return np.maximum(a_reads + b_reads, once)
 
 
-def _stream_k(tiles: np.ndarray, iters: np.ndarray, cores: int, tile_time: np.ndarray, partial_bytes: np.ndarray,
+def _stream_k(tiles: np.ndarray, iters: np.ndarray, cores: np.ndarray | int, tile_time: np.ndarray, partial_bytes: np.ndarray,
               l2_bw: float, l2_lat: float) -> tuple[np.ndarray, np.ndarray]:
     """Stream-K busy time per core (fixup included) and the share of tiles the busiest core computes."""
     iters_per_core = np.ceil(tiles * iters / cores)

@@ -196,7 +196,7 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
     c_dtype = default_out_dtype(canonical_dtype(op.dtype), op.out_dtype)
     c_bytes = dtype_bytes(c_dtype) if plan.split_k == 1 else ACC_BYTES
-    sp = spread(plan.tiles, core.cores)
+    sp = spread(plan.tiles, _gemm_slots(plan, core, hw))
     slab_k = plan.sim_k_slab
     order = _tile_order(plan, sp)
     kernel = _library_kernel(op, hw)
@@ -377,6 +377,12 @@ def _gemm_candidates(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[tuple[
     return kept
 
 
+def _gemm_slots(plan: GemmPlan, core: CoreModel, hw: HardwareSpec) -> int:
+    """Cores the GEMM's CTAs occupy at once: clusters of the plan's multicast size co-reside within one GPC
+    (compute.cluster_cores; the analytical level's cluster_limit)."""
+    return min(core.cores, hw.compute.cluster_capacity(max(plan.multicast_a, plan.multicast_b)))
+
+
 def _library_kernel(op: Gemm, hw: HardwareSpec) -> GemmKernel | None:
     """The fixed library kernel a GEMM names (Gemm.kernel), as the analytical level prices it (library_kernel)."""
     return library_kernel(op.kernel, op.m, op.n, op.k, hw) if op.kernel else None
@@ -385,7 +391,7 @@ def _library_kernel(op: Gemm, hw: HardwareSpec) -> GemmKernel | None:
 def _tile_work(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile) -> TileWork:
     """The busiest core's work on `tile` (TileWork), counted as lower_gemm's instructions are."""
     plan = plan_gemm(op, core, hw, tile)
-    sp = spread(plan.tiles, core.cores)
+    sp = spread(plan.tiles, _gemm_slots(plan, core, hw))
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
     slab = plan.sim_k_slab
     units = sp.full + sp.tail
@@ -451,20 +457,26 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = N
     a_resident = (not core.has_l2) and 2 * panel + stages * bk * bn * elem <= core.sram_bytes
     fraction = _hbm_fraction(op, core, bm, bn, k_steps * slab, tiles_m, tiles_n, tiles * split) if core.has_l2 else 1.0
     mc_a, mc_b = _multicast(hw, bm * dtype_bytes(op.dtype), bn * dtype_bytes(op.b_dtype or op.dtype), tiles_m,
-                            tiles_n)
+                            tiles_n, tiles * split)
     if kernel is not None:  # its cluster runs along M: the CTAs share each B tile
         mc_a, mc_b = 1, max(c for c in (1, 2, 4) if c <= kernel.cluster and c <= tiles_m)
     return GemmPlan(bm, bn, bk, k_steps, stages, split, tiles * split, tiles_m, tiles_n, fraction, a_resident,
                     dtype, mc_a, mc_b, slab)
 
 
-def _multicast(hw: HardwareSpec, a_row: float, b_col: float, tiles_m: int, tiles_n: int) -> tuple[int, int]:
+def _multicast(hw: HardwareSpec, a_row: float, b_col: float, tiles_m: int, tiles_n: int,
+               tiles: int) -> tuple[int, int]:
     """Thread-block clusters (matrix.cluster_multicast, at most 4 as in the analytical level): the CTAs of a
-    cluster along M share each B tile (one L2 read), or along N each A tile; the larger operand is shared."""
+    cluster along M share each B tile (one L2 read), or along N each A tile; the larger operand is shared. The
+    largest cluster that costs no extra wave: clusters co-reside in one GPC (compute.cluster_cores), and a size
+    that leaves SMs idle is worth it only when the tiles still run in as many waves (the analytical level searches
+    the cluster with the tile)."""
     limit = min(hw.matrix.cluster_multicast, 4)
+    waves = math.ceil(tiles / hw.compute.cores)
+    keeps = [c for c in (1, 2, 4) if c <= limit and math.ceil(tiles / hw.compute.cluster_capacity(c)) == waves]
     if b_col >= a_row:
-        return 1, max(c for c in (1, 2, 4) if c <= limit and c <= tiles_m)
-    return max(c for c in (1, 2, 4) if c <= limit and c <= tiles_n), 1
+        return 1, max(c for c in keeps if c <= tiles_m)
+    return max(c for c in keeps if c <= tiles_n), 1
 
 
 def _gpu_tile(op: Gemm, core: CoreModel, elem: float, instr_m: int) -> tuple[int, int, int, int]:

@@ -1,0 +1,162 @@
+"""Host (framework) time of a training step: when the CPU that issues the ops is the bound.
+
+An eager PyTorch / Megatron-LM step issues every op of its graph from Python: the module's forward, autograd's
+record and, in the backward, autograd's engine walking the graph, each through the dispatcher to a kernel
+launch. The GPU runs each kernel asynchronously while the host issues the next, so per op the two overlap and a
+micro-batch takes the longer of the two totals, max(GPU time, host time), not their sum. A large model's kernels
+(milliseconds each) hide the host completely; a small proxy model's kernels (microseconds) do not, and its step
+time is the host's: ops x `runtime.host_op_latency`.
+
+Ops counted per micro-batch: every node occurrence of the forward graph and of the backward graph (recomputed
+forward ops included), as the graphs are built (workload.llm_graph, workload.backward). Without Megatron-LM's
+`gradient_accumulation_fusion` (`--no-gradient-accumulation-fusion`) each weight gradient is written to its own
+tensor and then added into the fp32 `main_grad` buffer by a backward hook (megatron/core/distributed/
+distributed_data_parallel.py, `_make_backward_post_hook`: `param.main_grad.add_(param.grad.data)`): one more op
+per weight-gradient GEMM; with the fusion the wgrad GEMM accumulates into `main_grad` itself
+(megatron/core/tensor_parallel/layers.py, `LinearWithGradAccumulationAndAsyncCommunication`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ..perf import Estimate
+
+# Framework host seconds per graph op, for every chip whose spec gives no `runtime.host_op_latency` of its own: a
+# property of the host CPU and the eager framework stack, shared across chips like hardware/spec.py's efficiency
+# defaults. Fitted by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the
+# llm_training rows of every source (`accelscope validate all --loso --category llm_training`, "fit on all"):
+# 140 us. Fitted without one source: MT 120, CU 150, the others 140 us. Alone, the Megatron-LM CI runs
+# (MT) prefer ~160 us and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~60-80 us.
+HOST_OP_LATENCY = 140e-6
+_DEFAULT: contextvars.ContextVar[float] = contextvars.ContextVar("host_op_latency", default=HOST_OP_LATENCY)
+
+
+def default_host_op_latency() -> float:
+    """The host seconds per op for a chip whose spec gives none: HOST_OP_LATENCY, or a refit's value inside
+    `host_op_latency_default` (leave-one-source-out scoring, measure/hostfit.py)."""
+    return _DEFAULT.get()
+
+
+@contextmanager
+def host_op_latency_default(seconds: float) -> Iterator[None]:
+    """Within the block, chips without their own `runtime.host_op_latency` use `seconds` (a refitted value)."""
+    token = _DEFAULT.set(seconds)
+    try:
+        yield
+    finally:
+        _DEFAULT.reset(token)
+
+
+def graph_ops(graph: Estimate) -> float:
+    """Ops the host issues for one pass of `graph`: the node occurrences (a node's count: one per layer). An op is
+    a module call of the graph as built: the aten kernels an eager module is split into (llm/train.py `_eager`:
+    `<name>_eager<i>`, e.g. Hugging Face's LlamaRMSNorm as 6 kernels) are one call, counted at its first kernel."""
+    return float(sum(count for name, count, _est in graph.parts if not _EAGER_CONTINUATION.search(name)))
+
+
+_EAGER_CONTINUATION = re.compile(r"_eager[1-9][0-9]*(_bwd)?$")
+
+
+def wgrad_ops(backward: Estimate) -> float:
+    """Weight-gradient GEMMs of a backward pass (nodes named `<name>_wgrad`, workload.backward)."""
+    return float(sum(count for name, count, _est in backward.parts if name.endswith("_wgrad")))
+
+
+def expert_ops(graph: Estimate) -> float:
+    """Ops of the routed experts' GEMMs and activation in a pass (nodes named `experts_*`, workload.llm_graph)."""
+    return float(sum(count for name, count, _est in graph.parts if name.startswith("experts_")))
+
+
+def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fusion: bool = True,
+                    local_experts: int = 1) -> float:
+    """Ops of one micro-batch's forward + backward; without gradient-accumulation fusion, one `main_grad.add_`
+    per weight gradient more. `local_experts` > 1: the experts run one after the other, each its own module call
+    (Megatron-LM without --moe-grouped-gemm: megatron/core/transformer/moe/experts.py `SequentialMLP` loops over
+    its local experts, each an MLP of fc1, activation and fc2), so each expert op of the graph is issued
+    `local_experts` times; grouped (TEGroupedMLP, the graph's GroupedGemm) it is one call."""
+    extra = 0.0 if grad_accumulation_fusion else wgrad_ops(backward)
+    extra += (local_experts - 1) * (expert_ops(forward) + expert_ops(backward))
+    return graph_ops(forward) + graph_ops(backward) + extra
+
+
+def host_excess(gpu_seconds: float, ops: float, host_op_latency: float | None) -> float:
+    """Seconds a micro-batch waits on the host beyond its GPU time: max(0, ops x latency - GPU time). The GPU
+    and the host overlap op by op, so the micro-batch takes max(GPU, host) = GPU time + this excess."""
+    if not host_op_latency:
+        return 0.0
+    return max(0.0, ops * host_op_latency - gpu_seconds)
+
+
+# Forward-graph node names that carry parameters (workload.llm_graph labels): the GEMMs, norms and the embedding
+PARAM_NODE_KEYS = ("proj", "gate_up", "_up", "_down", "router", "norm", "embedding")
+# Host ops per local parameter tensor of one optimizer step (Megatron-LM megatron/core/optimizer/optimizer.py,
+# Float16OptimizerWithFloat16Params and distrib_optimizer.py DistributedOptimizer): the Python loops of
+# `_copy_model_grads_to_main_grads` (the fp32 main gradient of each parameter) and
+# `_copy_main_params_to_model_params` (the updated fp32 master copied back into each bf16 parameter) issue one op
+# per tensor each; the Adam update, gradient-norm and scaling run as multi-tensor kernels (a few launches in all).
+OPTIMIZER_OPS_PER_TENSOR = 2
+
+
+def param_tensors(forward: Estimate, biases: bool) -> float:
+    """Parameter tensors of the stage whose forward is `forward`: one weight per parameter node occurrence, plus
+    its bias (linear biases, LayerNorm's beta) when the model has them."""
+    nodes = sum(count for name, count, _est in forward.parts if any(k in name for k in PARAM_NODE_KEYS))
+    return float(nodes * (2 if biases else 1))
+
+
+def optimizer_host_excess(gpu_seconds: float, forward: Estimate, biases: bool, host_op_latency: float | None
+                          ) -> float:
+    """Seconds the optimizer step waits on the host beyond its GPU time (per-tensor copy loops, above)."""
+    return host_excess(gpu_seconds, OPTIMIZER_OPS_PER_TENSOR * param_tensors(forward, biases), host_op_latency)
+
+
+def issue_order(graph: Estimate) -> list[tuple[float, float]]:
+    """(host ops, GPU seconds) of each op of one pass in execution order. The graph keeps one node per op with a
+    count (one per layer); a layer block is rebuilt from the repeated nodes (each `count / block` times per block,
+    `block` = the smallest repeat count) and repeated `block` times, between the once-only nodes that come before
+    (embedding) and after it (final norm, LM head, loss)."""
+    parts = graph.parts
+    repeated = [i for i, (_n, count, _e) in enumerate(parts) if count > 1]
+    if not repeated:
+        return [(_host_ops(name), est.seconds) for name, count, est in parts for _ in range(int(count))]
+    block = min(parts[i][1] for i in repeated)
+    pre = [p for i, p in enumerate(parts) if p[1] <= 1 and i < repeated[0]]
+    post = [p for i, p in enumerate(parts) if p[1] <= 1 and i > repeated[0]]
+    layer = [(_host_ops(name), est.seconds) for name, count, est in parts if count > 1
+             for _ in range(max(round(count / block), 1))]
+    return ([(_host_ops(n), e.seconds) for n, _c, e in pre] + layer * int(block)
+            + [(_host_ops(n), e.seconds) for n, _c, e in post])
+
+
+def _host_ops(name: str) -> float:
+    return 0.0 if _EAGER_CONTINUATION.search(name) else 1.0
+
+
+def queue_seconds(ops: list[tuple[float, float]], host_op_latency: float) -> float:
+    """Wall time of ops issued by the host and run by the GPU in order, from an idle GPU and an empty queue:
+    op i is issued when the host has spent its host time on ops 0..i, starts when it is issued and the GPU has
+    finished op i-1, and runs for its GPU time. Between device synchronisations this is the step's time: the GPU
+    waits for a slow host, and the host cannot run ahead into the next segment."""
+    issued = finished = 0.0
+    for host_ops, gpu in ops:
+        issued += host_ops * host_op_latency
+        finished = max(issued, finished) + gpu
+    return max(issued, finished)
+
+
+def synced_host_excess(forward: Estimate, backward: Estimate, host_op_latency: float | None) -> float:
+    """Seconds a micro-batch's forward and backward take beyond their GPU time when the device is synchronised
+    after each (Megatron-LM's pipeline P2P with `batch_p2p_sync`, megatron/core/pipeline_parallel/
+    p2p_communication.py: `torch.cuda.synchronize()` after `batch_isend_irecv` "to protect against race
+    condition"): each pass starts on an idle GPU, so the host's ops and the GPU's long kernels (the LM head and
+    cross entropy at the end of the last stage) no longer overlap across passes."""
+    if not host_op_latency:
+        return 0.0
+    gpu = forward.seconds + backward.seconds
+    wall = queue_seconds(issue_order(forward), host_op_latency) + queue_seconds(issue_order(backward),
+                                                                                 host_op_latency)
+    return max(0.0, wall - gpu)
