@@ -102,3 +102,16 @@ def test_cudnn_fp8_backward_masks_every_pair_of_a_window_it_does_not_skip():
     causal = acs.ops.Attention(**shape, variant="cudnn")
     windowed = acs.ops.Attention(**shape, window=128, variant="cudnn")
     assert _pair(windowed, "gb200") - _pair(causal, "gb200") == pytest.approx(16384 / lane_rate, rel=1e-9)
+
+
+def test_gqa_backward_reduces_each_ctas_dk_dv_tile_into_l2():
+    # B200, cuDNN bf16 bwd, hd 128, 8 query heads per KV head: each CTA adds its 128 x (128 + 128) fp32 dK, dV
+    # tile (128 KiB) into the group's accumulators at its share of the L2 bandwidth (bandwidth x efficiency / 148
+    # SMs); without GQA nothing is reduced
+    hw = load_hardware("b200")
+    l2 = hw.memory["l2"]
+    share = l2.bandwidth * l2.efficiency / hw.compute.cores
+    mha = acs.ops.Attention(**BWD, variant="cudnn")
+    gqa = acs.ops.Attention(**BWD, kv_heads=2, variant="cudnn")
+    overhead = [acs.estimate(o, hw, level="analytical").details["unit_overhead_seconds"] for o in (mha, gqa)]
+    assert overhead[1] - overhead[0] == pytest.approx(128 * 256 * 4 / share, rel=1e-9)

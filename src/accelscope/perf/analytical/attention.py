@@ -112,6 +112,19 @@ def _deterministic_handoff(op: Attention, hw: HardwareSpec, name: str, path: str
     return DETERMINISTIC_L2_TRIPS * _chip_cache(hw)[1]
 
 
+def _gqa_dkv_reduction(op: Attention, group: int, dv: int, l2_core: float) -> float:
+    """Seconds a GQA backward CTA spends reducing its dK, dV tiles over the query heads of its group (0 without
+    GQA). Each CTA of a query head owns one key block and holds that head's share of dK and dV; the group's heads
+    add theirs into fp32 accumulators in global memory (FA3 hopper/epilogue_bwd.hpp CollectiveEpilogueBwdGQA:
+    atomic adds into dk_accum / dv_accum, converted by flash_bwd_postprocess; FA4 flash_bwd_sm100.py likewise;
+    cuDNN taken to do the same): BWD_KV_BLOCK x (d + dv) fp32 elements go to L2 once per CTA at the core's share
+    of the L2 bandwidth, after its last block pair. The accumulators' zeroing and conversion passes are left out
+    (under 1 % of the rows' times)."""
+    if group <= 1 or not l2_core:
+        return 0.0
+    return BWD_KV_BLOCK * (op.head_dim + dv) * 4 / l2_core
+
+
 def _bwd_rows(d: int, dv: int, path: str) -> int:
     """Query rows per backward iteration: tcgen05 kernels keep S^T and dP^T (2 Br columns) and the dK, dV
     accumulators (d + Dv columns) in tensor memory, so Br = 128 while that fits 512 columns, else 64 (MLA's 192/128
@@ -267,6 +280,9 @@ ATOMIC_PASSES = 1
 # reductions (until L2 has them), and the release store the successor's poll must see. FA3
 # hopper/flash_bwd_kernel.h (Deterministic) and hopper/named_barrier / Barrier::wait_eq, arrive_inc.
 DETERMINISTIC_L2_TRIPS = 3
+# Keys per backward CTA of the warp-specialized kernels (FA3 hopper/tile_size.py, hd 128: kBlockN = 128; FA4
+# flash_bwd_sm100.py n_block_size = 128): the dK, dV tile one CTA holds is BWD_KV_BLOCK x head_dim.
+BWD_KV_BLOCK = 128
 # FP8 attention (FA3 sec. 3.3, cuDNN FP8 SDPA): P (and dS in the backward) is multiplied by its quantization scale
 # before the E4M3 convert (one FMUL per score; the pack is counted above), and on Hopper the FP8 wgmma's register
 # operand needs P's bytes permuted into its layout (PRMT, about one per two scores).
@@ -559,6 +575,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
                                                                                     / active)
     if path == "tcgen05" and op.phase == "fwd":
         unit_overhead += _fill_drain(t_matrix_fwd)
+    if op.phase != "fwd" and path != "sync" and not packed:
+        unit_overhead += _gqa_dkv_reduction(op, group, dv, l2_core)
     # waves of units; the last wave waits for its longest unit (causal: the query block on the diagonal)
     compute = (waves - 1) * (mean * pair_time + unit_overhead) + longest * pair_time + unit_overhead
     sequence_parallel = True
