@@ -244,6 +244,46 @@ def triton_smem_bytes(phase: str, d: int, dv: int, warps: int, block: int = TRIT
     return width * (a_reads + b_reads + stores)
 
 
+# 32-bit registers one thread may hold (CUDA C++ Programming Guide, "Technical Specifications per Compute
+# Capability": 255 for compute capability 5.0 through 10.x; above it ptxas spills to local memory).
+MAX_THREAD_REGISTERS = 255
+# mma.sync.m16n8k16 operand fragments (PTX ISA, "Matrix Fragments for mma.m16n8k16" with .bf16 / .f16): per k16
+# step a warp holds A, 16 rows x 16 of 16-bit values per 16-row tile (4 registers a lane), and B, 16 x 8 per
+# n8 tile (2 registers a lane).
+MMA_K = 16
+
+
+def triton_live_registers(phase: str, d: int, dv: int, warps: int, block: int = TRITON_BLOCK) -> float:
+    """32-bit registers per thread that the fp32 tiles of flash_attn_triton.py keep live across a block pair.
+
+    Forward: the O accumulator acc_o (block x dv) and the scores qk / p (block x block). Backward
+    (`_bwd_kernel_one_col_block`): the dK and dV accumulators (block x d, block x dv: BLOCK_N rows) and, while
+    dp = dot(do, trans(v)) runs, p (kept in fp32 for ds = p * (dp - Di)) and the dp accumulator (block x block
+    each); K and V are loop-invariant dot operands (shared memory), ds is converted to 16 bits at once (the
+    source: "Converting ds to q.dtype here reduces register pressure")."""
+    n = block * block
+    live = block * dv + n if phase == "fwd" else block * (d + dv) + 2 * n
+    return live / (32 * warps)
+
+
+def triton_fragment_registers(warps: int, block: int = TRITON_BLOCK) -> float:
+    """Registers per lane of one k16 step's mma.sync operands in a block x block dot with the warps along M:
+    the A tiles of the warp's block / warps rows (4 a lane per 16 rows) and the B fragment of all `block`
+    columns (2 a lane per n8 tile: the whole B, triton_smem_bytes)."""
+    return 4 * max(1, block // (16 * warps)) + 2 * (block // 8)
+
+
+def triton_operands_overlap(phase: str, d: int, dv: int, warps: int, block: int = TRITON_BLOCK) -> bool:
+    """Whether the next k16 step's ldmatrix can run beside this step's mma.sync: that needs a second set of
+    operand fragments in registers next to the live fp32 tiles (MAX_THREAD_REGISTERS). Without it each
+    fragment's ldmatrix completes before its MMAs issue and the pair pays its shared-memory reads and its MMAs
+    one after the other (1 CTA of 8 warps per SM at this register use: no other block's MMAs fill the gap).
+    d = 128 backward: 128 x 256 + 2 x 16,384 = 65,536 fp32 / 256 threads = 256 registers, over 255 alone;
+    d = 128 forward (8 warps): 128 registers + 2 x 36 = 200, fits."""
+    return triton_live_registers(phase, d, dv, warps, block) + 2 * triton_fragment_registers(warps, block) \
+        <= MAX_THREAD_REGISTERS
+
+
 # Lane slots (one FP32-pipe instruction per thread) per score element of the online softmax, as the FlashAttention
 # kernels issue it; an FMA and a max or an add each take one slot, so FLOP counts undercount non-FMA work.
 # Forward: scale-and-subtract-max (FFMA), row max (FMNMX), row sum (FADD), P to 16 bits (F2FP packs two: 0.5),
@@ -307,6 +347,12 @@ def _softmax_exp(scores: float, fma_slots: float, alu_slots: float, lane_rate: f
         return sfu, max(fma, alu), 0.0
     e = max(0.0, (sfu - fma) / (1 / sfu_core_rate + poly / lane_rate))
     return (scores - e) / sfu_core_rate, max(fma + e * poly / lane_rate, alu), e / scores
+
+
+def _triton_mma_time(phase: str, t_mma: float, t_smem: float, d: int, dv: int, warps: int) -> float:
+    """A Triton block pair's matrix time: its mma.sync and its ldmatrix reads overlap (the longer of the two) when
+    the registers hold a second set of operand fragments (triton_operands_overlap), else they add up."""
+    return max(t_mma, t_smem) if triton_operands_overlap(phase, d, dv, warps) else t_mma + t_smem
 
 
 def unfused_attention(op: Attention, hw: HardwareSpec) -> Estimate:
@@ -498,8 +544,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
             fwd_warps = 8 if op.head_dim > 64 else 4
             t_matrix_fwd_smem = triton_smem_bytes("fwd", mma_d, mma_dv, fwd_warps, kv_block, width) / sram
             t_matrix_bwd_smem = triton_smem_bytes("bwd", mma_d, mma_dv, 8, kv_block, width) / sram
-            t_matrix_fwd_eff, t_matrix_bwd_eff = max(t_matrix_fwd, t_matrix_fwd_smem), max(t_matrix_bwd,
-                                                                                           t_matrix_bwd_smem)
+            t_matrix_fwd_eff = _triton_mma_time("fwd", t_matrix_fwd, t_matrix_fwd_smem, mma_d, mma_dv, fwd_warps)
+            t_matrix_bwd_eff = _triton_mma_time("bwd", t_matrix_bwd, t_matrix_bwd_smem, mma_d, mma_dv, 8)
     if path == "sync":  # FA2: each warp runs its MMAs, then its softmax
         mma_fwd, mma_bwd = (t_matrix_fwd_eff, t_matrix_bwd_eff) if triton and sram else (t_matrix_fwd, t_matrix_bwd)
         fwd_pair = t_load_fwd + mma_fwd + t_softmax_fwd
