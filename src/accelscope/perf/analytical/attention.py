@@ -218,6 +218,16 @@ def matrix_path(name: str, hw: HardwareSpec) -> str:
 #   the autotuner keeps the faster (priced both ways here, the shorter kept).
 TRITON_BLOCK = 128
 TRITON_FWD_ROUND_TRIPS, TRITON_BWD_ROUND_TRIPS = 3, 4
+# How MPT calls it: llm-foundry's MPTModel._attn_bias (attn_impl "torch" / "triton") turns the batch's
+# attention_mask into a (batch, 1, 1, seq) fp32 bias (zeros, masked_fill with the dtype's min), which
+# flash_attn_triton.py runs as BIAS_TYPE "vector" (bias.shape[2:] == (1, seqlen_k)). Per block pair, forward and
+# backward, that adds the bias load (BLOCK_N fp32, consumed by `qk * softmax_scale + bias` before the row max /
+# the exp: one more dependent L2 round trip) and that FFMA per score, after which the max (forward) or the LSE
+# (backward) is subtracted on its own instead of inside the scale's FFMA: one more FMA-pipe slot per score. (The
+# backward's `tl.debug_barrier()` before the bias load, a CTA barrier, is not priced.) The variant prices the
+# kernel as MPT ran it: its only caller here is the LF mapper (MPT_ATTENTION).
+TRITON_VECTOR_BIAS = True
+TRITON_BIAS_ROUND_TRIPS, TRITON_BIAS_SLOTS = 1, 1.0
 
 
 def triton_smem_bytes(phase: str, d: int, dv: int, warps: int, block: int = TRITON_BLOCK,
@@ -472,7 +482,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         # the loop: compare, select, and the forward's add), not only the diagonal ones, and calls tl.exp, which
         # lowers to ex2.approx after a multiply by log2(e): one more FMA-pipe slot per score each pass
         mask_slots = (MASK_SLOTS + 1.0) if op.causal and op.q_len > 1 else 0.0
-        exp_slots = 1.0
+        exp_slots = 1.0 + (TRITON_BIAS_SLOTS if TRITON_VECTOR_BIAS else 0.0)
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and loads (and converts) its KV blocks once
     group = op.heads // (op.kv_heads or op.heads)
@@ -531,10 +541,12 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         # the rescale's store-and-reload through TMP ("BUG: have to store and immediately load") and the V load
         # after the softmax; backward the Q, LSE, dO and D loads (each consumed before the next is issued)
         l2_latency = _chip_cache(hw)[1]
-        t_load_fwd = TRITON_FWD_ROUND_TRIPS * l2_latency + (kv_block * (mma_d + mma_dv) * width / l2_core
-                                                            if l2_core else 0.0)
-        t_load_bwd = TRITON_BWD_ROUND_TRIPS * l2_latency + (rows * (mma_d + mma_dv) * width / l2_core
-                                                            if l2_core else 0.0)  # Q, dO
+        # (plus MPT's key-padding bias load: TRITON_VECTOR_BIAS)
+        bias_trips = TRITON_BIAS_ROUND_TRIPS if TRITON_VECTOR_BIAS else 0
+        trips_fwd, trips_bwd = TRITON_FWD_ROUND_TRIPS + bias_trips, TRITON_BWD_ROUND_TRIPS + bias_trips
+        t_load_fwd = trips_fwd * l2_latency + (kv_block * (mma_d + mma_dv) * width / l2_core if l2_core else 0.0)
+        t_load_bwd = trips_bwd * l2_latency + (rows * (mma_d + mma_dv) * width / l2_core
+                                               if l2_core else 0.0)  # Q, dO
         t_atomic = ATOMIC_PASSES * rows * mma_d * 4 / l2_core if l2_core else 0.0  # tl.atomic_add of dQ
         t_dq_serial = l2_latency + 2 * rows * mma_d * 4 / l2_core if l2_core else 0.0  # dQ load + store
         # the mma.sync operands come through shared memory (triton_smem_bytes): the MMAs cannot issue faster
