@@ -231,6 +231,16 @@ def matrix_path(name: str, hw: HardwareSpec) -> str:
 #   the autotuner keeps the faster (priced both ways here, the shorter kept).
 TRITON_BLOCK = 128
 TRITON_FWD_ROUND_TRIPS, TRITON_BWD_ROUND_TRIPS = 3, 4
+# How MPT calls it: llm-foundry's MPTModel._attn_bias (attn_impl "torch" / "triton") turns the batch's
+# attention_mask into a (batch, 1, 1, seq) fp32 bias (zeros, masked_fill with the dtype's min), which
+# flash_attn_triton.py runs as BIAS_TYPE "vector" (bias.shape[2:] == (1, seqlen_k)). Per block pair, forward and
+# backward, that adds the bias load (BLOCK_N fp32, consumed by `qk * softmax_scale + bias` before the row max /
+# the exp: one more dependent L2 round trip) and that FFMA per score, after which the max (forward) or the LSE
+# (backward) is subtracted on its own instead of inside the scale's FFMA: one more FMA-pipe slot per score. (The
+# backward's `tl.debug_barrier()` before the bias load, a CTA barrier, is not priced.) The variant prices the
+# kernel as MPT ran it: its only caller here is the LF mapper (MPT_ATTENTION).
+TRITON_VECTOR_BIAS = True
+TRITON_BIAS_ROUND_TRIPS, TRITON_BIAS_SLOTS = 1, 1.0
 
 
 def triton_smem_bytes(phase: str, d: int, dv: int, warps: int, block: int = TRITON_BLOCK,
@@ -255,6 +265,46 @@ def triton_smem_bytes(phase: str, d: int, dv: int, warps: int, block: int = TRIT
         b_reads = warps * block * (3 * d + 2 * dv)
         stores = block * d + block * dv + 2 * n
     return width * (a_reads + b_reads + stores)
+
+
+# 32-bit registers one thread may hold (CUDA C++ Programming Guide, "Technical Specifications per Compute
+# Capability": 255 for compute capability 5.0 through 10.x; above it ptxas spills to local memory).
+MAX_THREAD_REGISTERS = 255
+# mma.sync.m16n8k16 operand fragments (PTX ISA, "Matrix Fragments for mma.m16n8k16" with .bf16 / .f16): per k16
+# step a warp holds A, 16 rows x 16 of 16-bit values per 16-row tile (4 registers a lane), and B, 16 x 8 per
+# n8 tile (2 registers a lane).
+MMA_K = 16
+
+
+def triton_live_registers(phase: str, d: int, dv: int, warps: int, block: int = TRITON_BLOCK) -> float:
+    """32-bit registers per thread that the fp32 tiles of flash_attn_triton.py keep live across a block pair.
+
+    Forward: the O accumulator acc_o (block x dv) and the scores qk / p (block x block). Backward
+    (`_bwd_kernel_one_col_block`): the dK and dV accumulators (block x d, block x dv: BLOCK_N rows) and, while
+    dp = dot(do, trans(v)) runs, p (kept in fp32 for ds = p * (dp - Di)) and the dp accumulator (block x block
+    each); K and V are loop-invariant dot operands (shared memory), ds is converted to 16 bits at once (the
+    source: "Converting ds to q.dtype here reduces register pressure")."""
+    n = block * block
+    live = block * dv + n if phase == "fwd" else block * (d + dv) + 2 * n
+    return live / (32 * warps)
+
+
+def triton_fragment_registers(warps: int, block: int = TRITON_BLOCK) -> float:
+    """Registers per lane of one k16 step's mma.sync operands in a block x block dot with the warps along M:
+    the A tiles of the warp's block / warps rows (4 a lane per 16 rows) and the B fragment of all `block`
+    columns (2 a lane per n8 tile: the whole B, triton_smem_bytes)."""
+    return 4 * max(1, block // (16 * warps)) + 2 * (block // 8)
+
+
+def triton_operands_overlap(phase: str, d: int, dv: int, warps: int, block: int = TRITON_BLOCK) -> bool:
+    """Whether the next k16 step's ldmatrix can run beside this step's mma.sync: that needs a second set of
+    operand fragments in registers next to the live fp32 tiles (MAX_THREAD_REGISTERS). Without it each
+    fragment's ldmatrix completes before its MMAs issue and the pair pays its shared-memory reads and its MMAs
+    one after the other (1 CTA of 8 warps per SM at this register use: no other block's MMAs fill the gap).
+    d = 128 backward: 128 x 256 + 2 x 16,384 = 65,536 fp32 / 256 threads = 256 registers, over 255 alone;
+    d = 128 forward (8 warps): 128 registers + 2 x 36 = 200, fits."""
+    return triton_live_registers(phase, d, dv, warps, block) + 2 * triton_fragment_registers(warps, block) \
+        <= MAX_THREAD_REGISTERS
 
 
 # Lane slots (one FP32-pipe instruction per thread) per score element of the online softmax, as the FlashAttention
@@ -323,6 +373,12 @@ def _softmax_exp(scores: float, fma_slots: float, alu_slots: float, lane_rate: f
         return sfu, max(fma, alu), 0.0
     e = max(0.0, (sfu - fma) / (1 / sfu_core_rate + poly / lane_rate))
     return (scores - e) / sfu_core_rate, max(fma + e * poly / lane_rate, alu), e / scores
+
+
+def _triton_mma_time(phase: str, t_mma: float, t_smem: float, d: int, dv: int, warps: int) -> float:
+    """A Triton block pair's matrix time: its mma.sync and its ldmatrix reads overlap (the longer of the two) when
+    the registers hold a second set of operand fragments (triton_operands_overlap), else they add up."""
+    return max(t_mma, t_smem) if triton_operands_overlap(phase, d, dv, warps) else t_mma + t_smem
 
 
 def unfused_attention(op: Attention, hw: HardwareSpec) -> Estimate:
@@ -442,7 +498,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         # the loop: compare, select, and the forward's add), not only the diagonal ones, and calls tl.exp, which
         # lowers to ex2.approx after a multiply by log2(e): one more FMA-pipe slot per score each pass
         mask_slots = (MASK_SLOTS + 1.0) if op.causal and op.q_len > 1 else 0.0
-        exp_slots = 1.0
+        exp_slots = 1.0 + (TRITON_BIAS_SLOTS if TRITON_VECTOR_BIAS else 0.0)
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and loads (and converts) its KV blocks once
     group = op.heads // (op.kv_heads or op.heads)
@@ -501,10 +557,12 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         # the rescale's store-and-reload through TMP ("BUG: have to store and immediately load") and the V load
         # after the softmax; backward the Q, LSE, dO and D loads (each consumed before the next is issued)
         l2_latency = _chip_cache(hw)[1]
-        t_load_fwd = TRITON_FWD_ROUND_TRIPS * l2_latency + (kv_block * (mma_d + mma_dv) * width / l2_core
-                                                            if l2_core else 0.0)
-        t_load_bwd = TRITON_BWD_ROUND_TRIPS * l2_latency + (rows * (mma_d + mma_dv) * width / l2_core
-                                                            if l2_core else 0.0)  # Q, dO
+        # (plus MPT's key-padding bias load: TRITON_VECTOR_BIAS)
+        bias_trips = TRITON_BIAS_ROUND_TRIPS if TRITON_VECTOR_BIAS else 0
+        trips_fwd, trips_bwd = TRITON_FWD_ROUND_TRIPS + bias_trips, TRITON_BWD_ROUND_TRIPS + bias_trips
+        t_load_fwd = trips_fwd * l2_latency + (kv_block * (mma_d + mma_dv) * width / l2_core if l2_core else 0.0)
+        t_load_bwd = trips_bwd * l2_latency + (rows * (mma_d + mma_dv) * width / l2_core
+                                               if l2_core else 0.0)  # Q, dO
         t_atomic = ATOMIC_PASSES * rows * mma_d * 4 / l2_core if l2_core else 0.0  # tl.atomic_add of dQ
         t_dq_serial = l2_latency + 2 * rows * mma_d * 4 / l2_core if l2_core else 0.0  # dQ load + store
         # the mma.sync operands come through shared memory (triton_smem_bytes): the MMAs cannot issue faster
@@ -514,8 +572,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
             fwd_warps = 8 if op.head_dim > 64 else 4
             t_matrix_fwd_smem = triton_smem_bytes("fwd", mma_d, mma_dv, fwd_warps, kv_block, width) / sram
             t_matrix_bwd_smem = triton_smem_bytes("bwd", mma_d, mma_dv, 8, kv_block, width) / sram
-            t_matrix_fwd_eff, t_matrix_bwd_eff = max(t_matrix_fwd, t_matrix_fwd_smem), max(t_matrix_bwd,
-                                                                                           t_matrix_bwd_smem)
+            t_matrix_fwd_eff = _triton_mma_time("fwd", t_matrix_fwd, t_matrix_fwd_smem, mma_d, mma_dv, fwd_warps)
+            t_matrix_bwd_eff = _triton_mma_time("bwd", t_matrix_bwd, t_matrix_bwd_smem, mma_d, mma_dv, 8)
     if path == "sync":  # FA2: each warp runs its MMAs, then its softmax
         mma_fwd, mma_bwd = (t_matrix_fwd_eff, t_matrix_bwd_eff) if triton and sram else (t_matrix_fwd, t_matrix_bwd)
         fwd_pair = t_load_fwd + mma_fwd + t_softmax_fwd
