@@ -52,7 +52,9 @@ def test_block_format_never_faster_than_its_elements(hw, level):
        hw=st.sampled_from(PRESETS), pair=st.sampled_from(PAIRS))
 def test_block_format_never_faster_generated_shapes(m, n, k, hw, pair):
     block, element = pair
-    assert _seconds(block, (m, n, k), hw, "analytical") >= _seconds(element, (m, n, k), hw, "analytical")
+    # equal up to float rounding where the scales cost nothing visible (b200 88 x 8779 x 105 mxfp6 vs fp6_e3m2: the
+    # two sums differ in their last bit, 4.4017117887019330e-06 vs ...34e-06 s): one part in 1e12 is rounding
+    assert _seconds(block, (m, n, k), hw, "analytical") >= _seconds(element, (m, n, k), hw, "analytical") * (1 - 1e-12)
 
 
 
