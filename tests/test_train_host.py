@@ -129,5 +129,5 @@ def test_shipped_host_op_latency_is_the_fit_over_all_sources():
                         spec_module.MATRIX_EFFICIENCY_WIDE, spec_module.MATRIX_EFFICIENCY_NARROW)
     fit = HostFit(load_rows("all"), "analytical", shipped, FIT_ROWS_PER_GROUP)
     assert fit.latency() == pytest.approx(HOST_OP_LATENCY)
-    assert fit.latency(without="MT") == pytest.approx(120e-6)
+    assert fit.latency(without="MT") == pytest.approx(90e-6)
     assert fit.latency(without="CU") == pytest.approx(150e-6)

@@ -29,7 +29,8 @@ from ..perf import Estimate
 # property of the host CPU and the eager framework stack, shared across chips like hardware/spec.py's efficiency
 # defaults. Fitted by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the
 # llm_training rows of every source (`accelscope validate all --loso --category llm_training`, "fit on all"):
-# 140 us. Fitted without one source: MT 120, CU 150, the others 140 us. Alone, the Megatron-LM CI runs
+# 140 us. Fitted without one source: MT 90, CU 150, the others 140 us (after the Triton backward and FSDP terms
+# priced LF better; before them MT 120). Alone, the Megatron-LM CI runs
 # (MT) prefer ~160 us and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~60-80 us.
 HOST_OP_LATENCY = 140e-6
 _DEFAULT: contextvars.ContextVar[float] = contextvars.ContextVar("host_op_latency", default=HOST_OP_LATENCY)
