@@ -442,6 +442,25 @@ def test_nccl_cost_model_picks_its_protocols_like_nccl(h100):
     assert gather.details["algorithm"] == "ring/simple" and gather.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
 
 
+def test_send_recv_is_one_nccl_p2p_hop_not_a_ring(h100):
+    """NCCL's send/recv never enters the collective tuning model (no 6.6-8.4 us baseLat): enqueue.cc runs it with
+    LL up to NCCL_P2P_LL_THRESHOLD = 16384 bytes, else Simple, as one hop at hwLat[hw][Ring][proto]."""
+    bus = 450e9 * 0.824  # 370.8 GB/s planned NVLink bus (topo.h SM90_NVLINK_BW x 18 links)
+    small = acs.estimate(Collective("send_recv", 8192, 2), h100, level="analytical")
+    # 8 KiB: LL, 0.6 us + 8192 B / min(370.8/3, 87.7) GB/s = 0.6 + 0.093 us, + 2.5 us launch = 3.193 us
+    assert small.details["algorithm"] == "p2p/ll"
+    assert small.seconds == pytest.approx(0.6e-6 + 8192 / 87.7e9 + 2.5e-6, rel=1e-6)
+    large = acs.estimate(Collective("send_recv", 1 << 20, 2), h100, level="analytical")
+    # 1 MiB: Simple, 3.4 us + 1 MiB / 370.8 GB/s = 3.4 + 2.828 us, + 2.5 us launch = 8.728 us
+    assert large.details["algorithm"] == "p2p/simple"
+    assert large.seconds == pytest.approx(3.4e-6 + (1 << 20) / bus + 2.5e-6, rel=1e-6)
+    # across nodes (ranks 8 apart, 1 per node): one hop through the NIC at hwLat[NET][Ring][Simple] = 14 us +
+    # 1 MiB / 50 GB/s (one 400 Gb/s NIC) = 14 + 20.97 us, + 2.5 us launch = 37.47 us
+    across = acs.estimate(Collective("send_recv", 1 << 20, 2, stride=8), h100, level="analytical")
+    assert across.seconds == pytest.approx(14e-6 + (1 << 20) / 50e9 + 2.5e-6, rel=1e-6)
+    assert "p2p/simple" in across.details["algorithm"]
+
+
 def test_pinned_algorithm_is_priced_like_nccl_algo(h100, alpha_beta):
     """NCCL_ALGO=Ring on h100-sxm: 1 GiB ring/simple = 8.4 us + 2*7 x 3.4 us + 1.75 x 1 GiB / 370.8 GB/s; its bus
     bandwidth (bytes x 2*7/8 / time) can never beat the link's 370.8 GB/s, which NVLS's in-switch reduction does."""

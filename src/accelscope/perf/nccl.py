@@ -25,6 +25,12 @@ TREE_BW_FRACTION = 0.92  # busBw * .92 for trees
 TREE_PROTOCOL_FRACTION = (1 / 3.8, 7 / 9, 1.0)  # tree LL, LL128 (one node), Simple
 RING_LL128_FRACTION = 0.92  # 120/128
 NVLS_ALGBW_RATIO = 5 / 6  # busBw -> algorithm bandwidth for NVLS
+# Send/recv is not a collective in NCCL: it never enters the tuning model (no baseLat, no ring steps). enqueue.cc
+# (addP2pToPlan) runs a p2p transfer with LL when it is at most NCCL_P2P_LL_THRESHOLD bytes (default 16384), else
+# with Simple, as one hop to the peer; we charge that hop the transport's per-step latency hwLat[hw][Ring][proto].
+P2P_LL_THRESHOLD = 16384  # bytes, NCCL_PARAM(P2pLLThreshold, "P2P_LL_THRESHOLD", 16384) in src/enqueue.cc
+# hwLat[NCCL_HW_NET][Ring][LL, LL128, Simple], us: a hop through the NIC (and the proxy thread that drives it)
+NET_STEP_LATENCY_US = (2.7, 4.0, 14.0)
 
 
 def nccl_seconds(kind: str, nbytes: float, ranks: int, bus_bandwidth: float, nvls: bool,
@@ -33,6 +39,9 @@ def nccl_seconds(kind: str, nbytes: float, ranks: int, bus_bandwidth: float, nvl
     `algorithm` ("ring", "tree", "nvls") restricts the choice to that algorithm's protocols, as NCCL_ALGO does."""
     if ranks <= 1:
         return 0.0, "none"
+    if kind == "send_recv":
+        restrict({"p2p": 0.0, "ring": 0.0}, algorithm, kind)
+        return p2p_seconds(nbytes, bus_bandwidth, STEP_LATENCY_US["ring"])
     options = {f"ring/{p}": _ring(kind, nbytes, ranks, bus_bandwidth, i, p) for i, p in enumerate(PROTOCOLS)}
     if kind == "all_reduce":
         options |= {f"tree/{p}": _tree(nbytes, ranks, bus_bandwidth, i) for i, p in enumerate(PROTOCOLS)}
@@ -58,13 +67,23 @@ def restrict(options: dict[str, float], algorithm: str, kind: str) -> dict[str, 
     return kept
 
 
+def p2p_seconds(nbytes: float, bus_bandwidth: float, step_latency_us: tuple[float, float, float]) -> tuple[float, str]:
+    """(seconds, "p2p/protocol") of one NCCL send/recv: one hop's latency (`step_latency_us`: the transport's
+    hwLat[..][Ring][LL, LL128, Simple]) plus the bytes at the protocol's bandwidth. LL carries 4 bytes of data in
+    each 8-byte line and is charged a third of the bus as NCCL's ring LL is for a non-reducing collective, capped
+    at llMaxBw; Simple gets the whole bus."""
+    if nbytes <= P2P_LL_THRESHOLD:
+        return step_latency_us[0] * 1e-6 + nbytes / min(LL_MAX_BUS_BW, bus_bandwidth / 3), "p2p/ll"
+    return step_latency_us[2] * 1e-6 + nbytes / bus_bandwidth, "p2p/simple"
+
+
 def _ring(kind: str, nbytes: float, ranks: int, bus: float, index: int, protocol: str) -> float:
-    steps = 2 * (ranks - 1) if kind == "all_reduce" else (1 if kind == "send_recv" else ranks - 1)
+    steps = 2 * (ranks - 1) if kind == "all_reduce" else ranks - 1
     if protocol == "ll":
         bus = min(LL_MAX_BUS_BW, bus * (0.25 if kind == "all_reduce" else 1 / 3))
     elif protocol == "ll128":
         bus *= RING_LL128_FRACTION
-    algbw = bus * ranks / steps if kind != "send_recv" else bus
+    algbw = bus * ranks / steps
     latency = BASE_LATENCY_US["ring"][index] + steps * STEP_LATENCY_US["ring"][index]
     return latency * 1e-6 + nbytes / algbw
 
