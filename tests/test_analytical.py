@@ -624,22 +624,24 @@ def test_infer_prices_tp_allreduce_as_the_engine_does(h100):
         acs.llm.infer("llama-3.1-8b", h100, allreduce="gloo")
 
 
-def test_multi_node_all_reduce_pipelines_nvls_with_a_tree_between_nodes():
-    """NCCL's NVLS_TREE on 4 x 8 B200: NVLS in each node, 1/8 of the buffer per GPU up and down a tree over its own
-    50 GB/s NIC, the stages pipelined: the slower stage's transfer plus both latencies."""
+def test_multi_node_all_reduce_is_priced_by_nccls_multi_node_model():
+    """4 x 8 B200 (NVLink 900 GB/s x 0.802 planned, one 50 GB/s NIC per GPU): NCCL runs one flat ring or tree over
+    the 32 ranks, priced by tuning.cc with nNodes = 4; the node's 8 NICs carry each ring crossing it (400 GB/s)."""
     b200 = acs.load_hardware("b200")
-    size = 4 * (1 << 30)
-    est = acs.estimate(Collective("all_reduce", size, 32), b200, level="analytical")
-    assert est.details["algorithm"].startswith("nvls-tree")
-    nvls_latency = 23e-6  # NCCL's NVLS base latency (perf/nccl.py)
-    nvls = size / (900e9 * 0.802 * 0.80 * 5 / 6)  # 8.9 ms in the node
-    tree_latency = 2 * math.ceil(math.log2(4)) * 3e-6
-    tree = 2 * (size / 8) / 50e9  # 21.5 ms between nodes: the slower stage
-    assert tree > nvls
-    assert est.seconds == pytest.approx(max(nvls, tree) + nvls_latency + tree_latency + 2.5e-6, rel=1e-6)
-    # adding the stages whole (the hierarchical estimate, still the choice without in-switch reduction) is slower
-    no_sharp = b200.with_overrides({"interconnect.scale_up.in_network_reduction": False})
-    assert acs.estimate(Collective("all_reduce", size, 32), no_sharp, level="analytical").seconds > est.seconds
+    big = acs.estimate(Collective("all_reduce", 4 << 30, 32), b200, level="analytical")
+    # ring/simple: 8.4 us base + (62 - 2x4) steps x max(3.4, 3 x 1.0 net overhead) + 2x4 net steps x 14 us = 304 us,
+    # + 4 GiB / (400 GB/s x 32/62): 21.1 ms, ahead of NVLS_TREE (23 + 2 x 2 x 14 us + 4 GiB / (400/2 x 5/6 GB/s)
+    # = 25.8 ms) and tree/simple (504 us + 4 GiB / (400 x 0.92 x 0.9 (NCCL's correction) x 0.5 GB/s))
+    assert big.details["algorithm"] == "ring/simple x 4 nodes"
+    ring = (8.4 + 54 * 3.4 + 8 * 14) * 1e-6 + (4 << 30) / (400e9 * 32 / 62)
+    assert big.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
+    # 1 MiB: tree/LL128 = 14 + 2 (7 x 1.25 + log2(4) x 8.5) us = 65.5 us + 1 MiB / (400 x 0.92 x 120/128 x 0.6
+    # (treeCorrectionFactor at 2^14 x 64 B) x 0.5 GB/s) = 75.6 us; ring/LL pays 6.6 + 54 x 1.0 + 8 x 2.7 = 82.2 us
+    # before its bytes, NVLS_TREE 79 us
+    small = acs.estimate(Collective("all_reduce", 1 << 20, 32), b200, level="analytical")
+    assert small.details["algorithm"] == "tree/ll128 x 4 nodes"
+    tree = 65.5e-6 + (1 << 20) / (400e9 * 0.92 * 120 / 128 * 0.6 * 0.5)
+    assert small.seconds == pytest.approx(tree + 2.5e-6, rel=1e-6)
 
 
 def test_graphs_estimated_together_share_each_ops_estimate(h100):
