@@ -461,6 +461,20 @@ def test_send_recv_is_one_nccl_p2p_hop_not_a_ring(h100):
     assert "p2p/simple" in across.details["algorithm"]
 
 
+def test_nccl_tree_takes_nccls_medium_size_correction():
+    """tuning.cc's treeCorrectionFactor scales a tree's bandwidth by log2(bytes / 64): 1 MiB = 2^14 x 64 B takes
+    0.5 (LL), 0.6 (LL128), 0.5 (Simple) (index 14 of each row); 1 GiB is past the 256 MiB end of the table (1.0)."""
+    from accelscope.perf.nccl import nccl_seconds, tree_correction
+
+    assert [tree_correction(1 << 20, i) for i in range(3)] == [0.5, 0.6, 0.5]
+    assert tree_correction(1 << 30, 2) == 1.0 and tree_correction(64, 2) == 0.9
+    # 8 A100 (bus 300 GB/s x 0.8 = 240 GB/s), NCCL_ALGO=Tree at 1 MiB: tree/LL128 = 14 + 2 x 7 x 1.25 us = 31.5 us
+    # + 1 MiB / (240 x 0.92 x 7/9 x 0.6 x 0.5 GB/s) = 20.4 us; tree/LL pays 1 MiB / (240 x 0.92 / 3.8 x 0.5 x 0.5)
+    seconds, chosen = nccl_seconds("all_reduce", 1 << 20, 8, 240e9, nvls=False, algorithm="tree")
+    assert chosen == "tree/ll128"
+    assert seconds == pytest.approx(31.5e-6 + (1 << 20) / (240e9 * 0.92 * 7 / 9 * 0.6 * 0.5), rel=1e-9)
+
+
 def test_pinned_algorithm_is_priced_like_nccl_algo(h100, alpha_beta):
     """NCCL_ALGO=Ring on h100-sxm: 1 GiB ring/simple = 8.4 us + 2*7 x 3.4 us + 1.75 x 1 GiB / 370.8 GB/s; its bus
     bandwidth (bytes x 2*7/8 / time) can never beat the link's 370.8 GB/s, which NVLS's in-switch reduction does."""

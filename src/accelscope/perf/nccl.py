@@ -175,5 +175,6 @@ def _tree(nbytes: float, ranks: int, bus: float, index: int) -> float:
     bus = bus * TREE_BW_FRACTION * TREE_PROTOCOL_FRACTION[index]
     if index == 0:
         bus = min(bus, LL_MAX_BUS_BW)
+    bus *= tree_correction(nbytes, index)
     latency = BASE_LATENCY_US["tree"][index] + 2 * (ranks - 1) * STEP_LATENCY_US["tree"][index]
     return latency * 1e-6 + nbytes / (bus * 0.5)
