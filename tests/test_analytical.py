@@ -442,6 +442,39 @@ def test_nccl_cost_model_picks_its_protocols_like_nccl(h100):
     assert gather.details["algorithm"] == "ring/simple" and gather.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
 
 
+def test_send_recv_is_one_nccl_p2p_hop_not_a_ring(h100):
+    """NCCL's send/recv never enters the collective tuning model (no 6.6-8.4 us baseLat): enqueue.cc runs it with
+    LL up to NCCL_P2P_LL_THRESHOLD = 16384 bytes, else Simple, as one hop at hwLat[hw][Ring][proto]."""
+    bus = 450e9 * 0.824  # 370.8 GB/s planned NVLink bus (topo.h SM90_NVLINK_BW x 18 links)
+    small = acs.estimate(Collective("send_recv", 8192, 2), h100, level="analytical")
+    # 8 KiB: LL, 0.6 us + 8192 B / min(370.8/3, 87.7) GB/s = 0.6 + 0.093 us, + 2.5 us launch = 3.193 us
+    assert small.details["algorithm"] == "p2p/ll"
+    assert small.seconds == pytest.approx(0.6e-6 + 8192 / 87.7e9 + 2.5e-6, rel=1e-6)
+    large = acs.estimate(Collective("send_recv", 1 << 20, 2), h100, level="analytical")
+    # 1 MiB: Simple, 3.4 us + 1 MiB / 370.8 GB/s = 3.4 + 2.828 us, + 2.5 us launch = 8.728 us
+    assert large.details["algorithm"] == "p2p/simple"
+    assert large.seconds == pytest.approx(3.4e-6 + (1 << 20) / bus + 2.5e-6, rel=1e-6)
+    # across nodes (ranks 8 apart, 1 per node): one hop through the NIC at hwLat[NET][Ring][Simple] = 14 us +
+    # 1 MiB / 50 GB/s (one 400 Gb/s NIC) = 14 + 20.97 us, + 2.5 us launch = 37.47 us
+    across = acs.estimate(Collective("send_recv", 1 << 20, 2, stride=8), h100, level="analytical")
+    assert across.seconds == pytest.approx(14e-6 + (1 << 20) / 50e9 + 2.5e-6, rel=1e-6)
+    assert "p2p/simple" in across.details["algorithm"]
+
+
+def test_nccl_tree_takes_nccls_medium_size_correction():
+    """tuning.cc's treeCorrectionFactor scales a tree's bandwidth by log2(bytes / 64): 1 MiB = 2^14 x 64 B takes
+    0.5 (LL), 0.6 (LL128), 0.5 (Simple) (index 14 of each row); 1 GiB is past the 256 MiB end of the table (1.0)."""
+    from accelscope.perf.nccl import nccl_seconds, tree_correction
+
+    assert [tree_correction(1 << 20, i) for i in range(3)] == [0.5, 0.6, 0.5]
+    assert tree_correction(1 << 30, 2) == 1.0 and tree_correction(64, 2) == 0.9
+    # 8 A100 (bus 300 GB/s x 0.8 = 240 GB/s), NCCL_ALGO=Tree at 1 MiB: tree/LL128 = 14 + 2 x 7 x 1.25 us = 31.5 us
+    # + 1 MiB / (240 x 0.92 x 7/9 x 0.6 x 0.5 GB/s) = 20.4 us; tree/LL pays 1 MiB / (240 x 0.92 / 3.8 x 0.5 x 0.5)
+    seconds, chosen = nccl_seconds("all_reduce", 1 << 20, 8, 240e9, nvls=False, algorithm="tree")
+    assert chosen == "tree/ll128"
+    assert seconds == pytest.approx(31.5e-6 + (1 << 20) / (240e9 * 0.92 * 7 / 9 * 0.6 * 0.5), rel=1e-9)
+
+
 def test_pinned_algorithm_is_priced_like_nccl_algo(h100, alpha_beta):
     """NCCL_ALGO=Ring on h100-sxm: 1 GiB ring/simple = 8.4 us + 2*7 x 3.4 us + 1.75 x 1 GiB / 370.8 GB/s; its bus
     bandwidth (bytes x 2*7/8 / time) can never beat the link's 370.8 GB/s, which NVLS's in-switch reduction does."""
@@ -605,22 +638,24 @@ def test_infer_prices_tp_allreduce_as_the_engine_does(h100):
         acs.llm.infer("llama-3.1-8b", h100, allreduce="gloo")
 
 
-def test_multi_node_all_reduce_pipelines_nvls_with_a_tree_between_nodes():
-    """NCCL's NVLS_TREE on 4 x 8 B200: NVLS in each node, 1/8 of the buffer per GPU up and down a tree over its own
-    50 GB/s NIC, the stages pipelined: the slower stage's transfer plus both latencies."""
+def test_multi_node_all_reduce_is_priced_by_nccls_multi_node_model():
+    """4 x 8 B200 (NVLink 900 GB/s x 0.802 planned, one 50 GB/s NIC per GPU): NCCL runs one flat ring or tree over
+    the 32 ranks, priced by tuning.cc with nNodes = 4; the node's 8 NICs carry each ring crossing it (400 GB/s)."""
     b200 = acs.load_hardware("b200")
-    size = 4 * (1 << 30)
-    est = acs.estimate(Collective("all_reduce", size, 32), b200, level="analytical")
-    assert est.details["algorithm"].startswith("nvls-tree")
-    nvls_latency = 23e-6  # NCCL's NVLS base latency (perf/nccl.py)
-    nvls = size / (900e9 * 0.802 * 0.80 * 5 / 6)  # 8.9 ms in the node
-    tree_latency = 2 * math.ceil(math.log2(4)) * 3e-6
-    tree = 2 * (size / 8) / 50e9  # 21.5 ms between nodes: the slower stage
-    assert tree > nvls
-    assert est.seconds == pytest.approx(max(nvls, tree) + nvls_latency + tree_latency + 2.5e-6, rel=1e-6)
-    # adding the stages whole (the hierarchical estimate, still the choice without in-switch reduction) is slower
-    no_sharp = b200.with_overrides({"interconnect.scale_up.in_network_reduction": False})
-    assert acs.estimate(Collective("all_reduce", size, 32), no_sharp, level="analytical").seconds > est.seconds
+    big = acs.estimate(Collective("all_reduce", 4 << 30, 32), b200, level="analytical")
+    # ring/simple: 8.4 us base + (62 - 2x4) steps x max(3.4, 3 x 1.0 net overhead) + 2x4 net steps x 14 us = 304 us,
+    # + 4 GiB / (400 GB/s x 32/62): 21.1 ms, ahead of NVLS_TREE (23 + 2 x 2 x 14 us + 4 GiB / (400/2 x 5/6 GB/s)
+    # = 25.8 ms) and tree/simple (504 us + 4 GiB / (400 x 0.92 x 0.9 (NCCL's correction) x 0.5 GB/s))
+    assert big.details["algorithm"] == "ring/simple x 4 nodes"
+    ring = (8.4 + 54 * 3.4 + 8 * 14) * 1e-6 + (4 << 30) / (400e9 * 32 / 62)
+    assert big.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
+    # 1 MiB: tree/LL128 = 14 + 2 (7 x 1.25 + log2(4) x 8.5) us = 65.5 us + 1 MiB / (400 x 0.92 x 120/128 x 0.6
+    # (treeCorrectionFactor at 2^14 x 64 B) x 0.5 GB/s) = 75.6 us; ring/LL pays 6.6 + 54 x 1.0 + 8 x 2.7 = 82.2 us
+    # before its bytes, NVLS_TREE 79 us
+    small = acs.estimate(Collective("all_reduce", 1 << 20, 32), b200, level="analytical")
+    assert small.details["algorithm"] == "tree/ll128 x 4 nodes"
+    tree = 65.5e-6 + (1 << 20) / (400e9 * 0.92 * 120 / 128 * 0.6 * 0.5)
+    assert small.seconds == pytest.approx(tree + 2.5e-6, rel=1e-6)
 
 
 def test_graphs_estimated_together_share_each_ops_estimate(h100):

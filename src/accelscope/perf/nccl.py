@@ -25,6 +25,31 @@ TREE_BW_FRACTION = 0.92  # busBw * .92 for trees
 TREE_PROTOCOL_FRACTION = (1 / 3.8, 7 / 9, 1.0)  # tree LL, LL128 (one node), Simple
 RING_LL128_FRACTION = 0.92  # 120/128
 NVLS_ALGBW_RATIO = 5 / 6  # busBw -> algorithm bandwidth for NVLS
+# Send/recv is not a collective in NCCL: it never enters the tuning model (no baseLat, no ring steps). enqueue.cc
+# (addP2pToPlan) runs a p2p transfer with LL when it is at most NCCL_P2P_LL_THRESHOLD bytes (default 16384), else
+# with Simple, as one hop to the peer; we charge that hop the transport's per-step latency hwLat[hw][Ring][proto].
+P2P_LL_THRESHOLD = 16384  # bytes, NCCL_PARAM(P2pLLThreshold, "P2P_LL_THRESHOLD", 16384) in src/enqueue.cc
+# hwLat[NCCL_HW_NET][Ring][LL, LL128, Simple], us: a hop through the NIC (and the proxy thread that drives it)
+NET_STEP_LATENCY_US = (2.7, 4.0, 14.0)
+
+# ----- across nodes (nNodes > 1): the same tuning model with the network's terms ---------------------------------
+# hwLat[NCCL_HW_NET][Tree][LL, LL128, Simple], us per inter-node tree level
+NET_TREE_LATENCY_US = (5.0, 8.5, 28.0)
+# getNetOverhead(): the proxy's cost to post one network send, us (1.0 on Intel x86 hosts, 2.0 on AMD; NCCL_NET_OVERHEAD
+# overrides); every ring step of an inter-node ring pays at least it, three times for Simple (its flush and fence)
+NET_OVERHEAD_US = 1.0
+# llMaxBws[Intel CPU][2 nodes, > 2 nodes], B/s: the LL cap across nodes follows the host CPU, not the GPU
+LL_MAX_BUS_BW_NET = (39.0e9, 20.4e9)
+NET_NVLS_TREE_LATENCY_US = 14.0  # hwLat[NCCL_HW_NET][NVLS_TREE][Simple], us per inter-node tree level
+RING_LL128_FRACTION_ONE_PPN = 0.7  # "ppn < 2: sending/receiving at the same GPU through the NIC"
+TREE_LL128_FRACTION_NET = 120 / 128
+# treeCorrectionFactor[LL, LL128, Simple][log2(bytes / 64)], 64 B .. 256 MiB: NCCL's own fix of the tree's bandwidth
+# at medium sizes (ncclTopoGetAlgoTime), larger buffers take 1.0
+TREE_CORRECTION = (
+    (1.0, 1.0, 1.0, 1.0, .9, .8, .7, .7, .7, .7, .6, .5, .4, .4, .5, .6, .7, .8, .9, 1.0, 1.0, 1.0, 1.0),
+    (1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7, .6, .6, .6, .6, .6, .6, .8, .9, .9, .9, .9, 1.0, 1.0),
+    (.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5, .5, .5, .5, .6, .7, .8, .7, .7, .8, .9, .9),
+)
 
 
 def nccl_seconds(kind: str, nbytes: float, ranks: int, bus_bandwidth: float, nvls: bool,
@@ -33,6 +58,9 @@ def nccl_seconds(kind: str, nbytes: float, ranks: int, bus_bandwidth: float, nvl
     `algorithm` ("ring", "tree", "nvls") restricts the choice to that algorithm's protocols, as NCCL_ALGO does."""
     if ranks <= 1:
         return 0.0, "none"
+    if kind == "send_recv":
+        restrict({"p2p": 0.0, "ring": 0.0}, algorithm, kind)
+        return p2p_seconds(nbytes, bus_bandwidth, STEP_LATENCY_US["ring"])
     options = {f"ring/{p}": _ring(kind, nbytes, ranks, bus_bandwidth, i, p) for i, p in enumerate(PROTOCOLS)}
     if kind == "all_reduce":
         options |= {f"tree/{p}": _tree(nbytes, ranks, bus_bandwidth, i) for i, p in enumerate(PROTOCOLS)}
@@ -58,13 +86,87 @@ def restrict(options: dict[str, float], algorithm: str, kind: str) -> dict[str, 
     return kept
 
 
+def p2p_seconds(nbytes: float, bus_bandwidth: float, step_latency_us: tuple[float, float, float]) -> tuple[float, str]:
+    """(seconds, "p2p/protocol") of one NCCL send/recv: one hop's latency (`step_latency_us`: the transport's
+    hwLat[..][Ring][LL, LL128, Simple]) plus the bytes at the protocol's bandwidth. LL carries 4 bytes of data in
+    each 8-byte line and is charged a third of the bus as NCCL's ring LL is for a non-reducing collective, capped
+    at llMaxBw; Simple gets the whole bus."""
+    if nbytes <= P2P_LL_THRESHOLD:
+        return step_latency_us[0] * 1e-6 + nbytes / min(LL_MAX_BUS_BW, bus_bandwidth / 3), "p2p/ll"
+    return step_latency_us[2] * 1e-6 + nbytes / bus_bandwidth, "p2p/simple"
+
+
+def tree_correction(nbytes: float, index: int) -> float:
+    """NCCL's treeCorrectionFactor for a buffer of `nbytes` (log2i(nBytes >> 6), an integer floor log)."""
+    chunks = int(nbytes) >> 6
+    log_size = chunks.bit_length() - 1 if chunks > 0 else 0
+    return TREE_CORRECTION[index][log_size] if log_size < len(TREE_CORRECTION[index]) else 1.0
+
+
+def nccl_multinode_seconds(kind: str, nbytes: float, ranks: int, nodes: int, intra_bus: float, net_bus: float,
+                           algorithm: str = "auto") -> tuple[float, str]:
+    """(seconds, "algorithm/protocol") of NCCL's flat ring or tree over `ranks` GPUs on `nodes` nodes, as
+    ncclTopoTuneModel prices them once nNodes > 1 (tuning.cc):
+      ring latency = baseLat + (nsteps - nInterSteps) x max(hwLat[NVLINK], netOverhead) + nInterSteps x hwLat[NET]
+          nInterSteps = 2 nNodes for all-reduce, nNodes - 1 for all-gather / reduce-scatter
+      tree latency = baseLat + 2 ((ppn - 1) x hwLat[NVLINK][Tree] + log2(nNodes) x hwLat[NET][Tree])
+    The bus bandwidth is what the node's NICs carry for each ring crossing it: `net_bus` (one NIC per GPU,
+    rail-optimised) x ppn, at most the NVLink bus `intra_bus` when ppn > 1."""
+    ppn = max(ranks // nodes, 1)
+    bus = net_bus * ppn if ppn < 2 else min(intra_bus, net_bus * ppn)
+    ll_cap = LL_MAX_BUS_BW_NET[0 if nodes <= 2 else 1]
+    options = {f"ring/{p}": _net_ring(kind, nbytes, ranks, nodes, ppn, bus, ll_cap, i)
+               for i, p in enumerate(PROTOCOLS)}
+    if kind == "all_reduce":
+        options |= {f"tree/{p}": _net_tree(nbytes, nodes, ppn, bus, ll_cap, i) for i, p in enumerate(PROTOCOLS)}
+    options = restrict(options, algorithm if algorithm in ("ring", "tree") else "auto", kind)
+    best = min(options, key=options.__getitem__)
+    return options[best], best
+
+
+def nvls_tree_seconds(nbytes: float, nodes: int, ppn: int, nvls_bus: float, net_bus: float) -> float:
+    """NCCL's NVLS_TREE all-reduce: NVLS in each node's switch, a tree between nodes, priced as tuning.cc does:
+    latency = hwLat[NVLINK][NVLS_TREE] + 2 log2(nNodes) x hwLat[NET][NVLS_TREE]; bus = min(the NVLS bus, the
+    node's NICs, halved beyond two nodes: a tree's inner nodes send up and down), x 5/6 to algorithm bandwidth."""
+    net = net_bus * ppn if nodes <= 2 else net_bus * ppn / 2
+    latency = NVLS_LATENCY_US + 2 * (nodes.bit_length() - 1) * NET_NVLS_TREE_LATENCY_US
+    return latency * 1e-6 + nbytes / (min(nvls_bus, net) * NVLS_ALGBW_RATIO)
+
+
+def _net_ring(kind: str, nbytes: float, ranks: int, nodes: int, ppn: int, bus: float, ll_cap: float,
+              index: int) -> float:
+    steps = 2 * (ranks - 1) if kind == "all_reduce" else ranks - 1
+    inter = 2 * nodes if kind == "all_reduce" else nodes - 1
+    if index == 0:
+        bus = min(ll_cap, bus / 4)  # LL across nodes: a quarter of the bus for every collective
+    elif index == 1:
+        bus *= RING_LL128_FRACTION_ONE_PPN if ppn < 2 else RING_LL128_FRACTION
+    overhead = NET_OVERHEAD_US * (3 if index == 2 else 1)
+    intra = max(STEP_LATENCY_US["ring"][index], overhead)
+    latency = BASE_LATENCY_US["ring"][index] + max(steps - inter, 0) * intra + inter * NET_STEP_LATENCY_US[index]
+    return latency * 1e-6 + nbytes / (bus * ranks / steps)
+
+
+def _net_tree(nbytes: float, nodes: int, ppn: int, bus: float, ll_cap: float, index: int) -> float:
+    bus *= TREE_BW_FRACTION
+    if index == 0:
+        bus = min(bus / 3.8, ll_cap)
+    elif index == 1:
+        bus *= TREE_LL128_FRACTION_NET
+    bus *= tree_correction(nbytes, index)
+    levels = nodes.bit_length() - 1  # log2i(nNodes): floor log2
+    latency = BASE_LATENCY_US["tree"][index] + 2 * ((ppn - 1) * STEP_LATENCY_US["tree"][index]
+                                                    + levels * NET_TREE_LATENCY_US[index])
+    return latency * 1e-6 + nbytes / (bus * 0.5)
+
+
 def _ring(kind: str, nbytes: float, ranks: int, bus: float, index: int, protocol: str) -> float:
-    steps = 2 * (ranks - 1) if kind == "all_reduce" else (1 if kind == "send_recv" else ranks - 1)
+    steps = 2 * (ranks - 1) if kind == "all_reduce" else ranks - 1
     if protocol == "ll":
         bus = min(LL_MAX_BUS_BW, bus * (0.25 if kind == "all_reduce" else 1 / 3))
     elif protocol == "ll128":
         bus *= RING_LL128_FRACTION
-    algbw = bus * ranks / steps if kind != "send_recv" else bus
+    algbw = bus * ranks / steps
     latency = BASE_LATENCY_US["ring"][index] + steps * STEP_LATENCY_US["ring"][index]
     return latency * 1e-6 + nbytes / algbw
 
@@ -73,5 +175,6 @@ def _tree(nbytes: float, ranks: int, bus: float, index: int) -> float:
     bus = bus * TREE_BW_FRACTION * TREE_PROTOCOL_FRACTION[index]
     if index == 0:
         bus = min(bus, LL_MAX_BUS_BW)
+    bus *= tree_correction(nbytes, index)
     latency = BASE_LATENCY_US["tree"][index] + 2 * (ranks - 1) * STEP_LATENCY_US["tree"][index]
     return latency * 1e-6 + nbytes / (bus * 0.5)

@@ -15,7 +15,14 @@ from ...workload.ops import (
 )
 from ..collectives import group_bandwidth, wire_factor
 from ..estimate import Estimate
-from ..nccl import nccl_seconds, restrict
+from ..nccl import (
+    NET_STEP_LATENCY_US,
+    nccl_multinode_seconds,
+    nccl_seconds,
+    nvls_tree_seconds,
+    p2p_seconds,
+    restrict,
+)
 from .common import _estimate
 
 CUSTOM_ALLREDUCE_MAX_BYTES = 8 * 2**20
@@ -69,13 +76,24 @@ def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, s
     inner_t, inner_alg = _in_domain(kind, nbytes, inner, up, algorithm) if (up and inner > 1) else (0.0, "")
     outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
     out_bw = out.bandwidth * out.efficiency
-    outer_t, outer_alg = _flat(kind, outer_bytes, outer, out_bw, out.latency, False,
-                               algorithm=algorithm if algorithm in ("ring", "tree") else "auto")
+    if kind == "send_recv" and up is not None and up.library == "nccl":
+        # NCCL's p2p through the NIC: one hop at the network transport's latency (perf/nccl.py: p2p_seconds)
+        outer_t, outer_alg = p2p_seconds(outer_bytes, out_bw, NET_STEP_LATENCY_US)
+    else:
+        outer_t, outer_alg = _flat(kind, outer_bytes, outer, out_bw, out.latency, False,
+                                   algorithm=algorithm if algorithm in ("ring", "tree") else "auto")
     options = {f"hierarchical({inner_alg or '-'} x {inner}, {outer_alg} x {outer})": inner_t + outer_t}
+    if up is not None and up.library == "nccl" and kind in ("all_reduce", "all_gather", "reduce_scatter"):
+        # NCCL runs one flat ring or tree over every rank, priced by its own multi-node model (perf/nccl.py)
+        intra_bus = group_bandwidth(up, inner) * up.efficiency
+        seconds, chosen = nccl_multinode_seconds(kind, nbytes, group, outer, intra_bus, out_bw, algorithm)
+        options = {f"{chosen} x {outer} nodes": seconds}
     if (up is not None and up.in_network_reduction and inner > 1 and kind == "all_reduce"
             and algorithm in ("auto", "nvls")):
-        options[f"nvls-tree(nvls x {inner}, tree x {outer})"] = _nvls_tree(nbytes, inner, outer, up, out_bw,
-                                                                           out.latency)
+        options[f"nvls-tree(nvls x {inner}, tree x {outer})"] = (
+            nvls_tree_seconds(nbytes, outer, inner, group_bandwidth(up, inner) * up.efficiency * up.nvls_efficiency,
+                              out_bw) if up.library == "nccl"
+            else _nvls_tree(nbytes, inner, outer, up, out_bw, out.latency))
     best = min(options, key=options.__getitem__)
     return options[best], best
 
