@@ -10,7 +10,7 @@ import accelscope as acs
 from accelscope.cli.app import app
 from accelscope.hardware import SpecError
 from accelscope.perf.sim import Program, chrome_trace, core_model, mma_cycles, run, simulate
-from accelscope.perf.sim.compiler import Step, schedule
+from accelscope.perf.sim.compiler import Step, compile_op, schedule
 from accelscope.perf.sim.isa import Load, Special, VecOp, describe
 from accelscope.workload import Attention, Collective, Elementwise, Gemm, Norm, Quantize, Softmax
 
@@ -151,6 +151,29 @@ def test_row_blocks_spread_over_the_cores_in_the_sim(h100):
     assert program["thread_loads_in_flight_bytes_per_core"] == 1376 * 2 * 2 / 2
     sim, analytical = (acs.estimate(op, h100, level=level).seconds for level in ("sim", "analytical"))
     assert sim == pytest.approx(analytical, rel=0.1)
+
+
+def test_row_kernel_rounds_overlap_compute_with_the_next_rounds_loads(h100):
+    """vLLM's SiluAndMul on 8 tokens of Llama-2-70B at TP8 (d = 3696, one 1024-thread block per token): a block
+    walks its row in ceil(3696 / 1024) = 4 rounds, each one DRAM round trip. The sim runs each round as a step
+    (its 924 outputs' loads, SFU/FMA work and store), the next round's loads waiting only for this round's data,
+    so only the last round's compute and store are exposed behind 4 round trips. By hand on H100 (1.83 GHz):
+    round = 1098 (600 ns DRAM) + 3696 B / 128 B per cycle = 1126.9 cycles; then exp2 + rcp 2 x 924 / 16 per cycle
+    + 18 SFU latency, the SwiGLU's 4 ops x 924 / 138.5 lanes + the convert's 462 slots / 138.5 + 4 FMA latency,
+    the store's 1848 B x 8 cores / 3634 B per cycle of L2 + 475.8 (260 ns) L2 latency: 5154.9 cycles, where one
+    tile of 4 serial rounds then all its compute took 5488."""
+    op = Elementwise("swiglu", 8 * 3696, "fp16", kernel="scalar", rows=8)
+    core = core_model(h100)
+    [program] = compile_op(op, core, h100)
+    loads = [i for i in program.instrs if isinstance(i, Load)]
+    assert [i.label for i in loads] == [f"load tile 0 round {r}" for r in (1, 2, 3, 4)]
+    e = 924.0
+    round_trip = core.hbm_latency + max(e * 4 / core.dma_bytes_per_cycle, e * 4 / core.sram_bytes_per_cycle)
+    last = (e / core.sfu_rate["exp2"] + e / core.sfu_rate["rcp"] + core.sfu_latency
+            + e * 4 / core.lanes + e / core.convert_per_op / core.lanes + core.vector_latency
+            + e * 2 * 8 / core.l2_bytes_per_cycle + core.l2_latency)
+    assert run(program, core).cycles == pytest.approx(4 * round_trip + last, rel=1e-9)
+    assert 4 * round_trip + last == pytest.approx(5154.9, abs=0.1)
 
 
 def test_flat_grid_blocks_spread_over_the_cores_in_the_sim(h100):
@@ -325,7 +348,7 @@ def test_gemm_tile_is_the_fastest_candidate_and_beats_the_shape_heuristic(h100):
     64x256 tile 256 B (B shared by 4 again) while the 96 tiles run: 2.6x less L2 traffic. K is simulated as 43
     macro-slabs of 192 (8256: 128 slabs of 64 > MAX_K_STEPS). The sim runs the candidates and keeps the fastest,
     which is the minimum of running each one."""
-    from accelscope.perf.sim.compiler import compile_op, gemm_alternatives
+    from accelscope.perf.sim.compiler import gemm_alternatives
     from accelscope.perf.sim.model import work_cycles
 
     # every SM takes a cluster of 4 here (no compute.cluster_cores): the candidate search is under test

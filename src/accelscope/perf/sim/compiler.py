@@ -50,7 +50,7 @@ from ..analytical.streaming import (
 )
 from .core import CoreModel, mma_cycles
 from .engine import Program
-from .isa import BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
+from .isa import Barrier, BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
 
 SAMPLE_INSTRUCTIONS = 1200
 MAX_K_STEPS = 48
@@ -611,6 +611,20 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
                        dependent_loads=kernel.dependent_loads, writes_behind=behind, rounds=rounds)
 
 
+def round_split(loads: ThreadLoads, per_core: int) -> int:
+    """Round trips each of a core's tiles takes, when the sim runs them one step each (1: one step per tile).
+
+    A row kernel's block walks its row in whole rounds (`ThreadLoads.rounds`): each thread loads, computes and
+    stores one element group, then loops. The warps of a block drift apart by their turn on the SFU and FMA
+    pipes, so while the last warps of round r still compute, the first have issued round r + 1's loads: only the
+    last round's compute and store are exposed behind the loads (vLLM csrc/activation_kernels.cu
+    act_and_mul_kernel's `for (idx = threadIdx.x; idx < d; idx += blockDim.x)` loop). Only single-pass kernels
+    whose rounds divide evenly over the core's tiles are split; a norm's passes keep one step per tile."""
+    if not loads.rounds or loads.row_passes != 1 or loads.rounds % per_core:
+        return 1
+    return loads.rounds // per_core
+
+
 def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
               out_per_row: float = 0.0, notes: dict[str, object] | None = None,
               loads: ThreadLoads = ThreadLoads()) -> Program:
@@ -641,8 +655,11 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         in_flight *= core.dma_engines / per_core
     # a gather in front of the stream: its chain of loads (the last overlaps the first tile's round trip)
     chain = max(loads.dependent_loads - 1, 0)
+    split = round_split(loads, per_core) if in_flight else 1
 
     def unit(i: int, active: int) -> list[Step]:
+        if split > 1:
+            return [round_step(i * split + r, i, r, active) for r in range(split)]
         slot = str(i % STREAM_STAGES)
         row_count = rows_per_tile / chunks
         tile_bytes = elements * in_bytes
@@ -659,7 +676,30 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
                               to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind))
         return [Step(tuple(fetch), tuple(work))]
 
-    per_unit = 1 + loads.row_passes + len(body("0", elements, 1, 1))
+    def round_step(g: int, i: int, r: int, active: int) -> Step:
+        """Round r of tile i (g-th round trip of the core): the threads' loads of this round wait for the
+        previous round's data (each thread's next loop iteration), its compute and store run under the next
+        round's loads (the other warps')."""
+        slot, e = str(g % STREAM_STAGES), elements / split
+        round_bytes = e * in_bytes
+        from_hbm = 0.0 if (loads.cached or loads.loads_from_cache) else round_bytes
+        # "r": the previous round's arrival, a buffer only loads write (the compute rewrites x in place); the
+        # barrier waits for all of it (the engine would hand a DMA result to the next DMA instruction at the end
+        # of its occupancy), the gather's chain in front of a tile's first round included: each block gathers
+        # its own row's index (as the analytical level's waves x (rounds + chain) latency bound)
+        previous = f"r{(g - 1) % STREAM_STAGES}"
+        waits = (Barrier((previous,), (f"a{slot}",), "previous round arrived"),) if g else ()
+        after = (f"a{slot}",) if g else ()
+        fetch = Load(after, (f"x{slot}", f"r{slot}"), f"load tile {i} round {r + 1}", round_bytes, from_hbm, active,
+                     in_flight=in_flight, chain=chain if r == 0 else 0, round_trip=True)
+        work = body(slot, e, rows_per_tile / chunks / split, active)
+        out = e * out_bytes + rows_per_tile / chunks / split * out_per_row
+        if out > 0:
+            work.append(Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active,
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind))
+        return Step((*waits, fetch), tuple(work))
+
+    per_unit = split * (1 + loads.row_passes + len(body("0", elements, 1, 1)))
     info = {"tile": f"{rows_per_tile} rows x {tile_cols} cols", "tiles": tiles, **(notes or {})}
     if loads.in_flight:
         info["thread_loads_in_flight_bytes_per_core"] = in_flight
