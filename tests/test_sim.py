@@ -176,6 +176,31 @@ def test_row_kernel_rounds_overlap_compute_with_the_next_rounds_loads(h100):
     assert 4 * round_trip + last == pytest.approx(5154.9, abs=0.1)
 
 
+def test_rms_norm_rounds_run_pass_by_pass_in_one_wave(h100):
+    """vLLM's RMSNorm on 64 tokens of 8192 (fp16, one 1024-thread block per token, one wave): each pass is
+    8192 / 1024 = 8 rounds. Pass 1's rounds come from DRAM, each round's sum of squares under the next round's
+    loads; the block's rsqrt; pass 2's rounds re-read the row from L2 (the weight from L1), each normalized and
+    stored under the next. By hand on H100: a pass-1 round is 1098 (600 ns) + 2048 B / 128 B per cycle = 1114
+    cycles, a pass-2 round 475.8 (260 ns) + 16 = 491.8; between them the last round's sum of squares
+    (1024 / 138.5 lanes + 4 latency) and the rsqrt (1 / 16 + 18); after them the last round's FMA (2 x 1024 /
+    138.5), convert (512 / 138.5), 4 latency and the threads' store (2048 B x 64 cores / 3634 B per cycle of L2
+    + 475.8; each store issued behind the next round's loads): 13,410 cycles. The weight is no longer a DMA load in
+    front of the row (603 cycles before)."""
+    core = core_model(h100)
+    op = Norm(rows=64, hidden=8192, norm="rms", dtype="fp16", kernel="scalar")
+    [program] = compile_op(op, core, h100)
+    labels = [i.label for i in program.instrs if isinstance(i, Load)]
+    assert labels[:2] == ["load tile 0 round 1", "load tile 0 round 2"] and len(labels) == 16
+    assert labels[8] == "re-read tile 0 round 1 (pass 2, L2)" and "load weights" not in labels
+    e, engine = 1024.0, 2048 / min(core.dma_bytes_per_cycle, core.sram_bytes_per_cycle)
+    between = e / core.lanes + core.vector_latency + 1 / core.sfu_rate["rsqrt"] + core.sfu_latency
+    last = (2 * e / core.lanes + e / core.convert_per_op / core.lanes + core.vector_latency
+            + 2048 * 64 / core.l2_bytes_per_cycle + core.l2_latency)
+    expected = 8 * (core.hbm_latency + engine) + between + 8 * (core.l2_latency + engine) + last
+    assert run(program, core).cycles == pytest.approx(expected, rel=1e-9)
+    assert expected == pytest.approx(13410, abs=1)
+
+
 def test_flat_grid_blocks_spread_over_the_cores_in_the_sim(h100):
     """An eager GELU over one token of phi-2's 10,240 MLP outputs: ATen's vectorized kernel runs 128-thread blocks
     of 4 elements per thread = 512 elements, so 20 blocks on 20 SMs, not one 10,240-element tile on one SM whose
