@@ -10,7 +10,7 @@ import accelscope as acs
 from accelscope.cli.app import app
 from accelscope.hardware import SpecError
 from accelscope.perf.sim import Program, chrome_trace, core_model, mma_cycles, run, simulate
-from accelscope.perf.sim.compiler import Step, schedule
+from accelscope.perf.sim.compiler import Step, compile_op, schedule
 from accelscope.perf.sim.isa import Load, Special, VecOp, describe
 from accelscope.workload import Attention, Collective, Elementwise, Gemm, Norm, Quantize, Softmax
 
@@ -151,6 +151,54 @@ def test_row_blocks_spread_over_the_cores_in_the_sim(h100):
     assert program["thread_loads_in_flight_bytes_per_core"] == 1376 * 2 * 2 / 2
     sim, analytical = (acs.estimate(op, h100, level=level).seconds for level in ("sim", "analytical"))
     assert sim == pytest.approx(analytical, rel=0.1)
+
+
+def test_row_kernel_rounds_overlap_compute_with_the_next_rounds_loads(h100):
+    """vLLM's SiluAndMul on 8 tokens of Llama-2-70B at TP8 (d = 3696, one 1024-thread block per token): a block
+    walks its row in ceil(3696 / 1024) = 4 rounds, each one DRAM round trip. The sim runs each round as a step
+    (its 924 outputs' loads, SFU/FMA work and store), the next round's loads waiting only for this round's data,
+    so only the last round's compute and store are exposed behind 4 round trips. By hand on H100 (1.83 GHz):
+    round = 1098 (600 ns DRAM) + 3696 B / 128 B per cycle = 1126.9 cycles; then exp2 + rcp 2 x 924 / 16 per cycle
+    + 18 SFU latency, the SwiGLU's 4 ops x 924 / 138.5 lanes + the convert's 462 slots / 138.5 + 4 FMA latency,
+    the store's 1848 B x 8 cores / 3634 B per cycle of L2 + 475.8 (260 ns) L2 latency: 5154.9 cycles, where one
+    tile of 4 serial rounds then all its compute took 5488."""
+    op = Elementwise("swiglu", 8 * 3696, "fp16", kernel="scalar", rows=8)
+    core = core_model(h100)
+    [program] = compile_op(op, core, h100)
+    loads = [i for i in program.instrs if isinstance(i, Load)]
+    assert [i.label for i in loads] == [f"load tile 0 round {r}" for r in (1, 2, 3, 4)]
+    e = 924.0
+    round_trip = core.hbm_latency + max(e * 4 / core.dma_bytes_per_cycle, e * 4 / core.sram_bytes_per_cycle)
+    last = (e / core.sfu_rate["exp2"] + e / core.sfu_rate["rcp"] + core.sfu_latency
+            + e * 4 / core.lanes + e / core.convert_per_op / core.lanes + core.vector_latency
+            + e * 2 * 8 / core.l2_bytes_per_cycle + core.l2_latency)
+    assert run(program, core).cycles == pytest.approx(4 * round_trip + last, rel=1e-9)
+    assert 4 * round_trip + last == pytest.approx(5154.9, abs=0.1)
+
+
+def test_rms_norm_rounds_run_pass_by_pass_in_one_wave(h100):
+    """vLLM's RMSNorm on 64 tokens of 8192 (fp16, one 1024-thread block per token, one wave): each pass is
+    8192 / 1024 = 8 rounds. Pass 1's rounds come from DRAM, each round's sum of squares under the next round's
+    loads; the block's rsqrt; pass 2's rounds re-read the row from L2 (the weight from L1), each normalized and
+    stored under the next. By hand on H100: a pass-1 round is 1098 (600 ns) + 2048 B / 128 B per cycle = 1114
+    cycles, a pass-2 round 475.8 (260 ns) + 16 = 491.8; between them the last round's sum of squares
+    (1024 / 138.5 lanes + 4 latency) and the rsqrt (1 / 16 + 18); after them the last round's FMA (2 x 1024 /
+    138.5), convert (512 / 138.5), 4 latency and the threads' store (2048 B x 64 cores / 3634 B per cycle of L2
+    + 475.8; each store issued behind the next round's loads): 13,410 cycles. The weight is no longer a DMA load in
+    front of the row (603 cycles before)."""
+    core = core_model(h100)
+    op = Norm(rows=64, hidden=8192, norm="rms", dtype="fp16", kernel="scalar")
+    [program] = compile_op(op, core, h100)
+    labels = [i.label for i in program.instrs if isinstance(i, Load)]
+    assert labels[:2] == ["load tile 0 round 1", "load tile 0 round 2"] and len(labels) == 16
+    assert labels[8] == "re-read tile 0 round 1 (pass 2, L2)" and "load weights" not in labels
+    e, engine = 1024.0, 2048 / min(core.dma_bytes_per_cycle, core.sram_bytes_per_cycle)
+    between = e / core.lanes + core.vector_latency + 1 / core.sfu_rate["rsqrt"] + core.sfu_latency
+    last = (2 * e / core.lanes + e / core.convert_per_op / core.lanes + core.vector_latency
+            + 2048 * 64 / core.l2_bytes_per_cycle + core.l2_latency)
+    expected = 8 * (core.hbm_latency + engine) + between + 8 * (core.l2_latency + engine) + last
+    assert run(program, core).cycles == pytest.approx(expected, rel=1e-9)
+    assert expected == pytest.approx(13410, abs=1)
 
 
 def test_flat_grid_blocks_spread_over_the_cores_in_the_sim(h100):
@@ -325,7 +373,7 @@ def test_gemm_tile_is_the_fastest_candidate_and_beats_the_shape_heuristic(h100):
     64x256 tile 256 B (B shared by 4 again) while the 96 tiles run: 2.6x less L2 traffic. K is simulated as 43
     macro-slabs of 192 (8256: 128 slabs of 64 > MAX_K_STEPS). The sim runs the candidates and keeps the fastest,
     which is the minimum of running each one."""
-    from accelscope.perf.sim.compiler import compile_op, gemm_alternatives
+    from accelscope.perf.sim.compiler import gemm_alternatives
     from accelscope.perf.sim.model import work_cycles
 
     # every SM takes a cluster of 4 here (no compute.cluster_cores): the candidate search is under test

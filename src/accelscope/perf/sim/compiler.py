@@ -17,6 +17,7 @@ Both are reported in `details`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ from ..analytical.streaming import (
 )
 from .core import CoreModel, mma_cycles
 from .engine import Program
-from .isa import BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
+from .isa import Barrier, BlockScale, Convert, Instr, Load, Mma, Reduce, Special, Store, VecOp
 
 SAMPLE_INSTRUCTIONS = 1200
 MAX_K_STEPS = 48
@@ -584,6 +585,7 @@ class ThreadLoads:
     # a row kernel's round trips per pass (analytical row_blocks: whole waves x whole load rounds per row); the
     # busiest core's tiles then deliver their bytes in that many round trips. 0: Little's law on in_flight
     rounds: int = 0
+    waves: int = 0  # the row kernel's waves of blocks (analytical row_blocks), 0: not a row kernel
 
 
 def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
@@ -608,16 +610,46 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
     rounds = blocks.waves * blocks.rounds if blocks is not None else 0
     behind = writes_behind_reads(op, kernel, hw, 1.0 if dram else 0.0)
     return ThreadLoads(threads * per_thread, passes, cached, dram, grid_in_flight=grid,
-                       dependent_loads=kernel.dependent_loads, writes_behind=behind, rounds=rounds)
+                       dependent_loads=kernel.dependent_loads, writes_behind=behind, rounds=rounds,
+                       waves=blocks.waves if blocks is not None else 0)
+
+
+def round_split(loads: ThreadLoads, per_core: int) -> int:
+    """Round trips each of a core's tiles takes, when the sim runs them one step each (1: one step per tile).
+
+    A row kernel's block walks its row in whole rounds (`ThreadLoads.rounds`): each thread loads, computes and
+    stores one element group, then loops. The warps of a block drift apart by their turn on the SFU and FMA
+    pipes, so while the last warps of round r still compute, the first have issued round r + 1's loads: only the
+    last round's compute and store are exposed behind the loads (vLLM csrc/activation_kernels.cu
+    act_and_mul_kernel's `for (idx = threadIdx.x; idx < d; idx += blockDim.x)` loop). Only single-pass kernels
+    whose rounds divide evenly over the core's tiles are split; a norm's passes keep one step per tile."""
+    if not loads.rounds or loads.row_passes != 1 or loads.rounds % per_core:
+        return 1
+    return loads.rounds // per_core
+
+
+def two_pass_split(loads: ThreadLoads, per_core: int) -> int:
+    """As `round_split`, for a row reduction that reads its row, reduces it over the block, then re-reads it
+    from L2 to write (vLLM csrc/layernorm_kernels.cu rms_norm_kernel: a sum-of-squares loop, BlockReduce,
+    rsqrtf by thread 0 behind __syncthreads, a normalize-and-store loop): each pass's rounds are steps. Only
+    when the stores drain behind the reads from the threads (`writes_behind`), the re-read hits L2, and the rows
+    fit one wave: over several waves the co-resident blocks of a core drift apart and hide one another's
+    reductions, which one chain of rounds per core does not show (those keep one step per tile)."""
+    if (not loads.rounds or loads.row_passes != 2 or loads.rounds % per_core or not loads.writes_behind
+            or loads.reread_dram or loads.cached or loads.waves != 1):
+        return 1
+    return loads.rounds // per_core
 
 
 def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
               out_per_row: float = 0.0, notes: dict[str, object] | None = None,
-              loads: ThreadLoads = ThreadLoads()) -> Program:
+              loads: ThreadLoads = ThreadLoads(), reduce_pass: tuple[Body, Body] | None = None) -> Program:
     """Rows x cols elements in tiles of whole rows (or column chunks of one row): load, compute, store, with
     STREAM_STAGES-deep buffering. `in_bytes`/`out_bytes` per element; `out_per_row` extra bytes out per row.
     `loads`: a thread-issued kernel's in-flight limit, and the re-reads (from L2) of a kernel that reads its rows
-    more than once."""
+    more than once. `reduce_pass`: (the reading pass's work per round, the work between the passes) of a
+    two-pass row reduction, which the sim then runs round by round (`two_pass_split`), `body` being the
+    writing pass's."""
     tile_cols = min(cols, STREAM_TILE_ELEMENTS)
     budget = core.sram_bytes / (STREAM_STAGES * max(in_bytes + out_bytes, 1.0))
     tile_cols = max(1, int(min(tile_cols, budget)))
@@ -641,8 +673,14 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         in_flight *= core.dma_engines / per_core
     # a gather in front of the stream: its chain of loads (the last overlaps the first tile's round trip)
     chain = max(loads.dependent_loads - 1, 0)
+    split = round_split(loads, per_core) if in_flight else 1
+    two_pass = two_pass_split(loads, per_core) if in_flight and reduce_pass else 1
 
     def unit(i: int, active: int) -> list[Step]:
+        if split > 1:
+            return [round_step(i * split + r, i, r, active) for r in range(split)]
+        if two_pass > 1:
+            return two_pass_steps(i, active)
         slot = str(i % STREAM_STAGES)
         row_count = rows_per_tile / chunks
         tile_bytes = elements * in_bytes
@@ -659,7 +697,88 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
                               to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind))
         return [Step(tuple(fetch), tuple(work))]
 
-    per_unit = 1 + loads.row_passes + len(body("0", elements, 1, 1))
+    def round_step(g: int, i: int, r: int, active: int) -> Step:
+        """Round r of tile i (g-th round trip of the core): the threads' loads of this round wait for the
+        previous round's data (each thread's next loop iteration), its compute and store run under the next
+        round's loads (the other warps')."""
+        slot, e = str(g % STREAM_STAGES), elements / split
+        round_bytes = e * in_bytes
+        from_hbm = 0.0 if (loads.cached or loads.loads_from_cache) else round_bytes
+        # "r": the previous round's arrival, a buffer only loads write (the compute rewrites x in place); the
+        # barrier waits for all of it (the engine would hand a DMA result to the next DMA instruction at the end
+        # of its occupancy), the gather's chain in front of a tile's first round included: each block gathers
+        # its own row's index (as the analytical level's waves x (rounds + chain) latency bound)
+        previous = f"r{(g - 1) % STREAM_STAGES}"
+        waits = (Barrier((previous,), (f"a{slot}",), "previous round arrived"),) if g else ()
+        after = (f"a{slot}",) if g else ()
+        fetch = Load(after, (f"x{slot}", f"r{slot}"), f"load tile {i} round {r + 1}", round_bytes, from_hbm, active,
+                     in_flight=in_flight, chain=chain if r == 0 else 0, round_trip=True)
+        work = body(slot, e, rows_per_tile / chunks / split, active)
+        out = e * out_bytes + rows_per_tile / chunks / split * out_per_row
+        if out > 0:
+            work.append(Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active,
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind))
+        return Step((*waits, fetch), tuple(work))
+
+    def two_pass_steps(i: int, active: int) -> list[Step]:
+        """Tile i of a two-pass row reduction, round by round: pass 1's rounds from memory (each round's loads
+        after the previous round's data, its partial reduction under the next round's loads), the block's
+        reduction, then pass 2's rounds from L2 (with the row's weight), each normalized and stored by the
+        threads under the next round's loads."""
+        assert reduce_pass is not None
+        first, between = reduce_pass
+        e, rows_ = elements / two_pass, rows_per_tile / chunks
+        steps: list[Step] = []
+        for p in range(2):
+            for r in range(two_pass):
+                g = (2 * i + p) * two_pass + r
+                slot = str(g % STREAM_STAGES)
+                # pass 2's first round waits for the block reduction (between) behind __syncthreads
+                previous = (f"r{(g - 1) % STREAM_STAGES}",) if g else ()
+                if p == 1 and r == 0:
+                    previous = (*previous, f"v{i % STREAM_STAGES}")
+                waits = (Barrier(previous, (f"a{slot}",), "previous round arrived"),) if previous else ()
+                if p == 0:
+                    size = e * in_bytes
+                    from_hbm = 0.0 if (loads.cached or loads.loads_from_cache) else size
+                    label = f"load tile {i} round {r + 1}"
+                else:  # the row again from L2; the weight's load rides in the same round trip and hits the
+                    # core's L1 (a __restrict__ const load, ld.global.nc: hidden x width bytes, e.g. 16 KiB,
+                    # stay resident across the blocks a core runs), so it adds no L2 or DRAM traffic here
+                    size, from_hbm = e * in_bytes, 0.0
+                    label = f"re-read tile {i} round {r + 1} (pass 2, L2)"
+                fetch = Load(tuple(f"a{slot}" for _ in waits), (f"x{slot}", f"r{slot}"), label, size, from_hbm,
+                             active, in_flight=in_flight, round_trip=True)
+                if p == 0:
+                    work = first(slot, e, rows_, active)
+                    # partial reductions land in the tile's accumulator
+                    work = [dataclasses.replace(ins, reads=(*ins.reads, f"v{i % STREAM_STAGES}"),
+                                                writes=(f"v{i % STREAM_STAGES}",)) for ins in work]
+                    if r == two_pass - 1:
+                        work += between(str(i % STREAM_STAGES), e, rows_, active)
+                else:
+                    work = body(slot, e, rows_ / two_pass, active)
+                    # the normalize reads the tile's statistic
+                    work = [dataclasses.replace(ins, reads=(*ins.reads, f"v{i % STREAM_STAGES}")) if k == 0
+                            else ins for k, ins in enumerate(work)]
+                    out = e * out_bytes + rows_ / two_pass * out_per_row
+                    # issued behind the next round's loads (Step.drain): the threads store, then loop to their
+                    # next loads, which need not wait for this round's L2 crossing
+                    store = Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active, to_cache=True,
+                                  by_threads=True)
+                    steps.append(Step((*waits, fetch), tuple(work), drain=(store,)))
+                    continue
+                steps.append(Step((*waits, fetch), tuple(work)))
+        return steps
+
+    if two_pass > 1:
+        per_unit = two_pass * 2 * (2 + len(body("0", elements, 1, 1)) + 2)
+        info = {"tile": f"{rows_per_tile} rows x {tile_cols} cols", "tiles": tiles,
+                "rounds_per_pass": two_pass, **(notes or {})}
+        info["thread_loads_in_flight_bytes_per_core"] = in_flight
+        # in program order: each round's loads, then its work (the block reduction must precede pass 2's loads)
+        return sampled_program(name, sp, unit, per_unit, 0, core.cores, info)
+    per_unit = split * (1 + loads.row_passes + len(body("0", elements, 1, 1)))
     info = {"tile": f"{rows_per_tile} rows x {tile_cols} cols", "tiles": tiles, **(notes or {})}
     if loads.in_flight:
         info["thread_loads_in_flight_bytes_per_core"] = in_flight
@@ -759,8 +878,22 @@ def lower_norm(op: Norm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
         out.append(_convert_out(slot, e, op.dtype, t))
         return out
 
+    def sum_of_squares(slot: str, e: float, r: float, active: int) -> list[Instr]:
+        return [Reduce((f"x{slot}",), (f"v{slot}",), "sum of squares", "sumsq", e)]
+
+    def rstd(slot: str, e: float, r: float, active: int) -> list[Instr]:
+        return [Special((f"v{slot}",), (f"v{slot}",), "rstd", "rsqrt", r)]
+
+    def normalize(slot: str, e: float, r: float, active: int) -> list[Instr]:  # weight loaded with the row
+        return [VecOp((f"x{slot}",), (f"t{slot}",), "x * rstd * weight", "fma", e, 2.0),
+                _convert_out(slot, e, op.dtype, f"t{slot}")]
+
     params = op.hidden * width * (2 if op.norm == "layer" else 1)
-    program = streaming(op.name, op.rows, op.hidden, width, width, body, core, loads=thread_loads(op, hw))
+    rms = op.norm == "rms"
+    program = streaming(op.name, op.rows, op.hidden, width, width, normalize if rms else body, core,
+                        loads=thread_loads(op, hw), reduce_pass=(sum_of_squares, rstd) if rms else None)
+    if "rounds_per_pass" in program.notes:  # the weight rides with pass 2's rounds
+        return [program]
     weights = Load((), ("w",), "load weights", params, params, program.cores)
     return [_prepend(program, weights)]
 

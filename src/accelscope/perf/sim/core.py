@@ -239,7 +239,7 @@ def _native(hw: HardwareSpec) -> dict[str, bool]:
 def _load(core: CoreModel, ins: Load) -> Cost:
     latency = _dma_latency(core, ins.hbm_bytes)
     engine = max(ins.l2_bytes / core.dma_bytes_per_cycle, ins.l2_bytes / core.sram_bytes_per_cycle)
-    occupancy = engine + latency / core.dma_outstanding
+    occupancy = engine + (0.0 if ins.round_trip else latency / core.dma_outstanding)
     if ins.in_flight:  # Little's law: the core's thread loads deliver at most in-flight bytes per latency,
         # whichever DMA engine the load is queued on (the engines run concurrently, so each gets a share)
         # round trips of in-flight bytes one after another: the last one ends the load, so what the rounds take

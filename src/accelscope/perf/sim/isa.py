@@ -47,6 +47,9 @@ class Load(Instr):
     # dependent main-memory loads the tile's addresses wait on (a gather through an index: StreamingKernel.
     # dependent_loads less the one this load's own round trip overlaps), each one memory latency in front
     chain: int = 0
+    # one round of a thread-issued loop (compiler.round_split): the warps issue it themselves, so it costs its
+    # round trip and its transfer, not a DMA engine's descriptor issue (latency / core.dma_outstanding)
+    round_trip: bool = False
 
     cls: ClassVar[str] = "dma"
 
