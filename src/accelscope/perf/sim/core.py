@@ -295,8 +295,9 @@ def mma_cycles(core: CoreModel, m: int, n: int, k: int, dtype: str) -> float:
 
 def _mma(core: CoreModel, ins: Mma) -> Cost:
     width = dtype_bytes(ins.dtype)
-    operands = (ins.m * ins.k + ins.k * ins.n) * width
-    # SRAM ports cap the operand feed rate of this instruction (contention between units is not modelled)
+    operands = max((ins.m * ins.k + ins.k * ins.n) * width, ins.sram_bytes)
+    # SRAM ports cap the operand feed rate of this instruction: its operands, or (GEMM) the slab's writes plus
+    # every warp's reads, which share the port (contention with other units' instructions is not modelled)
     # a short MMA (ins.issue_m > ins.m) occupies the datapath as a full-M one (analytical gemm_mapping's kernel note)
     cycles = max(mma_cycles(core, max(ins.m, ins.issue_m), ins.n, ins.k, ins.dtype),
                  operands / core.sram_bytes_per_cycle)
