@@ -490,3 +490,20 @@ def test_wgmma_chips_offer_tiles_narrower_than_256_only_to_skinny_gemms():
     assert min(t[1] for t in gemm_tiles(Gemm(64, 4096, 4096, "bf16"), core, h100)) < 256
     a100 = acs.load_hardware("a100-sxm-80gb")
     assert min(t[1] for t in gemm_tiles(Gemm(1024, 1024, 1024, "fp16"), core_model(a100), a100)) < 256
+
+
+def test_a_partly_missing_load_holds_its_dma_slots_for_the_mean_latency_of_its_bytes():
+    """H100 (L2 latency ~476 cycles, DRAM ~1,098, 8 requests outstanding per engine): a 16 KiB slab of which a
+    quarter misses L2 holds a slot 0.75 x 476 + 0.25 x 1,098 = ~631 cycles on average, so the engine is busy
+    16,384 / 128 = 128 cycles + 631 / 8 = ~79 cycles (not 1,098 / 8 = ~137 as if every byte missed). It completes
+    with its last byte: one DRAM latency. An all-hit and an all-miss load are unchanged."""
+    from accelscope.perf.sim.core import _load
+
+    core = core_model(acs.load_hardware("h100-sxm"))
+    assert (core.l2_latency, core.hbm_latency) == (pytest.approx(475.8), pytest.approx(1098.0))
+    cost = _load(core, Load((), (), "slab", 16384, 4096, 1))
+    engine = 16384 / min(core.dma_bytes_per_cycle, core.sram_bytes_per_cycle)  # ~128 cycles
+    assert dict(cost.units)["dma"] == pytest.approx(engine + (0.75 * 475.8 + 0.25 * 1098.0) / 8, rel=1e-6)
+    assert cost.latency == pytest.approx(1098.0)
+    assert dict(_load(core, Load((), (), "hit", 16384, 0, 1)).units)["dma"] == pytest.approx(engine + 475.8 / 8)
+    assert dict(_load(core, Load((), (), "miss", 16384, 16384, 1)).units)["dma"] == pytest.approx(engine + 1098.0 / 8)
