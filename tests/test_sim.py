@@ -365,7 +365,7 @@ def test_sim_converts_int4_weights_on_the_vector_unit_and_streams_them():
     assert acs.estimate(Gemm(1, 8192, 8192, "bf16"), a100, level="sim").breakdown["vector"] < w4.breakdown["vector"]
 
 
-def test_gemm_tile_is_the_fastest_candidate_and_beats_the_shape_heuristic(h100):
+def test_gemm_tile_is_the_fastest_candidate_and_beats_the_shape_heuristic(h100, monkeypatch):
     """256 x 6144 x 8192 (a vidur prefill shape): the shape heuristic's tile is 64x64 (384 tiles = 3 rounds on 132
     SMs, 3 x 64 x 64 = 12,288 padded rows x cols per SM; 128x128 gives 96 tiles, 1 round of 16,384, more than
     1.25x). But 64x64 tiles move 160 B of operands per K row per tile (A 64 x 2 B, B 64 x 2 B shared by a cluster
@@ -373,10 +373,14 @@ def test_gemm_tile_is_the_fastest_candidate_and_beats_the_shape_heuristic(h100):
     64x256 tile 256 B (B shared by 4 again) while the 96 tiles run: 2.6x less L2 traffic. K is simulated as 43
     macro-slabs of 192 (8256: 128 slabs of 64 > MAX_K_STEPS). The sim runs the candidates and keeps the fastest,
     which is the minimum of running each one."""
-    from accelscope.perf.sim.compiler import gemm_alternatives
+    from accelscope.perf.sim import compiler
+    from accelscope.perf.sim.compiler import compile_op, gemm_alternatives
     from accelscope.perf.sim.model import work_cycles
 
-    # every SM takes a cluster of 4 here (no compute.cluster_cores): the candidate search is under test
+    # every SM takes a cluster of 4 here (no compute.cluster_cores), and every tile is offered (not only wgmma's
+    # 256-wide ones, _wide_n): the candidate search is under test
+
+    monkeypatch.setattr(compiler, "_wide_n", lambda hw: 0)
     h100 = h100.with_overrides({"compute.cluster_cores": {}})
     op = Gemm(256, 6144, 8192, "fp16")
     core = core_model(h100)
@@ -494,3 +498,60 @@ def test_thread_stores_behind_latency_bound_reads_leave_the_load_queue_free(h100
     assert thread_loads(dataclasses.replace(norm, rows=4096), h100).writes_behind
     assert not thread_loads(Elementwise("swiglu", 1056 * 3584, "fp16", kernel="scalar", rows=1056),
                             h100).writes_behind
+
+
+def test_gemm_mma_pays_the_sram_port_for_slab_writes_and_per_warp_reads():
+    """A100 fp16, a 64x64 tile, K slab 32 (mma.sync: a 2x2 grid of 32x32 warp tiles): the slabs are written into
+    shared memory once, (64 + 64) x 32 x 2 B = 8,192 B, and read by every warp, A once per warp column and B once per
+    warp row: (64 x 2 + 64 x 2) x 32 x 2 B = 16,384 B; 24,576 B through a 128 B/cycle port is 192 cycles, more than
+    the slab's ~154 MMA cycles, so the MMA is SRAM-bound (operands read once would be 8,192 B = 64 cycles).
+    H100 wgmma, 128x256 bf16, slab 64: written (128 + 256) x 64 x 2 = 49,152 B; read A once, B once per 64-row
+    warpgroup (2): (128 + 2 x 256) x 64 x 2 = 81,920 B; 131,072 B in all. A systolic array reads no SRAM per warp."""
+    from accelscope.perf.sim.compiler import gemm_sram_bytes, plan_gemm
+    from accelscope.perf.sim.core import _mma
+    from accelscope.perf.sim.isa import Mma
+
+    a100 = acs.load_hardware("a100-sxm-80gb")
+    core = core_model(a100)
+    op = Gemm(1024, 1024, 1024, "fp16")
+    plan = plan_gemm(op, core, a100, (64, 64, 32, 4))
+    assert gemm_sram_bytes(op, plan, a100, False) == 24_576
+    cost = _mma(core, Mma((), (), "mma", 64, 64, 32, "fp16", 0, 24_576))
+    assert dict(cost.units)["matrix"] == pytest.approx(24_576 / core.sram_bytes_per_cycle)  # ~192 cycles
+    assert dict(cost.units)["matrix"] > mma_cycles(core, 64, 64, 32, "fp16")
+    h100 = acs.load_hardware("h100-sxm")
+    wide = Gemm(8192, 8192, 1024, "bf16")  # 16 slabs of 64: no macro-slabs
+    assert gemm_sram_bytes(wide, plan_gemm(wide, core_model(h100), h100, (128, 256, 64, 4)), h100, False) == 131_072
+    systolic = acs.load_hardware("systolic-128")
+    assert gemm_sram_bytes(wide, plan_gemm(wide, core_model(systolic), systolic), systolic, False) == 0.0
+
+
+def test_wgmma_chips_offer_tiles_narrower_than_256_only_to_skinny_gemms():
+    """H100's wgmma takes N up to 256 per warpgroup: a 1024^3 fp8 GEMM is offered 256-wide tiles only (64x128 would
+    read B from SRAM per 64 rows for half the columns); M = 64 fits in one row of 64-row tiles, so narrow ones are
+    offered too. A100's mma.sync has no such rule: its 64x64 and 128x128 tiles stay."""
+    from accelscope.perf.sim.compiler import gemm_tiles
+
+    h100 = acs.load_hardware("h100-sxm")
+    core = core_model(h100)
+    assert {t[1] for t in gemm_tiles(Gemm(1024, 1024, 1024, "fp8_e4m3"), core, h100)} == {256}
+    assert min(t[1] for t in gemm_tiles(Gemm(64, 4096, 4096, "bf16"), core, h100)) < 256
+    a100 = acs.load_hardware("a100-sxm-80gb")
+    assert min(t[1] for t in gemm_tiles(Gemm(1024, 1024, 1024, "fp16"), core_model(a100), a100)) < 256
+
+
+def test_a_partly_missing_load_holds_its_dma_slots_for_the_mean_latency_of_its_bytes():
+    """H100 (L2 latency ~476 cycles, DRAM ~1,098, 8 requests outstanding per engine): a 16 KiB slab of which a
+    quarter misses L2 holds a slot 0.75 x 476 + 0.25 x 1,098 = ~631 cycles on average, so the engine is busy
+    16,384 / 128 = 128 cycles + 631 / 8 = ~79 cycles (not 1,098 / 8 = ~137 as if every byte missed). It completes
+    with its last byte: one DRAM latency. An all-hit and an all-miss load are unchanged."""
+    from accelscope.perf.sim.core import _load
+
+    core = core_model(acs.load_hardware("h100-sxm"))
+    assert (core.l2_latency, core.hbm_latency) == (pytest.approx(475.8), pytest.approx(1098.0))
+    cost = _load(core, Load((), (), "slab", 16384, 4096, 1))
+    engine = 16384 / min(core.dma_bytes_per_cycle, core.sram_bytes_per_cycle)  # ~128 cycles
+    assert dict(cost.units)["dma"] == pytest.approx(engine + (0.75 * 475.8 + 0.25 * 1098.0) / 8, rel=1e-6)
+    assert cost.latency == pytest.approx(1098.0)
+    assert dict(_load(core, Load((), (), "hit", 16384, 0, 1)).units)["dma"] == pytest.approx(engine + 475.8 / 8)
+    assert dict(_load(core, Load((), (), "miss", 16384, 16384, 1)).units)["dma"] == pytest.approx(engine + 1098.0 / 8)

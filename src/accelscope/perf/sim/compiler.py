@@ -41,7 +41,14 @@ from ...workload.ops import (
     streaming_kernel,
 )
 from ..analytical.attention import _tile as attention_tile
-from ..analytical.gemm import GemmKernel, grouped_rows, library_kernel, overlap_mma
+from ..analytical.gemm import (
+    DEFAULT_INSTRUCTION_TILE,
+    GemmKernel,
+    _smem_bytes,
+    grouped_rows,
+    library_kernel,
+    overlap_mma,
+)
 from ..analytical.matmul import block_scaling
 from ..analytical.streaming import (
     launched_threads,
@@ -206,6 +213,7 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
     # a fixed kernel's MMA shorter than the instruction's full-rate M occupies the datapath as a full one
     issue_m = hw.matrix.tile[0] if kernel is not None and overlap_mma(hw) and hw.matrix.tile else 0
     pair_share = 2 if pair else 1
+    sram_port = gemm_sram_bytes(op, plan, hw, pair)
     # an operand stored in another format than the matrix path's is converted as each slab arrives (W4A16 weights
     # into a bf16 MMA): isa.dequantize_ops lane slots per element on the vector unit, as at the analytical level
     convert_ops = hw.dequantize_flops(plan.dtype) / FMA_FLOPS
@@ -260,12 +268,12 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
                 chained, promoting = promotion(i, s, acc)
                 mma_out = f"t{i % 2}.{s % 2}" if split_acc else acc
                 work.append(Mma((a_in, b_in, *chained), (mma_out,), f"mma tile {i} k{s}", plan.block_m, plan.block_n,
-                                slab_k, plan.dtype, issue_m))
+                                slab_k, plan.dtype, issue_m, sram_port))
                 work.extend(promoting)
             else:
                 reads = (a_in, b_in) + ((acc,) if s else ())
                 work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype,
-                                issue_m))
+                                issue_m, sram_port))
             drain: tuple[Instr, ...] = ()
             if s == plan.k_steps - 1:
                 elements = plan.block_m * plan.block_n
@@ -287,6 +295,21 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
                                 flops_per_element=plan.split_k - 1, out_dtype=c_dtype)
         programs += lower_elementwise(reduce_op, core, hw, name="split-k reduction")
     return programs
+
+
+def gemm_sram_bytes(op: Gemm, plan: GemmPlan, hw: HardwareSpec, pair: bool) -> float:
+    """Bytes through one core's SRAM port per K slab of a tile (0 on a systolic array, fed by its own shift
+    registers): the A and B slabs written in by the DMA, and read out again by every group of threads that issues
+    matrix instructions: a warpgroup's wgmma/tcgen05 reads its instr_m rows of A and the whole B slab, a warp's
+    mma.sync/MFMA its warp tile's rows of A and columns of B (CUTLASS's 2x2 or 2x4 warp grid), so B is read once
+    per warpgroup and A once per warp column. The analytical level's count (_smem_bytes), in the operands' stored
+    widths (int4 weights are converted after they leave SRAM); a CTA pair's core holds half of B."""
+    if hw.matrix.systolic:
+        return 0.0
+    instr = tuple(int(d) for d in (hw.matrix.tile or DEFAULT_INSTRUCTION_TILE))
+    a_width, b_width = float(dtype_bytes(op.dtype)), float(dtype_bytes(op.b_dtype or op.dtype))
+    return float(_smem_bytes(plan.block_m, plan.block_n, plan.sim_k_slab, a_width, b_width, instr,
+                             bool(hw.matrix.async_overlap), 0.5 if pair else 1.0))
 
 
 def _tile_order(plan: GemmPlan, sp: Spread) -> Callable[[int], tuple[int, bool]]:
@@ -359,10 +382,10 @@ def _gemm_candidates(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[tuple[
     if core.systolic:
         return [(_systolic_tile(op, core, elem, dtype), None)]
     instr_m = hw.matrix.tile[0] if hw.matrix.tile else 16
-    first = _gpu_tile(op, core, elem, instr_m)
+    first = _gpu_tile(op, core, elem, instr_m, _wide_n(hw))
     bk = first[2]
     ranked = []
-    for bm, bn in _fitting_tiles(op, core, elem, bk, instr_m, GPU_TILES + EXTRA_TILES):
+    for bm, bn in _fitting_tiles(op, core, elem, bk, instr_m, GPU_TILES + EXTRA_TILES, _wide_n(hw)):
         if (bm, bn) == first[:2]:
             continue
         stages = max(1, min(4, int(core.sram_bytes // ((bm + bn) * bk * elem))))
@@ -408,8 +431,11 @@ def _tile_work(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile) -> TileW
     promote = plan.block_m * plan.block_n * math.ceil(slab / scaling.promote_every) if scaling and \
         scaling.promote_every else 0
     width = dtype_bytes(plan.dtype)  # the MMA reads its operands in the matrix path's format (core._mma)
+    kernel = _library_kernel(op, hw)
+    pair = (kernel.paired if kernel is not None else hw.matrix.paired_cores) and plan.multicast_b >= 2
+    port = max((plan.block_m + plan.block_n) * slab * width, gemm_sram_bytes(op, plan, hw, pair))  # as core._mma
     return TileWork(units * plan.k_steps * 2.0 * plan.block_m * plan.block_n * slab,
-                    units * plan.k_steps * (plan.block_m + plan.block_n) * slab * width,
+                    units * plan.k_steps * port,
                     share * loads if core.has_l2 else 0.0,
                     share * plan.k_steps * (a_tile + b_tile) * plan.hbm_fraction if core.has_l2 else 0.0,
                     share * c_tile,
@@ -418,12 +444,25 @@ def _tile_work(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile) -> TileW
 
 
 def _fitting_tiles(op: Gemm, core: CoreModel, elem: float, bk: int, instr_m: int,
-                   table: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
+                   table: tuple[tuple[int, int], ...], wide_n: int = 0) -> list[tuple[int, int]]:
     """Tiles of `table` (and the skinny ones whose single row covers M) whose accumulators fit half the register
-    file and whose double-buffered K slabs fit SRAM."""
+    file and whose double-buffered K slabs fit SRAM. `wide_n` (_wide_n): tiles narrower than it only when one row
+    of them covers M (a skinny GEMM spread over the SMs), unless only narrow ones fit, as the analytical level."""
     skinny = tuple(t for t in SKINNY_TILES if t[0] % instr_m == 0 and op.m <= t[0])  # one row of tiles covers M
-    return [(bm, bn) for bm, bn in table + skinny
-            if bm * bn * ACC_BYTES <= core.register_bytes / 2 and 2 * (bm + bn) * bk * elem <= core.sram_bytes]
+    fitting = [(bm, bn) for bm, bn in table + skinny
+               if bm * bn * ACC_BYTES <= core.register_bytes / 2 and 2 * (bm + bn) * bk * elem <= core.sram_bytes]
+    wide = [(bm, bn) for bm, bn in fitting if bn >= wide_n or op.m <= bm]
+    return wide or fitting
+
+
+def _wide_n(hw: HardwareSpec) -> int:
+    """The widest N of an asynchronous tile instruction (wgmma, tcgen05: N up to 256), 0 elsewhere. Its kernels
+    (cuBLAS's and CUTLASS's sm90/sm100 GEMMs) run a whole instruction width of C per warpgroup: B is read from
+    SRAM once per warpgroup (gemm_sram_bytes), so a narrower tile reads more SRAM per FLOP and its kernels are
+    offered for skinny GEMMs only (the analytical level's candidate rule, analytical/gemm.py)."""
+    if hw.matrix.async_overlap and hw.matrix.tile and not hw.matrix.systolic:
+        return int(hw.matrix.tile[1])
+    return 0
 
 
 def _gemm_dtype(op: Gemm, hw: HardwareSpec) -> tuple[str, float]:
@@ -443,7 +482,7 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = N
     elif core.systolic:
         bm, bn, bk, stages = _systolic_tile(op, core, elem, dtype)
     else:
-        bm, bn, bk, stages = _gpu_tile(op, core, elem, hw.matrix.tile[0] if hw.matrix.tile else 16)
+        bm, bn, bk, stages = _gpu_tile(op, core, elem, hw.matrix.tile[0] if hw.matrix.tile else 16, _wide_n(hw))
     tiles_m, tiles_n = math.ceil(op.m / bm), math.ceil(op.n / bn)
     tiles = tiles_m * tiles_n * op.batch
     kernel = _library_kernel(op, hw)
@@ -480,13 +519,13 @@ def _multicast(hw: HardwareSpec, a_row: float, b_col: float, tiles_m: int, tiles
     return max(c for c in keeps if c <= tiles_n), 1
 
 
-def _gpu_tile(op: Gemm, core: CoreModel, elem: float, instr_m: int) -> tuple[int, int, int, int]:
+def _gpu_tile(op: Gemm, core: CoreModel, elem: float, instr_m: int, wide_n: int = 0) -> tuple[int, int, int, int]:
     """The tile a heuristic autotuner picks from shapes alone: among tiles whose padded work on the busiest core
     (rounds x tile area) is within 25 % of the least, the largest (fewest operand bytes per FLOP); accumulators in
     half the register file; K slabs of 128 bytes; as many stages (2-4) as SRAM holds."""
     bk = max(16, int(128 // elem))
     options = []
-    for bm, bn in _fitting_tiles(op, core, elem, bk, instr_m, GPU_TILES):
+    for bm, bn in _fitting_tiles(op, core, elem, bk, instr_m, GPU_TILES, wide_n):
         tiles = math.ceil(op.m / bm) * math.ceil(op.n / bn) * op.batch
         options.append((math.ceil(tiles / core.cores) * bm * bn, bm, bn))
     if not options:

@@ -239,7 +239,7 @@ def _native(hw: HardwareSpec) -> dict[str, bool]:
 def _load(core: CoreModel, ins: Load) -> Cost:
     latency = _dma_latency(core, ins.hbm_bytes)
     engine = max(ins.l2_bytes / core.dma_bytes_per_cycle, ins.l2_bytes / core.sram_bytes_per_cycle)
-    occupancy = engine + (0.0 if ins.round_trip else latency / core.dma_outstanding)
+    occupancy = engine + (0.0 if ins.round_trip else _mean_latency(core, ins) / core.dma_outstanding)
     if ins.in_flight:  # Little's law: the core's thread loads deliver at most in-flight bytes per latency,
         # whichever DMA engine the load is queued on (the engines run concurrently, so each gets a share)
         # round trips of in-flight bytes one after another: the last one ends the load, so what the rounds take
@@ -255,6 +255,16 @@ def _load(core: CoreModel, ins: Load) -> Cost:
     if ins.hbm_bytes:
         units.append(("hbm", ins.hbm_bytes * ins.active / core.hbm_bytes_per_cycle))
     return Cost(tuple(units), latency)
+
+
+def _mean_latency(core: CoreModel, ins: Load) -> float:
+    """Cycles a request of this load holds one of the engine's outstanding slots, on average over its bytes: the
+    ones that hit L2 return after the L2 latency, the share that misses (hbm_bytes / l2_bytes) after the DRAM one
+    (Little's law per request). The load as a whole completes with its last byte: _dma_latency's worst case."""
+    if not core.has_l2 or not ins.l2_bytes or ins.hbm_bytes >= ins.l2_bytes:
+        return _dma_latency(core, ins.hbm_bytes)
+    miss = ins.hbm_bytes / ins.l2_bytes
+    return core.dma_latency + (1.0 - miss) * core.l2_latency + miss * core.hbm_latency
 
 
 def _store(core: CoreModel, ins: Store) -> Cost:
@@ -295,8 +305,9 @@ def mma_cycles(core: CoreModel, m: int, n: int, k: int, dtype: str) -> float:
 
 def _mma(core: CoreModel, ins: Mma) -> Cost:
     width = dtype_bytes(ins.dtype)
-    operands = (ins.m * ins.k + ins.k * ins.n) * width
-    # SRAM ports cap the operand feed rate of this instruction (contention between units is not modelled)
+    operands = max((ins.m * ins.k + ins.k * ins.n) * width, ins.sram_bytes)
+    # SRAM ports cap the operand feed rate of this instruction: its operands, or (GEMM) the slab's writes plus
+    # every warp's reads, which share the port (contention with other units' instructions is not modelled)
     # a short MMA (ins.issue_m > ins.m) occupies the datapath as a full-M one (analytical gemm_mapping's kernel note)
     cycles = max(mma_cycles(core, max(ins.m, ins.issue_m), ins.n, ins.k, ins.dtype),
                  operands / core.sram_bytes_per_cycle)

@@ -79,6 +79,9 @@ class Mma(Instr):
     k: int
     dtype: str
     issue_m: int = 0  # rows the datapath is busy for, when more than m (a fixed kernel's MMA shorter than full rate)
+    # bytes through the core's SRAM port while it runs, when more than its operands once: the slab written in by
+    # the DMA plus each warp's (warpgroup's) own reads of A and B (the compiler's gemm_sram_bytes). 0: operands once
+    sram_bytes: float = 0.0
 
     cls: ClassVar[str] = "matrix"
 
