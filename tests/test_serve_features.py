@@ -214,6 +214,11 @@ def test_disaggregated_pools_have_their_own_expert_groups():
     assert pools.ttft_s["p50"] == pytest.approx(same.ttft_s["p50"], rel=1e-9)  # the same prefill pool
     with pytest.raises(ValueError, match="needs wide_ep"):
         serve("deepseek-v3", "h100-sxm", decode_wide_ep=WideEP(32), **kwargs)
+    # a decode group where there is no decode pool, or one that does not divide the 256 experts, is refused
+    with pytest.raises(ValueError, match="needs scheduler='disaggregated'"):
+        serve("deepseek-v3", "h100-sxm", wide_ep=WideEP(16), decode_wide_ep=WideEP(32), **{**kwargs, "scheduler": "vllm"})
+    with pytest.raises(ValueError, match="decode_wide_ep: ep must be >= 2 and divide the 256 experts"):
+        serve("deepseek-v3", "h100-sxm", wide_ep=WideEP(16), decode_wide_ep=WideEP(3), **kwargs)
 
 
 # ----- report: "Serving under load" (scenario key serving.load) ---------------------------------------------------

@@ -148,6 +148,8 @@ def serve(
     features = Features(cuda_graphs=cuda_graphs, tp_overlap=tp_overlap, wide_ep=wide_ep)
     if wide_ep is not None:
         replicas = _wide_ep_replicas(config, wide_ep, tp, pp, ep, replicas, scheduler)
+        if decode_wide_ep is not None:
+            _check_decode_wide_ep(config, decode_wide_ep, scheduler)
         if scheduler == "disaggregated":
             prefill_replicas, decode_replicas = wide_ep.ep, (decode_wide_ep or wide_ep).ep
     elif decode_wide_ep is not None:
@@ -218,6 +220,17 @@ def _wide_ep_replicas(config: ModelConfig, wide_ep: WideEP, tp: int, pp: int, ep
         raise ValueError(f"replicas: wide_ep runs one engine per rank ({wide_ep.ep}); leave replicas at 1 "
                          f"(got {replicas})")
     return wide_ep.ep
+
+
+def _check_decode_wide_ep(config: ModelConfig, decode_wide_ep: WideEP, scheduler: str) -> None:
+    """The decode pool's own expert group exists only where there is a decode pool."""
+    if scheduler != "disaggregated":
+        raise ValueError(f"decode_wide_ep: the decode pool's expert group needs scheduler='disaggregated' "
+                         f"(got {scheduler!r})")
+    try:
+        decode_wide_ep.check(config)
+    except ValueError as error:
+        raise ValueError(f"decode_wide_ep: {error}".replace("wide_ep: ", "", 1)) from None
 
 
 def _check_options(scheduler: str, replicas: int, prefill_replicas: int, decode_replicas: int,
