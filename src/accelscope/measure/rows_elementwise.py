@@ -172,6 +172,13 @@ def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[fl
         return "TA memory row without a shape"
     if "rearrange" in op:  # scales: 1 byte in, 1 byte out
         est = estimate(Elementwise("copy", elements, "fp8_e4m3"), hw, level)
+        chain = 0.0
+        if "2d_k_groups" in op:
+            chain = k_groups_rearrange_seconds(_dims(s["input_shape"]), _groups(s), hw)
+        elif "per_group_3d" in op:
+            chain = per_group_3d_rearrange_seconds(_dims(s["input_shape"]), hw)
+        if chain > est.seconds:
+            return chain, "latency"
         return est.seconds, est.bound
     if "mxfp8" in op or "quantiz" in op or "cast" in op:
         # read bf16 (2 B), write the code (1 B) and the scale (1/32 B): an elementwise pass of 1 input and
@@ -183,6 +190,48 @@ def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[fl
         launch = _launch(hw)
         return a.seconds + max(b.seconds - launch - _first_access(hw), 0.0), a.bound
     return f"TA memory kernel not mapped: {row.op[:40]}"
+
+
+# torchao torchao/prototype/moe_training/kernels/mxfp8 (triton_mx_block_rearrange_2d_K_groups): the scale swizzle
+# into cuBLAS's block-scaled layout tiles the scales in 128 rows x 4 columns (512 B, one 128x4 block of
+# docs.nvidia.com/cuda/cublas "d-block-scaling-factors-layout")
+SWIZZLE_ROWS, SWIZZLE_COLS = 128, 4
+TRITON_WARPS = 4  # Triton's default num_warps (the kernel's launch sets none)
+
+
+def _groups(shape: dict[str, Any]) -> int:
+    """The group count the row's model_shapes text names ("groups 8"); 1 when it names none."""
+    found = re.search(r"groups\s+(\d+)", str(shape.get("model_shapes", "")))
+    return int(found.group(1)) if found else 1
+
+
+def k_groups_rearrange_seconds(dims: list[int], groups: int, hw: HardwareSpec | str) -> float:
+    """triton_mx_block_rearrange_2d_K_groups as written: the grid is (groups, ceil(rows / 128)) programs, and each
+    program walks its group's columns serially, 4 at a time (`while curr_input_start_col < input_group_end_col`):
+    one 128x4 tile load, then its swizzled store, per iteration. Nothing overlaps the iterations' loads (no
+    software pipelining of a while loop), so each costs one DRAM load-to-use latency; the programs run side by
+    side while they fit the SMs' resident threads (Triton's 4 warps each), in waves beyond that."""
+    rows, cols = dims[0], dims[-1]
+    programs = groups * math.ceil(rows / SWIZZLE_ROWS)
+    iterations = math.ceil(cols / max(groups, 1) / SWIZZLE_COLS)
+    return _tile_chain_seconds(programs, iterations, hw)
+
+
+def _tile_chain_seconds(programs: int, iterations: int, hw: HardwareSpec | str) -> float:
+    """Launch + waves x iterations DRAM load latencies: each of `programs` Triton programs (4 warps) does
+    `iterations` dependent load-then-store steps; the programs run side by side while they fit the SMs' resident
+    threads (max_threads_per_core / 128 per SM), in waves beyond that."""
+    spec = _spec(hw)
+    resident = spec.compute.cores * max(1, (spec.compute.max_threads_per_core or 2048) // (TRITON_WARPS * 32))
+    return _launch(hw) + math.ceil(programs / resident) * iterations * _first_access(hw)
+
+
+def per_group_3d_rearrange_seconds(dims: list[int], hw: HardwareSpec | str) -> float:
+    """triton_mx_block_rearrange_per_group_3d as written: grid (groups, ceil(rows / 128), ceil(cols / 4)), one
+    128x4 scale tile loaded and stored (swizzled) per program; nothing else to hide the load's latency behind."""
+    groups, rows, cols = dims[0], dims[1], dims[2]
+    programs = groups * math.ceil(rows / SWIZZLE_ROWS) * math.ceil(cols / SWIZZLE_COLS)
+    return _tile_chain_seconds(programs, 1, hw)
 
 
 def _spec(hw: HardwareSpec | str) -> HardwareSpec:

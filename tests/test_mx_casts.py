@@ -1,0 +1,34 @@
+"""torchao's MXFP8 cast and scale-rearrangement kernels (TA rows), priced as their sources are written."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelscope.measure.rows_elementwise import (
+    _groups,
+    k_groups_rearrange_seconds,
+    per_group_3d_rearrange_seconds,
+)
+
+
+def test_k_groups_rearrange_is_a_serial_chain_of_dram_latencies() -> None:
+    # scales (2048, 4096), 8 groups on b200: grid = 8 x ceil(2048 / 128) = 128 programs (one wave: 148 SMs x
+    # 2048 / 128 threads = 2368 resident); each walks 4096 / 8 / 4 = 128 column blocks, one 800 ns DRAM latency
+    # each: 2.5 us launch + 128 x 0.8 us = 104.9 us
+    assert k_groups_rearrange_seconds([2048, 4096], 8, "b200") == pytest.approx(104.9e-6, rel=1e-9)
+    # 56 row blocks x 8 groups = 448 programs still fit in one wave: the same 104.9 us (TA-062 measures
+    # 207.9 us against TA-061's 199.8 us: the time follows the column loop, not the bytes)
+    assert k_groups_rearrange_seconds([7168, 4096], 8, "b200") == pytest.approx(104.9e-6, rel=1e-9)
+
+
+def test_groups_read_from_model_shapes() -> None:
+    assert _groups({"model_shapes": "DeepSeekV3 671B: dim 7168, groups 8, block_size 32"}) == 8
+    assert _groups({}) == 1
+
+
+def test_per_group_3d_rearrange_runs_in_waves_of_one_tile_programs() -> None:
+    # scales (8, 2048, 224) on b200: grid 8 x 16 x 56 = 7168 one-tile programs; 2368 resident -> 4 waves of one
+    # 800 ns load each: 2.5 us + 4 x 0.8 us = 5.7 us
+    assert per_group_3d_rearrange_seconds([8, 2048, 224], "b200") == pytest.approx(5.7e-6, rel=1e-9)
+    # (8, 7168, 64): 8 x 56 x 16 = the same 7168 programs and 5.7 us (TA-057 measures 12.9 us vs TA-052's 13.3)
+    assert per_group_3d_rearrange_seconds([8, 7168, 64], "b200") == pytest.approx(5.7e-6, rel=1e-9)
