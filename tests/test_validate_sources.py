@@ -13,6 +13,7 @@ from accelscope.measure import MeasuredRow, load_rows, summarize, validate, writ
 from accelscope.measure.dataset import source_of
 from accelscope.measure.globalfit import SourceFit, leave_one_source_out
 from accelscope.measure.predict import Prediction, Skip, predict
+from accelscope.measure.rows_elementwise import traced_seconds
 from accelscope.measure.validate import unmapped
 from accelscope.workload import Elementwise, Norm
 
@@ -125,8 +126,19 @@ def test_vidur_rows_exclude_the_host_launch():
                       value=0.1, unit="ms", source="github.com/microsoft/vidur")
     hw = load_hardware("h100-sxm")
     one = estimate(Elementwise("add", 4096 * 8192, "fp16", warm_inputs=1), hw, "analytical").seconds
-    # two a+b kernels, each without the host launch overhead, each reading the array the kernel before wrote
-    assert predict(row, "analytical").value == pytest.approx(2 * (one - hw.runtime.launch_latency) * 1e3)
+    # two a+b kernels, each without the host launch overhead, each reading the array the kernel before wrote,
+    # each traced in whole microseconds
+    assert predict(row, "analytical").value == pytest.approx(
+        2 * traced_seconds(one - hw.runtime.launch_latency) * 1e3)
+
+
+def test_vidur_trace_reads_whole_microseconds():
+    """A kernel of d us reads floor(d) or ceil(d) (ceil with probability frac(d)); the median of 20 is d rounded:
+    1.3 -> 1, 1.6 -> 2, 62.4 -> 62; 0.2 us reads 0 and is dropped by the tracer, so a kept value is 1."""
+    assert traced_seconds(1.3e-6) == pytest.approx(1e-6)
+    assert traced_seconds(1.6e-6) == pytest.approx(2e-6)
+    assert traced_seconds(62.4e-6) == pytest.approx(62e-6)
+    assert traced_seconds(0.2e-6) == pytest.approx(1e-6)
 
 
 def test_warm_input_is_read_from_l2_as_far_as_it_fits():

@@ -126,8 +126,21 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
     if source == "CU" and row.shape.get("backend") == "pytorch" and row.shape.get("mode") != "fwd":
         seconds += _aten_grad_input_reread(row, hw, level)
     if kernel_timed(row):  # the host launch overhead between kernels is not in a kernel's duration
-        seconds -= len(ests) * _launch(hw)
+        seconds = sum(traced_seconds(e.seconds - _launch(hw)) for e in ests)
     return seconds, max(ests, key=lambda e: e.seconds).bound
+
+
+TRACE_TICK = 1e-6  # s: the chrome trace vidur reads writes kernel "ts" and "dur" in whole microseconds
+
+
+def traced_seconds(seconds: float) -> float:
+    """What vidur's median of 20 traced durations reads for a kernel of `seconds`: the trace keeps whole
+    microseconds (every H100 elementwise value in the data is a multiple of 0.5 us, a median of 20 integers), so
+    a kernel starting at a random phase of the microsecond reads floor(d) or ceil(d) us, ceil(d) with probability
+    frac(d); the median of 20 such samples is d rounded to the nearest microsecond. A kernel that reads 0 is
+    dropped (record_function_tracer.py skips cuda_time == 0), so the least a kept value reads is 1 us."""
+    ticks = math.floor(seconds / TRACE_TICK + 0.5)
+    return max(ticks, 1) * TRACE_TICK
 
 
 def _aten_grad_input_reread(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> float:
