@@ -13,6 +13,7 @@ from accelscope.measure import MeasuredRow, load_rows, summarize, validate, writ
 from accelscope.measure.dataset import source_of
 from accelscope.measure.globalfit import SourceFit, leave_one_source_out
 from accelscope.measure.predict import Prediction, Skip, predict
+from accelscope.measure.rows_elementwise import traced_seconds
 from accelscope.measure.validate import unmapped
 from accelscope.workload import Elementwise, Norm
 
@@ -124,9 +125,38 @@ def test_vidur_rows_exclude_the_host_launch():
                       shape={"input_shape": [4096, 8192], "operands": 3, "num_tokens": 4096}, metric="time_median",
                       value=0.1, unit="ms", source="github.com/microsoft/vidur")
     hw = load_hardware("h100-sxm")
-    one = estimate(Elementwise("add", 4096 * 8192, "fp16"), hw, "analytical").seconds
-    # two a+b kernels, each without the host launch overhead
-    assert predict(row, "analytical").value == pytest.approx(2 * (one - hw.runtime.launch_latency) * 1e3)
+    one = estimate(Elementwise("add", 4096 * 8192, "fp16", warm_inputs=1), hw, "analytical").seconds
+    # two a+b kernels, each without the host launch overhead, each reading the array the kernel before wrote,
+    # each traced in whole microseconds
+    assert predict(row, "analytical").value == pytest.approx(
+        2 * traced_seconds(one - hw.runtime.launch_latency) * 1e3)
+
+
+def test_vidur_trace_reads_whole_microseconds():
+    """A kernel of d us reads floor(d) or ceil(d) (ceil with probability frac(d)); the median of 20 is d rounded:
+    1.3 -> 1, 1.6 -> 2, 62.4 -> 62; 0.2 us reads 0 and is dropped by the tracer, so a kept value is 1."""
+    assert traced_seconds(1.3e-6) == pytest.approx(1e-6)
+    assert traced_seconds(1.6e-6) == pytest.approx(2e-6)
+    assert traced_seconds(62.4e-6) == pytest.approx(62e-6)
+    assert traced_seconds(0.2e-6) == pytest.approx(1e-6)
+
+
+def test_warm_input_is_read_from_l2_as_far_as_it_fits():
+    """vidur's residual add reads the down_proj GEMM's output just written: H100's L2 (50 MiB = 52,428,800 B)
+    keeps half of it resident, 26,214,400 B. At 4096 x 8192 fp16 (64 MiB per array) that much of the reads
+    leaves DRAM: 26,214,400 B / (0.95 x 3.35 TB/s) = 8.237 us saved. At 512 tokens (8 MiB) the whole array fits:
+    8,388,608 B / 3.1825 TB/s = 2.636 us saved."""
+    hw = load_hardware("h100-sxm")
+
+    def saved(tokens: int) -> float:
+        cold, warm = (estimate(Elementwise("add", tokens * 8192, "fp16", warm_inputs=w), hw, "analytical").seconds
+                      for w in (0, 1))
+        return cold - warm
+
+    assert saved(4096) == pytest.approx(8.237e-6, rel=1e-3)
+    assert saved(512) == pytest.approx(2.636e-6, rel=1e-3)
+    with pytest.raises(ValueError):
+        Elementwise("add", 16, "fp16", warm_inputs=3)  # an add has 2 input arrays
 
 
 def test_cudnn_norm_rows():

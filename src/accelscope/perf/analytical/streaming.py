@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import dtype_bytes
+from ...hardware.spec import CACHE_RESIDENT_FRACTION
 from ...workload.ops import (
     FMA_FLOPS,
     Elementwise,
@@ -54,8 +55,15 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
     kernel = streaming_kernel(op)
     source, memory, latency = _stream_source(cost, hw)
+    warm = _warm_read_bytes(op, hw) if source == hw.main_memory_name else 0.0
+    if warm:  # the warm inputs come from L2: main memory moves the rest, L2 every byte (whichever is longer)
+        l2_bw = _chip_cache(hw)[0]
+        memory = max(_transfer_seconds(hw, source, cost.bytes_read - warm, cost.bytes_written, cost.bytes),
+                     cost.bytes / l2_bw)
     reread_dram, reread_l2, latency_bound = _latency_bound(op, kernel, cost.bytes_read, hw, latency)
     details: dict[str, object] = {"source": source, "kernel": f"{getattr(op, 'kernel', 'vectorized')} ({kernel.note})"}
+    if warm:
+        details["warm_read_bytes"] = warm
     if source != hw.main_memory_name:
         details["cached"] = f"{cost.bytes / 1e6:.4g} MB read + written stay in {source}"
     if latency_bound:
@@ -113,6 +121,18 @@ def _phased(op: Softmax, kernel: StreamingKernel, hw: HardwareSpec, source: str,
         busy = {"memory": busy["memory"] + memory, "vector": busy["vector"] + vector, "sfu": busy["sfu"] + sfu}
     seconds = latency + max(sum(phases), latency_bound)
     return _estimate(op, hw, busy, seconds, op.cost(), {**details, "phase_seconds": phases})
+
+
+def _warm_read_bytes(op: Op, hw: HardwareSpec) -> float:
+    """Bytes of an Elementwise's `warm_inputs` that the chip-wide cache still holds: at most its resident share
+    (CACHE_RESIDENT_FRACTION of the capacity, HardwareSpec.resident_cache: H100's 50 MB L2 keeps 25 MB), since the
+    previous kernel's last-written lines are the ones left; 0 for other ops or a chip without such a cache."""
+    if not isinstance(op, Elementwise) or not op.warm_inputs:
+        return 0.0
+    for name, level in hw.memory.items():
+        if level.kind == "cache" and level.scope == "chip":
+            return min(op.warm_bytes, CACHE_RESIDENT_FRACTION * hw.level_total(name)[0])
+    return 0.0
 
 
 def _write_tail(hw: HardwareSpec, bytes_written: float) -> float:

@@ -235,6 +235,10 @@ class Elementwise(Op):
     # With `rows`: the loops a block runs over its row one after another, in elements each (vLLM's rotary kernel
     # rotates the query heads' pairs, then the key heads'); None: one loop over the row's elements / rows.
     row_loops: tuple[int, ...] | None = None
+    # Input arrays the kernel just before this one wrote (a residual add's GEMM output): the chip-wide cache still
+    # holds them, as far as they fit its resident share (HardwareSpec.resident_cache), so those bytes are read
+    # from it instead of main memory. The other inputs and the outputs still stream from and to main memory.
+    warm_inputs: int = 0
     kind: ClassVar[str] = "elementwise"
 
     def __post_init__(self) -> None:
@@ -256,10 +260,18 @@ class Elementwise(Op):
         _check_dtype(self, "dtype", self.dtype)
         _check_dtype(self, "out_dtype", self.out_dtype)
         _check_kernel(self, self.kernel)
+        if not 0 <= self.warm_inputs <= self.input_arrays:
+            raise ValueError(f"Elementwise.warm_inputs: {self.warm_inputs} is not between 0 and the "
+                             f"{self.input_arrays} input arrays")
 
     @property
     def name(self) -> str:
         return self.op
+
+    @property
+    def warm_bytes(self) -> float:
+        """Bytes of the `warm_inputs` arrays (before capping at what the chip-wide cache holds)."""
+        return self.warm_inputs * self.elements * dtype_bytes(self.dtype)
 
     @property
     def input_arrays(self) -> int:
