@@ -55,7 +55,7 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
     kernel = streaming_kernel(op)
     source, memory, latency = _stream_source(cost, hw)
-    warm = _warm_read_bytes(op, hw) if source == hw.main_memory_name else 0.0
+    warm = warm_read_bytes(op, hw) if source == hw.main_memory_name else 0.0
     if warm:  # the warm inputs come from L2: main memory moves the rest, L2 every byte (whichever is longer)
         l2_bw = _chip_cache(hw)[0]
         memory = max(_transfer_seconds(hw, source, cost.bytes_read - warm, cost.bytes_written, cost.bytes),
@@ -123,7 +123,7 @@ def _phased(op: Softmax, kernel: StreamingKernel, hw: HardwareSpec, source: str,
     return _estimate(op, hw, busy, seconds, op.cost(), {**details, "phase_seconds": phases})
 
 
-def _warm_read_bytes(op: Op, hw: HardwareSpec) -> float:
+def warm_read_bytes(op: Op, hw: HardwareSpec) -> float:
     """Bytes of an Elementwise's `warm_inputs` that the chip-wide cache still holds: at most its resident share
     (CACHE_RESIDENT_FRACTION of the capacity, HardwareSpec.resident_cache: H100's 50 MB L2 keeps 25 MB), since the
     previous kernel's last-written lines are the ones left; 0 for other ops or a chip without such a cache."""

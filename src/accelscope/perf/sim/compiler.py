@@ -54,6 +54,7 @@ from ..analytical.streaming import (
     launched_threads,
     rereads_hit_cache,
     row_blocks,
+    warm_read_bytes,
     writes_behind_reads,
 )
 from .core import CoreModel, mma_cycles
@@ -625,6 +626,13 @@ class ThreadLoads:
     # busiest core's tiles then deliver their bytes in that many round trips. 0: Little's law on in_flight
     rounds: int = 0
     waves: int = 0  # the row kernel's waves of blocks (analytical row_blocks), 0: not a row kernel
+    # share of the read bytes the chip-wide cache still holds (Elementwise.warm_inputs: the operand the previous
+    # kernel just wrote, analytical warm_read_bytes); those bytes cross L2 but not DRAM
+    warm_fraction: float = 0.0
+
+    def hbm_share(self, read_bytes: float) -> float:
+        """Bytes of a first-pass read of `read_bytes` that come from main memory."""
+        return 0.0 if (self.cached or self.loads_from_cache) else read_bytes * (1.0 - self.warm_fraction)
 
 
 def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLoads:
@@ -636,9 +644,10 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
     cost = op.cost()
     cached = bool(cost.cached and hw.resident_cache(cost.bytes))
     dram = passes > 1 and not isinstance(op, Elementwise) and not rereads_hit_cache(op, kernel, hw)
+    warm = warm_read_bytes(op, hw) / cost.bytes_read if cost.bytes_read and not cached else 0.0
     threads = hw.compute.max_threads_per_core
     if not threads:
-        return ThreadLoads(0.0, passes, cached, dram)
+        return ThreadLoads(0.0, passes, cached, dram, warm_fraction=warm)
     load = kernel.load_bytes or dtype_bytes(op.dtype)
     per_thread = streams * load * kernel.outstanding
     launched = launched_threads(op, kernel, per_thread)
@@ -650,7 +659,7 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
     behind = writes_behind_reads(op, kernel, hw, 1.0 if dram else 0.0)
     return ThreadLoads(threads * per_thread, passes, cached, dram, grid_in_flight=grid,
                        dependent_loads=kernel.dependent_loads, writes_behind=behind, rounds=rounds,
-                       waves=blocks.waves if blocks is not None else 0)
+                       waves=blocks.waves if blocks is not None else 0, warm_fraction=warm)
 
 
 def round_split(loads: ThreadLoads, per_core: int) -> int:
@@ -723,7 +732,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         slot = str(i % STREAM_STAGES)
         row_count = rows_per_tile / chunks
         tile_bytes = elements * in_bytes
-        from_hbm = 0.0 if (loads.cached or loads.loads_from_cache) else tile_bytes
+        from_hbm = loads.hbm_share(tile_bytes)
         fetch = [Load((), (f"x{slot}",), f"load tile {i}", tile_bytes, from_hbm, active, in_flight=in_flight,
                       chain=chain if i == 0 else 0)]
         again, where = (tile_bytes, "DRAM") if loads.reread_dram else (0.0, "L2")
@@ -742,7 +751,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         round's loads (the other warps')."""
         slot, e = str(g % STREAM_STAGES), elements / split
         round_bytes = e * in_bytes
-        from_hbm = 0.0 if (loads.cached or loads.loads_from_cache) else round_bytes
+        from_hbm = loads.hbm_share(round_bytes)
         # "r": the previous round's arrival, a buffer only loads write (the compute rewrites x in place); the
         # barrier waits for all of it (the engine would hand a DMA result to the next DMA instruction at the end
         # of its occupancy), the gather's chain in front of a tile's first round included: each block gathers
@@ -779,7 +788,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
                 waits = (Barrier(previous, (f"a{slot}",), "previous round arrived"),) if previous else ()
                 if p == 0:
                     size = e * in_bytes
-                    from_hbm = 0.0 if (loads.cached or loads.loads_from_cache) else size
+                    from_hbm = loads.hbm_share(size)
                     label = f"load tile {i} round {r + 1}"
                 else:  # the row again from L2; the weight's load rides in the same round trip and hits the
                     # core's L1 (a __restrict__ const load, ld.global.nc: hidden x width bytes, e.g. 16 KiB,
