@@ -70,3 +70,11 @@ def test_sim_takes_the_largest_cluster_that_costs_no_wave() -> None:
     # two in clusters of 4 (124 SMs) -> clusters of 2; 100 tiles fit 124 -> clusters of 4
     assert _multicast(h100, 64 * 2, 256 * 2, 4, 32, 128) == (1, 2)
     assert _multicast(h100, 64 * 2, 256 * 2, 4, 25, 100) == (1, 4)
+
+
+def test_cluster_table_refuses_fewer_cores_than_one_cluster_and_caps_at_the_chip() -> None:
+    h100 = acs.load_hardware("h100-sxm")
+    with pytest.raises(ValueError, match="fewer than one cluster's 8"):
+        h100.with_overrides({"compute.cluster_cores": {8: 4}})
+    # a sweep that shrinks the chip keeps the preset's table: 120 cores for clusters of 8, capped at 100
+    assert h100.with_overrides({"compute.cores": 100}).compute.cluster_capacity(8) == 100

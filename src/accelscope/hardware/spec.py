@@ -192,6 +192,17 @@ class Compute(Section):
         return min(self.cores, (self.cluster_cores or {}).get(size, self.cores))
 
     @model_validator(mode="after")
+    def _clusters_fit_the_chip(self) -> Compute:
+        # clusters of `size` CTAs occupy at least one cluster's worth of cores; a figure above compute.cores is
+        # capped by it (cluster_capacity), so a sweep that shrinks cores keeps a preset's cluster table valid
+        for size, cores in (self.cluster_cores or {}).items():
+            if cores < size:
+                raise FieldProblem("cluster_cores", (
+                    f"clusters of {size} occupy {cores} cores, fewer than one cluster's {size}; list the cores "
+                    "such clusters fill at once"))
+        return self
+
+    @model_validator(mode="after")
     def _sustained_at_most_quoted(self) -> Compute:
         if self.sustained_clock is not None and self.sustained_clock > self.clock:
             raise FieldProblem("sustained_clock", (
