@@ -501,8 +501,10 @@ def test_the_watchdog_alone_ends_an_orphaned_worker():
     import sys
     import time
 
-    script = ("import os, time\nfrom accelscope.explore.sweep import exit_with_parent\npid = os.fork()\n"
-              "if pid == 0:\n    exit_with_parent(os.getppid(), death_signal=False)\n    time.sleep(60)\n"
+    # the parent's pid is taken before the fork, as the sweep passes its own pid to the pool initializer: a child
+    # that asked os.getppid() after a fast kill would watch its new parent (init) and never exit
+    script = ("import os, time\nfrom accelscope.explore.sweep import exit_with_parent\nparent = os.getpid()\n"
+              "pid = os.fork()\nif pid == 0:\n    exit_with_parent(parent, death_signal=False)\n    time.sleep(60)\n"
               "    os._exit(0)\nprint(pid, flush=True)\ntime.sleep(60)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
