@@ -78,3 +78,9 @@ def test_cluster_table_refuses_fewer_cores_than_one_cluster_and_caps_at_the_chip
         h100.with_overrides({"compute.cluster_cores": {8: 4}})
     # a sweep that shrinks the chip keeps the preset's table: 120 cores for clusters of 8, capped at 100
     assert h100.with_overrides({"compute.cores": 100}).compute.cluster_capacity(8) == 100
+
+
+def test_sim_keeps_unclustered_tiles_whatever_the_table_lists_for_size_one() -> None:
+    # a size-1 entry below compute.cores left the sim no cluster to choose (max() of an empty list)
+    spec = acs.load_hardware("h100-sxm").with_overrides({"compute.cluster_cores": {1: 100, 2: 100, 4: 100}})
+    assert acs.estimate(Gemm(m=4096, n=4096, k=4096), spec, level="sim").seconds > 0

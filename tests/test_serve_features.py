@@ -9,7 +9,6 @@ import pytest
 
 from accelscope.hardware import load_hardware
 from accelscope.llm.serving import serve
-from accelscope.llm.serving.costs import HOST_OP_LATENCY
 from accelscope.llm.serving.moe import (
     WideEP,
     a2a_seconds,
@@ -40,7 +39,6 @@ def test_eager_decode_is_host_bound_at_batch_one():
     graphs = iteration_costs("llama-3.1-8b", "h100-sxm", level="analytical")
     eager = iteration_costs("llama-3.1-8b", "h100-sxm", level="analytical", cuda_graphs=False)
     assert eager.eager_ops(False) == 355
-    assert HOST_OP_LATENCY == 24e-6
     gpu = graphs.iteration(1, 2048, [])
     assert gpu < 355 * 24e-6
     assert eager.iteration(1, 2048, []) == pytest.approx(355 * 24e-6, rel=1e-12)
@@ -290,3 +288,12 @@ def test_an_eager_engine_runs_its_draft_model_eagerly_too():
     eager = serve("llama-3.1-70b", "h100-sxm", cuda_graphs=False, **kwargs)
     assert eager.tpot_s["mean"] == pytest.approx((1043 + 4 * 419) * 24e-6, rel=1e-9)
     assert graphs.tpot_s["mean"] < 0.5 * eager.tpot_s["mean"]
+
+
+def test_wide_ep_options_that_would_price_silently_are_refused():
+    with pytest.raises(ValueError, match="expected a WideEP"):
+        serve("deepseek-v3", "h100-sxm", wide_ep=16, level="roofline", requests=8)
+    with pytest.raises(ValueError, match="comm_sms must be a whole number"):
+        WideEP(16, comm_sms=-100).check(load_model("deepseek-v3"))
+    with pytest.raises(ValueError, match="imbalance must be a number"):
+        WideEP(16, imbalance="2").check(load_model("deepseek-v3"))

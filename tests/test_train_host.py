@@ -131,3 +131,13 @@ def test_shipped_host_op_latency_is_the_fit_over_all_sources():
     assert fit.latency() == pytest.approx(HOST_OP_LATENCY)
     assert fit.latency(without="MT") == pytest.approx(90e-6)
     assert fit.latency(without="CU") == pytest.approx(150e-6)
+
+
+def test_host_time_and_float8_gather_options_are_checked():
+    from accelscope.llm import train
+
+    kwargs = {"dp": 8, "seq_len": 2048, "global_batch": 8}
+    with pytest.raises(ValueError, match="host_op_latency: expected seconds per op"):
+        train("llama-3.1-8b", "h100-sxm", host_op_latency=-1e-6, **kwargs)
+    with pytest.raises(ValueError, match="fp8_all_gather: FSDP gathers float8 weights only with zero=3"):
+        train("llama-3.1-8b", "h100-sxm", fp8_all_gather=True, zero=3, dtype="bf16", **kwargs)

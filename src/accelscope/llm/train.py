@@ -210,6 +210,7 @@ def train(
     micro_batches = _check_train_args(config, par, vpp, zero, seq_len, global_batch, micro_batch, recompute)
     prec = Precision(dtype=canonical_dtype(dtype))
     low_precision = prec.matmul_input_dtype.startswith(("fp8", "mx"))
+    _check_host_and_gather(host_op_latency, fp8_all_gather, zero, low_precision)
     if fp8_recipe is None and low_precision:
         fp8_recipe = "mxfp8" if prec.matmul_input_dtype.startswith("mx") else "tensorwise"
     if fp8_casts not in ("te", "torchao"):
@@ -496,6 +497,18 @@ def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, et
             out += [("grad_reduce_scatter", Collective("reduce_scatter", count * GRAD_BYTES, group, "fp32", stride)),
                     ("param_allgather", Collective("all_gather", count * PARAM_BYTES, group, "bf16", stride))]
     return out
+
+
+def _check_host_and_gather(host_op_latency: float | None, fp8_all_gather: bool, zero: int,
+                           low_precision: bool) -> None:
+    """Options whose wrong values would price silently: a host time that is not a number of seconds >= 0, and a
+    float8 all-gather with no FSDP gathers (zero < 3) or no float8 weights to gather."""
+    if host_op_latency is not None and (isinstance(host_op_latency, bool) or not isinstance(
+            host_op_latency, int | float) or not 0 <= host_op_latency < 1):
+        raise ValueError(f"host_op_latency: expected seconds per op from 0 to 1, e.g. 140e-6 (got {host_op_latency!r})")
+    if fp8_all_gather and (zero != 3 or not low_precision):
+        raise ValueError("fp8_all_gather: FSDP gathers float8 weights only with zero=3 and an fp8/mx dtype "
+                         f"(got zero={zero}{'' if low_precision else ', a 16-bit dtype'})")
 
 
 def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, micro_batches: int,

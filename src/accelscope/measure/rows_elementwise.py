@@ -21,6 +21,7 @@ from ..hardware import HardwareSpec
 from ..perf import estimate
 from ..workload import Collective, Elementwise, Norm
 from .dataset import MeasuredRow, source_of
+from .rows_gemm import group_count
 
 # ----- elementwise --------------------------------------------------------------------------------------------
 
@@ -192,7 +193,7 @@ def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[fl
         est = estimate(Elementwise("copy", elements, "fp8_e4m3"), hw, level)
         chain = 0.0
         if "2d_k_groups" in op:
-            chain = k_groups_rearrange_seconds(_dims(s["input_shape"]), _groups(s), hw)
+            chain = k_groups_rearrange_seconds(_dims(s["input_shape"]), group_count(s), hw)
         elif "per_group_3d" in op:
             chain = per_group_3d_rearrange_seconds(_dims(s["input_shape"]), hw)
         if chain > est.seconds:
@@ -215,12 +216,6 @@ def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[fl
 # docs.nvidia.com/cuda/cublas "d-block-scaling-factors-layout")
 SWIZZLE_ROWS, SWIZZLE_COLS = 128, 4
 TRITON_WARPS = 4  # Triton's default num_warps (the kernel's launch sets none)
-
-
-def _groups(shape: dict[str, Any]) -> int:
-    """The group count the row's model_shapes text names ("groups 8"); 1 when it names none."""
-    found = re.search(r"groups\s+(\d+)", str(shape.get("model_shapes", "")))
-    return int(found.group(1)) if found else 1
 
 
 def k_groups_rearrange_seconds(dims: list[int], groups: int, hw: HardwareSpec | str) -> float:

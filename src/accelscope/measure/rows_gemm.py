@@ -112,12 +112,13 @@ def _torchao(row: MeasuredRow) -> GemmParts | str:
         g, kk, n = b
         op = Gemm(m=a0 // g, n=n, k=kk, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel)
     else:  # 2D-2D: (M, K_total) @ (K_total, N): the contraction split into G groups (weight gradient)
-        g = _groups(s)
+        g = group_count(s)
         op = Gemm(m=a0, n=b[1], k=a1 // g, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel)
     return GemmParts((op,), work=op.cost().matrix_flops)
 
 
-def _groups(shape: dict[str, Any]) -> int:
+def group_count(shape: dict[str, Any]) -> int:
+    """The group count a row's shape text names (\"groups 8\"); 1 when it names none."""
     match = re.search(r"groups\s+(\d+)", json.dumps(shape))
     return int(match.group(1)) if match else 1
 

@@ -111,7 +111,8 @@ class IterationCosts:
         self.attention_launch_s = hw.runtime.launch_latency * sum(
             node.count for stage in range(par.pp)
             for node in forward_graph(config, Step(1, 1, 1), par, prec, stage).nodes if node.name == "attention")
-        self.host_op_s = hw.runtime.host_op_latency or HOST_OP_LATENCY
+        # 0 in the spec means no host time, as in training (llm/train.py); unset: this module's default
+        self.host_op_s = HOST_OP_LATENCY if hw.runtime.host_op_latency is None else hw.runtime.host_op_latency
         self._mla = config.mla is not None
         self._tp_overlap = self.features.tp_overlap
         self._plain = self.features == Features()  # no feature changes an iteration's composition

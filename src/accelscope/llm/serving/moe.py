@@ -64,10 +64,12 @@ class WideEP:
         if not isinstance(self.ep, int) or self.ep < 2 or config.moe.experts % self.ep:
             raise ValueError(f"wide_ep: ep must be >= 2 and divide the {config.moe.experts} experts of "
                              f"{config.name} (got {self.ep!r})")
-        if not 1 <= self.imbalance <= self.ep:
-            raise ValueError(f"wide_ep: imbalance must be from 1 to ep (got {self.imbalance!r})")
-        if self.max_nodes is not None and self.max_nodes < 1:
-            raise ValueError(f"wide_ep: max_nodes must be >= 1 (got {self.max_nodes!r})")
+        if not isinstance(self.imbalance, int | float) or not 1 <= self.imbalance <= self.ep:
+            raise ValueError(f"wide_ep: imbalance must be a number from 1 to ep (got {self.imbalance!r})")
+        if self.max_nodes is not None and (not isinstance(self.max_nodes, int) or self.max_nodes < 1):
+            raise ValueError(f"wide_ep: max_nodes must be a whole number >= 1 (got {self.max_nodes!r})")
+        if not isinstance(self.comm_sms, int) or self.comm_sms < 1:
+            raise ValueError(f"wide_ep: comm_sms must be a whole number of SMs >= 1 (got {self.comm_sms!r})")
 
 
 def dispatch_bytes_per_token(hidden: int, dtype: str = "fp8_e4m3") -> float:
@@ -162,7 +164,10 @@ def compute_slowdown(hw: HardwareSpec, wide: WideEP, mode: str) -> float:
     if mode != "normal":
         return 1.0
     cores = hw.compute.cores
-    return cores / max(cores - wide.comm_sms, 1)
+    if wide.comm_sms >= cores:
+        raise ValueError(f"wide_ep: comm_sms {wide.comm_sms} leaves none of {hw.id}'s {cores} cores for compute; "
+                         "give fewer (DeepEP's example: 24)")
+    return cores / (cores - wide.comm_sms)
 
 
 def expert_weight_bytes(config: ModelConfig, linear_bytes: float) -> float:

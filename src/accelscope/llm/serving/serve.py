@@ -146,6 +146,9 @@ def serve(
     config = load_model(model)
     spec = load_hardware(hw)
     features = Features(cuda_graphs=cuda_graphs, tp_overlap=tp_overlap, wide_ep=wide_ep)
+    for name, group in (("wide_ep", wide_ep), ("decode_wide_ep", decode_wide_ep)):
+        if group is not None and not isinstance(group, WideEP):
+            raise ValueError(f"{name}: expected a WideEP(ep=...) (got {group!r})")
     if wide_ep is not None:
         replicas = _wide_ep_replicas(config, wide_ep, tp, pp, ep, replicas, scheduler)
         if decode_wide_ep is not None:

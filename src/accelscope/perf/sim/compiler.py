@@ -514,7 +514,8 @@ def _multicast(hw: HardwareSpec, a_row: float, b_col: float, tiles_m: int, tiles
     the cluster with the tile)."""
     limit = min(hw.matrix.cluster_multicast, 4)
     waves = math.ceil(tiles / hw.compute.cores)
-    keeps = [c for c in (1, 2, 4) if c <= limit and math.ceil(tiles / hw.compute.cluster_capacity(c)) == waves]
+    # a cluster of 1 is no cluster: always allowed, whatever compute.cluster_cores lists for size 1
+    keeps = [1, *(c for c in (2, 4) if c <= limit and math.ceil(tiles / hw.compute.cluster_capacity(c)) == waves)]
     if b_col >= a_row:
         return 1, max(c for c in keeps if c <= tiles_m)
     return max(c for c in keeps if c <= tiles_n), 1
