@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from accelscope.measure.rows_elementwise import (
-    _groups,
     k_groups_rearrange_seconds,
     per_group_3d_rearrange_seconds,
 )
+from accelscope.measure.rows_gemm import group_count
 
 
 def test_k_groups_rearrange_is_a_serial_chain_of_dram_latencies() -> None:
@@ -22,8 +22,8 @@ def test_k_groups_rearrange_is_a_serial_chain_of_dram_latencies() -> None:
 
 
 def test_groups_read_from_model_shapes() -> None:
-    assert _groups({"model_shapes": "DeepSeekV3 671B: dim 7168, groups 8, block_size 32"}) == 8
-    assert _groups({}) == 1
+    assert group_count({"model_shapes": "DeepSeekV3 671B: dim 7168, groups 8, block_size 32"}) == 8
+    assert group_count({}) == 1
 
 
 def test_per_group_3d_rearrange_runs_in_waves_of_one_tile_programs() -> None:
