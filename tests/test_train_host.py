@@ -13,6 +13,7 @@ from accelscope.llm.train_host import (
     micro_batch_ops,
     param_tensors,
     queue_seconds,
+    system_host_op_latency,
     wgrad_ops,
 )
 from accelscope.measure.dataset import MeasuredRow
@@ -129,8 +130,8 @@ def test_shipped_host_op_latency_is_the_fit_over_all_sources():
                         spec_module.MATRIX_EFFICIENCY_WIDE, spec_module.MATRIX_EFFICIENCY_NARROW)
     fit = HostFit(load_rows("all"), "analytical", shipped, FIT_ROWS_PER_GROUP)
     assert fit.latency() == pytest.approx(HOST_OP_LATENCY)
-    assert fit.latency(without="MT") == pytest.approx(90e-6)
-    assert fit.latency(without="CU") == pytest.approx(150e-6)
+    assert fit.latency(without="MT") == pytest.approx(100e-6)
+    assert fit.latency(without="CU") == pytest.approx(130e-6)
 
 
 def test_host_time_and_float8_gather_options_are_checked():
@@ -141,3 +142,29 @@ def test_host_time_and_float8_gather_options_are_checked():
         train("llama-3.1-8b", "h100-sxm", host_op_latency=-1e-6, **kwargs)
     with pytest.raises(ValueError, match="fp8_all_gather: FSDP gathers float8 weights only with zero=3"):
         train("llama-3.1-8b", "h100-sxm", fp8_all_gather=True, zero=3, dtype="bf16", **kwargs)
+
+
+def test_a_system_host_time_per_op_is_the_reference_core_time_over_its_host_speed():
+    from accelscope.llm.train_host import host_op_latency_default
+
+    with host_op_latency_default(120e-6):
+        # a host core at 0.6 x the reference core's speed: 120 us / 0.6 = 200 us per op
+        assert system_host_op_latency(None, 0.6) == pytest.approx(200e-6)
+        assert system_host_op_latency(None, None) == pytest.approx(120e-6)  # no host speed: the reference core
+        assert system_host_op_latency(50e-6, 0.6) == pytest.approx(50e-6)  # a spec's own latency is absolute
+
+
+def test_a_slower_host_core_lengthens_a_host_bound_step_by_its_ops():
+    from accelscope.hardware import load_hardware
+    from accelscope.llm.train_host import host_op_latency_default
+
+    h100 = load_hardware("h100-sxm")
+    slow = h100.model_copy(update={"runtime": h100.runtime.model_copy(update={"host_speed": 0.5})})
+    kwargs = dict(seq_len=1024, global_batch=8, micro_batch=4, recompute="none", level="analytical",
+                  check_memory=False)
+    with host_op_latency_default(120e-6):
+        fast_r, slow_r = llm.train(TINY, h100, **kwargs), llm.train(TINY, slow, **kwargs)
+    # both host-bound: 2 micro-batches x 61 ops + the optimizer's 2 x 28 tensor copies = 178 ops, each 120 us on the
+    # reference core and 240 us at half its speed: 178 x 120 us = 21.36 ms more host time, the kernels unchanged
+    assert slow_r.breakdown["host"] - fast_r.breakdown["host"] == pytest.approx(178 * 120e-6)
+    assert slow_r.breakdown["compute"] == pytest.approx(fast_r.breakdown["compute"])

@@ -144,6 +144,9 @@ def datasheet_rows(hw: HardwareSpec) -> list[tuple[str, str, str, str]]:
     if hw.runtime.host_op_latency is not None:
         rows.append(("runtime", "host time per eager op", fq(hw.runtime.host_op_latency, "time"),
                      _source_note(hw.runtime, "host_op_latency")))
+    if hw.runtime.host_speed is not None:
+        rows.append(("runtime", "host core speed (x Xeon 8480C)", f"{hw.runtime.host_speed:g}",
+                     _source_note(hw.runtime, "host_speed")))
     return rows
 
 

@@ -123,6 +123,7 @@ Flag = Annotated[bool, Strict()]  # YAML true/false only; 1, "yes", "on" are ref
 Text = Annotated[str, Field(min_length=1)]
 Year = _number(1950, 2100, integer=True)
 StaticShare = _number(0, 0.95)  # of a TDP that does not scale with the clock
+HostSpeed = _number(0.1, 10)  # a host core's single-thread speed relative to the reference core
 
 
 def _in(dimension: str) -> str:
@@ -488,6 +489,11 @@ class Runtime(Section):
         f"Python, autograd, dispatch and the launch call, {_in('time')}; a step or iteration whose kernels finish "
         "sooner is bound by it. Unset: each model states its default (serving: llm/serving/costs.py, one op of an "
         "inference engine's forward; training: llm/train_host.py, fitted per op of an eager training graph)."))
+    host_speed: HostSpeed | None = Field(default=None, description=(
+        "Single-thread speed of a host CPU core of the chip's reference system (the CPU that runs the framework's "
+        "Python), relative to the reference core the training host time per op is fitted on (llm/train_host.py: "
+        "Intel Xeon Platinum 8480C of DGX H100 = 1.0), a plain number from 0.1 to 10; a training step's default "
+        "host time per op is divided by it. Unset: 1.0. Ignored where host_op_latency is set."))
 
 
 # FP32 lane slots (one FMA-pipe instruction per lane, 2 FLOPs of the FMA-counted vector peak) to dequantize one

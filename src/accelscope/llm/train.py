@@ -40,11 +40,11 @@ from .fsdp import BACKWARD_PREFETCH, fsdp_copy_graph, fsdp_exposed, gather_bytes
 from .infer import DoesNotFit
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
 from .train_host import (
-    default_host_op_latency,
     host_excess,
     micro_batch_ops,
     optimizer_host_excess,
     synced_host_excess,
+    system_host_op_latency,
 )
 from .train_memory import (
     GRAD_BYTES,
@@ -187,8 +187,9 @@ def train(
     generic recipes) or "torchao" (llm/torchao_float8.py: Float8Linear's casts as torch.compile runs them; recipes
     tensorwise | rowwise | rowwise_gw_hp | mxfp8).
     `host_op_latency`: framework host seconds per op (None: the chip's `runtime.host_op_latency`, else the fitted
-    train_host.HOST_OP_LATENCY; 0: no host bound); a micro-batch takes max(GPU time, ops x latency) and the
-    excess is `breakdown["host"]` (llm/train_host.py).
+    train_host.HOST_OP_LATENCY of the reference host core over the chip's `runtime.host_speed`; 0: no host
+    bound); a micro-batch takes max(GPU time, ops x latency) and the excess is `breakdown["host"]`
+    (llm/train_host.py).
     `grad_accumulation_fusion`: Megatron-LM's fused wgrad into main_grad (off: one more op per weight gradient).
     `moe_grouped_gemm`: the local experts as one grouped GEMM (off: Megatron-LM's SequentialMLP, one module call
     per local expert: more host ops; the GPU time is priced as grouped either way). `p2p_sync` (pp > 1): the
@@ -234,8 +235,8 @@ def train(
     # ring attention (Megatron-LM CP) sends the next K/V block while the current one is attended
     exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
     per_micro = sum(classes.values()) + sum(exposed.values())
-    latency = host_op_latency if host_op_latency is not None else (
-        spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else default_host_op_latency())
+    latency = host_op_latency if host_op_latency is not None else system_host_op_latency(
+        spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
     host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
     if p2p_sync and pp > 1:

@@ -25,14 +25,16 @@ from contextlib import contextmanager
 
 from ..perf import Estimate
 
-# Framework host seconds per graph op, for every chip whose spec gives no `runtime.host_op_latency` of its own: a
-# property of the host CPU and the eager framework stack, shared across chips like hardware/spec.py's efficiency
-# defaults. Fitted by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the
-# llm_training rows of every source (`accelscope validate all --loso --category llm_training`, "fit on all"):
-# 140 us. Fitted without one source: MT 90, CU 150, the others 140 us (after the Triton backward and FSDP terms
-# priced LF better; before them MT 120). Alone, the Megatron-LM CI runs
-# (MT) prefer ~160 us and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~60-80 us.
-HOST_OP_LATENCY = 140e-6
+# Framework host seconds per graph op on the reference host core (Intel Xeon Platinum 8480C, DGX H100 and H200;
+# `system_host_op_latency` divides it by a system's `runtime.host_speed`, its host core's single-thread speed
+# relative to this one), for every chip whose spec gives no `runtime.host_op_latency` of its own: a property of the
+# host CPU and the eager framework stack, shared across chips like hardware/spec.py's efficiency defaults. Fitted
+# by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the llm_training rows of
+# every source (`accelscope validate all --loso --category llm_training`, "fit on all"): 120 us. Fitted without
+# one source: MT 100, CU 130, the others 120 us. Alone, the Megatron-LM CI runs (MT) prefer 120 us (130 on their
+# DGX A100 and GB200 rows, 110 on DGX H100: with the host speeds the three systems agree; with one latency for all
+# systems they wanted 190, 160 and 110 us) and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~70 us.
+HOST_OP_LATENCY = 120e-6
 _DEFAULT: contextvars.ContextVar[float] = contextvars.ContextVar("host_op_latency", default=HOST_OP_LATENCY)
 
 
@@ -40,6 +42,16 @@ def default_host_op_latency() -> float:
     """The host seconds per op for a chip whose spec gives none: HOST_OP_LATENCY, or a refit's value inside
     `host_op_latency_default` (leave-one-source-out scoring, measure/hostfit.py)."""
     return _DEFAULT.get()
+
+
+def system_host_op_latency(host_op_latency: float | None, host_speed: float | None) -> float:
+    """Host seconds per op on a chip's reference system: its spec's `runtime.host_op_latency` where given, else the
+    fitted default (on the reference core) divided by the system's `runtime.host_speed`, the single-thread speed of
+    its host CPU core relative to the reference core (Xeon Platinum 8480C = 1.0; unset: 1.0). The host's work per
+    op (Python, autograd, dispatch, launch) is serial single-thread work, so it scales with one core's speed."""
+    if host_op_latency is not None:
+        return host_op_latency
+    return default_host_op_latency() / (host_speed or 1.0)
 
 
 @contextmanager
