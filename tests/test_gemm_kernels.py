@@ -84,3 +84,19 @@ def test_sim_keeps_unclustered_tiles_whatever_the_table_lists_for_size_one() -> 
     # a size-1 entry below compute.cores left the sim no cluster to choose (max() of an empty list)
     spec = acs.load_hardware("h100-sxm").with_overrides({"compute.cluster_cores": {1: 100, 2: 100, 4: 100}})
     assert acs.estimate(Gemm(m=4096, n=4096, k=4096), spec, level="sim").seconds > 0
+
+
+def test_grouped_gemm_runs_the_library_kernel_it_names() -> None:
+    from accelscope.workload.ops import GroupedGemm
+
+    b200 = acs.load_hardware("b200")
+    # 148 groups of 64 rows x 128 cols x 4096: one 64 x 128 tile each, one wave on 148 SMs (as the Gemm test above);
+    # the M = 64 tcgen05 MMA takes a full-M instruction's time: 2 x 128 x 128 x 4096 FLOP per SM at the sustained
+    # per-SM peak (2250e12 x matrix efficiency x clock ratio / 148)
+    op = GroupedGemm(groups=148, n=128, k=4096, tokens=64 * 148, kernel="torch-grouped-mm")
+    est = acs.estimate(op, b200, "analytical")
+    core_peak = 2250e12 * b200.matrix_efficiency("bf16") * b200.compute.clock_ratio / 148
+    assert est.breakdown["matrix"] == pytest.approx(2 * 128 * 128 * 4096 / core_peak, rel=1e-6)
+    assert est.details["kernel"] == "torch-grouped-mm"
+    with pytest.raises(ValueError, match=r"GroupedGemm\.kernel"):
+        GroupedGemm(groups=2, n=64, k=64, tokens=128, kernel="cublas-magic")

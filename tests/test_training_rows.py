@@ -63,3 +63,32 @@ def test_each_source_maps_its_first_training_rows(file):
     rows = [r for r in load_rows(DATA_DIR / "more" / file) if r.category in ("llm_training", "memory_footprint")]
     mapped = [predict(r, "roofline") for r in rows[:4]]
     assert all(isinstance(m, Prediction) and m.value > 0 for m in mapped)
+
+
+def test_torchao_power_limited_b200_runs_at_the_teams_750_w():
+    """torchao's "power limited" B200 (limit not stated in the doc): the PyTorch team's B200 hosts at 750 W of the
+    1000 W TDP (pytorch/helion PR #347, pytorch/ao PR #3566). Static 0.25 x 1000 = 250 W: the dynamic budget is
+    500 of 750 W, clock ratio (500/750)^(1/3) = 0.8736. The H100 rows are Grand Teton's 500 W of 700 W:
+    (325/525)^(1/3) = 0.8523. A B200 the doc does not call power limited keeps its TDP."""
+    from accelscope.measure.training_rows import _ta_spec
+
+    b200 = _row(id="TA-9", hardware="NVIDIA B200 (8x, single node, 'power limited' per doc; limit not stated)")
+    assert _ta_spec(b200, "b200").compute.clock_ratio == pytest.approx(0.8736, abs=1e-4)
+    h100 = _row(id="TA-9", hardware="NVIDIA H100 (8x, single node; variant not stated)")
+    assert _ta_spec(h100, "h100-sxm").compute.clock_ratio == pytest.approx(0.8523, abs=1e-4)
+    assert _ta_spec(_row(id="TA-9", hardware="NVIDIA B200 (4x, single node)"), "b200") == "b200"
+
+
+def test_torchao_recipes_leave_their_modules_in_bf16():
+    """torchtitan's converters skip the LM head ("output") and the router; the Llama4 table's "MXFP8 for Linears
+    only" also leaves the routed experts in bf16, "for Grouped GEMMs only" every other linear."""
+    from accelscope.measure.training_rows import _ta_fp8_skip
+
+    def row(config: str) -> MeasuredRow:
+        return _row(id="TA-9", category="llm_training", shape={"config": config})
+
+    assert _ta_fp8_skip(row("")) == ("lm_head", "router")
+    assert _ta_fp8_skip(row("MXFP8 for Linears only")) == ("lm_head", "router", "experts_")
+    assert _ta_fp8_skip(row("MXFP8 for Grouped GEMMs only")) == (
+        "lm_head", "router", "qkv_proj", "o_proj", "mlp_", "shared_expert_")
+    assert _ta_fp8_skip(row("MXFP8 for Linears + Grouped GEMMs")) == ("lm_head", "router")

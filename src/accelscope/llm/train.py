@@ -158,6 +158,9 @@ def train(
     grad_accumulation_fusion: bool = True,
     moe_grouped_gemm: bool = True,
     p2p_sync: bool = False,
+    grouped_gemm: str = "searched",
+    fp8_skip: tuple[str, ...] = (),
+    optimizer: str = "adam",
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -194,7 +197,22 @@ def train(
     `moe_grouped_gemm`: the local experts as one grouped GEMM (off: Megatron-LM's SequentialMLP, one module call
     per local expert: more host ops; the GPU time is priced as grouped either way). `p2p_sync` (pp > 1): the
     device is synchronised after each pipeline send/receive (Megatron-LM's batch_p2p_sync, its default without
-    the interleaved schedule's overlapped P2P): each forward and backward pass starts on an idle GPU."""
+    the interleaved schedule's overlapped P2P): each forward and backward pass starts on an idle GPU.
+    `grouped_gemm`: the kernel of the MoE experts' grouped GEMMs: "searched" (the best tile for the chip, e.g.
+    Transformer Engine's / cuBLAS grouped GEMMs) or "torch" (PyTorch's fixed library kernels as torchtitan calls them:
+    torch._grouped_mm for 16-bit experts, torch._scaled_grouped_mm's FBGEMM MXFP8 kernel for torchao's MXFP8
+    experts; GROUPED_MM_KERNELS).
+    `fp8_skip` (with a low-precision dtype): graph node names (workload.llm_graph labels, matched as prefixes:
+    "lm_head", "experts_", "shared_expert_") whose GEMMs stay in bf16, as a framework's converter leaves modules out
+    (torchtitan's float8 / mx `filter_fqns`, "output" by default: the LM head).
+    `optimizer`: "adam" (mixed precision: fp32 master weights and moments, gradient-norm clipping, Megatron-LM's
+    per-tensor copy loops on the host) or "sgd" (torch.optim.SGD without momentum on the parameters in their own
+    dtype, as a script that trains a bf16 model directly runs it: one multi-tensor pass, no host loop; OPTIMIZERS).
+    The memory model keeps Adam's states either way."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} (got {optimizer!r})")
+    if grouped_gemm not in GROUPED_GEMM_MODES:
+        raise ValueError(f"grouped_gemm: expected one of {', '.join(GROUPED_GEMM_MODES)} (got {grouped_gemm!r})")
     if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
         raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
                          f"(got {fsdp_backward_prefetch!r})")
@@ -225,7 +243,8 @@ def train(
         cast_fn = partial(torchao_float8_casts, weight_shard=shard)
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
     stages = _stage_times(config, spec, par, prec, step, recompute, level, _distinct_stages(config, pp),
-                          cross_entropy, fp8_recipe if low_precision else None, elementwise, cast_fn)
+                          cross_entropy, fp8_recipe if low_precision else None, elementwise, cast_fn,
+                          grouped_gemm, tuple(fp8_skip))
     fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
     classes = _classify(fwd, bwd)
     comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
@@ -244,13 +263,14 @@ def train(
     bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
                                   fp8_all_gather, fsdp_backward_prefetch)
-    optimizer = _optimizer_time(config, spec, par, zero, level, etp)
+    optimizer_s = _optimizer_time(config, spec, par, zero, level, etp, optimizer)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
     exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
-    host_s = micro_batches * host + optimizer_host_excess(optimizer, fwd, config.qkv_bias or config.norm == "layer",
-                                                          latency)
-    step_s = compute + recompute_s + bubble + exposed_comm + optimizer + host_s
+    host_s = micro_batches * host
+    if optimizer == "adam":  # Megatron-LM's per-parameter copy loops (train_host.optimizer_host_excess)
+        host_s += optimizer_host_excess(optimizer_s, fwd, config.qkv_bias or config.norm == "layer", latency)
+    step_s = compute + recompute_s + bubble + exposed_comm + optimizer_s + host_s
     detail = {k: micro_batches * v for k, v in classes.items()}
     detail.update({f"exposed_{k}": micro_batches * v for k, v in exposed.items()})
     detail["exposed_dp"] = dp_exposed
@@ -275,7 +295,7 @@ def train(
         tokens_per_s_per_device=tokens / step_s / devices, model_tflops_per_device=model_flops / step_s / devices / 1e12,
         mfu=model_flops / step_s / devices / peak,
         breakdown={"compute": compute, "recompute": recompute_s, "bubble": bubble, "exposed_comm": exposed_comm,
-                   "optimizer": optimizer, "host": host_s},
+                   "optimizer": optimizer_s, "host": host_s},
         memory=memory, forward=fwd, backward=bwd, detail=detail,
     )
 
@@ -343,7 +363,8 @@ def _loss_nodes(config: ModelConfig, step: Step, par: Parallelism, cross_entropy
 def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
                  recompute: str, level: str, stages: list[int], cross_entropy: str = "fp32",
                  fp8_recipe: str | None = None, elementwise: str = "fused",
-                 cast_fn: Callable[[Graph, Graph, str], tuple[Graph, Graph]] | None = None
+                 cast_fn: Callable[[Graph, Graph, str], tuple[Graph, Graph]] | None = None,
+                 grouped_gemm: str = "searched", fp8_skip: tuple[str, ...] = ()
                  ) -> list[tuple[Estimate, Estimate]]:
     """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op. The backward
     includes the recomputed forward ops, labelled "recompute:<name>"."""
@@ -352,6 +373,10 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
         forward = forward_graph(config, step, par, prec, stage)
         if elementwise == "eager":
             forward = _eager(forward)
+        if fp8_skip:
+            forward = _high_precision(forward, fp8_skip)
+        if grouped_gemm == "torch":
+            forward = _torch_grouped_mm(forward)
         if stage == par.pp - 1:
             forward = forward + Graph(tuple(_loss_nodes(config, step, par, cross_entropy)), name="loss")
         backward = backward_graph(forward)
@@ -390,6 +415,37 @@ def _sac_fraction(config: ModelConfig, name: str) -> float:
 
 
 ELEMENTWISE_MODES = ("fused", "eager")
+OPTIMIZERS = ("adam", "sgd")
+GROUPED_GEMM_MODES = ("searched", "torch")
+# The library kernel PyTorch runs a grouped GEMM with, by its input dtype (perf/analytical/gemm.py library_kernel
+# gives each one's tile): torch._grouped_mm (aten/src/ATen/native/cuda/GroupMM.cu) for 16-bit operands, which
+# torchtitan's MoE calls (torchtitan/models/moe.py, _run_experts_grouped_mm); torchao's MXFP8 grouped GEMM
+# (_to_mxfp8_then_scaled_grouped_mm) goes through torch._scaled_grouped_mm to FBGEMM's mx8mx8bf16_grouped on
+# Blackwell. Other dtypes keep the searched tile.
+GROUPED_MM_KERNELS = {"bf16": "torch-grouped-mm", "fp16": "torch-grouped-mm", "mxfp8": "fbgemm-mx8-grouped"}
+
+
+def _high_precision(forward: Graph, names: tuple[str, ...]) -> Graph:
+    """The forward graph with the FP8 / MX GEMMs of the nodes named `names` (prefixes) back in bf16: no casts are
+    added around them (with_fp8_casts / torchao_float8_casts skip 16-bit GEMMs), and their backward is bf16."""
+    nodes = []
+    for node in forward.nodes:
+        op = node.op
+        if isinstance(op, Gemm | GroupedGemm) and node.name.startswith(names) and op.dtype.startswith(("fp8", "mx")):
+            node = Node(replace(op, dtype="bf16", b_dtype="bf16" if op.b_dtype else None), node.count, node.name)
+        nodes.append(node)
+    return Graph(tuple(nodes), name=forward.name)
+
+
+def _torch_grouped_mm(forward: Graph) -> Graph:
+    """The forward graph with each grouped GEMM run by PyTorch's library kernel for its dtype (GROUPED_MM_KERNELS);
+    the backward's dgrad / wgrad inherit it (workload/backward.py copies the op)."""
+    nodes = []
+    for node in forward.nodes:
+        op = node.op
+        kernel = GROUPED_MM_KERNELS.get(canonical_dtype(op.dtype)) if isinstance(op, GroupedGemm) else None
+        nodes.append(Node(replace(op, kernel=kernel), node.count, node.name) if kernel else node)
+    return Graph(tuple(nodes), name=forward.name)
 
 
 def _eager(forward: Graph) -> Graph:
@@ -551,14 +607,18 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
 
 
 def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,
-                    etp: int | None = None) -> float:
+                    etp: int | None = None, optimizer: str = "adam") -> float:
     """Adam over the local shard (fp32 master, moments and gradient: Elementwise "adam"), preceded by the global
     gradient-norm for clipping (one fp32 read of the local gradients) and followed by the bf16 copy of the
-    updated master weights."""
+    updated master weights. "sgd": p -= lr * grad on the bf16 parameters (torch.optim.SGD's foreach
+    _foreach_add_: read the parameter and its gradient, write the parameter; no clipping, no master copy)."""
     dense, expert = _local_params(config, par, etp)
     groups = replica_groups(par, etp)
     shard = dense / (groups[0] if zero >= 1 else 1) + expert / (groups[1] if zero >= 1 else 1)
     n = max(int(shard), 1)
+    if optimizer == "sgd":
+        sgd = Elementwise("sgd", n, "bf16", inputs=2, outputs=1, flops_per_element=2)
+        return estimate(Graph((Node(sgd, 1, "sgd"),), name="optimizer"), hw, level).seconds
     nodes = (Node(Elementwise("adam", n, "fp32"), 1, "adam"),
              Node(Elementwise("grad_norm", n, "fp32", inputs=1, outputs=0, flops_per_element=2), 1, "grad_norm"),
              Node(Elementwise("cast", n, "fp32", out_dtype="bf16"), 1, "param_copy"))

@@ -311,6 +311,42 @@ def _ta_recipe(row: Any) -> str:
 GRAND_TETON_H100 = {"power.limit": "500 W", "memory.hbm.bandwidth": "2.4 TB/s", "memory.hbm.capacity": "96 GB"}
 
 
+# The "power limited" B200 of the torchao MXFP8 tables (the limit is not stated there): the PyTorch team's B200
+# benchmark hosts run at 750 W of the 1000 W TDP. pytorch/helion PR #347 (benchmarks/run_input_shard.sh) sets
+# `nvidia-smi --power-limit` to 750 W on B200 next to the 500 W of its H100 (the Grand Teton default above), and
+# pytorch/ao PR #3566 (same author as the MXFP8 tables) contrasts the "1000W limit" B200 with "750W limited
+# device". A chip-wide board limit: power_limited_clock_ratio(1000 W, 750 W) = 0.874 of the clock.
+PYTORCH_B200_POWER_LIMIT = {"power.limit": "750 W"}
+
+
+# torchtitan's float8 / mx converters leave the LM head ("output") in bf16: llama3_8b.toml `[float8] filter_fqns =
+# "output"`, and the MX converter's filter_fqns default ["output"] (torchtitan docs/mxfp8.md lists "output" and
+# "router.gate" as the modules MXFP8 skips). Graph node names (workload.llm_graph) of the modules each TA recipe
+# leaves in bf16: the LM head and the router always; "MXFP8 for Linears only" also the routed experts' grouped
+# GEMMs, "MXFP8 for Grouped GEMMs only" every linear outside the routed experts.
+TA_BF16_ALWAYS = ("lm_head", "router")
+TA_LINEARS = ("qkv_proj", "o_proj", "mlp_", "shared_expert_")
+
+
+def _ta_fp8_skip(row: Any) -> tuple[str, ...]:
+    config = str(row.shape.get("config", "")).lower()
+    if "linears only" in config:
+        return (*TA_BF16_ALWAYS, "experts_")
+    if "grouped gemms only" in config:
+        return (*TA_BF16_ALWAYS, *TA_LINEARS)
+    return TA_BF16_ALWAYS
+
+
+def _ta_spec(row: Any, hw: HardwareSpec | str) -> HardwareSpec | str:
+    """The run's chip as the torchao docs name it: Grand Teton H100 (500 W, 96 GB HBM2e); a "power limited" B200
+    at the team's 750 W."""
+    if "H100" in row.hardware:
+        return load_hardware(hw).with_overrides(GRAND_TETON_H100)
+    if "B200" in row.hardware and "power lim" in row.hardware.lower():
+        return load_hardware(hw).with_overrides(PYTORCH_B200_POWER_LIMIT)
+    return hw
+
+
 def _ta_fp8_recipe(row: Any) -> str | None:
     """torchao's recipe name (llm/torchao_float8.py): rowwise_with_gw_hp keeps the weight gradient in bf16."""
     text = f"{row.dtype} {row.shape.get('precision_recipe', '')} {row.shape.get('config', '')}".lower()
@@ -328,8 +364,7 @@ def _ta_fp8_all_gather(row: Any) -> bool:
 
 def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     s = row.shape
-    if "H100" in row.hardware:
-        hw = load_hardware(hw).with_overrides(GRAND_TETON_H100)
+    hw = _ta_spec(row, hw)
     if "Llama3-8B" in str(s.get("model", "")):
         config = ModelConfig(name="llama3-8b", family="llama", hidden=int(s["hidden"]), layers=int(s["layers"]),
                              heads=int(s["heads"]), kv_heads=int(s["kv_heads"]),
@@ -339,7 +374,7 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         r = train(config, hw, dp=gpus, zero=3, seq_len=int(s["seq_len"]), global_batch=gpus * micro,
                   micro_batch=micro, dtype=_ta_recipe(row), recompute="op_sac", level=level, check_memory=False,
                   fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row),
-                  fp8_all_gather=_ta_fp8_all_gather(row), fp8_casts="torchao")
+                  fp8_all_gather=_ta_fp8_all_gather(row), fp8_casts="torchao", fp8_skip=_ta_fp8_skip(row))
     elif "Llama4" in str(s.get("model", "")) and s.get("gpus") == 4:
         # torchtitan llama4 17Bx16E, 2 layers: dim 5120, 40 heads / 8 KV heads, 16 experts top-1 of width 8192
         # plus one shared expert of 8192, vocab 202048 (torchtitan/models/llama4/__init__.py)
@@ -351,7 +386,8 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         r = train(config, hw, dp=gpus, ep=int(s.get("EP", 1)), zero=3, seq_len=int(s["seq_len"]),
                   global_batch=gpus * micro, micro_batch=micro, dtype=_ta_recipe(row), recompute="none", level=level,
                   check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH,
-                  fp8_recipe=_ta_fp8_recipe(row), fp8_casts="torchao")
+                  fp8_recipe=_ta_fp8_recipe(row), fp8_casts="torchao", grouped_gemm="torch",
+                  fp8_skip=_ta_fp8_skip(row))
     else:
         raise _Unmapped("torchao row without a reproducible configuration (GPU count inconsistent in the source, "
                         "or a kernel microbenchmark without a model)")

@@ -104,14 +104,17 @@ def grouped_gemm(op: GroupedGemm, hw: HardwareSpec) -> Estimate:
     seconds = mma = memory = vector = 0.0
     parts = []
     for m, count in grouped_rows(op.rows):
+        kernel = library_kernel(op.kernel, int(m), op.n, op.k, hw) if op.kernel else None
         mapping = gemm_mapping(m, op.n, op.k, count, a_bytes, b_bytes, c_bytes, peak, hw, scaling=scaling,
-                               tile_bytes=_tile_bytes(op))
+                               tile_bytes=_tile_bytes(op), kernel=kernel)
         seconds += gemm_seconds(mapping)
         mma += mapping.mma_seconds
         memory += max(mapping.hbm_seconds, mapping.l2_seconds, mapping.sram_seconds)
         vector += mapping.vector_seconds
         parts.append({"m": m, "groups": count, "tile": (mapping.block_m, mapping.block_n), "waves": mapping.waves})
     details: dict[str, object] = {"groups": parts}
+    if op.kernel:
+        details["kernel"] = op.kernel
     if why:
         details["block_scaling"] = why
     return _estimate(op, hw, {"matrix": mma, "memory": memory, "vector": vector}, seconds, cost, details)

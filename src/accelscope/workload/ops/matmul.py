@@ -97,7 +97,8 @@ class GroupedGemm(Op):
     """MoE expert GEMMs: group g multiplies m_g tokens [m_g, k] by its own weight [k, n].
 
     Give either `m_per_group` (an exact, possibly uneven distribution) or `tokens` (spread evenly).
-    Groups with no tokens read no weights.
+    Groups with no tokens read no weights. `kernel`: a fixed library kernel (GEMM_KERNELS, e.g. torch._grouped_mm's
+    "torch-grouped-mm") that runs every group with its own tile, as Gemm.kernel (None: the tile is searched).
     """
 
     groups: int
@@ -108,10 +109,14 @@ class GroupedGemm(Op):
     tokens: int | None = None
     out_dtype: str | None = None
     b_dtype: str | None = None
+    kernel: str | None = None  # GEMM_KERNELS
     kind: ClassVar[str] = "grouped_gemm"
 
     def __post_init__(self) -> None:
         _positive(self, groups=self.groups, n=self.n, k=self.k)
+        if self.kernel is not None and self.kernel not in GEMM_KERNELS:
+            raise ValueError(f"GroupedGemm.kernel: unknown kernel {self.kernel!r}; use one of "
+                             f"{', '.join(GEMM_KERNELS)}")
         if self.groups > MAX_GROUPS:  # each group is a row count in a tuple: bound the tuple
             raise ValueError(f"GroupedGemm.groups: at most {MAX_GROUPS:,} (got {self.groups:,})")
         if (self.m_per_group is None) == (self.tokens is None):
