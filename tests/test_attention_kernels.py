@@ -115,3 +115,27 @@ def test_gqa_backward_reduces_each_ctas_dk_dv_tile_into_l2():
     gqa = acs.ops.Attention(**BWD, kv_heads=2, variant="cudnn")
     overhead = [acs.estimate(o, hw, level="analytical").details["unit_overhead_seconds"] for o in (mha, gqa)]
     assert overhead[1] - overhead[0] == pytest.approx(128 * 256 * 4 / share, rel=1e-9)
+
+
+def test_sdpa_math_runs_the_unfused_graph_in_fp32():
+    # torch SDPA's math backend upcasts bf16 to fp32 (attention.cpp: allow_fp16_bf16_reduction_math_sdp False):
+    # B 1, H 2, S 256, D 64 causal forward: S = QK^T and O = PV as fp32 GEMMs, then on the 2 x 256 x 256 = 131,072
+    # fp32 scores: the mask's in-place add (read + write: 2 x 4 B), _safe_softmax = softmax (2 x 4 B), isneginf
+    # (4 B read, a 1-B bool written), all() over each row (1 B read; 512 rows x 1 B written) and where (2 x 4 B),
+    # and the cast of P back to bf16 (4 B read + 2 B written) = 36 B per score + 512 B = 4,719,104 B
+    from accelscope.perf.analytical.attention import _sdpa_math_parts
+    op = acs.ops.Attention(batch=1, heads=2, head_dim=64, q_len=256, kv_len=256, causal=True, variant="sdpa_math")
+    mm, st = _sdpa_math_parts(op)
+    assert [(g.m, g.n, g.k, g.batch, g.dtype) for g in mm] == [(256, 256, 64, 2, "fp32"), (256, 64, 256, 2, "fp32")]
+    assert sum(k.cost().bytes_read + k.cost().bytes_written for k in st) == 36 * 131_072 + 512 == 4_719_104
+    # backward: dP = dO V^T, dV = P^T dO, dQ = dS K, dK = dS^T Q: 4 x 2 x 2 x 256 x 256 x 64 = 67,108,864 FLOP
+    mm_b, st_b = _sdpa_math_parts(replace(op, phase="bwd"))
+    assert sum(g.cost().flops for g in mm_b) == 67_108_864
+    # the softmax backward reads P and dP and writes dS (3 x 4 B a score)
+    assert sum(k.cost().bytes_read + k.cost().bytes_written for k in st_b) == 12 * 131_072
+    # an fp32 input is not cast back, and "math" (unfused in the input dtype) stays cheaper on bf16 input
+    assert [getattr(k, "op", "softmax") for k in _sdpa_math_parts(replace(op, dtype="fp32"))[1]] == \
+        ["softmax", "isneginf", "max", "where", "add"]
+    b200 = load_hardware("b200")
+    assert acs.estimate(op, b200, level="analytical").seconds > \
+        acs.estimate(replace(op, variant="math"), b200, level="analytical").seconds

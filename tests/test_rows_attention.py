@@ -29,7 +29,7 @@ def test_backend_names_the_kernel():
     assert ra.kernel("cudnn") == ra.kernel("cudnn_fe_fp8") == ra.kernel("cuDNN BF16") == ra.kernel("pyt_cudnn") \
         == "cudnn"
     assert ra.kernel("flash_attention") == ra.kernel("pyt_flash_attention") == ra.kernel("Pytorch") == "fa2"
-    assert ra.kernel("pyt_math") == "math"
+    assert ra.kernel("pyt_math") == "sdpa_math" and ra.kernel("math") == "math"
     assert ra.kernel("fa3") == "fa3" and ra.kernel("flash_attn.cute") == "fa4"
 
 

@@ -12,7 +12,7 @@ The backend names the kernel:
 - flash_attention (the native `flash_attn` package of NGC 25.09 / 25.11 on B200 / GB200: flash-attn 2.x, whose
   csrc/ kernels are the Ampere mma.sync ones; FA3 lives in `flash_attn_interface`, FA4 in `flash_attn.cute`),
   pyt_flash_attention and "Pytorch" (torch SDPA's flash backend, a vendored FlashAttention-2) -> "fa2".
-- pyt_math -> "math" (torch SDPA's unfused fallback).
+- pyt_math -> "sdpa_math" (torch SDPA's math backend: the unfused graph, upcast to fp32).
 - A FlashAttention-3 / -4 row would say so in the backend or op text ("fa3", "flash_attn_interface", "fa4",
   "cute").
 Script FLOP counts (CU notes): 2·B·Hq·Sq·Skv·(Dqk+Dvo), half when causal, backward 2.5x; FA: 4·B·H·S²·D, half
@@ -30,7 +30,9 @@ from .dataset import MeasuredRow
 def kernel(backend: str, op_text: str = "") -> str | None:
     """The Attention.variant a row's backend (or op text) names; None when it names none."""
     text = f"{backend} {op_text}".lower()
-    if "math" in text.split() or "pyt_math" in text:
+    if "pyt_math" in text:
+        return "sdpa_math"
+    if "math" in text.split():
         return "math"
     if "cudnn" in text:
         return "cudnn"

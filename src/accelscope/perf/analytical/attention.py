@@ -15,7 +15,9 @@ from ...workload.ops import (
     FMA_FLOPS,
     ONLINE_SOFTMAX_VECTOR_FLOPS,
     Attention,
+    Elementwise,
     Gemm,
+    Reduction,
     Softmax,
 )
 from ..estimate import Estimate
@@ -399,6 +401,58 @@ def unfused_attention(op: Attention, hw: HardwareSpec) -> Estimate:
     return _estimate(op, hw, busy, seconds, op.cost(), {"variant": "math", "kernels": 3 * passes})
 
 
+# PyTorch SDPA's math backend (aten/src/ATen/native/transformers/attention.cpp, _scaled_dot_product_attention_math,
+# PyTorch >= 2.5): fp16 / bf16 query, key and value are converted to fp32 first unless
+# torch.backends.cuda.allow_fp16_bf16_reduction_math_sdp(True) was called (default False: "Keep query, key, value in
+# high precision for accuracy"), so every kernel of the graph runs on fp32 tensors: the two matmuls, the causal
+# mask's in-place add, _safe_softmax, and the fp32 score matrix converted back to the input dtype as the op's second
+# output (`attn.to(origin_dtype)`). _safe_softmax (same file) is softmax, then `self.eq(-inf)` (a bool per score),
+# `all(masked, dim)` over each row and `where(masked_rows, 0, out)` (reads and writes the probabilities again).
+SDPA_MATH_ACC = "fp32"
+BOOL_DTYPE = "int8"  # torch.bool: one byte per element
+
+
+def _sdpa_math_parts(op: Attention) -> tuple[list[Gemm], list[Softmax | Elementwise | Reduction]]:
+    """(matmuls, streaming kernels) of torch SDPA's math graph for op.phase, on the fp32 tensors it upcasts to.
+
+    Forward: S = Q K^T (fp32 out), S += causal mask (in place: one read and one write of S), P = _safe_softmax(S)
+    (softmax, isneginf, the rows' all(), where), O = P V, P.to(input dtype). Backward (autograd over the same fp32 graph): dP = dO V^T, dV = P^T dO,
+    dS = P * (dP - rowsum(P * dP)) (reads P and dP, writes dS), dQ = dS K, dK = dS^T Q; the mask add passes the
+    gradient through."""
+    heads, sq, sk, d = op.batch * op.heads, op.q_len, op.kv_len, op.head_dim
+    dv = op.v_head_dim or d
+    acc = SDPA_MATH_ACC if dtype_bytes(op.dtype) < dtype_bytes(SDPA_MATH_ACC) else canonical_dtype(op.dtype)
+    scores = heads * sq * sk
+    fwd_mm = [Gemm(m=sq, n=sk, k=d, batch=heads, dtype=acc), Gemm(m=sq, n=dv, k=sk, batch=heads, dtype=acc)]
+    fwd_st: list[Softmax | Elementwise | Reduction] = [
+        Softmax(rows=heads * sq, cols=sk, dtype=acc),
+        Elementwise(op="isneginf", elements=scores, dtype=acc, out_dtype=BOOL_DTYPE, flops_per_element=1),
+        Reduction(rows=heads * sq, cols=sk, dtype=BOOL_DTYPE, op="max"),  # all(): a row's AND, like a max
+        Elementwise(op="where", elements=scores, dtype=acc, flops_per_element=1)]
+    if op.causal:
+        fwd_st.append(Elementwise(op="add", elements=scores, dtype=acc, inputs=1))
+    if acc != canonical_dtype(op.dtype):
+        fwd_st.append(Elementwise(op="cast", elements=scores, dtype=acc, out_dtype=op.dtype))
+    bwd_mm = [Gemm(m=sq, n=sk, k=dv, batch=heads, dtype=acc), Gemm(m=sk, n=dv, k=sq, batch=heads, dtype=acc),
+              Gemm(m=sq, n=d, k=sk, batch=heads, dtype=acc), Gemm(m=sk, n=d, k=sq, batch=heads, dtype=acc)]
+    bwd_st: list[Softmax | Elementwise | Reduction] = [Elementwise(op="softmax_bwd", elements=scores, dtype=acc, inputs=2,
+                                                       flops_per_element=3)]
+    mm = {"fwd": fwd_mm, "bwd": bwd_mm, "fwd_bwd": fwd_mm + bwd_mm}[op.phase]
+    st = {"fwd": fwd_st, "bwd": bwd_st, "fwd_bwd": fwd_st + bwd_st}[op.phase]
+    return mm, st
+
+
+def sdpa_math_attention(op: Attention, hw: HardwareSpec) -> Estimate:
+    """torch SDPA's math backend: the unfused graph of _sdpa_math_parts, one kernel after another, each priced by
+    its own model (gemm, streaming); the full Sq x Skv score matrix is computed and stored even when causal."""
+    mm, st = _sdpa_math_parts(op)
+    estimates = [gemm(g, hw) for g in mm] + [streaming(k, hw) for k in st]
+    seconds = sum(e.seconds for e in estimates) - hw.runtime.launch_latency  # _estimate adds one launch back
+    busy = {r: sum(e.breakdown.get(r, 0.0) for e in estimates) for r in ("matrix", "vector", "sfu", "memory")}
+    return _estimate(op, hw, busy, seconds, op.cost(), {"variant": "sdpa_math", "kernels": len(estimates),
+                                                        "accumulate_dtype": mm[0].dtype})
+
+
 def masked_mha(op: Attention, hw: HardwareSpec) -> Estimate:
     """Decode attention as FasterTransformer's and TensorRT-LLM <= 0.7's decoderMaskedMultiheadAttention runs it:
     one thread block per (sequence, query head), dot products and the softmax on the vector units.
@@ -445,6 +499,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     Decode splits the KV sequence across cores (split-KV)."""
     if op.variant == "math":
         return unfused_attention(op, hw)
+    if op.variant == "sdpa_math":
+        return sdpa_math_attention(op, hw)
     if op.variant == "mmha":
         return masked_mha(op, hw)
     cost = op.cost()

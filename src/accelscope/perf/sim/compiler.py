@@ -1018,7 +1018,7 @@ def lower_dequantize(op: Dequantize, core: CoreModel, hw: HardwareSpec) -> list[
 
 # ----- FlashAttention forward -------------------------------------------------------------------------------------
 def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Program]:
-    if op.phase != "fwd" or op.variant in ("math", "mmha"):
+    if op.phase != "fwd" or op.variant in ("math", "sdpa_math", "mmha"):
         raise NotLowered(f"attention phase={op.phase} variant={op.variant}: only the fused (FlashAttention) forward "
                          "is lowered")
     # The tile program below is FA2 (serial softmax) on chips whose native MMA is mma.sync, and the ping-pong schedule

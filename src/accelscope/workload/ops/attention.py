@@ -20,7 +20,7 @@ from .base import (
     _positive,
 )
 
-ATTENTION_KERNELS = (None, "fa2", "fa3", "fa4", "cudnn", "math", "mmha", "triton")
+ATTENTION_KERNELS = (None, "fa2", "fa3", "fa4", "cudnn", "math", "sdpa_math", "mmha", "triton")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,9 @@ class Attention(Op):
     asynchronous warpgroup MMAs, fa4 with tensor-memory MMAs): "fa2" (FlashAttention-2, mma.sync), "fa3"
     (FlashAttention-3, Hopper wgmma + TMA, warp-specialized), "fa4" (FlashAttention-4, Blackwell tcgen05),
     "cudnn" (cuDNN's fused SDPA: the chip's newest MMA path, as fa3 on Hopper and fa4 on Blackwell), "math"
-    (PyTorch's unfused SDPA fallback), "triton" (the Triton FlashAttention of flash-attention's
+    (unfused attention in the input dtype: S = QK^T, softmax, PV as three kernels), "sdpa_math" (PyTorch SDPA's
+    math backend, which upcasts 16-bit inputs to fp32 and runs the unfused graph there), "triton" (the Triton
+    FlashAttention of flash-attention's
     flash_attn_triton.py, which MPT / llm-foundry ran as attn_impl "triton": mma.sync, 128 x 128 blocks, no
     multi-stage load pipeline) and "mmha" (decode only: the masked multi-head attention kernel of
     FasterTransformer and TensorRT-LLM <= 0.7, one thread block per (sequence, query head) on the vector units).
@@ -52,7 +54,7 @@ class Attention(Op):
     v_head_dim: int | None = None
     kv_dtype: str | None = None
     window: int | None = None
-    variant: Literal["fa2", "fa3", "fa4", "cudnn", "math", "mmha", "triton"] | None = None
+    variant: Literal["fa2", "fa3", "fa4", "cudnn", "math", "sdpa_math", "mmha", "triton"] | None = None
     page_size: int | None = None  # paged KV cache: tokens per page (vLLM block_size); None = contiguous
     deterministic: bool = False  # backward: dQ accumulated in a fixed order (serialized), not with atomics
     kind: ClassVar[str] = "attention"
@@ -70,7 +72,7 @@ class Attention(Op):
         if self.phase not in ("fwd", "bwd", "fwd_bwd"):
             raise ValueError(f"Attention.phase: expected fwd, bwd or fwd_bwd (got {self.phase!r})")
         if self.variant not in ATTENTION_KERNELS:
-            raise ValueError("Attention.variant: expected fa2, fa3, fa4, cudnn, math, mmha, triton or None "
+            raise ValueError("Attention.variant: expected fa2, fa3, fa4, cudnn, math, sdpa_math, mmha, triton or None "
                              f"(got {self.variant!r})")
         if self.variant == "mmha" and (self.q_len != 1 or self.phase != "fwd"):
             raise ValueError("Attention.variant='mmha' is a decode kernel: it needs q_len=1 and phase='fwd' "
