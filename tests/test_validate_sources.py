@@ -237,3 +237,23 @@ def test_eager_norm_backward_rereads_dy_and_x_when_its_rows_outgrow_l2():
 
     assert reread(8192, 8192) == pytest.approx(2 * 8192 * 8192 * 2 / (4.8e12 * 0.95), rel=1e-3)
     assert reread(4096, 2048) == 0.0
+
+
+def test_aten_gamma_beta_kernel_walks_its_rows_in_tiles():
+    """ATen's weight-gradient kernel (GammaBetaBackwardCUDAKernelTemplate, normal path): one 32 x 32-thread block
+    per 32 columns, each walking M rows in tiles of 256 rows, one DRAM round trip (or the tile's bytes at the
+    sustained bandwidth, if longer) per tile; 2 blocks of 1024 threads fit an SM.
+    - 8192 x 128 on GB200: 4 blocks, 32 tiles; a tile moves 4 x 256 x 32 x 2 B x 2 (dY, X) = 131,072 B, 17 ns
+      at 8 TB/s x 0.95, so each costs the 800 ns latency: 2.5 us launch + 32 x 0.8 us = 28.1 us (a flat stream of
+      its 4 MiB would take ~1 us: the rows, not the bytes, set the time).
+    - 4096 x 16384 on GB200: 512 blocks, 148 x 2 = 296 resident, 2 waves of 16 tiles; a tile moves
+      296 x 32,768 B = 9,699,328 B, 1.2762 us at 7.6 TB/s (over the 0.8 us latency): 2.5 + 32 x 1.2762 = 43.34 us.
+    - 100 x 4096 on H200 (rows < 128: 32 x 8 threads, 64-row tiles): 128 blocks, 2 tiles of 128 x 64 x 32 x 4 B =
+      1 MiB, 0.23 us at 4.8 TB/s x 0.95, so the 600 ns latency each: 2.5 + 2 x 0.6 = 3.7 us.
+    Past 64 Ki rows with few columns ATen splits the rows over blocks instead (not this kernel's time)."""
+    from accelscope.measure.rows_elementwise import aten_gamma_beta_seconds, aten_gamma_beta_splits_rows
+
+    assert aten_gamma_beta_seconds(8192, 128, "gb200") == pytest.approx(28.1e-6, rel=1e-6)
+    assert aten_gamma_beta_seconds(4096, 16384, "gb200") == pytest.approx(43.34e-6, rel=1e-3)
+    assert aten_gamma_beta_seconds(100, 4096, "h200-sxm") == pytest.approx(3.7e-6, rel=1e-6)
+    assert aten_gamma_beta_splits_rows(131072, 128, 148) and not aten_gamma_beta_splits_rows(16384, 128, 148)
