@@ -15,6 +15,7 @@ from accelscope.measure.globalfit import SourceFit, leave_one_source_out
 from accelscope.measure.predict import Prediction, Skip, predict
 from accelscope.measure.rows_elementwise import traced_seconds
 from accelscope.measure.validate import unmapped
+from accelscope.perf.analytical.streaming import lru_hits
 from accelscope.workload import Elementwise, Norm
 
 GIB = 2**28  # fp32 elements in 1 GiB
@@ -141,11 +142,14 @@ def test_vidur_trace_reads_whole_microseconds():
     assert traced_seconds(0.2e-6) == pytest.approx(1e-6)
 
 
-def test_warm_input_is_read_from_l2_as_far_as_it_fits():
-    """vidur's residual add reads the down_proj GEMM's output just written: H100's L2 (50 MiB = 52,428,800 B)
-    keeps half of it resident, 26,214,400 B. At 4096 x 8192 fp16 (64 MiB per array) that much of the reads
-    leaves DRAM: 26,214,400 B / (0.95 x 3.35 TB/s) = 8.237 us saved. At 512 tokens (8 MiB) the whole array fits:
-    8,388,608 B / 3.1825 TB/s = 2.636 us saved."""
+def test_warm_input_is_read_from_l2_as_far_as_lru_keeps_it():
+    """vidur's residual add reads the down_proj GEMM's output W just written; H100's L2 (50 MiB = 52,428,800 B)
+    keeps C = 26,214,400 B resident. Each warm byte read brings 2 new bytes in (the cold residual and the output),
+    so W's line at p survives while 2p - (C - W) < p: hits = min(W, C - W).
+    - 512 tokens x 8192 fp16: W = 8,388,608 B, C - W = 17,825,792 >= W: all of it hits,
+      8,388,608 / (0.95 x 3.35e12 B/s) = 2.636 us saved.
+    - 1024 tokens: W = 16,777,216 B, hits C - W = 9,437,184 B: 9,437,184 / 3.1825e12 = 2.965 us saved.
+    - 4096 tokens: W = 67,108,864 B > C: its oldest lines left first, nothing hits, nothing saved."""
     hw = load_hardware("h100-sxm")
 
     def saved(tokens: int) -> float:
@@ -153,10 +157,23 @@ def test_warm_input_is_read_from_l2_as_far_as_it_fits():
                       for w in (0, 1))
         return cold - warm
 
-    assert saved(4096) == pytest.approx(8.237e-6, rel=1e-3)
     assert saved(512) == pytest.approx(2.636e-6, rel=1e-3)
+    assert saved(1024) == pytest.approx(2.965e-6, rel=1e-3)
+    assert saved(4096) == pytest.approx(0.0, abs=1e-12)
+    assert lru_hits(100.0, 250.0, 100.0) == 100.0  # one new byte per warm byte: nothing of W is evicted
+    assert lru_hits(300.0, 250.0, 100.0) == 0.0  # W larger than the cache: its oldest lines are gone
+    assert lru_hits(100.0, 250.0, 400.0) == pytest.approx(50.0)  # 4 new per warm byte: (250 - 100) / 3
     with pytest.raises(ValueError):
         Elementwise("add", 16, "fp16", warm_inputs=3)  # an add has 2 input arrays
+
+
+def test_elementwise_refuses_malformed_fields():
+    with pytest.raises(ValueError, match="sequence of loop lengths"):
+        Elementwise("add", 10, "fp16", rows=2, row_loops=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="must be integers"):
+        Elementwise("add", 10, "fp16", rows=2, row_loops=(2.5, 2.5))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="whole number of input arrays"):
+        Elementwise("add", 10, "fp16", warm_inputs=0.5)  # type: ignore[arg-type]
 
 
 def test_cudnn_norm_rows():
@@ -220,3 +237,23 @@ def test_eager_norm_backward_rereads_dy_and_x_when_its_rows_outgrow_l2():
 
     assert reread(8192, 8192) == pytest.approx(2 * 8192 * 8192 * 2 / (4.8e12 * 0.95), rel=1e-3)
     assert reread(4096, 2048) == 0.0
+
+
+def test_aten_gamma_beta_kernel_walks_its_rows_in_tiles():
+    """ATen's weight-gradient kernel (GammaBetaBackwardCUDAKernelTemplate, normal path): one 32 x 32-thread block
+    per 32 columns, each walking M rows in tiles of 256 rows, one DRAM round trip (or the tile's bytes at the
+    sustained bandwidth, if longer) per tile; 2 blocks of 1024 threads fit an SM.
+    - 8192 x 128 on GB200: 4 blocks, 32 tiles; a tile moves 4 x 256 x 32 x 2 B x 2 (dY, X) = 131,072 B, 17 ns
+      at 8 TB/s x 0.95, so each costs the 800 ns latency: 2.5 us launch + 32 x 0.8 us = 28.1 us (a flat stream of
+      its 4 MiB would take ~1 us: the rows, not the bytes, set the time).
+    - 4096 x 16384 on GB200: 512 blocks, 148 x 2 = 296 resident, 2 waves of 16 tiles; a tile moves
+      296 x 32,768 B = 9,699,328 B, 1.2762 us at 7.6 TB/s (over the 0.8 us latency): 2.5 + 32 x 1.2762 = 43.34 us.
+    - 100 x 4096 on H200 (rows < 128: 32 x 8 threads, 64-row tiles): 128 blocks, 2 tiles of 128 x 64 x 32 x 4 B =
+      1 MiB, 0.23 us at 4.8 TB/s x 0.95, so the 600 ns latency each: 2.5 + 2 x 0.6 = 3.7 us.
+    Past 64 Ki rows with few columns ATen splits the rows over blocks instead (not this kernel's time)."""
+    from accelscope.measure.rows_elementwise import aten_gamma_beta_seconds, aten_gamma_beta_splits_rows
+
+    assert aten_gamma_beta_seconds(8192, 128, "gb200") == pytest.approx(28.1e-6, rel=1e-6)
+    assert aten_gamma_beta_seconds(4096, 16384, "gb200") == pytest.approx(43.34e-6, rel=1e-3)
+    assert aten_gamma_beta_seconds(100, 4096, "h200-sxm") == pytest.approx(3.7e-6, rel=1e-6)
+    assert aten_gamma_beta_splits_rows(131072, 128, 148) and not aten_gamma_beta_splits_rows(16384, 128, 148)

@@ -104,11 +104,68 @@ def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
     # (Inductor emits it as its own reduction kernel; ATen's norm backward runs a gamma/beta kernel after the dx
     # kernel), which reads x and dy a second time
     dgamma = Elementwise(f"{kind}_norm_bwd_weight", n * c, dtype, inputs=2, outputs=0, flops_per_element=2)
+    if s.get("backend") == "pytorch" and not aten_gamma_beta_splits_rows(n, c, cores):
+        # ATen's column-tiled kernel (aten_gamma_beta_seconds) replaces the flat stream
+        return [dx, AtenGammaBeta(n, c)]
     if s.get("backend") == "torch_compile":
         # Inductor splits a long column reduction in two (torch/_inductor/ir.py Reduction.num_splits: a kernel of
         # partial sums into a temporary buffer, then a reduction of the partials)
         return [dx, dgamma, Elementwise("add", cores * c, "fp32", inputs=1, outputs=0)]
     return [dx, dgamma]  # ATen: the input-gradient kernel, then GammaBetaBackwardCUDAKernel
+
+
+# ATen GammaBetaBackwardCUDAKernelTemplate (aten/src/ATen/native/cuda/layer_norm_kernel.cu, PyTorch >= 2.7; RMSNorm
+# shares it): block_dim_x = 32 columns per block; LaunchGammaBetaBackwardCUDAKernel takes the partial-sum path
+# (blocks over rows too, then a .sum(0)) only when M > 64 * 1024 and N / 32 < sm_count / 2; otherwise one block of
+# 32 x block_dim_y threads per 32 columns walks all M rows in tiles of rows_per_block_y, its threads loading
+# rows_per_block_y / block_dim_y rows of dY and X each (unrolled) before summing them; the tile loop is not
+# pipelined, so each tile waits a full DRAM round trip. ConfigureAndLaunchGammaBetaBackwardKernel's tiles
+# (block_dim_y, rows_per_block_y) by M: M < 64: (1, 8); < 128: (8, 64); < 256: (16, 128); else (32, 256).
+GAMMA_BETA_COLS = 32
+GAMMA_BETA_SPLIT_ROWS = 64 * 1024
+
+
+class AtenGammaBeta:
+    """Marker for ATen's gamma/beta gradient kernel over `rows` x `hidden` (priced by aten_gamma_beta_seconds)."""
+
+    def __init__(self, rows: int, hidden: int) -> None:
+        self.rows, self.hidden = rows, hidden
+
+
+def aten_gamma_beta_splits_rows(rows: int, hidden: int, cores: int) -> bool:
+    """Whether ATen takes its partial-sum path (rows split over blocks), as LaunchGammaBetaBackwardCUDAKernel."""
+    return rows > GAMMA_BETA_SPLIT_ROWS and hidden // GAMMA_BETA_COLS < cores // 2
+
+
+def _gamma_beta_tile(rows: int) -> tuple[int, int]:
+    """(block_dim_y, rows_per_block_y) ATen picks for M rows."""
+    if rows < 64:
+        return 1, 8
+    if rows < 128:
+        return 8, 64
+    if rows < 256:
+        return 16, 128
+    return 32, 256
+
+
+def aten_gamma_beta_seconds(rows: int, hidden: int, hw: HardwareSpec | str, width: int = 2) -> float:
+    """ATen's column-tiled gamma/beta gradient kernel as written (its normal path): ceil(hidden / 32) blocks of
+    32 x block_dim_y threads, as many resident per core as its threads allow, the rest in later waves; each block
+    walks ceil(rows / rows_per_block_y) tiles one after another, a tile being every resident block's loads of
+    rows_per_block_y rows x 32 columns of dY and X (`width` bytes each). A tile costs one DRAM round trip, or the
+    time those bytes take at the sustained bandwidth when that is longer:
+        launch + waves x tiles x max(DRAM latency, resident blocks x tile bytes / bandwidth)
+    E.g. 8192 x 128 on GB200: 4 blocks, 32 tiles of 800 ns = 25.6 us, where a flat stream of its 4 MiB takes ~1 us."""
+    spec = _spec(hw)
+    dim_y, tile_rows = _gamma_beta_tile(rows)
+    blocks = math.ceil(hidden / GAMMA_BETA_COLS)
+    per_core = max(1, (spec.compute.max_threads_per_core or 2048) // (GAMMA_BETA_COLS * dim_y))
+    resident = min(blocks, spec.compute.cores * per_core)
+    waves = math.ceil(blocks / resident)
+    tiles = math.ceil(rows / tile_rows)
+    tile_bytes = resident * tile_rows * GAMMA_BETA_COLS * width * 2  # dY and X
+    round_trip = max(_first_access(spec), spec.memory_seconds(tile_bytes, 0.0, tile_bytes))
+    return _launch(spec) + waves * tiles * round_trip
 
 
 def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[float, str] | str | None:
@@ -122,8 +179,9 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
         return None
     if isinstance(ops, str):
         return ops
-    ests = [estimate(op, hw, level) for op in ops]
-    seconds = sum(e.seconds for e in ests)
+    tiled = [op for op in ops if isinstance(op, AtenGammaBeta)]
+    ests = [estimate(op, hw, level) for op in ops if not isinstance(op, AtenGammaBeta)]
+    seconds = sum(e.seconds for e in ests) + sum(aten_gamma_beta_seconds(op.rows, op.hidden, hw) for op in tiled)
     if source == "CU" and row.shape.get("backend") == "pytorch" and row.shape.get("mode") != "fwd":
         seconds += _aten_grad_input_reread(row, hw, level)
     if kernel_timed(row):  # the host launch overhead between kernels is not in a kernel's duration

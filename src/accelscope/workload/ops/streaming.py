@@ -246,7 +246,12 @@ class Elementwise(Op):
         if self.rows is not None:
             _positive(self, rows=self.rows)
         if self.row_loops is not None:
+            if isinstance(self.row_loops, (str, bytes)) or not hasattr(self.row_loops, "__iter__"):
+                raise ValueError(f"Elementwise.row_loops: give a sequence of loop lengths, e.g. (64, 8) "
+                                 f"(got {self.row_loops!r})")
             object.__setattr__(self, "row_loops", tuple(self.row_loops))
+            if not all(isinstance(n, int) and not isinstance(n, bool) for n in self.row_loops):
+                raise ValueError(f"Elementwise.row_loops: loop lengths must be integers (got {self.row_loops!r})")
             if self.rows is None or not self.row_loops or min(self.row_loops) < 1:
                 raise ValueError("Elementwise.row_loops: give positive loop lengths, and only with rows")
             if sum(self.row_loops) * self.rows != self.elements:
@@ -260,6 +265,8 @@ class Elementwise(Op):
         _check_dtype(self, "dtype", self.dtype)
         _check_dtype(self, "out_dtype", self.out_dtype)
         _check_kernel(self, self.kernel)
+        if not isinstance(self.warm_inputs, int) or isinstance(self.warm_inputs, bool):
+            raise ValueError(f"Elementwise.warm_inputs: a whole number of input arrays (got {self.warm_inputs!r})")
         if not 0 <= self.warm_inputs <= self.input_arrays:
             raise ValueError(f"Elementwise.warm_inputs: {self.warm_inputs} is not between 0 and the "
                              f"{self.input_arrays} input arrays")
