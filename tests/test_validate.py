@@ -149,6 +149,35 @@ def test_torchao_forward_backward_is_three_grouped_gemms_plus_the_mxfp8_casts():
     assert sum(c.elements for c in casts) == 2 * (128000 * 5120 + 128000 * 8192 + 4 * 5120 * 8192)
     assert rows_gemm.only_gemms(_row("TA-1", "grouped GEMM forward+backward", "bf16", shape))
     assert not rows_gemm.only_gemms(_row("TA-2", "x", "mxfp8", shape))
+    # every quantized operand's e8m0 scales (one per 32 along the contraction) are rearranged by a kernel of their
+    # own: x (128000, 5120/32) and dY (128000, 8192/32) by 2D M-groups, W (4, 8192, 160) and (4, 5120, 256) per
+    # group 3D, dYt (8192, 128000/32) and xt (5120, 4000) by 2D K-groups; bf16 runs none
+    assert mx.rearranges == (("copy", (128000, 160), 4), ("per_group_3d", (4, 8192, 160), 4),
+                             ("copy", (128000, 256), 4), ("per_group_3d", (4, 5120, 256), 4),
+                             ("2d_k_groups", (8192, 4000), 4), ("2d_k_groups", (5120, 4000), 4))
+    assert bf16.rearranges == ()
+
+
+def test_torchao_forward_backward_prices_the_scale_rearrangements():
+    from accelscope.measure import rows_gemm
+    from accelscope.measure.rows_elementwise import scale_rearrange_seconds
+
+    # dYt scales (8192, 4000) in 4 groups on b200: 4 x ceil(8192 / 128) = 256 Triton programs, one wave; each walks
+    # 4000 / 4 / 4 = 250 column blocks of 4, one 800 ns DRAM latency each: 2.5 us launch + 250 x 0.8 us = 202.5 us
+    # (a plain copy of its 32.8 MB would take ~11 us)
+    seconds, bound = scale_rearrange_seconds("2d_k_groups", [8192, 4000], 4, "b200", "analytical")
+    assert seconds == pytest.approx(202.5e-6, rel=1e-9) and bound == "latency"
+    shape = {"M_total": 128000, "N": 8192, "K": 5120, "groups": 4}
+    row = _row("TA-2", "grouped GEMM forward+backward, torchao _to_mxfp8_then_scaled_grouped_mm", "mxfp8", shape)
+    mapped = rows_gemm.parts(row)
+    total, _, _ = rows_gemm.parts_seconds(row, "b200", "analytical")
+    from accelscope.perf import estimate
+
+    ops_only = sum(estimate(op, "b200", "analytical").seconds for op in mapped.ops)
+    extra = sum(scale_rearrange_seconds(kind, list(dims), g, "b200", "analytical")[0]
+                for kind, dims, g in mapped.rearranges)
+    # the row's time is its GEMMs and casts plus the six rearrangements, the two K-groups chains above 2 x 202.5 us
+    assert total == pytest.approx(ops_only + extra, rel=1e-12) and extra > 2 * 202.5e-6
 
 
 def test_torchao_kernel_rows_and_thunderkittens_levels():

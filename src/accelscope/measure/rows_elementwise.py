@@ -248,15 +248,9 @@ def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[fl
     else:
         return "TA memory row without a shape"
     if "rearrange" in op:  # scales: 1 byte in, 1 byte out
-        est = estimate(Elementwise("copy", elements, "fp8_e4m3"), hw, level)
-        chain = 0.0
-        if "2d_k_groups" in op:
-            chain = k_groups_rearrange_seconds(_dims(s["input_shape"]), group_count(s), hw)
-        elif "per_group_3d" in op:
-            chain = per_group_3d_rearrange_seconds(_dims(s["input_shape"]), hw)
-        if chain > est.seconds:
-            return chain, "latency"
-        return est.seconds, est.bound
+        kind = "2d_k_groups" if "2d_k_groups" in op else "per_group_3d" if "per_group_3d" in op else "copy"
+        dims = _dims(s["input_shape"]) if "input_shape" in s else [elements]
+        return scale_rearrange_seconds(kind, dims, group_count(s), hw, level)
     if "mxfp8" in op or "quantiz" in op or "cast" in op:
         # read bf16 (2 B), write the code (1 B) and the scale (1/32 B): an elementwise pass of 1 input and
         # 1 + 1/32 output bytes, with the block max, scale and convert (3 FLOPs) per element
@@ -267,6 +261,24 @@ def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[fl
         launch = _launch(hw)
         return a.seconds + max(b.seconds - launch - _first_access(hw), 0.0), a.bound
     return f"TA memory kernel not mapped: {row.op[:40]}"
+
+
+def scale_rearrange_seconds(kind: str, dims: list[int], groups: int, hw: HardwareSpec | str,
+                            level: str) -> tuple[float, str]:
+    """(seconds, bound) of one torchao MXFP8 scale-layout rearrangement of a `dims` tensor of 1-byte e8m0 scales
+    into the blocked layout the grouped GEMM reads: a copy of the scales (1 byte in, 1 byte out), or, for the
+    Triton kernels that walk their tiles serially, their chain of DRAM latencies where that is longer.
+    kind: "2d_k_groups" (triton_mx_block_rearrange_2d_K_groups), "per_group_3d"
+    (triton_mx_block_rearrange_per_group_3d), anything else a plain copy (mx_block_rearrange_2d_M_groups_cuda)."""
+    est = estimate(Elementwise("copy", max(1, math.prod(dims)), "fp8_e4m3"), hw, level)
+    chain = 0.0
+    if kind == "2d_k_groups":
+        chain = k_groups_rearrange_seconds(dims, groups, hw)
+    elif kind == "per_group_3d":
+        chain = per_group_3d_rearrange_seconds(dims, hw)
+    if chain > est.seconds:
+        return chain, "latency"
+    return est.seconds, est.bound
 
 
 # torchao torchao/prototype/moe_training/kernels/mxfp8 (triton_mx_block_rearrange_2d_K_groups): the scale swizzle

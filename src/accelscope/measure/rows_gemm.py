@@ -45,6 +45,9 @@ class GemmParts:
     ops: tuple[Any, ...]
     launch: bool = True
     work: float = 0.0
+    # torchao's MXFP8 scale-layout rearrangements (rows_elementwise.scale_rearrange_seconds): (kernel kind, dims of
+    # the 1-byte scale tensor, groups), one kernel each
+    rearranges: tuple[tuple[str, tuple[int, ...], int], ...] = ()
 
 
 def source_of(row: MeasuredRow) -> str:
@@ -99,10 +102,11 @@ def _torchao(row: MeasuredRow) -> GemmParts | str:
             Gemm(m=rows, n=k, k=n, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel),  # dgrad
             Gemm(m=k, n=n, k=rows, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel),  # wgrad
         ]
-        if mx:
-            ops += [Quantize(elements=2 * e, fmt="mxfp8", src_dtype="bf16", block=MX_BLOCK)
-                    for e in (m * k, m * n, g * k * n)]
-        return GemmParts(tuple(ops))
+        if not mx:
+            return GemmParts(tuple(ops))
+        ops += [Quantize(elements=2 * e, fmt="mxfp8", src_dtype="bf16", block=MX_BLOCK)
+                for e in (m * k, m * n, g * k * n)]
+        return GemmParts(tuple(ops), rearranges=mx_scale_rearranges(m, n, k, g))
     shape = str(s.get("input_shape", ""))
     dims = [tuple(int(x) for x in part.split(",") if x.strip()) for part in re.findall(r"\(([^)]*)\)", shape)]
     if len(dims) != 2:
@@ -115,6 +119,21 @@ def _torchao(row: MeasuredRow) -> GemmParts | str:
         g = group_count(s)
         op = Gemm(m=a0, n=b[1], k=a1 // g, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel)
     return GemmParts((op,), work=op.cost().matrix_flops)
+
+
+def mx_scale_rearranges(m: int, n: int, k: int, g: int) -> tuple[tuple[str, tuple[int, ...], int], ...]:
+    """The scale-layout kernels `_to_mxfp8_then_scaled_grouped_mm` runs for one MXFP8 grouped linear forward and
+    backward (torchao torchao/prototype/moe_training/mxfp8_grouped_mm.py; the README's "Kernel Microbenchmarks:
+    Breakdown by Pass" times each, rows TA-051/052/056/057/061/062): the grouped GEMM reads every operand's e8m0
+    scales (one per 32 elements along its contraction) in cuBLAS's blocked layout, so each quantized operand's
+    scales are rearranged once by a kernel of their own:
+      out   = x · W      x scales (m, k/32) by mx_block_rearrange_2d_M_groups; W scales (g, n, k/32) per group 3D
+      dgrad = dY · Wᵀ    dY scales (m, n/32) 2D M-groups; W scales (g, k, n/32) per group 3D
+      wgrad = xᵀ · dY    dYᵀ scales (n, m/32) and xᵀ scales (k, m/32) by triton_mx_block_rearrange_2d_K_groups"""
+    b = MX_BLOCK
+    return (("copy", (m, k // b), g), ("per_group_3d", (g, n, k // b), g),
+            ("copy", (m, n // b), g), ("per_group_3d", (g, k, n // b), g),
+            ("2d_k_groups", (n, m // b), g), ("2d_k_groups", (k, m // b), g))
 
 
 def group_count(shape: dict[str, Any]) -> int:
@@ -147,5 +166,19 @@ def parts_seconds(row: MeasuredRow, hw: Any, level: str) -> tuple[float, str, fl
         total += seconds
         if seconds > longest:
             longest, bound = seconds, est.bound
+    if mapped.rearranges:
+        from .rows_elementwise import scale_rearrange_seconds  # rows_elementwise imports this module
+
+        for kind, dims, groups in mapped.rearranges:
+            seconds, why = scale_rearrange_seconds(kind, list(dims), groups, hw, level)
+            total += seconds if mapped.launch else seconds - _launch_seconds(hw)
+            if seconds > longest:
+                longest, bound = seconds, why
     work = mapped.work or sum(op.cost().matrix_flops for op in mapped.ops)
     return total, bound, work
+
+
+def _launch_seconds(hw: Any) -> float:
+    from ..hardware import load_hardware
+
+    return (load_hardware(hw) if isinstance(hw, str) else hw).runtime.launch_latency
