@@ -32,6 +32,7 @@ from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import canonical_dtype
 from ..perf import Estimate, estimate
 from ..perf.estimate import estimate_graphs
+from ..perf.memo import memoized
 from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
@@ -218,15 +219,12 @@ def train(
     recipes = TORCHAO_RECIPES if fp8_casts == "torchao" else FP8_RECIPES
     if fp8_recipe is not None and fp8_recipe not in recipes:
         raise ValueError(f"fp8_recipe: expected one of {', '.join(recipes)} (got {fp8_recipe!r})")
-    cast_fn = with_fp8_casts
-    if fp8_casts == "torchao":  # float8 all-gather: each rank casts its shard of the weights before the gather
-        shard = dp * cp if fp8_all_gather and zero == 3 else 1
-        cast_fn = partial(torchao_float8_casts, weight_shard=shard)
+    # float8 all-gather (torchao): each rank casts its shard of the weights before the gather
+    shard = dp * cp if fp8_casts == "torchao" and fp8_all_gather and zero == 3 else 1
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
-    stages = _stage_times(config, spec, par, prec, step, recompute, level, _distinct_stages(config, pp),
-                          cross_entropy, fp8_recipe if low_precision else None, elementwise, cast_fn)
-    fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
-    classes = _classify(fwd, bwd)
+    fwd, bwd, class_items = _micro_batch(config, spec, par, prec, step, recompute, level, cross_entropy,
+                                         fp8_recipe if low_precision else None, elementwise, fp8_casts, shard)
+    classes = dict(class_items)
     comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
     exposed = dict(comm)
     if tp_overlap:
@@ -237,9 +235,9 @@ def train(
     latency = host_op_latency if host_op_latency is not None else (
         spec.runtime.host_op_latency if spec.runtime.host_op_latency is not None else default_host_op_latency())
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
-    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
+    host = host_excess(per_micro, _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
     if p2p_sync and pp > 1:
-        host = max(host, synced_host_excess(fwd, bwd, latency))
+        host = max(host, _synced_host_excess(fwd, bwd, latency))
     bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
                                   fp8_all_gather, fsdp_backward_prefetch)
@@ -247,8 +245,8 @@ def train(
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
     exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
-    host_s = micro_batches * host + optimizer_host_excess(optimizer, fwd, config.qkv_bias or config.norm == "layer",
-                                                          latency)
+    host_s = micro_batches * host + _optimizer_host_excess(optimizer, fwd, config.qkv_bias or config.norm == "layer",
+                                                           latency)
     step_s = compute + recompute_s + bubble + exposed_comm + optimizer + host_s
     detail = {k: micro_batches * v for k, v in classes.items()}
     detail.update({f"exposed_{k}": micro_batches * v for k, v in exposed.items()})
@@ -264,7 +262,7 @@ def train(
                          fp8_weight_cache=fp8_weight_cache, cross_entropy=cross_entropy,
                          reserve=RUNTIME_RESERVE_BYTES if reserve is None else reserve,
                          workspace=library_workspace("fp8_e4m3" in spec.matrix.peak))
-    memory = train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
+    memory = _train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
     if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_train_does_not_fit(config, spec, par, zero, memory, recompute))
     return TrainResult(
@@ -277,6 +275,27 @@ def train(
                    "optimizer": optimizer, "host": host_s},
         memory=memory, forward=fwd, backward=bwd, detail=detail,
     )
+
+
+@memoized
+def _micro_batch(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
+                 recompute: str, level: str, cross_entropy: str, fp8_recipe: str | None, elementwise: str,
+                 fp8_casts: str, weight_shard: int) -> tuple[Estimate, Estimate, tuple[tuple[str, float], ...]]:
+    """One micro-batch of the slowest pipeline stage: its forward, its backward (recompute included) and their
+    seconds by op class (`_classify`). Depends on no field of the layout beyond its arguments (not vpp, zero,
+    the micro-batch count or the capacity), so a planner's layouts share it (perf/memo.py)."""
+    cast_fn = partial(torchao_float8_casts, weight_shard=weight_shard) if fp8_casts == "torchao" else with_fp8_casts
+    stages = _stage_times(config, hw, par, prec, step, recompute, level, _distinct_stages(config, par.pp),
+                          cross_entropy, fp8_recipe, elementwise, cast_fn)
+    fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
+    return fwd, bwd, tuple(_classify(fwd, bwd).items())
+
+
+# train_host's and train_memory's functions, memoized inside a planner's scope (perf/memo.py); outside one, plain
+_micro_batch_ops = memoized(micro_batch_ops)
+_synced_host_excess = memoized(synced_host_excess)
+_optimizer_host_excess = memoized(optimizer_host_excess)
+_train_memory = memoized(train_memory)
 
 
 def _classify(fwd: Estimate, bwd: Estimate) -> dict[str, float]:
@@ -464,6 +483,7 @@ def _distinct_stages(config: ModelConfig, pp: int) -> list[int]:
     return list(seen.values())
 
 
+@memoized
 def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision, step: Step) -> float:
     """Matrix FLOPs of one micro-batch's forward on one device of an average stage (sum over stages / pp).
 
@@ -477,6 +497,7 @@ def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision
     return total / par.pp
 
 
+@memoized
 def _local_params(config: ModelConfig, par: Parallelism, etp: int | None = None) -> tuple[float, float]:
     """(dense, expert) parameters on the busiest device (largest stage)."""
     return max((stage_params(config, par, s, etp) for s in range(par.pp)), key=sum)
@@ -511,6 +532,7 @@ def _check_host_and_gather(host_op_latency: float | None, fp8_all_gather: bool, 
                          f"(got zero={zero}{'' if low_precision else ', a 16-bit dtype'})")
 
 
+@memoized
 def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, micro_batches: int,
                      fwd: Estimate, bwd: Estimate, overlap: bool, level: str, etp: int | None = None,
                      fp8_all_gather: bool = False, backward_prefetch: str = "pre") -> float:
@@ -549,6 +571,7 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
                                  micro_batches, backward_prefetch)
 
 
+@memoized
 def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,
                     etp: int | None = None) -> float:
     """Adam over the local shard (fp32 master, moments and gradient: Elementwise "adam"), preceded by the global

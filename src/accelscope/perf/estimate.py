@@ -12,6 +12,7 @@ from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..workload.ops import Graph, Node, Op
+from .memo import memo_scope
 
 RESOURCES = ("matrix", "vector", "sfu", "memory", "interconnect", "launch")
 LEVELS = ("roofline", "analytical", "sim")
@@ -229,10 +230,12 @@ _SHARED: list[dict[tuple[str, int], tuple[HardwareSpec, dict[Op, Estimate]]]] = 
 
 @contextmanager
 def shared_estimates() -> Iterator[None]:
-    """Within the block, estimate_graphs reuses op estimates across calls (same spec object and level)."""
+    """Within the block, estimate_graphs reuses op estimates across calls (same spec object and level), and the
+    whole-model estimates' `@memoized` building blocks reuse their results (perf/memo.py)."""
     _SHARED.append({})
     try:
-        yield
+        with memo_scope():
+            yield
     finally:
         _SHARED.pop()
 
