@@ -296,6 +296,9 @@ _micro_batch_ops = memoized(micro_batch_ops)
 _synced_host_excess = memoized(synced_host_excess)
 _optimizer_host_excess = memoized(optimizer_host_excess)
 _train_memory = memoized(train_memory)
+_forward_graph = memoized(forward_graph)  # a stage's graphs are the same under every recompute policy
+_estimate = memoized(estimate)  # the data-parallel collectives: the same under every vpp and recompute policy
+_backward_graph = memoized(backward_graph)
 
 
 def _classify(fwd: Estimate, bwd: Estimate) -> dict[str, float]:
@@ -367,12 +370,12 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
     includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
     for stage in stages:
-        forward = forward_graph(config, step, par, prec, stage)
+        forward = _forward_graph(config, step, par, prec, stage)
         if elementwise == "eager":
             forward = _eager(forward)
         if stage == par.pp - 1:
             forward = forward + Graph(tuple(_loss_nodes(config, step, par, cross_entropy)), name="loss")
-        backward = backward_graph(forward)
+        backward = _backward_graph(forward)
         if recompute == "full":
             redo = tuple(n for n in forward.nodes if n.name not in ("embedding", "cross_entropy", "lm_head",
                                                                       "final_norm", "pp_send"))
@@ -493,7 +496,7 @@ def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision
         kinds.setdefault((len(stage_layers(config, par.pp, stage)), stage == 0, stage == par.pp - 1), []).append(stage)
     total = 0.0
     for members in kinds.values():  # stages of one kind have identical graphs: build one
-        total += len(members) * forward_graph(config, step, par, prec, members[0]).cost().matrix_flops
+        total += len(members) * _forward_graph(config, step, par, prec, members[0]).cost().matrix_flops
     return total / par.pp
 
 
@@ -551,19 +554,19 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
     if zero < 3:
         exposed = 0.0
         for name, op in ops:
-            seconds = estimate(op, hw, level).seconds
+            seconds = _estimate(op, hw, level).seconds
             hide = (bwd.seconds if name.startswith("grad") else fwd.seconds) if overlap else 0.0
             exposed += max(0.0, seconds - hide)
         return exposed
     layers = max(len(stage_layers(config, par.pp, 0)), 1)
     # FSDP wraps each layer: one gather / reduce-scatter call per layer, each paying its own latency
     per_param = gather_bytes_per_param(config, fp8_all_gather)
-    gather = layers * sum(estimate(replace(op, bytes=op.bytes * per_param / PARAM_BYTES / layers), hw,
+    gather = layers * sum(_estimate(replace(op, bytes=op.bytes * per_param / PARAM_BYTES / layers), hw,
                                    level).seconds for name, op in ops if name == "param_allgather")
-    scatter = layers * sum(estimate(replace(op, bytes=op.bytes / layers), hw, level).seconds
+    scatter = layers * sum(_estimate(replace(op, bytes=op.bytes / layers), hw, level).seconds
                            for name, op in ops if name == "grad_reduce_scatter")
     # the casts and copies around FSDP's collectives, on the compute's SMs and HBM (llm/fsdp.py)
-    copies = micro_batches * estimate(fsdp_copy_graph(sum(params), fp8_all_gather), hw, level).seconds
+    copies = micro_batches * _estimate(fsdp_copy_graph(sum(params), fp8_all_gather), hw, level).seconds
     if not overlap:
         return micro_batches * (2 * gather + scatter) + copies
     # llm/fsdp.py: per-layer gathers and reduce-scatters overlapped with compute on the SMs NCCL leaves free

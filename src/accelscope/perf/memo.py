@@ -80,22 +80,26 @@ def _content_hash(spec: Any) -> str:
 
 
 _PLAIN = frozenset({int, float, str, bool, type(None)})
+_TYPES: list[type] = []  # HardwareSpec, Estimate (imported on first use: this module loads before them)
 
 
 def _key_part(value: Any) -> Any:
-    if type(value) in _PLAIN:
+    cls = type(value)
+    if cls in _PLAIN:
         return value
-    from ..hardware import HardwareSpec
-    from .estimate import Estimate
+    if not _TYPES:
+        from ..hardware import HardwareSpec
+        from .estimate import Estimate
 
-    if isinstance(value, HardwareSpec):
+        _TYPES.extend((HardwareSpec, Estimate))
+    if isinstance(value, _TYPES[0]):
         return ("hw", spec_key(value))
-    if isinstance(value, Estimate):  # frozen but not hashable (mapping fields): keyed by identity, kept alive
+    if cls is _TYPES[1]:  # an Estimate: frozen but not hashable (mapping fields): keyed by identity, kept alive
         _SCOPES[-1].kept[id(value)] = value
         return ("estimate", id(value))
-    if isinstance(value, list):
+    if cls is list:
         return ("list", tuple(_key_part(v) for v in value))
-    if isinstance(value, dict):
+    if cls is dict:
         return ("dict", tuple(sorted((k, _key_part(v)) for k, v in value.items())))
     return value
 
@@ -109,7 +113,8 @@ def memoized(fn: F) -> F:
         if not _SCOPES:
             return fn(*args, **kwargs)
         scope = _SCOPES[-1]
-        key = (tuple(_key_part(a) for a in args), tuple(sorted((k, _key_part(v)) for k, v in kwargs.items())))
+        key = (tuple([_key_part(a) for a in args]),
+               tuple(sorted((k, _key_part(v)) for k, v in kwargs.items())) if kwargs else ())
         table = scope.tables.setdefault(name, {})
         try:
             value = table[key]
