@@ -7,8 +7,9 @@ import pytest
 
 from accelscope.hardware import load_hardware
 from accelscope.llm import DoesNotFit
+from accelscope.llm.infer import infer
 from accelscope.llm.plan import plan
-from accelscope.llm.plan_grid import train_grid
+from accelscope.llm.plan_grid import serve_grid, train_grid
 from accelscope.llm.train import train
 
 GB = 1e9
@@ -70,3 +71,31 @@ def test_two_workers_give_the_same_grid(grid):
 def test_bad_capacities_are_named(bad):
     with pytest.raises(ValueError, match="capacities: expected positive byte counts"):
         train_grid("llama-3.1-70b", "h100-sxm", 64, capacities=bad, **SPACE)
+
+
+def test_serve_grid_equals_infer_at_every_point():
+    """70B serving on 8 H100 (TP 2/4/8 x bf16/fp8 weights, batches 16-256) at 80 and 141 GB: TTFT, TPOT, tokens/s
+    per device and memory as `infer` on a chip of that capacity, fitting exactly when infer does not raise."""
+    capacities = [80 * GB, 141 * GB]
+    grid = serve_grid("llama-3.1-70b", "h100-sxm", 8, capacities=capacities, batches=(16, 64, 256), tp=(1, 2, 4, 8),
+                      pp=1, dtypes=("bf16", "fp8_e4m3"), level="analytical")
+    # TP1 in bf16 holds 2 B x 70.6e9 = 141 GB of weights: above 141 GB, pruned before any estimate
+    assert grid.pruned == {"memory (weights alone)": 3}
+    assert len(grid.layouts) == (4 * 2 - 1) * 3
+    base = load_hardware("h100-sxm")
+    for c, capacity in enumerate(capacities):
+        chip = base.with_overrides({"memory.hbm.capacity": capacity})
+        for i, layout in enumerate(grid.layouts):
+            kwargs = dict(tp=layout["tp"], pp=layout["pp"], batch=layout["batch"], dtype=layout["dtype"],
+                          level="analytical")
+            if not grid.fits[i, c]:
+                with pytest.raises(DoesNotFit):
+                    infer("llama-3.1-70b", chip, **kwargs)
+                continue
+            result = infer("llama-3.1-70b", chip, **kwargs)
+            assert grid.metrics["tpot_s"][i] == pytest.approx(result.tpot_s, rel=1e-9)
+            assert grid.metrics["ttft_s"][i] == pytest.approx(result.ttft_s, rel=1e-9)
+            assert grid.metrics["output_tokens_per_s_per_device"][i] == pytest.approx(
+                result.output_tokens_per_s_per_device, rel=1e-9)
+            assert grid.metrics["memory_per_device_bytes"][i] == pytest.approx(result.memory.total, rel=1e-9)
+    assert grid.fits[:, 0].sum() < grid.fits[:, 1].sum()  # the bigger chip fits the bigger batches

@@ -274,11 +274,9 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
             for dtype in dtypes:
                 for kv_dtype in kv_dtypes:
                     candidates += 1
-                    if devices % (tp * pp) or config.heads % tp or tp > domain or pp > config.layers:
-                        pruned["devices, heads or domain"] = pruned.get("devices, heads or domain", 0) + 1
-                        continue
-                    if dtype_bytes(dtype) * config.params() / (tp * pp) > hw.main_memory.capacity:
-                        pruned["memory (weights alone)"] = pruned.get("memory (weights alone)", 0) + 1
+                    reason = serve_layout_reason(config, devices, domain, tp, pp, dtype, hw.main_memory.capacity)
+                    if reason:
+                        pruned[reason] = pruned.get(reason, 0) + 1
                         continue
                     found = _best_batch(config, hw, tp, pp, dtype, kv_dtype, input_len, output_len, level, slo_tpot,
                                         slo_ttft)
@@ -294,6 +292,16 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
                                "memory_per_device_bytes": found.memory_per_device_bytes}
                     configs.append(PlannedConfig(layout, metrics, found))
     return configs, candidates, pruned
+
+
+def serve_layout_reason(config: ModelConfig, devices: int, domain: int, tp: int, pp: int, dtype: str,
+                        capacity: float) -> str | None:
+    """Why a serving replica of tp x pp devices cannot run (exact, before any estimate), or None."""
+    if devices % (tp * pp) or config.heads % tp or tp > domain or pp > config.layers:
+        return "devices, heads or domain"
+    if dtype_bytes(dtype) * config.params() / (tp * pp) > capacity:
+        return "memory (weights alone)"
+    return None
 
 
 def _best_batch(config: ModelConfig, hw: HardwareSpec, tp: int, pp: int, dtype: str, kv_dtype: str, input_len: int,
