@@ -21,6 +21,7 @@ from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import dtype_bytes
 from ..perf import Estimate
 from ..perf.estimate import estimate_graphs
+from ..perf.memo import memoized
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
 from .memory import MemoryParts
@@ -176,6 +177,7 @@ def _check_lengths(input_len: int, output_len: int) -> None:
         raise ValueError(f"input_len and output_len: must be >= 1 (got {input_len}, {output_len})")
 
 
+@memoized
 def _pass(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
           level: str) -> Estimate:
     """One forward pass through all pipeline stages, one after another."""
@@ -189,6 +191,7 @@ def _pass(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precisi
 
 
 # ----- memory --------------------------------------------------------------------------------------------------
+@memoized
 def weight_bytes_per_device(config: ModelConfig, par: Parallelism, prec: Precision) -> float:
     """The largest stage's weights / tp: linear weights in the weight dtype, embeddings and norms in act dtype."""
     linear = dtype_bytes(prec.weight_dtype)
@@ -204,6 +207,7 @@ def weight_bytes_per_device(config: ModelConfig, par: Parallelism, prec: Precisi
     return worst / par.tp
 
 
+@memoized
 def kv_bytes_per_token_per_device(config: ModelConfig, par: Parallelism, prec: Precision, context: int) -> float:
     """KV-cache bytes one token of context costs on the busiest device."""
     width = dtype_bytes(prec.kv_dtype)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,35 +125,95 @@ def _choices(workload: dict[str, Any], key: str, space: dict[str, tuple]) -> tup
 
 def _plan_training(config: ModelConfig, hw: HardwareSpec, devices: int, level: str,
                    workload: dict[str, Any]) -> tuple[list[PlannedConfig], int, dict[str, int]]:
-    choices = {key: _choices(workload, key, SPACE) for key in SPACE}
-    seq_len = int(workload.pop("seq_len", 4096))
-    global_batch = int(workload.pop("global_batch", 1024))
-    dtype = str(workload.pop("dtype", "bf16"))
-    if workload:
-        raise ValueError(f"plan(goal='train'): unknown workload option(s): {', '.join(sorted(workload))}")
-    domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
+    space = TrainSpace.of(config, hw, devices, workload)
     capacity = hw.main_memory.capacity
-    pruned: dict[str, int] = {}
     configs: list[PlannedConfig] = []
-    candidates = 0
+    for layout in space.layouts(capacity):
+        result = price_layout(config, hw, level, space, layout)
+        if isinstance(result, str):
+            space.prune(result)
+        elif result.memory.total > capacity:  # train()'s own memory check (check_memory=True raises DoesNotFit)
+            space.prune("memory (estimated)")
+        else:
+            configs.append(PlannedConfig(layout, _train_metrics(result), result))
+    return configs, space.candidates, space.pruned
 
-    def prune(reason: str, count: int = 1) -> None:
-        pruned[reason] = pruned.get(reason, 0) + count
 
-    per_layout = len(choices["vpp"]) * len(choices["zero"]) * len(choices["micro_batch"]) * len(choices["recompute"])
-    for tp in choices["tp"]:
-        for pp in choices["pp"]:
-            for cp in choices["cp"]:
-                for ep in choices["ep"]:
-                    candidates += per_layout
-                    reason = _shape_reason(config, devices, domain, seq_len, tp, pp, cp, ep)
-                    if reason:
-                        prune(reason, per_layout)
+@dataclass
+class TrainSpace:
+    """The training search space of one model on `devices` devices of one chip, and its exact pruning."""
+
+    config: ModelConfig
+    devices: int
+    domain: int  # scale-up domain size (devices): TP stays within it
+    choices: dict[str, tuple]
+    seq_len: int
+    global_batch: int
+    dtype: str
+    candidates: int = 0
+    pruned: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: ModelConfig, hw: HardwareSpec, devices: int, workload: dict[str, Any]) -> TrainSpace:
+        choices = {key: _choices(workload, key, SPACE) for key in SPACE}
+        seq_len = int(workload.pop("seq_len", 4096))
+        global_batch = int(workload.pop("global_batch", 1024))
+        dtype = str(workload.pop("dtype", "bf16"))
+        if workload:
+            raise ValueError(f"plan(goal='train'): unknown workload option(s): {', '.join(sorted(workload))}")
+        domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
+        return cls(config, devices, domain, choices, seq_len, global_batch, dtype)
+
+    def prune(self, reason: str, count: int = 1) -> None:
+        self.pruned[reason] = self.pruned.get(reason, 0) + count
+
+    def layouts(self, capacity: float) -> Iterator[dict[str, Any]]:
+        """Every layout that survives the exact pruning for a chip of `capacity` bytes (counting the rest)."""
+        choices = self.choices
+        per_split = math.prod(len(choices[k]) for k in ("vpp", "zero", "micro_batch", "recompute"))
+        for tp in choices["tp"]:
+            for pp in choices["pp"]:
+                for cp in choices["cp"]:
+                    for ep in choices["ep"]:
+                        self.candidates += per_split
+                        reason = _shape_reason(self.config, self.devices, self.domain, self.seq_len, tp, pp, cp, ep)
+                        if reason:
+                            self.prune(reason, per_split)
+                            continue
+                        split = dict(tp=tp, pp=pp, cp=cp, ep=ep, dp=self.devices // (tp * pp * cp))
+                        yield from self._split_layouts(split, capacity)
+
+    def _split_layouts(self, split: dict[str, int], capacity: float) -> Iterator[dict[str, Any]]:
+        choices = self.choices
+        for zero in choices["zero"]:
+            if state_lower_bound(self.config, split, zero) > capacity:
+                self.prune("memory (weights + gradients + optimizer alone)",
+                           len(choices["vpp"]) * len(choices["micro_batch"]) * len(choices["recompute"]))
+                continue
+            for vpp in choices["vpp"]:
+                if vpp > 1 and (split["pp"] == 1 or self.config.layers < split["pp"] * vpp):
+                    self.prune("vpp without enough layers per stage",
+                               len(choices["micro_batch"]) * len(choices["recompute"]))
+                    continue
+                for micro_batch in choices["micro_batch"]:
+                    if self.global_batch % (split["dp"] * micro_batch):
+                        self.prune("global batch not divisible into micro-batches", len(choices["recompute"]))
                         continue
-                    dp = devices // (tp * pp * cp)
-                    configs += _train_layouts(config, hw, level, choices, dict(tp=tp, pp=pp, cp=cp, ep=ep, dp=dp),
-                                              seq_len, global_batch, dtype, capacity, prune)
-    return configs, candidates, pruned
+                    for recompute in choices["recompute"]:
+                        yield {**split, "vpp": vpp, "zero": zero, "micro_batch": micro_batch, "recompute": recompute}
+
+
+def price_layout(config: ModelConfig, hw: HardwareSpec, level: str, space: TrainSpace,
+                 layout: dict[str, Any]) -> Any:
+    """`train` of one layout without its memory check (the caller compares `memory.total` with each capacity,
+    as train's check does), or the reason train refuses it."""
+    try:
+        return train(config, hw, seq_len=space.seq_len, global_batch=space.global_batch, dtype=space.dtype,
+                     level=level, check_memory=False, **layout)
+    except DoesNotFit:  # not raised without the memory check; kept so a refusal can never escape a search
+        return "memory (estimated)"
+    except ValueError as exc:
+        return f"refused: {str(exc).split(':')[0]}"
 
 
 def _shape_reason(config: ModelConfig, devices: int, domain: int, seq_len: int, tp: int, pp: int, cp: int,
@@ -170,38 +231,6 @@ def _shape_reason(config: ModelConfig, devices: int, domain: int, seq_len: int, 
                    or ep > tp * devices // (tp * pp * cp)):
         return "ep not dividing the experts or not nesting with tp"
     return None
-
-
-def _train_layouts(config: ModelConfig, hw: HardwareSpec, level: str, choices: dict[str, tuple],
-                   split: dict[str, int], seq_len: int, global_batch: int, dtype: str, capacity: float,
-                   prune: Any) -> list[PlannedConfig]:
-    out = []
-    for zero in choices["zero"]:
-        if state_lower_bound(config, split, zero) > capacity:
-            prune("memory (weights + gradients + optimizer alone)",
-                  len(choices["vpp"]) * len(choices["micro_batch"]) * len(choices["recompute"]))
-            continue
-        for vpp in choices["vpp"]:
-            if vpp > 1 and (split["pp"] == 1 or config.layers < split["pp"] * vpp):
-                prune("vpp without enough layers per stage", len(choices["micro_batch"]) * len(choices["recompute"]))
-                continue
-            for micro_batch in choices["micro_batch"]:
-                if global_batch % (split["dp"] * micro_batch):
-                    prune("global batch not divisible into micro-batches", len(choices["recompute"]))
-                    continue
-                for recompute in choices["recompute"]:
-                    layout = {**split, "vpp": vpp, "zero": zero, "micro_batch": micro_batch, "recompute": recompute}
-                    try:
-                        result = train(config, hw, seq_len=seq_len, global_batch=global_batch, dtype=dtype,
-                                       level=level, **layout)
-                    except DoesNotFit:
-                        prune("memory (estimated)")
-                        continue
-                    except ValueError as exc:
-                        prune(f"refused: {str(exc).split(':')[0]}")
-                        continue
-                    out.append(PlannedConfig(layout, _train_metrics(result), result))
-    return out
 
 
 def state_lower_bound(config: ModelConfig, split: dict[str, int], zero: int) -> float:
@@ -245,11 +274,9 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
             for dtype in dtypes:
                 for kv_dtype in kv_dtypes:
                     candidates += 1
-                    if devices % (tp * pp) or config.heads % tp or tp > domain or pp > config.layers:
-                        pruned["devices, heads or domain"] = pruned.get("devices, heads or domain", 0) + 1
-                        continue
-                    if dtype_bytes(dtype) * config.params() / (tp * pp) > hw.main_memory.capacity:
-                        pruned["memory (weights alone)"] = pruned.get("memory (weights alone)", 0) + 1
+                    reason = serve_layout_reason(config, devices, domain, tp, pp, dtype, hw.main_memory.capacity)
+                    if reason:
+                        pruned[reason] = pruned.get(reason, 0) + 1
                         continue
                     found = _best_batch(config, hw, tp, pp, dtype, kv_dtype, input_len, output_len, level, slo_tpot,
                                         slo_ttft)
@@ -265,6 +292,16 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
                                "memory_per_device_bytes": found.memory_per_device_bytes}
                     configs.append(PlannedConfig(layout, metrics, found))
     return configs, candidates, pruned
+
+
+def serve_layout_reason(config: ModelConfig, devices: int, domain: int, tp: int, pp: int, dtype: str,
+                        capacity: float) -> str | None:
+    """Why a serving replica of tp x pp devices cannot run (exact, before any estimate), or None."""
+    if devices % (tp * pp) or config.heads % tp or tp > domain or pp > config.layers:
+        return "devices, heads or domain"
+    if dtype_bytes(dtype) * config.params() / (tp * pp) > capacity:
+        return "memory (weights alone)"
+    return None
 
 
 def _best_batch(config: ModelConfig, hw: HardwareSpec, tp: int, pp: int, dtype: str, kv_dtype: str, input_len: int,

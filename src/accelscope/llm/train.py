@@ -32,6 +32,7 @@ from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import canonical_dtype
 from ..perf import Estimate, estimate
 from ..perf.estimate import estimate_graphs
+from ..perf.memo import memoized
 from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
@@ -237,16 +238,13 @@ def train(
     recipes = TORCHAO_RECIPES if fp8_casts == "torchao" else FP8_RECIPES
     if fp8_recipe is not None and fp8_recipe not in recipes:
         raise ValueError(f"fp8_recipe: expected one of {', '.join(recipes)} (got {fp8_recipe!r})")
-    cast_fn = with_fp8_casts
-    if fp8_casts == "torchao":  # float8 all-gather: each rank casts its shard of the weights before the gather
-        shard = dp * cp if fp8_all_gather and zero == 3 else 1
-        cast_fn = partial(torchao_float8_casts, weight_shard=shard)
+    # float8 all-gather (torchao): each rank casts its shard of the weights before the gather
+    shard = dp * cp if fp8_casts == "torchao" and fp8_all_gather and zero == 3 else 1
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
-    stages = _stage_times(config, spec, par, prec, step, recompute, level, _distinct_stages(config, pp),
-                          cross_entropy, fp8_recipe if low_precision else None, elementwise, cast_fn,
-                          grouped_gemm, tuple(fp8_skip))
-    fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
-    classes = _classify(fwd, bwd)
+    fwd, bwd, class_items = _micro_batch(config, spec, par, prec, step, recompute, level, cross_entropy,
+                                         fp8_recipe if low_precision else None, elementwise, fp8_casts, shard,
+                                         grouped_gemm, tuple(fp8_skip))
+    classes = dict(class_items)
     comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
     exposed = dict(comm)
     if tp_overlap:
@@ -257,9 +255,9 @@ def train(
     latency = host_op_latency if host_op_latency is not None else system_host_op_latency(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
-    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
+    host = host_excess(per_micro, _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
     if p2p_sync and pp > 1:
-        host = max(host, synced_host_excess(fwd, bwd, latency))
+        host = max(host, _synced_host_excess(fwd, bwd, latency))
     bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
                                   fp8_all_gather, fsdp_backward_prefetch)
@@ -269,7 +267,7 @@ def train(
     exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
     host_s = micro_batches * host
     if optimizer == "adam":  # Megatron-LM's per-parameter copy loops (train_host.optimizer_host_excess)
-        host_s += optimizer_host_excess(optimizer_s, fwd, config.qkv_bias or config.norm == "layer", latency)
+        host_s += _optimizer_host_excess(optimizer_s, fwd, config.qkv_bias or config.norm == "layer", latency)
     step_s = compute + recompute_s + bubble + exposed_comm + optimizer_s + host_s
     detail = {k: micro_batches * v for k, v in classes.items()}
     detail.update({f"exposed_{k}": micro_batches * v for k, v in exposed.items()})
@@ -285,7 +283,7 @@ def train(
                          fp8_weight_cache=fp8_weight_cache, cross_entropy=cross_entropy,
                          reserve=RUNTIME_RESERVE_BYTES if reserve is None else reserve,
                          workspace=library_workspace("fp8_e4m3" in spec.matrix.peak))
-    memory = train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
+    memory = _train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
     if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_train_does_not_fit(config, spec, par, zero, memory, recompute))
     return TrainResult(
@@ -298,6 +296,31 @@ def train(
                    "optimizer": optimizer_s, "host": host_s},
         memory=memory, forward=fwd, backward=bwd, detail=detail,
     )
+
+
+@memoized
+def _micro_batch(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
+                 recompute: str, level: str, cross_entropy: str, fp8_recipe: str | None, elementwise: str,
+                 fp8_casts: str, weight_shard: int, grouped_gemm: str = "searched", fp8_skip: tuple[str, ...] = ()
+                 ) -> tuple[Estimate, Estimate, tuple[tuple[str, float], ...]]:
+    """One micro-batch of the slowest pipeline stage: its forward, its backward (recompute included) and their
+    seconds by op class (`_classify`). Depends on no field of the layout beyond its arguments (not vpp, zero,
+    the micro-batch count or the capacity), so a planner's layouts share it (perf/memo.py)."""
+    cast_fn = partial(torchao_float8_casts, weight_shard=weight_shard) if fp8_casts == "torchao" else with_fp8_casts
+    stages = _stage_times(config, hw, par, prec, step, recompute, level, _distinct_stages(config, par.pp),
+                          cross_entropy, fp8_recipe, elementwise, cast_fn, grouped_gemm, fp8_skip)
+    fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
+    return fwd, bwd, tuple(_classify(fwd, bwd).items())
+
+
+# train_host's and train_memory's functions, memoized inside a planner's scope (perf/memo.py); outside one, plain
+_micro_batch_ops = memoized(micro_batch_ops)
+_synced_host_excess = memoized(synced_host_excess)
+_optimizer_host_excess = memoized(optimizer_host_excess)
+_train_memory = memoized(train_memory)
+_forward_graph = memoized(forward_graph)  # a stage's graphs are the same under every recompute policy
+_estimate = memoized(estimate)  # the data-parallel collectives: the same under every vpp and recompute policy
+_backward_graph = memoized(backward_graph)
 
 
 def _classify(fwd: Estimate, bwd: Estimate) -> dict[str, float]:
@@ -370,7 +393,7 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
     includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
     for stage in stages:
-        forward = forward_graph(config, step, par, prec, stage)
+        forward = _forward_graph(config, step, par, prec, stage)
         if elementwise == "eager":
             forward = _eager(forward)
         if fp8_skip:
@@ -379,7 +402,7 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
             forward = _torch_grouped_mm(forward)
         if stage == par.pp - 1:
             forward = forward + Graph(tuple(_loss_nodes(config, step, par, cross_entropy)), name="loss")
-        backward = backward_graph(forward)
+        backward = _backward_graph(forward)
         if recompute == "full":
             redo = tuple(n for n in forward.nodes if n.name not in ("embedding", "cross_entropy", "lm_head",
                                                                       "final_norm", "pp_send"))
@@ -521,6 +544,7 @@ def _distinct_stages(config: ModelConfig, pp: int) -> list[int]:
     return list(seen.values())
 
 
+@memoized
 def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision, step: Step) -> float:
     """Matrix FLOPs of one micro-batch's forward on one device of an average stage (sum over stages / pp).
 
@@ -530,10 +554,11 @@ def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision
         kinds.setdefault((len(stage_layers(config, par.pp, stage)), stage == 0, stage == par.pp - 1), []).append(stage)
     total = 0.0
     for members in kinds.values():  # stages of one kind have identical graphs: build one
-        total += len(members) * forward_graph(config, step, par, prec, members[0]).cost().matrix_flops
+        total += len(members) * _forward_graph(config, step, par, prec, members[0]).cost().matrix_flops
     return total / par.pp
 
 
+@memoized
 def _local_params(config: ModelConfig, par: Parallelism, etp: int | None = None) -> tuple[float, float]:
     """(dense, expert) parameters on the busiest device (largest stage)."""
     return max((stage_params(config, par, s, etp) for s in range(par.pp)), key=sum)
@@ -568,6 +593,7 @@ def _check_host_and_gather(host_op_latency: float | None, fp8_all_gather: bool, 
                          f"(got zero={zero}{'' if low_precision else ', a 16-bit dtype'})")
 
 
+@memoized
 def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, micro_batches: int,
                      fwd: Estimate, bwd: Estimate, overlap: bool, level: str, etp: int | None = None,
                      fp8_all_gather: bool = False, backward_prefetch: str = "pre") -> float:
@@ -586,19 +612,19 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
     if zero < 3:
         exposed = 0.0
         for name, op in ops:
-            seconds = estimate(op, hw, level).seconds
+            seconds = _estimate(op, hw, level).seconds
             hide = (bwd.seconds if name.startswith("grad") else fwd.seconds) if overlap else 0.0
             exposed += max(0.0, seconds - hide)
         return exposed
     layers = max(len(stage_layers(config, par.pp, 0)), 1)
     # FSDP wraps each layer: one gather / reduce-scatter call per layer, each paying its own latency
     per_param = gather_bytes_per_param(config, fp8_all_gather)
-    gather = layers * sum(estimate(replace(op, bytes=op.bytes * per_param / PARAM_BYTES / layers), hw,
+    gather = layers * sum(_estimate(replace(op, bytes=op.bytes * per_param / PARAM_BYTES / layers), hw,
                                    level).seconds for name, op in ops if name == "param_allgather")
-    scatter = layers * sum(estimate(replace(op, bytes=op.bytes / layers), hw, level).seconds
+    scatter = layers * sum(_estimate(replace(op, bytes=op.bytes / layers), hw, level).seconds
                            for name, op in ops if name == "grad_reduce_scatter")
     # the casts and copies around FSDP's collectives, on the compute's SMs and HBM (llm/fsdp.py)
-    copies = micro_batches * estimate(fsdp_copy_graph(sum(params), fp8_all_gather), hw, level).seconds
+    copies = micro_batches * _estimate(fsdp_copy_graph(sum(params), fp8_all_gather), hw, level).seconds
     if not overlap:
         return micro_batches * (2 * gather + scatter) + copies
     # llm/fsdp.py: per-layer gathers and reduce-scatters overlapped with compute on the SMs NCCL leaves free
@@ -606,6 +632,7 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
                                  micro_batches, backward_prefetch)
 
 
+@memoized
 def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,
                     etp: int | None = None, optimizer: str = "adam") -> float:
     """Adam over the local shard (fp32 master, moments and gradient: Elementwise "adam"), preceded by the global

@@ -39,10 +39,11 @@ are allocator bytes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from ..hardware.dtypes import dtype_bytes
+from ..perf.memo import memoized
 from ..workload.llm_graph import Parallelism, stage_layers
 from ..workload.model_config import ModelConfig
 from .memory import MemoryParts
@@ -138,6 +139,7 @@ def expert_tp(par: Parallelism, etp: int | None) -> int:
     return etp if etp is not None else max(par.tp // par.ep, 1)
 
 
+@memoized
 def stage_params(config: ModelConfig, par: Parallelism, stage: int, etp: int | None = None
                  ) -> tuple[float, float]:
     """(dense, expert) parameters held by one device of pipeline stage `stage`."""
@@ -260,7 +262,7 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
     fp8_weights = params * FP8_WEIGHT_BYTES if opts.fp8 and cache else 0.0
     tokens = opts.micro_batch * opts.seq_len / par.cp
     layers = stage_layers(config, par.pp, stage)
-    per_micro = sum(layer_activation_bytes(config, i, par, tokens, opts) for i in layers)
+    per_micro = _micro_batch_activations(config, par, stage, tokens, _activation_options(opts))
     if stage == 0:
         per_micro += opts.act_bytes * tokens * config.hidden / (par.tp if par.sp else 1)  # embedding output
     activations = per_micro * in_flight(par.pp, stage, opts.vpp, opts.micro_batches)
@@ -278,6 +280,20 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
                        capacity=capacity, fp8_weights=fp8_weights, transient=transients[kind], reserve=opts.reserve,
                        workspace=opts.workspace,
                        stage=stage, transient_kind=kind)
+
+
+@memoized
+def _micro_batch_activations(config: ModelConfig, par: Parallelism, stage: int, tokens: float,
+                             opts: MemoryOptions) -> float:
+    """Bytes autograd keeps for one micro-batch of the stage's layers."""
+    return sum(layer_activation_bytes(config, i, par, tokens, opts) for i in stage_layers(config, par.pp, stage))
+
+
+def _activation_options(opts: MemoryOptions) -> MemoryOptions:
+    """The options with the fields one micro-batch's activations do not read (layer_activation_bytes,
+    _sac_saved) set to their defaults, so a planner's layouts that differ only in the ZeRO stage, the pipeline
+    schedule (vpp, micro-batch count) or the reserves share the sum (perf/memo.py)."""
+    return replace(opts, zero=1, vpp=1, micro_batches=1, reserve=0.0, workspace=0.0)
 
 
 def _fields(opts: MemoryOptions) -> dict:

@@ -1,0 +1,101 @@
+"""llm/plan_grid.py: the (capacity x layout) grid equals the per-point path, `train` on a chip of that capacity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accelscope.hardware import load_hardware
+from accelscope.llm import DoesNotFit
+from accelscope.llm.infer import infer
+from accelscope.llm.plan import plan
+from accelscope.llm.plan_grid import serve_grid, train_grid
+from accelscope.llm.train import train
+
+GB = 1e9
+# Llama-3.1-70B on 64 H100 at 4k context, a narrowed space (32 layouts) at three HBM capacities
+SPACE = dict(seq_len=4096, global_batch=64, tp=(4, 8), pp=(2, 4), cp=1, ep=1, vpp=(1, 2), zero=(1, 3),
+             micro_batch=1, recompute=("selective", "full"))
+CAPACITIES = [40 * GB, 80 * GB, 141 * GB]
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return train_grid("llama-3.1-70b", "h100-sxm", 64, capacities=CAPACITIES, level="analytical", **SPACE)
+
+
+def test_grid_equals_train_at_every_point(grid):
+    """Each priced layout at each capacity: the same step, tokens/s, MFU and memory as `train` on a chip with that
+    capacity (relative 1e-9), and it fits exactly when `train` does not raise DoesNotFit."""
+    base = load_hardware("h100-sxm")
+    assert grid.candidates == 2 * 2 * 2 * 2 * 2  # tp x pp x vpp x zero x recompute
+    assert len(grid.layouts) == 32 and grid.fits.shape == (32, 3)  # none pruned at 141 GB
+    for c, capacity in enumerate(CAPACITIES):
+        chip = base.with_overrides({"memory.hbm.capacity": capacity})
+        for i, layout in enumerate(grid.layouts):
+            kwargs = dict(seq_len=4096, global_batch=64, level="analytical", **layout)
+            if not grid.fits[i, c]:
+                with pytest.raises(DoesNotFit):
+                    train("llama-3.1-70b", chip, **kwargs)
+                continue
+            result = train("llama-3.1-70b", chip, **kwargs)
+            assert grid.metrics["step_s"][i] == pytest.approx(result.step_s, rel=1e-9)
+            assert grid.metrics["tokens_per_s_per_device"][i] == pytest.approx(result.tokens_per_s_per_device,
+                                                                               rel=1e-9)
+            assert grid.metrics["mfu"][i] == pytest.approx(result.mfu, rel=1e-9)
+            assert grid.metrics["memory_per_device_bytes"][i] == pytest.approx(result.memory.total, rel=1e-9)
+    # the same totals against a larger bound: more layouts fit as the capacity grows (15, 30 and 32 of the 32
+    # today; at 80 GB all but TP4 x PP2 x ZeRO-1 with selective recompute, 90-95 GB)
+    fitting = grid.fits.sum(axis=0)
+    assert 0 < fitting[0] < fitting[1] <= fitting[2]
+
+
+def test_grid_best_is_the_plan_at_that_capacity(grid):
+    chip = load_hardware("h100-sxm").with_overrides({"memory.hbm.capacity": 80 * GB})
+    best = grid.layouts[grid.best()[1]]
+    planned = plan("llama-3.1-70b", chip, devices=64, level="analytical", **SPACE)
+    assert planned.best.layout == best
+    assert planned.best.metrics["step_s"] == pytest.approx(grid.metrics["step_s"][grid.best()[1]], rel=1e-9)
+
+
+def test_two_workers_give_the_same_grid(grid):
+    again = train_grid("llama-3.1-70b", "h100-sxm", 64, capacities=CAPACITIES, level="analytical", workers=2,
+                       **SPACE)
+    order = [again.layouts.index(layout) for layout in grid.layouts]  # workers deal the splits in another order
+    for name, values in grid.metrics.items():
+        assert np.array_equal(values, again.metrics[name][order])
+    assert np.array_equal(grid.fits, again.fits[order])
+
+
+@pytest.mark.parametrize("bad", [[], [-1.0], [float("nan")]])
+def test_bad_capacities_are_named(bad):
+    with pytest.raises(ValueError, match="capacities: expected positive byte counts"):
+        train_grid("llama-3.1-70b", "h100-sxm", 64, capacities=bad, **SPACE)
+
+
+def test_serve_grid_equals_infer_at_every_point():
+    """70B serving on 8 H100 (TP 2/4/8 x bf16/fp8 weights, batches 16-256) at 80 and 141 GB: TTFT, TPOT, tokens/s
+    per device and memory as `infer` on a chip of that capacity, fitting exactly when infer does not raise."""
+    capacities = [80 * GB, 141 * GB]
+    grid = serve_grid("llama-3.1-70b", "h100-sxm", 8, capacities=capacities, batches=(16, 64, 256), tp=(1, 2, 4, 8),
+                      pp=1, dtypes=("bf16", "fp8_e4m3"), level="analytical")
+    # TP1 in bf16 holds 2 B x 70.6e9 = 141 GB of weights: above 141 GB, pruned before any estimate
+    assert grid.pruned == {"memory (weights alone)": 3}
+    assert len(grid.layouts) == (4 * 2 - 1) * 3
+    base = load_hardware("h100-sxm")
+    for c, capacity in enumerate(capacities):
+        chip = base.with_overrides({"memory.hbm.capacity": capacity})
+        for i, layout in enumerate(grid.layouts):
+            kwargs = dict(tp=layout["tp"], pp=layout["pp"], batch=layout["batch"], dtype=layout["dtype"],
+                          level="analytical")
+            if not grid.fits[i, c]:
+                with pytest.raises(DoesNotFit):
+                    infer("llama-3.1-70b", chip, **kwargs)
+                continue
+            result = infer("llama-3.1-70b", chip, **kwargs)
+            assert grid.metrics["tpot_s"][i] == pytest.approx(result.tpot_s, rel=1e-9)
+            assert grid.metrics["ttft_s"][i] == pytest.approx(result.ttft_s, rel=1e-9)
+            assert grid.metrics["output_tokens_per_s_per_device"][i] == pytest.approx(
+                result.output_tokens_per_s_per_device, rel=1e-9)
+            assert grid.metrics["memory_per_device_bytes"][i] == pytest.approx(result.memory.total, rel=1e-9)
+    assert grid.fits[:, 0].sum() < grid.fits[:, 1].sum()  # the bigger chip fits the bigger batches
