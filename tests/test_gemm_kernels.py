@@ -84,3 +84,23 @@ def test_sim_keeps_unclustered_tiles_whatever_the_table_lists_for_size_one() -> 
     # a size-1 entry below compute.cores left the sim no cluster to choose (max() of an empty list)
     spec = acs.load_hardware("h100-sxm").with_overrides({"compute.cluster_cores": {1: 100, 2: 100, 4: 100}})
     assert acs.estimate(Gemm(m=4096, n=4096, k=4096), spec, level="sim").seconds > 0
+
+
+def test_fixed_kernels_take_cutlass_auto_stages_at_both_levels() -> None:
+    """CUTLASS StageCountAutoCarveout: (SMEM - 24,576 B epilogue) // bytes per stage, B200 / H100 233,472 B.
+    FBGEMM 256 x 64 x 256 2-SM fp8: A 128 x 256 + half of B 32 x 256 = 40,960 B, scales (128 + 128 rows) x
+    256 / 32 = 2,048 B, barrier 128 B -> 43,136 B: 208,896 // 43,136 = 4 (not the 5 of the slabs alone).
+    256 x 256 x 256: 65,536 + (128 + 256) x 8 = 3,072 + 128 = 68,736 B -> 3. torch._grouped_mm on B200,
+    64 x 128 x 128 bf16: 49,152 + 128 = 49,280 B -> 4. The sim takes the same count."""
+    from accelscope.perf.analytical.gemm import library_stages
+    from accelscope.perf.sim.compiler import _gemm_candidates
+    from accelscope.perf.sim.core import core_model
+
+    b200 = acs.load_hardware("b200")
+    smem = 233_472.0
+    assert library_stages(GemmKernel("fbgemm-mx8-grouped", 128, 64, 256, 2, True), 1, smem) == 4
+    assert library_stages(GemmKernel("fbgemm-mx8-grouped", 128, 256, 256, 2, True), 1, smem) == 3
+    assert library_stages(GemmKernel("torch-grouped-mm", 64, 128, 128, 2), 2, smem) == 4
+    op = Gemm(m=64, n=512, k=7168, dtype="mxfp8", batch=8, out_dtype="bf16", kernel="fbgemm-mx8-grouped")
+    assert acs.estimate(op, b200, level="analytical").details["mapping"]["stages"] == 4
+    assert _gemm_candidates(op, core_model(b200), b200)[0][0] == (128, 64, 256, 4)
