@@ -56,10 +56,14 @@ def test_clusters_of_four_leave_h100_sms_idle() -> None:
     # h100-sxm compute.cluster_cores: clusters of 8 fill 120 SMs (measured), of 4 124, of 2 (one TPC) all 132
     assert list(cluster_limit(h100, np.array([1.0, 2.0, 4.0, 8.0]))) == [132, 132, 124, 120]
     assert list(cluster_limit(b200, np.array([1.0, 4.0]))) == [148, 148]  # none listed: every SM
-    # whichever tile and cluster the search keeps, a wave holds as many tiles as its cluster size lets run at once
-    mapping = gemm_mapping(256, 8192, 4096, 1, 2, 2, 2, 989.4e12 * 0.83, h100)
-    slots = h100.compute.cluster_capacity(mapping.cluster)
-    assert mapping.waves == -(-mapping.tiles // slots)
+    # 256 x 8192 in 64 x 256 tiles: 4 x 32 = 128 tiles, one wave in clusters of 2 (132 SMs) but two in clusters of 4
+    # (124 SMs), so the search keeps clusters of 2
+    small = gemm_mapping(256, 8192, 4096, 1, 2, 2, 2, 989.4e12 * 0.83, h100)
+    assert (small.block_m, small.block_n, small.cluster, small.tiles, small.waves) == (64, 256, 2, 128, 1)
+    # 1024 x 15872 in 128 x 256 tiles: 8 x 62 = 496 tiles = 4 waves of 124 exactly in clusters of 4 (ceil(496 / 132)
+    # = 4 in clusters of 2 as well): the search keeps the larger cluster, 4 waves of 124 SMs
+    exact = gemm_mapping(1024, 128 * 124, 4096, 1, 2, 2, 2, 989.4e12 * 0.83, h100)
+    assert (exact.block_m, exact.block_n, exact.cluster, exact.tiles, exact.waves) == (128, 256, 4, 496, 4)
 
 
 def test_sim_takes_the_largest_cluster_that_costs_no_wave() -> None:
