@@ -1,5 +1,7 @@
 """FSDP per-layer collectives overlapped with compute on the SMs NCCL leaves free (llm/fsdp.py)."""
 
+import importlib
+
 import pytest
 
 from accelscope import llm
@@ -46,14 +48,34 @@ def test_float8_all_gather_halves_the_layers_bytes():
     assert gather_bytes_per_param(config, False) == 2
 
 
-def test_fsdp_step_pays_the_sm_share_and_float8_gathers_less():
-    """Llama-3.1-8B, FSDP over 8 H100 at 8k: the step exposes at least s x C of its gathers (it did not when
-    overlap was free), and gathering float8 weights exposes less than bf16."""
+def test_fsdp_step_pays_the_sm_share_and_float8_gathers_less(monkeypatch):
+    """Llama-3.1-8B, FSDP over 8 H100 at 8k tokens, one micro-batch of one sequence, 32 layers. Each pass is longer
+    than the collectives it hides (forward ~173 ms against the gathers' G ~39 ms; backward ~377 ms against
+    G + S ~116 ms of gathers and reduce-scatters), so each exposes s x its collectives (llm/fsdp.py): the forward
+    s x G, the backward s x (G + S). With NCCL holding no SMs (s = 0) both would be hidden whole, so the step
+    exposes exactly s x (2 G + S) more with H100's s = 16 / 132 = 0.12121: 0.12121 x (2 x 39.0 + 76.9) ms
+    = 18.8 ms. Gathering float8 weights exposes less than bf16."""
+    train_module = importlib.import_module("accelscope.llm.train")
     args = dict(dp=8, zero=3, seq_len=8192, global_batch=8, recompute="none", level="analytical",
                 check_memory=False, dtype="fp8_e4m3")
+    calls = []
+    real = train_module.fsdp_exposed
+
+    def spy(*passed, **named):
+        calls.append(passed)
+        return real(*passed, **named)
+
+    monkeypatch.setattr(train_module, "fsdp_exposed", spy)
     bf16_gather = llm.train("llama-3.1-8b", "h100-sxm", **args)
+    gather, scatter, fwd, bwd, layers, share, micro_batches = calls[-1][:7]
+    assert (layers, micro_batches) == (32, 1) and share == pytest.approx(16 / 132)
+    assert fwd > gather and bwd > gather + scatter  # the case the docstring derives: s x C exposed per pass
+    monkeypatch.setattr(train_module, "nccl_sm_share", lambda hw: 0.0)
+    free = llm.train("llama-3.1-8b", "h100-sxm", **args)
+    assert bf16_gather.detail["exposed_dp"] - free.detail["exposed_dp"] == pytest.approx(
+        16 / 132 * (2 * gather + scatter), rel=1e-9)
+    monkeypatch.undo()
     fp8_gather = llm.train("llama-3.1-8b", "h100-sxm", **args, fp8_all_gather=True)
-    assert bf16_gather.detail["exposed_dp"] > 0
     assert fp8_gather.detail["exposed_dp"] < bf16_gather.detail["exposed_dp"]
 
 

@@ -56,10 +56,14 @@ def test_clusters_of_four_leave_h100_sms_idle() -> None:
     # h100-sxm compute.cluster_cores: clusters of 8 fill 120 SMs (measured), of 4 124, of 2 (one TPC) all 132
     assert list(cluster_limit(h100, np.array([1.0, 2.0, 4.0, 8.0]))) == [132, 132, 124, 120]
     assert list(cluster_limit(b200, np.array([1.0, 4.0]))) == [148, 148]  # none listed: every SM
-    # whichever tile and cluster the search keeps, a wave holds as many tiles as its cluster size lets run at once
-    mapping = gemm_mapping(256, 8192, 4096, 1, 2, 2, 2, 989.4e12 * 0.83, h100)
-    slots = h100.compute.cluster_capacity(mapping.cluster)
-    assert mapping.waves == -(-mapping.tiles // slots)
+    # 256 x 8192 in 64 x 256 tiles: 4 x 32 = 128 tiles, one wave in clusters of 2 (132 SMs) but two in clusters of 4
+    # (124 SMs), so the search keeps clusters of 2
+    small = gemm_mapping(256, 8192, 4096, 1, 2, 2, 2, 989.4e12 * 0.83, h100)
+    assert (small.block_m, small.block_n, small.cluster, small.tiles, small.waves) == (64, 256, 2, 128, 1)
+    # 1024 x 15872 in 128 x 256 tiles: 8 x 62 = 496 tiles = 4 waves of 124 exactly in clusters of 4 (ceil(496 / 132)
+    # = 4 in clusters of 2 as well): the search keeps the larger cluster, 4 waves of 124 SMs
+    exact = gemm_mapping(1024, 128 * 124, 4096, 1, 2, 2, 2, 989.4e12 * 0.83, h100)
+    assert (exact.block_m, exact.block_n, exact.cluster, exact.tiles, exact.waves) == (128, 256, 4, 496, 4)
 
 
 def test_sim_takes_the_largest_cluster_that_costs_no_wave() -> None:
@@ -100,3 +104,23 @@ def test_grouped_gemm_runs_the_library_kernel_it_names() -> None:
     assert est.details["kernel"] == "torch-grouped-mm"
     with pytest.raises(ValueError, match=r"GroupedGemm\.kernel"):
         GroupedGemm(groups=2, n=64, k=64, tokens=128, kernel="cublas-magic")
+
+
+def test_fixed_kernels_take_cutlass_auto_stages_at_both_levels() -> None:
+    """CUTLASS StageCountAutoCarveout: (SMEM - 24,576 B epilogue) // bytes per stage, B200 / H100 233,472 B.
+    FBGEMM 256 x 64 x 256 2-SM fp8: A 128 x 256 + half of B 32 x 256 = 40,960 B, scales (128 + 128 rows) x
+    256 / 32 = 2,048 B, barrier 128 B -> 43,136 B: 208,896 // 43,136 = 4 (not the 5 of the slabs alone).
+    256 x 256 x 256: 65,536 + (128 + 256) x 8 = 3,072 + 128 = 68,736 B -> 3. torch._grouped_mm on B200,
+    64 x 128 x 128 bf16: 49,152 + 128 = 49,280 B -> 4. The sim takes the same count."""
+    from accelscope.perf.analytical.gemm import library_stages
+    from accelscope.perf.sim.compiler import _gemm_candidates
+    from accelscope.perf.sim.core import core_model
+
+    b200 = acs.load_hardware("b200")
+    smem = 233_472.0
+    assert library_stages(GemmKernel("fbgemm-mx8-grouped", 128, 64, 256, 2, True), 1, smem) == 4
+    assert library_stages(GemmKernel("fbgemm-mx8-grouped", 128, 256, 256, 2, True), 1, smem) == 3
+    assert library_stages(GemmKernel("torch-grouped-mm", 64, 128, 128, 2), 2, smem) == 4
+    op = Gemm(m=64, n=512, k=7168, dtype="mxfp8", batch=8, out_dtype="bf16", kernel="fbgemm-mx8-grouped")
+    assert acs.estimate(op, b200, level="analytical").details["mapping"]["stages"] == 4
+    assert _gemm_candidates(op, core_model(b200), b200)[0][0] == (128, 64, 256, 4)

@@ -1,6 +1,5 @@
 """MPT's Triton FlashAttention (flash_attn_triton.py) reads its mma.sync operands through shared memory."""
 
-import importlib
 
 import pytest
 
@@ -82,18 +81,15 @@ def test_triton_backward_pays_shared_memory_and_mmas_in_turn():
     assert ests["bwd"].seconds / 2.5 > ests["fwd"].seconds
 
 
-def test_mpt_key_padding_bias_adds_a_round_trip_and_a_slot(monkeypatch):
-    """MPT passes its attention_mask as a (batch, 1, 1, seq) fp32 bias: BIAS_TYPE "vector". H100 backward pair,
-    d = 128: Q, LSE, dO, D and the bias are 5 dependent L2 round trips, 5 x 260 ns = 1.30 us, plus Q and dO
-    (128 x 256 x 2 B = 65,536 B) at 6.65 TB/s / 132 SMs = 50.38 GB/s: 1.301 us; 2.601 us in all (2.341 without
-    the bias). Without the bias the pair is shorter by that round trip and more (the FFMA per score it adds)."""
-    attn = importlib.import_module("accelscope.perf.analytical.attention")
+def test_mpt_key_padding_bias_adds_a_round_trip_each_way():
+    """MPT passes its attention_mask as a (batch, 1, 1, seq) fp32 bias: BIAS_TYPE "vector", part of the "triton"
+    variant (TRITON_BIAS_ROUND_TRIPS). H100 (L2 260 ns, 6.65 TB/s over 132 SMs = 50.38 GB/s per SM), d = 128:
+    backward pair, Q, LSE, dO, D and the bias are 5 dependent L2 round trips, 5 x 260 ns = 1.30 us, plus Q and dO
+    (128 x 256 x 2 B = 65,536 B): 1.301 us; 2.601 us in all. Forward pair: K, the TMP store-and-reload, V and the
+    bias, 4 round trips, plus K and V (65,536 B): 2.341 us."""
     h100 = acs.load_hardware("h100-sxm")
-    op = Attention(batch=8, heads=16, head_dim=128, q_len=2048, kv_len=2048, causal=True, variant="triton",
-                   phase="bwd")
-    with_bias = acs.estimate(op, h100, level="analytical").details
-    assert with_bias["serial_load_seconds"] == pytest.approx(5 * 260e-9 + 65_536 / (6.65e12 / 132), rel=1e-6)
-    monkeypatch.setattr(attn, "TRITON_VECTOR_BIAS", False)
-    without = acs.estimate(op, h100, level="analytical").details
-    assert without["serial_load_seconds"] == pytest.approx(4 * 260e-9 + 65_536 / (6.65e12 / 132), rel=1e-6)
-    assert with_bias["pair_seconds"] - without["pair_seconds"] > 260e-9
+    shape = dict(batch=8, heads=16, head_dim=128, q_len=2048, kv_len=2048, causal=True, variant="triton")
+    bwd = acs.estimate(Attention(**shape, phase="bwd"), h100, level="analytical").details
+    fwd = acs.estimate(Attention(**shape), h100, level="analytical").details
+    assert bwd["serial_load_seconds"] == pytest.approx(5 * 260e-9 + 65_536 / (6.65e12 / 132), rel=1e-6)
+    assert fwd["serial_load_seconds"] == pytest.approx(4 * 260e-9 + 65_536 / (6.65e12 / 132), rel=1e-6)

@@ -184,16 +184,15 @@ def llm_capacity(
 
 def _features(cuda_graphs: bool, tp_overlap: bool, wide_ep: int | None, tbo: bool, imbalance: float,
               max_nodes: int | None, decode_wide_ep: int | None = None) -> dict[str, object]:
-    from ..llm.serving.moe import WideEP
+    from ..llm.serving.moe import wide_ep_from
 
-    if wide_ep is None and (tbo or imbalance != 1.0 or max_nodes is not None or decode_wide_ep is not None):
-        raise ValueError("--tbo, --expert-imbalance, --max-nodes and --decode-wide-ep need --wide-ep")
-    wide = None if wide_ep is None else WideEP(wide_ep, imbalance=imbalance, two_batch_overlap=tbo,
-                                                max_nodes=max_nodes)
-    options: dict[str, object] = {"cuda_graphs": cuda_graphs, "tp_overlap": tp_overlap, "wide_ep": wide}
+    needs = "--tbo, --expert-imbalance, --max-nodes and --decode-wide-ep need --wide-ep"
+    if wide_ep is None and decode_wide_ep is not None:
+        raise ValueError(needs)
+    options: dict[str, object] = {"cuda_graphs": cuda_graphs, "tp_overlap": tp_overlap,
+                                  "wide_ep": wide_ep_from(wide_ep, imbalance, tbo, max_nodes, needs)}
     if decode_wide_ep is not None:
-        options["decode_wide_ep"] = WideEP(decode_wide_ep, imbalance=imbalance, two_batch_overlap=tbo,
-                                           max_nodes=max_nodes)
+        options["decode_wide_ep"] = wide_ep_from(decode_wide_ep, imbalance, tbo, max_nodes, needs)
     return options
 
 

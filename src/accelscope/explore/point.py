@@ -128,13 +128,10 @@ def _serve_metrics(w: Any, hw: Any, level: str) -> dict[str, Any]:
 
 def _wide_ep(w: Any) -> Any:
     """The serve workload's wide expert parallelism (None when off); tbo and the rest need it."""
-    from ..llm.serving import WideEP
+    from ..llm.serving.moe import wide_ep_from
 
-    if w.wide_ep is None:
-        if w.tbo or w.expert_imbalance != 1.0 or w.max_nodes is not None:
-            raise ValueError("serve workload: tbo, expert_imbalance and max_nodes need wide_ep")
-        return None
-    return WideEP(w.wide_ep, imbalance=w.expert_imbalance, two_batch_overlap=w.tbo, max_nodes=w.max_nodes)
+    return wide_ep_from(w.wide_ep, w.expert_imbalance, w.tbo, w.max_nodes,
+                        "serve workload: tbo, expert_imbalance and max_nodes need wide_ep")
 
 
 def _limits(seconds_by_cause: Any, total: float) -> dict[str, float]:

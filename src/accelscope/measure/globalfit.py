@@ -17,7 +17,7 @@ a grid search minimising the mean absolute relative error, the metric `accelscop
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -301,8 +301,18 @@ def leave_one_source_out(rows: Sequence[MeasuredRow], level: str = "analytical",
 
 def _score_source(held: HeldOutSource, rows: Sequence[MeasuredRow], level: str) -> None:
     """Score `rows` (one source's) with `held.constants`, into `held`'s errors."""
-    constants = held.constants
-    specs: dict[str, HardwareSpec] = {}
+    for row, chip, signed in relative_errors(rows, level, held.constants):
+        held.errors.setdefault(row.category, []).append(abs(signed))
+        held.signed.setdefault(row.category, []).append(signed)
+        held.by_chip.setdefault(chip, []).append(abs(signed))
+
+
+def relative_errors(rows: Iterable[MeasuredRow], level: str, constants: Constants,
+                    specs: dict[str, HardwareSpec] | None = None) -> Iterator[tuple[MeasuredRow, str, float]]:
+    """Each row the model predicts on a known chip, with that chip and its signed relative error (predicted -
+    measured) / measured, on the chip's spec with `constants` applied; `specs` caches those specs by chip
+    across calls (a caller that re-scores the same rows keeps one spec object per chip)."""
+    specs = {} if specs is None else specs
     for row in rows:
         chip = hardware_id(row.hardware)
         if chip not in list_hardware() or not row.value:
@@ -310,10 +320,7 @@ def _score_source(held: HeldOutSource, rows: Sequence[MeasuredRow], level: str) 
         spec = specs.setdefault(chip, with_constants(load_hardware(chip), constants))
         outcome = predict(row, level, spec=spec)
         if isinstance(outcome, Prediction):
-            signed = (outcome.value - row.value) / row.value
-            held.errors.setdefault(row.category, []).append(abs(signed))
-            held.signed.setdefault(row.category, []).append(signed)
-            held.by_chip.setdefault(chip, []).append(abs(signed))
+            yield row, chip, (outcome.value - row.value) / row.value
 
 
 def loso_markdown(results: Sequence[HeldOut | HeldOutSource], fitted_on_all: Constants) -> str:

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..hardware import HardwareSpec, list_hardware, load_hardware
+from ..hardware import HardwareSpec
 from ..llm.train_host import host_op_latency_default
 from ..perf.estimate import shared_estimates
 from .dataset import MeasuredRow, source_of
-from .predict import Prediction, hardware_id, predict
 
 # seconds per op: 40 to 300 us in 10 us steps
 HOST_GRID = tuple(float(x) for x in np.round(np.arange(40, 300.1, 10) * 1e-6, 9))
@@ -29,7 +28,7 @@ class HostFit:
     """Per fitting row, its |relative error| at every HOST_GRID point; `latency(without=source)` re-aggregates."""
 
     def __init__(self, rows: Sequence[MeasuredRow], level: str, constants: object, per_group: int) -> None:
-        from .globalfit import _subsample, fit_eligible, with_constants
+        from .globalfit import _subsample, fit_eligible, relative_errors
 
         fit_rows = _subsample([r for r in rows if r.category in HOST_CATEGORIES and fit_eligible(r)], per_group)
         self.source = {r.id: source_of(r) for r in fit_rows}
@@ -38,15 +37,8 @@ class HostFit:
         with shared_estimates():  # a row's kernels do not depend on the host latency: estimate them once
             for i, seconds in enumerate(HOST_GRID):
                 with host_op_latency_default(seconds):
-                    for row in fit_rows:
-                        chip = hardware_id(row.hardware)
-                        if chip not in list_hardware() or not row.value:
-                            continue
-                        spec = specs.setdefault(chip, with_constants(load_hardware(chip), constants))  # type: ignore[arg-type]
-                        outcome = predict(row, level, spec=spec)
-                        if isinstance(outcome, Prediction):
-                            errors.setdefault(row.id, np.full(len(HOST_GRID), np.nan))[i] = abs(
-                                outcome.value - row.value) / row.value
+                    for row, _, signed in relative_errors(fit_rows, level, constants, specs):  # type: ignore[arg-type]
+                        errors.setdefault(row.id, np.full(len(HOST_GRID), np.nan))[i] = abs(signed)
         self.errors = errors
 
     def latency(self, without: str | None = None) -> float | None:

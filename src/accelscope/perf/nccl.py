@@ -148,16 +148,13 @@ def _net_ring(kind: str, nbytes: float, ranks: int, nodes: int, ppn: int, bus: f
 
 
 def _net_tree(nbytes: float, nodes: int, ppn: int, bus: float, ll_cap: float, index: int) -> float:
-    bus *= TREE_BW_FRACTION
-    if index == 0:
-        bus = min(bus / 3.8, ll_cap)
-    elif index == 1:
-        bus *= TREE_LL128_FRACTION_NET
-    bus *= tree_correction(nbytes, index)
+    """The tree across nodes: ppn - 1 NVLink steps inside the node and log2i(nNodes) network levels, each way;
+    LL capped by the network's llMaxBw, LL128 at 120/128 of the bus."""
+    fraction = (TREE_PROTOCOL_FRACTION[0], TREE_LL128_FRACTION_NET, 1.0)[index]
     levels = nodes.bit_length() - 1  # log2i(nNodes): floor log2
     latency = BASE_LATENCY_US["tree"][index] + 2 * ((ppn - 1) * STEP_LATENCY_US["tree"][index]
                                                     + levels * NET_TREE_LATENCY_US[index])
-    return latency * 1e-6 + nbytes / (bus * 0.5)
+    return _tree_seconds(nbytes, bus * fraction, ll_cap, latency, index)
 
 
 def _ring(kind: str, nbytes: float, ranks: int, bus: float, index: int, protocol: str) -> float:
@@ -172,9 +169,16 @@ def _ring(kind: str, nbytes: float, ranks: int, bus: float, index: int, protocol
 
 
 def _tree(nbytes: float, ranks: int, bus: float, index: int) -> float:
-    bus = bus * TREE_BW_FRACTION * TREE_PROTOCOL_FRACTION[index]
-    if index == 0:
-        bus = min(bus, LL_MAX_BUS_BW)
-    bus *= tree_correction(nbytes, index)
+    """The tree inside one NVLink domain: ranks - 1 steps each way at the one-node protocol fractions."""
     latency = BASE_LATENCY_US["tree"][index] + 2 * (ranks - 1) * STEP_LATENCY_US["tree"][index]
-    return latency * 1e-6 + nbytes / (bus * 0.5)
+    return _tree_seconds(nbytes, bus * TREE_PROTOCOL_FRACTION[index], LL_MAX_BUS_BW, latency, index)
+
+
+def _tree_seconds(nbytes: float, bus: float, ll_cap: float, latency_us: float, index: int) -> float:
+    """ncclTopoGetAlgoTime for a tree: `bus` (B/s, already x the protocol's fraction) x 0.92, LL capped at
+    `ll_cap`, x treeCorrectionFactor; the algorithm bandwidth is half of it (up the tree and down)."""
+    bus *= TREE_BW_FRACTION
+    if index == 0:
+        bus = min(bus, ll_cap)
+    bus *= tree_correction(nbytes, index)
+    return latency_us * 1e-6 + nbytes / (bus * 0.5)

@@ -258,28 +258,29 @@ def serving_load(scenario: Scenario) -> list[dict[str, Any]]:
     layout, lengths and first dtype) at the same absolute rates, fractions of the reference chip's saturated
     throughput; P99 TTFT/TPOT and goodput under the SLOs at each."""
     from ..llm.serving import iteration_costs, serve
+    from ..llm.serving.capacity import meets_slo
 
     assert scenario.serving is not None and scenario.serving.load is not None
     s, load = scenario.serving, scenario.serving.load
     dtype = s.dtypes[0]
+    slo_ttft, slo_tpot = load.slo_ttft_ms / 1e3, load.slo_tpot_ms / 1e3
     options = {"tp": s.tp, "pp": s.pp, "ep": s.ep, "dtype": dtype, "kv_dtype": dtype, "level": scenario.level,
                "requests": load.requests, "input_len": s.input_len, "output_len": s.output_len,
-               "max_seqs": load.max_seqs, "slo_ttft": load.slo_ttft_ms / 1e3, "slo_tpot": load.slo_tpot_ms / 1e3}
+               "max_seqs": load.max_seqs, "slo_ttft": slo_ttft, "slo_tpot": slo_tpot}
     costs = {hw: iteration_costs(s.model, hw, s.tp, s.pp, s.ep, dtype, dtype, scenario.level)
              for hw in scenario.hardware}
-    reference = serve(s.model, scenario.hardware[0], rate=math.inf, costs=costs[scenario.hardware[0]], **options)
+    saturated = {hw: serve(s.model, hw, rate=math.inf, costs=costs[hw], **options) for hw in scenario.hardware}
+    reference = saturated[scenario.hardware[0]]
     rows = []
     for hw_id in scenario.hardware:
-        saturated = serve(s.model, hw_id, rate=math.inf, costs=costs[hw_id], **options)
         for fraction in load.fractions:
             rate = fraction * reference.requests_per_s
             r = serve(s.model, hw_id, rate=rate, costs=costs[hw_id], **options)
             rows.append({"hw": load_hardware(hw_id).id, "rate": rate, "ttft_p99_s": r.ttft_s["p99"],
                          "tpot_p99_s": r.tpot_s["p99"], "goodput": r.goodput_requests_per_s,
                          "requests_per_s": r.requests_per_s, "output_tokens_per_s": r.output_tokens_per_s,
-                         "saturated_requests_per_s": saturated.requests_per_s,
-                         "meets": r.ttft_s["p99"] <= load.slo_ttft_ms / 1e3
-                         and not r.tpot_s["p99"] > load.slo_tpot_ms / 1e3})
+                         "saturated_requests_per_s": saturated[hw_id].requests_per_s,
+                         "meets": meets_slo(r, 99, slo_ttft, slo_tpot)})
     return rows
 
 

@@ -71,8 +71,7 @@ def capacity(model: str | dict | ModelConfig, hw: HardwareSpec | str, slo_ttft: 
                      slo_ttft=slo_ttft, slo_tpot=slo_tpot, dtype=dtype, kv_dtype=kv_dtype, **serve_options)
 
     def meets(result: ServeResult) -> bool:
-        return ((slo_ttft is None or result.ttft_s[key] <= slo_ttft)
-                and (slo_tpot is None or not result.tpot_s[key] > slo_tpot))
+        return meets_slo(result, percentile, slo_ttft, slo_tpot)
 
     saturated = run(math.inf)
     ceiling = saturated.requests_per_s
@@ -100,6 +99,13 @@ def capacity(model: str | dict | ModelConfig, hw: HardwareSpec | str, slo_ttft: 
     return _result(config, spec, costs.level, saturated, percentile, slo_ttft, slo_tpot, low, best,
                    _curve(run, low, key), "", started, devices)
 
+
+def meets_slo(result: ServeResult, percentile: int, slo_ttft: float | None, slo_tpot: float | None) -> bool:
+    """Whether the run's `percentile` TTFT and TPOT are within the SLOs (seconds; None: no limit). A TPOT of NaN
+    (no request decoded a second token) does not miss its SLO."""
+    key = f"p{percentile}"
+    return ((slo_ttft is None or result.ttft_s[key] <= slo_ttft)
+            and (slo_tpot is None or not result.tpot_s[key] > slo_tpot))
 
 def _curve(run: Any, rate: float, key: str) -> list[dict[str, float]]:
     """Latency percentiles and throughput at fractions of the capacity `rate`."""

@@ -220,27 +220,6 @@ class IterationCosts:
             value = value + w * (self._body_at(high, decode_form) - value)
         return value
 
-    def decode_iterations(self, sequences: int, contexts: np.ndarray, verify_tokens: int = 1) -> np.ndarray:
-        """Seconds of consecutive decode-only iterations of the same sequences at these mean contexts."""
-        attention = self.decode_attention_many(sequences, contexts, verify_tokens)
-        return np.array([self.compose(sequences * verify_tokens, sequences, True, float(a)) for a in attention])
-
-    def decode_attention_many(self, sequences: int, contexts: np.ndarray, new_tokens: int = 1) -> np.ndarray:
-        """`decode_attention` for an array of contexts (vectorized over the pricing grid)."""
-        contexts = np.asarray(contexts, dtype=float)
-        exact = contexts <= EXACT_BELOW
-        steps = GRID_POINTS_PER_DOUBLING * np.log2(np.maximum(contexts, EXACT_BELOW) / EXACT_BELOW)
-        low_step = np.floor(steps + 1e-9)
-        low = np.where(exact, np.maximum(np.ceil(contexts), 1),
-                       np.round(EXACT_BELOW * 2 ** (low_step / GRID_POINTS_PER_DOUBLING)))
-        high = np.where(exact, low, np.round(EXACT_BELOW * 2 ** ((low_step + 1) / GRID_POINTS_PER_DOUBLING)))
-        weight = np.where((high > low) & (contexts > low), (contexts - low) / np.maximum(high - low, 1), 0.0)
-        points = {int(x): self._attention_at(sequences, new_tokens, int(x)) for x in np.unique(np.concatenate([low,
-                                                                                                               high]))}
-        low_value = np.array([points[int(x)] for x in low])
-        high_value = np.array([points[int(x)] for x in high])
-        return low_value + weight * (high_value - low_value)
-
     def decode_attention(self, sequences: int, context: float, new_tokens: int = 1) -> float:
         low, high, w = grid_neighbours(context)
         value = self._attention_at(sequences, new_tokens, low)

@@ -72,6 +72,17 @@ class WideEP:
             raise ValueError(f"wide_ep: comm_sms must be a whole number of SMs >= 1 (got {self.comm_sms!r})")
 
 
+def wide_ep_from(ep: int | None, imbalance: float = 1.0, two_batch_overlap: bool = False,
+                 max_nodes: int | None = None, needs: str = "two_batch_overlap, imbalance and max_nodes need ep"
+                 ) -> WideEP | None:
+    """The WideEP of flat options (a CLI's flags, a sweep's workload fields); None when `ep` is None, where the
+    other options must keep their defaults (`needs` is the error that says so in the caller's words)."""
+    if ep is None:
+        if two_batch_overlap or imbalance != 1.0 or max_nodes is not None:
+            raise ValueError(needs)
+        return None
+    return WideEP(ep, imbalance=imbalance, two_batch_overlap=two_batch_overlap, max_nodes=max_nodes)
+
 def dispatch_bytes_per_token(hidden: int, dtype: str = "fp8_e4m3") -> float:
     """Bytes of one routed token copy in dispatch: the payload plus, for FP8, an FP32 scale per 128 elements."""
     width = dtype_bytes(dtype)

@@ -240,8 +240,9 @@ TRITON_FWD_ROUND_TRIPS, TRITON_BWD_ROUND_TRIPS = 3, 4
 # the exp: one more dependent L2 round trip) and that FFMA per score, after which the max (forward) or the LSE
 # (backward) is subtracted on its own instead of inside the scale's FFMA: one more FMA-pipe slot per score. (The
 # backward's `tl.debug_barrier()` before the bias load, a CTA barrier, is not priced.) The variant prices the
-# kernel as MPT ran it: its only caller here is the LF mapper (MPT_ATTENTION).
-TRITON_VECTOR_BIAS = True
+# kernel as MPT ran it (its only caller here is the LF mapper, MPT_ATTENTION), so the bias is part of the variant,
+# a fixed property of the kernel priced, not a switch: one more dependent L2 round trip per block pair and one more
+# FMA-pipe slot per score, forward and backward.
 TRITON_BIAS_ROUND_TRIPS, TRITON_BIAS_SLOTS = 1, 1.0
 
 
@@ -554,7 +555,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         # the loop: compare, select, and the forward's add), not only the diagonal ones, and calls tl.exp, which
         # lowers to ex2.approx after a multiply by log2(e): one more FMA-pipe slot per score each pass
         mask_slots = (MASK_SLOTS + 1.0) if op.causal and op.q_len > 1 else 0.0
-        exp_slots = 1.0 + (TRITON_BIAS_SLOTS if TRITON_VECTOR_BIAS else 0.0)
+        exp_slots = 1.0 + TRITON_BIAS_SLOTS  # and MPT's key-padding bias FFMA (TRITON_BIAS_SLOTS)
     # GQA packing (FA3 pack_gqa, FlashDecoding): when the query heads sharing a KV head fit one query block
     # together (decode, short queries), one unit computes them all and loads (and converts) its KV blocks once
     group = op.heads // (op.kv_heads or op.heads)
@@ -613,9 +614,9 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         # the rescale's store-and-reload through TMP ("BUG: have to store and immediately load") and the V load
         # after the softmax; backward the Q, LSE, dO and D loads (each consumed before the next is issued)
         l2_latency = _chip_cache(hw)[1]
-        # (plus MPT's key-padding bias load: TRITON_VECTOR_BIAS)
-        bias_trips = TRITON_BIAS_ROUND_TRIPS if TRITON_VECTOR_BIAS else 0
-        trips_fwd, trips_bwd = TRITON_FWD_ROUND_TRIPS + bias_trips, TRITON_BWD_ROUND_TRIPS + bias_trips
+        # (plus MPT's key-padding bias load: TRITON_BIAS_ROUND_TRIPS)
+        trips_fwd = TRITON_FWD_ROUND_TRIPS + TRITON_BIAS_ROUND_TRIPS
+        trips_bwd = TRITON_BWD_ROUND_TRIPS + TRITON_BIAS_ROUND_TRIPS
         t_load_fwd = trips_fwd * l2_latency + (kv_block * (mma_d + mma_dv) * width / l2_core if l2_core else 0.0)
         t_load_bwd = trips_bwd * l2_latency + (rows * (mma_d + mma_dv) * width / l2_core
                                                if l2_core else 0.0)  # Q, dO

@@ -128,6 +128,11 @@ class GemmKernel:
     cluster: int = 1
     paired: bool = False
 
+    @property
+    def block_scaled(self) -> bool:
+        """Whether each stage also carries MX block scales (FBGEMM's mx8mx8bf16 kernels)."""
+        return self.name in BLOCK_SCALED_KERNELS
+
 
 def library_kernel(name: str, m: int, n: int, k: int, hw: HardwareSpec) -> GemmKernel | None:
     """The tile a fixed library kernel (Gemm.kernel) runs an m x n x k group with on `hw`, as its source dispatches
@@ -160,11 +165,36 @@ def library_kernel(name: str, m: int, n: int, k: int, hw: HardwareSpec) -> GemmK
     return None
 
 
+# A fixed kernel's pipeline depth. Both library kernels build their mainloop with CUTLASS's
+# StageCountAutoCarveout<sizeof(epilogue SharedStorage)> (pytorch GroupMM.cu; FBGEMM mx8mx8bf16_grouped_common.cuh),
+# which CUTLASS turns into (shared memory - carveout) // bytes per stage, a stage holding the A and B slabs (each SM
+# of a 2-SM pair half of B), their MX block scales and the stage's pipeline barrier (cutlass
+# sm100_blockscaled_umma_builder.inl, sm100_compute_stage_count_or_override_blockscaled; sm90_gmma_builder.inl).
+BLOCK_SCALED_KERNELS = ("fbgemm-mx8-grouped",)
+PIPELINE_BARRIER_BYTES = 128  # round_up(sizeof(PipelineTmaUmmaAsync<1>::SharedStorage), 128), bytes per stage
+# The epilogue's carveout, bytes: CUTLASS's sm100 epilogue builder (EpilogueTileAuto, bf16 source C and output D,
+# CTA tile N <= 128) takes 128 x 32 subtiles and StagesC = max(min(subtiles, 4), StagesD + 1) = 3 source buffers
+# that D's stores reuse (ReuseSmem for a 16-bit C): 3 x 128 x 32 x 2 B = 24 KiB. Taken for every fixed kernel.
+EPILOGUE_SMEM_BYTES = 3 * 128 * 32 * 2
+MX_SCALE_BLOCK = 32  # K elements per one-byte E8M0 scale (OCP MX v1.0)
+SCALE_ROW_BLOCK = 128  # scale factors are laid out for 128 rows at a time (Sm1xxBlockScaledConfig::Blk_MN)
+
+
+def library_stages(kernel: GemmKernel, elem_bytes: float, smem: float) -> int:
+    """Pipeline stages of a fixed library kernel on a core with `smem` bytes (StageCountAutoCarveout, above); at
+    least 2. B200, FBGEMM 256 x 64 x 256 on 2 SMs, fp8: A 128 x 256 + half of B 32 x 256 = 40,960 B, scales
+    (128 + 128) x 8 = 2,048 B, barrier 128 B: 43,136 B a stage; (233,472 - 24,576) // 43,136 = 4."""
+    b_rows = kernel.block_n / (2 if kernel.paired else 1)
+    per_stage = (kernel.block_m + b_rows) * kernel.block_k * elem_bytes + PIPELINE_BARRIER_BYTES
+    if kernel.block_scaled:  # one scale byte per MX_SCALE_BLOCK of K for each A row and each row of the MMA's B
+        padded = sum(math.ceil(rows / SCALE_ROW_BLOCK) * SCALE_ROW_BLOCK for rows in (kernel.block_m, kernel.block_n))
+        per_stage += padded * kernel.block_k / MX_SCALE_BLOCK
+    return max(2, int((smem - EPILOGUE_SMEM_BYTES) // per_stage))
+
+
 def _kernel_candidates(kernel: GemmKernel, elem_bytes: float, smem: float) -> tuple[np.ndarray, ...]:
-    """The fixed kernel's one candidate: its tile with as many pipeline stages as the core's SRAM holds (CUTLASS's
-    StageCountAutoCarveout fills the shared memory with stages; the epilogue's share is ignored), no split-K."""
-    per_stage = (kernel.block_m + kernel.block_n / (2 if kernel.paired else 1)) * kernel.block_k * elem_bytes
-    stages = max(2, int(smem // per_stage))
+    """The fixed kernel's one candidate: its tile with its library_stages, no split-K."""
+    stages = library_stages(kernel, elem_bytes, smem)
     table = np.array([(kernel.block_m, kernel.block_n, kernel.block_k, stages, 1, kernel.cluster)], dtype=np.float64)
     return tuple(table[:, i] for i in range(6))
 

@@ -281,14 +281,6 @@ def row_blocks(op: Op, kernel: StreamingKernel, hw: HardwareSpec) -> RowBlocks |
                      sum(math.ceil(n / (threads * per_round)) for n in loops))
 
 
-def first_pass_bytes(op: Op) -> float:
-    """Bytes one pass of a row kernel reads: a norm's or softmax's rows (the weights load alongside them), an
-    Elementwise's inputs."""
-    if isinstance(op, (Norm, Softmax)):
-        return op.rows * (op.hidden if isinstance(op, Norm) else op.cols) * dtype_bytes(op.dtype)
-    return op.cost().bytes_read
-
-
 def launched_threads(op: Op, kernel: StreamingKernel, per_thread_bytes: float) -> float:
     """Threads the kernel's grid launches: a row kernel (a norm, or an Elementwise with `rows`) one block of
     `row_threads` per row, at most one thread per element of the row; a flat grid one thread per `per_thread_bytes`

@@ -47,6 +47,7 @@ from ..analytical.gemm import (
     _smem_bytes,
     grouped_rows,
     library_kernel,
+    library_stages,
     overlap_mma,
 )
 from ..analytical.matmul import block_scaling
@@ -376,9 +377,8 @@ def _gemm_candidates(op: Gemm, core: CoreModel, hw: HardwareSpec) -> list[tuple[
     systolic array has one candidate (its row block is already the least fill-and-drain cycles, _systolic_tile)."""
     dtype, elem = _gemm_dtype(op, hw)
     kernel = _library_kernel(op, hw)
-    if kernel is not None:  # a fixed library kernel: its tile, as many stages (up to 4) as SRAM holds
-        per_stage = (kernel.block_m + kernel.block_n / (2 if kernel.paired else 1)) * kernel.block_k * elem
-        stages = max(2, min(4, int(core.sram_bytes // per_stage)))
+    if kernel is not None:  # a fixed library kernel: its tile and pipeline depth, as the analytical level's
+        stages = library_stages(kernel, elem, core.sram_bytes)
         return [((kernel.block_m, kernel.block_n, kernel.block_k, stages), None)]
     if core.systolic:
         return [(_systolic_tile(op, core, elem, dtype), None)]
