@@ -168,3 +168,17 @@ def test_a_slower_host_core_lengthens_a_host_bound_step_by_its_ops():
     # reference core and 240 us at half its speed: 178 x 120 us = 21.36 ms more host time, the kernels unchanged
     assert slow_r.breakdown["host"] - fast_r.breakdown["host"] == pytest.approx(178 * 120e-6)
     assert slow_r.breakdown["compute"] == pytest.approx(fast_r.breakdown["compute"])
+
+
+def test_a_loss_read_back_each_micro_batch_serialises_host_and_gpu_without_a_pipeline():
+    # Megatron-LM's NaN check reads the loss each micro-batch: the backward starts on an idle GPU, so the last
+    # kernels of the forward (LM head, cross entropy) no longer hide behind the backward's host time; p2p_sync has
+    # nothing to synchronise at pp = 1
+    kwargs = dict(seq_len=1024, global_batch=8, micro_batch=4, recompute="none", level="analytical",
+                  check_memory=False, host_op_latency=150e-6)
+    free = llm.train(TINY, "h100-sxm", **kwargs)
+    assert llm.train(TINY, "h100-sxm", p2p_sync=True, **kwargs).step_s == pytest.approx(free.step_s)
+    synced = llm.train(TINY, "h100-sxm", loss_sync=True, **kwargs)
+    assert synced.step_s > free.step_s
+    assert synced.breakdown["compute"] == pytest.approx(free.breakdown["compute"])
+    assert sum(synced.breakdown.values()) == pytest.approx(synced.step_s)

@@ -158,6 +158,7 @@ def train(
     grad_accumulation_fusion: bool = True,
     moe_grouped_gemm: bool = True,
     p2p_sync: bool = False,
+    loss_sync: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -194,7 +195,11 @@ def train(
     `moe_grouped_gemm`: the local experts as one grouped GEMM (off: Megatron-LM's SequentialMLP, one module call
     per local expert: more host ops; the GPU time is priced as grouped either way). `p2p_sync` (pp > 1): the
     device is synchronised after each pipeline send/receive (Megatron-LM's batch_p2p_sync, its default without
-    the interleaved schedule's overlapped P2P): each forward and backward pass starts on an idle GPU."""
+    the interleaved schedule's overlapped P2P): each forward and backward pass starts on an idle GPU.
+    `loss_sync`: the host reads the loss back after each micro-batch's forward (Megatron-LM's
+    --check-for-nan-in-loss-and-grad, on by default: pretrain_gpt.py `loss_func` passes the loss to
+    rerun_state_machine.validate_result with torch.isnan and torch.isinf, whose result Python tests, a device
+    synchronisation): the backward, too, starts on an idle GPU, at any pipeline size."""
     if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
         raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
                          f"(got {fsdp_backward_prefetch!r})")
@@ -239,7 +244,7 @@ def train(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
     host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
-    if p2p_sync and pp > 1:
+    if (p2p_sync and pp > 1) or loss_sync:
         host = max(host, synced_host_excess(fwd, bwd, latency))
     bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
