@@ -162,6 +162,7 @@ def train(
     grouped_gemm: str = "searched",
     fp8_skip: tuple[str, ...] = (),
     optimizer: str = "adam",
+    loss_sync: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -209,7 +210,11 @@ def train(
     `optimizer`: "adam" (mixed precision: fp32 master weights and moments, gradient-norm clipping, Megatron-LM's
     per-tensor copy loops on the host) or "sgd" (torch.optim.SGD without momentum on the parameters in their own
     dtype, as a script that trains a bf16 model directly runs it: one multi-tensor pass, no host loop; OPTIMIZERS).
-    The memory model keeps Adam's states either way."""
+    The memory model keeps Adam's states either way.
+    `loss_sync`: the host reads the loss back after each micro-batch's forward (Megatron-LM's
+    --check-for-nan-in-loss-and-grad, on by default: pretrain_gpt.py `loss_func` passes the loss to
+    rerun_state_machine.validate_result with torch.isnan and torch.isinf, whose result Python tests, a device
+    synchronisation): the backward, too, starts on an idle GPU, at any pipeline size."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} (got {optimizer!r})")
     if grouped_gemm not in GROUPED_GEMM_MODES:
@@ -256,7 +261,7 @@ def train(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
     host = host_excess(per_micro, _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
-    if p2p_sync and pp > 1:
+    if (p2p_sync and pp > 1) or loss_sync:
         host = max(host, _synced_host_excess(fwd, bwd, latency))
     bubble = (pp - 1) / vpp * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,

@@ -30,11 +30,11 @@ from ..perf import Estimate
 # relative to this one), for every chip whose spec gives no `runtime.host_op_latency` of its own: a property of the
 # host CPU and the eager framework stack, shared across chips like hardware/spec.py's efficiency defaults. Fitted
 # by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the llm_training rows of
-# every source (`accelscope validate all --loso --category llm_training`, "fit on all"): 120 us. Fitted without
-# one source: MT 100, CU 130, the others 120 us. Alone, the Megatron-LM CI runs (MT) prefer 120 us (130 on their
-# DGX A100 and GB200 rows, 110 on DGX H100: with the host speeds the three systems agree; with one latency for all
-# systems they wanted 190, 160 and 110 us) and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~70 us.
-HOST_OP_LATENCY = 120e-6
+# every source (`accelscope validate all --loso --category llm_training`, "fit on all"): 100 us, and 100 us
+# fitted without any one source. Alone, the Megatron-LM CI runs (MT) prefer 100 us on each of their three systems
+# (DGX A100, GB200, DGX H100: with the host speeds and MoE routing ops counted they agree; with one latency for
+# all systems they wanted 190, 160 and 110 us) and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~70 us.
+HOST_OP_LATENCY = 100e-6
 _DEFAULT: contextvars.ContextVar[float] = contextvars.ContextVar("host_op_latency", default=HOST_OP_LATENCY)
 
 
@@ -84,6 +84,28 @@ def expert_ops(graph: Estimate) -> float:
     return float(sum(count for name, count, _est in graph.parts if name.startswith("experts_")))
 
 
+# Host ops of a Megatron-Core MoE layer's routing and token shuffling beyond the graph's one node each for the
+# router GEMM, permute, dispatch, combine and unpermute (megatron/core/transformer/moe/router.py TopKRouter,
+# moe_utils.py, token_dispatcher.py), each a small aten call. Forward: the input's cast to the router dtype;
+# topk_softmax_with_capacity's topk, softmax and its cast back, the probs and routing-map scatters into zeroed
+# [tokens, experts] tensors and the map's int/bool casts, tokens_per_expert's sum (10); the load-balancing loss
+# (`--moe-router-load-balancing-type aux_loss`, the default): the scores' softmax, switch_load_balancing_loss_func's
+# sum, product, sum and scale, the aux-loss tracker's detach-add and MoEAuxLossAutoScaler (8); the dispatcher's
+# local map and probs slices made contiguous, tokens_per_expert's long/cpu copy, permute's transpose-contiguous,
+# arange-expand and masked_select (8); unpermute's zeroed output, probs transpose-contiguous, masked_select and
+# multiply (6): 32. Backward, autograd's mirror of the differentiable ones: the casts, softmaxes and scatters
+# (gathers), the aux loss's four, the index_select's zero-and-index_add and the probs product's two: 10.
+MOE_ROUTING_OPS = {"fwd": 32, "bwd": 10}
+
+
+def moe_routing_ops(forward: Estimate, backward: Estimate) -> float:
+    """Host ops of the MoE layers' routing beyond the graph's nodes (MOE_ROUTING_OPS per MoE layer, counted by
+    the router's forward and weight-gradient nodes)."""
+    fwd = sum(count for name, count, _est in forward.parts if name == "router")
+    bwd = sum(count for name, count, _est in backward.parts if name == "router_wgrad")
+    return MOE_ROUTING_OPS["fwd"] * fwd + MOE_ROUTING_OPS["bwd"] * bwd
+
+
 def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fusion: bool = True,
                     local_experts: int = 1) -> float:
     """Ops of one micro-batch's forward + backward; without gradient-accumulation fusion, one `main_grad.add_`
@@ -93,6 +115,7 @@ def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fus
     `local_experts` times; grouped (TEGroupedMLP, the graph's GroupedGemm) it is one call."""
     extra = 0.0 if grad_accumulation_fusion else wgrad_ops(backward)
     extra += (local_experts - 1) * (expert_ops(forward) + expert_ops(backward))
+    extra += moe_routing_ops(forward, backward)
     return graph_ops(forward) + graph_ops(backward) + extra
 
 

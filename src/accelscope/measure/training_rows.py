@@ -284,7 +284,9 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   moe_grouped_gemm=_flag(args, "moe-grouped-gemm"),
                   # batch_p2p_sync (ModelParallelConfig default) applies where P2P is batched: pp > 1 without
                   # the interleaved schedule, which overlaps its P2P instead (--overlap-p2p-communication)
-                  p2p_sync=pp > 1 and vpp == 1)
+                  p2p_sync=pp > 1 and vpp == 1,
+                  # the loss's NaN/Inf check (Megatron-LM's default) reads it back each micro-batch
+                  loss_sync=not _flag(args, "no-check-for-nan-in-loss-and-grad"))
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)
