@@ -100,3 +100,15 @@ def test_grouped_gemm_runs_the_library_kernel_it_names() -> None:
     assert est.details["kernel"] == "torch-grouped-mm"
     with pytest.raises(ValueError, match=r"GroupedGemm\.kernel"):
         GroupedGemm(groups=2, n=64, k=64, tokens=128, kernel="cublas-magic")
+
+
+def test_sim_runs_a_grouped_gemm_on_the_kernel_it_names() -> None:
+    from accelscope.workload.ops import GroupedGemm
+
+    b200 = acs.load_hardware("b200")
+    # 4 equal groups of 4096 rows are the batched GEMM of 4 (grouped_rows): the same library tile at both levels
+    grouped = GroupedGemm(groups=4, n=4096, k=2048, tokens=4 * 4096, kernel="torch-grouped-mm")
+    batched = Gemm(m=4096, n=4096, k=2048, batch=4, kernel="torch-grouped-mm")
+    assert acs.estimate(grouped, b200, "sim").seconds == pytest.approx(acs.estimate(batched, b200, "sim").seconds)
+    searched = GroupedGemm(groups=4, n=4096, k=2048, tokens=4 * 4096)
+    assert acs.estimate(grouped, b200, "sim").seconds > 1.5 * acs.estimate(searched, b200, "sim").seconds
