@@ -124,3 +124,14 @@ def test_fixed_kernels_take_cutlass_auto_stages_at_both_levels() -> None:
     op = Gemm(m=64, n=512, k=7168, dtype="mxfp8", batch=8, out_dtype="bf16", kernel="fbgemm-mx8-grouped")
     assert acs.estimate(op, b200, level="analytical").details["mapping"]["stages"] == 4
     assert _gemm_candidates(op, core_model(b200), b200)[0][0] == (128, 64, 256, 4)
+
+def test_sim_runs_a_grouped_gemm_on_the_kernel_it_names() -> None:
+    from accelscope.workload.ops import GroupedGemm
+
+    b200 = acs.load_hardware("b200")
+    # 4 equal groups of 4096 rows are the batched GEMM of 4 (grouped_rows): the same library tile at both levels
+    grouped = GroupedGemm(groups=4, n=4096, k=2048, tokens=4 * 4096, kernel="torch-grouped-mm")
+    batched = Gemm(m=4096, n=4096, k=2048, batch=4, kernel="torch-grouped-mm")
+    assert acs.estimate(grouped, b200, "sim").seconds == pytest.approx(acs.estimate(batched, b200, "sim").seconds)
+    searched = GroupedGemm(groups=4, n=4096, k=2048, tokens=4 * 4096)
+    assert acs.estimate(grouped, b200, "sim").seconds > 1.5 * acs.estimate(searched, b200, "sim").seconds

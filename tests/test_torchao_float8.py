@@ -65,10 +65,10 @@ def test_torchao_tensorwise_beats_rowwise_in_a_step():
 def test_modules_left_out_of_fp8_stay_bf16_without_casts():
     """torchtitan's filter_fqns ("output"): the LM head's GEMM back in bf16, so torchao adds no casts around it;
     the layer GEMM keeps its FP8 casts (tensorwise: a and w, each with its amax)."""
-    from accelscope.llm.train import _high_precision
+    from accelscope.llm.train import high_precision_gemms
 
     fp8 = Gemm(m=M, n=N, k=K, dtype="fp8_e4m3", b_dtype="fp8_e4m3", out_dtype="bf16", shared_b=True)
-    forward = _high_precision(Graph((Node(fp8, 32, "mlp_down"), Node(fp8, 1, "lm_head"))), ("lm_head",))
+    forward = high_precision_gemms(Graph((Node(fp8, 32, "mlp_down"), Node(fp8, 1, "lm_head"))), ("lm_head",))
     assert [n.op.dtype for n in forward.nodes] == ["fp8_e4m3", "bf16"] and forward.nodes[1].op.b_dtype == "bf16"
     fwd, _ = torchao_float8_casts(forward, backward_graph(forward), "tensorwise")
     assert sorted(n.name for n in fwd.nodes if n.name.startswith("fp8_")) == [
@@ -77,13 +77,13 @@ def test_modules_left_out_of_fp8_stay_bf16_without_casts():
 
 def test_torch_grouped_mm_kernel_by_dtype_and_bad_mode_refused():
     """torch._grouped_mm for bf16 experts, FBGEMM's MXFP8 grouped GEMM for mxfp8 ones; the backward copies it."""
-    from accelscope.llm.train import _torch_grouped_mm
+    from accelscope.llm.train import torch_grouped_mm
     from accelscope.workload.ops import GroupedGemm
 
     graph = Graph((Node(GroupedGemm(groups=4, n=N, k=K, tokens=M), 2, "experts_gate_up"),
                    Node(GroupedGemm(groups=4, n=N, k=K, tokens=M, dtype="mxfp8"), 2, "experts_down"),
                    Node(Gemm(m=M, n=N, k=K), 2, "o_proj")))
-    forward = _torch_grouped_mm(graph)
+    forward = torch_grouped_mm(graph)
     assert [getattr(n.op, "kernel", None) for n in forward.nodes] == ["torch-grouped-mm", "fbgemm-mx8-grouped", None]
     assert {n.op.kernel for n in backward_graph(forward).nodes if isinstance(n.op, GroupedGemm)} == {
         "torch-grouped-mm", "fbgemm-mx8-grouped"}

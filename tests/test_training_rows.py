@@ -92,3 +92,26 @@ def test_torchao_recipes_leave_their_modules_in_bf16():
     assert _ta_fp8_skip(row("MXFP8 for Grouped GEMMs only")) == (
         "lm_head", "router", "qkv_proj", "o_proj", "mlp_", "shared_expert_")
     assert _ta_fp8_skip(row("MXFP8 for Linears + Grouped GEMMs")) == ("lm_head", "router")
+
+
+def test_torchao_moe_layer_bench_is_one_torchtitan_moe_layer():
+    """bench_moe_layer.py: 16 x 8192 = 131,072 tokens, top-1 over 8 balanced experts (16,384 rows each), SwiGLU
+    experts of 8192 on dim 5120 (gate/up: n = 16,384, k = 5120) plus a bf16 shared expert; the routed experts on
+    torch._grouped_mm in bf16, on FBGEMM's MXFP8 grouped GEMM with torchao's six casts per GEMM when quantized."""
+    from accelscope.measure.training_rows import ta_moe_layer_graphs
+    from accelscope.workload.ops import GroupedGemm
+
+    shape = {"model_shapes": "Llama4 16e", "total_M": 131072, "dim": 5120, "hidden_dim": 8192,
+             "local_num_experts": 8, "local_batch": 16, "seq_len": 8192}
+    bf16 = _row(id="TA-9", category="llm_training", metric="time_fwd_bwd", unit="ms", shape=shape)
+    forward, _ = ta_moe_layer_graphs(bf16)
+    gate_up = next(n.op for n in forward.nodes if n.name == "experts_gate_up")
+    assert isinstance(gate_up, GroupedGemm) and (gate_up.n, gate_up.k, gate_up.kernel) == (16384, 5120,
+                                                                                            "torch-grouped-mm")
+    assert gate_up.m_per_group == (16384,) * 8
+    mx, mx_backward = ta_moe_layer_graphs(_row(id="TA-9", category="llm_training", metric="time_fwd_bwd", unit="ms",
+                                               dtype="mxfp8 (mxfp8_rceil recipe)", shape=shape))
+    ops = {n.name: n.op for n in mx.nodes}
+    assert ops["experts_down"].kernel == "fbgemm-mx8-grouped" and ops["shared_expert_gate_up"].dtype == "bf16"
+    casts = [n.name for n in mx.nodes + mx_backward.nodes if n.name.startswith("fp8_")]
+    assert len(casts) == 2 * 6  # two routed grouped GEMMs, six casts each

@@ -402,9 +402,9 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
         if elementwise == "eager":
             forward = _eager(forward)
         if fp8_skip:
-            forward = _high_precision(forward, fp8_skip)
+            forward = high_precision_gemms(forward, fp8_skip)
         if grouped_gemm == "torch":
-            forward = _torch_grouped_mm(forward)
+            forward = torch_grouped_mm(forward)
         if stage == par.pp - 1:
             forward = forward + Graph(tuple(_loss_nodes(config, step, par, cross_entropy)), name="loss")
         backward = _backward_graph(forward)
@@ -453,7 +453,7 @@ GROUPED_GEMM_MODES = ("searched", "torch")
 GROUPED_MM_KERNELS = {"bf16": "torch-grouped-mm", "fp16": "torch-grouped-mm", "mxfp8": "fbgemm-mx8-grouped"}
 
 
-def _high_precision(forward: Graph, names: tuple[str, ...]) -> Graph:
+def high_precision_gemms(forward: Graph, names: tuple[str, ...]) -> Graph:
     """The forward graph with the FP8 / MX GEMMs of the nodes named `names` (prefixes) back in bf16: no casts are
     added around them (with_fp8_casts / torchao_float8_casts skip 16-bit GEMMs), and their backward is bf16."""
     nodes = []
@@ -465,7 +465,7 @@ def _high_precision(forward: Graph, names: tuple[str, ...]) -> Graph:
     return Graph(tuple(nodes), name=forward.name)
 
 
-def _torch_grouped_mm(forward: Graph) -> Graph:
+def torch_grouped_mm(forward: Graph) -> Graph:
     """The forward graph with each grouped GEMM run by PyTorch's library kernel for its dtype (GROUPED_MM_KERNELS);
     the backward's dgrad / wgrad inherit it (workload/backward.py copies the op)."""
     nodes = []

@@ -24,7 +24,8 @@ from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..llm import train
-from ..llm.train import with_fp8_casts
+from ..llm.torchao_float8 import torchao_float8_casts
+from ..llm.train import high_precision_gemms, torch_grouped_mm, with_fp8_casts
 from ..llm.train_memory import PARAM_BYTES
 from ..perf import estimate
 from ..workload.backward import backward_graph
@@ -390,6 +391,8 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH,
                   fp8_recipe=_ta_fp8_recipe(row), fp8_casts="torchao", grouped_gemm="torch",
                   fp8_skip=_ta_fp8_skip(row))
+    elif row.metric == "time_fwd_bwd" and "total_M" in s:
+        return _prediction(_ta_moe_layer_seconds(row, hw, level) * 1e3)
     else:
         raise _Unmapped("torchao row without a reproducible configuration (GPU count inconsistent in the source, "
                         "or a kernel microbenchmark without a model)")
@@ -399,6 +402,33 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     if row.metric == "throughput_per_gpu":
         return _prediction(r.tokens_per_s_per_device)
     raise _Unmapped(f"TA metric {row.metric!r} not mapped")
+
+
+def _ta_moe_layer_seconds(row: Any, hw: HardwareSpec | str, level: str) -> float:
+    forward, backward = ta_moe_layer_graphs(row)
+    return estimate(forward, hw, level).seconds + estimate(backward, hw, level).seconds
+
+
+def ta_moe_layer_graphs(row: Any) -> tuple[Graph, Graph]:
+    """(forward, backward) of torchao's bench_moe_layer.py (benchmarks/prototype/moe_training): one torchtitan MoE layer on one GPU,
+    MoEArgs(num_experts=local_num_experts, num_shared_experts=1, _debug_force_load_balance=True) with the default
+    top-1 routing, SwiGLU experts of hidden_dim, compiled, forward + backward of local_batch x seq_len tokens. The
+    routed experts run torch._grouped_mm (bf16) or, quantized (filter "experts"), torchao's MXFP8 grouped GEMM
+    with its casts; the router and the shared expert stay bf16."""
+    s = row.shape
+    dim, width, experts = int(s["dim"]), int(s["hidden_dim"]), int(s["local_num_experts"])
+    moe = MoE(experts=experts, top_k=1, intermediate=width, shared_experts=1, shared_intermediate=width)
+    config = ModelConfig(name="torchtitan-moe-layer", family="llama", hidden=dim, layers=1, heads=dim // 128,
+                         kv_heads=dim // 128, head_dim=128, intermediate=width, vocab=32000, moe=moe)
+    mx = _ta_recipe(row) == "mxfp8"
+    prec = Precision(dtype="mxfp8" if mx else "bf16")
+    step = Step(batch=1, new_tokens=int(s["total_M"]))
+    forward = Graph(tuple(moe_nodes(config, step, Parallelism(), prec)), name="moe layer")
+    forward = torch_grouped_mm(high_precision_gemms(forward, ("router", "shared_expert_")))
+    backward = backward_graph(forward)
+    if mx:
+        forward, backward = torchao_float8_casts(forward, backward, "mxfp8")
+    return forward, backward
 
 
 # ----- MM: one Megatron-Core MoE layer -------------------------------------------------------------------------

@@ -598,9 +598,11 @@ def lower_grouped_gemm(op: GroupedGemm, core: CoreModel, hw: HardwareSpec) -> li
 
 
 def grouped_alternatives(op: GroupedGemm, core: CoreModel, hw: HardwareSpec) -> list[list[Alternative]]:
-    """Per distinct group size (a batch of same-shape GEMMs), the programs of each of its candidate tiles."""
+    """Per distinct group size (a batch of same-shape GEMMs), the programs of each of its candidate tiles (the named
+    library kernel's tile when the op names one: GroupedGemm.kernel, as the analytical level)."""
     return [gemm_alternatives(Gemm(m=m, n=op.n, k=op.k, dtype=op.dtype, batch=count, out_dtype=op.out_dtype,
-                                   b_dtype=op.b_dtype), core, hw) for m, count in grouped_rows(op.rows)]
+                                   b_dtype=op.b_dtype, kernel=op.kernel), core, hw)
+            for m, count in grouped_rows(op.rows)]
 
 
 # ----- streaming ops (softmax, norms, elementwise, reductions, (de)quantize) --------------------------------------
