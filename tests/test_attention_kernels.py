@@ -106,15 +106,16 @@ def test_cudnn_fp8_backward_masks_every_pair_of_a_window_it_does_not_skip():
 
 def test_gqa_backward_reduces_each_ctas_dk_dv_tile_into_l2():
     # B200, cuDNN bf16 bwd, hd 128, 8 query heads per KV head: each CTA adds its 128 x (128 + 128) fp32 dK, dV
-    # tile (128 KiB) into the group's accumulators at its share of the L2 bandwidth (bandwidth x efficiency / 148
-    # SMs); without GQA nothing is reduced
+    # tile (128 KiB) into the group's accumulators at its share of the rate the L2 applies reductions (the preset's
+    # reduction_bandwidth, 7.6 TB/s / 148 SMs = 51.4 GB/s: 131,072 B / 51.4 GB/s = 2.55 us); without GQA nothing
+    # is reduced
     hw = load_hardware("b200")
-    l2 = hw.memory["l2"]
-    share = l2.bandwidth * l2.efficiency / hw.compute.cores
+    share = 7.6e12 / 148
     mha = acs.ops.Attention(**BWD, variant="cudnn")
     gqa = acs.ops.Attention(**BWD, kv_heads=2, variant="cudnn")
     overhead = [acs.estimate(o, hw, level="analytical").details["unit_overhead_seconds"] for o in (mha, gqa)]
-    assert overhead[1] - overhead[0] == pytest.approx(128 * 256 * 4 / share, rel=1e-9)
+    assert overhead[1] - overhead[0] == pytest.approx(128 * 256 * 4 / share, rel=1e-9) == pytest.approx(2.554e-6,
+                                                                                                       rel=1e-3)
 
 
 def test_sdpa_math_runs_the_unfused_graph_in_fp32():
@@ -139,3 +140,22 @@ def test_sdpa_math_runs_the_unfused_graph_in_fp32():
     b200 = load_hardware("b200")
     assert acs.estimate(op, b200, level="analytical").seconds > \
         acs.estimate(replace(op, variant="math"), b200, level="analytical").seconds
+
+
+def test_reductions_run_at_the_l2_reduction_rate_where_the_spec_gives_one():
+    # FA2 backward, bf16 hd 128 (128 x 64 pairs): each pair reduces a 128 x 128 fp32 dQ tile (65,536 B) into L2.
+    # H100 has no reduction_bandwidth: its share of the achievable L2 read rate, 6.65 TB/s / 132 SMs = 50.4 GB/s,
+    # 1.30 us a pair. B200's preset gives 7.6 TB/s (Hopper's 27.5 B/clk/SM x 148 SMs x 1.86 GHz), not the 14 TB/s
+    # L2 read bandwidth: 65,536 B / (7.6 TB/s / 148) = 1.276 us, where the read rate would give 0.693 us.
+    from accelscope.hardware.spec import MemoryLevel
+    h100, b200 = load_hardware("h100-sxm"), load_hardware("b200")
+    assert h100.memory["l2"].reduction_rate() == pytest.approx(6.65e12)
+    assert b200.memory["l2"].reduction_rate() == pytest.approx(7.6e12)
+    assert b200.memory["l2"].reduction_rate() < b200.memory["l2"].bandwidth == pytest.approx(14e12)
+    op = acs.ops.Attention(**BWD, variant="fa2")
+    fast = b200.with_overrides({"memory.l2.reduction_bandwidth": 14e12})
+    pairs = [acs.estimate(op, hw, level="analytical").details["pair_seconds"] for hw in (b200, fast)]
+    assert pairs[0] - pairs[1] == pytest.approx(65_536 * 148 / 7.6e12 - 65_536 * 148 / 14e12, rel=1e-9)
+    assert pairs[0] - pairs[1] == pytest.approx(0.583e-6, rel=1e-2)
+    with pytest.raises(ValueError):
+        MemoryLevel(kind="cache", scope="chip", capacity=1 << 20, bandwidth=1e12, reduction_bandwidth=-1)

@@ -359,6 +359,10 @@ class MemoryLevel(Section):
     write_cost: WriteCost = Field(default=1.0, description=(
         "Time to write one byte relative to reading one (bus turnaround, write recovery), a ratio from 1 to 100; "
         f"dram default {DRAM_WRITE_COST}, others 1."))
+    reduction_bandwidth: Bandwidth | None = Field(default=None, description=(
+        "Rate at which a cache applies the reductions sent to it (red.global / atomic adds of fp32 partials, TMA "
+        "reduce-add), in bytes of operands per second (per core when scope is core), "
+        f"{_in('bandwidth')}; none: its achievable read bandwidth (bandwidth x efficiency)."))
 
     @model_validator(mode="before")
     @classmethod
@@ -366,6 +370,10 @@ class MemoryLevel(Section):
         if isinstance(data, dict) and data.get("kind") == "dram":
             data = {"efficiency": DRAM_EFFICIENCY, "write_cost": DRAM_WRITE_COST, **data}
         return data
+
+    def reduction_rate(self) -> float:
+        """Bytes of reduction operands per second the level applies (per core when scope is core)."""
+        return self.reduction_bandwidth or self.bandwidth * self.efficiency
 
     def transfer_seconds(self, read_bytes: float, written_bytes: float) -> float:
         """Seconds to stream these bytes through the level at its achievable rate."""

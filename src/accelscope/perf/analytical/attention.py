@@ -114,17 +114,17 @@ def _deterministic_handoff(op: Attention, hw: HardwareSpec, name: str, path: str
     return DETERMINISTIC_L2_TRIPS * _chip_cache(hw)[1]
 
 
-def _gqa_dkv_reduction(op: Attention, group: int, dv: int, l2_core: float) -> float:
+def _gqa_dkv_reduction(op: Attention, group: int, dv: int, red_core: float) -> float:
     """Seconds a GQA backward CTA spends reducing its dK, dV tiles over the query heads of its group (0 without
     GQA). Each CTA of a query head owns one key block and holds that head's share of dK and dV; the group's heads
     add theirs into fp32 accumulators in global memory (FA3 hopper/epilogue_bwd.hpp CollectiveEpilogueBwdGQA:
     atomic adds into dk_accum / dv_accum, converted by flash_bwd_postprocess; FA4 flash_bwd_sm100.py likewise;
     cuDNN taken to do the same): BWD_KV_BLOCK x (d + dv) fp32 elements go to L2 once per CTA at the core's share
-    of the L2 bandwidth, after its last block pair. The accumulators' zeroing and conversion passes are left out
-    (under 1 % of the rows' times)."""
-    if group <= 1 or not l2_core:
+    of the rate the L2 applies reductions (`red_core`, B/s), after its last block pair. The accumulators' zeroing
+    and conversion passes are left out (under 1 % of the rows' times)."""
+    if group <= 1 or not red_core:
         return 0.0
-    return BWD_KV_BLOCK * (op.head_dim + dv) * 4 / l2_core
+    return BWD_KV_BLOCK * (op.head_dim + dv) * 4 / red_core
 
 
 def _bwd_rows(d: int, dv: int, path: str) -> int:
@@ -154,6 +154,16 @@ def _core_sram(hw: HardwareSpec) -> float:
     for level in hw.memory.values():
         if level.kind == "sram" and level.scope == "core":
             return level.bandwidth * level.efficiency
+    return 0.0
+
+
+def _chip_reduction_rate(hw: HardwareSpec) -> float:
+    """Bytes of fp32 reduction operands per second the chip-wide cache applies (red.global / atomic adds of dQ,
+    dK, dV partials): the level's reduction_bandwidth where the spec gives one, else its achievable read bandwidth
+    (0 if the chip has no chip-wide cache)."""
+    for level in hw.memory.values():
+        if level.kind == "cache" and level.scope == "chip":
+            return level.reduction_rate()
     return 0.0
 
 
@@ -607,7 +617,9 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
                                        sfu_core_rate, emulate)
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
-    t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / l2_core if l2_core else 0.0
+    # dQ partials reduced into L2 at the core's share of the rate the L2 applies reductions (_chip_reduction_rate)
+    red_core = _chip_reduction_rate(hw) / cores
+    t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / red_core if red_core else 0.0
     t_load_fwd = t_load_bwd = t_dq_serial = sram = 0.0
     if triton:  # num_stages=1: each pair's tiles arrive from L2 before its MMAs start (TRITON_BLOCK note)
         # one L2 round trip per dependent global access of a pair, as the source orders them: forward the K load,
@@ -620,7 +632,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         t_load_fwd = trips_fwd * l2_latency + (kv_block * (mma_d + mma_dv) * width / l2_core if l2_core else 0.0)
         t_load_bwd = trips_bwd * l2_latency + (rows * (mma_d + mma_dv) * width / l2_core
                                                if l2_core else 0.0)  # Q, dO
-        t_atomic = ATOMIC_PASSES * rows * mma_d * 4 / l2_core if l2_core else 0.0  # tl.atomic_add of dQ
+        t_atomic = ATOMIC_PASSES * rows * mma_d * 4 / red_core if red_core else 0.0  # tl.atomic_add of dQ
         t_dq_serial = l2_latency + 2 * rows * mma_d * 4 / l2_core if l2_core else 0.0  # dQ load + store
         # the mma.sync operands come through shared memory (triton_smem_bytes): the MMAs cannot issue faster
         # than ldmatrix feeds them, so a pair takes the longer of the two
@@ -691,7 +703,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     if path == "tcgen05" and op.phase == "fwd":
         unit_overhead += _fill_drain(t_matrix_fwd)
     if op.phase != "fwd" and path != "sync" and not packed:
-        unit_overhead += _gqa_dkv_reduction(op, group, dv, l2_core)
+        unit_overhead += _gqa_dkv_reduction(op, group, dv, red_core)
     # waves of units; the last wave waits for its longest unit (causal: the query block on the diagonal)
     compute = (waves - 1) * (mean * pair_time + unit_overhead) + longest * pair_time + unit_overhead
     sequence_parallel = True
