@@ -248,12 +248,12 @@ def test_aten_gamma_beta_kernel_walks_its_rows_in_tiles():
       its 4 MiB would take ~1 us: the rows, not the bytes, set the time).
     - 4096 x 16384 on GB200: 512 blocks, 148 x 2 = 296 resident, 2 waves of 16 tiles; a tile moves
       296 x 32,768 B = 9,699,328 B, 1.2762 us at 7.6 TB/s (over the 0.8 us latency): 2.5 + 32 x 1.2762 = 43.34 us.
-    - 100 x 4096 on H200 (rows < 128: 32 x 8 threads, 64-row tiles): 128 blocks, 2 tiles of 128 x 64 x 32 x 4 B =
-      1 MiB, 0.23 us at 4.8 TB/s x 0.95, so the 600 ns latency each: 2.5 + 2 x 0.6 = 3.7 us.
+    - 100 x 4096 on H100 (rows < 128: 32 x 8 threads, 64-row tiles): 128 blocks, 2 tiles of 128 x 64 x 32 x 4 B =
+      1 MiB, 0.33 us at 3.35 TB/s x 0.95, so the 600 ns latency each: 2.5 + 2 x 0.6 = 3.7 us.
     Past 64 Ki rows with few columns ATen splits the rows over blocks instead (not this kernel's time)."""
     from accelscope.measure.rows_elementwise import aten_gamma_beta_seconds, aten_gamma_beta_splits_rows
 
     assert aten_gamma_beta_seconds(8192, 128, "gb200") == pytest.approx(28.1e-6, rel=1e-6)
     assert aten_gamma_beta_seconds(4096, 16384, "gb200") == pytest.approx(43.34e-6, rel=1e-3)
-    assert aten_gamma_beta_seconds(100, 4096, "h200-sxm") == pytest.approx(3.7e-6, rel=1e-6)
+    assert aten_gamma_beta_seconds(100, 4096, "h100-sxm") == pytest.approx(3.7e-6, rel=1e-6)
     assert aten_gamma_beta_splits_rows(131072, 128, 148) and not aten_gamma_beta_splits_rows(16384, 128, 148)

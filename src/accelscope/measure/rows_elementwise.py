@@ -185,7 +185,8 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
     if source == "CU" and row.shape.get("backend") == "pytorch" and row.shape.get("mode") != "fwd":
         seconds += _aten_grad_input_reread(row, hw, level)
     if kernel_timed(row):  # the host launch overhead between kernels is not in a kernel's duration
-        seconds = sum(traced_seconds(e.seconds - _launch(hw)) for e in ests)
+        seconds = sum(traced_seconds(e.seconds - _launch(hw)) for e in ests) + sum(
+            traced_seconds(aten_gamma_beta_seconds(op.rows, op.hidden, hw) - _launch(hw)) for op in tiled)
     return seconds, max(ests, key=lambda e: e.seconds).bound
 
 
