@@ -174,6 +174,9 @@ def test_elementwise_refuses_malformed_fields():
         Elementwise("add", 10, "fp16", rows=2, row_loops=(2.5, 2.5))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="whole number of input arrays"):
         Elementwise("add", 10, "fp16", warm_inputs=0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="whole number of rows"):
+        Elementwise("add", 10, "fp16", rows=2.5)  # type: ignore[arg-type]
+    assert Elementwise("add", 10, "fp16", rows=2, row_loops=[3, 2]).row_loops == (3, 2)  # a list is taken
 
 
 def test_cudnn_norm_rows():
