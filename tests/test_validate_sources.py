@@ -228,18 +228,25 @@ def test_eager_norm_backward_rereads_dy_and_x_when_its_rows_outgrow_l2():
     """ATen's norm input gradient: one 128-thread block per row reads the row's dy and x for its sums, then again
     for dx. On H200 (132 SMs x 16 blocks = 2112 rows in flight, half of the 50 MiB L2 = 26.2 MB):
     C = 8192: 2112 x 2 x 16 KiB = 69 MB do not fit, so dy and x stream from DRAM twice: 2 x 8192 x 8192 x 2 B =
-    268 MB more at 4.8 TB/s x 0.95 = 58.9 us; C = 2048: 2112 x 2 x 4 KiB = 17.3 MB fit, the re-read is L2's."""
+    268 MB more at 4.8 TB/s x 0.95 = 58.9 us; C = 2048: 2112 x 2 x 4 KiB = 17.3 MB fit, the re-read is L2's.
+    torch.compile (Inductor's looped reduction past C = 1024: one 256-thread program per row, 8 per SM, 1056 rows
+    in flight): C = 8192: 1056 x 32 KiB = 34.6 MB do not fit, the same 58.9 us; C = 4096: 17.3 MB fit; C = 1024:
+    a persistent reduction, the row read once. cuDNN: one pass, nothing re-read."""
     from accelscope.measure.dataset import MeasuredRow
-    from accelscope.measure.rows_elementwise import _aten_grad_input_reread
+    from accelscope.measure.rows_elementwise import _grad_input_reread
 
-    def reread(n: int, c: int) -> float:
-        shape = {"N_rows": n, "C_hidden": c, "norm": "rms_norm", "backend": "pytorch", "mode": "bwd"}
+    def reread(n: int, c: int, backend: str = "pytorch") -> float:
+        shape = {"N_rows": n, "C_hidden": c, "norm": "rms_norm", "backend": backend, "mode": "bwd"}
         row = MeasuredRow(id="CU-9998", hardware="NVIDIA H200", category="elementwise", op="rms_norm bwd",
                           dtype="bf16", shape=shape, metric="time_median", value=1.0, unit="ms")
-        return _aten_grad_input_reread(row, "h200-sxm", "analytical")
+        return _grad_input_reread(row, "h200-sxm", "analytical")
 
     assert reread(8192, 8192) == pytest.approx(2 * 8192 * 8192 * 2 / (4.8e12 * 0.95), rel=1e-3)
     assert reread(4096, 2048) == 0.0
+    assert reread(8192, 8192, "torch_compile") == pytest.approx(2 * 8192 * 8192 * 2 / (4.8e12 * 0.95), rel=1e-3)
+    assert reread(8192, 4096, "torch_compile") == 0.0
+    assert reread(65536, 1024, "torch_compile") == 0.0
+    assert reread(8192, 8192, "cudnn") == 0.0
 
 
 def test_aten_gamma_beta_kernel_walks_its_rows_in_tiles():
