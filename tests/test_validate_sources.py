@@ -174,6 +174,9 @@ def test_elementwise_refuses_malformed_fields():
         Elementwise("add", 10, "fp16", rows=2, row_loops=(2.5, 2.5))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="whole number of input arrays"):
         Elementwise("add", 10, "fp16", warm_inputs=0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="whole number of rows"):
+        Elementwise("add", 10, "fp16", rows=2.5)  # type: ignore[arg-type]
+    assert Elementwise("add", 10, "fp16", rows=2, row_loops=[3, 2]).row_loops == (3, 2)  # a list is taken
 
 
 def test_cudnn_norm_rows():
@@ -225,18 +228,25 @@ def test_eager_norm_backward_rereads_dy_and_x_when_its_rows_outgrow_l2():
     """ATen's norm input gradient: one 128-thread block per row reads the row's dy and x for its sums, then again
     for dx. On H200 (132 SMs x 16 blocks = 2112 rows in flight, half of the 50 MiB L2 = 26.2 MB):
     C = 8192: 2112 x 2 x 16 KiB = 69 MB do not fit, so dy and x stream from DRAM twice: 2 x 8192 x 8192 x 2 B =
-    268 MB more at 4.8 TB/s x 0.95 = 58.9 us; C = 2048: 2112 x 2 x 4 KiB = 17.3 MB fit, the re-read is L2's."""
+    268 MB more at 4.8 TB/s x 0.95 = 58.9 us; C = 2048: 2112 x 2 x 4 KiB = 17.3 MB fit, the re-read is L2's.
+    torch.compile (Inductor's looped reduction past C = 1024: one 256-thread program per row, 8 per SM, 1056 rows
+    in flight): C = 8192: 1056 x 32 KiB = 34.6 MB do not fit, the same 58.9 us; C = 4096: 17.3 MB fit; C = 1024:
+    a persistent reduction, the row read once. cuDNN: one pass, nothing re-read."""
     from accelscope.measure.dataset import MeasuredRow
-    from accelscope.measure.rows_elementwise import _aten_grad_input_reread
+    from accelscope.measure.rows_elementwise import _grad_input_reread
 
-    def reread(n: int, c: int) -> float:
-        shape = {"N_rows": n, "C_hidden": c, "norm": "rms_norm", "backend": "pytorch", "mode": "bwd"}
+    def reread(n: int, c: int, backend: str = "pytorch") -> float:
+        shape = {"N_rows": n, "C_hidden": c, "norm": "rms_norm", "backend": backend, "mode": "bwd"}
         row = MeasuredRow(id="CU-9998", hardware="NVIDIA H200", category="elementwise", op="rms_norm bwd",
                           dtype="bf16", shape=shape, metric="time_median", value=1.0, unit="ms")
-        return _aten_grad_input_reread(row, "h200-sxm", "analytical")
+        return _grad_input_reread(row, "h200-sxm", "analytical")
 
     assert reread(8192, 8192) == pytest.approx(2 * 8192 * 8192 * 2 / (4.8e12 * 0.95), rel=1e-3)
     assert reread(4096, 2048) == 0.0
+    assert reread(8192, 8192, "torch_compile") == pytest.approx(2 * 8192 * 8192 * 2 / (4.8e12 * 0.95), rel=1e-3)
+    assert reread(8192, 4096, "torch_compile") == 0.0
+    assert reread(65536, 1024, "torch_compile") == 0.0
+    assert reread(8192, 8192, "cudnn") == 0.0
 
 
 def test_aten_gamma_beta_kernel_walks_its_rows_in_tiles():
@@ -248,12 +258,12 @@ def test_aten_gamma_beta_kernel_walks_its_rows_in_tiles():
       its 4 MiB would take ~1 us: the rows, not the bytes, set the time).
     - 4096 x 16384 on GB200: 512 blocks, 148 x 2 = 296 resident, 2 waves of 16 tiles; a tile moves
       296 x 32,768 B = 9,699,328 B, 1.2762 us at 7.6 TB/s (over the 0.8 us latency): 2.5 + 32 x 1.2762 = 43.34 us.
-    - 100 x 4096 on H200 (rows < 128: 32 x 8 threads, 64-row tiles): 128 blocks, 2 tiles of 128 x 64 x 32 x 4 B =
-      1 MiB, 0.23 us at 4.8 TB/s x 0.95, so the 600 ns latency each: 2.5 + 2 x 0.6 = 3.7 us.
+    - 100 x 4096 on H100 (rows < 128: 32 x 8 threads, 64-row tiles): 128 blocks, 2 tiles of 128 x 64 x 32 x 4 B =
+      1 MiB, 0.33 us at 3.35 TB/s x 0.95, so the 600 ns latency each: 2.5 + 2 x 0.6 = 3.7 us.
     Past 64 Ki rows with few columns ATen splits the rows over blocks instead (not this kernel's time)."""
     from accelscope.measure.rows_elementwise import aten_gamma_beta_seconds, aten_gamma_beta_splits_rows
 
     assert aten_gamma_beta_seconds(8192, 128, "gb200") == pytest.approx(28.1e-6, rel=1e-6)
     assert aten_gamma_beta_seconds(4096, 16384, "gb200") == pytest.approx(43.34e-6, rel=1e-3)
-    assert aten_gamma_beta_seconds(100, 4096, "h200-sxm") == pytest.approx(3.7e-6, rel=1e-6)
+    assert aten_gamma_beta_seconds(100, 4096, "h100-sxm") == pytest.approx(3.7e-6, rel=1e-6)
     assert aten_gamma_beta_splits_rows(131072, 128, 148) and not aten_gamma_beta_splits_rows(16384, 128, 148)

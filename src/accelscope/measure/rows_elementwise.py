@@ -182,10 +182,11 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
     tiled = [op for op in ops if isinstance(op, AtenGammaBeta)]
     ests = [estimate(op, hw, level) for op in ops if not isinstance(op, AtenGammaBeta)]
     seconds = sum(e.seconds for e in ests) + sum(aten_gamma_beta_seconds(op.rows, op.hidden, hw) for op in tiled)
-    if source == "CU" and row.shape.get("backend") == "pytorch" and row.shape.get("mode") != "fwd":
-        seconds += _aten_grad_input_reread(row, hw, level)
+    if source == "CU" and row.shape.get("mode") != "fwd":
+        seconds += _grad_input_reread(row, hw, level)
     if kernel_timed(row):  # the host launch overhead between kernels is not in a kernel's duration
-        seconds = sum(traced_seconds(e.seconds - _launch(hw)) for e in ests)
+        seconds = sum(traced_seconds(e.seconds - _launch(hw)) for e in ests) + sum(
+            traced_seconds(aten_gamma_beta_seconds(op.rows, op.hidden, hw) - _launch(hw)) for op in tiled)
     return seconds, max(ests, key=lambda e: e.seconds).bound
 
 
@@ -202,19 +203,28 @@ def traced_seconds(seconds: float) -> float:
     return max(ticks, 1) * TRACE_TICK
 
 
-def _aten_grad_input_reread(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> float:
-    """ATen's norm input gradient (layer_norm_grad_input_kernel_vectorized, RMSNorm through its rms_norm flag) runs
-    one num_threads() = 128-thread block per row: a first loop over the row's dy and x for its two sums, then a
-    second loop that reads them again for dx. The second read finds the row in L2 when the rows in flight, each
-    2 x C elements, fit (rereads_hit_cache, as the eager forward's "aten_norm" kernel); else it streams both arrays
-    from DRAM again, inside the same kernel (no launch, no first access of its own)."""
+def _grad_input_reread(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> float:
+    """The input-gradient kernel of an eager or compiled norm backward reads each row's dy and x twice: a first
+    loop for the row's sums, a second for dx. It finds the row in L2 the second time when the rows in flight,
+    each 2 x C elements, fit (rereads_hit_cache); else it streams both arrays from DRAM again, inside the same
+    kernel (no launch, no first access of its own).
+    - PyTorch eager: ATen's layer_norm_grad_input_kernel_vectorized (RMSNorm through its rms_norm flag), one
+      num_threads() = 128-thread block per row: the "aten_norm" kernel.
+    - torch.compile: Inductor's reduction for dx is a looped one past its persistent limit (C > 1024,
+      INDUCTOR_PERSISTENT_MAX): one 256-thread program per row whose epilogue loop re-loads dy and x (the
+      "looped" kernel); up to 1024 the row stays in registers and is read once.
+    - cuDNN: one pass with the row on chip; nothing is re-read."""
     from ..perf.analytical.streaming import rereads_hit_cache
     from ..workload.ops import streaming_kernel
+    from .predict import INDUCTOR_PERSISTENT_MAX
 
     s = row.shape
     n, c = int(s["N_rows"]), int(s["C_hidden"])
+    kernel = {"pytorch": "aten_norm", "torch_compile": "looped"}.get(str(s.get("backend")))
+    if kernel is None or (kernel == "looped" and c <= INDUCTOR_PERSISTENT_MAX):
+        return 0.0
     spec = _spec(hw)
-    rows = Norm(rows=n, hidden=2 * c, norm="rms", dtype="bf16", kernel="aten_norm")  # dy and x of a row
+    rows = Norm(rows=n, hidden=2 * c, norm="rms", dtype="bf16", kernel=kernel)  # dy and x of a row
     if rereads_hit_cache(rows, streaming_kernel(rows), spec):
         return 0.0
     again = estimate(Elementwise("copy", n * c, "bf16", inputs=2, outputs=0), hw, level)

@@ -245,6 +245,8 @@ class Elementwise(Op):
         _positive(self, elements=self.elements)
         if self.rows is not None:
             _positive(self, rows=self.rows)
+            if not isinstance(self.rows, int) or isinstance(self.rows, bool):
+                raise ValueError(f"Elementwise.rows: a whole number of rows, one thread block each (got {self.rows!r})")
         if self.row_loops is not None:
             if isinstance(self.row_loops, (str, bytes)) or not hasattr(self.row_loops, "__iter__"):
                 raise ValueError(f"Elementwise.row_loops: give a sequence of loop lengths, e.g. (64, 8) "
