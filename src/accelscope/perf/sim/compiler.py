@@ -73,7 +73,9 @@ EXTRA_TILES = ((64, 256), (256, 64))
 # instruction is that short in M (A100's mma m16n8k16, CDNA's 32x32 MFMA), as Marlin's 16-row tiles are;
 # wgmma/tcgen05 chips pad to 64/128 rows.
 SKINNY_TILES = ((32, 128), (16, 128), (16, 256))
-STORE_CHUNKS = 4  # a GEMM's C tile is stored in this many pieces, one per step of the next tile (Step.drain)
+# pieces a GEMM's C tile is stored in, one per step of the next tile (Step.drain); None: one per step of the next
+# tile's whole main loop, the L2 writing the tile back to DRAM at the loop's pace (write-back cache)
+STORE_CHUNKS: int | None = None
 TILE_TOLERANCE = 1.25  # padded-work slack a bigger tile may cost (it saves operand traffic)
 SYSTOLIC_ROWS = (2048, 1024, 512, 256, 128, 64, 32, 16, 8)
 MAX_SYSTOLIC_STAGES = 8
@@ -285,9 +287,12 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
             steps.append(Step(tuple(loads), tuple(work), drain))
         return steps
 
-    # the C tile leaves in chunks over the next tile's first steps (an asynchronous TMA store draining while the
-    # next main loop runs): the next slabs' loads share the HBM pipe with it instead of queueing behind all of it
-    chunks = min(plan.k_steps, STORE_CHUNKS)
+    # the C tile leaves in pieces over the next tile's main loop (an asynchronous TMA store into L2, which writes it
+    # back to DRAM while the next main loop runs): the next slabs' loads share the HBM pipe with it instead of
+    # queueing behind it. In 4 pieces a 128x256 tile's write-back share (~800 cycles a piece on B200 with all 148
+    # SMs storing) still outlasted a step's MMA (~620 cycles) and the loads behind it starved the matrix unit for
+    # 3-4 steps of every tile (Blackwell bf16 and fp8 GEMMs 10-28 % slow); one piece per step drains it
+    chunks = min(plan.k_steps, STORE_CHUNKS or plan.k_steps)
     per_unit = plan.k_steps * (3 + convert_a + convert_b + bool(promote)) + 1 + chunks
     notes = {"mapping": {**plan.as_dict(), "cta_pair": pair}}
     programs = [sampled_program("gemm", sp, unit, per_unit, plan.stages - 1, core.cores, notes)]
