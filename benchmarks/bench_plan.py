@@ -26,7 +26,7 @@ from accelscope.hardware import load_hardware
 from accelscope.llm import DoesNotFit
 from accelscope.llm.infer import infer
 from accelscope.llm.plan import plan
-from accelscope.llm.plan_grid import TrainGrid, serve_grid, train_grid
+from accelscope.llm.plan_grid import PlanGrid, serve_grid, train_grid
 from accelscope.llm.train import train
 from accelscope.perf.estimate import shared_estimates
 from accelscope.workload.model_config import load_model
@@ -60,7 +60,7 @@ def single_estimates() -> None:
         print(f"  {label}: cold {cold * 1e3:.1f} ms, warm {warm * 1e3:.3f} ms")
 
 
-def report(label: str, grid: TrainGrid, workers: int) -> None:
+def report(label: str, grid: PlanGrid, workers: int) -> None:
     wall, cpu = grid.seconds, grid.cpu_seconds
     print(f"  {label}, {workers} worker{'s' if workers > 1 else ''}: {grid.candidates:,} candidates x "
           f"{len(grid.capacities)} capacities = {grid.points:,} points, {grid.priced_points:,} priced; "
@@ -69,7 +69,7 @@ def report(label: str, grid: TrainGrid, workers: int) -> None:
           f"priced points/min: {grid.priced_points / wall * 60:,.0f} wall, {grid.priced_points / cpu * 60:,.0f} CPU")
 
 
-def check_sample(grid: TrainGrid, per_point, keys: tuple[str, ...]) -> None:
+def check_sample(grid: PlanGrid, per_point, keys: tuple[str, ...]) -> None:
     """Random (layout, capacity) points of the grid against the per-point path on a chip of that capacity."""
     rng = random.Random(24)
     base = load_hardware("h100-sxm")

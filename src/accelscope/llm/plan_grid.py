@@ -33,7 +33,7 @@ METRICS = ("step_s", "tokens_per_s_per_device", "mfu", "memory_per_device_bytes"
 
 
 @dataclass(frozen=True)
-class TrainGrid:
+class PlanGrid:
     model: str
     hw: str
     devices: int
@@ -69,7 +69,7 @@ class TrainGrid:
 
 def train_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int,
                capacities: Any = None, level: str = "analytical", workers: int = 1,
-               **workload: Any) -> TrainGrid:
+               **workload: Any) -> PlanGrid:
     """Every training layout of `model` on `devices` devices of `hw`, at each chip memory capacity in
     `capacities` (bytes; default: the chip's own). Workload keys as `plan(goal="train")`: seq_len,
     global_batch, dtype and pins or tuples for the SPACE fields."""
@@ -98,7 +98,7 @@ def train_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     table = np.asarray(rows, dtype=float).reshape(len(rows), len(METRICS))
     metrics = {name: table[:, i] for i, name in enumerate(METRICS)}
     fits = metrics["memory_per_device_bytes"][:, None] <= caps[None, :]
-    return TrainGrid(model=config.name, hw=spec.id, devices=devices, level=level, capacities=caps, layouts=priced,
+    return PlanGrid(model=config.name, hw=spec.id, devices=devices, level=level, capacities=caps, layouts=priced,
                      metrics=metrics, fits=fits, candidates=space.candidates, pruned=space.pruned,
                      seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu + child_cpu)
 
@@ -141,7 +141,7 @@ DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, capacities: Any = None,
                level: str = "analytical", batches: Any = DEFAULT_BATCHES, input_len: int = 2048,
                output_len: int = 256, dtypes: Any = ("bf16",), kv_dtypes: Any = ("bf16",), tp: Any = None,
-               pp: Any = None, memory_fraction: float = DEFAULT_MEMORY_FRACTION, workers: int = 1) -> TrainGrid:
+               pp: Any = None, memory_fraction: float = DEFAULT_MEMORY_FRACTION, workers: int = 1) -> PlanGrid:
     """Every serving replica layout (tp x pp x weight dtype x KV dtype) of `model` on `devices` devices of `hw`
     at each batch in `batches`, against each chip memory capacity in `capacities` (bytes; default the chip's).
     `layouts` holds one entry per (layout, batch); `metrics` SERVE_METRICS; `fits` as infer's memory check."""
@@ -183,7 +183,7 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     # infer's check: memory.total > memory.capacity, that capacity being capacity x memory_fraction
     fits = metrics["memory_per_device_bytes"][:, None] <= caps[None, :] * memory_fraction
     metrics["tokens_per_s_per_device"] = metrics["output_tokens_per_s_per_device"]  # what best() ranks
-    return TrainGrid(model=config.name, hw=spec.id, devices=devices, level=level, capacities=caps, layouts=layouts,
+    return PlanGrid(model=config.name, hw=spec.id, devices=devices, level=level, capacities=caps, layouts=layouts,
                      metrics=metrics, fits=fits, candidates=candidates, pruned=pruned,
                      seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu + child_cpu)
 
