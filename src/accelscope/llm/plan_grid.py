@@ -6,7 +6,7 @@ capacity only at the end (`check_memory`). So each layout surviving the exact pr
 is priced once by `train(check_memory=False)` (the per-point path, its building blocks memoized inside
 `shared_estimates()`: perf/memo.py), and whether it fits each capacity is one numpy comparison over the
 capacity axis, `memory.total <= capacity`, the same test as train's check. The best layout per capacity is a
-masked argmax. `workers` > 1 prices the (tp, pp, cp, ep) splits in forked processes (each with its own memo).
+masked argmax. `workers` > 1 prices groups of layouts in forked processes (each with its own memo).
 Serving (`serve_grid`) is the same with `infer(check_memory=False)` over (tp, pp, dtype, kv dtype) x a list of
 batch sizes, and infer's own check, `memory.total <= memory_fraction x capacity`.
 
@@ -80,7 +80,7 @@ def train_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
         raise ValueError(f"workers: expected an integer >= 1 (got {workers!r})")
     space = TrainSpace.of(config, spec, devices, dict(workload))
     layouts = list(space.layouts(float(caps.max())))
-    chunks = _deal(layouts, workers, ("tp", "pp", "cp", "ep"))
+    chunks = _deal(layouts, workers, ("tp", "cp"))
     if len(chunks) > 1:
         with multiprocessing.get_context("fork").Pool(len(chunks)) as pool:
             parts = pool.starmap(_price_many, [(config, spec, level, space, chunk) for chunk in chunks])
@@ -104,9 +104,9 @@ def train_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
 
 
 def _deal(layouts: list[dict[str, Any]], workers: int, keys: tuple[str, ...]) -> list[list[dict[str, Any]]]:
-    """Layouts dealt to workers by group (the `keys` fields), so a group's shared estimates (a training split's
-    micro-batches, a serving layout's weights) stay in one process; the largest groups first, each to the
-    least loaded worker."""
+    """Layouts dealt to workers by group (the `keys` fields), so the op estimates a group shares stay in one
+    process (the layers' GEMMs are the same shapes under every PP and ZeRO stage at one TP and CP, under every
+    PP and KV dtype at one TP and weight dtype); the largest groups first, each to the least loaded worker."""
     if workers == 1 or len(layouts) < 2:
         return [layouts]
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
@@ -169,7 +169,7 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
                     layouts += [{"tp": t, "pp": p, "replicas": devices // (t * p), "dtype": dtype,
                                  "kv_dtype": kv_dtype, "batch": batch} for batch in sizes]
     options = dict(input_len=input_len, output_len=output_len, level=level, memory_fraction=memory_fraction)
-    chunks = _deal(layouts, workers, ("tp", "pp", "dtype", "kv_dtype"))
+    chunks = _deal(layouts, workers, ("tp", "dtype"))
     if len(chunks) > 1:
         with multiprocessing.get_context("fork").Pool(len(chunks)) as pool:
             parts = pool.starmap(_serve_many, [(config, spec, options, chunk) for chunk in chunks])
