@@ -49,15 +49,16 @@ def single_estimates() -> None:
                        ("70B serving (TP8, batch 64, 2048 in / 256 out)",
                         lambda: infer(serve_config, hw, tp=8, batch=64, level="analytical"))):
         with shared_estimates():
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             run()
-            cold = time.perf_counter() - started
+            cold, cold_cpu = time.perf_counter() - started, time.process_time() - cpu
             repeats = 2000
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for _ in range(repeats):
                 run()
-            warm = (time.perf_counter() - started) / repeats
-        print(f"  {label}: cold {cold * 1e3:.1f} ms, warm {warm * 1e3:.3f} ms")
+            warm, warm_cpu = (time.perf_counter() - started) / repeats, (time.process_time() - cpu) / repeats
+        print(f"  {label}: cold {cold * 1e3:.1f} ms wall ({cold_cpu * 1e3:.1f} ms CPU), warm {warm * 1e3:.3f} ms "
+              f"wall ({warm_cpu * 1e3:.3f} ms CPU)")
 
 
 def report(label: str, grid: PlanGrid, workers: int) -> None:
