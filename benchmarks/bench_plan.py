@@ -1,29 +1,130 @@
-"""Planner speed: layouts estimated per second by `acs.llm.plan` (the per-point path), for Llama-3.1-405B training
-on 16,384 H100 (analytical level, a narrowed space) and an unpinned Llama-3.1-8B search on 8 GPUs (roofline).
+"""Planner speed (issue 24, item 3), analytical level:
+
+1. one whole-model estimate, cold (the first in a process: graphs built, every op estimated) and warm (the same
+   estimate again inside `shared_estimates()`, its building blocks memoized: perf/memo.py): a Llama-3.1-405B
+   training step (TP8 x PP16 x DP128 on 16,384 H100, 8k context) and Llama-3.1-70B serving (TP8, batch 64);
+2. (hardware x mapping) points per minute: the whole training space of 405B on 16,384 H100 (llm/plan.py SPACE)
+   and the serving space of 70B on 8 H100 (TP x PP x bf16/fp8 weights x bf16/fp8 KV x 14 batch sizes), each
+   against 8 HBM capacities at once (llm/plan_grid.py), with 1 and 2 worker processes; "points" are every
+   candidate at every capacity (exact pruning included), "priced" those with an estimated step;
+3. a sample of grid points checked against the per-point path (`train` / `infer` on a chip of that capacity):
+   identical step time, tokens/s and memory (relative 1e-9) and the same fit;
+4. `acs.llm.plan` on one chip: the whole 405B training space (analytical) and the 8B space (roofline).
+
+Rates are given on wall time and on CPU time (this process and its workers): on a shared machine the wall rate
+falls with the other jobs' load, the CPU rate does not.
 
     .venv/bin/python benchmarks/bench_plan.py
 """
 
 from __future__ import annotations
 
+import random
 import time
 
+from accelscope.hardware import load_hardware
+from accelscope.llm import DoesNotFit
+from accelscope.llm.infer import infer
 from accelscope.llm.plan import plan
+from accelscope.llm.plan_grid import PlanGrid, serve_grid, train_grid
+from accelscope.llm.train import train
+from accelscope.perf.estimate import shared_estimates
+from accelscope.workload.model_config import load_model
+
+GB = 1e9
+# HBM capacities of shipping parts and round steps between them (bytes): A100/H100 80, H100 NVL 94, H200 141,
+# B200 180/192, B300 288 GB (vendors' data sheets), plus 64, 120
+CAPACITIES = [64 * GB, 80 * GB, 94 * GB, 120 * GB, 141 * GB, 180 * GB, 192 * GB, 288 * GB]
+TRAIN = dict(seq_len=8192, global_batch=2048)
+STEP_405B = dict(tp=8, pp=16, dp=128, vpp=1, recompute="full", level="analytical", **TRAIN)
+SERVE = dict(dtypes=("bf16", "fp8_e4m3"), kv_dtypes=("bf16", "fp8_e4m3"))
+SAMPLE = 24  # grid points checked against the per-point path, per scenario
+
+
+def single_estimates() -> None:
+    config, hw = load_model("llama-3.1-405b"), load_hardware("h100-sxm")
+    serve_config = load_model("llama-3.1-70b")
+    for label, run in (("405B training step (TP8 x PP16 x DP128, 16,384 H100)",
+                        lambda: train(config, hw, **STEP_405B)),
+                       ("70B serving (TP8, batch 64, 2048 in / 256 out)",
+                        lambda: infer(serve_config, hw, tp=8, batch=64, level="analytical"))):
+        with shared_estimates():
+            started, cpu = time.perf_counter(), time.process_time()
+            run()
+            cold, cold_cpu = time.perf_counter() - started, time.process_time() - cpu
+            repeats = 2000
+            started, cpu = time.perf_counter(), time.process_time()
+            for _ in range(repeats):
+                run()
+            warm, warm_cpu = (time.perf_counter() - started) / repeats, (time.process_time() - cpu) / repeats
+        print(f"  {label}: cold {cold * 1e3:.1f} ms wall ({cold_cpu * 1e3:.1f} ms CPU), warm {warm * 1e3:.3f} ms "
+              f"wall ({warm_cpu * 1e3:.3f} ms CPU)")
+
+
+def report(label: str, grid: PlanGrid, workers: int) -> None:
+    wall, cpu = grid.seconds, grid.cpu_seconds
+    print(f"  {label}, {workers} worker{'s' if workers > 1 else ''}: {grid.candidates:,} candidates x "
+          f"{len(grid.capacities)} capacities = {grid.points:,} points, {grid.priced_points:,} priced; "
+          f"{wall:.2f} s wall, {cpu:.2f} s CPU")
+    print(f"    points/min: {grid.points / wall * 60:,.0f} wall, {grid.points / cpu * 60:,.0f} CPU; "
+          f"priced points/min: {grid.priced_points / wall * 60:,.0f} wall, {grid.priced_points / cpu * 60:,.0f} CPU")
+
+
+def check_sample(grid: PlanGrid, per_point, keys: tuple[str, ...]) -> None:
+    """Random (layout, capacity) points of the grid against the per-point path on a chip of that capacity."""
+    rng = random.Random(24)
+    base = load_hardware("h100-sxm")
+    worst = 0.0
+    mismatches = 0
+    points = [(rng.randrange(len(grid.layouts)), rng.randrange(len(grid.capacities))) for _ in range(SAMPLE)]
+    for i, c in points:
+        chip = base.with_overrides({"memory.hbm.capacity": float(grid.capacities[c])})
+        try:
+            result = per_point(chip, grid.layouts[i])
+        except DoesNotFit:
+            mismatches += bool(grid.fits[i, c])
+            continue
+        mismatches += not grid.fits[i, c]
+        for key in keys:
+            value = result.memory.total if key == "memory_per_device_bytes" else getattr(result, key)
+            worst = max(worst, abs(grid.metrics[key][i] - value) / abs(value))
+    verdict = "identical" if mismatches == 0 and worst <= 1e-9 else "MISMATCH"
+    print(f"    sample check against the per-point path: {SAMPLE} points, {verdict} (fit disagreements "
+          f"{mismatches}, largest relative difference {worst:.1e})")
 
 
 def main() -> None:
-    started = time.perf_counter()
-    big = plan("llama-3.1-405b", "h100-sxm", devices=16384, seq_len=8192, global_batch=2048, level="analytical",
-               tp=[4, 8], pp=[8, 16, 32], cp=[1, 2], ep=[1], vpp=[1, 2, 4], zero=[1], micro_batch=[1],
-               recompute=["selective", "full"])
-    seconds = time.perf_counter() - started
-    print(f"405B on 16,384 H100, analytical: {big.candidates} candidates, {big.estimated} estimated in {seconds:.2f} s "
-          f"({big.estimated / seconds:.0f} layouts/s; {big.candidates / seconds * 60:,.0f} candidates/min)")
-    started = time.perf_counter()
-    small = plan("llama-3.1-8b", "h100-sxm", devices=8, seq_len=8192, global_batch=64, level="roofline")
-    seconds = time.perf_counter() - started
-    print(f"8B on 8 H100, roofline, whole space: {small.candidates:,} candidates, {small.estimated} estimated in "
-          f"{seconds:.2f} s ({small.estimated / seconds:.0f} layouts/s)")
+    print("One whole-model estimate, analytical level:")
+    single_estimates()
+    print("405B training, whole space on 16,384 H100, x 8 HBM capacities:")
+    grid = None
+    for workers in (1, 2):
+        grid = train_grid("llama-3.1-405b", "h100-sxm", 16384, capacities=CAPACITIES, workers=workers, **TRAIN)
+        report("405B training", grid, workers)
+    assert grid is not None
+    check_sample(grid, lambda chip, layout: train("llama-3.1-405b", chip, level="analytical", **TRAIN, **layout),
+                 ("step_s", "tokens_per_s_per_device", "mfu", "memory_per_device_bytes"))
+    print("70B serving on 8 H100, x 8 HBM capacities:")
+    for workers in (1, 2):
+        grid = serve_grid("llama-3.1-70b", "h100-sxm", 8, capacities=CAPACITIES, workers=workers, **SERVE)
+        report("70B serving", grid, workers)
+
+    def serve_point(chip, layout):
+        return infer("llama-3.1-70b", chip, tp=layout["tp"], pp=layout["pp"], batch=layout["batch"],
+                     dtype=layout["dtype"], kv_dtype=layout["kv_dtype"], level="analytical")
+
+    check_sample(grid, serve_point, ("ttft_s", "tpot_s", "output_tokens_per_s_per_device",
+                                     "memory_per_device_bytes"))
+    print("acs.llm.plan on one hardware point (each call a fresh memo scope):")
+    for label, kwargs in (("405B on 16,384 H100, whole space, analytical",
+                           dict(model="llama-3.1-405b", devices=16384, level="analytical", **TRAIN)),
+                          ("8B on 8 H100, whole space, roofline",
+                           dict(model="llama-3.1-8b", devices=8, seq_len=8192, global_batch=64, level="roofline"))):
+        started, cpu = time.perf_counter(), time.process_time()
+        result = plan(hw="h100-sxm", **kwargs)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(f"  {label}: {result.candidates:,} candidates, {result.estimated:,} fit, {wall:.2f} s wall, "
+              f"{cpu:.2f} s CPU")
 
 
 if __name__ == "__main__":

@@ -60,3 +60,17 @@ def test_memoized_runs_every_time_outside_a_scope():
     with memo_scope():
         assert square(4) == 16 and square(4) == 16
     assert calls == [3, 3, 4]
+
+
+def test_a_changed_chip_is_not_served_from_the_memo():
+    """Within one scope, a spec variant (HBM bandwidth doubled) gets its own estimates: the same step as outside
+    any scope, and a different one from the base chip's."""
+    config, hw = load_model("llama-3.1-70b"), load_hardware("h100-sxm")
+    faster = hw.with_overrides({"memory.hbm.bandwidth": 2 * hw.main_memory.bandwidth})
+    layout = LAYOUTS[0]
+    plain = _run(config, faster, layout)
+    with shared_estimates():
+        base = _run(config, hw, layout)
+        memo = _run(config, faster, layout)
+    assert memo.step_s == plain.step_s and memo.memory == plain.memory
+    assert memo.step_s < base.step_s  # more bandwidth: the memory-bound ops (norms, optimizer) run faster

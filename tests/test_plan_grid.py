@@ -99,3 +99,13 @@ def test_serve_grid_equals_infer_at_every_point():
                 result.output_tokens_per_s_per_device, rel=1e-9)
             assert grid.metrics["memory_per_device_bytes"][i] == pytest.approx(result.memory.total, rel=1e-9)
     assert grid.fits[:, 0].sum() < grid.fits[:, 1].sum()  # the bigger chip fits the bigger batches
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(batches=()), "batches: expected positive batch sizes"),
+    (dict(batches=(0, 8)), "batches: expected positive batch sizes"),
+    (dict(workers=0), "workers: expected an integer >= 1"),
+])
+def test_bad_serving_grid_options_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        serve_grid("llama-3.1-70b", "h100-sxm", 8, **kwargs)

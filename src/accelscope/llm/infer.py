@@ -132,8 +132,8 @@ def infer(
     TensorRT-LLM run on NVLink systems (up to 8 MiB); "library" as collective-library calls (NCCL).
     `decode_attention`: the engine's decode attention kernel (`Attention.variant`), e.g. "mmha" for the masked
     multi-head attention of TensorRT-LLM <= 0.7 and FasterTransformer; None: the best for the chip."""
-    config = load_model(model)
-    spec = load_hardware(hw)
+    config = model if isinstance(model, ModelConfig) else _load_model(model)
+    spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
     if moe_imbalance is not None:
         config = _with_imbalance(config, moe_imbalance)
     if allreduce not in ("custom", "library"):
@@ -162,6 +162,10 @@ def infer(
         e2e_latency_s=e2e, output_tokens_per_s=chosen * output_len / e2e, decode_tokens_per_s=chosen / decode.seconds,
         memory=memory, prefill=prefill, decode=decode,
     )
+
+
+_load_model = memoized(load_model)  # a preset or file read once per scope, not per call
+_load_hardware = memoized(load_hardware)
 
 
 def _with_imbalance(config: ModelConfig, imbalance: float) -> ModelConfig:

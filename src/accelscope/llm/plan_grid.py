@@ -6,7 +6,7 @@ capacity only at the end (`check_memory`). So each layout surviving the exact pr
 is priced once by `train(check_memory=False)` (the per-point path, its building blocks memoized inside
 `shared_estimates()`: perf/memo.py), and whether it fits each capacity is one numpy comparison over the
 capacity axis, `memory.total <= capacity`, the same test as train's check. The best layout per capacity is a
-masked argmax. `workers` > 1 prices the (tp, pp, cp, ep) splits in forked processes (each with its own memo).
+masked argmax. `workers` > 1 prices groups of layouts in forked processes (each with its own memo).
 Serving (`serve_grid`) is the same with `infer(check_memory=False)` over (tp, pp, dtype, kv dtype) x a list of
 batch sizes, and infer's own check, `memory.total <= memory_fraction x capacity`.
 
@@ -33,7 +33,7 @@ METRICS = ("step_s", "tokens_per_s_per_device", "mfu", "memory_per_device_bytes"
 
 
 @dataclass(frozen=True)
-class TrainGrid:
+class PlanGrid:
     model: str
     hw: str
     devices: int
@@ -69,7 +69,7 @@ class TrainGrid:
 
 def train_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int,
                capacities: Any = None, level: str = "analytical", workers: int = 1,
-               **workload: Any) -> TrainGrid:
+               **workload: Any) -> PlanGrid:
     """Every training layout of `model` on `devices` devices of `hw`, at each chip memory capacity in
     `capacities` (bytes; default: the chip's own). Workload keys as `plan(goal="train")`: seq_len,
     global_batch, dtype and pins or tuples for the SPACE fields."""
@@ -80,7 +80,7 @@ def train_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
         raise ValueError(f"workers: expected an integer >= 1 (got {workers!r})")
     space = TrainSpace.of(config, spec, devices, dict(workload))
     layouts = list(space.layouts(float(caps.max())))
-    chunks = _deal(layouts, workers, ("tp", "pp", "cp", "ep"))
+    chunks = _deal(layouts, workers, ("tp", "cp"))
     if len(chunks) > 1:
         with multiprocessing.get_context("fork").Pool(len(chunks)) as pool:
             parts = pool.starmap(_price_many, [(config, spec, level, space, chunk) for chunk in chunks])
@@ -98,15 +98,15 @@ def train_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     table = np.asarray(rows, dtype=float).reshape(len(rows), len(METRICS))
     metrics = {name: table[:, i] for i, name in enumerate(METRICS)}
     fits = metrics["memory_per_device_bytes"][:, None] <= caps[None, :]
-    return TrainGrid(model=config.name, hw=spec.id, devices=devices, level=level, capacities=caps, layouts=priced,
+    return PlanGrid(model=config.name, hw=spec.id, devices=devices, level=level, capacities=caps, layouts=priced,
                      metrics=metrics, fits=fits, candidates=space.candidates, pruned=space.pruned,
                      seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu + child_cpu)
 
 
 def _deal(layouts: list[dict[str, Any]], workers: int, keys: tuple[str, ...]) -> list[list[dict[str, Any]]]:
-    """Layouts dealt to workers by group (the `keys` fields), so a group's shared estimates (a training split's
-    micro-batches, a serving layout's weights) stay in one process; the largest groups first, each to the
-    least loaded worker."""
+    """Layouts dealt to workers by group (the `keys` fields), so the op estimates a group shares stay in one
+    process (the layers' GEMMs are the same shapes under every PP and ZeRO stage at one TP and CP, under every
+    PP and KV dtype at one TP and weight dtype); the largest groups first, each to the least loaded worker."""
     if workers == 1 or len(layouts) < 2:
         return [layouts]
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
@@ -141,7 +141,7 @@ DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, capacities: Any = None,
                level: str = "analytical", batches: Any = DEFAULT_BATCHES, input_len: int = 2048,
                output_len: int = 256, dtypes: Any = ("bf16",), kv_dtypes: Any = ("bf16",), tp: Any = None,
-               pp: Any = None, memory_fraction: float = DEFAULT_MEMORY_FRACTION, workers: int = 1) -> TrainGrid:
+               pp: Any = None, memory_fraction: float = DEFAULT_MEMORY_FRACTION, workers: int = 1) -> PlanGrid:
     """Every serving replica layout (tp x pp x weight dtype x KV dtype) of `model` on `devices` devices of `hw`
     at each batch in `batches`, against each chip memory capacity in `capacities` (bytes; default the chip's).
     `layouts` holds one entry per (layout, batch); `metrics` SERVE_METRICS; `fits` as infer's memory check."""
@@ -169,7 +169,7 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
                     layouts += [{"tp": t, "pp": p, "replicas": devices // (t * p), "dtype": dtype,
                                  "kv_dtype": kv_dtype, "batch": batch} for batch in sizes]
     options = dict(input_len=input_len, output_len=output_len, level=level, memory_fraction=memory_fraction)
-    chunks = _deal(layouts, workers, ("tp", "pp", "dtype", "kv_dtype"))
+    chunks = _deal(layouts, workers, ("tp", "dtype"))
     if len(chunks) > 1:
         with multiprocessing.get_context("fork").Pool(len(chunks)) as pool:
             parts = pool.starmap(_serve_many, [(config, spec, options, chunk) for chunk in chunks])
@@ -183,7 +183,7 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     # infer's check: memory.total > memory.capacity, that capacity being capacity x memory_fraction
     fits = metrics["memory_per_device_bytes"][:, None] <= caps[None, :] * memory_fraction
     metrics["tokens_per_s_per_device"] = metrics["output_tokens_per_s_per_device"]  # what best() ranks
-    return TrainGrid(model=config.name, hw=spec.id, devices=devices, level=level, capacities=caps, layouts=layouts,
+    return PlanGrid(model=config.name, hw=spec.id, devices=devices, level=level, capacities=caps, layouts=layouts,
                      metrics=metrics, fits=fits, candidates=candidates, pruned=pruned,
                      seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu + child_cpu)
 

@@ -222,8 +222,8 @@ def train(
     if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
         raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
                          f"(got {fsdp_backward_prefetch!r})")
-    config = load_model(model)
-    spec = load_hardware(hw)
+    config = model if isinstance(model, ModelConfig) else _load_model(model)
+    spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
     if attention not in (None, "fa2", "fa3", "math", "triton"):
         raise ValueError(f"attention: expected fa2, fa3, math, triton or None (got {attention!r})")
     if elementwise not in ELEMENTWISE_MODES:
@@ -323,6 +323,8 @@ _micro_batch_ops = memoized(micro_batch_ops)
 _synced_host_excess = memoized(synced_host_excess)
 _optimizer_host_excess = memoized(optimizer_host_excess)
 _train_memory = memoized(train_memory)
+_load_model = memoized(load_model)  # a preset or file read once per scope, not per layout
+_load_hardware = memoized(load_hardware)
 _forward_graph = memoized(forward_graph)  # a stage's graphs are the same under every recompute policy
 _estimate = memoized(estimate)  # the data-parallel collectives: the same under every vpp and recompute policy
 _backward_graph = memoized(backward_graph)

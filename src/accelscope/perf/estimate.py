@@ -12,7 +12,7 @@ from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..workload.ops import Graph, Node, Op
-from .memo import memo_active, memo_scope, memoized
+from .memo import memo_scope
 
 RESOURCES = ("matrix", "vector", "sfu", "memory", "interconnect", "launch")
 LEVELS = ("roofline", "analytical", "sim")
@@ -218,16 +218,8 @@ def estimate_graphs(graphs: Sequence[Graph], hw: HardwareSpec | str, level: str 
     `shared_estimates()`."""
     spec = load_hardware(hw)
     model = _tagged(_model(level))
-    if memo_active():  # a planner's layouts repeat whole graphs (a stage's forward under every recompute policy)
-        return [_shared_graph(graph, spec, level) for graph in graphs]
     cache = _shared_cache(spec, level)
     return [_estimate_graph(graph, spec, model, level, cache) for graph in graphs]
-
-
-@memoized
-def _shared_graph(graph: Graph, spec: HardwareSpec, level: str) -> Estimate:
-    """One graph's estimate inside `shared_estimates()`, keyed by the graph's value (its nodes and name)."""
-    return _estimate_graph(graph, spec, _tagged(_model(level)), level, _shared_cache(spec, level))
 
 
 # Op estimates shared by every estimate_graphs call inside `shared_estimates()` (a planner estimating thousands of
