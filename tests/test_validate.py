@@ -63,6 +63,23 @@ def test_collective_row_group_is_the_whole_gpu_count():
     assert isinstance(wrong, Prediction) and wrong.value < 0.9 * total.value
 
 
+def test_all_reduce_bench_rows_include_the_host_issue_time():
+    """all_reduce_bench.py times one dist.all_reduce between CUDA events on an idle stream: PyTorch's host issue
+    time, 21.3 us (HOST_ISSUED_COLLECTIVES), is inside it; nccl-tests' device timing is not. 1 MiB on 8 B200: the
+    device-timed row reads 1,048,576 B x 2 x 7 / 8 / t = 1,835,008 B / t; with t = 27.68 us (NVLS) 66.3 GB/s,
+    and the bench row 1,835,008 B / (27.68 + 21.3) us = 37.5 GB/s (ME-029 measured 36.06)."""
+    def row(op):
+        return MeasuredRow(id="T-4", hardware="NVIDIA B200 (HGX)", category="collective", op=op, dtype="float",
+                           shape={"payload_bytes": 1 << 20, "gpus": 8}, metric="busbw", value=36.06, unit="GB/s")
+
+    device = predict(row("all_reduce (nccl-tests)"), "analytical")
+    bench = predict(row("all_reduce (all_reduce_bench.py)"), "analytical")
+    assert isinstance(device, Prediction) and isinstance(bench, Prediction)
+    seconds = 1_835_008 / (device.value * 1e9)
+    assert bench.value == pytest.approx(1_835_008 / (seconds + 21.3e-6) / 1e9, rel=1e-9)
+    assert (device.value, bench.value) == (pytest.approx(66.3, rel=2e-3), pytest.approx(37.5, rel=2e-3))
+
+
 def test_unmappable_rows_are_skipped_with_a_reason():
     row = _gemm_row()  # no M/N/K
     assert isinstance(predict(row, "roofline"), Skip)
