@@ -185,3 +185,20 @@ def test_a_loss_read_back_each_micro_batch_serialises_host_and_gpu_without_a_pip
     assert synced.step_s > free.step_s
     assert synced.breakdown["compute"] == pytest.approx(free.breakdown["compute"])
     assert sum(synced.breakdown.values()) == pytest.approx(synced.step_s)
+
+
+def test_one_hardware_queue_takes_the_interleaved_schedule_back_to_whole_stage_bubbles():
+    from dataclasses import replace
+
+    four = replace(TINY, layers=4)
+    kwargs = dict(pp=2, seq_len=1024, global_batch=8, micro_batch=4, recompute="none", level="analytical",
+                  check_memory=False, host_op_latency=150e-6)
+    free = llm.train(four, "h100-sxm", vpp=2, **kwargs)
+    queued = llm.train(four, "h100-sxm", vpp=2, single_queue=True, **kwargs)
+    # interleaved: (pp - 1) / vpp = 1/2 stage of bubble; overlapped receives held in one queue: (pp - 1) = 1 stage
+    assert queued.breakdown["bubble"] == pytest.approx(2 * free.breakdown["bubble"])
+    assert queued.breakdown["compute"] == pytest.approx(free.breakdown["compute"])
+    assert sum(queued.breakdown.values()) == pytest.approx(queued.step_s)
+    # without interleaving there is nothing to hold back: (pp - 1) / 1 either way
+    plain = llm.train(four, "h100-sxm", **kwargs)
+    assert llm.train(four, "h100-sxm", single_queue=True, **kwargs).step_s == pytest.approx(plain.step_s)

@@ -163,6 +163,7 @@ def train(
     fp8_skip: tuple[str, ...] = (),
     optimizer: str = "adam",
     loss_sync: bool = False,
+    single_queue: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -214,7 +215,13 @@ def train(
     `loss_sync`: the host reads the loss back after each micro-batch's forward (Megatron-LM's
     --check-for-nan-in-loss-and-grad, on by default: pretrain_gpt.py `loss_func` passes the loss to
     rerun_state_machine.validate_result with torch.isnan and torch.isinf, whose result Python tests, a device
-    synchronisation): the backward, too, starts on an idle GPU, at any pipeline size."""
+    synchronisation): the backward, too, starts on an idle GPU, at any pipeline size.
+    `single_queue`: the device has one hardware work queue (CUDA_DEVICE_MAX_CONNECTIONS=1, which Megatron-LM sets
+    for its TP overlap): kernels start in launch order across streams, so a communication kernel waiting for its
+    peer holds back every kernel launched after it. The interleaved schedule (vpp > 1) posts the next chunk's
+    receive before the current chunk's compute (overlapped P2P): that compute waits for the neighbour, the
+    virtual stages no longer fill the pipeline ahead of it, and the bubble is (pp - 1) whole stages as without
+    interleaving."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} (got {optimizer!r})")
     if grouped_gemm not in GROUPED_GEMM_MODES:
@@ -263,7 +270,9 @@ def train(
     host = host_excess(per_micro, _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
     if (p2p_sync and pp > 1) or loss_sync:
         host = max(host, _synced_host_excess(fwd, bwd, latency))
-    bubble = (pp - 1) / vpp * (per_micro + host)
+    # interleaving divides the bubble by vpp (Narayanan et al. SC21) unless one hardware queue serialises the
+    # overlapped P2P receives with the compute launched after them (`single_queue`)
+    bubble = (pp - 1) / (1 if single_queue else vpp) * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
                                   fp8_all_gather, fsdp_backward_prefetch)
     optimizer_s = _optimizer_time(config, spec, par, zero, level, etp, optimizer)
