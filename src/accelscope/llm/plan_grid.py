@@ -26,7 +26,7 @@ import numpy as np
 from ..hardware import HardwareSpec, load_hardware
 from ..perf.estimate import shared_estimates
 from ..workload.model_config import ModelConfig, load_model
-from .infer import DEFAULT_MEMORY_FRACTION, infer
+from .infer import DEFAULT_MEMORY_FRACTION, serve_metrics
 from .plan import SERVE_SPACE, TrainSpace, price_layout, serve_layout_reason
 
 METRICS = ("step_s", "tokens_per_s_per_device", "mfu", "memory_per_device_bytes")
@@ -200,9 +200,8 @@ def _serve_many(config: ModelConfig, spec: HardwareSpec, options: dict[str, Any]
     rows = []
     with shared_estimates():
         for layout in layouts:
-            result = infer(config, spec, tp=layout["tp"], pp=layout["pp"], batch=layout["batch"],
-                           dtype=layout["dtype"], kv_dtype=layout["kv_dtype"], check_memory=False, **options)
-            rows.append((result.ttft_s, result.tpot_s, result.output_tokens_per_s_per_device, result.memory.total))
+            rows.append(serve_metrics(config, spec, layout["tp"], layout["pp"], layout["batch"], layout["dtype"],
+                                      layout["kv_dtype"], **options))
     return layouts, rows, time.process_time() - cpu
 
 
