@@ -27,6 +27,9 @@ from ..workload.llm_graph import (
     Precision,
     Step,
     forward_graph,
+    kind_merged,
+    merged_count,
+    stage_blocks,
     stage_counts,
     stage_kind,
     stage_layers,
@@ -243,10 +246,31 @@ def pass_seconds(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
         kind = stage_kind(config, par.pp, stage)
         seconds = seen.get(kind)
         if seconds is None:
-            counts = stage_counts(config, step, par, prec, stage)
-            seconds = seen[kind] = nodes_seconds([(op, count) for (_, op), count in counts.items()], hw, level)
+            seconds = seen[kind] = _stage_seconds(config, hw, par, prec, step, level, stage)
         total = seconds if stage == 0 else total + seconds
     return total
+
+
+def _stage_seconds(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
+                   level: str, stage: int) -> float:
+    """One stage's nodes' estimates x counts summed in the graph's order (`nodes_seconds`); a stage of one layer
+    kind from its pieces (`stage_blocks`), the layer's op times looked up once per memo scope (`_kind_seconds`)."""
+    first, key, repeat, last = stage_blocks(config, step, par, prec, stage)
+    if key is None:
+        counts = stage_counts(config, step, par, prec, stage)
+        return nodes_seconds([(op, count) for (_, op), count in counts.items()], hw, level)
+    seconds = nodes_seconds([(op, 1.0) for _, op in first], hw, level) if first else 0.0
+    for op_seconds, (_, _, counts) in zip(_kind_seconds(key, hw, level), kind_merged(*key)[0], strict=True):
+        seconds += op_seconds * merged_count(counts, repeat)
+    for _, op in last:
+        seconds += nodes_seconds([(op, 1.0)], hw, level)
+    return seconds
+
+
+@memoized
+def _kind_seconds(key: tuple[Any, ...], hw: HardwareSpec, level: str) -> tuple[float, ...]:
+    """Seconds of each merged node of a layer kind (`kind_merged(*key)`) on `hw` at `level`."""
+    return tuple(nodes_seconds([(op, 1.0)], hw, level) for _, op, _ in kind_merged(*key)[0])
 
 
 # ----- memory --------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..hardware.dtypes import canonical_dtype, dtype_bytes
 from ..perf.memo import memoized
@@ -303,6 +304,49 @@ def stage_counts(model: ModelConfig, step: Step, par: Parallelism, prec: Precisi
     if par.pp > 1 and stage < par.pp - 1:
         _add(counts, "pp_send", _pp_send(model, step, prec))
     return counts
+
+
+# Names of the nodes a stage adds around its layers (stage_counts): never a layer node's name, so a stage's nodes
+# are its own nodes, then its layers' merged nodes, then its last nodes (`stage_blocks`)
+EDGE_NAMES = frozenset({"embedding", "pos_embedding", "pos_add", "final_norm", "lm_head", "pp_send"})
+
+
+def stage_blocks(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int = 0
+                 ) -> tuple[tuple[tuple[str, Op], ...], tuple[Any, ...] | None, int, tuple[tuple[str, Op], ...]]:
+    """`stage_counts` in pieces, for a stage of one layer kind whose node names do not meet its first and last
+    nodes (every model today): (first nodes, the kind's key for `kind_merged`, its layer count, last nodes), each
+    first and last node counted once; the key is None when the stage needs `stage_counts`' general merge."""
+    first = _first_stage_ops(model, step, prec) if stage == 0 else ()
+    last = _last_stage_ops(model, step, par.tp, prec) if stage == par.pp - 1 else ()
+    if par.pp > 1 and stage < par.pp - 1:
+        last = (*last, ("pp_send", _pp_send(model, step, prec)))
+    kinds = _layer_kinds(model, stage_layers(model, par.pp, stage))
+    if len(kinds) != 1:
+        return first, None, 0, last
+    kind, repeat = kinds[0]
+    key = (model, step, _layer_parallelism(par), prec, *kind)
+    return first, (key if EDGE_NAMES.isdisjoint(kind_merged(*key)[1]) else None), repeat, last
+
+
+@memoized
+def kind_merged(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, moe: bool, sliding: bool
+                ) -> tuple[tuple[tuple[str, Op, tuple[float, ...]], ...], frozenset[str]]:
+    """One layer kind's nodes merged as stage_counts merges them: per distinct (name, op), in order of first
+    appearance, the counts of its occurrences (a stage of `repeat` such layers counts it
+    `merged_count(counts, repeat)` times); and the names."""
+    merged: dict[tuple[str, Op], list[float]] = {}
+    for name, op, count in _kind_nodes(model, step, par, prec, moe, sliding):
+        merged.setdefault((name, op), []).append(count)
+    return tuple((name, op, tuple(counts)) for (name, op), counts in merged.items()), frozenset(n for n, _ in merged)
+
+
+def merged_count(counts: tuple[float, ...], repeat: int) -> float:
+    """The count stage_counts gives a node that occurs with `counts` in each of `repeat` layers: its `_add`s one
+    after another from 0.0, so the same float."""
+    total = 0.0
+    for count in counts:
+        total = total + count * repeat
+    return total
 
 
 def stage_kind(model: ModelConfig, pp: int, stage: int) -> tuple[bool, bool, tuple[tuple[tuple[bool, bool], int], ...]]:
