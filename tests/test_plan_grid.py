@@ -65,6 +65,18 @@ def test_two_workers_give_the_same_grid(grid):
     for name, values in grid.metrics.items():
         assert np.array_equal(values, again.metrics[name][order])
     assert np.array_equal(grid.fits, again.fits[order])
+    assert len(again.worker_cpu_seconds) == 2 and grid.worker_cpu_seconds == ()  # TP 4 and 8: one worker each
+
+
+def test_two_serving_workers_give_the_same_grid():
+    """Dealt by TP (four TPs for two workers: every op of a TP in one worker), the same floats as one worker."""
+    kwargs = dict(batches=(8, 64), tp=(1, 2, 4, 8), pp=(1, 2), dtypes=("bf16", "fp8_e4m3"), level="analytical")
+    one = serve_grid("llama-3.1-70b", "h100-sxm", 8, **kwargs)
+    two = serve_grid("llama-3.1-70b", "h100-sxm", 8, workers=2, **kwargs)
+    order = [two.layouts.index(layout) for layout in one.layouts]
+    for name, values in one.metrics.items():
+        assert np.array_equal(values, two.metrics[name][order])
+    assert len(two.worker_cpu_seconds) == 2
 
 
 @pytest.mark.parametrize("bad", [[], [-1.0], [float("nan")]])
