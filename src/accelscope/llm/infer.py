@@ -27,7 +27,6 @@ from ..workload.llm_graph import (
     Precision,
     Step,
     forward_graph,
-    kind_merged,
     merged_count,
     stage_blocks,
     stage_counts,
@@ -35,6 +34,7 @@ from ..workload.llm_graph import (
     stage_layers,
 )
 from ..workload.model_config import ModelConfig, load_model
+from .graph_parts import MEMO_PARTS
 from .memory import MemoryParts
 
 # Fraction of device memory the serving engine may use: vLLM's default `gpu_memory_utilization` = 0.9
@@ -226,7 +226,8 @@ def _check_lengths(input_len: int, output_len: int) -> None:
 def _pass(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
           level: str) -> Estimate:
     """One forward pass through all pipeline stages, one after another."""
-    stages = estimate_graphs([forward_graph(config, step, par, prec, stage) for stage in range(par.pp)], hw, level)
+    stages = estimate_graphs([forward_graph(config, step, par, prec, stage, MEMO_PARTS) for stage in range(par.pp)],
+                             hw, level)
     if len(stages) == 1:
         return stages[0]
     total = stages[0]
@@ -255,12 +256,12 @@ def _stage_seconds(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec
                    level: str, stage: int) -> float:
     """One stage's nodes' estimates x counts summed in the graph's order (`nodes_seconds`); a stage of one layer
     kind from its pieces (`stage_blocks`), the layer's op times looked up once per memo scope (`_kind_seconds`)."""
-    first, key, repeat, last = stage_blocks(config, step, par, prec, stage)
+    first, key, repeat, last = stage_blocks(config, step, par, prec, stage, MEMO_PARTS)
     if key is None:
-        counts = stage_counts(config, step, par, prec, stage)
+        counts = stage_counts(config, step, par, prec, stage, MEMO_PARTS)
         return nodes_seconds([(op, count) for (_, op), count in counts.items()], hw, level)
     seconds = nodes_seconds([(op, 1.0) for _, op in first], hw, level) if first else 0.0
-    for op_seconds, (_, _, counts) in zip(_kind_seconds(key, hw, level), kind_merged(*key)[0], strict=True):
+    for op_seconds, (_, _, counts) in zip(_kind_seconds(key, hw, level), MEMO_PARTS.kind_merged(*key)[0], strict=True):
         seconds += op_seconds * merged_count(counts, repeat)
     for _, op in last:
         seconds += nodes_seconds([(op, 1.0)], hw, level)
@@ -270,7 +271,7 @@ def _stage_seconds(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec
 @memoized
 def _kind_seconds(key: tuple[Any, ...], hw: HardwareSpec, level: str) -> tuple[float, ...]:
     """Seconds of each merged node of a layer kind (`kind_merged(*key)`) on `hw` at `level`."""
-    return tuple(nodes_seconds([(op, 1.0)], hw, level) for _, op, _ in kind_merged(*key)[0])
+    return tuple(nodes_seconds([(op, 1.0)], hw, level) for _, op, _ in MEMO_PARTS.kind_merged(*key)[0])
 
 
 # ----- memory --------------------------------------------------------------------------------------------------

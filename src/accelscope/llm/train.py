@@ -38,6 +38,7 @@ from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, st
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
 from .fsdp import BACKWARD_PREFETCH, fsdp_copy_graph, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
+from .graph_parts import MEMO_PARTS
 from .infer import DoesNotFit
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
 from .train_host import (
@@ -409,7 +410,7 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
     includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
     for stage in stages:
-        forward = _forward_graph(config, step, par, prec, stage)
+        forward = _forward_graph(config, step, par, prec, stage, MEMO_PARTS)
         if elementwise == "eager":
             forward = _eager(forward)
         if fp8_skip:
@@ -570,7 +571,7 @@ def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision
         kinds.setdefault((len(stage_layers(config, par.pp, stage)), stage == 0, stage == par.pp - 1), []).append(stage)
     total = 0.0
     for members in kinds.values():  # stages of one kind have identical graphs: build one
-        total += len(members) * _forward_graph(config, step, par, prec, members[0]).cost().matrix_flops
+        total += len(members) * _forward_graph(config, step, par, prec, members[0], MEMO_PARTS).cost().matrix_flops
     return total / par.pp
 
 

@@ -18,11 +18,11 @@ Choices, each the common practice of serving/training stacks (Megatron-LM, vLLM,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..hardware.dtypes import canonical_dtype, dtype_bytes
-from ..perf.memo import memoized
 from .model_config import ModelConfig
 from .ops import Attention, Collective, Elementwise, Embedding, Gemm, Graph, GroupedGemm, Node, Norm, Op
 
@@ -275,34 +275,38 @@ def stage_layers(model: ModelConfig, pp: int, stage: int) -> range:
     return range(start, start + base + (1 if stage < extra else 0))
 
 
-def forward_graph(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int = 0) -> Graph:
+def forward_graph(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int = 0,
+                  parts: GraphParts | None = None) -> Graph:
     """One device's forward pass for pipeline stage `stage`: embedding on the first, LM head on the last.
 
-    Identical layers are merged into one node with a count, so an 80-layer model is a ~20-node graph.
+    Identical layers are merged into one node with a count, so an 80-layer model is a ~20-node graph. `parts`: the
+    builders of its pieces (`GraphParts`; the llm layer passes memoized ones); the graph is the same.
     """
-    nodes = tuple(Node(op, count, name) for (name, op), count in stage_counts(model, step, par, prec, stage).items())
+    counts = stage_counts(model, step, par, prec, stage, parts)
+    nodes = tuple(Node(op, count, name) for (name, op), count in counts.items())
     return Graph(nodes, name=f"{model.name} stage {stage}")
 
 
-def stage_counts(model: ModelConfig, step: Step, par: Parallelism, prec: Precision,
-                 stage: int = 0) -> dict[tuple[str, Op], float]:
+def stage_counts(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int = 0,
+                 parts: GraphParts | None = None) -> dict[tuple[str, Op], float]:
     """`forward_graph`'s nodes as (name, op) -> count, in the graph's order (a planner sums their estimates
-    without building the graph: llm.infer.pass_seconds). Inside a memo scope a layer's ops and the first and last
-    stages' own ops are built once and shared by every stage, pipeline depth and batch that has them."""
+    without building the graph: llm.infer.pass_seconds). A layer kind's ops and the first and last stages' own ops
+    come from `parts` (memoized ones share them between every stage, pipeline depth and batch that has them)."""
+    parts = parts or PLAIN_PARTS
     counts: dict[tuple[str, Op], float] = {}
     layers = stage_layers(model, par.pp, stage)
     if stage == 0:
-        for name, op in _first_stage_ops(model, step, prec):
+        for name, op in parts.first_ops(model, step, prec):
             _add(counts, name, op)
     layer_par = _layer_parallelism(par)
     for kind, repeat in _layer_kinds(model, layers):
-        for name, op, count in _kind_nodes(model, step, layer_par, prec, *kind):
+        for name, op, count in parts.kind_nodes(model, step, layer_par, prec, *kind):
             _add(counts, name, op, count * repeat)
     if stage == par.pp - 1:
-        for name, op in _last_stage_ops(model, step, par.tp, prec):
+        for name, op in parts.last_ops(model, step, par.tp, prec):
             _add(counts, name, op)
     if par.pp > 1 and stage < par.pp - 1:
-        _add(counts, "pp_send", _pp_send(model, step, prec))
+        _add(counts, "pp_send", parts.pp_send(model, step, prec))
     return counts
 
 
@@ -311,31 +315,32 @@ def stage_counts(model: ModelConfig, step: Step, par: Parallelism, prec: Precisi
 EDGE_NAMES = frozenset({"embedding", "pos_embedding", "pos_add", "final_norm", "lm_head", "pp_send"})
 
 
-def stage_blocks(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int = 0
+def stage_blocks(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int = 0,
+                 parts: GraphParts | None = None
                  ) -> tuple[tuple[tuple[str, Op], ...], tuple[Any, ...] | None, int, tuple[tuple[str, Op], ...]]:
     """`stage_counts` in pieces, for a stage of one layer kind whose node names do not meet its first and last
     nodes (every model today): (first nodes, the kind's key for `kind_merged`, its layer count, last nodes), each
     first and last node counted once; the key is None when the stage needs `stage_counts`' general merge."""
-    first = _first_stage_ops(model, step, prec) if stage == 0 else ()
-    last = _last_stage_ops(model, step, par.tp, prec) if stage == par.pp - 1 else ()
+    parts = parts or PLAIN_PARTS
+    first = parts.first_ops(model, step, prec) if stage == 0 else ()
+    last = parts.last_ops(model, step, par.tp, prec) if stage == par.pp - 1 else ()
     if par.pp > 1 and stage < par.pp - 1:
-        last = (*last, ("pp_send", _pp_send(model, step, prec)))
+        last = (*last, ("pp_send", parts.pp_send(model, step, prec)))
     kinds = _layer_kinds(model, stage_layers(model, par.pp, stage))
     if len(kinds) != 1:
         return first, None, 0, last
     kind, repeat = kinds[0]
     key = (model, step, _layer_parallelism(par), prec, *kind)
-    return first, (key if EDGE_NAMES.isdisjoint(kind_merged(*key)[1]) else None), repeat, last
+    return first, (key if EDGE_NAMES.isdisjoint(parts.kind_merged(*key)[1]) else None), repeat, last
 
 
-@memoized
 def kind_merged(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, moe: bool, sliding: bool
                 ) -> tuple[tuple[tuple[str, Op, tuple[float, ...]], ...], frozenset[str]]:
     """One layer kind's nodes merged as stage_counts merges them: per distinct (name, op), in order of first
     appearance, the counts of its occurrences (a stage of `repeat` such layers counts it
     `merged_count(counts, repeat)` times); and the names."""
     merged: dict[tuple[str, Op], list[float]] = {}
-    for name, op, count in _kind_nodes(model, step, par, prec, moe, sliding):
+    for name, op, count in kind_nodes(model, step, par, prec, moe, sliding):
         merged.setdefault((name, op), []).append(count)
     return tuple((name, op, tuple(counts)) for (name, op), counts in merged.items()), frozenset(n for n, _ in merged)
 
@@ -355,8 +360,7 @@ def stage_kind(model: ModelConfig, pp: int, stage: int) -> tuple[bool, bool, tup
     return stage == 0, stage == pp - 1, tuple(_layer_kinds(model, stage_layers(model, pp, stage)))
 
 
-@memoized
-def _first_stage_ops(model: ModelConfig, step: Step, prec: Precision) -> tuple[tuple[str, Op], ...]:
+def first_stage_ops(model: ModelConfig, step: Step, prec: Precision) -> tuple[tuple[str, Op], ...]:
     ops: list[tuple[str, Op]] = [("embedding", Embedding(tokens=step.tokens, hidden=model.hidden, vocab=model.vocab,
                                                          dtype=prec.act_dtype))]
     if model.learned_positions:  # GPT-2/3, Megatron learned_absolute, MPT: wpe(positions) added to wte(tokens)
@@ -366,15 +370,13 @@ def _first_stage_ops(model: ModelConfig, step: Step, prec: Precision) -> tuple[t
     return tuple(ops)
 
 
-@memoized
-def _last_stage_ops(model: ModelConfig, step: Step, tp: int, prec: Precision) -> tuple[tuple[str, Op], ...]:
+def last_stage_ops(model: ModelConfig, step: Step, tp: int, prec: Precision) -> tuple[tuple[str, Op], ...]:
     logits = step.batch * (step.logits_tokens or step.new_tokens)
     return (("final_norm", Norm(rows=logits, hidden=model.hidden, norm=model.norm, dtype=prec.act_dtype)),
             ("lm_head", _gemm(logits, max(model.vocab // tp, 1), model.hidden, prec)))
 
 
-@memoized
-def _pp_send(model: ModelConfig, step: Step, prec: Precision) -> Op:
+def pp_send_op(model: ModelConfig, step: Step, prec: Precision) -> Op:
     nbytes = float(step.tokens * model.hidden * dtype_bytes(prec.act_dtype))
     return Collective("send_recv", nbytes, 2, prec.act_dtype)
 
@@ -394,15 +396,14 @@ def _layer_kinds(model: ModelConfig, layers: range) -> list[tuple[tuple[bool, bo
 
 def _layer_parallelism(par: Parallelism) -> Parallelism:
     """`par` as a layer's ops read it: pipeline and data parallelism do not change a layer's ops, so layouts that
-    differ only there share their layer templates (`_kind_nodes`)."""
+    differ only there share their layer templates (`kind_nodes`)."""
     return par if par.pp == 1 and par.dp == 1 else replace(par, pp=1, dp=1)
 
 
-@memoized
-def _kind_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, moe: bool,
+def kind_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, moe: bool,
                 sliding: bool) -> tuple[tuple[str, Op, float], ...]:
-    """(name, op, count) of one decoder layer of a kind (`layer_nodes` reads the index only for its kind), built
-    once per memo scope (perf/memo.py) for every stage, pipeline depth and recompute policy that shares it."""
+    """(name, op, count) of one decoder layer of a kind (`layer_nodes` reads the index only for its kind): one
+    template for every stage, pipeline depth and recompute policy that has that kind."""
     index = next(i for i in range(model.layers)
                  if model.is_moe_layer(i) == moe and (i < model.sliding_layers) == sliding)
     return tuple((node.name, node.op, node.count) for node in layer_nodes(model, step, par, prec, index))
@@ -410,3 +411,20 @@ def _kind_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precisio
 
 def _add(counts: dict[tuple[str, Op], float], name: str, op: Op, count: float = 1.0) -> None:
     counts[(name, op)] = counts.get((name, op), 0.0) + count
+
+
+@dataclass(frozen=True)
+class GraphParts:
+    """The builders of a stage graph's pieces: a layer kind's nodes (`kind_nodes`), the first and last stages' own
+    ops, the pipeline send, a layer kind's merged nodes (`kind_merged`). Each is a pure function of its arguments,
+    so a caller may pass memoized ones (llm/graph_parts.py: built once per memo scope and shared by every stage,
+    pipeline depth, recompute policy and batch that has them) and get the same graphs."""
+
+    kind_nodes: Callable[..., tuple[tuple[str, Op, float], ...]]
+    first_ops: Callable[..., tuple[tuple[str, Op], ...]]
+    last_ops: Callable[..., tuple[tuple[str, Op], ...]]
+    pp_send: Callable[..., Op]
+    kind_merged: Callable[..., tuple[tuple[tuple[str, Op, tuple[float, ...]], ...], frozenset[str]]]
+
+
+PLAIN_PARTS = GraphParts(kind_nodes, first_stage_ops, last_stage_ops, pp_send_op, kind_merged)
