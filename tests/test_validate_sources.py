@@ -267,3 +267,27 @@ def test_aten_gamma_beta_kernel_walks_its_rows_in_tiles():
     assert aten_gamma_beta_seconds(4096, 16384, "gb200") == pytest.approx(43.34e-6, rel=1e-3)
     assert aten_gamma_beta_seconds(100, 4096, "h100-sxm") == pytest.approx(3.7e-6, rel=1e-6)
     assert aten_gamma_beta_splits_rows(131072, 128, 148) and not aten_gamma_beta_splits_rows(16384, 128, 148)
+
+
+
+def test_sim_loso_scores_rows_it_does_not_lower_with_the_analytical_constants():
+    # A cuDNN backward attention row on GB200: the sim does not lower backward attention (perf/sim/model.py), so
+    # its sim estimate is the analytical one. Scored at level "sim" with a deliberately low sim-fitted matrix
+    # efficiency (0.50) and the analytical level's fit (0.83 / 0.70) as `fallback`, it gets exactly the analytical
+    # level's error; a 1 GiB read stream, which the sim does run, keeps the sim constants (DRAM efficiency 0.80,
+    # measured at 0.90: 0.80 / 0.90 - 1 = -11.1 %, not the fallback's 0 %).
+    from accelscope.measure.globalfit import Constants, HeldOutSource, _score_source
+
+    shape = {"batch": 1, "heads": 16, "head_dim": 128, "q_len": 4096, "kv_len": 4096, "causal": True,
+             "backend": "cudnn", "mode": "bwd"}
+    attn = MeasuredRow(id="CU-1", hardware="NVIDIA GB200", category="attention", op="SDPA bwd (cudnn)",
+                       dtype="bfloat16", shape=shape, metric="time_median", value=1.0, unit="ms")
+    stream = _read_row("CU-2", 0.90)
+    sim_fit, analytical_fit = Constants(0.80, 1.24, 0.50, 0.50), Constants(0.90, 1.24, 0.83, 0.70)
+    sim, plain, analytical = (HeldOutSource("CU", sim_fit), HeldOutSource("CU", sim_fit),
+                              HeldOutSource("CU", analytical_fit))
+    _score_source(sim, [attn, stream], "sim", fallback=analytical_fit)
+    _score_source(plain, [attn], "sim")
+    _score_source(analytical, [attn], "analytical")
+    assert sim.signed["attention"] == analytical.signed["attention"] != plain.signed["attention"]
+    assert sim.signed["memory"][0] == pytest.approx(0.80 / 0.90 - 1, abs=0.002)
