@@ -169,6 +169,9 @@ def test_elementwise_refuses_malformed_fields():
     with pytest.raises(ValueError, match="whole number of rows"):
         Elementwise("add", 10, "fp16", rows=2.5)  # type: ignore[arg-type]
     assert Elementwise("add", 10, "fp16", rows=2, row_loops=[3, 2]).row_loops == (3, 2)  # a list is taken
+    import numpy as np
+
+    assert Elementwise("add", 10, "fp16", rows=np.int64(2), warm_inputs=np.int64(1)).warm_inputs == 1  # NumPy ints
 
 
 def test_cudnn_norm_rows():
