@@ -80,6 +80,20 @@ def test_all_reduce_bench_rows_include_the_host_issue_time():
     assert (device.value, bench.value) == (pytest.approx(66.3, rel=2e-3), pytest.approx(37.5, rel=2e-3))
 
 
+def test_mi300x_all_reduce_runs_at_the_xgmi_bandwidth_rccl_plans():
+    """RCCL plans 48 GB/s per xGMI link on gfx942 (GFX94X_XGMI_WIDTH) of the 64 GB/s per direction: a 4 GiB
+    all-reduce's bus bandwidth is 1 link x 48 = 48 GB/s on 2 MI300X (ME-017 measured 47.67) and 7 x 48 = 336 GB/s
+    on 8 (ME-018: 313), less a few us of latency over ~90 ms / ~22 ms."""
+    def row(gpus):
+        return MeasuredRow(id="T-5", hardware="AMD Instinct MI300X", category="collective", op="all_reduce",
+                           dtype="float", shape={"payload_bytes": 1 << 32, "gpus": gpus}, metric="busbw",
+                           value=47.67, unit="GB/s")
+
+    two, eight = predict(row(2), "analytical"), predict(row(8), "analytical")
+    assert isinstance(two, Prediction) and isinstance(eight, Prediction)
+    assert two.value == pytest.approx(48.0, rel=1e-3) and eight.value == pytest.approx(336.0, rel=2e-3)
+
+
 def test_unmappable_rows_are_skipped_with_a_reason():
     row = _gemm_row()  # no M/N/K
     assert isinstance(predict(row, "roofline"), Skip)
