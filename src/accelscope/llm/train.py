@@ -41,6 +41,7 @@ from .infer import DoesNotFit
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
 from .train_host import (
     host_excess,
+    megatron_loss_ops,
     micro_batch_ops,
     optimizer_host_excess,
     synced_host_excess,
@@ -160,6 +161,7 @@ def train(
     p2p_sync: bool = False,
     loss_sync: bool = False,
     single_queue: bool = False,
+    megatron_loss: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -206,7 +208,10 @@ def train(
     peer holds back every kernel launched after it. The interleaved schedule (vpp > 1) posts the next chunk's
     receive before the current chunk's compute (overlapped P2P): that compute waits for the neighbour, the
     virtual stages no longer fill the pipeline ahead of it, and the bubble is (pp - 1) whole stages as without
-    interleaving."""
+    interleaving.
+    `megatron_loss`: the last stage's loss runs Megatron-LM's path, a chain of small ops per micro-batch (label and
+    loss transposes, pretrain_gpt's loss_func, the loss scaling; with cross_entropy="fp32" its vocab-parallel cross
+    entropy op by op: train_host.megatron_loss_ops), each a host op."""
     if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
         raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
                          f"(got {fsdp_backward_prefetch!r})")
@@ -250,7 +255,10 @@ def train(
     latency = host_op_latency if host_op_latency is not None else system_host_op_latency(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
-    host = host_excess(per_micro, micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
+    ops = micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts)
+    if megatron_loss:
+        ops += megatron_loss_ops(fwd, cross_entropy == "fused")
+    host = host_excess(per_micro, ops, latency)
     if (p2p_sync and pp > 1) or loss_sync:
         host = max(host, synced_host_excess(fwd, bwd, latency))
     # interleaving divides the bubble by vpp (Narayanan et al. SC21) unless one hardware queue serialises the

@@ -106,6 +106,36 @@ def moe_routing_ops(forward: Estimate, backward: Estimate) -> float:
     return MOE_ROUTING_OPS["fwd"] * fwd + MOE_ROUTING_OPS["bwd"] * bwd
 
 
+# Megatron-LM's loss path on the last pipeline stage, per micro-batch, in host ops beyond the graph's one
+# cross-entropy node each way. Forward: GPTModel.compute_language_model_loss transposes the labels and the loss
+# (two contiguous copies) and casts the logits to fp32 (3); pretrain_gpt.py `loss_func` casts the losses and the
+# mask, multiplies, sums both, copies the token count and concatenates the report, and tests the loss with isnan
+# and isinf (10); pipeline_parallel/schedules.py `forward_step_calc_loss` divides the loss by the clamped token
+# count and by the number of micro-batches (3): 16. Backward: the divisions', product's and sum's gradients and the
+# transpose's copy (6).
+MEGATRON_LOSS_OPS = {"fwd": 16, "bwd": 6}
+# Megatron-LM's unfused vocab-parallel cross entropy (megatron/core/tensor_parallel/cross_entropy.py
+# _VocabParallelCrossEntropy) beyond the graph's node: forward the max, its all-reduce and the subtraction, the
+# target-range mask (two compares and an or), the shifted target (clone, subtract, masked write), the arange and
+# gather of the target logits with their copy and masked write and all-reduce, the exp, sum and its all-reduce,
+# the log and subtraction, the softmax division kept for the backward (19); backward the arange, the one-hot
+# update (cast, subtract, indexed subtract) and the scale by the incoming gradient (6). The fused kernel
+# (--cross-entropy-loss-fusion) replaces them.
+VOCAB_PARALLEL_CE_OPS = {"fwd": 19, "bwd": 6}
+
+
+def megatron_loss_ops(forward: Estimate, fused_cross_entropy: bool) -> float:
+    """Host ops of Megatron-LM's loss path per micro-batch beyond the graph's cross-entropy nodes, on the stage
+    whose forward ends in the loss (MEGATRON_LOSS_OPS, plus VOCAB_PARALLEL_CE_OPS unless the cross entropy is
+    fused); 0 on the other stages."""
+    if not any(name == "cross_entropy" for name, _count, _est in forward.parts):
+        return 0.0
+    ops = MEGATRON_LOSS_OPS["fwd"] + MEGATRON_LOSS_OPS["bwd"]
+    if not fused_cross_entropy:
+        ops += VOCAB_PARALLEL_CE_OPS["fwd"] + VOCAB_PARALLEL_CE_OPS["bwd"]
+    return float(ops)
+
+
 def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fusion: bool = True,
                     local_experts: int = 1) -> float:
     """Ops of one micro-batch's forward + backward; without gradient-accumulation fusion, one `main_grad.add_`

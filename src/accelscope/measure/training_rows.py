@@ -287,7 +287,8 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   p2p_sync=pp > 1 and vpp == 1,
                   # the loss's NaN/Inf check (Megatron-LM's default) reads it back each micro-batch
                   loss_sync=not _flag(args, "no-check-for-nan-in-loss-and-grad"),
-                  single_queue=str((s.get("env") or {}).get("CUDA_DEVICE_MAX_CONNECTIONS")) == "1")
+                  single_queue=str((s.get("env") or {}).get("CUDA_DEVICE_MAX_CONNECTIONS")) == "1",
+                  megatron_loss=True)
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)
