@@ -77,8 +77,10 @@ def test_experts_without_grouped_gemm_are_one_module_call_per_local_expert():
     assert sequential.breakdown["host"] - grouped.breakdown["host"] == pytest.approx(48e-3)
     assert micro_batch_ops(grouped.forward, grouped.backward, local_experts=4) == \
         micro_batch_ops(grouped.forward, grouped.backward) + 48
-    # routing beyond the graph's nodes: 32 forward + 10 backward host ops per MoE layer, 2 layers: 84
+    # routing beyond the graph's nodes: 24 forward + 6 backward host ops per MoE layer, with the load-balancing
+    # loss 8 + 4 more; 2 layers: 2 x 42 = 84 with it, 2 x 30 = 60 without
     assert moe_routing_ops(grouped.forward, grouped.backward) == 2 * (32 + 10)
+    assert moe_routing_ops(grouped.forward, grouped.backward, aux_loss=False) == 2 * (24 + 6)
 
 
 def test_after_a_device_sync_a_long_kernel_at_the_end_adds_to_the_host_time():

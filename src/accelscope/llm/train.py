@@ -162,6 +162,7 @@ def train(
     loss_sync: bool = False,
     single_queue: bool = False,
     megatron_loss: bool = False,
+    moe_aux_loss: bool = True,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -211,7 +212,8 @@ def train(
     interleaving.
     `megatron_loss`: the last stage's loss runs Megatron-LM's path, a chain of small ops per micro-batch (label and
     loss transposes, pretrain_gpt's loss_func, the loss scaling; with cross_entropy="fp32" its vocab-parallel cross
-    entropy op by op: train_host.megatron_loss_ops), each a host op."""
+    entropy op by op: train_host.megatron_loss_ops), each a host op. `moe_aux_loss`: the MoE router computes a
+    load-balancing loss (Megatron-LM: --moe-aux-loss-coeff > 0; its default 0 skips it): more host ops per layer."""
     if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
         raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
                          f"(got {fsdp_backward_prefetch!r})")
@@ -255,7 +257,7 @@ def train(
     latency = host_op_latency if host_op_latency is not None else system_host_op_latency(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
-    ops = micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts)
+    ops = micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts, moe_aux_loss)
     if megatron_loss:
         ops += megatron_loss_ops(fwd, cross_entropy == "fused")
     host = host_excess(per_micro, ops, latency)

@@ -30,10 +30,11 @@ from ..perf import Estimate
 # relative to this one), for every chip whose spec gives no `runtime.host_op_latency` of its own: a property of the
 # host CPU and the eager framework stack, shared across chips like hardware/spec.py's efficiency defaults. Fitted
 # by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the llm_training rows of
-# every source (`accelscope validate all --loso --category llm_training`, "fit on all"): 100 us, and 100 us
-# fitted without any one source. Alone, the Megatron-LM CI runs (MT) prefer 100 us on each of their three systems
-# (DGX A100, GB200, DGX H100: with the host speeds and MoE routing ops counted they agree; with one latency for
-# all systems they wanted 190, 160 and 110 us) and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~70 us.
+# every source (`accelscope validate all --loso --category llm_training`, "fit on all"): 100 us; fitted without
+# one source 100 us, or 90 without TA. Alone, the Megatron-LM CI runs (MT) prefer 90-100 us on each of their
+# three systems (DGX A100, GB200, DGX H100: with the host speeds and the MoE routing and loss ops counted they
+# agree; with one latency for all systems and those ops uncounted they wanted 190, 160 and 110 us) and Hugging Face
+# eager Llama-3.2-1B (CU, a graph of aten ops) ~70 us.
 HOST_OP_LATENCY = 100e-6
 _DEFAULT: contextvars.ContextVar[float] = contextvars.ContextVar("host_op_latency", default=HOST_OP_LATENCY)
 
@@ -88,22 +89,26 @@ def expert_ops(graph: Estimate) -> float:
 # router GEMM, permute, dispatch, combine and unpermute (megatron/core/transformer/moe/router.py TopKRouter,
 # moe_utils.py, token_dispatcher.py), each a small aten call. Forward: the input's cast to the router dtype;
 # topk_softmax_with_capacity's topk, softmax and its cast back, the probs and routing-map scatters into zeroed
-# [tokens, experts] tensors and the map's int/bool casts, tokens_per_expert's sum (10); the load-balancing loss
-# (`--moe-router-load-balancing-type aux_loss`, the default): the scores' softmax, switch_load_balancing_loss_func's
-# sum, product, sum and scale, the aux-loss tracker's detach-add and MoEAuxLossAutoScaler (8); the dispatcher's
-# local map and probs slices made contiguous, tokens_per_expert's long/cpu copy, permute's transpose-contiguous,
-# arange-expand and masked_select (8); unpermute's zeroed output, probs transpose-contiguous, masked_select and
-# multiply (6): 32. Backward, autograd's mirror of the differentiable ones: the casts, softmaxes and scatters
-# (gathers), the aux loss's four, the index_select's zero-and-index_add and the probs product's two: 10.
-MOE_ROUTING_OPS = {"fwd": 32, "bwd": 10}
+# [tokens, experts] tensors and the map's int/bool casts, tokens_per_expert's sum (10); the dispatcher's local map
+# and probs slices made contiguous, tokens_per_expert's long/cpu copy, permute's transpose-contiguous, arange-expand
+# and masked_select (8); unpermute's zeroed output, probs transpose-contiguous, masked_select and multiply (6): 24.
+# Backward, autograd's mirror of the differentiable ones: the casts, softmax and scatters (gathers), the
+# index_select's zero-and-index_add and the probs product's two: 6. The load-balancing loss, only when
+# --moe-aux-loss-coeff > 0 (TopKRouter.apply_load_balancing_loss returns at once for 0, Megatron-LM's default):
+# the scores' softmax, switch_load_balancing_loss_func's sum, product, sum and scale, the aux-loss tracker's
+# detach-add and MoEAuxLossAutoScaler (8 forward) and their gradients (4 backward).
+MOE_ROUTING_OPS = {"fwd": 24, "bwd": 6}
+MOE_AUX_LOSS_OPS = {"fwd": 8, "bwd": 4}
 
 
-def moe_routing_ops(forward: Estimate, backward: Estimate) -> float:
-    """Host ops of the MoE layers' routing beyond the graph's nodes (MOE_ROUTING_OPS per MoE layer, counted by
-    the router's forward and weight-gradient nodes)."""
+def moe_routing_ops(forward: Estimate, backward: Estimate, aux_loss: bool = True) -> float:
+    """Host ops of the MoE layers' routing beyond the graph's nodes (MOE_ROUTING_OPS per MoE layer, plus
+    MOE_AUX_LOSS_OPS with a load-balancing loss), counted by the router's forward and weight-gradient nodes."""
     fwd = sum(count for name, count, _est in forward.parts if name == "router")
     bwd = sum(count for name, count, _est in backward.parts if name == "router_wgrad")
-    return MOE_ROUTING_OPS["fwd"] * fwd + MOE_ROUTING_OPS["bwd"] * bwd
+    per_fwd = MOE_ROUTING_OPS["fwd"] + (MOE_AUX_LOSS_OPS["fwd"] if aux_loss else 0)
+    per_bwd = MOE_ROUTING_OPS["bwd"] + (MOE_AUX_LOSS_OPS["bwd"] if aux_loss else 0)
+    return per_fwd * fwd + per_bwd * bwd
 
 
 # Megatron-LM's loss path on the last pipeline stage, per micro-batch, in host ops beyond the graph's one
@@ -137,7 +142,7 @@ def megatron_loss_ops(forward: Estimate, fused_cross_entropy: bool) -> float:
 
 
 def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fusion: bool = True,
-                    local_experts: int = 1) -> float:
+                    local_experts: int = 1, moe_aux_loss: bool = True) -> float:
     """Ops of one micro-batch's forward + backward; without gradient-accumulation fusion, one `main_grad.add_`
     per weight gradient more. `local_experts` > 1: the experts run one after the other, each its own module call
     (Megatron-LM without --moe-grouped-gemm: megatron/core/transformer/moe/experts.py `SequentialMLP` loops over
@@ -145,7 +150,7 @@ def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fus
     `local_experts` times; grouped (TEGroupedMLP, the graph's GroupedGemm) it is one call."""
     extra = 0.0 if grad_accumulation_fusion else wgrad_ops(backward)
     extra += (local_experts - 1) * (expert_ops(forward) + expert_ops(backward))
-    extra += moe_routing_ops(forward, backward)
+    extra += moe_routing_ops(forward, backward, moe_aux_loss)
     return graph_ops(forward) + graph_ops(backward) + extra
 
 
