@@ -13,7 +13,12 @@ forward ops included), as the graphs are built (workload.llm_graph, workload.bac
 tensor and then added into the fp32 `main_grad` buffer by a backward hook (megatron/core/distributed/
 distributed_data_parallel.py, `_make_backward_post_hook`: `param.main_grad.add_(param.grad.data)`): one more op
 per weight-gradient GEMM; with the fusion the wgrad GEMM accumulates into `main_grad` itself
-(megatron/core/tensor_parallel/layers.py, `LinearWithGradAccumulationAndAsyncCommunication`).
+(megatron/core/tensor_parallel/layers.py, `LinearWithGradAccumulationAndAsyncCommunication`). A MoE layer's
+routing and token shuffling add their small ops (MOE_ROUTING_OPS, MOE_AUX_LOSS_OPS), and Megatron-LM's loss path
+its own on the last stage (MEGATRON_LOSS_OPS, VOCAB_PARALLEL_CE_OPS, with `train(megatron_loss=True)`).
+
+The host time per op is a property of the host system: the fitted HOST_OP_LATENCY on a reference core over the
+system's `runtime.host_speed` (system_host_op_latency).
 """
 
 from __future__ import annotations
