@@ -334,6 +334,11 @@ SOFTMAX_BWD_FMA, SOFTMAX_BWD_ALU = 3.0, 1.0  # FFMA + FADD + FMUL | 2 x F2FP/2
 ALU_LANES = 64
 FA4_RESCALE_SHARE = 0.1
 MASK_SLOTS = 2.0
+# A sliding window's mask keeps a score only between two bounds: FA2 csrc/flash_attn/src/mask.h apply_mask_local
+# (`col_idx >= col_idx_limit_right || col_idx < col_idx_limit_left` -> -inf) compares each column index against
+# both, one more compare per score than the causal mask's single bound (apply_mask_causal); cuDNN and FA4 mask a
+# window the same way.
+LOCAL_MASK_SLOTS = 1.0
 # dQ reductions (red.global.add.f32 / TMA reduce-add) carry each fp32 element to its L2 slice once; the slice does
 # the read-modify-write itself, so the SM-to-L2 traffic is one pass of the rows x head_dim tile per block pair.
 ATOMIC_PASSES = 1
@@ -555,9 +560,12 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     else:
         pairs_per_head = q_blocks * kv_blocks
     # block pairs that apply a mask element by element (the diagonal ones when causal, the window's far edge):
-    # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots
+    # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots;
+    # a sliding window's mask tests both bounds (LOCAL_MASK_SLOTS more)
     masked = q_blocks * ((diagonal if op.causal and op.q_len > 1 else 0) + (1 if window else 0))
-    mask_slots = MASK_SLOTS * (1.0 if mask_every_pair else min(1.0, masked / max(pairs_per_head, 1)))
+    local = bool(op.window and op.window < op.kv_len and op.q_len > 1)
+    per_masked_pair = MASK_SLOTS + (LOCAL_MASK_SLOTS if local else 0.0)
+    mask_slots = per_masked_pair * (1.0 if mask_every_pair else min(1.0, masked / max(pairs_per_head, 1)))
     exp_slots = 0.0
     if triton:
         # the Triton kernel masks every block pair of a causal head (`if IS_CAUSAL: qk += tl.where(...)` inside
