@@ -181,3 +181,17 @@ def test_a_window_masks_with_two_bounds(monkeypatch):
     assert 16384 * 4.5 / alu == pytest.approx(0.590e-6, rel=2e-3)
     monkeypatch.setattr(att, "LOCAL_MASK_SLOTS", 0.0)
     assert _pair(op, "gb300") == pytest.approx(16384 * 3.5 / alu + att.PINGPONG_LOSS * mma, rel=1e-9)
+
+
+def test_cudnn_fp8_and_mla_backward_on_blackwell_reduce_no_dq_with_atomics():
+    # GB300 cuDNN backward, hd 128, 4096 tokens: with the L2's reduction rate cut to 0.1 TB/s (625 MB/s per SM of
+    # 160), the bf16 kernel's dQ atomics (128 x 128 fp32 = 65,536 B a pair) take 65,536 / 625e6 = 104.9 us and
+    # bind the pair; cuDNN's FP8 and MLA-shaped (192 / 128) backward do not reduce dQ with atomics across CTAs
+    # (they run as fast deterministic as not), so their pairs do not move
+    hw = load_hardware("gb300")
+    slow = hw.with_overrides({"memory.l2.reduction_bandwidth": 1e11})
+    bf16 = acs.ops.Attention(**BWD, variant="cudnn")
+    assert acs.estimate(bf16, slow, level="analytical").details["pair_seconds"] == pytest.approx(65_536 / 625e6)
+    for op in (replace(bf16, dtype="fp8_e4m3"), replace(bf16, head_dim=192, v_head_dim=128)):
+        pairs = [acs.estimate(op, h, level="analytical").details["pair_seconds"] for h in (hw, slow)]
+        assert pairs[0] == pairs[1] < 5e-6  # a few us, far from the 104.9 us an atomic dQ would take
