@@ -189,6 +189,19 @@ def test_torchao_forward_backward_is_three_grouped_gemms_plus_the_mxfp8_casts():
     assert bf16.rearranges == ()
 
 
+def test_mx_scale_rearranges_are_the_kernels_torchao_times_by_pass():
+    from accelscope.measure.rows_gemm import mx_scale_rearranges
+
+    # DeepSeekV3 shapes of the README's "Breakdown by Pass" (131,072 tokens, dim 7168, hidden 2048, 8 groups): the
+    # scale tensors its rearrangement rows name, TA-051 (131072, 224), TA-052 (8, 2048, 224), TA-056 (131072, 64),
+    # TA-057 (8, 7168, 64), TA-061 (2048, 4096), TA-062 (7168, 4096); 7168 / 32 = 224, 2048 / 32 = 64,
+    # 131072 / 32 = 4096
+    kinds_dims = [(kind, dims) for kind, dims, _ in mx_scale_rearranges(131072, 2048, 7168, 8)]
+    assert kinds_dims == [("copy", (131072, 224)), ("per_group_3d", (8, 2048, 224)), ("copy", (131072, 64)),
+                          ("per_group_3d", (8, 7168, 64)), ("2d_k_groups", (2048, 4096)),
+                          ("2d_k_groups", (7168, 4096))]
+
+
 def test_torchao_forward_backward_prices_the_scale_rearrangements():
     from accelscope.measure import rows_gemm
     from accelscope.measure.rows_elementwise import scale_rearrange_seconds
