@@ -12,7 +12,8 @@
 4. `acs.llm.plan` on one chip: the whole 405B training space (analytical) and the 8B space (roofline).
 
 Rates are given on wall time and on CPU time (this process and its workers): on a shared machine the wall rate
-falls with the other jobs' load, the CPU rate does not.
+falls with the other jobs' load, the CPU rate does not. With 2 workers the busiest worker's CPU time is printed too:
+it bounds the wall time on two otherwise idle cores (pool start excluded).
 
     .venv/bin/python benchmarks/bench_plan.py
 """
@@ -68,6 +69,11 @@ def report(label: str, grid: PlanGrid, workers: int) -> None:
           f"{wall:.2f} s wall, {cpu:.2f} s CPU")
     print(f"    points/min: {grid.points / wall * 60:,.0f} wall, {grid.points / cpu * 60:,.0f} CPU; "
           f"priced points/min: {grid.priced_points / wall * 60:,.0f} wall, {grid.priced_points / cpu * 60:,.0f} CPU")
+    if grid.worker_cpu_seconds:  # the busiest worker's CPU time bounds the wall time on as many idle cores
+        busiest = max(grid.worker_cpu_seconds)
+        print(f"    workers' CPU {', '.join(f'{s:.2f}' for s in grid.worker_cpu_seconds)} s: on {workers} idle cores "
+              f"~{grid.priced_points / busiest * 60:,.0f} priced points/min (busiest worker's CPU time; the pool's "
+              f"start and the other jobs' load not counted)")
 
 
 def check_sample(grid: PlanGrid, per_point, keys: tuple[str, ...]) -> None:

@@ -65,6 +65,18 @@ def test_two_workers_give_the_same_grid(grid):
     for name, values in grid.metrics.items():
         assert np.array_equal(values, again.metrics[name][order])
     assert np.array_equal(grid.fits, again.fits[order])
+    assert len(again.worker_cpu_seconds) == 2 and grid.worker_cpu_seconds == ()  # TP 4 and 8: one worker each
+
+
+def test_two_serving_workers_give_the_same_grid():
+    """Dealt by TP (four TPs for two workers: every op of a TP in one worker), the same floats as one worker."""
+    kwargs = dict(batches=(8, 64), tp=(1, 2, 4, 8), pp=(1, 2), dtypes=("bf16", "fp8_e4m3"), level="analytical")
+    one = serve_grid("llama-3.1-70b", "h100-sxm", 8, **kwargs)
+    two = serve_grid("llama-3.1-70b", "h100-sxm", 8, workers=2, **kwargs)
+    order = [two.layouts.index(layout) for layout in one.layouts]
+    for name, values in one.metrics.items():
+        assert np.array_equal(values, two.metrics[name][order])
+    assert len(two.worker_cpu_seconds) == 2
 
 
 @pytest.mark.parametrize("bad", [[], [-1.0], [float("nan")]])
@@ -75,7 +87,8 @@ def test_bad_capacities_are_named(bad):
 
 def test_serve_grid_equals_infer_at_every_point():
     """70B serving on 8 H100 (TP 2/4/8 x bf16/fp8 weights, batches 16-256) at 80 and 141 GB: TTFT, TPOT, tokens/s
-    per device and memory as `infer` on a chip of that capacity, fitting exactly when infer does not raise."""
+    per device and memory identical to `infer` on a chip of that capacity, fitting exactly when infer does not
+    raise."""
     capacities = [80 * GB, 141 * GB]
     grid = serve_grid("llama-3.1-70b", "h100-sxm", 8, capacities=capacities, batches=(16, 64, 256), tp=(1, 2, 4, 8),
                       pp=1, dtypes=("bf16", "fp8_e4m3"), level="analytical")
@@ -93,11 +106,11 @@ def test_serve_grid_equals_infer_at_every_point():
                     infer("llama-3.1-70b", chip, **kwargs)
                 continue
             result = infer("llama-3.1-70b", chip, **kwargs)
-            assert grid.metrics["tpot_s"][i] == pytest.approx(result.tpot_s, rel=1e-9)
-            assert grid.metrics["ttft_s"][i] == pytest.approx(result.ttft_s, rel=1e-9)
-            assert grid.metrics["output_tokens_per_s_per_device"][i] == pytest.approx(
-                result.output_tokens_per_s_per_device, rel=1e-9)
-            assert grid.metrics["memory_per_device_bytes"][i] == pytest.approx(result.memory.total, rel=1e-9)
+            # the same floats (serve_metrics sums the same op estimates in the same order as infer's estimates)
+            assert grid.metrics["tpot_s"][i] == result.tpot_s
+            assert grid.metrics["ttft_s"][i] == result.ttft_s
+            assert grid.metrics["output_tokens_per_s_per_device"][i] == result.output_tokens_per_s_per_device
+            assert grid.metrics["memory_per_device_bytes"][i] == result.memory.total
     assert grid.fits[:, 0].sum() < grid.fits[:, 1].sum()  # the bigger chip fits the bigger batches
 
 
@@ -109,3 +122,28 @@ def test_serve_grid_equals_infer_at_every_point():
 def test_bad_serving_grid_options_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         serve_grid("llama-3.1-70b", "h100-sxm", 8, **kwargs)
+
+
+@pytest.mark.parametrize(("model", "hw", "tp", "pp", "dtype"), [
+    ("llama-3.1-70b", "h100-sxm", 1, 8, "bf16"),  # six identical middle stages, summed once
+    ("llama-3.1-70b", "h100-sxm", 2, 4, "fp8_e4m3"),
+    ("deepseek-v3", "h200-sxm", 8, 2, "fp8_e4m3"),  # dense first layers then MoE: two layer kinds in stage 0
+    ("gpt-oss-120b", "b200", 4, 3, "bf16"),  # sliding-window and full layers, MoE; 36 layers over 3 stages
+    ("llama-3.1-8b", "b200", 1, 1, "bf16"),
+])
+@pytest.mark.parametrize("level", ["roofline", "analytical"])
+def test_serve_metrics_are_infer_s_floats(model, hw, tp, pp, dtype, level):
+    """The grid's path (no graphs, no estimates built) returns infer's TTFT, TPOT, tokens/s per device and memory
+    exactly, with and without a memo scope, on pipelines with middle stages and models with several layer kinds."""
+    from accelscope.llm.infer import serve_metrics
+    from accelscope.perf.estimate import shared_estimates
+    from accelscope.workload.model_config import load_model
+
+    config, spec = load_model(model), load_hardware(hw)
+    for batch in (1, 24):
+        result = infer(config, spec, tp=tp, pp=pp, batch=batch, dtype=dtype, level=level, check_memory=False)
+        want = (result.ttft_s, result.tpot_s, result.output_tokens_per_s_per_device, result.memory.total)
+        assert serve_metrics(config, spec, tp, pp, batch, dtype, "bf16", 2048, 256, level) == want
+        with shared_estimates():
+            assert serve_metrics(config, spec, tp, pp, batch, dtype, "bf16", 2048, 256, level) == want
+            assert serve_metrics(config, spec, tp, pp, batch, dtype, "bf16", 2048, 256, level) == want  # warm

@@ -37,3 +37,38 @@ def test_serve_workload_reports_capacity_at_the_slo():
     metrics = evaluate_workload(workload, acs.load_hardware("h100-sxm"), "roofline")
     assert metrics["requests_per_s"] > 0 and metrics["tpot_s"] <= 0.02
     assert metrics["requests_per_s_per_device"] == metrics["requests_per_s"]  # one device
+
+
+def test_plans_on_chips_that_differ_only_in_capacity_share_their_pricing(monkeypatch):
+    """Inside shared_plans() (a sweep's chunk) the 70B plans at 60, 80 and 141 GB return exactly what each plan
+    returns alone (layouts, metrics, the best's result, pruning counts, why), and the second and third chips price
+    no layout again: 70B on 64 H100, TP 4/8 x PP 2/4 x ZeRO 1/3 x selective/full = 16 layouts, all priced on the
+    first chip (141 GB, the largest, prunes nothing), none on the others."""
+    import importlib
+
+    planner = importlib.import_module("accelscope.llm.plan")  # the module (acs.llm.plan is the function)
+
+    chips = [acs.load_hardware("h100-sxm").with_overrides({"memory.hbm.capacity": c})
+             for c in ("141 GB", "80 GB", "60 GB")]
+    space = dict(seq_len=4096, global_batch=64, tp=[4, 8], pp=[2, 4], cp=[1], ep=[1], vpp=[1], zero=[1, 3],
+                 micro_batch=[1], recompute=["selective", "full"])
+    alone = [acs.llm.plan("llama-3.1-70b", chip, devices=64, top=3, level="roofline", **space) for chip in chips]
+    priced = []
+    price = planner.price_layout
+    monkeypatch.setattr(planner, "price_layout", lambda *a: priced.append(a[-1]) or price(*a))
+    shared, counts = [], []
+    with planner.shared_plans():
+        for chip in chips:
+            before = len(priced)
+            shared.append(acs.llm.plan("llama-3.1-70b", chip, devices=64, top=3, level="roofline", **space))
+            counts.append(len(priced) - before)
+    # first chip: 16 layouts priced; the others: only their top 3 results on their own chip
+    assert counts == [16, 3, 3]
+    for one, other in zip(alone, shared, strict=True):
+        assert [c.layout for c in one.configs] == [c.layout for c in other.configs]
+        assert [c.metrics for c in one.configs] == [c.metrics for c in other.configs]
+        assert [c.result.step_s for c in one.configs] == [c.result.step_s for c in other.configs]
+        assert [c.result.memory.headroom for c in one.configs] == [c.result.memory.headroom for c in other.configs]
+        assert (one.pruned, one.estimated, one.candidates, one.why) == (other.pruned, other.estimated,
+                                                                        other.candidates, other.why)
+    assert alone[0].estimated > alone[2].estimated  # less memory: fewer layouts fit

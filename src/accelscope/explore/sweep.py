@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hardware import load_hardware
+from ..llm.plan import shared_plans
 from .point import _si, evaluate_point, evaluate_workload
 from .search import run_search
 from .space import SweepSpec
@@ -35,7 +36,8 @@ def evaluate_chunk(spec_json: dict[str, Any], indices: list[int]) -> list[dict[s
     spec = SweepSpec.model_validate(spec_json)
     points = spec.design_points()
     base = load_hardware(spec.base)  # once per chunk: a spec file is not re-read for every point
-    return [evaluate_point(spec, i, points[i], base) for i in indices]
+    with shared_plans():  # plan: auto points that differ only in HBM capacity price each layout once
+        return [evaluate_point(spec, i, points[i], base) for i in indices]
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
@@ -73,19 +75,27 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, limit: int | None = None,
     chunk: list[dict[str, Any]] = []
     failed = 0
     base = load_hardware(spec.base)
-    for count, index in enumerate(todo, start=1):
-        record = evaluate_point(spec, index, points[index], base)
-        failed += record["error"] is not None
-        chunk.append(record)
-        if len(chunk) == CHUNK:
-            write_part(results_dir, chunk)
-            chunk = []
-        if progress:
-            progress(count, len(todo))
+    with shared_plans():  # plan: auto points that differ only in HBM capacity price each layout once
+        records = (evaluate_point(spec, index, points[index], base) for index in todo)
+        for count, record in enumerate(records, start=1):
+            failed, chunk = _keep(record, failed, chunk, results_dir)
+            if progress:
+                progress(count, len(todo))
     if chunk:
         write_part(results_dir, chunk)
     return SweepSummary(points=len(points), evaluated=len(todo), resumed=len(done), failed=failed,
                         seconds=time.perf_counter() - start, out=str(out))
+
+
+def _keep(record: dict[str, Any], failed: int, chunk: list[dict[str, Any]],
+          results_dir: Path) -> tuple[int, list[dict[str, Any]]]:
+    """Count a failed point, add the record to the chunk and write the chunk out when it is full."""
+    failed += record["error"] is not None
+    chunk.append(record)
+    if len(chunk) == CHUNK:
+        write_part(results_dir, chunk)
+        chunk = []
+    return failed, chunk
 
 
 def _run_parallel(spec: SweepSpec, todo: list[int], results_dir: Path, progress: Callable[[int, int], None] | None,

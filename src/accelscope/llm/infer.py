@@ -20,9 +20,20 @@ from typing import Any, ClassVar
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import dtype_bytes
 from ..perf import Estimate
-from ..perf.estimate import estimate_graphs
+from ..perf.estimate import estimate_graphs, nodes_seconds
 from ..perf.memo import memoized
-from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
+from ..workload.llm_graph import (
+    Parallelism,
+    Precision,
+    Step,
+    forward_graph,
+    kind_merged,
+    merged_count,
+    stage_blocks,
+    stage_counts,
+    stage_kind,
+    stage_layers,
+)
 from ..workload.model_config import ModelConfig, load_model
 from .memory import MemoryParts
 
@@ -153,15 +164,45 @@ def infer(
     memory = memory_use(config, spec, par, prec, chosen, input_len, output_len, memory_fraction)
     if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_does_not_fit(config, spec, par, memory, chosen))
-    prefill = _pass(config, spec, par, prec, Step(chosen, input_len, 0, logits_tokens=1), level)
-    decode = _pass(config, spec, par, prec, Step(chosen, 1, input_len + output_len // 2), level)
-    e2e = prefill.seconds + (output_len - 1) * decode.seconds
+    prefill_step, decode_step = _steps(chosen, input_len, output_len)
+    prefill = _pass(config, spec, par, prec, prefill_step, level)
+    decode = _pass(config, spec, par, prec, decode_step, level)
+    e2e, output_rate = _rates(chosen, output_len, prefill.seconds, decode.seconds)
     return InferenceResult(
         model=config.name, hw=spec.id, level=level, batch=chosen, input_len=input_len, output_len=output_len,
         tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype, ttft_s=prefill.seconds, tpot_s=decode.seconds,
-        e2e_latency_s=e2e, output_tokens_per_s=chosen * output_len / e2e, decode_tokens_per_s=chosen / decode.seconds,
+        e2e_latency_s=e2e, output_tokens_per_s=output_rate, decode_tokens_per_s=chosen / decode.seconds,
         memory=memory, prefill=prefill, decode=decode,
     )
+
+
+def _steps(batch: int, input_len: int, output_len: int) -> tuple[Step, Step]:
+    """The prefill pass (logits of the last token only) and the mean decode step (context input + output/2)."""
+    return Step(batch, input_len, 0, logits_tokens=1), Step(batch, 1, input_len + output_len // 2)
+
+
+def _rates(batch: int, output_len: int, ttft: float, tpot: float) -> tuple[float, float]:
+    """(end-to-end latency s, output tokens/s) of a static batch: prefill, then output_len - 1 decode steps."""
+    e2e = ttft + (output_len - 1) * tpot
+    return e2e, batch * output_len / e2e
+
+
+def serve_metrics(config: ModelConfig, spec: HardwareSpec, tp: int, pp: int, batch: int, dtype: str, kv_dtype: str,
+                  input_len: int, output_len: int, level: str,
+                  memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> tuple[float, float, float, float]:
+    """(ttft_s, tpot_s, output_tokens_per_s_per_device, memory per device B) of `infer(config, spec, tp=tp, pp=pp,
+    batch=batch, dtype=dtype, kv_dtype=kv_dtype, input_len=.., output_len=.., level=level, check_memory=False)`
+    with infer's defaults otherwise, the same floats, without building its graphs and estimates
+    (`pass_seconds`): the serving grid's path (llm/plan_grid.py), checked against infer point by point."""
+    par = Parallelism(tp=tp, pp=pp, custom_allreduce=True)  # infer's allreduce="custom" default
+    par.check(config)
+    prec = Precision(dtype=dtype, kv_dtype=kv_dtype)
+    _check_lengths(input_len, output_len)
+    memory = memory_use(config, spec, par, prec, batch, input_len, output_len, memory_fraction)
+    prefill_step, decode_step = _steps(batch, input_len, output_len)
+    ttft = pass_seconds(config, spec, par, prec, prefill_step, level)
+    tpot = pass_seconds(config, spec, par, prec, decode_step, level)
+    return ttft, tpot, _rates(batch, output_len, ttft, tpot)[1] / (tp * pp), memory.total
 
 
 _load_model = memoized(load_model)  # a preset or file read once per scope, not per call
@@ -192,6 +233,44 @@ def _pass(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precisi
     for stage in stages[1:]:
         total = total + stage
     return total
+
+
+def pass_seconds(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
+                 level: str) -> float:
+    """`_pass(...).seconds` without building graphs or estimates: each stage's nodes (`stage_counts`, the graph's
+    order) summed as `combine` sums them, the stages added one after another as `Estimate.__add__` does; stages
+    with the same nodes (the middle ones of an evenly split pipeline: `stage_kind`) summed once."""
+    total = 0.0
+    seen: dict[Any, float] = {}
+    for stage in range(par.pp):
+        kind = stage_kind(config, par.pp, stage)
+        seconds = seen.get(kind)
+        if seconds is None:
+            seconds = seen[kind] = _stage_seconds(config, hw, par, prec, step, level, stage)
+        total = seconds if stage == 0 else total + seconds
+    return total
+
+
+def _stage_seconds(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
+                   level: str, stage: int) -> float:
+    """One stage's nodes' estimates x counts summed in the graph's order (`nodes_seconds`); a stage of one layer
+    kind from its pieces (`stage_blocks`), the layer's op times looked up once per memo scope (`_kind_seconds`)."""
+    first, key, repeat, last = stage_blocks(config, step, par, prec, stage)
+    if key is None:
+        counts = stage_counts(config, step, par, prec, stage)
+        return nodes_seconds([(op, count) for (_, op), count in counts.items()], hw, level)
+    seconds = nodes_seconds([(op, 1.0) for _, op in first], hw, level) if first else 0.0
+    for op_seconds, (_, _, counts) in zip(_kind_seconds(key, hw, level), kind_merged(*key)[0], strict=True):
+        seconds += op_seconds * merged_count(counts, repeat)
+    for _, op in last:
+        seconds += nodes_seconds([(op, 1.0)], hw, level)
+    return seconds
+
+
+@memoized
+def _kind_seconds(key: tuple[Any, ...], hw: HardwareSpec, level: str) -> tuple[float, ...]:
+    """Seconds of each merged node of a layer kind (`kind_merged(*key)`) on `hw` at `level`."""
+    return tuple(nodes_seconds([(op, 1.0)], hw, level) for _, op, _ in kind_merged(*key)[0])
 
 
 # ----- memory --------------------------------------------------------------------------------------------------

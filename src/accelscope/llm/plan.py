@@ -16,10 +16,13 @@ is counted as pruned by memory). The search is exhaustive over the space; the sp
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
@@ -107,14 +110,72 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
     key = "tokens_per_s_per_device"
     configs.sort(key=lambda c: -c.metrics[key])
     estimated = len(configs)
-    best = configs[:top]
+    best = [_resolved(c) for c in configs[:top]]
     why = _why(best[0], best[1]) if len(best) > 1 else "the only layout that works"
     return PlanResult(goal=goal, model=config.name, hw=spec.id, devices=devices, level=level, configs=best,
                       candidates=candidates, estimated=estimated, pruned=pruned, why=why,
                       search_s=time.perf_counter() - started)
 
 
+def _resolved(config: PlannedConfig) -> PlannedConfig:
+    """A configuration whose metrics came from a shared table (`shared_plans`) with its result computed on this
+    chip (the per-point path), its metrics taken from that result."""
+    if not callable(config.result):
+        return replace(config, metrics=dict(config.metrics))  # not the shared table's own dict
+    result = config.result()
+    if isinstance(result, str):  # priced on a chip like this one, refused on it: capacity did matter
+        raise RuntimeError(f"layout {config.layout} priced on a chip of another capacity is refused here: {result}")
+    return replace(config, metrics=_train_metrics(result), result=result)
+
+
 # ----- training ---------------------------------------------------------------------------------------------------
+# Priced training layouts shared by plan() calls inside `shared_plans()` (a sweep with `plan: auto`): keyed by the
+# model, the chip without its main-memory capacity, the devices, level and space; per layout its metrics or the
+# reason train refused it. A layout's step time does not read the capacity (train compares the memory with it only
+# at its end; llm/plan_grid.py rests on the same fact and tests it point by point), so chips that differ only in
+# capacity share every priced layout. At most MAX_SHARED_TABLES spaces are kept (the least recently used go).
+_PLAN_TABLES: list[dict[Any, dict[Any, Any]]] = []
+MAX_SHARED_TABLES = 16
+
+
+@contextmanager
+def shared_plans() -> Iterator[None]:
+    """Within the block, `plan(goal="train")` on chips that differ only in main-memory capacity prices each
+    layout once; each plan still prunes at its own capacity, checks each layout's memory against it and returns
+    its best configurations computed on its own chip. Nested blocks share the outermost one."""
+    if _PLAN_TABLES:
+        yield
+        return
+    _PLAN_TABLES.append({})
+    try:
+        yield
+    finally:
+        _PLAN_TABLES.pop()
+
+
+def _shared_table(config: ModelConfig, hw: HardwareSpec, level: str, space: TrainSpace) -> dict[Any, Any]:
+    """The shared priced layouts of this space on chips like `hw` but for capacity ({} outside shared_plans)."""
+    if not _PLAN_TABLES:
+        return {}
+    tables = _PLAN_TABLES[-1]
+    key = (config, _capacity_free(hw), space.devices, level, tuple(sorted(space.choices.items())), space.seq_len,
+           space.global_batch, space.dtype)
+    table = tables.pop(key, None)
+    if table is None:
+        table = {}
+        while len(tables) >= MAX_SHARED_TABLES:
+            tables.pop(next(iter(tables)))
+    tables[key] = table  # most recently used last
+    return table
+
+
+def _capacity_free(hw: HardwareSpec) -> str:
+    """A hash of the spec's content without its main memory's capacity."""
+    content = hw.model_dump(mode="json")
+    content["memory"][hw.main_memory_name].pop("capacity", None)
+    return hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _choices(workload: dict[str, Any], key: str, space: dict[str, tuple]) -> tuple:
     """A pinned value, a tuple of values to search, or the whole space."""
     value = workload.pop(key, None)
@@ -127,16 +188,29 @@ def _plan_training(config: ModelConfig, hw: HardwareSpec, devices: int, level: s
                    workload: dict[str, Any]) -> tuple[list[PlannedConfig], int, dict[str, int]]:
     space = TrainSpace.of(config, hw, devices, workload)
     capacity = hw.main_memory.capacity
+    table = _shared_table(config, hw, level, space)
     configs: list[PlannedConfig] = []
     for layout in space.layouts(capacity):
-        result = price_layout(config, hw, level, space, layout)
-        if isinstance(result, str):
-            space.prune(result)
-        elif result.memory.total > capacity:  # train()'s own memory check (check_memory=True raises DoesNotFit)
+        key = tuple(layout.values())
+        priced = table.get(key)
+        result: Any = None
+        if priced is None:  # not priced on a chip like this one: price it here
+            result = price_layout(config, hw, level, space, layout)
+            priced = table[key] = result if isinstance(result, str) else _train_metrics(result)
+        if isinstance(priced, str):
+            space.prune(priced)
+        elif priced["memory_per_device_bytes"] > capacity:  # train()'s own check (check_memory=True raises)
             space.prune("memory (estimated)")
         else:
-            configs.append(PlannedConfig(layout, _train_metrics(result), result))
+            configs.append(PlannedConfig(layout, priced, result if result is not None else
+                                         _pricer(config, hw, level, space, layout)))
     return configs, space.candidates, space.pruned
+
+
+def _pricer(config: ModelConfig, hw: HardwareSpec, level: str, space: TrainSpace,
+            layout: dict[str, Any]) -> Callable[[], Any]:
+    """The layout's result on this chip, computed when it is among the best (`_resolved`)."""
+    return lambda: price_layout(config, hw, level, space, layout)
 
 
 @dataclass

@@ -26,7 +26,7 @@ import numpy as np
 from ..hardware import HardwareSpec, load_hardware
 from ..perf.estimate import shared_estimates
 from ..workload.model_config import ModelConfig, load_model
-from .infer import DEFAULT_MEMORY_FRACTION, infer
+from .infer import DEFAULT_MEMORY_FRACTION, serve_metrics
 from .plan import SERVE_SPACE, TrainSpace, price_layout, serve_layout_reason
 
 METRICS = ("step_s", "tokens_per_s_per_device", "mfu", "memory_per_device_bytes")
@@ -47,6 +47,8 @@ class PlanGrid:
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # this process and its workers
     extra: dict[str, Any] = field(default_factory=dict)
+    worker_cpu_seconds: tuple[float, ...] = ()  # each worker's pricing CPU time (workers > 1): the busiest bounds
+    # the wall time on that many otherwise idle cores (less the pool's start)
 
     @property
     def points(self) -> int:
@@ -100,7 +102,8 @@ def train_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     fits = metrics["memory_per_device_bytes"][:, None] <= caps[None, :]
     return PlanGrid(model=config.name, hw=spec.id, devices=devices, level=level, capacities=caps, layouts=priced,
                      metrics=metrics, fits=fits, candidates=space.candidates, pruned=space.pruned,
-                     seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu + child_cpu)
+                     seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu + child_cpu,
+                     worker_cpu_seconds=tuple(part[-1] for part in parts) if len(chunks) > 1 else ())
 
 
 def _deal(layouts: list[dict[str, Any]], workers: int, keys: tuple[str, ...]) -> list[list[dict[str, Any]]]:
@@ -169,7 +172,10 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
                     layouts += [{"tp": t, "pp": p, "replicas": devices // (t * p), "dtype": dtype,
                                  "kv_dtype": kv_dtype, "batch": batch} for batch in sizes]
     options = dict(input_len=input_len, output_len=output_len, level=level, memory_fraction=memory_fraction)
-    chunks = _deal(layouts, workers, ("tp", "dtype"))
+    # by TP when there are enough TPs: every op of a TP (GEMMs of each weight dtype, attention of each KV dtype,
+    # norms) then stays in one worker; else by TP and weight dtype (the GEMMs stay, the rest is priced twice)
+    tps = {layout["tp"] for layout in layouts}
+    chunks = _deal(layouts, workers, ("tp",) if len(tps) >= workers else ("tp", "dtype"))
     if len(chunks) > 1:
         with multiprocessing.get_context("fork").Pool(len(chunks)) as pool:
             parts = pool.starmap(_serve_many, [(config, spec, options, chunk) for chunk in chunks])
@@ -185,7 +191,8 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     metrics["tokens_per_s_per_device"] = metrics["output_tokens_per_s_per_device"]  # what best() ranks
     return PlanGrid(model=config.name, hw=spec.id, devices=devices, level=level, capacities=caps, layouts=layouts,
                      metrics=metrics, fits=fits, candidates=candidates, pruned=pruned,
-                     seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu + child_cpu)
+                     seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu + child_cpu,
+                     worker_cpu_seconds=tuple(part[-1] for part in parts) if len(chunks) > 1 else ())
 
 
 def _values(value: Any, space: tuple) -> tuple:
@@ -200,9 +207,8 @@ def _serve_many(config: ModelConfig, spec: HardwareSpec, options: dict[str, Any]
     rows = []
     with shared_estimates():
         for layout in layouts:
-            result = infer(config, spec, tp=layout["tp"], pp=layout["pp"], batch=layout["batch"],
-                           dtype=layout["dtype"], kv_dtype=layout["kv_dtype"], check_memory=False, **options)
-            rows.append((result.ttft_s, result.tpot_s, result.output_tokens_per_s_per_device, result.memory.total))
+            rows.append(serve_metrics(config, spec, layout["tp"], layout["pp"], layout["batch"], layout["dtype"],
+                                      layout["kv_dtype"], **options))
     return layouts, rows, time.process_time() - cpu
 
 

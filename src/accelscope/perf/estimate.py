@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -220,6 +220,21 @@ def estimate_graphs(graphs: Sequence[Graph], hw: HardwareSpec | str, level: str 
     model = _tagged(_model(level))
     cache = _shared_cache(spec, level)
     return [_estimate_graph(graph, spec, model, level, cache) for graph in graphs]
+
+
+def nodes_seconds(nodes: Iterable[tuple[Op, float]], hw: HardwareSpec, level: str) -> float:
+    """`estimate_graphs([graph], hw, level)[0].seconds` of a graph with these (op, count) nodes, without building
+    the graph or the estimate (a planner's grid): the same op estimates (the shared cache inside
+    `shared_estimates()`) summed in the same order as `combine`, so the same float."""
+    model = _tagged(_model(level))
+    cache = _shared_cache(hw, level)
+    seconds = 0.0
+    for op, count in nodes:
+        est = cache.get(op)
+        if est is None:
+            est = cache[op] = model(op, hw)
+        seconds += est.seconds * float(count)
+    return seconds
 
 
 # Op estimates shared by every estimate_graphs call inside `shared_estimates()` (a planner estimating thousands of

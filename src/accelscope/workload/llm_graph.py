@@ -18,9 +18,11 @@ Choices, each the common practice of serving/training stacks (Megatron-LM, vLLM,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..hardware.dtypes import canonical_dtype, dtype_bytes
+from ..perf.memo import memoized
 from .model_config import ModelConfig
 from .ops import Attention, Collective, Elementwise, Embedding, Gemm, Graph, GroupedGemm, Node, Norm, Op
 
@@ -278,35 +280,132 @@ def forward_graph(model: ModelConfig, step: Step, par: Parallelism, prec: Precis
 
     Identical layers are merged into one node with a count, so an 80-layer model is a ~20-node graph.
     """
-    counts: dict[tuple[str, Op], float] = {}
-    layers = stage_layers(model, par.pp, stage)
-    if stage == 0:
-        _add(counts, "embedding", Embedding(tokens=step.tokens, hidden=model.hidden, vocab=model.vocab,
-                                            dtype=prec.act_dtype))
-        if model.learned_positions:  # GPT-2/3, Megatron learned_absolute, MPT: wpe(positions) added to wte(tokens)
-            _add(counts, "pos_embedding", Embedding(tokens=step.tokens, hidden=model.hidden,
-                                                    vocab=model.learned_positions, dtype=prec.act_dtype))
-            _add(counts, "pos_add", Elementwise("residual_add", step.tokens * model.hidden, prec.act_dtype))
-    for index, repeat in _layer_kinds(model, layers).items():
-        for node in layer_nodes(model, step, par, prec, index):
-            _add(counts, node.name, node.op, node.count * repeat)
-    if stage == par.pp - 1:
-        logits = step.batch * (step.logits_tokens or step.new_tokens)
-        _add(counts, "final_norm", Norm(rows=logits, hidden=model.hidden, norm=model.norm, dtype=prec.act_dtype))
-        _add(counts, "lm_head", _gemm(logits, max(model.vocab // par.tp, 1), model.hidden, prec))
-    if par.pp > 1 and stage < par.pp - 1:
-        nbytes = float(step.tokens * model.hidden * dtype_bytes(prec.act_dtype))
-        _add(counts, "pp_send", Collective("send_recv", nbytes, 2, prec.act_dtype))
-    nodes = tuple(Node(op, count, name) for (name, op), count in counts.items())
+    nodes = tuple(Node(op, count, name) for (name, op), count in stage_counts(model, step, par, prec, stage).items())
     return Graph(nodes, name=f"{model.name} stage {stage}")
 
 
-def _layer_kinds(model: ModelConfig, layers: range) -> dict[int, int]:
-    """One representative layer index per distinct kind (MoE or dense, sliding or full), with its count."""
-    kinds: dict[tuple[bool, bool], list[int]] = {}
+def stage_counts(model: ModelConfig, step: Step, par: Parallelism, prec: Precision,
+                 stage: int = 0) -> dict[tuple[str, Op], float]:
+    """`forward_graph`'s nodes as (name, op) -> count, in the graph's order (a planner sums their estimates
+    without building the graph: llm.infer.pass_seconds). Inside a memo scope a layer's ops and the first and last
+    stages' own ops are built once and shared by every stage, pipeline depth and batch that has them."""
+    counts: dict[tuple[str, Op], float] = {}
+    layers = stage_layers(model, par.pp, stage)
+    if stage == 0:
+        for name, op in _first_stage_ops(model, step, prec):
+            _add(counts, name, op)
+    layer_par = _layer_parallelism(par)
+    for kind, repeat in _layer_kinds(model, layers):
+        for name, op, count in _kind_nodes(model, step, layer_par, prec, *kind):
+            _add(counts, name, op, count * repeat)
+    if stage == par.pp - 1:
+        for name, op in _last_stage_ops(model, step, par.tp, prec):
+            _add(counts, name, op)
+    if par.pp > 1 and stage < par.pp - 1:
+        _add(counts, "pp_send", _pp_send(model, step, prec))
+    return counts
+
+
+# Names of the nodes a stage adds around its layers (stage_counts): never a layer node's name, so a stage's nodes
+# are its own nodes, then its layers' merged nodes, then its last nodes (`stage_blocks`)
+EDGE_NAMES = frozenset({"embedding", "pos_embedding", "pos_add", "final_norm", "lm_head", "pp_send"})
+
+
+def stage_blocks(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int = 0
+                 ) -> tuple[tuple[tuple[str, Op], ...], tuple[Any, ...] | None, int, tuple[tuple[str, Op], ...]]:
+    """`stage_counts` in pieces, for a stage of one layer kind whose node names do not meet its first and last
+    nodes (every model today): (first nodes, the kind's key for `kind_merged`, its layer count, last nodes), each
+    first and last node counted once; the key is None when the stage needs `stage_counts`' general merge."""
+    first = _first_stage_ops(model, step, prec) if stage == 0 else ()
+    last = _last_stage_ops(model, step, par.tp, prec) if stage == par.pp - 1 else ()
+    if par.pp > 1 and stage < par.pp - 1:
+        last = (*last, ("pp_send", _pp_send(model, step, prec)))
+    kinds = _layer_kinds(model, stage_layers(model, par.pp, stage))
+    if len(kinds) != 1:
+        return first, None, 0, last
+    kind, repeat = kinds[0]
+    key = (model, step, _layer_parallelism(par), prec, *kind)
+    return first, (key if EDGE_NAMES.isdisjoint(kind_merged(*key)[1]) else None), repeat, last
+
+
+@memoized
+def kind_merged(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, moe: bool, sliding: bool
+                ) -> tuple[tuple[tuple[str, Op, tuple[float, ...]], ...], frozenset[str]]:
+    """One layer kind's nodes merged as stage_counts merges them: per distinct (name, op), in order of first
+    appearance, the counts of its occurrences (a stage of `repeat` such layers counts it
+    `merged_count(counts, repeat)` times); and the names."""
+    merged: dict[tuple[str, Op], list[float]] = {}
+    for name, op, count in _kind_nodes(model, step, par, prec, moe, sliding):
+        merged.setdefault((name, op), []).append(count)
+    return tuple((name, op, tuple(counts)) for (name, op), counts in merged.items()), frozenset(n for n, _ in merged)
+
+
+def merged_count(counts: tuple[float, ...], repeat: int) -> float:
+    """The count stage_counts gives a node that occurs with `counts` in each of `repeat` layers: its `_add`s one
+    after another from 0.0, so the same float."""
+    total = 0.0
+    for count in counts:
+        total = total + count * repeat
+    return total
+
+
+def stage_kind(model: ModelConfig, pp: int, stage: int) -> tuple[bool, bool, tuple[tuple[tuple[bool, bool], int], ...]]:
+    """What `stage_counts` reads of the stage index: first, last, and its layer kinds with their counts (the
+    middle stages of an evenly split pipeline are one kind: the same nodes)."""
+    return stage == 0, stage == pp - 1, tuple(_layer_kinds(model, stage_layers(model, pp, stage)))
+
+
+@memoized
+def _first_stage_ops(model: ModelConfig, step: Step, prec: Precision) -> tuple[tuple[str, Op], ...]:
+    ops: list[tuple[str, Op]] = [("embedding", Embedding(tokens=step.tokens, hidden=model.hidden, vocab=model.vocab,
+                                                         dtype=prec.act_dtype))]
+    if model.learned_positions:  # GPT-2/3, Megatron learned_absolute, MPT: wpe(positions) added to wte(tokens)
+        ops.append(("pos_embedding", Embedding(tokens=step.tokens, hidden=model.hidden, vocab=model.learned_positions,
+                                               dtype=prec.act_dtype)))
+        ops.append(("pos_add", Elementwise("residual_add", step.tokens * model.hidden, prec.act_dtype)))
+    return tuple(ops)
+
+
+@memoized
+def _last_stage_ops(model: ModelConfig, step: Step, tp: int, prec: Precision) -> tuple[tuple[str, Op], ...]:
+    logits = step.batch * (step.logits_tokens or step.new_tokens)
+    return (("final_norm", Norm(rows=logits, hidden=model.hidden, norm=model.norm, dtype=prec.act_dtype)),
+            ("lm_head", _gemm(logits, max(model.vocab // tp, 1), model.hidden, prec)))
+
+
+@memoized
+def _pp_send(model: ModelConfig, step: Step, prec: Precision) -> Op:
+    nbytes = float(step.tokens * model.hidden * dtype_bytes(prec.act_dtype))
+    return Collective("send_recv", nbytes, 2, prec.act_dtype)
+
+
+def _layer_kinds(model: ModelConfig, layers: range) -> list[tuple[tuple[bool, bool], int]]:
+    """The distinct layer kinds (MoE, sliding window) among `layers` in order of first appearance, with counts."""
+    if model.moe is None:  # only the sliding-window boundary splits the layers (no loop over 80-126 layers)
+        sliding = max(0, min(layers.stop, model.sliding_layers) - layers.start)
+        kinds = [((False, True), sliding), ((False, False), len(layers) - sliding)]
+        return [(kind, count) for kind, count in kinds if count > 0]
+    found: dict[tuple[bool, bool], int] = {}
     for index in layers:
-        kinds.setdefault((model.is_moe_layer(index), index < model.sliding_layers), []).append(index)
-    return {members[0]: len(members) for members in kinds.values()}
+        kind = (model.is_moe_layer(index), index < model.sliding_layers)
+        found[kind] = found.get(kind, 0) + 1
+    return list(found.items())
+
+
+def _layer_parallelism(par: Parallelism) -> Parallelism:
+    """`par` as a layer's ops read it: pipeline and data parallelism do not change a layer's ops, so layouts that
+    differ only there share their layer templates (`_kind_nodes`)."""
+    return par if par.pp == 1 and par.dp == 1 else replace(par, pp=1, dp=1)
+
+
+@memoized
+def _kind_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, moe: bool,
+                sliding: bool) -> tuple[tuple[str, Op, float], ...]:
+    """(name, op, count) of one decoder layer of a kind (`layer_nodes` reads the index only for its kind), built
+    once per memo scope (perf/memo.py) for every stage, pipeline depth and recompute policy that shares it."""
+    index = next(i for i in range(model.layers)
+                 if model.is_moe_layer(i) == moe and (i < model.sliding_layers) == sliding)
+    return tuple((node.name, node.op, node.count) for node in layer_nodes(model, step, par, prec, index))
 
 
 def _add(counts: dict[tuple[str, Op], float], name: str, op: Op, count: float = 1.0) -> None:

@@ -334,19 +334,20 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
                                                          hw.matrix.async_overlap)
     hbm = hw.main_memory
     hbm_bw = hbm.bandwidth * hbm.efficiency
-    core_peak = matrix_peak * hw.compute.clock_ratio / cores  # matrix_peak: the sustained one (x efficiency)
+    clock_ratio = hw.compute.clock_ratio
+    core_peak = matrix_peak * clock_ratio / cores  # matrix_peak: the sustained one (x efficiency)
+    # clusters co-reside within a GPC: a size that does not divide a GPC's SMs leaves some idle (cluster_limit)
+    slots = _candidate_slots(hw, cluster)
 
     if not systolic and kernel is None:  # tiles narrower than the instruction's widest N only when one row of them covers M (a
         keep = (bn >= instr[1]) | (m <= bm)  # skinny GEMM spread over the SMs, as the sim's SKINNY_TILES)
         if keep.any() and not keep.all():  # (when only narrow tiles fit the SRAM, they are all there is)
-            bm, bn, bk, stages, split, cluster = (a[keep] for a in (bm, bn, bk, stages, split, cluster))
+            bm, bn, bk, stages, split, cluster, slots = (a[keep] for a in (bm, bn, bk, stages, split, cluster, slots))
     tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
     k_chunk = np.ceil(np.ceil(k / split) / bk) * bk  # each split's K, padded to whole slabs
     valid = split <= np.maximum(np.ceil(k / bk), 1)  # no split finer than one slab
     valid &= cluster <= np.maximum(tiles_m, tiles_n)  # a cluster needs that many tiles along one edge
     tiles = tiles_m * tiles_n * batch * split
-    # clusters co-reside within a GPC: a size that does not divide a GPC's SMs leaves some idle (cluster_limit)
-    slots = cluster_limit(hw, cluster)
     waves = np.ceil(tiles / slots)
     active = np.minimum(tiles, slots)
     # a fixed kernel's MMA shorter than the instruction's full-rate M costs a full-M instruction
@@ -354,7 +355,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     mma = 2.0 * mma_m * bn * k_chunk / core_peak
     if systolic:
         mma = fold_seconds(np.minimum(bm, m), bn, k_chunk, systolic, hw.matrix.units_per_core, core_peak,
-                           hw.compute.clock * hw.compute.clock_ratio)
+                           hw.compute.clock * clock_ratio)
     # a cluster of c CTAs along M shares the B tile (or along N the A tile): one of them is loaded once per c
     operand_bytes = np.minimum(bm * a_bytes + bn * b_bytes / cluster, bm * a_bytes / cluster + bn * b_bytes) * k_chunk
     l2 = operand_bytes / (l2_bw / active) if l2_bw else np.zeros_like(mma)
@@ -365,7 +366,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     sram_bytes = _smem_bytes(bm, bn, k_chunk, a_bytes, b_bytes, tuple(instr), overlap, b_share)
     # a systolic array is fed by its own operand shift registers, not by threads reading SRAM per warp tile: the
     # roof applies to tile-instruction (SIMT) matrix units only; the sim models a systolic array's fill and drain
-    sram_rate = 0.0 if hw.matrix.systolic else smem_bw * hw.compute.clock_ratio
+    sram_rate = 0.0 if hw.matrix.systolic else smem_bw * clock_ratio
     sram = sram_bytes / sram_rate if sram_rate else np.zeros_like(mma)
     feed = np.maximum(l2, sram)  # operand delivery: L2 to the core, then SRAM to the matrix unit
     vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
@@ -436,6 +437,23 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         sram_bytes=float(sram_bytes[best]),
         schedule="stream-k" if use_stream_k[best] else "data-parallel", compute_seconds=float(compute_time[best]),
     )
+
+
+# cluster_limit of a cached candidate array (the same array object on every call with that tile search), per chip
+# cluster table: (cluster array kept alive so its id is not reused, slots)
+_SLOTS: dict[tuple[int, int, tuple[tuple[int, int], ...]], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _candidate_slots(hw: HardwareSpec, cluster: np.ndarray) -> np.ndarray:
+    """`cluster_limit(hw, cluster)`, computed once per candidate array and chip cluster table (the same values)."""
+    table = tuple(sorted((hw.compute.cluster_cores or {}).items()))
+    key = (id(cluster), hw.compute.cores, table)
+    found = _SLOTS.get(key)
+    if found is None or found[0] is not cluster:
+        if len(_SLOTS) > 256:
+            _SLOTS.clear()
+        found = _SLOTS[key] = (cluster, cluster_limit(hw, cluster))
+    return found[1]
 
 
 def cluster_limit(hw: HardwareSpec, cluster: np.ndarray) -> np.ndarray:
