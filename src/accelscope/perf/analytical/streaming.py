@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import dtype_bytes
-from ...hardware.spec import CACHE_RESIDENT_FRACTION
 from ...workload.ops import (
     FMA_FLOPS,
     Elementwise,
@@ -24,6 +23,7 @@ from ...workload.ops import (
     streaming_kernel,
 )
 from ..estimate import Estimate
+from ..roofline import warm_read_bytes
 from .common import _estimate, _sfu_seconds
 
 
@@ -121,18 +121,6 @@ def _phased(op: Softmax, kernel: StreamingKernel, hw: HardwareSpec, source: str,
         busy = {"memory": busy["memory"] + memory, "vector": busy["vector"] + vector, "sfu": busy["sfu"] + sfu}
     seconds = latency + max(sum(phases), latency_bound)
     return _estimate(op, hw, busy, seconds, op.cost(), {**details, "phase_seconds": phases})
-
-
-def warm_read_bytes(op: Op, hw: HardwareSpec) -> float:
-    """Bytes of an Elementwise's `warm_inputs` that the chip-wide cache still holds: at most its resident share
-    (CACHE_RESIDENT_FRACTION of the capacity, HardwareSpec.resident_cache: H100's 50 MB L2 keeps 25 MB), since the
-    previous kernel's last-written lines are the ones left; 0 for other ops or a chip without such a cache."""
-    if not isinstance(op, Elementwise) or not op.warm_inputs:
-        return 0.0
-    for name, level in hw.memory.items():
-        if level.kind == "cache" and level.scope == "chip":
-            return min(op.warm_bytes, CACHE_RESIDENT_FRACTION * hw.level_total(name)[0])
-    return 0.0
 
 
 def _write_tail(hw: HardwareSpec, bytes_written: float) -> float:
