@@ -36,7 +36,7 @@ from ..perf import Estimate
 # host CPU and the eager framework stack, shared across chips like hardware/spec.py's efficiency defaults. Fitted
 # by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the llm_training rows of
 # every source (`accelscope validate all --loso --category llm_training`, "fit on all"): 100 us; fitted without
-# one source 100 us, or 90 without TA. Alone, the Megatron-LM CI runs (MT) prefer 90-100 us on each of their
+# any one source 100 us. Alone, the Megatron-LM CI runs (MT) prefer 90-100 us on each of their
 # three systems (DGX A100, GB200, DGX H100: with the host speeds and the MoE routing and loss ops counted they
 # agree; with one latency for all systems and those ops uncounted they wanted 190, 160 and 110 us) and Hugging Face
 # eager Llama-3.2-1B (CU, a graph of aten ops) ~70 us.
