@@ -40,6 +40,8 @@ TRAIN = dict(seq_len=8192, global_batch=2048)
 STEP_405B = dict(tp=8, pp=16, dp=128, vpp=1, recompute="full", level="analytical", **TRAIN)
 SERVE = dict(dtypes=("bf16", "fp8_e4m3"), kv_dtypes=("bf16", "fp8_e4m3"))
 SAMPLE = 24  # grid points checked against the per-point path, per scenario
+REPEATS = 3  # each grid is built this many times; the run with the least CPU time is reported (the first in a
+# process also pays one-time costs: GEMM tile candidates per dtype, numpy's first calls)
 
 
 def single_estimates() -> None:
@@ -62,9 +64,14 @@ def single_estimates() -> None:
               f"wall ({warm_cpu * 1e3:.3f} ms CPU)")
 
 
+def best_of(build) -> PlanGrid:
+    """The grid built REPEATS times (each in a fresh memo scope): the run with the least CPU time."""
+    return min((build() for _ in range(REPEATS)), key=lambda grid: grid.cpu_seconds)
+
+
 def report(label: str, grid: PlanGrid, workers: int) -> None:
     wall, cpu = grid.seconds, grid.cpu_seconds
-    print(f"  {label}, {workers} worker{'s' if workers > 1 else ''}: {grid.candidates:,} candidates x "
+    print(f"  {label}, {workers} worker{'s' if workers > 1 else ''}, best of {REPEATS}: {grid.candidates:,} candidates x "
           f"{len(grid.capacities)} capacities = {grid.points:,} points, {grid.priced_points:,} priced; "
           f"{wall:.2f} s wall, {cpu:.2f} s CPU")
     print(f"    points/min: {grid.points / wall * 60:,.0f} wall, {grid.points / cpu * 60:,.0f} CPU; "
@@ -105,14 +112,16 @@ def main() -> None:
     print("405B training, whole space on 16,384 H100, x 8 HBM capacities:")
     grid = None
     for workers in (1, 2):
-        grid = train_grid("llama-3.1-405b", "h100-sxm", 16384, capacities=CAPACITIES, workers=workers, **TRAIN)
+        grid = best_of(lambda w=workers: train_grid("llama-3.1-405b", "h100-sxm", 16384, capacities=CAPACITIES,
+                                                    workers=w, **TRAIN))
         report("405B training", grid, workers)
     assert grid is not None
     check_sample(grid, lambda chip, layout: train("llama-3.1-405b", chip, level="analytical", **TRAIN, **layout),
                  ("step_s", "tokens_per_s_per_device", "mfu", "memory_per_device_bytes"))
     print("70B serving on 8 H100, x 8 HBM capacities:")
     for workers in (1, 2):
-        grid = serve_grid("llama-3.1-70b", "h100-sxm", 8, capacities=CAPACITIES, workers=workers, **SERVE)
+        grid = best_of(lambda w=workers: serve_grid("llama-3.1-70b", "h100-sxm", 8, capacities=CAPACITIES,
+                                                    workers=w, **SERVE))
         report("70B serving", grid, workers)
 
     def serve_point(chip, layout):

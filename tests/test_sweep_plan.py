@@ -72,3 +72,27 @@ def test_plans_on_chips_that_differ_only_in_capacity_share_their_pricing(monkeyp
         assert (one.pruned, one.estimated, one.candidates, one.why) == (other.pruned, other.estimated,
                                                                         other.candidates, other.why)
     assert alone[0].estimated > alone[2].estimated  # less memory: fewer layouts fit
+
+
+def test_a_sweep_chunk_shares_plans_across_capacity_and_records_each_point_s_own():
+    """A plan: auto sweep over HBM capacity (60, 80, 141 GB) x bandwidth: a chunk (one shared_plans block) records
+    exactly what each point records alone, the chosen layout included."""
+    from accelscope.explore.point import evaluate_point
+    from accelscope.explore.space import SweepSpec
+    from accelscope.explore.sweep import evaluate_chunk
+
+    workload = {"kind": "train", "model": "llama-3.1-70b", "tp": 8, "pp": 2, "dp": 4, "seq_len": 4096,
+                "global_batch": 64, "plan": "auto",
+                "search": {"tp": [4, 8], "pp": [2, 4], "cp": [1], "ep": [1], "vpp": [1], "zero": [1, 3],
+                           "micro_batch": [1], "recompute": ["selective", "full"]}}
+    raw = {"name": "p", "base": "h100-sxm", "level": "roofline", "workload": workload,
+           "axes": {"memory.hbm.capacity": {"values": ["60 GB", "80 GB", "141 GB"]},
+                    "memory.hbm.bandwidth": {"values": ["3.35 TB/s", "4.8 TB/s"]}},
+           "objectives": ["max tokens_per_s"]}
+    spec = SweepSpec.model_validate(raw)
+    points = spec.design_points()
+    chunk = evaluate_chunk(spec.model_dump(mode="json"), list(range(len(points))))
+    alone = [evaluate_point(spec, i, point) for i, point in enumerate(points)]
+    assert chunk == alone
+    layouts = {tuple(v for k, v in r.items() if k.startswith("plan.")) for r in alone}
+    assert len(layouts) > 1  # the best layout moves with the chip

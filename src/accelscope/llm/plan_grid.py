@@ -7,8 +7,9 @@ is priced once by `train(check_memory=False)` (the per-point path, its building 
 `shared_estimates()`: perf/memo.py), and whether it fits each capacity is one numpy comparison over the
 capacity axis, `memory.total <= capacity`, the same test as train's check. The best layout per capacity is a
 masked argmax. `workers` > 1 prices groups of layouts in forked processes (each with its own memo).
-Serving (`serve_grid`) is the same with `infer(check_memory=False)` over (tp, pp, dtype, kv dtype) x a list of
-batch sizes, and infer's own check, `memory.total <= memory_fraction x capacity`.
+Serving (`serve_grid`) is the same over (tp, pp, dtype, kv dtype) x a list of batch sizes with
+`infer.serve_metrics` (infer's TTFT, TPOT, tokens/s and memory as the same floats, without building its graphs and
+estimates) and infer's own check, `memory.total <= memory_fraction x capacity`.
 
 Anything else about the chip (bandwidths, clocks, the scale-up domain) changes the op estimates: another spec,
 another grid (`plan` per hardware point, as a sweep with `plan: auto` runs it).

@@ -49,6 +49,7 @@ loads still overlap both: cp.async multi-stage pipelining): t_tile = max(t_mma +
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -340,9 +341,9 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     slots = _candidate_slots(hw, cluster)
 
     if not systolic and kernel is None:  # tiles narrower than the instruction's widest N only when one row of them covers M (a
-        keep = (bn >= instr[1]) | (m <= bm)  # skinny GEMM spread over the SMs, as the sim's SKINNY_TILES)
-        if keep.any() and not keep.all():  # (when only narrow tiles fit the SRAM, they are all there is)
-            bm, bn, bk, stages, split, cluster, slots = (a[keep] for a in (bm, bn, bk, stages, split, cluster, slots))
+        # skinny GEMM spread over the SMs, as the sim's SKINNY_TILES)
+        bm, bn, bk, stages, split, cluster, slots = _skinny_filter(m, int(instr[1]),
+                                                                   (bm, bn, bk, stages, split, cluster, slots))
     tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
     k_chunk = np.ceil(np.ceil(k / split) / bk) * bk  # each split's K, padded to whole slabs
     valid = split <= np.maximum(np.ceil(k / bk), 1)  # no split finer than one slab
@@ -437,6 +438,35 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         sram_bytes=float(sram_bytes[best]),
         schedule="stream-k" if use_stream_k[best] else "data-parallel", compute_seconds=float(compute_time[best]),
     )
+
+
+# The candidates `_skinny_filter` keeps for one candidate set, narrowest instruction N and M: (the input arrays, kept
+# alive so their ids are not reused, the kept arrays), keyed by the arrays' ids, that N and where M falls among the
+# set's block_m sizes (all `keep` reads of M)
+_SKINNY: dict[tuple[int, int, int], tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]] = {}
+_BLOCK_M_SIZES: dict[int, tuple[np.ndarray, list[float]]] = {}
+
+
+def _skinny_filter(m: float, instr_n: int, arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """`arrays` (bm, bn, ... as columns of one candidate set) kept where `keep = (bn >= instr_n) | (m <= bm)`: tiles
+    narrower than the instruction's widest N only when one row of them covers M; all of them when none or every
+    candidate is kept (when only narrow tiles fit the SRAM, they are all there is). Computed once per candidate set
+    and position of M among its block_m sizes (the same arrays)."""
+    bm, bn = arrays[0], arrays[1]
+    sizes = _BLOCK_M_SIZES.get(id(bm))
+    if sizes is None or sizes[0] is not bm:
+        sizes = _BLOCK_M_SIZES[id(bm)] = (bm, sorted(set(bm.tolist())))
+    key = (id(bm), instr_n, bisect_left(sizes[1], m))  # m <= bm exactly for the sizes from that position on
+    found = _SKINNY.get(key)
+    if found is None or any(a is not b for a, b in zip(found[0], arrays, strict=True)):
+        if len(_SKINNY) > 1024:
+            _SKINNY.clear()
+            _BLOCK_M_SIZES.clear()
+            _BLOCK_M_SIZES[id(bm)] = sizes
+        keep = (bn >= instr_n) | (m <= bm)
+        kept = tuple(a[keep] for a in arrays) if keep.any() and not keep.all() else arrays
+        found = _SKINNY[key] = (arrays, kept)
+    return found[1]
 
 
 # cluster_limit of a cached candidate array (the same array object on every call with that tile search), per chip
