@@ -93,15 +93,16 @@ def test_mxfp8_backward_quantizes_ds_a_second_time():
 
 def test_cudnn_fp8_backward_masks_every_pair_of_a_window_it_does_not_skip():
     # GB200, cuDNN FP8 bwd, causal hd 128, 4096 tokens, 128-key window: the window's blocks are not skipped, and
-    # every pair applies the mask (a compare and a select: 2 ALU slots per score). FP32-pipe per score: FMA 3 + 2
-    # (P, dS scales) = 5 / L; ALU with the mask (1 + 2) x 2 / L = 6 / L, without it (only the 32 diagonal pairs of
-    # 528 masked: 1 + 2 x 32 / 528) x 2 / L < 5 / L. So the window adds 1 / L per score, 16384 / L per pair.
+    # every pair applies the window's mask (two bounds: two compares and a select, 3 ALU slots per score; the ALU
+    # pipe has 64 of the 128 lanes, so a slot costs 2 / L). FP32-pipe per score: FMA 3 + 2 (P, dS scales) = 5 / L;
+    # ALU with the mask (1 + 3) x 2 / L = 8 / L, without it (only the 32 diagonal pairs of 528 masked, causal:
+    # 1 + 2 x 32 / 528) x 2 / L < 5 / L. So the window adds 3 / L per score, 3 x 16384 / L per pair.
     hw = load_hardware("gb200")
     lane_rate = hw.vector_peak("fp32") / hw.compute.cores / 2
     shape = {**BWD, "dtype": "fp8_e4m3", "causal": True}
     causal = acs.ops.Attention(**shape, variant="cudnn")
     windowed = acs.ops.Attention(**shape, window=128, variant="cudnn")
-    assert _pair(windowed, "gb200") - _pair(causal, "gb200") == pytest.approx(16384 / lane_rate, rel=1e-9)
+    assert _pair(windowed, "gb200") - _pair(causal, "gb200") == pytest.approx(3 * 16384 / lane_rate, rel=1e-9)
 
 
 def test_gqa_backward_reduces_each_ctas_dk_dv_tile_into_l2():
@@ -159,3 +160,38 @@ def test_reductions_run_at_the_l2_reduction_rate_where_the_spec_gives_one():
     assert pairs[0] - pairs[1] == pytest.approx(0.583e-6, rel=1e-2)
     with pytest.raises(ValueError):
         MemoryLevel(kind="cache", scope="chip", capacity=1 << 20, bandwidth=1e12, reduction_bandwidth=-1)
+
+
+def test_a_window_masks_with_two_bounds(monkeypatch):
+    # GB300 cuDNN forward, hd 64, causal, 8192 tokens, 128-key window: both key blocks of each query block are
+    # masked (the diagonal and the window's far edge), with the window's two-bound mask: ALU slots per score 1.5
+    # (max, half a convert) + 2 (compare, select) + 1 (the left bound's compare) = 4.5 on the ALU pipe, 64 of the
+    # 128 FP32 lanes: 80 TFLOP/s / 160 SMs / 2 (an FMA) x 64 / 128 = 125 G slots/s per SM: 16,384 x 4.5 / 125e9 =
+    # 0.590 us, above the exps (16,384 / (32 x 1.91 GHz) = 0.268 us) and the MMAs (2 x 128 x 128 x 128 at 2.5 PF x
+    # 0.83 / 160 SMs = 0.323 us), so the softmax is the pair's longer stream and PINGPONG_LOSS of the MMAs is
+    # exposed; with one bound, 3.5 slots: 0.459 us.
+    import importlib
+    att = importlib.import_module("accelscope.perf.analytical.attention")
+    op = acs.ops.Attention(batch=2, heads=128, head_dim=64, q_len=8192, kv_len=8192, causal=True, window=128,
+                           variant="cudnn")
+    alu = 80e12 / 160 / 2 * 64 / 128
+    mma = 2 * 128 * 128 * 128 / (2.5e15 * 0.83 / 160)
+    assert mma == pytest.approx(0.3234e-6, rel=1e-3)
+    assert _pair(op, "gb300") == pytest.approx(16384 * 4.5 / alu + att.PINGPONG_LOSS * mma, rel=1e-9)
+    assert 16384 * 4.5 / alu == pytest.approx(0.590e-6, rel=2e-3)
+    monkeypatch.setattr(att, "LOCAL_MASK_SLOTS", 0.0)
+    assert _pair(op, "gb300") == pytest.approx(16384 * 3.5 / alu + att.PINGPONG_LOSS * mma, rel=1e-9)
+
+
+def test_cudnn_fp8_and_mla_backward_on_blackwell_reduce_no_dq_with_atomics():
+    # GB300 cuDNN backward, hd 128, 4096 tokens: with the L2's reduction rate cut to 0.1 TB/s (625 MB/s per SM of
+    # 160), the bf16 kernel's dQ atomics (128 x 128 fp32 = 65,536 B a pair) take 65,536 / 625e6 = 104.9 us and
+    # bind the pair; cuDNN's FP8 and MLA-shaped (192 / 128) backward do not reduce dQ with atomics across CTAs
+    # (they run as fast deterministic as not), so their pairs do not move
+    hw = load_hardware("gb300")
+    slow = hw.with_overrides({"memory.l2.reduction_bandwidth": 1e11})
+    bf16 = acs.ops.Attention(**BWD, variant="cudnn")
+    assert acs.estimate(bf16, slow, level="analytical").details["pair_seconds"] == pytest.approx(65_536 / 625e6)
+    for op in (replace(bf16, dtype="fp8_e4m3"), replace(bf16, head_dim=192, v_head_dim=128)):
+        pairs = [acs.estimate(op, h, level="analytical").details["pair_seconds"] for h in (hw, slow)]
+        assert pairs[0] == pairs[1] < 5e-6  # a few us, far from the 104.9 us an atomic dQ would take

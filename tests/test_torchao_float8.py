@@ -89,3 +89,26 @@ def test_torch_grouped_mm_kernel_by_dtype_and_bad_mode_refused():
         "torch-grouped-mm", "fbgemm-mx8-grouped"}
     with pytest.raises(ValueError, match="grouped_gemm"):
         llm.train("llama-3.1-8b", "h100-sxm", dp=8, grouped_gemm="cutlass", global_batch=8)
+
+
+def test_sgd_optimizer_is_one_bf16_pass_without_host_loops():
+    """optimizer="sgd" (torch.optim.SGD on a bf16 model): p -= lr * g over the local parameters, reading the
+    parameter and its gradient and writing the parameter in bf16 (2 + 2 + 2 bytes each), no fp32 master, no
+    per-tensor host loop; Adam's step reads and writes fp32 master, moments and gradient and adds that loop (GPT-2:
+    ~150 parameter tensors with their biases x 2 ops x 140 us, far above its ~1 ms Adam kernel)."""
+    from accelscope import estimate
+    from accelscope.llm.train import _local_params
+    from accelscope.workload.llm_graph import Parallelism
+    from accelscope.workload.model_config import load_model
+
+    kwargs = dict(dp=1, zero=0, seq_len=1024, global_batch=1, micro_batch=1, level="analytical", check_memory=False,
+                  host_op_latency=140e-6)
+    sgd = llm.train("gpt2", "h100-sxm", optimizer="sgd", **kwargs)
+    adam = llm.train("gpt2", "h100-sxm", **kwargs)
+    dense, expert = _local_params(load_model("gpt2"), Parallelism(), None)
+    one_pass = Elementwise("sgd", int(dense + expert), "bf16", inputs=2, outputs=1, flops_per_element=2)
+    assert sgd.breakdown["optimizer"] == pytest.approx(estimate(one_pass, "h100-sxm", "analytical").seconds)
+    assert adam.breakdown["optimizer"] > 3 * sgd.breakdown["optimizer"]
+    assert sgd.breakdown["host"] < adam.breakdown["host"]
+    with pytest.raises(ValueError, match="optimizer"):
+        llm.train("gpt2", "h100-sxm", optimizer="lion", **kwargs)

@@ -10,6 +10,7 @@ from accelscope.llm.train_host import (
     graph_ops,
     host_excess,
     issue_order,
+    megatron_loss_ops,
     micro_batch_ops,
     moe_routing_ops,
     param_tensors,
@@ -76,8 +77,10 @@ def test_experts_without_grouped_gemm_are_one_module_call_per_local_expert():
     assert sequential.breakdown["host"] - grouped.breakdown["host"] == pytest.approx(48e-3)
     assert micro_batch_ops(grouped.forward, grouped.backward, local_experts=4) == \
         micro_batch_ops(grouped.forward, grouped.backward) + 48
-    # routing beyond the graph's nodes: 32 forward + 10 backward host ops per MoE layer, 2 layers: 84
+    # routing beyond the graph's nodes: 24 forward + 6 backward host ops per MoE layer, with the load-balancing
+    # loss 8 + 4 more; 2 layers: 2 x 42 = 84 with it, 2 x 30 = 60 without
     assert moe_routing_ops(grouped.forward, grouped.backward) == 2 * (32 + 10)
+    assert moe_routing_ops(grouped.forward, grouped.backward, aux_loss=False) == 2 * (24 + 6)
 
 
 def test_after_a_device_sync_a_long_kernel_at_the_end_adds_to_the_host_time():
@@ -202,3 +205,18 @@ def test_one_hardware_queue_takes_the_interleaved_schedule_back_to_whole_stage_b
     # without interleaving there is nothing to hold back: (pp - 1) / 1 either way
     plain = llm.train(four, "h100-sxm", **kwargs)
     assert llm.train(four, "h100-sxm", single_queue=True, **kwargs).step_s == pytest.approx(plain.step_s)
+
+
+def test_megatron_loss_path_adds_its_ops_on_the_last_stage_per_micro_batch():
+    kwargs = dict(seq_len=1024, global_batch=8, micro_batch=4, recompute="none", level="analytical",
+                  check_memory=False, host_op_latency=1e-3)
+    plain = llm.train(TINY, "h100-sxm", **kwargs)
+    # loss path 16 forward + 6 backward ops, the unfused vocab-parallel cross entropy 19 + 6 more: 47 per micro-batch
+    assert megatron_loss_ops(plain.forward, fused_cross_entropy=False) == 47
+    assert megatron_loss_ops(plain.forward, fused_cross_entropy=True) == 22
+    # host-bound at 1 ms per op: 2 micro-batches x 47 ops x 1 ms = 94 ms more host time, the kernels unchanged
+    megatron = llm.train(TINY, "h100-sxm", megatron_loss=True, **kwargs)
+    assert megatron.breakdown["host"] - plain.breakdown["host"] == pytest.approx(94e-3)
+    assert megatron.breakdown["compute"] == pytest.approx(plain.breakdown["compute"])
+    # a pass without the loss node (here the backward graph: its node is cross_entropy_bwd) issues none of them
+    assert megatron_loss_ops(plain.backward, fused_cross_entropy=False) == 0

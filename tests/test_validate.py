@@ -80,6 +80,20 @@ def test_all_reduce_bench_rows_include_the_host_issue_time():
     assert (device.value, bench.value) == (pytest.approx(66.3, rel=2e-3), pytest.approx(37.5, rel=2e-3))
 
 
+def test_mi300x_all_reduce_runs_at_the_xgmi_bandwidth_rccl_plans():
+    """RCCL plans 48 GB/s per xGMI link on gfx942 (GFX94X_XGMI_WIDTH) of the 64 GB/s per direction: a 4 GiB
+    all-reduce's bus bandwidth is 1 link x 48 = 48 GB/s on 2 MI300X (ME-017 measured 47.67) and 7 x 48 = 336 GB/s
+    on 8 (ME-018: 313), less a few us of latency over ~90 ms / ~22 ms."""
+    def row(gpus):
+        return MeasuredRow(id="T-5", hardware="AMD Instinct MI300X", category="collective", op="all_reduce",
+                           dtype="float", shape={"payload_bytes": 1 << 32, "gpus": gpus}, metric="busbw",
+                           value=47.67, unit="GB/s")
+
+    two, eight = predict(row(2), "analytical"), predict(row(8), "analytical")
+    assert isinstance(two, Prediction) and isinstance(eight, Prediction)
+    assert two.value == pytest.approx(48.0, rel=1e-3) and eight.value == pytest.approx(336.0, rel=2e-3)
+
+
 def test_unmappable_rows_are_skipped_with_a_reason():
     row = _gemm_row()  # no M/N/K
     assert isinstance(predict(row, "roofline"), Skip)
@@ -173,6 +187,19 @@ def test_torchao_forward_backward_is_three_grouped_gemms_plus_the_mxfp8_casts():
                              ("copy", (128000, 256), 4), ("per_group_3d", (4, 5120, 256), 4),
                              ("2d_k_groups", (8192, 4000), 4), ("2d_k_groups", (5120, 4000), 4))
     assert bf16.rearranges == ()
+
+
+def test_mx_scale_rearranges_are_the_kernels_torchao_times_by_pass():
+    from accelscope.measure.rows_gemm import mx_scale_rearranges
+
+    # DeepSeekV3 shapes of the README's "Breakdown by Pass" (131,072 tokens, dim 7168, hidden 2048, 8 groups): the
+    # scale tensors its rearrangement rows name, TA-051 (131072, 224), TA-052 (8, 2048, 224), TA-056 (131072, 64),
+    # TA-057 (8, 7168, 64), TA-061 (2048, 4096), TA-062 (7168, 4096); 7168 / 32 = 224, 2048 / 32 = 64,
+    # 131072 / 32 = 4096
+    kinds_dims = [(kind, dims) for kind, dims, _ in mx_scale_rearranges(131072, 2048, 7168, 8)]
+    assert kinds_dims == [("copy", (131072, 224)), ("per_group_3d", (8, 2048, 224)), ("copy", (131072, 64)),
+                          ("per_group_3d", (8, 7168, 64)), ("2d_k_groups", (2048, 4096)),
+                          ("2d_k_groups", (7168, 4096))]
 
 
 def test_torchao_forward_backward_prices_the_scale_rearrangements():

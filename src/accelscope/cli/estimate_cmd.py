@@ -93,8 +93,9 @@ def est_attention(
     variant: Annotated[str | None, typer.Option(
         "--kernel", "--variant",
         help="The attention kernel: fa2 (mma.sync) | fa3 (Hopper wgmma) | fa4 (Blackwell tcgen05) | cudnn | math "
-             "(unfused SDPA fallback) | mmha (TensorRT-LLM <= 0.7 decode) | triton (flash_attn_triton.py, MPT); default: the chip's (fa2 / fa3 / fa4 "
-             "by its matrix instruction)")] = None,
+             "(unfused, input dtype) | sdpa_math (torch SDPA's math backend: unfused in fp32) | mmha (TensorRT-LLM "
+             "<= 0.7 decode) | triton (flash_attn_triton.py, MPT); default: the chip's (fa2 / fa3 / fa4 by its "
+             "matrix instruction)")] = None,
     page_size: Annotated[int | None, typer.Option(
         help="Paged KV cache: tokens per page (vLLM block_size); default contiguous.")] = None,
     window: Annotated[int | None, typer.Option(help="Sliding window: each query sees the last N keys.")] = None,

@@ -109,17 +109,29 @@ def _print_held_out(sources_in: list[str], levels: list[str], categories: list[s
     if as_json:
         print(json.dumps(_held_out_json(rows, scored, levels, loso), indent=2))
         return
+    fitters: dict[str, SourceFit] = {}
     for level in levels:
         if level == "roofline":
             continue  # the roofline uses nominal peaks: nothing to fit
         if loso:
             print(f"### {level}: each source predicted with constants fitted on the other sources\n")
-            fitter = SourceFit(rows, level)
-            held = leave_one_source_out(rows, level, scored=scored, fitter=fitter)
+            fitter = _source_fit(fitters, rows, level)
+            held = leave_one_source_out(rows, level, scored=scored, fitter=fitter,
+                                        fallback_fitter=_source_fit(fitters, rows, "analytical") if level == "sim"
+                                        else None)
             print(loso_markdown(held, fitter.constants(with_host=host_scored(scored))) + "\n")
         else:
             print(f"### {level}: each chip predicted with constants fitted on the other chips\n")
             print(loco_markdown(leave_one_chip_out(scored, level), fit_constants(scored, level=level)) + "\n")
+
+
+def _source_fit(fitters: dict, rows: list, level: str):  # type: ignore[no-untyped-def]
+    """The level's SourceFit, built once per command (the sim level's scoring also needs the analytical one)."""
+    from ..measure.globalfit import SourceFit
+
+    if level not in fitters:
+        fitters[level] = SourceFit(rows, level)
+    return fitters[level]
 
 
 def _held_out_json(rows: list, scored: list, levels: list[str], loso: bool) -> dict:
@@ -131,10 +143,13 @@ def _held_out_json(rows: list, scored: list, levels: list[str], loso: bool) -> d
     from ..measure.hostfit import host_scored
 
     out: dict = {}
+    fitters: dict[str, SourceFit] = {}
     for level in (lv for lv in levels if lv != "roofline"):
         if loso:
-            fitter = SourceFit(rows, level)
-            held: list = leave_one_source_out(rows, level, scored=scored, fitter=fitter)
+            fitter = _source_fit(fitters, rows, level)
+            held: list = leave_one_source_out(rows, level, scored=scored, fitter=fitter,
+                                              fallback_fitter=_source_fit(fitters, rows, "analytical")
+                                              if level == "sim" else None)
             on_all = fitter.constants(with_host=host_scored(scored))
         else:
             held, on_all = leave_one_chip_out(scored, level), fit_constants(scored, level=level)

@@ -43,6 +43,7 @@ from .infer import DoesNotFit
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
 from .train_host import (
     host_excess,
+    megatron_loss_ops,
     micro_batch_ops,
     optimizer_host_excess,
     synced_host_excess,
@@ -165,6 +166,8 @@ def train(
     optimizer: str = "adam",
     loss_sync: bool = False,
     single_queue: bool = False,
+    megatron_loss: bool = False,
+    moe_aux_loss: bool = True,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -222,7 +225,11 @@ def train(
     peer holds back every kernel launched after it. The interleaved schedule (vpp > 1) posts the next chunk's
     receive before the current chunk's compute (overlapped P2P): that compute waits for the neighbour, the
     virtual stages no longer fill the pipeline ahead of it, and the bubble is (pp - 1) whole stages as without
-    interleaving."""
+    interleaving.
+    `megatron_loss`: the last stage's loss runs Megatron-LM's path, a chain of small ops per micro-batch (label and
+    loss transposes, pretrain_gpt's loss_func, the loss scaling; with cross_entropy="fp32" its vocab-parallel cross
+    entropy op by op: train_host.megatron_loss_ops), each a host op. `moe_aux_loss`: the MoE router computes a
+    load-balancing loss (Megatron-LM: --moe-aux-loss-coeff > 0; its default 0 skips it): more host ops per layer."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} (got {optimizer!r})")
     if grouped_gemm not in GROUPED_GEMM_MODES:
@@ -268,7 +275,10 @@ def train(
     latency = host_op_latency if host_op_latency is not None else system_host_op_latency(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
-    host = host_excess(per_micro, _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts), latency)
+    ops = _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts, moe_aux_loss)
+    if megatron_loss:
+        ops += megatron_loss_ops(fwd, cross_entropy == "fused")
+    host = host_excess(per_micro, ops, latency)
     if (p2p_sync and pp > 1) or loss_sync:
         host = max(host, _synced_host_excess(fwd, bwd, latency))
     # interleaving divides the bubble by vpp (Narayanan et al. SC21) unless one hardware queue serialises the

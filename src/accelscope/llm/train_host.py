@@ -13,7 +13,12 @@ forward ops included), as the graphs are built (workload.llm_graph, workload.bac
 tensor and then added into the fp32 `main_grad` buffer by a backward hook (megatron/core/distributed/
 distributed_data_parallel.py, `_make_backward_post_hook`: `param.main_grad.add_(param.grad.data)`): one more op
 per weight-gradient GEMM; with the fusion the wgrad GEMM accumulates into `main_grad` itself
-(megatron/core/tensor_parallel/layers.py, `LinearWithGradAccumulationAndAsyncCommunication`).
+(megatron/core/tensor_parallel/layers.py, `LinearWithGradAccumulationAndAsyncCommunication`). A MoE layer's
+routing and token shuffling add their small ops (MOE_ROUTING_OPS, MOE_AUX_LOSS_OPS), and Megatron-LM's loss path
+its own on the last stage (MEGATRON_LOSS_OPS, VOCAB_PARALLEL_CE_OPS, with `train(megatron_loss=True)`).
+
+The host time per op is a property of the host system: the fitted HOST_OP_LATENCY on a reference core over the
+system's `runtime.host_speed` (system_host_op_latency).
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from ..perf import Estimate
 # relative to this one), for every chip whose spec gives no `runtime.host_op_latency` of its own: a property of the
 # host CPU and the eager framework stack, shared across chips like hardware/spec.py's efficiency defaults. Fitted
 # by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the llm_training rows of
-# every source (`accelscope validate all --loso --category llm_training`, "fit on all"): 100 us, and 100 us
-# fitted without any one source. Alone, the Megatron-LM CI runs (MT) prefer 100 us on each of their three systems
-# (DGX A100, GB200, DGX H100: with the host speeds and MoE routing ops counted they agree; with one latency for
-# all systems they wanted 190, 160 and 110 us) and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~70 us.
+# every source (`accelscope validate all --loso --category llm_training`, "fit on all"): 100 us; fitted without
+# any one source 100 us. Alone, the Megatron-LM CI runs (MT) prefer 90-100 us on each of their
+# three systems (DGX A100, GB200, DGX H100: with the host speeds and the MoE routing and loss ops counted they
+# agree; with one latency for all systems and those ops uncounted they wanted 190, 160 and 110 us) and Hugging Face
+# eager Llama-3.2-1B (CU, a graph of aten ops) ~70 us.
 HOST_OP_LATENCY = 100e-6
 _DEFAULT: contextvars.ContextVar[float] = contextvars.ContextVar("host_op_latency", default=HOST_OP_LATENCY)
 
@@ -88,26 +94,60 @@ def expert_ops(graph: Estimate) -> float:
 # router GEMM, permute, dispatch, combine and unpermute (megatron/core/transformer/moe/router.py TopKRouter,
 # moe_utils.py, token_dispatcher.py), each a small aten call. Forward: the input's cast to the router dtype;
 # topk_softmax_with_capacity's topk, softmax and its cast back, the probs and routing-map scatters into zeroed
-# [tokens, experts] tensors and the map's int/bool casts, tokens_per_expert's sum (10); the load-balancing loss
-# (`--moe-router-load-balancing-type aux_loss`, the default): the scores' softmax, switch_load_balancing_loss_func's
-# sum, product, sum and scale, the aux-loss tracker's detach-add and MoEAuxLossAutoScaler (8); the dispatcher's
-# local map and probs slices made contiguous, tokens_per_expert's long/cpu copy, permute's transpose-contiguous,
-# arange-expand and masked_select (8); unpermute's zeroed output, probs transpose-contiguous, masked_select and
-# multiply (6): 32. Backward, autograd's mirror of the differentiable ones: the casts, softmaxes and scatters
-# (gathers), the aux loss's four, the index_select's zero-and-index_add and the probs product's two: 10.
-MOE_ROUTING_OPS = {"fwd": 32, "bwd": 10}
+# [tokens, experts] tensors and the map's int/bool casts, tokens_per_expert's sum (10); the dispatcher's local map
+# and probs slices made contiguous, tokens_per_expert's long/cpu copy, permute's transpose-contiguous, arange-expand
+# and masked_select (8); unpermute's zeroed output, probs transpose-contiguous, masked_select and multiply (6): 24.
+# Backward, autograd's mirror of the differentiable ones: the casts, softmax and scatters (gathers), the
+# index_select's zero-and-index_add and the probs product's two: 6. The load-balancing loss, only when
+# --moe-aux-loss-coeff > 0 (TopKRouter.apply_load_balancing_loss returns at once for 0, Megatron-LM's default):
+# the scores' softmax, switch_load_balancing_loss_func's sum, product, sum and scale, the aux-loss tracker's
+# detach-add and MoEAuxLossAutoScaler (8 forward) and their gradients (4 backward).
+MOE_ROUTING_OPS = {"fwd": 24, "bwd": 6}
+MOE_AUX_LOSS_OPS = {"fwd": 8, "bwd": 4}
 
 
-def moe_routing_ops(forward: Estimate, backward: Estimate) -> float:
-    """Host ops of the MoE layers' routing beyond the graph's nodes (MOE_ROUTING_OPS per MoE layer, counted by
-    the router's forward and weight-gradient nodes)."""
+def moe_routing_ops(forward: Estimate, backward: Estimate, aux_loss: bool = True) -> float:
+    """Host ops of the MoE layers' routing beyond the graph's nodes (MOE_ROUTING_OPS per MoE layer, plus
+    MOE_AUX_LOSS_OPS with a load-balancing loss), counted by the router's forward and weight-gradient nodes."""
     fwd = sum(count for name, count, _est in forward.parts if name == "router")
     bwd = sum(count for name, count, _est in backward.parts if name == "router_wgrad")
-    return MOE_ROUTING_OPS["fwd"] * fwd + MOE_ROUTING_OPS["bwd"] * bwd
+    per_fwd = MOE_ROUTING_OPS["fwd"] + (MOE_AUX_LOSS_OPS["fwd"] if aux_loss else 0)
+    per_bwd = MOE_ROUTING_OPS["bwd"] + (MOE_AUX_LOSS_OPS["bwd"] if aux_loss else 0)
+    return per_fwd * fwd + per_bwd * bwd
+
+
+# Megatron-LM's loss path on the last pipeline stage, per micro-batch, in host ops beyond the graph's one
+# cross-entropy node each way. Forward: GPTModel.compute_language_model_loss transposes the labels and the loss
+# (two contiguous copies) and casts the logits to fp32 (3); pretrain_gpt.py `loss_func` casts the losses and the
+# mask, multiplies, sums both, copies the token count and concatenates the report, and tests the loss with isnan
+# and isinf (10); pipeline_parallel/schedules.py `forward_step_calc_loss` divides the loss by the clamped token
+# count and by the number of micro-batches (3): 16. Backward: the divisions', product's and sum's gradients and the
+# transpose's copy (6).
+MEGATRON_LOSS_OPS = {"fwd": 16, "bwd": 6}
+# Megatron-LM's unfused vocab-parallel cross entropy (megatron/core/tensor_parallel/cross_entropy.py
+# _VocabParallelCrossEntropy) beyond the graph's node: forward the max, its all-reduce and the subtraction, the
+# target-range mask (two compares and an or), the shifted target (clone, subtract, masked write), the arange and
+# gather of the target logits with their copy and masked write and all-reduce, the exp, sum and its all-reduce,
+# the log and subtraction, the softmax division kept for the backward (19); backward the arange, the one-hot
+# update (cast, subtract, indexed subtract) and the scale by the incoming gradient (6). The fused kernel
+# (--cross-entropy-loss-fusion) replaces them.
+VOCAB_PARALLEL_CE_OPS = {"fwd": 19, "bwd": 6}
+
+
+def megatron_loss_ops(forward: Estimate, fused_cross_entropy: bool) -> float:
+    """Host ops of Megatron-LM's loss path per micro-batch beyond the graph's cross-entropy nodes, on the stage
+    whose forward ends in the loss (MEGATRON_LOSS_OPS, plus VOCAB_PARALLEL_CE_OPS unless the cross entropy is
+    fused); 0 on the other stages."""
+    if not any(name == "cross_entropy" for name, _count, _est in forward.parts):
+        return 0.0
+    ops = MEGATRON_LOSS_OPS["fwd"] + MEGATRON_LOSS_OPS["bwd"]
+    if not fused_cross_entropy:
+        ops += VOCAB_PARALLEL_CE_OPS["fwd"] + VOCAB_PARALLEL_CE_OPS["bwd"]
+    return float(ops)
 
 
 def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fusion: bool = True,
-                    local_experts: int = 1) -> float:
+                    local_experts: int = 1, moe_aux_loss: bool = True) -> float:
     """Ops of one micro-batch's forward + backward; without gradient-accumulation fusion, one `main_grad.add_`
     per weight gradient more. `local_experts` > 1: the experts run one after the other, each its own module call
     (Megatron-LM without --moe-grouped-gemm: megatron/core/transformer/moe/experts.py `SequentialMLP` loops over
@@ -115,7 +155,7 @@ def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fus
     `local_experts` times; grouped (TEGroupedMLP, the graph's GroupedGemm) it is one call."""
     extra = 0.0 if grad_accumulation_fusion else wgrad_ops(backward)
     extra += (local_experts - 1) * (expert_ops(forward) + expert_ops(backward))
-    extra += moe_routing_ops(forward, backward)
+    extra += moe_routing_ops(forward, backward, moe_aux_loss)
     return graph_ops(forward) + graph_ops(backward) + extra
 
 

@@ -280,9 +280,15 @@ class SourceFit:
 
 def leave_one_source_out(rows: Sequence[MeasuredRow], level: str = "analytical",
                          scored: Sequence[MeasuredRow] | None = None, per_group: int = FIT_ROWS_PER_GROUP,
-                         fitter: SourceFit | None = None) -> list[HeldOutSource]:
+                         fitter: SourceFit | None = None,
+                         fallback_fitter: SourceFit | None = None) -> list[HeldOutSource]:
     """For every source with rows in `scored` (default: all rows): fit the DRAM pair on the other sources' memory
-    rows, then the 16- and 8-bit matrix efficiencies on their GEMM rows, and score that source's rows with them."""
+    rows, then the 16- and 8-bit matrix efficiencies on their GEMM rows, and score that source's rows with them.
+
+    `fallback_fitter` (level "sim" only: the analytical level's SourceFit): a row the sim does not lower is the
+    analytical level's estimate (perf/sim/model.py, details["sim_fallback"]), so it is scored as the analytical
+    level scores it, with the analytical constants fitted without the same source; the sim-fitted constants price
+    only what the sim itself runs."""
     from .dataset import source_of
 
     scored = list(rows if scored is None else scored)
@@ -291,34 +297,56 @@ def leave_one_source_out(rows: Sequence[MeasuredRow], level: str = "analytical",
     with_host = host_scored(scored)
     for source in sorted({source_of(r) for r in scored}):
         constants = fitter.constants(without=source, with_host=with_host)
+        fallback = (fallback_fitter.constants(without=source, with_host=with_host)
+                    if fallback_fitter is not None and level == "sim" else None)
         held = HeldOutSource(source, constants)
-        host = host_op_latency_default(constants.host_op_latency) if constants.host_op_latency else nullcontext()
-        with host:
-            _score_source(held, [r for r in scored if source_of(r) == source], level)
+        with _host_time(constants):
+            _score_source(held, [r for r in scored if source_of(r) == source], level, fallback)
         out.append(held)
     return out
 
 
-def _score_source(held: HeldOutSource, rows: Sequence[MeasuredRow], level: str) -> None:
-    """Score `rows` (one source's) with `held.constants`, into `held`'s errors."""
-    for row, chip, signed in relative_errors(rows, level, held.constants):
+def _score_source(held: HeldOutSource, rows: Sequence[MeasuredRow], level: str,
+                  fallback: Constants | None = None) -> None:
+    """Score `rows` (one source's) with `held.constants`, into `held`'s errors; with `fallback` (level "sim"), the
+    rows the sim does not lower with those analytical-level constants instead."""
+    for row, chip, signed in relative_errors(rows, level, held.constants, fallback=fallback):
         held.errors.setdefault(row.category, []).append(abs(signed))
         held.signed.setdefault(row.category, []).append(signed)
         held.by_chip.setdefault(chip, []).append(abs(signed))
 
 
+def _host_time(constants: Constants):  # type: ignore[no-untyped-def]
+    """The context that prices framework host time per op with `constants`' fitted value (none: the shipped one)."""
+    return host_op_latency_default(constants.host_op_latency) if constants.host_op_latency else nullcontext()
+
+
+def _fell_back(row: MeasuredRow, outcome: Prediction, spec: HardwareSpec) -> bool:
+    """Whether a sim prediction is the analytical level's (the sim did not lower the row's op): the same value as
+    the analytical level gives on the same spec."""
+    again = predict(row, "analytical", spec=spec)
+    return isinstance(again, Prediction) and again.value == outcome.value
+
+
 def relative_errors(rows: Iterable[MeasuredRow], level: str, constants: Constants,
-                    specs: dict[str, HardwareSpec] | None = None) -> Iterator[tuple[MeasuredRow, str, float]]:
+                    specs: dict[str, HardwareSpec] | None = None, fallback: Constants | None = None
+                    ) -> Iterator[tuple[MeasuredRow, str, float]]:
     """Each row the model predicts on a known chip, with that chip and its signed relative error (predicted -
     measured) / measured, on the chip's spec with `constants` applied; `specs` caches those specs by chip
-    across calls (a caller that re-scores the same rows keeps one spec object per chip)."""
+    across calls (a caller that re-scores the same rows keeps one spec object per chip). With `fallback` (level
+    "sim"), a row the sim does not lower is priced at the analytical level with those constants instead."""
     specs = {} if specs is None else specs
+    fallback_specs: dict[str, HardwareSpec] = {}
     for row in rows:
         chip = hardware_id(row.hardware)
         if chip not in list_hardware() or not row.value:
             continue
         spec = specs.setdefault(chip, with_constants(load_hardware(chip), constants))
         outcome = predict(row, level, spec=spec)
+        if fallback is not None and isinstance(outcome, Prediction) and _fell_back(row, outcome, spec):
+            analytical = fallback_specs.setdefault(chip, with_constants(load_hardware(chip), fallback))
+            with _host_time(fallback):
+                outcome = predict(row, "analytical", spec=analytical)
         if isinstance(outcome, Prediction):
             yield row, chip, (outcome.value - row.value) / row.value
 

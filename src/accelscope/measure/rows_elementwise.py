@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from ..hardware import HardwareSpec
@@ -125,11 +126,12 @@ GAMMA_BETA_COLS = 32
 GAMMA_BETA_SPLIT_ROWS = 64 * 1024
 
 
+@dataclass(frozen=True, slots=True)
 class AtenGammaBeta:
-    """Marker for ATen's gamma/beta gradient kernel over `rows` x `hidden` (priced by aten_gamma_beta_seconds)."""
+    """ATen's gamma/beta gradient kernel over `rows` x `hidden` (priced by aten_gamma_beta_seconds, not an Op)."""
 
-    def __init__(self, rows: int, hidden: int) -> None:
-        self.rows, self.hidden = rows, hidden
+    rows: int
+    hidden: int
 
 
 def aten_gamma_beta_splits_rows(rows: int, hidden: int, cores: int) -> bool:
@@ -179,15 +181,16 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
         return None
     if isinstance(ops, str):
         return ops
-    tiled = [op for op in ops if isinstance(op, AtenGammaBeta)]
+    tiled = [aten_gamma_beta_seconds(op.rows, op.hidden, hw) for op in ops if isinstance(op, AtenGammaBeta)]
     ests = [estimate(op, hw, level) for op in ops if not isinstance(op, AtenGammaBeta)]
-    seconds = sum(e.seconds for e in ests) + sum(aten_gamma_beta_seconds(op.rows, op.hidden, hw) for op in tiled)
+    seconds = sum(e.seconds for e in ests) + sum(tiled)
     if source == "CU" and row.shape.get("mode") != "fwd":
         seconds += _grad_input_reread(row, hw, level)
     if kernel_timed(row):  # the host launch overhead between kernels is not in a kernel's duration
-        seconds = sum(traced_seconds(e.seconds - _launch(hw)) for e in ests) + sum(
-            traced_seconds(aten_gamma_beta_seconds(op.rows, op.hidden, hw) - _launch(hw)) for op in tiled)
-    return seconds, max(ests, key=lambda e: e.seconds).bound
+        seconds = sum(traced_seconds(t - _launch(hw)) for t in [e.seconds for e in ests] + tiled)
+    longest = max(ests, key=lambda e: e.seconds)
+    # the tiled kernel waits a round trip per tile: latency-bound when it is the longest kernel
+    return seconds, "latency" if tiled and max(tiled) > longest.seconds else longest.bound
 
 
 TRACE_TICK = 1e-6  # s: the chrome trace vidur reads writes kernel "ts" and "dur" in whole microseconds

@@ -288,7 +288,10 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   p2p_sync=pp > 1 and vpp == 1,
                   # the loss's NaN/Inf check (Megatron-LM's default) reads it back each micro-batch
                   loss_sync=not _flag(args, "no-check-for-nan-in-loss-and-grad"),
-                  single_queue=str((s.get("env") or {}).get("CUDA_DEVICE_MAX_CONNECTIONS")) == "1")
+                  single_queue=str((s.get("env") or {}).get("CUDA_DEVICE_MAX_CONNECTIONS")) == "1",
+                  megatron_loss=True,
+                  # Megatron-LM skips the load-balancing loss at --moe-aux-loss-coeff 0, its default
+                  moe_aux_loss=float(args.get("moe-aux-loss-coeff") or 0) > 0)
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)

@@ -8,7 +8,9 @@ time = max(matrix, vector, SFU, main memory, interconnect) + launch latency, whe
   memory  = minimum bytes / main-memory bandwidth (the chip-wide cache's, for an op whose operands are cached
             and fit: `OpCost.cached`, `HardwareSpec.resident_cache`); on a chip with a scratchpad (a `scope: chip`
             SRAM) the share of the working set it holds streams from it at the same time
-            (`HardwareSpec.memory_seconds`)
+            (`HardwareSpec.memory_seconds`); an Elementwise's warm inputs (`Elementwise.warm_inputs`, the operand the
+            previous kernel just wrote, `warm_read_bytes`) come from the chip-wide cache: main memory moves the
+            other bytes while that cache moves every byte, at their nominal rates, whichever is longer
   interconnect = bandwidth floor of the collective (collectives.py)
 It is a lower bound for every other level on the same spec.
 """
@@ -16,7 +18,8 @@ It is a lower bound for every other level on the same spec.
 from __future__ import annotations
 
 from ..hardware import HardwareSpec
-from ..workload.ops import Op, OpCost
+from ..hardware.spec import CACHE_RESIDENT_FRACTION
+from ..workload.ops import Elementwise, Op, OpCost
 from .collectives import collective_floor
 from .estimate import RESOURCES, Estimate, register_level
 
@@ -26,8 +29,31 @@ from .estimate import RESOURCES, Estimate, register_level
 SFU_POLYNOMIAL_FLOPS = {"exp2": 12, "log2": 14, "rcp": 6, "rsqrt": 8, "sqrt": 8, "sin": 16, "cos": 16, "tanh": 20}
 
 
-def resource_times(cost: OpCost, hw: HardwareSpec) -> dict[str, float]:
-    """Seconds each resource needs at its peak."""
+def warm_read_bytes(op: Op, hw: HardwareSpec) -> float:
+    """Bytes of an Elementwise's `warm_inputs` that the chip-wide cache still holds: at most its resident share
+    (CACHE_RESIDENT_FRACTION of the capacity, HardwareSpec.resident_cache: H100's 50 MB L2 keeps 25 MB), since the
+    previous kernel's last-written lines are the ones left; 0 for other ops or a chip without such a cache."""
+    if not isinstance(op, Elementwise) or not op.warm_inputs:
+        return 0.0
+    for name, level in hw.memory.items():
+        if level.kind == "cache" and level.scope == "chip":
+            return min(op.warm_bytes, CACHE_RESIDENT_FRACTION * hw.level_total(name)[0])
+    return 0.0
+
+
+def _warm_memory_seconds(cost: OpCost, hw: HardwareSpec, warm: float) -> float:
+    """Nominal-rate memory seconds when `warm` of the read bytes come from the chip-wide cache: main memory (and a
+    scratchpad's share) moves the rest, the cache every byte (the warm ones and the rest crossing it), in
+    parallel. Every other level prices both at or below these rates, so it stays a lower bound."""
+    cache = next(name for name, level in hw.memory.items() if level.kind == "cache" and level.scope == "chip")
+    cold = cost.bytes - warm
+    dram = hw.memory_seconds(cost.bytes_read - warm, cost.bytes_written, cold, achievable=False)
+    return max(dram, cost.bytes / hw.level_total(cache)[1])
+
+
+def resource_times(cost: OpCost, hw: HardwareSpec, warm: float = 0.0) -> dict[str, float]:
+    """Seconds each resource needs at its peak. `warm`: read bytes already in the chip-wide cache (warm_read_bytes:
+    an Elementwise's warm inputs), ignored for a cached op (all of it is the cache's then)."""
     matrix = cost.matrix_flops / hw.matrix_peak(cost.matrix_dtype) if cost.matrix_flops else 0.0
     vector_peak = hw.vector_peak(cost.vector_dtype)
     # dequantized operand elements: FP32 lane slots at this chip's count (HardwareSpec.dequantize_flops)
@@ -44,8 +70,12 @@ def resource_times(cost: OpCost, hw: HardwareSpec) -> dict[str, float]:
             sfu += count / rate
     cache = hw.resident_cache(cost.bytes) if cost.cached else None
     # main memory, and the share of the working set a chip scratchpad holds, at nominal rates
-    memory = cost.bytes / hw.level_total(cache)[1] if cache else hw.memory_seconds(cost.bytes, 0.0, cost.bytes,
-                                                                                   achievable=False)
+    if cache:
+        memory = cost.bytes / hw.level_total(cache)[1]
+    elif warm:
+        memory = _warm_memory_seconds(cost, hw, warm)
+    else:
+        memory = hw.memory_seconds(cost.bytes, 0.0, cost.bytes, achievable=False)
     comm = collective_floor(cost.comm_kind, cost.comm_bytes, cost.comm_group, hw,
                                                  cost.comm_stride).seconds if cost.comm_kind else 0.0
     return {"matrix": matrix, "vector": vector, "sfu": sfu, "memory": memory, "interconnect": comm}
@@ -53,7 +83,7 @@ def resource_times(cost: OpCost, hw: HardwareSpec) -> dict[str, float]:
 
 def roofline(op: Op, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
-    busy = resource_times(cost, hw)
+    busy = resource_times(cost, hw, warm_read_bytes(op, hw))
     launch = hw.runtime.launch_latency
     bound = max(busy, key=lambda k: busy[k])
     peak_time = busy[bound]

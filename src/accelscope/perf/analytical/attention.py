@@ -95,6 +95,15 @@ def _fill_drain(t_matrix_pair: float) -> float:
     return t_matrix_pair
 
 
+def _atomic_dq(op: Attention, name: str, path: str) -> bool:
+    """Whether the backward reduces its dQ partials into global memory with atomics across the KV-block CTAs.
+    Not cuDNN's FP8 / MXFP8 and MLA-shaped (Dqk != Dvo) backward on Blackwell: measured (cudnn-frontend rows,
+    GB200 / GB300) they run equally fast deterministic or not (ratio 0.94-1.05), where its 16-bit hd 64 / 128
+    backward, which does, slows 12-30 % (_deterministic_handoff)."""
+    dv = op.v_head_dim or op.head_dim
+    return not (name == "cudnn" and path == "tcgen05" and (low_precision_matrix(op.dtype) or dv != op.head_dim))
+
+
 def _deterministic_handoff(op: Attention, hw: HardwareSpec, name: str, path: str) -> float:
     """Seconds a deterministic backward adds to every block pair (0 when not deterministic).
 
@@ -106,10 +115,7 @@ def _deterministic_handoff(op: Attention, hw: HardwareSpec, name: str, path: str
     deterministic at every sequence length (a per-pair cost, not a per-wave one), but its FP8 / MXFP8 backward and
     its MLA-shaped (192 / 128) one on Blackwell equally fast either way (ratio 0.94-1.05): those kernels do not
     reduce dQ with atomics across CTAs, so the flag changes nothing there."""
-    if not op.deterministic or op.phase == "fwd" or path == "sync" or op.q_len <= 1:
-        return 0.0
-    dv = op.v_head_dim or op.head_dim
-    if name == "cudnn" and path == "tcgen05" and (low_precision_matrix(op.dtype) or dv != op.head_dim):
+    if not op.deterministic or op.phase == "fwd" or path == "sync" or op.q_len <= 1 or not _atomic_dq(op, name, path):
         return 0.0
     return DETERMINISTIC_L2_TRIPS * _chip_cache(hw)[1]
 
@@ -335,6 +341,11 @@ SOFTMAX_BWD_FMA, SOFTMAX_BWD_ALU = 3.0, 1.0  # FFMA + FADD + FMUL | 2 x F2FP/2
 ALU_LANES = 64
 FA4_RESCALE_SHARE = 0.1
 MASK_SLOTS = 2.0
+# A sliding window's mask keeps a score only between two bounds: FA2 csrc/flash_attn/src/mask.h apply_mask_local
+# (`col_idx >= col_idx_limit_right || col_idx < col_idx_limit_left` -> -inf) compares each column index against
+# both, one more compare per score than the causal mask's single bound (apply_mask_causal); cuDNN and FA4 mask a
+# window the same way.
+LOCAL_MASK_SLOTS = 1.0
 # dQ reductions (red.global.add.f32 / TMA reduce-add) carry each fp32 element to its L2 slice once; the slice does
 # the read-modify-write itself, so the SM-to-L2 traffic is one pass of the rows x head_dim tile per block pair.
 ATOMIC_PASSES = 1
@@ -556,9 +567,12 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     else:
         pairs_per_head = q_blocks * kv_blocks
     # block pairs that apply a mask element by element (the diagonal ones when causal, the window's far edge):
-    # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots
+    # a column-index compare and a select to -inf per score (FA2 csrc mask.h apply_mask), MASK_SLOTS lane slots;
+    # a sliding window's mask tests both bounds (LOCAL_MASK_SLOTS more)
     masked = q_blocks * ((diagonal if op.causal and op.q_len > 1 else 0) + (1 if window else 0))
-    mask_slots = MASK_SLOTS * (1.0 if mask_every_pair else min(1.0, masked / max(pairs_per_head, 1)))
+    local = bool(op.window and op.window < op.kv_len and op.q_len > 1)
+    per_masked_pair = MASK_SLOTS + (LOCAL_MASK_SLOTS if local else 0.0)
+    mask_slots = per_masked_pair * (1.0 if mask_every_pair else min(1.0, masked / max(pairs_per_head, 1)))
     exp_slots = 0.0
     if triton:
         # the Triton kernel masks every block pair of a causal head (`if IS_CAUSAL: qk += tl.where(...)` inside
@@ -619,7 +633,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     l2_core = _chip_cache(hw)[0] / cores
     # dQ partials reduced into L2 at the core's share of the rate the L2 applies reductions (_chip_reduction_rate)
     red_core = _chip_reduction_rate(hw) / cores
-    t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / red_core if red_core else 0.0
+    t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / red_core if red_core and _atomic_dq(op, name, path) else 0.0
     t_load_fwd = t_load_bwd = t_dq_serial = sram = 0.0
     if triton:  # num_stages=1: each pair's tiles arrive from L2 before its MMAs start (TRITON_BLOCK note)
         # one L2 round trip per dependent global access of a pair, as the source orders them: forward the K load,

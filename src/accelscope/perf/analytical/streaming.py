@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import dtype_bytes
-from ...hardware.spec import CACHE_RESIDENT_FRACTION
 from ...workload.ops import (
     FMA_FLOPS,
     Elementwise,
@@ -24,6 +23,7 @@ from ...workload.ops import (
     streaming_kernel,
 )
 from ..estimate import Estimate
+from ..roofline import warm_read_bytes
 from .common import _estimate, _sfu_seconds
 
 
@@ -121,41 +121,6 @@ def _phased(op: Softmax, kernel: StreamingKernel, hw: HardwareSpec, source: str,
         busy = {"memory": busy["memory"] + memory, "vector": busy["vector"] + vector, "sfu": busy["sfu"] + sfu}
     seconds = latency + max(sum(phases), latency_bound)
     return _estimate(op, hw, busy, seconds, op.cost(), {**details, "phase_seconds": phases})
-
-
-def warm_read_bytes(op: Op, hw: HardwareSpec) -> float:
-    """Bytes of an Elementwise's `warm_inputs` that the kernel still finds in the chip-wide cache; 0 for other ops
-    or a chip without such a cache.
-
-    The previous kernel's output W (the warm arrays) is the most recently written data in a cache that keeps C
-    bytes resident (CACHE_RESIDENT_FRACTION of the capacity, HardwareSpec.resident_cache: H100's 50 MiB L2 keeps
-    25 MiB). The kernel reads W in order, oldest line first, while every byte of W it reads brings n new bytes
-    into the cache: its cold inputs and its outputs (n = 2 for a residual add). LRU evicts the C - W bytes that
-    are older than W first, then W's own lines from the start: after p bytes of W, n p bytes came in, so the line
-    at p is still there while n p - (C - W) < p, i.e. p < (C - W) / (n - 1). Hits:
-        W                                   if W <= C and n <= 1
-        min(W, max(0, C - W) / (n - 1))     otherwise (none once W >= C: its oldest lines left first)
-    E.g. H100, 25 MiB resident: an 8 MiB warm array in a residual add hits in full; a 16 MiB one hits 9 MiB;
-    21 MiB hits 4 MiB; 25 MiB or more hits nothing (where the earlier rule, min(W, C), kept 25 MiB)."""
-    if not isinstance(op, Elementwise) or not op.warm_inputs:
-        return 0.0
-    for name, level in hw.memory.items():
-        if level.kind == "cache" and level.scope == "chip":
-            return lru_hits(op.warm_bytes, CACHE_RESIDENT_FRACTION * hw.level_total(name)[0],
-                            op.cost().bytes - op.warm_bytes)
-    return 0.0
-
-
-def lru_hits(warm: float, resident: float, streamed: float) -> float:
-    """Bytes of `warm` (the last data written into an LRU cache holding `resident` bytes) still there when a kernel
-    reads them in order while bringing in `streamed` other bytes at the same pace (warm_read_bytes)."""
-    if warm <= 0 or resident <= 0:
-        return 0.0
-    spare = max(resident - warm, 0.0)
-    incoming = streamed / warm  # new bytes per warm byte read
-    if incoming <= 1.0:
-        return warm if warm <= resident else 0.0
-    return min(warm, spare / (incoming - 1.0))
 
 
 def _write_tail(hw: HardwareSpec, bytes_written: float) -> float:

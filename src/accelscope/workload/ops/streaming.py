@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -193,6 +194,11 @@ class Norm(Op):
                       bytes_read=elems * width + params, bytes_written=elems * width, cached=self.cached)
 
 
+def _whole(value: object) -> bool:
+    """An integer count (Python or NumPy integers; not a bool, not a float such as 2.0 or 0.5)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 # name -> (vector FLOPs per element, SFU ops per element by function, default inputs, default outputs)
 ELEMENTWISE_OPS: dict[str, tuple[int, tuple[tuple[str, int], ...], int, int]] = {
     "copy": (0, (), 1, 1),
@@ -245,14 +251,14 @@ class Elementwise(Op):
         _positive(self, elements=self.elements)
         if self.rows is not None:
             _positive(self, rows=self.rows)
-            if not isinstance(self.rows, int) or isinstance(self.rows, bool):
+            if not _whole(self.rows):
                 raise ValueError(f"Elementwise.rows: a whole number of rows, one thread block each (got {self.rows!r})")
         if self.row_loops is not None:
             if isinstance(self.row_loops, (str, bytes)) or not hasattr(self.row_loops, "__iter__"):
                 raise ValueError(f"Elementwise.row_loops: give a sequence of loop lengths, e.g. (64, 8) "
                                  f"(got {self.row_loops!r})")
             object.__setattr__(self, "row_loops", tuple(self.row_loops))
-            if not all(isinstance(n, int) and not isinstance(n, bool) for n in self.row_loops):
+            if not all(_whole(n) for n in self.row_loops):
                 raise ValueError(f"Elementwise.row_loops: loop lengths must be integers (got {self.row_loops!r})")
             if self.rows is None or not self.row_loops or min(self.row_loops) < 1:
                 raise ValueError("Elementwise.row_loops: give positive loop lengths, and only with rows")
@@ -267,7 +273,7 @@ class Elementwise(Op):
         _check_dtype(self, "dtype", self.dtype)
         _check_dtype(self, "out_dtype", self.out_dtype)
         _check_kernel(self, self.kernel)
-        if not isinstance(self.warm_inputs, int) or isinstance(self.warm_inputs, bool):
+        if not _whole(self.warm_inputs):
             raise ValueError(f"Elementwise.warm_inputs: a whole number of input arrays (got {self.warm_inputs!r})")
         if not 0 <= self.warm_inputs <= self.input_arrays:
             raise ValueError(f"Elementwise.warm_inputs: {self.warm_inputs} is not between 0 and the "
