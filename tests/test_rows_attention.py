@@ -14,9 +14,9 @@ from accelscope.measure.predict import predict
 
 def row(shape: dict, op: str = "SDPA fwd", dtype: str = "bfloat16", value: float = 1.0, unit: str = "ms",
         hardware: str = "NVIDIA GB200 (Blackwell GPU of a GB200 superchip)", metric: str = "time_median",
-        notes: str = "") -> MeasuredRow:
+        notes: str = "", source: str = "test") -> MeasuredRow:
     return MeasuredRow(id="CU-9999", hardware=hardware, category="attention", op=op, dtype=dtype,
-                       shape=json.loads(json.dumps(shape)), metric=metric, value=value, unit=unit, source="test",
+                       shape=json.loads(json.dumps(shape)), metric=metric, value=value, unit=unit, source=source,
                        notes=notes)
 
 
@@ -82,3 +82,44 @@ def test_sim_uses_the_same_kernel_choice():
         op = acs.ops.Attention(**shape)
         sim, ana = acs.estimate(op, hw, level="sim"), acs.estimate(op, hw, level="analytical")
         assert "sim_fallback" not in sim.details and sim.seconds == pytest.approx(ana.seconds, rel=0.25)
+
+
+B200_BF16 = "github.com/NVIDIA/cudnn-frontend benchmark/sdpa_benchmark_training/artifacts/" \
+    "sdpa_bf16_benchmark_results_NVIDIA_B200.csv @ 0b1577c8c83401237d601d0d0db5210506705396"
+B200_FP8 = B200_BF16.replace("sdpa_bf16", "sdpa_fp8")
+GQA_512 = {"batch": 1, "heads": 128, "kv_heads": 8, "head_dim": 128, "q_len": 512, "kv_len": 512, "causal": True}
+
+
+def event_row(backend: str, mode: str, source: str, dtype: str = "bf16") -> MeasuredRow:
+    return row({**GQA_512, "backend": backend, "mode": mode}, op=f"SDPA {mode} ({backend})", dtype=dtype,
+               hardware="NVIDIA B200", source=source)
+
+
+def test_event_timed_cudnn_frontend_call_adds_the_variant_pack_binding():
+    """benchmark_fp8_sdpa.py binds 5 tensors (bf16 fwd) or 25 (fp8 bwd) per execute; cudnn-frontend #1086: 31 us of
+    binding for 13 tensors = 2.385 us per tensor on its host, over DGX B200's host_speed 1.05:
+    bf16 fwd 5 x 2.385 / 1.05 = 11.36 us; fp8 bwd 25 x 2.385 / 1.05 = 56.78 us (kernels longer than 14 us)."""
+    b200 = acs.load_hardware("b200")
+    fwd = event_row("cudnn bf16", "fwd", B200_FP8)
+    assert ra.host_issue_seconds(fwd, ra.attention_op(fwd), b200, 30e-6) == pytest.approx(11.36e-6, rel=1e-3)
+    bwd = event_row("cudnn fp8", "bwd", B200_FP8, dtype="fp8")
+    assert ra.host_issue_seconds(bwd, ra.attention_op(bwd), b200, 100e-6) == pytest.approx(56.78e-6, rel=1e-3)
+    # a kernel shorter than cudnnBackendExecute's 14 / 1.05 = 13.33 us waits for the call: 11.36 + (13.33 - 1) us
+    assert ra.host_issue_seconds(fwd, ra.attention_op(fwd), b200, 1e-6) == pytest.approx(23.69e-6, rel=1e-3)
+
+
+def test_event_timed_torch_call_adds_one_eager_op_and_kernel_timed_rows_nothing():
+    """torch SDPA / flash_attn_func: one eager op's host time, 100 us / 1.05 (DGX B200) = 95.24 us; the same
+    backend from the later, kernel-timed artifacts (@ b372d398) adds nothing."""
+    b200 = acs.load_hardware("b200")
+    for backend, mode in (("pyt_cudnn", "fwd"), ("flash_attention", "bwd")):
+        r = event_row(backend, mode, B200_BF16)
+        assert ra.host_issue_seconds(r, ra.attention_op(r), b200, 1e-3) == pytest.approx(95.24e-6, rel=1e-3)
+    later = event_row("pyt_flash_attention", "fwd", B200_BF16.replace("B200.csv @ 0b1577c8", "GB200.csv @ b372d398"))
+    assert ra.host_issue_seconds(later, ra.attention_op(later), b200, 1e-3) == 0.0
+
+
+def test_event_timed_row_prediction_is_kernel_plus_host():
+    r = event_row("pyt_cudnn", "fwd", B200_BF16)
+    kernel = acs.estimate(ra.attention_op(r), "b200", level="analytical").seconds
+    assert predict(r, "analytical").value == pytest.approx((kernel + 100e-6 / 1.05) * 1e3, rel=1e-6)  # ms
