@@ -113,6 +113,36 @@ def _cuda_median(fn: Callable[[int], object], config: BenchConfig, device: Devic
     return statistics.median(times)
 
 
+# A DRAM-sized stream case's buffers (ROTATE inputs and one output) take at most this share of the memory free
+# when the suite starts: a VM that reports its host's whole last-level cache (480 MiB seen on a 24 GiB, 2-core
+# machine) would otherwise ask for 16 x 480 MiB x 4 buffers = 30 GiB and be killed by the OOM killer.
+STREAM_MEMORY_SHARE = 0.25
+# The smallest buffer, in multiples of the last-level cache, still taken as a DRAM stream (ROTATE of them rotate
+# through it, so each call reads data the previous calls evicted).
+MIN_DRAM_MULTIPLE = 2.0
+
+
+def _free_memory_bytes() -> float:
+    """Physical memory free now (bytes), from the OS; on a GPU the device's free memory."""
+    import os
+
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30  # platforms without sysconf: a conservative 4 GiB
+
+
+def _stream_elements_cap(device: Device) -> int:
+    """The most fp32 elements per buffer a DRAM-sized stream case may take (STREAM_MEMORY_SHARE)."""
+    if device.name == "cuda":
+        import torch
+
+        free = float(torch.cuda.mem_get_info()[0])
+    else:
+        free = _free_memory_bytes()
+    return int(STREAM_MEMORY_SHARE * free / 4 / (ROTATE + 1))
+
+
 def detect_device(requested: str) -> Device:
     import torch
 
@@ -255,9 +285,17 @@ class Suite:
         """Streaming bandwidth from cache-resident sizes (a fraction of the last-level cache, operands left in it:
         on a GPU the L2 bandwidth) to many times the cache (main memory, flushed before every call on a GPU)."""
         multiples = (0.25, 4, 16) if self.config.quick else (0.125, 0.25, 0.5, 2, 4, 8, 16, 64)
+        cache = self.device.l2_bytes
+        measured: set[int] = set()
         for multiple in multiples:
             resident = multiple < 1  # ROTATE buffers of multiple x cache still fit in it
-            elements = int(multiple * self.device.l2_bytes / 4 / (ROTATE if resident else 1))
+            elements = int(multiple * cache / 4 / (ROTATE if resident else 1))
+            if not resident:
+                elements = min(elements, _stream_elements_cap(self.device))
+                if elements * 4 < MIN_DRAM_MULTIPLE * cache or elements in measured:
+                    continue  # the memory budget leaves no size that streams from DRAM, or this size is done
+                multiple = elements * 4 / cache
+            measured.add(elements)
             cases = _stream_cases(self.torch, [self.randn(elements) for _ in range(ROTATE)],
                                   self.torch.empty(elements, device=self.device.name))
             for kernel, (fn, arrays) in cases.items():
