@@ -190,6 +190,19 @@ def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: Hardw
     return reread_dram, reread_l2, bound
 
 
+def round_trips_bind(op: Op, hw: HardwareSpec) -> bool:
+    """Whether the kernel's reads are latency-bound over several round trips: its Little's-law bound
+    (_latency_bound, from DRAM) exceeds one first access plus its transfer at the achievable bandwidth. Such a
+    kernel's threads load, store, then load again, so its reads queue behind its write drains (streaming's drain
+    term); a kernel whose loads are all in flight at once (one round), or that streams at the bandwidth, does not."""
+    latency = hw.main_memory.latency or 0.0
+    if not latency:
+        return False
+    cost = op.cost()
+    bound = _latency_bound(op, streaming_kernel(op), cost.bytes_read, hw, latency)[2]
+    return bound > latency + hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes)
+
+
 @dataclass(frozen=True, slots=True)
 class RowBlocks:
     """A row kernel's grid (one thread block per row): the block's threads, the rows one wave holds (every core
