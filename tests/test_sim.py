@@ -578,3 +578,37 @@ def test_sim_reads_a_warm_operand_from_l2():
     saved = 25 * 2**20 / (3.35e12 * 0.95)
     assert seconds(0, "sim") - seconds(1, "sim") == pytest.approx(saved, rel=0.05)
     assert seconds(0, "analytical") - seconds(1, "analytical") == pytest.approx(saved, rel=0.05)
+
+
+def test_bandwidth_bound_stream_pays_the_dram_latency_once():
+    """A bandwidth-bound stream's first requests reach DRAM one DRAM latency after they leave the cores (the bus
+    moves nothing for them before), so the sim charges that latency once in front of the bus time, as the
+    analytical level's latency + transfer: an eager 4096 x 8192 fp16 add on h100-sxm (read 2 x 67,108,864 B,
+    write 67,108,864 B; HBM 3.35 TB/s x 0.95, writes x 1.24) takes 0.6 us + 134,217,728 / 3.1825e12 (42.17 us)
+    + 67,108,864 x 1.24 / 3.1825e12 (26.15 us) + the 0.26 us L2 tail of its last stores = 69.18 us. Before
+    (the DRAM pipe busy from the first instruction's start) the sim gave 68.58 us, the latency hidden."""
+    hw = acs.load_hardware("h100-sxm")
+    op = Elementwise("add", 4096 * 8192, "fp16")
+    kernel = acs.estimate(op, hw, "sim").seconds - hw.runtime.launch_latency
+    assert kernel == pytest.approx(0.6e-6 + 134_217_728 / 3.1825e12 + 67_108_864 * 1.24 / 3.1825e12 + 0.26e-6,
+                                   rel=2e-3)
+
+
+def test_latency_bound_kernel_keeps_its_write_drains_in_order():
+    """vLLM's SiluAndMul as a flat scalar kernel over 4096 x 11008 fp16 outputs on h100-sxm: 4 B in flight per
+    thread (one 2-byte load of x and of y) x 132 x 2048 resident threads = 1,081,344 B; its 180,355,072 B of reads
+    take 166.8 round trips x 600 ns = 100.07 us, above one latency + its transfer (0.6 + 56.67 + 35.14 us): its
+    reads are latency-bound round after round (analytical round_trips_bind), so the sim keeps its loads and its
+    write drains in program order on the DRAM pipe (isa.Load/Store.defer_dram False), as the analytical level's
+    drain term. A 128-token add (all of its 4 MiB of reads in flight at once, one round trip) is not."""
+    from accelscope.perf.analytical.streaming import round_trips_bind
+    from accelscope.perf.sim.compiler import thread_loads
+
+    hw = acs.load_hardware("h100-sxm")
+    silu = Elementwise("swiglu", 4096 * 11008, "fp16", kernel="scalar")
+    add = Elementwise("add", 128 * 8192, "fp16")
+    assert round_trips_bind(silu, hw) and thread_loads(silu, hw).in_order
+    assert not round_trips_bind(add, hw) and not thread_loads(add, hw).in_order
+    assert not round_trips_bind(add, acs.load_hardware("h200-sxm"))  # no DRAM latency in the preset: no bound
+    analytical, sim = (acs.estimate(silu, hw, level).seconds for level in ("analytical", "sim"))
+    assert sim == pytest.approx(analytical, rel=0.03)

@@ -190,6 +190,22 @@ def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: Hardw
     return reread_dram, reread_l2, bound
 
 
+def round_trips_bind(op: Op, hw: HardwareSpec) -> bool:
+    """Whether the kernel's reads are latency-bound over several round trips, as `streaming` decides it: its
+    Little's-law bound from DRAM (with the write drains its reads queue behind, unless writes_behind_reads)
+    exceeds one first access plus its transfer at the achievable bandwidth. Such a kernel's threads load, store,
+    then load again; a kernel whose loads are all in flight at once (one round), or that streams at the
+    bandwidth, does not."""
+    latency = hw.main_memory.latency or 0.0
+    if not latency:
+        return False
+    cost, kernel = op.cost(), streaming_kernel(op)
+    reread_dram, _, bound = _latency_bound(op, kernel, cost.bytes_read, hw, latency)
+    if not writes_behind_reads(op, kernel, hw, reread_dram):
+        bound += hw.main_memory.transfer_seconds(0.0, cost.bytes_written)
+    return bound > latency + hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes)
+
+
 @dataclass(frozen=True, slots=True)
 class RowBlocks:
     """A row kernel's grid (one thread block per row): the block's threads, the rows one wave holds (every core

@@ -54,6 +54,7 @@ from ..analytical.matmul import block_scaling
 from ..analytical.streaming import (
     launched_threads,
     rereads_hit_cache,
+    round_trips_bind,
     row_blocks,
     warm_read_bytes,
     writes_behind_reads,
@@ -637,6 +638,9 @@ class ThreadLoads:
     # share of the read bytes the chip-wide cache still holds (Elementwise.warm_inputs: the operand the previous
     # kernel just wrote, analytical warm_read_bytes); those bytes cross L2 but not DRAM
     warm_fraction: float = 0.0
+    # the reads wait on whole round trips, one after another (analytical round_trips_bind): the threads' loads and
+    # stores take the DRAM pipe in program order, each round trip charged its latency (isa.Load/Store.defer_dram False)
+    in_order: bool = False
 
     def hbm_share(self, read_bytes: float) -> float:
         """Bytes of a first-pass read of `read_bytes` that come from main memory."""
@@ -667,7 +671,8 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
     behind = writes_behind_reads(op, kernel, hw, 1.0 if dram else 0.0)
     return ThreadLoads(threads * per_thread, passes, cached, dram, grid_in_flight=grid,
                        dependent_loads=kernel.dependent_loads, writes_behind=behind, rounds=rounds,
-                       waves=blocks.waves if blocks is not None else 0, warm_fraction=warm)
+                       waves=blocks.waves if blocks is not None else 0, warm_fraction=warm,
+                       in_order=not cached and round_trips_bind(op, hw))
 
 
 def round_split(loads: ThreadLoads, per_core: int) -> int:
@@ -730,6 +735,10 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     # a gather in front of the stream: its chain of loads (the last overlaps the first tile's round trip)
     chain = max(loads.dependent_loads - 1, 0)
     split = round_split(loads, per_core) if in_flight else 1
+    # bandwidth-bound reads: their requests reach DRAM a latency before the bus serves them, and the stores'
+    # writes take the pipe without holding the core (isa.Load/Store.defer_dram); a latency-bound kernel's round
+    # trips and write drains stay in program order
+    defer = not loads.in_order
     two_pass = two_pass_split(loads, per_core) if in_flight and reduce_pass else 1
 
     def unit(i: int, active: int) -> list[Step]:
@@ -742,15 +751,16 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         tile_bytes = elements * in_bytes
         from_hbm = loads.hbm_share(tile_bytes)
         fetch = [Load((), (f"x{slot}",), f"load tile {i}", tile_bytes, from_hbm, active, in_flight=in_flight,
-                      chain=chain if i == 0 else 0)]
+                      chain=chain if i == 0 else 0, defer_dram=defer)]
         again, where = (tile_bytes, "DRAM") if loads.reread_dram else (0.0, "L2")
         fetch += [Load((), (f"x{slot}",), f"re-read tile {i} (pass {p + 2}, {where})", tile_bytes, again, active,
-                       in_flight=in_flight) for p in range(loads.row_passes - 1)]
+                       in_flight=in_flight, defer_dram=defer) for p in range(loads.row_passes - 1)]
         work = body(slot, elements, row_count, active)
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
             work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active,
-                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind))
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind,
+                              defer_dram=defer))
         return [Step(tuple(fetch), tuple(work))]
 
     def round_step(g: int, i: int, r: int, active: int) -> Step:
@@ -768,12 +778,13 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         waits = (Barrier((previous,), (f"a{slot}",), "previous round arrived"),) if g else ()
         after = (f"a{slot}",) if g else ()
         fetch = Load(after, (f"x{slot}", f"r{slot}"), f"load tile {i} round {r + 1}", round_bytes, from_hbm, active,
-                     in_flight=in_flight, chain=chain if r == 0 else 0, round_trip=True)
+                     in_flight=in_flight, chain=chain if r == 0 else 0, round_trip=True, defer_dram=defer)
         work = body(slot, e, rows_per_tile / chunks / split, active)
         out = e * out_bytes + rows_per_tile / chunks / split * out_per_row
         if out > 0:
             work.append(Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active,
-                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind))
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind,
+                              defer_dram=defer))
         return Step((*waits, fetch), tuple(work))
 
     def two_pass_steps(i: int, active: int) -> list[Step]:
@@ -804,7 +815,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
                     size, from_hbm = e * in_bytes, 0.0
                     label = f"re-read tile {i} round {r + 1} (pass 2, L2)"
                 fetch = Load(tuple(f"a{slot}" for _ in waits), (f"x{slot}", f"r{slot}"), label, size, from_hbm,
-                             active, in_flight=in_flight, round_trip=True)
+                             active, in_flight=in_flight, round_trip=True, defer_dram=defer)
                 if p == 0:
                     work = first(slot, e, rows_, active)
                     # partial reductions land in the tile's accumulator

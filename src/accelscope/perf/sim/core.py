@@ -42,10 +42,21 @@ DMA_BURST = 2.0  # one DMA engine can pull up to 2x a core's fair share of the c
 @dataclass(frozen=True, slots=True)
 class Cost:
     """One instruction on one core: (unit, busy cycles) for every unit it occupies from its start, and the cycles
-    from the end of its occupancy until its result can be used by another unit."""
+    from the end of its occupancy until its result can be used by another unit.
+
+    `lead`: cycles between the instruction's start and the earliest start of its "hbm" occupancy, a load's
+    request travelling to DRAM (the bus moves nothing for it before). The engine then reserves the DRAM pipe
+    from start + lead (or when it frees up), and the data is back `latency` cycles after that pipe time less the
+    lead: an uncontended load completes as without a lead, while a saturated DRAM pipe starts one lead after
+    the first request, so a bandwidth-bound stream pays its first-access latency once (as the analytical level's
+    latency + transfer)."""
 
     units: tuple[tuple[str, float], ...]
     latency: float
+    lead: float = 0.0
+    # the instruction waits for the DRAM pipe before it starts on its other units (the default); False: the engine
+    # reserves the "hbm" pipe without holding the core's units back (isa.Load/Store.defer_dram)
+    holds_for_hbm: bool = True
 
     @property
     def primary(self) -> str:
@@ -254,7 +265,11 @@ def _load(core: CoreModel, ins: Load) -> Cost:
         units.append(("l2", ins.l2_bytes / ins.multicast * ins.active / core.l2_bytes_per_cycle))
     if ins.hbm_bytes:
         units.append(("hbm", ins.hbm_bytes * ins.active / core.hbm_bytes_per_cycle))
-    return Cost(tuple(units), latency)
+    # the request reaches DRAM one DRAM latency (the preset's load-to-use figure) before its bytes can cross the
+    # bus: the core's timeline sees the DRAM pipe that much later (Cost.lead), for a streaming kernel's
+    # bandwidth-bound loads (isa.Load.defer_dram); other loads wait for the pipe in program order
+    lead = core.hbm_latency if ins.hbm_bytes and ins.defer_dram else 0.0
+    return Cost(tuple(units), latency, lead=lead, holds_for_hbm=not ins.defer_dram)
 
 
 def _mean_latency(core: CoreModel, ins: Load) -> float:
@@ -276,8 +291,8 @@ def _store(core: CoreModel, ins: Store) -> Cost:
     shared = ("l2", ins.hbm_bytes * ins.active / core.l2_bytes_per_cycle) if to_cache else \
         ("hbm", ins.hbm_bytes * core.hbm_write_cost * ins.active / core.hbm_bytes_per_cycle)
     if ins.by_threads:  # the threads' stores leave the load queue free (isa.Store.by_threads)
-        return Cost((shared,), latency)
-    return Cost((("dma", engine + latency / core.dma_outstanding), shared), latency)
+        return Cost((shared,), latency, holds_for_hbm=not ins.defer_dram)
+    return Cost((("dma", engine + latency / core.dma_outstanding), shared), latency, holds_for_hbm=not ins.defer_dram)
 
 
 def _dma_latency(core: CoreModel, hbm_bytes: float) -> float:

@@ -92,6 +92,8 @@ def run(program: Program, core: CoreModel, trace: bool = False) -> RunResult:
                 dep, reason = t, "slot"
         start = dep
         for unit, _ in units:
+            if unit == "hbm" and not cost.holds_for_hbm:  # the DRAM pipe is reserved below, without holding
+                continue  # the core's own units back (Cost.holds_for_hbm)
             if free[unit] > start:
                 start, reason = free[unit], _base(unit) if unit != primary else reason
         gap = start - free[primary] if units else 0.0
@@ -99,11 +101,16 @@ def run(program: Program, core: CoreModel, trace: bool = False) -> RunResult:
             stalls[base][reason] += gap
         occupancy = 0.0
         for unit, cycles in units:
-            free[unit] = start + cycles
+            at = start
+            if unit == "hbm" and not cost.holds_for_hbm:  # the request reaches DRAM `lead` cycles after it
+                at = max(start + cost.lead, free[unit])  # leaves the core, or when the pipe frees up
+                occupancy = max(occupancy, at + cycles - cost.lead - start)
+            else:
+                occupancy = max(occupancy, cycles)
+            free[unit] = at + cycles
             busy[unit] += cycles
-            occupancy = max(occupancy, cycles)
             if trace and unit != primary and unit in ("hbm", "l2"):
-                events.append(Event(unit, start, cycles, ins.label, ""))
+                events.append(Event(unit, at, cycles, ins.label, ""))
         done = start + occupancy + cost.latency
         for name in ins.writes:
             ready[name] = (done, start + occupancy, base)

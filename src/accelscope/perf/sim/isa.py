@@ -50,6 +50,11 @@ class Load(Instr):
     # one round of a thread-issued loop (compiler.round_split): the warps issue it themselves, so it costs its
     # round trip and its transfer, not a DMA engine's descriptor issue (latency / core.dma_outstanding)
     round_trip: bool = False
+    # a streaming kernel's load whose reads are not latency-bound (compiler.streaming, ThreadLoads.in_order
+    # False): its request reaches DRAM one DRAM latency after it leaves the core (core.Cost.lead), and the DRAM
+    # pipe is reserved without holding the core's units (engine.run). Otherwise (a GEMM's or attention's tile
+    # loads, a latency-bound kernel's round trips, each charged its latency) it waits for the pipe in order
+    defer_dram: bool = False
 
     cls: ClassVar[str] = "dma"
 
@@ -66,6 +71,10 @@ class Store(Instr):
     # engine: no thread waits on a store, so it does not hold the core's load queue; it still ends the tile
     # when it reaches the chip-wide cache and still crosses L2 / DRAM
     by_threads: bool = False
+    # a streaming kernel's store whose reads are not latency-bound (as Load.defer_dram): its DRAM write is
+    # reserved on the pipe without holding the core's queue. Otherwise it holds the queue until the DRAM pipe takes
+    # it: a latency-bound kernel's next loads queue behind its write drains (the analytical level's drain term)
+    defer_dram: bool = False
 
     cls: ClassVar[str] = "dma"
 
