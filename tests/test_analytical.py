@@ -381,6 +381,16 @@ def test_published_clock_under_load_is_used_for_amd_gemms():
     assert refit.matrix_efficiency("bf16") == 0.942 and refit.matrix_efficiency("fp32") == 0.8  # own value kept
 
 
+def test_mi325x_gemm_rate_is_amd_max_achievable_at_its_clock_under_load():
+    """MI325X: 843 TFLOP/s BF16 at a median 1447 MHz (AMD MAF blog): clock ratio 1447 / 2100 = 0.6890, issue
+    efficiency 0.936, so 1307.4 x 0.6890 x 0.936 = 843.2 TFLOP/s; FP8 2614.9 x 0.6890 x 0.843 = 1518.9."""
+    mi325x = acs.load_hardware("mi325x")
+    assert mi325x.compute.clock_ratio == pytest.approx(1447 / 2100)
+    bf16 = mi325x.matrix_peak("bf16") * mi325x.matrix_efficiency("bf16") * mi325x.compute.clock_ratio
+    fp8 = mi325x.matrix_peak("fp8_e4m3") * mi325x.matrix_efficiency("fp8_e4m3") * mi325x.compute.clock_ratio
+    assert bf16 == pytest.approx(843.2e12, rel=1e-3) and fp8 == pytest.approx(1518.9e12, rel=1e-3)
+
+
 def test_sustained_clock_slows_the_vector_work_of_attention_on_mi300x():
     """The 1207 MHz engine clock is one clock domain: attention's softmax and LDS traffic slow with it, not only
     its MFMAs. With the clock at 2100 MHz and the same MFMA rate (efficiency 0.542 x 1.0 = 0.942 x 0.5748),
