@@ -124,8 +124,9 @@ def test_mt_rows_whose_steps_are_not_steady_are_not_scored():
 
 
 def test_shipped_host_op_latency_is_the_fit_over_all_sources():
-    """If the training rows or the step model change, llm/train_host.HOST_OP_LATENCY must be refitted (this fails);
-    the fit without the Megatron CI runs (MT) is lower, with them alone higher (the numbers in its comment)."""
+    """If the training rows or the step model change, llm/train_host.HOST_OP_LATENCY must be refitted (this fails).
+    The fit transfers: without the Megatron CI runs (MT, two thirds of the host-bound rows) it is 90 us, one grid
+    step (10 us) below the 100 us of the fit on all; without CU it stays at 100 us."""
     from accelscope.hardware import spec as spec_module
     from accelscope.llm.train_host import HOST_OP_LATENCY
     from accelscope.measure.dataset import load_rows
@@ -136,7 +137,7 @@ def test_shipped_host_op_latency_is_the_fit_over_all_sources():
                         spec_module.MATRIX_EFFICIENCY_WIDE, spec_module.MATRIX_EFFICIENCY_NARROW)
     fit = HostFit(load_rows("all"), "analytical", shipped, FIT_ROWS_PER_GROUP)
     assert fit.latency() == pytest.approx(HOST_OP_LATENCY)
-    assert fit.latency(without="MT") == pytest.approx(100e-6)
+    assert fit.latency(without="MT") == pytest.approx(90e-6)
     assert fit.latency(without="CU") == pytest.approx(100e-6)
 
 
