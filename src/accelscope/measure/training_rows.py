@@ -291,7 +291,8 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   single_queue=str((s.get("env") or {}).get("CUDA_DEVICE_MAX_CONNECTIONS")) == "1",
                   megatron_loss=True,
                   # Megatron-LM skips the load-balancing loss at --moe-aux-loss-coeff 0, its default
-                  moe_aux_loss=float(args.get("moe-aux-loss-coeff") or 0) > 0)
+                  moe_aux_loss=float(args.get("moe-aux-loss-coeff") or 0) > 0,
+                  te_modules=impl == "transformer_engine")
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)
