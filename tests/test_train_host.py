@@ -236,3 +236,25 @@ def test_transformer_engine_linears_cost_more_host_time_and_fuse_their_norms():
     te = llm.train(TINY, "h100-sxm", te_modules=True, **kwargs)
     assert te.breakdown["host"] - plain.breakdown["host"] == pytest.approx(65.6e-3)
     assert te.breakdown["compute"] == pytest.approx(plain.breakdown["compute"])
+
+
+def test_qk_layernorm_adds_a_norm_per_head_of_q_and_k():
+    from dataclasses import replace
+
+    from accelscope.workload.llm_graph import Parallelism, Precision, Step, attention_nodes
+
+    kwargs = dict(seq_len=1024, global_batch=4, micro_batch=4, recompute="none", level="analytical",
+                  check_memory=False, host_op_latency=0.0)
+    plain = llm.train(TINY, "h100-sxm", **kwargs)
+    qk = llm.train(replace(TINY, qk_norm=True), "h100-sxm", **kwargs)
+    counts = {name: count for name, count, _est in qk.forward.parts}
+    assert counts["q_norm"] == 2 and counts["k_norm"] == 2  # one each per layer, 2 layers
+    # over 4 x 1024 tokens x 8 heads rows of head_dim 64 (K: 8 KV heads), before the attention
+    nodes = attention_nodes(replace(TINY, qk_norm=True), Step(batch=4, new_tokens=1024), Parallelism(),
+                            Precision(dtype="bf16"), sliding=False)
+    assert [n.label for n in nodes[:3]] == ["qkv_proj", "q_norm", "k_norm"]
+    assert (nodes[1].op.rows, nodes[1].op.hidden) == (4 * 1024 * 8, 64)
+    # 4 more forward and 4 more backward ops per micro-batch; the step takes longer by their kernels
+    assert graph_ops(qk.forward) - graph_ops(plain.forward) == 4
+    assert graph_ops(qk.backward) - graph_ops(plain.backward) == 4
+    assert qk.step_s > plain.step_s

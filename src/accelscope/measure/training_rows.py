@@ -177,7 +177,8 @@ def megatron_config(args: dict, tp: int, name: str) -> ModelConfig:
                        head_dim=head_dim, intermediate=int(ffn), vocab=vocab, mlp="swiglu" if swiglu else "gelu",
                        norm="rms" if str(args.get("normalization")) == "RMSNorm" else "layer",
                        tie_embeddings=not _flag(args, "untie-embeddings-and-output-weights"),
-                       qkv_bias=not _flag(args, "disable-bias-linear"), moe=moe, mla=mla, learned_positions=learned)
+                       qkv_bias=not _flag(args, "disable-bias-linear"), moe=moe, mla=mla, learned_positions=learned,
+                       qk_norm=_flag(args, "qk-layernorm"))
 
 
 def _moe_layout(freq: Any) -> tuple[int, int]:
