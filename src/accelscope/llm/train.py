@@ -279,7 +279,7 @@ def train(
     latency = host_op_latency if host_op_latency is not None else system_host_op_latency(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
-    ops = _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts, moe_aux_loss, te_modules)
+    ops = _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts, moe_aux_loss, te_modules, tp_overlap)
     if megatron_loss:
         ops += megatron_loss_ops(fwd, cross_entropy == "fused")
     host = host_excess(per_micro, ops, latency)
