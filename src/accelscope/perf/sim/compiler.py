@@ -958,9 +958,14 @@ def lower_norm(op: Norm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
 
     params = op.hidden * width * (2 if op.norm == "layer" else 1)
     rms = op.norm == "rms"
+    loads = thread_loads(op, hw)
     program = streaming(op.name, op.rows, op.hidden, width, width, normalize if rms else body, core,
-                        loads=thread_loads(op, hw), reduce_pass=(sum_of_squares, rstd) if rms else None)
-    if "rounds_per_pass" in program.notes:  # the weight rides with pass 2's rounds
+                        loads=loads, reduce_pass=(sum_of_squares, rstd) if rms else None)
+    if "rounds_per_pass" in program.notes or loads.in_flight:
+        # a SIMT kernel's threads load the weight with the row (vLLM's rms_norm_kernel in its normalize loop,
+        # ATen's and Inductor's kernels alongside x): hidden x width bytes that the first block on a core brings
+        # into its L1 and the other cores find in L2, not a whole-weight DMA load per core in front of the first
+        # tile (as the analytical level: the weight loads alongside the rows, not after them)
         return [program]
     weights = Load((), ("w",), "load weights", params, params, program.cores)
     return [_prepend(program, weights)]
