@@ -191,8 +191,8 @@ MIXED = {
                           "interconnect.scale_out.bandwidth": ["50 GB/s", "100 GB/s"]}},
     "workloads": {
         "decode": {"kind": "infer", "model": "llama-3.1-8b", "batch": 8, "input_len": 512, "output_len": 64},
-        # micro-batch 4: at micro-batch 1 an 8B model's TP8 micro-batch issues ~1,150 ops whose 100 us of host
-        # time each (~115 ms, llm/train_host.py) outlast its ~80 ms of kernels: every point is host-bound at 15 % MFU
+        # micro-batch 4: at micro-batch 1 an 8B model's TP8 micro-batch issues ~1,150 ops whose 80 us of host
+        # time each (~92 ms, llm/train_host.py) outlast its ~80 ms of kernels: every point is host-bound at 15 % MFU
         "step": {"kind": "train", "model": "llama-3.1-8b", "tp": 8, "dp": 4, "seq_len": 4096, "global_batch": 64,
                  "micro_batch": 4},
         "gemm": {"kind": "op", "op": "gemm", "args": {"m": 4096, "n": 4096, "k": 4096}},

@@ -168,6 +168,7 @@ def train(
     single_queue: bool = False,
     megatron_loss: bool = False,
     moe_aux_loss: bool = True,
+    te_modules: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -229,7 +230,10 @@ def train(
     `megatron_loss`: the last stage's loss runs Megatron-LM's path, a chain of small ops per micro-batch (label and
     loss transposes, pretrain_gpt's loss_func, the loss scaling; with cross_entropy="fp32" its vocab-parallel cross
     entropy op by op: train_host.megatron_loss_ops), each a host op. `moe_aux_loss`: the MoE router computes a
-    load-balancing loss (Megatron-LM: --moe-aux-loss-coeff > 0; its default 0 skips it): more host ops per layer."""
+    load-balancing loss (Megatron-LM: --moe-aux-loss-coeff > 0; its default 0 skips it): more host ops per layer.
+    `te_modules`: the layers are Transformer Engine modules (Megatron-LM --transformer-impl transformer_engine,
+    its default): each TE linear call costs more host time than a plain linear, and the norms fused into
+    LayerNormLinear are no call of their own (train_host.te_module_ops)."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} (got {optimizer!r})")
     if grouped_gemm not in GROUPED_GEMM_MODES:
@@ -275,7 +279,7 @@ def train(
     latency = host_op_latency if host_op_latency is not None else system_host_op_latency(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
-    ops = _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts, moe_aux_loss)
+    ops = _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts, moe_aux_loss, te_modules)
     if megatron_loss:
         ops += megatron_loss_ops(fwd, cross_entropy == "fused")
     host = host_excess(per_micro, ops, latency)

@@ -140,7 +140,7 @@ def host_issue_seconds(row: MeasuredRow, op: Attention, hw: HardwareSpec, kernel
     - torch-level calls (torch SDPA with `sdpa_kernel` forcing a backend, `flash_attn_func`, autograd's
       `backward()`): one eager framework op of a training graph (Python, autograd, dispatch, launch), the
       system's `runtime.host_op_latency` or the training host time per op over its `host_speed`
-      (llm/train_host.py: 100 us on the Xeon 8480C core, fitted on the llm_training rows; 95 us on DGX B200)."""
+      (llm/train_host.py: 80 us on the Xeon 8480C core, fitted on the llm_training rows; 76 us on DGX B200)."""
     if not any(harness in row.source for harness in EVENT_TIMED_ARTIFACTS):
         return 0.0
     backend = str(row.shape.get("backend", "")).lower()

@@ -177,7 +177,8 @@ def megatron_config(args: dict, tp: int, name: str) -> ModelConfig:
                        head_dim=head_dim, intermediate=int(ffn), vocab=vocab, mlp="swiglu" if swiglu else "gelu",
                        norm="rms" if str(args.get("normalization")) == "RMSNorm" else "layer",
                        tie_embeddings=not _flag(args, "untie-embeddings-and-output-weights"),
-                       qkv_bias=not _flag(args, "disable-bias-linear"), moe=moe, mla=mla, learned_positions=learned)
+                       qkv_bias=not _flag(args, "disable-bias-linear"), moe=moe, mla=mla, learned_positions=learned,
+                       qk_norm=_flag(args, "qk-layernorm"))
 
 
 def _moe_layout(freq: Any) -> tuple[int, int]:
@@ -291,7 +292,8 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   single_queue=str((s.get("env") or {}).get("CUDA_DEVICE_MAX_CONNECTIONS")) == "1",
                   megatron_loss=True,
                   # Megatron-LM skips the load-balancing loss at --moe-aux-loss-coeff 0, its default
-                  moe_aux_loss=float(args.get("moe-aux-loss-coeff") or 0) > 0)
+                  moe_aux_loss=float(args.get("moe-aux-loss-coeff") or 0) > 0,
+                  te_modules=impl == "transformer_engine")
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)

@@ -126,6 +126,11 @@ def attention_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Prec
     qkv = _gemm(step.tokens, (heads + 2 * kv_heads) * model.head_dim, model.hidden, prec)
     out = _gemm(step.tokens, model.hidden, heads * model.head_dim, prec)
     nodes = [Node(qkv, 1, "qkv_proj")]
+    if model.qk_norm:  # per-head norms of Q and K before the rotary embedding (Megatron-Core q_layernorm, k_layernorm)
+        nodes += [Node(Norm(rows=step.tokens * heads, hidden=model.head_dim, norm=model.norm, dtype=prec.act_dtype), 1,
+                       "q_norm"),
+                  Node(Norm(rows=step.tokens * kv_heads, hidden=model.head_dim, norm=model.norm,
+                            dtype=prec.act_dtype), 1, "k_norm")]
     if not model.learned_positions:  # rotary embedding on Q and K; a learned absolute position is added at the input
         rope = Elementwise("rope", step.tokens * (heads + kv_heads) * model.head_dim, prec.act_dtype)
         nodes.append(Node(rope, 1, "rope"))

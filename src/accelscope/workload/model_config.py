@@ -58,6 +58,7 @@ class ModelConfig:
     sliding_layers: int = 0  # how many of the layers use the sliding window
     max_position: int | None = None
     learned_positions: int = 0  # rows of a learned absolute position embedding (GPT-2, GPT-3), 0 for RoPE
+    qk_norm: bool = False  # a norm over each head's query and key (Megatron-LM --qk-layernorm, OLMo 2, Qwen3)
     source: str = ""
     published_params: float | None = field(default=None, compare=False)
 
