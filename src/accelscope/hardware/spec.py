@@ -300,6 +300,10 @@ class Vector(Section):
     """SIMD / CUDA-core unit that runs elementwise, reduction and softmax arithmetic."""
 
     lanes_per_core: Count = Field(description="FP32 lanes per core (CUDA cores per SM).")
+    alu_pipe: Flag = Field(default=True, description=(
+        "Integer, compare, select and convert instructions issue to a pipe of their own beside the FP32 FMA pipe "
+        "(NVIDIA SMs' ALU pipe), so the two run side by side; false where one VALU per SIMD runs every vector "
+        "instruction (AMD GCN / CDNA) and their times add."))
     peak: dict[str, FlopRate] = Field(min_length=1, description=(
         f"dtype -> vector FLOP/s for the whole chip (an FMA counts 2), {_in('flops')}; fp32 is required (every "
         "dtype without its own rate falls back to it)."))

@@ -393,10 +393,11 @@ FP8_PERMUTE_SLOTS = 0.5
 
 
 def _softmax_exp(scores: float, fma_slots: float, alu_slots: float, lane_rate: float, alu_rate: float,
-                 sfu_core_rate: float, emulate: bool) -> tuple[float, float, float]:
+                 sfu_core_rate: float, emulate: bool, alu_pipe: bool = True) -> tuple[float, float, float]:
     """(SFU seconds, FP32-pipe seconds, share of exps emulated) for `scores` exps plus, per score, `fma_slots`
     instructions on the FMA pipe (`lane_rate` a second) and `alu_slots` on the ALU pipe (compare, min/max, select,
-    convert, permute; `alu_rate` a second), which issue side by side.
+    convert, permute; `alu_rate` a second), which issue side by side where the chip has an ALU pipe beside the
+    FMA pipe (`alu_pipe`, vector.alu_pipe), and one after the other on a single VALU (AMD CDNA).
 
     FA4 (and cuDNN on Blackwell) computes part of the exps as a polynomial on the FMA pipes (Cody-Waite range
     reduction + a degree-3 polynomial, SFU_POLYNOMIAL_FLOPS["exp2"] / 2 lane slots each), so that the MUFU and the
@@ -407,6 +408,8 @@ def _softmax_exp(scores: float, fma_slots: float, alu_slots: float, lane_rate: f
     if sfu_core_rate <= 0:  # no SFU exp: every exp is a polynomial
         return 0.0, max(fma + scores * poly / lane_rate, alu), 1.0
     sfu = scores / sfu_core_rate
+    if not alu_pipe:  # one VALU runs both kinds (no emulation: FA4 is a Blackwell kernel)
+        return sfu, fma + alu, 0.0
     if not emulate or sfu <= max(fma, alu):
         return sfu, max(fma, alu), 0.0
     e = max(0.0, (sfu - fma) / (1 / sfu_core_rate + poly / lane_rate))
@@ -628,7 +631,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     alu_rate = lane_rate * min(1.0, ALU_LANES / hw.vector.lanes_per_core)
     sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_FMA + rescale + fp8_fma + exp_slots,
                                               SOFTMAX_FWD_ALU + mask_slots + fp8_alu + narrow, lane_rate, alu_rate,
-                                              sfu_core_rate, emulate)
+                                              sfu_core_rate, emulate, hw.vector.alu_pipe)
     t_softmax_fwd = sfu_fwd + vec_fwd + t_convert
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
     # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile sent to L2) after every pair
@@ -648,8 +651,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
                                        + (MX_REQUANT_FMA if mx else 0.0),
                                        SOFTMAX_BWD_ALU + mask_slots - (1.0 if triton and mask_slots else 0.0)
                                        + 2 * fp8_alu + (MX_REQUANT_ALU if mx else 0.0) + 2 * narrow, lane_rate,
-                                       alu_rate,
-                                       sfu_core_rate, emulate)
+                                       alu_rate, sfu_core_rate, emulate, hw.vector.alu_pipe)
     if split_bwd:  # P = exp2(.) and dS = P (dP - delta) once in each of the two kernels
         sfu_bwd, vec_bwd = 2 * sfu_bwd, 2 * vec_bwd
     t_softmax_bwd = sfu_bwd + vec_bwd
