@@ -1051,7 +1051,7 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     # analytical level: cuDNN, and FA2's mma.sync on a chip whose full rate needs an asynchronous instruction
     # (matrix.sync_fraction).
     tcgen05 = hw.matrix.async_overlap and hw.matrix.paired_cores
-    if op.variant in ("cudnn", "triton") or (op.variant == "fa4" and not tcgen05) or (
+    if op.variant in ("cudnn", "triton", "aotriton") or (op.variant == "fa4" and not tcgen05) or (
             op.variant in (None, "fa2") and not hw.matrix.async_overlap and hw.matrix.sync_fraction) or (
             op.variant == "fa2" and hw.matrix.async_overlap) or (op.variant == "fa3" and tcgen05):
         raise NotLowered(f"attention kernel {op.variant or 'default'} on {hw.id}: the tile program covers FA2 on "
