@@ -195,3 +195,63 @@ def test_cudnn_fp8_and_mla_backward_on_blackwell_reduce_no_dq_with_atomics():
     for op in (replace(bf16, dtype="fp8_e4m3"), replace(bf16, head_dim=192, v_head_dim=128)):
         pairs = [acs.estimate(op, h, level="analytical").details["pair_seconds"] for h in (hw, slow)]
         assert pairs[0] == pairs[1] < 5e-6  # a few us, far from the 104.9 us an atomic dQ would take
+
+
+def test_aotriton_split_backward_matrix_work_on_mi300x():
+    # AOTriton <= 0.10 (SDPA's flash backend on ROCm) splits the backward into a dK/dV kernel (S, dP, dV, dK) and a
+    # dQ kernel (S, dP, dQ): 7 matmuls per score. MI300X bf16 per CU: 1307.4e12 x (1207 / 2100) x 0.942 / 304 =
+    # 2.3285e12 FLOP/s; a 128 x 64 pair (hd 128) = 8192 scores: 2 x 8192 x (4 x 128 + 3 x 128) / 2.3285e12 =
+    # 6.3045 us. Non-causal 4096: 32 query x 64 key blocks per head, 16 heads x 32 = 512 units -> 2 waves of
+    # 64 pairs: 128 x 6.3045 us = 806.98 us of matrix time; FlashAttention-2's 5 matmuls: 5 / 7 of it.
+    op = acs.ops.Attention(**{**BWD, "variant": "aotriton"})
+    split = acs.estimate(op, "mi300x", level="analytical")
+    fused = acs.estimate(replace(op, variant="fa2"), "mi300x", level="analytical")
+    assert split.breakdown["matrix"] == pytest.approx(806.98e-6, rel=1e-4)
+    assert fused.breakdown["matrix"] == pytest.approx(806.98e-6 * 5 / 7, rel=1e-4)
+    # the exp and dS work runs once in each kernel: twice FlashAttention-2's
+    assert split.breakdown["sfu"] == pytest.approx(2 * fused.breakdown["sfu"])
+
+
+def test_aotriton_split_backward_counts_gemms_by_head_dim():
+    # MLA-shaped heads (d = 192, dv = 128): the split backward's matmuls per score are 4 x 192 + 3 x 128 = 1152
+    # multiply-adds against the forward's 192 + 128 = 320 (same blocks, same waves): 1152 / 320 = 3.6, not 3.5
+    op = acs.ops.Attention(**{**BWD, "head_dim": 192, "v_head_dim": 128, "variant": "aotriton"})
+    fwd = replace(op, phase="fwd")
+    split = acs.estimate(op, "mi300x", level="analytical").breakdown["matrix"]
+    assert split / acs.estimate(fwd, "mi300x", level="analytical").breakdown["matrix"] == pytest.approx(3.6)
+    # the forward is the same kernel shape either way
+    assert acs.estimate(fwd, "mi300x", level="analytical").seconds == pytest.approx(
+        acs.estimate(replace(fwd, variant="fa2"), "mi300x", level="analytical").seconds)
+
+
+def test_gfx942_rounds_p_to_bf16_with_integer_ops():
+    # gfx942 has no fp32 -> bf16 convert: 4.5 ALU instructions per element (isa.narrow_ops) instead of half a
+    # packed convert. MI300X at 1207 MHz: FP32 lane instructions 163.4e12 x (1207 / 2100) / 304 / 2 = 154.46e9 /s
+    # per CU, ALU (unpacked, 64 lanes) 77.23e9 /s. Forward pair 128 x 64 = 8192 scores, non-causal, hd 128:
+    # FMA pipe 8192 x (2 + 128 / 64) / 154.46e9 = 0.2121 us; ALU 8192 x 1.5 / 77.23e9 = 0.1591 us with a native
+    # convert, 8192 x (1.5 + 4) / 77.23e9 = 0.5834 us without. On CDNA's single VALU (vector.alu_pipe: false)
+    # the two add, so the pair grows by the 4 extra ALU slots: 8192 x 4 / 77.23e9 = 0.4243 us.
+    hw = load_hardware("mi300x")
+    assert hw.narrow_slots("bf16") == 4.5 and hw.narrow_slots("fp16") == 0.5
+    op = acs.ops.Attention(**{**BWD, "phase": "fwd", "variant": "fa2"})
+    native = hw.with_overrides({"isa.narrow_ops.bf16": 0.5})
+    grow = acs.estimate(op, hw, level="analytical").details["pair_seconds"] - \
+        acs.estimate(op, native, level="analytical").details["pair_seconds"]
+    assert grow == pytest.approx(0.4243e-6, rel=2e-3)
+    # fp16 P has a native convert (v_cvt_pkrtz_f16_f32): unchanged
+    half = replace(op, dtype="fp16")
+    assert acs.estimate(half, hw, level="analytical").seconds == pytest.approx(
+        acs.estimate(half, native, level="analytical").seconds)
+
+
+def test_cdna_valu_runs_fma_and_alu_instructions_one_after_the_other():
+    # CDNA has one VALU per SIMD (vector.alu_pipe: false): the softmax's FMA-pipe and ALU instructions add instead
+    # of overlapping. MI300X forward pair, non-causal hd 128 (as above): FMA 0.2121 us + ALU 0.5834 us = 0.7955 us
+    # against max = 0.5834 us with an ALU pipe of its own: the pair grows by the FMA share, 0.2121 us.
+    hw = load_hardware("mi300x")
+    assert hw.vector.alu_pipe is False and load_hardware("h100-sxm").vector.alu_pipe is True
+    op = acs.ops.Attention(**{**BWD, "phase": "fwd", "variant": "fa2"})
+    beside = hw.with_overrides({"vector.alu_pipe": True})
+    grow = acs.estimate(op, hw, level="analytical").details["pair_seconds"] - \
+        acs.estimate(op, beside, level="analytical").details["pair_seconds"]
+    assert grow == pytest.approx(0.2121e-6, rel=2e-3)

@@ -115,3 +115,13 @@ def test_torchao_moe_layer_bench_is_one_torchtitan_moe_layer():
     assert ops["experts_down"].kernel == "fbgemm-mx8-grouped" and ops["shared_expert_gate_up"].dtype == "bf16"
     casts = [n.name for n in mx.nodes + mx_backward.nodes if n.name.startswith("fp8_")]
     assert len(casts) == 2 * 6  # two routed grouped GEMMs, six casts each
+
+
+def test_torchao_sdpa_runs_aotriton_on_rocm_and_flash_attention_2_on_cuda():
+    # torch 2.9.0.dev20250811+rocm6.4 (torchao's MI300X runs) predates AOTriton 0.11b (pytorch #161754): SDPA's
+    # flash backend ran AOTriton 0.10's Triton kernels, split backward; CUDA builds run FlashAttention-2
+    from accelscope.measure.training_rows import _sdpa_flash
+
+    assert _sdpa_flash("mi300x") == "aotriton"
+    assert _sdpa_flash("h100-sxm") == "fa2"
+    assert _sdpa_flash("b200") == "fa2"

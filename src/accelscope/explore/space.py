@@ -130,7 +130,7 @@ class TrainArgs(BaseModel):
 
 class TrainWorkload(TrainArgs):
     kind: Literal["train"] = "train"
-    attention: Literal["fa2", "fa3", "math", "triton"] | None = None  # the framework's attention kernel (llm.train)
+    attention: Literal["fa2", "fa3", "math", "triton", "aotriton"] | None = None  # the framework's attention kernel (llm.train)
     # plan: auto evaluates each hardware point at its own best layout on tp x pp x dp x cp devices (llm.plan),
     # recording it beside the metrics; `search` narrows llm.plan's space, e.g. {tp: [4, 8], recompute: [full]}
     plan: Literal["auto"] | None = None

@@ -300,6 +300,10 @@ class Vector(Section):
     """SIMD / CUDA-core unit that runs elementwise, reduction and softmax arithmetic."""
 
     lanes_per_core: Count = Field(description="FP32 lanes per core (CUDA cores per SM).")
+    alu_pipe: Flag = Field(default=True, description=(
+        "Integer, compare, select and convert instructions issue to a pipe of their own beside the FP32 FMA pipe "
+        "(NVIDIA SMs' ALU pipe), so the two run side by side; false where one VALU per SIMD runs every vector "
+        "instruction (AMD GCN / CDNA) and their times add."))
     peak: dict[str, FlopRate] = Field(min_length=1, description=(
         f"dtype -> vector FLOP/s for the whole chip (an FMA counts 2), {_in('flops')}; fp32 is required (every "
         "dtype without its own rate falls back to it)."))
@@ -554,8 +558,12 @@ class Isa(Section):
     emulation_ops: dict[EmulatedOp, OpsPerElement] = Field(default_factory=dict, description=(
         "Instruction -> vector operations per element when it is emulated (keys: exp2, log2, rcp, rsqrt, sqrt, "
         "sin, cos, tanh, fp8_convert, mx_scale); a key not listed takes the sim's default (perf/sim/core.py)."))
+    narrow_ops: dict[str, OpsPerElement] = Field(default_factory=dict, description=(
+        "16-bit dtype (bf16, fp16) -> 32-bit integer/ALU instructions that round one fp32 element to it and pack "
+        "it, where the chip has no convert instruction to that format (gfx942 to bf16: 4.5); a dtype not listed "
+        "has a native packed convert: 1 / convert_elements_per_op."))
 
-    @field_validator("dequantize_ops", mode="before")
+    @field_validator("dequantize_ops", "narrow_ops", mode="before")
     @classmethod
     def _canonical_keys(cls, table: Any) -> dict[str, Any]:
         if not isinstance(table, dict):
@@ -782,6 +790,11 @@ class HardwareSpec(BaseModel):
         """FP32 vector FLOPs (an FMA counts 2) one operand element converted for the `path` matrix dtype costs."""
         slots = self.isa.dequantize_ops.get(canonical_dtype(path), DEQUANTIZE_OPS) if path else DEQUANTIZE_OPS
         return 2.0 * slots
+
+    def narrow_slots(self, dtype: str) -> float:
+        """ALU instructions per fp32 element narrowed to the 16-bit `dtype` (round + pack): isa.narrow_ops where
+        the chip has no convert instruction for it, else a share of one packed convert."""
+        return self.isa.narrow_ops.get(canonical_dtype(dtype), 1.0 / self.isa.convert_elements_per_op)
 
     def sfu_rate(self, function: str) -> float | None:
         """Special-function ops/s for the whole chip, or None when the chip has no unit for it."""

@@ -176,7 +176,8 @@ def train(
     `check_memory=False` returns the estimate anyway, with `memory.total` above `memory.capacity`.
     `attention`: the framework's attention kernel (`Attention.variant`): "math" for unfused attention (Megatron-LM
     before FlashAttention: the score matrix written, softmax, read back), "fa2"/"fa3", "triton" (the Triton
-    FlashAttention MPT / llm-foundry ran, flash_attn_triton.py); None: the best for the chip.
+    FlashAttention MPT / llm-foundry ran, flash_attn_triton.py), "aotriton" (SDPA's flash backend on ROCm up to
+    AOTriton 0.10, split backward); None: the best for the chip.
     `recompute`: none | selective (Megatron-LM core attention) | full | op_sac (torchtitan's per-op selective AC).
     `etp`: expert tensor-parallel size (default: tp / ep, at least 1). `tp_overlap`: TP communication overlapped
     with the GEMMs (Transformer Engine userbuffers, async TP); off by default, as in Megatron-LM.
@@ -243,8 +244,8 @@ def train(
                          f"(got {fsdp_backward_prefetch!r})")
     config = model if isinstance(model, ModelConfig) else _load_model(model)
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
-    if attention not in (None, "fa2", "fa3", "math", "triton"):
-        raise ValueError(f"attention: expected fa2, fa3, math, triton or None (got {attention!r})")
+    if attention not in (None, "fa2", "fa3", "math", "triton", "aotriton"):
+        raise ValueError(f"attention: expected fa2, fa3, math, triton, aotriton or None (got {attention!r})")
     if elementwise not in ELEMENTWISE_MODES:
         raise ValueError(f"elementwise: expected one of {', '.join(ELEMENTWISE_MODES)} (got {elementwise!r})")
     if cross_entropy not in CROSS_ENTROPY:

@@ -37,6 +37,16 @@ GIB = 2**30
 # PyTorch's scaled_dot_product_attention flash backend is FlashAttention-2 (aten/src/ATen/native/transformers/
 # cuda/flash_attn): torchtitan and HF transformers train with it
 SDPA_FLASH = "fa2"
+# On ROCm the same backend runs AOTriton's Triton kernels (aten/src/ATen/native/transformers/hip/flash_attn/aot/
+# mha_all_aot.hip). torchao's MI300X runs used torch 2.9.0.dev20250811+rocm6.4, before the AOTriton 0.11b bump
+# (pytorch/pytorch #161754, 29 Aug 2025) that added AITER's assembly backward: AOTriton 0.10b, whose backward at
+# these sizes is the split dK/dV + dQ pair of Triton kernels (perf/analytical/attention.py AOTRITON_BWD_D_GEMMS)
+ROCM_SDPA_FLASH = "aotriton"
+
+
+def _sdpa_flash(hw: HardwareSpec | str) -> str:
+    """SDPA's flash backend as the chip's PyTorch build runs it: FlashAttention-2 on CUDA, AOTriton on ROCm."""
+    return ROCM_SDPA_FLASH if load_hardware(hw).vendor.upper() == "AMD" else SDPA_FLASH
 # Composer's GPU_AVAILABLE_FLOPS (composer/callbacks/speed_monitor.py), the peak llm-foundry's MFU divides by
 COMPOSER_PEAK = {("h100", "bf16"): 989e12, ("h100", "fp8"): 1979e12, ("a100", "bf16"): 312e12}
 
@@ -382,7 +392,7 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
         r = train(config, hw, dp=gpus, zero=3, seq_len=int(s["seq_len"]), global_batch=gpus * micro,
                   micro_batch=micro, dtype=_ta_recipe(row), recompute="op_sac", level=level, check_memory=False,
-                  fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH, fp8_recipe=_ta_fp8_recipe(row),
+                  fp8_weight_cache=False, reserve=0.0, attention=_sdpa_flash(hw), fp8_recipe=_ta_fp8_recipe(row),
                   fp8_all_gather=_ta_fp8_all_gather(row), fp8_casts="torchao", fp8_skip=_ta_fp8_skip(row))
     elif "Llama4" in str(s.get("model", "")) and s.get("gpus") == 4:
         # torchtitan llama4 17Bx16E, 2 layers: dim 5120, 40 heads / 8 KV heads, 16 experts top-1 of width 8192
@@ -394,7 +404,7 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
         r = train(config, hw, dp=gpus, ep=int(s.get("EP", 1)), zero=3, seq_len=int(s["seq_len"]),
                   global_batch=gpus * micro, micro_batch=micro, dtype=_ta_recipe(row), recompute="none", level=level,
-                  check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=SDPA_FLASH,
+                  check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=_sdpa_flash(hw),
                   fp8_recipe=_ta_fp8_recipe(row), fp8_casts="torchao", grouped_gemm="torch",
                   fp8_skip=_ta_fp8_skip(row))
     elif row.metric == "time_fwd_bwd" and "total_M" in s:

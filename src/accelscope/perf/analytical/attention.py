@@ -230,7 +230,19 @@ def matrix_path(name: str, hw: HardwareSpec) -> str:
     (FA4; cuDNN on Blackwell)."""
     if name == "cudnn":
         name = _native(hw)
-    return {"fa2": "sync", "fa3": "wgmma", "fa4": "tcgen05", "triton": "sync"}[name]
+    return {"fa2": "sync", "fa3": "wgmma", "fa4": "tcgen05", "triton": "sync", "aotriton": "sync"}[name]
+
+
+# AOTriton (ROCm/aotriton), the Triton kernels PyTorch's SDPA flash / efficient backends run on ROCm. Up to 0.10b
+# (PyTorch 2.8 and the nightlies before pytorch/pytorch #161754, 29 Aug 2025, which moved to 0.11b and its AITER
+# assembly backward) the backward of a large problem is split in two kernels (the fused one is for small workloads,
+# #148433): bwd_kernel_dk_dv, one program per key block, recomputes S = Q K^T, P = exp2(.), dP = dO V^T, dS and
+# accumulates dV += P^T dO, dK += dS^T Q; bwd_kernel_dq, one program per query block, recomputes S, P, dP, dS again
+# and accumulates dQ += dS K (tritonsrc/bwd_inner_dq.py). Seven matmuls per score instead of FlashAttention-2's
+# five, the softmax recomputation twice, and no dQ atomics (each dQ tile has one owner).
+# Matmuls per score of the split backward, by the head dimension they reduce over / produce: S twice, dK and dQ
+# over d; dP twice and dV over dv.
+AOTRITON_BWD_D_GEMMS, AOTRITON_BWD_DV_GEMMS = 4, 3
 
 
 # The Triton FlashAttention of flash-attention's flash_attn/flash_attn_triton.py (Tri Dao, tested with
@@ -334,6 +346,8 @@ def triton_operands_overlap(phase: str, d: int, dv: int, warps: int, block: int 
 # Backward: P recomputed (FFMA), dS = P * (dP - delta) (FADD + FMUL), P and dS to 16 bits (2 x 0.5).
 SOFTMAX_FWD_FMA, SOFTMAX_FWD_ALU = 2.0, 1.5  # FFMA + FADD (+ the O rescale, below) | FMNMX + F2FP/2
 SOFTMAX_BWD_FMA, SOFTMAX_BWD_ALU = 3.0, 1.0  # FFMA + FADD + FMUL | 2 x F2FP/2
+# The F2FP / 2 above: one packed convert narrows two fp32 elements (HardwareSpec.narrow_slots' default)
+NATIVE_NARROW_SLOTS = 0.5
 # The non-FMA softmax instructions (FMNMX, FSEL, ISETP, F2FP, PRMT) issue to the ALU pipe, which runs beside the
 # FMA pipe: 64 results per clock per SM on compute capability 8.0-10.0 (CUDA C++ Programming Guide, arithmetic
 # instruction throughput: compare / minimum / maximum, conversions), against 64 (A100) or 128 (Hopper, Blackwell)
@@ -379,10 +393,11 @@ FP8_PERMUTE_SLOTS = 0.5
 
 
 def _softmax_exp(scores: float, fma_slots: float, alu_slots: float, lane_rate: float, alu_rate: float,
-                 sfu_core_rate: float, emulate: bool) -> tuple[float, float, float]:
+                 sfu_core_rate: float, emulate: bool, alu_pipe: bool = True) -> tuple[float, float, float]:
     """(SFU seconds, FP32-pipe seconds, share of exps emulated) for `scores` exps plus, per score, `fma_slots`
     instructions on the FMA pipe (`lane_rate` a second) and `alu_slots` on the ALU pipe (compare, min/max, select,
-    convert, permute; `alu_rate` a second), which issue side by side.
+    convert, permute; `alu_rate` a second), which issue side by side where the chip has an ALU pipe beside the
+    FMA pipe (`alu_pipe`, vector.alu_pipe), and one after the other on a single VALU (AMD CDNA).
 
     FA4 (and cuDNN on Blackwell) computes part of the exps as a polynomial on the FMA pipes (Cody-Waite range
     reduction + a degree-3 polynomial, SFU_POLYNOMIAL_FLOPS["exp2"] / 2 lane slots each), so that the MUFU and the
@@ -393,6 +408,8 @@ def _softmax_exp(scores: float, fma_slots: float, alu_slots: float, lane_rate: f
     if sfu_core_rate <= 0:  # no SFU exp: every exp is a polynomial
         return 0.0, max(fma + scores * poly / lane_rate, alu), 1.0
     sfu = scores / sfu_core_rate
+    if not alu_pipe:  # one VALU runs both kinds (no emulation: FA4 is a Blackwell kernel)
+        return sfu, fma + alu, 0.0
     if not emulate or sfu <= max(fma, alu):
         return sfu, max(fma, alu), 0.0
     e = max(0.0, (sfu - fma) / (1 / sfu_core_rate + poly / lane_rate))
@@ -608,14 +625,20 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     fp8_alu = ((FP8_PERMUTE_SLOTS if path == "wgmma" else 0.0)
                + (MX_AMAX_SLOTS if canonical_dtype(op.dtype).startswith("mx") else 0.0)) if fp8 else 0.0
     rescale = (FA4_RESCALE_SHARE if path == "tcgen05" else 1.0) * mma_dv / kv_block  # the O accumulator's columns
+    # P (and dS) narrowed to the 16-bit MMA operand: the F2FP / 2 of SOFTMAX_*_ALU on a chip with a packed convert;
+    # where the ISA has none for the format (gfx942 to bf16: isa.narrow_ops) the rounding sequence's extra slots
+    narrow = 0.0 if fp8 else hw.narrow_slots(mpath) - NATIVE_NARROW_SLOTS
     alu_rate = lane_rate * min(1.0, ALU_LANES / hw.vector.lanes_per_core)
     sfu_fwd, vec_fwd, emulated = _softmax_exp(scores, SOFTMAX_FWD_FMA + rescale + fp8_fma + exp_slots,
-                                              SOFTMAX_FWD_ALU + mask_slots + fp8_alu, lane_rate, alu_rate,
-                                              sfu_core_rate, emulate)
+                                              SOFTMAX_FWD_ALU + mask_slots + fp8_alu + narrow, lane_rate, alu_rate,
+                                              sfu_core_rate, emulate, hw.vector.alu_pipe)
     t_softmax_fwd = sfu_fwd + vec_fwd + t_convert
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
     # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile sent to L2) after every pair
     t_matrix_bwd = 2.5 * t_matrix_fwd
+    split_bwd = name == "aotriton"
+    if split_bwd:  # the dK/dV and the dQ kernels each recompute S and dP (AOTRITON_BWD_D_GEMMS note)
+        t_matrix_bwd = 2.0 * scores * (AOTRITON_BWD_D_GEMMS * mma_d + AOTRITON_BWD_DV_GEMMS * mma_dv) / core_peak
     if fp8 and path == "wgmma":
         # FP8 wgmma takes both operands K-major only (PTX ISA: imm-trans-a/-b exist for .f16/.bf16 alone), and
         # three of the five backward GEMMs reduce over the sequence (dV = P^T dO, dK = dS^T Q, dQ = dS K): their
@@ -627,13 +650,16 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     sfu_bwd, vec_bwd, _ = _softmax_exp(scores, SOFTMAX_BWD_FMA + 2 * fp8_fma + exp_slots
                                        + (MX_REQUANT_FMA if mx else 0.0),
                                        SOFTMAX_BWD_ALU + mask_slots - (1.0 if triton and mask_slots else 0.0)
-                                       + 2 * fp8_alu + (MX_REQUANT_ALU if mx else 0.0), lane_rate, alu_rate,
-                                       sfu_core_rate, emulate)
+                                       + 2 * fp8_alu + (MX_REQUANT_ALU if mx else 0.0) + 2 * narrow, lane_rate,
+                                       alu_rate, sfu_core_rate, emulate, hw.vector.alu_pipe)
+    if split_bwd:  # P = exp2(.) and dS = P (dP - delta) once in each of the two kernels
+        sfu_bwd, vec_bwd = 2 * sfu_bwd, 2 * vec_bwd
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
     # dQ partials reduced into L2 at the core's share of the rate the L2 applies reductions (_chip_reduction_rate)
     red_core = _chip_reduction_rate(hw) / cores
-    t_atomic = ATOMIC_PASSES * rows * op.head_dim * 4 / red_core if red_core and _atomic_dq(op, name, path) else 0.0
+    t_atomic = (ATOMIC_PASSES * rows * op.head_dim * 4 / red_core
+                if red_core and _atomic_dq(op, name, path) and not split_bwd else 0.0)
     t_load_fwd = t_load_bwd = t_dq_serial = sram = 0.0
     if triton:  # num_stages=1: each pair's tiles arrive from L2 before its MMAs start (TRITON_BLOCK note)
         # one L2 round trip per dependent global access of a pair, as the source orders them: forward the K load,
@@ -686,7 +712,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         sfu_share = sfu_fwd
     bwd_pair += _deterministic_handoff(op, hw, name, path)
     pair_time = {"fwd": fwd_pair, "bwd": bwd_pair, "fwd_bwd": fwd_pair + bwd_pair}[op.phase]
-    t_matrix = {"fwd": 1.0, "bwd": 2.5, "fwd_bwd": 3.5}[op.phase] * t_matrix_fwd
+    t_matrix = {"fwd": t_matrix_fwd, "bwd": t_matrix_bwd, "fwd_bwd": t_matrix_fwd + t_matrix_bwd}[op.phase]
     t_softmax = {"fwd": t_softmax_fwd, "bwd": t_softmax_bwd, "fwd_bwd": t_softmax_fwd + t_softmax_bwd}[op.phase]
     sfu_core = {"fwd": sfu_share, "bwd": sfu_bwd, "fwd_bwd": sfu_share + sfu_bwd}[op.phase]
 
@@ -732,6 +758,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     memory = hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes) + (hbm.latency or 0.0)
     combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
     seconds = max(compute, memory) + combine + _bwd_side_passes(op, hw, dv)
+    if split_bwd and op.phase != "fwd":  # the second backward kernel: its launch and its units' tile loads
+        seconds += hw.runtime.launch_latency + unit_overhead
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
             "vector": waves * mean * max(t_softmax - sfu_core, 0.0), "memory": memory}
     details = {"variant": name, "matrix_instruction": {"sync": "mma.sync", "wgmma": "wgmma", "tcgen05": "tcgen05.mma"}[path],

@@ -739,6 +739,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     # writes take the pipe without holding the core (isa.Load/Store.defer_dram); a latency-bound kernel's round
     # trips and write drains stay in program order
     defer = not loads.in_order
+    simt = bool(in_flight)  # the kernel's threads issue its loads and stores (isa.Load/Store.simt)
     two_pass = two_pass_split(loads, per_core) if in_flight and reduce_pass else 1
 
     def unit(i: int, active: int) -> list[Step]:
@@ -751,16 +752,16 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         tile_bytes = elements * in_bytes
         from_hbm = loads.hbm_share(tile_bytes)
         fetch = [Load((), (f"x{slot}",), f"load tile {i}", tile_bytes, from_hbm, active, in_flight=in_flight,
-                      chain=chain if i == 0 else 0, defer_dram=defer)]
+                      chain=chain if i == 0 else 0, defer_dram=defer, simt=simt)]
         again, where = (tile_bytes, "DRAM") if loads.reread_dram else (0.0, "L2")
         fetch += [Load((), (f"x{slot}",), f"re-read tile {i} (pass {p + 2}, {where})", tile_bytes, again, active,
-                       in_flight=in_flight, defer_dram=defer) for p in range(loads.row_passes - 1)]
+                       in_flight=in_flight, defer_dram=defer, simt=simt) for p in range(loads.row_passes - 1)]
         work = body(slot, elements, row_count, active)
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
             work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active,
                               to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind,
-                              defer_dram=defer))
+                              defer_dram=defer, simt=simt))
         return [Step(tuple(fetch), tuple(work))]
 
     def round_step(g: int, i: int, r: int, active: int) -> Step:
@@ -778,13 +779,13 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         waits = (Barrier((previous,), (f"a{slot}",), "previous round arrived"),) if g else ()
         after = (f"a{slot}",) if g else ()
         fetch = Load(after, (f"x{slot}", f"r{slot}"), f"load tile {i} round {r + 1}", round_bytes, from_hbm, active,
-                     in_flight=in_flight, chain=chain if r == 0 else 0, round_trip=True, defer_dram=defer)
+                     in_flight=in_flight, chain=chain if r == 0 else 0, round_trip=True, defer_dram=defer, simt=simt)
         work = body(slot, e, rows_per_tile / chunks / split, active)
         out = e * out_bytes + rows_per_tile / chunks / split * out_per_row
         if out > 0:
             work.append(Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active,
                               to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind,
-                              defer_dram=defer))
+                              defer_dram=defer, simt=simt))
         return Step((*waits, fetch), tuple(work))
 
     def two_pass_steps(i: int, active: int) -> list[Step]:
@@ -815,7 +816,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
                     size, from_hbm = e * in_bytes, 0.0
                     label = f"re-read tile {i} round {r + 1} (pass 2, L2)"
                 fetch = Load(tuple(f"a{slot}" for _ in waits), (f"x{slot}", f"r{slot}"), label, size, from_hbm,
-                             active, in_flight=in_flight, round_trip=True, defer_dram=defer)
+                             active, in_flight=in_flight, round_trip=True, defer_dram=defer, simt=simt)
                 if p == 0:
                     work = first(slot, e, rows_, active)
                     # partial reductions land in the tile's accumulator
@@ -832,7 +833,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
                     # issued behind the next round's loads (Step.drain): the threads store, then loop to their
                     # next loads, which need not wait for this round's L2 crossing
                     store = Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active, to_cache=True,
-                                  by_threads=True)
+                                  by_threads=True, simt=simt)
                     steps.append(Step((*waits, fetch), tuple(work), drain=(store,)))
                     continue
                 steps.append(Step((*waits, fetch), tuple(work)))
@@ -957,9 +958,14 @@ def lower_norm(op: Norm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
 
     params = op.hidden * width * (2 if op.norm == "layer" else 1)
     rms = op.norm == "rms"
+    loads = thread_loads(op, hw)
     program = streaming(op.name, op.rows, op.hidden, width, width, normalize if rms else body, core,
-                        loads=thread_loads(op, hw), reduce_pass=(sum_of_squares, rstd) if rms else None)
-    if "rounds_per_pass" in program.notes:  # the weight rides with pass 2's rounds
+                        loads=loads, reduce_pass=(sum_of_squares, rstd) if rms else None)
+    if "rounds_per_pass" in program.notes or loads.in_flight:
+        # a SIMT kernel's threads load the weight with the row (vLLM's rms_norm_kernel in its normalize loop,
+        # ATen's and Inductor's kernels alongside x): hidden x width bytes that the first block on a core brings
+        # into its L1 and the other cores find in L2, not a whole-weight DMA load per core in front of the first
+        # tile (as the analytical level: the weight loads alongside the rows, not after them)
         return [program]
     weights = Load((), ("w",), "load weights", params, params, program.cores)
     return [_prepend(program, weights)]
@@ -1045,7 +1051,7 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     # analytical level: cuDNN, and FA2's mma.sync on a chip whose full rate needs an asynchronous instruction
     # (matrix.sync_fraction).
     tcgen05 = hw.matrix.async_overlap and hw.matrix.paired_cores
-    if op.variant in ("cudnn", "triton") or (op.variant == "fa4" and not tcgen05) or (
+    if op.variant in ("cudnn", "triton", "aotriton") or (op.variant == "fa4" and not tcgen05) or (
             op.variant in (None, "fa2") and not hw.matrix.async_overlap and hw.matrix.sync_fraction) or (
             op.variant == "fa2" and hw.matrix.async_overlap) or (op.variant == "fa3" and tcgen05):
         raise NotLowered(f"attention kernel {op.variant or 'default'} on {hw.id}: the tile program covers FA2 on "

@@ -57,6 +57,8 @@ class Cost:
     # the instruction waits for the DRAM pipe before it starts on its other units (the default); False: the engine
     # reserves the "hbm" pipe without holding the core's units back (isa.Load/Store.defer_dram)
     holds_for_hbm: bool = True
+    # the "l2" share is reserved without holding the core's other units (isa.Load/Store.simt)
+    defer_l2: bool = False
 
     @property
     def primary(self) -> str:
@@ -269,7 +271,7 @@ def _load(core: CoreModel, ins: Load) -> Cost:
     # bus: the core's timeline sees the DRAM pipe that much later (Cost.lead), for a streaming kernel's
     # bandwidth-bound loads (isa.Load.defer_dram); other loads wait for the pipe in program order
     lead = core.hbm_latency if ins.hbm_bytes and ins.defer_dram else 0.0
-    return Cost(tuple(units), latency, lead=lead, holds_for_hbm=not ins.defer_dram)
+    return Cost(tuple(units), latency, lead=lead, holds_for_hbm=not ins.defer_dram, defer_l2=ins.simt)
 
 
 def _mean_latency(core: CoreModel, ins: Load) -> float:
@@ -291,8 +293,9 @@ def _store(core: CoreModel, ins: Store) -> Cost:
     shared = ("l2", ins.hbm_bytes * ins.active / core.l2_bytes_per_cycle) if to_cache else \
         ("hbm", ins.hbm_bytes * core.hbm_write_cost * ins.active / core.hbm_bytes_per_cycle)
     if ins.by_threads:  # the threads' stores leave the load queue free (isa.Store.by_threads)
-        return Cost((shared,), latency, holds_for_hbm=not ins.defer_dram)
-    return Cost((("dma", engine + latency / core.dma_outstanding), shared), latency, holds_for_hbm=not ins.defer_dram)
+        return Cost((shared,), latency, holds_for_hbm=not ins.defer_dram, defer_l2=ins.simt)
+    return Cost((("dma", engine + latency / core.dma_outstanding), shared), latency, holds_for_hbm=not ins.defer_dram,
+                defer_l2=ins.simt)
 
 
 def _dma_latency(core: CoreModel, hbm_bytes: float) -> float:

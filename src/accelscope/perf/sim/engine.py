@@ -92,8 +92,8 @@ def run(program: Program, core: CoreModel, trace: bool = False) -> RunResult:
                 dep, reason = t, "slot"
         start = dep
         for unit, _ in units:
-            if unit == "hbm" and not cost.holds_for_hbm:  # the DRAM pipe is reserved below, without holding
-                continue  # the core's own units back (Cost.holds_for_hbm)
+            if (unit == "hbm" and not cost.holds_for_hbm) or (unit == "l2" and cost.defer_l2):
+                continue  # a shared pipe reserved below, without holding the core's own units back
             if free[unit] > start:
                 start, reason = free[unit], _base(unit) if unit != primary else reason
         gap = start - free[primary] if units else 0.0
@@ -105,6 +105,9 @@ def run(program: Program, core: CoreModel, trace: bool = False) -> RunResult:
             if unit == "hbm" and not cost.holds_for_hbm:  # the request reaches DRAM `lead` cycles after it
                 at = max(start + cost.lead, free[unit])  # leaves the core, or when the pipe frees up
                 occupancy = max(occupancy, at + cycles - cost.lead - start)
+            elif unit == "l2" and cost.defer_l2:  # the warps' requests reach the L2 slices when its share frees up
+                at = max(start, free[unit])
+                occupancy = max(occupancy, at + cycles - start)
             else:
                 occupancy = max(occupancy, cycles)
             free[unit] = at + cycles

@@ -55,6 +55,9 @@ class Load(Instr):
     # pipe is reserved without holding the core's units (engine.run). Otherwise (a GEMM's or attention's tile
     # loads, a latency-bound kernel's round trips, each charged its latency) it waits for the pipe in order
     defer_dram: bool = False
+    # issued by a SIMT kernel's warps (compiler.streaming with a thread in-flight limit): they reach the L2 slices
+    # concurrently, so its L2 share is reserved without holding the core's queue (core.Cost.defer_l2)
+    simt: bool = False
 
     cls: ClassVar[str] = "dma"
 
@@ -75,6 +78,9 @@ class Store(Instr):
     # reserved on the pipe without holding the core's queue. Otherwise it holds the queue until the DRAM pipe takes
     # it: a latency-bound kernel's next loads queue behind its write drains (the analytical level's drain term)
     defer_dram: bool = False
+    # issued by a SIMT kernel's warps (compiler.streaming with a thread in-flight limit): they reach the L2 slices
+    # concurrently, so its L2 share is reserved without holding the core's queue (core.Cost.defer_l2)
+    simt: bool = False
 
     cls: ClassVar[str] = "dma"
 
