@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from accelscope.measure import MeasuredRow
 from accelscope.measure.rows_elementwise import (
     k_groups_rearrange_seconds,
+    memory_row,
     per_group_3d_rearrange_seconds,
 )
 from accelscope.measure.rows_gemm import group_count
@@ -32,3 +34,21 @@ def test_per_group_3d_rearrange_runs_in_waves_of_one_tile_programs() -> None:
     assert per_group_3d_rearrange_seconds([8, 2048, 224], "b200") == pytest.approx(5.7e-6, rel=1e-9)
     # (8, 7168, 64): 8 x 56 x 16 = the same 7168 programs and 5.7 us (TA-057 measures 12.9 us vs TA-052's 13.3)
     assert per_group_3d_rearrange_seconds([8, 7168, 64], "b200") == pytest.approx(5.7e-6, rel=1e-9)
+
+
+def test_mxfp8_cast_is_one_kernel_priced_alike_at_both_levels() -> None:
+    # TA-025's shape: a 16384 x 16384 bf16 cast to MXFP8 on b200, one kernel (workload Quantize): it reads
+    # 16384^2 x 2 B = 536,870,912 B at 8 TB/s x 0.95 = 7.6 TB/s -> 70.641 us and writes the codes and scales,
+    # 16384^2 x (1 + 1/32) B = 276,824,064 B x write cost 1.24 / 7.6 TB/s -> 45.166 us; plus the 2.5 us launch,
+    # one 800 ns first DRAM access and one 150 ns write tail (L2 latency): 119.257 us. The sim runs the same
+    # stream (its loads reach DRAM one latency after they leave the core), so both levels give it.
+    row = MeasuredRow(id="TA-999", hardware="NVIDIA B200", category="memory",
+                      op="MXFP8 quantization cast dim0_mxfp8_floor", dtype="bf16",
+                      shape={"M": 16384, "K": 16384, "mode": "dim0_mxfp8_floor"}, metric="time", value=125.92,
+                      unit="us", source="github.com/pytorch/ao")
+    expected = 2.5e-6 + 0.8e-6 + 536_870_912 / 7.6e12 + 276_824_064 * 1.24 / 7.6e12 + 0.15e-6
+    for level in ("analytical", "sim"):
+        result = memory_row(row, "b200", level)
+        assert isinstance(result, tuple)
+        assert result[0] == pytest.approx(expected, rel=1e-3), level
+        assert result[1] == "memory"
