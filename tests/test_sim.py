@@ -612,3 +612,16 @@ def test_latency_bound_kernel_keeps_its_write_drains_in_order():
     assert not round_trips_bind(add, acs.load_hardware("h200-sxm"))  # no DRAM latency in the preset: no bound
     analytical, sim = (acs.estimate(silu, hw, level).seconds for level in ("analytical", "sim"))
     assert sim == pytest.approx(analytical, rel=0.03)
+
+
+def test_sim_rounds_to_bf16_with_integer_ops_on_gfx942():
+    # isa.narrow_ops: gfx942 narrows fp32 to bf16 with 4.5 VALU slots per element, no packed convert. 1024 elements
+    # on MI300X's 163.4e12 / (304 x 2.1e9 x 2) = 127.98 lane-slots per CU clock: 1024 x 4.5 / 127.98 = 36.007
+    # cycles of vector time; fp16 keeps the packed convert (two elements per slot): 1024 / 2 / 127.98 = 4.0007
+    from accelscope.perf.sim.isa import Convert
+
+    core = core_model(acs.load_hardware("mi300x"))
+    to_bf16 = core.cost(Convert(("x",), ("y",), "P to bf16", "bf16", 1024))
+    to_fp16 = core.cost(Convert(("x",), ("y",), "P to fp16", "fp16", 1024))
+    assert dict(to_bf16.units)["vector"] == pytest.approx(36.007, rel=1e-4)
+    assert dict(to_fp16.units)["vector"] == pytest.approx(4.0007, rel=1e-4)
