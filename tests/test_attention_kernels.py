@@ -255,3 +255,19 @@ def test_cdna_valu_runs_fma_and_alu_instructions_one_after_the_other():
     grow = acs.estimate(op, hw, level="analytical").details["pair_seconds"] - \
         acs.estimate(op, beside, level="analytical").details["pair_seconds"]
     assert grow == pytest.approx(0.2121e-6, rel=2e-3)
+
+
+def test_aotriton_dkdv_grid_runs_per_kv_head():
+    # bwd_kernel_dk_dv's grid is (key blocks, KV heads): under GQA a program walks every query head of its group.
+    # Causal 4096 / 4096, 128-row query blocks, 64-key blocks: 32 x 64 blocks, 2 (1 + ... + 32) = 1056 pairs per
+    # head; 304 cores, pair time 1, no tile loads. GQA 16 / 4 heads: dK/dV 4 x 64 = 256 units, one wave, the
+    # first key block seen by all 32 query blocks of 4 heads = 128; dQ 16 x 32 = 512 units, 2 waves: mean
+    # 1056 / 32 = 33, then the longest query block's 64 -> 97. MHA 16 / 16: dK/dV 1024 units, 4 waves:
+    # 3 x 1056 / 64 + 32 = 81.5, dQ the same 97.
+    from accelscope.perf.analytical.attention import _split_bwd_compute
+
+    gqa = acs.ops.Attention(batch=1, heads=16, kv_heads=4, head_dim=128, q_len=4096, kv_len=4096, causal=True,
+                            phase="bwd", variant="aotriton")
+    assert _split_bwd_compute(gqa, 1.0, 1.0, 32, 64, 1056, 304, 0.0) == pytest.approx(128 + 97)
+    mha = replace(gqa, kv_heads=16)
+    assert _split_bwd_compute(mha, 1.0, 1.0, 32, 64, 1056, 304, 0.0) == pytest.approx(81.5 + 97)

@@ -626,3 +626,15 @@ def test_simt_loads_and_stores_share_l2_without_queueing():
     bound = 4 * 8 * (0.8e-6 + 0.15e-6) + 0.15e-6
     kernel = acs.estimate(op, hw, "sim").seconds - hw.runtime.launch_latency
     assert bound <= kernel < 1.04 * bound
+
+def test_sim_rounds_to_bf16_with_integer_ops_on_gfx942():
+    # isa.narrow_ops: gfx942 narrows fp32 to bf16 with 4.5 VALU slots per element, no packed convert. 1024 elements
+    # on MI300X's 163.4e12 / (304 x 2.1e9 x 2) = 127.98 lane-slots per CU clock: 1024 x 4.5 / 127.98 = 36.007
+    # cycles of vector time; fp16 keeps the packed convert (two elements per slot): 1024 / 2 / 127.98 = 4.0007
+    from accelscope.perf.sim.isa import Convert
+
+    core = core_model(acs.load_hardware("mi300x"))
+    to_bf16 = core.cost(Convert(("x",), ("y",), "P to bf16", "bf16", 1024))
+    to_fp16 = core.cost(Convert(("x",), ("y",), "P to fp16", "fp16", 1024))
+    assert dict(to_bf16.units)["vector"] == pytest.approx(36.007, rel=1e-4)
+    assert dict(to_fp16.units)["vector"] == pytest.approx(4.0007, rel=1e-4)

@@ -188,6 +188,30 @@ def _bwd_side_passes(op: Attention, hw: HardwareSpec, dv: int) -> float:
     return pre + post + 2 * ((hbm.latency or 0.0) + hw.runtime.launch_latency)
 
 
+def _split_bwd_compute(op: Attention, dkdv_pair: float, dq_pair: float, q_blocks: int, kv_blocks: int,
+                       pairs_per_head: int, cores: int, unit_overhead: float) -> float:
+    """Seconds of AOTriton's split backward (AOTRITON_BWD_D_GEMMS note), its two kernels one after the other.
+
+    bwd_kernel_dk_dv's grid is (key blocks, KV heads, batch) (ROCm/aotriton v2src/flash/attn_bwd.cc): one program
+    per key block of a KV head walks the query blocks of every query head of its group, summing their dK and dV
+    in registers (no atomics), so under GQA it has group-times fewer, group-times longer units; the longest is a
+    key block that every query block sees (the first, when causal): group x q_blocks pairs. bwd_kernel_dq's grid
+    is (query blocks, query heads, batch): one program per query block walks the key blocks it sees, at most
+    kv_blocks. Each grid runs in waves of `cores` units, the last wave waiting for its longest unit; every unit
+    loads its tiles first (`unit_overhead`)."""
+    group = op.heads // (op.kv_heads or op.heads)
+    kv_units = op.batch * (op.kv_heads or op.heads) * kv_blocks
+    q_units = op.batch * op.heads * q_blocks
+
+    def grid(units: int, mean_pairs: float, longest_pairs: int, pair: float) -> float:
+        waves = math.ceil(units / cores)
+        return (waves - 1) * (mean_pairs * pair + unit_overhead) + longest_pairs * pair + unit_overhead
+
+    dkdv = grid(kv_units, group * pairs_per_head / kv_blocks, group * q_blocks, dkdv_pair)
+    dq = grid(q_units, pairs_per_head / q_blocks, kv_blocks, dq_pair)
+    return dkdv + dq
+
+
 def _causal_pairs(q_blocks: int, kv_blocks: int, offset: float, step: float) -> int:
     """Sum over query blocks i of min(kv_blocks, ceil(offset + (i + 1) step)): the key blocks up to each query
     block's diagonal. Closed form when offset and step are whole (the usual case), else the sum."""
@@ -550,13 +574,13 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     dv = op.v_head_dim or op.head_dim
     q_block, kv_block = _tile(op.head_dim, dv, path, op.causal, low_precision_matrix(op.dtype))
     triton = name == "triton"
-    if triton and op.phase == "fwd_bwd":  # two launches, each its own grid
+    if name in ("triton", "aotriton") and op.phase == "fwd_bwd":  # separate launches, each its own grid
         fwd = attention(replace(op, phase="fwd"), hw)
         bwd = attention(replace(op, phase="bwd"), hw)
         busy = {r: fwd.breakdown.get(r, 0.0) + bwd.breakdown.get(r, 0.0) for r in ("matrix", "vector", "sfu",
                                                                                    "memory")}
         return _estimate(op, hw, busy, fwd.seconds + bwd.seconds - hw.runtime.launch_latency, cost,
-                         {"variant": "triton", "fwd_seconds": fwd.seconds, "bwd_seconds": bwd.seconds})
+                         {"variant": name, "fwd_seconds": fwd.seconds, "bwd_seconds": bwd.seconds})
     # the MMAs' head dimensions: the Triton kernel pads them to a power of two (BLOCK_HEADDIM)
     mma_d, mma_dv = op.head_dim, dv
     if triton:
@@ -636,7 +660,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     # backward per block pair: 2.5x the matmuls, P recomputed (exp again), dS on the vector unit, and dQ
     # reduced in fp32 into L2 with atomics (a rows x head_dim fp32 tile sent to L2) after every pair
     t_matrix_bwd = 2.5 * t_matrix_fwd
-    split_bwd = name == "aotriton"
+    split_bwd = name == "aotriton" and op.phase == "bwd"
     if split_bwd:  # the dK/dV and the dQ kernels each recompute S and dP (AOTRITON_BWD_D_GEMMS note)
         t_matrix_bwd = 2.0 * scores * (AOTRITON_BWD_D_GEMMS * mma_d + AOTRITON_BWD_DV_GEMMS * mma_dv) / core_peak
     if fp8 and path == "wgmma":
@@ -652,7 +676,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
                                        SOFTMAX_BWD_ALU + mask_slots - (1.0 if triton and mask_slots else 0.0)
                                        + 2 * fp8_alu + (MX_REQUANT_ALU if mx else 0.0) + 2 * narrow, lane_rate,
                                        alu_rate, sfu_core_rate, emulate, hw.vector.alu_pipe)
-    if split_bwd:  # P = exp2(.) and dS = P (dP - delta) once in each of the two kernels
+    t_softmax_kernel = sfu_bwd + vec_bwd  # P = exp2(.) and dS = P (dP - delta), once per kernel that needs them
+    if split_bwd:  # once in each of the two kernels
         sfu_bwd, vec_bwd = 2 * sfu_bwd, 2 * vec_bwd
     t_softmax_bwd = sfu_bwd + vec_bwd
     l2_core = _chip_cache(hw)[0] / cores
@@ -757,9 +782,13 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
             units, waves, mean = heads, serial_waves, pairs_per_head
     memory = hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes) + (hbm.latency or 0.0)
     combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
+    if split_bwd and not packed:  # two kernels, two grids (_split_bwd_compute)
+        per_width = 2.0 * scores / core_peak  # one matmul per score of width 1 (a head dimension of 1)
+        dkdv_pair = per_width * 2 * (mma_d + mma_dv) + t_softmax_kernel  # S, dP; dV, dK
+        dq_pair = per_width * (2 * mma_d + mma_dv) + t_softmax_kernel  # S, dP; dQ
+        compute = _split_bwd_compute(op, dkdv_pair, dq_pair, q_blocks, kv_blocks, pairs_per_head, cores,
+                                     unit_overhead) + hw.runtime.launch_latency
     seconds = max(compute, memory) + combine + _bwd_side_passes(op, hw, dv)
-    if split_bwd and op.phase != "fwd":  # the second backward kernel: its launch and its units' tile loads
-        seconds += hw.runtime.launch_latency + unit_overhead
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
             "vector": waves * mean * max(t_softmax - sfu_core, 0.0), "memory": memory}
     details = {"variant": name, "matrix_instruction": {"sync": "mma.sync", "wgmma": "wgmma", "tcgen05": "tcgen05.mma"}[path],

@@ -100,6 +100,8 @@ class CoreModel:
     hbm_write_cost: float  # a written byte's time in read bytes (bus turnaround; MemoryLevel.write_cost)
     issue_per_cycle: float
     derived: dict[str, str] = field(default_factory=dict)
+    # 16-bit format -> vector slots per element narrowed to it where the ISA has no convert (isa.narrow_ops)
+    narrow_ops: dict[str, float] = field(default_factory=dict)
 
     @property
     def has_l2(self) -> bool:
@@ -159,7 +161,8 @@ def _core_model(hw: HardwareSpec) -> CoreModel:
         sfu_rate=_sfu(hw), sfu_latency=_or(micro.sfu_latency_cycles, DEFAULT_SFU_LATENCY, "core.sfu_latency_cycles",
                                            derived),
         emulation_ops={**EMULATION_OPS, **hw.isa.emulation_ops}, native=_native(hw),
-        convert_per_op=hw.isa.convert_elements_per_op, sram_bytes=sram, sram_bytes_per_cycle=sram_bpc,
+        convert_per_op=hw.isa.convert_elements_per_op, narrow_ops=dict(hw.isa.narrow_ops), sram_bytes=sram,
+        sram_bytes_per_cycle=sram_bpc,
         register_bytes=registers, dma_engines=engines, dma_bytes_per_cycle=dma_bpc,
         dma_latency=(micro.dma_latency or 0.0) * clock,
         dma_outstanding=_or(micro.dma_outstanding, DEFAULT_DMA_OUTSTANDING, "core.dma_outstanding", derived),
@@ -358,6 +361,8 @@ def _convert(core: CoreModel, ins: Convert) -> Cost:
     narrow = element_bits(ins.fmt) <= LOW_PRECISION_BITS  # an MX/NVFP4 convert packs its elements to FP8/FP4
     if narrow and not core.native["fp8_convert"]:
         return _vector(core, ins.elements * core.emulation_ops["fp8_convert"])
+    if ins.fmt in core.narrow_ops:  # no convert to this format (gfx942 to bf16): the rounding sequence
+        return _vector(core, ins.elements * core.narrow_ops[ins.fmt])
     return _vector(core, ins.elements / core.convert_per_op)
 
 
