@@ -641,6 +641,10 @@ class ThreadLoads:
     # the reads wait on whole round trips, one after another (analytical round_trips_bind): the threads' loads and
     # stores take the DRAM pipe in program order, each round trip charged its latency (isa.Load/Store.defer_dram False)
     in_order: bool = False
+    # blocks of a row kernel one core holds at once (analytical row_blocks: rows_per_wave / cores, set by the
+    # block's threads against compute.max_threads_per_core), 0: not a row kernel. Their rows are one sim tile:
+    # co-resident blocks run concurrently, each thread's data in registers, so SRAM does not cap the tile
+    resident_rows: int = 0
 
     def hbm_share(self, read_bytes: float) -> float:
         """Bytes of a first-pass read of `read_bytes` that come from main memory."""
@@ -669,10 +673,11 @@ def thread_loads(op: Elementwise | Norm | Softmax, hw: HardwareSpec) -> ThreadLo
     # row_blocks): a pass takes waves x rounds round trips however the tiles land
     rounds = blocks.waves * blocks.rounds if blocks is not None else 0
     behind = writes_behind_reads(op, kernel, hw, 1.0 if dram else 0.0)
+    resident = max(blocks.rows_per_wave // hw.compute.cores, 1) if blocks is not None else 0
     return ThreadLoads(threads * per_thread, passes, cached, dram, grid_in_flight=grid,
                        dependent_loads=kernel.dependent_loads, writes_behind=behind, rounds=rounds,
                        waves=blocks.waves if blocks is not None else 0, warm_fraction=warm,
-                       in_order=not cached and round_trips_bind(op, hw))
+                       in_order=not cached and round_trips_bind(op, hw), resident_rows=resident)
 
 
 def round_split(loads: ThreadLoads, per_core: int) -> int:
@@ -702,6 +707,36 @@ def two_pass_split(loads: ThreadLoads, per_core: int) -> int:
     return loads.rounds // per_core
 
 
+def stream_tile(rows: int, cols: int, bytes_per_element: float, core: CoreModel, loads: ThreadLoads,
+                two_pass: bool = False) -> tuple[int, int, int]:
+    """(columns per tile, chunks per row, rows per tile) of a streaming program.
+
+    A DMA-fed tile's STREAM_STAGES buffer sets must fit the core's SRAM, and a tile holds at most
+    STREAM_TILE_ELEMENTS: a long row is cut in equal column chunks. A row kernel's threads (`resident_rows` > 0)
+    hold their elements in registers and walk the whole row: in one wave a tile is the rows of the blocks one
+    core holds at once (they run concurrently: round r of both blocks is one round trip, not two), never a chunk
+    of a row. Over several waves the SRAM-sized tiles stay (a core's blocks start as others end: a pipeline of
+    tiles, which the sim's stores and re-reads were matched to; whole-wave tiles serialize them, 31.1 -> 34.8 us
+    for ATen's RMSNorm at 8192 x 4096 on gb200, tests/test_sim.py), and so do they when the sim would not run
+    the whole-row tile round by round (round_split, or two_pass_split with `two_pass`: a reduction whose rounds
+    the sim steps through): one step per tile would serialize the tile's compute behind all its loads, where
+    several smaller tiles overlap them (ATen's LayerNorm at 1024 x 2560 on H100: 5.24 -> 5.89 us).
+    Either way a grid's row blocks spread over the cores before any core takes a second one."""
+    if loads.resident_rows and loads.in_flight and loads.waves == 1:
+        resident = max(1, min(rows, loads.resident_rows, math.ceil(rows / core.cores)))
+        per_core = math.ceil(math.ceil(rows / resident) / core.cores)
+        if round_split(loads, per_core) > 1 or (two_pass and two_pass_split(loads, per_core) > 1):
+            return cols, 1, resident
+    budget = core.sram_bytes / (STREAM_STAGES * max(bytes_per_element, 1.0))
+    tile_cols = max(1, int(min(cols, STREAM_TILE_ELEMENTS, budget)))
+    chunks = math.ceil(cols / tile_cols)
+    tile_cols = math.ceil(cols / chunks)  # equal chunks: a row split in two is two half rows, not two full tiles
+    rows_per_tile = max(1, min(rows, int(min(STREAM_TILE_ELEMENTS, budget) // tile_cols)))
+    if chunks == 1:
+        rows_per_tile = min(rows_per_tile, max(1, math.ceil(rows / core.cores)))
+    return tile_cols, chunks, rows_per_tile
+
+
 def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
               out_per_row: float = 0.0, notes: dict[str, object] | None = None,
               loads: ThreadLoads = ThreadLoads(), reduce_pass: tuple[Body, Body] | None = None) -> Program:
@@ -711,14 +746,8 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     more than once. `reduce_pass`: (the reading pass's work per round, the work between the passes) of a
     two-pass row reduction, which the sim then runs round by round (`two_pass_split`), `body` being the
     writing pass's."""
-    tile_cols = min(cols, STREAM_TILE_ELEMENTS)
-    budget = core.sram_bytes / (STREAM_STAGES * max(in_bytes + out_bytes, 1.0))
-    tile_cols = max(1, int(min(tile_cols, budget)))
-    chunks = math.ceil(cols / tile_cols)
-    tile_cols = math.ceil(cols / chunks)  # equal chunks: a row split in two is two half rows, not two full tiles
-    rows_per_tile = max(1, min(rows, int(min(STREAM_TILE_ELEMENTS, budget) // tile_cols)))
-    if chunks == 1:  # a grid's row blocks spread over the cores before any core takes a second one
-        rows_per_tile = min(rows_per_tile, max(1, math.ceil(rows / core.cores)))
+    tile_cols, chunks, rows_per_tile = stream_tile(rows, cols, in_bytes + out_bytes, core, loads,
+                                                   reduce_pass is not None)
     tiles = math.ceil(rows / rows_per_tile) * chunks
     sp = spread(tiles, core.cores)
     elements = rows_per_tile * tile_cols

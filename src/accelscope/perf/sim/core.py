@@ -262,7 +262,15 @@ def _load(core: CoreModel, ins: Load) -> Cost:
         # beyond the DMA's own occupancy comes out of its latency (one tile: max(rounds x latency, latency), as
         # the analytical level's bound; back-to-back tiles: their rounds add up)
         rounds = ins.l2_bytes * latency * core.dma_engines / ins.in_flight
-        latency = max(occupancy + latency - max(occupancy, rounds), 0.0)
+        if ins.round_trip and ins.simt:
+            # one round of a thread loop (compiler.round_split / two_pass_split): each warp waits on its own
+            # load and loops, so the warps' issue skew (the round's bytes at the engine's rate) does not add up
+            # round after round: a round trip is the latency, or the Little's-law time when the round carries
+            # more than the threads keep in flight (as the analytical level's waves x rounds x latency; the first
+            # round's skew, tens of cycles, is not charged either)
+            latency = max(latency - max(occupancy, rounds), 0.0)
+        else:
+            latency = max(occupancy + latency - max(occupancy, rounds), 0.0)
         occupancy = max(occupancy, rounds)
     latency += ins.chain * _dma_latency(core, 1.0)  # the gather's loads, one after another, before this one issues
     units = [("dma", occupancy)]
