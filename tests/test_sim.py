@@ -226,6 +226,32 @@ def test_co_resident_row_blocks_run_their_rounds_together(h100):
     assert expected == pytest.approx(13288, abs=1)
 
 
+def test_thread_stores_write_back_through_dram_within_the_kernel(h100):
+    """A writes-behind kernel's thread stores (isa.Store.write_back) are done when they reach L2, but their lines
+    still cross the DRAM bus within the kernel (the analytical level counts them in its memory time). One store of
+    16 KiB per core on 132 H100 cores: L2 takes 16384 x 132 / 3634 B per cycle = 595.1 cycles, + 475.8 (260 ns)
+    = 1,071 cycles to reach it; the write-back is 16384 x 1.24 (write cost) x 132 / 1739.1 B per cycle (3.35 TB/s
+    x 0.95 / 1.83 GHz) = 1,542.1 cycles of DRAM, so the program ends one 600 ns latency (1098 cycles) plus that
+    bus time after it starts: 2,640.1 cycles. Without the write-back (a cached result) it is the 1,071. The rope
+    at 512 tokens (one wave) had no DRAM write time at all: 6.48 us of kernel, under the analytical level's
+    bandwidth bound (0.6 + 6.64 us); now 7.24 us."""
+    from accelscope.perf.sim.isa import Store
+
+    core = core_model(h100)
+    store = Store(("y",), (), "store", 16384, 132, to_cache=True, by_threads=True, simt=True, write_back=True)
+    dram = 16384 * core.hbm_write_cost * 132 / core.hbm_bytes_per_cycle
+    assert run(Program("store", (store,)), core).cycles == pytest.approx(core.hbm_latency + dram, rel=1e-9)
+    assert core.hbm_latency + dram == pytest.approx(2640.1, abs=0.1)
+    cached = dataclasses.replace(store, write_back=False)
+    assert run(Program("store", (cached,)), core).cycles == pytest.approx(
+        16384 * 132 / core.l2_bytes_per_cycle + core.l2_latency, rel=1e-9)
+    loops = (64 * 64, 8 * 64)
+    rope = Elementwise("rope", 512 * sum(loops), "fp16", inputs=2, outputs=2, flops_per_element=6, kernel="rope",
+                       rows=512, row_loops=loops)
+    kernel = acs.estimate(rope, h100, level="sim").seconds - h100.runtime.launch_latency
+    assert kernel == pytest.approx(7.24e-6, abs=0.01e-6)
+
+
 def test_flat_grid_blocks_spread_over_the_cores_in_the_sim(h100):
     """An eager GELU over one token of phi-2's 10,240 MLP outputs: ATen's vectorized kernel runs 128-thread blocks
     of 4 elements per thread = 512 elements, so 20 blocks on 20 SMs, not one 10,240-element tile on one SM whose

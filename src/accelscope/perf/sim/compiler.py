@@ -770,6 +770,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     defer = not loads.in_order
     simt = bool(in_flight)  # the kernel's threads issue its loads and stores (isa.Load/Store.simt)
     two_pass = two_pass_split(loads, per_core) if in_flight and reduce_pass else 1
+    back = loads.writes_behind and not loads.cached  # the threads' stores still reach DRAM (isa.Store.write_back)
 
     def unit(i: int, active: int) -> list[Step]:
         if split > 1:
@@ -789,7 +790,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
             work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active,
-                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind,
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind, write_back=back,
                               defer_dram=defer, simt=simt))
         return [Step(tuple(fetch), tuple(work))]
 
@@ -813,7 +814,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         out = e * out_bytes + rows_per_tile / chunks / split * out_per_row
         if out > 0:
             work.append(Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active,
-                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind,
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind, write_back=back,
                               defer_dram=defer, simt=simt))
         return Step((*waits, fetch), tuple(work))
 
@@ -862,7 +863,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
                     # issued behind the next round's loads (Step.drain): the threads store, then loop to their
                     # next loads, which need not wait for this round's L2 crossing
                     store = Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active, to_cache=True,
-                                  by_threads=True, simt=simt)
+                                  by_threads=True, simt=simt, write_back=back)
                     steps.append(Step((*waits, fetch), tuple(work), drain=(store,)))
                     continue
                 steps.append(Step((*waits, fetch), tuple(work)))
