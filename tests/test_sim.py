@@ -233,7 +233,8 @@ def test_rms_norm_waves_run_round_by_round_while_l2_keeps_up(h100):
     297.6 cycles at 3634 B per cycle, under its 475.8-cycle (260 ns) latency, so the rounds stay latency-bound
     (compiler.l2_keeps_up). ATen's at 8192 x 4096 bf16 on gb200 (16 rows of 128-thread blocks a core, 8 rounds
     a pass) moves 32 KiB x 148 = 4.85 MB a round, 714 cycles against 309 (150 ns): its cores drift apart, and it
-    keeps SRAM-sized tiles, one step each. By hand (1.83 GHz): two tiles of 4 x 1098 (600 ns) DRAM round trips,
+    keeps SRAM-sized tiles, one step each; so does its one wave at 2048 x 4096 (14 rows a core on 147 cores:
+    28 KiB x 147 = 4.2 MB a round, 620 cycles). By hand (1.83 GHz): two tiles of 4 x 1098 (600 ns) DRAM round trips,
     the last round's sum of squares (2048 / 138.5 lanes + 4) and 2 rows' rsqrt (2 / 16 + 18), 4 x 475.8 L2 round
     trips; then the second tile's (124 cores) last FMA (2 x 2048 / 138.5), convert (1024 / 138.5), 4 latency
     and store (4096 B x 124 / 3634 + 475.8): 13,320.8 cycles = 7.28 us (one step per tile: 7.53 us; analytical
@@ -248,6 +249,10 @@ def test_rms_norm_waves_run_round_by_round_while_l2_keeps_up(h100):
     gb200 = acs.load_hardware("gb200")
     aten = Norm(rows=8192, hidden=4096, norm="rms", dtype="bf16", kernel="aten_norm")
     assert not l2_keeps_up(8192, 4096, 4.0, core_model(gb200), thread_loads(aten, gb200))
+    one_wave = dataclasses.replace(aten, rows=2048)
+    assert not l2_keeps_up(2048, 4096, 4.0, core_model(gb200), thread_loads(one_wave, gb200))
+    [aten_program] = compile_op(one_wave, core_model(gb200), gb200)
+    assert aten_program.notes["tile"] == "2 rows x 4096 cols" and "rounds_per_pass" not in aten_program.notes
     [program] = compile_op(op, core, h100)
     assert (program.notes["tile"], program.notes["rounds_per_pass"]) == ("2 rows x 4096 cols", 4)
     e = 2048.0

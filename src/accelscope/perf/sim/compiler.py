@@ -698,13 +698,13 @@ def two_pass_split(loads: ThreadLoads, per_core: int, lockstep: bool = False) ->
     """As `round_split`, for a row reduction that reads its row, reduces it over the block, then re-reads it
     from L2 to write (vLLM csrc/layernorm_kernels.cu rms_norm_kernel: a sum-of-squares loop, BlockReduce,
     rsqrtf by thread 0 behind __syncthreads, a normalize-and-store loop): each pass's rounds are steps. Only
-    when the stores drain behind the reads from the threads (`writes_behind`), the re-read hits L2, and the rows
-    fit one wave, or the waves' tiles are the blocks a core holds at once and their rounds in step on every core
-    stay latency-bound (`lockstep`, stream_tile): otherwise the blocks of the cores drift apart, one core's
+    when the stores drain behind the reads from the threads (`writes_behind`), the re-read hits L2, and the
+    rounds, in step on every core, stay latency-bound (`lockstep`: l2_keeps_up, with the rows in one wave or the
+    waves' tiles the blocks a core holds at once): otherwise the blocks of the cores drift apart, one core's
     pass 2 (L2) under another's pass 1 (DRAM), which rounds in step on every core do not show (those keep one
     step per tile)."""
     if (not loads.rounds or loads.row_passes != 2 or loads.rounds % per_core or not loads.writes_behind
-            or loads.reread_dram or loads.cached or (loads.waves != 1 and not lockstep)):
+            or loads.reread_dram or loads.cached or not lockstep):
         return 1
     return loads.rounds // per_core
 
@@ -786,8 +786,8 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     # trips and write drains stay in program order
     defer = not loads.in_order
     simt = bool(in_flight)  # the kernel's threads issue its loads and stores (isa.Load/Store.simt)
-    lockstep = bool(reduce_pass) and loads.resident_rows > 0 and rows_per_tile == min(
-        rows, loads.resident_rows, math.ceil(rows / core.cores)) and chunks == 1 and l2_keeps_up(
+    whole = rows_per_tile == min(rows, loads.resident_rows, math.ceil(rows / core.cores)) and chunks == 1
+    lockstep = bool(reduce_pass) and loads.resident_rows > 0 and (whole or loads.waves == 1) and l2_keeps_up(
         rows, cols, in_bytes + out_bytes, core, loads)
     two_pass = two_pass_split(loads, per_core, lockstep) if in_flight and reduce_pass else 1
     back = loads.writes_behind and not loads.cached  # the threads' stores still reach DRAM (isa.Store.write_back)
