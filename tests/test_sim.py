@@ -226,6 +226,70 @@ def test_co_resident_row_blocks_run_their_rounds_together(h100):
     assert expected == pytest.approx(13288, abs=1)
 
 
+def test_rms_norm_waves_run_round_by_round_while_l2_keeps_up(h100):
+    """vLLM's RMSNorm on 512 tokens of 4096 (fp16, 1024-thread blocks, 2 a core): 264 rows a wave, 2 waves. Each
+    core's tile is its 2 co-resident rows, and a pass over a row is 4096 / 1024 threads = 4 rounds: 2 waves x 4
+    = 8 round trips a pass, over the core's 2 tiles = 4 steps each. In step on every core a pass-2 round moves 2 x 4096 x 4 B / 4 x 132 cores = 1,081,344 B through L2:
+    297.6 cycles at 3634 B per cycle, under its 475.8-cycle (260 ns) latency, so the rounds stay latency-bound
+    (compiler.l2_keeps_up). ATen's at 8192 x 4096 bf16 on gb200 (16 rows of 128-thread blocks a core, 8 rounds
+    a pass) moves 32 KiB x 148 = 4.85 MB a round, 714 cycles against 309 (150 ns): its cores drift apart, and it
+    keeps SRAM-sized tiles, one step each; so does its one wave at 2048 x 4096 (14 rows a core on 147 cores:
+    28 KiB x 147 = 4.2 MB a round, 620 cycles). By hand (1.83 GHz): two tiles of 4 x 1098 (600 ns) DRAM round trips,
+    the last round's sum of squares (2048 / 138.5 lanes + 4) and 2 rows' rsqrt (2 / 16 + 18), 4 x 475.8 L2 round
+    trips; then the second tile's (124 cores) last FMA (2 x 2048 / 138.5), convert (1024 / 138.5), 4 latency
+    and store (4096 B x 124 / 3634 + 475.8): 13,320.8 cycles = 7.28 us (one step per tile: 7.53 us; analytical
+    2 x 4 x (0.6 + 0.26) + 0.26 = 7.14 us)."""
+    from accelscope.perf.sim.compiler import l2_keeps_up, thread_loads
+
+    core = core_model(h100)
+    op = Norm(rows=512, hidden=4096, norm="rms", dtype="fp16", kernel="scalar")
+    loads = thread_loads(op, h100)
+    assert (loads.waves, loads.resident_rows, loads.rounds) == (2, 2, 8)
+    assert l2_keeps_up(512, 4096, 4.0, core, loads)
+    gb200 = acs.load_hardware("gb200")
+    aten = Norm(rows=8192, hidden=4096, norm="rms", dtype="bf16", kernel="aten_norm")
+    assert not l2_keeps_up(8192, 4096, 4.0, core_model(gb200), thread_loads(aten, gb200))
+    one_wave = dataclasses.replace(aten, rows=2048)
+    assert not l2_keeps_up(2048, 4096, 4.0, core_model(gb200), thread_loads(one_wave, gb200))
+    [aten_program] = compile_op(one_wave, core_model(gb200), gb200)
+    assert aten_program.notes["tile"] == "2 rows x 4096 cols" and "rounds_per_pass" not in aten_program.notes
+    [program] = compile_op(op, core, h100)
+    assert (program.notes["tile"], program.notes["rounds_per_pass"]) == ("2 rows x 4096 cols", 4)
+    e = 2048.0
+    between = e / core.lanes + core.vector_latency + 2 / core.sfu_rate["rsqrt"] + core.sfu_latency
+    tile = 4 * core.hbm_latency + between + 4 * core.l2_latency
+    last = (2 * e / core.lanes + e / core.convert_per_op / core.lanes + core.vector_latency
+            + 4096 * 124 / core.l2_bytes_per_cycle + core.l2_latency)
+    assert run(program, core).cycles == pytest.approx(2 * tile + last, rel=1e-9)
+    assert 2 * tile + last == pytest.approx(13320.8, abs=0.1)
+
+
+def test_thread_stores_write_back_through_dram_within_the_kernel(h100):
+    """A writes-behind kernel's thread stores (isa.Store.write_back) are done when they reach L2, but their lines
+    still cross the DRAM bus within the kernel (the analytical level counts them in its memory time). One store of
+    16 KiB per core on 132 H100 cores: L2 takes 16384 x 132 / 3634 B per cycle = 595.1 cycles, + 475.8 (260 ns)
+    = 1,071 cycles to reach it; the write-back is 16384 x 1.24 (write cost) x 132 / 1739.1 B per cycle (3.35 TB/s
+    x 0.95 / 1.83 GHz) = 1,542.1 cycles of DRAM, so the program ends one 600 ns latency (1098 cycles) plus that
+    bus time after it starts: 2,640.1 cycles. Without the write-back (a cached result) it is the 1,071. The rope
+    at 512 tokens (one wave) had no DRAM write time at all: 6.48 us of kernel, under the analytical level's
+    bandwidth bound (0.6 + 6.64 us); now 7.24 us."""
+    from accelscope.perf.sim.isa import Store
+
+    core = core_model(h100)
+    store = Store(("y",), (), "store", 16384, 132, to_cache=True, by_threads=True, simt=True, write_back=True)
+    dram = 16384 * core.hbm_write_cost * 132 / core.hbm_bytes_per_cycle
+    assert run(Program("store", (store,)), core).cycles == pytest.approx(core.hbm_latency + dram, rel=1e-9)
+    assert core.hbm_latency + dram == pytest.approx(2640.1, abs=0.1)
+    cached = dataclasses.replace(store, write_back=False)
+    assert run(Program("store", (cached,)), core).cycles == pytest.approx(
+        16384 * 132 / core.l2_bytes_per_cycle + core.l2_latency, rel=1e-9)
+    loops = (64 * 64, 8 * 64)
+    rope = Elementwise("rope", 512 * sum(loops), "fp16", inputs=2, outputs=2, flops_per_element=6, kernel="rope",
+                       rows=512, row_loops=loops)
+    kernel = acs.estimate(rope, h100, level="sim").seconds - h100.runtime.launch_latency
+    assert kernel == pytest.approx(7.24e-6, abs=0.01e-6)
+
+
 def test_flat_grid_blocks_spread_over_the_cores_in_the_sim(h100):
     """An eager GELU over one token of phi-2's 10,240 MLP outputs: ATen's vectorized kernel runs 128-thread blocks
     of 4 elements per thread = 512 elements, so 20 blocks on 20 SMs, not one 10,240-element tile on one SM whose

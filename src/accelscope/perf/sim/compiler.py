@@ -694,17 +694,34 @@ def round_split(loads: ThreadLoads, per_core: int) -> int:
     return loads.rounds // per_core
 
 
-def two_pass_split(loads: ThreadLoads, per_core: int) -> int:
+def two_pass_split(loads: ThreadLoads, per_core: int, lockstep: bool = False) -> int:
     """As `round_split`, for a row reduction that reads its row, reduces it over the block, then re-reads it
     from L2 to write (vLLM csrc/layernorm_kernels.cu rms_norm_kernel: a sum-of-squares loop, BlockReduce,
     rsqrtf by thread 0 behind __syncthreads, a normalize-and-store loop): each pass's rounds are steps. Only
-    when the stores drain behind the reads from the threads (`writes_behind`), the re-read hits L2, and the rows
-    fit one wave: over several waves the co-resident blocks of a core drift apart and hide one another's
-    reductions, which one chain of rounds per core does not show (those keep one step per tile)."""
+    when the stores drain behind the reads from the threads (`writes_behind`), the re-read hits L2, and the
+    rounds, in step on every core, stay latency-bound (`lockstep`: l2_keeps_up, with the rows in one wave or the
+    waves' tiles the blocks a core holds at once): otherwise the blocks of the cores drift apart, one core's
+    pass 2 (L2) under another's pass 1 (DRAM), which rounds in step on every core do not show (those keep one
+    step per tile)."""
     if (not loads.rounds or loads.row_passes != 2 or loads.rounds % per_core or not loads.writes_behind
-            or loads.reread_dram or loads.cached or loads.waves != 1):
+            or loads.reread_dram or loads.cached or not lockstep):
         return 1
     return loads.rounds // per_core
+
+
+def l2_keeps_up(rows: int, cols: int, bytes_per_element: float, core: CoreModel, loads: ThreadLoads) -> bool:
+    """Whether a row reduction's pass-2 round (the row re-read from L2 and its result stored), taken by every
+    core at once, crosses the chip-wide cache within its latency: the rounds then stay latency-bound when the
+    sim runs them in step on every core. ATen's RMSNorm over 8192 x 4096 bf16 on gb200 (16 rows of 128-thread
+    blocks a core, 8 rounds a pass): 16 x 4096 x 4 B / 8 rounds x 148 cores = 4.85 MB a round, 714 cycles of L2
+    against its 309-cycle (150 ns) latency: it does not (its cores drift apart); vLLM's at 512 x 4096 fp16 on
+    H100 (2 rows a core, 4 rounds): 8 KiB x 132 cores = 298 cycles of L2 under 475.8 (260 ns): it does."""
+    resident = max(1, min(rows, loads.resident_rows, math.ceil(rows / core.cores)))
+    per_core = math.ceil(math.ceil(rows / resident) / core.cores)
+    steps = max(loads.rounds // per_core, 1)
+    active = min(core.cores, math.ceil(rows / resident))
+    round_bytes = resident * cols * bytes_per_element / steps * active
+    return bool(core.has_l2) and round_bytes / core.l2_bytes_per_cycle <= core.l2_latency
 
 
 def stream_tile(rows: int, cols: int, bytes_per_element: float, core: CoreModel, loads: ThreadLoads,
@@ -713,19 +730,19 @@ def stream_tile(rows: int, cols: int, bytes_per_element: float, core: CoreModel,
 
     A DMA-fed tile's STREAM_STAGES buffer sets must fit the core's SRAM, and a tile holds at most
     STREAM_TILE_ELEMENTS: a long row is cut in equal column chunks. A row kernel's threads (`resident_rows` > 0)
-    hold their elements in registers and walk the whole row: in one wave a tile is the rows of the blocks one
-    core holds at once (they run concurrently: round r of both blocks is one round trip, not two), never a chunk
-    of a row. Over several waves the SRAM-sized tiles stay (a core's blocks start as others end: a pipeline of
-    tiles, which the sim's stores and re-reads were matched to; whole-wave tiles serialize them, 31.1 -> 34.8 us
-    for ATen's RMSNorm at 8192 x 4096 on gb200, tests/test_sim.py), and so do they when the sim would not run
-    the whole-row tile round by round (round_split, or two_pass_split with `two_pass`: a reduction whose rounds
-    the sim steps through): one step per tile would serialize the tile's compute behind all its loads, where
-    several smaller tiles overlap them (ATen's LayerNorm at 1024 x 2560 on H100: 5.24 -> 5.89 us).
+    hold their elements in registers and walk the whole row: a tile is the rows of the blocks one core holds at
+    once (they run concurrently: round r of both blocks is one round trip, not two), never a chunk of a row,
+    when the sim runs that tile round by round (round_split, or two_pass_split with `two_pass`: a reduction,
+    over several waves only while `l2_keeps_up`). Otherwise the SRAM-sized tiles stay: one step per whole-row
+    tile would serialize the tile's compute behind all its loads, where several smaller tiles overlap them
+    (ATen's LayerNorm at 1024 x 2560 on H100: 5.24 -> 5.89 us; ATen's RMSNorm at 8192 x 4096 on gb200, whose
+    rounds in step would queue on L2: 31.1 -> 36.3 us, tests/test_sim.py).
     Either way a grid's row blocks spread over the cores before any core takes a second one."""
-    if loads.resident_rows and loads.in_flight and loads.waves == 1:
+    if loads.resident_rows and loads.in_flight:
         resident = max(1, min(rows, loads.resident_rows, math.ceil(rows / core.cores)))
         per_core = math.ceil(math.ceil(rows / resident) / core.cores)
-        if round_split(loads, per_core) > 1 or (two_pass and two_pass_split(loads, per_core) > 1):
+        lockstep = two_pass and l2_keeps_up(rows, cols, bytes_per_element, core, loads)
+        if round_split(loads, per_core) > 1 or (two_pass and two_pass_split(loads, per_core, lockstep) > 1):
             return cols, 1, resident
     budget = core.sram_bytes / (STREAM_STAGES * max(bytes_per_element, 1.0))
     tile_cols = max(1, int(min(cols, STREAM_TILE_ELEMENTS, budget)))
@@ -769,7 +786,11 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     # trips and write drains stay in program order
     defer = not loads.in_order
     simt = bool(in_flight)  # the kernel's threads issue its loads and stores (isa.Load/Store.simt)
-    two_pass = two_pass_split(loads, per_core) if in_flight and reduce_pass else 1
+    whole = rows_per_tile == min(rows, loads.resident_rows, math.ceil(rows / core.cores)) and chunks == 1
+    lockstep = bool(reduce_pass) and loads.resident_rows > 0 and (whole or loads.waves == 1) and l2_keeps_up(
+        rows, cols, in_bytes + out_bytes, core, loads)
+    two_pass = two_pass_split(loads, per_core, lockstep) if in_flight and reduce_pass else 1
+    back = loads.writes_behind and not loads.cached  # the threads' stores still reach DRAM (isa.Store.write_back)
 
     def unit(i: int, active: int) -> list[Step]:
         if split > 1:
@@ -789,7 +810,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
             work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active,
-                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind,
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind, write_back=back,
                               defer_dram=defer, simt=simt))
         return [Step(tuple(fetch), tuple(work))]
 
@@ -813,7 +834,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         out = e * out_bytes + rows_per_tile / chunks / split * out_per_row
         if out > 0:
             work.append(Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active,
-                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind,
+                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind, write_back=back,
                               defer_dram=defer, simt=simt))
         return Step((*waits, fetch), tuple(work))
 
@@ -862,7 +883,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
                     # issued behind the next round's loads (Step.drain): the threads store, then loop to their
                     # next loads, which need not wait for this round's L2 crossing
                     store = Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active, to_cache=True,
-                                  by_threads=True, simt=simt)
+                                  by_threads=True, simt=simt, write_back=back)
                     steps.append(Step((*waits, fetch), tuple(work), drain=(store,)))
                     continue
                 steps.append(Step((*waits, fetch), tuple(work)))

@@ -59,6 +59,10 @@ class Cost:
     holds_for_hbm: bool = True
     # the "l2" share is reserved without holding the core's other units (isa.Load/Store.simt)
     defer_l2: bool = False
+    # the "hbm" share is a store's write-back from L2 (isa.Store.write_back): it takes the DRAM pipe (later loads
+    # queue behind it) but the store is done when it reaches L2; the engine ends the program no earlier than the
+    # DRAM pipe's total time after one DRAM latency (as the analytical level's latency + memory time)
+    write_back: bool = False
 
     @property
     def primary(self) -> str:
@@ -303,6 +307,10 @@ def _store(core: CoreModel, ins: Store) -> Cost:
     engine = max(ins.hbm_bytes / core.dma_bytes_per_cycle, ins.hbm_bytes / core.sram_bytes_per_cycle)
     shared = ("l2", ins.hbm_bytes * ins.active / core.l2_bytes_per_cycle) if to_cache else \
         ("hbm", ins.hbm_bytes * core.hbm_write_cost * ins.active / core.hbm_bytes_per_cycle)
+    if to_cache and ins.write_back:  # isa.Store.write_back: the lines leave L2 for DRAM on the bus's idle time
+        back = ("hbm", ins.hbm_bytes * core.hbm_write_cost * ins.active / core.hbm_bytes_per_cycle)
+        units = (shared, back) if ins.by_threads else (("dma", engine + latency / core.dma_outstanding), shared, back)
+        return Cost(units, latency, holds_for_hbm=False, defer_l2=ins.simt, write_back=True)
     if ins.by_threads:  # the threads' stores leave the load queue free (isa.Store.by_threads)
         return Cost((shared,), latency, holds_for_hbm=not ins.defer_dram, defer_l2=ins.simt)
     return Cost((("dma", engine + latency / core.dma_outstanding), shared), latency, holds_for_hbm=not ins.defer_dram,

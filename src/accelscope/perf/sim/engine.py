@@ -69,6 +69,7 @@ def run(program: Program, core: CoreModel, trace: bool = False) -> RunResult:
     issue = end = 0.0
     snapshot: tuple[float, dict[str, float], dict[str, dict[str, float]]] | None = None
     rr = 0
+    wrote_back = False
     for index, ins in enumerate(program.instrs):
         cost = costs.get(ins)
         if cost is None:
@@ -102,7 +103,10 @@ def run(program: Program, core: CoreModel, trace: bool = False) -> RunResult:
         occupancy = 0.0
         for unit, cycles in units:
             at = start
-            if unit == "hbm" and not cost.holds_for_hbm:  # the request reaches DRAM `lead` cycles after it
+            if unit == "hbm" and cost.write_back:  # a write-back from L2: the pipe, not the store, waits
+                at = max(start, free[unit])
+                wrote_back = True
+            elif unit == "hbm" and not cost.holds_for_hbm:  # the request reaches DRAM `lead` cycles after it
                 at = max(start + cost.lead, free[unit])  # leaves the core, or when the pipe frees up
                 occupancy = max(occupancy, at + cycles - cost.lead - start)
             elif unit == "l2" and cost.defer_l2:  # the warps' requests reach the L2 slices when its share frees up
@@ -124,8 +128,15 @@ def run(program: Program, core: CoreModel, trace: bool = False) -> RunResult:
         if trace and units:
             events.append(Event(primary, start, occupancy, _trace_label(ins, primary), reason if gap > 0 else ""))
         if program.mark is not None and index == program.mark:
-            snapshot = (end, dict(busy), {u: dict(r) for u, r in stalls.items()})
-    return _result(program, end, busy, stalls, events, snapshot)
+            snapshot = (_dram_floor(end, busy, core, wrote_back), dict(busy), {u: dict(r) for u, r in stalls.items()})
+    return _result(program, _dram_floor(end, busy, core, wrote_back), busy, stalls, events, snapshot)
+
+
+def _dram_floor(end: float, busy: dict[str, float], core: CoreModel, wrote_back: bool) -> float:
+    """A program whose stores write back from L2 (Cost.write_back) ends no earlier than one DRAM latency plus
+    the DRAM pipe's busy time: those bytes cross the bus within the kernel (as the analytical level's
+    latency + memory time), though no instruction waits for the last of them."""
+    return max(end, core.hbm_latency + busy.get("hbm", 0.0)) if wrote_back else end
 
 
 def _trace_label(ins: Instr, unit: str) -> str:

@@ -81,6 +81,11 @@ class Store(Instr):
     # issued by a SIMT kernel's warps (compiler.streaming with a thread in-flight limit): they reach the L2 slices
     # concurrently, so its L2 share is reserved without holding the core's queue (core.Cost.defer_l2)
     simt: bool = False
+    # a `to_cache` store whose lines still leave for main memory (a result that does not stay cached: the
+    # threads' stores of a writes-behind kernel, compiler.ThreadLoads.writes_behind): the write-back takes the
+    # DRAM pipe at the write cost, reserved behind the reads without holding the core's queue (the analytical
+    # level counts these bytes in its memory time; only their latency drains leave its critical path)
+    write_back: bool = False
 
     cls: ClassVar[str] = "dma"
 
