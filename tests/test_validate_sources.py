@@ -286,3 +286,19 @@ def test_sim_loso_scores_rows_it_does_not_lower_with_the_analytical_constants():
     _score_source(analytical, [attn], "analytical")
     assert sim.signed["attention"] == analytical.signed["attention"] != plain.signed["attention"]
     assert sim.signed["memory"][0] == pytest.approx(0.80 / 0.90 - 1, abs=0.002)
+
+
+def test_tensorrt_llm_engine_runtimes_run_without_cuda_graphs():
+    from accelscope.measure.dataset import MeasuredRow
+    from accelscope.measure.predict import _cuda_graphs
+
+    def row(op: str, notes: str = "") -> MeasuredRow:
+        return MeasuredRow(id="X-001", hardware="h100", category="llm_inference", op=op, dtype="fp8",
+                           shape={}, metric="ttft", value=1.0, unit="ms", source="", notes=notes)
+
+    # gptSessionBenchmark / benchmarks/python/benchmark.py: --enable_cuda_graph is off by default
+    assert not _cuda_graphs(row("GPT-J-6B time-to-first-token (TensorRT-LLM v0.5)"))
+    assert not _cuda_graphs(row("Mistral (7B) TensorRT-LLM benchmark (static batch)"))
+    assert _cuda_graphs(row("Llama decode (TensorRT-LLM v0.9)", notes="with CUDA graph"))
+    assert _cuda_graphs(row("Llama serving (TensorRT-LLM v1.0)"))  # PyTorch backend by default
+    assert _cuda_graphs(row("Llama-2-7B single-stream decode (gpt-fast, 1 GPU)"))

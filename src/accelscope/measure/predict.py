@@ -347,6 +347,20 @@ def _decode_kernel(row: MeasuredRow) -> str | None:
     return "mmha" if match and int(match.group(1)) < 8 else None
 
 
+def _cuda_graphs(row: MeasuredRow) -> bool:
+    """Whether the row's engine replays CUDA graphs. TensorRT-LLM's TensorRT-engine runtimes (gptSession and its
+    benchmarks/cpp/gptSessionBenchmark, the Python GenerationSession of benchmarks/python/benchmark.py, the C++
+    executor behind trtllm-bench) enqueue the engine from the host every step unless `--enable_cuda_graph` /
+    `cuda_graph_mode` is set, off by default (benchmark.py: `default=False`), and graph no context step. Its
+    PyTorch backend (the default from v1.0) captures decode graphs. Other engines (vLLM, gpt-fast's
+    torch.compile mode="reduce-overhead") capture them by default."""
+    text = f"{row.op} {row.source} {row.notes}".lower()
+    if "tensorrt-llm" not in text or "cuda graph" in text or "pytorch backend" in text:
+        return True
+    version = re.search(r"tensorrt-llm v?(\d+)\.(\d+)", text)
+    return bool(version and int(version.group(1)) >= 1)
+
+
 def _weight_only_dtype(dtype_text: str) -> str:
     """'int4 weight-only (group 32)' -> int4_g32 (its group scales are memory traffic); 'int8 weight-only' -> int8.
     A group size without a dtype (not 32, 64 or 128), or none given, prices plain 4-bit int4."""
@@ -376,7 +390,8 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
         return Prediction(batch / r.tpot_s, r.decode.bound)
     isl, osl = int(s.get("isl", 128)), int(s.get("osl", 128))
     r = infer(model, hw, tp=tp, batch=batch, input_len=isl, output_len=osl, dtype=dtype, kv_dtype=kv, level=level,
-              memory_fraction=1.0, allreduce=allreduce, decode_attention=_decode_kernel(row))
+              memory_fraction=1.0, allreduce=allreduce, decode_attention=_decode_kernel(row),
+              cuda_graphs=_cuda_graphs(row))
     if row.metric == "ttft":
         return Prediction(r.ttft_s / _seconds(1.0, row.unit), r.prefill.bound)
     if row.metric == "output_throughput_per_gpu" or (row.metric == "output_throughput" and row.id.startswith("T6")):
