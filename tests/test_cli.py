@@ -320,3 +320,14 @@ def test_the_python_api_refuses_a_negative_global_batch_too():
 
     with pytest.raises(ValueError, match="global_batch=-64: must be a multiple"):
         acs.llm.train(model="llama-3.1-8b", hw="h100-sxm", global_batch=-64, check_memory=False)
+
+
+def test_llm_infer_eager_prices_the_host_enqueue():
+    # Llama-2-7B, one H100: 355 kernels a pass x 24 us (serving/costs.py HOST_OP_LATENCY) = 8.52 ms for the
+    # 128-token prefill and for every decode step, above the GPU's time for either
+    args = ["llm", "infer", "llama-2-7b", "--hw", "h100-sxm", "--batch", "1", "--input-len", "128",
+            "--output-len", "8", "--level", "analytical", "--json"]
+    eager = json.loads(CliRunner().invoke(app, [*args, "--eager"]).output)
+    graphed = json.loads(CliRunner().invoke(app, args).output)
+    assert eager["ttft_s"] == pytest.approx(355 * 24e-6) and eager["tpot_s"] == pytest.approx(355 * 24e-6)
+    assert graphed["tpot_s"] < eager["tpot_s"]
