@@ -177,7 +177,7 @@ def test_eager_engine_waits_for_the_host_to_enqueue_every_kernel():
 
 
 def test_eager_host_time_scales_with_the_host_core_and_leaves_long_passes_alone():
-    from accelscope.llm.infer import host_seconds_per_kernel
+    from accelscope.llm.serving.costs import host_seconds_per_kernel
 
     # DGX A100's host core runs at 0.67 x the Xeon 8480C (a100-sxm-80gb.yaml runtime.host_speed): 24 / 0.67 us
     assert host_seconds_per_kernel(acs.load_hardware("a100-sxm-80gb")) == pytest.approx(24e-6 / 0.67, rel=1e-9)

@@ -188,18 +188,6 @@ def _steps(batch: int, input_len: int, output_len: int) -> tuple[Step, Step]:
     return Step(batch, input_len, 0, logits_tokens=1), Step(batch, 1, input_len + output_len // 2)
 
 
-def host_seconds_per_kernel(spec: HardwareSpec) -> float:
-    """Host seconds to enqueue one kernel of an eager serving pass on `spec`'s reference system: the spec's
-    `runtime.host_op_latency` where given, else the serving engines' eager default (serving/costs.py
-    HOST_OP_LATENCY, 24 us on the Xeon Platinum 8480C host of DGX H100) over the system's `runtime.host_speed`
-    (its host core's single-thread speed relative to that core; unset: 1.0), as llm/train_host.py scales it."""
-    from .serving.costs import HOST_OP_LATENCY  # serving imports this module
-
-    if spec.runtime.host_op_latency is not None:
-        return spec.runtime.host_op_latency
-    return HOST_OP_LATENCY / (spec.runtime.host_speed or 1.0)
-
-
 @memoized
 def eager_kernels(config: ModelConfig, par: Parallelism, prec: Precision, step: Step) -> float:
     """Kernels one forward pass of `step` launches: every node's count over every pipeline stage."""
@@ -212,6 +200,8 @@ def eager_floor(config: ModelConfig, spec: HardwareSpec, par: Parallelism, prec:
     so the pass takes max(GPU time, this): TensorRT-LLM's gptSession (C++) and its Python GenerationSession
     enqueue the TensorRT engine every step unless `--enable_cuda_graph` is given (off by default in
     benchmarks/python/benchmark.py and benchmarks/cpp/gptSessionBenchmark), and never graph the context step."""
+    from .serving.costs import host_seconds_per_kernel  # serving imports this module
+
     return eager_kernels(config, par, prec, step) * host_seconds_per_kernel(spec)
 
 
