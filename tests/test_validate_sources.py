@@ -301,4 +301,5 @@ def test_tensorrt_llm_engine_runtimes_run_without_cuda_graphs():
     assert not _cuda_graphs(row("Mistral (7B) TensorRT-LLM benchmark (static batch)"))
     assert _cuda_graphs(row("Llama decode (TensorRT-LLM v0.9)", notes="with CUDA graph"))
     assert _cuda_graphs(row("Llama serving (TensorRT-LLM v1.0)"))  # PyTorch backend by default
+    assert _cuda_graphs(row("Llama throughput (TensorRT-LLM v0.12 trtllm-bench)"))  # cuda_graph_mode=True
     assert _cuda_graphs(row("Llama-2-7B single-stream decode (gpt-fast, 1 GPU)"))

@@ -348,14 +348,15 @@ def _decode_kernel(row: MeasuredRow) -> str | None:
 
 
 def _cuda_graphs(row: MeasuredRow) -> bool:
-    """Whether the row's engine replays CUDA graphs. TensorRT-LLM's TensorRT-engine runtimes (gptSession and its
-    benchmarks/cpp/gptSessionBenchmark, the Python GenerationSession of benchmarks/python/benchmark.py, the C++
-    executor behind trtllm-bench) enqueue the engine from the host every step unless `--enable_cuda_graph` /
-    `cuda_graph_mode` is set, off by default (benchmark.py: `default=False`), and graph no context step. Its
-    PyTorch backend (the default from v1.0) captures decode graphs. Other engines (vLLM, gpt-fast's
-    torch.compile mode="reduce-overhead") capture them by default."""
+    """Whether the row's engine replays CUDA graphs. TensorRT-LLM's session runtimes (gptSession and its
+    benchmarks/cpp/gptSessionBenchmark, the Python GenerationSession of benchmarks/python/benchmark.py) enqueue
+    the engine from the host every step unless `--enable_cuda_graph` / `cuda_graph_mode` is set, off by default
+    (benchmark.py: `default=False`; GptSession::Config: `cuda_graph_mode` false), and graph no context step.
+    trtllm-bench sets `cuda_graph_mode=True` in its runtime knobs, and the PyTorch backend (the default from
+    v1.0) captures decode graphs. Other engines (vLLM, gpt-fast's torch.compile mode="reduce-overhead") capture
+    them by default."""
     text = f"{row.op} {row.source} {row.notes}".lower()
-    if "tensorrt-llm" not in text or "cuda graph" in text or "pytorch backend" in text:
+    if "tensorrt-llm" not in text or any(k in text for k in ("cuda graph", "pytorch backend", "trtllm-bench")):
         return True
     version = re.search(r"tensorrt-llm v?(\d+)\.(\d+)", text)
     return bool(version and int(version.group(1)) >= 1)
