@@ -303,3 +303,19 @@ def test_tensorrt_llm_engine_runtimes_run_without_cuda_graphs():
     assert _cuda_graphs(row("Llama serving (TensorRT-LLM v1.0)"))  # PyTorch backend by default
     assert _cuda_graphs(row("Llama throughput (TensorRT-LLM v0.12 trtllm-bench)"))  # cuda_graph_mode=True
     assert _cuda_graphs(row("Llama-2-7B single-stream decode (gpt-fast, 1 GPU)"))
+
+
+def test_gpt_fast_decodes_with_unfused_math_attention():
+    from accelscope import llm
+    from accelscope.measure.dataset import MeasuredRow
+    from accelscope.measure.predict import _decode_kernel
+
+    gf = MeasuredRow(id="GF-001", hardware="a100", category="llm_inference",
+                     op="Llama-2-7B single-stream decode (gpt-fast, 1 GPU)", dtype="bf16", shape={},
+                     metric="decode_throughput", value=1.0, unit="tokens/s", source="")
+    assert _decode_kernel(gf) == "math"  # generate.py: sdp_kernel(enable_math=True) around the decode step
+    kw = dict(batch=1, input_len=5, output_len=200, level="analytical")
+    fused = llm.infer("llama-2-7b", "a100-sxm-80gb", **kw)
+    unfused = llm.infer("llama-2-7b", "a100-sxm-80gb", decode_attention="math", **kw)
+    # three kernels per layer instead of one: at least 32 layers x 2 extra launches x 2.5 us (A100 launch_latency)
+    assert unfused.tpot_s - fused.tpot_s >= 32 * 2 * 2.5e-6

@@ -99,7 +99,8 @@ def llm_infer(
     allreduce: Annotated[str, typer.Option(help="TP all-reduce: custom (vLLM/TRT-LLM peer-memory kernels) or "
                                                 "library (NCCL).")] = "custom",
     decode_attention: Annotated[str | None, typer.Option(
-        help="Decode attention kernel: fa2 | fa3 | mmha (TensorRT-LLM <= 0.7's masked MHA); default: the best "
+        help="Decode attention kernel: fa2 | fa3 | mmha (TensorRT-LLM <= 0.7's masked MHA) | math (unfused, as "
+             "gpt-fast compiles it); default: the best "
              "for the chip (analytical level).")] = None,
     cuda_graphs: Annotated[bool, typer.Option(
         "--cuda-graphs/--eager",

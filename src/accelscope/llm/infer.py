@@ -143,7 +143,8 @@ def infer(
     `allreduce`: "custom" prices tensor-parallel all-reduces as the peer-memory kernels vLLM, SGLang and
     TensorRT-LLM run on NVLink systems (up to 8 MiB); "library" as collective-library calls (NCCL).
     `decode_attention`: the engine's decode attention kernel (`Attention.variant`), e.g. "mmha" for the masked
-    multi-head attention of TensorRT-LLM <= 0.7 and FasterTransformer; None: the best for the chip.
+    multi-head attention of TensorRT-LLM <= 0.7 and FasterTransformer, "math" for unfused QK^T / softmax / PV
+    kernels (gpt-fast decodes with SDPA's math backend, which Inductor compiles); None: the best for the chip.
     `cuda_graphs=False`: the engine enqueues every kernel of a pass from the host (no captured graph), so a pass
     takes max(GPU time, kernels x host seconds per kernel) (`eager_floor`); True (default): no host term."""
     config = model if isinstance(model, ModelConfig) else _load_model(model)
@@ -152,8 +153,8 @@ def infer(
         config = _with_imbalance(config, moe_imbalance)
     if allreduce not in ("custom", "library"):
         raise ValueError(f"allreduce: expected custom or library (got {allreduce!r})")
-    if decode_attention not in (None, "fa2", "fa3", "mmha"):
-        raise ValueError(f"decode_attention: expected fa2, fa3, mmha or None (got {decode_attention!r})")
+    if decode_attention not in (None, "fa2", "fa3", "mmha", "math"):
+        raise ValueError(f"decode_attention: expected fa2, fa3, mmha, math or None (got {decode_attention!r})")
     par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom", decode_attention=decode_attention)
     par.check(config)
     prec = Precision(dtype=dtype, kv_dtype=kv_dtype, weights=weight_dtype)

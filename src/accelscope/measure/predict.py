@@ -342,8 +342,14 @@ def _count(row: MeasuredRow, field: str) -> int:
 
 def _decode_kernel(row: MeasuredRow) -> str | None:
     """TensorRT-LLM before v0.8 decodes with masked multi-head attention: its XQA kernel for GQA/MQA decode came
-    with v0.8 (TensorRT-LLM docs/source/blogs/XQA-kernel.md: "will be included in the v0.8 releases")."""
-    match = re.search(r"TensorRT-LLM v0\.(\d+)", f"{row.op} {row.source}")
+    with v0.8 (TensorRT-LLM docs/source/blogs/XQA-kernel.md: "will be included in the v0.8 releases"). gpt-fast
+    decodes inside `torch.backends.cuda.sdp_kernel(enable_flash=False, enable_mem_efficient=False,
+    enable_math=True)` (generate.py decode_n_tokens: "Actually better for Inductor to codegen attention here"), so
+    its compiled step runs attention as separate QK^T, softmax and PV kernels ("math")."""
+    text = f"{row.op} {row.source}"
+    if "gpt-fast" in text.lower():
+        return "math"
+    match = re.search(r"TensorRT-LLM v0\.(\d+)", text)
     return "mmha" if match and int(match.group(1)) < 8 else None
 
 
@@ -387,7 +393,8 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     allreduce = "library" if "gpt-fast" in f"{row.op} {row.source}".lower() else "custom"
     if row.metric == "decode_throughput":
         r = infer(model, hw, tp=tp, batch=batch, input_len=int(s.get("prompt_len", 5)), output_len=200, dtype=dtype,
-                  kv_dtype=kv, weight_dtype=weights, level=level, allreduce=allreduce)
+                  kv_dtype=kv, weight_dtype=weights, level=level, allreduce=allreduce,
+                  decode_attention=_decode_kernel(row))
         return Prediction(batch / r.tpot_s, r.decode.bound)
     isl, osl = int(s.get("isl", 128)), int(s.get("osl", 128))
     r = infer(model, hw, tp=tp, batch=batch, input_len=isl, output_len=osl, dtype=dtype, kv_dtype=kv, level=level,
