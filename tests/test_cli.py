@@ -107,7 +107,7 @@ def test_every_estimate_command_runs(args):
         (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--allreduce", "gloo"],
          "--allreduce: expected custom or library"),
         (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--decode-attention", "xqa"],
-         "--decode-attention: expected fa2, fa3, mmha or None"),
+         "--decode-attention: expected fa2, fa3, mmha, math or None"),
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
           "--attention", "sdpa"], "--attention: expected fa2, fa3, math, triton or None"),
         (["estimate", "gemm", "--m", "8", "--n", "8", "--k", "8", "--hw", "h100-sxm", "--schedule", "persistent"],
@@ -320,3 +320,14 @@ def test_the_python_api_refuses_a_negative_global_batch_too():
 
     with pytest.raises(ValueError, match="global_batch=-64: must be a multiple"):
         acs.llm.train(model="llama-3.1-8b", hw="h100-sxm", global_batch=-64, check_memory=False)
+
+
+def test_llm_infer_eager_prices_the_host_enqueue():
+    # Llama-2-7B, one H100: 355 kernels a pass x 24 us (serving/costs.py HOST_OP_LATENCY) = 8.52 ms for the
+    # 128-token prefill and for every decode step, above the GPU's time for either
+    args = ["llm", "infer", "llama-2-7b", "--hw", "h100-sxm", "--batch", "1", "--input-len", "128",
+            "--output-len", "8", "--level", "analytical", "--json"]
+    eager = json.loads(CliRunner().invoke(app, [*args, "--eager"]).output)
+    graphed = json.loads(CliRunner().invoke(app, args).output)
+    assert eager["ttft_s"] == pytest.approx(355 * 24e-6) and eager["tpot_s"] == pytest.approx(355 * 24e-6)
+    assert graphed["tpot_s"] < eager["tpot_s"]

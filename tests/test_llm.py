@@ -160,3 +160,29 @@ def test_mpt_trains_with_the_triton_attention_kernel():
     fa2 = llm.train(mpt, "h100-sxm", **args, attention="fa2")
     assert triton.step_s > fa2.step_s
     assert triton.detail["attention"] > fa2.detail["attention"]
+
+
+def test_eager_engine_waits_for_the_host_to_enqueue_every_kernel():
+    # Llama-2-7B decode, TP1: 32 layers x 11 kernels (norm, qkv, rope, attention, o_proj, 2 residuals, norm,
+    # gate_up, act, down) + embedding, final norm, LM head = 355 kernels; at 24 us each (serving/costs.py
+    # HOST_OP_LATENCY, H100 SXM host_speed 1.0) the host needs 8.52 ms a step, more than the GPU's ~3.4 ms
+    graphed = llm.infer("llama-2-7b", "h100-sxm", batch=1, input_len=128, output_len=8, level="analytical")
+    eager = llm.infer("llama-2-7b", "h100-sxm", batch=1, input_len=128, output_len=8, level="analytical",
+                      cuda_graphs=False)
+    assert graphed.tpot_s < 355 * 24e-6
+    assert eager.tpot_s == pytest.approx(355 * 24e-6, rel=1e-9)
+    assert eager.ttft_s == pytest.approx(355 * 24e-6, rel=1e-9)  # 128-token prefill: host-bound too
+    # e2e = TTFT + 7 decode steps; output tokens/s = 8 / e2e
+    assert eager.output_tokens_per_s == pytest.approx(8 / (8 * 355 * 24e-6), rel=1e-9)
+
+
+def test_eager_host_time_scales_with_the_host_core_and_leaves_long_passes_alone():
+    from accelscope.llm.serving.costs import host_seconds_per_kernel
+
+    # DGX A100's host core runs at 0.67 x the Xeon 8480C (a100-sxm-80gb.yaml runtime.host_speed): 24 / 0.67 us
+    assert host_seconds_per_kernel(acs.load_hardware("a100-sxm-80gb")) == pytest.approx(24e-6 / 0.67, rel=1e-9)
+    # a 16 x 2048-token prefill runs for far longer than its 355 kernels take to enqueue (8.5 ms): no change
+    kw = dict(batch=16, input_len=2048, output_len=8, level="analytical")
+    graphed = llm.infer("llama-2-7b", "h100-sxm", **kw)
+    assert graphed.ttft_s > 0.1
+    assert llm.infer("llama-2-7b", "h100-sxm", cuda_graphs=False, **kw).ttft_s == graphed.ttft_s

@@ -50,6 +50,9 @@ def test_row_clock_locks_and_limits():
     # 1980 MHz is above the 1.83 GHz the peaks are quoted at, and 700 W is the TDP: nothing changes
     assert spec_for_row(h200, "h200-sxm").compute.clock_ratio == 1.0
     assert clock_overrides(_row("NVIDIA B200 (1000 W limit)")) == {"power.limit": "1000 W"}
+    # gpt-fast's README wording: the limit is stated, so it applies (and is no longer reported as unapplied)
+    gpt_fast = _row("NVIDIA A100 80GB (form factor not stated; 8-GPU node, power-limited to 330W)")
+    assert clock_overrides(gpt_fast) == {"power.limit": "330 W"} and unapplied(gpt_fast) is None
     vague = _row("NVIDIA B200 (8x, single node, 'power limited' per doc; limit not stated)")
     assert clock_overrides(vague) == {} and "not stated" in unapplied(vague)
     assert spec_for_row(_row("NVIDIA H100"), "h100-sxm") == "h100-sxm"

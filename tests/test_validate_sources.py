@@ -286,3 +286,36 @@ def test_sim_loso_scores_rows_it_does_not_lower_with_the_analytical_constants():
     _score_source(analytical, [attn], "analytical")
     assert sim.signed["attention"] == analytical.signed["attention"] != plain.signed["attention"]
     assert sim.signed["memory"][0] == pytest.approx(0.80 / 0.90 - 1, abs=0.002)
+
+
+def test_tensorrt_llm_engine_runtimes_run_without_cuda_graphs():
+    from accelscope.measure.dataset import MeasuredRow
+    from accelscope.measure.predict import _cuda_graphs
+
+    def row(op: str, notes: str = "") -> MeasuredRow:
+        return MeasuredRow(id="X-001", hardware="h100", category="llm_inference", op=op, dtype="fp8",
+                           shape={}, metric="ttft", value=1.0, unit="ms", source="", notes=notes)
+
+    # gptSessionBenchmark / benchmarks/python/benchmark.py: --enable_cuda_graph is off by default
+    assert not _cuda_graphs(row("GPT-J-6B time-to-first-token (TensorRT-LLM v0.5)"))
+    assert not _cuda_graphs(row("Mistral (7B) TensorRT-LLM benchmark (static batch)"))
+    assert _cuda_graphs(row("Llama decode (TensorRT-LLM v0.9)", notes="with CUDA graph"))
+    assert _cuda_graphs(row("Llama serving (TensorRT-LLM v1.0)"))  # PyTorch backend by default
+    assert _cuda_graphs(row("Llama throughput (TensorRT-LLM v0.12 trtllm-bench)"))  # cuda_graph_mode=True
+    assert _cuda_graphs(row("Llama-2-7B single-stream decode (gpt-fast, 1 GPU)"))
+
+
+def test_gpt_fast_decodes_with_unfused_math_attention():
+    from accelscope import llm
+    from accelscope.measure.dataset import MeasuredRow
+    from accelscope.measure.predict import _decode_kernel
+
+    gf = MeasuredRow(id="GF-001", hardware="a100", category="llm_inference",
+                     op="Llama-2-7B single-stream decode (gpt-fast, 1 GPU)", dtype="bf16", shape={},
+                     metric="decode_throughput", value=1.0, unit="tokens/s", source="")
+    assert _decode_kernel(gf) == "math"  # generate.py: sdp_kernel(enable_math=True) around the decode step
+    kw = dict(batch=1, input_len=5, output_len=200, level="analytical")
+    fused = llm.infer("llama-2-7b", "a100-sxm-80gb", **kw)
+    unfused = llm.infer("llama-2-7b", "a100-sxm-80gb", decode_attention="math", **kw)
+    # three kernels per layer instead of one: at least 32 layers x 2 extra launches x 2.5 us (A100 launch_latency)
+    assert unfused.tpot_s - fused.tpot_s >= 32 * 2 * 2.5e-6

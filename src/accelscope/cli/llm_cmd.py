@@ -99,8 +99,13 @@ def llm_infer(
     allreduce: Annotated[str, typer.Option(help="TP all-reduce: custom (vLLM/TRT-LLM peer-memory kernels) or "
                                                 "library (NCCL).")] = "custom",
     decode_attention: Annotated[str | None, typer.Option(
-        help="Decode attention kernel: fa2 | fa3 | mmha (TensorRT-LLM <= 0.7's masked MHA); default: the best "
+        help="Decode attention kernel: fa2 | fa3 | mmha (TensorRT-LLM <= 0.7's masked MHA) | math (unfused, as "
+             "gpt-fast compiles it); default: the best "
              "for the chip (analytical level).")] = None,
+    cuda_graphs: Annotated[bool, typer.Option(
+        "--cuda-graphs/--eager",
+        help="--eager: the engine enqueues every kernel from the host (no CUDA graphs, e.g. TensorRT-LLM's "
+             "gptSession by default): each pass takes max(GPU, kernels x runtime.host_op_latency).")] = True,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Serving: TTFT, TPOT, tokens/s and memory per device."""
@@ -117,7 +122,7 @@ def llm_infer(
     with naming_arguments(INFER_OPTIONS):
         r = infer(model, spec, tp=tp, pp=pp, ep=ep, batch=size, input_len=input_len, output_len=output_len,
                   dtype=dtype, kv_dtype=kv_dtype, level=level, moe_imbalance=moe_imbalance, allreduce=allreduce,
-                  decode_attention=decode_attention)
+                  decode_attention=decode_attention, cuda_graphs=cuda_graphs)
     if as_json:
         print(json.dumps(named(r.to_dict(), spec), indent=2))
         return

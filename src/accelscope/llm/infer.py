@@ -133,6 +133,7 @@ def infer(
     check_memory: bool = True,
     allreduce: str = "custom",
     decode_attention: str | None = None,
+    cuda_graphs: bool = True,
 ) -> InferenceResult:
     """Serve `model` on a replica of tp x pp devices of `hw`. `batch="max"` picks the largest batch that fits.
 
@@ -142,15 +143,18 @@ def infer(
     `allreduce`: "custom" prices tensor-parallel all-reduces as the peer-memory kernels vLLM, SGLang and
     TensorRT-LLM run on NVLink systems (up to 8 MiB); "library" as collective-library calls (NCCL).
     `decode_attention`: the engine's decode attention kernel (`Attention.variant`), e.g. "mmha" for the masked
-    multi-head attention of TensorRT-LLM <= 0.7 and FasterTransformer; None: the best for the chip."""
+    multi-head attention of TensorRT-LLM <= 0.7 and FasterTransformer, "math" for unfused QK^T / softmax / PV
+    kernels (gpt-fast decodes with SDPA's math backend, which Inductor compiles); None: the best for the chip.
+    `cuda_graphs=False`: the engine enqueues every kernel of a pass from the host (no captured graph), so a pass
+    takes max(GPU time, kernels x host seconds per kernel) (`eager_floor`); True (default): no host term."""
     config = model if isinstance(model, ModelConfig) else _load_model(model)
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
     if moe_imbalance is not None:
         config = _with_imbalance(config, moe_imbalance)
     if allreduce not in ("custom", "library"):
         raise ValueError(f"allreduce: expected custom or library (got {allreduce!r})")
-    if decode_attention not in (None, "fa2", "fa3", "mmha"):
-        raise ValueError(f"decode_attention: expected fa2, fa3, mmha or None (got {decode_attention!r})")
+    if decode_attention not in (None, "fa2", "fa3", "mmha", "math"):
+        raise ValueError(f"decode_attention: expected fa2, fa3, mmha, math or None (got {decode_attention!r})")
     par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom", decode_attention=decode_attention)
     par.check(config)
     prec = Precision(dtype=dtype, kv_dtype=kv_dtype, weights=weight_dtype)
@@ -167,11 +171,15 @@ def infer(
     prefill_step, decode_step = _steps(chosen, input_len, output_len)
     prefill = _pass(config, spec, par, prec, prefill_step, level)
     decode = _pass(config, spec, par, prec, decode_step, level)
-    e2e, output_rate = _rates(chosen, output_len, prefill.seconds, decode.seconds)
+    ttft, tpot = prefill.seconds, decode.seconds
+    if not cuda_graphs:
+        ttft = max(ttft, eager_floor(config, spec, par, prec, prefill_step))
+        tpot = max(tpot, eager_floor(config, spec, par, prec, decode_step))
+    e2e, output_rate = _rates(chosen, output_len, ttft, tpot)
     return InferenceResult(
         model=config.name, hw=spec.id, level=level, batch=chosen, input_len=input_len, output_len=output_len,
-        tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype, ttft_s=prefill.seconds, tpot_s=decode.seconds,
-        e2e_latency_s=e2e, output_tokens_per_s=output_rate, decode_tokens_per_s=chosen / decode.seconds,
+        tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype, ttft_s=ttft, tpot_s=tpot,
+        e2e_latency_s=e2e, output_tokens_per_s=output_rate, decode_tokens_per_s=chosen / tpot,
         memory=memory, prefill=prefill, decode=decode,
     )
 
@@ -179,6 +187,23 @@ def infer(
 def _steps(batch: int, input_len: int, output_len: int) -> tuple[Step, Step]:
     """The prefill pass (logits of the last token only) and the mean decode step (context input + output/2)."""
     return Step(batch, input_len, 0, logits_tokens=1), Step(batch, 1, input_len + output_len // 2)
+
+
+@memoized
+def eager_kernels(config: ModelConfig, par: Parallelism, prec: Precision, step: Step) -> float:
+    """Kernels one forward pass of `step` launches: every node's count over every pipeline stage."""
+    return float(sum(node.count for stage in range(par.pp)
+                     for node in forward_graph(config, step, par, prec, stage, MEMO_PARTS).nodes))
+
+
+def eager_floor(config: ModelConfig, spec: HardwareSpec, par: Parallelism, prec: Precision, step: Step) -> float:
+    """Seconds the host needs to enqueue one pass without CUDA graphs. The host issues kernels asynchronously,
+    so the pass takes max(GPU time, this): TensorRT-LLM's gptSession (C++) and its Python GenerationSession
+    enqueue the TensorRT engine every step unless `--enable_cuda_graph` is given (off by default in
+    benchmarks/python/benchmark.py and benchmarks/cpp/gptSessionBenchmark), and never graph the context step."""
+    from .serving.costs import host_seconds_per_kernel  # serving imports this module
+
+    return eager_kernels(config, par, prec, step) * host_seconds_per_kernel(spec)
 
 
 def _rates(batch: int, output_len: int, ttft: float, tpot: float) -> tuple[float, float]:

@@ -25,6 +25,7 @@ _LOCK = re.compile(r"clock locked at (\d+(?:\.\d+)?)\s*MHz", re.IGNORECASE)
 _AC = re.compile(r"-ac\s+(\d+)\s*,\s*(\d+)")
 _PL = re.compile(r"-pl\s+(\d+(?:\.\d+)?)")
 _LIMIT = re.compile(r"\b(\d+(?:\.\d+)?)\s*W\s+(?:power\s+)?limit\b", re.IGNORECASE)
+_LIMITED_TO = re.compile(r"power[- ]limited\s+(?:to|at)\s+(\d+(?:\.\d+)?)\s*W\b", re.IGNORECASE)  # gpt-fast's wording
 _UNSTATED = re.compile(r"power[- ]limited", re.IGNORECASE)
 
 
@@ -43,7 +44,7 @@ def clock_overrides(row: MeasuredRow) -> dict[str, Any]:
         out["compute.sustained_clock"] = f"{lock.group(1)} MHz"
     elif ac:
         out["compute.sustained_clock"] = f"{ac.group(2)} MHz"
-    limit = _PL.search(text) or _LIMIT.search(text)
+    limit = _PL.search(text) or _LIMIT.search(text) or _LIMITED_TO.search(text)
     if limit:
         out["power.limit"] = f"{limit.group(1)} W"
     return out

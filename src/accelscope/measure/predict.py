@@ -342,9 +342,30 @@ def _count(row: MeasuredRow, field: str) -> int:
 
 def _decode_kernel(row: MeasuredRow) -> str | None:
     """TensorRT-LLM before v0.8 decodes with masked multi-head attention: its XQA kernel for GQA/MQA decode came
-    with v0.8 (TensorRT-LLM docs/source/blogs/XQA-kernel.md: "will be included in the v0.8 releases")."""
-    match = re.search(r"TensorRT-LLM v0\.(\d+)", f"{row.op} {row.source}")
+    with v0.8 (TensorRT-LLM docs/source/blogs/XQA-kernel.md: "will be included in the v0.8 releases"). gpt-fast
+    decodes inside `torch.backends.cuda.sdp_kernel(enable_flash=False, enable_mem_efficient=False,
+    enable_math=True)` (generate.py decode_n_tokens: "Actually better for Inductor to codegen attention here"), so
+    its compiled step runs attention as separate QK^T, softmax and PV kernels ("math")."""
+    text = f"{row.op} {row.source}"
+    if "gpt-fast" in text.lower():
+        return "math"
+    match = re.search(r"TensorRT-LLM v0\.(\d+)", text)
     return "mmha" if match and int(match.group(1)) < 8 else None
+
+
+def _cuda_graphs(row: MeasuredRow) -> bool:
+    """Whether the row's engine replays CUDA graphs. TensorRT-LLM's session runtimes (gptSession and its
+    benchmarks/cpp/gptSessionBenchmark, the Python GenerationSession of benchmarks/python/benchmark.py) enqueue
+    the engine from the host every step unless `--enable_cuda_graph` / `cuda_graph_mode` is set, off by default
+    (benchmark.py: `default=False`; GptSession::Config: `cuda_graph_mode` false), and graph no context step.
+    trtllm-bench sets `cuda_graph_mode=True` in its runtime knobs, and the PyTorch backend (the default from
+    v1.0) captures decode graphs. Other engines (vLLM, gpt-fast's torch.compile mode="reduce-overhead") capture
+    them by default."""
+    text = f"{row.op} {row.source} {row.notes}".lower()
+    if "tensorrt-llm" not in text or any(k in text for k in ("cuda graph", "pytorch backend", "trtllm-bench")):
+        return True
+    version = re.search(r"tensorrt-llm v?(\d+)\.(\d+)", text)
+    return bool(version and int(version.group(1)) >= 1)
 
 
 def _weight_only_dtype(dtype_text: str) -> str:
@@ -372,11 +393,13 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     allreduce = "library" if "gpt-fast" in f"{row.op} {row.source}".lower() else "custom"
     if row.metric == "decode_throughput":
         r = infer(model, hw, tp=tp, batch=batch, input_len=int(s.get("prompt_len", 5)), output_len=200, dtype=dtype,
-                  kv_dtype=kv, weight_dtype=weights, level=level, allreduce=allreduce)
+                  kv_dtype=kv, weight_dtype=weights, level=level, allreduce=allreduce,
+                  decode_attention=_decode_kernel(row))
         return Prediction(batch / r.tpot_s, r.decode.bound)
     isl, osl = int(s.get("isl", 128)), int(s.get("osl", 128))
     r = infer(model, hw, tp=tp, batch=batch, input_len=isl, output_len=osl, dtype=dtype, kv_dtype=kv, level=level,
-              memory_fraction=1.0, allreduce=allreduce, decode_attention=_decode_kernel(row))
+              memory_fraction=1.0, allreduce=allreduce, decode_attention=_decode_kernel(row),
+              cuda_graphs=_cuda_graphs(row))
     if row.metric == "ttft":
         return Prediction(r.ttft_s / _seconds(1.0, row.unit), r.prefill.bound)
     if row.metric == "output_throughput_per_gpu" or (row.metric == "output_throughput" and row.id.startswith("T6")):

@@ -77,7 +77,7 @@ class Features:
 
     `cuda_graphs`: iterations replay captured CUDA graphs, so the host issues no per-kernel work (the perf
     levels' per-kernel device launch cost stays); False runs eagerly: the host spends `runtime.host_op_latency`
-    per kernel (HOST_OP_LATENCY when the spec gives none) and the GPU waits when that exceeds the kernels' time.
+    per kernel (HOST_OP_LATENCY over the host's speed when the spec gives none) and the GPU waits when that exceeds the kernels' time.
     `tp_overlap`: tensor-parallel collectives decomposed into per-rank chunks that run under the neighbouring
     GEMMs (async / micro-pipelined TP, Wang et al. ASPLOS 2023; PyTorch's async TP): a layer's GEMMs and TP
     collectives take max(G, C) + min(G, C) / tp instead of G + C (the first chunk cannot overlap).
@@ -98,6 +98,16 @@ class Features:
 HOST_OP_LATENCY = 24e-6
 
 
+def host_seconds_per_kernel(hw: HardwareSpec) -> float:
+    """Host seconds per eagerly enqueued kernel on `hw`'s reference system: the spec's `runtime.host_op_latency`
+    where given (0: no host time), else HOST_OP_LATENCY (measured on DGX H100's Xeon Platinum 8480C host) over the
+    system's `runtime.host_speed`, its host core's single-thread speed relative to that core (unset: 1.0), as
+    llm/train_host.py scales the training host time: the work per kernel is serial single-thread host work."""
+    if hw.runtime.host_op_latency is not None:
+        return hw.runtime.host_op_latency
+    return HOST_OP_LATENCY / (hw.runtime.host_speed or 1.0)
+
+
 class IterationCosts:
     """Memoized iteration pieces of one model replica (tp x pp devices) at one perf level."""
 
@@ -111,8 +121,7 @@ class IterationCosts:
         self.attention_launch_s = hw.runtime.launch_latency * sum(
             node.count for stage in range(par.pp)
             for node in forward_graph(config, Step(1, 1, 1), par, prec, stage).nodes if node.name == "attention")
-        # 0 in the spec means no host time, as in training (llm/train.py); unset: this module's default
-        self.host_op_s = HOST_OP_LATENCY if hw.runtime.host_op_latency is None else hw.runtime.host_op_latency
+        self.host_op_s = host_seconds_per_kernel(hw)
         self._mla = config.mla is not None
         self._tp_overlap = self.features.tp_overlap
         self._plain = self.features == Features()  # no feature changes an iteration's composition
