@@ -109,7 +109,7 @@ def test_every_estimate_command_runs(args):
         (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--decode-attention", "xqa"],
          "--decode-attention: expected fa2, fa3, mmha, math or None"),
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
-          "--attention", "sdpa"], "--attention: expected fa2, fa3, math, triton or None"),
+          "--attention", "sdpa"], "--attention: expected fa2, fa3, math, triton, aotriton or None"),
         (["estimate", "gemm", "--m", "8", "--n", "8", "--k", "8", "--hw", "h100-sxm", "--schedule", "persistent"],
          "--schedule: unknown schedule"),
         (["estimate", "norm", "--rows", "8", "--hidden", "8", "--hw", "h100-sxm", "--kernel", "aten"],
