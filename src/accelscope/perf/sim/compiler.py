@@ -694,54 +694,37 @@ def round_split(loads: ThreadLoads, per_core: int) -> int:
     return loads.rounds // per_core
 
 
-def two_pass_split(loads: ThreadLoads, per_core: int, lockstep: bool = False) -> int:
+def two_pass_split(loads: ThreadLoads, per_core: int, lockstep: bool = True) -> int:
     """As `round_split`, for a row reduction that reads its row, reduces it over the block, then re-reads it
     from L2 to write (vLLM csrc/layernorm_kernels.cu rms_norm_kernel: a sum-of-squares loop, BlockReduce,
     rsqrtf by thread 0 behind __syncthreads, a normalize-and-store loop): each pass's rounds are steps. Only
     when the stores drain behind the reads from the threads (`writes_behind`), the re-read hits L2, and the
-    rounds, in step on every core, stay latency-bound (`lockstep`: l2_keeps_up, with the rows in one wave or the
-    waves' tiles the blocks a core holds at once): otherwise the blocks of the cores drift apart, one core's
-    pass 2 (L2) under another's pass 1 (DRAM), which rounds in step on every core do not show (those keep one
-    step per tile)."""
+    rounds are run in step on every core (`lockstep`, with the rows in one wave or the waves' tiles the blocks a
+    core holds at once). Rounds in step on every core overstate L2 queueing where the cores drift apart, one
+    core's pass 2 (L2) under another's pass 1 (DRAM); one step per SRAM-sized tile overstates the serialization
+    of co-resident blocks: the sim runs both and keeps the faster (`norm_alternatives`)."""
     if (not loads.rounds or loads.row_passes != 2 or loads.rounds % per_core or not loads.writes_behind
             or loads.reread_dram or loads.cached or not lockstep):
         return 1
     return loads.rounds // per_core
 
 
-def l2_keeps_up(rows: int, cols: int, bytes_per_element: float, core: CoreModel, loads: ThreadLoads) -> bool:
-    """Whether a row reduction's pass-2 round (the row re-read from L2 and its result stored), taken by every
-    core at once, crosses the chip-wide cache within its latency: the rounds then stay latency-bound when the
-    sim runs them in step on every core. ATen's RMSNorm over 8192 x 4096 bf16 on gb200 (16 rows of 128-thread
-    blocks a core, 8 rounds a pass): 16 x 4096 x 4 B / 8 rounds x 148 cores = 4.85 MB a round, 714 cycles of L2
-    against its 309-cycle (150 ns) latency: it does not (its cores drift apart); vLLM's at 512 x 4096 fp16 on
-    H100 (2 rows a core, 4 rounds): 8 KiB x 132 cores = 298 cycles of L2 under 475.8 (260 ns): it does."""
-    resident = max(1, min(rows, loads.resident_rows, math.ceil(rows / core.cores)))
-    per_core = math.ceil(math.ceil(rows / resident) / core.cores)
-    steps = max(loads.rounds // per_core, 1)
-    active = min(core.cores, math.ceil(rows / resident))
-    round_bytes = resident * cols * bytes_per_element / steps * active
-    return bool(core.has_l2) and round_bytes / core.l2_bytes_per_cycle <= core.l2_latency
-
-
 def stream_tile(rows: int, cols: int, bytes_per_element: float, core: CoreModel, loads: ThreadLoads,
-                two_pass: bool = False) -> tuple[int, int, int]:
+                two_pass: bool = False, lockstep: bool = True) -> tuple[int, int, int]:
     """(columns per tile, chunks per row, rows per tile) of a streaming program.
 
     A DMA-fed tile's STREAM_STAGES buffer sets must fit the core's SRAM, and a tile holds at most
     STREAM_TILE_ELEMENTS: a long row is cut in equal column chunks. A row kernel's threads (`resident_rows` > 0)
     hold their elements in registers and walk the whole row: a tile is the rows of the blocks one core holds at
     once (they run concurrently: round r of both blocks is one round trip, not two), never a chunk of a row,
-    when the sim runs that tile round by round (round_split, or two_pass_split with `two_pass`: a reduction,
-    over several waves only while `l2_keeps_up`). Otherwise the SRAM-sized tiles stay: one step per whole-row
-    tile would serialize the tile's compute behind all its loads, where several smaller tiles overlap them
-    (ATen's LayerNorm at 1024 x 2560 on H100: 5.24 -> 5.89 us; ATen's RMSNorm at 8192 x 4096 on gb200, whose
-    rounds in step would queue on L2: 31.1 -> 36.3 us, tests/test_sim.py).
+    when the sim runs that tile round by round (round_split, or two_pass_split with `two_pass` and `lockstep`).
+    Otherwise the SRAM-sized tiles stay: one step per whole-row tile would serialize the tile's compute behind
+    all its loads, where several smaller tiles overlap them (ATen's LayerNorm at 1024 x 2560 on H100: 5.24 ->
+    5.89 us).
     Either way a grid's row blocks spread over the cores before any core takes a second one."""
     if loads.resident_rows and loads.in_flight:
         resident = max(1, min(rows, loads.resident_rows, math.ceil(rows / core.cores)))
         per_core = math.ceil(math.ceil(rows / resident) / core.cores)
-        lockstep = two_pass and l2_keeps_up(rows, cols, bytes_per_element, core, loads)
         if round_split(loads, per_core) > 1 or (two_pass and two_pass_split(loads, per_core, lockstep) > 1):
             return cols, 1, resident
     budget = core.sram_bytes / (STREAM_STAGES * max(bytes_per_element, 1.0))
@@ -756,15 +739,16 @@ def stream_tile(rows: int, cols: int, bytes_per_element: float, core: CoreModel,
 
 def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float, body: Body, core: CoreModel,
               out_per_row: float = 0.0, notes: dict[str, object] | None = None,
-              loads: ThreadLoads = ThreadLoads(), reduce_pass: tuple[Body, Body] | None = None) -> Program:
+              loads: ThreadLoads = ThreadLoads(), reduce_pass: tuple[Body, Body] | None = None,
+              lockstep: bool = True) -> Program:
     """Rows x cols elements in tiles of whole rows (or column chunks of one row): load, compute, store, with
     STREAM_STAGES-deep buffering. `in_bytes`/`out_bytes` per element; `out_per_row` extra bytes out per row.
     `loads`: a thread-issued kernel's in-flight limit, and the re-reads (from L2) of a kernel that reads its rows
     more than once. `reduce_pass`: (the reading pass's work per round, the work between the passes) of a
-    two-pass row reduction, which the sim then runs round by round (`two_pass_split`), `body` being the
-    writing pass's."""
+    two-pass row reduction, which the sim then runs round by round (`two_pass_split`, unless `lockstep` is
+    False), `body` being the writing pass's."""
     tile_cols, chunks, rows_per_tile = stream_tile(rows, cols, in_bytes + out_bytes, core, loads,
-                                                   reduce_pass is not None)
+                                                   reduce_pass is not None, lockstep)
     tiles = math.ceil(rows / rows_per_tile) * chunks
     sp = spread(tiles, core.cores)
     elements = rows_per_tile * tile_cols
@@ -787,9 +771,8 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     defer = not loads.in_order
     simt = bool(in_flight)  # the kernel's threads issue its loads and stores (isa.Load/Store.simt)
     whole = rows_per_tile == min(rows, loads.resident_rows, math.ceil(rows / core.cores)) and chunks == 1
-    lockstep = bool(reduce_pass) and loads.resident_rows > 0 and (whole or loads.waves == 1) and l2_keeps_up(
-        rows, cols, in_bytes + out_bytes, core, loads)
-    two_pass = two_pass_split(loads, per_core, lockstep) if in_flight and reduce_pass else 1
+    in_step = lockstep and bool(reduce_pass) and loads.resident_rows > 0 and (whole or loads.waves == 1)
+    two_pass = two_pass_split(loads, per_core, in_step) if in_flight and reduce_pass else 1
     back = loads.writes_behind and not loads.cached  # the threads' stores still reach DRAM (isa.Store.write_back)
 
     def unit(i: int, active: int) -> list[Step]:
@@ -979,7 +962,23 @@ def lower_softmax(op: Softmax, core: CoreModel, hw: HardwareSpec) -> list[Progra
                       loads=single)]
 
 
-def lower_norm(op: Norm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
+def norm_alternatives(op: Norm, core: CoreModel, hw: HardwareSpec) -> list[Alternative]:
+    """A thread kernel's row reduction two ways when they differ: its rounds in step on every core (whole
+    resident-row tiles, two_pass_split) and one step per SRAM-sized tile. Neither is the hardware's schedule: in
+    step, every core's pass 2 crosses L2 at once (ATen's RMSNorm at 8192 x 4096 on gb200: 36.3 us, its pass-2
+    rounds queued on L2, where the cores' blocks drift apart); one step per tile serializes co-resident blocks
+    and exposes a whole tile's compute and stores at the end (vLLM's RMSNorm at 512 x 4096 on H100: 7.53 us
+    against 7.28 in step, analytical 7.14). The sim keeps the faster; the pair depends on shapes and capacities
+    only, so the minimum of two programs monotone in every rate is monotone too (a rule on rates, e.g. L2 time
+    a round against its latency, flipped to the slower program when L2 got faster)."""
+    stepped = lower_norm(op, core, hw)
+    tiled = lower_norm(op, core, hw, lockstep=False)
+    if [p.notes for p in stepped] == [p.notes for p in tiled]:
+        return [Alternative(lambda: stepped)]
+    return [Alternative(lambda: stepped, label="rounds in step"), Alternative(lambda: tiled, label="SRAM tiles")]
+
+
+def lower_norm(op: Norm, core: CoreModel, hw: HardwareSpec, lockstep: bool = True) -> list[Program]:
     width = dtype_bytes(op.dtype)
 
     def body(slot: str, e: float, r: float, active: int) -> list[Instr]:
@@ -1010,7 +1009,7 @@ def lower_norm(op: Norm, core: CoreModel, hw: HardwareSpec) -> list[Program]:
     rms = op.norm == "rms"
     loads = thread_loads(op, hw)
     program = streaming(op.name, op.rows, op.hidden, width, width, normalize if rms else body, core,
-                        loads=loads, reduce_pass=(sum_of_squares, rstd) if rms else None)
+                        loads=loads, reduce_pass=(sum_of_squares, rstd) if rms else None, lockstep=lockstep)
     if "rounds_per_pass" in program.notes or loads.in_flight:
         # a SIMT kernel's threads load the weight with the row (vLLM's rms_norm_kernel in its normalize loop,
         # ATen's and Inductor's kernels alongside x): hidden x width bytes that the first block on a core brings
@@ -1281,12 +1280,14 @@ def compile_op(op: Op, core: CoreModel, hw: HardwareSpec) -> list[Program]:
 
 def compile_choices(op: Op, core: CoreModel, hw: HardwareSpec) -> list[list[Alternative]]:
     """`op` as segments run one after another, each a list of alternatives of which the sim runs the fastest: a
-    GEMM's candidate tiles (gemm_alternatives), one segment per group size of a grouped GEMM; every other op is one
-    segment with one alternative, compile_op's."""
+    GEMM's candidate tiles (gemm_alternatives), one segment per group size of a grouped GEMM, a norm's two
+    schedules (norm_alternatives); every other op is one segment with one alternative, compile_op's."""
     if isinstance(op, Gemm):
         return [gemm_alternatives(op, core, hw)]
     if isinstance(op, GroupedGemm):
         return grouped_alternatives(op, core, hw)
+    if isinstance(op, Norm):
+        return [norm_alternatives(op, core, hw)]
     programs = compile_op(op, core, hw)  # lowered now: NotLowered surfaces here
     return [[Alternative(lambda: programs)]]
 
