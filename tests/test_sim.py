@@ -194,11 +194,7 @@ def test_rms_norm_rounds_run_pass_by_pass_in_one_wave(h100):
     labels = [i.label for i in program.instrs if isinstance(i, Load)]
     assert labels[:2] == ["load tile 0 round 1", "load tile 0 round 2"] and len(labels) == 16
     assert labels[8] == "re-read tile 0 round 1 (pass 2, L2)" and "load weights" not in labels
-    e = 1024.0
-    between = e / core.lanes + core.vector_latency + 1 / core.sfu_rate["rsqrt"] + core.sfu_latency
-    last = (2 * e / core.lanes + e / core.convert_per_op / core.lanes + core.vector_latency
-            + 2048 * 64 / core.l2_bytes_per_cycle + core.l2_latency)
-    expected = 8 * core.hbm_latency + between + 8 * core.l2_latency + last
+    expected = _two_pass_norm_cycles(core, elements=1024.0, rows=1, store_bytes=2048 * 64)
     assert run(program, core).cycles == pytest.approx(expected, rel=1e-9)
     assert expected == pytest.approx(13154, abs=1)
 
@@ -217,13 +213,19 @@ def test_co_resident_row_blocks_run_their_rounds_together(h100):
     op = Norm(rows=256, hidden=8192, norm="rms", dtype="fp16", kernel="scalar")
     [program] = compile_op(op, core, h100)
     assert (program.cores, program.notes["tile"], program.notes["rounds_per_pass"]) == (128, "2 rows x 8192 cols", 8)
-    e = 2048.0
-    between = e / core.lanes + core.vector_latency + 2 / core.sfu_rate["rsqrt"] + core.sfu_latency
-    last = (2 * e / core.lanes + e / core.convert_per_op / core.lanes + core.vector_latency
-            + 4096 * 128 / core.l2_bytes_per_cycle + core.l2_latency)
-    expected = 8 * core.hbm_latency + between + 8 * core.l2_latency + last
+    expected = _two_pass_norm_cycles(core, elements=2048.0, rows=2, store_bytes=4096 * 128)
     assert run(program, core).cycles == pytest.approx(expected, rel=1e-9)
     assert expected == pytest.approx(13288, abs=1)
+
+
+def _two_pass_norm_cycles(core, elements: float, rows: int, store_bytes: float) -> float:
+    """A two-pass row norm of 8 rounds a pass, by hand: 8 DRAM round trips, the last round's sum of squares over
+    `elements` and `rows` rsqrts, 8 L2 round trips, then the last round's FMA, convert, latency and the store of
+    `store_bytes` over the L2's bytes per cycle plus its latency."""
+    between = elements / core.lanes + core.vector_latency + rows / core.sfu_rate["rsqrt"] + core.sfu_latency
+    last = (2 * elements / core.lanes + elements / core.convert_per_op / core.lanes + core.vector_latency
+            + store_bytes / core.l2_bytes_per_cycle + core.l2_latency)
+    return 8 * core.hbm_latency + between + 8 * core.l2_latency + last
 
 
 def test_rms_norm_waves_run_round_by_round_or_in_tiles_whichever_is_faster(h100):
