@@ -731,3 +731,27 @@ def test_sim_rounds_to_bf16_with_integer_ops_on_gfx942():
     to_fp16 = core.cost(Convert(("x",), ("y",), "P to fp16", "fp16", 1024))
     assert dict(to_bf16.units)["vector"] == pytest.approx(36.007, rel=1e-4)
     assert dict(to_fp16.units)["vector"] == pytest.approx(4.0007, rel=1e-4)
+
+
+def test_simt_l2_requests_take_the_pipe_in_time_order_not_program_order(h100):
+    """The L2 pipe serves the warps' requests when they arrive, not in program order (engine._first_gap). On one
+    H100 core: 131,072 FMAs on 138.47 lane-slots per cycle (67 TFLOPS / 132 SMs / 1.83 GHz / 2) = 946.54 cycles,
+    + 4 cycles of latency, then a SIMT load of 16 KiB x 132 cores waits on them: L2 from 950.54 for
+    16384 x 132 / 3633.88 B per cycle = 595.15 cycles. A thread store listed after it but issued at cycle 2 (no
+    operands) reaches L2 in the idle window before the load: done at 2 + 595.15 + 475.8 (260 ns) = 1,072.9, and
+    the program ends with the load at 950.54 + 595.15 + 475.8 = 2,021.49 cycles. In program order the store
+    queued behind the load's reservation to 1,545.69 and the program ended at 1,545.69 + 595.15 + 475.8 =
+    2,616.64. A store twice as large (1,190.29 cycles) does not fit the 948.54-cycle window and goes after the
+    load: 1,545.69 + 1,190.29 + 475.8 = 3,211.78."""
+    from accelscope.perf.sim.isa import Store
+
+    core = core_model(h100)
+    compute = VecOp((), ("x",), "compute", "fma", 131072, 1.0)
+    load = Load(("x",), ("a",), "late load", 16384, 0, 132, simt=True)
+    store = Store((), (), "early store", 16384, 132, to_cache=True, by_threads=True, simt=True)
+    result = run(Program("p", (compute, load, store)), core, trace=True)
+    assert result.cycles == pytest.approx(2021.49, abs=0.01)
+    stored = next(e for e in result.events if e.label == "early store")
+    assert (stored.start, stored.cycles) == pytest.approx((2.0, 595.15), abs=0.01)
+    big = dataclasses.replace(store, hbm_bytes=2 * 16384)
+    assert run(Program("p", (compute, load, big)), core).cycles == pytest.approx(3211.78, abs=0.01)
