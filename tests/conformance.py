@@ -108,7 +108,9 @@ def check_valid(est: acs.Estimate) -> None:
 
 def check_not_faster_than_roofline(op: acs.ops.Op, hw: acs.HardwareSpec, level: str) -> None:
     est, floor = acs.estimate(op, hw, level=level), acs.estimate(op, hw, level="roofline")
-    assert est.seconds >= floor.seconds * (1 - 1e-9), f"{level} beats the roofline on {op.describe()}"
+    # 1 ppm: far below any modelled effect, above the rounding of two formulas that price the same bound in another
+    # order (a 2-node all-reduce whose NVLS tree runs at the NIC's full rate is the floor itself, to 1e-9)
+    assert est.seconds >= floor.seconds * (1 - 1e-6), f"{level} beats the roofline on {op.describe()}"
 
 
 def check_monotone(op: acs.ops.Op, variants: list[tuple[str, acs.HardwareSpec]], base: acs.HardwareSpec,

@@ -13,7 +13,7 @@ from ...hardware.spec import ScaleUp
 from ...workload.ops import (
     Collective,
 )
-from ..collectives import collective_floor, group_bandwidth, wire_factor
+from ..collectives import group_bandwidth, wire_factor
 from ..estimate import Estimate
 from ..nccl import (
     NET_STEP_LATENCY_US,
@@ -33,9 +33,6 @@ def collective(op: Collective, hw: HardwareSpec) -> Estimate:
     custom = _custom_allreduce(op, hw)
     link, algorithm = custom if custom else collective_seconds(op.op, op.bytes, op.group, hw, op.stride,
                                                                op.algorithm)
-    # never below the roofline's link floor: across nodes the NCCL model's network phase can price exactly the
-    # floor's bandwidth term, and its latency bookkeeping (max(phase - latency) + latencies) rounds ~1e-9 below it
-    link = max(link, collective_floor(op.op, op.bytes, op.group, hw, op.stride).seconds)
     # the buffers are read and written locally too (a chip scratchpad holds its share)
     memory = hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes)
     return _estimate(op, hw, {"interconnect": link, "memory": memory}, max(link, memory), cost,
