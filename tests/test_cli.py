@@ -110,6 +110,12 @@ def test_every_estimate_command_runs(args):
          "--decode-attention: expected fa2, fa3, mmha, math or None"),
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
           "--attention", "sdpa"], "--attention: expected fa2, fa3, math, triton, aotriton or None"),
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
+          "--host-op-us", "-5"], "--host-op-us: expected microseconds per op"),
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
+          "--optimizer", "lion"], "--optimizer: expected one of adam, sgd"),
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
+          "--grouped-gemm", "cutlass"], "--grouped-gemm: expected one of searched, torch"),
         (["estimate", "gemm", "--m", "8", "--n", "8", "--k", "8", "--hw", "h100-sxm", "--schedule", "persistent"],
          "--schedule: unknown schedule"),
         (["estimate", "norm", "--rows", "8", "--hidden", "8", "--hw", "h100-sxm", "--kernel", "aten"],
@@ -331,3 +337,23 @@ def test_llm_infer_eager_prices_the_host_enqueue():
     graphed = json.loads(CliRunner().invoke(app, args).output)
     assert eager["ttft_s"] == pytest.approx(355 * 24e-6) and eager["tpot_s"] == pytest.approx(355 * 24e-6)
     assert graphed["tpot_s"] < eager["tpot_s"]
+
+
+def test_llm_train_megatron_and_host_options_reach_train():
+    """--megatron sets Megatron-LM's runtime (as measure/training_rows.py maps its CI runs); --host-op-us 0 turns
+    the host bound off: the step is then its GPU time and the breakdown's host term is exactly 0."""
+    import json
+
+    from accelscope.cli.llm_cmd import _megatron_runtime
+
+    # batch_p2p_sync only where P2P is batched: pp > 1 without interleaving
+    assert _megatron_runtime(True, pp=2, vpp=1) == {"te_modules": True, "megatron_loss": True, "loss_sync": True,
+                                                     "p2p_sync": True, "single_queue": True}
+    assert _megatron_runtime(True, pp=2, vpp=2)["p2p_sync"] is False and _megatron_runtime(False, 2, 1) == {}
+    base = ["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--tp", "8", "--pp", "2", "--dp", "4",
+            "--global-batch", "64", "--seq-len", "2048", "--level", "analytical", "--json"]
+    off = json.loads(run(*base, "--host-op-us", "0").stdout)
+    megatron = json.loads(run(*base, "--megatron").stdout)
+    assert off["breakdown"]["host"] == 0.0
+    # the same GPU work plus the host's excess: Megatron's extra host ops make this small-micro-batch step host-bound
+    assert megatron["breakdown"]["host"] > 0 and megatron["step_s"] > off["step_s"]

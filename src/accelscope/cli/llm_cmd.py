@@ -161,12 +161,32 @@ def llm_train(
         help="Attention kernel: fa2 | fa3 | math (unfused, pre-FlashAttention frameworks) | triton (MPT's Triton "
              "FlashAttention); default: the best for "
              "the chip (analytical level).")] = None,
+    megatron: Annotated[bool, typer.Option(
+        "--megatron/--no-megatron",
+        help="The step as Megatron-LM runs it: Transformer Engine layers, its loss path and the loss NaN check as "
+             "host ops, batched P2P sync without interleaving, one hardware queue (CUDA_DEVICE_MAX_CONNECTIONS=1).")
+    ] = False,
+    host_op_us: Annotated[float | None, typer.Option(
+        help="Framework host time per op on the reference host core, in us (default: the fitted "
+             "runtime.host_op_latency; 0: no host bound).")] = None,
+    moe_aux_loss: Annotated[bool, typer.Option(
+        "--moe-aux-loss/--no-moe-aux-loss", help="MoE router computes a load-balancing loss (host ops).")] = True,
+    optimizer: Annotated[str, typer.Option(help="adam (mixed precision, fp32 states) | sgd (in the model's dtype)")
+                         ] = "adam",
+    grouped_gemm: Annotated[str, typer.Option(
+        help="MoE experts' grouped GEMM kernel: searched (best tile) | torch (PyTorch's library kernels)")
+    ] = "searched",
+    cross_entropy: Annotated[str, typer.Option(help="Loss over the vocabulary: fp32 | fused (see train())")] = "fp32",
+    fp8_recipe: Annotated[str | None, typer.Option(
+        help="FP8 scaling recipe with an 8-bit --dtype (default: tensorwise; mxfp8 for MX dtypes)")] = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Training: step time, tokens/s/device, MFU, memory and the time breakdown."""
     _check_train_options(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
                          global_batch=global_batch, micro_batch=micro_batch)
     check_dtypes(dtype=dtype)
+    if host_op_us is not None and not 0 <= host_op_us <= 1e6:
+        raise ValueError(f"--host-op-us: expected microseconds per op from 0 to 1,000,000, e.g. 90 (got {host_op_us:g})")
     from ..llm import train
 
     spec = spec_from(hw, sets)
@@ -174,7 +194,10 @@ def llm_train(
         r = train(model, spec, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
                   global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
                   check_memory=check_memory, attention=attention, etp=etp, tp_overlap=tp_overlap,
-                  elementwise=elementwise)
+                  elementwise=elementwise, moe_aux_loss=moe_aux_loss, optimizer=optimizer,
+                  grouped_gemm=grouped_gemm, cross_entropy=cross_entropy, fp8_recipe=fp8_recipe,
+                  host_op_latency=None if host_op_us is None else host_op_us * 1e-6,
+                  **_megatron_runtime(megatron, pp, vpp))
     if as_json:
         print(json.dumps(named(r.to_dict(), spec), indent=2))
         return
@@ -195,6 +218,16 @@ def llm_train(
             ("MFU", f"{r.mfu:.1%}")]
     memory = {k: v for k, v in r.memory.to_dict().items() if k != "stage" and v}
     console.print(_metric_table([*rows, *_memory_rows(memory)], ("metric", "value")))
+
+
+def _megatron_runtime(megatron: bool, pp: int, vpp: int) -> dict[str, bool]:
+    """train()'s options for Megatron-LM's runtime, as measure/training_rows.py maps its CI runs: TE layers, its
+    loss path, the loss NaN/Inf check (on by default), batch_p2p_sync where P2P is batched (pp > 1 without
+    interleaving) and one hardware queue (Megatron sets CUDA_DEVICE_MAX_CONNECTIONS=1)."""
+    if not megatron:
+        return {}
+    return {"te_modules": True, "megatron_loss": True, "loss_sync": True, "p2p_sync": pp > 1 and vpp == 1,
+            "single_queue": True}
 
 
 def _memory_rows(parts: dict[str, float], extra: str | None = None) -> list[tuple[str, ...]]:
@@ -220,7 +253,7 @@ def _metric_table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> Tabl
 INFER_OPTIONS = ("tp", "pp", "ep", "batch", "input_len", "output_len", "dtype", "kv_dtype", "moe_imbalance",
                  "allreduce", "decode_attention", "level")
 TRAIN_OPTIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "seq_len", "global_batch", "micro_batch", "dtype",
-                 "recompute", "level", "attention")
+                 "recompute", "level", "attention", "optimizer", "grouped_gemm", "cross_entropy", "fp8_recipe")
 
 
 def _check_train_options(zero: int, global_batch: int, dp: int, micro_batch: int, **counts: int) -> None:
