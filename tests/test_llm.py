@@ -133,6 +133,8 @@ def test_decode_attention_kernel_is_an_engine_choice():
     assert mmha.tpot_s > 1.5 * best.tpot_s
     with pytest.raises(ValueError, match="decode_attention"):
         llm.infer("llama-3.1-70b", "h100-sxm", **args, decode_attention="xqa")
+    with pytest.raises(ValueError, match=r"cuda_graphs: expected True or False \(got 'no'\)"):
+        llm.infer("llama-3.1-70b", "h100-sxm", **args, cuda_graphs="no")  # "no" is truthy: graphs would stay on
 
 
 def test_unfused_attention_is_a_training_choice():

@@ -177,6 +177,18 @@ def test_dequantize_ops_is_one_value_per_matrix_path():
         a100.with_overrides({"isa.dequantize_ops": 0.25})
 
 
+def test_narrow_ops_is_one_value_per_16_bit_float_format():
+    """Only fp32 -> bf16/fp16 narrowing is read: another key would be ignored silently, so it is refused."""
+    from accelscope.hardware.loader import SpecError
+
+    mi300x = acs.load_hardware("mi300x")
+    assert mi300x.isa.narrow_ops == {"bf16": 4.5}  # mi300x.yaml: gfx942 rounds fp32 to bf16 in 4.5 VALU slots
+    with pytest.raises(SpecError, match=r"isa\.narrow_ops\.int8: expected a 16-bit float format"):
+        mi300x.with_overrides({"isa.narrow_ops.int8": 2.0})
+    with pytest.raises(SpecError, match=r"isa\.narrow_ops: give one value per 16-bit dtype.*narrow_ops\.bf16=1\.5"):
+        mi300x.with_overrides({"isa.narrow_ops": 4.5})
+
+
 # ----- issue 20: every bad input is one located SpecError -----------------------------------------------
 BIG = 10**400  # a 401-digit integer: float() of it overflows
 

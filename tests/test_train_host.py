@@ -152,6 +152,20 @@ def test_host_time_and_float8_gather_options_are_checked():
         train("llama-3.1-8b", "h100-sxm", fp8_all_gather=True, zero=3, dtype="bf16", **kwargs)
 
 
+def test_on_off_options_and_fp8_skip_refuse_values_that_would_price_silently():
+    """The string "false" is truthy (it would turn Megatron-LM's loss path on); a bare string as fp8_skip would be
+    read as one prefix per letter. Both are refused before any pricing, with the option named."""
+    from accelscope.llm import train
+
+    kwargs = {"dp": 8, "seq_len": 2048, "global_batch": 8}
+    with pytest.raises(ValueError, match=r"megatron_loss: expected True or False \(got 'false'\)"):
+        train("llama-3.1-8b", "h100-sxm", megatron_loss="false", **kwargs)
+    with pytest.raises(ValueError, match="te_modules: expected True or False"):
+        train("llama-3.1-8b", "h100-sxm", te_modules=1, **kwargs)
+    with pytest.raises(ValueError, match="fp8_skip: expected a tuple of node-name prefixes"):
+        train("llama-3.1-8b", "h100-sxm", fp8_skip="lm_head", **kwargs)
+
+
 def test_a_system_host_time_per_op_is_the_reference_core_time_over_its_host_speed():
     from accelscope.llm.train_host import host_op_latency_default
 

@@ -565,11 +565,21 @@ class Isa(Section):
 
     @field_validator("dequantize_ops", "narrow_ops", mode="before")
     @classmethod
-    def _canonical_keys(cls, table: Any) -> dict[str, Any]:
+    def _canonical_keys(cls, table: Any, info: ValidationInfo) -> dict[str, Any]:
         if not isinstance(table, dict):
-            raise ValueError(f"give one value per matrix path, e.g. dequantize_ops: {{bf16: 1.5}} or --set "
-                             f"isa.dequantize_ops.bf16=1.5 (got {brief(table)})")
+            per = "matrix path" if info.field_name == "dequantize_ops" else "16-bit dtype"
+            raise ValueError(f"give one value per {per}, e.g. {info.field_name}: {{bf16: 1.5}} or --set "
+                             f"isa.{info.field_name}.bf16=1.5 (got {brief(table)})")
         return _dtype_keyed(table)
+
+    @field_validator("narrow_ops")
+    @classmethod
+    def _narrow_to_16_bits(cls, table: dict[str, float]) -> dict[str, float]:
+        # only an fp32 -> bf16/fp16 narrowing is read (HardwareSpec.narrow_ops); another key would be ignored
+        for dtype in table:
+            if dtype not in ("bf16", "fp16"):
+                raise FieldProblem(dtype, "expected a 16-bit float format as the key: bf16 or fp16")
+        return table
 
 
 class Microarch(Section):

@@ -153,6 +153,9 @@ def infer(
         config = _with_imbalance(config, moe_imbalance)
     if allreduce not in ("custom", "library"):
         raise ValueError(f"allreduce: expected custom or library (got {allreduce!r})")
+    for name, flag in (("check_memory", check_memory), ("cuda_graphs", cuda_graphs)):
+        if not isinstance(flag, bool):  # "false" is truthy: it would price the option on
+            raise ValueError(f"{name}: expected True or False (got {flag!r})")
     if decode_attention not in (None, "fa2", "fa3", "mmha", "math"):
         raise ValueError(f"decode_attention: expected fa2, fa3, mmha, math or None (got {decode_attention!r})")
     par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom", decode_attention=decode_attention)

@@ -235,6 +235,12 @@ def train(
     `te_modules`: the layers are Transformer Engine modules (Megatron-LM --transformer-impl transformer_engine,
     its default): each TE linear call costs more host time than a plain linear, and the norms fused into
     LayerNormLinear are no call of their own (train_host.te_module_ops)."""
+    _check_switches(overlap=overlap, check_memory=check_memory, tp_overlap=tp_overlap, hidden_dropout=hidden_dropout,
+                    attention_dropout=attention_dropout, fp8_all_gather=fp8_all_gather,
+                    grad_accumulation_fusion=grad_accumulation_fusion, moe_grouped_gemm=moe_grouped_gemm,
+                    p2p_sync=p2p_sync, loss_sync=loss_sync, single_queue=single_queue, megatron_loss=megatron_loss,
+                    moe_aux_loss=moe_aux_loss, te_modules=te_modules)
+    _check_fp8_skip(fp8_skip)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} (got {optimizer!r})")
     if grouped_gemm not in GROUPED_GEMM_MODES:
@@ -611,6 +617,20 @@ def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, et
             out += [("grad_reduce_scatter", Collective("reduce_scatter", count * GRAD_BYTES, group, "fp32", stride)),
                     ("param_allgather", Collective("all_gather", count * PARAM_BYTES, group, "bf16", stride))]
     return out
+
+
+def _check_switches(**switches: Any) -> None:
+    """On/off options must be True or False: a string such as "false" is truthy and would price the option on."""
+    for name, value in switches.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}: expected True or False (got {value!r})")
+
+
+def _check_fp8_skip(fp8_skip: Any) -> None:
+    """fp8_skip is a sequence of node-name prefixes; one bare string would be read letter by letter."""
+    if isinstance(fp8_skip, str) or not isinstance(fp8_skip, tuple | list) or not all(
+            isinstance(name, str) for name in fp8_skip):
+        raise ValueError(f"fp8_skip: expected a tuple of node-name prefixes, e.g. (\"lm_head\",) (got {fp8_skip!r})")
 
 
 def _check_host_and_gather(host_op_latency: float | None, fp8_all_gather: bool, zero: int,
