@@ -113,6 +113,8 @@ def test_every_estimate_command_runs(args):
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
           "--host-op-us", "-5"], "--host-op-us: expected microseconds per op"),
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
+          "--host-op-us", "1000000"], "--host-op-us: expected microseconds per op"),  # 1 s: train() takes < 1 s
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
           "--optimizer", "lion"], "--optimizer: expected one of adam, sgd"),
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
           "--grouped-gemm", "cutlass"], "--grouped-gemm: expected one of searched, torch"),

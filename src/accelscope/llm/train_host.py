@@ -37,10 +37,10 @@ from ..perf import Estimate
 # by measure/hostfit.py (grid 40-300 us in 10 us steps, least mean |relative error|) on the llm_training rows of
 # every source (`accelscope validate all --loso --category llm_training`, "fit on all"): 90 us, and 90 us fitted
 # without any one source (before Transformer Engine's linear calls were counted at their own host cost,
-# te_module_ops, the folds fitted 90-100 us: MT's TE rows pulled the per-op value up). Alone, the Megatron-LM CI runs (MT) prefer 90-100 us on each of their
-# three systems (DGX A100, GB200, DGX H100: with the host speeds and the MoE routing and loss ops counted they
-# agree; with one latency for all systems and those ops uncounted they wanted 190, 160 and 110 us) and Hugging Face
-# eager Llama-3.2-1B (CU, a graph of aten ops) ~70 us.
+# te_module_ops, the folds fitted 90-100 us: MT's TE rows pulled the per-op value up). Alone, the Megatron-LM CI
+# runs (MT) prefer 90-100 us on each of their three systems (DGX A100, GB200, DGX H100: with the host speeds and
+# the MoE routing and loss ops counted they agree; with one latency for all systems and those ops uncounted they
+# wanted 190, 160 and 110 us) and Hugging Face eager Llama-3.2-1B (CU, a graph of aten ops) ~70 us.
 HOST_OP_LATENCY = 90e-6
 _DEFAULT: contextvars.ContextVar[float] = contextvars.ContextVar("host_op_latency", default=HOST_OP_LATENCY)
 
