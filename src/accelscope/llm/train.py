@@ -241,21 +241,9 @@ def train(
                     p2p_sync=p2p_sync, loss_sync=loss_sync, single_queue=single_queue, megatron_loss=megatron_loss,
                     moe_aux_loss=moe_aux_loss, te_modules=te_modules)
     _check_fp8_skip(fp8_skip)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} (got {optimizer!r})")
-    if grouped_gemm not in GROUPED_GEMM_MODES:
-        raise ValueError(f"grouped_gemm: expected one of {', '.join(GROUPED_GEMM_MODES)} (got {grouped_gemm!r})")
-    if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
-        raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
-                         f"(got {fsdp_backward_prefetch!r})")
+    _check_choices(optimizer, grouped_gemm, fsdp_backward_prefetch, attention, elementwise, cross_entropy)
     config = model if isinstance(model, ModelConfig) else _load_model(model)
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
-    if attention not in (None, "fa2", "fa3", "math", "triton", "aotriton"):
-        raise ValueError(f"attention: expected fa2, fa3, math, triton, aotriton or None (got {attention!r})")
-    if elementwise not in ELEMENTWISE_MODES:
-        raise ValueError(f"elementwise: expected one of {', '.join(ELEMENTWISE_MODES)} (got {elementwise!r})")
-    if cross_entropy not in CROSS_ENTROPY:
-        raise ValueError(f"cross_entropy: expected one of {', '.join(CROSS_ENTROPY)} (got {cross_entropy!r})")
     par = Parallelism(tp=tp, pp=pp, ep=ep, dp=dp, cp=cp, sp=tp > 1 if sp is None else sp, attention=attention)
     par.check(config)
     micro_batches = _check_train_args(config, par, vpp, zero, seq_len, global_batch, micro_batch, recompute)
@@ -617,6 +605,24 @@ def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, et
             out += [("grad_reduce_scatter", Collective("reduce_scatter", count * GRAD_BYTES, group, "fp32", stride)),
                     ("param_allgather", Collective("all_gather", count * PARAM_BYTES, group, "bf16", stride))]
     return out
+
+
+def _check_choices(optimizer: str, grouped_gemm: str, fsdp_backward_prefetch: str, attention: str | None,
+                   elementwise: str, cross_entropy: str) -> None:
+    """train()'s named choices, each refused with the option and its values named."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} (got {optimizer!r})")
+    if grouped_gemm not in GROUPED_GEMM_MODES:
+        raise ValueError(f"grouped_gemm: expected one of {', '.join(GROUPED_GEMM_MODES)} (got {grouped_gemm!r})")
+    if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
+        raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
+                         f"(got {fsdp_backward_prefetch!r})")
+    if attention not in (None, "fa2", "fa3", "math", "triton", "aotriton"):
+        raise ValueError(f"attention: expected fa2, fa3, math, triton, aotriton or None (got {attention!r})")
+    if elementwise not in ELEMENTWISE_MODES:
+        raise ValueError(f"elementwise: expected one of {', '.join(ELEMENTWISE_MODES)} (got {elementwise!r})")
+    if cross_entropy not in CROSS_ENTROPY:
+        raise ValueError(f"cross_entropy: expected one of {', '.join(CROSS_ENTROPY)} (got {cross_entropy!r})")
 
 
 def _check_switches(**switches: Any) -> None:
