@@ -116,7 +116,7 @@ def _cuda_median(fn: Callable[[int], object], config: BenchConfig, device: Devic
 # A DRAM-sized stream case's buffers (ROTATE inputs and one output) take at most this share of the memory free
 # when the suite starts: a VM that reports its host's whole last-level cache (480 MiB seen on a 24 GiB, 2-core
 # machine) would otherwise ask for 16 x 480 MiB x 4 buffers = 30 GiB and be killed by the OOM killer.
-STREAM_MEMORY_SHARE = 0.25
+STREAM_MEMORY_SHARE = 0.25  # fraction of the free memory
 # The smallest buffer, in multiples of the last-level cache, still taken as a DRAM stream (ROTATE of them rotate
 # through it, so each call reads data the previous calls evicted).
 MIN_DRAM_MULTIPLE = 2.0

@@ -122,8 +122,8 @@ def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
 # rows_per_block_y / block_dim_y rows of dY and X each (unrolled) before summing them; the tile loop is not
 # pipelined, so each tile waits a full DRAM round trip. ConfigureAndLaunchGammaBetaBackwardKernel's tiles
 # (block_dim_y, rows_per_block_y) by M: M < 64: (1, 8); < 128: (8, 64); < 256: (16, 128); else (32, 256).
-GAMMA_BETA_COLS = 32
-GAMMA_BETA_SPLIT_ROWS = 64 * 1024
+GAMMA_BETA_COLS = 32  # columns of gamma/beta one block reduces
+GAMMA_BETA_SPLIT_ROWS = 64 * 1024  # rows M above which the kernel also splits the rows across blocks
 
 
 @dataclass(frozen=True, slots=True)

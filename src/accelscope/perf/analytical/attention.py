@@ -371,7 +371,7 @@ def triton_operands_overlap(phase: str, d: int, dv: int, warps: int, block: int 
 SOFTMAX_FWD_FMA, SOFTMAX_FWD_ALU = 2.0, 1.5  # FFMA + FADD (+ the O rescale, below) | FMNMX + F2FP/2
 SOFTMAX_BWD_FMA, SOFTMAX_BWD_ALU = 3.0, 1.0  # FFMA + FADD + FMUL | 2 x F2FP/2
 # The F2FP / 2 above: one packed convert narrows two fp32 elements (HardwareSpec.narrow_slots' default)
-NATIVE_NARROW_SLOTS = 0.5
+NATIVE_NARROW_SLOTS = 0.5  # ALU instruction slots per fp32 element narrowed to 16 bits
 # The non-FMA softmax instructions (FMNMX, FSEL, ISETP, F2FP, PRMT) issue to the ALU pipe, which runs beside the
 # FMA pipe: 64 results per clock per SM on compute capability 8.0-10.0 (CUDA C++ Programming Guide, arithmetic
 # instruction throughput: compare / minimum / maximum, conversions), against 64 (A100) or 128 (Hopper, Blackwell)
@@ -383,7 +383,7 @@ MASK_SLOTS = 2.0
 # (`col_idx >= col_idx_limit_right || col_idx < col_idx_limit_left` -> -inf) compares each column index against
 # both, one more compare per score than the causal mask's single bound (apply_mask_causal); cuDNN and FA4 mask a
 # window the same way.
-LOCAL_MASK_SLOTS = 1.0
+LOCAL_MASK_SLOTS = 1.0  # ALU instruction slots (compares) per score, beyond the causal mask's
 # dQ reductions (red.global.add.f32 / TMA reduce-add) carry each fp32 element to its L2 slice once; the slice does
 # the read-modify-write itself, so the SM-to-L2 traffic is one pass of the rows x head_dim tile per block pair.
 ATOMIC_PASSES = 1
