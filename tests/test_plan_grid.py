@@ -117,11 +117,19 @@ def test_serve_grid_equals_infer_at_every_point():
 @pytest.mark.parametrize(("kwargs", "message"), [
     (dict(batches=()), "batches: expected positive batch sizes"),
     (dict(batches=(0, 8)), "batches: expected positive batch sizes"),
+    (dict(batches="16"), "batches: expected positive batch sizes"),  # not (1, 6)
+    (dict(batches=(16.5,)), "batches: expected positive batch sizes"),  # int() would price batch 16
+    (dict(dtypes="bf16"), r"dtypes: expected a tuple of dtypes, e.g. \(.bf16.,\)"),
     (dict(workers=0), "workers: expected an integer >= 1"),
 ])
 def test_bad_serving_grid_options_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         serve_grid("llama-3.1-70b", "h100-sxm", 8, **kwargs)
+
+
+def test_serving_grid_needs_at_least_one_device():
+    with pytest.raises(ValueError, match=r"devices: expected an integer >= 1 \(got 0\)"):
+        serve_grid("llama-3.1-70b", "h100-sxm", 0)
 
 
 @pytest.mark.parametrize(("model", "hw", "tp", "pp", "dtype"), [

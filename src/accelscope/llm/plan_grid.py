@@ -152,11 +152,14 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     started, cpu = time.perf_counter(), time.process_time()
     config, spec = load_model(model), load_hardware(hw)
     caps = _capacities(spec, capacities)
-    sizes = tuple(int(b) for b in batches)
-    if not sizes or any(b < 1 for b in sizes):
-        raise ValueError(f"batches: expected positive batch sizes (got {batches!r})")
+    sizes = _batch_sizes(batches)
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers: expected an integer >= 1 (got {workers!r})")
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(f"devices: expected an integer >= 1 (got {devices!r})")
+    for name, names in (("dtypes", dtypes), ("kv_dtypes", kv_dtypes)):
+        if isinstance(names, str):  # a bare "bf16" would be read letter by letter
+            raise ValueError(f"{name}: expected a tuple of dtypes, e.g. (\"{names}\",) (got {names!r})")
     domain = spec.interconnect.scale_up.domain_size if spec.interconnect and spec.interconnect.scale_up else 1
     pruned: dict[str, int] = {}
     layouts: list[dict[str, Any]] = []
@@ -211,6 +214,14 @@ def _serve_many(config: ModelConfig, spec: HardwareSpec, options: dict[str, Any]
             rows.append(serve_metrics(config, spec, layout["tp"], layout["pp"], layout["batch"], layout["dtype"],
                                       layout["kv_dtype"], **options))
     return layouts, rows, time.process_time() - cpu
+
+
+def _batch_sizes(batches: Any) -> tuple[int, ...]:
+    """Positive integer batch sizes; a string, a fraction or a bool is refused (int() would take them silently)."""
+    sizes = () if isinstance(batches, str) else tuple(batches)
+    if not sizes or any(isinstance(b, bool) or not isinstance(b, int | np.integer) or b < 1 for b in sizes):
+        raise ValueError(f"batches: expected positive batch sizes (got {batches!r})")
+    return tuple(int(b) for b in sizes)
 
 
 def _capacities(spec: HardwareSpec, capacities: Any) -> np.ndarray:
