@@ -127,9 +127,11 @@ def test_bad_serving_grid_options_are_named(kwargs, message):
         serve_grid("llama-3.1-70b", "h100-sxm", 8, **kwargs)
 
 
-def test_serving_grid_needs_at_least_one_device():
+def test_grids_need_at_least_one_device():
     with pytest.raises(ValueError, match=r"devices: expected an integer >= 1 \(got 0\)"):
         serve_grid("llama-3.1-70b", "h100-sxm", 0)
+    with pytest.raises(ValueError, match=r"devices: expected an integer >= 1 \(got 0\)"):  # was a ZeroDivisionError
+        train_grid("llama-3.1-70b", "h100-sxm", 0, **SPACE)
 
 
 @pytest.mark.parametrize(("model", "hw", "tp", "pp", "dtype"), [

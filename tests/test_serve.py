@@ -159,6 +159,7 @@ def test_trace_files_and_their_errors(tmp_path):
     ({"input_len": "uniform:9:3"}, "input_len: expected a token count"),
     ({"acceptance": 1.5, "draft_tokens": 2}, "acceptance: expected a probability"),
     ({"max_seqs": 0}, "max_seqs: expected an integer from 1"),
+    ({"cuda_graphs": "no"}, r"cuda_graphs: expected True or False \(got 'no'\)"),  # "no" is truthy
 ])
 def test_bad_options_name_the_option(costs, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -81,6 +81,7 @@ def train_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     caps = _capacities(spec, capacities)
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers: expected an integer >= 1 (got {workers!r})")
+    _check_devices(devices)
     space = TrainSpace.of(config, spec, devices, dict(workload))
     layouts = list(space.layouts(float(caps.max())))
     chunks = _deal(layouts, workers, ("tp", "cp"))
@@ -155,8 +156,7 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     sizes = _batch_sizes(batches)
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers: expected an integer >= 1 (got {workers!r})")
-    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise ValueError(f"devices: expected an integer >= 1 (got {devices!r})")
+    _check_devices(devices)
     for name, names in (("dtypes", dtypes), ("kv_dtypes", kv_dtypes)):
         if isinstance(names, str):  # a bare "bf16" would be read letter by letter
             raise ValueError(f"{name}: expected a tuple of dtypes, e.g. (\"{names}\",) (got {names!r})")
@@ -214,6 +214,11 @@ def _serve_many(config: ModelConfig, spec: HardwareSpec, options: dict[str, Any]
             rows.append(serve_metrics(config, spec, layout["tp"], layout["pp"], layout["batch"], layout["dtype"],
                                       layout["kv_dtype"], **options))
     return layouts, rows, time.process_time() - cpu
+
+
+def _check_devices(devices: Any) -> None:
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(f"devices: expected an integer >= 1 (got {devices!r})")
 
 
 def _batch_sizes(batches: Any) -> tuple[int, ...]:

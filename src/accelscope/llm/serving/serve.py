@@ -145,6 +145,9 @@ def serve(
                    acceptance, prefix_hit_rate, max_batched_tokens, max_seqs, block_size, batch)
     config = load_model(model)
     spec = load_hardware(hw)
+    for name, flag in (("cuda_graphs", cuda_graphs), ("tp_overlap", tp_overlap)):
+        if not isinstance(flag, bool):  # "no" is truthy: it would price the option on
+            raise ValueError(f"{name}: expected True or False (got {flag!r})")
     features = Features(cuda_graphs=cuda_graphs, tp_overlap=tp_overlap, wide_ep=wide_ep)
     for name, group in (("wide_ep", wide_ep), ("decode_wide_ep", decode_wide_ep)):
         if group is not None and not isinstance(group, WideEP):
