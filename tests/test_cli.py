@@ -118,6 +118,8 @@ def test_every_estimate_command_runs(args):
           "--optimizer", "lion"], "--optimizer: expected one of adam, sgd"),
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
           "--grouped-gemm", "cutlass"], "--grouped-gemm: expected one of searched, torch"),
+        (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
+          "--fp8-recipe", "foo"], "--fp8-recipe: expected one of tensorwise"),  # named by its option, digit and all
         (["estimate", "gemm", "--m", "8", "--n", "8", "--k", "8", "--hw", "h100-sxm", "--schedule", "persistent"],
          "--schedule: unknown schedule"),
         (["estimate", "norm", "--rows", "8", "--hidden", "8", "--hw", "h100-sxm", "--kernel", "aten"],

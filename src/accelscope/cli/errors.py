@@ -152,7 +152,7 @@ def check_dtypes(**options: str | None) -> None:
 
 # ----- op fields -> CLI options -----------------------------------------------------------------------------------
 _FIELD_ERROR = re.compile(r"^([A-Z][A-Za-z]*)\.([a-z_]+)(\W)")
-_ARGUMENT_ERROR = re.compile(r"^([a-z_]+)([=:])")
+_ARGUMENT_ERROR = re.compile(r"^([a-z][a-z0-9_]*)([=:])")  # digits too: fp8_recipe
 
 
 @contextmanager
