@@ -1,8 +1,9 @@
 """Fit the framework host time per op (llm/train_host.HOST_OP_LATENCY) on the training rows of every source but one.
 
 The host time per op is a cross-chip constant like the DRAM and matrix efficiencies (measure/globalfit.py): a
-property of the host CPU and the eager framework path, used for every chip whose spec gives no
-`runtime.host_op_latency`. It is defined on whole training steps, so it is fitted on the `llm_training` rows
+property of the eager framework path on the reference host core (DGX H100's Xeon Platinum 8480C), used for every
+chip whose spec gives no `runtime.host_op_latency`, divided by its system's `runtime.host_speed`
+(train_host.system_host_op_latency). It is defined on whole training steps, so it is fitted on the `llm_training` rows
 (the same deterministic subsample of at most FIT_ROWS_PER_GROUP rows per source, chip and category as the other
 constants), by grid search on the mean |relative error|, with the DRAM and matrix constants fitted on all sources
 (they move by at most 0.01 between folds). Leave-one-source-out refits it without the source it scores.
