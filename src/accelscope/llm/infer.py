@@ -115,6 +115,18 @@ class InferenceResult:
         return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
+def _check_infer_options(allreduce: str, decode_attention: str | None, check_memory: bool,
+                         cuda_graphs: bool) -> None:
+    """infer()'s kernel choices and on/off options, each refused with the option named."""
+    if allreduce not in ("custom", "library"):
+        raise ValueError(f"allreduce: expected custom or library (got {allreduce!r})")
+    for name, flag in (("check_memory", check_memory), ("cuda_graphs", cuda_graphs)):
+        if not isinstance(flag, bool):  # "false" is truthy: it would price the option on
+            raise ValueError(f"{name}: expected True or False (got {flag!r})")
+    if decode_attention not in (None, "fa2", "fa3", "mmha", "math"):
+        raise ValueError(f"decode_attention: expected fa2, fa3, mmha, math or None (got {decode_attention!r})")
+
+
 def infer(
     model: str | dict | ModelConfig,
     hw: HardwareSpec | str,
@@ -151,13 +163,7 @@ def infer(
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
     if moe_imbalance is not None:
         config = _with_imbalance(config, moe_imbalance)
-    if allreduce not in ("custom", "library"):
-        raise ValueError(f"allreduce: expected custom or library (got {allreduce!r})")
-    for name, flag in (("check_memory", check_memory), ("cuda_graphs", cuda_graphs)):
-        if not isinstance(flag, bool):  # "false" is truthy: it would price the option on
-            raise ValueError(f"{name}: expected True or False (got {flag!r})")
-    if decode_attention not in (None, "fa2", "fa3", "mmha", "math"):
-        raise ValueError(f"decode_attention: expected fa2, fa3, mmha, math or None (got {decode_attention!r})")
+    _check_infer_options(allreduce, decode_attention, check_memory, cuda_graphs)
     par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom", decode_attention=decode_attention)
     par.check(config)
     prec = Precision(dtype=dtype, kv_dtype=kv_dtype, weights=weight_dtype)
