@@ -120,6 +120,7 @@ STREAM_MEMORY_SHARE = 0.25  # fraction of the free memory
 # The smallest buffer, in multiples of the last-level cache, still taken as a DRAM stream (ROTATE of them rotate
 # through it, so each call reads data the previous calls evicted).
 MIN_DRAM_MULTIPLE = 2.0
+FP32_BYTES = 4  # bytes per element of the stream buffers (fp32)
 
 
 def _free_memory_bytes() -> float:
@@ -140,7 +141,7 @@ def _stream_elements_cap(device: Device) -> int:
         free = float(torch.cuda.mem_get_info()[0])
     else:
         free = _free_memory_bytes()
-    return int(STREAM_MEMORY_SHARE * free / 4 / (ROTATE + 1))
+    return int(STREAM_MEMORY_SHARE * free / FP32_BYTES / (ROTATE + 1))
 
 
 def detect_device(requested: str) -> Device:
@@ -289,10 +290,10 @@ class Suite:
         measured: set[int] = set()
         for multiple in multiples:
             resident = multiple < 1  # ROTATE buffers of multiple x cache still fit in it
-            elements = int(multiple * cache / 4 / (ROTATE if resident else 1))
+            elements = int(multiple * cache / FP32_BYTES / (ROTATE if resident else 1))
             if not resident:
                 elements = min(elements, _stream_elements_cap(self.device))
-                if elements * 4 < MIN_DRAM_MULTIPLE * cache or elements in measured:
+                if elements * FP32_BYTES < MIN_DRAM_MULTIPLE * cache or elements in measured:
                     continue  # the memory budget leaves no size that streams from DRAM, or this size is done
                 multiple = elements * 4 / cache
             measured.add(elements)
