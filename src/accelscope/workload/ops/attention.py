@@ -35,11 +35,11 @@ class Attention(Op):
     "cudnn" (cuDNN's fused SDPA: the chip's newest MMA path, as fa3 on Hopper and fa4 on Blackwell), "math"
     (unfused attention in the input dtype: S = QK^T, softmax, PV as three kernels), "sdpa_math" (PyTorch SDPA's
     math backend, which upcasts 16-bit inputs to fp32 and runs the unfused graph there), "triton" (the Triton
-    FlashAttention of flash-attention's
-    flash_attn_triton.py, which MPT / llm-foundry ran as attn_impl "triton": mma.sync, 128 x 128 blocks, no
-    multi-stage load pipeline), "aotriton" (PyTorch SDPA's flash backend on ROCm up to AOTriton 0.10: Triton
-    kernels whose backward is split into a dK/dV kernel and a dQ kernel, each recomputing P) and "mmha" (decode only: the masked multi-head attention kernel of
-    FasterTransformer and TensorRT-LLM <= 0.7, one thread block per (sequence, query head) on the vector units).
+    FlashAttention of flash-attention's flash_attn_triton.py, which MPT / llm-foundry ran as attn_impl "triton":
+    mma.sync, 128 x 128 blocks, no multi-stage load pipeline), "aotriton" (PyTorch SDPA's flash backend on ROCm up
+    to AOTriton 0.10: Triton kernels whose backward is split into a dK/dV kernel and a dQ kernel, each recomputing
+    P) and "mmha" (decode only: the masked multi-head attention kernel of FasterTransformer and TensorRT-LLM <= 0.7,
+    one thread block per (sequence, query head) on the vector units).
     `deterministic` (backward): dQ is accumulated in a fixed order instead of with atomics.
     """
 
@@ -73,9 +73,8 @@ class Attention(Op):
         if self.phase not in ("fwd", "bwd", "fwd_bwd"):
             raise ValueError(f"Attention.phase: expected fwd, bwd or fwd_bwd (got {self.phase!r})")
         if self.variant not in ATTENTION_KERNELS:
-            raise ValueError("Attention.variant: expected fa2, fa3, fa4, cudnn, math, sdpa_math, mmha, triton, aotriton or "
-                             "None "
-                             f"(got {self.variant!r})")
+            raise ValueError("Attention.variant: expected fa2, fa3, fa4, cudnn, math, sdpa_math, mmha, triton, "
+                             f"aotriton or None (got {self.variant!r})")
         if self.variant == "mmha" and (self.q_len != 1 or self.phase != "fwd"):
             raise ValueError("Attention.variant='mmha' is a decode kernel: it needs q_len=1 and phase='fwd' "
                              f"(got q_len={self.q_len}, phase={self.phase!r}); use fa2/fa3 otherwise")
