@@ -645,7 +645,8 @@ def _check_host_and_gather(host_op_latency: float | None, fp8_all_gather: bool, 
     float8 all-gather with no FSDP gathers (zero < 3) or no float8 weights to gather."""
     if host_op_latency is not None and (isinstance(host_op_latency, bool) or not isinstance(
             host_op_latency, int | float) or not 0 <= host_op_latency < 1):
-        raise ValueError(f"host_op_latency: expected seconds per op from 0 to under 1, e.g. 90e-6 (got {host_op_latency!r})")
+        raise ValueError(f"host_op_latency: expected seconds per op from 0 to under 1, e.g. 90e-6 "
+                         f"(got {host_op_latency!r})")
     if fp8_all_gather and (zero != 3 or not low_precision):
         raise ValueError("fp8_all_gather: FSDP gathers float8 weights only with zero=3 and an fp8/mx dtype "
                          f"(got zero={zero}{'' if low_precision else ', a 16-bit dtype'})")

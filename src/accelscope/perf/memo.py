@@ -10,7 +10,8 @@ between calls never sees a stale value.
 Keys are the function's own arguments (exactly the inputs it reads): frozen dataclasses (ModelConfig,
 Parallelism, Precision, Step, MemoryOptions, ops, graphs) hash by value; a HardwareSpec is keyed by a hash of its
 full content and overrides (`spec_key`), so two equal specs share entries and a `with_overrides` variant does
-not; an Estimate (another memoized result, e.g. a micro-batch's forward) by identity, kept alive by the scope. Memoized functions must be pure functions of their arguments and return values the caller does not mutate.
+not; an Estimate (another memoized result, e.g. a micro-batch's forward) by identity, kept alive by the scope.
+Memoized functions must be pure functions of their arguments and return values the caller does not mutate.
 """
 
 from __future__ import annotations

@@ -29,10 +29,10 @@ from ...workload.model_config import ModelConfig
 from ...workload.ops import Collective, Gemm, Graph, GroupedGemm
 from .moe import WideEP, a2a_seconds, compute_slowdown, overlapped_seconds
 
-HEAD_NODES = ("final_norm", "lm_head")
+HEAD_NODES = ("final_norm", "lm_head")  # llm_graph.forward_graph's labels of the per-sampled-token work
 A2A_NODES = ("moe_dispatch", "moe_combine")  # llm_graph.moe_nodes' all-to-alls (wide EP prices them in moe.py)
 TP_COLLECTIVES = ("all_reduce", "reduce_scatter", "all_gather")  # llm_graph.tp_reduce
-EXPERT_NODES = ("experts_", "shared_expert_")  # the work between dispatch and combine (llm_graph.moe_nodes)  # llm_graph.forward_graph's labels of the per-sampled-token work
+EXPERT_NODES = ("experts_", "shared_expert_")  # the work between dispatch and combine (llm_graph.moe_nodes)
 EXACT_BELOW = 256  # counts up to this are priced exactly
 GRID_POINTS_PER_DOUBLING = 32
 
@@ -77,7 +77,8 @@ class Features:
 
     `cuda_graphs`: iterations replay captured CUDA graphs, so the host issues no per-kernel work (the perf
     levels' per-kernel device launch cost stays); False runs eagerly: the host spends `runtime.host_op_latency`
-    per kernel (HOST_OP_LATENCY over the host's speed when the spec gives none) and the GPU waits when that exceeds the kernels' time.
+    per kernel (HOST_OP_LATENCY over the host's speed when the spec gives none) and the GPU waits when that exceeds
+    the kernels' time.
     `tp_overlap`: tensor-parallel collectives decomposed into per-rank chunks that run under the neighbouring
     GEMMs (async / micro-pipelined TP, Wang et al. ASPLOS 2023; PyTorch's async TP): a layer's GEMMs and TP
     collectives take max(G, C) + min(G, C) / tp instead of G + C (the first chunk cannot overlap).

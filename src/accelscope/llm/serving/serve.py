@@ -138,8 +138,9 @@ def serve(
     model DeepSeek-style: `wide_ep.ep` attention-DP ranks of one device each (tp = pp = 1), experts spread over
     them, DeepEP dispatch/combine (moe.py); the colocated schedulers then run one engine per rank (`replicas` =
     ep); disaggregated, the prefill pool is `wide_ep.ep` ranks and the decode pool `decode_wide_ep.ep` (default: the
-    same group size), as SGLang deploys DeepSeek-V3 (prefill EP32, decode EP72). `costs` reuses the memoized iteration costs of an earlier call with the same model, hardware, layout,
-    level and features (capacity searches do)."""
+    same group size), as SGLang deploys DeepSeek-V3 (prefill EP32, decode EP72). `costs` reuses the memoized
+    iteration costs of an earlier call with the same model, hardware, layout, level and features (capacity searches
+    do)."""
     started = time.perf_counter()
     _check_options(scheduler, replicas, prefill_replicas, decode_replicas, slo_ttft, slo_tpot, draft_tokens,
                    acceptance, prefix_hit_rate, max_batched_tokens, max_seqs, block_size, batch)
