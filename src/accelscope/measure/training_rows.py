@@ -426,8 +426,8 @@ def _ta_moe_layer_seconds(row: Any, hw: HardwareSpec | str, level: str) -> float
 
 
 def ta_moe_layer_graphs(row: Any) -> tuple[Graph, Graph]:
-    """(forward, backward) of torchao's bench_moe_layer.py (benchmarks/prototype/moe_training): one torchtitan MoE layer on one GPU,
-    MoEArgs(num_experts=local_num_experts, num_shared_experts=1, _debug_force_load_balance=True) with the default
+    """(forward, backward) of torchao's bench_moe_layer.py (benchmarks/prototype/moe_training): one torchtitan MoE
+    layer on one GPU, MoEArgs(num_experts=local_num_experts, num_shared_experts=1, _debug_force_load_balance=True) with the default
     top-1 routing, SwiGLU experts of hidden_dim, compiled, forward + backward of local_batch x seq_len tokens. The
     routed experts run torch._grouped_mm (bf16) or, quantized (filter "experts"), torchao's MXFP8 grouped GEMM
     with its casts; the router and the shared expert stay bf16."""

@@ -479,9 +479,9 @@ def _sdpa_math_parts(op: Attention) -> tuple[list[Gemm], list[Softmax | Elementw
     """(matmuls, streaming kernels) of torch SDPA's math graph for op.phase, on the fp32 tensors it upcasts to.
 
     Forward: S = Q K^T (fp32 out), S += causal mask (in place: one read and one write of S), P = _safe_softmax(S)
-    (softmax, isneginf, the rows' all(), where), O = P V, P.to(input dtype). Backward (autograd over the same fp32 graph): dP = dO V^T, dV = P^T dO,
-    dS = P * (dP - rowsum(P * dP)) (reads P and dP, writes dS), dQ = dS K, dK = dS^T Q; the mask add passes the
-    gradient through."""
+    (softmax, isneginf, the rows' all(), where), O = P V, P.to(input dtype). Backward (autograd over the same fp32
+    graph): dP = dO V^T, dV = P^T dO, dS = P * (dP - rowsum(P * dP)) (reads P and dP, writes dS), dQ = dS K,
+    dK = dS^T Q; the mask add passes the gradient through."""
     heads, sq, sk, d = op.batch * op.heads, op.q_len, op.kv_len, op.head_dim
     dv = op.v_head_dim or d
     acc = SDPA_MATH_ACC if dtype_bytes(op.dtype) < dtype_bytes(SDPA_MATH_ACC) else canonical_dtype(op.dtype)

@@ -340,8 +340,9 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     # clusters co-reside within a GPC: a size that does not divide a GPC's SMs leaves some idle (cluster_limit)
     slots = _candidate_slots(hw, cluster)
 
-    if not systolic and kernel is None:  # tiles narrower than the instruction's widest N only when one row of them covers M (a
-        # skinny GEMM spread over the SMs, as the sim's SKINNY_TILES)
+    if not systolic and kernel is None:
+        # tiles narrower than the instruction's widest N only when one row of them covers M (a skinny GEMM spread
+        # over the SMs, as the sim's SKINNY_TILES)
         bm, bn, bk, stages, split, cluster, slots = _skinny_filter(m, int(instr[1]),
                                                                    (bm, bn, bk, stages, split, cluster, slots))
     tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
