@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import JsonOpt
+
+if TYPE_CHECKING:  # the fitting modules load numpy and the datasets: imported where a command needs them
+    from ..measure.dataset import MeasuredRow
+    from ..measure.globalfit import SourceFit
 
 console = Console()
 
@@ -94,7 +98,6 @@ def _print_held_out(sources_in: list[str], levels: list[str], categories: list[s
                     sources: list[str] | None, loso: bool, as_json: bool = False) -> None:
     from ..measure.dataset import load_rows
     from ..measure.globalfit import (
-        SourceFit,
         fit_constants,
         leave_one_chip_out,
         leave_one_source_out,
@@ -125,7 +128,7 @@ def _print_held_out(sources_in: list[str], levels: list[str], categories: list[s
             print(loco_markdown(leave_one_chip_out(scored, level), fit_constants(scored, level=level)) + "\n")
 
 
-def _source_fit(fitters: dict, rows: list, level: str):  # type: ignore[no-untyped-def]
+def _source_fit(fitters: dict[str, SourceFit], rows: list[MeasuredRow], level: str) -> SourceFit:
     """The level's SourceFit, built once per command (the sim level's scoring also needs the analytical one)."""
     from ..measure.globalfit import SourceFit
 
@@ -139,7 +142,7 @@ def _held_out_json(rows: list, scored: list, levels: list[str], loso: bool) -> d
     import statistics
     from dataclasses import asdict
 
-    from ..measure.globalfit import SourceFit, fit_constants, leave_one_chip_out, leave_one_source_out
+    from ..measure.globalfit import fit_constants, leave_one_chip_out, leave_one_source_out
     from ..measure.hostfit import host_scored
 
     out: dict = {}

@@ -163,6 +163,10 @@ _TE_LINEAR = re.compile(r"^(qkv_proj|q_proj|q_a_proj|q_b_proj|kv_a_proj|kv_b_pro
                         r"(up|gate_up|down))$")
 
 
+# the sequence-parallel TP collectives around the layer's linears (workload.llm_graph.tp_reduce labels)
+_TP_OVERLAPPED = re.compile(r"^(attn|mlp)_allreduce_(rs|ag)(_bwd)?$")
+
+
 def _count(graph: Estimate, names: set[str]) -> float:
     return float(sum(count for name, count, _est in graph.parts if name in names))
 
@@ -188,10 +192,6 @@ def te_module_ops(forward: Estimate, backward: Estimate, tp_overlap: bool = Fals
         inside += sum(_count(graph, {name for name, _c, _e in graph.parts if _TP_OVERLAPPED.search(name)})
                       for graph in (forward, backward))
     return (TE_LINEAR_HOST_RATIO - 1.0) * calls - 2.0 * fused - inside
-
-
-# the sequence-parallel TP collectives around the layer's linears (workload.llm_graph.tp_reduce labels)
-_TP_OVERLAPPED = re.compile(r"^(attn|mlp)_allreduce_(rs|ag)(_bwd)?$")
 
 
 def micro_batch_ops(forward: Estimate, backward: Estimate, grad_accumulation_fusion: bool = True,

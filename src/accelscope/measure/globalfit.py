@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -316,7 +316,7 @@ def _score_source(held: HeldOutSource, rows: Sequence[MeasuredRow], level: str,
         held.by_chip.setdefault(chip, []).append(abs(signed))
 
 
-def _host_time(constants: Constants):  # type: ignore[no-untyped-def]
+def _host_time(constants: Constants) -> AbstractContextManager[None]:
     """The context that prices framework host time per op with `constants`' fitted value (none: the shipped one)."""
     return host_op_latency_default(constants.host_op_latency) if constants.host_op_latency else nullcontext()
 

@@ -47,6 +47,8 @@ ROCM_SDPA_FLASH = "aotriton"
 def _sdpa_flash(hw: HardwareSpec | str) -> str:
     """SDPA's flash backend as the chip's PyTorch build runs it: FlashAttention-2 on CUDA, AOTriton on ROCm."""
     return ROCM_SDPA_FLASH if load_hardware(hw).vendor.upper() == "AMD" else SDPA_FLASH
+
+
 # Composer's GPU_AVAILABLE_FLOPS (composer/callbacks/speed_monitor.py), the peak llm-foundry's MFU divides by
 COMPOSER_PEAK = {("h100", "bf16"): 989e12, ("h100", "fp8"): 1979e12, ("a100", "bf16"): 312e12}
 
@@ -427,10 +429,11 @@ def _ta_moe_layer_seconds(row: Any, hw: HardwareSpec | str, level: str) -> float
 
 def ta_moe_layer_graphs(row: Any) -> tuple[Graph, Graph]:
     """(forward, backward) of torchao's bench_moe_layer.py (benchmarks/prototype/moe_training): one torchtitan MoE
-    layer on one GPU, MoEArgs(num_experts=local_num_experts, num_shared_experts=1, _debug_force_load_balance=True) with the default
-    top-1 routing, SwiGLU experts of hidden_dim, compiled, forward + backward of local_batch x seq_len tokens. The
-    routed experts run torch._grouped_mm (bf16) or, quantized (filter "experts"), torchao's MXFP8 grouped GEMM
-    with its casts; the router and the shared expert stay bf16."""
+    layer on one GPU, MoEArgs(num_experts=local_num_experts, num_shared_experts=1,
+    _debug_force_load_balance=True) with the default top-1 routing, SwiGLU experts of hidden_dim, compiled,
+    forward + backward of local_batch x seq_len tokens. The routed experts run torch._grouped_mm (bf16) or,
+    quantized (filter "experts"), torchao's MXFP8 grouped GEMM with its casts; the router and the shared expert
+    stay bf16."""
     s = row.shape
     dim, width, experts = int(s["dim"]), int(s["hidden_dim"]), int(s["local_num_experts"])
     moe = MoE(experts=experts, top_k=1, intermediate=width, shared_experts=1, shared_intermediate=width)
