@@ -295,7 +295,7 @@ class Suite:
                 elements = min(elements, _stream_elements_cap(self.device))
                 if elements * FP32_BYTES < MIN_DRAM_MULTIPLE * cache or elements in measured:
                     continue  # the memory budget leaves no size that streams from DRAM, or this size is done
-                multiple = elements * 4 / cache
+                multiple = elements * FP32_BYTES / cache
             measured.add(elements)
             cases = _stream_cases(self.torch, [self.randn(elements) for _ in range(ROTATE)],
                                   self.torch.empty(elements, device=self.device.name))

@@ -123,6 +123,9 @@ def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
 # pipelined, so each tile waits a full DRAM round trip. ConfigureAndLaunchGammaBetaBackwardKernel's tiles
 # (block_dim_y, rows_per_block_y) by M: M < 64: (1, 8); < 128: (8, 64); < 256: (16, 128); else (32, 256).
 GAMMA_BETA_COLS = 32  # columns of gamma/beta one block reduces
+# Resident threads per SM when a spec leaves compute.max_threads_per_core unset: 2048, the CUDA C++ Programming
+# Guide's "Maximum number of resident threads per SM" for compute capability 8.0, 9.0 and 10.0
+DEFAULT_THREADS_PER_CORE = 2048
 GAMMA_BETA_SPLIT_ROWS = 64 * 1024  # rows M above which the kernel also splits the rows across blocks
 
 
@@ -132,6 +135,11 @@ class AtenGammaBeta:
 
     rows: int
     hidden: int
+
+
+def _resident_threads(spec: HardwareSpec) -> int:
+    """Threads one core keeps resident (compute.max_threads_per_core, else DEFAULT_THREADS_PER_CORE)."""
+    return spec.compute.max_threads_per_core or DEFAULT_THREADS_PER_CORE
 
 
 def aten_gamma_beta_splits_rows(rows: int, hidden: int, cores: int) -> bool:
@@ -161,7 +169,7 @@ def aten_gamma_beta_seconds(rows: int, hidden: int, hw: HardwareSpec | str, widt
     spec = _spec(hw)
     dim_y, tile_rows = _gamma_beta_tile(rows)
     blocks = math.ceil(hidden / GAMMA_BETA_COLS)
-    per_core = max(1, (spec.compute.max_threads_per_core or 2048) // (GAMMA_BETA_COLS * dim_y))
+    per_core = max(1, _resident_threads(spec) // (GAMMA_BETA_COLS * dim_y))
     resident = min(blocks, spec.compute.cores * per_core)
     waves = math.ceil(blocks / resident)
     tiles = math.ceil(rows / tile_rows)
@@ -317,7 +325,7 @@ def _tile_chain_seconds(programs: int, iterations: int, hw: HardwareSpec | str) 
     `iterations` dependent load-then-store steps; the programs run side by side while they fit the SMs' resident
     threads (max_threads_per_core / 128 per SM), in waves beyond that."""
     spec = _spec(hw)
-    resident = spec.compute.cores * max(1, (spec.compute.max_threads_per_core or 2048) // (TRITON_WARPS * 32))
+    resident = spec.compute.cores * max(1, _resident_threads(spec) // (TRITON_WARPS * 32))
     return _launch(hw) + math.ceil(programs / resident) * iterations * _first_access(hw)
 
 
@@ -340,10 +348,7 @@ def _launch(hw: HardwareSpec | str) -> float:
 
 
 def _first_access(hw: HardwareSpec | str) -> float:
-    from ..hardware import load_hardware
-
-    spec = load_hardware(hw) if isinstance(hw, str) else hw
-    return spec.main_memory.latency or 0.0
+    return _spec(hw).main_memory.latency or 0.0
 
 
 # ----- collectives ----------------------------------------------------------------------------------------------

@@ -41,7 +41,10 @@ NET_OVERHEAD_US = 1.0
 # llMaxBws[Intel CPU][2 nodes, > 2 nodes], B/s: the LL cap across nodes follows the host CPU, not the GPU
 LL_MAX_BUS_BW_NET = (39.0e9, 20.4e9)
 NET_NVLS_TREE_LATENCY_US = 14.0  # hwLat[NCCL_HW_NET][NVLS_TREE][Simple], us per inter-node tree level
-RING_LL128_FRACTION_ONE_PPN = 0.7  # "ppn < 2: sending/receiving at the same GPU through the NIC"
+# fraction of the bus, tuning.cc: ring LL128 busBw x (ppn < 2 ? 0.7 : 0.92), "ppn < 2: sending/receiving at the same
+# GPU through the NIC"
+RING_LL128_FRACTION_ONE_PPN = 0.7
+# fraction of the bus, tuning.cc: tree LL128 busBw x (nNodes == 1 ? 7.0/9.0 : 120.0/128.0)
 TREE_LL128_FRACTION_NET = 120 / 128
 # treeCorrectionFactor[LL, LL128, Simple][log2(bytes / 64)], 64 B .. 256 MiB: NCCL's own fix of the tree's bandwidth
 # at medium sizes (ncclTopoGetAlgoTime), larger buffers take 1.0
