@@ -519,6 +519,23 @@ def test_gemm_tile_choice_is_monotone_in_every_rate():
             check_monotone(op, variants, hw, "sim")
 
 
+def test_simt_row_kernels_are_monotone_in_every_rate():
+    """A SIMT kernel's L2 requests take the first idle window of the L2 pipe (engine._first_gap), the one term of
+    the engine that is not max-plus, and a norm's sim keeps the faster of two schedules (norm_alternatives): more
+    bandwidth or peak must still never slow them down (the engine docstring's claim, here on vLLM's RMSNorm in one
+    wave and in several, ATen's RMSNorm and vLLM's SiluAndMul)."""
+    from .conformance import check_monotone, faster_variants
+
+    for chip in ("h100-sxm", "gb200"):
+        hw = acs.load_hardware(chip)
+        variants = faster_variants(hw, 1.2) + faster_variants(hw, 4.0)
+        for op in (Norm(rows=256, hidden=8192, norm="rms", dtype="fp16", kernel="scalar"),
+                   Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16", kernel="scalar"),
+                   Norm(rows=8192, hidden=4096, norm="rms", dtype="bf16", kernel="aten_norm"),
+                   Elementwise("swiglu", 1056 * 3584, "fp16", kernel="scalar", rows=1056)):
+            check_monotone(op, variants, hw, "sim")
+
+
 def test_schedule_issues_drain_instructions_one_per_later_step():
     """Step j's drain instruction c goes with step j + 1 + c: after that step's prefetch, before its work."""
     steps = [Step((VecOp((), (f"l{j}",), f"L{j}", "add", 1),), (VecOp((), (), f"W{j}", "add", 1),),
