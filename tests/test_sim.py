@@ -737,6 +737,7 @@ def test_simt_loads_and_stores_share_l2_without_queueing():
     kernel = acs.estimate(op, hw, "sim").seconds - hw.runtime.launch_latency
     assert bound <= kernel < 1.04 * bound
 
+
 def test_sim_rounds_to_bf16_with_integer_ops_on_gfx942():
     # isa.narrow_ops: gfx942 narrows fp32 to bf16 with 4.5 VALU slots per element, no packed convert. 1024 elements
     # on MI300X's 163.4e12 / (304 x 2.1e9 x 2) = 127.98 lane-slots per CU clock: 1024 x 4.5 / 127.98 = 36.007
@@ -748,6 +749,9 @@ def test_sim_rounds_to_bf16_with_integer_ops_on_gfx942():
     to_fp16 = core.cost(Convert(("x",), ("y",), "P to fp16", "fp16", 1024))
     assert dict(to_bf16.units)["vector"] == pytest.approx(36.007, rel=1e-4)
     assert dict(to_fp16.units)["vector"] == pytest.approx(4.0007, rel=1e-4)
+    # an op's dtype alias ("bfloat16", kept as written by Norm/Elementwise) is the same format: same 36.007 cycles
+    alias = core.cost(Convert(("x",), ("y",), "P to bfloat16", "bfloat16", 1024))
+    assert dict(alias.units)["vector"] == pytest.approx(36.007, rel=1e-4)
 
 
 def test_simt_l2_requests_take_the_pipe_in_time_order_not_program_order(h100):
