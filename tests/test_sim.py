@@ -519,6 +519,23 @@ def test_gemm_tile_choice_is_monotone_in_every_rate():
             check_monotone(op, variants, hw, "sim")
 
 
+def test_simt_row_kernels_are_monotone_in_every_rate():
+    """A SIMT kernel's L2 requests take the first idle window of the L2 pipe (engine._first_gap), the one term of
+    the engine that is not max-plus, and a norm's sim keeps the faster of two schedules (norm_alternatives): more
+    bandwidth or peak must still never slow them down (the engine docstring's claim, here on vLLM's RMSNorm in one
+    wave and in several, ATen's RMSNorm and vLLM's SiluAndMul)."""
+    from .conformance import check_monotone, faster_variants
+
+    for chip in ("h100-sxm", "gb200"):
+        hw = acs.load_hardware(chip)
+        variants = faster_variants(hw, 1.2) + faster_variants(hw, 4.0)
+        for op in (Norm(rows=256, hidden=8192, norm="rms", dtype="fp16", kernel="scalar"),
+                   Norm(rows=4096, hidden=4096, norm="rms", dtype="fp16", kernel="scalar"),
+                   Norm(rows=8192, hidden=4096, norm="rms", dtype="bf16", kernel="aten_norm"),
+                   Elementwise("swiglu", 1056 * 3584, "fp16", kernel="scalar", rows=1056)):
+            check_monotone(op, variants, hw, "sim")
+
+
 def test_schedule_issues_drain_instructions_one_per_later_step():
     """Step j's drain instruction c goes with step j + 1 + c: after that step's prefetch, before its work."""
     steps = [Step((VecOp((), (f"l{j}",), f"L{j}", "add", 1),), (VecOp((), (), f"W{j}", "add", 1),),
@@ -720,6 +737,7 @@ def test_simt_loads_and_stores_share_l2_without_queueing():
     kernel = acs.estimate(op, hw, "sim").seconds - hw.runtime.launch_latency
     assert bound <= kernel < 1.04 * bound
 
+
 def test_sim_rounds_to_bf16_with_integer_ops_on_gfx942():
     # isa.narrow_ops: gfx942 narrows fp32 to bf16 with 4.5 VALU slots per element, no packed convert. 1024 elements
     # on MI300X's 163.4e12 / (304 x 2.1e9 x 2) = 127.98 lane-slots per CU clock: 1024 x 4.5 / 127.98 = 36.007
@@ -731,6 +749,9 @@ def test_sim_rounds_to_bf16_with_integer_ops_on_gfx942():
     to_fp16 = core.cost(Convert(("x",), ("y",), "P to fp16", "fp16", 1024))
     assert dict(to_bf16.units)["vector"] == pytest.approx(36.007, rel=1e-4)
     assert dict(to_fp16.units)["vector"] == pytest.approx(4.0007, rel=1e-4)
+    # an op's dtype alias ("bfloat16", kept as written by Norm/Elementwise) is the same format: same 36.007 cycles
+    alias = core.cost(Convert(("x",), ("y",), "P to bfloat16", "bfloat16", 1024))
+    assert dict(alias.units)["vector"] == pytest.approx(36.007, rel=1e-4)
 
 
 def test_simt_l2_requests_take_the_pipe_in_time_order_not_program_order(h100):

@@ -213,8 +213,7 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
     slab_k = plan.sim_k_slab
     order = _tile_order(plan, sp)
     kernel = _library_kernel(op, hw)
-    paired = kernel.paired if kernel is not None else hw.matrix.paired_cores
-    pair = paired and plan.multicast_b >= 2  # two CTAs along M share B: one MMA over the pair
+    pair = _cta_pair(plan, hw, kernel)  # two CTAs along M share B: one MMA over the pair
     # a fixed kernel's MMA shorter than the instruction's full-rate M occupies the datapath as a full one
     issue_m = hw.matrix.tile[0] if kernel is not None and overlap_mma(hw) and hw.matrix.tile else 0
     pair_share = 2 if pair else 1
@@ -414,6 +413,13 @@ def _gemm_slots(plan: GemmPlan, core: CoreModel, hw: HardwareSpec) -> int:
     return min(core.cores, hw.compute.cluster_capacity(max(plan.multicast_a, plan.multicast_b)))
 
 
+def _cta_pair(plan: GemmPlan, hw: HardwareSpec, kernel: GemmKernel | None) -> bool:
+    """Whether two CTAs along M share B as one MMA over the pair (tcgen05 `cta_group::2`): the named library
+    kernel's choice, else the chip's (matrix.paired_cores), and only when the plan's cluster shares B."""
+    paired = kernel.paired if kernel is not None else hw.matrix.paired_cores
+    return bool(paired) and plan.multicast_b >= 2
+
+
 def _library_kernel(op: Gemm, hw: HardwareSpec) -> GemmKernel | None:
     """The fixed library kernel a GEMM names (Gemm.kernel), as the analytical level prices it (library_kernel)."""
     return library_kernel(op.kernel, op.m, op.n, op.k, hw) if op.kernel else None
@@ -438,8 +444,7 @@ def _tile_work(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile) -> TileW
     promote = plan.block_m * plan.block_n * math.ceil(slab / scaling.promote_every) if scaling and \
         scaling.promote_every else 0
     width = dtype_bytes(plan.dtype)  # the MMA reads its operands in the matrix path's format (core._mma)
-    kernel = _library_kernel(op, hw)
-    pair = (kernel.paired if kernel is not None else hw.matrix.paired_cores) and plan.multicast_b >= 2
+    pair = _cta_pair(plan, hw, _library_kernel(op, hw))
     port = max((plan.block_m + plan.block_n) * slab * width, gemm_sram_bytes(op, plan, hw, pair))  # as core._mma
     return TileWork(units * plan.k_steps * 2.0 * plan.block_m * plan.block_n * slab,
                     units * plan.k_steps * port,
@@ -775,6 +780,12 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
     two_pass = two_pass_split(loads, per_core, in_step) if in_flight and reduce_pass else 1
     back = loads.writes_behind and not loads.cached  # the threads' stores still reach DRAM (isa.Store.write_back)
 
+    def tile_store(slot: str, label: str, out: float, active: int) -> Store:
+        """A tile's (or round's) store of `out` bytes: to L2 when the result stays cached or the threads' stores
+        drain behind the reads (then written back to DRAM unless cached)."""
+        return Store((f"y{slot}",), (), label, out, active, to_cache=loads.cached or loads.writes_behind,
+                     by_threads=loads.writes_behind, write_back=back, defer_dram=defer, simt=simt)
+
     def unit(i: int, active: int) -> list[Step]:
         if split > 1:
             return [round_step(i * split + r, i, r, active) for r in range(split)]
@@ -792,9 +803,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         work = body(slot, elements, row_count, active)
         out = elements * out_bytes + row_count * out_per_row
         if out > 0:
-            work.append(Store((f"y{slot}",), (), f"store tile {i}", out, active,
-                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind, write_back=back,
-                              defer_dram=defer, simt=simt))
+            work.append(tile_store(slot, f"store tile {i}", out, active))
         return [Step(tuple(fetch), tuple(work))]
 
     def round_step(g: int, i: int, r: int, active: int) -> Step:
@@ -816,9 +825,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
         work = body(slot, e, rows_per_tile / chunks / split, active)
         out = e * out_bytes + rows_per_tile / chunks / split * out_per_row
         if out > 0:
-            work.append(Store((f"y{slot}",), (), f"store tile {i} round {r + 1}", out, active,
-                              to_cache=loads.cached or loads.writes_behind, by_threads=loads.writes_behind, write_back=back,
-                              defer_dram=defer, simt=simt))
+            work.append(tile_store(slot, f"store tile {i} round {r + 1}", out, active))
         return Step((*waits, fetch), tuple(work))
 
     def two_pass_steps(i: int, active: int) -> list[Step]:
@@ -848,7 +855,7 @@ def streaming(name: str, rows: int, cols: int, in_bytes: float, out_bytes: float
                     # stay resident across the blocks a core runs), so it adds no L2 or DRAM traffic here
                     size, from_hbm = e * in_bytes, 0.0
                     label = f"re-read tile {i} round {r + 1} (pass 2, L2)"
-                fetch = Load(tuple(f"a{slot}" for _ in waits), (f"x{slot}", f"r{slot}"), label, size, from_hbm,
+                fetch = Load((f"a{slot}",) if waits else (), (f"x{slot}", f"r{slot}"), label, size, from_hbm,
                              active, in_flight=in_flight, round_trip=True, defer_dram=defer, simt=simt)
                 if p == 0:
                     work = first(slot, e, rows_, active)

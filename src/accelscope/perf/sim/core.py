@@ -372,13 +372,15 @@ def _special(core: CoreModel, ins: Special) -> Cost:
 
 
 def _convert(core: CoreModel, ins: Convert) -> Cost:
-    from ...hardware.dtypes import element_bits
+    from ...hardware.dtypes import canonical_dtype, element_bits
 
     narrow = element_bits(ins.fmt) <= LOW_PRECISION_BITS  # an MX/NVFP4 convert packs its elements to FP8/FP4
     if narrow and not core.native["fp8_convert"]:
         return _vector(core, ins.elements * core.emulation_ops["fp8_convert"])
-    if ins.fmt in core.narrow_ops:  # no convert to this format (gfx942 to bf16): the rounding sequence
-        return _vector(core, ins.elements * core.narrow_ops[ins.fmt])
+    # narrow_ops is keyed by canonical name: an op's dtype may be an alias ("bfloat16"), as HardwareSpec.narrow_ops
+    fmt = canonical_dtype(ins.fmt)
+    if fmt in core.narrow_ops:  # no convert to this format (gfx942 to bf16): the rounding sequence
+        return _vector(core, ins.elements * core.narrow_ops[fmt])
     return _vector(core, ins.elements / core.convert_per_op)
 
 

@@ -21,6 +21,7 @@ busy; `sram`: the SRAM ports).
 from __future__ import annotations
 
 import bisect
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -145,7 +146,10 @@ def run(program: Program, core: CoreModel, trace: bool = False) -> RunResult:
 def _first_gap(intervals: list[tuple[float, float]], start: float, cycles: float) -> float:
     """The earliest time from `start` at which the pipe is idle for `cycles` (intervals sorted, disjoint)."""
     at = start
-    for lo, hi in intervals:
+    # the intervals are disjoint, so their ends are sorted too: begin at the last one starting at or before
+    # `start` (the only earlier one that can still be busy then) instead of scanning the whole history
+    first = max(bisect.bisect_right(intervals, (start, math.inf)) - 1, 0)
+    for lo, hi in (intervals[k] for k in range(first, len(intervals))):
         if hi <= at:
             continue
         if lo >= at + cycles:
