@@ -121,6 +121,8 @@ def test_serve_grid_equals_infer_at_every_point():
     (dict(batches=(16.5,)), "batches: expected positive batch sizes"),  # int() would price batch 16
     (dict(dtypes="bf16"), r"dtypes: expected a tuple of dtypes, e.g. \(.bf16.,\)"),
     (dict(workers=0), "workers: expected an integer >= 1"),
+    (dict(tp=0), r"tp: expected whole numbers >= 1 \(got \(0,\)\)"),  # was a ZeroDivisionError
+    (dict(pp=(1, "2")), "pp: expected whole numbers >= 1"),  # was a TypeError deep in the search
 ])
 def test_bad_serving_grid_options_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -132,6 +134,15 @@ def test_grids_need_at_least_one_device():
         serve_grid("llama-3.1-70b", "h100-sxm", 0)
     with pytest.raises(ValueError, match=r"devices: expected an integer >= 1 \(got 0\)"):  # was a ZeroDivisionError
         train_grid("llama-3.1-70b", "h100-sxm", 0, **SPACE)
+
+
+@pytest.mark.parametrize("goal", ["train", "serve"])
+def test_bad_parallel_degrees_are_named(goal):
+    """plan() and train_grid() share plan's choices: a tp of 0 was a ZeroDivisionError, a text one a TypeError."""
+    with pytest.raises(ValueError, match=r"tp: expected whole numbers >= 1 \(got \(0,\)\)"):
+        plan("llama-3.1-8b", "h100-sxm", 8, goal=goal, level="roofline", tp=0)
+    with pytest.raises(ValueError, match="micro_batch: expected whole numbers >= 1"):
+        train_grid("llama-3.1-8b", "h100-sxm", 8, level="roofline", micro_batch=(1, True))
 
 
 @pytest.mark.parametrize(("model", "hw", "tp", "pp", "dtype"), [

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from numbers import Integral
 from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
@@ -181,7 +182,16 @@ def _choices(workload: dict[str, Any], key: str, space: dict[str, tuple]) -> tup
     value = workload.pop(key, None)
     if value is None:
         return space[key]
-    return tuple(value) if isinstance(value, list | tuple) else (value,)
+    return checked_sizes(key, tuple(value) if isinstance(value, list | tuple) else (value,))
+
+
+def checked_sizes(key: str, values: tuple) -> tuple:
+    """`values` of a parallel degree or micro-batch (`key`), refused unless each is a whole number >= 1 (a 0
+    would divide by zero, a "8" compare as text, deep in the search); other keys pass unchanged."""
+    if key in ("tp", "pp", "cp", "ep", "vpp", "micro_batch") and (
+            not values or any(isinstance(v, bool) or not isinstance(v, Integral) or v < 1 for v in values)):
+        raise ValueError(f"{key}: expected whole numbers >= 1 (got {values!r})")
+    return values
 
 
 def _plan_training(config: ModelConfig, hw: HardwareSpec, devices: int, level: str,

@@ -28,7 +28,7 @@ from ..hardware import HardwareSpec, load_hardware
 from ..perf.estimate import shared_estimates
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DEFAULT_MEMORY_FRACTION, serve_metrics
-from .plan import SERVE_SPACE, TrainSpace, price_layout, serve_layout_reason
+from .plan import SERVE_SPACE, TrainSpace, checked_sizes, price_layout, serve_layout_reason
 
 METRICS = ("step_s", "tokens_per_s_per_device", "mfu", "memory_per_device_bytes")
 
@@ -164,8 +164,8 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     pruned: dict[str, int] = {}
     layouts: list[dict[str, Any]] = []
     candidates = 0
-    for t in _values(tp, SERVE_SPACE["tp"]):
-        for p in _values(pp, SERVE_SPACE["pp"]):
+    for t in _values("tp", tp):
+        for p in _values("pp", pp):
             for dtype in tuple(dtypes):
                 for kv_dtype in tuple(kv_dtypes):
                     candidates += len(sizes)
@@ -199,10 +199,11 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
                      worker_cpu_seconds=tuple(part[-1] for part in parts) if len(chunks) > 1 else ())
 
 
-def _values(value: Any, space: tuple) -> tuple:
+def _values(key: str, value: Any) -> tuple:
+    """A pinned tp / pp, a tuple of them, or the whole SERVE_SPACE axis (as plan's own choices)."""
     if value is None:
-        return space
-    return tuple(value) if isinstance(value, list | tuple) else (value,)
+        return SERVE_SPACE[key]
+    return checked_sizes(key, tuple(value) if isinstance(value, list | tuple) else (value,))
 
 
 def _serve_many(config: ModelConfig, spec: HardwareSpec, options: dict[str, Any], layouts: list[dict[str, Any]]

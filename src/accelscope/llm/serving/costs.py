@@ -27,6 +27,7 @@ from ...perf.estimate import Estimate, estimate_graphs
 from ...workload.llm_graph import Parallelism, Precision, Step, forward_graph
 from ...workload.model_config import ModelConfig
 from ...workload.ops import Collective, Gemm, Graph, GroupedGemm
+from ..infer import eager_kernels
 from .moe import WideEP, a2a_seconds, compute_slowdown, overlapped_seconds
 
 HEAD_NODES = ("final_norm", "lm_head")  # llm_graph.forward_graph's labels of the per-sampled-token work
@@ -185,9 +186,7 @@ class IterationCosts:
         key = ("ops", decode_form)
         if key not in self._memo:
             step = Step(1, 1, 1) if decode_form else Step(1, 2, 0, logits_tokens=1)
-            self._memo[key] = float(sum(node.count for stage in range(self.par.pp)
-                                        for node in forward_graph(self.config, step, self.par, self.prec,
-                                                                  stage).nodes))
+            self._memo[key] = eager_kernels(self.config, self.par, self.prec, step)  # infer's own count
         return self._memo[key]
 
     def prefill_attention_batch(self, sequences: int, new_tokens: int) -> float:
