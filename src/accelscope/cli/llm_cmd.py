@@ -223,13 +223,11 @@ def llm_train(
 
 
 def _megatron_runtime(megatron: bool, pp: int, vpp: int) -> dict[str, bool]:
-    """train()'s options for Megatron-LM's runtime, as measure/training_rows.py maps its CI runs: TE layers, its
-    loss path, the loss NaN/Inf check (on by default), batch_p2p_sync where P2P is batched (pp > 1 without
-    interleaving) and one hardware queue (Megatron sets CUDA_DEVICE_MAX_CONNECTIONS=1)."""
-    if not megatron:
-        return {}
-    return {"te_modules": True, "megatron_loss": True, "loss_sync": True, "p2p_sync": pp > 1 and vpp == 1,
-            "single_queue": True}
+    """train()'s options for Megatron-LM's runtime (llm.train.megatron_runtime, as measure/training_rows.py maps
+    its CI runs), or none."""
+    from ..llm.train import megatron_runtime
+
+    return megatron_runtime(pp, vpp) if megatron else {}
 
 
 def _memory_rows(parts: dict[str, float], extra: str | None = None) -> list[tuple[str, ...]]:

@@ -463,6 +463,17 @@ def _sac_fraction(config: ModelConfig, name: str) -> float:
     return 0.0
 
 
+def megatron_runtime(pp: int, vpp: int, nan_check: bool = True, one_queue: bool = True,
+                     transformer_engine: bool = True) -> dict[str, bool]:
+    """train()'s options for a step as Megatron-LM runs it: its loss path (`megatron_loss`); the loss NaN/Inf check
+    (`nan_check`, on unless --no-check-for-nan-in-loss-and-grad) read back each micro-batch (`loss_sync`);
+    batch_p2p_sync (ModelParallelConfig default) where P2P is batched, pp > 1 without the interleaved schedule,
+    which overlaps its P2P instead (`p2p_sync`); one hardware queue where CUDA_DEVICE_MAX_CONNECTIONS=1, which
+    Megatron-LM's launch scripts set (`single_queue`); Transformer Engine layers (`te_modules`)."""
+    return {"megatron_loss": True, "loss_sync": nan_check, "p2p_sync": pp > 1 and vpp == 1,
+            "single_queue": one_queue, "te_modules": transformer_engine}
+
+
 ELEMENTWISE_MODES = ("fused", "eager")
 OPTIMIZERS = ("adam", "sgd")
 GROUPED_GEMM_MODES = ("searched", "torch")

@@ -25,7 +25,7 @@ from typing import Any
 from ..hardware import HardwareSpec, load_hardware
 from ..llm import train
 from ..llm.torchao_float8 import torchao_float8_casts
-from ..llm.train import high_precision_gemms, torch_grouped_mm, with_fp8_casts
+from ..llm.train import high_precision_gemms, megatron_runtime, torch_grouped_mm, with_fp8_casts
 from ..llm.train_memory import PARAM_BYTES
 from ..perf import estimate
 from ..workload.backward import backward_graph
@@ -296,16 +296,11 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   fp8_recipe=_mt_fp8_recipe(args) if dtype.startswith("fp8") else None,
                   grad_accumulation_fusion=not _flag(args, "no-gradient-accumulation-fusion"),
                   moe_grouped_gemm=_flag(args, "moe-grouped-gemm"),
-                  # batch_p2p_sync (ModelParallelConfig default) applies where P2P is batched: pp > 1 without
-                  # the interleaved schedule, which overlaps its P2P instead (--overlap-p2p-communication)
-                  p2p_sync=pp > 1 and vpp == 1,
-                  # the loss's NaN/Inf check (Megatron-LM's default) reads it back each micro-batch
-                  loss_sync=not _flag(args, "no-check-for-nan-in-loss-and-grad"),
-                  single_queue=str((s.get("env") or {}).get("CUDA_DEVICE_MAX_CONNECTIONS")) == "1",
-                  megatron_loss=True,
                   # Megatron-LM skips the load-balancing loss at --moe-aux-loss-coeff 0, its default
                   moe_aux_loss=float(args.get("moe-aux-loss-coeff") or 0) > 0,
-                  te_modules=impl == "transformer_engine")
+                  **megatron_runtime(pp, vpp, nan_check=not _flag(args, "no-check-for-nan-in-loss-and-grad"),
+                                     one_queue=str((s.get("env") or {}).get("CUDA_DEVICE_MAX_CONNECTIONS")) == "1",
+                                     transformer_engine=impl == "transformer_engine"))
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)
