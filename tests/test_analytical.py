@@ -697,6 +697,21 @@ def test_graphs_estimated_together_share_each_ops_estimate(h100):
     assert together[0].parts[0][2] is together[1].parts[0][2]
 
 
+def test_nodes_seconds_is_the_graph_estimate_without_the_graph(h100):
+    """nodes_seconds (the planner's grid path) promises the same float as estimate_graphs on the graph of those
+    (op, count) nodes, with and without the shared cache."""
+    from accelscope.perf.estimate import estimate_graphs, nodes_seconds, shared_estimates
+
+    gemm, softmax = Gemm(4096, 8192, 8192), Softmax(4096, 8192)
+    graph = acs.Graph((acs.ops.Node(gemm, count=2), acs.ops.Node(softmax)), name="g")
+    nodes = [(gemm, 2.0), (softmax, 1.0)]
+    expected = estimate_graphs([graph], h100, "analytical")[0].seconds
+    assert nodes_seconds(nodes, h100, "analytical") == expected
+    with shared_estimates():
+        assert nodes_seconds(nodes, h100, "analytical") == expected
+        assert estimate_graphs([graph], h100, "analytical")[0].seconds == expected
+
+
 def test_a_fused_add_and_norm_is_one_stream_of_the_bytes_that_leave_the_chip(h100):
     from accelscope.workload import Fused
 

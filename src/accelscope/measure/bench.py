@@ -124,7 +124,7 @@ FP32_BYTES = 4  # bytes per element of the stream buffers (fp32)
 
 
 def _free_memory_bytes() -> float:
-    """Physical memory free now (bytes), from the OS; on a GPU the device's free memory."""
+    """Physical memory free now (bytes), from the OS (a GPU's free memory is read in _stream_elements_cap)."""
     import os
 
     try:

@@ -33,19 +33,23 @@ def warm_read_bytes(op: Op, hw: HardwareSpec) -> float:
     """Bytes of an Elementwise's `warm_inputs` that the chip-wide cache still holds: at most its resident share
     (CACHE_RESIDENT_FRACTION of the capacity, HardwareSpec.resident_cache: H100's 50 MB L2 keeps 25 MB), since the
     previous kernel's last-written lines are the ones left; 0 for other ops or a chip without such a cache."""
-    if not isinstance(op, Elementwise) or not op.warm_inputs:
+    cache = _chip_cache_name(hw)
+    if not isinstance(op, Elementwise) or not op.warm_inputs or cache is None:
         return 0.0
-    for name, level in hw.memory.items():
-        if level.kind == "cache" and level.scope == "chip":
-            return min(op.warm_bytes, CACHE_RESIDENT_FRACTION * hw.level_total(name)[0])
-    return 0.0
+    return min(op.warm_bytes, CACHE_RESIDENT_FRACTION * hw.level_total(cache)[0])
+
+
+def _chip_cache_name(hw: HardwareSpec) -> str | None:
+    """The first chip-wide cache level's name (an L2), or None."""
+    return next((name for name, level in hw.memory.items() if level.kind == "cache" and level.scope == "chip"), None)
 
 
 def _warm_memory_seconds(cost: OpCost, hw: HardwareSpec, warm: float) -> float:
     """Nominal-rate memory seconds when `warm` of the read bytes come from the chip-wide cache: main memory (and a
     scratchpad's share) moves the rest, the cache every byte (the warm ones and the rest crossing it), in
     parallel. Every other level prices both at or below these rates, so it stays a lower bound."""
-    cache = next(name for name, level in hw.memory.items() if level.kind == "cache" and level.scope == "chip")
+    cache = _chip_cache_name(hw)
+    assert cache is not None  # warm > 0 only with a chip-wide cache (warm_read_bytes)
     cold = cost.bytes - warm
     dram = hw.memory_seconds(cost.bytes_read - warm, cost.bytes_written, cold, achievable=False)
     return max(dram, cost.bytes / hw.level_total(cache)[1])

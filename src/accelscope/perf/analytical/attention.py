@@ -130,7 +130,7 @@ def _gqa_dkv_reduction(op: Attention, group: int, dv: int, red_core: float) -> f
     and conversion passes are left out (under 1 % of the rows' times)."""
     if group <= 1 or not red_core:
         return 0.0
-    return BWD_KV_BLOCK * (op.head_dim + dv) * 4 / red_core
+    return BWD_KV_BLOCK * (op.head_dim + dv) * FP32_BYTES / red_core
 
 
 def _bwd_rows(d: int, dv: int, path: str) -> int:
@@ -183,8 +183,8 @@ def _bwd_side_passes(op: Attention, hw: HardwareSpec, dv: int) -> float:
     rows = op.batch * op.heads * op.q_len
     width = dtype_bytes(op.dtype if not low_precision_matrix(op.dtype) else "bf16")  # O, dO, dQ in 16 bits
     hbm = hw.main_memory
-    pre = hbm.transfer_seconds(2 * rows * dv * width, rows * 4 + rows * op.head_dim * 4)
-    post = hbm.transfer_seconds(rows * op.head_dim * 4, rows * op.head_dim * width)
+    pre = hbm.transfer_seconds(2 * rows * dv * width, rows * FP32_BYTES + rows * op.head_dim * FP32_BYTES)
+    post = hbm.transfer_seconds(rows * op.head_dim * FP32_BYTES, rows * op.head_dim * width)
     return pre + post + 2 * ((hbm.latency or 0.0) + hw.runtime.launch_latency)
 
 
@@ -387,6 +387,7 @@ LOCAL_MASK_SLOTS = 1.0  # ALU instruction slots (compares) per score, beyond the
 # dQ reductions (red.global.add.f32 / TMA reduce-add) carry each fp32 element to its L2 slice once; the slice does
 # the read-modify-write itself, so the SM-to-L2 traffic is one pass of the rows x head_dim tile per block pair.
 ATOMIC_PASSES = 1
+FP32_BYTES = 4  # bytes per fp32 element: the dQ / dK / dV partials and accumulators, the softmax statistics
 # Deterministic backward: L2 round trips per dQ handoff between consecutive KV-block CTAs of a head, each pair:
 # the poll of the per-query-block semaphore that sees the predecessor's release, the fence after this CTA's dQ
 # reductions (until L2 has them), and the release store the successor's poll must see. FA3
@@ -683,7 +684,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     l2_core = _chip_cache(hw)[0] / cores
     # dQ partials reduced into L2 at the core's share of the rate the L2 applies reductions (_chip_reduction_rate)
     red_core = _chip_reduction_rate(hw) / cores
-    t_atomic = (ATOMIC_PASSES * rows * op.head_dim * 4 / red_core
+    t_atomic = (ATOMIC_PASSES * rows * op.head_dim * FP32_BYTES / red_core
                 if red_core and _atomic_dq(op, name, path) and not split_bwd else 0.0)
     t_load_fwd = t_load_bwd = t_dq_serial = sram = 0.0
     if triton:  # num_stages=1: each pair's tiles arrive from L2 before its MMAs start (TRITON_BLOCK note)
@@ -697,8 +698,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         t_load_fwd = trips_fwd * l2_latency + (kv_block * (mma_d + mma_dv) * width / l2_core if l2_core else 0.0)
         t_load_bwd = trips_bwd * l2_latency + (rows * (mma_d + mma_dv) * width / l2_core
                                                if l2_core else 0.0)  # Q, dO
-        t_atomic = ATOMIC_PASSES * rows * mma_d * 4 / red_core if red_core else 0.0  # tl.atomic_add of dQ
-        t_dq_serial = l2_latency + 2 * rows * mma_d * 4 / l2_core if l2_core else 0.0  # dQ load + store
+        t_atomic = ATOMIC_PASSES * rows * mma_d * FP32_BYTES / red_core if red_core else 0.0  # tl.atomic_add of dQ
+        t_dq_serial = l2_latency + 2 * rows * mma_d * FP32_BYTES / l2_core if l2_core else 0.0  # dQ load + store
         # the mma.sync operands come through shared memory (triton_smem_bytes): the MMAs cannot issue faster
         # than ldmatrix feeds them, so a pair takes the longer of the two
         sram = _core_sram(hw) * ratio
@@ -781,7 +782,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
             compute, sequence_parallel, pair_time = serial, False, serial_pair
             units, waves, mean = heads, serial_waves, pairs_per_head
     memory = hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes) + (hbm.latency or 0.0)
-    combine = op.batch * op.heads * op.q_len * dv * 4 * splits / (hbm.bandwidth * hbm.efficiency) if splits > 1 else 0
+    combine = (op.batch * op.heads * op.q_len * dv * FP32_BYTES * splits / (hbm.bandwidth * hbm.efficiency)
+               if splits > 1 else 0)
     if split_bwd and not packed:  # two kernels, two grids (_split_bwd_compute)
         per_width = 2.0 * scores / core_peak  # one matmul per score of width 1 (a head dimension of 1)
         dkdv_pair = per_width * 2 * (mma_d + mma_dv) + t_softmax_kernel  # S, dP; dV, dK

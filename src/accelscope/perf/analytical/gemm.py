@@ -145,8 +145,9 @@ def library_kernel(name: str, m: int, n: int, k: int, hw: HardwareSpec) -> GemmK
     ping-pong when M <= 128 or N <= 128, else 128 x 256 x 64 cooperative.
     fbgemm-mx8-grouped, FBGEMM / MSLK mx8mx8bf16_grouped_mm (csrc/gemm/cutlass/mx8mx8bf16_grouped.cu,
     get_kernel_via_heuristics; Blackwell only): 2-SM kernels of 256 x 128 x 256 (per SM 128 x 128) for most shapes,
-    256 x 256 x 256 where K <= 512 (and M <= 1024 with N <= 2048 and K <= 1024), 256 x 64 x 256 or the 1-SM
-    128 x 64 x 256 for M <= 128 with N <= 1024. m is the rows of one group (the heuristic's M / G)."""
+    256 x 256 x 256 where K <= 512 (and M <= 1024 with N <= 2048 and K <= 1024); for M <= 128 with N <= 1024 the
+    2-SM 256 x 64 x 256 when N <= 512 or K <= 4096, else the 1-SM 128 x 64 x 256. m is the rows of one group (the
+    heuristic's M / G)."""
     blackwell = bool(hw.matrix.paired_cores and hw.matrix.async_overlap)
     hopper = hw.matrix.async_overlap and not hw.matrix.paired_cores and not hw.matrix.systolic
     if name == "torch-grouped-mm":
