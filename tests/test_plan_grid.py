@@ -145,6 +145,15 @@ def test_bad_parallel_degrees_are_named(goal):
         train_grid("llama-3.1-8b", "h100-sxm", 8, level="roofline", micro_batch=(1, True))
 
 
+def test_a_bad_level_is_named_not_every_layout_refused():
+    """train's ValueErrors become refused layouts in the search: level="analytic" refused all 18 TP8 layouts
+    (train_grid returned an empty grid, plan a DoesNotFit); now the level is named."""
+    with pytest.raises(ValueError, match=r"level: expected one of roofline, analytical, sim \(got 'analytic'\)"):
+        train_grid("llama-3.1-8b", "h100-sxm", 8, level="analytic", tp=8, pp=1)
+    with pytest.raises(ValueError, match=r"level: expected one of .*\(got 'analytic'\)"):
+        plan("llama-3.1-8b", "h100-sxm", 8, level="analytic", tp=8, pp=1)
+
+
 @pytest.mark.parametrize(("model", "hw", "tp", "pp", "dtype"), [
     ("llama-3.1-70b", "h100-sxm", 1, 8, "bf16"),  # six identical middle stages, summed once
     ("llama-3.1-70b", "h100-sxm", 2, 4, "fp8_e4m3"),

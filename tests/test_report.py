@@ -93,3 +93,14 @@ def test_bad_scenario_names_the_file_and_field(tmp_path):
     bad.write_text("hardwares: [h100-sxm]\n")
     with pytest.raises(ValueError, match=r"bad\.yaml: hardware"):
         load_scenario(bad)
+
+
+def test_a_load_rate_of_zero_is_named(tmp_path):
+    """serving.load.fractions: each rate is a fraction of the reference chip's saturated rate, so 0 (no
+    arrivals) or a negative one is refused at load time, naming the list entry."""
+    from accelscope.report import load_scenario
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hardware: [h100-sxm]\nserving: {model: llama-3.1-8b, load: {fractions: [0.5, 0]}}\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: serving\.load\.fractions\.1"):
+        load_scenario(bad)

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import dtype_bytes
-from ..perf.estimate import shared_estimates
+from ..perf.estimate import check_level, shared_estimates
 from ..workload.llm_graph import Parallelism
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DoesNotFit, infer, max_batch
@@ -99,6 +99,7 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
         raise ValueError(f"devices: expected an integer from 1 to 10,000,000 (got {devices!r})")
     if not isinstance(top, int) or top < 1:
         raise ValueError(f"top: expected an integer >= 1 (got {top!r})")
+    check_level(level)  # train's ValueErrors become refused layouts: a bad level would refuse them all
     config = load_model(model)
     spec = load_hardware(hw)
     search = _plan_training if goal == "train" else _plan_serving

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..hardware import HardwareSpec, load_hardware
-from ..perf.estimate import shared_estimates
+from ..perf.estimate import check_level, shared_estimates
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DEFAULT_MEMORY_FRACTION, serve_metrics
 from .plan import SERVE_SPACE, TrainSpace, checked_sizes, price_layout, serve_layout_reason
@@ -82,6 +82,7 @@ def train_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers: expected an integer >= 1 (got {workers!r})")
     _check_devices(devices)
+    check_level(level)  # price_layout turns train's ValueErrors into refusals: a bad level would refuse them all
     space = TrainSpace.of(config, spec, devices, dict(workload))
     layouts = list(space.layouts(float(caps.max())))
     chunks = _deal(layouts, workers, ("tp", "cp"))

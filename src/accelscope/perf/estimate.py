@@ -204,6 +204,12 @@ def _tagged(model: OpModel) -> OpModel:
     return run
 
 
+def check_level(level: str) -> None:
+    """Refuse an unknown or unavailable `level` up front, as `estimate` would (a search that turns ValueErrors
+    into refused layouts would otherwise refuse every layout and hide the typo)."""
+    _model(level)
+
+
 def _model(level: str) -> OpModel:
     if level in _MODELS:
         return _MODELS[level]

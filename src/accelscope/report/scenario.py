@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,7 +32,9 @@ class Load(BaseModel):
     slo_ttft_ms: float = Field(default=2000.0, gt=0)
     slo_tpot_ms: float = Field(default=50.0, gt=0)
     requests: int = Field(default=300, ge=10, le=100_000)
-    fractions: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.7, 0.85, 1.0, 1.2], min_length=2)
+    # rates as fractions of the reference chip's saturated requests/s: each > 0 (a rate of 0 serves nothing)
+    fractions: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [0.25, 0.5, 0.7, 0.85, 1.0, 1.2],
+                                                           min_length=2)
     max_seqs: int = Field(default=256, ge=1)
 
 
