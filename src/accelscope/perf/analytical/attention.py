@@ -68,8 +68,10 @@ def _tiles_per_cta(name: str, phase: str, q_blocks: int, packed: bool, splits: i
     """Query tiles one forward CTA owns: Q_TILES_PER_CTA for FA4 (flash_fwd_sm100.py: q_stage = 2, a 2 x 128-row
     CTA tile, the two tiles' softmax warpgroups ping-ponging on the one MMA pipe), else 1; 1 too when the query is
     one tile (decode, GQA-packed) or the KV sequence is split. cuDNN's sm100 forward is closed source: it is
-    priced with one tile per CTA, which its measured rows (cudnn-frontend, B200 / GB200 / GB300) fit better
-    (in-sample attention error 12.6 % against 13.2 % with two, when this was chosen)."""
+    priced with one tile per CTA, the simpler structure, which its measured rows (cudnn-frontend, B200 / GB200 /
+    GB300) fit slightly better: in-sample attention error 12.6 % against 13.2 % with two tiles, when this was chosen
+    (`accelscope validate all --levels analytical --category attention`). CU is the only source with cuDNN sm100
+    rows, so this choice is not a held-out result."""
     if name != "fa4" or phase != "fwd" or packed or splits > 1:
         return 1
     return min(Q_TILES_PER_CTA, q_blocks)
