@@ -177,3 +177,15 @@ def test_serve_metrics_are_infer_s_floats(model, hw, tp, pp, dtype, level):
         with shared_estimates():
             assert serve_metrics(config, spec, tp, pp, batch, dtype, "bf16", 2048, 256, level) == want
             assert serve_metrics(config, spec, tp, pp, batch, dtype, "bf16", 2048, 256, level) == want  # warm
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(dtype="bf17"), r"dtype: unknown dtype 'bf17'"),
+    (dict(seq_len=0), r"seq_len: expected an integer >= 1 \(got 0\)"),
+    (dict(global_batch=0), r"global_batch: expected an integer >= 1 \(got 0\)"),
+    (dict(recompute="some"), r"recompute: expected one of none, selective, full, op_sac \(got 'some'\)"),
+])
+def test_bad_training_workload_is_named_not_every_layout_refused(kwargs, message):
+    """Each of these refused all 18 TP8 layouts one by one ('refused: ...'), an empty grid with no error."""
+    with pytest.raises(ValueError, match=message):
+        train_grid("llama-3.1-8b", "h100-sxm", 8, level="roofline", tp=8, pp=1, **kwargs)

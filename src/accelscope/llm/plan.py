@@ -27,12 +27,12 @@ from numbers import Integral
 from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
-from ..hardware.dtypes import dtype_bytes
+from ..hardware.dtypes import canonical_dtype, dtype_bytes
 from ..perf.estimate import check_level, shared_estimates
 from ..workload.llm_graph import Parallelism
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DoesNotFit, infer, max_batch
-from .train import train
+from .train import RECOMPUTE_MODES, train
 from .train_memory import MemoryOptions, stage_memory
 
 GOALS = ("train", "serve")
@@ -246,6 +246,7 @@ class TrainSpace:
         dtype = str(workload.pop("dtype", "bf16"))
         if workload:
             raise ValueError(f"plan(goal='train'): unknown workload option(s): {', '.join(sorted(workload))}")
+        _check_workload(choices, seq_len, global_batch, dtype)
         domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
         return cls(config, devices, domain, choices, seq_len, global_batch, dtype)
 
@@ -286,6 +287,21 @@ class TrainSpace:
                         continue
                     for recompute in choices["recompute"]:
                         yield {**split, "vpp": vpp, "zero": zero, "micro_batch": micro_batch, "recompute": recompute}
+
+
+def _check_workload(choices: dict[str, tuple], seq_len: int, global_batch: int, dtype: str) -> None:
+    """The options every layout shares, refused up front: price_layout turns train's ValueErrors into refused
+    layouts, so a bad one would refuse every layout (an empty grid, a DoesNotFit) instead of naming itself."""
+    for name, value in (("seq_len", seq_len), ("global_batch", global_batch)):
+        if value < 1:
+            raise ValueError(f"{name}: expected an integer >= 1 (got {value})")
+    try:
+        canonical_dtype(dtype)
+    except ValueError as error:
+        raise ValueError(f"dtype: {error}") from None
+    bad = [mode for mode in choices["recompute"] if mode not in RECOMPUTE_MODES]
+    if bad:
+        raise ValueError(f"recompute: expected one of {', '.join(RECOMPUTE_MODES)} (got {bad[0]!r})")
 
 
 def price_layout(config: ModelConfig, hw: HardwareSpec, level: str, space: TrainSpace,
