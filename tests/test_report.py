@@ -104,3 +104,18 @@ def test_a_load_rate_of_zero_is_named(tmp_path):
     bad.write_text("hardware: [h100-sxm]\nserving: {model: llama-3.1-8b, load: {fractions: [0.5, 0]}}\n")
     with pytest.raises(ValueError, match=r"bad\.yaml: serving\.load\.fractions\.1"):
         load_scenario(bad)
+
+
+def test_load_conclusion_names_the_best_chip_or_says_none_meets_the_slos():
+    from types import SimpleNamespace
+
+    from accelscope.report.html import _load_conclusion
+
+    scenario = {"serving": {"load": {"slo_ttft_ms": 500, "slo_tpot_ms": 50}}}
+    rows = [{"hw": "a", "rate": 2.0, "meets": True}, {"hw": "a", "rate": 4.0, "meets": False},
+            {"hw": "b", "rate": 3.0, "meets": True}]
+    text = _load_conclusion(SimpleNamespace(scenario=scenario, load=rows))
+    assert "a 2.00, b 3.00" in text and "b serves the most" in text
+    none = [{**row, "meets": False} for row in rows]
+    text = _load_conclusion(SimpleNamespace(scenario=scenario, load=none))
+    assert text.startswith("No chip meets P99 TTFT ≤ 500 ms and P99 TPOT ≤ 50 ms") and "serves the most" not in text

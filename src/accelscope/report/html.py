@@ -158,10 +158,14 @@ def _load_conclusion(results: DemoResults) -> str:
     best = {chip: max((row["rate"] for row in results.load if row["hw"] == chip and row["meets"]), default=0.0)
             for chip in chips}
     top = max(best, key=lambda chip: best[chip])
+    slos = f"P99 TTFT ≤ {load.get('slo_ttft_ms', 0):g} ms and P99 TPOT ≤ {load.get('slo_tpot_ms', 0):g} ms"
+    if best[top] <= 0:  # no chip meets the SLOs at any simulated rate: nobody "serves the most"
+        return (f"No chip meets {slos} at any simulated rate: lower the offered rates (serving.load.fractions) or "
+                "relax the SLOs.")
     listed = ", ".join(f"{chip} {rate:,.2f}" for chip, rate in best.items())
-    return (f"Within P99 TTFT ≤ {load.get('slo_ttft_ms', 0):g} ms and P99 TPOT ≤ {load.get('slo_tpot_ms', 0):g} ms, "
-            f"the highest simulated rate met (requests/s): {html.escape(listed)}; {html.escape(top)} serves the most. "
-            "Past each chip's knee, queueing makes TTFT climb while goodput falls away from the offered rate.")
+    return (f"Within {slos}, the highest simulated rate met (requests/s): {html.escape(listed)}; {html.escape(top)} "
+            "serves the most. Past each chip's knee, queueing makes TTFT climb while goodput falls away from the "
+            "offered rate.")
 
 
 def _serving_conclusions(results: DemoResults) -> dict[str, str]:
