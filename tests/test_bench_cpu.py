@@ -24,6 +24,33 @@ def test_median_seconds_uses_rotating_buffers_and_the_median():
     assert seen == [0, 1, 0, 1, 2, 3, 4]  # warm-up calls, then one call per buffer index
 
 
+def test_available_memory_counts_the_page_cache(tmp_path, monkeypatch):
+    """MemAvailable (free + reclaimable page cache), not MemFree: after a pip install the page cache holds GiBs."""
+    from accelscope.measure import bench
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24683784 kB\nMemFree:         2000000 kB\nMemAvailable:   20000000 kB\n")
+    monkeypatch.setattr(bench, "MEMINFO", str(meminfo))
+    assert bench._free_memory_bytes() == 20000000 * 1024
+
+
+def test_a_machine_without_memory_for_a_dram_stream_is_told_so(monkeypatch):
+    """1 GiB available: the cap is 0.4 x 1 GiB / 4 bytes / 4 buffers = 26.8 M elements (107 MB), under 2 x a 480 MiB
+    cache, so no DRAM case runs and the user is told why instead of getting no DRAM rows silently."""
+    from accelscope.measure import bench
+
+    monkeypatch.setattr(bench, "_free_memory_bytes", lambda: float(2**30))
+    suite = bench.Suite(bench.Device("cpu", "test", 480 * 2**20, "local-cpu", None, {"numpy"}),
+                        BenchConfig(quick=True), {})
+    allocated = []
+    monkeypatch.setattr(suite, "randn", lambda n: allocated.append(n) or suite.torch.empty(1))
+    monkeypatch.setattr(suite, "time", lambda fn, flush=True: 1.0)  # nothing runs: this checks the sizing only
+    with pytest.warns(UserWarning, match="no DRAM-sized stream case at 4 x the 480 MiB last-level cache"):
+        suite.memory()
+    assert all(r.shape["resident"] for r in suite.rows) and len(suite.rows) == 4  # the cache-resident case only
+    assert allocated == [int(0.25 * 480 * 2**20 / 4 / 3)] * 3  # its 3 rotating buffers of 1/4 of the cache
+
+
 @pytest.fixture(scope="module")
 def rows():
     return run_cpu_suite(quick=True, command="pytest", config=BenchConfig(quick=True, warmup=1, repeats=3,

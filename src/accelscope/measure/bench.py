@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,20 +114,31 @@ def _cuda_median(fn: Callable[[int], object], config: BenchConfig, device: Devic
     return statistics.median(times)
 
 
-# A DRAM-sized stream case's buffers (ROTATE inputs and one output) take at most this share of the memory free
+# A DRAM-sized stream case's buffers (ROTATE inputs and one output) take at most this share of the memory available
 # when the suite starts: a VM that reports its host's whole last-level cache (480 MiB seen on a 24 GiB, 2-core
-# machine) would otherwise ask for 16 x 480 MiB x 4 buffers = 30 GiB and be killed by the OOM killer.
-STREAM_MEMORY_SHARE = 0.25  # fraction of the free memory
+# machine) would otherwise ask for 16 x 480 MiB x 4 buffers = 30 GiB and be killed by the OOM killer. At 0.4 the
+# smallest DRAM case there (2 x 480 MiB x 4 buffers = 3.75 GiB) still fits when 9.4 GiB are available.
+STREAM_MEMORY_SHARE = 0.4  # fraction of the available memory
 # The smallest buffer, in multiples of the last-level cache, still taken as a DRAM stream (ROTATE of them rotate
 # through it, so each call reads data the previous calls evicted).
 MIN_DRAM_MULTIPLE = 2.0
 FP32_BYTES = 4  # bytes per element of the stream buffers (fp32)
+MEMINFO = "/proc/meminfo"
 
 
 def _free_memory_bytes() -> float:
-    """Physical memory free now (bytes), from the OS (a GPU's free memory is read in _stream_elements_cap)."""
+    """Physical memory available now (bytes), from the OS (a GPU's free memory is read in _stream_elements_cap).
+    Linux's MemAvailable counts the page cache the kernel would drop for us; the free pages alone (SC_AVPHYS_PAGES)
+    are a few GiB right after a pip install fills the page cache, which left no DRAM-sized case on a CI machine."""
     import os
 
+    try:
+        with open(MEMINFO) as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024  # kB -> bytes
+    except OSError:
+        pass
     try:
         return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
@@ -293,8 +305,15 @@ class Suite:
             elements = int(multiple * cache / FP32_BYTES / (ROTATE if resident else 1))
             if not resident:
                 elements = min(elements, _stream_elements_cap(self.device))
-                if elements * FP32_BYTES < MIN_DRAM_MULTIPLE * cache or elements in measured:
-                    continue  # the memory budget leaves no size that streams from DRAM, or this size is done
+                if elements in measured:
+                    continue  # the memory cap made this size the same as the previous one
+                if elements * FP32_BYTES < MIN_DRAM_MULTIPLE * cache:
+                    warnings.warn(f"bench: no DRAM-sized stream case at {multiple:g} x the {cache / 2**20:.0f} MiB "
+                                  f"last-level cache: {ROTATE + 1} buffers of {MIN_DRAM_MULTIPLE:g} x it need "
+                                  f"{(ROTATE + 1) * MIN_DRAM_MULTIPLE * cache / 2**30:.1f} GiB, more than "
+                                  f"{STREAM_MEMORY_SHARE:.0%} of the memory available; free memory and rerun",
+                                  stacklevel=2)
+                    break  # a larger multiple meets the same cap
                 multiple = elements * FP32_BYTES / cache
             measured.add(elements)
             cases = _stream_cases(self.torch, [self.randn(elements) for _ in range(ROTATE)],
