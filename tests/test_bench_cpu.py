@@ -57,6 +57,14 @@ def rows():
                                                                           budget_s=0.3))
 
 
+def _dram_rows_or_skip(rows):
+    """The DRAM-sized stream rows; a machine whose memory cannot hold one (the bench warned why) skips the check."""
+    dram = [r for r in rows if r.category == "memory" and not r.shape.get("resident")]
+    if not dram:
+        pytest.skip("no DRAM-sized stream case fit in this machine's available memory (see the bench's warning)")
+    return dram
+
+
 def test_bench_rows_carry_provenance(rows, tmp_path):
     assert {r.category for r in rows} == {"gemm", "memory", "attention", "elementwise"}
     assert all(r.value > 0 and r.device and r.torch and r.date and r.command == "pytest" for r in rows)
@@ -65,6 +73,7 @@ def test_bench_rows_carry_provenance(rows, tmp_path):
 
 
 def test_validate_predicts_every_bench_row(rows):
+    _dram_rows_or_skip(rows)
     results = validate(rows, ["roofline", "analytical"])
     resident = [r for r in results if r.row.shape.get("resident")]
     assert len(resident) == 2 * 4  # quick suite: 4 kernels at 1/4 of the last-level cache, two levels
@@ -79,7 +88,7 @@ def test_validate_predicts_every_bench_row(rows):
 
 
 def test_calibration_fits_this_machines_dram_bandwidth(rows):
-    memory = [r for r in rows if r.category == "memory" and not r.shape.get("resident")]
+    memory = _dram_rows_or_skip(rows)
     result = calibrate(memory, "local-cpu", ["memory.dram.bandwidth"], folds=2)
     measured = [r.value * 1e9 for r in memory]  # GB/s -> B/s, read + written bytes over time
     # streaming ops are bandwidth-bound at these sizes. The fitted field is the nominal bandwidth: x the DRAM read
