@@ -133,8 +133,9 @@ def test_vidur_rows_exclude_the_host_launch():
 
 
 def test_vidur_trace_reads_whole_microseconds():
-    """A kernel of d us reads floor(d) or ceil(d) (ceil with probability frac(d)); the median of 20 is d rounded:
-    1.3 -> 1, 1.6 -> 2, 62.4 -> 62; 0.2 us reads 0 and is dropped by the tracer, so a kept value is 1."""
+    """kineto truncates a kernel's duration to whole microseconds; the kernel's duration holds 0.5 us of device-side
+    launch besides the `seconds` after its host launch: 1.3 + 0.5 = 1.8 -> 1, 1.6 + 0.5 = 2.1 -> 2,
+    62.4 + 0.5 = 62.9 -> 62; 0.2 + 0.5 = 0.7 reads 0 and is dropped by the tracer, so a kept value is 1."""
     assert traced_seconds(1.3e-6) == pytest.approx(1e-6)
     assert traced_seconds(1.6e-6) == pytest.approx(2e-6)
     assert traced_seconds(62.4e-6) == pytest.approx(62e-6)
