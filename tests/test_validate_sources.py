@@ -176,10 +176,10 @@ def test_elementwise_refuses_malformed_fields():
 
 
 def test_cudnn_norm_rows():
-    def row(mode, backend):
+    def row(mode, backend, n=16384):
         return MeasuredRow(id="CU-1", hardware="NVIDIA GB200 (Blackwell GPU of a GB200 superchip)",
                            category="elementwise", op=f"rms_norm {mode} ({backend})", dtype="bfloat16",
-                           shape={"norm": "rms_norm", "N_rows": 16384, "C_hidden": 4096, "mode": mode,
+                           shape={"norm": "rms_norm", "N_rows": n, "C_hidden": 4096, "mode": mode,
                                   "backend": backend}, metric="time", value=0.05, unit="ms")
     fwd = predict(row("fwd", "cudnn"), "analytical").value
     assert fwd == pytest.approx(estimate(Norm(16384, 4096, "rms", "bf16"), "gb200", "analytical").seconds * 1e3)
@@ -190,9 +190,52 @@ def test_cudnn_norm_rows():
     finalize = Elementwise("add", 148 * 4096, "fp32", inputs=1, outputs=0)
     assert cudnn == pytest.approx(sum(estimate(op, "gb200", "analytical").seconds for op in (dx, finalize)) * 1e3)
     assert 1.45 < cudnn / fwd < 1.55
-    # torch.compile: the weight gradient is its own column reduction reading x and dy again (2 of the 3.24
-    # tensor-times of dx), split in two kernels by Inductor
+    # torch.compile: the weight gradient is its own column reduction reading x and dy again, split in two kernels
+    # by Inductor. At 16384 x 4096 on GB200 the split is 32 chunks of 512 rows: each first-level program loops 64
+    # times (kept a loop), a round trip per iteration (inductor_outer_seconds: 2.5 + 64 x 1.352 = 89.0 us) in
+    # place of the flat stream of x and dy
+    from accelscope.measure.rows_elementwise import InductorOuterReduction, inductor_outer_seconds
+
+    partials = Elementwise("add", 148 * 4096, "fp32", inputs=1, outputs=0)
+    walk = inductor_outer_seconds(InductorOuterReduction(16384, 4096, 32), "gb200")
+    assert compiled == pytest.approx((estimate(dx, "gb200", "analytical").seconds + walk
+                                      + estimate(partials, "gb200", "analytical").seconds) * 1e3)
+    # at 8192 x 4096 the chunks are 256 rows, 32 iterations, a loop Triton unrolls whole: priced as the flat
+    # stream of x and dy (2 of the 3.24 tensor-times of dx) plus the partials' reduction
+    cudnn, compiled = (predict(row("bwd", b, 8192), "analytical").value for b in ("cudnn", "torch_compile"))
     assert compiled / cudnn == pytest.approx(1 + 2 / (2 + 1.24), rel=0.05)
+
+
+def test_inductor_weight_gradient_split_and_its_loop():
+    """torch/_inductor/ir.py Reduction.num_splits for the outer (column) reduction of an N x C weight gradient on
+    a chip of S SMs (min 32 x S x 2048 and max 512 x S x 2048 elements; 256 threads, 4 values per thread):
+    - 16384 x 4096, S = 148: 67.1 M elements, between the bounds; C / 128 = 32 x-blocks, target blocks
+      ceil(148 x 2048 / 256 / 32) = 37, wanted split size ceil(16384 / (4 x 37)) = 111, nearest divisor 128
+      (17 away, < 20): split = ceil(16384 / (4 x 128)) = 32, chunks of 512 rows, 64 iterations of 8 rows.
+    - 8192 x 8192, S = 148: 64 x-blocks, target 19, wanted 108, nearest divisor 128 is 20 away (not < 20):
+      split size 108, split = ceil(8192 / 432) = 19, chunks of 432 rows, 54 iterations.
+    - 8192 x 128, S = 148: 1.05 M elements, under the lower bound: split size 32, split = 8192 / 128 = 64,
+      16 iterations. 4096 x 16384: 16384 >= 2 x 32 x 148 columns, not split.
+    inductor_outer_seconds, 8192 x 8192 on GB200: 19 x 128 = 2,432 programs, 148 x 16 = 2,368 resident, so a
+    wave of 2,368 (4,849,664 B an iteration, 0.63811 us at 8 TB/s x 0.95) and one of 64 (131,072 B, 0.01725 us),
+    54 iterations each: 2.5 + 54 x (0.8 + 0.63811) + 54 x (0.8 + 0.01725) = 124.29 us. H200 (no DRAM latency in
+    its preset) gets its bytes at the bandwidth: 16384 x 4096, one wave of 2,048 programs, 64 x 4 MiB /
+    (4.8 TB/s x 0.95) + 2.5 = 61.37 us."""
+    from accelscope.measure.rows_elementwise import (
+        InductorOuterReduction,
+        inductor_outer_iterations,
+        inductor_outer_seconds,
+        inductor_outer_splits,
+    )
+
+    assert inductor_outer_splits(16384, 4096, 148) == 32 and inductor_outer_iterations(16384, 32) == 64
+    assert inductor_outer_splits(8192, 8192, 148) == 19 and inductor_outer_iterations(8192, 19) == 54
+    assert inductor_outer_splits(8192, 128, 148) == 64 and inductor_outer_iterations(8192, 64) == 16
+    assert inductor_outer_splits(4096, 16384, 148) == 1
+    assert inductor_outer_seconds(InductorOuterReduction(8192, 8192, 19), "gb200") == pytest.approx(124.29e-6,
+                                                                                                     rel=1e-4)
+    assert inductor_outer_seconds(InductorOuterReduction(16384, 4096, 32), "h200-sxm") == pytest.approx(
+        61.37e-6, rel=1e-3)
 
 
 def test_vidur_collective_across_nodes_uses_the_scale_out_network():
@@ -247,23 +290,29 @@ def test_eager_norm_backward_rereads_dy_and_x_when_its_rows_outgrow_l2():
 
 def test_aten_gamma_beta_kernel_walks_its_rows_in_tiles():
     """ATen's weight-gradient kernel (GammaBetaBackwardCUDAKernelTemplate, normal path): one 32 x 32-thread block
-    per 32 columns, each walking M rows in tiles of 256 rows, one DRAM round trip (or the tile's bytes at the
-    sustained bandwidth, if longer) per tile; 2 blocks of 1024 threads fit an SM.
-    - 8192 x 128 on GB200: 4 blocks, 32 tiles; a tile moves 4 x 256 x 32 x 2 B x 2 (dY, X) = 131,072 B, 17 ns
-      at 8 TB/s x 0.95, so each costs the 800 ns latency: 2.5 us launch + 32 x 0.8 us = 28.1 us (a flat stream of
-      its 4 MiB would take ~1 us: the rows, not the bytes, set the time).
-    - 4096 x 16384 on GB200: 512 blocks, 148 x 2 = 296 resident, 2 waves of 16 tiles; a tile moves
-      296 x 32,768 B = 9,699,328 B, 1.2762 us at 7.6 TB/s (over the 0.8 us latency): 2.5 + 32 x 1.2762 = 43.34 us.
+    per 32 columns, each walking M rows in tiles of 256 rows; 2 blocks of 1024 threads fit an SM. The blocks of a
+    wave run in step, so each tile costs one DRAM round trip plus the wave's tile bytes at the sustained bandwidth.
+    - 8192 x 128 on GB200: 4 blocks, 32 tiles; a tile moves 4 x 256 x 32 x 2 B x 2 (dY, X) = 131,072 B, 17.25 ns
+      at 8 TB/s x 0.95: 2.5 us launch + 32 x (0.8 + 0.01725) us = 28.652 us (a flat stream of its 4 MiB would
+      take ~1 us: the rows, not the bytes, set the time).
+    - 16384 x 4096 on GB200: 128 blocks, one wave, 64 tiles of 128 x 32,768 B = 4,194,304 B (0.55189 us):
+      2.5 + 64 x 1.35189 = 89.02 us (it was 2.5 + 64 x 0.8 = 53.7 us when a tile cost the longer of the two).
+    - 4096 x 16384 on GB200: 512 blocks, 148 x 2 = 296 resident: a wave of 296 blocks (9,699,328 B a tile,
+      1.27622 us) and one of 216 (7,077,888 B, 0.93130 us), 16 tiles each:
+      2.5 + 16 x (0.8 + 1.27622) + 16 x (0.8 + 0.93130) = 63.42 us.
     - 100 x 4096 on H100 (rows < 128: 32 x 8 threads, 64-row tiles): 128 blocks, 2 tiles of 128 x 64 x 32 x 4 B =
-      1 MiB, 0.33 us at 3.35 TB/s x 0.95, so the 600 ns latency each: 2.5 + 2 x 0.6 = 3.7 us.
+      1 MiB, 0.32949 us at 3.35 TB/s x 0.95: 2.5 + 2 x (0.6 + 0.32949) = 4.359 us.
+    - H200 has no DRAM latency in its preset: 16384 x 4096 is then its bytes at the bandwidth, 2.5 + 64 x 4 MiB /
+      (4.8 TB/s x 0.95) = 61.37 us.
     Past 64 Ki rows with few columns ATen splits the rows over blocks instead (not this kernel's time)."""
     from accelscope.measure.rows_elementwise import aten_gamma_beta_seconds, aten_gamma_beta_splits_rows
 
-    assert aten_gamma_beta_seconds(8192, 128, "gb200") == pytest.approx(28.1e-6, rel=1e-6)
-    assert aten_gamma_beta_seconds(4096, 16384, "gb200") == pytest.approx(43.34e-6, rel=1e-3)
-    assert aten_gamma_beta_seconds(100, 4096, "h100-sxm") == pytest.approx(3.7e-6, rel=1e-6)
+    assert aten_gamma_beta_seconds(8192, 128, "gb200") == pytest.approx(28.652e-6, rel=1e-4)
+    assert aten_gamma_beta_seconds(16384, 4096, "gb200") == pytest.approx(89.02e-6, rel=1e-4)
+    assert aten_gamma_beta_seconds(4096, 16384, "gb200") == pytest.approx(63.42e-6, rel=1e-4)
+    assert aten_gamma_beta_seconds(100, 4096, "h100-sxm") == pytest.approx(4.359e-6, rel=1e-4)
+    assert aten_gamma_beta_seconds(16384, 4096, "h200-sxm") == pytest.approx(61.37e-6, rel=1e-3)
     assert aten_gamma_beta_splits_rows(131072, 128, 148) and not aten_gamma_beta_splits_rows(16384, 128, 148)
-
 
 
 def test_sim_loso_scores_rows_it_does_not_lower_with_the_analytical_constants():

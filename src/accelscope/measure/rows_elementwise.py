@@ -111,7 +111,12 @@ def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
     if s.get("backend") == "torch_compile":
         # Inductor splits a long column reduction in two (torch/_inductor/ir.py Reduction.num_splits: a kernel of
         # partial sums into a temporary buffer, then a reduction of the partials)
-        return [dx, dgamma, Elementwise("add", cores * c, "fp32", inputs=1, outputs=0)]
+        partials = Elementwise("add", cores * c, "fp32", inputs=1, outputs=0)
+        split = inductor_outer_splits(n, c, cores)
+        if split > 1 and inductor_outer_iterations(n, split) > INDUCTOR_UNROLLED_ITERATIONS:
+            # its partial-sum loop stays a loop: one round trip per iteration (inductor_outer_seconds)
+            return [dx, InductorOuterReduction(n, c, split), partials]
+        return [dx, dgamma, partials]
     return [dx, dgamma]  # ATen: the input-gradient kernel, then GammaBetaBackwardCUDAKernel
 
 
@@ -122,6 +127,9 @@ def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
 # rows_per_block_y / block_dim_y rows of dY and X each (unrolled) before summing them; the tile loop is not
 # pipelined, so each tile waits a full DRAM round trip. ConfigureAndLaunchGammaBetaBackwardKernel's tiles
 # (block_dim_y, rows_per_block_y) by M: M < 64: (1, 8); < 128: (8, 64); < 256: (16, 128); else (32, 256).
+# Every block of a wave starts together and does the same work, one tile after another, so they stay in step: a
+# tile's loads leave all of the wave's blocks at once and the last of them returns one latency plus the wave's
+# tile bytes at the sustained bandwidth after they left (the blocks wait for their last load to sum the tile).
 GAMMA_BETA_COLS = 32  # columns of gamma/beta one block reduces
 # Resident threads per SM when a spec leaves compute.max_threads_per_core unset: 2048, the CUDA C++ Programming
 # Guide's "Maximum number of resident threads per SM" for compute capability 8.0, 9.0 and 10.0
@@ -135,6 +143,86 @@ class AtenGammaBeta:
 
     rows: int
     hidden: int
+
+
+# TorchInductor's weight-gradient column reduction (an OUTER reduction: the rows are strided), as
+# torch/_inductor/ir.py Reduction.num_splits splits it and triton_heuristics.py's reduction configs run it:
+# - no split when the output has at least 2 x 32 x SMs columns (then ReductionHint.DEFAULT, autotuned: not priced
+#   here); else outer_reduction_splits: with 256 threads and 4 values per thread assumed, a split size of 32 rows
+#   below 32 x SMs x 2048 elements, a divisor of the rows near rows / (4 x target blocks) below 512 x SMs x 2048
+#   (target blocks = ceil(SMs x 2048 / 256 / ceil(C / 128))), 512 above; split = ceil(rows / (4 x split size));
+# - the first-level kernel reduces each split's rows: programs of XBLOCK = 64 columns x R0_BLOCK = 8 rows, 4 warps
+#   (outer_config = triton_config_reduction(size_hints, 64, 8): 512 // 128 warps), num_stages = 1, 32 registers
+#   (ptxas -v on the PTX Triton emits for sm_90a and sm_100a), so 16 programs per SM; its loop loads 8 rows x 64
+#   columns of dy and x and 8 rstd values, then multiplies and accumulates them. Triton 3.5 (LLVM) fully unrolls
+#   that loop at 16 and 32 iterations (192 and 384 loads in one block, interleaved with the arithmetic) and keeps
+#   it a loop at 54 and 64 (one iteration's 12 loads, then the arithmetic that waits on them): read from the SASS
+#   of the kernel rebuilt as Inductor writes it, compiled with triton.compile and disassembled with nvdisasm.
+INDUCTOR_OUTER_XBLOCK, INDUCTOR_OUTER_RBLOCK, INDUCTOR_OUTER_THREADS = 64, 8, 128
+INDUCTOR_UNROLLED_ITERATIONS = 32  # loops of up to this many iterations were unrolled whole in the SASS read
+
+
+@dataclass(frozen=True, slots=True)
+class InductorOuterReduction:
+    """Inductor's first-level split column reduction over `rows` x `hidden` in `split` row chunks (priced by
+    inductor_outer_seconds, not an Op)."""
+
+    rows: int
+    hidden: int
+    split: int
+
+
+def inductor_outer_splits(rows: int, hidden: int, cores: int) -> int:
+    """The split Inductor's Reduction.num_splits gives an outer (column) reduction of `rows` into `hidden` columns on
+    a chip of `cores` SMs (1: not split)."""
+    min_elements, max_elements = 32 * cores * 2048, 512 * cores * 2048
+    if rows <= 32 or hidden >= cores * 2 * 32:
+        return 1
+    rvals_per_thread, threads = 4, 256
+    xblocks = math.ceil(hidden / 128)
+    if rows * hidden < min_elements:
+        split_size = 32
+    elif rows * hidden < max_elements:
+        target = math.ceil(cores * 2048 // threads / xblocks)
+        wanted = math.ceil(rows / (rvals_per_thread * target))
+        closest = min(_divisors(rows), key=lambda d: abs(d - wanted))
+        split_size = max(closest, 32) if abs(wanted - closest) < 20 else wanted
+    else:
+        closest = min(_divisors(rows), key=lambda d: abs(d - 512))
+        split_size = closest if abs(closest - 512) < 50 else 512
+    return math.ceil(rows / (rvals_per_thread * split_size))
+
+
+def inductor_outer_iterations(rows: int, split: int) -> int:
+    """Loop iterations of one first-level program: ceil(rows / split) rows, R0_BLOCK at a time."""
+    return math.ceil(math.ceil(rows / split) / INDUCTOR_OUTER_RBLOCK)
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def inductor_outer_seconds(red: InductorOuterReduction, hw: HardwareSpec | str, width: int = 2) -> float:
+    """Inductor's first-level split column reduction when its loop stays a loop: split x ceil(hidden / 64) programs
+    of 128 threads, 16 resident per SM, the rest in later waves; each program walks its chunk's rows 8 at a time,
+    an iteration loading 8 x 64 elements of dy and of x (`width` bytes each) and waiting on them before the next.
+    The programs of a wave start together and do the same work, so they stay in step and each iteration costs a
+    DRAM round trip plus the wave's iteration bytes at the sustained bandwidth (as aten_gamma_beta_seconds):
+        launch + sum over waves of iterations x (DRAM latency + programs in the wave x 2 x 8 x 64 x width / bandwidth)
+    E.g. 16384 x 4096 on GB200: split 32, 2,048 programs (one wave of 2,368 slots), 64 iterations of
+    2,048 x 2,048 B = 4 MiB (0.552 us at 7.6 TB/s): 2.5 + 64 x 1.352 = 89.0 us, where its 268 MB at the bandwidth
+    take 35 us."""
+    spec = _spec(hw)
+    programs = red.split * math.ceil(red.hidden / INDUCTOR_OUTER_XBLOCK)
+    resident = min(programs, spec.compute.cores * max(1, _resident_threads(spec) // INDUCTOR_OUTER_THREADS))
+    iterations = inductor_outer_iterations(red.rows, red.split)
+    program_bytes = INDUCTOR_OUTER_RBLOCK * INDUCTOR_OUTER_XBLOCK * width * 2  # dy and x of one iteration
+    walk = 0.0
+    for first in range(0, programs, resident):
+        wave_bytes = min(resident, programs - first) * program_bytes
+        walk += iterations * (_first_access(spec) + spec.memory_seconds(wave_bytes, 0.0, wave_bytes))
+    return _launch(spec) + walk
 
 
 def _resident_threads(spec: HardwareSpec) -> int:
@@ -161,21 +249,27 @@ def _gamma_beta_tile(rows: int) -> tuple[int, int]:
 def aten_gamma_beta_seconds(rows: int, hidden: int, hw: HardwareSpec | str, width: int = 2) -> float:
     """ATen's column-tiled gamma/beta gradient kernel as written (its normal path): ceil(hidden / 32) blocks of
     32 x block_dim_y threads, as many resident per core as its threads allow, the rest in later waves; each block
-    walks ceil(rows / rows_per_block_y) tiles one after another, a tile being every resident block's loads of
-    rows_per_block_y rows x 32 columns of dY and X (`width` bytes each). A tile costs one DRAM round trip, or the
-    time those bytes take at the sustained bandwidth when that is longer:
-        launch + waves x tiles x max(DRAM latency, resident blocks x tile bytes / bandwidth)
-    E.g. 8192 x 128 on GB200: 4 blocks, 32 tiles of 800 ns = 25.6 us, where a flat stream of its 4 MiB takes ~1 us."""
+    walks ceil(rows / rows_per_block_y) tiles one after another, a tile being its loads of rows_per_block_y rows x
+    32 columns of dY and X (`width` bytes each). The blocks of a wave run in step, so a tile costs one DRAM round
+    trip plus the time the wave's tile bytes take at the sustained bandwidth (they all queue for the DRAM at once):
+        launch + sum over waves of tiles x (DRAM latency + blocks in the wave x tile bytes / bandwidth)
+    E.g. 8192 x 128 on GB200: 4 blocks, 2.5 us + 32 tiles of 800 + 17 ns = 28.7 us, where a flat stream of its 4 MiB
+    takes ~1 us; 16384 x 4096: 128 blocks, 2.5 + 64 tiles of 800 + 552 ns (4 MiB a tile at 7.6 TB/s) = 89.0 us."""
     spec = _spec(hw)
     dim_y, tile_rows = _gamma_beta_tile(rows)
     blocks = math.ceil(hidden / GAMMA_BETA_COLS)
     per_core = max(1, _resident_threads(spec) // (GAMMA_BETA_COLS * dim_y))
     resident = min(blocks, spec.compute.cores * per_core)
-    waves = math.ceil(blocks / resident)
     tiles = math.ceil(rows / tile_rows)
-    tile_bytes = resident * tile_rows * GAMMA_BETA_COLS * width * 2  # dY and X
-    round_trip = max(_first_access(spec), spec.memory_seconds(tile_bytes, 0.0, tile_bytes))
-    return _launch(spec) + waves * tiles * round_trip
+    block_bytes = tile_rows * GAMMA_BETA_COLS * width * 2  # one block's tile of dY and X
+    walk = 0.0
+    for first in range(0, blocks, resident):  # the waves, the last one partial
+        wave_bytes = min(resident, blocks - first) * block_bytes
+        walk += tiles * (_first_access(spec) + spec.memory_seconds(wave_bytes, 0.0, wave_bytes))
+    return _launch(spec) + walk
+
+
+_TILE_WALKS = (AtenGammaBeta, InductorOuterReduction)  # kernels priced as their chain of tiles, not as an Op
 
 
 def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[float, str] | str | None:
@@ -189,8 +283,9 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
         return None
     if isinstance(ops, str):
         return ops
-    tiled = [aten_gamma_beta_seconds(op.rows, op.hidden, hw) for op in ops if isinstance(op, AtenGammaBeta)]
-    ests = [estimate(op, hw, level) for op in ops if not isinstance(op, AtenGammaBeta)]
+    tiled = [aten_gamma_beta_seconds(op.rows, op.hidden, hw) if isinstance(op, AtenGammaBeta)
+             else inductor_outer_seconds(op, hw) for op in ops if isinstance(op, _TILE_WALKS)]
+    ests = [estimate(op, hw, level) for op in ops if not isinstance(op, _TILE_WALKS)]
     seconds = sum(e.seconds for e in ests) + sum(tiled)
     if source == "CU" and row.shape.get("mode") != "fwd":
         seconds += _grad_input_reread(row, hw, level)
