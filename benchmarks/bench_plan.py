@@ -1,8 +1,9 @@
 """Planner speed (issue 24, item 3), analytical level:
 
-1. one whole-model estimate, cold (the first in a process: graphs built, every op estimated) and warm (the same
-   estimate again inside `shared_estimates()`, its building blocks memoized: perf/memo.py): a Llama-3.1-405B
-   training step (TP8 x PP16 x DP128 on 16,384 H100, 8k context) and Llama-3.1-70B serving (TP8, batch 64);
+1. one whole-model estimate, cold (new shapes in a process already warmed on Llama-3.1-8B: graphs built, every op
+   estimated; the median of six, each in its own `shared_estimates()`) and warm (the same estimate again inside
+   that scope, its building blocks memoized: perf/memo.py): a Llama-3.1-405B training step (TP8 x PP16 x DP128 on
+   16,384 H100; seq_len 1k to 8k) and Llama-3.1-70B serving (TP8; batch 5 to 129);
 2. (hardware x mapping) points per minute: the whole training space of 405B on 16,384 H100 (llm/plan.py SPACE)
    and the serving space of 70B on 8 H100 (TP x PP x bf16/fp8 weights x bf16/fp8 KV x 14 batch sizes), each
    against 8 HBM capacities at once (llm/plan_grid.py), with 1 and 2 worker processes; "points" are every
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import random
 import time
+from statistics import median
 
 from accelscope.hardware import load_hardware
 from accelscope.llm import DoesNotFit
@@ -44,24 +46,41 @@ REPEATS = 3  # each grid is built this many times; the run with the least CPU ti
 # process also pays one-time costs: GEMM tile candidates per dtype, numpy's first calls)
 
 
+COLD_SEQ_LENS = (1024, 2048, 3072, 4096, 6144, 8192)  # a new shape for each cold estimate
+COLD_BATCHES = (5, 9, 17, 33, 65, 129)
+WARM_REPEATS = 2000
+
+
 def single_estimates() -> None:
+    """Cold: the median of six estimates of new shapes (seq_len, batch), each the first in its own
+    `shared_estimates()` scope, in a process warmed once on Llama-3.1-8B (numpy's first calls, GEMM candidate
+    tables, spec figures). Warm: the same estimate again in that scope (memoized)."""
     config, hw = load_model("llama-3.1-405b"), load_hardware("h100-sxm")
-    serve_config = load_model("llama-3.1-70b")
-    for label, run in (("405B training step (TP8 x PP16 x DP128, 16,384 H100)",
-                        lambda: train(config, hw, **STEP_405B)),
-                       ("70B serving (TP8, batch 64, 2048 in / 256 out)",
-                        lambda: infer(serve_config, hw, tp=8, batch=64, level="analytical"))):
-        with shared_estimates():
-            started, cpu = time.perf_counter(), time.process_time()
-            run()
-            cold, cold_cpu = time.perf_counter() - started, time.process_time() - cpu
-            repeats = 2000
-            started, cpu = time.perf_counter(), time.process_time()
-            for _ in range(repeats):
-                run()
-            warm, warm_cpu = (time.perf_counter() - started) / repeats, (time.process_time() - cpu) / repeats
-        print(f"  {label}: cold {cold * 1e3:.1f} ms wall ({cold_cpu * 1e3:.1f} ms CPU), warm {warm * 1e3:.3f} ms "
-              f"wall ({warm_cpu * 1e3:.3f} ms CPU)")
+    serve_config, small = load_model("llama-3.1-70b"), load_model("llama-3.1-8b")
+    with shared_estimates():
+        train(small, hw, tp=1, pp=1, dp=8, seq_len=2048, global_batch=64, zero=3, level="analytical")
+        infer(small, hw, tp=1, batch=3, level="analytical")
+    step = {k: v for k, v in STEP_405B.items() if k != "seq_len"}
+    for label, run in (("405B training step (TP8 x PP16 x DP128, 16,384 H100, seq_len 1k-8k)",
+                        lambda i: train(config, hw, **step, seq_len=COLD_SEQ_LENS[i])),
+                       ("70B serving (TP8, batch 5-129, 2048 in / 256 out)",
+                        lambda i: infer(serve_config, hw, tp=8, batch=COLD_BATCHES[i], level="analytical"))):
+        cold, cold_cpu, warm, warm_cpu = [], [], [], []
+        for i in range(len(COLD_SEQ_LENS)):
+            with shared_estimates():
+                started, cpu = time.perf_counter(), time.process_time()
+                run(i)
+                cold.append(time.perf_counter() - started)
+                cold_cpu.append(time.process_time() - cpu)
+                repeats = WARM_REPEATS // len(COLD_SEQ_LENS)
+                started, cpu = time.perf_counter(), time.process_time()
+                for _ in range(repeats):
+                    run(i)
+                warm.append((time.perf_counter() - started) / repeats)
+                warm_cpu.append((time.process_time() - cpu) / repeats)
+        print(f"  {label}: cold {median(cold) * 1e3:.2f} ms wall ({median(cold_cpu) * 1e3:.2f} ms CPU; "
+              f"{min(cold) * 1e3:.2f}-{max(cold) * 1e3:.2f} ms), warm {median(warm) * 1e3:.3f} ms wall "
+              f"({median(warm_cpu) * 1e3:.3f} ms CPU); medians of {len(cold)} shapes")
 
 
 def best_of(build) -> PlanGrid:

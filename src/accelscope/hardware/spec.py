@@ -221,7 +221,7 @@ class Compute(Section):
         """Sustained clock / quoted clock: a clock lock or measured clock under load (sustained_clock), times the
         drop a power limit below the TDP forces (power.limit; power_limited_clock_ratio)."""
         held = min(self.sustained_clock / self.clock, 1.0) if self.sustained_clock else 1.0
-        return held * self._power_ratio
+        return held * self.__pydantic_private__["_power_ratio"]  # self._power_ratio, without pydantic's __getattr__
 
 
 # Fraction of the quoted matrix peak that vendor-library GEMMs sustain, for a chip whose spec has no measured
@@ -601,6 +601,22 @@ class Microarch(Section):
     scalar_issue_per_cycle: IssueRate | None = Field(default=None, description=(
         "Tile instructions issued per clock, a plain number from 0.01 to 64."))
 
+# id(memory dict of a spec) -> (the dict, kept alive so the id is not reused, main memory's name, the chip
+# scratchpad's name or None): read on every estimate of every op, found once per spec (a spec is frozen)
+_NAMES: dict[int, tuple[dict[str, MemoryLevel], str, str | None]] = {}
+
+
+def _memory_names(memory: dict[str, MemoryLevel]) -> tuple[str, str | None]:
+    found = _NAMES.get(id(memory))
+    if found is None or found[0] is not memory:
+        if len(_NAMES) >= 256:
+            _NAMES.clear()
+        found = _NAMES[id(memory)] = (
+            memory, next(name for name, level in memory.items() if level.kind == "dram"),
+            next((n for n, lv in memory.items() if lv.kind == "sram" and lv.scope == "chip"), None))
+    return found[1], found[2]
+
+
 class HardwareSpec(BaseModel):
     """A complete accelerator description. Frozen: use `with_overrides` to derive a variant."""
 
@@ -676,7 +692,7 @@ class HardwareSpec(BaseModel):
     @property
     def overrides(self) -> dict[str, Any]:
         """Dotted path -> value of the overrides applied to the spec named `id` ({} for a spec as loaded)."""
-        return dict(self._overrides)
+        return dict(self.__pydantic_private__["_overrides"])  # self._overrides, read without pydantic's __getattr__
 
     @property
     def label(self) -> str:
@@ -686,7 +702,7 @@ class HardwareSpec(BaseModel):
 
     @property
     def main_memory_name(self) -> str:
-        return next(name for name, level in self.memory.items() if level.kind == "dram")
+        return _memory_names(self.memory)[0]
 
     @property
     def main_memory(self) -> MemoryLevel:
@@ -708,7 +724,7 @@ class HardwareSpec(BaseModel):
     def scratchpad_name(self) -> str | None:
         """The chip-wide SRAM (kind: sram, scope: chip; a software-managed scratchpad that can hold weights, as on
         SRAM-heavy designs), or None. Only the first is modelled (`accelscope hw check` warns about a second)."""
-        return next((n for n, lv in self.memory.items() if lv.kind == "sram" and lv.scope == "chip"), None)
+        return _memory_names(self.memory)[1]
 
     def core_sram(self) -> tuple[float, float] | None:
         """(capacity B, bandwidth B/s) one core works out of: its `scope: core` SRAM, else its share of a chip

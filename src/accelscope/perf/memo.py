@@ -29,7 +29,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 class _Scope:
     def __init__(self) -> None:
         self.tables: dict[str, dict[Any, Any]] = {}
-        self.specs: dict[int, tuple[Any, str]] = {}  # id(spec) -> (spec kept alive so the id is not reused, key)
         self.kept: dict[int, Any] = {}  # estimates used as keys by identity, kept alive so no id is reused
         self.hits = 0
         self.misses = 0
@@ -63,15 +62,20 @@ def memo_stats() -> dict[str, int]:
     return {"hits": scope.hits, "misses": scope.misses, "entries": sum(len(t) for t in scope.tables.values())}
 
 
+# id(spec) -> (spec kept alive so the id is not reused, its content hash): a HardwareSpec is frozen (a variant is
+# a new object, `with_overrides`), so its hash is computed once per spec object, not once per scope (it serializes
+# the whole spec: ~0.15 ms, as much as the rest of a cold whole-model estimate's bookkeeping)
+_HASHED: dict[int, tuple[Any, str]] = {}
+_HASHED_MAX = 256
+
+
 def spec_key(spec: Any) -> str:
-    """A stable hash of a HardwareSpec's content and overrides (computed once per spec object per scope)."""
-    if not _SCOPES:
-        return _content_hash(spec)
-    specs = _SCOPES[-1].specs
-    found = specs.get(id(spec))
+    """A stable hash of a HardwareSpec's content and overrides (computed once per spec object)."""
+    found = _HASHED.get(id(spec))
     if found is None or found[0] is not spec:
-        found = (spec, _content_hash(spec))
-        specs[id(spec)] = found
+        if len(_HASHED) >= _HASHED_MAX:
+            _HASHED.clear()
+        found = _HASHED[id(spec)] = (spec, _content_hash(spec))
     return found[1]
 
 

@@ -19,7 +19,9 @@ the next wave except the last) and waits for the last stores to land (L2 latency
 L2). Split-K without stream-K reduces the partial sums in a second kernel (cuBLAS's splitKreduce_kernel, CUTLASS's
 parallel split-K): its traffic plus one launch. Tiles narrower than the instruction's widest N (wgmma and tcgen05
 take N = 64-256) are offered when one row of tiles covers M: a skinny GEMM spread over the SMs, as the sim's
-skinny tiles. Candidates are numpy arrays, so one search costs well under a millisecond.
+skinny tiles. Candidates are numpy arrays, so one search costs well under a millisecond: ~60 µs on the fast
+path (`gemm_mapping`: the figures that do not depend on the shape computed once per chip and dtype), ~0.1-0.2
+ms exhaustively (`gemm_mapping_exhaustive`, the reference it is tested against bit for bit).
 
 Systolic arrays (`matrix.systolic`, weight stationary): a tile is BM streamed rows x (C x arrays) columns x R of K,
 and its MMA time is its folds in closed form (`fold_seconds`, SCALE-Sim's count: 2R + C - 2 cycles of fill and
@@ -273,17 +275,22 @@ def _smem_bytes(bm: np.ndarray, bn: np.ndarray, k_chunk: np.ndarray, a_bytes: fl
     at most, four warps per CTA up to 128x128 tiles and eight beyond (2x2, or 2x4 along the longer edge: CUTLASS's
     default warp shapes): A is read once per warp column, B once per warp row. `b_share`: the fraction of the B
     tile this core's SRAM holds (1/2 for a pair of cores sharing one instruction, Matrix.paired_cores)."""
+    written, read = _smem_per_k(bm, bn, a_bytes, b_bytes, instr, asynchronous, b_share)
+    return written * k_chunk + read * k_chunk
+
+
+def _smem_per_k(bm: np.ndarray, bn: np.ndarray, a_bytes: float, b_bytes: float, instr: tuple[int, ...],
+                asynchronous: bool, b_share: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """`_smem_bytes` per element of K: (bytes written in, bytes read by the MMAs); each times K is its term."""
     b_bytes = b_bytes * b_share
-    written = (bm * a_bytes + bn * b_bytes) * k_chunk
+    written = bm * a_bytes + bn * b_bytes
     if asynchronous:
-        read = (bm * a_bytes + np.ceil(bm / instr[0]) * bn * b_bytes) * k_chunk
-    else:
-        warps = np.where(bm * bn > 128 * 128, 8, 4)
-        long_n = bn >= bm
-        warps_n = np.where(warps == 8, np.where(long_n, 4, 2), 2)
-        warps_m = warps / warps_n
-        read = (bm * a_bytes * warps_n + bn * b_bytes * warps_m) * k_chunk
-    return written + read
+        return written, bm * a_bytes + np.ceil(bm / instr[0]) * bn * b_bytes
+    warps = np.where(bm * bn > 128 * 128, 8, 4)
+    long_n = bn >= bm
+    warps_n = np.where(warps == 8, np.where(long_n, 4, 2), 2)
+    warps_m = warps / warps_n
+    return written, bm * a_bytes * warps_n + bn * b_bytes * warps_m
 
 
 def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float, float]:
@@ -307,10 +314,19 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float, float
     return smem, smem_bw, acc or smem, l2_cap, l2_bw, l2_lat
 
 
-def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
-                 matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
-                 scaling: BlockScaling | None = None, stream_k: bool = False,
-                 tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> GemmMapping:
+def gemm_mapping_exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
+                            matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
+                            scaling: BlockScaling | None = None, stream_k: bool = False,
+                            tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> GemmMapping:
+    """`gemm_mapping` by the reference search: every candidate as one flat array (the fast path's oracle)."""
+    return _exhaustive(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling, stream_k,
+                       tile_bytes, kernel)[0]
+
+
+def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
+                matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
+                scaling: BlockScaling | None = None, stream_k: bool = False,
+                tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> tuple[GemmMapping, np.ndarray]:
     """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`.
 
     `kernel`: a fixed library kernel (library_kernel): its tile and cluster, not searched. Its MMA may be shorter
@@ -428,7 +444,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         bound = "vector"
     if hbm_time[best] > compute_time[best]:
         bound = "memory"
-    return GemmMapping(
+    return (GemmMapping(
         block_m=int(bm[best]), block_n=int(bn[best]), block_k=int(bk[best]), stages=int(stages[best]),
         split_k=int(split[best]), cluster=int(cluster[best]), tiles=int(tiles[best]), waves=int(waves[best]),
         tail_tiles=int(tiles[best] - (waves[best] - 1) * slots[best]), tile_seconds=float(tile_time[best]),
@@ -439,6 +455,255 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         vector_seconds=float(tiles_per_core * vector[best]), sram_seconds=float(tiles_per_core * sram[best]),
         sram_bytes=float(sram_bytes[best]),
         schedule="stream-k" if use_stream_k[best] else "data-parallel", compute_seconds=float(compute_time[best]),
+    ), total)
+
+
+def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
+                 matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
+                 scaling: BlockScaling | None = None, stream_k: bool = False,
+                 tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> GemmMapping:
+    """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`: the search `_exhaustive` describes.
+
+    A searched tile on a chip with a chip-level cache takes the fast path (`_grid_search`): the same formulas,
+    operation for operation, evaluated on the candidates as a (tile, split-K, cluster) grid whose figures that
+    only depend on the chip, the dtypes and the tile are computed once, so the mapping and every figure of it are
+    bit-identical to the exhaustive search (tests/test_gemm_fast.py); the rest (a fixed kernel, a systolic array,
+    a chip without a cache, a degenerate shape) takes the exhaustive search."""
+    if kernel is None:
+        found = _grid_search(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling,
+                             stream_k, tile_bytes)
+        if found is not None:
+            return found
+    return _exhaustive(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling, stream_k,
+                       tile_bytes, kernel)[0]
+
+
+class _Grid:
+    """One candidate set (`_candidates`' columns, in its row order) with, for the instruction's N, the subsets
+    `_skinny_filter` keeps of it at each position of M among its block_m sizes (`kept`), all built up front (a
+    handful: a later cold estimate of a new batch size finds them)."""
+
+    __slots__ = ("bk", "bm", "bn", "cluster", "parent", "sizes", "split", "stages", "subsets", "top")
+
+    def __init__(self, columns: tuple[np.ndarray, ...], instr_n: int | None = None,
+                 parent: _Grid | None = None) -> None:
+        self.bm, self.bn, self.bk, self.stages, self.split, self.cluster = columns
+        self.top = tuple(float(c.max()) for c in columns)  # the largest of each column
+        self.sizes = sorted(set(self.bm.tolist()))
+        self.parent = parent or self
+        self.subsets: list[_Grid] = []
+        if instr_n is None:
+            return
+        made: dict[bytes, _Grid] = {}
+        for position in range(len(self.sizes) + 1):
+            # M at this position (bisect_left) is <= bm exactly for the sizes from it on; past the last, for none
+            covers = self.bm >= self.sizes[position] if position < len(self.sizes) else np.zeros_like(self.bm, bool)
+            keep = (self.bn >= instr_n) | covers
+            if not keep.any() or keep.all():
+                self.subsets.append(self)
+                continue
+            if keep.tobytes() not in made:
+                made[keep.tobytes()] = _Grid(tuple(c[keep] for c in columns), parent=self)
+            self.subsets.append(made[keep.tobytes()])
+
+    def kept(self, m: float) -> _Grid:
+        """`_skinny_filter`: the rows where `(bn >= instr_n) | (m <= bm)`, all of them when none or every one is."""
+        return self.subsets[bisect_left(self.sizes, m)]
+
+
+@lru_cache(maxsize=64)
+def _candidate_grid(instr_m: int, instr_n: int, elem_bytes: float, smem: float, acc_limit: float,
+                    max_cluster: int, variable_n: bool = False) -> _Grid:
+    return _Grid(_candidates(instr_m, instr_n, elem_bytes, smem, acc_limit, max_cluster, variable_n), instr_n)
+
+
+class _Chip:
+    """What the GEMM search reads of one spec, read once (`_chip`)."""
+
+    __slots__ = ("acc_limit", "clock_ratio", "cores", "dram_latency", "hbm_bw", "hw", "instr", "l2_bw", "l2_cap",
+                 "l2_lat", "launch", "max_cluster", "overlap", "paired", "smem", "smem_bw", "write_cost")
+
+    def __init__(self, hw: HardwareSpec) -> None:
+        self.hw = hw
+        self.cores = hw.compute.cores
+        self.instr = hw.matrix.tile or DEFAULT_INSTRUCTION_TILE
+        self.smem, self.smem_bw, self.acc_limit, self.l2_cap, self.l2_bw, self.l2_lat = _on_chip(hw)
+        hbm = hw.main_memory
+        self.hbm_bw = hbm.bandwidth * hbm.efficiency
+        self.dram_latency = hbm.latency or 0.0
+        self.write_cost = hbm.write_cost
+        self.clock_ratio = hw.compute.clock_ratio
+        self.overlap = hw.matrix.async_overlap
+        self.paired = hw.matrix.paired_cores
+        self.max_cluster = hw.matrix.cluster_multicast
+        self.launch = hw.runtime.launch_latency
+
+
+# id(spec) -> _Chip (holding the spec, so the id is not reused while it is here)
+_CHIPS: dict[int, _Chip] = {}
+
+
+def _chip(hw: HardwareSpec) -> _Chip:
+    found = _CHIPS.get(id(hw))
+    if found is None or found.hw is not hw:
+        if len(_CHIPS) > 64:
+            _CHIPS.clear()
+        found = _CHIPS[id(hw)] = _Chip(hw)
+    return found
+
+
+class _Figures:
+    """A candidate set's figures that depend on the chip and the operand bytes, not on the shape: each computed
+    by the same operations as in `_exhaustive` (the leading factors of a product, left to right)."""
+
+    __slots__ = ("epilogue", "head", "keep", "mma", "operand", "read", "reduce", "slab", "slab_bk", "slots",
+                 "split_k", "sram_rate", "stages_1", "written")
+
+    def __init__(self, grid: _Grid, chip: _Chip, a_bytes: float, b_bytes: float, c_bytes: float) -> None:
+        self.keep = (grid, chip)
+        bm, bn, cluster = grid.bm, grid.bn, grid.cluster
+        slots = cluster_limit(chip.hw, cluster)
+        self.slots = float(slots[0]) if (slots == slots[0]).all() else slots  # one figure: a number
+        self.mma = 2.0 * bm * bn  # 2.0 * mma_m * bn, mma_m = bm for a searched tile
+        self.operand = np.minimum(bm * a_bytes + bn * b_bytes / cluster, bm * a_bytes / cluster + bn * b_bytes)
+        b_share = np.where(cluster >= 2, 0.5, 1.0) if chip.paired else 1.0
+        self.written, self.read = _smem_per_k(bm, bn, a_bytes, b_bytes, tuple(chip.instr), chip.overlap, b_share)
+        self.sram_rate = chip.smem_bw * chip.clock_ratio
+        self.stages_1 = grid.stages - 1
+        self.slab = bm * a_bytes + bn * b_bytes
+        self.slab_bk = self.slab * grid.bk
+        self.epilogue = bm * bn * c_bytes * chip.write_cost
+        self.head = chip.dram_latency + chip.l2_lat  # (hbm.latency or 0.0) + l2_lat, the prologue's first terms
+        self.reduce = grid.split * ACC_BYTES + c_bytes
+        self.split_k = grid.split > 1
+
+
+# (id(candidate set), id(spec), operand bytes) -> _Figures (holding both)
+_FIGURES: dict[tuple[int, int, float, float, float], _Figures] = {}
+
+
+def _figures(grid: _Grid, chip: _Chip, a_bytes: float, b_bytes: float, c_bytes: float) -> _Figures:
+    """The figures of `grid` (a candidate set or one of its `kept` subsets); on the first call for a chip and
+    operand bytes, those of every subset of the set, so no later shape pays for them."""
+    key = (id(grid), id(chip.hw), a_bytes, b_bytes, c_bytes)
+    found = _FIGURES.get(key)
+    if found is None or found.keep[0] is not grid or found.keep[1] is not chip:
+        if len(_FIGURES) > 512:
+            _FIGURES.clear()
+        for sub in {id(g): g for g in (grid, grid.parent, *grid.parent.subsets)}.values():
+            _FIGURES[(id(sub), id(chip.hw), a_bytes, b_bytes, c_bytes)] = _Figures(sub, chip, a_bytes, b_bytes,
+                                                                                   c_bytes)
+        found = _FIGURES[key]
+    return found
+
+
+def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
+                 matrix_peak: float, hw: HardwareSpec, shared_b: bool, scaling: BlockScaling | None,
+                 stream_k: bool, tile_bytes: float | None) -> GemmMapping | None:
+    """`_exhaustive` for a searched tile on a chip with a chip-level cache and no systolic array (None where it does
+    not apply: the caller then runs `_exhaustive`). Every array is the exhaustive one's, element for element: the
+    same IEEE operations on the same operands in the same order (the shape-free leading factors come from
+    `_Figures`; an array that is one value throughout is that number), so the same minimum, the first of equal
+    ones in the same candidate order, and the same figures."""
+    if hw.matrix.systolic:
+        return None
+    chip = _chip(hw)
+    if not chip.l2_cap:
+        return None
+    for x in (m, n, k, batch):  # a degenerate shape: the exhaustive search's own handling
+        if not (isinstance(x, (int, float, np.integer, np.floating)) and 1 <= x < 2.0 ** 52):
+            return None
+    instr = chip.instr
+    elem = tile_bytes or max(a_bytes, b_bytes)
+    grid = _candidate_grid(int(instr[0]), int(instr[1]), float(elem), float(chip.smem), float(chip.acc_limit),
+                           chip.max_cluster, chip.overlap).kept(m)
+    fig = _figures(grid, chip, a_bytes, b_bytes, c_bytes)
+    bm, bn, bk, split, cluster = grid.bm, grid.bn, grid.bk, grid.split, grid.cluster
+    slots = fig.slots
+    hbm_bw = chip.hbm_bw
+    l2_bw, l2_lat = chip.l2_bw, chip.l2_lat
+    core_peak = matrix_peak * chip.clock_ratio / chip.cores
+
+    tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
+    k_chunk = np.ceil(np.ceil(k / split) / bk) * bk
+    valid = None  # every candidate: K has a slab for the finest split and M or N a tile for the largest cluster
+    if not (math.ceil(k / grid.top[2]) >= grid.top[4] and max(math.ceil(m / grid.top[0]),
+                                                               math.ceil(n / grid.top[1])) >= grid.top[5]):
+        valid = split <= np.maximum(np.ceil(k / bk), 1)
+        valid &= cluster <= np.maximum(tiles_m, tiles_n)
+    tiles = tiles_m * tiles_n * batch * split
+    waves = np.ceil(tiles / slots)
+    active = np.minimum(tiles, slots)
+    mma = fig.mma * k_chunk / core_peak
+    operand_bytes = fig.operand * k_chunk
+    l2 = operand_bytes / (l2_bw / active) if l2_bw else 0.0
+    sram_bytes = fig.written * k_chunk + fig.read * k_chunk
+    sram = sram_bytes / fig.sram_rate if fig.sram_rate else 0.0
+    feed = np.maximum(l2, sram)
+    overlap = chip.overlap
+    if scaling is None or not (scaling.promote_every or scaling.a_convert_flops or scaling.b_convert_flops):
+        vector = 0.0  # max(x, 0) and x + 0 are x for the non-negative times here
+        tile_time = np.maximum(mma, feed)
+    else:
+        vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
+        tile_time = np.maximum(np.maximum(mma, feed), vector) if overlap else np.maximum(mma + vector, feed)
+
+    a_total = batch * m * k * a_bytes
+    b_total = (1 if shared_b else batch) * k * n * b_bytes
+    if (a_total + b_total) <= CACHE_RESIDENT_FRACTION * chip.l2_cap:  # both operands stay resident
+        hbm_bytes = np.float64(a_total + b_total)
+    else:
+        rows = np.minimum(np.ceil(np.sqrt(active)), tiles_m)
+        cols = np.minimum(np.ceil(active / rows), tiles_n)
+        per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
+        hbm_bytes = np.maximum(waves * per_wave, a_total + b_total)
+    c_total = batch * m * n * c_bytes
+    dram_latency = chip.dram_latency
+    in_flight = active * fig.stages_1 * fig.slab * bk
+    read_rate = np.minimum(hbm_bw, in_flight / dram_latency) if dram_latency else hbm_bw
+    little = hbm_bytes / read_rate - hbm_bytes / hbm_bw
+    hbm_time = hw.memory_seconds(hbm_bytes, c_total, a_total + b_total + c_total) + little + dram_latency
+
+    per_core_bw = hbm_bw / active
+    slab_time = fig.slab_bk / per_core_bw
+    prologue = fig.head + fig.stages_1 * slab_time
+    epilogue = fig.epilogue / per_core_bw + l2_lat  # the stores land in L2
+    second_kernel = 0.0 if scaling is not None and scaling.b_convert_flops else chip.launch
+    reduction = np.where(fig.split_k, fig.reduce * batch * m * n / hbm_bw + second_kernel, 0.0)
+    data_parallel = waves * tile_time + prologue
+    if stream_k:
+        stream, share = _stream_k(tiles, k_chunk / bk, slots, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
+        use_stream_k = (split == 1) & (stream + prologue < data_parallel)
+        compute_time = np.where(use_stream_k, stream + prologue, data_parallel)
+    else:
+        share, use_stream_k, compute_time = waves, None, data_parallel
+    total = np.maximum(compute_time, hbm_time) + epilogue + reduction
+    best = int(np.argmin(total if valid is None else np.where(valid, total, np.inf)))
+
+    def at(x):  # the best candidate's element (a number stands for an array of that value)
+        return x[best] if isinstance(x, np.ndarray) and x.ndim else x
+
+    stream_best = use_stream_k is not None and bool(use_stream_k[best])
+    w, t_tile, t_mma, t_feed, t_vec = waves[best], tile_time[best], mma[best], at(feed), at(vector)
+    t_sram, t_l2, t_compute, t_hbm = at(sram), at(l2), compute_time[best], at(hbm_time)
+    tiles_per_core = share[best] if stream_best else w
+    bound = "matrix" if t_mma >= t_feed else ("sram" if t_sram > t_l2 else "l2")
+    if t_vec > max(t_mma, t_feed) or (not overlap and t_vec > 0.5 * t_tile):
+        bound = "vector"
+    if t_hbm > t_compute:
+        bound = "memory"
+    n_tiles = tiles[best]
+    return GemmMapping(
+        block_m=int(bm[best]), block_n=int(bn[best]), block_k=int(bk[best]), stages=int(grid.stages[best]),
+        split_k=int(split[best]), cluster=int(cluster[best]), tiles=int(n_tiles), waves=int(w),
+        tail_tiles=int(n_tiles - (w - 1) * at(slots)), tile_seconds=float(t_tile),
+        mma_seconds=float(tiles_per_core * t_mma), l2_seconds=float(tiles_per_core * t_l2),
+        hbm_bytes=float(at(hbm_bytes) + c_total), l2_bytes=float(n_tiles * operand_bytes[best]),
+        hbm_seconds=float(t_hbm), prologue_seconds=float(prologue[best]),
+        epilogue_seconds=float(epilogue[best]), reduction_seconds=float(reduction[best]), bound=bound,
+        vector_seconds=float(tiles_per_core * t_vec), sram_seconds=float(tiles_per_core * t_sram),
+        sram_bytes=float(sram_bytes[best]),
+        schedule="stream-k" if stream_best else "data-parallel", compute_seconds=float(t_compute),
     )
 
 

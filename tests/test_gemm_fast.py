@@ -1,0 +1,94 @@
+"""The GEMM mapping search's fast path (gemm.py `_grid_search`, the candidate grid with the figures that do not
+depend on the shape computed once) against the exhaustive reference search (`gemm_mapping_exhaustive`, every
+candidate as one flat array): the same mapping, every figure bit-identical, and the same candidate among equal
+totals (ties), on every preset, a spec with overrides, dtypes from fp32 to fp4, block scaling and stream-K."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import random
+
+import numpy as np
+import pytest
+
+from accelscope.hardware import list_hardware, load_hardware
+from accelscope.perf.analytical.gemm import BlockScaling, gemm_mapping, gemm_mapping_exhaustive
+
+gemm_module = importlib.import_module("accelscope.perf.analytical.gemm")  # the package exports a function gemm
+
+# (a bytes, b bytes, c bytes, tile bytes): bf16, fp8 into bf16, fp32, W4A16, fp4, mxfp8 (scales ride along)
+DTYPES = [(2, 2, 2, None), (1, 1, 2, None), (4, 4, 4, None), (2, 0.5, 2, None), (0.5, 0.5, 2, None),
+          (1.03125, 1.03125, 2, 1.0)]
+SCALINGS = [None, BlockScaling(128, 2.0), BlockScaling(0, 0.0, 0.0, 3.0), BlockScaling(32, 2.0, 1.0, 0.0)]
+# M from one row (decode) to 64k, with edges on and off the tile sizes; N and K of LLM layers and odd ones
+SHAPES = [(1, 4096, 4096), (7, 1024, 8192), (64, 28672, 8192), (128, 8192, 28672), (200, 1280, 8192),
+          (1000, 3000, 500), (2048, 2048, 16384), (4096, 53248, 16384), (8192, 128256, 4096), (16384, 2048, 16384),
+          (65536, 1024, 128), (96, 96, 96), (3, 5, 7), (255, 257, 4095), (1024, 128 * 132, 4096), (33, 65, 100000)]
+
+
+def _chips() -> list:
+    chips = [load_hardware(name) for name in list_hardware()]
+    h100 = load_hardware("h100-sxm")
+    chips.append(h100.with_overrides({"compute.cores": 100, "memory.smem.capacity": 100 * 1024,
+                                      "memory.l2.capacity": 4 * 1024 * 1024, "memory.hbm.latency": 0.0}))
+    chips.append(h100.with_overrides({"compute.cluster_cores": {2: 128, 4: 112}, "matrix.cluster_multicast": 2}))
+    return chips
+
+
+CHIPS = _chips()
+
+
+def _peak(hw) -> float:
+    dtype = next(iter(hw.matrix.peak))
+    return hw.matrix_peak(dtype) * hw.matrix_efficiency(dtype)
+
+
+def _cases() -> list[tuple]:
+    rng = random.Random(3)
+    cases = []
+    for hw, (m, n, k), (a, b, c, tile) in itertools.product(CHIPS, SHAPES, DTYPES):
+        scaling = rng.choice(SCALINGS)
+        batch = rng.choice((1, 1, 2, 8))
+        cases.append((hw, m, n, k, batch, a, b, c, tile, scaling, rng.random() < 0.2, rng.random() < 0.2))
+    return cases
+
+
+def test_fast_search_matches_the_exhaustive_one_bit_for_bit() -> None:
+    fast_used = ties = 0
+    for hw, m, n, k, batch, a, b, c, tile, scaling, shared_b, stream_k in _cases():
+        args = (m, n, k, batch, a, b, c, _peak(hw), hw)
+        kwargs = dict(shared_b=shared_b, scaling=scaling, stream_k=stream_k, tile_bytes=tile)
+        reference, totals = gemm_module._exhaustive(*args, **kwargs)
+        assert reference == gemm_mapping_exhaustive(*args, **kwargs)
+        fast = gemm_mapping(*args, **kwargs)
+        # dataclass equality: every field, the floats exactly (no tolerance)
+        assert fast == reference, (hw.label, m, n, k, batch, a, b, c, tile, scaling, shared_b, stream_k)
+        fast_used += gemm_module._grid_search(*args, shared_b, scaling, stream_k, tile) is not None
+        finite = totals[np.isfinite(totals)]
+        ties += int(np.count_nonzero(finite == finite.min()) > 1)
+    assert fast_used > len(_cases()) // 2  # the fast path ran (systolic chips and caches-less ones fall back)
+    assert ties > 20  # equal totals were met: the first of them in candidate order is chosen by both
+
+
+@pytest.mark.parametrize("name", ["h100-sxm", "b200"])
+def test_ties_pick_the_same_candidate(name: str) -> None:
+    """Shapes whose best total several candidates share (on chips with TMA multicast a cluster size that changes
+    nothing): the fast path picks the one the exhaustive search picks, the first in candidate order."""
+    hw = load_hardware(name)
+    seen = 0
+    shapes = [(16, 128, 256), (64, 4096, 4096), (1, 4096, 4096), (128, 128, 128), (8, 8192, 8192), (256, 256, 64),
+              (4096, 4096, 4096)]
+    for (m, n, k), (a, b, c, tile) in itertools.product(shapes, DTYPES):
+        args = (m, n, k, 1, a, b, c, _peak(hw), hw)
+        reference, totals = gemm_module._exhaustive(*args, tile_bytes=tile)
+        seen += int(np.count_nonzero(totals == totals.min()) > 1)
+        assert gemm_mapping(*args, tile_bytes=tile) == reference
+    assert seen >= len(shapes)
+
+
+def test_systolic_and_fixed_kernels_take_the_exhaustive_search() -> None:
+    systolic = load_hardware("systolic-128")
+    args = (512, 4096, 4096, 1, 2, 2, 2, _peak(systolic), systolic)
+    assert gemm_module._grid_search(*args, False, None, False, None) is None
+    assert gemm_mapping(*args) == gemm_mapping_exhaustive(*args)
