@@ -155,11 +155,12 @@ class AtenGammaBeta:
 #   (outer_config = triton_config_reduction(size_hints, 64, 8): 512 // 128 warps), num_stages = 1, 32 registers
 #   (ptxas -v on the PTX Triton emits for sm_90a and sm_100a), so 16 programs per SM; its loop loads 8 rows x 64
 #   columns of dy and x and 8 rstd values, then multiplies and accumulates them. Triton 3.5 (LLVM) fully unrolls
-#   that loop at 16 and 32 iterations (192 and 384 loads in one block, interleaved with the arithmetic) and keeps
-#   it a loop at 54 and 64 (one iteration's 12 loads, then the arithmetic that waits on them): read from the SASS
-#   of the kernel rebuilt as Inductor writes it, compiled with triton.compile and disassembled with nvdisasm.
+#   that loop at 16 to 40 iterations (12 loads an iteration, 192 to 480 in one block, interleaved with the
+#   arithmetic) and keeps it a loop from 45 iterations on (45, 48, 50, 52, 54, 64 read: one iteration's 12 loads,
+#   then the arithmetic that waits on them): read from the SASS of the kernel rebuilt as Inductor writes it,
+#   compiled with triton.compile for sm_100 (and sm_90 at 48 and 64 iterations) and disassembled with nvdisasm.
 INDUCTOR_OUTER_XBLOCK, INDUCTOR_OUTER_RBLOCK, INDUCTOR_OUTER_THREADS = 64, 8, 128
-INDUCTOR_UNROLLED_ITERATIONS = 32  # loops of up to this many iterations were unrolled whole in the SASS read
+INDUCTOR_UNROLLED_ITERATIONS = 40  # the longest loop read unrolled whole (41-44 not read; 45 was a loop)
 
 
 @dataclass(frozen=True, slots=True)
