@@ -8,7 +8,8 @@ For every candidate mapping (CTA tile BM x BN x BK, pipeline stages, split-K fac
   t_sram(tile) = (slabs written in + operands read by the MMAs) / SRAM bandwidth of one core      (_smem_bytes)
   t_tile       = max(t_mma, t_l2, t_sram)             (multi-stage pipelining overlaps loads and MMAs)
   HBM bytes    = waves · (rows·BM + cols·BN) · K · bytes, a wave covering a rows x cols block of tiles
-                 (rasterized), but no less than A + B once, and exactly A + B once when both fit in L2
+                 (wave_block: near-square for a persistent kernel's rasterized walk, down M first for a
+                 non-persistent grid), but no less than A + B once, and exactly A + B once when both fit in L2
   t_dram       = DRAM latency + operand bytes / min(HBM bw · efficiency, bytes in flight / DRAM latency)
                  + C bytes · write cost / (HBM bw · efficiency)
                  bytes in flight = active CTAs x (stages - 1) slabs (Little's law: binds when few CTAs stream a
@@ -391,11 +392,11 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
     tile_time = np.maximum(np.maximum(mma, feed), vector) if overlap else np.maximum(mma + vector, feed)
 
-    # HBM traffic: a wave covers a near-square block of tiles; each reads its A row-panels and B column-panels.
+    # HBM traffic: a wave covers a block of tiles (near-square, or down M first for a non-persistent grid:
+    # wave_block); each reads its A row-panels and B column-panels.
     a_total = batch * m * k * a_bytes
     b_total = (1 if shared_b else batch) * k * n * b_bytes
-    rows = np.minimum(np.ceil(np.sqrt(active)), tiles_m)
-    cols = np.minimum(np.ceil(active / rows), tiles_n)
+    rows, cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw, kernel))
     per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
     streamed = np.maximum(waves * per_wave, a_total + b_total)
     fits_l2 = (a_total + b_total) <= CACHE_RESIDENT_FRACTION * l2_cap  # both operands stay resident
@@ -761,6 +762,30 @@ def cluster_limit(hw: HardwareSpec, cluster: np.ndarray) -> np.ndarray:
     for size in hw.compute.cluster_cores or {}:
         slots = np.where(cluster == size, float(hw.compute.cluster_capacity(size)), slots)
     return slots
+
+
+def grid_ordered(hw: HardwareSpec, kernel: GemmKernel | None = None) -> bool:
+    """Whether the chip's library GEMMs are non-persistent grids launched in blockIdx order (wave_block): NVIDIA
+    chips whose matrix instructions are synchronous (sm80 and older: cuBLAS's and CUTLASS 2.x's kernels), unless a
+    persistent library kernel is named. Hopper and Blackwell kernels are persistent and rasterized; AMD's Tensile
+    kernels launch one workgroup per tile but group them (WorkGroupMapping), so they keep the near-square block."""
+    return (kernel is None and hw.vendor == "NVIDIA" and not hw.matrix.async_overlap
+            and not hw.matrix.systolic)
+
+
+def wave_block(active: np.ndarray | float, tiles_m: np.ndarray | float, tiles_n: np.ndarray | float,
+               grid_order: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Rows x columns of output tiles one wave of `active` CTAs covers.
+
+    Persistent kernels (CUTLASS 3 / cuBLAS sm90+ tile schedulers, the default) walk the tiles in a rasterized order
+    (PersistentTileSchedulerSm90Params::get_rasterization_order: along N when M has at least as many tiles), which
+    the model takes as a near-square block of sqrt(active) x sqrt(active) tiles. `grid_order`: a non-persistent grid, one CTA
+    per tile launched in blockIdx order (CUTLASS 2.x / cuBLAS sm80 kernels: GemmIdentityThreadblockSwizzle maps
+    blockIdx.x to the M tile, and the hardware launches x fastest), whose wave runs down M first: `active`
+    consecutive M tiles of one N column, or every M tile of as many columns as it spans. A then returns from DRAM
+    once per N column when a column holds more than one wave of M tiles and A does not fit in L2."""
+    rows = np.minimum(active, tiles_m) if grid_order else np.minimum(np.ceil(np.sqrt(active)), tiles_m)
+    return rows, np.minimum(np.ceil(active / rows), tiles_n)
 
 
 def overlap_mma(hw: HardwareSpec) -> bool:

@@ -45,10 +45,12 @@ from ..analytical.gemm import (
     DEFAULT_INSTRUCTION_TILE,
     GemmKernel,
     _smem_bytes,
+    grid_ordered,
     grouped_rows,
     library_kernel,
     library_stages,
     overlap_mma,
+    wave_block,
 )
 from ..analytical.matmul import block_scaling
 from ..analytical.streaming import (
@@ -507,7 +509,9 @@ def plan_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = N
         k_steps = math.ceil(k_chunk / slab)
     panel = bm * k_steps * slab * elem
     a_resident = (not core.has_l2) and 2 * panel + stages * bk * bn * elem <= core.sram_bytes
-    fraction = _hbm_fraction(op, core, bm, bn, k_steps * slab, tiles_m, tiles_n, tiles * split) if core.has_l2 else 1.0
+    grid_order = grid_ordered(hw, kernel)
+    fraction = (_hbm_fraction(op, core, bm, bn, k_steps * slab, tiles_m, tiles_n, tiles * split, grid_order)
+                if core.has_l2 else 1.0)
     mc_a, mc_b = _multicast(hw, bm * dtype_bytes(op.dtype), bn * dtype_bytes(op.b_dtype or op.dtype), tiles_m,
                             tiles_n, tiles * split)
     if kernel is not None:  # its cluster runs along M: the CTAs share each B tile
@@ -586,17 +590,17 @@ def _split_k(tiles: int, k: int, bk: int, cores: int) -> int:
 
 
 def _hbm_fraction(op: Gemm, core: CoreModel, bm: int, bn: int, k_chunk: int, tiles_m: int, tiles_n: int,
-                  tiles: int) -> float:
-    """Share of operand loads that miss L2: a round of `active` tiles covers a near-square block of C and reads its
-    A row panels and B column panels once; both operands stay resident when they fit in half of L2 (the
-    analytical level's traffic model)."""
+                  tiles: int, grid_order: bool = False) -> float:
+    """Share of operand loads that miss L2: a round of `active` tiles covers a block of C (near-square, or down M
+    first for a non-persistent grid, `grid_order`: analytical.gemm.wave_block) and reads its A row panels and B
+    column panels once; both operands stay resident when they fit in half of L2 (the analytical level's traffic
+    model)."""
     a_bytes, b_bytes = dtype_bytes(op.dtype), dtype_bytes(op.b_dtype or op.dtype)
     a_total = op.batch * op.m * op.k * a_bytes
     b_total = (1 if op.shared_b else op.batch) * op.k * op.n * b_bytes
     active = min(tiles, core.cores)
     rounds = math.ceil(tiles / core.cores)
-    rows = min(math.ceil(math.sqrt(active)), tiles_m)
-    cols = min(math.ceil(active / rows), tiles_n)
+    rows, cols = (float(x) for x in wave_block(active, tiles_m, tiles_n, grid_order))
     streamed = max(rounds * (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk, a_total + b_total)
     hbm = a_total + b_total if a_total + b_total <= 0.5 * core.l2_bytes else streamed
     loaded = tiles * (bm * a_bytes + bn * b_bytes) * k_chunk
