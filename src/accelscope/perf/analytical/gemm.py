@@ -55,6 +55,7 @@ import math
 from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -428,13 +429,10 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     # through L2, with no second launch
     second_kernel = 0.0 if scaling is not None and scaling.b_convert_flops else hw.runtime.launch_latency
     reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw + second_kernel, 0.0)
-    data_parallel = waves * tile_time + prologue
-    if stream_k:
-        stream, share = _stream_k(tiles, k_chunk / bk, slots, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
-        use_stream_k = (split == 1) & (stream + prologue < data_parallel)
-        compute_time = np.where(use_stream_k, stream + prologue, data_parallel)
-    else:
-        share, use_stream_k, compute_time = waves, np.zeros_like(waves, dtype=bool), data_parallel
+    share, use_stream_k, compute_time = _schedule(stream_k, waves, tile_time, prologue, split, tiles,
+                                                  k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat)
+    if use_stream_k is None:
+        use_stream_k = np.zeros_like(waves, dtype=bool)
     total = np.maximum(compute_time, hbm_time) + epilogue + reduction
     total = np.where(valid, total, np.inf)
     best = int(np.argmin(total))
@@ -654,8 +652,7 @@ def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     if (a_total + b_total) <= CACHE_RESIDENT_FRACTION * chip.l2_cap:  # both operands stay resident
         hbm_bytes = np.float64(a_total + b_total)
     else:
-        rows = np.minimum(np.ceil(np.sqrt(active)), tiles_m)
-        cols = np.minimum(np.ceil(active / rows), tiles_n)
+        rows, cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw))
         per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
         hbm_bytes = np.maximum(waves * per_wave, a_total + b_total)
     c_total = batch * m * n * c_bytes
@@ -671,13 +668,8 @@ def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     epilogue = fig.epilogue / per_core_bw + l2_lat  # the stores land in L2
     second_kernel = 0.0 if scaling is not None and scaling.b_convert_flops else chip.launch
     reduction = np.where(fig.split_k, fig.reduce * batch * m * n / hbm_bw + second_kernel, 0.0)
-    data_parallel = waves * tile_time + prologue
-    if stream_k:
-        stream, share = _stream_k(tiles, k_chunk / bk, slots, tile_time, bm * bn * ACC_BYTES, l2_bw, l2_lat)
-        use_stream_k = (split == 1) & (stream + prologue < data_parallel)
-        compute_time = np.where(use_stream_k, stream + prologue, data_parallel)
-    else:
-        share, use_stream_k, compute_time = waves, None, data_parallel
+    share, use_stream_k, compute_time = _schedule(stream_k, waves, tile_time, prologue, split, tiles,
+                                                  k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat)
     total = np.maximum(compute_time, hbm_time) + epilogue + reduction
     best = int(np.argmin(total if valid is None else np.where(valid, total, np.inf)))
 
@@ -762,6 +754,18 @@ def cluster_limit(hw: HardwareSpec, cluster: np.ndarray) -> np.ndarray:
     for size in hw.compute.cluster_cores or {}:
         slots = np.where(cluster == size, float(hw.compute.cluster_capacity(size)), slots)
     return slots
+
+
+def _schedule(stream_k: bool, waves: Any, tile_time: Any, prologue: Any, split: Any, tiles: Any, k_iters: Any,
+              slots: Any, acc_tile_bytes: Any, l2_bw: float, l2_lat: float) -> tuple[Any, Any, Any]:
+    """(tiles per core, stream-K chosen per candidate or None, busy time) of the data-parallel schedule (whole waves
+    of tiles, then the prologue) or, with `stream_k`, of stream-K where it is shorter and the K is not split."""
+    data_parallel = waves * tile_time + prologue
+    if not stream_k:
+        return waves, None, data_parallel
+    stream, share = _stream_k(tiles, k_iters, slots, tile_time, acc_tile_bytes, l2_bw, l2_lat)
+    use_stream_k = (split == 1) & (stream + prologue < data_parallel)
+    return share, use_stream_k, np.where(use_stream_k, stream + prologue, data_parallel)
 
 
 def grid_ordered(hw: HardwareSpec, kernel: GemmKernel | None = None) -> bool:
