@@ -389,16 +389,20 @@ def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[fl
 
 
 def scale_rearrange_seconds(kind: str, dims: list[int], groups: int, hw: HardwareSpec | str,
-                            level: str) -> tuple[float, str]:
+                            level: str, largest_share: float | None = None) -> tuple[float, str]:
     """(seconds, bound) of one torchao MXFP8 scale-layout rearrangement of a `dims` tensor of 1-byte e8m0 scales
     into the blocked layout the grouped GEMM reads: a copy of the scales (1 byte in, 1 byte out), or, for the
     Triton kernels that walk their tiles serially, their chain of DRAM latencies where that is longer.
-    kind: "2d_k_groups" (triton_mx_block_rearrange_2d_K_groups), "per_group_3d"
-    (triton_mx_block_rearrange_per_group_3d), anything else a plain copy (mx_block_rearrange_2d_M_groups_cuda)."""
+    kind: "2d_k_groups" (triton_mx_block_rearrange_2d_K_groups), "2d_m_groups" (triton_mx_block_rearrange_2d_M_groups,
+    the Triton kernel torchao ran before its CUDA replacement), "per_group_3d" (triton_mx_block_rearrange_per_group_3d),
+    anything else a plain copy (mx_block_rearrange_2d_M_groups_cuda). `largest_share`: the share of the grouped
+    dimension the largest group holds (its program walks the longest chain); None: equal groups, 1 / groups."""
     est = estimate(Elementwise("copy", max(1, math.prod(dims)), "fp8_e4m3"), hw, level)
     chain = 0.0
     if kind == "2d_k_groups":
-        chain = k_groups_rearrange_seconds(dims, groups, hw)
+        chain = k_groups_rearrange_seconds(dims, groups, hw, largest_share)
+    elif kind == "2d_m_groups":
+        chain = m_groups_rearrange_seconds(dims, groups, hw, largest_share)
     elif kind == "per_group_3d":
         chain = per_group_3d_rearrange_seconds(dims, hw)
     if chain > est.seconds:
@@ -413,15 +417,34 @@ SWIZZLE_ROWS, SWIZZLE_COLS = 128, 4
 TRITON_WARPS = 4  # Triton's default num_warps (the kernel's launch sets none)
 
 
-def k_groups_rearrange_seconds(dims: list[int], groups: int, hw: HardwareSpec | str) -> float:
+def k_groups_rearrange_seconds(dims: list[int], groups: int, hw: HardwareSpec | str,
+                               largest_share: float | None = None) -> float:
     """triton_mx_block_rearrange_2d_K_groups as written: the grid is (groups, ceil(rows / 128)) programs, and each
     program walks its group's columns serially, 4 at a time (`while curr_input_start_col < input_group_end_col`):
     one 128x4 tile load, then its swizzled store, per iteration. Nothing overlaps the iterations' loads (no
     software pipelining of a while loop), so each costs one DRAM load-to-use latency; the programs run side by
-    side while they fit the SMs' resident threads (Triton's 4 warps each), in waves beyond that."""
+    side while they fit the SMs' resident threads (Triton's 4 warps each), in waves beyond that. The largest
+    group's programs walk the longest chain (`largest_share` of the columns; None: cols / groups)."""
     rows, cols = dims[0], dims[-1]
     programs = groups * math.ceil(rows / SWIZZLE_ROWS)
-    iterations = math.ceil(cols / max(groups, 1) / SWIZZLE_COLS)
+    share = largest_share if largest_share is not None else 1 / max(groups, 1)
+    iterations = math.ceil(cols * share / SWIZZLE_COLS)
+    return _tile_chain_seconds(programs, iterations, hw)
+
+
+def m_groups_rearrange_seconds(dims: list[int], groups: int, hw: HardwareSpec | str,
+                               largest_share: float | None = None) -> float:
+    """triton_mx_block_rearrange_2d_M_groups as written (torchao kernels/mxfp8 quant.py, the groups-along-M
+    rearrangement of x's and dY's scales before the 2D-3D grouped GEMMs until the CUDA kernel of pytorch/ao#3556
+    replaced it, Dec 2025): K-groups' kernel transposed. The grid is (groups, ceil(cols / 4)) programs; each walks
+    its group's rows serially, 128 at a time (`while current_start_row < input_group_end_row`), one 128x4 tile
+    load and its swizzled store per iteration, one DRAM load-to-use latency each. At 128,000 tokens in one group
+    that is 1,000 dependent loads whatever the width of the scales: ~0.8 ms on B200, where a copy of the same
+    20-33 MB takes ~10 us."""
+    rows, cols = dims[0], dims[-1]
+    programs = groups * math.ceil(cols / SWIZZLE_COLS)
+    share = largest_share if largest_share is not None else 1 / max(groups, 1)
+    iterations = math.ceil(rows * share / SWIZZLE_ROWS)
     return _tile_chain_seconds(programs, iterations, hw)
 
 

@@ -18,7 +18,10 @@
       wgrad = xᵀ · dY    per group: K x N x (M/G)
     The MXFP8 variant (`_to_mxfp8_then_scaled_grouped_mm`) quantizes dynamically: each GEMM's two operands along
     its contraction dimension, x and dY twice (row- and column-wise), W twice: 2·(M·K + M·N + G·K·N) elements from
-    bf16 to MXFP8 (block 32), as `Quantize` ops.
+    bf16 to MXFP8 (block 32), as `Quantize` ops, and rearranges each operand's scales (mx_scale_rearranges).
+    Both variants run inside benchmarks/utils.py's harness, whose MSE loss, loss gradient and gradient
+    accumulation share the timed region (fwd_bwd_harness_ops), with torchao's random jagged token groups
+    (jagged_largest_share).
   - kernel rows ("2D-3D" / "2D-2D scaled grouped GEMM"): one grouped GEMM from its `input_shape`.
 Every part is one kernel launch in the source's timing (CUDA events around the whole call, or kernel sums).
 """
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..workload import Gemm
-from ..workload.ops import Quantize
+from ..workload.ops import Elementwise, Quantize
 from .dataset import MeasuredRow
 
 MX_BLOCK = 32  # OCP MX v1.0 elements per shared scale
@@ -48,6 +51,13 @@ class GemmParts:
     # torchao's MXFP8 scale-layout rearrangements (rows_elementwise.scale_rearrange_seconds): (kernel kind, dims of
     # the 1-byte scale tensor, groups), one kernel each
     rearranges: tuple[tuple[str, tuple[int, ...], int], ...] = ()
+    # what the source's harness runs around the call under test, in the same timed region (torchao's
+    # bench_fwd_bwd_microseconds: the MSE loss, its gradient, the gradient accumulation into the leaves): priced like
+    # `ops`, but not GEMMs, so they leave a row fit-eligible (only_gemms looks at `ops`)
+    harness: tuple[Any, ...] = ()
+    # the share of the tokens the largest expert group holds, for the rearrangements whose programs walk their
+    # group serially (rows_elementwise.scale_rearrange_seconds); None: equal groups
+    largest_group_share: float | None = None
 
 
 def source_of(row: MeasuredRow) -> str:
@@ -102,11 +112,13 @@ def _torchao(row: MeasuredRow) -> GemmParts | str:
             Gemm(m=rows, n=k, k=n, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel),  # dgrad
             Gemm(m=k, n=n, k=rows, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel),  # wgrad
         ]
+        harness = fwd_bwd_harness_ops(m, n, k, g)
         if not mx:
-            return GemmParts(tuple(ops))
+            return GemmParts(tuple(ops), harness=harness)
         ops += [Quantize(elements=2 * e, fmt="mxfp8", src_dtype="bf16", block=MX_BLOCK)
                 for e in (m * k, m * n, g * k * n)]
-        return GemmParts(tuple(ops), rearranges=mx_scale_rearranges(m, n, k, g))
+        return GemmParts(tuple(ops), rearranges=mx_scale_rearranges(m, n, k, g), harness=harness,
+                         largest_group_share=jagged_largest_share(g))
     shape = str(s.get("input_shape", ""))
     dims = [tuple(int(x) for x in part.split(",") if x.strip()) for part in re.findall(r"\(([^)]*)\)", shape)]
     if len(dims) != 2:
@@ -121,18 +133,51 @@ def _torchao(row: MeasuredRow) -> GemmParts | str:
     return GemmParts((op,), work=op.cost().matrix_flops)
 
 
+def fwd_bwd_harness_ops(m: int, n: int, k: int, g: int) -> tuple[Elementwise, ...]:
+    """The kernels torchao's forward+backward harness runs around the grouped linear, inside its timed region, for
+    both the bf16 and the MXFP8 row (benchmarks/utils.py bench_fwd_bwd_microseconds: `out = fn(A, B_t, offs);
+    loss = F.mse_loss(out, labels); loss.backward()`, torch.compile'd, timed by triton's do_bench, median):
+      - the loss: one reduction reading `out` and `labels` (M x N bf16 each; the all-ones labels are a real tensor);
+      - its gradient dY = 2 (out - labels) / (M N): reads both again, writes dY (M x N bf16), the backward's input;
+      - gradient accumulation: do_bench calls the function again and again without clearing the gradients
+        (grad_to_none unset), so from the second call on autograd's AccumulateGrad adds each new gradient into the
+        leaf's `.grad` in place: A.grad (M x K) and the expert weights' (G x N x K), each read twice, written once.
+    Whatever the partitioner saves for the loss's backward (out and labels, or their difference) the M x N traffic
+    is five passes; inductor may fuse dY's pointwise into the MXFP8 dim-0 cast that reads it, saving one read of
+    M x N, which is left out (the dim-1 CUDA cast, an opaque op, needs dY in memory either way)."""
+    return (Elementwise("mse_loss", m * n, "bf16", inputs=2, outputs=0, flops_per_element=3),
+            Elementwise("mse_loss_backward", m * n, "bf16", inputs=2, outputs=1, flops_per_element=3),
+            Elementwise("add", m * k, "bf16"),
+            Elementwise("add", g * n * k, "bf16"))
+
+
+def jagged_largest_share(groups: int) -> float:
+    """The expected share of the tokens the largest of `groups` groups holds in torchao's benchmark, whose group
+    ends come from `generate_jagged_offs` (torchao/prototype/moe_training/utils.py): groups - 1 cut points drawn
+    at random (Python's `random.sample`, not seeded by the script's torch.manual_seed) from the multiples of 32,
+    so the sizes are the spacings of uniform random points, whose largest has expectation H_G / G of the whole
+    (H_G = 1 + 1/2 + ... + 1/G): 1 for one group, 0.75 for 2, 0.52 for 4, 0.34 for 8. The GEMMs' total work
+    does not depend on the split; the serial per-group scale walks do."""
+    g = max(1, groups)
+    return sum(1 / i for i in range(1, g + 1)) / g
+
+
 def mx_scale_rearranges(m: int, n: int, k: int, g: int) -> tuple[tuple[str, tuple[int, ...], int], ...]:
     """The scale-layout kernels `_to_mxfp8_then_scaled_grouped_mm` runs for one MXFP8 grouped linear forward and
     backward (torchao torchao/prototype/moe_training/mxfp8_grouped_mm.py; the README's "Kernel Microbenchmarks:
     Breakdown by Pass" times each, rows TA-051/052/056/057/061/062): the grouped GEMM reads every operand's e8m0
     scales (one per 32 elements along its contraction) in cuBLAS's blocked layout, so each quantized operand's
     scales are rearranged once by a kernel of their own:
-      out   = x · W      x scales (m, k/32) by mx_block_rearrange_2d_M_groups; W scales (g, n, k/32) per group 3D
+      out   = x · W      x scales (m, k/32) by triton_mx_block_rearrange_2d_M_groups; W scales (g, n, k/32) per
+                         group 3D
       dgrad = dY · Wᵀ    dY scales (m, n/32) 2D M-groups; W scales (g, k, n/32) per group 3D
-      wgrad = xᵀ · dY    dYᵀ scales (n, m/32) and xᵀ scales (k, m/32) by triton_mx_block_rearrange_2d_K_groups"""
+      wgrad = xᵀ · dY    dYᵀ scales (n, m/32) and xᵀ scales (k, m/32) by triton_mx_block_rearrange_2d_K_groups
+    The forward+backward rows (torchao 0.14) ran the Triton M-groups kernel ("2d_m_groups", a serial walk over
+    each group's rows); the CUDA kernel the newer "Breakdown by Pass" rows time (TA-051/056,
+    mx_block_rearrange_2d_M_groups_cuda, a copy) replaced it in pytorch/ao#3556 (Dec 2025)."""
     b = MX_BLOCK
-    return (("copy", (m, k // b), g), ("per_group_3d", (g, n, k // b), g),
-            ("copy", (m, n // b), g), ("per_group_3d", (g, k, n // b), g),
+    return (("2d_m_groups", (m, k // b), g), ("per_group_3d", (g, n, k // b), g),
+            ("2d_m_groups", (m, n // b), g), ("per_group_3d", (g, k, n // b), g),
             ("2d_k_groups", (n, m // b), g), ("2d_k_groups", (k, m // b), g))
 
 
@@ -166,11 +211,15 @@ def parts_seconds(row: MeasuredRow, hw: Any, level: str) -> tuple[float, str, fl
         total += seconds
         if seconds > longest:
             longest, bound = seconds, est.bound
+    for op in mapped.harness:
+        est = estimate(op, hw, level)
+        total += est.seconds if mapped.launch else est.seconds - est.breakdown.get("launch", 0.0)
     if mapped.rearranges:
         from .rows_elementwise import scale_rearrange_seconds  # rows_elementwise imports this module
 
         for kind, dims, groups in mapped.rearranges:
-            seconds, why = scale_rearrange_seconds(kind, list(dims), groups, hw, level)
+            seconds, why = scale_rearrange_seconds(kind, list(dims), groups, hw, level,
+                                                   mapped.largest_group_share)
             total += seconds if mapped.launch else seconds - _launch_seconds(hw)
             if seconds > longest:
                 longest, bound = seconds, why
