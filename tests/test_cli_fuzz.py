@@ -55,7 +55,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     model = json.loads((_root() / "src/accelscope/workload/models/mixtral-8x7b.json").read_text())
     configs = {"heads0": {"num_attention_heads": 0}, "heads_str": {"num_attention_heads": "32"},
                "layers_list": {"num_hidden_layers": [32]}, "experts0": {"num_local_experts": 0},
-               "markup": {"_name_or_path": "[/x]"}}
+               "markup": {"_name_or_path": "[/x]"}, "hidden_null": {"hidden_size": None},
+               "layers_huge": {"num_hidden_layers": 10**12}}
     for name, change in configs.items():
         (root / name).mkdir()
         (root / name / "config.json").write_text(json.dumps({**model, **change}))
@@ -210,7 +211,8 @@ def test_hw_commands(files, data):
 
 def model_values(files: dict[str, str]) -> list[str]:
     return ["llama-3.1-8b", "mixtral-8x7b", "nope", "", MARKUP[0], files["heads0"], files["heads_str"],
-            files["layers_list"], files["experts0"], files["markup"], files["not-json"], "/no/such/config.json"]
+            files["layers_list"], files["experts0"], files["markup"], files["not-json"], "/no/such/config.json",
+            files["hidden_null"], files["layers_huge"]]
 
 
 @settings(max_examples=fuzz_examples(ci=40, fuzz=700))
@@ -236,6 +238,35 @@ def test_llm_commands(files, data):
         check(command_line(data, ["llm", "show", model], {}, flags=("--json",)))
     else:
         check(command_line(data, ["llm", "list"], {}, flags=("--json",)))
+
+
+def _refused(args: list[str], *needles: str) -> str:
+    """Run a command that must be refused: exit 2, one `error:` line holding each needle."""
+    result = runner.invoke(app, args, env={"COLUMNS": "120"})
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert result.exit_code == 2, f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize(("change", "needles"), [
+    ({"hidden_size": None}, ["hidden_size: required key"]),  # was a TypeError traceback
+    ({"num_attention_heads": None}, ["num_attention_heads: required key"]),
+    ({"num_hidden_layers": 10**12}, ["num_hidden_layers", "at most 100,000"]),  # ran for minutes
+    ({"n_layer": 10**9, "model_type": "gpt2"}, ["n_layer", "at most 100,000"]),
+])
+def test_model_config_reproducers(tmp_path, change, needles):
+    model = json.loads((_root() / "src/accelscope/workload/models/llama-3.1-8b.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**model, **change}))
+    _refused(["llm", "show", str(tmp_path)], f"{tmp_path}/config.json", *needles)
+
+
+def test_a_binary_model_config_is_named(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_bytes(bytes(range(128, 256)))  # not UTF-8: the message had no file name
+    _refused(["llm", "show", str(path)], str(path), "not a text file")
 
 
 # ----- sim, numerics ------------------------------------------------------------------------------------------------
