@@ -337,6 +337,49 @@ def test_a_sweep_with_failing_points_completes_and_records_them(files, tmp_path)
     assert (summary["points"], summary["failed"]) == (6, 5)  # only 132 cores at 3 TB/s is a valid chip
 
 
+GEMM_SWEEP = {"name": "bad", "base": "h100-sxm", "level": "roofline", "objectives": ["min g.seconds"],
+              "workloads": {"g": {"kind": "op", "op": "gemm", "args": {"m": 256, "n": 256, "k": 256}}}}
+TRAIN_SWEEP = {**GEMM_SWEEP, "workloads": None, "objectives": ["max tokens_per_s"],
+               "workload": {"kind": "train", "model": "llama-3.1-8b", "tp": 8, "dp": 1, "seq_len": 2048,
+                            "global_batch": 8, "plan": "auto"}}
+
+
+@pytest.mark.parametrize(("change", "needles"), [
+    # a list or mapping among an axis' values: a pyarrow traceback when the results were stored
+    ({"axes": {"compute.cores": {"values": [132, [2]]}}}, ["axes.compute.cores.values", "'[2]' is not a number"]),
+    ({"coupled": {"x": {"compute.cores": [1, {"a": 1}], "compute.clock": ["1 GHz", "2 GHz"]}}},
+     ["coupled group 'x': compute.cores", "is not a number"]),
+    ({"axes": {"compute.cores": {"values": [132, None]}}}, ["axes.compute.cores.values", "'None' is not a number"]),
+    ({"axes": {"compute.cores": {"values": [132, float("nan")]}}}, ["nan is not a finite number"]),
+    ({"axes": {"compute.cores": {"values": []}}}, ["axes.compute.cores.values: empty"]),  # was 0 points, exit 0
+    ({"axes": {"compute.clock": {"range": ["0 GHz", "2 GHz"], "log": True}}}, ["both ends must be > 0"]),
+    # a bad search list failed every point alike; now refused once, before any point
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "search": {"tp": []}}},
+     ["workload.train.search: tp: empty"]),
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "search": {"pp": [0, "x"]}}},
+     ["search: pp: expected whole numbers >= 1"]),
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "search": {"zero": [5]}}},
+     ["zero: expected ZeRO stages 0, 1, 2 or 3"]),
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "search": {"recompute": ["most"]}}},
+     ["recompute: 'most' is not a policy"]),
+])
+def test_sweep_spec_reproducers(tmp_path, change, needles):
+    spec = {key: value for key, value in {**GEMM_SWEEP, **change}.items() if value is not None}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    _refused(["sweep", str(path), "--out", str(tmp_path / "out")], str(path), *needles)
+
+
+def test_a_binary_sweep_spec_is_named(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_bytes(bytes(range(128, 256)))
+    _refused(["sweep", str(path), "--out", str(tmp_path / "out")], str(path), "not a text file")
+
+
 @settings(max_examples=fuzz_examples(ci=4, fuzz=30))
 @given(data=st.data())
 def test_sensitivity_validate_calibrate(files, data):
