@@ -380,6 +380,49 @@ def test_a_binary_sweep_spec_is_named(tmp_path):
     _refused(["sweep", str(path), "--out", str(tmp_path / "out")], str(path), "not a text file")
 
 
+MEASURED = ("id,hardware,category,op,dtype,shape_json,metric,value,unit\n"
+            'ME-001,NVIDIA H100 SXM5 80GB,gemm,gemm,bf16,"{""M"":4096,""N"":4096,""K"":4096}",time,{value},ms\n')
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    # each was scored as a row (a 0 or negative time as a 100 % error, nan as nan)
+    ("0", "'0' is not a measurement"), ("-5", "'-5' is not a measurement"), ("nan", "'nan' is not a measurement"),
+    ("inf", "'inf' is not a measurement"), ("fast", "'fast' is not a number"),
+])
+def test_measured_values_are_positive_finite(tmp_path, value, needle):
+    path = tmp_path / "rows.csv"
+    path.write_text(MEASURED.replace("{value}", value))
+    for command in (["validate", str(path), "--levels", "roofline"], ["calibrate", str(path), "--hw", "h100-sxm"]):
+        _refused(command, f"{path}: line 2: row ME-001: field 'value'", needle)
+
+
+def test_measured_files_that_are_not_tables(tmp_path):
+    import pandas as pd
+
+    header = tmp_path / "header.csv"
+    header.write_text(MEASURED.splitlines()[0] + "\n")  # exit 0 with nothing scored
+    _refused(["validate", str(header)], str(header), "no rows")
+    binary = tmp_path / "rows.csv"
+    binary.write_bytes(bytes(range(128, 256)))  # the message had no file name
+    _refused(["validate", str(binary)], str(binary), "not a text file")
+    frame = pd.DataFrame([{"id": "ME-1", "hardware": "x", "category": "gemm", "shape_json": "{}", "metric": "time",
+                           "unit": "ms"}])
+    parquet = tmp_path / "rows.parquet"
+    frame.to_parquet(parquet)  # no value column: a KeyError traceback
+    _refused(["validate", str(parquet)], str(parquet), "missing columns ['value']")
+    _refused(["calibrate", str(parquet), "--hw", "h100-sxm"], str(parquet), "missing columns ['value']")
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(b"PAR1 not really")
+    _refused(["validate", str(damaged)], str(damaged), "not a readable Parquet file")
+
+
+def test_a_binary_trace_is_named(tmp_path):
+    path = tmp_path / "trace.csv"
+    path.write_bytes(bytes(range(128, 256)))
+    _refused(["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--trace", str(path)], str(path),
+             "not a text file")
+
+
 @settings(max_examples=fuzz_examples(ci=4, fuzz=30))
 @given(data=st.data())
 def test_sensitivity_validate_calibrate(files, data):
