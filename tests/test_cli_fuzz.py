@@ -416,6 +416,32 @@ def test_measured_files_that_are_not_tables(tmp_path):
     _refused(["validate", str(damaged)], str(damaged), "not a readable Parquet file")
 
 
+SERVE = ["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "10"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    # these named the Python keyword (`requests:`, `draft_tokens:`), not the option typed
+    (["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "0"], "--requests: expected an integer"),
+    ([*SERVE, "--draft-tokens", "-1"], "--draft-tokens: expected an integer"),
+    ([*SERVE, "--prefix-hit-rate", "1.5"], "--prefix-hit-rate: expected a fraction"),
+    ([*SERVE, "--arrival", "gamma", "--cv", "0"], "--cv: the coefficient"),
+    ([*SERVE, "--max-seqs", "0"], "--max-seqs: expected an integer"),
+    ([*SERVE, "--scheduler", "nope"], "--scheduler: expected one of"),
+    (["llm", "capacity", "llama-3.1-8b", "--hw", "h100-sxm", "--slo-ttft", "100", "--percentile", "77"],
+     "--percentile: expected 50, 90 or 99"),
+    # said "in seconds" for options given in milliseconds
+    (["llm", "capacity", "llama-3.1-8b", "--hw", "h100-sxm"], "--slo-ttft / --slo-tpot: give at least one SLO"),
+    # a 0 or negative SLO pruned every layout: "no layout works ... use more devices"
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--serve", "--slo-tpot", "0"],
+     "--slo-tpot: expected a positive time"),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--serve", "--slo-ttft", "-5"],
+     "--slo-ttft: expected a positive time"),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "0"], "--devices: expected an integer"),
+])
+def test_serving_and_plan_errors_name_the_option(args, needle):
+    _refused(args, needle)
+
+
 def test_a_binary_trace_is_named(tmp_path):
     path = tmp_path / "trace.csv"
     path.write_bytes(bytes(range(128, 256)))
