@@ -416,6 +416,15 @@ def test_measured_files_that_are_not_tables(tmp_path):
     _refused(["validate", str(damaged)], str(damaged), "not a readable Parquet file")
 
 
+def test_memory_latency_shrinking_outward_is_flagged(tmp_path):
+    """An L2 slower to answer than HBM (levels in the wrong order, or a unit slip) passed `hw check` unremarked."""
+    path = tmp_path / "chip.yaml"
+    path.write_text("base: h100-sxm\noverrides:\n  memory.l2.latency: 1 us\n  memory.hbm.latency: 1 ns\n")
+    result = runner.invoke(app, ["hw", "check", str(path)], env={"COLUMNS": "200"})
+    assert "latency l2 1 µs -> hbm 1 ns: shrinks outward" in result.stdout, result.stdout
+    assert "1 warning" in result.stdout + result.stderr
+
+
 SERVE = ["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "10"]
 
 
