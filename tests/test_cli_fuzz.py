@@ -416,6 +416,13 @@ def test_measured_files_that_are_not_tables(tmp_path):
     _refused(["validate", str(damaged)], str(damaged), "not a readable Parquet file")
 
 
+def test_a_5000_digit_number_in_a_spec_gives_the_fix(tmp_path):
+    path = tmp_path / "chip.yaml"
+    path.write_text("base: h100-sxm\noverrides:\n  compute.cores: " + "9" * 5000 + "\n")
+    message = _refused(["hw", "check", str(path)], str(path), "more than 4,300 digits")
+    assert "set_int_max_str_digits" not in message  # Python's own advice, not the user's fix
+
+
 def test_memory_latency_shrinking_outward_is_flagged(tmp_path):
     """An L2 slower to answer than HBM (levels in the wrong order, or a unit slip) passed `hw check` unremarked."""
     path = tmp_path / "chip.yaml"
