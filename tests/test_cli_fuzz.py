@@ -423,6 +423,11 @@ def test_a_5000_digit_number_in_a_spec_gives_the_fix(tmp_path):
     assert "set_int_max_str_digits" not in message  # Python's own advice, not the user's fix
 
 
+def test_a_collective_over_1e15_devices_is_refused():
+    _refused(["estimate", "collective", "--op", "all_reduce", "--bytes", "1 GiB", "--group", "1000000000000000",
+              "--hw", "h100-sxm"], "--group: at most 10,000,000 devices")
+
+
 def test_memory_latency_shrinking_outward_is_flagged(tmp_path):
     """An L2 slower to answer than HBM (levels in the wrong order, or a unit slip) passed `hw check` unremarked."""
     path = tmp_path / "chip.yaml"
