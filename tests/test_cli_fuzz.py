@@ -374,6 +374,17 @@ def test_sweep_spec_reproducers(tmp_path, change, needles):
     _refused(["sweep", str(path), "--out", str(tmp_path / "out")], str(path), *needles)
 
 
+def test_pareto_and_plot_of_a_sweep_whose_every_point_failed(tmp_path):
+    """An axis path no spec has fails every point (recorded); pareto and plot then raised a pandas KeyError."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({**GEMM_SWEEP, "axes": {"compute.nope": {"values": [1, 2]}}}))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["failed"] == 2, result.stdout + result.stderr
+    for command in (["sweep", "pareto", str(out)], ["sweep", "plot", str(out), "--no-sensitivity"]):
+        _refused(command, f"{out}: none of the 2 points succeeded", "compute.nope: unknown field")
+
+
 def test_a_binary_sweep_spec_is_named(tmp_path):
     path = tmp_path / "sweep.yaml"
     path.write_bytes(bytes(range(128, 256)))
