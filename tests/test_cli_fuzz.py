@@ -448,6 +448,15 @@ def test_memory_latency_shrinking_outward_is_flagged(tmp_path):
     assert "1 warning" in result.stdout + result.stderr
 
 
+def test_an_output_folder_under_a_file_is_one_clear_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a folder inside a plain file cannot be made
+    rows = tmp_path / "rows.csv"
+    rows.write_text(MEASURED.replace("{value}", "1.5"))
+    _refused(["validate", str(rows), "--levels", "roofline", "--plots", str(blocker / "figs")],
+             f"{blocker}/figs: not a directory; give a path")
+
+
 SERVE = ["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "10"]
 
 
