@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -263,6 +263,25 @@ def test_model_config_reproducers(tmp_path, change, needles):
     _refused(["llm", "show", str(tmp_path)], f"{tmp_path}/config.json", *needles)
 
 
+ODD_VALUES = [None, 0, -1, 1, 3, "32", 1.5, float("nan"), 10**12, 10**400, True, [], {}, "[/x]"]
+CONFIG_KEYS = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+               "intermediate_size", "vocab_size", "max_position_embeddings", "num_local_experts",
+               "num_experts_per_tok", "sliding_window", "model_type", "tie_word_embeddings", "layer_types"]
+
+
+@settings(max_examples=fuzz_examples(ci=25, fuzz=500), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base=st.sampled_from(["llama-3.1-8b", "mixtral-8x7b", "gpt2", "deepseek-v3"]),
+       changes=st.dictionaries(st.sampled_from(CONFIG_KEYS), st.sampled_from(ODD_VALUES), min_size=1, max_size=3),
+       command=st.sampled_from(["show", "infer"]))
+def test_generated_model_configs(tmp_path_factory, base, changes, command):
+    """Any size key at any odd value (null, 0, a string, 1e12 layers, ...): a result or one located error."""
+    model = json.loads((_root() / f"src/accelscope/workload/models/{base}.json").read_text())
+    folder = tmp_path_factory.mktemp("config")
+    (folder / "config.json").write_text(json.dumps({**model, **changes}))
+    check(["llm", command, str(folder), *(["--hw", "h100-sxm"] if command == "infer" else []), "--json"])
+
+
 def test_a_binary_model_config_is_named(tmp_path):
     path = tmp_path / "config.json"
     path.write_bytes(bytes(range(128, 256)))  # not UTF-8: the message had no file name
@@ -352,6 +371,7 @@ TRAIN_SWEEP = {**GEMM_SWEEP, "workloads": None, "objectives": ["max tokens_per_s
     ({"axes": {"compute.cores": {"values": [132, None]}}}, ["axes.compute.cores.values", "'None' is not a number"]),
     ({"axes": {"compute.cores": {"values": [132, float("nan")]}}}, ["nan is not a finite number"]),
     ({"axes": {"compute.cores": {"values": []}}}, ["axes.compute.cores.values: empty"]),  # was 0 points, exit 0
+    ({"axes": {"memory.hbm.bandwidth": {"values": ["inf TB/s", 0]}}}, ["values mix numbers and text"]),  # pyarrow
     ({"axes": {"compute.clock": {"range": ["0 GHz", "2 GHz"], "log": True}}}, ["both ends must be > 0"]),
     # a bad search list failed every point alike; now refused once, before any point
     ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
@@ -385,6 +405,22 @@ def test_pareto_and_plot_of_a_sweep_whose_every_point_failed(tmp_path):
         _refused(command, f"{out}: none of the 2 points succeeded", "compute.nope: unknown field")
 
 
+AXIS_VALUES = st.one_of(st.sampled_from(ODD_VALUES), st.sampled_from(["3 TB/s", "3 GHz", "0 B/s", "-1 TB/s", "inf TB/s",
+                                                                      "1e30 TB/s", "", "lots"]))
+
+
+@settings(max_examples=fuzz_examples(ci=12, fuzz=300), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["memory.hbm.bandwidth", "compute.cores", "compute.clock", "compute.nope", "isa.exp2"]),
+       values=st.one_of(st.lists(AXIS_VALUES, max_size=3), AXIS_VALUES, st.none()))
+def test_generated_sweep_axes(tmp_path_factory, path, values):
+    """Axes of any values (lists, nulls, NaN, wrong units, empty): refused at load, or run with failures recorded."""
+    folder = tmp_path_factory.mktemp("sweep")
+    spec = folder / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({**GEMM_SWEEP, "axes": {path: {"values": values}}}))
+    check(["sweep", str(spec), "--out", str(folder / "out"), "--json"])
+
+
 def test_a_binary_sweep_spec_is_named(tmp_path):
     path = tmp_path / "sweep.yaml"
     path.write_bytes(bytes(range(128, 256)))
@@ -405,6 +441,34 @@ def test_measured_values_are_positive_finite(tmp_path, value, needle):
     path.write_text(MEASURED.replace("{value}", value))
     for command in (["validate", str(path), "--levels", "roofline"], ["calibrate", str(path), "--hw", "h100-sxm"]):
         _refused(command, f"{path}: line 2: row ME-001: field 'value'", needle)
+
+
+@settings(max_examples=fuzz_examples(ci=15, fuzz=300), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.one_of(st.sampled_from(FLOATS), st.floats().map(repr), st.text(max_size=6)),
+       unit=st.sampled_from(["ms", "us", "s", "TFLOP/s", "GB/s", "parsecs", ""]),
+       shape=st.sampled_from(['"{""M"":4096,""N"":4096,""K"":4096}"', '"{}"', '"[1]"', '"{oops"', '""']))
+def test_generated_measured_rows(tmp_path_factory, value, unit, shape):
+    """A measured row with any value, unit and shape: scored, or refused naming the file, line and field."""
+    path = tmp_path_factory.mktemp("rows") / "rows.csv"
+    line = MEASURED.splitlines()[1].replace("{value}", value.replace(",", "").replace("\n", " ").replace('"', ""))
+    line = line.replace('"{""M"":4096,""N"":4096,""K"":4096}"', shape).replace(",ms", f",{unit}")
+    path.write_text(MEASURED.splitlines()[0] + "\n" + line + "\n")
+    check(["validate", str(path), "--levels", "roofline", "--json"])
+
+
+TRACE_CELLS = st.sampled_from(["0", "1", "-5", "0.5", "nan", "inf", "1e12", "", "abc", "10000000", "10000001"])
+
+
+@settings(max_examples=fuzz_examples(ci=15, fuzz=300), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(TRACE_CELLS, TRACE_CELLS, TRACE_CELLS), max_size=4),
+       header=st.sampled_from(["arrival_s,input_tokens,output_tokens", "arrival_s,input_tokens", "a,b,c", ""]))
+def test_generated_traces(tmp_path_factory, rows, header):
+    """Serving traces with negative, empty, unsorted, huge or missing cells: a run, or one located error."""
+    path = tmp_path_factory.mktemp("trace") / "trace.csv"
+    path.write_text("\n".join([header, *(",".join(row) for row in rows)]) + "\n")
+    check(["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--trace", str(path), "--json"])
 
 
 def test_measured_files_that_are_not_tables(tmp_path):

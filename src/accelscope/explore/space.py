@@ -93,6 +93,22 @@ def _check_scalars(values: list[Any], where: str = "") -> None:
                              "give one value per point, e.g. [3.35 TB/s, 4.8 TB/s]")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{where}{value} is not a finite number")
+    kinds = {_kind(value) for value in values}
+    if len(kinds) > 1:  # a column of one type is what the results store holds (a mix was a pyarrow traceback)
+        raise ValueError(f"{where}values mix {' and '.join(sorted(kinds))} ({', '.join(repr(v) for v in values)[:120]});"
+                         " give every value in one form, e.g. all with units ([3.35 TB/s, 4.8 TB/s])")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "numbers"
+    try:
+        _number(value)
+    except ValueError:
+        return "text"
+    return "numbers"
 
 
 def _number(value: Any) -> float:
