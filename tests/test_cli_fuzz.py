@@ -386,6 +386,7 @@ TRAIN_SWEEP = {**GEMM_SWEEP, "workloads": None, "objectives": ["max tokens_per_s
     ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
                                                                                "search": {"recompute": ["most"]}}},
      ["recompute: 'most' is not a policy"]),
+    ({"axes": {"compute.cores": {"values": [10**400]}}}, ["a 401-digit number is too large"]),  # OverflowError
 ])
 def test_sweep_spec_reproducers(tmp_path, change, needles):
     spec = {key: value for key, value in {**GEMM_SWEEP, **change}.items() if value is not None}
@@ -435,6 +436,7 @@ MEASURED = ("id,hardware,category,op,dtype,shape_json,metric,value,unit\n"
     # each was scored as a row (a 0 or negative time as a 100 % error, nan as nan)
     ("0", "'0' is not a measurement"), ("-5", "'-5' is not a measurement"), ("nan", "'nan' is not a measurement"),
     ("inf", "'inf' is not a measurement"), ("fast", "'fast' is not a number"),
+    ("1e-320", "'1e-320' is not a measurement"),  # an infinite error ratio: `Infinity` in the --json output
 ])
 def test_measured_values_are_positive_finite(tmp_path, value, needle):
     path = tmp_path / "rows.csv"

@@ -93,6 +93,8 @@ def _check_scalars(values: list[Any], where: str = "") -> None:
                              "give one value per point, e.g. [3.35 TB/s, 4.8 TB/s]")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{where}{value} is not a finite number")
+        if isinstance(value, int) and abs(value) >= 2**63:  # beyond a stored integer (an OverflowError before)
+            raise ValueError(f"{where}a {len(str(abs(value)))}-digit number is too large; no spec field takes it")
     kinds = {_kind(value) for value in values}
     if len(kinds) > 1:  # a column of one type is what the results store holds (a mix was a pyarrow traceback)
         raise ValueError(f"{where}values mix {' and '.join(sorted(kinds))} ({', '.join(repr(v) for v in values)[:120]});"

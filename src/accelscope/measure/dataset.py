@@ -54,6 +54,8 @@ class MeasuredRow:
         return record
 
 
+# the measured value in its row's unit (ms, us, TFLOP/s, GB/s, bytes, ...): the shipped rows span 1e-3 to 1.2e11
+MIN_VALUE, MAX_VALUE = 1e-12, 1e18
 REQUIRED = ("id", "hardware", "category", "shape_json", "metric", "value", "unit")
 COLUMNS = ["id", "hardware", "category", "op", "dtype", "shape_json", "metric", "value", "unit", "source", "notes",
            "device", "driver", "cuda", "torch", "clock_mhz", "date", "command"]
@@ -143,9 +145,11 @@ def _row(record: dict[str, str], path: Path, line: int) -> MeasuredRow:
     except (TypeError, ValueError):
         raise ValueError(f"{path}: line {line}: row {rid}: field 'value': {record.get('value')!r} is not a number"
                          ) from None
-    if not (math.isfinite(value) and value > 0):  # a time, a rate or a size: a 0 or -5 would score as a 100 % error
+    # a time, a rate or a size: a 0 or -5 would score as a 100 % error, 1e-320 as an infinite one
+    if not (math.isfinite(value) and MIN_VALUE <= value <= MAX_VALUE):
         raise ValueError(f"{path}: line {line}: row {rid}: field 'value': {record.get('value')!r} is not a "
-                         "measurement; expected a finite number > 0 (a time, rate or size in the row's unit)")
+                         f"measurement; expected a number from {MIN_VALUE:g} to {MAX_VALUE:g} (a time, rate or size "
+                         "in the row's unit)")
     values = {k: (record.get(k) or "") for k in known}
     if values["category"] not in CATEGORIES:
         raise ValueError(f"{path}: line {line}: row {values['id'] or '?'}: field 'category': "
