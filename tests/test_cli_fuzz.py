@@ -387,6 +387,13 @@ TRAIN_SWEEP = {**GEMM_SWEEP, "workloads": None, "objectives": ["max tokens_per_s
                                                                                "search": {"recompute": ["most"]}}},
      ["recompute: 'most' is not a policy"]),
     ({"axes": {"compute.cores": {"values": [10**400]}}}, ["a 401-digit number is too large"]),  # OverflowError
+    # a model or dtype no point can use failed every point alike; now refused once at load
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "model": "nope"}},
+     ["workload.model: model 'nope'"]),
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "dtype": "fp7"}},
+     ["workload.dtype: unknown dtype 'fp7'"]),
 ])
 def test_sweep_spec_reproducers(tmp_path, change, needles):
     spec = {key: value for key, value in {**GEMM_SWEEP, **change}.items() if value is not None}

@@ -472,4 +472,27 @@ def load_sweep(path: str | Path) -> SweepSpec:
             axis.points()
         except ValueError as exc:
             raise ValueError(f"{path}: axes.{name}: {exc}") from None
+    _check_models_and_dtypes(spec, path)
     return spec
+
+
+def _check_models_and_dtypes(spec: SweepSpec, path: str | Path) -> None:
+    """A model or dtype no point can use is refused once here, rather than failing every point alike."""
+    from ..hardware.dtypes import canonical_dtype
+    from ..workload.model_config import load_model
+
+    for name, workload in spec.named_workloads().items():
+        where = f"workloads.{name}" if name else "workload"
+        model = getattr(workload, "model", None)
+        if isinstance(model, str):
+            try:
+                load_model(model)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {where}.model: {exc}") from None
+        for key in ("dtype", "kv_dtype"):
+            value = getattr(workload, key, None)
+            if isinstance(value, str):
+                try:
+                    canonical_dtype(value)
+                except ValueError as exc:
+                    raise ValueError(f"{path}: {where}.{key}: {exc}") from None
