@@ -530,6 +530,17 @@ def test_an_output_folder_under_a_file_is_one_clear_line(tmp_path):
              f"{blocker}/figs: not a directory; give a path")
 
 
+@pytest.mark.parametrize("args", [["llm", "infer", "gpt2", "--hw", "h100-sxm", "--input-len", "5000", "--json"],
+                                  ["llm", "train", "gpt2", "--hw", "h100-sxm", "--seq-len", "4096",
+                                   "--global-batch", "8", "--json"]])
+def test_a_context_beyond_the_models_positions_is_flagged(args):
+    """GPT-2 (1,024 positions) at 5,000 tokens was estimated without a word."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert "exceed gpt2's max_position_embeddings = 1,024" in result.stderr, result.stderr
+    json.loads(result.stdout)  # the warning stays off stdout
+
+
 SERVE = ["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "10"]
 
 
