@@ -429,6 +429,24 @@ def test_generated_sweep_axes(tmp_path_factory, path, values):
     check(["sweep", str(spec), "--out", str(folder / "out"), "--json"])
 
 
+SCENARIO = {"title": "x", "hardware": ["h100-sxm"], "level": "roofline", "kernels": False, "validation": False,
+            "serving": {"model": "llama-3.1-8b", "tp": 1, "batch": 8, "input_len": 128, "output_len": 16,
+                        "dtypes": ["bf16"]}}
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    # each named the chip, model or dtype but neither the scenario file nor its field
+    ({"hardware": ["h100-sxm", "nope"]}, "hardware.1: nope: no preset"),
+    ({"elasticity_hw": "nope"}, "elasticity_hw: nope: no preset"),
+    ({"serving": {**SCENARIO["serving"], "model": "nope"}}, "serving.model: model 'nope'"),
+    ({"serving": {**SCENARIO["serving"], "dtypes": ["bf16", "fp7"]}}, "serving.dtypes: unknown dtype 'fp7'"),
+])
+def test_report_scenario_names_file_and_field(tmp_path, change, needle):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump({**SCENARIO, **change}))
+    _refused(["report", str(path), "--out", str(tmp_path / "out")], f"{path}: {needle}")
+
+
 def test_a_binary_sweep_spec_is_named(tmp_path):
     path = tmp_path / "sweep.yaml"
     path.write_bytes(bytes(range(128, 256)))
