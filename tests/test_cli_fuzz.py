@@ -580,6 +580,10 @@ SERVE = ["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "10"]
     (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--serve", "--slo-ttft", "-5"],
      "--slo-ttft: expected a positive time"),
     (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "0"], "--devices: expected an integer"),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--serve", "--kv-dtypes", "bf16,fp7"],
+     "--kv-dtypes: unknown dtype 'fp7'"),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--dtype", "fp7"],
+     "--dtype: unknown dtype 'fp7'"),
 ])
 def test_serving_and_plan_errors_name_the_option(args, needle):
     _refused(args, needle)
