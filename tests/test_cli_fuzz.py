@@ -256,6 +256,7 @@ def _refused(args: list[str], *needles: str) -> str:
     ({"num_attention_heads": None}, ["num_attention_heads: required key"]),
     ({"num_hidden_layers": 10**12}, ["num_hidden_layers", "at most 100,000"]),  # ran for minutes
     ({"n_layer": 10**9, "model_type": "gpt2"}, ["n_layer", "at most 100,000"]),
+    ({"tie_word_embeddings": "false"}, ["tie_word_embeddings: expected true or false"]),  # read as True
 ])
 def test_model_config_reproducers(tmp_path, change, needles):
     model = json.loads((_root() / "src/accelscope/workload/models/llama-3.1-8b.json").read_text())

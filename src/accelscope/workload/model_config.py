@@ -193,6 +193,7 @@ POSITIVE_KEYS = (
     "n_routed_experts", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
     "sliding_window", "decoder_sparse_step", "moe_layer_freq",
 )
+FLAG_KEYS = ("tie_word_embeddings", "attention_bias", "use_sliding_window")
 NON_NEGATIVE_KEYS = ("n_shared_experts", "shared_expert_intermediate_size", "first_k_dense_replace")
 MAX_SIZE = 10**15  # as for op dimensions (workload/ops/base.py MAX_DIM): products of a few stay finite floats
 MAX_EXPERTS = 1 << 16  # as for GroupedGemm.groups (workload/ops/matmul.py)
@@ -217,6 +218,10 @@ def _check_keys(cfg: dict[str, Any], origin: str) -> None:
             raise ValueError(f"{origin}: {key}: must be >= {least} and at most 1e15 (got {shown})")
         if key in LAYER_KEYS and value > MAX_LAYERS:
             raise ValueError(f"{origin}: {key}: {value:,} layers; at most {MAX_LAYERS:,} are modelled")
+    for key in FLAG_KEYS:  # bool("false") is True: a quoted flag would be read as its opposite
+        value = cfg.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{origin}: {key}: expected true or false (got {value!r:.40})")
     types = cfg.get("layer_types")
     if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
         raise ValueError(f"{origin}: layer_types: expected a list of layer type names (got {types!r:.40})")
