@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -55,7 +55,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     model = json.loads((_root() / "src/accelscope/workload/models/mixtral-8x7b.json").read_text())
     configs = {"heads0": {"num_attention_heads": 0}, "heads_str": {"num_attention_heads": "32"},
                "layers_list": {"num_hidden_layers": [32]}, "experts0": {"num_local_experts": 0},
-               "markup": {"_name_or_path": "[/x]"}}
+               "markup": {"_name_or_path": "[/x]"}, "hidden_null": {"hidden_size": None},
+               "layers_huge": {"num_hidden_layers": 10**12}}
     for name, change in configs.items():
         (root / name).mkdir()
         (root / name / "config.json").write_text(json.dumps({**model, **change}))
@@ -210,7 +211,8 @@ def test_hw_commands(files, data):
 
 def model_values(files: dict[str, str]) -> list[str]:
     return ["llama-3.1-8b", "mixtral-8x7b", "nope", "", MARKUP[0], files["heads0"], files["heads_str"],
-            files["layers_list"], files["experts0"], files["markup"], files["not-json"], "/no/such/config.json"]
+            files["layers_list"], files["experts0"], files["markup"], files["not-json"], "/no/such/config.json",
+            files["hidden_null"], files["layers_huge"]]
 
 
 @settings(max_examples=fuzz_examples(ci=40, fuzz=700))
@@ -236,6 +238,55 @@ def test_llm_commands(files, data):
         check(command_line(data, ["llm", "show", model], {}, flags=("--json",)))
     else:
         check(command_line(data, ["llm", "list"], {}, flags=("--json",)))
+
+
+def _refused(args: list[str], *needles: str) -> str:
+    """Run a command that must be refused: exit 2, one `error:` line holding each needle."""
+    result = runner.invoke(app, args, env={"COLUMNS": "120"})
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert result.exit_code == 2, f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize(("change", "needles"), [
+    ({"hidden_size": None}, ["hidden_size: required key"]),  # was a TypeError traceback
+    ({"num_attention_heads": None}, ["num_attention_heads: required key"]),
+    ({"num_hidden_layers": 10**12}, ["num_hidden_layers", "at most 100,000"]),  # ran for minutes
+    ({"n_layer": 10**9, "model_type": "gpt2"}, ["n_layer", "at most 100,000"]),
+    ({"tie_word_embeddings": "false"}, ["tie_word_embeddings: expected true or false"]),  # read as True
+])
+def test_model_config_reproducers(tmp_path, change, needles):
+    model = json.loads((_root() / "src/accelscope/workload/models/llama-3.1-8b.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**model, **change}))
+    _refused(["llm", "show", str(tmp_path)], f"{tmp_path}/config.json", *needles)
+
+
+ODD_VALUES = [None, 0, -1, 1, 3, "32", 1.5, float("nan"), 10**12, 10**400, True, [], {}, "[/x]"]
+CONFIG_KEYS = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+               "intermediate_size", "vocab_size", "max_position_embeddings", "num_local_experts",
+               "num_experts_per_tok", "sliding_window", "model_type", "tie_word_embeddings", "layer_types"]
+
+
+@settings(max_examples=fuzz_examples(ci=25, fuzz=500), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base=st.sampled_from(["llama-3.1-8b", "mixtral-8x7b", "gpt2", "deepseek-v3"]),
+       changes=st.dictionaries(st.sampled_from(CONFIG_KEYS), st.sampled_from(ODD_VALUES), min_size=1, max_size=3),
+       command=st.sampled_from(["show", "infer"]))
+def test_generated_model_configs(tmp_path_factory, base, changes, command):
+    """Any size key at any odd value (null, 0, a string, 1e12 layers, ...): a result or one located error."""
+    model = json.loads((_root() / f"src/accelscope/workload/models/{base}.json").read_text())
+    folder = tmp_path_factory.mktemp("config")
+    (folder / "config.json").write_text(json.dumps({**model, **changes}))
+    check(["llm", command, str(folder), *(["--hw", "h100-sxm"] if command == "infer" else []), "--json"])
+
+
+def test_a_binary_model_config_is_named(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_bytes(bytes(range(128, 256)))  # not UTF-8: the message had no file name
+    _refused(["llm", "show", str(path)], str(path), "not a text file")
 
 
 # ----- sim, numerics ------------------------------------------------------------------------------------------------
@@ -304,6 +355,246 @@ def test_a_sweep_with_failing_points_completes_and_records_them(files, tmp_path)
     assert result.exit_code == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout)
     assert (summary["points"], summary["failed"]) == (6, 5)  # only 132 cores at 3 TB/s is a valid chip
+
+
+GEMM_SWEEP = {"name": "bad", "base": "h100-sxm", "level": "roofline", "objectives": ["min g.seconds"],
+              "workloads": {"g": {"kind": "op", "op": "gemm", "args": {"m": 256, "n": 256, "k": 256}}}}
+TRAIN_SWEEP = {**GEMM_SWEEP, "workloads": None, "objectives": ["max tokens_per_s"],
+               "workload": {"kind": "train", "model": "llama-3.1-8b", "tp": 8, "dp": 1, "seq_len": 2048,
+                            "global_batch": 8, "plan": "auto"}}
+
+
+@pytest.mark.parametrize(("change", "needles"), [
+    # a list or mapping among an axis' values: a pyarrow traceback when the results were stored
+    ({"axes": {"compute.cores": {"values": [132, [2]]}}}, ["axes.compute.cores.values", "'[2]' is not a number"]),
+    ({"coupled": {"x": {"compute.cores": [1, {"a": 1}], "compute.clock": ["1 GHz", "2 GHz"]}}},
+     ["coupled group 'x': compute.cores", "is not a number"]),
+    ({"axes": {"compute.cores": {"values": [132, None]}}}, ["axes.compute.cores.values", "'None' is not a number"]),
+    ({"axes": {"compute.cores": {"values": [132, float("nan")]}}}, ["nan is not a finite number"]),
+    ({"axes": {"compute.cores": {"values": []}}}, ["axes.compute.cores.values: empty"]),  # was 0 points, exit 0
+    ({"axes": {"memory.hbm.bandwidth": {"values": ["inf TB/s", 0]}}}, ["values mix numbers and text"]),  # pyarrow
+    ({"axes": {"compute.clock": {"range": ["0 GHz", "2 GHz"], "log": True}}}, ["both ends must be > 0"]),
+    # a bad search list failed every point alike; now refused once, before any point
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "search": {"tp": []}}},
+     ["workload.train.search: tp: empty"]),
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "search": {"pp": [0, "x"]}}},
+     ["search: pp: expected whole numbers >= 1"]),
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "search": {"zero": [5]}}},
+     ["zero: expected ZeRO stages 0, 1, 2 or 3"]),
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "search": {"recompute": ["most"]}}},
+     ["recompute: 'most' is not a policy"]),
+    ({"axes": {"compute.cores": {"values": [10**400]}}}, ["a 401-digit number is too large"]),  # OverflowError
+    # a model or dtype no point can use failed every point alike; now refused once at load
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "model": "nope"}},
+     ["workload.model: model 'nope'"]),
+    ({**TRAIN_SWEEP, "axes": {"compute.cores": {"values": [132]}}, "workload": {**TRAIN_SWEEP["workload"],
+                                                                               "dtype": "fp7"}},
+     ["workload.dtype: unknown dtype 'fp7'"]),
+])
+def test_sweep_spec_reproducers(tmp_path, change, needles):
+    spec = {key: value for key, value in {**GEMM_SWEEP, **change}.items() if value is not None}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    _refused(["sweep", str(path), "--out", str(tmp_path / "out")], str(path), *needles)
+
+
+def test_pareto_and_plot_of_a_sweep_whose_every_point_failed(tmp_path):
+    """An axis path no spec has fails every point (recorded); pareto and plot then raised a pandas KeyError."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({**GEMM_SWEEP, "axes": {"compute.nope": {"values": [1, 2]}}}))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["failed"] == 2, result.stdout + result.stderr
+    for command in (["sweep", "pareto", str(out)], ["sweep", "plot", str(out), "--no-sensitivity"]):
+        _refused(command, f"{out}: none of the 2 points succeeded", "compute.nope: unknown field")
+
+
+AXIS_VALUES = st.one_of(st.sampled_from(ODD_VALUES), st.sampled_from(["3 TB/s", "3 GHz", "0 B/s", "-1 TB/s", "inf TB/s",
+                                                                      "1e30 TB/s", "", "lots"]))
+
+
+@settings(max_examples=fuzz_examples(ci=12, fuzz=300), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["memory.hbm.bandwidth", "compute.cores", "compute.clock", "compute.nope", "isa.exp2"]),
+       values=st.one_of(st.lists(AXIS_VALUES, max_size=3), AXIS_VALUES, st.none()))
+def test_generated_sweep_axes(tmp_path_factory, path, values):
+    """Axes of any values (lists, nulls, NaN, wrong units, empty): refused at load, or run with failures recorded."""
+    folder = tmp_path_factory.mktemp("sweep")
+    spec = folder / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({**GEMM_SWEEP, "axes": {path: {"values": values}}}))
+    check(["sweep", str(spec), "--out", str(folder / "out"), "--json"])
+
+
+SCENARIO = {"title": "x", "hardware": ["h100-sxm"], "level": "roofline", "kernels": False, "validation": False,
+            "serving": {"model": "llama-3.1-8b", "tp": 1, "batch": 8, "input_len": 128, "output_len": 16,
+                        "dtypes": ["bf16"]}}
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    # each named the chip, model or dtype but neither the scenario file nor its field
+    ({"hardware": ["h100-sxm", "nope"]}, "hardware.1: nope: no preset"),
+    ({"elasticity_hw": "nope"}, "elasticity_hw: nope: no preset"),
+    ({"serving": {**SCENARIO["serving"], "model": "nope"}}, "serving.model: model 'nope'"),
+    ({"serving": {**SCENARIO["serving"], "dtypes": ["bf16", "fp7"]}}, "serving.dtypes: unknown dtype 'fp7'"),
+])
+def test_report_scenario_names_file_and_field(tmp_path, change, needle):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump({**SCENARIO, **change}))
+    _refused(["report", str(path), "--out", str(tmp_path / "out")], f"{path}: {needle}")
+
+
+def test_a_binary_sweep_spec_is_named(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_bytes(bytes(range(128, 256)))
+    _refused(["sweep", str(path), "--out", str(tmp_path / "out")], str(path), "not a text file")
+
+
+MEASURED = ("id,hardware,category,op,dtype,shape_json,metric,value,unit\n"
+            'ME-001,NVIDIA H100 SXM5 80GB,gemm,gemm,bf16,"{""M"":4096,""N"":4096,""K"":4096}",time,{value},ms\n')
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    # each was scored as a row (a 0 or negative time as a 100 % error, nan as nan)
+    ("0", "'0' is not a measurement"), ("-5", "'-5' is not a measurement"), ("nan", "'nan' is not a measurement"),
+    ("inf", "'inf' is not a measurement"), ("fast", "'fast' is not a number"),
+    ("1e-320", "'1e-320' is not a measurement"),  # an infinite error ratio: `Infinity` in the --json output
+])
+def test_measured_values_are_positive_finite(tmp_path, value, needle):
+    path = tmp_path / "rows.csv"
+    path.write_text(MEASURED.replace("{value}", value))
+    for command in (["validate", str(path), "--levels", "roofline"], ["calibrate", str(path), "--hw", "h100-sxm"]):
+        _refused(command, f"{path}: line 2: row ME-001: field 'value'", needle)
+
+
+@settings(max_examples=fuzz_examples(ci=15, fuzz=300), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.one_of(st.sampled_from(FLOATS), st.floats().map(repr), st.text(max_size=6)),
+       unit=st.sampled_from(["ms", "us", "s", "TFLOP/s", "GB/s", "parsecs", ""]),
+       shape=st.sampled_from(['"{""M"":4096,""N"":4096,""K"":4096}"', '"{}"', '"[1]"', '"{oops"', '""']))
+def test_generated_measured_rows(tmp_path_factory, value, unit, shape):
+    """A measured row with any value, unit and shape: scored, or refused naming the file, line and field."""
+    path = tmp_path_factory.mktemp("rows") / "rows.csv"
+    line = MEASURED.splitlines()[1].replace("{value}", value.replace(",", "").replace("\n", " ").replace('"', ""))
+    line = line.replace('"{""M"":4096,""N"":4096,""K"":4096}"', shape).replace(",ms", f",{unit}")
+    path.write_text(MEASURED.splitlines()[0] + "\n" + line + "\n")
+    check(["validate", str(path), "--levels", "roofline", "--json"])
+
+
+TRACE_CELLS = st.sampled_from(["0", "1", "-5", "0.5", "nan", "inf", "1e12", "", "abc", "10000000", "10000001"])
+
+
+@settings(max_examples=fuzz_examples(ci=15, fuzz=300), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(TRACE_CELLS, TRACE_CELLS, TRACE_CELLS), max_size=4),
+       header=st.sampled_from(["arrival_s,input_tokens,output_tokens", "arrival_s,input_tokens", "a,b,c", ""]))
+def test_generated_traces(tmp_path_factory, rows, header):
+    """Serving traces with negative, empty, unsorted, huge or missing cells: a run, or one located error."""
+    path = tmp_path_factory.mktemp("trace") / "trace.csv"
+    path.write_text("\n".join([header, *(",".join(row) for row in rows)]) + "\n")
+    check(["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--trace", str(path), "--json"])
+
+
+def test_measured_files_that_are_not_tables(tmp_path):
+    import pandas as pd
+
+    header = tmp_path / "header.csv"
+    header.write_text(MEASURED.splitlines()[0] + "\n")  # exit 0 with nothing scored
+    _refused(["validate", str(header)], str(header), "no rows")
+    binary = tmp_path / "rows.csv"
+    binary.write_bytes(bytes(range(128, 256)))  # the message had no file name
+    _refused(["validate", str(binary)], str(binary), "not a text file")
+    frame = pd.DataFrame([{"id": "ME-1", "hardware": "x", "category": "gemm", "shape_json": "{}", "metric": "time",
+                           "unit": "ms"}])
+    parquet = tmp_path / "rows.parquet"
+    frame.to_parquet(parquet)  # no value column: a KeyError traceback
+    _refused(["validate", str(parquet)], str(parquet), "missing columns ['value']")
+    _refused(["calibrate", str(parquet), "--hw", "h100-sxm"], str(parquet), "missing columns ['value']")
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(b"PAR1 not really")
+    _refused(["validate", str(damaged)], str(damaged), "not a readable Parquet file")
+
+
+def test_a_5000_digit_number_in_a_spec_gives_the_fix(tmp_path):
+    path = tmp_path / "chip.yaml"
+    path.write_text("base: h100-sxm\noverrides:\n  compute.cores: " + "9" * 5000 + "\n")
+    message = _refused(["hw", "check", str(path)], str(path), "more than 4,300 digits")
+    assert "set_int_max_str_digits" not in message  # Python's own advice, not the user's fix
+
+
+def test_a_collective_over_1e15_devices_is_refused():
+    _refused(["estimate", "collective", "--op", "all_reduce", "--bytes", "1 GiB", "--group", "1000000000000000",
+              "--hw", "h100-sxm"], "--group: at most 10,000,000 devices")
+
+
+def test_memory_latency_shrinking_outward_is_flagged(tmp_path):
+    """An L2 slower to answer than HBM (levels in the wrong order, or a unit slip) passed `hw check` unremarked."""
+    path = tmp_path / "chip.yaml"
+    path.write_text("base: h100-sxm\noverrides:\n  memory.l2.latency: 1 us\n  memory.hbm.latency: 1 ns\n")
+    result = runner.invoke(app, ["hw", "check", str(path)], env={"COLUMNS": "200"})
+    assert "latency l2 1 µs -> hbm 1 ns: shrinks outward" in result.stdout, result.stdout
+    assert "1 warning" in result.stdout + result.stderr
+
+
+def test_an_output_folder_under_a_file_is_one_clear_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a folder inside a plain file cannot be made
+    rows = tmp_path / "rows.csv"
+    rows.write_text(MEASURED.replace("{value}", "1.5"))
+    _refused(["validate", str(rows), "--levels", "roofline", "--plots", str(blocker / "figs")],
+             f"{blocker}/figs: not a directory; give a path")
+
+
+@pytest.mark.parametrize("args", [["llm", "infer", "gpt2", "--hw", "h100-sxm", "--input-len", "5000", "--json"],
+                                  ["llm", "train", "gpt2", "--hw", "h100-sxm", "--seq-len", "4096",
+                                   "--global-batch", "8", "--json"]])
+def test_a_context_beyond_the_models_positions_is_flagged(args):
+    """GPT-2 (1,024 positions) at 5,000 tokens was estimated without a word."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert "exceed gpt2's max_position_embeddings = 1,024" in result.stderr, result.stderr
+    json.loads(result.stdout)  # the warning stays off stdout
+
+
+SERVE = ["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "10"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    # these named the Python keyword (`requests:`, `draft_tokens:`), not the option typed
+    (["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "0"], "--requests: expected an integer"),
+    ([*SERVE, "--draft-tokens", "-1"], "--draft-tokens: expected an integer"),
+    ([*SERVE, "--prefix-hit-rate", "1.5"], "--prefix-hit-rate: expected a fraction"),
+    ([*SERVE, "--arrival", "gamma", "--cv", "0"], "--cv: the coefficient"),
+    ([*SERVE, "--max-seqs", "0"], "--max-seqs: expected an integer"),
+    ([*SERVE, "--scheduler", "nope"], "--scheduler: expected one of"),
+    (["llm", "capacity", "llama-3.1-8b", "--hw", "h100-sxm", "--slo-ttft", "100", "--percentile", "77"],
+     "--percentile: expected 50, 90 or 99"),
+    # said "in seconds" for options given in milliseconds
+    (["llm", "capacity", "llama-3.1-8b", "--hw", "h100-sxm"], "--slo-ttft / --slo-tpot: give at least one SLO"),
+    # a 0 or negative SLO pruned every layout: "no layout works ... use more devices"
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--serve", "--slo-tpot", "0"],
+     "--slo-tpot: expected a positive time"),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--serve", "--slo-ttft", "-5"],
+     "--slo-ttft: expected a positive time"),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "0"], "--devices: expected an integer"),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--serve", "--kv-dtypes", "bf16,fp7"],
+     "--kv-dtypes: unknown dtype 'fp7'"),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--dtype", "fp7"],
+     "--dtype: unknown dtype 'fp7'"),
+])
+def test_serving_and_plan_errors_name_the_option(args, needle):
+    _refused(args, needle)
+
+
+def test_a_binary_trace_is_named(tmp_path):
+    path = tmp_path / "trace.csv"
+    path.write_bytes(bytes(range(128, 256)))
+    _refused(["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--trace", str(path)], str(path),
+             "not a text file")
 
 
 @settings(max_examples=fuzz_examples(ci=4, fuzz=30))

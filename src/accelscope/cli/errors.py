@@ -109,7 +109,7 @@ class OneLineErrors(TyperGroup):
             print_error(_usage_message(exc))
             result = USER_ERROR_EXIT
         except USER_ERRORS as exc:
-            print_error(str(exc))
+            print_error(_os_message(exc) if isinstance(exc, OSError) else str(exc))
             result = USER_ERROR_EXIT
         except typer.Abort:
             print_error("aborted")
@@ -117,6 +117,15 @@ class OneLineErrors(TyperGroup):
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _os_message(exc: OSError) -> str:
+    """`[Errno 20] Not a directory: '/dev/null/x'` as `/dev/null/x: not a directory; ...` with what to do."""
+    if exc.filename is None or not exc.strerror:
+        return str(exc)
+    what = exc.strerror[0].lower() + exc.strerror[1:]
+    return (f"{exc.filename}: {what}; give a path whose folders exist and that you may read (an input) or write "
+            "(an --out, --plot or --plots folder)")
 
 
 def _usage_message(exc: click_errors.UsageError) -> str:

@@ -119,6 +119,7 @@ def llm_infer(
     if moe_imbalance is not None:
         _check_imbalance(load_model(model), moe_imbalance)
     spec = spec_from(hw, sets)
+    _warn_context(load_model(model), input_len + output_len, "--input-len + --output-len")
     with naming_arguments(INFER_OPTIONS):
         r = infer(model, spec, tp=tp, pp=pp, ep=ep, batch=size, input_len=input_len, output_len=output_len,
                   dtype=dtype, kv_dtype=kv_dtype, level=level, moe_imbalance=moe_imbalance, allreduce=allreduce,
@@ -190,8 +191,11 @@ def llm_train(
         raise ValueError(f"--host-op-us: expected microseconds per op from 0 to under 1,000,000, e.g. 90 "
                          f"(got {host_op_us:g})")
     from ..llm import train
+    from ..workload.model_config import load_model
 
     spec = spec_from(hw, sets)
+    if seq_len >= 1:
+        _warn_context(load_model(model), seq_len, "--seq-len")
     with naming_arguments(TRAIN_OPTIONS):
         r = train(model, spec, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
                   global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
@@ -285,3 +289,15 @@ def _int(text: str, option: str) -> int:
     if abs(value) > MAX_INT:
         raise ValueError(f"{option}: {short(value)} is out of range (at most 1e15)")
     return value
+
+
+def _warn_context(config: Any, tokens: int, option: str) -> None:
+    """A context beyond the model's positions is estimated as asked, with one `warning:` line saying so."""
+    limit = getattr(config, "max_position", None)
+    if isinstance(limit, int) and tokens > limit:
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"[yellow]warning:[/] {option}: {tokens:,} tokens exceed {escape(config.name)}'s "
+            f"max_position_embeddings = {limit:,}; estimated as if the model attended that far", highlight=False,
+            soft_wrap=True)

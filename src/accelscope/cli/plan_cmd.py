@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
 from .app_options import HwOpt, JsonOpt, SetOpt, spec_from
+from .errors import check_dtypes, naming_arguments
 from .llm_cmd import ModelArg, llm_app
 
 console = Console()
@@ -40,6 +41,10 @@ def llm_plan(
     """Search TP/PP/CP/EP/ZeRO/micro-batch/recompute (training) or TP/PP/dtypes/batch (serving): top layouts."""
     from ..llm.plan import plan
 
+    for option, value in (("--slo-tpot", slo_tpot), ("--slo-ttft", slo_ttft)):
+        if value is not None and not (value > 0):  # (finite: checked as parsed) a 0 or -5 pruned every layout
+            raise ValueError(f"{option}: expected a positive time in milliseconds (got {value})")
+    check_dtypes(dtype=dtype)
     spec = spec_from(hw, sets)
     pins = {k: v for k, v in (("tp", tp), ("pp", pp)) if v is not None}
     if serve_goal:
@@ -49,8 +54,10 @@ def llm_plan(
                     "slo_ttft": None if slo_ttft is None else slo_ttft / 1e3, **pins}
     else:
         workload = {"seq_len": seq_len, "global_batch": global_batch, "dtype": dtype, **pins}
-    result = plan(model, spec, devices=devices, goal="serve" if serve_goal else "train", top=top, level=level,
-                  **workload)
+    with naming_arguments(("devices", "top", "seq_len", "global_batch", "dtype", "tp", "pp", "input_len",
+                           "output_len")):
+        result = plan(model, spec, devices=devices, goal="serve" if serve_goal else "train", top=top, level=level,
+                      **workload)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
@@ -76,6 +83,13 @@ def _names(text: str, option: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     if not names:
         raise ValueError(f"{option}: expected one or more dtypes, comma-separated (got {text!r})")
+    from ..hardware.dtypes import canonical_dtype
+
+    for name in names:
+        try:
+            canonical_dtype(name)
+        except ValueError as exc:
+            raise ValueError(f"{option}: {exc}") from None
     return names
 
 

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
+from .errors import naming_arguments
 from .llm_cmd import ModelArg, llm_app
 
 console = Console()
@@ -22,6 +23,12 @@ EpOpt = Annotated[int, typer.Option(help="Expert-parallel ways (inside the TP gr
 InputOpt = Annotated[str, typer.Option(help="Prompt tokens: a count, uniform:LO:HI or exp:MEAN.")]
 OutputOpt = Annotated[str, typer.Option(help="Output tokens: a count, uniform:LO:HI or exp:MEAN.")]
 RequestsOpt = Annotated[int, typer.Option(help="Requests to simulate.")]
+# keyword arguments of serve() and capacity() that are options of the same name: their errors name the option
+SERVE_OPTIONS = ("requests", "tp", "pp", "ep", "input_len", "output_len", "arrival", "cv", "seed", "scheduler",
+                 "max_batched_tokens", "max_seqs", "batch", "replicas", "prefill_replicas", "decode_replicas",
+                 "draft_tokens", "acceptance", "draft_model", "prefix_hit_rate", "percentile",
+                 "max_nodes", "dtype", "kv_dtype")
+
 SchedulerOpt = Annotated[str, typer.Option(help="vllm | static | disaggregated: continuous batching with chunked "
                                                 "prefill (vLLM), static batches, or prefill/decode pools.")]
 SloTtftOpt = Annotated[float | None, typer.Option(help="TTFT limit in milliseconds (goodput, capacity).")]
@@ -87,14 +94,15 @@ def llm_serve(
     from ..llm.serving import serve
 
     spec = spec_from(hw, sets)
-    result = serve(model, spec, tp=tp, pp=pp, ep=ep, rate=math.inf if at_once else _rate(rate), requests=requests, input_len=input_len,
-                   output_len=output_len, trace=trace, arrival=arrival, cv=cv, seed=seed, scheduler=scheduler,
-                   dtype=dtype, kv_dtype=kv_dtype, level=level, max_batched_tokens=max_batched_tokens,
-                   max_seqs=max_seqs, batch=batch, replicas=replicas, prefill_replicas=prefill_replicas,
-                   decode_replicas=decode_replicas, slo_ttft=_seconds(slo_ttft, "--slo-ttft"),
-                   slo_tpot=_seconds(slo_tpot, "--slo-tpot"), draft_tokens=draft_tokens, acceptance=acceptance,
-                   draft_model=draft_model, prefix_hit_rate=prefix_hit_rate,
-                   **_features(cuda_graphs, tp_overlap, wide_ep, tbo, expert_imbalance, max_nodes, decode_wide_ep))
+    with naming_arguments(SERVE_OPTIONS):
+        result = serve(model, spec, tp=tp, pp=pp, ep=ep, rate=math.inf if at_once else _rate(rate), requests=requests, input_len=input_len,
+                       output_len=output_len, trace=trace, arrival=arrival, cv=cv, seed=seed, scheduler=scheduler,
+                       dtype=dtype, kv_dtype=kv_dtype, level=level, max_batched_tokens=max_batched_tokens,
+                       max_seqs=max_seqs, batch=batch, replicas=replicas, prefill_replicas=prefill_replicas,
+                       decode_replicas=decode_replicas, slo_ttft=_seconds(slo_ttft, "--slo-ttft"),
+                       slo_tpot=_seconds(slo_tpot, "--slo-tpot"), draft_tokens=draft_tokens, acceptance=acceptance,
+                       draft_model=draft_model, prefix_hit_rate=prefix_hit_rate,
+                       **_features(cuda_graphs, tp_overlap, wide_ep, tbo, expert_imbalance, max_nodes, decode_wide_ep))
     figures = _plots(plot, result, "serve")
     if as_json:
         print(json.dumps({**result.to_dict(), "figures": figures}, indent=2))
@@ -148,12 +156,15 @@ def llm_capacity(
     """Capacity planning: the highest request rate whose latency percentile meets the SLOs, and the curve."""
     from ..llm.serving import capacity
 
+    if slo_ttft is None and slo_tpot is None:
+        raise ValueError("--slo-ttft / --slo-tpot: give at least one SLO, in milliseconds (e.g. --slo-tpot 50)")
     spec = spec_from(hw, sets)
-    result = capacity(model, spec, slo_ttft=_seconds(slo_ttft, "--slo-ttft"), slo_tpot=_seconds(slo_tpot, "--slo-tpot"),
-                      percentile=percentile, requests=requests, tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype,
-                      level=level, input_len=input_len, output_len=output_len, scheduler=scheduler,
-                      max_batched_tokens=max_batched_tokens, max_seqs=max_seqs, arrival=arrival, cv=cv, seed=seed,
-                      **_features(cuda_graphs, tp_overlap, wide_ep, tbo, expert_imbalance, max_nodes, decode_wide_ep))
+    with naming_arguments(SERVE_OPTIONS):
+        result = capacity(model, spec, slo_ttft=_seconds(slo_ttft, "--slo-ttft"), slo_tpot=_seconds(slo_tpot, "--slo-tpot"),
+                          percentile=percentile, requests=requests, tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype,
+                          level=level, input_len=input_len, output_len=output_len, scheduler=scheduler,
+                          max_batched_tokens=max_batched_tokens, max_seqs=max_seqs, arrival=arrival, cv=cv, seed=seed,
+                          **_features(cuda_graphs, tp_overlap, wide_ep, tbo, expert_imbalance, max_nodes, decode_wide_ep))
     figures = _plots(plot, result, "capacity")
     if as_json:
         print(json.dumps({**result.to_dict(), "figures": figures}, indent=2))

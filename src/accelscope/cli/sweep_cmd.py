@@ -44,6 +44,7 @@ def sweep_command(
             raise ValueError(f"{folder}: not a sweep folder (no spec.json); run accelscope sweep SPEC --out {folder}")
         spec = json.loads(saved.read_text())
         table = load_results(folder)
+        _require_metrics(table, folder, spec["objectives"])
         front = pareto_front(table, spec["objectives"])
         if target == "plot":
             _plot(table, front, spec, Path(out) if out else Path(folder) / "figures", sensitivity, as_json)
@@ -134,3 +135,17 @@ def _print_front(results: Any, front: Any, spec: dict) -> None:
         table.add_row(str(row["point"]), *(format_in(row[c], factor) if isinstance(row[c], int | float)
                                            else escape(str(row[c])) for c, factor in columns))
     Console().print(table)
+
+
+def _require_metrics(table: object, folder: str, objectives: list[str]) -> None:
+    """A front needs the objectives' columns: when no point succeeded they do not exist (a KeyError before)."""
+    import pandas as pd
+
+    assert isinstance(table, pd.DataFrame)
+    metrics = [objective.split(" ", 1)[-1] for objective in objectives]
+    if all(metric in table.columns for metric in metrics) and "feasible" in table.columns:
+        return
+    reasons = table["error"].dropna().astype(str) if "error" in table.columns else pd.Series(dtype=str)
+    first = f"; most common reason: {reasons.value_counts().index[0][:300]}" if len(reasons) else ""
+    raise ValueError(f"{folder}: none of the {len(table):,} points succeeded, so there is no front{first}; "
+                     "fix the sweep spec and run it again with a new --out")

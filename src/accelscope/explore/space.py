@@ -56,18 +56,61 @@ class Axis(BaseModel):
     steps: int = Field(default=5, ge=2)
     log: bool = False
 
+    @field_validator("values")
+    @classmethod
+    def _scalar_values(cls, values: list[Any] | None) -> list[Any] | None:
+        """Each value one number, unit string or flag: a list or mapping in a column cannot be stored."""
+        if values is None:
+            return None
+        if not values:
+            raise ValueError("empty; give at least one value, e.g. values: [3.35 TB/s, 4.8 TB/s]")
+        _check_scalars(values)
+        return values
+
     def points(self) -> list[float | Any]:
         if self.values is not None:
             return list(self.values)
         if self.range is None:
             raise ValueError("axis: give values: [...] or range: [low, high]")
         low, high = (_number(v) for v in self.range)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"range: [{low}, {high}]: both ends must be finite numbers")
+        if self.log and not (low > 0 and high > 0):
+            raise ValueError(f"range: [{low}, {high}] with log: true: both ends must be > 0 (or drop log)")
         if self.log:
             inner = [math.exp(math.log(low) + i * (math.log(high) - math.log(low)) / (self.steps - 1))
                      for i in range(1, self.steps - 1)]
         else:
             inner = [low + i * (high - low) / (self.steps - 1) for i in range(1, self.steps - 1)]
         return [low, *inner, high]  # the ends exactly as written (exp(log(x)) is not always x)
+
+
+def _check_scalars(values: list[Any], where: str = "") -> None:
+    """Each value of an axis one number, unit string or flag: a list or mapping in a column cannot be stored."""
+    for value in values:
+        if value is None or not isinstance(value, str | int | float | bool):
+            raise ValueError(f"{where}{str(value)[:40]!r} is not a number, unit string or true/false; "
+                             "give one value per point, e.g. [3.35 TB/s, 4.8 TB/s]")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where}{value} is not a finite number")
+        if isinstance(value, int) and abs(value) >= 2**63:  # beyond a stored integer (an OverflowError before)
+            raise ValueError(f"{where}a {len(str(abs(value)))}-digit number is too large; no spec field takes it")
+    kinds = {_kind(value) for value in values}
+    if len(kinds) > 1:  # a column of one type is what the results store holds (a mix was a pyarrow traceback)
+        raise ValueError(f"{where}values mix {' and '.join(sorted(kinds))} ({', '.join(repr(v) for v in values)[:120]});"
+                         " give every value in one form, e.g. all with units ([3.35 TB/s, 4.8 TB/s])")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "numbers"
+    try:
+        _number(value)
+    except ValueError:
+        return "text"
+    return "numbers"
 
 
 def _number(value: Any) -> float:
@@ -136,6 +179,24 @@ class TrainWorkload(TrainArgs):
     plan: Literal["auto"] | None = None
     search: dict[Literal["tp", "pp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute"], list[int | str]] | None \
         = None
+
+    @field_validator("search")
+    @classmethod
+    def _search_choices(cls, search: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        """Each searched list non-empty and of its kind, refused here rather than on every point of the sweep."""
+        for key, values in (search or {}).items():
+            if not values:
+                raise ValueError(f"{key}: empty; give at least one value or drop {key}")
+            if key == "recompute":
+                bad = [v for v in values if v not in ("none", "selective", "full")]
+                if bad:
+                    raise ValueError(f"recompute: {bad[0]!r} is not a policy; use none, selective or full")
+            elif key == "zero":
+                if any(isinstance(v, bool) or v not in (0, 1, 2, 3) for v in values):
+                    raise ValueError(f"zero: expected ZeRO stages 0, 1, 2 or 3 (got {values!r:.60})")
+            elif any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+                raise ValueError(f"{key}: expected whole numbers >= 1 (got {values!r:.60})")
+        return search
 
 
 class ServeWorkload(BaseModel):
@@ -304,6 +365,8 @@ class SweepSpec(BaseModel):
             lengths = {len(values) for values in group.values()}
             if not group or len(lengths) != 1 or 0 in lengths:
                 raise ValueError(f"coupled group {name!r}: give two or more paths with value lists of one length")
+            for path, values in group.items():
+                _check_scalars(values, f"coupled group {name!r}: {path}: ")
         return groups
 
     @field_validator("constraints")
@@ -385,6 +448,8 @@ def load_validated_yaml(path: str | Path, model: type[ModelT], what: str) -> Mod
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (not UTF-8); pass a YAML {what}") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
@@ -407,4 +472,27 @@ def load_sweep(path: str | Path) -> SweepSpec:
             axis.points()
         except ValueError as exc:
             raise ValueError(f"{path}: axes.{name}: {exc}") from None
+    _check_models_and_dtypes(spec, path)
     return spec
+
+
+def _check_models_and_dtypes(spec: SweepSpec, path: str | Path) -> None:
+    """A model or dtype no point can use is refused once here, rather than failing every point alike."""
+    from ..hardware.dtypes import canonical_dtype
+    from ..workload.model_config import load_model
+
+    for name, workload in spec.named_workloads().items():
+        where = f"workloads.{name}" if name else "workload"
+        model = getattr(workload, "model", None)
+        if isinstance(model, str):
+            try:
+                load_model(model)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {where}.model: {exc}") from None
+        for key in ("dtype", "kv_dtype"):
+            value = getattr(workload, key, None)
+            if isinstance(value, str):
+                try:
+                    canonical_dtype(value)
+                except ValueError as exc:
+                    raise ValueError(f"{path}: {where}.{key}: {exc}") from None

@@ -225,6 +225,11 @@ def _hierarchy(hw: HardwareSpec) -> list[Finding]:
         if not ok_cap:
             out.append(Finding("hierarchy", False, f"chip capacity {inner} {_fmt(inner_cap, 'bytes')} -> {outer} "
                                                    f"{_fmt(outer_cap, 'bytes')}: shrinks outward"))
+        inner_lat, outer_lat = hw.memory[inner].latency, hw.memory[outer].latency
+        if inner_lat is not None and outer_lat is not None and outer_lat < inner_lat * (1 - 1e-9):
+            out.append(Finding("hierarchy", False, f"latency {inner} {_fmt(inner_lat, 'time')} -> {outer} "
+                                                   f"{_fmt(outer_lat, 'time')}: shrinks outward (memory levels are "
+                                                   "listed innermost first; check the order and the units)"))
     if pad is not None:
         pad_bw, dram_bw = hw.memory[pad].bandwidth, hw.hbm_bandwidth
         out.append(Finding("hierarchy", pad_bw > dram_bw, f"scratchpad {pad} {_fmt(pad_bw, 'bandwidth')} vs main "

@@ -52,6 +52,10 @@ def load_yaml(text: str, origin: str, field: str = "", *, lenient: bool = False)
             return text
         raise SpecError(origin, [_yaml_problem(exc, field)]) from None
     except (ValueError, TypeError, OverflowError) as exc:  # a constructor's own error (int beyond 4300 digits)
+        if "integer string conversion" in str(exc):  # Python's advice (sys.set_int_max_str_digits) is not the fix
+            raise SpecError(origin, [(field, "not valid YAML: a number of more than 4,300 digits; no spec field "
+                                             "takes one, write it with an exponent or a unit (e.g. 3.35 TB/s)")]
+                            ) from None
         raise SpecError(origin, [(field, f"not valid YAML: {clip(str(exc))}")]) from None
 
 

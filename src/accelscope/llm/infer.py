@@ -382,12 +382,14 @@ def max_batch(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Pre
 
 def _does_not_fit(config: ModelConfig, hw: HardwareSpec, par: Parallelism, memory: MemoryUse, batch: int) -> str:
     gb = 1e9
-    need = math.ceil(memory.weights * par.tp * par.pp / max(memory.capacity - memory.kv_cache / (par.tp * par.pp)
-                                                               - memory.activations, 1))
+    room = memory.capacity - memory.kv_cache / (par.tp * par.pp) - memory.activations
+    # with no room left for weights (the KV cache or activations alone fill a device) a device count means nothing
+    more = f"tp x pp of about {max(math.ceil(memory.weights * par.tp * par.pp / room), 2)} or more" \
+        if room > 0.05 * memory.capacity else "the KV cache and activations alone fill a device"
     return (
         f"{config.name} with batch {batch} does not fit on {par.tp * par.pp} x {hw.id}: per device it needs "
         f"{memory.weights / gb:.1f} GB of weights + {memory.kv_cache / gb:.1f} GB of KV cache + "
         f"{memory.activations / gb:.1f} GB of activations = {memory.total / gb:.1f} GB, but "
-        f"{memory.capacity / gb:.1f} GB is usable. Use more devices (tp x pp of about {max(need, 2)} or more), "
+        f"{memory.capacity / gb:.1f} GB is usable. Use more devices ({more}), "
         f"a smaller weight dtype (fp8, int4, nvfp4), a smaller batch or shorter sequences."
     )

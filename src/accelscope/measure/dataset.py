@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ class MeasuredRow:
         return record
 
 
+# the measured value in its row's unit (ms, us, TFLOP/s, GB/s, bytes, ...): the shipped rows span 1e-3 to 1.2e11
+MIN_VALUE, MAX_VALUE = 1e-12, 1e18
+REQUIRED = ("id", "hardware", "category", "shape_json", "metric", "value", "unit")
 COLUMNS = ["id", "hardware", "category", "op", "dtype", "shape_json", "metric", "value", "unit", "source", "notes",
            "device", "driver", "cuda", "torch", "clock_mhz", "date", "command"]
 
@@ -63,7 +67,13 @@ def load_rows(path_or_name: str | Path | list[str | Path] | tuple[str | Path, ..
     rows: list[MeasuredRow] = []
     seen: dict[str, Path | str] = {}
     for path in _paths(path_or_name):
-        records = _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
+        try:
+            records = _read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not a text file (not UTF-8); pass a CSV with the columns "
+                             f"{', '.join(REQUIRED)} (or a .parquet file)") from None
+        if not records:
+            raise ValueError(f"{path}: no rows, only a header; add measured rows or leave the file out")
         for number, record in enumerate(records, start=2):
             row = _row(record, path, number)
             if row.id in seen:
@@ -99,16 +109,26 @@ def source_of(row: MeasuredRow) -> str:
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = {"id", "hardware", "category", "shape_json", "metric", "value", "unit"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: missing columns {sorted(missing)}; expected {', '.join(COLUMNS)}")
+        _check_columns(path, reader.fieldnames or [])
         return list(reader)
+
+
+def _check_columns(path: Path, names: list[str]) -> None:
+    missing = set(REQUIRED) - set(names)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}; expected {', '.join(COLUMNS)}")
 
 
 def _read_parquet(path: Path) -> list[dict[str, str]]:
     import pandas as pd
 
-    return pd.read_parquet(path).astype(str).to_dict("records")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable Parquet file ({str(exc)[:200]}); write it with "
+                         "accelscope bench or pandas.DataFrame.to_parquet") from None
+    _check_columns(path, [str(name) for name in frame.columns])
+    return frame.astype(str).to_dict("records")
 
 
 def _row(record: dict[str, str], path: Path, line: int) -> MeasuredRow:
@@ -125,6 +145,11 @@ def _row(record: dict[str, str], path: Path, line: int) -> MeasuredRow:
     except (TypeError, ValueError):
         raise ValueError(f"{path}: line {line}: row {rid}: field 'value': {record.get('value')!r} is not a number"
                          ) from None
+    # a time, a rate or a size: a 0 or -5 would score as a 100 % error, 1e-320 as an infinite one
+    if not (math.isfinite(value) and MIN_VALUE <= value <= MAX_VALUE):
+        raise ValueError(f"{path}: line {line}: row {rid}: field 'value': {record.get('value')!r} is not a "
+                         f"measurement; expected a number from {MIN_VALUE:g} to {MAX_VALUE:g} (a time, rate or size "
+                         "in the row's unit)")
     values = {k: (record.get(k) or "") for k in known}
     if values["category"] not in CATEGORIES:
         raise ValueError(f"{path}: line {line}: row {values['id'] or '?'}: field 'category': "

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,4 +77,28 @@ DEMO = Scenario(
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; errors name the file, the field and the expected form."""
-    return load_validated_yaml(path, Scenario, "report scenario")
+    scenario = load_validated_yaml(path, Scenario, "report scenario")
+    _check_names(scenario, path)
+    return scenario
+
+
+def _check_names(scenario: Scenario, path: str | Path) -> None:
+    """Chips, models and dtypes resolve before any work: a bad one is reported under its field in this file."""
+    from ..hardware import canonical_dtype, load_hardware
+    from ..workload.model_config import load_model
+
+    checks: list[tuple[str, Any, str]] = [(f"hardware.{i}", load_hardware, hw) for i, hw in enumerate(scenario.hardware)]
+    checks += [(key, load_hardware, getattr(scenario, key)) for key in ("elasticity_hw", "tradeoff_hw")
+               if getattr(scenario, key) is not None]
+    for section in ("serving", "training"):
+        workload = getattr(scenario, section)
+        if workload is not None:
+            checks.append((f"{section}.model", load_model, workload.model))
+            dtypes = getattr(workload, "dtypes", None) or [getattr(workload, "dtype", None)]
+            checks += [(f"{section}.dtype{'s' if len(dtypes) > 1 or section == 'serving' else ''}", canonical_dtype,
+                        name) for name in dtypes if name is not None]
+    for field, resolve, name in checks:
+        try:
+            resolve(name)
+        except ValueError as exc:  # SpecError too
+            raise ValueError(f"{path}: {field}: {exc}") from None

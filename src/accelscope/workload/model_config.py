@@ -153,6 +153,8 @@ def load_model(model: str | Path | dict[str, Any] | ModelConfig) -> ModelConfig:
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (not UTF-8); pass a Hugging Face config.json") from None
     except FileNotFoundError:
         raise ValueError(f"{path}: file not found; pass a model preset id or a path to a config.json") from None
     except json.JSONDecodeError as exc:
@@ -169,6 +171,8 @@ def from_hf(cfg: dict[str, Any], name: str = "model", origin: str = "config") ->
     if builder is None:
         raise ValueError(f"{origin}: model_type: unsupported family {family!r}; supported: {', '.join(_FAMILIES)}")
     _check_keys(cfg, origin)
+    # a size key set to null is as if absent: the family's default, or "required key ... is missing"
+    cfg = {key: value for key, value in cfg.items() if value is not None or key not in _SIZE_KEYS}
     try:
         config = builder(cfg, name)
     except KeyError as exc:
@@ -189,9 +193,15 @@ POSITIVE_KEYS = (
     "n_routed_experts", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
     "sliding_window", "decoder_sparse_step", "moe_layer_freq",
 )
+FLAG_KEYS = ("tie_word_embeddings", "attention_bias", "use_sliding_window")
 NON_NEGATIVE_KEYS = ("n_shared_experts", "shared_expert_intermediate_size", "first_k_dense_replace")
 MAX_SIZE = 10**15  # as for op dimensions (workload/ops/base.py MAX_DIM): products of a few stay finite floats
 MAX_EXPERTS = 1 << 16  # as for GroupedGemm.groups (workload/ops/matmul.py)
+# Layers are walked one by one (parameter counts, pipeline stages): 1e5 is far above any real model (Llama 3.1
+# 405B: 126) and still quick; 1e12 layers ran for minutes before this limit.
+MAX_LAYERS = 100_000
+LAYER_KEYS = ("num_hidden_layers", "n_layer")
+_SIZE_KEYS = frozenset((*POSITIVE_KEYS, *NON_NEGATIVE_KEYS))
 
 
 def _check_keys(cfg: dict[str, Any], origin: str) -> None:
@@ -206,6 +216,12 @@ def _check_keys(cfg: dict[str, Any], origin: str) -> None:
         if not least <= value <= MAX_SIZE:
             shown = value if abs(value) < 10**20 else f"a {len(str(value))}-digit number"
             raise ValueError(f"{origin}: {key}: must be >= {least} and at most 1e15 (got {shown})")
+        if key in LAYER_KEYS and value > MAX_LAYERS:
+            raise ValueError(f"{origin}: {key}: {value:,} layers; at most {MAX_LAYERS:,} are modelled")
+    for key in FLAG_KEYS:  # bool("false") is True: a quoted flag would be read as its opposite
+        value = cfg.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{origin}: {key}: expected true or false (got {value!r:.40})")
     types = cfg.get("layer_types")
     if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
         raise ValueError(f"{origin}: layer_types: expected a list of layer type names (got {types!r:.40})")

@@ -115,7 +115,11 @@ def load_trace(path: str | Path) -> Requests:
     file = Path(path)
     if not file.is_file():
         raise ValueError(f"{file}: trace file not found (CSV or JSONL with {', '.join(TRACE_COLUMNS)})")
-    text = file.read_text()
+    try:
+        text = file.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"{file}: not a text file (not UTF-8); pass a CSV or JSONL trace with "
+                         f"{', '.join(TRACE_COLUMNS)}") from None
     records = _jsonl(text, file) if file.suffix in (".jsonl", ".json") else list(csv.DictReader(text.splitlines()))
     if not records:
         raise ValueError(f"{file}: no requests in the trace")

@@ -10,6 +10,7 @@ from .base import Op, OpCost, _check_dtype, _positive
 
 COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "send_recv")
 COLLECTIVE_ALGORITHMS = ("auto", "ring", "tree", "nvls")
+MAX_GROUP = 10_000_000  # devices in one collective, as for llm plan --devices
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,8 @@ class Collective(Op):
             raise ValueError(f"Collective.algorithm: expected one of {', '.join(COLLECTIVE_ALGORITHMS)} "
                              f"(got {self.algorithm!r})")
         _positive(self, bytes=self.bytes, group=self.group, stride=self.stride)
+        if self.group > MAX_GROUP:  # 1e15 devices all-reduced 1 GiB in 5 ms: no cluster, no model of one
+            raise ValueError(f"Collective.group: at most {MAX_GROUP:,} devices (got {self.group:,})")
         _check_dtype(self, "dtype", self.dtype)
 
     @property
