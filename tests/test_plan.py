@@ -72,8 +72,16 @@ def test_serving_plan_meets_the_tpot_slo():
 
 
 def test_no_layout_that_fits_is_a_clear_error():
-    with pytest.raises(DoesNotFit, match=r"no layout of llama-3\.1-405b on 2 x h100-sxm works"):
+    # 405B's bf16 weights alone (810 GB) exceed 2 x 80 GB: memory prunes some layouts, so the advice is memory's
+    with pytest.raises(DoesNotFit, match=r"no layout of llama-3\.1-405b on 2 x h100-sxm works.*more memory"):
         plan("llama-3.1-405b", "h100-sxm", devices=2, seq_len=4096, global_batch=8, **NARROW)
+
+
+def test_pins_that_divide_nothing_are_blamed_not_memory():
+    """tp=3 on 8 devices: every layout is pruned as not dividing the devices, none reaches a memory check, so the
+    advice is about the pins (it said 'use more devices or a chip with more memory')."""
+    with pytest.raises(DoesNotFit, match=r"pruned \d+ by devices not divisible by tp x pp x cp; pin tp / pp"):
+        plan("llama-3.1-8b", "h100-sxm", devices=8, seq_len=4096, global_batch=64, tp=3)
 
 
 def test_unknown_workload_options_are_named():

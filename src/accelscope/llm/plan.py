@@ -85,6 +85,17 @@ class PlanResult:
                 "estimated": self.estimated, "pruned": self.pruned, "why": self.why, "search_s": self.search_s}
 
 
+def _advice(pruned: dict[str, int]) -> str:
+    """What to change when every layout was pruned. Shape reasons (divisibility, heads, layers, experts, domain) prune
+    much of any search, so they decide only when nothing reached a memory or SLO check: then the pins are at fault."""
+    if not pruned or any("memory" in why for why in pruned):
+        return "use more devices or a chip with more memory"
+    if any("SLO" in why for why in pruned):
+        return "relax the SLO or use a faster chip"
+    return ("pin tp / pp / cp / ep values that divide the device count and the model's heads, layers and experts "
+            "(or leave them to the search)")
+
+
 def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, goal: str = "train",
          top: int = 5, level: str = "analytical", **workload: Any) -> PlanResult:
     """Search the software mappings of `model` on `devices` devices of `hw`; the `top` best, best first.
@@ -108,7 +119,7 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
     if not configs:
         reasons = ", ".join(f"{n} by {why}" for why, n in pruned.items()) or "none"
         raise DoesNotFit(f"no layout of {config.name} on {devices} x {spec.id} works: {candidates} candidates, "
-                         f"pruned {reasons}; use more devices or a chip with more memory")
+                         f"pruned {reasons}; {_advice(pruned)}")
     key = "tokens_per_s_per_device"
     configs.sort(key=lambda c: -c.metrics[key])
     estimated = len(configs)
