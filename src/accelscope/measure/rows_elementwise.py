@@ -426,10 +426,7 @@ def k_groups_rearrange_seconds(dims: list[int], groups: int, hw: HardwareSpec | 
     side while they fit the SMs' resident threads (Triton's 4 warps each), in waves beyond that. The largest
     group's programs walk the longest chain (`largest_share` of the columns; None: cols / groups)."""
     rows, cols = dims[0], dims[-1]
-    programs = groups * math.ceil(rows / SWIZZLE_ROWS)
-    share = largest_share if largest_share is not None else 1 / max(groups, 1)
-    iterations = math.ceil(cols * share / SWIZZLE_COLS)
-    return _tile_chain_seconds(programs, iterations, hw)
+    return _group_walk_seconds(cols, SWIZZLE_COLS, rows, SWIZZLE_ROWS, groups, hw, largest_share)
 
 
 def m_groups_rearrange_seconds(dims: list[int], groups: int, hw: HardwareSpec | str,
@@ -442,10 +439,15 @@ def m_groups_rearrange_seconds(dims: list[int], groups: int, hw: HardwareSpec | 
     that is 1,000 dependent loads whatever the width of the scales: ~0.8 ms on B200, where a copy of the same
     20-33 MB takes ~10 us."""
     rows, cols = dims[0], dims[-1]
-    programs = groups * math.ceil(cols / SWIZZLE_COLS)
+    return _group_walk_seconds(rows, SWIZZLE_ROWS, cols, SWIZZLE_COLS, groups, hw, largest_share)
+
+
+def _group_walk_seconds(walked: int, step: int, across: int, tile: int, groups: int, hw: HardwareSpec | str,
+                        largest_share: float | None) -> float:
+    """A grouped scale rearrangement whose programs (groups x ceil(across / tile)) each walk their group's share of
+    the `walked` dimension serially, `step` at a time; the largest group's share sets the chain (None: equal)."""
     share = largest_share if largest_share is not None else 1 / max(groups, 1)
-    iterations = math.ceil(rows * share / SWIZZLE_ROWS)
-    return _tile_chain_seconds(programs, iterations, hw)
+    return _tile_chain_seconds(groups * math.ceil(across / tile), math.ceil(walked * share / step), hw)
 
 
 def _tile_chain_seconds(programs: int, iterations: int, hw: HardwareSpec | str) -> float:
