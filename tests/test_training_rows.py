@@ -94,27 +94,72 @@ def test_torchao_recipes_leave_their_modules_in_bf16():
     assert _ta_fp8_skip(row("MXFP8 for Linears + Grouped GEMMs")) == ("lm_head", "router")
 
 
+LLAMA4_LAYER = {"model_shapes": "Llama4 16e", "total_M": 131072, "dim": 5120, "hidden_dim": 8192,
+                "local_num_experts": 8, "local_batch": 16, "seq_len": 8192}
+
+
+def _moe_layer_row(dtype: str = "bf16") -> MeasuredRow:
+    return _row(id="TA-9", category="llm_training", metric="time_fwd_bwd", unit="ms", dtype=dtype,
+                shape=LLAMA4_LAYER)
+
+
 def test_torchao_moe_layer_bench_is_one_torchtitan_moe_layer():
     """bench_moe_layer.py: 16 x 8192 = 131,072 tokens, top-1 over 8 balanced experts (16,384 rows each), SwiGLU
-    experts of 8192 on dim 5120 (gate/up: n = 16,384, k = 5120) plus a bf16 shared expert; the routed experts on
-    torch._grouped_mm in bf16, on FBGEMM's MXFP8 grouped GEMM with torchao's six casts per GEMM when quantized."""
+    experts of 8192 on dim 5120 run as torchtitan's three grouped GEMMs (W1 and W3: n = 8192, k = 5120; W2) plus a
+    bf16 shared expert; the routed experts on torch._grouped_mm in bf16, on FBGEMM's MXFP8 grouped GEMM with
+    torchao's six casts per GEMM when quantized."""
     from accelscope.measure.training_rows import ta_moe_layer_graphs
     from accelscope.workload.ops import GroupedGemm
 
-    shape = {"model_shapes": "Llama4 16e", "total_M": 131072, "dim": 5120, "hidden_dim": 8192,
-             "local_num_experts": 8, "local_batch": 16, "seq_len": 8192}
-    bf16 = _row(id="TA-9", category="llm_training", metric="time_fwd_bwd", unit="ms", shape=shape)
-    forward, _ = ta_moe_layer_graphs(bf16)
-    gate_up = next(n.op for n in forward.nodes if n.name == "experts_gate_up")
-    assert isinstance(gate_up, GroupedGemm) and (gate_up.n, gate_up.k, gate_up.kernel) == (16384, 5120,
-                                                                                            "torch-grouped-mm")
-    assert gate_up.m_per_group == (16384,) * 8
-    mx, mx_backward = ta_moe_layer_graphs(_row(id="TA-9", category="llm_training", metric="time_fwd_bwd", unit="ms",
-                                               dtype="mxfp8 (mxfp8_rceil recipe)", shape=shape))
+    forward, _ = ta_moe_layer_graphs(_moe_layer_row())
+    ops = {n.name: n.op for n in forward.nodes}
+    w1, w3 = ops["experts_w1"], ops["experts_w3"]
+    assert isinstance(w1, GroupedGemm) and (w1.n, w1.k, w1.kernel) == (8192, 5120, "torch-grouped-mm")
+    assert w1 == w3 and w1.m_per_group == (16384,) * 8 and "experts_gate_up" not in ops
+    assert (ops["shared_expert_w1"].n, ops["shared_expert_w3"].n) == (8192, 8192)
+    mx, mx_backward = ta_moe_layer_graphs(_moe_layer_row("mxfp8 (mxfp8_rceil recipe)"))
     ops = {n.name: n.op for n in mx.nodes}
-    assert ops["experts_down"].kernel == "fbgemm-mx8-grouped" and ops["shared_expert_gate_up"].dtype == "bf16"
+    assert ops["experts_down"].kernel == "fbgemm-mx8-grouped" and ops["shared_expert_w1"].dtype == "bf16"
     casts = [n.name for n in mx.nodes + mx_backward.nodes if n.name.startswith("fp8_")]
-    assert len(casts) == 2 * 6  # two routed grouped GEMMs, six casts each
+    # three routed grouped GEMMs, six casts each: x is cast for W1 and again for W3, row- and column-wise
+    assert len(casts) == 3 * 6 and {"fp8_a:experts_w1", "fp8_a:experts_w3", "fp8_at:experts_w3"} <= set(casts)
+
+
+def test_torchao_moe_layer_bf16_and_mxfp8_run_the_same_layer():
+    """MXFP8 changes the routed GEMMs' dtype and adds their casts and scale rearrangements; every other kernel
+    (router, indexing, shared expert, combine, harness) is the same in both rows."""
+    from accelscope.measure.torchtitan_moe import moe_layer_run
+
+    bf16, mx = moe_layer_run(LLAMA4_LAYER, False), moe_layer_run(LLAMA4_LAYER, True)
+    for a, b in ((bf16.forward, mx.forward), (bf16.backward, mx.backward)):
+        assert [n.name for n in a.nodes] == [n.name for n in b.nodes if not n.name.startswith("fp8_")]
+    assert bf16.rearranges == ()
+    # six per GEMM (rows_gemm.mx_scale_rearranges); W1's forward input scales: 131,072 x 5120 / 32
+    assert len(mx.rearranges) == 3 * 6 and mx.rearranges[0] == ("2d_m_groups", (131072, 160), 8)
+
+
+def test_torchao_moe_layer_indexing_and_harness_passes():
+    """By hand, n = 131,072 x 5120 = 671,088,640 bf16 elements (2n bytes a pass). Forward: the out-of-place
+    scatter_add combine copies the shared output (read + write) and scatter-adds (read source and target, write
+    target): 5 passes. Backward: the fused gather (2), x[perm]'s backward fill (1) and accumulating index_put reading
+    both expert dgrads (4), the score's row sum (2 reads), gather's backward fill (1) and scatter-add (3), x's
+    gradient from four (5): 18 passes. The harness accumulates into 8 x 3 x 8192 x 5120 + 3 x 8192 x 5120 +
+    8 x 5120 = 1,132,503,040 parameter gradient elements (read twice, written once)."""
+    from accelscope.measure.torchtitan_moe import moe_layer_run
+
+    run = moe_layer_run(LLAMA4_LAYER, False)
+    n = 131072 * 5120
+
+    def passes(graph, prefix):
+        costs = [node.op.cost() for node in graph.nodes if node.name.startswith(prefix)]
+        return sum(c.bytes_read + c.bytes_written for c in costs) / (2 * n)
+
+    assert passes(run.forward, "moe_combine_") == 5
+    assert passes(run.backward, ("moe_combine_gather_bwd", "moe_permute_bwd_", "moe_score_bwd", "moe_gather_bwd_",
+                                 "x_grad_sum")) == 18
+    assert not [node for node in run.backward.nodes if node.name in ("moe_permute_bwd", "moe_unpermute_bwd")]
+    acc = next(node.op for node in run.backward.nodes if node.name == "harness_param_grad_accumulate")
+    assert acc.cost().bytes_written == 2 * 1_132_503_040
 
 
 def test_torchao_sdpa_runs_aotriton_on_rocm_and_flash_attention_2_on_cuda():

@@ -145,10 +145,18 @@ def fwd_bwd_harness_ops(m: int, n: int, k: int, g: int) -> tuple[Elementwise, ..
     Whatever the partitioner saves for the loss's backward (out and labels, or their difference) the M x N traffic
     is five passes; inductor may fuse dY's pointwise into the MXFP8 dim-0 cast that reads it, saving one read of
     M x N, which is left out (the dim-1 CUDA cast, an opaque op, needs dY in memory either way)."""
-    return (Elementwise("mse_loss", m * n, "bf16", inputs=2, outputs=0, flops_per_element=3),
-            Elementwise("mse_loss_backward", m * n, "bf16", inputs=2, outputs=1, flops_per_element=3),
-            Elementwise("add", m * k, "bf16"),
-            Elementwise("add", g * n * k, "bf16"))
+    return harness_ops(m * n, m * k, g * n * k)
+
+
+def harness_ops(out_elements: int, input_elements: int, weight_elements: int) -> tuple[Elementwise, ...]:
+    """bench_fwd_bwd_microseconds' own kernels (fwd_bwd_harness_ops) for a module whose output has `out_elements`,
+    whose input `input_elements` and whose parameters `weight_elements` (bf16 each): the MSE loss (reads the output
+    and the labels), its gradient (reads both, writes dY), and the in-place gradient accumulation into the input's
+    and the parameters' `.grad` (each read twice, written once)."""
+    return (Elementwise("mse_loss", out_elements, "bf16", inputs=2, outputs=0, flops_per_element=3),
+            Elementwise("mse_loss_backward", out_elements, "bf16", inputs=2, outputs=1, flops_per_element=3),
+            Elementwise("add", input_elements, "bf16"),
+            Elementwise("add", weight_elements, "bf16"))
 
 
 def jagged_largest_share(groups: int) -> float:

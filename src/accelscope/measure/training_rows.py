@@ -24,14 +24,14 @@ from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..llm import train
-from ..llm.torchao_float8 import torchao_float8_casts
-from ..llm.train import high_precision_gemms, megatron_runtime, torch_grouped_mm, with_fp8_casts
+from ..llm.train import megatron_runtime, with_fp8_casts
 from ..llm.train_memory import PARAM_BYTES
 from ..perf import estimate
 from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, moe_nodes
 from ..workload.model_config import MLA, ModelConfig, MoE
 from ..workload.ops import Graph
+from .torchtitan_moe import moe_layer_run, moe_layer_seconds
 
 GIB = 2**30
 # PyTorch's scaled_dot_product_attention flash backend is FlashAttention-2 (aten/src/ATen/native/transformers/
@@ -418,31 +418,15 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
 
 
 def _ta_moe_layer_seconds(row: Any, hw: HardwareSpec | str, level: str) -> float:
-    forward, backward = ta_moe_layer_graphs(row)
-    return estimate(forward, hw, level).seconds + estimate(backward, hw, level).seconds
+    return moe_layer_seconds(moe_layer_run(row.shape, _ta_recipe(row) == "mxfp8"), hw, level)
 
 
 def ta_moe_layer_graphs(row: Any) -> tuple[Graph, Graph]:
     """(forward, backward) of torchao's bench_moe_layer.py (benchmarks/prototype/moe_training): one torchtitan MoE
-    layer on one GPU, MoEArgs(num_experts=local_num_experts, num_shared_experts=1,
-    _debug_force_load_balance=True) with the default top-1 routing, SwiGLU experts of hidden_dim, compiled,
-    forward + backward of local_batch x seq_len tokens. The routed experts run torch._grouped_mm (bf16) or,
-    quantized (filter "experts"), torchao's MXFP8 grouped GEMM with its casts; the router and the shared expert
-    stay bf16."""
-    s = row.shape
-    dim, width, experts = int(s["dim"]), int(s["hidden_dim"]), int(s["local_num_experts"])
-    moe = MoE(experts=experts, top_k=1, intermediate=width, shared_experts=1, shared_intermediate=width)
-    config = ModelConfig(name="torchtitan-moe-layer", family="llama", hidden=dim, layers=1, heads=dim // 128,
-                         kv_heads=dim // 128, head_dim=128, intermediate=width, vocab=32000, moe=moe)
-    mx = _ta_recipe(row) == "mxfp8"
-    prec = Precision(dtype="mxfp8" if mx else "bf16")
-    step = Step(batch=1, new_tokens=int(s["total_M"]))
-    forward = Graph(tuple(moe_nodes(config, step, Parallelism(), prec)), name="moe layer")
-    forward = torch_grouped_mm(high_precision_gemms(forward, ("router", "shared_expert_")))
-    backward = backward_graph(forward)
-    if mx:
-        forward, backward = torchao_float8_casts(forward, backward, "mxfp8")
-    return forward, backward
+    layer on one GPU, as measure/torchtitan_moe.py builds it (the MXFP8 scale rearrangements are priced beside the
+    graphs: moe_layer_run)."""
+    run = moe_layer_run(row.shape, _ta_recipe(row) == "mxfp8")
+    return run.forward, run.backward
 
 
 # ----- MM: one Megatron-Core MoE layer -------------------------------------------------------------------------
