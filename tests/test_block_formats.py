@@ -27,10 +27,25 @@ def test_element_bits_leave_scales_out():
     assert acs.hardware.dtype_bytes("mxfp8") == pytest.approx(8.25 / 8)
 
 
-def test_mxfp8_gets_the_narrow_sustained_fraction_on_b200():
-    # b200 has no measured matrix.efficiency: both take the cross-chip 8-bit value (was 0.83, the 16-bit one)
+def test_mxfp8_gets_the_narrow_sustained_fraction_less_its_scales_on_b200():
+    # b200 has no measured matrix.efficiency: fp8 takes the cross-chip 8-bit value (was 0.83, the 16-bit one), and
+    # MXFP8 that times matrix.block_scaled_fraction, TE's B300 cuBLAS figure 6.812 / 7.161 ms = 0.951
     hw = acs.load_hardware("b200")
-    assert hw.matrix_efficiency("mxfp8") == hw.matrix_efficiency("fp8_e4m3") == MATRIX_EFFICIENCY_NARROW
+    assert hw.matrix_efficiency("fp8_e4m3") == MATRIX_EFFICIENCY_NARROW
+    assert hw.matrix_efficiency("mxfp8") == pytest.approx(MATRIX_EFFICIENCY_NARROW * 0.951)
+    # a measured value for the block-scaled path itself is taken as it is
+    own = hw.with_overrides({"matrix.efficiency": {"mxfp8": 0.6}})
+    assert own.matrix_efficiency("mxfp8") == 0.6
+
+
+def test_constants_fitted_across_chips_reach_block_formats_through_their_element():
+    """globalfit.with_constants sets the fitted 8-bit value on fp8_e4m3 and none on mxfp8, so MXFP8 follows it with
+    the chip's block-scaled fraction: 0.75 x 0.951."""
+    from accelscope.measure.globalfit import Constants, with_constants
+
+    hw = with_constants(acs.load_hardware("b200"), Constants(0.95, 1.24, 0.83, 0.75))
+    assert hw.matrix_efficiency("fp8_e4m3") == 0.75
+    assert hw.matrix_efficiency("mxfp8") == pytest.approx(0.75 * 0.951)
 
 
 def test_block_format_takes_its_element_formats_measured_fraction():

@@ -26,8 +26,8 @@ def _split(text: str | None) -> list[str] | None:
 
 def validate_command(
     files: Annotated[list[str] | None, typer.Argument(
-        help="CSV/Parquet files, folders of them, or dataset names (dev, more, all), in the accelscope schema.")] = None,
-    dataset: Annotated[str | None, typer.Option(help="Named datasets, comma-separated: dev, more, all.")] = None,
+        help="CSV/Parquet files, folders of them, or dataset names (dev, more, all, external), in the accelscope schema.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Named datasets, comma-separated: dev, more, all, external.")] = None,
     levels: Annotated[str, typer.Option(help="Comma-separated levels: roofline,analytical,sim")] = "roofline",
     category: Annotated[str | None, typer.Option(help="Only these categories (comma-separated).")] = None,
     source: Annotated[str | None, typer.Option(help="Only these sources: id prefixes, comma-separated (VP,CU).")] = None,
@@ -48,7 +48,7 @@ def validate_command(
 
     sources_in = list(files or []) + (_split(dataset) or [])
     if not sources_in:
-        raise ValueError("validate: give FILEs, FOLDERs or dataset names (dev, more, all), or --dataset NAME")
+        raise ValueError("validate: give FILEs, FOLDERs or dataset names (dev, more, all, external), or --dataset NAME")
     label = ", ".join(sources_in)
     wanted = [level.strip() for level in levels.split(",") if level.strip()]
     categories, sources = _split(category), _split(source)

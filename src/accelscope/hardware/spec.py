@@ -277,6 +277,10 @@ class Matrix(Section):
         "Fraction (0.01 to 1) of the dense peak the warp-synchronous Ampere instruction (mma.sync m16n8k16) "
         "sustains on a chip whose full rate needs its asynchronous one (Hopper wgmma, Blackwell tcgen05): what "
         "FlashAttention-2 and other sm80 kernels get there. Unset: mma.sync is the chip's native path (1)."))
+    block_scaled_fraction: Fraction = Field(default=1.0, description=(
+        "Fraction (0.01 to 1) of its element format's sustained rate a block-scaled matrix path (MXFP8, MXFP4, "
+        "NVFP4: the scales applied inside the matrix instruction) keeps, for a block-scaled dtype with no "
+        "matrix.efficiency of its own: the scale tiles' extra loads and copies into the unit."))
     efficiency: dict[str, Fraction] = Field(default_factory=dict, description=(
         "dtype -> fraction (0.01 to 1) of that dtype's peak a tuned library GEMM's main loop sustains (clock under "
         "load x issue efficiency). A dtype not listed takes the cross-chip default (0.83 for 16-bit and wider, "
@@ -790,11 +794,14 @@ class HardwareSpec(BaseModel):
     def matrix_efficiency(self, dtype: str) -> float:
         """Sustained fraction of the matrix peak for `dtype` (the spec's own, else the cross-chip default)."""
         chosen = self.matrix_dtype(dtype) or canonical_dtype(dtype)
-        # a block-scaled path with no value of its own runs the MMA of its element format (mxfp8: fp8_e4m3)
-        for key in (chosen, element_format(chosen)):
-            if key in self.matrix.efficiency:
-                return self.matrix.efficiency[key]
-        return MATRIX_EFFICIENCY_NARROW if narrow_operands(chosen) else MATRIX_EFFICIENCY_WIDE
+        if chosen in self.matrix.efficiency:
+            return self.matrix.efficiency[chosen]
+        # a block-scaled path with no value of its own runs the MMA of its element format (mxfp8: fp8_e4m3), less
+        # what applying the block scales costs (matrix.block_scaled_fraction)
+        element = element_format(chosen)
+        base = self.matrix.efficiency.get(
+            element, MATRIX_EFFICIENCY_NARROW if narrow_operands(chosen) else MATRIX_EFFICIENCY_WIDE)
+        return base * (self.matrix.block_scaled_fraction if element != chosen else 1.0)
 
     def matrix_peak(self, dtype: str) -> float:
         """Dense matrix FLOP/s for `dtype` (falling back to the path the chip would use)."""

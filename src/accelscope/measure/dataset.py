@@ -20,6 +20,8 @@ DATASETS: dict[str, Path | tuple[str, ...]] = {
     "dev": DATA_DIR / "public_measured_dev.csv",  # 259 rows (public_measured_dev.README.md)
     "more": DATA_DIR / "more",  # 7,602 rows, Hopper/Blackwell kernels and training (more/README.md)
     "all": ("dev", "more"),
+    # published rows outside the issues' data, a further held-out check (external/README.md); not in "all"
+    "external": DATA_DIR / "external",
 }
 CATEGORIES = ("gemm", "attention", "memory", "elementwise", "collective", "llm_inference", "llm_training",
               "memory_footprint")
@@ -62,7 +64,7 @@ COLUMNS = ["id", "hardware", "category", "op", "dtype", "shape_json", "metric", 
 
 
 def load_rows(path_or_name: str | Path | list[str | Path] | tuple[str | Path, ...]) -> list[MeasuredRow]:
-    """Rows from named datasets ("dev", "more", "all"), CSV/Parquet files in the schema above, or folders of them
+    """Rows from named datasets ("dev", "more", "all", "external"), CSV/Parquet files in the schema above, or folders of them
     (their *.csv and *.parquet files in name order); a list reads each in turn. Ids must be unique across all."""
     rows: list[MeasuredRow] = []
     seen: dict[str, Path | str] = {}

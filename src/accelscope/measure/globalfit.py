@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..hardware import HardwareSpec, list_hardware, load_hardware
+from ..hardware.dtypes import element_format
 from ..hardware.spec import DRAM_EFFICIENCY as DRAM_EFFICIENCY_DEFAULT
 from ..hardware.spec import DRAM_WRITE_COST as DRAM_WRITE_COST_DEFAULT
 from ..hardware.spec import MATRIX_EFFICIENCY_NARROW, MATRIX_EFFICIENCY_WIDE, narrow_operands
@@ -66,7 +67,9 @@ def with_constants(hw: HardwareSpec, c: Constants) -> HardwareSpec:
     if memory[main].kind == "dram":
         memory[main] = memory[main].model_copy(update={"efficiency": c.dram_efficiency,
                                                        "write_cost": c.dram_write_cost})
-    default = {d: c.matrix_narrow if narrow_operands(d) else c.matrix_wide for d in hw.matrix.peak}
+    # block-scaled dtypes take their element format's value (HardwareSpec.matrix_efficiency), so they get none here
+    default = {d: c.matrix_narrow if narrow_operands(d) else c.matrix_wide for d in hw.matrix.peak
+               if element_format(d) == d}
     efficiency = {**default, **hw.matrix.efficiency}
     return hw.model_copy(update={"memory": memory, "matrix": hw.matrix.model_copy(update={"efficiency": efficiency})})
 

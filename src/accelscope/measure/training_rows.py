@@ -14,6 +14,8 @@ Each source is read in its own conventions (shared/data/more/README.md), once, h
 - MM (Megatron-LM MoE-layer baseline): one MoE layer (router, dispatch, grouped GEMMs, combine) on EP8, forward
   and backward times and the peak allocated bytes of the layer's parameters, gradients and activations.
 - CU (cudnn-frontend Llama-3.2-1B): HF transformers on one GPU, eager (no fusion), SM clock locked.
+- MB (Megatron-Bridge's performance summary, data/external: not in `all`): Megatron Core + Transformer Engine
+  performance recipes at the table's layout; what the table leaves out is assumed (`_mb`).
 Every row we cannot express returns a Skip with the reason.
 """
 
@@ -58,7 +60,7 @@ def predict_training(row: Any, hw: HardwareSpec | str, level: str, fallback: Any
     from .predict import Skip
 
     prefix = row.id.split("-")[0]
-    mapper = {"LF": _lf, "MT": _mt, "TA": _ta, "MM": _mm, "CU": _cu}.get(prefix)
+    mapper = {"LF": _lf, "MT": _mt, "TA": _ta, "MM": _mm, "CU": _cu, "MB": _mb}.get(prefix)
     if mapper is None:
         return fallback(row, hw, level)
     try:
@@ -311,6 +313,41 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     if row.metric == "allocated_bytes_after_step":
         return _memory_value(row, r.memory.steady)
     raise _Unmapped(f"MT metric {row.metric!r} not mapped")
+
+
+# ----- MB: Megatron-Bridge's published performance summary (data/external) --------------------------------------
+# The table's precision column -> (train() dtype, FP8 recipe): FP8-CS is Transformer Engine's Float8CurrentScaling
+# (one scale per tensor, its amax taken before the cast), FP8-MX its MXFP8BlockScaling (a scale per 1x32 block).
+MB_PRECISIONS = {"bf16": ("bf16", None), "fp8-cs": ("fp8_e4m3", "tensorwise"), "fp8-mx": ("mxfp8", "mxfp8")}
+
+
+def _mb(row: Any, hw: HardwareSpec | str, level: str) -> Any:
+    """A Megatron-Bridge performance-recipe step (Megatron Core with Transformer Engine) at the table's layout.
+    What the table leaves out is assumed as the recipes' defaults read (data/external/README.md): no activation
+    recompute, the distributed optimizer (ZeRO-1) under DDP and Megatron FSDP sharding optimizer state, gradients
+    and parameters (ZeRO-3) where FSDP = 1, sequence parallelism and TP communication overlap where TP > 1,
+    expert tensor parallelism 1, the fused cross-entropy, and Megatron's runtime (loss path, NaN check)."""
+    s = row.shape
+    precision = MB_PRECISIONS.get(str(s.get("precision", "")).lower())
+    if precision is None:
+        raise _Unmapped(f"Megatron-Bridge precision {s.get('precision')!r} not mapped")
+    dtype, recipe = precision
+    gpus, tp, pp, cp, ep = (int(s.get(k) or 1) for k in ("gpus", "TP", "PP", "CP", "EP"))
+    if gpus % (tp * pp * cp):
+        raise _Unmapped(f"{gpus} GPUs not divisible by tp x pp x cp = {tp * pp * cp}")
+    dp, vpp = gpus // (tp * pp * cp), int(s.get("VP") or 1)
+    try:
+        r = train(str(s["model"]), hw, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=3 if s.get("fsdp") else 1,
+                  seq_len=int(s["seq_len"]), global_batch=int(s["global_batch"]), micro_batch=int(s["micro_batch"]),
+                  dtype=dtype, fp8_recipe=recipe, recompute="none", level=level, sp=tp > 1, tp_overlap=tp > 1,
+                  check_memory=False, etp=1 if ep > 1 else None, cross_entropy="fused",
+                  **megatron_runtime(pp, vpp, one_queue=False))
+    except ValueError as exc:
+        raise _Unmapped(f"configuration not expressible: {exc}") from None
+    _note_fit(row, r)
+    if row.metric == "throughput_per_gpu":
+        return _prediction(r.tokens_per_s_per_device)
+    raise _Unmapped(f"MB metric {row.metric!r} not mapped")
 
 
 # ----- TA: torchao docs (torchtitan) ---------------------------------------------------------------------------
