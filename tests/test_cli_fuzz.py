@@ -403,15 +403,29 @@ def test_sweep_spec_reproducers(tmp_path, change, needles):
     _refused(["sweep", str(path), "--out", str(tmp_path / "out")], str(path), *needles)
 
 
-def test_pareto_and_plot_of_a_sweep_whose_every_point_failed(tmp_path):
-    """An axis path no spec has fails every point (recorded); pareto and plot then raised a pandas KeyError."""
+def test_pareto_and_plot_of_a_sweep_whose_every_point_failed(tmp_path, monkeypatch):
+    """Every point fails at run time (recorded); pareto and plot then raised a pandas KeyError. (An axis path no
+    spec has is now refused at load, test_sweep.py, so the failure is raised by the workload here.)"""
+    from accelscope.explore import point
+
+    def failing(*args, **kwargs):
+        raise ValueError("the workload fails on every chip")
+
+    monkeypatch.setattr(point, "evaluate_workload", failing)
     path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump({**GEMM_SWEEP, "axes": {"compute.nope": {"values": [1, 2]}}}))
+    path.write_text(yaml.safe_dump({**GEMM_SWEEP, "axes": {"compute.cores": {"values": [100, 132]}}}))
     out = tmp_path / "out"
     result = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["failed"] == 2, result.stdout + result.stderr
     for command in (["sweep", "pareto", str(out)], ["sweep", "plot", str(out), "--no-sensitivity"]):
-        _refused(command, f"{out}: none of the 2 points succeeded", "compute.nope: unknown field")
+        _refused(command, f"{out}: none of the 2 points succeeded", "the workload fails on every chip")
+
+
+def test_an_axis_no_value_of_which_applies_is_refused_at_load(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({**GEMM_SWEEP, "axes": {"compute.nope": {"values": [1, 2]}}}))
+    _refused(["sweep", str(path), "--out", str(tmp_path / "out")], "axes.compute.nope: no value applies to h100-sxm",
+             "compute.nope: unknown field")
 
 
 AXIS_VALUES = st.one_of(st.sampled_from(ODD_VALUES), st.sampled_from(["3 TB/s", "3 GHz", "0 B/s", "-1 TB/s", "inf TB/s",

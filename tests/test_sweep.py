@@ -534,3 +534,54 @@ def test_search_and_sweep_share_modules_instead_of_importing_each_other():
 
     assert "sweep" not in imported("search") and {"store", "point"} <= imported("search")
     assert "search" in imported("sweep") and not {"sweep", "search"} & (imported("store") | imported("point"))
+
+
+def test_grid_points_are_decoded_from_their_index_in_product_order():
+    """Point ids are itertools.product's order (the last dimension fastest), each built from its index: MIXED's
+    2 axis values x 2 coupled rows give ids 0..3 as (axis 0, row 0), (axis 0, row 1), (axis 1, row 0), (axis 1,
+    row 1)."""
+    import itertools
+
+    spec = SweepSpec.model_validate(MIXED)
+    points = spec.design_points()
+    options = [opts for _, opts in spec.dimensions()]
+    expected = [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*options)]
+    assert [points[i] for i in range(len(points))] == expected and points[-1] == expected[-1]
+    with pytest.raises(IndexError):
+        points[len(points)]
+
+
+def test_a_grid_too_large_to_enumerate_is_refused_at_load(tmp_path):
+    """Four 100-step axes are 100^4 = 100,000,000 points, ten times the enumeration limit: refused before any
+    point runs, with the count, its factors and the ways out."""
+    import yaml
+
+    axes = {path: {"range": [low, high], "steps": 100} for path, low, high in (
+        ("memory.hbm.bandwidth", "1 TB/s", "10 TB/s"), ("compute.clock", "1 GHz", "2 GHz"),
+        ("memory.l2.capacity", "10 MiB", "100 MiB"), ("memory.hbm.capacity", "40 GB", "200 GB"))}
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "axes": axes}))
+    with pytest.raises(ValueError, match=r"100,000,000 points \(100 x 100 x 100 x 100\).*sample: random"):
+        load_sweep(path)
+
+
+def test_an_axis_on_a_path_the_chip_lacks_is_refused_at_load(tmp_path):
+    import yaml
+
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "axes": {"memory.hbmx.bandwidth": {"values": ["1 TB/s", "2 TB/s"]}}}))
+    with pytest.raises(ValueError, match=r"axes\.memory\.hbmx\.bandwidth: .*memory\.hbmx: no such section"):
+        load_sweep(path)
+
+
+def test_a_named_single_workload_roofline_sweep_runs_point_by_point(tmp_path):
+    """The vectorized roofline writes unprefixed columns, so a sweep whose one workload is named (metrics
+    'w.tokens_per_s') takes the per-point path instead of failing."""
+    spec = SweepSpec.model_validate({**{k: v for k, v in SPEC.items() if k != "workload"},
+                                     "axes": {"memory.hbm.bandwidth": {"values": ["2 TB/s", "4 TB/s"]}},
+                                     "workloads": {"w": SPEC["workload"]},
+                                     "objectives": ["max w.tokens_per_s"], "constraints": []})
+    summary = run_sweep(spec, tmp_path / "named")
+    table = load_results(tmp_path / "named")
+    assert summary.failed == 0 and len(table) == 2
+    assert table.sort_values("point")["w.tokens_per_s"].is_monotonic_increasing  # more bandwidth, faster decode

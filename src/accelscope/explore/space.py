@@ -24,12 +24,12 @@ explore/physical.py) and each workload gets its throughput per W, per USD and pe
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, overload
 
 import yaml
 from pydantic import (
@@ -49,11 +49,17 @@ from ..hardware.units import DIMENSIONS, parse_quantity
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+# A grid sweep is enumerated point by point (each a spec validation and an estimate: milliseconds on the per-point
+# path), so ten million points is already days of work; a bigger grid is refused at load with the ways to shrink it.
+MAX_SWEEP_POINTS = 10_000_000
+MAX_AXIS_STEPS = 100_000  # values one range: axis expands to
+
+
 class Axis(BaseModel):
     model_config = ConfigDict(extra="forbid")
     values: list[Any] | None = None
     range: tuple[Any, Any] | None = None
-    steps: int = Field(default=5, ge=2)
+    steps: int = Field(default=5, ge=2, le=MAX_AXIS_STEPS)
     log: bool = False
 
     @field_validator("values")
@@ -352,7 +358,7 @@ class SweepSpec(BaseModel):
     constraints: list[str] = Field(default_factory=list)
     physical: bool | None = None  # add area/power/cost columns (default: when an objective or constraint needs them)
     sample: Literal["grid", "random", "optuna"] = "grid"
-    points: int = Field(default=100, ge=1)  # random: points drawn; optuna: trials to complete
+    points: int = Field(default=100, ge=1, le=MAX_SWEEP_POINTS)  # random: points drawn; optuna: trials to complete
     seed: int = 0
     algorithm: Literal["nsga2", "tpe"] = "nsga2"  # optuna sampler
     storage: str | None = None  # optuna: a database URL (default: sqlite in the output folder)
@@ -430,15 +436,56 @@ class SweepSpec(BaseModel):
     def axis_paths(self) -> list[str]:
         return [*self.axes, *(path for group in self.coupled.values() for path in group)]
 
-    def design_points(self) -> list[dict[str, Any]]:
-        """Every point of the space, in a deterministic order (each gets a stable id)."""
+    def grid_size(self) -> int:
+        """Points of the full grid: the product of the dimensions' lengths (computed, never enumerated)."""
+        return math.prod(len(opts) for _, opts in self.dimensions())
+
+    def design_points(self) -> DesignPoints:
+        """Every point of the space, in a deterministic order (each gets a stable id): a sequence that builds a
+        grid point from its index on demand, so a million-point grid is never held in memory."""
         options = [opts for _, opts in self.dimensions()]
         if self.sample == "grid":
-            combos = list(itertools.product(*options))
-        else:
-            rng = random.Random(self.seed)
-            combos = [tuple(rng.choice(opts) for opts in options) for _ in range(self.points)]
-        return [{path: value for part in combo for path, value in part.items()} for combo in combos]
+            return DesignPoints(options)
+        rng = random.Random(self.seed)
+        return DesignPoints(options, [tuple(rng.choice(range(len(opts))) for opts in options)
+                                      for _ in range(self.points)])
+
+
+class DesignPoints(Sequence[dict[str, Any]]):
+    """The points of a sweep by index. A grid point is decoded from its index in mixed radix, the last dimension
+    varying fastest (itertools.product's order, so ids match a full enumeration); a random sample keeps the option
+    indices it drew."""
+
+    def __init__(self, options: list[list[dict[str, Any]]], drawn: list[tuple[int, ...]] | None = None) -> None:
+        self._options = options
+        self._drawn = drawn
+        self._size = len(drawn) if drawn is not None else math.prod(len(opts) for opts in options)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(f"design point {index} out of range (the sweep has {self._size})")
+        choice = self._drawn[index] if self._drawn is not None else self._grid_choice(index)
+        return {path: value for opts, i in zip(self._options, choice, strict=True) for path, value in opts[i].items()}
+
+    def _grid_choice(self, index: int) -> tuple[int, ...]:
+        choice = []
+        for opts in reversed(self._options):
+            index, digit = divmod(index, len(opts))
+            choice.append(digit)
+        return tuple(reversed(choice))
 
 
 def load_validated_yaml(path: str | Path, model: type[ModelT], what: str) -> ModelT:
@@ -472,8 +519,42 @@ def load_sweep(path: str | Path) -> SweepSpec:
             axis.points()
         except ValueError as exc:
             raise ValueError(f"{path}: axes.{name}: {exc}") from None
+    if spec.sample == "grid" and spec.grid_size() > MAX_SWEEP_POINTS:
+        sizes = " x ".join(str(len(opts)) for _, opts in spec.dimensions())
+        raise ValueError(f"{path}: axes: the grid has {spec.grid_size():,} points ({sizes}), more than the "
+                         f"{MAX_SWEEP_POINTS:,} a sweep enumerates; use fewer steps or values, or sample: random "
+                         "(or optuna) with points: N")
+    _check_axis_paths(spec, path)
     _check_models_and_dtypes(spec, path)
     return spec
+
+
+AXIS_VALUES_TRIED = 64  # values of one axis tried on the base chip at load before the points are left to run
+
+
+def _check_axis_paths(spec: SweepSpec, path: str | Path) -> None:
+    """An axis (or coupled group) none of whose values the base chip can take (a path the spec does not have, a
+    value of the wrong kind throughout) is refused once here, rather than failing every point alike. Values are
+    tried alone on the base chip, in order, until one applies; a value that fails only in combination with others
+    is left to its points."""
+    from ..hardware import load_hardware
+
+    try:
+        base = load_hardware(spec.base)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: base: {exc}") from None
+    for name, options in spec.dimensions():
+        where = f"axes.{name}" if name in spec.axes else f"coupled.{name}"
+        first_error = None
+        for overrides in options[:AXIS_VALUES_TRIED]:
+            try:
+                base.with_overrides(overrides)
+                break
+            except ValueError as exc:
+                first_error = first_error or exc
+        else:
+            if len(options) <= AXIS_VALUES_TRIED:
+                raise ValueError(f"{path}: {where}: no value applies to {spec.base}: {first_error}") from None
 
 
 def _check_models_and_dtypes(spec: SweepSpec, path: str | Path) -> None:

@@ -34,8 +34,9 @@ def supported(spec: SweepSpec, hw: HardwareSpec) -> bool:
     allowed |= {f"sfu.ops_per_clock_per_core.{f}" for f in (hw.sfu.ops_per_clock_per_core if hw.sfu else {})}
     ignored = {name for name, level in hw.memory.items() if level.kind != "dram"}  # caches: no roofline effect
     workloads = list(spec.named_workloads().values())
-    # a chip scratchpad splits each op's bytes between two memories: the per-point path prices that
-    return (spec.level == "roofline" and len(workloads) == 1 and hw.scratchpad_name is None
+    # a chip scratchpad splits each op's bytes between two memories: the per-point path prices that. One unnamed
+    # `workload:` only: a named one's metric columns carry its name, which the vectorized table does not write
+    return (spec.level == "roofline" and spec.workload is not None and hw.scratchpad_name is None
             and workloads[0].kind == "infer"
             and workloads[0].ep == 1 and not spec.needs_physical() and all(
                 path in allowed or path.split(".")[:2] in (["memory", n] for n in ignored)
