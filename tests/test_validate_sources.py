@@ -210,10 +210,11 @@ def test_cudnn_norm_rows():
                                                       for op in (dgamma, partials))) * 1e3, rel=1e-4)
 
 
-def test_inductor_looped_reduction_walks_its_waves():
+def test_two_loop_row_kernels_walk_in_waves():
     """Inductor's looped reduction (C > 1024; XBLOCK 1, R0_BLOCK min(C, 2048), 16 warps): 4 programs of 512 threads
     per SM, 592 rows a wave on GB200 (148 SMs); a wave costs the DRAM latency (800 ns) + its reads at 8 TB/s x
-    0.95, then the longer of its second-loop L2 steps (150 ns each) and its writes (x 1.24 write cost); launch 2.5 us.
+    0.95 (the first loop's loads all in flight: one round), then the longer of its second-loop L2 steps (150 ns
+    each) and its writes (x 1.24 write cost); launch 2.5 us.
     - Forward, 8192 x 4096 (one array, 2 iterations): 13 full waves of 4,849,664 B each way: 0.8 + 0.63811 +
       max(0.3, 0.79126) = 2.22937 us; a last wave of 496 rows (4,063,232 B): 0.8 + 0.53464 + 0.66295 = 1.99759 us;
       2.5 + 13 x 2.22937 + 1.99759 = 33.479 us (the one-pass stream: ~23 us).
@@ -224,16 +225,21 @@ def test_inductor_looped_reduction_walks_its_waves():
     - dx on H200 at 4096 x 16384 (132 SMs: 528 rows a wave, 8 iterations): the wave's dy and x, 34.6 MB, outgrow
       L2's resident half (26.2 MB), so the second loop reads them from DRAM again, with the writes; H200's preset
       has no DRAM latency. Full wave: 7.58838 us of reads, then 7.58838 + 4.70479 us; 7 of them and a last of 400
-      rows (5.74877 + 5.74877 + 3.56423 us): 2.5 + 7 x 19.88155 + 15.06177 = 156.733 us (4.8 TB/s x 0.95)."""
-    from accelscope.measure.rows_elementwise import InductorLooped, inductor_looped_seconds
+      rows (5.74877 + 5.74877 + 3.56423 us): 2.5 + 7 x 19.88155 + 15.06177 = 156.733 us (4.8 TB/s x 0.95).
+    - ATen's eager dx at 8192 x 4096 on GB200: 128 threads a row, 16 rows per SM, 2368 a wave: 3 full waves and one
+      of 1088 rows; 8 iterations of one 8-byte load per array, not unrolled: 8 rounds, the first in step (0.8 us +
+      its 4,849,664 B, 0.63811 us), the other 7 a DRAM latency each (their bytes take less); the rows, 38.8 MB, stay
+      in L2 (66.1 MB), so the second loop is max(8 x 0.15, 19,398,656 B x 1.24 / 7.6 TB/s = 3.16504) us: a wave
+      1.43811 + 5.6 + 3.16504 = 10.20315 us; the last 0.8 + 0.29319 + 5.6 + 1.45421 = 8.14740 us;
+      2.5 + 3 x 10.20315 + 8.14740 = 41.257 us."""
+    from accelscope.measure.rows_elementwise import aten_grad_input, inductor_looped, row_loops_seconds
 
     norm = Norm(8192, 4096, "rms", "bf16")
-    assert inductor_looped_seconds(InductorLooped(8192, 4096, 1, norm), "gb200") == pytest.approx(33.479e-6, rel=1e-4)
-    assert inductor_looped_seconds(InductorLooped(16384, 4096, 2, None), "gb200") == pytest.approx(82.119e-6,
-                                                                                                    rel=1e-4)
-    assert inductor_looped_seconds(InductorLooped(8192, 4096, 2, None), "gb200") == pytest.approx(42.310e-6, rel=1e-4)
-    assert inductor_looped_seconds(InductorLooped(4096, 16384, 2, None), "h200-sxm") == pytest.approx(156.733e-6,
-                                                                                                       rel=1e-4)
+    assert row_loops_seconds(inductor_looped(8192, 4096, 1, norm), "gb200") == pytest.approx(33.479e-6, rel=1e-4)
+    assert row_loops_seconds(inductor_looped(16384, 4096, 2, None), "gb200") == pytest.approx(82.119e-6, rel=1e-4)
+    assert row_loops_seconds(inductor_looped(8192, 4096, 2, None), "gb200") == pytest.approx(42.310e-6, rel=1e-4)
+    assert row_loops_seconds(inductor_looped(4096, 16384, 2, None), "h200-sxm") == pytest.approx(156.733e-6, rel=1e-4)
+    assert row_loops_seconds(aten_grad_input(8192, 4096, None), "gb200") == pytest.approx(41.257e-6, rel=1e-4)
     # the CU torch.compile forward row maps to the forward walk (longer than its stream)
     row = MeasuredRow(id="CU-1", hardware="NVIDIA GB200 (Blackwell GPU of a GB200 superchip)", category="elementwise",
                       op="rms_norm fwd (torch_compile)", dtype="bfloat16", shape={"norm": "rms_norm", "N_rows": 8192,
