@@ -190,20 +190,63 @@ def test_cudnn_norm_rows():
     finalize = Elementwise("add", 148 * 4096, "fp32", inputs=1, outputs=0)
     assert cudnn == pytest.approx(sum(estimate(op, "gb200", "analytical").seconds for op in (dx, finalize)) * 1e3)
     assert 1.45 < cudnn / fwd < 1.55
-    # torch.compile: the weight gradient is its own column reduction reading x and dy again, split in two kernels
-    # by Inductor. At 16384 x 4096 on GB200 the split is 32 chunks of 512 rows: each first-level program loops 64
-    # times (kept a loop), a round trip per iteration (inductor_outer_seconds: 2.5 + 64 x 1.352 = 89.0 us) in
-    # place of the flat stream of x and dy
+    # torch.compile: dx is Inductor's looped reduction walked in waves (82.119 us at 16384 x 4096 on GB200, derived
+    # in test_inductor_looped_reduction_walks_its_waves; longer than dx's one-pass stream); the weight gradient is
+    # its own column reduction reading x and dy again, split in two kernels by Inductor. At 16384 x 4096 the split
+    # is 32 chunks of 512 rows: each first-level program loops 64 times (kept a loop), a round trip per iteration
+    # (inductor_outer_seconds: 2.5 + 64 x 1.352 = 89.0 us) in place of the flat stream of x and dy
     from accelscope.measure.rows_elementwise import InductorOuterReduction, inductor_outer_seconds
 
     partials = Elementwise("add", 148 * 4096, "fp32", inputs=1, outputs=0)
     walk = inductor_outer_seconds(InductorOuterReduction(16384, 4096, 32), "gb200")
-    assert compiled == pytest.approx((estimate(dx, "gb200", "analytical").seconds + walk
-                                      + estimate(partials, "gb200", "analytical").seconds) * 1e3)
-    # at 8192 x 4096 the chunks are 256 rows, 32 iterations, a loop Triton unrolls whole: priced as the flat
-    # stream of x and dy (2 of the 3.24 tensor-times of dx) plus the partials' reduction
-    cudnn, compiled = (predict(row("bwd", b, 8192), "analytical").value for b in ("cudnn", "torch_compile"))
-    assert compiled / cudnn == pytest.approx(1 + 2 / (2 + 1.24), rel=0.05)
+    assert estimate(dx, "gb200", "analytical").seconds < 82.119e-6
+    assert compiled == pytest.approx((82.119e-6 + walk + estimate(partials, "gb200", "analytical").seconds) * 1e3,
+                                     rel=1e-5)
+    # at 8192 x 4096 the chunks are 256 rows, 32 iterations, a loop Triton unrolls whole: the weight gradient is
+    # priced as the flat stream of x and dy, after the 42.310 us dx walk, then the partials' reduction
+    compiled = predict(row("bwd", "torch_compile", 8192), "analytical").value
+    dgamma = Elementwise("rms_norm_bwd_weight", 8192 * 4096, "bf16", inputs=2, outputs=0, flops_per_element=2)
+    assert compiled == pytest.approx((42.310e-6 + sum(estimate(op, "gb200", "analytical").seconds
+                                                      for op in (dgamma, partials))) * 1e3, rel=1e-4)
+
+
+def test_two_loop_row_kernels_walk_in_waves():
+    """Inductor's looped reduction (C > 1024; XBLOCK 1, R0_BLOCK min(C, 2048), 16 warps): 4 programs of 512 threads
+    per SM, 592 rows a wave on GB200 (148 SMs); a wave costs the DRAM latency (800 ns) + its reads at 8 TB/s x
+    0.95 (the first loop's loads all in flight: one round), then the longer of its second-loop L2 steps (150 ns
+    each) and its writes (x 1.24 write cost); launch 2.5 us.
+    - Forward, 8192 x 4096 (one array, 2 iterations): 13 full waves of 4,849,664 B each way: 0.8 + 0.63811 +
+      max(0.3, 0.79126) = 2.22937 us; a last wave of 496 rows (4,063,232 B): 0.8 + 0.53464 + 0.66295 = 1.99759 us;
+      2.5 + 13 x 2.22937 + 1.99759 = 33.479 us (the one-pass stream: ~23 us).
+    - dx of the backward, 16384 x 4096 (dy and x): 27 full waves, reads 9,699,328 B (1.27623 us), writes 4,849,664 B
+      (0.79126 us): 2.86749 us each; a last wave of 400 rows: 0.8 + 0.86232 + 0.53464 = 2.19696 us;
+      2.5 + 27 x 2.86749 + 2.19696 = 82.119 us. At 8192 x 4096: 2.5 + 13 x 2.86749 + (0.8 + 1.06927 + 0.66295) =
+      42.310 us.
+    - dx on H200 at 4096 x 16384 (132 SMs: 528 rows a wave, 8 iterations): the wave's dy and x, 34.6 MB, outgrow
+      L2's resident half (26.2 MB), so the second loop reads them from DRAM again, with the writes; H200's preset
+      has no DRAM latency. Full wave: 7.58838 us of reads, then 7.58838 + 4.70479 us; 7 of them and a last of 400
+      rows (5.74877 + 5.74877 + 3.56423 us): 2.5 + 7 x 19.88155 + 15.06177 = 156.733 us (4.8 TB/s x 0.95).
+    - ATen's eager dx at 8192 x 4096 on GB200: 128 threads a row, 16 rows per SM, 2368 a wave: 3 full waves and one
+      of 1088 rows; 8 iterations of one 8-byte load per array, not unrolled: 8 rounds, the first in step (0.8 us +
+      its 4,849,664 B, 0.63811 us), the other 7 a DRAM latency each (their bytes take less); the rows, 38.8 MB, stay
+      in L2 (66.1 MB), so the second loop is max(8 x 0.15, 19,398,656 B x 1.24 / 7.6 TB/s = 3.16504) us: a wave
+      1.43811 + 5.6 + 3.16504 = 10.20315 us; the last 0.8 + 0.29319 + 5.6 + 1.45421 = 8.14740 us;
+      2.5 + 3 x 10.20315 + 8.14740 = 41.257 us."""
+    from accelscope.measure.rows_elementwise import aten_grad_input, inductor_looped, row_loops_seconds
+
+    norm = Norm(8192, 4096, "rms", "bf16")
+    assert row_loops_seconds(inductor_looped(8192, 4096, 1, norm), "gb200") == pytest.approx(33.479e-6, rel=1e-4)
+    assert row_loops_seconds(inductor_looped(16384, 4096, 2, None), "gb200") == pytest.approx(82.119e-6, rel=1e-4)
+    assert row_loops_seconds(inductor_looped(8192, 4096, 2, None), "gb200") == pytest.approx(42.310e-6, rel=1e-4)
+    assert row_loops_seconds(inductor_looped(4096, 16384, 2, None), "h200-sxm") == pytest.approx(156.733e-6, rel=1e-4)
+    assert row_loops_seconds(aten_grad_input(8192, 4096, None), "gb200") == pytest.approx(41.257e-6, rel=1e-4)
+    # the CU torch.compile forward row maps to the forward walk (longer than its stream)
+    row = MeasuredRow(id="CU-1", hardware="NVIDIA GB200 (Blackwell GPU of a GB200 superchip)", category="elementwise",
+                      op="rms_norm fwd (torch_compile)", dtype="bfloat16", shape={"norm": "rms_norm", "N_rows": 8192,
+                      "C_hidden": 4096, "mode": "fwd", "backend": "torch_compile"}, metric="time", value=0.03,
+                      unit="ms")
+    assert predict(row, "analytical").value == pytest.approx(33.479e-3, rel=1e-4)
+    assert predict(row, "analytical").bound == "latency"
 
 
 def test_inductor_weight_gradient_split_and_its_loop():

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..hardware import HardwareSpec
 from ..perf import estimate
+from ..perf.analytical.streaming import _chip_cache
 from ..workload import Collective, Elementwise, Norm, Quantize
 from .dataset import MeasuredRow, source_of
 from .rows_gemm import group_count
@@ -81,6 +82,8 @@ def vidur_ops(row: MeasuredRow) -> list[Any] | str:
 
 def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
     """cudnn-frontend benchmark/norms: N rows x C hidden, bf16, forward or backward (`cores`: the chip's SMs)."""
+    from .predict import INDUCTOR_PERSISTENT_MAX
+
     s = row.shape
     n, c = int(s["N_rows"]), int(s["C_hidden"])
     kind = "layer" if "layer" in str(s.get("norm", "")) else "rms"
@@ -89,7 +92,11 @@ def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
         # PyTorch eager: ATen's vectorized_layer_norm_kernel (RMSNorm through its rms_norm flag, PyTorch >= 2.8;
         # the rows are PyTorch 2.9 / 2.10); cuDNN and Inductor: one pass with the row on chip
         kernel = "aten_norm" if s.get("backend") == "pytorch" else "vectorized"
-        return [Norm(rows=n, hidden=c, norm=kind, dtype=dtype, kernel=kernel)]
+        norm = Norm(rows=n, hidden=c, norm=kind, dtype=dtype, kernel=kernel)
+        if s.get("backend") == "torch_compile" and c > INDUCTOR_PERSISTENT_MAX:
+            # past the persistent limit Inductor loops over the row twice (row_loops_seconds)
+            return [inductor_looped(n, c, arrays=1, stream=norm)]
+        return [norm]
     # backward: read x and dy (+ the saved 1/rms, and mean for layer norm), write dx; the weight (and bias)
     # gradient is a column reduction over rows whose partial sums are a second, small pass
     flops = 8 if kind == "rms" else 12
@@ -105,19 +112,23 @@ def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
     # (Inductor emits it as its own reduction kernel; ATen's norm backward runs a gamma/beta kernel after the dx
     # kernel), which reads x and dy a second time
     dgamma = Elementwise(f"{kind}_norm_bwd_weight", n * c, dtype, inputs=2, outputs=0, flops_per_element=2)
-    if s.get("backend") == "pytorch" and not aten_gamma_beta_splits_rows(n, c, cores):
-        # ATen's column-tiled kernel (aten_gamma_beta_seconds) replaces the flat stream
-        return [dx, AtenGammaBeta(n, c)]
+    if s.get("backend") == "pytorch":
+        # ATen's input-gradient kernel walks each row twice (row_loops_seconds); its column-tiled gamma/beta kernel
+        # (aten_gamma_beta_seconds) replaces the flat stream unless it splits the rows too
+        grad_input = aten_grad_input(n, c, dx)
+        return [grad_input, dgamma if aten_gamma_beta_splits_rows(n, c, cores) else AtenGammaBeta(n, c)]
     if s.get("backend") == "torch_compile":
         # Inductor splits a long column reduction in two (torch/_inductor/ir.py Reduction.num_splits: a kernel of
         # partial sums into a temporary buffer, then a reduction of the partials)
         partials = Elementwise("add", cores * c, "fp32", inputs=1, outputs=0)
         split = inductor_outer_splits(n, c, cores)
+        # dx: past the persistent limit, the looped reduction over dy and x (row_loops_seconds)
+        grad_input = inductor_looped(n, c, arrays=2, stream=dx) if c > INDUCTOR_PERSISTENT_MAX else dx
         if split > 1 and inductor_outer_iterations(n, split) > INDUCTOR_UNROLLED_ITERATIONS:
             # its partial-sum loop stays a loop: one round trip per iteration (inductor_outer_seconds)
-            return [dx, InductorOuterReduction(n, c, split), partials]
-        return [dx, dgamma, partials]
-    return [dx, dgamma]  # ATen: the input-gradient kernel, then GammaBetaBackwardCUDAKernel
+            return [grad_input, InductorOuterReduction(n, c, split), partials]
+        return [grad_input, dgamma, partials]
+    return [dx, dgamma]  # another backend: dx, then the weight gradient as a stream
 
 
 # ATen GammaBetaBackwardCUDAKernelTemplate (aten/src/ATen/native/cuda/layer_norm_kernel.cu, PyTorch >= 2.7; RMSNorm
@@ -270,7 +281,114 @@ def aten_gamma_beta_seconds(rows: int, hidden: int, hw: HardwareSpec | str, widt
     return _launch(spec) + walk
 
 
-_TILE_WALKS = (AtenGammaBeta, InductorOuterReduction)  # kernels priced as their chain of tiles, not as an Op
+# TorchInductor's looped inner reduction, the forward of a norm whose row is longer than its persistent limit
+# (C > INDUCTOR_PERSISTENT_MAX), as the benchmark's container (NGC PyTorch 25.12, a PyTorch 2.10 pre-release) builds
+# it: triton_heuristics.py _reduction_configs gives an INNER reduction one config, XBLOCK = 1 row and R0_BLOCK =
+# min(C, 2048) (MAX_R0_BLOCK; Blackwell's 1024 came with pytorch/pytorch#178512, March 2026, after these rows), with
+# triton_config_reduction's num_warps = R0_BLOCK / 128 capped at 16: one 512-thread program per row for C >= 2048,
+# 4 elements (8 bytes of bf16) per thread per iteration. The kernel rebuilt as Inductor writes it (sum of x^2, then
+# rsqrt, then x * rstd * w, y stored) and compiled with Triton 3.6 for sm_100 and sm_90, read with nvdisasm: 21-30
+# registers (4 programs, i.e. rows, resident per SM), the first loop unrolled whole with all ceil(C / R0_BLOCK) loads
+# issued before the first use (C = 2,048-16,384: one DRAM round trip), the second loop unrolled too but each
+# iteration's loads of x and w issued only after the previous iteration's store of y (y may alias x: no noalias),
+# so ceil(C / R0_BLOCK) dependent round trips to L2, where the first loop left the row.
+INDUCTOR_MAX_R0_BLOCK = 2048  # elements of the row one loop iteration covers (MAX_R0_BLOCK before #178512)
+INDUCTOR_MAX_REDUCTION_WARPS = 16  # triton_config_reduction: max_num_warps = 16 for R0_BLOCK <= 8192
+INDUCTOR_ELEMENTS_PER_THREAD = 4  # R0_BLOCK / (R0_BLOCK / 128 warps x 32 threads)
+
+
+# ATen's eager norm input gradient, layer_norm_grad_input_kernel_vectorized (RMSNorm through its rms_norm flag): one
+# block of 128 threads per row, aligned_vector<T, 4> loads (8 bytes of bf16); its first loop (the row's two sums)
+# and its second (dx) each load gamma, X and dY once per iteration and are not unrolled (nvcc 13.0, sm_90 and
+# sm_100: one 8-byte load per array in flight), so both loops are C / 512 dependent round trips.
+ATEN_NORM_THREADS = 128  # num_threads(): 4 warps
+ATEN_NORM_VECTOR = 4  # vec_size: elements per aligned_vector load
+
+
+@dataclass(frozen=True, slots=True)
+class RowLoops:
+    """A row reduction that walks each row twice, one block of `threads` per row: a first loop reading `arrays` bf16
+    arrays of the row, `step` elements an iteration (all its loads in flight at once when `hoisted`, else one
+    iteration's at a time), then a second loop re-reading them and writing one array, one load-then-store step an
+    iteration; `stream`: the same kernel as one stream of its bytes (priced by row_loops_seconds or as `stream`,
+    the longer; not an Op)."""
+
+    rows: int
+    hidden: int
+    arrays: int
+    threads: int
+    step: int
+    hoisted: bool
+    stream: Any
+
+
+def inductor_looped(rows: int, hidden: int, arrays: int, stream: Any) -> RowLoops:
+    """Inductor's looped reduction as configured and compiled (XBLOCK 1, R0_BLOCK = min(C, 2048), R0_BLOCK / 128
+    warps up to 16; the first loop's loads all in flight)."""
+    r0_block = min(hidden, INDUCTOR_MAX_R0_BLOCK)
+    warps = min(INDUCTOR_MAX_REDUCTION_WARPS, max(1, r0_block // (32 * INDUCTOR_ELEMENTS_PER_THREAD)))
+    return RowLoops(rows, hidden, arrays, 32 * warps, r0_block, hoisted=True, stream=stream)
+
+
+def aten_grad_input(rows: int, hidden: int, stream: Any) -> RowLoops:
+    """ATen's eager norm input gradient: 128 threads per row, 512 elements an iteration of either loop."""
+    return RowLoops(rows, hidden, 2, ATEN_NORM_THREADS, ATEN_NORM_THREADS * ATEN_NORM_VECTOR, hoisted=False,
+                    stream=stream)
+
+
+def row_loops_seconds(op: RowLoops, hw: HardwareSpec | str, width: int = 2) -> float:
+    """A two-loop row kernel walked in waves: 2048 / threads blocks resident per SM, the rest in later waves. The
+    blocks of a wave start together and do the same work, so their first round of first-loop loads leaves at once
+    and the last of it returns one DRAM latency plus the round's bytes at the sustained bandwidth later (as
+    aten_gamma_beta_seconds); a loop that is not unrolled (`hoisted` False: one round per iteration) then loses
+    that step, its warps issuing their next load as their own returns, so each later round costs the longer of a
+    DRAM latency and its bytes (Little's law with one load per array in flight). Then each block walks its row
+    again, ceil(C / step) load-then-store steps, each one round trip to L2 (to DRAM, with the rows' bytes again,
+    when the wave's rows outgrow L2's resident share), while the wave's stores drain to DRAM (the longer of the two):
+        launch + sum over waves of (DRAM latency + round bytes / bandwidth
+                                    + (rounds - 1) x max(DRAM latency, round bytes / bandwidth)
+                                    + max(iterations x L2 latency, rows x C x width / write bandwidth))
+    with round bytes = rows x arrays x C x width / rounds.
+    E.g. Inductor's RMSNorm forward at 8192 x 4096 bf16 on GB200 (148 SMs, 592 rows a wave: 13.84 waves, 2
+    iterations, one round): a full wave moves 4.85 MB each way (0.64 us at 7.6 TB/s) and its walk is 2 x 150 ns, so
+    2.5 + 13.84 x (0.8 + 0.64 + 0.64) = 31.3 us (at the nominal bandwidth, no write cost) where the one-pass stream
+    of its 134 MB takes ~21 us."""
+    spec = _spec(hw)
+    rows_per_wave = spec.compute.cores * max(1, _resident_threads(spec) // op.threads)
+    iterations = math.ceil(op.hidden / op.step)
+    rounds = 1 if op.hoisted else iterations
+    row_bytes = op.hidden * width
+    in_l2 = spec.resident_cache(min(rows_per_wave, op.rows) * op.arrays * row_bytes) is not None
+    walk = 0.0
+    for first in range(0, op.rows, rows_per_wave):
+        rows = min(rows_per_wave, op.rows - first)
+        reads, writes = rows * op.arrays * row_bytes, rows * row_bytes
+        round_reads = spec.memory_seconds(reads / rounds, 0.0, reads + writes)
+        first_loop = _first_access(spec) + round_reads + (rounds - 1) * max(_first_access(spec), round_reads)
+        if in_l2:
+            second_loop = max(iterations * _chip_cache(spec)[1], spec.memory_seconds(0.0, writes, reads + writes))
+        else:  # the row left L2: each step a DRAM round trip, the rows' bytes read from DRAM again
+            second_loop = max(iterations * _first_access(spec), spec.memory_seconds(reads, writes, reads + writes))
+        walk += first_loop + second_loop
+    return _launch(spec) + walk
+
+
+@dataclass(frozen=True, slots=True)
+class _LoopedWalk:
+    """A RowLoops kernel whose walk is longer than its stream: its seconds."""
+
+    seconds: float
+
+
+def _looped_or_stream(op: RowLoops, hw: HardwareSpec | str, level: str, reread: float) -> Any:
+    """The looped reduction as its wave walk where that is longer than the stream of its bytes (`reread`: the
+    stream's second read of the rows from DRAM, 0 when they stay in L2), else the stream (whose bandwidth,
+    instruction and first-access terms the walk does not all hold)."""
+    walk = row_loops_seconds(op, hw)
+    return _LoopedWalk(walk) if walk > estimate(op.stream, hw, level).seconds + reread else op.stream
+
+
+_TILE_WALKS = (AtenGammaBeta, InductorOuterReduction, _LoopedWalk)  # kernels priced as their chain of tiles
 
 
 def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[float, str] | str | None:
@@ -284,17 +402,21 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
         return None
     if isinstance(ops, str):
         return ops
-    tiled = [aten_gamma_beta_seconds(op.rows, op.hidden, hw) if isinstance(op, AtenGammaBeta)
-             else inductor_outer_seconds(op, hw) for op in ops if isinstance(op, _TILE_WALKS)]
+    reread = _grad_input_reread(row, hw, level) if source == "CU" and row.shape.get("mode") != "fwd" else 0.0
+    ops = [_looped_or_stream(op, hw, level, reread) if isinstance(op, RowLoops) else op for op in ops]
+    if any(isinstance(op, _LoopedWalk) for op in ops):
+        reread = 0.0  # the walk holds the dx kernel's second loop
+    tiled = [op.seconds if isinstance(op, _LoopedWalk) else aten_gamma_beta_seconds(op.rows, op.hidden, hw)
+             if isinstance(op, AtenGammaBeta) else inductor_outer_seconds(op, hw)
+             for op in ops if isinstance(op, _TILE_WALKS)]
     ests = [estimate(op, hw, level) for op in ops if not isinstance(op, _TILE_WALKS)]
-    seconds = sum(e.seconds for e in ests) + sum(tiled)
-    if source == "CU" and row.shape.get("mode") != "fwd":
-        seconds += _grad_input_reread(row, hw, level)
+    seconds = sum(e.seconds for e in ests) + sum(tiled) + reread
     if kernel_timed(row):  # the host launch overhead between kernels is not in a kernel's duration
         seconds = sum(traced_seconds(t - _launch(hw)) for t in [e.seconds for e in ests] + tiled)
-    longest = max(ests, key=lambda e: e.seconds)
-    # the tiled kernel waits a round trip per tile: latency-bound when it is the longest kernel
-    return seconds, "latency" if tiled and max(tiled) > longest.seconds else longest.bound
+    # a tiled kernel waits a round trip per tile: latency-bound when it is the longest kernel
+    if tiled and (not ests or max(tiled) > max(e.seconds for e in ests)):
+        return seconds, "latency"
+    return seconds, max(ests, key=lambda e: e.seconds).bound
 
 
 TRACE_TICK = 1e-6  # s: the chrome trace vidur reads writes kernel "ts" and "dur" in whole microseconds
