@@ -15,6 +15,9 @@ pytorch-labs/gpt-fast generate.py (the README's "Benchmarks" commands use its de
 - The KV cache is static (model.py KVCache, `setup_caches(max_seq_length=T + max_new_tokens)` rounded up to a
   multiple of 8 by find_multiple), and the decode step's SDPA attends over all its slots under the causal mask
   (`mask = self.causal_mask[None, None, input_pos]`, k and v the whole cache), not over the live context.
+- Every decode step also samples (`sample(logits, temperature=0.8, top_k=200)`, compiled into the same graph) and
+  runs a few eager ops around the graph replay (`step_kernels`): kernels of at most a few hundred KB each, priced
+  at the chip's launch latency apiece.
 """
 
 from __future__ import annotations
@@ -32,6 +35,29 @@ CACHE_MULTIPLE = 8  # model.py setup_caches: max_seq_length = find_multiple(max_
 # through torch.distributed (NCCL)
 DECODE_ATTENTION = "math"
 ALLREDUCE = "library"
+
+
+# Kernels of one decode step outside the Transformer's forward, each moving at most the vocabulary's logits
+# (64-513 KB), so each costs about the chip's per-kernel launch latency:
+# - torch.topk(logits, 200), an ATen fallback inside the compiled graph: a 32,000-wide bf16 row takes the
+#   multi-block radix select (aten/src/ATen/native/cuda/TensorTopK.cu should_use_multiblock: one slice of >= 20,000)
+#   with RADIX_BITS = 8, so 16 / 8 = 2 passes of radixFindKthValues + computeBlockwiseWithinKCounts (4), two CUB
+#   inclusive_sum_by_key scans (estimate: 2 kernels each, 4), gatherTopK (1) and the sort of the 200 results
+#   (sorted=True, 1): 10. A 128,256-wide row (Llama 3) takes TensorTopK's sort path instead (one row of >= 100,000),
+#   a device radix sort of about as many launches; counted the same.
+TOPK_KERNELS = 10
+# - the rest of sample() as Inductor compiles it (estimate from its split reductions of a one-row reduction):
+#   logits / temperature realized for the topk fallback (1); the masked softmax's max and sum, each a split
+#   reduction of two kernels, and its normalisation (5); argmax(probs / exponential_ noise), a split reduction (2).
+SAMPLING_INDUCTOR_KERNELS = 8
+# - around the replay (decode_n_tokens): cudagraph trees copy the two non-static inputs (cur_token, input_pos) into
+#   the graph's buffers (2); `input_pos += 1`, `next_token.clone()`, `next_prob.clone()` run eagerly (3).
+EAGER_STEP_KERNELS = 5
+
+
+def step_kernels() -> int:
+    """Kernels one decode step runs besides the model's forward graph (sampling and the eager ops around it)."""
+    return TOPK_KERNELS + SAMPLING_INDUCTOR_KERNELS + EAGER_STEP_KERNELS
 
 
 def static_cache_slots(prompt_len: int, max_new_tokens: int = MAX_NEW_TOKENS) -> int:
@@ -83,10 +109,12 @@ def eager_prefill_seconds(model: str, hw: HardwareSpec | str, tp: int, prompt_le
 def seconds_per_token(model: str, hw: HardwareSpec | str, tp: int, prompt_len: int, weights: str | None,
                       level: str) -> tuple[float, str]:
     """(seconds per generated token as generate.py reports it, the decode step's bound): the eager prefill plus
-    max_new_tokens - 1 compiled decode steps over the static cache, over max_new_tokens tokens."""
+    max_new_tokens - 1 decode steps (the compiled forward over the static cache, then sampling and the eager ops
+    around the replay: step_kernels), over max_new_tokens tokens."""
     decode = infer(model, hw, tp=tp, batch=1, input_len=prompt_len, output_len=MAX_NEW_TOKENS,
                    weight_dtype=weights, level=level, allreduce=ALLREDUCE, decode_attention=DECODE_ATTENTION,
                    decode_context=static_cache_slots(prompt_len))
+    step = decode.tpot_s + step_kernels() * load_hardware(hw).runtime.launch_latency
     prefill = eager_prefill_seconds(model, hw, tp, prompt_len, weights, level)
-    total = prefill + (MAX_NEW_TOKENS - 1) * decode.tpot_s
+    total = prefill + (MAX_NEW_TOKENS - 1) * step
     return total / MAX_NEW_TOKENS, decode.decode.bound
