@@ -146,6 +146,7 @@ def infer(
     allreduce: str = "custom",
     decode_attention: str | None = None,
     cuda_graphs: bool = True,
+    decode_context: int | None = None,
 ) -> InferenceResult:
     """Serve `model` on a replica of tp x pp devices of `hw`. `batch="max"` picks the largest batch that fits.
 
@@ -158,7 +159,10 @@ def infer(
     multi-head attention of TensorRT-LLM <= 0.7 and FasterTransformer, "math" for unfused QK^T / softmax / PV
     kernels (gpt-fast decodes with SDPA's math backend, which Inductor compiles); None: the best for the chip.
     `cuda_graphs=False`: the engine enqueues every kernel of a pass from the host (no captured graph), so a pass
-    takes max(GPU time, kernels x host seconds per kernel) (`eager_floor`); True (default): no host term."""
+    takes max(GPU time, kernels x host seconds per kernel) (`eager_floor`); True (default): no host term.
+    `decode_context`: KV positions every decode step attends over; None (default): the mean live context,
+    input_len + output_len / 2. An engine with a static cache that attends over all its slots under a mask
+    (gpt-fast's KVCache of max_seq_length slots) gives that slot count."""
     config = model if isinstance(model, ModelConfig) else _load_model(model)
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
     if moe_imbalance is not None:
@@ -177,7 +181,7 @@ def infer(
     memory = memory_use(config, spec, par, prec, chosen, input_len, output_len, memory_fraction)
     if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_does_not_fit(config, spec, par, memory, chosen))
-    prefill_step, decode_step = _steps(chosen, input_len, output_len)
+    prefill_step, decode_step = _steps(chosen, input_len, output_len, decode_context)
     prefill = _pass(config, spec, par, prec, prefill_step, level)
     decode = _pass(config, spec, par, prec, decode_step, level)
     ttft, tpot = prefill.seconds, decode.seconds
@@ -193,9 +197,13 @@ def infer(
     )
 
 
-def _steps(batch: int, input_len: int, output_len: int) -> tuple[Step, Step]:
-    """The prefill pass (logits of the last token only) and the mean decode step (context input + output/2)."""
-    return Step(batch, input_len, 0, logits_tokens=1), Step(batch, 1, input_len + output_len // 2)
+def _steps(batch: int, input_len: int, output_len: int, decode_context: int | None = None) -> tuple[Step, Step]:
+    """The prefill pass (logits of the last token only) and the mean decode step (context input + output/2, or
+    `decode_context` positions where the engine attends over a fixed number of cache slots)."""
+    if decode_context is not None and decode_context < 1:
+        raise ValueError(f"decode_context: must be >= 1 KV positions (got {decode_context})")
+    context = input_len + output_len // 2 if decode_context is None else decode_context
+    return Step(batch, input_len, 0, logits_tokens=1), Step(batch, 1, context)
 
 
 @memoized

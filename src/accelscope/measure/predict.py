@@ -22,7 +22,7 @@ from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
 from ..workload import Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
-from . import rows_attention, rows_elementwise, rows_gemm
+from . import gpt_fast, rows_attention, rows_elementwise, rows_gemm
 from .conditions import spec_for_row
 from .dataset import MeasuredRow
 
@@ -347,10 +347,15 @@ def _decode_kernel(row: MeasuredRow) -> str | None:
     enable_math=True)` (generate.py decode_n_tokens: "Actually better for Inductor to codegen attention here"), so
     its compiled step runs attention as separate QK^T, softmax and PV kernels ("math")."""
     text = f"{row.op} {row.source}"
-    if "gpt-fast" in text.lower():
+    if _is_gpt_fast(row):
         return "math"
     match = re.search(r"TensorRT-LLM v0\.(\d+)", text)
     return "mmha" if match and int(match.group(1)) < 8 else None
+
+
+def _is_gpt_fast(row: MeasuredRow) -> bool:
+    """A row measured with pytorch-labs/gpt-fast (its op or source names it)."""
+    return "gpt-fast" in f"{row.op} {row.source}".lower()
 
 
 def _cuda_graphs(row: MeasuredRow) -> bool:
@@ -390,7 +395,11 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     kv = "fp8_e4m3" if "fp8 kv" in dtype_text else ("bf16" if dtype.startswith("int") or weight_only else dtype)
     batch = int(s.get("batch", 1))
     # gpt-fast all-reduces through torch.distributed (NCCL); the TensorRT-LLM rows keep the serving default
-    allreduce = "library" if "gpt-fast" in f"{row.op} {row.source}".lower() else "custom"
+    allreduce = "library" if _is_gpt_fast(row) else "custom"
+    if row.metric == "decode_throughput" and _is_gpt_fast(row) and batch == 1 and dtype == "bf16":
+        # generate.py's timed region: eager prefill + compiled decode steps over a static cache (measure/gpt_fast.py)
+        seconds, bound = gpt_fast.seconds_per_token(model, hw, tp, int(s.get("prompt_len", 5)), weights, level)
+        return Prediction(1.0 / seconds, bound)
     if row.metric == "decode_throughput":
         r = infer(model, hw, tp=tp, batch=batch, input_len=int(s.get("prompt_len", 5)), output_len=200, dtype=dtype,
                   kv_dtype=kv, weight_dtype=weights, level=level, allreduce=allreduce,
