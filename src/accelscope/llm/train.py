@@ -55,6 +55,7 @@ from .train_memory import (
     RUNTIME_RESERVE_BYTES,
     MemoryOptions,
     TrainMemory,
+    expert_tp,
     library_workspace,
     replica_groups,
     stage_params,
@@ -604,10 +605,10 @@ def _local_params(config: ModelConfig, par: Parallelism, etp: int | None = None)
 def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, etp: int | None
                     ) -> list[tuple[str, Collective]]:
     """Gradient reduction and parameter gathers of one step over the groups that hold replicas (dense parameters
-    over dp x cp, expert parameters over the expert-data-parallel group)."""
+    over dp x cp, expert parameters over the expert-data-parallel group), each at its peers' device stride
+    (replica_strides)."""
     out = []
-    stride = par.tp * par.pp * par.cp  # DP peers are this many devices apart (DP outermost, as Llama 3's order)
-    for count, group in zip(params, replica_groups(par, etp), strict=True):
+    for count, group, stride in zip(params, replica_groups(par, etp), replica_strides(par, etp), strict=True):
         if group <= 1 or count <= 0:
             continue
         if zero == 0:
@@ -616,6 +617,19 @@ def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, et
             out += [("grad_reduce_scatter", Collective("reduce_scatter", count * GRAD_BYTES, group, "fp32", stride)),
                     ("param_allgather", Collective("all_gather", count * PARAM_BYTES, group, "bf16", stride))]
     return out
+
+
+def replica_strides(par: Parallelism, etp: int | None) -> tuple[int, int]:
+    """How many devices apart the peers of the dense and of the expert data-parallel group sit.
+
+    Dense: tp x pp x cp (DP outermost, as Llama 3's order). Expert: Megatron Core lays the expert ranks of a
+    pipeline stage out as expert-TP, then EP, then expert-DP (megatron/core/parallel_state.py
+    initialize_model_parallel: the expert RankGenerator takes the default order "tp-cp-ep-dp-pp" with cp = 1 over
+    the same ranks as the dense one), so the expert-DP peers
+    are etp x ep ranks apart, times pp in our DP-outermost order. With EP filling a node (ep x etp = 8 on an
+    8-GPU NVLink domain) the expert gradients reduce across nodes, one GPU per node, each over its own NIC,
+    however few the replicas."""
+    return par.tp * par.pp * par.cp, expert_tp(par, etp) * par.ep * par.pp
 
 
 def _check_choices(optimizer: str, grouped_gemm: str, fsdp_backward_prefetch: str, attention: str | None,
