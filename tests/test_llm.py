@@ -217,3 +217,20 @@ def test_expert_gradients_reduce_over_the_nic_when_ep_fills_the_node():
     op = expert_scatter[1]
     assert op.stride == 8
     assert estimate(op, load_hardware("b200"), "analytical").seconds >= 7 / 8 * op.bytes / 50e9
+
+
+def test_recompute_modules_rerun_exactly_their_forward_nodes():
+    """Megatron's --recompute-modules moe_act: the backward runs the routed experts' activation again, so the step's
+    recompute time is micro-batches x that node's forward seconds x its count (one per MoE layer), and nothing
+    else; the default selective recompute stays the core attention."""
+    kwargs = dict(dp=1, ep=1, seq_len=1024, global_batch=2, micro_batch=1, level="analytical", check_memory=False)
+    act = llm.train("qwen3-30b-a3b", "h100-sxm", recompute="selective", recompute_modules=("moe_act",), **kwargs)
+    want = sum(count * est.seconds for name, count, est in act.forward.parts if name == "experts_act")
+    assert want > 0 and act.breakdown["recompute"] == pytest.approx(act.micro_batches * want)
+    attn = llm.train("qwen3-30b-a3b", "h100-sxm", recompute="selective", **kwargs)
+    core = llm.train("qwen3-30b-a3b", "h100-sxm", recompute="selective", recompute_modules=("core_attn",), **kwargs)
+    assert attn.step_s == core.step_s
+    with pytest.raises(ValueError, match="recompute_modules"):
+        llm.train("qwen3-30b-a3b", "h100-sxm", recompute="none", recompute_modules=("moe_act",), **kwargs)
+    with pytest.raises(ValueError, match="recompute_modules"):
+        llm.train("qwen3-30b-a3b", "h100-sxm", recompute="selective", recompute_modules=("moe",), **kwargs)

@@ -201,3 +201,18 @@ def test_megatron_bridge_row_is_a_megatron_te_step_at_the_tables_layout():
                  **megatron_runtime(1, 1, one_queue=False))
     assert isinstance(out, Prediction) and out.value == pytest.approx(want.tokens_per_s_per_device)
     assert want.micro_batches == 16
+
+
+def test_megatron_bridge_rows_recompute_the_modules_their_recipe_publishes():
+    """MB_RECOMPUTE: DeepSeek-V3 on DGX-B200 in MXFP8 (MB-023) recomputes MLA's up-projections (deepseek workload
+    configs: recompute_modules=["mla_up_proj"]); GPT-OSS on DGX-H100 (MB-030) its norms and expert activation; a
+    Qwen3 row (MB-025), whose configs list none, keeps no recompute."""
+    from accelscope.measure.dataset import load_rows
+    from accelscope.measure.training_rows import _mb_recompute
+
+    rows = {r.id: r for r in load_rows("external")}
+    assert _mb_recompute(rows["MB-023"]) == ("selective", ("mla_up_proj",))
+    assert _mb_recompute(rows["MB-030"]) == ("selective", ("layernorm", "moe_act"))
+    assert _mb_recompute(rows["MB-025"]) == ("none", ())
+    # GB200 vs B200 in the section name: "DGX-GB200" must not read as B200
+    assert _mb_recompute(rows["MB-014"]) == ("selective", ("mla_up_proj",))

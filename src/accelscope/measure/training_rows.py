@@ -319,14 +319,43 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
 # The table's precision column -> (train() dtype, FP8 recipe): FP8-CS is Transformer Engine's Float8CurrentScaling
 # (one scale per tensor, its amax taken before the cast), FP8-MX its MXFP8BlockScaling (a scale per 1x32 block).
 MB_PRECISIONS = {"bf16": ("bf16", None), "fp8-cs": ("fp8_e4m3", "tensorwise"), "fp8-mx": ("mxfp8", "mxfp8")}
+# The recipes' activation recompute where the Megatron-Bridge performance configs publish it, keyed by the table's
+# (model, system, precision): Megatron Core's --recompute-modules under selective granularity (train()
+# `recompute_modules`). Read from github.com/NVIDIA-NeMo/Megatron-Bridge scripts/performance/configs/:
+# deepseek/deepseek_workload_base_configs.py @ 042641823051ce167c52b0ae289941a227c11535 and the older
+# deepseek/workload_base_configs.py @ 0fa501acee1ebfe3d1ab8088b638e2089d800df6 (both newer than the 25.11
+# container, whose own files the index does not hold: only the modules every version read agrees on are kept,
+# e.g. GB300 BF16 lists ["moe_act"] in the one and ["mlp", "moe_act"] in the other); gpt_oss/
+# gpt_oss_workload_base_configs.py @ 07eea52d4523a69fc8975cef34938d61ae13f9e2 (["layernorm", "moe_act"] on
+# GB200, B200 and H100, none on GB300). Rows not listed keep the mapper's assumption: no recompute (the Qwen3
+# configs read list none; the Llama rows were not checked).
+MB_RECOMPUTE: dict[tuple[str, str, str], tuple[str, ...]] = {
+    ("DeepSeekV3", "GB300", "BF16"): ("moe_act",),
+    ("DeepSeekV3", "GB200", "BF16"): ("mla_up_proj",),
+    ("DeepSeekV3", "GB200", "FP8-MX"): ("mla_up_proj",),
+    ("DeepSeekV3", "B200", "FP8-MX"): ("mla_up_proj",),
+    ("GPT OSS 120B", "GB200", "BF16"): ("layernorm", "moe_act"),
+    ("GPT OSS 120B", "B200", "BF16"): ("layernorm", "moe_act"),
+    ("GPT OSS 120B", "H100", "BF16"): ("layernorm", "moe_act"),
+}
+
+
+def _mb_recompute(row: Any) -> tuple[str, tuple[str, ...]]:
+    """(train() recompute, recompute_modules) of a Megatron-Bridge row: MB_RECOMPUTE's modules where published,
+    else none. The system is the table section the row was read from ("System: DGX-GB300")."""
+    system = re.search(r"System: DGX-(\w+)", row.source)
+    key = (str(row.shape.get("table_model")), system.group(1) if system else "", str(row.shape.get("precision")))
+    modules = MB_RECOMPUTE.get(key, ())
+    return ("selective", modules) if modules else ("none", ())
 
 
 def _mb(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     """A Megatron-Bridge performance-recipe step (Megatron Core with Transformer Engine) at the table's layout.
-    What the table leaves out is assumed as the recipes' defaults read (data/external/README.md): no activation
-    recompute, the distributed optimizer (ZeRO-1) under DDP and Megatron FSDP sharding optimizer state, gradients
-    and parameters (ZeRO-3) where FSDP = 1, sequence parallelism and TP communication overlap where TP > 1,
-    expert tensor parallelism 1, the fused cross-entropy, and Megatron's runtime (loss path, NaN check)."""
+    What the table leaves out is assumed as the recipes' defaults read (data/external/README.md): the activation
+    recompute the recipes publish (MB_RECOMPUTE; none where they list none or were not read), the distributed
+    optimizer (ZeRO-1) under DDP and Megatron FSDP sharding optimizer state, gradients and parameters (ZeRO-3)
+    where FSDP = 1, sequence parallelism and TP communication overlap where TP > 1, expert tensor parallelism 1,
+    the fused cross-entropy, and Megatron's runtime (loss path, NaN check)."""
     s = row.shape
     precision = MB_PRECISIONS.get(str(s.get("precision", "")).lower())
     if precision is None:
@@ -336,12 +365,13 @@ def _mb(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     if gpus % (tp * pp * cp):
         raise _Unmapped(f"{gpus} GPUs not divisible by tp x pp x cp = {tp * pp * cp}")
     dp, vpp = gpus // (tp * pp * cp), int(s.get("VP") or 1)
+    recompute, modules = _mb_recompute(row)
     try:
         r = train(str(s["model"]), hw, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=3 if s.get("fsdp") else 1,
                   seq_len=int(s["seq_len"]), global_batch=int(s["global_batch"]), micro_batch=int(s["micro_batch"]),
-                  dtype=dtype, fp8_recipe=recipe, recompute="none", level=level, sp=tp > 1, tp_overlap=tp > 1,
-                  check_memory=False, etp=1 if ep > 1 else None, cross_entropy="fused",
-                  **megatron_runtime(pp, vpp, one_queue=False))
+                  dtype=dtype, fp8_recipe=recipe, recompute=recompute, recompute_modules=modules, level=level,
+                  sp=tp > 1, tp_overlap=tp > 1, check_memory=False, etp=1 if ep > 1 else None,
+                  cross_entropy="fused", **megatron_runtime(pp, vpp, one_queue=False))
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)
