@@ -26,7 +26,7 @@ from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..llm import train
-from ..llm.train import megatron_runtime, with_fp8_casts
+from ..llm.train import RECOMPUTE_MODULES, megatron_runtime, with_fp8_casts
 from ..llm.train_memory import PARAM_BYTES
 from ..perf import estimate
 from ..workload.backward import backward_graph
@@ -213,6 +213,26 @@ def _dropout(args: dict, key: str) -> bool:
     return True if value is None else float(value) > 0  # Megatron-LM's default is 0.1
 
 
+# Megatron Core's output layer is its own ColumnParallelLinear (megatron/core/models/gpt/gpt_model.py
+# `self.output_layer = tensor_parallel.ColumnParallelLinear(...)`), not a Transformer Engine module, and TE's
+# fp8_autocast quantizes only TE modules' GEMMs: the LM head of a Megatron FP8 / MXFP8 step runs in bf16.
+MEGATRON_BF16_GEMMS = ("lm_head",)
+
+
+def _recompute_modules(args: dict, recompute: str) -> tuple[str, ...]:
+    """Megatron-LM --recompute-modules under selective granularity, as the golden-values file records them
+    ("[layernorm mla_up_proj mlp moe_act]"); none given: Megatron's default, the core attention (train()'s
+    default). Modules train() does not price are refused (RECOMPUTE_MODULES)."""
+    text = str(args.get("recompute-modules") or "")
+    modules = tuple(m for m in re.split(r"[\s,\[\]'\"]+", text) if m)
+    if recompute != "selective" or not modules:
+        return ()
+    unknown = [m for m in modules if m not in RECOMPUTE_MODULES]
+    if unknown:
+        raise _Unmapped(f"recompute modules {unknown} are not modelled")
+    return modules
+
+
 def _mt_fp8_recipe(args: dict) -> str:
     """Megatron-LM --fp8-recipe: delayed (Transformer Engine's default), tensorwise (current scaling),
     blockwise, mxfp8."""
@@ -288,7 +308,8 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         raise _Unmapped(f"EP {ep} without experts in model_args")
     try:
         r = train(config, hw, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=int(args["seq-length"]),
-                  global_batch=global_batch, micro_batch=micro, dtype=dtype, recompute=recompute, level=level,
+                  global_batch=global_batch, micro_batch=micro, dtype=dtype, recompute=recompute,
+                  recompute_modules=_recompute_modules(args, recompute), level=level,
                   sp=_flag(args, "sequence-parallel") if tp > 1 else False, overlap=_flag(args, "overlap-grad-reduce"),
                   check_memory=False, attention="math" if unfused else None,
                   etp=int(etp) if etp else (tp if config.moe else None), tp_overlap=_flag(args, "tp-comm-overlap"),
@@ -296,6 +317,7 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   hidden_dropout=_dropout(args, "hidden-dropout"),
                   attention_dropout=_dropout(args, "attention-dropout"), memory_stage=-1, reserve=0.0,
                   fp8_recipe=_mt_fp8_recipe(args) if dtype.startswith("fp8") else None,
+                  fp8_skip=MEGATRON_BF16_GEMMS if dtype.startswith("fp8") else (),
                   grad_accumulation_fusion=not _flag(args, "no-gradient-accumulation-fusion"),
                   moe_grouped_gemm=_flag(args, "moe-grouped-gemm"),
                   # Megatron-LM skips the load-balancing loss at --moe-aux-loss-coeff 0, its default
@@ -371,7 +393,8 @@ def _mb(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   seq_len=int(s["seq_len"]), global_batch=int(s["global_batch"]), micro_batch=int(s["micro_batch"]),
                   dtype=dtype, fp8_recipe=recipe, recompute=recompute, recompute_modules=modules, level=level,
                   sp=tp > 1, tp_overlap=tp > 1, check_memory=False, etp=1 if ep > 1 else None,
-                  cross_entropy="fused", **megatron_runtime(pp, vpp, one_queue=False))
+                  cross_entropy="fused", fp8_skip=MEGATRON_BF16_GEMMS if recipe else (),
+                  **megatron_runtime(pp, vpp, one_queue=False))
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
     _note_fit(row, r)
