@@ -188,3 +188,49 @@ def test_eager_host_time_scales_with_the_host_core_and_leaves_long_passes_alone(
     graphed = llm.infer("llama-2-7b", "h100-sxm", **kw)
     assert graphed.ttft_s > 0.1
     assert llm.infer("llama-2-7b", "h100-sxm", cuda_graphs=False, **kw).ttft_s == graphed.ttft_s
+
+
+def test_expert_data_parallel_peers_sit_ep_ranks_apart():
+    """Megatron Core lays a stage's expert ranks out expert-TP, then EP, then expert-DP, so the expert-DP peers are
+    etp x ep ranks apart (x pp in our DP-outermost order); the dense DP peers tp x pp x cp."""
+    from accelscope.llm.train import replica_strides
+
+    # EP 8 over 64 devices, tp = pp = cp = etp = 1: dense stride 1, expert stride 1 x 8 x 1 = 8
+    assert replica_strides(Parallelism(ep=8, dp=64), 1) == (1, 8)
+    # tp 2, pp 4, ep 4, etp 1: dense 2 x 4 x 1 = 8, expert 1 x 4 x 4 = 16
+    assert replica_strides(Parallelism(tp=2, pp=4, ep=4, dp=8), 1) == (8, 16)
+
+
+def test_expert_gradients_reduce_over_the_nic_when_ep_fills_the_node():
+    """GPT-OSS 120B on 64 B200s (8 per NVLink domain) at EP 8: the expert-DP group is one GPU per node, so its
+    gradient reduce-scatter runs over each GPU's own NIC (50 GB/s per direction, b200.yaml scale_out), not NVLink.
+    Its ring moves 7/8 of the fp32 gradients: at least 7/8 x bytes / 50e9 seconds."""
+    from accelscope.hardware import load_hardware
+    from accelscope.llm.train import _dp_collectives, _local_params
+    from accelscope.perf import estimate
+    from accelscope.workload.model_config import load_model
+
+    par = Parallelism(ep=8, dp=64)
+    params = _local_params(load_model("gpt-oss-120b"), par, 1)
+    expert_scatter = _dp_collectives(params, par, 1, 1)[2]
+    assert expert_scatter[0] == "grad_reduce_scatter" and expert_scatter[1].group == 8
+    op = expert_scatter[1]
+    assert op.stride == 8
+    assert estimate(op, load_hardware("b200"), "analytical").seconds >= 7 / 8 * op.bytes / 50e9
+
+
+def test_recompute_modules_rerun_exactly_their_forward_nodes():
+    """Megatron's --recompute-modules moe_act: the backward runs the routed experts' activation again, so the step's
+    recompute time is micro-batches x that node's forward seconds x its count (one per MoE layer), and nothing
+    else; the default selective recompute stays the core attention."""
+    kwargs = dict(dp=1, ep=1, seq_len=1024, global_batch=2, micro_batch=1, level="analytical", check_memory=False)
+    act = llm.train("qwen3-30b-a3b", "h100-sxm", recompute="selective", recompute_modules=("moe_act",), **kwargs)
+    want = sum(count * est.seconds for name, count, est in act.forward.parts if name == "experts_act")
+    assert want > 0 and act.breakdown["recompute"] == pytest.approx(act.micro_batches * want)
+    attn = llm.train("qwen3-30b-a3b", "h100-sxm", recompute="selective", **kwargs)
+    core = llm.train("qwen3-30b-a3b", "h100-sxm", recompute="selective", recompute_modules=("core_attn",), **kwargs)
+    assert attn.step_s == core.step_s
+    with pytest.raises(ValueError, match="recompute_modules"):
+        llm.train("qwen3-30b-a3b", "h100-sxm", recompute="none", recompute_modules=("moe_act",), **kwargs)
+    with pytest.raises(ValueError, match="recompute_modules"):
+        llm.train("qwen3-30b-a3b", "h100-sxm", recompute="selective", recompute_modules=("moe",), **kwargs)

@@ -187,8 +187,8 @@ def test_megatron_bridge_external_rows_load_apart_from_all():
 
 def test_megatron_bridge_row_is_a_megatron_te_step_at_the_tables_layout():
     """MB-027, DGX-H100 Llama3 8B FP8-CS: 8 GPUs, FSDP (ZeRO-3), TP = PP = CP = 1 so DP = 8, MBS 1, GBS 128 (16
-    micro-batches), seq 8192, tensorwise current scaling, no recompute: the prediction is train()'s tokens/s for
-    exactly that step with Megatron's runtime."""
+    micro-batches), seq 8192, tensorwise current scaling with the LM head in bf16 (Megatron's output layer is no TE
+    module), no recompute: the prediction is train()'s tokens/s for exactly that step with Megatron's runtime."""
     from accelscope.llm import train
     from accelscope.llm.train import megatron_runtime
     from accelscope.measure.dataset import load_rows
@@ -197,7 +197,49 @@ def test_megatron_bridge_row_is_a_megatron_te_step_at_the_tables_layout():
     out = predict(row, "analytical")
     want = train("llama-3.1-8b", "h100-sxm", dp=8, zero=3, seq_len=8192, global_batch=128, micro_batch=1,
                  dtype="fp8_e4m3", fp8_recipe="tensorwise", recompute="none", level="analytical", sp=False,
-                 tp_overlap=False, check_memory=False, cross_entropy="fused",
+                 tp_overlap=False, check_memory=False, cross_entropy="fused", fp8_skip=("lm_head",),
                  **megatron_runtime(1, 1, one_queue=False))
     assert isinstance(out, Prediction) and out.value == pytest.approx(want.tokens_per_s_per_device)
     assert want.micro_batches == 16
+
+
+def test_megatron_bridge_rows_recompute_the_modules_their_recipe_publishes():
+    """MB_RECOMPUTE: DeepSeek-V3 on DGX-B200 in MXFP8 (MB-023) recomputes MLA's up-projections (deepseek workload
+    configs: recompute_modules=["mla_up_proj"]); GPT-OSS on DGX-H100 (MB-030) its norms and expert activation; a
+    Qwen3 row (MB-025), whose configs list none, keeps no recompute."""
+    from accelscope.measure.dataset import load_rows
+    from accelscope.measure.training_rows import _mb_recompute
+
+    rows = {r.id: r for r in load_rows("external")}
+    assert _mb_recompute(rows["MB-023"]) == ("selective", ("mla_up_proj",))
+    assert _mb_recompute(rows["MB-030"]) == ("selective", ("layernorm", "moe_act"))
+    assert _mb_recompute(rows["MB-025"]) == ("none", ())
+    # GB200 vs B200 in the section name: "DGX-GB200" must not read as B200
+    assert _mb_recompute(rows["MB-014"]) == ("selective", ("mla_up_proj",))
+
+
+def test_megatron_fp8_steps_keep_the_lm_head_in_bf16():
+    """Megatron Core's output layer is a tensor_parallel.ColumnParallelLinear, outside TE's fp8_autocast: in an FP8
+    step its GEMMs run in bf16 and no quantize kernels surround them. The same step with the head in FP8 is faster
+    (Llama 3 8B: a 128256 x 4096 head, ~6 % of the model's matrix FLOPs, at half the FP8 rate)."""
+    from accelscope.llm import train
+    from accelscope.llm.train import megatron_runtime
+
+    kwargs = dict(dp=8, zero=3, seq_len=8192, global_batch=128, micro_batch=1, dtype="fp8_e4m3",
+                  fp8_recipe="tensorwise", recompute="none", level="analytical", check_memory=False,
+                  cross_entropy="fused", **megatron_runtime(1, 1, one_queue=False))
+    bf16_head = train("llama-3.1-8b", "h100-sxm", fp8_skip=("lm_head",), **kwargs)
+    fp8_head = train("llama-3.1-8b", "h100-sxm", **kwargs)
+    assert bf16_head.step_s > fp8_head.step_s
+    assert not any(name.endswith(":lm_head") for name, _c, _e in bf16_head.forward.parts)
+
+
+def test_megatron_recompute_modules_are_read_from_the_golden_values_args():
+    """--recompute-modules as the CI's golden-values files record it: a bracketed, space-separated list, used under
+    selective granularity only; none given keeps Megatron's default (core attention)."""
+    from accelscope.measure.training_rows import _recompute_modules
+
+    args = {"recompute-modules": "[layernorm mla_up_proj mlp moe_act]"}
+    assert _recompute_modules(args, "selective") == ("layernorm", "mla_up_proj", "mlp", "moe_act")
+    assert _recompute_modules(args, "full") == ()
+    assert _recompute_modules({}, "selective") == ()

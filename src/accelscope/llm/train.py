@@ -55,6 +55,7 @@ from .train_memory import (
     RUNTIME_RESERVE_BYTES,
     MemoryOptions,
     TrainMemory,
+    expert_tp,
     library_workspace,
     replica_groups,
     stage_params,
@@ -169,6 +170,7 @@ def train(
     megatron_loss: bool = False,
     moe_aux_loss: bool = True,
     te_modules: bool = False,
+    recompute_modules: tuple[str, ...] = (),
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -234,13 +236,18 @@ def train(
     load-balancing loss (Megatron-LM: --moe-aux-loss-coeff > 0; its default 0 skips it): more host ops per layer.
     `te_modules`: the layers are Transformer Engine modules (Megatron-LM --transformer-impl transformer_engine,
     its default): each TE linear call costs more host time than a plain linear, and the norms fused into
-    LayerNormLinear are no call of their own (train_host.te_module_ops)."""
+    LayerNormLinear are no call of their own (train_host.te_module_ops).
+    `recompute_modules` (with recompute="selective"): the Megatron Core modules whose forward the backward runs
+    again (--recompute-modules: core_attn, moe_act, layernorm, mla_up_proj, mlp, shared_experts;
+    RECOMPUTE_MODULES); empty: Megatron's default, the core attention. The memory model keeps its selective
+    estimate (Korthikanti et al.) either way."""
     _check_switches(overlap=overlap, check_memory=check_memory, tp_overlap=tp_overlap, hidden_dropout=hidden_dropout,
                     attention_dropout=attention_dropout, fp8_all_gather=fp8_all_gather,
                     grad_accumulation_fusion=grad_accumulation_fusion, moe_grouped_gemm=moe_grouped_gemm,
                     p2p_sync=p2p_sync, loss_sync=loss_sync, single_queue=single_queue, megatron_loss=megatron_loss,
                     moe_aux_loss=moe_aux_loss, te_modules=te_modules)
     _check_fp8_skip(fp8_skip)
+    _check_recompute_modules(recompute_modules, recompute)
     _check_choices(optimizer, grouped_gemm, fsdp_backward_prefetch, attention, elementwise, cross_entropy)
     config = model if isinstance(model, ModelConfig) else _load_model(model)
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
@@ -262,7 +269,7 @@ def train(
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
     fwd, bwd, class_items = _micro_batch(config, spec, par, prec, step, recompute, level, cross_entropy,
                                          fp8_recipe if low_precision else None, elementwise, fp8_casts, shard,
-                                         grouped_gemm, tuple(fp8_skip))
+                                         grouped_gemm, tuple(fp8_skip), tuple(recompute_modules))
     classes = dict(class_items)
     comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
     exposed = dict(comm)
@@ -325,14 +332,14 @@ def train(
 @memoized
 def _micro_batch(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
                  recompute: str, level: str, cross_entropy: str, fp8_recipe: str | None, elementwise: str,
-                 fp8_casts: str, weight_shard: int, grouped_gemm: str = "searched", fp8_skip: tuple[str, ...] = ()
-                 ) -> tuple[Estimate, Estimate, tuple[tuple[str, float], ...]]:
+                 fp8_casts: str, weight_shard: int, grouped_gemm: str = "searched", fp8_skip: tuple[str, ...] = (),
+                 recompute_modules: tuple[str, ...] = ()) -> tuple[Estimate, Estimate, tuple[tuple[str, float], ...]]:
     """One micro-batch of the slowest pipeline stage: its forward, its backward (recompute included) and their
     seconds by op class (`_classify`). Depends on no field of the layout beyond its arguments (not vpp, zero,
     the micro-batch count or the capacity), so a planner's layouts share it (perf/memo.py)."""
     cast_fn = partial(torchao_float8_casts, weight_shard=weight_shard) if fp8_casts == "torchao" else with_fp8_casts
     stages = _stage_times(config, hw, par, prec, step, recompute, level, _distinct_stages(config, par.pp),
-                          cross_entropy, fp8_recipe, elementwise, cast_fn, grouped_gemm, fp8_skip)
+                          cross_entropy, fp8_recipe, elementwise, cast_fn, grouped_gemm, fp8_skip, recompute_modules)
     fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
     return fwd, bwd, tuple(_classify(fwd, bwd).items())
 
@@ -413,8 +420,8 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
                  recompute: str, level: str, stages: list[int], cross_entropy: str = "fp32",
                  fp8_recipe: str | None = None, elementwise: str = "fused",
                  cast_fn: Callable[[Graph, Graph, str], tuple[Graph, Graph]] | None = None,
-                 grouped_gemm: str = "searched", fp8_skip: tuple[str, ...] = ()
-                 ) -> list[tuple[Estimate, Estimate]]:
+                 grouped_gemm: str = "searched", fp8_skip: tuple[str, ...] = (),
+                 recompute_modules: tuple[str, ...] = ()) -> list[tuple[Estimate, Estimate]]:
     """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op. The backward
     includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
@@ -433,7 +440,8 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
             redo = tuple(n for n in forward.nodes if n.name not in ("embedding", "cross_entropy", "lm_head",
                                                                       "final_norm", "pp_send"))
         elif recompute == "selective":
-            redo = tuple(n for n in forward.nodes if n.name == "attention")
+            names = recomputed_node_names(recompute_modules or ("core_attn",))
+            redo = tuple(n for n in forward.nodes if n.name in names)
         elif recompute == "op_sac":
             redo = tuple(Node(n.op, n.count * _sac_fraction(config, n.name), n.name) for n in forward.nodes
                          if _sac_fraction(config, n.name) > 0)
@@ -447,6 +455,36 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
         graphs += [forward, backward]
     times = estimate_graphs(graphs, hw, level)
     return list(zip(times[::2], times[1::2], strict=True))
+
+
+# Megatron Core's --recompute-modules (megatron/core/transformer/transformer_config.py, `recompute_modules`; the
+# default under selective granularity is ["core_attn"]) -> the forward nodes (workload.llm_graph labels) each one
+# runs again in the backward: core_attn the attention kernel; moe_act the routed experts' activation; layernorm
+# the input and pre-MLP norms; mla_up_proj MLA's query and key/value up-projections (linear_q_up_proj,
+# linear_kv_up_proj; their RoPE is applied inside the attention node here); mlp a dense layer's MLP;
+# shared_experts the shared expert's MLP.
+RECOMPUTE_MODULES: dict[str, tuple[str, ...]] = {
+    "core_attn": ("attention",),
+    "moe_act": ("experts_act",),
+    "layernorm": ("attn_norm", "mlp_norm"),
+    "mla_up_proj": ("q_b_proj", "kv_b_proj"),
+    "mlp": ("mlp_gate_up", "mlp_up", "mlp_act", "mlp_down"),
+    "shared_experts": ("shared_expert_gate_up", "shared_expert_up", "shared_expert_act", "shared_expert_down"),
+}
+
+
+def recomputed_node_names(modules: tuple[str, ...]) -> frozenset[str]:
+    """The forward node names the backward recomputes for Megatron's `modules` (RECOMPUTE_MODULES)."""
+    return frozenset(name for module in modules for name in RECOMPUTE_MODULES[module])
+
+
+def _check_recompute_modules(modules: Any, recompute: str) -> None:
+    """recompute_modules: a tuple of RECOMPUTE_MODULES names, and only with selective recompute."""
+    if isinstance(modules, str) or not isinstance(modules, tuple | list) or any(
+            m not in RECOMPUTE_MODULES for m in modules):
+        raise ValueError(f"recompute_modules: expected a tuple of {', '.join(RECOMPUTE_MODULES)} (got {modules!r})")
+    if modules and recompute != "selective":
+        raise ValueError(f"recompute_modules: needs recompute='selective' (got recompute={recompute!r})")
 
 
 def _sac_fraction(config: ModelConfig, name: str) -> float:
@@ -604,10 +642,10 @@ def _local_params(config: ModelConfig, par: Parallelism, etp: int | None = None)
 def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, etp: int | None
                     ) -> list[tuple[str, Collective]]:
     """Gradient reduction and parameter gathers of one step over the groups that hold replicas (dense parameters
-    over dp x cp, expert parameters over the expert-data-parallel group)."""
+    over dp x cp, expert parameters over the expert-data-parallel group), each at its peers' device stride
+    (replica_strides)."""
     out = []
-    stride = par.tp * par.pp * par.cp  # DP peers are this many devices apart (DP outermost, as Llama 3's order)
-    for count, group in zip(params, replica_groups(par, etp), strict=True):
+    for count, group, stride in zip(params, replica_groups(par, etp), replica_strides(par, etp), strict=True):
         if group <= 1 or count <= 0:
             continue
         if zero == 0:
@@ -616,6 +654,19 @@ def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, et
             out += [("grad_reduce_scatter", Collective("reduce_scatter", count * GRAD_BYTES, group, "fp32", stride)),
                     ("param_allgather", Collective("all_gather", count * PARAM_BYTES, group, "bf16", stride))]
     return out
+
+
+def replica_strides(par: Parallelism, etp: int | None) -> tuple[int, int]:
+    """How many devices apart the peers of the dense and of the expert data-parallel group sit.
+
+    Dense: tp x pp x cp (DP outermost, as Llama 3's order). Expert: Megatron Core lays the expert ranks of a
+    pipeline stage out as expert-TP, then EP, then expert-DP (megatron/core/parallel_state.py
+    initialize_model_parallel: the expert RankGenerator takes the default order "tp-cp-ep-dp-pp" with cp = 1 over
+    the same ranks as the dense one), so the expert-DP peers
+    are etp x ep ranks apart, times pp in our DP-outermost order. With EP filling a node (ep x etp = 8 on an
+    8-GPU NVLink domain) the expert gradients reduce across nodes, one GPU per node, each over its own NIC,
+    however few the replicas."""
+    return par.tp * par.pp * par.cp, expert_tp(par, etp) * par.ep * par.pp
 
 
 def _check_choices(optimizer: str, grouped_gemm: str, fsdp_backward_prefetch: str, attention: str | None,

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
 from ..llm import train
-from ..llm.train import megatron_runtime, with_fp8_casts
+from ..llm.train import RECOMPUTE_MODULES, megatron_runtime, with_fp8_casts
 from ..llm.train_memory import PARAM_BYTES
 from ..perf import estimate
 from ..workload.backward import backward_graph
@@ -213,6 +213,26 @@ def _dropout(args: dict, key: str) -> bool:
     return True if value is None else float(value) > 0  # Megatron-LM's default is 0.1
 
 
+# Megatron Core's output layer is its own ColumnParallelLinear (megatron/core/models/gpt/gpt_model.py
+# `self.output_layer = tensor_parallel.ColumnParallelLinear(...)`), not a Transformer Engine module, and TE's
+# fp8_autocast quantizes only TE modules' GEMMs: the LM head of a Megatron FP8 / MXFP8 step runs in bf16.
+MEGATRON_BF16_GEMMS = ("lm_head",)
+
+
+def _recompute_modules(args: dict, recompute: str) -> tuple[str, ...]:
+    """Megatron-LM --recompute-modules under selective granularity, as the golden-values file records them
+    ("[layernorm mla_up_proj mlp moe_act]"); none given: Megatron's default, the core attention (train()'s
+    default). Modules train() does not price are refused (RECOMPUTE_MODULES)."""
+    text = str(args.get("recompute-modules") or "")
+    modules = tuple(m for m in re.split(r"[\s,\[\]'\"]+", text) if m)
+    if recompute != "selective" or not modules:
+        return ()
+    unknown = [m for m in modules if m not in RECOMPUTE_MODULES]
+    if unknown:
+        raise _Unmapped(f"recompute modules {unknown} are not modelled")
+    return modules
+
+
 def _mt_fp8_recipe(args: dict) -> str:
     """Megatron-LM --fp8-recipe: delayed (Transformer Engine's default), tensorwise (current scaling),
     blockwise, mxfp8."""
@@ -288,7 +308,8 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         raise _Unmapped(f"EP {ep} without experts in model_args")
     try:
         r = train(config, hw, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=int(args["seq-length"]),
-                  global_batch=global_batch, micro_batch=micro, dtype=dtype, recompute=recompute, level=level,
+                  global_batch=global_batch, micro_batch=micro, dtype=dtype, recompute=recompute,
+                  recompute_modules=_recompute_modules(args, recompute), level=level,
                   sp=_flag(args, "sequence-parallel") if tp > 1 else False, overlap=_flag(args, "overlap-grad-reduce"),
                   check_memory=False, attention="math" if unfused else None,
                   etp=int(etp) if etp else (tp if config.moe else None), tp_overlap=_flag(args, "tp-comm-overlap"),
@@ -296,6 +317,7 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   hidden_dropout=_dropout(args, "hidden-dropout"),
                   attention_dropout=_dropout(args, "attention-dropout"), memory_stage=-1, reserve=0.0,
                   fp8_recipe=_mt_fp8_recipe(args) if dtype.startswith("fp8") else None,
+                  fp8_skip=MEGATRON_BF16_GEMMS if dtype.startswith("fp8") else (),
                   grad_accumulation_fusion=not _flag(args, "no-gradient-accumulation-fusion"),
                   moe_grouped_gemm=_flag(args, "moe-grouped-gemm"),
                   # Megatron-LM skips the load-balancing loss at --moe-aux-loss-coeff 0, its default
@@ -319,14 +341,43 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
 # The table's precision column -> (train() dtype, FP8 recipe): FP8-CS is Transformer Engine's Float8CurrentScaling
 # (one scale per tensor, its amax taken before the cast), FP8-MX its MXFP8BlockScaling (a scale per 1x32 block).
 MB_PRECISIONS = {"bf16": ("bf16", None), "fp8-cs": ("fp8_e4m3", "tensorwise"), "fp8-mx": ("mxfp8", "mxfp8")}
+# The recipes' activation recompute where the Megatron-Bridge performance configs publish it, keyed by the table's
+# (model, system, precision): Megatron Core's --recompute-modules under selective granularity (train()
+# `recompute_modules`). Read from github.com/NVIDIA-NeMo/Megatron-Bridge scripts/performance/configs/:
+# deepseek/deepseek_workload_base_configs.py @ 042641823051ce167c52b0ae289941a227c11535 and the older
+# deepseek/workload_base_configs.py @ 0fa501acee1ebfe3d1ab8088b638e2089d800df6 (both newer than the 25.11
+# container, whose own files the index does not hold: only the modules every version read agrees on are kept,
+# e.g. GB300 BF16 lists ["moe_act"] in the one and ["mlp", "moe_act"] in the other); gpt_oss/
+# gpt_oss_workload_base_configs.py @ 07eea52d4523a69fc8975cef34938d61ae13f9e2 (["layernorm", "moe_act"] on
+# GB200, B200 and H100, none on GB300). Rows not listed keep the mapper's assumption: no recompute (the Qwen3
+# configs read list none; the Llama rows were not checked).
+MB_RECOMPUTE: dict[tuple[str, str, str], tuple[str, ...]] = {
+    ("DeepSeekV3", "GB300", "BF16"): ("moe_act",),
+    ("DeepSeekV3", "GB200", "BF16"): ("mla_up_proj",),
+    ("DeepSeekV3", "GB200", "FP8-MX"): ("mla_up_proj",),
+    ("DeepSeekV3", "B200", "FP8-MX"): ("mla_up_proj",),
+    ("GPT OSS 120B", "GB200", "BF16"): ("layernorm", "moe_act"),
+    ("GPT OSS 120B", "B200", "BF16"): ("layernorm", "moe_act"),
+    ("GPT OSS 120B", "H100", "BF16"): ("layernorm", "moe_act"),
+}
+
+
+def _mb_recompute(row: Any) -> tuple[str, tuple[str, ...]]:
+    """(train() recompute, recompute_modules) of a Megatron-Bridge row: MB_RECOMPUTE's modules where published,
+    else none. The system is the table section the row was read from ("System: DGX-GB300")."""
+    system = re.search(r"System: DGX-(\w+)", row.source)
+    key = (str(row.shape.get("table_model")), system.group(1) if system else "", str(row.shape.get("precision")))
+    modules = MB_RECOMPUTE.get(key, ())
+    return ("selective", modules) if modules else ("none", ())
 
 
 def _mb(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     """A Megatron-Bridge performance-recipe step (Megatron Core with Transformer Engine) at the table's layout.
-    What the table leaves out is assumed as the recipes' defaults read (data/external/README.md): no activation
-    recompute, the distributed optimizer (ZeRO-1) under DDP and Megatron FSDP sharding optimizer state, gradients
-    and parameters (ZeRO-3) where FSDP = 1, sequence parallelism and TP communication overlap where TP > 1,
-    expert tensor parallelism 1, the fused cross-entropy, and Megatron's runtime (loss path, NaN check)."""
+    What the table leaves out is assumed as the recipes' defaults read (data/external/README.md): the activation
+    recompute the recipes publish (MB_RECOMPUTE; none where they list none or were not read), the distributed
+    optimizer (ZeRO-1) under DDP and Megatron FSDP sharding optimizer state, gradients and parameters (ZeRO-3)
+    where FSDP = 1, sequence parallelism and TP communication overlap where TP > 1, expert tensor parallelism 1,
+    the fused cross-entropy, and Megatron's runtime (loss path, NaN check)."""
     s = row.shape
     precision = MB_PRECISIONS.get(str(s.get("precision", "")).lower())
     if precision is None:
@@ -336,11 +387,13 @@ def _mb(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     if gpus % (tp * pp * cp):
         raise _Unmapped(f"{gpus} GPUs not divisible by tp x pp x cp = {tp * pp * cp}")
     dp, vpp = gpus // (tp * pp * cp), int(s.get("VP") or 1)
+    recompute, modules = _mb_recompute(row)
     try:
         r = train(str(s["model"]), hw, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=3 if s.get("fsdp") else 1,
                   seq_len=int(s["seq_len"]), global_batch=int(s["global_batch"]), micro_batch=int(s["micro_batch"]),
-                  dtype=dtype, fp8_recipe=recipe, recompute="none", level=level, sp=tp > 1, tp_overlap=tp > 1,
-                  check_memory=False, etp=1 if ep > 1 else None, cross_entropy="fused",
+                  dtype=dtype, fp8_recipe=recipe, recompute=recompute, recompute_modules=modules, level=level,
+                  sp=tp > 1, tp_overlap=tp > 1, check_memory=False, etp=1 if ep > 1 else None,
+                  cross_entropy="fused", fp8_skip=MEGATRON_BF16_GEMMS if recipe else (),
                   **megatron_runtime(pp, vpp, one_queue=False))
     except ValueError as exc:
         raise _Unmapped(f"configuration not expressible: {exc}") from None
