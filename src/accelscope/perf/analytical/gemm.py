@@ -132,6 +132,12 @@ class GemmKernel:
     block_k: int
     cluster: int = 1
     paired: bool = False
+    # the order its persistent tile scheduler walks the output tiles in (wave_block): "square" (a rasterized walk,
+    # taken as a near-square block), "m" (down the Gemm's M first, one N column after another: CUTLASS's grouped
+    # scheduler, PersistentTileSchedulerSm90Group, whose Arguments fix RasterOrderOptions::AlongM "since largest
+    # dimension can change per group"), or "n" (along the Gemm's N first: the same scheduler on a kernel that
+    # computes the transposed problem, C^T = B^T A^T, so its M is the Gemm's N)
+    raster: str = "square"
 
     @property
     def block_scaled(self) -> bool:
@@ -156,18 +162,22 @@ def library_kernel(name: str, m: int, n: int, k: int, hw: HardwareSpec) -> GemmK
     hopper = hw.matrix.async_overlap and not hw.matrix.paired_cores and not hw.matrix.systolic
     if name == "torch-grouped-mm":
         if blackwell:
-            return GemmKernel(name, 64, 128, 128, cluster=2)
+            return GemmKernel(name, 64, 128, 128, cluster=2, raster="m")
         if hopper:
             small = m <= 128 or n <= 128
-            return GemmKernel(name, 64, 128, 128, cluster=2) if small else GemmKernel(name, 128, 256, 64, cluster=2)
+            return (GemmKernel(name, 64, 128, 128, cluster=2, raster="m") if small
+                    else GemmKernel(name, 128, 256, 64, cluster=2, raster="m"))
         return None
     if name == "fbgemm-mx8-grouped" and blackwell:
+        # FBGEMM hands CUTLASS the problem transposed (set_stacked_kernel_args_kernel: ProblemShape(N, M, K), the
+        # weights as A): the grouped scheduler's walk down its M runs along the Gemm's N
         if m <= 128 and n <= 1024:
             wide = n <= 512 or k <= 4096
-            return GemmKernel(name, 128, 64, 256, cluster=2, paired=True) if wide else GemmKernel(name, 128, 64, 256)
+            return (GemmKernel(name, 128, 64, 256, cluster=2, paired=True, raster="n") if wide
+                    else GemmKernel(name, 128, 64, 256, raster="n"))
         if k <= 512 or (m <= 1024 and n <= 2048 and k <= 1024):
-            return GemmKernel(name, 128, 256, 256, cluster=2, paired=True)
-        return GemmKernel(name, 128, 128, 256, cluster=2, paired=True)
+            return GemmKernel(name, 128, 256, 256, cluster=2, paired=True, raster="n")
+        return GemmKernel(name, 128, 128, 256, cluster=2, paired=True, raster="n")
     return None
 
 
@@ -397,9 +407,13 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     # wave_block); each reads its A row-panels and B column-panels.
     a_total = batch * m * k * a_bytes
     b_total = (1 if shared_b else batch) * k * n * b_bytes
-    rows, cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw, kernel))
-    per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
-    streamed = np.maximum(waves * per_wave, a_total + b_total)
+    if kernel is not None and kernel.raster != "square":
+        streamed = raster_stream_bytes(kernel.raster, m, n, k, batch, a_bytes, b_bytes, tiles_m, tiles_n, active,
+                                       l2_cap)
+    else:
+        rows, cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw, kernel))
+        per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
+        streamed = np.maximum(waves * per_wave, a_total + b_total)
     fits_l2 = (a_total + b_total) <= CACHE_RESIDENT_FRACTION * l2_cap  # both operands stay resident
     hbm_bytes = np.where(fits_l2, a_total + b_total, streamed)
     if not l2_cap:
@@ -787,9 +801,36 @@ def wave_block(active: np.ndarray | float, tiles_m: np.ndarray | float, tiles_n:
     per tile launched in blockIdx order (CUTLASS 2.x / cuBLAS sm80 kernels: GemmIdentityThreadblockSwizzle maps
     blockIdx.x to the M tile, and the hardware launches x fastest), whose wave runs down M first: `active`
     consecutive M tiles of one N column, or every M tile of as many columns as it spans. A then returns from DRAM
-    once per N column when a column holds more than one wave of M tiles and A does not fit in L2."""
+    once per N column when a column holds more than one wave of M tiles and A does not fit in L2. A fixed kernel
+    whose scheduler walks in a set order (GemmKernel.raster) is counted by raster_stream_bytes instead."""
     rows = np.minimum(active, tiles_m) if grid_order else np.minimum(np.ceil(np.sqrt(active)), tiles_m)
     return rows, np.minimum(np.ceil(active / rows), tiles_n)
+
+
+def raster_stream_bytes(raster: str, m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float,
+                        tiles_m: np.ndarray, tiles_n: np.ndarray, active: np.ndarray, l2_cap: float) -> np.ndarray:
+    """Operand bytes from DRAM of a grouped GEMM whose persistent scheduler walks each group's tiles in a set order
+    (GemmKernel.raster), one group after another (CUTLASS's PersistentTileSchedulerSm90Group linearizes the tiles
+    across the groups):
+
+      raster "m" (down M first, one N column after another): a column's tiles read every A row panel of the group
+                 and one B column panel. A wave of `active` CTAs covers max(active, tiles_m) / tiles_m columns, so A
+                 is walked again tiles_m x tiles_n / max(active, tiles_m) times; the re-walks come from L2 when the
+                 group's A fits in it (CACHE_RESIDENT_FRACTION), else from DRAM each time. Each B panel is read by
+                 the CTAs of one column, within a wave: once.
+      raster "n" (along N first): the same with A and B exchanged.
+
+    Per group (m x k A, k x n B), times `batch`. On B200, FBGEMM's MXFP8 weight gradient (2D-2D: 2048 x 16384 A,
+    16384 x 7168 B per group, 128 x 128 tiles per SM, 148 active, raster "n"): tiles 16 x 56, B (117 MB) does not
+    fit half of the 126 MiB L2 and is walked 16 x 56 / 148 = 6.05 times: 8 x (33.5 + 6.05 x 117.4) MB = 6.0 GB,
+    against 1.2 GB once. Its forward (16384 x 7168 A, 7168 x 2048 B): B (14.7 MB) stays in L2, read once."""
+    a_group, b_group = m * k * a_bytes, k * n * b_bytes
+    fits = CACHE_RESIDENT_FRACTION * l2_cap
+    if raster == "m":
+        walks = np.where(a_group <= fits, 1.0, np.maximum(tiles_m * tiles_n / np.maximum(active, tiles_m), 1.0))
+        return batch * (walks * a_group + b_group)
+    walks = np.where(b_group <= fits, 1.0, np.maximum(tiles_m * tiles_n / np.maximum(active, tiles_n), 1.0))
+    return batch * (a_group + walks * b_group)
 
 
 def overlap_mma(hw: HardwareSpec) -> bool:
