@@ -171,3 +171,33 @@ def test_grouped_scheduler_rewalks_the_operand_l2_cannot_hold() -> None:
     mapping = gemm_mapping(2048, 7168, 16384, 8, 1.03125, 1.03125, 2, 3e15, b200, tile_bytes=1, kernel=kernel)
     c_bytes = 8 * 2048 * 7168 * 2
     assert mapping.hbm_bytes == pytest.approx(1.03125 * 5.956e9 + c_bytes, rel=1e-3)
+
+
+def test_uneven_contraction_groups_load_the_core_with_the_largest_group() -> None:
+    """jagged_waves: TA-063's 8 groups of 16 x 56 = 896 tiles on 148 SMs: 6 whole rounds per group (888 tiles), 8
+    left over per group, dealt to 8 successive SMs, shifted by 8 per group: 64 <= 148, so no SM holds two. The
+    busiest holds 8 x 6 mean tiles plus one of the largest group, 8 x 0.34 mean tiles: 50.72, against the 49
+    waves (ceil(7168 / 148)) of equal groups. A group size that the SMs divide leaves no remainder: whole waves."""
+    import numpy as np
+
+    from accelscope.measure.rows_gemm import jagged_largest_share
+    from accelscope.perf.analytical.gemm import jagged_waves
+
+    share = jagged_largest_share(8)  # H_8 / 8 = 2.7179 / 8
+    assert share == pytest.approx(0.33973, abs=1e-5)
+    assert jagged_waves(np.array([896.0]), np.array([148.0]), 8, share)[0] == pytest.approx(48 + 8 * share)
+    assert jagged_waves(np.array([296.0]), np.array([148.0]), 8, share)[0] == 16  # 2 x 148 per group: even
+    # equal groups (share 1/8) never exceed the whole waves: ceil(8 x 896 / 148) = 49
+    assert jagged_waves(np.array([896.0]), np.array([148.0]), 8, 1 / 8)[0] == 49
+    # the mapping's busy time follows: TA-063 with and without the jagged split, the same tile time
+    b200 = acs.load_hardware("b200")
+    kernel = library_kernel("fbgemm-mx8-grouped", 2048, 7168, 16384, b200)
+    even = gemm_mapping(2048, 7168, 16384, 8, 1.03125, 1.03125, 2, 3e15, b200, tile_bytes=1, kernel=kernel)
+    jagged = gemm_mapping(2048, 7168, 16384, 8, 1.03125, 1.03125, 2, 3e15, b200, tile_bytes=1, kernel=kernel,
+                          k_group_share=share)
+    assert jagged.tile_seconds == even.tile_seconds
+    assert jagged.compute_seconds - jagged.prologue_seconds == pytest.approx(
+        (48 + 8 * share) * even.tile_seconds)
+    assert even.compute_seconds - even.prologue_seconds == pytest.approx(49 * even.tile_seconds)
+    with pytest.raises(ValueError, match="k_group_share"):
+        Gemm(m=64, n=64, k=64, batch=8, k_group_share=0.1)  # less than an equal share, 1/8

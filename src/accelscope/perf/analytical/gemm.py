@@ -329,16 +329,18 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float, float
 def gemm_mapping_exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
                             matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
                             scaling: BlockScaling | None = None, stream_k: bool = False,
-                            tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> GemmMapping:
+                            tile_bytes: float | None = None, kernel: GemmKernel | None = None,
+                            k_group_share: float | None = None) -> GemmMapping:
     """`gemm_mapping` by the reference search: every candidate as one flat array (the fast path's oracle)."""
     return _exhaustive(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling, stream_k,
-                       tile_bytes, kernel)[0]
+                       tile_bytes, kernel, k_group_share)[0]
 
 
 def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
                 matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
                 scaling: BlockScaling | None = None, stream_k: bool = False,
-                tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> tuple[GemmMapping, np.ndarray]:
+                tile_bytes: float | None = None, kernel: GemmKernel | None = None,
+                k_group_share: float | None = None) -> tuple[GemmMapping, np.ndarray]:
     """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`.
 
     `kernel`: a fixed library kernel (library_kernel): its tile and cluster, not searched. Its MMA may be shorter
@@ -347,7 +349,10 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     data-path layouts: an M = 64 MMA uses half of the tensor memory's 128 lanes, i.e. half the datapath).
 
     `tile_bytes`: the element bytes K slabs are sized by (a block-scaled format's element width: mxfp8 tiles as
-    fp8, its scales, 1/32 of the operand bytes, ride along and are moved at every level); default max(a, b)."""
+    fp8, its scales, 1/32 of the operand bytes, ride along and are moved at every level); default max(a, b).
+
+    `k_group_share`: the `batch` GEMMs are groups of one contraction split unevenly (Gemm.k_group_share): a
+    tile's time scales with its group's K, and the busiest core's tiles are counted by `jagged_waves`."""
     cores = hw.compute.cores
     instr = hw.matrix.tile or ((*hw.matrix.systolic, 16) if hw.matrix.systolic else DEFAULT_INSTRUCTION_TILE)
     elem = tile_bytes or max(a_bytes, b_bytes)
@@ -443,7 +448,9 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     # through L2, with no second launch
     second_kernel = 0.0 if scaling is not None and scaling.b_convert_flops else hw.runtime.launch_latency
     reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw + second_kernel, 0.0)
-    share, use_stream_k, compute_time = _schedule(stream_k, waves, tile_time, prologue, split, tiles,
+    # the busiest core's tiles, in tiles of the mean K: whole waves, or with groups of uneven K its share of them
+    busy_waves = waves if k_group_share is None else jagged_waves(tiles_m * tiles_n, slots, batch, k_group_share)
+    share, use_stream_k, compute_time = _schedule(stream_k, busy_waves, tile_time, prologue, split, tiles,
                                                   k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat)
     if use_stream_k is None:
         use_stream_k = np.zeros_like(waves, dtype=bool)
@@ -451,7 +458,7 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     total = np.where(valid, total, np.inf)
     best = int(np.argmin(total))
     # the matrix-unit and L2 busy time of the busiest core: whole tiles per wave, or its stream-K share of tiles
-    tiles_per_core = share[best] if use_stream_k[best] else waves[best]
+    tiles_per_core = share[best] if use_stream_k[best] else busy_waves[best]
     bound = "matrix" if mma[best] >= feed[best] else ("sram" if sram[best] > l2[best] else "l2")
     if vector[best] > max(mma[best], feed[best]) or (not overlap and vector[best] > 0.5 * tile_time[best]):
         bound = "vector"
@@ -474,21 +481,22 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
 def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
                  matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
                  scaling: BlockScaling | None = None, stream_k: bool = False,
-                 tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> GemmMapping:
+                 tile_bytes: float | None = None, kernel: GemmKernel | None = None,
+                 k_group_share: float | None = None) -> GemmMapping:
     """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`: the search `_exhaustive` describes.
 
     A searched tile on a chip with a chip-level cache takes the fast path (`_grid_search`): the same formulas,
     operation for operation, evaluated on the candidates as a (tile, split-K, cluster) grid whose figures that
     only depend on the chip, the dtypes and the tile are computed once, so the mapping and every figure of it are
     bit-identical to the exhaustive search (tests/test_gemm_fast.py); the rest (a fixed kernel, a systolic array,
-    a chip without a cache, a degenerate shape) takes the exhaustive search."""
-    if kernel is None:
+    a chip without a cache, a degenerate shape, groups of uneven K) takes the exhaustive search."""
+    if kernel is None and k_group_share is None:
         found = _grid_search(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling,
                              stream_k, tile_bytes)
         if found is not None:
             return found
     return _exhaustive(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling, stream_k,
-                       tile_bytes, kernel)[0]
+                       tile_bytes, kernel, k_group_share)[0]
 
 
 class _Grid:
@@ -805,6 +813,24 @@ def wave_block(active: np.ndarray | float, tiles_m: np.ndarray | float, tiles_n:
     whose scheduler walks in a set order (GemmKernel.raster) is counted by raster_stream_bytes instead."""
     rows = np.minimum(active, tiles_m) if grid_order else np.minimum(np.ceil(np.sqrt(active)), tiles_m)
     return rows, np.minimum(np.ceil(active / rows), tiles_n)
+
+
+def jagged_waves(tiles_per_group: np.ndarray, slots: np.ndarray, groups: int, largest_share: float) -> np.ndarray:
+    """The busiest core's work, in tiles of the mean group's K, when `groups` groups of `tiles_per_group` tiles each
+    split one contraction unevenly (the largest holding `largest_share` of it) and a static persistent scheduler
+    deals the tiles out in turn (CUTLASS's PersistentTileSchedulerSm90Group: tile t to CTA t mod grid, linearized
+    across the groups). Each core gets floor(tiles_per_group / slots) tiles of every group, whose K sum to the
+    total: `groups` x that many mean tiles. The remainder of each group goes to the next `extra` cores, shifted by
+    `extra` from one group to the next, so while groups x extra <= slots no core gets two of them and the busiest
+    holds one tile of the largest group (groups x largest_share mean tiles); beyond that it holds
+    ceil(groups x extra / slots) of them, counted as one of the largest and the rest of mean K. Never less than the
+    whole waves equal groups take. FBGEMM's MXFP8 weight gradient (TA-063): 896 tiles per group on 148 SMs,
+    floor 6, extra 8, 8 groups with the largest holding 0.34: 8 x 6 + 8 x 0.34 = 50.7 against 49 waves."""
+    full = np.floor(tiles_per_group / slots)
+    extra = tiles_per_group - full * slots
+    held = np.ceil(groups * extra / slots)  # remainder tiles the busiest core holds
+    busiest = groups * full + np.where(held > 0, groups * largest_share + held - 1, 0.0)
+    return np.maximum(busiest, np.ceil(groups * tiles_per_group / slots))
 
 
 def raster_stream_bytes(raster: str, m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float,
