@@ -23,6 +23,21 @@ def test_k_groups_rearrange_is_a_serial_chain_of_dram_latencies() -> None:
     assert k_groups_rearrange_seconds([7168, 4096], 8, "b200") == pytest.approx(104.9e-6, rel=1e-9)
 
 
+def test_k_groups_kernel_rows_walk_the_largest_random_group() -> None:
+    """TA-061/062 come from roofline_unified.py, whose token groups are generate_jagged_offs' random split: the
+    longest program walks the largest group's share of the 4096 scale columns, H_8 / 8 = 0.33973 of them:
+    ceil(4096 x 0.33973 / 4) = 348 column blocks of one 800 ns DRAM latency: 2.5 us + 348 x 0.8 us = 280.9 us."""
+    row = MeasuredRow(
+        id="TA-061", hardware="NVIDIA B200", category="memory",
+        op="MXFP8 MoE kernel triton_mx_block_rearrange_2d_K_groups (Backward (dB))", dtype="bf16 -> mxfp8",
+        shape={"input_shape": "(2048, 4096)", "model_shapes": "DeepSeekV3 671B: groups 8, block_size 32"},
+        metric="time", value=199.8, unit="us", source="test")
+    outcome = memory_row(row, "b200", "analytical")
+    assert isinstance(outcome, tuple)
+    assert outcome[0] == pytest.approx(2.5e-6 + 348 * 0.8e-6, rel=1e-9)
+    assert outcome[1] == "latency"
+
+
 def test_groups_read_from_model_shapes() -> None:
     assert group_count({"model_shapes": "DeepSeekV3 671B: dim 7168, groups 8, block_size 32"}) == 8
     assert group_count({}) == 1

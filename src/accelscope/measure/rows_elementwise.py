@@ -23,7 +23,7 @@ from ..perf import estimate
 from ..perf.analytical.streaming import _chip_cache
 from ..workload import Collective, Elementwise, Norm, Quantize
 from .dataset import MeasuredRow, source_of
-from .rows_gemm import group_count
+from .rows_gemm import group_count, jagged_largest_share
 
 # ----- elementwise --------------------------------------------------------------------------------------------
 
@@ -498,7 +498,10 @@ def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[fl
     if "rearrange" in op:  # scales: 1 byte in, 1 byte out
         kind = "2d_k_groups" if "2d_k_groups" in op else "per_group_3d" if "per_group_3d" in op else "copy"
         dims = _dims(s["input_shape"]) if "input_shape" in s else [elements]
-        return scale_rearrange_seconds(kind, dims, group_count(s), hw, level)
+        # roofline_unified.py, which times these kernels, splits the tokens with generate_jagged_offs (random
+        # groups): the K-groups walk is as long as the largest group's share of the columns
+        groups = group_count(s)
+        return scale_rearrange_seconds(kind, dims, groups, hw, level, jagged_largest_share(groups))
     if "mxfp8" in op or "quantiz" in op or "cast" in op:
         # one kernel (workload Quantize): read bf16 (2 B), write the code (1 B) and the e8m0 scale (1/32 B per
         # element, dtype mxfp8's 1.03125 B), with the block max, scale and convert (3 FLOPs) per element and one
