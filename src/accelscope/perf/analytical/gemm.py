@@ -449,7 +449,8 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     second_kernel = 0.0 if scaling is not None and scaling.b_convert_flops else hw.runtime.launch_latency
     reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw + second_kernel, 0.0)
     # the busiest core's tiles, in tiles of the mean K: whole waves, or with groups of uneven K its share of them
-    busy_waves = waves if k_group_share is None else jagged_waves(tiles_m * tiles_n, slots, batch, k_group_share)
+    busy_waves = (waves if k_group_share is None
+                  else jagged_waves(tiles_m * tiles_n * split, slots, batch, k_group_share))
     share, use_stream_k, compute_time = _schedule(stream_k, busy_waves, tile_time, prologue, split, tiles,
                                                   k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat)
     if use_stream_k is None:
