@@ -10,21 +10,27 @@ from accelscope.workload import Gemm
 def test_torch_grouped_mm_tiles_follow_groupmm_dispatch() -> None:
     b200, h100 = acs.load_hardware("b200"), acs.load_hardware("h100-sxm")
     # GroupMM.cu: sm10x -> 1-SM 64x128x128 for every shape; sm90 -> 64x128x128 when M or N <= 128, else 128x256x64
-    assert library_kernel("torch-grouped-mm", 16384, 2048, 7168, b200) == GemmKernel("torch-grouped-mm", 64, 128, 128, 2)
-    assert library_kernel("torch-grouped-mm", 16384, 2048, 7168, h100) == GemmKernel("torch-grouped-mm", 128, 256, 64, 2)
-    assert library_kernel("torch-grouped-mm", 64, 2048, 7168, h100) == GemmKernel("torch-grouped-mm", 64, 128, 128, 2)
+    # CUTLASS's grouped scheduler walks down M (raster "m")
+    assert library_kernel("torch-grouped-mm", 16384, 2048, 7168, b200) == GemmKernel(
+        "torch-grouped-mm", 64, 128, 128, 2, raster="m")
+    assert library_kernel("torch-grouped-mm", 16384, 2048, 7168, h100) == GemmKernel(
+        "torch-grouped-mm", 128, 256, 64, 2, raster="m")
+    assert library_kernel("torch-grouped-mm", 64, 2048, 7168, h100) == GemmKernel(
+        "torch-grouped-mm", 64, 128, 128, 2, raster="m")
 
 
 def test_fbgemm_mx8_tiles_follow_its_heuristic() -> None:
     b200 = acs.load_hardware("b200")
     # mx8mx8bf16_grouped.cu get_kernel_via_heuristics: M/G = 16384 > 8192, N <= 8192, K > 512 -> 256_128_256_2_1_1,
-    # a 2-SM kernel: 128 x 128 of C per SM
+    # a 2-SM kernel: 128 x 128 of C per SM; FBGEMM hands CUTLASS the transposed problem, so its walk down M runs
+    # along the Gemm's N (raster "n")
     assert library_kernel("fbgemm-mx8-grouped", 16384, 2048, 7168, b200) == GemmKernel(
-        "fbgemm-mx8-grouped", 128, 128, 256, 2, True)
+        "fbgemm-mx8-grouped", 128, 128, 256, 2, True, raster="n")
     # M <= 128, N <= 512 -> 256_64_256_2_1_1: 128 x 64 per SM; N = 1024 with K > 4096 -> the 1-SM 128_64_256_1_1_1
     assert library_kernel("fbgemm-mx8-grouped", 64, 512, 7168, b200) == GemmKernel(
-        "fbgemm-mx8-grouped", 128, 64, 256, 2, True)
-    assert library_kernel("fbgemm-mx8-grouped", 64, 1024, 7168, b200) == GemmKernel("fbgemm-mx8-grouped", 128, 64, 256)
+        "fbgemm-mx8-grouped", 128, 64, 256, 2, True, raster="n")
+    assert library_kernel("fbgemm-mx8-grouped", 64, 1024, 7168, b200) == GemmKernel(
+        "fbgemm-mx8-grouped", 128, 64, 256, raster="n")
     # Blackwell only: no such kernel on Hopper, the tile is searched there
     assert library_kernel("fbgemm-mx8-grouped", 16384, 2048, 7168, acs.load_hardware("h100-sxm")) is None
 
@@ -135,3 +141,63 @@ def test_sim_runs_a_grouped_gemm_on_the_kernel_it_names() -> None:
     assert acs.estimate(grouped, b200, "sim").seconds == pytest.approx(acs.estimate(batched, b200, "sim").seconds)
     searched = GroupedGemm(groups=4, n=4096, k=2048, tokens=4 * 4096)
     assert acs.estimate(grouped, b200, "sim").seconds > 1.5 * acs.estimate(searched, b200, "sim").seconds
+
+
+def test_grouped_scheduler_rewalks_the_operand_l2_cannot_hold() -> None:
+    """CUTLASS's grouped scheduler walks each group's tiles in a set order (raster_stream_bytes). FBGEMM's MXFP8
+    weight gradient on B200 (TA-063: 8 groups of 2048 x 7168 x 16384, raster "n", 128 x 128 tiles per SM):
+    16 x 56 tiles per group; B = 16384 x 7168 x 1 B = 117.4 MB > half of the 126 MiB L2 (66.1 MB), walked
+    16 x 56 / max(148, 56) = 6.054 times; A = 2048 x 16384 = 33.6 MB once:
+    8 x (33,554,432 + 6.054 x 117,440,512) = 5.956e9 B. Its 2D-3D forward (16384 x 2048 x 7168): B = 7168 x 2048 =
+    14.7 MB fits, read once: 8 x (117,440,512 + 14,680,064) = 1.057e9 B."""
+    import numpy as np
+
+    from accelscope.perf.analytical.gemm import raster_stream_bytes
+
+    l2 = 126 * 2**20
+    wgrad = raster_stream_bytes("n", 2048, 7168, 16384, 8, 1, 1, np.array([16.0]), np.array([56.0]),
+                                np.array([148.0]), l2)
+    assert wgrad[0] == pytest.approx(8 * (2048 * 16384 + 16 * 56 / 148 * 16384 * 7168))
+    assert wgrad[0] == pytest.approx(5.956e9, rel=1e-3)
+    forward = raster_stream_bytes("n", 16384, 2048, 7168, 8, 1, 1, np.array([128.0]), np.array([16.0]),
+                                  np.array([148.0]), l2)
+    assert forward[0] == pytest.approx(8 * (16384 * 7168 + 7168 * 2048))
+    # raster "m" is the transpose: the same wgrad with A and B exchanged re-walks A
+    assert raster_stream_bytes("m", 7168, 2048, 16384, 8, 1, 1, np.array([56.0]), np.array([16.0]),
+                               np.array([148.0]), l2)[0] == pytest.approx(wgrad[0])
+    # the mapping reports it: TA-063's DRAM bytes are the operands' 5.956e9 plus the bf16 C (8 x 2048 x 7168 x 2)
+    b200 = acs.load_hardware("b200")
+    kernel = library_kernel("fbgemm-mx8-grouped", 2048, 7168, 16384, b200)
+    mapping = gemm_mapping(2048, 7168, 16384, 8, 1.03125, 1.03125, 2, 3e15, b200, tile_bytes=1, kernel=kernel)
+    c_bytes = 8 * 2048 * 7168 * 2
+    assert mapping.hbm_bytes == pytest.approx(1.03125 * 5.956e9 + c_bytes, rel=1e-3)
+
+
+def test_uneven_contraction_groups_load_the_core_with_the_largest_group() -> None:
+    """jagged_waves: TA-063's 8 groups of 16 x 56 = 896 tiles on 148 SMs: 6 whole rounds per group (888 tiles), 8
+    left over per group, dealt to 8 successive SMs, shifted by 8 per group: 64 <= 148, so no SM holds two. The
+    busiest holds 8 x 6 mean tiles plus one of the largest group, 8 x 0.34 mean tiles: 50.72, against the 49
+    waves (ceil(7168 / 148)) of equal groups. A group size that the SMs divide leaves no remainder: whole waves."""
+    import numpy as np
+
+    from accelscope.measure.rows_gemm import jagged_largest_share
+    from accelscope.perf.analytical.gemm import jagged_waves
+
+    share = jagged_largest_share(8)  # H_8 / 8 = 2.7179 / 8
+    assert share == pytest.approx(0.33973, abs=1e-5)
+    assert jagged_waves(np.array([896.0]), np.array([148.0]), 8, share)[0] == pytest.approx(48 + 8 * share)
+    assert jagged_waves(np.array([296.0]), np.array([148.0]), 8, share)[0] == 16  # 2 x 148 per group: even
+    # equal groups (share 1/8) never exceed the whole waves: ceil(8 x 896 / 148) = 49
+    assert jagged_waves(np.array([896.0]), np.array([148.0]), 8, 1 / 8)[0] == 49
+    # the mapping's busy time follows: TA-063 with and without the jagged split, the same tile time
+    b200 = acs.load_hardware("b200")
+    kernel = library_kernel("fbgemm-mx8-grouped", 2048, 7168, 16384, b200)
+    even = gemm_mapping(2048, 7168, 16384, 8, 1.03125, 1.03125, 2, 3e15, b200, tile_bytes=1, kernel=kernel)
+    jagged = gemm_mapping(2048, 7168, 16384, 8, 1.03125, 1.03125, 2, 3e15, b200, tile_bytes=1, kernel=kernel,
+                          k_group_share=share)
+    assert jagged.tile_seconds == even.tile_seconds
+    assert jagged.compute_seconds - jagged.prologue_seconds == pytest.approx(
+        (48 + 8 * share) * even.tile_seconds)
+    assert even.compute_seconds - even.prologue_seconds == pytest.approx(49 * even.tile_seconds)
+    with pytest.raises(ValueError, match="k_group_share"):
+        Gemm(m=64, n=64, k=64, batch=8, k_group_share=0.1)  # less than an equal share, 1/8

@@ -23,7 +23,7 @@ from ..perf import estimate
 from ..perf.analytical.streaming import _chip_cache
 from ..workload import Collective, Elementwise, Norm, Quantize
 from .dataset import MeasuredRow, source_of
-from .rows_gemm import group_count
+from .rows_gemm import group_count, jagged_largest_share
 
 # ----- elementwise --------------------------------------------------------------------------------------------
 
@@ -496,9 +496,13 @@ def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[fl
     else:
         return "TA memory row without a shape"
     if "rearrange" in op:  # scales: 1 byte in, 1 byte out
-        kind = "2d_k_groups" if "2d_k_groups" in op else "per_group_3d" if "per_group_3d" in op else "copy"
+        kind = ("2d_k_groups" if "2d_k_groups" in op else "per_group_3d" if "per_group_3d" in op
+                else "2d_m_groups_cuda" if "2d_m_groups_cuda" in op else "copy")
         dims = _dims(s["input_shape"]) if "input_shape" in s else [elements]
-        return scale_rearrange_seconds(kind, dims, group_count(s), hw, level)
+        # roofline_unified.py, which times these kernels, splits the tokens with generate_jagged_offs (random
+        # groups): the K-groups walk is as long as the largest group's share of the columns
+        groups = group_count(s)
+        return scale_rearrange_seconds(kind, dims, groups, hw, level, jagged_largest_share(groups))
     if "mxfp8" in op or "quantiz" in op or "cast" in op:
         # one kernel (workload Quantize): read bf16 (2 B), write the code (1 B) and the e8m0 scale (1/32 B per
         # element, dtype mxfp8's 1.03125 B), with the block max, scale and convert (3 FLOPs) per element and one
@@ -517,8 +521,10 @@ def scale_rearrange_seconds(kind: str, dims: list[int], groups: int, hw: Hardwar
     Triton kernels that walk their tiles serially, their chain of DRAM latencies where that is longer.
     kind: "2d_k_groups" (triton_mx_block_rearrange_2d_K_groups), "2d_m_groups" (triton_mx_block_rearrange_2d_M_groups,
     the Triton kernel torchao ran before its CUDA replacement), "per_group_3d" (triton_mx_block_rearrange_per_group_3d),
-    anything else a plain copy (mx_block_rearrange_2d_M_groups_cuda). `largest_share`: the share of the grouped
-    dimension the largest group holds (its program walks the longest chain); None: equal groups, 1 / groups."""
+    "2d_m_groups_cuda" (mx_block_rearrange_2d_M_groups_cuda, a copy), anything else a plain copy. `largest_share`:
+    the share of the grouped dimension the largest group holds (its program walks the longest chain); None: equal
+    groups, 1 / groups. The wrappers that allocate their padded output with `new_zeros` run a fill kernel first, in
+    the same call (zero_fill_seconds)."""
     est = estimate(Elementwise("copy", max(1, math.prod(dims)), "fp8_e4m3"), hw, level)
     chain = 0.0
     if kind == "2d_k_groups":
@@ -527,9 +533,37 @@ def scale_rearrange_seconds(kind: str, dims: list[int], groups: int, hw: Hardwar
         chain = m_groups_rearrange_seconds(dims, groups, hw, largest_share)
     elif kind == "per_group_3d":
         chain = per_group_3d_rearrange_seconds(dims, hw)
+    fill = zero_fill_seconds(kind, dims, groups, hw, level)
     if chain > est.seconds:
-        return chain, "latency"
-    return est.seconds, est.bound
+        return fill + chain, "latency"
+    return fill + est.seconds, est.bound
+
+
+def padded_scale_elements(kind: str, dims: list[int], groups: int) -> int:
+    """Elements of the blocked-layout output a grouped rearrangement allocates (torchao kernels/mxfp8/quant.py and
+    csrc/cuda/mx_kernels/mxfp8_extension.cpp): each group padded by the upper bound of one 128-row block (groups
+    along M: rows + groups x 128 by ceil(cols / 4) x 4) or of one 4-column block (groups along K: ceil(rows / 128)
+    x 128 by cols + groups x 4), since the groups' sizes live on the device."""
+    rows, cols = dims[0], dims[-1]
+    if kind == "2d_k_groups":
+        return math.ceil(rows / SWIZZLE_ROWS) * SWIZZLE_ROWS * (cols + groups * SWIZZLE_COLS)
+    return (rows + groups * SWIZZLE_ROWS) * math.ceil(cols / SWIZZLE_COLS) * SWIZZLE_COLS
+
+
+# The rearrangements whose wrappers allocate the output with `new_zeros` (torch::stable::new_zeros in the CUDA
+# M-groups op; scales_tensor.new_zeros in the Triton M- and K-groups ops), so that the groups' padding reads as
+# zero scales: a fill kernel runs before the rearrangement, in the same timed call. The per-group 3D op uses
+# new_empty (its groups are whole 128-row blocks: no padding inside the output).
+ZERO_FILLED_KINDS = ("2d_m_groups_cuda", "2d_m_groups", "2d_k_groups")
+
+
+def zero_fill_seconds(kind: str, dims: list[int], groups: int, hw: HardwareSpec | str, level: str) -> float:
+    """The fill kernel a `new_zeros` output costs (ZERO_FILLED_KINDS): a write-only stream of the padded output's
+    one-byte scales, with its own launch; 0 for the others."""
+    if kind not in ZERO_FILLED_KINDS:
+        return 0.0
+    fill = Elementwise("copy", padded_scale_elements(kind, dims, groups), "fp8_e4m3", inputs=0, outputs=1)
+    return estimate(fill, hw, level).seconds
 
 
 # torchao torchao/prototype/moe_training/kernels/mxfp8 (triton_mx_block_rearrange_2d_K_groups): the scale swizzle

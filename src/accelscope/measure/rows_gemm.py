@@ -107,10 +107,12 @@ def _torchao(row: MeasuredRow) -> GemmParts | str:
     if "M_total" in s:
         m, n, k, g = int(s["M_total"]), int(s["N"]), int(s["K"]), int(s["groups"])
         rows = m // g
+        # the weight gradient contracts over the tokens, split into the harness's random groups (jagged_largest_share)
         ops: list[Any] = [
             Gemm(m=rows, n=n, k=k, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel),  # out
             Gemm(m=rows, n=k, k=n, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel),  # dgrad
-            Gemm(m=k, n=n, k=rows, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel),  # wgrad
+            Gemm(m=k, n=n, k=rows, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel,
+                 k_group_share=jagged_largest_share(g)),  # wgrad
         ]
         harness = fwd_bwd_harness_ops(m, n, k, g)
         if not mx:
@@ -127,9 +129,11 @@ def _torchao(row: MeasuredRow) -> GemmParts | str:
     if len(b) == 3:  # 2D-3D: (M_total, K) @ (G, K, N): G groups of M_total / G rows
         g, kk, n = b
         op = Gemm(m=a0 // g, n=n, k=kk, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel)
-    else:  # 2D-2D: (M, K_total) @ (K_total, N): the contraction split into G groups (weight gradient)
+    else:  # 2D-2D: (M, K_total) @ (K_total, N): the contraction split into G groups (weight gradient), at random
+        # (roofline_unified.py draws them with generate_jagged_offs, as the forward+backward harness does)
         g = group_count(s)
-        op = Gemm(m=a0, n=b[1], k=a1 // g, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel)
+        op = Gemm(m=a0, n=b[1], k=a1 // g, dtype=dtype, batch=g, out_dtype="bf16", kernel=kernel,
+                  k_group_share=jagged_largest_share(g))
     return GemmParts((op,), work=op.cost().matrix_flops)
 
 

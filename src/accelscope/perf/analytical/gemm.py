@@ -132,6 +132,12 @@ class GemmKernel:
     block_k: int
     cluster: int = 1
     paired: bool = False
+    # the order its persistent tile scheduler walks the output tiles in (wave_block): "square" (a rasterized walk,
+    # taken as a near-square block), "m" (down the Gemm's M first, one N column after another: CUTLASS's grouped
+    # scheduler, PersistentTileSchedulerSm90Group, whose Arguments fix RasterOrderOptions::AlongM "since largest
+    # dimension can change per group"), or "n" (along the Gemm's N first: the same scheduler on a kernel that
+    # computes the transposed problem, C^T = B^T A^T, so its M is the Gemm's N)
+    raster: str = "square"
 
     @property
     def block_scaled(self) -> bool:
@@ -156,18 +162,22 @@ def library_kernel(name: str, m: int, n: int, k: int, hw: HardwareSpec) -> GemmK
     hopper = hw.matrix.async_overlap and not hw.matrix.paired_cores and not hw.matrix.systolic
     if name == "torch-grouped-mm":
         if blackwell:
-            return GemmKernel(name, 64, 128, 128, cluster=2)
+            return GemmKernel(name, 64, 128, 128, cluster=2, raster="m")
         if hopper:
             small = m <= 128 or n <= 128
-            return GemmKernel(name, 64, 128, 128, cluster=2) if small else GemmKernel(name, 128, 256, 64, cluster=2)
+            return (GemmKernel(name, 64, 128, 128, cluster=2, raster="m") if small
+                    else GemmKernel(name, 128, 256, 64, cluster=2, raster="m"))
         return None
     if name == "fbgemm-mx8-grouped" and blackwell:
+        # FBGEMM hands CUTLASS the problem transposed (set_stacked_kernel_args_kernel: ProblemShape(N, M, K), the
+        # weights as A): the grouped scheduler's walk down its M runs along the Gemm's N
         if m <= 128 and n <= 1024:
             wide = n <= 512 or k <= 4096
-            return GemmKernel(name, 128, 64, 256, cluster=2, paired=True) if wide else GemmKernel(name, 128, 64, 256)
+            return (GemmKernel(name, 128, 64, 256, cluster=2, paired=True, raster="n") if wide
+                    else GemmKernel(name, 128, 64, 256, raster="n"))
         if k <= 512 or (m <= 1024 and n <= 2048 and k <= 1024):
-            return GemmKernel(name, 128, 256, 256, cluster=2, paired=True)
-        return GemmKernel(name, 128, 128, 256, cluster=2, paired=True)
+            return GemmKernel(name, 128, 256, 256, cluster=2, paired=True, raster="n")
+        return GemmKernel(name, 128, 128, 256, cluster=2, paired=True, raster="n")
     return None
 
 
@@ -319,16 +329,18 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float, float
 def gemm_mapping_exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
                             matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
                             scaling: BlockScaling | None = None, stream_k: bool = False,
-                            tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> GemmMapping:
+                            tile_bytes: float | None = None, kernel: GemmKernel | None = None,
+                            k_group_share: float | None = None) -> GemmMapping:
     """`gemm_mapping` by the reference search: every candidate as one flat array (the fast path's oracle)."""
     return _exhaustive(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling, stream_k,
-                       tile_bytes, kernel)[0]
+                       tile_bytes, kernel, k_group_share)[0]
 
 
 def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
                 matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
                 scaling: BlockScaling | None = None, stream_k: bool = False,
-                tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> tuple[GemmMapping, np.ndarray]:
+                tile_bytes: float | None = None, kernel: GemmKernel | None = None,
+                k_group_share: float | None = None) -> tuple[GemmMapping, np.ndarray]:
     """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`.
 
     `kernel`: a fixed library kernel (library_kernel): its tile and cluster, not searched. Its MMA may be shorter
@@ -337,7 +349,10 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     data-path layouts: an M = 64 MMA uses half of the tensor memory's 128 lanes, i.e. half the datapath).
 
     `tile_bytes`: the element bytes K slabs are sized by (a block-scaled format's element width: mxfp8 tiles as
-    fp8, its scales, 1/32 of the operand bytes, ride along and are moved at every level); default max(a, b)."""
+    fp8, its scales, 1/32 of the operand bytes, ride along and are moved at every level); default max(a, b).
+
+    `k_group_share`: the `batch` GEMMs are groups of one contraction split unevenly (Gemm.k_group_share): a
+    tile's time scales with its group's K, and the busiest core's tiles are counted by `jagged_waves`."""
     cores = hw.compute.cores
     instr = hw.matrix.tile or ((*hw.matrix.systolic, 16) if hw.matrix.systolic else DEFAULT_INSTRUCTION_TILE)
     elem = tile_bytes or max(a_bytes, b_bytes)
@@ -397,9 +412,13 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     # wave_block); each reads its A row-panels and B column-panels.
     a_total = batch * m * k * a_bytes
     b_total = (1 if shared_b else batch) * k * n * b_bytes
-    rows, cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw, kernel))
-    per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
-    streamed = np.maximum(waves * per_wave, a_total + b_total)
+    if kernel is not None and kernel.raster != "square":
+        streamed = raster_stream_bytes(kernel.raster, m, n, k, batch, a_bytes, b_bytes, tiles_m, tiles_n, active,
+                                       l2_cap)
+    else:
+        rows, cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw, kernel))
+        per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
+        streamed = np.maximum(waves * per_wave, a_total + b_total)
     fits_l2 = (a_total + b_total) <= CACHE_RESIDENT_FRACTION * l2_cap  # both operands stay resident
     hbm_bytes = np.where(fits_l2, a_total + b_total, streamed)
     if not l2_cap:
@@ -429,7 +448,10 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     # through L2, with no second launch
     second_kernel = 0.0 if scaling is not None and scaling.b_convert_flops else hw.runtime.launch_latency
     reduction = np.where(split > 1, (split * ACC_BYTES + c_bytes) * batch * m * n / hbm_bw + second_kernel, 0.0)
-    share, use_stream_k, compute_time = _schedule(stream_k, waves, tile_time, prologue, split, tiles,
+    # the busiest core's tiles, in tiles of the mean K: whole waves, or with groups of uneven K its share of them
+    busy_waves = (waves if k_group_share is None
+                  else jagged_waves(tiles_m * tiles_n * split, slots, batch, k_group_share))
+    share, use_stream_k, compute_time = _schedule(stream_k, busy_waves, tile_time, prologue, split, tiles,
                                                   k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat)
     if use_stream_k is None:
         use_stream_k = np.zeros_like(waves, dtype=bool)
@@ -437,7 +459,7 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     total = np.where(valid, total, np.inf)
     best = int(np.argmin(total))
     # the matrix-unit and L2 busy time of the busiest core: whole tiles per wave, or its stream-K share of tiles
-    tiles_per_core = share[best] if use_stream_k[best] else waves[best]
+    tiles_per_core = share[best] if use_stream_k[best] else busy_waves[best]
     bound = "matrix" if mma[best] >= feed[best] else ("sram" if sram[best] > l2[best] else "l2")
     if vector[best] > max(mma[best], feed[best]) or (not overlap and vector[best] > 0.5 * tile_time[best]):
         bound = "vector"
@@ -460,21 +482,22 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
 def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
                  matrix_peak: float, hw: HardwareSpec, shared_b: bool = False,
                  scaling: BlockScaling | None = None, stream_k: bool = False,
-                 tile_bytes: float | None = None, kernel: GemmKernel | None = None) -> GemmMapping:
+                 tile_bytes: float | None = None, kernel: GemmKernel | None = None,
+                 k_group_share: float | None = None) -> GemmMapping:
     """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`: the search `_exhaustive` describes.
 
     A searched tile on a chip with a chip-level cache takes the fast path (`_grid_search`): the same formulas,
     operation for operation, evaluated on the candidates as a (tile, split-K, cluster) grid whose figures that
     only depend on the chip, the dtypes and the tile are computed once, so the mapping and every figure of it are
     bit-identical to the exhaustive search (tests/test_gemm_fast.py); the rest (a fixed kernel, a systolic array,
-    a chip without a cache, a degenerate shape) takes the exhaustive search."""
-    if kernel is None:
+    a chip without a cache, a degenerate shape, groups of uneven K) takes the exhaustive search."""
+    if kernel is None and k_group_share is None:
         found = _grid_search(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling,
                              stream_k, tile_bytes)
         if found is not None:
             return found
     return _exhaustive(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling, stream_k,
-                       tile_bytes, kernel)[0]
+                       tile_bytes, kernel, k_group_share)[0]
 
 
 class _Grid:
@@ -787,9 +810,54 @@ def wave_block(active: np.ndarray | float, tiles_m: np.ndarray | float, tiles_n:
     per tile launched in blockIdx order (CUTLASS 2.x / cuBLAS sm80 kernels: GemmIdentityThreadblockSwizzle maps
     blockIdx.x to the M tile, and the hardware launches x fastest), whose wave runs down M first: `active`
     consecutive M tiles of one N column, or every M tile of as many columns as it spans. A then returns from DRAM
-    once per N column when a column holds more than one wave of M tiles and A does not fit in L2."""
+    once per N column when a column holds more than one wave of M tiles and A does not fit in L2. A fixed kernel
+    whose scheduler walks in a set order (GemmKernel.raster) is counted by raster_stream_bytes instead."""
     rows = np.minimum(active, tiles_m) if grid_order else np.minimum(np.ceil(np.sqrt(active)), tiles_m)
     return rows, np.minimum(np.ceil(active / rows), tiles_n)
+
+
+def jagged_waves(tiles_per_group: np.ndarray, slots: np.ndarray, groups: int, largest_share: float) -> np.ndarray:
+    """The busiest core's work, in tiles of the mean group's K, when `groups` groups of `tiles_per_group` tiles each
+    split one contraction unevenly (the largest holding `largest_share` of it) and a static persistent scheduler
+    deals the tiles out in turn (CUTLASS's PersistentTileSchedulerSm90Group: tile t to CTA t mod grid, linearized
+    across the groups). Each core gets floor(tiles_per_group / slots) tiles of every group, whose K sum to the
+    total: `groups` x that many mean tiles. The remainder of each group goes to the next `extra` cores, shifted by
+    `extra` from one group to the next, so while groups x extra <= slots no core gets two of them and the busiest
+    holds one tile of the largest group (groups x largest_share mean tiles); beyond that it holds
+    ceil(groups x extra / slots) of them, counted as one of the largest and the rest of mean K. Never less than the
+    whole waves equal groups take. FBGEMM's MXFP8 weight gradient (TA-063): 896 tiles per group on 148 SMs,
+    floor 6, extra 8, 8 groups with the largest holding 0.34: 8 x 6 + 8 x 0.34 = 50.7 against 49 waves."""
+    full = np.floor(tiles_per_group / slots)
+    extra = tiles_per_group - full * slots
+    held = np.ceil(groups * extra / slots)  # remainder tiles the busiest core holds
+    busiest = groups * full + np.where(held > 0, groups * largest_share + held - 1, 0.0)
+    return np.maximum(busiest, np.ceil(groups * tiles_per_group / slots))
+
+
+def raster_stream_bytes(raster: str, m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float,
+                        tiles_m: np.ndarray, tiles_n: np.ndarray, active: np.ndarray, l2_cap: float) -> np.ndarray:
+    """Operand bytes from DRAM of a grouped GEMM whose persistent scheduler walks each group's tiles in a set order
+    (GemmKernel.raster), one group after another (CUTLASS's PersistentTileSchedulerSm90Group linearizes the tiles
+    across the groups):
+
+      raster "m" (down M first, one N column after another): a column's tiles read every A row panel of the group
+                 and one B column panel. A wave of `active` CTAs covers max(active, tiles_m) / tiles_m columns, so A
+                 is walked again tiles_m x tiles_n / max(active, tiles_m) times; the re-walks come from L2 when the
+                 group's A fits in it (CACHE_RESIDENT_FRACTION), else from DRAM each time. Each B panel is read by
+                 the CTAs of one column, within a wave: once.
+      raster "n" (along N first): the same with A and B exchanged.
+
+    Per group (m x k A, k x n B), times `batch`. On B200, FBGEMM's MXFP8 weight gradient (2D-2D: 2048 x 16384 A,
+    16384 x 7168 B per group, 128 x 128 tiles per SM, 148 active, raster "n"): tiles 16 x 56, B (117 MB) does not
+    fit half of the 126 MiB L2 and is walked 16 x 56 / 148 = 6.05 times: 8 x (33.5 + 6.05 x 117.4) MB = 6.0 GB,
+    against 1.2 GB once. Its forward (16384 x 7168 A, 7168 x 2048 B): B (14.7 MB) stays in L2, read once."""
+    a_group, b_group = m * k * a_bytes, k * n * b_bytes
+    fits = CACHE_RESIDENT_FRACTION * l2_cap
+    if raster == "m":
+        walks = np.where(a_group <= fits, 1.0, np.maximum(tiles_m * tiles_n / np.maximum(active, tiles_m), 1.0))
+        return batch * (walks * a_group + b_group)
+    walks = np.where(b_group <= fits, 1.0, np.maximum(tiles_m * tiles_n / np.maximum(active, tiles_n), 1.0))
+    return batch * (a_group + walks * b_group)
 
 
 def overlap_mma(hw: HardwareSpec) -> bool:

@@ -69,7 +69,7 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     kernel = library_kernel(op.kernel, op.m, op.n, op.k, hw) if op.kernel else None
     mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, peak, hw, shared_b=op.shared_b,
                            scaling=scaling, stream_k=op.schedule == "stream-k", tile_bytes=_tile_bytes(op),
-                           kernel=kernel)
+                           kernel=kernel, k_group_share=op.k_group_share)
     seconds = gemm_seconds(mapping)
     busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds,
                                                          mapping.sram_seconds), "vector": mapping.vector_seconds}

@@ -38,6 +38,9 @@ class Gemm(Op):
     persistent stream-K kernels (Osama et al., PPoPP 2023), which trade the tail wave for a partial-tile fixup.
     `kernel`: a fixed library kernel (GEMM_KERNELS) that runs the product with its own tile, cluster and MMA
     instead of the tile an autotuner would search for (None: searched).
+    `k_group_share`: the batch entries are groups of one contraction split unevenly (a 2D-2D grouped GEMM, the
+    MoE weight gradient, whose groups along K hold each expert's tokens): the largest group's share of the summed
+    K, whose tiles take that much longer (k is the mean group's K); None: equal groups.
     """
 
     m: int
@@ -51,6 +54,7 @@ class Gemm(Op):
     scale_block: int | None = None
     schedule: str = "data-parallel"  # GEMM_SCHEDULES
     kernel: str | None = None  # GEMM_KERNELS
+    k_group_share: float | None = None
     kind: ClassVar[str] = "gemm"
 
     PROMOTION_FLOPS: ClassVar[int] = 3  # per output element per K block
@@ -64,6 +68,9 @@ class Gemm(Op):
                              f"{', '.join(GEMM_SCHEDULES)}")
         if self.kernel is not None and self.kernel not in GEMM_KERNELS:
             raise ValueError(f"Gemm.kernel: unknown kernel {self.kernel!r}; use one of {', '.join(GEMM_KERNELS)}")
+        if self.k_group_share is not None and not 1 / self.batch <= self.k_group_share <= 1:
+            raise ValueError(f"Gemm.k_group_share: {self.k_group_share} is not a share of {self.batch} groups "
+                             f"(1/{self.batch} to 1)")
         for key in ("dtype", "out_dtype", "b_dtype"):
             _check_dtype(self, key, getattr(self, key))
 
