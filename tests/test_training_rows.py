@@ -243,3 +243,17 @@ def test_megatron_recompute_modules_are_read_from_the_golden_values_args():
     assert _recompute_modules(args, "selective") == ("layernorm", "mla_up_proj", "mlp", "moe_act")
     assert _recompute_modules(args, "full") == ()
     assert _recompute_modules({}, "selective") == ()
+
+
+def test_a_slower_clock_never_gives_a_faster_pipelined_step():
+    """MB-015 (DeepSeek-V3 MXFP8, PP8 x EP32 on GB200) is host-bound on a middle stage while the last stage (with
+    the loss) does the most GPU work. The step runs at the pace of the stage with the longest micro-batch counting
+    the host's excess; picking the stage by GPU time alone made a lower clock (1.9 GHz) read 12 % faster than the
+    preset's 2.06 GHz. Throughput must not rise as the clock falls."""
+    from accelscope.hardware import load_hardware
+    from accelscope.measure.dataset import load_rows
+
+    row = next(r for r in load_rows("external") if r.id == "MB-015")
+    rates = [predict(row, "analytical", spec=load_hardware("gb200").with_overrides(
+        {"compute.sustained_clock": clock})).value for clock in ("2.06 GHz", "1.9 GHz", "1.5 GHz", "1.0 GHz")]
+    assert all(a >= b * (1 - 1e-12) for a, b in zip(rates, rates[1:], strict=False)), rates

@@ -267,26 +267,38 @@ def train(
     # float8 all-gather (torchao): each rank casts its shard of the weights before the gather
     shard = dp * cp if fp8_casts == "torchao" and fp8_all_gather and zero == 3 else 1
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
-    fwd, bwd, class_items = _micro_batch(config, spec, par, prec, step, recompute, level, cross_entropy,
-                                         fp8_recipe if low_precision else None, elementwise, fp8_casts, shard,
-                                         grouped_gemm, tuple(fp8_skip), tuple(recompute_modules))
-    classes = dict(class_items)
-    comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
-    exposed = dict(comm)
-    if tp_overlap:
-        exposed["tp"] = max(0.0, comm["tp"] - classes.get("gemm", 0.0))
-    # ring attention (Megatron-LM CP) sends the next K/V block while the current one is attended
-    exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
-    per_micro = sum(classes.values()) + sum(exposed.values())
+    stage_runs = _stage_micro_batches(config, spec, par, prec, step, recompute, level, cross_entropy,
+                                      fp8_recipe if low_precision else None, elementwise, fp8_casts, shard,
+                                      grouped_gemm, tuple(fp8_skip), tuple(recompute_modules))
     latency = host_op_latency if host_op_latency is not None else system_host_op_latency(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
-    ops = _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts, moe_aux_loss, te_modules, tp_overlap)
-    if megatron_loss:
-        ops += megatron_loss_ops(fwd, cross_entropy == "fused")
-    host = host_excess(per_micro, ops, latency)
-    if (p2p_sync and pp > 1) or loss_sync:
-        host = max(host, _synced_host_excess(fwd, bwd, latency))
+
+    def stage_micro_batch(run: tuple[Estimate, Estimate, tuple[tuple[str, float], ...]]) -> _StageMicroBatch:
+        """A stage's micro-batch: its time by op class, its exposed communication and the host's excess over it."""
+        fwd, bwd, class_items = run
+        classes = dict(class_items)
+        comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
+        exposed = dict(comm)
+        if tp_overlap:
+            exposed["tp"] = max(0.0, comm["tp"] - classes.get("gemm", 0.0))
+        # ring attention (Megatron-LM CP) sends the next K/V block while the current one is attended
+        exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
+        per_micro = sum(classes.values()) + sum(exposed.values())
+        ops = _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts, moe_aux_loss, te_modules,
+                               tp_overlap)
+        if megatron_loss:
+            ops += megatron_loss_ops(fwd, cross_entropy == "fused")
+        host = host_excess(per_micro, ops, latency)
+        if (p2p_sync and pp > 1) or loss_sync:
+            host = max(host, _synced_host_excess(fwd, bwd, latency))
+        return _StageMicroBatch(fwd, bwd, classes, exposed, per_micro, host)
+
+    # the pipeline runs at its slowest stage's pace: the longest micro-batch with the host's excess counted (a
+    # stage with less GPU work can be the slower one when its host ops bind)
+    slowest = max((stage_micro_batch(run) for run in stage_runs), key=lambda s: s.per_micro + s.host)
+    fwd, bwd, classes, exposed, per_micro, host = (slowest.fwd, slowest.bwd, slowest.classes, slowest.exposed,
+                                                   slowest.per_micro, slowest.host)
     # interleaving divides the bubble by vpp (Narayanan et al. SC21) unless one hardware queue serialises the
     # overlapped P2P receives with the compute launched after them (`single_queue`)
     bubble = (pp - 1) / (1 if single_queue else vpp) * (per_micro + host)
@@ -329,19 +341,30 @@ def train(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _StageMicroBatch:
+    fwd: Estimate
+    bwd: Estimate
+    classes: dict[str, float]  # seconds by op class, communication taken out
+    exposed: dict[str, float]  # exposed communication seconds by kind
+    per_micro: float  # GPU seconds of one micro-batch
+    host: float  # the host's excess over them
+
+
 @memoized
-def _micro_batch(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
-                 recompute: str, level: str, cross_entropy: str, fp8_recipe: str | None, elementwise: str,
-                 fp8_casts: str, weight_shard: int, grouped_gemm: str = "searched", fp8_skip: tuple[str, ...] = (),
-                 recompute_modules: tuple[str, ...] = ()) -> tuple[Estimate, Estimate, tuple[tuple[str, float], ...]]:
-    """One micro-batch of the slowest pipeline stage: its forward, its backward (recompute included) and their
-    seconds by op class (`_classify`). Depends on no field of the layout beyond its arguments (not vpp, zero,
-    the micro-batch count or the capacity), so a planner's layouts share it (perf/memo.py)."""
+def _stage_micro_batches(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
+                         recompute: str, level: str, cross_entropy: str, fp8_recipe: str | None, elementwise: str,
+                         fp8_casts: str, weight_shard: int, grouped_gemm: str = "searched",
+                         fp8_skip: tuple[str, ...] = (), recompute_modules: tuple[str, ...] = ()
+                         ) -> tuple[tuple[Estimate, Estimate, tuple[tuple[str, float], ...]], ...]:
+    """One micro-batch of each distinct pipeline stage: its forward, its backward (recompute included) and their
+    seconds by op class (`_classify`); train() picks the slowest with the host's time counted. Depends on no field
+    of the layout beyond its arguments (not vpp, zero, the micro-batch count or the capacity), so a planner's
+    layouts share it (perf/memo.py)."""
     cast_fn = partial(torchao_float8_casts, weight_shard=weight_shard) if fp8_casts == "torchao" else with_fp8_casts
     stages = _stage_times(config, hw, par, prec, step, recompute, level, _distinct_stages(config, par.pp),
                           cross_entropy, fp8_recipe, elementwise, cast_fn, grouped_gemm, fp8_skip, recompute_modules)
-    fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
-    return fwd, bwd, tuple(_classify(fwd, bwd).items())
+    return tuple((fwd, bwd, tuple(_classify(fwd, bwd).items())) for fwd, bwd in stages)
 
 
 # train_host's and train_memory's functions, memoized inside a planner's scope (perf/memo.py); outside one, plain
