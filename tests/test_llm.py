@@ -279,6 +279,50 @@ def test_expert_gradients_reduce_over_the_nic_when_ep_fills_the_node():
     assert estimate(op, load_hardware("b200"), "analytical").seconds >= 7 / 8 * op.bytes / 50e9
 
 
+def test_megatron_clamps_gpt_oss_glu_in_pytorch():
+    """gpt-oss's swiglu_limit 7.0 (ModelConfig.glu_clamp). Megatron Core's weighted_bias_quick_geglu_impl clamps the
+    fc1 output's two halves and concatenates them in PyTorch before its fused activation. GPT-OSS 120B at EP 8 with
+    4 x 4096 tokens per device: N = 16384 x top-4 = 65,536 routed rows, H = 2880, so per MoE layer two clamps of
+    N x H = 188,743,680 elements (each reads and writes N x H x 2 B = 377 MB) and one concatenation of 2 N x H;
+    backward: each clamp's masked gradient (reads gradient and input, writes: 3 x 377 MB) and one copy of 2 N x H
+    (the chunk's gradient, reads once). The step grows by exactly micro-batches x those four nodes' seconds x 36
+    layers, all of it elementwise; "fused" (the default) adds nothing."""
+    from accelscope.hardware import load_hardware
+    from accelscope.perf import estimate
+    from accelscope.workload.backward import backward_graph
+    from accelscope.workload.model_config import load_model
+    from accelscope.workload.ops import Elementwise, Graph, Node
+
+    assert load_model("gpt-oss-120b").glu_clamp == 7.0 and load_model("qwen3-30b-a3b").glu_clamp is None
+    kw = dict(dp=64, ep=8, seq_len=4096, global_batch=512, micro_batch=4, recompute="none", level="analytical",
+              check_memory=False, etp=1)
+    fused = llm.train("gpt-oss-120b", "b200", **kw)
+    eager = llm.train("gpt-oss-120b", "b200", glu_clamp="eager", **kw)
+    clamp = [(n, c) for n, c, _e in eager.forward.parts if n == "experts_glu_clamp"]
+    assert clamp == [("experts_glu_clamp", 72)]  # two per layer, 36 layers
+    half = 65_536 * 2880
+    ops = (Elementwise("clamp", half, "bf16", inputs=1, outputs=1, flops_per_element=1),
+           Elementwise("concat", 2 * half, "bf16", inputs=1, outputs=1, flops_per_element=0))
+    graph = Graph((Node(ops[0], 2), Node(ops[1], 1)))
+    backward = backward_graph(graph)
+    assert [(n.op.op, n.op.inputs, n.op.outputs) for n in backward.nodes] == [("concat_bwd", 1, 1),
+                                                                              ("clamp_bwd", 2, 1)]
+    b200 = load_hardware("b200")
+    layer = estimate(graph, b200, "analytical").seconds + estimate(backward, b200, "analytical").seconds
+    assert eager.micro_batches == 2
+    grown = eager.detail["elementwise"] - fused.detail["elementwise"]
+    assert grown == pytest.approx(2 * 36 * layer, rel=1e-9)
+    assert eager.detail["gemm"] == fused.detail["gemm"]
+    # --recompute-modules moe_act checkpoints the whole activation function, clamps and concatenation included
+    act = llm.train("gpt-oss-120b", "b200", glu_clamp="eager", **{**kw, "recompute": "selective"},
+                    recompute_modules=("moe_act",))
+    redo = sum(c * e.seconds for n, c, e in act.forward.parts
+               if n in ("experts_act", "experts_glu_clamp", "experts_glu_concat"))
+    assert act.breakdown["recompute"] == pytest.approx(act.micro_batches * redo)
+    with pytest.raises(ValueError, match="glu_clamp"):
+        llm.train("gpt-oss-120b", "b200", glu_clamp="triton", **kw)
+
+
 def test_recompute_modules_rerun_exactly_their_forward_nodes():
     """Megatron's --recompute-modules moe_act: the backward runs the routed experts' activation again, so the step's
     recompute time is micro-batches x that node's forward seconds x its count (one per MoE layer), and nothing

@@ -172,6 +172,7 @@ def train(
     te_modules: bool = False,
     recompute_modules: tuple[str, ...] = (),
     pipeline_outermost: bool = False,
+    glu_clamp: str = "fused",
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -246,7 +247,10 @@ def train(
     data and pipeline parallel from the innermost out (megatron/core/parallel_state.py RankGenerator, order
     "tp-cp-ep-dp-pp"): pipeline peers sit tp x cp x dp devices apart, dense data-parallel peers tp x cp, expert
     data-parallel peers etp x ep (off: data parallel outermost, Llama 3's order, replica_strides). Under the
-    interleaved schedule each stage sends one activation per virtual stage either way (pipeline_sends)."""
+    interleaved schedule each stage sends one activation per virtual stage either way (pipeline_sends).
+    `glu_clamp` (a model with a clamped gated MLP, gpt-oss's swiglu_limit): "fused" (the clamp inside the activation
+    kernel) or "eager" (Megatron Core's weighted_bias_quick_geglu_impl clamps in PyTorch before its fused kernel:
+    eager_glu_clamp)."""
     _check_switches(overlap=overlap, check_memory=check_memory, tp_overlap=tp_overlap, hidden_dropout=hidden_dropout,
                     attention_dropout=attention_dropout, fp8_all_gather=fp8_all_gather,
                     grad_accumulation_fusion=grad_accumulation_fusion, moe_grouped_gemm=moe_grouped_gemm,
@@ -273,10 +277,13 @@ def train(
     # float8 all-gather (torchao): each rank casts its shard of the weights before the gather
     shard = dp * cp if fp8_casts == "torchao" and fp8_all_gather and zero == 3 else 1
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
+    if glu_clamp not in GLU_CLAMPS:
+        raise ValueError(f"glu_clamp: expected one of {', '.join(GLU_CLAMPS)} (got {glu_clamp!r})")
     pipeline = (vpp, pipeline_stride(par, pipeline_outermost))
     fwd, bwd, class_items = _micro_batch(config, spec, par, prec, step, recompute, level, cross_entropy,
                                          fp8_recipe if low_precision else None, elementwise, fp8_casts, shard,
-                                         grouped_gemm, tuple(fp8_skip), tuple(recompute_modules), pipeline)
+                                         grouped_gemm, tuple(fp8_skip), tuple(recompute_modules), pipeline,
+                                         glu_clamp == "eager")
     classes = dict(class_items)
     comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
     exposed = dict(comm)
@@ -340,8 +347,8 @@ def train(
 def _micro_batch(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
                  recompute: str, level: str, cross_entropy: str, fp8_recipe: str | None, elementwise: str,
                  fp8_casts: str, weight_shard: int, grouped_gemm: str = "searched", fp8_skip: tuple[str, ...] = (),
-                 recompute_modules: tuple[str, ...] = (), pipeline: tuple[int, int] = (1, 1)
-                 ) -> tuple[Estimate, Estimate, tuple[tuple[str, float], ...]]:
+                 recompute_modules: tuple[str, ...] = (), pipeline: tuple[int, int] = (1, 1),
+                 eager_clamp: bool = False) -> tuple[Estimate, Estimate, tuple[tuple[str, float], ...]]:
     """One micro-batch of the slowest pipeline stage: its forward, its backward (recompute included) and their
     seconds by op class (`_classify`). `pipeline`: (vpp, the pipeline peers' device stride), which set the
     stage's sends (pipeline_sends). Depends on no field of the layout beyond its arguments (not zero, the
@@ -349,7 +356,7 @@ def _micro_batch(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
     cast_fn = partial(torchao_float8_casts, weight_shard=weight_shard) if fp8_casts == "torchao" else with_fp8_casts
     stages = _stage_times(config, hw, par, prec, step, recompute, level, _distinct_stages(config, par.pp),
                           cross_entropy, fp8_recipe, elementwise, cast_fn, grouped_gemm, fp8_skip, recompute_modules,
-                          pipeline)
+                          pipeline, eager_clamp)
     fwd, bwd = max(stages, key=lambda fb: fb[0].seconds + fb[1].seconds)
     return fwd, bwd, tuple(_classify(fwd, bwd).items())
 
@@ -431,8 +438,8 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
                  fp8_recipe: str | None = None, elementwise: str = "fused",
                  cast_fn: Callable[[Graph, Graph, str], tuple[Graph, Graph]] | None = None,
                  grouped_gemm: str = "searched", fp8_skip: tuple[str, ...] = (),
-                 recompute_modules: tuple[str, ...] = (), pipeline: tuple[int, int] = (1, 1)
-                 ) -> list[tuple[Estimate, Estimate]]:
+                 recompute_modules: tuple[str, ...] = (), pipeline: tuple[int, int] = (1, 1),
+                 eager_clamp: bool = False) -> list[tuple[Estimate, Estimate]]:
     """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op. The backward
     includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
@@ -440,6 +447,8 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
         forward = _forward_graph(config, step, par, prec, stage, MEMO_PARTS)
         if par.pp > 1:
             forward = pipeline_sends(forward, config, step, par, prec, stage, *pipeline)
+        if eager_clamp and config.glu_clamp is not None:
+            forward = eager_glu_clamp(forward)
         if elementwise == "eager":
             forward = _eager(forward)
         if fp8_skip:
@@ -498,15 +507,41 @@ def pipeline_sends(forward: Graph, config: ModelConfig, step: Step, par: Paralle
     return Graph(nodes + ((send,) if sends > 0 else ()), name=forward.name, meta=forward.meta)
 
 
+GLU_CLAMPS = ("fused", "eager")
+
+
+def eager_glu_clamp(forward: Graph) -> Graph:
+    """A forward whose clamped gated activations clamp in PyTorch before the fused activation kernel.
+
+    Megatron Core's weighted_bias_quick_geglu_impl (megatron/core/fusions/fused_bias_geglu.py, the routed
+    experts' activation with `activation_func_clamp_value`, gpt-oss's 7.0) splits the fc1 output [N, 2H] into its
+    gate and linear halves (x.chunk(2, -1): views), clamps each (two kernels, each reading and writing N x H) and
+    concatenates them (torch.cat: reads and writes N x 2H) before WeightedBiasQuickGeGLUFunction. The backward
+    runs each clamp's masked gradient (reads the gradient and the input, writes N x H) and the chunk's gradient,
+    one concatenation of the halves' gradients (backward_graph: "concat"). Each activation node (`*_act`, N x H
+    elements) gets the two clamps and the concatenation in front of it."""
+    nodes: list[Node] = []
+    for node in forward.nodes:
+        if node.name.endswith("_act") and isinstance(node.op, Elementwise):
+            half, dtype, prefix = node.op.elements, node.op.dtype, node.name[: -len("_act")]
+            nodes += [Node(Elementwise("clamp", half, dtype, inputs=1, outputs=1, flops_per_element=1),
+                           2 * node.count, f"{prefix}_glu_clamp"),
+                      Node(Elementwise("concat", 2 * half, dtype, inputs=1, outputs=1, flops_per_element=0),
+                           node.count, f"{prefix}_glu_concat")]
+        nodes.append(node)
+    return Graph(tuple(nodes), name=forward.name, meta=forward.meta)
+
+
 # Megatron Core's --recompute-modules (megatron/core/transformer/transformer_config.py, `recompute_modules`; the
 # default under selective granularity is ["core_attn"]) -> the forward nodes (workload.llm_graph labels) each one
-# runs again in the backward: core_attn the attention kernel; moe_act the routed experts' activation; layernorm
+# runs again in the backward: core_attn the attention kernel; moe_act the routed experts' activation (with an eager
+# GLU clamp its clamps and concatenation: experts.py checkpoints the whole activation function); layernorm
 # the input and pre-MLP norms; mla_up_proj MLA's query and key/value up-projections (linear_q_up_proj,
 # linear_kv_up_proj; their RoPE is applied inside the attention node here); mlp a dense layer's MLP;
 # shared_experts the shared expert's MLP.
 RECOMPUTE_MODULES: dict[str, tuple[str, ...]] = {
     "core_attn": ("attention",),
-    "moe_act": ("experts_act",),
+    "moe_act": ("experts_act", "experts_glu_clamp", "experts_glu_concat"),
     "layernorm": ("attn_norm", "mlp_norm"),
     "mla_up_proj": ("q_b_proj", "kv_b_proj"),
     "mlp": ("mlp_gate_up", "mlp_up", "mlp_act", "mlp_down"),
@@ -549,9 +584,11 @@ def megatron_runtime(pp: int, vpp: int, nan_check: bool = True, one_queue: bool 
     batch_p2p_sync (ModelParallelConfig default) where P2P is batched, pp > 1 without the interleaved schedule,
     which overlaps its P2P instead (`p2p_sync`); one hardware queue where CUDA_DEVICE_MAX_CONNECTIONS=1, which
     Megatron-LM's launch scripts set (`single_queue`); Transformer Engine layers (`te_modules`); Megatron Core's
-    rank order, pipeline parallelism outermost (`pipeline_outermost`)."""
+    rank order, pipeline parallelism outermost (`pipeline_outermost`); Megatron Core's clamped GLU, clamped in
+    PyTorch (`glu_clamp`)."""
     return {"megatron_loss": True, "loss_sync": nan_check, "p2p_sync": pp > 1 and vpp == 1,
-            "single_queue": one_queue, "te_modules": transformer_engine, "pipeline_outermost": True}
+            "single_queue": one_queue, "te_modules": transformer_engine, "pipeline_outermost": True,
+            "glu_clamp": "eager"}
 
 
 ELEMENTWISE_MODES = ("fused", "eager")
