@@ -7,7 +7,8 @@ Model (the README's "how the models work" repeats it):
   "none" nothing, "selective" the attention core again (Megatron-LM selective recompute), "full" the whole
   forward again.
 - 1F1B pipeline: step = (m + (pp - 1) / vpp) x (t_fwd + t_bwd) of the slowest stage (Narayanan et al. SC21,
-  the interleaved schedule divides the bubble by vpp).
+  the interleaved schedule divides the bubble by vpp); each stage sends its activations onward once per model
+  chunk (vpp per micro-batch under interleaving, `pipeline_sends`), exposed.
 - Data-parallel gradient sync after the last micro-batch's backward: ZeRO 0 all-reduce of fp32 grads; ZeRO 1/2
   reduce-scatter grads + all-gather bf16 params; ZeRO 3 also all-gathers params before every micro-batch's
   forward and backward. Overlap (Megatron --overlap-grad-reduce / --overlap-param-gather): the gradient
