@@ -201,6 +201,66 @@ def test_expert_data_parallel_peers_sit_ep_ranks_apart():
     assert replica_strides(Parallelism(tp=2, pp=4, ep=4, dp=8), 1) == (8, 16)
 
 
+def test_megatron_rank_order_puts_the_pipeline_outermost():
+    """Megatron Core's rank order "tp-cp-ep-dp-pp" (pipeline_outermost): tp 2, pp 4, ep 4, dp 8, etp 1: dense DP
+    peers tp x cp = 2 apart, expert-DP peers etp x ep = 4 apart, pipeline peers tp x cp x dp = 2 x 1 x 8 = 16
+    apart; in the DP-outermost order the pipeline peers are the next TP group, tp = 2 apart."""
+    from accelscope.llm.train import pipeline_stride, replica_strides
+
+    par = Parallelism(tp=2, pp=4, ep=4, dp=8)
+    assert replica_strides(par, 1, pipeline_outermost=True) == (2, 4)
+    assert pipeline_stride(par, True) == 16 and pipeline_stride(par, False) == 2
+
+
+def test_interleaved_stages_send_one_activation_per_chunk():
+    """Megatron-Bridge's Qwen3-30B-A3B on 16 H100s (MB-031): pp 2, vpp 24, dp 8, micro-batch 2 x 4096 tokens,
+    hidden 2048. Each stage holds 24 one-layer chunks: stage 0 sends 24 activations per micro-batch, the last
+    stage 23 (its last chunk ends in the loss), each 8192 x 2048 x 2 B = 33,554,432 B, to the peer 8 devices
+    away (Megatron's order: tp x cp x dp = 8), i.e. on the other DGX node over its 50 GB/s NIC: at least
+    33,554,432 / 50e9 = 0.67 ms each. Under sequence parallelism with tp 4 the shard is a quarter."""
+    from accelscope.hardware import load_hardware
+    from accelscope.llm.train import pipeline_sends
+    from accelscope.perf import estimate
+    from accelscope.workload.model_config import load_model
+
+    model, step, prec = load_model("qwen3-30b-a3b"), Step(batch=2, new_tokens=4096), Precision()
+    par = Parallelism(pp=2, ep=8, dp=8)
+    sends = {stage: [n for n in pipeline_sends(forward_graph(model, step, par, prec, stage), model, step, par,
+                                                prec, stage, vpp=24, stride=8).nodes if n.name == "pp_send"]
+             for stage in (0, 1)}
+    assert [n.count for n in sends[0]] == [24] and [n.count for n in sends[1]] == [23]
+    op = sends[0][0].op
+    assert (op.bytes, op.group, op.stride) == (33_554_432, 2, 8)
+    assert estimate(op, load_hardware("h100-sxm"), "analytical").seconds >= 33_554_432 / 50e9
+    # without interleaving: one send on the first stage, none on the last
+    plain = [n.count for n in pipeline_sends(forward_graph(model, step, par, prec, 0), model, step, par, prec, 0)
+             .nodes if n.name == "pp_send"]
+    assert plain == [1] and not [n for n in pipeline_sends(forward_graph(model, step, par, prec, 1), model, step,
+                                                           par, prec, 1).nodes if n.name == "pp_send"]
+    sp = Parallelism(tp=4, pp=2, ep=8, dp=2, sp=True)
+    shard = next(n.op for n in pipeline_sends(forward_graph(model, step, sp, prec, 0), model, step, sp, prec, 0)
+                 .nodes if n.name == "pp_send")
+    assert shard.bytes == 33_554_432 / 4
+
+
+def test_interleaved_sends_are_exposed_once_per_chunk_in_the_step():
+    """The same layout through train(): the slowest stage is the last (LM head and loss); its 23 forward sends and
+    their 23 mirrored gradient sends are exposed, so exposed_pp = micro-batches (512 / (2 x 8) = 32) x 46 x one
+    send's seconds; with vpp 1 the last stage sends nothing."""
+    from accelscope.hardware import load_hardware
+    from accelscope.perf import estimate
+    from accelscope.workload.ops import Collective
+
+    train = llm.train
+    kw = dict(pp=2, dp=8, ep=8, seq_len=4096, global_batch=512, micro_batch=2, recompute="none",
+              level="analytical", check_memory=False, etp=1, pipeline_outermost=True)
+    r = train("qwen3-30b-a3b", "h100-sxm", vpp=24, **kw)
+    send = estimate(Collective("send_recv", 33_554_432, 2, "bf16", 8), load_hardware("h100-sxm"), "analytical")
+    assert r.micro_batches == 32
+    assert r.detail["exposed_pp"] == pytest.approx(32 * 46 * send.seconds)
+    assert train("qwen3-30b-a3b", "h100-sxm", vpp=1, **kw).detail["exposed_pp"] == 0.0
+
+
 def test_expert_gradients_reduce_over_the_nic_when_ep_fills_the_node():
     """GPT-OSS 120B on 64 B200s (8 per NVLink domain) at EP 8: the expert-DP group is one GPU per node, so its
     gradient reduce-scatter runs over each GPU's own NIC (50 GB/s per direction, b200.yaml scale_out), not NVLink.
@@ -217,6 +277,50 @@ def test_expert_gradients_reduce_over_the_nic_when_ep_fills_the_node():
     op = expert_scatter[1]
     assert op.stride == 8
     assert estimate(op, load_hardware("b200"), "analytical").seconds >= 7 / 8 * op.bytes / 50e9
+
+
+def test_megatron_clamps_gpt_oss_glu_in_pytorch():
+    """gpt-oss's swiglu_limit 7.0 (ModelConfig.glu_clamp). Megatron Core's weighted_bias_quick_geglu_impl clamps the
+    fc1 output's two halves and concatenates them in PyTorch before its fused activation. GPT-OSS 120B at EP 8 with
+    4 x 4096 tokens per device: N = 16384 x top-4 = 65,536 routed rows, H = 2880, so per MoE layer two clamps of
+    N x H = 188,743,680 elements (each reads and writes N x H x 2 B = 377 MB) and one concatenation of 2 N x H;
+    backward: each clamp's masked gradient (reads gradient and input, writes: 3 x 377 MB) and one copy of 2 N x H
+    (the chunk's gradient, reads once). The step grows by exactly micro-batches x those four nodes' seconds x 36
+    layers, all of it elementwise; "fused" (the default) adds nothing."""
+    from accelscope.hardware import load_hardware
+    from accelscope.perf import estimate
+    from accelscope.workload.backward import backward_graph
+    from accelscope.workload.model_config import load_model
+    from accelscope.workload.ops import Elementwise, Graph, Node
+
+    assert load_model("gpt-oss-120b").glu_clamp == 7.0 and load_model("qwen3-30b-a3b").glu_clamp is None
+    kw = dict(dp=64, ep=8, seq_len=4096, global_batch=512, micro_batch=4, recompute="none", level="analytical",
+              check_memory=False, etp=1)
+    fused = llm.train("gpt-oss-120b", "b200", **kw)
+    eager = llm.train("gpt-oss-120b", "b200", glu_clamp="eager", **kw)
+    clamp = [(n, c) for n, c, _e in eager.forward.parts if n == "experts_glu_clamp"]
+    assert clamp == [("experts_glu_clamp", 72)]  # two per layer, 36 layers
+    half = 65_536 * 2880
+    ops = (Elementwise("clamp", half, "bf16", inputs=1, outputs=1, flops_per_element=1),
+           Elementwise("concat", 2 * half, "bf16", inputs=1, outputs=1, flops_per_element=0))
+    graph = Graph((Node(ops[0], 2), Node(ops[1], 1)))
+    backward = backward_graph(graph)
+    assert [(n.op.op, n.op.inputs, n.op.outputs) for n in backward.nodes] == [("concat_bwd", 1, 1),
+                                                                              ("clamp_bwd", 2, 1)]
+    b200 = load_hardware("b200")
+    layer = estimate(graph, b200, "analytical").seconds + estimate(backward, b200, "analytical").seconds
+    assert eager.micro_batches == 2
+    grown = eager.detail["elementwise"] - fused.detail["elementwise"]
+    assert grown == pytest.approx(2 * 36 * layer, rel=1e-9)
+    assert eager.detail["gemm"] == fused.detail["gemm"]
+    # --recompute-modules moe_act checkpoints the whole activation function, clamps and concatenation included
+    act = llm.train("gpt-oss-120b", "b200", glu_clamp="eager", **{**kw, "recompute": "selective"},
+                    recompute_modules=("moe_act",))
+    redo = sum(c * e.seconds for n, c, e in act.forward.parts
+               if n in ("experts_act", "experts_glu_clamp", "experts_glu_concat"))
+    assert act.breakdown["recompute"] == pytest.approx(act.micro_batches * redo)
+    with pytest.raises(ValueError, match="glu_clamp"):
+        llm.train("gpt-oss-120b", "b200", glu_clamp="triton", **kw)
 
 
 def test_recompute_modules_rerun_exactly_their_forward_nodes():

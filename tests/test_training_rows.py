@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from accelscope.measure.dataset import DATA_DIR, MeasuredRow
@@ -256,4 +258,4 @@ def test_a_slower_clock_never_gives_a_faster_pipelined_step():
     row = next(r for r in load_rows("external") if r.id == "MB-015")
     rates = [predict(row, "analytical", spec=load_hardware("gb200").with_overrides(
         {"compute.sustained_clock": clock})).value for clock in ("2.06 GHz", "1.9 GHz", "1.5 GHz", "1.0 GHz")]
-    assert all(a >= b * (1 - 1e-12) for a, b in zip(rates, rates[1:], strict=False)), rates
+    assert all(a >= b * (1 - 1e-12) for a, b in itertools.pairwise(rates)), rates

@@ -7,7 +7,8 @@ Model (the README's "how the models work" repeats it):
   "none" nothing, "selective" the attention core again (Megatron-LM selective recompute), "full" the whole
   forward again.
 - 1F1B pipeline: step = (m + (pp - 1) / vpp) x (t_fwd + t_bwd) of the slowest stage (Narayanan et al. SC21,
-  the interleaved schedule divides the bubble by vpp).
+  the interleaved schedule divides the bubble by vpp); each stage sends its activations onward once per model
+  chunk (vpp per micro-batch under interleaving, `pipeline_sends`), exposed.
 - Data-parallel gradient sync after the last micro-batch's backward: ZeRO 0 all-reduce of fp32 grads; ZeRO 1/2
   reduce-scatter grads + all-gather bf16 params; ZeRO 3 also all-gathers params before every micro-batch's
   forward and backward. Overlap (Megatron --overlap-grad-reduce / --overlap-param-gather): the gradient
@@ -29,7 +30,7 @@ from functools import partial
 from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
-from ..hardware.dtypes import canonical_dtype
+from ..hardware.dtypes import canonical_dtype, dtype_bytes
 from ..perf import Estimate, estimate
 from ..perf.estimate import estimate_graphs
 from ..perf.memo import memoized
@@ -171,6 +172,8 @@ def train(
     moe_aux_loss: bool = True,
     te_modules: bool = False,
     recompute_modules: tuple[str, ...] = (),
+    pipeline_outermost: bool = False,
+    glu_clamp: str = "fused",
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -240,7 +243,15 @@ def train(
     `recompute_modules` (with recompute="selective"): the Megatron Core modules whose forward the backward runs
     again (--recompute-modules: core_attn, moe_act, layernorm, mla_up_proj, mlp, shared_experts;
     RECOMPUTE_MODULES); empty: Megatron's default, the core attention. The memory model keeps its selective
-    estimate (Korthikanti et al.) either way."""
+    estimate (Korthikanti et al.) either way.
+    `pipeline_outermost`: the devices are ordered as Megatron Core orders its ranks, tensor, context, (expert,)
+    data and pipeline parallel from the innermost out (megatron/core/parallel_state.py RankGenerator, order
+    "tp-cp-ep-dp-pp"): pipeline peers sit tp x cp x dp devices apart, dense data-parallel peers tp x cp, expert
+    data-parallel peers etp x ep (off: data parallel outermost, Llama 3's order, replica_strides). Under the
+    interleaved schedule each stage sends one activation per virtual stage either way (pipeline_sends).
+    `glu_clamp` (a model with a clamped gated MLP, gpt-oss's swiglu_limit): "fused" (the clamp inside the activation
+    kernel) or "eager" (Megatron Core's weighted_bias_quick_geglu_impl clamps in PyTorch before its fused kernel:
+    eager_glu_clamp)."""
     _check_switches(overlap=overlap, check_memory=check_memory, tp_overlap=tp_overlap, hidden_dropout=hidden_dropout,
                     attention_dropout=attention_dropout, fp8_all_gather=fp8_all_gather,
                     grad_accumulation_fusion=grad_accumulation_fusion, moe_grouped_gemm=moe_grouped_gemm,
@@ -267,9 +278,13 @@ def train(
     # float8 all-gather (torchao): each rank casts its shard of the weights before the gather
     shard = dp * cp if fp8_casts == "torchao" and fp8_all_gather and zero == 3 else 1
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
+    if glu_clamp not in GLU_CLAMPS:
+        raise ValueError(f"glu_clamp: expected one of {', '.join(GLU_CLAMPS)} (got {glu_clamp!r})")
+    pipeline = (vpp, pipeline_stride(par, pipeline_outermost))
     stage_runs = _stage_micro_batches(config, spec, par, prec, step, recompute, level, cross_entropy,
                                       fp8_recipe if low_precision else None, elementwise, fp8_casts, shard,
-                                      grouped_gemm, tuple(fp8_skip), tuple(recompute_modules))
+                                      grouped_gemm, tuple(fp8_skip), tuple(recompute_modules), pipeline,
+                                      glu_clamp == "eager")
     latency = host_op_latency if host_op_latency is not None else system_host_op_latency(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
@@ -303,7 +318,7 @@ def train(
     # overlapped P2P receives with the compute launched after them (`single_queue`)
     bubble = (pp - 1) / (1 if single_queue else vpp) * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
-                                  fp8_all_gather, fsdp_backward_prefetch)
+                                  fp8_all_gather, fsdp_backward_prefetch, pipeline_outermost)
     optimizer_s = _optimizer_time(config, spec, par, zero, level, etp, optimizer)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
@@ -355,15 +370,18 @@ class _StageMicroBatch:
 def _stage_micro_batches(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
                          recompute: str, level: str, cross_entropy: str, fp8_recipe: str | None, elementwise: str,
                          fp8_casts: str, weight_shard: int, grouped_gemm: str = "searched",
-                         fp8_skip: tuple[str, ...] = (), recompute_modules: tuple[str, ...] = ()
+                         fp8_skip: tuple[str, ...] = (), recompute_modules: tuple[str, ...] = (),
+                         pipeline: tuple[int, int] = (1, 1), eager_clamp: bool = False
                          ) -> tuple[tuple[Estimate, Estimate, tuple[tuple[str, float], ...]], ...]:
     """One micro-batch of each distinct pipeline stage: its forward, its backward (recompute included) and their
-    seconds by op class (`_classify`); train() picks the slowest with the host's time counted. Depends on no field
-    of the layout beyond its arguments (not vpp, zero, the micro-batch count or the capacity), so a planner's
-    layouts share it (perf/memo.py)."""
+    seconds by op class (`_classify`); train() picks the slowest with the host's time counted. `pipeline`: (vpp,
+    the pipeline peers' device stride), which set the stage's sends (pipeline_sends). Depends on no field of the
+    layout beyond its arguments (not zero, the micro-batch count or the capacity), so a planner's layouts share it
+    (perf/memo.py)."""
     cast_fn = partial(torchao_float8_casts, weight_shard=weight_shard) if fp8_casts == "torchao" else with_fp8_casts
     stages = _stage_times(config, hw, par, prec, step, recompute, level, _distinct_stages(config, par.pp),
-                          cross_entropy, fp8_recipe, elementwise, cast_fn, grouped_gemm, fp8_skip, recompute_modules)
+                          cross_entropy, fp8_recipe, elementwise, cast_fn, grouped_gemm, fp8_skip, recompute_modules,
+                          pipeline, eager_clamp)
     return tuple((fwd, bwd, tuple(_classify(fwd, bwd).items())) for fwd, bwd in stages)
 
 
@@ -444,12 +462,17 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
                  fp8_recipe: str | None = None, elementwise: str = "fused",
                  cast_fn: Callable[[Graph, Graph, str], tuple[Graph, Graph]] | None = None,
                  grouped_gemm: str = "searched", fp8_skip: tuple[str, ...] = (),
-                 recompute_modules: tuple[str, ...] = ()) -> list[tuple[Estimate, Estimate]]:
+                 recompute_modules: tuple[str, ...] = (), pipeline: tuple[int, int] = (1, 1),
+                 eager_clamp: bool = False) -> list[tuple[Estimate, Estimate]]:
     """(forward, backward) of each stage; the stages' graphs share one estimate per distinct op. The backward
     includes the recomputed forward ops, labelled "recompute:<name>"."""
     graphs = []
     for stage in stages:
         forward = _forward_graph(config, step, par, prec, stage, MEMO_PARTS)
+        if par.pp > 1:
+            forward = pipeline_sends(forward, config, step, par, prec, stage, *pipeline)
+        if eager_clamp and config.glu_clamp is not None:
+            forward = eager_glu_clamp(forward)
         if elementwise == "eager":
             forward = _eager(forward)
         if fp8_skip:
@@ -480,15 +503,69 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
     return list(zip(times[::2], times[1::2], strict=True))
 
 
+def pipeline_stride(par: Parallelism, pipeline_outermost: bool) -> int:
+    """How many devices apart a stage's pipeline peers sit: tp x cp x dp where pipeline parallelism is the
+    outermost dimension (Megatron Core's rank order "tp-cp-ep-dp-pp", megatron/core/parallel_state.py), tp in
+    the data-parallel-outermost order (tp, pp, cp, dp: replica_strides)."""
+    return par.tp * par.cp * par.dp if pipeline_outermost else par.tp
+
+
+def pipeline_sends(forward: Graph, config: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int,
+                   vpp: int = 1, stride: int = 1) -> Graph:
+    """A stage's forward with the activations it sends to the next stage, one per model chunk it holds.
+
+    Under the interleaved 1F1B schedule (Narayanan et al., SC21, section 2.2.2: "the amount of communication also
+    increases by v") a stage holds vpp chunks and each chunk's output goes to the next stage, the last stage's
+    wrapping round to the first for the next chunk: vpp sends per micro-batch, vpp - 1 on the last stage (its
+    final chunk ends in the loss); without interleaving one, none on the last stage. The backward mirrors them
+    (the input gradients, backward_graph). A stage cannot hide them: the group of pp micro-batches it works on per
+    chunk is the one in flight round the pipeline, so each hop's transfer is on the cycle (pp chunks of work,
+    pp hops). Megatron sends the sequence-parallel shard, [s / tp, b, h] (megatron/core/pipeline_parallel/
+    schedules.py get_tensor_shapes: `seq_length // tp` under sequence parallelism), to the peer `stride`
+    devices away (pipeline_stride)."""
+    sends = vpp if stage < par.pp - 1 else vpp - 1
+    tokens = step.tokens // par.tp if par.sp else step.tokens
+    nbytes = float(tokens * config.hidden * dtype_bytes(prec.act_dtype))
+    send = Node(Collective("send_recv", nbytes, 2, prec.act_dtype, stride), sends, "pp_send")
+    nodes = tuple(n for n in forward.nodes if n.name != "pp_send")
+    return Graph(nodes + ((send,) if sends > 0 else ()), name=forward.name, meta=forward.meta)
+
+
+GLU_CLAMPS = ("fused", "eager")
+
+
+def eager_glu_clamp(forward: Graph) -> Graph:
+    """A forward whose clamped gated activations clamp in PyTorch before the fused activation kernel.
+
+    Megatron Core's weighted_bias_quick_geglu_impl (megatron/core/fusions/fused_bias_geglu.py, the routed
+    experts' activation with `activation_func_clamp_value`, gpt-oss's 7.0) splits the fc1 output [N, 2H] into its
+    gate and linear halves (x.chunk(2, -1): views), clamps each (two kernels, each reading and writing N x H) and
+    concatenates them (torch.cat: reads and writes N x 2H) before WeightedBiasQuickGeGLUFunction. The backward
+    runs each clamp's masked gradient (reads the gradient and the input, writes N x H) and the chunk's gradient,
+    one concatenation of the halves' gradients (backward_graph: "concat"). Each activation node (`*_act`, N x H
+    elements) gets the two clamps and the concatenation in front of it."""
+    nodes: list[Node] = []
+    for node in forward.nodes:
+        if node.name.endswith("_act") and isinstance(node.op, Elementwise):
+            half, dtype, prefix = node.op.elements, node.op.dtype, node.name[: -len("_act")]
+            nodes += [Node(Elementwise("clamp", half, dtype, inputs=1, outputs=1, flops_per_element=1),
+                           2 * node.count, f"{prefix}_glu_clamp"),
+                      Node(Elementwise("concat", 2 * half, dtype, inputs=1, outputs=1, flops_per_element=0),
+                           node.count, f"{prefix}_glu_concat")]
+        nodes.append(node)
+    return Graph(tuple(nodes), name=forward.name, meta=forward.meta)
+
+
 # Megatron Core's --recompute-modules (megatron/core/transformer/transformer_config.py, `recompute_modules`; the
 # default under selective granularity is ["core_attn"]) -> the forward nodes (workload.llm_graph labels) each one
-# runs again in the backward: core_attn the attention kernel; moe_act the routed experts' activation; layernorm
+# runs again in the backward: core_attn the attention kernel; moe_act the routed experts' activation (with an eager
+# GLU clamp its clamps and concatenation: experts.py checkpoints the whole activation function); layernorm
 # the input and pre-MLP norms; mla_up_proj MLA's query and key/value up-projections (linear_q_up_proj,
 # linear_kv_up_proj; their RoPE is applied inside the attention node here); mlp a dense layer's MLP;
 # shared_experts the shared expert's MLP.
 RECOMPUTE_MODULES: dict[str, tuple[str, ...]] = {
     "core_attn": ("attention",),
-    "moe_act": ("experts_act",),
+    "moe_act": ("experts_act", "experts_glu_clamp", "experts_glu_concat"),
     "layernorm": ("attn_norm", "mlp_norm"),
     "mla_up_proj": ("q_b_proj", "kv_b_proj"),
     "mlp": ("mlp_gate_up", "mlp_up", "mlp_act", "mlp_down"),
@@ -530,9 +607,12 @@ def megatron_runtime(pp: int, vpp: int, nan_check: bool = True, one_queue: bool 
     (`nan_check`, on unless --no-check-for-nan-in-loss-and-grad) read back each micro-batch (`loss_sync`);
     batch_p2p_sync (ModelParallelConfig default) where P2P is batched, pp > 1 without the interleaved schedule,
     which overlaps its P2P instead (`p2p_sync`); one hardware queue where CUDA_DEVICE_MAX_CONNECTIONS=1, which
-    Megatron-LM's launch scripts set (`single_queue`); Transformer Engine layers (`te_modules`)."""
+    Megatron-LM's launch scripts set (`single_queue`); Transformer Engine layers (`te_modules`); Megatron Core's
+    rank order, pipeline parallelism outermost (`pipeline_outermost`); Megatron Core's clamped GLU, clamped in
+    PyTorch (`glu_clamp`)."""
     return {"megatron_loss": True, "loss_sync": nan_check, "p2p_sync": pp > 1 and vpp == 1,
-            "single_queue": one_queue, "te_modules": transformer_engine}
+            "single_queue": one_queue, "te_modules": transformer_engine, "pipeline_outermost": True,
+            "glu_clamp": "eager"}
 
 
 ELEMENTWISE_MODES = ("fused", "eager")
@@ -662,13 +742,14 @@ def _local_params(config: ModelConfig, par: Parallelism, etp: int | None = None)
     return max((stage_params(config, par, s, etp) for s in range(par.pp)), key=sum)
 
 
-def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, etp: int | None
-                    ) -> list[tuple[str, Collective]]:
+def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, etp: int | None,
+                    pipeline_outermost: bool = False) -> list[tuple[str, Collective]]:
     """Gradient reduction and parameter gathers of one step over the groups that hold replicas (dense parameters
     over dp x cp, expert parameters over the expert-data-parallel group), each at its peers' device stride
     (replica_strides)."""
     out = []
-    for count, group, stride in zip(params, replica_groups(par, etp), replica_strides(par, etp), strict=True):
+    for count, group, stride in zip(params, replica_groups(par, etp), replica_strides(par, etp, pipeline_outermost),
+                                    strict=True):
         if group <= 1 or count <= 0:
             continue
         if zero == 0:
@@ -679,7 +760,7 @@ def _dp_collectives(params: tuple[float, float], par: Parallelism, zero: int, et
     return out
 
 
-def replica_strides(par: Parallelism, etp: int | None) -> tuple[int, int]:
+def replica_strides(par: Parallelism, etp: int | None, pipeline_outermost: bool = False) -> tuple[int, int]:
     """How many devices apart the peers of the dense and of the expert data-parallel group sit.
 
     Dense: tp x pp x cp (DP outermost, as Llama 3's order). Expert: Megatron Core lays the expert ranks of a
@@ -688,8 +769,10 @@ def replica_strides(par: Parallelism, etp: int | None) -> tuple[int, int]:
     the same ranks as the dense one), so the expert-DP peers
     are etp x ep ranks apart, times pp in our DP-outermost order. With EP filling a node (ep x etp = 8 on an
     8-GPU NVLink domain) the expert gradients reduce across nodes, one GPU per node, each over its own NIC,
-    however few the replicas."""
-    return par.tp * par.pp * par.cp, expert_tp(par, etp) * par.ep * par.pp
+    however few the replicas. `pipeline_outermost` (Megatron Core's own order, pipeline_stride): no pipeline
+    ranks in between, tp x cp and etp x ep."""
+    outer = 1 if pipeline_outermost else par.pp
+    return par.tp * outer * par.cp, expert_tp(par, etp) * par.ep * outer
 
 
 def _check_choices(optimizer: str, grouped_gemm: str, fsdp_backward_prefetch: str, attention: str | None,
@@ -740,7 +823,8 @@ def _check_host_and_gather(host_op_latency: float | None, fp8_all_gather: bool, 
 @memoized
 def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, micro_batches: int,
                      fwd: Estimate, bwd: Estimate, overlap: bool, level: str, etp: int | None = None,
-                     fp8_all_gather: bool = False, backward_prefetch: str = "pre") -> float:
+                     fp8_all_gather: bool = False, backward_prefetch: str = "pre",
+                     pipeline_outermost: bool = False) -> float:
     """Data-parallel communication not hidden behind compute.
 
     ZeRO 0-2 / Megatron-LM's distributed optimizer: the gradient reduce hides behind the last micro-batch's
@@ -752,7 +836,7 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
     (fsdp_copy_graph, 14 B per local parameter per micro-batch). `fp8_all_gather`: torchao's float8 all-gather
     sends the layers' weights in one byte."""
     params = _local_params(config, par, etp)
-    ops = _dp_collectives(params, par, zero, etp)
+    ops = _dp_collectives(params, par, zero, etp, pipeline_outermost)
     if zero < 3:
         exposed = 0.0
         for name, op in ops:

@@ -51,6 +51,10 @@ def backward_ops(op: Op) -> list[tuple[str, Op]]:
         flops = 2 * Norm.VECTOR_FLOPS[op.norm]
         return [("bwd", Elementwise(f"{op.norm}_norm_bwd", elements, op.dtype, inputs=2, outputs=1,
                                     flops_per_element=flops))]
+    if isinstance(op, Elementwise) and op.op == "concat":
+        # torch.cat of views of one tensor (x.chunk(2, -1) -> clamp each -> cat): the cat's gradient is views of the
+        # output gradient and the chunk's (SplitBackward) concatenates the halves' gradients: one copy, read once
+        return [("bwd", Elementwise("concat_bwd", op.elements, op.dtype, inputs=1, outputs=1, flops_per_element=0))]
     if isinstance(op, Elementwise):
         flops, _, n_in, _ = ELEMENTWISE_OPS.get(op.op, (op.flops_per_element or 1, (), 1, 1))
         n_in = op.inputs or n_in

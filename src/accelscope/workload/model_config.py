@@ -59,6 +59,9 @@ class ModelConfig:
     max_position: int | None = None
     learned_positions: int = 0  # rows of a learned absolute position embedding (GPT-2, GPT-3), 0 for RoPE
     qk_norm: bool = False  # a norm over each head's query and key (Megatron-LM --qk-layernorm, OLMo 2, Qwen3)
+    # the gated MLP's inputs clamped before the activation (gpt-oss `swiglu_limit`, 7.0: the gate at most 7, the
+    # linear half within +-7; Megatron Core `activation_func_clamp_value`); None: no clamp
+    glu_clamp: float | None = None
     source: str = ""
     published_params: float | None = field(default=None, compare=False)
 
@@ -311,8 +314,9 @@ def _gpt_oss(cfg: dict[str, Any], name: str) -> ModelConfig:
     base = _common(cfg, name, "gpt_oss")
     top_k = cfg.get("num_experts_per_tok") or cfg["experts_per_token"]
     moe = MoE(experts=cfg["num_local_experts"], top_k=top_k, intermediate=base["intermediate"])
+    clamp = cfg.get("swiglu_limit")
     return ModelConfig(**base, moe=moe, qkv_bias=bool(cfg.get("attention_bias", True)),
-                       **_sliding(cfg, base["layers"]))
+                       glu_clamp=float(clamp) if clamp else None, **_sliding(cfg, base["layers"]))
 
 
 def _gpt2(cfg: dict[str, Any], name: str) -> ModelConfig:
