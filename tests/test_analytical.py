@@ -948,3 +948,13 @@ def test_rotary_pays_each_of_its_row_loops_in_whole_rounds(h100):
         Elementwise("rope", 1280, "fp16", rows=1, row_loops=(640, 600))
     with pytest.raises(ValueError, match="row_loops"):
         Elementwise("rope", 1280, "fp16", row_loops=(640, 640))
+
+
+def test_a_fill_pays_no_first_access_latency(h100):
+    """A kernel that reads nothing (a zero fill, `new_zeros`) has no load waiting on DRAM: launch + its bytes at
+    the write cost over the achievable bandwidth + the write tail (the last stores reaching L2). 1 GiB of fp8 on
+    H100: 2.5 us + 2^30 x 1.24 / (3.35 TB/s x 0.95) + 260 ns = 421.12 us; a copy of the same bytes waits one
+    600 ns DRAM latency before its first store."""
+    n = 1 << 30
+    fill = acs.estimate(Elementwise("copy", n, "fp8_e4m3", inputs=0, outputs=1), h100, level="analytical")
+    assert fill.seconds == pytest.approx(2.5e-6 + n * 1.24 / (3.35e12 * 0.95) + 260e-9, rel=1e-12)

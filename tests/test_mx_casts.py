@@ -28,8 +28,8 @@ def test_k_groups_kernel_rows_walk_the_largest_random_group() -> None:
     longest program walks the largest group's share of the 4096 scale columns, H_8 / 8 = 0.33973 of them:
     ceil(4096 x 0.33973 / 4) = 348 column blocks of one 800 ns DRAM latency: 2.5 us + 348 x 0.8 us = 280.9 us.
     Before it, the wrapper's new_zeros fills the padded output, 2048 x (4096 + 8 x 4) = 8,454,144 B, in a kernel
-    of its own (zero_fill_seconds): 2.5 us launch + 0.8 us first access + 8,454,144 B x 1.24 / (0.95 x 8 TB/s)
-    = 1.379 us + the 0.15 us L2 write tail = 4.829 us."""
+    of its own (zero_fill_seconds): 2.5 us launch + 8,454,144 B x 1.24 / (0.95 x 8 TB/s) = 1.379 us + the 0.15 us
+    L2 write tail = 4.029 us (a fill reads nothing: no first access)."""
     row = MeasuredRow(
         id="TA-061", hardware="NVIDIA B200", category="memory",
         op="MXFP8 MoE kernel triton_mx_block_rearrange_2d_K_groups (Backward (dB))", dtype="bf16 -> mxfp8",
@@ -37,7 +37,7 @@ def test_k_groups_kernel_rows_walk_the_largest_random_group() -> None:
         metric="time", value=199.8, unit="us", source="test")
     outcome = memory_row(row, "b200", "analytical")
     assert isinstance(outcome, tuple)
-    fill = 2.5e-6 + 0.8e-6 + 8_454_144 * 1.24 / (0.95 * 8e12) + 0.15e-6
+    fill = 2.5e-6 + 8_454_144 * 1.24 / (0.95 * 8e12) + 0.15e-6
     assert outcome[0] == pytest.approx(fill + 2.5e-6 + 348 * 0.8e-6, rel=1e-6)
     assert outcome[1] == "latency"
 
@@ -46,12 +46,12 @@ def test_new_zeros_outputs_cost_a_fill_kernel() -> None:
     """The padded outputs the grouped rearrangements allocate (torchao quant.py / mxfp8_extension.cpp): groups along
     M pad each group by a 128-row block, (131072 + 8 x 128) x 64 = 8,454,144 B for TA-056's (131072, 64) scales;
     groups along K by a 4-column block, 2048 x (4096 + 32) for TA-061's (2048, 4096). The CUDA M-groups op fills it
-    with new_zeros (4.829 us on b200, as above); the per-group 3D op allocates new_empty: no fill."""
+    with new_zeros (4.029 us on b200, as above); the per-group 3D op allocates new_empty: no fill."""
     from accelscope.measure.rows_elementwise import padded_scale_elements, zero_fill_seconds
 
     assert padded_scale_elements("2d_m_groups_cuda", [131072, 64], 8) == 132096 * 64
     assert padded_scale_elements("2d_k_groups", [2048, 4096], 8) == 2048 * 4128
-    fill = 2.5e-6 + 0.8e-6 + 8_454_144 * 1.24 / (0.95 * 8e12) + 0.15e-6
+    fill = 2.5e-6 + 8_454_144 * 1.24 / (0.95 * 8e12) + 0.15e-6
     assert zero_fill_seconds("2d_m_groups_cuda", [131072, 64], 8, "b200", "analytical") == pytest.approx(fill, rel=1e-6)
     assert zero_fill_seconds("per_group_3d", [8, 7168, 64], 8, "b200", "analytical") == 0.0
 

@@ -55,6 +55,8 @@ def streaming(op: Op, hw: HardwareSpec) -> Estimate:
     cost = op.cost()
     kernel = streaming_kernel(op)
     source, memory, latency = _stream_source(cost, hw)
+    if not cost.bytes_read:  # a fill reads nothing: no load waits on memory, its stores end with the write tail
+        latency = 0.0
     warm = warm_read_bytes(op, hw) if source == hw.main_memory_name else 0.0
     if warm:  # the warm inputs come from L2: main memory moves the rest, L2 every byte (whichever is longer)
         l2_bw = _chip_cache(hw)[0]
