@@ -147,6 +147,7 @@ def infer(
     decode_attention: str | None = None,
     cuda_graphs: bool = True,
     decode_context: int | None = None,
+    weight_kernel: str | None = None,
 ) -> InferenceResult:
     """Serve `model` on a replica of tp x pp devices of `hw`. `batch="max"` picks the largest batch that fits.
 
@@ -162,7 +163,9 @@ def infer(
     takes max(GPU time, kernels x host seconds per kernel) (`eager_floor`); True (default): no host term.
     `decode_context`: KV positions every decode step attends over; None (default): the mean live context,
     input_len + output_len / 2. An engine with a static cache that attends over all its slots under a mask
-    (gpt-fast's KVCache of max_seq_length slots) gives that slot count."""
+    (gpt-fast's KVCache of max_seq_length slots) gives that slot count.
+    `weight_kernel`: the library kernel the weight-only linears run (Gemm.kernel, e.g. "tinygemm" for PyTorch's
+    `_weight_int4pack_mm`, which gpt-fast's int4 runs); None (default): the tile is searched."""
     config = model if isinstance(model, ModelConfig) else _load_model(model)
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
     if moe_imbalance is not None:
@@ -170,7 +173,7 @@ def infer(
     _check_infer_options(allreduce, decode_attention, check_memory, cuda_graphs)
     par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom", decode_attention=decode_attention)
     par.check(config)
-    prec = Precision(dtype=dtype, kv_dtype=kv_dtype, weights=weight_dtype)
+    prec = Precision(dtype=dtype, kv_dtype=kv_dtype, weights=weight_dtype, weight_kernel=weight_kernel)
     _check_lengths(input_len, output_len)
     if batch == "max":
         chosen = max_batch(config, spec, par, prec, input_len, output_len, memory_fraction)

@@ -10,8 +10,9 @@ pytorch-labs/gpt-fast generate.py (the README's "Benchmarks" commands use its de
 - int8 weight-only (quantize.py WeightOnlyInt8Linear): `F.linear(input, self.weight.to(dtype=input.dtype)) *
   self.scales`. Eagerly (the prefill) `weight.to` writes a bf16 copy of every int8 weight, which the bf16 GEMM
   then reads: per weight 1 B read + 2 B written + 2 B read, against 1 B in the compiled decode step, where
-  Inductor fuses the conversion into the matmul's loads. int4 (`_weight_int4pack_mm`) runs the same tinygemm
-  kernel in both.
+  Inductor fuses the conversion into the matmul's loads. int4 (WeightOnlyInt4Linear, `linear_forward_int4`:
+  `torch.ops.aten._weight_int4pack_mm`) runs PyTorch's tinygemm kernel in both, priced as its source runs it
+  (`Gemm.kernel="tinygemm"`, perf/analytical/tinygemm.py).
 - The KV cache is static (model.py KVCache, `setup_caches(max_seq_length=T + max_new_tokens)` rounded up to a
   multiple of 8 by find_multiple), and the decode step's SDPA attends over all its slots under the causal mask
   (`mask = self.causal_mask[None, None, input_pos]`, k and v the whole cache), not over the live context.
@@ -35,6 +36,12 @@ CACHE_MULTIPLE = 8  # model.py setup_caches: max_seq_length = find_multiple(max_
 # through torch.distributed (NCCL)
 DECODE_ATTENTION = "math"
 ALLREDUCE = "library"
+
+
+def weight_kernel(weights: str | None) -> str | None:
+    """The kernel gpt-fast's weight-only linears run: tinygemm for int4 (quantize.py WeightOnlyInt4Linear);
+    None for int8 and bf16 (Inductor's code, priced as the searched tile)."""
+    return "tinygemm" if weights and weights.startswith("int4") else None
 
 
 # Kernels of one decode step outside the Transformer's forward, each moving at most the vocabulary's logits
@@ -96,7 +103,7 @@ def eager_prefill_seconds(model: str, hw: HardwareSpec | str, tp: int, prompt_le
     def prefill(cuda_graphs: bool) -> float:
         return infer(model, hw, tp=tp, batch=1, input_len=prompt_len, output_len=MAX_NEW_TOKENS, level=level,
                      weight_dtype=gemm_weights, allreduce=ALLREDUCE, decode_attention=DECODE_ATTENTION,
-                     check_memory=False, cuda_graphs=cuda_graphs).ttft_s
+                     check_memory=False, cuda_graphs=cuda_graphs, weight_kernel=weight_kernel(gemm_weights)).ttft_s
 
     gpu, eager = prefill(True), prefill(False)
     if not materialized:
@@ -113,7 +120,7 @@ def seconds_per_token(model: str, hw: HardwareSpec | str, tp: int, prompt_len: i
     around the replay: step_kernels), over max_new_tokens tokens."""
     decode = infer(model, hw, tp=tp, batch=1, input_len=prompt_len, output_len=MAX_NEW_TOKENS,
                    weight_dtype=weights, level=level, allreduce=ALLREDUCE, decode_attention=DECODE_ATTENTION,
-                   decode_context=static_cache_slots(prompt_len))
+                   decode_context=static_cache_slots(prompt_len), weight_kernel=weight_kernel(weights))
     step = decode.tpot_s + step_kernels() * load_hardware(hw).runtime.launch_latency
     prefill = eager_prefill_seconds(model, hw, tp, prompt_len, weights, level)
     total = prefill + (MAX_NEW_TOKENS - 1) * step

@@ -65,6 +65,7 @@ class Precision:
     kv_dtype: str = "bf16"
     act_dtype: str = "bf16"  # norms, residuals, communication
     weights: str | None = None  # weight storage when it differs from `dtype` (weight-only quantization)
+    weight_kernel: str | None = None  # the library kernel the weight-only linears run (Gemm.kernel); None: searched
 
     @property
     def weight_dtype(self) -> str:
@@ -113,7 +114,7 @@ def layer_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precisio
 
 def _gemm(tokens: int, n: int, k: int, prec: Precision) -> Gemm:
     return Gemm(m=tokens, n=max(n, 1), k=max(k, 1), dtype=prec.matmul_input_dtype, b_dtype=prec.weight_dtype,
-                out_dtype=prec.act_dtype, shared_b=True)
+                out_dtype=prec.act_dtype, shared_b=True, kernel=prec.weight_kernel)
 
 
 def attention_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, sliding: bool) -> list[Node]:

@@ -14,6 +14,7 @@ from ...workload.ops import (
 from ..estimate import Estimate
 from .common import _estimate
 from .gemm import BlockScaling, gemm_mapping, gemm_seconds, grouped_rows, library_kernel
+from .tinygemm import issue_seconds, runs_tinygemm
 
 SCALE_BLOCK = {"mxfp8": 32, "mxfp6": 32, "mxfp4": 32, "nvfp4": 16}
 
@@ -60,6 +61,8 @@ def _tile_bytes(op: Gemm | GroupedGemm) -> float:
 
 
 def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
+    if runs_tinygemm(op, hw):
+        return tinygemm(op, hw)
     cost = op.cost()
     a_bytes = dtype_bytes(op.dtype)
     b_bytes = dtype_bytes(op.b_dtype or op.dtype)
@@ -84,6 +87,18 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     if bound == "memory":
         details["memory_level"] = _memory_level(hw, mapping.bound)
     return _estimate(op, hw, busy, seconds, cost, details, bound)
+
+
+def tinygemm(op: Gemm, hw: HardwareSpec) -> Estimate:
+    """PyTorch's int4 weight-only kernel (perf/analytical/tinygemm.py): its loads and its instructions do not
+    overlap, so the DRAM time of its bytes and the busiest SM's issue time add up (after one DRAM latency)."""
+    cost = op.cost()
+    latency = hw.main_memory.latency or 0.0
+    memory = hw.memory_seconds(cost.bytes_read, cost.bytes_written, cost.bytes) + latency
+    issue = issue_seconds(op, hw)
+    details: dict[str, object] = {"kernel": "tinygemm", "memory_seconds": memory, "issue_seconds": issue}
+    bound = "memory" if memory >= issue else "vector"
+    return _estimate(op, hw, {"memory": memory, "vector": issue}, memory + issue, cost, details, bound)
 
 
 def _memory_level(hw: HardwareSpec, limiter: str) -> str:

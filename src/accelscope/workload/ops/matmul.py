@@ -12,8 +12,10 @@ from .base import FMA_FLOPS, MAX_DIM, Op, OpCost, _check_dtype, _positive, defau
 GEMM_SCHEDULES = ("data-parallel", "stream-k")
 # Fixed library kernels whose tiles are not searched (perf/analytical/gemm.py library_kernel gives each one's tile,
 # cluster and MMA from its source): torch._grouped_mm's CUTLASS grouped GEMM (aten/src/ATen/native/cuda/GroupMM.cu)
-# and FBGEMM's MXFP8 grouped GEMM (mx8mx8bf16_grouped, behind torch._scaled_grouped_mm on Blackwell).
-GEMM_KERNELS = ("torch-grouped-mm", "fbgemm-mx8-grouped")
+# and FBGEMM's MXFP8 grouped GEMM (mx8mx8bf16_grouped, behind torch._scaled_grouped_mm on Blackwell); PyTorch's
+# int4 weight-only tinygemm (torch.ops.aten._weight_int4pack_mm, aten/src/ATen/native/cuda/int4mm.cu: priced by
+# perf/analytical/tinygemm.py on NVIDIA chips, its int4 weights given as b_dtype int4_g32..int4_g128).
+GEMM_KERNELS = ("torch-grouped-mm", "fbgemm-mx8-grouped", "tinygemm")
 
 
 def converted_weights(b_dtype: str, matrix_dtype: str, weights: float) -> float:
