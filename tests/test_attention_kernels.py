@@ -274,3 +274,22 @@ def test_aotriton_dkdv_grid_runs_per_kv_head():
     assert _split_bwd_compute(gqa, 1.0, 1.0, 32, 64, 1056, 304, 0.0) == pytest.approx(128 + 97)
     mha = replace(gqa, kv_heads=16)
     assert _split_bwd_compute(mha, 1.0, 1.0, 32, 64, 1056, 304, 0.0) == pytest.approx(81.5 + 97)
+
+
+def test_fa2_gqa_backward_sums_the_expanded_dk_dv_over_each_group():
+    # FA2's mha_bwd (csrc/flash_attn/flash_api.cpp) writes dK, dV per query head and then runs at::sum_out over
+    # each group, once for dK and once for dV. B200 (8 TB/s x 0.95, writes x 1.24, 800 ns DRAM, 2.5 us launch),
+    # batch 1, 16 query heads over 2 KV heads, 4096 keys, hd 128, bf16: each sum reads 4096 x 16 x 128 x 2 B =
+    # 16,777,216 B and writes 4096 x 2 x 128 x 2 B = 2,097,152 B: (16,777,216 + 1.24 x 2,097,152) / 7.6e12 =
+    # 2.5497 us + 0.8 us + 2.5 us = 5.8497 us, twice: 11.699 us more than the same call without the sums
+    from accelscope.perf.analytical.attention import _fa2_gqa_group_sums
+    hw = load_hardware("b200")
+    gqa = acs.ops.Attention(**BWD, kv_heads=2, variant="fa2")
+    assert _fa2_gqa_group_sums(gqa, hw, "fa2", 128) == pytest.approx(11.699e-6, rel=1e-4)
+    # nothing for the forward, for MHA, or for a kernel that reduces dK, dV in its own epilogue (cuDNN, FA3)
+    assert _fa2_gqa_group_sums(replace(gqa, phase="fwd"), hw, "fa2", 128) == 0.0
+    assert _fa2_gqa_group_sums(replace(gqa, kv_heads=None), hw, "fa2", 128) == 0.0
+    assert _fa2_gqa_group_sums(gqa, hw, "cudnn", 128) == 0.0
+    # and the estimate carries it: GQA minus MHA is the two sums (the kernel itself prices the same per query head)
+    seconds = [acs.estimate(o, hw, level="analytical").seconds for o in (replace(gqa, kv_heads=None), gqa)]
+    assert seconds[1] - seconds[0] == pytest.approx(11.699e-6, rel=1e-3)

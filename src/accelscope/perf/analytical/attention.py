@@ -190,6 +190,30 @@ def _bwd_side_passes(op: Attention, hw: HardwareSpec, dv: int) -> float:
     return pre + post + 2 * ((hbm.latency or 0.0) + hw.runtime.launch_latency)
 
 
+def _fa2_gqa_group_sums(op: Attention, hw: HardwareSpec, name: str, dv: int) -> float:
+    """Seconds of the two reductions FlashAttention-2's backward runs after its kernel under GQA / MQA (0 without).
+
+    FA2's kernel writes dK and dV per query head: flash_api.cpp mha_bwd allocates dk_expanded, dv_expanded of
+    (batch, seqlen_k, num_heads, head_size) in the input dtype when num_heads_k != num_heads, and then sums each
+    over the query heads of a group: `at::sum_out(dk, at::reshape(dk_expanded, {batch, seqlen_k, num_heads_k,
+    num_heads / num_heads_k, head_size}), {3})`, the same for dv (csrc/flash_attn/flash_api.cpp; PyTorch's vendored
+    copy, aten/src/ATen/native/transformers/cuda/flash_attn/flash_api.cpp, does the same). Each sum is a launch, a
+    DRAM latency and its bytes at the DRAM's achievable bandwidth: the expanded tensor read, the KV-head one
+    written. The kernel's own writes of the expanded tensors are in its per-unit tile bytes already (one unit per
+    query head)."""
+    kv_heads = op.kv_heads or op.heads
+    if name != "fa2" or op.phase == "fwd" or kv_heads == op.heads or op.q_len <= 1:
+        return 0.0
+    width = dtype_bytes(op.dtype)
+    hbm = hw.main_memory
+    seconds = 0.0
+    for head_size in (op.head_dim, dv):  # dK, then dV
+        expanded = op.batch * op.kv_len * op.heads * head_size * width
+        seconds += hbm.transfer_seconds(expanded, expanded * kv_heads / op.heads)
+        seconds += (hbm.latency or 0.0) + hw.runtime.launch_latency
+    return seconds
+
+
 def _split_bwd_compute(op: Attention, dkdv_pair: float, dq_pair: float, q_blocks: int, kv_blocks: int,
                        pairs_per_head: int, cores: int, unit_overhead: float) -> float:
     """Seconds of AOTriton's split backward (AOTRITON_BWD_D_GEMMS note), its two kernels one after the other.
@@ -792,7 +816,7 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         dq_pair = per_width * (2 * mma_d + mma_dv) + t_softmax_kernel  # S, dP; dQ
         compute = _split_bwd_compute(op, dkdv_pair, dq_pair, q_blocks, kv_blocks, pairs_per_head, cores,
                                      unit_overhead) + hw.runtime.launch_latency
-    seconds = max(compute, memory) + combine + _bwd_side_passes(op, hw, dv)
+    seconds = max(compute, memory) + combine + _bwd_side_passes(op, hw, dv) + _fa2_gqa_group_sums(op, hw, name, dv)
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
             "vector": waves * mean * max(t_softmax - sfu_core, 0.0), "memory": memory}
     details = {"variant": name, "matrix_instruction": {"sync": "mma.sync", "wgmma": "wgmma", "tcgen05": "tcgen05.mma"}[path],
