@@ -202,12 +202,13 @@ def test_cudnn_norm_rows():
     assert estimate(dx, "gb200", "analytical").seconds < 82.119e-6
     assert compiled == pytest.approx((82.119e-6 + walk + estimate(partials, "gb200", "analytical").seconds) * 1e3,
                                      rel=1e-5)
-    # at 8192 x 4096 the chunks are 256 rows, 32 iterations, a loop Triton unrolls whole: the weight gradient is
-    # priced as the flat stream of x and dy, after the 42.310 us dx walk, then the partials' reduction
+    # at 8192 x 4096 the chunks are 256 rows, 32 iterations, walked the same way (one round trip an iteration):
+    # 2,048 programs in one wave, 4,194,304 B an iteration (0.551882 us at 8 TB/s x 0.95), from DRAM since the dx
+    # kernel's 201 MB outgrow L2's resident half: 2.5 + 32 x 1.351882 = 45.760 us after the 42.310 us dx walk,
+    # then the partials' reduction
     compiled = predict(row("bwd", "torch_compile", 8192), "analytical").value
-    dgamma = Elementwise("rms_norm_bwd_weight", 8192 * 4096, "bf16", inputs=2, outputs=0, flops_per_element=2)
-    assert compiled == pytest.approx((42.310e-6 + sum(estimate(op, "gb200", "analytical").seconds
-                                                      for op in (dgamma, partials))) * 1e3, rel=1e-4)
+    assert compiled == pytest.approx((42.310e-6 + 45.760e-6 + estimate(partials, "gb200", "analytical").seconds)
+                                     * 1e3, rel=1e-4)
 
 
 def test_two_loop_row_kernels_walk_in_waves():
@@ -279,6 +280,34 @@ def test_inductor_weight_gradient_split_and_its_loop():
                                                                                                      rel=1e-4)
     assert inductor_outer_seconds(InductorOuterReduction(16384, 4096, 32), "h200-sxm") == pytest.approx(
         61.37e-6, rel=1e-3)
+
+
+def test_inductor_weight_gradient_walk_from_dram_or_l2():
+    """Every split first-level program waits on each 8-row iteration's loads, so short chunks walk too:
+    - 8192 x 5120 on GB200 (split 32, 32 iterations): 32 x 80 = 2,560 programs, 2,368 resident (148 SMs x 16), so
+      a wave of 2,368 (4,849,664 B an iteration, 0.638114 us at 8 TB/s x 0.95) and one of 192 (393,216 B,
+      0.051739 us), both from DRAM (the dx kernel's 3 x 8192 x 5120 x 2 B = 252 MB outgrow L2's 66 MB half):
+      2.5 + 32 x (0.8 + 0.638114) + 32 x (0.8 + 0.051739) = 75.775 us.
+    - 8192 x 128 on GB200 (split 64, 16 iterations): 128 programs, one wave of 262,144 B an iteration; dx left its
+      6.3 MB in L2, so each round trip is L2's 150 ns plus the bytes at 14 TB/s (0.018725 us):
+      2.5 + 16 x 0.168725 = 5.1996 us (from DRAM it would be 2.5 + 16 x 0.834 = 15.8 us).
+    - the same on H200, whose preset has no DRAM latency: no round trip priced, L2's 6.65 TB/s only:
+      2.5 + 16 x 0.039420 = 3.1307 us."""
+    from accelscope.hardware import load_hardware
+    from accelscope.measure.rows_elementwise import (
+        InductorOuterReduction,
+        dx_left_in_l2,
+        inductor_outer_seconds,
+    )
+
+    assert inductor_outer_seconds(InductorOuterReduction(8192, 5120, 32), "gb200") == pytest.approx(75.775e-6,
+                                                                                                    rel=1e-4)
+    assert not dx_left_in_l2(8192, 5120, load_hardware("gb200"))
+    assert dx_left_in_l2(8192, 128, load_hardware("gb200"))
+    assert inductor_outer_seconds(InductorOuterReduction(8192, 128, 64), "gb200") == pytest.approx(5.1996e-6,
+                                                                                                   rel=1e-4)
+    assert inductor_outer_seconds(InductorOuterReduction(8192, 128, 64), "h200-sxm") == pytest.approx(3.1307e-6,
+                                                                                                      rel=1e-4)
 
 
 def test_vidur_collective_across_nodes_uses_the_scale_out_network():

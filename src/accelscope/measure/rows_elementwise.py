@@ -124,8 +124,9 @@ def cudnn_norm_ops(row: MeasuredRow, cores: int = 132) -> list[Any] | str:
         split = inductor_outer_splits(n, c, cores)
         # dx: past the persistent limit, the looped reduction over dy and x (row_loops_seconds)
         grad_input = inductor_looped(n, c, arrays=2, stream=dx) if c > INDUCTOR_PERSISTENT_MAX else dx
-        if split > 1 and inductor_outer_iterations(n, split) > INDUCTOR_UNROLLED_ITERATIONS:
-            # its partial-sum loop stays a loop: one round trip per iteration (inductor_outer_seconds)
+        if split > 1:
+            # its partial-sum loop waits on each iteration's loads: one round trip per iteration, to L2 when the
+            # dx kernel left dy and x there (inductor_outer_seconds)
             return [grad_input, InductorOuterReduction(n, c, split), partials]
         return [grad_input, dgamma, partials]
     return [dx, dgamma]  # another backend: dx, then the weight gradient as a stream
@@ -165,13 +166,17 @@ class AtenGammaBeta:
 # - the first-level kernel reduces each split's rows: programs of XBLOCK = 64 columns x R0_BLOCK = 8 rows, 4 warps
 #   (outer_config = triton_config_reduction(size_hints, 64, 8): 512 // 128 warps), num_stages = 1, 32 registers
 #   (ptxas -v on the PTX Triton emits for sm_90a and sm_100a), so 16 programs per SM; its loop loads 8 rows x 64
-#   columns of dy and x and 8 rstd values, then multiplies and accumulates them. Triton 3.5 (LLVM) fully unrolls
-#   that loop at 16 to 40 iterations (12 loads an iteration, 192 to 480 in one block, interleaved with the
-#   arithmetic) and keeps it a loop from 45 iterations on (45, 48, 50, 52, 54, 64 read: one iteration's 12 loads,
-#   then the arithmetic that waits on them): read from the SASS of the kernel rebuilt as Inductor writes it,
-#   compiled with triton.compile for sm_100 (and sm_90 at 48 and 64 iterations) and disassembled with nvdisasm.
+#   columns of dy and x and 8 rstd values, then multiplies and accumulates them. Every iteration waits on its own
+#   loads: with 27-32 registers a thread cannot hold a second iteration's loads (one iteration's dy, x and rstd
+#   values fill most of them), so the walk is a chain of one round trip per 8-row iteration however the loop is
+#   laid out. Read from SASS of the kernel rebuilt as Inductor writes it: Triton 3.5 (a previous round) fully
+#   unrolled 16-40 iterations with the loads interleaved with the arithmetic that consumes them, and kept a loop
+#   from 45 on (one iteration's loads, then the arithmetic waiting on them); Triton 3.6 (triton.compile for sm_100
+#   and sm_90, num_warps 4, num_stages 1, nvdisasm) keeps a loop at 16, 32 and 64 iterations, 27-28 registers,
+#   each iteration's dy, x and rstd loads (LDG.64, LDG.64, LDG.128) consumed before the next iteration's issue.
+# The chain's round trips go to DRAM, or to L2 when the dx kernel that runs just before it left dy and x there
+# (dx_left_in_l2).
 INDUCTOR_OUTER_XBLOCK, INDUCTOR_OUTER_RBLOCK, INDUCTOR_OUTER_THREADS = 64, 8, 128
-INDUCTOR_UNROLLED_ITERATIONS = 40  # the longest loop read unrolled whole (41-44 not read; 45 was a loop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +221,15 @@ def _divisors(n: int) -> list[int]:
 
 
 def inductor_outer_seconds(red: InductorOuterReduction, hw: HardwareSpec | str, width: int = 2) -> float:
-    """Inductor's first-level split column reduction when its loop stays a loop: split x ceil(hidden / 64) programs
-    of 128 threads, 16 resident per SM, the rest in later waves; each program walks its chunk's rows 8 at a time,
-    an iteration loading 8 x 64 elements of dy and of x (`width` bytes each) and waiting on them before the next.
-    The programs of a wave start together and do the same work, so they stay in step and each iteration costs a
-    DRAM round trip plus the wave's iteration bytes at the sustained bandwidth (as aten_gamma_beta_seconds):
-        launch + sum over waves of iterations x (DRAM latency + programs in the wave x 2 x 8 x 64 x width / bandwidth)
+    """Inductor's first-level split column reduction: split x ceil(hidden / 64) programs of 128 threads, 16 resident
+    per SM, the rest in later waves; each program walks its chunk's rows 8 at a time, an iteration loading 8 x 64
+    elements of dy and of x (`width` bytes each) and waiting on them before the next. The programs of a wave start
+    together and do the same work, so they stay in step and each iteration costs a round trip plus the wave's
+    iteration bytes at the sustained bandwidth (as aten_gamma_beta_seconds):
+        launch + sum over waves of iterations x (latency + programs in the wave x 2 x 8 x 64 x width / bandwidth)
+    from DRAM, or from L2 (its latency and achievable bandwidth) when the dx kernel left dy and x there
+    (dx_left_in_l2). A spec without a DRAM latency gets no round trips priced, from either level (as the
+    Little's-law bound in perf/analytical/streaming.py): its walk is its bytes at the bandwidth.
     E.g. 16384 x 4096 on GB200: split 32, 2,048 programs (one wave of 2,368 slots), 64 iterations of
     2,048 x 2,048 B = 4 MiB (0.552 us at 7.6 TB/s): 2.5 + 64 x 1.352 = 89.0 us, where its 268 MB at the bandwidth
     take 35 us."""
@@ -230,11 +238,29 @@ def inductor_outer_seconds(red: InductorOuterReduction, hw: HardwareSpec | str, 
     resident = min(programs, spec.compute.cores * max(1, _resident_threads(spec) // INDUCTOR_OUTER_THREADS))
     iterations = inductor_outer_iterations(red.rows, red.split)
     program_bytes = INDUCTOR_OUTER_RBLOCK * INDUCTOR_OUTER_XBLOCK * width * 2  # dy and x of one iteration
+    from_l2 = dx_left_in_l2(red.rows, red.hidden, spec, width)
     walk = 0.0
     for first in range(0, programs, resident):
         wave_bytes = min(resident, programs - first) * program_bytes
-        walk += iterations * (_first_access(spec) + spec.memory_seconds(wave_bytes, 0.0, wave_bytes))
+        walk += iterations * _round_trip_seconds(spec, wave_bytes, from_l2)
     return _launch(spec) + walk
+
+
+def _round_trip_seconds(spec: HardwareSpec, wave_bytes: float, from_l2: bool) -> float:
+    """One in-step round of a wave's loads: the latency, then `wave_bytes` at the sustained bandwidth, from DRAM
+    or from L2 (`from_l2`, where the chip has one). A spec without a DRAM latency gets no latency priced from either
+    level (as the Little's-law bound in perf/analytical/streaming.py): the round is its bytes at the bandwidth."""
+    l2_bandwidth, l2_latency = _chip_cache(spec)
+    dram_latency = _first_access(spec)
+    if from_l2 and l2_bandwidth:
+        return (l2_latency if dram_latency else 0.0) + wave_bytes / l2_bandwidth
+    return dram_latency + spec.memory_seconds(wave_bytes, 0.0, wave_bytes)
+
+
+def dx_left_in_l2(rows: int, hidden: int, spec: HardwareSpec, width: int = 2) -> bool:
+    """Whether the input-gradient kernel that runs just before the weight gradient leaves dy and x in L2: it read
+    both and wrote dx, 3 x rows x hidden x `width` bytes, which stay resident when they fit L2's resident share."""
+    return spec.resident_cache(3 * rows * hidden * width) is not None
 
 
 def _resident_threads(spec: HardwareSpec) -> int:
@@ -277,7 +303,9 @@ def aten_gamma_beta_seconds(rows: int, hidden: int, hw: HardwareSpec | str, widt
     walk = 0.0
     for first in range(0, blocks, resident):  # the waves, the last one partial
         wave_bytes = min(resident, blocks - first) * block_bytes
-        walk += tiles * (_first_access(spec) + spec.memory_seconds(wave_bytes, 0.0, wave_bytes))
+        # a DRAM round trip a tile even where the dx kernel left dY and X in L2: priced from L2 (as
+        # inductor_outer_seconds is), the eager rows that fit it read -13..-60 % instead of +14..+22 %
+        walk += tiles * _round_trip_seconds(spec, wave_bytes, from_l2=False)
     return _launch(spec) + walk
 
 
