@@ -259,3 +259,40 @@ def test_a_slower_clock_never_gives_a_faster_pipelined_step():
     rates = [predict(row, "analytical", spec=load_hardware("gb200").with_overrides(
         {"compute.sustained_clock": clock})).value for clock in ("2.06 GHz", "1.9 GHz", "1.5 GHz", "1.0 GHz")]
     assert all(a >= b * (1 - 1e-12) for a, b in itertools.pairwise(rates)), rates
+
+
+def test_transformer_engine_runs_flash_attention_2_where_blackwell_refuses_cudnn():
+    """TE's cuDNN fused attention on sm_100 trains deterministically only with cuDNN >= 9.18.1, no dropout and no
+    bias (fused_attn.cpp): Megatron's default attention dropout 0.1 in deterministic mode, or --attention-backend
+    flash (FA3 is sm_90 only), leaves FlashAttention-2 on GB200. Hopper keeps cuDNN, Ampere its native FA2."""
+    from accelscope.measure.training_rows import te_attention_kernel
+
+    deterministic_env = {"NVTE_ALLOW_NONDETERMINISTIC_ALGO": "0"}
+    assert te_attention_kernel({}, deterministic_env, "gb200") == "fa2"  # dropout 0.1 by default
+    assert te_attention_kernel({"deterministic-mode": True}, {}, "gb200") == "fa2"
+    assert te_attention_kernel({"attention-dropout": 0.0}, deterministic_env, "gb200") is None
+    assert te_attention_kernel({}, {"NVTE_ALLOW_NONDETERMINISTIC_ALGO": "1"}, "gb200") is None
+    assert te_attention_kernel({"attention-backend": "flash"}, {}, "gb200") == "fa2"
+    assert te_attention_kernel({"attention-backend": "fused"}, deterministic_env, "gb200") is None
+    assert te_attention_kernel({}, deterministic_env, "h100-sxm") is None
+    assert te_attention_kernel({"attention-backend": "flash"}, {}, "a100-sxm-80gb") is None
+
+
+def test_a_deterministic_gpu_bound_megatron_step_on_gb200_pays_flash_attention_2():
+    """The same 7B step (seq 8192: attention is 8192 / (6 x 4096) = 1/3 of the matrix FLOPs, GPU-bound) with
+    NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 runs FA2 on mma.sync and takes longer than with 1 (cuDNN on tcgen05);
+    on H100 both run the same kernel, so the flag changes nothing there."""
+    args = {"num-layers": 32, "hidden-size": 4096, "num-attention-heads": 32, "seq-length": 8192,
+            "max-position-embeddings": 8192, "micro-batch-size": 1, "global-batch-size": 8,
+            "use-distributed-optimizer": True}
+
+    def step(hardware: str, allow: str) -> float:
+        shape = {"gpus": 8, "TP": 1, "PP": 4, "CP": 1, "EP": 1, "test_case": "7b", "model_args": args,
+                 "env": {"NVTE_ALLOW_NONDETERMINISTIC_ALGO": allow}}
+        out = predict(_row(shape=shape, hardware=hardware, category="llm_training",
+                           metric="iteration_time_median", unit="s"), "analytical")
+        assert isinstance(out, Prediction)
+        return out.value
+
+    assert step("NVIDIA GB200", "0") > 1.1 * step("NVIDIA GB200", "1")
+    assert step("NVIDIA H100 SXM5 80GB", "0") == step("NVIDIA H100 SXM5 80GB", "1")

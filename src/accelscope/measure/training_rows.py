@@ -29,6 +29,7 @@ from ..llm import train
 from ..llm.train import RECOMPUTE_MODULES, megatron_runtime, with_fp8_casts
 from ..llm.train_memory import PARAM_BYTES
 from ..perf import estimate
+from ..perf.analytical.attention import matrix_path
 from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, moe_nodes
 from ..workload.model_config import MLA, ModelConfig, MoE
@@ -260,6 +261,37 @@ def mt_unsteady(row: Any) -> str | None:
             "run's step times vary (a property of the measurement, not of the configuration)")
 
 
+def _te_deterministic(args: dict, env: dict) -> bool:
+    """Whether Transformer Engine's attention runs deterministic: its DotProductAttention reads
+    NVTE_ALLOW_NONDETERMINISTIC_ALGO (0: deterministic), and Megatron-LM's --deterministic-mode calls
+    torch.use_deterministic_algorithms(True) (megatron/training/arguments.py), which TE's backend selection also
+    honours (torch.are_deterministic_algorithms_enabled())."""
+    return _flag(args, "deterministic-mode") or str(env.get("NVTE_ALLOW_NONDETERMINISTIC_ALGO")) == "0"
+
+
+def te_attention_kernel(args: dict, env: dict, hw: HardwareSpec | str) -> str | None:
+    """The attention kernel Transformer Engine falls back to where its cuDNN fused attention cannot run, as
+    train()'s `attention` (None: the chip's native fused kernel, cuDNN's).
+
+    On Blackwell (sm_100: the chips whose MMAs are tcgen05) a training step's cuDNN F16 backend is taken only if
+    the backward may be non-deterministic, or, deterministic, with cuDNN >= 9.18.1 and no dropout and no bias
+    (TransformerEngine transformer_engine/common/fused_attn/fused_attn.cpp nvte_get_fused_attn_backend, "determinism
+    on Blackwell: pre-9.18.1 ... bwd: non-deterministic"). Megatron-LM keeps attention dropout at 0.1 unless told
+    otherwise, so a deterministic Megatron step on GB200 runs FlashAttention-2 instead: TE's backend filter
+    (attention/dot_product_attention/utils.py get_attention_backend) disables FlashAttention 2 only below sm_80 and
+    FlashAttention 3 on every chip but sm_90, and allows FA2 >= 2.4.1 when deterministic. The same holds for
+    `--attention-backend flash` (NVTE_FLASH_ATTN only): FA3 is sm_90-only, so Blackwell runs FA2. On Hopper the
+    cuDNN backend stays (deterministic from cuDNN 8.9.5 on sm_90); on Ampere FA2 is the native kernel already."""
+    if matrix_path("cudnn", load_hardware(hw)) != "tcgen05":
+        return None
+    backend = str(args.get("attention-backend") or "auto")
+    if backend == "flash":
+        return "fa2"
+    if backend == "auto" and _te_deterministic(args, env) and _dropout(args, "attention-dropout"):
+        return "fa2"
+    return None
+
+
 def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     s = row.shape
     args = s["model_args"]
@@ -303,6 +335,8 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     impl = str(args.get("transformer-impl", "transformer_engine"))
     backend = str(args.get("attention-backend") or "")
     unfused = backend == "unfused" or (impl == "local" and not _flag(args, "use-flash-attn"))
+    attention = "math" if unfused else (te_attention_kernel(args, s.get("env") or {}, hw)
+                                        if impl == "transformer_engine" else None)
     etp = args.get("expert-tensor-parallel-size")
     if ep > 1 and config.moe is None:
         raise _Unmapped(f"EP {ep} without experts in model_args")
@@ -311,7 +345,7 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   global_batch=global_batch, micro_batch=micro, dtype=dtype, recompute=recompute,
                   recompute_modules=_recompute_modules(args, recompute), level=level,
                   sp=_flag(args, "sequence-parallel") if tp > 1 else False, overlap=_flag(args, "overlap-grad-reduce"),
-                  check_memory=False, attention="math" if unfused else None,
+                  check_memory=False, attention=attention,
                   etp=int(etp) if etp else (tp if config.moe else None), tp_overlap=_flag(args, "tp-comm-overlap"),
                   cross_entropy="fused" if _flag(args, "cross-entropy-loss-fusion") else "fp32",
                   hidden_dropout=_dropout(args, "hidden-dropout"),
