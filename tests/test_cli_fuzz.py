@@ -630,3 +630,62 @@ def test_sensitivity_validate_calibrate(files, data):
                    "--dataset": ["dev", "nope"], "--fields": [None, "nope.field", MARKUP[0]],
                    "--level": ["roofline", *LEVELS]}
         check(command_line(data, ["calibrate"], options, flags=("--json",)))
+
+
+# ----- session fuzz round: each case was a traceback, an exit 0 on nonsense, or a message naming no option -------
+@pytest.mark.parametrize(("args", "needles"), [
+    # a Path("") is the working folder: reported as "<cwd>: file not found" / "./config.json: file not found"
+    (["hw", "show", ""], ["hardware: empty name"]),
+    (["llm", "infer", "llama-3.1-8b", "--hw", " "], ["hardware: empty name"]),
+    (["llm", "show", ""], ["model: empty name"]),
+    # numpy's "expected non-negative integer" named nothing
+    ([*SERVE, "--seed", "-1"], ["--seed: expected an integer >= 0 (got -1)"]),
+    # named the Python keyword or the op field instead of the option typed
+    ([*SERVE, "--wide-ep", "8"], ["--wide-ep: llama-3.1-8b has no experts"]),
+    ([*SERVE, "--level", "nope"], ["--level: expected one of roofline"]),
+    ([*SERVE, "--kv-dtype", "int3"], ["--kv-dtype: unknown dtype 'int3'"]),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--serve", "--input-len", "0"],
+     ["--input-len: must be >= 1 (got 0)"]),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--pp", "0"],
+     ["--pp: must be >= 1 (got 0)"]),  # printed the pinned tuple "(got (0,))"
+    (["estimate", "collective", "--op", "all_reduce", "--bytes", "3 TB/s", "--group", "8", "--hw", "h100-sxm"],
+     ["--bytes: expected a size", "unit 'TB/s' is not one"]),
+    (["sim", "isa-study", "--hw", "h100-sxm", "--arg", "rows"], ["--arg: 'rows'"]),  # said --set
+    (["sim", "isa-study", "--hw", "h100-sxm", "--vary", "vector.peak.fp32*abc"],
+     ["--vary vector.peak.fp32*abc: expected path*factor"]),  # float()'s own message
+    (["sim", "isa-study", "--hw", "h100-sxm", "--vary", "vector.peak.fp32*0"],
+     ["--vary vector.peak.fp32 x0 (on h100-sxm): vector.peak.fp32: 0.0 is out of range"]),
+    # 1e30 ms = 1e27 s: the simulator's bound said "slo_ttft: expected seconds > 0"
+    (["llm", "capacity", "llama-3.1-8b", "--hw", "h100-sxm", "--slo-ttft", "1e30"],
+     ["--slo-ttft: expected a positive time in milliseconds, under 1e9"]),
+    # every end point failed in silence: exit 0 and empty elasticity tables
+    (["sensitivity", "--model", "llama-3.1-8c"], ["sensitivity: the base design on h100-sxm fails",
+                                                  "model 'llama-3.1-8c'"]),
+    (["sensitivity", "--tp", "3"], ["sensitivity: the base design on h100-sxm fails", "tp=3: must divide"]),
+    # bench wrote CSV under any name (`validate FOLDER` then skipped it)
+    (["bench", "--out", "rows.txt"], ["--out: rows.txt does not end in .csv or .parquet"]),
+    (["bench", "--out", ""], ["--out: empty"]),
+])
+def test_fuzz_round_reproducers(args, needles):
+    _refused(args, *needles)
+
+
+def test_a_folder_given_as_a_spec_is_named_a_folder(tmp_path):
+    """It said `file not found`, which sends the user looking for a missing file."""
+    _refused(["hw", "show", str(tmp_path)], f"{tmp_path}: is a folder; pass a preset id or the path to a .yaml spec")
+
+
+def test_a_plot_folder_that_is_a_file_is_one_line(tmp_path):
+    """mkdir(exist_ok=True) on an existing file raised FileExistsError: a traceback (serve --plot, sensitivity
+    --plot)."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    needle = f"{blocker}: a file is in the way of a folder to create"
+    _refused(["sensitivity", "--plot", str(blocker), "--param", "memory.hbm.bandwidth"], needle)
+
+
+def test_bench_refuses_an_out_under_a_file_before_running(tmp_path):
+    """Found by mkdir only after the suite had run for 70 s, as a FileExistsError traceback."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    _refused(["bench", "--out", str(blocker / "rows.csv")], f"--out: {blocker} is a file, not a folder")

@@ -29,8 +29,7 @@ def bench_command(
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"--device: expected cpu or cuda (got {device!r})")
-    if Path(out).is_dir():  # refused before the suite runs, not after
-        raise ValueError(f"--out: {out} is a folder; give a file name ending in .csv or .parquet")
+    check_out_path(out)
     start = time.perf_counter()
     rows = run_suite(device, quick=quick, collectives=collectives)
     path = write_rows(rows, out)
@@ -42,3 +41,18 @@ def bench_command(
                       f"{plain_number(row.value)} {row.unit}")
     console.print(table)
     console.print(escape(f"wrote {path} in {time.perf_counter() - start:.1f} s; next: accelscope validate {path}"))
+
+
+def check_out_path(out: str) -> None:
+    """Refuse an --out the rows cannot be written to before the suite runs (a minute or more), not after it."""
+    path = Path(out)
+    fix = "give a file name ending in .csv or .parquet"
+    if not out.strip():
+        raise ValueError(f"--out: empty; {fix}")
+    if path.is_dir():
+        raise ValueError(f"--out: {out} is a folder; {fix}")
+    if path.suffix not in (".csv", ".parquet"):  # was written as CSV under any name, `validate` then skipped it
+        raise ValueError(f"--out: {out} does not end in .csv or .parquet; {fix}")
+    blocker = next((parent for parent in path.parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # found by mkdir only after the suite ran (FileExistsError)
+        raise ValueError(f"--out: {blocker} is a file, not a folder; {fix} in a folder")

@@ -37,7 +37,7 @@ MAX_INT = 10**15
 # our located messages are ValueErrors (SpecError, UnitError and perf's LevelNotAvailable derive from it; not
 # imported here, which would load the models at start-up); missing or unreadable files are the user's to fix
 USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
-                                            NotADirectoryError)
+                                            NotADirectoryError, FileExistsError)
 
 
 def print_error(message: str) -> None:
@@ -123,6 +123,9 @@ def _os_message(exc: OSError) -> str:
     """`[Errno 20] Not a directory: '/dev/null/x'` as `/dev/null/x: not a directory; ...` with what to do."""
     if exc.filename is None or not exc.strerror:
         return str(exc)
+    if isinstance(exc, FileExistsError):  # mkdir of an --out / --plot folder where a file already is
+        return (f"{exc.filename}: a file is in the way of a folder to create; give an --out, --plot or --plots "
+                "folder that is not an existing file")
     what = exc.strerror[0].lower() + exc.strerror[1:]
     return (f"{exc.filename}: {what}; give a path whose folders exist and that you may read (an input) or write "
             "(an --out, --plot or --plots folder)")

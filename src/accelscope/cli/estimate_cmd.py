@@ -172,7 +172,10 @@ def est_collective(
     """A collective over the spec's interconnect (hierarchical beyond one scale-up domain)."""
     from ..hardware import parse_quantity
 
-    nbytes = parse_quantity(size, "bytes")
+    try:
+        nbytes = parse_quantity(size, "bytes")
+    except ValueError as exc:  # the unit parser's message names no option
+        raise ValueError(f"--bytes: {exc}") from None
     _report(_op(ir.Collective, op=op, bytes=nbytes, group=group, algorithm=algorithm), hw, sets, level, as_json, explain)
 
 

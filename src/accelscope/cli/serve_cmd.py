@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
-from .errors import naming_arguments
+from .errors import check_dtypes, naming_arguments
 from .llm_cmd import ModelArg, llm_app
 
 console = Console()
@@ -27,7 +27,7 @@ RequestsOpt = Annotated[int, typer.Option(help="Requests to simulate.")]
 SERVE_OPTIONS = ("requests", "tp", "pp", "ep", "input_len", "output_len", "arrival", "cv", "seed", "scheduler",
                  "max_batched_tokens", "max_seqs", "batch", "replicas", "prefill_replicas", "decode_replicas",
                  "draft_tokens", "acceptance", "draft_model", "prefix_hit_rate", "percentile",
-                 "max_nodes", "dtype", "kv_dtype")
+                 "max_nodes", "dtype", "kv_dtype", "level", "wide_ep")
 
 SchedulerOpt = Annotated[str, typer.Option(help="vllm | static | disaggregated: continuous batching with chunked "
                                                 "prefill (vLLM), static batches, or prefill/decode pools.")]
@@ -93,6 +93,7 @@ def llm_serve(
     """Request-level serving simulation: latency percentiles, throughput, goodput under SLOs, KV cache use."""
     from ..llm.serving import serve
 
+    check_dtypes(dtype=dtype, kv_dtype=kv_dtype)  # else the attention op's field was named (Attention.kv_dtype)
     spec = spec_from(hw, sets)
     with naming_arguments(SERVE_OPTIONS):
         result = serve(model, spec, tp=tp, pp=pp, ep=ep, rate=math.inf if at_once else _rate(rate), requests=requests, input_len=input_len,
@@ -158,6 +159,7 @@ def llm_capacity(
 
     if slo_ttft is None and slo_tpot is None:
         raise ValueError("--slo-ttft / --slo-tpot: give at least one SLO, in milliseconds (e.g. --slo-tpot 50)")
+    check_dtypes(dtype=dtype, kv_dtype=kv_dtype)
     spec = spec_from(hw, sets)
     with naming_arguments(SERVE_OPTIONS):
         result = capacity(model, spec, slo_ttft=_seconds(slo_ttft, "--slo-ttft"), slo_tpot=_seconds(slo_tpot, "--slo-tpot"),
@@ -216,8 +218,9 @@ def _rate(rate: float) -> float:
 def _seconds(milliseconds: float | None, option: str) -> float | None:
     if milliseconds is None:
         return None
-    if not (math.isfinite(milliseconds) and milliseconds > 0):
-        raise ValueError(f"{option}: expected a positive time in milliseconds (got {milliseconds})")
+    # at most 1e9 ms (11.6 days): the simulator's own bound is 1e6 s; beyond it "seconds > 0" named no option
+    if not (math.isfinite(milliseconds) and 0 < milliseconds < 1e9):
+        raise ValueError(f"{option}: expected a positive time in milliseconds, under 1e9 (got {milliseconds})")
     return milliseconds / 1e3
 
 
