@@ -664,7 +664,25 @@ def test_sensitivity_validate_calibrate(files, data):
     (["sensitivity", "--tp", "3"], ["sensitivity: the base design on h100-sxm fails", "tp=3: must divide"]),
     # bench wrote CSV under any name (`validate FOLDER` then skipped it)
     (["bench", "--out", "rows.txt"], ["--out: rows.txt does not end in .csv or .parquet"]),
-    (["bench", "--out", ""], ["--out: empty"]),
+    # Path("") is the working folder: `demo --out ""` and `sweep --out ""` wrote there without a word
+    (["bench", "--out", ""], ["Invalid value for '--out': empty path"]),
+    (["demo", "--out", " "], ["Invalid value for '--out': empty path"]),
+    (["sim", "gemm", "--m", "4", "--n", "4", "--k", "4", "--hw", "h100-sxm", "--trace", ""],
+     ["Invalid value for '--trace': empty path"]),
+    # both flags, or the roofline alone (the default --levels), printed nothing and exited 0
+    (["validate", "--dataset", "dev", "--levels", "analytical", "--loso", "--loco"], ["--loso / --loco: choose one"]),
+    (["validate", "--dataset", "dev", "--loso"], ["--loso: the roofline level fits no constants"]),
+    # `level:` named no option; sensitivity printed pydantic's dump with its URL
+    (["validate", "--dataset", "dev", "--levels", "foo"], ["--levels: expected one of roofline"]),
+    (["sensitivity", "--level", "nope"], ["--level: expected one of roofline"]),
+    (["calibrate", "--dataset", "dev", "--hw", "h100-sxm", "--level", "nope"], ["--level: expected one of"]),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--level", "nope"],
+     ["--level: expected one of"]),
+    # an empty --fields was read as no --fields: the default fit ran for minutes
+    (["calibrate", "--dataset", "dev", "--hw", "h100-sxm", "--fields", ""], ["--fields: empty"]),
+    # numpy's "cannot reshape array of size 0 into shape (1,)"
+    (["numerics", "quantize", "-f", "nvfp4", "--values", ""], ["--values: expected at least one number"]),
+    (["numerics", "quantize", "-f", "nvfp4", "--values", "1", "--scale-rule", "nope"], ["--scale-rule: nvfp4"]),
 ])
 def test_fuzz_round_reproducers(args, needles):
     _refused(args, *needles)
@@ -689,3 +707,10 @@ def test_bench_refuses_an_out_under_a_file_before_running(tmp_path):
     blocker = tmp_path / "afile"
     blocker.write_text("x")
     _refused(["bench", "--out", str(blocker / "rows.csv")], f"--out: {blocker} is a file, not a folder")
+
+
+def test_a_sweep_out_that_is_a_file_is_refused_before_the_progress_bar(files, tmp_path):
+    """The bar's line on stderr came before the error line: two lines, not one."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    _refused(["sweep", files["sweep.yaml"], "--out", str(blocker)], f"--out: {blocker} is a file, not a folder")

@@ -47,8 +47,6 @@ def check_out_path(out: str) -> None:
     """Refuse an --out the rows cannot be written to before the suite runs (a minute or more), not after it."""
     path = Path(out)
     fix = "give a file name ending in .csv or .parquet"
-    if not out.strip():
-        raise ValueError(f"--out: empty; {fix}")
     if path.is_dir():
         raise ValueError(f"--out: {out} is a folder; {fix}")
     if path.suffix not in (".csv", ".parquet"):  # was written as CSV under any name, `validate` then skipped it

@@ -67,11 +67,22 @@ def _number_problem(value: Any) -> str | None:
     return None
 
 
+# options that name where output goes: an empty one is Path(""), the working folder, where `demo --out ""` and
+# `sweep --out ""` wrote their files without a word
+PATH_OPTIONS = ("--out", "--plot", "--plots", "--trace")
+
+
+def _path_problem(param: click.Parameter, value: Any) -> str | None:
+    if isinstance(value, str) and not value.strip() and any(name in PATH_OPTIONS for name in param.opts):
+        return "empty path; give a file or folder name (or leave the option out)"
+    return None
+
+
 def _checked(callback: Callable[..., Any] | None) -> Callable[..., Any]:
     """A parameter callback that checks the parsed number first, then runs the parameter's own callback."""
 
     def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        problem = _number_problem(value)
+        problem = _number_problem(value) or _path_problem(param, value)
         if problem:
             raise click_errors.BadParameter(problem, ctx=ctx, param=param)
         return callback(ctx, param, value) if callback else value
@@ -148,6 +159,19 @@ def require_positive(**options: int | None) -> None:
     for key, value in options.items():
         if value is not None and value < 1:
             raise ValueError(f"{option_name(key)}: must be >= 1 (got {value})")
+
+
+def check_level(level: str, option: str = "--level") -> None:
+    """A known, available performance level, refused under the option typed: the perf layer says `level: ...`,
+    and a sweep spec built from the options gave pydantic's multi-line dump (sensitivity --level)."""
+    from ..perf.estimate import check_level as check_known_level
+
+    try:
+        check_known_level(level)
+    except ValueError as exc:
+        message = str(exc)
+        raise ValueError(f"{option}:{message.removeprefix('level:')}" if message.startswith("level:")
+                         else f"{option}: {message}") from None
 
 
 def check_dtypes(**options: str | None) -> None:

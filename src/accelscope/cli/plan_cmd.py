@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
 from .app_options import HwOpt, JsonOpt, SetOpt, spec_from
-from .errors import check_dtypes, naming_arguments, require_positive
+from .errors import check_dtypes, check_level, naming_arguments, require_positive
 from .llm_cmd import ModelArg, llm_app
 
 console = Console()
@@ -44,6 +44,7 @@ def llm_plan(
     for option, value in (("--slo-tpot", slo_tpot), ("--slo-ttft", slo_ttft)):
         if value is not None and not (value > 0):  # (finite: checked as parsed) a 0 or -5 pruned every layout
             raise ValueError(f"{option}: expected a positive time in milliseconds (got {value})")
+    check_level(level)
     require_positive(tp=tp, pp=pp)  # the search's own check printed the pinned tuple: "(got (0,))"
     check_dtypes(dtype=dtype)
     spec = spec_from(hw, sets)

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
-from .errors import check_dtypes, require_positive
+from .errors import check_dtypes, check_level, require_positive
 
 
 def sensitivity_command(
@@ -49,6 +49,7 @@ def sensitivity_command(
 
         require_positive(tp=tp, batch=batch, input_len=input_len, output_len=output_len)
         check_dtypes(dtype=dtype)
+        check_level(level)
         if metric not in KIND_METRICS["infer"]:
             raise ValueError(f"sensitivity --metric: {metric!r} is not a serving metric; use one of "
                              f"{', '.join(KIND_METRICS['infer'])} (or a sweep spec for other workloads)")
