@@ -683,6 +683,12 @@ def test_sensitivity_validate_calibrate(files, data):
     # numpy's "cannot reshape array of size 0 into shape (1,)"
     (["numerics", "quantize", "-f", "nvfp4", "--values", ""], ["--values: expected at least one number"]),
     (["numerics", "quantize", "-f", "nvfp4", "--values", "1", "--scale-rule", "nope"], ["--scale-rule: nvfp4"]),
+    # accepted and ignored: vpp with no pipeline (the bubble (pp - 1) / vpp is 0 either way), a recipe for bf16
+    (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--no-check-memory", "--vpp", "2"],
+     ["--vpp 2: interleaved virtual stages need --pp 2 or more"]),
+    (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--no-check-memory", "--fp8-recipe", "mxfp8"],
+     ["--fp8-recipe: applies to an 8-bit --dtype", "--dtype is bf16"]),
+    (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--elementwise", "nope"], ["--elementwise: expected one of"]),
 ])
 def test_fuzz_round_reproducers(args, needles):
     _refused(args, *needles)
