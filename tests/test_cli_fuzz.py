@@ -455,6 +455,11 @@ SCENARIO = {"title": "x", "hardware": ["h100-sxm"], "level": "roofline", "kernel
     ({"elasticity_hw": "nope"}, "elasticity_hw: nope: no preset"),
     ({"serving": {**SCENARIO["serving"], "model": "nope"}}, "serving.model: model 'nope'"),
     ({"serving": {**SCENARIO["serving"], "dtypes": ["bf16", "fp7"]}}, "serving.dtypes: unknown dtype 'fp7'"),
+    # surfaced mid-report as `tp=3: ...` (no file, no section); .inf passed gt=0 and failed in the simulator
+    ({"serving": {**SCENARIO["serving"], "tp": 3}}, "serving.tp=3: must divide the 32 attention heads"),
+    ({"training": {"model": "llama-3.1-8b", "pp": 64}}, "training.pp=64: more pipeline stages than the 32 layers"),
+    ({"serving": {**SCENARIO["serving"], "load": {"slo_ttft_ms": math.inf}}},
+     "serving.load.slo_ttft_ms: Input should be a finite number"),
 ])
 def test_report_scenario_names_file_and_field(tmp_path, change, needle):
     path = tmp_path / "scenario.yaml"
