@@ -725,3 +725,13 @@ def test_a_sweep_out_that_is_a_file_is_refused_before_the_progress_bar(files, tm
     blocker = tmp_path / "afile"
     blocker.write_text("x")
     _refused(["sweep", files["sweep.yaml"], "--out", str(blocker)], f"--out: {blocker} is a file, not a folder")
+
+
+def test_calibrate_out_is_checked_before_the_fit(tmp_path):
+    """The overlay was written after minutes of fitting: a missing folder failed then; a name without .yaml was
+    written and then not read as a spec by --hw."""
+    base = ["calibrate", "--dataset", "dev", "--hw", "h100-sxm", "--out"]
+    _refused([*base, str(tmp_path / "cal.txt")], "does not end in .yaml or .yml")
+    _refused([*base, str(tmp_path / "nodir" / "cal.yaml")], f"--out: folder {tmp_path / 'nodir'} does not exist")
+    _refused([*base, str(tmp_path)], f"--out: {tmp_path} is a folder")
+

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from .errors import check_output_file
 
 console = Console()
 
@@ -29,7 +30,7 @@ def bench_command(
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"--device: expected cpu or cuda (got {device!r})")
-    check_out_path(out)
+    check_output_file("--out", out, (".csv", ".parquet"))  # before the suite's minute, not after it
     start = time.perf_counter()
     rows = run_suite(device, quick=quick, collectives=collectives)
     path = write_rows(rows, out)
@@ -42,15 +43,3 @@ def bench_command(
     console.print(table)
     console.print(escape(f"wrote {path} in {time.perf_counter() - start:.1f} s; next: accelscope validate {path}"))
 
-
-def check_out_path(out: str) -> None:
-    """Refuse an --out the rows cannot be written to before the suite runs (a minute or more), not after it."""
-    path = Path(out)
-    fix = "give a file name ending in .csv or .parquet"
-    if path.is_dir():
-        raise ValueError(f"--out: {out} is a folder; {fix}")
-    if path.suffix not in (".csv", ".parquet"):  # was written as CSV under any name, `validate` then skipped it
-        raise ValueError(f"--out: {out} does not end in .csv or .parquet; {fix}")
-    blocker = next((parent for parent in path.parents if parent.exists()), None)
-    if blocker is not None and not blocker.is_dir():  # found by mkdir only after the suite ran (FileExistsError)
-        raise ValueError(f"--out: {blocker} is a file, not a folder; {fix} in a folder")

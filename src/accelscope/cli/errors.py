@@ -174,6 +174,26 @@ def check_level(level: str, option: str = "--level") -> None:
                          else f"{option}: {message}") from None
 
 
+def check_output_file(option: str, out: str, suffixes: tuple[str, ...], parents_made: bool = True) -> None:
+    """Refuse an output file that cannot be written before the work that fills it (bench's suite, calibrate's fit:
+    a minute or more), not after: a folder, a name without one of `suffixes` (bench wrote CSV under any name, which
+    `validate FOLDER` then skipped; a calibrated overlay without .yaml is not read as a spec by --hw), a file where
+    a folder must be, or (`parents_made` False: the writer does not create them) a missing folder."""
+    from pathlib import Path
+
+    path = Path(out)
+    fix = f"give a file name ending in {' or '.join(suffixes)}"
+    if path.is_dir():
+        raise ValueError(f"{option}: {out} is a folder; {fix}")
+    if path.suffix not in suffixes:
+        raise ValueError(f"{option}: {out} does not end in {' or '.join(suffixes)}; {fix}")
+    blocker = next((parent for parent in path.parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ValueError(f"{option}: {blocker} is a file, not a folder; {fix} in a folder")
+    if not parents_made and not path.parent.is_dir():
+        raise ValueError(f"{option}: folder {path.parent} does not exist; create it or {fix} in an existing folder")
+
+
 def check_dtypes(**options: str | None) -> None:
     """Dtype options (keyword = option with underscores) name a known dtype; None is unset."""
     from ..hardware.dtypes import canonical_dtype
