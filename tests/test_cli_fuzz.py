@@ -735,3 +735,31 @@ def test_calibrate_out_is_checked_before_the_fit(tmp_path):
     _refused([*base, str(tmp_path / "nodir" / "cal.yaml")], f"--out: folder {tmp_path / 'nodir'} does not exist")
     _refused([*base, str(tmp_path)], f"--out: {tmp_path} is a folder")
 
+
+PLAN8 = ["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    # options the chosen mode does not read: each ran with exit 0 and no effect
+    ([*PLAN8, "--slo-tpot", "50"], "--slo-tpot: a serving option; add --serve"),
+    ([*PLAN8, "--serve", "--global-batch", "7"], "--global-batch: a training option"),
+    ([*SERVE, "--batch", "8"], "--batch: applies with --scheduler static"),
+    ([*SERVE, "--prefill-replicas", "3"], "--prefill-replicas: applies with --scheduler disaggregated"),
+    ([*SERVE, "--acceptance", "0.2"], "--acceptance: applies with --draft-tokens N > 0"),
+    ([*SERVE, "--cv", "3"], "--cv: applies with --arrival gamma"),
+    ([*SERVE, "--at-once", "--rate", "5"], "--rate: --at-once queues every request at time 0"),
+    (["llm", "capacity", "llama-3.1-8b", "--hw", "h100-sxm", "--slo-tpot", "50", "--cv", "2"],
+     "--cv: applies with --arrival gamma"),
+])
+def test_an_option_the_mode_ignores_is_refused(args, needle):
+    _refused(args, needle)
+
+
+def test_an_option_a_trace_or_spec_file_replaces_is_refused(files, tmp_path):
+    trace = tmp_path / "trace.csv"
+    trace.write_text("arrival_s,input_tokens,output_tokens\n0,10,10\n")
+    _refused(["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--trace", str(trace), "--requests", "5"],
+             "--requests: the --trace replaces it")
+    _refused(["sensitivity", files["sweep.yaml"], "--model", "nope"], "--model: sets the serving scenario, which "
+             "SPEC_FILE replaces")
+

@@ -194,6 +194,24 @@ def check_output_file(option: str, out: str, suffixes: tuple[str, ...], parents_
         raise ValueError(f"{option}: folder {path.parent} does not exist; create it or {fix} in an existing folder")
 
 
+def refuse_given(names: Iterable[str], reason: str) -> None:
+    """Refuse options (keyword names) typed on the command line that the chosen mode ignores (`llm plan` without
+    --serve ignores --slo-tpot): each was accepted with exit 0 and no effect. Defaults are not the user's, so only
+    options whose value came from the command line or the environment count."""
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:  # called outside a command (a Python caller)
+        return
+    wanted = set(names)
+    for param in ctx.command.params:
+        if param.name in wanted and ctx.get_parameter_source(param.name) in (ParameterSource.COMMANDLINE,
+                                                                            ParameterSource.ENVIRONMENT):
+            option = max(param.opts, key=len)  # --input-len, not a short alias
+            raise ValueError(f"{option}: {reason}")
+
+
 def check_dtypes(**options: str | None) -> None:
     """Dtype options (keyword = option with underscores) name a known dtype; None is unset."""
     from ..hardware.dtypes import canonical_dtype

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
 from .app_options import HwOpt, JsonOpt, SetOpt, spec_from
-from .errors import check_dtypes, check_level, naming_arguments, require_positive
+from .errors import check_dtypes, check_level, naming_arguments, refuse_given, require_positive
 from .llm_cmd import ModelArg, llm_app
 
 console = Console()
@@ -45,6 +45,12 @@ def llm_plan(
         if value is not None and not (value > 0):  # (finite: checked as parsed) a 0 or -5 pruned every layout
             raise ValueError(f"{option}: expected a positive time in milliseconds (got {value})")
     check_level(level)
+    if serve_goal:  # the other mode's options were accepted and ignored
+        refuse_given(("seq_len", "global_batch", "dtype"), "a training option; with --serve give --input-len, "
+                     "--output-len, --dtypes")
+    else:
+        refuse_given(("input_len", "output_len", "dtypes", "kv_dtypes", "slo_tpot", "slo_ttft"),
+                     "a serving option; add --serve")
     require_positive(tp=tp, pp=pp)  # the search's own check printed the pinned tuple: "(got (0,))"
     check_dtypes(dtype=dtype)
     spec = spec_from(hw, sets)

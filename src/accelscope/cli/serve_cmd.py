@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
-from .errors import check_dtypes, naming_arguments
+from .errors import check_dtypes, naming_arguments, refuse_given
 from .llm_cmd import ModelArg, llm_app
 
 console = Console()
@@ -94,6 +94,7 @@ def llm_serve(
     from ..llm.serving import serve
 
     check_dtypes(dtype=dtype, kv_dtype=kv_dtype)  # else the attention op's field was named (Attention.kv_dtype)
+    _refuse_ignored(scheduler=scheduler, at_once=at_once, trace=trace, draft_tokens=draft_tokens, arrival=arrival)
     spec = spec_from(hw, sets)
     with naming_arguments(SERVE_OPTIONS):
         result = serve(model, spec, tp=tp, pp=pp, ep=ep, rate=math.inf if at_once else _rate(rate), requests=requests, input_len=input_len,
@@ -160,6 +161,7 @@ def llm_capacity(
     if slo_ttft is None and slo_tpot is None:
         raise ValueError("--slo-ttft / --slo-tpot: give at least one SLO, in milliseconds (e.g. --slo-tpot 50)")
     check_dtypes(dtype=dtype, kv_dtype=kv_dtype)
+    _refuse_ignored(scheduler=scheduler, at_once=False, trace=None, draft_tokens=0, arrival=arrival)
     spec = spec_from(hw, sets)
     with naming_arguments(SERVE_OPTIONS):
         result = capacity(model, spec, slo_ttft=_seconds(slo_ttft, "--slo-ttft"), slo_tpot=_seconds(slo_tpot, "--slo-tpot"),
@@ -193,6 +195,23 @@ def llm_capacity(
     console.print(table)
     for path in figures:
         console.print(f"wrote {escape(path)}")
+
+
+def _refuse_ignored(scheduler: str, at_once: bool, trace: str | None, draft_tokens: int, arrival: str) -> None:
+    """Options the chosen mode does not read, typed anyway: each ran with exit 0 and no effect."""
+    if trace is not None:
+        refuse_given(("rate", "at_once", "requests", "input_len", "output_len", "arrival", "cv"),
+                     "the --trace replaces it (arrivals and lengths come from the trace); leave it out")
+    elif at_once:
+        refuse_given(("rate", "arrival", "cv"), "--at-once queues every request at time 0; leave it out")
+    if arrival != "gamma":
+        refuse_given(("cv",), "applies with --arrival gamma (Poisson gaps have a cv of 1)")
+    if scheduler != "static":
+        refuse_given(("batch",), "applies with --scheduler static (vllm admits up to --max-seqs sequences)")
+    if scheduler != "disaggregated":
+        refuse_given(("prefill_replicas", "decode_replicas"), "applies with --scheduler disaggregated")
+    if draft_tokens == 0:
+        refuse_given(("acceptance", "draft_model"), "applies with --draft-tokens N > 0 (speculative decoding is off)")
 
 
 def _features(cuda_graphs: bool, tp_overlap: bool, wide_ep: int | None, tbo: bool, imbalance: float,
