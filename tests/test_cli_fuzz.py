@@ -694,6 +694,9 @@ def test_sensitivity_validate_calibrate(files, data):
     (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--no-check-memory", "--fp8-recipe", "mxfp8"],
      ["--fp8-recipe: applies to an 8-bit --dtype", "--dtype is bf16"]),
     (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--elementwise", "nope"], ["--elementwise: expected one of"]),
+    # said `tp=3:` after 3 s of accuracy study; 10**15 TinyGPT steps ran without end
+    (["numerics", "tradeoff", "llama-3.1-8b", "--hw", "h100-sxm", "--tp", "3"], ["--tp=3: must divide the 32"]),
+    (["numerics", "study", "lm", "--steps", "1000000000000000"], ["--steps: at most 30,000"]),
 ])
 def test_fuzz_round_reproducers(args, needles):
     _refused(args, *needles)

@@ -208,11 +208,16 @@ def tradeoff(
 ) -> None:
     """Accuracy (GEMM error at the model's hidden size) and estimated serving speed per number format."""
     from ..llm.tradeoff import format_tradeoff
-    from .errors import check_level, require_positive
+    from ..workload.llm_graph import Parallelism
+    from ..workload.model_config import load_model
+    from .errors import check_level, naming_arguments, require_positive
 
     require_positive(tp=tp, batch=batch, input_len=input_len, output_len=output_len)
     check_level(level)  # before the accuracy study's seconds of work
-    rows = format_tradeoff(model, hw, tp=tp, batch=batch, input_len=input_len, output_len=output_len, level=level)
+    with naming_arguments(("tp", "batch", "input_len", "output_len", "level")):  # `tp=3: ...` -> `--tp=3: ...`
+        Parallelism(tp=tp).check(load_model(model))  # a tp that does not divide the heads failed after 3 s
+        rows = format_tradeoff(model, hw, tp=tp, batch=batch, input_len=input_len, output_len=output_len,
+                               level=level)
     if as_json:
         print(_dumps(rows))
         return
@@ -280,6 +285,10 @@ def study_gemm(
     Console().print(table)
 
 
+# TinyGPT steps: ~100x the documented 300, already hours on a CPU; more is a typo, not a study
+MAX_LM_STEPS = 30_000
+
+
 @study_app.command("lm")
 @_user_errors
 def study_lm(
@@ -287,9 +296,10 @@ def study_lm(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Train a byte-level TinyGPT on the Python standard library and print perplexity per format (Markdown)."""
-    from ..numerics import lm_study
-
     if steps < 1 or seed < 0:
         raise ValueError(f"--steps: must be >= 1 and --seed >= 0 (got {steps}, {seed})")
+    if steps > MAX_LM_STEPS:  # 10**15 steps was accepted and ran without end
+        raise ValueError(f"--steps: at most {MAX_LM_STEPS:,} (the docs use 300; got {steps:,})")
+    from ..numerics import lm_study  # torch: a second to import, after the checks
 
     lm_study.main(steps=steps, seed=seed)
