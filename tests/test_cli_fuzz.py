@@ -766,3 +766,22 @@ def test_an_option_a_trace_or_spec_file_replaces_is_refused(files, tmp_path):
     _refused(["sensitivity", files["sweep.yaml"], "--model", "nope"], "--model: sets the serving scenario, which "
              "SPEC_FILE replaces")
 
+
+def test_a_range_with_integer_ends_sweeps_whole_numbers(tmp_path):
+    """compute.cores: {range: [100, 200], steps: 3} gave 100.0, 150.0, 200.0, each refused by the integer field:
+    the axis was refused as "no value applies". Integer ends now make whole values: 100, 150, 200."""
+    from accelscope.explore.space import Axis
+
+    assert Axis(range=(100, 200), steps=3).points() == [100, 150, 200]
+    assert Axis(range=(1, 8), steps=4, log=True).points() == [1, 2, 4, 8]  # 8 ** (1/3) = 2, 8 ** (2/3) = 4
+    assert Axis(range=(0.0, 1.0), steps=3).points() == [0.0, 0.5, 1.0]  # float ends stay fractional
+    spec = {"name": "cores", "base": "h100-sxm", "level": "roofline", "objectives": ["min seconds"],
+            "workload": {"kind": "op", "op": "gemm", "args": {"m": 256, "n": 256, "k": 256}}}
+    path = tmp_path / "cores.yaml"
+    path.write_text(yaml.safe_dump({**spec, "axes": {"compute.cores": {"range": [100, 200], "steps": 3}}}))
+    result = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["failed"] == 0, result.stderr
+    path.write_text(yaml.safe_dump({**spec, "axes": {"compute.cores": {"range": [0, 1]}}}))
+    _refused(["sweep", str(path), "--out", str(tmp_path / "out2")],
+             "range: [0, 1]: integer ends make a whole-number axis, which has 2 distinct values for steps: 5")
+
