@@ -785,3 +785,12 @@ def test_a_range_with_integer_ends_sweeps_whole_numbers(tmp_path):
     _refused(["sweep", str(path), "--out", str(tmp_path / "out2")],
              "range: [0, 1]: integer ends make a whole-number axis, which has 2 distinct values for steps: 5")
 
+
+@pytest.mark.parametrize(("kernel", "needle"), [("fa4", "mi300x has not (use fa2)"),
+                                                ("fa3", "mi300x has matrix.async_overlap: false")])
+def test_an_attention_kernel_the_chip_cannot_run_is_refused_at_the_roofline_too(kernel, needle):
+    """The roofline ignores the kernel: `--kernel fa4 --hw mi300x` printed an estimate there, an error at the
+    analytical level (and fa4's message offered fa3, which MI300X cannot run either: MFMA is synchronous)."""
+    _refused(["estimate", "attention", "--batch", "1", "--heads", "4", "--q-len", "128", "--kv-len", "128",
+              "--head-dim", "64", "--hw", "mi300x", "--kernel", kernel], needle)
+
