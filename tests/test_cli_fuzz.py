@@ -455,6 +455,11 @@ SCENARIO = {"title": "x", "hardware": ["h100-sxm"], "level": "roofline", "kernel
     ({"elasticity_hw": "nope"}, "elasticity_hw: nope: no preset"),
     ({"serving": {**SCENARIO["serving"], "model": "nope"}}, "serving.model: model 'nope'"),
     ({"serving": {**SCENARIO["serving"], "dtypes": ["bf16", "fp7"]}}, "serving.dtypes: unknown dtype 'fp7'"),
+    # surfaced mid-report as `tp=3: ...` (no file, no section); .inf passed gt=0 and failed in the simulator
+    ({"serving": {**SCENARIO["serving"], "tp": 3}}, "serving.tp=3: must divide the 32 attention heads"),
+    ({"training": {"model": "llama-3.1-8b", "pp": 64}}, "training.pp=64: more pipeline stages than the 32 layers"),
+    ({"serving": {**SCENARIO["serving"], "load": {"slo_ttft_ms": math.inf}}},
+     "serving.load.slo_ttft_ms: Input should be a finite number"),
 ])
 def test_report_scenario_names_file_and_field(tmp_path, change, needle):
     path = tmp_path / "scenario.yaml"
@@ -630,3 +635,162 @@ def test_sensitivity_validate_calibrate(files, data):
                    "--dataset": ["dev", "nope"], "--fields": [None, "nope.field", MARKUP[0]],
                    "--level": ["roofline", *LEVELS]}
         check(command_line(data, ["calibrate"], options, flags=("--json",)))
+
+
+# ----- session fuzz round: each case was a traceback, an exit 0 on nonsense, or a message naming no option -------
+@pytest.mark.parametrize(("args", "needles"), [
+    # a Path("") is the working folder: reported as "<cwd>: file not found" / "./config.json: file not found"
+    (["hw", "show", ""], ["hardware: empty name"]),
+    (["llm", "infer", "llama-3.1-8b", "--hw", " "], ["hardware: empty name"]),
+    (["llm", "show", ""], ["model: empty name"]),
+    # numpy's "expected non-negative integer" named nothing
+    ([*SERVE, "--seed", "-1"], ["--seed: expected an integer >= 0 (got -1)"]),
+    # named the Python keyword or the op field instead of the option typed
+    ([*SERVE, "--wide-ep", "8"], ["--wide-ep: llama-3.1-8b has no experts"]),
+    ([*SERVE, "--level", "nope"], ["--level: expected one of roofline"]),
+    ([*SERVE, "--kv-dtype", "int3"], ["--kv-dtype: unknown dtype 'int3'"]),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--serve", "--input-len", "0"],
+     ["--input-len: must be >= 1 (got 0)"]),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--pp", "0"],
+     ["--pp: must be >= 1 (got 0)"]),  # printed the pinned tuple "(got (0,))"
+    (["estimate", "collective", "--op", "all_reduce", "--bytes", "3 TB/s", "--group", "8", "--hw", "h100-sxm"],
+     ["--bytes: expected a size", "unit 'TB/s' is not one"]),
+    (["sim", "isa-study", "--hw", "h100-sxm", "--arg", "rows"], ["--arg: 'rows'"]),  # said --set
+    (["sim", "isa-study", "--hw", "h100-sxm", "--vary", "vector.peak.fp32*abc"],
+     ["--vary vector.peak.fp32*abc: expected path*factor"]),  # float()'s own message
+    (["sim", "isa-study", "--hw", "h100-sxm", "--vary", "vector.peak.fp32*0"],
+     ["--vary vector.peak.fp32 x0 (on h100-sxm): vector.peak.fp32: 0.0 is out of range"]),
+    # 1e30 ms = 1e27 s: the simulator's bound said "slo_ttft: expected seconds > 0"
+    (["llm", "capacity", "llama-3.1-8b", "--hw", "h100-sxm", "--slo-ttft", "1e30"],
+     ["--slo-ttft: expected a positive time in milliseconds, under 1e9"]),
+    # every end point failed in silence: exit 0 and empty elasticity tables
+    (["sensitivity", "--model", "llama-3.1-8c"], ["sensitivity: the base design on h100-sxm fails",
+                                                  "model 'llama-3.1-8c'"]),
+    (["sensitivity", "--tp", "3"], ["sensitivity: the base design on h100-sxm fails", "tp=3: must divide"]),
+    # bench wrote CSV under any name (`validate FOLDER` then skipped it)
+    (["bench", "--out", "rows.txt"], ["--out: rows.txt does not end in .csv or .parquet"]),
+    # Path("") is the working folder: `demo --out ""` and `sweep --out ""` wrote there without a word
+    (["bench", "--out", ""], ["Invalid value for '--out': empty path"]),
+    (["demo", "--out", " "], ["Invalid value for '--out': empty path"]),
+    (["sim", "gemm", "--m", "4", "--n", "4", "--k", "4", "--hw", "h100-sxm", "--trace", ""],
+     ["Invalid value for '--trace': empty path"]),
+    # both flags, or the roofline alone (the default --levels), printed nothing and exited 0
+    (["validate", "--dataset", "dev", "--levels", "analytical", "--loso", "--loco"], ["--loso / --loco: choose one"]),
+    (["validate", "--dataset", "dev", "--loso"], ["--loso: the roofline level fits no constants"]),
+    # `level:` named no option; sensitivity printed pydantic's dump with its URL
+    (["validate", "--dataset", "dev", "--levels", "foo"], ["--levels: expected one of roofline"]),
+    (["sensitivity", "--level", "nope"], ["--level: expected one of roofline"]),
+    (["calibrate", "--dataset", "dev", "--hw", "h100-sxm", "--level", "nope"], ["--level: expected one of"]),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--level", "nope"],
+     ["--level: expected one of"]),
+    # an empty --fields was read as no --fields: the default fit ran for minutes
+    (["calibrate", "--dataset", "dev", "--hw", "h100-sxm", "--fields", ""], ["--fields: empty"]),
+    # numpy's "cannot reshape array of size 0 into shape (1,)"
+    (["numerics", "quantize", "-f", "nvfp4", "--values", ""], ["--values: expected at least one number"]),
+    (["numerics", "quantize", "-f", "nvfp4", "--values", "1", "--scale-rule", "nope"], ["--scale-rule: nvfp4"]),
+    # accepted and ignored: vpp with no pipeline (the bubble (pp - 1) / vpp is 0 either way), a recipe for bf16
+    (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--no-check-memory", "--vpp", "2"],
+     ["--vpp 2: interleaved virtual stages need --pp 2 or more"]),
+    (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--no-check-memory", "--fp8-recipe", "mxfp8"],
+     ["--fp8-recipe: applies to an 8-bit --dtype", "--dtype is bf16"]),
+    (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--elementwise", "nope"], ["--elementwise: expected one of"]),
+    # said `tp=3:` after 3 s of accuracy study; 10**15 TinyGPT steps ran without end
+    (["numerics", "tradeoff", "llama-3.1-8b", "--hw", "h100-sxm", "--tp", "3"], ["--tp=3: must divide the 32"]),
+    (["numerics", "study", "lm", "--steps", "1000000000000000"], ["--steps: at most 30,000"]),
+])
+def test_fuzz_round_reproducers(args, needles):
+    _refused(args, *needles)
+
+
+def test_a_folder_given_as_a_spec_is_named_a_folder(tmp_path):
+    """It said `file not found`, which sends the user looking for a missing file."""
+    _refused(["hw", "show", str(tmp_path)], f"{tmp_path}: is a folder; pass a preset id or the path to a .yaml spec")
+
+
+def test_a_plot_folder_that_is_a_file_is_one_line(tmp_path):
+    """mkdir(exist_ok=True) on an existing file raised FileExistsError: a traceback (serve --plot, sensitivity
+    --plot)."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    needle = f"{blocker}: a file is in the way of a folder to create"
+    _refused(["sensitivity", "--plot", str(blocker), "--param", "memory.hbm.bandwidth"], needle)
+
+
+def test_bench_refuses_an_out_under_a_file_before_running(tmp_path):
+    """Found by mkdir only after the suite had run for 70 s, as a FileExistsError traceback."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    _refused(["bench", "--out", str(blocker / "rows.csv")], f"--out: {blocker} is a file, not a folder")
+
+
+def test_a_sweep_out_that_is_a_file_is_refused_before_the_progress_bar(files, tmp_path):
+    """The bar's line on stderr came before the error line: two lines, not one."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    _refused(["sweep", files["sweep.yaml"], "--out", str(blocker)], f"--out: {blocker} is a file, not a folder")
+
+
+def test_calibrate_out_is_checked_before_the_fit(tmp_path):
+    """The overlay was written after minutes of fitting: a missing folder failed then; a name without .yaml was
+    written and then not read as a spec by --hw."""
+    base = ["calibrate", "--dataset", "dev", "--hw", "h100-sxm", "--out"]
+    _refused([*base, str(tmp_path / "cal.txt")], "does not end in .yaml or .yml")
+    _refused([*base, str(tmp_path / "nodir" / "cal.yaml")], f"--out: folder {tmp_path / 'nodir'} does not exist")
+    _refused([*base, str(tmp_path)], f"--out: {tmp_path} is a folder")
+
+
+PLAN8 = ["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    # options the chosen mode does not read: each ran with exit 0 and no effect
+    ([*PLAN8, "--slo-tpot", "50"], "--slo-tpot: a serving option; add --serve"),
+    ([*PLAN8, "--serve", "--global-batch", "7"], "--global-batch: a training option"),
+    ([*SERVE, "--batch", "8"], "--batch: applies with --scheduler static"),
+    ([*SERVE, "--prefill-replicas", "3"], "--prefill-replicas: applies with --scheduler disaggregated"),
+    ([*SERVE, "--acceptance", "0.2"], "--acceptance: applies with --draft-tokens N > 0"),
+    ([*SERVE, "--cv", "3"], "--cv: applies with --arrival gamma"),
+    ([*SERVE, "--at-once", "--rate", "5"], "--rate: --at-once queues every request at time 0"),
+    (["llm", "capacity", "llama-3.1-8b", "--hw", "h100-sxm", "--slo-tpot", "50", "--cv", "2"],
+     "--cv: applies with --arrival gamma"),
+])
+def test_an_option_the_mode_ignores_is_refused(args, needle):
+    _refused(args, needle)
+
+
+def test_an_option_a_trace_or_spec_file_replaces_is_refused(files, tmp_path):
+    trace = tmp_path / "trace.csv"
+    trace.write_text("arrival_s,input_tokens,output_tokens\n0,10,10\n")
+    _refused(["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--trace", str(trace), "--requests", "5"],
+             "--requests: the --trace replaces it")
+    _refused(["sensitivity", files["sweep.yaml"], "--model", "nope"], "--model: sets the serving scenario, which "
+             "SPEC_FILE replaces")
+
+
+def test_a_range_with_integer_ends_sweeps_whole_numbers(tmp_path):
+    """compute.cores: {range: [100, 200], steps: 3} gave 100.0, 150.0, 200.0, each refused by the integer field:
+    the axis was refused as "no value applies". Integer ends now make whole values: 100, 150, 200."""
+    from accelscope.explore.space import Axis
+
+    assert Axis(range=(100, 200), steps=3).points() == [100, 150, 200]
+    assert Axis(range=(1, 8), steps=4, log=True).points() == [1, 2, 4, 8]  # 8 ** (1/3) = 2, 8 ** (2/3) = 4
+    assert Axis(range=(0.0, 1.0), steps=3).points() == [0.0, 0.5, 1.0]  # float ends stay fractional
+    spec = {"name": "cores", "base": "h100-sxm", "level": "roofline", "objectives": ["min seconds"],
+            "workload": {"kind": "op", "op": "gemm", "args": {"m": 256, "n": 256, "k": 256}}}
+    path = tmp_path / "cores.yaml"
+    path.write_text(yaml.safe_dump({**spec, "axes": {"compute.cores": {"range": [100, 200], "steps": 3}}}))
+    result = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["failed"] == 0, result.stderr
+    path.write_text(yaml.safe_dump({**spec, "axes": {"compute.cores": {"range": [0, 1]}}}))
+    _refused(["sweep", str(path), "--out", str(tmp_path / "out2")],
+             "range: [0, 1]: integer ends make a whole-number axis, which has 2 distinct values for steps: 5")
+
+
+@pytest.mark.parametrize(("kernel", "needle"), [("fa4", "mi300x has not (use fa2)"),
+                                                ("fa3", "mi300x has matrix.async_overlap: false")])
+def test_an_attention_kernel_the_chip_cannot_run_is_refused_at_the_roofline_too(kernel, needle):
+    """The roofline ignores the kernel: `--kernel fa4 --hw mi300x` printed an estimate there, an error at the
+    analytical level (and fa4's message offered fa3, which MI300X cannot run either: MFMA is synchronous)."""
+    _refused(["estimate", "attention", "--batch", "1", "--heads", "4", "--q-len", "128", "--kv-len", "128",
+              "--head-dim", "64", "--hw", "mi300x", "--kernel", kernel], needle)
+

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from .errors import check_output_file
 
 console = Console()
 
@@ -29,8 +30,7 @@ def bench_command(
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"--device: expected cpu or cuda (got {device!r})")
-    if Path(out).is_dir():  # refused before the suite runs, not after
-        raise ValueError(f"--out: {out} is a folder; give a file name ending in .csv or .parquet")
+    check_output_file("--out", out, (".csv", ".parquet"))  # before the suite's minute, not after it
     start = time.perf_counter()
     rows = run_suite(device, quick=quick, collectives=collectives)
     path = write_rows(rows, out)
@@ -42,3 +42,4 @@ def bench_command(
                       f"{plain_number(row.value)} {row.unit}")
     console.print(table)
     console.print(escape(f"wrote {path} in {time.perf_counter() - start:.1f} s; next: accelscope validate {path}"))
+

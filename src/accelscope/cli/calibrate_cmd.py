@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import JsonOpt
+from .errors import check_level, check_output_file
 
 if TYPE_CHECKING:
     from ..measure.calibrate import CalibrationResult
@@ -60,6 +61,11 @@ def calibrate_command(
     source = dataset or file
     if source is None:
         raise ValueError("calibrate: give a FILE or --dataset NAME (e.g. --dataset dev)")
+    check_level(level)
+    if out is not None:  # written after the fit (minutes): refused before it
+        check_output_file("--out", out, (".yaml", ".yml"), parents_made=False)
+    if fields is not None and not fields.strip(","):  # was read as "no --fields": the default fields, fitted
+        raise ValueError("--fields: empty; give comma-separated spec fields (or leave the option out)")
     if folds < 2:
         raise ValueError(f"--folds: cross-validation needs at least 2 folds (got {folds})")
     chosen = [f.strip() for f in fields.split(",")] if fields else None

@@ -37,7 +37,7 @@ MAX_INT = 10**15
 # our located messages are ValueErrors (SpecError, UnitError and perf's LevelNotAvailable derive from it; not
 # imported here, which would load the models at start-up); missing or unreadable files are the user's to fix
 USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
-                                            NotADirectoryError)
+                                            NotADirectoryError, FileExistsError)
 
 
 def print_error(message: str) -> None:
@@ -67,11 +67,22 @@ def _number_problem(value: Any) -> str | None:
     return None
 
 
+# options that name where output goes: an empty one is Path(""), the working folder, where `demo --out ""` and
+# `sweep --out ""` wrote their files without a word
+PATH_OPTIONS = ("--out", "--plot", "--plots", "--trace")
+
+
+def _path_problem(param: click.Parameter, value: Any) -> str | None:
+    if isinstance(value, str) and not value.strip() and any(name in PATH_OPTIONS for name in param.opts):
+        return "empty path; give a file or folder name (or leave the option out)"
+    return None
+
+
 def _checked(callback: Callable[..., Any] | None) -> Callable[..., Any]:
     """A parameter callback that checks the parsed number first, then runs the parameter's own callback."""
 
     def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        problem = _number_problem(value)
+        problem = _number_problem(value) or _path_problem(param, value)
         if problem:
             raise click_errors.BadParameter(problem, ctx=ctx, param=param)
         return callback(ctx, param, value) if callback else value
@@ -123,6 +134,9 @@ def _os_message(exc: OSError) -> str:
     """`[Errno 20] Not a directory: '/dev/null/x'` as `/dev/null/x: not a directory; ...` with what to do."""
     if exc.filename is None or not exc.strerror:
         return str(exc)
+    if isinstance(exc, FileExistsError):  # mkdir of an --out / --plot folder where a file already is
+        return (f"{exc.filename}: a file is in the way of a folder to create; give an --out, --plot or --plots "
+                "folder that is not an existing file")
     what = exc.strerror[0].lower() + exc.strerror[1:]
     return (f"{exc.filename}: {what}; give a path whose folders exist and that you may read (an input) or write "
             "(an --out, --plot or --plots folder)")
@@ -145,6 +159,57 @@ def require_positive(**options: int | None) -> None:
     for key, value in options.items():
         if value is not None and value < 1:
             raise ValueError(f"{option_name(key)}: must be >= 1 (got {value})")
+
+
+def check_level(level: str, option: str = "--level") -> None:
+    """A known, available performance level, refused under the option typed: the perf layer says `level: ...`,
+    and a sweep spec built from the options gave pydantic's multi-line dump (sensitivity --level)."""
+    from ..perf.estimate import check_level as check_known_level
+
+    try:
+        check_known_level(level)
+    except ValueError as exc:
+        message = str(exc)
+        raise ValueError(f"{option}:{message.removeprefix('level:')}" if message.startswith("level:")
+                         else f"{option}: {message}") from None
+
+
+def check_output_file(option: str, out: str, suffixes: tuple[str, ...], parents_made: bool = True) -> None:
+    """Refuse an output file that cannot be written before the work that fills it (bench's suite, calibrate's fit:
+    a minute or more), not after: a folder, a name without one of `suffixes` (bench wrote CSV under any name, which
+    `validate FOLDER` then skipped; a calibrated overlay without .yaml is not read as a spec by --hw), a file where
+    a folder must be, or (`parents_made` False: the writer does not create them) a missing folder."""
+    from pathlib import Path
+
+    path = Path(out)
+    fix = f"give a file name ending in {' or '.join(suffixes)}"
+    if path.is_dir():
+        raise ValueError(f"{option}: {out} is a folder; {fix}")
+    if path.suffix not in suffixes:
+        raise ValueError(f"{option}: {out} does not end in {' or '.join(suffixes)}; {fix}")
+    blocker = next((parent for parent in path.parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ValueError(f"{option}: {blocker} is a file, not a folder; {fix} in a folder")
+    if not parents_made and not path.parent.is_dir():
+        raise ValueError(f"{option}: folder {path.parent} does not exist; create it or {fix} in an existing folder")
+
+
+def refuse_given(names: Iterable[str], reason: str) -> None:
+    """Refuse options (keyword names) typed on the command line that the chosen mode ignores (`llm plan` without
+    --serve ignores --slo-tpot): each was accepted with exit 0 and no effect. Defaults are not the user's, so only
+    options whose value came from the command line or the environment count."""
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:  # called outside a command (a Python caller)
+        return
+    wanted = set(names)
+    for param in ctx.command.params:
+        if param.name in wanted and ctx.get_parameter_source(param.name) in (ParameterSource.COMMANDLINE,
+                                                                            ParameterSource.ENVIRONMENT):
+            option = max(param.opts, key=len)  # --input-len, not a short alias
+            raise ValueError(f"{option}: {reason}")
 
 
 def check_dtypes(**options: str | None) -> None:

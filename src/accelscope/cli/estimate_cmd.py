@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from ..workload import ops as ir
 from .app_options import DtypeOpt, ExplainOpt, HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
 from .errors import build_op as _op
 from .errors import naming_arguments, naming_options, short
+
+if TYPE_CHECKING:
+    from ..hardware import HardwareSpec
 
 est_app = typer.Typer(help="Estimate one operator on a chip.", no_args_is_help=True)
 console = Console()
@@ -24,11 +27,22 @@ def _report(op: ir.Op, hw: str, sets: list[str] | None, level: str, as_json: boo
 
     spec = spec_from(hw, sets)
     with naming_options({"norm": "--kind"}), naming_arguments(("level",)):
+        _check_kernel_runs(op, spec)
         est = estimate(op, spec, level=level)
     if as_json:
         print(json.dumps({"input": render.op_dict(op), **est.to_dict()}, indent=2))
         return
     render.print_estimate(console, op, spec, est, explain=explain)
+
+
+def _check_kernel_runs(op: ir.Op, spec: HardwareSpec) -> None:
+    """An attention kernel the chip cannot run (fa3 needs wgmma, fa4 tcgen05) is refused at every level: the
+    roofline ignores the kernel, so `--kernel fa4 --hw mi300x` printed an estimate there and an error at the
+    analytical level."""
+    if isinstance(op, ir.Attention) and op.variant in ("fa3", "fa4"):
+        from ..perf.analytical.attention import kernel
+
+        kernel(op, spec)
 
 
 @est_app.command("gemm")
@@ -172,7 +186,10 @@ def est_collective(
     """A collective over the spec's interconnect (hierarchical beyond one scale-up domain)."""
     from ..hardware import parse_quantity
 
-    nbytes = parse_quantity(size, "bytes")
+    try:
+        nbytes = parse_quantity(size, "bytes")
+    except ValueError as exc:  # the unit parser's message names no option
+        raise ValueError(f"--bytes: {exc}") from None
     _report(_op(ir.Collective, op=op, bytes=nbytes, group=group, algorithm=algorithm), hw, sets, level, as_json, explain)
 
 

@@ -187,6 +187,11 @@ def llm_train(
     _check_train_options(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
                          global_batch=global_batch, micro_batch=micro_batch)
     check_dtypes(dtype=dtype)
+    _check_fp8_recipe(fp8_recipe, dtype)
+    if vpp > 1 and pp == 1:  # accepted and ignored: the interleaved bubble (pp - 1) / vpp is 0 either way; `plan`
+        # prunes the same layouts ("vpp without enough layers per stage")
+        raise ValueError(f"--vpp {vpp}: interleaved virtual stages need --pp 2 or more (with --pp 1 there is no "
+                         "pipeline to interleave)")
     if host_op_us is not None and not 0 <= host_op_us < 1e6:  # train() takes under 1 s per op
         raise ValueError(f"--host-op-us: expected microseconds per op from 0 to under 1,000,000, e.g. 90 "
                          f"(got {host_op_us:g})")
@@ -257,7 +262,8 @@ def _metric_table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> Tabl
 INFER_OPTIONS = ("tp", "pp", "ep", "batch", "input_len", "output_len", "dtype", "kv_dtype", "moe_imbalance",
                  "allreduce", "decode_attention", "level")
 TRAIN_OPTIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "seq_len", "global_batch", "micro_batch", "dtype",
-                 "recompute", "level", "attention", "optimizer", "grouped_gemm", "cross_entropy", "fp8_recipe")
+                 "recompute", "level", "attention", "optimizer", "grouped_gemm", "cross_entropy", "fp8_recipe",
+                 "elementwise")
 
 
 def _check_train_options(zero: int, global_batch: int, dp: int, micro_batch: int, **counts: int) -> None:
@@ -268,6 +274,16 @@ def _check_train_options(zero: int, global_batch: int, dp: int, micro_batch: int
     if global_batch % (dp * micro_batch):
         raise ValueError(f"--global-batch: {global_batch} sequences do not split into --dp {dp} replicas x "
                          f"--micro-batch {micro_batch}; use a multiple of {dp * micro_batch}")
+
+
+def _check_fp8_recipe(fp8_recipe: str | None, dtype: str) -> None:
+    """A scaling recipe with a bf16 --dtype was accepted and ignored (train() applies it to 8-bit matmuls only)."""
+    from ..hardware.dtypes import canonical_dtype
+    from ..llm.train import FP8_RECIPES
+
+    # an unknown name is train()'s to refuse, with the list of recipes
+    if fp8_recipe in FP8_RECIPES and not canonical_dtype(dtype).startswith(("fp8", "mx")):
+        raise ValueError(f"--fp8-recipe: applies to an 8-bit --dtype (fp8_e4m3, mxfp8); --dtype is {dtype}")
 
 
 def _check_imbalance(config: Any, imbalance: float) -> None:

@@ -23,6 +23,17 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 USER_ERROR_EXIT = 2
 
 
+# the library's argument names -> the options the user typed (`fmt` is --format / -f)
+LIBRARY_ARGUMENTS = {"fmt": "--format", "scaling": "--scaling", "scale_rule": "--scale-rule",
+                     "rounding": "--rounding", "overflow": "--overflow"}
+
+
+def _as_option(message: str) -> str:
+    """`scale_rule: nvfp4 accepts te` -> `--scale-rule: nvfp4 accepts te`."""
+    name, colon, rest = message.partition(":")
+    return f"{LIBRARY_ARGUMENTS[name]}:{rest}" if colon and name in LIBRARY_ARGUMENTS else message
+
+
 def _user_errors(command: Callable[..., None]) -> Callable[..., None]:
     """Bad input (ValueError) becomes one line on stderr and exit code 2, never a traceback."""
 
@@ -31,8 +42,7 @@ def _user_errors(command: Callable[..., None]) -> Callable[..., None]:
         try:
             command(*args, **kwargs)
         except ValueError as exc:
-            message = str(exc)  # the library names its argument `fmt`; the user typed --format (-f)
-            message = "--format:" + message.removeprefix("fmt:") if message.startswith("fmt:") else message
+            message = _as_option(str(exc))
             print(f"error: {' '.join(message.split())}", file=sys.stderr)
             raise typer.Exit(USER_ERROR_EXIT) from None
 
@@ -112,9 +122,12 @@ def _parse_values(values: str | None, random: int | None, seed: int) -> np.ndarr
             raise ValueError(f"--random: must be between 1 and {MAX_RANDOM:,} inputs (got {random})")
         return np.random.default_rng(seed).standard_normal(random).astype(np.float32)
     try:
-        return np.array([float(v) for v in values.split(",") if v.strip()], dtype=np.float32)
+        parsed = np.array([float(v) for v in values.split(",") if v.strip()], dtype=np.float32)
     except ValueError:
         raise ValueError(f"--values: must be comma-separated numbers, e.g. 1.0,2.5,-3 (got {values[:40]!r})") from None
+    if parsed.size == 0:  # numpy's "cannot reshape array of size 0" came out of the block quantizer
+        raise ValueError(f"--values: expected at least one number, e.g. 1.0,2.5,-3 (got {values[:40]!r})")
+    return parsed
 
 
 @numerics_app.command("quantize")
@@ -195,10 +208,16 @@ def tradeoff(
 ) -> None:
     """Accuracy (GEMM error at the model's hidden size) and estimated serving speed per number format."""
     from ..llm.tradeoff import format_tradeoff
-    from .errors import require_positive
+    from ..workload.llm_graph import Parallelism
+    from ..workload.model_config import load_model
+    from .errors import check_level, naming_arguments, require_positive
 
     require_positive(tp=tp, batch=batch, input_len=input_len, output_len=output_len)
-    rows = format_tradeoff(model, hw, tp=tp, batch=batch, input_len=input_len, output_len=output_len, level=level)
+    check_level(level)  # before the accuracy study's seconds of work
+    with naming_arguments(("tp", "batch", "input_len", "output_len", "level")):  # `tp=3: ...` -> `--tp=3: ...`
+        Parallelism(tp=tp).check(load_model(model))  # a tp that does not divide the heads failed after 3 s
+        rows = format_tradeoff(model, hw, tp=tp, batch=batch, input_len=input_len, output_len=output_len,
+                               level=level)
     if as_json:
         print(_dumps(rows))
         return
@@ -266,6 +285,10 @@ def study_gemm(
     Console().print(table)
 
 
+# TinyGPT steps: ~100x the documented 300, already hours on a CPU; more is a typo, not a study
+MAX_LM_STEPS = 30_000
+
+
 @study_app.command("lm")
 @_user_errors
 def study_lm(
@@ -273,9 +296,10 @@ def study_lm(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Train a byte-level TinyGPT on the Python standard library and print perplexity per format (Markdown)."""
-    from ..numerics import lm_study
-
     if steps < 1 or seed < 0:
         raise ValueError(f"--steps: must be >= 1 and --seed >= 0 (got {steps}, {seed})")
+    if steps > MAX_LM_STEPS:  # 10**15 steps was accepted and ran without end
+        raise ValueError(f"--steps: at most {MAX_LM_STEPS:,} (the docs use 300; got {steps:,})")
+    from ..numerics import lm_study  # torch: a second to import, after the checks
 
     lm_study.main(steps=steps, seed=seed)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
 from .app_options import HwOpt, JsonOpt, SetOpt, spec_from
-from .errors import check_dtypes, naming_arguments
+from .errors import check_dtypes, check_level, naming_arguments, refuse_given, require_positive
 from .llm_cmd import ModelArg, llm_app
 
 console = Console()
@@ -44,6 +44,14 @@ def llm_plan(
     for option, value in (("--slo-tpot", slo_tpot), ("--slo-ttft", slo_ttft)):
         if value is not None and not (value > 0):  # (finite: checked as parsed) a 0 or -5 pruned every layout
             raise ValueError(f"{option}: expected a positive time in milliseconds (got {value})")
+    check_level(level)
+    if serve_goal:  # the other mode's options were accepted and ignored
+        refuse_given(("seq_len", "global_batch", "dtype"), "a training option; with --serve give --input-len, "
+                     "--output-len, --dtypes")
+    else:
+        refuse_given(("input_len", "output_len", "dtypes", "kv_dtypes", "slo_tpot", "slo_ttft"),
+                     "a serving option; add --serve")
+    require_positive(tp=tp, pp=pp)  # the search's own check printed the pinned tuple: "(got (0,))"
     check_dtypes(dtype=dtype)
     spec = spec_from(hw, sets)
     pins = {k: v for k, v in (("tp", tp), ("pp", pp)) if v is not None}

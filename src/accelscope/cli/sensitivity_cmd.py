@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
-from .errors import check_dtypes, require_positive
+from .errors import check_dtypes, check_level, refuse_given, require_positive
 
 
 def sensitivity_command(
@@ -41,6 +41,8 @@ def sensitivity_command(
     from ..explore.space import SweepSpec, load_sweep
 
     if spec_file is not None:
+        refuse_given(("model", "tp", "batch", "input_len", "output_len", "dtype", "metric", "level"),
+                     "sets the serving scenario, which SPEC_FILE replaces; edit the spec's workload and level")
         spec, base = load_sweep(spec_file), None
         if sets:
             raise ValueError("sensitivity: --set applies to the serving scenario; with a SPEC_FILE edit its base")
@@ -49,6 +51,7 @@ def sensitivity_command(
 
         require_positive(tp=tp, batch=batch, input_len=input_len, output_len=output_len)
         check_dtypes(dtype=dtype)
+        check_level(level)
         if metric not in KIND_METRICS["infer"]:
             raise ValueError(f"sensitivity --metric: {metric!r} is not a serving metric; use one of "
                              f"{', '.join(KIND_METRICS['infer'])} (or a sweep spec for other workloads)")

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, spec_from
-from .errors import naming_arguments
+from .errors import check_dtypes, naming_arguments, refuse_given
 from .llm_cmd import ModelArg, llm_app
 
 console = Console()
@@ -27,7 +27,7 @@ RequestsOpt = Annotated[int, typer.Option(help="Requests to simulate.")]
 SERVE_OPTIONS = ("requests", "tp", "pp", "ep", "input_len", "output_len", "arrival", "cv", "seed", "scheduler",
                  "max_batched_tokens", "max_seqs", "batch", "replicas", "prefill_replicas", "decode_replicas",
                  "draft_tokens", "acceptance", "draft_model", "prefix_hit_rate", "percentile",
-                 "max_nodes", "dtype", "kv_dtype")
+                 "max_nodes", "dtype", "kv_dtype", "level", "wide_ep")
 
 SchedulerOpt = Annotated[str, typer.Option(help="vllm | static | disaggregated: continuous batching with chunked "
                                                 "prefill (vLLM), static batches, or prefill/decode pools.")]
@@ -93,6 +93,8 @@ def llm_serve(
     """Request-level serving simulation: latency percentiles, throughput, goodput under SLOs, KV cache use."""
     from ..llm.serving import serve
 
+    check_dtypes(dtype=dtype, kv_dtype=kv_dtype)  # else the attention op's field was named (Attention.kv_dtype)
+    _refuse_ignored(scheduler=scheduler, at_once=at_once, trace=trace, draft_tokens=draft_tokens, arrival=arrival)
     spec = spec_from(hw, sets)
     with naming_arguments(SERVE_OPTIONS):
         result = serve(model, spec, tp=tp, pp=pp, ep=ep, rate=math.inf if at_once else _rate(rate), requests=requests, input_len=input_len,
@@ -158,6 +160,8 @@ def llm_capacity(
 
     if slo_ttft is None and slo_tpot is None:
         raise ValueError("--slo-ttft / --slo-tpot: give at least one SLO, in milliseconds (e.g. --slo-tpot 50)")
+    check_dtypes(dtype=dtype, kv_dtype=kv_dtype)
+    _refuse_ignored(scheduler=scheduler, at_once=False, trace=None, draft_tokens=0, arrival=arrival)
     spec = spec_from(hw, sets)
     with naming_arguments(SERVE_OPTIONS):
         result = capacity(model, spec, slo_ttft=_seconds(slo_ttft, "--slo-ttft"), slo_tpot=_seconds(slo_tpot, "--slo-tpot"),
@@ -193,6 +197,23 @@ def llm_capacity(
         console.print(f"wrote {escape(path)}")
 
 
+def _refuse_ignored(scheduler: str, at_once: bool, trace: str | None, draft_tokens: int, arrival: str) -> None:
+    """Options the chosen mode does not read, typed anyway: each ran with exit 0 and no effect."""
+    if trace is not None:
+        refuse_given(("rate", "at_once", "requests", "input_len", "output_len", "arrival", "cv"),
+                     "the --trace replaces it (arrivals and lengths come from the trace); leave it out")
+    elif at_once:
+        refuse_given(("rate", "arrival", "cv"), "--at-once queues every request at time 0; leave it out")
+    if arrival != "gamma":
+        refuse_given(("cv",), "applies with --arrival gamma (Poisson gaps have a cv of 1)")
+    if scheduler != "static":
+        refuse_given(("batch",), "applies with --scheduler static (vllm admits up to --max-seqs sequences)")
+    if scheduler != "disaggregated":
+        refuse_given(("prefill_replicas", "decode_replicas"), "applies with --scheduler disaggregated")
+    if draft_tokens == 0:
+        refuse_given(("acceptance", "draft_model"), "applies with --draft-tokens N > 0 (speculative decoding is off)")
+
+
 def _features(cuda_graphs: bool, tp_overlap: bool, wide_ep: int | None, tbo: bool, imbalance: float,
               max_nodes: int | None, decode_wide_ep: int | None = None) -> dict[str, object]:
     from ..llm.serving.moe import wide_ep_from
@@ -216,8 +237,9 @@ def _rate(rate: float) -> float:
 def _seconds(milliseconds: float | None, option: str) -> float | None:
     if milliseconds is None:
         return None
-    if not (math.isfinite(milliseconds) and milliseconds > 0):
-        raise ValueError(f"{option}: expected a positive time in milliseconds (got {milliseconds})")
+    # at most 1e9 ms (11.6 days): the simulator's own bound is 1e6 s; beyond it "seconds > 0" named no option
+    if not (math.isfinite(milliseconds) and 0 < milliseconds < 1e9):
+        raise ValueError(f"{option}: expected a positive time in milliseconds, under 1e9 (got {milliseconds})")
     return milliseconds / 1e3
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -180,13 +181,17 @@ def variant(spec: HardwareSpec, vary: str) -> tuple[str, dict[str, Any]]:
     from ..hardware import parse_set_options
 
     if "=" in vary:
-        return vary, parse_set_options([vary])
+        return vary, parse_set_options([vary], option=f"--vary {vary}")
     if "*" in vary:
         path, _, factor = vary.partition("*")
         current = _current(spec, path)
         if not isinstance(current, int | float) or isinstance(current, bool):
             raise ValueError(f"--vary {vary}: {path} is not a number on {spec.id}")
-        return f"{path} x{factor}", {path: current * float(factor)}
+        try:
+            scale = float(factor)
+        except ValueError:  # float()'s own message names neither the option nor the form
+            raise ValueError(f"--vary {vary}: expected path*factor with a number factor (got {factor!r})") from None
+        return f"{path} x{factor}", {path: current * scale}
     if not vary.startswith("isa."):
         raise ValueError(f"--vary {vary}: expected isa.FLAG (toggle), path=value or path*factor")
     flag = _native_flag(spec, vary.removeprefix("isa."))
@@ -247,7 +252,7 @@ def isa_study(kernel: str, spec: HardwareSpec, varies: list[str], args: dict[str
     rows = []
     base = None
     for label, overrides in [("baseline", {}), *(variant(spec, v) for v in (varies or defaults))]:
-        est = simulate(op, spec.with_overrides(overrides) if overrides else spec).estimate
+        est = simulate(op, _varied(spec, label, overrides)).estimate
         base = base or est.seconds
         stalls = est.details.get("stalls_cycles", {})
         busiest = est.details.get("busiest_unit", "")
@@ -257,6 +262,18 @@ def isa_study(kernel: str, spec: HardwareSpec, varies: list[str], args: dict[str
                      "busiest_utilization": est.details.get("utilization", {}).get(busiest, 0.0),
                      "busiest_unit_waits_on": why})
     return rows
+
+
+def _varied(spec: HardwareSpec, label: str, overrides: dict[str, Any]) -> HardwareSpec:
+    """The spec with one --vary applied; a value out of range is reported under --vary (it said `h100-sxm
+    overrides: ...`, which names no option)."""
+    if not overrides:
+        return spec
+    try:
+        return spec.with_overrides(overrides)
+    except ValueError as exc:  # the spec's origin (`--set (on h100-sxm)`, `h100-sxm overrides`) gives way to --vary
+        reason = re.sub(r"^(--set \(on [^)]*\)|\S+ overrides): ", "", str(exc))
+        raise ValueError(f"--vary {label} (on {spec.id}): {reason}") from None
 
 
 @sim_app.command("isa-study")
@@ -273,7 +290,7 @@ def sim_isa_study(
     from ..hardware import parse_set_options
 
     spec = spec_from(hw, sets)
-    rows = isa_study(kernel, spec, vary or [], parse_set_options(arg or []))
+    rows = isa_study(kernel, spec, vary or [], parse_set_options(arg or [], option="--arg"))
     if as_json:
         print(json.dumps([named({"hw": spec.id, **row}, spec) for row in rows], indent=2))
         return

@@ -65,6 +65,7 @@ def sweep_command(
         raise ValueError(f"sweep --executor: expected local or ray (got {executor!r})")
 
     spec = load_sweep(target)
+    _check_results_folder(out)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]:.1f} points/s"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), disable=as_json) as bar:
@@ -149,3 +150,12 @@ def _require_metrics(table: object, folder: str, objectives: list[str]) -> None:
     first = f"; most common reason: {reasons.value_counts().index[0][:300]}" if len(reasons) else ""
     raise ValueError(f"{folder}: none of the {len(table):,} points succeeded, so there is no front{first}; "
                      "fix the sweep spec and run it again with a new --out")
+
+
+def _check_results_folder(out: str) -> None:
+    """An --out that is (or lies under) a file, refused before the progress bar starts: the bar's line on stderr
+    came before the error line."""
+    path = Path(out)
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ValueError(f"--out: {blocker} is a file, not a folder; give the sweep's results folder")

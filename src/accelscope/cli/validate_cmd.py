@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import JsonOpt
+from .errors import check_level
 
 if TYPE_CHECKING:  # the fitting modules load numpy and the datasets: imported where a command needs them
     from ..measure.dataset import MeasuredRow
@@ -51,8 +52,11 @@ def validate_command(
         raise ValueError("validate: give FILEs, FOLDERs or dataset names (dev, more, all, external), or --dataset NAME")
     label = ", ".join(sources_in)
     wanted = [level.strip() for level in levels.split(",") if level.strip()]
+    for level in wanted:
+        check_level(level, "--levels")
     categories, sources = _split(category), _split(source)
     if loco or loso:
+        _check_held_out(wanted, loco, loso)
         _print_held_out(sources_in, wanted, categories, sources, loso, as_json)
         return
     try:
@@ -92,6 +96,16 @@ def validate_command(
                 console.print(f"[dim]  {len(ids)} x {escape(reason)} \\[{escape(', '.join(ids[:5]))}{more}][/]")
             if len(groups) > 12:
                 console.print(f"[dim]  ... {len(groups) - 12} more reasons (--json or --markdown lists all)[/]")
+
+
+def _check_held_out(levels: list[str], loco: bool, loso: bool) -> None:
+    """Both flags, or only the roofline (which fits nothing), printed nothing and exited 0."""
+    if loco and loso:
+        raise ValueError("--loso / --loco: choose one (leave one source out, or leave one chip out)")
+    if not any(level != "roofline" for level in levels):
+        flag = "--loso" if loso else "--loco"
+        raise ValueError(f"{flag}: the roofline level fits no constants, so nothing is held out; add --levels "
+                         "analytical (or sim)")
 
 
 def _print_held_out(sources_in: list[str], levels: list[str], categories: list[str] | None,

@@ -61,6 +61,7 @@ def sweep_elasticities(spec: SweepSpec, parameters: list[str] | None = None, ste
     hw = base if base is not None else load_hardware(spec.base)
     paths = parameters or list(dict.fromkeys([*spec.axis_paths(), *default_paths(hw)]))
     metrics = [objective.partition(" ")[2] for objective in spec.objectives]
+    _check_base_evaluates(spec, hw, metrics)
     out: dict[str, dict[str, float]] = {metric: {} for metric in metrics}
     for path in paths:
         value = _value(hw, path)
@@ -75,3 +76,14 @@ def sweep_elasticities(spec: SweepSpec, parameters: list[str] | None = None, ste
             if isinstance(up, float) and isinstance(down, float) and up > 0 and down > 0:
                 out[metric][path] = (math.log(up) - math.log(down)) / (math.log(1 + step) - math.log(1 - step))
     return out
+
+
+def _check_base_evaluates(spec: SweepSpec, hw: HardwareSpec, metrics: list[str]) -> None:
+    """Refuse a scenario whose base design gives none of its metrics (a model typo, a tp that does not divide the
+    heads): every end point fails the same way, and the elasticity tables came out empty with exit 0."""
+    from .sweep import evaluate_point
+
+    record = evaluate_point(spec, 0, {}, base=hw)
+    if not any(isinstance(record.get(metric), float) for metric in metrics):
+        reason = str(record.get("error") or f"none of {', '.join(metrics)} is computed").removeprefix("ValueError: ")
+        raise ValueError(f"sensitivity: the base design on {hw.id} fails, so nothing can be varied: {reason}")

@@ -6,6 +6,7 @@
       memory.hbm.bandwidth: {values: [3.35e12, 4.8e12, 8e12]}        # explicit values (SI or unit strings)
       memory.smem.capacity: {range: [114 KiB, 456 KiB], steps: 3}     # linear range
       matrix.peak.bf16: {range: [0.5 PFLOP/s, 2 PFLOP/s], steps: 4, log: true}
+      compute.cores: {range: [100, 200], steps: 3}                    # integer ends: whole values (100, 150, 200)
     coupled:                # groups of paths that move together (one axis of the grid; lists zipped)
       hbm-generation: {memory.hbm.bandwidth: [3.35 TB/s, 8 TB/s], memory.hbm.capacity: [80 GB, 192 GB]}
     workload: {kind: infer, model: llama-3.1-70b, tp: 8, batch: 64, input_len: 2048, output_len: 256}
@@ -88,7 +89,26 @@ class Axis(BaseModel):
                      for i in range(1, self.steps - 1)]
         else:
             inner = [low + i * (high - low) / (self.steps - 1) for i in range(1, self.steps - 1)]
+        if _whole(self.range[0]) and _whole(self.range[1]):
+            return self._whole_points(int(self.range[0]), inner, int(self.range[1]))
         return [low, *inner, high]  # the ends exactly as written (exp(log(x)) is not always x)
+
+    def _whole_points(self, low: int, inner: list[float], high: int) -> list[int]:
+        """A range with integer ends (`compute.cores: {range: [100, 200]}`) is a count axis: its inner values are
+        rounded, since an integer spec field refused every 133.33 and 150.0 (the axis was refused as "no value
+        applies"). Too few whole values for `steps` is an error, not fewer points: [0, 1] meant as a fraction is
+        written [0.0, 1.0]."""
+        values = list(dict.fromkeys([low, *(round(v) for v in inner), high]))
+        if len(values) < self.steps:
+            raise ValueError(f"range: [{low}, {high}]: integer ends make a whole-number axis, which has "
+                             f"{len(values)} distinct values for steps: {self.steps}; use fewer steps, or write "
+                             f"[{float(low)}, {float(high)}] for a fractional axis")
+        return values
+
+
+def _whole(value: Any) -> bool:
+    """An integer written as such in the YAML (not a bool, not 2.0, not a unit string)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_scalars(values: list[Any], where: str = "") -> None:

@@ -39,6 +39,9 @@ def load_hardware(spec: str | Path | HardwareSpec) -> HardwareSpec:
 def _load(text: str, folder: Path | None, chain: tuple[str, ...]) -> HardwareSpec:
     """`text` as a path (relative to `folder`, the overlay's folder, when given) or a preset id. `chain`: the
     files being loaded around this one (overlay bases), to refuse a cycle."""
+    if not text.strip():  # Path("") is the working folder: it was reported as "<cwd>: file not found"
+        raise SpecError("hardware", [("", "empty name; pass a preset id (accelscope hw list) or the path to a .yaml "
+                                          "spec")])
     path = _as_path(text, folder)
     if path is not None:
         return _load_file(path.resolve(), chain)
@@ -74,6 +77,8 @@ def _load_preset(preset_id: str) -> HardwareSpec:
 
 def _load_file(path: Path, chain: tuple[str, ...]) -> HardwareSpec:
     origin = path.name if path.parent == PRESET_DIR else str(path)
+    if path.is_dir():  # said "file not found", which sends the user looking for a missing file
+        raise SpecError(origin, [("", "is a folder; pass a preset id or the path to a .yaml spec file")])
     if not path.is_file():
         raise SpecError(origin, [("", "file not found; pass a preset id or the path to a .yaml spec")])
     data = read_yaml(path, origin)

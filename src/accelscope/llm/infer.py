@@ -263,8 +263,10 @@ def _with_imbalance(config: ModelConfig, imbalance: float) -> ModelConfig:
 
 
 def _check_lengths(input_len: int, output_len: int) -> None:
-    if input_len < 1 or output_len < 1:
-        raise ValueError(f"input_len and output_len: must be >= 1 (got {input_len}, {output_len})")
+    # one name per message: the CLI rewrites a leading `input_len:` as the option typed (`--input-len:`)
+    for name, value in (("input_len", input_len), ("output_len", output_len)):
+        if value < 1:
+            raise ValueError(f"{name}: must be >= 1 (got {value})")
 
 
 @memoized

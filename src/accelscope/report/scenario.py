@@ -29,11 +29,12 @@ class Load(BaseModel):
     first dtype. Rates: `fractions` of the reference chip's saturated throughput, the same rates on every chip."""
 
     model_config = ConfigDict(extra="forbid")
-    slo_ttft_ms: float = Field(default=2000.0, gt=0)
-    slo_tpot_ms: float = Field(default=50.0, gt=0)
+    # finite: .inf passed gt=0 and failed mid-report as "slo_ttft: expected seconds > 0 (got inf)", no file named
+    slo_ttft_ms: float = Field(default=2000.0, gt=0, allow_inf_nan=False)
+    slo_tpot_ms: float = Field(default=50.0, gt=0, allow_inf_nan=False)
     requests: int = Field(default=300, ge=10, le=100_000)
     # rates as fractions of the reference chip's saturated requests/s: each > 0 (a rate of 0 serves nothing)
-    fractions: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [0.25, 0.5, 0.7, 0.85, 1.0, 1.2],
+    fractions: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=lambda: [0.25, 0.5, 0.7, 0.85, 1.0, 1.2],
                                                            min_length=2)
     max_seqs: int = Field(default=256, ge=1)
 
@@ -102,3 +103,20 @@ def _check_names(scenario: Scenario, path: str | Path) -> None:
             resolve(name)
         except ValueError as exc:  # SpecError too
             raise ValueError(f"{path}: {field}: {exc}") from None
+    _check_layouts(scenario, path)
+
+
+def _check_layouts(scenario: Scenario, path: str | Path) -> None:
+    """tp / pp / ep that fit the model, checked at load: a bad one surfaced mid-report as `tp=3: ...`, with neither
+    the file nor the section named."""
+    from ..workload.llm_graph import Parallelism
+    from ..workload.model_config import load_model
+
+    for section in ("serving", "training"):
+        workload = getattr(scenario, section)
+        if workload is None:
+            continue
+        try:
+            Parallelism(tp=workload.tp, pp=workload.pp, ep=workload.ep).check(load_model(workload.model))
+        except ValueError as exc:
+            raise ValueError(f"{path}: {section}.{exc}") from None

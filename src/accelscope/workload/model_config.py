@@ -141,6 +141,8 @@ def load_model(model: str | Path | dict[str, Any] | ModelConfig) -> ModelConfig:
     if isinstance(model, dict):
         return from_hf(model, name=str(model.get("_name_or_path") or model.get("model_type", "model")))
     text = str(model)
+    if not text.strip():  # Path("") is the working folder: it was read as "./config.json: file not found"
+        raise ValueError(f"model: empty name; pass a preset ({', '.join(list_models())}) or a path to a config.json")
     path = Path(text).expanduser()
     if path.is_dir():
         path = path / "config.json"

@@ -64,6 +64,8 @@ def generate(rate: float, requests: int, input_len: int | str, output_len: int |
         raise ValueError(f"arrival: expected one of {', '.join(ARRIVALS)} (got {arrival!r})")
     if not (math.isfinite(cv) and cv > 0):
         raise ValueError(f"cv: the coefficient of variation of inter-arrival gaps must be > 0 (got {cv!r})")
+    if not isinstance(seed, int) or seed < 0:  # numpy's default_rng: "expected non-negative integer", no name
+        raise ValueError(f"seed: expected an integer >= 0 (got {seed!r})")
     rng = np.random.default_rng(seed)
     arrivals = _arrival_times(rng, rate, requests, arrival, cv)
     return Requests(arrivals, draw_lengths(rng, input_len, requests, "input_len"),

@@ -263,7 +263,8 @@ def kernel(op: Attention, hw: HardwareSpec) -> str:
                          "matrix.async_overlap: false (use variant='fa2')")
     if op.variant == "fa4" and not (hw.matrix.async_overlap and hw.matrix.paired_cores):
         raise ValueError(f"Attention.variant='fa4' needs tensor-memory MMAs (tcgen05: matrix.async_overlap and "
-                         f"matrix.paired_cores); {hw.id} has not (use fa3 or fa2)")
+                         f"matrix.paired_cores); {hw.id} has not (use "
+                         f"{'fa3 or fa2' if hw.matrix.async_overlap else 'fa2'})")  # fa3 needs wgmma too
     if op.variant:
         return op.variant
     return _native(hw)
