@@ -794,3 +794,19 @@ def test_an_attention_kernel_the_chip_cannot_run_is_refused_at_the_roofline_too(
     _refused(["estimate", "attention", "--batch", "1", "--heads", "4", "--q-len", "128", "--kv-len", "128",
               "--head-dim", "64", "--hw", "mi300x", "--kernel", kernel], needle)
 
+
+
+@pytest.mark.parametrize("option", ["--category", "--source", "--dataset"])
+@pytest.mark.parametrize("value", ["", " , "])
+def test_a_validate_filter_that_names_nothing_is_refused(option, value):
+    """`--category ''` used to read as no filter (every category); a filter that names nothing is refused."""
+    args = ["validate", option, value] if option == "--dataset" else ["validate", "dev", option, value]
+    _refused(args, f"{option}: names nothing")
+
+
+def test_an_mx_quantize_with_a_block_its_format_does_not_have_is_refused():
+    """OCP MX v1.0 fixes k = 32 elements per E8M0 scale, NVFP4 16: `--fmt mxfp8 --block 16` used to be priced."""
+    _refused(["estimate", "quantize", "--elements", "1024", "--fmt", "mxfp8", "--block", "16", "--hw", "b200"],
+             "--block: mxfp8 scales every 32 elements")
+    _refused(["estimate", "quantize", "--elements", "1024", "--fmt", "nvfp4", "--block", "32", "--hw", "b200"],
+             "--block: nvfp4 scales every 16 elements")

@@ -21,8 +21,16 @@ if TYPE_CHECKING:  # the fitting modules load numpy and the datasets: imported w
 console = Console()
 
 
-def _split(text: str | None) -> list[str] | None:
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+def _split(text: str | None, option: str = "") -> list[str] | None:
+    """A comma-separated filter; None when not given. Given but naming nothing ('', ' , ') is refused: it would
+    otherwise read as no filter at all."""
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise ValueError(f"{option}: names nothing (got {text!r}); give one or more, comma-separated, or leave the "
+                         "option out for all")
+    return names
 
 
 def validate_command(
@@ -47,14 +55,14 @@ def validate_command(
     """Predict every measured row at each level and print the error per category and per source."""
     from ..measure.validate import SIGN_NOTE, full_markdown, summarize, to_json, unmapped, validate
 
-    sources_in = list(files or []) + (_split(dataset) or [])
+    sources_in = list(files or []) + (_split(dataset, "--dataset") or [])
     if not sources_in:
         raise ValueError("validate: give FILEs, FOLDERs or dataset names (dev, more, all, external), or --dataset NAME")
     label = ", ".join(sources_in)
     wanted = [level.strip() for level in levels.split(",") if level.strip()]
     for level in wanted:
         check_level(level, "--levels")
-    categories, sources = _split(category), _split(source)
+    categories, sources = _split(category, "--category"), _split(source, "--source")
     if loco or loso:
         _check_held_out(wanted, loco, loso)
         _print_held_out(sources_in, wanted, categories, sources, loso, as_json)

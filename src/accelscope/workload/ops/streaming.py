@@ -9,7 +9,7 @@ import numbers
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from ...hardware.dtypes import dtype_bytes
+from ...hardware.dtypes import canonical_dtype, dtype_bytes
 from .base import Op, OpCost, _check_dtype, _positive, add_costs
 
 
@@ -346,6 +346,11 @@ class Embedding(Op):
         return OpCost(bytes_read=rows_read * row + self.tokens * 4, bytes_written=self.tokens * row)
 
 
+# Block-scaled formats whose scale block is part of the format: OCP Microscaling Formats (MX) v1.0, sec. 5: k = 32
+# elements per shared E8M0 scale; NVFP4 (NVIDIA Blackwell): 16-element micro-blocks with an E4M3 scale.
+FIXED_SCALE_BLOCK = {"mxfp8": 32, "mxfp6": 32, "mxfp4": 32, "nvfp4": 16}
+
+
 @dataclass(frozen=True, slots=True)
 class Quantize(Op):
     """Quantize `elements` from `src_dtype` to a (block-)scaled format, computing a scale per `block`.
@@ -365,6 +370,10 @@ class Quantize(Op):
         _positive(self, elements=self.elements, block=self.block)
         _check_dtype(self, "fmt", self.fmt)
         _check_dtype(self, "src_dtype", self.src_dtype)
+        fixed = FIXED_SCALE_BLOCK.get(canonical_dtype(self.fmt))
+        if fixed is not None and self.block != fixed:
+            raise ValueError(f"Quantize.block: {self.fmt} scales every {fixed} elements (its format fixes the block); "
+                             f"got {self.block}")
 
     def cost(self) -> OpCost:
         blocks = self.elements / self.block
