@@ -810,3 +810,14 @@ def test_an_mx_quantize_with_a_block_its_format_does_not_have_is_refused():
              "--block: mxfp8 scales every 32 elements")
     _refused(["estimate", "quantize", "--elements", "1024", "--fmt", "nvfp4", "--block", "32", "--hw", "b200"],
              "--block: nvfp4 scales every 16 elements")
+
+
+def test_options_of_a_run_are_refused_when_reading_a_finished_sweep(tmp_path):
+    """`sweep pareto` / `sweep plot` read a finished folder and run nothing: --workers, --limit, ... and, for pareto,
+    --out had no effect and exit 0."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({**GEMM_SWEEP, "axes": {"compute.cores": {"values": [100, 132]}}}))
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["sweep", str(path), "--out", str(out), "--json"]).exit_code == 0
+    _refused(["sweep", "pareto", str(out), "--out", str(tmp_path / "x")], "--out: sweep pareto prints the front")
+    _refused(["sweep", "plot", str(out), "--workers", "2"], "--workers: sweep plot reads a finished sweep")

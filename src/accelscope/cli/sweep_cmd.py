@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .errors import require_positive
+from .errors import refuse_given, require_positive
 
 MAX_WORKERS = 1024  # parallel workers of one sweep: a guard against a typo starting a million processes
 
@@ -39,6 +39,12 @@ def sweep_command(
     if target in ("pareto", "plot"):
         if folder is None:
             raise ValueError(f"sweep {target}: give the results folder, e.g. accelscope sweep {target} sweep-70b")
+        # reading a finished sweep runs nothing: options of a run (and --out for pareto) would have no effect
+        refuse_given(("limit", "workers", "executor", "address"), f"sweep {target} reads a finished sweep and runs "
+                     "nothing; drop this option")
+        if target == "pareto":
+            refuse_given(("out", "sensitivity"), "sweep pareto prints the front (--json for a file's worth); this "
+                         "option is for sweep plot")
         saved = Path(folder) / "spec.json"
         if not saved.is_file():
             raise ValueError(f"{folder}: not a sweep folder (no spec.json); run accelscope sweep SPEC --out {folder}")
