@@ -821,3 +821,11 @@ def test_options_of_a_run_are_refused_when_reading_a_finished_sweep(tmp_path):
     assert runner.invoke(app, ["sweep", str(path), "--out", str(out), "--json"]).exit_code == 0
     _refused(["sweep", "pareto", str(out), "--out", str(tmp_path / "x")], "--out: sweep pareto prints the front")
     _refused(["sweep", "plot", str(out), "--workers", "2"], "--workers: sweep plot reads a finished sweep")
+
+
+def test_moe_options_on_a_dense_model_are_refused():
+    """`--etp` and `--no-moe-aux-loss` on Llama-3.1-8B (no experts) were accepted and ignored with exit 0."""
+    _refused(["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--etp", "2"],
+             "--etp: llama-3.1-8b has no experts")
+    _refused(["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--no-moe-aux-loss"],
+             "llama-3.1-8b has no experts")

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
-from .errors import MAX_INT, check_dtypes, naming_arguments, require_positive, short
+from .errors import MAX_INT, check_dtypes, naming_arguments, refuse_given, require_positive, short
 
 llm_app = typer.Typer(help="LLM serving and training estimates.", no_args_is_help=True)
 console = Console()
@@ -199,8 +199,11 @@ def llm_train(
     from ..workload.model_config import load_model
 
     spec = spec_from(hw, sets)
+    config = load_model(model)
+    if config.moe is None:  # accepted and ignored on a dense model: there are no experts to shard or balance
+        refuse_given(("etp", "moe_aux_loss"), f"{config.name} has no experts (a MoE option); drop it")
     if seq_len >= 1:
-        _warn_context(load_model(model), seq_len, "--seq-len")
+        _warn_context(config, seq_len, "--seq-len")
     with naming_arguments(TRAIN_OPTIONS):
         r = train(model, spec, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, seq_len=seq_len,
                   global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
