@@ -197,7 +197,8 @@ def est_collective(
 def est_quantize(
     elements: Annotated[int, typer.Option(help="Elements in the tensor.")], hw: HwOpt,
     fmt: Annotated[str, typer.Option(help="Target format: mxfp8, mxfp4, nvfp4, fp8_e4m3, ...")] = "mxfp8",
-    block: Annotated[int, typer.Option(help="Elements per scale block.")] = 32,
+    block: Annotated[int | None, typer.Option(help="Elements per scale block (default: the format's own: 32 for "
+                                                     "MX, 16 for NVFP4; 32 for others).")] = None,
     src_dtype: Annotated[str, typer.Option(help="Source dtype.")] = "bf16",
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:

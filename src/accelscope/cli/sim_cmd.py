@@ -166,7 +166,7 @@ KERNELS = {
                                          kv_len=a.get("kv_len", 4096), dtype=a.get("dtype", "bf16")),
                   ["isa.exp2", "vector.peak.fp32*2", "sfu.ops_per_clock_per_core.exp2*2"]),
     "quantize": (lambda a: ir.Quantize(elements=a.get("elements", 1 << 24), fmt=a.get("fmt", "mxfp8"),
-                                       block=a.get("block", 32), src_dtype=a.get("src_dtype", "bf16")),
+                                       block=a.get("block"), src_dtype=a.get("src_dtype", "bf16")),
                  ["isa.fp8_convert", "isa.mx_scale", "vector.peak.fp32*2"]),
     "norm": (lambda a: ir.Norm(rows=a.get("rows", 4096), hidden=a.get("hidden", 8192)),
              ["isa.rsqrt", "isa.dot4_accumulate", "vector.peak.fp32*2"]),

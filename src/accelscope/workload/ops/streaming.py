@@ -362,15 +362,17 @@ class Quantize(Op):
     elements: int
     fmt: str = "mxfp8"
     src_dtype: str = "bf16"
-    block: int = 32
+    block: int | None = None  # elements per scale; None: the format's own (FIXED_SCALE_BLOCK), else 32
     kind: ClassVar[str] = "quantize"
     VECTOR_FLOPS: ClassVar[int] = 3
 
     def __post_init__(self) -> None:
-        _positive(self, elements=self.elements, block=self.block)
         _check_dtype(self, "fmt", self.fmt)
         _check_dtype(self, "src_dtype", self.src_dtype)
         fixed = FIXED_SCALE_BLOCK.get(canonical_dtype(self.fmt))
+        if self.block is None:
+            object.__setattr__(self, "block", fixed or 32)
+        _positive(self, elements=self.elements, block=self.block)
         if fixed is not None and self.block != fixed:
             raise ValueError(f"Quantize.block: {self.fmt} scales every {fixed} elements (its format fixes the block); "
                              f"got {self.block}")
