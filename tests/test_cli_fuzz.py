@@ -829,3 +829,14 @@ def test_moe_options_on_a_dense_model_are_refused():
              "--etp: llama-3.1-8b has no experts")
     _refused(["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--no-moe-aux-loss"],
              "llama-3.1-8b has no experts")
+
+
+def test_a_trace_of_one_token_answers_has_no_nan_in_its_json(tmp_path):
+    """Found by `make fuzz`: one request with one output token has no decode step, so TPOT is over no requests;
+    the JSON wrote NaN (not JSON). It is null now."""
+    path = tmp_path / "trace.csv"
+    path.write_text("arrival_s,input_tokens,output_tokens\n0,1,1\n")
+    result = runner.invoke(app, ["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--trace", str(path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout, parse_constant=_no_constant)  # NaN / Infinity raise
+    assert data["tpot_s"] == {"p50": None, "p90": None, "p99": None, "mean": None}

@@ -17,6 +17,7 @@ completion); goodput: requests per second that met every SLO given.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -84,6 +85,10 @@ class ServeResult:
                 "goodput_requests_per_s", "slo", "preemptions", "iterations", "kv_blocks", "kv_utilization",
                 "queue_length", "mean_in_system", "estimates", "sim_wall_s")
         out = {key: getattr(self, key) for key in keys}
+        # a statistic over no requests (TPOT when every request has one output token) is undefined: null, since
+        # NaN is not JSON
+        for key in ("ttft_s", "tpot_s", "e2e_s"):
+            out[key] = {k: v if math.isfinite(v) else None for k, v in out[key].items()}
         if timeline:
             out["timeline"] = self.timeline
         return out
