@@ -38,6 +38,7 @@ from .dtypes import (
     element_format,
 )
 from .errors import FieldProblem, brief
+from .identity import IdentityCache
 from .units import DIMENSIONS, format_quantity, parse_quantity, range_text, si_text
 from .validate import SetOptions, apply_overrides
 
@@ -605,20 +606,14 @@ class Microarch(Section):
     scalar_issue_per_cycle: IssueRate | None = Field(default=None, description=(
         "Tile instructions issued per clock, a plain number from 0.01 to 64."))
 
-# id(memory dict of a spec) -> (the dict, kept alive so the id is not reused, main memory's name, the chip
-# scratchpad's name or None): read on every estimate of every op, found once per spec (a spec is frozen)
-_NAMES: dict[int, tuple[dict[str, MemoryLevel], str, str | None]] = {}
-
-
-def _memory_names(memory: dict[str, MemoryLevel]) -> tuple[str, str | None]:
-    found = _NAMES.get(id(memory))
-    if found is None or found[0] is not memory:
-        if len(_NAMES) >= 256:
-            _NAMES.clear()
-        found = _NAMES[id(memory)] = (
-            memory, next(name for name, level in memory.items() if level.kind == "dram"),
+def _find_memory_names(memory: dict[str, MemoryLevel]) -> tuple[str, str | None]:
+    """(main memory's name, the chip scratchpad's name or None)."""
+    return (next(name for name, level in memory.items() if level.kind == "dram"),
             next((n for n, lv in memory.items() if lv.kind == "sram" and lv.scope == "chip"), None))
-    return found[1], found[2]
+
+
+# read on every estimate of every op: found once per spec's memory dict
+_memory_names = IdentityCache(_find_memory_names)
 
 
 class HardwareSpec(BaseModel):

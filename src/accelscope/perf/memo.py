@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from ..hardware.identity import IdentityCache
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -62,26 +64,20 @@ def memo_stats() -> dict[str, int]:
     return {"hits": scope.hits, "misses": scope.misses, "entries": sum(len(t) for t in scope.tables.values())}
 
 
-# id(spec) -> (spec kept alive so the id is not reused, its content hash): a HardwareSpec is frozen (a variant is
-# a new object, `with_overrides`), so its hash is computed once per spec object, not once per scope (it serializes
-# the whole spec: ~0.15 ms, as much as the rest of a cold whole-model estimate's bookkeeping)
-_HASHED: dict[int, tuple[Any, str]] = {}
-_HASHED_MAX = 256
-
-
 def spec_key(spec: Any) -> str:
     """A stable hash of a HardwareSpec's content and overrides (computed once per spec object)."""
-    found = _HASHED.get(id(spec))
-    if found is None or found[0] is not spec:
-        if len(_HASHED) >= _HASHED_MAX:
-            _HASHED.clear()
-        found = _HASHED[id(spec)] = (spec, _content_hash(spec))
-    return found[1]
+    return _spec_keys(spec)
 
 
 def _content_hash(spec: Any) -> str:
     text = spec.model_dump_json() + json.dumps(spec.overrides, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()
+
+
+# a HardwareSpec is frozen (a variant is a new object, `with_overrides`), so its hash is computed once per spec
+# object, not once per scope (it serializes the whole spec: ~0.15 ms, as much as the rest of a cold whole-model
+# estimate's bookkeeping)
+_spec_keys: IdentityCache[Any, str] = IdentityCache(_content_hash)
 
 
 _PLAIN = frozenset({int, float, str, bool, type(None)})

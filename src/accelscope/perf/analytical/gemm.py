@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from ...hardware import HardwareSpec
+from ...hardware.identity import IdentityCache
 from ...hardware.spec import CACHE_RESIDENT_FRACTION
 
 # Candidate tile edges and pipeline depths. These are the shapes production GEMM libraries ship (CUTLASS 3
@@ -561,17 +562,8 @@ class _Chip:
         self.launch = hw.runtime.launch_latency
 
 
-# id(spec) -> _Chip (holding the spec, so the id is not reused while it is here)
-_CHIPS: dict[int, _Chip] = {}
-
-
-def _chip(hw: HardwareSpec) -> _Chip:
-    found = _CHIPS.get(id(hw))
-    if found is None or found.hw is not hw:
-        if len(_CHIPS) > 64:
-            _CHIPS.clear()
-        found = _CHIPS[id(hw)] = _Chip(hw)
-    return found
+# one _Chip per spec: the search reads these figures for every shape
+_chip: IdentityCache[HardwareSpec, _Chip] = IdentityCache(_Chip, limit=64)
 
 
 class _Figures:
