@@ -12,6 +12,8 @@ from accelscope.llm.fsdp import (
     linear_param_fraction,
     nccl_sm_share,
     overlap_exposed,
+    overlap_share,
+    static_persistent_gemms,
 )
 from accelscope.workload.model_config import load_model
 
@@ -54,8 +56,10 @@ def test_fsdp_step_pays_the_sm_share_and_float8_gathers_less(monkeypatch):
     G + S ~116 ms of gathers and reduce-scatters), so each exposes s x its collectives (llm/fsdp.py): the forward
     s x G, the backward s x (G + S). With NCCL holding no SMs (s = 0) both would be hidden whole, so the step
     exposes exactly s x (2 G + S) more with H100's s = 16 / 132 = 0.12121: 0.12121 x (2 x 39.0 + 76.9) ms
-    = 18.8 ms. Gathering float8 weights exposes less than bf16."""
+    = 18.8 ms. Gathering float8 weights exposes less than bf16. (The GEMMs' two rounds beside a collective,
+    overlap_share, are switched off here: test_hopper_persistent_gemms_take_two_rounds_in_a_step.)"""
     train_module = importlib.import_module("accelscope.llm.train")
+    monkeypatch.setattr(train_module, "static_persistent_gemms", lambda hw: False)
     args = dict(dp=8, zero=3, seq_len=8192, global_batch=8, recompute="none", level="analytical",
                 check_memory=False, dtype="fp8_e4m3")
     calls = []
@@ -70,11 +74,12 @@ def test_fsdp_step_pays_the_sm_share_and_float8_gathers_less(monkeypatch):
     gather, scatter, fwd, bwd, layers, share, micro_batches = calls[-1][:7]
     assert (layers, micro_batches) == (32, 1) and share == pytest.approx(16 / 132)
     assert fwd > gather and bwd > gather + scatter  # the case the docstring derives: s x C exposed per pass
+    real_share = train_module.nccl_sm_share
     monkeypatch.setattr(train_module, "nccl_sm_share", lambda hw: 0.0)
     free = llm.train("llama-3.1-8b", "h100-sxm", **args)
     assert bf16_gather.detail["exposed_dp"] - free.detail["exposed_dp"] == pytest.approx(
         16 / 132 * (2 * gather + scatter), rel=1e-9)
-    monkeypatch.undo()
+    monkeypatch.setattr(train_module, "nccl_sm_share", real_share)
     fp8_gather = llm.train("llama-3.1-8b", "h100-sxm", **args, fp8_all_gather=True)
     assert fp8_gather.detail["exposed_dp"] < bf16_gather.detail["exposed_dp"]
 
@@ -121,3 +126,61 @@ def test_fsdp_copies_move_14_bytes_per_parameter():
     fp8 = fsdp_copy_graph(1e9, fp8_all_gather=True).cost()
     assert bf16.bytes_read + bf16.bytes_written == pytest.approx(14e9)
     assert fp8.bytes_read + fp8.bytes_written == pytest.approx(10e9)
+
+
+def test_persistent_gemms_raise_the_share_by_hand():
+    """s = 16 / 132 = 0.121212. A pass of 60 % persistent GEMMs: while a collective runs, a second of its compute
+    takes d = 0.6 x 2 + 0.4 / (1 - 0.121212) = 1.2 + 0.455172 = 1.655172 s, so s' = 1 - 1 / d = 0.395833. All
+    GEMMs: d = 2, s' = 0.5. No GEMMs, or GEMMs that are not persistent: s' = s."""
+    s = 16 / 132
+    assert overlap_share(s, 0.6, True) == pytest.approx(1 - 1 / (1.2 + 0.4 / (1 - s)))
+    assert overlap_share(s, 0.6, True) == pytest.approx(0.395833, abs=1e-6)
+    assert overlap_share(s, 1.0, True) == pytest.approx(0.5)
+    assert overlap_share(s, 0.0, True) == pytest.approx(s)
+    assert overlap_share(s, 0.6, False) == pytest.approx(s)
+
+
+def test_static_persistent_gemms_are_hoppers():
+    """cuBLAS's Hopper kernels run one CTA per SM over a fixed tile list (pytorch/pytorch #143988); Blackwell
+    schedules tiles with cluster launch control, A100 and MI300X launch a CTA per tile."""
+    assert static_persistent_gemms(load_hardware("h100-sxm"))
+    assert static_persistent_gemms(load_hardware("h200-sxm"))
+    for chip in ("b200", "gb200", "a100-sxm-80gb", "mi300x"):
+        assert not static_persistent_gemms(load_hardware(chip))
+
+
+def test_fsdp_exposed_backward_share_by_hand():
+    """As test_fsdp_exposed_by_hand with the backward at s' = 0.5: forward max(4 - 10, 0.5) + 1 = 1.5 ms;
+    backward max(12 - 20, 0.5 x 12) + 2 = 8 ms; x 2 micro-batches = 19 ms."""
+    assert fsdp_exposed(4e-3, 8e-3, 10e-3, 20e-3, 4, 0.125, 2, backward_share=0.5) == pytest.approx(19e-3)
+
+
+def test_hopper_persistent_gemms_take_two_rounds_in_a_step(monkeypatch):
+    """The same Llama-3.1-8B FSDP step on 8 H100 with the persistent GEMMs' two rounds: each pass exposes s' x
+    its collectives with s' = overlap_share(s, g, True) from the pass's own GEMM share g, so the step exposes
+    (s'_f - s) G + (s'_b - s)(G + S) more than at the plain SM share. The GEMMs are most of each pass
+    (0.5 < g < 1), so s < s' < 0.5."""
+    train_module = importlib.import_module("accelscope.llm.train")
+    args = dict(dp=8, zero=3, seq_len=8192, global_batch=8, recompute="none", level="analytical",
+                check_memory=False)
+    calls = []
+    real = train_module.fsdp_exposed
+
+    def spy(*passed, **named):
+        calls.append((passed, named))
+        return real(*passed, **named)
+
+    monkeypatch.setattr(train_module, "fsdp_exposed", spy)
+    two_rounds = llm.train("llama-3.1-8b", "h100-sxm", **args)
+    (gather, scatter, _fwd, _bwd, _layers, fshare, _mb, _prefetch, bshare), _ = calls[-1]
+    s = 16 / 132
+    assert s < fshare < 0.5 and s < bshare < 0.5
+    g_f = train_module.gemm_fraction(two_rounds.forward)
+    g_b = train_module.gemm_fraction(two_rounds.backward)
+    assert 0.5 < g_f < 1 and 0.5 < g_b < 1
+    assert fshare == pytest.approx(overlap_share(s, g_f, True))
+    assert bshare == pytest.approx(overlap_share(s, g_b, True))
+    monkeypatch.setattr(train_module, "static_persistent_gemms", lambda hw: False)
+    one_round = llm.train("llama-3.1-8b", "h100-sxm", **args)
+    assert two_rounds.detail["exposed_dp"] - one_round.detail["exposed_dp"] == pytest.approx(
+        (fshare - s) * gather + (bshare - s) * (gather + scatter), rel=1e-9)

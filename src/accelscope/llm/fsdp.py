@@ -12,7 +12,9 @@ A pass of X seconds of compute overlapped with C seconds of collectives on a sha
 so the pass takes C + X - (1 - s) C = X + s C, or C when the collective is the longer (C >= X / (1 - s)):
     time = max(C, X + s C),   exposed beyond the compute = max(C - X, s C).
 The first layer's gather has nothing to hide behind (forward) and the last layer's reduce-scatter neither
-(backward): one layer's share of each is exposed as well.
+(backward): one layer's share of each is exposed as well. Where the GEMMs are persistent with a static tile
+schedule (Hopper's cuBLAS) they take two rounds beside a collective, and s grows with their share of the pass
+(overlap_share).
 """
 
 from __future__ import annotations
@@ -32,6 +34,38 @@ BF16_PARAM_BYTES = 2
 def nccl_sm_share(hw: HardwareSpec, channels: int = NCCL_CHANNELS) -> float:
     """Share of the chip's cores (SMs) a running NCCL collective holds: channels / cores."""
     return min(1.0, channels / hw.compute.cores)
+
+
+# A persistent GEMM launches one CTA per SM and walks a tile list fixed at launch (cuBLAS's Hopper kernels: "they
+# launch as many CUDA blocks as there are SMs on the GPU (i.e., 132) and each of these blocks will process several
+# tiles in a row"). Beside an NCCL collective the CTAs that find no free SM wait for the first ones to finish
+# their whole lists: two rounds, "the matmuls take 2x as long to complete when they are overlapped with a NCCL
+# kernel" (pytorch/pytorch issue #143988, FSDP on H100). PyTorch's remedy, torch._C._set_sm_carveout_experimental
+# (pull #147966), is opt-in and torchtitan / Composer do not set it. Blackwell's tile schedulers take tiles through
+# cluster launch control instead, so the CTAs that run pick up the work of the SMs NCCL holds (CUTLASS docs,
+# "Blackwell Cluster Launch Control": a static scheduler "is susceptible to workload imbalance if the resources of
+# some SMs are unavailable"); AMD's hipBLASLt kernels launch one workgroup per tile.
+PERSISTENT_GEMM_SLOWDOWN = 2.0  # times its own duration a persistent GEMM takes beside a collective (#143988)
+
+
+def static_persistent_gemms(hw: HardwareSpec) -> bool:
+    """Whether the chip's library GEMMs are persistent with a static tile schedule: NVIDIA's wgmma generation
+    (Hopper: asynchronous single-CTA MMAs, matrix.async_overlap without matrix.paired_cores). Blackwell (paired
+    tcgen05 MMAs) schedules with cluster launch control; older and other chips launch a CTA per tile."""
+    return hw.vendor.upper() == "NVIDIA" and hw.matrix.async_overlap and not hw.matrix.paired_cores
+
+
+def overlap_share(share: float, gemm_fraction: float, persistent: bool) -> float:
+    """The share s' of the cores a collective effectively takes from a pass whose compute is `gemm_fraction`
+    persistent GEMMs (static_persistent_gemms), so that the pass takes max(C, X + s' C) as in the module
+    docstring. While the collective runs, other kernels advance at (1 - s) and those GEMMs at
+    1 / PERSISTENT_GEMM_SLOWDOWN, so a second of compute takes d = g x 2 + (1 - g) / (1 - s) seconds and
+    s' = 1 - 1 / d (s' = s when g = 0 or the GEMMs are not persistent)."""
+    if not persistent or gemm_fraction <= 0 or share >= 1:
+        return share
+    g = min(gemm_fraction, 1.0)
+    slowdown = g * PERSISTENT_GEMM_SLOWDOWN + (1 - g) / (1 - share)
+    return 1 - 1 / slowdown
 
 
 def overlap_exposed(compute_s: float, comm_s: float, share: float) -> float:
@@ -73,17 +107,19 @@ BACKWARD_PREFETCH = ("pre", "post")
 
 
 def fsdp_exposed(gather_s: float, scatter_s: float, fwd_s: float, bwd_s: float, layers: int, share: float,
-                 micro_batches: int, backward_prefetch: str = "pre") -> float:
+                 micro_batches: int, backward_prefetch: str = "pre", backward_share: float | None = None) -> float:
     """Exposed FSDP communication of a step: per micro-batch, the forward's gathers over its compute, the
-    backward's gathers and reduce-scatters over its compute (recompute included), each sharing the SMs (share),
-    plus the first gather and the last reduce-scatter, which nothing hides (one layer's share of each).
+    backward's gathers and reduce-scatters over its compute (recompute included), each sharing the SMs (share;
+    `backward_share` for the backward where it differs: overlap_share), plus the first gather and the last
+    reduce-scatter, which nothing hides (one layer's share of each).
     With `backward_prefetch` "post" the backward's gathers are exposed whole (BACKWARD_PREFETCH)."""
     layers = max(layers, 1)
+    bshare = share if backward_share is None else backward_share
     forward = overlap_exposed(fwd_s, gather_s, share) + gather_s / layers
     if backward_prefetch == "post":
-        backward = gather_s + overlap_exposed(bwd_s, scatter_s, share) + scatter_s / layers
+        backward = gather_s + overlap_exposed(bwd_s, scatter_s, bshare) + scatter_s / layers
     else:
-        backward = overlap_exposed(bwd_s, gather_s + scatter_s, share) + scatter_s / layers
+        backward = overlap_exposed(bwd_s, gather_s + scatter_s, bshare) + scatter_s / layers
     return micro_batches * (forward + backward)
 
 

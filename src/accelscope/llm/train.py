@@ -38,7 +38,15 @@ from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
-from .fsdp import BACKWARD_PREFETCH, fsdp_copy_graph, fsdp_exposed, gather_bytes_per_param, nccl_sm_share
+from .fsdp import (
+    BACKWARD_PREFETCH,
+    fsdp_copy_graph,
+    fsdp_exposed,
+    gather_bytes_per_param,
+    nccl_sm_share,
+    overlap_share,
+    static_persistent_gemms,
+)
 from .graph_parts import MEMO_PARTS
 from .infer import DoesNotFit
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
@@ -855,9 +863,20 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
     copies = micro_batches * _estimate(fsdp_copy_graph(sum(params), fp8_all_gather), hw, level).seconds
     if not overlap:
         return micro_batches * (2 * gather + scatter) + copies
-    # llm/fsdp.py: per-layer gathers and reduce-scatters overlapped with compute on the SMs NCCL leaves free
-    return copies + fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers, nccl_sm_share(hw),
-                                 micro_batches, backward_prefetch)
+    # llm/fsdp.py: per-layer gathers and reduce-scatters overlapped with compute on the SMs NCCL leaves free; on
+    # a chip whose GEMMs are persistent with a static schedule, those GEMMs run in two rounds beside them
+    share, persistent = nccl_sm_share(hw), static_persistent_gemms(hw)
+    return copies + fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers,
+                                 overlap_share(share, gemm_fraction(fwd), persistent), micro_batches,
+                                 backward_prefetch, overlap_share(share, gemm_fraction(bwd), persistent))
+
+
+def gemm_fraction(graph: Estimate) -> float:
+    """Share of a pass's op time spent in its dense GEMMs (library matmuls: the parts priced as "gemm", recomputed
+    ones included); 0 for an empty pass."""
+    total = sum(count * est.seconds for _name, count, est in graph.parts)
+    gemm = sum(count * est.seconds for _name, count, est in graph.parts if est.op == "gemm")
+    return gemm / total if total > 0 else 0.0
 
 
 @memoized
