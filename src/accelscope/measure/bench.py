@@ -5,9 +5,10 @@ which cases exist:
 - CPU: torch/numpy GEMM, copy/triad/read bandwidth from DRAM, SDPA attention (math backend), softmax, layer and
   RMS norm, SiLU-and-mul. Timer: time.perf_counter around synchronous calls.
 - CUDA: the same plus fp16/tf32 GEMMs, FP8 GEMMs through torch._scaled_mm, SDPA with the flash and cuDNN backends
-  (fwd and fwd+bwd, causal or not, decode). Timer: CUDA events, with an L2 flush (a write over twice the L2 size)
-  before every timed call, except the cache-resident bandwidth cases, which measure the L2 (the last-level cache on
-  a CPU) by leaving their operands in it.
+  (fwd and fwd+bwd, causal or not, decode), and the CUPTI durations of residual adds (kernel_durations). Timer:
+  CUDA events, with an L2 flush (a write over twice the L2 size) before every timed call, except the
+  cache-resident bandwidth cases, which measure the L2 (the last-level cache on a CPU) by leaving their operands
+  in it.
 Timing rules everywhere: warm-up calls, the median of many timed calls, fresh random data (never zeros), rotating
 buffers so a call does not reuse the previous call's cache lines.
 """
@@ -49,6 +50,14 @@ DISPUTED_GEMMS = [
 # waves of cores. A data-parallel schedule shows a sawtooth in throughput; stream-K (no tail wave) a smooth curve.
 WAVE_SWEEP = [(2048, n, 8192) for n in range(1024, 8192 + 1, 256)]
 ROTATE = 3  # buffers per case
+# Kernel durations as CUPTI records them (torch.profiler / kineto), the quantity the kernel-timed sources report
+# (vidur's traces, cudnn-frontend's norm benchmark): fp16 residual adds of [tokens, 8192], the second operand
+# written by the kernel just before (vidur's `residual + hidden_states` after down_proj), and a one-element add,
+# whose duration is the device-side floor of any kernel. They settle what the small-op rows cannot separate:
+# measure/rows_elementwise.py KERNEL_DEVICE_LAUNCH against the DRAM and L2 latencies (docs/validation.md, "vLLM's
+# per-token kernels"). 0 tokens: the one-element add.
+KERNEL_DURATION_TOKENS = (0, 1, 16, 64, 256, 1024, 4096)
+KERNEL_DURATION_HIDDEN = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +400,59 @@ class Suite:
                 self.add("elementwise", f"{name} ({self.device.name})", "bf16", shape, "time", seconds * 1e3, "ms")
 
 
+    def kernel_durations(self) -> None:
+        """The CUPTI duration of each residual add (KERNEL_DURATION_TOKENS), the median over the timed calls, in
+        microseconds at the profiler's nanosecond resolution (not kineto's whole-microsecond trace). run_suite
+        runs it on CUDA; on the CPU it times the ATen op instead (timer "cpu-profiler"), which only the tests do."""
+        torch = self.torch
+        from torch.profiler import ProfilerActivity
+
+        cuda = self.device.name == "cuda"
+        activity, timer = (ProfilerActivity.CUDA, "cupti") if cuda else (ProfilerActivity.CPU, "cpu-profiler")
+
+        for tokens in KERNEL_DURATION_TOKENS:
+            shape = (1,) if tokens == 0 else (tokens, KERNEL_DURATION_HIDDEN)
+            residual = [self.randn(*shape, dtype=torch.float16) for _ in range(ROTATE)]
+            source = [self.randn(*shape, dtype=torch.float16) for _ in range(ROTATE)]
+            hidden_states = torch.empty_like(source[0])
+
+            def call(i: int, residual: list = residual, source: list = source, hidden: Any = hidden_states) -> object:
+                torch.mul(source[i % ROTATE], 1.0, out=hidden)  # the producer: its output is still in L2
+                return torch.add(residual[i % ROTATE], hidden)
+
+            durations = profiled_kernel_us(torch, call, self.config, activity, "add")
+            if not durations:
+                warnings.warn(f"bench: no add kernel in the profile of the {list(shape)} residual add; "
+                              "its kernel-duration row is left out", stacklevel=2)
+                continue
+            self.add("elementwise", f"torch.add kernel duration ({self.device.name}, {timer})", "fp16",
+                     {"input_shape": list(shape), "operands": 2, "timer": timer, "warm_inputs": 1,
+                      "samples": len(durations)}, "kernel_time", statistics.median(durations), "us")
+
+
+def profiled_kernel_us(torch: Any, fn: Callable[[int], object], config: BenchConfig, activity: Any,
+                       match: str) -> list[float]:
+    """Durations (us, float) of the profiled events of `activity` whose name contains `match` and not "mul"
+    (the producer), over config.repeats calls of fn after config.warmup: on CUDA the kernels CUPTI records
+    (e.g. "...vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<c10::Half>..."), on the CPU the ATen
+    ops ("aten::add"), which is how this runs in the tests."""
+    from torch.autograd import DeviceType
+    from torch.profiler import profile
+
+    for i in range(config.warmup):
+        fn(i)
+    if activity.name == "CUDA":
+        torch.cuda.synchronize()
+    with profile(activities=[activity]) as prof:
+        for i in range(config.repeats):
+            fn(i)
+        if activity.name == "CUDA":
+            torch.cuda.synchronize()
+    device = DeviceType.CUDA if activity.name == "CUDA" else DeviceType.CPU
+    return [event.time_range.elapsed_us() for event in prof.events()
+            if event.device_type == device and match in event.name.lower() and "mul" not in event.name.lower()]
+
+
 def _stream_cases(torch: Any, bufs: list, out: Any) -> dict[str, tuple[Callable[[int], object], int]]:
     """kernel -> (call on rotating buffer i, arrays moved per call)."""
     return {
@@ -416,6 +478,8 @@ def run_suite(device: str = "cpu", quick: bool = True, command: str | None = Non
     suite.memory()
     suite.attention()
     suite.memory_bound_ops()
+    if dev.name == "cuda":
+        suite.kernel_durations()
     if collectives is None:
         collectives = dev.name == "cuda" and torch.cuda.device_count() > 1
     if collectives:

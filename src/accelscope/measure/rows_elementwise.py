@@ -408,6 +408,21 @@ class _LoopedWalk:
     seconds: float
 
 
+def cupti_add_ops(row: MeasuredRow) -> list[Any] | str:
+    """The kernel of an `accelscope bench` CUPTI row (bench.kernel_durations): one eager add of two arrays, the
+    second (`warm_inputs`) just written by the kernel before it."""
+    if not str(row.op).startswith("torch.add"):
+        return f"CUPTI kernel-duration row of an unmapped op: {row.op[:40]}"
+    elements = math.prod(int(d) for d in row.shape["input_shape"])
+    dtype = "bf16" if "bf16" in row.dtype.lower() else "fp32" if "fp32" in row.dtype.lower() else "fp16"
+    return [Elementwise("add", elements, dtype, warm_inputs=int(row.shape.get("warm_inputs", 0)))]
+
+
+def cupti_timed(row: MeasuredRow) -> bool:
+    """Rows whose value is a kernel's own CUPTI duration at nanosecond resolution (bench.kernel_durations)."""
+    return row.shape.get("timer") == "cupti"
+
+
 def _looped_or_stream(op: RowLoops, hw: HardwareSpec | str, level: str, reread: float) -> Any:
     """The looped reduction as its wave walk where that is longer than the stream of its bytes (`reread`: the
     stream's second read of the rows from DRAM, 0 when they stay in L2), else the stream (whose bandwidth,
@@ -426,6 +441,8 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
         ops = vidur_ops(row)
     elif source == "CU" and "N_rows" in row.shape:
         ops = cudnn_norm_ops(row, _spec(hw).compute.cores)
+    elif cupti_timed(row):
+        ops = cupti_add_ops(row)
     else:
         return None
     if isinstance(ops, str):
@@ -441,6 +458,8 @@ def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tup
     seconds = sum(e.seconds for e in ests) + sum(tiled) + reread
     if kernel_timed(row):  # the host launch overhead between kernels is not in a kernel's duration
         seconds = sum(traced_seconds(t - _launch(hw)) for t in [e.seconds for e in ests] + tiled)
+    elif cupti_timed(row):  # the same duration, read at nanoseconds instead of kineto's truncated microseconds
+        seconds = sum(kernel_seconds(t - _launch(hw)) for t in [e.seconds for e in ests] + tiled)
     # a tiled kernel waits a round trip per tile: latency-bound when it is the longest kernel
     if tiled and (not ests or max(tiled) > max(e.seconds for e in ests)):
         return seconds, "latency"
@@ -467,6 +486,12 @@ def traced_seconds(seconds: float) -> float:
     the least a kept value reads is 1 us."""
     ticks = math.floor((seconds + KERNEL_DEVICE_LAUNCH) / TRACE_TICK)
     return max(ticks, 1) * TRACE_TICK
+
+
+def kernel_seconds(seconds: float) -> float:
+    """A kernel's own CUPTI duration when it runs `seconds` after its host launch: those seconds plus its
+    device-side share of the launch (KERNEL_DEVICE_LAUNCH), untruncated."""
+    return seconds + KERNEL_DEVICE_LAUNCH
 
 
 def _grad_input_reread(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> float:
