@@ -958,3 +958,25 @@ def test_a_fill_pays_no_first_access_latency(h100):
     n = 1 << 30
     fill = acs.estimate(Elementwise("copy", n, "fp8_e4m3", inputs=0, outputs=1), h100, level="analytical")
     assert fill.seconds == pytest.approx(2.5e-6 + n * 1.24 / (3.35e12 * 0.95) + 260e-9, rel=1e-12)
+
+
+def test_nvlink_pairs_over_pcie_are_one_nccl_node():
+    """h100-nvl: NVLink bridges join cards in pairs, the pairs meet over PCIe Gen5 x16, which NCCL plans at
+    16 lanes x 240 (x100 Mb/s) / 80 = 48 GB/s (topo.cc ncclTopoAddPci). NCCL sees ONE node: a ring over the 4 GPUs
+    whose steps cost hwLat[PCI] (LL 1.0, Simple 5.7 us), no LL128 (only enabled over NVLink), bus = the PCIe link."""
+    from accelscope.perf.nccl import nccl_pcie_node_seconds
+
+    nvl = acs.load_hardware("h100-nvl")
+    assert nvl.interconnect.scale_out.bandwidth * nvl.interconnect.scale_out.efficiency == pytest.approx(48e9)
+    # 64 MiB, ring/simple: 8.4 + 6 x 5.7 = 42.6 us + 64 MiB / (48 GB/s x 4/6) = 2097.15 us -> 2139.75 us
+    big = acs.estimate(Collective("all_reduce", 64 << 20, 4), nvl, level="analytical")
+    assert big.details["algorithm"] == "ring/simple x 4 over pcie"
+    assert big.breakdown["interconnect"] == pytest.approx(42.6e-6 + (64 << 20) / 32e9, rel=1e-9)
+    # 2 KiB, ring/LL: 6.6 + 6 x 1.0 = 12.6 us + 2048 / (min(87.7, 48/4) GB/s x 4/6) = 12.856 us; tree/LL pays
+    # 6.8 + 2 x 3 x 1.0 = 12.8 us + 2048 / (48/3.8 x 0.92 x 0.8 (correction at 2^5 x 64 B) x 0.5 GB/s) = 13.24 us
+    small, chosen = nccl_pcie_node_seconds("all_reduce", 2048, 4, 247.2e9, 48e9)
+    assert chosen == "ring/ll"
+    assert small == pytest.approx(12.6e-6 + 2048 / 8e9, rel=1e-9)
+    # no LL128 at any size
+    for size in (1 << 16, 1 << 20, 1 << 24):
+        assert "ll128" not in nccl_pcie_node_seconds("all_reduce", size, 4, 247.2e9, 48e9)[1]

@@ -32,6 +32,12 @@ P2P_LL_THRESHOLD = 16384  # bytes, NCCL_PARAM(P2pLLThreshold, "P2P_LL_THRESHOLD"
 # hwLat[NCCL_HW_NET][Ring][LL, LL128, Simple], us: a hop through the NIC (and the proxy thread that drives it)
 NET_STEP_LATENCY_US = (2.7, 4.0, 14.0)
 
+# ----- one node whose ring crosses PCIe (GPUs joined by NVLink bridges in pairs, nothing between the pairs) -------
+# hwLat[NCCL_HW_PCI][Tree|Ring][LL, LL128, Simple], us per step: the ring graph's typeIntra is the worst link it
+# crosses (a PCIe path), so NCCL prices every step at PCI latency (tuning.cc: intraHw = typeIntra == LINK_NVL ?
+# NVLINK : PCI)
+PCI_STEP_LATENCY_US = {"tree": (1.0, 1.9, 28.0), "ring": (1.0, 2.5, 5.7)}
+
 # ----- across nodes (nNodes > 1): the same tuning model with the network's terms ---------------------------------
 # hwLat[NCCL_HW_NET][Tree][LL, LL128, Simple], us per inter-node tree level
 NET_TREE_LATENCY_US = (5.0, 8.5, 28.0)
@@ -122,6 +128,37 @@ def nccl_multinode_seconds(kind: str, nbytes: float, ranks: int, nodes: int, int
                for i, p in enumerate(PROTOCOLS)}
     if kind == "all_reduce":
         options |= {f"tree/{p}": _net_tree(nbytes, nodes, ppn, bus, ll_cap, i) for i, p in enumerate(PROTOCOLS)}
+    options = restrict(options, algorithm if algorithm in ("ring", "tree") else "auto", kind)
+    best = min(options, key=options.__getitem__)
+    return options[best], best
+
+
+def nccl_pcie_node_seconds(kind: str, nbytes: float, ranks: int, nvlink_bus: float, pcie_bus: float,
+                           algorithm: str = "auto") -> tuple[float, str]:
+    """(seconds, "algorithm/protocol") of NCCL's ring or tree over `ranks` GPUs of ONE node whose NVLink pairs meet
+    over PCIe (nNodes = 1: no network transport, no net latencies). tuning.cc then
+      - charges each step hwLat[PCI] (PCI_STEP_LATENCY_US), the ring graph's typeIntra being a PCIe path;
+      - disables LL128 (enabled by default only when typeIntra <= PATH_NVB, i.e. over NVLink);
+      - plans the bus at nChannels x bwIntra, which the search caps at the slowest link the ring crosses: every
+        channel's ring enters and leaves each pair through the same GPUs' PCIe links, one direction each, so the
+        bus is min(NVLink bus, one PCIe link per direction) = `pcie_bus` in practice.
+    LL is capped at llMaxBws[Hopper/Ampere][one node] as inside an NVLink domain."""
+    if ranks <= 1:
+        return 0.0, "none"
+    bus = min(nvlink_bus, pcie_bus)
+    if kind == "send_recv":
+        restrict({"p2p": 0.0, "ring": 0.0}, algorithm, kind)
+        return p2p_seconds(nbytes, bus, PCI_STEP_LATENCY_US["ring"])
+    options = {}
+    for index, protocol in ((0, "ll"), (2, "simple")):  # no LL128 across PCIe
+        steps = 2 * (ranks - 1) if kind == "all_reduce" else ranks - 1
+        ring_bus = min(LL_MAX_BUS_BW, bus * (0.25 if kind == "all_reduce" else 1 / 3)) if index == 0 else bus
+        latency = BASE_LATENCY_US["ring"][index] + steps * PCI_STEP_LATENCY_US["ring"][index]
+        options[f"ring/{protocol}"] = latency * 1e-6 + nbytes / (ring_bus * ranks / steps)
+        if kind == "all_reduce":
+            tree_latency = BASE_LATENCY_US["tree"][index] + 2 * (ranks - 1) * PCI_STEP_LATENCY_US["tree"][index]
+            options[f"tree/{protocol}"] = _tree_seconds(nbytes, bus * TREE_PROTOCOL_FRACTION[index], LL_MAX_BUS_BW,
+                                                        tree_latency, index)
     options = restrict(options, algorithm if algorithm in ("ring", "tree") else "auto", kind)
     best = min(options, key=options.__getitem__)
     return options[best], best
