@@ -670,10 +670,11 @@ def test_multi_node_all_reduce_is_priced_by_nccls_multi_node_model():
     b200 = acs.load_hardware("b200")
     big = acs.estimate(Collective("all_reduce", 4 << 30, 32), b200, level="analytical")
     # ring/simple: 8.4 us base + (62 - 2x4) steps x max(3.4, 3 x 1.0 net overhead) + 2x4 net steps x 14 us = 304 us,
-    # + 4 GiB / (400 GB/s x 32/62): 21.1 ms, ahead of NVLS_TREE (23 + 2 x 2 x 14 us + 4 GiB / (400/2 x 5/6 GB/s)
+    # x 1.4 (ncclTopoGetAlgoTime's ring "plateau" across nodes: 4 GiB / (32 ranks) >= 64 B x 32 channels) = 425.6 us,
+    # + 4 GiB / (400 GB/s x 32/62): 21.2 ms, ahead of NVLS_TREE (23 + 2 x 2 x 14 us + 4 GiB / (400/2 x 5/6 GB/s)
     # = 25.8 ms) and tree/simple (504 us + 4 GiB / (400 x 0.92 x 0.9 (NCCL's correction) x 0.5 GB/s))
     assert big.details["algorithm"] == "ring/simple x 4 nodes"
-    ring = (8.4 + 54 * 3.4 + 8 * 14) * 1e-6 + (4 << 30) / (400e9 * 32 / 62)
+    ring = (8.4 + 54 * 3.4 + 8 * 14) * 1.4e-6 + (4 << 30) / (400e9 * 32 / 62)
     assert big.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
     # 1 MiB: tree/LL128 = 14 + 2 (7 x 1.25 + log2(4) x 8.5) us = 65.5 us + 1 MiB / (400 x 0.92 x 120/128 x 0.6
     # (treeCorrectionFactor at 2^14 x 64 B) x 0.5 GB/s) = 75.6 us; ring/LL pays 6.6 + 54 x 1.0 + 8 x 2.7 = 82.2 us
@@ -958,6 +959,22 @@ def test_a_fill_pays_no_first_access_latency(h100):
     n = 1 << 30
     fill = acs.estimate(Elementwise("copy", n, "fp8_e4m3", inputs=0, outputs=1), h100, level="analytical")
     assert fill.seconds == pytest.approx(2.5e-6 + n * 1.24 / (3.35e12 * 0.95) + 260e-9, rel=1e-12)
+
+
+def test_ring_plateau_across_nodes_only_once_every_channel_has_64_bytes_per_rank():
+    """tuning.cc ncclTopoGetAlgoTime: an inter-node Simple ring all-reduce pays its latency x 1.4 once nBytes /
+    (nChannels x nRanks) >= 64; with at most 32 channels that is certain from 64 x 32 x nRanks bytes."""
+    from accelscope.perf.nccl import nccl_multinode_seconds
+
+    # 2 nodes x 1 GPU, 25 GB/s NIC: steps 2, net steps 2 x 2 = 4 (tuning.cc counts 2 nNodes), so no NVLink step;
+    # latency 8.4 + 4 x 14 = 64.4 us, x 1.4 = 90.16 us; 64 MiB / (25 GB/s x 2/2) = 2684.35 us
+    big, chosen = nccl_multinode_seconds("all_reduce", 64 << 20, 2, 2, 0.0, 25e9, algorithm="ring")
+    assert chosen == "ring/simple"
+    assert big == pytest.approx(90.16e-6 + (64 << 20) / 25e9, rel=1e-9)
+    # 2 KiB < 64 x 32 x 2 = 4 KiB: no plateau factor; Simple at 64.4 us + 2048 / 25e9 s
+    from accelscope.perf.nccl import _net_ring
+    small = _net_ring("all_reduce", 2048, 2, 2, 1, 25e9, 39e9, 2)
+    assert small == pytest.approx(64.4e-6 + 2048 / 25e9, rel=1e-9)
 
 
 def test_nvlink_pairs_over_pcie_are_one_nccl_node():

@@ -47,6 +47,11 @@ NET_OVERHEAD_US = 1.0
 # llMaxBws[Intel CPU][2 nodes, > 2 nodes], B/s: the LL cap across nodes follows the host CPU, not the GPU
 LL_MAX_BUS_BW_NET = (39.0e9, 20.4e9)
 NET_NVLS_TREE_LATENCY_US = 14.0  # hwLat[NCCL_HW_NET][NVLS_TREE][Simple], us per inter-node tree level
+# ncclTopoGetAlgoTime: an inter-node ring all-reduce with Simple pays its latency x 1.4 (x 1.9 before Ampere) once
+# nBytes / (nChannels x nRanks) >= 64, "Plateau effect of ring"; with at most MAXCHANNELS = 32 channels (NCCL
+# src/include/device.h) that holds for every buffer of at least 64 x 32 x nRanks bytes, below which we leave it out
+RING_PLATEAU_FACTOR = 1.4
+RING_PLATEAU_MIN_BYTES_PER_RANK = 64 * 32
 # fraction of the bus, tuning.cc: ring LL128 busBw x (ppn < 2 ? 0.7 : 0.92), "ppn < 2: sending/receiving at the same
 # GPU through the NIC"
 RING_LL128_FRACTION_ONE_PPN = 0.7
@@ -184,6 +189,8 @@ def _net_ring(kind: str, nbytes: float, ranks: int, nodes: int, ppn: int, bus: f
     overhead = NET_OVERHEAD_US * (3 if index == 2 else 1)
     intra = max(STEP_LATENCY_US["ring"][index], overhead)
     latency = BASE_LATENCY_US["ring"][index] + max(steps - inter, 0) * intra + inter * NET_STEP_LATENCY_US[index]
+    if kind == "all_reduce" and index == 2 and nbytes >= RING_PLATEAU_MIN_BYTES_PER_RANK * ranks:
+        latency *= RING_PLATEAU_FACTOR
     return latency * 1e-6 + nbytes / (bus * ranks / steps)
 
 
