@@ -997,3 +997,27 @@ def test_nvlink_pairs_over_pcie_are_one_nccl_node():
     # no LL128 at any size
     for size in (1 << 16, 1 << 20, 1 << 24):
         assert "ll128" not in nccl_pcie_node_seconds("all_reduce", size, 4, 247.2e9, 48e9)[1]
+
+
+def test_nvls_all_reduce_runs_whole_blocks_per_channel():
+    """NCCL runs an NVLS all-reduce on 16 channels (NCCL_NVLS_NCHANNELS) over blocks of nHeads x chunk bytes
+    (all_reduce.h); enqueue.cc halves the 128 KiB chunk for smaller buffers. The channel with the most blocks sets
+    the time, so a buffer that does not fill every channel runs below the algorithm bandwidth."""
+    from accelscope.perf.nccl import nccl_seconds, nvls_allreduce_seconds, nvls_chunk_bytes
+
+    # 8 ranks, concurrentOps = 16 x 8 = 128: 64 KiB below 64 x 128 x 128 KiB = 1 GiB, 32 KiB below 8 x 128 x 64 KiB
+    # = 64 MiB, 16 KiB below 2 x 128 x 32 KiB = 8 MiB
+    assert [nvls_chunk_bytes(s, 8) for s in (1 << 20, 8 << 20, 16 << 20, 64 << 20, 1 << 30)] == [
+        16384, 32768, 32768, 65536, 131072]
+    algbw = 370.8e9 * 0.89 * 5 / 6  # h100-sxm: the bus NCCL plans x NVLS efficiency x 5/6
+    # 1 MiB: 8 blocks of 8 x 16 KiB on 8 of the 16 channels: one 128 KiB block at algbw / 16 per channel
+    assert nvls_allreduce_seconds(1 << 20, 8, algbw) == pytest.approx(23e-6 + 131072 / (algbw / 16), rel=1e-12)
+    # 16 MiB: 64 blocks of 256 KiB, 4 per channel, every channel busy: the bytes at the algorithm bandwidth
+    assert nvls_allreduce_seconds(16 << 20, 8, algbw) == pytest.approx(23e-6 + (16 << 20) / algbw, rel=1e-12)
+    # 2 KiB: one partial block on channel 0, 2048 B at algbw / 16
+    assert nvls_allreduce_seconds(2048, 8, algbw) == pytest.approx(23e-6 + 2048 / (algbw / 16), rel=1e-12)
+    # NCCL still picks NVLS by its tuning model (23 + 1 MiB / algbw = 26.8 us, ahead of ring/LL's 36 us) and the
+    # kernel then takes the 30.6 us above
+    seconds, chosen = nccl_seconds("all_reduce", 1 << 20, 8, 370.8e9, nvls=True, nvls_efficiency=0.89)
+    assert chosen == "nvls/simple"
+    assert seconds == pytest.approx(23e-6 + 131072 / (algbw / 16), rel=1e-12)

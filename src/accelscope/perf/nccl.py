@@ -14,6 +14,8 @@ measurements, so the model inherits their error; it is used when a scale-up doma
 
 from __future__ import annotations
 
+import math
+
 PROTOCOLS = ("ll", "ll128", "simple")
 # baseLat [Tree|Ring][LL, LL128, Simple], us
 BASE_LATENCY_US = {"tree": (6.8, 14.0, 0.0), "ring": (6.6, 14.0, 8.4)}
@@ -25,6 +27,8 @@ TREE_BW_FRACTION = 0.92  # busBw * .92 for trees
 TREE_PROTOCOL_FRACTION = (1 / 3.8, 7 / 9, 1.0)  # tree LL, LL128 (one node), Simple
 RING_LL128_FRACTION = 0.92  # 120/128
 NVLS_ALGBW_RATIO = 5 / 6  # busBw -> algorithm bandwidth for NVLS
+NVLS_CHANNELS = 16  # NCCL_NVLS_NCHANNELS default (src/transport/nvls.cc): CTAs an NVLS collective runs on
+NVLS_CHUNK_BYTES = 128 * 1024  # NCCL_NVLS_CHUNKSIZE default (src/transport/nvls.cc), before enqueue.cc shrinks it
 # Send/recv is not a collective in NCCL: it never enters the tuning model (no baseLat, no ring steps). enqueue.cc
 # (addP2pToPlan) runs a p2p transfer with LL when it is at most NCCL_P2P_LL_THRESHOLD bytes (default 16384), else
 # with Simple, as one hop to the peer; we charge that hop the transport's per-step latency hwLat[hw][Ring][proto].
@@ -83,7 +87,38 @@ def nccl_seconds(kind: str, nbytes: float, ranks: int, bus_bandwidth: float, nvl
         options["nvls/simple"] = NVLS_LATENCY_US * 1e-6 + nbytes / algbw
     options = restrict(options, algorithm, kind)
     best = min(options, key=options.__getitem__)
+    if best == "nvls/simple" and kind == "all_reduce":
+        # NCCL picks by its tuning model (above); the kernel it launches then runs whole blocks per channel
+        algbw = bus_bandwidth * nvls_efficiency * NVLS_ALGBW_RATIO
+        return nvls_allreduce_seconds(nbytes, ranks, algbw), best
     return options[best], best
+
+
+def nvls_chunk_bytes(nbytes: float, ranks: int) -> int:
+    """enqueue.cc (NCCL_ALGO_NVLS): the chunk starts at NCCL_NVLS_CHUNKSIZE and halves for smaller buffers, against
+    concurrentOps = nChannels x nHeads: 64 KiB below 64 x ops x 128 KiB, 32 KiB below 8 x ops x 64 KiB, 16 KiB
+    below 2 x ops x 32 KiB."""
+    ops = NVLS_CHANNELS * ranks
+    chunk = NVLS_CHUNK_BYTES
+    for times, smaller in ((64, 65536), (8, 32768), (2, 16384)):
+        if nbytes < times * ops * chunk and chunk > smaller:
+            chunk = smaller
+    return chunk
+
+
+def nvls_allreduce_seconds(nbytes: float, ranks: int, algbw: float) -> float:
+    """One-node NVLS all-reduce as its kernel splits the buffer (all_reduce.h, RunWorkElement<NCCL_ALGO_NVLS>):
+    channel `bid` takes the blocks of nHeads x chunk bytes at gridOffset + bid x nHeads x chunk, gridOffset stepping
+    by nChannels x nHeads x chunk, so each of the NVLS_CHANNELS channels moves ceil(blocks / channels) blocks, one
+    after another, at its share of the algorithm bandwidth, and a buffer smaller than channels x block leaves
+    channels idle. The chunk shrinks for smaller buffers (nvls_chunk_bytes). Channel 0 carries the most: k - 1 whole
+    blocks and the first (largest) block of the last round, k = ceil(blocks / channels); the call ends with it.
+    Plus NVLS's latency. What separates this from bytes / algorithm bandwidth is the whole number of blocks per
+    channel: at 1 MiB on 8 GPUs (16 KiB chunks) 8 blocks run on 8 of the 16 channels, at half the bandwidth."""
+    block = ranks * nvls_chunk_bytes(nbytes, ranks)
+    rounds = math.ceil(nbytes / (NVLS_CHANNELS * block))
+    channel_bytes = (rounds - 1) * block + min(block, nbytes - NVLS_CHANNELS * (rounds - 1) * block) if rounds else 0.0
+    return NVLS_LATENCY_US * 1e-6 + channel_bytes / (algbw / NVLS_CHANNELS)
 
 
 def restrict(options: dict[str, float], algorithm: str, kind: str) -> dict[str, float]:
