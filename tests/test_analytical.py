@@ -670,10 +670,11 @@ def test_multi_node_all_reduce_is_priced_by_nccls_multi_node_model():
     b200 = acs.load_hardware("b200")
     big = acs.estimate(Collective("all_reduce", 4 << 30, 32), b200, level="analytical")
     # ring/simple: 8.4 us base + (62 - 2x4) steps x max(3.4, 3 x 1.0 net overhead) + 2x4 net steps x 14 us = 304 us,
-    # + 4 GiB / (400 GB/s x 32/62): 21.1 ms, ahead of NVLS_TREE (23 + 2 x 2 x 14 us + 4 GiB / (400/2 x 5/6 GB/s)
+    # x 1.4 (ncclTopoGetAlgoTime's ring "plateau" across nodes: 4 GiB / (32 ranks) >= 64 B x 32 channels) = 425.6 us,
+    # + 4 GiB / (400 GB/s x 32/62): 21.2 ms, ahead of NVLS_TREE (23 + 2 x 2 x 14 us + 4 GiB / (400/2 x 5/6 GB/s)
     # = 25.8 ms) and tree/simple (504 us + 4 GiB / (400 x 0.92 x 0.9 (NCCL's correction) x 0.5 GB/s))
     assert big.details["algorithm"] == "ring/simple x 4 nodes"
-    ring = (8.4 + 54 * 3.4 + 8 * 14) * 1e-6 + (4 << 30) / (400e9 * 32 / 62)
+    ring = (8.4 + 54 * 3.4 + 8 * 14) * 1.4e-6 + (4 << 30) / (400e9 * 32 / 62)
     assert big.seconds == pytest.approx(ring + 2.5e-6, rel=1e-6)
     # 1 MiB: tree/LL128 = 14 + 2 (7 x 1.25 + log2(4) x 8.5) us = 65.5 us + 1 MiB / (400 x 0.92 x 120/128 x 0.6
     # (treeCorrectionFactor at 2^14 x 64 B) x 0.5 GB/s) = 75.6 us; ring/LL pays 6.6 + 54 x 1.0 + 8 x 2.7 = 82.2 us
@@ -958,3 +959,65 @@ def test_a_fill_pays_no_first_access_latency(h100):
     n = 1 << 30
     fill = acs.estimate(Elementwise("copy", n, "fp8_e4m3", inputs=0, outputs=1), h100, level="analytical")
     assert fill.seconds == pytest.approx(2.5e-6 + n * 1.24 / (3.35e12 * 0.95) + 260e-9, rel=1e-12)
+
+
+def test_ring_plateau_across_nodes_only_once_every_channel_has_64_bytes_per_rank():
+    """tuning.cc ncclTopoGetAlgoTime: an inter-node Simple ring all-reduce pays its latency x 1.4 once nBytes /
+    (nChannels x nRanks) >= 64; with at most 32 channels that is certain from 64 x 32 x nRanks bytes."""
+    from accelscope.perf.nccl import nccl_multinode_seconds
+
+    # 2 nodes x 1 GPU, 25 GB/s NIC: steps 2, net steps 2 x 2 = 4 (tuning.cc counts 2 nNodes), so no NVLink step;
+    # latency 8.4 + 4 x 14 = 64.4 us, x 1.4 = 90.16 us; 64 MiB / (25 GB/s x 2/2) = 2684.35 us
+    big, chosen = nccl_multinode_seconds("all_reduce", 64 << 20, 2, 2, 0.0, 25e9, algorithm="ring")
+    assert chosen == "ring/simple"
+    assert big == pytest.approx(90.16e-6 + (64 << 20) / 25e9, rel=1e-9)
+    # 2 KiB < 64 x 32 x 2 = 4 KiB: no plateau factor; Simple at 64.4 us + 2048 / 25e9 s
+    from accelscope.perf.nccl import _net_ring
+    small = _net_ring("all_reduce", 2048, 2, 2, 1, 25e9, 39e9, 2)
+    assert small == pytest.approx(64.4e-6 + 2048 / 25e9, rel=1e-9)
+
+
+def test_nvlink_pairs_over_pcie_are_one_nccl_node():
+    """h100-nvl: NVLink bridges join cards in pairs, the pairs meet over PCIe Gen5 x16, which NCCL plans at
+    16 lanes x 240 (x100 Mb/s) / 80 = 48 GB/s (topo.cc ncclTopoAddPci). NCCL sees ONE node: a ring over the 4 GPUs
+    whose steps cost hwLat[PCI] (LL 1.0, Simple 5.7 us), no LL128 (only enabled over NVLink), bus = the PCIe link."""
+    from accelscope.perf.nccl import nccl_pcie_node_seconds
+
+    nvl = acs.load_hardware("h100-nvl")
+    assert nvl.interconnect.scale_out.bandwidth * nvl.interconnect.scale_out.efficiency == pytest.approx(48e9)
+    # 64 MiB, ring/simple: 8.4 + 6 x 5.7 = 42.6 us + 64 MiB / (48 GB/s x 4/6) = 2097.15 us -> 2139.75 us
+    big = acs.estimate(Collective("all_reduce", 64 << 20, 4), nvl, level="analytical")
+    assert big.details["algorithm"] == "ring/simple x 4 over pcie"
+    assert big.breakdown["interconnect"] == pytest.approx(42.6e-6 + (64 << 20) / 32e9, rel=1e-9)
+    # 2 KiB, ring/LL: 6.6 + 6 x 1.0 = 12.6 us + 2048 / (min(87.7, 48/4) GB/s x 4/6) = 12.856 us; tree/LL pays
+    # 6.8 + 2 x 3 x 1.0 = 12.8 us + 2048 / (48/3.8 x 0.92 x 0.8 (correction at 2^5 x 64 B) x 0.5 GB/s) = 13.24 us
+    small, chosen = nccl_pcie_node_seconds("all_reduce", 2048, 4, 247.2e9, 48e9)
+    assert chosen == "ring/ll"
+    assert small == pytest.approx(12.6e-6 + 2048 / 8e9, rel=1e-9)
+    # no LL128 at any size
+    for size in (1 << 16, 1 << 20, 1 << 24):
+        assert "ll128" not in nccl_pcie_node_seconds("all_reduce", size, 4, 247.2e9, 48e9)[1]
+
+
+def test_nvls_all_reduce_runs_whole_blocks_per_channel():
+    """NCCL runs an NVLS all-reduce on 16 channels (NCCL_NVLS_NCHANNELS) over blocks of nHeads x chunk bytes
+    (all_reduce.h); enqueue.cc halves the 128 KiB chunk for smaller buffers. The channel with the most blocks sets
+    the time, so a buffer that does not fill every channel runs below the algorithm bandwidth."""
+    from accelscope.perf.nccl import nccl_seconds, nvls_allreduce_seconds, nvls_chunk_bytes
+
+    # 8 ranks, concurrentOps = 16 x 8 = 128: 64 KiB below 64 x 128 x 128 KiB = 1 GiB, 32 KiB below 8 x 128 x 64 KiB
+    # = 64 MiB, 16 KiB below 2 x 128 x 32 KiB = 8 MiB
+    assert [nvls_chunk_bytes(s, 8) for s in (1 << 20, 8 << 20, 16 << 20, 64 << 20, 1 << 30)] == [
+        16384, 32768, 32768, 65536, 131072]
+    algbw = 370.8e9 * 0.89 * 5 / 6  # h100-sxm: the bus NCCL plans x NVLS efficiency x 5/6
+    # 1 MiB: 8 blocks of 8 x 16 KiB on 8 of the 16 channels: one 128 KiB block at algbw / 16 per channel
+    assert nvls_allreduce_seconds(1 << 20, 8, algbw) == pytest.approx(23e-6 + 131072 / (algbw / 16), rel=1e-12)
+    # 16 MiB: 64 blocks of 256 KiB, 4 per channel, every channel busy: the bytes at the algorithm bandwidth
+    assert nvls_allreduce_seconds(16 << 20, 8, algbw) == pytest.approx(23e-6 + (16 << 20) / algbw, rel=1e-12)
+    # 2 KiB: one partial block on channel 0, 2048 B at algbw / 16
+    assert nvls_allreduce_seconds(2048, 8, algbw) == pytest.approx(23e-6 + 2048 / (algbw / 16), rel=1e-12)
+    # NCCL still picks NVLS by its tuning model (23 + 1 MiB / algbw = 26.8 us, ahead of ring/LL's 36 us) and the
+    # kernel then takes the 30.6 us above
+    seconds, chosen = nccl_seconds("all_reduce", 1 << 20, 8, 370.8e9, nvls=True, nvls_efficiency=0.89)
+    assert chosen == "nvls/simple"
+    assert seconds == pytest.approx(23e-6 + 131072 / (algbw / 16), rel=1e-12)

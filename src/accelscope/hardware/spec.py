@@ -419,8 +419,9 @@ class ScaleOut(Section):
 
     bandwidth: Bandwidth = Field(description=f"Per device, per direction, {_in('bandwidth')}.")
     latency: Seconds = Field(description=f"End-to-end small-message latency between domains, {_in('time')}.")
-    topology: Literal["fat_tree", "rail_optimized", "dragonfly", "torus", "ethernet"] = Field(
-        default="fat_tree", description="fat_tree, rail_optimized, dragonfly, torus or ethernet.")
+    topology: Literal["fat_tree", "rail_optimized", "dragonfly", "torus", "ethernet", "pcie"] = Field(
+        default="fat_tree", description="fat_tree, rail_optimized, dragonfly, torus, ethernet, or pcie: the domains "
+        "are in one host and meet over PCIe (e.g. NVLink-bridged pairs), so the library sees a single node.")
     efficiency: Fraction = Field(default=1.0, description="Achievable fraction (0.01 to 1) of `bandwidth`.")
 
 

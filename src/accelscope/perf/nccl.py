@@ -14,6 +14,8 @@ measurements, so the model inherits their error; it is used when a scale-up doma
 
 from __future__ import annotations
 
+import math
+
 PROTOCOLS = ("ll", "ll128", "simple")
 # baseLat [Tree|Ring][LL, LL128, Simple], us
 BASE_LATENCY_US = {"tree": (6.8, 14.0, 0.0), "ring": (6.6, 14.0, 8.4)}
@@ -25,12 +27,20 @@ TREE_BW_FRACTION = 0.92  # busBw * .92 for trees
 TREE_PROTOCOL_FRACTION = (1 / 3.8, 7 / 9, 1.0)  # tree LL, LL128 (one node), Simple
 RING_LL128_FRACTION = 0.92  # 120/128
 NVLS_ALGBW_RATIO = 5 / 6  # busBw -> algorithm bandwidth for NVLS
+NVLS_CHANNELS = 16  # NCCL_NVLS_NCHANNELS default (src/transport/nvls.cc): CTAs an NVLS collective runs on
+NVLS_CHUNK_BYTES = 128 * 1024  # NCCL_NVLS_CHUNKSIZE default (src/transport/nvls.cc), before enqueue.cc shrinks it
 # Send/recv is not a collective in NCCL: it never enters the tuning model (no baseLat, no ring steps). enqueue.cc
 # (addP2pToPlan) runs a p2p transfer with LL when it is at most NCCL_P2P_LL_THRESHOLD bytes (default 16384), else
 # with Simple, as one hop to the peer; we charge that hop the transport's per-step latency hwLat[hw][Ring][proto].
 P2P_LL_THRESHOLD = 16384  # bytes, NCCL_PARAM(P2pLLThreshold, "P2P_LL_THRESHOLD", 16384) in src/enqueue.cc
 # hwLat[NCCL_HW_NET][Ring][LL, LL128, Simple], us: a hop through the NIC (and the proxy thread that drives it)
 NET_STEP_LATENCY_US = (2.7, 4.0, 14.0)
+
+# ----- one node whose ring crosses PCIe (GPUs joined by NVLink bridges in pairs, nothing between the pairs) -------
+# hwLat[NCCL_HW_PCI][Tree|Ring][LL, LL128, Simple], us per step: the ring graph's typeIntra is the worst link it
+# crosses (a PCIe path), so NCCL prices every step at PCI latency (tuning.cc: intraHw = typeIntra == LINK_NVL ?
+# NVLINK : PCI)
+PCI_STEP_LATENCY_US = {"tree": (1.0, 1.9, 28.0), "ring": (1.0, 2.5, 5.7)}
 
 # ----- across nodes (nNodes > 1): the same tuning model with the network's terms ---------------------------------
 # hwLat[NCCL_HW_NET][Tree][LL, LL128, Simple], us per inter-node tree level
@@ -41,6 +51,11 @@ NET_OVERHEAD_US = 1.0
 # llMaxBws[Intel CPU][2 nodes, > 2 nodes], B/s: the LL cap across nodes follows the host CPU, not the GPU
 LL_MAX_BUS_BW_NET = (39.0e9, 20.4e9)
 NET_NVLS_TREE_LATENCY_US = 14.0  # hwLat[NCCL_HW_NET][NVLS_TREE][Simple], us per inter-node tree level
+# ncclTopoGetAlgoTime: an inter-node ring all-reduce with Simple pays its latency x 1.4 (x 1.9 before Ampere) once
+# nBytes / (nChannels x nRanks) >= 64, "Plateau effect of ring"; with at most MAXCHANNELS = 32 channels (NCCL
+# src/include/device.h) that holds for every buffer of at least 64 x 32 x nRanks bytes, below which we leave it out
+RING_PLATEAU_FACTOR = 1.4
+RING_PLATEAU_MIN_BYTES_PER_RANK = 64 * 32
 # fraction of the bus, tuning.cc: ring LL128 busBw x (ppn < 2 ? 0.7 : 0.92), "ppn < 2: sending/receiving at the same
 # GPU through the NIC"
 RING_LL128_FRACTION_ONE_PPN = 0.7
@@ -72,7 +87,38 @@ def nccl_seconds(kind: str, nbytes: float, ranks: int, bus_bandwidth: float, nvl
         options["nvls/simple"] = NVLS_LATENCY_US * 1e-6 + nbytes / algbw
     options = restrict(options, algorithm, kind)
     best = min(options, key=options.__getitem__)
+    if best == "nvls/simple" and kind == "all_reduce":
+        # NCCL picks by its tuning model (above); the kernel it launches then runs whole blocks per channel
+        algbw = bus_bandwidth * nvls_efficiency * NVLS_ALGBW_RATIO
+        return nvls_allreduce_seconds(nbytes, ranks, algbw), best
     return options[best], best
+
+
+def nvls_chunk_bytes(nbytes: float, ranks: int) -> int:
+    """enqueue.cc (NCCL_ALGO_NVLS): the chunk starts at NCCL_NVLS_CHUNKSIZE and halves for smaller buffers, against
+    concurrentOps = nChannels x nHeads: 64 KiB below 64 x ops x 128 KiB, 32 KiB below 8 x ops x 64 KiB, 16 KiB
+    below 2 x ops x 32 KiB."""
+    ops = NVLS_CHANNELS * ranks
+    chunk = NVLS_CHUNK_BYTES
+    for times, smaller in ((64, 65536), (8, 32768), (2, 16384)):
+        if nbytes < times * ops * chunk and chunk > smaller:
+            chunk = smaller
+    return chunk
+
+
+def nvls_allreduce_seconds(nbytes: float, ranks: int, algbw: float) -> float:
+    """One-node NVLS all-reduce as its kernel splits the buffer (all_reduce.h, RunWorkElement<NCCL_ALGO_NVLS>):
+    channel `bid` takes the blocks of nHeads x chunk bytes at gridOffset + bid x nHeads x chunk, gridOffset stepping
+    by nChannels x nHeads x chunk, so each of the NVLS_CHANNELS channels moves ceil(blocks / channels) blocks, one
+    after another, at its share of the algorithm bandwidth, and a buffer smaller than channels x block leaves
+    channels idle. The chunk shrinks for smaller buffers (nvls_chunk_bytes). Channel 0 carries the most: k - 1 whole
+    blocks and the first (largest) block of the last round, k = ceil(blocks / channels); the call ends with it.
+    Plus NVLS's latency. What separates this from bytes / algorithm bandwidth is the whole number of blocks per
+    channel: at 1 MiB on 8 GPUs (16 KiB chunks) 8 blocks run on 8 of the 16 channels, at half the bandwidth."""
+    block = ranks * nvls_chunk_bytes(nbytes, ranks)
+    rounds = math.ceil(nbytes / (NVLS_CHANNELS * block))
+    channel_bytes = (rounds - 1) * block + min(block, nbytes - NVLS_CHANNELS * (rounds - 1) * block) if rounds else 0.0
+    return NVLS_LATENCY_US * 1e-6 + channel_bytes / (algbw / NVLS_CHANNELS)
 
 
 def restrict(options: dict[str, float], algorithm: str, kind: str) -> dict[str, float]:
@@ -127,6 +173,37 @@ def nccl_multinode_seconds(kind: str, nbytes: float, ranks: int, nodes: int, int
     return options[best], best
 
 
+def nccl_pcie_node_seconds(kind: str, nbytes: float, ranks: int, nvlink_bus: float, pcie_bus: float,
+                           algorithm: str = "auto") -> tuple[float, str]:
+    """(seconds, "algorithm/protocol") of NCCL's ring or tree over `ranks` GPUs of ONE node whose NVLink pairs meet
+    over PCIe (nNodes = 1: no network transport, no net latencies). tuning.cc then
+      - charges each step hwLat[PCI] (PCI_STEP_LATENCY_US), the ring graph's typeIntra being a PCIe path;
+      - disables LL128 (enabled by default only when typeIntra <= PATH_NVB, i.e. over NVLink);
+      - plans the bus at nChannels x bwIntra, which the search caps at the slowest link the ring crosses: every
+        channel's ring enters and leaves each pair through the same GPUs' PCIe links, one direction each, so the
+        bus is min(NVLink bus, one PCIe link per direction) = `pcie_bus` in practice.
+    LL is capped at llMaxBws[Hopper/Ampere][one node] as inside an NVLink domain."""
+    if ranks <= 1:
+        return 0.0, "none"
+    bus = min(nvlink_bus, pcie_bus)
+    if kind == "send_recv":
+        restrict({"p2p": 0.0, "ring": 0.0}, algorithm, kind)
+        return p2p_seconds(nbytes, bus, PCI_STEP_LATENCY_US["ring"])
+    options = {}
+    for index, protocol in ((0, "ll"), (2, "simple")):  # no LL128 across PCIe
+        steps = 2 * (ranks - 1) if kind == "all_reduce" else ranks - 1
+        ring_bus = min(LL_MAX_BUS_BW, bus * (0.25 if kind == "all_reduce" else 1 / 3)) if index == 0 else bus
+        latency = BASE_LATENCY_US["ring"][index] + steps * PCI_STEP_LATENCY_US["ring"][index]
+        options[f"ring/{protocol}"] = latency * 1e-6 + nbytes / (ring_bus * ranks / steps)
+        if kind == "all_reduce":
+            tree_latency = BASE_LATENCY_US["tree"][index] + 2 * (ranks - 1) * PCI_STEP_LATENCY_US["tree"][index]
+            options[f"tree/{protocol}"] = _tree_seconds(nbytes, bus * TREE_PROTOCOL_FRACTION[index], LL_MAX_BUS_BW,
+                                                        tree_latency, index)
+    options = restrict(options, algorithm if algorithm in ("ring", "tree") else "auto", kind)
+    best = min(options, key=options.__getitem__)
+    return options[best], best
+
+
 def nvls_tree_seconds(nbytes: float, nodes: int, ppn: int, nvls_bus: float, net_bus: float) -> float:
     """NCCL's NVLS_TREE all-reduce: NVLS in each node's switch, a tree between nodes, priced as tuning.cc does:
     latency = hwLat[NVLINK][NVLS_TREE] + 2 log2(nNodes) x hwLat[NET][NVLS_TREE]; bus = min(the NVLS bus, the
@@ -147,6 +224,8 @@ def _net_ring(kind: str, nbytes: float, ranks: int, nodes: int, ppn: int, bus: f
     overhead = NET_OVERHEAD_US * (3 if index == 2 else 1)
     intra = max(STEP_LATENCY_US["ring"][index], overhead)
     latency = BASE_LATENCY_US["ring"][index] + max(steps - inter, 0) * intra + inter * NET_STEP_LATENCY_US[index]
+    if kind == "all_reduce" and index == 2 and nbytes >= RING_PLATEAU_MIN_BYTES_PER_RANK * ranks:
+        latency *= RING_PLATEAU_FACTOR
     return latency * 1e-6 + nbytes / (bus * ranks / steps)
 
 

@@ -18,6 +18,7 @@ from ..estimate import Estimate
 from ..nccl import (
     NET_STEP_LATENCY_US,
     nccl_multinode_seconds,
+    nccl_pcie_node_seconds,
     nccl_seconds,
     nvls_tree_seconds,
     p2p_seconds,
@@ -73,6 +74,13 @@ def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, s
         raise ValueError(f"{hw.id}: a collective over {group} devices needs interconnect.scale_out")
     inner = min(domain, group) if up else 1
     outer = max(group // inner, 1)
+    if out.topology == "pcie" and up is not None and up.library == "nccl":
+        # the domains share one host's PCIe: NCCL sees one node and runs one ring or tree over every rank
+        # (perf/nccl.py: nccl_pcie_node_seconds)
+        nvlink_bus = group_bandwidth(up, inner) * up.efficiency if inner > 1 else math.inf  # no NVLink hop
+        seconds, chosen = nccl_pcie_node_seconds(kind, nbytes, group, nvlink_bus, out.bandwidth * out.efficiency,
+                                                 algorithm)
+        return seconds, f"{chosen} x {group} over pcie"
     inner_t, inner_alg = _in_domain(kind, nbytes, inner, up, algorithm) if (up and inner > 1) else (0.0, "")
     outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
     out_bw = out.bandwidth * out.efficiency
