@@ -179,8 +179,8 @@ def test_megatron_bridge_external_rows_load_apart_from_all():
     it is validated on request and is not part of "all", on which the issues' targets are defined."""
     from accelscope.measure.dataset import load_rows, source_of
 
-    external = load_rows("external")
-    assert len(external) == 31 and {source_of(r) for r in external} == {"MB"}
+    external = [r for r in load_rows("external") if source_of(r) == "MB"]  # the folder also holds XL's GEMMs
+    assert len(external) == 31
     assert not any(source_of(r) == "MB" for r in load_rows("all"))
     # MB-009: GBS 8192 / (MBS 2 x DP 256 / PP 4 = 64) = 64 micro-batches, not the table's GA 32: noted, GBS used
     mb009 = next(r for r in external if r.id == "MB-009")

@@ -186,7 +186,11 @@ def fit_eligible(row: MeasuredRow) -> bool:
     of their time (TA's MXFP8 casts). Matrix efficiencies: vendor-library or production GEMMs, not teaching
     kernels (ThunderKittens' educational levels, "useful as lower-bound anchors" per the data's README), and not
     rows whose time includes other kernels than GEMMs (torchao's MXFP8 forward+backward with its dynamic casts:
-    measure/rows_gemm.only_gemms)."""
+    measure/rows_gemm.only_gemms). Never the shipped external checks (dataset.external_sources): they stay blind."""
+    from .dataset import external_sources, source_of
+
+    if source_of(row) in external_sources():
+        return False
     if row.category in DRAM_CATEGORIES:
         return "kernel" in row.shape
     if row.category in MATRIX_CATEGORIES:
