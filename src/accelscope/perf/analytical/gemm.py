@@ -53,9 +53,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -611,38 +612,124 @@ def _figures(grid: _Grid, chip: _Chip, a_bytes: float, b_bytes: float, c_bytes: 
     return found
 
 
-def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
-                 matrix_peak: float, hw: HardwareSpec, shared_b: bool, scaling: BlockScaling | None,
-                 stream_k: bool, tile_bytes: float | None) -> GemmMapping | None:
-    """`_exhaustive` for a searched tile on a chip with a chip-level cache and no systolic array (None where it does
-    not apply: the caller then runs `_exhaustive`). Every array is the exhaustive one's, element for element: the
-    same IEEE operations on the same operands in the same order (the shape-free leading factors come from
-    `_Figures`; an array that is one value throughout is that number), so the same minimum, the first of equal
-    ones in the same candidate order, and the same figures."""
+class GemmArgs(NamedTuple):
+    """`gemm_mapping`'s arguments but the chip, in its order: one GEMM of a batched search (`gemm_mappings`)."""
+
+    m: int
+    n: int
+    k: int
+    batch: int
+    a_bytes: float
+    b_bytes: float
+    c_bytes: float
+    matrix_peak: float
+    shared_b: bool = False
+    scaling: BlockScaling | None = None
+    stream_k: bool = False
+    tile_bytes: float | None = None
+    kernel: GemmKernel | None = None
+    k_group_share: float | None = None
+
+
+def gemm_mappings(requests: Sequence[GemmArgs], hw: HardwareSpec) -> list[GemmMapping]:
+    """`gemm_mapping` of each request on `hw`, bit for bit what one call each returns. The requests that take the
+    fast path with the same candidate set, operand bytes, block scaling and schedule are searched together: each
+    array operation of `_grid_rows` runs once over all of their candidates (a (GEMMs x candidates) array), so a
+    whole-model estimate's GEMMs cost one search's numpy calls rather than one per GEMM; numpy's per-call overhead
+    (~1 µs on a few hundred candidates) is most of a search's time. The rest take `gemm_mapping`, one by one."""
+    found: list[GemmMapping | None] = [None] * len(requests)
+    groups: dict[tuple[int, BlockScaling | None, bool], tuple[_Figures, list[int]]] = {}
+    for i, request in enumerate(requests):
+        fig = _grid_figures(request, hw) if request.kernel is None and request.k_group_share is None else None
+        if fig is None:
+            found[i] = gemm_mapping(*request[:8], hw, *request[8:])
+            continue
+        groups.setdefault((id(fig), request.scaling, request.stream_k), (fig, []))[1].append(i)
+    for fig, members in groups.values():
+        for i, mapping in zip(members, _grid_rows([requests[i] for i in members], fig, hw), strict=True):
+            found[i] = mapping
+    return found  # type: ignore[return-value]
+
+
+def _grid_figures(request: GemmArgs, hw: HardwareSpec) -> _Figures | None:
+    """The candidate set's figures `_grid_rows` searches `request` over (kept for its M), or None where the fast
+    path does not apply: a systolic array, a chip with no chip-level cache, a degenerate shape (the exhaustive
+    search's own handling)."""
     if hw.matrix.systolic:
         return None
     chip = _chip(hw)
     if not chip.l2_cap:
         return None
-    for x in (m, n, k, batch):  # a degenerate shape: the exhaustive search's own handling
+    for x in request[:4]:  # m, n, k, batch
         if not (isinstance(x, (int, float, np.integer, np.floating)) and 1 <= x < 2.0 ** 52):
             return None
     instr = chip.instr
-    elem = tile_bytes or max(a_bytes, b_bytes)
+    elem = request.tile_bytes or max(request.a_bytes, request.b_bytes)
     grid = _candidate_grid(int(instr[0]), int(instr[1]), float(elem), float(chip.smem), float(chip.acc_limit),
-                           chip.max_cluster, chip.overlap).kept(m)
-    fig = _figures(grid, chip, a_bytes, b_bytes, c_bytes)
+                           chip.max_cluster, chip.overlap).kept(request.m)
+    return _figures(grid, chip, request.a_bytes, request.b_bytes, request.c_bytes)
+
+
+def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
+                 matrix_peak: float, hw: HardwareSpec, shared_b: bool, scaling: BlockScaling | None,
+                 stream_k: bool, tile_bytes: float | None) -> GemmMapping | None:
+    """`_exhaustive` for a searched tile on a chip with a chip-level cache and no systolic array (None where it does
+    not apply: the caller then runs `_exhaustive`): `_grid_rows` of this one GEMM."""
+    request = GemmArgs(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, shared_b, scaling, stream_k,
+                       tile_bytes)
+    fig = _grid_figures(request, hw)
+    return None if fig is None else _grid_rows([request], fig, hw)[0]
+
+
+def _column(values: list[Any]) -> Any:
+    """One value per GEMM as a (GEMMs x 1) float64 column: it broadcasts against the candidates' (candidates,)
+    figures into (GEMMs x candidates), each element the float the one-GEMM search computes from that number (the
+    shape checks keep integers below 2^52, so they convert exactly). One GEMM: the number itself, so its arrays
+    stay (candidates,) (a broadcast costs numpy more than a plain elementwise operation)."""
+    return values[0] if len(values) == 1 else np.array(values, dtype=np.float64).reshape(-1, 1)
+
+
+def _picked(x: Any, bests: list[int]) -> list[Any]:
+    """Each GEMM's element of `x` at its best candidate: `x` a (GEMMs x candidates) array, a (GEMMs x 1) column, a
+    (candidates,) shape-free figure (or any array of one GEMM), or a number that stands for all of them. Several
+    GEMMs: one fancy-indexing call per array (Python floats: the same IEEE doubles as numpy's scalars)."""
+    if not isinstance(x, np.ndarray) or not x.ndim:
+        return [x] * len(bests)
+    if len(bests) == 1:
+        return [x[bests[0]] if x.ndim == 1 else x[0, bests[0] if x.shape[1] > 1 else 0]]
+    if x.ndim == 1:
+        return x[bests].tolist()
+    if x.shape[1] == 1:
+        return x[:, 0].tolist()
+    return x[np.arange(len(bests)), bests].tolist()
+
+
+def _grid_rows(rows: Sequence[GemmArgs], fig: _Figures, hw: HardwareSpec) -> list[GemmMapping]:
+    """The fast path's search of GEMMs that share the candidate set and figures `fig`, operand bytes, scaling and
+    schedule (`gemm_mappings`' groups), as one (GEMMs x candidates) array per figure. Every element is the
+    exhaustive search's, element for element: the same IEEE operations on the same operands in the same order
+    (the shape-free leading factors come from `_Figures`; a GEMM's own numbers are columns, computed in Python as
+    the exhaustive search computes them; an array that is one value throughout is that number), so each row has
+    the same minimum, the first of equal ones in the same candidate order (argmin along the row), and the same
+    figures. A condition the one-GEMM search takes per shape (operands resident in L2, candidates all valid) is a
+    per-row choice here (np.where) between the same two values."""
+    grid, chip = fig.keep
+    first = rows[0]
+    a_bytes, b_bytes, scaling, stream_k = first.a_bytes, first.b_bytes, first.scaling, first.stream_k
     bm, bn, bk, split, cluster = grid.bm, grid.bn, grid.bk, grid.split, grid.cluster
     slots = fig.slots
     hbm_bw = chip.hbm_bw
     l2_bw, l2_lat = chip.l2_bw, chip.l2_lat
-    core_peak = matrix_peak * chip.clock_ratio / chip.cores
+    m, n, k, batch = _column([r.m for r in rows]), _column([r.n for r in rows]), _column([r.k for r in rows]), \
+        _column([r.batch for r in rows])
+    core_peak = _column([r.matrix_peak * chip.clock_ratio / chip.cores for r in rows])
 
     tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
     k_chunk = np.ceil(np.ceil(k / split) / bk) * bk
     valid = None  # every candidate: K has a slab for the finest split and M or N a tile for the largest cluster
-    if not (math.ceil(k / grid.top[2]) >= grid.top[4] and max(math.ceil(m / grid.top[0]),
-                                                               math.ceil(n / grid.top[1])) >= grid.top[5]):
+    top_m, top_n, top_k, _, top_split, top_cluster = grid.top
+    if not all([math.ceil(r.k / top_k) >= top_split and max(math.ceil(r.m / top_m), math.ceil(r.n / top_n))
+                >= top_cluster for r in rows]):  # (a GEMM that passes this check has every candidate valid below)
         valid = split <= np.maximum(np.ceil(k / bk), 1)
         valid &= cluster <= np.maximum(tiles_m, tiles_n)
     tiles = tiles_m * tiles_n * batch * split
@@ -662,20 +749,27 @@ def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
         tile_time = np.maximum(np.maximum(mma, feed), vector) if overlap else np.maximum(mma + vector, feed)
 
-    a_total = batch * m * k * a_bytes
-    b_total = (1 if shared_b else batch) * k * n * b_bytes
-    if (a_total + b_total) <= CACHE_RESIDENT_FRACTION * chip.l2_cap:  # both operands stay resident
-        hbm_bytes = np.float64(a_total + b_total)
-    else:
-        rows, cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw))
-        per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
-        hbm_bytes = np.maximum(waves * per_wave, a_total + b_total)
-    c_total = batch * m * n * c_bytes
+    a_totals = [r.batch * r.m * r.k * r.a_bytes for r in rows]
+    b_totals = [(1 if r.shared_b else r.batch) * r.k * r.n * r.b_bytes for r in rows]
+    c_totals = [r.batch * r.m * r.n * r.c_bytes for r in rows]
+    operands = [a + b for a, b in zip(a_totals, b_totals, strict=True)]
+    resident = [x <= CACHE_RESIDENT_FRACTION * chip.l2_cap for x in operands]  # both operands stay resident
+    hbm_bytes = _column(operands)
+    if not all(resident):
+        block_rows, block_cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw))
+        per_wave = (block_rows * bm * a_bytes + block_cols * bn * b_bytes) * k_chunk
+        streamed = np.maximum(waves * per_wave, hbm_bytes)
+        hbm_bytes = np.where(_column(resident), hbm_bytes, streamed) if any(resident) else streamed
     dram_latency = chip.dram_latency
     in_flight = active * fig.stages_1 * fig.slab * bk
     read_rate = np.minimum(hbm_bw, in_flight / dram_latency) if dram_latency else hbm_bw
     little = hbm_bytes / read_rate - hbm_bytes / hbm_bw
-    hbm_time = hw.memory_seconds(hbm_bytes, c_total, a_total + b_total + c_total) + little + dram_latency
+    working = [x + c for x, c in zip(operands, c_totals, strict=True)]
+    if len(rows) == 1 or hw.scratchpad_name is None:  # main memory alone: elementwise over the columns
+        memory = hw.memory_seconds(hbm_bytes, _column(c_totals), _column(working))
+    else:  # the scratchpad's share depends on each GEMM's working set: one call per GEMM, as the one-GEMM search
+        memory = np.array([hw.memory_seconds(hbm_bytes[i], c_totals[i], working[i]) for i in range(len(rows))])
+    hbm_time = memory + little + dram_latency
 
     per_core_bw = hbm_bw / active
     slab_time = fig.slab_bk / per_core_bw
@@ -686,33 +780,44 @@ def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     share, use_stream_k, compute_time = _schedule(stream_k, waves, tile_time, prologue, split, tiles,
                                                   k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat)
     total = np.maximum(compute_time, hbm_time) + epilogue + reduction
-    best = int(np.argmin(total if valid is None else np.where(valid, total, np.inf)))
+    best = np.argmin(total if valid is None else np.where(valid, total, np.inf), axis=-1)
+    bests = [int(best)] if len(rows) == 1 else best.tolist()
 
-    def at(x):  # the best candidate's element (a number stands for an array of that value)
-        return x[best] if isinstance(x, np.ndarray) and x.ndim else x
+    picks = {name: _picked(x, bests) for name, x in (
+        ("bm", bm), ("bn", bn), ("bk", bk), ("stages", grid.stages), ("split", split), ("cluster", cluster),
+        ("waves", waves), ("tile", tile_time), ("mma", mma), ("compute", compute_time), ("feed", feed),
+        ("vector", vector), ("sram", sram), ("l2", l2), ("hbm_time", hbm_time), ("tiles", tiles),
+        ("slots", slots), ("hbm_bytes", hbm_bytes), ("operand", operand_bytes), ("prologue", prologue),
+        ("epilogue", epilogue), ("reduction", reduction), ("sram_bytes", sram_bytes),
+        ("stream_k", use_stream_k), ("share", share))}
+    mappings = []
+    for row in range(len(rows)):
+        def at(name: str, row: int = row) -> Any:
+            return picks[name][row]
 
-    stream_best = use_stream_k is not None and bool(use_stream_k[best])
-    w, t_tile, t_mma, t_feed, t_vec = waves[best], tile_time[best], mma[best], at(feed), at(vector)
-    t_sram, t_l2, t_compute, t_hbm = at(sram), at(l2), compute_time[best], at(hbm_time)
-    tiles_per_core = share[best] if stream_best else w
-    bound = "matrix" if t_mma >= t_feed else ("sram" if t_sram > t_l2 else "l2")
-    if t_vec > max(t_mma, t_feed) or (not overlap and t_vec > 0.5 * t_tile):
-        bound = "vector"
-    if t_hbm > t_compute:
-        bound = "memory"
-    n_tiles = tiles[best]
-    return GemmMapping(
-        block_m=int(bm[best]), block_n=int(bn[best]), block_k=int(bk[best]), stages=int(grid.stages[best]),
-        split_k=int(split[best]), cluster=int(cluster[best]), tiles=int(n_tiles), waves=int(w),
-        tail_tiles=int(n_tiles - (w - 1) * at(slots)), tile_seconds=float(t_tile),
-        mma_seconds=float(tiles_per_core * t_mma), l2_seconds=float(tiles_per_core * t_l2),
-        hbm_bytes=float(at(hbm_bytes) + c_total), l2_bytes=float(n_tiles * operand_bytes[best]),
-        hbm_seconds=float(t_hbm), prologue_seconds=float(prologue[best]),
-        epilogue_seconds=float(epilogue[best]), reduction_seconds=float(reduction[best]), bound=bound,
-        vector_seconds=float(tiles_per_core * t_vec), sram_seconds=float(tiles_per_core * t_sram),
-        sram_bytes=float(sram_bytes[best]),
-        schedule="stream-k" if stream_best else "data-parallel", compute_seconds=float(t_compute),
-    )
+        stream_best = use_stream_k is not None and bool(at("stream_k"))
+        w, t_tile, t_mma, t_feed, t_vec = at("waves"), at("tile"), at("mma"), at("feed"), at("vector")
+        t_sram, t_l2, t_compute, t_hbm = at("sram"), at("l2"), at("compute"), at("hbm_time")
+        tiles_per_core = at("share") if stream_best else w
+        bound = "matrix" if t_mma >= t_feed else ("sram" if t_sram > t_l2 else "l2")
+        if t_vec > max(t_mma, t_feed) or (not overlap and t_vec > 0.5 * t_tile):
+            bound = "vector"
+        if t_hbm > t_compute:
+            bound = "memory"
+        n_tiles = at("tiles")
+        mappings.append(GemmMapping(
+            block_m=int(at("bm")), block_n=int(at("bn")), block_k=int(at("bk")), stages=int(at("stages")),
+            split_k=int(at("split")), cluster=int(at("cluster")), tiles=int(n_tiles), waves=int(w),
+            tail_tiles=int(n_tiles - (w - 1) * at("slots")), tile_seconds=float(t_tile),
+            mma_seconds=float(tiles_per_core * t_mma), l2_seconds=float(tiles_per_core * t_l2),
+            hbm_bytes=float(at("hbm_bytes") + c_totals[row]), l2_bytes=float(n_tiles * at("operand")),
+            hbm_seconds=float(t_hbm), prologue_seconds=float(at("prologue")),
+            epilogue_seconds=float(at("epilogue")), reduction_seconds=float(at("reduction")), bound=bound,
+            vector_seconds=float(tiles_per_core * t_vec), sram_seconds=float(tiles_per_core * t_sram),
+            sram_bytes=float(at("sram_bytes")),
+            schedule="stream-k" if stream_best else "data-parallel", compute_seconds=float(t_compute),
+        ))
+    return mappings
 
 
 # The candidates `_skinny_filter` keeps for one candidate set, narrowest instruction N and M: (the input arrays, kept
