@@ -9,7 +9,7 @@ import importlib
 import pytest
 
 import accelscope as acs
-from accelscope.perf.estimate import combine, estimate_graphs, shared_estimates
+from accelscope.perf.estimate import combine, estimate_graphs, nodes_seconds, shared_estimates
 from accelscope.workload import Gemm
 from accelscope.workload.llm_graph import Parallelism, Precision, Step, forward_graph
 from accelscope.workload.model_config import load_model
@@ -44,6 +44,15 @@ def test_many_gives_the_per_op_estimates(name: str) -> None:
         # to_dict holds every figure of every part, the chosen mappings included; repr: the floats exactly
         assert repr(est.to_dict()) == repr(_one_op_at_a_time(graph, hw).to_dict())
         assert est.overrides == hw.overrides
+
+
+def test_nodes_seconds_with_many_is_the_graphs_sum() -> None:
+    """nodes_seconds (the planner grid's path) estimates its new ops at once too: the same float as the graph's
+    estimate one op at a time."""
+    hw = acs.load_hardware("h100-sxm")
+    for graph in _graphs():
+        nodes = [(node.op, node.count) for node in graph.nodes]
+        assert nodes_seconds(iter(nodes), hw, "analytical") == _one_op_at_a_time(graph, hw).seconds
 
 
 def test_a_failing_many_falls_back_to_one_op_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:

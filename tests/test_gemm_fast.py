@@ -124,3 +124,20 @@ def test_batched_search_matches_one_search_each() -> None:
         figures = [gemm_module._grid_figures(r, hw) for r in requests if r.kernel is None]
         grouped += len([f for f in figures if f is not None]) - len({id(f) for f in figures if f is not None})
     assert grouped > 100  # many GEMMs shared a group with another
+
+
+def test_tiles_spread_back_to_the_candidates() -> None:
+    """A candidate set's tiles without their pipeline depth (`_Grid.base`, what `_grid_rows` computes most figures
+    on when it searches several GEMMs) are distinct, and spread by `_Grid.spread` give back every candidate's bm,
+    bn, bk, split-K and cluster; H100 bf16, the set M >= 256 keeps: 408 candidates, 96 tiles (4.25 depths each)."""
+    hw = load_hardware("h100-sxm")
+    chip = gemm_module._chip(hw)
+    grid = gemm_module._candidate_grid(int(chip.instr[0]), int(chip.instr[1]), 2.0, float(chip.smem),
+                                       float(chip.acc_limit), chip.max_cluster, chip.overlap)
+    for sub in {id(g): g for g in (grid, *grid.subsets)}.values():
+        columns = (sub.bm, sub.bn, sub.bk, sub.split, sub.cluster)
+        for base, column in zip(sub.base, columns, strict=True):
+            assert np.array_equal(base.take(sub.spread), column)
+        assert len(set(zip(*(b.tolist() for b in sub.base), strict=True))) == len(sub.base[0]) < len(sub.bm)
+    large = grid.kept(4096)
+    assert (len(large.bm), len(large.base[0])) == (408, 96)

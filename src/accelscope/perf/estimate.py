@@ -236,18 +236,18 @@ def estimate_graphs(graphs: Sequence[Graph], hw: HardwareSpec | str, level: str 
     spec = load_hardware(hw)
     model = _tagged(_model(level))
     cache = _shared_cache(spec, level)
-    _estimate_new_ops(graphs, spec, level, cache)
+    _estimate_new_ops([node.op for graph in graphs for node in graph.nodes], spec, level, cache)
     return [_estimate_graph(graph, spec, model, level, cache) for graph in graphs]
 
 
-def _estimate_new_ops(graphs: Sequence[Graph], spec: HardwareSpec, level: str, cache: dict[Op, Estimate]) -> None:
-    """The graphs' ops not in `cache` yet, estimated at once by the level's `many` model (register_level) into
-    it, when it has one. Should one of them fail, none is stored: `_estimate_graph` then estimates them one by
-    one in the graphs' order and raises the error of the first that fails, as it would have."""
+def _estimate_new_ops(ops: list[Op], spec: HardwareSpec, level: str, cache: dict[Op, Estimate]) -> None:
+    """The ops not in `cache` yet, estimated at once by the level's `many` model (register_level) into it, when it
+    has one. Should one of them fail, none is stored: the caller then estimates them one by one in their order
+    and raises the error of the first that fails, as it would have."""
     many = _MANY.get(level)
-    if many is None:
+    if many is None or len(ops) < 2:
         return
-    new = list(dict.fromkeys(node.op for graph in graphs for node in graph.nodes if node.op not in cache))
+    new = list(dict.fromkeys(op for op in ops if op not in cache))
     if len(new) < 2:
         return
     try:
@@ -264,6 +264,8 @@ def nodes_seconds(nodes: Iterable[tuple[Op, float]], hw: HardwareSpec, level: st
     `shared_estimates()`) summed in the same order as `combine`, so the same float."""
     model = _tagged(_model(level))
     cache = _shared_cache(hw, level)
+    nodes = list(nodes)
+    _estimate_new_ops([op for op, _ in nodes], hw, level, cache)
     seconds = 0.0
     for op, count in nodes:
         est = cache.get(op)

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -507,12 +507,22 @@ class _Grid:
     `_skinny_filter` keeps of it at each position of M among its block_m sizes (`kept`), all built up front (a
     handful: a later cold estimate of a new batch size finds them)."""
 
-    __slots__ = ("bk", "bm", "bn", "cluster", "parent", "sizes", "split", "stages", "subsets", "top")
+    __slots__ = ("base", "bk", "bm", "bn", "cluster", "parent", "sizes", "split", "spread", "stages", "subsets",
+                 "top")
 
     def __init__(self, columns: tuple[np.ndarray, ...], instr_n: int | None = None,
                  parent: _Grid | None = None) -> None:
         self.bm, self.bn, self.bk, self.stages, self.split, self.cluster = columns
         self.top = tuple(float(c.max()) for c in columns)  # the largest of each column
+        # the candidates' distinct tiles without their pipeline depth (bm, bn, bk, split, cluster columns, in order
+        # of first appearance) and each candidate's tile: most figures do not depend on the depth, so the search
+        # computes them once per tile (4 to 5 depths each) and spreads them over the candidates (`_grid_rows`)
+        tiles: dict[tuple[float, ...], int] = {}
+        spread = [tiles.setdefault(t, len(tiles)) for t in zip(*(c.tolist() for c in (
+            self.bm, self.bn, self.bk, self.split, self.cluster)), strict=True)]
+        self.spread = np.array(spread, dtype=np.intp)
+        firsts = np.unique(self.spread, return_index=True)[1]  # the first candidate of each tile
+        self.base = tuple(c[firsts] for c in (self.bm, self.bn, self.bk, self.split, self.cluster))
         self.sizes = sorted(set(self.bm.tolist()))
         self.parent = parent or self
         self.subsets: list[_Grid] = []
@@ -571,12 +581,17 @@ class _Figures:
     """A candidate set's figures that depend on the chip and the operand bytes, not on the shape: each computed
     by the same operations as in `_exhaustive` (the leading factors of a product, left to right)."""
 
-    __slots__ = ("epilogue", "head", "keep", "mma", "operand", "read", "reduce", "slab", "slab_bk", "slots",
-                 "split_k", "sram_rate", "stages_1", "written")
+    __slots__ = ("columns", "epilogue", "head", "keep", "mma", "operand", "read", "reduce", "slab", "slab_bk",
+                 "slots", "split_k", "spread", "sram_rate", "stages_1", "tiled", "written")
 
-    def __init__(self, grid: _Grid, chip: _Chip, a_bytes: float, b_bytes: float, c_bytes: float) -> None:
+    def __init__(self, grid: _Grid, chip: _Chip, a_bytes: float, b_bytes: float, c_bytes: float,
+                 per_tile: bool = False) -> None:
+        """Per candidate; `per_tile`: per tile (`_Grid.base`, each candidate's at `spread`), but `stages_1` and `slab`
+        (what the pipeline depth enters: per candidate). `tiled`: the per-tile figures of the same set."""
         self.keep = (grid, chip)
-        bm, bn, cluster = grid.bm, grid.bn, grid.cluster
+        self.columns = grid.base if per_tile else (grid.bm, grid.bn, grid.bk, grid.split, grid.cluster)
+        self.spread = grid.spread if per_tile else None
+        bm, bn, bk, split, cluster = self.columns
         slots = cluster_limit(chip.hw, cluster)
         self.slots = float(slots[0]) if (slots == slots[0]).all() else slots  # one figure: a number
         self.mma = 2.0 * bm * bn  # 2.0 * mma_m * bn, mma_m = bm for a searched tile
@@ -585,12 +600,14 @@ class _Figures:
         self.written, self.read = _smem_per_k(bm, bn, a_bytes, b_bytes, tuple(chip.instr), chip.overlap, b_share)
         self.sram_rate = chip.smem_bw * chip.clock_ratio
         self.stages_1 = grid.stages - 1
-        self.slab = bm * a_bytes + bn * b_bytes
-        self.slab_bk = self.slab * grid.bk
+        slab = bm * a_bytes + bn * b_bytes
+        self.slab = slab.take(grid.spread) if per_tile else slab
+        self.slab_bk = slab * bk
         self.epilogue = bm * bn * c_bytes * chip.write_cost
         self.head = chip.dram_latency + chip.l2_lat  # (hbm.latency or 0.0) + l2_lat, the prologue's first terms
-        self.reduce = grid.split * ACC_BYTES + c_bytes
-        self.split_k = grid.split > 1
+        self.reduce = split * ACC_BYTES + c_bytes
+        self.split_k = split > 1
+        self.tiled = None if per_tile else _Figures(grid, chip, a_bytes, b_bytes, c_bytes, per_tile=True)
 
 
 # (id(candidate set), id(spec), operand bytes) -> _Figures (holding both)
@@ -712,11 +729,24 @@ def _grid_rows(rows: Sequence[GemmArgs], fig: _Figures, hw: HardwareSpec) -> lis
     the exhaustive search computes them; an array that is one value throughout is that number), so each row has
     the same minimum, the first of equal ones in the same candidate order (argmin along the row), and the same
     figures. A condition the one-GEMM search takes per shape (operands resident in L2, candidates all valid) is a
-    per-row choice here (np.where) between the same two values."""
+    per-row choice here (np.where) between the same two values.
+
+    The figures the pipeline depth does not enter (all but the in-flight bytes, the prologue and what adds them)
+    are computed once per tile (`_Grid.base`) and spread over the candidates by index (`_Grid.spread`): the same
+    numbers, a quarter of the arithmetic."""
     grid, chip = fig.keep
+    if len(rows) > 1 and fig.tiled is not None:  # one GEMM: per candidate (numpy's per-call cost dominates there)
+        fig = fig.tiled
     first = rows[0]
     a_bytes, b_bytes, scaling, stream_k = first.a_bytes, first.b_bytes, first.scaling, first.stream_k
-    bm, bn, bk, split, cluster = grid.bm, grid.bn, grid.bk, grid.split, grid.cluster
+    bm, bn, bk, split, cluster = fig.columns
+    tiles_count, to_tile = len(bm), fig.spread
+
+    def spread(x: Any) -> Any:  # a per-tile array per candidate (columns and numbers as they are)
+        if to_tile is None or not isinstance(x, np.ndarray) or not x.ndim or x.shape[-1] != tiles_count:
+            return x
+        return x.take(to_tile, axis=-1)
+
     slots = fig.slots
     hbm_bw = chip.hbm_bw
     l2_bw, l2_lat = chip.l2_bw, chip.l2_lat
@@ -761,35 +791,38 @@ def _grid_rows(rows: Sequence[GemmArgs], fig: _Figures, hw: HardwareSpec) -> lis
         streamed = np.maximum(waves * per_wave, hbm_bytes)
         hbm_bytes = np.where(_column(resident), hbm_bytes, streamed) if any(resident) else streamed
     dram_latency = chip.dram_latency
-    in_flight = active * fig.stages_1 * fig.slab * bk
+    in_flight = spread(active) * fig.stages_1 * fig.slab * grid.bk
     read_rate = np.minimum(hbm_bw, in_flight / dram_latency) if dram_latency else hbm_bw
-    little = hbm_bytes / read_rate - hbm_bytes / hbm_bw
+    streamed_bytes = spread(hbm_bytes)
+    little = streamed_bytes / read_rate - streamed_bytes / hbm_bw
     working = [x + c for x, c in zip(operands, c_totals, strict=True)]
     if len(rows) == 1 or hw.scratchpad_name is None:  # main memory alone: elementwise over the columns
         memory = hw.memory_seconds(hbm_bytes, _column(c_totals), _column(working))
     else:  # the scratchpad's share depends on each GEMM's working set: one call per GEMM, as the one-GEMM search
         memory = np.array([hw.memory_seconds(hbm_bytes[i], c_totals[i], working[i]) for i in range(len(rows))])
-    hbm_time = memory + little + dram_latency
+    hbm_time = spread(memory) + little + dram_latency
 
     per_core_bw = hbm_bw / active
     slab_time = fig.slab_bk / per_core_bw
-    prologue = fig.head + fig.stages_1 * slab_time
+    prologue = fig.head + fig.stages_1 * spread(slab_time)
     epilogue = fig.epilogue / per_core_bw + l2_lat  # the stores land in L2
     second_kernel = 0.0 if scaling is not None and scaling.b_convert_flops else chip.launch
     reduction = np.where(fig.split_k, fig.reduce * batch * m * n / hbm_bw + second_kernel, 0.0)
     share, use_stream_k, compute_time = _schedule(stream_k, waves, tile_time, prologue, split, tiles,
-                                                  k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat)
-    total = np.maximum(compute_time, hbm_time) + epilogue + reduction
-    best = np.argmin(total if valid is None else np.where(valid, total, np.inf), axis=-1)
+                                                  k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat, spread)
+    total = np.maximum(compute_time, hbm_time) + spread(epilogue) + spread(reduction)
+    best = np.argmin(total if valid is None else np.where(spread(valid), total, np.inf), axis=-1)
     bests = [int(best)] if len(rows) == 1 else best.tolist()
+    tile_bests = bests if to_tile is None else to_tile[bests].tolist()  # each best candidate's tile
 
-    picks = {name: _picked(x, bests) for name, x in (
-        ("bm", bm), ("bn", bn), ("bk", bk), ("stages", grid.stages), ("split", split), ("cluster", cluster),
-        ("waves", waves), ("tile", tile_time), ("mma", mma), ("compute", compute_time), ("feed", feed),
-        ("vector", vector), ("sram", sram), ("l2", l2), ("hbm_time", hbm_time), ("tiles", tiles),
-        ("slots", slots), ("hbm_bytes", hbm_bytes), ("operand", operand_bytes), ("prologue", prologue),
-        ("epilogue", epilogue), ("reduction", reduction), ("sram_bytes", sram_bytes),
-        ("stream_k", use_stream_k), ("share", share))}
+    picks = {name: _picked(x, tile_bests) for name, x in (  # per tile
+        ("waves", waves), ("tile", tile_time), ("mma", mma), ("feed", feed), ("vector", vector), ("sram", sram),
+        ("l2", l2), ("tiles", tiles), ("slots", slots), ("hbm_bytes", hbm_bytes), ("operand", operand_bytes),
+        ("epilogue", epilogue), ("reduction", reduction), ("sram_bytes", sram_bytes), ("share", share))}
+    picks.update({name: _picked(x, bests) for name, x in (  # per candidate
+        ("bm", grid.bm), ("bn", grid.bn), ("bk", grid.bk), ("stages", grid.stages), ("split", grid.split),
+        ("cluster", grid.cluster), ("compute", compute_time), ("hbm_time", hbm_time), ("prologue", prologue),
+        ("stream_k", use_stream_k))})
     mappings = []
     for row in range(len(rows)):
         def at(name: str, row: int = row) -> Any:
@@ -877,14 +910,19 @@ def cluster_limit(hw: HardwareSpec, cluster: np.ndarray) -> np.ndarray:
 
 
 def _schedule(stream_k: bool, waves: Any, tile_time: Any, prologue: Any, split: Any, tiles: Any, k_iters: Any,
-              slots: Any, acc_tile_bytes: Any, l2_bw: float, l2_lat: float) -> tuple[Any, Any, Any]:
+              slots: Any, acc_tile_bytes: Any, l2_bw: float, l2_lat: float,
+              spread: Callable[[Any], Any] | None = None) -> tuple[Any, Any, Any]:
     """(tiles per core, stream-K chosen per candidate or None, busy time) of the data-parallel schedule (whole waves
-    of tiles, then the prologue) or, with `stream_k`, of stream-K where it is shorter and the K is not split."""
-    data_parallel = waves * tile_time + prologue
+    of tiles, then the prologue) or, with `stream_k`, of stream-K where it is shorter and the K is not split.
+    `spread`: the figures but the prologue are per tile, the prologue per candidate (`_grid_rows`); the tiles per
+    core stay per tile."""
+    spread = spread or (lambda x: x)
+    data_parallel = spread(waves * tile_time) + prologue
     if not stream_k:
         return waves, None, data_parallel
     stream, share = _stream_k(tiles, k_iters, slots, tile_time, acc_tile_bytes, l2_bw, l2_lat)
-    use_stream_k = (split == 1) & (stream + prologue < data_parallel)
+    stream = spread(stream)
+    use_stream_k = (spread(split) == 1) & (stream + prologue < data_parallel)
     return share, use_stream_k, np.where(use_stream_k, stream + prologue, data_parallel)
 
 
