@@ -9,7 +9,7 @@ import importlib
 import pytest
 
 import accelscope as acs
-from accelscope.perf.estimate import combine, estimate_graphs, nodes_seconds, shared_estimates
+from accelscope.perf.estimate import combine, estimate_graphs, nodes_seconds, ops_seconds, shared_estimates
 from accelscope.workload import Gemm
 from accelscope.workload.llm_graph import Parallelism, Precision, Step, forward_graph
 from accelscope.workload.model_config import load_model
@@ -53,6 +53,18 @@ def test_nodes_seconds_with_many_is_the_graphs_sum() -> None:
     for graph in _graphs():
         nodes = [(node.op, node.count) for node in graph.nodes]
         assert nodes_seconds(iter(nodes), hw, "analytical") == _one_op_at_a_time(graph, hw).seconds
+
+
+def test_ops_seconds_is_nodes_seconds_of_each_op() -> None:
+    """ops_seconds (a serving grid's layer kind: each merged node's seconds) gives each op's one-node
+    nodes_seconds, the same floats, in and outside a shared scope; an op listed twice is estimated once."""
+    hw = acs.load_hardware("h100-sxm")
+    ops = [node.op for node in _graphs()[2].nodes]
+    ops.append(ops[0])
+    expected = tuple(nodes_seconds([(op, 1.0)], hw, "analytical") for op in ops)
+    assert ops_seconds(ops, hw, "analytical") == expected
+    with shared_estimates():
+        assert ops_seconds(ops, hw, "analytical") == expected
 
 
 def test_a_failing_many_falls_back_to_one_op_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:

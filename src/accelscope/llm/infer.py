@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import dtype_bytes
 from ..perf import Estimate
-from ..perf.estimate import estimate_graphs, nodes_seconds
+from ..perf.estimate import estimate_graphs, nodes_seconds, ops_seconds
 from ..perf.memo import memoized
 from ..workload.llm_graph import (
     Parallelism,
@@ -318,7 +318,7 @@ def _stage_seconds(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec
 @memoized
 def _kind_seconds(key: tuple[Any, ...], hw: HardwareSpec, level: str) -> tuple[float, ...]:
     """Seconds of each merged node of a layer kind (`kind_merged(*key)`) on `hw` at `level`."""
-    return tuple(nodes_seconds([(op, 1.0)], hw, level) for _, op, _ in MEMO_PARTS.kind_merged(*key)[0])
+    return ops_seconds([op for _, op, _ in MEMO_PARTS.kind_merged(*key)[0]], hw, level)
 
 
 # ----- memory --------------------------------------------------------------------------------------------------

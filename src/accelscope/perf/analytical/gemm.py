@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -706,19 +706,24 @@ def _column(values: list[Any]) -> Any:
     return values[0] if len(values) == 1 else np.array(values, dtype=np.float64).reshape(-1, 1)
 
 
-def _picked(x: Any, bests: list[int]) -> list[Any]:
-    """Each GEMM's element of `x` at its best candidate: `x` a (GEMMs x candidates) array, a (GEMMs x 1) column, a
-    (candidates,) shape-free figure (or any array of one GEMM), or a number that stands for all of them. Several
-    GEMMs: one fancy-indexing call per array (Python floats: the same IEEE doubles as numpy's scalars)."""
-    if not isinstance(x, np.ndarray) or not x.ndim:
-        return [x] * len(bests)
+def _picked(arrays: tuple[Any, ...], bests: list[int]) -> Iterable[tuple[Any, ...]]:
+    """Each GEMM's elements of `arrays` at its best candidate, one tuple per GEMM. An array is a (GEMMs x
+    candidates) array, a (GEMMs x 1) column, a (candidates,) shape-free figure (or any array of one GEMM), or a
+    number that stands for all of them. Several GEMMs: one fancy-indexing call per array (Python floats: the same
+    IEEE doubles as numpy's scalars)."""
     if len(bests) == 1:
-        return [x[bests[0]] if x.ndim == 1 else x[0, bests[0] if x.shape[1] > 1 else 0]]
-    if x.ndim == 1:
-        return x[bests].tolist()
-    if x.shape[1] == 1:
-        return x[:, 0].tolist()
-    return x[np.arange(len(bests)), bests].tolist()
+        best = bests[0]
+        return [tuple(x[best] if type(x) is np.ndarray and x.ndim else x for x in arrays)]
+    rows = np.arange(len(bests))
+    columns = []
+    for x in arrays:
+        if type(x) is not np.ndarray or not x.ndim:
+            columns.append([x] * len(bests))
+        elif x.ndim == 1:
+            columns.append(x[bests].tolist())
+        else:
+            columns.append(x[:, 0].tolist() if x.shape[1] == 1 else x[rows, bests].tolist())
+    return zip(*columns, strict=True)
 
 
 def _grid_rows(rows: Sequence[GemmArgs], fig: _Figures, hw: HardwareSpec) -> list[GemmMapping]:
@@ -779,10 +784,10 @@ def _grid_rows(rows: Sequence[GemmArgs], fig: _Figures, hw: HardwareSpec) -> lis
         vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
         tile_time = np.maximum(np.maximum(mma, feed), vector) if overlap else np.maximum(mma + vector, feed)
 
-    a_totals = [r.batch * r.m * r.k * r.a_bytes for r in rows]
-    b_totals = [(1 if r.shared_b else r.batch) * r.k * r.n * r.b_bytes for r in rows]
-    c_totals = [r.batch * r.m * r.n * r.c_bytes for r in rows]
-    operands = [a + b for a, b in zip(a_totals, b_totals, strict=True)]
+    operands, c_totals = [], []  # A + B, and C bytes of each GEMM
+    for r in rows:
+        operands.append(r.batch * r.m * r.k * r.a_bytes + (1 if r.shared_b else r.batch) * r.k * r.n * r.b_bytes)
+        c_totals.append(r.batch * r.m * r.n * r.c_bytes)
     resident = [x <= CACHE_RESIDENT_FRACTION * chip.l2_cap for x in operands]  # both operands stay resident
     hbm_bytes = _column(operands)
     if not all(resident):
@@ -815,39 +820,32 @@ def _grid_rows(rows: Sequence[GemmArgs], fig: _Figures, hw: HardwareSpec) -> lis
     bests = [int(best)] if len(rows) == 1 else best.tolist()
     tile_bests = bests if to_tile is None else to_tile[bests].tolist()  # each best candidate's tile
 
-    picks = {name: _picked(x, tile_bests) for name, x in (  # per tile
-        ("waves", waves), ("tile", tile_time), ("mma", mma), ("feed", feed), ("vector", vector), ("sram", sram),
-        ("l2", l2), ("tiles", tiles), ("slots", slots), ("hbm_bytes", hbm_bytes), ("operand", operand_bytes),
-        ("epilogue", epilogue), ("reduction", reduction), ("sram_bytes", sram_bytes), ("share", share))}
-    picks.update({name: _picked(x, bests) for name, x in (  # per candidate
-        ("bm", grid.bm), ("bn", grid.bn), ("bk", grid.bk), ("stages", grid.stages), ("split", grid.split),
-        ("cluster", grid.cluster), ("compute", compute_time), ("hbm_time", hbm_time), ("prologue", prologue),
-        ("stream_k", use_stream_k))})
+    per_tile = _picked((waves, tile_time, mma, feed, vector, sram, l2, tiles, slots, hbm_bytes, operand_bytes,
+                        epilogue, reduction, sram_bytes, share), tile_bests)
+    per_candidate = _picked((grid.bm, grid.bn, grid.bk, grid.stages, grid.split, grid.cluster, compute_time,
+                             hbm_time, prologue, use_stream_k), bests)
     mappings = []
-    for row in range(len(rows)):
-        def at(name: str, row: int = row) -> Any:
-            return picks[name][row]
-
-        stream_best = use_stream_k is not None and bool(at("stream_k"))
-        w, t_tile, t_mma, t_feed, t_vec = at("waves"), at("tile"), at("mma"), at("feed"), at("vector")
-        t_sram, t_l2, t_compute, t_hbm = at("sram"), at("l2"), at("compute"), at("hbm_time")
-        tiles_per_core = at("share") if stream_best else w
+    for c_total, (w, t_tile, t_mma, t_feed, t_vec, t_sram, t_l2, n_tiles, n_slots, hbm, operand, t_epilogue,
+                  t_reduction, sram_tile, t_share), (block_m, block_n, block_k, stages, split_k, n_cluster, t_compute,
+                                                     t_hbm, t_prologue, stream) in zip(
+            c_totals, per_tile, per_candidate, strict=True):
+        stream_best = use_stream_k is not None and bool(stream)
+        tiles_per_core = t_share if stream_best else w
         bound = "matrix" if t_mma >= t_feed else ("sram" if t_sram > t_l2 else "l2")
         if t_vec > max(t_mma, t_feed) or (not overlap and t_vec > 0.5 * t_tile):
             bound = "vector"
         if t_hbm > t_compute:
             bound = "memory"
-        n_tiles = at("tiles")
         mappings.append(GemmMapping(
-            block_m=int(at("bm")), block_n=int(at("bn")), block_k=int(at("bk")), stages=int(at("stages")),
-            split_k=int(at("split")), cluster=int(at("cluster")), tiles=int(n_tiles), waves=int(w),
-            tail_tiles=int(n_tiles - (w - 1) * at("slots")), tile_seconds=float(t_tile),
+            block_m=int(block_m), block_n=int(block_n), block_k=int(block_k), stages=int(stages),
+            split_k=int(split_k), cluster=int(n_cluster), tiles=int(n_tiles), waves=int(w),
+            tail_tiles=int(n_tiles - (w - 1) * n_slots), tile_seconds=float(t_tile),
             mma_seconds=float(tiles_per_core * t_mma), l2_seconds=float(tiles_per_core * t_l2),
-            hbm_bytes=float(at("hbm_bytes") + c_totals[row]), l2_bytes=float(n_tiles * at("operand")),
-            hbm_seconds=float(t_hbm), prologue_seconds=float(at("prologue")),
-            epilogue_seconds=float(at("epilogue")), reduction_seconds=float(at("reduction")), bound=bound,
+            hbm_bytes=float(hbm + c_total), l2_bytes=float(n_tiles * operand),
+            hbm_seconds=float(t_hbm), prologue_seconds=float(t_prologue),
+            epilogue_seconds=float(t_epilogue), reduction_seconds=float(t_reduction), bound=bound,
             vector_seconds=float(tiles_per_core * t_vec), sram_seconds=float(tiles_per_core * t_sram),
-            sram_bytes=float(at("sram_bytes")),
+            sram_bytes=float(sram_tile),
             schedule="stream-k" if stream_best else "data-parallel", compute_seconds=float(t_compute),
         ))
     return mappings
