@@ -493,13 +493,16 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     only depend on the chip, the dtypes and the tile are computed once, so the mapping and every figure of it are
     bit-identical to the exhaustive search (tests/test_gemm_fast.py); the rest (a fixed kernel, a systolic array,
     a chip without a cache, a degenerate shape, groups of uneven K) takes the exhaustive search."""
-    if kernel is None and k_group_share is None:
-        found = _grid_search(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling,
-                             stream_k, tile_bytes)
-        if found is not None:
-            return found
-    return _exhaustive(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling, stream_k,
-                       tile_bytes, kernel, k_group_share)[0]
+    return mapping_of(GemmArgs(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, shared_b, scaling,
+                               stream_k, tile_bytes, kernel, k_group_share), hw)
+
+
+def mapping_of(request: GemmArgs, hw: HardwareSpec) -> GemmMapping:
+    """`gemm_mapping` of its arguments as one `GemmArgs`."""
+    fig = _grid_figures(request, hw) if request.kernel is None and request.k_group_share is None else None
+    if fig is not None:
+        return _grid_rows([request], fig, hw)[0]
+    return _exhaustive(*request[:8], hw, *request[8:])[0]
 
 
 class _Grid:
@@ -659,7 +662,7 @@ def gemm_mappings(requests: Sequence[GemmArgs], hw: HardwareSpec) -> list[GemmMa
     for i, request in enumerate(requests):
         fig = _grid_figures(request, hw) if request.kernel is None and request.k_group_share is None else None
         if fig is None:
-            found[i] = gemm_mapping(*request[:8], hw, *request[8:])
+            found[i] = _exhaustive(*request[:8], hw, *request[8:])[0]
             continue
         groups.setdefault((id(fig), request.scaling, request.stream_k), (fig, []))[1].append(i)
     for fig, members in groups.values():
@@ -706,14 +709,14 @@ def _column(values: list[Any]) -> Any:
     return values[0] if len(values) == 1 else np.array(values, dtype=np.float64).reshape(-1, 1)
 
 
-def _picked(arrays: tuple[Any, ...], bests: list[int]) -> Iterable[tuple[Any, ...]]:
-    """Each GEMM's elements of `arrays` at its best candidate, one tuple per GEMM. An array is a (GEMMs x
+def _picked(arrays: tuple[Any, ...], bests: list[int]) -> Iterable[Sequence[Any]]:
+    """Each GEMM's elements of `arrays` at its best candidate, one sequence per GEMM. An array is a (GEMMs x
     candidates) array, a (GEMMs x 1) column, a (candidates,) shape-free figure (or any array of one GEMM), or a
     number that stands for all of them. Several GEMMs: one fancy-indexing call per array (Python floats: the same
     IEEE doubles as numpy's scalars)."""
     if len(bests) == 1:
         best = bests[0]
-        return [tuple(x[best] if type(x) is np.ndarray and x.ndim else x for x in arrays)]
+        return [[x[best] if type(x) is np.ndarray and x.ndim else x for x in arrays]]
     rows = np.arange(len(bests))
     columns = []
     for x in arrays:
@@ -755,8 +758,7 @@ def _grid_rows(rows: Sequence[GemmArgs], fig: _Figures, hw: HardwareSpec) -> lis
     slots = fig.slots
     hbm_bw = chip.hbm_bw
     l2_bw, l2_lat = chip.l2_bw, chip.l2_lat
-    m, n, k, batch = _column([r.m for r in rows]), _column([r.n for r in rows]), _column([r.k for r in rows]), \
-        _column([r.batch for r in rows])
+    m, n, k, batch = (_column(list(values)) for values in zip(*(r[:4] for r in rows), strict=True))
     core_peak = _column([r.matrix_peak * chip.clock_ratio / chip.cores for r in rows])
 
     tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
@@ -784,11 +786,13 @@ def _grid_rows(rows: Sequence[GemmArgs], fig: _Figures, hw: HardwareSpec) -> lis
         vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
         tile_time = np.maximum(np.maximum(mma, feed), vector) if overlap else np.maximum(mma + vector, feed)
 
-    operands, c_totals = [], []  # A + B, and C bytes of each GEMM
+    operands, c_totals, resident = [], [], []  # A + B and C bytes of each GEMM, whether A and B stay in L2
+    fits = CACHE_RESIDENT_FRACTION * chip.l2_cap
     for r in rows:
-        operands.append(r.batch * r.m * r.k * r.a_bytes + (1 if r.shared_b else r.batch) * r.k * r.n * r.b_bytes)
+        operand = r.batch * r.m * r.k * r.a_bytes + (1 if r.shared_b else r.batch) * r.k * r.n * r.b_bytes
+        operands.append(operand)
         c_totals.append(r.batch * r.m * r.n * r.c_bytes)
-    resident = [x <= CACHE_RESIDENT_FRACTION * chip.l2_cap for x in operands]  # both operands stay resident
+        resident.append(operand <= fits)
     hbm_bytes = _column(operands)
     if not all(resident):
         block_rows, block_cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw))
@@ -816,8 +820,8 @@ def _grid_rows(rows: Sequence[GemmArgs], fig: _Figures, hw: HardwareSpec) -> lis
     share, use_stream_k, compute_time = _schedule(stream_k, waves, tile_time, prologue, split, tiles,
                                                   k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat, spread)
     total = np.maximum(compute_time, hbm_time) + spread(epilogue) + spread(reduction)
-    best = np.argmin(total if valid is None else np.where(spread(valid), total, np.inf), axis=-1)
-    bests = [int(best)] if len(rows) == 1 else best.tolist()
+    masked = total if valid is None else np.where(spread(valid), total, np.inf)
+    bests = [int(np.argmin(masked))] if len(rows) == 1 else np.argmin(masked, axis=1).tolist()
     tile_bests = bests if to_tile is None else to_tile[bests].tolist()  # each best candidate's tile
 
     per_tile = _picked((waves, tile_time, mma, feed, vector, sram, l2, tiles, slots, hbm_bytes, operand_bytes,

@@ -26,6 +26,7 @@ from .gemm import (
     gemm_seconds,
     grouped_rows,
     library_kernel,
+    mapping_of,
 )
 from .tinygemm import issue_seconds, runs_tinygemm
 
@@ -77,7 +78,7 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     if runs_tinygemm(op, hw):
         return tinygemm(op, hw)
     search = _search(op, hw)
-    return _gemm_estimate(op, hw, search, gemm_mapping(*search.args[:8], hw, *search.args[8:]))
+    return _gemm_estimate(op, hw, search, mapping_of(search.args, hw))
 
 
 def gemms(ops: Sequence[Gemm], hw: HardwareSpec) -> list[Estimate]:
