@@ -92,3 +92,52 @@ def test_systolic_and_fixed_kernels_take_the_exhaustive_search() -> None:
     args = (512, 4096, 4096, 1, 2, 2, 2, _peak(systolic), systolic)
     assert gemm_module._grid_search(*args, False, None, False, None) is None
     assert gemm_mapping(*args) == gemm_mapping_exhaustive(*args)
+
+
+def test_batched_search_matches_one_search_each() -> None:
+    """`gemm_mappings` (the GEMMs of a whole-model estimate searched together, one (GEMMs x candidates) array per
+    figure) returns what `gemm_mapping` returns for each GEMM alone, every field bit for bit: GEMMs that share a
+    candidate set land in one group, others (another M position, dtype, scaling, schedule; a fixed kernel, a
+    degenerate shape, a systolic chip) are searched on their own. Mixed groups cover both sides of each per-GEMM
+    choice (operands resident in L2 or not, every candidate valid or not); b200 with a chip scratchpad covers the
+    per-GEMM memory_seconds."""
+    from accelscope.perf.analytical.gemm import GemmArgs, GemmKernel, gemm_mappings
+
+    from .test_scratchpad import b200_with_pad
+
+    rng = random.Random(5)
+    grouped = 0
+    for hw in [*CHIPS, b200_with_pad()]:
+        peak = _peak(hw)
+        requests = [GemmArgs(m, n, k, batch, a, b, c, peak, shared_b, scaling, stream_k, tile)
+                    for _, m, n, k, batch, a, b, c, tile, scaling, shared_b, stream_k in _cases() if _ is CHIPS[0]]
+        rng.shuffle(requests)
+        requests = requests[:40] + [  # same candidate set and figures, M from resident to streamed operands
+            GemmArgs(m, 4096, 4096, 1, 2, 2, 2, peak) for m in (256, 1024, 4096, 16384, 65536)] + [
+            GemmArgs(512, 512, 64, 1, 2, 2, 2, peak),  # K too short for the finest split: some candidates invalid
+            GemmArgs(512, 4096, 4096, 1, 2, 2, 2, peak, kernel=GemmKernel("fixed", 128, 128, 64)),
+            GemmArgs(2 ** 52, 64, 64, 1, 2, 2, 2, peak)]  # too large for the fast path: the exhaustive search
+        batched = gemm_mappings(requests, hw)
+        for request, mapping in zip(requests, batched, strict=True):
+            # repr: every field, the floats exactly (a degenerate shape's NaN included)
+            assert repr(mapping) == repr(gemm_mapping(*request[:8], hw, *request[8:])), (hw.label, request)
+        figures = [gemm_module._grid_figures(r, hw) for r in requests if r.kernel is None]
+        grouped += len([f for f in figures if f is not None]) - len({id(f) for f in figures if f is not None})
+    assert grouped > 100  # many GEMMs shared a group with another
+
+
+def test_tiles_spread_back_to_the_candidates() -> None:
+    """A candidate set's tiles without their pipeline depth (`_Grid.base`, what `_grid_rows` computes most figures
+    on when it searches several GEMMs) are distinct, and spread by `_Grid.spread` give back every candidate's bm,
+    bn, bk, split-K and cluster; H100 bf16, the set M >= 256 keeps: 408 candidates, 96 tiles (4.25 depths each)."""
+    hw = load_hardware("h100-sxm")
+    chip = gemm_module._chip(hw)
+    grid = gemm_module._candidate_grid(int(chip.instr[0]), int(chip.instr[1]), 2.0, float(chip.smem),
+                                       float(chip.acc_limit), chip.max_cluster, chip.overlap)
+    for sub in {id(g): g for g in (grid, *grid.subsets)}.values():
+        columns = (sub.bm, sub.bn, sub.bk, sub.split, sub.cluster)
+        for base, column in zip(sub.base, columns, strict=True):
+            assert np.array_equal(base.take(sub.spread), column)
+        assert len(set(zip(*(b.tolist() for b in sub.base), strict=True))) == len(sub.base[0]) < len(sub.bm)
+    large = grid.kept(4096)
+    assert (len(large.bm), len(large.base[0])) == (408, 96)

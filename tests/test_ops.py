@@ -108,6 +108,26 @@ def test_graph_cost_is_the_weighted_sum():
     assert g.cost().matrix_flops == 4 * 2 * 8**3
 
 
+def test_graph_cost_is_add_costs_node_by_node():
+    """Graph.cost keeps its sums as numbers: the OpCost `add_costs` folds node by node, field for field (SFU ops
+    merged by function in first-seen order, the first matrix dtype, the defaults of the fields it does not sum).
+    Softmax 8 x 64: one exp2 per element (512) and one rcp per row (8), counted 2.5 + 1 times: 1792 exp2, 28 rcp;
+    the Norm's 4 rows one rsqrt each, 3 times: 12."""
+    from accelscope.workload.backward import backward_graph
+    from accelscope.workload.ops import OpCost, add_costs
+
+    layer = ((Norm(rows=4, hidden=64), 3), (Gemm(m=8, n=16, k=32, dtype="fp8_e4m3"), 2), (Gemm(m=8, n=16, k=32), 1),
+             (Collective(op="all_reduce", bytes=1e6, group=8), 2), (Embedding(tokens=4, hidden=64, vocab=1000), 1))
+    graph = Graph.of((Softmax(rows=8, cols=64), 2.5), *layer, (Softmax(rows=8, cols=64), 1))
+    for g in (graph, backward_graph(Graph.of(*layer)), Graph(())):
+        folded = OpCost()
+        for node in g.nodes:
+            folded = add_costs(folded, node.op.cost(), node.count)
+        assert repr(g.cost()) == repr(folded)
+    assert graph.cost().sfu_ops == (("exp2", 1792.0), ("rcp", 28.0), ("rsqrt", 12.0))
+    assert graph.cost().matrix_dtype == "fp8_e4m3"
+
+
 @pytest.mark.parametrize(
     ("factory", "message"),
     [

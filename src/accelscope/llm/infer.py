@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.dtypes import dtype_bytes
 from ..perf import Estimate
-from ..perf.estimate import estimate_graphs, nodes_seconds
+from ..perf.estimate import estimate_graphs, nodes_seconds, ops_seconds
 from ..perf.memo import memoized
 from ..workload.llm_graph import (
     Parallelism,
@@ -185,8 +185,7 @@ def infer(
     if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_does_not_fit(config, spec, par, memory, chosen))
     prefill_step, decode_step = _steps(chosen, input_len, output_len, decode_context)
-    prefill = _pass(config, spec, par, prec, prefill_step, level)
-    decode = _pass(config, spec, par, prec, decode_step, level)
+    prefill, decode = _passes(config, spec, par, prec, (prefill_step, decode_step), level)
     ttft, tpot = prefill.seconds, decode.seconds
     if not cuda_graphs:
         ttft = max(ttft, eager_floor(config, spec, par, prec, prefill_step))
@@ -270,11 +269,17 @@ def _check_lengths(input_len: int, output_len: int) -> None:
 
 
 @memoized
-def _pass(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
-          level: str) -> Estimate:
-    """One forward pass through all pipeline stages, one after another."""
-    stages = estimate_graphs([forward_graph(config, step, par, prec, stage, MEMO_PARTS) for stage in range(par.pp)],
-                             hw, level)
+def _passes(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, steps: tuple[Step, ...],
+            level: str) -> tuple[Estimate, ...]:
+    """One forward pass through all pipeline stages, one after another, for each step (prefill and decode). The
+    steps' stage graphs are estimated together: their distinct ops once, the analytical level's GEMM tile
+    searches at once (the decode GEMMs and the LM head share a candidate set); each pass as on its own."""
+    graphs = [forward_graph(config, step, par, prec, stage, MEMO_PARTS) for step in steps for stage in range(par.pp)]
+    stages = estimate_graphs(graphs, hw, level)
+    return tuple(_one_after_another(stages[i * par.pp:(i + 1) * par.pp]) for i in range(len(steps)))
+
+
+def _one_after_another(stages: list[Estimate]) -> Estimate:
     if len(stages) == 1:
         return stages[0]
     total = stages[0]
@@ -285,9 +290,10 @@ def _pass(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precisi
 
 def pass_seconds(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
                  level: str) -> float:
-    """`_pass(...).seconds` without building graphs or estimates: each stage's nodes (`stage_counts`, the graph's
-    order) summed as `combine` sums them, the stages added one after another as `Estimate.__add__` does; stages
-    with the same nodes (the middle ones of an evenly split pipeline: `stage_kind`) summed once."""
+    """The seconds of one step's pass (`_passes`) without building graphs or estimates: each stage's nodes
+    (`stage_counts`, the graph's order) summed as `combine` sums them, the stages added one after another as
+    `Estimate.__add__` does; stages with the same nodes (the middle ones of an evenly split pipeline: `stage_kind`)
+    summed once."""
     total = 0.0
     seen: dict[Any, float] = {}
     for stage in range(par.pp):
@@ -318,7 +324,7 @@ def _stage_seconds(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec
 @memoized
 def _kind_seconds(key: tuple[Any, ...], hw: HardwareSpec, level: str) -> tuple[float, ...]:
     """Seconds of each merged node of a layer kind (`kind_merged(*key)`) on `hw` at `level`."""
-    return tuple(nodes_seconds([(op, 1.0)], hw, level) for _, op, _ in MEMO_PARTS.kind_merged(*key)[0])
+    return ops_seconds([op for _, op, _ in MEMO_PARTS.kind_merged(*key)[0]], hw, level)
 
 
 # ----- memory --------------------------------------------------------------------------------------------------

@@ -152,15 +152,23 @@ class LevelNotAvailable(ValueError):
 
 
 OpModel = Callable[[Op, HardwareSpec], Estimate]
+ManyModel = Callable[[Sequence[Op], HardwareSpec], list[Estimate]]
 _MODELS: dict[str, OpModel] = {}
+_MANY: dict[str, ManyModel] = {}  # level -> its model of several ops at once (estimate_graphs), where it has one
 _PENDING: dict[str, str] = {}  # level -> why it is not available yet
 
 
-def register_level(name: str, model: OpModel) -> None:
-    """Register the per-op model of a level. Registering a name twice is an error (no silent overrides)."""
+def register_level(name: str, model: OpModel, many: ManyModel | None = None) -> None:
+    """Register the per-op model of a level. Registering a name twice is an error (no silent overrides).
+
+    `many`: the same model of several distinct ops at once, returning exactly `[model(op, hw) for op in ops]`
+    faster (the analytical level searches its GEMMs' tiles together); estimate_graphs uses it for the ops its
+    graphs have not estimated yet."""
     if name in _MODELS:
         raise ValueError(f"performance level {name!r} is already registered")
     _MODELS[name] = model
+    if many is not None:
+        _MANY[name] = many
 
 
 def available_levels() -> list[str]:
@@ -198,10 +206,13 @@ def _tagged(model: OpModel) -> OpModel:
     """The level's model, its estimates naming the spec's overrides (one truth: hw id + what --set changed)."""
 
     def run(op: Op, spec: HardwareSpec) -> Estimate:
-        est = model(op, spec)
-        return replace(est, overrides=spec.overrides) if spec.overrides else est
+        return _tag(model(op, spec), spec)
 
     return run
+
+
+def _tag(est: Estimate, spec: HardwareSpec) -> Estimate:
+    return replace(est, overrides=spec.overrides) if spec.overrides else est
 
 
 def check_level(level: str) -> None:
@@ -225,22 +236,58 @@ def estimate_graphs(graphs: Sequence[Graph], hw: HardwareSpec | str, level: str 
     spec = load_hardware(hw)
     model = _tagged(_model(level))
     cache = _shared_cache(spec, level)
+    if level in _MANY:
+        _estimate_new_ops([node.op for graph in graphs for node in graph.nodes], spec, level, cache)
     return [_estimate_graph(graph, spec, model, level, cache) for graph in graphs]
+
+
+def _estimate_new_ops(ops: list[Op], spec: HardwareSpec, level: str, cache: dict[Op, Estimate]) -> None:
+    """The ops not in `cache` yet, estimated at once by the level's `many` model (register_level) into it. Should
+    one of them fail, none is stored: the caller then estimates them one by one in their order and raises the
+    error of the first that fails, as it would have."""
+    new = list(dict.fromkeys(op for op in ops if op not in cache))
+    if len(new) < 2:
+        return
+    try:
+        estimates = _MANY[level](new, spec)
+    except Exception:  # re-raised by the one-by-one pass, in the same order as without `many`
+        return
+    for op, est in zip(new, estimates, strict=True):
+        cache[op] = _tag(est, spec)
 
 
 def nodes_seconds(nodes: Iterable[tuple[Op, float]], hw: HardwareSpec, level: str) -> float:
     """`estimate_graphs([graph], hw, level)[0].seconds` of a graph with these (op, count) nodes, without building
     the graph or the estimate (a planner's grid): the same op estimates (the shared cache inside
     `shared_estimates()`) summed in the same order as `combine`, so the same float."""
-    model = _tagged(_model(level))
-    cache = _shared_cache(hw, level)
+    nodes = list(nodes)
     seconds = 0.0
-    for op, count in nodes:
-        est = cache.get(op)
-        if est is None:
-            est = cache[op] = model(op, hw)
+    for (_, count), est in zip(nodes, _op_estimates([op for op, _ in nodes], hw, level), strict=True):
         seconds += est.seconds * float(count)
     return seconds
+
+
+def ops_seconds(ops: Sequence[Op], hw: HardwareSpec, level: str) -> tuple[float, ...]:
+    """`nodes_seconds([(op, 1.0)], hw, level)` of each op, the same floats, the new ones estimated at once (a
+    level's `many` model: the analytical level searches their GEMMs' tiles together)."""
+    return tuple(0.0 + est.seconds * 1.0 for est in _op_estimates(ops, hw, level))  # nodes_seconds' sum of one
+
+
+def _op_estimates(ops: Sequence[Op], hw: HardwareSpec, level: str) -> list[Estimate]:
+    """Each op's estimate: from the shared cache inside `shared_estimates()`, else made (and cached there)."""
+    model = _tagged(_model(level))
+    cache = _shared_cache(hw, level)
+    found = [cache.get(op) for op in ops]  # each op hashed once: a planner's grid mostly finds them all
+    if level in _MANY and found.count(None) > 1:
+        _estimate_new_ops([op for op, est in zip(ops, found, strict=True) if est is None], hw, level, cache)
+        found = [cache.get(op) if est is None else est for op, est in zip(ops, found, strict=True)]
+    for i, (op, est) in enumerate(zip(ops, found, strict=True)):
+        if est is None:
+            est = cache.get(op)  # (an op met twice is estimated at its first place)
+            if est is None:
+                est = cache[op] = model(op, hw)
+            found[i] = est
+    return found  # type: ignore[return-value]
 
 
 # Op estimates shared by every estimate_graphs call inside `shared_estimates()` (a planner estimating thousands of
@@ -272,7 +319,8 @@ def _estimate_graph(graph: Graph, hw: HardwareSpec, model: OpModel, level: str,
     cache = {} if cache is None else cache
     items = []
     for node in graph.nodes:
-        if node.op not in cache:
-            cache[node.op] = model(node.op, hw)
-        items.append((node.name, float(node.count), cache[node.op]))
+        est = cache.get(node.op)
+        if est is None:
+            est = cache[node.op] = model(node.op, hw)
+        items.append((node.name, float(node.count), est))
     return combine(items, name=graph.name, level=level, hw=hw.id)

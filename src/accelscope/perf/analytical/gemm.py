@@ -20,9 +20,12 @@ the next wave except the last) and waits for the last stores to land (L2 latency
 L2). Split-K without stream-K reduces the partial sums in a second kernel (cuBLAS's splitKreduce_kernel, CUTLASS's
 parallel split-K): its traffic plus one launch. Tiles narrower than the instruction's widest N (wgmma and tcgen05
 take N = 64-256) are offered when one row of tiles covers M: a skinny GEMM spread over the SMs, as the sim's
-skinny tiles. Candidates are numpy arrays, so one search costs well under a millisecond: ~60 µs on the fast
+skinny tiles. Candidates are numpy arrays, so one search costs well under a millisecond: ~60-80 µs on the fast
 path (`gemm_mapping`: the figures that do not depend on the shape computed once per chip and dtype), ~0.1-0.2
-ms exhaustively (`gemm_mapping_exhaustive`, the reference it is tested against bit for bit).
+ms exhaustively (`gemm_mapping_exhaustive`, the reference it is tested against bit for bit). A whole-model
+estimate's GEMMs are searched together (`gemm_mappings`: one (GEMMs x candidates) array per figure, the figures
+the pipeline depth does not enter computed once per tile): 15 GEMMs of a 405B training step in ~0.3-0.4 ms, not
+~1 ms.
 
 Systolic arrays (`matrix.systolic`, weight stationary): a tile is BM streamed rows x (C x arrays) columns x R of K,
 and its MMA time is its folds in closed form (`fold_seconds`, SCALE-Sim's count: 2R + C - 2 cycles of fill and
@@ -53,9 +56,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -492,13 +496,16 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
     only depend on the chip, the dtypes and the tile are computed once, so the mapping and every figure of it are
     bit-identical to the exhaustive search (tests/test_gemm_fast.py); the rest (a fixed kernel, a systolic array,
     a chip without a cache, a degenerate shape, groups of uneven K) takes the exhaustive search."""
-    if kernel is None and k_group_share is None:
-        found = _grid_search(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling,
-                             stream_k, tile_bytes)
-        if found is not None:
-            return found
-    return _exhaustive(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, hw, shared_b, scaling, stream_k,
-                       tile_bytes, kernel, k_group_share)[0]
+    return mapping_of(GemmArgs(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, shared_b, scaling,
+                               stream_k, tile_bytes, kernel, k_group_share), hw)
+
+
+def mapping_of(request: GemmArgs, hw: HardwareSpec) -> GemmMapping:
+    """`gemm_mapping` of its arguments as one `GemmArgs`."""
+    fig = _grid_figures(request, hw) if request.kernel is None and request.k_group_share is None else None
+    if fig is not None:
+        return _grid_rows([request], fig, hw)[0]
+    return _exhaustive(*request[:8], hw, *request[8:])[0]
 
 
 class _Grid:
@@ -506,12 +513,22 @@ class _Grid:
     `_skinny_filter` keeps of it at each position of M among its block_m sizes (`kept`), all built up front (a
     handful: a later cold estimate of a new batch size finds them)."""
 
-    __slots__ = ("bk", "bm", "bn", "cluster", "parent", "sizes", "split", "stages", "subsets", "top")
+    __slots__ = ("base", "bk", "bm", "bn", "cluster", "parent", "sizes", "split", "spread", "stages", "subsets",
+                 "top")
 
     def __init__(self, columns: tuple[np.ndarray, ...], instr_n: int | None = None,
                  parent: _Grid | None = None) -> None:
         self.bm, self.bn, self.bk, self.stages, self.split, self.cluster = columns
         self.top = tuple(float(c.max()) for c in columns)  # the largest of each column
+        # the candidates' distinct tiles without their pipeline depth (bm, bn, bk, split, cluster columns, in order
+        # of first appearance) and each candidate's tile: most figures do not depend on the depth, so the search
+        # computes them once per tile (4 to 5 depths each) and spreads them over the candidates (`_grid_rows`)
+        tiles: dict[tuple[float, ...], int] = {}
+        spread = [tiles.setdefault(t, len(tiles)) for t in zip(*(c.tolist() for c in (
+            self.bm, self.bn, self.bk, self.split, self.cluster)), strict=True)]
+        self.spread = np.array(spread, dtype=np.intp)
+        firsts = np.unique(self.spread, return_index=True)[1]  # the first candidate of each tile
+        self.base = tuple(c[firsts] for c in (self.bm, self.bn, self.bk, self.split, self.cluster))
         self.sizes = sorted(set(self.bm.tolist()))
         self.parent = parent or self
         self.subsets: list[_Grid] = []
@@ -570,12 +587,17 @@ class _Figures:
     """A candidate set's figures that depend on the chip and the operand bytes, not on the shape: each computed
     by the same operations as in `_exhaustive` (the leading factors of a product, left to right)."""
 
-    __slots__ = ("epilogue", "head", "keep", "mma", "operand", "read", "reduce", "slab", "slab_bk", "slots",
-                 "split_k", "sram_rate", "stages_1", "written")
+    __slots__ = ("columns", "epilogue", "head", "keep", "mma", "operand", "read", "reduce", "slab", "slab_bk",
+                 "slots", "split_k", "spread", "sram_rate", "stages_1", "tiled", "written")
 
-    def __init__(self, grid: _Grid, chip: _Chip, a_bytes: float, b_bytes: float, c_bytes: float) -> None:
+    def __init__(self, grid: _Grid, chip: _Chip, a_bytes: float, b_bytes: float, c_bytes: float,
+                 per_tile: bool = False) -> None:
+        """Per candidate; `per_tile`: per tile (`_Grid.base`, each candidate's at `spread`), but `stages_1` and `slab`
+        (what the pipeline depth enters: per candidate). `tiled`: the per-tile figures of the same set."""
         self.keep = (grid, chip)
-        bm, bn, cluster = grid.bm, grid.bn, grid.cluster
+        self.columns = grid.base if per_tile else (grid.bm, grid.bn, grid.bk, grid.split, grid.cluster)
+        self.spread = grid.spread if per_tile else None
+        bm, bn, bk, split, cluster = self.columns
         slots = cluster_limit(chip.hw, cluster)
         self.slots = float(slots[0]) if (slots == slots[0]).all() else slots  # one figure: a number
         self.mma = 2.0 * bm * bn  # 2.0 * mma_m * bn, mma_m = bm for a searched tile
@@ -584,12 +606,14 @@ class _Figures:
         self.written, self.read = _smem_per_k(bm, bn, a_bytes, b_bytes, tuple(chip.instr), chip.overlap, b_share)
         self.sram_rate = chip.smem_bw * chip.clock_ratio
         self.stages_1 = grid.stages - 1
-        self.slab = bm * a_bytes + bn * b_bytes
-        self.slab_bk = self.slab * grid.bk
+        slab = bm * a_bytes + bn * b_bytes
+        self.slab = slab.take(grid.spread) if per_tile else slab
+        self.slab_bk = slab * bk
         self.epilogue = bm * bn * c_bytes * chip.write_cost
         self.head = chip.dram_latency + chip.l2_lat  # (hbm.latency or 0.0) + l2_lat, the prologue's first terms
-        self.reduce = grid.split * ACC_BYTES + c_bytes
-        self.split_k = grid.split > 1
+        self.reduce = split * ACC_BYTES + c_bytes
+        self.split_k = split > 1
+        self.tiled = None if per_tile else _Figures(grid, chip, a_bytes, b_bytes, c_bytes, per_tile=True)
 
 
 # (id(candidate set), id(spec), operand bytes) -> _Figures (holding both)
@@ -611,38 +635,141 @@ def _figures(grid: _Grid, chip: _Chip, a_bytes: float, b_bytes: float, c_bytes: 
     return found
 
 
-def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
-                 matrix_peak: float, hw: HardwareSpec, shared_b: bool, scaling: BlockScaling | None,
-                 stream_k: bool, tile_bytes: float | None) -> GemmMapping | None:
-    """`_exhaustive` for a searched tile on a chip with a chip-level cache and no systolic array (None where it does
-    not apply: the caller then runs `_exhaustive`). Every array is the exhaustive one's, element for element: the
-    same IEEE operations on the same operands in the same order (the shape-free leading factors come from
-    `_Figures`; an array that is one value throughout is that number), so the same minimum, the first of equal
-    ones in the same candidate order, and the same figures."""
+class GemmArgs(NamedTuple):
+    """`gemm_mapping`'s arguments but the chip, in its order: one GEMM of a batched search (`gemm_mappings`)."""
+
+    m: int
+    n: int
+    k: int
+    batch: int
+    a_bytes: float
+    b_bytes: float
+    c_bytes: float
+    matrix_peak: float
+    shared_b: bool = False
+    scaling: BlockScaling | None = None
+    stream_k: bool = False
+    tile_bytes: float | None = None
+    kernel: GemmKernel | None = None
+    k_group_share: float | None = None
+
+
+def gemm_mappings(requests: Sequence[GemmArgs], hw: HardwareSpec) -> list[GemmMapping]:
+    """`gemm_mapping` of each request on `hw`, bit for bit what one call each returns. The requests that take the
+    fast path with the same candidate set, operand bytes, block scaling and schedule are searched together: each
+    array operation of `_grid_rows` runs once over all of their candidates (a (GEMMs x candidates) array), so a
+    whole-model estimate's GEMMs cost one search's numpy calls rather than one per GEMM; numpy's per-call overhead
+    (~1 µs on a few hundred candidates) is most of a search's time. The rest take `gemm_mapping`, one by one."""
+    found: list[GemmMapping | None] = [None] * len(requests)
+    groups: dict[tuple[int, BlockScaling | None, bool], tuple[_Figures, list[int]]] = {}
+    for i, request in enumerate(requests):
+        fig = _grid_figures(request, hw) if request.kernel is None and request.k_group_share is None else None
+        if fig is None:
+            found[i] = _exhaustive(*request[:8], hw, *request[8:])[0]
+            continue
+        groups.setdefault((id(fig), request.scaling, request.stream_k), (fig, []))[1].append(i)
+    for fig, members in groups.values():
+        for i, mapping in zip(members, _grid_rows([requests[i] for i in members], fig, hw), strict=True):
+            found[i] = mapping
+    return found  # type: ignore[return-value]
+
+
+def _grid_figures(request: GemmArgs, hw: HardwareSpec) -> _Figures | None:
+    """The candidate set's figures `_grid_rows` searches `request` over (kept for its M), or None where the fast
+    path does not apply: a systolic array, a chip with no chip-level cache, a degenerate shape (the exhaustive
+    search's own handling)."""
     if hw.matrix.systolic:
         return None
     chip = _chip(hw)
     if not chip.l2_cap:
         return None
-    for x in (m, n, k, batch):  # a degenerate shape: the exhaustive search's own handling
+    for x in request[:4]:  # m, n, k, batch
         if not (isinstance(x, (int, float, np.integer, np.floating)) and 1 <= x < 2.0 ** 52):
             return None
     instr = chip.instr
-    elem = tile_bytes or max(a_bytes, b_bytes)
+    elem = request.tile_bytes or max(request.a_bytes, request.b_bytes)
     grid = _candidate_grid(int(instr[0]), int(instr[1]), float(elem), float(chip.smem), float(chip.acc_limit),
-                           chip.max_cluster, chip.overlap).kept(m)
-    fig = _figures(grid, chip, a_bytes, b_bytes, c_bytes)
-    bm, bn, bk, split, cluster = grid.bm, grid.bn, grid.bk, grid.split, grid.cluster
+                           chip.max_cluster, chip.overlap).kept(request.m)
+    return _figures(grid, chip, request.a_bytes, request.b_bytes, request.c_bytes)
+
+
+def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
+                 matrix_peak: float, hw: HardwareSpec, shared_b: bool, scaling: BlockScaling | None,
+                 stream_k: bool, tile_bytes: float | None) -> GemmMapping | None:
+    """`_exhaustive` for a searched tile on a chip with a chip-level cache and no systolic array (None where it does
+    not apply: the caller then runs `_exhaustive`): `_grid_rows` of this one GEMM."""
+    request = GemmArgs(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, shared_b, scaling, stream_k,
+                       tile_bytes)
+    fig = _grid_figures(request, hw)
+    return None if fig is None else _grid_rows([request], fig, hw)[0]
+
+
+def _column(values: list[Any]) -> Any:
+    """One value per GEMM as a (GEMMs x 1) float64 column: it broadcasts against the candidates' (candidates,)
+    figures into (GEMMs x candidates), each element the float the one-GEMM search computes from that number (the
+    shape checks keep integers below 2^52, so they convert exactly). One GEMM: the number itself, so its arrays
+    stay (candidates,) (a broadcast costs numpy more than a plain elementwise operation)."""
+    return values[0] if len(values) == 1 else np.array(values, dtype=np.float64).reshape(-1, 1)
+
+
+def _picked(arrays: tuple[Any, ...], bests: list[int]) -> Iterable[Sequence[Any]]:
+    """Each GEMM's elements of `arrays` at its best candidate, one sequence per GEMM. An array is a (GEMMs x
+    candidates) array, a (GEMMs x 1) column, a (candidates,) shape-free figure (or any array of one GEMM), or a
+    number that stands for all of them. Several GEMMs: one fancy-indexing call per array (Python floats: the same
+    IEEE doubles as numpy's scalars)."""
+    if len(bests) == 1:
+        best = bests[0]
+        return [[x[best] if type(x) is np.ndarray and x.ndim else x for x in arrays]]
+    rows = np.arange(len(bests))
+    columns = []
+    for x in arrays:
+        if type(x) is not np.ndarray or not x.ndim:
+            columns.append([x] * len(bests))
+        elif x.ndim == 1:
+            columns.append(x[bests].tolist())
+        else:
+            columns.append(x[:, 0].tolist() if x.shape[1] == 1 else x[rows, bests].tolist())
+    return zip(*columns, strict=True)
+
+
+def _grid_rows(rows: Sequence[GemmArgs], fig: _Figures, hw: HardwareSpec) -> list[GemmMapping]:
+    """The fast path's search of GEMMs that share the candidate set and figures `fig`, operand bytes, scaling and
+    schedule (`gemm_mappings`' groups), as one (GEMMs x candidates) array per figure. Every element is the
+    exhaustive search's, element for element: the same IEEE operations on the same operands in the same order
+    (the shape-free leading factors come from `_Figures`; a GEMM's own numbers are columns, computed in Python as
+    the exhaustive search computes them; an array that is one value throughout is that number), so each row has
+    the same minimum, the first of equal ones in the same candidate order (argmin along the row), and the same
+    figures. A condition the one-GEMM search takes per shape (operands resident in L2, candidates all valid) is a
+    per-row choice here (np.where) between the same two values.
+
+    The figures the pipeline depth does not enter (all but the in-flight bytes, the prologue and what adds them)
+    are computed once per tile (`_Grid.base`) and spread over the candidates by index (`_Grid.spread`): the same
+    numbers, a quarter of the arithmetic."""
+    grid, chip = fig.keep
+    if len(rows) > 1 and fig.tiled is not None:  # one GEMM: per candidate (numpy's per-call cost dominates there)
+        fig = fig.tiled
+    first = rows[0]
+    a_bytes, b_bytes, scaling, stream_k = first.a_bytes, first.b_bytes, first.scaling, first.stream_k
+    bm, bn, bk, split, cluster = fig.columns
+    tiles_count, to_tile = len(bm), fig.spread
+
+    def spread(x: Any) -> Any:  # a per-tile array per candidate (columns and numbers as they are)
+        if to_tile is None or not isinstance(x, np.ndarray) or not x.ndim or x.shape[-1] != tiles_count:
+            return x
+        return x.take(to_tile, axis=-1)
+
     slots = fig.slots
     hbm_bw = chip.hbm_bw
     l2_bw, l2_lat = chip.l2_bw, chip.l2_lat
-    core_peak = matrix_peak * chip.clock_ratio / chip.cores
+    m, n, k, batch = (_column(list(values)) for values in zip(*(r[:4] for r in rows), strict=True))
+    core_peak = _column([r.matrix_peak * chip.clock_ratio / chip.cores for r in rows])
 
     tiles_m, tiles_n = np.ceil(m / bm), np.ceil(n / bn)
     k_chunk = np.ceil(np.ceil(k / split) / bk) * bk
     valid = None  # every candidate: K has a slab for the finest split and M or N a tile for the largest cluster
-    if not (math.ceil(k / grid.top[2]) >= grid.top[4] and max(math.ceil(m / grid.top[0]),
-                                                               math.ceil(n / grid.top[1])) >= grid.top[5]):
+    top_m, top_n, top_k, _, top_split, top_cluster = grid.top
+    if not all([math.ceil(r.k / top_k) >= top_split and max(math.ceil(r.m / top_m), math.ceil(r.n / top_n))
+                >= top_cluster for r in rows]):  # (a GEMM that passes this check has every candidate valid below)
         valid = split <= np.maximum(np.ceil(k / bk), 1)
         valid &= cluster <= np.maximum(tiles_m, tiles_n)
     tiles = tiles_m * tiles_n * batch * split
@@ -662,57 +789,73 @@ def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
         vector = _scaling_seconds(scaling, bm, bn, k_chunk, hw)
         tile_time = np.maximum(np.maximum(mma, feed), vector) if overlap else np.maximum(mma + vector, feed)
 
-    a_total = batch * m * k * a_bytes
-    b_total = (1 if shared_b else batch) * k * n * b_bytes
-    if (a_total + b_total) <= CACHE_RESIDENT_FRACTION * chip.l2_cap:  # both operands stay resident
-        hbm_bytes = np.float64(a_total + b_total)
-    else:
-        rows, cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw))
-        per_wave = (rows * bm * a_bytes + cols * bn * b_bytes) * k_chunk
-        hbm_bytes = np.maximum(waves * per_wave, a_total + b_total)
-    c_total = batch * m * n * c_bytes
+    operands, c_totals, resident = [], [], []  # A + B and C bytes of each GEMM, whether A and B stay in L2
+    fits = CACHE_RESIDENT_FRACTION * chip.l2_cap
+    for r in rows:
+        operand = r.batch * r.m * r.k * r.a_bytes + (1 if r.shared_b else r.batch) * r.k * r.n * r.b_bytes
+        operands.append(operand)
+        c_totals.append(r.batch * r.m * r.n * r.c_bytes)
+        resident.append(operand <= fits)
+    hbm_bytes = _column(operands)
+    if not all(resident):
+        block_rows, block_cols = wave_block(active, tiles_m, tiles_n, grid_order=grid_ordered(hw))
+        per_wave = (block_rows * bm * a_bytes + block_cols * bn * b_bytes) * k_chunk
+        streamed = np.maximum(waves * per_wave, hbm_bytes)
+        hbm_bytes = np.where(_column(resident), hbm_bytes, streamed) if any(resident) else streamed
     dram_latency = chip.dram_latency
-    in_flight = active * fig.stages_1 * fig.slab * bk
+    in_flight = spread(active) * fig.stages_1 * fig.slab * grid.bk
     read_rate = np.minimum(hbm_bw, in_flight / dram_latency) if dram_latency else hbm_bw
-    little = hbm_bytes / read_rate - hbm_bytes / hbm_bw
-    hbm_time = hw.memory_seconds(hbm_bytes, c_total, a_total + b_total + c_total) + little + dram_latency
+    streamed_bytes = spread(hbm_bytes)
+    little = streamed_bytes / read_rate - streamed_bytes / hbm_bw
+    working = [x + c for x, c in zip(operands, c_totals, strict=True)]
+    if len(rows) == 1 or hw.scratchpad_name is None:  # main memory alone: elementwise over the columns
+        memory = hw.memory_seconds(hbm_bytes, _column(c_totals), _column(working))
+    else:  # the scratchpad's share depends on each GEMM's working set: one call per GEMM, as the one-GEMM search
+        memory = np.array([hw.memory_seconds(hbm_bytes[i], c_totals[i], working[i]) for i in range(len(rows))])
+    hbm_time = spread(memory) + little + dram_latency
 
     per_core_bw = hbm_bw / active
     slab_time = fig.slab_bk / per_core_bw
-    prologue = fig.head + fig.stages_1 * slab_time
+    prologue = fig.head + fig.stages_1 * spread(slab_time)
     epilogue = fig.epilogue / per_core_bw + l2_lat  # the stores land in L2
     second_kernel = 0.0 if scaling is not None and scaling.b_convert_flops else chip.launch
     reduction = np.where(fig.split_k, fig.reduce * batch * m * n / hbm_bw + second_kernel, 0.0)
     share, use_stream_k, compute_time = _schedule(stream_k, waves, tile_time, prologue, split, tiles,
-                                                  k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat)
-    total = np.maximum(compute_time, hbm_time) + epilogue + reduction
-    best = int(np.argmin(total if valid is None else np.where(valid, total, np.inf)))
+                                                  k_chunk / bk, slots, bm * bn * ACC_BYTES, l2_bw, l2_lat, spread)
+    total = np.maximum(compute_time, hbm_time) + spread(epilogue) + spread(reduction)
+    masked = total if valid is None else np.where(spread(valid), total, np.inf)
+    bests = [int(np.argmin(masked))] if len(rows) == 1 else np.argmin(masked, axis=1).tolist()
+    tile_bests = bests if to_tile is None else to_tile[bests].tolist()  # each best candidate's tile
 
-    def at(x):  # the best candidate's element (a number stands for an array of that value)
-        return x[best] if isinstance(x, np.ndarray) and x.ndim else x
-
-    stream_best = use_stream_k is not None and bool(use_stream_k[best])
-    w, t_tile, t_mma, t_feed, t_vec = waves[best], tile_time[best], mma[best], at(feed), at(vector)
-    t_sram, t_l2, t_compute, t_hbm = at(sram), at(l2), compute_time[best], at(hbm_time)
-    tiles_per_core = share[best] if stream_best else w
-    bound = "matrix" if t_mma >= t_feed else ("sram" if t_sram > t_l2 else "l2")
-    if t_vec > max(t_mma, t_feed) or (not overlap and t_vec > 0.5 * t_tile):
-        bound = "vector"
-    if t_hbm > t_compute:
-        bound = "memory"
-    n_tiles = tiles[best]
-    return GemmMapping(
-        block_m=int(bm[best]), block_n=int(bn[best]), block_k=int(bk[best]), stages=int(grid.stages[best]),
-        split_k=int(split[best]), cluster=int(cluster[best]), tiles=int(n_tiles), waves=int(w),
-        tail_tiles=int(n_tiles - (w - 1) * at(slots)), tile_seconds=float(t_tile),
-        mma_seconds=float(tiles_per_core * t_mma), l2_seconds=float(tiles_per_core * t_l2),
-        hbm_bytes=float(at(hbm_bytes) + c_total), l2_bytes=float(n_tiles * operand_bytes[best]),
-        hbm_seconds=float(t_hbm), prologue_seconds=float(prologue[best]),
-        epilogue_seconds=float(epilogue[best]), reduction_seconds=float(reduction[best]), bound=bound,
-        vector_seconds=float(tiles_per_core * t_vec), sram_seconds=float(tiles_per_core * t_sram),
-        sram_bytes=float(sram_bytes[best]),
-        schedule="stream-k" if stream_best else "data-parallel", compute_seconds=float(t_compute),
-    )
+    per_tile = _picked((waves, tile_time, mma, feed, vector, sram, l2, tiles, slots, hbm_bytes, operand_bytes,
+                        epilogue, reduction, sram_bytes, share), tile_bests)
+    per_candidate = _picked((grid.bm, grid.bn, grid.bk, grid.stages, grid.split, grid.cluster, compute_time,
+                             hbm_time, prologue, use_stream_k), bests)
+    mappings = []
+    for c_total, (w, t_tile, t_mma, t_feed, t_vec, t_sram, t_l2, n_tiles, n_slots, hbm, operand, t_epilogue,
+                  t_reduction, sram_tile, t_share), (block_m, block_n, block_k, stages, split_k, n_cluster, t_compute,
+                                                     t_hbm, t_prologue, stream) in zip(
+            c_totals, per_tile, per_candidate, strict=True):
+        stream_best = use_stream_k is not None and bool(stream)
+        tiles_per_core = t_share if stream_best else w
+        bound = "matrix" if t_mma >= t_feed else ("sram" if t_sram > t_l2 else "l2")
+        if t_vec > max(t_mma, t_feed) or (not overlap and t_vec > 0.5 * t_tile):
+            bound = "vector"
+        if t_hbm > t_compute:
+            bound = "memory"
+        mappings.append(GemmMapping(
+            block_m=int(block_m), block_n=int(block_n), block_k=int(block_k), stages=int(stages),
+            split_k=int(split_k), cluster=int(n_cluster), tiles=int(n_tiles), waves=int(w),
+            tail_tiles=int(n_tiles - (w - 1) * n_slots), tile_seconds=float(t_tile),
+            mma_seconds=float(tiles_per_core * t_mma), l2_seconds=float(tiles_per_core * t_l2),
+            hbm_bytes=float(hbm + c_total), l2_bytes=float(n_tiles * operand),
+            hbm_seconds=float(t_hbm), prologue_seconds=float(t_prologue),
+            epilogue_seconds=float(t_epilogue), reduction_seconds=float(t_reduction), bound=bound,
+            vector_seconds=float(tiles_per_core * t_vec), sram_seconds=float(tiles_per_core * t_sram),
+            sram_bytes=float(sram_tile),
+            schedule="stream-k" if stream_best else "data-parallel", compute_seconds=float(t_compute),
+        ))
+    return mappings
 
 
 # The candidates `_skinny_filter` keeps for one candidate set, narrowest instruction N and M: (the input arrays, kept
@@ -772,14 +915,19 @@ def cluster_limit(hw: HardwareSpec, cluster: np.ndarray) -> np.ndarray:
 
 
 def _schedule(stream_k: bool, waves: Any, tile_time: Any, prologue: Any, split: Any, tiles: Any, k_iters: Any,
-              slots: Any, acc_tile_bytes: Any, l2_bw: float, l2_lat: float) -> tuple[Any, Any, Any]:
+              slots: Any, acc_tile_bytes: Any, l2_bw: float, l2_lat: float,
+              spread: Callable[[Any], Any] | None = None) -> tuple[Any, Any, Any]:
     """(tiles per core, stream-K chosen per candidate or None, busy time) of the data-parallel schedule (whole waves
-    of tiles, then the prologue) or, with `stream_k`, of stream-K where it is shorter and the K is not split."""
-    data_parallel = waves * tile_time + prologue
+    of tiles, then the prologue) or, with `stream_k`, of stream-K where it is shorter and the K is not split.
+    `spread`: the figures but the prologue are per tile, the prologue per candidate (`_grid_rows`); the tiles per
+    core stay per tile."""
+    spread = spread or (lambda x: x)
+    data_parallel = spread(waves * tile_time) + prologue
     if not stream_k:
         return waves, None, data_parallel
     stream, share = _stream_k(tiles, k_iters, slots, tile_time, acc_tile_bytes, l2_bw, l2_lat)
-    use_stream_k = (split == 1) & (stream + prologue < data_parallel)
+    stream = spread(stream)
+    use_stream_k = (spread(split) == 1) & (stream + prologue < data_parallel)
     return share, use_stream_k, np.where(use_stream_k, stream + prologue, data_parallel)
 
 

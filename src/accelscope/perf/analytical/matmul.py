@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import canonical_dtype, dtype_bytes, element_bits, element_format
 from ...workload.ops import (
@@ -13,7 +16,18 @@ from ...workload.ops import (
 )
 from ..estimate import Estimate
 from .common import _estimate
-from .gemm import BlockScaling, gemm_mapping, gemm_seconds, grouped_rows, library_kernel
+from .gemm import (
+    BlockScaling,
+    GemmArgs,
+    GemmKernel,
+    GemmMapping,
+    gemm_mapping,
+    gemm_mappings,
+    gemm_seconds,
+    grouped_rows,
+    library_kernel,
+    mapping_of,
+)
 from .tinygemm import issue_seconds, runs_tinygemm
 
 SCALE_BLOCK = {"mxfp8": 32, "mxfp6": 32, "mxfp4": 32, "nvfp4": 16}
@@ -63,6 +77,31 @@ def _tile_bytes(op: Gemm | GroupedGemm) -> float:
 def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     if runs_tinygemm(op, hw):
         return tinygemm(op, hw)
+    search = _search(op, hw)
+    return _gemm_estimate(op, hw, search, mapping_of(search.args, hw))
+
+
+def gemms(ops: Sequence[Gemm], hw: HardwareSpec) -> list[Estimate]:
+    """`gemm` of each op, the same estimates, their tile searches run together (`gemm_mappings`: one array
+    operation over the candidates of all the GEMMs that share a candidate set)."""
+    tiny = [runs_tinygemm(op, hw) for op in ops]
+    searches = [_search(op, hw) for op, t in zip(ops, tiny, strict=True) if not t]
+    mappings = iter(gemm_mappings([search.args for search in searches], hw))
+    found = iter(searches)
+    return [tinygemm(op, hw) if t else _gemm_estimate(op, hw, next(found), next(mappings))
+            for op, t in zip(ops, tiny, strict=True)]
+
+
+class _Search(NamedTuple):
+    """What a GEMM's estimate reads besides its mapping, and the mapping search's arguments."""
+
+    cost: OpCost
+    why: str
+    kernel: GemmKernel | None
+    args: GemmArgs
+
+
+def _search(op: Gemm, hw: HardwareSpec) -> _Search:
     cost = op.cost()
     a_bytes = dtype_bytes(op.dtype)
     b_bytes = dtype_bytes(op.b_dtype or op.dtype)
@@ -70,9 +109,14 @@ def gemm(op: Gemm, hw: HardwareSpec) -> Estimate:
     scaling, why = block_scaling(op, hw, cost)
     peak = hw.matrix_peak(cost.matrix_dtype) * hw.matrix_efficiency(cost.matrix_dtype)
     kernel = library_kernel(op.kernel, op.m, op.n, op.k, hw) if op.kernel else None
-    mapping = gemm_mapping(op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, peak, hw, shared_b=op.shared_b,
-                           scaling=scaling, stream_k=op.schedule == "stream-k", tile_bytes=_tile_bytes(op),
-                           kernel=kernel, k_group_share=op.k_group_share)
+    return _Search(cost, why, kernel, GemmArgs(
+        op.m, op.n, op.k, op.batch, a_bytes, b_bytes, c_bytes, peak, shared_b=op.shared_b, scaling=scaling,
+        stream_k=op.schedule == "stream-k", tile_bytes=_tile_bytes(op), kernel=kernel,
+        k_group_share=op.k_group_share))
+
+
+def _gemm_estimate(op: Gemm, hw: HardwareSpec, search: _Search, mapping: GemmMapping) -> Estimate:
+    cost, why, kernel = search.cost, search.why, search.kernel
     seconds = gemm_seconds(mapping)
     busy = {"matrix": mapping.mma_seconds, "memory": max(mapping.hbm_seconds, mapping.l2_seconds,
                                                          mapping.sram_seconds), "vector": mapping.vector_seconds}
