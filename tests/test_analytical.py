@@ -137,20 +137,50 @@ def test_fa3_overlaps_softmax_and_fa2_does_not(h100):
 
 def test_masked_mha_rereads_a_gqa_groups_kv_from_l2(h100):
     """TensorRT-LLM <= 0.7 decode (variant="mmha"): one block per query head, so Llama-2-70B's 8 q heads per KV
-    head read the same K/V 8 times; the first from HBM, the other 7 from L2 (6.65 TB/s on H100)."""
+    head read the same K/V 8 times; the first from HBM, the other 7 from L2 (6.65 TB/s on H100). The kernel's
+    scalar instructions per score then take longer than those L2 reads (T6-008's shape: batch 480, TP4)."""
     op = dict(batch=480, heads=16, kv_heads=2, head_dim=128, q_len=1, kv_len=1152, kv_dtype="fp8_e4m3")
     mmha = acs.estimate(Attention(**op, variant="mmha"), h100, level="analytical")
     kv_bytes = 480 * 2 * 1152 * (128 + 128) * 1  # 283 MB of fp8 K and V
     l2 = 8 * kv_bytes / 6.65e12  # 340.6 us, against 283 MB / 3.35 TB/s = 85 us from HBM once
-    assert mmha.details["group_rereads"] == 8 and mmha.bound == "memory"
-    assert mmha.seconds == pytest.approx(600e-9 + l2 + 2.5e-6, rel=1e-9)
-    # dot products, softmax and the fp8 -> fp32 conversion per q head on the vector unit: 2*256 + 4 + 256 FLOPs
-    # per score x 480*16*1152 scores / 66.9 TFLOP/s = 102 us, hidden under the L2 traffic
-    assert mmha.breakdown["vector"] == pytest.approx(480 * 16 * 1152 * (2 * 256 + 4 + 256) / 66.9e12, rel=0.01)
+    assert mmha.details["group_rereads"] == 8 and mmha.details["l2_seconds"] == pytest.approx(l2, rel=1e-9)
+    # 480*16*1152 = 8,847,360 scores x 1,504 thread instructions (fp8 cache, head_dim 128) over 132 SMs x 128
+    # threads per clock x 1.83 GHz = 430.4 us: the instruction issue, not the L2 traffic, bounds the kernel
+    issue = 480 * 16 * 1152 * 1504 / (132 * 128 * 1.83e9)
+    assert mmha.details["issue_seconds"] == pytest.approx(issue, rel=1e-9) and mmha.bound == "vector"
+    assert mmha.seconds == pytest.approx(600e-9 + issue + 2.5e-6, rel=1e-9)
+    # dot products, softmax and the fp8 -> fp32 conversion as FLOPs on the vector unit: 2*256 + 4 + 256 FLOPs
+    # per score x 480*16*1152 scores / 66.9 TFLOP/s = 102 us, under both
+    assert mmha.breakdown["vector"] == pytest.approx(issue, rel=1e-9)
     flash = acs.estimate(Attention(**op), h100, level="analytical")
     assert flash.seconds < mmha.seconds / 3  # XQA-style sharing of the group's loads (TRT-LLM v0.8)
     with pytest.raises(ValueError, match="decode kernel"):
         Attention(batch=1, heads=8, head_dim=128, q_len=16, kv_len=64, variant="mmha")
+
+
+def test_masked_mha_instructions_per_score():
+    """Thread instructions per score of TensorRT-LLM v0.6's masked MHA: 16 threads (head_dim 128 x 2 B / 16 B) of
+    8 elements per key and per value. Per key thread 8 x 2 (fp32 conversion + FFMA) + 28, per value thread
+    8 x 2 + 18; an fp8 cache adds 1 per element (its unpack): 16 x (44 + 34) = 1,248 and 16 x (52 + 42) = 1,504.
+    head_dim 64: 8 threads, 8 x (44 + 34) = 624."""
+    from accelscope.perf.analytical.attention import masked_mha_instructions
+
+    fp16 = Attention(batch=1, heads=8, head_dim=128, q_len=1, kv_len=64, dtype="fp16", variant="mmha")
+    assert masked_mha_instructions(fp16) == 1248
+    assert masked_mha_instructions(dataclasses.replace(fp16, kv_dtype="fp8_e4m3")) == 1504
+    assert masked_mha_instructions(dataclasses.replace(fp16, head_dim=64)) == 624
+
+
+def test_masked_mha_without_a_group_stays_dram_bound(h100):
+    """Llama-2-7B (MHA, no KV sharing) at T6-004's batch 112 and mean context 1152: every score reads its own
+    K/V from HBM, 112*32*1152*256 B = 1.06 GB at the HBM rate, while its instructions take
+    112*32*1152*1504 / (132*128*1.83e9) = 200.6 us: the memory bound stays. Off NVIDIA no issue term is priced."""
+    op = Attention(batch=112, heads=32, kv_heads=32, head_dim=128, q_len=1, kv_len=1152, kv_dtype="fp8_e4m3",
+                   variant="mmha")
+    mmha = acs.estimate(op, h100, level="analytical")
+    assert mmha.details["issue_seconds"] == pytest.approx(112 * 32 * 1152 * 1504 / (132 * 128 * 1.83e9), rel=1e-9)
+    assert mmha.bound == "memory" and mmha.details["dram_seconds"] > 1.5 * mmha.details["issue_seconds"]
+    assert acs.estimate(op, acs.load_hardware("mi300x"), level="analytical").details["issue_seconds"] == 0.0
 
 
 def test_causal_skips_about_half_the_blocks(h100):

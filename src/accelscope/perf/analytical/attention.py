@@ -544,6 +544,51 @@ def sdpa_math_attention(op: Attention, hw: HardwareSpec) -> Estimate:
                                                         "accumulate_dtype": mm[0].dtype})
 
 
+# The masked-MHA kernel's instruction stream, read from TensorRT-LLM's
+# cpp/tensorrt_llm/kernels/decoderMaskedMultiheadAttention/decoderMaskedMultiheadAttentionTemplate.h at the commit
+# of the v0.6.1 performance tables (138f96d): the kernel computes in fp16 (the attention plugin's type) and gives
+# each thread one 16-byte vector of T per key and per value ("The size of the LDGs is always 16bytes (8 bytes for
+# 8bit cache)"), so THREADS_PER_KEY = THREADS_PER_VALUE = head_dim x 2 B / 16 B threads (16 at head_dim 128) of 8
+# elements each; the query is converted to fp32 once, before the key loop (q_vec as K_vec_accum), and an fp8 cache's
+# scale is applied to Q and P instead of K and V (MMHA_FP8_SCALE_Q_INSTEAD_OF_K / _P_INSTEAD_OF_V).
+MMHA_COMPUTE_BYTES = 2  # fp16 compute type T: K_VEC_SIZE = 16 / sizeof(T) elements per thread
+MMHA_VECTOR_BYTES = 16  # bytes of T per thread per key / value
+# Thread instructions per key or value element: its conversion to fp32 (cvt.f32.f16, which ptxas emits as
+# HADD2.F32 on sm_80 and sm_90) and the FFMA into the fp32 accumulator (MMHA_USE_FP32_ACCUM_FOR_FMA / _FOR_OUT).
+MMHA_ELEMENT_INSTRUCTIONS = 2
+# An fp8 cache is first unpacked to fp16 pairs: one F2FP.F16.E4M3.UNPACK_B and one shift bringing the next pair
+# down per 2 elements.
+MMHA_DEQUANT_ELEMENT_INSTRUCTIONS = 1
+# Thread instructions per key and per value outside the elements (estimates, checked against SASS: the key and
+# value loops re-written from that source's structure, K_LOOP_UNROLL 4 / V_LOOP_UNROLL 8, compiled by nvcc 13 for
+# sm_80 and sm_90: 46 (fp16) and 51.5 (fp8) instructions per key, 34 and 40.5 per value, per thread, elements
+# included):
+# - per key: the 8 fp32 lanes summed (7 FADD), log2(16) = 4 SHFL.BFLY + FADD pairs across the key's threads, the
+#   1/sqrt(d) scale and the ALiBi term every thread adds, the leader's max and shared-memory store, the load with
+#   its bounds clamp and 64-bit address: 28.
+# - per value: the logit's shared-memory load and conversion, the load with its clamp, address and bounds
+#   predicate: 18.
+MMHA_KEY_OVERHEAD_INSTRUCTIONS = 28
+MMHA_VALUE_OVERHEAD_INSTRUCTIONS = 18
+# Warp schedulers per SM, each issuing one warp instruction (32 threads) per clock: NVIDIA A100 whitepaper (2020),
+# "four processing blocks (partitions) per SM" with "a warp scheduler, and dispatch unit (32 thread/clk)"; the same
+# four partitions on H100 (perf/analytical/tinygemm.py).
+MMHA_THREAD_INSTRUCTIONS_PER_CLOCK = 4 * 32
+
+
+def masked_mha_instructions(op: Attention) -> float:
+    """Thread instructions the masked-MHA kernel issues per score (one query head x one key): its key and value
+    threads' element work and per-key overhead (module constants above). head_dim 128 (16 threads of 8 elements):
+    fp16 cache 16 x (8 x 2 + 28 + 8 x 2 + 18) = 1,248; 8-bit cache 16 x (8 x 3 + 28 + 8 x 3 + 18) = 1,504."""
+    dv = op.v_head_dim or op.head_dim
+    per_thread = MMHA_VECTOR_BYTES // MMHA_COMPUTE_BYTES
+    element = MMHA_ELEMENT_INSTRUCTIONS + (
+        MMHA_DEQUANT_ELEMENT_INSTRUCTIONS if dtype_bytes(op.kv_dtype or op.dtype) == 1 else 0)
+    keys = math.ceil(op.head_dim / per_thread) * (per_thread * element + MMHA_KEY_OVERHEAD_INSTRUCTIONS)
+    values = math.ceil(dv / per_thread) * (per_thread * element + MMHA_VALUE_OVERHEAD_INSTRUCTIONS)
+    return float(keys + values)
+
+
 def masked_mha(op: Attention, hw: HardwareSpec) -> Estimate:
     """Decode attention as FasterTransformer's and TensorRT-LLM <= 0.7's decoderMaskedMultiheadAttention runs it:
     one thread block per (sequence, query head), dot products and the softmax on the vector units.
@@ -553,7 +598,11 @@ def masked_mha(op: Attention, hw: HardwareSpec) -> Estimate:
     8-bit cache is converted element by element once per query head. TensorRT-LLM's XQA kernel (v0.8) shares the
     loads across the group on tensor cores; NVIDIA measured 2.4x Llama-70B output throughput from it at
     128/2048 tokens on one H200 (TensorRT-LLM docs/source/blogs/XQA-kernel.md).
-        time = DRAM latency + max(bytes / DRAM bandwidth, group x K/V bytes / L2 bandwidth, vector, SFU)"""
+    On NVIDIA chips the kernel's scalar instruction stream (masked_mha_instructions: per key and value element a
+    conversion to fp32 and an FMA, an 8-bit cache's unpack, the per-key reduction and addressing) issues at 4 warp
+    schedulers x 32 threads per clock per SM, about 10-12 clocks per score on an SM; it binds where the group's L2
+    re-reads are cheap per score (GQA), not where each score reads its own K/V from DRAM.
+        time = DRAM latency + max(bytes / DRAM bandwidth, group x K/V bytes / L2 bandwidth, vector, SFU, issue)"""
     cost = op.cost()
     kv_heads = op.kv_heads or op.heads
     group = op.heads // kv_heads
@@ -571,10 +620,21 @@ def masked_mha(op: Attention, hw: HardwareSpec) -> Estimate:
     vector = scores * (FMA_FLOPS * (op.head_dim + dv) + ONLINE_SOFTMAX_VECTOR_FLOPS + convert) / vector_rate
     sfu, extra = _sfu_seconds("exp2", scores, hw, vector_rate)
     vector += extra
-    seconds = (hbm.latency or 0.0) + max(dram, l2, vector, sfu)
-    busy = {"memory": max(dram, l2), "vector": vector, "sfu": sfu}
-    details = {"variant": "mmha", "group_rereads": group, "l2_seconds": l2, "dram_seconds": dram}
+    issue = _masked_mha_issue_seconds(op, hw, scores)
+    seconds = (hbm.latency or 0.0) + max(dram, l2, vector, sfu, issue)
+    busy = {"memory": max(dram, l2), "vector": max(vector, issue), "sfu": sfu}
+    details = {"variant": "mmha", "group_rereads": group, "l2_seconds": l2, "dram_seconds": dram,
+               "issue_seconds": issue}
     return _estimate(op, hw, busy, seconds, cost, details)
+
+
+def _masked_mha_issue_seconds(op: Attention, hw: HardwareSpec, scores: float) -> float:
+    """Seconds to issue the masked-MHA kernel's thread instructions for `scores` scores over every SM at the chip's
+    clock (under its power limit, compute.clock_ratio); 0 off NVIDIA, whose SM the counts are for."""
+    if hw.vendor.upper() != "NVIDIA":
+        return 0.0
+    rate = hw.compute.cores * MMHA_THREAD_INSTRUCTIONS_PER_CLOCK * hw.compute.clock * hw.compute.clock_ratio
+    return scores * masked_mha_instructions(op) / rate
 
 
 def attention(op: Attention, hw: HardwareSpec) -> Estimate:
