@@ -715,6 +715,28 @@ def test_multi_node_all_reduce_is_priced_by_nccls_multi_node_model():
     assert small.seconds == pytest.approx(tree + 2.5e-6, rel=1e-6)
 
 
+def test_net_plugin_latency_is_added_to_every_inter_node_step():
+    """tuning.cc: interLat = hwLat[NET][a][p] + graph->latencyInter (the net transport's reported latency, search.cc
+    latencyInter = net->net.latency), + latencyInter again for Simple (the flush). aws-ofi-nccl reports 35 us on
+    p6 over EFA; NCCL's IB transport 0, the preset's default, so IB rows are unchanged."""
+    efa = acs.load_hardware("b200").with_overrides({"interconnect.scale_out.library_latency": "35 us"})
+    # 1 MiB on 4 x 8: tree/LL128 = 14 + 2 (7 x 1.25 + log2(4) x (8.5 + 35)) = 205.5 us + 1 MiB / (400 x 0.92 x
+    # 120/128 x 0.6 x 0.5 GB/s) = 10.1 us; ring/LL128 pays 14 + 54 x 1.9 + 8 x (4 + 35) = 428.6 us, tree/LL 6.8 +
+    # 2 (7 x 0.6 + 2 x 40) = 175.2 us + 1 MiB / (20.4 (LL cap) x 0.5 (NCCL's correction) x 0.5 GB/s) = 205.6 us
+    small = acs.estimate(Collective("all_reduce", 1 << 20, 32), efa, level="analytical")
+    assert small.details["algorithm"] == "tree/ll128 x 4 nodes"
+    tree = 205.5e-6 + (1 << 20) / (400e9 * 0.92 * 120 / 128 * 0.6 * 0.5)
+    assert small.seconds == pytest.approx(tree + 2.5e-6, rel=1e-6)
+    # 4 GiB: ring/simple, its 8 network steps at 14 + 2 x 35 = 84 us: (8.4 + 54 x 3.4 + 8 x 84) x 1.4 = 1209.6 us
+    big = acs.estimate(Collective("all_reduce", 4 << 30, 32), efa, level="analytical")
+    assert big.details["algorithm"] == "ring/simple x 4 nodes"
+    assert big.seconds == pytest.approx(1209.6e-6 + (4 << 30) / (400e9 * 32 / 62) + 2.5e-6, rel=1e-6)
+    from accelscope.perf.nccl import nvls_tree_seconds
+    # NVLS_TREE runs Simple: 23 + 2 x log2(4) x (14 + 2 x 35) = 359 us before its bytes
+    assert nvls_tree_seconds(0.0, 4, 8, 580e9, 50e9, 35e-6) == pytest.approx(359e-6, rel=1e-9)
+    assert nvls_tree_seconds(0.0, 4, 8, 580e9, 50e9) == pytest.approx(79e-6, rel=1e-9)
+
+
 def test_graphs_estimated_together_share_each_ops_estimate(h100):
     from accelscope.perf.estimate import estimate_graphs
 

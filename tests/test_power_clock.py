@@ -4,7 +4,7 @@ import pytest
 
 from accelscope import estimate, load_hardware, ops
 from accelscope.hardware.spec import power_limited_clock_ratio
-from accelscope.measure.conditions import clock_overrides, spec_for_row, unapplied
+from accelscope.measure.conditions import clock_overrides, efa_library_latency, spec_for_row, unapplied
 from accelscope.measure.dataset import MeasuredRow
 
 
@@ -56,3 +56,17 @@ def test_row_clock_locks_and_limits():
     vague = _row("NVIDIA B200 (8x, single node, 'power limited' per doc; limit not stated)")
     assert clock_overrides(vague) == {} and "not stated" in unapplied(vague)
     assert spec_for_row(_row("NVIDIA H100"), "h100-sxm") == "h100-sxm"
+
+
+def test_efa_rows_take_the_aws_ofi_nccl_plugins_reported_latency():
+    # aws-ofi-nccl platform-aws.cpp platform_data_map: p5en and p6+ 35 us, p3dn 150 us, p5 / p4d / unknown 75 us
+    p6 = _row("NVIDIA B200 (AWS p6-b200, 8/node, NVLink5 + 8x50GB/s EFA v4)")
+    assert clock_overrides(p6) == {"interconnect.scale_out.library_latency": "35 us"}
+    assert spec_for_row(p6, "b200").interconnect.scale_out.library_latency == pytest.approx(35e-6)
+    assert efa_library_latency("H200 on p5en.48xlarge over EFA") == 35.0
+    assert efa_library_latency("H100 on p5.48xlarge over EFA") == 75.0
+    assert efa_library_latency("V100 on p3dn.24xlarge, EFA") == 150.0
+    assert efa_library_latency("A100 over EFA") == 75.0
+    # no EFA named: NCCL's own transports report no latency (the preset's 0)
+    assert efa_library_latency("H100 over InfiniBand NDR (p5-like)") is None
+    assert load_hardware("b200").interconnect.scale_out.library_latency == 0.0

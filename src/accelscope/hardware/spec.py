@@ -423,6 +423,11 @@ class ScaleOut(Section):
         default="fat_tree", description="fat_tree, rail_optimized, dragonfly, torus, ethernet, or pcie: the domains "
         "are in one host and meet over PCIe (e.g. NVLink-bridged pairs), so the library sees a single node.")
     efficiency: Fraction = Field(default=1.0, description="Achievable fraction (0.01 to 1) of `bandwidth`.")
+    library_latency: Seconds = Field(default=0.0, description=(
+        "Latency the network's NCCL transport reports to NCCL's tuning model (ncclNetProperties_t.latency), "
+        f"{_in('time')}: NCCL adds it to every inter-node step of its model, twice for Simple (tuning.cc "
+        "latencyInter). 0 for NCCL's own InfiniBand / RoCE / socket transports; AWS's aws-ofi-nccl plugin reports "
+        "35 us on p5en / p6 over EFA, 75 us on p4d / p5 (platform-aws.cpp)."))
 
 
 class HostLink(Section):

@@ -51,6 +51,11 @@ NET_OVERHEAD_US = 1.0
 # llMaxBws[Intel CPU][2 nodes, > 2 nodes], B/s: the LL cap across nodes follows the host CPU, not the GPU
 LL_MAX_BUS_BW_NET = (39.0e9, 20.4e9)
 NET_NVLS_TREE_LATENCY_US = 14.0  # hwLat[NCCL_HW_NET][NVLS_TREE][Simple], us per inter-node tree level
+# The network transport's own latency (ncclNetProperties_t.latency, us: the spec's scale_out.library_latency):
+# search.cc sets graph->latencyInter = net->net.latency and ncclTopoTuneModel adds it to every inter-node step,
+#     interLat = hwLat[NET][a][p] + latencyInter (+ latencyInter again for Simple: "Also add the flush extra latency")
+# NCCL's own IB / socket transports report 0 ("Not set"), so the model is unchanged there; a net plugin may report
+# more (aws-ofi-nccl: 35 us on p5en / p6 over EFA, 75 us on p4d / p5). See net_step_latency_us.
 # ncclTopoGetAlgoTime: an inter-node ring all-reduce with Simple pays its latency x 1.4 (x 1.9 before Ampere) once
 # nBytes / (nChannels x nRanks) >= 64, "Plateau effect of ring"; with at most MAXCHANNELS = 32 channels (NCCL
 # src/include/device.h) that holds for every buffer of at least 64 x 32 x nRanks bytes, below which we leave it out
@@ -152,22 +157,31 @@ def tree_correction(nbytes: float, index: int) -> float:
     return TREE_CORRECTION[index][log_size] if log_size < len(TREE_CORRECTION[index]) else 1.0
 
 
+def net_step_latency_us(hw_latency_us: float, net_latency_us: float, index: int) -> float:
+    """interLat of tuning.cc for protocol `index` (0 LL, 1 LL128, 2 Simple): NCCL's hwLat[NET] for the algorithm
+    plus the transport's reported latency, twice for Simple (its flush), us."""
+    return hw_latency_us + net_latency_us * (2 if index == 2 else 1)
+
+
 def nccl_multinode_seconds(kind: str, nbytes: float, ranks: int, nodes: int, intra_bus: float, net_bus: float,
-                           algorithm: str = "auto") -> tuple[float, str]:
+                           algorithm: str = "auto", net_latency: float = 0.0) -> tuple[float, str]:
     """(seconds, "algorithm/protocol") of NCCL's flat ring or tree over `ranks` GPUs on `nodes` nodes, as
     ncclTopoTuneModel prices them once nNodes > 1 (tuning.cc):
-      ring latency = baseLat + (nsteps - nInterSteps) x max(hwLat[NVLINK], netOverhead) + nInterSteps x hwLat[NET]
+      ring latency = baseLat + (nsteps - nInterSteps) x max(hwLat[NVLINK], netOverhead) + nInterSteps x interLat
           nInterSteps = 2 nNodes for all-reduce, nNodes - 1 for all-gather / reduce-scatter
-      tree latency = baseLat + 2 ((ppn - 1) x hwLat[NVLINK][Tree] + log2(nNodes) x hwLat[NET][Tree])
+      tree latency = baseLat + 2 ((ppn - 1) x hwLat[NVLINK][Tree] + log2(nNodes) x interLat)
+      interLat = hwLat[NET] + the transport's `net_latency` (s; x 2 for Simple): net_step_latency_us
     The bus bandwidth is what the node's NICs carry for each ring crossing it: `net_bus` (one NIC per GPU,
     rail-optimised) x ppn, at most the NVLink bus `intra_bus` when ppn > 1."""
     ppn = max(ranks // nodes, 1)
     bus = net_bus * ppn if ppn < 2 else min(intra_bus, net_bus * ppn)
     ll_cap = LL_MAX_BUS_BW_NET[0 if nodes <= 2 else 1]
-    options = {f"ring/{p}": _net_ring(kind, nbytes, ranks, nodes, ppn, bus, ll_cap, i)
+    net_us = net_latency * 1e6
+    options = {f"ring/{p}": _net_ring(kind, nbytes, ranks, nodes, ppn, bus, ll_cap, i, net_us)
                for i, p in enumerate(PROTOCOLS)}
     if kind == "all_reduce":
-        options |= {f"tree/{p}": _net_tree(nbytes, nodes, ppn, bus, ll_cap, i) for i, p in enumerate(PROTOCOLS)}
+        options |= {f"tree/{p}": _net_tree(nbytes, nodes, ppn, bus, ll_cap, i, net_us)
+                    for i, p in enumerate(PROTOCOLS)}
     options = restrict(options, algorithm if algorithm in ("ring", "tree") else "auto", kind)
     best = min(options, key=options.__getitem__)
     return options[best], best
@@ -204,17 +218,20 @@ def nccl_pcie_node_seconds(kind: str, nbytes: float, ranks: int, nvlink_bus: flo
     return options[best], best
 
 
-def nvls_tree_seconds(nbytes: float, nodes: int, ppn: int, nvls_bus: float, net_bus: float) -> float:
+def nvls_tree_seconds(nbytes: float, nodes: int, ppn: int, nvls_bus: float, net_bus: float,
+                      net_latency: float = 0.0) -> float:
     """NCCL's NVLS_TREE all-reduce: NVLS in each node's switch, a tree between nodes, priced as tuning.cc does:
-    latency = hwLat[NVLINK][NVLS_TREE] + 2 log2(nNodes) x hwLat[NET][NVLS_TREE]; bus = min(the NVLS bus, the
-    node's NICs, halved beyond two nodes: a tree's inner nodes send up and down), x 5/6 to algorithm bandwidth."""
+    latency = hwLat[NVLINK][NVLS_TREE] + 2 log2(nNodes) x interLat (hwLat[NET][NVLS_TREE] + 2 x the transport's
+    `net_latency`, s: NVLS_TREE runs Simple); bus = min(the NVLS bus, the node's NICs, halved beyond two nodes: a
+    tree's inner nodes send up and down), x 5/6 to algorithm bandwidth."""
     net = net_bus * ppn if nodes <= 2 else net_bus * ppn / 2
-    latency = NVLS_LATENCY_US + 2 * (nodes.bit_length() - 1) * NET_NVLS_TREE_LATENCY_US
+    inter = net_step_latency_us(NET_NVLS_TREE_LATENCY_US, net_latency * 1e6, 2)
+    latency = NVLS_LATENCY_US + 2 * (nodes.bit_length() - 1) * inter
     return latency * 1e-6 + nbytes / (min(nvls_bus, net) * NVLS_ALGBW_RATIO)
 
 
 def _net_ring(kind: str, nbytes: float, ranks: int, nodes: int, ppn: int, bus: float, ll_cap: float,
-              index: int) -> float:
+              index: int, net_us: float = 0.0) -> float:
     steps = 2 * (ranks - 1) if kind == "all_reduce" else ranks - 1
     inter = 2 * nodes if kind == "all_reduce" else nodes - 1
     if index == 0:
@@ -223,19 +240,22 @@ def _net_ring(kind: str, nbytes: float, ranks: int, nodes: int, ppn: int, bus: f
         bus *= RING_LL128_FRACTION_ONE_PPN if ppn < 2 else RING_LL128_FRACTION
     overhead = NET_OVERHEAD_US * (3 if index == 2 else 1)
     intra = max(STEP_LATENCY_US["ring"][index], overhead)
-    latency = BASE_LATENCY_US["ring"][index] + max(steps - inter, 0) * intra + inter * NET_STEP_LATENCY_US[index]
+    inter_lat = net_step_latency_us(NET_STEP_LATENCY_US[index], net_us, index)
+    latency = BASE_LATENCY_US["ring"][index] + max(steps - inter, 0) * intra + inter * inter_lat
     if kind == "all_reduce" and index == 2 and nbytes >= RING_PLATEAU_MIN_BYTES_PER_RANK * ranks:
         latency *= RING_PLATEAU_FACTOR
     return latency * 1e-6 + nbytes / (bus * ranks / steps)
 
 
-def _net_tree(nbytes: float, nodes: int, ppn: int, bus: float, ll_cap: float, index: int) -> float:
+def _net_tree(nbytes: float, nodes: int, ppn: int, bus: float, ll_cap: float, index: int,
+              net_us: float = 0.0) -> float:
     """The tree across nodes: ppn - 1 NVLink steps inside the node and log2i(nNodes) network levels, each way;
     LL capped by the network's llMaxBw, LL128 at 120/128 of the bus."""
     fraction = (TREE_PROTOCOL_FRACTION[0], TREE_LL128_FRACTION_NET, 1.0)[index]
     levels = nodes.bit_length() - 1  # log2i(nNodes): floor log2
     latency = BASE_LATENCY_US["tree"][index] + 2 * ((ppn - 1) * STEP_LATENCY_US["tree"][index]
-                                                    + levels * NET_TREE_LATENCY_US[index])
+                                                    + levels * net_step_latency_us(NET_TREE_LATENCY_US[index],
+                                                                                   net_us, index))
     return _tree_seconds(nbytes, bus * fraction, ll_cap, latency, index)
 
 

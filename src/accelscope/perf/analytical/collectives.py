@@ -94,13 +94,14 @@ def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, s
     if up is not None and up.library == "nccl" and kind in ("all_reduce", "all_gather", "reduce_scatter"):
         # NCCL runs one flat ring or tree over every rank, priced by its own multi-node model (perf/nccl.py)
         intra_bus = group_bandwidth(up, inner) * up.efficiency
-        seconds, chosen = nccl_multinode_seconds(kind, nbytes, group, outer, intra_bus, out_bw, algorithm)
+        seconds, chosen = nccl_multinode_seconds(kind, nbytes, group, outer, intra_bus, out_bw, algorithm,
+                                                 out.library_latency)
         options = {f"{chosen} x {outer} nodes": seconds}
     if (up is not None and up.in_network_reduction and inner > 1 and kind == "all_reduce"
             and algorithm in ("auto", "nvls")):
         options[f"nvls-tree(nvls x {inner}, tree x {outer})"] = (
             nvls_tree_seconds(nbytes, outer, inner, group_bandwidth(up, inner) * up.efficiency * up.nvls_efficiency,
-                              out_bw) if up.library == "nccl"
+                              out_bw, out.library_latency) if up.library == "nccl"
             else _nvls_tree(nbytes, inner, outer, up, out_bw, out.latency))
     best = min(options, key=options.__getitem__)
     return options[best], best
