@@ -557,9 +557,11 @@ def ta_moe_layer_graphs(row: Any) -> tuple[Graph, Graph]:
 def _mm(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     s = row.shape
     h, ffn = int(s["hidden_size"]), int(s["moe_ffn_hidden_size"])
-    shared = int(s.get("moe_shared_expert_intermediate_size") or 0)
-    moe = MoE(experts=int(s["num_experts"]), top_k=int(s["router_topk"]), intermediate=ffn,
-              shared_experts=1 if shared else 0, shared_intermediate=shared)
+    # No shared expert, whatever the proxy lists: the DeepSeek proxy's MoEModelConfig names
+    # moe_shared_expert_intermediate_size=2048 (moe_perf/test_cases.py), but the harness's
+    # _build_transformer_config (moe_perf/__main__.py, NVIDIA/Megatron-LM, every stored version beside the
+    # dataset's commit) never passes it to TransformerConfig, whose default (None) builds no SharedExpertMLP.
+    moe = MoE(experts=int(s["num_experts"]), top_k=int(s["router_topk"]), intermediate=ffn)
     config = ModelConfig(name=str(s.get("proxy", "moe")), family="mixtral", hidden=h, layers=1,
                          heads=int(s.get("num_attention_heads", 8)), kv_heads=int(s.get("num_attention_heads", 8)),
                          head_dim=128, intermediate=ffn, vocab=32000, moe=moe)
