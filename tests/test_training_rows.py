@@ -296,3 +296,16 @@ def test_a_deterministic_gpu_bound_megatron_step_on_gb200_pays_flash_attention_2
 
     assert step("NVIDIA GB200", "0") > 1.1 * step("NVIDIA GB200", "1")
     assert step("NVIDIA H100 SXM5 80GB", "0") == step("NVIDIA H100 SXM5 80GB", "1")
+
+
+
+def test_megatron_moe_layer_memory_row_is_the_benchmarks_own_layer():
+    """MM-003 (DeepSeek proxy, alltoall, bf16) maps to measure/megatron_moe_memory.py's peak of the harness's
+    layer (no shared expert, GELU experts): 3,423,010,816 B by hand in tests/test_megatron_moe_memory.py
+    (measured 3,442,750,464)."""
+    from accelscope.measure.dataset import load_rows
+
+    row = next(r for r in load_rows(DATA_DIR / "more" / "megatron_moe_layer_perf.csv") if r.id == "MM-003")
+    out = predict(row, "analytical")
+    assert isinstance(out, Prediction)
+    assert out.value == pytest.approx(3_423_010_816, rel=1e-9)

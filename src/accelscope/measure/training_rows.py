@@ -27,13 +27,13 @@ from typing import Any
 from ..hardware import HardwareSpec, load_hardware
 from ..llm import train
 from ..llm.train import RECOMPUTE_MODULES, megatron_runtime, with_fp8_casts
-from ..llm.train_memory import PARAM_BYTES
 from ..perf import estimate
 from ..perf.analytical.attention import matrix_path
 from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, moe_nodes
 from ..workload.model_config import MLA, ModelConfig, MoE
 from ..workload.ops import Graph
+from .megatron_moe_memory import moe_layer_peak, shape_from_row
 from .torchtitan_moe import moe_layer_run, moe_layer_seconds
 
 GIB = 2**30
@@ -557,9 +557,14 @@ def ta_moe_layer_graphs(row: Any) -> tuple[Graph, Graph]:
 def _mm(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     s = row.shape
     h, ffn = int(s["hidden_size"]), int(s["moe_ffn_hidden_size"])
-    shared = int(s.get("moe_shared_expert_intermediate_size") or 0)
-    moe = MoE(experts=int(s["num_experts"]), top_k=int(s["router_topk"]), intermediate=ffn,
-              shared_experts=1 if shared else 0, shared_intermediate=shared)
+    # No shared expert, whatever the proxy lists: the DeepSeek proxy's MoEModelConfig names
+    # moe_shared_expert_intermediate_size=2048 (moe_perf/test_cases.py), but the harness's
+    # _build_transformer_config (moe_perf/__main__.py, NVIDIA/Megatron-LM, every stored version beside the
+    # dataset's commit) never passes it to TransformerConfig, whose default (None) builds no SharedExpertMLP.
+    # The time graph still prices gated (SwiGLU) experts although the harness runs TransformerConfig's default
+    # GELU experts (two GEMMs: measure/megatron_moe_memory.py); with two GEMMs the graph is 27 % fast, so what
+    # else the layer runs (the fp32 probs multiply, dispatch) is not yet priced: kept until it is.
+    moe = MoE(experts=int(s["num_experts"]), top_k=int(s["router_topk"]), intermediate=ffn)
     config = ModelConfig(name=str(s.get("proxy", "moe")), family="mixtral", hidden=h, layers=1,
                          heads=int(s.get("num_attention_heads", 8)), kv_heads=int(s.get("num_attention_heads", 8)),
                          head_dim=128, intermediate=ffn, vocab=32000, moe=moe)
@@ -578,30 +583,10 @@ def _mm(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     if row.metric == "backward_time_mean":
         return _prediction(estimate(backward, hw, level).seconds * 1e3)
     if row.metric == "peak_allocated_bytes":
-        return _memory_value(row, _moe_layer_peak(config, par, tokens, fp8))
+        # the benchmark's own expert layout (GELU experts, no shared expert) and dispatcher buffers:
+        # measure/megatron_moe_memory.py
+        return _memory_value(row, moe_layer_peak(shape_from_row(s, fp8)))
     raise _Unmapped(f"MM metric {row.metric!r} not mapped")
-
-
-def _moe_layer_peak(config: ModelConfig, par: Parallelism, tokens: int, fp8: bool) -> float:
-    """Peak allocated bytes of one MoE layer's forward + backward without an optimizer: bf16 parameters (local
-    experts, shared expert, router) and their bf16 gradients (the harness keeps .grad in the parameter dtype),
-    what autograd keeps per token (the bf16 input, fp32 router logits, top-k permuted tokens, FC1 and activation
-    outputs at top-k, the expert outputs before the weighted combine; the shared expert's FC1 and activation
-    outputs) and the expert backward's working set (dY, dX of the permuted tokens, gradients of the FC1 and
-    activation outputs)."""
-    moe = config.moe
-    assert moe is not None
-    local = moe.experts // par.ep * config.mlp_params(moe.intermediate)
-    shared = config.mlp_params(moe.shared_intermediate) if moe.shared_experts else 0
-    params = local + shared + config.hidden * moe.experts
-    h, w, k, a = config.hidden, moe.intermediate, moe.top_k, PARAM_BYTES
-    per_token = a * h + 4 * moe.experts + k * a * (h + 2 * w + w + h)
-    if moe.shared_experts:
-        per_token += a * 3 * moe.shared_intermediate
-    # the expert backward: dY and dX of the permuted tokens, and the gradients of the FC1 and activation outputs
-    backward = k * a * (2 * h + 2 * w + w)
-    fp8_copies = (local + shared) * 2 if fp8 else 0  # FP8 weight + transpose cached by Transformer Engine
-    return params * 2 * PARAM_BYTES + tokens * (per_token + backward) + fp8_copies
 
 
 # ----- CU: cudnn-frontend Llama-3.2-1B -------------------------------------------------------------------------
