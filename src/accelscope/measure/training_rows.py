@@ -34,7 +34,7 @@ from ..workload.llm_graph import Parallelism, Precision, Step, moe_nodes
 from ..workload.model_config import MLA, ModelConfig, MoE
 from ..workload.ops import Graph
 from .megatron_moe_memory import moe_layer_peak, shape_from_row
-from .megatron_moe_time import with_local_expert_sorts
+from .megatron_moe_time import with_dispatch_traffic, with_fp8_padding, with_local_expert_sorts
 from .torchtitan_moe import moe_layer_run, moe_layer_seconds
 
 GIB = 2**30
@@ -577,8 +577,11 @@ def _mm(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     step = Step(batch=1, new_tokens=tokens)
     forward = Graph(tuple(moe_nodes(config, step, par, prec)), name="moe layer")
     backward = backward_graph(forward)
-    # alltoall's local-expert sorts around the experts (measure/megatron_moe_time.py)
-    forward, backward = with_local_expert_sorts(forward, backward, shape_from_row(s, fp8))
+    # alltoall's local-expert sorts around the experts, the flex dispatchers' deduplicated traffic, TE's FP8
+    # row padding (measure/megatron_moe_time.py)
+    layer = shape_from_row(s, fp8)
+    forward, backward = with_dispatch_traffic(*with_local_expert_sorts(forward, backward, layer), layer)
+    forward, backward = with_fp8_padding(forward, backward, layer)
     if fp8:  # Transformer Engine's FP8 blockwise recipe: 1x128 / 128x128 scaled casts around every GEMM
         forward, backward = with_fp8_casts(forward, backward, "blockwise")
     if row.metric == "forward_time_mean":
