@@ -563,8 +563,9 @@ def _mm(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     # _build_transformer_config (moe_perf/__main__.py, NVIDIA/Megatron-LM, every stored version beside the
     # dataset's commit) never passes it to TransformerConfig, whose default (None) builds no SharedExpertMLP.
     # The time graph still prices gated (SwiGLU) experts although the harness runs TransformerConfig's default
-    # GELU experts (two GEMMs: measure/megatron_moe_memory.py); with two GEMMs the graph is 27 % fast, so what
-    # else the layer runs (the fp32 probs multiply, dispatch) is not yet priced: kept until it is.
+    # GELU experts (two GEMMs: measure/megatron_moe_memory.py); with two GEMMs, the fp32 probs multiply and what
+    # measure/megatron_moe_time.py adds, the rows are 10-27 % fast (0.6-1.7 ms a pass not yet found): kept until
+    # that time is priced.
     moe = MoE(experts=int(s["num_experts"]), top_k=int(s["router_topk"]), intermediate=ffn)
     config = ModelConfig(name=str(s.get("proxy", "moe")), family="mixtral", hidden=h, layers=1,
                          heads=int(s.get("num_attention_heads", 8)), kv_heads=int(s.get("num_attention_heads", 8)),
