@@ -34,6 +34,7 @@ from ..workload.llm_graph import Parallelism, Precision, Step, moe_nodes
 from ..workload.model_config import MLA, ModelConfig, MoE
 from ..workload.ops import Graph
 from .megatron_moe_memory import moe_layer_peak, shape_from_row
+from .megatron_moe_time import with_dispatch_traffic, with_fp8_padding, with_local_expert_sorts
 from .torchtitan_moe import moe_layer_run, moe_layer_seconds
 
 GIB = 2**30
@@ -562,8 +563,9 @@ def _mm(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     # _build_transformer_config (moe_perf/__main__.py, NVIDIA/Megatron-LM, every stored version beside the
     # dataset's commit) never passes it to TransformerConfig, whose default (None) builds no SharedExpertMLP.
     # The time graph still prices gated (SwiGLU) experts although the harness runs TransformerConfig's default
-    # GELU experts (two GEMMs: measure/megatron_moe_memory.py); with two GEMMs the graph is 27 % fast, so what
-    # else the layer runs (the fp32 probs multiply, dispatch) is not yet priced: kept until it is.
+    # GELU experts (two GEMMs: measure/megatron_moe_memory.py); with two GEMMs, the fp32 probs multiply and what
+    # measure/megatron_moe_time.py adds, the rows are 10-27 % fast (0.6-1.7 ms a pass not yet found): kept until
+    # that time is priced.
     moe = MoE(experts=int(s["num_experts"]), top_k=int(s["router_topk"]), intermediate=ffn)
     config = ModelConfig(name=str(s.get("proxy", "moe")), family="mixtral", hidden=h, layers=1,
                          heads=int(s.get("num_attention_heads", 8)), kv_heads=int(s.get("num_attention_heads", 8)),
@@ -576,6 +578,11 @@ def _mm(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     step = Step(batch=1, new_tokens=tokens)
     forward = Graph(tuple(moe_nodes(config, step, par, prec)), name="moe layer")
     backward = backward_graph(forward)
+    # alltoall's local-expert sorts around the experts, the flex dispatchers' deduplicated traffic, TE's FP8
+    # row padding (measure/megatron_moe_time.py)
+    layer = shape_from_row(s, fp8)
+    forward, backward = with_dispatch_traffic(*with_local_expert_sorts(forward, backward, layer), layer)
+    forward, backward = with_fp8_padding(forward, backward, layer)
     if fp8:  # Transformer Engine's FP8 blockwise recipe: 1x128 / 128x128 scaled casts around every GEMM
         forward, backward = with_fp8_casts(forward, backward, "blockwise")
     if row.metric == "forward_time_mean":
