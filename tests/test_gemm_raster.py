@@ -73,3 +73,21 @@ def test_sim_misses_follow_the_same_wave_block() -> None:
     # from DRAM (A twice); near-square: 11 x 2 panels a round, less than A + B once (1,233,420,288 B), so A + B once
     assert _hbm_fraction(op, core, 128, 128, 768, 6272, 2, 12544, True) == pytest.approx(2_507_341_824 / 4_932_501_504)
     assert _hbm_fraction(op, core, 128, 128, 768, 6272, 2, 12544) == pytest.approx(1_233_420_288 / 4_932_501_504)
+
+
+def test_superbench_rate_counts_2k_minus_1_flops() -> None:
+    from accelscope.measure import MeasuredRow
+    from accelscope.measure.predict import gemm_convention_flops, predict
+
+    # superbench's cublaslt_gemm prints m·n·(2k - 1) / time: 1024 x 2145 = 2,196,480 outputs x 2047 =
+    # 4,496,194,560 FLOPs, not x 2048 = 4,498,391,040; another harness keeps 2·M·N·K
+    def row(op: str) -> MeasuredRow:
+        return MeasuredRow(id="AZ-T", hardware="NVIDIA A100 SXM4 80GB", category="gemm", op=op, dtype="fp16",
+                           shape={"M": 1024, "N": 2145, "K": 1024}, metric="throughput", value=100.0, unit="TFLOP/s")
+
+    op = Gemm(m=1024, n=2145, k=1024, dtype="fp16")
+    assert gemm_convention_flops(row("cuBLASLt GEMM (superbench cublaslt_gemm)"), op) == 4_496_194_560
+    assert gemm_convention_flops(row("torch.matmul"), op) == 4_498_391_040
+    # the same predicted time, so the rates differ by exactly 2047 / 2048
+    sb, other = (predict(row(name), "analytical").value for name in ("superbench cublaslt_gemm", "torch.matmul"))
+    assert sb / other == pytest.approx(2047 / 2048, rel=1e-12)

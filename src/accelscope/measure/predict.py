@@ -171,7 +171,22 @@ def _gemm(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | 
     dtype = row_dtype(row.dtype)
     op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype=dtype, batch=int(s.get("batch", 1)))
     seconds, bound = _device_seconds(row, op, Gemm(m=1, n=1, k=1, dtype=dtype), hw, level)
-    return _with_bound(_time_or_rate(row, seconds, op.cost().matrix_flops), bound)
+    return _with_bound(_time_or_rate(row, seconds, gemm_convention_flops(row, op)), bound)
+
+
+# Harnesses (a substring of the row's op) whose printed GEMM rate counts m·n·(2k - 1) FLOPs, not 2·m·n·k: each
+# output element's k products take k - 1 additions. superbench's cublaslt_gemm (microsoft/
+# superbenchmark and the gitaumark fork Azure's AI-benchmarking-guide builds: superbench/benchmarks/micro_benchmarks/
+# cublaslt_gemm/cublaslt_gemm.cu, run(), "float(args->m) * float(args->n) * float(2 * args->k - 1) / 1e6 / time_us"
+# x max(batch, 1)). At K = 1024 the rate is 0.05 % below 2·m·n·k over the same time.
+SUM_OF_PRODUCTS_FLOPS = ("superbench cublaslt_gemm",)
+
+
+def gemm_convention_flops(row: MeasuredRow, op: Gemm) -> float:
+    """The FLOPs the row's harness divides by its time: m·n·(2k - 1)·batch (SUM_OF_PRODUCTS_FLOPS), else 2·M·N·K."""
+    if any(marker in row.op for marker in SUM_OF_PRODUCTS_FLOPS):
+        return float(op.m * op.n * (2 * op.k - 1) * max(op.batch, 1))
+    return op.cost().matrix_flops
 
 
 def _with_bound(prediction: Prediction, bound: str) -> Prediction:
