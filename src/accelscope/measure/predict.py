@@ -368,6 +368,18 @@ def _decode_kernel(row: MeasuredRow) -> str | None:
     return "mmha" if match and int(match.group(1)) < 8 else None
 
 
+def _allreduce(row: MeasuredRow) -> str:
+    """The kernels the row's engine runs its tensor-parallel all-reduces with: "library" (NCCL) or "custom" (the
+    engine's own peer-memory kernels up to their buffer size, llm.infer's default). gpt-fast all-reduces through
+    torch.distributed (NCCL). TensorRT-LLM's custom all-reduce was opt-in through v0.6: examples/llama/build.py at
+    v0.6.1 (138f96d) declares `--use_custom_all_reduce` with action='store_true' ("Activates latency-optimized
+    algorithm for all-reduce instead of NCCL"), and docs/source/performance.md's Llama-2-70B build command at that
+    commit does not pass it, so those engines all-reduce through the NCCL plugin. Later versions turn it on by
+    default (PluginConfig `use_custom_all_reduce: bool = True`, then the AUTO strategy)."""
+    match = re.search(r"TensorRT-LLM v0\.(\d+)", f"{row.op} {row.source}")
+    return "library" if _is_gpt_fast(row) or (match and int(match.group(1)) <= 6) else "custom"
+
+
 def _is_gpt_fast(row: MeasuredRow) -> bool:
     """A row measured with pytorch-labs/gpt-fast (its op or source names it)."""
     return "gpt-fast" in f"{row.op} {row.source}".lower()
@@ -409,8 +421,7 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     weights = _weight_only_dtype(dtype_text) if weight_only else None
     kv = "fp8_e4m3" if "fp8 kv" in dtype_text else ("bf16" if dtype.startswith("int") or weight_only else dtype)
     batch = int(s.get("batch", 1))
-    # gpt-fast all-reduces through torch.distributed (NCCL); the TensorRT-LLM rows keep the serving default
-    allreduce = "library" if _is_gpt_fast(row) else "custom"
+    allreduce = _allreduce(row)
     if row.metric == "decode_throughput" and _is_gpt_fast(row) and batch == 1 and dtype == "bf16":
         # generate.py's timed region: eager prefill + compiled decode steps over a static cache (measure/gpt_fast.py)
         seconds, bound = gpt_fast.seconds_per_token(model, hw, tp, int(s.get("prompt_len", 5)), weights, level)
