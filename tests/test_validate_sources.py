@@ -427,6 +427,32 @@ def test_tensorrt_llm_engine_runtimes_run_without_cuda_graphs():
     assert _cuda_graphs(row("Llama-2-7B single-stream decode (gpt-fast, 1 GPU)"))
 
 
+def test_tensorrt_llm_v06_engine_defaults():
+    from accelscope.measure.dataset import MeasuredRow
+    from accelscope.measure.predict import _allreduce, _fused_gate_up, predict
+
+    def row(op: str, shape: dict | None = None) -> MeasuredRow:
+        return MeasuredRow(id="X-001", hardware="NVIDIA H100 SXM5 80GB", category="llm_inference", op=op,
+                           dtype="fp8", shape=shape or {}, metric="output_throughput_per_gpu", value=1.0,
+                           unit="output tokens/s/GPU", source="")
+
+    # v0.6.1 examples/llama/build.py: --use_custom_all_reduce is store_true (opt-in), the documented builds omit it
+    v06 = row("Llama-2-70B static-batch generation (TensorRT-LLM v0.6.1 gptSessionBenchmark)",
+              {"model": "Llama-2-70B", "batch": 64, "TP": 2, "isl": 2048, "osl": 2048})
+    assert _allreduce(v06) == "library"
+    assert _allreduce(row("Llama serving (TensorRT-LLM v0.12 trtllm-bench)")) == "custom"  # on by default later
+    assert _allreduce(row("Mistral (7B) TensorRT-LLM benchmark (static batch)")) == "custom"  # AZ: current wheel
+    assert _allreduce(row("Llama-2-7B single-stream decode (gpt-fast, 1 GPU)")) == "library"  # torch.distributed
+    # --use_fused_mlp: absent in v0.5, default=False in v0.6.1, enabled by default later
+    assert not _fused_gate_up(v06) and not _fused_gate_up(row("Llama-2-7B TTFT (TensorRT-LLM v0.5)"))
+    assert _fused_gate_up(row("Llama serving (TensorRT-LLM v0.12 trtllm-bench)"))
+    assert _fused_gate_up(row("Mistral (7B) TensorRT-LLM benchmark (static batch)"))
+    # NCCL prices each of a decode step's 160 small all-reduces (64 x 8192 x 2 B = 1 MiB at TP2) above the
+    # one-shot kernel's 2 barriers + 1 MiB over NVLink, so the v0.6 row's rate falls
+    custom = row("Llama-2-70B static-batch generation (TensorRT-LLM v0.9)", v06.shape)
+    assert predict(v06, "analytical").value < predict(custom, "analytical").value
+
+
 def test_gpt_fast_decodes_with_unfused_math_attention():
     from accelscope import llm
     from accelscope.measure.dataset import MeasuredRow

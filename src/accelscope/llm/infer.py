@@ -116,11 +116,12 @@ class InferenceResult:
 
 
 def _check_infer_options(allreduce: str, decode_attention: str | None, check_memory: bool,
-                         cuda_graphs: bool) -> None:
+                         cuda_graphs: bool, fused_gate_up: bool = True) -> None:
     """infer()'s kernel choices and on/off options, each refused with the option named."""
     if allreduce not in ("custom", "library"):
         raise ValueError(f"allreduce: expected custom or library (got {allreduce!r})")
-    for name, flag in (("check_memory", check_memory), ("cuda_graphs", cuda_graphs)):
+    for name, flag in (("check_memory", check_memory), ("cuda_graphs", cuda_graphs),
+                       ("fused_gate_up", fused_gate_up)):
         if not isinstance(flag, bool):  # "false" is truthy: it would price the option on
             raise ValueError(f"{name}: expected True or False (got {flag!r})")
     if decode_attention not in (None, "fa2", "fa3", "mmha", "math"):
@@ -148,6 +149,7 @@ def infer(
     cuda_graphs: bool = True,
     decode_context: int | None = None,
     weight_kernel: str | None = None,
+    fused_gate_up: bool = True,
 ) -> InferenceResult:
     """Serve `model` on a replica of tp x pp devices of `hw`. `batch="max"` picks the largest batch that fits.
 
@@ -165,13 +167,16 @@ def infer(
     input_len + output_len / 2. An engine with a static cache that attends over all its slots under a mask
     (gpt-fast's KVCache of max_seq_length slots) gives that slot count.
     `weight_kernel`: the library kernel the weight-only linears run (Gemm.kernel, e.g. "tinygemm" for PyTorch's
-    `_weight_int4pack_mm`, which gpt-fast's int4 runs); None (default): the tile is searched."""
+    `_weight_int4pack_mm`, which gpt-fast's int4 runs); None (default): the tile is searched.
+    `fused_gate_up=False`: a SwiGLU MLP runs its gate and up projections as two GEMMs (two launches) instead of one
+    of twice the width (TensorRT-LLM <= v0.6 engines built without `--use_fused_mlp`)."""
     config = model if isinstance(model, ModelConfig) else _load_model(model)
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
     if moe_imbalance is not None:
         config = _with_imbalance(config, moe_imbalance)
-    _check_infer_options(allreduce, decode_attention, check_memory, cuda_graphs)
-    par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom", decode_attention=decode_attention)
+    _check_infer_options(allreduce, decode_attention, check_memory, cuda_graphs, fused_gate_up)
+    par = Parallelism(tp=tp, pp=pp, ep=ep, custom_allreduce=allreduce == "custom", decode_attention=decode_attention,
+                      fused_gate_up=fused_gate_up)
     par.check(config)
     prec = Precision(dtype=dtype, kv_dtype=kv_dtype, weights=weight_dtype, weight_kernel=weight_kernel)
     _check_lengths(input_len, output_len)

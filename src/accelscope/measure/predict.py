@@ -361,11 +361,35 @@ def _decode_kernel(row: MeasuredRow) -> str | None:
     decodes inside `torch.backends.cuda.sdp_kernel(enable_flash=False, enable_mem_efficient=False,
     enable_math=True)` (generate.py decode_n_tokens: "Actually better for Inductor to codegen attention here"), so
     its compiled step runs attention as separate QK^T, softmax and PV kernels ("math")."""
-    text = f"{row.op} {row.source}"
     if _is_gpt_fast(row):
         return "math"
-    match = re.search(r"TensorRT-LLM v0\.(\d+)", text)
-    return "mmha" if match and int(match.group(1)) < 8 else None
+    return "mmha" if _trtllm_before(row, 8) else None
+
+
+def _allreduce(row: MeasuredRow) -> str:
+    """The kernels the row's engine runs its tensor-parallel all-reduces with: "library" (NCCL) or "custom" (the
+    engine's own peer-memory kernels up to their buffer size, llm.infer's default). gpt-fast all-reduces through
+    torch.distributed (NCCL). TensorRT-LLM's custom all-reduce was opt-in through v0.6: examples/llama/build.py at
+    v0.6.1 (138f96d) declares `--use_custom_all_reduce` with action='store_true' ("Activates latency-optimized
+    algorithm for all-reduce instead of NCCL"), and docs/source/performance.md's Llama-2-70B build command at that
+    commit does not pass it, so those engines all-reduce through the NCCL plugin. Later versions turn it on by
+    default (PluginConfig `use_custom_all_reduce: bool = True`, then the AUTO strategy)."""
+    return "library" if _is_gpt_fast(row) or _trtllm_before(row, 7) else "custom"
+
+
+def _fused_gate_up(row: MeasuredRow) -> bool:
+    """Whether the row's engine runs a SwiGLU MLP's gate and up projections as one GEMM. TensorRT-LLM v0.5's
+    examples/llama/build.py (027cd51) has no such option, v0.6.1's (138f96d) declares `--use_fused_mlp` with
+    default=False ("Enable horizontal fusion in GatedMLP"), and performance.md's Llama builds at 138f96d omit it:
+    GatedMLP's fc and gate run as two GEMMs, two launches. Later versions enable it by default
+    (docs/source/performance/perf-best-practices.md, "Horizontal Fusion in Gated-MLP": "enabled by default")."""
+    return not _trtllm_before(row, 7)
+
+
+def _trtllm_before(row: MeasuredRow, minor: int) -> bool:
+    """Whether the row names a TensorRT-LLM release v0.x with x < `minor`."""
+    match = re.search(r"TensorRT-LLM v0\.(\d+)", f"{row.op} {row.source}")
+    return bool(match and int(match.group(1)) < minor)
 
 
 def _is_gpt_fast(row: MeasuredRow) -> bool:
@@ -409,8 +433,7 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     weights = _weight_only_dtype(dtype_text) if weight_only else None
     kv = "fp8_e4m3" if "fp8 kv" in dtype_text else ("bf16" if dtype.startswith("int") or weight_only else dtype)
     batch = int(s.get("batch", 1))
-    # gpt-fast all-reduces through torch.distributed (NCCL); the TensorRT-LLM rows keep the serving default
-    allreduce = "library" if _is_gpt_fast(row) else "custom"
+    allreduce = _allreduce(row)
     if row.metric == "decode_throughput" and _is_gpt_fast(row) and batch == 1 and dtype == "bf16":
         # generate.py's timed region: eager prefill + compiled decode steps over a static cache (measure/gpt_fast.py)
         seconds, bound = gpt_fast.seconds_per_token(model, hw, tp, int(s.get("prompt_len", 5)), weights, level)
@@ -418,12 +441,12 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     if row.metric == "decode_throughput":
         r = infer(model, hw, tp=tp, batch=batch, input_len=int(s.get("prompt_len", 5)), output_len=200, dtype=dtype,
                   kv_dtype=kv, weight_dtype=weights, level=level, allreduce=allreduce,
-                  decode_attention=_decode_kernel(row))
+                  decode_attention=_decode_kernel(row), fused_gate_up=_fused_gate_up(row))
         return Prediction(batch / r.tpot_s, r.decode.bound)
     isl, osl = int(s.get("isl", 128)), int(s.get("osl", 128))
     r = infer(model, hw, tp=tp, batch=batch, input_len=isl, output_len=osl, dtype=dtype, kv_dtype=kv, level=level,
               memory_fraction=1.0, allreduce=allreduce, decode_attention=_decode_kernel(row),
-              cuda_graphs=_cuda_graphs(row))
+              cuda_graphs=_cuda_graphs(row), fused_gate_up=_fused_gate_up(row))
     if row.metric == "ttft":
         return Prediction(r.ttft_s / _seconds(1.0, row.unit), r.prefill.bound)
     if row.metric == "output_throughput_per_gpu" or (row.metric == "output_throughput" and row.id.startswith("T6")):

@@ -41,6 +41,9 @@ class Parallelism:
     custom_allreduce: bool = False  # TP all-reduces by a serving engine's custom kernels (Collective impl="custom")
     decode_attention: str | None = None  # the engine's decode kernel (Attention.variant, e.g. "mmha"); None: best
     attention: str | None = None  # the kernel for prefill / training attention (Attention.variant, e.g. "math")
+    # SwiGLU's gate and up projections as one GEMM of twice the width (the engines' horizontal fusion); False: two
+    # GEMMs and two launches (TensorRT-LLM <= v0.6 builds without --use_fused_mlp)
+    fused_gate_up: bool = True
 
     def check(self, model: ModelConfig) -> None:
         for key in ("tp", "pp", "ep", "dp", "cp"):
@@ -189,6 +192,11 @@ def _mla_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision
 
 def mlp_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, width: int, label: str) -> list[Node]:
     local = max(width // par.tp, 1)
+    if model.mlp == "swiglu" and not par.fused_gate_up:
+        return [Node(_gemm(step.tokens, local, model.hidden, prec), 1, f"{label}_gate"),
+                Node(_gemm(step.tokens, local, model.hidden, prec), 1, f"{label}_up"),
+                Node(Elementwise("swiglu", step.tokens * local, prec.act_dtype), 1, f"{label}_act"),
+                Node(_gemm(step.tokens, model.hidden, local, prec), 1, f"{label}_down")]
     if model.mlp == "swiglu":
         return [Node(_gemm(step.tokens, 2 * local, model.hidden, prec), 1, f"{label}_gate_up"),
                 Node(Elementwise("swiglu", step.tokens * local, prec.act_dtype), 1, f"{label}_act"),
