@@ -293,3 +293,54 @@ def test_fa2_gqa_backward_sums_the_expanded_dk_dv_over_each_group():
     # and the estimate carries it: GQA minus MHA is the two sums (the kernel itself prices the same per query head)
     seconds = [acs.estimate(o, hw, level="analytical").seconds for o in (replace(gqa, kv_heads=None), gqa)]
     assert seconds[1] - seconds[0] == pytest.approx(11.699e-6, rel=1e-3)
+
+
+MEMEFF = dict(batch=1, heads=32, head_dim=64, q_len=16384, kv_len=16384, causal=True, dtype="bf16",
+              variant="mem_efficient")
+
+
+def test_mem_efficient_runs_sm80_64x64_blocks_on_mma_sync():
+    # PyTorch's mem-efficient kernels are cutlass::arch::Sm80 templates (fmha_cutlassF_bf16_aligned_64x64_rf_sm80,
+    # fmha_cutlassB_bf16_aligned_64x64_k64_sm80): 64 x 64 blocks and mma.sync at the preset's sync_fraction, also on
+    # Hopper and Blackwell. Causal 16384: 256 query x 256 key blocks, 256 x 257 / 2 = 32896 pairs per head.
+    for phase in ("fwd", "bwd"):
+        d = acs.estimate(acs.ops.Attention(**MEMEFF, phase=phase), "h200-sxm", level="analytical").details
+        assert (d["q_block"], d["kv_block"], d["matrix_instruction"]) == (64, 64, "mma.sync")
+        assert d["mma_sync_fraction"] == pytest.approx(0.667)
+        assert d["block_pairs"] == 32 * 32896
+
+
+def test_mem_efficient_dq_lock_costs_five_l2_round_trips_and_the_tile_per_pair():
+    # H200: per backward pair two atomicCAS (the acquire loop exits on the CAS that returns set_val), the fp32 tile
+    # load, the counter atomicAdd and the fence after the store: 5 x 260 ns = 1.3 us of L2 latency; plus the
+    # 64 x 64 fp32 tile loaded and stored, 2 x 16384 B at 6.65e12 / 132 = 50.38e9 B/s per SM: 650.4 ns
+    hw = load_hardware("h200-sxm")
+    op = acs.ops.Attention(**MEMEFF, phase="bwd")
+    no_latency = hw.with_overrides({"memory.l2.latency": 0.0})
+    assert _pair(op, hw) - _pair(op, no_latency) == pytest.approx(5 * 260e-9, rel=1e-9)
+    from accelscope.perf.analytical.attention import _memeff_dq_section
+    assert _memeff_dq_section(64, 64, 6.65e12 / 132, 260e-9) == pytest.approx(1.3e-6 + 650.4e-9, rel=1e-4)
+    # no red.global reductions: the L2's reduction rate does not enter, where it prices FlashAttention-2's dQ
+    slow_red = hw.with_overrides({"memory.l2.reduction_bandwidth": 1e11})
+    assert _pair(op, slow_red) == pytest.approx(_pair(op, hw))
+    fa2 = replace(op, variant="fa2")
+    assert _pair(fa2, slow_red) > _pair(fa2, hw)
+
+
+def test_mem_efficient_backward_zeroes_its_workspace_instead_of_the_flash_side_passes():
+    # 1 x 32 heads x 256 query blocks = 8192 GradQTempStorage tiles of 16 B + 64 x 64 x 4 B = 16400 B:
+    # 134,348,800 B written, plus a launch (and the DRAM latency, none in the h200-sxm preset)
+    from accelscope.perf.analytical.attention import _memeff_workspace_zero
+    hw = load_hardware("h200-sxm")
+    op = acs.ops.Attention(**MEMEFF, phase="bwd")
+    hbm = hw.main_memory
+    expected = hbm.transfer_seconds(0, 134_348_800) + (hbm.latency or 0.0) + hw.runtime.launch_latency
+    assert _memeff_workspace_zero(op, hw, 256) == pytest.approx(expected)
+    assert _memeff_workspace_zero(replace(op, phase="fwd"), hw, 256) == 0.0
+
+
+def test_train_accepts_the_mem_efficient_kernel():
+    from accelscope.llm.train import _check_choices
+    _check_choices("adam", "searched", "pre", "mem_efficient", "eager", "fp32")
+    with pytest.raises(ValueError, match="mem_efficient"):
+        _check_choices("adam", "searched", "pre", "xformers", "eager", "fp32")

@@ -109,7 +109,7 @@ def test_every_estimate_command_runs(args):
         (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--decode-attention", "xqa"],
          "--decode-attention: expected fa2, fa3, mmha, math or None"),
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
-          "--attention", "sdpa"], "--attention: expected fa2, fa3, math, triton, aotriton or None"),
+          "--attention", "sdpa"], "--attention: expected fa2, fa3, math, triton, aotriton, mem_efficient or None"),
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",
           "--host-op-us", "-5"], "--host-op-us: expected microseconds per op"),
         (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--dp", "8", "--global-batch", "64",

@@ -190,7 +190,8 @@ def train(
     `attention`: the framework's attention kernel (`Attention.variant`): "math" for unfused attention (Megatron-LM
     before FlashAttention: the score matrix written, softmax, read back), "fa2"/"fa3", "triton" (the Triton
     FlashAttention MPT / llm-foundry ran, flash_attn_triton.py), "aotriton" (SDPA's flash backend on ROCm up to
-    AOTriton 0.10, split backward); None: the best for the chip.
+    AOTriton 0.10, split backward), "mem_efficient" (SDPA's EFFICIENT_ATTENTION backend on CUDA); None: the best
+    for the chip.
     `recompute`: none | selective (Megatron-LM core attention) | full | op_sac (torchtitan's per-op selective AC).
     `etp`: expert tensor-parallel size (default: tp / ep, at least 1). `tp_overlap`: TP communication overlapped
     with the GEMMs (Transformer Engine userbuffers, async TP); off by default, as in Megatron-LM.
@@ -793,8 +794,9 @@ def _check_choices(optimizer: str, grouped_gemm: str, fsdp_backward_prefetch: st
     if fsdp_backward_prefetch not in BACKWARD_PREFETCH:
         raise ValueError(f"fsdp_backward_prefetch: expected one of {', '.join(BACKWARD_PREFETCH)} "
                          f"(got {fsdp_backward_prefetch!r})")
-    if attention not in (None, "fa2", "fa3", "math", "triton", "aotriton"):
-        raise ValueError(f"attention: expected fa2, fa3, math, triton, aotriton or None (got {attention!r})")
+    if attention not in (None, "fa2", "fa3", "math", "triton", "aotriton", "mem_efficient"):
+        raise ValueError(f"attention: expected fa2, fa3, math, triton, aotriton, mem_efficient or None "
+                         f"(got {attention!r})")
     if elementwise not in ELEMENTWISE_MODES:
         raise ValueError(f"elementwise: expected one of {', '.join(ELEMENTWISE_MODES)} (got {elementwise!r})")
     if cross_entropy not in CROSS_ENTROPY:

@@ -606,10 +606,9 @@ def _cu(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                          kv_heads=8, head_dim=64, intermediate=8192, vocab=128256, tie_embeddings=True)
     batch = int(s["batch"])
     backend = str(s.get("sdpa_backend", "")).upper()
-    # PyTorch SDPA backends: FLASH_ATTENTION is FlashAttention-2, EFFICIENT_ATTENTION the xformers
-    # memory-efficient kernel (no faster than FA2: priced as fa2), CUDNN_ATTENTION cuDNN's fused kernel (the
-    # chip's best)
-    attention = None if "CUDNN" in backend else "fa2"
+    # PyTorch SDPA backends: FLASH_ATTENTION is FlashAttention-2, EFFICIENT_ATTENTION the xformers / CUTLASS
+    # memory-efficient kernels (mem_efficient), CUDNN_ATTENTION cuDNN's fused kernel (the chip's best)
+    attention = None if "CUDNN" in backend else "mem_efficient" if "EFFICIENT" in backend else "fa2"
     r = train(config, spec, dp=1, zero=0, seq_len=int(s["seq_len"]), global_batch=batch, micro_batch=batch,
               recompute="none", level=level, check_memory=False, reserve=0.0, attention=attention,
               elementwise="eager")

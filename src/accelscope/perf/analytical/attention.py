@@ -238,6 +238,28 @@ def _split_bwd_compute(op: Attention, dkdv_pair: float, dq_pair: float, q_blocks
     return dkdv + dq
 
 
+def _memeff_dq_section(rows: int, d: int, l2_core: float, l2_latency: float) -> float:
+    """Seconds of one block pair's locked dQ update in the mem-efficient backward (MEMEFF_DQ_L2_TRIPS note): the
+    dependent L2 round trips (lock CAS, tile load, fence after the store) plus the rows x d fp32 tile loaded and
+    stored at the core's share of the L2 bandwidth (`l2_core`, B/s)."""
+    return MEMEFF_DQ_L2_TRIPS * l2_latency + 2 * rows * d * FP32_BYTES / l2_core
+
+
+def _memeff_workspace_zero(op: Attention, hw: HardwareSpec, q_blocks: int) -> float:
+    """Seconds of the one pass beside the mem-efficient backward kernel (0 forward): attention_backward.cu zeroes
+    its split-keys workspace (`workspace.zero_()`, one GradQTempStorage per (batch, head, query block): a 16-byte
+    lock / counter header and the MEMEFF_BLOCK x head_dim fp32 dQ tile), written at the DRAM's achievable
+    bandwidth after a launch and a DRAM latency. Unlike FlashAttention it needs no delta pass (the kernel computes
+    delta itself, kernel_backward.h kKernelComputesDelta for 16-bit inputs) and no dQ conversion pass (the last
+    CTA to add into a dQ tile writes it in the output dtype)."""
+    if op.phase == "fwd" or op.q_len <= 1:
+        return 0.0
+    tiles = op.batch * op.heads * q_blocks
+    workspace = tiles * (MEMEFF_LOCK_HEADER_BYTES + MEMEFF_BLOCK * op.head_dim * FP32_BYTES)
+    hbm = hw.main_memory
+    return hbm.transfer_seconds(0.0, workspace) + (hbm.latency or 0.0) + hw.runtime.launch_latency
+
+
 def _causal_pairs(q_blocks: int, kv_blocks: int, offset: float, step: float) -> int:
     """Sum over query blocks i of min(kv_blocks, ceil(offset + (i + 1) step)): the key blocks up to each query
     block's diagonal. Closed form when offset and step are whole (the usual case), else the sum."""
@@ -281,7 +303,33 @@ def matrix_path(name: str, hw: HardwareSpec) -> str:
     (FA4; cuDNN on Blackwell)."""
     if name == "cudnn":
         name = _native(hw)
-    return {"fa2": "sync", "fa3": "wgmma", "fa4": "tcgen05", "triton": "sync", "aotriton": "sync"}[name]
+    return {"fa2": "sync", "fa3": "wgmma", "fa4": "tcgen05", "triton": "sync", "aotriton": "sync",
+            "mem_efficient": "sync"}[name]
+
+
+# PyTorch SDPA's EFFICIENT_ATTENTION backend on CUDA (aten/src/ATen/native/transformers/cuda/mem_eff_attention/,
+# the xformers CUTLASS kernels; PyTorch 2.7). Every kernel is a `cutlass::arch::Sm80` template (kernels/cutlassF_*,
+# cutlassB_*: `..._sm80`, built for sm80 up to the newest arch), so its MMAs are mma.sync on Hopper and Blackwell
+# too. For a 16-bit head of <= 64 the forward is `fmha_cutlassF_bf16_aligned_64x64_rf_sm80` (64 queries x 64 keys
+# per block) and the backward `fmha_cutlassB_bf16_aligned_64x64_k64_sm80` (kBlockSizeI = kBlockSizeJ = 64).
+MEMEFF_BLOCK = 64
+# Its backward (kernel_backward.h, attention_backward.cu): the "Keys splitting heuristic" sets num_splits_key to
+# the number of key blocks (unless the keys fit 2 blocks with >= 256 CTAs already), one CTA per key block, each
+# walking the query blocks at and after its diagonal. dQ of a query block is summed across those CTAs in an fp32
+# workspace tile (GradQTempStorage) under a lock, per block pair:
+# - `AtomicLock::acquire`: thread 0 loops `while (atomicCAS(lock, 0, set_val) != set_val) __nanosleep(40);`.
+#   atomicCAS returns the old value, so the CAS that takes a free lock returns 0 and the loop runs once more: the
+#   second CAS returns set_val. Two dependent atomic round trips to L2, then __syncthreads and __threadfence;
+# - the 64 x head_dim fp32 tile loaded from global memory (one round trip), dQ += dS K;
+# - thread 0's `atomicAdd(&counter, 1)`, whose returned count every thread waits for (__syncthreads_or) to learn
+#   whether it is the last contributor (isLast holds on every pair when each CTA owns one key block): one more;
+# - the tile stored, `__threadfence()` until the stores are visible (one more), __syncthreads, the release store.
+# Five dependent round trips to L2 per pair with the tile's load and store between them, all serial with the
+# pair's MMAs in the CTA's warps. (The last contributor to a query block writes dQ out instead of the fp32 tile:
+# one pair in q_blocks per key block, left out.)
+MEMEFF_DQ_L2_TRIPS = 5
+# GradQTempStorage's header before each dQ tile: int32 lock, int32 counter, two int32 of padding (kernel_backward.h)
+MEMEFF_LOCK_HEADER_BYTES = 16
 
 
 # AOTriton (ROCm/aotriton), the Triton kernels PyTorch's SDPA flash / efficient backends run on ROCm. Up to 0.10b
@@ -661,6 +709,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     cores = hw.compute.cores
     dv = op.v_head_dim or op.head_dim
     q_block, kv_block = _tile(op.head_dim, dv, path, op.causal, low_precision_matrix(op.dtype))
+    if name == "mem_efficient":  # MEMEFF_BLOCK note
+        q_block = kv_block = MEMEFF_BLOCK
     triton = name == "triton"
     if name in ("triton", "aotriton") and op.phase == "fwd_bwd":  # separate launches, each its own grid
         fwd = attention(replace(op, phase="fwd"), hw)
@@ -773,6 +823,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     red_core = _chip_reduction_rate(hw) / cores
     t_atomic = (ATOMIC_PASSES * rows * op.head_dim * FP32_BYTES / red_core
                 if red_core and _atomic_dq(op, name, path) and not split_bwd else 0.0)
+    if name == "mem_efficient" and l2_core:  # dQ read-added-written under a lock (MEMEFF_DQ_L2_TRIPS note)
+        t_atomic = _memeff_dq_section(rows, op.head_dim, l2_core, _chip_cache(hw)[1])
     t_load_fwd = t_load_bwd = t_dq_serial = sram = 0.0
     if triton:  # num_stages=1: each pair's tiles arrive from L2 before its MMAs start (TRITON_BLOCK note)
         # one L2 round trip per dependent global access of a pair, as the source orders them: forward the K load,
@@ -877,7 +929,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
         dq_pair = per_width * (2 * mma_d + mma_dv) + t_softmax_kernel  # S, dP; dQ
         compute = _split_bwd_compute(op, dkdv_pair, dq_pair, q_blocks, kv_blocks, pairs_per_head, cores,
                                      unit_overhead) + hw.runtime.launch_latency
-    seconds = max(compute, memory) + combine + _bwd_side_passes(op, hw, dv) + _fa2_gqa_group_sums(op, hw, name, dv)
+    side = _memeff_workspace_zero(op, hw, q_blocks) if name == "mem_efficient" else _bwd_side_passes(op, hw, dv)
+    seconds = max(compute, memory) + combine + side + _fa2_gqa_group_sums(op, hw, name, dv)
     busy = {"matrix": waves * mean * t_matrix, "sfu": waves * mean * sfu_core,
             "vector": waves * mean * max(t_softmax - sfu_core, 0.0), "memory": memory}
     details = {"variant": name, "matrix_instruction": {"sync": "mma.sync", "wgmma": "wgmma", "tcgen05": "tcgen05.mma"}[path],

@@ -20,7 +20,8 @@ from .base import (
     _positive,
 )
 
-ATTENTION_KERNELS = (None, "fa2", "fa3", "fa4", "cudnn", "math", "sdpa_math", "mmha", "triton", "aotriton")
+ATTENTION_KERNELS = (None, "fa2", "fa3", "fa4", "cudnn", "math", "sdpa_math", "mmha", "triton", "aotriton",
+                     "mem_efficient")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,9 @@ class Attention(Op):
     FlashAttention of flash-attention's flash_attn_triton.py, which MPT / llm-foundry ran as attn_impl "triton":
     mma.sync, 128 x 128 blocks, no multi-stage load pipeline), "aotriton" (PyTorch SDPA's flash backend on ROCm up
     to AOTriton 0.10: Triton kernels whose backward is split into a dK/dV kernel and a dQ kernel, each recomputing
-    P) and "mmha" (decode only: the masked multi-head attention kernel of FasterTransformer and TensorRT-LLM <= 0.7,
+    P), "mem_efficient" (PyTorch SDPA's EFFICIENT_ATTENTION on CUDA: the xformers / CUTLASS kernels of
+    mem_eff_attention, sm80 templates with mma.sync and 64 x 64 blocks, the backward's dQ tiles read, added and
+    written back in fp32 under a global-memory lock per query block) and "mmha" (decode only: the masked multi-head attention kernel of FasterTransformer and TensorRT-LLM <= 0.7,
     one thread block per (sequence, query head) on the vector units).
     `deterministic` (backward): dQ is accumulated in a fixed order instead of with atomics.
     """
@@ -55,7 +58,8 @@ class Attention(Op):
     v_head_dim: int | None = None
     kv_dtype: str | None = None
     window: int | None = None
-    variant: Literal["fa2", "fa3", "fa4", "cudnn", "math", "sdpa_math", "mmha", "triton", "aotriton"] | None = None
+    variant: Literal["fa2", "fa3", "fa4", "cudnn", "math", "sdpa_math", "mmha", "triton", "aotriton",
+                     "mem_efficient"] | None = None
     page_size: int | None = None  # paged KV cache: tokens per page (vLLM block_size); None = contiguous
     deterministic: bool = False  # backward: dQ accumulated in a fixed order (serialized), not with atomics
     kind: ClassVar[str] = "attention"
@@ -74,7 +78,7 @@ class Attention(Op):
             raise ValueError(f"Attention.phase: expected fwd, bwd or fwd_bwd (got {self.phase!r})")
         if self.variant not in ATTENTION_KERNELS:
             raise ValueError("Attention.variant: expected fa2, fa3, fa4, cudnn, math, sdpa_math, mmha, triton, "
-                             f"aotriton or None (got {self.variant!r})")
+                             f"aotriton, mem_efficient or None (got {self.variant!r})")
         if self.variant == "mmha" and (self.q_len != 1 or self.phase != "fwd"):
             raise ValueError("Attention.variant='mmha' is a decode kernel: it needs q_len=1 and phase='fwd' "
                              f"(got q_len={self.q_len}, phase={self.phase!r}); use fa2/fa3 otherwise")
