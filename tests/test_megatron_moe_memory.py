@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accelscope.measure.megatron_moe_memory import (
+    HARNESS_PROXIES,
     MoELayerShape,
     backward_peak,
     dispatcher_rows,
@@ -14,9 +15,7 @@ from accelscope.measure.megatron_moe_memory import (
     shape_from_row,
 )
 
-# the harness's two proxies on EP8, 4096 tokens a rank (moe_perf/test_cases.py)
-DEEPSEEK = dict(tokens=4096, hidden=7168, ffn=2048, experts=32, top_k=8, ep=8, groups=8, group_top_k=4)
-MIXTRAL = dict(tokens=4096, hidden=4096, ffn=14336, experts=8, top_k=2, ep=8)
+DEEPSEEK, MIXTRAL = HARNESS_PROXIES["deepseek"], HARNESS_PROXIES["mixtral"]
 
 
 def test_a_token_reaches_fewer_ranks_than_experts():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accelscope.measure.megatron_moe_memory import MoELayerShape
+from accelscope.measure.megatron_moe_memory import HARNESS_PROXIES, MoELayerShape
 from accelscope.measure.megatron_moe_time import (
     dispatch_rows,
     sort_chunks_nodes,
@@ -14,9 +14,7 @@ from accelscope.measure.megatron_moe_time import (
 )
 from accelscope.workload.ops import Collective, Elementwise, Graph, Node
 
-# the harness's two proxies on EP8, 4096 tokens a rank (moe_perf/test_cases.py)
-DEEPSEEK = dict(tokens=4096, hidden=7168, ffn=2048, experts=32, top_k=8, ep=8, groups=8, group_top_k=4)
-MIXTRAL = dict(tokens=4096, hidden=4096, ffn=14336, experts=8, top_k=2, ep=8)
+DEEPSEEK, MIXTRAL = HARNESS_PROXIES["deepseek"], HARNESS_PROXIES["mixtral"]
 
 
 def test_alltoall_sorts_the_routed_rows_only_with_several_local_experts():

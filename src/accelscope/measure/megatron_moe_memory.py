@@ -67,6 +67,14 @@ class MoELayerShape:
         return self.tokens * self.top_k
 
 
+# The harness's two proxies on EP8, 4096 tokens a rank (moe_perf/test_cases.py): the layers the MM rows measure,
+# as MoELayerShape fields (add dispatcher= and fp8=)
+HARNESS_PROXIES: dict[str, dict[str, int]] = {
+    "deepseek": dict(tokens=4096, hidden=7168, ffn=2048, experts=32, top_k=8, ep=8, groups=8, group_top_k=4),
+    "mixtral": dict(tokens=4096, hidden=4096, ffn=14336, experts=8, top_k=2, ep=8),
+}
+
+
 def shape_from_row(s: dict[str, Any], fp8: bool) -> MoELayerShape:
     dispatcher = str(s.get("token_dispatcher", "alltoall"))
     if dispatcher == "flex":
