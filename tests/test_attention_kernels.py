@@ -22,6 +22,23 @@ def test_blackwell_presets_carry_memory_latencies(chip):
     hw = load_hardware(chip)
     assert hw.memory["l2"].latency == pytest.approx(150e-9)
     assert hw.main_memory.latency == pytest.approx(800e-9)
+    # the same article's global atomics: a cmpxchg bounce takes 90-100 ns within an L2 partition, 190-220 ns across
+    # the dies: +110 ns (205 - 95) on the 150 ns hit, 260 ns to the other die's partition
+    assert hw.memory["l2"].far_latency == pytest.approx(260e-9)
+
+
+def test_a_line_shared_chip_wide_pays_the_mean_of_the_near_and_far_partition():
+    # B200: a lock homed on one die is near for that die's 74 SMs and far for the other 74: (150 + 260) / 2 = 205 ns
+    from accelscope.perf.analytical.attention import _chip_shared_line_latency
+    b200 = load_hardware("b200")
+    assert b200.memory["l2"].shared_line_latency() == pytest.approx(205e-9)
+    assert _chip_shared_line_latency(b200) == pytest.approx(205e-9)
+    # H200 gives no far_latency (its 260 ns already reads the far partition off the H100 chart): 260 ns as before
+    h200 = load_hardware("h200-sxm")
+    assert h200.memory["l2"].far_latency is None
+    assert _chip_shared_line_latency(h200) == pytest.approx(260e-9)
+    # no latency at all (b300 gives none): 0
+    assert _chip_shared_line_latency(b200.with_overrides({"memory.l2.latency": None})) == 0.0
 
 
 def _pair(op: acs.ops.Attention, chip: str | HardwareSpec) -> float:
@@ -325,6 +342,18 @@ def test_mem_efficient_dq_lock_costs_five_l2_round_trips_and_the_tile_per_pair()
     assert _pair(op, slow_red) == pytest.approx(_pair(op, hw))
     fa2 = replace(op, variant="fa2")
     assert _pair(fa2, slow_red) > _pair(fa2, hw)
+
+
+def test_mem_efficient_dq_lock_on_b200_pays_the_cross_die_mean_per_round_trip():
+    # B200: the lock, counter and dQ tile are touched by the key-block CTAs on both dies, so each of the 5 round
+    # trips costs the mean of the near (150 ns) and far (260 ns) partition, 205 ns: 5 x 55 ns = 275 ns more per
+    # pair than at the near-partition latency alone
+    hw = load_hardware("b200")
+    op = acs.ops.Attention(**MEMEFF, phase="bwd")
+    near_only = hw.with_overrides({"memory.l2.far_latency": None})
+    assert _pair(op, hw) - _pair(op, near_only) == pytest.approx(5 * 55e-9, rel=1e-9)
+    no_latency = hw.with_overrides({"memory.l2.latency": 0.0, "memory.l2.far_latency": 0.0})
+    assert _pair(op, hw) - _pair(op, no_latency) == pytest.approx(5 * 205e-9, rel=1e-9)
 
 
 def test_mem_efficient_backward_zeroes_its_workspace_instead_of_the_flash_side_passes():

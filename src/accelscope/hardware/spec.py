@@ -362,6 +362,10 @@ class MemoryLevel(Section):
     capacity: Bytes = Field(description=f"Capacity (per core when scope is core), {_in('bytes')}.")
     bandwidth: Bandwidth = Field(description=f"Read bandwidth (per core when scope is core), {_in('bandwidth')}.")
     latency: Seconds | None = Field(default=None, description=f"Load-to-use latency, {_in('time')}.")
+    far_latency: Seconds | None = Field(default=None, description=(
+        "For a cache split in two partitions (one L2 half per die on B200 / GB200), the latency of a round trip "
+        "to a line homed in the other partition, across the die-to-die link, "
+        f"{_in('time')}; none: every access pays `latency`."))
     efficiency: Fraction = Field(default=1.0, description=(
         "Achievable fraction (0.01 to 1) of `bandwidth` for a streaming read (refresh, bank conflicts, protocol "
         f"overhead), read by the analytical and sim levels; dram default {DRAM_EFFICIENCY}, others 1."))
@@ -379,6 +383,15 @@ class MemoryLevel(Section):
         if isinstance(data, dict) and data.get("kind") == "dram":
             data = {"efficiency": DRAM_EFFICIENCY, "write_cost": DRAM_WRITE_COST, **data}
         return data
+
+    def shared_line_latency(self) -> float | None:
+        """Mean round trip (s) to a line every core of the chip touches (a global lock, a counter, a reduction
+        workspace): the line is homed in one partition, so the cores of that partition pay `latency` and those of
+        the other `far_latency`; with the cores split evenly between the two, half of each. `latency` when the
+        level gives no far_latency (one partition, or a latency that already stands for any partition)."""
+        if self.latency is None or self.far_latency is None:
+            return self.latency
+        return (self.latency + self.far_latency) / 2
 
     def reduction_rate(self) -> float:
         """Bytes of reduction operands per second the level applies (per core when scope is core)."""

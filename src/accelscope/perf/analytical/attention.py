@@ -175,6 +175,16 @@ def _chip_reduction_rate(hw: HardwareSpec) -> float:
     return 0.0
 
 
+def _chip_shared_line_latency(hw: HardwareSpec) -> float:
+    """Seconds of one round trip to a line that CTAs on every part of the chip touch (a global lock, a counter,
+    a workspace tile they all add into): the chip-wide cache's mean over its partitions
+    (MemoryLevel.shared_line_latency), 0 if the chip has no chip-wide cache or it gives no latency."""
+    for level in hw.memory.values():
+        if level.kind == "cache" and level.scope == "chip":
+            return level.shared_line_latency() or 0.0
+    return 0.0
+
+
 def _bwd_side_passes(op: Attention, hw: HardwareSpec, dv: int) -> float:
     """The backward's two memory-bound kernels beside the main one (FA2 / FA3 / FA4 flash_bwd preprocess and
     postprocess; cuDNN likewise): delta = rowsum(dO * O) (reads O and dO, writes fp32 delta) with the fp32 dQ
@@ -240,8 +250,9 @@ def _split_bwd_compute(op: Attention, dkdv_pair: float, dq_pair: float, q_blocks
 
 def _memeff_dq_section(rows: int, d: int, l2_core: float, l2_latency: float) -> float:
     """Seconds of one block pair's locked dQ update in the mem-efficient backward (MEMEFF_DQ_L2_TRIPS note): the
-    dependent L2 round trips (lock CAS, tile load, fence after the store) plus the rows x d fp32 tile loaded and
-    stored at the core's share of the L2 bandwidth (`l2_core`, B/s)."""
+    dependent L2 round trips (lock CAS, tile load, fence after the store), each `l2_latency` (s; the mean round
+    trip to a line shared chip-wide, _chip_shared_line_latency), plus the rows x d fp32 tile loaded and stored at
+    the core's share of the L2 bandwidth (`l2_core`, B/s)."""
     return MEMEFF_DQ_L2_TRIPS * l2_latency + 2 * rows * d * FP32_BYTES / l2_core
 
 
@@ -824,7 +835,8 @@ def attention(op: Attention, hw: HardwareSpec) -> Estimate:
     t_atomic = (ATOMIC_PASSES * rows * op.head_dim * FP32_BYTES / red_core
                 if red_core and _atomic_dq(op, name, path) and not split_bwd else 0.0)
     if name == "mem_efficient" and l2_core:  # dQ read-added-written under a lock (MEMEFF_DQ_L2_TRIPS note)
-        t_atomic = _memeff_dq_section(rows, op.head_dim, l2_core, _chip_cache(hw)[1])
+        # the lock, the counter and the dQ tile are shared by the CTAs of every key block, wherever they run
+        t_atomic = _memeff_dq_section(rows, op.head_dim, l2_core, _chip_shared_line_latency(hw))
     t_load_fwd = t_load_bwd = t_dq_serial = sram = 0.0
     if triton:  # num_stages=1: each pair's tiles arrive from L2 before its MMAs start (TRITON_BLOCK note)
         # one L2 round trip per dependent global access of a pair, as the source orders them: forward the K load,
