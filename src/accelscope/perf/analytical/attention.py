@@ -112,14 +112,15 @@ def _deterministic_handoff(op: Attention, hw: HardwareSpec, name: str, path: str
     FA3 (hopper/flash_bwd_kernel.h, Deterministic) orders the dQ reduction of each query block across the KV-block
     CTAs with a semaphore in global memory: before its reductions a CTA polls until its predecessor's release is
     visible, after them it fences until L2 holds them, then releases. With one dQ staging buffer the next pair's
-    dQ waits for that handoff, so each pair pays DETERMINISTIC_L2_TRIPS round trips to L2 at the chip's L2
-    latency. Measured cuDNN (cudnn-frontend rows, GB200 / GB300) runs its 16-bit backward 12-30 % slower when
+    dQ waits for that handoff, so each pair pays DETERMINISTIC_L2_TRIPS round trips to L2, each the mean round
+    trip to a line shared chip-wide (_chip_shared_line_latency). Measured cuDNN (cudnn-frontend rows, GB200 / GB300) runs its 16-bit backward 12-30 % slower when
     deterministic at every sequence length (a per-pair cost, not a per-wave one), but its FP8 / MXFP8 backward and
     its MLA-shaped (192 / 128) one on Blackwell equally fast either way (ratio 0.94-1.05): those kernels do not
     reduce dQ with atomics across CTAs, so the flag changes nothing there."""
     if not op.deterministic or op.phase == "fwd" or path == "sync" or op.q_len <= 1 or not _atomic_dq(op, name, path):
         return 0.0
-    return DETERMINISTIC_L2_TRIPS * _chip_cache(hw)[1]
+    # the semaphore of a query block is polled and released by the CTAs of every key block, wherever they run
+    return DETERMINISTIC_L2_TRIPS * _chip_shared_line_latency(hw)
 
 
 def _gqa_dkv_reduction(op: Attention, group: int, dv: int, red_core: float) -> float:
