@@ -1,4 +1,4 @@
-"""The GEMM mapping search's fast path (gemm.py `_grid_search`, the candidate grid with the figures that do not
+"""The GEMM mapping search's fast path (gemm.py `_grid_figures` / `_grid_rows`, the candidate grid with the figures that do not
 depend on the shape computed once) against the exhaustive reference search (`gemm_mapping_exhaustive`, every
 candidate as one flat array): the same mapping, every figure bit-identical, and the same candidate among equal
 totals (ties), on every preset, a spec with overrides, dtypes from fp32 to fp4, block scaling and stream-K."""
@@ -64,7 +64,8 @@ def test_fast_search_matches_the_exhaustive_one_bit_for_bit() -> None:
         fast = gemm_mapping(*args, **kwargs)
         # dataclass equality: every field, the floats exactly (no tolerance)
         assert fast == reference, (hw.label, m, n, k, batch, a, b, c, tile, scaling, shared_b, stream_k)
-        fast_used += gemm_module._grid_search(*args, shared_b, scaling, stream_k, tile) is not None
+        fast_used += gemm_module._grid_figures(gemm_module.GemmArgs(*args[:8], shared_b, scaling, stream_k, tile),
+                                               hw) is not None
         finite = totals[np.isfinite(totals)]
         ties += int(np.count_nonzero(finite == finite.min()) > 1)
     assert fast_used > len(_cases()) // 2  # the fast path ran (systolic chips and caches-less ones fall back)
@@ -90,7 +91,7 @@ def test_ties_pick_the_same_candidate(name: str) -> None:
 def test_systolic_and_fixed_kernels_take_the_exhaustive_search() -> None:
     systolic = load_hardware("systolic-128")
     args = (512, 4096, 4096, 1, 2, 2, 2, _peak(systolic), systolic)
-    assert gemm_module._grid_search(*args, False, None, False, None) is None
+    assert gemm_module._grid_figures(gemm_module.GemmArgs(*args[:8]), systolic) is None
     assert gemm_mapping(*args) == gemm_mapping_exhaustive(*args)
 
 

@@ -384,6 +384,13 @@ class MemoryLevel(Section):
             data = {"efficiency": DRAM_EFFICIENCY, "write_cost": DRAM_WRITE_COST, **data}
         return data
 
+    @model_validator(mode="after")
+    def _far_latency_beyond_the_near_one(self) -> MemoryLevel:
+        if self.far_latency is not None and (self.latency is None or self.far_latency < self.latency):
+            raise FieldProblem("far_latency", "a round trip to the other partition cannot be quicker than one to "
+                                              "the near partition: give `latency` too, and far_latency >= latency")
+        return self
+
     def shared_line_latency(self) -> float | None:
         """Mean round trip (s) to a line every core of the chip touches (a global lock, a counter, a reduction
         workspace): the line is homed in one partition, so the cores of that partition pay `latency` and those of

@@ -162,4 +162,5 @@ def backward_peak(m: MoELayerShape) -> float:
 
 
 def moe_layer_peak(m: MoELayerShape) -> float:
+    """Peak allocated bytes of the benchmark's iteration: what is always alive plus the higher of its two moments."""
     return static_bytes(m) + max(forward_peak(m), backward_peak(m))

@@ -38,9 +38,8 @@ graph keeps moe_nodes' SwiGLU experts, whose third GEMM stands in for it.
 from __future__ import annotations
 
 from ..workload.ops import Collective, Elementwise, Graph, Node
-from .megatron_moe_memory import MoELayerShape, ranks_per_token
+from .megatron_moe_memory import BF16, MoELayerShape, ranks_per_token
 
-BF16 = 2  # bytes per element
 # the moe_nodes all-to-alls that carry the routed tokens, forward and backward
 _ALL_TO_ALLS = ("moe_dispatch", "moe_combine", "moe_dispatch_bwd", "moe_combine_bwd")
 # the experts' first and last GEMM, forward (fc1 is moe_nodes' gate/up GEMM) and backward
@@ -52,12 +51,17 @@ _LAST_EXPERT_GEMM = ("experts_down", "experts_gate_up_wgrad", "experts_up_wgrad"
 _SORTS = {"moe_dispatch": "moe_sort_chunks", "experts_down": "moe_sort_chunks_back"}
 
 
+def _routed_copy(m: MoELayerShape, label: str) -> Node:
+    """One copy of the P routed rows (bf16, hidden wide): read and written once."""
+    return Node(Elementwise("copy", m.routed * m.hidden, "bf16"), 1, label)
+
+
 def sort_chunks_nodes(m: MoELayerShape, label: str) -> list[Node]:
     """alltoall's sort_chunks_by_idxs: the P routed rows read and written once in the new order (bf16), only with
     more than one local expert and only for the alltoall dispatcher."""
     if m.dispatcher != "alltoall" or m.local_experts <= 1:
         return []
-    return [Node(Elementwise("copy", m.routed * m.hidden, "bf16"), 1, label)]
+    return [_routed_copy(m, label)]
 
 
 def with_local_expert_sorts(forward: Graph, backward: Graph, m: MoELayerShape) -> tuple[Graph, Graph]:
@@ -103,7 +107,7 @@ def fp8_padding_nodes(m: MoELayerShape, label: str) -> list[Node]:
     that does not pad the rows itself (alltoall, DeepEP)."""
     if not m.fp8 or m.dispatcher == "hybridep":
         return []
-    return [Node(Elementwise("copy", m.routed * m.hidden, "bf16"), 1, label)]
+    return [_routed_copy(m, label)]
 
 
 def with_fp8_padding(forward: Graph, backward: Graph, m: MoELayerShape) -> tuple[Graph, Graph]:

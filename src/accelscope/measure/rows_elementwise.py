@@ -413,9 +413,10 @@ def cupti_add_ops(row: MeasuredRow) -> list[Any] | str:
     second (`warm_inputs`) just written by the kernel before it."""
     if not str(row.op).startswith("torch.add"):
         return f"CUPTI kernel-duration row of an unmapped op: {row.op[:40]}"
+    from .predict import row_dtype
+
     elements = math.prod(int(d) for d in row.shape["input_shape"])
-    dtype = "bf16" if "bf16" in row.dtype.lower() else "fp32" if "fp32" in row.dtype.lower() else "fp16"
-    return [Elementwise("add", elements, dtype, warm_inputs=int(row.shape.get("warm_inputs", 0)))]
+    return [Elementwise("add", elements, row_dtype(row.dtype), warm_inputs=int(row.shape.get("warm_inputs", 0)))]
 
 
 def cupti_timed(row: MeasuredRow) -> bool:
@@ -484,7 +485,7 @@ def traced_seconds(seconds: float) -> float:
     notes) while 1,010 spread by 1 us or more. The kernel's duration also holds its device-side share of the launch
     (KERNEL_DEVICE_LAUNCH). A kernel that reads 0 is dropped (record_function_tracer.py skips cuda_time == 0), so
     the least a kept value reads is 1 us."""
-    ticks = math.floor((seconds + KERNEL_DEVICE_LAUNCH) / TRACE_TICK)
+    ticks = math.floor(kernel_seconds(seconds) / TRACE_TICK)
     return max(ticks, 1) * TRACE_TICK
 
 

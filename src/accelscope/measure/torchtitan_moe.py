@@ -31,7 +31,7 @@ left out (0.2 %).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..hardware import HardwareSpec
@@ -39,9 +39,9 @@ from ..llm.torchao_float8 import torchao_float8_casts
 from ..llm.train import high_precision_gemms, torch_grouped_mm
 from ..perf import estimate
 from ..workload.backward import backward_graph
-from ..workload.llm_graph import Parallelism, Precision, Step, moe_nodes
+from ..workload.llm_graph import Parallelism, Precision, Step, moe_nodes, split_gated_gemms
 from ..workload.model_config import ModelConfig, MoE
-from ..workload.ops import Elementwise, Gemm, Graph, GroupedGemm, Node
+from ..workload.ops import Elementwise, Graph, GroupedGemm, Node
 from .rows_gemm import harness_ops, mx_scale_rearranges
 
 # moe_nodes' fused gate/up GEMMs, which torchtitan runs as two GEMMs (W1, W3) reading the same input
@@ -78,7 +78,8 @@ def moe_layer_run(shape: dict[str, Any], mx: bool) -> MoELayerRun:
     config = layer_config(shape)
     tokens = int(shape["total_M"])
     prec = Precision(dtype="mxfp8" if mx else "bf16")
-    nodes = split_gated_gemms(moe_nodes(config, Step(batch=1, new_tokens=tokens), Parallelism(), prec))
+    # torchtitan's W1 and W3 are two GEMMs: each its own kernel, its own MXFP8 casts of the input, its own dgrad
+    nodes = split_gated_gemms(moe_nodes(config, Step(batch=1, new_tokens=tokens), Parallelism(), prec), GATED)
     core = torch_grouped_mm(high_precision_gemms(Graph(tuple(nodes), name="moe layer"),
                                                  ("router", "shared_expert_")))
     generic = backward_graph(core)
@@ -97,18 +98,6 @@ def moe_layer_run(shape: dict[str, Any], mx: bool) -> MoELayerRun:
     return MoELayerRun(forward, backward, rearranges)
 
 
-def split_gated_gemms(nodes: list[Node]) -> list[Node]:
-    """moe_nodes' fused gate/up GEMM (n = 2H) as torchtitan's two GEMMs of n = H on the same input (W1 and W3):
-    the same FLOPs, but each its own kernel, its own MXFP8 casts of the input, and its own dgrad of x."""
-    out = []
-    for node in nodes:
-        names = GATED.get(node.name)
-        if names is None or not isinstance(node.op, Gemm | GroupedGemm):
-            out.append(node)
-            continue
-        half = replace(node.op, n=node.op.n // 2)
-        out += [Node(half, node.count, name) for name in names]
-    return out
 
 
 def combine_nodes(tokens: int, dim: int) -> tuple[Node, ...]:

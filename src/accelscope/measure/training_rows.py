@@ -609,6 +609,10 @@ def _cu(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     # PyTorch SDPA backends: FLASH_ATTENTION is FlashAttention-2, EFFICIENT_ATTENTION the xformers / CUTLASS
     # memory-efficient kernels (mem_efficient), CUDNN_ATTENTION cuDNN's fused kernel (the chip's best)
     attention = None if "CUDNN" in backend else "mem_efficient" if "EFFICIENT" in backend else "fa2"
+    # Known and not applied yet (docs/validation.md, "cudnn-frontend's Llama-3.2-1B training rows re-read"): the
+    # script trains with torch.optim.SGD, not the Adam priced here, and its B200 run log shows the 1665 MHz clock
+    # lock refused (the row text's lock is applied by measure/conditions.py). Both together uncover a B200
+    # shortfall no source sizes yet, and pull the host-latency fit off when MT is held out.
     r = train(config, spec, dp=1, zero=0, seq_len=int(s["seq_len"]), global_batch=batch, micro_batch=batch,
               recompute="none", level=level, check_memory=False, reserve=0.0, attention=attention,
               elementwise="eager")

@@ -203,16 +203,10 @@ def nccl_pcie_node_seconds(kind: str, nbytes: float, ranks: int, nvlink_bus: flo
     if kind == "send_recv":
         restrict({"p2p": 0.0, "ring": 0.0}, algorithm, kind)
         return p2p_seconds(nbytes, bus, PCI_STEP_LATENCY_US["ring"])
-    options = {}
-    for index, protocol in ((0, "ll"), (2, "simple")):  # no LL128 across PCIe
-        steps = 2 * (ranks - 1) if kind == "all_reduce" else ranks - 1
-        ring_bus = min(LL_MAX_BUS_BW, bus * (0.25 if kind == "all_reduce" else 1 / 3)) if index == 0 else bus
-        latency = BASE_LATENCY_US["ring"][index] + steps * PCI_STEP_LATENCY_US["ring"][index]
-        options[f"ring/{protocol}"] = latency * 1e-6 + nbytes / (ring_bus * ranks / steps)
-        if kind == "all_reduce":
-            tree_latency = BASE_LATENCY_US["tree"][index] + 2 * (ranks - 1) * PCI_STEP_LATENCY_US["tree"][index]
-            options[f"tree/{protocol}"] = _tree_seconds(nbytes, bus * TREE_PROTOCOL_FRACTION[index], LL_MAX_BUS_BW,
-                                                        tree_latency, index)
+    protocols = ((0, "ll"), (2, "simple"))  # no LL128 across PCIe
+    options = {f"ring/{p}": _ring(kind, nbytes, ranks, bus, i, p, PCI_STEP_LATENCY_US) for i, p in protocols}
+    if kind == "all_reduce":
+        options |= {f"tree/{p}": _tree(nbytes, ranks, bus, i, PCI_STEP_LATENCY_US) for i, p in protocols}
     options = restrict(options, algorithm if algorithm in ("ring", "tree") else "auto", kind)
     best = min(options, key=options.__getitem__)
     return options[best], best
@@ -259,20 +253,25 @@ def _net_tree(nbytes: float, nodes: int, ppn: int, bus: float, ll_cap: float, in
     return _tree_seconds(nbytes, bus * fraction, ll_cap, latency, index)
 
 
-def _ring(kind: str, nbytes: float, ranks: int, bus: float, index: int, protocol: str) -> float:
+def _ring(kind: str, nbytes: float, ranks: int, bus: float, index: int, protocol: str,
+          step_latency: dict[str, tuple[float, float, float]] = STEP_LATENCY_US) -> float:
+    """The ring inside one node: 2 (ranks - 1) steps for all-reduce, ranks - 1 otherwise, each at
+    `step_latency` (hwLat of the link the ring crosses: NVLink, or PCIe for bridged pairs)."""
     steps = 2 * (ranks - 1) if kind == "all_reduce" else ranks - 1
     if protocol == "ll":
         bus = min(LL_MAX_BUS_BW, bus * (0.25 if kind == "all_reduce" else 1 / 3))
     elif protocol == "ll128":
         bus *= RING_LL128_FRACTION
     algbw = bus * ranks / steps
-    latency = BASE_LATENCY_US["ring"][index] + steps * STEP_LATENCY_US["ring"][index]
+    latency = BASE_LATENCY_US["ring"][index] + steps * step_latency["ring"][index]
     return latency * 1e-6 + nbytes / algbw
 
 
-def _tree(nbytes: float, ranks: int, bus: float, index: int) -> float:
-    """The tree inside one NVLink domain: ranks - 1 steps each way at the one-node protocol fractions."""
-    latency = BASE_LATENCY_US["tree"][index] + 2 * (ranks - 1) * STEP_LATENCY_US["tree"][index]
+def _tree(nbytes: float, ranks: int, bus: float, index: int,
+          step_latency: dict[str, tuple[float, float, float]] = STEP_LATENCY_US) -> float:
+    """The tree inside one node: ranks - 1 steps each way at the one-node protocol fractions, each at
+    `step_latency` (as for _ring)."""
+    latency = BASE_LATENCY_US["tree"][index] + 2 * (ranks - 1) * step_latency["tree"][index]
     return _tree_seconds(nbytes, bus * TREE_PROTOCOL_FRACTION[index], LL_MAX_BUS_BW, latency, index)
 
 

@@ -190,17 +190,28 @@ def _mla_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision
     return nodes
 
 
+def split_gated_gemms(nodes: list[Node], halves: dict[str, tuple[str, str]]) -> list[Node]:
+    """Each fused gate/up GEMM named in `halves` (n = 2H, one kernel) as the two GEMMs of n = H on the same input
+    that an unfused framework runs (named by `halves[name]`): the same FLOPs, two kernels and two launches."""
+    out = []
+    for node in nodes:
+        names = halves.get(node.name)
+        if names is None or not isinstance(node.op, Gemm | GroupedGemm):
+            out.append(node)
+            continue
+        half = replace(node.op, n=node.op.n // 2)
+        out += [Node(half, node.count, name) for name in names]
+    return out
+
+
 def mlp_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, width: int, label: str) -> list[Node]:
     local = max(width // par.tp, 1)
-    if model.mlp == "swiglu" and not par.fused_gate_up:
-        return [Node(_gemm(step.tokens, local, model.hidden, prec), 1, f"{label}_gate"),
-                Node(_gemm(step.tokens, local, model.hidden, prec), 1, f"{label}_up"),
-                Node(Elementwise("swiglu", step.tokens * local, prec.act_dtype), 1, f"{label}_act"),
-                Node(_gemm(step.tokens, model.hidden, local, prec), 1, f"{label}_down")]
     if model.mlp == "swiglu":
-        return [Node(_gemm(step.tokens, 2 * local, model.hidden, prec), 1, f"{label}_gate_up"),
-                Node(Elementwise("swiglu", step.tokens * local, prec.act_dtype), 1, f"{label}_act"),
-                Node(_gemm(step.tokens, model.hidden, local, prec), 1, f"{label}_down")]
+        nodes = [Node(_gemm(step.tokens, 2 * local, model.hidden, prec), 1, f"{label}_gate_up"),
+                 Node(Elementwise("swiglu", step.tokens * local, prec.act_dtype), 1, f"{label}_act"),
+                 Node(_gemm(step.tokens, model.hidden, local, prec), 1, f"{label}_down")]
+        return nodes if par.fused_gate_up else split_gated_gemms(
+            nodes, {f"{label}_gate_up": (f"{label}_gate", f"{label}_up")})
     return [Node(_gemm(step.tokens, local, model.hidden, prec), 1, f"{label}_up"),
             Node(Elementwise("gelu", step.tokens * local, prec.act_dtype), 1, f"{label}_act"),
             Node(_gemm(step.tokens, model.hidden, local, prec), 1, f"{label}_down")]

@@ -24,7 +24,8 @@ from ..estimate import Estimate
 from ..roofline import SFU_POLYNOMIAL_FLOPS, resource_times
 from .common import _estimate, _sfu_seconds
 from .matmul import gemm
-from .streaming import _chip_cache, streaming
+from .streaming import _chip_cache, chip_cache_level, streaming
+from .tinygemm import WARP_SCHEDULERS_PER_SM
 
 # FlashAttention block sizes: 128 query rows per unit unless the kernel picks otherwise (_tile), keys per block by it.
 Q_BLOCK = 128
@@ -113,8 +114,8 @@ def _deterministic_handoff(op: Attention, hw: HardwareSpec, name: str, path: str
     CTAs with a semaphore in global memory: before its reductions a CTA polls until its predecessor's release is
     visible, after them it fences until L2 holds them, then releases. With one dQ staging buffer the next pair's
     dQ waits for that handoff, so each pair pays DETERMINISTIC_L2_TRIPS round trips to L2, each the mean round
-    trip to a line shared chip-wide (_chip_shared_line_latency). Measured cuDNN (cudnn-frontend rows, GB200 / GB300) runs its 16-bit backward 12-30 % slower when
-    deterministic at every sequence length (a per-pair cost, not a per-wave one), but its FP8 / MXFP8 backward and
+    trip to a line shared chip-wide (_chip_shared_line_latency). Measured cuDNN (cudnn-frontend rows, GB200 /
+    GB300) runs its 16-bit backward 12-30 % slower when deterministic at every sequence length (a per-pair cost, not a per-wave one), but its FP8 / MXFP8 backward and
     its MLA-shaped (192 / 128) one on Blackwell equally fast either way (ratio 0.94-1.05): those kernels do not
     reduce dQ with atomics across CTAs, so the flag changes nothing there."""
     if not op.deterministic or op.phase == "fwd" or path == "sync" or op.q_len <= 1 or not _atomic_dq(op, name, path):
@@ -180,10 +181,8 @@ def _chip_shared_line_latency(hw: HardwareSpec) -> float:
     """Seconds of one round trip to a line that CTAs on every part of the chip touch (a global lock, a counter,
     a workspace tile they all add into): the chip-wide cache's mean over its partitions
     (MemoryLevel.shared_line_latency), 0 if the chip has no chip-wide cache or it gives no latency."""
-    for level in hw.memory.values():
-        if level.kind == "cache" and level.scope == "chip":
-            return level.shared_line_latency() or 0.0
-    return 0.0
+    found = chip_cache_level(hw)
+    return (found[1].shared_line_latency() or 0.0) if found else 0.0
 
 
 def _bwd_side_passes(op: Attention, hw: HardwareSpec, dv: int) -> float:
@@ -630,10 +629,9 @@ MMHA_DEQUANT_ELEMENT_INSTRUCTIONS = 1
 #   predicate: 18.
 MMHA_KEY_OVERHEAD_INSTRUCTIONS = 28
 MMHA_VALUE_OVERHEAD_INSTRUCTIONS = 18
-# Warp schedulers per SM, each issuing one warp instruction (32 threads) per clock: NVIDIA A100 whitepaper (2020),
-# "four processing blocks (partitions) per SM" with "a warp scheduler, and dispatch unit (32 thread/clk)"; the same
-# four partitions on H100 (perf/analytical/tinygemm.py).
-MMHA_THREAD_INSTRUCTIONS_PER_CLOCK = 4 * 32
+# Thread instructions an SM issues per clock: its warp schedulers (tinygemm.WARP_SCHEDULERS_PER_SM, with the
+# whitepaper source) x 32 threads of the warp instruction each issues per clock.
+MMHA_THREAD_INSTRUCTIONS_PER_CLOCK = WARP_SCHEDULERS_PER_SM * 32
 
 
 def masked_mha_instructions(op: Attention) -> float:

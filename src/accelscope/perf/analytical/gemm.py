@@ -491,7 +491,7 @@ def gemm_mapping(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: fl
                  k_group_share: float | None = None) -> GemmMapping:
     """Best mapping of one GEMM (or `batch` independent GEMMs) on `hw`: the search `_exhaustive` describes.
 
-    A searched tile on a chip with a chip-level cache takes the fast path (`_grid_search`): the same formulas,
+    A searched tile on a chip with a chip-level cache takes the fast path (`_grid_rows`): the same formulas,
     operation for operation, evaluated on the candidates as a (tile, split-K, cluster) grid whose figures that
     only depend on the chip, the dtypes and the tile are computed once, so the mapping and every figure of it are
     bit-identical to the exhaustive search (tests/test_gemm_fast.py); the rest (a fixed kernel, a systolic array,
@@ -691,17 +691,6 @@ def _grid_figures(request: GemmArgs, hw: HardwareSpec) -> _Figures | None:
     grid = _candidate_grid(int(instr[0]), int(instr[1]), float(elem), float(chip.smem), float(chip.acc_limit),
                            chip.max_cluster, chip.overlap).kept(request.m)
     return _figures(grid, chip, request.a_bytes, request.b_bytes, request.c_bytes)
-
-
-def _grid_search(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: float, c_bytes: float,
-                 matrix_peak: float, hw: HardwareSpec, shared_b: bool, scaling: BlockScaling | None,
-                 stream_k: bool, tile_bytes: float | None) -> GemmMapping | None:
-    """`_exhaustive` for a searched tile on a chip with a chip-level cache and no systolic array (None where it does
-    not apply: the caller then runs `_exhaustive`): `_grid_rows` of this one GEMM."""
-    request = GemmArgs(m, n, k, batch, a_bytes, b_bytes, c_bytes, matrix_peak, shared_b, scaling, stream_k,
-                       tile_bytes)
-    fig = _grid_figures(request, hw)
-    return None if fig is None else _grid_rows([request], fig, hw)[0]
 
 
 def _column(values: list[Any]) -> Any:

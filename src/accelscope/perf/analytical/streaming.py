@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import dtype_bytes
+from ...hardware.spec import MemoryLevel
 from ...workload.ops import (
     FMA_FLOPS,
     Elementwise,
@@ -27,12 +28,19 @@ from ..roofline import warm_read_bytes
 from .common import _estimate, _sfu_seconds
 
 
+def chip_cache_level(hw: HardwareSpec) -> tuple[str, MemoryLevel] | None:
+    """(name, level) of the first chip-wide cache, or None if the chip has none."""
+    return next(((name, level) for name, level in hw.memory.items()
+                 if level.kind == "cache" and level.scope == "chip"), None)
+
+
 def _chip_cache(hw: HardwareSpec) -> tuple[float, float]:
     """(achievable bandwidth B/s, latency s) of the first chip-wide cache; zeros if the chip has none."""
-    for name, level in hw.memory.items():
-        if level.kind == "cache" and level.scope == "chip":
-            return hw.level_total(name)[1] * level.efficiency, level.latency or 0.0
-    return 0.0, 0.0
+    found = chip_cache_level(hw)
+    if found is None:
+        return 0.0, 0.0
+    name, level = found
+    return hw.level_total(name)[1] * level.efficiency, level.latency or 0.0
 
 
 # ----- memory-bound ops -----------------------------------------------------------------------------------------

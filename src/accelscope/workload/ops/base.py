@@ -4,6 +4,7 @@ constants (2 FLOPs per multiply-add, the attention conventions of DESIGN.md)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -106,16 +107,25 @@ def default_out_dtype(dtype: str, out_dtype: str | None) -> str:
 
 
 def add_costs(a: OpCost, b: OpCost, count: float = 1.0) -> OpCost:
-    sfu: dict[str, float] = dict(a.sfu_ops)
-    for fn, n in b.sfu_ops:
-        sfu[fn] = sfu.get(fn, 0.0) + n * count
-    return OpCost(
-        matrix_flops=a.matrix_flops + b.matrix_flops * count,
-        matrix_dtype=a.matrix_dtype or b.matrix_dtype,
-        vector_flops=a.vector_flops + b.vector_flops * count,
-        sfu_ops=tuple(sfu.items()),
-        bytes_read=a.bytes_read + b.bytes_read * count,
-        bytes_written=a.bytes_written + b.bytes_written * count,
-        comm_bytes=a.comm_bytes + b.comm_bytes * count,
-        convert_elements=a.convert_elements + b.convert_elements * count,
-    )
+    """`a` plus `count` times `b` (sum_costs of the two)."""
+    return sum_costs(((a, 1.0), (b, count)))
+
+
+def sum_costs(parts: Iterable[tuple[OpCost, float]]) -> OpCost:
+    """The sum of each cost times its count, added in order (SFU ops merged by function), the running totals kept
+    as numbers rather than an OpCost per part (a graph of many nodes sums in one pass)."""
+    matrix = vector = convert = read = written = comm = 0.0
+    matrix_dtype: str | None = None
+    sfu: dict[str, float] = {}
+    for cost, count in parts:
+        matrix += cost.matrix_flops * count
+        matrix_dtype = matrix_dtype or cost.matrix_dtype
+        vector += cost.vector_flops * count
+        for fn, n in cost.sfu_ops:
+            sfu[fn] = sfu.get(fn, 0.0) + n * count
+        read += cost.bytes_read * count
+        written += cost.bytes_written * count
+        comm += cost.comm_bytes * count
+        convert += cost.convert_elements * count
+    return OpCost(matrix_flops=matrix, matrix_dtype=matrix_dtype, vector_flops=vector, sfu_ops=tuple(sfu.items()),
+                  bytes_read=read, bytes_written=written, comm_bytes=comm, convert_elements=convert)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import Op, OpCost
+from .base import Op, OpCost, sum_costs
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,24 +47,7 @@ class Graph:
         return Graph(tuple(Node(n.op, n.count * factor, n.label) for n in self.nodes), name=self.name)
 
     def cost(self) -> OpCost:
-        """Total work (sum over nodes): useful for FLOP counts; SFU ops merged by function. `add_costs` of the
-        nodes one after another, the sums kept as numbers rather than an OpCost per node (the same additions in
-        the same order, so the same floats)."""
-        matrix = vector = convert = read = written = comm = 0.0
-        matrix_dtype: str | None = None
-        sfu: dict[str, float] = {}
-        for node in self.nodes:
-            cost, count = node.op.cost(), node.count
-            matrix += cost.matrix_flops * count
-            matrix_dtype = matrix_dtype or cost.matrix_dtype
-            vector += cost.vector_flops * count
-            for fn, n in cost.sfu_ops:
-                sfu[fn] = sfu.get(fn, 0.0) + n * count
-            read += cost.bytes_read * count
-            written += cost.bytes_written * count
-            comm += cost.comm_bytes * count
-            convert += cost.convert_elements * count
-        return OpCost(matrix_flops=matrix, matrix_dtype=matrix_dtype, vector_flops=vector, sfu_ops=tuple(sfu.items()),
-                      bytes_read=read, bytes_written=written, comm_bytes=comm, convert_elements=convert)
+        """Total work (sum over nodes, in order): useful for FLOP counts; SFU ops merged by function."""
+        return sum_costs((node.op.cost(), node.count) for node in self.nodes)
 
 
