@@ -38,7 +38,8 @@ def test_a_line_shared_chip_wide_pays_the_mean_of_the_near_and_far_partition():
     assert h200.memory["l2"].far_latency is None
     assert _chip_shared_line_latency(h200) == pytest.approx(260e-9)
     # no latency at all (b300 gives none): 0
-    assert _chip_shared_line_latency(b200.with_overrides({"memory.l2.latency": None})) == 0.0
+    assert _chip_shared_line_latency(b200.with_overrides({"memory.l2.latency": None,
+                                                          "memory.l2.far_latency": None})) == 0.0
 
 
 def _pair(op: acs.ops.Attention, chip: str | HardwareSpec) -> float:
