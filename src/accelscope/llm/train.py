@@ -182,6 +182,7 @@ def train(
     recompute_modules: tuple[str, ...] = (),
     pipeline_outermost: bool = False,
     glu_clamp: str = "fused",
+    moe_sync: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -260,12 +261,15 @@ def train(
     interleaved schedule each stage sends one activation per virtual stage either way (pipeline_sends).
     `glu_clamp` (a model with a clamped gated MLP, gpt-oss's swiglu_limit): "fused" (the clamp inside the activation
     kernel) or "eager" (Megatron Core's weighted_bias_quick_geglu_impl clamps in PyTorch before its fused kernel:
-    eager_glu_clamp)."""
+    eager_glu_clamp).
+    `moe_sync` (a MoE model): the host waits once per MoE layer forward for the experts' token counts (Megatron
+    Core's dropless alltoall and allgather token dispatchers read them back before the dispatch): the ops issued
+    after it start from an empty queue (train_host.MOE_SYNC_BEFORE, synced_host_excess)."""
     _check_switches(overlap=overlap, check_memory=check_memory, tp_overlap=tp_overlap, hidden_dropout=hidden_dropout,
                     attention_dropout=attention_dropout, fp8_all_gather=fp8_all_gather,
                     grad_accumulation_fusion=grad_accumulation_fusion, moe_grouped_gemm=moe_grouped_gemm,
                     p2p_sync=p2p_sync, loss_sync=loss_sync, single_queue=single_queue, megatron_loss=megatron_loss,
-                    moe_aux_loss=moe_aux_loss, te_modules=te_modules)
+                    moe_aux_loss=moe_aux_loss, te_modules=te_modules, moe_sync=moe_sync)
     _check_fp8_skip(fp8_skip)
     _check_recompute_modules(recompute_modules, recompute)
     _check_choices(optimizer, grouped_gemm, fsdp_backward_prefetch, attention, elementwise, cross_entropy)
@@ -314,8 +318,10 @@ def train(
         if megatron_loss:
             ops += megatron_loss_ops(fwd, cross_entropy == "fused")
         host = host_excess(per_micro, ops, latency)
-        if (p2p_sync and pp > 1) or loss_sync:
-            host = max(host, _synced_host_excess(fwd, bwd, latency))
+        pass_sync = (p2p_sync and pp > 1) or loss_sync
+        dispatch_sync = moe_sync and config.moe is not None
+        if pass_sync or dispatch_sync:
+            host = max(host, _synced_host_excess(fwd, bwd, latency, pass_sync, dispatch_sync))
         return _StageMicroBatch(fwd, bwd, classes, exposed, per_micro, host)
 
     # the pipeline runs at its slowest stage's pace: the longest micro-batch with the host's excess counted (a
@@ -621,7 +627,7 @@ def megatron_runtime(pp: int, vpp: int, nan_check: bool = True, one_queue: bool 
     PyTorch (`glu_clamp`)."""
     return {"megatron_loss": True, "loss_sync": nan_check, "p2p_sync": pp > 1 and vpp == 1,
             "single_queue": one_queue, "te_modules": transformer_engine, "pipeline_outermost": True,
-            "glu_clamp": "eager"}
+            "glu_clamp": "eager", "moe_sync": True}
 
 
 ELEMENTWISE_MODES = ("fused", "eager")
