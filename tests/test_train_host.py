@@ -341,3 +341,38 @@ def test_transformer_engine_quantizes_and_overlaps_tp_comm_inside_its_linear_cal
     # forward and backward, 8 per layer x 2 layers = 16 collectives inside the linears' userbuffer calls
     assert te_module_ops(sp.forward, sp.backward, tp_overlap=True) == pytest.approx(
         te_module_ops(sp.forward, sp.backward) - 16)
+
+
+def test_te_quantizes_each_experts_operand_with_its_own_kernels():
+    """Transformer Engine's GroupedLinear quantizes each expert's tensor separately except under delayed scaling
+    (one nvte_multi_cast_transpose): an operand of a 4-expert grouped GEMM with 3 experts holding rows is 3
+    activation tensors and 4 weight tensors, each a cast (and, with current scaling, an amax) of its share."""
+    from accelscope.llm.train import PER_EXPERT_SUFFIX, with_fp8_casts
+    from accelscope.perf import estimate
+    from accelscope.workload.ops import Gemm, Graph, GroupedGemm, Node
+
+    experts = GroupedGemm(groups=4, n=1024, k=512, m_per_group=(256, 256, 256, 0), dtype="fp8_e4m3")
+    fwd = Graph((Node(experts, 2, "experts_up"), Node(Gemm(768, 1024, 512, dtype="fp8_e4m3"), 2, "o_proj")))
+    bwd = Graph((), name="bwd")
+    f, b = with_fp8_casts(fwd, bwd, "tensorwise")
+    parts = {node.name: node for node in f.nodes + b.nodes}
+    # activations: 768 x 512 elements over 3 tensors of 256 x 512 = 131072 each; count 2 (layers) for the
+    # first expert's kernels (one host call), 2 x 2 = 4 for the other two experts'
+    assert parts["fp8_cast_a:experts_up"].op.elements == 131072 and parts["fp8_cast_a:experts_up"].count == 2
+    assert parts[f"fp8_cast_a:experts_up{PER_EXPERT_SUFFIX}"].count == 4
+    assert parts[f"fp8_amax_a:experts_up{PER_EXPERT_SUFFIX}"].op.elements == 131072
+    # weights: 4 x 512 x 1024 over 4 tensors of 524288; 3 more per layer. The dense GEMM's operand is one tensor.
+    assert parts["fp8_cast_w:experts_up"].op.elements == 524288
+    assert parts[f"fp8_cast_wt:experts_up{PER_EXPERT_SUFFIX}"].count == 2 * 3
+    assert f"fp8_cast_a:o_proj{PER_EXPERT_SUFFIX}" not in parts
+    # the elements are the unsplit operand's: 131072 x (2 + 4) / 2 layers = 768 x 512 per layer
+    a_nodes = [n for n in f.nodes if n.name.startswith("fp8_cast_a:experts_up")]
+    assert sum(n.op.elements * n.count for n in a_nodes) == 2 * 768 * 512
+    # delayed scaling: one fused multi-tensor cast, no per-expert kernels
+    fd, bd = with_fp8_casts(fwd, bwd, "delayed")
+    assert not any(n.name.endswith(PER_EXPERT_SUFFIX) for n in fd.nodes + bd.nodes)
+    # more kernels, no more host calls: graph_ops counts each quantize call once, as before the split
+    est, est_delayed = estimate(f, "h100-sxm", level="analytical"), estimate(fd, "h100-sxm", level="analytical")
+    # delayed: 2 GEMMs + their a and w casts, 2 layers: 12 calls; tensorwise adds one amax call per cast: 20
+    assert graph_ops(est_delayed) == 12 and graph_ops(est) == 20
+    assert est.seconds > est_delayed.seconds

@@ -702,7 +702,8 @@ def with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph,
     Backward: the output gradient for dgrad and, transposed, for wgrad (2 x m x n), the transposed activation
     (m x k) and weight (k x n). Tensorwise scaling needs the tensor's amax before it can scale, an extra read
     pass (`amax`); rowwise / blockwise / MXFP8 scale per row or block inside the cast; delayed scaling uses
-    the previous step's amax (no extra pass)."""
+    the previous step's amax (no extra pass). A grouped GEMM's operands are quantized expert by expert, each
+    tensor its own kernels, except under delayed scaling (_quantized_tensors)."""
     scale_block = {"tensorwise": 0, "delayed": 0, "rowwise": 0, "mxfp8": 32, "blockwise": 128}[recipe]
     fwd_nodes, bwd_nodes = [], []
     for node in forward.nodes:
@@ -719,14 +720,39 @@ def with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph,
                                        ("dy", 2 * m * n, bwd_nodes), ("at", m * k, bwd_nodes),
                                        ("wt", k_weights * n, bwd_nodes)):
             block = scale_block or (k if label in ("a", "at") else n)
-            cast = Quantize(elements=max(int(elements), 1), fmt="fp8_e4m3", src_dtype="bf16", block=block)
-            nodes.append(Node(cast, node.count, f"fp8_cast_{label}:{node.name}"))
-            if recipe == "tensorwise":
-                amax = Elementwise("amax", max(int(elements), 1), "bf16", inputs=1, outputs=0,
-                                   flops_per_element=1)
-                nodes.append(Node(amax, node.count, f"fp8_amax_{label}:{node.name}"))
+            tensors = _quantized_tensors(op, label, recipe)
+            each = max(int(elements / tensors), 1)
+            cast = Quantize(elements=each, fmt="fp8_e4m3", src_dtype="bf16", block=block)
+            amax = Elementwise("amax", each, "bf16", inputs=1, outputs=0, flops_per_element=1)
+            kernels = [("cast", cast)] + ([("amax", amax)] if recipe == "tensorwise" else [])
+            for kind, kernel in kernels:
+                nodes.append(Node(kernel, node.count, f"fp8_{kind}_{label}:{node.name}"))
+                if tensors > 1:  # the other experts' kernels, launched inside the same quantize call
+                    nodes.append(Node(kernel, node.count * (tensors - 1),
+                                      f"fp8_{kind}_{label}:{node.name}{PER_EXPERT_SUFFIX}"))
     return (Graph(forward.nodes + tuple(fwd_nodes), name=forward.name),
             Graph(backward.nodes + tuple(bwd_nodes), name=backward.name))
+
+
+# Name suffix of the quantize kernels Transformer Engine launches for a grouped GEMM's other experts: more kernels
+# of the one quantize call (no host op of their own: train_host.graph_ops).
+PER_EXPERT_SUFFIX = "_per_expert"
+
+
+def _quantized_tensors(op: Gemm | GroupedGemm, label: str, recipe: str) -> int:
+    """Tensors one operand of an FP8 GEMM is quantized as, each with its own kernels. Transformer Engine's
+    GroupedLinear quantizes the experts' inputs and output gradients with tex.split_quantize /
+    fused_multi_quantize and each expert's weight with its own quantizer (module/grouped_linear.py); the C++
+    multi-quantize launches one fused kernel for all of them only with delayed scaling (Float8Quantizer,
+    nvte_multi_cast_transpose) and otherwise "quantize kernels individually", one quantize per expert tensor
+    (csrc/extensions/cast.cpp multi_quantize_impl): a current-scaling tensor's amax, scale and cast kernels
+    (Float8CurrentScalingQuantizer::quantize_impl), a block-scaled one's cast. An expert that received no rows is
+    skipped (input numel 0); every expert has a weight. A dense GEMM's operand is one tensor."""
+    if not isinstance(op, GroupedGemm) or recipe == "delayed":
+        return 1
+    if label in ("w", "wt"):
+        return op.groups
+    return max(sum(1 for rows in (op.m_per_group or ()) if rows > 0), 1)
 
 
 def _distinct_stages(config: ModelConfig, pp: int) -> list[int]:

@@ -78,7 +78,9 @@ def graph_ops(graph: Estimate) -> float:
     return float(sum(count for name, count, _est in graph.parts if not _EAGER_CONTINUATION.search(name)))
 
 
-_EAGER_CONTINUATION = re.compile(r"_eager[1-9][0-9]*(_bwd)?$")
+# more kernels of one module call: an eager module's later aten kernels (llm/train.py `_eager`), a Transformer
+# Engine grouped quantize's kernels for the other experts (llm/train.py `_quantized_tensors`)
+_EAGER_CONTINUATION = re.compile(r"(_eager[1-9][0-9]*(_bwd)?|_per_expert)$")
 
 
 def wgrad_ops(backward: Estimate) -> float:
