@@ -354,7 +354,8 @@ def test_llm_train_megatron_and_host_options_reach_train():
     # PyTorch GLU clamp
     assert _megatron_runtime(True, pp=2, vpp=1) == {"te_modules": True, "megatron_loss": True, "loss_sync": True,
                                                      "p2p_sync": True, "single_queue": True,
-                                                     "pipeline_outermost": True, "glu_clamp": "eager"}
+                                                     "pipeline_outermost": True, "glu_clamp": "eager",
+                                                     "moe_sync": True}
     assert _megatron_runtime(True, pp=2, vpp=2)["p2p_sync"] is False and _megatron_runtime(False, 2, 1) == {}
     base = ["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--tp", "8", "--pp", "2", "--dp", "4",
             "--global-batch", "64", "--seq-len", "2048", "--level", "analytical", "--json"]

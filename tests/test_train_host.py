@@ -15,12 +15,15 @@ from accelscope.llm.train_host import (
     moe_routing_ops,
     param_tensors,
     queue_seconds,
+    sync_segments,
+    synced_host_excess,
     system_host_op_latency,
     te_module_ops,
     wgrad_ops,
 )
 from accelscope.measure.dataset import MeasuredRow
 from accelscope.measure.training_rows import mt_unsteady
+from accelscope.perf import Estimate
 from accelscope.workload.model_config import ModelConfig, MoE
 
 # a Megatron CI proxy: GPT, 2 layers, hidden 512, GELU MLP, LayerNorm with biases, rotary positions
@@ -109,6 +112,57 @@ def test_pipeline_p2p_sync_adds_host_time_when_the_last_stage_ends_on_long_kerne
     synced = llm.train(TINY, "h100-sxm", p2p_sync=True, **kwargs)
     assert synced.step_s > free.step_s
     assert sum(synced.breakdown.values()) == pytest.approx(synced.step_s)
+
+
+def _pass(*ops: tuple[str, float]) -> Estimate:
+    """A pass of once-only nodes (name, GPU seconds), in issue order."""
+    parts = tuple((name, 1.0, Estimate(seconds=gpu, flops=0.0, bytes=0.0, bound="launch", breakdown={},
+                                       level="analytical")) for name, gpu in ops)
+    return Estimate(seconds=sum(gpu for _n, gpu in ops), flops=0.0, bytes=0.0, bound="launch", breakdown={},
+                    level="analytical", parts=parts)
+
+
+def test_a_moe_dispatch_sync_exposes_the_issue_time_of_the_ops_after_it():
+    # forward: attention 4 ms, router 0, permute 0, experts 3 ms, combine 0; backward: one 2 ms op; 1 ms per op
+    fwd = _pass(("attn", 4e-3), ("router", 0.0), ("moe_permute", 0.0), ("experts", 3e-3), ("moe_combine", 0.0))
+    bwd = _pass(("experts_bwd", 2e-3))
+    # no sync: one queue of 6 ops from idle, issued at 1..6 ms: attention runs 1 -> 5, router and permute end at
+    # 5, experts (issued at 4) run 5 -> 8, combine 8, experts_bwd (issued at 6) 8 -> 10: 10 ms, 1 ms beyond the
+    # 9 ms of GPU time
+    assert synced_host_excess(fwd, bwd, 1e-3, pass_sync=False) == pytest.approx(1e-3)
+    # the dispatcher's sync before the permute: the host waits until the device has run attention and router,
+    # then issues permute (at 1 ms), experts (at 2, runs 2 -> 5), combine (3), experts_bwd (4, runs 5 -> 7) and
+    # the next micro-batch's attention (5, runs 7 -> 11) and router (6): the rotated micro-batch takes 11 ms,
+    # 2 ms beyond 9
+    segments = sync_segments(fwd, bwd, pass_sync=False, moe_sync=True)
+    assert segments == [[(1.0, 0.0), (1.0, 3e-3), (1.0, 0.0), (1.0, 2e-3), (1.0, 4e-3), (1.0, 0.0)]]
+    assert synced_host_excess(fwd, bwd, 1e-3, pass_sync=False, moe_sync=True) == pytest.approx(2e-3)
+    # with the loss read-back too, three segments: attention + router (1..5, 1..5), permute + experts + combine
+    # (permute 1, experts 2 -> 5, combine 5: 5 ms), the backward (1 -> 3): 5 + 5 + 3 = 13 ms, 4 beyond
+    assert len(sync_segments(fwd, bwd, pass_sync=True, moe_sync=True)) == 3
+    assert synced_host_excess(fwd, bwd, 1e-3, pass_sync=True, moe_sync=True) == pytest.approx(4e-3)
+    # the loss read-back alone: forward 1 -> 5, router 5, permute 5, experts 5 -> 8, combine 8; backward 1 -> 3:
+    # 11 ms, 2 beyond 9
+    assert synced_host_excess(fwd, bwd, 1e-3) == pytest.approx(2e-3)
+
+
+def test_moe_sync_cuts_each_moe_layer_and_only_moe_models():
+    moe = ModelConfig(name="tiny-moe", family="gpt", hidden=512, layers=2, heads=8, kv_heads=8, head_dim=64,
+                      intermediate=2048, vocab=50304, mlp="gelu", norm="layer", qkv_bias=True,
+                      moe=MoE(experts=4, top_k=2, intermediate=2048))
+    kwargs = dict(seq_len=1024, global_batch=4, micro_batch=4, recompute="none", level="analytical",
+                  check_memory=False, host_op_latency=1e-5)
+    r = llm.train(moe, "h100-sxm", **kwargs)
+    ops = len(issue_order(r.forward)) + len(issue_order(r.backward))
+    # one segment per MoE layer (2), every op in exactly one; with the pass syncs one more before the forward's
+    # first layer and one for the backward
+    assert [len(s) > 0 for s in sync_segments(r.forward, r.backward, False, True)] == [True, True]
+    assert sum(map(len, sync_segments(r.forward, r.backward, False, True))) == ops
+    assert len(sync_segments(r.forward, r.backward, True, True)) == 4
+    # through train(): the sync can only add host time; a dense model has nothing to cut
+    assert llm.train(moe, "h100-sxm", moe_sync=True, **kwargs).step_s >= r.step_s
+    assert llm.train(TINY, "h100-sxm", moe_sync=True, **kwargs).step_s == llm.train(TINY, "h100-sxm",
+                                                                                     **kwargs).step_s
 
 
 def _mt_row(value: float, notes: str) -> MeasuredRow:
@@ -287,3 +341,38 @@ def test_transformer_engine_quantizes_and_overlaps_tp_comm_inside_its_linear_cal
     # forward and backward, 8 per layer x 2 layers = 16 collectives inside the linears' userbuffer calls
     assert te_module_ops(sp.forward, sp.backward, tp_overlap=True) == pytest.approx(
         te_module_ops(sp.forward, sp.backward) - 16)
+
+
+def test_te_quantizes_each_experts_operand_with_its_own_kernels():
+    """Transformer Engine's GroupedLinear quantizes each expert's tensor separately except under delayed scaling
+    (one nvte_multi_cast_transpose): an operand of a 4-expert grouped GEMM with 3 experts holding rows is 3
+    activation tensors and 4 weight tensors, each a cast (and, with current scaling, an amax) of its share."""
+    from accelscope.llm.train import PER_EXPERT_SUFFIX, with_fp8_casts
+    from accelscope.perf import estimate
+    from accelscope.workload.ops import Gemm, Graph, GroupedGemm, Node
+
+    experts = GroupedGemm(groups=4, n=1024, k=512, m_per_group=(256, 256, 256, 0), dtype="fp8_e4m3")
+    fwd = Graph((Node(experts, 2, "experts_up"), Node(Gemm(768, 1024, 512, dtype="fp8_e4m3"), 2, "o_proj")))
+    bwd = Graph((), name="bwd")
+    f, b = with_fp8_casts(fwd, bwd, "tensorwise")
+    parts = {node.name: node for node in f.nodes + b.nodes}
+    # activations: 768 x 512 elements over 3 tensors of 256 x 512 = 131072 each; count 2 (layers) for the
+    # first expert's kernels (one host call), 2 x 2 = 4 for the other two experts'
+    assert parts["fp8_cast_a:experts_up"].op.elements == 131072 and parts["fp8_cast_a:experts_up"].count == 2
+    assert parts[f"fp8_cast_a:experts_up{PER_EXPERT_SUFFIX}"].count == 4
+    assert parts[f"fp8_amax_a:experts_up{PER_EXPERT_SUFFIX}"].op.elements == 131072
+    # weights: 4 x 512 x 1024 over 4 tensors of 524288; 3 more per layer. The dense GEMM's operand is one tensor.
+    assert parts["fp8_cast_w:experts_up"].op.elements == 524288
+    assert parts[f"fp8_cast_wt:experts_up{PER_EXPERT_SUFFIX}"].count == 2 * 3
+    assert f"fp8_cast_a:o_proj{PER_EXPERT_SUFFIX}" not in parts
+    # the elements are the unsplit operand's: 131072 x (2 + 4) / 2 layers = 768 x 512 per layer
+    a_nodes = [n for n in f.nodes if n.name.startswith("fp8_cast_a:experts_up")]
+    assert sum(n.op.elements * n.count for n in a_nodes) == 2 * 768 * 512
+    # delayed scaling: one fused multi-tensor cast, no per-expert kernels
+    fd, bd = with_fp8_casts(fwd, bwd, "delayed")
+    assert not any(n.name.endswith(PER_EXPERT_SUFFIX) for n in fd.nodes + bd.nodes)
+    # more kernels, no more host calls: graph_ops counts each quantize call once, as before the split
+    est, est_delayed = estimate(f, "h100-sxm", level="analytical"), estimate(fd, "h100-sxm", level="analytical")
+    # delayed: 2 GEMMs + their a and w casts, 2 layers: 12 calls; tensorwise adds one amax call per cast: 20
+    assert graph_ops(est_delayed) == 12 and graph_ops(est) == 20
+    assert est.seconds > est_delayed.seconds

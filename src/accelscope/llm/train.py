@@ -182,6 +182,7 @@ def train(
     recompute_modules: tuple[str, ...] = (),
     pipeline_outermost: bool = False,
     glu_clamp: str = "fused",
+    moe_sync: bool = False,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -260,12 +261,15 @@ def train(
     interleaved schedule each stage sends one activation per virtual stage either way (pipeline_sends).
     `glu_clamp` (a model with a clamped gated MLP, gpt-oss's swiglu_limit): "fused" (the clamp inside the activation
     kernel) or "eager" (Megatron Core's weighted_bias_quick_geglu_impl clamps in PyTorch before its fused kernel:
-    eager_glu_clamp)."""
+    eager_glu_clamp).
+    `moe_sync` (a MoE model): the host waits once per MoE layer forward for the experts' token counts (Megatron
+    Core's dropless alltoall and allgather token dispatchers read them back before the dispatch): the ops issued
+    after it start from an empty queue (train_host.MOE_SYNC_BEFORE, synced_host_excess)."""
     _check_switches(overlap=overlap, check_memory=check_memory, tp_overlap=tp_overlap, hidden_dropout=hidden_dropout,
                     attention_dropout=attention_dropout, fp8_all_gather=fp8_all_gather,
                     grad_accumulation_fusion=grad_accumulation_fusion, moe_grouped_gemm=moe_grouped_gemm,
                     p2p_sync=p2p_sync, loss_sync=loss_sync, single_queue=single_queue, megatron_loss=megatron_loss,
-                    moe_aux_loss=moe_aux_loss, te_modules=te_modules)
+                    moe_aux_loss=moe_aux_loss, te_modules=te_modules, moe_sync=moe_sync)
     _check_fp8_skip(fp8_skip)
     _check_recompute_modules(recompute_modules, recompute)
     _check_choices(optimizer, grouped_gemm, fsdp_backward_prefetch, attention, elementwise, cross_entropy)
@@ -314,8 +318,10 @@ def train(
         if megatron_loss:
             ops += megatron_loss_ops(fwd, cross_entropy == "fused")
         host = host_excess(per_micro, ops, latency)
-        if (p2p_sync and pp > 1) or loss_sync:
-            host = max(host, _synced_host_excess(fwd, bwd, latency))
+        pass_sync = (p2p_sync and pp > 1) or loss_sync
+        dispatch_sync = moe_sync and config.moe is not None
+        if pass_sync or dispatch_sync:
+            host = max(host, _synced_host_excess(fwd, bwd, latency, pass_sync, dispatch_sync))
         return _StageMicroBatch(fwd, bwd, classes, exposed, per_micro, host)
 
     # the pipeline runs at its slowest stage's pace: the longest micro-batch with the host's excess counted (a
@@ -621,7 +627,7 @@ def megatron_runtime(pp: int, vpp: int, nan_check: bool = True, one_queue: bool 
     PyTorch (`glu_clamp`)."""
     return {"megatron_loss": True, "loss_sync": nan_check, "p2p_sync": pp > 1 and vpp == 1,
             "single_queue": one_queue, "te_modules": transformer_engine, "pipeline_outermost": True,
-            "glu_clamp": "eager"}
+            "glu_clamp": "eager", "moe_sync": True}
 
 
 ELEMENTWISE_MODES = ("fused", "eager")
@@ -696,7 +702,8 @@ def with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph,
     Backward: the output gradient for dgrad and, transposed, for wgrad (2 x m x n), the transposed activation
     (m x k) and weight (k x n). Tensorwise scaling needs the tensor's amax before it can scale, an extra read
     pass (`amax`); rowwise / blockwise / MXFP8 scale per row or block inside the cast; delayed scaling uses
-    the previous step's amax (no extra pass)."""
+    the previous step's amax (no extra pass). A grouped GEMM's operands are quantized expert by expert, each
+    tensor its own kernels, except under delayed scaling (_quantized_tensors)."""
     scale_block = {"tensorwise": 0, "delayed": 0, "rowwise": 0, "mxfp8": 32, "blockwise": 128}[recipe]
     fwd_nodes, bwd_nodes = [], []
     for node in forward.nodes:
@@ -713,14 +720,39 @@ def with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph,
                                        ("dy", 2 * m * n, bwd_nodes), ("at", m * k, bwd_nodes),
                                        ("wt", k_weights * n, bwd_nodes)):
             block = scale_block or (k if label in ("a", "at") else n)
-            cast = Quantize(elements=max(int(elements), 1), fmt="fp8_e4m3", src_dtype="bf16", block=block)
-            nodes.append(Node(cast, node.count, f"fp8_cast_{label}:{node.name}"))
-            if recipe == "tensorwise":
-                amax = Elementwise("amax", max(int(elements), 1), "bf16", inputs=1, outputs=0,
-                                   flops_per_element=1)
-                nodes.append(Node(amax, node.count, f"fp8_amax_{label}:{node.name}"))
+            tensors = _quantized_tensors(op, label, recipe)
+            each = max(int(elements / tensors), 1)
+            cast = Quantize(elements=each, fmt="fp8_e4m3", src_dtype="bf16", block=block)
+            amax = Elementwise("amax", each, "bf16", inputs=1, outputs=0, flops_per_element=1)
+            kernels = [("cast", cast)] + ([("amax", amax)] if recipe == "tensorwise" else [])
+            for kind, kernel in kernels:
+                nodes.append(Node(kernel, node.count, f"fp8_{kind}_{label}:{node.name}"))
+                if tensors > 1:  # the other experts' kernels, launched inside the same quantize call
+                    nodes.append(Node(kernel, node.count * (tensors - 1),
+                                      f"fp8_{kind}_{label}:{node.name}{PER_EXPERT_SUFFIX}"))
     return (Graph(forward.nodes + tuple(fwd_nodes), name=forward.name),
             Graph(backward.nodes + tuple(bwd_nodes), name=backward.name))
+
+
+# Name suffix of the quantize kernels Transformer Engine launches for a grouped GEMM's other experts: more kernels
+# of the one quantize call (no host op of their own: train_host.graph_ops).
+PER_EXPERT_SUFFIX = "_per_expert"
+
+
+def _quantized_tensors(op: Gemm | GroupedGemm, label: str, recipe: str) -> int:
+    """Tensors one operand of an FP8 GEMM is quantized as, each with its own kernels. Transformer Engine's
+    GroupedLinear quantizes the experts' inputs and output gradients with tex.split_quantize /
+    fused_multi_quantize and each expert's weight with its own quantizer (module/grouped_linear.py); the C++
+    multi-quantize launches one fused kernel for all of them only with delayed scaling (Float8Quantizer,
+    nvte_multi_cast_transpose) and otherwise "quantize kernels individually", one quantize per expert tensor
+    (csrc/extensions/cast.cpp multi_quantize_impl): a current-scaling tensor's amax, scale and cast kernels
+    (Float8CurrentScalingQuantizer::quantize_impl), a block-scaled one's cast. An expert that received no rows is
+    skipped (input numel 0); every expert has a weight. A dense GEMM's operand is one tensor."""
+    if not isinstance(op, GroupedGemm) or recipe == "delayed":
+        return 1
+    if label in ("w", "wt"):
+        return op.groups
+    return max(sum(1 for rows in (op.m_per_group or ()) if rows > 0), 1)
 
 
 def _distinct_stages(config: ModelConfig, pp: int) -> list[int]:

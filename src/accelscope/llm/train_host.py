@@ -78,7 +78,9 @@ def graph_ops(graph: Estimate) -> float:
     return float(sum(count for name, count, _est in graph.parts if not _EAGER_CONTINUATION.search(name)))
 
 
-_EAGER_CONTINUATION = re.compile(r"_eager[1-9][0-9]*(_bwd)?$")
+# more kernels of one module call: an eager module's later aten kernels (llm/train.py `_eager`), a Transformer
+# Engine grouped quantize's kernels for the other experts (llm/train.py `_quantized_tensors`)
+_EAGER_CONTINUATION = re.compile(r"(_eager[1-9][0-9]*(_bwd)?|_per_expert)$")
 
 
 def wgrad_ops(backward: Estimate) -> float:
@@ -246,17 +248,22 @@ def issue_order(graph: Estimate) -> list[tuple[float, float]]:
     count (one per layer); a layer block is rebuilt from the repeated nodes (each `count / block` times per block,
     `block` = the smallest repeat count) and repeated `block` times, between the once-only nodes that come before
     (embedding) and after it (final norm, LM head, loss)."""
+    return [(host, gpu) for _name, host, gpu in _named_issue_order(graph)]
+
+
+def _named_issue_order(graph: Estimate) -> list[tuple[str, float, float]]:
+    """issue_order with each op's node name first."""
     parts = graph.parts
     repeated = [i for i, (_n, count, _e) in enumerate(parts) if count > 1]
     if not repeated:
-        return [(_host_ops(name), est.seconds) for name, count, est in parts for _ in range(int(count))]
+        return [(name, _host_ops(name), est.seconds) for name, count, est in parts for _ in range(int(count))]
     block = min(parts[i][1] for i in repeated)
     pre = [p for i, p in enumerate(parts) if p[1] <= 1 and i < repeated[0]]
     post = [p for i, p in enumerate(parts) if p[1] <= 1 and i > repeated[0]]
-    layer = [(_host_ops(name), est.seconds) for name, count, est in parts if count > 1
+    layer = [(name, _host_ops(name), est.seconds) for name, count, est in parts if count > 1
              for _ in range(max(round(count / block), 1))]
-    return ([(_host_ops(n), e.seconds) for n, _c, e in pre] + layer * int(block)
-            + [(_host_ops(n), e.seconds) for n, _c, e in post])
+    return ([(n, _host_ops(n), e.seconds) for n, _c, e in pre] + layer * int(block)
+            + [(n, _host_ops(n), e.seconds) for n, _c, e in post])
 
 
 def _host_ops(name: str) -> float:
@@ -275,15 +282,57 @@ def queue_seconds(ops: list[tuple[float, float]], host_op_latency: float) -> flo
     return max(issued, finished)
 
 
-def synced_host_excess(forward: Estimate, backward: Estimate, host_op_latency: float | None) -> float:
-    """Seconds a micro-batch's forward and backward take beyond their GPU time when the device is synchronised
-    after each (Megatron-LM's pipeline P2P with `batch_p2p_sync`, megatron/core/pipeline_parallel/
-    p2p_communication.py: `torch.cuda.synchronize()` after `batch_isend_irecv` "to protect against race
-    condition"): each pass starts on an idle GPU, so the host's ops and the GPU's long kernels (the LM head and
-    cross entropy at the end of the last stage) no longer overlap across passes."""
+# The forward node before which a dropless Megatron-Core MoE layer's host waits for the device: the token
+# dispatcher needs each expert's token count on the host (its all-to-all split sizes, the experts' m_splits) and
+# reads it back once per MoE layer forward. MoEAlltoAllTokenDispatcher copies tokens_per_expert and the splits to
+# the host on a side stream after the routing (`cuda_dtoh_point` "before_permutation_1") and waits on that copy's
+# event before the EP all-to-all (`cuda_sync_point` "before_ep_alltoall" when ep or tp > 1, later points
+# otherwise); MoEAllGatherTokenDispatcher calls `self.local_map.sum(dim=0).long().cpu()` before its permute
+# (megatron/core/transformer/moe/token_dispatcher.py, `_maybe_dtoh_and_synchronize`, `dispatch_postprocess`).
+# Either way the device has run everything up to the routing when the host goes on, so the ops issued after it
+# start from an empty queue. The backward needs no count (autograd reuses the forward's splits). The sync is placed
+# before the graph's permute node: the alltoall dispatcher issues permute 1 just before it waits, the allgather
+# dispatcher just after (a difference of one op's issue time per layer).
+MOE_SYNC_BEFORE = "moe_permute"
+
+
+def sync_segments(forward: Estimate, backward: Estimate, pass_sync: bool, moe_sync: bool
+                  ) -> list[list[tuple[float, float]]]:
+    """One micro-batch's ops, (host ops, GPU seconds) in issue order, cut where the host waits for the device:
+    before each pass with `pass_sync` (a sync after the loss read-back or each pipeline send/receive), before each
+    MoE layer's permute with `moe_sync`. Without a pass sync the last segment runs from the last MoE layer's sync
+    through the backward into the next micro-batch's forward up to its first MoE layer (the ops are rotated to
+    start at the first sync). Without any sync: one segment."""
+    fwd = _named_issue_order(forward)
+    bwd = _named_issue_order(backward)
+    seq = [(moe_sync and name == MOE_SYNC_BEFORE, host, gpu) for name, host, gpu in fwd]
+    seq += [(pass_sync and i == 0, host, gpu) for i, (_name, host, gpu) in enumerate(bwd)]
+    if pass_sync and seq:
+        seq[0] = (True, seq[0][1], seq[0][2])
+    starts = [i for i, (cut, _h, _g) in enumerate(seq) if cut]
+    if starts:
+        seq = seq[starts[0]:] + seq[:starts[0]]
+    segments: list[list[tuple[float, float]]] = []
+    for cut, host, gpu in seq:
+        if cut or not segments:
+            segments.append([])
+        segments[-1].append((host, gpu))
+    return segments
+
+
+def synced_host_excess(forward: Estimate, backward: Estimate, host_op_latency: float | None,
+                       pass_sync: bool = True, moe_sync: bool = False) -> float:
+    """Seconds a micro-batch's forward and backward take beyond their GPU time when the host waits for the device
+    inside it (sync_segments): each segment starts on an idle GPU with an empty queue, so the host's issue time
+    of the ops after a sync is exposed until the GPU has long enough kernels to catch up. `pass_sync`: the device
+    is synchronised after each pass (Megatron-LM's pipeline P2P with `batch_p2p_sync`, megatron/core/
+    pipeline_parallel/p2p_communication.py: `torch.cuda.synchronize()` after `batch_isend_irecv` "to protect
+    against race condition"; the loss read-back), so the host's ops and the GPU's long kernels (the LM head and
+    cross entropy at the end of the last stage) no longer overlap across passes. `moe_sync`: each MoE layer's
+    token-count read-back (MOE_SYNC_BEFORE)."""
     if not host_op_latency:
         return 0.0
     gpu = forward.seconds + backward.seconds
-    wall = queue_seconds(issue_order(forward), host_op_latency) + queue_seconds(issue_order(backward),
-                                                                                 host_op_latency)
+    wall = sum(queue_seconds(segment, host_op_latency)
+               for segment in sync_segments(forward, backward, pass_sync, moe_sync))
     return max(0.0, wall - gpu)
