@@ -106,3 +106,107 @@ def test_405b_on_16384_gpus_is_at_least_as_fast_as_the_published_layout():
     reference = layouts[tuple(sorted(published.items()))].metrics["tokens_per_s_per_device"]
     assert result.best.metrics["tokens_per_s_per_device"] >= reference
     assert result.best.layout["cp"] == 2
+
+
+# ----- layouts the frameworks accept (docs/dse.md, "What a planned layout needs to launch") -----------------------
+def _reason(model: str, devices: int, tp: int, pp: int = 1, cp: int = 1, ep: int = 1, seq_len: int = 4096,
+            domain: int = 72) -> str | None:
+    from accelscope.llm.plan import _shape_reason
+
+    return _shape_reason(load_model(model), devices, domain, seq_len, tp, pp, cp, ep)
+
+
+def test_training_tp_must_divide_the_kv_heads():
+    """Megatron-LM's attention splits the query groups over TP (`divide(num_query_groups, tp)`, core/transformer/
+    attention.py) and does not replicate KV heads in training. Llama-3.1-405B: 128 heads, 8 KV heads; tp=16
+    divides the heads (128 / 16 = 8) but not the KV heads (8 / 16): refused; tp=8 gives one KV head a rank.
+    Qwen3-30B-A3B: 32 heads, 4 KV heads: tp=8 is refused, tp=4 accepted. DeepSeek-V3's MLA has no query groups:
+    tp=16 (128 / 16 heads) is accepted."""
+    assert _reason("llama-3.1-405b", 1152, tp=16) == "tp not dividing the KV heads or the MLP / expert widths"
+    assert _reason("llama-3.1-405b", 1152, tp=8) is None
+    assert _reason("qwen3-30b-a3b", 72, tp=8) is not None
+    assert _reason("qwen3-30b-a3b", 72, tp=4) is None
+    assert _reason("deepseek-v3", 1152, tp=16) is None
+
+
+def test_expert_parallel_groups_tile_a_pipeline_stage():
+    """Megatron-LM builds expert groups of etp x ep ranks over the tp x cp x dp ranks of a pipeline stage and
+    refuses a world size they do not divide (core/parallel_state.py initialize_model_parallel: "decoder
+    world_size ... is not divisible by expert_tensor_model_pipeline_parallel size"). DeepSeek-V3 on 1,152 GB200s
+    (16 NVL72 racks) at tp=1, pp=8: 144 ranks per stage, etp = 1. ep=16 tiles them (144 = 9 x 16); ep=32 does not
+    (144 / 32 = 4.5) though it is under tp x dp = 144, the old bound. With cp=2 (dp=72) the stage still has
+    1 x 2 x 72 = 144 ranks: ep=16 is accepted (EP spans the CP ranks too)."""
+    assert _reason("deepseek-v3", 1152, tp=1, pp=8, ep=16) is None
+    assert _reason("deepseek-v3", 1152, tp=1, pp=8, ep=32) == "ep not dividing the experts or not nesting with tp"
+    assert _reason("deepseek-v3", 1152, tp=1, pp=8, ep=64) is not None
+    assert _reason("deepseek-v3", 1152, tp=1, pp=8, cp=2, ep=16) is None
+    # ep=8 with tp=1, pp=8, cp=2 on 128 devices: 8 ranks per stage (dp=4), cp x dp = 8 = ep: accepted (the old bound
+    # tp x dp = 4 refused it)
+    assert _reason("deepseek-v3", 128, tp=1, pp=8, cp=2, ep=8) is None
+
+
+def test_context_and_sequence_parallel_chunks_are_whole():
+    """Megatron-LM asserts seq_length % (2 x cp) == 0 (load-balanced causal CP gives each rank two chunks;
+    training/arguments.py validate_args), and sequence parallelism (on with tp > 1) scatters each CP rank's
+    seq_len / cp tokens over TP (torchtitan's seq_len_divisor is tp x 2 cp). seq_len 4098 = 2 x 2049: cp=2 gives
+    whole halves of 2049 but not quarters (4098 / 4 = 1024.5): refused; 4096 / 4 = 1024: accepted. seq_len 4100
+    with tp=8: 4100 / 8 = 512.5: refused; tp=4: 1025: accepted."""
+    assert _reason("llama-3.1-8b", 8, tp=1, cp=2, seq_len=4098) is not None
+    assert _reason("llama-3.1-8b", 8, tp=1, cp=2, seq_len=4096) is None
+    assert _reason("llama-3.1-8b", 8, tp=8, seq_len=4100) == \
+        "sequence-parallel chunks not whole (seq_len / cp not divisible by tp)"
+    assert _reason("llama-3.1-8b", 8, tp=4, seq_len=4100) is None
+
+
+def test_interleaved_schedule_needs_pp_micro_batches():
+    """Megatron-LM's interleaved schedule runs micro-batches in groups of N, pp <= N <= M (core/pipeline_parallel/
+    schedules.py: "The number of contiguous micro-batches in a virtual pipeline stage should range in [PP, M]"), so
+    it needs M >= pp micro-batches per step. Llama-3.1-8B on 128 devices, global batch 64, micro-batch 1: pp=8
+    (tp=1, dp=16) has M = 64 / 16 = 4 < 8: vpp 2 is pruned and vpp 1 kept; pp=4 (dp=32) has M = 2 < 4: pruned
+    too; pp=2 (dp=64) has M = 1 < 2: pruned. So only vpp 1 survives, 3 layouts (one per pp)."""
+    from accelscope.hardware import load_hardware
+    from accelscope.llm.plan import TrainSpace
+
+    space = TrainSpace.of(load_model("llama-3.1-8b"), load_hardware("h100-sxm"), 128,
+                          dict(tp=1, pp=(2, 4, 8), cp=1, ep=1, vpp=(1, 2), zero=1, micro_batch=1,
+                               recompute="full", seq_len=4096, global_batch=64))
+    layouts = list(space.layouts(float("inf")))
+    assert sorted((x["pp"], x["vpp"]) for x in layouts) == [(2, 1), (4, 1), (8, 1)]
+    assert space.pruned == {"interleaved schedule with fewer micro-batches than pp": 3}
+
+
+def test_a_moe_layout_states_its_expert_tensor_parallel_size():
+    """Megatron-LM's --expert-tensor-parallel-size defaults to tp (training/arguments.py), but the training model
+    prices etp = tp / ep when EP nests in TP, else 1 (llm/train_memory.py expert_tp): a planned MoE layout says
+    which. Qwen3-30B-A3B on 64 H100s pinned to tp=2, ep=(1, 2, 4): etp 2, 1, 1; and pricing it with etp given
+    equals pricing it with the default."""
+    from accelscope.hardware import load_hardware
+    from accelscope.llm.plan import TrainSpace
+
+    space = TrainSpace.of(load_model("qwen3-30b-a3b"), load_hardware("h100-sxm"), 64,
+                          dict(tp=2, pp=1, cp=1, ep=(1, 2, 4), vpp=1, zero=1, micro_batch=1, recompute="full",
+                               seq_len=4096, global_batch=64))
+    layouts = list(space.layouts(float("inf")))
+    assert {x["ep"]: x["etp"] for x in layouts} == {1: 2, 2: 1, 4: 1}
+    layout = layouts[-1]
+    given = acs.llm.train("qwen3-30b-a3b", "h100-sxm", seq_len=4096, global_batch=64, level="roofline",
+                          check_memory=False, **layout)
+    default = acs.llm.train("qwen3-30b-a3b", "h100-sxm", seq_len=4096, global_batch=64, level="roofline",
+                            check_memory=False, **{k: v for k, v in layout.items() if k != "etp"})
+    assert given.step_s == default.step_s and given.memory_per_device_bytes == default.memory_per_device_bytes
+
+
+def test_serving_tp_and_kv_heads_must_nest():
+    """vLLM shards KV heads over TP, or replicates them when tp exceeds them, and asserts one divides the other
+    (vllm/model_executor/models/llama.py). A model of 24 heads and 6 KV heads: tp=4 divides the heads (6 each)
+    but 6 KV heads are neither a multiple of 4 nor a divisor of it: refused; tp=2 (3 each) and tp=3 (2 each)
+    are accepted. Llama-3.1-70B (8 KV heads) at tp=16 replicates each KV head twice: accepted (heads 64 / 16)."""
+    from dataclasses import replace
+
+    from accelscope.llm.plan import serve_layout_reason
+
+    odd = replace(load_model("llama-3.1-8b"), heads=24, kv_heads=6)
+    assert serve_layout_reason(odd, 8, 8, 4, 1, "bf16", 1e12) == "devices, heads or domain"
+    assert serve_layout_reason(odd, 8, 8, 2, 1, "bf16", 1e12) is None
+    assert serve_layout_reason(odd, 6, 8, 3, 1, "bf16", 1e12) is None
+    assert serve_layout_reason(load_model("llama-3.1-70b"), 16, 72, 16, 1, "bf16", 1e12) is None
