@@ -95,8 +95,8 @@ def _advice(pruned: dict[str, int]) -> str:
         return "use more devices or a chip with more memory"
     if any("SLO" in why for why in pruned):
         return "relax the SLO or use a faster chip"
-    return ("pin tp / pp / cp / ep values that divide the device count and the model's heads, layers and experts "
-            "(or leave them to the search)")
+    return ("pin tp / pp / cp / ep values that divide the device count and the model's heads, KV heads, layers and "
+            "experts (or leave them to the search)")
 
 
 def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, goal: str = "train",
