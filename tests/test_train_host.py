@@ -376,3 +376,27 @@ def test_te_quantizes_each_experts_operand_with_its_own_kernels():
     # delayed: 2 GEMMs + their a and w casts, 2 layers: 12 calls; tensorwise adds one amax call per cast: 20
     assert graph_ops(est_delayed) == 12 and graph_ops(est) == 20
     assert est.seconds > est_delayed.seconds
+
+
+def test_te_issues_each_gemms_quantize_kernels_just_before_it():
+    """A TE linear quantizes its operands inside its own call, right before its GEMM: the forward's casts sit just
+    before the GEMM node, the backward's (dy, input^T, weight^T) just before its dgrad, not at the pass's end."""
+    from accelscope.llm.train import with_fp8_casts
+    from accelscope.workload.backward import backward_graph
+    from accelscope.workload.ops import Elementwise, Gemm, Graph, Node
+
+    fwd = Graph((Node(Gemm(1024, 1536, 512, dtype="fp8_e4m3"), 2, "qkv_proj"),
+                 Node(Elementwise("gelu", 1024 * 512), 2, "act"),
+                 Node(Gemm(1024, 512, 512, dtype="fp8_e4m3"), 2, "o_proj")))
+    f, b = with_fp8_casts(fwd, backward_graph(fwd), "mxfp8")
+    names = [n.name for n in f.nodes]
+    # MXFP8: a cast of the input and one of the weight per GEMM (no amax), then the GEMM
+    assert names == ["fp8_cast_a:qkv_proj", "fp8_cast_w:qkv_proj", "qkv_proj", "act",
+                     "fp8_cast_a:o_proj", "fp8_cast_w:o_proj", "o_proj"]
+    names = [n.name for n in b.nodes]
+    # the backward runs o_proj's gradients first: its three casts, dgrad, wgrad; then the activation's; then qkv's
+    assert names[:5] == ["fp8_cast_dy:o_proj", "fp8_cast_at:o_proj", "fp8_cast_wt:o_proj", "o_proj_dgrad",
+                         "o_proj_wgrad"]
+    assert names[5] == "act_bwd" and names[6:9] == ["fp8_cast_dy:qkv_proj", "fp8_cast_at:qkv_proj",
+                                                    "fp8_cast_wt:qkv_proj"]
+    assert len(b.nodes) == len(backward_graph(fwd).nodes) + 6

@@ -703,9 +703,11 @@ def with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph,
     (m x k) and weight (k x n). Tensorwise scaling needs the tensor's amax before it can scale, an extra read
     pass (`amax`); rowwise / blockwise / MXFP8 scale per row or block inside the cast; delayed scaling uses
     the previous step's amax (no extra pass). A grouped GEMM's operands are quantized expert by expert, each
-    tensor its own kernels, except under delayed scaling (_quantized_tensors)."""
+    tensor its own kernels, except under delayed scaling (_quantized_tensors). Each GEMM's quantize nodes are
+    issued just before it (_issued_before)."""
     scale_block = {"tensorwise": 0, "delayed": 0, "rowwise": 0, "mxfp8": 32, "blockwise": 128}[recipe]
-    fwd_nodes, bwd_nodes = [], []
+    before_fwd: dict[str, list[Node]] = {}  # GEMM name -> the quantize nodes issued just before it
+    before_bwd: dict[str, list[Node]] = {}  # GEMM name -> those issued just before its dgrad
     for node in forward.nodes:
         op = node.op
         if not isinstance(op, Gemm | GroupedGemm) or not op.dtype.startswith(("fp8", "mx")):
@@ -716,22 +718,44 @@ def with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph,
         else:
             m, n, k = op.m * op.batch, op.n, op.k
             k_weights = k
-        for label, elements, nodes in (("a", m * k, fwd_nodes), ("w", k_weights * n, fwd_nodes),
-                                       ("dy", 2 * m * n, bwd_nodes), ("at", m * k, bwd_nodes),
-                                       ("wt", k_weights * n, bwd_nodes)):
+        for label, elements, nodes in (("a", m * k, before_fwd), ("w", k_weights * n, before_fwd),
+                                       ("dy", 2 * m * n, before_bwd), ("at", m * k, before_bwd),
+                                       ("wt", k_weights * n, before_bwd)):
             block = scale_block or (k if label in ("a", "at") else n)
             tensors = _quantized_tensors(op, label, recipe)
             each = max(int(elements / tensors), 1)
             cast = Quantize(elements=each, fmt="fp8_e4m3", src_dtype="bf16", block=block)
             amax = Elementwise("amax", each, "bf16", inputs=1, outputs=0, flops_per_element=1)
-            kernels = [("cast", cast)] + ([("amax", amax)] if recipe == "tensorwise" else [])
-            for kind, kernel in kernels:
-                nodes.append(Node(kernel, node.count, f"fp8_{kind}_{label}:{node.name}"))
-                if tensors > 1:  # the other experts' kernels, launched inside the same quantize call
-                    nodes.append(Node(kernel, node.count * (tensors - 1),
-                                      f"fp8_{kind}_{label}:{node.name}{PER_EXPERT_SUFFIX}"))
-    return (Graph(forward.nodes + tuple(fwd_nodes), name=forward.name),
-            Graph(backward.nodes + tuple(bwd_nodes), name=backward.name))
+            call = nodes.setdefault(node.name, [])  # in the quantizer's order: amax, then cast
+            if recipe == "tensorwise":
+                call += _kernel_nodes(amax, "amax", label, node, tensors)
+            call += _kernel_nodes(cast, "cast", label, node, tensors)
+    return (_issued_before(forward, before_fwd, ""), _issued_before(backward, before_bwd, "_dgrad"))
+
+
+def _kernel_nodes(kernel: Elementwise | Quantize, kind: str, label: str, node: Node, tensors: int) -> list[Node]:
+    """One quantize kernel over each of an operand's `tensors`: the first tensor's node, then the other experts'
+    (launched inside the same quantize call: PER_EXPERT_SUFFIX)."""
+    nodes = [Node(kernel, node.count, f"fp8_{kind}_{label}:{node.name}")]
+    if tensors > 1:
+        nodes.append(Node(kernel, node.count * (tensors - 1), f"fp8_{kind}_{label}:{node.name}{PER_EXPERT_SUFFIX}"))
+    return nodes
+
+
+def _issued_before(graph: Graph, before: dict[str, list[Node]], suffix: str) -> Graph:
+    """`graph` with each GEMM's quantize nodes placed just before the node `<gemm><suffix>` that first reads
+    them (the forward GEMM; the backward's dgrad, which runs before the wgrad), as the framework issues them: a
+    TE linear quantizes its operands inside its own call, right before its GEMM. The order sets nothing but the
+    host's issue order (train_host.sync_segments); nodes whose reader is not in the graph go at its end."""
+    nodes: list[Node] = []
+    left = dict(before)
+    for node in graph.nodes:
+        gemm = node.name[:-len(suffix)] if suffix and node.name.endswith(suffix) else node.name
+        if (not suffix or node.name.endswith(suffix)) and gemm in left:
+            nodes += left.pop(gemm)
+        nodes.append(node)
+    nodes += [n for call in left.values() for n in call]
+    return Graph(tuple(nodes), name=graph.name)
 
 
 # Name suffix of the quantize kernels Transformer Engine launches for a grouped GEMM's other experts: more kernels
