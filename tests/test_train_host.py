@@ -333,9 +333,10 @@ def test_transformer_engine_quantizes_and_overlaps_tp_comm_inside_its_linear_cal
                   check_memory=False, host_op_latency=1e-3)
     fp8 = llm.train(TINY, "h100-sxm", dtype="fp8_e4m3", fp8_recipe="tensorwise", **kwargs)
     # tensorwise FP8: an amax node per quantized operand, forward (input, weight) and backward (dy, input^T,
-    # weight^T): 5 per TE linear x 4 linears x 2 layers = 40 nodes that run inside the linears' quantizer calls;
-    # the 32.8 ops of the bf16 case (previous test) less 40
-    assert te_module_ops(fp8.forward, fp8.backward) == pytest.approx(32.8 - 40)
+    # weight^T): 5 per TE linear x 4 linears x 2 layers = 40, less the inputs of linear_qkv and linear_fc1, whose
+    # norms take the amax (2 x 2 layers): 36 nodes that run inside the linears' quantizer calls; the 32.8 ops of
+    # the bf16 case (previous test) less 36
+    assert te_module_ops(fp8.forward, fp8.backward) == pytest.approx(32.8 - 36)
     sp = llm.train(TINY, "h100-sxm", tp=2, sp=True, **kwargs)
     # TP 2 with sequence parallelism: a reduce-scatter and an all-gather after attention and after the MLP,
     # forward and backward, 8 per layer x 2 layers = 16 collectives inside the linears' userbuffer calls
@@ -468,3 +469,25 @@ def test_megatron_sequence_parallel_fp8_step_reduces_amaxes_over_tp():
 
     assert reduces(sp.forward) == 4 and reduces(sp.backward) == 4
     assert reduces(no_sp.forward) == 0 and reduces(no_sp.backward) == 0
+
+
+def test_te_norm_takes_the_amax_of_the_linear_it_feeds_under_current_scaling():
+    """TE's layernorm_fwd / rmsnorm_fwd with a current-scaling quantizer (Impl::FUSED_NORM_AMAX_FP8): the norm
+    kernel writes its bf16 output and its amax, then quantize_with_amax scales and casts; linear_qkv's input has no
+    amax pass of its own, linear_proj's (fed by the attention, not a norm) keeps its amax kernel."""
+    from accelscope.llm.train import with_fp8_casts
+    from accelscope.llm.train_host import IN_QUANTIZE_SUFFIX
+    from accelscope.workload.ops import Gemm, Graph, Node, Norm
+
+    qkv, proj = Gemm(1024, 1536, 512, dtype="fp8_e4m3"), Gemm(1024, 512, 512, dtype="fp8_e4m3")
+    fwd = Graph((Node(Norm(rows=1024, hidden=512), 2, "attn_norm"), Node(qkv, 2, "qkv_proj"),
+                 Node(proj, 2, "o_proj")))
+    f, _ = with_fp8_casts(fwd, Graph(()), "tensorwise")
+    names = [n.name for n in f.nodes]
+    s = IN_QUANTIZE_SUFFIX
+    assert names[:6] == ["attn_norm", f"fp8_zero_a:qkv_proj{s}", f"fp8_scale_a:qkv_proj{s}", "fp8_cast_a:qkv_proj",
+                         "fp8_amax_w:qkv_proj", "fp8_cast_w:qkv_proj"]
+    assert "fp8_amax_a:o_proj" in names
+    # without the norm in the graph the linear's input needs its own amax pass; MXFP8 has no amax at all
+    f2, _ = with_fp8_casts(Graph(fwd.nodes[1:]), Graph(()), "tensorwise")
+    assert "fp8_amax_a:qkv_proj" in [n.name for n in f2.nodes]

@@ -710,6 +710,7 @@ def with_fp8_casts(forward: Graph, backward: Graph, recipe: str, amax_group: int
     grouped GEMM's operands are quantized expert by expert, each tensor its own kernels, except under delayed
     scaling (_quantized_tensors). Each GEMM's quantize nodes are issued just before it (_issued_before)."""
     scale_block = {"tensorwise": 0, "delayed": 0, "rowwise": 0, "mxfp8": 32, "blockwise": 128}[recipe]
+    norm_fed = _norm_fed_linears(forward) if recipe == "tensorwise" else set()
     before_fwd: dict[str, list[Node]] = {}  # GEMM name -> the quantize nodes issued just before it
     before_bwd: dict[str, list[Node]] = {}  # GEMM name -> those issued just before its dgrad
     for node in forward.nodes:
@@ -733,10 +734,27 @@ def with_fp8_casts(forward: Graph, backward: Graph, recipe: str, amax_group: int
             zero, reduce_and_scale = (_current_scaling_nodes(node, label, tensors, amax_group)
                                       if recipe == "tensorwise" else ([], []))
             call = nodes.setdefault(node.name, []) + zero  # in the quantizer's order: amax, scale, cast
-            if recipe == "tensorwise":
-                call += _kernel_nodes(amax, "amax", label, node, tensors) + reduce_and_scale
+            if recipe == "tensorwise":  # the norm before a norm-fed linear takes its input's amax itself
+                fused = label == "a" and node.name in norm_fed
+                call += ([] if fused else _kernel_nodes(amax, "amax", label, node, tensors)) + reduce_and_scale
             nodes[node.name] = call + _kernel_nodes(cast, "cast", label, node, tensors)
     return (_issued_before(forward, before_fwd, ""), _issued_before(backward, before_bwd, "_dgrad"))
+
+
+# Linears whose input is the output of the norm before them, and the norm's graph label (workload.llm_graph):
+# Megatron-Core's TE layer spec fuses the attention norm into linear_qkv and a dense layer's MLP norm into
+# linear_fc1 (TELayerNormColumnParallelLinear; a MoE layer's pre-MLP norm stays a TENorm, train_host.te_module_ops).
+NORM_FED = {"qkv_proj": "attn_norm", "mlp_up": "mlp_norm", "mlp_gate_up": "mlp_norm"}
+
+
+def _norm_fed_linears(forward: Graph) -> set[str]:
+    """The NORM_FED linears of `forward` whose norm is in it too. Under current scaling their input's amax is no
+    pass of its own: TE's layernorm_fwd / rmsnorm_fwd (transformer_engine/pytorch/csrc/extensions/
+    normalization.cpp, Impl::FUSED_NORM_AMAX_FP8) let the norm kernel write its bf16 output together with its
+    amax (Float8CurrentScalingQuantizer::create_unquantized_tensor_with_amax, which zeroes the amax), then
+    quantize it with quantize_with_amax: quantize_impl with compute_amax false (scale kernel, cast)."""
+    names = {node.name for node in forward.nodes}
+    return {linear for linear, norm in NORM_FED.items() if linear in names and norm in names}
 
 
 def _kernel_nodes(kernel: Elementwise | Quantize, kind: str, label: str, node: Node, tensors: int) -> list[Node]:
