@@ -333,9 +333,10 @@ def test_transformer_engine_quantizes_and_overlaps_tp_comm_inside_its_linear_cal
                   check_memory=False, host_op_latency=1e-3)
     fp8 = llm.train(TINY, "h100-sxm", dtype="fp8_e4m3", fp8_recipe="tensorwise", **kwargs)
     # tensorwise FP8: an amax node per quantized operand, forward (input, weight) and backward (dy, input^T,
-    # weight^T): 5 per TE linear x 4 linears x 2 layers = 40 nodes that run inside the linears' quantizer calls;
-    # the 32.8 ops of the bf16 case (previous test) less 40
-    assert te_module_ops(fp8.forward, fp8.backward) == pytest.approx(32.8 - 40)
+    # weight^T): 5 per TE linear x 4 linears x 2 layers = 40, less the inputs of linear_qkv and linear_fc1, whose
+    # norms take the amax (2 x 2 layers): 36 nodes that run inside the linears' quantizer calls; the 32.8 ops of
+    # the bf16 case (previous test) less 36
+    assert te_module_ops(fp8.forward, fp8.backward) == pytest.approx(32.8 - 36)
     sp = llm.train(TINY, "h100-sxm", tp=2, sp=True, **kwargs)
     # TP 2 with sequence parallelism: a reduce-scatter and an all-gather after attention and after the MLP,
     # forward and backward, 8 per layer x 2 layers = 16 collectives inside the linears' userbuffer calls
@@ -376,3 +377,117 @@ def test_te_quantizes_each_experts_operand_with_its_own_kernels():
     # delayed: 2 GEMMs + their a and w casts, 2 layers: 12 calls; tensorwise adds one amax call per cast: 20
     assert graph_ops(est_delayed) == 12 and graph_ops(est) == 20
     assert est.seconds > est_delayed.seconds
+
+
+def test_te_issues_each_gemms_quantize_kernels_just_before_it():
+    """A TE linear quantizes its operands inside its own call, right before its GEMM: the forward's casts sit just
+    before the GEMM node, the backward's (dy, input^T, weight^T) just before its dgrad, not at the pass's end."""
+    from accelscope.llm.train import with_fp8_casts
+    from accelscope.workload.backward import backward_graph
+    from accelscope.workload.ops import Elementwise, Gemm, Graph, Node
+
+    fwd = Graph((Node(Gemm(1024, 1536, 512, dtype="fp8_e4m3"), 2, "qkv_proj"),
+                 Node(Elementwise("gelu", 1024 * 512), 2, "act"),
+                 Node(Gemm(1024, 512, 512, dtype="fp8_e4m3"), 2, "o_proj")))
+    f, b = with_fp8_casts(fwd, backward_graph(fwd), "mxfp8")
+    names = [n.name for n in f.nodes]
+    # MXFP8: a cast of the input and one of the weight per GEMM (no amax), then the GEMM
+    assert names == ["fp8_cast_a:qkv_proj", "fp8_cast_w:qkv_proj", "qkv_proj", "act",
+                     "fp8_cast_a:o_proj", "fp8_cast_w:o_proj", "o_proj"]
+    names = [n.name for n in b.nodes]
+    # the backward runs o_proj's gradients first: its three casts, dgrad, wgrad; then the activation's; then qkv's
+    assert names[:5] == ["fp8_cast_dy:o_proj", "fp8_cast_at:o_proj", "fp8_cast_wt:o_proj", "o_proj_dgrad",
+                         "o_proj_wgrad"]
+    assert names[5] == "act_bwd" and names[6:9] == ["fp8_cast_dy:qkv_proj", "fp8_cast_at:qkv_proj",
+                                                    "fp8_cast_wt:qkv_proj"]
+    assert len(b.nodes) == len(backward_graph(fwd).nodes) + 6
+
+
+def test_te_current_scaling_zeroes_reduces_and_scales_each_amax():
+    """Float8CurrentScalingQuantizer::quantize_impl per quantized tensor: amax zeroed (cudaMemsetAsync), amax
+    kernel, the amax all-reduced over TP for a sequence-parallel operand, compute_scale_from_amax <<<1, 1>>>,
+    then the cast; for the input and the output gradient (the weight's call is not per micro-batch, the
+    transposes come from the forward's call). All inside the quantizer's call: no host op, no parameter."""
+    from accelscope.llm.train import PER_EXPERT_SUFFIX, with_fp8_casts
+    from accelscope.llm.train_host import IN_QUANTIZE_SUFFIX
+    from accelscope.perf import estimate
+    from accelscope.workload.backward import backward_graph
+    from accelscope.workload.ops import Collective, Gemm, Graph, GroupedGemm, Node
+
+    qkv = Gemm(1024, 1536, 512, dtype="fp8_e4m3")
+    fwd = Graph((Node(qkv, 2, "qkv_proj"), Node(Gemm(1024, 512, 512, dtype="fp8_e4m3"), 2, "o_proj")))
+    f, b = with_fp8_casts(fwd, backward_graph(fwd), "tensorwise", amax_group=2)
+    names = [n.name for n in f.nodes]
+    s = IN_QUANTIZE_SUFFIX
+    # qkv's input: zero, amax, all-reduce (column-parallel input under SP), scale, cast; its weight: amax, cast
+    assert names[:8] == [f"fp8_zero_a:qkv_proj{s}", "fp8_amax_a:qkv_proj", f"fp8_reduce_a:qkv_proj{s}",
+                         f"fp8_scale_a:qkv_proj{s}", "fp8_cast_a:qkv_proj", "fp8_amax_w:qkv_proj",
+                         "fp8_cast_w:qkv_proj", "qkv_proj"]
+    parts = {n.name: n for n in f.nodes + b.nodes}
+    reduce = parts[f"fp8_reduce_a:qkv_proj{s}"]
+    # one 4-byte fp32 MAX all-reduce over the 2 TP ranks per layer (count 2 = the GEMM's layers)
+    assert reduce.op == Collective("all_reduce", 4.0, 2, "fp32") and reduce.count == 2
+    # o_proj is row-parallel: its input's amax stays local, its output gradient's is reduced (backward)
+    assert f"fp8_reduce_a:o_proj{s}" not in parts and f"fp8_scale_a:o_proj{s}" in parts
+    assert f"fp8_reduce_dy:o_proj{s}" in parts and f"fp8_reduce_dy:qkv_proj{s}" not in parts
+    # no scale kernel per micro-batch for the weight or for the transposes
+    assert not any(f"_{label}:" in name and name.endswith(s) for name in parts for label in ("w", "wt", "at"))
+    # each scale kernel: one thread reads the 4-byte amax and writes the scale: a launch (2.5 us on H100) and one
+    # DRAM round trip (0.6 us) for 8 bytes: 3.1 us, plus the write's drain, well under 4 us
+    t = estimate(parts[f"fp8_scale_a:qkv_proj{s}"].op, "h100-sxm", level="analytical").seconds
+    assert 3.1e-6 <= t < 4e-6
+    # without sequence parallelism (amax_group 1) nothing is reduced; delayed and MXFP8 scale without these nodes
+    f1, b1 = with_fp8_casts(fwd, backward_graph(fwd), "tensorwise")
+    assert not any("fp8_reduce" in n.name for n in f1.nodes + b1.nodes)
+    assert sum(n.name.endswith(s) for n in f1.nodes + b1.nodes) == 2 * 2 * 2  # zero + scale, a + dy, 2 GEMMs
+    for recipe in ("delayed", "mxfp8", "blockwise"):
+        fr, br = with_fp8_casts(fwd, backward_graph(fwd), recipe, amax_group=2)
+        assert not any(n.name.endswith(s) for n in fr.nodes + br.nodes)
+    # host: the quantize call is counted once (cast + amax, as before); the new nodes are no op and no parameter
+    est = estimate(f, "h100-sxm", level="analytical")
+    assert graph_ops(est) == 2 * (2 + 2 * 2 * 2)  # 2 layers x (2 GEMMs + 2 operands x (cast + amax) x 2 GEMMs)
+    assert param_tensors(est, biases=False) == param_tensors(estimate(f1, "h100-sxm", level="analytical"), False)
+    # a grouped GEMM: each expert tensor with rows is its own call: 3 zero and 3 scale kernels per layer
+    experts = GroupedGemm(groups=4, n=1024, k=512, m_per_group=(256, 256, 256, 0), dtype="fp8_e4m3")
+    fe, _ = with_fp8_casts(Graph((Node(experts, 2, "experts_up"),)), Graph(()), "tensorwise", amax_group=2)
+    pe = {n.name: n for n in fe.nodes}
+    assert pe[f"fp8_scale_a:experts_up{s}"].count == 2 * 3 and f"fp8_reduce_a:experts_up{s}" not in pe
+    assert pe[f"fp8_amax_a:experts_up{PER_EXPERT_SUFFIX}"].count == 2 * 2
+
+
+def test_megatron_sequence_parallel_fp8_step_reduces_amaxes_over_tp():
+    """train(): TE current scaling under TP 2 with sequence parallelism all-reduces the amax of linear_qkv's and
+    linear_fc1's inputs (forward) and of linear_proj's and linear_fc2's output gradients (backward), once per
+    layer each: 2 layers -> 4 forward, 4 backward; without sequence parallelism, none."""
+    kwargs = dict(seq_len=1024, global_batch=8, micro_batch=4, recompute="none", level="analytical",
+                  check_memory=False, dtype="fp8_e4m3", fp8_recipe="tensorwise", tp=2)
+    sp = llm.train(TINY, "h100-sxm", sp=True, **kwargs)
+    no_sp = llm.train(TINY, "h100-sxm", sp=False, **kwargs)
+
+    def reduces(graph: Estimate) -> float:
+        return sum(count for name, count, _e in graph.parts if name.startswith("fp8_reduce_"))
+
+    assert reduces(sp.forward) == 4 and reduces(sp.backward) == 4
+    assert reduces(no_sp.forward) == 0 and reduces(no_sp.backward) == 0
+
+
+def test_te_norm_takes_the_amax_of_the_linear_it_feeds_under_current_scaling():
+    """TE's layernorm_fwd / rmsnorm_fwd with a current-scaling quantizer (Impl::FUSED_NORM_AMAX_FP8): the norm
+    kernel writes its bf16 output and its amax, then quantize_with_amax scales and casts; linear_qkv's input has no
+    amax pass of its own, linear_proj's (fed by the attention, not a norm) keeps its amax kernel."""
+    from accelscope.llm.train import with_fp8_casts
+    from accelscope.llm.train_host import IN_QUANTIZE_SUFFIX
+    from accelscope.workload.ops import Gemm, Graph, Node, Norm
+
+    qkv, proj = Gemm(1024, 1536, 512, dtype="fp8_e4m3"), Gemm(1024, 512, 512, dtype="fp8_e4m3")
+    fwd = Graph((Node(Norm(rows=1024, hidden=512), 2, "attn_norm"), Node(qkv, 2, "qkv_proj"),
+                 Node(proj, 2, "o_proj")))
+    f, _ = with_fp8_casts(fwd, Graph(()), "tensorwise")
+    names = [n.name for n in f.nodes]
+    s = IN_QUANTIZE_SUFFIX
+    assert names[:6] == ["attn_norm", f"fp8_zero_a:qkv_proj{s}", f"fp8_scale_a:qkv_proj{s}", "fp8_cast_a:qkv_proj",
+                         "fp8_amax_w:qkv_proj", "fp8_cast_w:qkv_proj"]
+    assert "fp8_amax_a:o_proj" in names
+    # without the norm in the graph the linear's input needs its own amax pass; MXFP8 has no amax at all
+    f2, _ = with_fp8_casts(Graph(fwd.nodes[1:]), Graph(()), "tensorwise")
+    assert "fp8_amax_a:qkv_proj" in [n.name for n in f2.nodes]

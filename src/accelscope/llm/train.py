@@ -24,6 +24,7 @@ Model (the README's "how the models work" repeats it):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -51,6 +52,7 @@ from .graph_parts import MEMO_PARTS
 from .infer import DoesNotFit
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
 from .train_host import (
+    IN_QUANTIZE_SUFFIX,
     host_excess,
     megatron_loss_ops,
     micro_batch_ops,
@@ -393,7 +395,8 @@ def _stage_micro_batches(config: ModelConfig, hw: HardwareSpec, par: Parallelism
     the pipeline peers' device stride), which set the stage's sends (pipeline_sends). Depends on no field of the
     layout beyond its arguments (not zero, the micro-batch count or the capacity), so a planner's layouts share it
     (perf/memo.py)."""
-    cast_fn = partial(torchao_float8_casts, weight_shard=weight_shard) if fp8_casts == "torchao" else with_fp8_casts
+    cast_fn = (partial(torchao_float8_casts, weight_shard=weight_shard) if fp8_casts == "torchao"
+               else partial(with_fp8_casts, amax_group=par.tp if par.sp else 1))
     stages = _stage_times(config, hw, par, prec, step, recompute, level, _distinct_stages(config, par.pp),
                           cross_entropy, fp8_recipe, elementwise, cast_fn, grouped_gemm, fp8_skip, recompute_modules,
                           pipeline, eager_clamp)
@@ -696,16 +699,20 @@ def _eager(forward: Graph) -> Graph:
 FP8_RECIPES = ("tensorwise", "rowwise", "mxfp8", "blockwise", "delayed")
 
 
-def with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph, Graph]:
+def with_fp8_casts(forward: Graph, backward: Graph, recipe: str, amax_group: int = 1) -> tuple[Graph, Graph]:
     """The quantize kernels of an FP8 recipe around every FP8 GEMM (dynamic scaling: torchao float8,
     Transformer Engine current scaling and MXFP8). Forward: the activation (m x k) and the weight (k x n).
     Backward: the output gradient for dgrad and, transposed, for wgrad (2 x m x n), the transposed activation
     (m x k) and weight (k x n). Tensorwise scaling needs the tensor's amax before it can scale, an extra read
-    pass (`amax`); rowwise / blockwise / MXFP8 scale per row or block inside the cast; delayed scaling uses
-    the previous step's amax (no extra pass). A grouped GEMM's operands are quantized expert by expert, each
-    tensor its own kernels, except under delayed scaling (_quantized_tensors)."""
+    pass (`amax`), and each quantizer call's amax reset and scale kernels (_current_scaling_nodes, with the
+    amax all-reduce over `amax_group`, the TP size under sequence parallelism); rowwise / blockwise / MXFP8
+    scale per row or block inside the cast; delayed scaling uses the previous step's amax (no extra pass). A
+    grouped GEMM's operands are quantized expert by expert, each tensor its own kernels, except under delayed
+    scaling (_quantized_tensors). Each GEMM's quantize nodes are issued just before it (_issued_before)."""
     scale_block = {"tensorwise": 0, "delayed": 0, "rowwise": 0, "mxfp8": 32, "blockwise": 128}[recipe]
-    fwd_nodes, bwd_nodes = [], []
+    norm_fed = _norm_fed_linears(forward) if recipe == "tensorwise" else set()
+    before_fwd: dict[str, list[Node]] = {}  # GEMM name -> the quantize nodes issued just before it
+    before_bwd: dict[str, list[Node]] = {}  # GEMM name -> those issued just before its dgrad
     for node in forward.nodes:
         op = node.op
         if not isinstance(op, Gemm | GroupedGemm) or not op.dtype.startswith(("fp8", "mx")):
@@ -716,27 +723,116 @@ def with_fp8_casts(forward: Graph, backward: Graph, recipe: str) -> tuple[Graph,
         else:
             m, n, k = op.m * op.batch, op.n, op.k
             k_weights = k
-        for label, elements, nodes in (("a", m * k, fwd_nodes), ("w", k_weights * n, fwd_nodes),
-                                       ("dy", 2 * m * n, bwd_nodes), ("at", m * k, bwd_nodes),
-                                       ("wt", k_weights * n, bwd_nodes)):
+        for label, elements, nodes in (("a", m * k, before_fwd), ("w", k_weights * n, before_fwd),
+                                       ("dy", 2 * m * n, before_bwd), ("at", m * k, before_bwd),
+                                       ("wt", k_weights * n, before_bwd)):
             block = scale_block or (k if label in ("a", "at") else n)
             tensors = _quantized_tensors(op, label, recipe)
             each = max(int(elements / tensors), 1)
             cast = Quantize(elements=each, fmt="fp8_e4m3", src_dtype="bf16", block=block)
             amax = Elementwise("amax", each, "bf16", inputs=1, outputs=0, flops_per_element=1)
-            kernels = [("cast", cast)] + ([("amax", amax)] if recipe == "tensorwise" else [])
-            for kind, kernel in kernels:
-                nodes.append(Node(kernel, node.count, f"fp8_{kind}_{label}:{node.name}"))
-                if tensors > 1:  # the other experts' kernels, launched inside the same quantize call
-                    nodes.append(Node(kernel, node.count * (tensors - 1),
-                                      f"fp8_{kind}_{label}:{node.name}{PER_EXPERT_SUFFIX}"))
-    return (Graph(forward.nodes + tuple(fwd_nodes), name=forward.name),
-            Graph(backward.nodes + tuple(bwd_nodes), name=backward.name))
+            zero, reduce_and_scale = (_current_scaling_nodes(node, label, tensors, amax_group)
+                                      if recipe == "tensorwise" else ([], []))
+            call = nodes.setdefault(node.name, []) + zero  # in the quantizer's order: amax, scale, cast
+            if recipe == "tensorwise":  # the norm before a norm-fed linear takes its input's amax itself
+                fused = label == "a" and node.name in norm_fed
+                call += ([] if fused else _kernel_nodes(amax, "amax", label, node, tensors)) + reduce_and_scale
+            nodes[node.name] = call + _kernel_nodes(cast, "cast", label, node, tensors)
+    return (_issued_before(forward, before_fwd, ""), _issued_before(backward, before_bwd, "_dgrad"))
+
+
+# Linears whose input is the output of the norm before them, and the norm's graph label (workload.llm_graph):
+# Megatron-Core's TE layer spec fuses the attention norm into linear_qkv and a dense layer's MLP norm into
+# linear_fc1 (TELayerNormColumnParallelLinear; a MoE layer's pre-MLP norm stays a TENorm, train_host.te_module_ops).
+NORM_FED = {"qkv_proj": "attn_norm", "mlp_up": "mlp_norm", "mlp_gate_up": "mlp_norm"}
+
+
+def _norm_fed_linears(forward: Graph) -> set[str]:
+    """The NORM_FED linears of `forward` whose norm is in it too. Under current scaling their input's amax is no
+    pass of its own: TE's layernorm_fwd / rmsnorm_fwd (transformer_engine/pytorch/csrc/extensions/
+    normalization.cpp, Impl::FUSED_NORM_AMAX_FP8) let the norm kernel write its bf16 output together with its
+    amax (Float8CurrentScalingQuantizer::create_unquantized_tensor_with_amax, which zeroes the amax), then
+    quantize it with quantize_with_amax: quantize_impl with compute_amax false (scale kernel, cast)."""
+    names = {node.name for node in forward.nodes}
+    return {linear for linear, norm in NORM_FED.items() if linear in names and norm in names}
+
+
+def _kernel_nodes(kernel: Elementwise | Quantize, kind: str, label: str, node: Node, tensors: int) -> list[Node]:
+    """One quantize kernel over each of an operand's `tensors`: the first tensor's node, then the other experts'
+    (launched inside the same quantize call: PER_EXPERT_SUFFIX)."""
+    nodes = [Node(kernel, node.count, f"fp8_{kind}_{label}:{node.name}")]
+    if tensors > 1:
+        nodes.append(Node(kernel, node.count * (tensors - 1), f"fp8_{kind}_{label}:{node.name}{PER_EXPERT_SUFFIX}"))
+    return nodes
+
+
+def _issued_before(graph: Graph, before: dict[str, list[Node]], suffix: str) -> Graph:
+    """`graph` with each GEMM's quantize nodes placed just before the node `<gemm><suffix>` that first reads
+    them (the forward GEMM; the backward's dgrad, which runs before the wgrad), as the framework issues them: a
+    TE linear quantizes its operands inside its own call, right before its GEMM. The order sets nothing but the
+    host's issue order (train_host.sync_segments); nodes whose reader is not in the graph go at its end."""
+    nodes: list[Node] = []
+    left = dict(before)
+    for node in graph.nodes:
+        gemm = node.name[:-len(suffix)] if suffix and node.name.endswith(suffix) else node.name
+        if (not suffix or node.name.endswith(suffix)) and gemm in left:
+            nodes += left.pop(gemm)
+        nodes.append(node)
+    nodes += [n for call in left.values() for n in call]
+    return Graph(tuple(nodes), name=graph.name)
 
 
 # Name suffix of the quantize kernels Transformer Engine launches for a grouped GEMM's other experts: more kernels
 # of the one quantize call (no host op of their own: train_host.graph_ops).
 PER_EXPERT_SUFFIX = "_per_expert"
+
+
+# The operands a TE linear quantizes with a call of its own every micro-batch under current scaling: the input in
+# the forward, the output gradient in the backward (module/linear.py, layernorm_linear.py: input_quantizer,
+# grad_output_quantizer). The transposes dgrad and wgrad read ("at", "wt") are the columnwise output of the
+# forward's calls (csrc/quantizer.cpp Float8CurrentScalingQuantizer::create_tensor: the transpose buffer when
+# columnwise_usage on chips without non-TN FP8 GEMMs), with no scale kernel of their own. The weight's quantizer
+# runs on a step's first micro-batch only (Megatron-Core passes is_first_microbatch; TE reuses its FP8 weight
+# workspace after it), and not at all in the forward with FP8 parameters (--fp8-param-gather: the optimizer
+# casts the master weights, TE tensor/utils.py cast_master_weights_to_fp8): its scale kernel is not per micro-batch.
+# (The graph's per-micro-batch weight cast stays: the weight cache was tried and not kept, docs/validation.md.)
+CURRENT_SCALING_CALLS = ("a", "dy")
+# Operands whose current-scaling quantizer all-reduces its amax (MAX) over the TP group under sequence parallelism
+# (TE module/linear.py and layernorm_linear.py `_customize_quantizers_float8_current_scaling`: a column-parallel
+# linear's input quantizer and a row-parallel linear's grad-output quantizer get `with_amax_reduction` and the
+# tp_group; the shard each rank quantizes is all-gathered in FP8, so the shards must share one scale). Megatron-
+# Core's column-parallel TE linears are linear_qkv and linear_fc1 (and the shared expert's fc1), its row-parallel
+# ones linear_proj and linear_fc2 (graph labels, workload.llm_graph); TE's GroupedLinear (routed experts) refuses
+# current scaling with TP > 1, so it never reduces.
+AMAX_REDUCED = {"a": re.compile(r"^(qkv_proj|(mlp|shared_expert)_(up|gate_up))$"),
+                "dy": re.compile(r"^(o_proj|(mlp|shared_expert)_down)$")}
+
+
+def _current_scaling_nodes(node: Node, label: str, tensors: int, amax_group: int
+                           ) -> tuple[list[Node], list[Node]]:
+    """What a Transformer Engine current-scaling quantize launches beside its amax and cast kernels, per
+    quantized tensor (Float8CurrentScalingQuantizer::quantize_impl, transformer_engine/pytorch/csrc/quantizer.cpp;
+    the same sequence in cast.cpp's quantize since current scaling came in), as (before the amax kernel, between
+    it and the cast): the 4-byte amax is zeroed for the amax kernel's atomic max (common/recipe/current_scaling.cu
+    launch_amax_kernel: cudaMemsetAsync; the norm-fused path zeroes it with amax.zero_()); for a sequence-parallel
+    operand (AMAX_REDUCED) the amax is all-reduced with MAX over the TP group (`amax_reduction_group->allreduce
+    (...)->wait()`: 4 bytes, the compute stream waits on it); then `nvte_compute_scale_from_amax` runs
+    compute_scale_from_amax_kernel<<<1, 1>>> (reads the amax, writes the scale), which the cast reads. Only the
+    operands with a quantizer call of their own each micro-batch (CURRENT_SCALING_CALLS); each expert tensor of a
+    grouped GEMM is its own call (_quantized_tensors). All are issued inside the quantizer's C++ call: no host op
+    (IN_QUANTIZE_SUFFIX)."""
+    if label not in CURRENT_SCALING_CALLS:
+        return [], []
+    count = node.count * tensors
+    zero = Elementwise("fp8_amax_zero", 1, "fp32", inputs=0, outputs=1, flops_per_element=0)  # 4 B written
+    scale = Elementwise("fp8_scale", 1, "fp32", inputs=1, outputs=1, flops_per_element=1)  # amax in, scale out
+    after = []
+    pattern = AMAX_REDUCED.get(label)
+    if amax_group > 1 and pattern is not None and pattern.match(node.name):
+        after.append(Node(Collective("all_reduce", 4.0, amax_group, "fp32"), count,
+                          f"fp8_reduce_{label}:{node.name}{IN_QUANTIZE_SUFFIX}"))
+    after.append(Node(scale, count, f"fp8_scale_{label}:{node.name}{IN_QUANTIZE_SUFFIX}"))
+    return [Node(zero, count, f"fp8_zero_{label}:{node.name}{IN_QUANTIZE_SUFFIX}")], after
 
 
 def _quantized_tensors(op: Gemm | GroupedGemm, label: str, recipe: str) -> int:

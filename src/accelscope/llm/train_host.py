@@ -78,9 +78,14 @@ def graph_ops(graph: Estimate) -> float:
     return float(sum(count for name, count, _est in graph.parts if not _EAGER_CONTINUATION.search(name)))
 
 
+# Name suffix of the nodes a Transformer Engine quantizer call launches beside its cast and amax kernels (the amax
+# reset, the scale kernel, the amax all-reduce: llm/train.py `_current_scaling_nodes`): issued from inside the one
+# C++ call, no host op of their own, and no parameter tensor (param_tensors) although named after their GEMM.
+IN_QUANTIZE_SUFFIX = "_in_quantize"
 # more kernels of one module call: an eager module's later aten kernels (llm/train.py `_eager`), a Transformer
-# Engine grouped quantize's kernels for the other experts (llm/train.py `_quantized_tensors`)
-_EAGER_CONTINUATION = re.compile(r"(_eager[1-9][0-9]*(_bwd)?|_per_expert)$")
+# Engine grouped quantize's kernels for the other experts (llm/train.py `_quantized_tensors`), a current-scaling
+# quantize's IN_QUANTIZE_SUFFIX nodes
+_EAGER_CONTINUATION = re.compile(rf"(_eager[1-9][0-9]*(_bwd)?|_per_expert|{IN_QUANTIZE_SUFFIX})$")
 
 
 def wgrad_ops(backward: Estimate) -> float:
@@ -233,7 +238,8 @@ OPTIMIZER_OPS_PER_TENSOR = 2
 def param_tensors(forward: Estimate, biases: bool) -> float:
     """Parameter tensors of the stage whose forward is `forward`: one weight per parameter node occurrence, plus
     its bias (linear biases, LayerNorm's beta) when the model has them."""
-    nodes = sum(count for name, count, _est in forward.parts if any(k in name for k in PARAM_NODE_KEYS))
+    nodes = sum(count for name, count, _est in forward.parts
+                if any(k in name for k in PARAM_NODE_KEYS) and not name.endswith(IN_QUANTIZE_SUFFIX))
     return float(nodes * (2 if biases else 1))
 
 
