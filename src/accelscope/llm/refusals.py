@@ -79,10 +79,9 @@ def tp_widths_reason(config: ModelConfig, tp: int, etp: int) -> str | None:
 
 
 def interleave_reason(config: ModelConfig, pp: int, vpp: int) -> str | None:
-    """The interleaved schedule (vpp > 1) needs a pipeline and a layer in every virtual stage. Megatron-LM
-    validate_args (training/arguments.py) asserts pipeline_model_parallel_size > 1 with virtual stages ("When
-    interleaved schedule is used, pipeline-model-parallel size should be greater than 1") and a layer split
-    into pp x vpp chunks."""
+    """The interleaved schedule (vpp > 1) needs a pipeline and a layer in every virtual stage. Megatron-LM's
+    initialize_model_parallel (core/parallel_state.py) raises "pipeline-model-parallel size should be greater than
+    1 with interleaved schedule" when virtual stages are set, and its layer split needs pp x vpp chunks."""
     if vpp > 1 and pp == 1:
         return (f"interleaved schedule (vpp={vpp}) with pp=1: Megatron-LM refuses virtual stages without a "
                 "pipeline; use vpp=1 or pp >= 2")
