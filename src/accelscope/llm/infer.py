@@ -36,6 +36,7 @@ from ..workload.llm_graph import (
 from ..workload.model_config import ModelConfig, load_model
 from .graph_parts import MEMO_PARTS
 from .memory import MemoryParts
+from .refusals import infer_notes
 
 # Fraction of device memory the serving engine may use: vLLM's default `gpu_memory_utilization` = 0.9
 # (vLLM engine arguments documentation); the rest is CUDA context, allocator slack and graphs.
@@ -82,6 +83,8 @@ class InferenceResult:
     memory: MemoryUse
     prefill: Estimate = field(repr=False)
     decode: Estimate = field(repr=False)
+    # vLLM launch rules the replica breaks (llm/refusals.py): estimated anyway, but said
+    notes: tuple[str, ...] = ()
 
     @property
     def devices(self) -> int:
@@ -105,6 +108,7 @@ class InferenceResult:
             "output_tokens_per_s_per_device": self.output_tokens_per_s_per_device,
             "memory_per_device_bytes": self.memory_per_device_bytes, "memory": self.memory.to_dict(),
             "prefill": self.prefill.to_dict(parts=parts), "decode": self.decode.to_dict(parts=parts),
+            "notes": list(self.notes),
         }
 
     def _repr_html_(self) -> str:
@@ -200,7 +204,7 @@ def infer(
         model=config.name, hw=spec.id, level=level, batch=chosen, input_len=input_len, output_len=output_len,
         tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype, ttft_s=ttft, tpot_s=tpot,
         e2e_latency_s=e2e, output_tokens_per_s=output_rate, decode_tokens_per_s=chosen / tpot,
-        memory=memory, prefill=prefill, decode=decode,
+        memory=memory, prefill=prefill, decode=decode, notes=infer_notes(config, tp=tp, pp=pp),
     )
 
 

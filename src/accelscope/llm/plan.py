@@ -6,11 +6,12 @@ SLOs allow, replicas filling the devices. The goal is the most tokens per second
 tokens per second per device within the SLOs (serving).
 
 Pruning is exact, before any estimate:
-- what the frameworks accept (training: Megatron-LM's argument checks; serving: vLLM's; docs/dse.md lists each with
-  its source): TP divides the attention and KV heads and the widths it shards and fits the scale-up domain, the
-  devices split into whole groups, the global batch into whole micro-batches per DP rank (at least pp of them under
-  the interleaved schedule), the sequence into 2 x CP load-balanced chunks and those into TP shards, the experts
-  into EP groups that tile the tp x cp x dp ranks of a pipeline stage; a MoE layout states its expert TP (`etp`);
+- what the frameworks accept (training: Megatron-LM's argument checks; serving: vLLM's; llm/refusals.py holds them,
+  train / infer report them as notes; docs/dse.md lists each with its source): TP divides the attention and KV
+  heads and the widths it shards (and, the planner's choice, fits the scale-up domain), the devices split into
+  whole groups, the global batch into whole micro-batches per DP rank (at least pp of them under the interleaved
+  schedule), the sequence into 2 x CP load-balanced chunks and those into TP shards, the experts into EP groups
+  that tile the tp x cp x dp ranks of a pipeline stage; a MoE layout states its expert TP (`etp`);
 - memory lower bounds: weights, gradients and optimizer state per device under the layout (no activations, no
   reserve) already above the chip's memory rule the layout out, whatever the activations.
 The rest is estimated exhaustively (`train`/`infer` at the chosen level; a layout the model refuses as not fitting
@@ -35,6 +36,19 @@ from ..perf.estimate import check_level, shared_estimates
 from ..workload.llm_graph import Parallelism
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DoesNotFit, infer, max_batch
+from .refusals import (
+    cp_chunks_reason,
+    expert_parallel_reason,
+    interleave_reason,
+    interleaved_micro_batches_reason,
+    micro_batch_reason,
+    pipeline_reason,
+    sequence_parallel_reason,
+    serve_kv_heads_reason,
+    tp_heads_reason,
+    tp_widths_reason,
+    world_reason,
+)
 from .train import RECOMPUTE_MODES, train
 from .train_memory import MemoryOptions, stage_memory
 
@@ -293,17 +307,16 @@ class TrainSpace:
                            len(choices["vpp"]) * len(choices["micro_batch"]) * len(choices["recompute"]))
                 continue
             for vpp in choices["vpp"]:
-                if vpp > 1 and (split["pp"] == 1 or self.config.layers < split["pp"] * vpp):
+                if interleave_reason(self.config, split["pp"], vpp):
                     self.prune("vpp without enough layers per stage",
                                len(choices["micro_batch"]) * len(choices["recompute"]))
                     continue
                 for micro_batch in choices["micro_batch"]:
-                    if self.global_batch % (split["dp"] * micro_batch):
+                    if micro_batch_reason(self.global_batch, split["dp"], micro_batch):
                         self.prune("global batch not divisible into micro-batches", len(choices["recompute"]))
                         continue
-                    if vpp > 1 and self.global_batch // (split["dp"] * micro_batch) < split["pp"]:
-                        # Megatron-LM's interleaved schedule takes micro-batches in groups of pp to M (core/
-                        # pipeline_parallel/schedules.py: microbatch_group_size_per_vp_stage in [pp, M])
+                    micro_batches = self.global_batch // (split["dp"] * micro_batch)
+                    if interleaved_micro_batches_reason(split["pp"], vpp, micro_batches):
                         self.prune("interleaved schedule with fewer micro-batches than pp", len(choices["recompute"]))
                         continue
                     for recompute in choices["recompute"]:
@@ -341,22 +354,24 @@ def price_layout(config: ModelConfig, hw: HardwareSpec, level: str, space: Train
 def _shape_reason(config: ModelConfig, devices: int, domain: int, seq_len: int, tp: int, pp: int, cp: int,
                   ep: int) -> str | None:
     """Why a (tp, pp, cp, ep) split cannot run, or None: the argument checks Megatron-LM makes before it builds the
-    model (training/arguments.py validate_args, core/parallel_state.py initialize_model_parallel, the layers'
-    `divide` of the widths they shard); docs/dse.md lists them with their sources."""
-    if devices % (tp * pp * cp):
+    model (llm/refusals.py, one function a rule, with their sources; docs/dse.md lists them), named coarsely for the
+    pruned counts, plus the planner's own choices: TP within the scale-up domain, CP chunks of MIN_CP_TOKENS or more,
+    EP nested with TP (as the training model prices it: Parallelism.check)."""
+    if world_reason(devices, tp, pp, cp):
         return "devices not divisible by tp x pp x cp"
-    if config.heads % tp or tp > domain:
+    if tp_heads_reason(config, tp) or tp > domain:  # beyond the domain TP's all-reduces cross the scale-out network
         return "tp not dividing the heads or beyond the scale-up domain"
-    if _tp_widths_reason(config, tp, ep):
+    etp = layout_etp(tp, ep)
+    if tp_widths_reason(config, tp, etp):
         return "tp not dividing the KV heads or the MLP / expert widths"
-    if pp > config.layers:
+    if pipeline_reason(config, pp):
         return "pp beyond the layers"
-    if seq_len % cp or (cp > 1 and (seq_len % (2 * cp) or seq_len // cp < MIN_CP_TOKENS)):
+    if cp_chunks_reason(seq_len, cp) or (cp > 1 and seq_len // cp < MIN_CP_TOKENS):
         return f"cp chunks not whole (seq_len / 2 cp) or under {MIN_CP_TOKENS} tokens"
-    if tp > 1 and (seq_len // cp) % tp:
+    if sequence_parallel_reason(seq_len, cp, tp):
         return "sequence-parallel chunks not whole (seq_len / cp not divisible by tp)"
-    if ep > 1 and (config.moe is None or config.moe.experts % ep or (tp % ep and ep % tp)
-                   or (devices // pp) % (ep * layout_etp(tp, ep))):
+    # devices // pp: the tp x cp x dp ranks of a stage (devices split into whole tp x pp x cp groups above)
+    if ep > 1 and (expert_parallel_reason(config, devices // pp, ep, etp) or (tp % ep and ep % tp)):
         return "ep not dividing the experts or not nesting with tp"
     return None
 
@@ -366,22 +381,6 @@ def layout_etp(tp: int, ep: int) -> int:
     nests inside TP, else 1. A planned MoE layout states it: Megatron-LM's --expert-tensor-parallel-size defaults
     to tp (training/arguments.py), which is another layout."""
     return max(tp // ep, 1)
-
-
-def _tp_widths_reason(config: ModelConfig, tp: int, ep: int) -> bool:
-    """Whether a width TP shards is not a whole multiple of tp. Megatron-LM's attention divides the query groups
-    (KV heads) by tp (`divide(num_query_groups, world_size)`, core/transformer/attention.py: no KV-head replication
-    in training, unlike vLLM), its column- and row-parallel linears their output / input width (the dense MLP, the
-    shared experts by tp; each routed expert by the expert tensor-parallel size). MLA has no query groups."""
-    moe = config.moe
-    widths = [] if config.mla is not None else [config.kv_heads]
-    if moe is None or moe.first_dense_layers or moe.every > 1:  # some layer has a dense MLP
-        widths.append(config.intermediate)
-    if moe is not None and moe.shared_experts and moe.shared_intermediate:
-        widths.append(moe.shared_intermediate)
-    if moe is not None and moe.intermediate % layout_etp(tp, ep):
-        return True
-    return any(width % tp for width in widths)
 
 
 def state_lower_bound(config: ModelConfig, split: dict[str, int], zero: int) -> float:
@@ -449,10 +448,10 @@ def serve_layout_reason(config: ModelConfig, devices: int, domain: int, tp: int,
                         capacity: float) -> str | None:
     """Why a serving replica of tp x pp devices cannot run (exact, before any estimate), or None. vLLM shards the
     KV heads over TP or, with fewer KV heads than tp, replicates each over tp / kv_heads ranks: it needs one of the
-    two to divide the other (vllm/model_executor/models/llama.py LlamaAttention); MLA has one latent KV head."""
-    kv_heads = config.kv_heads if config.mla is None else 1
-    if devices % (tp * pp) or config.heads % tp or tp > domain or pp > config.layers or (
-            kv_heads % tp and tp % kv_heads):
+    two to divide the other (vllm/model_executor/models/llama.py LlamaAttention; refusals.serve_kv_heads_reason).
+    The scale-up domain and the weights' memory are the planner's own bounds."""
+    if (world_reason(devices, tp, pp) or tp_heads_reason(config, tp) or tp > domain or pipeline_reason(config, pp)
+            or serve_kv_heads_reason(config, tp)):  # vLLM's checks (llm/refusals.py) and the planner's domain
         return "devices, heads or domain"
     if dtype_bytes(dtype) * config.params() / (tp * pp) > capacity:
         return "memory (weights alone)"

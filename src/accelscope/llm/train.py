@@ -50,6 +50,7 @@ from .fsdp import (
 )
 from .graph_parts import MEMO_PARTS
 from .infer import DoesNotFit
+from .refusals import train_notes
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
 from .train_host import (
     IN_QUANTIZE_SUFFIX,
@@ -115,6 +116,9 @@ class TrainResult:
     # breakdown["compute"]) and exposed communication by kind (exposed_tp, _cp, _ep, _pp, _dp: they add up to
     # breakdown["exposed_comm"]), seconds per step
     detail: dict[str, float] = field(default_factory=dict)
+    # Megatron-LM launch rules the layout breaks (llm/refusals.py): estimated anyway, since another framework may
+    # accept it, but said
+    notes: tuple[str, ...] = ()
 
     @property
     def memory_per_device_bytes(self) -> float:
@@ -127,7 +131,8 @@ class TrainResult:
         out: dict[str, Any] = {k: getattr(self, k) for k in keys}
         out.update(breakdown=self.breakdown, breakdown_detail=self.detail, memory=self.memory.to_dict(),
                    memory_per_device_bytes=self.memory_per_device_bytes,
-                   forward=self.forward.to_dict(parts=parts), backward=self.backward.to_dict(parts=parts))
+                   forward=self.forward.to_dict(parts=parts), backward=self.backward.to_dict(parts=parts),
+                   notes=list(self.notes))
         return out
 
     def _repr_html_(self) -> str:
@@ -370,6 +375,9 @@ def train(
         breakdown={"compute": compute, "recompute": recompute_s, "bubble": bubble, "exposed_comm": exposed_comm,
                    "optimizer": optimizer_s, "host": host_s},
         memory=memory, forward=fwd, backward=bwd, detail=detail,
+        # last: a layout whose estimate fails says that, not a note (a few integer checks, no graph)
+        notes=train_notes(config, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=expert_tp(par, etp), vpp=vpp,
+                          seq_len=seq_len, global_batch=global_batch, micro_batch=micro_batch, sp=par.sp),
     )
 
 
