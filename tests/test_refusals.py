@@ -157,15 +157,12 @@ def test_cli_prints_notes_after_the_table_and_in_json():
 
 
 # ----- the planner prunes on the same rules, with the same counts -------------------------------------------------
-def test_planner_pruned_counts_are_unchanged():
-    """The whole training space at 80 GB, pruned counts by reason recorded before the rules moved to
-    llm/refusals.py. Llama-3.1-8B on 128 H100s (seq_len 4096, global batch 64): every shape, batch and schedule
-    reason but the KV heads and sequence parallelism; Llama-3.1-70B on 96 (seq_len 4098) adds sequence parallelism
-    and memory; Qwen3-30B-A3B on 72 (seq_len 6000, 4 KV heads) the KV-head widths."""
-    h100 = load_hardware("h100-sxm")
-    space = TrainSpace.of(load_model("llama-3.1-8b"), h100, 128, dict(seq_len=4096, global_batch=64))
-    assert sum(1 for _ in space.layouts(80e9)) == 2340 and space.candidates == 123480
-    assert space.pruned == {
+# The whole training space at 80 GB, pruned counts by reason recorded before the rules moved to llm/refusals.py.
+# Llama-3.1-8B on 128 H100s (seq_len 4096, global batch 64): every shape, batch and schedule reason but the KV heads
+# and sequence parallelism; Llama-3.1-70B on 96 (seq_len 4098) adds sequence parallelism and memory; Qwen3-30B-A3B
+# on 72 (seq_len 6000, 4 KV heads) the KV-head widths.
+PRUNED_BEFORE = [
+    ("llama-3.1-8b", 128, dict(seq_len=4096, global_batch=64), 2340, {
         "cp chunks not whole (seq_len / 2 cp) or under 1024 tokens": 12096,
         "devices not divisible by tp x pp x cp": 69048,
         "ep not dividing the experts or not nesting with tp": 26784,
@@ -173,10 +170,8 @@ def test_planner_pruned_counts_are_unchanged():
         "interleaved schedule with fewer micro-batches than pp": 450,
         "pp beyond the layers": 1512,
         "tp not dividing the heads or beyond the scale-up domain": 9576,
-        "vpp without enough layers per stage": 1494}
-    space = TrainSpace.of(load_model("llama-3.1-70b"), h100, 96, dict(seq_len=4098, global_batch=96))
-    assert sum(1 for _ in space.layouts(80e9)) == 309
-    assert space.pruned == {
+        "vpp without enough layers per stage": 1494}),
+    ("llama-3.1-70b", 96, dict(seq_len=4098, global_batch=96), 309, {
         "cp chunks not whole (seq_len / 2 cp) or under 1024 tokens": 16632,
         "devices not divisible by tp x pp x cp": 95760,
         "ep not dividing the experts or not nesting with tp": 4752,
@@ -185,14 +180,20 @@ def test_planner_pruned_counts_are_unchanged():
         "memory (weights + gradients + optimizer alone)": 180,
         "sequence-parallel chunks not whole (seq_len / cp not divisible by tp)": 3528,
         "tp not dividing the heads or beyond the scale-up domain": 2016,
-        "vpp without enough layers per stage": 126}
-    space = TrainSpace.of(load_model("qwen3-30b-a3b"), h100, 72, dict(seq_len=6000, global_batch=96))
-    assert sum(1 for _ in space.layouts(80e9)) == 0
-    assert space.pruned == {
+        "vpp without enough layers per stage": 126}),
+    ("qwen3-30b-a3b", 72, dict(seq_len=6000, global_batch=96), 0, {
         "cp chunks not whole (seq_len / 2 cp) or under 1024 tokens": 504,
         "devices not divisible by tp x pp x cp": 113400,
         "ep not dividing the experts or not nesting with tp": 4968,
         "global batch not divisible into micro-batches": 2142,
         "memory (weights + gradients + optimizer alone)": 540,
         "tp not dividing the KV heads or the MLP / expert widths": 504,
-        "vpp without enough layers per stage": 1422}
+        "vpp without enough layers per stage": 1422}),
+]
+
+
+@pytest.mark.parametrize(("model", "devices", "workload", "layouts", "pruned"), PRUNED_BEFORE)
+def test_planner_pruned_counts_are_unchanged(model, devices, workload, layouts, pruned):
+    space = TrainSpace.of(load_model(model), load_hardware("h100-sxm"), devices, workload)
+    assert sum(1 for _ in space.layouts(80e9)) == layouts
+    assert space.pruned == pruned
