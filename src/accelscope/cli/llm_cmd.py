@@ -266,7 +266,7 @@ INFER_OPTIONS = ("tp", "pp", "ep", "batch", "input_len", "output_len", "dtype", 
                  "allreduce", "decode_attention", "level")
 TRAIN_OPTIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "seq_len", "global_batch", "micro_batch", "dtype",
                  "recompute", "level", "attention", "optimizer", "grouped_gemm", "cross_entropy", "fp8_recipe",
-                 "elementwise")
+                 "elementwise", "etp")
 
 
 def _check_train_options(zero: int, global_batch: int, dp: int, micro_batch: int, **counts: int) -> None:

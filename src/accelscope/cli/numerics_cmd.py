@@ -296,8 +296,10 @@ def study_lm(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Train a byte-level TinyGPT on the Python standard library and print perplexity per format (Markdown)."""
-    if steps < 1 or seed < 0:
-        raise ValueError(f"--steps: must be >= 1 and --seed >= 0 (got {steps}, {seed})")
+    if steps < 1:
+        raise ValueError(f"--steps: must be >= 1 (got {steps})")
+    if seed < 0:  # was reported as a --steps problem
+        raise ValueError(f"--seed: must be >= 0 (got {seed})")
     if steps > MAX_LM_STEPS:  # 10**15 steps was accepted and ran without end
         raise ValueError(f"--steps: at most {MAX_LM_STEPS:,} (the docs use 300; got {steps:,})")
     from ..numerics import lm_study  # torch: a second to import, after the checks

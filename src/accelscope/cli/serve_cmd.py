@@ -96,6 +96,8 @@ def llm_serve(
     check_dtypes(dtype=dtype, kv_dtype=kv_dtype)  # else the attention op's field was named (Attention.kv_dtype)
     _refuse_ignored(scheduler=scheduler, at_once=at_once, trace=trace, draft_tokens=draft_tokens, arrival=arrival)
     spec = spec_from(hw, sets)
+    if trace is None:
+        _warn_lengths(model, input_len, output_len)
     with naming_arguments(SERVE_OPTIONS):
         result = serve(model, spec, tp=tp, pp=pp, ep=ep, rate=math.inf if at_once else _rate(rate), requests=requests, input_len=input_len,
                        output_len=output_len, trace=trace, arrival=arrival, cv=cv, seed=seed, scheduler=scheduler,
@@ -163,6 +165,7 @@ def llm_capacity(
     check_dtypes(dtype=dtype, kv_dtype=kv_dtype)
     _refuse_ignored(scheduler=scheduler, at_once=False, trace=None, draft_tokens=0, arrival=arrival)
     spec = spec_from(hw, sets)
+    _warn_lengths(model, input_len, output_len)
     with naming_arguments(SERVE_OPTIONS):
         result = capacity(model, spec, slo_ttft=_seconds(slo_ttft, "--slo-ttft"), slo_tpot=_seconds(slo_tpot, "--slo-tpot"),
                           percentile=percentile, requests=requests, tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype,
@@ -195,6 +198,31 @@ def llm_capacity(
     console.print(table)
     for path in figures:
         console.print(f"wrote {escape(path)}")
+
+
+def _warn_lengths(model: str, input_len: str, output_len: str) -> None:
+    """The longest context the length options allow, checked against the model's positions as `llm infer` does
+    (a 200,000-token prompt on a 131,072-position model was simulated without a word). exp:MEAN has no longest."""
+    from ..workload.model_config import load_model
+    from .llm_cmd import _warn_context
+
+    longest = [_longest(text) for text in (input_len, output_len)]
+    if all(n is not None and n >= 1 for n in longest):
+        _warn_context(load_model(model), sum(n for n in longest if n is not None), "--input-len + --output-len")
+
+
+def _longest(text: str) -> int | None:
+    """The largest token count of a length option (a count, or uniform:LO:HI), None when it has none or is not
+    one of those forms (serve() reports that)."""
+    parts = text.strip().split(":")
+    try:
+        if len(parts) == 1:
+            return int(parts[0])
+        if len(parts) == 3 and parts[0] == "uniform":
+            return int(parts[2])
+    except ValueError:
+        return None
+    return None
 
 
 def _refuse_ignored(scheduler: str, at_once: bool, trace: str | None, draft_tokens: int, arrival: str) -> None:

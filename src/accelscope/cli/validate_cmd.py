@@ -59,7 +59,7 @@ def validate_command(
     if not sources_in:
         raise ValueError("validate: give FILEs, FOLDERs or dataset names (dev, more, all, external), or --dataset NAME")
     label = ", ".join(sources_in)
-    wanted = [level.strip() for level in levels.split(",") if level.strip()]
+    wanted = _split(levels, "--levels") or []  # '' read as the default roofline level
     for level in wanted:
         check_level(level, "--levels")
     categories, sources = _split(category, "--category"), _split(source, "--source")

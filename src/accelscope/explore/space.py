@@ -30,7 +30,7 @@ import random
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, overload
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, overload
 
 import yaml
 from pydantic import (
@@ -72,7 +72,23 @@ class Axis(BaseModel):
         if not values:
             raise ValueError("empty; give at least one value, e.g. values: [3.35 TB/s, 4.8 TB/s]")
         _check_scalars(values)
+        seen: list[tuple[bool, Any]] = []
+        for value in values:  # [132, 132] evaluated and stored the same design point twice
+            key = (isinstance(value, bool), value.strip() if isinstance(value, str) else value)
+            if key in seen:
+                raise ValueError(f"{str(value)[:40]!r} is listed twice; each value is one point, list it once")
+            seen.append(key)
         return values
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Axis:
+        """values and range both given: values won and range was ignored without a word (steps and log too)."""
+        if self.values is not None and self.range is not None:
+            raise ValueError("give values: [...] or range: [low, high], not both")
+        # (against the defaults, not the keys given: a stored spec is dumped with every key and validated again)
+        if self.values is not None and (self.steps != Axis.model_fields["steps"].default or self.log):
+            raise ValueError("steps and log apply to a range: [low, high]; values: [...] lists every point")
+        return self
 
     def points(self) -> list[float | Any]:
         if self.values is not None:
@@ -277,10 +293,48 @@ class OpWorkload(BaseModel):
         from ..workload import ops
 
         cls = getattr(ops, "".join(part.capitalize() for part in self.op.split("_")))  # grouped_gemm -> GroupedGemm
+        _check_op_args(self.op, cls, self.args)
         try:
             return cls(**self.args)
         except TypeError as exc:
             raise ValueError(f"args: {exc}") from None
+
+
+def _check_op_args(op: str, cls: type, args: dict[str, Any]) -> None:
+    """Argument names an op takes, and every required one given: Python's `Gemm.__init__() got an unexpected
+    keyword argument 'mm'` named neither the spec's field nor the right spelling."""
+    import dataclasses
+    from difflib import get_close_matches
+
+    if not dataclasses.is_dataclass(cls):
+        return
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = [f.name for f in fields]
+    for key in args:
+        if key not in names:
+            close = get_close_matches(str(key), names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"args.{str(key)[:40]}: {op} has no such argument; {hint}its arguments: "
+                             f"{', '.join(names)}")
+    missing = [f.name for f in fields if f.name not in args and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"args: {op} needs {', '.join(missing)} (missing)")
+    for f in fields:  # `m: abc` failed inside the op as "'>' not supported between instances of 'str' and 'int'"
+        value, kind = args.get(f.name), _ARG_KINDS.get(str(f.type))
+        if f.name not in args or kind is None or (value is None and str(f.type).endswith("| None")):
+            continue
+        wanted, types = kind
+        if isinstance(value, bool) != (types == (bool,)) or not isinstance(value, types):
+            raise ValueError(f"args.{f.name}: expected {wanted} (got {str(value)[:40]!r})")
+
+
+# an op argument's annotation -> (what a message calls it, the YAML types it takes)
+_ARG_KINDS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "int": ("a whole number", (int,)), "int | None": ("a whole number", (int,)),
+    "float": ("a number", (int, float)), "float | None": ("a number", (int, float)),
+    "bool": ("true or false", (bool,)), "str": ("a name", (str,)), "str | None": ("a name", (str,)),
+}
 
 
 class GraphNodeSpec(OpWorkload):
@@ -510,9 +564,11 @@ class DesignPoints(Sequence[dict[str, Any]]):
 
 def load_validated_yaml(path: str | Path, model: type[ModelT], what: str) -> ModelT:
     """Read a YAML file into a pydantic model; every failure names the file, the field and the expected form."""
+    from ..hardware.yaml_text import UniqueKeySafeLoader
+
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=UniqueKeySafeLoader)  # safe_load kept the last of two equal keys
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the {what} ({exc.strerror})") from None
     except UnicodeDecodeError:
@@ -524,10 +580,49 @@ def load_validated_yaml(path: str | Path, model: type[ModelT], what: str) -> Mod
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # an unknown key first: `hardwares:` also made `hardware: Field required`, which hid the typo
+        first = min(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = _unknown_key(model, first["loc"])
         raise ValueError(f"{path}: {where}: {message}" if where else f"{path}: {message}") from None
+
+
+def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """`unknown key; did you mean 'axes'? keys here: ...` when the model at `loc` can be found (sections, optional
+    ones and mappings of them); else `unknown key; remove it or fix its spelling`."""
+    from difflib import get_close_matches
+
+    current: Any = model
+    for part in loc[:-1]:
+        current = _section(current)
+        if current is None:
+            break
+        if get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            field = current.model_fields.get(part)
+            current = field.annotation if field is not None else None
+    current = _section(current)
+    if current is None or get_origin(current) is dict:
+        return "unknown key; remove it or fix its spelling"
+    names = list(current.model_fields)
+    close = get_close_matches(str(loc[-1]), names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "remove it or fix its spelling;"
+    return f"unknown key; {hint} keys here: {', '.join(names)}"
+
+
+def _section(annotation: Any) -> Any:
+    """The one pydantic model or dict an annotation names (Optional and Annotated unwrapped), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is dict:
+        return annotation
+    if get_origin(annotation) is Annotated:
+        return _section(get_args(annotation)[0])
+    found = [s for s in (_section(a) for a in get_args(annotation) if a is not type(None)) if s is not None]
+    return found[0] if len(found) == 1 else None
 
 
 def load_sweep(path: str | Path) -> SweepSpec:

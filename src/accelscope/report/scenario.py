@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..explore.space import InferArgs, TrainArgs, load_validated_yaml
 
@@ -60,6 +60,15 @@ class Scenario(BaseModel):
     elasticity_hw: str | None = None
     tradeoff_hw: str | None = None
     validation: bool = True
+
+    @field_validator("hardware")
+    @classmethod
+    def _distinct(cls, hardware: list[str]) -> list[str]:
+        """A chip listed twice was evaluated twice and shown as two columns of the same chip."""
+        for index, name in enumerate(hardware):
+            if name in hardware[:index]:
+                raise ValueError(f"{name[:60]!r} is listed twice; list each chip once")
+        return hardware
 
     @property
     def reference_hw(self) -> str:
