@@ -217,3 +217,24 @@ def test_sensitivity_param_is_named_under_the_option():
 def test_study_lm_seed_is_named_as_the_seed():
     """`--seed -1` was reported as `--steps: must be >= 1 and --seed >= 0`."""
     refused(["numerics", "study", "lm", "--steps", "1", "--seed", "-1"], "--seed: must be >= 0 (got -1)")
+
+
+@pytest.mark.parametrize(("workload", "needle"), [
+    # lax validation read "8" as 8 and true as 1
+    ({"kind": "train", "model": "llama-3.1-8b", "tp": "8"},
+     "workload.train.tp: Input should be a valid integer (got '8'); write it without quotes"),
+    ({"kind": "infer", "model": "llama-3.1-8b", "batch": True}, "workload.infer.batch: Input should be a valid integer"),
+    # .inf passed gt=0 and failed on every point; a negative seed too (numpy's error)
+    ({"kind": "serve", "model": "llama-3.1-8b", "slo_tpot_s": float("inf")},
+     "workload.serve.slo_tpot_s: Input should be a finite number"),
+    ({"kind": "serve", "model": "llama-3.1-8b", "seed": -1}, "workload.serve.seed: Input should be greater than or"),
+])
+def test_sweep_workload_values_of_the_wrong_kind_are_refused(tmp_path, workload, needle):
+    spec = {**GEMM_SWEEP, "workloads": None, "workload": workload, "objectives": ["max tokens_per_s"]}
+    refused(_sweep(tmp_path, yaml.safe_dump({k: v for k, v in spec.items() if v is not None})), needle)
+
+
+def test_report_scenario_flags_and_counts_are_strict(tmp_path):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump({**SCENARIO, "kernels": "no"}))  # text read as a flag (lax: "no" -> False, 1 -> True)
+    refused(["report", str(path), "--out", str(tmp_path / "out")], f"{path}: kernels: Input should be a valid boolean")

@@ -170,7 +170,7 @@ def _number(value: Any) -> float:
 class InferArgs(BaseModel):
     """An `llm.infer` serving scenario without its dtypes (shared by sweep specs and report scenarios)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # YAML tp: "8" or true is not a number
     model: str
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
@@ -190,14 +190,14 @@ class InferWorkload(InferArgs):
     # plan: auto evaluates each hardware point at its own best serving layout on tp x pp devices (llm.plan:
     # TP x PP x replicas, the largest batch within the SLOs), recording the layout beside the metrics
     plan: Literal["auto"] | None = None
-    slo_tpot_s: float | None = Field(default=None, gt=0)
-    slo_ttft_s: float | None = Field(default=None, gt=0)
+    slo_tpot_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    slo_ttft_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class TrainArgs(BaseModel):
     """An `llm.train` scenario (shared by sweep specs and report scenarios)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # YAML tp: "8" or true is not a number
     model: str
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
@@ -245,7 +245,7 @@ class ServeWorkload(BaseModel):
     """Capacity at latency SLOs (llm.capacity): the highest request rate whose percentile TTFT / TPOT meet them,
     from a request-level simulation; a sweep can then optimize requests/s at the SLO per dollar."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # YAML tp: "8" or true is not a number
     kind: Literal["serve"] = "serve"
     model: str
     tp: int = Field(default=1, ge=1)
@@ -256,19 +256,19 @@ class ServeWorkload(BaseModel):
     input_len: int | str = 2048
     output_len: int | str = 256
     requests: int = Field(default=300, ge=10, le=100_000)
-    slo_ttft_s: float | None = Field(default=None, gt=0)
-    slo_tpot_s: float | None = Field(default=0.05, gt=0)
+    slo_ttft_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    slo_tpot_s: float | None = Field(default=0.05, gt=0, allow_inf_nan=False)
     percentile: Literal[50, 90, 99] = 99
     max_seqs: int = Field(default=256, ge=1)
     max_batched_tokens: int = Field(default=8192, ge=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     # serving features (llm.serve): CUDA graphs or eager, async TP, wide expert parallelism (attention-DP ranks
     # of one device, DeepEP dispatch/combine) with two-batch overlap, load imbalance and a node limit per token
     cuda_graphs: bool = True
     tp_overlap: bool = False
     wide_ep: int | None = Field(default=None, ge=2)
     tbo: bool = False
-    expert_imbalance: float = Field(default=1.0, ge=1)
+    expert_imbalance: float = Field(default=1.0, ge=1, allow_inf_nan=False)
     max_nodes: int | None = Field(default=None, ge=1)
 
 
@@ -420,7 +420,7 @@ class Constraint(BaseModel):
 
 
 class SweepSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # YAML tp: "8" or true is not a number
     name: str = "sweep"
     base: str
     axes: dict[str, Axis] = Field(default_factory=dict)
@@ -586,7 +586,19 @@ def load_validated_yaml(path: str | Path, model: type[ModelT], what: str) -> Mod
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = _unknown_key(model, first["loc"])
+        elif first["type"] in ("int_type", "float_type", "bool_type", "string_type"):  # strict: say what was given
+            given = first.get("input")
+            hint = "; write it without quotes" if isinstance(given, str) and _is_number(given) else ""
+            message = f"{message} (got {repr(given)[:40]}){hint}"
         raise ValueError(f"{path}: {where}: {message}" if where else f"{path}: {message}") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:

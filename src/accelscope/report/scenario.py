@@ -28,7 +28,7 @@ class Load(BaseModel):
     "Serving under load" section): latency percentiles and goodput against the request rate, per chip, in the
     first dtype. Rates: `fractions` of the reference chip's saturated throughput, the same rates on every chip."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # kernels: "no" or tp: "8" is not a flag or a number
     # finite: .inf passed gt=0 and failed mid-report as "slo_ttft: expected seconds > 0 (got inf)", no file named
     slo_ttft_ms: float = Field(default=2000.0, gt=0, allow_inf_nan=False)
     slo_tpot_ms: float = Field(default=50.0, gt=0, allow_inf_nan=False)
@@ -50,7 +50,7 @@ class Training(TrainArgs):
 
 
 class Scenario(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # kernels: "no" or tp: "8" is not a flag or a number
     title: str = "accelscope report"
     hardware: list[str] = Field(min_length=1)
     level: Literal["roofline", "analytical"] = "analytical"
