@@ -238,3 +238,20 @@ def test_report_scenario_flags_and_counts_are_strict(tmp_path):
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump({**SCENARIO, "kernels": "no"}))  # text read as a flag (lax: "no" -> False, 1 -> True)
     refused(["report", str(path), "--out", str(tmp_path / "out")], f"{path}: kernels: Input should be a valid boolean")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    # each named item was evaluated and shown twice, exit 0
+    (["validate", DEV, "--levels", "roofline,roofline"], "--levels: 'roofline' is named twice"),
+    (["validate", DEV, "--category", "gemm,gemm"], "--category: 'gemm' is named twice"),
+    (["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--serve", "--dtypes", "bf16,bf16"],
+     "--dtypes: 'bf16' is named twice"),
+    (["sensitivity", "--model", "llama-3.1-8b", "--tp", "1", "--param", "memory.hbm.bandwidth", "--param",
+      "memory.hbm.bandwidth"], "--param: 'memory.hbm.bandwidth' is named twice"),
+    (["numerics", "study", "gemm", "--formats", "bf16,bf16", "--k", "64"], "--formats: 'bf16' is named twice"),
+    (["numerics", "study", "gemm", "--formats", "bf16", "--k", "64,64"], "--k: '64' is named twice"),
+    (["sim", "isa-study", "--hw", "h100-sxm", "--vary", "isa.exp2", "--vary", "isa.exp2"],
+     "--vary: 'isa.exp2' is named twice"),
+])
+def test_a_list_option_naming_an_item_twice_is_refused(args, needle):
+    refused(args, needle)

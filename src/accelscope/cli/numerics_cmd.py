@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .errors import refuse_repeats
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -249,6 +251,7 @@ def _study_ks(text: str) -> list[int]:
     for kk in ks:
         if not 1 <= kk <= MAX_STUDY_K:
             raise ValueError(f"--k: each K must be between 1 and {MAX_STUDY_K:,} (got {str(kk)[:20]})")
+    refuse_repeats("--k", ks)
     return ks
 
 
@@ -271,6 +274,7 @@ def study_gemm(
             get_format(name)
         except ValueError as exc:
             raise ValueError(f"--formats: {str(exc).removeprefix('fmt: ')}") from None
+    refuse_repeats("--formats", names)
     if seed < 0:
         raise ValueError(f"--seed: must be >= 0 (got {seed})")
     records = [r for kk in _study_ks(k) for r in gemm_error_vs_format(names, k=kk, seed=seed)]

@@ -13,7 +13,14 @@ from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
 from .app_options import HwOpt, JsonOpt, SetOpt, spec_from
-from .errors import check_dtypes, check_level, naming_arguments, refuse_given, require_positive
+from .errors import (
+    check_dtypes,
+    check_level,
+    naming_arguments,
+    refuse_given,
+    refuse_repeats,
+    require_positive,
+)
 from .llm_cmd import ModelArg, llm_app
 
 console = Console()
@@ -122,6 +129,7 @@ def _names(text: str, option: str) -> tuple[str, ...]:
             canonical_dtype(name)
         except ValueError as exc:
             raise ValueError(f"{option}: {exc}") from None
+    refuse_repeats(option, names)
     return names
 
 

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import JsonOpt
-from .errors import check_level
+from .errors import check_level, refuse_repeats
 
 if TYPE_CHECKING:  # the fitting modules load numpy and the datasets: imported where a command needs them
     from ..measure.dataset import MeasuredRow
@@ -30,6 +30,7 @@ def _split(text: str | None, option: str = "") -> list[str] | None:
     if not names:
         raise ValueError(f"{option}: names nothing (got {text!r}); give one or more, comma-separated, or leave the "
                          "option out for all")
+    refuse_repeats(option, names)
     return names
 
 
