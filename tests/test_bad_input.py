@@ -255,3 +255,38 @@ def test_report_scenario_flags_and_counts_are_strict(tmp_path):
 ])
 def test_a_list_option_naming_an_item_twice_is_refused(args, needle):
     refused(args, needle)
+
+
+def test_an_address_without_the_ray_executor_is_refused(tmp_path):
+    """The local executor ran with exit 0 and never used the cluster it was given."""
+    refused([*_sweep(tmp_path, yaml.safe_dump(GEMM_SWEEP)), "--address", "10.0.0.1:6379"],
+            "--address: a Ray cluster address; add --executor ray")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    # accepted and ignored on one device (no tensor-parallel communication), exit 0
+    (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--allreduce", "library"],
+     "--allreduce: the TP all-reduce implementation; applies with --tp 2 or more"),
+    (["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--tp-overlap", "--no-check-memory"],
+     "--tp-overlap: overlaps tensor-parallel communication; applies with --tp 2 or more"),
+    (["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "10", "--tp-overlap"],
+     "--tp-overlap: overlaps tensor-parallel communication"),
+    # estimated at the roofline (which ignores the kernel); `Attention.variant='fa3'` at the analytical level
+    (["llm", "infer", "llama-3.1-8b", "--hw", "mi300x", "--decode-attention", "fa3"],
+     "--decode-attention fa3 needs asynchronous matrix instructions; mi300x has matrix.async_overlap: false"),
+    (["llm", "train", "llama-3.1-8b", "--hw", "mi300x", "--attention", "fa3", "--level", "analytical"],
+     "--attention fa3 needs asynchronous matrix instructions"),
+    # named --wide-ep for a bad --expert-imbalance
+    (["llm", "serve", "mixtral-8x7b", "--hw", "h100-sxm", "--requests", "10", "--tp", "8", "--ep", "8", "--wide-ep",
+      "8", "--expert-imbalance", "100"], "--expert-imbalance: must be from 1 (even routing) to --wide-ep 8"),
+])
+def test_llm_options_that_do_nothing_or_cannot_run_are_refused(args, needle):
+    refused(args, needle)
+
+
+def test_the_default_allreduce_and_no_tp_overlap_stay_accepted_on_one_device():
+    for args in (["llm", "infer", "llama-3.1-8b", "--hw", "h100-sxm", "--allreduce", "custom", "--json"],
+                 ["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--no-tp-overlap", "--no-check-memory",
+                  "--json"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.stderr

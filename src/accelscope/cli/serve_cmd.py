@@ -95,6 +95,8 @@ def llm_serve(
 
     check_dtypes(dtype=dtype, kv_dtype=kv_dtype)  # else the attention op's field was named (Attention.kv_dtype)
     _refuse_ignored(scheduler=scheduler, at_once=at_once, trace=trace, draft_tokens=draft_tokens, arrival=arrival)
+    if tp == 1 and tp_overlap:  # accepted and ignored: one device has no tensor-parallel communication to overlap
+        refuse_given(("tp_overlap",), "overlaps tensor-parallel communication; applies with --tp 2 or more")
     spec = spec_from(hw, sets)
     if trace is None:
         _warn_lengths(model, input_len, output_len)
@@ -164,6 +166,8 @@ def llm_capacity(
         raise ValueError("--slo-ttft / --slo-tpot: give at least one SLO, in milliseconds (e.g. --slo-tpot 50)")
     check_dtypes(dtype=dtype, kv_dtype=kv_dtype)
     _refuse_ignored(scheduler=scheduler, at_once=False, trace=None, draft_tokens=0, arrival=arrival)
+    if tp == 1 and tp_overlap:  # accepted and ignored: one device has no tensor-parallel communication to overlap
+        refuse_given(("tp_overlap",), "overlaps tensor-parallel communication; applies with --tp 2 or more")
     spec = spec_from(hw, sets)
     _warn_lengths(model, input_len, output_len)
     with naming_arguments(SERVE_OPTIONS):
@@ -249,6 +253,11 @@ def _features(cuda_graphs: bool, tp_overlap: bool, wide_ep: int | None, tbo: boo
     needs = "--tbo, --expert-imbalance, --max-nodes and --decode-wide-ep need --wide-ep"
     if wide_ep is None and decode_wide_ep is not None:
         raise ValueError(needs)
+    for option, ep in (("--wide-ep", wide_ep), ("--decode-wide-ep", decode_wide_ep)):
+        # said "--wide-ep: imbalance must be ...", naming the option the user did not get wrong
+        if isinstance(ep, int) and ep >= 2 and not 1 <= imbalance <= ep:
+            raise ValueError(f"--expert-imbalance: must be from 1 (even routing) to {option} {ep} (every token on "
+                             f"the busiest rank's experts); got {imbalance:g}")
     options: dict[str, object] = {"cuda_graphs": cuda_graphs, "tp_overlap": tp_overlap,
                                   "wide_ep": wide_ep_from(wide_ep, imbalance, tbo, max_nodes, needs)}
     if decode_wide_ep is not None:
