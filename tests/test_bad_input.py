@@ -290,3 +290,16 @@ def test_the_default_allreduce_and_no_tp_overlap_stay_accepted_on_one_device():
                   "--json"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "calibrate"])
+def test_a_measured_row_with_an_unknown_unit_names_the_file_the_row_and_the_field(tmp_path, command):
+    """validate said `ME-001: unit 'parsecs' not understood` (no field, no accepted units); calibrate named no
+    file."""
+    path = tmp_path / "rows.csv"
+    path.write_text("id,hardware,category,op,dtype,shape_json,metric,value,unit\n"
+                    'ME-001,NVIDIA H100 SXM5 80GB,gemm,gemm,bf16,"{""M"":4096,""N"":4096,""K"":4096}",time,1.5,'
+                    "parsecs\n")
+    extra = ["--levels", "roofline"] if command == "validate" else ["--hw", "h100-sxm", "--folds", "2"]
+    refused([command, str(path), *extra], f"{path}: ME-001: field 'unit': unit 'parsecs' not understood",
+            "expected a time (ms, us, s) or a rate")

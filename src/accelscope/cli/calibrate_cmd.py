@@ -79,8 +79,14 @@ def calibrate_command(
         except ValueError as exc:
             raise ValueError(f"--fields: {str(exc).removeprefix('calibrate: ')}") from None
     status = Console(stderr=True)
-    result = calibrate(load_rows(source), hw, chosen, level=level, folds=folds,
-                       progress=None if as_json else lambda line: status.print(f"[dim]calibrate: {line}[/]"))
+    try:
+        result = calibrate(load_rows(source), hw, chosen, level=level, folds=folds,
+                           progress=None if as_json else lambda line: status.print(f"[dim]calibrate: {line}[/]"))
+    except ValueError as exc:  # a row the mappers cannot read ("ME-001: field 'unit': ..."): name the file too
+        message = str(exc)
+        if type(exc) is not ValueError or message.startswith(("calibrate:", "--", str(source))):
+            raise
+        raise ValueError(f"{source}: {message}") from None
     if out:
         result.write(out, command="accelscope " + " ".join(sys.argv[1:]))
     if as_json:
