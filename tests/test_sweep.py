@@ -256,7 +256,7 @@ def test_objectives_and_constraints_must_name_metrics_of_the_sweep():
         SweepSpec.model_validate({**MIXED, "constraints": ["area < 3"]})
     with pytest.raises(ValueError, match="value lists of one length"):
         SweepSpec.model_validate({**MIXED, "coupled": {"g": {"a.b": [1, 2], "c.d": [1]}}})
-    with pytest.raises(ValueError, match=r"args: .*unexpected keyword"):
+    with pytest.raises(ValueError, match=r"args\.q: gemm has no such argument"):
         SweepSpec.model_validate({**MIXED, "workloads": {"g": {"kind": "op", "op": "gemm", "args": {"q": 1}}}})
 
 

@@ -69,9 +69,24 @@ def calibrate_command(
     if folds < 2:
         raise ValueError(f"--folds: cross-validation needs at least 2 folds (got {folds})")
     chosen = [f.strip() for f in fields.split(",")] if fields else None
+    if chosen is not None:  # named under the option, before the rows are read and the fit prints its progress
+        from ..hardware import load_hardware
+        from ..measure.calibrate import resolve_fields
+
+        spec = load_hardware(hw)
+        try:
+            resolve_fields(spec, chosen)
+        except ValueError as exc:
+            raise ValueError(f"--fields: {str(exc).removeprefix('calibrate: ')}") from None
     status = Console(stderr=True)
-    result = calibrate(load_rows(source), hw, chosen, level=level, folds=folds,
-                       progress=None if as_json else lambda line: status.print(f"[dim]calibrate: {line}[/]"))
+    try:
+        result = calibrate(load_rows(source), hw, chosen, level=level, folds=folds,
+                           progress=None if as_json else lambda line: status.print(f"[dim]calibrate: {line}[/]"))
+    except ValueError as exc:  # a row the mappers cannot read ("ME-001: field 'unit': ..."): name the file too
+        message = str(exc)
+        if type(exc) is not ValueError or message.startswith(("calibrate:", "--", str(source))):
+            raise
+        raise ValueError(f"{source}: {message}") from None
     if out:
         result.write(out, command="accelscope " + " ".join(sys.argv[1:]))
     if as_json:

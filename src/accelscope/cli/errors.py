@@ -212,6 +212,16 @@ def refuse_given(names: Iterable[str], reason: str) -> None:
             raise ValueError(f"{option}: {reason}")
 
 
+def refuse_repeats(option: str, items: Iterable[Any]) -> None:
+    """A list option naming one item twice (`--levels roofline,roofline`, `--vary isa.exp2 --vary isa.exp2`) did
+    the work twice and showed it twice."""
+    seen: list[Any] = []
+    for item in items:
+        if item in seen:
+            raise ValueError(f"{option}: {short(str(item))!r} is named twice; name each once")
+        seen.append(item)
+
+
 def check_dtypes(**options: str | None) -> None:
     """Dtype options (keyword = option with underscores) name a known dtype; None is unset."""
     from ..hardware.dtypes import canonical_dtype

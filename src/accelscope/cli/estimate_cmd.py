@@ -77,7 +77,15 @@ def est_grouped_gemm(
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False, explain: ExplainOpt = False,
 ) -> None:
     """MoE expert GEMMs with their own weights."""
-    rows = _row_counts(m_per_group) if m_per_group else None
+    if (tokens is None) == (m_per_group is None):
+        raise ValueError("--tokens / --m-per-group: give exactly one (total rows spread evenly over the groups, or "
+                         "comma-separated rows per group)")
+    if tokens is not None and tokens < 1:  # 0 rows priced as an estimate of nothing, exit 0
+        raise ValueError(f"--tokens: must be >= 1 (got {tokens})")
+    rows = _row_counts(m_per_group) if m_per_group is not None else None
+    if rows is not None and all(m == 0 for m in rows):
+        raise ValueError(f"--m-per-group: every group has 0 rows (got {short(m_per_group)!r}); give at least one "
+                         "group some rows")
     op = _op(ir.GroupedGemm, groups=groups, n=n, k=k, tokens=tokens, m_per_group=rows, dtype=dtype)
     _report(op, hw, sets, level, as_json, explain)
 

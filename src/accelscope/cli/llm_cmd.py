@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 import typer
@@ -118,7 +119,10 @@ def llm_infer(
     check_dtypes(dtype=dtype, kv_dtype=kv_dtype)
     if moe_imbalance is not None:
         _check_imbalance(load_model(model), moe_imbalance)
+    if tp == 1 and allreduce == "library":  # accepted and ignored: one device has no tensor-parallel all-reduce
+        refuse_given(("allreduce",), "the TP all-reduce implementation; applies with --tp 2 or more")
     spec = spec_from(hw, sets)
+    _check_attention_kernel("--decode-attention", decode_attention, spec)
     _warn_context(load_model(model), input_len + output_len, "--input-len + --output-len")
     with naming_arguments(INFER_OPTIONS):
         r = infer(model, spec, tp=tp, pp=pp, ep=ep, batch=size, input_len=input_len, output_len=output_len,
@@ -199,7 +203,10 @@ def llm_train(
     from ..llm import train
     from ..workload.model_config import load_model
 
+    if tp == 1 and tp_overlap:  # accepted and ignored: one device has no tensor-parallel communication to overlap
+        refuse_given(("tp_overlap",), "overlaps tensor-parallel communication; applies with --tp 2 or more")
     spec = spec_from(hw, sets)
+    _check_attention_kernel("--attention", attention, spec)
     config = load_model(model)
     if config.moe is None:  # accepted and ignored on a dense model: there are no experts to shard or balance
         refuse_given(("etp", "moe_aux_loss"), f"{config.name} has no experts (a MoE option); drop it")
@@ -275,7 +282,7 @@ INFER_OPTIONS = ("tp", "pp", "ep", "batch", "input_len", "output_len", "dtype", 
                  "allreduce", "decode_attention", "level")
 TRAIN_OPTIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "seq_len", "global_batch", "micro_batch", "dtype",
                  "recompute", "level", "attention", "optimizer", "grouped_gemm", "cross_entropy", "fp8_recipe",
-                 "elementwise")
+                 "elementwise", "etp")
 
 
 def _check_train_options(zero: int, global_batch: int, dp: int, micro_batch: int, **counts: int) -> None:
@@ -317,6 +324,21 @@ def _int(text: str, option: str) -> int:
     if abs(value) > MAX_INT:
         raise ValueError(f"{option}: {short(value)} is out of range (at most 1e15)")
     return value
+
+
+def _check_attention_kernel(option: str, variant: str | None, spec: Any) -> None:
+    """A kernel the chip cannot run (fa3 needs asynchronous MMAs) was estimated at the roofline, which ignores the
+    kernel, and refused at the analytical level as `Attention.variant='fa3'`, naming no option."""
+    if variant not in ("fa3", "fa4"):
+        return
+    from ..perf.analytical.attention import kernel
+    from ..workload import ops as ir
+
+    try:
+        kernel(ir.Attention(batch=1, heads=1, head_dim=64, q_len=1, kv_len=1, variant=variant), spec)
+    except ValueError as exc:
+        message = str(exc).replace(f"Attention.variant={variant!r}", f"{option} {variant}")
+        raise ValueError(re.sub(r"variant='(\w+)'", r"\1", message)) from None
 
 
 def _warn_context(config: Any, tokens: int, option: str) -> None:

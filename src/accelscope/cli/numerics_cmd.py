@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .errors import refuse_repeats
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -249,6 +251,7 @@ def _study_ks(text: str) -> list[int]:
     for kk in ks:
         if not 1 <= kk <= MAX_STUDY_K:
             raise ValueError(f"--k: each K must be between 1 and {MAX_STUDY_K:,} (got {str(kk)[:20]})")
+    refuse_repeats("--k", ks)
     return ks
 
 
@@ -271,6 +274,7 @@ def study_gemm(
             get_format(name)
         except ValueError as exc:
             raise ValueError(f"--formats: {str(exc).removeprefix('fmt: ')}") from None
+    refuse_repeats("--formats", names)
     if seed < 0:
         raise ValueError(f"--seed: must be >= 0 (got {seed})")
     records = [r for kk in _study_ks(k) for r in gemm_error_vs_format(names, k=kk, seed=seed)]
@@ -296,8 +300,10 @@ def study_lm(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Train a byte-level TinyGPT on the Python standard library and print perplexity per format (Markdown)."""
-    if steps < 1 or seed < 0:
-        raise ValueError(f"--steps: must be >= 1 and --seed >= 0 (got {steps}, {seed})")
+    if steps < 1:
+        raise ValueError(f"--steps: must be >= 1 (got {steps})")
+    if seed < 0:  # was reported as a --steps problem
+        raise ValueError(f"--seed: must be >= 0 (got {seed})")
     if steps > MAX_LM_STEPS:  # 10**15 steps was accepted and ran without end
         raise ValueError(f"--steps: at most {MAX_LM_STEPS:,} (the docs use 300; got {steps:,})")
     from ..numerics import lm_study  # torch: a second to import, after the checks

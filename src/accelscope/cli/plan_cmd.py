@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated
 
 import typer
@@ -12,7 +13,14 @@ from rich.table import Table
 
 from ..hardware.units import format_quantity as fq
 from .app_options import HwOpt, JsonOpt, SetOpt, spec_from
-from .errors import check_dtypes, check_level, naming_arguments, refuse_given, require_positive
+from .errors import (
+    check_dtypes,
+    check_level,
+    naming_arguments,
+    refuse_given,
+    refuse_repeats,
+    require_positive,
+)
 from .llm_cmd import ModelArg, llm_app
 
 console = Console()
@@ -52,8 +60,10 @@ def llm_plan(
         refuse_given(("input_len", "output_len", "dtypes", "kv_dtypes", "slo_tpot", "slo_ttft"),
                      "a serving option; add --serve")
     require_positive(tp=tp, pp=pp)  # the search's own check printed the pinned tuple: "(got (0,))"
+    _check_pins_divide(devices, tp, pp)
     check_dtypes(dtype=dtype)
     spec = spec_from(hw, sets)
+    _warn_plan_context(model, serve_goal, seq_len, input_len, output_len)
     pins = {k: v for k, v in (("tp", tp), ("pp", pp)) if v is not None}
     if serve_goal:
         workload = {"input_len": input_len, "output_len": output_len, "dtypes": _names(dtypes, "--dtypes"),
@@ -87,6 +97,27 @@ def llm_plan(
         console.print("pruned: " + ", ".join(f"{n:,} ({escape(reason)})" for reason, n in result.pruned.items()))
 
 
+def _warn_plan_context(model: str, serve_goal: bool, seq_len: int, input_len: int, output_len: int) -> None:
+    """A context beyond the model's positions, as `llm train` / `llm infer` warn about (plan said nothing)."""
+    from ..workload.model_config import load_model
+    from .llm_cmd import _warn_context
+
+    tokens, option = (input_len + output_len, "--input-len + --output-len") if serve_goal else (seq_len, "--seq-len")
+    if tokens >= 1:
+        _warn_context(load_model(model), tokens, option)
+
+
+def _check_pins_divide(devices: int, tp: int | None, pp: int | None) -> None:
+    """Pinned --tp / --pp that cannot tile --devices: the search pruned every candidate and said "no layout works"
+    without naming the option."""
+    pinned = [(option, value) for option, value in (("--tp", tp), ("--pp", pp)) if value is not None]
+    size = math.prod(value for _, value in pinned)
+    if pinned and devices >= 1 and devices % size:
+        given = " x ".join(f"{option} {value}" for option, value in pinned)
+        raise ValueError(f"{given}{f' = {size}' if len(pinned) > 1 else ''}: does not divide --devices {devices:,}; "
+                         "pin values whose product divides the device count (or leave them to the search)")
+
+
 def _names(text: str, option: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     if not names:
@@ -98,6 +129,7 @@ def _names(text: str, option: str) -> tuple[str, ...]:
             canonical_dtype(name)
         except ValueError as exc:
             raise ValueError(f"{option}: {exc}") from None
+    refuse_repeats(option, names)
     return names
 
 

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import HwOpt, JsonOpt, LevelOpt, SetOpt, named, spec_from
-from .errors import check_dtypes, check_level, refuse_given, require_positive
+from .errors import check_dtypes, check_level, refuse_given, refuse_repeats, require_positive
 
 
 def sensitivity_command(
@@ -60,6 +60,12 @@ def sensitivity_command(
             "workload": {"kind": "infer", "model": model, "tp": tp, "batch": batch, "input_len": input_len,
                          "output_len": output_len, "dtype": dtype, "kv_dtype": dtype}})
         base = spec_from(hw, sets)
+    refuse_repeats("--param", param or [])
+    if param:  # named under the option, before the base design is evaluated
+        from ..explore.sensitivity import check_parameters
+        from ..hardware import load_hardware
+
+        check_parameters(base if base is not None else load_hardware(spec.base), param, option="--param")
     values = sweep_elasticities(spec, parameters=param, step=step, base=base)
     if plot:
         from ..report.sweep_figures import plotly_tornado, png_tornado, write_html

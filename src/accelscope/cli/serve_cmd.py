@@ -95,7 +95,11 @@ def llm_serve(
 
     check_dtypes(dtype=dtype, kv_dtype=kv_dtype)  # else the attention op's field was named (Attention.kv_dtype)
     _refuse_ignored(scheduler=scheduler, at_once=at_once, trace=trace, draft_tokens=draft_tokens, arrival=arrival)
+    if tp == 1 and tp_overlap:  # accepted and ignored: one device has no tensor-parallel communication to overlap
+        refuse_given(("tp_overlap",), "overlaps tensor-parallel communication; applies with --tp 2 or more")
     spec = spec_from(hw, sets)
+    if trace is None:
+        _warn_lengths(model, input_len, output_len)
     with naming_arguments(SERVE_OPTIONS):
         result = serve(model, spec, tp=tp, pp=pp, ep=ep, rate=math.inf if at_once else _rate(rate), requests=requests, input_len=input_len,
                        output_len=output_len, trace=trace, arrival=arrival, cv=cv, seed=seed, scheduler=scheduler,
@@ -162,7 +166,10 @@ def llm_capacity(
         raise ValueError("--slo-ttft / --slo-tpot: give at least one SLO, in milliseconds (e.g. --slo-tpot 50)")
     check_dtypes(dtype=dtype, kv_dtype=kv_dtype)
     _refuse_ignored(scheduler=scheduler, at_once=False, trace=None, draft_tokens=0, arrival=arrival)
+    if tp == 1 and tp_overlap:  # accepted and ignored: one device has no tensor-parallel communication to overlap
+        refuse_given(("tp_overlap",), "overlaps tensor-parallel communication; applies with --tp 2 or more")
     spec = spec_from(hw, sets)
+    _warn_lengths(model, input_len, output_len)
     with naming_arguments(SERVE_OPTIONS):
         result = capacity(model, spec, slo_ttft=_seconds(slo_ttft, "--slo-ttft"), slo_tpot=_seconds(slo_tpot, "--slo-tpot"),
                           percentile=percentile, requests=requests, tp=tp, pp=pp, ep=ep, dtype=dtype, kv_dtype=kv_dtype,
@@ -197,6 +204,31 @@ def llm_capacity(
         console.print(f"wrote {escape(path)}")
 
 
+def _warn_lengths(model: str, input_len: str, output_len: str) -> None:
+    """The longest context the length options allow, checked against the model's positions as `llm infer` does
+    (a 200,000-token prompt on a 131,072-position model was simulated without a word). exp:MEAN has no longest."""
+    from ..workload.model_config import load_model
+    from .llm_cmd import _warn_context
+
+    longest = [_longest(text) for text in (input_len, output_len)]
+    if all(n is not None and n >= 1 for n in longest):
+        _warn_context(load_model(model), sum(n for n in longest if n is not None), "--input-len + --output-len")
+
+
+def _longest(text: str) -> int | None:
+    """The largest token count of a length option (a count, or uniform:LO:HI), None when it has none or is not
+    one of those forms (serve() reports that)."""
+    parts = text.strip().split(":")
+    try:
+        if len(parts) == 1:
+            return int(parts[0])
+        if len(parts) == 3 and parts[0] == "uniform":
+            return int(parts[2])
+    except ValueError:
+        return None
+    return None
+
+
 def _refuse_ignored(scheduler: str, at_once: bool, trace: str | None, draft_tokens: int, arrival: str) -> None:
     """Options the chosen mode does not read, typed anyway: each ran with exit 0 and no effect."""
     if trace is not None:
@@ -221,6 +253,11 @@ def _features(cuda_graphs: bool, tp_overlap: bool, wide_ep: int | None, tbo: boo
     needs = "--tbo, --expert-imbalance, --max-nodes and --decode-wide-ep need --wide-ep"
     if wide_ep is None and decode_wide_ep is not None:
         raise ValueError(needs)
+    for option, ep in (("--wide-ep", wide_ep), ("--decode-wide-ep", decode_wide_ep)):
+        # said "--wide-ep: imbalance must be ...", naming the option the user did not get wrong
+        if isinstance(ep, int) and ep >= 2 and not 1 <= imbalance <= ep:
+            raise ValueError(f"--expert-imbalance: must be from 1 (even routing) to {option} {ep} (every token on "
+                             f"the busiest rank's experts); got {imbalance:g}")
     options: dict[str, object] = {"cuda_graphs": cuda_graphs, "tp_overlap": tp_overlap,
                                   "wide_ep": wide_ep_from(wide_ep, imbalance, tbo, max_nodes, needs)}
     if decode_wide_ep is not None:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..workload import ops as ir
 from .app_options import DtypeOpt, HwOpt, JsonOpt, SetOpt, named, spec_from
-from .errors import MAX_INT, build_op, naming_options, short
+from .errors import MAX_INT, build_op, naming_options, refuse_repeats, short
 
 if TYPE_CHECKING:
     from ..hardware.spec import HardwareSpec
@@ -289,6 +289,7 @@ def sim_isa_study(
     """Run one kernel with each ISA feature (or spec field) varied alone and tabulate the effect."""
     from ..hardware import parse_set_options
 
+    refuse_repeats("--vary", vary or [])
     spec = spec_from(hw, sets)
     rows = isa_study(kernel, spec, vary or [], parse_set_options(arg or [], option="--arg"))
     if as_json:

@@ -69,6 +69,8 @@ def sweep_command(
         raise ValueError(f"--limit: must be >= 0 new points (got {limit})")
     if executor not in ("local", "ray"):
         raise ValueError(f"sweep --executor: expected local or ray (got {executor!r})")
+    if executor != "ray":  # the local executor ran without a word about the cluster it was given
+        refuse_given(("address",), "a Ray cluster address; add --executor ray (the local executor ignores it)")
 
     spec = load_sweep(target)
     _check_results_folder(out)

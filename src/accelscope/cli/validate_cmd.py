@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app_options import JsonOpt
-from .errors import check_level
+from .errors import check_level, refuse_repeats
 
 if TYPE_CHECKING:  # the fitting modules load numpy and the datasets: imported where a command needs them
     from ..measure.dataset import MeasuredRow
@@ -30,6 +30,7 @@ def _split(text: str | None, option: str = "") -> list[str] | None:
     if not names:
         raise ValueError(f"{option}: names nothing (got {text!r}); give one or more, comma-separated, or leave the "
                          "option out for all")
+    refuse_repeats(option, names)
     return names
 
 
@@ -59,7 +60,7 @@ def validate_command(
     if not sources_in:
         raise ValueError("validate: give FILEs, FOLDERs or dataset names (dev, more, all, external), or --dataset NAME")
     label = ", ".join(sources_in)
-    wanted = [level.strip() for level in levels.split(",") if level.strip()]
+    wanted = _split(levels, "--levels") or []  # '' read as the default roofline level
     for level in wanted:
         check_level(level, "--levels")
     categories, sources = _split(category, "--category"), _split(source, "--source")

@@ -50,6 +50,16 @@ def elasticities(metric: Callable[[HardwareSpec], float], hw: HardwareSpec,
     return out
 
 
+def check_parameters(hw: HardwareSpec, parameters: list[str], option: str = "sensitivity") -> None:
+    """Parameters asked for by name are positive numeric fields of `hw`: say why one cannot be varied. `option`
+    starts the message (the CLI's `--param`)."""
+    for path in parameters:
+        value = _value(hw, path)
+        if value is None or value <= 0:
+            raise ValueError(f"{option}: {path!r} is not a positive numeric field of the {hw.id} spec "
+                             "(use a dotted path such as memory.hbm.bandwidth; see accelscope hw show)")
+
+
 def sweep_elasticities(spec: SweepSpec, parameters: list[str] | None = None, step: float = 0.1,
                        base: HardwareSpec | None = None) -> dict[str, dict[str, float]]:
     """Elasticity of every objective of a sweep spec around its base design: metric -> parameter -> value.
@@ -61,13 +71,11 @@ def sweep_elasticities(spec: SweepSpec, parameters: list[str] | None = None, ste
     hw = base if base is not None else load_hardware(spec.base)
     paths = parameters or list(dict.fromkeys([*spec.axis_paths(), *default_paths(hw)]))
     metrics = [objective.partition(" ")[2] for objective in spec.objectives]
+    check_parameters(hw, parameters or [])
     _check_base_evaluates(spec, hw, metrics)
     out: dict[str, dict[str, float]] = {metric: {} for metric in metrics}
     for path in paths:
         value = _value(hw, path)
-        if parameters and (value is None or value <= 0):  # asked for by name: say why it cannot be varied
-            raise ValueError(f"sensitivity: {path!r} is not a positive numeric field of the {hw.id} spec "
-                             "(use a dotted path such as memory.hbm.bandwidth; see accelscope hw show)")
         if value is None or value <= 0:
             continue
         ends = [evaluate_point(spec, 0, {path: value * factor}, base=hw) for factor in (1 + step, 1 - step)]

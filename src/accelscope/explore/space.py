@@ -30,7 +30,7 @@ import random
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, overload
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, overload
 
 import yaml
 from pydantic import (
@@ -72,7 +72,23 @@ class Axis(BaseModel):
         if not values:
             raise ValueError("empty; give at least one value, e.g. values: [3.35 TB/s, 4.8 TB/s]")
         _check_scalars(values)
+        seen: list[tuple[bool, Any]] = []
+        for value in values:  # [132, 132] evaluated and stored the same design point twice
+            key = (isinstance(value, bool), value.strip() if isinstance(value, str) else value)
+            if key in seen:
+                raise ValueError(f"{str(value)[:40]!r} is listed twice; each value is one point, list it once")
+            seen.append(key)
         return values
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Axis:
+        """values and range both given: values won and range was ignored without a word (steps and log too)."""
+        if self.values is not None and self.range is not None:
+            raise ValueError("give values: [...] or range: [low, high], not both")
+        # (against the defaults, not the keys given: a stored spec is dumped with every key and validated again)
+        if self.values is not None and (self.steps != Axis.model_fields["steps"].default or self.log):
+            raise ValueError("steps and log apply to a range: [low, high]; values: [...] lists every point")
+        return self
 
     def points(self) -> list[float | Any]:
         if self.values is not None:
@@ -154,7 +170,7 @@ def _number(value: Any) -> float:
 class InferArgs(BaseModel):
     """An `llm.infer` serving scenario without its dtypes (shared by sweep specs and report scenarios)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # YAML tp: "8" or true is not a number
     model: str
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
@@ -174,14 +190,14 @@ class InferWorkload(InferArgs):
     # plan: auto evaluates each hardware point at its own best serving layout on tp x pp devices (llm.plan:
     # TP x PP x replicas, the largest batch within the SLOs), recording the layout beside the metrics
     plan: Literal["auto"] | None = None
-    slo_tpot_s: float | None = Field(default=None, gt=0)
-    slo_ttft_s: float | None = Field(default=None, gt=0)
+    slo_tpot_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    slo_ttft_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class TrainArgs(BaseModel):
     """An `llm.train` scenario (shared by sweep specs and report scenarios)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # YAML tp: "8" or true is not a number
     model: str
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
@@ -229,7 +245,7 @@ class ServeWorkload(BaseModel):
     """Capacity at latency SLOs (llm.capacity): the highest request rate whose percentile TTFT / TPOT meet them,
     from a request-level simulation; a sweep can then optimize requests/s at the SLO per dollar."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # YAML tp: "8" or true is not a number
     kind: Literal["serve"] = "serve"
     model: str
     tp: int = Field(default=1, ge=1)
@@ -240,19 +256,19 @@ class ServeWorkload(BaseModel):
     input_len: int | str = 2048
     output_len: int | str = 256
     requests: int = Field(default=300, ge=10, le=100_000)
-    slo_ttft_s: float | None = Field(default=None, gt=0)
-    slo_tpot_s: float | None = Field(default=0.05, gt=0)
+    slo_ttft_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    slo_tpot_s: float | None = Field(default=0.05, gt=0, allow_inf_nan=False)
     percentile: Literal[50, 90, 99] = 99
     max_seqs: int = Field(default=256, ge=1)
     max_batched_tokens: int = Field(default=8192, ge=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     # serving features (llm.serve): CUDA graphs or eager, async TP, wide expert parallelism (attention-DP ranks
     # of one device, DeepEP dispatch/combine) with two-batch overlap, load imbalance and a node limit per token
     cuda_graphs: bool = True
     tp_overlap: bool = False
     wide_ep: int | None = Field(default=None, ge=2)
     tbo: bool = False
-    expert_imbalance: float = Field(default=1.0, ge=1)
+    expert_imbalance: float = Field(default=1.0, ge=1, allow_inf_nan=False)
     max_nodes: int | None = Field(default=None, ge=1)
 
 
@@ -277,10 +293,48 @@ class OpWorkload(BaseModel):
         from ..workload import ops
 
         cls = getattr(ops, "".join(part.capitalize() for part in self.op.split("_")))  # grouped_gemm -> GroupedGemm
+        _check_op_args(self.op, cls, self.args)
         try:
             return cls(**self.args)
         except TypeError as exc:
             raise ValueError(f"args: {exc}") from None
+
+
+def _check_op_args(op: str, cls: type, args: dict[str, Any]) -> None:
+    """Argument names an op takes, and every required one given: Python's `Gemm.__init__() got an unexpected
+    keyword argument 'mm'` named neither the spec's field nor the right spelling."""
+    import dataclasses
+    from difflib import get_close_matches
+
+    if not dataclasses.is_dataclass(cls):
+        return
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = [f.name for f in fields]
+    for key in args:
+        if key not in names:
+            close = get_close_matches(str(key), names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"args.{str(key)[:40]}: {op} has no such argument; {hint}its arguments: "
+                             f"{', '.join(names)}")
+    missing = [f.name for f in fields if f.name not in args and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"args: {op} needs {', '.join(missing)} (missing)")
+    for f in fields:  # `m: abc` failed inside the op as "'>' not supported between instances of 'str' and 'int'"
+        value, kind = args.get(f.name), _ARG_KINDS.get(str(f.type))
+        if f.name not in args or kind is None or (value is None and str(f.type).endswith("| None")):
+            continue
+        wanted, types = kind
+        if isinstance(value, bool) != (types == (bool,)) or not isinstance(value, types):
+            raise ValueError(f"args.{f.name}: expected {wanted} (got {str(value)[:40]!r})")
+
+
+# an op argument's annotation -> (what a message calls it, the YAML types it takes)
+_ARG_KINDS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "int": ("a whole number", (int,)), "int | None": ("a whole number", (int,)),
+    "float": ("a number", (int, float)), "float | None": ("a number", (int, float)),
+    "bool": ("true or false", (bool,)), "str": ("a name", (str,)), "str | None": ("a name", (str,)),
+}
 
 
 class GraphNodeSpec(OpWorkload):
@@ -366,7 +420,7 @@ class Constraint(BaseModel):
 
 
 class SweepSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # YAML tp: "8" or true is not a number
     name: str = "sweep"
     base: str
     axes: dict[str, Axis] = Field(default_factory=dict)
@@ -510,9 +564,11 @@ class DesignPoints(Sequence[dict[str, Any]]):
 
 def load_validated_yaml(path: str | Path, model: type[ModelT], what: str) -> ModelT:
     """Read a YAML file into a pydantic model; every failure names the file, the field and the expected form."""
+    from ..hardware.yaml_text import UniqueKeySafeLoader
+
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=UniqueKeySafeLoader)  # safe_load kept the last of two equal keys
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the {what} ({exc.strerror})") from None
     except UnicodeDecodeError:
@@ -524,10 +580,61 @@ def load_validated_yaml(path: str | Path, model: type[ModelT], what: str) -> Mod
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # an unknown key first: `hardwares:` also made `hardware: Field required`, which hid the typo
+        first = min(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = _unknown_key(model, first["loc"])
+        elif first["type"] in ("int_type", "float_type", "bool_type", "string_type"):  # strict: say what was given
+            given = first.get("input")
+            hint = "; write it without quotes" if isinstance(given, str) and _is_number(given) else ""
+            message = f"{message} (got {repr(given)[:40]}){hint}"
         raise ValueError(f"{path}: {where}: {message}" if where else f"{path}: {message}") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """`unknown key; did you mean 'axes'? keys here: ...` when the model at `loc` can be found (sections, optional
+    ones and mappings of them); else `unknown key; remove it or fix its spelling`."""
+    from difflib import get_close_matches
+
+    current: Any = model
+    for part in loc[:-1]:
+        current = _section(current)
+        if current is None:
+            break
+        if get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            field = current.model_fields.get(part)
+            current = field.annotation if field is not None else None
+    current = _section(current)
+    if current is None or get_origin(current) is dict:
+        return "unknown key; remove it or fix its spelling"
+    names = list(current.model_fields)
+    close = get_close_matches(str(loc[-1]), names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "remove it or fix its spelling;"
+    return f"unknown key; {hint} keys here: {', '.join(names)}"
+
+
+def _section(annotation: Any) -> Any:
+    """The one pydantic model or dict an annotation names (Optional and Annotated unwrapped), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is dict:
+        return annotation
+    if get_origin(annotation) is Annotated:
+        return _section(get_args(annotation)[0])
+    found = [s for s in (_section(a) for a in get_args(annotation) if a is not type(None)) if s is not None]
+    return found[0] if len(found) == 1 else None
 
 
 def load_sweep(path: str | Path) -> SweepSpec:

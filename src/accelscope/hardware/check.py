@@ -87,7 +87,8 @@ class Finding:
 def check_spec(hw: HardwareSpec) -> list[Finding]:
     """Every consistency check of `hw`, passed or not, each with its numbers."""
     findings: list[Finding] = []
-    for check in (_sram_feed, _per_core_vs_chip, _sustained_clock, _hierarchy, _capacity, _peak_ratios, _units):
+    for check in (_sram_feed, _per_core_vs_chip, _sustained_clock, _power_limit, _hierarchy, _capacity, _peak_ratios,
+                  _units):
         findings.extend(check(hw))
     return [_explain(hw, f) for f in findings]
 
@@ -205,6 +206,17 @@ def _sustained_clock(hw: HardwareSpec) -> list[Finding]:
                          else f"; below {MIN_SUSTAINED:.0%} of it, a wrong unit?")
     return [Finding("sustained-clock", ok, f"compute.sustained_clock {_fmt(c.sustained_clock, 'frequency')} = "
                                            f"{ratio:.2f} x compute.clock {_fmt(c.clock, 'frequency')}{why}")]
+
+
+def _power_limit(hw: HardwareSpec) -> list[Finding]:
+    """A limit above the TDP was accepted without a word and changes nothing (the clock is the TDP's)."""
+    if hw.power is None or hw.power.limit is None:
+        return []
+    limit, tdp = hw.power.limit, hw.power.tdp
+    ok = limit <= tdp
+    return [Finding("power-limit", ok, f"power.limit {_fmt(limit, 'power')} vs power.tdp {_fmt(tdp, 'power')}"
+                    + ("" if ok else ": a limit above the TDP has no effect (the clock stays the TDP's); lower it or "
+                                     "leave it unset"))]
 
 
 # ----- memory hierarchy -------------------------------------------------------------------------------------

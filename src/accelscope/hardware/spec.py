@@ -105,7 +105,8 @@ Bandwidth = _quantity("bandwidth")
 FlopRate = _quantity("flops")
 Frequency = _quantity("frequency")
 Seconds = _quantity("time")
-Watts = _quantity("power")
+# One device's board power: a CS-3 wafer-scale system draws ~23 kW; a 5 MW "TDP" is a unit slip (kW, W), never a chip.
+Watts = _quantity("power", high=1e5)
 Area = _quantity("area")
 Usd = _quantity("money")
 # An achievable share of a peak: below 1 % the unit does not work (and 5e-324 would make every time infinite).
@@ -349,6 +350,9 @@ DRAM_WRITE_COST = 1.24
 
 
 ON_CHIP = ("registers", "sram", "cache")
+# One accelerator's main memory: shipping parts have up to 288 GB (B300, MI355X); 10 TB leaves room for hypothetical
+# designs, while "80 TB" for one chip is a unit slip (TB for GB) or a node's or cluster's total.
+MAX_DEVICE_MEMORY = 10e12
 
 
 class MemoryLevel(Section):
@@ -697,6 +701,16 @@ class HardwareSpec(BaseModel):
                     f"{format_quantity(total, 'bytes')} on chip{per_core} is more than the main memory "
                     f"memory.{self.main_memory_name}.capacity ({format_quantity(main, 'bytes')}); an on-chip level is "
                     "smaller than main memory (check the unit, and scope: core means per core)"))
+        return self
+
+    @model_validator(mode="after")
+    def _main_memory_is_one_devices(self) -> HardwareSpec:
+        total = self.level_total(self.main_memory_name)[0]
+        if self.kind != "cpu" and total > MAX_DEVICE_MEMORY:  # a CPU's DDR may be a server's terabytes
+            raise FieldProblem(f"memory.{self.main_memory_name}.capacity", (
+                f"{format_quantity(total, 'bytes')} is more than one accelerator's main memory can be (at most "
+                f"{format_quantity(MAX_DEVICE_MEMORY, 'bytes')}; shipping parts have up to 288 GB): check the unit "
+                "(GB, not TB) and give one device's capacity, not a node's or a cluster's"))
         return self
 
     @model_validator(mode="after")

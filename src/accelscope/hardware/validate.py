@@ -142,10 +142,15 @@ def parse_set_options(items: list[str], option: str = "--set") -> SetOptions:
     with the same limits as a spec file (duplicate keys, depth, alias expansion). `option` names the CLI option in
     messages."""
     out = SetOptions()
+    given: dict[str, str] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise SpecError(option, [(brief(item), "expected dotted.path=value, e.g. memory.hbm.bandwidth=6TB/s")])
+        if key.strip() in given:  # the last one silently won: `--set x=6TB/s --set x=3TB/s` ran at 3 TB/s
+            raise SpecError(option, [(brief(key.strip()), f"given twice ({brief(given[key.strip()])}, then "
+                                                          f"{brief(raw)}); keep one")])
+        given[key.strip()] = raw
         out[key.strip()] = load_yaml(raw, option, field=key.strip(), lenient=True)
     return out
 

@@ -113,8 +113,8 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
     """A mapping with the same key twice: PyYAML would keep the last silently."""
 
 
-class _UniqueKeyLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """SafeLoader that refuses a mapping with the same key twice (keys merged in with `<<:` may be overridden)."""
+class _UniqueKeys:
+    """A mapping with the same key twice is an error (keys merged in with `<<:` may be overridden)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
@@ -131,7 +131,16 @@ class _UniqueKeyLoader(_BaseLoader):  # type: ignore[misc,valid-type]
                     None, None, f"key {brief(key, 40)} appears twice (first on line {first}); keep one",
                     key_node.start_mark)
             seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+
+class _UniqueKeyLoader(_UniqueKeys, _BaseLoader):  # type: ignore[misc,valid-type]
+    """SafeLoader that refuses a mapping with the same key twice, and reads YAML 1.2 exponent floats (below)."""
+
+
+class UniqueKeySafeLoader(_UniqueKeys, _BaseLoader):  # type: ignore[misc,valid-type]
+    """PyYAML's SafeLoader, except that a mapping with the same key twice is an error: for the YAML files that are
+    not specs (sweep specs, report scenarios), where `axes:` given twice kept the second without a word."""
 
 
 # YAML 1.2 floats with an exponent and no sign or dot ("80.0e9", "1e30"): PyYAML follows YAML 1.1 and reads them

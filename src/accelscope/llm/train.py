@@ -285,6 +285,8 @@ def train(
     par = Parallelism(tp=tp, pp=pp, ep=ep, dp=dp, cp=cp, sp=tp > 1 if sp is None else sp, attention=attention)
     par.check(config)
     micro_batches = _check_train_args(config, par, vpp, zero, seq_len, global_batch, micro_batch, recompute)
+    if etp is not None and (isinstance(etp, bool) or not isinstance(etp, int) or etp < 1):  # 0: ZeroDivisionError
+        raise ValueError(f"etp: expected an integer >= 1 (got {etp!r}); leave it unset for tp / ep")
     prec = Precision(dtype=canonical_dtype(dtype))
     low_precision = prec.matmul_input_dtype.startswith(("fp8", "mx"))
     _check_host_and_gather(host_op_latency, fp8_all_gather, zero, low_precision)

@@ -112,6 +112,11 @@ def resolve_fields(hw: HardwareSpec, fields: list[str] | None) -> list[str]:
             continue
         if node is not None and (isinstance(node, bool) or not isinstance(node, int | float)):
             raise ValueError(f"calibrate: {path!r} is not numeric ({node!r}); only numeric fields can be fitted")
+        if isinstance(node, int):  # a count: the fit's 131.99999999999997 cores failed after the first fold
+            raise ValueError(f"calibrate: {path!r} is a whole number ({node}); a fit gives fractions, so only "
+                             "continuous fields (efficiencies, clocks, latencies, bandwidths) can be fitted")
+        if path in out:
+            raise ValueError(f"calibrate: {path!r} is named twice; name each field once")
         out.append(path)
     return out
 

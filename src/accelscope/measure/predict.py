@@ -125,7 +125,8 @@ def _time_or_rate(row: MeasuredRow, seconds: float, work: float, per: str = "flo
     for prefix, factor in scale.items():
         if unit.startswith(prefix):
             return Prediction(work / seconds / factor)
-    raise ValueError(f"{row.id}: unit {unit!r} not understood")
+    raise ValueError(f"{row.id}: field 'unit': unit {unit!r} not understood; expected a time (ms, us, s) or a rate "
+                     f"({', '.join(scale)})")
 
 
 # Rows timed on the host around one synchronous call (t0 = time.time(); op(x); torch.cuda.synchronize()) include

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..explore.space import InferArgs, TrainArgs, load_validated_yaml
 
@@ -28,7 +28,7 @@ class Load(BaseModel):
     "Serving under load" section): latency percentiles and goodput against the request rate, per chip, in the
     first dtype. Rates: `fractions` of the reference chip's saturated throughput, the same rates on every chip."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # kernels: "no" or tp: "8" is not a flag or a number
     # finite: .inf passed gt=0 and failed mid-report as "slo_ttft: expected seconds > 0 (got inf)", no file named
     slo_ttft_ms: float = Field(default=2000.0, gt=0, allow_inf_nan=False)
     slo_tpot_ms: float = Field(default=50.0, gt=0, allow_inf_nan=False)
@@ -50,7 +50,7 @@ class Training(TrainArgs):
 
 
 class Scenario(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # kernels: "no" or tp: "8" is not a flag or a number
     title: str = "accelscope report"
     hardware: list[str] = Field(min_length=1)
     level: Literal["roofline", "analytical"] = "analytical"
@@ -60,6 +60,15 @@ class Scenario(BaseModel):
     elasticity_hw: str | None = None
     tradeoff_hw: str | None = None
     validation: bool = True
+
+    @field_validator("hardware")
+    @classmethod
+    def _distinct(cls, hardware: list[str]) -> list[str]:
+        """A chip listed twice was evaluated twice and shown as two columns of the same chip."""
+        for index, name in enumerate(hardware):
+            if name in hardware[:index]:
+                raise ValueError(f"{name[:60]!r} is listed twice; list each chip once")
+        return hardware
 
     @property
     def reference_hw(self) -> str:

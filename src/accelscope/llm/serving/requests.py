@@ -115,6 +115,8 @@ def _tokens(value: int, name: str) -> int:
 def load_trace(path: str | Path) -> Requests:
     """Requests from a CSV (with a header) or JSON Lines file with arrival_s, input_tokens, output_tokens."""
     file = Path(path)
+    if file.is_dir():  # was "trace file not found", which sends the user looking for a missing file
+        raise ValueError(f"{file}: is a folder; pass a trace file (CSV or JSONL with {', '.join(TRACE_COLUMNS)})")
     if not file.is_file():
         raise ValueError(f"{file}: trace file not found (CSV or JSONL with {', '.join(TRACE_COLUMNS)})")
     try:

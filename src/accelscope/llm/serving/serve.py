@@ -306,7 +306,10 @@ def _speculation(costs: IterationCosts, config: ModelConfig, draft_tokens: int, 
     if draft_model == "mtp":  # one more decoder layer of the served model proposes (DeepSeek-V3 MTP module)
         draft = replace(config, name=f"{config.name} MTP", layers=1, sliding_layers=min(config.sliding_layers, 1))
     else:
-        draft = load_model(draft_model)
+        try:
+            draft = load_model(draft_model)
+        except ValueError as exc:  # named the model but not which of the two models it was
+            raise ValueError(f"draft_model: {exc}") from None
     # the proposer runs in the same engine: eager or graphed, TP overlapped or not, as the target (its experts,
     # if any, stay on the rank: no wide EP for a draft)
     features = Features(cuda_graphs=costs.features.cuda_graphs, tp_overlap=costs.features.tp_overlap)
