@@ -100,9 +100,9 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         return Skip(f"{row.category} rows need shape_json field {exc.args[0]!r}")
     except TypeError:  # a field the mapper needs is null: the source does not say
         return Skip(f"{row.category}: a shape_json field the mapper needs is null (not stated by the source)")
-    if isinstance(outcome, Prediction):  # a row the mapper priced, but whose dtype or metric it could only guess
-        if (reason := dtype_not_understood(row) or metric_not_understood(row)) is not None:
-            return Skip(reason)
+    # a row the mapper priced, but whose dtype or metric it could only guess (its other skip reasons come first)
+    if isinstance(outcome, Prediction) and (reason := dtype_not_understood(row) or metric_not_understood(row)):
+        return Skip(reason)
     return outcome
 
 
@@ -111,6 +111,10 @@ ROW_DTYPE_TOKENS: tuple[tuple[str, str], ...] = (
     ("fp8", "fp8_e4m3"), ("float8", "fp8_e4m3"), ("bf16", "bf16"), ("bfloat16", "bf16"), ("fp16", "fp16"),
     ("float16", "fp16"), ("half", "fp16"), ("tf32", "tf32"), ("fp32", "fp32"), ("float32", "fp32"),
     ("fp64", "fp64"), ("float64", "fp64"), ("int8", "int8"))
+
+
+_CANONICAL = tuple(key for key, name in ROW_DTYPE_TOKENS if name.startswith(key))  # fp8, bf16, ...
+_ALIASES = tuple(key for key, name in ROW_DTYPE_TOKENS if not name.startswith(key))  # float8, bfloat16, half, ...
 
 
 def row_dtype(text: str) -> str:
@@ -128,9 +132,8 @@ def dtype_not_understood(row: MeasuredRow) -> str | None:
         return None
     if "int4" in text and "weight-only" in text:  # llm_inference's weight-only rows (_weight_only_dtype)
         return None
-    tokens = ", ".join(dict.fromkeys(key for key, _ in ROW_DTYPE_TOKENS))
-    return (f"dtype {row.dtype!r} not understood: the dtype column names no known format; write one of {tokens} "
-            "(or 'int4 weight-only' for an inference row)")
+    return (f"dtype {row.dtype!r} not understood: name its format in the dtype column ({', '.join(_CANONICAL)}; "
+            f"also read: {', '.join(_ALIASES)}; 'int4 weight-only' on llm_inference rows)")
 
 
 # Metric names a row scored from its unit may have (a time, or a rate: work, bytes or elements per second); each
