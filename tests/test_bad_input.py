@@ -303,3 +303,75 @@ def test_a_measured_row_with_an_unknown_unit_names_the_file_the_row_and_the_fiel
     extra = ["--levels", "roofline"] if command == "validate" else ["--hw", "h100-sxm", "--folds", "2"]
     refused([command, str(path), *extra], f"{path}: ME-001: field 'unit': unit 'parsecs' not understood",
             "expected a time (ms, us, s) or a rate")
+
+
+# ----- round two: dtype and metric of a measured row, option names, sweep keys and objectives, static batch ---------
+ROWS_HEADER = "id,hardware,category,op,dtype,shape_json,metric,value,unit\n"
+GEMM_SHAPE = '"{""M"":4096,""N"":4096,""K"":4096}"'
+
+
+def test_a_measured_row_whose_dtype_or_metric_is_not_understood_is_unmapped_with_its_reason(tmp_path):
+    """'bf17' was priced as fp16 and a metric 'flops_per_banana' was scored from its unit, both without a word."""
+    path = tmp_path / "rows.csv"
+    path.write_text(ROWS_HEADER + f"ME-001,NVIDIA H100 SXM5 80GB,gemm,gemm,bf17,{GEMM_SHAPE},time,1.5,ms\n"
+                    f"ME-002,NVIDIA H100 SXM5 80GB,gemm,gemm,bf16,{GEMM_SHAPE},flops_per_banana,1.5,ms\n"
+                    f"ME-003,NVIDIA H100 SXM5 80GB,gemm,gemm,bfloat16,{GEMM_SHAPE},time_median,1.5,ms\n")
+    result = runner.invoke(app, ["validate", str(path), "--levels", "roofline", "--json"])
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    reasons = {entry["reason"]: entry["ids"] for entry in out["unmapped"]["roofline"]}
+    dtype = next(reason for reason in reasons if reason.startswith("dtype 'bf17' not understood: "))
+    assert reasons[dtype] == ["ME-001"] and "bf16, fp16" in dtype
+    metric = next(reason for reason in reasons if reason.startswith("metric 'flops_per_banana' not understood: "))
+    assert reasons[metric] == ["ME-002"] and "a gemm row's metric names a time or a rate" in metric
+    assert [(c["category"], c["rows"]) for c in out["summary"]] == [("gemm", 1)]  # ME-003: 'bfloat16', time_median
+
+
+def test_calibrate_says_why_a_chips_rows_are_not_usable(tmp_path):
+    """The dtype 'bf17' row was fitted as fp16; left out, the refusal named neither the file nor the reason."""
+    path = tmp_path / "rows.csv"
+    path.write_text(ROWS_HEADER + f"ME-001,NVIDIA H100 SXM5 80GB,gemm,gemm,bf17,{GEMM_SHAPE},time,1.5,ms\n"
+                    f"ME-002,NVIDIA H100 SXM5 80GB,gemm,gemm,bf16,{GEMM_SHAPE},time,1.5,ms\n")
+    refused(["calibrate", str(path), "--hw", "h100-sxm", "--folds", "2"],
+            f"{path}: only 1 usable rows for h100-sxm", "ME-001: dtype 'bf17' not understood")
+
+
+def test_every_shipped_row_that_is_priced_has_a_dtype_and_metric_the_mappers_read():
+    """The check leaves the shipped rows alone: the only dtype it does not read is the host copies' 'bytes' (rows
+    no mapper prices: "host<->device copies are not an IR op yet"); every metric is read."""
+    from accelscope.measure.dataset import load_rows
+    from accelscope.measure.predict import dtype_not_understood, metric_not_understood
+
+    rows = load_rows(["all", "external"])
+    assert {(r.category, r.dtype) for r in rows if dtype_not_understood(r)} == {("memory", "bytes")}
+    assert not [r.id for r in rows if metric_not_understood(r)]
+
+
+def test_an_argument_quoted_in_an_llm_error_is_named_as_its_option():
+    """`--seq-len=4096: must be divisible by cp=3`: the Python argument, not the option typed."""
+    refused(["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--cp", "3"],
+            "--seq-len=4096: must be divisible by --cp=3")
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    # "unknown key; remove it or fix its spelling": the walk stopped at the kind-tagged union of workloads
+    ({"workload": {"kind": "train", "model": "llama-3.1-8b", "tpp": 8}, "objectives": ["max tokens_per_s"]},
+     "workload.train.tpp: unknown key; did you mean 'tp'? keys here: model, tp,"),
+    ({"workloads": {"s": {"kind": "serve", "model": "llama-3.1-8b", "requets": 8}}, "objectives": ["max s.tokens_per_s"]},
+     "workloads.s.serve.requets: unknown key; did you mean 'requests'?"),
+    # the same objective twice (a repeated column of the front), or a metric both maximised and minimised
+    ({"objectives": ["min g.seconds", "min g.seconds"]}, "objectives: 'g.seconds' is listed twice"),
+    ({"objectives": ["min g.seconds", "max g.seconds"]}, "objectives: 'g.seconds' is both 'min' and 'max'"),
+])
+def test_sweep_workload_keys_are_suggested_and_objectives_named_once(tmp_path, change, needle):
+    spec = {**GEMM_SWEEP, **change}
+    if "workload" in change:
+        spec.pop("workloads")
+    refused(_sweep(tmp_path, yaml.safe_dump(spec)), needle)
+
+
+def test_a_static_batch_above_the_max_seqs_typed_is_refused():
+    """--batch 512 ran 512 sequences per iteration under --max-seqs 8 (activations reserved for 8), exit 0."""
+    refused(["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "10", "--scheduler", "static",
+             "--batch", "512", "--max-seqs", "8"],
+            "--max-seqs: caps the sequences per iteration at 8, but --batch 512 runs 512 at once")

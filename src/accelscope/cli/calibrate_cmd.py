@@ -84,6 +84,8 @@ def calibrate_command(
                            progress=None if as_json else lambda line: status.print(f"[dim]calibrate: {line}[/]"))
     except ValueError as exc:  # a row the mappers cannot read ("ME-001: field 'unit': ..."): name the file too
         message = str(exc)
+        if message.startswith("calibrate: only"):  # too few usable rows: in which file
+            raise ValueError(f"{source}: {message.removeprefix('calibrate: ')}") from None
         if type(exc) is not ValueError or message.startswith(("calibrate:", "--", str(source))):
             raise
         raise ValueError(f"{source}: {message}") from None

@@ -261,7 +261,9 @@ def naming_options(renamed: Mapping[str, str] | None = None) -> Iterator[None]:
 @contextmanager
 def naming_arguments(options: Iterable[str]) -> Iterator[None]:
     """Reword errors of a Python API call that start with one of its keyword arguments (`global_batch=100: ...`,
-    `moe_imbalance: ...`) with the option the user typed (`--global-batch=100: ...`)."""
+    `moe_imbalance: ...`) with the option the user typed (`--global-batch=100: ...`), and the other arguments the
+    message quotes with their value (`... divisible by cp=3` -> `... divisible by --cp=3`)."""
+    options = tuple(options)
     try:
         yield
     except ValueError as exc:
@@ -269,7 +271,10 @@ def naming_arguments(options: Iterable[str]) -> Iterator[None]:
         match = _ARGUMENT_ERROR.match(message)
         if match is None or match.group(1) not in options or type(exc) is not ValueError:
             raise
-        raise ValueError(f"{option_name(match.group(1))}{message[match.end(1):]}") from None
+        rest = re.sub(r"(?<![\w-])([a-z][a-z0-9_]*)=(?=\S)",
+                      lambda m: f"{option_name(m.group(1))}=" if m.group(1) in options else m.group(0),
+                      message[match.end(1):])
+        raise ValueError(f"{option_name(match.group(1))}{rest}") from None
 
 
 def build_op(cls: type[ir.Op], renamed: Mapping[str, str] | None = None, **fields: Any) -> ir.Op:

@@ -94,7 +94,8 @@ def llm_serve(
     from ..llm.serving import serve
 
     check_dtypes(dtype=dtype, kv_dtype=kv_dtype)  # else the attention op's field was named (Attention.kv_dtype)
-    _refuse_ignored(scheduler=scheduler, at_once=at_once, trace=trace, draft_tokens=draft_tokens, arrival=arrival)
+    _refuse_ignored(scheduler=scheduler, at_once=at_once, trace=trace, draft_tokens=draft_tokens, arrival=arrival,
+                    batch=batch, max_seqs=max_seqs)
     if tp == 1 and tp_overlap:  # accepted and ignored: one device has no tensor-parallel communication to overlap
         refuse_given(("tp_overlap",), "overlaps tensor-parallel communication; applies with --tp 2 or more")
     spec = spec_from(hw, sets)
@@ -229,8 +230,10 @@ def _longest(text: str) -> int | None:
     return None
 
 
-def _refuse_ignored(scheduler: str, at_once: bool, trace: str | None, draft_tokens: int, arrival: str) -> None:
-    """Options the chosen mode does not read, typed anyway: each ran with exit 0 and no effect."""
+def _refuse_ignored(scheduler: str, at_once: bool, trace: str | None, draft_tokens: int, arrival: str,
+                    batch: int | None = None, max_seqs: int | None = None) -> None:
+    """Options the chosen mode does not read, typed anyway: each ran with exit 0 and no effect; and a --max-seqs
+    typed below the static --batch (the batch ran anyway, with activations reserved for --max-seqs sequences)."""
     if trace is not None:
         refuse_given(("rate", "at_once", "requests", "input_len", "output_len", "arrival", "cv"),
                      "the --trace replaces it (arrivals and lengths come from the trace); leave it out")
@@ -240,6 +243,10 @@ def _refuse_ignored(scheduler: str, at_once: bool, trace: str | None, draft_toke
         refuse_given(("cv",), "applies with --arrival gamma (Poisson gaps have a cv of 1)")
     if scheduler != "static":
         refuse_given(("batch",), "applies with --scheduler static (vllm admits up to --max-seqs sequences)")
+    elif batch is not None and max_seqs is not None and batch > max_seqs:
+        refuse_given(("max_seqs",), f"caps the sequences per iteration at {max_seqs}, but --batch {batch} runs "
+                                    f"{batch} at once; raise --max-seqs to at least {batch} or lower --batch to at "
+                                    f"most {max_seqs}")
     if scheduler != "disaggregated":
         refuse_given(("prefill_replicas", "decode_replicas"), "applies with --scheduler disaggregated")
     if draft_tokens == 0:

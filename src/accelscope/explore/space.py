@@ -465,11 +465,16 @@ class SweepSpec(BaseModel):
             raise ValueError(f"coupled: {sorted(overlap)[0]} is both an axis and in a coupled group; keep one")
         self._constraints = [Constraint.parse(text) for text in self.constraints]
         known = self.metric_names()
+        senses: dict[str, str] = {}
         for objective in self.objectives:
             sense, _, metric = objective.partition(" ")
             if sense not in ("max", "min") or metric not in known:
                 raise ValueError(f"objectives: objective {objective!r}: expected 'max METRIC' or 'min METRIC' with METRIC one "
                                  f"of {', '.join(known)}")
+            if metric in senses:  # twice: the same front with a repeated column; both ways: every point is optimal
+                what = "is listed twice" if senses[metric] == sense else f"is both '{senses[metric]}' and '{sense}'"
+                raise ValueError(f"objectives: {metric!r} {what}; name each metric in one objective")
+            senses[metric] = sense
         for constraint in self.parsed_constraints():
             if constraint.op != "fits" and constraint.metric not in known:
                 raise ValueError(f"constraints: {constraint.metric!r} is not a metric of this sweep; one of "
@@ -608,6 +613,9 @@ def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
 
     current: Any = model
     for part in loc[:-1]:
+        if (member := _tagged_member(current, part)) is not None:  # `workload.train.tpp`: the train workload
+            current = member
+            continue
         current = _section(current)
         if current is None:
             break
@@ -623,6 +631,18 @@ def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     close = get_close_matches(str(loc[-1]), names, n=1)
     hint = f"did you mean {close[0]!r}?" if close else "remove it or fix its spelling;"
     return f"unknown key; {hint} keys here: {', '.join(names)}"
+
+
+def _tagged_member(annotation: Any, tag: Any) -> Any:
+    """The member of a discriminated union (Workload) whose Tag is `tag` (a part of pydantic's error location),
+    Optional and Annotated unwrapped; else None."""
+    while get_origin(annotation) is Annotated or type(None) in get_args(annotation):
+        annotation = get_args(annotation)[0] if get_origin(annotation) is Annotated else \
+            next(a for a in get_args(annotation) if a is not type(None))
+    for member in get_args(annotation):
+        if get_origin(member) is Annotated and any(isinstance(m, Tag) and m.tag == tag for m in member.__metadata__):
+            return get_args(member)[0]
+    return None
 
 
 def _section(annotation: Any) -> Any:

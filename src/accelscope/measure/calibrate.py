@@ -23,7 +23,7 @@ import yaml
 from ..hardware import HardwareSpec, load_hardware
 from ..hardware.validate import overrides_as_text
 from .dataset import MeasuredRow
-from .predict import Prediction, hardware_id, predict
+from .predict import Prediction, Skip, hardware_id, predict
 
 # field -> (low, high) as multiples of the preset value, or absolute bounds for fractions; log-scaled if "log"
 DEFAULT_FIELDS = ("compute.sustained_clock", "memory.{main}.efficiency", "interconnect.scale_up.efficiency",
@@ -213,10 +213,19 @@ def calibrate(rows: list[MeasuredRow], hw: str | HardwareSpec, fields: list[str]
     say = progress or (lambda _line: None)
     spec = load_hardware(hw)
     paths = resolve_fields(spec, fields)
-    mine = [r for r in rows if hardware_id(r.hardware) == spec.id and isinstance(predict(r, level, spec=spec),
-                                                                                   Prediction)]
+    outcomes = [(r, predict(r, level, spec=spec)) for r in rows if hardware_id(r.hardware) == spec.id]
+    mine = [r for r, outcome in outcomes if isinstance(outcome, Prediction)]
+    skipped: dict[str, list[str]] = {}  # reason -> ids of this chip's rows the models do not map
+    for r, outcome in outcomes:
+        if isinstance(outcome, Skip):
+            skipped.setdefault(outcome.reason, []).append(r.id)
+    left_out = "; ".join(f"{', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}: {reason}"
+                         for reason, ids in skipped.items())
     if len(mine) < 2:
-        raise ValueError(f"calibrate: only {len(mine)} usable rows for {spec.id}; need at least 2 measured rows")
+        why = f" ({sum(map(len, skipped.values()))} of its rows not mapped: {left_out})" if skipped else ""
+        raise ValueError(f"calibrate: only {len(mine)} usable rows for {spec.id}; need at least 2 measured rows{why}")
+    if skipped:
+        say(f"left out {sum(map(len, skipped.values()))} {spec.id} rows the models do not map: {left_out}")
     order = list(range(len(mine)))
     random.Random(seed).shuffle(order)
     k = max(2, min(folds, len(mine)))

@@ -91,7 +91,7 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         return Skip(f"category {row.category!r} has no mapper")
     hw = spec_for_row(row, hw)  # the row's clock lock / power limit, if it states one (measure/conditions.py)
     try:
-        return mapper(row, hw, level)
+        outcome = mapper(row, hw, level)
     except LevelNotAvailable as exc:
         return Skip(str(exc))
     except DoesNotFit as exc:
@@ -100,16 +100,56 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         return Skip(f"{row.category} rows need shape_json field {exc.args[0]!r}")
     except TypeError:  # a field the mapper needs is null: the source does not say
         return Skip(f"{row.category}: a shape_json field the mapper needs is null (not stated by the source)")
+    # a row the mapper priced, but whose dtype or metric it could only guess (its other skip reasons come first)
+    if isinstance(outcome, Prediction) and (reason := dtype_not_understood(row) or metric_not_understood(row)):
+        return Skip(reason)
+    return outcome
+
+
+# Format tokens a row's dtype text is read by (first match wins; "bfloat16" before its substring "float16").
+ROW_DTYPE_TOKENS: tuple[tuple[str, str], ...] = (
+    ("fp8", "fp8_e4m3"), ("float8", "fp8_e4m3"), ("bf16", "bf16"), ("bfloat16", "bf16"), ("fp16", "fp16"),
+    ("float16", "fp16"), ("half", "fp16"), ("tf32", "tf32"), ("fp32", "fp32"), ("float32", "fp32"),
+    ("fp64", "fp64"), ("float64", "fp64"), ("int8", "int8"))
+
+
+_CANONICAL = tuple(key for key, name in ROW_DTYPE_TOKENS if name.startswith(key))  # fp8, bf16, ...
+_ALIASES = tuple(key for key, name in ROW_DTYPE_TOKENS if not name.startswith(key))  # float8, bfloat16, half, ...
 
 
 def row_dtype(text: str) -> str:
-    """The canonical dtype a row's dtype text names (fp16 when it names none)."""
+    """The canonical dtype a row's dtype text names (fp16 when it names none: `dtype_not_understood` says which
+    rows `predict` leaves unmapped for that)."""
     text = text.lower()
-    for key, name in (("fp8", "fp8_e4m3"), ("bf16", "bf16"), ("fp16", "fp16"), ("tf32", "tf32"), ("fp32", "fp32"),
-                      ("fp64", "fp64"), ("int8", "int8")):
-        if key in text:
-            return name
-    return "fp16"
+    return next((name for key, name in ROW_DTYPE_TOKENS if key in text), "fp16")
+
+
+def dtype_not_understood(row: MeasuredRow) -> str | None:
+    """Why the row's dtype text cannot be priced (it names no format the mappers read), or None. Collective rows
+    are exempt: the collective model moves the row's payload bytes, whatever their element type."""
+    text = row.dtype.lower()
+    if row.category == "collective" or any(key in text for key, _ in ROW_DTYPE_TOKENS):
+        return None
+    if "int4" in text and "weight-only" in text:  # llm_inference's weight-only rows (_weight_only_dtype)
+        return None
+    return (f"dtype {row.dtype!r} not understood: name its format in the dtype column ({', '.join(_CANONICAL)}; "
+            f"also read: {', '.join(_ALIASES)}; 'int4 weight-only' on llm_inference rows)")
+
+
+# Words a metric scored from its unit names (a time, or a rate: work, bytes or elements per second), alone or as
+# one part of a longer name (time_median, kernel_time, throughput_fwd_bwd). Other categories map their metrics one
+# by one.
+UNIT_SCORED_CATEGORIES = ("gemm", "attention", "memory", "elementwise", "collective")
+UNIT_SCORED_METRICS = ("time", "latency", "duration", "throughput", "tflops", "bandwidth", "busbw", "algbw")
+
+
+def metric_not_understood(row: MeasuredRow) -> str | None:
+    """Why a row of a category scored from its unit cannot be read (its metric names neither a time nor a rate),
+    or None."""
+    if row.category not in UNIT_SCORED_CATEGORIES or set(row.metric.lower().split("_")) & set(UNIT_SCORED_METRICS):
+        return None
+    return (f"metric {row.metric!r} not understood: a {row.category} row's metric names a time or a rate, one of "
+            f"{', '.join(UNIT_SCORED_METRICS)} (alone or in a name such as time_median or kernel_time)")
 
 
 def _seconds(value: float, unit: str) -> float:
