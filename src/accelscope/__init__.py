@@ -23,6 +23,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "LevelNotAvailable": ("accelscope.perf", "LevelNotAvailable"),
     "SpecError": ("accelscope.hardware", "SpecError"),
     "estimate": ("accelscope.perf", "estimate"),
+    "explore": ("accelscope.explore", None),
     "list_hardware": ("accelscope.hardware", "list_hardware"),
     "llm": ("accelscope.llm", None),
     "load_hardware": ("accelscope.hardware", "load_hardware"),
@@ -48,7 +49,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static checkers and IDEs see the eager imports
-    from . import llm  # noqa: F401
+    from . import explore, llm  # noqa: F401
     from . import workload as ops  # noqa: F401
     from .hardware import HardwareSpec, SpecError, list_hardware, load_hardware  # noqa: F401
     from .perf import Estimate, LevelNotAvailable, estimate  # noqa: F401
