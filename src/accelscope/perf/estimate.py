@@ -234,11 +234,9 @@ def estimate_graphs(graphs: Sequence[Graph], hw: HardwareSpec | str, level: str 
     stages of one model, a forward and its recomputing backward share most of their ops), and across calls inside
     `shared_estimates()`."""
     spec = load_hardware(hw)
-    model = _tagged(_model(level))
-    cache = _shared_cache(spec, level)
-    if level in _MANY:
-        _estimate_new_ops([node.op for graph in graphs for node in graph.nodes], spec, level, cache)
-    return [_estimate_graph(graph, spec, model, level, cache) for graph in graphs]
+    # every node's op estimate in one pass over all the graphs (each op looked up once), then each graph's sum
+    found = iter(_op_estimates([node.op for graph in graphs for node in graph.nodes], spec, level))
+    return [_graph_estimate(graph, [next(found) for _ in graph.nodes], level, spec.id) for graph in graphs]
 
 
 def _estimate_new_ops(ops: list[Op], spec: HardwareSpec, level: str, cache: dict[Op, Estimate]) -> None:
@@ -317,10 +315,16 @@ def _shared_cache(spec: HardwareSpec, level: str) -> dict[Op, Estimate]:
 def _estimate_graph(graph: Graph, hw: HardwareSpec, model: OpModel, level: str,
                     cache: dict[Op, Estimate] | None = None) -> Estimate:
     cache = {} if cache is None else cache
-    items = []
+    estimates = []
     for node in graph.nodes:
         est = cache.get(node.op)
         if est is None:
             est = cache[node.op] = model(node.op, hw)
-        items.append((node.name, float(node.count), est))
-    return combine(items, name=graph.name, level=level, hw=hw.id)
+        estimates.append(est)
+    return _graph_estimate(graph, estimates, level, hw.id)
+
+
+def _graph_estimate(graph: Graph, estimates: list[Estimate], level: str, hw_id: str) -> Estimate:
+    """The graph's estimate from its nodes' op estimates (in node order): their sum, each `count` times."""
+    items = [(node.name, float(node.count), est) for node, est in zip(graph.nodes, estimates, strict=True)]
+    return combine(items, name=graph.name, level=level, hw=hw_id)
