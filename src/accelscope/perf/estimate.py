@@ -18,8 +18,11 @@ RESOURCES = ("matrix", "vector", "sfu", "memory", "interconnect", "launch")
 LEVELS = ("roofline", "analytical", "sim")
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})  # read-only and empty for good: shared by every estimate
+
+
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping or {}))
+    return MappingProxyType(dict(mapping)) if mapping else _EMPTY
 
 
 @dataclass(frozen=True, slots=True)
