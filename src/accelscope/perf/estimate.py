@@ -281,15 +281,14 @@ def _op_estimates(ops: Sequence[Op], hw: HardwareSpec, level: str) -> list[Estim
     model = _tagged(_model(level))
     cache = _shared_cache(hw, level)
     found = [cache.get(op) for op in ops]  # each op hashed once: a planner's grid mostly finds them all
-    if level in _MANY and found.count(None) > 1:
-        _estimate_new_ops([op for op, est in zip(ops, found, strict=True) if est is None], hw, level, cache)
-        found = [cache.get(op) if est is None else est for op, est in zip(ops, found, strict=True)]
-    for i, (op, est) in enumerate(zip(ops, found, strict=True)):
+    missing = [i for i, est in enumerate(found) if est is None]
+    if level in _MANY and len(missing) > 1:
+        _estimate_new_ops([ops[i] for i in missing], hw, level, cache)
+    for i in missing:  # (in order: an op met twice is estimated at its first place)
+        est = cache.get(ops[i])
         if est is None:
-            est = cache.get(op)  # (an op met twice is estimated at its first place)
-            if est is None:
-                est = cache[op] = model(op, hw)
-            found[i] = est
+            est = cache[ops[i]] = model(ops[i], hw)
+        found[i] = est
     return found  # type: ignore[return-value]
 
 
