@@ -13,6 +13,7 @@ Model (the README's "how the models work" repeats it):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -337,7 +338,10 @@ def _kind_seconds(key: tuple[Any, ...], hw: HardwareSpec, level: str) -> tuple[f
 
 
 # ----- memory --------------------------------------------------------------------------------------------------
-@memoized
+# a pure function of frozen inputs (model config, layout, precision; no module constant): kept for the process
+# rather than per memo scope (perf/memo.py), since every serving estimate, cold ones included, reads it (a loop over
+# all the model's layers)
+@functools.lru_cache(maxsize=1024)
 def weight_bytes_per_device(config: ModelConfig, par: Parallelism, prec: Precision) -> float:
     """The largest stage's weights / tp: linear weights in the weight dtype, embeddings and norms in act dtype."""
     linear = dtype_bytes(prec.weight_dtype)

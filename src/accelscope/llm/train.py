@@ -24,6 +24,7 @@ Model (the README's "how the models work" repeats it):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -35,10 +36,10 @@ from ..hardware.dtypes import canonical_dtype, dtype_bytes
 from ..perf import Estimate, estimate
 from ..perf.estimate import estimate_graphs
 from ..perf.memo import memoized
-from ..workload.backward import backward_graph
+from ..workload.backward import backward_graph, backward_ops
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
 from ..workload.model_config import ModelConfig, load_model
-from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Quantize
+from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Op, Quantize
 from .fsdp import (
     BACKWARD_PREFETCH,
     fsdp_copy_graph,
@@ -422,7 +423,13 @@ _load_model = memoized(load_model)  # a preset or file read once per scope, not 
 _load_hardware = memoized(load_hardware)
 _forward_graph = memoized(forward_graph)  # a stage's graphs are the same under every recompute policy
 _estimate = memoized(estimate)  # the data-parallel collectives: the same under every vpp and recompute policy
-_backward_graph = memoized(backward_graph)
+_backward_ops = memoized(backward_ops)  # a forward op's gradient ops: once for all the stages that have the op
+
+
+@memoized
+def _backward_graph(forward: Graph) -> Graph:
+    """`backward_graph(forward)`, each distinct forward op's gradient ops built once per scope."""
+    return backward_graph(forward, _backward_ops)
 
 
 def _classify(fwd: Estimate, bwd: Estimate) -> dict[str, float]:
@@ -435,6 +442,9 @@ def _classify(fwd: Estimate, bwd: Estimate) -> dict[str, float]:
     return out
 
 
+# a node name's class is a pure function of the name (and of the constant tables above): looked up once per
+# distinct name rather than once per node of every stage's forward and backward (~200 nodes a 405B step)
+@functools.lru_cache(maxsize=4096)
 def _op_class(name: str) -> str:
     if name.startswith("recompute:"):
         return "recompute"
@@ -878,9 +888,23 @@ def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision
     for stage in range(par.pp):
         kinds.setdefault((len(stage_layers(config, par.pp, stage)), stage == 0, stage == par.pp - 1), []).append(stage)
     total = 0.0
+    flops_of: dict[Op, float] = {}  # the stages' graphs share most ops: each one's cost is found once
     for members in kinds.values():  # stages of one kind have identical graphs: build one
-        total += len(members) * _forward_graph(config, step, par, prec, members[0], MEMO_PARTS).cost().matrix_flops
+        total += len(members) * _matrix_flops(_forward_graph(config, step, par, prec, members[0], MEMO_PARTS),
+                                              flops_of)
     return total / par.pp
+
+
+def _matrix_flops(graph: Graph, flops_of: dict[Op, float]) -> float:
+    """`graph.cost().matrix_flops` (the same sum in the same order), each op's matrix FLOPs taken from `flops_of`
+    or found and put there."""
+    total = 0.0
+    for node in graph.nodes:
+        flops = flops_of.get(node.op)
+        if flops is None:
+            flops = flops_of[node.op] = node.op.cost().matrix_flops
+        total += flops * node.count
+    return total
 
 
 @memoized

@@ -24,6 +24,7 @@ system's `runtime.host_speed` (system_host_op_latency).
 from __future__ import annotations
 
 import contextvars
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,7 +76,7 @@ def graph_ops(graph: Estimate) -> float:
     """Ops the host issues for one pass of `graph`: the node occurrences (a node's count: one per layer). An op is
     a module call of the graph as built: the aten kernels an eager module is split into (llm/train.py `_eager`:
     `<name>_eager<i>`, e.g. Hugging Face's LlamaRMSNorm as 6 kernels) are one call, counted at its first kernel."""
-    return float(sum(count for name, count, _est in graph.parts if not _EAGER_CONTINUATION.search(name)))
+    return float(sum(count for name, count, _est in graph.parts if not _continues_call(name)))
 
 
 # Name suffix of the nodes a Transformer Engine quantizer call launches beside its cast and amax kernels (the amax
@@ -86,6 +87,13 @@ IN_QUANTIZE_SUFFIX = "_in_quantize"
 # Engine grouped quantize's kernels for the other experts (llm/train.py `_quantized_tensors`), a current-scaling
 # quantize's IN_QUANTIZE_SUFFIX nodes
 _EAGER_CONTINUATION = re.compile(rf"(_eager[1-9][0-9]*(_bwd)?|_per_expert|{IN_QUANTIZE_SUFFIX})$")
+
+
+@functools.lru_cache(maxsize=4096)
+def _continues_call(name: str) -> bool:
+    """Whether the node named `name` is a later kernel of a module call (_EAGER_CONTINUATION): matched once per
+    distinct name, not once per node of every stage's passes."""
+    return _EAGER_CONTINUATION.search(name) is not None
 
 
 def wgrad_ops(backward: Estimate) -> float:
@@ -273,7 +281,7 @@ def _named_issue_order(graph: Estimate) -> list[tuple[str, float, float]]:
 
 
 def _host_ops(name: str) -> float:
-    return 0.0 if _EAGER_CONTINUATION.search(name) else 1.0
+    return 0.0 if _continues_call(name) else 1.0
 
 
 def queue_seconds(ops: list[tuple[float, float]], host_op_latency: float) -> float:

@@ -39,6 +39,7 @@ are allocator bytes).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -139,7 +140,10 @@ def expert_tp(par: Parallelism, etp: int | None) -> int:
     return etp if etp is not None else max(par.tp // par.ep, 1)
 
 
-@memoized
+# a pure function of frozen inputs (the model config and the layout; no module constant), so it is kept for the
+# process rather than per memo scope (perf/memo.py): every estimate of a (model, layout), cold ones included,
+# reads each stage's count (the busiest stage's, train._local_params, loops over all of them: 126 layers of 405B)
+@functools.lru_cache(maxsize=4096)
 def stage_params(config: ModelConfig, par: Parallelism, stage: int, etp: int | None = None
                  ) -> tuple[float, float]:
     """(dense, expert) parameters held by one device of pipeline stage `stage`."""

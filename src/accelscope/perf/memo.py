@@ -80,13 +80,16 @@ def _content_hash(spec: Any) -> str:
 _spec_keys: IdentityCache[Any, str] = IdentityCache(_content_hash)
 
 
-_PLAIN = frozenset({int, float, str, bool, type(None)})
 _TYPES: list[type] = []  # HardwareSpec, Estimate (imported on first use: this module loads before them)
+# types whose values are their own key part (hashable by value: numbers, strings, frozen dataclasses, tuples),
+# learned on first sight so that a config or a graph is not run past the spec, estimate and container checks on
+# every call (the check depends on the type alone)
+_AS_IS: set[type] = {int, float, str, bool, type(None)}
 
 
 def _key_part(value: Any) -> Any:
     cls = type(value)
-    if cls in _PLAIN:
+    if cls in _AS_IS:
         return value
     if not _TYPES:
         from ..hardware import HardwareSpec
@@ -102,6 +105,7 @@ def _key_part(value: Any) -> Any:
         return ("list", tuple(_key_part(v) for v in value))
     if cls is dict:
         return ("dict", tuple(sorted((k, _key_part(v)) for k, v in value.items())))
+    _AS_IS.add(cls)
     return value
 
 

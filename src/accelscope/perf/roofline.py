@@ -33,8 +33,10 @@ def warm_read_bytes(op: Op, hw: HardwareSpec) -> float:
     """Bytes of an Elementwise's `warm_inputs` that the chip-wide cache still holds: at most its resident share
     (CACHE_RESIDENT_FRACTION of the capacity, HardwareSpec.resident_cache: H100's 50 MB L2 keeps 25 MB), since the
     previous kernel's last-written lines are the ones left; 0 for other ops or a chip without such a cache."""
+    if not isinstance(op, Elementwise) or not op.warm_inputs:  # (most ops: no need to look for the cache)
+        return 0.0
     cache = _chip_cache_name(hw)
-    if not isinstance(op, Elementwise) or not op.warm_inputs or cache is None:
+    if cache is None:
         return 0.0
     return min(op.warm_bytes, CACHE_RESIDENT_FRACTION * hw.level_total(cache)[0])
 

@@ -13,6 +13,7 @@ Rules (each a standard identity; FLOP convention of DESIGN.md):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from .ops import (
@@ -68,9 +69,11 @@ def backward_ops(op: Op) -> list[tuple[str, Op]]:
     raise ValueError(f"no backward rule for {type(op).__name__}")
 
 
-def backward_graph(forward: Graph) -> Graph:
+def backward_graph(forward: Graph, ops_of: Callable[[Op], list[tuple[str, Op]]] = backward_ops) -> Graph:
+    """The backward pass of `forward`, its nodes in reverse order. `ops_of`: `backward_ops` or a memoized copy
+    (llm.train: a pipeline's stages share most forward ops, so their gradient ops are built once)."""
     nodes = []
     for node in reversed(forward.nodes):
-        for suffix, op in backward_ops(node.op):
+        for suffix, op in ops_of(node.op):
             nodes.append(Node(op, node.count, f"{node.name}_{suffix}"))
     return Graph(tuple(nodes), name=f"{forward.name} backward")

@@ -17,15 +17,17 @@ def _estimate(op: Op, hw: HardwareSpec, busy: dict[str, float], seconds: float, 
     """`bound`: the limiting resource when the model knows it (a GEMM's mapping: MMAs and conversions issued by
     the same warps add up); else the busiest one."""
     launch = hw.runtime.launch_latency
-    busy = {**dict.fromkeys(RESOURCES, 0.0), **busy, "launch": launch}
-    core = {k: v for k, v in busy.items() if k != "launch"}
-    bound = bound or max(core, key=lambda k: core[k])
+    breakdown = dict.fromkeys(RESOURCES, 0.0)  # every resource, in RESOURCES order, then any other the model names
+    breakdown.update(busy)
+    breakdown["launch"] = launch
     if launch >= seconds:
         bound = "launch"
+    elif not bound:  # the busiest resource but the launch (the first of equal ones)
+        bound = max((k for k in breakdown if k != "launch"), key=breakdown.__getitem__)
     attribution = dict.fromkeys(RESOURCES, 0.0)
     attribution[bound] += seconds
     attribution["launch"] += launch
-    return Estimate(seconds=seconds + launch, flops=cost.flops, bytes=cost.bytes, bound=bound, breakdown=busy,
+    return Estimate(seconds=seconds + launch, flops=cost.flops, bytes=cost.bytes, bound=bound, breakdown=breakdown,
                     level="analytical", op=op.name, hw=hw.id, attribution=attribution, details=details)
 
 

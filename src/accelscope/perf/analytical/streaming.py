@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ...hardware import HardwareSpec
 from ...hardware.dtypes import dtype_bytes
+from ...hardware.identity import IdentityCache
 from ...hardware.spec import MemoryLevel
 from ...workload.ops import (
     FMA_FLOPS,
@@ -36,11 +37,19 @@ def chip_cache_level(hw: HardwareSpec) -> tuple[str, MemoryLevel] | None:
 
 def _chip_cache(hw: HardwareSpec) -> tuple[float, float]:
     """(achievable bandwidth B/s, latency s) of the first chip-wide cache; zeros if the chip has none."""
+    return _chip_cache_figures(hw)
+
+
+def _find_chip_cache(hw: HardwareSpec) -> tuple[float, float]:
     found = chip_cache_level(hw)
     if found is None:
         return 0.0, 0.0
     name, level = found
     return hw.level_total(name)[1] * level.efficiency, level.latency or 0.0
+
+
+# read two or three times by every streaming estimate: found once per spec (a spec is frozen: identity.py)
+_chip_cache_figures: IdentityCache[HardwareSpec, tuple[float, float]] = IdentityCache(_find_chip_cache)
 
 
 # ----- memory-bound ops -----------------------------------------------------------------------------------------
@@ -191,7 +200,8 @@ def _latency_bound(op: Op, kernel: StreamingKernel, bytes_read: float, hw: Hardw
         return reread_dram, reread_l2, blocks.waves * (per_wave + max(kernel.dependent_loads - 1, 0) * read_latency)
     per_thread = streams * (kernel.load_bytes or width) * kernel.outstanding  # bytes one thread has in flight
     resident = hw.compute.cores * threads
-    in_flight = min(resident, launched_threads(op, kernel, per_thread)) * per_thread
+    # (a flat grid is a pointwise op's: `bytes_read` is still its cost's, not capped to a row as above)
+    in_flight = min(resident, launched_threads(op, kernel, per_thread, bytes_read)) * per_thread
     first = bytes_read * read_latency / in_flight
     bound = max(first, read_latency) + reread_bytes * (l2_latency or read_latency) / in_flight
     # a gather in front of the stream (StreamingKernel.dependent_loads): its chain of loads, less the one the
@@ -272,10 +282,12 @@ def row_blocks(op: Op, kernel: StreamingKernel, hw: HardwareSpec) -> RowBlocks |
                      sum(math.ceil(n / (threads * per_round)) for n in loops))
 
 
-def launched_threads(op: Op, kernel: StreamingKernel, per_thread_bytes: float) -> float:
+def launched_threads(op: Op, kernel: StreamingKernel, per_thread_bytes: float,
+                     bytes_read: float | None = None) -> float:
     """Threads the kernel's grid launches: a row kernel (a norm, or an Elementwise with `rows`) one block of
     `row_threads` per row, at most one thread per element of the row; a flat grid one thread per `per_thread_bytes`
-    of its input (all of it in flight in one round). Only the resident ones have loads in flight (the caller caps)."""
+    of its input (all of it in flight in one round). Only the resident ones have loads in flight (the caller caps).
+    `bytes_read`: the op's `cost().bytes_read` where the caller has it (a flat grid reads it)."""
     width = dtype_bytes(getattr(op, "dtype", "bf16"))
     if isinstance(op, (Norm, Softmax)):
         cols = op.hidden if isinstance(op, Norm) else op.cols
@@ -284,7 +296,9 @@ def launched_threads(op: Op, kernel: StreamingKernel, per_thread_bytes: float) -
     if isinstance(op, Elementwise) and op.rows and kernel.threads_per_row:
         cols = op.elements / op.rows
         return op.rows * min(kernel.threads_per_row, cols)
-    return max(1.0, op.cost().bytes_read / max(per_thread_bytes, 1.0))
+    if bytes_read is None:
+        bytes_read = op.cost().bytes_read
+    return max(1.0, bytes_read / max(per_thread_bytes, 1.0))
 
 
 def rereads_hit_cache(op: Norm | Softmax, kernel: StreamingKernel, hw: HardwareSpec) -> bool:
