@@ -145,6 +145,7 @@ SETTINGS = settings(max_examples=fuzz_examples(ci=6, fuzz=300), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("hw_name", CHIPS)
 @pytest.mark.parametrize("level", LEVELS)
 @SETTINGS
@@ -155,6 +156,7 @@ def test_train_step_is_never_slower_on_a_better_chip(hw_name, level, layout):
     check_no_worse(lambda h: {"step_s": run_train(h, layout, level).step_s}, hw, faster, f"train {layout}")
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("hw_name", CHIPS)
 @pytest.mark.parametrize("level", LEVELS)
 @SETTINGS
@@ -174,6 +176,7 @@ def more_capacity(hw: acs.HardwareSpec, factor: float = FACTOR) -> acs.HardwareS
     return hw.with_overrides({f"memory.{hw.main_memory_name}.capacity": hw.main_memory.capacity * factor})
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("hw_name", CHIPS)
 @settings(SETTINGS, max_examples=fuzz_examples(ci=10, fuzz=300))
 @given(layout=train_layout(), infer=infer_layout())
@@ -186,9 +189,10 @@ def test_more_capacity_keeps_a_fitting_layout_fitting(hw_name, layout, infer):
         except (ValueError, DoesNotFit):
             continue
         bigger_result = run(bigger, args, "roofline", check_memory=True)  # DoesNotFit here fails the test
-        assert bigger_result.memory.total <= base.memory.total * SLACK or run is run_infer
+        assert bigger_result.memory.headroom >= base.memory.headroom  # the same bytes in more room
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("hw_name", CHIPS)
 @settings(SETTINGS, max_examples=fuzz_examples(ci=6, fuzz=100))
 @given(layout=infer_layout())

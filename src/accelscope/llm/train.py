@@ -1037,12 +1037,13 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
     ops = _dp_collectives(params, par, zero, etp, pipeline_outermost)
     fwd_window, bwd_window = windows if windows is not None else (fwd.seconds, bwd.seconds)
     if zero < 3:
-        exposed = 0.0
+        # the dense and the expert groups' collectives queue on one communication stream and share the links: each
+        # kind (gradients after the backward, parameters before the forward) hides behind its window once, whole
+        queued = {"grad": [], "param": []}
         for name, op in ops:
-            seconds = _estimate(op, hw, level).seconds
-            hide = (bwd_window if name.startswith("grad") else fwd_window) if overlap else 0.0
-            exposed += max(0.0, seconds - hide)
-        return exposed
+            queued["grad" if name.startswith("grad") else "param"].append(_estimate(op, hw, level).seconds)
+        hide = {"grad": bwd_window, "param": fwd_window} if overlap else {"grad": 0.0, "param": 0.0}
+        return sum(max(0.0, sum(seconds) - hide[kind]) for kind, seconds in queued.items() if seconds)
     layers = max(len(stage_layers(config, par.pp, 0)), 1)
     # FSDP wraps each layer: one gather / reduce-scatter call per layer, each paying its own latency
     per_param = gather_bytes_per_param(config, fp8_all_gather)
