@@ -318,10 +318,12 @@ def train(
         classes = dict(class_items)
         comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
         exposed = dict(comm)
-        if tp_overlap:
-            exposed["tp"] = max(0.0, comm["tp"] - classes.get("gemm", 0.0))
-        # ring attention (Megatron-LM CP) sends the next K/V block while the current one is attended
-        exposed["cp"] = max(0.0, comm["cp"] - classes.get("attention", 0.0))
+        # overlapped communication hides behind its own pass's compute (a backward's ring cannot hide behind the
+        # forward): pass by pass, so each pass's wall time below is its compute plus what it exposes
+        passes = (_overlapped_comm(fwd, tp_overlap), _overlapped_comm(bwd, tp_overlap))
+        for kind in ("tp", "cp"):
+            if any(p[kind][1] > 0 for p in passes):  # (nothing to hide behind: all of it is exposed, as summed)
+                exposed[kind] = sum(max(0.0, comm_s - under) for comm_s, under in (p[kind] for p in passes))
         per_micro = sum(classes.values()) + sum(exposed.values())
         ops = _micro_batch_ops(fwd, bwd, grad_accumulation_fusion, local_experts, moe_aux_loss, te_modules,
                                tp_overlap)
@@ -332,18 +334,25 @@ def train(
         dispatch_sync = moe_sync and config.moe is not None
         if pass_sync or dispatch_sync:
             host = max(host, _synced_host_excess(fwd, bwd, latency, pass_sync, dispatch_sync))
-        return _StageMicroBatch(fwd, bwd, classes, exposed, per_micro, host)
+        walls = tuple(graph.seconds - sum(min(comm_s, under) for comm_s, under in p.values())
+                      for graph, p in zip((fwd, bwd), passes, strict=True))
+        return _StageMicroBatch(fwd, bwd, classes, exposed, per_micro, host, walls)
 
     # the pipeline runs at its slowest stage's pace: the longest micro-batch with the host's excess counted (a
     # stage with less GPU work can be the slower one when its host ops bind)
     slowest = max((stage_micro_batch(run) for run in stage_runs), key=lambda s: s.per_micro + s.host)
     fwd, bwd, classes, exposed, per_micro, host = (slowest.fwd, slowest.bwd, slowest.classes, slowest.exposed,
                                                    slowest.per_micro, slowest.host)
+    # the windows the data-parallel collectives hide behind: each pass's wall time, its overlapped communication
+    # counted once; under a host bound the micro-batch's wait on the host stretches the window too (the collectives
+    # run on their own stream while the GPU waits for kernels), so a faster GPU never shrinks the window more than
+    # the micro-batch it sits in
+    windows = (slowest.walls[0] + host, slowest.walls[1] + host)
     # interleaving divides the bubble by vpp (Narayanan et al. SC21) unless one hardware queue serialises the
     # overlapped P2P receives with the compute launched after them (`single_queue`)
     bubble = (pp - 1) / (1 if single_queue else vpp) * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
-                                  fp8_all_gather, fsdp_backward_prefetch, pipeline_outermost)
+                                  fp8_all_gather, fsdp_backward_prefetch, pipeline_outermost, windows)
     optimizer_s = _optimizer_time(config, spec, par, zero, level, etp, optimizer)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
@@ -392,6 +401,7 @@ class _StageMicroBatch:
     exposed: dict[str, float]  # exposed communication seconds by kind
     per_micro: float  # GPU seconds of one micro-batch
     host: float  # the host's excess over them
+    walls: tuple[float, float]  # GPU seconds of its forward and of its backward, overlapped communication once
 
 
 @memoized
@@ -430,6 +440,19 @@ _backward_ops = memoized(backward_ops)  # a forward op's gradient ops: once for 
 def _backward_graph(forward: Graph) -> Graph:
     """`backward_graph(forward)`, each distinct forward op's gradient ops built once per scope."""
     return backward_graph(forward, _backward_ops)
+
+
+def _overlapped_comm(graph: Estimate, tp_overlap: bool) -> dict[str, tuple[float, float]]:
+    """One pass's TP and CP communication seconds, each with the compute seconds it hides behind: ring attention
+    (Megatron-LM CP) sends the next K/V block while the current one is attended; `tp_overlap` hides the TP
+    collectives behind the GEMMs (without it, behind nothing)."""
+    seconds = {"gemm": 0.0, "attention": 0.0, "comm_tp": 0.0, "comm_cp": 0.0}
+    for name, count, est in graph.parts:
+        key = _op_class(name)
+        if key in seconds:
+            seconds[key] += count * est.seconds
+    return {"tp": (seconds["comm_tp"], seconds["gemm"] if tp_overlap else 0.0),
+            "cp": (seconds["comm_cp"], seconds["attention"])}
 
 
 def _classify(fwd: Estimate, bwd: Estimate) -> dict[str, float]:
@@ -996,8 +1019,11 @@ def _check_host_and_gather(host_op_latency: float | None, fp8_all_gather: bool, 
 def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, micro_batches: int,
                      fwd: Estimate, bwd: Estimate, overlap: bool, level: str, etp: int | None = None,
                      fp8_all_gather: bool = False, backward_prefetch: str = "pre",
-                     pipeline_outermost: bool = False) -> float:
-    """Data-parallel communication not hidden behind compute.
+                     pipeline_outermost: bool = False,
+                     windows: tuple[float, float] | None = None) -> float:
+    """Data-parallel communication not hidden behind compute. `windows`: the (forward, backward) seconds the
+    collectives hide behind (default: the passes' seconds); the GEMMs' share of them sets how much a persistent
+    GEMM loses beside FSDP's collectives (host waits in a window slow no GEMM).
 
     ZeRO 0-2 / Megatron-LM's distributed optimizer: the gradient reduce hides behind the last micro-batch's
     backward, the parameter all-gather behind the first forward (--overlap-grad-reduce / --overlap-param-gather).
@@ -1009,13 +1035,15 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
     sends the layers' weights in one byte."""
     params = _local_params(config, par, etp)
     ops = _dp_collectives(params, par, zero, etp, pipeline_outermost)
+    fwd_window, bwd_window = windows if windows is not None else (fwd.seconds, bwd.seconds)
     if zero < 3:
-        exposed = 0.0
+        # the dense and the expert groups' collectives queue on one communication stream and share the links: each
+        # kind (gradients after the backward, parameters before the forward) hides behind its window once, whole
+        queued = {"grad": [], "param": []}
         for name, op in ops:
-            seconds = _estimate(op, hw, level).seconds
-            hide = (bwd.seconds if name.startswith("grad") else fwd.seconds) if overlap else 0.0
-            exposed += max(0.0, seconds - hide)
-        return exposed
+            queued["grad" if name.startswith("grad") else "param"].append(_estimate(op, hw, level).seconds)
+        hide = {"grad": bwd_window, "param": fwd_window} if overlap else {"grad": 0.0, "param": 0.0}
+        return sum(max(0.0, sum(seconds) - hide[kind]) for kind, seconds in queued.items() if seconds)
     layers = max(len(stage_layers(config, par.pp, 0)), 1)
     # FSDP wraps each layer: one gather / reduce-scatter call per layer, each paying its own latency
     per_param = gather_bytes_per_param(config, fp8_all_gather)
@@ -1030,15 +1058,18 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
     # llm/fsdp.py: per-layer gathers and reduce-scatters overlapped with compute on the SMs NCCL leaves free; on
     # a chip whose GEMMs are persistent with a static schedule, those GEMMs run in two rounds beside them
     share, persistent = nccl_sm_share(hw), static_persistent_gemms(hw)
-    return copies + fsdp_exposed(gather, scatter, fwd.seconds, bwd.seconds, layers,
-                                 overlap_share(share, gemm_fraction(fwd), persistent), micro_batches,
-                                 backward_prefetch, overlap_share(share, gemm_fraction(bwd), persistent))
+    return copies + fsdp_exposed(gather, scatter, fwd_window, bwd_window, layers,
+                                 overlap_share(share, gemm_fraction(fwd, fwd_window), persistent), micro_batches,
+                                 backward_prefetch, overlap_share(share, gemm_fraction(bwd, bwd_window), persistent))
 
 
-def gemm_fraction(graph: Estimate) -> float:
+def gemm_fraction(graph: Estimate, wall: float | None = None) -> float:
     """Share of a pass's op time spent in its dense GEMMs (library matmuls: the parts priced as "gemm", recomputed
-    ones included); 0 for an empty pass."""
+    ones included); 0 for an empty pass. `wall`: the seconds the pass takes, its overlapped communication counted
+    once and any wait on the host in (default: the parts' sum)."""
     total = sum(count * est.seconds for _name, count, est in graph.parts)
+    if wall is not None:  # the parts' sum moved by the difference (0 exactly where nothing overlaps or waits)
+        total += wall - graph.seconds
     gemm = sum(count * est.seconds for _name, count, est in graph.parts if est.op == "gemm")
     return gemm / total if total > 0 else 0.0
 
