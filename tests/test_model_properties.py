@@ -12,6 +12,7 @@ fuzz` (HYPOTHESIS_PROFILE=fuzz) runs the wide hunt: more examples, more chips.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -145,22 +146,23 @@ SETTINGS = settings(max_examples=fuzz_examples(ci=6, fuzz=300), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
-@pytest.mark.fuzz
-@pytest.mark.parametrize("hw_name", CHIPS)
-@pytest.mark.parametrize("level", LEVELS)
-@SETTINGS
-@given(layout=train_layout())
+def on_every_chip_and_level(layouts: st.SearchStrategy) -> Callable[[Callable], Callable]:
+    """A fuzz-marked hypothesis property over drawn `layout`s, run on every chip and level."""
+    def wrap(test: Callable) -> Callable:
+        test = SETTINGS(given(layout=layouts)(test))
+        test = pytest.mark.parametrize("level", LEVELS)(test)
+        return pytest.mark.fuzz(pytest.mark.parametrize("hw_name", CHIPS)(test))
+    return wrap
+
+
+@on_every_chip_and_level(train_layout())
 def test_train_step_is_never_slower_on_a_better_chip(hw_name, level, layout):
     hw, faster = chip(hw_name)
     accepted(lambda: run_train(hw, layout, level))
     check_no_worse(lambda h: {"step_s": run_train(h, layout, level).step_s}, hw, faster, f"train {layout}")
 
 
-@pytest.mark.fuzz
-@pytest.mark.parametrize("hw_name", CHIPS)
-@pytest.mark.parametrize("level", LEVELS)
-@SETTINGS
-@given(layout=infer_layout())
+@on_every_chip_and_level(infer_layout())
 def test_ttft_and_tpot_are_never_slower_on_a_better_chip(hw_name, level, layout):
     hw, faster = chip(hw_name)
     accepted(lambda: run_infer(hw, layout, level))
