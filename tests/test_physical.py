@@ -182,7 +182,7 @@ def test_estimates_are_labelled():
 AREA_BOUND = {"h100-sxm": 0.10, "h200-sxm": 0.10, "h800-sxm": 0.10, "mi355x": 0.10, "a100-sxm-80gb": 0.25}
 TDP_BOUND = {
     "a100-sxm-80gb": 0.20, "h100-sxm": 0.25, "h200-sxm": 0.20, "h800-sxm": 0.25, "b200": 0.10, "b300": 0.15,
-    "gaudi3": 0.15, "mi355x": 0.10, "mi300x": 0.50,
+    "gaudi3": 0.15, "mi355x": 0.10, "mi300x": 0.10,  # MI300X -7 % with its sustained clock (+45 % at 2.1 GHz)
 }
 
 
