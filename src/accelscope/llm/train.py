@@ -312,15 +312,16 @@ def train(
         spec.runtime.host_op_latency, spec.runtime.host_speed)
     local_experts = 1 if moe_grouped_gemm or config.moe is None else max(config.moe.experts // ep, 1)
 
-    def stage_micro_batch(run: tuple[Estimate, Estimate, tuple[tuple[str, float], ...]]) -> _StageMicroBatch:
+    def stage_micro_batch(run: tuple[Estimate, Estimate, tuple[dict[str, float], dict[str, float]]]
+                          ) -> _StageMicroBatch:
         """A stage's micro-batch: its time by op class, its exposed communication and the host's excess over it."""
-        fwd, bwd, class_items = run
-        classes = dict(class_items)
+        fwd, bwd, pass_classes = run
+        classes = _merged(pass_classes)
         comm = {kind: classes.pop(f"comm_{kind}", 0.0) for kind, _ in COMM_CLASSES}
         exposed = dict(comm)
         # overlapped communication hides behind its own pass's compute (a backward's ring cannot hide behind the
         # forward): pass by pass, so each pass's wall time below is its compute plus what it exposes
-        passes = (_overlapped_comm(fwd, tp_overlap), _overlapped_comm(bwd, tp_overlap))
+        passes = tuple(_overlapped_comm(of_pass, tp_overlap) for of_pass in pass_classes)
         for kind in ("tp", "cp"):
             if any(p[kind][1] > 0 for p in passes):  # (nothing to hide behind: all of it is exposed, as summed)
                 exposed[kind] = sum(max(0.0, comm_s - under) for comm_s, under in (p[kind] for p in passes))
@@ -410,9 +411,9 @@ def _stage_micro_batches(config: ModelConfig, hw: HardwareSpec, par: Parallelism
                          fp8_casts: str, weight_shard: int, grouped_gemm: str = "searched",
                          fp8_skip: tuple[str, ...] = (), recompute_modules: tuple[str, ...] = (),
                          pipeline: tuple[int, int] = (1, 1), eager_clamp: bool = False
-                         ) -> tuple[tuple[Estimate, Estimate, tuple[tuple[str, float], ...]], ...]:
-    """One micro-batch of each distinct pipeline stage: its forward, its backward (recompute included) and their
-    seconds by op class (`_classify`); train() picks the slowest with the host's time counted. `pipeline`: (vpp,
+                         ) -> tuple[tuple[Estimate, Estimate, tuple[dict[str, float], dict[str, float]]], ...]:
+    """One micro-batch of each distinct pipeline stage: its forward, its backward (recompute included) and each
+    pass's seconds by op class (`_pass_classes`); train() picks the slowest with the host's time counted. `pipeline`: (vpp,
     the pipeline peers' device stride), which set the stage's sends (pipeline_sends). Depends on no field of the
     layout beyond its arguments (not zero, the micro-batch count or the capacity), so a planner's layouts share it
     (perf/memo.py)."""
@@ -421,7 +422,7 @@ def _stage_micro_batches(config: ModelConfig, hw: HardwareSpec, par: Parallelism
     stages = _stage_times(config, hw, par, prec, step, recompute, level, _distinct_stages(config, par.pp),
                           cross_entropy, fp8_recipe, elementwise, cast_fn, grouped_gemm, fp8_skip, recompute_modules,
                           pipeline, eager_clamp)
-    return tuple((fwd, bwd, tuple(_classify(fwd, bwd).items())) for fwd, bwd in stages)
+    return tuple((fwd, bwd, (_pass_classes(fwd), _pass_classes(bwd))) for fwd, bwd in stages)
 
 
 # train_host's and train_memory's functions, memoized inside a planner's scope (perf/memo.py); outside one, plain
@@ -442,26 +443,29 @@ def _backward_graph(forward: Graph) -> Graph:
     return backward_graph(forward, _backward_ops)
 
 
-def _overlapped_comm(graph: Estimate, tp_overlap: bool) -> dict[str, tuple[float, float]]:
-    """One pass's TP and CP communication seconds, each with the compute seconds it hides behind: ring attention
-    (Megatron-LM CP) sends the next K/V block while the current one is attended; `tp_overlap` hides the TP
-    collectives behind the GEMMs (without it, behind nothing)."""
-    seconds = {"gemm": 0.0, "attention": 0.0, "comm_tp": 0.0, "comm_cp": 0.0}
+def _overlapped_comm(classes: dict[str, float], tp_overlap: bool) -> dict[str, tuple[float, float]]:
+    """One pass's TP and CP communication seconds (from its seconds by op class), each with the compute seconds it
+    hides behind: ring attention (Megatron-LM CP) sends the next K/V block while the current one is attended;
+    `tp_overlap` hides the TP collectives behind the GEMMs (without it, behind nothing)."""
+    return {"tp": (classes.get("comm_tp", 0.0), classes.get("gemm", 0.0) if tp_overlap else 0.0),
+            "cp": (classes.get("comm_cp", 0.0), classes.get("attention", 0.0))}
+
+
+def _pass_classes(graph: Estimate) -> dict[str, float]:
+    """Seconds of one pass by op class; communication as comm_<kind>."""
+    out: dict[str, float] = {}
     for name, count, est in graph.parts:
         key = _op_class(name)
-        if key in seconds:
-            seconds[key] += count * est.seconds
-    return {"tp": (seconds["comm_tp"], seconds["gemm"] if tp_overlap else 0.0),
-            "cp": (seconds["comm_cp"], seconds["attention"])}
+        out[key] = out.get(key, 0.0) + count * est.seconds
+    return out
 
 
-def _classify(fwd: Estimate, bwd: Estimate) -> dict[str, float]:
-    """Seconds of one micro-batch's forward + backward by op class; communication as comm_<kind>."""
+def _merged(pass_classes: tuple[dict[str, float], ...]) -> dict[str, float]:
+    """A micro-batch's seconds by op class: its passes' summed (a fresh dict: train() pops from it)."""
     out: dict[str, float] = {}
-    for graph in (fwd, bwd):
-        for name, count, est in graph.parts:
-            key = _op_class(name)
-            out[key] = out.get(key, 0.0) + count * est.seconds
+    for classes in pass_classes:
+        for key, seconds in classes.items():
+            out[key] = out.get(key, 0.0) + seconds
     return out
 
 
