@@ -304,7 +304,6 @@ def _check_op_args(op: str, cls: type, args: dict[str, Any]) -> None:
     """Argument names an op takes, and every required one given: Python's `Gemm.__init__() got an unexpected
     keyword argument 'mm'` named neither the spec's field nor the right spelling."""
     import dataclasses
-    from difflib import get_close_matches
 
     if not dataclasses.is_dataclass(cls):
         return
@@ -312,9 +311,8 @@ def _check_op_args(op: str, cls: type, args: dict[str, Any]) -> None:
     names = [f.name for f in fields]
     for key in args:
         if key not in names:
-            close = get_close_matches(str(key), names, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"args.{str(key)[:40]}: {op} has no such argument; {hint}its arguments: "
+            hint = _did_you_mean(key, names)
+            raise ValueError(f"args.{str(key)[:40]}: {op} has no such argument; {hint + ' ' if hint else ''}its arguments: "
                              f"{', '.join(names)}")
     missing = [f.name for f in fields if f.name not in args and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
@@ -609,8 +607,6 @@ def _is_number(text: str) -> bool:
 def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     """`unknown key; did you mean 'axes'? keys here: ...` when the model at `loc` can be found (sections, optional
     ones and mappings of them); else `unknown key; remove it or fix its spelling`."""
-    from difflib import get_close_matches
-
     current: Any = model
     for part in loc[:-1]:
         if (member := _tagged_member(current, part)) is not None:  # `workload.train.tpp`: the train workload
@@ -628,9 +624,16 @@ def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     if current is None or get_origin(current) is dict:
         return "unknown key; remove it or fix its spelling"
     names = list(current.model_fields)
-    close = get_close_matches(str(loc[-1]), names, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "remove it or fix its spelling;"
+    hint = _did_you_mean(loc[-1], names) or "remove it or fix its spelling;"
     return f"unknown key; {hint} keys here: {', '.join(names)}"
+
+
+def _did_you_mean(word: Any, names: list[str]) -> str:
+    """`did you mean 'axes'?` for the closest of `names` to a mistyped `word` (difflib), or "" when none is close."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(str(word), names, n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
 
 
 def _tagged_member(annotation: Any, tag: Any) -> Any:
