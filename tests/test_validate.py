@@ -320,3 +320,71 @@ def acs_seconds(m, n, k):
     from accelscope.workload import Gemm
 
     return acs.estimate(Gemm(m, n, k, "fp16"), "h100-sxm", level="analytical").seconds
+
+
+# ----- the dtype a GEMM row names: 4- and 6-bit formats, E4M3/E5M2 spellings, weight-only rows ---------------------
+def _typed_gemm_row(hardware: str, dtype: str, m: int = 8192, unit: str = "TFLOP/s") -> MeasuredRow:
+    return MeasuredRow(id="T-6", hardware=hardware, category="gemm", op="matmul", dtype=dtype,
+                       shape={"M": m, "N": 8192, "K": 8192}, metric="throughput" if "/s" in unit else "time",
+                       value=1000.0, unit=unit)
+
+
+@pytest.mark.parametrize(("text", "dtype"), [
+    ("nvfp4", "nvfp4"), ("NVFP4 x NVFP4 -> bf16", "nvfp4"), ("mxfp4", "mxfp4"), ("fp4 (e2m1) x fp4 -> bf16", "fp4_e2m1"),
+    ("mxfp6_e3m2", "mxfp6"), ("fp6_e2m3", "fp6_e2m3"), ("e4m3", "fp8_e4m3"), ("float8_e5m2", "fp8_e4m3"),
+    ("bf16 -> mxfp8", "fp8_e4m3"), ("tf32 (f32 x f32 -> f32 HLO dot)", "tf32"), ("bfloat16", "bf16"),
+])
+def test_a_rows_dtype_text_names_the_narrowest_format_it_runs(text, dtype):
+    """The matrix path runs the narrowest operand format the text names, not the output's ("-> bf16"); FP8's two
+    encodings share one rate on every preset, so E5M2 reads as the FP8 path (the pre-existing reading)."""
+    from accelscope.measure.predict import row_dtype
+
+    assert row_dtype(text) == dtype
+
+
+def test_an_fp4_gemm_row_is_priced_on_the_fp4_path_where_the_chip_has_one():
+    """Before, 'nvfp4' named no format the mapper read: the row was unmapped. Roofline by hand, 8192^3 (2 x 8192^3 =
+    1.0995e12 FLOP; operands 2 x 8192^2 x 4.5 / 8 B + C 8192^2 x 2 B = 210 MB, far under the compute time):
+    B200 NVFP4 9000 TFLOP/s: 122.17 us + 2.5 us launch = 124.67 us -> 8819.5 TFLOP/s (the bf16 output does not
+    make it a bf16 GEMM: 2238.5); H100 has no FP4 path and runs it on FP8 (1978.9): 555.62 + 2.5 us -> 1970.0."""
+    b200 = predict(_typed_gemm_row("NVIDIA B200 (HGX)", "nvfp4 x nvfp4 -> bf16"), "roofline")
+    h100 = predict(_typed_gemm_row("NVIDIA H100 SXM5", "nvfp4"), "roofline")
+    assert isinstance(b200, Prediction) and isinstance(h100, Prediction)
+    assert b200.value == pytest.approx(8819.5, rel=1e-4)
+    assert h100.value == pytest.approx(1970.0, rel=1e-4)
+    analytical = predict(_typed_gemm_row("NVIDIA B200 (HGX)", "mxfp4"), "analytical")
+    fp8 = predict(_typed_gemm_row("NVIDIA B200 (HGX)", "fp8_e4m3"), "analytical")
+    assert isinstance(analytical, Prediction) and isinstance(fp8, Prediction)
+    assert fp8.value < analytical.value < 9000  # twice FP8's peak on B200, below its own
+
+
+def test_a_weight_only_gemm_row_multiplies_16_bit_activations_by_its_int_weights():
+    """'int4 weight-only' on a GEMM row was priced as an fp16 GEMM (row_dtype's default): four times the weight
+    bytes. Roofline by hand, H100, M = 16, N = K = 8192 (decode), in us: A 16 x 8192 x 2 B = 262,144; B int4 with
+    a bf16 scale and zero per 128 (4.25 bits) = 35,651,584; C 262,144: 36,175,872 B / 3.35 TB/s = 10.80 us + 2.5 us
+    launch = 13.30 us, against bf16 weights' (134,217,728 + 524,288) B / 3.35 TB/s + 2.5 = 42.72 us."""
+    from accelscope.hardware import load_hardware
+    from accelscope.perf.estimate import estimate
+    from accelscope.workload.ops import Gemm
+
+    w4 = _typed_gemm_row("NVIDIA H100 SXM5", "int4 weight-only (group 128), bf16 activations", m=16, unit="us")
+    bf16 = _typed_gemm_row("NVIDIA H100 SXM5", "bf16", m=16, unit="us")
+    w4_time, bf16_time = predict(w4, "roofline"), predict(bf16, "roofline")
+    assert isinstance(w4_time, Prediction) and isinstance(bf16_time, Prediction)
+    assert w4_time.value == pytest.approx(13.30, rel=1e-3)
+    assert bf16_time.value == pytest.approx(42.72, rel=1e-3)
+    analytical = predict(w4, "analytical")
+    op = Gemm(m=16, n=8192, k=8192, dtype="bf16", b_dtype="int4_g128")
+    assert isinstance(analytical, Prediction)
+    assert analytical.value == pytest.approx(estimate(op, load_hardware("h100-sxm"), "analytical").seconds * 1e6)
+
+
+@pytest.mark.parametrize(("text", "mapped"), [("w8a16", True), ("W4A16", True), ("int8 weight-only", True),
+                                               ("int4", False), ("weight-only", False)])
+def test_a_gemm_rows_integer_text_is_mapped_only_when_its_operands_are_clear(text, mapped):
+    """'int4' alone (int4 x int4, or int4 weights?) and 'weight-only' without a width say too little: unmapped
+    with the reason, never priced as fp16."""
+    outcome = predict(_typed_gemm_row("NVIDIA H100 SXM5", text, m=16, unit="us"), "roofline")
+    assert isinstance(outcome, Prediction) == mapped
+    if not mapped:
+        assert isinstance(outcome, Skip) and outcome.reason.startswith(f"dtype {text!r} not understood")

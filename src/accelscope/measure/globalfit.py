@@ -32,7 +32,7 @@ from ..llm.train_host import host_op_latency_default
 from . import rows_gemm
 from .dataset import CATEGORIES, MeasuredRow
 from .hostfit import HostFit, host_scored
-from .predict import Prediction, hardware_id, predict, row_dtype
+from .predict import Prediction, gemm_row_dtypes, hardware_id, predict
 
 DRAM_EFFICIENCY_GRID = tuple(np.round(np.arange(0.70, 1.0001, 0.01), 2))
 DRAM_WRITE_COST_GRID = tuple(np.round(np.arange(1.0, 1.6001, 0.02), 2))
@@ -74,6 +74,12 @@ def with_constants(hw: HardwareSpec, c: Constants) -> HardwareSpec:
     return hw.model_copy(update={"memory": memory, "matrix": hw.matrix.model_copy(update={"efficiency": efficiency})})
 
 
+def matrix_operands(row: MeasuredRow) -> str:
+    """The dtype a row's matrix path runs on, which decides the matrix efficiency it fits: its activations'
+    (a W4A16 / W8A16 row multiplies in 16 bits: predict.gemm_row_dtypes)."""
+    return gemm_row_dtypes(row.dtype)[0]
+
+
 def _chip_rows(rows: Iterable[MeasuredRow], categories: Sequence[str]) -> dict[str, list[MeasuredRow]]:
     by_chip: dict[str, list[MeasuredRow]] = {}
     for row in rows:
@@ -113,7 +119,7 @@ def fit_constants(rows: Sequence[MeasuredRow], chips: Sequence[str] | None = Non
                                      for w in DRAM_WRITE_COST_GRID], level)
     fitted = {}
     for narrow in (False, True):
-        gemm_rows = _chip_rows([r for r in rows if narrow_operands(row_dtype(r.dtype)) == narrow], MATRIX_CATEGORIES)
+        gemm_rows = _chip_rows([r for r in rows if narrow_operands(matrix_operands(r)) == narrow], MATRIX_CATEGORIES)
         gemm_chips = [c for c in (chips or gemm_rows) if c in gemm_rows]
         best = _fit(gemm_rows, gemm_chips, [Constants(d.dram_efficiency, d.dram_write_cost, m, m)
                                             for m in MATRIX_EFFICIENCY_GRID], level)
@@ -203,7 +209,7 @@ def _subsample(rows: Sequence[MeasuredRow], per_group: int) -> list[MeasuredRow]
 
     groups: dict[tuple[str, str | None, str, bool], list[MeasuredRow]] = {}
     for row in rows:
-        key = (source_of(row), hardware_id(row.hardware), row.category, narrow_operands(row_dtype(row.dtype)))
+        key = (source_of(row), hardware_id(row.hardware), row.category, narrow_operands(matrix_operands(row)))
         groups.setdefault(key, []).append(row)
     out = []
     for members in groups.values():
@@ -254,7 +260,7 @@ class SourceFit:
         self.dram_grid = [Constants(e, w, 1.0, 1.0) for e in DRAM_EFFICIENCY_GRID for w in DRAM_WRITE_COST_GRID]
         self.dram_err = _row_errors([r for r in fit_rows if r.category in DRAM_CATEGORIES], self.dram_grid, level)
         self.gemm_rows = {narrow: [r for r in fit_rows if r.category in MATRIX_CATEGORIES
-                                   and narrow_operands(row_dtype(r.dtype)) == narrow] for narrow in (False, True)}
+                                   and narrow_operands(matrix_operands(r)) == narrow] for narrow in (False, True)}
         self.gemm_cache: dict[tuple[float, float, bool], dict[str, np.ndarray]] = {}
         self.rows, self.per_group = rows, per_group
         self._host: HostFit | None = None

@@ -106,13 +106,20 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
     return outcome
 
 
-# Format tokens a row's dtype text is read by (first match wins; "bfloat16" before its substring "float16").
+# Format tokens a row's dtype text is read by (first match wins; "bfloat16" before its substring "float16"). The
+# narrowest format a text names is the one the matrix path runs ("nvfp4 x nvfp4 -> bf16" is an NVFP4 GEMM, as
+# "f8e4m3fn x f8e4m3fn -> bf16" is an FP8 one), and a block format before its element format ("mxfp4" before "fp4").
 ROW_DTYPE_TOKENS: tuple[tuple[str, str], ...] = (
+    ("nvfp4", "nvfp4"), ("mxfp4", "mxfp4"), ("mxfp6", "mxfp6"), ("fp4", "fp4_e2m1"), ("e2m1", "fp4_e2m1"),
+    ("fp6_e2m3", "fp6_e2m3"), ("e2m3", "fp6_e2m3"), ("fp6", "fp6_e3m2"), ("e3m2", "fp6_e3m2"),
     ("fp8", "fp8_e4m3"), ("float8", "fp8_e4m3"), ("bf16", "bf16"), ("bfloat16", "bf16"), ("fp16", "fp16"),
     ("float16", "fp16"), ("half", "fp16"), ("tf32", "tf32"), ("fp32", "fp32"), ("float32", "fp32"),
-    ("fp64", "fp64"), ("float64", "fp64"), ("int8", "int8"))
+    ("fp64", "fp64"), ("float64", "fp64"), ("int8", "int8"), ("e4m3", "fp8_e4m3"), ("e5m2", "fp8_e5m2"))
 
 
+# A weight-only row's dtype text: 16-bit activations times int4 / int8 weights ("int4 weight-only", "W8A16")
+WEIGHT_ONLY = re.compile(r"weight[- ]only|\bw(4|8)a16\b")
+WEIGHT_ONLY_INTS = re.compile(r"int[48]|\bw[48]a16\b")  # the weights' integer width, in either spelling
 _CANONICAL = tuple(key for key, name in ROW_DTYPE_TOKENS if name.startswith(key))  # fp8, bf16, ...
 _ALIASES = tuple(key for key, name in ROW_DTYPE_TOKENS if not name.startswith(key))  # float8, bfloat16, half, ...
 
@@ -130,10 +137,11 @@ def dtype_not_understood(row: MeasuredRow) -> str | None:
     text = row.dtype.lower()
     if row.category == "collective" or any(key in text for key, _ in ROW_DTYPE_TOKENS):
         return None
-    if "int4" in text and "weight-only" in text:  # llm_inference's weight-only rows (_weight_only_dtype)
-        return None
+    if WEIGHT_ONLY.search(text) and WEIGHT_ONLY_INTS.search(text):
+        return None  # weight-only int4 / int8: llm_inference (_weight_only_dtype) and GEMM rows (gemm_row_dtypes)
     return (f"dtype {row.dtype!r} not understood: name its format in the dtype column ({', '.join(_CANONICAL)}; "
-            f"also read: {', '.join(_ALIASES)}; 'int4 weight-only' on llm_inference rows)")
+            f"also read: {', '.join(_ALIASES)}; 'int4 weight-only', 'w4a16' or 'w8a16' on GEMM and llm_inference "
+            "rows)")
 
 
 # Words a metric scored from its unit names (a time, or a rate: work, bytes or elements per second), alone or as
@@ -209,10 +217,26 @@ def _gemm(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | 
     s = row.shape
     if not {"M", "N", "K"} <= set(s):
         return Skip("no M/N/K in the shape")
-    dtype = row_dtype(row.dtype)
-    op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype=dtype, batch=int(s.get("batch", 1)))
-    seconds, bound = _device_seconds(row, op, Gemm(m=1, n=1, k=1, dtype=dtype), hw, level)
+    dtype, weights = gemm_row_dtypes(row.dtype)
+    op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype=dtype, batch=int(s.get("batch", 1)),
+              b_dtype=weights)
+    seconds, bound = _device_seconds(row, op, Gemm(m=1, n=1, k=1, dtype=dtype, b_dtype=weights), hw, level)
     return _with_bound(_time_or_rate(row, seconds, gemm_convention_flops(row, op)), bound)
+
+
+def gemm_row_dtypes(dtype_text: str) -> tuple[str, str | None]:
+    """A GEMM row's operand dtypes: (activations, weights when they differ). A weight-only row (W4A16 / W8A16:
+    'int4 weight-only (group 128), bf16 activations', 'w8a16') multiplies 16-bit activations by int4 / int8
+    weights converted as they load (Gemm.b_dtype); its activations are bf16 when the text names bf16, else fp16,
+    and its weights int4 / int8 by `_weight_only_dtype` (group-scaled int4 with a group of 32, 64 or 128) or the
+    format the text names otherwise (FP8 weights). Any other row runs one dtype, `row_dtype`'s."""
+    text = dtype_text.lower()
+    if not WEIGHT_ONLY.search(text):
+        return row_dtype(text), None
+    activations = "bf16" if "bf16" in text or "bfloat16" in text else "fp16"
+    if WEIGHT_ONLY_INTS.search(text):
+        return activations, _weight_only_dtype(text.replace("w4a16", "int4"))
+    return activations, row_dtype(text)
 
 
 # Harnesses (a substring of the row's op) whose printed GEMM rate counts m·n·(2k - 1) FLOPs, not 2·m·n·k: each
