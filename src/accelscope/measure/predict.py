@@ -24,7 +24,7 @@ from ..workload import Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
 from . import gpt_fast, rows_attention, rows_elementwise, rows_gemm
 from .conditions import spec_for_row
-from .dataset import MeasuredRow
+from .dataset import MeasuredRow, harness_of
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
 HARDWARE_RULES: list[tuple[str, str]] = [
@@ -514,7 +514,7 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
               cuda_graphs=_cuda_graphs(row), fused_gate_up=_fused_gate_up(row))
     if row.metric == "ttft":
         return Prediction(r.ttft_s / _seconds(1.0, row.unit), r.prefill.bound)
-    if row.metric == "output_throughput_per_gpu" or (row.metric == "output_throughput" and row.id.startswith("T6")):
+    if row.metric == "output_throughput_per_gpu" or (row.metric == "output_throughput" and harness_of(row) == "T6"):
         # TensorRT-LLM's performance.md: the H100 table is per GPU; the A100 table's header does not say. We read
         # it per GPU too (the same document and benchmark); the dataset README flags the ambiguity.
         return Prediction(r.output_tokens_per_s / tp, r.decode.bound)

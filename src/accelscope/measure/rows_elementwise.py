@@ -22,7 +22,7 @@ from ..hardware import HardwareSpec
 from ..perf import estimate
 from ..perf.analytical.streaming import _chip_cache
 from ..workload import Collective, Elementwise, Norm, Quantize
-from .dataset import MeasuredRow, source_of
+from .dataset import MeasuredRow, harness_of
 from .rows_gemm import group_count, jagged_largest_share
 
 # ----- elementwise --------------------------------------------------------------------------------------------
@@ -437,7 +437,7 @@ _TILE_WALKS = (AtenGammaBeta, InductorOuterReduction, _LoopedWalk)  # kernels pr
 
 def elementwise_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[float, str] | str | None:
     """(seconds, bound) of the row's kernels, a skip reason, or None when the row is not one of these sources."""
-    source = source_of(row)
+    source = harness_of(row)
     if source == "VP":
         ops = vidur_ops(row)
     elif source == "CU" and "N_rows" in row.shape:
@@ -540,7 +540,7 @@ def _dims(text: object) -> list[int]:
 def memory_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tuple[float, str] | str | None:
     """TA's MXFP8 kernels on B200: a cast reads bf16 and writes e4m3 codes plus one e8m0 scale per 32 elements;
     a scale rearrangement copies the 1-byte scales into the layout the grouped GEMM reads."""
-    if source_of(row) != "TA":
+    if harness_of(row) != "TA":
         return None
     s, op = row.shape, row.op.lower()
     if "M" in s and "K" in s:
@@ -698,7 +698,7 @@ def collective_row(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> tupl
     """vidur's all_reduce / send_recv rows: the group spans `nodes` nodes of `gpus_per_node` ranks each, placed
     `max_gpus_per_node // gpus_per_node` apart (ranks spread evenly over each node's GPUs)."""
     s = row.shape
-    if source_of(row) != "VP" or "collective" not in s:
+    if harness_of(row) != "VP" or "collective" not in s:
         return None
     kind = str(s["collective"])
     if kind not in ("all_reduce", "send_recv"):

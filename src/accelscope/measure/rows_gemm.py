@@ -35,7 +35,7 @@ from typing import Any
 
 from ..workload import Gemm
 from ..workload.ops import Elementwise, Quantize
-from .dataset import MeasuredRow
+from .dataset import MeasuredRow, harness_of
 
 MX_BLOCK = 32  # OCP MX v1.0 elements per shared scale
 
@@ -60,18 +60,13 @@ class GemmParts:
     largest_group_share: float | None = None
 
 
-def source_of(row: MeasuredRow) -> str:
-    """The source prefix of a row id (VP, TK, TA, AZ, ...)."""
-    return row.id.split("-")[0]
-
-
 def handles(row: MeasuredRow) -> bool:
-    return row.category == "gemm" and source_of(row) in ("VP", "TK", "TA")
+    return row.category == "gemm" and harness_of(row) in ("VP", "TK", "TA")
 
 
 def parts(row: MeasuredRow) -> GemmParts | str:
     """The row as ops, or the reason it cannot be mapped."""
-    prefix = source_of(row)
+    prefix = harness_of(row)
     if prefix == "VP":
         return _vidur(row)
     if prefix == "TK":

@@ -58,10 +58,12 @@ COMPOSER_PEAK = {("h100", "bf16"): 989e12, ("h100", "fp8"): 1979e12, ("a100", "b
 
 
 def predict_training(row: Any, hw: HardwareSpec | str, level: str, fallback: Any) -> Any:
-    """llm_training rows: dispatch on the row's source prefix; other rows go to `fallback` (the dev set's)."""
+    """llm_training rows: dispatch on the row's harness (dataset.harness_of: the source it cites, else its id
+    prefix); other rows go to `fallback` (the dev set's)."""
+    from .dataset import harness_of
     from .predict import Skip
 
-    prefix = row.id.split("-")[0]
+    prefix = harness_of(row)
     mapper = {"LF": _lf, "MT": _mt, "TA": _ta, "MM": _mm, "CU": _cu, "MB": _mb}.get(prefix)
     if mapper is None:
         return fallback(row, hw, level)
@@ -72,10 +74,11 @@ def predict_training(row: Any, hw: HardwareSpec | str, level: str, fallback: Any
 
 
 def predict_memory(row: Any, hw: HardwareSpec | str, level: str) -> Any:
-    """memory_footprint rows (bytes, GB or GiB per GPU)."""
+    """memory_footprint rows (bytes, GB or GiB per GPU), by harness as `predict_training`."""
+    from .dataset import harness_of
     from .predict import Skip
 
-    prefix = row.id.split("-")[0]
+    prefix = harness_of(row)
     mapper = {"MT": _mt, "TA": _ta, "MM": _mm}.get(prefix)
     if mapper is None:
         return Skip(f"memory_footprint rows of source {prefix!r} have no mapper")
