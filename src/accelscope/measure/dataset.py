@@ -126,6 +126,8 @@ HARNESSES: tuple[tuple[str, Callable[[MeasuredRow], bool]], ...] = (
     ("MT", lambda r: "NVIDIA/Megatron-LM" in r.source and "model_args" in r.shape),
     ("MM", lambda r: "NVIDIA/Megatron-LM" in r.source and "token_dispatcher" in r.shape),
     ("MB", lambda r: "Megatron-Bridge" in r.source and "table_model" in r.shape),
+    # Megatron-LM's README tables (SC21 weak scaling, the GPT-3 175B example): read by predict._llm_training
+    ("MG", lambda r: "NVIDIA/Megatron-LM README.md" in r.source),
     ("T6", lambda r: "NVIDIA/TensorRT-LLM" in r.source),
 )
 
