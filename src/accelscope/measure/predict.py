@@ -25,6 +25,7 @@ from ..workload.model_config import list_models, load_model
 from . import gpt_fast, rows_attention, rows_elementwise, rows_gemm
 from .conditions import spec_for_row
 from .dataset import MeasuredRow, harness_of
+from .shape_names import norm_kind, with_canonical_names
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
 HARDWARE_RULES: list[tuple[str, str]] = [
@@ -90,6 +91,7 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
     if mapper is None:
         return Skip(f"category {row.category!r} has no mapper")
     hw = spec_for_row(row, hw)  # the row's clock lock / power limit, if it states one (measure/conditions.py)
+    row = with_canonical_names(row)  # an op's dimensions under the names other benchmarks give them
     try:
         outcome = mapper(row, hw, level)
     except LevelNotAvailable as exc:
@@ -338,11 +340,11 @@ def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predic
         op: Any = Softmax(rows=int(s["M"]), cols=int(s["N"]), dtype=dtype, kernel="aten")
         trivial: Any = Softmax(rows=1, cols=1, dtype=dtype)
         elements = int(s["M"]) * int(s["N"])
-    elif "layernorm" in op_name:
+    elif norm_kind(op_name) == "layernorm":
         op = Norm(rows=int(s["M"]), hidden=int(s["N"]), norm="layer", dtype=dtype, kernel=_compiled_reduction(row))
         elements = int(s["M"]) * int(s["N"])
         trivial = Norm(rows=1, hidden=1, norm="layer", dtype=dtype)
-    elif "rmsnorm" in op_name:
+    elif norm_kind(op_name) == "rmsnorm":
         op = Norm(rows=int(s["num_tokens"]), hidden=int(s["hidden"]), norm="rms", dtype=dtype,
                   kernel=_streaming_kernel(row))
         trivial = Norm(rows=1, hidden=1, norm="rms", dtype=dtype)

@@ -1,0 +1,58 @@
+"""An op row is read whatever names its benchmark gives the dimensions (measure/shape_names.py): FlashAttention's
+scripts say seqlen / nheads / headdim, a GEMM table m / n / k, a norm benchmark tokens / hidden_size. Before, each
+such row was unmapped ("no M/N/K in the shape", "attention rows need shape_json field 'heads'")."""
+
+import pytest
+
+from accelscope.measure import MeasuredRow
+from accelscope.measure.predict import Prediction, predict
+from accelscope.measure.shape_names import norm_kind, with_canonical_names
+
+SOURCE = "github.com/example/bench results.csv @ " + "0" * 40
+
+
+def _row(category, op, shape, unit="us", metric="time"):
+    return MeasuredRow(id="QQ-1", hardware="NVIDIA H100 SXM5 80GB", category=category, op=op, dtype="bf16",
+                       shape=shape, metric=metric, value=100.0, unit=unit, source=SOURCE)
+
+
+def _same(a, b):
+    pa, pb = predict(a, "analytical"), predict(b, "analytical")
+    assert isinstance(pa, Prediction) and isinstance(pb, Prediction), (pa, pb)
+    assert pa.value == pb.value
+
+
+def test_a_gemm_in_lower_case_names():
+    _same(_row("gemm", "matmul", {"m": 4096, "n": 8192, "k": 2048, "batch_size": 2}),
+          _row("gemm", "matmul", {"M": 4096, "N": 8192, "K": 2048, "batch": 2}))
+
+
+def test_attention_in_flashattentions_benchmark_names():
+    """benchmark_flash_attention.py's names: one `seqlen` for queries and keys, `nheads`, `headdim`."""
+    _same(_row("attention", "flash attention forward", {"batch_size": 2, "nheads": 16, "headdim": 128,
+                                                         "seqlen": 4096, "is_causal": True}),
+          _row("attention", "flash attention forward", {"batch": 2, "heads": 16, "head_dim": 128, "q_len": 4096,
+                                                         "kv_len": 4096, "causal": True}))
+
+
+def test_a_norm_in_other_spellings():
+    """'RMSNorm' over `tokens` x `hidden_size` reads as 'rmsnorm' over num_tokens x hidden; 'layer_norm' as
+    'layernorm' over M x N."""
+    _same(_row("elementwise", "RMSNorm", {"tokens": 4096, "hidden_size": 8192}),
+          _row("elementwise", "rmsnorm", {"num_tokens": 4096, "hidden": 8192}))
+    _same(_row("elementwise", "layer_norm forward", {"rows": 4096, "dim": 8192}),
+          _row("elementwise", "layernorm", {"M": 4096, "N": 8192}))
+    assert norm_kind("Fused RMS_Norm kernel") == "rmsnorm" and norm_kind("softmax") is None
+
+
+def test_a_name_the_row_gives_is_never_replaced():
+    row = _row("gemm", "matmul", {"M": 64, "m": 128, "N": 64, "K": 64})
+    assert with_canonical_names(row).shape["M"] == 64
+    training = _row("llm_training", "step", {"tp": 2})
+    assert with_canonical_names(training) is training  # training rows have their own reading
+
+
+@pytest.mark.parametrize("shape", [{"m": 64, "n": 64}, {"nheads": 16, "headdim": 128}])
+def test_a_row_still_missing_a_dimension_is_unmapped(shape):
+    category = "gemm" if "m" in shape else "attention"
+    assert not isinstance(predict(_row(category, "op", shape), "analytical"), Prediction)
