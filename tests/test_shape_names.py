@@ -56,3 +56,26 @@ def test_a_name_the_row_gives_is_never_replaced():
 def test_a_row_still_missing_a_dimension_is_unmapped(shape):
     category = "gemm" if "m" in shape else "attention"
     assert not isinstance(predict(_row(category, "op", shape), "analytical"), Prediction)
+
+
+def test_a_serving_row_in_a_serving_benchmarks_names():
+    """'Llama 3.1 70B' at tensor_parallel_size 8, batch_size 16, input_len 1024 / output_len 256 is the row the
+    shipped mappers read as model / TP / batch / isl / osl; TPOT and the batch's end-to-end latency are read from
+    the same static-batch estimate (before: "no model preset for 'Llama 3.1 70B'", "metric 'tpot' not mapped")."""
+    from accelscope.llm import infer
+
+    def serving(shape, metric, unit="ms"):
+        return MeasuredRow(id="QQ-2", hardware="NVIDIA H100 SXM5 80GB", category="llm_inference", op="static batch",
+                           dtype="bf16", shape=shape, metric=metric, value=10.0, unit=unit, source=SOURCE)
+
+    named = {"model_name": "Llama 3.1 70B", "tensor_parallel_size": 8, "batch_size": 16, "input_len": 1024,
+             "output_len": 256}
+    canonical = {"model": "llama-3.1-70b", "TP": 8, "batch": 16, "isl": 1024, "osl": 256}
+    _same(serving(named, "ttft"), serving(canonical, "ttft"))
+    expected = infer("llama-3.1-70b", "h100-sxm", tp=8, batch=16, input_len=1024, output_len=256, dtype="bf16",
+                     kv_dtype="bf16", level="analytical", memory_fraction=1.0)
+    tpot, latency = predict(serving(named, "tpot"), "analytical"), predict(serving(named, "e2e_latency", "s"),
+                                                                           "analytical")
+    assert isinstance(tpot, Prediction) and isinstance(latency, Prediction)
+    assert tpot.value == pytest.approx(expected.tpot_s * 1e3, rel=1e-12)
+    assert latency.value == pytest.approx(expected.e2e_latency_s, rel=1e-12)

@@ -7,12 +7,12 @@ import pytest
 from accelscope.llm import train
 from accelscope.llm.train import megatron_runtime
 from accelscope.measure import MeasuredRow
+from accelscope.measure.model_names import model_preset
 from accelscope.measure.predict import Prediction, Skip, predict
 from accelscope.measure.training_generic import (
     Unmapped,
     batch_of,
     layout_of,
-    model_preset,
     recompute_of,
 )
 

@@ -25,6 +25,7 @@ from ..workload.model_config import list_models, load_model
 from . import gpt_fast, rows_attention, rows_elementwise, rows_gemm
 from .conditions import spec_for_row
 from .dataset import MeasuredRow, harness_of
+from .model_names import model_preset
 from .shape_names import norm_kind, with_canonical_names
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
@@ -69,10 +70,13 @@ def hardware_id(name: str) -> str | None:
 
 
 def model_id(name: str) -> str | None:
+    """The model preset a row's model name denotes: MODEL_RULES (the shipped rows' spellings), else any preset's
+    family and size in the spellings tables use ("Llama 3.1 70B", "DeepSeek-V3", "Qwen3-235B-A22B":
+    model_names.model_preset)."""
     for pattern, preset in MODEL_RULES:
         if re.search(pattern, name, flags=re.IGNORECASE):
             return preset
-    return None
+    return model_preset(name)
 
 
 def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> Prediction | Skip:
@@ -488,6 +492,13 @@ def _weight_only_dtype(dtype_text: str) -> str:
     return f"int4_g{group.group(1)}" if group and group.group(1) in ("32", "64", "128") else "int4"
 
 
+# Latency metrics of a static batch, by the names serving benchmarks give them (seconds in the row's unit)
+TTFT_METRICS = ("ttft", "time_to_first_token", "mean_ttft", "median_ttft", "prefill_latency")
+TPOT_METRICS = ("tpot", "time_per_output_token", "itl", "inter_token_latency", "mean_tpot", "median_tpot",
+                "decode_latency_per_token")
+LATENCY_METRICS = ("e2e_latency", "end_to_end_latency", "request_latency", "batch_latency")
+
+
 def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
     s = row.shape
     model = model_id(str(s.get("model", "")))
@@ -514,8 +525,12 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     r = infer(model, hw, tp=tp, batch=batch, input_len=isl, output_len=osl, dtype=dtype, kv_dtype=kv, level=level,
               memory_fraction=1.0, allreduce=allreduce, decode_attention=_decode_kernel(row),
               cuda_graphs=_cuda_graphs(row), fused_gate_up=_fused_gate_up(row))
-    if row.metric == "ttft":
+    if row.metric in TTFT_METRICS:
         return Prediction(r.ttft_s / _seconds(1.0, row.unit), r.prefill.bound)
+    if row.metric in TPOT_METRICS:
+        return Prediction(r.tpot_s / _seconds(1.0, row.unit), r.decode.bound)
+    if row.metric in LATENCY_METRICS:
+        return Prediction(r.e2e_latency_s / _seconds(1.0, row.unit), r.decode.bound)
     if row.metric == "output_throughput_per_gpu" or (row.metric == "output_throughput" and harness_of(row) == "T6"):
         # TensorRT-LLM's performance.md: the H100 table is per GPU; the A100 table's header does not say. We read
         # it per GPU too (the same document and benchmark); the dataset README flags the ambiguity.

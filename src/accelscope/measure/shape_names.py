@@ -28,6 +28,13 @@ CANONICAL: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("causal", ("is_causal",)),
         ("mode", ("pass", "direction")),
     ),
+    "llm_inference": (
+        ("model", ("model_name", "model_id", "hf_model")),
+        ("TP", ("tp", "tensor_parallel_size", "tensor_parallel", "tp_size")),
+        ("batch", ("batch_size", "max_batch_size", "concurrency", "max_concurrency")),
+        ("isl", ("input_len", "input_length", "input_tokens", "prompt_tokens")),
+        ("osl", ("output_len", "output_length", "output_tokens", "max_tokens", "generated_tokens")),
+    ),
     "elementwise": (
         ("num_tokens", ("tokens", "rows", "n_rows", "m", "batch_tokens")),
         ("hidden", ("hidden_size", "c_hidden", "dim", "n", "cols")),
