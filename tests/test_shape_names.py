@@ -79,3 +79,31 @@ def test_a_serving_row_in_a_serving_benchmarks_names():
     assert isinstance(tpot, Prediction) and isinstance(latency, Prediction)
     assert tpot.value == pytest.approx(expected.tpot_s * 1e3, rel=1e-12)
     assert latency.value == pytest.approx(expected.e2e_latency_s, rel=1e-12)
+
+
+@pytest.mark.parametrize(("op", "kind"), [("AllReduce", "all_reduce"), ("all-gather (nccl-tests)", "all_gather"),
+                                          ("ncclReduceScatter", "reduce_scatter"), ("alltoall_perf", "all_to_all"),
+                                          ("sendrecv_perf", "send_recv"), ("device memcpy", None)])
+def test_a_collectives_name_in_any_spelling(op, kind):
+    from accelscope.measure.predict import collective_kind
+
+    assert collective_kind(op) == kind
+
+
+def test_an_nccl_tests_row_in_its_own_column_names():
+    """nccl-tests prints `size` (bytes) and the rank count; 'AllReduce' over `size` on `nranks` 8 is the row the
+    shipped mapper reads as all_reduce / payload_bytes / gpus. An all-to-all's bus bandwidth is its algorithm
+    bandwidth x (n-1)/n (nccl-tests PERFORMANCE.md): 7/8 of bytes / time on 8 ranks."""
+    from accelscope.hardware import load_hardware
+    from accelscope.perf.estimate import estimate
+    from accelscope.workload import Collective
+
+    def coll(op, shape):
+        return MeasuredRow(id="QQ-3", hardware="NVIDIA H100 SXM5 80GB", category="collective", op=op, dtype="float",
+                           shape=shape, metric="busbw", value=100.0, unit="GB/s", source=SOURCE)
+
+    _same(coll("AllReduce", {"size": 1 << 28, "nranks": 8}), coll("all_reduce", {"payload_bytes": 1 << 28, "gpus": 8}))
+    a2a = predict(coll("alltoall_perf", {"size": 1 << 28, "nranks": 8}), "analytical")
+    seconds = estimate(Collective("all_to_all", float(1 << 28), 8), load_hardware("h100-sxm"), "analytical").seconds
+    assert isinstance(a2a, Prediction)
+    assert a2a.value == pytest.approx((1 << 28) / seconds * 7 / 8 / 1e9, rel=1e-9)

@@ -397,9 +397,10 @@ def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predict
         return Skip("gloo collectives between CPU processes: the local-cpu spec has no interconnect to predict them")
     gpus = s.get("gpus")
     nbytes = s.get("payload_bytes") or s.get("payload_bytes_approx")
-    kind = next((k for k in ("all_reduce", "all_gather", "reduce_scatter") if k in row.op), None)
+    kind = collective_kind(row.op)
     if kind is None or not gpus or not nbytes:
-        return Skip("only all-reduce / all-gather / reduce-scatter rows with a payload and a GPU count are mapped")
+        return Skip("only collective rows (all-reduce, all-gather, reduce-scatter, all-to-all, broadcast, send/recv) "
+                    "with a payload and a GPU count are mapped")
     # `gpus` is the whole group: the multi-node rows give it with their node count (32 GPUs = 4 nodes x 8/node);
     # a row that counts per node says so with `gpus_per_node`
     n = _count(row, "gpus_per_node") * _count(row, "nodes") if "gpus_per_node" in s else _count(row, "gpus")
@@ -407,10 +408,30 @@ def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predict
     est = estimate(op, hw, level)
     host = collective_host_overhead(row)
     seconds, bound = est.seconds + host, est.bound if est.seconds >= host else "host"
-    if row.metric == "busbw":  # nccl-tests' bus bandwidth (measure/collectives.py: bus_factor)
-        factor = 2 * (n - 1) / n if kind == "all_reduce" else (n - 1) / n
-        return Prediction(float(nbytes) / seconds * factor / 1e9, bound)
+    if row.metric.lower() in ("busbw", "bus_bandwidth"):  # nccl-tests' bus bandwidth (collectives.py: bus_factor)
+        return Prediction(float(nbytes) / seconds * nccl_tests_bus_factor(kind, n) / 1e9, bound)
     return _with_bound(_time_or_rate(row, seconds, float(nbytes)), bound)
+
+
+# A collective's name as benchmarks spell it ("all_reduce", "AllReduce", "all-gather", "alltoall", "sendrecv"),
+# compared without case or separators; first match wins
+COLLECTIVE_WORDS = (("allreduce", "all_reduce"), ("allgather", "all_gather"), ("reducescatter", "reduce_scatter"),
+                    ("alltoall", "all_to_all"), ("broadcast", "broadcast"), ("sendrecv", "send_recv"),
+                    ("sendreceive", "send_recv"))
+
+
+def collective_kind(op_text: str) -> str | None:
+    """The Collective.op a row's op text names, or None."""
+    text = re.sub(r"[^a-z]", "", op_text.lower())
+    return next((kind for word, kind in COLLECTIVE_WORDS if word in text), None)
+
+
+def nccl_tests_bus_factor(kind: str, n: int) -> float:
+    """nccl-tests' bus bandwidth = algorithm bandwidth x this (nccl-tests doc/PERFORMANCE.md): 2(n-1)/n for
+    all-reduce, (n-1)/n for all-gather, reduce-scatter and all-to-all, 1 for broadcast and send/recv."""
+    if kind == "all_reduce":
+        return 2 * (n - 1) / n
+    return (n - 1) / n if kind in ("all_gather", "reduce_scatter", "all_to_all") else 1.0
 
 
 def _count(row: MeasuredRow, field: str) -> int:

@@ -35,6 +35,11 @@ CANONICAL: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("isl", ("input_len", "input_length", "input_tokens", "prompt_tokens")),
         ("osl", ("output_len", "output_length", "output_tokens", "max_tokens", "generated_tokens")),
     ),
+    "collective": (
+        ("payload_bytes", ("size_bytes", "message_bytes", "message_size", "nbytes", "bytes", "size")),
+        ("gpus", ("num_gpus", "world_size", "ranks", "nranks", "n_gpus", "gpu_count")),
+        ("nodes", ("num_nodes", "n_nodes")),
+    ),
     "elementwise": (
         ("num_tokens", ("tokens", "rows", "n_rows", "m", "batch_tokens")),
         ("hidden", ("hidden_size", "c_hidden", "dim", "n", "cols")),
