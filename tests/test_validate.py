@@ -19,7 +19,9 @@ def test_dev_dataset_ships_with_the_package():
 @pytest.mark.parametrize(
     ("name", "preset"),
     [("NVIDIA H100 SXM5 80GB HBM3 (Azure ND H100 v5)", "h100-sxm"), ("NVIDIA A100 80GB (form factor not stated)",
-     "a100-sxm-80gb"), ("AMD Instinct MI300X (8-GPU node)", "mi300x"), ("NVIDIA H200 SXM 141GB", "h200-sxm")],
+     "a100-sxm-80gb"), ("AMD Instinct MI300X (8-GPU node)", "mi300x"), ("NVIDIA H200 SXM 141GB", "h200-sxm"),
+     ("Google TPU v5p (one chip)", "tpu-v5p"), ("Cloud TPU v5e", "tpu-v5e"), ("TPU v5 lite pod slice", "tpu-v5e"),
+     ("Intel Gaudi 3 (HL-325L)", "gaudi3")],
 )
 def test_hardware_names_map_to_presets(name, preset):
     assert hardware_id(name) == preset

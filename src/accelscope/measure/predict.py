@@ -37,6 +37,7 @@ HARDWARE_RULES: list[tuple[str, str]] = [
     (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b", "a100-sxm-80gb"),
     (r"\bMI355X\b", "mi355x"), (r"\bMI325X\b", "mi325x"), (r"\bMI300X\b", "mi300x"), (r"\bMI250X\b", "mi250x"),
     (r"\bMI210\b", "mi210"),
+    (r"\bTPU\W*v5p\b", "tpu-v5p"), (r"\bTPU\W*v5(e\b|\W*lite)", "tpu-v5e"), (r"\bGaudi\W*3\b|\bHL-325", "gaudi3"),
 ]
 # Model name in a row -> preset id
 MODEL_RULES: list[tuple[str, str]] = [
