@@ -39,7 +39,9 @@ def test_leave_one_chip_out_meets_the_memory_attention_and_elementwise_targets(d
     chips = {h.chip for h in held}
     assert {"a100-sxm-80gb", "h100-sxm", "h200-sxm"} <= chips
     a100 = next(h for h in held if h.chip == "a100-sxm-80gb")
-    assert a100.constants.matrix_wide != spec_module.MATRIX_EFFICIENCY_WIDE  # refitted without it
+    others = [c for c in chips if c != "a100-sxm-80gb"]
+    rows = [r for r in dev if r.category in ("memory", "gemm", "attention", "elementwise")]
+    assert a100.constants == fit_constants(rows, chips=others)  # refitted without it
     memory = [e for h in held for e in h.errors.get("memory", [])]
     attention = [e for h in held for e in h.errors.get("attention", [])]
     assert len(memory) == 9 and statistics.fmean(memory) <= 0.10
@@ -49,11 +51,11 @@ def test_leave_one_chip_out_meets_the_memory_attention_and_elementwise_targets(d
 
 
 def test_leave_one_chip_out_gemm_error_does_not_regress(dev):
-    """The GEMM target (<= 5 %) is not met; this guards what is: 9.2 % over 64 held-out rows (docs/validation.md;
-    62 before the gb200 preset mapped ME-007 and ME-015),
+    """The GEMM target (<= 5 %) is not met; this guards what is: 9.2 % over 65 held-out rows (docs/validation.md;
+    62 before the gb200 preset mapped ME-007 and ME-015, 64 before the a100-pcie-80gb preset mapped ME-003),
     with AMD's MI210/MI355X at the mean of AMD's published MI300X/MI325X sustained fractions."""
     held = leave_one_chip_out([r for r in dev if r.category == "gemm"])
     gemm = [e for h in held for e in h.errors.get("gemm", [])]
-    assert len(gemm) == 64 and statistics.fmean(gemm) <= 0.10
+    assert len(gemm) == 65 and statistics.fmean(gemm) <= 0.10
     mi210 = next(h for h in held if h.chip == "mi210")
     assert statistics.fmean(mi210.errors["gemm"]) < 0.15  # 25.8 % at the NVIDIA-dominated cross-chip fraction

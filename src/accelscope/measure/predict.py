@@ -34,7 +34,8 @@ HARDWARE_RULES: list[tuple[str, str]] = [
     (r"\bGB300\b", "gb300"), (r"\bGB200\b", "gb200"), (r"\bB300\b", "b300"), (r"\bB200\b", "b200"),
     (r"\bGH200\b", "gh200"), (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"),
     (r"\bH100\b.*\bNVL\b|\bH100NVL\b|h100_pairwise_nvlink", "h100-nvl"), (r"\bH100\b", "h100-sxm"),
-    (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b", "a100-sxm-80gb"),
+    (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b(?!.*PCIe).*\b40 ?GB\b", "a100-sxm-40gb"),
+    (r"\bA100\b", "a100-sxm-80gb"),
     (r"\bMI355X\b", "mi355x"), (r"\bMI325X\b", "mi325x"), (r"\bMI300X\b", "mi300x"), (r"\bMI250X\b", "mi250x"),
     (r"\bMI210\b", "mi210"),
     (r"\bTPU\W*v5p\b", "tpu-v5p"), (r"\bTPU\W*v5(e\b|\W*lite)", "tpu-v5e"), (r"\bGaudi\W*3\b|\bHL-325", "gaudi3"),
@@ -63,7 +64,19 @@ class Skip:
     reason: str
 
 
+def ambiguous_hardware(name: str) -> str | None:
+    """Why a row's hardware text names no one chip, or None: vidur's "a100" profile serves both the DGX A100 (SXM4)
+    and Azure's NC96ads_A100_v4 (PCIe), and the rows do not say which ran (the SXM4 and PCIe presets differ in
+    power, memory bandwidth and links)."""
+    if "vidur" in name and re.search(r"form factor not stated|variant not recorded", name):
+        return "A100 form factor (SXM4 or PCIe) not stated by the source (vidur's a100 profile)"
+    return None
+
+
 def hardware_id(name: str) -> str | None:
+    """The preset a row's hardware text names (HARDWARE_RULES), None when it names none or is ambiguous."""
+    if ambiguous_hardware(name):
+        return None
     for pattern, preset in HARDWARE_RULES:
         if re.search(pattern, name, flags=re.IGNORECASE):
             return preset
@@ -83,12 +96,12 @@ def model_id(name: str) -> str | None:
 def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> Prediction | Skip:
     """Predict one row; `spec` replaces the preset its hardware name maps to (e.g. a calibrated variant)."""
     hw: HardwareSpec | str
+    if reason := ambiguous_hardware(row.hardware):  # with a spec too: a calibration must not fit on these rows
+        return Skip(reason)
     if spec is not None:
         hw = spec
     else:
         hw_id = hardware_id(row.hardware)
-        if "vidur" in row.hardware and re.search(r"form factor not stated|variant not recorded", row.hardware):
-            return Skip("A100 form factor (SXM4 or PCIe) not stated by the source (vidur's a100 profile)")
         if hw_id is None or (hw_id not in list_hardware() and hw_id != "local-cpu"):
             return Skip(f"no preset for hardware {row.hardware!r}")
         hw = hw_id
