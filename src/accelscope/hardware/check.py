@@ -64,6 +64,10 @@ EXPLAINED: dict[tuple[str, str], str] = {
     ("gb200", "per-core-vs-chip"): (
         "kept: the 90 TFLOP/s FP32 figure is a third-party one (the preset's source) that implies a ~2.4 GHz CUDA-"
         "core clock, above the estimated 2.06 GHz tensor clock; NVIDIA publishes no GB200 FP32 peak to check it"),
+    ("h20", "per-core-vs-chip"): (
+        "kept: the FP32 44 TFLOP/s reported for the H20 needs 2.2 GHz on its 78 SMs (device query), above any GH100 "
+        "clock; the SM count, the 1.98 GHz estimate and the quoted figure cannot all hold, and no source settles "
+        "which is off (a measured FP32 GEMM, 32 TFLOP/s, fits 39.5 better); the models use the quoted vector peak"),
 }
 
 
