@@ -32,8 +32,10 @@ from .shape_names import norm_kind, with_canonical_names
 HARDWARE_RULES: list[tuple[str, str]] = [
     (r"^local-cpu", "local-cpu"),
     (r"\bGB300\b", "gb300"), (r"\bGB200\b", "gb200"), (r"\bB300\b", "b300"), (r"\bB200\b", "b200"),
-    (r"\bGH200\b", "gh200"), (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"),
-    (r"\bH100\b.*\bNVL\b|\bH100NVL\b|h100_pairwise_nvlink", "h100-nvl"), (r"\bH100\b", "h100-sxm"),
+    (r"\bGH200\b", "gh200"), (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"), (r"\bH20\b", "h20"),
+    (r"\bH100\b.*\bNVL\b|\bH100NVL\b|h100_pairwise_nvlink", "h100-nvl"),
+    (r"\bH100\b(?!.*\bSXM).*\bPCIe\b", "h100-pcie"), (r"\bH100\b", "h100-sxm"),
+    (r"\bA100\b(?=.*\b40 ?GB\b).*PCIe|\bA100\b.*PCIe.*\b40 ?GB\b", "a100-pcie-40gb"),  # no preset: unmapped, said
     (r"\bA100\b.*PCIe", "a100-pcie-80gb"), (r"\bA100\b(?!.*PCIe).*\b40 ?GB\b", "a100-sxm-40gb"),
     (r"\bA100\b", "a100-sxm-80gb"),
     (r"\bMI355X\b", "mi355x"), (r"\bMI325X\b", "mi325x"), (r"\bMI300X\b", "mi300x"), (r"\bMI250X\b", "mi250x"),
