@@ -46,7 +46,9 @@ def test_fields_are_read_by_the_names_sources_give_them():
 @pytest.mark.parametrize(("text", "preset"), [
     ("LLAMA3.1_405B", "llama-3.1-405b"), ("Llama 3 70B", "llama-3.1-70b"), ("meta-llama/Meta-Llama-3-8B",
      "llama-3.1-8b"), ("DeepSeekV3", "deepseek-v3"), ("GPT OSS 120B", "gpt-oss-120b"),
-    ("Qwen3_30B_a3B", "qwen3-30b-a3b"), ("Mixtral 8x7B", "mixtral-8x7b"), ("Llama-3.2-1B", None),
+    ("Qwen3_30B_a3B", "qwen3-30b-a3b"), ("Mixtral 8x7B", "mixtral-8x7b"), ("Llama-3.2-1B", "llama-3.2-1b"),
+    ("LLAMA3.2_3B", "llama-3.2-3b"), ("Qwen/Qwen3-32B", "qwen3-32b"), ("Qwen2.5-32B-Instruct", "qwen2.5-32b"),
+    ("DeepSeek-Coder-V2-Lite", "deepseek-v2-lite"), ("Llama-3.2-11B-Vision", None), ("Qwen2-72B", None),
 ])
 def test_a_model_name_resolves_to_its_preset(text, preset):
     assert model_preset(text) == preset
