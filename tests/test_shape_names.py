@@ -107,3 +107,18 @@ def test_an_nccl_tests_row_in_its_own_column_names():
     seconds = estimate(Collective("all_to_all", float(1 << 28), 8), load_hardware("h100-sxm"), "analytical").seconds
     assert isinstance(a2a, Prediction)
     assert a2a.value == pytest.approx((1 << 28) / seconds * 7 / 8 / 1e9, rel=1e-9)
+
+
+def test_a_stream_benchmark_row_of_another_source():
+    """'STREAM Triad' over a numeric `array_size` of 2^28 fp32 elements reads as the triad kernel over those
+    elements (a = b + s c: two arrays read, one written), as an `accelscope bench` row with `kernel`/`elements` does;
+    bytes per array over the element size give the same row. BabelStream's rows, whose size is a sentence, keep their
+    default-size reading."""
+    def stream(op, shape):
+        return MeasuredRow(id="QQ-4", hardware="NVIDIA H100 SXM5 80GB", category="memory", op=op, dtype="fp32",
+                           shape=shape, metric="bandwidth", value=3000.0, unit="GB/s", source=SOURCE)
+
+    _same(stream("STREAM Triad", {"array_size": 1 << 28}), stream("bench", {"kernel": "triad", "elements": 1 << 28}))
+    _same(stream("stream_triad", {"array_bytes": 4 << 28}), stream("bench", {"kernel": "triad", "elements": 1 << 28}))
+    no_size = predict(stream("STREAM Copy", {"threads": 1024}), "analytical")
+    assert not isinstance(no_size, Prediction) and "without an array size" in no_size.reason

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..hardware import HardwareSpec, list_hardware, load_hardware
+from ..hardware.dtypes import dtype_bytes
 from ..llm import DoesNotFit, infer, train
 from ..perf import LevelNotAvailable, estimate
 from ..workload import Collective, Elementwise, Gemm, Norm, Softmax
@@ -302,6 +303,12 @@ def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction 
                        cached=bool(row.shape.get("resident")))
     if row.shape.get("resident"):
         return Skip("cache-resident bandwidth without an element count")
+    kernel = kernel or _stream_word(row.op)
+    if (elements := _array_elements(row)) is not None:  # another STREAM-type benchmark's array size
+        return _stream(row, hw, level, kernel, elements, row_dtype(row.dtype))
+    if "babelstream" not in f"{row.op} {row.shape}".lower():  # only BabelStream's default size is known
+        return Skip(f"memory kernel {kernel!r} without an array size (elements, array_size, or array_bytes)"
+                    if kernel else "host<->device copies are not an IR op yet")
     if kernel == "dot":  # sum(a * b): reads two arrays, writes a scalar
         op = Elementwise("mul", BABELSTREAM_ELEMENTS, "fp64", inputs=2, outputs=0)
         est = estimate(op, hw, level)
@@ -314,8 +321,32 @@ def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction 
     return Skip("host<->device copies are not an IR op yet")
 
 
+# STREAM-type kernels: (Elementwise op, arrays read, arrays written). STREAM / BabelStream names: copy c = a, scale
+# (BabelStream "mul") b = s c, add c = a + b, triad a = b + s c, dot sum(a b); read / write: one array one way.
 STREAM_KERNELS = {"copy": ("copy", 1, 1), "triad": ("add", 2, 1), "read": ("copy", 1, 0),
-                  "write": ("copy", 0, 1)}
+                  "write": ("copy", 0, 1), "add": ("add", 2, 1), "scale": ("scale", 1, 1), "mul": ("scale", 1, 1),
+                  "dot": ("mul", 2, 0)}
+# the name's words in an op text ("STREAM Triad", "babelstream_copy"), in this order
+STREAM_WORDS = ("triad", "copy", "scale", "mul", "add", "dot", "read", "write")
+ARRAY_ELEMENTS = ("elements", "array_size", "num_elements", "n_elements", "array_elements", "length")
+ARRAY_BYTES = ("array_bytes", "bytes_per_array", "array_size_bytes")
+
+
+def _stream_word(op_text: str) -> str:
+    """The STREAM kernel an op text names ("STREAM Triad" -> triad), or ""."""
+    words = set(re.findall(r"[a-z]+", op_text.lower()))
+    return next((word for word in STREAM_WORDS if word in words), "")
+
+
+def _array_elements(row: MeasuredRow) -> int | None:
+    """A STREAM-type row's array length: a number under one of ARRAY_ELEMENTS, or ARRAY_BYTES over the element
+    size; None when the row gives none as a number (BabelStream's rows describe its default size in words)."""
+    for names, per in ((ARRAY_ELEMENTS, 1.0), (ARRAY_BYTES, dtype_bytes(row_dtype(row.dtype)))):
+        for name in names:
+            value = row.shape.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                return int(value / per)
+    return None
 
 
 def _stream(row: MeasuredRow, hw: HardwareSpec | str, level: str, kernel: str, elements: int,
