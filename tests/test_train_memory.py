@@ -109,3 +109,29 @@ def test_breakdown_shows_tensor_parallel_communication():
     hidden = llm.train("llama-3.1-8b", "h100-sxm", tp=8, dp=4, seq_len=4096, global_batch=64, level="analytical",
                        tp_overlap=True)
     assert hidden.detail["exposed_tp"] < r.detail["exposed_tp"]
+
+
+def test_fsdp2_under_pipeline_parallelism_keeps_the_stage_unsharded():
+    """torchtitan's FSDP2 under PP does not reshard after forward and syncs gradients on the last micro-batch only:
+    the stage's bf16 parameters (2 B) and fp32 gradients (4 B) are held on top of the shards. Llama-3.1-405B, TP8 x
+    PP8 x FSDP8, the first stage (15.75 -> 16 of 126 layers and the embedding): its parameters per TP rank P
+    (stage_params) add 2P to the weights and 4P to the gradients with 8 micro-batches, 2P alone with one, and the
+    per-layer gather transient goes (the stage is already gathered). Without PP the flag changes nothing."""
+    from accelscope.llm.train_memory import stage_params
+
+    kwargs = dict(tp=8, pp=8, dp=8, zero=3, seq_len=8192, micro_batch=1, recompute="full", level="roofline",
+                  check_memory=False, sp=True, memory_stage=0)
+    sharded = llm.train("llama-3.1-405b", "h100-sxm", global_batch=64, **kwargs)
+    held = llm.train("llama-3.1-405b", "h100-sxm", global_batch=64, fsdp_pp_unsharded=True, **kwargs)
+    from accelscope.workload.model_config import load_model
+
+    dense, expert = stage_params(load_model("llama-3.1-405b"), Parallelism(tp=8, pp=8, dp=8, sp=True), 0)
+    params = dense + expert
+    assert held.memory.weights - sharded.memory.weights == pytest.approx(2 * params)
+    assert held.memory.gradients - sharded.memory.gradients == pytest.approx(4 * params)
+    assert sharded.memory.transient_kind == "gathered_layers" and held.memory.transient_kind != "gathered_layers"
+    one = llm.train("llama-3.1-405b", "h100-sxm", global_batch=8, fsdp_pp_unsharded=True, **kwargs)
+    assert one.memory.gradients == pytest.approx(sharded.memory.gradients)  # one micro-batch syncs at once
+    flat = dict(kwargs, pp=1, dp=64, memory_stage=None)
+    assert llm.train("llama-3.1-8b", "h100-sxm", global_batch=64, fsdp_pp_unsharded=True, **flat).memory == \
+        llm.train("llama-3.1-8b", "h100-sxm", global_batch=64, **flat).memory

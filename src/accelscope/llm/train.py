@@ -174,6 +174,7 @@ def train(
     elementwise: str = "fused",
     fp8_all_gather: bool = False,
     fsdp_backward_prefetch: str = "pre",
+    fsdp_pp_unsharded: bool = False,
     fp8_casts: str = "te",
     host_op_latency: float | None = None,
     grad_accumulation_fusion: bool = True,
@@ -218,6 +219,9 @@ def train(
     enable_fsdp_float8_all_gather), half the bytes of bf16 (llm/fsdp.py). `fsdp_backward_prefetch` (zero=3):
     "pre" (FSDP2, torchtitan; FSDP1 BACKWARD_PRE: the next layer's gather overlaps this layer's backward) or
     "post" (FSDP1 BACKWARD_POST, Composer's default: issued after this layer's backward, it waits exposed).
+    `fsdp_pp_unsharded` (zero=3 with pp > 1): PyTorch FSDP2 under pipeline parallelism as torchtitan runs it, each
+    stage's parameters kept unsharded between micro-batches and its gradients accumulated unsharded until the last
+    one (llm/train_memory.py); False: the shards only (Megatron FSDP).
     `fp8_casts`: whose quantize kernels surround the FP8 GEMMs: "te" (with_fp8_casts: Transformer Engine and the
     generic recipes) or "torchao" (llm/torchao_float8.py: Float8Linear's casts as torch.compile runs them; recipes
     tensorwise | rowwise | rowwise_gw_hp | mxfp8).
@@ -375,7 +379,8 @@ def train(
                          attention_dropout=attention_dropout, fp8=prec.matmul_input_dtype.startswith(("fp8", "mx")),
                          fp8_weight_cache=fp8_weight_cache, cross_entropy=cross_entropy,
                          reserve=RUNTIME_RESERVE_BYTES if reserve is None else reserve,
-                         workspace=library_workspace("fp8_e4m3" in spec.matrix.peak))
+                         workspace=library_workspace("fp8_e4m3" in spec.matrix.peak),
+                         fsdp_pp_unsharded=fsdp_pp_unsharded)
     memory = _train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
     if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_train_does_not_fit(config, spec, par, zero, memory, recompute))

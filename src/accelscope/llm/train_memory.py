@@ -28,6 +28,13 @@ Peak = steady + activations of the micro-batches in flight + the largest transie
   input: torchtitan/models/llama3/infra/parallelize.py `_save_list`, "only save every other mm").
 - micro-batches in flight at pipeline stage r of p (Megatron-LM schedules.py warm-up counts): 1F1B holds
   p - r; interleaved with v virtual stages holds (2(p - r - 1) + (v - 1)p + 1) chunks of 1/v of the stage.
+- PyTorch FSDP2 under pipeline parallelism (`fsdp_pp_unsharded`, torchtitan): each stage's parameters stay
+  unsharded between micro-batches ("For PP, do not reshard after forward to avoid per-microbatch all-gathers",
+  torchtitan parallelize_llama.py apply_fsdp: reshard_after_forward=False when PP is on) and its gradients
+  accumulate unsharded in the fp32 reduce dtype until the last micro-batch's backward, the only one that syncs
+  (torch.distributed.pipelining PipelineStage._configure_data_parallel_mode: requires_gradient_sync only on the
+  last backward): the stage's bf16 parameters (2 B) and fp32 gradients (4 B) on top of the shards, with no
+  per-layer gather transient.
 - transients: the output logits of the last stage (bf16 logits, their fp32 copy and the fp32 softmax kept for
   the backward: 10 B per logit, 6 B with a fused cross-entropy), FSDP's all-gathered bf16 layers (the current
   and the prefetched one) and one layer's unsharded fp32 gradients before its reduce-scatter.
@@ -130,6 +137,7 @@ class MemoryOptions:
     act_bytes: float = 2.0
     reserve: float = 0.0
     workspace: float = 0.0
+    fsdp_pp_unsharded: bool = False  # PyTorch FSDP2 under PP: the stage's params and grads stay unsharded
 
 
 def library_workspace(hopper_or_later: bool) -> float:
@@ -262,6 +270,10 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
         weights = params * PARAM_BYTES
         optimizer = (sharded if zero >= 1 else params) * OPTIMIZER_BYTES
     gradients = (sharded if zero >= 2 else params) * GRAD_BYTES
+    unsharded = zero >= 3 and par.pp > 1 and opts.fsdp_pp_unsharded
+    if unsharded:  # FSDP2 under PP: the stage held unsharded between micro-batches, its gradients accumulated so
+        weights += params * PARAM_BYTES
+        gradients += params * GRAD_BYTES if opts.micro_batches > 1 else 0.0
     cache = opts.fp8_weight_cache if opts.fp8_weight_cache is not None else (opts.fp8 and zero < 3)
     fp8_weights = params * FP8_WEIGHT_BYTES if opts.fp8 and cache else 0.0
     tokens = opts.micro_batch * opts.seq_len / par.cp
@@ -276,7 +288,7 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
     if opts.recompute in ("full", "op_sac") and len(layers):
         redo = MemoryOptions(**{**_fields(opts), "recompute": "none"})
         transients["recomputed_layer"] = layer_activation_bytes(config, layers[0], par, tokens, redo)
-    if zero >= 3 and len(layers):
+    if zero >= 3 and len(layers) and not unsharded:
         layer = (dense + expert) / max(len(layers), 1)
         transients["gathered_layers"] = layer * (2 * PARAM_BYTES + GRAD_BYTES)
     kind = max(transients, key=transients.__getitem__)

@@ -120,6 +120,7 @@ HARNESSES: tuple[tuple[str, Callable[[MeasuredRow], bool]], ...] = (
     ("VP", lambda r: "microsoft/vidur" in r.source and ("num_layers" in r.shape or "collective" in r.shape)),
     ("CU", lambda r: "NVIDIA/cudnn-frontend" in r.source),
     ("TA", lambda r: "pytorch/ao" in r.source),
+    ("TT", lambda r: "pytorch/torchtitan docs/performance.md" in r.source),
     ("TK", lambda r: "HazyResearch/ThunderKittens" in r.source),
     ("LF", lambda r: "mosaicml/llm-foundry" in r.source),
     # Megatron-LM: the functional tests' golden values (the run's arguments) and the MoE-layer baseline

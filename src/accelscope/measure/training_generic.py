@@ -6,7 +6,8 @@ layout table, a framework's performance page, a held-out set) states the same fa
 shape by those names (FIELDS, matched without case, "-" or "_"), resolves the model (a preset by the name the row
 gives, else the hyper-parameters it states), and prices one step with `acs.llm.train`, with these defaults where
 the row is silent (each a framework's own default, said here once):
-- data parallelism: fully sharded (ZeRO-3) where the row names FSDP, a FULL_SHARD strategy or ZeRO-3, ZeRO-2
+- data parallelism: fully sharded (ZeRO-3, PyTorch FSDP2: under pipeline parallelism its stages stay unsharded
+  between micro-batches, as torchtitan runs it) where the row names FSDP, a FULL_SHARD strategy or ZeRO-3, ZeRO-2
   for SHARD_GRAD_OP / ZeRO-2; else Megatron Core's distributed optimizer (ZeRO-1) with its runtime (loss path,
   Transformer Engine layers, fused cross-entropy, LM head in bf16 under FP8: `megatron_runtime`);
 - tensor parallelism with sequence parallelism and overlapped TP communication (Megatron Core's performance
@@ -253,7 +254,7 @@ def run(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                      dtype=dtype, fp8_recipe=recipe, recompute=recompute_of(s), level=level, check_memory=False,
                      sp=lay["tp"] > 1, tp_overlap=lay["tp"] > 1, etp=1 if lay["ep"] > 1 else None,
                      cross_entropy="fused" if megatron else "fp32", attention=attention,
-                     fp8_skip=("lm_head",) if recipe else (), **runtime)
+                     fp8_skip=("lm_head",) if recipe else (), fsdp_pp_unsharded=not megatron, **runtime)
     except ValueError as exc:
         raise Unmapped(f"configuration not expressible: {exc}") from None
 

@@ -64,7 +64,7 @@ def predict_training(row: Any, hw: HardwareSpec | str, level: str, fallback: Any
     from .predict import Skip
 
     prefix = harness_of(row)
-    mapper = {"LF": _lf, "MT": _mt, "TA": _ta, "MM": _mm, "CU": _cu, "MB": _mb}.get(prefix)
+    mapper = {"LF": _lf, "MT": _mt, "TA": _ta, "MM": _mm, "CU": _cu, "MB": _mb, "TT": _tt}.get(prefix)
     if mapper is None and (prefix == "MG" or "params_B" in row.shape):  # the dev set's Megatron-LM 2021 rows
         return fallback(row, hw, level)
     try:
@@ -79,7 +79,7 @@ def predict_memory(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     from .predict import Skip
 
     prefix = harness_of(row)
-    mapper = {"MT": _mt, "TA": _ta, "MM": _mm}.get(prefix)
+    mapper = {"MT": _mt, "TA": _ta, "MM": _mm, "TT": _tt}.get(prefix)
     try:
         return mapper(row, hw, level) if mapper else _generic(row, hw, level)
     except _Unmapped as exc:
@@ -447,6 +447,49 @@ def _mb(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     if row.metric == "throughput_per_gpu":
         return _prediction(r.tokens_per_s_per_device)
     raise _Unmapped(f"MB metric {row.metric!r} not mapped")
+
+
+# ----- TT: torchtitan's own performance page (data/external: never fitted) ----------------------------------------
+# torchtitan's pipeline defaults of the time (torchtitan/parallelisms/pipelining_utils.py, late 2024, as read in a
+# copy of that code): a multi-stage schedule (Interleaved 1F1B) builds two stages per rank when no split points are
+# given (generate_split_points), and the microbatches default to the total number of stages (build_pipeline_schedule:
+# n_microbatches = pp x stages per rank), each local batch split into them
+TORCHTITAN_STAGES_PER_RANK = {"1F1B": 1, "Interleaved1F1B": 2}
+
+
+def _tt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
+    """A torchtitan run of docs/performance.md (data/external/README.md): FSDP2 (ZeRO-3) x TP x PP x CP on the Grand
+    Teton H100 the page describes (GRAND_TETON_H100), SDPA's flash attention, the fp32 cross-entropy, torchao's
+    tensorwise float8 linears (LM head in bf16) where the row says Float8, Inductor's fusion where it says
+    torch.compile (else eager elementwise kernels), async TP where it says AsyncTP, the named recompute."""
+    from .model_names import model_preset
+
+    s = row.shape
+    spec = load_hardware(hw).with_overrides(GRAND_TETON_H100)
+    model = model_preset(str(s["model"]))
+    if model is None:
+        raise _Unmapped(f"torchtitan model {s['model']!r} has no preset")
+    fsdp, tp, pp, cp = (int(s.get(k) or 1) for k in ("FSDP", "TP", "PP", "CP"))
+    if fsdp * tp * pp * cp != int(s["gpus"]):
+        raise _Unmapped(f"FSDP x TP x PP x CP = {fsdp * tp * pp * cp} is not the {s['gpus']} GPUs stated")
+    local, vpp = int(s["local_batch"]), TORCHTITAN_STAGES_PER_RANK.get(str(s.get("pp_schedule") or "1F1B"), 1)
+    micro = local // (pp * vpp) if pp > 1 else local
+    float8 = bool(s.get("float8"))
+    recompute = {"selective op": "op_sac", "full": "full", "none": "none"}[str(s["activation_checkpointing"])]
+    try:
+        r = train(model, spec, tp=tp, pp=pp, dp=fsdp, cp=cp, vpp=vpp, zero=3, seq_len=int(s["seq_len"]),
+                  global_batch=local * fsdp, micro_batch=micro, dtype="fp8_e4m3" if float8 else "bf16",
+                  fp8_recipe="tensorwise" if float8 else None, fp8_casts="torchao",
+                  fp8_skip=TA_BF16_ALWAYS if float8 else (), fp8_weight_cache=False, recompute=recompute,
+                  level=level, check_memory=False, reserve=0.0, attention=_sdpa_flash(spec), sp=tp > 1,
+                  tp_overlap=bool(s.get("async_tp")), elementwise="fused" if s.get("torch_compile") else "eager",
+                  fsdp_pp_unsharded=True)
+    except ValueError as exc:
+        raise _Unmapped(f"configuration not expressible: {exc}") from None
+    _note_fit(row, r)
+    if row.category == "memory_footprint":
+        return _memory_value(row, r.memory.peak_allocated)
+    return _prediction(r.tokens_per_s_per_device)
 
 
 # ----- TA: torchao docs (torchtitan) ---------------------------------------------------------------------------
