@@ -7,21 +7,10 @@ import accelscope as acs
 from accelscope.hardware.spec import DRAM_EFFICIENCY, DRAM_WRITE_COST
 from accelscope.workload import Collective, Elementwise, Gemm
 
+from .spec_figures import spec_figures
+
 PCIE = acs.load_hardware("a100-pcie-80gb")
 SXM = acs.load_hardware("a100-sxm-80gb")
-
-
-def _figures(spec) -> dict:
-    """Every figure of a spec by dotted path, without its source notes."""
-    def flat(value, path=""):
-        if not isinstance(value, dict):
-            return {path: value}
-        out = {}
-        for key, sub in value.items():
-            if key not in ("source", "sources"):
-                out.update(flat(sub, f"{path}.{key}" if path else key))
-        return out
-    return flat(spec.model_dump())
 
 
 def test_datasheet_figures():
@@ -48,7 +37,7 @@ def test_datasheet_figures():
 
 
 def test_differs_from_the_sxm_sibling_only_where_the_datasheet_does():
-    pcie, sxm = _figures(PCIE), _figures(SXM)
+    pcie, sxm = spec_figures(PCIE), spec_figures(SXM)
     differing = {key for key in pcie.keys() | sxm.keys() if pcie.get(key) != sxm.get(key)}
     assert differing == {
         "id", "name", "year",

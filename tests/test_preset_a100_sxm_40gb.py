@@ -7,21 +7,10 @@ import accelscope as acs
 from accelscope.hardware.spec import DRAM_EFFICIENCY, DRAM_WRITE_COST, MATRIX_EFFICIENCY_WIDE
 from accelscope.workload import Elementwise, Gemm
 
+from .spec_figures import spec_figures
+
 A40 = acs.load_hardware("a100-sxm-40gb")
 A80 = acs.load_hardware("a100-sxm-80gb")
-
-
-def _figures(spec) -> dict:
-    """Every figure of a spec by dotted path, without its source notes."""
-    def flat(value, path=""):
-        if not isinstance(value, dict):
-            return {path: value}
-        out = {}
-        for key, sub in value.items():
-            if key not in ("source", "sources"):
-                out.update(flat(sub, f"{path}.{key}" if path else key))
-        return out
-    return flat(spec.model_dump())
 
 
 def test_datasheet_figures():
@@ -36,7 +25,7 @@ def test_datasheet_figures():
 
 
 def test_differs_from_the_80gb_sibling_only_in_its_memory():
-    a40, a80 = _figures(A40), _figures(A80)
+    a40, a80 = spec_figures(A40), spec_figures(A80)
     differing = {key for key in a40.keys() | a80.keys() if a40.get(key) != a80.get(key)}
     assert differing == {"id", "name", "memory.hbm.capacity", "memory.hbm.bandwidth"}
 
