@@ -140,3 +140,21 @@ def test_a_metric_it_cannot_read_is_unmapped():
     assert isinstance(outcome, Skip) and "training metric 'goodness' in 'points' not understood" in outcome.reason
     with pytest.raises(Unmapped):
         recompute_of({"recompute": "sometimes"})
+
+
+def test_a_papers_layout_table_in_its_own_column_names():
+    """A paper's table spells its columns "GPUs", "Seq. Len.", "Batch size/DP", "Tokens/Batch", "TFLOPs/GPU": read
+    as gpus / seq_len / batch per data-parallel rank / tokens per batch. Llama 3.1 405B on 16,384 H100 at TP 8 x CP
+    16 x PP 16 leaves DP = 16384 / 2048 = 8; 16 sequences per DP rank = 128 sequences of 131,072 tokens (16M); priced
+    as `train` with the Megatron-style defaults (no FSDP named), model TFLOP/s per GPU."""
+    shape = {"model": "Llama 3 405B", "GPUs": 16384, "TP": 8, "CP": 16, "PP": 16, "DP": 8, "Seq. Len.": 131072,
+             "Batch size/DP": 16, "Tokens/Batch": "16M"}
+    lay = layout_of(shape)
+    assert (lay["tp"], lay["cp"], lay["pp"], lay["dp"]) == (8, 16, 16, 8)
+    assert batch_of(shape, lay["dp"], 131072) == (128, 1)
+    expected = train("llama-3.1-405b", "h100-sxm", tp=8, pp=16, cp=16, dp=8, zero=1, seq_len=131072,
+                     global_batch=128, micro_batch=1, recompute="none", level="analytical", check_memory=False,
+                     sp=True, tp_overlap=True, cross_entropy="fused", **megatron_runtime(16, 1, one_queue=False))
+    outcome = predict(_row(shape, metric="TFLOPs/GPU", unit="TFLOP/s/GPU"), "analytical")
+    assert isinstance(outcome, Prediction)
+    assert outcome.value == pytest.approx(expected.model_tflops_per_device, rel=1e-12)

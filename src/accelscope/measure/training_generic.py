@@ -3,7 +3,7 @@
 measure/training_rows.py reads each shipped source in its own conventions. A row of any other source (a paper's
 layout table, a framework's performance page, a held-out set) states the same facts in its own words: "TP" or
 "tensor_model_parallel_size", "mbs" or "micro_batch", "seq_len" or "seq_length". This module reads a row's
-shape by those names (FIELDS, matched without case, "-" or "_"), resolves the model (a preset by the name the row
+shape by those names (FIELDS, matched on letters and digits only), resolves the model (a preset by the name the row
 gives, else the hyper-parameters it states), and prices one step with `acs.llm.train`, with these defaults where
 the row is silent (each a framework's own default, said here once):
 - data parallelism: fully sharded (ZeRO-3, PyTorch FSDP2: under pipeline parallelism its stages stay unsharded
@@ -33,7 +33,7 @@ from ..workload.model_config import ModelConfig, MoE
 from .model_names import model_preset
 from .training_rows import _sdpa_flash
 
-# canonical field -> the names sources give it (compared lower-case without "-", "_" or spaces)
+# canonical field -> the names sources give it (compared lower-case, letters and digits only: "Seq. Len." = seq_len)
 FIELDS: dict[str, tuple[str, ...]] = {
     "gpus": ("gpus", "num_gpus", "n_gpus", "gpu_count", "world_size", "devices", "num_devices"),
     "nodes": ("nodes", "num_nodes"),
@@ -49,12 +49,12 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "sharding": ("sharding_strategy", "zero", "zero_stage"),
     "parallelism": ("parallelism", "strategy", "parallel_config", "distributed"),
     "seq_len": ("seq_len", "seq_length", "sequence_length", "seqlen", "max_seq_len", "context_length",
-                "sequence"),
+                "sequence", "seq. len."),
     "micro_batch": ("micro_batch", "micro_batch_size", "mbs", "local_batch", "local_batch_size",
                     "batch_per_gpu", "per_device_batch", "per_device_train_batch_size"),
     "global_batch": ("global_batch", "global_batch_size", "gbs", "global_batch_seqs", "batch_size"),
-    "global_tokens": ("global_batch_tokens", "tokens_per_batch", "batch_tokens"),
-    "batch_per_dp": ("batch_size_per_dp", "batch_per_dp"),
+    "global_tokens": ("global_batch_tokens", "tokens_per_batch", "batch_tokens", "tokens/batch"),
+    "batch_per_dp": ("batch_size_per_dp", "batch_per_dp", "batch size/dp"),
     "grad_accum": ("ga", "grad_accum", "gradient_accumulation", "gradient_accumulation_steps"),
     "recompute": ("activation_checkpointing", "recompute", "recompute_granularity", "activation_checkpoint",
                   "checkpointing", "ac"),
@@ -78,7 +78,8 @@ class Unmapped(Exception):
 
 
 def _key(name: str) -> str:
-    return re.sub(r"[\s_\-]", "", name.lower())
+    """A field name compared without case or punctuation ("Seq. Len." = "seq_len", "Batch size/DP")."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def read_field(shape: dict[str, Any], field: str) -> Any:
