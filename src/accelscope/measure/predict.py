@@ -241,8 +241,10 @@ def _gemm(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | 
     if not {"M", "N", "K"} <= set(s):
         return Skip("no M/N/K in the shape")
     dtype, weights = gemm_row_dtypes(row.dtype)
+    # fine-grained FP8 scaling along K (DeepSeek-V3 / DeepGEMM: FP32 block scales promoted every scale_block of K)
+    block = int(s["scale_block"]) if s.get("scale_block") else None
     op = Gemm(m=int(s["M"]), n=int(s["N"]), k=int(s["K"]), dtype=dtype, batch=int(s.get("batch", 1)),
-              b_dtype=weights)
+              b_dtype=weights, scale_block=block)
     seconds, bound = _device_seconds(row, op, Gemm(m=1, n=1, k=1, dtype=dtype, b_dtype=weights), hw, level)
     return _with_bound(_time_or_rate(row, seconds, gemm_convention_flops(row, op)), bound)
 
