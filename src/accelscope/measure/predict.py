@@ -28,6 +28,7 @@ from .conditions import spec_for_row
 from .dataset import MeasuredRow, harness_of
 from .model_names import model_preset
 from .shape_names import norm_kind, with_canonical_names
+from .units import rate_scale, time_scale
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
 HARDWARE_RULES: list[tuple[str, str]] = [
@@ -184,20 +185,22 @@ def metric_not_understood(row: MeasuredRow) -> str | None:
 
 
 def _seconds(value: float, unit: str) -> float:
-    return value * {"ms": 1e-3, "us": 1e-6, "µs": 1e-6, "s": 1.0}[unit.strip()]
+    """`value` of a time `unit` in seconds (measure/units.py: "ms", "usec", "µs", "ns", ...)."""
+    scale = time_scale(unit)
+    if scale is None:
+        raise ValueError(f"unit {unit!r} not understood; expected a time (ms, us, s, ns)")
+    return value * scale
 
 
 def _time_or_rate(row: MeasuredRow, seconds: float, work: float, per: str = "flops") -> Prediction:
     """Express a predicted time in the row's unit: a time, or work per second (TFLOP/s, GB/s, G elements/s)."""
     unit = row.unit.strip()
-    if unit in ("ms", "us", "µs", "s"):
-        return Prediction(seconds / _seconds(1.0, unit))
-    scale = {"TFLOP/s": 1e12, "GB/s": 1e9, "G elements/s": 1e9, "tokens/s": 1.0}
-    for prefix, factor in scale.items():
-        if unit.startswith(prefix):
-            return Prediction(work / seconds / factor)
+    if (per_unit := time_scale(unit)) is not None:
+        return Prediction(seconds / per_unit)
+    if (factor := rate_scale(unit)) is not None:
+        return Prediction(work / seconds / factor)
     raise ValueError(f"{row.id}: field 'unit': unit {unit!r} not understood; expected a time (ms, us, s) or a rate "
-                     f"({', '.join(scale)})")
+                     "(TFLOP/s, GB/s, G elements/s, tokens/s)")
 
 
 # Rows timed on the host around one synchronous call (t0 = time.time(); op(x); torch.cuda.synchronize()) include

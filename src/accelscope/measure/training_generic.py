@@ -32,6 +32,7 @@ from ..llm.train import megatron_runtime
 from ..workload.model_config import ModelConfig, MoE
 from .model_names import model_preset
 from .training_rows import _sdpa_flash
+from .units import time_scale
 
 # canonical field -> the names sources give it (compared lower-case, letters and digits only: "Seq. Len." = seq_len)
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -272,7 +273,7 @@ def training_value(row: Any, r: Any, gpus: int) -> float:
         return r.model_tflops_per_device
     if unit == "%" and "mfu" in metric:
         return 100 * r.mfu
-    seconds = {"s": 1.0, "ms": 1e-3, "us": 1e-6}.get(unit)
+    seconds = time_scale(row.unit)
     if seconds and any(w in metric for w in ("time", "iteration", "step", "latency")):
         return r.step_s / seconds
     raise Unmapped(f"training metric {row.metric!r} in {row.unit!r} not understood (tokens/s[/GPU], samples/s, "
