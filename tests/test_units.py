@@ -42,3 +42,16 @@ def test_a_gemm_row_reads_the_same_in_any_spelling():
     assert isinstance(ms, Prediction) and isinstance(us, Prediction)
     assert us.value == pytest.approx(1e3 * ms.value)
     assert ms.value * 1e-3 == pytest.approx(2 * 8192**3 / (rate.value * 1e12))
+
+
+@pytest.mark.parametrize(("metric", "read"), [("runtime", True), ("kernel-time", True), ("time (ms)", True),
+                                              ("median", True), ("avg_latency", True), ("perf", True),
+                                              ("flops_per_banana", False), ("quality", False)])
+def test_an_op_rows_metric_names_a_time_or_a_rate(metric, read):
+    """A metric in other benchmarks' words ("runtime", "kernel-time", "time (ms)") is read from its unit; one that
+    names neither a time nor a rate stays unmapped with the reason."""
+    from accelscope.measure.predict import metric_not_understood
+
+    row = MeasuredRow(id="QQ-6", hardware="NVIDIA H100 SXM5", category="gemm", op="mm", dtype="bf16",
+                      shape={"M": 64, "N": 64, "K": 64}, metric=metric, value=1.0, unit="us")
+    assert (metric_not_understood(row) is None) == read

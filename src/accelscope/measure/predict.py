@@ -172,13 +172,16 @@ def dtype_not_understood(row: MeasuredRow) -> str | None:
 # one part of a longer name (time_median, kernel_time, throughput_fwd_bwd). Other categories map their metrics one
 # by one.
 UNIT_SCORED_CATEGORIES = ("gemm", "attention", "memory", "elementwise", "collective")
-UNIT_SCORED_METRICS = ("time", "latency", "duration", "throughput", "tflops", "bandwidth", "busbw", "algbw")
+UNIT_SCORED_METRICS = ("time", "latency", "duration", "throughput", "tflops", "bandwidth", "busbw", "algbw",
+                       "runtime", "elapsed", "speed", "performance", "perf", "bw", "gbps", "tflop", "median", "mean",
+                       "avg", "average", "p50")
 
 
 def metric_not_understood(row: MeasuredRow) -> str | None:
     """Why a row of a category scored from its unit cannot be read (its metric names neither a time nor a rate),
     or None."""
-    if row.category not in UNIT_SCORED_CATEGORIES or set(row.metric.lower().split("_")) & set(UNIT_SCORED_METRICS):
+    words = set(re.split(r"[^a-z0-9]+", row.metric.lower()))  # "kernel_time", "time (ms)", "TFLOPs/GPU"
+    if row.category not in UNIT_SCORED_CATEGORIES or words & set(UNIT_SCORED_METRICS):
         return None
     return (f"metric {row.metric!r} not understood: a {row.category} row's metric names a time or a rate, one of "
             f"{', '.join(UNIT_SCORED_METRICS)} (alone or in a name such as time_median or kernel_time)")
