@@ -122,3 +122,25 @@ def test_a_stream_benchmark_row_of_another_source():
     _same(stream("stream_triad", {"array_bytes": 4 << 28}), stream("bench", {"kernel": "triad", "elements": 1 << 28}))
     no_size = predict(stream("STREAM Copy", {"threads": 1024}), "analytical")
     assert not isinstance(no_size, Prediction) and "without an array size" in no_size.reason
+
+
+def test_another_sources_softmax_and_layernorm_are_the_fused_kernels():
+    """LLMCompass's rows ran eager torch.softmax (three passes) and a compiled layernorm; another source's softmax
+    or LayerNorm over the same shape is priced as the single-pass kernel (Softmax / Norm with their default and
+    "vectorized" kernels), no slower than the eager softmax; "silu_and_mul" reads as SiluAndMul."""
+    from accelscope.hardware import load_hardware
+    from accelscope.perf.estimate import estimate
+    from accelscope.workload import Norm, Softmax
+
+    h100 = load_hardware("h100-sxm")
+    softmax = predict(_row("elementwise", "softmax", {"M": 4096, "N": 32768}), "analytical")
+    fused = estimate(Softmax(rows=4096, cols=32768, dtype="bf16"), h100, "analytical").seconds
+    eager = estimate(Softmax(rows=4096, cols=32768, dtype="bf16", kernel="aten"), h100, "analytical").seconds
+    assert isinstance(softmax, Prediction) and softmax.value == pytest.approx(fused * 1e6)
+    assert fused <= eager
+    norm = predict(_row("elementwise", "LayerNorm", {"M": 4096, "N": 8192}), "analytical")
+    expected = estimate(Norm(rows=4096, hidden=8192, norm="layer", dtype="bf16", kernel="vectorized"), h100,
+                        "analytical").seconds
+    assert isinstance(norm, Prediction) and norm.value == pytest.approx(expected * 1e6)
+    _same(_row("elementwise", "silu_and_mul", {"output_shape": [4096, 14336]}),
+          _row("elementwise", "SiluAndMul", {"output_shape": [4096, 14336]}))
