@@ -187,12 +187,14 @@ def metric_not_understood(row: MeasuredRow) -> str | None:
             f"{', '.join(UNIT_SCORED_METRICS)} (alone or in a name such as time_median or kernel_time)")
 
 
-def _seconds(value: float, unit: str) -> float:
-    """`value` of a time `unit` in seconds (measure/units.py: "ms", "usec", "µs", "ns", ...)."""
-    scale = time_scale(unit)
+def _row_time_unit(row: MeasuredRow) -> float:
+    """Seconds per one of the row's time unit (measure/units.py: "ms", "usec", "µs", "ns", ...); a row whose unit
+    is no time is refused naming the row and the field."""
+    scale = time_scale(row.unit)
     if scale is None:
-        raise ValueError(f"unit {unit!r} not understood; expected a time (ms, us, s, ns)")
-    return value * scale
+        raise ValueError(f"{row.id}: field 'unit': unit {row.unit!r} not understood; a {row.metric} row's value is a "
+                         "time (ms, us, s, ns)")
+    return scale
 
 
 def _time_or_rate(row: MeasuredRow, seconds: float, work: float, per: str = "flops") -> Prediction:
@@ -388,7 +390,7 @@ def _own(outcome: tuple[float, str] | str, row: MeasuredRow) -> Prediction | Ski
     """A mapper module's (seconds, bound) or skip reason as a Prediction / Skip in the row's unit."""
     if isinstance(outcome, str):
         return Skip(outcome)
-    return Prediction(outcome[0] / _seconds(1.0, row.unit), outcome[1])
+    return Prediction(outcome[0] / _row_time_unit(row), outcome[1])
 
 
 def _elementwise(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction | Skip:
@@ -607,11 +609,11 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
               memory_fraction=1.0, allreduce=allreduce, decode_attention=_decode_kernel(row),
               cuda_graphs=_cuda_graphs(row), fused_gate_up=_fused_gate_up(row))
     if row.metric in TTFT_METRICS:
-        return Prediction(r.ttft_s / _seconds(1.0, row.unit), r.prefill.bound)
+        return Prediction(r.ttft_s / _row_time_unit(row), r.prefill.bound)
     if row.metric in TPOT_METRICS:
-        return Prediction(r.tpot_s / _seconds(1.0, row.unit), r.decode.bound)
+        return Prediction(r.tpot_s / _row_time_unit(row), r.decode.bound)
     if row.metric in LATENCY_METRICS:
-        return Prediction(r.e2e_latency_s / _seconds(1.0, row.unit), r.decode.bound)
+        return Prediction(r.e2e_latency_s / _row_time_unit(row), r.decode.bound)
     if row.metric == "output_throughput_per_gpu" or (row.metric == "output_throughput" and harness_of(row) == "T6"):
         # TensorRT-LLM's performance.md: the H100 table is per GPU; the A100 table's header does not say. We read
         # it per GPU too (the same document and benchmark); the dataset README flags the ambiguity.

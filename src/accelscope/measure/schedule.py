@@ -12,13 +12,15 @@ The bench's wave sweep (`accelscope bench --device cuda --full`, WAVE_SWEEP) is 
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass
 
 from ..hardware import list_hardware
 from ..workload.ops import Gemm
 from .dataset import MeasuredRow
-from .predict import _device_seconds, _seconds, hardware_id, row_dtype
+from .predict import _device_seconds, hardware_id, row_dtype
+from .units import rate_scale, time_scale
 
 SCHEDULES = ("data-parallel", "stream-k")
 
@@ -35,12 +37,11 @@ def measured_seconds(row: MeasuredRow) -> float:
     """The row's time in seconds, from a time or a TFLOP/s rate (2·M·N·K·batch FLOPs)."""
     s = row.shape
     flops = 2.0 * float(s["M"]) * float(s["N"]) * float(s["K"]) * float(s.get("batch", 1))
-    if row.unit.strip() == "TFLOP/s":
-        return flops / (row.value * 1e12)
-    try:
-        return _seconds(row.value, row.unit)
-    except KeyError:
-        raise ValueError(f"{row.id}: unit {row.unit!r} is neither a time (s, ms, us) nor TFLOP/s") from None
+    if (per_second := time_scale(row.unit)) is not None:
+        return row.value * per_second
+    if re.match(r"^[kmgtpe]?flop", row.unit.strip().lower()) and (scale := rate_scale(row.unit)) is not None:
+        return flops / (row.value * scale)  # TFLOP/s, TFLOPS, PFLOP/s (measure/units.py)
+    raise ValueError(f"{row.id}: unit {row.unit!r} is neither a time (s, ms, us) nor a FLOP rate (TFLOP/s)")
 
 
 def predicted_seconds(row: MeasuredRow, schedule: str) -> float:
