@@ -22,7 +22,8 @@ def test_dev_dataset_ships_with_the_package():
     [("NVIDIA H100 SXM5 80GB HBM3 (Azure ND H100 v5)", "h100-sxm"), ("NVIDIA A100 80GB (form factor not stated)",
      "a100-sxm-80gb"), ("AMD Instinct MI300X (8-GPU node)", "mi300x"), ("NVIDIA H200 SXM 141GB", "h200-sxm"),
      ("Google TPU v5p (one chip)", "tpu-v5p"), ("Cloud TPU v5e", "tpu-v5e"), ("TPU v5 lite pod slice", "tpu-v5e"),
-     ("Intel Gaudi 3 (HL-325L)", "gaudi3")],
+     ("Intel Gaudi 3 (HL-325L)", "gaudi3"), ("NVIDIA GH200 (900W, 141GiB HBM3e)", "gh200"),
+     ("NVIDIA H100 PCIe 80GB", "h100-pcie"), ("NVIDIA H20", "h20"), ("NVIDIA A100-SXM4-40GB", "a100-sxm-40gb")],
 )
 def test_hardware_names_map_to_presets(name, preset):
     assert hardware_id(name) == preset
@@ -415,3 +416,14 @@ def test_a_block_scaled_fp8_gemm_row_is_priced_with_its_promotion():
     # on Hopper the promotion overlaps the asynchronous wgmma: at this shape it costs no time over plain FP8
     plain = predict(dataclasses.replace(row, shape={"M": 4096, "N": 7168, "K": 16384}), "analytical")
     assert isinstance(plain, Prediction) and plain.value >= outcome.value
+
+
+@pytest.mark.parametrize("name", ["NVIDIA H200 NVL 141GB", "NVIDIA GH200 96GB HBM3", "NVIDIA A100 40GB PCIe"])
+def test_a_part_that_shares_a_presets_name_but_not_its_figures_is_unmapped_and_said(name):
+    """An H200 NVL (600 W, lower quoted clock) was priced as the 700 W SXM part, a 96 GB GH200 (4 TB/s) as the
+    144 GB one (4.9 TB/s): now no preset, with the reason."""
+    row = MeasuredRow(id="T-8", hardware=name, category="gemm", op="mm", dtype="bf16",
+                      shape={"M": 4096, "N": 4096, "K": 4096}, metric="time", value=1.0, unit="ms")
+    outcome = predict(row, "analytical")
+    assert isinstance(outcome, Skip) and outcome.reason == f"no preset for hardware {name!r}"
+

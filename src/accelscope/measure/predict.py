@@ -34,6 +34,9 @@ from .units import rate_scale, time_scale
 HARDWARE_RULES: list[tuple[str, str]] = [
     (r"^local-cpu", "local-cpu"),
     (r"\bGB300\b", "gb300"), (r"\bGB200\b", "gb200"), (r"\bB300\b", "b300"), (r"\bB200\b", "b200"),
+    # parts that share a name with a preset but not its figures map to no preset, and say so: the H200 NVL (PCIe,
+    # 600 W, peaks quoted at a lower clock, as h100-nvl is to h100-sxm) and the 96 GB HBM3 GH200 (4 TB/s)
+    (r"\bH200\b.*\bNVL\b", "h200-nvl"), (r"\bGH200\b.*\b96 ?GB\b", "gh200-96gb"),
     (r"\bGH200\b", "gh200"), (r"\bH200\b", "h200-sxm"), (r"\bH800\b", "h800-sxm"), (r"\bH20\b", "h20"),
     (r"\bH100\b.*\bNVL\b|\bH100NVL\b|h100_pairwise_nvlink", "h100-nvl"),
     (r"\bH100\b(?!.*\bSXM).*\bPCIe\b", "h100-pcie"), (r"\bH100\b", "h100-sxm"),
