@@ -158,3 +158,21 @@ def test_a_papers_layout_table_in_its_own_column_names():
     outcome = predict(_row(shape, metric="TFLOPs/GPU", unit="TFLOP/s/GPU"), "analytical")
     assert isinstance(outcome, Prediction)
     assert outcome.value == pytest.approx(expected.model_tflops_per_device, rel=1e-12)
+
+
+def test_a_gpt_table_that_gives_only_the_main_sizes():
+    """Megatron-LM's GPT tables give hidden size, layers and heads: the MLP is GPT-3's 4 x hidden and the vocabulary
+    GPT-2's BPE padded to 51,200; "Model FLOPs utilization" in % is the step's MFU."""
+    from accelscope.workload.model_config import ModelConfig
+
+    shape = {"model": "GPT 22B", "hidden_size": 6144, "num_layers": 48, "attention_heads": 64, "TP": 8, "PP": 1,
+             "gpus": 64, "global_batch": 64, "seq_len": 2048}
+    config = ModelConfig(name="GPT 22B", family="gpt", hidden=6144, layers=48, heads=64, kv_heads=64, head_dim=96,
+                         intermediate=4 * 6144, vocab=51200, mlp="gelu", norm="layer", tie_embeddings=True,
+                         learned_positions=2048)
+    expected = train(config, "h100-sxm", tp=8, dp=8, zero=1, seq_len=2048, global_batch=64, micro_batch=1,
+                     recompute="none", level="analytical", check_memory=False, sp=True, tp_overlap=True,
+                     cross_entropy="fused", **megatron_runtime(1, 1, one_queue=False))
+    outcome = predict(_row(shape, metric="Model FLOPs utilization", unit="%"), "analytical")
+    assert isinstance(outcome, Prediction)
+    assert outcome.value == pytest.approx(100 * expected.mfu, rel=1e-12)

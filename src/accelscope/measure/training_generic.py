@@ -63,7 +63,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "model": ("model", "model_name", "table_model", "hf_model", "hf_equiv", "name"),
     "hidden": ("hidden", "hidden_size", "d_model", "dim", "n_embd", "model_dim"),
     "layers": ("layers", "num_layers", "n_layers", "num_hidden_layers", "n_layer"),
-    "heads": ("heads", "n_heads", "num_heads", "num_attention_heads", "n_head"),
+    "heads": ("heads", "n_heads", "num_heads", "num_attention_heads", "attention_heads", "n_head"),
     "kv_heads": ("kv_heads", "n_kv_heads", "num_kv_heads", "num_key_value_heads", "num_query_groups"),
     "ffn": ("ffn_hidden", "ffn_hidden_size", "intermediate_size", "ffn_dim", "ffn_size", "mlp_hidden"),
     "expansion": ("expansion_ratio", "ffn_ratio", "mlp_ratio"),
@@ -110,6 +110,9 @@ def _int(shape: dict[str, Any], field: str, default: int | None = None) -> int |
 
 # ----- the model -------------------------------------------------------------------------------------------------
 # words that name a gated (SwiGLU) MLP with RMSNorm and RoPE, or a GELU MLP with LayerNorm and learned positions
+# Megatron-LM's GPT vocabulary: GPT-2's 50,257 BPE tokens padded to a multiple of 128 x TP (51,200 in its GPT
+# tables and the SC21 rows: predict._llm_training)
+GPT_VOCAB = 51200
 GATED_FAMILIES = ("llama", "mistral", "mixtral", "qwen", "deepseek", "swiglu", "silu", "gemma", "olmo", "gpt-oss",
                   "gpt oss")
 GELU_FAMILIES = ("gpt", "mpt", "gelu", "opt", "bloom", "falcon")
@@ -141,6 +144,9 @@ def _stated_model(row: Any, name: str, hidden: int, layers: int, heads: int) -> 
         gated = "gpt" not in preset
     ffn = _int(s, "ffn") or (_int(s, "expansion") or 0) * hidden
     vocab = _int(s, "vocab")
+    if not gated and re.search(r"\bgpt\b", text):  # a GPT-family table that gives only hidden / layers / heads
+        ffn = ffn or 4 * hidden  # GPT-3's d_ff = 4 d_model (Brown et al. 2020, Table 2.1)
+        vocab = vocab or GPT_VOCAB
     if not ffn or not vocab:
         missing = " and ".join(n for n, v in (("the MLP width", ffn), ("the vocabulary", vocab)) if not v)
         raise Unmapped(f"model {name!r}: {missing} not stated")
@@ -271,7 +277,7 @@ def training_value(row: Any, r: Any, gpus: int) -> float:
         return r.tokens_per_s_per_device * (1 if per_gpu else gpus) / r.seq_len
     if unit.startswith(("tflop/s", "tflops")):
         return r.model_tflops_per_device
-    if unit == "%" and "mfu" in metric:
+    if unit == "%" and ("mfu" in metric or "util" in metric):  # MFU, "Model FLOPs utilization"
         return 100 * r.mfu
     seconds = time_scale(row.unit)
     if seconds and any(w in metric for w in ("time", "iteration", "step", "latency")):
