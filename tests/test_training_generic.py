@@ -176,3 +176,9 @@ def test_a_gpt_table_that_gives_only_the_main_sizes():
     outcome = predict(_row(shape, metric="Model FLOPs utilization", unit="%"), "analytical")
     assert isinstance(outcome, Prediction)
     assert outcome.value == pytest.approx(100 * expected.mfu, rel=1e-12)
+
+
+def test_a_zero_model_size_is_unmapped_not_read_as_the_preset():
+    outcome = predict(_row({"model": "Llama 3.1 8B", "hidden": 0, "gpus": 8, "seq_len": 8192, "fsdp": True}),
+                      "analytical")
+    assert isinstance(outcome, Skip) and "must be positive" in outcome.reason

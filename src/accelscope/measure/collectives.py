@@ -23,8 +23,12 @@ FULL_PAYLOADS = (1 << 12, 1 << 16, 1 << 20, 1 << 24, 1 << 28, 1 << 30)
 
 
 def bus_factor(collective: str, ranks: int) -> float:
-    """nccl-tests' bus-bandwidth factor: what each rank's links carry per byte of payload."""
-    return 2 * (ranks - 1) / ranks if collective == "all_reduce" else (ranks - 1) / ranks
+    """nccl-tests' bus-bandwidth factor, what each rank's links carry per byte of payload (nccl-tests
+    doc/PERFORMANCE.md): 2(n-1)/n for all-reduce, (n-1)/n for all-gather, reduce-scatter and all-to-all, 1 for
+    broadcast and send/recv."""
+    if collective == "all_reduce":
+        return 2 * (ranks - 1) / ranks
+    return (ranks - 1) / ranks if collective in ("all_gather", "reduce_scatter", "all_to_all") else 1.0
 
 
 def _free_port() -> int:

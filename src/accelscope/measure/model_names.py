@@ -6,6 +6,10 @@ import re
 
 from ..workload.model_config import list_models
 
+# Megatron-LM's GPT vocabulary: GPT-2's 50,257 BPE tokens padded to a multiple of 128 x TP, 51,200 in its GPT
+# tables (the SC21 rows, predict._llm_training) and the one a GPT table that names no vocabulary is read with
+GPT_VOCAB = 51200
+
 # (pattern on the row's model text, preset): the families and sizes the presets hold
 MODEL_PRESETS: tuple[tuple[str, str], ...] = (
     (r"llama\W*3(\.\d)?\W*(405|400)b", "llama-3.1-405b"), (r"llama\W*3(\.\d)?\W*70b", "llama-3.1-70b"),

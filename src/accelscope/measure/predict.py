@@ -24,10 +24,11 @@ from ..perf import LevelNotAvailable, estimate
 from ..workload import Collective, Elementwise, Gemm, Norm, Softmax
 from ..workload.model_config import list_models, load_model
 from . import gpt_fast, rows_attention, rows_elementwise, rows_gemm
+from .collectives import bus_factor
 from .conditions import spec_for_row
 from .dataset import MeasuredRow, harness_of
-from .model_names import model_preset
-from .shape_names import norm_kind, with_canonical_names
+from .model_names import GPT_VOCAB, model_preset
+from .shape_names import MAX_COUNT, norm_kind, not_a_number, with_canonical_names
 from .units import rate_scale, time_scale
 
 # Hardware name in a row -> preset id; first match wins (more specific first).
@@ -117,6 +118,8 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         return Skip(f"category {row.category!r} has no mapper")
     hw = spec_for_row(row, hw)  # the row's clock lock / power limit, if it states one (measure/conditions.py)
     row = with_canonical_names(row)  # an op's dimensions under the names other benchmarks give them
+    if reason := not_a_number(row):
+        return Skip(reason)
     try:
         outcome = mapper(row, hw, level)
     except LevelNotAvailable as exc:
@@ -318,6 +321,8 @@ def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction 
         return Skip("cache-resident bandwidth without an element count")
     kernel = kernel or _stream_word(row.op)
     if (elements := _array_elements(row)) is not None:  # another STREAM-type benchmark's array size
+        if isinstance(elements, str):
+            return Skip(elements)
         return _stream(row, hw, level, kernel, elements, row_dtype(row.dtype))
     if "babelstream" not in f"{row.op} {row.shape}".lower():  # only BabelStream's default size is known
         return Skip(f"memory kernel {kernel!r} without an array size (elements, array_size, or array_bytes)"
@@ -351,13 +356,17 @@ def _stream_word(op_text: str) -> str:
     return next((word for word in STREAM_WORDS if word in words), "")
 
 
-def _array_elements(row: MeasuredRow) -> int | None:
+def _array_elements(row: MeasuredRow) -> int | str | None:
     """A STREAM-type row's array length: a number under one of ARRAY_ELEMENTS, or ARRAY_BYTES over the element
-    size; None when the row gives none as a number (BabelStream's rows describe its default size in words)."""
+    size; None when the row gives none as a number (BabelStream's rows describe its default size in words); the
+    reason, naming the field, when the number is no array size."""
     for names, per in ((ARRAY_ELEMENTS, 1.0), (ARRAY_BYTES, dtype_bytes(row_dtype(row.dtype)))):
         for name in names:
             value = row.shape.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if not 1 <= value / per <= MAX_COUNT:
+                    return (f"memory rows need shape_json field {name!r} as an array of 1 to {MAX_COUNT:.0e} "
+                            f"elements (got {value!r})")
                 return int(value / per)
     return None
 
@@ -473,8 +482,8 @@ def _collective(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predict
     est = estimate(op, hw, level)
     host = collective_host_overhead(row)
     seconds, bound = est.seconds + host, est.bound if est.seconds >= host else "host"
-    if row.metric.lower() in ("busbw", "bus_bandwidth"):  # nccl-tests' bus bandwidth (collectives.py: bus_factor)
-        return Prediction(float(nbytes) / seconds * nccl_tests_bus_factor(kind, n) / 1e9, bound)
+    if row.metric.lower() in ("busbw", "bus_bandwidth"):  # nccl-tests' bus bandwidth
+        return Prediction(float(nbytes) / seconds * bus_factor(kind, n) / 1e9, bound)
     return _with_bound(_time_or_rate(row, seconds, float(nbytes)), bound)
 
 
@@ -489,14 +498,6 @@ def collective_kind(op_text: str) -> str | None:
     """The Collective.op a row's op text names, or None."""
     text = re.sub(r"[^a-z]", "", op_text.lower())
     return next((kind for word, kind in COLLECTIVE_WORDS if word in text), None)
-
-
-def nccl_tests_bus_factor(kind: str, n: int) -> float:
-    """nccl-tests' bus bandwidth = algorithm bandwidth x this (nccl-tests doc/PERFORMANCE.md): 2(n-1)/n for
-    all-reduce, (n-1)/n for all-gather, reduce-scatter and all-to-all, 1 for broadcast and send/recv."""
-    if kind == "all_reduce":
-        return 2 * (n - 1) / n
-    return (n - 1) / n if kind in ("all_gather", "reduce_scatter", "all_to_all") else 1.0
 
 
 def _count(row: MeasuredRow, field: str) -> int:
@@ -611,11 +612,11 @@ def _llm_inference(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Pred
     r = infer(model, hw, tp=tp, batch=batch, input_len=isl, output_len=osl, dtype=dtype, kv_dtype=kv, level=level,
               memory_fraction=1.0, allreduce=allreduce, decode_attention=_decode_kernel(row),
               cuda_graphs=_cuda_graphs(row), fused_gate_up=_fused_gate_up(row))
-    if row.metric in TTFT_METRICS:
+    if row.metric.lower() in TTFT_METRICS:
         return Prediction(r.ttft_s / _row_time_unit(row), r.prefill.bound)
-    if row.metric in TPOT_METRICS:
+    if row.metric.lower() in TPOT_METRICS:
         return Prediction(r.tpot_s / _row_time_unit(row), r.decode.bound)
-    if row.metric in LATENCY_METRICS:
+    if row.metric.lower() in LATENCY_METRICS:
         return Prediction(r.e2e_latency_s / _row_time_unit(row), r.decode.bound)
     if row.metric == "output_throughput_per_gpu" or (row.metric == "output_throughput" and harness_of(row) == "T6"):
         # TensorRT-LLM's performance.md: the H100 table is per GPU; the A100 table's header does not say. We read
@@ -635,7 +636,7 @@ def _llm_training(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Predi
         size = min(MEGATRON_SC21, key=lambda b: abs(b - float(s["params_B"])))
         tp, pp, heads = MEGATRON_SC21[size]
     config = {"model_type": "gpt", "hidden_size": int(s["hidden"]), "num_hidden_layers": int(s["layers"]),
-              "num_attention_heads": heads, "vocab_size": int(s.get("vocab", 51200)), "max_position_embeddings": seq,
+              "num_attention_heads": heads, "vocab_size": int(s.get("vocab", GPT_VOCAB)), "max_position_embeddings": seq,
               "_name_or_path": str(s.get("model", "gpt"))}
     dp = gpus // (tp * pp)
     global_batch = int(s["global_batch"])

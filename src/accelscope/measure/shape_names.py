@@ -2,14 +2,15 @@
 
 A GEMM table may say `m, n, k` or `batch_size`; FlashAttention's benchmark scripts say `seqlen`, `nheads`,
 `headdim`; a norm benchmark `tokens` and `hidden_size`. `with_canonical_names` adds, to a row's shape, each name a
-mapper reads (measure/predict.py, rows_attention.py) that the row gives under another name: compared without case,
-"-", "_" or spaces, never replacing a name the row already gives, so a row that already uses the mappers' names
+mapper reads (measure/predict.py, rows_attention.py) that the row gives under another name: compared on letters and
+digits only (`field_key`), never replacing a name the row already gives, so a row that already uses the mappers' names
 is read exactly as before. Training rows have their own reading (training_generic.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from typing import Any
 
@@ -49,8 +50,35 @@ CANONICAL: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 }
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[\s_\-]", "", name.lower())
+def field_key(name: str) -> str:
+    """A field name compared without case or punctuation: letters and digits only ("Seq. Len." = "seq_len")."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+# the names above whose value is a count or a size (the mappers take int() of them)
+NUMERIC = frozenset({"M", "N", "K", "batch", "heads", "kv_heads", "head_dim", "q_len", "kv_len", "num_tokens",
+                     "hidden", "TP", "isl", "osl", "payload_bytes", "gpus", "nodes"})
+
+
+def not_a_number(row: MeasuredRow) -> str | None:
+    """Why an op or serving row cannot be read when a count or size of its category (CANONICAL) is no positive
+    finite number ('"M": "big"'), naming the field; None otherwise. Training rows check their own fields
+    (training_generic)."""
+    for name, _ in CANONICAL.get(row.category, ()):
+        value = row.shape.get(name) if name in NUMERIC else None
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number) or number <= 0 or number > MAX_COUNT:
+            return (f"{row.category} rows need shape_json field {name!r} as a positive number up to {MAX_COUNT:.0e} "
+                    f"(got {value!r})")
+    return None
+
+
+MAX_COUNT = 1e15  # above any tensor dimension, token count or message size a row could state
 
 
 def with_canonical_names(row: MeasuredRow) -> MeasuredRow:
@@ -58,12 +86,12 @@ def with_canonical_names(row: MeasuredRow) -> MeasuredRow:
     names = CANONICAL.get(row.category)
     if not names:
         return row
-    given = {_key(k): v for k, v in row.shape.items() if v is not None}
+    given = {field_key(k): v for k, v in row.shape.items() if v is not None}
     added: dict[str, Any] = {}
     for canonical, synonyms in names:
         if canonical in row.shape:
             continue
-        value = next((given[_key(s)] for s in (canonical, *synonyms) if _key(s) in given), None)
+        value = next((given[field_key(s)] for s in (canonical, *synonyms) if field_key(s) in given), None)
         if value is not None:
             added[canonical] = value
     return dataclasses.replace(row, shape={**row.shape, **added}) if added else row

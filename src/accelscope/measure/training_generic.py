@@ -30,8 +30,9 @@ from ..hardware import HardwareSpec
 from ..llm import train
 from ..llm.train import megatron_runtime
 from ..workload.model_config import ModelConfig, MoE
-from .model_names import model_preset
-from .training_rows import _sdpa_flash
+from .model_names import GPT_VOCAB, model_preset
+from .shape_names import field_key
+from .training_rows import sdpa_flash
 from .units import time_scale
 
 # canonical field -> the names sources give it (compared lower-case, letters and digits only: "Seq. Len." = seq_len)
@@ -78,15 +79,10 @@ class Unmapped(Exception):
     """The row cannot be read as a training run; the message is its reason."""
 
 
-def _key(name: str) -> str:
-    """A field name compared without case or punctuation ("Seq. Len." = "seq_len", "Batch size/DP")."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
 def read_field(shape: dict[str, Any], field: str) -> Any:
     """The row's value for a canonical field (FIELDS), None when it gives none (or null)."""
-    by_key = {_key(k): v for k, v in shape.items()}
-    return next((by_key[_key(n)] for n in FIELDS[field] if by_key.get(_key(n)) is not None), None)
+    by_key = {field_key(k): v for k, v in shape.items()}
+    return next((by_key[field_key(n)] for n in FIELDS[field] if by_key.get(field_key(n)) is not None), None)
 
 
 BINARY_SUFFIX_FIELDS = ("seq_len", "global_tokens")
@@ -110,9 +106,6 @@ def _int(shape: dict[str, Any], field: str, default: int | None = None) -> int |
 
 # ----- the model -------------------------------------------------------------------------------------------------
 # words that name a gated (SwiGLU) MLP with RMSNorm and RoPE, or a GELU MLP with LayerNorm and learned positions
-# Megatron-LM's GPT vocabulary: GPT-2's 50,257 BPE tokens padded to a multiple of 128 x TP (51,200 in its GPT
-# tables and the SC21 rows: predict._llm_training)
-GPT_VOCAB = 51200
 GATED_FAMILIES = ("llama", "mistral", "mixtral", "qwen", "deepseek", "swiglu", "silu", "gemma", "olmo", "gpt-oss",
                   "gpt oss")
 GELU_FAMILIES = ("gpt", "mpt", "gelu", "opt", "bloom", "falcon")
@@ -124,6 +117,9 @@ def model_of(row: Any) -> ModelConfig | str:
     s = row.shape
     name = str(read_field(s, "model") or "")
     hidden, layers, heads = (_int(s, f) for f in ("hidden", "layers", "heads"))
+    if 0 in (hidden, layers, heads):
+        raise Unmapped(f"model {name!r}: hidden size, layers and heads must be positive (got {hidden}, {layers}, "
+                       f"{heads})")
     if hidden and layers and heads:
         return _stated_model(row, name, hidden, layers, heads)
     preset = model_preset(name) or model_preset(row.op)
@@ -255,7 +251,7 @@ def run(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     # a PyTorch-native FSDP framework (torchtitan, llm-foundry, HF accelerate) calls scaled_dot_product_attention,
     # whose flash backend is FlashAttention-2 (AOTriton on ROCm); Megatron Core with Transformer Engine runs
     # cuDNN's fused attention, the chip's best kernel (None)
-    attention = None if megatron else _sdpa_flash(hw)
+    attention = None if megatron else sdpa_flash(hw)
     try:
         return train(model_of(row), hw, tp=lay["tp"], pp=lay["pp"], dp=lay["dp"], cp=lay["cp"], ep=lay["ep"],
                      vpp=lay["vpp"], zero=lay["zero"], seq_len=seq, global_batch=global_batch, micro_batch=micro,

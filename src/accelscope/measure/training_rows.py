@@ -33,6 +33,7 @@ from ..workload.backward import backward_graph
 from ..workload.llm_graph import Parallelism, Precision, Step, moe_nodes
 from ..workload.model_config import MLA, ModelConfig, MoE
 from ..workload.ops import Graph
+from .dataset import harness_of
 from .megatron_moe_memory import moe_layer_peak, shape_from_row
 from .megatron_moe_time import with_dispatch_traffic, with_fp8_padding, with_local_expert_sorts
 from .torchtitan_moe import moe_layer_run, moe_layer_seconds
@@ -48,7 +49,7 @@ SDPA_FLASH = "fa2"
 ROCM_SDPA_FLASH = "aotriton"
 
 
-def _sdpa_flash(hw: HardwareSpec | str) -> str:
+def sdpa_flash(hw: HardwareSpec | str) -> str:
     """SDPA's flash backend as the chip's PyTorch build runs it: FlashAttention-2 on CUDA, AOTriton on ROCm."""
     return ROCM_SDPA_FLASH if load_hardware(hw).vendor.upper() == "AMD" else SDPA_FLASH
 
@@ -60,7 +61,6 @@ COMPOSER_PEAK = {("h100", "bf16"): 989e12, ("h100", "fp8"): 1979e12, ("a100", "b
 def predict_training(row: Any, hw: HardwareSpec | str, level: str, fallback: Any) -> Any:
     """llm_training rows: dispatch on the row's harness (dataset.harness_of: the source it cites, else its id
     prefix); other rows go to `fallback` (the dev set's)."""
-    from .dataset import harness_of
     from .predict import Skip
 
     prefix = harness_of(row)
@@ -75,7 +75,6 @@ def predict_training(row: Any, hw: HardwareSpec | str, level: str, fallback: Any
 
 def predict_memory(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     """memory_footprint rows (bytes, GB or GiB per GPU), by harness as `predict_training`."""
-    from .dataset import harness_of
     from .predict import Skip
 
     prefix = harness_of(row)
@@ -481,7 +480,7 @@ def _tt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   global_batch=local * fsdp, micro_batch=micro, dtype="fp8_e4m3" if float8 else "bf16",
                   fp8_recipe="tensorwise" if float8 else None, fp8_casts="torchao",
                   fp8_skip=TA_BF16_ALWAYS if float8 else (), fp8_weight_cache=False, recompute=recompute,
-                  level=level, check_memory=False, reserve=0.0, attention=_sdpa_flash(spec), sp=tp > 1,
+                  level=level, check_memory=False, reserve=0.0, attention=sdpa_flash(spec), sp=tp > 1,
                   tp_overlap=bool(s.get("async_tp")), elementwise="fused" if s.get("torch_compile") else "eager",
                   fsdp_pp_unsharded=True)
     except ValueError as exc:
@@ -568,7 +567,7 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
         r = train(config, hw, dp=gpus, zero=3, seq_len=int(s["seq_len"]), global_batch=gpus * micro,
                   micro_batch=micro, dtype=_ta_recipe(row), recompute="op_sac", level=level, check_memory=False,
-                  fp8_weight_cache=False, reserve=0.0, attention=_sdpa_flash(hw), fp8_recipe=_ta_fp8_recipe(row),
+                  fp8_weight_cache=False, reserve=0.0, attention=sdpa_flash(hw), fp8_recipe=_ta_fp8_recipe(row),
                   fp8_all_gather=_ta_fp8_all_gather(row), fp8_casts="torchao", fp8_skip=_ta_fp8_skip(row))
     elif "Llama4" in str(s.get("model", "")) and s.get("gpus") == 4:
         # torchtitan llama4 17Bx16E, 2 layers: dim 5120, 40 heads / 8 KV heads, 16 experts top-1 of width 8192
@@ -580,7 +579,7 @@ def _ta(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         gpus, micro = int(s["gpus"]), int(s.get("local_batch", 1))
         r = train(config, hw, dp=gpus, ep=int(s.get("EP", 1)), zero=3, seq_len=int(s["seq_len"]),
                   global_batch=gpus * micro, micro_batch=micro, dtype=_ta_recipe(row), recompute="none", level=level,
-                  check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=_sdpa_flash(hw),
+                  check_memory=False, fp8_weight_cache=False, reserve=0.0, attention=sdpa_flash(hw),
                   fp8_recipe=_ta_fp8_recipe(row), fp8_casts="torchao", grouped_gemm="torch",
                   fp8_skip=_ta_fp8_skip(row))
     elif row.metric == "time_fwd_bwd" and "total_M" in s:
