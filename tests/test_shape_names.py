@@ -5,7 +5,7 @@ such row was unmapped ("no M/N/K in the shape", "attention rows need shape_json 
 import pytest
 
 from accelscope.measure import MeasuredRow
-from accelscope.measure.predict import Prediction, Skip, predict
+from accelscope.measure.predict import Prediction, predict
 from accelscope.measure.shape_names import norm_kind, with_canonical_names
 
 SOURCE = "github.com/example/bench results.csv @ " + "0" * 40
@@ -146,14 +146,21 @@ def test_another_sources_softmax_and_layernorm_are_the_fused_kernels():
           _row("elementwise", "SiluAndMul", {"output_shape": [4096, 14336]}))
 
 
-def test_a_count_that_is_no_number_is_unmapped_naming_the_field():
-    """'"m": "big"' stopped the whole validate run with "invalid literal for int()"; an array of 1e300 elements with
-    "Elementwise.elements: must be at most 1e15": each is now that row's reason, naming the field."""
-    gemm = predict(_row("gemm", "mm", {"m": "big", "n": 64, "k": 64}), "analytical")
-    assert isinstance(gemm, Skip) and gemm.reason.startswith("gemm rows need shape_json field 'M' as a positive")
-    stream = predict(_row("memory", "STREAM Triad", {"array_size": 1e300}, unit="GB/s", metric="bandwidth"),
-                     "analytical")
-    assert isinstance(stream, Skip) and "field 'array_size'" in stream.reason
-    nodes = predict(_row("collective", "AllReduce", {"size": 1 << 20, "nranks": 0}, unit="GB/s", metric="busbw"),
-                    "analytical")
-    assert isinstance(nodes, Skip) and "field 'gpus'" in nodes.reason
+def test_a_count_that_is_no_number_is_refused_naming_the_row_and_the_field(tmp_path):
+    """'"m": "big"' stopped the whole validate run with "invalid literal for int()" (no row, no field); an array of
+    1e300 elements with "Elementwise.elements: must be at most 1e15": both now refuse the file as any bad count does
+    (exit 2, naming the file, the row and the field), never a traceback."""
+    from typer.testing import CliRunner
+
+    from accelscope.cli.app import app
+
+    with pytest.raises(ValueError, match="row QQ-1: shape_json field 'M' is 'big'; give a positive number"):
+        predict(_row("gemm", "mm", {"m": "big", "n": 64, "k": 64}), "analytical")
+    with pytest.raises(ValueError, match="row QQ-1: shape_json field 'array_size' is 1e"):
+        predict(_row("memory", "STREAM Triad", {"array_size": 1e300}, unit="GB/s", metric="bandwidth"), "analytical")
+    path = tmp_path / "rows.csv"
+    path.write_text("id,hardware,category,op,dtype,shape_json,metric,value,unit\n"
+                    'QQ-9,NVIDIA H100 SXM5,collective,AllReduce,float,"{""size"":1048576,""nranks"":0}",busbw,40,GB/s\n')
+    result = CliRunner().invoke(app, ["validate", str(path), "--levels", "analytical"])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert f"{path}: row QQ-9: shape_json field 'gpus' is 0" in result.stderr

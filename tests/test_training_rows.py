@@ -167,11 +167,11 @@ def test_torchao_moe_layer_indexing_and_harness_passes():
 def test_torchao_sdpa_runs_aotriton_on_rocm_and_flash_attention_2_on_cuda():
     # torch 2.9.0.dev20250811+rocm6.4 (torchao's MI300X runs) predates AOTriton 0.11b (pytorch #161754): SDPA's
     # flash backend ran AOTriton 0.10's Triton kernels, split backward; CUDA builds run FlashAttention-2
-    from accelscope.measure.training_rows import _sdpa_flash
+    from accelscope.measure.training_rows import sdpa_flash
 
-    assert _sdpa_flash("mi300x") == "aotriton"
-    assert _sdpa_flash("h100-sxm") == "fa2"
-    assert _sdpa_flash("b200") == "fa2"
+    assert sdpa_flash("mi300x") == "aotriton"
+    assert sdpa_flash("h100-sxm") == "fa2"
+    assert sdpa_flash("b200") == "fa2"
 
 
 def test_megatron_bridge_external_rows_load_apart_from_all():

@@ -118,8 +118,8 @@ def predict(row: MeasuredRow, level: str, spec: HardwareSpec | None = None) -> P
         return Skip(f"category {row.category!r} has no mapper")
     hw = spec_for_row(row, hw)  # the row's clock lock / power limit, if it states one (measure/conditions.py)
     row = with_canonical_names(row)  # an op's dimensions under the names other benchmarks give them
-    if reason := not_a_number(row):
-        return Skip(reason)
+    if reason := not_a_number(row):  # bad input: refused naming the row and the field, as _count does
+        raise ValueError(reason)
     try:
         outcome = mapper(row, hw, level)
     except LevelNotAvailable as exc:
@@ -321,8 +321,8 @@ def _memory(row: MeasuredRow, hw: HardwareSpec | str, level: str) -> Prediction 
         return Skip("cache-resident bandwidth without an element count")
     kernel = kernel or _stream_word(row.op)
     if (elements := _array_elements(row)) is not None:  # another STREAM-type benchmark's array size
-        if isinstance(elements, str):
-            return Skip(elements)
+        if isinstance(elements, str):  # bad input, refused as not_a_number's
+            raise ValueError(elements)
         return _stream(row, hw, level, kernel, elements, row_dtype(row.dtype))
     if "babelstream" not in f"{row.op} {row.shape}".lower():  # only BabelStream's default size is known
         return Skip(f"memory kernel {kernel!r} without an array size (elements, array_size, or array_bytes)"
@@ -359,14 +359,14 @@ def _stream_word(op_text: str) -> str:
 def _array_elements(row: MeasuredRow) -> int | str | None:
     """A STREAM-type row's array length: a number under one of ARRAY_ELEMENTS, or ARRAY_BYTES over the element
     size; None when the row gives none as a number (BabelStream's rows describe its default size in words); the
-    reason, naming the field, when the number is no array size."""
+    bad-input message, naming the row and the field, when the number is no array size."""
     for names, per in ((ARRAY_ELEMENTS, 1.0), (ARRAY_BYTES, dtype_bytes(row_dtype(row.dtype)))):
         for name in names:
             value = row.shape.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 if not 1 <= value / per <= MAX_COUNT:
-                    return (f"memory rows need shape_json field {name!r} as an array of 1 to {MAX_COUNT:.0e} "
-                            f"elements (got {value!r})")
+                    return (f"row {row.id}: shape_json field {name!r} is {value!r}; give an array of 1 to "
+                            f"{MAX_COUNT:.0e} elements")
                 return int(value / per)
     return None
 

@@ -61,9 +61,9 @@ NUMERIC = frozenset({"M", "N", "K", "batch", "heads", "kv_heads", "head_dim", "q
 
 
 def not_a_number(row: MeasuredRow) -> str | None:
-    """Why an op or serving row cannot be read when a count or size of its category (CANONICAL) is no positive
-    finite number ('"M": "big"'), naming the field; None otherwise. Training rows check their own fields
-    (training_generic)."""
+    """The bad-input message for an op or serving row whose count or size of its category (CANONICAL) is no
+    positive finite number ('"M": "big"'), naming the row and the field (the caller refuses the file, as for any
+    bad count: predict._count); None otherwise. Training rows check their own fields (training_generic)."""
     for name, _ in CANONICAL.get(row.category, ()):
         value = row.shape.get(name) if name in NUMERIC else None
         if value is None:
@@ -73,8 +73,7 @@ def not_a_number(row: MeasuredRow) -> str | None:
         except (TypeError, ValueError):
             number = math.nan
         if isinstance(value, bool) or not math.isfinite(number) or number <= 0 or number > MAX_COUNT:
-            return (f"{row.category} rows need shape_json field {name!r} as a positive number up to {MAX_COUNT:.0e} "
-                    f"(got {value!r})")
+            return f"row {row.id}: shape_json field {name!r} is {value!r}; give a positive number up to {MAX_COUNT:.0e}"
     return None
 
 
