@@ -186,6 +186,11 @@ def llm_train(
     cross_entropy: Annotated[str, typer.Option(help="Loss over the vocabulary: fp32 | fused (see train())")] = "fp32",
     fp8_recipe: Annotated[str | None, typer.Option(
         help="FP8 scaling recipe with an 8-bit --dtype (default: tensorwise; mxfp8 for MX dtypes)")] = None,
+    pipeline_split: Annotated[str | None, typer.Option(
+        help="Decoder layers per pipeline stage where not even: counts per stage or per virtual stage "
+             "('7,9,9,7'), or a Megatron Core layout ('Et*3|(tt|)*6mL', its stages set --vpp)")] = None,
+    mtp_layers: Annotated[int, typer.Option(
+        help="Multi-token-prediction layers on the last stage (DeepSeek-V3's MTP, Megatron --mtp-num-layers)")] = 0,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Training: step time, tokens/s/device, MFU, memory and the time breakdown."""
@@ -219,6 +224,7 @@ def llm_train(
                   elementwise=elementwise, moe_aux_loss=moe_aux_loss, optimizer=optimizer,
                   grouped_gemm=grouped_gemm, cross_entropy=cross_entropy, fp8_recipe=fp8_recipe,
                   host_op_latency=None if host_op_us is None else host_op_us * 1e-6,
+                  pipeline_split=_split_option(pipeline_split), mtp_layers=mtp_layers,
                   **_megatron_runtime(megatron, pp, vpp))
     if as_json:
         print(json.dumps(named(r.to_dict(), spec), indent=2))
@@ -241,6 +247,14 @@ def llm_train(
     memory = {k: v for k, v in r.memory.to_dict().items() if k != "stage" and v}
     console.print(_metric_table([*rows, *_memory_rows(memory)], ("metric", "value")))
     _print_notes(r.notes)
+
+
+def _split_option(text: str | None) -> tuple[int, ...] | str | None:
+    """--pipeline-split: comma-separated layer counts as integers, anything else as a Megatron layout string."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else text
 
 
 def _print_notes(notes: tuple[str, ...]) -> None:
@@ -282,7 +296,7 @@ INFER_OPTIONS = ("tp", "pp", "ep", "batch", "input_len", "output_len", "dtype", 
                  "allreduce", "decode_attention", "level")
 TRAIN_OPTIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "seq_len", "global_batch", "micro_batch", "dtype",
                  "recompute", "level", "attention", "optimizer", "grouped_gemm", "cross_entropy", "fp8_recipe",
-                 "elementwise", "etp")
+                 "elementwise", "etp", "pipeline_split", "mtp_layers")
 
 
 def _check_train_options(zero: int, global_batch: int, dp: int, micro_batch: int, **counts: int) -> None:

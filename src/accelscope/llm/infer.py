@@ -307,7 +307,7 @@ def pass_seconds(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
     total = 0.0
     seen: dict[Any, float] = {}
     for stage in range(par.pp):
-        kind = stage_kind(config, par.pp, stage)
+        kind = stage_kind(config, par, stage)
         seconds = seen.get(kind)
         if seconds is None:
             seconds = seen[kind] = _stage_seconds(config, hw, par, prec, step, level, stage)
@@ -348,7 +348,7 @@ def weight_bytes_per_device(config: ModelConfig, par: Parallelism, prec: Precisi
     act = dtype_bytes(prec.act_dtype)
     worst = 0.0
     for stage in range(par.pp):
-        layers = sum(config.layer_params(i) for i in stage_layers(config, par.pp, stage)) * linear
+        layers = sum(config.layer_params(i) for i in stage_layers(config, par, stage)) * linear
         if stage == 0:
             layers += config.vocab * config.hidden * act
         if stage == par.pp - 1 and not config.tie_embeddings:
@@ -361,7 +361,7 @@ def weight_bytes_per_device(config: ModelConfig, par: Parallelism, prec: Precisi
 def kv_bytes_per_token_per_device(config: ModelConfig, par: Parallelism, prec: Precision, context: int) -> float:
     """KV-cache bytes one token of context costs on the busiest device."""
     width = dtype_bytes(prec.kv_dtype)
-    layers = max(len(stage_layers(config, par.pp, s)) for s in range(par.pp))
+    layers = max(len(stage_layers(config, par, s)) for s in range(par.pp))
     if config.mla:  # the compressed latent is not split by heads: every TP rank keeps all of it
         return layers * (config.mla.kv_lora_rank + config.mla.qk_rope_head_dim) * width
     per_layer = 2 * max(config.kv_heads // par.tp, 1) * config.head_dim * width

@@ -37,7 +37,15 @@ from ..perf import Estimate, estimate
 from ..perf.estimate import estimate_graphs
 from ..perf.memo import memoized
 from ..workload.backward import backward_graph, backward_ops
-from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph, stage_layers
+from ..workload.llm_graph import (
+    Parallelism,
+    Precision,
+    Step,
+    forward_graph,
+    mtp_count,
+    stage_kind,
+    stage_layers,
+)
 from ..workload.model_config import ModelConfig, load_model
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, GroupedGemm, Node, Norm, Op, Quantize
 from .fsdp import (
@@ -51,6 +59,7 @@ from .fsdp import (
 )
 from .graph_parts import MEMO_PARTS
 from .infer import DoesNotFit
+from .pipeline_layout import layout_split, virtual_split
 from .refusals import train_notes
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
 from .train_host import (
@@ -192,6 +201,8 @@ def train(
     pipeline_outermost: bool = False,
     glu_clamp: str = "fused",
     moe_sync: bool = False,
+    pipeline_split: tuple[int, ...] | str | None = None,
+    mtp_layers: int = 0,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -276,7 +287,16 @@ def train(
     eager_glu_clamp).
     `moe_sync` (a MoE model): the host waits once per MoE layer forward for the experts' token counts (Megatron
     Core's dropless alltoall and allgather token dispatchers read them back before the dispatch): the ops issued
-    after it start from an empty queue (train_host.MOE_SYNC_BEFORE, synced_host_excess)."""
+    after it start from an empty queue (train_host.MOE_SYNC_BEFORE, synced_host_excess).
+    `pipeline_split` (pp > 1): the decoder layers of each stage where they are not split evenly
+    (llm/pipeline_layout.py): pp counts, one per rank (Megatron Core's --decoder-first/last-pipeline-num-layers give
+    (first, middle, ..., middle, last)); pp x vpp counts, one per virtual stage in model order; or Megatron Core's
+    layout string ("Et*3|(tt|)*6mL", whose stages set vpp). The pipeline runs at its slowest stage's pace and the
+    memory is the fullest stage's. None: an even split, the first stages taking the remainder.
+    `mtp_layers`: multi-token-prediction layers (DeepSeek-V3's MTP modules, Megatron Core --mtp-num-layers) on the
+    last stage, each an embedding lookup, two norms, a 2h -> h projection, a decoder layer of the last layer's kind,
+    a norm and the shared output layer with its own cross-entropy; the stage holds its own copy of the
+    embedding. A layout string's "m" count is its MTP layers."""
     _check_switches(overlap=overlap, check_memory=check_memory, tp_overlap=tp_overlap, hidden_dropout=hidden_dropout,
                     attention_dropout=attention_dropout, fp8_all_gather=fp8_all_gather,
                     grad_accumulation_fusion=grad_accumulation_fusion, moe_grouped_gemm=moe_grouped_gemm,
@@ -287,7 +307,9 @@ def train(
     _check_choices(optimizer, grouped_gemm, fsdp_backward_prefetch, attention, elementwise, cross_entropy)
     config = model if isinstance(model, ModelConfig) else _load_model(model)
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
-    par = Parallelism(tp=tp, pp=pp, ep=ep, dp=dp, cp=cp, sp=tp > 1 if sp is None else sp, attention=attention)
+    split, vpp, mtp_layers = _pipeline_split(config, pp, vpp, pipeline_split, mtp_layers)
+    par = Parallelism(tp=tp, pp=pp, ep=ep, dp=dp, cp=cp, sp=tp > 1 if sp is None else sp, attention=attention,
+                      stage_split=split)
     par.check(config)
     micro_batches = _check_train_args(config, par, vpp, zero, seq_len, global_batch, micro_batch, recompute)
     if etp is not None and (isinstance(etp, bool) or not isinstance(etp, int) or etp < 1):  # 0: ZeroDivisionError
@@ -424,7 +446,7 @@ def _stage_micro_batches(config: ModelConfig, hw: HardwareSpec, par: Parallelism
     (perf/memo.py)."""
     cast_fn = (partial(torchao_float8_casts, weight_shard=weight_shard) if fp8_casts == "torchao"
                else partial(with_fp8_casts, amax_group=par.tp if par.sp else 1))
-    stages = _stage_times(config, hw, par, prec, step, recompute, level, _distinct_stages(config, par.pp),
+    stages = _stage_times(config, hw, par, prec, step, recompute, level, _distinct_stages(config, par),
                           cross_entropy, fp8_recipe, elementwise, cast_fn, grouped_gemm, fp8_skip, recompute_modules,
                           pipeline, eager_clamp)
     return tuple((fwd, bwd, (_pass_classes(fwd), _pass_classes(bwd))) for fwd, bwd in stages)
@@ -502,7 +524,7 @@ def _check_train_args(config: ModelConfig, par: Parallelism, vpp: int, zero: int
         raise ValueError(f"zero: expected 0, 1, 2 or 3 (got {zero})")
     if recompute not in RECOMPUTE_MODES:
         raise ValueError(f"recompute: expected one of {', '.join(RECOMPUTE_MODES)} (got {recompute!r})")
-    if vpp < 1 or config.layers < par.pp * vpp:
+    if vpp < 1 or (par.stage_split is None and config.layers < par.pp * vpp):
         raise ValueError(f"vpp={vpp}: needs at least pp x vpp = {par.pp * vpp} layers (the model has {config.layers})")
     if seq_len % par.cp:
         raise ValueError(f"seq_len={seq_len}: must be divisible by cp={par.cp}")
@@ -512,7 +534,8 @@ def _check_train_args(config: ModelConfig, par: Parallelism, vpp: int, zero: int
     return global_batch // (par.dp * micro_batch)
 
 
-def _loss_nodes(config: ModelConfig, step: Step, par: Parallelism, cross_entropy: str) -> list[Node]:
+def _loss_nodes(config: ModelConfig, step: Step, par: Parallelism, cross_entropy: str, count: int = 1
+                ) -> list[Node]:
     """The cross-entropy over the vocabulary on the last stage's logits (this TP rank's vocabulary slice).
 
     fp32 (Megatron-LM's vocab-parallel cross entropy, PyTorch's F.cross_entropy on .float() logits): the bf16
@@ -524,7 +547,7 @@ def _loss_nodes(config: ModelConfig, step: Step, par: Parallelism, cross_entropy
                          out_dtype="fp32")
     else:
         op = Elementwise("cross_entropy", elements, "fp32", inputs=4, outputs=3, flops_per_element=6)
-    return [Node(op, 1, "cross_entropy")]
+    return [Node(op, count, "cross_entropy")]
 
 
 def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: Precision, step: Step,
@@ -549,8 +572,10 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
             forward = high_precision_gemms(forward, fp8_skip)
         if grouped_gemm == "torch":
             forward = torch_grouped_mm(forward)
-        if stage == par.pp - 1:
-            forward = forward + Graph(tuple(_loss_nodes(config, step, par, cross_entropy)), name="loss")
+        # the main loss on the last stage, and one per multi-token-prediction layer where those are
+        losses = (stage == par.pp - 1) + mtp_count(config, stage_layers(config, par, stage))
+        if losses:
+            forward = forward + Graph(tuple(_loss_nodes(config, step, par, cross_entropy, losses)), name="loss")
         backward = _backward_graph(forward)
         if recompute == "full":
             redo = tuple(n for n in forward.nodes if n.name not in ("embedding", "cross_entropy", "lm_head",
@@ -903,11 +928,56 @@ def _quantized_tensors(op: Gemm | GroupedGemm, label: str, recipe: str) -> int:
     return max(sum(1 for rows in (op.m_per_group or ()) if rows > 0), 1)
 
 
-def _distinct_stages(config: ModelConfig, pp: int) -> list[int]:
-    """One stage per distinct (layer count, first, last) kind: the others have identical graphs."""
-    seen: dict[tuple[int, bool, bool], int] = {}
-    for stage in range(pp):
-        seen.setdefault((len(stage_layers(config, pp, stage)), stage == 0, stage == pp - 1), stage)
+def _pipeline_split(config: ModelConfig, pp: int, vpp: int, split: tuple[int, ...] | str | None, mtp: int
+                    ) -> tuple[tuple[tuple[int, ...], ...] | None, int, int]:
+    """(Parallelism.stage_split, vpp, MTP layers) of train()'s `pipeline_split` and `mtp_layers`."""
+    if isinstance(mtp, bool) or not isinstance(mtp, int) or mtp < 0:
+        raise ValueError(f"mtp_layers: expected an integer >= 0 (got {mtp!r})")
+    if split is None and not mtp:
+        return None, vpp, 0
+    try:
+        return _virtual_stages(config, pp, vpp, split, mtp)
+    except ValueError as exc:
+        raise ValueError(f"pipeline_split: {exc}") from None
+
+
+def _virtual_stages(config: ModelConfig, pp: int, vpp: int, split: tuple[int, ...] | str | None, mtp: int
+                    ) -> tuple[tuple[tuple[int, ...], ...], int, int]:
+    if split is None:  # MTP layers on an even split: the decoder's layers as stage_layers splits them
+        if config.layers < pp:
+            raise ValueError(f"more pipeline stages (pp={pp}) than the {config.layers} layers of {config.name}")
+        counts = [len(stage_layers(config, Parallelism(pp=pp), s)) for s in range(pp)]
+        return virtual_split(counts, pp, config.layers, mtp), 1 if pp == 1 else vpp, mtp
+    if isinstance(split, str):
+        stages, layout_vpp, layout_mtp = layout_split(split, config.layers, pp)
+        if vpp not in (1, layout_vpp):
+            raise ValueError(f"the layout has {layout_vpp} stages per rank, vpp={vpp} was given")
+        if mtp and mtp != layout_mtp:
+            raise ValueError(f"the layout has {layout_mtp} MTP layers (m), mtp_layers={mtp} was given")
+        return stages, layout_vpp, layout_mtp
+    counts = list(split)
+    if any(isinstance(c, bool) or not isinstance(c, int) for c in counts) or len(counts) not in (pp, pp * vpp):
+        virtual = f" or {pp * vpp} (one per virtual stage)" if vpp > 1 else ""
+        raise ValueError(f"expected {pp} layer counts (one per stage){virtual}, or a Megatron layout string "
+                         f"(got {split!r})")
+    if len(counts) == pp and vpp > 1:  # a rank's layers spread evenly over its model chunks
+        if any(c % vpp for c in counts):
+            raise ValueError(f"stage layer counts {counts} do not split over vpp={vpp} chunks")
+        counts = [counts[v % pp] // vpp for v in range(pp * vpp)]
+    return virtual_split(counts, pp, config.layers, mtp), vpp, mtp
+
+
+def _stage_key(config: ModelConfig, par: Parallelism, stage: int) -> tuple[Any, ...]:
+    """What a stage's graphs depend on besides the layout: first, last, its layer kinds with their counts and its
+    MTP layers (workload.llm_graph.stage_kind). Stages with one key have identical graphs."""
+    return stage_kind(config, par, stage)
+
+
+def _distinct_stages(config: ModelConfig, par: Parallelism) -> list[int]:
+    """One stage per distinct key (`_stage_key`): the others have identical graphs."""
+    seen: dict[tuple[Any, ...], int] = {}
+    for stage in range(par.pp):
+        seen.setdefault(_stage_key(config, par, stage), stage)
     return list(seen.values())
 
 
@@ -916,9 +986,9 @@ def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision
     """Matrix FLOPs of one micro-batch's forward on one device of an average stage (sum over stages / pp).
 
     Counted from the graph: causal attention at half, the LM head on every token (training)."""
-    kinds: dict[tuple[int, bool, bool], list[int]] = {}
+    kinds: dict[tuple[Any, ...], list[int]] = {}
     for stage in range(par.pp):
-        kinds.setdefault((len(stage_layers(config, par.pp, stage)), stage == 0, stage == par.pp - 1), []).append(stage)
+        kinds.setdefault(_stage_key(config, par, stage), []).append(stage)
     total = 0.0
     flops_of: dict[Op, float] = {}  # the stages' graphs share most ops: each one's cost is found once
     for members in kinds.values():  # stages of one kind have identical graphs: build one
@@ -1053,7 +1123,7 @@ def _exposed_dp_comm(config: ModelConfig, hw: HardwareSpec, par: Parallelism, ze
             queued["grad" if name.startswith("grad") else "param"].append(_estimate(op, hw, level).seconds)
         hide = {"grad": bwd_window, "param": fwd_window} if overlap else {"grad": 0.0, "param": 0.0}
         return sum(max(0.0, sum(seconds) - hide[kind]) for kind, seconds in queued.items() if seconds)
-    layers = max(len(stage_layers(config, par.pp, 0)), 1)
+    layers = max(len(stage_layers(config, par, 0)), 1)
     # FSDP wraps each layer: one gather / reduce-scatter call per layer, each paying its own latency
     per_param = gather_bytes_per_param(config, fp8_all_gather)
     gather = layers * sum(_estimate(replace(op, bytes=op.bytes * per_param / PARAM_BYTES / layers), hw,

@@ -52,7 +52,7 @@ from typing import ClassVar
 
 from ..hardware.dtypes import dtype_bytes
 from ..perf.memo import memoized
-from ..workload.llm_graph import Parallelism, stage_layers
+from ..workload.llm_graph import Parallelism, mtp_count, stage_layers
 from ..workload.model_config import ModelConfig
 from .memory import MemoryParts
 
@@ -67,6 +67,10 @@ FP8_WEIGHT_BYTES = 2  # Transformer Engine: FP8 weight + its FP8 transpose, kept
 # `vocab_parallel_logits -= logits_max`, `torch.exp(..., out=...)`, `ctx.save_for_backward(exp_logits, ...)`);
 # the backward writes the gradient into the same fp32 buffer. The fused variant keeps the same two buffers.
 LOGIT_BYTES = {"fp32": 2 + 4, "fused": 2 + 4}
+# [s, b, h] tensors an MTP layer saves beside its decoder layer (Megatron Core MultiTokenPredictionLayer.forward):
+# the shifted tokens' embedding, the decoder's hidden states, enorm's and hnorm's outputs (concatenated: eh_proj's
+# input), final_layernorm's input and the output layer's input
+MTP_SAVED_HIDDEN = 6
 # cuBLAS workspaces held in PyTorch's allocator: PyTorch's handle takes 32 MiB on Hopper by default
 # (CublasHandlePool.cpp getDefaultWorkspaceSize: 4096 KiB x 8 on sm90) and the same under the
 # CUBLAS_WORKSPACE_CONFIG=:4096:8 that deterministic runs set; Transformer Engine's GEMM workspace follows
@@ -156,7 +160,8 @@ def stage_params(config: ModelConfig, par: Parallelism, stage: int, etp: int | N
                  ) -> tuple[float, float]:
     """(dense, expert) parameters held by one device of pipeline stage `stage`."""
     dense = expert = 0.0
-    for index in stage_layers(config, par.pp, stage):
+    layers = stage_layers(config, par, stage)
+    for index in layers:
         params = config.layer_params(index)
         if config.is_moe_layer(index):
             assert config.moe is not None
@@ -168,7 +173,18 @@ def stage_params(config: ModelConfig, par: Parallelism, stage: int, etp: int | N
         dense += (config.vocab + config.learned_positions) * config.hidden
     if stage == par.pp - 1 and (not config.tie_embeddings or par.pp > 1):
         dense += config.vocab * config.hidden
+    if mtp := mtp_count(config, layers):
+        dense += mtp * mtp_own_params(config)
+        if stage > 0:  # the MTP stage's own embedding (gpt_model.py: `if self.pre_process or self.mtp_process`)
+            dense += config.vocab * config.hidden
     return dense / par.tp, expert / (par.ep * expert_tp(par, etp))
+
+
+def mtp_own_params(config: ModelConfig) -> int:
+    """Parameters of one MTP layer beside its decoder layer: eh_proj (2h x h) and enorm, hnorm, final_layernorm
+    (Megatron Core MultiTokenPredictionLayer)."""
+    norm = config.hidden * (2 if config.norm == "layer" else 1)
+    return 2 * config.hidden * config.hidden + 3 * norm
 
 
 def replica_groups(par: Parallelism, etp: int | None) -> tuple[int, int]:
@@ -256,6 +272,35 @@ def in_flight(pp: int, stage: int, vpp: int, micro_batches: int) -> float:
     return min(chunks, micro_batches * vpp) / vpp
 
 
+def chunk_in_flight(pp: int, stage: int, vpp: int, micro_batches: int) -> list[int]:
+    """Forward passes of each of the rank's model chunks whose activations are held at the interleaved schedule's
+    peak: its warm-up forwards and the first steady one (`in_flight`'s count), the k-th on chunk (k // pp) % vpp
+    (Megatron Core schedules.py get_model_chunk_id). With chunks of equal layers this is `in_flight`."""
+    forwards = min(2 * (pp - stage - 1) + (vpp - 1) * pp + 1, micro_batches * vpp)
+    counts = [0] * vpp
+    for k in range(forwards):
+        counts[(k // pp) % vpp] += 1
+    return counts
+
+
+def _chunk_activations(config: ModelConfig, par: Parallelism, stage: int, tokens: float, opts: MemoryOptions,
+                       hidden_row: float) -> float:
+    """A rank's activations under the interleaved schedule when its model chunks hold unequal layers (a Megatron
+    layout, the embedding or the loss counted as a layer): each chunk's micro-batch times its forwards in flight."""
+    assert par.stage_split is not None
+    chunks = par.stage_split[stage::par.pp]
+    layer_opts = _activation_options(opts)
+    total = 0.0
+    for index, (chunk, held) in enumerate(zip(chunks, chunk_in_flight(par.pp, stage, len(chunks),
+                                                                        opts.micro_batches), strict=True)):
+        micro = sum(layer_activation_bytes(config, i, par, tokens, layer_opts) for i in chunk)
+        micro += MTP_SAVED_HIDDEN * hidden_row * mtp_count(config, chunk)
+        if stage == 0 and index == 0:
+            micro += hidden_row  # embedding output
+        total += held * micro
+    return total
+
+
 def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: int, opts: MemoryOptions
                  ) -> TrainMemory:
     dense, expert = stage_params(config, par, stage, opts.etp)
@@ -277,14 +322,23 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
     cache = opts.fp8_weight_cache if opts.fp8_weight_cache is not None else (opts.fp8 and zero < 3)
     fp8_weights = params * FP8_WEIGHT_BYTES if opts.fp8 and cache else 0.0
     tokens = opts.micro_batch * opts.seq_len / par.cp
-    layers = stage_layers(config, par.pp, stage)
+    layers = stage_layers(config, par, stage)
     per_micro = _micro_batch_activations(config, par, stage, tokens, _activation_options(opts))
+    hidden_row = opts.act_bytes * tokens * config.hidden / (par.tp if par.sp else 1)  # one [s, b, h] tensor
     if stage == 0:
-        per_micro += opts.act_bytes * tokens * config.hidden / (par.tp if par.sp else 1)  # embedding output
-    activations = per_micro * in_flight(par.pp, stage, opts.vpp, opts.micro_batches)
+        per_micro += hidden_row  # embedding output
+    mtp = mtp_count(config, layers)
+    # an MTP layer's own saved tensors: its embedding output, the decoder's hidden states it normalises, the two
+    # norms' outputs concatenated (eh_proj's 2h input), its final norm's input and the output layer's input
+    per_micro += mtp * MTP_SAVED_HIDDEN * hidden_row
+    if par.stage_split is not None and len(par.stage_split) > par.pp:  # model chunks of unequal layers
+        activations = _chunk_activations(config, par, stage, tokens, opts, hidden_row)
+    else:
+        activations = per_micro * in_flight(par.pp, stage, opts.vpp, opts.micro_batches)
     transients = {"none": 0.0}
-    if stage == par.pp - 1:
-        transients["logits"] = tokens * config.vocab / par.tp * LOGIT_BYTES.get(opts.cross_entropy, 10)
+    losses = (stage == par.pp - 1) + mtp
+    if losses:  # each loss saves its softmax for the backward: the MTP losses' and the main one's live together
+        transients["logits"] = losses * tokens * config.vocab / par.tp * LOGIT_BYTES.get(opts.cross_entropy, 10)
     if opts.recompute in ("full", "op_sac") and len(layers):
         redo = MemoryOptions(**{**_fields(opts), "recompute": "none"})
         transients["recomputed_layer"] = layer_activation_bytes(config, layers[0], par, tokens, redo)
@@ -302,7 +356,7 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
 def _micro_batch_activations(config: ModelConfig, par: Parallelism, stage: int, tokens: float,
                              opts: MemoryOptions) -> float:
     """Bytes autograd keeps for one micro-batch of the stage's layers."""
-    return sum(layer_activation_bytes(config, i, par, tokens, opts) for i in stage_layers(config, par.pp, stage))
+    return sum(layer_activation_bytes(config, i, par, tokens, opts) for i in stage_layers(config, par, stage))
 
 
 def _activation_options(opts: MemoryOptions) -> MemoryOptions:

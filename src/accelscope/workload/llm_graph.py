@@ -18,7 +18,7 @@ Choices, each the common practice of serving/training stacks (Megatron-LM, vLLM,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -44,6 +44,12 @@ class Parallelism:
     # SwiGLU's gate and up projections as one GEMM of twice the width (the engines' horizontal fusion); False: two
     # GEMMs and two launches (TensorRT-LLM <= v0.6 builds without --use_fused_mlp)
     fused_gate_up: bool = True
+    # The decoder layers (indices) of each virtual pipeline stage in model order, where they are not split evenly
+    # (llm/pipeline_layout.py: Megatron Core's uneven first / last stages, its pipeline layout string, the
+    # embedding or the loss counted as a layer); virtual stage v runs on rank v % pp. Indices from model.layers on
+    # are multi-token-prediction layers (DeepSeek-V3's MTP modules, each a decoder layer of the last layer's kind),
+    # held by the last virtual stage. None: an even split (`stage_layers`).
+    stage_split: tuple[tuple[int, ...], ...] | None = None
 
     def check(self, model: ModelConfig) -> None:
         for key in ("tp", "pp", "ep", "dp", "cp"):
@@ -51,13 +57,29 @@ class Parallelism:
                 raise ValueError(f"{key}: must be >= 1 (got {getattr(self, key)})")
         if model.heads % self.tp:
             raise ValueError(f"tp={self.tp}: must divide the {model.heads} attention heads of {model.name}")
-        if model.layers < self.pp:
+        if self.stage_split is not None:
+            _check_split(self.stage_split, self.pp, model)
+        elif model.layers < self.pp:
             raise ValueError(f"pp={self.pp}: more pipeline stages than the {model.layers} layers of {model.name}")
         if self.ep > 1:
             if model.moe is None:
                 raise ValueError(f"ep={self.ep}: {model.name} has no experts; use ep=1")
             if model.moe.experts % self.ep or (self.tp % self.ep and self.ep % self.tp):
                 raise ValueError(f"ep={self.ep}: must divide the {model.moe.experts} experts and nest with tp={self.tp}")
+
+
+def _check_split(split: tuple[tuple[int, ...], ...], pp: int, model: ModelConfig) -> None:
+    """A stage split holds every decoder layer once, on a multiple of pp virtual stages; MTP layers (indices >=
+    model.layers) only on the last one."""
+    if not split or len(split) % pp:
+        raise ValueError(f"stage_split: {len(split)} virtual stages for pp={pp}; give a multiple of pp")
+    held = sorted(i for stage in split for i in stage)
+    if held[:model.layers] != list(range(model.layers)) or held != list(range(len(held))):
+        raise ValueError(f"stage_split: the stages must hold each of the {model.layers} layers of {model.name} "
+                         f"exactly once (got {len(held)} layer indices)")
+    if any(i >= model.layers for stage in split[:-1] for i in stage):
+        raise ValueError("stage_split: multi-token-prediction layers (indices >= the model's layers) go on the "
+                         "last pipeline stage, with the output layer they share")
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,11 +315,20 @@ def tp_reduce(model: ModelConfig, step: Step, par: Parallelism, prec: Precision,
     return [Node(Collective("all_reduce", nbytes, par.tp, prec.act_dtype, impl=impl), 1, label)]
 
 
-def stage_layers(model: ModelConfig, pp: int, stage: int) -> range:
-    """Layers of pipeline stage `stage` (the first stages take the remainder)."""
-    base, extra = divmod(model.layers, pp)
+def stage_layers(model: ModelConfig, par: Parallelism, stage: int) -> Sequence[int]:
+    """Layers of pipeline stage `stage`: `par.stage_split`'s where given, else an even split (the first stages take
+    the remainder)."""
+    if par.stage_split is not None:
+        chunks = par.stage_split[stage::par.pp]
+        return chunks[0] if len(chunks) == 1 else tuple(i for chunk in chunks for i in chunk)
+    base, extra = divmod(model.layers, par.pp)
     start = stage * base + min(stage, extra)
     return range(start, start + base + (1 if stage < extra else 0))
+
+
+def mtp_count(model: ModelConfig, layers: Sequence[int]) -> int:
+    """How many of `layers` are multi-token-prediction layers (indices past the decoder's)."""
+    return 0 if isinstance(layers, range) else sum(1 for i in layers if i >= model.layers)
 
 
 def forward_graph(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int = 0,
@@ -319,7 +350,7 @@ def stage_counts(model: ModelConfig, step: Step, par: Parallelism, prec: Precisi
     come from `parts` (memoized ones share them between every stage, pipeline depth and batch that has them)."""
     parts = parts or PLAIN_PARTS
     counts: dict[tuple[str, Op], float] = {}
-    layers = stage_layers(model, par.pp, stage)
+    layers = stage_layers(model, par, stage)
     if stage == 0:
         for name, op in parts.first_ops(model, step, prec):
             _add(counts, name, op)
@@ -327,6 +358,9 @@ def stage_counts(model: ModelConfig, step: Step, par: Parallelism, prec: Precisi
     for kind, repeat in _layer_kinds(model, layers):
         for name, op, count in parts.kind_nodes(model, step, layer_par, prec, *kind):
             _add(counts, name, op, count * repeat)
+    if mtp := mtp_count(model, layers):
+        for name, op, count in mtp_ops(model, step, par.tp, prec):
+            _add(counts, name, op, count * mtp)
     if stage == par.pp - 1:
         for name, op in parts.last_ops(model, step, par.tp, prec):
             _add(counts, name, op)
@@ -337,7 +371,8 @@ def stage_counts(model: ModelConfig, step: Step, par: Parallelism, prec: Precisi
 
 # Names of the nodes a stage adds around its layers (stage_counts): never a layer node's name, so a stage's nodes
 # are its own nodes, then its layers' merged nodes, then its last nodes (`stage_blocks`)
-EDGE_NAMES = frozenset({"embedding", "pos_embedding", "pos_add", "final_norm", "lm_head", "pp_send"})
+EDGE_NAMES = frozenset({"embedding", "pos_embedding", "pos_add", "final_norm", "lm_head", "pp_send",
+                        "mtp_embedding", "mtp_norm", "mtp_proj"})
 
 
 def stage_blocks(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, stage: int = 0,
@@ -351,8 +386,9 @@ def stage_blocks(model: ModelConfig, step: Step, par: Parallelism, prec: Precisi
     last = parts.last_ops(model, step, par.tp, prec) if stage == par.pp - 1 else ()
     if par.pp > 1 and stage < par.pp - 1:
         last = (*last, ("pp_send", parts.pp_send(model, step, prec)))
-    kinds = _layer_kinds(model, stage_layers(model, par.pp, stage))
-    if len(kinds) != 1:
+    layers = stage_layers(model, par, stage)
+    kinds = _layer_kinds(model, layers)
+    if len(kinds) != 1 or mtp_count(model, layers):
         return first, None, 0, last
     kind, repeat = kinds[0]
     key = (model, step, _layer_parallelism(par), prec, *kind)
@@ -379,10 +415,12 @@ def merged_count(counts: tuple[float, ...], repeat: int) -> float:
     return total
 
 
-def stage_kind(model: ModelConfig, pp: int, stage: int) -> tuple[bool, bool, tuple[tuple[tuple[bool, bool], int], ...]]:
-    """What `stage_counts` reads of the stage index: first, last, and its layer kinds with their counts (the
-    middle stages of an evenly split pipeline are one kind: the same nodes)."""
-    return stage == 0, stage == pp - 1, tuple(_layer_kinds(model, stage_layers(model, pp, stage)))
+def stage_kind(model: ModelConfig, par: Parallelism, stage: int
+               ) -> tuple[bool, bool, tuple[tuple[tuple[bool, bool], int], ...], int]:
+    """What `stage_counts` reads of the stage index: first, last, its layer kinds with their counts and its MTP
+    layers (the middle stages of an evenly split pipeline are one kind: the same nodes)."""
+    layers = stage_layers(model, par, stage)
+    return stage == 0, stage == par.pp - 1, tuple(_layer_kinds(model, layers)), mtp_count(model, layers)
 
 
 def first_stage_ops(model: ModelConfig, step: Step, prec: Precision) -> tuple[tuple[str, Op], ...]:
@@ -401,14 +439,30 @@ def last_stage_ops(model: ModelConfig, step: Step, tp: int, prec: Precision) -> 
             ("lm_head", _gemm(logits, max(model.vocab // tp, 1), model.hidden, prec)))
 
 
+def mtp_ops(model: ModelConfig, step: Step, tp: int, prec: Precision) -> tuple[tuple[str, Op, float], ...]:
+    """(name, op, count) of one multi-token-prediction layer's own ops, around its decoder layer (whose nodes
+    `stage_counts` adds with the stage's layers). Megatron Core's MultiTokenPredictionLayer (megatron/core/
+    transformer/multi_token_prediction.py): the shifted tokens' embedding (the MTP stage holds its own copy of the
+    embedding, gpt_model.py `if self.pre_process or self.mtp_process`), enorm and hnorm, eh_proj (a
+    column-parallel linear from the concatenated 2h to h), the decoder layer, final_layernorm; then the shared
+    output layer on its hidden states (its cross-entropy is the training step's, llm/train.py)."""
+    tokens = step.tokens
+    logits = step.batch * (step.logits_tokens or step.new_tokens)
+    return (("mtp_embedding", Embedding(tokens=tokens, hidden=model.hidden, vocab=model.vocab, dtype=prec.act_dtype),
+             1.0),
+            ("mtp_norm", Norm(rows=tokens, hidden=model.hidden, norm=model.norm, dtype=prec.act_dtype), 3.0),
+            ("mtp_proj", _gemm(tokens, max(model.hidden // tp, 1), 2 * model.hidden, prec), 1.0),
+            ("lm_head", _gemm(logits, max(model.vocab // tp, 1), model.hidden, prec), 1.0))
+
+
 def pp_send_op(model: ModelConfig, step: Step, prec: Precision) -> Op:
     nbytes = float(step.tokens * model.hidden * dtype_bytes(prec.act_dtype))
     return Collective("send_recv", nbytes, 2, prec.act_dtype)
 
 
-def _layer_kinds(model: ModelConfig, layers: range) -> list[tuple[tuple[bool, bool], int]]:
+def _layer_kinds(model: ModelConfig, layers: Sequence[int]) -> list[tuple[tuple[bool, bool], int]]:
     """The distinct layer kinds (MoE, sliding window) among `layers` in order of first appearance, with counts."""
-    if model.moe is None:  # only the sliding-window boundary splits the layers (no loop over 80-126 layers)
+    if model.moe is None and isinstance(layers, range):  # only the sliding-window boundary splits the layers (no loop over 80-126 layers)
         sliding = max(0, min(layers.stop, model.sliding_layers) - layers.start)
         kinds = [((False, True), sliding), ((False, False), len(layers) - sliding)]
         return [(kind, count) for kind, count in kinds if count > 0]
@@ -422,7 +476,9 @@ def _layer_kinds(model: ModelConfig, layers: range) -> list[tuple[tuple[bool, bo
 def _layer_parallelism(par: Parallelism) -> Parallelism:
     """`par` as a layer's ops read it: pipeline and data parallelism do not change a layer's ops, so layouts that
     differ only there share their layer templates (`kind_nodes`)."""
-    return par if par.pp == 1 and par.dp == 1 else replace(par, pp=1, dp=1)
+    if par.pp == 1 and par.dp == 1 and par.stage_split is None:
+        return par
+    return replace(par, pp=1, dp=1, stage_split=None)
 
 
 def kind_nodes(model: ModelConfig, step: Step, par: Parallelism, prec: Precision, moe: bool,

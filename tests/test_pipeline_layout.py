@@ -1,0 +1,110 @@
+"""Uneven pipeline stages, Megatron layouts and multi-token-prediction layers (llm/pipeline_layout.py, train())."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelscope.llm import train
+from accelscope.llm.pipeline_layout import accounted_counts, first_last_counts, layout_split, virtual_split
+from accelscope.llm.train_memory import chunk_in_flight, in_flight, mtp_own_params, stage_params
+from accelscope.workload.llm_graph import Parallelism, stage_layers
+from accelscope.workload.model_config import load_model
+
+RUN = dict(tp=1, pp=4, dp=2, seq_len=4096, global_batch=64, level="analytical", check_memory=False)
+
+
+def test_layout_string_expands_as_megatron_reads_it():
+    # "Et*3|(tt|)*6mL" = Ettt | tt | tt | tt | tt | tt | tt | mL: 8 virtual stages, 3 + 6 x 2 = 15 decoder layers;
+    # on pp=2 rank 0 runs virtual stages 0, 2, 4, 6 (layers 0-2, 5-6, 9-10, 13-14), rank 1 stages 1, 3, 5, 7
+    # (layers 3-4, 7-8, 11-12 and the MTP layer, index 15)
+    split, vpp, mtp = layout_split("Et*3|(tt|)*6mL", 15, 2)
+    assert (vpp, mtp) == (4, 1)
+    par = Parallelism(pp=2, stage_split=split)
+    config = load_model("llama-3.1-8b")  # any model: stage_layers reads only the split here
+    assert tuple(stage_layers(config, par, 0)) == (0, 1, 2, 5, 6, 9, 10, 13, 14)
+    assert tuple(stage_layers(config, par, 1)) == (3, 4, 7, 8, 11, 12, 15)
+
+
+@pytest.mark.parametrize("layout, why", [("Ex*3|tL", "'x' not understood"), ("tt|EL", "embedding"),
+                                         ("Et|tmt|t|L", "MTP layers"), ("Et*2|tL", "3 decoder layers")])
+def test_bad_layouts_are_refused_with_the_reason(layout, why):
+    with pytest.raises(ValueError, match=why):
+        layout_split(layout, 2 if "m" not in layout else 3, 2)
+
+
+def test_uneven_first_and_last_stages():
+    # 12 layers, 2 on the first and last ranks: the middle two take (12 - 4) / 2 = 4 each; with 2 chunks per rank
+    # each chunk holds half its rank's layers, in model order v = chunk x pp + rank
+    assert first_last_counts(12, 4, 1, 2, 2) == (2, 4, 4, 2)
+    assert first_last_counts(12, 4, 2, 2, 2) == (1, 2, 2, 1, 1, 2, 2, 1)
+    with pytest.raises(ValueError, match="do not split evenly"):
+        first_last_counts(12, 4, 1, 3, 2)  # 7 layers over 2 middle ranks
+
+
+def test_embedding_and_loss_counted_as_layers():
+    # 6 layers + embedding + loss = 8 slots over pp x vpp = 8 virtual stages: the first holds only the embedding,
+    # the last only the loss
+    assert accounted_counts(6, 4, 2, embedding=True, loss=True) == (0, 1, 1, 1, 1, 1, 1, 0)
+    with pytest.raises(ValueError, match="do not split evenly"):
+        accounted_counts(6, 4, 2, embedding=True)  # 7 slots over 8 stages: Megatron's argument check refuses it
+
+
+def test_interleaved_warm_up_holds_more_of_the_first_chunks():
+    # Megatron's interleaved schedule, pp=4, vpp=2, 8 micro-batches: rank 3 warms up with 2 x 0 + 1 x 4 = 4
+    # forwards, then one steady forward: forwards 0-3 on chunk 0, forward 4 on chunk 1 -> [4, 1]; rank 0 warms up
+    # with 2 x 3 + 4 = 10, plus one: 0-3 chunk 0, 4-7 chunk 1, 8-10 chunk 0 -> [7, 4]. In total in_flight x vpp.
+    assert chunk_in_flight(4, 3, 2, 8) == [4, 1]
+    assert chunk_in_flight(4, 0, 2, 8) == [7, 4]
+    assert sum(chunk_in_flight(4, 0, 2, 8)) == in_flight(4, 0, 2, 8) * 2
+
+
+def test_an_even_split_given_explicitly_is_the_default():
+    even = train("llama-3.1-8b", "h100-sxm", **RUN)
+    given = train("llama-3.1-8b", "h100-sxm", **RUN, pipeline_split=(8, 8, 8, 8))
+    assert given.step_s == even.step_s
+    assert given.memory.total == even.memory.total
+    # equal chunks under interleaving: the per-chunk count gives the even path's activations (on the last stage:
+    # the first stage's embedding output is held once per forward of its first chunk, 7 of 11 here, where the
+    # even path spreads it over the chunks, 11 / 2)
+    run = {**RUN, "vpp": 2, "global_batch": 64, "memory_stage": -1}
+    assert train("llama-3.1-8b", "h100-sxm", **run, pipeline_split=(4,) * 8).memory.activations == pytest.approx(
+        train("llama-3.1-8b", "h100-sxm", **run).memory.activations, rel=1e-12)
+
+
+def test_moving_layers_off_the_lm_head_stage_shortens_the_step():
+    # Llama-3.1-8B's output layer (4,096 x 128,256) is ~2.4 decoder layers of matmul work (2 x 4096 x 128256 vs
+    # 2 x 218 M per token), plus the fp32 cross-entropy: with 8 layers the last stage is the slowest; with 7 the
+    # 9-layer middle stages are, and they are lighter than 8 layers + the head
+    even = train("llama-3.1-8b", "h100-sxm", **RUN)
+    balanced = train("llama-3.1-8b", "h100-sxm", **RUN, pipeline_split=(7, 9, 9, 7))
+    assert balanced.step_s < even.step_s
+
+
+def test_mtp_layer_adds_its_parameters_loss_and_head_to_the_last_stage():
+    config = load_model("llama-3.1-8b")
+    h, v = config.hidden, config.vocab
+    # the MTP layer's own parameters: eh_proj 2h x h + enorm, hnorm, final_layernorm (RMSNorm: h each)
+    assert mtp_own_params(config) == 2 * h * h + 3 * h
+    even = Parallelism(pp=4)
+    split, _, _ = layout_split("Et*8|t*8|t*8|t*8mL", 32, 4)
+    with_mtp = Parallelism(pp=4, stage_split=split)
+    dense, _ = stage_params(config, with_mtp, 3)
+    # + a decoder layer (index 32: a dense layer, as layer 31), its own parameters and its embedding copy
+    assert dense - stage_params(config, even, 3)[0] == config.layer_params(31) + mtp_own_params(config) + v * h
+    r = train(config, "h100-sxm", **RUN, mtp_layers=1)
+    counts = {name: count for name, count, _ in r.forward.parts}  # the last stage's: the slowest
+    # 8 decoder layers + the MTP layer's; the output layer and the cross-entropy once for each loss
+    assert counts["attn_norm"] == 9 and counts["mtp_proj"] == 1 and counts["mtp_norm"] == 3
+    assert counts["lm_head"] == 2 and counts["cross_entropy"] == 2
+    assert r.memory.stage == 3
+
+
+def test_bad_split_and_mtp_are_refused_naming_the_argument():
+    with pytest.raises(ValueError, match="pipeline_split: .*hold 31 decoder layers"):
+        train("llama-3.1-8b", "h100-sxm", **RUN, pipeline_split=(7, 9, 8, 7))
+    with pytest.raises(ValueError, match="mtp_layers"):
+        train("llama-3.1-8b", "h100-sxm", **RUN, mtp_layers=-1)
+    with pytest.raises(ValueError, match="pipeline_split: the layout has 2 stages per rank, vpp=4"):
+        train("llama-3.1-8b", "h100-sxm", **{**RUN, "vpp": 4}, pipeline_split="Et*4|t*4|t*4|t*4|t*4|t*4|t*4|t*4L")
+    with pytest.raises(ValueError, match="stage_split"):
+        Parallelism(pp=2, stage_split=virtual_split([1, 1], 2, 2, mtp=0)[:1]).check(load_model("llama-3.1-8b"))
