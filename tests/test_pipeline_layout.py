@@ -100,7 +100,7 @@ def test_mtp_layer_adds_its_parameters_loss_and_head_to_the_last_stage():
 
 
 def test_bad_split_and_mtp_are_refused_naming_the_argument():
-    with pytest.raises(ValueError, match="pipeline_split: .*hold 31 decoder layers"):
+    with pytest.raises(ValueError, match=r"pipeline_split: .*hold 31 decoder layers"):
         train("llama-3.1-8b", "h100-sxm", **RUN, pipeline_split=(7, 9, 8, 7))
     with pytest.raises(ValueError, match="mtp_layers"):
         train("llama-3.1-8b", "h100-sxm", **RUN, mtp_layers=-1)
