@@ -182,3 +182,44 @@ def test_a_zero_model_size_is_unmapped_not_read_as_the_preset():
     outcome = predict(_row({"model": "Llama 3.1 8B", "hidden": 0, "gpus": 8, "seq_len": 8192, "fsdp": True}),
                       "analytical")
     assert isinstance(outcome, Skip) and "must be positive" in outcome.reason
+
+
+def test_an_uneven_pipeline_and_mtp_are_read_by_megatrons_names():
+    """Megatron Core's layout string and --mtp-num-layers in a row's own words: priced as train() with that split
+    (a DeepSeek-V3-shaped layout on Llama-3.1-8B's 32 layers: E + 8 | 8 | 8 | 8 + MTP + loss) and MTP layer; the
+    first / last stage counts as their per-stage split (2 | 14 | 14 | 2)."""
+    base = {"table_model": "LLAMA3_8B", "PP": 4, "gpus": 8, "micro_batch": 1, "global_batch": 64, "seq_len": 4096}
+    kwargs = dict(tp=1, pp=4, dp=2, zero=1, seq_len=4096, global_batch=64, micro_batch=1, recompute="none",
+                  level="analytical", check_memory=False, sp=False, tp_overlap=False, cross_entropy="fused",
+                  **megatron_runtime(4, 1, one_queue=False))
+    laid_out = {**base, "pipeline_model_parallel_layout": "Et*8|t*8|t*8|t*8mL", "mtp_num_layers": 1}
+    expected = train("llama-3.1-8b", "h100-sxm", **kwargs, pipeline_split="Et*8|t*8|t*8|t*8mL", mtp_layers=1)
+    outcome = predict(_row(laid_out), "analytical")
+    assert isinstance(outcome, Prediction)
+    assert outcome.value == pytest.approx(expected.tokens_per_s_per_device, rel=1e-12)
+    uneven = {**base, "num_layers_in_first_pipeline_stage": 2, "num_layers_in_last_pipeline_stage": 2}
+    expected = train("llama-3.1-8b", "h100-sxm", **kwargs, pipeline_split=(2, 14, 14, 2))
+    outcome = predict(_row(uneven), "analytical")
+    assert isinstance(outcome, Prediction)
+    assert outcome.value == pytest.approx(expected.tokens_per_s_per_device, rel=1e-12)
+    skip = predict(_row({**base, "num_layers_in_first_pipeline_stage": 3}), "analytical")
+    assert isinstance(skip, Skip) and "pipeline split" in skip.reason
+
+
+def test_megatron_arguments_nested_in_the_row_and_memory_after_a_step():
+    """A launcher's arguments nested under `model_args` are read like top-level names; unfused attention, a stated
+    dropout and the last rank's memory (what Megatron logs) as train() takes them; memory "after step" is what stays
+    allocated between steps (memory.steady), a peak is the allocator's peak."""
+    args = {"tensor-model-parallel-size": 1, "pipeline-model-parallel-size": 4, "micro-batch-size": 1,
+            "global-batch-size": 64, "seq-length": 4096, "attention-backend": "unfused", "hidden-dropout": 0.1}
+    shape = {"gpus": 8, "model": "llama-3.1-8b", "model_args": args}
+    expected = train("llama-3.1-8b", "h100-sxm", tp=1, pp=4, dp=2, zero=1, seq_len=4096, global_batch=64,
+                     micro_batch=1, recompute="none", level="analytical", check_memory=False, sp=False,
+                     tp_overlap=False, cross_entropy="fused", attention="math", hidden_dropout=True,
+                     memory_stage=-1, **megatron_runtime(4, 1, one_queue=False))
+    steady = predict(_row(shape, metric="allocated bytes after step, last rank", unit="bytes",
+                          category="memory_footprint"), "analytical")
+    assert isinstance(steady, Prediction) and steady.value == pytest.approx(expected.memory.steady, rel=1e-12)
+    peak = predict(_row(shape, metric="peak allocated bytes, last rank", unit="bytes", category="memory_footprint"),
+                   "analytical")
+    assert isinstance(peak, Prediction) and peak.value == pytest.approx(expected.memory.peak_allocated, rel=1e-12)

@@ -29,7 +29,7 @@ from typing import Any
 from ..hardware import HardwareSpec
 from ..llm import train
 from ..llm.train import megatron_runtime
-from ..workload.model_config import ModelConfig, MoE
+from ..workload.model_config import ModelConfig, MoE, load_model
 from .model_names import GPT_VOCAB, model_preset
 from .shape_names import field_key
 from .training_rows import sdpa_flash
@@ -72,6 +72,17 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "experts": ("num_experts", "experts", "moe_num_experts", "n_routed_experts", "num_local_experts"),
     "top_k": ("top_k", "topk", "router_topk", "moe_router_topk", "num_experts_per_tok", "moe_top_k"),
     "moe_ffn": ("moe_ffn_hidden_size", "moe_intermediate_size", "expert_hidden", "expert_ffn_hidden"),
+    "mtp": ("mtp_num_layers", "mtp_layers", "num_mtp_layers", "mtp", "mtp_depth"),
+    "pp_layout": ("pipeline_model_parallel_layout", "pp_layout", "pipeline_layout"),
+    "first_stage_layers": ("num_layers_in_first_pipeline_stage", "decoder_first_pipeline_num_layers",
+                           "first_stage_layers"),
+    "last_stage_layers": ("num_layers_in_last_pipeline_stage", "decoder_last_pipeline_num_layers",
+                          "last_stage_layers"),
+    "attention_backend": ("attention_backend", "attn_impl", "attention_impl"),
+    "hidden_dropout": ("hidden_dropout", "resid_pdrop", "dropout"),
+    "attention_dropout": ("attention_dropout", "attn_pdrop"),
+    "embedding_in_split": ("account_for_embedding_in_pipeline_split",),
+    "loss_in_split": ("account_for_loss_in_pipeline_split",),
 }
 
 
@@ -80,8 +91,10 @@ class Unmapped(Exception):
 
 
 def read_field(shape: dict[str, Any], field: str) -> Any:
-    """The row's value for a canonical field (FIELDS), None when it gives none (or null)."""
-    by_key = {field_key(k): v for k, v in shape.items()}
+    """The row's value for a canonical field (FIELDS), None when it gives none (or null). A nested table (a
+    launcher's `model_args`, a config section) is read too; the row's own top-level names win."""
+    by_key = {field_key(k): v for nested in shape.values() if isinstance(nested, dict) for k, v in nested.items()}
+    by_key.update((field_key(k), v) for k, v in shape.items() if not isinstance(v, dict))
     return next((by_key[field_key(n)] for n in FIELDS[field] if by_key.get(field_key(n)) is not None), None)
 
 
@@ -236,6 +249,45 @@ def precision_of(row: Any) -> tuple[str, str | None]:
     raise Unmapped(f"precision {text.strip()!r} not understood (bf16, fp8 current/delayed scaling, rowwise, mxfp8)")
 
 
+UNFUSED_ATTENTION = ("unfused", "local", "math", "eager", "torch")
+LAST_RANK_WORDS = ("last rank", "last stage", "last pipeline")
+
+
+def _positive(shape: dict[str, Any], field: str) -> bool:
+    """A dropout the row states above 0 (its masks are kept for the backward); unstated or 0: none."""
+    value = read_field(shape, field)
+    try:
+        return value is not None and not isinstance(value, bool) and float(value) > 0
+    except (TypeError, ValueError):
+        raise Unmapped(f"shape field for {field} is not a number ({value!r})") from None
+
+
+def _last_rank(row: Any) -> bool:
+    """A memory figure the row says is the last pipeline rank's (what Megatron-LM logs), not the fullest stage's."""
+    text = f"{row.metric} {row.op}".lower().replace("_", " ")
+    return any(w in text for w in LAST_RANK_WORDS)
+
+
+def pipeline_split_of(shape: dict[str, Any], layers: int, pp: int, vpp: int) -> tuple[int, ...] | str | None:
+    """train()'s `pipeline_split` from Megatron Core's names for an uneven pipeline: its layout string, the first /
+    last stages' layer counts, or the embedding / loss counted as layers (llm/pipeline_layout.py); None: even."""
+    from ..llm.pipeline_layout import accounted_counts, first_last_counts
+
+    if layout := read_field(shape, "pp_layout"):
+        return str(layout)
+    first, last = _int(shape, "first_stage_layers"), _int(shape, "last_stage_layers")
+    embedding, loss = (str(read_field(shape, f)).lower() in ("true", "1", "yes")
+                       for f in ("embedding_in_split", "loss_in_split"))
+    try:
+        if first is not None or last is not None:
+            return first_last_counts(layers, pp, vpp, first, last)
+        if embedding or loss:
+            return accounted_counts(layers, pp, vpp, embedding, loss)
+    except ValueError as exc:
+        raise Unmapped(f"pipeline split not expressible: {exc}") from None
+    return None
+
+
 # ----- the step, and the metric --------------------------------------------------------------------------------
 def run(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     """The row's step, priced (check_memory=False: a run the source reports ran)."""
@@ -252,13 +304,21 @@ def run(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     # whose flash backend is FlashAttention-2 (AOTriton on ROCm); Megatron Core with Transformer Engine runs
     # cuDNN's fused attention, the chip's best kernel (None)
     attention = None if megatron else sdpa_flash(hw)
+    if str(read_field(s, "attention_backend") or "").lower() in UNFUSED_ATTENTION:
+        attention = "math"  # the score matrix written, softmaxed and read back (Megatron --attention-backend unfused)
+    model = model_of(row)
+    config = model if isinstance(model, ModelConfig) else load_model(model)
+    split = pipeline_split_of(s, config.layers, lay["pp"], lay["vpp"])
     try:
-        return train(model_of(row), hw, tp=lay["tp"], pp=lay["pp"], dp=lay["dp"], cp=lay["cp"], ep=lay["ep"],
+        return train(config, hw, tp=lay["tp"], pp=lay["pp"], dp=lay["dp"], cp=lay["cp"], ep=lay["ep"],
                      vpp=lay["vpp"], zero=lay["zero"], seq_len=seq, global_batch=global_batch, micro_batch=micro,
                      dtype=dtype, fp8_recipe=recipe, recompute=recompute_of(s), level=level, check_memory=False,
                      sp=lay["tp"] > 1, tp_overlap=lay["tp"] > 1, etp=1 if lay["ep"] > 1 else None,
                      cross_entropy="fused" if megatron else "fp32", attention=attention,
-                     fp8_skip=("lm_head",) if recipe else (), fsdp_pp_unsharded=not megatron, **runtime)
+                     fp8_skip=("lm_head",) if recipe else (), fsdp_pp_unsharded=not megatron,
+                     pipeline_split=split, mtp_layers=_int(s, "mtp", 0) or 0,
+                     hidden_dropout=_positive(s, "hidden_dropout"), attention_dropout=_positive(s, "attention_dropout"),
+                     memory_stage=-1 if _last_rank(row) else None, **runtime)
     except ValueError as exc:
         raise Unmapped(f"configuration not expressible: {exc}") from None
 
@@ -285,14 +345,21 @@ def training_value(row: Any, r: Any, gpus: int) -> float:
 MEMORY_UNITS = {"bytes": 1.0, "b": 1.0, "kib": 2**10, "mib": 2**20, "gib": 2**30, "gb": 1e9, "mb": 1e6}
 
 
+STEADY_WORDS = ("after", "steady", "between")  # "allocated_bytes_after_step", "memory between steps"
+
+
 def memory_value(row: Any, r: Any) -> float:
-    """A peak memory per GPU: the PyTorch allocator's peak the model gives (what max_memory_allocated reports; a
+    """A memory figure per GPU: the PyTorch allocator's peak the model gives (what max_memory_allocated reports; a
     source's reserved or nvidia-smi figure adds the allocator's slack and the CUDA context, which the model does not
-    price per row)."""
+    price per row), or, where the metric says it is taken after a step or between steps, what stays allocated
+    then (`memory.steady`: weights, gradients, optimizer states, no activations)."""
     scale = MEMORY_UNITS.get(row.unit.strip().lower())
-    if scale is None or not any(w in row.metric.lower() for w in ("peak", "max", "memory", "allocated")):
+    metric = row.metric.lower()
+    if scale is None or not any(w in metric for w in ("peak", "max", "memory", "allocated")):
         raise Unmapped(f"memory metric {row.metric!r} in {row.unit!r} not understood (peak memory per GPU in "
-                       "bytes, MB, GB, MiB or GiB)")
+                       "bytes, MB, GB, MiB or GiB, or allocated after a step)")
+    if any(w in metric for w in STEADY_WORDS) and not any(w in metric for w in ("peak", "max")):
+        return r.memory.steady / scale
     return r.memory.peak_allocated / scale
 
 
