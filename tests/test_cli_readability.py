@@ -66,7 +66,8 @@ def test_hw_list_has_one_unit_per_column():
     out = run("hw", "list", columns=120).stdout
     assert "TFLOP/s" in out and "PFLOP/s" not in out and "GiB" not in out
     h100 = next(line for line in out.splitlines() if line.split()[:1] == ["h100-sxm"])
-    assert h100.split()[-6:] == ["989", "1,979", "—", "80", "3.35", "700"]
+    # HBM in GB: nvidia-smi's 81559 MiB x 2^20 = 85.52e9 B
+    assert h100.split()[-6:] == ["989", "1,979", "—", "85.5", "3.35", "700"]
 
 
 def test_column_units_and_plain_numbers():

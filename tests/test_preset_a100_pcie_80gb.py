@@ -18,7 +18,7 @@ def test_datasheet_figures():
     # BF16 FLOP/clk) = 1.41 GHz, the boost clock
     assert PCIE.compute.cores * 4 * 512 * PCIE.compute.clock == pytest.approx(312e12, rel=0.001)
     assert PCIE.matrix_peak("bf16") == pytest.approx(312e12)
-    assert PCIE.main_memory.capacity == pytest.approx(80e9)
+    assert PCIE.main_memory.capacity == 81920 * 2**20  # nvidia-smi "NVIDIA A100 80GB PCIe, 81920 MiB" (80 GiB)
     assert PCIE.hbm_bandwidth == pytest.approx(1.935e12)
     assert PCIE.power.tdp == pytest.approx(300)
     # "NVLink Bridge for 2 GPUs: 600 GB/s" bidirectional = 300 GB/s per direction = 12 NVLink3 links x 25 GB/s

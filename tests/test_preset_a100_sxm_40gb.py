@@ -15,7 +15,7 @@ A80 = acs.load_hardware("a100-sxm-80gb")
 
 def test_datasheet_figures():
     # 5 HBM2 stacks, 40 GB at 1,555 GB/s; the same 400 W, peaks and NVSwitch domain of 8 as the 80GB part
-    assert A40.main_memory.capacity == pytest.approx(40e9)
+    assert A40.main_memory.capacity == 40960 * 2**20  # nvidia-smi "NVIDIA A100-SXM4-40GB, 40960 MiB" (40 GiB)
     assert A40.hbm_bandwidth == pytest.approx(1.555e12)
     assert A40.power.tdp == pytest.approx(400)
     assert A40.matrix_peak("bf16") == pytest.approx(312e12)

@@ -8,11 +8,13 @@ from accelscope.measure.predict import hardware_id
 
 @pytest.mark.parametrize(("preset", "bf16", "fp8", "fp4", "hbm", "bw", "tdp", "domain"), [
     # GB200 NVL72 rack / 72 / 2 (sparse -> dense): BF16 360 PF -> 2.5 PF, FP8 720 -> 5, FP4 1440 -> 10
-    ("gb200", 2.5e15, 5e15, 10e15, 186e9, 8e12, 1200, 72),
+    # HBM: the driver's total, nvidia-smi "NVIDIA GB200, 189471 MiB" = 189471 x 2^20 B (the datasheet's 186 GB)
+    ("gb200", 2.5e15, 5e15, 10e15, 189471 * 2**20, 8e12, 1200, 72),
     # GB300 NVL72: BF16 2.5 PF, FP8 5 PF, FP4 1080 PF dense / 72 = 15 PF; 279 GB usable per GPU (verda; 20.1 TB / 72)
     ("gb300", 2.5e15, 5e15, 15e15, 279e9, 8e12, 1400, 72),
-    # H100 NVL datasheet column: BF16 1671 sparse -> 835.5, FP8 3341 -> 1670.5; 94 GB, 3.9 TB/s, 400 W
-    ("h100-nvl", 835.5e12, 1670.5e12, None, 94e9, 3.9e12, 400, 2),
+    # H100 NVL datasheet column: BF16 1671 sparse -> 835.5, FP8 3341 -> 1670.5; 3.9 TB/s, 400 W; HBM as the driver
+    # reports it, nvidia-smi "NVIDIA H100 NVL, 95830 MiB" (the datasheet's 94 GB)
+    ("h100-nvl", 835.5e12, 1670.5e12, None, 95830 * 2**20, 3.9e12, 400, 2),
 ])
 def test_per_gpu_figures(preset, bf16, fp8, fp4, hbm, bw, tdp, domain):
     hw = load_hardware(preset)

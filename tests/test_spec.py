@@ -274,7 +274,7 @@ def test_python_callers_may_still_pass_si_numbers():
     (("compute.sustained_clock=2 GHz",), "compute.sustained_clock: 2 GHz is above compute.clock 1.83 GHz"),
     (("memory.l2.kind=dram",), "memory.hbm.kind: memory.l2 and memory.hbm are both kind: dram"),
     (("memory.smem.capacity=1 GB",), "memory.smem.capacity: 132 GB on chip (132 cores x 1 GB) is more than the "
-                                     "main memory memory.hbm.capacity (80 GB)"),
+                                     "main memory memory.hbm.capacity (85.52 GB)"),
     (("isa.emulation_ops.exp3=7",), "isa.emulation_ops.exp3: Input should be 'exp2'"),
     (("matrix.peak={}",), "matrix.peak: needs at least 1 item(s) (got {})"),
     (("matrix.efficiency.nvfp4=0.5",), "matrix.efficiency.nvfp4: no matrix.peak.nvfp4 to apply it to"),
