@@ -227,11 +227,16 @@ def _names_generation(text: str, gen: str) -> bool:
     return False
 
 
+# a stack's "16 GB" are binary (16 GiB), and a preset's capacity is what the driver reports (an "80 GB" card's
+# 81,920 MiB): counting stacks in decimal GB would give an A100 80GB a sixth stack
+GIB = 2**30
+
+
 def _hbm_stacks(bandwidth: float, capacity: float, gen: str) -> int:
     """Stacks needed for both the bandwidth and the capacity at the generation's per-stack figures."""
     c = _c()
     by_bw = bandwidth / (c["hbm_stack_bandwidth"][gen] * 1e9)
-    by_cap = capacity / (c["hbm_stack_capacity"][gen] * 1e9)
+    by_cap = capacity / (c["hbm_stack_capacity"][gen] * GIB)  # a stack's "GB" are binary: 16 GB = 16 GiB
     return max(1, math.ceil(by_bw - 1e-3), math.ceil(by_cap - 1e-3))  # tolerance: 2.765 TB/s = 6 x 460.8 GB/s
 
 
