@@ -108,3 +108,14 @@ def test_bad_split_and_mtp_are_refused_naming_the_argument():
         train("llama-3.1-8b", "h100-sxm", **{**RUN, "vpp": 4}, pipeline_split="Et*4|t*4|t*4|t*4|t*4|t*4|t*4|t*4L")
     with pytest.raises(ValueError, match="stage_split"):
         Parallelism(pp=2, stage_split=virtual_split([1, 1], 2, 2, mtp=0)[:1]).check(load_model("llama-3.1-8b"))
+
+
+def test_each_ranks_micro_batch_is_reported_and_the_slowest_sets_the_bubble():
+    # 8B on pp=4: the last rank adds the output layer and the fp32 cross-entropy to its 8 layers, the middle
+    # ranks are the same graph (one estimate); 1F1B's bubble is (pp - 1) x the slowest rank's micro-batch
+    r = train("llama-3.1-8b", "h100-sxm", **RUN)
+    stage_s = r.stage_micro_batch_s
+    assert len(stage_s) == 4 and stage_s[1] == stage_s[2] and stage_s[3] == max(stage_s) > stage_s[1]
+    assert r.breakdown["bubble"] == pytest.approx(3 * max(stage_s), rel=1e-12)
+    moved = train("llama-3.1-8b", "h100-sxm", **RUN, pipeline_split=(7, 9, 9, 7)).stage_micro_batch_s
+    assert moved[1] > stage_s[1] and moved[3] < stage_s[3]  # two layers moved from the end ranks to the middle

@@ -241,12 +241,23 @@ def llm_train(
               for part, seconds in r.breakdown.items()),
             *((f"    {part.replace('_', ' ')}", f"{fq(seconds, 'time')} ({seconds / r.step_s:.0%})")
               for part, seconds in r.detail.items() if seconds > 0),
+            *_stage_rows(r.stage_micro_batch_s),
             ("tokens/s/device", f"{r.tokens_per_s_per_device:,.0f}"),
             ("model TFLOP/s/device", f"{r.model_tflops_per_device:,.0f}"),
             ("MFU", f"{r.mfu:.1%}")]
     memory = {k: v for k, v in r.memory.to_dict().items() if k != "stage" and v}
     console.print(_metric_table([*rows, *_memory_rows(memory)], ("metric", "value")))
     _print_notes(r.notes)
+
+
+def _stage_rows(stage_s: tuple[float, ...]) -> list[tuple[str, str]]:
+    """The pipeline's slowest and fastest rank per micro-batch (it runs at the slowest one's pace), when pp > 1."""
+    if len(stage_s) < 2:
+        return []
+    slow = max(range(len(stage_s)), key=stage_s.__getitem__)
+    fast = min(range(len(stage_s)), key=stage_s.__getitem__)
+    return [("micro-batch, slowest stage", f"stage {slow}: {fq(stage_s[slow], 'time')}"),
+            ("micro-batch, fastest stage", f"stage {fast}: {fq(stage_s[fast], 'time')}")]
 
 
 def _split_option(text: str | None) -> tuple[int, ...] | str | None:

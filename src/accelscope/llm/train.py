@@ -129,6 +129,9 @@ class TrainResult:
     # Megatron-LM launch rules the layout breaks (llm/refusals.py): estimated anyway, since another framework may
     # accept it, but said
     notes: tuple[str, ...] = ()
+    # seconds of one micro-batch (forward + backward, the host's excess included) on each pipeline rank: the
+    # slowest sets the pipeline's pace (`pipeline_split` moves layers off it)
+    stage_micro_batch_s: tuple[float, ...] = ()
 
     @property
     def memory_per_device_bytes(self) -> float:
@@ -142,7 +145,7 @@ class TrainResult:
         out.update(breakdown=self.breakdown, breakdown_detail=self.detail, memory=self.memory.to_dict(),
                    memory_per_device_bytes=self.memory_per_device_bytes,
                    forward=self.forward.to_dict(parts=parts), backward=self.backward.to_dict(parts=parts),
-                   notes=list(self.notes))
+                   notes=list(self.notes), stage_micro_batch_s=list(self.stage_micro_batch_s))
         return out
 
     def _repr_html_(self) -> str:
@@ -367,7 +370,10 @@ def train(
 
     # the pipeline runs at its slowest stage's pace: the longest micro-batch with the host's excess counted (a
     # stage with less GPU work can be the slower one when its host ops bind)
-    slowest = max((stage_micro_batch(run) for run in stage_runs), key=lambda s: s.per_micro + s.host)
+    micro = [stage_micro_batch(run) for run in stage_runs]
+    slowest = max(micro, key=lambda s: s.per_micro + s.host)
+    # each rank's micro-batch (GPU time + the host's excess), from its distinct stage's
+    stage_s = tuple(micro[i].per_micro + micro[i].host for i in _stage_run_index(config, par))
     fwd, bwd, classes, exposed, per_micro, host = (slowest.fwd, slowest.bwd, slowest.classes, slowest.exposed,
                                                    slowest.per_micro, slowest.host)
     # the windows the data-parallel collectives hide behind: each pass's wall time, its overlapped communication
@@ -414,7 +420,7 @@ def train(
         mfu=model_flops / step_s / devices / peak,
         breakdown={"compute": compute, "recompute": recompute_s, "bubble": bubble, "exposed_comm": exposed_comm,
                    "optimizer": optimizer_s, "host": host_s},
-        memory=memory, forward=fwd, backward=bwd, detail=detail,
+        memory=memory, forward=fwd, backward=bwd, detail=detail, stage_micro_batch_s=stage_s,
         # last: a layout whose estimate fails says that, not a note (a few integer checks, no graph)
         notes=train_notes(config, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=expert_tp(par, etp), vpp=vpp,
                           seq_len=seq_len, global_batch=global_batch, micro_batch=micro_batch, sp=par.sp),
@@ -965,6 +971,13 @@ def _virtual_stages(config: ModelConfig, pp: int, vpp: int, split: tuple[int, ..
             raise ValueError(f"stage layer counts {counts} do not split over vpp={vpp} chunks")
         counts = [counts[v % pp] // vpp for v in range(pp * vpp)]
     return virtual_split(counts, pp, config.layers, mtp), vpp, mtp
+
+
+@memoized
+def _stage_run_index(config: ModelConfig, par: Parallelism) -> tuple[int, ...]:
+    """For each pipeline rank, the index of its distinct stage in `_distinct_stages` (the order of the runs)."""
+    distinct = {_stage_key(config, par, stage): i for i, stage in enumerate(_distinct_stages(config, par))}
+    return tuple(distinct[_stage_key(config, par, stage)] for stage in range(par.pp))
 
 
 def _stage_key(config: ModelConfig, par: Parallelism, stage: int) -> tuple[Any, ...]:
