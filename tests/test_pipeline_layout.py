@@ -119,3 +119,26 @@ def test_each_ranks_micro_batch_is_reported_and_the_slowest_sets_the_bubble():
     assert r.breakdown["bubble"] == pytest.approx(3 * max(stage_s), rel=1e-12)
     moved = train("llama-3.1-8b", "h100-sxm", **RUN, pipeline_split=(7, 9, 9, 7)).stage_micro_batch_s
     assert moved[1] > stage_s[1] and moved[3] < stage_s[3]  # two layers moved from the end ranks to the middle
+
+
+def test_balanced_split_finds_llama3s_published_405b_split():
+    """Llama 3 trained 405B (126 layers) on TP8 x PP16 with one layer fewer on the first and the last stage (The
+    Llama 3 Herd of Models, 2024, section 3.3.2): 7 + 14 x 8 + 7. The balancer, searching Megatron's first / last
+    stage counts under the step model, picks that split: the middle ranks' 8 layers set the pace, and an end rank
+    with 8 layers would add the embedding (first) or the output layer and loss (last) to them."""
+    from accelscope.llm.pipeline_balance import split_candidates
+
+    r = train("llama-3.1-405b", "h100-sxm", tp=8, pp=16, dp=128, seq_len=8192, global_batch=2048, recompute="full",
+              level="analytical", pipeline_split="balanced")
+    assert r.stage_layers == (7,) + (8,) * 14 + (7,)
+    assert all(sum(c) == 32 and len(set(c[1:-1])) == 1 for c in split_candidates(32, 4))
+
+
+def test_balanced_split_is_the_fastest_candidate_and_says_what_it_took():
+    # 8B on pp=4: the last rank's output layer is ~3 layers of time, so it gives up 3 layers to the others
+    balanced = train("llama-3.1-8b", "h100-sxm", **RUN, pipeline_split="balanced")
+    assert balanced.stage_layers == (9, 9, 9, 5)
+    assert balanced.step_s == train("llama-3.1-8b", "h100-sxm", **RUN, pipeline_split=(9, 9, 9, 5)).step_s
+    assert balanced.step_s < train("llama-3.1-8b", "h100-sxm", **RUN).step_s
+    with pytest.raises(ValueError, match="pipeline_split: balanced needs pp >= 2"):
+        train("llama-3.1-8b", "h100-sxm", **{**RUN, "pp": 1, "dp": 8}, pipeline_split="balanced")

@@ -188,7 +188,8 @@ def llm_train(
         help="FP8 scaling recipe with an 8-bit --dtype (default: tensorwise; mxfp8 for MX dtypes)")] = None,
     pipeline_split: Annotated[str | None, typer.Option(
         help="Decoder layers per pipeline stage where not even: counts per stage or per virtual stage "
-             "('7,9,9,7'), or a Megatron Core layout ('Et*3|(tt|)*6mL', its stages set --vpp)")] = None,
+             "('7,9,9,7'), a Megatron Core layout ('Et*3|(tt|)*6mL', its stages set --vpp), or 'balanced' (the "
+             "fastest first / last stage counts)")] = None,
     mtp_layers: Annotated[int, typer.Option(
         help="Multi-token-prediction layers on the last stage (DeepSeek-V3's MTP, Megatron --mtp-num-layers)")] = 0,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
@@ -230,7 +231,8 @@ def llm_train(
         print(json.dumps(named(r.to_dict(), spec), indent=2))
         return
     console.print(f"[bold]{escape(r.model)}[/] on {r.devices:,} x [bold]{escape(spec.name)}[/] ({escape(spec.label)}, tp={tp} pp={pp} dp={dp} cp={cp} "
-                  f"ep={ep} vpp={vpp} zero={zero}), seq {seq_len}, {global_batch} seqs/step, recompute {recompute}")
+                  f"ep={ep} vpp={r.vpp} zero={zero}), seq {seq_len}, {global_batch} seqs/step, recompute {recompute}"
+                  + (f", layers per stage {'/'.join(map(str, r.stage_layers))}" if pipeline_split or mtp_layers else ""))
     unit, scale = ("s", 1.0) if r.step_s >= 1 else ("ms", 1e3)  # the step and its parts in one unit
 
     def in_unit(seconds: float) -> str:

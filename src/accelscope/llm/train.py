@@ -132,6 +132,7 @@ class TrainResult:
     # seconds of one micro-batch (forward + backward, the host's excess included) on each pipeline rank: the
     # slowest sets the pipeline's pace (`pipeline_split` moves layers off it)
     stage_micro_batch_s: tuple[float, ...] = ()
+    stage_layers: tuple[int, ...] = ()  # decoder layers (MTP layers included) on each pipeline rank
 
     @property
     def memory_per_device_bytes(self) -> float:
@@ -145,7 +146,8 @@ class TrainResult:
         out.update(breakdown=self.breakdown, breakdown_detail=self.detail, memory=self.memory.to_dict(),
                    memory_per_device_bytes=self.memory_per_device_bytes,
                    forward=self.forward.to_dict(parts=parts), backward=self.backward.to_dict(parts=parts),
-                   notes=list(self.notes), stage_micro_batch_s=list(self.stage_micro_batch_s))
+                   notes=list(self.notes), stage_micro_batch_s=list(self.stage_micro_batch_s),
+                   stage_layers=list(self.stage_layers))
         return out
 
     def _repr_html_(self) -> str:
@@ -294,12 +296,19 @@ def train(
     `pipeline_split` (pp > 1): the decoder layers of each stage where they are not split evenly
     (llm/pipeline_layout.py): pp counts, one per rank (Megatron Core's --decoder-first/last-pipeline-num-layers give
     (first, middle, ..., middle, last)); pp x vpp counts, one per virtual stage in model order; or Megatron Core's
-    layout string ("Et*3|(tt|)*6mL", whose stages set vpp). The pipeline runs at its slowest stage's pace and the
-    memory is the fullest stage's. None: an even split, the first stages taking the remainder.
+    layout string ("Et*3|(tt|)*6mL", whose stages set vpp); "balanced": the fastest of the first / last stage
+    counts Megatron accepts near the even split (llm/pipeline_balance.py), among those that fit. The pipeline runs
+    at its slowest stage's pace and the memory is the fullest stage's. None: an even split, the first stages taking
+    the remainder. `stage_layers` in the result gives each rank's decoder layers.
     `mtp_layers`: multi-token-prediction layers (DeepSeek-V3's MTP modules, Megatron Core --mtp-num-layers) on the
     last stage, each an embedding lookup, two norms, a 2h -> h projection, a decoder layer of the last layer's kind,
     a norm and the shared output layer with its own cross-entropy; the stage holds its own copy of the
     embedding. A layout string's "m" count is its MTP layers."""
+    if isinstance(pipeline_split, str) and pipeline_split == "balanced":  # train's own arguments, the split searched
+        args = {k: v for k, v in locals().items() if k not in ("model", "hw", "pp", "vpp", "pipeline_split")}
+        from .pipeline_balance import balanced_split
+
+        return balanced_split(model, hw, pp, vpp, **args)[1]
     _check_switches(overlap=overlap, check_memory=check_memory, tp_overlap=tp_overlap, hidden_dropout=hidden_dropout,
                     attention_dropout=attention_dropout, fp8_all_gather=fp8_all_gather,
                     grad_accumulation_fusion=grad_accumulation_fusion, moe_grouped_gemm=moe_grouped_gemm,
@@ -421,6 +430,7 @@ def train(
         breakdown={"compute": compute, "recompute": recompute_s, "bubble": bubble, "exposed_comm": exposed_comm,
                    "optimizer": optimizer_s, "host": host_s},
         memory=memory, forward=fwd, backward=bwd, detail=detail, stage_micro_batch_s=stage_s,
+        stage_layers=_rank_layers(config, par),
         # last: a layout whose estimate fails says that, not a note (a few integer checks, no graph)
         notes=train_notes(config, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=expert_tp(par, etp), vpp=vpp,
                           seq_len=seq_len, global_batch=global_batch, micro_batch=micro_batch, sp=par.sp),
@@ -971,6 +981,11 @@ def _virtual_stages(config: ModelConfig, pp: int, vpp: int, split: tuple[int, ..
             raise ValueError(f"stage layer counts {counts} do not split over vpp={vpp} chunks")
         counts = [counts[v % pp] // vpp for v in range(pp * vpp)]
     return virtual_split(counts, pp, config.layers, mtp), vpp, mtp
+
+
+@memoized
+def _rank_layers(config: ModelConfig, par: Parallelism) -> tuple[int, ...]:
+    return tuple(len(stage_layers(config, par, stage)) for stage in range(par.pp))
 
 
 @memoized
