@@ -991,21 +991,24 @@ def _rank_layers(config: ModelConfig, par: Parallelism) -> tuple[int, ...]:
 @memoized
 def _stage_run_index(config: ModelConfig, par: Parallelism) -> tuple[int, ...]:
     """For each pipeline rank, the index of its distinct stage in `_distinct_stages` (the order of the runs)."""
-    distinct = {_stage_key(config, par, stage): i for i, stage in enumerate(_distinct_stages(config, par))}
-    return tuple(distinct[_stage_key(config, par, stage)] for stage in range(par.pp))
+    keys = _stage_keys(config, par)
+    first = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    return tuple(first[key] for key in keys)
 
 
-def _stage_key(config: ModelConfig, par: Parallelism, stage: int) -> tuple[Any, ...]:
-    """What a stage's graphs depend on besides the layout: first, last, its layer kinds with their counts and its
-    MTP layers (workload.llm_graph.stage_kind). Stages with one key have identical graphs."""
-    return stage_kind(config, par, stage)
+@memoized
+def _stage_keys(config: ModelConfig, par: Parallelism) -> tuple[tuple[Any, ...], ...]:
+    """What each rank's graphs depend on besides the layout: first, last, its layer kinds with their counts and its
+    MTP layers (workload.llm_graph.stage_kind). Ranks with one key have identical graphs. Found once per estimate
+    (memo scope) for the three readers below."""
+    return tuple(stage_kind(config, par, stage) for stage in range(par.pp))
 
 
 def _distinct_stages(config: ModelConfig, par: Parallelism) -> list[int]:
-    """One stage per distinct key (`_stage_key`): the others have identical graphs."""
+    """One stage per distinct key (`_stage_keys`), the first rank that has it: the others have identical graphs."""
     seen: dict[tuple[Any, ...], int] = {}
-    for stage in range(par.pp):
-        seen.setdefault(_stage_key(config, par, stage), stage)
+    for stage, key in enumerate(_stage_keys(config, par)):
+        seen.setdefault(key, stage)
     return list(seen.values())
 
 
@@ -1015,8 +1018,8 @@ def _forward_matrix_flops(config: ModelConfig, par: Parallelism, prec: Precision
 
     Counted from the graph: causal attention at half, the LM head on every token (training)."""
     kinds: dict[tuple[Any, ...], list[int]] = {}
-    for stage in range(par.pp):
-        kinds.setdefault(_stage_key(config, par, stage), []).append(stage)
+    for stage, key in enumerate(_stage_keys(config, par)):
+        kinds.setdefault(key, []).append(stage)
     total = 0.0
     flops_of: dict[Op, float] = {}  # the stages' graphs share most ops: each one's cost is found once
     for members in kinds.values():  # stages of one kind have identical graphs: build one
