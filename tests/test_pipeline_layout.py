@@ -142,3 +142,18 @@ def test_balanced_split_is_the_fastest_candidate_and_says_what_it_took():
     assert balanced.step_s < train("llama-3.1-8b", "h100-sxm", **RUN).step_s
     with pytest.raises(ValueError, match="pipeline_split: balanced needs pp >= 2"):
         train("llama-3.1-8b", "h100-sxm", **{**RUN, "pp": 1, "dp": 8}, pipeline_split="balanced")
+
+
+@pytest.mark.parametrize(("option", "why"), [
+    (("--mtp-layers", "100000"), "--mtp-layers: expected an integer from 0 to the model's 32 layers"),
+    (("--pipeline-split", "99999999999999999999,1,1,1"), "--pipeline-split: the stages hold"),
+    (("--pipeline-split", ","), "--pipeline-split: pipeline layout ',': 1 stage is no multiple of --pp=4"),
+])
+def test_bad_split_options_get_one_message_naming_the_option(option, why):
+    from typer.testing import CliRunner
+
+    from accelscope.cli.app import app
+
+    result = CliRunner().invoke(app, ["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--pp", "4", "--dp", "2",
+                                      "--global-batch", "64", "--level", "analytical", *option])
+    assert result.exit_code != 0 and why in result.output and "Traceback" not in result.output

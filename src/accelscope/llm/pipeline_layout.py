@@ -34,10 +34,9 @@ def virtual_split(virtual_counts: Sequence[int], pp: int, layers: int, mtp: int 
     """The layers of each virtual stage in model order (virtual stage v on rank v % pp) from their decoder layer
     counts, the `mtp` MTP layers on the last one."""
     if len(virtual_counts) % pp:
-        raise ValueError(f"pipeline split: {len(virtual_counts)} virtual stages is no multiple of pp={pp}")
+        raise ValueError(f"{len(virtual_counts)} virtual stages is no multiple of pp={pp}")
     if any(c < 0 for c in virtual_counts) or sum(virtual_counts) != layers:
-        raise ValueError(f"pipeline split: the stages hold {sum(virtual_counts)} decoder layers, the model has "
-                         f"{layers}")
+        raise ValueError(f"the stages hold {sum(virtual_counts)} decoder layers, the model has {layers}")
     stages: list[tuple[int, ...]] = []
     start = 0
     for count in virtual_counts:
@@ -76,7 +75,7 @@ def accounted_counts(layers: int, pp: int, vpp: int = 1, embedding: bool = False
     slots = layers + embedding + loss
     stages = pp * vpp
     if slots % stages:
-        raise ValueError(f"pipeline split: {layers} layers{' + embedding' if embedding else ''}"
+        raise ValueError(f"{layers} layers{' + embedding' if embedding else ''}"
                          f"{' + loss' if loss else ''} do not split evenly over pp x vpp = {stages} stages")
     virtual = [slots // stages] * stages
     virtual[0] -= embedding
@@ -96,7 +95,8 @@ def layout_split(layout: str, layers: int, pp: int) -> tuple[Split, int, int]:
                          "L and '|', repeated as 't*3' or '(tt|)*6')")
     stages = text.split("|")
     if len(stages) % pp:
-        raise ValueError(f"pipeline layout {layout!r}: {len(stages)} stages is no multiple of pp={pp}")
+        raise ValueError(f"pipeline layout {layout!r}: {len(stages)} stage{'s' if len(stages) != 1 else ''} is no "
+                         f"multiple of pp={pp}")
     if "E" not in stages[0] or "L" not in stages[-1] or text.count("E") != 1 or text.count("L") != 1:
         raise ValueError(f"pipeline layout {layout!r}: the embedding (E) opens the first stage and the loss (L) "
                          "closes the last, once each")

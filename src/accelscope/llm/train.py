@@ -947,8 +947,9 @@ def _quantized_tensors(op: Gemm | GroupedGemm, label: str, recipe: str) -> int:
 def _pipeline_split(config: ModelConfig, pp: int, vpp: int, split: tuple[int, ...] | str | None, mtp: int
                     ) -> tuple[tuple[tuple[int, ...], ...] | None, int, int]:
     """(Parallelism.stage_split, vpp, MTP layers) of train()'s `pipeline_split` and `mtp_layers`."""
-    if isinstance(mtp, bool) or not isinstance(mtp, int) or mtp < 0:
-        raise ValueError(f"mtp_layers: expected an integer >= 0 (got {mtp!r})")
+    if isinstance(mtp, bool) or not isinstance(mtp, int) or not 0 <= mtp <= config.layers:
+        raise ValueError(f"mtp_layers: expected an integer from 0 to the model's {config.layers} layers (got "
+                         f"{mtp!r}; DeepSeek-V3 trains 1)")
     if split is None and not mtp:
         return None, vpp, 0
     try:
