@@ -585,3 +585,27 @@ def test_a_named_single_workload_roofline_sweep_runs_point_by_point(tmp_path):
     table = load_results(tmp_path / "named")
     assert summary.failed == 0 and len(table) == 2
     assert table.sort_values("point")["w.tokens_per_s"].is_monotonic_increasing  # more bandwidth, faster decode
+
+
+def test_a_train_workload_takes_a_pipeline_split(tmp_path):
+    """`pipeline_split` / `mtp_layers` reach llm.train as given (a list of counts, a layout, "balanced"); a bad
+    count names the field; with plan: auto (which splits evenly) they are refused up front."""
+    from accelscope.explore.point import evaluate_point
+    from accelscope.llm import train
+
+    workload = {"kind": "train", "model": "llama-3.1-8b", "tp": 1, "pp": 4, "dp": 2, "seq_len": 4096,
+                "global_batch": 64, "pipeline_split": [7, 9, 9, 7], "mtp_layers": 1}
+    spec = SweepSpec.model_validate({"name": "s", "base": "h100-sxm", "level": "analytical", "workload": workload,
+                                     "axes": {"memory.hbm.bandwidth": {"values": ["3.35 TB/s"]}}})
+    record = evaluate_point(spec, 0, spec.design_points()[0])
+    expected = train("llama-3.1-8b", "h100-sxm", tp=1, pp=4, dp=2, seq_len=4096, global_batch=64,
+                     level="analytical", pipeline_split=(7, 9, 9, 7), mtp_layers=1)
+    assert record["step_s"] == pytest.approx(expected.step_s, rel=1e-12)
+    bad = tmp_path / "s.yaml"
+    bad.write_text("base: h100-sxm\naxes: {memory.hbm.bandwidth: {values: [3 TB/s]}}\nworkload: {kind: train, "
+                   "model: llama-3.1-8b, pp: 4, pipeline_split: [7, 9, x, 7]}\n")
+    with pytest.raises(ValueError, match=r"s\.yaml: workload\.train\.pipeline_split"):
+        load_sweep(bad)
+    with pytest.raises(ValueError, match="apply to a fixed layout"):
+        SweepSpec.model_validate({"name": "s", "base": "h100-sxm", "workload": {**workload, "plan": "auto"},
+                                  "axes": {"memory.hbm.bandwidth": {"values": ["3.35 TB/s"]}}})

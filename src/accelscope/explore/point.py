@@ -82,7 +82,9 @@ def _train_metrics(w: Any, hw: Any, level: str, check_memory: bool) -> dict[str,
     else:
         t = train(w.model, hw, tp=w.tp, pp=w.pp, dp=w.dp, cp=w.cp, ep=w.ep, vpp=w.vpp, zero=w.zero,
                   seq_len=w.seq_len, global_batch=w.global_batch, micro_batch=w.micro_batch, dtype=w.dtype,
-                  recompute=w.recompute, level=level, check_memory=check_memory, attention=w.attention)
+                  recompute=w.recompute, level=level, check_memory=check_memory, attention=w.attention,
+                  pipeline_split=tuple(w.pipeline_split) if isinstance(w.pipeline_split, list) else w.pipeline_split,
+                  mtp_layers=w.mtp_layers)
     shares = _limits(t.breakdown, t.step_s)
     return {"tokens_per_s": t.tokens_per_s_per_device * t.devices, "tokens_per_s_per_device":
             t.tokens_per_s_per_device, "step_s": t.step_s, "mfu": t.mfu,

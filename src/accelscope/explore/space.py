@@ -221,6 +221,17 @@ class TrainWorkload(TrainArgs):
     plan: Literal["auto"] | None = None
     search: dict[Literal["tp", "pp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute"], list[int | str]] | None \
         = None
+    # the decoder layers of each pipeline stage where not even (llm.train `pipeline_split`): counts per stage or per
+    # virtual stage, a Megatron Core layout string, or "balanced"; and multi-token-prediction layers on the last
+    # stage (`mtp_layers`). For a fixed layout: plan: auto splits evenly
+    pipeline_split: list[int] | str | None = None
+    mtp_layers: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _split_needs_a_fixed_layout(self) -> TrainWorkload:
+        if self.plan == "auto" and (self.pipeline_split is not None or self.mtp_layers):
+            raise ValueError("pipeline_split / mtp_layers apply to a fixed layout; drop them or plan: auto")
+        return self
 
     @field_validator("search")
     @classmethod
