@@ -232,7 +232,10 @@ def test_llm_commands(files, data):
         options = {**common, "--dp": ["1", *INTS], "--cp": ["1", *INTS], "--vpp": ["1", *INTS],
                    "--zero": ["1", *INTS], "--seq-len": ["2048", *INTS], "--global-batch": ["64", *INTS],
                    "--micro-batch": ["1", *INTS], "--recompute": ["full", "selective", "none", "nope"],
-                   "--attention": [None, "fa2", "math", "nope"]}
+                   "--attention": [None, "fa2", "math", "nope"],
+                   "--pipeline-split": [None, "balanced", "7,9,9,7", "Et*3|(tt|)*6mL", "0,0", ",", "-1", BIG,
+                                        MARKUP[0]],
+                   "--mtp-layers": [None, "1", *INTS]}
         check(command_line(data, ["llm", "train", model], options, flags=("--json", "--no-check-memory")))
     elif which == "show":
         check(command_line(data, ["llm", "show", model], {}, flags=("--json",)))

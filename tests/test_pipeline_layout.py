@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accelscope.llm import train
 from accelscope.llm.pipeline_layout import accounted_counts, first_last_counts, layout_split, virtual_split
@@ -10,6 +12,9 @@ from accelscope.llm.train_memory import chunk_in_flight, in_flight, mtp_own_para
 from accelscope.workload.llm_graph import Parallelism, stage_layers
 from accelscope.workload.model_config import load_model
 
+from .conftest import fuzz_examples
+
+_CONFIG = load_model("llama-3.1-8b")  # stage_layers reads only the split when one is given
 RUN = dict(tp=1, pp=4, dp=2, seq_len=4096, global_batch=64, level="analytical", check_memory=False)
 
 
@@ -157,3 +162,25 @@ def test_bad_split_options_get_one_message_naming_the_option(option, why):
     result = CliRunner().invoke(app, ["llm", "train", "llama-3.1-8b", "--hw", "h100-sxm", "--pp", "4", "--dp", "2",
                                       "--global-batch", "64", "--level", "analytical", *option])
     assert result.exit_code != 0 and why in result.output and "Traceback" not in result.output
+
+
+@given(layers=st.integers(2, 160), pp=st.integers(2, 16), vpp=st.sampled_from([1, 2, 4]),
+       first=st.one_of(st.none(), st.integers(0, 40)), last=st.one_of(st.none(), st.integers(0, 40)),
+       mtp=st.integers(0, 2))
+@settings(max_examples=fuzz_examples(ci=60, fuzz=3000))
+def test_every_split_holds_each_layer_once(layers, pp, vpp, first, last, mtp):
+    """Whatever first / last counts Megatron accepts, the virtual stages hold every decoder layer once, each rank
+    holds its count, and the MTP layers sit on the last rank after the decoder's."""
+    try:
+        counts = first_last_counts(layers, pp, vpp, first, last)
+    except ValueError:
+        return
+    split = virtual_split(counts, pp, layers, mtp)
+    par = Parallelism(pp=pp, stage_split=split)
+    ranks = [tuple(stage_layers(_CONFIG, par, r)) for r in range(pp)]
+    held = sorted(i for rank in ranks for i in rank)
+    assert held == list(range(layers + mtp))
+    assert [sum(1 for i in rank if i < layers) for rank in ranks] == [sum(counts[r::pp]) for r in range(pp)]
+    if first is not None:
+        assert sum(counts[0::pp]) == first
+    assert all(i >= layers for i in ranks[-1][len(ranks[-1]) - mtp:])
