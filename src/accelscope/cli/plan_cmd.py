@@ -43,6 +43,10 @@ def llm_plan(
     kv_dtypes: Annotated[str, typer.Option(help="Serving: KV-cache dtypes to try, comma-separated.")] = "bf16",
     slo_tpot: Annotated[float | None, typer.Option(help="Serving: TPOT limit in milliseconds.")] = None,
     slo_ttft: Annotated[float | None, typer.Option(help="Serving: TTFT limit in milliseconds.")] = None,
+    balance_pipeline: Annotated[bool, typer.Option(
+        "--balance-pipeline/--even-pipeline",
+        help="Training: give each top layout with pp > 1 the fastest uneven layer split that fits "
+             "(Megatron's first / last stage layer counts).")] = False,
     sets: SetOpt = None, level: Annotated[str, typer.Option("--level", help="roofline | analytical | sim")]
     = "analytical", as_json: JsonOpt = False,
 ) -> None:
@@ -54,8 +58,8 @@ def llm_plan(
             raise ValueError(f"{option}: expected a positive time in milliseconds (got {value})")
     check_level(level)
     if serve_goal:  # the other mode's options were accepted and ignored
-        refuse_given(("seq_len", "global_batch", "dtype"), "a training option; with --serve give --input-len, "
-                     "--output-len, --dtypes")
+        refuse_given(("seq_len", "global_batch", "dtype", "balance_pipeline"), "a training option; with --serve "
+                     "give --input-len, --output-len, --dtypes")
     else:
         refuse_given(("input_len", "output_len", "dtypes", "kv_dtypes", "slo_tpot", "slo_ttft"),
                      "a serving option; add --serve")
@@ -75,7 +79,7 @@ def llm_plan(
     with naming_arguments(("devices", "top", "seq_len", "global_batch", "dtype", "tp", "pp", "input_len",
                            "output_len")):
         result = plan(model, spec, devices=devices, goal="serve" if serve_goal else "train", top=top, level=level,
-                      **workload)
+                      balance_pipeline=balance_pipeline, **workload)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return

@@ -36,6 +36,7 @@ from ..perf.estimate import check_level, shared_estimates
 from ..workload.llm_graph import Parallelism
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DoesNotFit, infer, max_batch
+from .pipeline_balance import balanced_split
 from .refusals import (
     cp_chunks_reason,
     expert_parallel_reason,
@@ -114,12 +115,15 @@ def _advice(pruned: dict[str, int]) -> str:
 
 
 def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, goal: str = "train",
-         top: int = 5, level: str = "analytical", **workload: Any) -> PlanResult:
+         top: int = 5, level: str = "analytical", balance_pipeline: bool = False, **workload: Any) -> PlanResult:
     """Search the software mappings of `model` on `devices` devices of `hw`; the `top` best, best first.
 
     Training workload keys: seq_len (4096), global_batch (1024 sequences), dtype ("bf16"), and any of SPACE's
     fields to pin them (e.g. tp=8) or a tuple to search only those values. Serving keys: input_len (2048),
-    output_len (256), dtypes (("bf16",)), kv_dtypes (("bf16",)), slo_tpot / slo_ttft (seconds), tp/pp pins."""
+    output_len (256), dtypes (("bf16",)), kv_dtypes (("bf16",)), slo_tpot / slo_ttft (seconds), tp/pp pins.
+    `balance_pipeline` (training): the search splits layers evenly; then each of the `top` layouts with pp > 1
+    takes the fastest first / last stage layer counts that fit (llm/pipeline_balance.py) where they beat the even
+    split, its layout saying `pipeline_split`, and the top is sorted again (~20-50 estimates per layout)."""
     started = time.perf_counter()
     if goal not in GOALS:
         raise ValueError(f"goal: expected train or serve (got {goal!r})")
@@ -127,6 +131,9 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
         raise ValueError(f"devices: expected an integer from 1 to 10,000,000 (got {devices!r})")
     if not isinstance(top, int) or top < 1:
         raise ValueError(f"top: expected an integer >= 1 (got {top!r})")
+    if not isinstance(balance_pipeline, bool) or (balance_pipeline and goal != "train"):
+        raise ValueError(f"balance_pipeline: True or False, for training plans (got {balance_pipeline!r})")
+    shared = {k: workload[k] for k in ("seq_len", "global_batch", "dtype") if k in workload}
     check_level(level)  # train's ValueErrors become refused layouts: a bad level would refuse them all
     config = load_model(model)
     spec = load_hardware(hw)
@@ -141,10 +148,28 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
     configs.sort(key=lambda c: -c.metrics[key])
     estimated = len(configs)
     best = [_resolved(c) for c in configs[:top]]
+    if balance_pipeline:
+        best = sorted((_balanced(config, spec, level, shared, c) for c in best), key=lambda c: -c.metrics[key])
     why = _why(best[0], best[1]) if len(best) > 1 else "the only layout that works"
     return PlanResult(goal=goal, model=config.name, hw=spec.id, devices=devices, level=level, configs=best,
                       candidates=candidates, estimated=estimated, pruned=pruned, why=why,
                       search_s=time.perf_counter() - started)
+
+
+def _balanced(model: ModelConfig, hw: HardwareSpec, level: str, shared: dict[str, Any],
+              config: PlannedConfig) -> PlannedConfig:
+    """The layout with the fastest uneven pipeline split that fits, where it beats the even one; else as it is."""
+    layout = config.layout
+    if layout["pp"] < 2:
+        return config
+    args = {k: v for k, v in layout.items() if k not in ("pp", "vpp")}
+    try:
+        counts, result = balanced_split(model, hw, layout["pp"], layout["vpp"], level=level, **shared, **args)
+    except (DoesNotFit, ValueError):
+        return config
+    if result.step_s >= config.result.step_s:
+        return config
+    return PlannedConfig({**layout, "pipeline_split": counts}, _train_metrics(result), result)
 
 
 def _resolved(config: PlannedConfig) -> PlannedConfig:
