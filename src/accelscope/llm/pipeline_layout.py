@@ -107,3 +107,20 @@ def layout_split(layout: str, layers: int, pp: int) -> tuple[Split, int, int]:
     if sum(counts) != layers:
         raise ValueError(f"pipeline layout {layout!r}: {sum(counts)} decoder layers (t), the model has {layers}")
     return virtual_split(counts, pp, layers, mtp), len(stages) // pp, mtp
+
+
+def megatron_split(layers: int, pp: int, vpp: int = 1, layout: str | None = None, first: int | None = None,
+                   last: int | None = None, embedding: bool = False, loss: bool = False
+                   ) -> tuple[int, ...] | str | None:
+    """train()'s `pipeline_split` from Megatron Core's arguments, in its order of precedence: the layout string as
+    given (--pipeline-model-parallel-layout), else per-virtual-stage counts of uneven first / last stages
+    (--decoder-first/last-pipeline-num-layers), else of the embedding / loss counted as layers
+    (--account-for-embedding/loss-in-pipeline-split); None: an even split. ValueError where Megatron's argument
+    checks would refuse the split."""
+    if layout:
+        return str(layout)
+    if first is not None or last is not None:
+        return first_last_counts(layers, pp, vpp, first, last)
+    if embedding or loss:
+        return accounted_counts(layers, pp, vpp, embedding, loss)
+    return None

@@ -42,7 +42,6 @@ from ..workload.llm_graph import (
     Precision,
     Step,
     forward_graph,
-    mtp_count,
     stage_kind,
     stage_layers,
 )
@@ -589,7 +588,7 @@ def _stage_times(config: ModelConfig, hw: HardwareSpec, par: Parallelism, prec: 
         if grouped_gemm == "torch":
             forward = torch_grouped_mm(forward)
         # the main loss on the last stage, and one per multi-token-prediction layer where those are
-        losses = (stage == par.pp - 1) + mtp_count(config, stage_layers(config, par, stage))
+        losses = (stage == par.pp - 1) + _stage_keys(config, par)[stage][3]  # stage_kind's MTP count
         if losses:
             forward = forward + Graph(tuple(_loss_nodes(config, step, par, cross_entropy, losses)), name="loss")
         backward = _backward_graph(forward)

@@ -271,21 +271,15 @@ def _last_rank(row: Any) -> bool:
 def pipeline_split_of(shape: dict[str, Any], layers: int, pp: int, vpp: int) -> tuple[int, ...] | str | None:
     """train()'s `pipeline_split` from Megatron Core's names for an uneven pipeline: its layout string, the first /
     last stages' layer counts, or the embedding / loss counted as layers (llm/pipeline_layout.py); None: even."""
-    from ..llm.pipeline_layout import accounted_counts, first_last_counts
+    from ..llm.pipeline_layout import megatron_split
 
-    if layout := read_field(shape, "pp_layout"):
-        return str(layout)
-    first, last = _int(shape, "first_stage_layers"), _int(shape, "last_stage_layers")
     embedding, loss = (str(read_field(shape, f)).lower() in ("true", "1", "yes")
                        for f in ("embedding_in_split", "loss_in_split"))
     try:
-        if first is not None or last is not None:
-            return first_last_counts(layers, pp, vpp, first, last)
-        if embedding or loss:
-            return accounted_counts(layers, pp, vpp, embedding, loss)
+        return megatron_split(layers, pp, vpp, read_field(shape, "pp_layout"), _int(shape, "first_stage_layers"),
+                              _int(shape, "last_stage_layers"), embedding, loss)
     except ValueError as exc:
         raise Unmapped(f"pipeline split not expressible: {exc}") from None
-    return None
 
 
 # ----- the step, and the metric --------------------------------------------------------------------------------

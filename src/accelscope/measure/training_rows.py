@@ -309,21 +309,16 @@ def _mt_pipeline_split(args: dict, test_case: str, layers: int, pp: int, vpp: in
     (llm/pipeline_layout.py). The test "..._account_for_embedding_loss_in_pipeline_split" lists only the embedding
     flag, but its 6 layers + 1 do not split over pp x vpp = 8 stages, which Megatron's argument check refuses: it ran
     with the loss counted too, as its name says."""
-    from ..llm.pipeline_layout import accounted_counts, first_last_counts
+    from ..llm.pipeline_layout import megatron_split
 
-    if args.get("pipeline-model-parallel-layout"):
-        return str(args["pipeline-model-parallel-layout"])
     first, last = args.get("decoder-first-pipeline-num-layers"), args.get("decoder-last-pipeline-num-layers")
-    embedding = _flag(args, "account-for-embedding-in-pipeline-split")
     loss = _flag(args, "account-for-loss-in-pipeline-split") or "account_for_embedding_loss" in test_case
     try:
-        if first or last:
-            return first_last_counts(layers, pp, vpp, int(first) if first else None, int(last) if last else None)
-        if embedding or loss:
-            return accounted_counts(layers, pp, vpp, embedding, loss)
+        return megatron_split(layers, pp, vpp, args.get("pipeline-model-parallel-layout"),
+                              int(first) if first else None, int(last) if last else None,
+                              _flag(args, "account-for-embedding-in-pipeline-split"), loss)
     except ValueError as exc:
         raise _Unmapped(f"pipeline split not expressible: {exc}") from None
-    return None
 
 
 def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
