@@ -30,6 +30,21 @@ def test_moe_experts_are_sharded_over_ep():
     assert r.memory.optimizer == pytest.approx(12 * (1_541_079_040 / 8 + 3_623_878_656 / 1))
 
 
+def test_grouped_gemm_experts_hold_transformer_engines_stream_workspaces():
+    """Transformer Engine runs a grouped GEMM over 4 compute streams, each with its own cuBLAS workspace (32 MiB on
+    Hopper and later, 4 MiB before), kept in PyTorch's allocator after the first step. By hand: H100, Megatron's
+    grouped experts: PyTorch's 32 MiB + TE's 32 MiB + 4 x 32 MiB = 192 MiB; A100: 32 + 4 + 4 x 4 = 52 MiB;
+    torch._grouped_mm (torchtitan) or one module per expert: 32 + 32 = 64 MiB; a dense model likewise."""
+    mib = 2**20
+    moe = dict(ep=8, dp=8, seq_len=4096, global_batch=64, check_memory=False)
+    assert llm.train("qwen3-30b-a3b", "h100-sxm", **moe).memory.workspace == 192 * mib
+    assert llm.train("qwen3-30b-a3b", "a100-sxm-80gb", **moe).memory.workspace == 52 * mib
+    assert llm.train("qwen3-30b-a3b", "h100-sxm", grouped_gemm="torch", **moe).memory.workspace == 64 * mib
+    assert llm.train("qwen3-30b-a3b", "h100-sxm", moe_grouped_gemm=False, **moe).memory.workspace == 64 * mib
+    dense = llm.train("llama-3.1-8b", "h100-sxm", dp=8, seq_len=4096, global_batch=64, check_memory=False)
+    assert dense.memory.workspace == TORCH_CUBLAS_WORKSPACE + CUBLAS_WORKSPACE["hopper+"] == 64 * mib
+
+
 def test_activation_bytes_by_tensor():
     """One GELU layer, h 1024, 8 heads of 128 (MHA), FFN 4096, tp 1, FlashAttention, no dropout, 1024 tokens.
     Bytes per token (bf16 unless noted): norm input 2h, QKV input 2h, Q/K/V 3 x 2h, attention output 2h,

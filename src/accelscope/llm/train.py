@@ -250,9 +250,10 @@ def train(
     device is synchronised after each pipeline send/receive (Megatron-LM's batch_p2p_sync, its default without
     the interleaved schedule's overlapped P2P): each forward and backward pass starts on an idle GPU.
     `grouped_gemm`: the kernel of the MoE experts' grouped GEMMs: "searched" (the best tile for the chip, e.g.
-    Transformer Engine's / cuBLAS grouped GEMMs) or "torch" (PyTorch's fixed library kernels as torchtitan calls them:
-    torch._grouped_mm for 16-bit experts, torch._scaled_grouped_mm's FBGEMM MXFP8 kernel for torchao's MXFP8
-    experts; GROUPED_MM_KERNELS).
+    Transformer Engine's / cuBLAS grouped GEMMs; with `moe_grouped_gemm` the memory holds Transformer Engine's cuBLAS
+    workspace per compute stream, 4 x 32 MiB on Hopper and later) or "torch" (PyTorch's fixed library kernels as
+    torchtitan calls them: torch._grouped_mm for 16-bit experts, torch._scaled_grouped_mm's FBGEMM MXFP8 kernel for
+    torchao's MXFP8 experts; GROUPED_MM_KERNELS).
     `fp8_skip` (with a low-precision dtype): graph node names (workload.llm_graph labels, matched as prefixes:
     "lm_head", "experts_", "shared_expert_") whose GEMMs stay in bf16, as a framework's converter leaves modules out
     (torchtitan's float8 / mx `filter_fqns`, "output" by default: the LM head).
@@ -415,7 +416,9 @@ def train(
                          attention_dropout=attention_dropout, fp8=prec.matmul_input_dtype.startswith(("fp8", "mx")),
                          fp8_weight_cache=fp8_weight_cache, cross_entropy=cross_entropy,
                          reserve=RUNTIME_RESERVE_BYTES if reserve is None else reserve,
-                         workspace=library_workspace("fp8_e4m3" in spec.matrix.peak),
+                         workspace=library_workspace("fp8_e4m3" in spec.matrix.peak,
+                                                   te_grouped_gemm=_te_grouped_gemm(config, moe_grouped_gemm,
+                                                                                    grouped_gemm)),
                          fsdp_pp_unsharded=fsdp_pp_unsharded)
     memory = _train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
     if check_memory and memory.total > memory.capacity:
@@ -1077,6 +1080,13 @@ def replica_strides(par: Parallelism, etp: int | None, pipeline_outermost: bool 
     ranks in between, tp x cp and etp x ep."""
     outer = 1 if pipeline_outermost else par.pp
     return par.tp * outer * par.cp, expert_tp(par, etp) * par.ep * outer
+
+
+def _te_grouped_gemm(config: ModelConfig, moe_grouped_gemm: bool, grouped_gemm: str) -> bool:
+    """Whether the experts run as Transformer Engine grouped GEMMs (Megatron Core's TEGroupedMLP), which hold a cuBLAS
+    workspace per compute stream (train_memory.library_workspace); torch._grouped_mm (grouped_gemm="torch",
+    torchtitan) and one module per expert (SequentialMLP) do not."""
+    return config.moe is not None and moe_grouped_gemm and grouped_gemm == "searched"
 
 
 def _check_choices(optimizer: str, grouped_gemm: str, fsdp_backward_prefetch: str, attention: str | None,

@@ -77,6 +77,10 @@ MTP_SAVED_HIDDEN = 6
 # cuBLAS's recommendation (cublasSetWorkspace docs: 4 MiB before Hopper, 32 MiB on Hopper and later).
 TORCH_CUBLAS_WORKSPACE = 32 * 2**20
 CUBLAS_WORKSPACE = {"pre-hopper": 4 * 2**20, "hopper+": 32 * 2**20}
+# Transformer Engine runs a grouped GEMM's groups over its compute streams, each with a cuBLAS workspace of its own
+# (GroupedLinear, Megatron Core's TEGroupedMLP: module/base.py get_multi_stream_cublas_workspace, allocated at the
+# first grouped GEMM and kept; 4 streams: transformer_engine/common/util/multi_stream.cpp num_compute_streams)
+TE_GROUPED_GEMM_STREAMS = 4
 # The CUDA context, cuBLAS/cuDNN workspaces and NCCL's channel buffers of a training process on a Hopper-class
 # GPU (PyTorch's notes on CUDA memory: the context is "usually 300-500 MB" plus lazily loaded kernels). Not in
 # PyTorch's allocator statistics; counted when asking whether a run fits.
@@ -144,8 +148,12 @@ class MemoryOptions:
     fsdp_pp_unsharded: bool = False  # PyTorch FSDP2 under PP: the stage's params and grads stay unsharded
 
 
-def library_workspace(hopper_or_later: bool) -> float:
-    return TORCH_CUBLAS_WORKSPACE + CUBLAS_WORKSPACE["hopper+" if hopper_or_later else "pre-hopper"]
+def library_workspace(hopper_or_later: bool, te_grouped_gemm: bool = False) -> float:
+    """cuBLAS workspaces in PyTorch's allocator: PyTorch's handle's and Transformer Engine's GEMM workspace, plus
+    one per compute stream when Transformer Engine runs grouped GEMMs (MoE experts)."""
+    te_workspace = CUBLAS_WORKSPACE["hopper+" if hopper_or_later else "pre-hopper"]
+    streams = TE_GROUPED_GEMM_STREAMS if te_grouped_gemm else 0
+    return TORCH_CUBLAS_WORKSPACE + te_workspace * (1 + streams)
 
 
 def expert_tp(par: Parallelism, etp: int | None) -> int:
