@@ -178,8 +178,12 @@ def llm_train(
              "0: no host bound).")] = None,
     moe_aux_loss: Annotated[bool, typer.Option(
         "--moe-aux-loss/--no-moe-aux-loss", help="MoE router computes a load-balancing loss (host ops).")] = True,
-    optimizer: Annotated[str, typer.Option(help="adam (mixed precision, fp32 states) | sgd (in the model's dtype)")
-                         ] = "adam",
+    optimizer: Annotated[str, typer.Option(
+        help="adam (mixed precision, fp32 states) | sgd (in the model's dtype) | muon (Megatron's Muon: Newton-Schulz "
+             "on the hidden matrices, Adam on the rest; --zero 0 or 1)")] = "adam",
+    muon_sharding: Annotated[str, typer.Option(
+        help="With --optimizer muon --zero 1: how the layer-wise optimizer deals whole tensors to data-parallel "
+             "ranks: balanced (its param layout) | ping_pong (--no-use-layer-wise-param-layout)")] = "balanced",
     grouped_gemm: Annotated[str, typer.Option(
         help="MoE experts' grouped GEMM kernel: searched (best tile) | torch (PyTorch's library kernels)")
     ] = "searched",
@@ -209,6 +213,9 @@ def llm_train(
     from ..llm import train
     from ..workload.model_config import load_model
 
+    if optimizer != "muon" or zero != 1:  # accepted and ignored: only the layer-wise distributed Muon deals tensors
+        refuse_given(("muon_sharding",), "how Muon's layer-wise distributed optimizer deals tensors; applies with "
+                                         "--optimizer muon --zero 1")
     if tp == 1 and tp_overlap:  # accepted and ignored: one device has no tensor-parallel communication to overlap
         refuse_given(("tp_overlap",), "overlaps tensor-parallel communication; applies with --tp 2 or more")
     spec = spec_from(hw, sets)
@@ -223,7 +230,8 @@ def llm_train(
                   global_batch=global_batch, micro_batch=micro_batch, dtype=dtype, recompute=recompute, level=level,
                   check_memory=check_memory, attention=attention, etp=etp, tp_overlap=tp_overlap,
                   elementwise=elementwise, moe_aux_loss=moe_aux_loss, optimizer=optimizer,
-                  grouped_gemm=grouped_gemm, cross_entropy=cross_entropy, fp8_recipe=fp8_recipe,
+                  muon_sharding=muon_sharding, grouped_gemm=grouped_gemm, cross_entropy=cross_entropy,
+                  fp8_recipe=fp8_recipe,
                   host_op_latency=None if host_op_us is None else host_op_us * 1e-6,
                   pipeline_split=_split_option(pipeline_split), mtp_layers=mtp_layers,
                   **_megatron_runtime(megatron, pp, vpp))
@@ -309,7 +317,7 @@ INFER_OPTIONS = ("tp", "pp", "ep", "batch", "input_len", "output_len", "dtype", 
                  "allreduce", "decode_attention", "level")
 TRAIN_OPTIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "seq_len", "global_batch", "micro_batch", "dtype",
                  "recompute", "level", "attention", "optimizer", "grouped_gemm", "cross_entropy", "fp8_recipe",
-                 "elementwise", "etp", "pipeline_split", "mtp_layers")
+                 "elementwise", "etp", "pipeline_split", "mtp_layers", "muon_sharding")
 
 
 def _check_train_options(zero: int, global_batch: int, dp: int, micro_batch: int, **counts: int) -> None:

@@ -58,6 +58,9 @@ from .fsdp import (
 )
 from .graph_parts import MEMO_PARTS
 from .infer import DoesNotFit
+from .muon import SHARDINGS as MUON_SHARDINGS
+from .muon import stage_tensors as muon_stage_tensors
+from .muon import step_graph as muon_step_graph
 from .pipeline_layout import layout_split, virtual_split
 from .refusals import train_notes
 from .torchao_float8 import TORCHAO_RECIPES, torchao_float8_casts
@@ -196,6 +199,7 @@ def train(
     grouped_gemm: str = "searched",
     fp8_skip: tuple[str, ...] = (),
     optimizer: str = "adam",
+    muon_sharding: str = "balanced",
     loss_sync: bool = False,
     single_queue: bool = False,
     megatron_loss: bool = False,
@@ -259,8 +263,14 @@ def train(
     (torchtitan's float8 / mx `filter_fqns`, "output" by default: the LM head).
     `optimizer`: "adam" (mixed precision: fp32 master weights and moments, gradient-norm clipping, Megatron-LM's
     per-tensor copy loops on the host) or "sgd" (torch.optim.SGD without momentum on the parameters in their own
-    dtype, as a script that trains a bf16 model directly runs it: one multi-tensor pass, no host loop; OPTIMIZERS).
-    The memory model keeps Adam's states either way.
+    dtype, as a script that trains a bf16 model directly runs it: one multi-tensor pass, no host loop; the memory
+    model keeps Adam's states) or "muon" (Megatron Core's Muon, llm/muon.py: the 2-D hidden matrices orthogonalised
+    by 5 Newton-Schulz steps with an fp32 master and momentum each, the embeddings, output layer, norms and biases
+    stepped by Adam; zero=0 keeps every state on every replica, zero=1 is its layer-wise distributed optimizer,
+    which owns whole tensors per data-parallel rank). `muon_sharding` (zero=1): how the layer-wise optimizer deals
+    the tensors: "balanced" (its param layout's bins, Megatron's default) or "ping_pong" (without the layout,
+    `--no-use-layer-wise-param-layout`: sorted by size and dealt back and forth, so a rank may hold the embedding
+    alone; the memory is the heaviest rank's, or the last rank's with memory_stage=-1).
     `loss_sync`: the host reads the loss back after each micro-batch's forward (Megatron-LM's
     --check-for-nan-in-loss-and-grad, on by default: pretrain_gpt.py `loss_func` passes the loss to
     rerun_state_machine.validate_result with torch.isnan and torch.isinf, whose result Python tests, a device
@@ -317,6 +327,7 @@ def train(
     _check_fp8_skip(fp8_skip)
     _check_recompute_modules(recompute_modules, recompute)
     _check_choices(optimizer, grouped_gemm, fsdp_backward_prefetch, attention, elementwise, cross_entropy)
+    _check_muon(optimizer, muon_sharding, zero)
     config = model if isinstance(model, ModelConfig) else _load_model(model)
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
     split, vpp, mtp_layers = _pipeline_split(config, pp, vpp, pipeline_split, mtp_layers)
@@ -395,13 +406,18 @@ def train(
     bubble = (pp - 1) / (1 if single_queue else vpp) * (per_micro + host)
     dp_exposed = _exposed_dp_comm(config, spec, par, zero, micro_batches, fwd, bwd, overlap, level, etp,
                                   fp8_all_gather, fsdp_backward_prefetch, pipeline_outermost, windows)
-    optimizer_s = _optimizer_time(config, spec, par, zero, level, etp, optimizer)
+    muon_ops = 0.0
+    if optimizer == "muon":
+        optimizer_s, muon_ops = _muon_step_time(config, spec, par, zero, level, etp, muon_sharding)
+    else:
+        optimizer_s = _optimizer_time(config, spec, par, zero, level, etp, optimizer)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
     exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
     host_s = micro_batches * host
-    if optimizer == "adam":  # Megatron-LM's per-parameter copy loops (train_host.optimizer_host_excess)
-        host_s += _optimizer_host_excess(optimizer_s, fwd, config.qkv_bias or config.norm == "layer", latency)
+    if optimizer in ("adam", "muon"):  # Megatron-LM's per-parameter copy loops (train_host.optimizer_host_excess)
+        host_s += _optimizer_host_excess(optimizer_s, fwd, config.qkv_bias or config.norm == "layer", latency,
+                                         muon_ops)
     step_s = compute + recompute_s + bubble + exposed_comm + optimizer_s + host_s
     detail = {k: micro_batches * v for k, v in classes.items()}
     detail.update({f"exposed_{k}": micro_batches * v for k, v in exposed.items()})
@@ -419,7 +435,8 @@ def train(
                          workspace=library_workspace("fp8_e4m3" in spec.matrix.peak,
                                                    te_grouped_gemm=_te_grouped_gemm(config, moe_grouped_gemm,
                                                                                     grouped_gemm)),
-                         fsdp_pp_unsharded=fsdp_pp_unsharded)
+                         fsdp_pp_unsharded=fsdp_pp_unsharded, optimizer="muon" if optimizer == "muon" else "adam",
+                         muon_sharding=muon_sharding, last_rank=memory_stage == -1)
     memory = _train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
     if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_train_does_not_fit(config, spec, par, zero, memory, recompute))
@@ -729,7 +746,7 @@ def megatron_runtime(pp: int, vpp: int, nan_check: bool = True, one_queue: bool 
 
 
 ELEMENTWISE_MODES = ("fused", "eager")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "muon")
 GROUPED_GEMM_MODES = ("searched", "torch")
 # The library kernel PyTorch runs a grouped GEMM with, by its input dtype (perf/analytical/gemm.py library_kernel
 # gives each one's tile): torch._grouped_mm (aten/src/ATen/native/cuda/GroupMM.cu) for 16-bit operands, which
@@ -1087,6 +1104,29 @@ def _te_grouped_gemm(config: ModelConfig, moe_grouped_gemm: bool, grouped_gemm: 
     workspace per compute stream (train_memory.library_workspace); torch._grouped_mm (grouped_gemm="torch",
     torchtitan) and one module per expert (SequentialMLP) do not."""
     return config.moe is not None and moe_grouped_gemm and grouped_gemm == "searched"
+
+
+def _check_muon(optimizer: str, muon_sharding: str, zero: int) -> None:
+    if muon_sharding not in MUON_SHARDINGS:
+        raise ValueError(f"muon_sharding: expected one of {', '.join(MUON_SHARDINGS)} (got {muon_sharding!r})")
+    if optimizer == "muon" and zero not in (0, 1):
+        raise ValueError(f"optimizer='muon' runs with zero=0 (Megatron's Muon, every state on every replica) or "
+                         f"zero=1 (its layer-wise distributed optimizer); got zero={zero}: Muon under FSDP or "
+                         f"ZeRO-2/3 is not modelled")
+
+
+def _muon_step_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,
+                    etp: int | None, sharding: str) -> tuple[float, float]:
+    """(seconds, host ops) of Muon's optimizer step on the slowest rank: the stage whose step takes longest, and in
+    it the data-parallel rank with the most work (llm/muon.py step_graph)."""
+    groups = replica_groups(par, etp)
+    mode = "replicated" if zero == 0 else sharding
+    slowest = (0.0, 0.0)
+    keys = _stage_keys(config, par)
+    for stage in sorted({key: stage for stage, key in reversed(list(enumerate(keys)))}.values()):  # one per kind
+        graph, ops = muon_step_graph(muon_stage_tensors(config, par, stage, expert_tp(par, etp)), groups, mode)
+        slowest = max(slowest, (estimate(graph, hw, level).seconds, ops))
+    return slowest
 
 
 def _check_choices(optimizer: str, grouped_gemm: str, fsdp_backward_prefetch: str, attention: str | None,

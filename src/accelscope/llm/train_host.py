@@ -251,10 +251,12 @@ def param_tensors(forward: Estimate, biases: bool) -> float:
     return float(nodes * (2 if biases else 1))
 
 
-def optimizer_host_excess(gpu_seconds: float, forward: Estimate, biases: bool, host_op_latency: float | None
-                          ) -> float:
-    """Seconds the optimizer step waits on the host beyond its GPU time (per-tensor copy loops, above)."""
-    return host_excess(gpu_seconds, OPTIMIZER_OPS_PER_TENSOR * param_tensors(forward, biases), host_op_latency)
+def optimizer_host_excess(gpu_seconds: float, forward: Estimate, biases: bool, host_op_latency: float | None,
+                          extra_ops: float = 0.0) -> float:
+    """Seconds the optimizer step waits on the host beyond its GPU time (per-tensor copy loops, above; `extra_ops`:
+    an optimizer's own per-tensor loop, Muon's llm/muon.py MUON_OPS_PER_MATRIX)."""
+    ops = OPTIMIZER_OPS_PER_TENSOR * param_tensors(forward, biases) + extra_ops
+    return host_excess(gpu_seconds, ops, host_op_latency)
 
 
 def issue_order(graph: Estimate) -> list[tuple[float, float]]:

@@ -55,6 +55,8 @@ from ..perf.memo import memoized
 from ..workload.llm_graph import Parallelism, mtp_count, stage_layers
 from ..workload.model_config import ModelConfig
 from .memory import MemoryParts
+from .muon import stage_tensors
+from .muon import state_bytes as muon_state_bytes
 
 GRAD_BYTES = 4  # fp32 main gradients (Megatron-LM default for bf16 training: grads accumulated in fp32)
 PARAM_BYTES = 2  # bf16 model weights (FP8 training keeps bf16 weights and casts per GEMM)
@@ -146,6 +148,9 @@ class MemoryOptions:
     reserve: float = 0.0
     workspace: float = 0.0
     fsdp_pp_unsharded: bool = False  # PyTorch FSDP2 under PP: the stage's params and grads stay unsharded
+    optimizer: str = "adam"  # "muon": Megatron's Muon + Adam states per tensor (llm/muon.py)
+    muon_sharding: str = "balanced"  # dist_muon's deal of whole tensors: "balanced" | "ping_pong" (llm/muon.py)
+    last_rank: bool = False  # report the last data-parallel rank's state (what Megatron logs), not the heaviest
 
 
 def library_workspace(hopper_or_later: bool, te_grouped_gemm: bool = False) -> float:
@@ -322,6 +327,10 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
     else:
         weights = params * PARAM_BYTES
         optimizer = (sharded if zero >= 1 else params) * OPTIMIZER_BYTES
+    if opts.optimizer == "muon":  # whole tensors' Muon or Adam states, as the layer-wise optimizer deals them
+        tensors = stage_tensors(config, par, stage, expert_tp(par, opts.etp))
+        optimizer = muon_state_bytes(tensors, (dense_group, expert_group),
+                                     "replicated" if zero == 0 else opts.muon_sharding, opts.last_rank)
     gradients = (sharded if zero >= 2 else params) * GRAD_BYTES
     unsharded = zero >= 3 and par.pp > 1 and opts.fsdp_pp_unsharded
     if unsharded:  # FSDP2 under PP: the stage held unsharded between micro-batches, its gradients accumulated so
@@ -371,7 +380,8 @@ def _activation_options(opts: MemoryOptions) -> MemoryOptions:
     """The options with the fields one micro-batch's activations do not read (layer_activation_bytes,
     _sac_saved) set to their defaults, so a planner's layouts that differ only in the ZeRO stage, the pipeline
     schedule (vpp, micro-batch count) or the reserves share the sum (perf/memo.py)."""
-    return replace(opts, zero=1, vpp=1, micro_batches=1, reserve=0.0, workspace=0.0)
+    return replace(opts, zero=1, vpp=1, micro_batches=1, reserve=0.0, workspace=0.0, optimizer="adam",
+                   muon_sharding="balanced", last_rank=False)
 
 
 def _fields(opts: MemoryOptions) -> dict:

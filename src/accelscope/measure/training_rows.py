@@ -321,6 +321,16 @@ def _mt_pipeline_split(args: dict, test_case: str, layers: int, pp: int, vpp: in
         raise _Unmapped(f"pipeline split not expressible: {exc}") from None
 
 
+def _mt_optimizer(args: dict) -> dict:
+    """train()'s optimizer from Megatron's arguments: `--optimizer muon` (with --use-distributed-optimizer its
+    layer-wise distributed form, whose tensors are dealt ping-pong under --no-use-layer-wise-param-layout and by
+    its param layout's bins otherwise, llm/muon.py); Adam otherwise."""
+    if args.get("optimizer") != "muon":
+        return {}
+    return {"optimizer": "muon",
+            "muon_sharding": "ping_pong" if _flag(args, "no-use-layer-wise-param-layout") else "balanced"}
+
+
 def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
     s = row.shape
     args = s["model_args"]
@@ -328,8 +338,6 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
         raise _Unmapped(unsteady)
     if not s.get("gpus"):
         raise _Unmapped("GPU count not public (release test not in any public recipe): data-parallel size unknown")
-    if args.get("optimizer") == "muon":
-        raise _Unmapped("Muon optimizer: its state and step are not modelled (Adam only)")
     if args.get("cuda-graph-impl") or _flag(args, "enable-cuda-graph") or _flag(args, "external-cuda-graph"):
         # (MT-0802..0804 read +22 % peak, -32 % steady, +1 % time before this rule; MT-0919..0927 +0..2 %,
         # -17..-24 %, +32..+37 %: the steady memory short by the graphs' pools in every one)
@@ -387,7 +395,7 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   moe_grouped_gemm=_flag(args, "moe-grouped-gemm"),
                   # Megatron-LM skips the load-balancing loss at --moe-aux-loss-coeff 0, its default
                   moe_aux_loss=float(args.get("moe-aux-loss-coeff") or 0) > 0,
-                  pipeline_split=split, mtp_layers=mtp,
+                  pipeline_split=split, mtp_layers=mtp, **_mt_optimizer(args),
                   **megatron_runtime(pp, vpp, nan_check=not _flag(args, "no-check-for-nan-in-loss-and-grad"),
                                      one_queue=str((s.get("env") or {}).get("CUDA_DEVICE_MAX_CONNECTIONS")) == "1",
                                      transformer_engine=impl == "transformer_engine"))
