@@ -76,6 +76,25 @@ def test_an_even_split_given_explicitly_is_the_default():
         train("llama-3.1-8b", "h100-sxm", **run).memory.activations, rel=1e-12)
 
 
+def test_interleaving_deals_mixed_layer_kinds_to_ranks_in_megatrons_order():
+    """Megatron's even interleaved split: layers / (pp x vpp) per virtual stage in model order, virtual stage v on rank
+    v % pp. Qwen3-Next-like mix by hand: 16 layers, the first 2 dense, pp 2, vpp 2 -> virtual stages 0-3, 4-7, 8-11,
+    12-15; rank 0 holds 0-3 and 8-11 (both dense layers and 6 MoE), rank 1 4-7 and 12-15 (8 MoE), where contiguous
+    halves would give rank 0 layers 0-7. One layer kind keeps the contiguous split (the same price, cheaper)."""
+    from dataclasses import replace as with_fields
+
+    from accelscope.llm.train import _pipeline_split
+    from accelscope.workload.model_config import MoE
+
+    mixed = with_fields(load_model("mixtral-8x7b"), layers=16,
+                        moe=MoE(experts=8, top_k=2, intermediate=14336, first_dense_layers=2))
+    split, vpp, _ = _pipeline_split(mixed, 2, 2, None, 0)
+    assert split == (tuple(range(0, 4)), tuple(range(4, 8)), tuple(range(8, 12)), tuple(range(12, 16))) and vpp == 2
+    assert stage_layers(mixed, Parallelism(pp=2, stage_split=split), 0) == (0, 1, 2, 3, 8, 9, 10, 11)
+    assert _pipeline_split(load_model("mixtral-8x7b"), 2, 2, None, 0)[0] is None  # every layer MoE
+    assert _pipeline_split(mixed, 2, 3, None, 0)[0] is None  # 16 layers do not split over 6 virtual stages
+
+
 def test_moving_layers_off_the_lm_head_stage_shortens_the_step():
     # Llama-3.1-8B's output layer (4,096 x 128,256) is ~2.4 decoder layers of matmul work (2 x 4096 x 128256 vs
     # 2 x 218 M per token), plus the fp32 cross-entropy: with 8 layers the last stage is the slowest; with 7 the

@@ -969,7 +969,7 @@ def _pipeline_split(config: ModelConfig, pp: int, vpp: int, split: tuple[int, ..
     if isinstance(mtp, bool) or not isinstance(mtp, int) or not 0 <= mtp <= config.layers:
         raise ValueError(f"mtp_layers: expected an integer from 0 to the model's {config.layers} layers (got "
                          f"{mtp!r}; DeepSeek-V3 trains 1)")
-    if split is None and not mtp:
+    if split is None and not mtp and not _interleaves_kinds(config, pp, vpp):
         return None, vpp, 0
     try:
         return _virtual_stages(config, pp, vpp, split, mtp)
@@ -977,8 +977,22 @@ def _pipeline_split(config: ModelConfig, pp: int, vpp: int, split: tuple[int, ..
         raise ValueError(f"pipeline_split: {exc}") from None
 
 
+@functools.lru_cache(maxsize=256)
+def _interleaves_kinds(config: ModelConfig, pp: int, vpp: int) -> bool:
+    """Whether an even split under the interleaved schedule gives a rank other layer kinds than contiguous layers
+    would: Megatron deals the model's layers to virtual stages in order (virtual stage v on rank v % pp, each
+    layers / (pp x vpp) layers), so a rank holds every pp-th chunk; with one layer kind (MoE, sliding window) the
+    contiguous split prices the same, and is kept (cheaper)."""
+    if pp < 2 or vpp < 2 or config.layers % (pp * vpp):
+        return False
+    return len({(config.is_moe_layer(i), i < config.sliding_layers) for i in range(config.layers)}) > 1
+
+
 def _virtual_stages(config: ModelConfig, pp: int, vpp: int, split: tuple[int, ...] | str | None, mtp: int
                     ) -> tuple[tuple[tuple[int, ...], ...], int, int]:
+    if split is None and _interleaves_kinds(config, pp, vpp):  # Megatron's even interleaved split, model order
+        counts = [config.layers // (pp * vpp)] * (pp * vpp)
+        return virtual_split(counts, pp, config.layers, mtp), vpp, mtp
     if split is None:  # MTP layers on an even split: the decoder's layers as stage_layers splits them
         if config.layers < pp:
             raise ValueError(f"more pipeline stages (pp={pp}) than the {config.layers} layers of {config.name}")

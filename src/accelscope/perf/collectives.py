@@ -73,7 +73,10 @@ def collective_floor(kind: str, nbytes: float, group: int, hw: HardwareSpec, str
         )
     inner = min(domain, group)
     outer = max(group // inner, 1)
-    inner_time = wire_factor(kind, inner) * nbytes / group_bandwidth(up, inner) if (up and inner > 1) else 0.0
+    inner_factor = wire_factor(kind, inner)
+    if kind == "all_reduce" and up is not None and up.in_network_reduction:
+        inner_factor = min(inner_factor, 1.0)  # the domain's switch reduces, as in the one-domain case above
+    inner_time = inner_factor * nbytes / group_bandwidth(up, inner) if (up and inner > 1) else 0.0
     outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
     outer_fraction = wire_factor(kind, outer) if kind != "all_to_all" else (group - inner) / group
     outer_time = outer_fraction * outer_bytes / out.bandwidth
