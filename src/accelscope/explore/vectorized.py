@@ -16,8 +16,9 @@ import numpy as np
 
 from ..hardware import HardwareSpec, load_hardware
 from ..llm.infer import memory_use
-from ..perf.collectives import group_bandwidth, wire_factor
+from ..perf.collectives import group_bandwidth, hop_latency, wire_factor
 from ..perf.estimate import RESOURCES
+from ..perf.nccl import STEP_LATENCY_US
 from ..perf.roofline import SFU_POLYNOMIAL_FLOPS
 from ..workload.llm_graph import Parallelism, Precision, Step, forward_graph
 from ..workload.model_config import load_model
@@ -93,7 +94,8 @@ def _collective_floor(cost: Any, p: _Params) -> Any:
         factor = min(factor, 1.0)
     scale = group_bandwidth(up, cost.comm_group) / up.bandwidth
     bandwidth = p.get("interconnect.scale_up.bandwidth", up.bandwidth) * scale
-    return factor * cost.comm_bytes / bandwidth + p.get("interconnect.scale_up.latency", up.latency)
+    latency = hop_latency(p.get("interconnect.scale_up.latency", up.latency), up.library, STEP_LATENCY_US["ring"][0])
+    return factor * cost.comm_bytes / bandwidth + latency
 
 
 def _graph_seconds(graph: Any, p: _Params, attribution: dict[str, Any] | None = None) -> np.ndarray:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..hardware import HardwareSpec
 from ..hardware.spec import ScaleUp
+from .nccl import NET_STEP_LATENCY_US, PCI_STEP_LATENCY_US, STEP_LATENCY_US
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,22 +66,35 @@ def collective_floor(kind: str, nbytes: float, group: int, hw: HardwareSpec, str
         if kind == "all_reduce" and up.in_network_reduction:
             factor = min(factor, 1.0)  # the switch reduces: each byte goes up once and comes back once
         bw_time = factor * nbytes / group_bandwidth(up, group)
-        return CollectiveTime(bw_time + up.latency, bw_time, up.latency, "scale_up")
+        latency = hop_latency(up.latency, up.library, STEP_LATENCY_US["ring"][0])
+        return CollectiveTime(bw_time + latency, bw_time, latency, "scale_up")
     if out is None:
         raise ValueError(
             f"{hw.id}: a collective over {group} devices needs interconnect.scale_out "
             f"(the scale-up domain holds {domain}); add it to the spec"
         )
     inner = min(domain, group)
-    outer = max(group // inner, 1)
+    outer = -(-group // inner)  # domains the group touches (the last may hold fewer members)
     inner_factor = wire_factor(kind, inner)
     if kind == "all_reduce" and up is not None and up.in_network_reduction:
         inner_factor = min(inner_factor, 1.0)  # the domain's switch reduces, as in the one-domain case above
-    inner_time = inner_factor * nbytes / group_bandwidth(up, inner) if (up and inner > 1) else 0.0
+    inner_time = inner_factor * nbytes / group_bandwidth(up, inner) if (up and inner > 1 and kind != "send_recv") \
+        else 0.0
     outer_bytes = nbytes / inner if kind in ("all_reduce", "reduce_scatter", "all_gather") else nbytes
     outer_fraction = wire_factor(kind, outer) if kind != "all_to_all" else (group - inner) / group
     outer_time = outer_fraction * outer_bytes / out.bandwidth
-    latency = out.latency + (up.latency if up and inner > 1 else 0.0)
+    nccl = up.library if up else None
+    net_hop = PCI_STEP_LATENCY_US["ring"][0] if out.topology == "pcie" else NET_STEP_LATENCY_US[0]
+    latency = hop_latency(out.latency, nccl, net_hop)
+    if up and inner > 1 and kind != "send_recv":  # a send crosses to the other domain directly: one hop
+        latency += hop_latency(up.latency, nccl, STEP_LATENCY_US["ring"][0])
     bw_time = max(inner_time, outer_time)
     network = "hierarchical" if inner > 1 else "scale_out"
     return CollectiveTime(bw_time + latency, bw_time, latency, network)
+
+
+def hop_latency(link_latency: float, library: str | None, nccl_hop_us: float) -> float:
+    """One hop's latency for the floor: the link's, or, where NCCL prices the link (`scale_up.library: nccl`) and
+    its own lowest per-hop latency (hwLat, LL protocol, perf/nccl.py) is smaller, that one, so the floor stays
+    below the analytical level's NCCL model."""
+    return min(link_latency, nccl_hop_us * 1e-6) if library == "nccl" else link_latency

@@ -226,8 +226,8 @@ def nvls_tree_seconds(nbytes: float, nodes: int, ppn: int, nvls_bus: float, net_
 
 def _net_ring(kind: str, nbytes: float, ranks: int, nodes: int, ppn: int, bus: float, ll_cap: float,
               index: int, net_us: float = 0.0) -> float:
-    steps = 2 * (ranks - 1) if kind == "all_reduce" else ranks - 1
-    inter = 2 * nodes if kind == "all_reduce" else nodes - 1
+    steps = ring_steps(kind, ranks)
+    inter = 2 * nodes if kind == "all_reduce" else (nodes if kind in ("broadcast", "reduce") else nodes - 1)
     if index == 0:
         bus = min(ll_cap, bus / 4)  # LL across nodes: a quarter of the bus for every collective
     elif index == 1:
@@ -253,11 +253,20 @@ def _net_tree(nbytes: float, nodes: int, ppn: int, bus: float, ll_cap: float, in
     return _tree_seconds(nbytes, bus * fraction, ll_cap, latency, index)
 
 
+def ring_steps(kind: str, ranks: int) -> int:
+    """nsteps of tuning.cc: 2 (nRanks - 1) for all-reduce, nRanks - 1 for all-gather / reduce-scatter (and the
+    all-to-all priced as their ring), nRanks for broadcast / reduce. The ring's algorithm bandwidth is the bus x
+    nRanks / nsteps: a broadcast moves the whole buffer over every link, at the bus bandwidth."""
+    if kind == "all_reduce":
+        return 2 * (ranks - 1)
+    return ranks if kind in ("broadcast", "reduce") else ranks - 1
+
+
 def _ring(kind: str, nbytes: float, ranks: int, bus: float, index: int, protocol: str,
           step_latency: dict[str, tuple[float, float, float]] = STEP_LATENCY_US) -> float:
-    """The ring inside one node: 2 (ranks - 1) steps for all-reduce, ranks - 1 otherwise, each at
-    `step_latency` (hwLat of the link the ring crosses: NVLink, or PCIe for bridged pairs)."""
-    steps = 2 * (ranks - 1) if kind == "all_reduce" else ranks - 1
+    """The ring inside one node: `ring_steps` steps, each at `step_latency` (hwLat of the link the ring crosses:
+    NVLink, or PCIe for bridged pairs)."""
+    steps = ring_steps(kind, ranks)
     if protocol == "ll":
         bus = min(LL_MAX_BUS_BW, bus * (0.25 if kind == "all_reduce" else 1 / 3))
     elif protocol == "ll128":

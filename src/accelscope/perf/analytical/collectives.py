@@ -73,7 +73,7 @@ def collective_seconds(kind: str, nbytes: float, group: int, hw: HardwareSpec, s
     if out is None:
         raise ValueError(f"{hw.id}: a collective over {group} devices needs interconnect.scale_out")
     inner = min(domain, group) if up else 1
-    outer = max(group // inner, 1)
+    outer = -(-group // inner)  # domains the group touches (the last may hold fewer members)
     if out.topology == "pcie" and up is not None and up.library == "nccl":
         # the domains share one host's PCIe: NCCL sees one node and runs one ring or tree over every rank
         # (perf/nccl.py: nccl_pcie_node_seconds)
