@@ -236,7 +236,8 @@ def test_llm_commands(files, data):
                    "--pipeline-split": [None, "balanced", "7,9,9,7", "Et*3|(tt|)*6mL", "0,0", ",", "-1", BIG,
                                         MARKUP[0]],
                    "--mtp-layers": [None, "1", *INTS], "--optimizer": [None, "muon", "sgd", "nope"],
-                   "--muon-sharding": [None, "ping_pong", "balanced", "nope"]}
+                   "--muon-sharding": [None, "ping_pong", "balanced", "nope"],
+                   "--optimizer-instances": [None, "2", *INTS], "--defer-embedding-wgrad": [None, "0", "2", *INTS]}
         check(command_line(data, ["llm", "train", model], options, flags=("--json", "--no-check-memory")))
     elif which == "show":
         check(command_line(data, ["llm", "show", model], {}, flags=("--json",)))

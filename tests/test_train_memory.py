@@ -150,3 +150,30 @@ def test_fsdp2_under_pipeline_parallelism_keeps_the_stage_unsharded():
     flat = dict(kwargs, pp=1, dp=64, memory_stage=None)
     assert llm.train("llama-3.1-8b", "h100-sxm", global_batch=64, fsdp_pp_unsharded=True, **flat).memory == \
         llm.train("llama-3.1-8b", "h100-sxm", global_batch=64, **flat).memory
+
+
+def test_distributed_optimizer_instances_keep_a_larger_shard():
+    """Megatron's --num-distributed-optimizer-instances 2 over dp 16: each instance shards Adam's 12 B per parameter
+    over 16 / 2 = 8 ranks, so a device keeps twice the single-instance shard."""
+    run = dict(dp=16, zero=1, seq_len=4096, global_batch=64, check_memory=False)
+    one = llm.train("llama-3.1-8b", "h100-sxm", **run)
+    two = llm.train("llama-3.1-8b", "h100-sxm", optimizer_instances=2, **run)
+    assert two.memory.optimizer == pytest.approx(2 * one.memory.optimizer)
+    assert two.memory.weights == one.memory.weights and two.memory.gradients == one.memory.gradients
+    with pytest.raises(ValueError, match="optimizer_instances=2: copies of Megatron's distributed optimizer"):
+        llm.train("llama-3.1-8b", "h100-sxm", optimizer_instances=2, **{**run, "zero": 3})
+
+
+def test_deferred_output_layer_wgrad_keeps_its_operands_per_micro_batch():
+    """--defer-embedding-wgrad-compute with --wgrad-deferral-limit 2 on Llama-3.1-8B at tp 2, pp 2, 1,024 tokens per
+    micro-batch, 8 micro-batches: the last stage keeps, per deferred micro-batch, the output layer's input (2 B x 1,024
+    x 4,096 = 8,388,608, gathered over SP) and its output gradient (2 B x 1,024 x 128,256 / 2 = 131,334,144):
+    2 x 139,722,752 = 279,445,504 B; limit 0 keeps all 8 micro-batches, 4x that. Pipeline parallelism is required."""
+    run = dict(tp=2, pp=2, seq_len=1024, global_batch=8, micro_batch=1, memory_stage=-1, check_memory=False)
+    base = llm.train("llama-3.1-8b", "h100-sxm", **run).memory.activations
+    two = llm.train("llama-3.1-8b", "h100-sxm", defer_embedding_wgrad=2, **run).memory.activations
+    every = llm.train("llama-3.1-8b", "h100-sxm", defer_embedding_wgrad=0, **run).memory.activations
+    assert two - base == pytest.approx(279_445_504)
+    assert every - base == pytest.approx(4 * 279_445_504)
+    with pytest.raises(ValueError, match="needs pp >= 2"):
+        llm.train("llama-3.1-8b", "h100-sxm", defer_embedding_wgrad=2, **{**run, "pp": 1})

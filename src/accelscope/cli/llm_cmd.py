@@ -196,6 +196,13 @@ def llm_train(
              "fastest first / last stage counts)")] = None,
     mtp_layers: Annotated[int, typer.Option(
         help="Multi-token-prediction layers on the last stage (DeepSeek-V3's MTP, Megatron --mtp-num-layers)")] = 0,
+    optimizer_instances: Annotated[int, typer.Option(
+        help="With --zero 1: copies of the distributed optimizer across data parallelism, each sharding over "
+             "dp / n ranks (Megatron --num-distributed-optimizer-instances)")] = 1,
+    defer_embedding_wgrad: Annotated[int | None, typer.Option(
+        help="With --pp 2+: defer the output layer's weight gradient into the pipeline drain, keeping its operands "
+             "for up to N micro-batches (0: all; Megatron --defer-embedding-wgrad-compute "
+             "--wgrad-deferral-limit N)")] = None,
     sets: SetOpt = None, level: LevelOpt = "roofline", as_json: JsonOpt = False,
 ) -> None:
     """Training: step time, tokens/s/device, MFU, memory and the time breakdown."""
@@ -234,6 +241,7 @@ def llm_train(
                   fp8_recipe=fp8_recipe,
                   host_op_latency=None if host_op_us is None else host_op_us * 1e-6,
                   pipeline_split=_split_option(pipeline_split), mtp_layers=mtp_layers,
+                  optimizer_instances=optimizer_instances, defer_embedding_wgrad=defer_embedding_wgrad,
                   **_megatron_runtime(megatron, pp, vpp))
     if as_json:
         print(json.dumps(named(r.to_dict(), spec), indent=2))
@@ -317,7 +325,8 @@ INFER_OPTIONS = ("tp", "pp", "ep", "batch", "input_len", "output_len", "dtype", 
                  "allreduce", "decode_attention", "level")
 TRAIN_OPTIONS = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "seq_len", "global_batch", "micro_batch", "dtype",
                  "recompute", "level", "attention", "optimizer", "grouped_gemm", "cross_entropy", "fp8_recipe",
-                 "elementwise", "etp", "pipeline_split", "mtp_layers", "muon_sharding")
+                 "elementwise", "etp", "pipeline_split", "mtp_layers", "muon_sharding", "optimizer_instances",
+                 "defer_embedding_wgrad")
 
 
 def _check_train_options(zero: int, global_batch: int, dp: int, micro_batch: int, **counts: int) -> None:

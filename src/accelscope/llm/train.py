@@ -211,6 +211,8 @@ def train(
     moe_sync: bool = False,
     pipeline_split: tuple[int, ...] | str | None = None,
     mtp_layers: int = 0,
+    optimizer_instances: int = 1,
+    defer_embedding_wgrad: int | None = None,
 ) -> TrainResult:
     """One optimizer step of `model` on tp x pp x cp x dp devices of `hw`.
 
@@ -271,6 +273,13 @@ def train(
     the tensors: "balanced" (its param layout's bins, Megatron's default) or "ping_pong" (without the layout,
     `--no-use-layer-wise-param-layout`: sorted by size and dealt back and forth, so a rank may hold the embedding
     alone; the memory is the heaviest rank's, or the last rank's with memory_stage=-1).
+    `optimizer_instances` (zero=1): copies of the distributed optimizer across the data-parallel ranks (Megatron's
+    --num-distributed-optimizer-instances): each shards its states over dp x cp / instances ranks (experts over their
+    data-parallel group / instances), so a device keeps `instances` times the shard.
+    `defer_embedding_wgrad` (pp >= 2): Megatron's --defer-embedding-wgrad-compute with --wgrad-deferral-limit n (0:
+    every micro-batch): the output layer's weight gradient waits for the pipeline's drain, its input and output
+    gradient kept per deferred micro-batch on the last stage (memory; the deferred GEMMs are priced where they
+    were); None: off.
     `loss_sync`: the host reads the loss back after each micro-batch's forward (Megatron-LM's
     --check-for-nan-in-loss-and-grad, on by default: pretrain_gpt.py `loss_func` passes the loss to
     rerun_state_machine.validate_result with torch.isnan and torch.isinf, whose result Python tests, a device
@@ -328,12 +337,16 @@ def train(
     _check_recompute_modules(recompute_modules, recompute)
     _check_choices(optimizer, grouped_gemm, fsdp_backward_prefetch, attention, elementwise, cross_entropy)
     _check_muon(optimizer, muon_sharding, zero)
+    _check_megatron_options(optimizer_instances, defer_embedding_wgrad, zero, pp, optimizer)
     config = model if isinstance(model, ModelConfig) else _load_model(model)
     spec = hw if isinstance(hw, HardwareSpec) else _load_hardware(hw)
     split, vpp, mtp_layers = _pipeline_split(config, pp, vpp, pipeline_split, mtp_layers)
     par = Parallelism(tp=tp, pp=pp, ep=ep, dp=dp, cp=cp, sp=tp > 1 if sp is None else sp, attention=attention,
                       stage_split=split)
     par.check(config)
+    if optimizer_instances > 1 and (dp * cp) % optimizer_instances:
+        raise ValueError(f"optimizer_instances={optimizer_instances}: the {dp * cp} data-parallel ranks (dp x cp) do "
+                         f"not split into {optimizer_instances} equal optimizer instances (Megatron asserts it)")
     micro_batches = _check_train_args(config, par, vpp, zero, seq_len, global_batch, micro_batch, recompute)
     if etp is not None and (isinstance(etp, bool) or not isinstance(etp, int) or etp < 1):  # 0: ZeroDivisionError
         raise ValueError(f"etp: expected an integer >= 1 (got {etp!r}); leave it unset for tp / ep")
@@ -410,7 +423,7 @@ def train(
     if optimizer == "muon":
         optimizer_s, muon_ops = _muon_step_time(config, spec, par, zero, level, etp, muon_sharding)
     else:
-        optimizer_s = _optimizer_time(config, spec, par, zero, level, etp, optimizer)
+        optimizer_s = _optimizer_time(config, spec, par, zero, level, etp, optimizer, optimizer_instances)
     recompute_s = micro_batches * classes.pop("recompute", 0.0)
     compute = micro_batches * sum(classes.values())
     exposed_comm = micro_batches * sum(exposed.values()) + dp_exposed
@@ -436,7 +449,9 @@ def train(
                                                    te_grouped_gemm=_te_grouped_gemm(config, moe_grouped_gemm,
                                                                                     grouped_gemm)),
                          fsdp_pp_unsharded=fsdp_pp_unsharded, optimizer="muon" if optimizer == "muon" else "adam",
-                         muon_sharding=muon_sharding, last_rank=memory_stage == -1)
+                         muon_sharding=muon_sharding, last_rank=memory_stage == -1,
+                         optimizer_instances=optimizer_instances,
+                         deferred_wgrads=_deferred_wgrads(defer_embedding_wgrad, micro_batches))
     memory = _train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
     if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_train_does_not_fit(config, spec, par, zero, memory, recompute))
@@ -1120,6 +1135,29 @@ def _te_grouped_gemm(config: ModelConfig, moe_grouped_gemm: bool, grouped_gemm: 
     return config.moe is not None and moe_grouped_gemm and grouped_gemm == "searched"
 
 
+def _check_megatron_options(instances: int, defer: int | None, zero: int, pp: int, optimizer: str) -> None:
+    if isinstance(instances, bool) or not isinstance(instances, int) or instances < 1:
+        raise ValueError(f"optimizer_instances: expected an integer >= 1 (got {instances!r})")
+    if instances > 1 and (zero != 1 or optimizer == "muon"):
+        raise ValueError(f"optimizer_instances={instances}: copies of Megatron's distributed optimizer (zero=1 with "
+                         f"Adam; its layer-wise Muon refuses them); got zero={zero}, optimizer={optimizer!r}")
+    if defer is not None:
+        if isinstance(defer, bool) or not isinstance(defer, int) or defer < 0:
+            raise ValueError(f"defer_embedding_wgrad: expected the deferral limit, an integer >= 0 (0: every "
+                             f"micro-batch), or None (got {defer!r})")
+        if pp < 2:
+            raise ValueError("defer_embedding_wgrad: the output layer's weight gradient is deferred into the "
+                             "pipeline's drain, so it needs pp >= 2 (Megatron-LM refuses it without)")
+
+
+def _deferred_wgrads(defer: int | None, micro_batches: int) -> int:
+    """Micro-batches whose output-layer input and gradient the last stage holds for the deferred weight gradient
+    (Megatron: appended while the buffer is below --wgrad-deferral-limit, every one at 0)."""
+    if defer is None:
+        return 0
+    return micro_batches if defer == 0 else min(defer, micro_batches)
+
+
 def _check_muon(optimizer: str, muon_sharding: str, zero: int) -> None:
     if muon_sharding not in MUON_SHARDINGS:
         raise ValueError(f"muon_sharding: expected one of {', '.join(MUON_SHARDINGS)} (got {muon_sharding!r})")
@@ -1250,13 +1288,13 @@ def gemm_fraction(graph: Estimate, wall: float | None = None) -> float:
 
 @memoized
 def _optimizer_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,
-                    etp: int | None = None, optimizer: str = "adam") -> float:
+                    etp: int | None = None, optimizer: str = "adam", instances: int = 1) -> float:
     """Adam over the local shard (fp32 master, moments and gradient: Elementwise "adam"), preceded by the global
     gradient-norm for clipping (one fp32 read of the local gradients) and followed by the bf16 copy of the
     updated master weights. "sgd": p -= lr * grad on the bf16 parameters (torch.optim.SGD's foreach
     _foreach_add_: read the parameter and its gradient, write the parameter; no clipping, no master copy)."""
     dense, expert = _local_params(config, par, etp)
-    groups = replica_groups(par, etp)
+    groups = [max(g // instances, 1) for g in replica_groups(par, etp)]  # one optimizer instance's ranks
     shard = dense / (groups[0] if zero >= 1 else 1) + expert / (groups[1] if zero >= 1 else 1)
     n = max(int(shard), 1)
     if optimizer == "sgd":

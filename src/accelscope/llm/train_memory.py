@@ -151,6 +151,8 @@ class MemoryOptions:
     optimizer: str = "adam"  # "muon": Megatron's Muon + Adam states per tensor (llm/muon.py)
     muon_sharding: str = "balanced"  # dist_muon's deal of whole tensors: "balanced" | "ping_pong" (llm/muon.py)
     last_rank: bool = False  # report the last data-parallel rank's state (what Megatron logs), not the heaviest
+    optimizer_instances: int = 1  # distributed-optimizer copies across data parallelism (each shards over dp / n)
+    deferred_wgrads: int = 0  # micro-batches whose output-layer input and gradient the last stage holds
 
 
 def library_workspace(hopper_or_later: bool, te_grouped_gemm: bool = False) -> float:
@@ -318,6 +320,9 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
                  ) -> TrainMemory:
     dense, expert = stage_params(config, par, stage, opts.etp)
     dense_group, expert_group = replica_groups(par, opts.etp)
+    if opts.optimizer_instances > 1:  # each distributed-optimizer instance shards over its own ranks
+        dense_group = max(dense_group // opts.optimizer_instances, 1)
+        expert_group = max(expert_group // opts.optimizer_instances, 1)
     zero = opts.zero
     params = dense + expert
     sharded = dense / dense_group + expert / expert_group  # one ZeRO shard of this device's parameters
@@ -348,10 +353,19 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
     # an MTP layer's own saved tensors: its embedding output, the decoder's hidden states it normalises, the two
     # norms' outputs concatenated (eh_proj's 2h input), its final norm's input and the output layer's input
     per_micro += mtp * MTP_SAVED_HIDDEN * hidden_row
+    if stage == par.pp - 1 and opts.deferred_wgrads:
+        # --defer-embedding-wgrad-compute: the output layer's input (gathered over SP: every token) and its bf16 output
+        # gradient kept per deferred micro-batch until the drain (tensor_parallel/layers.py embedding_activation_buffer,
+        # grad_output_buffer)
+        full_row = opts.act_bytes * tokens * config.hidden
+        deferred = opts.deferred_wgrads * (full_row + opts.act_bytes * tokens * config.vocab / par.tp)
+    else:
+        deferred = 0.0
     if par.stage_split is not None and len(par.stage_split) > par.pp:  # model chunks of unequal layers
         activations = _chunk_activations(config, par, stage, tokens, opts, hidden_row)
     else:
         activations = per_micro * in_flight(par.pp, stage, opts.vpp, opts.micro_batches)
+    activations += deferred
     transients = {"none": 0.0}
     losses = (stage == par.pp - 1) + mtp
     if losses:  # each loss saves its softmax for the backward: the MTP losses' and the main one's live together
@@ -381,7 +395,7 @@ def _activation_options(opts: MemoryOptions) -> MemoryOptions:
     _sac_saved) set to their defaults, so a planner's layouts that differ only in the ZeRO stage, the pipeline
     schedule (vpp, micro-batch count) or the reserves share the sum (perf/memo.py)."""
     return replace(opts, zero=1, vpp=1, micro_batches=1, reserve=0.0, workspace=0.0, optimizer="adam",
-                   muon_sharding="balanced", last_rank=False)
+                   muon_sharding="balanced", last_rank=False, optimizer_instances=1, deferred_wgrads=0)
 
 
 def _fields(opts: MemoryOptions) -> dict:

@@ -396,6 +396,9 @@ def _mt(row: Any, hw: HardwareSpec | str, level: str) -> Any:
                   # Megatron-LM skips the load-balancing loss at --moe-aux-loss-coeff 0, its default
                   moe_aux_loss=float(args.get("moe-aux-loss-coeff") or 0) > 0,
                   pipeline_split=split, mtp_layers=mtp, **_mt_optimizer(args),
+                  optimizer_instances=int(args.get("num-distributed-optimizer-instances") or 1),
+                  defer_embedding_wgrad=(int(args.get("wgrad-deferral-limit") or 0)
+                                         if _flag(args, "defer-embedding-wgrad-compute") else None),
                   **megatron_runtime(pp, vpp, nan_check=not _flag(args, "no-check-for-nan-in-loss-and-grad"),
                                      one_queue=str((s.get("env") or {}).get("CUDA_DEVICE_MAX_CONNECTIONS")) == "1",
                                      transformer_engine=impl == "transformer_engine"))
