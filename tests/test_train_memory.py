@@ -177,3 +177,14 @@ def test_deferred_output_layer_wgrad_keeps_its_operands_per_micro_batch():
     assert every - base == pytest.approx(4 * 279_445_504)
     with pytest.raises(ValueError, match="needs pp >= 2"):
         llm.train("llama-3.1-8b", "h100-sxm", defer_embedding_wgrad=2, **{**run, "pp": 1})
+
+
+def test_fp16_without_the_distributed_optimizer_keeps_fp16_and_fp32_gradients():
+    """fp16 training keeps Megatron's gradient buffer in fp16 (2 B; fp32 accumulation is forced only for bf16) and
+    Float16OptimizerWithFloat16Params copies every gradient to fp32 (`main_grad.float()`, 4 B) until the next step:
+    6 B per parameter against bf16's single fp32 buffer (4 B); the weights and optimizer states are the same."""
+    run = dict(dp=8, zero=0, seq_len=2048, global_batch=64, check_memory=False)
+    bf16 = llm.train("llama-3.1-8b", "h100-sxm", **run).memory
+    fp16 = llm.train("llama-3.1-8b", "h100-sxm", dtype="fp16", **run).memory
+    assert fp16.gradients == pytest.approx(bf16.gradients * 6 / 4)
+    assert fp16.weights == bf16.weights and fp16.optimizer == bf16.optimizer

@@ -451,7 +451,8 @@ def train(
                          fsdp_pp_unsharded=fsdp_pp_unsharded, optimizer="muon" if optimizer == "muon" else "adam",
                          muon_sharding=muon_sharding, last_rank=memory_stage == -1,
                          optimizer_instances=optimizer_instances,
-                         deferred_wgrads=_deferred_wgrads(defer_embedding_wgrad, micro_batches))
+                         deferred_wgrads=_deferred_wgrads(defer_embedding_wgrad, micro_batches),
+                         fp16=canonical_dtype(dtype) == "fp16")
     memory = _train_memory(config, spec.main_memory.capacity, par, opts, memory_stage)
     if check_memory and memory.total > memory.capacity:
         raise DoesNotFit(_train_does_not_fit(config, spec, par, zero, memory, recompute))

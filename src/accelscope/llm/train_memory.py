@@ -58,6 +58,7 @@ from .memory import MemoryParts
 from .muon import stage_tensors
 from .muon import state_bytes as muon_state_bytes
 
+FP16_GRAD_BYTES = 2  # fp16 training's gradient buffer
 GRAD_BYTES = 4  # fp32 main gradients (Megatron-LM default for bf16 training: grads accumulated in fp32)
 PARAM_BYTES = 2  # bf16 model weights (FP8 training keeps bf16 weights and casts per GEMM)
 MASTER_BYTES = 4  # fp32 master weights
@@ -153,6 +154,7 @@ class MemoryOptions:
     last_rank: bool = False  # report the last data-parallel rank's state (what Megatron logs), not the heaviest
     optimizer_instances: int = 1  # distributed-optimizer copies across data parallelism (each shards over dp / n)
     deferred_wgrads: int = 0  # micro-batches whose output-layer input and gradient the last stage holds
+    fp16: bool = False  # fp16 parameters: Megatron's gradient buffer in fp16, the optimizer's fp32 copy beside it
 
 
 def library_workspace(hopper_or_later: bool, te_grouped_gemm: bool = False) -> float:
@@ -337,6 +339,12 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
         optimizer = muon_state_bytes(tensors, (dense_group, expert_group),
                                      "replicated" if zero == 0 else opts.muon_sharding, opts.last_rank)
     gradients = (sharded if zero >= 2 else params) * GRAD_BYTES
+    if opts.fp16 and zero == 0:
+        # fp16 training keeps its gradient buffer in fp16 (Megatron sets --accumulate-allreduce-grads-in-fp32 only for
+        # bf16), and Float16OptimizerWithFloat16Params' `main_param.grad = model_param.main_grad.float()`
+        # (optimizer.py _copy_model_grads_to_main_grads) adds an fp32 copy of every gradient, kept until the next
+        # step's zero_grad. (The distributed optimizer's fp16 runs read right with one fp32 buffer: MT-0589..0596.)
+        gradients = params * (FP16_GRAD_BYTES + GRAD_BYTES)
     unsharded = zero >= 3 and par.pp > 1 and opts.fsdp_pp_unsharded
     if unsharded:  # FSDP2 under PP: the stage held unsharded between micro-batches, its gradients accumulated so
         weights += params * PARAM_BYTES
@@ -395,7 +403,7 @@ def _activation_options(opts: MemoryOptions) -> MemoryOptions:
     _sac_saved) set to their defaults, so a planner's layouts that differ only in the ZeRO stage, the pipeline
     schedule (vpp, micro-batch count) or the reserves share the sum (perf/memo.py)."""
     return replace(opts, zero=1, vpp=1, micro_batches=1, reserve=0.0, workspace=0.0, optimizer="adam",
-                   muon_sharding="balanced", last_rank=False, optimizer_instances=1, deferred_wgrads=0)
+                   muon_sharding="balanced", last_rank=False, optimizer_instances=1, deferred_wgrads=0, fp16=False)
 
 
 def _fields(opts: MemoryOptions) -> dict:
