@@ -34,11 +34,11 @@ from typing import Any
 from ..workload.llm_graph import Parallelism, mtp_count, stage_layers
 from ..workload.model_config import ModelConfig
 from ..workload.ops import Collective, Elementwise, Gemm, Graph, Node
+from .train_memory import MASTER_BYTES, OPTIMIZER_BYTES
 
-MASTER_BYTES = 4  # fp32 master weight (Float16OptimizerWithFloat16Params)
 MOMENTUM_BYTES = 4  # Muon's fp32 momentum buffer (zeros_like the fp32 main gradient)
-MUON_STATE_BYTES = MASTER_BYTES + MOMENTUM_BYTES
-ADAM_STATE_BYTES = MASTER_BYTES + 8  # master + Adam's fp32 m and v
+MUON_STATE_BYTES = MASTER_BYTES + MOMENTUM_BYTES  # with Float16OptimizerWithFloat16Params' fp32 master
+ADAM_STATE_BYTES = OPTIMIZER_BYTES  # master + Adam's fp32 m and v
 NS_STEPS = 5  # Megatron's --muon-num-ns-steps default
 SHARDINGS = ("balanced", "ping_pong")
 # Host ops per matrix of one Muon step (torch calls in OrthogonalizedOptimizer.step and newton_schulz): decoupled

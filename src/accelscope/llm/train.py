@@ -1175,8 +1175,7 @@ def _muon_step_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zer
     groups = replica_groups(par, etp)
     mode = "replicated" if zero == 0 else sharding
     slowest = (0.0, 0.0)
-    keys = _stage_keys(config, par)
-    for stage in sorted({key: stage for stage, key in reversed(list(enumerate(keys)))}.values()):  # one per kind
+    for stage in _distinct_stages(config, par):  # ranks with one stage key hold the same tensors
         graph, ops = muon_step_graph(muon_stage_tensors(config, par, stage, expert_tp(par, etp)), groups, mode)
         slowest = max(slowest, (estimate(graph, hw, level).seconds, ops))
     return slowest

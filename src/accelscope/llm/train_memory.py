@@ -55,8 +55,6 @@ from ..perf.memo import memoized
 from ..workload.llm_graph import Parallelism, mtp_count, stage_layers
 from ..workload.model_config import ModelConfig
 from .memory import MemoryParts
-from .muon import stage_tensors
-from .muon import state_bytes as muon_state_bytes
 
 FP16_GRAD_BYTES = 2  # fp16 training's gradient buffer
 GRAD_BYTES = 4  # fp32 main gradients (Megatron-LM default for bf16 training: grads accumulated in fp32)
@@ -335,6 +333,9 @@ def stage_memory(config: ModelConfig, capacity: float, par: Parallelism, stage: 
         weights = params * PARAM_BYTES
         optimizer = (sharded if zero >= 1 else params) * OPTIMIZER_BYTES
     if opts.optimizer == "muon":  # whole tensors' Muon or Adam states, as the layer-wise optimizer deals them
+        from .muon import stage_tensors
+        from .muon import state_bytes as muon_state_bytes  # (muon.py reads this module's byte sizes)
+
         tensors = stage_tensors(config, par, stage, expert_tp(par, opts.etp))
         optimizer = muon_state_bytes(tensors, (dense_group, expert_group),
                                      "replicated" if zero == 0 else opts.muon_sharding, opts.last_rank)
