@@ -103,6 +103,20 @@ def test_plan_pins_that_cannot_tile_the_devices_are_named(pins, needle):
     refused(["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", *pins], needle)
 
 
+@pytest.mark.parametrize(("options", "needle"), [
+    (["--optimizer", "adamw"], "--optimizer: expected one of adam, sgd, muon (got 'adamw')"),
+    (["--optimizer-instances", "0"], "--optimizer-instances: expected an integer >= 1 (got 0)"),
+    (["--muon-sharding", "ping_pong"], "--muon-sharding: how Muon's layer-wise distributed optimizer deals tensors"),
+    (["--fp8-recipe", "rowwise"], "--fp8-recipe: applies to an 8-bit dtype"),
+    (["--serve", "--optimizer", "muon"], "--optimizer: a training option; with --serve"),
+    (["--attention", "fa3", "--hw", "a100-sxm-80gb"], "--attention fa3 needs asynchronous matrix instructions"),
+])
+def test_plan_training_options_are_refused_up_front(options, needle):
+    """The options every planned layout is priced with: a bad one would refuse every layout and blame the pins."""
+    refused(["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--level", "roofline", *options],
+            needle)
+
+
 def test_an_unknown_draft_model_is_named_under_its_option():
     refused(["llm", "serve", "llama-3.1-8b", "--hw", "h100-sxm", "--requests", "10", "--draft-tokens", "3",
              "--draft-model", "nope"], "--draft-model: model 'nope'")

@@ -228,3 +228,68 @@ def test_balance_pipeline_gives_the_top_layouts_their_fastest_split():
     assert best.metrics["tokens_per_s_per_device"] == direct.tokens_per_s_per_device
     with pytest.raises(ValueError, match="balance_pipeline"):
         plan("llama-3.1-8b", "h100-sxm", devices=8, goal="serve", balance_pipeline=True)
+
+
+# ----- train() options kept fixed while the layout is searched ----------------------------------------------------
+def test_the_state_bound_holds_muons_states_and_optimizer_instances_by_hand():
+    """Llama-3.1-8B's hidden matrices (32 layers x (2 x 4096^2 + 2 x 4096 x 1024 + 3 x 4096 x 14336) = 6.979e9
+    elements) keep Muon's fp32 master and momentum, 8 B, where Adam keeps 12 B: the unsharded bound falls by
+    4 B x 6.979e9 = 27.9 GB. Two distributed-optimizer instances over 8 data-parallel ranks (ZeRO 1) shard Adam's
+    12 B over 4 ranks, not 8: 2 + 4 + 12 / 4 = 9 B per parameter against 7.5 B, x 1.2."""
+    config = load_model("llama-3.1-8b")
+    matrices = 32 * (2 * 4096 ** 2 + 2 * 4096 * 1024 + 3 * 4096 * 14336)
+    one = dict(tp=1, pp=1, dp=1, ep=1)
+    adam = state_lower_bound(config, one, zero=0)
+    muon = state_lower_bound(config, one, zero=0, options={"optimizer": "muon"})
+    assert adam - muon == pytest.approx(4 * matrices, rel=1e-5)
+    eight = dict(tp=1, pp=1, dp=8, ep=1)
+    assert state_lower_bound(config, eight, zero=1, options={"optimizer_instances": 2}) == pytest.approx(
+        1.2 * state_lower_bound(config, eight, zero=1))
+
+
+@pytest.mark.parametrize(("layout", "options"), [
+    (dict(tp=1, pp=1, dp=8, zero=1), {"optimizer": "muon"}),
+    (dict(tp=1, pp=2, dp=4, zero=1), {"optimizer": "muon", "muon_sharding": "ping_pong"}),
+    (dict(tp=2, pp=1, dp=4, zero=0), {"optimizer": "muon"}),
+    (dict(tp=1, pp=1, dp=8, zero=1), {"optimizer_instances": 4}),
+])
+def test_the_state_bound_under_fixed_options_is_a_lower_bound(layout, options):
+    """With Muon's smaller states an Adam bound would prune layouts that fit; the bound under the options never
+    exceeds what train() counts with them."""
+    result = acs.llm.train("llama-3.1-8b", "h100-sxm", seq_len=4096, global_batch=64, check_memory=False, cp=1, ep=1,
+                           **layout, **options)
+    split = {k: layout[k] for k in ("tp", "pp", "dp")} | {"ep": 1}
+    assert state_lower_bound(load_model("llama-3.1-8b"), split, layout["zero"], options) <= \
+        result.memory_per_device_bytes
+
+
+def test_fixed_options_price_every_layout_and_prune_what_they_refuse():
+    """optimizer="muon": every priced layout is train(..., optimizer="muon") (the best's step equals it, and differs
+    from Adam's), ZeRO-3 layouts are pruned as Muon does not run under them, and the result names the options."""
+    space = dict(devices=8, seq_len=4096, global_batch=64, tp=(1, 2), pp=(1,), zero=(1, 3), **NARROW)
+    muon = plan("llama-3.1-8b", "h100-sxm", optimizer="muon", **space)
+    adam = plan("llama-3.1-8b", "h100-sxm", **space)
+    assert muon.options == {"optimizer": "muon"} and muon.to_dict()["options"] == {"optimizer": "muon"}
+    assert "options" not in adam.to_dict()
+    assert all(c.layout["zero"] == 1 for c in muon.configs)
+    # at zero 3: tp (1, 2) x vpp (1, 2) x micro_batch (1) x recompute (selective, full)
+    assert muon.pruned["Muon under ZeRO-2/3 (Megatron's Muon runs with zero 0 or 1)"] == 2 * 2 * 1 * 2
+    layout = dict(muon.best.layout)
+    again = acs.llm.train("llama-3.1-8b", "h100-sxm", seq_len=4096, global_batch=64, level="roofline",
+                          optimizer="muon", **layout)
+    assert muon.best.metrics["step_s"] == again.step_s
+    assert again.step_s != acs.llm.train("llama-3.1-8b", "h100-sxm", seq_len=4096, global_batch=64,
+                                         level="roofline", **layout).step_s
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"optimizer": "muonn"}, r"optimizer: expected one of adam, sgd, muon"),
+    ({"tp_overlap": "yes"}, r"tp_overlap: expected True or False"),
+    ({"fp8_recipe": "rowwise"}, r"fp8_recipe: applies to an 8-bit dtype"),
+    ({"optimizer": "muon", "optimizer_instances": 2}, r"optimizer_instances=2: .*Muon refuses them"),
+    ({"memory_stage": -1}, r"unknown workload option.*memory_stage.*train\(\) options kept fixed"),
+])
+def test_a_bad_fixed_option_is_named_before_any_layout(options, message):
+    """train() refuses these whatever the layout: the search would refuse every layout and blame the pins."""
+    with pytest.raises(ValueError, match=message):
+        plan("llama-3.1-8b", "h100-sxm", devices=8, seq_len=4096, global_batch=64, **NARROW, **options)

@@ -100,3 +100,28 @@ def test_a_sweep_chunk_shares_plans_across_capacity_and_records_each_point_s_own
     assert chunk == alone
     layouts = {tuple(v for k, v in r.items() if k.startswith("plan.")) for r in alone}
     assert len(layouts) > 1  # the best layout moves with the chip
+
+
+def test_train_options_reach_the_plan_and_the_fixed_layout():
+    """A sweep's `train_options` price each point as train() / plan() with them: Muon's step differs from Adam's
+    on the same layout, both with plan: auto and with a fixed layout; a bad option fails at load, naming itself."""
+    import pytest
+    from pydantic import ValidationError
+
+    hw = acs.load_hardware("h100-sxm")
+    search = {"tp": [1, 2], "pp": [1], "cp": [1], "ep": [1], "vpp": [1], "zero": [1], "micro_batch": [1],
+              "recompute": ["selective"]}
+    common = dict(model="llama-3.1-8b", tp=1, pp=1, dp=8, seq_len=4096, global_batch=64)
+    planned = evaluate_workload(TrainWorkload(**common, plan="auto", search=search,
+                                              train_options={"optimizer": "muon"}), hw, "roofline")
+    best = acs.llm.plan("llama-3.1-8b", hw, devices=8, seq_len=4096, global_batch=64, level="roofline",
+                        optimizer="muon", **search).best
+    assert planned["tokens_per_s_per_device"] == best.metrics["tokens_per_s_per_device"]
+    fixed = evaluate_workload(TrainWorkload(**common, train_options={"optimizer": "muon"}), hw, "roofline")
+    adam = evaluate_workload(TrainWorkload(**common), hw, "roofline")
+    assert fixed["step_s"] == acs.llm.train("llama-3.1-8b", hw, dp=8, seq_len=4096, global_batch=64,
+                                            level="roofline", optimizer="muon").step_s != adam["step_s"]
+    with pytest.raises(ValidationError, match="optimizer: expected one of adam, sgd, muon"):
+        TrainWorkload(**common, train_options={"optimizer": "muonn"})
+    with pytest.raises(ValidationError, match="attention is given twice"):
+        TrainWorkload(**common, attention="fa2", train_options={"attention": "fa3"})

@@ -21,7 +21,7 @@ from .errors import (
     refuse_repeats,
     require_positive,
 )
-from .llm_cmd import ModelArg, llm_app
+from .llm_cmd import ModelArg, _check_attention_kernel, llm_app
 
 console = Console()
 
@@ -43,6 +43,23 @@ def llm_plan(
     kv_dtypes: Annotated[str, typer.Option(help="Serving: KV-cache dtypes to try, comma-separated.")] = "bf16",
     slo_tpot: Annotated[float | None, typer.Option(help="Serving: TPOT limit in milliseconds.")] = None,
     slo_ttft: Annotated[float | None, typer.Option(help="Serving: TTFT limit in milliseconds.")] = None,
+    optimizer: Annotated[str | None, typer.Option(
+        help="Training: adam (default) | sgd | muon (Megatron's Muon: ZeRO 0 or 1 layouts only)")] = None,
+    muon_sharding: Annotated[str | None, typer.Option(
+        help="Training, with --optimizer muon: balanced (default) | ping_pong")] = None,
+    optimizer_instances: Annotated[int | None, typer.Option(
+        help="Training: distributed-optimizer copies across data parallelism (ZeRO 1 layouts whose dp x cp "
+             "they divide)")] = None,
+    fp8_recipe: Annotated[str | None, typer.Option(
+        help="Training, with an 8-bit --dtype: tensorwise | rowwise | mxfp8 | blockwise | delayed")] = None,
+    tp_overlap: Annotated[bool | None, typer.Option(
+        "--tp-overlap/--no-tp-overlap", help="Training: TP communication overlapped with the GEMMs (default off)")
+    ] = None,
+    attention: Annotated[str | None, typer.Option(
+        help="Training: the attention kernel, fa2 | fa3 | math | triton (default: the best for the chip)")] = None,
+    elementwise: Annotated[str | None, typer.Option(
+        help="Training: fused (default: TE, torch.compile) | eager (PyTorch eager)")] = None,
+    cross_entropy: Annotated[str | None, typer.Option(help="Training: fp32 (default) | fused")] = None,
     balance_pipeline: Annotated[bool, typer.Option(
         "--balance-pipeline/--even-pipeline",
         help="Training: give each top layout with pp > 1 the fastest uneven layer split that fits "
@@ -57,9 +74,13 @@ def llm_plan(
         if value is not None and not (value > 0):  # (finite: checked as parsed) a 0 or -5 pruned every layout
             raise ValueError(f"{option}: expected a positive time in milliseconds (got {value})")
     check_level(level)
+    options = {k: v for k, v in (("optimizer", optimizer), ("muon_sharding", muon_sharding),
+                                 ("optimizer_instances", optimizer_instances), ("fp8_recipe", fp8_recipe),
+                                 ("tp_overlap", tp_overlap), ("attention", attention), ("elementwise", elementwise),
+                                 ("cross_entropy", cross_entropy)) if v is not None}
     if serve_goal:  # the other mode's options were accepted and ignored
-        refuse_given(("seq_len", "global_batch", "dtype", "balance_pipeline"), "a training option; with --serve "
-                     "give --input-len, --output-len, --dtypes")
+        refuse_given(("seq_len", "global_batch", "dtype", "balance_pipeline", *options), "a training option; with "
+                     "--serve give --input-len, --output-len, --dtypes")
     else:
         refuse_given(("input_len", "output_len", "dtypes", "kv_dtypes", "slo_tpot", "slo_ttft"),
                      "a serving option; add --serve")
@@ -67,6 +88,7 @@ def llm_plan(
     _check_pins_divide(devices, tp, pp)
     check_dtypes(dtype=dtype)
     spec = spec_from(hw, sets)
+    _check_attention_kernel("--attention", attention, spec)
     _warn_plan_context(model, serve_goal, seq_len, input_len, output_len)
     pins = {k: v for k, v in (("tp", tp), ("pp", pp)) if v is not None}
     if serve_goal:
@@ -75,9 +97,12 @@ def llm_plan(
                     "slo_tpot": None if slo_tpot is None else slo_tpot / 1e3,
                     "slo_ttft": None if slo_ttft is None else slo_ttft / 1e3, **pins}
     else:
-        workload = {"seq_len": seq_len, "global_batch": global_batch, "dtype": dtype, **pins}
+        if muon_sharding is not None and optimizer != "muon":  # accepted and ignored: only Muon deals tensors
+            refuse_given(("muon_sharding",), "how Muon's layer-wise distributed optimizer deals tensors; applies "
+                                             "with --optimizer muon")
+        workload = {"seq_len": seq_len, "global_batch": global_batch, "dtype": dtype, **pins, **options}
     with naming_arguments(("devices", "top", "seq_len", "global_batch", "dtype", "tp", "pp", "input_len",
-                           "output_len")):
+                           "output_len", *options)):
         result = plan(model, spec, devices=devices, goal="serve" if serve_goal else "train", top=top, level=level,
                       balance_pipeline=balance_pipeline, **workload)
     if as_json:
@@ -85,7 +110,8 @@ def llm_plan(
         return
     console.print(f"[bold]{escape(result.model)}[/] on {devices:,} x [bold]{escape(spec.name)}[/], "
                   f"{'serving' if serve_goal else 'training'} — {level}: {result.estimated:,} layouts estimated of "
-                  f"{result.candidates:,} ({result.search_s:.1f} s)")
+                  f"{result.candidates:,} ({result.search_s:.1f} s)"
+                  + (f"; every layout with {escape(_options_text(result.options))}" if result.options else ""))
     table = Table(header_style="bold")
     metric_keys = list(result.configs[0].metrics)
     table.add_column("#", justify="right")
@@ -99,6 +125,11 @@ def llm_plan(
     console.print(f"why the best: {escape(result.why)}")
     if result.pruned:
         console.print("pruned: " + ", ".join(f"{n:,} ({escape(reason)})" for reason, n in result.pruned.items()))
+
+
+def _options_text(options: dict) -> str:
+    return ", ".join(f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool) else
+                     f"--{'' if v else 'no-'}{k.replace('_', '-')}" for k, v in options.items())
 
 
 def _warn_plan_context(model: str, serve_goal: bool, seq_len: int, input_len: int, output_len: int) -> None:

@@ -75,16 +75,20 @@ def evaluate_workload(workload: Any, hw: Any, level: str, check_memory: bool = F
 
 def _train_metrics(w: Any, hw: Any, level: str, check_memory: bool) -> dict[str, Any]:
     layout: dict[str, Any] = {}
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in (w.train_options or {}).items()}
+    if w.attention is not None:
+        options["attention"] = w.attention
     if w.plan == "auto":  # this hardware point's own best layout on the same devices
         best = plan(w.model, hw, devices=w.tp * w.pp * w.dp * w.cp, goal="train", top=1, level=level,
-                    seq_len=w.seq_len, global_batch=w.global_batch, dtype=w.dtype, **(w.search or {})).best
+                    seq_len=w.seq_len, global_batch=w.global_batch, dtype=w.dtype, **(w.search or {}),
+                    **options).best
         t, layout = best.result, {f"plan.{k}": v for k, v in best.layout.items()}
     else:
         t = train(w.model, hw, tp=w.tp, pp=w.pp, dp=w.dp, cp=w.cp, ep=w.ep, vpp=w.vpp, zero=w.zero,
                   seq_len=w.seq_len, global_batch=w.global_batch, micro_batch=w.micro_batch, dtype=w.dtype,
-                  recompute=w.recompute, level=level, check_memory=check_memory, attention=w.attention,
+                  recompute=w.recompute, level=level, check_memory=check_memory,
                   pipeline_split=tuple(w.pipeline_split) if isinstance(w.pipeline_split, list) else w.pipeline_split,
-                  mtp_layers=w.mtp_layers)
+                  mtp_layers=w.mtp_layers, **options)
     shares = _limits(t.breakdown, t.step_s)
     return {"tokens_per_s": t.tokens_per_s_per_device * t.devices, "tokens_per_s_per_device":
             t.tokens_per_s_per_device, "step_s": t.step_s, "mfu": t.mfu,

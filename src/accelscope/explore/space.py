@@ -226,12 +226,27 @@ class TrainWorkload(TrainArgs):
     # stage (`mtp_layers`). For a fixed layout: plan: auto splits evenly
     pipeline_split: list[int] | str | None = None
     mtp_layers: int = Field(default=0, ge=0)
+    # the framework's options, the same at every point and under plan: auto (llm.train FIXED_OPTIONS), e.g.
+    # {optimizer: muon, tp_overlap: true, fp8_recipe: rowwise}
+    train_options: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _split_needs_a_fixed_layout(self) -> TrainWorkload:
         if self.plan == "auto" and (self.pipeline_split is not None or self.mtp_layers):
             raise ValueError("pipeline_split / mtp_layers apply to a fixed layout; drop them or plan: auto")
+        if self.attention is not None and "attention" in (self.train_options or {}):
+            raise ValueError("attention is given twice (workload and train_options); keep one")
         return self
+
+    @field_validator("train_options")
+    @classmethod
+    def _known_options(cls, options: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Each option named and valued as train() takes it, refused here rather than on every point."""
+        from ..llm.train import check_options
+
+        if options:
+            check_options({k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+        return options
 
     @field_validator("search")
     @classmethod

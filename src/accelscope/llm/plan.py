@@ -50,7 +50,7 @@ from .refusals import (
     tp_widths_reason,
     world_reason,
 )
-from .train import RECOMPUTE_MODES, train
+from .train import FIXED_OPTIONS, RECOMPUTE_MODES, check_options, train
 from .train_memory import MemoryOptions, stage_memory
 
 GOALS = ("train", "serve")
@@ -92,6 +92,8 @@ class PlanResult:
     pruned: dict[str, int]  # reason -> layouts
     why: str  # why the best beats the runner-up
     search_s: float
+    options: dict[str, Any] = field(default_factory=dict)  # train() options every layout was priced with
+
 
     @property
     def best(self) -> PlannedConfig:
@@ -100,7 +102,9 @@ class PlanResult:
     def to_dict(self) -> dict[str, Any]:
         return {"goal": self.goal, "model": self.model, "hw": self.hw, "devices": self.devices, "level": self.level,
                 "configs": [c.to_dict() for c in self.configs], "candidates": self.candidates,
-                "estimated": self.estimated, "pruned": self.pruned, "why": self.why, "search_s": self.search_s}
+                "estimated": self.estimated, "pruned": self.pruned, "why": self.why, "search_s": self.search_s,
+                **({"options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()}}
+                   if self.options else {})}
 
 
 def _advice(pruned: dict[str, int]) -> str:
@@ -118,8 +122,10 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
          top: int = 5, level: str = "analytical", balance_pipeline: bool = False, **workload: Any) -> PlanResult:
     """Search the software mappings of `model` on `devices` devices of `hw`; the `top` best, best first.
 
-    Training workload keys: seq_len (4096), global_batch (1024 sequences), dtype ("bf16"), and any of SPACE's
-    fields to pin them (e.g. tp=8) or a tuple to search only those values. Serving keys: input_len (2048),
+    Training workload keys: seq_len (4096), global_batch (1024 sequences), dtype ("bf16"), any of SPACE's
+    fields to pin them (e.g. tp=8) or a tuple to search only those values, and train()'s framework options
+    (train.FIXED_OPTIONS, e.g. optimizer="muon", tp_overlap=True, fp8_recipe="rowwise"), which every layout is
+    priced with and the memory bound honours. Serving keys: input_len (2048),
     output_len (256), dtypes (("bf16",)), kv_dtypes (("bf16",)), slo_tpot / slo_ttft (seconds), tp/pp pins.
     `balance_pipeline` (training): the search splits layers evenly; then each of the `top` layouts with pp > 1
     takes the fastest first / last stage layer counts that fit (llm/pipeline_balance.py) where they beat the even
@@ -133,7 +139,7 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
         raise ValueError(f"top: expected an integer >= 1 (got {top!r})")
     if not isinstance(balance_pipeline, bool) or (balance_pipeline and goal != "train"):
         raise ValueError(f"balance_pipeline: True or False, for training plans (got {balance_pipeline!r})")
-    shared = {k: workload[k] for k in ("seq_len", "global_batch", "dtype") if k in workload}
+    shared = _fixed({k: workload[k] for k in ("seq_len", "global_batch", "dtype", *FIXED_OPTIONS) if k in workload})
     check_level(level)  # train's ValueErrors become refused layouts: a bad level would refuse them all
     config = load_model(model)
     spec = load_hardware(hw)
@@ -151,9 +157,10 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
     if balance_pipeline:
         best = sorted((_balanced(config, spec, level, shared, c) for c in best), key=lambda c: -c.metrics[key])
     why = _why(best[0], best[1]) if len(best) > 1 else "the only layout that works"
+    options = {k: v for k, v in workload.items() if k in FIXED_OPTIONS} if goal == "train" else {}
     return PlanResult(goal=goal, model=config.name, hw=spec.id, devices=devices, level=level, configs=best,
                       candidates=candidates, estimated=estimated, pruned=pruned, why=why,
-                      search_s=time.perf_counter() - started)
+                      search_s=time.perf_counter() - started, options=_fixed(options))
 
 
 def _balanced(model: ModelConfig, hw: HardwareSpec, level: str, shared: dict[str, Any],
@@ -214,7 +221,7 @@ def _shared_table(config: ModelConfig, hw: HardwareSpec, level: str, space: Trai
         return {}
     tables = _PLAN_TABLES[-1]
     key = (config, _capacity_free(hw), space.devices, level, tuple(sorted(space.choices.items())), space.seq_len,
-           space.global_batch, space.dtype)
+           space.global_batch, space.dtype, tuple(sorted(space.options.items())))
     table = tables.pop(key, None)
     if table is None:
         table = {}
@@ -288,6 +295,7 @@ class TrainSpace:
     seq_len: int
     global_batch: int
     dtype: str
+    options: dict[str, Any] = field(default_factory=dict)  # train() options fixed for every layout (FIXED_OPTIONS)
     candidates: int = 0
     pruned: dict[str, int] = field(default_factory=dict)
 
@@ -297,11 +305,14 @@ class TrainSpace:
         seq_len = int(workload.pop("seq_len", 4096))
         global_batch = int(workload.pop("global_batch", 1024))
         dtype = str(workload.pop("dtype", "bf16"))
+        options = _fixed({key: workload.pop(key) for key in FIXED_OPTIONS if key in workload})
         if workload:
-            raise ValueError(f"plan(goal='train'): unknown workload option(s): {', '.join(sorted(workload))}")
-        _check_workload(choices, seq_len, global_batch, dtype)
+            raise ValueError(f"plan(goal='train'): unknown workload option(s): {', '.join(sorted(workload))}; "
+                             f"expected seq_len, global_batch, dtype, the searched fields ({', '.join(SPACE)}) or "
+                             f"train() options kept fixed ({', '.join(FIXED_OPTIONS)})")
+        _check_workload(choices, seq_len, global_batch, dtype, options)
         domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
-        return cls(config, devices, domain, choices, seq_len, global_batch, dtype)
+        return cls(config, devices, domain, choices, seq_len, global_batch, dtype, options)
 
     def prune(self, reason: str, count: int = 1) -> None:
         self.pruned[reason] = self.pruned.get(reason, 0) + count
@@ -327,7 +338,11 @@ class TrainSpace:
     def _split_layouts(self, split: dict[str, int], capacity: float) -> Iterator[dict[str, Any]]:
         choices = self.choices
         for zero in choices["zero"]:
-            if state_lower_bound(self.config, split, zero) > capacity:
+            reason = _optimizer_reason(zero, split, self.options)
+            if reason:
+                self.prune(reason, len(choices["vpp"]) * len(choices["micro_batch"]) * len(choices["recompute"]))
+                continue
+            if state_lower_bound(self.config, split, zero, self.options) > capacity:
                 self.prune("memory (weights + gradients + optimizer alone)",
                            len(choices["vpp"]) * len(choices["micro_batch"]) * len(choices["recompute"]))
                 continue
@@ -348,7 +363,21 @@ class TrainSpace:
                         yield {**split, "vpp": vpp, "zero": zero, "micro_batch": micro_batch, "recompute": recompute}
 
 
-def _check_workload(choices: dict[str, tuple], seq_len: int, global_batch: int, dtype: str) -> None:
+def _optimizer_reason(zero: int, split: dict[str, int], options: dict[str, Any]) -> str | None:
+    """Why the fixed optimizer options cannot run under this ZeRO stage and split (train() refuses them:
+    _check_muon, _check_megatron_options, and Megatron's assertion that the instances split dp x cp), or None."""
+    instances = options.get("optimizer_instances", 1)
+    if options.get("optimizer") == "muon" and zero not in (0, 1):
+        return "Muon under ZeRO-2/3 (Megatron's Muon runs with zero 0 or 1)"
+    if instances > 1 and zero != 1:
+        return "optimizer instances without the distributed optimizer (zero 1)"
+    if (split["dp"] * split.get("cp", 1)) % instances:
+        return "optimizer instances not dividing dp x cp"
+    return None
+
+
+def _check_workload(choices: dict[str, tuple], seq_len: int, global_batch: int, dtype: str,
+                    options: dict[str, Any]) -> None:
     """The options every layout shares, refused up front: price_layout turns train's ValueErrors into refused
     layouts, so a bad one would refuse every layout (an empty grid, a DoesNotFit) instead of naming itself."""
     for name, value in (("seq_len", seq_len), ("global_batch", global_batch)):
@@ -358,9 +387,20 @@ def _check_workload(choices: dict[str, tuple], seq_len: int, global_batch: int, 
         canonical_dtype(dtype)
     except ValueError as error:
         raise ValueError(f"dtype: {error}") from None
+    check_options(options)
+    low_precision = canonical_dtype(dtype).startswith(("fp8", "mx"))
+    for name in ("fp8_recipe", "fp8_all_gather"):  # train() would price a 16-bit step without them, silently
+        if options.get(name) not in (None, False) and not low_precision:
+            raise ValueError(f"{name}: applies to an 8-bit dtype (fp8_e4m3, mxfp8); got dtype={dtype!r}")
     bad = [mode for mode in choices["recompute"] if mode not in RECOMPUTE_MODES]
     if bad:
         raise ValueError(f"recompute: expected one of {', '.join(RECOMPUTE_MODES)} (got {bad[0]!r})")
+
+
+def _fixed(options: dict[str, Any]) -> dict[str, Any]:
+    """Fixed train() options with their sequences as tuples: hashable (a shared table's key) and as train() takes
+    them (fp8_skip, recompute_modules)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
 
 
 def price_layout(config: ModelConfig, hw: HardwareSpec, level: str, space: TrainSpace,
@@ -369,7 +409,7 @@ def price_layout(config: ModelConfig, hw: HardwareSpec, level: str, space: Train
     as train's check does), or the reason train refuses it."""
     try:
         return train(config, hw, seq_len=space.seq_len, global_batch=space.global_batch, dtype=space.dtype,
-                     level=level, check_memory=False, **layout)
+                     level=level, check_memory=False, **layout, **space.options)
     except DoesNotFit:  # not raised without the memory check; kept so a refusal can never escape a search
         return "memory (estimated)"
     except ValueError as exc:
@@ -408,12 +448,20 @@ def layout_etp(tp: int, ep: int) -> int:
     return max(tp // ep, 1)
 
 
-def state_lower_bound(config: ModelConfig, split: dict[str, int], zero: int) -> float:
+def state_lower_bound(config: ModelConfig, split: dict[str, int], zero: int,
+                      options: dict[str, Any] | None = None) -> float:
     """Bytes per device of weights, gradients and optimizer state alone under the layout (the largest over the
     first and last pipeline stages), from the training memory model's own sharding rules (llm/train_memory.py):
-    a lower bound of the memory any recompute policy or micro-batch needs, so pruning on it is exact."""
+    a lower bound of the memory any recompute policy or micro-batch needs, so pruning on it is exact.
+    `options` (train()'s fixed options): the optimizer's states as train() keeps them (Muon's 8 B per hidden-matrix
+    element instead of Adam's 12, dealt whole per data-parallel rank; distributed-optimizer copies), under the
+    ZeRO stages train() runs them with (it refuses the others)."""
     par = Parallelism(tp=split["tp"], pp=split["pp"], dp=split["dp"], cp=split.get("cp", 1), ep=split["ep"])
-    opts = MemoryOptions(zero=zero)
+    options = options or {}
+    muon = options.get("optimizer") == "muon" and zero in (0, 1)
+    opts = MemoryOptions(zero=zero, optimizer="muon" if muon else "adam",
+                         muon_sharding=options.get("muon_sharding", "balanced"),
+                         optimizer_instances=options.get("optimizer_instances", 1) if zero == 1 and not muon else 1)
     stages = {0, par.pp - 1}
     return max(_persistent(stage_memory(config, 0.0, par, stage, opts)) for stage in stages)
 

@@ -25,6 +25,7 @@ Model (the README's "how the models work" repeats it):
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -332,7 +333,8 @@ def train(
                     attention_dropout=attention_dropout, fp8_all_gather=fp8_all_gather,
                     grad_accumulation_fusion=grad_accumulation_fusion, moe_grouped_gemm=moe_grouped_gemm,
                     p2p_sync=p2p_sync, loss_sync=loss_sync, single_queue=single_queue, megatron_loss=megatron_loss,
-                    moe_aux_loss=moe_aux_loss, te_modules=te_modules, moe_sync=moe_sync)
+                    moe_aux_loss=moe_aux_loss, te_modules=te_modules, moe_sync=moe_sync,
+                    fsdp_pp_unsharded=fsdp_pp_unsharded, pipeline_outermost=pipeline_outermost)
     _check_fp8_skip(fp8_skip)
     _check_recompute_modules(recompute_modules, recompute)
     _check_choices(optimizer, grouped_gemm, fsdp_backward_prefetch, attention, elementwise, cross_entropy)
@@ -355,16 +357,11 @@ def train(
     _check_host_and_gather(host_op_latency, fp8_all_gather, zero, low_precision)
     if fp8_recipe is None and low_precision:
         fp8_recipe = "mxfp8" if prec.matmul_input_dtype.startswith("mx") else "tensorwise"
-    if fp8_casts not in ("te", "torchao"):
-        raise ValueError(f"fp8_casts: expected te or torchao (got {fp8_casts!r})")
-    recipes = TORCHAO_RECIPES if fp8_casts == "torchao" else FP8_RECIPES
-    if fp8_recipe is not None and fp8_recipe not in recipes:
-        raise ValueError(f"fp8_recipe: expected one of {', '.join(recipes)} (got {fp8_recipe!r})")
+    _check_fp8_casts(fp8_casts, fp8_recipe)
     # float8 all-gather (torchao): each rank casts its shard of the weights before the gather
     shard = dp * cp if fp8_casts == "torchao" and fp8_all_gather and zero == 3 else 1
     step = Step(batch=micro_batch, new_tokens=seq_len // cp, context=seq_len - seq_len // cp)
-    if glu_clamp not in GLU_CLAMPS:
-        raise ValueError(f"glu_clamp: expected one of {', '.join(GLU_CLAMPS)} (got {glu_clamp!r})")
+    _check_glu_clamp(glu_clamp)
     pipeline = (vpp, pipeline_stride(par, pipeline_outermost))
     stage_runs = _stage_micro_batches(config, spec, par, prec, step, recompute, level, cross_entropy,
                                       fp8_recipe if low_precision else None, elementwise, fp8_casts, shard,
@@ -470,6 +467,9 @@ def train(
         notes=train_notes(config, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, etp=expert_tp(par, etp), vpp=vpp,
                           seq_len=seq_len, global_batch=global_batch, micro_batch=micro_batch, sp=par.sp),
     )
+
+
+_TRAIN_PARAMETERS = inspect.signature(train).parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -1168,6 +1168,7 @@ def _check_muon(optimizer: str, muon_sharding: str, zero: int) -> None:
                          f"ZeRO-2/3 is not modelled")
 
 
+@memoized  # a plan's layouts that differ only in vpp, micro-batch or recompute share it (llm.plan with Muon)
 def _muon_step_time(config: ModelConfig, hw: HardwareSpec, par: Parallelism, zero: int, level: str,
                     etp: int | None, sharding: str) -> tuple[float, float]:
     """(seconds, host ops) of Muon's optimizer step on the slowest rank: the stage whose step takes longest, and in
@@ -1198,6 +1199,55 @@ def _check_choices(optimizer: str, grouped_gemm: str, fsdp_backward_prefetch: st
         raise ValueError(f"elementwise: expected one of {', '.join(ELEMENTWISE_MODES)} (got {elementwise!r})")
     if cross_entropy not in CROSS_ENTROPY:
         raise ValueError(f"cross_entropy: expected one of {', '.join(CROSS_ENTROPY)} (got {cross_entropy!r})")
+
+
+# train()'s options that stay fixed while a planner searches the layout (llm.plan, a sweep's `train_options`): the
+# framework's choices, each refused up front for a value train() would refuse whatever the layout
+# (`check_options`). The layout (tp ... recompute, etp, pipeline_split), the workload (seq_len, global_batch,
+# dtype), the level and the memory check and report (check_memory, memory_stage: a plan fits every stage) are
+# the planner's own.
+SWITCHES = ("overlap", "tp_overlap", "hidden_dropout", "attention_dropout", "fp8_all_gather",
+            "grad_accumulation_fusion", "moe_grouped_gemm", "p2p_sync", "loss_sync", "single_queue",
+            "megatron_loss", "moe_aux_loss", "te_modules", "moe_sync", "fsdp_pp_unsharded", "pipeline_outermost")
+FIXED_OPTIONS = (*SWITCHES, "attention", "cross_entropy", "fp8_recipe", "elementwise", "fsdp_backward_prefetch",
+                 "fp8_casts", "host_op_latency", "grouped_gemm", "fp8_skip", "optimizer", "muon_sharding",
+                 "recompute_modules", "glu_clamp", "optimizer_instances", "defer_embedding_wgrad")
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """`options` (FIXED_OPTIONS names) refused as train() refuses them where no layout could make them right: a
+    search that turns train's ValueErrors into refused layouts would otherwise refuse every layout and hide the
+    typo. What depends on the layout (Muon under ZeRO-3, a deferred wgrad without a pipeline, recompute_modules
+    without selective recompute) stays train()'s refusal of those layouts."""
+    unknown = sorted(set(options) - set(FIXED_OPTIONS))
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not a train() option a plan keeps fixed; expected any of "
+                         f"{', '.join(FIXED_OPTIONS)}")
+    args = {**{name: param.default for name, param in _TRAIN_PARAMETERS.items() if name in FIXED_OPTIONS}, **options}
+    _check_switches(**{name: args[name] for name in SWITCHES})
+    _check_fp8_skip(args["fp8_skip"])
+    _check_recompute_modules(args["recompute_modules"], "selective")
+    _check_choices(args["optimizer"], args["grouped_gemm"], args["fsdp_backward_prefetch"], args["attention"],
+                   args["elementwise"], args["cross_entropy"])
+    _check_muon(args["optimizer"], args["muon_sharding"], zero=1)
+    _check_megatron_options(args["optimizer_instances"], args["defer_embedding_wgrad"], zero=1, pp=2,
+                            optimizer=args["optimizer"])
+    _check_host_and_gather(args["host_op_latency"], False, zero=3, low_precision=True)
+    _check_fp8_casts(args["fp8_casts"], args["fp8_recipe"])
+    _check_glu_clamp(args["glu_clamp"])
+
+
+def _check_fp8_casts(fp8_casts: str, fp8_recipe: str | None) -> None:
+    if fp8_casts not in ("te", "torchao"):
+        raise ValueError(f"fp8_casts: expected te or torchao (got {fp8_casts!r})")
+    recipes = TORCHAO_RECIPES if fp8_casts == "torchao" else FP8_RECIPES
+    if fp8_recipe is not None and fp8_recipe not in recipes:
+        raise ValueError(f"fp8_recipe: expected one of {', '.join(recipes)} (got {fp8_recipe!r})")
+
+
+def _check_glu_clamp(glu_clamp: str) -> None:
+    if glu_clamp not in GLU_CLAMPS:
+        raise ValueError(f"glu_clamp: expected one of {', '.join(GLU_CLAMPS)} (got {glu_clamp!r})")
 
 
 def _check_switches(**switches: Any) -> None:
