@@ -110,6 +110,8 @@ def test_plan_pins_that_cannot_tile_the_devices_are_named(pins, needle):
     (["--fp8-recipe", "rowwise"], "--fp8-recipe: applies to an 8-bit dtype"),
     (["--serve", "--optimizer", "muon"], "--optimizer: a training option; with --serve"),
     (["--attention", "fa3", "--hw", "a100-sxm-80gb"], "--attention fa3 needs asynchronous matrix instructions"),
+    (["--dtype", "bf16,bf16"], "--dtype: 'bf16' is named twice"),
+    (["--dtype", "bf16,fp7"], "--dtype: "),
 ])
 def test_plan_training_options_are_refused_up_front(options, needle):
     """The options every planned layout is priced with: a bad one would refuse every layout and blame the pins."""

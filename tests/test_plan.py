@@ -97,7 +97,7 @@ def test_405b_on_16384_gpus_is_at_least_as_fast_as_the_published_layout():
     """Llama 3 (Meta 2024) pre-trained 405B on 16,384 H100 at 8k context with TP8 x PP16 x DP128 (and
     interleaved stages). That layout is in the searched space, so the plan's best must be at least as fast; here
     it wins with context parallelism 2 (half the activations per GPU, so selective instead of full recompute)."""
-    published = dict(tp=8, pp=16, cp=1, ep=1, dp=128, vpp=4, zero=1, micro_batch=1, recompute="full")
+    published = dict(tp=8, pp=16, cp=1, ep=1, dp=128, vpp=4, zero=1, micro_batch=1, recompute="full", dtype="bf16")
     result = plan("llama-3.1-405b", "h100-sxm", devices=16384, seq_len=8192, global_batch=2048, level="roofline",
                   tp=[8], pp=[16], cp=[1, 2], ep=[1], vpp=[4], zero=[1], micro_batch=[1],
                   recompute=["selective", "full"], top=10)
@@ -293,3 +293,34 @@ def test_a_bad_fixed_option_is_named_before_any_layout(options, message):
     """train() refuses these whatever the layout: the search would refuse every layout and blame the pins."""
     with pytest.raises(ValueError, match=message):
         plan("llama-3.1-8b", "h100-sxm", devices=8, seq_len=4096, global_batch=64, **NARROW, **options)
+
+
+# ----- training dtypes searched -----------------------------------------------------------------------------------
+def test_a_dtype_search_prices_each_dtype_the_chip_runs_and_drops_the_rest():
+    """bf16 and fp8_e4m3 for 8B on 8 GPUs: every layout is a candidate twice; on H100 under FSDP (where both fit)
+    the best trains in FP8 (twice the matrix rate); A100 has no FP8 matrix path (Transformer Engine refuses FP8
+    below compute capability 8.9), so each bf16 layout that reaches pricing has its FP8 twin pruned, and the best
+    is bf16."""
+    from accelscope.llm.plan import DTYPE_NOT_NATIVE
+
+    space = dict(devices=8, seq_len=4096, global_batch=64, tp=(1, 2), pp=(1,), zero=(1, 3), **NARROW)
+    h100 = plan("llama-3.1-8b", "h100-sxm", dtype=("bf16", "fp8_e4m3"), **{**space, "zero": (3,)})
+    assert h100.best.layout["dtype"] == "fp8_e4m3"
+    bf16 = plan("llama-3.1-8b", "a100-sxm-80gb", **space)
+    both = plan("llama-3.1-8b", "a100-sxm-80gb", dtype=["bf16", "fp8_e4m3"], **space)
+    assert both.candidates == 2 * bf16.candidates
+    assert both.pruned[DTYPE_NOT_NATIVE] == bf16.candidates - sum(bf16.pruned.values())
+    assert [c.layout for c in both.configs] == [c.layout for c in bf16.configs]
+
+
+def test_a_dtype_no_layout_can_run_is_blamed():
+    with pytest.raises(DoesNotFit, match=r"dtype without a matrix path of its own.*search a dtype the chip has"):
+        plan("llama-3.1-8b", "a100-sxm-80gb", devices=8, seq_len=4096, global_batch=64, dtype="fp8_e4m3", **NARROW)
+
+
+@pytest.mark.parametrize(("dtype", "message"), [
+    (("bf16", "fp7"), r"dtype: .*fp7"), (("bf16", "bfloat16"), r"names a dtype twice"), ((), r"dtype: expected"),
+])
+def test_bad_training_dtypes_are_named(dtype, message):
+    with pytest.raises(ValueError, match=message):
+        plan("llama-3.1-8b", "h100-sxm", devices=8, dtype=dtype, **NARROW)

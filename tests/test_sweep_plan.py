@@ -125,3 +125,18 @@ def test_train_options_reach_the_plan_and_the_fixed_layout():
         TrainWorkload(**common, train_options={"optimizer": "muonn"})
     with pytest.raises(ValidationError, match="attention is given twice"):
         TrainWorkload(**common, attention="fa2", train_options={"attention": "fa3"})
+
+
+def test_plan_auto_searches_training_dtypes():
+    """`search: {dtype: [...]}` hands the dtypes to llm.plan (the point records plan.dtype); an unknown name fails
+    at load."""
+    import pytest
+    from pydantic import ValidationError
+
+    search = {"tp": [1], "pp": [1], "cp": [1], "ep": [1], "vpp": [1], "zero": [3], "micro_batch": [1],
+              "recompute": ["selective"], "dtype": ["bf16", "fp8_e4m3"]}
+    common = dict(model="llama-3.1-8b", tp=1, pp=1, dp=8, seq_len=4096, global_batch=64, plan="auto")
+    metrics = evaluate_workload(TrainWorkload(**common, search=search), acs.load_hardware("h100-sxm"), "roofline")
+    assert metrics["plan.dtype"] == "fp8_e4m3"  # FSDP on H100: both fit, FP8's matrix rate wins (test_plan.py)
+    with pytest.raises(ValidationError, match="dtype: "):
+        TrainWorkload(**common, search={**search, "dtype": ["bf16", "fp7"]})

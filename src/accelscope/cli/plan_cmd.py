@@ -14,7 +14,6 @@ from rich.table import Table
 from ..hardware.units import format_quantity as fq
 from .app_options import HwOpt, JsonOpt, SetOpt, spec_from
 from .errors import (
-    check_dtypes,
     check_level,
     naming_arguments,
     refuse_given,
@@ -34,7 +33,8 @@ def llm_plan(
     top: Annotated[int, typer.Option(help="Layouts to show, best first.")] = 5,
     seq_len: Annotated[int, typer.Option(help="Training: tokens per sequence.")] = 4096,
     global_batch: Annotated[int, typer.Option(help="Training: sequences per optimizer step.")] = 1024,
-    dtype: Annotated[str, typer.Option(help="Training: matmul dtype (bf16, fp8_e4m3).")] = "bf16",
+    dtype: Annotated[str, typer.Option(
+        help="Training: matmul dtype (bf16, fp8_e4m3, mxfp8), or several comma-separated to search them")] = "bf16",
     tp: Annotated[int | None, typer.Option(help="Pin tensor parallelism instead of searching it.")] = None,
     pp: Annotated[int | None, typer.Option(help="Pin pipeline stages instead of searching them.")] = None,
     input_len: Annotated[int, typer.Option(help="Serving: prompt tokens.")] = 2048,
@@ -86,7 +86,7 @@ def llm_plan(
                      "a serving option; add --serve")
     require_positive(tp=tp, pp=pp)  # the search's own check printed the pinned tuple: "(got (0,))"
     _check_pins_divide(devices, tp, pp)
-    check_dtypes(dtype=dtype)
+    dtypes_trained = _names(dtype, "--dtype")
     spec = spec_from(hw, sets)
     _check_attention_kernel("--attention", attention, spec)
     _warn_plan_context(model, serve_goal, seq_len, input_len, output_len)
@@ -100,7 +100,8 @@ def llm_plan(
         if muon_sharding is not None and optimizer != "muon":  # accepted and ignored: only Muon deals tensors
             refuse_given(("muon_sharding",), "how Muon's layer-wise distributed optimizer deals tensors; applies "
                                              "with --optimizer muon")
-        workload = {"seq_len": seq_len, "global_batch": global_batch, "dtype": dtype, **pins, **options}
+        workload = {"seq_len": seq_len, "global_batch": global_batch, **pins, **options,
+                    "dtype": dtypes_trained if len(dtypes_trained) > 1 else dtypes_trained[0]}
     with naming_arguments(("devices", "top", "seq_len", "global_batch", "dtype", "tp", "pp", "input_len",
                            "output_len", *options)):
         result = plan(model, spec, devices=devices, goal="serve" if serve_goal else "train", top=top, level=level,

@@ -80,7 +80,7 @@ def _train_metrics(w: Any, hw: Any, level: str, check_memory: bool) -> dict[str,
         options["attention"] = w.attention
     if w.plan == "auto":  # this hardware point's own best layout on the same devices
         best = plan(w.model, hw, devices=w.tp * w.pp * w.dp * w.cp, goal="train", top=1, level=level,
-                    seq_len=w.seq_len, global_batch=w.global_batch, dtype=w.dtype, **(w.search or {}),
+                    seq_len=w.seq_len, global_batch=w.global_batch, **{"dtype": w.dtype, **(w.search or {})},
                     **options).best
         t, layout = best.result, {f"plan.{k}": v for k, v in best.layout.items()}
     else:

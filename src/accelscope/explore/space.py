@@ -219,8 +219,8 @@ class TrainWorkload(TrainArgs):
     # plan: auto evaluates each hardware point at its own best layout on tp x pp x dp x cp devices (llm.plan),
     # recording it beside the metrics; `search` narrows llm.plan's space, e.g. {tp: [4, 8], recompute: [full]}
     plan: Literal["auto"] | None = None
-    search: dict[Literal["tp", "pp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute"], list[int | str]] | None \
-        = None
+    search: dict[Literal["tp", "pp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute", "dtype"],
+                 list[int | str]] | None = None
     # the decoder layers of each pipeline stage where not even (llm.train `pipeline_split`): counts per stage or per
     # virtual stage, a Megatron Core layout string, or "balanced"; and multi-token-prediction layers on the last
     # stage (`mtp_layers`). For a fixed layout: plan: auto splits evenly
@@ -259,6 +259,10 @@ class TrainWorkload(TrainArgs):
                 bad = [v for v in values if v not in ("none", "selective", "full")]
                 if bad:
                     raise ValueError(f"recompute: {bad[0]!r} is not a policy; use none, selective or full")
+            elif key == "dtype":  # the training dtypes plan: auto searches (llm.plan drops those a chip lacks)
+                from ..llm.plan import checked_dtypes
+
+                checked_dtypes(values)
             elif key == "zero":
                 if any(isinstance(v, bool) or v not in (0, 1, 2, 3) for v in values):
                     raise ValueError(f"zero: expected ZeRO stages 0, 1, 2 or 3 (got {values!r:.60})")

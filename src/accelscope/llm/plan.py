@@ -1,7 +1,7 @@
 """`acs.llm.plan`: the best software mapping of a model onto a cluster, for training or serving.
 
-Training: the search space is TP x PP x CP x EP x virtual stages x ZeRO stage x micro-batch x recompute policy
-(DP fills the devices). Serving: TP x PP x weight dtype x KV dtype, the batch as large as memory and the latency
+Training: the search space is TP x PP x CP x EP x virtual stages x ZeRO stage x micro-batch x recompute policy x
+the dtypes asked for (bf16 unless told; DP fills the devices). Serving: TP x PP x weight dtype x KV dtype, the batch as large as memory and the latency
 SLOs allow, replicas filling the devices. The goal is the most tokens per second per device (training) or output
 tokens per second per device within the SLOs (serving).
 
@@ -31,9 +31,9 @@ from numbers import Integral
 from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
-from ..hardware.dtypes import canonical_dtype, dtype_bytes
+from ..hardware.dtypes import canonical_dtype, dtype_bytes, element_bits, element_format
 from ..perf.estimate import check_level, shared_estimates
-from ..workload.llm_graph import Parallelism
+from ..workload.llm_graph import Parallelism, Precision
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DoesNotFit, infer, max_batch
 from .pipeline_balance import balanced_split
@@ -66,6 +66,7 @@ SPACE = {
     "recompute": ("none", "selective", "full"),
 }
 SERVE_SPACE = {"tp": (1, 2, 4, 8, 16, 32, 64), "pp": (1, 2, 4, 8)}
+DTYPE_NOT_NATIVE = "dtype without a matrix path of its own on the chip"
 MIN_CP_TOKENS = 1024  # a context-parallel chunk shorter than this only adds exchanges (Megatron-LM CP guidance)
 
 
@@ -114,6 +115,8 @@ def _advice(pruned: dict[str, int]) -> str:
         return "use more devices or a chip with more memory"
     if any("SLO" in why for why in pruned):
         return "relax the SLO or use a faster chip"
+    if DTYPE_NOT_NATIVE in pruned:
+        return "search a dtype the chip has matrix units for (bf16, or FP8 / FP4 on a chip with them)"
     return ("pin tp / pp / cp / ep values that divide the device count and the model's heads, KV heads, layers and "
             "experts (or leave them to the search)")
 
@@ -122,7 +125,8 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
          top: int = 5, level: str = "analytical", balance_pipeline: bool = False, **workload: Any) -> PlanResult:
     """Search the software mappings of `model` on `devices` devices of `hw`; the `top` best, best first.
 
-    Training workload keys: seq_len (4096), global_batch (1024 sequences), dtype ("bf16"), any of SPACE's
+    Training workload keys: seq_len (4096), global_batch (1024 sequences), dtype ("bf16", or a tuple of dtypes
+    to search: those the chip has no matrix path of its own for are pruned, `_not_native`), any of SPACE's
     fields to pin them (e.g. tp=8) or a tuple to search only those values, and train()'s framework options
     (train.FIXED_OPTIONS, e.g. optimizer="muon", tp_overlap=True, fp8_recipe="rowwise"), which every layout is
     priced with and the memory bound honours. Serving keys: input_len (2048),
@@ -221,7 +225,7 @@ def _shared_table(config: ModelConfig, hw: HardwareSpec, level: str, space: Trai
         return {}
     tables = _PLAN_TABLES[-1]
     key = (config, _capacity_free(hw), space.devices, level, tuple(sorted(space.choices.items())), space.seq_len,
-           space.global_batch, space.dtype, tuple(sorted(space.options.items())))
+           space.global_batch, tuple(sorted(space.options.items())))
     table = tables.pop(key, None)
     if table is None:
         table = {}
@@ -294,8 +298,9 @@ class TrainSpace:
     choices: dict[str, tuple]
     seq_len: int
     global_batch: int
-    dtype: str
     options: dict[str, Any] = field(default_factory=dict)  # train() options fixed for every layout (FIXED_OPTIONS)
+    # the searched dtypes whose matrix products this chip runs only in a wider format (dtype -> that format)
+    not_native: dict[str, str] = field(default_factory=dict)
     candidates: int = 0
     pruned: dict[str, int] = field(default_factory=dict)
 
@@ -304,15 +309,16 @@ class TrainSpace:
         choices = {key: _choices(workload, key, SPACE) for key in SPACE}
         seq_len = int(workload.pop("seq_len", 4096))
         global_batch = int(workload.pop("global_batch", 1024))
-        dtype = str(workload.pop("dtype", "bf16"))
+        choices["dtype"] = checked_dtypes(workload.pop("dtype", "bf16"))
         options = _fixed({key: workload.pop(key) for key in FIXED_OPTIONS if key in workload})
         if workload:
             raise ValueError(f"plan(goal='train'): unknown workload option(s): {', '.join(sorted(workload))}; "
                              f"expected seq_len, global_batch, dtype, the searched fields ({', '.join(SPACE)}) or "
                              f"train() options kept fixed ({', '.join(FIXED_OPTIONS)})")
-        _check_workload(choices, seq_len, global_batch, dtype, options)
+        _check_workload(choices, seq_len, global_batch, options)
         domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
-        return cls(config, devices, domain, choices, seq_len, global_batch, dtype, options)
+        return cls(config, devices, domain, choices, seq_len, global_batch, options,
+                   _not_native(hw, choices["dtype"]))
 
     def prune(self, reason: str, count: int = 1) -> None:
         self.pruned[reason] = self.pruned.get(reason, 0) + count
@@ -320,7 +326,7 @@ class TrainSpace:
     def layouts(self, capacity: float) -> Iterator[dict[str, Any]]:
         """Every layout that survives the exact pruning for a chip of `capacity` bytes (counting the rest)."""
         choices = self.choices
-        per_split = math.prod(len(choices[k]) for k in ("vpp", "zero", "micro_batch", "recompute"))
+        per_split = self._below("tp", "pp", "cp", "ep")
         for tp in choices["tp"]:
             for pp in choices["pp"]:
                 for cp in choices["cp"]:
@@ -335,32 +341,74 @@ class TrainSpace:
                             split["etp"] = layout_etp(tp, ep)
                         yield from self._split_layouts(split, capacity)
 
+    def _below(self, *keys: str) -> int:
+        """Candidates under one choice of `keys` and of every field before them in the loops: the pruned count."""
+        order = ("tp", "pp", "cp", "ep", "zero", "vpp", "micro_batch", "recompute", "dtype")
+        return math.prod(len(self.choices[k]) for k in order[max(order.index(k) for k in keys) + 1:])
+
     def _split_layouts(self, split: dict[str, int], capacity: float) -> Iterator[dict[str, Any]]:
         choices = self.choices
         for zero in choices["zero"]:
             reason = _optimizer_reason(zero, split, self.options)
             if reason:
-                self.prune(reason, len(choices["vpp"]) * len(choices["micro_batch"]) * len(choices["recompute"]))
+                self.prune(reason, self._below("zero"))
                 continue
             if state_lower_bound(self.config, split, zero, self.options) > capacity:
-                self.prune("memory (weights + gradients + optimizer alone)",
-                           len(choices["vpp"]) * len(choices["micro_batch"]) * len(choices["recompute"]))
+                self.prune("memory (weights + gradients + optimizer alone)", self._below("zero"))
                 continue
             for vpp in choices["vpp"]:
                 if interleave_reason(self.config, split["pp"], vpp):
-                    self.prune("vpp without enough layers per stage",
-                               len(choices["micro_batch"]) * len(choices["recompute"]))
+                    self.prune("vpp without enough layers per stage", self._below("vpp"))
                     continue
                 for micro_batch in choices["micro_batch"]:
                     if micro_batch_reason(self.global_batch, split["dp"], micro_batch):
-                        self.prune("global batch not divisible into micro-batches", len(choices["recompute"]))
+                        self.prune("global batch not divisible into micro-batches", self._below("micro_batch"))
                         continue
                     micro_batches = self.global_batch // (split["dp"] * micro_batch)
                     if interleaved_micro_batches_reason(split["pp"], vpp, micro_batches):
-                        self.prune("interleaved schedule with fewer micro-batches than pp", len(choices["recompute"]))
+                        self.prune("interleaved schedule with fewer micro-batches than pp", self._below("micro_batch"))
                         continue
                     for recompute in choices["recompute"]:
-                        yield {**split, "vpp": vpp, "zero": zero, "micro_batch": micro_batch, "recompute": recompute}
+                        for dtype in choices["dtype"]:
+                            if dtype in self.not_native:
+                                self.prune(DTYPE_NOT_NATIVE)
+                                continue
+                            yield {**split, "vpp": vpp, "zero": zero, "micro_batch": micro_batch,
+                                   "recompute": recompute, "dtype": dtype}
+
+
+def checked_dtypes(value: Any) -> tuple[str, ...]:
+    """The training dtype, or several to search (a list or tuple), each a known name and named once."""
+    names = tuple(value) if isinstance(value, list | tuple) else (value,)
+    if not names or not all(isinstance(name, str) for name in names):
+        raise ValueError(f"dtype: expected a dtype name or a list of them, e.g. ['bf16', 'fp8_e4m3'] (got {value!r})")
+    for name in names:
+        try:
+            canonical_dtype(name)
+        except ValueError as error:
+            raise ValueError(f"dtype: {error}") from None
+    if len(set(map(canonical_dtype, names))) < len(names):
+        raise ValueError(f"dtype: {value!r} names a dtype twice; name each once")
+    return names
+
+
+def _not_native(hw: HardwareSpec, dtypes: tuple[str, ...]) -> dict[str, str]:
+    """The dtypes among `dtypes` whose GEMMs the chip has no matrix path of their own for, each with the path
+    `HardwareSpec.matrix_dtype` falls back to: a wider element format (FP8 on A100, FP4 on H100) or, for a
+    block-scaled format, a plain one (MXFP8 on H100: no block-scaled MMA before Blackwell). A plan searching
+    dtypes drops them: the training frameworks refuse them (Transformer Engine's `check_fp8_support`: "Device
+    compute capability 8.9 or higher required for FP8 execution"; its MXFP8 recipe needs compute capability 10.0).
+    Two plain formats of one width (fp8_e5m2 priced by an fp8_e4m3 peak) are one path."""
+    out = {}
+    for dtype in dtypes:
+        matmul = Precision(dtype=canonical_dtype(dtype)).matmul_input_dtype
+        chosen = hw.matrix_dtype(matmul)
+        same_path = chosen is not None and (chosen == matmul or (
+            element_format(chosen) == chosen and element_format(matmul) == matmul
+            and element_bits(chosen) == element_bits(matmul)))
+        if not same_path:
+            out[dtype] = chosen or "none"
+    return out
 
 
 def _optimizer_reason(zero: int, split: dict[str, int], options: dict[str, Any]) -> str | None:
@@ -376,22 +424,18 @@ def _optimizer_reason(zero: int, split: dict[str, int], options: dict[str, Any])
     return None
 
 
-def _check_workload(choices: dict[str, tuple], seq_len: int, global_batch: int, dtype: str,
-                    options: dict[str, Any]) -> None:
+def _check_workload(choices: dict[str, tuple], seq_len: int, global_batch: int, options: dict[str, Any]) -> None:
     """The options every layout shares, refused up front: price_layout turns train's ValueErrors into refused
     layouts, so a bad one would refuse every layout (an empty grid, a DoesNotFit) instead of naming itself."""
     for name, value in (("seq_len", seq_len), ("global_batch", global_batch)):
         if value < 1:
             raise ValueError(f"{name}: expected an integer >= 1 (got {value})")
-    try:
-        canonical_dtype(dtype)
-    except ValueError as error:
-        raise ValueError(f"dtype: {error}") from None
     check_options(options)
-    low_precision = canonical_dtype(dtype).startswith(("fp8", "mx"))
+    low_precision = any(canonical_dtype(d).startswith(("fp8", "mx")) for d in choices["dtype"])
     for name in ("fp8_recipe", "fp8_all_gather"):  # train() would price a 16-bit step without them, silently
         if options.get(name) not in (None, False) and not low_precision:
-            raise ValueError(f"{name}: applies to an 8-bit dtype (fp8_e4m3, mxfp8); got dtype={dtype!r}")
+            dtypes = ", ".join(choices["dtype"])
+            raise ValueError(f"{name}: applies to an 8-bit dtype (fp8_e4m3, mxfp8); got dtype={dtypes!r}")
     bad = [mode for mode in choices["recompute"] if mode not in RECOMPUTE_MODES]
     if bad:
         raise ValueError(f"recompute: expected one of {', '.join(RECOMPUTE_MODES)} (got {bad[0]!r})")
@@ -408,8 +452,8 @@ def price_layout(config: ModelConfig, hw: HardwareSpec, level: str, space: Train
     """`train` of one layout without its memory check (the caller compares `memory.total` with each capacity,
     as train's check does), or the reason train refuses it."""
     try:
-        return train(config, hw, seq_len=space.seq_len, global_batch=space.global_batch, dtype=space.dtype,
-                     level=level, check_memory=False, **layout, **space.options)
+        return train(config, hw, seq_len=space.seq_len, global_batch=space.global_batch, level=level,
+                     check_memory=False, **layout, **space.options)
     except DoesNotFit:  # not raised without the memory check; kept so a refusal can never escape a search
         return "memory (estimated)"
     except ValueError as exc:
