@@ -609,3 +609,27 @@ def test_a_train_workload_takes_a_pipeline_split(tmp_path):
     with pytest.raises(ValueError, match="apply to a fixed layout"):
         SweepSpec.model_validate({"name": "s", "base": "h100-sxm", "workload": {**workload, "plan": "auto"},
                                   "axes": {"memory.hbm.bandwidth": {"values": ["3.35 TB/s"]}}})
+
+
+def test_a_clock_axis_without_the_peaks_is_warned(tmp_path):
+    """compute.clock alone on MI300X (sustained clock 1,207 MHz) prices the chip slower at a higher quoted clock:
+    the peaks are quoted at that clock and stay fixed. Load warns once; coupled with a matrix peak it is silent."""
+    import warnings
+
+    import yaml
+
+    from accelscope.hardware.check import SpecWarning
+
+    base = {"name": "clk", "base": "mi300x", "level": "roofline",
+            "workload": {"kind": "infer", "model": "llama-3.1-8b", "batch": 1}}
+    alone, coupled = tmp_path / "alone.yaml", tmp_path / "coupled.yaml"
+    alone.write_text(yaml.safe_dump({**base, "axes": {"compute.clock": {"values": ["2.1 GHz", "2.5 GHz"]}}}))
+    coupled.write_text(yaml.safe_dump({**base, "coupled": {"clock": {
+        "compute.clock": ["2.1 GHz", "2.5 GHz"], "matrix.peak.bf16": ["1307 TFLOP/s", "1556 TFLOP/s"]}}}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_sweep(alone)
+        load_sweep(coupled)
+    found = [w for w in caught if issubclass(w.category, SpecWarning)]
+    assert len(found) == 1 and "alone.yaml: compute.clock is the clock the spec's peaks are quoted at" in \
+        str(found[0].message)

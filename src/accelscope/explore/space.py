@@ -706,7 +706,29 @@ def load_sweep(path: str | Path) -> SweepSpec:
                          "(or optuna) with points: N")
     _check_axis_paths(spec, path)
     _check_models_and_dtypes(spec, path)
+    _warn_clock_alone(spec, path)
     return spec
+
+
+def _warn_clock_alone(spec: SweepSpec, path: str | Path) -> None:
+    """`compute.clock` varied without any matrix peak: the peaks are figures quoted at that clock, so they stay
+    fixed (only per-clock rates, the SFU's, follow it), and where the chip holds a measured sustained clock
+    (compute.sustained_clock: MI300X's 1,207 MHz) a higher quoted clock is a smaller share of it held: every level
+    prices the chip slower. Almost never the study meant; said once, as a warning, since a per-clock-rate study is
+    one."""
+    varied = set(spec.axes) | {p for group in spec.coupled.values() for p in group}
+    if "compute.clock" in varied and not any(p.startswith(("matrix.peak.", "compute.sustained_clock"))
+                                             for p in varied):
+        import warnings
+
+        from ..hardware.check import SpecWarning
+
+        warnings.warn(SpecWarning(
+            f"{path}: compute.clock is the clock the spec's peaks are quoted at; varied alone it leaves matrix.peak.* "
+            "and vector.peak.* fixed (only per-clock rates such as sfu.ops_per_clock_per_core follow it), and on a "
+            "chip with compute.sustained_clock a higher quoted clock holds a smaller share of its peaks (slower). To "
+            "study a faster clock, couple it with the peaks (coupled: {clock: {compute.clock: [...], "
+            "matrix.peak.bf16: [...]}})"), stacklevel=2)
 
 
 AXIS_VALUES_TRIED = 64  # values of one axis tried on the base chip at load before the points are left to run
