@@ -230,6 +230,20 @@ def test_balance_pipeline_gives_the_top_layouts_their_fastest_split():
         plan("llama-3.1-8b", "h100-sxm", devices=8, goal="serve", balance_pipeline=True)
 
 
+def test_balance_pipeline_keeps_the_dtype_and_the_fixed_options():
+    """The balanced split re-prices a layout with the plan's dtype (now in the layout) and fixed options: it raised
+    "multiple values for keyword argument 'dtype'" when the dtype was given."""
+    from accelscope.llm import train
+
+    pins = dict(pp=(4,), tp=(1,), cp=(1,), vpp=(1,), seq_len=4096, global_batch=256, level="roofline", top=1)
+    best = plan("llama-3.1-8b", "h100-sxm", devices=32, balance_pipeline=True, dtype=("bf16",),
+                cross_entropy="fused", **pins).best
+    direct = train("llama-3.1-8b", "h100-sxm", seq_len=4096, global_batch=256, level="roofline",
+                   cross_entropy="fused", **best.layout)
+    assert best.layout["dtype"] == "bf16" and "pipeline_split" in best.layout
+    assert best.metrics["tokens_per_s_per_device"] == direct.tokens_per_s_per_device
+
+
 # ----- train() options kept fixed while the layout is searched ----------------------------------------------------
 def test_the_state_bound_holds_muons_states_and_optimizer_instances_by_hand():
     """Llama-3.1-8B's hidden matrices (32 layers x (2 x 4096^2 + 2 x 4096 x 1024 + 3 x 4096 x 14336) = 6.979e9
@@ -324,3 +338,18 @@ def test_a_dtype_no_layout_can_run_is_blamed():
 def test_bad_training_dtypes_are_named(dtype, message):
     with pytest.raises(ValueError, match=message):
         plan("llama-3.1-8b", "h100-sxm", devices=8, dtype=dtype, **NARROW)
+
+
+def test_why_names_a_split_only_one_layout_has():
+    """A balanced best against an evenly split runner-up (balance_pipeline leaves a layout its even split where that
+    is faster): the explanation raised KeyError on the key the runner-up lacks."""
+    from accelscope.llm import train
+    from accelscope.llm.plan import PlannedConfig, _why
+
+    common = dict(seq_len=4096, global_batch=64, level="roofline")
+    split = PlannedConfig({"tp": 1, "pp": 2, "pipeline_split": (17, 15)}, {"tokens_per_s_per_device": 2.0},
+                          train("llama-3.1-8b", "h100-sxm", dp=4, pp=2, **common))
+    even = PlannedConfig({"tp": 1, "pp": 2}, {"tokens_per_s_per_device": 1.0},
+                         train("llama-3.1-8b", "h100-sxm", dp=4, pp=2, **common))
+    assert "pipeline_split even -> (17, 15)" in _why(split, even)
+    assert "pipeline_split (17, 15) -> even" in _why(even, split)

@@ -143,7 +143,8 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
         raise ValueError(f"top: expected an integer >= 1 (got {top!r})")
     if not isinstance(balance_pipeline, bool) or (balance_pipeline and goal != "train"):
         raise ValueError(f"balance_pipeline: True or False, for training plans (got {balance_pipeline!r})")
-    shared = _fixed({k: workload[k] for k in ("seq_len", "global_batch", "dtype", *FIXED_OPTIONS) if k in workload})
+    # what every layout shares (the balanced split re-prices a layout with them; its dtype is in the layout)
+    shared = _fixed({k: workload[k] for k in ("seq_len", "global_batch", *FIXED_OPTIONS) if k in workload})
     check_level(level)  # train's ValueErrors become refused layouts: a bad level would refuse them all
     config = load_model(model)
     spec = load_hardware(hw)
@@ -609,7 +610,9 @@ def _best_batch(config: ModelConfig, hw: HardwareSpec, tp: int, pp: int, dtype: 
 # ----- explanation ------------------------------------------------------------------------------------------------
 def _why(best: PlannedConfig, runner: PlannedConfig) -> str:
     """What differs between the two layouts, and which parts of the time account for the gap."""
-    changed = [f"{k} {runner.layout[k]} -> {best.layout[k]}" for k in best.layout if best.layout[k] != runner.layout[k]]
+    keys = [*best.layout, *(k for k in runner.layout if k not in best.layout)]  # a balanced split names its own
+    changed = [f"{k} {runner.layout.get(k, 'even')} -> {best.layout.get(k, 'even')}" for k in keys
+               if best.layout.get(k) != runner.layout.get(k)]
     key = "tokens_per_s_per_device"
     gain = best.metrics[key] / runner.metrics[key] - 1
     parts = _time_parts(best.result), _time_parts(runner.result)
