@@ -372,3 +372,16 @@ def test_llm_train_megatron_and_host_options_reach_train():
     for r in (off, megatron):
         assert r["step_s"] == pytest.approx(sum(r["breakdown"].values()), rel=1e-12)
     assert megatron["breakdown"]["host"] > 0 and megatron["breakdown"]["bubble"] > off["breakdown"]["bubble"]
+
+
+def test_llm_plan_balance_pipeline_with_searched_dtypes_and_options():
+    """`llm plan --balance-pipeline` always hands the plan a dtype, which every layout now carries: the balanced
+    re-pricing raised a TypeError (two dtypes). With a dtype search and a fixed option the JSON names both."""
+    result = runner.invoke(app, ["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "32", "--pp", "4",
+                                 "--tp", "1", "--seq-len", "4096", "--global-batch", "256", "--balance-pipeline",
+                                 "--dtype", "bf16,fp8_e4m3", "--cross-entropy", "fused", "--level", "roofline",
+                                 "--top", "2", "--json"])
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["options"] == {"cross_entropy": "fused"}
+    assert {c["dtype"] for c in out["configs"]} <= {"bf16", "fp8_e4m3"} and all(c["pp"] == 4 for c in out["configs"])
