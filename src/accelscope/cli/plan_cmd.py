@@ -158,13 +158,9 @@ def _names(text: str, option: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     if not names:
         raise ValueError(f"{option}: expected one or more dtypes, comma-separated (got {text!r})")
-    from ..hardware.dtypes import canonical_dtype
+    from ..hardware.dtypes import check_dtype_names
 
-    for name in names:
-        try:
-            canonical_dtype(name)
-        except ValueError as exc:
-            raise ValueError(f"{option}: {exc}") from None
+    check_dtype_names(names, option)
     refuse_repeats(option, names)
     return names
 

@@ -80,6 +80,15 @@ def canonical_dtype(name: str) -> str:
     return key
 
 
+def check_dtype_names(names: tuple[str, ...], label: str) -> None:
+    """Each of `names` a dtype canonical_dtype knows; the error names `label` (the option or field that gave it)."""
+    for name in names:
+        try:
+            canonical_dtype(name)
+        except ValueError as error:
+            raise ValueError(f"{label}: {error}") from None
+
+
 def dtype_bytes(name: str) -> float:
     """Storage bytes per element (fractional for sub-byte and block-scaled formats)."""
     return DTYPE_BITS[canonical_dtype(name)] / 8

@@ -31,7 +31,7 @@ from numbers import Integral
 from typing import Any
 
 from ..hardware import HardwareSpec, load_hardware
-from ..hardware.dtypes import canonical_dtype, dtype_bytes, element_bits, element_format
+from ..hardware.dtypes import canonical_dtype, check_dtype_names, dtype_bytes, element_bits, element_format
 from ..perf.estimate import check_level, shared_estimates
 from ..workload.llm_graph import Parallelism, Precision
 from ..workload.model_config import ModelConfig, load_model
@@ -383,11 +383,7 @@ def checked_dtypes(value: Any) -> tuple[str, ...]:
     names = tuple(value) if isinstance(value, list | tuple) else (value,)
     if not names or not all(isinstance(name, str) for name in names):
         raise ValueError(f"dtype: expected a dtype name or a list of them, e.g. ['bf16', 'fp8_e4m3'] (got {value!r})")
-    for name in names:
-        try:
-            canonical_dtype(name)
-        except ValueError as error:
-            raise ValueError(f"dtype: {error}") from None
+    check_dtype_names(names, "dtype")
     if len(set(map(canonical_dtype, names))) < len(names):
         raise ValueError(f"dtype: {value!r} names a dtype twice; name each once")
     return names
