@@ -112,6 +112,10 @@ def test_plan_pins_that_cannot_tile_the_devices_are_named(pins, needle):
     (["--attention", "fa3", "--hw", "a100-sxm-80gb"], "--attention fa3 needs asynchronous matrix instructions"),
     (["--dtype", "bf16,bf16"], "--dtype: 'bf16' is named twice"),
     (["--dtype", "bf16,fp7"], "--dtype: "),
+    (["--simulate"], "--simulate: a serving option; add --serve"),
+    (["--serve", "--simulate"], "--simulate: the capacity is the highest request rate within the latency SLOs"),
+    (["--serve", "--requests", "500", "--slo-tpot", "50"], "--requests: an option of the simulated plan"),
+    (["--serve", "--simulate", "--slo-tpot", "50", "--percentile", "95"], "--percentile: expected 50, 90 or 99"),
 ])
 def test_plan_training_options_are_refused_up_front(options, needle):
     """The options every planned layout is priced with: a bad one would refuse every layout and blame the pins."""

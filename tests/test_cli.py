@@ -385,3 +385,17 @@ def test_llm_plan_balance_pipeline_with_searched_dtypes_and_options():
     out = json.loads(result.stdout)
     assert out["options"] == {"cross_entropy": "fused"}
     assert {c["dtype"] for c in out["configs"]} <= {"bf16", "fp8_e4m3"} and all(c["pp"] == 4 for c in out["configs"])
+
+
+def test_llm_plan_serve_simulate_json():
+    """The simulated serving plan from the command line: layouts with their scheduler and pools, capacities per
+    device, best first (8B on 2 H100, TP 1: two colocated replicas, or one prefill + one decode replica)."""
+    result = runner.invoke(app, ["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "2", "--serve",
+                                 "--tp", "1", "--simulate", "--disaggregated", "--slo-tpot", "20", "--slo-ttft", "1000",
+                                 "--requests", "40", "--input-len", "512", "--output-len", "32", "--level", "roofline",
+                                 "--json"])
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert {c["scheduler"] for c in out["configs"]} == {"vllm", "disaggregated"}
+    rates = [c["requests_per_s_per_device"] for c in out["configs"]]
+    assert rates == sorted(rates, reverse=True) and rates[-1] > 0

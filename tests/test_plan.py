@@ -353,3 +353,46 @@ def test_why_names_a_split_only_one_layout_has():
                          train("llama-3.1-8b", "h100-sxm", dp=4, pp=2, **common))
     assert "pipeline_split even -> (17, 15)" in _why(split, even)
     assert "pipeline_split (17, 15) -> even" in _why(even, split)
+
+
+# ----- serving plans rated by the request-level simulation --------------------------------------------------------
+SIMULATED = dict(devices=4, goal="serve", simulate=True, slo_ttft=1.0, slo_tpot=0.02, requests=60, input_len=512,
+                 output_len=64, tp=(1, 2), pp=(1,), level="roofline", top=10)
+
+
+def test_a_simulated_serving_plan_rates_each_pool_by_its_capacity():
+    """8B on 4 H100, TP 1 or 2, colocated or disaggregated: every layout is llm.capacity of the whole cluster (the
+    colocated replicas behind the router, or each prefill / decode split), the same numbers a direct call gives;
+    candidates: TP1 (4 replicas: colocated + 3 splits) + TP2 (2 replicas: colocated + 1 split) = 6."""
+    from accelscope.llm import capacity
+
+    result = plan("llama-3.1-8b", "h100-sxm", schedulers=("vllm", "disaggregated"), **SIMULATED)
+    assert result.candidates == 6 and result.estimated == 6
+    assert {(c.layout["tp"], c.layout["scheduler"], c.layout.get("prefill_replicas")) for c in result.configs} == {
+        (1, "vllm", None), (1, "disaggregated", 1), (1, "disaggregated", 2), (1, "disaggregated", 3),
+        (2, "vllm", None), (2, "disaggregated", 1)}
+    for config in result.configs:
+        layout = dict(config.layout)
+        pools = ({"replicas": layout.pop("replicas")} if layout["scheduler"] == "vllm"
+                 else {"prefill_replicas": layout.pop("prefill_replicas"),
+                       "decode_replicas": layout.pop("decode_replicas")})
+        layout.pop("replicas", None)
+        direct = capacity("llama-3.1-8b", "h100-sxm", slo_ttft=1.0, slo_tpot=0.02, requests=60, input_len=512,
+                          output_len=64, level="roofline", curve=False, **layout, **pools)
+        assert config.metrics["requests_per_s_per_device"] == direct.capacity_per_device
+        assert config.metrics["requests_per_s"] == pytest.approx(direct.capacity_per_device * 4)
+    rates = [c.metrics["tokens_per_s_per_device"] for c in result.configs]
+    assert rates == sorted(rates, reverse=True)
+    assert "P99 TTFT at capacity" in result.why
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"simulate": True, "slo_tpot": None, "slo_ttft": None}, r"simulate: the capacity .* give slo_tpot"),
+    ({"simulate": True, "requests": 5}, r"requests: expected an integer from 10"),
+    ({"simulate": True, "schedulers": ("static",)}, r"schedulers: expected some of vllm, disaggregated"),
+    ({"simulate": True, "serve_options": {"wide_ep": 8}}, r"serve_options: wide_ep not taken"),
+    ({"simulate": False, "requests": 100}, r"requests: an option of the simulated serving plan"),
+])
+def test_bad_simulation_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        plan("llama-3.1-8b", "h100-sxm", **{**SIMULATED, **options})

@@ -140,3 +140,24 @@ def test_plan_auto_searches_training_dtypes():
     assert metrics["plan.dtype"] == "fp8_e4m3"  # FSDP on H100: both fit, FP8's matrix rate wins (test_plan.py)
     with pytest.raises(ValidationError, match="dtype: "):
         TrainWorkload(**common, search={**search, "dtype": ["bf16", "fp7"]})
+
+
+def test_serve_plan_auto_records_the_best_pool_and_matches_the_planner():
+    """kind: serve with plan: auto rates a point by the best simulated serving layout of its tp x pp devices (the
+    same as llm.plan(simulate=True) there), the layout as plan.* columns; fixed-layout features are refused."""
+    import pytest
+    from pydantic import ValidationError
+
+    common = dict(model="llama-3.1-8b", tp=2, input_len=512, output_len=64, requests=40, slo_tpot_s=0.02,
+                  slo_ttft_s=1.0)
+    hw = acs.load_hardware("h100-sxm")
+    metrics = evaluate_workload(ServeWorkload(**common, plan="auto", disaggregated=True), hw, "roofline")
+    best = acs.llm.plan("llama-3.1-8b", hw, devices=2, goal="serve", level="roofline", input_len=512, output_len=64,
+                        slo_tpot=0.02, slo_ttft=1.0, simulate=True, requests=40,
+                        schedulers=("vllm", "disaggregated")).best
+    assert metrics["requests_per_s_per_device"] == best.metrics["requests_per_s_per_device"]
+    assert {k.removeprefix("plan."): v for k, v in metrics.items() if k.startswith("plan.")} == best.layout
+    with pytest.raises(ValidationError, match="apply to a fixed layout"):
+        ServeWorkload(**common, plan="auto", wide_ep=8)
+    with pytest.raises(ValidationError, match="disaggregated: the plan's pool splits; add plan: auto"):
+        ServeWorkload(**common, disaggregated=True)

@@ -43,6 +43,16 @@ def llm_plan(
     kv_dtypes: Annotated[str, typer.Option(help="Serving: KV-cache dtypes to try, comma-separated.")] = "bf16",
     slo_tpot: Annotated[float | None, typer.Option(help="Serving: TPOT limit in milliseconds.")] = None,
     slo_ttft: Annotated[float | None, typer.Option(help="Serving: TTFT limit in milliseconds.")] = None,
+    simulate: Annotated[bool, typer.Option(
+        "--simulate/--no-simulate",
+        help="Serving: rate each layout by its capacity, the highest request rate whose percentile TTFT / TPOT meet "
+             "the SLOs in the request-level simulation of the whole cluster (continuous batching), instead of the "
+             "largest static batch within them; needs --slo-tpot and/or --slo-ttft.")] = False,
+    disaggregated: Annotated[bool, typer.Option(
+        "--disaggregated/--colocated-only",
+        help="Serving, with --simulate: also try every split of the replicas into prefill and decode pools.")] = False,
+    requests: Annotated[int, typer.Option(help="Serving, with --simulate: requests per simulation.")] = 300,
+    percentile: Annotated[int, typer.Option(help="Serving, with --simulate: SLO percentile, 50 | 90 | 99.")] = 99,
     optimizer: Annotated[str | None, typer.Option(
         help="Training: adam (default) | sgd | muon (Megatron's Muon: ZeRO 0 or 1 layouts only)")] = None,
     muon_sharding: Annotated[str | None, typer.Option(
@@ -82,8 +92,13 @@ def llm_plan(
         refuse_given(("seq_len", "global_batch", "dtype", "balance_pipeline", *options), "a training option; with "
                      "--serve give --input-len, --output-len, --dtypes")
     else:
-        refuse_given(("input_len", "output_len", "dtypes", "kv_dtypes", "slo_tpot", "slo_ttft"),
-                     "a serving option; add --serve")
+        refuse_given(("input_len", "output_len", "dtypes", "kv_dtypes", "slo_tpot", "slo_ttft", "simulate",
+                      "disaggregated", "requests", "percentile"), "a serving option; add --serve")
+    if not simulate:  # accepted and ignored: the static plan runs no simulation
+        refuse_given(("disaggregated", "requests", "percentile"), "an option of the simulated plan; add --simulate")
+    elif slo_tpot is None and slo_ttft is None:
+        raise ValueError("--simulate: the capacity is the highest request rate within the latency SLOs; give "
+                         "--slo-tpot and/or --slo-ttft (milliseconds)")
     require_positive(tp=tp, pp=pp)  # the search's own check printed the pinned tuple: "(got (0,))"
     _check_pins_divide(devices, tp, pp)
     dtypes_trained = _names(dtype, "--dtype")
@@ -96,6 +111,9 @@ def llm_plan(
                     "kv_dtypes": _names(kv_dtypes, "--kv-dtypes"),
                     "slo_tpot": None if slo_tpot is None else slo_tpot / 1e3,
                     "slo_ttft": None if slo_ttft is None else slo_ttft / 1e3, **pins}
+        if simulate:
+            workload.update(simulate=True, requests=requests, percentile=percentile,
+                            schedulers=("vllm", "disaggregated") if disaggregated else ("vllm",))
     else:
         if muon_sharding is not None and optimizer != "muon":  # accepted and ignored: only Muon deals tensors
             refuse_given(("muon_sharding",), "how Muon's layer-wise distributed optimizer deals tensors; applies "
@@ -103,7 +121,7 @@ def llm_plan(
         workload = {"seq_len": seq_len, "global_batch": global_batch, **pins, **options,
                     "dtype": dtypes_trained if len(dtypes_trained) > 1 else dtypes_trained[0]}
     with naming_arguments(("devices", "top", "seq_len", "global_batch", "dtype", "tp", "pp", "input_len",
-                           "output_len", *options)):
+                           "output_len", "requests", "percentile", "simulate", *options)):
         result = plan(model, spec, devices=devices, goal="serve" if serve_goal else "train", top=top, level=level,
                       balance_pipeline=balance_pipeline, **workload)
     if as_json:
@@ -168,7 +186,8 @@ def _names(text: str, option: str) -> tuple[str, ...]:
 def _header(key: str) -> str:
     return {"tokens_per_s_per_device": "tokens/s/device", "step_s": "step (s)", "mfu": "MFU",
             "memory_per_device_bytes": "memory/device (GB)", "output_tokens_per_s": "output tokens/s",
-            "tpot_s": "TPOT (ms)", "ttft_s": "TTFT (ms)", "micro_batch": "micro-batch"}.get(key, key)
+            "tpot_s": "TPOT (ms)", "ttft_s": "TTFT (ms)", "micro_batch": "micro-batch", "requests_per_s": "requests/s",
+            "requests_per_s_per_device": "requests/s/device"}.get(key, key)
 
 
 def _value(key: str, value: float) -> str:
@@ -180,4 +199,6 @@ def _value(key: str, value: float) -> str:
         return f"{value * 1e3:,.1f}"
     if key == "step_s":
         return f"{value:,.2f}"
+    if key.startswith("requests_per_s"):  # a rate, not a time
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
     return f"{value:,.0f}" if abs(value) >= 100 else fq(value, "time") if key.endswith("_s") else f"{value:,.2f}"

@@ -117,6 +117,18 @@ def _infer_metrics(w: Any, hw: Any, level: str, check_memory: bool) -> dict[str,
 
 def _serve_metrics(w: Any, hw: Any, level: str) -> dict[str, Any]:
     """Capacity at the SLOs from the request-level simulation; 0 requests/s when an idle server misses them."""
+    if w.plan == "auto":  # the best serving layout of the same tp x pp devices, by capacity per device
+        best = plan(w.model, hw, devices=w.tp * w.pp, goal="serve", top=1, level=level, input_len=w.input_len,
+                    output_len=w.output_len, dtypes=(w.dtype,), kv_dtypes=(w.kv_dtype,), slo_tpot=w.slo_tpot_s,
+                    slo_ttft=w.slo_ttft_s, simulate=True, requests=w.requests, percentile=w.percentile,
+                    schedulers=("vllm", "disaggregated") if w.disaggregated else ("vllm",),
+                    serve_options={"max_seqs": w.max_seqs, "max_batched_tokens": w.max_batched_tokens,
+                                   "seed": w.seed, "cuda_graphs": w.cuda_graphs, "tp_overlap": w.tp_overlap}).best
+        m = best.metrics
+        return {"requests_per_s": m["requests_per_s"], "requests_per_s_per_device": m["requests_per_s_per_device"],
+                "tokens_per_s": m["tokens_per_s_per_device"] * w.tp * w.pp,
+                "tokens_per_s_per_device": m["tokens_per_s_per_device"], "ttft_s": m["ttft_s"], "tpot_s": m["tpot_s"],
+                "bound": "capacity", **{f"plan.{k}": v for k, v in best.layout.items()}}
     result = capacity(w.model, hw, slo_ttft=w.slo_ttft_s, slo_tpot=w.slo_tpot_s, percentile=w.percentile,
                       requests=w.requests, tp=w.tp, pp=w.pp, ep=w.ep, dtype=w.dtype, kv_dtype=w.kv_dtype, level=level,
                       input_len=w.input_len, output_len=w.output_len, max_seqs=w.max_seqs,

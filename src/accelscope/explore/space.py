@@ -300,6 +300,23 @@ class ServeWorkload(BaseModel):
     tbo: bool = False
     expert_imbalance: float = Field(default=1.0, ge=1, allow_inf_nan=False)
     max_nodes: int | None = Field(default=None, ge=1)
+    # plan: auto rates each hardware point at its best serving layout on tp x pp devices (llm.plan with
+    # simulate=True: TP x PP replicas behind a router, and with `disaggregated` every prefill / decode pool split),
+    # recording it as plan.* columns; the engine options above pass to every simulation
+    plan: Literal["auto"] | None = None
+    disaggregated: bool = False
+
+    @model_validator(mode="after")
+    def _plan_takes_plain_layouts(self) -> ServeWorkload:
+        if self.disaggregated and self.plan != "auto":
+            raise ValueError("disaggregated: the plan's pool splits; add plan: auto")
+        if self.plan == "auto" and (self.ep != 1 or self.wide_ep is not None or self.tbo or self.max_nodes is not None
+                                    or self.expert_imbalance != 1.0):
+            raise ValueError("ep / wide_ep / tbo / max_nodes / expert_imbalance apply to a fixed layout; drop them "
+                             "or plan: auto")
+        if self.plan == "auto" and self.slo_tpot_s is None and self.slo_ttft_s is None:
+            raise ValueError("plan: auto rates layouts at the SLOs; give slo_tpot_s and/or slo_ttft_s")
+        return self
 
 
 OP_KINDS = ("gemm", "grouped_gemm", "attention", "softmax", "norm", "elementwise", "reduction", "collective",

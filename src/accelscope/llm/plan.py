@@ -527,6 +527,7 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
     kv_dtypes = tuple(workload.pop("kv_dtypes", ("bf16",)))
     slo_tpot = workload.pop("slo_tpot", None)
     slo_ttft = workload.pop("slo_ttft", None)
+    simulation = _simulation_options(workload, slo_tpot, slo_ttft)
     if workload:
         raise ValueError(f"plan(goal='serve'): unknown workload option(s): {', '.join(sorted(workload))}")
     domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
@@ -537,10 +538,21 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
         for pp in pps:
             for dtype in dtypes:
                 for kv_dtype in kv_dtypes:
-                    candidates += 1
+                    replica = dict(tp=tp, pp=pp, dtype=dtype, kv_dtype=kv_dtype)
+                    variants = _pool_splits(devices // (tp * pp), simulation["schedulers"]) if simulation else [{}]
+                    candidates += len(variants) or 1
                     reason = serve_layout_reason(config, devices, domain, tp, pp, dtype, hw.main_memory.capacity)
                     if reason:
-                        pruned[reason] = pruned.get(reason, 0) + 1
+                        pruned[reason] = pruned.get(reason, 0) + (len(variants) or 1)
+                        continue
+                    if simulation:
+                        for variant in variants:
+                            found = _simulated(config, hw, devices, level, replica, variant, input_len, output_len,
+                                               slo_tpot, slo_ttft, simulation)
+                            if isinstance(found, str):
+                                pruned[found] = pruned.get(found, 0) + 1
+                            else:
+                                configs.append(found)
                         continue
                     found = _best_batch(config, hw, tp, pp, dtype, kv_dtype, input_len, output_len, level, slo_tpot,
                                         slo_ttft)
@@ -556,6 +568,86 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
                                "memory_per_device_bytes": found.memory_per_device_bytes}
                     configs.append(PlannedConfig(layout, metrics, found))
     return configs, candidates, pruned
+
+
+SERVE_SCHEDULERS = ("vllm", "disaggregated")  # what a simulated serving plan compares (llm/serving/serve.py)
+# llm.serve's engine options a simulated plan passes to every layout's simulation (the layout is the plan's)
+SIMULATED_SERVE_OPTIONS = ("max_seqs", "max_batched_tokens", "seed", "cuda_graphs", "tp_overlap", "arrival", "cv")
+
+
+def _simulation_options(workload: dict[str, Any], slo_tpot: float | None, slo_ttft: float | None
+                        ) -> dict[str, Any] | None:
+    """The request-level simulation's options of a serving plan (`simulate=True`), checked, or None without it."""
+    simulate = workload.pop("simulate", False)
+    defaults = {"requests": 300, "percentile": 99, "schedulers": ("vllm",), "serve_options": {}}
+    options = {key: workload.pop(key, default) for key, default in defaults.items()}
+    if not isinstance(simulate, bool):
+        raise ValueError(f"simulate: expected True or False (got {simulate!r})")
+    if not simulate:
+        given = [key for key, value in options.items() if value != defaults[key]]
+        if given:
+            raise ValueError(f"{given[0]}: an option of the simulated serving plan; add simulate=True")
+        return None
+    unknown = sorted(set(options["serve_options"]) - set(SIMULATED_SERVE_OPTIONS))
+    if unknown:
+        raise ValueError(f"serve_options: {', '.join(unknown)} not taken by a simulated plan; expected any of "
+                         f"{', '.join(SIMULATED_SERVE_OPTIONS)}")
+    requests, percentile, schedulers = options["requests"], options["percentile"], options["schedulers"]
+    if isinstance(requests, bool) or not isinstance(requests, int) or not 10 <= requests <= 100_000:
+        raise ValueError(f"requests: expected an integer from 10 to 100,000 (got {requests!r})")
+    if percentile not in (50, 90, 99):
+        raise ValueError(f"percentile: expected 50, 90 or 99 (got {percentile!r})")
+    schedulers = (schedulers,) if isinstance(schedulers, str) else tuple(schedulers)
+    if not schedulers or any(name not in SERVE_SCHEDULERS for name in schedulers):
+        raise ValueError(f"schedulers: expected some of {', '.join(SERVE_SCHEDULERS)} (got {schedulers!r})")
+    if slo_tpot is None and slo_ttft is None:
+        raise ValueError("simulate: the capacity is the highest request rate within the latency SLOs; give slo_tpot "
+                         "and/or slo_ttft (seconds)")
+    return {**options, "schedulers": schedulers}
+
+
+def _pool_splits(replicas: int, schedulers: tuple[str, ...]) -> list[dict[str, Any]]:
+    """How `replicas` replicas of one layout serve: colocated (vLLM's continuous batching, each replica alone
+    behind the router) and, disaggregated, every split into prefill and decode pools (DistServe, Splitwise)."""
+    splits: list[dict[str, Any]] = []
+    if "vllm" in schedulers:
+        splits.append({"scheduler": "vllm"})
+    if "disaggregated" in schedulers:
+        splits += [{"scheduler": "disaggregated", "prefill_replicas": p, "decode_replicas": replicas - p}
+                   for p in range(1, replicas)]
+    return splits
+
+
+def _simulated(config: ModelConfig, hw: HardwareSpec, devices: int, level: str, replica: dict[str, Any],
+               variant: dict[str, Any], input_len: int, output_len: int, slo_tpot: float | None,
+               slo_ttft: float | None, simulation: dict[str, Any]) -> PlannedConfig | str:
+    """One serving layout rated by its capacity: the highest request rate whose `percentile` TTFT and TPOT meet the
+    SLOs in the request-level simulation (llm.capacity) of the whole cluster: every colocated replica behind the
+    router (which sends each request to the least loaded one: two TP4 replicas of 70B serve more than twice one
+    replica's rate at the same P99), or the prefill and decode pools handing each request's KV cache over."""
+    from .serving.capacity import capacity
+
+    replicas = devices // (replica["tp"] * replica["pp"])
+    pools = {k: v for k, v in variant.items() if k != "scheduler"} or {"replicas": replicas}
+    try:
+        result = capacity(config, hw, slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=simulation["percentile"],
+                          requests=simulation["requests"], level=level, input_len=input_len, output_len=output_len,
+                          scheduler=variant["scheduler"], curve=False, **replica, **pools,
+                          **simulation["serve_options"])
+    except DoesNotFit:
+        return "memory (estimated)"
+    except ValueError as exc:  # an engine option serve() refuses (bad max_seqs, ...): named, not a pruned layout
+        raise ValueError(f"serve_options: {exc}") from None
+    if result.capacity_requests_per_s <= 0:
+        return "SLO missed even at an idle server"
+    at = result.at_capacity
+    key = f"p{simulation['percentile']}"
+    layout = {**replica, "replicas": replicas, **variant}
+    metrics = {"tokens_per_s_per_device": at.output_tokens_per_s / result.devices,
+               "requests_per_s": result.capacity_per_device * devices,
+               "requests_per_s_per_device": result.capacity_per_device,
+               "ttft_s": at.ttft_s[key], "tpot_s": at.tpot_s[key]}
+    return PlannedConfig(layout, metrics, result)
 
 
 def serve_layout_reason(config: ModelConfig, devices: int, domain: int, tp: int, pp: int, dtype: str,
@@ -607,8 +699,9 @@ def _best_batch(config: ModelConfig, hw: HardwareSpec, tp: int, pp: int, dtype: 
 def _why(best: PlannedConfig, runner: PlannedConfig) -> str:
     """What differs between the two layouts, and which parts of the time account for the gap."""
     keys = [*best.layout, *(k for k in runner.layout if k not in best.layout)]  # a balanced split names its own
-    changed = [f"{k} {runner.layout.get(k, 'even')} -> {best.layout.get(k, 'even')}" for k in keys
-               if best.layout.get(k) != runner.layout.get(k)]
+    missing = {"pipeline_split": "even"}  # what a layout without the key runs
+    changed = [f"{k} {runner.layout.get(k, missing.get(k, '-'))} -> {best.layout.get(k, missing.get(k, '-'))}"
+               for k in keys if best.layout.get(k) != runner.layout.get(k)]
     key = "tokens_per_s_per_device"
     gain = best.metrics[key] / runner.metrics[key] - 1
     parts = _time_parts(best.result), _time_parts(runner.result)
@@ -620,8 +713,13 @@ def _why(best: PlannedConfig, runner: PlannedConfig) -> str:
 
 
 def _time_parts(result: Any) -> dict[str, float]:
-    """Seconds by part of a step (training breakdown) or of a token (serving TTFT and TPOT)."""
+    """Seconds by part of a step (training breakdown), of a token (serving TTFT and TPOT), or the percentile TTFT
+    and TPOT at a simulated layout's capacity."""
     breakdown = getattr(result, "breakdown", None)
     if isinstance(breakdown, dict):
         return {k: float(v) for k, v in breakdown.items() if isinstance(v, int | float) and math.isfinite(v)}
+    if hasattr(result, "capacity_requests_per_s"):  # llm.capacity's result
+        key = f"p{result.percentile}"
+        return {f"P{result.percentile} TTFT at capacity": result.at_capacity.ttft_s[key],
+                f"P{result.percentile} TPOT at capacity": result.at_capacity.tpot_s[key]}
     return {"time per output token": result.tpot_s, "time to first token": result.ttft_s}

@@ -53,8 +53,10 @@ class CapacityResult:
 def capacity(model: str | dict | ModelConfig, hw: HardwareSpec | str, slo_ttft: float | None = None,
              slo_tpot: float | None = None, percentile: int = 99, requests: int = 1000, tp: int = 1, pp: int = 1,
              ep: int = 1, dtype: str = "bf16", kv_dtype: str = "bf16", level: str = "roofline",
-             allreduce: str = "custom", **serve_options: Any) -> CapacityResult:
-    """Highest Poisson (or gamma) request rate at which the `percentile` of TTFT and TPOT meet the SLOs."""
+             allreduce: str = "custom", curve: bool = True, **serve_options: Any) -> CapacityResult:
+    """Highest Poisson (or gamma) request rate at which the `percentile` of TTFT and TPOT meet the SLOs.
+    `curve=False` skips the latency-throughput curve around it (CURVE_FRACTIONS: 8 more simulations; a planner
+    comparing layouts needs only the capacity)."""
     started = time.perf_counter()
     if slo_ttft is None and slo_tpot is None:
         raise ValueError("capacity: give at least one SLO (slo_ttft and/or slo_tpot, in seconds)")
@@ -86,7 +88,7 @@ def capacity(model: str | dict | ModelConfig, hw: HardwareSpec | str, slo_ttft: 
     # unstable, so the saturated throughput bounds the search
     if meets(saturated):
         return _result(config, spec, costs.level, saturated, percentile, slo_ttft, slo_tpot, ceiling, saturated,
-                       _curve(run, ceiling, key), "", started, devices)
+                       _curve(run, ceiling, key) if curve else [], "", started, devices)
     low, high = ceiling * 1e-4, ceiling
     best = idle
     for _ in range(BISECTION_STEPS):
@@ -97,7 +99,7 @@ def capacity(model: str | dict | ModelConfig, hw: HardwareSpec | str, slo_ttft: 
         else:
             high = mid
     return _result(config, spec, costs.level, saturated, percentile, slo_ttft, slo_tpot, low, best,
-                   _curve(run, low, key), "", started, devices)
+                   _curve(run, low, key) if curve else [], "", started, devices)
 
 
 def meets_slo(result: ServeResult, percentile: int, slo_ttft: float | None, slo_tpot: float | None) -> bool:
