@@ -396,3 +396,26 @@ def test_a_simulated_serving_plan_rates_each_pool_by_its_capacity():
 def test_bad_simulation_options_are_named(options, message):
     with pytest.raises(ValueError, match=message):
         plan("llama-3.1-8b", "h100-sxm", **{**SIMULATED, **options})
+
+
+def test_a_simulated_moe_plan_tries_wide_expert_parallelism():
+    """Qwen3-30B-A3B (128 experts) on 4 H100 at TP 1: besides the TP layouts, wide EP over all 4 devices (one
+    attention-DP engine per device, DeepEP dispatch), with and without two-batch overlap, colocated or split into
+    a prefill group of 2 and a decode group of 2: 1 colocated + 3 pool splits + 2 wide + 2 wide splits = 8
+    candidates, each llm.capacity of exactly that deployment."""
+    from accelscope.llm import capacity
+    from accelscope.llm.serving.moe import WideEP
+
+    options = dict(SIMULATED, tp=(1,), slo_tpot=0.05, requests=40)
+    result = plan("qwen3-30b-a3b", "h100-sxm", schedulers=("vllm", "disaggregated"), **options)
+    assert result.candidates == 8
+    wide = [c for c in result.configs if "wide_ep" in c.layout or "prefill_ep" in c.layout]
+    assert {(c.layout.get("wide_ep"), c.layout.get("prefill_ep"), c.layout["tbo"]) for c in wide} == {
+        (4, None, False), (4, None, True), (None, 2, False), (None, 2, True)}
+    colocated = next(c for c in wide if c.layout.get("wide_ep") == 4 and not c.layout["tbo"])
+    direct = capacity("qwen3-30b-a3b", "h100-sxm", slo_ttft=1.0, slo_tpot=0.05, requests=40, input_len=512,
+                      output_len=64, level="roofline", curve=False, wide_ep=WideEP(4))
+    assert colocated.metrics["requests_per_s_per_device"] == direct.capacity_per_device
+    assert colocated.layout["replicas"] == 4  # an engine per device
+    pinned = plan("qwen3-30b-a3b", "h100-sxm", **{**options, "tp": (4,)})  # a pin wide EP (tp 1) cannot meet
+    assert all("wide_ep" not in c.layout for c in pinned.configs)

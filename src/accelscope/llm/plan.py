@@ -567,6 +567,19 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
                                "tpot_s": found.tpot_s, "ttft_s": found.ttft_s,
                                "memory_per_device_bytes": found.memory_per_device_bytes}
                     configs.append(PlannedConfig(layout, metrics, found))
+    # the experts over the whole cluster, attention data-parallel: a layout of tp 1, pp 1 (what pins must allow)
+    if simulation and config.moe is not None and 1 in tps and 1 in pps:
+        for dtype in dtypes:
+            for kv_dtype in kv_dtypes:
+                replica = dict(tp=1, pp=1, dtype=dtype, kv_dtype=kv_dtype)
+                for variant in _wide_ep_pools(config.moe.experts, devices, simulation["schedulers"]):
+                    candidates += 1
+                    found = _simulated(config, hw, devices, level, replica, variant, input_len, output_len, slo_tpot,
+                                       slo_ttft, simulation)
+                    if isinstance(found, str):
+                        pruned[found] = pruned.get(found, 0) + 1
+                    else:
+                        configs.append(found)
     return configs, candidates, pruned
 
 
@@ -618,6 +631,33 @@ def _pool_splits(replicas: int, schedulers: tuple[str, ...]) -> list[dict[str, A
     return splits
 
 
+def _wide_ep_pools(experts: int, devices: int, schedulers: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Wide expert parallelism over all `devices` (llm/serving/moe.py WideEP: one attention-DP engine per device,
+    the experts in one group, DeepEP dispatch and combine), with and without two-batch overlap: colocated, one
+    group of `devices` ranks; disaggregated, a prefill group and a decode group splitting them (SGLang's DeepSeek-V3
+    deployment). A group's size divides the experts (WideEP.check)."""
+    pools: list[dict[str, Any]] = []
+    for tbo in (False, True):
+        if "vllm" in schedulers and devices >= 2 and experts % devices == 0:
+            pools.append({"scheduler": "vllm", "wide_ep": devices, "tbo": tbo})
+        if "disaggregated" in schedulers:
+            pools += [{"scheduler": "disaggregated", "prefill_ep": p, "decode_ep": devices - p, "tbo": tbo}
+                      for p in range(2, devices - 1) if experts % p == 0 and experts % (devices - p) == 0]
+    return pools
+
+
+def _pools_of(variant: dict[str, Any], replicas: int) -> dict[str, Any]:
+    """capacity()'s pool arguments for a planned variant (_pool_splits, _wide_ep_pools)."""
+    from .serving.moe import WideEP
+
+    if "wide_ep" in variant:
+        return {"wide_ep": WideEP(variant["wide_ep"], two_batch_overlap=variant["tbo"])}
+    if "prefill_ep" in variant:
+        return {"wide_ep": WideEP(variant["prefill_ep"], two_batch_overlap=variant["tbo"]),
+                "decode_wide_ep": WideEP(variant["decode_ep"], two_batch_overlap=variant["tbo"])}
+    return {k: v for k, v in variant.items() if k != "scheduler"} or {"replicas": replicas}
+
+
 def _simulated(config: ModelConfig, hw: HardwareSpec, devices: int, level: str, replica: dict[str, Any],
                variant: dict[str, Any], input_len: int, output_len: int, slo_tpot: float | None,
                slo_ttft: float | None, simulation: dict[str, Any]) -> PlannedConfig | str:
@@ -628,7 +668,7 @@ def _simulated(config: ModelConfig, hw: HardwareSpec, devices: int, level: str, 
     from .serving.capacity import capacity
 
     replicas = devices // (replica["tp"] * replica["pp"])
-    pools = {k: v for k, v in variant.items() if k != "scheduler"} or {"replicas": replicas}
+    pools = _pools_of(variant, replicas)
     try:
         result = capacity(config, hw, slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=simulation["percentile"],
                           requests=simulation["requests"], level=level, input_len=input_len, output_len=output_len,
@@ -643,7 +683,10 @@ def _simulated(config: ModelConfig, hw: HardwareSpec, devices: int, level: str, 
     at = result.at_capacity
     key = f"p{simulation['percentile']}"
     layout = {**replica, "replicas": replicas, **variant}
-    metrics = {"tokens_per_s_per_device": at.output_tokens_per_s / result.devices,
+    # the sustained output rate at the capacity: requests/s x output tokens per request (the run's own output rate
+    # counts its ramp-up and drain, which differ between layouts)
+    tokens_per_request = at.output_tokens_per_s / at.requests_per_s if at.requests_per_s > 0 else 0.0
+    metrics = {"tokens_per_s_per_device": result.capacity_per_device * tokens_per_request,
                "requests_per_s": result.capacity_per_device * devices,
                "requests_per_s_per_device": result.capacity_per_device,
                "ttft_s": at.ttft_s[key], "tpot_s": at.tpot_s[key]}
