@@ -620,8 +620,8 @@ def _simulation_options(workload: dict[str, Any], slo_tpot: float | None, slo_tt
 
 
 def _pool_splits(replicas: int, schedulers: tuple[str, ...]) -> list[dict[str, Any]]:
-    """How `replicas` replicas of one layout serve: colocated (vLLM's continuous batching, each replica alone
-    behind the router) and, disaggregated, every split into prefill and decode pools (DistServe, Splitwise)."""
+    """How `replicas` replicas of one layout serve: colocated (vLLM's continuous batching, the requests dealt to
+    the replicas in turn) and, disaggregated, every split into prefill and decode pools (DistServe, Splitwise)."""
     splits: list[dict[str, Any]] = []
     if "vllm" in schedulers:
         splits.append({"scheduler": "vllm"})
@@ -662,9 +662,10 @@ def _simulated(config: ModelConfig, hw: HardwareSpec, devices: int, level: str, 
                variant: dict[str, Any], input_len: int, output_len: int, slo_tpot: float | None,
                slo_ttft: float | None, simulation: dict[str, Any]) -> PlannedConfig | str:
     """One serving layout rated by its capacity: the highest request rate whose `percentile` TTFT and TPOT meet the
-    SLOs in the request-level simulation (llm.capacity) of the whole cluster: every colocated replica behind the
-    router (which sends each request to the least loaded one: two TP4 replicas of 70B serve more than twice one
-    replica's rate at the same P99), or the prefill and decode pools handing each request's KV cache over."""
+    SLOs in the request-level simulation (llm.capacity) of the whole cluster: every colocated replica, the requests
+    dealt round robin (each replica sees every R-th arrival, a steadier stream than Poisson arrivals at 1/R the
+    rate: two TP4 replicas of 70B serve more than twice one replica's rate at the same P99), or the prefill and
+    decode pools handing each request's KV cache over."""
     from .serving.capacity import capacity
 
     replicas = devices // (replica["tp"] * replica["pp"])
