@@ -399,3 +399,16 @@ def test_llm_plan_serve_simulate_json():
     assert {c["scheduler"] for c in out["configs"]} == {"vllm", "disaggregated"}
     rates = [c["requests_per_s_per_device"] for c in out["configs"]]
     assert rates == sorted(rates, reverse=True) and rates[-1] > 0
+
+
+def test_llm_plan_table_names_the_shared_fields_once():
+    """The layouts' common fields (tp pinned, dtype, pp ...) are printed once above the table; each row shows what
+    tells the layouts apart."""
+    result = runner.invoke(app, ["llm", "plan", "llama-3.1-8b", "--hw", "h100-sxm", "--devices", "8", "--tp", "1",
+                                 "--seq-len", "4096", "--global-batch", "64", "--level", "roofline", "--top", "3"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    shared = next(line for line in result.stdout.splitlines() if line.startswith("every layout shown: "))
+    assert "tp=1" in shared and "dtype=bf16" in shared
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ 1 ")]
+    assert rows and "tp=1" not in rows[0] and "dtype" not in rows[0]

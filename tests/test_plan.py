@@ -419,3 +419,13 @@ def test_a_simulated_moe_plan_tries_wide_expert_parallelism():
     assert colocated.layout["replicas"] == 4  # an engine per device
     pinned = plan("qwen3-30b-a3b", "h100-sxm", **{**options, "tp": (4,)})  # a pin wide EP (tp 1) cannot meet
     assert all("wide_ep" not in c.layout for c in pinned.configs)
+
+
+def test_why_compares_with_the_runner_up_even_at_top_one():
+    """top=1 said "the only layout that works" whenever one layout was shown, though hundreds fit."""
+    space = dict(devices=8, seq_len=4096, global_batch=64, tp=(1, 2), pp=(1,), zero=(1, 3), **NARROW)
+    one, two = plan("llama-3.1-8b", "h100-sxm", top=1, **space), plan("llama-3.1-8b", "h100-sxm", top=2, **space)
+    assert one.estimated > 1 and one.why == two.why and "over the runner-up" in one.why
+    only = plan("llama-3.1-8b", "h100-sxm", top=1, **{**space, "tp": (1,), "zero": (3,), "vpp": (1,),
+                                                       "recompute": ("full",)})
+    assert only.estimated == 1 and only.why == "the only layout that works"

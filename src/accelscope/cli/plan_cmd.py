@@ -131,6 +131,9 @@ def llm_plan(
                   f"{'serving' if serve_goal else 'training'} — {level}: {result.estimated:,} layouts estimated of "
                   f"{result.candidates:,} ({result.search_s:.1f} s)"
                   + (f"; every layout with {escape(_options_text(result.options))}" if result.options else ""))
+    shared, varying = _layout_columns([c.layout for c in result.configs])
+    if shared:  # what every shown layout has in common, said once above the table
+        console.print("every layout shown: " + escape(" ".join(f"{k}={v}" for k, v in shared.items())))
     table = Table(header_style="bold")
     metric_keys = list(result.configs[0].metrics)
     table.add_column("#", justify="right")
@@ -138,12 +141,22 @@ def llm_plan(
     for key in metric_keys:
         table.add_column(_header(key), justify="right")
     for rank, config in enumerate(result.configs, start=1):
-        layout = " ".join(f"{k}={v}" for k, v in config.layout.items())
+        layout = " ".join(f"{k}={config.layout[k]}" for k in varying if k in config.layout) or "(above)"
         table.add_row(str(rank), escape(layout), *(_value(k, config.metrics[k]) for k in metric_keys))
     console.print(table)
     console.print(f"why the best: {escape(result.why)}")
     if result.pruned:
         console.print("pruned: " + ", ".join(f"{n:,} ({escape(reason)})" for reason, n in result.pruned.items()))
+
+
+def _layout_columns(layouts: list[dict]) -> tuple[dict, list[str]]:
+    """(the fields every layout has with one value, the fields that differ or some lack), in the layouts' order:
+    a table of ten layouts then shows what tells them apart (a simulated serving plan's layouts carry ten
+    fields)."""
+    keys = list(dict.fromkeys(k for layout in layouts for k in layout))
+    shared = {k: layouts[0][k] for k in keys
+              if len(layouts) > 1 and all(k in layout and layout[k] == layouts[0][k] for layout in layouts)}
+    return shared, [k for k in keys if k not in shared]
 
 
 def _options_text(options: dict) -> str:

@@ -161,7 +161,9 @@ def plan(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices: int, 
     best = [_resolved(c) for c in configs[:top]]
     if balance_pipeline:
         best = sorted((_balanced(config, spec, level, shared, c) for c in best), key=lambda c: -c.metrics[key])
-    why = _why(best[0], best[1]) if len(best) > 1 else "the only layout that works"
+    # against the runner-up even when only the best is shown (top=1 said "the only layout that works")
+    runner = best[1] if len(best) > 1 else _resolved(configs[1]) if len(configs) > 1 else None
+    why = _why(best[0], runner) if runner is not None else "the only layout that works"
     options = {k: v for k, v in workload.items() if k in FIXED_OPTIONS} if goal == "train" else {}
     return PlanResult(goal=goal, model=config.name, hw=spec.id, devices=devices, level=level, configs=best,
                       candidates=candidates, estimated=estimated, pruned=pruned, why=why,
