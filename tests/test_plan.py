@@ -391,6 +391,9 @@ def test_a_simulated_serving_plan_rates_each_pool_by_its_capacity():
     ({"simulate": True, "requests": 5}, r"requests: expected an integer from 10"),
     ({"simulate": True, "schedulers": ("static",)}, r"schedulers: expected some of vllm, disaggregated"),
     ({"simulate": True, "serve_options": {"wide_ep": 8}}, r"serve_options: wide_ep not taken"),
+    ({"simulate": True, "serve_options": {"max_seqs": 0}}, r"serve_options: max_seqs: expected an integer from 1"),
+    ({"simulate": True, "serve_options": {"arrival": "bursty"}}, r"serve_options: arrival: expected one of"),
+    ({"simulate": True, "serve_options": {"cuda_graphs": "no"}}, r"serve_options: cuda_graphs: expected True"),
     ({"simulate": False, "requests": 100}, r"requests: an option of the simulated serving plan"),
 ])
 def test_bad_simulation_options_are_named(options, message):
@@ -429,3 +432,11 @@ def test_why_compares_with_the_runner_up_even_at_top_one():
     only = plan("llama-3.1-8b", "h100-sxm", top=1, **{**space, "tp": (1,), "zero": (3,), "vpp": (1,),
                                                        "recompute": ("full",)})
     assert only.estimated == 1 and only.why == "the only layout that works"
+
+
+def test_a_disaggregated_only_plan_counts_the_single_replica_it_cannot_split():
+    """Disaggregated only, TP 2 or 4 on 4 devices: TP 2 has two replicas to split (one candidate), TP 4 one replica
+    and nothing to split, counted as pruned (it was counted as a candidate and then vanished)."""
+    result = plan("llama-3.1-8b", "h100-sxm", schedulers=("disaggregated",), **{**SIMULATED, "tp": (2, 4)})
+    assert result.candidates == 2 and result.estimated == 1
+    assert result.pruned == {"one replica: no prefill / decode split": 1}

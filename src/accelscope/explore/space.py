@@ -301,8 +301,8 @@ class ServeWorkload(BaseModel):
     expert_imbalance: float = Field(default=1.0, ge=1, allow_inf_nan=False)
     max_nodes: int | None = Field(default=None, ge=1)
     # plan: auto rates each hardware point at its best serving layout on tp x pp devices (llm.plan with
-    # simulate=True: TP x PP replicas dealt requests round robin, and with `disaggregated` every prefill / decode pool split),
-    # recording it as plan.* columns; the engine options above pass to every simulation
+    # simulate=True: TP x PP replicas dealt requests round robin, with `disaggregated` every prefill / decode pool
+    # split, for MoE wide EP), recording it as plan.* columns; the engine options above pass to every simulation
     plan: Literal["auto"] | None = None
     disaggregated: bool = False
 

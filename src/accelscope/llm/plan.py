@@ -1,9 +1,11 @@
 """`acs.llm.plan`: the best software mapping of a model onto a cluster, for training or serving.
 
 Training: the search space is TP x PP x CP x EP x virtual stages x ZeRO stage x micro-batch x recompute policy x
-the dtypes asked for (bf16 unless told; DP fills the devices). Serving: TP x PP x weight dtype x KV dtype, the batch as large as memory and the latency
-SLOs allow, replicas filling the devices. The goal is the most tokens per second per device (training) or output
-tokens per second per device within the SLOs (serving).
+the dtypes asked for (bf16 unless told; DP fills the devices). Serving: TP x PP x weight dtype x KV dtype, the batch
+as large as memory and the latency SLOs allow, replicas filling the devices; or (`simulate=True`) each layout's
+capacity at the SLOs in the request-level simulation, with prefill / decode splits and, for MoE, wide EP. The goal
+is the most tokens per second per device (training) or output tokens per second per device within the SLOs
+(serving).
 
 Pruning is exact, before any estimate:
 - what the frameworks accept (training: Megatron-LM's argument checks; serving: vLLM's; llm/refusals.py holds them,
@@ -94,7 +96,6 @@ class PlanResult:
     why: str  # why the best beats the runner-up
     search_s: float
     options: dict[str, Any] = field(default_factory=dict)  # train() options every layout was priced with
-
 
     @property
     def best(self) -> PlannedConfig:
@@ -536,25 +537,33 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
     pruned: dict[str, int] = {}
     configs: list[PlannedConfig] = []
     candidates = 0
+
+    def keep(found: PlannedConfig | str) -> None:
+        """A priced layout joins the configurations; a reason counts as pruned."""
+        if isinstance(found, str):
+            pruned[found] = pruned.get(found, 0) + 1
+        else:
+            configs.append(found)
+
     for tp in tps:
         for pp in pps:
             for dtype in dtypes:
                 for kv_dtype in kv_dtypes:
                     replica = dict(tp=tp, pp=pp, dtype=dtype, kv_dtype=kv_dtype)
                     variants = _pool_splits(devices // (tp * pp), simulation["schedulers"]) if simulation else [{}]
-                    candidates += len(variants) or 1
+                    if not variants:  # disaggregated only, and one replica: nothing to split
+                        candidates += 1
+                        keep("one replica: no prefill / decode split")
+                        continue
+                    candidates += len(variants)
                     reason = serve_layout_reason(config, devices, domain, tp, pp, dtype, hw.main_memory.capacity)
                     if reason:
-                        pruned[reason] = pruned.get(reason, 0) + (len(variants) or 1)
+                        pruned[reason] = pruned.get(reason, 0) + len(variants)
                         continue
                     if simulation:
                         for variant in variants:
-                            found = _simulated(config, hw, devices, level, replica, variant, input_len, output_len,
-                                               slo_tpot, slo_ttft, simulation)
-                            if isinstance(found, str):
-                                pruned[found] = pruned.get(found, 0) + 1
-                            else:
-                                configs.append(found)
+                            keep(_simulated(config, hw, devices, level, replica, variant, input_len, output_len,
+                                            slo_tpot, slo_ttft, simulation))
                         continue
                     found = _best_batch(config, hw, tp, pp, dtype, kv_dtype, input_len, output_len, level, slo_tpot,
                                         slo_ttft)
@@ -576,12 +585,8 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
                 replica = dict(tp=1, pp=1, dtype=dtype, kv_dtype=kv_dtype)
                 for variant in _wide_ep_pools(config.moe.experts, devices, simulation["schedulers"]):
                     candidates += 1
-                    found = _simulated(config, hw, devices, level, replica, variant, input_len, output_len, slo_tpot,
-                                       slo_ttft, simulation)
-                    if isinstance(found, str):
-                        pruned[found] = pruned.get(found, 0) + 1
-                    else:
-                        configs.append(found)
+                    keep(_simulated(config, hw, devices, level, replica, variant, input_len, output_len, slo_tpot,
+                                    slo_ttft, simulation))
     return configs, candidates, pruned
 
 
@@ -603,10 +608,7 @@ def _simulation_options(workload: dict[str, Any], slo_tpot: float | None, slo_tt
         if given:
             raise ValueError(f"{given[0]}: an option of the simulated serving plan; add simulate=True")
         return None
-    unknown = sorted(set(options["serve_options"]) - set(SIMULATED_SERVE_OPTIONS))
-    if unknown:
-        raise ValueError(f"serve_options: {', '.join(unknown)} not taken by a simulated plan; expected any of "
-                         f"{', '.join(SIMULATED_SERVE_OPTIONS)}")
+    _check_engine_options(options["serve_options"])
     requests, percentile, schedulers = options["requests"], options["percentile"], options["schedulers"]
     if isinstance(requests, bool) or not isinstance(requests, int) or not 10 <= requests <= 100_000:
         raise ValueError(f"requests: expected an integer from 10 to 100,000 (got {requests!r})")
@@ -619,6 +621,33 @@ def _simulation_options(workload: dict[str, Any], slo_tpot: float | None, slo_tt
         raise ValueError("simulate: the capacity is the highest request rate within the latency SLOs; give slo_tpot "
                          "and/or slo_ttft (seconds)")
     return {**options, "schedulers": schedulers}
+
+
+def _check_engine_options(engine: Any) -> None:
+    """The engine options of a simulated plan, refused up front with serve()'s own checks (one bad value would
+    refuse every layout, and the advice would blame the pins)."""
+    import inspect
+
+    from .serving.requests import generate
+    from .serving.serve import _check_options as check_serve_options  # serve()'s argument checks
+    from .serving.serve import serve
+
+    if not isinstance(engine, dict):
+        raise ValueError(f"serve_options: expected a mapping of engine options (got {engine!r})")
+    unknown = sorted(set(engine) - set(SIMULATED_SERVE_OPTIONS))
+    if unknown:
+        raise ValueError(f"serve_options: {', '.join(unknown)} not taken by a simulated plan; expected any of "
+                         f"{', '.join(SIMULATED_SERVE_OPTIONS)}")
+    for name in ("cuda_graphs", "tp_overlap"):
+        if not isinstance(engine.get(name, False), bool):
+            raise ValueError(f"serve_options: {name}: expected True or False (got {engine[name]!r})")
+    args = {name: p.default for name, p in inspect.signature(serve).parameters.items()} | engine
+    try:
+        check_serve_options("vllm", 1, 1, 1, None, None, 0, args["acceptance"], 0.0, args["max_batched_tokens"],
+                            args["max_seqs"], args["block_size"], None)
+        generate(1.0, 1, 1, 1, args["arrival"], args["cv"], args["seed"])
+    except ValueError as error:
+        raise ValueError(f"serve_options: {error}") from None
 
 
 def _pool_splits(replicas: int, schedulers: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -679,8 +708,8 @@ def _simulated(config: ModelConfig, hw: HardwareSpec, devices: int, level: str, 
                           **simulation["serve_options"])
     except DoesNotFit:
         return "memory (estimated)"
-    except ValueError as exc:  # an engine option serve() refuses (bad max_seqs, ...): named, not a pruned layout
-        raise ValueError(f"serve_options: {exc}") from None
+    except ValueError as exc:  # a layout serve() refuses (the engine options were checked up front)
+        return f"refused: {str(exc).split(':')[0]}"
     if result.capacity_requests_per_s <= 0:
         return "SLO missed even at an idle server"
     at = result.at_capacity
