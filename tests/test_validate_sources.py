@@ -333,6 +333,9 @@ def test_cli_loso_json(tmp_path):
     held = {h["held_out"]: h for h in json.loads(result.output)["analytical"]["held_out"]}
     assert held["AA"]["constants"]["dram_efficiency"] == pytest.approx(0.90)
     assert held["AA"]["mean_abs_error"]["memory"] == pytest.approx(0.125, abs=0.002)
+    # the held-out row's own error: AA-1 measured at 0.80 of peak, priced at BB's 0.90, (0.90 - 0.80) / 0.80
+    assert held["AA"]["row_errors"] == {"AA-1": pytest.approx(0.125, abs=0.002)}
+    assert abs(held["BB"]["row_errors"]["BB-1"]) == pytest.approx(held["BB"]["mean_abs_error"]["memory"])
 
 
 def test_eager_norm_backward_rereads_dy_and_x_when_its_rows_outgrow_l2():

@@ -185,7 +185,10 @@ def _held_out_json(rows: list, scored: list, levels: list[str], loso: bool) -> d
                           "mean_abs_error": {c: statistics.fmean(e) for c, e in h.errors.items()},
                           "rows": {c: len(e) for c, e in h.errors.items()},
                           "mean_abs_error_by_chip": {c: statistics.fmean(e)
-                                                     for c, e in getattr(h, "by_chip", {}).items()}}
+                                                     for c, e in getattr(h, "by_chip", {}).items()},
+                          # each scored row's relative error (predicted - measured) / measured with these
+                          # constants (leave one source out only): what the per-category means are made of
+                          **({"row_errors": h.by_row} if loso else {})}
                          for h in held],
         }
     return out

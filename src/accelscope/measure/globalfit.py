@@ -184,6 +184,7 @@ class HeldOutSource:
     errors: dict[str, list[float]] = field(default_factory=dict)  # category -> |relative error| per scored row
     by_chip: dict[str, list[float]] = field(default_factory=dict)  # chip -> |relative error| per scored row
     signed: dict[str, list[float]] = field(default_factory=dict)  # category -> relative error per scored row
+    by_row: dict[str, float] = field(default_factory=dict)  # row id -> its relative error (predicted - measured)
 
 
 def fit_eligible(row: MeasuredRow) -> bool:
@@ -327,6 +328,7 @@ def _score_source(held: HeldOutSource, rows: Sequence[MeasuredRow], level: str,
         held.errors.setdefault(row.category, []).append(abs(signed))
         held.signed.setdefault(row.category, []).append(signed)
         held.by_chip.setdefault(chip, []).append(abs(signed))
+        held.by_row[row.id] = signed
 
 
 def _host_time(constants: Constants) -> AbstractContextManager[None]:
