@@ -355,6 +355,19 @@ def test_why_names_a_split_only_one_layout_has():
     assert "pipeline_split (17, 15) -> even" in _why(even, split)
 
 
+def test_why_says_which_way_each_time_gap_goes():
+    """The time gaps are the runner-up's minus the best's, said as less / more (a bare "-11626.6 ms" read as a
+    negative time to first token). Best: TPOT 10 ms, TTFT 200 ms; runner-up: TPOT 12 ms, TTFT 150 ms."""
+    from types import SimpleNamespace
+
+    from accelscope.llm.plan import PlannedConfig, _why
+
+    best = PlannedConfig({"tp": 1}, {"tokens_per_s_per_device": 1.2}, SimpleNamespace(tpot_s=0.010, ttft_s=0.200))
+    runner = PlannedConfig({"tp": 2}, {"tokens_per_s_per_device": 1.0}, SimpleNamespace(tpot_s=0.012, ttft_s=0.150))
+    assert _why(best, runner) == ("+20.0% tokens/s per device over the runner-up (tp 2 -> 1): time per output token "
+                                  "2.0 ms less, time to first token 50.0 ms more")
+
+
 # ----- serving plans rated by the request-level simulation --------------------------------------------------------
 SIMULATED = dict(devices=4, goal="serve", simulate=True, slo_ttft=1.0, slo_tpot=0.02, requests=60, input_len=512,
                  output_len=64, tp=(1, 2), pp=(1,), level="roofline", top=10)

@@ -237,6 +237,16 @@ MATRIX_EFFICIENCY_WIDE = 0.83  # 16-bit and wider operands
 MATRIX_EFFICIENCY_NARROW = 0.70  # 8-bit and narrower
 
 
+# Operand SRAM per core assumed when a spec gives neither a core SRAM level nor a chip scratchpad (bytes), by kind:
+# 16 MiB for a TPU / NPU / systolic design, whose matrix unit streams from a software-managed vector memory of tens
+# of MiB per core (a TPU TensorCore's VMEM; the presets tpu-v5e, tpu-v5p and gaudi3 publish no per-core figure):
+# an estimate, the sim's long-standing default; 64 KiB for a GPU-like core (the smallest shared memory per core of
+# the GPUs the presets hold, AMD CDNA's 64 KiB LDS). Both the analytical GEMM search and the sim size tiles by it,
+# so the two levels pick the same row blocks (a 64 KiB guess let no 256 x 256 weight-stationary fold fit, and the
+# analytical search fell back to 8-row blocks: 2-5 % of peak on TPU v5e/v5p and Gaudi 3).
+ASSUMED_CORE_SRAM = {"tpu": 16 * 2**20, "systolic": 16 * 2**20, "npu": 16 * 2**20, "gpu": 64 * 1024}
+
+
 # Share of the chip-wide cache a working set may occupy and still stay resident across kernels. NVIDIA A100
 # whitepaper: "The L2 cache is divided into two partitions ... Each L2 partition localizes and caches data for
 # memory accesses from SMs in the GPCs directly connected to the partition" (H100 keeps the split), so data that
@@ -765,9 +775,15 @@ class HardwareSpec(BaseModel):
         SRAM-heavy designs), or None. Only the first is modelled (`accelscope hw check` warns about a second)."""
         return _memory_names(self.memory)[1]
 
+    def assumed_core_sram(self) -> float:
+        """Bytes of operand SRAM per core both performance levels size their tiles by when the spec gives neither a
+        core SRAM level nor a chip scratchpad (`core_sram` is None): ASSUMED_CORE_SRAM for the chip's kind."""
+        return ASSUMED_CORE_SRAM.get(self.kind, ASSUMED_CORE_SRAM["gpu"])
+
     def core_sram(self) -> tuple[float, float] | None:
         """(capacity B, bandwidth B/s) one core works out of: its `scope: core` SRAM, else its share of a chip
-        scratchpad (capacity / cores, bandwidth / cores), else None (the models then use their own defaults)."""
+        scratchpad (capacity / cores, bandwidth / cores), else None (the models then size tiles by
+        `assumed_core_sram`)."""
         for level in self.memory.values():
             if level.kind == "sram" and level.scope == "core":
                 return level.capacity, level.bandwidth * level.efficiency

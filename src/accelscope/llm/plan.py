@@ -782,7 +782,9 @@ def _why(best: PlannedConfig, runner: PlannedConfig) -> str:
     parts = _time_parts(best.result), _time_parts(runner.result)
     deltas = sorted(((parts[1].get(k, 0.0) - parts[0].get(k, 0.0), k) for k in set(parts[0]) | set(parts[1])),
                     reverse=True)
-    gaps = ", ".join(f"{name.replace('_', ' ')} {-d * 1e3:+.1f} ms" for d, name in deltas[:3] if abs(d) > 0)
+    # d: the runner-up's seconds minus the best's (positive: the best spends less there)
+    gaps = ", ".join(f"{name.replace('_', ' ')} {abs(d) * 1e3:,.1f} ms {'less' if d > 0 else 'more'}"
+                     for d, name in deltas[:3] if abs(d) > 0)
     layout = "; ".join(changed) or "the same layout"
     return f"{gain:+.1%} tokens/s per device over the runner-up ({layout}): {gaps or 'same time split'}"
 

@@ -327,7 +327,7 @@ def _on_chip(hw: HardwareSpec) -> tuple[float, float, float, float, float, float
             l2_lat = level.latency or 0.0
     if smem is None and hw.core_sram():  # no core SRAM: each core works out of its share of a chip scratchpad
         smem, smem_bw = hw.core_sram()  # type: ignore[misc]
-    smem = smem or 64 * 1024.0
+    smem = smem or float(hw.assumed_core_sram())
     return smem, smem_bw, acc or smem, l2_cap, l2_bw, l2_lat
 
 

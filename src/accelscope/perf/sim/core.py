@@ -37,6 +37,9 @@ DEFAULT_DMA_OUTSTANDING = 8
 DEFAULT_ISSUE_PER_CYCLE = 1.0
 DEFAULT_SRAM_BYTES_PER_CYCLE = 128.0  # 32 banks x 4 B, the GPU shared-memory layout
 DMA_BURST = 2.0  # one DMA engine can pull up to 2x a core's fair share of the chip's bandwidth
+# bytes per operand element an unspecified systolic core's SRAM port moves per array row each cycle (16-bit
+# operands, as the systolic-128 preset's 32 banks x 16 B = 512 B/cycle serve its 128 + 128 rows)
+SYSTOLIC_PORT_BYTES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +200,14 @@ def _sram(hw: HardwareSpec, derived: dict[str, str]) -> tuple[float, float]:
         capacity, bpc = capacity / hw.compute.cores, bandwidth / hw.compute.cores / hw.compute.clock
         derived["sram"] = f"memory.{pad} / {hw.compute.cores} cores (the spec has no core SRAM level)"
     else:
-        capacity = 16 * 2**20 if hw.kind in ("tpu", "systolic", "npu") else 64 * 1024.0
+        capacity = float(hw.assumed_core_sram())
         bpc = DEFAULT_SRAM_BYTES_PER_CYCLE
         derived["sram"] = f"{capacity / 2**20:g} MiB per core (estimate: the spec has no core SRAM level)"
+        if hw.matrix.systolic:  # sized as systolic-128's banks are: each array takes one 16-bit operand row of R
+            rows, cols = hw.matrix.systolic  # and returns one of C per cycle; a GPU's 128 B would starve it
+            bpc = max(bpc, (rows + cols) * SYSTOLIC_PORT_BYTES * hw.matrix.units_per_core)
+            derived["sram_bandwidth"] = (f"{bpc:g} B/cycle: (R + C) x {SYSTOLIC_PORT_BYTES} B x "
+                                         f"{hw.matrix.units_per_core} arrays (estimate: no core SRAM level)")
     if micro.sram_banks and micro.sram_bank_bytes:
         bpc = micro.sram_banks * micro.sram_bank_bytes * (micro.sram_ports or 1)
     return capacity, bpc
