@@ -776,3 +776,15 @@ def test_simt_l2_requests_take_the_pipe_in_time_order_not_program_order(h100):
     assert (stored.start, stored.cycles) == pytest.approx((2.0, 595.15), abs=0.01)
     big = dataclasses.replace(store, hbm_bytes=2 * 16384)
     assert run(Program("p", (compute, load, big)), core).cycles == pytest.approx(3211.78, abs=0.01)
+
+
+@pytest.mark.parametrize("preset", ["systolic-128", "tpu-v5e", "gaudi3"])
+def test_attention_on_a_systolic_array_is_the_analytical_estimate(preset):
+    """The FA2/FA3/FA4 tile programs are GPU kernels: on a systolic array they held a 64-key block per fold and
+    streamed one query row (decode) through it, 7-18x the analytical level, a schedule no TPU kernel runs. The sim
+    falls back and says so, as for the other kernels its programs do not describe."""
+    hw = acs.load_hardware(preset)
+    op = Attention(batch=32, heads=32, kv_heads=8, head_dim=128, q_len=1, kv_len=4096)
+    sim = acs.estimate(op, hw, level="sim")
+    assert "systolic arrays" in sim.details["sim_fallback"]
+    assert sim.seconds == acs.estimate(op, hw, level="analytical").seconds

@@ -1108,8 +1108,13 @@ def lower_attention(op: Attention, core: CoreModel, hw: HardwareSpec) -> list[Pr
     # The tile program below is FA2 (serial softmax) on chips whose native MMA is mma.sync, and the ping-pong schedule
     # of FA3 on wgmma chips and of FA4 on tcgen05 chips (whose exp2 emulation is what `sim isa-study --vary
     # isa.exp2` explores; the analytical level balances it). Kernels it does not describe fall back to the
-    # analytical level: cuDNN, and FA2's mma.sync on a chip whose full rate needs an asynchronous instruction
-    # (matrix.sync_fraction).
+    # analytical level: cuDNN, FA2's mma.sync on a chip whose full rate needs an asynchronous instruction
+    # (matrix.sync_fraction), and any of them on a systolic array: a TPU kernel (Pallas splash or ragged paged
+    # attention) takes its own blocks and stationary operand, while these programs would hold a 64-key block in the
+    # array per fold and stream a few query rows through it (decode 7-18x the analytical level on systolic-128,
+    # TPU v5e/v5p and Gaudi 3, for a schedule no TPU kernel runs).
+    if hw.matrix.systolic:
+        raise NotLowered(f"attention on {hw.id}'s systolic arrays: the tile programs are GPU FlashAttention kernels")
     tcgen05 = hw.matrix.async_overlap and hw.matrix.paired_cores
     if op.variant in ("cudnn", "triton", "aotriton") or (op.variant == "fa4" and not tcgen05) or (
             op.variant in (None, "fa2") and not hw.matrix.async_overlap and hw.matrix.sync_fraction) or (
