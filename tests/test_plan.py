@@ -453,3 +453,15 @@ def test_a_disaggregated_only_plan_counts_the_single_replica_it_cannot_split():
     result = plan("llama-3.1-8b", "h100-sxm", schedulers=("disaggregated",), **{**SIMULATED, "tp": (2, 4)})
     assert result.candidates == 2 and result.estimated == 1
     assert result.pruned == {"one replica: no prefill / decode split": 1}
+
+
+def test_a_chip_without_a_network_plans_replicas_and_refuses_a_multi_device_job():
+    """systolic-128 has no interconnect at all (scale-up domain 1, no scale_out): a serving replica of 2 pipeline
+    stages would send its activations over no link (collective_floor refused it mid-plan, a traceback from the
+    CLI); independent tp1 x pp1 replicas exchange nothing. A training job over 8 devices reduces its gradients
+    over all of them: refused up front, naming the field to add."""
+    found = plan("llama-3.1-8b", "systolic-128", devices=8, goal="serve", level="roofline", top=5, pp=(1, 2))
+    assert [c.layout["pp"] for c in found.configs] == [1] and found.configs[0].layout["replicas"] == 8
+    assert found.pruned["replica beyond the scale-up domain, and no scale-out network in the spec"] == 1
+    with pytest.raises(ValueError, match=r"interconnect\.scale_out"):
+        plan("llama-3.1-8b", "systolic-128", devices=8, goal="train", level="roofline")

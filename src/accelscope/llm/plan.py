@@ -321,6 +321,12 @@ class TrainSpace:
                              f"train() options kept fixed ({', '.join(FIXED_OPTIONS)})")
         _check_workload(choices, seq_len, global_batch, options)
         domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
+        if (reach := network_reach(hw)) is not None and devices > reach:
+            # one training job is one communicating group (its gradients are reduced over every data-parallel
+            # replica): every layout would need a link the spec does not have
+            raise ValueError(f"plan: {devices} devices of {hw.id} reach beyond its scale-up domain of {reach} and "
+                             "the spec has no interconnect.scale_out for the collectives between them; add "
+                             f"interconnect.scale_out or plan at most {reach} device{'s' if reach > 1 else ''}")
         return cls(config, devices, domain, choices, seq_len, global_batch, options,
                    _not_native(hw, choices["dtype"]))
 
@@ -556,7 +562,8 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
                         keep("one replica: no prefill / decode split")
                         continue
                     candidates += len(variants)
-                    reason = serve_layout_reason(config, devices, domain, tp, pp, dtype, hw.main_memory.capacity)
+                    reason = serve_layout_reason(config, devices, domain, tp, pp, dtype, hw.main_memory.capacity,
+                                                 network_reach(hw))
                     if reason:
                         pruned[reason] = pruned.get(reason, 0) + len(variants)
                         continue
@@ -725,15 +732,27 @@ def _simulated(config: ModelConfig, hw: HardwareSpec, devices: int, level: str, 
     return PlannedConfig(layout, metrics, result)
 
 
+def network_reach(hw: HardwareSpec) -> int | None:
+    """Devices one communicating group can span on `hw`: its scale-up domain when the spec has no scale-out network
+    (a collective beyond the domain has no link to run on, and perf/collectives.collective_floor refuses it), else
+    None (no bound)."""
+    if hw.interconnect is not None and hw.interconnect.scale_out is not None:
+        return None
+    return hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
+
+
 def serve_layout_reason(config: ModelConfig, devices: int, domain: int, tp: int, pp: int, dtype: str,
-                        capacity: float) -> str | None:
+                        capacity: float, reach: int | None = None) -> str | None:
     """Why a serving replica of tp x pp devices cannot run (exact, before any estimate), or None. vLLM shards the
     KV heads over TP or, with fewer KV heads than tp, replicates each over tp / kv_heads ranks: it needs one of the
     two to divide the other (vllm/model_executor/models/llama.py LlamaAttention; refusals.serve_kv_heads_reason).
-    The scale-up domain and the weights' memory are the planner's own bounds."""
+    The scale-up domain and the weights' memory are the planner's own bounds; `reach` (network_reach): a replica
+    on more devices than that has no link between some of them (replicas themselves exchange nothing)."""
     if (world_reason(devices, tp, pp) or tp_heads_reason(config, tp) or tp > domain or pipeline_reason(config, pp)
             or serve_kv_heads_reason(config, tp)):  # vLLM's checks (llm/refusals.py) and the planner's domain
         return "devices, heads or domain"
+    if reach is not None and tp * pp > reach:
+        return "replica beyond the scale-up domain, and no scale-out network in the spec"
     if dtype_bytes(dtype) * config.params() / (tp * pp) > capacity:
         return "memory (weights alone)"
     return None

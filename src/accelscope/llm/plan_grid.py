@@ -28,7 +28,7 @@ from ..hardware import HardwareSpec, load_hardware
 from ..perf.estimate import check_level, shared_estimates
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DEFAULT_MEMORY_FRACTION, serve_metrics
-from .plan import SERVE_SPACE, TrainSpace, checked_sizes, price_layout, serve_layout_reason
+from .plan import SERVE_SPACE, TrainSpace, checked_sizes, network_reach, price_layout, serve_layout_reason
 
 METRICS = ("step_s", "tokens_per_s_per_device", "mfu", "memory_per_device_bytes")
 
@@ -170,7 +170,8 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
             for dtype in tuple(dtypes):
                 for kv_dtype in tuple(kv_dtypes):
                     candidates += len(sizes)
-                    reason = serve_layout_reason(config, devices, domain, t, p, dtype, float(caps.max()))
+                    reason = serve_layout_reason(config, devices, domain, t, p, dtype, float(caps.max()),
+                                                 network_reach(spec))
                     if reason:
                         pruned[reason] = pruned.get(reason, 0) + len(sizes)
                         continue
