@@ -878,16 +878,43 @@ def test_systolic_analytical_and_sim_agree_within_10_percent(shape, preset):
 
 def test_a_tpu_without_a_core_sram_level_streams_tall_row_blocks():
     """TPU v5e (1 TensorCore, 4 MXUs of 128 x 128, 197 TFLOP/s bf16 at 1.5 GHz; no core SRAM level in the preset,
-    so 16 MiB is assumed): 16384 x 4096 x 4096 in 2048-row blocks of 512 columns (4 arrays x 128), 8 x 8 = 64
-    tiles. A tile is 4096 / 128 x 512 / 128 = 128 folds over 4 arrays = 32 per array, each 2 x 128 + 128 - 2 = 382
-    cycles of fill and drain (254.7 ns) plus 2048 rows at 2 x 128 x 128 x 4 FLOP per row and cycle of the core's
-    197 TFLOP/s x 0.83 (the cross-chip 16-bit efficiency): 2048 x 131072 / 163.5e12 = 1.6417 us: 32 x 1.8964 us =
-    60.68 us per tile, 3.884 ms for 64 tiles, 71.7 % of the 2.79 ms peak-rate time (the 8-row blocks a 64 KiB
+    so 16 MiB is assumed; weights double-buffered): 16384 x 4096 x 4096 in 2048-row blocks of 512 columns (4
+    arrays x 128), 8 x 8 = 64 tiles. A tile is 4096 / 128 x 512 / 128 = 128 folds over 4 arrays = 32 per array,
+    each streaming 2048 rows at 2 x 128 x 128 x 4 FLOP per row of the core's 197 TFLOP/s x 0.83 (the cross-chip
+    16-bit efficiency): 2048 x 131072 / 163.5e12 = 1.6417 us (longer than the 128 cycles, 85 ns, the next fold's
+    weights take to shift in), plus one fill and drain of 2 x 128 + 128 - 2 = 382 cycles (254.7 ns) per tile:
+    52.79 us per tile, 3.379 ms for 64 tiles, 82 % of the 2.79 ms peak-rate time (the 8-row blocks a 64 KiB
     guess allowed took 137 ms)."""
     hw = acs.load_hardware("tpu-v5e")
     est = acs.estimate(Gemm(16384, 4096, 4096), hw, level="analytical")
     assert (est.details["mapping"]["block_m"], est.details["mapping"]["block_n"]) == (2048, 512)
-    assert est.seconds == pytest.approx(64 * 32 * (382 / 1.5e9 + 2048 * 131072 / (197e12 * 0.83)), rel=0.005)
+    assert est.seconds == pytest.approx(64 * (32 * 2048 * 131072 / (197e12 * 0.83) + 382 / 1.5e9), rel=0.005)
+
+
+def test_double_buffered_weights_pay_the_fill_once_per_tile():
+    """A 128 x 128 array, 1 GHz, one array per core, a tile of 1 row x 512 x 512: 4 x 4 = 16 folds. SCALE-Sim's
+    count (every fold fills and drains): 16 x (2 x 128 + 128 - 2 + 1) = 16 x 383 = 6,128 cycles. Double-buffered
+    weights: a fold is max(1 row, the 128 cycles its weights take to shift in) = 128, the fill and drain once:
+    16 x 128 + 382 = 2,430 cycles. With 4,096 streamed rows a fold is its rows: 16 x 4,096 + 382."""
+    from accelscope.perf.analytical.gemm import fold_seconds
+
+    clock, peak = 1e9, 2 * 128 * 128 * 1e9  # one row per cycle at peak
+    args = (np.array([512.0]), np.array([512.0]), (128, 128), 1, peak, clock)
+    assert fold_seconds(np.array([1.0]), *args)[0] == pytest.approx(6128e-9)
+    assert fold_seconds(np.array([1.0]), *args, double_buffer=True)[0] == pytest.approx(2430e-9)
+    assert fold_seconds(np.array([4096.0]), *args, double_buffer=True)[0] == pytest.approx((16 * 4096 + 382) * 1e-9)
+
+
+def test_a_tpu_decode_gemv_streams_its_weights_at_the_hbm_rate():
+    """TPU v5e, 1 x 4096 x 4096 bf16 (a decode GEMV): 8 tiles of 512 columns (4 MXUs x 128), each 32 x 4 = 128
+    folds over the 4 MXUs = 32 per MXU at 128 cycles (the weights shifting in; one row streams) plus one fill and
+    drain of 382: 8 x 4,478 = 35,824 cycles = 23.9 us of matrix time, under the 33.6 MB of weights and activations
+    at 819 GB/s x 0.95 = 43.2 us: memory-bound (SCALE-Sim's per-fold fill and drain, 8 x 32 x 383 cycles = 65.4 us,
+    made it matrix-bound at 1.5x its HBM time)."""
+    est = acs.estimate(Gemm(1, 4096, 4096), acs.load_hardware("tpu-v5e"), level="analytical")
+    assert est.bound == "memory"
+    assert est.breakdown["matrix"] == pytest.approx(8 * (32 * 128 + 382) / 1.5e9, rel=0.01)
+    assert est.seconds < 65.4e-6
 
 
 def test_no_l2_chip_keeps_the_a_panel_resident_per_core():

@@ -274,6 +274,11 @@ class Matrix(Section):
         "(m, n, k) of one matrix instruction, e.g. Hopper wgmma [64, 256, 16]; each from 1 to 65536."))
     systolic: tuple[Dim, Dim] | None = Field(default=None, description=(
         "(rows, cols) of a systolic array, when the unit is one (TPU MXU [128, 128]); each from 1 to 65536."))
+    weight_double_buffer: Flag = Field(default=False, description=(
+        "A weight-stationary systolic array holds a second tile of weights and shifts the next fold's in while the "
+        "current one streams (TPU: Jouppi et al., ISCA 2017, the Matrix Unit's double-buffered weight tile): "
+        "consecutive folds cost max(streamed rows, R) cycles each, the fill and drain (2R + C - 2) once per run "
+        "of folds. Off: SCALE-Sim's count, every fold pays its own fill and drain."))
     pipeline_latency_cycles: Cycles | None = Field(default=None, description=(
         "Cycles from the last operand into the unit to the accumulator (the sim level); unset: derived."))
     async_overlap: Flag = Field(default=False, description=(

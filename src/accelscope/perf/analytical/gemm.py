@@ -29,7 +29,8 @@ the pipeline depth does not enter computed once per tile): 15 GEMMs of a 405B tr
 
 Systolic arrays (`matrix.systolic`, weight stationary): a tile is BM streamed rows x (C x arrays) columns x R of K,
 and its MMA time is its folds in closed form (`fold_seconds`, SCALE-Sim's count: 2R + C - 2 cycles of fill and
-drain plus one cycle per streamed row, per fold; a partly filled fold costs a whole one); row blocks up to 2048,
+drain plus one cycle per streamed row, per fold; a partly filled fold costs a whole one; with double-buffered
+weights, `matrix.weight_double_buffer`, max(rows, R) per fold and one fill and drain per tile); row blocks up to 2048,
 as the sim picks. With no chip-level cache nothing is shared between cores: each tile loads its B panel and a
 core keeps its A panel resident across its run of tiles (`_uncached_bytes`).
 
@@ -264,7 +265,7 @@ def _systolic_candidates(rows: int, cols: int, units: int, elem_bytes: float, sm
 
 
 def fold_seconds(m_rows: np.ndarray, n: np.ndarray, k: np.ndarray, array: tuple[int, int], units: int,
-                 core_peak: float, clock: float) -> np.ndarray:
+                 core_peak: float, clock: float, double_buffer: bool = False) -> np.ndarray:
     """Seconds one core's systolic arrays take for an m_rows x n x k product, weight stationary, in closed form
     (SCALE-Sim's fold model, Samajdar et al. arXiv 1811.02883; the sim's core.mma_cycles):
 
@@ -274,11 +275,18 @@ def fold_seconds(m_rows: np.ndarray, n: np.ndarray, k: np.ndarray, array: tuple[
       time     = ceil(folds / units) x per fold     folds spread over the core's arrays
 
     A fold that only partly fills the array (an edge of n or k not a multiple of C or R) costs a whole fold: its
-    utilization is the filled fraction. `clock` is the sustained clock (Hz)."""
+    utilization is the filled fraction. `clock` is the sustained clock (Hz).
+
+    `double_buffer` (Matrix.weight_double_buffer): the next fold's R x C weights shift in, one row a cycle, while
+    the current fold streams, so the folds of a tile follow one another at max(streamed rows, R) cycles each and
+    the fill and drain are paid once for the run:
+      time     = ceil(folds / units) x max(m_rows x (...), R / clock) + (2R + C - 2) / clock"""
     rows, cols = array
     folds = np.ceil(k / rows) * np.ceil(n / cols)
     per_array = np.ceil(folds / units)
     stream = m_rows * (2.0 * rows * cols * units) / core_peak
+    if double_buffer:
+        return per_array * np.maximum(stream, rows / clock) + (2 * rows + cols - 2) / clock
     return per_array * ((2 * rows + cols - 2) / clock + stream)
 
 
@@ -396,7 +404,7 @@ def _exhaustive(m: int, n: int, k: int, batch: int, a_bytes: float, b_bytes: flo
     mma = 2.0 * mma_m * bn * k_chunk / core_peak
     if systolic:
         mma = fold_seconds(np.minimum(bm, m), bn, k_chunk, systolic, hw.matrix.units_per_core, core_peak,
-                           hw.compute.clock * clock_ratio)
+                           hw.compute.clock * clock_ratio, hw.matrix.weight_double_buffer)
     # a cluster of c CTAs along M shares the B tile (or along N the A tile): one of them is loaded once per c
     operand_bytes = np.minimum(bm * a_bytes + bn * b_bytes / cluster, bm * a_bytes / cluster + bn * b_bytes) * k_chunk
     l2 = operand_bytes / (l2_bw / active) if l2_bw else np.zeros_like(mma)

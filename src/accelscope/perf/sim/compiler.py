@@ -274,12 +274,12 @@ def lower_gemm(op: Gemm, core: CoreModel, hw: HardwareSpec, tile: Tile | None = 
                 chained, promoting = promotion(i, s, acc)
                 mma_out = f"t{i % 2}.{s % 2}" if split_acc else acc
                 work.append(Mma((a_in, b_in, *chained), (mma_out,), f"mma tile {i} k{s}", plan.block_m, plan.block_n,
-                                slab_k, plan.dtype, issue_m, sram_port))
+                                slab_k, plan.dtype, issue_m, sram_port, starts_run=s == 0))
                 work.extend(promoting)
             else:
                 reads = (a_in, b_in) + ((acc,) if s else ())
                 work.append(Mma(reads, (acc,), f"mma tile {i} k{s}", plan.block_m, plan.block_n, slab_k, plan.dtype,
-                                issue_m, sram_port))
+                                issue_m, sram_port, starts_run=s == 0))
             drain: tuple[Instr, ...] = ()
             if s == plan.k_steps - 1:
                 elements = plan.block_m * plan.block_n
@@ -569,13 +569,17 @@ def _systolic_tile(op: Gemm, core: CoreModel, elem: float, dtype: str) -> tuple[
         if candidate > m_cap or not fits:
             continue
         tiles = math.ceil(op.m / candidate) * math.ceil(op.n / bn) * op.batch
-        key = (math.ceil(tiles / core.cores) * (min(candidate, op.m) + 2 * rows + cols - 2), -candidate)
+        if core.weight_double_buffer:  # a tile: its K folds at max(rows streamed, R) each, one fill and drain
+            per_tile = math.ceil(op.k / bk) * max(min(candidate, op.m), rows) + 2 * rows + cols - 2
+        else:  # each fold its own fill and drain (the K folds per tile are the same for every candidate)
+            per_tile = min(candidate, op.m) + 2 * rows + cols - 2
+        key = (math.ceil(tiles / core.cores) * per_tile, -candidate)
         if best is None or key < best[0]:
             best = (key, candidate)
     bm = min(best[1] if best else SYSTOLIC_ROWS[-1], op.m)
     slab = (bm * bk + bk * bn) * elem
     latency = core.dma_latency + (core.l2_latency if core.has_l2 else core.hbm_latency) + slab / core.dma_bytes_per_cycle
-    step = mma_cycles(core, bm, bn, bk, dtype)
+    step = mma_cycles(core, bm, bn, bk, dtype, starts_run=False)  # a steady-state K step
     stages = min(MAX_SYSTOLIC_STAGES, 1 + math.ceil(latency / step))
     while stages > 2 and stages * slab + bm * bn * ACC_BYTES > core.sram_bytes:
         stages -= 1

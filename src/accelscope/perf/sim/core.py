@@ -84,6 +84,7 @@ class CoreModel:
     matrix_flops_per_cycle: dict[str, float]  # dtype -> FLOP per cycle per core (quoted-clock peak / cores / clock)
     systolic: tuple[int, int] | None
     matrix_units: int
+    weight_double_buffer: bool
     matrix_latency: float
     lanes: float  # vector lane-slots per cycle per core (fp32; an FMA is one slot)
     vector_latency: float
@@ -163,6 +164,7 @@ def _core_model(hw: HardwareSpec) -> CoreModel:
     registers = _registers(hw, derived)
     return CoreModel(
         hw_id=hw.id, cores=cores, clock=clock, matrix_flops_per_cycle=matrix, systolic=hw.matrix.systolic,
+        weight_double_buffer=hw.matrix.weight_double_buffer,
         matrix_units=hw.matrix.units_per_core, matrix_latency=_mma_latency(hw, derived), lanes=lanes,
         vector_latency=_or(micro.vector_latency_cycles, DEFAULT_VECTOR_LATENCY, "core.vector_latency_cycles", derived),
         sfu_rate=_sfu(hw), sfu_latency=_or(micro.sfu_latency_cycles, DEFAULT_SFU_LATENCY, "core.sfu_latency_cycles",
@@ -329,13 +331,16 @@ def _dma_latency(core: CoreModel, hbm_bytes: float) -> float:
     return core.dma_latency + (core.hbm_latency if hbm_bytes or not core.has_l2 else core.l2_latency)
 
 
-def mma_cycles(core: CoreModel, m: int, n: int, k: int, dtype: str) -> float:
+def mma_cycles(core: CoreModel, m: int, n: int, k: int, dtype: str, starts_run: bool = True) -> float:
     """Matrix-unit cycles of one tile MMA.
 
     Systolic (weight stationary, SCALE-Sim's fold model, Samajdar et al. arXiv 1811.02883): the array holds an
     R x C block of B; the m rows of A stream through. One fold costs 2R + C + m - 2 cycles (fill, stream, drain);
     folds = ceil(k/R) x ceil(n/C), spread over the core's arrays. The streaming part scales with the spec's peak
-    (it equals m cycles when the peak matches R x C x 2 FLOP per clock per array).
+    (it equals m cycles when the peak matches R x C x 2 FLOP per clock per array). With double-buffered weights
+    (Matrix.weight_double_buffer) a fold costs max(stream, R) cycles, the next fold's weights shifting in while
+    this one streams, and the fill and drain are paid once, by the MMA that `starts_run` (a tile's first K slab;
+    as the analytical level's fold_seconds, once per tile).
     Otherwise (tensor cores): 2mnk / (matrix FLOP per cycle per core).
     """
     rate = core.matrix_rate(dtype)
@@ -345,6 +350,8 @@ def mma_cycles(core: CoreModel, m: int, n: int, k: int, dtype: str) -> float:
     folds = -(-k // rows) * -(-n // cols)
     per_array = -(-folds // core.matrix_units)
     stream = m * (2.0 * rows * cols * core.matrix_units) / rate
+    if core.weight_double_buffer:
+        return per_array * max(stream, rows) + (2 * rows + cols - 2 if starts_run else 0)
     return per_array * (2 * rows + cols - 2 + stream)
 
 
@@ -354,7 +361,7 @@ def _mma(core: CoreModel, ins: Mma) -> Cost:
     # SRAM ports cap the operand feed rate of this instruction: its operands, or (GEMM) the slab's writes plus
     # every warp's reads, which share the port (contention with other units' instructions is not modelled)
     # a short MMA (ins.issue_m > ins.m) occupies the datapath as a full-M one (analytical gemm_mapping's kernel note)
-    cycles = max(mma_cycles(core, max(ins.m, ins.issue_m), ins.n, ins.k, ins.dtype),
+    cycles = max(mma_cycles(core, max(ins.m, ins.issue_m), ins.n, ins.k, ins.dtype, ins.starts_run),
                  operands / core.sram_bytes_per_cycle)
     return Cost((("matrix", cycles),), core.matrix_latency)
 

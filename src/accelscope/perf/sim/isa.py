@@ -102,6 +102,9 @@ class Mma(Instr):
     # bytes through the core's SRAM port while it runs, when more than its operands once: the slab written in by
     # the DMA plus each warp's (warpgroup's) own reads of A and B (the compiler's gemm_sram_bytes). 0: operands once
     sram_bytes: float = 0.0
+    # a weight-stationary array with double-buffered weights pays its fill and drain once per run of folds: on the
+    # run's first MMA (a GEMM tile's first K slab); False on the slabs that follow it (core.mma_cycles)
+    starts_run: bool = True
 
     cls: ClassVar[str] = "matrix"
 
