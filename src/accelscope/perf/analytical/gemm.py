@@ -280,7 +280,7 @@ def fold_seconds(m_rows: np.ndarray, n: np.ndarray, k: np.ndarray, array: tuple[
     `double_buffer` (Matrix.weight_double_buffer): the next fold's R x C weights shift in, one row a cycle, while
     the current fold streams, so the folds of a tile follow one another at max(streamed rows, R) cycles each and
     the fill and drain are paid once for the run:
-      time     = ceil(folds / units) x max(m_rows x (...), R / clock) + (2R + C - 2) / clock"""
+      time     = ceil(folds / units) x max(m_rows x 2·R·C·units / core_peak, R / clock) + (2R + C - 2) / clock"""
     rows, cols = array
     folds = np.ceil(k / rows) * np.ceil(n / cols)
     per_array = np.ceil(folds / units)
