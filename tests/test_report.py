@@ -119,3 +119,29 @@ def test_load_conclusion_names_the_best_chip_or_says_none_meets_the_slos():
     none = [{**row, "meets": False} for row in rows]
     text = _load_conclusion(SimpleNamespace(scenario=scenario, load=none))
     assert text.startswith("No chip meets P99 TTFT ≤ 500 ms and P99 TPOT ≤ 50 ms") and "serves the most" not in text
+
+
+def test_a_chip_that_cannot_run_a_section_keeps_the_rest_of_the_report(tmp_path):
+    """systolic-128 has no network (scale-up domain 1, no scale-out): training over 8 devices cannot run there, and
+    Llama-3.1-8B in bf16 with a batch of 64 x 4,608 tokens overflows its 34 GB in serving. The report still runs
+    every other chip and section, shows "—" where the chip has no number and says why in a note (it stopped at the
+    first such chip with a bare error)."""
+    import yaml
+
+    from accelscope.cli.app import main
+
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({
+        "title": "With a chip that cannot", "hardware": ["h100-sxm", "systolic-128"],
+        "serving": {"model": "llama-3.1-8b", "batch": 64, "input_len": 4096, "output_len": 512, "dtypes": ["bf16"]},
+        "training": {"model": "llama-3.1-8b", "dp": 8, "seq_len": 2048, "global_batch": 16},
+        "kernels": False, "validation": False}))
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")])
+    assert done.value.code == 0
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [s["hw"] for s in data["serving"]] == ["h100-sxm"] and [t["hw"] for t in data["training"]] == ["h100-sxm"]
+    failed = {(f["section"], f["hw"]) for f in data["failures"]}
+    assert failed == {("serving", "systolic-128"), ("training", "systolic-128")}
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "Not run: training on systolic-128: a collective over 8 devices needs interconnect.scale_out" in page
+    assert "Not run: serving bf16 on systolic-128" in page

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,8 @@ class DemoResults:
     validation: list[dict[str, Any]] = field(default_factory=list)  # dev-set error per category and level
     validation_rows: list[dict[str, Any]] = field(default_factory=list)  # per row: predicted / measured time
     load: list[dict[str, Any]] = field(default_factory=list)  # serving.load: per chip and rate, latency and goodput
+    # what a chip could not run (section, chip, dtype or kernel, the model's reason): shown as a note, not a row
+    failures: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def level(self) -> str:
@@ -224,18 +227,36 @@ def run_scenario(scenario: Scenario) -> DemoResults:
     kernels = scenario_kernels(scenario) if scenario.kernels else {}
     for hw_id in scenario.hardware:
         results.chips.append(_chip_record(hw_id))
+        chip = results.chips[-1]["id"]
+        # a chip that cannot run one section (no network for 8 devices, too little memory) keeps its other sections
+        # and the other chips: its reason becomes a note of the report
         if scenario.serving:
-            results.serving += [_serving(scenario, hw_id, dtype) for dtype in scenario.serving.dtypes]
-        if scenario.training:
-            results.training.append(_training(scenario, hw_id))
-        results.kernels += [_kernel(name, op, hw_id, scenario.level) for name, op in kernels.items()]
+            results.serving += [row for dtype in scenario.serving.dtypes
+                                if (row := _attempt(results, ("serving", chip, dtype), _serving, scenario, hw_id,
+                                                    dtype))]
+        if scenario.training and (row := _attempt(results, ("training", chip, ""), _training, scenario, hw_id)):
+            results.training.append(row)
+        results.kernels += [row for name, op in kernels.items()
+                            if (row := _attempt(results, ("kernel", chip, name), _kernel, name, op, hw_id,
+                                                scenario.level))]
     if scenario.serving:
         _serving_studies(scenario, results)
         if scenario.serving.load:
-            results.load = serving_load(scenario)
+            results.load = serving_load(scenario, results)
     if scenario.validation:
         results.validation, results.validation_rows = _validation(scenario.level)
     return results
+
+
+def _attempt(results: DemoResults, where: tuple[str, str, str], run: Any, *args: Any) -> Any:
+    """`run(*args)`, or None with the model's reason recorded in `results.failures` under `where` (section, chip,
+    dtype or kernel) when the configuration cannot run on the chip (ValueError: does not fit, no network, ...)."""
+    try:
+        return run(*args)
+    except ValueError as exc:
+        section, chip, what = where
+        results.failures.append({"section": section, "hw": chip, "what": what, "reason": str(exc)})
+        return None
 
 
 def _serving_studies(scenario: Scenario, results: DemoResults) -> None:
@@ -245,18 +266,21 @@ def _serving_studies(scenario: Scenario, results: DemoResults) -> None:
     def decode_rate(hw: Any) -> float:
         return llm.infer(hw=hw, level=scenario.level, **args).decode_tokens_per_s
 
-    results.elasticity, results.elasticity_chip = elasticities(decode_rate, elastic_hw), elastic_hw.id
+    results.elasticity_chip = elastic_hw.id
+    results.elasticity = _attempt(results, ("elasticities", elastic_hw.id, ""), elasticities, decode_rate,
+                                  elastic_hw) or {}
     tradeoff_hw = scenario.tradeoff_hw or scenario.hardware[-1]
-    results.tradeoff = format_tradeoff(args["model"], tradeoff_hw, tp=args["tp"], batch=args["batch"],
-                                       input_len=args["input_len"], output_len=args["output_len"],
-                                       level=scenario.level)
     results.tradeoff_chip = load_hardware(tradeoff_hw).id
+    results.tradeoff = _attempt(results, ("number formats", results.tradeoff_chip, ""), partial(
+        format_tradeoff, args["model"], tradeoff_hw, tp=args["tp"], batch=args["batch"],
+        input_len=args["input_len"], output_len=args["output_len"], level=scenario.level)) or []
 
 
-def serving_load(scenario: Scenario) -> list[dict[str, Any]]:
+def serving_load(scenario: Scenario, results: DemoResults | None = None) -> list[dict[str, Any]]:
     """`serving.load`: each chip serves Poisson arrivals (vLLM-style continuous batching, the scenario's model,
     layout, lengths and first dtype) at the same absolute rates, fractions of the reference chip's saturated
-    throughput; P99 TTFT/TPOT and goodput under the SLOs at each."""
+    throughput; P99 TTFT/TPOT and goodput under the SLOs at each. A chip that cannot serve the layout is left out
+    (its reason in `results.failures`, when given); without the reference chip there are no rates."""
     from ..llm.serving import iteration_costs, serve
     from ..llm.serving.capacity import meets_slo
 
@@ -267,12 +291,21 @@ def serving_load(scenario: Scenario) -> list[dict[str, Any]]:
     options = {"tp": s.tp, "pp": s.pp, "ep": s.ep, "dtype": dtype, "kv_dtype": dtype, "level": scenario.level,
                "requests": load.requests, "input_len": s.input_len, "output_len": s.output_len,
                "max_seqs": load.max_seqs, "slo_ttft": slo_ttft, "slo_tpot": slo_tpot}
-    costs = {hw: iteration_costs(s.model, hw, s.tp, s.pp, s.ep, dtype, dtype, scenario.level)
-             for hw in scenario.hardware}
-    saturated = {hw: serve(s.model, hw, rate=math.inf, costs=costs[hw], **options) for hw in scenario.hardware}
+    costs: dict[str, Any] = {}
+    saturated: dict[str, Any] = {}
+    for hw in scenario.hardware:
+        try:
+            costs[hw] = iteration_costs(s.model, hw, s.tp, s.pp, s.ep, dtype, dtype, scenario.level)
+            saturated[hw] = serve(s.model, hw, rate=math.inf, costs=costs[hw], **options)
+        except ValueError as exc:
+            if results is not None:
+                results.failures.append({"section": "serving under load", "hw": load_hardware(hw).id,
+                                         "what": dtype, "reason": str(exc)})
+    if scenario.hardware[0] not in saturated:  # the rates are fractions of the first chip's throughput
+        return []
     reference = saturated[scenario.hardware[0]]
     rows = []
-    for hw_id in scenario.hardware:
+    for hw_id in saturated:
         for fraction in load.fractions:
             rate = fraction * reference.requests_per_s
             r = serve(s.model, hw_id, rate=rate, costs=costs[hw_id], **options)

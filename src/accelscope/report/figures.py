@@ -183,11 +183,16 @@ def _training_label(results: DemoResults) -> str:
     return f"{model} training on {devices:,} devices (TP{t.get('tp')} PP{t.get('pp')} DP{t.get('dp')})"
 
 
+def first_dtype(results: DemoResults) -> str | None:
+    """The scenario's first serving dtype that some chip ran (a chip that could not run one is in `failures`)."""
+    ran = {s["dtype"] for s in results.serving}
+    return next((d for d in results.scenario.get("serving", {}).get("dtypes", ()) if d in ran),
+                results.serving[0]["dtype"] if results.serving else None)
+
+
 def first_dtype_rows(results: DemoResults) -> list[dict[str, Any]]:
-    """Serving rows of the scenario's first dtype, one per chip."""
-    if not results.serving:
-        return []
-    first = results.serving[0]["dtype"]
+    """Serving rows of the scenario's first dtype (first_dtype), one per chip that ran it."""
+    first = first_dtype(results)
     return [s for s in results.serving if s["dtype"] == first]
 
 

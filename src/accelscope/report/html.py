@@ -12,7 +12,7 @@ from typing import Any
 from .. import __version__
 from . import figures
 from .demo import DemoResults, is_preset, run_scenario
-from .figures import first_dtype_rows
+from .figures import first_dtype, first_dtype_rows
 from .scenario import DEMO, Scenario
 
 CSS = """
@@ -84,15 +84,16 @@ def _comparison(results: DemoResults) -> str:
         cells = [f"<b>{html.escape(chip['id'])}</b><span class='chipname'>{html.escape(chip['name'])}</span>",
                  _fmt(chip["bf16"], 1e12), _fmt(chip["bandwidth"], 1e12, 2)]
         mine = {s["dtype"]: s for s in results.serving if s["hw"] == chip["id"]}
-        if dtypes:
-            first = mine[dtypes[0]]
-            cells += [_fmt(first["tpot_s"], 1e-3, 2), *(_throughput_cell(mine[d]) for d in dtypes)]
-            cells += [_fmt(first["tokens_per_s_per_w"], 1, 2)] * per_w
-            cells += [_fmt(first["tokens_per_s_per_kusd"], 1, 2)] * per_usd
-            cells.append(_fmt(first["headroom"], 1e9, 1))
+        if dtypes:  # a dtype the chip could not run shows "—" (the notes below say why)
+            first = mine.get(dtypes[0], {})
+            cells += [_fmt(first.get("tpot_s"), 1e-3, 2),
+                      *(_throughput_cell(mine[d]) if d in mine else _fmt(None) for d in dtypes)]
+            cells += [_fmt(first.get("tokens_per_s_per_w"), 1, 2)] * per_w
+            cells += [_fmt(first.get("tokens_per_s_per_kusd"), 1, 2)] * per_usd
+            cells.append(_fmt(first.get("headroom"), 1e9, 1))
         if training:
-            t = training[chip["id"]]
-            cells += [_fmt(t["mfu"] * 100, 1, 1, " %"), _fmt(t["step_s"], 1, 2)]
+            t = training.get(chip["id"])
+            cells += [_fmt(t["mfu"] * 100, 1, 1, " %"), _fmt(t["step_s"], 1, 2)] if t else [_fmt(None)] * 2
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     caption = ", ".join(x for x in (
         f"serving {_name(results, serving['model'])}" if serving else "",
@@ -116,6 +117,8 @@ def _comparison_notes(results: DemoResults, per_w: bool, per_usd: bool) -> str:
         if lacking:
             column = "shown where known" if shown else "no column (fewer than two chips have the figure)"
             notes.append(f"Tokens/s per {unit}: {column}; no {what} in the spec of {', '.join(lacking)}.")
+    notes += [f"Not run: {f['section']}{' ' + f['what'] if f['what'] else ''} on {f['hw']}: "
+              f"{f['reason'].removeprefix(f['hw'] + ': ')}" for f in results.failures]
     return "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
 
 
@@ -170,9 +173,10 @@ def _load_conclusion(results: DemoResults) -> str:
 
 def _serving_conclusions(results: DemoResults) -> dict[str, str]:
     model = _name(results, results.scenario["serving"]["model"])
-    first = results.serving[0]["dtype"]
+    first = first_dtype(results)
     rows = {s["hw"]: s for s in results.serving if s["dtype"] == first}
-    base = rows[results.chips[0]["id"]]
+    # the first listed chip that ran it (one that could not is in the notes)
+    base = next(rows[c["id"]] for c in results.chips if c["id"] in rows)
     best = max(rows.values(), key=lambda s: s["tokens_per_s"])
     priced = [s for s in rows.values() if s["tokens_per_s_per_w"]]
     per_watt = max(priced, key=lambda s: s["tokens_per_s_per_w"])["hw"] if priced else "—"
@@ -245,7 +249,7 @@ def _sections(results: DemoResults) -> list[str]:
         sections.append(_section(
             "Serving under load", _load_conclusion(results), div(figures.plotly_load(results)),
             f"{_name(results, serving['model'])}, {_args(serving, ('model', 'dtypes', 'load', 'batch'))}, "
-            f"{results.serving[0]['dtype']}, vLLM-style continuous batching (chunked prefill, at most "
+            f"{first_dtype(results)}, vLLM-style continuous batching (chunked prefill, at most "
             f"{load.get('max_seqs')} sequences), {load.get('requests')} Poisson requests per rate; rates are "
             "fractions of the first chip's saturated throughput, the same on every chip.",
             f"accelscope llm capacity {serving['model']} --hw CHIP --tp {serving['tp']} --input-len "
