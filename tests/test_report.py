@@ -122,17 +122,19 @@ def test_load_conclusion_names_the_best_chip_or_says_none_meets_the_slos():
 
 
 def test_a_chip_that_cannot_run_a_section_keeps_the_rest_of_the_report(tmp_path):
-    """systolic-128 has no network (scale-up domain 1, no scale-out): training over 8 devices cannot run there, and
-    Llama-3.1-8B in bf16 with a batch of 64 x 4,608 tokens overflows its 34 GB in serving. The report still runs
-    every other chip and section, shows "—" where the chip has no number and says why in a note (it stopped at the
-    first such chip with a bare error)."""
+    """systolic-128 has no network (scale-up domain 1, no scale-out): neither training over 8 devices nor serving
+    at TP2 (statically or under load) can run there. The report still runs every other chip and section, shows "—"
+    where the chip has no number and says why in a note (it stopped at the first such chip with a bare error); with
+    no chip running anything it still says why."""
     import yaml
 
     from accelscope.cli.app import main
 
     (tmp_path / "s.yaml").write_text(yaml.safe_dump({
         "title": "With a chip that cannot", "hardware": ["h100-sxm", "systolic-128"],
-        "serving": {"model": "llama-3.1-8b", "batch": 64, "input_len": 4096, "output_len": 512, "dtypes": ["bf16"]},
+        "serving": {"model": "llama-3.1-8b", "tp": 2, "batch": 64, "input_len": 4096, "output_len": 512,
+                    "dtypes": ["bf16"],
+                    "load": {"requests": 10, "fractions": [0.5, 1.0], "max_seqs": 64}},
         "training": {"model": "llama-3.1-8b", "dp": 8, "seq_len": 2048, "global_batch": 16},
         "kernels": False, "validation": False}))
     with pytest.raises(SystemExit) as done:
@@ -141,7 +143,18 @@ def test_a_chip_that_cannot_run_a_section_keeps_the_rest_of_the_report(tmp_path)
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [s["hw"] for s in data["serving"]] == ["h100-sxm"] and [t["hw"] for t in data["training"]] == ["h100-sxm"]
     failed = {(f["section"], f["hw"]) for f in data["failures"]}
-    assert failed == {("serving", "systolic-128"), ("training", "systolic-128")}
+    # (the format trade-off runs on the last chip listed unless tradeoff_hw says otherwise)
+    assert failed == {("serving", "systolic-128"), ("training", "systolic-128"), ("serving under load", "systolic-128"),
+                      ("number formats", "systolic-128")}
+    assert {row["hw"] for row in data["load"]} == {"h100-sxm"}
     page = (tmp_path / "out" / "index.html").read_text()
     assert "Not run: training on systolic-128: a collective over 8 devices needs interconnect.scale_out" in page
     assert "Not run: serving bf16 on systolic-128" in page
+    # no chip runs anything: the report still says why
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({
+        "title": "Nothing runs", "hardware": ["systolic-128"], "kernels": False, "validation": False,
+        "training": {"model": "llama-3.1-8b", "dp": 8, "seq_len": 2048, "global_batch": 16}}))
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(tmp_path / "t.yaml"), "--out", str(tmp_path / "none")])
+    assert done.value.code == 0
+    assert "Not run: training on systolic-128" in (tmp_path / "none" / "index.html").read_text()

@@ -320,7 +320,7 @@ class TrainSpace:
                              f"expected seq_len, global_batch, dtype, the searched fields ({', '.join(SPACE)}) or "
                              f"train() options kept fixed ({', '.join(FIXED_OPTIONS)})")
         _check_workload(choices, seq_len, global_batch, options)
-        domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
+        domain = scale_up_domain(hw)
         if (reach := network_reach(hw)) is not None and devices > reach:
             # one training job is one communicating group (its gradients are reduced over every data-parallel
             # replica): every layout would need a link the spec does not have
@@ -539,7 +539,7 @@ def _plan_serving(config: ModelConfig, hw: HardwareSpec, devices: int, level: st
     simulation = _simulation_options(workload, slo_tpot, slo_ttft)
     if workload:
         raise ValueError(f"plan(goal='serve'): unknown workload option(s): {', '.join(sorted(workload))}")
-    domain = hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
+    domain = scale_up_domain(hw)
     pruned: dict[str, int] = {}
     configs: list[PlannedConfig] = []
     candidates = 0
@@ -732,13 +732,18 @@ def _simulated(config: ModelConfig, hw: HardwareSpec, devices: int, level: str, 
     return PlannedConfig(layout, metrics, result)
 
 
+def scale_up_domain(hw: HardwareSpec) -> int:
+    """Devices in the chip's scale-up domain (1 without a scale-up network): TP stays within it."""
+    return hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
+
+
 def network_reach(hw: HardwareSpec) -> int | None:
     """Devices one communicating group can span on `hw`: its scale-up domain when the spec has no scale-out network
     (a collective beyond the domain has no link to run on, and perf/collectives.collective_floor refuses it), else
     None (no bound)."""
     if hw.interconnect is not None and hw.interconnect.scale_out is not None:
         return None
-    return hw.interconnect.scale_up.domain_size if hw.interconnect and hw.interconnect.scale_up else 1
+    return scale_up_domain(hw)
 
 
 def serve_layout_reason(config: ModelConfig, devices: int, domain: int, tp: int, pp: int, dtype: str,

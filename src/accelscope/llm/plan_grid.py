@@ -28,7 +28,15 @@ from ..hardware import HardwareSpec, load_hardware
 from ..perf.estimate import check_level, shared_estimates
 from ..workload.model_config import ModelConfig, load_model
 from .infer import DEFAULT_MEMORY_FRACTION, serve_metrics
-from .plan import SERVE_SPACE, TrainSpace, checked_sizes, network_reach, price_layout, serve_layout_reason
+from .plan import (
+    SERVE_SPACE,
+    TrainSpace,
+    checked_sizes,
+    network_reach,
+    price_layout,
+    scale_up_domain,
+    serve_layout_reason,
+)
 
 METRICS = ("step_s", "tokens_per_s_per_device", "mfu", "memory_per_device_bytes")
 
@@ -161,7 +169,7 @@ def serve_grid(model: str | dict | ModelConfig, hw: HardwareSpec | str, devices:
     for name, names in (("dtypes", dtypes), ("kv_dtypes", kv_dtypes)):
         if isinstance(names, str):  # a bare "bf16" would be read letter by letter
             raise ValueError(f"{name}: expected a tuple of dtypes, e.g. (\"{names}\",) (got {names!r})")
-    domain = spec.interconnect.scale_up.domain_size if spec.interconnect and spec.interconnect.scale_up else 1
+    domain = scale_up_domain(spec)
     pruned: dict[str, int] = {}
     layouts: list[dict[str, Any]] = []
     candidates = 0

@@ -276,11 +276,11 @@ def _serving_studies(scenario: Scenario, results: DemoResults) -> None:
         input_len=args["input_len"], output_len=args["output_len"], level=scenario.level)) or []
 
 
-def serving_load(scenario: Scenario, results: DemoResults | None = None) -> list[dict[str, Any]]:
+def serving_load(scenario: Scenario, results: DemoResults) -> list[dict[str, Any]]:
     """`serving.load`: each chip serves Poisson arrivals (vLLM-style continuous batching, the scenario's model,
     layout, lengths and first dtype) at the same absolute rates, fractions of the reference chip's saturated
     throughput; P99 TTFT/TPOT and goodput under the SLOs at each. A chip that cannot serve the layout is left out
-    (its reason in `results.failures`, when given); without the reference chip there are no rates."""
+    (its reason in `results.failures`); without the reference chip there are no rates."""
     from ..llm.serving import iteration_costs, serve
     from ..llm.serving.capacity import meets_slo
 
@@ -291,18 +291,18 @@ def serving_load(scenario: Scenario, results: DemoResults | None = None) -> list
     options = {"tp": s.tp, "pp": s.pp, "ep": s.ep, "dtype": dtype, "kv_dtype": dtype, "level": scenario.level,
                "requests": load.requests, "input_len": s.input_len, "output_len": s.output_len,
                "max_seqs": load.max_seqs, "slo_ttft": slo_ttft, "slo_tpot": slo_tpot}
-    costs: dict[str, Any] = {}
-    saturated: dict[str, Any] = {}
-    for hw in scenario.hardware:
-        try:
-            costs[hw] = iteration_costs(s.model, hw, s.tp, s.pp, s.ep, dtype, dtype, scenario.level)
-            saturated[hw] = serve(s.model, hw, rate=math.inf, costs=costs[hw], **options)
-        except ValueError as exc:
-            if results is not None:
-                results.failures.append({"section": "serving under load", "hw": load_hardware(hw).id,
-                                         "what": dtype, "reason": str(exc)})
-    if scenario.hardware[0] not in saturated:  # the rates are fractions of the first chip's throughput
+
+    def costs_and_saturated(hw: str) -> tuple[Any, Any]:
+        costs = iteration_costs(s.model, hw, s.tp, s.pp, s.ep, dtype, dtype, scenario.level)
+        return costs, serve(s.model, hw, rate=math.inf, costs=costs, **options)
+
+    runs = {hw: run for hw in scenario.hardware
+            if (run := _attempt(results, ("serving under load", load_hardware(hw).id, dtype), costs_and_saturated,
+                                hw))}
+    if scenario.hardware[0] not in runs:  # the rates are fractions of the first chip's throughput
         return []
+    costs = {hw: run[0] for hw, run in runs.items()}
+    saturated = {hw: run[1] for hw, run in runs.items()}
     reference = saturated[scenario.hardware[0]]
     rows = []
     for hw_id in saturated:

@@ -117,8 +117,13 @@ def _comparison_notes(results: DemoResults, per_w: bool, per_usd: bool) -> str:
         if lacking:
             column = "shown where known" if shown else "no column (fewer than two chips have the figure)"
             notes.append(f"Tokens/s per {unit}: {column}; no {what} in the spec of {', '.join(lacking)}.")
-    notes += [f"Not run: {f['section']}{' ' + f['what'] if f['what'] else ''} on {f['hw']}: "
-              f"{f['reason'].removeprefix(f['hw'] + ': ')}" for f in results.failures]
+    return "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes) + _failure_notes(results)
+
+
+def _failure_notes(results: DemoResults) -> str:
+    """What a chip could not run, each with the model's reason (DemoResults.failures)."""
+    notes = [f"Not run: {f['section']}{' ' + f['what'] if f['what'] else ''} on {f['hw']}: "
+             f"{f['reason'].removeprefix(f['hw'] + ': ')}" for f in results.failures]
     return "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
 
 
@@ -244,6 +249,10 @@ def _sections(results: DemoResults) -> list[str]:
     elif results.training:
         sections.append(_section("Hardware comparison", "Training throughput per chip.", _comparison(results),
                                  given[0].upper() + given[1:] + ".", "accelscope report SCENARIO.yaml", level))
+    elif results.failures:  # no chip ran serving or training: the reasons still belong in the report
+        sections.append(_section("Hardware comparison", "No chip could run the scenario's serving or training.",
+                                 _failure_notes(results), given[0].upper() + given[1:] + ".",
+                                 "accelscope report SCENARIO.yaml", level))
     if results.load:
         load = serving.get("load") or {}
         sections.append(_section(
